@@ -1,0 +1,57 @@
+import { z } from 'zod';
+import { err, ok, type Result } from '../../core/result.ts';
+
+/** Why a service's environment was rejected, one line per offending variable. */
+export type ConfigError = { readonly kind: 'invalid_environment'; readonly problems: string[] };
+
+/**
+ * Validates process environment variables against a zod schema. Every problem is reported
+ * with the variable's name, so a misconfigured deployment fails at start-up with a message
+ * that says what to fix.
+ */
+export function parseEnvironment<S extends z.ZodType>(
+  schema: S,
+  env: Record<string, string | undefined>,
+): Result<z.infer<S>, ConfigError> {
+  const parsed = schema.safeParse(env);
+  if (parsed.success) return ok(parsed.data);
+  const problems = parsed.error.issues.map((issue) => {
+    const variable = issue.path.join('.') || '(environment)';
+    return `${variable}: ${issue.message}`;
+  });
+  return err({ kind: 'invalid_environment', problems });
+}
+
+/** Formats a rejected environment for a start-up error message. */
+export function describeConfigError(component: string, error: ConfigError): string {
+  return [`${component}: invalid configuration`, ...error.problems.map((p) => `  - ${p}`)].join(
+    '\n',
+  );
+}
+
+/** `host:port`, as the spec's BIND_ADDRESS variables are written (`0.0.0.0:8080`). */
+export const bindAddress = z
+  .string()
+  .regex(/^[^:\s]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/, 'expected host:port, e.g. 0.0.0.0:8080')
+  .transform((value) => {
+    const separator = value.lastIndexOf(':');
+    const host = value.slice(0, separator).replace(/^\[|\]$/g, '');
+    const port = Number(value.slice(separator + 1));
+    return { host, port };
+  })
+  .refine((address) => address.port <= 65535, 'port must be at most 65535');
+
+/** A URL with one of the given schemes. */
+export const urlWithScheme = (...schemes: string[]) =>
+  z
+    .string()
+    .url('expected a URL')
+    .refine(
+      (value) => schemes.some((scheme) => value.startsWith(`${scheme}://`)),
+      `expected a ${schemes.join(' or ')} URL`,
+    );
+
+/** The log level names pino understands. */
+export const logLevel = z
+  .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+  .default('info');

@@ -1,0 +1,83 @@
+/**
+ * The JSON error body every endpoint returns, in the shape RFC 6749 section 5.2 uses for
+ * OAuth errors, so OAuth clients and plain API clients read the same fields.
+ */
+export interface ErrorBody {
+  readonly error: string;
+  readonly error_description: string;
+}
+
+/** An HTTP error a handler returns: a status, a stable machine code and a readable message. */
+export class HttpError extends Error {
+  constructor(
+    readonly statusCode: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+
+  toBody(): ErrorBody {
+    return { error: this.code, error_description: this.message };
+  }
+}
+
+export const badRequest = (message: string) => new HttpError(400, 'invalid_request', message);
+export const unauthorized = (code: string, message: string) => new HttpError(401, code, message);
+export const forbidden = (message: string) => new HttpError(403, 'insufficient_scope', message);
+export const notFound = (message: string) => new HttpError(404, 'not_found', message);
+
+/** Fastify's own error codes mapped to our stable codes and statuses. */
+const FRAMEWORK_ERRORS: Record<string, { status: number; code: string; message: string }> = {
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: {
+    status: 415,
+    code: 'unsupported_media_type',
+    message: 'unsupported Content-Type',
+  },
+  FST_ERR_CTP_BODY_TOO_LARGE: {
+    status: 413,
+    code: 'payload_too_large',
+    message: 'request body is too large',
+  },
+  FST_ERR_CTP_EMPTY_JSON_BODY: {
+    status: 400,
+    code: 'invalid_request',
+    message: 'request body is empty',
+  },
+  FST_ERR_CTP_INVALID_JSON_BODY: {
+    status: 400,
+    code: 'invalid_request',
+    message: 'request body is not valid JSON',
+  },
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: {
+    status: 400,
+    code: 'invalid_request',
+    message: 'Content-Length does not match the body',
+  },
+};
+
+/** Turns any error thrown inside a request into a status and a JSON error body. */
+export function toErrorResponse(error: unknown): { status: number; body: ErrorBody } {
+  if (error instanceof HttpError) return { status: error.statusCode, body: error.toBody() };
+  const candidate = error as { code?: string; statusCode?: number; name?: string };
+  const known = candidate.code ? FRAMEWORK_ERRORS[candidate.code] : undefined;
+  if (known) {
+    return { status: known.status, body: { error: known.code, error_description: known.message } };
+  }
+  if (candidate.name === 'SyntaxError' && candidate.statusCode === 400) {
+    return {
+      status: 400,
+      body: { error: 'invalid_request', error_description: 'request body is not valid JSON' },
+    };
+  }
+  if (typeof candidate.statusCode === 'number' && candidate.statusCode < 500) {
+    return {
+      status: candidate.statusCode,
+      body: { error: 'invalid_request', error_description: 'the request could not be processed' },
+    };
+  }
+  return {
+    status: 500,
+    body: { error: 'server_error', error_description: 'internal error' },
+  };
+}

@@ -1,0 +1,91 @@
+import { randomBytes } from 'node:crypto';
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { Logger } from '../logging/logger.ts';
+import type { HttpMetrics } from '../metrics/registry.ts';
+import { toErrorResponse } from './errors.ts';
+
+/** One dependency's state in a `/ready` answer. */
+export type ComponentStatus = string;
+
+/** What a service's readiness check reports: per-component status and the overall verdict. */
+export interface ReadinessReport {
+  readonly ready: boolean;
+  readonly components: Record<string, ComponentStatus>;
+}
+
+export interface HttpServerOptions {
+  readonly logger: Logger;
+  readonly metrics: HttpMetrics;
+  readonly readiness: () => Promise<ReadinessReport>;
+  /** Largest accepted request body, in bytes. */
+  readonly bodyLimit: number;
+}
+
+const TRACEPARENT = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/;
+
+/** Takes the trace id from a W3C `traceparent` header, or starts a new trace. */
+function traceIdFor(traceparent: string | string[] | undefined): string {
+  const match = typeof traceparent === 'string' ? TRACEPARENT.exec(traceparent) : null;
+  return match?.[1] ?? randomBytes(16).toString('hex');
+}
+
+/**
+ * A fastify server with the standard operational endpoints (`/health`, `/ready`,
+ * `/metrics`), request metrics by route template, per-request `trace_id`/`span_id` log
+ * bindings, JSON-only bodies (plus whatever a route scope adds) and JSON errors.
+ */
+export function createHttpServer(options: HttpServerOptions): FastifyInstance {
+  const { metrics } = options;
+  const app = Fastify({
+    loggerInstance: options.logger,
+    disableRequestLogging: true,
+    bodyLimit: options.bodyLimit,
+    requestIdLogLabel: 'trace_id',
+    genReqId: (request) => traceIdFor(request.headers.traceparent),
+    forceCloseConnections: 'idle',
+    return503OnClosing: true,
+  });
+  app.removeContentTypeParser('text/plain');
+
+  app.addHook('onRequest', async (request) => {
+    request.log = request.log.child({ span_id: randomBytes(8).toString('hex') });
+  });
+
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    const seconds = reply.elapsedTime / 1000;
+    metrics.requestDuration.observe(
+      { method: request.method, route, status_code: String(reply.statusCode) },
+      seconds,
+    );
+    request.log.debug(
+      { route, status_code: reply.statusCode, duration_ms: reply.elapsedTime },
+      'request completed',
+    );
+  });
+
+  app.setErrorHandler(async (error, request, reply) => {
+    const { status, body } = toErrorResponse(error);
+    if (status >= 500) request.log.error({ err: error }, 'request failed');
+    return reply.code(status).send(body);
+  });
+
+  app.setNotFoundHandler(async (_request, reply) =>
+    reply.code(404).send({ error: 'not_found', error_description: 'no such endpoint' }),
+  );
+
+  app.get('/health', async (_request, reply) => reply.type('text/plain').send('OK'));
+
+  app.get('/ready', async (_request, reply) => {
+    const report = await options.readiness();
+    return reply
+      .code(report.ready ? 200 : 503)
+      .send({ status: report.ready ? 'ready' : 'not_ready', ...report.components });
+  });
+
+  app.get('/metrics', async (_request, reply) =>
+    reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
+  );
+
+  return app;
+}

@@ -1,0 +1,196 @@
+import { err, ok, type Result } from '../../core/result.ts';
+import type {
+  AuditEvent,
+  AuditEventType,
+  AuditLog,
+  DuplicateError,
+  ServiceRecord,
+  ServiceStore,
+  SigningKeyStore,
+  SigningKeyTransaction,
+  StoredSigningKey,
+  UserRecord,
+  UserStore,
+} from '../../services/ac/ports.ts';
+import { inTransaction, type Pool, type PoolClient } from './pool.ts';
+
+const UNIQUE_VIOLATION = '23505';
+const isUniqueViolation = (error: unknown) =>
+  (error as { code?: string }).code === UNIQUE_VIOLATION;
+
+/** Users in `ac.users`. */
+export class PgUserStore implements UserStore {
+  constructor(private readonly pool: Pool) {}
+
+  async create(user: UserRecord): Promise<Result<void, DuplicateError>> {
+    try {
+      await this.pool.query(
+        'INSERT INTO ac.users (user_id, username, password_hash, scopes) VALUES ($1, $2, $3, $4)',
+        [user.userId, user.username, user.passwordHash, user.scopes],
+      );
+      return ok(undefined);
+    } catch (error) {
+      if (isUniqueViolation(error)) return err({ kind: 'duplicate', key: user.username });
+      throw error;
+    }
+  }
+
+  async findByUsername(username: string): Promise<UserRecord | undefined> {
+    const result = await this.pool.query<{
+      user_id: string;
+      username: string;
+      password_hash: string;
+      scopes: string[];
+    }>('SELECT user_id, username, password_hash, scopes FROM ac.users WHERE username = $1', [
+      username,
+    ]);
+    const row = result.rows[0];
+    return row
+      ? {
+          userId: row.user_id,
+          username: row.username,
+          passwordHash: row.password_hash,
+          scopes: row.scopes,
+        }
+      : undefined;
+  }
+}
+
+/** Services in `ac.services`. */
+export class PgServiceStore implements ServiceStore {
+  constructor(private readonly pool: Pool) {}
+
+  async register(service: ServiceRecord): Promise<Result<void, DuplicateError>> {
+    try {
+      await this.pool.query(
+        'INSERT INTO ac.services (client_id, name, secret_hash, scopes) VALUES ($1, $2, $3, $4)',
+        [service.clientId, service.name, service.secretHash, service.scopes],
+      );
+      return ok(undefined);
+    } catch (error) {
+      if (isUniqueViolation(error)) return err({ kind: 'duplicate', key: service.clientId });
+      throw error;
+    }
+  }
+
+  async findByClientId(clientId: string): Promise<ServiceRecord | undefined> {
+    const result = await this.pool.query<{
+      client_id: string;
+      name: string;
+      secret_hash: Buffer;
+      scopes: string[];
+    }>('SELECT client_id, name, secret_hash, scopes FROM ac.services WHERE client_id = $1', [
+      clientId,
+    ]);
+    const row = result.rows[0];
+    return row
+      ? { clientId: row.client_id, name: row.name, secretHash: row.secret_hash, scopes: row.scopes }
+      : undefined;
+  }
+
+  async count(): Promise<number> {
+    const result = await this.pool.query<{ n: string }>('SELECT count(*) AS n FROM ac.services');
+    return Number(result.rows[0]?.n ?? 0);
+  }
+}
+
+type SigningKeyRow = {
+  kid: string;
+  public_jwk: Record<string, string>;
+  private_key_sealed: Buffer;
+  master_key_version: number;
+  created_at_ms: string;
+};
+
+const toStoredKey = (row: SigningKeyRow): StoredSigningKey => ({
+  kid: row.kid,
+  publicJwk: row.public_jwk,
+  privateKeySealed: row.private_key_sealed,
+  masterKeyVersion: row.master_key_version,
+  createdAtMs: Number(row.created_at_ms),
+});
+
+const SELECT_KEYS =
+  'SELECT kid, public_jwk, private_key_sealed, master_key_version, created_at_ms FROM ac.signing_keys ORDER BY created_at_ms, kid';
+
+/** Advisory-lock key for signing-key rotation, shared by every AC replica. */
+const ROTATION_LOCK = 7_311_002;
+
+/** Signing keys in `ac.signing_keys`; the rotation lock is a transaction-scoped advisory lock. */
+export class PgSigningKeyStore implements SigningKeyStore {
+  constructor(private readonly pool: Pool) {}
+
+  async list(): Promise<StoredSigningKey[]> {
+    const result = await this.pool.query<SigningKeyRow>(SELECT_KEYS);
+    return result.rows.map(toStoredKey);
+  }
+
+  withRotationLock<T>(work: (keys: SigningKeyTransaction) => Promise<T>): Promise<T> {
+    return inTransaction(this.pool, async (client) => {
+      await client.query('SELECT pg_advisory_xact_lock($1)', [ROTATION_LOCK]);
+      return work(this.transaction(client));
+    });
+  }
+
+  private transaction(client: PoolClient): SigningKeyTransaction {
+    return {
+      list: async () => (await client.query<SigningKeyRow>(SELECT_KEYS)).rows.map(toStoredKey),
+      insert: async (key) => {
+        await client.query(
+          `INSERT INTO ac.signing_keys
+             (kid, public_jwk, private_key_sealed, master_key_version, created_at_ms)
+           VALUES ($1, $2, $3, $4, $5)`,
+          [key.kid, key.publicJwk, key.privateKeySealed, key.masterKeyVersion, key.createdAtMs],
+        );
+      },
+      remove: async (kid) => {
+        await client.query('DELETE FROM ac.signing_keys WHERE kid = $1', [kid]);
+      },
+      reseal: async (kid, privateKeySealed, masterKeyVersion) => {
+        await client.query(
+          'UPDATE ac.signing_keys SET private_key_sealed = $2, master_key_version = $3 WHERE kid = $1',
+          [kid, privateKeySealed, masterKeyVersion],
+        );
+      },
+    };
+  }
+}
+
+/** Audit events in `ac.audit_log`. */
+export class PgAuditLog implements AuditLog {
+  constructor(private readonly pool: Pool) {}
+
+  async record(event: AuditEvent): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO ac.audit_log (event_type, outcome, subject, reason, source_ip)
+       VALUES ($1, $2, $3, $4, $5)`,
+      [
+        event.type,
+        event.outcome,
+        event.subject ?? null,
+        event.reason ?? null,
+        event.sourceIp ?? null,
+      ],
+    );
+  }
+
+  async recent(limit: number): Promise<AuditEvent[]> {
+    const result = await this.pool.query<{
+      event_type: AuditEventType;
+      outcome: 'success' | 'failure';
+      subject: string | null;
+      reason: string | null;
+      source_ip: string | null;
+    }>(
+      'SELECT event_type, outcome, subject, reason, source_ip FROM ac.audit_log ORDER BY event_id DESC LIMIT $1',
+      [limit],
+    );
+    return result.rows.map((row) => ({
+      type: row.event_type,
+      outcome: row.outcome,
+      ...(row.subject === null ? {} : { subject: row.subject }),
+      ...(row.reason === null ? {} : { reason: row.reason }),
+      ...(row.source_ip === null ? {} : { sourceIp: row.source_ip }),
+    }));
+  }
+}

@@ -1,0 +1,89 @@
+import type { Result } from '../../core/result.ts';
+
+/** A user who logs in with a username and password. */
+export interface UserRecord {
+  readonly userId: string;
+  readonly username: string;
+  /** bcrypt hash (cost 12 or more). */
+  readonly passwordHash: string;
+  readonly scopes: readonly string[];
+}
+
+/** A service that authenticates with OAuth 2.0 client credentials. */
+export interface ServiceRecord {
+  readonly clientId: string;
+  readonly name: string;
+  /** HMAC-SHA-256 of the client secret under the server's pepper. */
+  readonly secretHash: Buffer;
+  readonly scopes: readonly string[];
+}
+
+/** A signing key as persisted: public JWK in the clear, private key sealed. */
+export interface StoredSigningKey {
+  readonly kid: string;
+  readonly publicJwk: Readonly<Record<string, string>>;
+  readonly privateKeySealed: Buffer;
+  readonly masterKeyVersion: number;
+  /** Milliseconds since the Unix epoch. */
+  readonly createdAtMs: number;
+}
+
+export type DuplicateError = { readonly kind: 'duplicate'; readonly key: string };
+
+export interface UserStore {
+  /** Stores a new user; fails when the username is taken. */
+  create(user: UserRecord): Promise<Result<void, DuplicateError>>;
+  findByUsername(username: string): Promise<UserRecord | undefined>;
+}
+
+export interface ServiceStore {
+  /** Stores a new service; fails when the client id is taken. */
+  register(service: ServiceRecord): Promise<Result<void, DuplicateError>>;
+  findByClientId(clientId: string): Promise<ServiceRecord | undefined>;
+  /** Number of registered services (used to decide whether to seed a first admin). */
+  count(): Promise<number>;
+}
+
+/** Changes to the key set, made while holding the rotation lock. */
+export interface SigningKeyTransaction {
+  list(): Promise<StoredSigningKey[]>;
+  insert(key: StoredSigningKey): Promise<void>;
+  remove(kid: string): Promise<void>;
+  /** Replaces a key's sealed private key (re-wrap under a newer master key). */
+  reseal(kid: string, privateKeySealed: Buffer, masterKeyVersion: number): Promise<void>;
+}
+
+export interface SigningKeyStore {
+  list(): Promise<StoredSigningKey[]>;
+  /**
+   * Runs `work` holding the cluster-wide rotation lock: across all replicas, one
+   * transaction at a time, so a rotation decided inside is made exactly once.
+   */
+  withRotationLock<T>(work: (keys: SigningKeyTransaction) => Promise<T>): Promise<T>;
+}
+
+/** The kinds of events the audit log records. */
+export type AuditEventType =
+  | 'user_token_issued'
+  | 'user_login_failed'
+  | 'service_token_issued'
+  | 'service_auth_failed'
+  | 'service_registered'
+  | 'user_created'
+  | 'signing_key_rotated'
+  | 'login_rate_limited';
+
+/** One audit record: who, what, outcome. Never a password, secret or token. */
+export interface AuditEvent {
+  readonly type: AuditEventType;
+  readonly outcome: 'success' | 'failure';
+  readonly subject?: string;
+  readonly reason?: string;
+  readonly sourceIp?: string;
+}
+
+export interface AuditLog {
+  record(event: AuditEvent): Promise<void>;
+  /** The most recent events, newest first. */
+  recent(limit: number): Promise<AuditEvent[]>;
+}

@@ -1,0 +1,189 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  PgAuditLog,
+  PgServiceStore,
+  PgSigningKeyStore,
+  PgUserStore,
+} from '../../adapters/postgres/ac-stores.ts';
+import { createPool, type Pool } from '../../adapters/postgres/pool.ts';
+import { createTestDatabase, type TestDatabase } from '../../adapters/postgres/test-database.ts';
+import { migrateSchemas } from '../shared/schema.ts';
+import {
+  MemoryAuditLog,
+  MemoryServiceStore,
+  MemorySigningKeyStore,
+  MemoryUserStore,
+} from './memory-stores.ts';
+import type {
+  AuditLog,
+  ServiceStore,
+  SigningKeyStore,
+  StoredSigningKey,
+  UserStore,
+} from './ports.ts';
+
+interface Stores {
+  users: UserStore;
+  services: ServiceStore;
+  keys: SigningKeyStore;
+  audit: AuditLog;
+}
+
+let database: TestDatabase;
+let pool: Pool;
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+  pool = createPool(database.url, 4);
+  await migrateSchemas(pool, ['ac']);
+});
+
+afterAll(async () => {
+  await pool.end();
+  await database.drop();
+});
+
+const implementations: [string, () => Stores][] = [
+  [
+    'in-memory',
+    () => ({
+      users: new MemoryUserStore(),
+      services: new MemoryServiceStore(),
+      keys: new MemorySigningKeyStore(),
+      audit: new MemoryAuditLog(),
+    }),
+  ],
+  [
+    'PostgreSQL',
+    () => ({
+      users: new PgUserStore(pool),
+      services: new PgServiceStore(pool),
+      keys: new PgSigningKeyStore(pool),
+      audit: new PgAuditLog(pool),
+    }),
+  ],
+];
+
+const aKey = (createdAtMs: number): StoredSigningKey => ({
+  kid: `kid-${randomUUID()}`,
+  publicJwk: { kty: 'OKP', crv: 'Ed25519', x: randomBytes(32).toString('base64url') },
+  privateKeySealed: randomBytes(60),
+  masterKeyVersion: 1,
+  createdAtMs,
+});
+
+describe.each(implementations)('AC stores contract: %s', (_name, make) => {
+  it('stores a user once and finds it by username, exactly', async () => {
+    const { users } = make();
+    const username = `alice-${randomUUID()}`;
+    const user = {
+      userId: randomUUID(),
+      username,
+      passwordHash: '$2b$12$x',
+      scopes: ['user.read.gc'],
+    };
+    expect((await users.create(user)).ok).toBe(true);
+    expect(await users.findByUsername(username)).toEqual(user);
+    expect(await users.create({ ...user, userId: randomUUID() })).toEqual({
+      ok: false,
+      error: { kind: 'duplicate', key: username },
+    });
+    expect(await users.findByUsername(username.toUpperCase())).toBeUndefined();
+    expect(await users.findByUsername(`' OR '1'='1`)).toBeUndefined();
+  });
+
+  it('registers a service once and finds it by client id', async () => {
+    const { services } = make();
+    const before = await services.count();
+    const service = {
+      clientId: `svc-${randomUUID()}`,
+      name: 'meeting-controller',
+      secretHash: randomBytes(32),
+      scopes: ['service.write.gc'],
+    };
+    expect((await services.register(service)).ok).toBe(true);
+    expect(await services.findByClientId(service.clientId)).toEqual(service);
+    expect((await services.register(service)).ok).toBe(false);
+    expect(await services.count()).toBe(before + 1);
+    expect(await services.findByClientId('nobody')).toBeUndefined();
+  });
+
+  it('keeps signing keys in creation order and applies changes made under the lock', async () => {
+    const { keys } = make();
+    const existing = (await keys.list()).length;
+    const older = aKey(1_000);
+    const newer = aKey(2_000);
+    await keys.withRotationLock(async (tx) => {
+      await tx.insert(newer);
+      await tx.insert(older);
+    });
+    const mine = (await keys.list()).filter((k) => k.kid === older.kid || k.kid === newer.kid);
+    expect(mine).toEqual([older, newer]);
+    const resealed = randomBytes(60);
+    await keys.withRotationLock(async (tx) => {
+      await tx.reseal(older.kid, resealed, 2);
+      await tx.remove(newer.kid);
+    });
+    const after = await keys.list();
+    expect(after).toHaveLength(existing + 1);
+    expect(after.find((k) => k.kid === older.kid)).toEqual({
+      ...older,
+      privateKeySealed: resealed,
+      masterKeyVersion: 2,
+    });
+    await keys.withRotationLock((tx) => tx.remove(older.kid));
+  });
+
+  it('serialises concurrent holders of the rotation lock', async () => {
+    const { keys } = make();
+    const inside: string[] = [];
+    const hold = (name: string) =>
+      keys.withRotationLock(async (tx) => {
+        inside.push(`${name}:enter`);
+        await tx.list();
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        inside.push(`${name}:leave`);
+      });
+    await Promise.all([hold('a'), hold('b'), hold('c')]);
+    for (let i = 0; i < inside.length; i += 2) {
+      expect(inside[i]?.replace(':enter', '')).toBe(inside[i + 1]?.replace(':leave', ''));
+    }
+  });
+
+  it('discards the changes of failed work and releases the lock', async () => {
+    const { keys } = make();
+    const key = aKey(3_000);
+    const failing = keys.withRotationLock(async (tx) => {
+      await tx.insert(key);
+      throw new Error('boom');
+    });
+    await expect(failing).rejects.toThrow('boom');
+    expect((await keys.list()).some((k) => k.kid === key.kid)).toBe(false);
+    await keys.withRotationLock((tx) => tx.insert(key));
+    expect((await keys.list()).some((k) => k.kid === key.kid)).toBe(true);
+  });
+
+  it('records audit events newest first', async () => {
+    const { audit } = make();
+    const subject = `user-${randomUUID()}`;
+    await audit.record({
+      type: 'user_login_failed',
+      outcome: 'failure',
+      subject,
+      reason: 'bad_password',
+      sourceIp: '127.0.0.1',
+    });
+    await audit.record({ type: 'user_token_issued', outcome: 'success', subject });
+    expect(await audit.recent(2)).toEqual([
+      { type: 'user_token_issued', outcome: 'success', subject },
+      {
+        type: 'user_login_failed',
+        outcome: 'failure',
+        subject,
+        reason: 'bad_password',
+        sourceIp: '127.0.0.1',
+      },
+    ]);
+  });
+});
