@@ -1,0 +1,21 @@
+// The public API of the layout engine.
+export { assignLayout, layoutDemand, type AssignLayoutInput } from './assign.ts';
+export { indexRoster, tileKind, type RosterIndex, type Candidate } from './roster.ts';
+export {
+  MAX_GRID_DIMENSION,
+  MAX_SPEAKER_THUMBNAILS,
+  type GridRequest,
+  type LayoutAssignment,
+  type LayoutError,
+  type LayoutOptions,
+  type LayoutRequest,
+  type RequestError,
+  type Roster,
+  type RosterError,
+  type RosterParticipant,
+  type Slot,
+  type SlotReason,
+  type SourceRef,
+  type SpeakerRequest,
+  type StreamId,
+} from './types.ts';
