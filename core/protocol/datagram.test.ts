@@ -132,7 +132,7 @@ describe('media datagram header layout', () => {
         expect(decoded.header).toEqual(header);
         expect(decoded.payload).toEqual(payload);
       }),
-      { numRuns: 20_000 },
+      { numRuns: 10_000 },
     );
   });
 });
@@ -197,7 +197,7 @@ describe('decoding malformed datagrams', () => {
       fc.property(fc.oneof(fc.uint8Array({ maxLength: 80 }), almostHeaders), (bytes) => {
         assertCanonicalOrRejected(bytes);
       }),
-      { numRuns: 30_000 },
+      { numRuns: 20_000 },
     );
   });
 
