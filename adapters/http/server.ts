@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify from 'fastify';
 import type { Logger } from '../logging/logger.ts';
 import type { HttpMetrics } from '../metrics/registry.ts';
 import { toErrorResponse } from './errors.ts';
@@ -34,7 +34,7 @@ function traceIdFor(traceparent: string | string[] | undefined): string {
  * `/metrics`), request metrics by route template, per-request `trace_id`/`span_id` log
  * bindings, JSON-only bodies (plus whatever a route scope adds) and JSON errors.
  */
-export function createHttpServer(options: HttpServerOptions): FastifyInstance {
+export function createHttpServer(options: HttpServerOptions) {
   const { metrics } = options;
   const app = Fastify({
     loggerInstance: options.logger,
@@ -89,3 +89,6 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
 
   return app;
 }
+
+/** The server `createHttpServer` builds. */
+export type HttpServer = ReturnType<typeof createHttpServer>;

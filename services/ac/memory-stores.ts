@@ -1,13 +1,16 @@
+import { takeFromAll, type TokenBucketState } from '../../core/auth/token-bucket.ts';
 import { err, ok, type Result } from '../../core/result.ts';
 import type {
   AuditEvent,
   AuditLog,
+  BucketCharge,
   DuplicateError,
   ServiceRecord,
   ServiceStore,
   SigningKeyStore,
   SigningKeyTransaction,
   StoredSigningKey,
+  TokenBuckets,
   UserRecord,
   UserStore,
 } from './ports.ts';
@@ -102,5 +105,24 @@ export class MemoryAuditLog implements AuditLog {
 
   async recent(limit: number): Promise<AuditEvent[]> {
     return this.events.slice(-limit).reverse();
+  }
+}
+
+/** In-memory token buckets for one process. */
+export class MemoryTokenBuckets implements TokenBuckets {
+  private readonly states = new Map<string, TokenBucketState>();
+
+  async takeFromAll(buckets: readonly BucketCharge[], now: number) {
+    const decision = takeFromAll(
+      buckets.map((bucket) => ({ state: this.states.get(bucket.key), config: bucket.config })),
+      now,
+    );
+    if (decision.allowed) {
+      buckets.forEach((bucket, index) => {
+        const state = decision.states[index];
+        if (state) this.states.set(bucket.key, state);
+      });
+    }
+    return { allowed: decision.allowed, retryAfterMs: decision.retryAfterMs };
   }
 }

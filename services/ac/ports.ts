@@ -1,4 +1,5 @@
 import type { Result } from '../../core/result.ts';
+import type { TokenBucketConfig } from '../../core/auth/token-bucket.ts';
 
 /** A user who logs in with a username and password. */
 export interface UserRecord {
@@ -86,4 +87,18 @@ export interface AuditLog {
   record(event: AuditEvent): Promise<void>;
   /** The most recent events, newest first. */
   recent(limit: number): Promise<AuditEvent[]>;
+}
+
+/** One bucket to charge: its storage key and its configuration. */
+export interface BucketCharge {
+  readonly key: string;
+  readonly config: TokenBucketConfig;
+}
+
+/** Shared token buckets: charges one token from every bucket atomically, or none. */
+export interface TokenBuckets {
+  takeFromAll(
+    buckets: readonly BucketCharge[],
+    now: number,
+  ): Promise<{ readonly allowed: boolean; readonly retryAfterMs: number }>;
 }

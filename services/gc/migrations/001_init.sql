@@ -20,3 +20,7 @@ CREATE TABLE gc.meetings (
 );
 
 CREATE INDEX meetings_org ON gc.meetings (org_id);
+
+-- The tenant requests fall back to when they arrive without a tenant subdomain.
+INSERT INTO gc.orgs (org_id, display_name, max_participants)
+VALUES ('default', 'Default organisation', 100);

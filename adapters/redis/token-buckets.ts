@@ -1,0 +1,80 @@
+import { msUntilFull, takeFromAll, type TokenBucketState } from '../../core/auth/token-bucket.ts';
+import type { BucketCharge, TokenBuckets } from '../../services/ac/ports.ts';
+import type { Redis } from './client.ts';
+
+const MAX_ATTEMPTS = 20;
+
+function parseState(raw: string | null): TokenBucketState | undefined {
+  if (raw === null) return undefined;
+  const value = JSON.parse(raw) as Partial<TokenBucketState>;
+  return typeof value.tokens === 'number' && typeof value.refilledAt === 'number'
+    ? { tokens: value.tokens, refilledAt: value.refilledAt }
+    : undefined;
+}
+
+/**
+ * Token buckets shared by every replica through Redis. Each charge is an optimistic
+ * transaction: WATCH the bucket keys, read their states, let core's `takeFromAll` decide,
+ * then MULTI/EXEC the new states; a concurrent writer aborts the EXEC and the charge is
+ * retried. Keys expire when their bucket would be full again (a missing key is a full bucket).
+ *
+ * WATCH state belongs to a connection, so each charge leases one of a few dedicated
+ * connections. Bucket keys should share a hash tag so this also works on Redis Cluster.
+ */
+export class RedisTokenBuckets implements TokenBuckets {
+  private readonly idle: Redis[];
+  private readonly waiting: ((connection: Redis) => void)[] = [];
+
+  constructor(connections: readonly Redis[]) {
+    if (connections.length === 0) throw new Error('RedisTokenBuckets needs a connection');
+    this.idle = [...connections];
+  }
+
+  async takeFromAll(buckets: readonly BucketCharge[], now: number) {
+    const connection = await this.lease();
+    try {
+      for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+        const outcome = await this.attempt(connection, buckets, now);
+        if (outcome) return outcome;
+      }
+      throw new Error('token bucket update kept conflicting');
+    } finally {
+      this.release(connection);
+    }
+  }
+
+  private async attempt(connection: Redis, buckets: readonly BucketCharge[], now: number) {
+    const keys = buckets.map((bucket) => bucket.key);
+    await connection.watch(...keys);
+    const raw = await connection.mget(...keys);
+    const decision = takeFromAll(
+      buckets.map((bucket, i) => ({ state: parseState(raw[i] ?? null), config: bucket.config })),
+      now,
+    );
+    if (!decision.allowed) {
+      await connection.unwatch();
+      return { allowed: false, retryAfterMs: decision.retryAfterMs };
+    }
+    const transaction = connection.multi();
+    buckets.forEach((bucket, i) => {
+      const state = decision.states[i];
+      if (!state) return;
+      const ttl = Math.max(1, msUntilFull(state, bucket.config, now));
+      transaction.set(bucket.key, JSON.stringify(state), 'PX', ttl);
+    });
+    const committed = await transaction.exec();
+    return committed === null ? undefined : { allowed: true, retryAfterMs: 0 };
+  }
+
+  private lease(): Promise<Redis> {
+    const connection = this.idle.pop();
+    if (connection) return Promise.resolve(connection);
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  private release(connection: Redis): void {
+    const next = this.waiting.shift();
+    if (next) next(connection);
+    else this.idle.push(connection);
+  }
+}

@@ -1,0 +1,64 @@
+import { err, ok, type Result } from '../../core/result.ts';
+import type {
+  MeetingRecord,
+  MeetingStore,
+  MeetingStoreError,
+  TenantConfig,
+  TenantConfigCache,
+  TenantStore,
+} from './ports.ts';
+
+/** In-memory meetings and tenants (the tenant set is fixed at construction). */
+export class MemoryMeetingStore implements MeetingStore, TenantStore {
+  private readonly meetings = new Map<string, MeetingRecord>();
+  private readonly tenants: ReadonlyMap<string, TenantConfig>;
+
+  constructor(tenants: readonly TenantConfig[]) {
+    this.tenants = new Map(tenants.map((tenant) => [tenant.orgId, tenant]));
+  }
+
+  async create(meeting: MeetingRecord): Promise<Result<void, MeetingStoreError>> {
+    if (!this.tenants.has(meeting.orgId)) return err({ kind: 'unknown_org', orgId: meeting.orgId });
+    if (this.meetings.has(meeting.meetingId)) {
+      return err({ kind: 'duplicate', meetingId: meeting.meetingId });
+    }
+    this.meetings.set(meeting.meetingId, meeting);
+    return ok(undefined);
+  }
+
+  async get(meetingId: string): Promise<MeetingRecord | undefined> {
+    return this.meetings.get(meetingId);
+  }
+
+  async end(meetingId: string, endedAtMs: number): Promise<MeetingRecord | undefined> {
+    const meeting = this.meetings.get(meetingId);
+    if (!meeting) return undefined;
+    if (meeting.status === 'ended') return meeting;
+    const ended: MeetingRecord = { ...meeting, status: 'ended', endedAtMs };
+    this.meetings.set(meetingId, ended);
+    return ended;
+  }
+
+  async getTenant(orgId: string): Promise<TenantConfig | undefined> {
+    return this.tenants.get(orgId);
+  }
+}
+
+/** In-memory tenant cache with the same expiry rule as Redis (entries live `ttlMs`). */
+export class MemoryTenantConfigCache implements TenantConfigCache {
+  private readonly entries = new Map<string, { config: TenantConfig; expiresAt: number }>();
+
+  constructor(
+    private readonly ttlMs: number,
+    private readonly now: () => number,
+  ) {}
+
+  async get(orgId: string): Promise<TenantConfig | undefined> {
+    const entry = this.entries.get(orgId);
+    return entry && entry.expiresAt > this.now() ? entry.config : undefined;
+  }
+
+  async put(config: TenantConfig): Promise<void> {
+    this.entries.set(config.orgId, { config, expiresAt: this.now() + this.ttlMs });
+  }
+}

@@ -1,0 +1,117 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PgMeetingStore } from '../../adapters/postgres/gc-stores.ts';
+import { createPool, type Pool } from '../../adapters/postgres/pool.ts';
+import { createTestDatabase, type TestDatabase } from '../../adapters/postgres/test-database.ts';
+import {
+  createRedis,
+  deleteOwnKeys,
+  testKeyPrefix,
+  type Redis,
+} from '../../adapters/redis/client.ts';
+import { RedisTenantConfigCache } from '../../adapters/redis/tenant-cache.ts';
+import { migrateSchemas } from '../shared/schema.ts';
+import { MemoryMeetingStore, MemoryTenantConfigCache } from './memory-stores.ts';
+import type { MeetingRecord, MeetingStore, TenantConfigCache, TenantStore } from './ports.ts';
+
+let database: TestDatabase;
+let pool: Pool;
+let redis: Redis;
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+  pool = createPool(database.url, 4);
+  await migrateSchemas(pool, ['gc']);
+  redis = createRedis(process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379', testKeyPrefix());
+});
+
+afterAll(async () => {
+  await pool.end();
+  await database.drop();
+  await deleteOwnKeys(redis);
+  await redis.quit();
+});
+
+const defaultTenant = {
+  orgId: 'default',
+  displayName: 'Default organisation',
+  maxParticipants: 100,
+};
+
+const aMeeting = (overrides: Partial<MeetingRecord> = {}): MeetingRecord => ({
+  meetingId: `m-${randomUUID()}`,
+  orgId: 'default',
+  title: "Robert'); DROP TABLE gc.meetings;--",
+  createdBy: 'user-1',
+  maxParticipants: 25,
+  status: 'active',
+  createdAtMs: 1_763_000_000_000,
+  endedAtMs: undefined,
+  ...overrides,
+});
+
+describe.each<[string, () => MeetingStore & TenantStore]>([
+  ['in-memory', () => new MemoryMeetingStore([defaultTenant])],
+  ['PostgreSQL', () => new PgMeetingStore(pool)],
+])('GC meeting store contract: %s', (_name, make) => {
+  it('creates a meeting once and reads it back unchanged', async () => {
+    const store = make();
+    const meeting = aMeeting();
+    expect((await store.create(meeting)).ok).toBe(true);
+    expect(await store.get(meeting.meetingId)).toEqual(meeting);
+    expect(await store.create(meeting)).toEqual({
+      ok: false,
+      error: { kind: 'duplicate', meetingId: meeting.meetingId },
+    });
+  });
+
+  it('refuses a meeting of an unknown organisation', async () => {
+    const store = make();
+    const meeting = aMeeting({ orgId: 'nobody' });
+    expect(await store.create(meeting)).toEqual({
+      ok: false,
+      error: { kind: 'unknown_org', orgId: 'nobody' },
+    });
+    expect(await store.get(meeting.meetingId)).toBeUndefined();
+  });
+
+  it('ends a meeting once; ending again keeps the first end time', async () => {
+    const store = make();
+    const meeting = aMeeting();
+    await store.create(meeting);
+    const ended = await store.end(meeting.meetingId, meeting.createdAtMs + 60_000);
+    expect(ended).toEqual({ ...meeting, status: 'ended', endedAtMs: meeting.createdAtMs + 60_000 });
+    expect(await store.end(meeting.meetingId, meeting.createdAtMs + 120_000)).toEqual(ended);
+    expect(await store.end('unknown', 0)).toBeUndefined();
+  });
+
+  it('reads tenant configuration', async () => {
+    const store = make();
+    expect(await store.getTenant('default')).toEqual(defaultTenant);
+    expect(await store.getTenant("' OR 1=1 --")).toBeUndefined();
+  });
+});
+
+describe.each<[string, () => TenantConfigCache]>([
+  ['in-memory', () => new MemoryTenantConfigCache(300_000, () => Date.now())],
+  ['Redis', () => new RedisTenantConfigCache(redis, 300_000)],
+])('tenant config cache contract: %s', (_name, make) => {
+  it('returns what was put, and nothing for other tenants', async () => {
+    const cache = make();
+    const tenant = { ...defaultTenant, orgId: `org-${randomUUID()}` };
+    expect(await cache.get(tenant.orgId)).toBeUndefined();
+    await cache.put(tenant);
+    expect(await cache.get(tenant.orgId)).toEqual(tenant);
+    expect(await cache.get('other')).toBeUndefined();
+  });
+});
+
+describe('Redis tenant cache expiry', () => {
+  it('sets the 5-minute TTL on the key', async () => {
+    const cache = new RedisTenantConfigCache(redis, 300_000);
+    await cache.put({ ...defaultTenant, orgId: 'ttl-check' });
+    const ttl = await redis.pttl('tenant:ttl-check');
+    expect(ttl).toBeGreaterThan(290_000);
+    expect(ttl).toBeLessThanOrEqual(300_000);
+  });
+});
