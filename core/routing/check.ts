@@ -1,0 +1,227 @@
+/**
+ * The plan checker: every rule a routing plan must keep, as typed violations whose messages
+ * name the participants, streams and handlers involved. The simulator runs it as an invariant.
+ */
+import type { HandlerId, ParticipantId } from '../ids.ts';
+import { RouteGraph, deliveredHops, findCascadeLoop, hopsToHandlers } from './graph.ts';
+import { demandKey, describeStream } from './keys.ts';
+import { handlerLoads, routesOf } from './loads.ts';
+import { hardLimitBps } from './rank.ts';
+import {
+  DEFAULT_STREAM_BITRATE_BPS,
+  MAX_CASCADE_HOPS,
+  type Route,
+  type RoutingHandler,
+  type RoutingInput,
+  type RoutingPlan,
+  type StreamDemand,
+  type StreamRef,
+} from './types.ts';
+
+/** One broken rule; `message` names the entities involved. */
+export type PlanViolation = { readonly message: string } & (
+  | { readonly kind: 'undelivered'; readonly subscriber: ParticipantId; readonly stream: StreamRef }
+  | {
+      readonly kind: 'delivered-twice';
+      readonly subscriber: ParticipantId;
+      readonly stream: StreamRef;
+      readonly handlers: readonly HandlerId[];
+    }
+  | { readonly kind: 'received-twice'; readonly handler: HandlerId; readonly stream: StreamRef }
+  | { readonly kind: 'loop'; readonly handler: HandlerId; readonly stream: StreamRef }
+  | {
+      readonly kind: 'too-many-hops';
+      readonly subscriber: ParticipantId;
+      readonly stream: StreamRef;
+      readonly hops: number;
+    }
+  | {
+      readonly kind: 'over-hard-limit';
+      readonly handler: HandlerId;
+      readonly plannedBps: number;
+      readonly hardLimitBps: number;
+      /** A healthy handler that still had room for a stream. */
+      readonly roomOn: HandlerId;
+    }
+  | { readonly kind: 'unhealthy-handler'; readonly handler: HandlerId }
+  | { readonly kind: 'unknown-handler'; readonly handler: HandlerId }
+  | {
+      readonly kind: 'undemanded-delivery';
+      readonly subscriber: ParticipantId;
+      readonly stream: StreamRef;
+    }
+  | { readonly kind: 'missing-home'; readonly participant: ParticipantId }
+);
+
+/**
+ * Checks a plan against its input: each demanded (subscriber, stream) pair delivered exactly
+ * once within {@link MAX_CASCADE_HOPS} handler-to-handler hops, no handler receiving a stream
+ * twice, no cascade loop, no delivery nobody asked for, only known healthy handlers, every
+ * participant with a home, and no handler past its hard limit while another healthy handler
+ * has room for a stream. An empty list means the plan is sound.
+ */
+export function checkPlan(input: RoutingInput, plan: RoutingPlan): PlanViolation[] {
+  const handlers = new Map(input.handlers.map((h) => [h.id, h]));
+  const routes = routesOf(plan);
+  const graph = new RouteGraph(routes);
+  return [
+    ...handlerViolations(routes, handlers),
+    ...missingHomes(input, plan),
+    ...demandViolations(input.demand, graph),
+    ...streamViolations(graph),
+    ...undemandedDeliveries(input.demand, plan),
+    ...capacityViolations(routes, handlers, input.streamBitrateBps ?? DEFAULT_STREAM_BITRATE_BPS),
+  ];
+}
+
+function handlerViolations(
+  routes: readonly Route[],
+  handlers: ReadonlyMap<HandlerId, RoutingHandler>,
+): PlanViolation[] {
+  const used = new Set(
+    routes.flatMap((r) => (r.type === 'cascade' ? [r.from, r.to] : [r.handler])),
+  );
+  const violations: PlanViolation[] = [];
+  for (const handler of used) {
+    const info = handlers.get(handler);
+    if (info === undefined) {
+      violations.push({
+        kind: 'unknown-handler',
+        handler,
+        message: `handler ${handler} is not a candidate`,
+      });
+    } else if (!info.healthy) {
+      violations.push({
+        kind: 'unhealthy-handler',
+        handler,
+        message: `handler ${handler} is unhealthy but used`,
+      });
+    }
+  }
+  return violations;
+}
+
+function missingHomes(input: RoutingInput, plan: RoutingPlan): PlanViolation[] {
+  const homed = new Set(plan.homes.map((h) => h.participant));
+  return input.participants
+    .filter((p) => !homed.has(p.id))
+    .map((p) => ({
+      kind: 'missing-home' as const,
+      participant: p.id,
+      message: `participant ${p.id} has no home handler`,
+    }));
+}
+
+function demandViolations(demand: readonly StreamDemand[], graph: RouteGraph): PlanViolation[] {
+  const violations: PlanViolation[] = [];
+  const seen = new Set<string>();
+  for (const d of demand) {
+    const key = demandKey(d);
+    if (seen.has(key)) continue;
+    seen.add(key);
+    const stream = { publisher: d.publisher, kind: d.kind };
+    const name = describeStream(stream);
+    const paths = graph.paths(stream);
+    const from = [...(paths?.deliveries.get(d.subscriber) ?? [])];
+    if (from.length > 1) {
+      violations.push({
+        kind: 'delivered-twice',
+        subscriber: d.subscriber,
+        stream,
+        handlers: from,
+        message: `subscriber ${d.subscriber} receives ${name} from ${from.join(', ')}`,
+      });
+    }
+    const hops =
+      paths === undefined ? undefined : deliveredHops(paths, d.subscriber, hopsToHandlers(paths));
+    if (hops === undefined) {
+      violations.push({
+        kind: 'undelivered',
+        subscriber: d.subscriber,
+        stream,
+        message: `subscriber ${d.subscriber} does not receive ${name}`,
+      });
+    } else if (hops > MAX_CASCADE_HOPS) {
+      violations.push({
+        kind: 'too-many-hops',
+        subscriber: d.subscriber,
+        stream,
+        hops,
+        message: `subscriber ${d.subscriber} receives ${name} after ${hops} handler-to-handler hops`,
+      });
+    }
+  }
+  return violations;
+}
+
+function streamViolations(graph: RouteGraph): PlanViolation[] {
+  const violations: PlanViolation[] = [];
+  for (const paths of graph.allPaths()) {
+    const name = describeStream(paths.stream);
+    const loopAt = findCascadeLoop(paths);
+    if (loopAt !== undefined) {
+      violations.push({
+        kind: 'loop',
+        handler: loopAt,
+        stream: paths.stream,
+        message: `${name} loops through handler ${loopAt}`,
+      });
+    }
+    const sources = new Map<HandlerId, number>();
+    const bump = (h: HandlerId) => sources.set(h, (sources.get(h) ?? 0) + 1);
+    for (const h of paths.publishedAt) bump(h);
+    for (const c of paths.cascades.values()) bump(c.to);
+    for (const [handler, count] of sources) {
+      if (count < 2) continue;
+      violations.push({
+        kind: 'received-twice',
+        handler,
+        stream: paths.stream,
+        message: `handler ${handler} receives ${name} from ${count} sources`,
+      });
+    }
+  }
+  return violations;
+}
+
+function undemandedDeliveries(demand: readonly StreamDemand[], plan: RoutingPlan): PlanViolation[] {
+  const wanted = new Set(demand.map(demandKey));
+  return plan.deliveries
+    .filter((d) => !wanted.has(demandKey(d)))
+    .map((d) => ({
+      kind: 'undemanded-delivery' as const,
+      subscriber: d.subscriber,
+      stream: { publisher: d.publisher, kind: d.kind },
+      message: `subscriber ${d.subscriber} is sent ${describeStream(d)} without showing it`,
+    }));
+}
+
+function capacityViolations(
+  routes: readonly Route[],
+  handlers: ReadonlyMap<HandlerId, RoutingHandler>,
+  bitrateBps: number,
+): PlanViolation[] {
+  const loads = handlerLoads(routes, handlers, bitrateBps);
+  const totals = new Map(loads.map((l) => [l.handler, l.totalBps]));
+  const withRoom = [...handlers.values()]
+    .filter((h) => h.healthy)
+    .filter((h) => (totals.get(h.id) ?? h.loadBps) + bitrateBps <= hardLimitBps(h))
+    .map((h) => h.id)
+    .sort();
+  return loads
+    .filter((l) => handlers.has(l.handler) && l.totalBps > l.hardLimitBps)
+    .flatMap((l) => {
+      const roomOn = withRoom.find((h) => h !== l.handler);
+      if (roomOn === undefined) return [];
+      return [
+        {
+          kind: 'over-hard-limit' as const,
+          handler: l.handler,
+          plannedBps: l.totalBps,
+          hardLimitBps: l.hardLimitBps,
+          roomOn,
+          message: `handler ${l.handler} would carry ${l.totalBps} bit/s, over its hard limit of ${l.hardLimitBps} bit/s, while ${roomOn} has room`,
+        },
+      ];
+    });
+}

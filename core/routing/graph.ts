@@ -1,0 +1,158 @@
+/**
+ * A mutable index of routes grouped by stream, with the reachability questions the plan
+ * checker and the transition checker ask: which handlers hold a stream and after how many
+ * handler-to-handler hops, whether a subscriber gets it, whether the cascades loop.
+ */
+import type { HandlerId, ParticipantId } from '../ids.ts';
+import { routeKey, streamKey } from './keys.ts';
+import type { CascadeRoute, Route, StreamRef } from './types.ts';
+
+/** All legs of one stream. */
+export interface StreamPaths {
+  readonly stream: StreamRef;
+  /** Handlers the publisher sends the stream to. */
+  readonly publishedAt: Set<HandlerId>;
+  /** Handler-to-handler legs, by route key. */
+  readonly cascades: Map<string, CascadeRoute>;
+  /** Handlers each subscriber receives the stream from. */
+  readonly deliveries: Map<ParticipantId, Set<HandlerId>>;
+}
+
+/** Routes indexed by stream; add and remove keep the index current. */
+export class RouteGraph {
+  private readonly byStream = new Map<string, StreamPaths>();
+  private readonly present = new Set<string>();
+
+  constructor(routes: Iterable<Route> = []) {
+    for (const route of routes) this.add(route);
+  }
+
+  /** Adds a route; returns false when it was already there. */
+  add(route: Route): boolean {
+    const key = routeKey(route);
+    if (this.present.has(key)) return false;
+    this.present.add(key);
+    const paths = this.pathsFor(route);
+    if (route.type === 'publish') paths.publishedAt.add(route.handler);
+    else if (route.type === 'cascade') paths.cascades.set(key, route);
+    else {
+      const from = paths.deliveries.get(route.subscriber) ?? new Set<HandlerId>();
+      from.add(route.handler);
+      paths.deliveries.set(route.subscriber, from);
+    }
+    return true;
+  }
+
+  /** Removes a route; returns false when it was not there. */
+  remove(route: Route): boolean {
+    const key = routeKey(route);
+    if (!this.present.delete(key)) return false;
+    const paths = this.pathsFor(route);
+    if (route.type === 'publish') paths.publishedAt.delete(route.handler);
+    else if (route.type === 'cascade') paths.cascades.delete(key);
+    else {
+      const from = paths.deliveries.get(route.subscriber);
+      from?.delete(route.handler);
+      if (from?.size === 0) paths.deliveries.delete(route.subscriber);
+    }
+    return true;
+  }
+
+  /** The legs of one stream, if it has any. */
+  paths(stream: StreamRef): StreamPaths | undefined {
+    return this.byStream.get(streamKey(stream));
+  }
+
+  /** Every stream with at least one leg ever added. */
+  allPaths(): Iterable<StreamPaths> {
+    return this.byStream.values();
+  }
+
+  private pathsFor(stream: StreamRef): StreamPaths {
+    const key = streamKey(stream);
+    let paths = this.byStream.get(key);
+    if (paths === undefined) {
+      paths = {
+        stream: { publisher: stream.publisher, kind: stream.kind },
+        publishedAt: new Set(),
+        cascades: new Map(),
+        deliveries: new Map(),
+      };
+      this.byStream.set(key, paths);
+    }
+    return paths;
+  }
+}
+
+/**
+ * The fewest handler-to-handler hops after which each handler holds the stream: 0 where the
+ * publisher sends it, 1 one cascade further, and so on. Handlers that never get it are absent.
+ */
+export function hopsToHandlers(paths: StreamPaths): Map<HandlerId, number> {
+  const hops = new Map<HandlerId, number>();
+  let frontier = [...paths.publishedAt];
+  for (const handler of frontier) hops.set(handler, 0);
+  const next = adjacency(paths);
+  for (let depth = 1; frontier.length > 0; depth++) {
+    const reached: HandlerId[] = [];
+    for (const handler of frontier) {
+      for (const to of next.get(handler) ?? []) {
+        if (hops.has(to)) continue;
+        hops.set(to, depth);
+        reached.push(to);
+      }
+    }
+    frontier = reached;
+  }
+  return hops;
+}
+
+/**
+ * How many handler-to-handler hops the subscriber's copy of the stream takes (the shortest
+ * of its deliveries), or undefined when no delivery is fed.
+ */
+export function deliveredHops(
+  paths: StreamPaths | undefined,
+  subscriber: ParticipantId,
+  hops: ReadonlyMap<HandlerId, number>,
+): number | undefined {
+  let best: number | undefined;
+  for (const handler of paths?.deliveries.get(subscriber) ?? []) {
+    const h = hops.get(handler);
+    if (h !== undefined && (best === undefined || h < best)) best = h;
+  }
+  return best;
+}
+
+/** A handler on a cascade cycle of the stream, if there is one. */
+export function findCascadeLoop(paths: StreamPaths): HandlerId | undefined {
+  const next = adjacency(paths);
+  const state = new Map<HandlerId, 'open' | 'done'>();
+  const visit = (handler: HandlerId): HandlerId | undefined => {
+    state.set(handler, 'open');
+    for (const to of next.get(handler) ?? []) {
+      const seen = state.get(to);
+      if (seen === 'open') return to;
+      if (seen === undefined) {
+        const found = visit(to);
+        if (found !== undefined) return found;
+      }
+    }
+    state.set(handler, 'done');
+    return undefined;
+  };
+  for (const handler of next.keys()) {
+    if (state.has(handler)) continue;
+    const found = visit(handler);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
+
+function adjacency(paths: StreamPaths): Map<HandlerId, HandlerId[]> {
+  const next = new Map<HandlerId, HandlerId[]>();
+  for (const { from, to } of paths.cascades.values()) {
+    next.set(from, [...(next.get(from) ?? []), to]);
+  }
+  return next;
+}

@@ -1,0 +1,30 @@
+// The public API of core/routing: the media routing planner and its checkers.
+export * from './types.ts';
+export { planRouting, targetHandlerCount } from './planner.ts';
+export {
+  rankHandlers,
+  scoreHandler,
+  latencyBetween,
+  hardLimitBps,
+  loadTier,
+  type LoadTier,
+  type HandlerScore,
+  type RankRequest,
+} from './rank.ts';
+export { checkPlan, type PlanViolation } from './check.ts';
+export {
+  planTransition,
+  applySteps,
+  findTransitionGaps,
+  keptDemand,
+  type PlanStep,
+  type TransitionGap,
+} from './transition.ts';
+export { routesOf, handlerLoads } from './loads.ts';
+export {
+  forwardingTables,
+  clientConnections,
+  type ForwardingEntry,
+  type HandlerForwarding,
+  type ClientConnections,
+} from './views.ts';

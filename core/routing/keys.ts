@@ -1,0 +1,52 @@
+/**
+ * Canonical string keys and orderings for streams and routes, so maps, sets and sorted lists
+ * never depend on the order the caller listed things in.
+ */
+import type { Route, StreamDemand, StreamRef } from './types.ts';
+
+/** Plain code-unit string comparison, independent of locale. */
+export function compareText(a: string, b: string): number {
+  if (a < b) return -1;
+  return a > b ? 1 : 0;
+}
+
+/** Numeric comparison that treats equal infinities as equal. */
+export function compareNumbers(a: number, b: number): number {
+  if (a === b) return 0;
+  return a < b ? -1 : 1;
+}
+
+/** A stream's key, e.g. `alice\u0000camera`. */
+export function streamKey(stream: StreamRef): string {
+  return `${stream.publisher}\u0000${stream.kind}`;
+}
+
+/** A demanded (subscriber, stream) pair's key. */
+export function demandKey(demand: StreamDemand): string {
+  return `${demand.subscriber}\u0000${streamKey(demand)}`;
+}
+
+/** A route's key: two routes with the same key are the same leg. */
+export function routeKey(route: Route): string {
+  switch (route.type) {
+    case 'publish':
+      return `publish\u0000${streamKey(route)}\u0000${route.handler}`;
+    case 'cascade':
+      return `cascade\u0000${streamKey(route)}\u0000${route.from}\u0000${route.to}`;
+    case 'deliver':
+      return `deliver\u0000${streamKey(route)}\u0000${route.handler}\u0000${route.subscriber}`;
+  }
+}
+
+/** Human-readable stream name for messages, e.g. `alice/camera`. */
+export function describeStream(stream: StreamRef): string {
+  return `${stream.publisher}/${stream.kind}`;
+}
+
+/** Sorts a copy of `items` by their keys. */
+export function sortByKey<T>(items: readonly T[], key: (item: T) => string): T[] {
+  return items
+    .map((item) => ({ item, k: key(item) }))
+    .sort((a, b) => compareText(a.k, b.k))
+    .map(({ item }) => item);
+}

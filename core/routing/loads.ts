@@ -1,0 +1,51 @@
+/**
+ * Bandwidth accounting: a handler carries every stream it receives and every stream it sends,
+ * each at the per-stream bitrate.
+ */
+import type { HandlerId } from '../ids.ts';
+import { compareText } from './keys.ts';
+import { hardLimitBps } from './rank.ts';
+import type { HandlerLoad, Route, RoutingHandler, RoutingPlan } from './types.ts';
+
+/** All legs of a plan, publishes first, then cascades, then deliveries. */
+export function routesOf(plan: RoutingPlan): Route[] {
+  return [...plan.publishes, ...plan.cascades, ...plan.deliveries];
+}
+
+/** How many streams each handler receives plus sends under these routes. */
+export function streamCounts(routes: Iterable<Route>): Map<HandlerId, number> {
+  const counts = new Map<HandlerId, number>();
+  const bump = (handler: HandlerId) => counts.set(handler, (counts.get(handler) ?? 0) + 1);
+  for (const route of routes) {
+    if (route.type === 'cascade') {
+      bump(route.from);
+      bump(route.to);
+    } else {
+      bump(route.handler);
+    }
+  }
+  return counts;
+}
+
+/**
+ * The load each handler touched by `routes` carries, sorted by handler id. Handlers missing
+ * from `handlers` count as having no other load and no capacity.
+ */
+export function handlerLoads(
+  routes: Iterable<Route>,
+  handlers: ReadonlyMap<HandlerId, RoutingHandler>,
+  bitrateBps: number,
+): HandlerLoad[] {
+  return [...streamCounts(routes)]
+    .sort(([a], [b]) => compareText(a, b))
+    .map(([handler, count]) => {
+      const info = handlers.get(handler);
+      const meetingBps = count * bitrateBps;
+      return {
+        handler,
+        meetingBps,
+        totalBps: meetingBps + (info?.loadBps ?? 0),
+        hardLimitBps: info === undefined ? 0 : hardLimitBps(info),
+      };
+    });
+}

@@ -1,0 +1,257 @@
+import { describe, expect, it } from 'vitest';
+import { handlerId, meetingId, participantId, regionId } from '../ids.ts';
+import { unwrap } from '../result.ts';
+import { checkPlan } from './check.ts';
+import { planRouting, targetHandlerCount } from './planner.ts';
+import { makeHandler, makeParticipant, wants } from './testing.ts';
+import type { RoutingInput, RoutingPlan } from './types.ts';
+
+const MBPS = 1_000_000;
+const MH1 = handlerId('MH1');
+const MH2 = handlerId('MH2');
+
+const homeOf = (plan: RoutingPlan, who: string) =>
+  plan.homes.find((h) => h.participant === participantId(who))?.handler;
+
+/**
+ * The spec's example (003, "Example: 3 Participants, 2 Handlers"): Alice and Bob meet first,
+ * then Charlie joins and the meeting is planned again from the plan in force.
+ */
+function specExample(mh1CapacityBps: number): { first: RoutingInput; second: RoutingInput } {
+  const alice = makeParticipant('alice', 0);
+  const bob = makeParticipant('bob', 1);
+  const aliceAndBob = [
+    wants('alice', 'bob', 'camera'),
+    wants('alice', 'bob', 'screen'),
+    wants('bob', 'alice', 'camera'),
+    wants('bob', 'alice', 'screen'),
+  ];
+  const first: RoutingInput = {
+    meeting: meetingId('spec-example'),
+    participants: [alice, bob],
+    handlers: [
+      makeHandler('MH1', { site: 'us-west-dc1', capacityBps: mh1CapacityBps }),
+      makeHandler('MH2', { site: 'us-west-dc2' }),
+    ],
+    demand: aliceAndBob,
+    latencyMs: {},
+  };
+  const second: RoutingInput = {
+    ...first,
+    participants: [alice, bob, makeParticipant('charlie', 2)],
+    demand: [
+      ...aliceAndBob,
+      wants('alice', 'charlie', 'camera'),
+      wants('bob', 'charlie', 'camera'),
+      wants('charlie', 'alice', 'camera'),
+    ],
+    previous: unwrap(planRouting(first)),
+  };
+  return { first, second };
+}
+
+describe('planRouting: the spec example', () => {
+  // MH1 at 40 Mbps: Alice and Bob (10 streams once Charlie is shown, 25 Mbps) stay below the
+  // 70% warning band; Charlie's 2 streams would take it to 75%, while MH2 stays below warning.
+  const { second: input } = specExample(40 * MBPS);
+  const plan = unwrap(planRouting(input));
+
+  it('keeps Alice and Bob co-located on MH1 and load-balances Charlie to MH2', () => {
+    expect(input.previous?.homes.map((h) => h.handler)).toEqual([MH1, MH1]);
+    expect(homeOf(plan, 'alice')).toBe(MH1);
+    expect(homeOf(plan, 'bob')).toBe(MH1);
+    expect(homeOf(plan, 'charlie')).toBe(MH2);
+    expect(plan.hub).toBe(MH1);
+  });
+
+  it('counts 6 client streams and 1 handler-to-handler stream', () => {
+    expect(plan.publishes).toHaveLength(6);
+    expect(plan.cascades).toHaveLength(1);
+    expect(plan.cascades[0]).toMatchObject({
+      publisher: 'alice',
+      kind: 'camera',
+      from: MH1,
+      to: MH2,
+    });
+    const charlieTargets = plan.publishes.filter((p) => p.publisher === participantId('charlie'));
+    expect(charlieTargets.map((p) => p.handler).sort()).toEqual([MH1, MH2]);
+    expect(plan.deliveries).toHaveLength(input.demand.length);
+    expect(checkPlan(input, plan)).toEqual([]);
+  });
+
+  it('keeps MH1 within its hard limit', () => {
+    const mh1 = plan.loads.find((l) => l.handler === MH1);
+    expect(mh1).toBeDefined();
+    expect(mh1?.totalBps).toBeLessThanOrEqual(mh1?.hardLimitBps ?? 0);
+  });
+
+  it('puts all three on one handler with no cascade when MH1 has room', () => {
+    const roomy = unwrap(planRouting(specExample(1_000 * MBPS).second));
+    expect(new Set(roomy.homes.map((h) => h.handler))).toEqual(new Set([MH1]));
+    expect(roomy.cascades).toHaveLength(0);
+    expect(roomy.publishes).toHaveLength(5);
+  });
+});
+
+function meetingOf(size: number, handlers = 4): RoutingInput {
+  const participants = Array.from({ length: size }, (_, i) => makeParticipant(`p${i}`, i));
+  return {
+    meeting: meetingId('m'),
+    participants,
+    handlers: Array.from({ length: handlers }, (_, i) =>
+      makeHandler(`mh${i}`, { site: `dc${i % 2}` }),
+    ),
+    demand: participants.slice(1).map((p) => wants(p.id, 'p0', 'camera')),
+    latencyMs: {},
+  };
+}
+
+describe('planRouting: handler count by meeting size', () => {
+  it.each([
+    [5, 1],
+    [12, 2],
+    [60, 2],
+    [150, 3],
+  ])('spreads %i participants over %i handler(s)', (size, expected) => {
+    const plan = unwrap(planRouting(meetingOf(size)));
+    const used = new Set(plan.homes.map((h) => h.handler));
+    expect(used.size).toBe(expected);
+    expect(targetHandlerCount(size)).toBe(expected);
+  });
+
+  it('splits a 12-person meeting evenly across two sites', () => {
+    const input = meetingOf(12);
+    const plan = unwrap(planRouting(input));
+    const perHandler = new Map<string, number>();
+    for (const h of plan.homes) perHandler.set(h.handler, (perHandler.get(h.handler) ?? 0) + 1);
+    expect([...perHandler.values()]).toEqual([6, 6]);
+    const sites = new Set(
+      [...perHandler.keys()].map((id) => input.handlers.find((h) => h.id === id)?.site),
+    );
+    expect(sites.size).toBe(2);
+  });
+
+  it('spills onto more handlers when capacity demands it', () => {
+    const input = meetingOf(12, 4);
+    const small = input.handlers.map((h) => ({ ...h, capacityBps: 20 * MBPS }));
+    const plan = unwrap(planRouting({ ...input, handlers: small }));
+    expect(new Set(plan.homes.map((h) => h.handler)).size).toBeGreaterThan(2);
+    expect(checkPlan({ ...input, handlers: small }, plan)).toEqual([]);
+  });
+});
+
+describe('planRouting: placement criteria', () => {
+  const euWest = regionId('eu-west-1');
+  const usWest = regionId('us-west-1');
+  const latencyMs = { [usWest]: { [euWest]: 140 }, [euWest]: { [usWest]: 140 } };
+
+  it('homes each participant on the nearest handler and cascades across regions', () => {
+    const input: RoutingInput = {
+      meeting: meetingId('m'),
+      participants: [makeParticipant('ann', 0), makeParticipant('eve', 1, { region: euWest })],
+      handlers: [makeHandler('us'), makeHandler('eu', { region: euWest })],
+      demand: [wants('ann', 'eve', 'camera'), wants('eve', 'ann', 'camera')],
+      latencyMs,
+    };
+    const plan = unwrap(planRouting(input));
+    expect(homeOf(plan, 'ann')).toBe(handlerId('us'));
+    expect(homeOf(plan, 'eve')).toBe(handlerId('eu'));
+    expect(plan.cascades).toEqual([
+      { type: 'cascade', publisher: 'ann', kind: 'camera', from: 'us', to: 'eu' },
+    ]);
+    expect(checkPlan(input, plan)).toEqual([]);
+  });
+
+  it('keeps a participant on the handler it is connected to', () => {
+    const input: RoutingInput = {
+      meeting: meetingId('m'),
+      participants: [makeParticipant('ann', 0, { currentHandler: MH2 })],
+      handlers: [makeHandler('MH1'), makeHandler('MH2')],
+      demand: [],
+      latencyMs: {},
+    };
+    expect(homeOf(unwrap(planRouting(input)), 'ann')).toBe(MH2);
+  });
+
+  it('keeps homes from the previous plan when the layout changes', () => {
+    const input = meetingOf(12);
+    const first = unwrap(planRouting(input));
+    const relaid = { ...input, demand: [wants('p3', 'p7', 'screen')], previous: first };
+    expect(unwrap(planRouting(relaid)).homes).toEqual(first.homes);
+  });
+
+  it('never uses an unhealthy handler, even the current one', () => {
+    const input: RoutingInput = {
+      meeting: meetingId('m'),
+      participants: [makeParticipant('ann', 0, { currentHandler: MH1 }), makeParticipant('bo', 1)],
+      handlers: [makeHandler('MH1', { healthy: false }), makeHandler('MH2')],
+      demand: [wants('bo', 'ann', 'audio')],
+      latencyMs: {},
+    };
+    const plan = unwrap(planRouting(input));
+    expect(plan.homes.map((h) => h.handler)).toEqual([MH2, MH2]);
+  });
+
+  it('does not forward a stream nobody shows', () => {
+    const plan = unwrap(planRouting(meetingOf(3)));
+    expect(plan.publishes.map((p) => `${p.publisher}/${p.kind}`)).toEqual(['p0/camera']);
+  });
+});
+
+describe('planRouting: errors', () => {
+  const base = meetingOf(3);
+
+  it('reports a meeting that fits nowhere as insufficient capacity', () => {
+    const tiny = base.handlers.map((h) => ({ ...h, capacityBps: 3 * MBPS }));
+    const result = planRouting({ ...base, handlers: tiny });
+    expect(result).toMatchObject({ ok: false, error: { kind: 'insufficient-capacity' } });
+    if (!result.ok && result.error.kind === 'insufficient-capacity') {
+      expect(result.error.unplaced).toContain(participantId('p0'));
+    }
+  });
+
+  it('rejects demand naming an unknown participant', () => {
+    const result = planRouting({ ...base, demand: [wants('p1', 'ghost', 'camera')] });
+    expect(result).toEqual({
+      ok: false,
+      error: { kind: 'unknown-participant', participant: 'ghost' },
+    });
+  });
+
+  it('rejects a participant subscribing to itself', () => {
+    const result = planRouting({ ...base, demand: [wants('p1', 'p1', 'camera')] });
+    expect(result).toMatchObject({ ok: false, error: { kind: 'self-subscription' } });
+  });
+
+  it('rejects duplicate ids, bad capacities and bad bitrates', () => {
+    const dupParticipants = {
+      ...base,
+      participants: [...base.participants, makeParticipant('p0', 9)],
+    };
+    expect(planRouting(dupParticipants)).toMatchObject({
+      error: { kind: 'duplicate-participant' },
+    });
+    const dupHandlers = { ...base, handlers: [...base.handlers, makeHandler('mh0')] };
+    expect(planRouting(dupHandlers)).toMatchObject({ error: { kind: 'duplicate-handler' } });
+    const broken = { ...base, handlers: [makeHandler('mh0', { capacityBps: 0 })] };
+    expect(planRouting(broken)).toMatchObject({
+      error: { kind: 'invalid-handler', handler: 'mh0' },
+    });
+    expect(planRouting({ ...base, streamBitrateBps: -1 })).toMatchObject({
+      error: { kind: 'invalid-bitrate' },
+    });
+  });
+
+  it('reports no healthy handler', () => {
+    const down = base.handlers.map((h) => ({ ...h, healthy: false }));
+    expect(planRouting({ ...base, handlers: down })).toEqual({
+      ok: false,
+      error: { kind: 'no-healthy-handler' },
+    });
+  });
+
+  it('plans an empty meeting as an empty plan', () => {
+    const plan = unwrap(planRouting({ ...base, participants: [], demand: [] }));
+    expect(plan).toMatchObject({ hub: null, homes: [], publishes: [], deliveries: [], loads: [] });
+  });
+});

@@ -1,0 +1,281 @@
+/**
+ * The media routing planner (spec 003, "Media Routing Strategy"): places a meeting's
+ * participants on Media Handlers and decides every publish, cascade and delivery leg.
+ */
+import type { HandlerId, ParticipantId } from '../ids.ts';
+import { err, ok, type Result } from '../result.ts';
+import { compareNumbers, compareText, routeKey, sortByKey } from './keys.ts';
+import { preparePlanning, type PlanningContext } from './input.ts';
+import { handlerLoads } from './loads.ts';
+import {
+  byCapabilities,
+  byExistingConnection,
+  byFeasibility,
+  byLoadTier,
+  byProximity,
+  byQuality,
+  byUtilisationThenId,
+  latencyBetween,
+  lexicographic,
+  loadTier,
+  scoreHandler,
+  tierRank,
+  type HandlerScore,
+  type ScoreCriterion,
+} from './rank.ts';
+import type {
+  CascadeRoute,
+  DeliverRoute,
+  HandlerOverload,
+  PublishRoute,
+  RoutingError,
+  RoutingHandler,
+  RoutingInput,
+  RoutingPlan,
+} from './types.ts';
+
+/**
+ * How many handlers a meeting of `participants` is spread over before capacity asks for more
+ * (spec 003, "Scaling Considerations"): under 10, one; 10 to 99, two (redundancy, then load
+ * distribution; load pushes 50-99 onto a third); 100 and more, three.
+ */
+export function targetHandlerCount(participants: number): number {
+  if (participants < 10) return 1;
+  if (participants < 100) return 2;
+  return 3;
+}
+
+/**
+ * Plans the routing of one meeting.
+ *
+ * Placement. Participants are placed one at a time in join order, so a join never moves
+ * anyone who joined earlier. Each takes the best healthy handler by {@link rankHandlers}'s
+ * order (fits within the 80% hard limit, proximity, load band, existing connection) extended
+ * with two meeting criteria before network quality and capabilities: a handler of the
+ * meeting's set (the {@link targetHandlerCount} best handlers for the whole meeting, preferring
+ * distinct sites), then a handler holding fewer than its even share of the participants. So a
+ * small meeting is co-located on one handler until that handler would cross the 70% warning
+ * band while an equally near one would not; then the next participant goes to the other
+ * handler (the spec's "Charlie → MH2 (load balance)"). A participant's cost on its home
+ * handler is one stream per stream it publishes that someone shows plus one per stream it
+ * receives.
+ *
+ * Routes. The home handler of the earliest joiner is the meeting's hub. Each subscriber
+ * receives every stream from its home handler. Every shown stream is published to its
+ * publisher's home handler, so the handler a client is anchored to always holds its streams
+ * (a subscriber moving there, or the loss of the hub, needs no new publish). A publisher homed
+ * away from the hub, whose stream is shown on another handler, also sends it straight to the
+ * hub over its second connection (clients connect to two handlers, spec 003). The hub cascades
+ * a stream to each other handler whose subscribers show it. The cascade graph is therefore a
+ * star around the hub: no loops, and at most one handler-to-handler hop per stream, within
+ * the limit of two; each client sends a stream at most twice.
+ *
+ * In the spec's example (Alice and Bob on MH1, Charlie on MH2) this gives Alice's and Bob's
+ * cameras and screens to MH1, Charlie's camera to MH2 and to MH1: six client streams; and
+ * MH1 cascading Alice's camera to MH2: one handler-to-handler stream.
+ *
+ * Capacity. Cascades and hub publishes add load the per-participant cost does not foresee; a
+ * handler the finished plan takes past its hard limit gets the excess reserved and the
+ * meeting is placed again, at most once per healthy handler. No returned plan takes any
+ * handler past its hard limit; when no room is found the result is an `insufficient-capacity`
+ * error naming the participants that fit nowhere or the handlers that stayed over. The search
+ * is greedy, so a tight fit that an exhaustive packing would find may be reported as no room.
+ *
+ * Cost is linear in the demand plus participants times handlers, per placement round.
+ */
+export function planRouting(input: RoutingInput): Result<RoutingPlan, RoutingError> {
+  const prepared = preparePlanning(input);
+  if (!prepared.ok) return prepared;
+  const ctx = prepared.value;
+  const costs = participantCosts(ctx);
+  const meetingSet = selectMeetingHandlers(ctx, costs);
+  const reserved = new Map<HandlerId, number>();
+  let overloaded: HandlerOverload[] = [];
+  for (let round = 0; round <= ctx.healthy.length; round++) {
+    const homes = placeParticipants(ctx, costs, meetingSet, reserved);
+    if (!homes.ok) return homes;
+    const plan = buildPlan(ctx, homes.value);
+    overloaded = plan.loads
+      .filter((l) => l.totalBps > l.hardLimitBps)
+      .map((l) => ({ handler: l.handler, plannedBps: l.totalBps, hardLimitBps: l.hardLimitBps }));
+    if (overloaded.length === 0) return ok(plan);
+    for (const o of overloaded) {
+      reserved.set(o.handler, (reserved.get(o.handler) ?? 0) + o.plannedBps - o.hardLimitBps);
+    }
+  }
+  return err({ kind: 'insufficient-capacity', unplaced: [], overloaded });
+}
+
+/** Bandwidth each participant adds to its home handler. */
+function participantCosts(ctx: PlanningContext): Map<ParticipantId, number> {
+  const streams = new Map<ParticipantId, number>();
+  const bump = (p: ParticipantId) => streams.set(p, (streams.get(p) ?? 0) + 1);
+  for (const { stream } of ctx.streams) bump(stream.publisher);
+  for (const d of ctx.demand) bump(d.subscriber);
+  return new Map(ctx.participants.map((p) => [p.id, (streams.get(p.id) ?? 0) * ctx.bitrateBps]));
+}
+
+/**
+ * The handlers the meeting is meant to spread over: picked one by one by the total latency
+ * from the participants' regions, the load band with an even share of the meeting on them,
+ * a site not picked yet, how many participants already use the handler, quality, and the
+ * capabilities the participants want.
+ */
+function selectMeetingHandlers(
+  ctx: PlanningContext,
+  costs: ReadonlyMap<ParticipantId, number>,
+): Set<HandlerId> {
+  const count = Math.min(targetHandlerCount(ctx.participants.length), ctx.healthy.length);
+  const share = [...costs.values()].reduce((a, b) => a + b, 0) / Math.max(count, 1);
+  const summaries = ctx.healthy.map((h) => summariseForMeeting(ctx, h, share));
+  const picked = new Set<HandlerId>();
+  const sites = new Set<string>();
+  while (picked.size < count) {
+    const order = lexicographic<MeetingSummary>([
+      (a, b) => compareNumbers(a.latencyMs, b.latencyMs),
+      (a, b) => a.tier - b.tier,
+      (a, b) => Number(sites.has(a.handler.site)) - Number(sites.has(b.handler.site)),
+      (a, b) => b.users - a.users,
+      (a, b) => b.handler.quality - a.handler.quality,
+      (a, b) => a.missing - b.missing,
+      (a, b) => compareText(a.handler.id, b.handler.id),
+    ]);
+    const best = summaries.filter((s) => !picked.has(s.handler.id)).sort(order)[0];
+    if (best === undefined) break;
+    picked.add(best.handler.id);
+    sites.add(best.handler.site);
+  }
+  return picked;
+}
+
+interface MeetingSummary {
+  readonly handler: RoutingHandler;
+  readonly latencyMs: number;
+  readonly tier: number;
+  readonly users: number;
+  readonly missing: number;
+}
+
+function summariseForMeeting(
+  ctx: PlanningContext,
+  handler: RoutingHandler,
+  shareBps: number,
+): MeetingSummary {
+  let latencyMs = 0;
+  let users = 0;
+  let missing = 0;
+  for (const p of ctx.participants) {
+    latencyMs += latencyBetween(ctx.latencyMs, p.region, handler.region);
+    if (p.currentHandler === handler.id || ctx.previousHomes.get(p.id) === handler.id) users++;
+    missing += (p.wants ?? []).filter((c) => !handler.capabilities.includes(c)).length;
+  }
+  const tier = tierRank(loadTier(handler.loadBps + shareBps, handler));
+  return { handler, latencyMs, tier, users, missing };
+}
+
+/** Places every participant, in join order; fails when one fits on no healthy handler. */
+function placeParticipants(
+  ctx: PlanningContext,
+  costs: ReadonlyMap<ParticipantId, number>,
+  meetingSet: ReadonlySet<HandlerId>,
+  reserved: ReadonlyMap<HandlerId, number>,
+): Result<Map<ParticipantId, HandlerId>, RoutingError> {
+  const planned = new Map(reserved);
+  const headcount = new Map<HandlerId, number>();
+  const evenShare = Math.ceil(ctx.participants.length / Math.max(meetingSet.size, 1));
+  const inMeetingSet: ScoreCriterion = (a, b) =>
+    Number(meetingSet.has(b.handler.id)) - Number(meetingSet.has(a.handler.id));
+  const belowEvenShare: ScoreCriterion = (a, b) =>
+    Number((headcount.get(a.handler.id) ?? 0) >= evenShare) -
+    Number((headcount.get(b.handler.id) ?? 0) >= evenShare);
+  const order = lexicographic([
+    byFeasibility,
+    byProximity,
+    byLoadTier,
+    byExistingConnection,
+    inMeetingSet,
+    belowEvenShare,
+    byQuality,
+    byCapabilities,
+    byUtilisationThenId,
+  ]);
+  const homes = new Map<ParticipantId, HandlerId>();
+  const unplaced: ParticipantId[] = [];
+  for (const participant of ctx.participants) {
+    const costBps = costs.get(participant.id) ?? 0;
+    const previous = ctx.previousHomes.get(participant.id);
+    const request = {
+      participant,
+      costBps,
+      latencyMs: ctx.latencyMs,
+      previousHandlers: previous === undefined ? [] : [previous],
+      plannedBps: planned,
+    };
+    const best = bestOf(
+      ctx.healthy.map((h) => scoreHandler(request, h)),
+      order,
+    );
+    if (best === undefined || !best.fits) {
+      unplaced.push(participant.id);
+      continue;
+    }
+    const id = best.handler.id;
+    homes.set(participant.id, id);
+    planned.set(id, (planned.get(id) ?? 0) + costBps);
+    headcount.set(id, (headcount.get(id) ?? 0) + 1);
+  }
+  if (unplaced.length > 0) {
+    return err({ kind: 'insufficient-capacity', unplaced, overloaded: [] });
+  }
+  return ok(homes);
+}
+
+function bestOf(scores: readonly HandlerScore[], order: ScoreCriterion): HandlerScore | undefined {
+  let best: HandlerScore | undefined;
+  for (const score of scores) {
+    if (best === undefined || order(score, best) < 0) best = score;
+  }
+  return best;
+}
+
+/** Lays out every leg of the plan for the given homes (see {@link planRouting}). */
+function buildPlan(
+  ctx: PlanningContext,
+  homes: ReadonlyMap<ParticipantId, HandlerId>,
+): RoutingPlan {
+  const first = ctx.participants[0];
+  const hub = first === undefined ? null : (homes.get(first.id) ?? null);
+  const publishes: PublishRoute[] = [];
+  const cascades: CascadeRoute[] = [];
+  const deliveries: DeliverRoute[] = [];
+  const homeOf = (p: ParticipantId): HandlerId => homes.get(p) as HandlerId;
+  for (const { stream, subscribers } of ctx.streams) {
+    const origin = homeOf(stream.publisher);
+    const shownOn = new Set(subscribers.map(homeOf));
+    publishes.push({ type: 'publish', ...stream, handler: origin });
+    const shownElsewhere = [...shownOn].some((h) => h !== origin);
+    if (hub !== null && shownElsewhere && origin !== hub) {
+      publishes.push({ type: 'publish', ...stream, handler: hub });
+    }
+    for (const to of shownOn) {
+      if (hub !== null && to !== origin && to !== hub) {
+        cascades.push({ type: 'cascade', ...stream, from: hub, to });
+      }
+    }
+    for (const subscriber of subscribers) {
+      deliveries.push({ type: 'deliver', ...stream, handler: homeOf(subscriber), subscriber });
+    }
+  }
+  const routes = [...publishes, ...cascades, ...deliveries];
+  return {
+    meeting: ctx.input.meeting,
+    hub,
+    homes: [...homes]
+      .map(([participant, handler]) => ({ participant, handler }))
+      .sort((a, b) => compareText(a.participant, b.participant)),
+    publishes: sortByKey(publishes, routeKey),
+    cascades: sortByKey(cascades, routeKey),
+    deliveries: sortByKey(deliveries, routeKey),
+    loads: handlerLoads(routes, ctx.handlersById, ctx.bitrateBps),
+  };
+}

@@ -1,0 +1,146 @@
+/**
+ * Make-before-break rerouting (spec 003, "Dynamic Rerouting"): the steps from one plan to the
+ * next, ordered so that no subscriber loses a stream it shows in both plans, plus the tools to
+ * replay steps and to find the pairs a step list would drop.
+ */
+import type { ParticipantId } from '../ids.ts';
+import { RouteGraph, deliveredHops, hopsToHandlers } from './graph.ts';
+import { demandKey, describeStream, routeKey, sortByKey, streamKey } from './keys.ts';
+import { routesOf } from './loads.ts';
+import {
+  MAX_CASCADE_HOPS,
+  type Route,
+  type RoutingPlan,
+  type StreamDemand,
+  type StreamRef,
+} from './types.ts';
+
+/** One change to the routes in force: set up or tear down a leg. */
+export interface PlanStep {
+  readonly op: 'add' | 'remove';
+  readonly route: Route;
+}
+
+/** A demanded pair that went undelivered once the step at `afterStep` (0-based) was applied. */
+export interface TransitionGap {
+  readonly subscriber: ParticipantId;
+  readonly stream: StreamRef;
+  readonly afterStep: number;
+  readonly message: string;
+}
+
+const ADD_ORDER: readonly Route['type'][] = ['publish', 'cascade', 'deliver'];
+const REMOVE_ORDER: readonly Route['type'][] = ['deliver', 'cascade', 'publish'];
+
+/**
+ * The steps that turn `from` (null: nothing routed yet) into `to`, make-before-break: every
+ * new leg is added before any old leg is removed, additions upstream first (publishes, then
+ * cascades, then deliveries) and removals downstream first. While the steps run a subscriber
+ * may briefly receive a stream twice, never zero times.
+ */
+export function planTransition(from: RoutingPlan | null, to: RoutingPlan): PlanStep[] {
+  const before = new Map((from === null ? [] : routesOf(from)).map((r) => [routeKey(r), r]));
+  const after = new Map(routesOf(to).map((r) => [routeKey(r), r]));
+  const added = [...after].filter(([key]) => !before.has(key)).map(([, r]) => r);
+  const removed = [...before].filter(([key]) => !after.has(key)).map(([, r]) => r);
+  return [
+    ...inTypeOrder(added, ADD_ORDER).map((route) => ({ op: 'add' as const, route })),
+    ...inTypeOrder(removed, REMOVE_ORDER).map((route) => ({ op: 'remove' as const, route })),
+  ];
+}
+
+function inTypeOrder(routes: readonly Route[], order: readonly Route['type'][]): Route[] {
+  return order.flatMap((type) =>
+    sortByKey(
+      routes.filter((r) => r.type === type),
+      routeKey,
+    ),
+  );
+}
+
+/** The routes in force after applying `steps` in order, sorted canonically. */
+export function applySteps(routes: readonly Route[], steps: readonly PlanStep[]): Route[] {
+  const state = new Map(routes.map((r) => [routeKey(r), r]));
+  for (const { op, route } of steps) {
+    if (op === 'add') state.set(routeKey(route), route);
+    else state.delete(routeKey(route));
+  }
+  return sortByKey([...state.values()], routeKey);
+}
+
+/** The pairs demanded both before and after a change: those a reroute must not drop. */
+export function keptDemand(
+  before: readonly StreamDemand[],
+  after: readonly StreamDemand[],
+): StreamDemand[] {
+  const earlier = new Set(before.map(demandKey));
+  return after.filter((d) => earlier.has(demandKey(d)));
+}
+
+/**
+ * Replays `steps` from `routes` and reports every pair of `pairs` that is delivered (within
+ * the hop limit) at the start but undelivered after some step, once, at the first such step.
+ * Only removals can drop a pair, so only they are examined; the work is proportional to the
+ * steps plus the pairs of the streams whose publish or cascade legs are removed.
+ */
+export function findTransitionGaps(
+  routes: readonly Route[],
+  steps: readonly PlanStep[],
+  pairs: readonly StreamDemand[],
+): TransitionGap[] {
+  const graph = new RouteGraph(routes);
+  const tracked = trackDeliveredPairs(graph, pairs);
+  const gaps: TransitionGap[] = [];
+  steps.forEach(({ op, route }, index) => {
+    if (op === 'add') {
+      graph.add(route);
+      return;
+    }
+    if (!graph.remove(route)) return;
+    const streamPairs = tracked.get(streamKey(route));
+    if (streamPairs === undefined) return;
+    const paths = graph.paths(route);
+    const hops = paths === undefined ? new Map() : hopsToHandlers(paths);
+    const candidates =
+      route.type === 'deliver'
+        ? [streamPairs.get(route.subscriber)].filter((p) => p !== undefined)
+        : [...streamPairs.values()];
+    for (const pair of candidates) {
+      const h = deliveredHops(paths, pair.subscriber, hops);
+      if (h !== undefined && h <= MAX_CASCADE_HOPS) continue;
+      streamPairs.delete(pair.subscriber);
+      gaps.push({
+        subscriber: pair.subscriber,
+        stream: { publisher: pair.publisher, kind: pair.kind },
+        afterStep: index,
+        message: `subscriber ${pair.subscriber} loses ${describeStream(pair)} after step ${index} (${route.type} removed)`,
+      });
+    }
+  });
+  return gaps;
+}
+
+/** Pairs delivered at the start, by stream key, then by subscriber. */
+function trackDeliveredPairs(
+  graph: RouteGraph,
+  pairs: readonly StreamDemand[],
+): Map<string, Map<ParticipantId, StreamDemand>> {
+  const tracked = new Map<string, Map<ParticipantId, StreamDemand>>();
+  const hopsByStream = new Map<string, ReturnType<typeof hopsToHandlers>>();
+  for (const pair of pairs) {
+    const key = streamKey(pair);
+    const paths = graph.paths(pair);
+    if (paths === undefined) continue;
+    let hops = hopsByStream.get(key);
+    if (hops === undefined) {
+      hops = hopsToHandlers(paths);
+      hopsByStream.set(key, hops);
+    }
+    const h = deliveredHops(paths, pair.subscriber, hops);
+    if (h === undefined || h > MAX_CASCADE_HOPS) continue;
+    const byStream = tracked.get(key) ?? new Map<ParticipantId, StreamDemand>();
+    byStream.set(pair.subscriber, pair);
+    tracked.set(key, byStream);
+  }
+  return tracked;
+}
