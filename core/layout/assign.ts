@@ -10,7 +10,10 @@ import { indexRoster, type RosterIndex } from './roster.ts';
 import type { LayoutAssignment, LayoutError, LayoutRequest, Roster, SourceRef } from './types.ts';
 
 export interface AssignLayoutInput {
-  /** The meeting, raw or already indexed (index once per roster change when many subscribers share it). */
+  /**
+   * The meeting, raw or indexed. Index it once per roster change (`indexRoster`) when many
+   * subscribers share it: each assignment then costs about its slot count.
+   */
   readonly roster: Roster | RosterIndex;
   /** Who the layout is for. */
   readonly subscriber: ParticipantId;
@@ -27,8 +30,8 @@ export interface AssignLayoutInput {
  * first (in the order given), then screen shares, then active speakers (most recent first), then
  * everyone else in join order, with `preferVideoOverAudio` moving audio-only participants after
  * the video ones; each participant gets one tile (screen, else camera, else audio). A grid shows
- * the first rows x columns of them. Speaker view shows the current active speaker in slot 0 and
- * the next ones in the thumbnail strip.
+ * the first rows x columns of them. Speaker view shows the current active speaker in slot 0 (this
+ * slot follows the speaker) and the next ones in the thumbnail strip.
  *
  * Where they appear depends on `previous`: see `placeStably`. Without it, slots fill in priority
  * order. Cost: O(slots + pinned + excluded) on an indexed roster, plus `indexRoster` otherwise.
@@ -60,7 +63,10 @@ export function assignLayout(input: AssignLayoutInput): Result<LayoutAssignment,
   });
 }
 
-/** The sources a subscriber needs for its assignment, in slot order: what the router must forward. */
+/**
+ * The sources a subscriber needs for its assignment, in slot order: exactly what the router must
+ * forward to it. A camera tile demands the camera only (audio is not implied).
+ */
 export function layoutDemand(assignment: LayoutAssignment): SourceRef[] {
   const demand: SourceRef[] = [];
   for (const slot of assignment.slots) if (slot.shows !== null) demand.push(slot.shows);

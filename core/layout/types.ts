@@ -74,8 +74,8 @@ export interface GridRequest extends LayoutOptions {
 /**
  * Speaker view: slot 0 is the main slot and shows the current active speaker (the most recent
  * speaker who may be shown); when nobody who may be shown has spoken it shows the first
- * participant in grid priority. Slots 1..thumbnails are a thumbnail strip filled like a grid
- * with everyone else.
+ * participant in grid priority; this slot follows the speaker. Slots 1..thumbnails are a
+ * thumbnail strip filled, and kept stable, like a grid with everyone else.
  */
 export interface SpeakerRequest extends LayoutOptions {
   readonly type: 'speaker';
