@@ -7,7 +7,7 @@ import { ok, type Result } from '../result.ts';
 import { placeStably, readPrevious, toSlot, type Entry } from './placement.ts';
 import { checkRequest, type CheckedRequest } from './request.ts';
 import { indexRoster, type RosterIndex } from './roster.ts';
-import type { LayoutAssignment, LayoutError, LayoutRequest, Roster, SourceRef } from './types.ts';
+import type { LayoutAssignment, LayoutError, LayoutRequest, Roster } from './types.ts';
 
 export interface AssignLayoutInput {
   /**
@@ -61,16 +61,6 @@ export function assignLayout(input: AssignLayoutInput): Result<LayoutAssignment,
       ...placeStably(slots.thumbnailStreamIds, thumbnails, previous),
     ],
   });
-}
-
-/**
- * The sources a subscriber needs for its assignment, in slot order: exactly what the router must
- * forward to it. A camera tile demands the camera only (audio is not implied).
- */
-export function layoutDemand(assignment: LayoutAssignment): SourceRef[] {
-  const demand: SourceRef[] = [];
-  for (const slot of assignment.slots) if (slot.shows !== null) demand.push(slot.shows);
-  return demand;
 }
 
 function isIndexed(roster: Roster | RosterIndex): roster is RosterIndex {

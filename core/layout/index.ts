@@ -1,5 +1,6 @@
 // The public API of the layout engine.
-export { assignLayout, layoutDemand, type AssignLayoutInput } from './assign.ts';
+export { assignLayout, type AssignLayoutInput } from './assign.ts';
+export { changedSlots, layoutDemand } from './demand.ts';
 export { indexRoster, tileKind, type RosterIndex, type Candidate } from './roster.ts';
 export {
   MAX_GRID_DIMENSION,

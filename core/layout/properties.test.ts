@@ -4,6 +4,7 @@ import { participantId, type MediaKind, type ParticipantId } from '../ids.ts';
 import { unwrap } from '../result.ts';
 import {
   assignLayout,
+  changedSlots,
   indexRoster,
   layoutDemand,
   tileKind,
@@ -241,6 +242,7 @@ function expectMinimalChange(previous: LayoutAssignment, next: LayoutAssignment)
   const entered = [...newEntries].filter((entry) => !oldEntries.has(entry)).length;
   const left = [...oldEntries].filter((entry) => !newEntries.has(entry)).length;
   expect(changed).toBe(Math.max(entered, left));
+  expect(changedSlots(previous, next)).toHaveLength(changed);
   if (newEntries.size >= oldEntries.size) expect(changed).toBe(entered);
 }
 
