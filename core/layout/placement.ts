@@ -35,8 +35,9 @@ export function readPrevious(previous: LayoutAssignment | undefined): PreviousPl
  * `streamIds`. An entry whose participant previously had one of these stream ids keeps it, even
  * if the kind shown changes (a camera tile becoming a screen share). The others, in priority
  * order, take first the slots vacated since the previous assignment, then the slots that were
- * empty, each group in slot order. So the number of slots whose content changes is the larger
- * of the number of entries that entered and the number that left.
+ * empty, each group in slot order. So, for unchanged stream ids, the number of slots whose
+ * content changes is the larger of the number of entries (participant, kind) that entered and
+ * the number that left: the number that entered whenever the visible set does not shrink.
  */
 export function placeStably(
   streamIds: readonly StreamId[],
