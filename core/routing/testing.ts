@@ -117,10 +117,11 @@ export function arbitraryRoutingInput(options: RandomMeetingOptions): fc.Arbitra
             current: fc.option(fc.integer({ min: 0, max: handlerCount - 1 }), { nil: undefined }),
             wants: fc.subarray([...CAPABILITIES]),
           }),
-          { maxLength: options.maxParticipants },
+          { maxLength: options.maxParticipants, size: 'max' },
         ),
         demand: fc.array(fc.tuple(fc.nat(), fc.nat(), fc.constantFrom(...MEDIA_KINDS)), {
           maxLength: options.maxParticipants * 6,
+          size: 'max',
         }),
         latencyMs: latencyArb,
       }),

@@ -1,0 +1,159 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { checkPlan } from './check.ts';
+import { demandKey } from './keys.ts';
+import { routesOf } from './loads.ts';
+import { planRouting } from './planner.ts';
+import { arbitraryRoutingInput, reorderInput } from './testing.ts';
+import { applySteps, findTransitionGaps, keptDemand, planTransition } from './transition.ts';
+import type { RoutingInput, StreamDemand } from './types.ts';
+import { routeKey, sortByKey } from './keys.ts';
+
+const RUNS = { numRuns: 150 };
+const ample = arbitraryRoutingInput({ maxParticipants: 30, maxHandlers: 8, ampleCapacity: true });
+const constrained = arbitraryRoutingInput({
+  maxParticipants: 30,
+  maxHandlers: 8,
+  ampleCapacity: false,
+});
+
+/** Each demanded pair, once. */
+const distinctPairs = (demand: readonly StreamDemand[]) => new Set(demand.map(demandKey));
+
+describe('planRouting properties', () => {
+  it('always plans a meeting with room to spare, and the plan passes every check', () => {
+    fc.assert(
+      fc.property(ample, (input) => {
+        const result = planRouting(input);
+        expect(result.ok).toBe(true);
+        if (!result.ok) return;
+        expect(checkPlan(input, result.value)).toEqual([]);
+      }),
+      RUNS,
+    );
+  });
+
+  it('delivers every demanded pair exactly once, within two hops, with no loops', () => {
+    fc.assert(
+      fc.property(fc.oneof(ample, constrained), (input) => {
+        const result = planRouting(input);
+        if (!result.ok) return;
+        const plan = result.value;
+        const delivered = plan.deliveries.map(demandKey);
+        expect(new Set(delivered).size).toBe(delivered.length);
+        expect(new Set(delivered)).toEqual(distinctPairs(input.demand));
+        const violations = checkPlan(input, plan).map((v) => v.kind);
+        expect(violations).not.toContain('loop');
+        expect(violations).not.toContain('too-many-hops');
+        expect(violations).not.toContain('received-twice');
+      }),
+      RUNS,
+    );
+  });
+
+  it('never takes a handler past its hard limit; otherwise reports which did not fit', () => {
+    fc.assert(
+      fc.property(constrained, (input) => {
+        const result = planRouting(input);
+        if (result.ok) {
+          expect(checkPlan(input, result.value)).toEqual([]);
+          for (const load of result.value.loads) {
+            expect(load.totalBps).toBeLessThanOrEqual(load.hardLimitBps);
+          }
+          return;
+        }
+        const error = result.error;
+        if (error.kind === 'no-healthy-handler') {
+          expect(input.handlers.every((h) => !h.healthy)).toBe(true);
+          return;
+        }
+        expect(error.kind).toBe('insufficient-capacity');
+        if (error.kind !== 'insufficient-capacity') return;
+        expect(error.unplaced.length + error.overloaded.length).toBeGreaterThan(0);
+        for (const o of error.overloaded) expect(o.plannedBps).toBeGreaterThan(o.hardLimitBps);
+      }),
+      RUNS,
+    );
+  });
+
+  it('gives the same plan whatever order the input lists things in', () => {
+    fc.assert(
+      fc.property(fc.oneof(ample, constrained), fc.integer(), (input, seed) => {
+        expect(planRouting(reorderInput(input, seed))).toEqual(planRouting(input));
+      }),
+      RUNS,
+    );
+  });
+
+  it('does not move earlier joiners when someone joins', () => {
+    fc.assert(
+      fc.property(ample, (input) => {
+        const last = [...input.participants].sort(
+          (a, b) => a.joinOrder - b.joinOrder || (a.id < b.id ? -1 : 1),
+        )[input.participants.length - 1];
+        if (last === undefined) return;
+        const without: RoutingInput = {
+          ...input,
+          participants: input.participants.filter((p) => p.id !== last.id),
+          demand: input.demand.filter((d) => d.subscriber !== last.id && d.publisher !== last.id),
+        };
+        const earlier = planRouting(without);
+        const later = planRouting({ ...input, previous: earlier.ok ? earlier.value : undefined });
+        if (!earlier.ok || !later.ok) return;
+        const homesAfter = new Map(later.value.homes.map((h) => [h.participant, h.handler]));
+        for (const { participant, handler } of earlier.value.homes) {
+          expect(homesAfter.get(participant)).toBe(handler);
+        }
+      }),
+      RUNS,
+    );
+  });
+});
+
+/** A change to a meeting: a new layout, lost handlers, someone leaving. */
+const change = fc.record({
+  demandKeep: fc.array(fc.boolean(), { maxLength: 200 }),
+  extraDemand: fc.array(fc.tuple(fc.nat(), fc.nat()), { maxLength: 20 }),
+  failHandler: fc.option(fc.nat(), { nil: undefined }),
+  leaver: fc.option(fc.nat(), { nil: undefined }),
+});
+
+function applyChange(input: RoutingInput, c: fc.RecordValue<typeof change>): RoutingInput {
+  const ids = input.participants.map((p) => p.id);
+  const leaver = c.leaver === undefined ? undefined : ids[c.leaver % Math.max(ids.length, 1)];
+  const failed =
+    c.failHandler === undefined ? undefined : input.handlers[c.failHandler % input.handlers.length];
+  const kept = input.demand.filter((_, i) => c.demandKeep[i] ?? true);
+  const added = c.extraDemand.flatMap(([s, p]): StreamDemand[] => {
+    const subscriber = ids[s % Math.max(ids.length, 1)];
+    const publisher = ids[p % Math.max(ids.length, 1)];
+    if (subscriber === undefined || publisher === undefined || subscriber === publisher) return [];
+    return [{ subscriber, publisher, kind: 'screen' }];
+  });
+  return {
+    ...input,
+    participants: input.participants.filter((p) => p.id !== leaver),
+    handlers: input.handlers.map((h) => (h === failed ? { ...h, healthy: false } : h)),
+    demand: [...kept, ...added].filter((d) => d.subscriber !== leaver && d.publisher !== leaver),
+  };
+}
+
+describe('make-before-break properties', () => {
+  it('never drops a pair shown in both plans while the steps run, and ends at the new plan', () => {
+    fc.assert(
+      fc.property(fc.oneof(ample, constrained), change, (input, c) => {
+        const first = planRouting(input);
+        if (!first.ok) return;
+        const nextInput = { ...applyChange(input, c), previous: first.value };
+        const second = planRouting(nextInput);
+        if (!second.ok) return;
+        const steps = planTransition(first.value, second.value);
+        const oldRoutes = routesOf(first.value);
+        expect(applySteps(oldRoutes, steps)).toEqual(sortByKey(routesOf(second.value), routeKey));
+        const kept = keptDemand(input.demand, nextInput.demand);
+        expect(findTransitionGaps(oldRoutes, steps, kept)).toEqual([]);
+      }),
+      RUNS,
+    );
+  });
+});
