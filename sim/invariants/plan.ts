@@ -1,0 +1,41 @@
+import { checkPlan, type PlanViolation } from '../../core/routing/check.ts';
+import { findTransitionGaps, keptDemand, type PlanStep } from '../../core/routing/transition.ts';
+import type { Route, RoutingInput, RoutingPlan, StreamDemand } from '../../core/routing/types.ts';
+import type { InvariantName, ViolationLog } from './violations.ts';
+
+/** Which simulator invariant a violation of core's plan checker belongs to. */
+export function invariantOfPlanViolation(violation: PlanViolation): InvariantName {
+  switch (violation.kind) {
+    case 'loop':
+    case 'too-many-hops':
+      return 'cascade';
+    case 'over-hard-limit':
+      return 'handler-limit';
+    default:
+      return 'plan';
+  }
+}
+
+/** Runs core's plan checker on a new plan and reports every broken rule. */
+export function checkNewPlan(log: ViolationLog, entity: string, input: RoutingInput, plan: RoutingPlan): void {
+  for (const violation of checkPlan(input, plan)) {
+    log.report(invariantOfPlanViolation(violation), entity, violation.message);
+  }
+}
+
+/**
+ * Runs core's transition checker: replaying `steps` over the routes in force must never leave a
+ * pair that stays demanded undelivered (make-before-break).
+ */
+export function checkTransition(
+  log: ViolationLog,
+  entity: string,
+  routesBefore: readonly Route[],
+  steps: readonly PlanStep[],
+  demandBefore: readonly StreamDemand[],
+  demandAfter: readonly StreamDemand[],
+): void {
+  for (const gap of findTransitionGaps(routesBefore, steps, keptDemand(demandBefore, demandAfter))) {
+    log.report('make-before-break', entity, gap.message);
+  }
+}

@@ -1,0 +1,134 @@
+import type { InvariantName, Violation } from '../invariants/violations.ts';
+import { CHART_BUCKETS_MS, type JoinCounters, type LatencyRecorder, type Metrics } from './metrics.ts';
+
+/** Percentiles of one latency, in milliseconds, against its service-level target. */
+export interface LatencySummary {
+  readonly count: number;
+  readonly p50Ms: number;
+  readonly p95Ms: number;
+  readonly p99Ms: number;
+  readonly maxMs: number;
+  readonly targetMs: number | null;
+  /** Whether p99 is within target (null when there is no target or no samples). */
+  readonly met: boolean | null;
+  /** Counts per chart bucket: upper bound in ms (null for the overflow bucket) and count. */
+  readonly distribution: readonly { readonly upToMs: number | null; readonly count: number }[];
+}
+
+export interface UtilisationSummary {
+  readonly handlers: readonly string[];
+  readonly meanPercent: number;
+  readonly p95Percent: number;
+  readonly maxPercent: number;
+  /** Share of samples in which some handler was past the 70 % warning / 80 % hard limit. */
+  readonly samplesOverWarningPercent: number;
+  readonly samplesOverHardLimitPercent: number;
+  /** Mean and max utilisation over time, for charts. */
+  readonly series: readonly { readonly timeSeconds: number; readonly meanPercent: number; readonly maxPercent: number }[];
+}
+
+/** The cost model's estimate for the simulated load. */
+export interface CostSummary {
+  readonly monthlyUsd: number;
+  readonly breakdown: Readonly<Record<string, number>>;
+  readonly basis: string;
+}
+
+/** Everything a run reports; serialised as-is by `--json`. */
+export interface RunReport {
+  readonly scenario: string;
+  readonly seed: number;
+  readonly simulatedSeconds: number;
+  readonly events: number;
+  readonly traceHash: string;
+  readonly wallSeconds: number;
+  readonly speedup: number;
+  readonly load: {
+    readonly meetingsStarted: number;
+    readonly peakMeetings: number;
+    readonly peakParticipants: number;
+    readonly peakStreams: number;
+  };
+  readonly latency: {
+    readonly joinToMedia: LatencySummary;
+    readonly signaling: LatencySummary;
+    readonly forwarding: LatencySummary;
+    readonly mediaPath: LatencySummary;
+  };
+  readonly joins: JoinCounters;
+  readonly packetLoss: { readonly sent: number; readonly lost: number; readonly ratio: number | null };
+  readonly cascades: { readonly links: number; readonly maxHops: number };
+  readonly reroutes: { readonly plans: number; readonly commands: number };
+  readonly rotations: { readonly signingKeys: number; readonly mediaKeys: number };
+  readonly tokens: { readonly issued: number; readonly verified: number };
+  readonly utilisation: UtilisationSummary;
+  readonly cost: CostSummary | null;
+  readonly invariants: {
+    readonly total: number;
+    readonly byInvariant: Record<InvariantName, number>;
+    readonly first: readonly Violation[];
+  };
+}
+
+/** Service-level targets from the spec: join-to-media 250 ms, signaling 100 ms, forwarding p99 50 ms. */
+export const TARGETS_MS = { joinToMedia: 250, signaling: 100, forwarding: 50 } as const;
+
+/** Summarises one latency (recorded in microseconds) in milliseconds. */
+export function summariseLatency(recorder: LatencyRecorder, targetMs: number | null): LatencySummary {
+  const histogram = recorder.histogram;
+  const count = histogram.totalCount;
+  const at = (p: number) => (count === 0 ? 0 : round(histogram.getValueAtPercentile(p) / 1000));
+  const p99Ms = at(99);
+  return {
+    count,
+    p50Ms: at(50),
+    p95Ms: at(95),
+    p99Ms,
+    maxMs: count === 0 ? 0 : round(histogram.maxValue / 1000),
+    targetMs,
+    met: targetMs === null || count === 0 ? null : p99Ms <= targetMs,
+    distribution: recorder.buckets.map((bucketCount, index) => ({
+      upToMs: CHART_BUCKETS_MS[index] ?? null,
+      count: bucketCount,
+    })),
+  };
+}
+
+/** Summarises handler utilisation over the run. */
+export function summariseUtilisation(metrics: Metrics, warning: number, hardLimit: number): UtilisationSummary {
+  const all: number[] = [];
+  let overWarning = 0;
+  let overHard = 0;
+  const series = metrics.utilisation.map((sample) => {
+    const values = sample.byHandler;
+    let sum = 0;
+    let max = 0;
+    for (const value of values) {
+      sum += value;
+      max = Math.max(max, value);
+      all.push(value);
+    }
+    if (max > warning) overWarning++;
+    if (max > hardLimit) overHard++;
+    return {
+      timeSeconds: round(sample.time / 1_000_000),
+      meanPercent: round((100 * sum) / Math.max(1, values.length)),
+      maxPercent: round(100 * max),
+    };
+  });
+  all.sort((a, b) => a - b);
+  const samples = Math.max(1, metrics.utilisation.length);
+  return {
+    handlers: metrics.handlerNames,
+    meanPercent: round((100 * all.reduce((a, b) => a + b, 0)) / Math.max(1, all.length)),
+    p95Percent: round(100 * (all[Math.floor(all.length * 0.95)] ?? 0)),
+    maxPercent: round(100 * (all[all.length - 1] ?? 0)),
+    samplesOverWarningPercent: round((100 * overWarning) / samples),
+    samplesOverHardLimitPercent: round((100 * overHard) / samples),
+    series,
+  };
+}
+
+function round(value: number): number {
+  return Math.round(value * 1000) / 1000;
+}

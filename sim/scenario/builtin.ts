@@ -1,0 +1,101 @@
+import { scenarioSchema, type Scenario, type ScenarioInput } from './schema.ts';
+
+const DEFAULT_REGIONS = ['us-west-1', 'us-east-1', 'eu-west-1'] as const;
+
+/** Typical public-cloud RTTs between the default regions, in milliseconds. */
+const DEFAULT_RTT_MS = {
+  'us-west-1': { 'us-east-1': 62, 'eu-west-1': 140 },
+  'us-east-1': { 'eu-west-1': 76 },
+};
+
+const regions = (meetingControllers: number, mediaHandlers: number) =>
+  DEFAULT_REGIONS.map((name) => ({ name, meetingControllers, mediaHandlers }));
+
+const BUILTIN: Record<string, ScenarioInput> = {
+  default: {
+    name: 'default',
+    description:
+      'Small three-region run that finishes in seconds: 24 concurrent meetings; a signing-key rotation at t=30s.',
+    durationSeconds: 60,
+    regions: regions(2, 3),
+    network: { rttMs: DEFAULT_RTT_MS },
+    workload: {
+      concurrentMeetings: 24,
+      meanMeetingSeconds: 300,
+      participants: { mean: 6, min: 2, max: 16 },
+      layouts: { grid: 3, speaker: 1 },
+    },
+  },
+  baseline: {
+    name: 'baseline',
+    description: "The ADR's baseline load: 1,000 concurrent meetings with 10 participants on average.",
+    durationSeconds: 120,
+    regions: regions(2, 8),
+    network: { rttMs: DEFAULT_RTT_MS },
+    workload: {
+      concurrentMeetings: 1000,
+      meanMeetingSeconds: 1800,
+      participants: { mean: 10, min: 2, max: 40 },
+      layouts: { grid: 3, speaker: 1 },
+    },
+  },
+  partition: {
+    name: 'partition',
+    description: 'Default load with a 10-second symmetric partition between us-east-1 and eu-west-1 at t=20s.',
+    durationSeconds: 60,
+    regions: regions(2, 3),
+    network: { rttMs: DEFAULT_RTT_MS },
+    workload: {
+      concurrentMeetings: 24,
+      meanMeetingSeconds: 300,
+      participants: { mean: 6, min: 2, max: 16 },
+      crossRegionFraction: 0.3,
+    },
+    faults: [
+      { kind: 'partition', atSeconds: 20, durationSeconds: 10, from: ['us-east-1'], to: ['eu-west-1'] },
+    ],
+  },
+  'handler-failure': {
+    name: 'handler-failure',
+    description: 'A media handler in us-west-1 fails at t=20s; its streams are rerouted to the others.',
+    durationSeconds: 60,
+    regions: regions(2, 3),
+    network: { rttMs: DEFAULT_RTT_MS },
+    workload: {
+      concurrentMeetings: 30,
+      meanMeetingSeconds: 300,
+      participants: { mean: 6, min: 2, max: 16 },
+    },
+    faults: [{ kind: 'handler-crash', atSeconds: 20, region: 'us-west-1', index: 0 }],
+  },
+  'large-meetings': {
+    name: 'large-meetings',
+    description: 'Few meetings of 60-150 participants on small handlers: several handlers per meeting and cascades.',
+    durationSeconds: 60,
+    regions: regions(1, 6),
+    network: { rttMs: DEFAULT_RTT_MS },
+    workload: {
+      concurrentMeetings: 4,
+      meanMeetingSeconds: 600,
+      participants: { mean: 100, min: 60, max: 150 },
+      layouts: { grid: 1, speaker: 1 },
+    },
+    media: { handlerCapacityMbps: 400 },
+  },
+};
+
+/** Names of the built-in scenarios, default first. */
+export function builtinScenarioNames(): string[] {
+  return Object.keys(BUILTIN);
+}
+
+/** A built-in scenario with defaults applied, or undefined for an unknown name. */
+export function builtinScenario(name: string): Scenario | undefined {
+  const input = BUILTIN[name];
+  return input === undefined ? undefined : scenarioSchema.parse(input);
+}
+
+/** One line per built-in scenario, for `--list-scenarios`. */
+export function describeBuiltinScenarios(): string[] {
+  return Object.entries(BUILTIN).map(([name, s]) => `${name.padEnd(16)} ${s.description ?? ''}`);
+}

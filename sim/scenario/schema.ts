@@ -1,0 +1,187 @@
+import { z } from 'zod';
+
+const positive = z.number().positive();
+const nonNegative = z.number().nonnegative();
+const probability = z.number().min(0).max(1);
+
+const regionSchema = z.strictObject({
+  name: z.string().min(1),
+  /** Meeting controllers in the region. */
+  meetingControllers: z.number().int().min(1).default(2),
+  /** Media handlers in the region. */
+  mediaHandlers: z.number().int().min(1).default(4),
+  /** Relative share of users whose home is this region. */
+  userWeight: nonNegative.default(1),
+});
+
+const networkSchema = z.strictObject({
+  /** Round-trip times between regions in ms; each unordered pair once is enough. */
+  rttMs: z.record(z.string(), z.record(z.string(), nonNegative)).default({}),
+  intraRegionMs: nonNegative.default(0.5),
+  clientAccessMs: nonNegative.default(12),
+  jitterMs: nonNegative.default(2),
+  loss: probability.default(0.001),
+  clientBandwidthMbps: positive.default(50),
+});
+
+const serviceTimesSchema = z.strictObject({
+  /** Processing time of each step, in ms (the network adds its own latency). */
+  tokenIssueMs: nonNegative.default(4),
+  meetingLookupMs: nonNegative.default(3),
+  joinProcessingMs: nonNegative.default(8),
+  mediaConnectMs: nonNegative.default(5),
+  routeCommandMs: nonNegative.default(1),
+  forwardingMs: nonNegative.default(0.3),
+  /** Time from capture to the first encoded frame on the wire. */
+  firstFrameMs: nonNegative.default(15),
+});
+
+const workloadSchema = z.strictObject({
+  /** Steady-state number of concurrent meetings (arrivals follow Little's law). */
+  concurrentMeetings: z.number().int().min(1),
+  /** Start with the steady state already in progress instead of an empty system. */
+  warmStart: z.boolean().default(true),
+  meanMeetingSeconds: positive.default(1800),
+  participants: z
+    .strictObject({ mean: positive, min: z.number().int().min(1), max: z.number().int().min(1) })
+    .refine((p) => p.min <= p.mean && p.mean <= p.max, {
+      message: 'participants must satisfy min <= mean <= max',
+    }),
+  /** Seconds over which the members of one meeting arrive. */
+  joinSpreadSeconds: nonNegative.default(20),
+  /** Probability that a participant lives outside the meeting's region. */
+  crossRegionFraction: probability.default(0.1),
+  /** Relative weights of the layouts participants pick. */
+  layouts: z.record(z.string(), nonNegative).default({ grid: 3, speaker: 1 }),
+  meanSpeakerTurnSeconds: positive.default(8),
+  meanLayoutChangeSeconds: positive.default(120),
+  screenShareProbability: probability.default(0.2),
+  meanScreenShareSeconds: positive.default(90),
+  /** Probability that a participant drops and reconnects once during the meeting. */
+  reconnectProbability: probability.default(0.05),
+  /** Probability that a participant leaves before the meeting ends. */
+  earlyLeaveProbability: probability.default(0.1),
+});
+
+const mediaSchema = z.strictObject({
+  /** Bitrate of one forwarded stream (the routing planner uses one rate for every stream). */
+  streamKbps: positive.default(1500),
+  /** Capacity of one media handler's NIC in megabits per second. */
+  handlerCapacityMbps: positive.default(10_000),
+  /** Fraction of meetings simulated packet by packet (the rest are flow-level). */
+  packetSample: probability.default(0),
+  packetsPerSecond: positive.default(50),
+});
+
+const keysSchema = z.strictObject({
+  /** Signing-key rotation period (the spec's weekly rotation). */
+  signingRotationSeconds: positive.default(7 * 24 * 3600),
+  /** How long a retired signing key still verifies tokens (the spec's one-week overlap). */
+  signingOverlapSeconds: positive.default(7 * 24 * 3600),
+  /**
+   * The run starts this long before a signing-key rotation boundary, so short runs cross a
+   * rotation under the real policy and tokens signed by the old key must keep verifying.
+   */
+  startSecondsBeforeRotation: nonNegative.default(30),
+  /** Time-based media-key rotation (the spec's hourly rotation). */
+  mediaKeyRotationSeconds: positive.default(3600),
+});
+
+const faultSchema = z.discriminatedUnion('kind', [
+  z.strictObject({
+    kind: z.literal('partition'),
+    atSeconds: nonNegative,
+    durationSeconds: positive,
+    from: z.array(z.string()).min(1),
+    to: z.array(z.string()).min(1),
+    symmetric: z.boolean().default(true),
+  }),
+  z.strictObject({
+    kind: z.literal('handler-crash'),
+    atSeconds: nonNegative,
+    region: z.string(),
+    index: z.number().int().min(0),
+    /** Omit to keep the handler down for the rest of the run. */
+    durationSeconds: positive.optional(),
+  }),
+  z.strictObject({
+    kind: z.literal('controller-crash'),
+    atSeconds: nonNegative,
+    region: z.string(),
+    index: z.number().int().min(0),
+    durationSeconds: positive.optional(),
+  }),
+]);
+
+const invariantsSchema = z.strictObject({
+  /** How long a subscriber may wait for the streams its layout demands. */
+  convergenceSeconds: positive.default(2),
+  /** How long after a media-key rotation every member must hold the new epoch. */
+  keySettleSeconds: positive.default(2),
+});
+
+/** A scenario file: the world, its network and workload, faults and invariant bounds. */
+export const scenarioSchema = z
+  .strictObject({
+    name: z.string().min(1),
+    description: z.string().default(''),
+    durationSeconds: positive,
+    regions: z.array(regionSchema).min(1),
+    network: networkSchema.default(networkSchema.parse({})),
+    serviceTimes: serviceTimesSchema.default(serviceTimesSchema.parse({})),
+    workload: workloadSchema,
+    media: mediaSchema.default(mediaSchema.parse({})),
+    keys: keysSchema.default(keysSchema.parse({})),
+    faults: z.array(faultSchema).default([]),
+    invariants: invariantsSchema.default(invariantsSchema.parse({})),
+  })
+  .superRefine((scenario, ctx) => {
+    const names = scenario.regions.map((r) => r.name);
+    names.forEach((name, index) => {
+      if (names.indexOf(name) !== index) {
+        ctx.addIssue({ code: 'custom', path: ['regions', index, 'name'], message: `duplicate region "${name}"` });
+      }
+    });
+    for (let i = 0; i < names.length; i++) {
+      for (let j = i + 1; j < names.length; j++) {
+        const a = names[i] as string;
+        const b = names[j] as string;
+        if (scenario.network.rttMs[a]?.[b] === undefined && scenario.network.rttMs[b]?.[a] === undefined) {
+          ctx.addIssue({ code: 'custom', path: ['network', 'rttMs', a, b], message: `no RTT between ${a} and ${b}` });
+        }
+      }
+    }
+    for (const [name, row] of Object.entries(scenario.network.rttMs)) {
+      for (const other of [name, ...Object.keys(row)]) {
+        if (!names.includes(other)) {
+          ctx.addIssue({ code: 'custom', path: ['network', 'rttMs', name], message: `unknown region "${other}"` });
+        }
+      }
+    }
+    scenario.faults.forEach((fault, index) => {
+      const regions = fault.kind === 'partition' ? [...fault.from, ...fault.to] : [fault.region];
+      for (const region of regions) {
+        if (!names.includes(region)) {
+          ctx.addIssue({ code: 'custom', path: ['faults', index], message: `unknown region "${region}"` });
+        }
+      }
+    });
+    for (const layout of Object.keys(scenario.workload.layouts)) {
+      if (!/^(grid|speaker|grid\d+x\d+)$/.test(layout)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['workload', 'layouts', layout],
+          message: `unknown layout "${layout}" (use grid, gridRxC or speaker)`,
+        });
+      }
+    }
+    if (Object.values(scenario.workload.layouts).every((weight) => weight === 0)) {
+      ctx.addIssue({ code: 'custom', path: ['workload', 'layouts'], message: 'at least one layout needs a weight' });
+    }
+  });
+
+/** A scenario as written in a file (defaults not yet applied). */
+export type ScenarioInput = z.input<typeof scenarioSchema>;
+/** A validated scenario with every default filled in. */
+export type Scenario = z.output<typeof scenarioSchema>;
+export type Fault = Scenario['faults'][number];

@@ -1,0 +1,1043 @@
+import {
+  controllerId,
+  handlerId,
+  meetingId,
+  participantId,
+  regionId,
+  type ControllerId,
+  type HandlerId,
+  type MeetingId,
+  type ParticipantId,
+  type RegionId,
+} from '../../core/ids.ts';
+import { admitParticipant, type HandlerLoadReport } from '../../core/backpressure/admission.ts';
+import { assignLayout, layoutDemand, indexRoster } from '../../core/layout/index.ts';
+import type { LayoutRequest } from '../../core/layout/types.ts';
+import {
+  chooseController,
+  createRegistry,
+  handleRegistryEvent,
+  type ControllerRegistry,
+} from '../../core/placement/index.ts';
+import { createConnectionId } from '../../core/protocol/connection-id.ts';
+import {
+  MAX_CASCADE_HOPS,
+  planRouting,
+  planTransition,
+  routesOf,
+  type LatencyTable,
+  type PlanStep,
+  type Route,
+  type RoutingHandler,
+  type RoutingInput,
+  type RoutingPlan,
+  type StreamDemand,
+} from '../../core/routing/index.ts';
+import { deliveredHops, hopsToHandlers } from '../../core/routing/graph.ts';
+import type { Simulation } from '../engine/simulation.ts';
+import type { SimRandom } from '../engine/random.ts';
+import { ms, seconds, formatTime, type Micros } from '../engine/time.ts';
+import { Network, type NetworkNode } from '../net/network.ts';
+import type { Scenario } from '../scenario/schema.ts';
+import { Metrics } from '../report/metrics.ts';
+import { ViolationLog } from '../invariants/violations.ts';
+import { checkNewPlan, checkTransition } from '../invariants/plan.ts';
+import { AuthController, TokenValidator, USER_SCOPES, signingPolicy, type SimToken } from './auth.ts';
+import { MediaHandler } from './media-handler.ts';
+import { MeetingState, type Member } from './meeting.ts';
+
+const REQUEST_TIMEOUT = seconds(2);
+const MAX_ATTEMPTS = 3;
+const HEARTBEAT_INTERVAL = seconds(1);
+const LOAD_REPORT_INTERVAL = seconds(1);
+const UTILISATION_SAMPLE_INTERVAL = seconds(1);
+const COMMAND_ACK_TIMEOUT = seconds(1);
+const REQUEST_BYTES = 600;
+
+interface ControllerNode {
+  readonly id: ControllerId;
+  readonly region: RegionId;
+  readonly node: NetworkNode;
+  readonly validator: TokenValidator;
+  healthy: boolean;
+}
+
+interface RegionServices {
+  readonly name: RegionId;
+  readonly ac: AuthController;
+  readonly gcNode: NetworkNode;
+  readonly gcValidator: TokenValidator;
+  registry: ControllerRegistry;
+  readonly controllers: ControllerNode[];
+  readonly handlers: MediaHandler[];
+  /** The regional store of handler load reports that admission reads. */
+  readonly loadReports: Map<HandlerId, HandlerLoadReport>;
+}
+
+type ClientState = 'idle' | 'joining' | 'connected' | 'left';
+
+interface Client {
+  readonly id: ParticipantId;
+  readonly entity: string;
+  readonly meeting: MeetingState;
+  readonly region: RegionId;
+  readonly node: NetworkNode;
+  readonly random: SimRandom;
+  layout: LayoutRequest;
+  state: ClientState;
+  token: SimToken | undefined;
+  controller: ControllerNode | undefined;
+  handler: MediaHandler | undefined;
+  joinStartedAt: Micros;
+  awaitingFirstMedia: boolean;
+  /** Bumped on every disconnect so stale callbacks of an earlier attempt do nothing. */
+  generation: number;
+  /** Whether the client has been admitted once (reconnects are not new admissions). */
+  admitted: boolean;
+}
+
+/**
+ * The simulated world: per region an Auth Controller, a Global Controller, Meeting Controllers
+ * and Media Handlers, and the clients of the workload walking the spec's join flow. Every
+ * decision is core's (claims and signing keys, controller placement, layouts, routing plans and
+ * their make-before-break transitions, bandwidth state and admission); the world only moves
+ * messages through the simulated network and keeps time.
+ */
+export class World {
+  readonly network: Network;
+  readonly metrics = new Metrics();
+  readonly violations: ViolationLog;
+  private readonly regions = new Map<RegionId, RegionServices>();
+  private readonly handlersById = new Map<HandlerId, MediaHandler>();
+  private readonly meetings = new Map<MeetingId, MeetingState>();
+  private readonly controllerOf = new Map<MeetingId, ControllerNode>();
+  private readonly clients = new Map<ParticipantId, Client>();
+  private readonly latency: LatencyTable;
+  private readonly startEpochMs: number;
+  private readonly streamBps: number;
+  private readonly layoutNames: string[];
+  private readonly layoutWeights: number[];
+  private activeMeetings = 0;
+  private connectedParticipants = 0;
+
+  constructor(
+    readonly sim: Simulation,
+    readonly scenario: Scenario,
+  ) {
+    this.violations = new ViolationLog(sim.seed, () => sim.now);
+    this.network = new Network({ regions: scenario.regions.map((r) => r.name), ...scenario.network });
+    this.latency = oneWayTable(scenario);
+    this.streamBps = scenario.media.streamKbps * 1000;
+    this.startEpochMs =
+      Math.ceil(1_700_000_000_000 / (scenario.keys.signingRotationSeconds * 1000)) *
+        scenario.keys.signingRotationSeconds *
+        1000 -
+      scenario.keys.startSecondsBeforeRotation * 1000;
+    this.layoutNames = Object.keys(scenario.workload.layouts).filter((n) => (scenario.workload.layouts[n] ?? 0) > 0);
+    this.layoutWeights = this.layoutNames.map((n) => scenario.workload.layouts[n] ?? 0);
+    this.buildRegions();
+  }
+
+  /** Signing keys retired so far, over every Auth Controller. */
+  signingRotations(): number {
+    let total = 0;
+    for (const region of this.regions.values()) total += region.ac.rotations;
+    return total;
+  }
+
+  /** Epoch milliseconds at the current virtual time: what core's clocks read. */
+  epochMs(): number {
+    return this.startEpochMs + Math.floor(this.sim.now / 1000);
+  }
+
+  /** Schedules the workload, the faults and the periodic reports. */
+  start(): void {
+    for (const region of this.regions.values()) {
+      region.ac.start();
+      for (const controller of region.controllers) this.registerController(controller);
+    }
+    this.sim.after(0, 'world.heartbeats', 'world', () => this.heartbeats());
+    this.sim.after(0, 'world.load-reports', 'world', () => this.loadReports());
+    this.sim.after(0, 'world.sample', 'world', () => this.sampleUtilisation());
+    this.scheduleWorkload();
+    this.scheduleFaults();
+  }
+
+  // ---------------------------------------------------------------- construction
+
+  private buildRegions(): void {
+    const allAcs: AuthController[] = [];
+    const capacity = this.scenario.media.handlerCapacityMbps * 1_000_000;
+    for (const spec of this.scenario.regions) {
+      const name = regionId(spec.name);
+      const ac = new AuthController(
+        this.sim,
+        name,
+        signingPolicy(this.scenario.keys.signingRotationSeconds, this.scenario.keys.signingOverlapSeconds, name),
+        () => this.epochMs(),
+      );
+      allAcs.push(ac);
+      const handlers = Array.from({ length: spec.mediaHandlers }, (_, i) => {
+        const handler = new MediaHandler(handlerId(`mh/${name}/${i}`), name, `${name}-dc${(i % 2) + 1}`, capacity);
+        this.handlersById.set(handler.id, handler);
+        return handler;
+      });
+      this.regions.set(name, {
+        name,
+        ac,
+        gcNode: { id: `gc/${name}`, region: name, isClient: false },
+        gcValidator: new TokenValidator(allAcs, 'dark-tower', USER_SCOPES, () => this.epochMs()),
+        registry: createRegistry(),
+        controllers: Array.from({ length: spec.meetingControllers }, (_, i) => ({
+          id: controllerId(`mc/${name}/${i}`),
+          region: name,
+          node: { id: `mc/${name}/${i}`, region: name, isClient: false },
+          validator: new TokenValidator(allAcs, 'dark-tower', USER_SCOPES, () => this.epochMs()),
+          healthy: true,
+        })),
+        handlers,
+        loadReports: new Map(),
+      });
+    }
+    this.metrics.handlerNames = [...this.handlersById.keys()];
+  }
+
+  private registerController(controller: ControllerNode): void {
+    for (const region of this.regions.values()) {
+      this.updateRegistry(region, {
+        type: 'register',
+        id: controller.id,
+        region: controller.region,
+        endpoint: controller.node.id,
+      });
+    }
+  }
+
+  private updateRegistry(region: RegionServices, event: Parameters<typeof handleRegistryEvent>[1]): void {
+    region.registry = handleRegistryEvent(region.registry, event, this.epochMs()).registry;
+  }
+
+  // ---------------------------------------------------------------- periodic work
+
+  /** Meeting Controllers report their meeting counts to every Global Controller. */
+  private heartbeats(): void {
+    for (const region of this.regions.values()) {
+      for (const controller of this.allControllers()) {
+        if (!controller.healthy || this.network.isBlocked(controller.region, region.name)) continue;
+        const meetingCount = [...this.controllerOf.values()].filter((c) => c === controller).length;
+        this.updateRegistry(region, { type: 'heartbeat', id: controller.id, meetingCount, healthy: true });
+      }
+      this.updateRegistry(region, { type: 'tick' });
+    }
+    this.sim.after(HEARTBEAT_INTERVAL, 'world.heartbeats', 'world', () => this.heartbeats());
+  }
+
+  /** Media Handlers refresh their bandwidth state and publish load reports to their region. */
+  private loadReports(): void {
+    const now = this.epochMs();
+    for (const region of this.regions.values()) {
+      for (const handler of region.handlers) {
+        if (!handler.healthy) continue;
+        const state = handler.updateBandwidthState();
+        region.loadReports.set(handler.id, {
+          handlerId: handler.id,
+          region: region.name,
+          utilisation: handler.utilisation,
+          state,
+          reportedAt: now,
+        });
+      }
+    }
+    this.sim.after(LOAD_REPORT_INTERVAL, 'world.load-reports', 'world', () => this.loadReports());
+  }
+
+  private sampleUtilisation(): void {
+    this.metrics.utilisation.push({
+      time: this.sim.now,
+      byHandler: [...this.handlersById.values()].map((h) => (h.healthy ? h.utilisation : 0)),
+    });
+    this.sim.after(UTILISATION_SAMPLE_INTERVAL, 'world.sample', 'world', () => this.sampleUtilisation());
+  }
+
+  // ---------------------------------------------------------------- workload
+
+  private scheduleWorkload(): void {
+    const workload = this.scenario.workload;
+    const random = this.sim.random.stream('workload');
+    const arrivalMean = seconds(workload.meanMeetingSeconds) / workload.concurrentMeetings;
+    let index = 0;
+    if (workload.warmStart) {
+      for (; index < workload.concurrentMeetings; index++) {
+        const start = random.uniform(0, seconds(workload.joinSpreadSeconds));
+        const meetingIndex = index;
+        this.sim.at(start, 'meeting.start', `meeting/m${meetingIndex}`, () => this.startMeeting(meetingIndex));
+      }
+    }
+    const arrive = (at: Micros): void => {
+      const meetingIndex = index++;
+      this.sim.at(at, 'meeting.start', `meeting/m${meetingIndex}`, () => {
+        this.startMeeting(meetingIndex);
+        arrive(this.sim.now + random.exponential(arrivalMean));
+      });
+    };
+    arrive(random.exponential(arrivalMean));
+  }
+
+  private startMeeting(index: number): void {
+    const workload = this.scenario.workload;
+    const random = this.sim.random.stream(`meeting/m${index}`);
+    const region = this.pickRegion(random);
+    const meeting = new MeetingState(meetingId(`m${index}`), region, random.chance(this.scenario.media.packetSample));
+    this.meetings.set(meeting.id, meeting);
+    this.activeMeetings++;
+    this.metrics.meetingsStarted++;
+    this.metrics.peakMeetings = Math.max(this.metrics.peakMeetings, this.activeMeetings);
+    const size = drawMeetingSize(random, workload.participants);
+    const duration = random.exponential(seconds(workload.meanMeetingSeconds));
+    for (let p = 0; p < size; p++) {
+      const client = this.createClient(meeting, p, random);
+      this.sim.after(random.uniform(0, seconds(workload.joinSpreadSeconds)), 'client.arrive', client.entity, () =>
+        this.beginJoin(client),
+      );
+      this.scheduleClientLife(client, duration);
+    }
+    this.sim.after(duration, 'meeting.end', `meeting/${meeting.id}`, () => this.endMeeting(meeting));
+    this.scheduleSpeakerTurn(meeting, random);
+  }
+
+  private pickRegion(random: SimRandom): RegionId {
+    const specs = this.scenario.regions;
+    const total = specs.reduce((sum, r) => sum + r.userWeight, 0);
+    let draw = random.uniform(0, total);
+    for (const spec of specs) {
+      draw -= spec.userWeight;
+      if (draw < 0) return regionId(spec.name);
+    }
+    return regionId(specs[specs.length - 1]?.name ?? '');
+  }
+
+  private createClient(meeting: MeetingState, index: number, meetingRandom: SimRandom): Client {
+    const id = participantId(`${meeting.id}/p${index}`);
+    const entity = `client/${id}`;
+    const random = this.sim.random.stream(entity);
+    const region = meetingRandom.chance(this.scenario.workload.crossRegionFraction)
+      ? this.pickRegion(random)
+      : meeting.region;
+    const client: Client = {
+      id,
+      entity,
+      meeting,
+      region,
+      node: { id: entity, region, isClient: true },
+      random,
+      layout: this.drawLayout(random),
+      state: 'idle',
+      token: undefined,
+      controller: undefined,
+      handler: undefined,
+      joinStartedAt: 0,
+      awaitingFirstMedia: false,
+      generation: 0,
+      admitted: false,
+    };
+    this.clients.set(id, client);
+    return client;
+  }
+
+  private drawLayout(random: SimRandom): LayoutRequest {
+    const total = this.layoutWeights.reduce((a, b) => a + b, 0);
+    let draw = random.uniform(0, total);
+    let name = this.layoutNames[0] ?? 'grid';
+    for (let i = 0; i < this.layoutNames.length; i++) {
+      draw -= this.layoutWeights[i] ?? 0;
+      if (draw < 0) {
+        name = this.layoutNames[i] ?? name;
+        break;
+      }
+    }
+    return layoutRequestNamed(name);
+  }
+
+  /** Leaves, reconnects, layout changes and screen shares of one client. */
+  private scheduleClientLife(client: Client, meetingDuration: Micros): void {
+    const workload = this.scenario.workload;
+    const random = client.random;
+    if (random.chance(workload.earlyLeaveProbability)) {
+      this.sim.after(random.uniform(0, meetingDuration), 'client.leave', client.entity, () => this.leave(client));
+    }
+    if (random.chance(workload.reconnectProbability)) {
+      this.sim.after(random.uniform(0, meetingDuration), 'client.drop', client.entity, () => this.dropAndReconnect(client));
+    }
+    if (random.chance(workload.screenShareProbability)) {
+      const start = random.uniform(0, meetingDuration);
+      const stop = start + random.exponential(seconds(workload.meanScreenShareSeconds));
+      this.sim.after(start, 'client.share-start', client.entity, () => this.setScreenShare(client, true));
+      this.sim.after(stop, 'client.share-stop', client.entity, () => this.setScreenShare(client, false));
+    }
+    const changeLayout = (): void => {
+      if (client.state === 'left') return;
+      if (client.state === 'connected') {
+        client.layout = this.drawLayout(random);
+        this.signal(client, 'mc.layout', (meeting) => {
+          const member = meeting.members.get(client.id);
+          if (member !== undefined) member.layout = client.layout;
+          this.replan(meeting);
+        });
+      }
+      this.sim.after(random.exponential(seconds(workload.meanLayoutChangeSeconds)), 'client.layout', client.entity, changeLayout);
+    };
+    this.sim.after(random.exponential(seconds(workload.meanLayoutChangeSeconds)), 'client.layout', client.entity, changeLayout);
+  }
+
+  private scheduleSpeakerTurn(meeting: MeetingState, random: SimRandom): void {
+    this.sim.after(random.exponential(seconds(this.scenario.workload.meanSpeakerTurnSeconds)), 'meeting.speaker', `meeting/${meeting.id}`, () => {
+      if (meeting.ended) return;
+      const speakers = [...meeting.members.values()].filter((m) => m.publishes.includes('audio'));
+      if (speakers.length > 0) {
+        const speaker = random.pick(speakers).id;
+        meeting.activeSpeakers = [speaker, ...meeting.activeSpeakers.filter((p) => p !== speaker)].slice(0, 8);
+        this.replan(meeting);
+      }
+      this.scheduleSpeakerTurn(meeting, random);
+    });
+  }
+
+  // ---------------------------------------------------------------- join flow (spec 003 steps 1-8)
+
+  private beginJoin(client: Client): void {
+    if (client.meeting.ended || client.state !== 'idle') return;
+    client.state = 'joining';
+    client.joinStartedAt = this.sim.now;
+    this.metrics.joins.attempted++;
+    this.requestToken(client, 1);
+  }
+
+  /** Step 2: the client asks its region's Auth Controller for a user token. */
+  private requestToken(client: Client, attempt: number): void {
+    const region = this.regionOf(client.region);
+    this.rpc(client, region.ac.node, ms(this.scenario.serviceTimes.tokenIssueMs), 'ac.token', attempt,
+      () => region.ac.issue(client.id),
+      (token) => {
+        if (token === undefined) return this.failJoin(client, 'no signing key available');
+        this.metrics.tokens.issued++;
+        client.token = token;
+        this.lookupMeeting(client, 1);
+      },
+      () => this.requestToken(client, attempt + 1));
+  }
+
+  /** Step 3: the Global Controller validates the token and names the meeting's controller. */
+  private lookupMeeting(client: Client, attempt: number): void {
+    const region = this.regionOf(client.region);
+    this.rpc(client, region.gcNode, ms(this.scenario.serviceTimes.meetingLookupMs), 'gc.lookup', attempt,
+      () => (this.verifyToken(region.gcValidator, client, region.gcNode.id) ? this.controllerFor(client.meeting, region) : undefined),
+      (controller) => {
+        if (controller === undefined) return this.failJoin(client, 'meeting lookup refused');
+        client.controller = controller;
+        this.joinController(client, 1);
+      },
+      () => this.lookupMeeting(client, attempt + 1));
+  }
+
+  private controllerFor(meeting: MeetingState, gc: RegionServices): ControllerNode | undefined {
+    const current = this.controllerOf.get(meeting.id);
+    if (current !== undefined && current.healthy) return current;
+    const chosen = chooseController(gc.registry, meeting.id, meeting.region);
+    if (!chosen.ok) return undefined;
+    this.updateRegistry(gc, { type: 'meeting-assigned', id: chosen.value.id });
+    const controller = this.allControllers().find((c) => c.id === chosen.value.id);
+    if (controller !== undefined) this.controllerOf.set(meeting.id, controller);
+    return controller;
+  }
+
+  /** Step 4: the Meeting Controller validates the token, adds the member and plans routes. */
+  private joinController(client: Client, attempt: number): void {
+    const controller = client.controller;
+    if (controller === undefined) return;
+    const sentAt = this.sim.now;
+    this.rpc(client, controller.node, ms(this.scenario.serviceTimes.joinProcessingMs), 'mc.join', attempt,
+      () => this.admitToMeeting(client, controller),
+      (home) => {
+        this.metrics.signaling.record(this.sim.now - sentAt);
+        if (home === undefined) return this.failJoin(client, 'meeting controller refused the join');
+        this.connectHandler(client, home, 1);
+      },
+      () => this.joinController(client, attempt + 1));
+  }
+
+  private admitToMeeting(client: Client, controller: ControllerNode): MediaHandler | undefined {
+    const meeting = client.meeting;
+    if (!controller.healthy || meeting.ended || client.token === undefined) return undefined;
+    if (!this.verifyToken(controller.validator, client, controller.node.id)) return undefined;
+    if (!meeting.members.has(client.id)) {
+      meeting.members.set(client.id, {
+        id: client.id,
+        region: client.region,
+        joinOrder: meeting.nextJoinOrder++,
+        publishes: ['camera', 'audio'],
+        layout: client.layout,
+        assignment: undefined,
+        connectedHandler: undefined,
+      });
+    }
+    if (!this.replan(meeting)) {
+      meeting.members.delete(client.id);
+      this.metrics.joins.rejected++;
+      return undefined;
+    }
+    const home = meeting.plan?.homes.find((h) => h.participant === client.id)?.handler;
+    return home === undefined ? undefined : this.handlersById.get(home);
+  }
+
+  /** Step 5: the client opens its media session; the handler applies core's admission. */
+  private connectHandler(client: Client, handler: MediaHandler, attempt: number, redirected = false): void {
+    const generation = client.generation;
+    const region = this.regionOf(handler.region);
+    this.rpc(client, handler.node, ms(this.scenario.serviceTimes.mediaConnectMs), 'mh.connect', attempt,
+      () => {
+        if (!handler.healthy) return undefined;
+        const connectionId = createConnectionId(this.epochMs(), client.random);
+        if (!connectionId.ok) return undefined;
+        return admitParticipant(handler.asLocal(), [...region.loadReports.values()], this.epochMs());
+      },
+      (decision) => {
+        if (generation !== client.generation || client.state === 'left') return;
+        if (decision === undefined) return this.failJoin(client, `handler ${handler.id} unavailable`);
+        if (decision.kind === 'accept') return this.sessionEstablished(client, handler);
+        if (decision.kind === 'redirect' && !redirected) {
+          this.metrics.joins.redirected++;
+          const target = this.handlersById.get(decision.to);
+          if (target !== undefined) return this.connectHandler(client, target, 1, true);
+        }
+        this.metrics.joins.rejected++;
+        this.failJoin(client, `handler ${handler.id} rejected the participant`);
+      },
+      () => this.connectHandler(client, handler, attempt + 1, redirected));
+  }
+
+  /** Steps 6-8: media flows once the session exists and the handlers forward to it. */
+  private sessionEstablished(client: Client, handler: MediaHandler): void {
+    const joining = client.state === 'joining';
+    client.state = 'connected';
+    client.handler = handler;
+    handler.sessions.set(client.id, this.sim.now);
+    if (joining) {
+      if (!client.admitted) this.metrics.joins.admitted++;
+      client.admitted = true;
+      this.connectedParticipants++;
+      this.metrics.peakParticipants = Math.max(this.metrics.peakParticipants, this.connectedParticipants);
+      client.awaitingFirstMedia = this.othersPublishing(client);
+    }
+    const member = client.meeting.members.get(client.id);
+    if (member !== undefined && member.connectedHandler !== handler.id) {
+      member.connectedHandler = handler.id;
+      this.signal(client, 'mc.connected', (meeting) => this.replan(meeting));
+    }
+    this.checkFirstMedia(client.meeting);
+  }
+
+  private othersPublishing(client: Client): boolean {
+    for (const other of client.meeting.members.values()) {
+      if (other.id !== client.id && this.clients.get(other.id)?.state === 'connected') return true;
+    }
+    return false;
+  }
+
+  private failJoin(client: Client, reason: string): void {
+    if (client.state !== 'joining') return;
+    this.metrics.joins.failed++;
+    this.sim.note(`join-failed ${client.id} ${reason}`);
+    this.disconnect(client, 'left');
+  }
+
+  // ---------------------------------------------------------------- signaling after join
+
+  /** A client-to-controller request (layout change, connection report) measured as signaling. */
+  private signal(client: Client, kind: string, handle: (meeting: MeetingState) => void): void {
+    const controller = client.controller;
+    if (controller === undefined) return;
+    const sentAt = this.sim.now;
+    const generation = client.generation;
+    this.rpc(client, controller.node, ms(this.scenario.serviceTimes.joinProcessingMs / 2), kind, MAX_ATTEMPTS,
+      () => {
+        if (!controller.healthy || generation !== client.generation) return false;
+        handle(client.meeting);
+        return true;
+      },
+      () => this.metrics.signaling.record(this.sim.now - sentAt),
+      () => undefined);
+  }
+
+  private setScreenShare(client: Client, sharing: boolean): void {
+    if (client.state !== 'connected') return;
+    this.signal(client, sharing ? 'mc.share-start' : 'mc.share-stop', (meeting) => {
+      const member = meeting.members.get(client.id);
+      if (member === undefined) return;
+      const others = member.publishes.filter((k) => k !== 'screen');
+      member.publishes = sharing ? ['screen', ...others] : others;
+      this.replan(meeting);
+    });
+  }
+
+  private leave(client: Client): void {
+    if (client.state === 'left') return;
+    const meeting = client.meeting;
+    this.disconnect(client, 'left');
+    if (meeting.members.delete(client.id)) {
+      meeting.departed.push(client.id);
+      this.replan(meeting);
+    }
+  }
+
+  private dropAndReconnect(client: Client): void {
+    if (client.state !== 'connected') return;
+    this.disconnect(client, 'idle');
+    this.metrics.joins.reconnects++;
+    this.sim.after(client.random.uniform(seconds(1), seconds(5)), 'client.reconnect', client.entity, () => {
+      if (client.meeting.ended || client.state !== 'idle') return;
+      client.state = 'joining';
+      client.joinStartedAt = this.sim.now;
+      if (client.token !== undefined && client.controller !== undefined) this.joinController(client, 1);
+      else this.requestToken(client, 1);
+    });
+  }
+
+  private disconnect(client: Client, next: ClientState): void {
+    if (client.state === 'connected') this.connectedParticipants--;
+    client.handler?.sessions.delete(client.id);
+    client.handler = undefined;
+    client.awaitingFirstMedia = false;
+    client.generation++;
+    client.state = next;
+    const member = client.meeting.members.get(client.id);
+    if (member !== undefined) member.connectedHandler = undefined;
+  }
+
+  private endMeeting(meeting: MeetingState): void {
+    meeting.ended = true;
+    for (const member of meeting.members.keys()) {
+      const client = this.clients.get(member);
+      if (client !== undefined) this.disconnect(client, 'left');
+    }
+    meeting.members.clear();
+    this.applyPlanLoads(meeting, null);
+    for (const route of routesOf(meeting.plan ?? emptyPlan(meeting.id))) meeting.installed.remove(route);
+    meeting.plan = null;
+    this.activeMeetings--;
+    this.meetings.delete(meeting.id);
+    this.controllerOf.delete(meeting.id);
+    for (const [id, client] of this.clients) if (client.meeting === meeting) this.clients.delete(id);
+  }
+
+  // ---------------------------------------------------------------- the Meeting Controller's planning
+
+  /**
+   * Recomputes every member's layout and the meeting's routing plan, checks both with core's
+   * checkers, and sends the make-before-break transition to the handlers. False when the
+   * planner found no room.
+   */
+  private replan(meeting: MeetingState): boolean {
+    if (meeting.ended) return false;
+    const demand = this.assignLayouts(meeting);
+    const input = this.routingInput(meeting, demand);
+    const planned = planRouting(input);
+    if (!planned.ok) {
+      this.sim.note(`plan-failed ${meeting.id} ${planned.error.kind}`);
+      return false;
+    }
+    const plan = planned.value;
+    const entity = `mc/${meeting.id}`;
+    checkNewPlan(this.violations, entity, input, plan);
+    const steps = planTransition(meeting.plan, plan);
+    checkTransition(this.violations, entity, routesOf(meeting.plan ?? emptyPlan(meeting.id)), steps, meeting.demand, demand);
+    this.metrics.reroutes.plans++;
+    this.applyPlanLoads(meeting, plan);
+    meeting.plan = plan;
+    if (!sameDemand(meeting.demand, demand)) {
+      meeting.demand = demand;
+      meeting.demandChangedAt = this.sim.now;
+      this.scheduleConvergenceCheck(meeting);
+    }
+    this.sendTransition(meeting, steps);
+    this.moveClientsToNewHomes(meeting, plan);
+    return true;
+  }
+
+  private assignLayouts(meeting: MeetingState): StreamDemand[] {
+    const roster = indexRoster({
+      participants: [...meeting.members.values()].map((m) => ({ id: m.id, joinOrder: m.joinOrder, publishes: m.publishes })),
+      departed: meeting.departed,
+      activeSpeakers: meeting.activeSpeakers,
+    });
+    if (!roster.ok) return [];
+    const demand: StreamDemand[] = [];
+    for (const member of meeting.members.values()) {
+      const assigned = assignLayout({ roster: roster.value, subscriber: member.id, request: member.layout, previous: member.assignment });
+      if (!assigned.ok) continue;
+      member.assignment = assigned.value;
+      for (const source of layoutDemand(assigned.value)) {
+        demand.push({ subscriber: member.id, publisher: source.participant, kind: source.kind });
+      }
+    }
+    return demand;
+  }
+
+  private routingInput(meeting: MeetingState, demand: StreamDemand[]): RoutingInput {
+    const regions = new Set<RegionId>([meeting.region]);
+    for (const member of meeting.members.values()) regions.add(member.region);
+    const thisMeeting = new Map((meeting.plan?.loads ?? []).map((l) => [l.handler, l.meetingBps]));
+    const handlers: RoutingHandler[] = [];
+    for (const region of regions) {
+      for (const handler of this.regionOf(region).handlers) {
+        handlers.push({
+          id: handler.id,
+          region: handler.region,
+          site: handler.site,
+          capacityBps: handler.capacityBps,
+          loadBps: Math.max(0, handler.loadBps - (thisMeeting.get(handler.id) ?? 0)),
+          healthy: handler.healthy,
+          quality: 1,
+          capabilities: [],
+        });
+      }
+    }
+    return {
+      meeting: meeting.id,
+      participants: [...meeting.members.values()].map((m: Member) => ({
+        id: m.id,
+        region: m.region,
+        joinOrder: m.joinOrder,
+        ...(m.connectedHandler === undefined ? {} : { currentHandler: m.connectedHandler }),
+      })),
+      handlers,
+      demand,
+      latencyMs: this.latency,
+      streamBitrateBps: this.streamBps,
+      ...(meeting.plan === null ? {} : { previous: meeting.plan }),
+    };
+  }
+
+  private applyPlanLoads(meeting: MeetingState, next: RoutingPlan | null): void {
+    for (const load of meeting.plan?.loads ?? []) {
+      const handler = this.handlersById.get(load.handler);
+      if (handler !== undefined) handler.loadBps = Math.max(0, handler.loadBps - load.meetingBps);
+    }
+    for (const load of next?.loads ?? []) {
+      const handler = this.handlersById.get(load.handler);
+      if (handler !== undefined) handler.loadBps += load.meetingBps;
+    }
+    let streams = 0;
+    for (const handler of this.handlersById.values()) streams += handler.loadBps / this.streamBps;
+    this.metrics.peakStreams = Math.max(this.metrics.peakStreams, Math.round(streams));
+  }
+
+  /** Sends additions, waits for every handler's acknowledgement, then sends removals. */
+  private sendTransition(meeting: MeetingState, steps: readonly PlanStep[]): void {
+    const adds = steps.filter((s) => s.op === 'add');
+    const removes = steps.filter((s) => s.op === 'remove');
+    this.sendCommands(meeting, adds, () => this.sendCommands(meeting, removes, () => this.checkFirstMedia(meeting)));
+  }
+
+  private sendCommands(meeting: MeetingState, steps: readonly PlanStep[], done: () => void): void {
+    const byHandler = new Map<HandlerId, PlanStep[]>();
+    for (const step of steps) {
+      const owner = ownerOf(step.route);
+      const list = byHandler.get(owner) ?? [];
+      list.push(step);
+      byHandler.set(owner, list);
+    }
+    if (byHandler.size === 0) return done();
+    const controller = this.controllerOf.get(meeting.id);
+    let outstanding = byHandler.size;
+    const acknowledged = (): void => {
+      outstanding--;
+      if (outstanding === 0) done();
+    };
+    for (const [owner, list] of byHandler) {
+      this.metrics.reroutes.commands++;
+      const handler = this.handlersById.get(owner);
+      const timeout = { fired: false };
+      this.sim.after(COMMAND_ACK_TIMEOUT, 'mc.command-timeout', owner, () => {
+        if (timeout.fired) return;
+        timeout.fired = true;
+        acknowledged();
+      });
+      if (handler === undefined || controller === undefined) continue;
+      this.deliver(controller.node, handler.node, 'mh.route-command', owner, controller.id, ms(this.scenario.serviceTimes.routeCommandMs), () => {
+        if (!handler.healthy || meeting.ended) return;
+        for (const step of list) this.applyStep(meeting, handler, step);
+        this.deliver(handler.node, controller.node, 'mc.route-ack', controller.id, owner, 0, () => {
+          if (timeout.fired) return;
+          timeout.fired = true;
+          acknowledged();
+        });
+      });
+    }
+  }
+
+  private applyStep(meeting: MeetingState, handler: MediaHandler, step: PlanStep): void {
+    if (step.op === 'remove') {
+      meeting.installed.remove(step.route);
+      return;
+    }
+    meeting.installed.add(step.route);
+    handler.meetings.add(meeting.id);
+    if (step.route.type === 'cascade') {
+      const paths = meeting.installed.paths(step.route);
+      const hops = paths === undefined ? 0 : (hopsToHandlers(paths).get(step.route.to) ?? 0);
+      this.metrics.recordCascade(hops);
+    } else if (step.route.type === 'deliver') {
+      this.recordForwarding(meeting, step.route.publisher, step.route.subscriber, handler);
+    }
+  }
+
+  /** Flow-level latency of one delivered stream: uplink, handler hops, downlink. */
+  private recordForwarding(meeting: MeetingState, publisher: ParticipantId, subscriber: ParticipantId, last: MediaHandler): void {
+    const pub = this.clients.get(publisher);
+    const sub = this.clients.get(subscriber);
+    const publishedAt = meeting.plan?.publishes.find((p) => p.publisher === publisher)?.handler;
+    const first = publishedAt === undefined ? undefined : this.handlersById.get(publishedAt);
+    if (pub === undefined || sub === undefined || first === undefined) return;
+    const forwardingMs = this.scenario.serviceTimes.forwardingMs;
+    const interHandler = first === last ? 0 : this.network.baseLatency(first.node, last.node);
+    const handlerPart = ms(forwardingMs) * (first === last ? 1 : 2) + interHandler;
+    const endToEnd = this.network.baseLatency(pub.node, first.node) + handlerPart + this.network.baseLatency(last.node, sub.node);
+    this.metrics.forwarding.record(handlerPart);
+    this.metrics.mediaPath.record(endToEnd);
+  }
+
+  /** Clients whose home handler changed (e.g. after a handler failure) connect to the new one. */
+  private moveClientsToNewHomes(meeting: MeetingState, plan: RoutingPlan): void {
+    for (const home of plan.homes) {
+      const client = this.clients.get(home.participant);
+      if (client === undefined || client.state !== 'connected' || client.handler?.id === home.handler) continue;
+      const handler = this.handlersById.get(home.handler);
+      if (handler === undefined) continue;
+      client.handler?.sessions.delete(client.id);
+      this.connectHandler(client, handler, 1, true);
+    }
+  }
+
+  // ---------------------------------------------------------------- first media and convergence
+
+  private checkFirstMedia(meeting: MeetingState): void {
+    for (const member of meeting.members.values()) {
+      const client = this.clients.get(member.id);
+      if (client === undefined || !client.awaitingFirstMedia || client.handler === undefined) continue;
+      const stream = meeting.demand.find((d) => d.subscriber === client.id && this.isDelivered(meeting, d));
+      if (stream === undefined) continue;
+      client.awaitingFirstMedia = false;
+      const generation = client.generation;
+      const frameWait = client.random.uniform(0, ms(this.scenario.serviceTimes.firstFrameMs));
+      const path = this.network.baseLatency(client.handler.node, client.node) + ms(this.scenario.serviceTimes.forwardingMs);
+      this.sim.after(frameWait + path, 'client.first-frame', client.entity, () => {
+        if (generation === client.generation) this.metrics.joinToMedia.record(this.sim.now - client.joinStartedAt);
+      });
+    }
+  }
+
+  /** Whether the installed forwarding entries carry `demand` to a connected subscriber. */
+  private isDelivered(meeting: MeetingState, demand: StreamDemand): boolean {
+    const paths = meeting.installed.paths(demand);
+    if (paths === undefined) return false;
+    const hops = deliveredHops(paths, demand.subscriber, hopsToHandlers(paths));
+    return hops !== undefined && hops <= MAX_CASCADE_HOPS;
+  }
+
+  private scheduleConvergenceCheck(meeting: MeetingState): void {
+    const bound = seconds(this.scenario.invariants.convergenceSeconds);
+    const changedAt = meeting.demandChangedAt;
+    this.sim.after(bound, 'check.convergence', `meeting/${meeting.id}`, () => {
+      if (meeting.ended || meeting.demandChangedAt !== changedAt) return;
+      for (const demand of meeting.demand) {
+        if (!this.canBeDelivered(demand)) continue;
+        if (!this.isDelivered(meeting, demand)) {
+          this.violations.report(
+            'convergence',
+            `client/${demand.subscriber}`,
+            `does not receive ${demand.publisher} ${demand.kind} ${formatTime(bound)} after its layout demanded it (since ${formatTime(changedAt)})`,
+          );
+        }
+      }
+    });
+  }
+
+  /** Demands whose subscriber and publisher are connected and reachable are due. */
+  private canBeDelivered(demand: StreamDemand): boolean {
+    const sub = this.clients.get(demand.subscriber);
+    const pub = this.clients.get(demand.publisher);
+    if (sub?.state !== 'connected' || pub?.state !== 'connected') return false;
+    if (sub.handler === undefined || pub.handler === undefined) return false;
+    const meetingRegion = sub.meeting.region;
+    const regions = [sub.region, pub.region, sub.handler.region, pub.handler.region, meetingRegion];
+    for (const a of regions) for (const b of regions) if (this.network.isBlocked(a, b)) return false;
+    return sub.handler.healthy && pub.handler.healthy && sub.controller?.healthy !== false;
+  }
+
+  // ---------------------------------------------------------------- tokens
+
+  /** Verifies a client's token at a service; a refusal of an unexpired token is a violation. */
+  private verifyToken(validator: TokenValidator, client: Client, service: string): boolean {
+    const token = client.token;
+    if (token === undefined) return false;
+    const refusal = validator.verify(token);
+    if (refusal === undefined) {
+      this.metrics.tokens.verified++;
+      return true;
+    }
+    if (refusal.kind !== 'expired') {
+      this.violations.report('token-verification', service, `refused the token of ${client.id} signed by ${token.kid}: ${refusal.kind}`);
+    } else {
+      client.token = undefined;
+    }
+    return false;
+  }
+
+  // ---------------------------------------------------------------- faults
+
+  private scheduleFaults(): void {
+    for (const fault of this.scenario.faults) {
+      const at = seconds(fault.atSeconds);
+      if (fault.kind === 'partition') {
+        const partition = { from: fault.from, to: fault.to, symmetric: fault.symmetric };
+        this.sim.at(at, 'fault.partition', fault.from.join('+'), () => this.network.partition(partition));
+        this.sim.at(at + seconds(fault.durationSeconds), 'fault.heal', fault.from.join('+'), () => this.network.heal(partition));
+      } else if (fault.kind === 'handler-crash') {
+        const handler = this.regionOf(regionId(fault.region)).handlers[fault.index];
+        if (handler === undefined) continue;
+        this.sim.at(at, 'fault.handler-crash', handler.id, () => this.crashHandler(handler));
+        if (fault.durationSeconds !== undefined) {
+          this.sim.at(at + seconds(fault.durationSeconds), 'fault.handler-restore', handler.id, () => {
+            handler.healthy = true;
+            this.network.restore(handler.id);
+          });
+        }
+      } else {
+        const controller = this.regionOf(regionId(fault.region)).controllers[fault.index];
+        if (controller === undefined) continue;
+        this.sim.at(at, 'fault.controller-crash', controller.id, () => {
+          controller.healthy = false;
+          this.network.fail(controller.node.id);
+        });
+        if (fault.durationSeconds !== undefined) {
+          this.sim.at(at + seconds(fault.durationSeconds), 'fault.controller-restore', controller.id, () => {
+            controller.healthy = true;
+            this.network.restore(controller.node.id);
+          });
+        }
+      }
+    }
+  }
+
+  /** A handler dies: its entries vanish; the controllers notice at the next load report and replan. */
+  private crashHandler(handler: MediaHandler): void {
+    handler.crash();
+    this.network.fail(handler.id);
+    for (const id of handler.meetings) {
+      const meeting = this.meetings.get(id);
+      if (meeting === undefined) continue;
+      for (const route of routesOf(meeting.plan ?? emptyPlan(meeting.id))) {
+        if (ownerOf(route) === handler.id) meeting.installed.remove(route);
+      }
+    }
+    this.sim.after(LOAD_REPORT_INTERVAL * 2, 'mc.handler-down', handler.id, () => {
+      for (const id of handler.meetings) {
+        const meeting = this.meetings.get(id);
+        if (meeting !== undefined) this.replan(meeting);
+      }
+      handler.meetings.clear();
+    });
+  }
+
+  // ---------------------------------------------------------------- messaging
+
+  /** Sends one message; runs `handle` at the receiver after `processing`, unless it is lost. */
+  private deliver(from: NetworkNode, to: NetworkNode, kind: string, entity: string, randomName: string, processing: Micros, handle: () => void): boolean {
+    const transit = this.network.send(from, to, REQUEST_BYTES, true, this.sim.random.stream(`net/${randomName}`));
+    if (!transit.delivered) return false;
+    this.sim.after(transit.delay + processing, kind, entity, handle);
+    return true;
+  }
+
+  /**
+   * A client request and its response. `serve` runs at the server when the request arrives;
+   * `respond` runs at the client when the response arrives. A lost message is retried after a
+   * timeout, up to MAX_ATTEMPTS, then the join fails.
+   */
+  private rpc<T>(client: Client, server: NetworkNode, processing: Micros, kind: string, attempt: number, serve: () => T, respond: (value: T) => void, retry: () => void): void {
+    const generation = client.generation;
+    const lost = (): void => {
+      this.sim.after(REQUEST_TIMEOUT, `${kind}.timeout`, client.entity, () => {
+        if (generation !== client.generation) return;
+        if (attempt >= MAX_ATTEMPTS) this.failJoin(client, `${kind} timed out`);
+        else retry();
+      });
+    };
+    const sent = this.deliver(client.node, server, kind, server.id, client.entity, processing, () => {
+      const value = serve();
+      const back = this.deliver(server, client.node, `${kind}.reply`, client.entity, client.entity, 0, () => {
+        if (generation === client.generation) respond(value);
+      });
+      if (!back) lost();
+    });
+    if (!sent) lost();
+  }
+
+  private regionOf(name: RegionId | string): RegionServices {
+    const region = this.regions.get(name as RegionId);
+    if (region === undefined) throw new Error(`unknown region ${name}`);
+    return region;
+  }
+
+  private allControllers(): ControllerNode[] {
+    return [...this.regions.values()].flatMap((r) => r.controllers);
+  }
+}
+
+/** The handler that executes a route: where it is published, forwarded from, or delivered. */
+function ownerOf(route: Route): HandlerId {
+  return route.type === 'cascade' ? route.from : route.handler;
+}
+
+function emptyPlan(meeting: MeetingId): RoutingPlan {
+  return { meeting, hub: null, homes: [], publishes: [], cascades: [], deliveries: [], loads: [] };
+}
+
+function sameDemand(a: readonly StreamDemand[], b: readonly StreamDemand[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i] as StreamDemand;
+    const y = b[i] as StreamDemand;
+    if (x.subscriber !== y.subscriber || x.publisher !== y.publisher || x.kind !== y.kind) return false;
+  }
+  return true;
+}
+
+/** The layout a participant asks for, by the scenario's layout name. */
+export function layoutRequestNamed(name: string): LayoutRequest {
+  if (name === 'speaker') return { type: 'speaker', thumbnails: 4, streamIds: [1, 2, 3, 4, 5] };
+  const match = /^grid(\d+)x(\d+)$/.exec(name);
+  const rows = match === null ? 3 : Number(match[1]);
+  const columns = match === null ? 3 : Number(match[2]);
+  return { type: 'grid', rows, columns, streamIds: Array.from({ length: rows * columns }, (_, i) => i + 1) };
+}
+
+function drawMeetingSize(random: SimRandom, participants: { mean: number; min: number; max: number }): number {
+  const extra = random.exponential(participants.mean - participants.min);
+  return Math.min(participants.max, participants.min + Math.round(extra));
+}
+
+function oneWayTable(scenario: Scenario): LatencyTable {
+  const table: Record<string, Record<string, number>> = {};
+  for (const a of scenario.regions) {
+    const row: Record<string, number> = {};
+    for (const b of scenario.regions) {
+      row[b.name] =
+        a.name === b.name
+          ? scenario.network.intraRegionMs
+          : (scenario.network.rttMs[a.name]?.[b.name] ?? scenario.network.rttMs[b.name]?.[a.name] ?? 0) / 2;
+    }
+    table[a.name] = row;
+  }
+  return table as LatencyTable;
+}
