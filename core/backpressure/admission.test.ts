@@ -61,6 +61,14 @@ describe('admission', () => {
     });
   });
 
+  it('does not accept at exactly the hard limit, even in warning', () => {
+    const atLimit = { ...full, utilisation: 0.8, state: 'warning' as const };
+    expect(admitParticipant(atLimit, [report('mh-b', 0.2)], now)).toMatchObject({
+      kind: 'redirect',
+      to: handlerId('mh-b'),
+    });
+  });
+
   it('does not redirect to a handler still in hard-limit by hysteresis', () => {
     const decision = admitParticipant(full, [report('mh-b', 0.77, { state: 'hard-limit' })], now);
     expect(decision.kind).toBe('reject');

@@ -47,9 +47,11 @@ describe('feature flags', () => {
       ok: true,
       value: { value: 9, source: 'default' },
     });
-    expect(
-      resolveFlag('layout.max_tiles', tiers({ etcd: { reachable: false }, cache: null }), 0).ok,
-    ).toBe(true);
+    const noCache = tiers({ etcd: { reachable: false }, cache: null });
+    expect(resolveFlag('simulcast.enabled', noCache, 0)).toEqual({
+      ok: true,
+      value: { value: true, source: 'default' },
+    });
   });
 
   it('reports a flag no tier knows', () => {
