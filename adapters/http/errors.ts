@@ -13,6 +13,7 @@ export class HttpError extends Error {
     readonly statusCode: number,
     readonly code: string,
     message: string,
+    readonly headers: Readonly<Record<string, string>> = {},
   ) {
     super(message);
   }
@@ -24,7 +25,6 @@ export class HttpError extends Error {
 
 export const badRequest = (message: string) => new HttpError(400, 'invalid_request', message);
 export const unauthorized = (code: string, message: string) => new HttpError(401, code, message);
-export const forbidden = (message: string) => new HttpError(403, 'insufficient_scope', message);
 export const notFound = (message: string) => new HttpError(404, 'not_found', message);
 
 /** Fastify's own error codes mapped to our stable codes and statuses. */
@@ -57,8 +57,14 @@ const FRAMEWORK_ERRORS: Record<string, { status: number; code: string; message: 
 };
 
 /** Turns any error thrown inside a request into a status and a JSON error body. */
-export function toErrorResponse(error: unknown): { status: number; body: ErrorBody } {
-  if (error instanceof HttpError) return { status: error.statusCode, body: error.toBody() };
+export function toErrorResponse(error: unknown): {
+  status: number;
+  body: ErrorBody;
+  headers?: Readonly<Record<string, string>>;
+} {
+  if (error instanceof HttpError) {
+    return { status: error.statusCode, body: error.toBody(), headers: error.headers };
+  }
   const candidate = error as { code?: string; statusCode?: number; name?: string };
   const known = candidate.code ? FRAMEWORK_ERRORS[candidate.code] : undefined;
   if (known) {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import Fastify from 'fastify';
+import Fastify, { LogController } from 'fastify';
 import type { Logger } from '../logging/logger.ts';
 import type { HttpMetrics } from '../metrics/registry.ts';
 import { toErrorResponse } from './errors.ts';
@@ -38,9 +38,11 @@ export function createHttpServer(options: HttpServerOptions) {
   const { metrics } = options;
   const app = Fastify({
     loggerInstance: options.logger,
-    disableRequestLogging: true,
+    logController: new LogController({
+      disableRequestLogging: true,
+      requestIdLogLabel: 'trace_id',
+    }),
     bodyLimit: options.bodyLimit,
-    requestIdLogLabel: 'trace_id',
     genReqId: (request) => traceIdFor(request.headers.traceparent),
     forceCloseConnections: 'idle',
     return503OnClosing: true,
@@ -65,9 +67,12 @@ export function createHttpServer(options: HttpServerOptions) {
   });
 
   app.setErrorHandler(async (error, request, reply) => {
-    const { status, body } = toErrorResponse(error);
+    const { status, body, headers } = toErrorResponse(error);
     if (status >= 500) request.log.error({ err: error }, 'request failed');
-    return reply.code(status).send(body);
+    return reply
+      .code(status)
+      .headers(headers ?? {})
+      .send(body);
   });
 
   app.setNotFoundHandler(async (_request, reply) =>

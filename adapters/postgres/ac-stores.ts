@@ -100,6 +100,8 @@ type SigningKeyRow = {
   private_key_sealed: Buffer;
   master_key_version: number;
   created_at_ms: string;
+  active_from_ms: string;
+  expires_at_ms: string;
 };
 
 const toStoredKey = (row: SigningKeyRow): StoredSigningKey => ({
@@ -108,10 +110,12 @@ const toStoredKey = (row: SigningKeyRow): StoredSigningKey => ({
   privateKeySealed: row.private_key_sealed,
   masterKeyVersion: row.master_key_version,
   createdAtMs: Number(row.created_at_ms),
+  activeFromMs: Number(row.active_from_ms),
+  expiresAtMs: Number(row.expires_at_ms),
 });
 
 const SELECT_KEYS =
-  'SELECT kid, public_jwk, private_key_sealed, master_key_version, created_at_ms FROM ac.signing_keys ORDER BY created_at_ms, kid';
+  'SELECT kid, public_jwk, private_key_sealed, master_key_version, created_at_ms, active_from_ms, expires_at_ms FROM ac.signing_keys ORDER BY active_from_ms, kid';
 
 /** Advisory-lock key for signing-key rotation, shared by every AC replica. */
 const ROTATION_LOCK = 7_311_002;
@@ -138,9 +142,18 @@ export class PgSigningKeyStore implements SigningKeyStore {
       insert: async (key) => {
         await client.query(
           `INSERT INTO ac.signing_keys
-             (kid, public_jwk, private_key_sealed, master_key_version, created_at_ms)
-           VALUES ($1, $2, $3, $4, $5)`,
-          [key.kid, key.publicJwk, key.privateKeySealed, key.masterKeyVersion, key.createdAtMs],
+             (kid, public_jwk, private_key_sealed, master_key_version,
+              created_at_ms, active_from_ms, expires_at_ms)
+           VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+          [
+            key.kid,
+            key.publicJwk,
+            key.privateKeySealed,
+            key.masterKeyVersion,
+            key.createdAtMs,
+            key.activeFromMs,
+            key.expiresAtMs,
+          ],
         );
       },
       remove: async (kid) => {

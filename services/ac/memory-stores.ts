@@ -76,7 +76,7 @@ export class MemorySigningKeyStore implements SigningKeyStore {
 }
 
 const sortedByCreation = (keys: ReadonlyMap<string, StoredSigningKey>) =>
-  [...keys.values()].sort((a, b) => a.createdAtMs - b.createdAtMs);
+  [...keys.values()].sort((a, b) => a.activeFromMs - b.activeFromMs);
 
 function stagedTransaction(staged: Map<string, StoredSigningKey>): SigningKeyTransaction {
   return {

@@ -14,7 +14,7 @@ export interface UserRecord {
 export interface ServiceRecord {
   readonly clientId: string;
   readonly name: string;
-  /** HMAC-SHA-256 of the client secret under the server's pepper. */
+  /** SHA-256 of the random 256-bit client secret. */
   readonly secretHash: Buffer;
   readonly scopes: readonly string[];
 }
@@ -25,8 +25,10 @@ export interface StoredSigningKey {
   readonly publicJwk: Readonly<Record<string, string>>;
   readonly privateKeySealed: Buffer;
   readonly masterKeyVersion: number;
-  /** Milliseconds since the Unix epoch. */
+  /** When the key was generated, when it starts signing, when it is retired (ms since epoch). */
   readonly createdAtMs: number;
+  readonly activeFromMs: number;
+  readonly expiresAtMs: number;
 }
 
 export type DuplicateError = { readonly kind: 'duplicate'; readonly key: string };

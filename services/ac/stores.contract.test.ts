@@ -65,12 +65,14 @@ const implementations: [string, () => Stores][] = [
   ],
 ];
 
-const aKey = (createdAtMs: number): StoredSigningKey => ({
+const aKey = (activeFromMs: number): StoredSigningKey => ({
   kid: `kid-${randomUUID()}`,
   publicJwk: { kty: 'OKP', crv: 'Ed25519', x: randomBytes(32).toString('base64url') },
   privateKeySealed: randomBytes(60),
   masterKeyVersion: 1,
-  createdAtMs,
+  createdAtMs: activeFromMs - 1_000,
+  activeFromMs,
+  expiresAtMs: activeFromMs + 1_209_600_000,
 });
 
 describe.each(implementations)('AC stores contract: %s', (_name, make) => {
@@ -109,7 +111,7 @@ describe.each(implementations)('AC stores contract: %s', (_name, make) => {
     expect(await services.findByClientId('nobody')).toBeUndefined();
   });
 
-  it('keeps signing keys in creation order and applies changes made under the lock', async () => {
+  it('keeps signing keys in activation order and applies changes made under the lock', async () => {
     const { keys } = make();
     const existing = (await keys.list()).length;
     const older = aKey(1_000);

@@ -13,7 +13,7 @@ CREATE TABLE ac.users (
 CREATE TABLE ac.services (
   client_id text PRIMARY KEY,
   name text NOT NULL CHECK (length(name) BETWEEN 1 AND 128),
-  -- HMAC-SHA-256 of a random 256-bit secret under a server-side pepper (see docs/services.md).
+  -- SHA-256 of a random 256-bit client secret (see docs/services.md for why not bcrypt).
   secret_hash bytea NOT NULL,
   scopes text[] NOT NULL,
   created_at timestamptz NOT NULL DEFAULT now()
@@ -27,7 +27,9 @@ CREATE TABLE ac.signing_keys (
   private_key_sealed bytea NOT NULL,
   master_key_version integer NOT NULL,
   -- Milliseconds since the Unix epoch, as the key ring counts time.
-  created_at_ms bigint NOT NULL
+  created_at_ms bigint NOT NULL,
+  active_from_ms bigint NOT NULL,
+  expires_at_ms bigint NOT NULL
 );
 
 CREATE TABLE ac.audit_log (

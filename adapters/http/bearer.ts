@@ -1,0 +1,66 @@
+import type { Scope } from '../../core/auth/scopes.ts';
+import type { ValidationPolicy, VerifiedClaims } from '../../core/auth/claims.ts';
+import { formatScopeList } from '../../core/auth/scopes.ts';
+import { verifyToken, type PublicKeyLookup, type TokenRejection } from '../jwt/tokens.ts';
+import { HttpError } from './errors.ts';
+
+/** Reads the token of an `Authorization: Bearer <token>` header (RFC 6750). */
+export function bearerToken(header: string | undefined): string | undefined {
+  const match = header === undefined ? null : /^Bearer ([A-Za-z0-9._~+/-]+=*)$/.exec(header);
+  return match?.[1];
+}
+
+/** What a request must prove, and how to check it. */
+export interface BearerCheck {
+  readonly keys: PublicKeyLookup;
+  readonly policy: Omit<ValidationPolicy, 'requiredScopes'>;
+  readonly onRejected: (reason: string) => void;
+}
+
+function rejection(reason: string, status: 401 | 403, message: string): HttpError {
+  const code = status === 403 ? 'insufficient_scope' : 'invalid_token';
+  return new HttpError(status, code, message, {
+    'www-authenticate': `Bearer error="${code}", error_description="${message}"`,
+  });
+}
+
+function describe(reason: TokenRejection): string {
+  switch (reason.kind) {
+    case 'missing_scope':
+      return `token lacks scope ${formatScopeList(reason.missing)}`;
+    case 'malformed_claims':
+      return `token claim ${reason.field} is invalid`;
+    case 'unsupported_algorithm':
+      return 'token algorithm is not accepted';
+    default:
+      return `token rejected: ${reason.kind.replaceAll('_', ' ')}`;
+  }
+}
+
+/**
+ * Verifies the request's bearer token at `now` (ms) and requires `scopes`. Throws a 401
+ * (`invalid_token`, with a WWW-Authenticate header) for a missing or invalid token, or a
+ * 403 (`insufficient_scope`) for a valid token without the scopes; reports the reason.
+ */
+export async function requireBearer(
+  authorization: string | undefined,
+  check: BearerCheck,
+  scopes: readonly Scope[],
+  now: number,
+): Promise<VerifiedClaims> {
+  const token = bearerToken(authorization);
+  if (token === undefined) {
+    check.onRejected('missing_token');
+    throw rejection('missing_token', 401, 'a Bearer token is required');
+  }
+  const verified = await verifyToken(
+    token,
+    check.keys,
+    { ...check.policy, requiredScopes: scopes },
+    now,
+  );
+  if (verified.ok) return verified.value;
+  check.onRejected(verified.error.kind);
+  const status = verified.error.kind === 'missing_scope' ? 403 : 401;
+  throw rejection(verified.error.kind, status, describe(verified.error));
+}

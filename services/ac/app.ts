@@ -1,0 +1,292 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import { buildTokenClaims, TOKEN_LIFETIME_MS, type TokenKind } from '../../core/auth/claims.ts';
+import { parseScope, parseScopeList, type Scope } from '../../core/auth/scopes.ts';
+import type { TokenBucketConfig } from '../../core/auth/token-bucket.ts';
+import { requireBearer } from '../../adapters/http/bearer.ts';
+import { badRequest, HttpError } from '../../adapters/http/errors.ts';
+import {
+  createHttpServer,
+  type HttpServer,
+  type ReadinessReport,
+} from '../../adapters/http/server.ts';
+import { parseBody } from '../../adapters/http/validation.ts';
+import { signClaims } from '../../adapters/jwt/tokens.ts';
+import type { Logger } from '../../adapters/logging/logger.ts';
+import type { HttpMetrics } from '../../adapters/metrics/registry.ts';
+import type { Clock } from '../shared/clock.ts';
+import { checkScopes, registerService } from './accounts.ts';
+import { clientSecretMatches, verifyPassword } from './credentials.ts';
+import type { AuditLog, ServiceStore, TokenBuckets, UserStore } from './ports.ts';
+import type { SigningKeyService } from './signing-keys.ts';
+
+export interface AcAppDependencies {
+  readonly users: UserStore;
+  readonly services: ServiceStore;
+  readonly audit: AuditLog;
+  readonly buckets: TokenBuckets;
+  readonly keys: SigningKeyService;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly metrics: HttpMetrics;
+  readonly issuer: string;
+  readonly audience: string;
+  /** Login limits: one bucket per username, one per client address. */
+  readonly loginLimits: {
+    readonly perUser: TokenBucketConfig;
+    readonly perAddress: TokenBucketConfig;
+  };
+  readonly databaseReachable: () => Promise<boolean>;
+}
+
+const BODY_LIMIT_BYTES = 16 * 1024;
+
+const userTokenRequest = z
+  .object({
+    username: z.string().min(1).max(128),
+    password: z.string().min(1).max(1024),
+  })
+  .strict();
+
+const serviceTokenRequest = z
+  .object({
+    grant_type: z.string(),
+    client_id: z.string().min(1).max(128).optional(),
+    client_secret: z.string().min(1).max(256).optional(),
+    scope: z.string().max(1024).optional(),
+  })
+  .strict();
+
+const serviceRegistration = z
+  .object({
+    name: z.string().min(1).max(128),
+    scopes: z.array(z.string().max(64)).min(1).max(32),
+  })
+  .strict();
+
+const ADMIN_SCOPE: Scope = { principal: 'service', operation: 'admin', component: 'ac' };
+
+/** The OAuth 2.0 error response of RFC 6749 section 5.2. */
+const oauthError = (status: number, code: string, message: string) =>
+  new HttpError(status, code, message, { 'cache-control': 'no-store' });
+
+/** Reads `Authorization: Basic` client credentials (RFC 6749 section 2.3.1). */
+function basicCredentials(header: string | undefined): { id: string; secret: string } | undefined {
+  const match = header === undefined ? null : /^Basic ([A-Za-z0-9+/]+=*)$/.exec(header);
+  if (!match?.[1]) return undefined;
+  const decoded = Buffer.from(match[1], 'base64').toString('utf8');
+  const separator = decoded.indexOf(':');
+  if (separator < 0) return undefined;
+  return {
+    id: decodeURIComponent(decoded.slice(0, separator)),
+    secret: decodeURIComponent(decoded.slice(separator + 1)),
+  };
+}
+
+/** Parses `application/x-www-form-urlencoded` into an object; repeated fields are invalid. */
+function parseForm(body: string): Record<string, string> {
+  const fields: Record<string, string> = {};
+  for (const [name, value] of new URLSearchParams(body)) {
+    if (name in fields) throw badRequest(`field ${name} is repeated`);
+    fields[name] = value;
+  }
+  return fields;
+}
+
+/** A short, non-reversible label for a username in rate-limit keys. */
+const fingerprint = (value: string) =>
+  createHash('sha256').update(value, 'utf8').digest('hex').slice(0, 24);
+
+/** Builds the Auth Controller's HTTP API over its stores and signing keys. */
+export function buildAcApp(deps: AcAppDependencies): HttpServer {
+  const app = createHttpServer({
+    logger: deps.logger,
+    metrics: deps.metrics,
+    bodyLimit: BODY_LIMIT_BYTES,
+    readiness: () => readiness(deps),
+  });
+  const authFailure = (reason: string) => deps.metrics.authFailures.inc({ reason });
+
+  async function issue(subject: string, kind: TokenKind, scopes: readonly Scope[]) {
+    const key = deps.keys.signingKey();
+    if (!key) throw new HttpError(503, 'temporarily_unavailable', 'no signing key is active');
+    const claims = buildTokenClaims({
+      subject,
+      kind,
+      scopes,
+      issuer: deps.issuer,
+      audience: deps.audience,
+      now: deps.clock.now(),
+      jti: randomUUID(),
+    });
+    if (!claims.ok)
+      throw oauthError(400, 'invalid_scope', `cannot issue token: ${claims.error.kind}`);
+    return {
+      access_token: await signClaims(claims.value, key),
+      token_type: 'Bearer',
+      expires_in: TOKEN_LIFETIME_MS[kind] / 1000,
+      scope: claims.value.scope,
+    };
+  }
+
+  app.post('/v1/auth/user/token', async (request, reply) => {
+    const body = parseBody(userTokenRequest, request.body);
+    const sourceIp = request.ip;
+    const limit = await deps.buckets.takeFromAll(
+      [
+        { key: `{rl}:login:user:${fingerprint(body.username)}`, config: deps.loginLimits.perUser },
+        { key: `{rl}:login:addr:${fingerprint(sourceIp)}`, config: deps.loginLimits.perAddress },
+      ],
+      deps.clock.now(),
+    );
+    if (!limit.allowed) {
+      authFailure('rate_limited');
+      await deps.audit.record({
+        type: 'login_rate_limited',
+        outcome: 'failure',
+        reason: 'rate_limited',
+        sourceIp,
+      });
+      const seconds = Math.max(1, Math.ceil(limit.retryAfterMs / 1000));
+      throw new HttpError(429, 'rate_limited', 'too many login attempts; retry later', {
+        'retry-after': String(seconds),
+      });
+    }
+    const user = await deps.users.findByUsername(body.username);
+    if (!(await verifyPassword(body.password, user?.passwordHash)) || !user) {
+      authFailure('invalid_credentials');
+      await deps.audit.record({
+        type: 'user_login_failed',
+        outcome: 'failure',
+        reason: user ? 'wrong_password' : 'unknown_user',
+        sourceIp,
+      });
+      throw oauthError(401, 'invalid_grant', 'invalid username or password');
+    }
+    const scopes = parseScopeList(user.scopes.join(' '));
+    if (!scopes.ok) throw oauthError(400, 'invalid_scope', 'the user has no valid scopes');
+    const token = await issue(user.userId, 'user', scopes.value);
+    await deps.audit.record({
+      type: 'user_token_issued',
+      outcome: 'success',
+      subject: user.userId,
+      sourceIp,
+    });
+    return reply.header('cache-control', 'no-store').send(token);
+  });
+
+  app.register(async (scope) => {
+    scope.addContentTypeParser(
+      'application/x-www-form-urlencoded',
+      { parseAs: 'string' },
+      (_request, body, done) => {
+        try {
+          done(null, parseForm(body as string));
+        } catch (error) {
+          done(error as Error, undefined);
+        }
+      },
+    );
+    scope.post('/v1/auth/service/token', async (request, reply) => {
+      const body = parseBody(serviceTokenRequest, request.body);
+      if (body.grant_type !== 'client_credentials') {
+        authFailure('unsupported_grant_type');
+        throw oauthError(400, 'unsupported_grant_type', 'only client_credentials is supported');
+      }
+      const basic = basicCredentials(request.headers.authorization);
+      if (basic && (body.client_id !== undefined || body.client_secret !== undefined)) {
+        throw oauthError(400, 'invalid_request', 'client credentials were sent twice');
+      }
+      const clientId = basic?.id ?? body.client_id;
+      const secret = basic?.secret ?? body.client_secret;
+      if (clientId === undefined || secret === undefined) {
+        throw oauthError(400, 'invalid_request', 'client_id and client_secret are required');
+      }
+      const service = await deps.services.findByClientId(clientId);
+      if (!clientSecretMatches(secret, service?.secretHash) || !service) {
+        authFailure('invalid_client');
+        await deps.audit.record({
+          type: 'service_auth_failed',
+          outcome: 'failure',
+          subject: clientId.slice(0, 128),
+          reason: service ? 'wrong_secret' : 'unknown_client',
+          sourceIp: request.ip,
+        });
+        throw new HttpError(401, 'invalid_client', 'client authentication failed', {
+          'cache-control': 'no-store',
+          'www-authenticate': 'Basic realm="dark-tower"',
+        });
+      }
+      const granted = grantedScopes(service.scopes, body.scope);
+      const token = await issue(service.clientId, 'service', granted);
+      await deps.audit.record({
+        type: 'service_token_issued',
+        outcome: 'success',
+        subject: service.clientId,
+        sourceIp: request.ip,
+      });
+      return reply.header('cache-control', 'no-store').send(token);
+    });
+  });
+
+  app.post('/v1/admin/services/register', async (request, reply) => {
+    await requireBearer(
+      request.headers.authorization,
+      {
+        keys: { find: async (kid) => deps.keys.publicKey(kid) },
+        policy: { trustedIssuers: new Set([deps.issuer]), audience: deps.audience },
+        onRejected: authFailure,
+      },
+      [ADMIN_SCOPE],
+      deps.clock.now(),
+    );
+    const body = parseBody(serviceRegistration, request.body);
+    const scopes = checkScopes(body.scopes, 'service');
+    if (!scopes.ok) throw badRequest(`scope ${scopes.error.scope}: ${scopes.error.detail}`);
+    const registered = await registerService(deps, { name: body.name, scopes: scopes.value });
+    if (!registered.ok) throw new HttpError(409, 'conflict', 'client id collision; retry');
+    return reply.code(201).header('cache-control', 'no-store').send({
+      client_id: registered.value.clientId,
+      client_secret: registered.value.clientSecret,
+      scopes: scopes.value,
+    });
+  });
+
+  app.get('/.well-known/jwks.json', async (_request, reply) =>
+    reply.header('cache-control', 'public, max-age=3600').send(deps.keys.jwks()),
+  );
+
+  return app;
+}
+
+/**
+ * The scopes a service token carries: all the service's scopes, or the requested subset
+ * (RFC 6749 section 3.3); asking for a scope the service does not hold is `invalid_scope`.
+ */
+function grantedScopes(held: readonly string[], requested: string | undefined): Scope[] {
+  const heldScopes = held.flatMap((scope) => {
+    const parsed = parseScope(scope);
+    return parsed.ok ? [parsed.value] : [];
+  });
+  if (requested === undefined) return heldScopes;
+  const asked = parseScopeList(requested);
+  if (!asked.ok) throw oauthError(400, 'invalid_scope', 'scope is malformed');
+  const unheld = asked.value.filter(
+    (scope) => !held.includes(`${scope.principal}.${scope.operation}.${scope.component}`),
+  );
+  if (unheld.length > 0)
+    throw oauthError(400, 'invalid_scope', 'scope exceeds what the client holds');
+  return [...asked.value];
+}
+
+async function readiness(deps: AcAppDependencies): Promise<ReadinessReport> {
+  const database = await deps.databaseReachable();
+  const signingKey = deps.keys.signingKey() !== undefined;
+  return {
+    ready: database && signingKey,
+    components: {
+      database: database ? 'healthy' : 'unreachable',
+      signing_key: signingKey ? 'available' : 'missing',
+    },
+  };
+}

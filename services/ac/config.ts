@@ -1,0 +1,68 @@
+import { z } from 'zod';
+import { bindAddress, logLevel, urlWithScheme } from '../../adapters/config/env.ts';
+import type { MasterKeys } from '../../adapters/crypto/envelope.ts';
+
+const base64Key = z
+  .string()
+  .refine(
+    (value) => Buffer.from(value, 'base64').length === 32,
+    'must be 32 bytes, base64-encoded',
+  );
+
+/** `version:base64key` pairs separated by commas: master keys of earlier versions. */
+const previousMasterKeys = z
+  .string()
+  .default('')
+  .transform((value, context) => {
+    const keys = new Map<number, Buffer>();
+    for (const entry of value.split(',').filter((part) => part.trim() !== '')) {
+      const [version, key] = entry.trim().split(':');
+      const bytes = Buffer.from(key ?? '', 'base64');
+      if (!/^\d+$/.test(version ?? '') || bytes.length !== 32) {
+        context.addIssue({
+          code: 'custom',
+          message: 'expected version:base64key pairs (32-byte keys) separated by commas',
+        });
+        return z.NEVER;
+      }
+      keys.set(Number(version), bytes);
+    }
+    return keys;
+  });
+
+const positiveInt = z.coerce.number().int().positive();
+
+/** AC's environment (spec 004 names, plus the AC-specific settings documented in docs/services.md). */
+export const acEnvironment = z.object({
+  DATABASE_URL: urlWithScheme('postgres', 'postgresql'),
+  REDIS_URL: urlWithScheme('redis', 'rediss'),
+  BIND_ADDRESS: bindAddress.default({ host: '0.0.0.0', port: 8082 }),
+  AC_MASTER_KEY: base64Key,
+  AC_MASTER_KEY_VERSION: positiveInt.default(1),
+  AC_PREVIOUS_MASTER_KEYS: previousMasterKeys,
+  AC_ISSUER: z.string().min(1).default('dark-tower-ac'),
+  AC_TOKEN_AUDIENCE: z.string().min(1).default('dark-tower'),
+  AC_KID_PREFIX: z
+    .string()
+    .regex(/^[a-z0-9-]{1,32}$/, 'lowercase letters, digits and dashes')
+    .default('ac'),
+  AC_BCRYPT_COST: z.coerce
+    .number()
+    .int()
+    .min(12, 'bcrypt cost must be 12 or more')
+    .max(16)
+    .default(12),
+  AC_LOGIN_BURST: positiveInt.default(10),
+  AC_LOGIN_REFILL_MS: positiveInt.default(6_000),
+  AC_REDIS_KEY_PREFIX: z.string().default('dt:ac:'),
+  LOG_LEVEL: logLevel,
+});
+
+export type AcEnvironment = z.infer<typeof acEnvironment>;
+
+/** The master keys AC holds: the current version seals, every listed version opens. */
+export function masterKeysOf(env: AcEnvironment): MasterKeys {
+  const keys = new Map(env.AC_PREVIOUS_MASTER_KEYS);
+  keys.set(env.AC_MASTER_KEY_VERSION, Buffer.from(env.AC_MASTER_KEY, 'base64'));
+  return { currentVersion: env.AC_MASTER_KEY_VERSION, keys };
+}

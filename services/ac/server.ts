@@ -1,0 +1,110 @@
+import { Gauge } from 'prom-client';
+import { DEFAULT_SIGNING_KEY_POLICY, type SigningKeyPolicy } from '../../core/keys/signing-ring.ts';
+import { closeAll } from '../../adapters/http/shutdown.ts';
+import { createLogger, type Logger } from '../../adapters/logging/logger.ts';
+import { createHttpMetrics } from '../../adapters/metrics/registry.ts';
+import {
+  PgAuditLog,
+  PgServiceStore,
+  PgSigningKeyStore,
+  PgUserStore,
+} from '../../adapters/postgres/ac-stores.ts';
+import { createPool, databaseIsReachable } from '../../adapters/postgres/pool.ts';
+import { createRedis } from '../../adapters/redis/client.ts';
+import { RedisTokenBuckets } from '../../adapters/redis/token-buckets.ts';
+import { systemClock, type Clock } from '../shared/clock.ts';
+import { buildAcApp } from './app.ts';
+import { masterKeysOf, type AcEnvironment } from './config.ts';
+import { SigningKeyService } from './signing-keys.ts';
+
+/** A running Auth Controller. */
+export interface RunningAc {
+  /** Base URL the HTTP API listens on. */
+  readonly url: string;
+  readonly keys: SigningKeyService;
+  readonly logger: Logger;
+  /** Graceful stop: stop accepting, drain requests, stop rotation, close pools. */
+  close(): Promise<void>;
+}
+
+export interface AcStartOptions {
+  readonly clock?: Clock;
+  readonly logger?: Logger;
+  readonly keyPolicy?: SigningKeyPolicy;
+  /** Tick key rotation on timers (true in production; tests tick by hand). */
+  readonly scheduleRotation?: boolean;
+}
+
+/** Starts AC against PostgreSQL and Redis (the schema must be migrated). */
+export async function startAc(
+  env: AcEnvironment,
+  options: AcStartOptions = {},
+): Promise<RunningAc> {
+  const clock = options.clock ?? systemClock;
+  const logger = options.logger ?? createLogger('ac-service', env.LOG_LEVEL);
+  const pool = createPool(env.DATABASE_URL);
+  const redisConnections = [0, 1, 2].map(() => createRedis(env.REDIS_URL, env.AC_REDIS_KEY_PREFIX));
+  const audit = new PgAuditLog(pool);
+  const keys = await SigningKeyService.start({
+    store: new PgSigningKeyStore(pool),
+    masterKeys: masterKeysOf(env),
+    policy: {
+      ...(options.keyPolicy ?? DEFAULT_SIGNING_KEY_POLICY),
+      kidPrefix: env.AC_KID_PREFIX,
+    },
+    clock,
+    audit,
+    logger,
+  });
+  const metrics = createHttpMetrics('ac');
+  new Gauge({
+    name: 'ac_signing_key_age_seconds',
+    help: 'Seconds since the current signing key became active',
+    registers: [metrics.registry],
+    collect() {
+      const age = keys.signingKeyAgeSeconds();
+      if (age !== undefined) this.set(age);
+    },
+  });
+  const app = buildAcApp({
+    users: new PgUserStore(pool),
+    services: new PgServiceStore(pool),
+    audit,
+    buckets: new RedisTokenBuckets(redisConnections),
+    keys,
+    clock,
+    logger,
+    metrics,
+    issuer: env.AC_ISSUER,
+    audience: env.AC_TOKEN_AUDIENCE,
+    loginLimits: {
+      perUser: { capacity: env.AC_LOGIN_BURST, refillIntervalMs: env.AC_LOGIN_REFILL_MS },
+      perAddress: {
+        capacity: env.AC_LOGIN_BURST * 10,
+        refillIntervalMs: env.AC_LOGIN_REFILL_MS / 10,
+      },
+    },
+    databaseReachable: () => databaseIsReachable(pool),
+  });
+  const url = await app.listen({ host: env.BIND_ADDRESS.host, port: env.BIND_ADDRESS.port });
+  if (options.scheduleRotation ?? true) keys.schedule();
+  logger.info({ url }, 'ac-service listening');
+  return {
+    url,
+    keys,
+    logger,
+    close: () =>
+      closeAll(
+        [
+          { name: 'http', close: () => app.close() },
+          { name: 'key rotation', close: async () => keys.stop() },
+          {
+            name: 'redis',
+            close: async () => void (await Promise.all(redisConnections.map((r) => r.quit()))),
+          },
+          { name: 'postgres', close: () => pool.end() },
+        ],
+        logger,
+      ),
+  };
+}
