@@ -1,13 +1,12 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { checkPlan } from './check.ts';
-import { demandKey } from './keys.ts';
+import { demandKey, routeKey, sortByKey } from './keys.ts';
 import { routesOf } from './loads.ts';
 import { planRouting } from './planner.ts';
 import { arbitraryRoutingInput, reorderInput } from './testing.ts';
 import { applySteps, findTransitionGaps, keptDemand, planTransition } from './transition.ts';
 import type { RoutingInput, StreamDemand } from './types.ts';
-import { routeKey, sortByKey } from './keys.ts';
 
 const RUNS = { numRuns: 150 };
 const ample = arbitraryRoutingInput({ maxParticipants: 30, maxHandlers: 8, ampleCapacity: true });
@@ -118,7 +117,9 @@ const change = fc.record({
   leaver: fc.option(fc.nat(), { nil: undefined }),
 });
 
-function applyChange(input: RoutingInput, c: fc.RecordValue<typeof change>): RoutingInput {
+type MeetingChange = typeof change extends fc.Arbitrary<infer T> ? T : never;
+
+function applyChange(input: RoutingInput, c: MeetingChange): RoutingInput {
   const ids = input.participants.map((p) => p.id);
   const leaver = c.leaver === undefined ? undefined : ids[c.leaver % Math.max(ids.length, 1)];
   const failed =
