@@ -3,3 +3,4 @@
 export * from './signing-ring.ts';
 export * from './jwks-cache.ts';
 export * from './master-key.ts';
+export * from './media-epochs.ts';

@@ -1,0 +1,173 @@
+/**
+ * End-to-end media-key epochs for one meeting (spec 003, "Security Architecture", key
+ * management): a new key on every join, on every leave, on manual request and every hour;
+ * forward secrecy: old keys are deleted after rotation.
+ *
+ * Core decides and the caller acts: a `distribute_epoch` effect tells the caller to create
+ * fresh key bytes for the epoch (from its own random source) and hand them to exactly the
+ * listed recipients; a `delete_epoch` effect tells the caller and the members to erase an
+ * epoch's key.
+ *
+ * Rules:
+ * - epochs are numbered 0, 1, 2, ... per meeting and the SFrame KID is the epoch number, so it
+ *   stays small (KIDs below 8 fit in the SFrame header byte itself, RFC 9605 section 4.3);
+ * - an epoch goes to the members at the instant it starts and to nobody else: a joiner never
+ *   receives an earlier epoch, a participant who left never receives a later one;
+ * - a superseded epoch is deleted `deletionGraceMs` (30 s) after it was superseded. The grace
+ *   lets receivers decrypt frames still in flight under the old key while senders move to the
+ *   new one; 30 s is far above the network's delays and short next to the hourly rotation;
+ * - when the last member leaves, the current epoch is superseded by nothing and deleted after
+ *   the same grace; an empty meeting does not rotate.
+ *
+ * `now` is milliseconds since the epoch.
+ */
+import type { ParticipantId } from '../ids.ts';
+
+export interface MediaKeyPolicy {
+  /** Time-based rotation interval (ms). */
+  readonly rotationIntervalMs: number;
+  /** How long a superseded epoch survives before deletion (ms). */
+  readonly deletionGraceMs: number;
+}
+
+export const DEFAULT_MEDIA_KEY_POLICY: MediaKeyPolicy = {
+  rotationIntervalMs: 3_600_000,
+  deletionGraceMs: 30_000,
+};
+
+export type MediaKeyEvent =
+  | { readonly type: 'join'; readonly participant: ParticipantId }
+  | { readonly type: 'leave'; readonly participant: ParticipantId }
+  /** Manual rotation request. */
+  | { readonly type: 'rotate' }
+  /** Time passed: deletions and the hourly rotation that are due. */
+  | { readonly type: 'tick' };
+
+export type RotationReason = 'join' | 'leave' | 'manual' | 'hourly';
+
+export type MediaKeyEffect =
+  /** Create key bytes for `epoch` and give them to exactly `recipients`. */
+  | {
+      readonly type: 'distribute_epoch';
+      readonly epoch: number;
+      readonly sframeKid: number;
+      readonly recipients: readonly ParticipantId[];
+      readonly reason: RotationReason;
+    }
+  /** Erase `epoch`'s key; `holders` are the current members, who should erase it too. */
+  | {
+      readonly type: 'delete_epoch';
+      readonly epoch: number;
+      readonly sframeKid: number;
+      readonly holders: readonly ParticipantId[];
+    };
+
+/** The SFrame KID of an epoch: the epoch number itself. */
+export const sframeKidForEpoch = (epoch: number): number => epoch;
+
+interface RetiringEpoch {
+  readonly epoch: number;
+  readonly deleteAt: number;
+}
+
+/** The media-key epoch state machine of one meeting. */
+export class MediaKeyEpochs {
+  private readonly memberSet = new Set<ParticipantId>();
+  /** The epoch in use; defined exactly when the meeting has members. */
+  private current: { readonly epoch: number; readonly startedAt: number } | undefined;
+  private retiring: RetiringEpoch[] = [];
+  private nextEpochNumber = 0;
+
+  constructor(private readonly policy: MediaKeyPolicy = DEFAULT_MEDIA_KEY_POLICY) {}
+
+  /** Advances to `now` (ms), applies `event`, and returns what the caller must do. */
+  handle(event: MediaKeyEvent, now: number): MediaKeyEffect[] {
+    const effects = this.deleteDue(now);
+    switch (event.type) {
+      case 'join':
+        if (this.memberSet.has(event.participant)) break;
+        this.memberSet.add(event.participant);
+        effects.push(this.startEpoch('join', now));
+        break;
+      case 'leave':
+        if (!this.memberSet.delete(event.participant)) break;
+        if (this.memberSet.size === 0) this.retireCurrent(now);
+        else effects.push(this.startEpoch('leave', now));
+        break;
+      case 'rotate':
+        if (this.memberSet.size > 0) effects.push(this.startEpoch('manual', now));
+        break;
+      case 'tick':
+        break;
+    }
+    // After the event, so a leaver never gets the hourly key and a join's rotation counts.
+    effects.push(...this.rotateIfDue(now));
+    return effects;
+  }
+
+  /**
+   * The next instant (ms) at which a `tick` has work: the hourly rotation or the earliest
+   * deletion. Undefined when nothing is scheduled.
+   */
+  nextDeadline(): number | undefined {
+    const deadlines = this.retiring.map((r) => r.deleteAt);
+    if (this.current) {
+      deadlines.push(this.current.startedAt + this.policy.rotationIntervalMs);
+    }
+    return deadlines.length === 0 ? undefined : Math.min(...deadlines);
+  }
+
+  /** The epoch senders use now; undefined when the meeting is empty. */
+  currentEpoch(): number | undefined {
+    return this.current?.epoch;
+  }
+
+  /** Epochs not yet deleted: the current one and those inside their grace, ascending. */
+  liveEpochs(): number[] {
+    const live = this.retiring.map((r) => r.epoch);
+    if (this.current) live.push(this.current.epoch);
+    return live;
+  }
+
+  /** The current members, in order of joining. */
+  members(): ParticipantId[] {
+    return [...this.memberSet];
+  }
+
+  private startEpoch(reason: RotationReason, now: number): MediaKeyEffect {
+    this.retireCurrent(now);
+    const epoch = this.nextEpochNumber++;
+    this.current = { epoch, startedAt: now };
+    return {
+      type: 'distribute_epoch',
+      epoch,
+      sframeKid: sframeKidForEpoch(epoch),
+      recipients: this.members(),
+      reason,
+    };
+  }
+
+  private retireCurrent(now: number): void {
+    if (!this.current) return;
+    this.retiring.push({ epoch: this.current.epoch, deleteAt: now + this.policy.deletionGraceMs });
+    this.current = undefined;
+  }
+
+  private deleteDue(now: number): MediaKeyEffect[] {
+    const due = this.retiring.filter((r) => r.deleteAt <= now);
+    this.retiring = this.retiring.filter((r) => r.deleteAt > now);
+    const holders = this.members();
+    return due.map((r) => ({
+      type: 'delete_epoch',
+      epoch: r.epoch,
+      sframeKid: sframeKidForEpoch(r.epoch),
+      holders,
+    }));
+  }
+
+  private rotateIfDue(now: number): MediaKeyEffect[] {
+    if (!this.current) return [];
+    if (now < this.current.startedAt + this.policy.rotationIntervalMs) return [];
+    return [this.startEpoch('hourly', now)];
+  }
+}
