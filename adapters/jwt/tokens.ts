@@ -1,5 +1,5 @@
 import type { KeyObject } from 'node:crypto';
-import { compactVerify, decodeProtectedHeader, SignJWT } from 'jose';
+import { compactVerify, decodeJwt, decodeProtectedHeader, SignJWT } from 'jose';
 import {
   validateClaims,
   type ClaimRejection,
@@ -25,32 +25,48 @@ export function signClaims(claims: TokenClaims, key: SigningKeyMaterial): Promis
     .sign(key.privateKey);
 }
 
-/** Finds the public key for a `kid`, refreshing its key set as its cache policy allows. */
+/** Why no public key was found for a token. */
+export type KeyLookupRejection =
+  | { readonly kind: 'untrusted_issuer'; readonly issuer: string }
+  | { readonly kind: 'unknown_kid'; readonly kid: string }
+  | { readonly kind: 'keys_unavailable' };
+
+/** Finds the public key for an issuer's `kid`, refreshing key sets as its cache policy allows. */
 export interface PublicKeyLookup {
-  find(kid: string, now: number): Promise<KeyObject | undefined>;
+  find(issuer: string, kid: string, now: number): Promise<Result<KeyObject, KeyLookupRejection>>;
 }
 
 /** Why a token was rejected before or instead of its claims being checked. */
 export type TokenRejection =
   | ClaimRejection
+  | KeyLookupRejection
   | { readonly kind: 'malformed_token' }
   | { readonly kind: 'unsupported_algorithm'; readonly algorithm: string }
   | { readonly kind: 'missing_kid' }
-  | { readonly kind: 'unknown_kid'; readonly kid: string }
   | { readonly kind: 'bad_signature' };
 
-function readHeader(token: string): Result<{ kid: string }, TokenRejection> {
+const malformedIssuer: TokenRejection = {
+  kind: 'malformed_claims',
+  field: 'iss',
+  detail: 'must be a non-empty string',
+};
+
+/** Reads the unverified header and issuer: enough to pick the key, trusted for nothing else. */
+function readHeader(token: string): Result<{ kid: string; issuer: string }, TokenRejection> {
   let header: { alg?: unknown; kid?: unknown };
+  let issuer: unknown;
   try {
     header = decodeProtectedHeader(token);
+    issuer = decodeJwt(token).iss;
   } catch {
     return err({ kind: 'malformed_token' });
   }
+  if (typeof issuer !== 'string') return err(malformedIssuer);
   if (header.alg !== SIGNING_ALGORITHM) {
     return err({ kind: 'unsupported_algorithm', algorithm: String(header.alg) });
   }
   if (typeof header.kid !== 'string' || header.kid === '') return err({ kind: 'missing_kid' });
-  return ok({ kid: header.kid });
+  return ok({ kid: header.kid, issuer });
 }
 
 /**
@@ -67,11 +83,11 @@ export async function verifyToken(
 ): Promise<Result<VerifiedClaims, TokenRejection>> {
   const header = readHeader(token);
   if (!header.ok) return header;
-  const publicKey = await keys.find(header.value.kid, now);
-  if (!publicKey) return err({ kind: 'unknown_kid', kid: header.value.kid });
+  const publicKey = await keys.find(header.value.issuer, header.value.kid, now);
+  if (!publicKey.ok) return publicKey;
   let payloadBytes: Uint8Array;
   try {
-    ({ payload: payloadBytes } = await compactVerify(token, publicKey, {
+    ({ payload: payloadBytes } = await compactVerify(token, publicKey.value, {
       algorithms: [SIGNING_ALGORITHM],
     }));
   } catch {

@@ -1,5 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { z } from 'zod';
+import { err, ok } from '../../core/result.ts';
 import { buildTokenClaims, TOKEN_LIFETIME_MS, type TokenKind } from '../../core/auth/claims.ts';
 import { parseScope, parseScopeList, type Scope } from '../../core/auth/scopes.ts';
 import type { TokenBucketConfig } from '../../core/auth/token-bucket.ts';
@@ -233,7 +234,7 @@ export function buildAcApp(deps: AcAppDependencies): HttpServer {
     await requireBearer(
       request.headers.authorization,
       {
-        keys: { find: async (kid) => deps.keys.publicKey(kid) },
+        keys: { find: async (issuer, kid) => ownKey(deps, issuer, kid) },
         policy: { trustedIssuers: new Set([deps.issuer]), audience: deps.audience },
         onRejected: authFailure,
       },
@@ -277,6 +278,13 @@ function grantedScopes(held: readonly string[], requested: string | undefined): 
   if (unheld.length > 0)
     throw oauthError(400, 'invalid_scope', 'scope exceeds what the client holds');
   return [...asked.value];
+}
+
+/** AC verifies its own tokens (admin calls) against the keys it publishes. */
+function ownKey(deps: AcAppDependencies, issuer: string, kid: string) {
+  if (issuer !== deps.issuer) return err({ kind: 'untrusted_issuer' as const, issuer });
+  const key = deps.keys.publicKey(kid);
+  return key ? ok(key) : err({ kind: 'unknown_kid' as const, kid });
 }
 
 async function readiness(deps: AcAppDependencies): Promise<ReadinessReport> {

@@ -1,5 +1,8 @@
 import { err, ok, type Result } from '../../core/result.ts';
 import type {
+  McAvailability,
+  McRecord,
+  MeetingAssignments,
   MeetingRecord,
   MeetingStore,
   MeetingStoreError,
@@ -60,5 +63,50 @@ export class MemoryTenantConfigCache implements TenantConfigCache {
 
   async put(config: TenantConfig): Promise<void> {
     this.entries.set(config.orgId, { config, expiresAt: this.now() + this.ttlMs });
+  }
+}
+
+/** In-memory controller availability. */
+export class MemoryMcAvailability implements McAvailability {
+  private readonly controllers = new Map<string, McRecord>();
+
+  async register(mc: { id: string; region: string; endpoint: string }, now: number) {
+    const previous = this.controllers.get(mc.id);
+    this.controllers.set(mc.id, {
+      ...mc,
+      healthy: true,
+      meetingCount: previous?.meetingCount ?? 0,
+      lastHeartbeatMs: now,
+    });
+  }
+
+  async heartbeat(id: string, meetingCount: number, healthy: boolean, now: number) {
+    const previous = this.controllers.get(id);
+    if (!previous) return false;
+    this.controllers.set(id, { ...previous, meetingCount, healthy, lastHeartbeatMs: now });
+    return true;
+  }
+
+  async countAssignment(id: string) {
+    const previous = this.controllers.get(id);
+    if (previous)
+      this.controllers.set(id, { ...previous, meetingCount: previous.meetingCount + 1 });
+  }
+
+  async list() {
+    return [...this.controllers.values()].sort((a, b) => (a.id < b.id ? -1 : 1));
+  }
+}
+
+/** In-memory meeting assignments. */
+export class MemoryMeetingAssignments implements MeetingAssignments {
+  private readonly assignments = new Map<string, string>();
+
+  async get(meetingId: string) {
+    return this.assignments.get(meetingId);
+  }
+
+  async set(meetingId: string, mcId: string) {
+    this.assignments.set(meetingId, mcId);
   }
 }

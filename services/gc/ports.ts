@@ -44,3 +44,32 @@ export interface TenantConfigCache {
   get(orgId: string): Promise<TenantConfig | undefined>;
   put(config: TenantConfig): Promise<void>;
 }
+
+/** A Meeting Controller as GC last heard of it. */
+export interface McRecord {
+  readonly id: string;
+  readonly region: string;
+  /** Where clients reach the controller. */
+  readonly endpoint: string;
+  readonly healthy: boolean;
+  readonly meetingCount: number;
+  /** Milliseconds since the Unix epoch. */
+  readonly lastHeartbeatMs: number;
+}
+
+/** Meeting Controller availability shared by every GC replica (Redis). */
+export interface McAvailability {
+  /** Records a registration (idempotent: keeps the meeting count of an earlier one). */
+  register(mc: { id: string; region: string; endpoint: string }, now: number): Promise<void>;
+  /** Records a heartbeat; false when the controller is unknown and must register again. */
+  heartbeat(id: string, meetingCount: number, healthy: boolean, now: number): Promise<boolean>;
+  /** Counts a meeting GC placed on the controller, until its next heartbeat. */
+  countAssignment(id: string): Promise<void>;
+  list(): Promise<McRecord[]>;
+}
+
+/** Which controller a meeting was placed on (regional cache, shared by GC replicas). */
+export interface MeetingAssignments {
+  get(meetingId: string): Promise<string | undefined>;
+  set(meetingId: string, mcId: string): Promise<void>;
+}

@@ -11,8 +11,24 @@ import {
 } from '../../adapters/redis/client.ts';
 import { RedisTenantConfigCache } from '../../adapters/redis/tenant-cache.ts';
 import { migrateSchemas } from '../shared/schema.ts';
-import { MemoryMeetingStore, MemoryTenantConfigCache } from './memory-stores.ts';
-import type { MeetingRecord, MeetingStore, TenantConfigCache, TenantStore } from './ports.ts';
+import {
+  RedisMcAvailability,
+  RedisMeetingAssignments,
+} from '../../adapters/redis/mc-availability.ts';
+import {
+  MemoryMcAvailability,
+  MemoryMeetingAssignments,
+  MemoryMeetingStore,
+  MemoryTenantConfigCache,
+} from './memory-stores.ts';
+import type {
+  McAvailability,
+  MeetingAssignments,
+  MeetingRecord,
+  MeetingStore,
+  TenantConfigCache,
+  TenantStore,
+} from './ports.ts';
 
 let database: TestDatabase;
 let pool: Pool;
@@ -113,5 +129,61 @@ describe('Redis tenant cache expiry', () => {
     const ttl = await redis.pttl('tenant:ttl-check');
     expect(ttl).toBeGreaterThan(290_000);
     expect(ttl).toBeLessThanOrEqual(300_000);
+  });
+});
+
+describe.each<[string, () => McAvailability & { assignments: MeetingAssignments }]>([
+  [
+    'in-memory',
+    () =>
+      Object.assign(new MemoryMcAvailability(), { assignments: new MemoryMeetingAssignments() }),
+  ],
+  [
+    'Redis',
+    () =>
+      Object.assign(new RedisMcAvailability(redis), {
+        assignments: new RedisMeetingAssignments(redis),
+      }),
+  ],
+])('MC availability contract: %s', (_name, make) => {
+  it('registers, counts assignments, and keeps the count across re-registration', async () => {
+    const availability = make();
+    const id = `mc-${randomUUID()}`;
+    await availability.register({ id, region: 'us-west-1', endpoint: 'https://mc-1:4433' }, 1_000);
+    await availability.countAssignment(id);
+    await availability.countAssignment(id);
+    await availability.register({ id, region: 'us-west-1', endpoint: 'https://mc-1b:4433' }, 2_000);
+    const mine = (await availability.list()).find((record) => record.id === id);
+    expect(mine).toEqual({
+      id,
+      region: 'us-west-1',
+      endpoint: 'https://mc-1b:4433',
+      healthy: true,
+      meetingCount: 2,
+      lastHeartbeatMs: 2_000,
+    });
+  });
+
+  it('applies heartbeats of known controllers only', async () => {
+    const availability = make();
+    const id = `mc-${randomUUID()}`;
+    expect(await availability.heartbeat(id, 3, true, 1_000)).toBe(false);
+    expect((await availability.list()).some((record) => record.id === id)).toBe(false);
+    await availability.register({ id, region: 'eu-west-1', endpoint: 'https://mc-2:4433' }, 1_000);
+    expect(await availability.heartbeat(id, 7, false, 3_000)).toBe(true);
+    expect((await availability.list()).find((record) => record.id === id)).toMatchObject({
+      healthy: false,
+      meetingCount: 7,
+      lastHeartbeatMs: 3_000,
+    });
+  });
+
+  it('remembers meeting assignments', async () => {
+    const { assignments } = make();
+    const meeting = `m-${randomUUID()}`;
+    expect(await assignments.get(meeting)).toBeUndefined();
+    await assignments.set(meeting, 'mc-a');
+    await assignments.set(meeting, 'mc-b');
+    expect(await assignments.get(meeting)).toBe('mc-b');
   });
 });
