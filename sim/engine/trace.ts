@@ -43,6 +43,11 @@ export class TraceHasher {
     }
   }
 
+  /** Lines recorded since the last checkpoint (empty unless checkpoints are on). */
+  get openWindow(): readonly string[] {
+    return this.windowLines;
+  }
+
   /** The hex digest of everything recorded so far. The hasher stays usable. */
   digest(): string {
     this.flush();

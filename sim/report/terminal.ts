@@ -1,0 +1,52 @@
+import { formatViolation } from '../invariants/violations.ts';
+import type { LatencySummary, RunReport } from './summary.ts';
+
+/** The run summary printed on the terminal. */
+export function renderTerminal(report: RunReport): string {
+  const lines: string[] = [];
+  const l = report.latency;
+  lines.push(
+    `Dark Tower simulation: scenario ${report.scenario}, seed ${report.seed}`,
+    `  ${report.simulatedSeconds}s simulated in ${report.wallSeconds}s (${report.speedup}x real time), ${report.events} events`,
+    `  load: ${report.load.meetingsStarted} meetings started, peak ${report.load.peakMeetings} concurrent, ${report.load.peakParticipants} participants, ${report.load.peakStreams} streams`,
+    '',
+    'Service levels (ms)            count      p50      p95      p99  target',
+    latencyLine('join-to-media', l.joinToMedia),
+    latencyLine('signaling', l.signaling),
+    latencyLine('forwarding (handlers)', l.forwarding),
+    latencyLine('media path (end to end)', l.mediaPath),
+    '',
+    `Joins: ${report.joins.attempted} attempted, ${report.joins.admitted} admitted, ${report.joins.redirected} redirected, ${report.joins.rejected} rejected, ${report.joins.failed} failed, ${report.joins.reconnects} reconnects`,
+    `Packet loss (sampled meetings): ${report.packetLoss.ratio === null ? 'no packet sample (use --packet-sample)' : `${(100 * report.packetLoss.ratio).toFixed(3)}% of ${report.packetLoss.sent}`}`,
+    `Cascades: ${report.cascades.links} handler-to-handler links, max ${report.cascades.maxHops} hops; ${report.reroutes.plans} plans, ${report.reroutes.commands} route commands`,
+    `Handler utilisation: mean ${report.utilisation.meanPercent}%, p95 ${report.utilisation.p95Percent}%, max ${report.utilisation.maxPercent}%; samples over 70%: ${report.utilisation.samplesOverWarningPercent}%, over 80%: ${report.utilisation.samplesOverHardLimitPercent}%`,
+    `Keys: ${report.rotations.signingKeys} signing-key rotations, ${report.rotations.mediaKeys} media-key rotations; ${report.tokens.issued} tokens issued, ${report.tokens.verified} verifications`,
+    report.cost === null
+      ? 'Cost: no load to estimate'
+      : `Cost estimate: $${report.cost.monthlyUsd.toLocaleString('en-US')}/month (compute $${report.cost.breakdown['compute']}, database $${report.cost.breakdown['database']}, bandwidth $${report.cost.breakdown['bandwidth']}) for ${report.cost.basis}`,
+    '',
+  );
+  if (report.invariants.total === 0) {
+    lines.push('Invariants: all held');
+  } else {
+    const counts = Object.entries(report.invariants.byInvariant)
+      .filter(([, count]) => count > 0)
+      .map(([name, count]) => `${name} ${count}`)
+      .join(', ');
+    lines.push(`Invariants: ${report.invariants.total} violations (${counts})`);
+    for (const violation of report.invariants.first.slice(0, 10)) lines.push(`  ${formatViolation(violation)}`);
+  }
+  lines.push(`Trace hash: ${report.traceHash}`);
+  lines.push(`Replay: npm run sim -- --scenario ${report.scenario} --seed ${report.seed} --duration ${report.simulatedSeconds}`);
+  return lines.join('\n');
+}
+
+function latencyLine(name: string, s: LatencySummary): string {
+  const verdict = s.met === null ? '' : s.met ? ' ok' : ' MISSED';
+  const target = s.targetMs === null ? '' : `p99<${s.targetMs}${verdict}`;
+  return `  ${name.padEnd(27)} ${String(s.count).padStart(7)} ${fmt(s.p50Ms)} ${fmt(s.p95Ms)} ${fmt(s.p99Ms)}  ${target}`;
+}
+
+function fmt(value: number): string {
+  return value.toFixed(1).padStart(8);
+}
