@@ -11,16 +11,21 @@ const C1 = 0xcc9e2d51;
 const C2 = 0x1b873593;
 
 const utf8 = new TextEncoder();
+/** UTF-8 of the key being hashed; grown on demand, so hashing allocates nothing. */
+let scratch = new Uint8Array(256);
 
 /** The unsigned 32-bit MurmurHash3 of `key`'s UTF-8 bytes. */
 export function murmur3(key: string, seed = 0): number {
-  return murmur3Bytes(utf8.encode(key), seed);
+  // A UTF-16 code unit takes at most 3 UTF-8 bytes.
+  if (scratch.length < key.length * 3) scratch = new Uint8Array(key.length * 3);
+  const { written } = utf8.encodeInto(key, scratch);
+  return murmur3Bytes(scratch, written, seed);
 }
 
-/** The unsigned 32-bit MurmurHash3 of `bytes`. */
-function murmur3Bytes(bytes: Uint8Array, seed: number): number {
+/** The unsigned 32-bit MurmurHash3 of the first `length` bytes of `bytes`. */
+function murmur3Bytes(bytes: Uint8Array, length: number, seed: number): number {
   let hash = seed >>> 0;
-  const blockEnd = bytes.length & ~3;
+  const blockEnd = length & ~3;
   for (let i = 0; i < blockEnd; i += 4) {
     const block =
       (bytes[i] ?? 0) |
@@ -31,13 +36,13 @@ function murmur3Bytes(bytes: Uint8Array, seed: number): number {
     hash = rotateLeft(hash, 13);
     hash = (Math.imul(hash, 5) + 0xe6546b64) | 0;
   }
-  const tailLength = bytes.length & 3;
+  const tailLength = length & 3;
   if (tailLength > 0) {
     let tail = 0;
     for (let i = tailLength - 1; i >= 0; i--) tail = (tail << 8) | (bytes[blockEnd + i] ?? 0);
     hash ^= scramble(tail);
   }
-  hash ^= bytes.length;
+  hash ^= length;
   return finalMix(hash);
 }
 
