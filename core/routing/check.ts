@@ -3,7 +3,13 @@
  * name the participants, streams and handlers involved. The simulator runs it as an invariant.
  */
 import type { HandlerId, ParticipantId } from '../ids.ts';
-import { RouteGraph, deliveredHops, findCascadeLoop, hopsToHandlers } from './graph.ts';
+import {
+  RouteGraph,
+  deliveredHops,
+  findCascadeLoop,
+  hopsToHandlers,
+  type StreamPaths,
+} from './graph.ts';
 import { demandKey, describeStream } from './keys.ts';
 import { handlerLoads, routesOf } from './loads.ts';
 import { hardLimitBps } from './rank.ts';
@@ -115,6 +121,12 @@ function missingHomes(input: RoutingInput, plan: RoutingPlan): PlanViolation[] {
 function demandViolations(demand: readonly StreamDemand[], graph: RouteGraph): PlanViolation[] {
   const violations: PlanViolation[] = [];
   const seen = new Set<string>();
+  const hopsByStream = new Map<StreamPaths, Map<HandlerId, number>>();
+  const reach = (paths: StreamPaths) => {
+    const known = hopsByStream.get(paths) ?? hopsToHandlers(paths);
+    hopsByStream.set(paths, known);
+    return known;
+  };
   for (const d of demand) {
     const key = demandKey(d);
     if (seen.has(key)) continue;
@@ -132,8 +144,7 @@ function demandViolations(demand: readonly StreamDemand[], graph: RouteGraph): P
         message: `subscriber ${d.subscriber} receives ${name} from ${from.join(', ')}`,
       });
     }
-    const hops =
-      paths === undefined ? undefined : deliveredHops(paths, d.subscriber, hopsToHandlers(paths));
+    const hops = paths === undefined ? undefined : deliveredHops(paths, d.subscriber, reach(paths));
     if (hops === undefined) {
       violations.push({
         kind: 'undelivered',

@@ -140,6 +140,41 @@ describe('planRouting: handler count by meeting size', () => {
   });
 });
 
+describe('planRouting: multi-region meetings', () => {
+  const regions = ['us-west-1', 'us-east-1', 'eu-west-1'].map(regionId);
+  const latencyMs = Object.fromEntries(
+    regions.map((from) => [
+      from,
+      Object.fromEntries(regions.map((to) => [to, from === to ? 0 : 80])),
+    ]),
+  );
+  const meeting = (size: number): RoutingInput => {
+    const participants = Array.from({ length: size }, (_, i) =>
+      makeParticipant(`p${i}`, i, { region: regions[i % 3] }),
+    );
+    return {
+      meeting: meetingId('m'),
+      participants,
+      handlers: Array.from({ length: 6 }, (_, i) =>
+        makeHandler(`mh${i}`, { region: regions[i % 3], site: `dc${i}` }),
+      ),
+      demand: participants.slice(1).map((p) => wants(p.id, 'p0', 'camera')),
+      latencyMs,
+    };
+  };
+
+  it.each([30, 120])('homes %i participants on one handler per region', (size) => {
+    const input = meeting(size);
+    const plan = unwrap(planRouting(input));
+    const regionOf = new Map(input.handlers.map((h) => [h.id, h.region]));
+    expect(new Set(plan.homes.map((h) => h.handler)).size).toBe(3);
+    for (const p of input.participants) {
+      expect(regionOf.get(homeOf(plan, p.id) ?? handlerId('none'))).toBe(p.region);
+    }
+    expect(checkPlan(input, plan)).toEqual([]);
+  });
+});
+
 describe('planRouting: placement criteria', () => {
   const euWest = regionId('eu-west-1');
   const usWest = regionId('us-west-1');

@@ -14,13 +14,11 @@ import {
   byLoadTier,
   byProximity,
   byQuality,
-  byUtilisationThenId,
   latencyBetween,
   lexicographic,
   loadTier,
   scoreHandler,
   tierRank,
-  type HandlerScore,
   type ScoreCriterion,
 } from './rank.ts';
 import type {
@@ -48,17 +46,19 @@ export function targetHandlerCount(participants: number): number {
 /**
  * Plans the routing of one meeting.
  *
- * Placement. Participants are placed one at a time in join order, so a join never moves
- * anyone who joined earlier. Each takes the best healthy handler by {@link rankHandlers}'s
+ * Placement. Participants are placed one at a time in join order; given the previous plan,
+ * earlier joiners keep their handlers unless health or the load bands force a move. Each takes the best healthy handler by {@link rankHandlers}'s
  * order (fits within the 80% hard limit, proximity, load band, existing connection) extended
  * with two meeting criteria before network quality and capabilities: a handler of the
  * meeting's set (the {@link targetHandlerCount} best handlers for the whole meeting, preferring
- * distinct sites), then a handler holding fewer than its even share of the participants. So a
+ * distinct sites), then a handler holding fewer than its even share of the participants; the
+ * last tie-break is the handler already holding more of the meeting (co-location). So a
  * small meeting is co-located on one handler until that handler would cross the 70% warning
  * band while an equally near one would not; then the next participant goes to the other
  * handler (the spec's "Charlie → MH2 (load balance)"). A participant's cost on its home
  * handler is one stream per stream it publishes that someone shows plus one per stream it
- * receives.
+ * receives. Proximity comes first, so a participant lands in its own region when a handler
+ * there has room, and a multi-region meeting spans a handler per region.
  *
  * Routes. The home handler of the earliest joiner is the meeting's hub. Each subscriber
  * receives every stream from its home handler. Every shown stream is published to its
@@ -116,10 +116,11 @@ function participantCosts(ctx: PlanningContext): Map<ParticipantId, number> {
 }
 
 /**
- * The handlers the meeting is meant to spread over: picked one by one by the total latency
- * from the participants' regions, the load band with an even share of the meeting on them,
- * a site not picked yet, how many participants already use the handler, quality, and the
- * capabilities the participants want.
+ * The handlers the meeting is meant to spread over, picked one at a time. Each pick is the
+ * handler that most lowers the participants' total latency to their nearest picked handler
+ * (so a multi-region meeting gets a handler per region first); ties go to the load band with
+ * an even share of the meeting on it, a site not picked yet, the handler more participants
+ * already use, quality, the capabilities the participants want, and the handler id.
  */
 function selectMeetingHandlers(
   ctx: PlanningContext,
@@ -128,11 +129,14 @@ function selectMeetingHandlers(
   const count = Math.min(targetHandlerCount(ctx.participants.length), ctx.healthy.length);
   const share = [...costs.values()].reduce((a, b) => a + b, 0) / Math.max(count, 1);
   const summaries = ctx.healthy.map((h) => summariseForMeeting(ctx, h, share));
+  const nearest = ctx.participants.map(() => Number.POSITIVE_INFINITY);
   const picked = new Set<HandlerId>();
   const sites = new Set<string>();
   while (picked.size < count) {
+    const latencyIfPicked = (s: MeetingSummary) =>
+      s.latencies.reduce((sum, ms, i) => sum + Math.min(ms, nearest[i] ?? ms), 0);
     const order = lexicographic<MeetingSummary>([
-      (a, b) => compareNumbers(a.latencyMs, b.latencyMs),
+      (a, b) => compareNumbers(latencyIfPicked(a), latencyIfPicked(b)),
       (a, b) => a.tier - b.tier,
       (a, b) => Number(sites.has(a.handler.site)) - Number(sites.has(b.handler.site)),
       (a, b) => b.users - a.users,
@@ -140,17 +144,22 @@ function selectMeetingHandlers(
       (a, b) => a.missing - b.missing,
       (a, b) => compareText(a.handler.id, b.handler.id),
     ]);
-    const best = summaries.filter((s) => !picked.has(s.handler.id)).sort(order)[0];
+    const best = bestOf(
+      summaries.filter((s) => !picked.has(s.handler.id)),
+      order,
+    );
     if (best === undefined) break;
     picked.add(best.handler.id);
     sites.add(best.handler.site);
+    best.latencies.forEach((ms, i) => (nearest[i] = Math.min(ms, nearest[i] ?? ms)));
   }
   return picked;
 }
 
 interface MeetingSummary {
   readonly handler: RoutingHandler;
-  readonly latencyMs: number;
+  /** Latency from each participant (in join order) to the handler. */
+  readonly latencies: readonly number[];
   readonly tier: number;
   readonly users: number;
   readonly missing: number;
@@ -161,16 +170,19 @@ function summariseForMeeting(
   handler: RoutingHandler,
   shareBps: number,
 ): MeetingSummary {
-  let latencyMs = 0;
   let users = 0;
   let missing = 0;
   for (const p of ctx.participants) {
-    latencyMs += latencyBetween(ctx.latencyMs, p.region, handler.region);
     if (p.currentHandler === handler.id || ctx.previousHomes.get(p.id) === handler.id) users++;
     missing += (p.wants ?? []).filter((c) => !handler.capabilities.includes(c)).length;
   }
-  const tier = tierRank(loadTier(handler.loadBps + shareBps, handler));
-  return { handler, latencyMs, tier, users, missing };
+  return {
+    handler,
+    latencies: ctx.participants.map((p) => latencyBetween(ctx.latencyMs, p.region, handler.region)),
+    tier: tierRank(loadTier(handler.loadBps + shareBps, handler)),
+    users,
+    missing,
+  };
 }
 
 /** Places every participant, in join order; fails when one fits on no healthy handler. */
@@ -188,6 +200,9 @@ function placeParticipants(
   const belowEvenShare: ScoreCriterion = (a, b) =>
     Number((headcount.get(a.handler.id) ?? 0) >= evenShare) -
     Number((headcount.get(b.handler.id) ?? 0) >= evenShare);
+  const moreOfTheMeeting: ScoreCriterion = (a, b) =>
+    (headcount.get(b.handler.id) ?? 0) - (headcount.get(a.handler.id) ?? 0) ||
+    compareText(a.handler.id, b.handler.id);
   const order = lexicographic([
     byFeasibility,
     byProximity,
@@ -197,7 +212,7 @@ function placeParticipants(
     belowEvenShare,
     byQuality,
     byCapabilities,
-    byUtilisationThenId,
+    moreOfTheMeeting,
   ]);
   const homes = new Map<ParticipantId, HandlerId>();
   const unplaced: ParticipantId[] = [];
@@ -230,9 +245,10 @@ function placeParticipants(
   return ok(homes);
 }
 
-function bestOf(scores: readonly HandlerScore[], order: ScoreCriterion): HandlerScore | undefined {
-  let best: HandlerScore | undefined;
-  for (const score of scores) {
+/** The first of `items` under `order`, in one pass. */
+function bestOf<T>(items: readonly T[], order: (a: T, b: T) => number): T | undefined {
+  let best: T | undefined;
+  for (const score of items) {
     if (best === undefined || order(score, best) < 0) best = score;
   }
   return best;
