@@ -5,7 +5,7 @@
 // source: darktower/gc/v1/gc.proto
 
 /* eslint-disable */
-import { BinaryReader, BinaryWriter } from '@bufbuild/protobuf/wire';
+import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import {
   type CallOptions,
   type ChannelCredentials,
@@ -17,11 +17,11 @@ import {
   type Metadata,
   type ServiceError,
   type UntypedServiceImplementation,
-} from '@grpc/grpc-js';
+} from "@grpc/grpc-js";
 
-export const protobufPackage = 'darktower.gc.v1';
+export const protobufPackage = "darktower.gc.v1";
 
-export const protobufFileName = 'darktower/gc/v1/gc.proto';
+export const protobufFileName = "darktower/gc/v1/gc.proto";
 
 export enum McHealth {
   MC_HEALTH_UNSPECIFIED = 0,
@@ -34,19 +34,19 @@ export enum McHealth {
 export function mcHealthFromJSON(object: any): McHealth {
   switch (object) {
     case 0:
-    case 'MC_HEALTH_UNSPECIFIED':
+    case "MC_HEALTH_UNSPECIFIED":
       return McHealth.MC_HEALTH_UNSPECIFIED;
     case 1:
-    case 'MC_HEALTH_HEALTHY':
+    case "MC_HEALTH_HEALTHY":
       return McHealth.MC_HEALTH_HEALTHY;
     case 2:
-    case 'MC_HEALTH_DEGRADED':
+    case "MC_HEALTH_DEGRADED":
       return McHealth.MC_HEALTH_DEGRADED;
     case 3:
-    case 'MC_HEALTH_DRAINING':
+    case "MC_HEALTH_DRAINING":
       return McHealth.MC_HEALTH_DRAINING;
     case -1:
-    case 'UNRECOGNIZED':
+    case "UNRECOGNIZED":
     default:
       return McHealth.UNRECOGNIZED;
   }
@@ -55,16 +55,16 @@ export function mcHealthFromJSON(object: any): McHealth {
 export function mcHealthToJSON(object: McHealth): string {
   switch (object) {
     case McHealth.MC_HEALTH_UNSPECIFIED:
-      return 'MC_HEALTH_UNSPECIFIED';
+      return "MC_HEALTH_UNSPECIFIED";
     case McHealth.MC_HEALTH_HEALTHY:
-      return 'MC_HEALTH_HEALTHY';
+      return "MC_HEALTH_HEALTHY";
     case McHealth.MC_HEALTH_DEGRADED:
-      return 'MC_HEALTH_DEGRADED';
+      return "MC_HEALTH_DEGRADED";
     case McHealth.MC_HEALTH_DRAINING:
-      return 'MC_HEALTH_DRAINING';
+      return "MC_HEALTH_DRAINING";
     case McHealth.UNRECOGNIZED:
     default:
-      return 'UNRECOGNIZED';
+      return "UNRECOGNIZED";
   }
 }
 
@@ -106,21 +106,21 @@ export interface McHeartbeatResponse {
 }
 
 function createBaseRegisterMcRequest(): RegisterMcRequest {
-  return { mcId: '', region: '', publicUrl: '', grpcUrl: '', maxMeetings: 0, maxParticipants: 0 };
+  return { mcId: "", region: "", publicUrl: "", grpcUrl: "", maxMeetings: 0, maxParticipants: 0 };
 }
 
 export const RegisterMcRequest: MessageFns<RegisterMcRequest> = {
   encode(message: RegisterMcRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.mcId !== '') {
+    if (message.mcId !== "") {
       writer.uint32(10).string(message.mcId);
     }
-    if (message.region !== '') {
+    if (message.region !== "") {
       writer.uint32(18).string(message.region);
     }
-    if (message.publicUrl !== '') {
+    if (message.publicUrl !== "") {
       writer.uint32(26).string(message.publicUrl);
     }
-    if (message.grpcUrl !== '') {
+    if (message.grpcUrl !== "") {
       writer.uint32(34).string(message.grpcUrl);
     }
     if (message.maxMeetings !== 0) {
@@ -136,7 +136,7 @@ export const RegisterMcRequest: MessageFns<RegisterMcRequest> = {
     const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
     const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
     if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error('protobuf decode recursion limit exceeded');
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
     }
     (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
     try {
@@ -210,44 +210,44 @@ export const RegisterMcRequest: MessageFns<RegisterMcRequest> = {
       mcId: isSet(object.mcId)
         ? globalThis.String(object.mcId)
         : isSet(object.mc_id)
-          ? globalThis.String(object.mc_id)
-          : '',
-      region: isSet(object.region) ? globalThis.String(object.region) : '',
+        ? globalThis.String(object.mc_id)
+        : "",
+      region: isSet(object.region) ? globalThis.String(object.region) : "",
       publicUrl: isSet(object.publicUrl)
         ? globalThis.String(object.publicUrl)
         : isSet(object.public_url)
-          ? globalThis.String(object.public_url)
-          : '',
+        ? globalThis.String(object.public_url)
+        : "",
       grpcUrl: isSet(object.grpcUrl)
         ? globalThis.String(object.grpcUrl)
         : isSet(object.grpc_url)
-          ? globalThis.String(object.grpc_url)
-          : '',
+        ? globalThis.String(object.grpc_url)
+        : "",
       maxMeetings: isSet(object.maxMeetings)
         ? globalThis.Number(object.maxMeetings)
         : isSet(object.max_meetings)
-          ? globalThis.Number(object.max_meetings)
-          : 0,
+        ? globalThis.Number(object.max_meetings)
+        : 0,
       maxParticipants: isSet(object.maxParticipants)
         ? globalThis.Number(object.maxParticipants)
         : isSet(object.max_participants)
-          ? globalThis.Number(object.max_participants)
-          : 0,
+        ? globalThis.Number(object.max_participants)
+        : 0,
     };
   },
 
   toJSON(message: RegisterMcRequest): unknown {
     const obj: any = {};
-    if (message.mcId !== '') {
+    if (message.mcId !== "") {
       obj.mcId = message.mcId;
     }
-    if (message.region !== '') {
+    if (message.region !== "") {
       obj.region = message.region;
     }
-    if (message.publicUrl !== '') {
+    if (message.publicUrl !== "") {
       obj.publicUrl = message.publicUrl;
     }
-    if (message.grpcUrl !== '') {
+    if (message.grpcUrl !== "") {
       obj.grpcUrl = message.grpcUrl;
     }
     if (message.maxMeetings !== 0) {
@@ -264,10 +264,10 @@ export const RegisterMcRequest: MessageFns<RegisterMcRequest> = {
   },
   fromPartial<I extends Exact<DeepPartial<RegisterMcRequest>, I>>(object: I): RegisterMcRequest {
     const message = createBaseRegisterMcRequest();
-    message.mcId = object.mcId ?? '';
-    message.region = object.region ?? '';
-    message.publicUrl = object.publicUrl ?? '';
-    message.grpcUrl = object.grpcUrl ?? '';
+    message.mcId = object.mcId ?? "";
+    message.region = object.region ?? "";
+    message.publicUrl = object.publicUrl ?? "";
+    message.grpcUrl = object.grpcUrl ?? "";
     message.maxMeetings = object.maxMeetings ?? 0;
     message.maxParticipants = object.maxParticipants ?? 0;
     return message;
@@ -275,7 +275,7 @@ export const RegisterMcRequest: MessageFns<RegisterMcRequest> = {
 };
 
 function createBaseRegisterMcResponse(): RegisterMcResponse {
-  return { accepted: false, heartbeatIntervalMs: 0, reason: '' };
+  return { accepted: false, heartbeatIntervalMs: 0, reason: "" };
 }
 
 export const RegisterMcResponse: MessageFns<RegisterMcResponse> = {
@@ -286,7 +286,7 @@ export const RegisterMcResponse: MessageFns<RegisterMcResponse> = {
     if (message.heartbeatIntervalMs !== 0) {
       writer.uint32(16).uint32(message.heartbeatIntervalMs);
     }
-    if (message.reason !== '') {
+    if (message.reason !== "") {
       writer.uint32(26).string(message.reason);
     }
     return writer;
@@ -296,7 +296,7 @@ export const RegisterMcResponse: MessageFns<RegisterMcResponse> = {
     const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
     const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
     if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error('protobuf decode recursion limit exceeded');
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
     }
     (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
     try {
@@ -347,9 +347,9 @@ export const RegisterMcResponse: MessageFns<RegisterMcResponse> = {
       heartbeatIntervalMs: isSet(object.heartbeatIntervalMs)
         ? globalThis.Number(object.heartbeatIntervalMs)
         : isSet(object.heartbeat_interval_ms)
-          ? globalThis.Number(object.heartbeat_interval_ms)
-          : 0,
-      reason: isSet(object.reason) ? globalThis.String(object.reason) : '',
+        ? globalThis.Number(object.heartbeat_interval_ms)
+        : 0,
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
     };
   },
 
@@ -361,7 +361,7 @@ export const RegisterMcResponse: MessageFns<RegisterMcResponse> = {
     if (message.heartbeatIntervalMs !== 0) {
       obj.heartbeatIntervalMs = Math.round(message.heartbeatIntervalMs);
     }
-    if (message.reason !== '') {
+    if (message.reason !== "") {
       obj.reason = message.reason;
     }
     return obj;
@@ -374,18 +374,18 @@ export const RegisterMcResponse: MessageFns<RegisterMcResponse> = {
     const message = createBaseRegisterMcResponse();
     message.accepted = object.accepted ?? false;
     message.heartbeatIntervalMs = object.heartbeatIntervalMs ?? 0;
-    message.reason = object.reason ?? '';
+    message.reason = object.reason ?? "";
     return message;
   },
 };
 
 function createBaseMcHeartbeatRequest(): McHeartbeatRequest {
-  return { mcId: '', currentMeetings: 0, currentParticipants: 0, health: 0 };
+  return { mcId: "", currentMeetings: 0, currentParticipants: 0, health: 0 };
 }
 
 export const McHeartbeatRequest: MessageFns<McHeartbeatRequest> = {
   encode(message: McHeartbeatRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.mcId !== '') {
+    if (message.mcId !== "") {
       writer.uint32(10).string(message.mcId);
     }
     if (message.currentMeetings !== 0) {
@@ -404,7 +404,7 @@ export const McHeartbeatRequest: MessageFns<McHeartbeatRequest> = {
     const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
     const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
     if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error('protobuf decode recursion limit exceeded');
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
     }
     (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
     try {
@@ -462,25 +462,25 @@ export const McHeartbeatRequest: MessageFns<McHeartbeatRequest> = {
       mcId: isSet(object.mcId)
         ? globalThis.String(object.mcId)
         : isSet(object.mc_id)
-          ? globalThis.String(object.mc_id)
-          : '',
+        ? globalThis.String(object.mc_id)
+        : "",
       currentMeetings: isSet(object.currentMeetings)
         ? globalThis.Number(object.currentMeetings)
         : isSet(object.current_meetings)
-          ? globalThis.Number(object.current_meetings)
-          : 0,
+        ? globalThis.Number(object.current_meetings)
+        : 0,
       currentParticipants: isSet(object.currentParticipants)
         ? globalThis.Number(object.currentParticipants)
         : isSet(object.current_participants)
-          ? globalThis.Number(object.current_participants)
-          : 0,
+        ? globalThis.Number(object.current_participants)
+        : 0,
       health: isSet(object.health) ? mcHealthFromJSON(object.health) : 0,
     };
   },
 
   toJSON(message: McHeartbeatRequest): unknown {
     const obj: any = {};
-    if (message.mcId !== '') {
+    if (message.mcId !== "") {
       obj.mcId = message.mcId;
     }
     if (message.currentMeetings !== 0) {
@@ -500,7 +500,7 @@ export const McHeartbeatRequest: MessageFns<McHeartbeatRequest> = {
   },
   fromPartial<I extends Exact<DeepPartial<McHeartbeatRequest>, I>>(object: I): McHeartbeatRequest {
     const message = createBaseMcHeartbeatRequest();
-    message.mcId = object.mcId ?? '';
+    message.mcId = object.mcId ?? "";
     message.currentMeetings = object.currentMeetings ?? 0;
     message.currentParticipants = object.currentParticipants ?? 0;
     message.health = object.health ?? 0;
@@ -527,7 +527,7 @@ export const McHeartbeatResponse: MessageFns<McHeartbeatResponse> = {
     const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
     const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
     if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error('protobuf decode recursion limit exceeded');
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
     }
     (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
     try {
@@ -570,8 +570,8 @@ export const McHeartbeatResponse: MessageFns<McHeartbeatResponse> = {
       heartbeatIntervalMs: isSet(object.heartbeatIntervalMs)
         ? globalThis.Number(object.heartbeatIntervalMs)
         : isSet(object.heartbeat_interval_ms)
-          ? globalThis.Number(object.heartbeat_interval_ms)
-          : 0,
+        ? globalThis.Number(object.heartbeat_interval_ms)
+        : 0,
     };
   },
 
@@ -589,9 +589,7 @@ export const McHeartbeatResponse: MessageFns<McHeartbeatResponse> = {
   create<I extends Exact<DeepPartial<McHeartbeatResponse>, I>>(base?: I): McHeartbeatResponse {
     return McHeartbeatResponse.fromPartial(base ?? ({} as any));
   },
-  fromPartial<I extends Exact<DeepPartial<McHeartbeatResponse>, I>>(
-    object: I,
-  ): McHeartbeatResponse {
+  fromPartial<I extends Exact<DeepPartial<McHeartbeatResponse>, I>>(object: I): McHeartbeatResponse {
     const message = createBaseMcHeartbeatResponse();
     message.acknowledged = object.acknowledged ?? false;
     message.heartbeatIntervalMs = object.heartbeatIntervalMs ?? 0;
@@ -607,26 +605,22 @@ export type GlobalControllerServiceService = typeof GlobalControllerServiceServi
 export const GlobalControllerServiceService = {
   /** Registers (or re-registers) a Meeting Controller. Idempotent per mc_id. */
   registerMc: {
-    path: '/darktower.gc.v1.GlobalControllerService/RegisterMc' as const,
+    path: "/darktower.gc.v1.GlobalControllerService/RegisterMc" as const,
     requestStream: false as const,
     responseStream: false as const,
-    requestSerialize: (value: RegisterMcRequest): Buffer =>
-      Buffer.from(RegisterMcRequest.encode(value).finish()),
+    requestSerialize: (value: RegisterMcRequest): Buffer => Buffer.from(RegisterMcRequest.encode(value).finish()),
     requestDeserialize: (value: Buffer): RegisterMcRequest => RegisterMcRequest.decode(value),
-    responseSerialize: (value: RegisterMcResponse): Buffer =>
-      Buffer.from(RegisterMcResponse.encode(value).finish()),
+    responseSerialize: (value: RegisterMcResponse): Buffer => Buffer.from(RegisterMcResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): RegisterMcResponse => RegisterMcResponse.decode(value),
   },
   /** Reports the current load of a registered Meeting Controller. */
   mcHeartbeat: {
-    path: '/darktower.gc.v1.GlobalControllerService/McHeartbeat' as const,
+    path: "/darktower.gc.v1.GlobalControllerService/McHeartbeat" as const,
     requestStream: false as const,
     responseStream: false as const,
-    requestSerialize: (value: McHeartbeatRequest): Buffer =>
-      Buffer.from(McHeartbeatRequest.encode(value).finish()),
+    requestSerialize: (value: McHeartbeatRequest): Buffer => Buffer.from(McHeartbeatRequest.encode(value).finish()),
     requestDeserialize: (value: Buffer): McHeartbeatRequest => McHeartbeatRequest.decode(value),
-    responseSerialize: (value: McHeartbeatResponse): Buffer =>
-      Buffer.from(McHeartbeatResponse.encode(value).finish()),
+    responseSerialize: (value: McHeartbeatResponse): Buffer => Buffer.from(McHeartbeatResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): McHeartbeatResponse => McHeartbeatResponse.decode(value),
   },
 } as const;
@@ -675,7 +669,7 @@ export interface GlobalControllerServiceClient extends Client {
 
 export const GlobalControllerServiceClient = makeGenericClientConstructor(
   GlobalControllerServiceService,
-  'darktower.gc.v1.GlobalControllerService',
+  "darktower.gc.v1.GlobalControllerService",
 ) as unknown as {
   new (
     address: string,
@@ -688,19 +682,14 @@ export const GlobalControllerServiceClient = makeGenericClientConstructor(
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
 
-export type DeepPartial<T> = T extends Builtin
-  ? T
-  : T extends globalThis.Array<infer U>
-    ? globalThis.Array<DeepPartial<U>>
-    : T extends ReadonlyArray<infer U>
-      ? ReadonlyArray<DeepPartial<U>>
-      : T extends {}
-        ? { [K in keyof T]?: DeepPartial<T[K]> }
-        : Partial<T>;
+export type DeepPartial<T> = T extends Builtin ? T
+  : T extends globalThis.Array<infer U> ? globalThis.Array<DeepPartial<U>>
+  : T extends ReadonlyArray<infer U> ? ReadonlyArray<DeepPartial<U>>
+  : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
+  : Partial<T>;
 
 type KeysOfUnion<T> = T extends T ? keyof T : never;
-export type Exact<P, I extends P> = P extends Builtin
-  ? P
+export type Exact<P, I extends P> = P extends Builtin ? P
   : P & { [K in keyof P]: Exact<P[K], I[K]> } & { [K in Exclude<keyof I, KeysOfUnion<P>>]: never };
 
 function isSet(value: any): boolean {

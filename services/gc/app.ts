@@ -1,0 +1,185 @@
+import { randomInt } from 'node:crypto';
+import { z } from 'zod';
+import type { Scope } from '../../core/auth/scopes.ts';
+import type { ControllerRegistration } from '../../core/placement/index.ts';
+import { requireBearer, type BearerCheck } from '../../adapters/http/bearer.ts';
+import { badRequest, HttpError, notFound } from '../../adapters/http/errors.ts';
+import {
+  createHttpServer,
+  type HttpServer,
+  type ReadinessReport,
+} from '../../adapters/http/server.ts';
+import { parseBody } from '../../adapters/http/validation.ts';
+import type { Logger } from '../../adapters/logging/logger.ts';
+import type { HttpMetrics } from '../../adapters/metrics/registry.ts';
+import type { Clock } from '../shared/clock.ts';
+import type { MeetingPlacement } from './placement.ts';
+import type {
+  MeetingRecord,
+  MeetingStore,
+  TenantConfig,
+  TenantConfigCache,
+  TenantStore,
+} from './ports.ts';
+
+export interface GcAppDependencies {
+  readonly meetings: MeetingStore;
+  readonly tenants: TenantStore;
+  readonly tenantCache: TenantConfigCache;
+  readonly placement: MeetingPlacement;
+  readonly bearer: Omit<BearerCheck, 'onRejected'>;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly metrics: HttpMetrics;
+  readonly defaultOrg: string;
+  /** Requests to `<org>.<tenantDomain>` belong to tenant `<org>`. */
+  readonly tenantDomain: string | undefined;
+  readonly databaseReachable: () => Promise<boolean>;
+  readonly jwksReachable: () => Promise<boolean>;
+}
+
+const BODY_LIMIT_BYTES = 8 * 1024;
+const READ: Scope = { principal: 'user', operation: 'read', component: 'gc' };
+const WRITE: Scope = { principal: 'user', operation: 'write', component: 'gc' };
+
+const newMeeting = z
+  .object({
+    title: z.string().trim().min(1).max(200),
+    max_participants: z.number().int().min(2).max(10_000).optional(),
+  })
+  .strict();
+
+/** Meeting codes: 12 characters from an alphabet without look-alikes. */
+const MEETING_CODE_ALPHABET = 'abcdefghjkmnpqrstuvwxyz23456789';
+const MEETING_CODE = /^[a-hj-km-np-z2-9]{12}$/;
+
+function newMeetingCode(): string {
+  let code = '';
+  for (let i = 0; i < 12; i++)
+    code += MEETING_CODE_ALPHABET[randomInt(MEETING_CODE_ALPHABET.length)];
+  return code;
+}
+
+function meetingView(meeting: MeetingRecord, controller: ControllerRegistration | undefined) {
+  return {
+    meeting_id: meeting.meetingId,
+    org_id: meeting.orgId,
+    title: meeting.title,
+    status: meeting.status,
+    max_participants: meeting.maxParticipants,
+    created_at: new Date(meeting.createdAtMs).toISOString(),
+    ended_at: meeting.endedAtMs === undefined ? null : new Date(meeting.endedAtMs).toISOString(),
+    meeting_controller:
+      controller === undefined
+        ? null
+        : { id: controller.id, url: controller.endpoint, region: controller.region },
+  };
+}
+
+/** Builds the Global Controller's HTTP API. */
+export function buildGcApp(deps: GcAppDependencies): HttpServer {
+  const app = createHttpServer({
+    logger: deps.logger,
+    metrics: deps.metrics,
+    bodyLimit: BODY_LIMIT_BYTES,
+    readiness: () => readiness(deps),
+  });
+  const bearer: BearerCheck = {
+    ...deps.bearer,
+    onRejected: (reason) => deps.metrics.authFailures.inc({ reason }),
+  };
+  const authorize = (authorization: string | undefined, scope: Scope) =>
+    requireBearer(authorization, bearer, [scope], deps.clock.now());
+
+  /** The tenant of a request: the subdomain under the tenant domain, else the default org. */
+  async function tenantOf(host: string | undefined): Promise<TenantConfig> {
+    const hostname = (host ?? '').replace(/:\d+$/, '').toLowerCase();
+    const suffix = deps.tenantDomain === undefined ? undefined : `.${deps.tenantDomain}`;
+    const orgId =
+      suffix !== undefined && hostname.endsWith(suffix)
+        ? hostname.slice(0, -suffix.length)
+        : deps.defaultOrg;
+    const cached = await deps.tenantCache.get(orgId);
+    if (cached) return cached;
+    const tenant = await deps.tenants.getTenant(orgId);
+    if (!tenant) throw notFound('unknown tenant');
+    await deps.tenantCache.put(tenant);
+    return tenant;
+  }
+
+  /** The meeting with this code in the request's tenant, or a 404. */
+  async function findMeeting(id: string, host: string | undefined): Promise<MeetingRecord> {
+    if (!MEETING_CODE.test(id)) throw notFound('no such meeting');
+    const [meeting, tenant] = await Promise.all([deps.meetings.get(id), tenantOf(host)]);
+    if (!meeting || meeting.orgId !== tenant.orgId) throw notFound('no such meeting');
+    return meeting;
+  }
+
+  async function controllerFor(
+    meeting: MeetingRecord,
+  ): Promise<ControllerRegistration | undefined> {
+    if (meeting.status !== 'active') return undefined;
+    const placed = await deps.placement.controllerFor(meeting.meetingId, deps.clock.now());
+    if (!placed.ok)
+      deps.logger.warn({ meeting_id: meeting.meetingId, ...placed.error }, 'no meeting controller');
+    return placed.ok ? placed.value : undefined;
+  }
+
+  app.post('/v1/meetings', async (request, reply) => {
+    const claims = await authorize(request.headers.authorization, WRITE);
+    const body = parseBody(newMeeting, request.body);
+    const tenant = await tenantOf(request.headers.host);
+    const maxParticipants = body.max_participants ?? tenant.maxParticipants;
+    if (maxParticipants > tenant.maxParticipants) {
+      throw badRequest(`max_participants: at most ${tenant.maxParticipants} in this organisation`);
+    }
+    const meeting: MeetingRecord = {
+      meetingId: newMeetingCode(),
+      orgId: tenant.orgId,
+      title: body.title,
+      createdBy: claims.subject,
+      maxParticipants,
+      status: 'active',
+      createdAtMs: deps.clock.now(),
+      endedAtMs: undefined,
+    };
+    const created = await deps.meetings.create(meeting);
+    if (!created.ok) throw new HttpError(409, 'conflict', 'meeting code collision; retry');
+    request.log.info({ meeting_id: meeting.meetingId }, 'meeting created');
+    return reply.code(201).send(meetingView(meeting, await controllerFor(meeting)));
+  });
+
+  app.get<{ Params: { id: string } }>('/v1/meetings/:id', async (request) => {
+    await authorize(request.headers.authorization, READ);
+    const meeting = await findMeeting(request.params.id, request.headers.host);
+    return meetingView(meeting, await controllerFor(meeting));
+  });
+
+  app.delete<{ Params: { id: string } }>('/v1/meetings/:id', async (request) => {
+    const claims = await authorize(request.headers.authorization, WRITE);
+    const meeting = await findMeeting(request.params.id, request.headers.host);
+    const isAdmin = claims.scopes.some(
+      (scope) => scope.component === 'gc' && scope.operation === 'admin',
+    );
+    if (meeting.createdBy !== claims.subject && !isAdmin) {
+      throw new HttpError(403, 'forbidden', 'only the creator or a GC admin can end this meeting');
+    }
+    const ended = await deps.meetings.end(meeting.meetingId, deps.clock.now());
+    if (!ended) throw notFound('no such meeting');
+    request.log.info({ meeting_id: meeting.meetingId }, 'meeting ended');
+    return meetingView(ended, undefined);
+  });
+
+  return app;
+}
+
+async function readiness(deps: GcAppDependencies): Promise<ReadinessReport> {
+  const [database, jwks] = await Promise.all([deps.databaseReachable(), deps.jwksReachable()]);
+  return {
+    ready: database && jwks,
+    components: {
+      database: database ? 'healthy' : 'unreachable',
+      ac_jwks: jwks ? 'reachable' : 'unreachable',
+    },
+  };
+}

@@ -1,0 +1,106 @@
+import { jwksCachePolicy } from '../../core/keys/jwks-cache.ts';
+import { closeAll } from '../../adapters/http/shutdown.ts';
+import { JwksClient } from '../../adapters/jwt/jwks-client.ts';
+import { createLogger, type Logger } from '../../adapters/logging/logger.ts';
+import { createHttpMetrics } from '../../adapters/metrics/registry.ts';
+import { PgMeetingStore } from '../../adapters/postgres/gc-stores.ts';
+import { createPool, databaseIsReachable } from '../../adapters/postgres/pool.ts';
+import { createRedis } from '../../adapters/redis/client.ts';
+import {
+  RedisMcAvailability,
+  RedisMeetingAssignments,
+} from '../../adapters/redis/mc-availability.ts';
+import { RedisTenantConfigCache } from '../../adapters/redis/tenant-cache.ts';
+import { systemClock, type Clock } from '../shared/clock.ts';
+import { buildGcApp } from './app.ts';
+import type { GcEnvironment } from './config.ts';
+import { gcGrpcService, startGrpcServer, stopGrpcServer } from './grpc.ts';
+import { MeetingPlacement } from './placement.ts';
+
+/** Tenant configuration is cached in Redis for 5 minutes (spec 003). */
+const TENANT_CACHE_TTL_MS = 5 * 60_000;
+
+/** A running Global Controller. */
+export interface RunningGc {
+  readonly url: string;
+  /** `host:port` of the gRPC endpoint. */
+  readonly grpcAddress: string;
+  readonly logger: Logger;
+  close(): Promise<void>;
+}
+
+export interface GcStartOptions {
+  readonly clock?: Clock;
+  readonly logger?: Logger;
+}
+
+/** Starts GC's HTTP API and gRPC endpoint against PostgreSQL and Redis (schema migrated). */
+export async function startGc(
+  env: GcEnvironment,
+  options: GcStartOptions = {},
+): Promise<RunningGc> {
+  const clock = options.clock ?? systemClock;
+  const logger = options.logger ?? createLogger('gc-service', env.LOG_LEVEL);
+  const pool = createPool(env.DATABASE_URL);
+  const redis = createRedis(env.REDIS_URL, env.GC_REDIS_KEY_PREFIX);
+  const store = new PgMeetingStore(pool);
+  const availability = new RedisMcAvailability(redis);
+  const jwks = new JwksClient({
+    policy: jwksCachePolicy([env.GC_TRUSTED_ISSUER]),
+    jwksUrls: new Map([[env.GC_TRUSTED_ISSUER, env.jwksUrl]]),
+    now: () => clock.now(),
+    logger,
+  });
+  await jwks.refreshDue();
+  const metrics = createHttpMetrics('gc');
+  const bearer = {
+    keys: jwks,
+    policy: { trustedIssuers: new Set([env.GC_TRUSTED_ISSUER]), audience: env.GC_TOKEN_AUDIENCE },
+  };
+  const app = buildGcApp({
+    meetings: store,
+    tenants: store,
+    tenantCache: new RedisTenantConfigCache(redis, TENANT_CACHE_TTL_MS),
+    placement: new MeetingPlacement(
+      availability,
+      new RedisMeetingAssignments(redis),
+      env.GC_REGION,
+    ),
+    bearer,
+    clock,
+    logger,
+    metrics,
+    defaultOrg: env.GC_DEFAULT_ORG,
+    tenantDomain: env.GC_TENANT_DOMAIN,
+    databaseReachable: () => databaseIsReachable(pool),
+    jwksReachable: () => jwks.reachable(),
+  });
+  const grpc = await startGrpcServer(
+    gcGrpcService({
+      availability,
+      bearer: { ...bearer, onRejected: (reason) => metrics.authFailures.inc({ reason }) },
+      clock,
+      logger,
+      heartbeatIntervalMs: env.GC_HEARTBEAT_INTERVAL_MS,
+    }),
+    env.GC_GRPC_BIND_ADDRESS,
+  );
+  const url = await app.listen({ host: env.BIND_ADDRESS.host, port: env.BIND_ADDRESS.port });
+  const grpcAddress = `${env.GC_GRPC_BIND_ADDRESS.host}:${grpc.port}`;
+  logger.info({ url, grpc: grpcAddress }, 'gc-service listening');
+  return {
+    url,
+    grpcAddress,
+    logger,
+    close: () =>
+      closeAll(
+        [
+          { name: 'http', close: () => app.close() },
+          { name: 'grpc', close: () => stopGrpcServer(grpc.server) },
+          { name: 'redis', close: async () => void (await redis.quit()) },
+          { name: 'postgres', close: () => pool.end() },
+        ],
+        logger,
+      ),
+  };
+}
