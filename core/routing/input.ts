@@ -4,7 +4,7 @@
  */
 import type { HandlerId, ParticipantId } from '../ids.ts';
 import { err, ok, type Result } from '../result.ts';
-import { compareText, demandKey, sortByKey, streamKey } from './keys.ts';
+import { compareText, sortByKey, streamKey } from './keys.ts';
 import {
   DEFAULT_STREAM_BITRATE_BPS,
   type LatencyTable,
@@ -31,9 +31,7 @@ export interface PlanningContext {
   readonly handlersById: ReadonlyMap<HandlerId, RoutingHandler>;
   /** Healthy handlers sorted by id. */
   readonly healthy: readonly RoutingHandler[];
-  /** Demanded pairs without duplicates, sorted. */
-  readonly demand: readonly StreamDemand[];
-  /** Demanded streams sorted by key. */
+  /** Demanded streams sorted by key, each with its subscribers once. */
   readonly streams: readonly DemandedStream[];
   readonly bitrateBps: number;
   readonly latencyMs: LatencyTable;
@@ -68,7 +66,6 @@ export function preparePlanning(input: RoutingInput): Result<PlanningContext, Ro
   if (healthy.length === 0 && input.participants.length > 0) {
     return err({ kind: 'no-healthy-handler' });
   }
-  const demand = uniqueDemand(input.demand);
   return ok({
     input,
     participants: [...input.participants].sort(
@@ -76,8 +73,7 @@ export function preparePlanning(input: RoutingInput): Result<PlanningContext, Ro
     ),
     handlersById,
     healthy,
-    demand,
-    streams: groupByStream(demand),
+    streams: groupByStream(input.demand),
     bitrateBps,
     latencyMs: input.latencyMs,
     previousHomes: new Map(
@@ -107,23 +103,15 @@ function checkDemand(
   return undefined;
 }
 
-function uniqueDemand(demand: readonly StreamDemand[]): StreamDemand[] {
-  const byKey = new Map<string, StreamDemand>();
-  for (const d of demand) {
-    byKey.set(demandKey(d), { subscriber: d.subscriber, publisher: d.publisher, kind: d.kind });
-  }
-  return sortByKey([...byKey.values()], demandKey);
-}
-
 function groupByStream(demand: readonly StreamDemand[]): DemandedStream[] {
-  const byStream = new Map<string, { stream: StreamRef; subscribers: ParticipantId[] }>();
+  const byStream = new Map<string, { stream: StreamRef; subscribers: Set<ParticipantId> }>();
   for (const d of demand) {
     const key = streamKey(d);
     const entry = byStream.get(key) ?? {
       stream: { publisher: d.publisher, kind: d.kind },
-      subscribers: [],
+      subscribers: new Set<ParticipantId>(),
     };
-    entry.subscribers.push(d.subscriber);
+    entry.subscribers.add(d.subscriber);
     byStream.set(key, entry);
   }
   return sortByKey([...byStream.values()], (s) => streamKey(s.stream)).map((s) => ({

@@ -4,7 +4,7 @@
  */
 import type { HandlerId, ParticipantId } from '../ids.ts';
 import { err, ok, type Result } from '../result.ts';
-import { compareNumbers, compareText, routeKey, sortByKey } from './keys.ts';
+import { compareNumbers, compareText } from './keys.ts';
 import { preparePlanning, type PlanningContext } from './input.ts';
 import { handlerLoads } from './loads.ts';
 import {
@@ -110,8 +110,10 @@ export function planRouting(input: RoutingInput): Result<RoutingPlan, RoutingErr
 function participantCosts(ctx: PlanningContext): Map<ParticipantId, number> {
   const streams = new Map<ParticipantId, number>();
   const bump = (p: ParticipantId) => streams.set(p, (streams.get(p) ?? 0) + 1);
-  for (const { stream } of ctx.streams) bump(stream.publisher);
-  for (const d of ctx.demand) bump(d.subscriber);
+  for (const { stream, subscribers } of ctx.streams) {
+    bump(stream.publisher);
+    subscribers.forEach(bump);
+  }
   return new Map(ctx.participants.map((p) => [p.id, (streams.get(p.id) ?? 0) * ctx.bitrateBps]));
 }
 
@@ -265,18 +267,17 @@ function buildPlan(
   const cascades: CascadeRoute[] = [];
   const deliveries: DeliverRoute[] = [];
   const homeOf = (p: ParticipantId): HandlerId => homes.get(p) as HandlerId;
+  // Streams come sorted and subscribers sorted within each, so every list is built in its
+  // canonical order (by stream, then handler or subscriber) without a global sort.
   for (const { stream, subscribers } of ctx.streams) {
     const origin = homeOf(stream.publisher);
     const shownOn = new Set(subscribers.map(homeOf));
-    publishes.push({ type: 'publish', ...stream, handler: origin });
-    const shownElsewhere = [...shownOn].some((h) => h !== origin);
-    if (hub !== null && shownElsewhere && origin !== hub) {
-      publishes.push({ type: 'publish', ...stream, handler: hub });
-    }
-    for (const to of shownOn) {
-      if (hub !== null && to !== origin && to !== hub) {
-        cascades.push({ type: 'cascade', ...stream, from: hub, to });
-      }
+    const alsoToHub = hub !== null && origin !== hub && [...shownOn].some((h) => h !== origin);
+    const targets = alsoToHub && hub !== null ? [origin, hub].sort(compareText) : [origin];
+    for (const handler of targets) publishes.push({ type: 'publish', ...stream, handler });
+    const fedByHub = [...shownOn].filter((h) => h !== origin && h !== hub).sort(compareText);
+    for (const to of fedByHub) {
+      if (hub !== null) cascades.push({ type: 'cascade', ...stream, from: hub, to });
     }
     for (const subscriber of subscribers) {
       deliveries.push({ type: 'deliver', ...stream, handler: homeOf(subscriber), subscriber });
@@ -289,9 +290,9 @@ function buildPlan(
     homes: [...homes]
       .map(([participant, handler]) => ({ participant, handler }))
       .sort((a, b) => compareText(a.participant, b.participant)),
-    publishes: sortByKey(publishes, routeKey),
-    cascades: sortByKey(cascades, routeKey),
-    deliveries: sortByKey(deliveries, routeKey),
+    publishes,
+    cascades,
+    deliveries,
     loads: handlerLoads(routes, ctx.handlersById, ctx.bitrateBps),
   };
 }

@@ -114,8 +114,9 @@ export interface HandlerLoad {
 }
 
 /**
- * A routing plan for one meeting. Every list is sorted canonically, so equal inputs give
- * deeply equal plans.
+ * A routing plan for one meeting. Every list is sorted canonically (homes by participant;
+ * routes by publisher and kind, then handler, target handler or subscriber), so equal inputs
+ * give deeply equal plans.
  */
 export interface RoutingPlan {
   readonly meeting: MeetingId;
