@@ -47,18 +47,18 @@ export function targetHandlerCount(participants: number): number {
  * Plans the routing of one meeting.
  *
  * Placement. Participants are placed one at a time in join order; given the previous plan,
- * earlier joiners keep their handlers unless health or the load bands force a move. Each takes the best healthy handler by {@link rankHandlers}'s
- * order (fits within the 80% hard limit, proximity, load band, existing connection) extended
- * with two meeting criteria before network quality and capabilities: a handler of the
- * meeting's set (the {@link targetHandlerCount} best handlers for the whole meeting, preferring
- * distinct sites), then a handler holding fewer than its even share of the participants; the
- * last tie-break is the handler already holding more of the meeting (co-location). So a
- * small meeting is co-located on one handler until that handler would cross the 70% warning
- * band while an equally near one would not; then the next participant goes to the other
- * handler (the spec's "Charlie → MH2 (load balance)"). A participant's cost on its home
- * handler is one stream per stream it publishes that someone shows plus one per stream it
- * receives. Proximity comes first, so a participant lands in its own region when a handler
- * there has room, and a multi-region meeting spans a handler per region.
+ * earlier joiners keep their handlers unless health or the load bands force a move. Each
+ * takes the best healthy handler by {@link rankHandlers}'s order (fits within the 80% hard
+ * limit, proximity, load band, existing connection) extended with two meeting criteria
+ * before network quality and capabilities: a handler of the meeting's set (the
+ * {@link targetHandlerCount} best handlers for the whole meeting, preferring distinct sites),
+ * then a handler holding fewer than its even share of the participants; the last tie-break
+ * is the handler already holding more of the meeting (co-location). A participant's cost on
+ * its home handler is one stream per stream it publishes that someone shows plus one per
+ * stream it receives. Proximity comes first, so a participant lands in its own region when
+ * a handler there has room, and a multi-region meeting spans a handler per region. Within a
+ * region a meeting stays co-located until its handler would cross the 70% warning band while
+ * an equally near one would not; then the next participant goes to the other handler.
  *
  * Routes. The home handler of the earliest joiner is the meeting's hub. Each subscriber
  * receives every stream from its home handler. Every shown stream is published to its
@@ -70,9 +70,11 @@ export function targetHandlerCount(participants: number): number {
  * star around the hub: no loops, and at most one handler-to-handler hop per stream, within
  * the limit of two; each client sends a stream at most twice.
  *
- * In the spec's example (Alice and Bob on MH1, Charlie on MH2) this gives Alice's and Bob's
- * cameras and screens to MH1, Charlie's camera to MH2 and to MH1: six client streams; and
- * MH1 cascading Alice's camera to MH2: one handler-to-handler stream.
+ * In the spec's example (Alice and Bob on MH1 in the plan in force; Charlie joins, and his
+ * streams would take MH1 into the warning band while MH2 stays below it, so he goes to MH2:
+ * "load balance") this gives Alice's and Bob's cameras and screens to MH1 and Charlie's camera
+ * to MH2 and to MH1: six client streams; and MH1 cascading Alice's camera to MH2: one
+ * handler-to-handler stream.
  *
  * Capacity. Cascades and hub publishes add load the per-participant cost does not foresee; a
  * handler the finished plan takes past its hard limit gets the excess reserved and the
@@ -250,8 +252,8 @@ function placeParticipants(
 /** The first of `items` under `order`, in one pass. */
 function bestOf<T>(items: readonly T[], order: (a: T, b: T) => number): T | undefined {
   let best: T | undefined;
-  for (const score of items) {
-    if (best === undefined || order(score, best) < 0) best = score;
+  for (const item of items) {
+    if (best === undefined || order(item, best) < 0) best = item;
   }
   return best;
 }
