@@ -2,6 +2,15 @@ import { buildTokenClaims, validateClaims, type TokenClaims } from '../../core/a
 import { parseScope, type Scope } from '../../core/auth/scopes.ts';
 import { unwrap } from '../../core/result.ts';
 import { SigningKeyRing, type SigningKeyPolicy, DEFAULT_SIGNING_KEY_POLICY } from '../../core/keys/signing-ring.ts';
+import {
+  emptyJwksCache,
+  fetchFailed,
+  fetchSucceeded,
+  jwksCachePolicy,
+  resolveKey,
+  type JwksCachePolicy,
+  type JwksCacheState,
+} from '../../core/keys/jwks-cache.ts';
 import type { Simulation } from '../engine/simulation.ts';
 import type { NetworkNode } from '../net/network.ts';
 
@@ -17,7 +26,6 @@ export const USER_SCOPES: readonly Scope[] = ['user.read.gc', 'user.write.mc', '
 );
 
 const KEY_GENERATION_MS = 50;
-const JWKS_CACHE_MS = 3_600_000;
 
 /**
  * A simulated Auth Controller: drives core's signing-key ring state machine (generate on
@@ -106,44 +114,64 @@ export class AuthController {
   }
 }
 
-/** Why a validator refused a token. */
-export type TokenRefusal = { readonly kind: 'unknown-kid'; readonly kid: string } | { readonly kind: string };
+/** Why a validator refused a token: a JWKS rejection or a claim rejection kind. */
+export interface TokenRefusal {
+  readonly kind: string;
+}
 
 /**
- * A service's token validation: a JWKS cache over every federated Auth Controller (cached for
- * an hour, refreshed on an unknown kid, as the spec says) and core's claim rules.
+ * A service's token validation: core's JWKS cache over every federated Auth Controller (fresh
+ * for an hour, refreshed on an unknown kid, rate-limited) and core's claim rules. A fetch the
+ * cache asks for is answered at once from the Auth Controller's published keys: the simulator
+ * does not model JWKS fetch latency.
  */
 export class TokenValidator {
-  private kids = new Set<string>();
-  private fetchedAtMs = Number.NEGATIVE_INFINITY;
+  private cache: JwksCacheState<string> = emptyJwksCache();
+  private readonly policy: JwksCachePolicy;
 
   constructor(
     private readonly authControllers: readonly AuthController[],
     private readonly audience: string,
     private readonly requiredScopes: readonly Scope[],
     private readonly epochMs: () => number,
-  ) {}
+  ) {
+    this.policy = jwksCachePolicy(authControllers.map((ac) => ac.issuer));
+  }
 
   /** Verifies a token now; returns undefined when it is good. */
   verify(token: SimToken): TokenRefusal | undefined {
     const now = this.epochMs();
-    if (now - this.fetchedAtMs > JWKS_CACHE_MS || !this.kids.has(token.kid)) this.refresh(now);
-    if (!this.kids.has(token.kid)) return { kind: 'unknown-kid', kid: token.kid };
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const resolution = resolveKey(this.cache, this.policy, token.claims.iss, token.kid, now);
+      this.cache = resolution.state;
+      const decision = resolution.decision;
+      if (decision.kind === 'reject') return { kind: decision.reason };
+      if (decision.kind === 'use_key') {
+        if (decision.refreshInBackground) this.fetch(token.claims.iss, now);
+        return this.checkClaims(token, now);
+      }
+      this.fetch(decision.issuer, now);
+    }
+    return { kind: 'keys_unavailable' };
+  }
+
+  private checkClaims(token: SimToken, now: number): TokenRefusal | undefined {
     const verdict = validateClaims(
       token.claims,
-      {
-        trustedIssuers: new Set(this.authControllers.map((ac) => ac.issuer)),
-        audience: this.audience,
-        requiredScopes: this.requiredScopes,
-      },
+      { trustedIssuers: this.policy.trustedIssuers, audience: this.audience, requiredScopes: this.requiredScopes },
       now,
     );
     return verdict.ok ? undefined : verdict.error;
   }
 
-  private refresh(now: number): void {
-    this.kids = new Set(this.authControllers.flatMap((ac) => ac.publishedKids()));
-    this.fetchedAtMs = now;
+  private fetch(issuer: string, now: number): void {
+    const ac = this.authControllers.find((candidate) => candidate.issuer === issuer);
+    if (ac === undefined) {
+      this.cache = fetchFailed(this.cache, issuer);
+      return;
+    }
+    const keys = Object.fromEntries(ac.publishedKids().map((kid) => [kid, kid]));
+    this.cache = fetchSucceeded(this.cache, issuer, keys, now);
   }
 }
 

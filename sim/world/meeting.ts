@@ -2,6 +2,7 @@ import type { MediaKind, MeetingId, ParticipantId, RegionId, HandlerId } from '.
 import type { LayoutAssignment, LayoutRequest } from '../../core/layout/types.ts';
 import type { RoutingPlan, StreamDemand } from '../../core/routing/types.ts';
 import { RouteGraph } from '../../core/routing/graph.ts';
+import { MediaKeyEpochs, type MediaKeyPolicy } from '../../core/keys/media-epochs.ts';
 import type { Micros } from '../engine/time.ts';
 
 /** One member of a meeting as its Meeting Controller holds it. */
@@ -30,14 +31,27 @@ export class MeetingState {
   demandChangedAt: Micros = 0;
   /** Installed forwarding entries across every handler. */
   readonly installed = new RouteGraph();
-  /** Route commands sent but not yet applied. */
-  inFlightCommands = 0;
+  /** The plan the handlers are being moved to (or hold): the last transition's target. */
+  appliedPlan: RoutingPlan | null = null;
+  /** The demand that `appliedPlan` serves. */
+  appliedDemand: StreamDemand[] = [];
+  /** Whether a transition's route commands are still being acknowledged. */
+  transitionInFlight = false;
   nextJoinOrder = 0;
   ended = false;
+  /** Core's media-key epoch state machine for this meeting. */
+  readonly keys: MediaKeyEpochs;
+  /** Participants who left, with the last epoch that was current while they were members. */
+  readonly removed = new Map<ParticipantId, number>();
+  /** The instant (virtual) of the media-key tick already scheduled, if any. */
+  keyTickAt: Micros | undefined;
 
   constructor(
     readonly id: MeetingId,
     readonly region: RegionId,
     readonly packetSampled: boolean,
-  ) {}
+    keyPolicy: MediaKeyPolicy,
+  ) {
+    this.keys = new MediaKeyEpochs(keyPolicy);
+  }
 }

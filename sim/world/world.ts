@@ -21,7 +21,6 @@ import {
 } from '../../core/placement/index.ts';
 import { createConnectionId } from '../../core/protocol/connection-id.ts';
 import {
-  MAX_CASCADE_HOPS,
   planRouting,
   planTransition,
   routesOf,
@@ -33,7 +32,7 @@ import {
   type RoutingPlan,
   type StreamDemand,
 } from '../../core/routing/index.ts';
-import { deliveredHops, hopsToHandlers } from '../../core/routing/graph.ts';
+import { hopsToHandlers } from '../../core/routing/graph.ts';
 import type { Simulation } from '../engine/simulation.ts';
 import type { SimRandom } from '../engine/random.ts';
 import { ms, seconds, formatTime, type Micros } from '../engine/time.ts';
@@ -42,6 +41,10 @@ import type { Scenario } from '../scenario/schema.ts';
 import { Metrics } from '../report/metrics.ts';
 import { ViolationLog } from '../invariants/violations.ts';
 import { checkNewPlan, checkTransition } from '../invariants/plan.ts';
+import { checkConvergence, isDelivered } from '../invariants/convergence.ts';
+import { checkTokenVerdict } from '../invariants/tokens.ts';
+import { checkEpochs } from '../invariants/epochs.ts';
+import type { MediaKeyEvent } from '../../core/keys/media-epochs.ts';
 import { AuthController, TokenValidator, USER_SCOPES, signingPolicy, type SimToken } from './auth.ts';
 import { MediaHandler } from './media-handler.ts';
 import { MeetingState, type Member } from './meeting.ts';
@@ -51,8 +54,9 @@ const MAX_ATTEMPTS = 3;
 const HEARTBEAT_INTERVAL = seconds(1);
 const LOAD_REPORT_INTERVAL = seconds(1);
 const UTILISATION_SAMPLE_INTERVAL = seconds(1);
-const COMMAND_ACK_TIMEOUT = seconds(1);
+const COMMAND_RETRY = ms(250);
 const REQUEST_BYTES = 600;
+const MEDIA_KEY_GRACE_MS = 30_000;
 
 interface ControllerNode {
   readonly id: ControllerId;
@@ -94,6 +98,10 @@ interface Client {
   generation: number;
   /** Whether the client has been admitted once (reconnects are not new admissions). */
   admitted: boolean;
+  /** Media-key epochs the client holds. */
+  readonly epochs: Set<number>;
+  /** Key deliveries sent to the client and not yet received. */
+  pendingKeys: number;
 }
 
 /**
@@ -118,6 +126,8 @@ export class World {
   private readonly layoutNames: string[];
   private readonly layoutWeights: number[];
   private activeMeetings = 0;
+  /** When a partition, heal, failure or recovery last changed the topology. */
+  private lastTopologyChange: Micros = 0;
   private connectedParticipants = 0;
 
   constructor(
@@ -166,17 +176,19 @@ export class World {
   // ---------------------------------------------------------------- construction
 
   private buildRegions(): void {
-    const allAcs: AuthController[] = [];
     const capacity = this.scenario.media.handlerCapacityMbps * 1_000_000;
-    for (const spec of this.scenario.regions) {
+    const allAcs = this.scenario.regions.map(
+      (spec) =>
+        new AuthController(
+          this.sim,
+          spec.name,
+          signingPolicy(this.scenario.keys.signingRotationSeconds, this.scenario.keys.signingOverlapSeconds, spec.name),
+          () => this.epochMs(),
+        ),
+    );
+    for (const [index, spec] of this.scenario.regions.entries()) {
       const name = regionId(spec.name);
-      const ac = new AuthController(
-        this.sim,
-        name,
-        signingPolicy(this.scenario.keys.signingRotationSeconds, this.scenario.keys.signingOverlapSeconds, name),
-        () => this.epochMs(),
-      );
-      allAcs.push(ac);
+      const ac = allAcs[index] as AuthController;
       const handlers = Array.from({ length: spec.mediaHandlers }, (_, i) => {
         const handler = new MediaHandler(handlerId(`mh/${name}/${i}`), name, `${name}-dc${(i % 2) + 1}`, capacity);
         this.handlersById.set(handler.id, handler);
@@ -287,7 +299,10 @@ export class World {
     const workload = this.scenario.workload;
     const random = this.sim.random.stream(`meeting/m${index}`);
     const region = this.pickRegion(random);
-    const meeting = new MeetingState(meetingId(`m${index}`), region, random.chance(this.scenario.media.packetSample));
+    const meeting = new MeetingState(meetingId(`m${index}`), region, random.chance(this.scenario.media.packetSample), {
+      rotationIntervalMs: this.scenario.keys.mediaKeyRotationSeconds * 1000,
+      deletionGraceMs: MEDIA_KEY_GRACE_MS,
+    });
     this.meetings.set(meeting.id, meeting);
     this.activeMeetings++;
     this.metrics.meetingsStarted++;
@@ -339,6 +354,8 @@ export class World {
       awaitingFirstMedia: false,
       generation: 0,
       admitted: false,
+      epochs: new Set(),
+      pendingKeys: 0,
     };
     this.clients.set(id, client);
     return client;
@@ -460,6 +477,8 @@ export class World {
       (home) => {
         this.metrics.signaling.record(this.sim.now - sentAt);
         if (home === undefined) return this.failJoin(client, 'meeting controller refused the join');
+        const epoch = client.meeting.keys.currentEpoch();
+        if (epoch !== undefined) client.epochs.add(epoch);
         this.connectHandler(client, home, 1);
       },
       () => this.joinController(client, attempt + 1));
@@ -479,10 +498,13 @@ export class World {
         assignment: undefined,
         connectedHandler: undefined,
       });
-    }
-    if (!this.replan(meeting)) {
-      meeting.members.delete(client.id);
-      this.metrics.joins.rejected++;
+      if (!this.replan(meeting)) {
+        meeting.members.delete(client.id);
+        this.metrics.joins.rejected++;
+        return undefined;
+      }
+      this.mediaKeyEvent(meeting, { type: 'join', participant: client.id });
+    } else if (!this.replan(meeting)) {
       return undefined;
     }
     const home = meeting.plan?.homes.find((h) => h.participant === client.id)?.handler;
@@ -585,6 +607,8 @@ export class World {
     this.disconnect(client, 'left');
     if (meeting.members.delete(client.id)) {
       meeting.departed.push(client.id);
+      meeting.removed.set(client.id, meeting.keys.currentEpoch() ?? -1);
+      this.mediaKeyEvent(meeting, { type: 'leave', participant: client.id });
       this.replan(meeting);
     }
   }
@@ -621,7 +645,6 @@ export class World {
     }
     meeting.members.clear();
     this.applyPlanLoads(meeting, null);
-    for (const route of routesOf(meeting.plan ?? emptyPlan(meeting.id))) meeting.installed.remove(route);
     meeting.plan = null;
     this.activeMeetings--;
     this.meetings.delete(meeting.id);
@@ -646,10 +669,7 @@ export class World {
       return false;
     }
     const plan = planned.value;
-    const entity = `mc/${meeting.id}`;
-    checkNewPlan(this.violations, entity, input, plan);
-    const steps = planTransition(meeting.plan, plan);
-    checkTransition(this.violations, entity, routesOf(meeting.plan ?? emptyPlan(meeting.id)), steps, meeting.demand, demand);
+    checkNewPlan(this.violations, `mc/${meeting.id}`, input, plan);
     this.metrics.reroutes.plans++;
     this.applyPlanLoads(meeting, plan);
     meeting.plan = plan;
@@ -658,9 +678,31 @@ export class World {
       meeting.demandChangedAt = this.sim.now;
       this.scheduleConvergenceCheck(meeting);
     }
-    this.sendTransition(meeting, steps);
+    this.startTransition(meeting);
     this.moveClientsToNewHomes(meeting, plan);
     return true;
+  }
+
+  /**
+   * Moves the handlers from the plan they hold to the latest plan, one transition at a time:
+   * core's make-before-break steps, checked by core's transition checker, additions first and
+   * removals once every addition is acknowledged. Plans made meanwhile are coalesced into the
+   * next transition.
+   */
+  private startTransition(meeting: MeetingState): void {
+    if (meeting.transitionInFlight || meeting.ended || meeting.plan === null || meeting.plan === meeting.appliedPlan) return;
+    const from = meeting.appliedPlan;
+    const to = meeting.plan;
+    const steps = planTransition(from, to);
+    checkTransition(this.violations, `mc/${meeting.id}`, routesOf(from ?? emptyPlan(meeting.id)), steps, meeting.appliedDemand, meeting.demand);
+    meeting.appliedPlan = to;
+    meeting.appliedDemand = meeting.demand;
+    meeting.transitionInFlight = true;
+    this.sendTransition(meeting, steps, () => {
+      meeting.transitionInFlight = false;
+      this.checkFirstMedia(meeting);
+      this.startTransition(meeting);
+    });
   }
 
   private assignLayouts(meeting: MeetingState): StreamDemand[] {
@@ -732,12 +774,13 @@ export class World {
   }
 
   /** Sends additions, waits for every handler's acknowledgement, then sends removals. */
-  private sendTransition(meeting: MeetingState, steps: readonly PlanStep[]): void {
+  private sendTransition(meeting: MeetingState, steps: readonly PlanStep[], done: () => void): void {
     const adds = steps.filter((s) => s.op === 'add');
     const removes = steps.filter((s) => s.op === 'remove');
-    this.sendCommands(meeting, adds, () => this.sendCommands(meeting, removes, () => this.checkFirstMedia(meeting)));
+    this.sendCommands(meeting, adds, () => this.sendCommands(meeting, removes, done));
   }
 
+  /** One route command per handler; calls `done` once every handler has acknowledged. */
   private sendCommands(meeting: MeetingState, steps: readonly PlanStep[], done: () => void): void {
     const byHandler = new Map<HandlerId, PlanStep[]>();
     for (const step of steps) {
@@ -746,33 +789,44 @@ export class World {
       list.push(step);
       byHandler.set(owner, list);
     }
-    if (byHandler.size === 0) return done();
-    const controller = this.controllerOf.get(meeting.id);
     let outstanding = byHandler.size;
+    if (outstanding === 0) return done();
     const acknowledged = (): void => {
       outstanding--;
       if (outstanding === 0) done();
     };
     for (const [owner, list] of byHandler) {
       this.metrics.reroutes.commands++;
-      const handler = this.handlersById.get(owner);
-      const timeout = { fired: false };
-      this.sim.after(COMMAND_ACK_TIMEOUT, 'mc.command-timeout', owner, () => {
-        if (timeout.fired) return;
-        timeout.fired = true;
+      this.sendCommand(meeting, owner, list, acknowledged);
+    }
+  }
+
+  /**
+   * A route command on the controller's reliable stream to the handler: retransmitted until
+   * acknowledged. A failed handler (or an ended meeting) counts as done: its entries are gone.
+   */
+  private sendCommand(meeting: MeetingState, owner: HandlerId, steps: readonly PlanStep[], acknowledged: () => void): void {
+    const handler = this.handlersById.get(owner);
+    const controller = this.controllerOf.get(meeting.id);
+    if (handler === undefined || controller === undefined || !handler.healthy || meeting.ended) return acknowledged();
+    const state = { applied: false, acked: false };
+    const retry = (): void => {
+      if (state.acked) return;
+      state.acked = true;
+      this.sendCommand(meeting, owner, state.applied ? [] : steps, acknowledged);
+    };
+    const sent = this.deliver(controller.node, handler.node, 'mh.route-command', owner, controller.id, ms(this.scenario.serviceTimes.routeCommandMs), () => {
+      if (!handler.healthy || meeting.ended) return;
+      if (!state.applied) for (const step of steps) this.applyStep(meeting, handler, step);
+      state.applied = true;
+      const back = this.deliver(handler.node, controller.node, 'mc.route-ack', controller.id, owner, 0, () => {
+        if (state.acked) return;
+        state.acked = true;
         acknowledged();
       });
-      if (handler === undefined || controller === undefined) continue;
-      this.deliver(controller.node, handler.node, 'mh.route-command', owner, controller.id, ms(this.scenario.serviceTimes.routeCommandMs), () => {
-        if (!handler.healthy || meeting.ended) return;
-        for (const step of list) this.applyStep(meeting, handler, step);
-        this.deliver(handler.node, controller.node, 'mc.route-ack', controller.id, owner, 0, () => {
-          if (timeout.fired) return;
-          timeout.fired = true;
-          acknowledged();
-        });
-      });
-    }
+      if (!back) this.sim.after(COMMAND_RETRY, 'mc.command-retry', owner, retry);
+    });
+    if (!sent) this.sim.after(COMMAND_RETRY, 'mc.command-retry', owner, retry);
   }
 
   private applyStep(meeting: MeetingState, handler: MediaHandler, step: PlanStep): void {
@@ -824,7 +878,7 @@ export class World {
     for (const member of meeting.members.values()) {
       const client = this.clients.get(member.id);
       if (client === undefined || !client.awaitingFirstMedia || client.handler === undefined) continue;
-      const stream = meeting.demand.find((d) => d.subscriber === client.id && this.isDelivered(meeting, d));
+      const stream = meeting.demand.find((d) => d.subscriber === client.id && isDelivered(meeting.installed, d));
       if (stream === undefined) continue;
       client.awaitingFirstMedia = false;
       const generation = client.generation;
@@ -836,29 +890,18 @@ export class World {
     }
   }
 
-  /** Whether the installed forwarding entries carry `demand` to a connected subscriber. */
-  private isDelivered(meeting: MeetingState, demand: StreamDemand): boolean {
-    const paths = meeting.installed.paths(demand);
-    if (paths === undefined) return false;
-    const hops = deliveredHops(paths, demand.subscriber, hopsToHandlers(paths));
-    return hops !== undefined && hops <= MAX_CASCADE_HOPS;
-  }
-
-  private scheduleConvergenceCheck(meeting: MeetingState): void {
+  /**
+   * Checks convergence `bound` after the demand changed, or after the last fault or heal if
+   * that came later: the bound is a promise about a stable network.
+   */
+  private scheduleConvergenceCheck(meeting: MeetingState, at?: Micros): void {
     const bound = seconds(this.scenario.invariants.convergenceSeconds);
     const changedAt = meeting.demandChangedAt;
-    this.sim.after(bound, 'check.convergence', `meeting/${meeting.id}`, () => {
+    this.sim.at(at ?? changedAt + bound, 'check.convergence', `meeting/${meeting.id}`, () => {
       if (meeting.ended || meeting.demandChangedAt !== changedAt) return;
-      for (const demand of meeting.demand) {
-        if (!this.canBeDelivered(demand)) continue;
-        if (!this.isDelivered(meeting, demand)) {
-          this.violations.report(
-            'convergence',
-            `client/${demand.subscriber}`,
-            `does not receive ${demand.publisher} ${demand.kind} ${formatTime(bound)} after its layout demanded it (since ${formatTime(changedAt)})`,
-          );
-        }
-      }
+      const settledFrom = Math.max(changedAt, this.lastTopologyChange);
+      if (this.sim.now < settledFrom + bound) return this.scheduleConvergenceCheck(meeting, settledFrom + bound);
+      checkConvergence(this.violations, meeting.installed, meeting.demand, (d) => this.canBeDelivered(d), changedAt, bound);
     });
   }
 
@@ -868,10 +911,81 @@ export class World {
     const pub = this.clients.get(demand.publisher);
     if (sub?.state !== 'connected' || pub?.state !== 'connected') return false;
     if (sub.handler === undefined || pub.handler === undefined) return false;
-    const meetingRegion = sub.meeting.region;
-    const regions = [sub.region, pub.region, sub.handler.region, pub.handler.region, meetingRegion];
+    const regions = new Set<string>([sub.region, pub.region, sub.meeting.region]);
+    const controller = this.controllerOf.get(sub.meeting.id);
+    if (controller === undefined || !controller.healthy) return false;
+    regions.add(controller.region);
+    for (const load of sub.meeting.plan?.loads ?? []) {
+      const handler = this.handlersById.get(load.handler);
+      if (handler === undefined || !handler.healthy) return false;
+      regions.add(handler.region);
+    }
     for (const a of regions) for (const b of regions) if (this.network.isBlocked(a, b)) return false;
-    return sub.handler.healthy && pub.handler.healthy && sub.controller?.healthy !== false;
+    return true;
+  }
+
+  // ---------------------------------------------------------------- media keys
+
+  /** Feeds core's media-key state machine and carries out its effects. */
+  private mediaKeyEvent(meeting: MeetingState, event: MediaKeyEvent): void {
+    if (meeting.ended) return;
+    for (const effect of meeting.keys.handle(event, this.epochMs())) {
+      if (effect.type === 'distribute_epoch') this.distributeEpoch(meeting, effect.epoch, effect.recipients);
+      else for (const holder of effect.holders) this.clients.get(holder)?.epochs.delete(effect.epoch);
+    }
+    const deadline = meeting.keys.nextDeadline();
+    if (deadline === undefined) return;
+    const at = this.sim.now + Math.max(0, deadline - this.epochMs()) * 1000;
+    if (meeting.keyTickAt !== undefined && meeting.keyTickAt <= at && meeting.keyTickAt >= this.sim.now) return;
+    meeting.keyTickAt = at;
+    this.sim.at(at, 'mc.media-key-tick', `meeting/${meeting.id}`, () => {
+      if (meeting.keyTickAt !== at) return;
+      meeting.keyTickAt = undefined;
+      this.mediaKeyEvent(meeting, { type: 'tick' });
+    });
+  }
+
+  /** Sends an epoch's key to each recipient over its signaling stream, then checks the settle. */
+  private distributeEpoch(meeting: MeetingState, epoch: number, recipients: readonly ParticipantId[]): void {
+    this.metrics.rotations.mediaKeys++;
+    const controller = this.controllerOf.get(meeting.id);
+    for (const recipient of recipients) {
+      const client = this.clients.get(recipient);
+      if (client === undefined || controller === undefined) continue;
+      this.sendKey(controller, client, epoch, 1);
+    }
+    const settle = seconds(this.scenario.invariants.keySettleSeconds);
+    this.sim.after(settle, 'check.media-keys', `meeting/${meeting.id}`, () => {
+      if (meeting.ended || meeting.keys.currentEpoch() !== epoch) return;
+      const members = [...meeting.members.keys()]
+        .map((id) => this.clients.get(id))
+        .filter((c): c is Client => c !== undefined && c.state === 'connected' && c.pendingKeys === 0 && this.keyReachable(c));
+      const removed = [...meeting.removed].flatMap(([participant, lastAllowedEpoch]) => {
+        const gone = this.clients.get(participant);
+        return gone === undefined ? [] : [{ participant, held: gone.epochs, lastAllowedEpoch }];
+      });
+      checkEpochs(this.violations, meeting.id, epoch, members.map((c) => ({ participant: c.id, held: c.epochs })), removed);
+    });
+  }
+
+  private sendKey(controller: ControllerNode, client: Client, epoch: number, attempt: number): void {
+    if (!controller.healthy || client.state === 'left') return;
+    client.pendingKeys++;
+    const delivered = this.deliver(controller.node, client.node, 'client.media-key', client.entity, controller.id, 0, () => {
+      client.pendingKeys--;
+      if (client.state !== 'idle' && client.meeting.members.has(client.id)) client.epochs.add(epoch);
+    });
+    if (delivered) return;
+    this.sim.after(REQUEST_TIMEOUT, 'mc.media-key-retry', client.entity, () => {
+      client.pendingKeys--;
+      if (attempt < MAX_ATTEMPTS && client.meeting.keys.currentEpoch() === epoch) this.sendKey(controller, client, epoch, attempt + 1);
+    });
+  }
+
+  /** A member the controller cannot currently reach is exempt from the settle check. */
+  private keyReachable(client: Client): boolean {
+    const controller = client.controller;
+    return controller !== undefined && controller.healthy && !this.network.isBlocked(controller.region, client.region);
   }
 
   // ---------------------------------------------------------------- tokens
@@ -885,11 +999,8 @@ export class World {
       this.metrics.tokens.verified++;
       return true;
     }
-    if (refusal.kind !== 'expired') {
-      this.violations.report('token-verification', service, `refused the token of ${client.id} signed by ${token.kid}: ${refusal.kind}`);
-    } else {
-      client.token = undefined;
-    }
+    checkTokenVerdict(this.violations, service, client.id, token, refusal);
+    if (refusal.kind === 'expired') client.token = undefined;
     return false;
   }
 
@@ -900,14 +1011,21 @@ export class World {
       const at = seconds(fault.atSeconds);
       if (fault.kind === 'partition') {
         const partition = { from: fault.from, to: fault.to, symmetric: fault.symmetric };
-        this.sim.at(at, 'fault.partition', fault.from.join('+'), () => this.network.partition(partition));
-        this.sim.at(at + seconds(fault.durationSeconds), 'fault.heal', fault.from.join('+'), () => this.network.heal(partition));
+        this.sim.at(at, 'fault.partition', fault.from.join('+'), () => {
+          this.lastTopologyChange = this.sim.now;
+          this.network.partition(partition);
+        });
+        this.sim.at(at + seconds(fault.durationSeconds), 'fault.heal', fault.from.join('+'), () => {
+          this.lastTopologyChange = this.sim.now;
+          this.network.heal(partition);
+        });
       } else if (fault.kind === 'handler-crash') {
         const handler = this.regionOf(regionId(fault.region)).handlers[fault.index];
         if (handler === undefined) continue;
         this.sim.at(at, 'fault.handler-crash', handler.id, () => this.crashHandler(handler));
         if (fault.durationSeconds !== undefined) {
           this.sim.at(at + seconds(fault.durationSeconds), 'fault.handler-restore', handler.id, () => {
+            this.lastTopologyChange = this.sim.now;
             handler.healthy = true;
             this.network.restore(handler.id);
           });
@@ -916,11 +1034,13 @@ export class World {
         const controller = this.regionOf(regionId(fault.region)).controllers[fault.index];
         if (controller === undefined) continue;
         this.sim.at(at, 'fault.controller-crash', controller.id, () => {
+          this.lastTopologyChange = this.sim.now;
           controller.healthy = false;
           this.network.fail(controller.node.id);
         });
         if (fault.durationSeconds !== undefined) {
           this.sim.at(at + seconds(fault.durationSeconds), 'fault.controller-restore', controller.id, () => {
+            this.lastTopologyChange = this.sim.now;
             controller.healthy = true;
             this.network.restore(controller.node.id);
           });
@@ -931,13 +1051,16 @@ export class World {
 
   /** A handler dies: its entries vanish; the controllers notice at the next load report and replan. */
   private crashHandler(handler: MediaHandler): void {
+    this.lastTopologyChange = this.sim.now;
     handler.crash();
     this.network.fail(handler.id);
     for (const id of handler.meetings) {
       const meeting = this.meetings.get(id);
       if (meeting === undefined) continue;
-      for (const route of routesOf(meeting.plan ?? emptyPlan(meeting.id))) {
-        if (ownerOf(route) === handler.id) meeting.installed.remove(route);
+      for (const plan of [meeting.appliedPlan, meeting.plan]) {
+        for (const route of routesOf(plan ?? emptyPlan(meeting.id))) {
+          if (ownerOf(route) === handler.id) meeting.installed.remove(route);
+        }
       }
     }
     this.sim.after(LOAD_REPORT_INTERVAL * 2, 'mc.handler-down', handler.id, () => {

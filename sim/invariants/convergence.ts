@@ -1,0 +1,35 @@
+import { deliveredHops, hopsToHandlers, type RouteGraph } from '../../core/routing/graph.ts';
+import { MAX_CASCADE_HOPS, type StreamDemand } from '../../core/routing/types.ts';
+import { formatTime, type Micros } from '../engine/time.ts';
+import type { ViolationLog } from './violations.ts';
+
+/** Whether the installed forwarding entries carry a demanded stream to its subscriber. */
+export function isDelivered(installed: RouteGraph, demand: StreamDemand): boolean {
+  const paths = installed.paths(demand);
+  if (paths === undefined) return false;
+  const hops = deliveredHops(paths, demand.subscriber, hopsToHandlers(paths));
+  return hops !== undefined && hops <= MAX_CASCADE_HOPS;
+}
+
+/**
+ * The convergence invariant, checked `bound` after a meeting's demand last changed: every
+ * demanded stream that can be delivered (both ends connected and reachable) is delivered by the
+ * forwarding entries the handlers have installed.
+ */
+export function checkConvergence(
+  log: ViolationLog,
+  installed: RouteGraph,
+  demand: readonly StreamDemand[],
+  canBeDelivered: (demand: StreamDemand) => boolean,
+  changedAt: Micros,
+  bound: Micros,
+): void {
+  for (const pair of demand) {
+    if (!canBeDelivered(pair) || isDelivered(installed, pair)) continue;
+    log.report(
+      'convergence',
+      `client/${pair.subscriber}`,
+      `does not receive ${pair.publisher} ${pair.kind} ${formatTime(bound)} after its layout demanded it (demand changed at ${formatTime(changedAt)})`,
+    );
+  }
+}
