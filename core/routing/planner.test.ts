@@ -197,6 +197,34 @@ describe('planRouting: placement criteria', () => {
     expect(checkPlan(input, plan)).toEqual([]);
   });
 
+  it('moves a participant off a handler its hub duties would overload', () => {
+    // Alice alone costs MH1 3 streams, but as hub MH1 also takes Bob's and Charlie's cameras
+    // and cascades Alice's: 6 streams (15 Mbps) against a hard limit of 5 (12.5 Mbps).
+    const input: RoutingInput = {
+      meeting: meetingId('m'),
+      participants: [
+        makeParticipant('alice', 0),
+        makeParticipant('bob', 1, { region: euWest }),
+        makeParticipant('charlie', 2, { region: euWest }),
+      ],
+      handlers: [
+        makeHandler('us', { capacityBps: 15.625 * MBPS }),
+        makeHandler('eu', { region: euWest }),
+      ],
+      demand: [
+        wants('alice', 'bob', 'camera'),
+        wants('alice', 'charlie', 'camera'),
+        wants('bob', 'alice', 'camera'),
+        wants('charlie', 'alice', 'camera'),
+      ],
+      latencyMs,
+    };
+    const plan = unwrap(planRouting(input));
+    expect(plan.homes.map((h) => h.handler)).toEqual(['eu', 'eu', 'eu']);
+    expect(plan.cascades).toEqual([]);
+    expect(checkPlan(input, plan)).toEqual([]);
+  });
+
   it('keeps a participant on the handler it is connected to', () => {
     const input: RoutingInput = {
       meeting: meetingId('m'),

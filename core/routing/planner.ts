@@ -76,12 +76,13 @@ export function targetHandlerCount(participants: number): number {
  * to MH2 and to MH1: six client streams; and MH1 cascading Alice's camera to MH2: one
  * handler-to-handler stream.
  *
- * Capacity. Cascades and hub publishes add load the per-participant cost does not foresee; a
- * handler the finished plan takes past its hard limit gets the excess reserved and the
- * meeting is placed again, at most once per healthy handler. No returned plan takes any
- * handler past its hard limit; when no room is found the result is an `insufficient-capacity`
- * error naming the participants that fit nowhere or the handlers that stayed over. The search
- * is greedy, so a tight fit that an exhaustive packing would find may be reported as no room.
+ * Capacity. Cascades and hub publishes add load the per-participant cost does not foresee;
+ * a handler the finished plan takes past its hard limit gets that load reserved (growing by
+ * at least the excess each round) and the meeting is placed again, at most once per healthy
+ * handler. No returned plan takes any handler past its hard limit; when no room is found the
+ * result is an `insufficient-capacity` error naming the participants that fit nowhere or the
+ * handlers that stayed over. The search is greedy, so a tight fit that an exhaustive packing
+ * would find may be reported as no room.
  *
  * Cost is linear in the demand plus participants times handlers, per placement round.
  */
@@ -101,11 +102,33 @@ export function planRouting(input: RoutingInput): Result<RoutingPlan, RoutingErr
       .filter((l) => l.totalBps > l.hardLimitBps)
       .map((l) => ({ handler: l.handler, plannedBps: l.totalBps, hardLimitBps: l.hardLimitBps }));
     if (overloaded.length === 0) return ok(plan);
-    for (const o of overloaded) {
-      reserved.set(o.handler, (reserved.get(o.handler) ?? 0) + o.plannedBps - o.hardLimitBps);
-    }
+    reserveUnforeseenLoad(plan, homes.value, costs, overloaded, reserved);
   }
   return err({ kind: 'insufficient-capacity', unplaced: [], overloaded });
+}
+
+/**
+ * For each overloaded handler, reserves the load the plan put on it beyond its participants'
+ * own costs (hub publishes, cascades), and at least the previous reserve plus the excess, so
+ * every round asks strictly less of the handlers that stayed over.
+ */
+function reserveUnforeseenLoad(
+  plan: RoutingPlan,
+  homes: ReadonlyMap<ParticipantId, HandlerId>,
+  costs: ReadonlyMap<ParticipantId, number>,
+  overloaded: readonly HandlerOverload[],
+  reserved: Map<HandlerId, number>,
+): void {
+  const homedCost = new Map<HandlerId, number>();
+  for (const [participant, handler] of homes) {
+    homedCost.set(handler, (homedCost.get(handler) ?? 0) + (costs.get(participant) ?? 0));
+  }
+  for (const o of overloaded) {
+    const meetingBps = plan.loads.find((l) => l.handler === o.handler)?.meetingBps ?? 0;
+    const unforeseen = meetingBps - (homedCost.get(o.handler) ?? 0);
+    const escalated = (reserved.get(o.handler) ?? 0) + o.plannedBps - o.hardLimitBps;
+    reserved.set(o.handler, Math.max(unforeseen, escalated));
+  }
 }
 
 /** Bandwidth each participant adds to its home handler. */
