@@ -157,4 +157,33 @@ describe('make-before-break properties', () => {
       RUNS,
     );
   });
+
+  it('catches, under break-before-make order, every kept pair whose delivery moves', () => {
+    fc.assert(
+      fc.property(fc.oneof(ample, constrained), change, (input, c) => {
+        const first = planRouting(input);
+        if (!first.ok) return;
+        const nextInput = { ...applyChange(input, c), previous: first.value };
+        const second = planRouting(nextInput);
+        if (!second.ok) return;
+        const steps = planTransition(first.value, second.value);
+        const breakFirst = [
+          ...steps.filter((s) => s.op === 'remove'),
+          ...steps.filter((s) => s.op === 'add'),
+        ];
+        const kept = keptDemand(input.demand, nextInput.demand);
+        const keptKeys = new Set(kept.map(demandKey));
+        const moved = steps
+          .filter((s) => s.op === 'remove' && s.route.type === 'deliver')
+          .map((s) => demandKey(s.route as StreamDemand))
+          .filter((key) => keptKeys.has(key));
+        const gaps = findTransitionGaps(routesOf(first.value), breakFirst, kept);
+        const caught = new Set(
+          gaps.map((g) => demandKey({ subscriber: g.subscriber, ...g.stream })),
+        );
+        for (const key of moved) expect(caught).toContain(key);
+      }),
+      RUNS,
+    );
+  });
 });
