@@ -1,9 +1,9 @@
 /**
  * Core benchmark: protocol codecs, connection ids, placement, layout assignment and routing
  * plans. Writes reports/bench-core.json. Every speed figure comes with a ratio against a
- * baseline timed in the same run (a plain 42-byte copy loop, JSON.stringify / JSON.parse of a
- * comparable object, the random source alone, a Map lookup), since this machine is shared and
- * absolute figures drift.
+ * baseline timed in alternating rounds with it (a plain 42-byte copy loop, JSON.stringify or
+ * JSON.parse of a comparable object, the random source alone, a Map lookup), since this machine
+ * is shared and absolute figures drift.
  *
  * Run: npm run bench:core
  */
@@ -47,12 +47,44 @@ import {
   type RoutingInput,
   type StreamDemand,
 } from '../core/routing/index.ts';
-import { measure, ratio, type Figure } from './measure.ts';
+import { compare, measure, warmUp, type Figure, type MeasureOptions } from './measure.ts';
 
-const FAST = { roundMs: 200, rounds: 3 } as const;
-const SLOW = { roundMs: 150, rounds: 3, minIterations: 3 } as const;
+const FAST = { roundMs: 150, rounds: 3 } as const;
+const SLOW = { roundMs: 120, rounds: 3, minIterations: 3 } as const;
 const REGIONS: readonly RegionId[] = ['us-west-1', 'us-east-1', 'eu-west-1'].map(regionId);
 const started = performance.now();
+const loadAtStart = os.loadavg().map((load) => Math.round(load * 100) / 100);
+
+/** A reference operation that speed figures are divided by. */
+interface Baseline {
+  readonly name: string;
+  readonly what: string;
+  readonly run: (i: number) => unknown;
+}
+
+/** A figure with the baseline it was timed against and its ratio to it. */
+interface VersusFigure extends Figure {
+  readonly baseline: string;
+  readonly ratio: number;
+  readonly baselinePerSecond: number;
+  readonly baselineIterationsPerRound: readonly number[];
+}
+
+/** Times `operation` against `baseline` in alternating rounds. */
+function versus(
+  operation: (i: number) => unknown,
+  baseline: Baseline,
+  options: MeasureOptions = FAST,
+): VersusFigure {
+  const timed = compare(operation, baseline.run, options);
+  return {
+    ...timed.figure,
+    baseline: baseline.name,
+    ratio: timed.ratio,
+    baselinePerSecond: timed.baseline.perSecond,
+    baselineIterationsPerRound: timed.baseline.iterationsPerRound,
+  };
+}
 
 // ---------------------------------------------------------------------------------------------
 // Protocol: datagram header, hop count, connection id
@@ -83,30 +115,58 @@ const headerAsPlainObject = {
 };
 const headerJson = JSON.stringify(headerAsPlainObject);
 
-const copy42 = measure(() => {
-  for (let i = 0; i < DATAGRAM_HEADER_LENGTH; i++) headerScratch[i] = datagram[i] ?? 0;
-  return headerScratch;
-}, FAST);
-const jsonStringifyHeader = measure(() => JSON.stringify(headerAsPlainObject), FAST);
-const jsonParseHeader = measure(() => JSON.parse(headerJson) as unknown, FAST);
-const headerDecode = measure(() => decodeDatagram(datagram), FAST);
-const headerEncodeInto = measure(() => encodeHeaderInto(header, 1_150, headerScratch), FAST);
-const datagramEncode = measure(
-  () => encodeDatagram(header, datagram.subarray(DATAGRAM_HEADER_LENGTH)),
-  FAST,
+const copy42ByteLoop: Baseline = {
+  name: 'copy42ByteLoop',
+  what: 'a plain loop copying 42 bytes from the datagram into a scratch buffer',
+  run: () => {
+    for (let i = 0; i < DATAGRAM_HEADER_LENGTH; i++) headerScratch[i] = datagram[i] ?? 0;
+    return headerScratch;
+  },
+};
+const jsonParseHeader: Baseline = {
+  name: 'jsonParseHeader',
+  what: 'JSON.parse of the same header as JSON',
+  run: () => JSON.parse(headerJson) as unknown,
+};
+const jsonStringifyHeader: Baseline = {
+  name: 'jsonStringifyHeader',
+  what: 'JSON.stringify of the same header (ids as numbers)',
+  run: () => JSON.stringify(headerAsPlainObject),
+};
+
+const headerDecode = versus(() => decodeDatagram(datagram), copy42ByteLoop);
+const headerDecodeVsJson = versus(() => decodeDatagram(datagram), jsonParseHeader);
+const headerEncodeInto = versus(
+  () => encodeHeaderInto(header, 1_150, headerScratch),
+  copy42ByteLoop,
 );
-const hopIncrement = measure(() => {
+const headerEncodeVsJson = versus(
+  () => encodeHeaderInto(header, 1_150, headerScratch),
+  jsonStringifyHeader,
+);
+const datagramEncode = versus(
+  () => encodeDatagram(header, datagram.subarray(DATAGRAM_HEADER_LENGTH)),
+  copy42ByteLoop,
+);
+const hopIncrement = versus(() => {
   datagram[2] = 0;
   return incrementHopCount(datagram);
-}, FAST);
+}, copy42ByteLoop);
 
 const cryptoRandom: RandomSource = {
   next: () => randomFillSync(new Uint32Array(1))[0]! / 2 ** 32,
   bytes: (length) => randomFillSync(new Uint8Array(length)),
 };
+const randomBytes12: Baseline = {
+  name: 'randomBytes12',
+  what: 'the random source alone: 12 bytes from node:crypto randomFillSync',
+  run: () => cryptoRandom.bytes(12),
+};
 const nowMs = 1_795_000_000_000;
-const randomBytesOnly = measure(() => cryptoRandom.bytes(12), FAST);
-const connectionIdCreate = measure((i) => createConnectionId(nowMs + i, cryptoRandom), FAST);
+const connectionIdCreate = versus(
+  (i) => createConnectionId(nowMs + i, cryptoRandom),
+  randomBytes12,
+);
 const sampleConnectionId = unwrap(createConnectionId(nowMs, cryptoRandom));
 const connectionIdParse = measure(() => parseConnectionId(sampleConnectionId), FAST);
 
@@ -120,8 +180,12 @@ const meetingKeys = Array.from({ length: KEYS }, (_, i) => `meeting-${i.toString
 const ring = buildRing(controllerIds);
 const keyedMap = new Map(meetingKeys.map((key, i) => [key, controllerIds[i % CONTROLLERS]]));
 
-const mapGet = measure((i) => keyedMap.get(meetingKeys[i % KEYS]!), FAST);
-const ringLookup = measure((i) => ringOwner(ring, meetingKeys[i % KEYS]!), FAST);
+const mapGetStringKey: Baseline = {
+  name: 'mapGetStringKey',
+  what: 'Map.get with the same 10,000 string keys',
+  run: (i) => keyedMap.get(meetingKeys[i % KEYS]!),
+};
+const ringLookup = versus((i) => ringOwner(ring, meetingKeys[i % KEYS]!), mapGetStringKey);
 const ringBuild = measure(() => buildRing(controllerIds), SLOW);
 const registry = controllerIds.reduce<ControllerRegistry>(
   (current, id, i) =>
@@ -133,9 +197,9 @@ const registry = controllerIds.reduce<ControllerRegistry>(
   createRegistry(),
 );
 const meetingIds = meetingKeys.map(meetingId);
-const controllerChoice = measure(
+const controllerChoice = versus(
   (i) => chooseController(registry, meetingIds[i % KEYS]!, REGIONS[i % REGIONS.length]!),
-  FAST,
+  mapGetStringKey,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -177,12 +241,16 @@ const sampleAssignment = unwrap(
   assignLayout({ roster: bigIndex, subscriber: subscriberOf(0), request: grid5x5 }),
 );
 
-const jsonStringifyAssignment = measure(() => JSON.stringify(sampleAssignment), FAST);
-const layoutGrid = measure(
+const jsonStringifyAssignment: Baseline = {
+  name: 'jsonStringifyAssignment25Slots',
+  what: 'JSON.stringify of one 25-slot grid assignment',
+  run: () => JSON.stringify(sampleAssignment),
+};
+const layoutGrid = versus(
   (i) => assignLayout({ roster: bigIndex, subscriber: subscriberOf(i), request: grid5x5 }),
-  FAST,
+  jsonStringifyAssignment,
 );
-const layoutGridWithPrevious = measure(
+const layoutGridWithPrevious = versus(
   (i) =>
     assignLayout({
       roster: bigIndex,
@@ -190,11 +258,11 @@ const layoutGridWithPrevious = measure(
       request: grid5x5,
       previous: sampleAssignment,
     }),
-  FAST,
+  jsonStringifyAssignment,
 );
-const layoutSpeaker = measure(
+const layoutSpeaker = versus(
   (i) => assignLayout({ roster: bigIndex, subscriber: subscriberOf(i), request: speakerRequest }),
-  FAST,
+  jsonStringifyAssignment,
 );
 const rosterIndexing = measure(() => indexRoster(bigRoster), SLOW);
 
@@ -251,18 +319,18 @@ interface PlanFigure {
   readonly handlers: number;
   readonly demand: number;
   readonly outcome: string;
-  readonly plan?: Figure;
-  /** Plans per second over JSON.stringify of an input of the same size per second. */
-  readonly ratioToJsonStringifyInput?: number;
+  readonly plan?: VersusFigure;
 }
 
 const planFigures: PlanFigure[] = [];
-/** Baseline per meeting size: JSON.stringify of the routing input (with 2 handlers). */
-const jsonStringifyRoutingInput: Record<string, Figure> = {};
+const jsonStringifyRoutingInput = {
+  name: 'jsonStringifyRoutingInput',
+  what: 'JSON.stringify of the routing input being planned',
+};
+// Without this the first configurations timed would also pay for compiling the planner.
+const warmUpInputs = [routingInputOf(10, 2), routingInputOf(100, 4)];
+warmUp((i) => planRouting(warmUpInputs[i % warmUpInputs.length]!), 1_000);
 for (const participants of [10, 100, 1_000]) {
-  const twoHandlerInput = routingInputOf(participants, 2);
-  const baseline = measure(() => JSON.stringify(twoHandlerInput), SLOW);
-  jsonStringifyRoutingInput[`participants${participants}`] = baseline;
   for (let handlers = 2; handlers <= 8; handlers++) {
     const input = routingInputOf(participants, handlers);
     const first = planRouting(input);
@@ -271,18 +339,30 @@ for (const participants of [10, 100, 1_000]) {
       planFigures.push({ ...base, outcome: first.error.kind });
       continue;
     }
-    const plan = measure(() => planRouting(input), SLOW);
+    const jsonStringifyInput: Baseline = {
+      ...jsonStringifyRoutingInput,
+      run: () => JSON.stringify(input),
+    };
     planFigures.push({
       ...base,
       outcome: `ok: ${first.value.loads.length} handlers used, ${first.value.cascades.length} cascades`,
-      plan,
-      ratioToJsonStringifyInput: ratio(plan, baseline),
+      plan: versus(() => planRouting(input), jsonStringifyInput, SLOW),
     });
   }
 }
 
 // ---------------------------------------------------------------------------------------------
 // Report
+
+const baselines = [
+  copy42ByteLoop,
+  jsonParseHeader,
+  jsonStringifyHeader,
+  randomBytes12,
+  mapGetStringKey,
+  jsonStringifyAssignment,
+  jsonStringifyRoutingInput,
+];
 
 const report = {
   benchmark: 'core',
@@ -291,73 +371,43 @@ const report = {
   platform: `${os.platform()} ${os.arch()}`,
   cpus: os.cpus().length,
   cpuModel: os.cpus()[0]?.model ?? 'unknown',
+  loadAverageAtStart: loadAtStart,
   durationSeconds: Math.round((performance.now() - started) / 100) / 10,
   method:
-    'Each figure is the median of `rounds` timed rounds after a warm-up; `iterationsPerRound` ' +
-    'lists the operations timed in each round. Ratios divide a figure by a baseline timed in ' +
-    'the same run.',
-  baselines: {
-    copy42ByteLoop: copy42,
-    jsonStringifyHeader,
-    jsonParseHeader,
-    randomBytes12: randomBytesOnly,
-    mapGetStringKey: mapGet,
-    jsonStringifyAssignment25Slots: jsonStringifyAssignment,
-    jsonStringifyRoutingInput,
-  },
+    'A round repeats an operation until its time budget is spent; `iterationsPerRound` lists ' +
+    'the operations timed in each round and `perSecond` is the median round. A `ratio` is the ' +
+    'median over rounds of operation/baseline throughput, the baseline timed in the round just ' +
+    'before, so machine load drifts out of it.',
+  baselines: Object.fromEntries(baselines.map((b) => [b.name, b.what])),
   protocol: {
     datagramBytes: datagram.length,
-    headerDecode: {
-      ...headerDecode,
-      ratioToCopy42: ratio(headerDecode, copy42),
-      ratioToJsonParse: ratio(headerDecode, jsonParseHeader),
-    },
-    headerEncodeInto: {
-      ...headerEncodeInto,
-      ratioToCopy42: ratio(headerEncodeInto, copy42),
-      ratioToJsonStringify: ratio(headerEncodeInto, jsonStringifyHeader),
-    },
-    datagramEncodeWithPayloadCopy: {
-      ...datagramEncode,
-      ratioToCopy42: ratio(datagramEncode, copy42),
-    },
-    hopCountIncrementInPlace: { ...hopIncrement, ratioToCopy42: ratio(hopIncrement, copy42) },
-    connectionIdCreate: {
-      ...connectionIdCreate,
-      randomSource: 'node:crypto randomFillSync',
-      ratioToRandomBytesAlone: ratio(connectionIdCreate, randomBytesOnly),
-    },
+    headerDecode,
+    headerDecodeVsJson,
+    headerEncodeInto,
+    headerEncodeVsJson,
+    datagramEncodeWithPayloadCopy: datagramEncode,
+    hopCountIncrementInPlace: hopIncrement,
+    connectionIdCreate,
     connectionIdParse,
   },
   placement: {
     controllers: CONTROLLERS,
     distinctKeys: KEYS,
-    ringLookup: { ...ringLookup, ratioToMapGet: ratio(ringLookup, mapGet) },
+    ringLookup,
     ringBuild100Controllers: ringBuild,
-    chooseControllerRegionFirst: {
-      ...controllerChoice,
-      ratioToMapGet: ratio(controllerChoice, mapGet),
-    },
+    chooseControllerRegionFirst: controllerChoice,
   },
   layout: {
     rosterParticipants: LAYOUT_ROSTER,
     indexRoster: rosterIndexing,
-    assignGrid5x5: {
-      ...layoutGrid,
-      ratioToJsonStringifyAssignment: ratio(layoutGrid, jsonStringifyAssignment),
-    },
-    assignGrid5x5WithPrevious: {
-      ...layoutGridWithPrevious,
-      ratioToJsonStringifyAssignment: ratio(layoutGridWithPrevious, jsonStringifyAssignment),
-    },
-    assignSpeaker1Plus8: {
-      ...layoutSpeaker,
-      ratioToJsonStringifyAssignment: ratio(layoutSpeaker, jsonStringifyAssignment),
-    },
+    assignGrid5x5: layoutGrid,
+    assignGrid5x5WithPrevious: layoutGridWithPrevious,
+    assignSpeaker1Plus8: layoutSpeaker,
   },
   routing: {
     setup:
-      'participants spread over 3 regions; every participant shows a 3x3 grid (layout engine); handlers round-robin over the regions with ample capacity',
+      'participants spread over 3 regions; every participant shows a 3x3 grid (layout engine); ' +
+      'handlers round-robin over the regions with ample capacity',
     plans: planFigures,
   },
 };
@@ -367,19 +417,22 @@ writeFileSync('reports/bench-core.json', `${JSON.stringify(report, null, 2)}\n`)
 console.log(summary());
 
 function summary(): string {
-  const plans = planFigures
-    .map(
-      (p) =>
-        `  plan ${p.participants}p/${p.handlers}h: ${p.plan ? `${p.plan.microsecondsPerOp} µs` : p.outcome}`,
-    )
-    .join('\n');
+  const line = (label: string, figure: VersusFigure) =>
+    `  ${label}: ${figure.perSecond}/s, x${figure.ratio} of ${figure.baseline}`;
+  const plans = planFigures.map((p) =>
+    p.plan === undefined
+      ? `  plan ${p.participants}p/${p.handlers}h: ${p.outcome}`
+      : line(`plan ${p.participants}p/${p.handlers}h (${p.plan.microsecondsPerOp} µs)`, p.plan),
+  );
   return [
     `reports/bench-core.json (${report.durationSeconds} s, node ${report.node})`,
-    `  header decode ${headerDecode.perSecond}/s (x${ratio(headerDecode, copy42)} of a 42-byte copy loop)`,
-    `  header encode ${headerEncodeInto.perSecond}/s (x${ratio(headerEncodeInto, copy42)} of a 42-byte copy loop)`,
-    `  connection id ${connectionIdCreate.perSecond}/s (x${ratio(connectionIdCreate, randomBytesOnly)} of the random source alone)`,
-    `  ring lookup ${ringLookup.perSecond}/s (x${ratio(ringLookup, mapGet)} of a Map.get)`,
-    `  layout grid 5x5, 1,000 participants ${layoutGrid.perSecond}/s`,
-    plans,
+    line('header decode', headerDecode),
+    line('header encode', headerEncodeInto),
+    line('hop count increment', hopIncrement),
+    line('connection id', connectionIdCreate),
+    line('ring lookup', ringLookup),
+    line('choose controller', controllerChoice),
+    line('layout grid 5x5 of 1,000', layoutGrid),
+    ...plans,
   ].join('\n');
 }

@@ -1,19 +1,26 @@
 /**
- * A small timing harness for benchmarks. Each figure is the median of several timed rounds;
- * each round repeats the operation until a time budget is spent, so fast and slow operations
- * both get a stable count. Speed claims are made as ratios against a baseline timed in the
- * same run, because absolute figures on a shared machine drift from run to run.
+ * A small timing harness for benchmarks. Each round repeats an operation until a time budget
+ * is spent, so fast and slow operations both get a stable count, and a figure is the median
+ * over rounds. Speed claims are ratios against a baseline timed in alternation with the
+ * operation (baseline round, operation round, and so on), because absolute figures on a
+ * shared machine drift from one second to the next.
  */
 import { performance } from 'node:perf_hooks';
 
 export interface Figure {
   /** Operations per second, the median over rounds. */
   readonly perSecond: number;
-  /** Mean time of one operation in microseconds, from the median round. */
+  /** Mean time of one operation in microseconds, in the median round. */
   readonly microsecondsPerOp: number;
-  /** Operations timed in each round, slowest round first. */
+  /** Operations timed in each round, in the order the rounds ran. */
   readonly iterationsPerRound: readonly number[];
-  readonly rounds: number;
+}
+
+export interface Comparison {
+  readonly figure: Figure;
+  readonly baseline: Figure;
+  /** Median over rounds of (operation per second / baseline per second), each pair back to back. */
+  readonly ratio: number;
 }
 
 export interface MeasureOptions {
@@ -24,52 +31,82 @@ export interface MeasureOptions {
   readonly minIterations?: number;
 }
 
-/** Anything the measured operations return flows here, so the work cannot be optimised away. */
+type Operation = (i: number) => unknown;
+
+interface Round {
+  readonly perSecond: number;
+  readonly iterations: number;
+}
+
+/** Anything the measured operations return lands here, so the work cannot be optimised away. */
 let _sink: unknown;
 
 /** Times `operation(i)` and returns its median throughput. */
-export function measure(operation: (i: number) => unknown, options: MeasureOptions): Figure {
+export function measure(operation: Operation, options: MeasureOptions): Figure {
   warmUp(operation, options.roundMs / 2);
-  const samples: { perSecond: number; iterations: number }[] = [];
+  const rounds: Round[] = [];
+  for (let round = 0; round < options.rounds; round++) rounds.push(timeRound(operation, options));
+  return summarise(rounds);
+}
+
+/** Times `operation` and `baseline` in alternating rounds and returns both and their ratio. */
+export function compare(
+  operation: Operation,
+  baseline: Operation,
+  options: MeasureOptions,
+): Comparison {
+  warmUp(baseline, options.roundMs / 2);
+  warmUp(operation, options.roundMs / 2);
+  const baselineRounds: Round[] = [];
+  const operationRounds: Round[] = [];
+  const ratios: number[] = [];
   for (let round = 0; round < options.rounds; round++) {
-    samples.push(timeRound(operation, options.roundMs, options.minIterations ?? 1));
+    const base = timeRound(baseline, options);
+    const timed = timeRound(operation, options);
+    baselineRounds.push(base);
+    operationRounds.push(timed);
+    ratios.push(timed.perSecond / base.perSecond);
   }
-  samples.sort((a, b) => a.perSecond - b.perSecond);
-  const median = samples[Math.floor(samples.length / 2)] ?? { perSecond: 0, iterations: 0 };
   return {
-    perSecond: Math.round(median.perSecond),
-    microsecondsPerOp: round3(1e6 / median.perSecond),
-    iterationsPerRound: samples.map((s) => s.iterations),
-    rounds: options.rounds,
+    figure: summarise(operationRounds),
+    baseline: summarise(baselineRounds),
+    ratio: round3(median(ratios)),
   };
 }
 
-/** `figure` throughput divided by `baseline` throughput, to three decimals. */
-export function ratio(figure: Figure, baseline: Figure): number {
-  return round3(figure.perSecond / baseline.perSecond);
-}
-
-function warmUp(operation: (i: number) => unknown, budgetMs: number): void {
+/** Runs `operation` for `budgetMs` untimed, so the JIT has compiled it before timing starts. */
+export function warmUp(operation: Operation, budgetMs: number): void {
   const end = performance.now() + budgetMs;
   for (let i = 0; performance.now() < end; i++) _sink = operation(i);
 }
 
-function timeRound(
-  operation: (i: number) => unknown,
-  budgetMs: number,
-  minIterations: number,
-): { perSecond: number; iterations: number } {
+function timeRound(operation: Operation, options: MeasureOptions): Round {
+  const minIterations = options.minIterations ?? 1;
   let iterations = 0;
   let batch = 1;
   const start = performance.now();
   let elapsed = 0;
-  while (elapsed < budgetMs || iterations < minIterations) {
+  while (elapsed < options.roundMs || iterations < minIterations) {
     for (let i = 0; i < batch; i++) _sink = operation(iterations + i);
     iterations += batch;
     elapsed = performance.now() - start;
     if (batch < 4096) batch *= 2;
   }
   return { perSecond: (iterations / elapsed) * 1000, iterations };
+}
+
+function summarise(rounds: readonly Round[]): Figure {
+  const perSecond = median(rounds.map((r) => r.perSecond));
+  return {
+    perSecond: Math.round(perSecond),
+    microsecondsPerOp: round3(1e6 / perSecond),
+    iterationsPerRound: rounds.map((r) => r.iterations),
+  };
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
 }
 
 function round3(value: number): number {
