@@ -70,14 +70,14 @@ const BUILTIN: Record<string, ScenarioInput> = {
   },
   'large-meetings': {
     name: 'large-meetings',
-    description: 'Few meetings of 60-150 participants on small handlers: several handlers per meeting and cascades.',
-    durationSeconds: 60,
+    description: 'Two meetings of 40-120 participants on small handlers: several handlers per meeting and cascades.',
+    durationSeconds: 30,
     regions: regions(1, 6),
     network: { rttMs: DEFAULT_RTT_MS },
     workload: {
-      concurrentMeetings: 4,
+      concurrentMeetings: 2,
       meanMeetingSeconds: 600,
-      participants: { mean: 100, min: 60, max: 150 },
+      participants: { mean: 70, min: 40, max: 120 },
       layouts: { grid: 1, speaker: 1 },
     },
     media: { handlerCapacityMbps: 400 },

@@ -26,6 +26,8 @@ export class MeetingState {
   readonly departed: ParticipantId[] = [];
   activeSpeakers: ParticipantId[] = [];
   plan: RoutingPlan | null = null;
+  /** The planning inputs (besides demand) the current plan was made from. */
+  planSignature = '';
   demand: StreamDemand[] = [];
   /** When the demand last changed; the convergence bound counts from here. */
   demandChangedAt: Micros = 0;

@@ -233,10 +233,14 @@ export class World {
 
   /** Meeting Controllers report their meeting counts to every Global Controller. */
   private heartbeats(): void {
+    const meetingCounts = new Map<ControllerId, number>();
+    for (const controller of this.controllerOf.values()) {
+      meetingCounts.set(controller.id, (meetingCounts.get(controller.id) ?? 0) + 1);
+    }
     for (const region of this.regions.values()) {
       for (const controller of this.allControllers()) {
         if (!controller.healthy || this.network.isBlocked(controller.region, region.name)) continue;
-        const meetingCount = [...this.controllerOf.values()].filter((c) => c === controller).length;
+        const meetingCount = meetingCounts.get(controller.id) ?? 0;
         this.updateRegistry(region, { type: 'heartbeat', id: controller.id, meetingCount, healthy: true });
       }
       this.updateRegistry(region, { type: 'tick' });
@@ -662,6 +666,8 @@ export class World {
   private replan(meeting: MeetingState): boolean {
     if (meeting.ended) return false;
     const demand = this.assignLayouts(meeting);
+    const signature = this.planningSignature(meeting);
+    if (meeting.plan !== null && signature === meeting.planSignature && sameDemand(meeting.demand, demand)) return true;
     const input = this.routingInput(meeting, demand);
     const planned = planRouting(input);
     if (!planned.ok) {
@@ -669,6 +675,7 @@ export class World {
       return false;
     }
     const plan = planned.value;
+    meeting.planSignature = signature;
     checkNewPlan(this.violations, `mc/${meeting.id}`, input, plan);
     this.metrics.reroutes.plans++;
     this.applyPlanLoads(meeting, plan);
@@ -703,6 +710,18 @@ export class World {
       this.checkFirstMedia(meeting);
       this.startTransition(meeting);
     });
+  }
+
+  /**
+   * What the plan depends on besides the demand and other meetings' load: who is in the meeting,
+   * where each is connected, and which handlers are down. The controller replans only when this
+   * or the demand changes.
+   */
+  private planningSignature(meeting: MeetingState): string {
+    let signature = '';
+    for (const member of meeting.members.values()) signature += `${member.id}@${member.connectedHandler ?? '-'};`;
+    for (const handler of this.handlersById.values()) if (!handler.healthy) signature += `!${handler.id}`;
+    return signature;
   }
 
   private assignLayouts(meeting: MeetingState): StreamDemand[] {
