@@ -49,6 +49,16 @@ const FRAMEWORK_ERRORS: Record<string, { status: number; code: string; message: 
     code: 'invalid_request',
     message: 'request body is not valid JSON',
   },
+  FST_ERR_MAX_PARAM_LENGTH: {
+    status: 414,
+    code: 'uri_too_long',
+    message: 'a path parameter is too long',
+  },
+  FST_ERR_BAD_URL: {
+    status: 400,
+    code: 'invalid_request',
+    message: 'the URL is malformed',
+  },
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: {
     status: 400,
     code: 'invalid_request',

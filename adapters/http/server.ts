@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import Fastify, { LogController } from 'fastify';
+import Fastify, { LogController, type FastifyReply } from 'fastify';
 import type { Logger } from '../logging/logger.ts';
 import type { HttpMetrics } from '../metrics/registry.ts';
 import { toErrorResponse } from './errors.ts';
@@ -46,6 +46,10 @@ export function createHttpServer(options: HttpServerOptions) {
     genReqId: (request) => traceIdFor(request.headers.traceparent),
     forceCloseConnections: 'idle',
     return503OnClosing: true,
+    frameworkErrors: (error, _request, reply) => {
+      const { status, body } = toErrorResponse(error);
+      void (reply as unknown as FastifyReply).code(status).send(body);
+    },
   });
   app.removeContentTypeParser('text/plain');
 

@@ -11,6 +11,7 @@ import {
   type RegisterMcRequest,
 } from '../generated/darktower/gc/v1/gc.ts';
 import type { Clock } from '../shared/clock.ts';
+import type { MeetingPlacement } from './placement.ts';
 import type { McAvailability } from './ports.ts';
 
 const REGISTER_SCOPE: Scope = { principal: 'service', operation: 'write', component: 'gc' };
@@ -19,6 +20,8 @@ const REGION = /^[a-z0-9-]{1,32}$/;
 
 export interface GcGrpcDependencies {
   readonly availability: McAvailability;
+  /** Told of registrations, so this replica places on a new controller at once. */
+  readonly placement: Pick<MeetingPlacement, 'invalidate'>;
   readonly bearer: BearerCheck;
   readonly clock: Clock;
   readonly logger: Logger;
@@ -89,6 +92,7 @@ export function gcGrpcService(deps: GcGrpcDependencies): GlobalControllerService
         { id: request.mcId, region: request.region, endpoint: request.publicUrl },
         deps.clock.now(),
       );
+      deps.placement.invalidate();
       deps.logger.info(
         { mc_id: request.mcId, region: request.region },
         'meeting controller registered',

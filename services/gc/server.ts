@@ -57,15 +57,16 @@ export async function startGc(
     keys: jwks,
     policy: { trustedIssuers: new Set([env.GC_TRUSTED_ISSUER]), audience: env.GC_TOKEN_AUDIENCE },
   };
+  const placement = new MeetingPlacement(
+    availability,
+    new RedisMeetingAssignments(redis),
+    env.GC_REGION,
+  );
   const app = buildGcApp({
     meetings: store,
     tenants: store,
     tenantCache: new RedisTenantConfigCache(redis, TENANT_CACHE_TTL_MS),
-    placement: new MeetingPlacement(
-      availability,
-      new RedisMeetingAssignments(redis),
-      env.GC_REGION,
-    ),
+    placement,
     bearer,
     clock,
     logger,
@@ -78,6 +79,7 @@ export async function startGc(
   const grpc = await startGrpcServer(
     gcGrpcService({
       availability,
+      placement,
       bearer: { ...bearer, onRejected: (reason) => metrics.authFailures.inc({ reason }) },
       clock,
       logger,

@@ -43,13 +43,16 @@ export async function http(
 ): Promise<{ status: number; headers: Headers; body: Record<string, unknown> }> {
   const response = await fetch(url, init);
   const text = await response.text();
-  let body: Record<string, unknown> = {};
+  return { status: response.status, headers: response.headers, body: parseJson(text) };
+}
+
+function parseJson(text: string): Record<string, unknown> {
+  if (text === '') return {};
   try {
-    body = text === '' ? {} : (JSON.parse(text) as Record<string, unknown>);
+    return JSON.parse(text) as Record<string, unknown>;
   } catch {
-    body = { text };
+    return { text };
   }
-  return { status: response.status, headers: response.headers, body };
 }
 
 /** JSON request options. */

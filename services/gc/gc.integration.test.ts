@@ -1,0 +1,418 @@
+import { status as GrpcStatus } from '@grpc/grpc-js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseEnvironment } from '../../adapters/config/env.ts';
+import { signClaims } from '../../adapters/jwt/tokens.ts';
+import { createLogger } from '../../adapters/logging/logger.ts';
+import { PgAuditLog, PgServiceStore, PgUserStore } from '../../adapters/postgres/ac-stores.ts';
+import { createPool, type Pool } from '../../adapters/postgres/pool.ts';
+import { createRedis, type Redis } from '../../adapters/redis/client.ts';
+import { createUser, registerService } from '../ac/accounts.ts';
+import { acEnvironment } from '../ac/config.ts';
+import { startAc, type RunningAc } from '../ac/server.ts';
+import { McHealth } from '../generated/darktower/gc/v1/gc.ts';
+import { ManualClock } from '../shared/clock.ts';
+import { jwtAttacks, validClaims } from '../shared/jwt-attacks.ts';
+import {
+  http,
+  isolatedBackends,
+  json,
+  testMasterKey,
+  TEST_REDIS_URL,
+  type IsolatedBackends,
+} from '../shared/testing.ts';
+import { gcEnvironment } from './config.ts';
+import { connectGc, type GcClient } from './grpc-client.ts';
+import { startGc, type RunningGc } from './server.ts';
+
+const WEEK = 7 * 24 * 3_600_000;
+let backends: IsolatedBackends;
+let pool: Pool;
+let redis: Redis;
+let clock: ManualClock;
+let ac: RunningAc;
+let gc: RunningGc;
+let userToken: string;
+let mcClient: GcClient;
+const logger = createLogger('test', 'silent');
+
+function parsed<T>(
+  result: { ok: true; value: T } | { ok: false; error: { problems: string[] } },
+): T {
+  if (!result.ok) throw new Error(result.error.problems.join('\n'));
+  return result.value;
+}
+
+async function tokenFor(url: string, body: object, path: string) {
+  const response = await http(`${url}${path}`, json(body));
+  if (response.status !== 200) throw new Error(JSON.stringify(response.body));
+  return response.body.access_token as string;
+}
+
+/** A genuine AC-signed user token for another subject and scope set. */
+async function tokenAs(subject: string, scopes: string) {
+  const key = ac.keys.signingKey();
+  if (!key) throw new Error('no signing key');
+  const context = {
+    key,
+    publicJwk: {},
+    issuer: 'dark-tower-ac',
+    audience: 'dark-tower',
+    now: clock.now(),
+    scopes,
+  };
+  return signClaims({ ...validClaims(context), sub: subject }, key);
+}
+
+const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+const createMeeting = (token: string, body: object = { title: 'Design review' }) =>
+  http(`${gc.url}/v1/meetings`, json(body, bearer(token)));
+const getMeeting = (id: string, token = userToken) =>
+  http(`${gc.url}/v1/meetings/${id}`, { headers: bearer(token) });
+const meetingCount = async () =>
+  Number((await pool.query<{ n: string }>('SELECT count(*) AS n FROM gc.meetings')).rows[0]?.n);
+
+beforeAll(async () => {
+  backends = await isolatedBackends();
+  pool = createPool(backends.databaseUrl, 2);
+  redis = createRedis(TEST_REDIS_URL, `${backends.redisPrefix}gc:`);
+  clock = new ManualClock(Date.parse('2026-11-22T04:00:00Z'));
+  const stores = {
+    users: new PgUserStore(pool),
+    services: new PgServiceStore(pool),
+    audit: new PgAuditLog(pool),
+  };
+  await createUser(
+    { ...stores, bcryptCost: 12 },
+    { username: 'alice', password: 'alice-password', scopes: ['user.read.gc', 'user.write.gc'] },
+  );
+  const mcService = await registerService(stores, {
+    name: 'meeting-controller',
+    scopes: ['service.write.gc'],
+  });
+  if (!mcService.ok) throw new Error('registration failed');
+  const common = {
+    DATABASE_URL: backends.databaseUrl,
+    REDIS_URL: TEST_REDIS_URL,
+    BIND_ADDRESS: '127.0.0.1:0',
+  };
+  ac = await startAc(
+    parsed(
+      parseEnvironment(acEnvironment, {
+        ...common,
+        AC_MASTER_KEY: testMasterKey(),
+        AC_REDIS_KEY_PREFIX: `${backends.redisPrefix}ac:`,
+      }),
+    ),
+    { clock, logger, scheduleRotation: false },
+  );
+  gc = await startGc(
+    parsed(
+      parseEnvironment(gcEnvironment, {
+        ...common,
+        GC_GRPC_BIND_ADDRESS: '127.0.0.1:0',
+        GC_REGION: 'us-west-1',
+        AC_INTERNAL_URL: ac.url,
+        GC_REDIS_KEY_PREFIX: `${backends.redisPrefix}gc:`,
+      }),
+    ),
+    { clock, logger },
+  );
+  userToken = await tokenFor(
+    ac.url,
+    { username: 'alice', password: 'alice-password' },
+    '/v1/auth/user/token',
+  );
+  const serviceToken = await tokenFor(
+    ac.url,
+    {
+      grant_type: 'client_credentials',
+      client_id: mcService.value.clientId,
+      client_secret: mcService.value.clientSecret,
+    },
+    '/v1/auth/service/token',
+  );
+  mcClient = connectGc(gc.grpcAddress, serviceToken);
+});
+
+afterAll(async () => {
+  mcClient.close();
+  await gc.close();
+  await ac.close();
+  await redis.quit();
+  await pool.end();
+  await backends.cleanUp();
+});
+
+const registration = (mcId: string, region: string) => ({
+  mcId,
+  region,
+  publicUrl: `https://${mcId}.example:4433`,
+  grpcUrl: `http://${mcId}.example:50052`,
+  maxMeetings: 800,
+  maxParticipants: 10_000,
+});
+
+describe('GC meetings', () => {
+  it('creates, reads and ends a meeting', async () => {
+    const created = await createMeeting(userToken);
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({
+      title: 'Design review',
+      org_id: 'default',
+      status: 'active',
+      max_participants: 100,
+      ended_at: null,
+    });
+    const id = created.body.meeting_id as string;
+    expect(await getMeeting(id)).toMatchObject({
+      status: 200,
+      body: { meeting_id: id, status: 'active' },
+    });
+    const ended = await http(`${gc.url}/v1/meetings/${id}`, {
+      method: 'DELETE',
+      headers: bearer(userToken),
+    });
+    expect(ended).toMatchObject({
+      status: 200,
+      body: { status: 'ended', meeting_controller: null },
+    });
+    expect((await getMeeting(id)).body).toMatchObject({
+      status: 'ended',
+      ended_at: new Date(clock.now()).toISOString(),
+    });
+  });
+
+  it('checks scopes: read-only tokens read, only creators or admins end', async () => {
+    const id = (await createMeeting(userToken)).body.meeting_id as string;
+    const reader = await tokenAs('reader', 'user.read.gc');
+    expect((await getMeeting(id, reader)).status).toBe(200);
+    expect(await createMeeting(reader)).toMatchObject({
+      status: 403,
+      body: { error: 'insufficient_scope' },
+    });
+    const stranger = await tokenAs('stranger', 'user.write.gc');
+    expect(
+      (await http(`${gc.url}/v1/meetings/${id}`, { method: 'DELETE', headers: bearer(stranger) }))
+        .status,
+    ).toBe(403);
+    const admin = await tokenAs('gc-admin', 'user.admin.gc');
+    expect(
+      (await http(`${gc.url}/v1/meetings/${id}`, { method: 'DELETE', headers: bearer(admin) }))
+        .status,
+    ).toBe(200);
+  });
+
+  it('caches the tenant configuration in Redis for five minutes', async () => {
+    await createMeeting(userToken);
+    const ttl = await redis.pttl('tenant:default');
+    expect(ttl).toBeGreaterThan(0);
+    expect(ttl).toBeLessThanOrEqual(300_000);
+  });
+});
+
+describe('GC meeting controller registration and placement', () => {
+  it('places meetings on a registered controller of its region and moves them when it goes silent', async () => {
+    expect(await mcClient.registerMc(registration('mc-west-a', 'us-west-1'))).toMatchObject({
+      accepted: true,
+    });
+    expect(await mcClient.registerMc(registration('mc-west-b', 'us-west-1'))).toMatchObject({
+      accepted: true,
+    });
+    await mcClient.registerMc(registration('mc-east', 'us-east-1'));
+    const id = (await createMeeting(userToken)).body.meeting_id as string;
+    const first = (await getMeeting(id)).body.meeting_controller as {
+      id: string;
+      region: string;
+      url: string;
+    };
+    expect(first.region).toBe('us-west-1');
+    expect(first.url).toBe(`https://${first.id}.example:4433`);
+    expect((await getMeeting(id)).body.meeting_controller).toEqual(first);
+    const survivor = first.id === 'mc-west-a' ? 'mc-west-b' : 'mc-west-a';
+    clock.advance(6_000);
+    const beat = await mcClient.mcHeartbeat({
+      mcId: survivor,
+      currentMeetings: 1,
+      currentParticipants: 3,
+      health: McHealth.MC_HEALTH_HEALTHY,
+    });
+    expect(beat.acknowledged).toBe(true);
+    expect(((await getMeeting(id)).body.meeting_controller as { id: string }).id).toBe(survivor);
+  });
+
+  it('asks unknown controllers to register again and rejects malformed registrations', async () => {
+    expect(
+      await mcClient.mcHeartbeat({
+        mcId: 'never-registered',
+        currentMeetings: 0,
+        currentParticipants: 0,
+        health: McHealth.MC_HEALTH_HEALTHY,
+      }),
+    ).toMatchObject({ acknowledged: false });
+    await expect(
+      mcClient.registerMc({ ...registration('bad id!', 'us-west-1') }),
+    ).rejects.toMatchObject({ code: GrpcStatus.INVALID_ARGUMENT });
+    await expect(
+      mcClient.registerMc({ ...registration('mc-x', 'us-west-1'), publicUrl: 'not a url' }),
+    ).rejects.toMatchObject({ code: GrpcStatus.INVALID_ARGUMENT });
+  });
+
+  it('requires a service token with service.write.gc', async () => {
+    const anonymous = connectGc(gc.grpcAddress, undefined);
+    const asUser = connectGc(gc.grpcAddress, userToken);
+    try {
+      await expect(
+        anonymous.registerMc(registration('mc-anon', 'us-west-1')),
+      ).rejects.toMatchObject({ code: GrpcStatus.UNAUTHENTICATED });
+      await expect(asUser.registerMc(registration('mc-user', 'us-west-1'))).rejects.toMatchObject({
+        code: GrpcStatus.PERMISSION_DENIED,
+      });
+    } finally {
+      anonymous.close();
+      asUser.close();
+    }
+  });
+});
+
+describe('GC token validation through the AC JWKS', () => {
+  it('rejects every token of the JWT attack suite', async () => {
+    const id = (await createMeeting(userToken)).body.meeting_id as string;
+    const key = ac.keys.signingKey();
+    if (!key) throw new Error('no signing key');
+    const published = ac.keys.jwks().keys.find((jwk) => jwk.kid === key.kid) ?? {};
+    const attacks = await jwtAttacks(
+      {
+        key,
+        publicJwk: published,
+        issuer: 'dark-tower-ac',
+        audience: 'dark-tower',
+        now: clock.now(),
+        scopes: 'user.read.gc',
+      },
+      'user.write.mc',
+    );
+    for (const attack of attacks) {
+      const response = await getMeeting(id, attack.token);
+      expect({ attack: attack.name, status: response.status, error: response.body.error }).toEqual({
+        attack: attack.name,
+        status: attack.status,
+        error: attack.error,
+      });
+    }
+    const metrics = await (await fetch(`${gc.url}/metrics`)).text();
+    for (const reason of [
+      'unsupported_algorithm',
+      'expired',
+      'not_yet_valid',
+      'untrusted_issuer',
+      'wrong_audience',
+      'unknown_kid',
+      'bad_signature',
+      'missing_scope',
+    ]) {
+      expect(metrics).toMatch(new RegExp(`gc_auth_failures_total\\{reason="${reason}"\\} [1-9]`));
+    }
+  });
+
+  it('accepts tokens of the next signing key after AC rotates (refresh on unknown kid)', async () => {
+    const kidBefore = ac.keys.signingKey()?.kid;
+    clock.advance(WEEK);
+    await ac.keys.tick();
+    expect(ac.keys.signingKey()?.kid).not.toBe(kidBefore);
+    const fresh = await tokenFor(
+      ac.url,
+      { username: 'alice', password: 'alice-password' },
+      '/v1/auth/user/token',
+    );
+    expect((await createMeeting(fresh)).status).toBe(201);
+    // A week on, the first token has expired; later tests use this one.
+    userToken = fresh;
+  });
+});
+
+describe('GC bad input', () => {
+  const post = (body: string, contentType: string) =>
+    http(`${gc.url}/v1/meetings`, {
+      method: 'POST',
+      body,
+      headers: { 'content-type': contentType, ...bearer(userToken) },
+    });
+  const cases: [string, string, string, number, string][] = [
+    ['malformed JSON', '{"title": ', 'application/json', 400, 'invalid_request'],
+    ['missing title', '{}', 'application/json', 400, 'invalid_request'],
+    [
+      'extra field',
+      JSON.stringify({ title: 't', org_id: 'other' }),
+      'application/json',
+      400,
+      'invalid_request',
+    ],
+    ['blank title', JSON.stringify({ title: '   ' }), 'application/json', 400, 'invalid_request'],
+    [
+      'too many participants for the tenant',
+      JSON.stringify({ title: 't', max_participants: 5_000 }),
+      'application/json',
+      400,
+      'invalid_request',
+    ],
+    [
+      'fractional participants',
+      JSON.stringify({ title: 't', max_participants: 2.5 }),
+      'application/json',
+      400,
+      'invalid_request',
+    ],
+    [
+      'oversized body',
+      JSON.stringify({ title: 'x'.repeat(9_000) }),
+      'application/json',
+      413,
+      'payload_too_large',
+    ],
+    ['text/plain', 'title=t', 'text/plain', 415, 'unsupported_media_type'],
+    ['form', 'title=t', 'application/x-www-form-urlencoded', 415, 'unsupported_media_type'],
+  ];
+
+  it.each(cases)(
+    '%s is refused and stores nothing',
+    async (_name, body, contentType, status, error) => {
+      const before = await meetingCount();
+      const response = await post(body, contentType);
+      expect(response.status).toBe(status);
+      expect(response.body.error).toBe(error);
+      expect(await meetingCount()).toBe(before);
+    },
+  );
+
+  it('stores an SQL-injection title as plain text', async () => {
+    const title = "x'); DROP TABLE gc.meetings; --";
+    const created = await createMeeting(userToken, { title });
+    expect((await getMeeting(created.body.meeting_id as string)).body.title).toBe(title);
+  });
+
+  it.each([
+    ['an unknown meeting code', 'abcdefghjkmn', 404, 'not_found'],
+    ['an SQL-injection id', "x' OR '1'='1", 404, 'not_found'],
+    ['an over-long id', 'a'.repeat(500), 414, 'uri_too_long'],
+  ] as const)('answers %s with a 4xx and a JSON error', async (_name, id, status, error) => {
+    const path = `${gc.url}/v1/meetings/${encodeURIComponent(id)}`;
+    expect(await getMeeting(encodeURIComponent(id))).toMatchObject({ status, body: { error } });
+    const deleted = await http(path, { method: 'DELETE', headers: bearer(userToken) });
+    expect(deleted).toMatchObject({ status, body: { error } });
+  });
+});
+
+describe('GC operations', () => {
+  it('serves /health, /ready (database and JWKS) and /metrics by route template', async () => {
+    expect(await (await fetch(`${gc.url}/health`)).text()).toBe('OK');
+    expect(await http(`${gc.url}/ready`)).toMatchObject({
+      status: 200,
+      body: { status: 'ready', database: 'healthy', ac_jwks: 'reachable' },
+    });
+    const metrics = await (await fetch(`${gc.url}/metrics`)).text();
+    expect(metrics).toMatch(
+      /gc_http_request_duration_seconds_count\{method="GET",route="\/v1\/meetings\/:id",status_code="200"\} [1-9]/,
+    );
+    expect(metrics).not.toMatch(/route="\/v1\/meetings\/[a-z0-9]{12}"/);
+  });
+});

@@ -1,0 +1,40 @@
+import * as grpc from '@grpc/grpc-js';
+import {
+  GlobalControllerServiceClient,
+  type McHeartbeatRequest,
+  type McHeartbeatResponse,
+  type RegisterMcRequest,
+  type RegisterMcResponse,
+} from '../generated/darktower/gc/v1/gc.ts';
+
+/** A promise-based client of GC's gRPC API, as a Meeting Controller uses it. */
+export interface GcClient {
+  registerMc(request: RegisterMcRequest): Promise<RegisterMcResponse>;
+  mcHeartbeat(request: McHeartbeatRequest): Promise<McHeartbeatResponse>;
+  close(): void;
+}
+
+/** Connects to GC at `host:port` (plaintext), sending `token` as a Bearer service token. */
+export function connectGc(address: string, token: string | undefined): GcClient {
+  const client = new GlobalControllerServiceClient(address, grpc.credentials.createInsecure());
+  const metadata = () => {
+    const md = new grpc.Metadata();
+    if (token !== undefined) md.set('authorization', `Bearer ${token}`);
+    return md;
+  };
+  return {
+    registerMc: (request) =>
+      new Promise((resolve, reject) =>
+        client.registerMc(request, metadata(), (error, response) =>
+          error ? reject(error) : resolve(response),
+        ),
+      ),
+    mcHeartbeat: (request) =>
+      new Promise((resolve, reject) =>
+        client.mcHeartbeat(request, metadata(), (error, response) =>
+          error ? reject(error) : resolve(response),
+        ),
+      ),
+    close: () => client.close(),
+  };
+}
