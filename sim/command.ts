@@ -35,36 +35,71 @@ class UsageError extends Error {}
 
 const integer = (name: string, min: number) => (value: string) => {
   const parsed = Number(value);
-  if (!Number.isInteger(parsed) || parsed < min) throw new InvalidArgumentError(`${name} must be an integer >= ${min}`);
+  if (!Number.isInteger(parsed) || parsed < min)
+    throw new InvalidArgumentError(`${name} must be an integer >= ${min}`);
   return parsed;
 };
 
 const positive = (name: string) => (value: string) => {
   const parsed = Number(value);
-  if (!Number.isFinite(parsed) || parsed <= 0) throw new InvalidArgumentError(`${name} must be a positive number`);
+  if (!Number.isFinite(parsed) || parsed <= 0)
+    throw new InvalidArgumentError(`${name} must be a positive number`);
   return parsed;
 };
 
 const fraction = (value: string) => {
   const parsed = Number(value);
-  if (!Number.isFinite(parsed) || parsed < 0 || parsed > 1) throw new InvalidArgumentError('must be a fraction in [0, 1]');
+  if (!Number.isFinite(parsed) || parsed < 0 || parsed > 1)
+    throw new InvalidArgumentError('must be a fraction in [0, 1]');
   return parsed;
 };
 
 function buildProgram(): Command {
   return new Command()
     .name('npm run sim --')
-    .description('Dark Tower deterministic multi-region simulator: runs a scenario over the real core under virtual time.')
-    .option('-s, --scenario <name|file>', 'built-in scenario name or a YAML/JSON scenario file', 'default')
-    .option('--seed <n>', 'run seed (the same seed replays the run exactly)', integer('--seed', 0), 1)
-    .option('-d, --duration <seconds>', "override the scenario's simulated duration", positive('--duration'))
+    .description(
+      'Dark Tower deterministic multi-region simulator: runs a scenario over the real core under virtual time.',
+    )
+    .option(
+      '-s, --scenario <name|file>',
+      'built-in scenario name or a YAML/JSON scenario file',
+      'default',
+    )
+    .option(
+      '--seed <n>',
+      'run seed (the same seed replays the run exactly)',
+      integer('--seed', 0),
+      1,
+    )
+    .option(
+      '-d, --duration <seconds>',
+      "override the scenario's simulated duration",
+      positive('--duration'),
+    )
     .option('--json [file]', 'write the report as JSON to a file, or to stdout without one')
     .option('--html <file>', 'write a self-contained HTML report')
-    .option('--check-determinism', 'run twice and compare trace hashes; name the first divergent event')
-    .option('--hash-every <events>', 'hash-log interval for --check-determinism', integer('--hash-every', 1), 1000)
-    .option('--swarm <n>', 'run n seeds from --seed with randomised configurations', integer('--swarm', 1))
+    .option(
+      '--check-determinism',
+      'run twice and compare trace hashes; name the first divergent event',
+    )
+    .option(
+      '--hash-every <events>',
+      'hash-log interval for --check-determinism',
+      integer('--hash-every', 1),
+      1000,
+    )
+    .option(
+      '--swarm <n>',
+      'run n seeds from --seed with randomised configurations',
+      integer('--swarm', 1),
+    )
     .option('--list-scenarios', 'list the built-in scenarios and exit')
-    .addOption(new Option('--packet-sample <fraction>', 'fraction of meetings simulated packet by packet').argParser(fraction))
+    .addOption(
+      new Option(
+        '--packet-sample <fraction>',
+        'fraction of meetings simulated packet by packet',
+      ).argParser(fraction),
+    )
     .option('-q, --quiet', 'print only the trace hash (and failures)')
     .exitOverride()
     .configureOutput({ writeErr: (text) => process.stderr.write(text) });
@@ -110,7 +145,9 @@ function execute(options: CliOptions): number {
   });
   writeOutputs(options, report);
   if (options.json !== true) {
-    process.stdout.write(options.quiet ? `trace hash ${report.traceHash}\n` : `${renderTerminal(report)}\n`);
+    process.stdout.write(
+      options.quiet ? `trace hash ${report.traceHash}\n` : `${renderTerminal(report)}\n`,
+    );
   }
   return report.invariants.total === 0 ? 0 : EXIT_FAILED;
 }
@@ -125,11 +162,17 @@ function resolveScenario(options: CliOptions): Scenario {
 
 function determinism(options: CliOptions, scenario: Scenario): number {
   const result = checkDeterminism(
-    { scenario, seed: options.seed, ...(options.duration === undefined ? {} : { durationSeconds: options.duration }) },
+    {
+      scenario,
+      seed: options.seed,
+      ...(options.duration === undefined ? {} : { durationSeconds: options.duration }),
+    },
     options.hashEvery,
   );
   if (result.identical) {
-    process.stdout.write(`deterministic: two runs of seed ${options.seed}, ${result.events} events, trace hash ${result.firstHash}\n`);
+    process.stdout.write(
+      `deterministic: two runs of seed ${options.seed}, ${result.events} events, trace hash ${result.firstHash}\n`,
+    );
     return 0;
   }
   const lines = [
@@ -145,14 +188,21 @@ function determinism(options: CliOptions, scenario: Scenario): number {
 function swarm(options: CliOptions, count: number): number {
   const duration = options.duration ?? 30;
   const cases = runSwarm(count, options.seed, duration, (c) => {
-    if (!options.quiet) process.stdout.write(`seed ${c.seed}: ${c.failure ?? 'ok'}${c.report ? ` (${c.report.events} events, ${c.report.traceHash.slice(0, 16)})` : ''}\n`);
+    if (!options.quiet)
+      process.stdout.write(
+        `seed ${c.seed}: ${c.failure ?? 'ok'}${c.report ? ` (${c.report.events} events, ${c.report.traceHash.slice(0, 16)})` : ''}\n`,
+      );
   });
   const failures = cases.filter((c) => c.failure !== null);
   process.stdout.write(`swarm: ${cases.length - failures.length}/${cases.length} seeds passed\n`);
   for (const failure of failures) {
-    process.stdout.write(`FAILED seed ${failure.seed}: ${failure.failure?.split('\n')[0]}\n  replay: npm run sim -- --swarm 1 --seed ${failure.seed} --duration ${duration}\n`);
+    process.stdout.write(
+      `FAILED seed ${failure.seed}: ${failure.failure?.split('\n')[0]}\n  replay: npm run sim -- --swarm 1 --seed ${failure.seed} --duration ${duration}\n`,
+    );
     for (const violation of failure.report?.invariants.first.slice(0, 3) ?? []) {
-      process.stdout.write(`  ${violation.invariant} at ${violation.entity}: ${violation.message}\n`);
+      process.stdout.write(
+        `  ${violation.invariant} at ${violation.entity}: ${violation.message}\n`,
+      );
     }
   }
   return failures.length === 0 ? 0 : EXIT_FAILED;
@@ -171,10 +221,17 @@ function writeFile(path: string, content: string): void {
 }
 
 /** A progress bar on stderr, only on a terminal and only when not quiet. */
-function progress(options: CliOptions, scenario: Scenario): { onProgress?: (now: Micros, end: Micros) => void } {
+function progress(
+  options: CliOptions,
+  scenario: Scenario,
+): { onProgress?: (now: Micros, end: Micros) => void } {
   if (options.quiet || !process.stderr.isTTY) return {};
   const bar = new cliProgress.SingleBar(
-    { stream: process.stderr, format: 'simulating [{bar}] {percentage}% | {value}/{total} virtual s', hideCursor: true },
+    {
+      stream: process.stderr,
+      format: 'simulating [{bar}] {percentage}% | {value}/{total} virtual s',
+      hideCursor: true,
+    },
     cliProgress.Presets.shades_classic,
   );
   const total = options.duration ?? scenario.durationSeconds;
@@ -186,4 +243,3 @@ function progress(options: CliOptions, scenario: Scenario): { onProgress?: (now:
     },
   };
 }
-

@@ -34,7 +34,11 @@ class WindowFound extends Error {
  * window, the first run is replayed up to that window, and the two windows' event lines are
  * compared to name the first divergent event.
  */
-export function checkDeterminism(options: RunOptions, every = 1000, runner: Runner = runScenario): DeterminismReport {
+export function checkDeterminism(
+  options: RunOptions,
+  every = 1000,
+  runner: Runner = runScenario,
+): DeterminismReport {
   const first = runner({ ...options, hashLog: { every } });
   const checkpoints = first.simulation.trace.checkpoints;
   let secondWindow: readonly string[] | null = null;
@@ -60,7 +64,13 @@ export function checkDeterminism(options: RunOptions, every = 1000, runner: Runn
   }
   const firstHash = first.report.traceHash;
   if (second !== null && second.report.traceHash === firstHash) {
-    return { identical: true, firstHash, secondHash: firstHash, events: first.report.events, divergence: null };
+    return {
+      identical: true,
+      firstHash,
+      secondHash: firstHash,
+      events: first.report.events,
+      divergence: null,
+    };
   }
   const secondHash = second?.report.traceHash ?? '(stopped at the first divergent window)';
   const divergence =
@@ -75,7 +85,13 @@ export function checkDeterminism(options: RunOptions, every = 1000, runner: Runn
 }
 
 /** Every full window matched: the runs differ after the second run's last checkpoint. */
-function trailingDivergence(options: RunOptions, every: number, runner: Runner, first: RunOutcome, second: RunOutcome | null): Divergence | null {
+function trailingDivergence(
+  options: RunOptions,
+  every: number,
+  runner: Runner,
+  first: RunOutcome,
+  second: RunOutcome | null,
+): Divergence | null {
   const secondWindows = second?.simulation.trace.checkpoints.length ?? 0;
   const secondTail = second?.simulation.trace.openWindow ?? [];
   const firstTail =
@@ -86,7 +102,13 @@ function trailingDivergence(options: RunOptions, every: number, runner: Runner, 
 }
 
 /** The event lines of the hash-log window ending at `windowEnd` in a replay of the first run. */
-function replayWindow(options: RunOptions, every: number, windowEnd: number, runner: Runner, first: RunOutcome): readonly string[] {
+function replayWindow(
+  options: RunOptions,
+  every: number,
+  windowEnd: number,
+  runner: Runner,
+  first: RunOutcome,
+): readonly string[] {
   if (windowEnd > first.simulation.fired) return first.simulation.trace.openWindow;
   try {
     runner({
@@ -105,10 +127,15 @@ function replayWindow(options: RunOptions, every: number, windowEnd: number, run
   return [];
 }
 
-function compareWindows(offset: number, a: readonly string[], b: readonly string[]): Divergence | null {
+function compareWindows(
+  offset: number,
+  a: readonly string[],
+  b: readonly string[],
+): Divergence | null {
   const length = Math.max(a.length, b.length);
   for (let i = 0; i < length; i++) {
-    if (a[i] !== b[i]) return { event: offset + i + 1, first: a[i] ?? '(none)', second: b[i] ?? '(none)' };
+    if (a[i] !== b[i])
+      return { event: offset + i + 1, first: a[i] ?? '(none)', second: b[i] ?? '(none)' };
   }
   return null;
 }

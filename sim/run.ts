@@ -2,7 +2,12 @@ import { Simulation, type HashLogOptions } from './engine/simulation.ts';
 import { seconds, type Micros } from './engine/time.ts';
 import type { Scenario } from './scenario/schema.ts';
 import { World } from './world/world.ts';
-import { summariseLatency, summariseUtilisation, TARGETS_MS, type RunReport } from './report/summary.ts';
+import {
+  summariseLatency,
+  summariseUtilisation,
+  TARGETS_MS,
+  type RunReport,
+} from './report/summary.ts';
 import { estimateCost } from './report/cost.ts';
 
 /** How to run one simulation. */
@@ -14,6 +19,8 @@ export interface RunOptions {
   readonly hashLog?: HashLogOptions;
   /** Called now and then with the virtual time reached (for progress bars). */
   readonly onProgress?: (now: Micros, end: Micros) => void;
+  /** Called once the world is built and started, before the first event: extra scheduling. */
+  readonly beforeRun?: (simulation: Simulation, world: World) => void;
 }
 
 /** A finished run: the report and the engine (for the hash log). */
@@ -25,18 +32,29 @@ export interface RunOutcome {
 /** Runs a scenario under a seed to its end and builds the report. */
 export function runScenario(options: RunOptions): RunOutcome {
   const scenario =
-    options.durationSeconds === undefined ? options.scenario : { ...options.scenario, durationSeconds: options.durationSeconds };
+    options.durationSeconds === undefined
+      ? options.scenario
+      : { ...options.scenario, durationSeconds: options.durationSeconds };
   const simulation = new Simulation(options.seed, options.hashLog);
   const world = new World(simulation, scenario);
   const end = seconds(scenario.durationSeconds);
   const wallStart = performance.now();
   world.start();
-  simulation.run(end, options.onProgress === undefined ? undefined : (now) => options.onProgress?.(now, end));
+  options.beforeRun?.(simulation, world);
+  simulation.run(
+    end,
+    options.onProgress === undefined ? undefined : (now) => options.onProgress?.(now, end),
+  );
   const wallSeconds = (performance.now() - wallStart) / 1000;
   return { report: buildReport(world, scenario, options.seed, wallSeconds), simulation };
 }
 
-function buildReport(world: World, scenario: Scenario, seed: number, wallSeconds: number): RunReport {
+function buildReport(
+  world: World,
+  scenario: Scenario,
+  seed: number,
+  wallSeconds: number,
+): RunReport {
   const metrics = world.metrics;
   const sim = world.sim;
   const packetsSent = metrics.packets.sent;

@@ -28,25 +28,57 @@ export function swarmScenario(seed: number, durationSeconds: number): Scenario {
   const atSeconds = Math.round(random.uniform(0.2, 0.6) * durationSeconds);
   if (faultKind === 1) {
     const [a, b] = [random.pick(regionNames), random.pick(regionNames)];
-    if (a !== b) faults.push({ kind: 'partition', atSeconds, durationSeconds: 2 + random.int(10), from: [a], to: [b], symmetric: random.chance(0.5) });
+    if (a !== b)
+      faults.push({
+        kind: 'partition',
+        atSeconds,
+        durationSeconds: 2 + random.int(10),
+        from: [a],
+        to: [b],
+        symmetric: random.chance(0.5),
+      });
   } else if (faultKind === 2 && mediaHandlers > 1) {
-    faults.push({ kind: 'handler-crash', atSeconds, region: random.pick(regionNames), index: random.int(mediaHandlers) });
+    faults.push({
+      kind: 'handler-crash',
+      atSeconds,
+      region: random.pick(regionNames),
+      index: random.int(mediaHandlers),
+    });
   } else if (faultKind === 3) {
-    faults.push({ kind: 'controller-crash', atSeconds, region: random.pick(regionNames), index: 0, durationSeconds: 5 });
+    faults.push({
+      kind: 'controller-crash',
+      atSeconds,
+      region: random.pick(regionNames),
+      index: 0,
+      durationSeconds: 5,
+    });
   }
   const input: ScenarioInput = {
     name: `swarm-${seed}`,
     description: `Randomised configuration for swarm seed ${seed}`,
     durationSeconds,
-    regions: regionNames.map((name) => ({ name, meetingControllers: 1 + random.int(3), mediaHandlers, userWeight: random.uniform(0.2, 1) })),
-    network: { ...base.network, jitterMs: random.uniform(0, 10), loss: random.chance(0.5) ? 0 : random.uniform(0, 0.03) },
+    regions: regionNames.map((name) => ({
+      name,
+      meetingControllers: 1 + random.int(3),
+      mediaHandlers,
+      userWeight: random.uniform(0.2, 1),
+    })),
+    network: {
+      ...base.network,
+      jitterMs: random.uniform(0, 10),
+      loss: random.chance(0.5) ? 0 : random.uniform(0, 0.03),
+    },
     workload: {
       concurrentMeetings: 2 + random.int(30),
       meanMeetingSeconds: random.uniform(20, 300),
       participants: { min: 2, mean: 2 + random.uniform(0.5, 10), max: 30 },
       joinSpreadSeconds: random.uniform(1, 20),
       crossRegionFraction: random.uniform(0, 0.5),
-      layouts: { grid: random.uniform(0, 3), speaker: random.uniform(0, 3), grid2x2: random.uniform(0, 1) + 0.01 },
+      layouts: {
+        grid: random.uniform(0, 3),
+        speaker: random.uniform(0, 3),
+        grid2x2: random.uniform(0, 1) + 0.01,
+      },
       meanSpeakerTurnSeconds: random.uniform(1, 15),
       meanLayoutChangeSeconds: random.uniform(5, 120),
       screenShareProbability: random.uniform(0, 0.5),
@@ -60,17 +92,28 @@ export function swarmScenario(seed: number, durationSeconds: number): Scenario {
 }
 
 /** Runs `count` seeds from `firstSeed`, each with its own randomised configuration. */
-export function runSwarm(count: number, firstSeed: number, durationSeconds: number, onCase?: (c: SwarmCase) => void): SwarmCase[] {
+export function runSwarm(
+  count: number,
+  firstSeed: number,
+  durationSeconds: number,
+  onCase?: (c: SwarmCase) => void,
+): SwarmCase[] {
   const cases: SwarmCase[] = [];
   for (let seed = firstSeed; seed < firstSeed + count; seed++) {
     const scenario = swarmScenario(seed, durationSeconds);
     let result: SwarmCase;
     try {
       const { report } = runScenario({ scenario, seed });
-      const failure = report.invariants.total === 0 ? null : `${report.invariants.total} invariant violations`;
+      const failure =
+        report.invariants.total === 0 ? null : `${report.invariants.total} invariant violations`;
       result = { seed, scenario, report, failure };
     } catch (error) {
-      result = { seed, scenario, report: null, failure: `crashed: ${(error as Error).stack ?? String(error)}` };
+      result = {
+        seed,
+        scenario,
+        report: null,
+        failure: `crashed: ${(error as Error).stack ?? String(error)}`,
+      };
     }
     cases.push(result);
     onCase?.(result);

@@ -17,7 +17,12 @@ export function invariantOfPlanViolation(violation: PlanViolation): InvariantNam
 }
 
 /** Runs core's plan checker on a new plan and reports every broken rule. */
-export function checkNewPlan(log: ViolationLog, entity: string, input: RoutingInput, plan: RoutingPlan): void {
+export function checkNewPlan(
+  log: ViolationLog,
+  entity: string,
+  input: RoutingInput,
+  plan: RoutingPlan,
+): void {
   for (const violation of checkPlan(input, plan)) {
     log.report(invariantOfPlanViolation(violation), entity, violation.message);
   }
@@ -35,7 +40,11 @@ export function checkTransition(
   demandBefore: readonly StreamDemand[],
   demandAfter: readonly StreamDemand[],
 ): void {
-  for (const gap of findTransitionGaps(routesBefore, steps, keptDemand(demandBefore, demandAfter))) {
+  for (const gap of findTransitionGaps(
+    routesBefore,
+    steps,
+    keptDemand(demandBefore, demandAfter),
+  )) {
     log.report('make-before-break', entity, gap.message);
   }
 }

@@ -13,5 +13,9 @@ export function checkTokenVerdict(
   refusal: TokenRefusal | undefined,
 ): void {
   if (refusal === undefined || refusal.kind === 'expired') return;
-  log.report('token-verification', service, `refused the unexpired token of ${holder} signed by ${token.kid}: ${refusal.kind}`);
+  log.report(
+    'token-verification',
+    service,
+    `refused the unexpired token of ${holder} signed by ${token.kid}: ${refusal.kind}`,
+  );
 }

@@ -55,7 +55,10 @@ export class Network {
   constructor(readonly config: NetworkConfig) {
     for (const a of config.regions) {
       for (const b of config.regions) {
-        this.oneWay.set(linkKey(a, b), ms(a === b ? config.intraRegionMs : rttBetween(config, a, b) / 2));
+        this.oneWay.set(
+          linkKey(a, b),
+          ms(a === b ? config.intraRegionMs : rttBetween(config, a, b) / 2),
+        );
       }
     }
     this.clientBytesPerMicro = (config.clientBandwidthMbps * 1_000_000) / 8 / 1_000_000;
@@ -72,8 +75,15 @@ export class Network {
    * Sends one message of `bytes` bytes. A reliable message (signaling on a QUIC stream) is
    * retransmitted after each loss at a cost of one round trip; a datagram is simply lost.
    */
-  send(from: NetworkNode, to: NetworkNode, bytes: number, reliable: boolean, random: SimRandom): Transit {
-    if (this.downNodes.has(to.id) || this.downNodes.has(from.id)) return { delivered: false, reason: 'node-down' };
+  send(
+    from: NetworkNode,
+    to: NetworkNode,
+    bytes: number,
+    reliable: boolean,
+    random: SimRandom,
+  ): Transit {
+    if (this.downNodes.has(to.id) || this.downNodes.has(from.id))
+      return { delivered: false, reason: 'node-down' };
     if (this.isBlocked(from.region, to.region)) return { delivered: false, reason: 'partition' };
     const base = this.baseLatency(from, to);
     let retransmissions = 0;
@@ -100,7 +110,9 @@ export class Network {
 
   /** Heals a partition started with the same description. */
   heal(partition: Partition): void {
-    this.forEachLink(partition, (key) => this.blocked.set(key, Math.max(0, (this.blocked.get(key) ?? 0) - 1)));
+    this.forEachLink(partition, (key) =>
+      this.blocked.set(key, Math.max(0, (this.blocked.get(key) ?? 0) - 1)),
+    );
   }
 
   /** Marks a node failed: nothing reaches it or leaves it until `restore`. */

@@ -58,7 +58,8 @@ ${
 }
 
 function latencyRow(name: string, s: LatencySummary): string {
-  const verdict = s.met === null ? '' : s.met ? '<span class="ok">met</span>' : '<span class="bad">missed</span>';
+  const verdict =
+    s.met === null ? '' : s.met ? '<span class="ok">met</span>' : '<span class="bad">missed</span>';
   return `<tr><td>${name}</td><td>${s.count}</td><td>${s.p50Ms}</td><td>${s.p95Ms}</td><td>${s.p99Ms}</td><td>${s.maxMs}</td><td>${s.targetMs === null ? '' : `${s.targetMs} ${verdict}`}</td></tr>`;
 }
 
@@ -94,7 +95,11 @@ function utilisationChart(report: RunReport): string {
   const x = (t: number) => MARGIN.left + (t / end) * plotW;
   const y = (v: number) => MARGIN.top + plotH - (v / top) * plotH;
   const path = (pick: (p: (typeof series)[number]) => number) =>
-    series.map((p, i) => `${i === 0 ? 'M' : 'L'}${x(p.timeSeconds).toFixed(1)},${y(pick(p)).toFixed(1)}`).join('');
+    series
+      .map(
+        (p, i) => `${i === 0 ? 'M' : 'L'}${x(p.timeSeconds).toFixed(1)},${y(pick(p)).toFixed(1)}`,
+      )
+      .join('');
   const threshold = (v: number, color: string) =>
     `<line x1="${MARGIN.left}" x2="${WIDTH - MARGIN.right}" y1="${y(v)}" y2="${y(v)}" stroke="${color}" stroke-dasharray="4 3"/><text x="${MARGIN.left - 4}" y="${y(v) + 4}" text-anchor="end">${v}%</text>`;
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${HEIGHT}" role="img" aria-label="handler utilisation over time">
@@ -107,5 +112,9 @@ ${threshold(70, '#e0a000')}${threshold(80, '#b00020')}
 }
 
 function esc(text: string): string {
-  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+  return text
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;');
 }

@@ -2,7 +2,9 @@ import * as hdr from 'hdr-histogram-js';
 import type { Micros } from '../engine/time.ts';
 
 /** Upper bounds (ms) of the buckets that latency charts draw. */
-export const CHART_BUCKETS_MS = [1, 2, 5, 10, 20, 30, 50, 75, 100, 150, 200, 250, 300, 400, 500, 750, 1000, 2000, 5000];
+export const CHART_BUCKETS_MS = [
+  1, 2, 5, 10, 20, 30, 50, 75, 100, 150, 200, 250, 300, 400, 500, 750, 1000, 2000, 5000,
+];
 
 /**
  * One latency, recorded in virtual microseconds (up to ten minutes): an hdr histogram for the
@@ -20,7 +22,8 @@ export class LatencyRecorder {
     const micros = Math.min(600_000_000, Math.max(1, Math.round(latency)));
     this.histogram.recordValue(micros);
     let bucket = 0;
-    while (bucket < CHART_BUCKETS_MS.length && micros > (CHART_BUCKETS_MS[bucket] as number) * 1000) bucket++;
+    while (bucket < CHART_BUCKETS_MS.length && micros > (CHART_BUCKETS_MS[bucket] as number) * 1000)
+      bucket++;
     this.buckets[bucket] = (this.buckets[bucket] ?? 0) + 1;
   }
 }
@@ -50,7 +53,14 @@ export class Metrics {
   readonly signaling = new LatencyRecorder();
   readonly forwarding = new LatencyRecorder();
   readonly mediaPath = new LatencyRecorder();
-  readonly joins: JoinCounters = { attempted: 0, admitted: 0, redirected: 0, rejected: 0, failed: 0, reconnects: 0 };
+  readonly joins: JoinCounters = {
+    attempted: 0,
+    admitted: 0,
+    redirected: 0,
+    rejected: 0,
+    failed: 0,
+    reconnects: 0,
+  };
   readonly packets = { sent: 0, lost: 0 };
   readonly cascades = { links: 0, maxHops: 0 };
   readonly reroutes = { plans: 0, commands: 0 };

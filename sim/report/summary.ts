@@ -1,5 +1,10 @@
 import type { InvariantName, Violation } from '../invariants/violations.ts';
-import { CHART_BUCKETS_MS, type JoinCounters, type LatencyRecorder, type Metrics } from './metrics.ts';
+import {
+  CHART_BUCKETS_MS,
+  type JoinCounters,
+  type LatencyRecorder,
+  type Metrics,
+} from './metrics.ts';
 
 /** Percentiles of one latency, in milliseconds, against its service-level target. */
 export interface LatencySummary {
@@ -24,7 +29,11 @@ export interface UtilisationSummary {
   readonly samplesOverWarningPercent: number;
   readonly samplesOverHardLimitPercent: number;
   /** Mean and max utilisation over time, for charts. */
-  readonly series: readonly { readonly timeSeconds: number; readonly meanPercent: number; readonly maxPercent: number }[];
+  readonly series: readonly {
+    readonly timeSeconds: number;
+    readonly meanPercent: number;
+    readonly maxPercent: number;
+  }[];
 }
 
 /** The cost model's estimate for the simulated load. */
@@ -56,7 +65,11 @@ export interface RunReport {
     readonly mediaPath: LatencySummary;
   };
   readonly joins: JoinCounters;
-  readonly packetLoss: { readonly sent: number; readonly lost: number; readonly ratio: number | null };
+  readonly packetLoss: {
+    readonly sent: number;
+    readonly lost: number;
+    readonly ratio: number | null;
+  };
   readonly cascades: { readonly links: number; readonly maxHops: number };
   readonly reroutes: { readonly plans: number; readonly commands: number };
   readonly rotations: { readonly signingKeys: number; readonly mediaKeys: number };
@@ -74,7 +87,10 @@ export interface RunReport {
 export const TARGETS_MS = { joinToMedia: 250, signaling: 100, forwarding: 50 } as const;
 
 /** Summarises one latency (recorded in microseconds) in milliseconds. */
-export function summariseLatency(recorder: LatencyRecorder, targetMs: number | null): LatencySummary {
+export function summariseLatency(
+  recorder: LatencyRecorder,
+  targetMs: number | null,
+): LatencySummary {
   const histogram = recorder.histogram;
   const count = histogram.totalCount;
   const at = (p: number) => (count === 0 ? 0 : round(histogram.getValueAtPercentile(p) / 1000));
@@ -95,7 +111,11 @@ export function summariseLatency(recorder: LatencyRecorder, targetMs: number | n
 }
 
 /** Summarises handler utilisation over the run. */
-export function summariseUtilisation(metrics: Metrics, warning: number, hardLimit: number): UtilisationSummary {
+export function summariseUtilisation(
+  metrics: Metrics,
+  warning: number,
+  hardLimit: number,
+): UtilisationSummary {
   const all: number[] = [];
   let overWarning = 0;
   let overHard = 0;

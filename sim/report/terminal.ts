@@ -34,10 +34,13 @@ export function renderTerminal(report: RunReport): string {
       .map(([name, count]) => `${name} ${count}`)
       .join(', ');
     lines.push(`Invariants: ${report.invariants.total} violations (${counts})`);
-    for (const violation of report.invariants.first.slice(0, 10)) lines.push(`  ${formatViolation(violation)}`);
+    for (const violation of report.invariants.first.slice(0, 10))
+      lines.push(`  ${formatViolation(violation)}`);
   }
   lines.push(`Trace hash: ${report.traceHash}`);
-  lines.push(`Replay: npm run sim -- --scenario ${report.scenario} --seed ${report.seed} --duration ${report.simulatedSeconds}`);
+  lines.push(
+    `Replay: npm run sim -- --scenario ${report.scenario} --seed ${report.seed} --duration ${report.simulatedSeconds}`,
+  );
   return lines.join('\n');
 }
 

@@ -28,7 +28,8 @@ const BUILTIN: Record<string, ScenarioInput> = {
   },
   baseline: {
     name: 'baseline',
-    description: "The ADR's baseline load: 1,000 concurrent meetings with 10 participants on average.",
+    description:
+      "The ADR's baseline load: 1,000 concurrent meetings with 10 participants on average.",
     durationSeconds: 120,
     regions: regions(2, 8),
     network: { rttMs: DEFAULT_RTT_MS },
@@ -41,7 +42,8 @@ const BUILTIN: Record<string, ScenarioInput> = {
   },
   partition: {
     name: 'partition',
-    description: 'Default load with a 10-second symmetric partition between us-east-1 and eu-west-1 at t=20s.',
+    description:
+      'Default load with a 10-second symmetric partition between us-east-1 and eu-west-1 at t=20s.',
     durationSeconds: 60,
     regions: regions(2, 3),
     network: { rttMs: DEFAULT_RTT_MS },
@@ -52,12 +54,19 @@ const BUILTIN: Record<string, ScenarioInput> = {
       crossRegionFraction: 0.3,
     },
     faults: [
-      { kind: 'partition', atSeconds: 20, durationSeconds: 10, from: ['us-east-1'], to: ['eu-west-1'] },
+      {
+        kind: 'partition',
+        atSeconds: 20,
+        durationSeconds: 10,
+        from: ['us-east-1'],
+        to: ['eu-west-1'],
+      },
     ],
   },
   'handler-failure': {
     name: 'handler-failure',
-    description: 'A media handler in us-west-1 fails at t=20s; its streams are rerouted to the others.',
+    description:
+      'A media handler in us-west-1 fails at t=20s; its streams are rerouted to the others.',
     durationSeconds: 60,
     regions: regions(2, 3),
     network: { rttMs: DEFAULT_RTT_MS },
@@ -70,7 +79,8 @@ const BUILTIN: Record<string, ScenarioInput> = {
   },
   'large-meetings': {
     name: 'large-meetings',
-    description: 'Two meetings of 40-120 participants on small handlers: several handlers per meeting and cascades.',
+    description:
+      'Two meetings of 40-120 participants on small handlers: several handlers per meeting and cascades.',
     durationSeconds: 30,
     regions: regions(1, 6),
     network: { rttMs: DEFAULT_RTT_MS },

@@ -15,10 +15,17 @@ export type ScenarioError =
   | { readonly kind: 'unknown-scenario'; readonly name: string; readonly known: readonly string[] }
   | { readonly kind: 'unreadable'; readonly file: string; readonly message: string }
   | { readonly kind: 'syntax'; readonly file: string; readonly message: string }
-  | { readonly kind: 'invalid'; readonly source: string; readonly issues: readonly ScenarioIssue[] };
+  | {
+      readonly kind: 'invalid';
+      readonly source: string;
+      readonly issues: readonly ScenarioIssue[];
+    };
 
 /** Validates a parsed scenario object, reporting every problem with its path. */
-export function validateScenario(input: unknown, source = 'scenario'): Result<Scenario, ScenarioError> {
+export function validateScenario(
+  input: unknown,
+  source = 'scenario',
+): Result<Scenario, ScenarioError> {
   const parsed = scenarioSchema.safeParse(input);
   if (parsed.success) return ok(parsed.data);
   const issues = parsed.error.issues.map((issue) => ({
@@ -44,7 +51,8 @@ export function loadScenario(nameOrFile: string): Result<Scenario, ScenarioError
   const builtin = builtinScenario(nameOrFile);
   if (builtin !== undefined) return ok(builtin);
   const looksLikeFile = /[./\\]/.test(nameOrFile);
-  if (!looksLikeFile) return err({ kind: 'unknown-scenario', name: nameOrFile, known: builtinScenarioNames() });
+  if (!looksLikeFile)
+    return err({ kind: 'unknown-scenario', name: nameOrFile, known: builtinScenarioNames() });
   let text: string;
   try {
     text = readFileSync(nameOrFile, 'utf8');
@@ -64,6 +72,9 @@ export function describeScenarioError(error: ScenarioError): string {
     case 'syntax':
       return `scenario file ${error.file} does not parse: ${error.message}`;
     case 'invalid':
-      return [`invalid scenario ${error.source}:`, ...error.issues.map((i) => `  ${i.path}: ${i.message}`)].join('\n');
+      return [
+        `invalid scenario ${error.source}:`,
+        ...error.issues.map((i) => `  ${i.path}: ${i.message}`),
+      ].join('\n');
   }
 }

@@ -139,22 +139,37 @@ export const scenarioSchema = z
     const names = scenario.regions.map((r) => r.name);
     names.forEach((name, index) => {
       if (names.indexOf(name) !== index) {
-        ctx.addIssue({ code: 'custom', path: ['regions', index, 'name'], message: `duplicate region "${name}"` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['regions', index, 'name'],
+          message: `duplicate region "${name}"`,
+        });
       }
     });
     for (let i = 0; i < names.length; i++) {
       for (let j = i + 1; j < names.length; j++) {
         const a = names[i] as string;
         const b = names[j] as string;
-        if (scenario.network.rttMs[a]?.[b] === undefined && scenario.network.rttMs[b]?.[a] === undefined) {
-          ctx.addIssue({ code: 'custom', path: ['network', 'rttMs', a, b], message: `no RTT between ${a} and ${b}` });
+        if (
+          scenario.network.rttMs[a]?.[b] === undefined &&
+          scenario.network.rttMs[b]?.[a] === undefined
+        ) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['network', 'rttMs', a, b],
+            message: `no RTT between ${a} and ${b}`,
+          });
         }
       }
     }
     for (const [name, row] of Object.entries(scenario.network.rttMs)) {
       for (const other of [name, ...Object.keys(row)]) {
         if (!names.includes(other)) {
-          ctx.addIssue({ code: 'custom', path: ['network', 'rttMs', name], message: `unknown region "${other}"` });
+          ctx.addIssue({
+            code: 'custom',
+            path: ['network', 'rttMs', name],
+            message: `unknown region "${other}"`,
+          });
         }
       }
     }
@@ -162,7 +177,11 @@ export const scenarioSchema = z
       const regions = fault.kind === 'partition' ? [...fault.from, ...fault.to] : [fault.region];
       for (const region of regions) {
         if (!names.includes(region)) {
-          ctx.addIssue({ code: 'custom', path: ['faults', index], message: `unknown region "${region}"` });
+          ctx.addIssue({
+            code: 'custom',
+            path: ['faults', index],
+            message: `unknown region "${region}"`,
+          });
         }
       }
     });
@@ -176,7 +195,11 @@ export const scenarioSchema = z
       }
     }
     if (Object.values(scenario.workload.layouts).every((weight) => weight === 0)) {
-      ctx.addIssue({ code: 'custom', path: ['workload', 'layouts'], message: 'at least one layout needs a weight' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['workload', 'layouts'],
+        message: 'at least one layout needs a weight',
+      });
     }
   });
 

@@ -1,7 +1,11 @@
 import { buildTokenClaims, validateClaims, type TokenClaims } from '../../core/auth/claims.ts';
 import { parseScope, type Scope } from '../../core/auth/scopes.ts';
 import { unwrap } from '../../core/result.ts';
-import { SigningKeyRing, type SigningKeyPolicy, DEFAULT_SIGNING_KEY_POLICY } from '../../core/keys/signing-ring.ts';
+import {
+  SigningKeyRing,
+  type SigningKeyPolicy,
+  DEFAULT_SIGNING_KEY_POLICY,
+} from '../../core/keys/signing-ring.ts';
 import {
   emptyJwksCache,
   fetchFailed,
@@ -21,8 +25,8 @@ export interface SimToken {
 }
 
 /** Scopes a user token carries (spec 003 join flow step 2). */
-export const USER_SCOPES: readonly Scope[] = ['user.read.gc', 'user.write.mc', 'user.write.mh'].map((s) =>
-  unwrap(parseScope(s)),
+export const USER_SCOPES: readonly Scope[] = ['user.read.gc', 'user.write.mc', 'user.write.mh'].map(
+  (s) => unwrap(parseScope(s)),
 );
 
 const KEY_GENERATION_MS = 50;
@@ -91,7 +95,10 @@ export class AuthController {
         const kid = effect.schedule.kid;
         this.sim.after(KEY_GENERATION_MS * 1000, 'ac.key-generated', this.node.id, () =>
           this.apply(
-            this.ring.handle({ type: 'key_generated', kid, material: kid, createdAt: this.epochMs() }, this.epochMs()),
+            this.ring.handle(
+              { type: 'key_generated', kid, material: kid, createdAt: this.epochMs() },
+              this.epochMs(),
+            ),
           ),
         );
       }
@@ -158,7 +165,11 @@ export class TokenValidator {
   private checkClaims(token: SimToken, now: number): TokenRefusal | undefined {
     const verdict = validateClaims(
       token.claims,
-      { trustedIssuers: this.policy.trustedIssuers, audience: this.audience, requiredScopes: this.requiredScopes },
+      {
+        trustedIssuers: this.policy.trustedIssuers,
+        audience: this.audience,
+        requiredScopes: this.requiredScopes,
+      },
       now,
     );
     return verdict.ok ? undefined : verdict.error;
@@ -176,12 +187,19 @@ export class TokenValidator {
 }
 
 /** The signing-key policy of a scenario, in core's milliseconds. */
-export function signingPolicy(rotationSeconds: number, overlapSeconds: number, region: string): SigningKeyPolicy {
+export function signingPolicy(
+  rotationSeconds: number,
+  overlapSeconds: number,
+  region: string,
+): SigningKeyPolicy {
   return {
     ...DEFAULT_SIGNING_KEY_POLICY,
     rotationPeriodMs: rotationSeconds * 1000,
     overlapMs: overlapSeconds * 1000,
-    prePublishLeadMs: Math.min(DEFAULT_SIGNING_KEY_POLICY.prePublishLeadMs, (rotationSeconds * 1000) / 2),
+    prePublishLeadMs: Math.min(
+      DEFAULT_SIGNING_KEY_POLICY.prePublishLeadMs,
+      (rotationSeconds * 1000) / 2,
+    ),
     kidPrefix: `ac-${region}`,
   };
 }

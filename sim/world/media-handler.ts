@@ -43,7 +43,12 @@ export class MediaHandler {
 
   /** The handler as core's admission sees itself. */
   asLocal(): LocalHandler {
-    return { handlerId: this.id, region: this.region, utilisation: this.utilisation, state: this.bandwidthState };
+    return {
+      handlerId: this.id,
+      region: this.region,
+      utilisation: this.utilisation,
+      state: this.bandwidthState,
+    };
   }
 
   /** Forgets its sessions and stops taking traffic: the handler failed. */

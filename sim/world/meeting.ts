@@ -29,7 +29,7 @@ export class MeetingState {
   /** The planning inputs (besides demand) the current plan was made from. */
   planSignature = '';
   demand: StreamDemand[] = [];
-  /** When the demand last changed; the convergence bound counts from here. */
+  /** When the demand or the plan last changed; the convergence bound counts from here. */
   demandChangedAt: Micros = 0;
   /** Installed forwarding entries across every handler. */
   readonly installed = new RouteGraph();

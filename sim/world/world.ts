@@ -35,7 +35,7 @@ import {
 import { hopsToHandlers } from '../../core/routing/graph.ts';
 import type { Simulation } from '../engine/simulation.ts';
 import type { SimRandom } from '../engine/random.ts';
-import { ms, seconds, formatTime, type Micros } from '../engine/time.ts';
+import { ms, seconds, type Micros } from '../engine/time.ts';
 import { Network, type NetworkNode } from '../net/network.ts';
 import type { Scenario } from '../scenario/schema.ts';
 import { Metrics } from '../report/metrics.ts';
@@ -45,7 +45,13 @@ import { checkConvergence, isDelivered } from '../invariants/convergence.ts';
 import { checkTokenVerdict } from '../invariants/tokens.ts';
 import { checkEpochs } from '../invariants/epochs.ts';
 import type { MediaKeyEvent } from '../../core/keys/media-epochs.ts';
-import { AuthController, TokenValidator, USER_SCOPES, signingPolicy, type SimToken } from './auth.ts';
+import {
+  AuthController,
+  TokenValidator,
+  USER_SCOPES,
+  signingPolicy,
+  type SimToken,
+} from './auth.ts';
 import { MediaHandler } from './media-handler.ts';
 import { MeetingState, type Member } from './meeting.ts';
 
@@ -55,6 +61,8 @@ const HEARTBEAT_INTERVAL = seconds(1);
 const LOAD_REPORT_INTERVAL = seconds(1);
 const UTILISATION_SAMPLE_INTERVAL = seconds(1);
 const COMMAND_RETRY = ms(250);
+/** Controllers notice a failed handler after two missed load reports. */
+const FAILURE_DETECTION = 2 * LOAD_REPORT_INTERVAL;
 const REQUEST_BYTES = 600;
 const MEDIA_KEY_GRACE_MS = 30_000;
 
@@ -135,7 +143,10 @@ export class World {
     readonly scenario: Scenario,
   ) {
     this.violations = new ViolationLog(sim.seed, () => sim.now);
-    this.network = new Network({ regions: scenario.regions.map((r) => r.name), ...scenario.network });
+    this.network = new Network({
+      regions: scenario.regions.map((r) => r.name),
+      ...scenario.network,
+    });
     this.latency = oneWayTable(scenario);
     this.streamBps = scenario.media.streamKbps * 1000;
     this.startEpochMs =
@@ -143,7 +154,9 @@ export class World {
         scenario.keys.signingRotationSeconds *
         1000 -
       scenario.keys.startSecondsBeforeRotation * 1000;
-    this.layoutNames = Object.keys(scenario.workload.layouts).filter((n) => (scenario.workload.layouts[n] ?? 0) > 0);
+    this.layoutNames = Object.keys(scenario.workload.layouts).filter(
+      (n) => (scenario.workload.layouts[n] ?? 0) > 0,
+    );
     this.layoutWeights = this.layoutNames.map((n) => scenario.workload.layouts[n] ?? 0);
     this.buildRegions();
   }
@@ -182,7 +195,11 @@ export class World {
         new AuthController(
           this.sim,
           spec.name,
-          signingPolicy(this.scenario.keys.signingRotationSeconds, this.scenario.keys.signingOverlapSeconds, spec.name),
+          signingPolicy(
+            this.scenario.keys.signingRotationSeconds,
+            this.scenario.keys.signingOverlapSeconds,
+            spec.name,
+          ),
           () => this.epochMs(),
         ),
     );
@@ -190,7 +207,12 @@ export class World {
       const name = regionId(spec.name);
       const ac = allAcs[index] as AuthController;
       const handlers = Array.from({ length: spec.mediaHandlers }, (_, i) => {
-        const handler = new MediaHandler(handlerId(`mh/${name}/${i}`), name, `${name}-dc${(i % 2) + 1}`, capacity);
+        const handler = new MediaHandler(
+          handlerId(`mh/${name}/${i}`),
+          name,
+          `${name}-dc${(i % 2) + 1}`,
+          capacity,
+        );
         this.handlersById.set(handler.id, handler);
         return handler;
       });
@@ -225,7 +247,10 @@ export class World {
     }
   }
 
-  private updateRegistry(region: RegionServices, event: Parameters<typeof handleRegistryEvent>[1]): void {
+  private updateRegistry(
+    region: RegionServices,
+    event: Parameters<typeof handleRegistryEvent>[1],
+  ): void {
     region.registry = handleRegistryEvent(region.registry, event, this.epochMs()).registry;
   }
 
@@ -241,7 +266,12 @@ export class World {
       for (const controller of this.allControllers()) {
         if (!controller.healthy || this.network.isBlocked(controller.region, region.name)) continue;
         const meetingCount = meetingCounts.get(controller.id) ?? 0;
-        this.updateRegistry(region, { type: 'heartbeat', id: controller.id, meetingCount, healthy: true });
+        this.updateRegistry(region, {
+          type: 'heartbeat',
+          id: controller.id,
+          meetingCount,
+          healthy: true,
+        });
       }
       this.updateRegistry(region, { type: 'tick' });
     }
@@ -272,7 +302,9 @@ export class World {
       time: this.sim.now,
       byHandler: [...this.handlersById.values()].map((h) => (h.healthy ? h.utilisation : 0)),
     });
-    this.sim.after(UTILISATION_SAMPLE_INTERVAL, 'world.sample', 'world', () => this.sampleUtilisation());
+    this.sim.after(UTILISATION_SAMPLE_INTERVAL, 'world.sample', 'world', () =>
+      this.sampleUtilisation(),
+    );
   }
 
   // ---------------------------------------------------------------- workload
@@ -286,7 +318,9 @@ export class World {
       for (; index < workload.concurrentMeetings; index++) {
         const start = random.uniform(0, seconds(workload.joinSpreadSeconds));
         const meetingIndex = index;
-        this.sim.at(start, 'meeting.start', `meeting/m${meetingIndex}`, () => this.startMeeting(meetingIndex));
+        this.sim.at(start, 'meeting.start', `meeting/m${meetingIndex}`, () =>
+          this.startMeeting(meetingIndex),
+        );
       }
     }
     const arrive = (at: Micros): void => {
@@ -303,10 +337,15 @@ export class World {
     const workload = this.scenario.workload;
     const random = this.sim.random.stream(`meeting/m${index}`);
     const region = this.pickRegion(random);
-    const meeting = new MeetingState(meetingId(`m${index}`), region, random.chance(this.scenario.media.packetSample), {
-      rotationIntervalMs: this.scenario.keys.mediaKeyRotationSeconds * 1000,
-      deletionGraceMs: MEDIA_KEY_GRACE_MS,
-    });
+    const meeting = new MeetingState(
+      meetingId(`m${index}`),
+      region,
+      random.chance(this.scenario.media.packetSample),
+      {
+        rotationIntervalMs: this.scenario.keys.mediaKeyRotationSeconds * 1000,
+        deletionGraceMs: MEDIA_KEY_GRACE_MS,
+      },
+    );
     this.meetings.set(meeting.id, meeting);
     this.activeMeetings++;
     this.metrics.meetingsStarted++;
@@ -315,12 +354,17 @@ export class World {
     const duration = random.exponential(seconds(workload.meanMeetingSeconds));
     for (let p = 0; p < size; p++) {
       const client = this.createClient(meeting, p, random);
-      this.sim.after(random.uniform(0, seconds(workload.joinSpreadSeconds)), 'client.arrive', client.entity, () =>
-        this.beginJoin(client),
+      this.sim.after(
+        random.uniform(0, seconds(workload.joinSpreadSeconds)),
+        'client.arrive',
+        client.entity,
+        () => this.beginJoin(client),
       );
       this.scheduleClientLife(client, duration);
     }
-    this.sim.after(duration, 'meeting.end', `meeting/${meeting.id}`, () => this.endMeeting(meeting));
+    this.sim.after(duration, 'meeting.end', `meeting/${meeting.id}`, () =>
+      this.endMeeting(meeting),
+    );
     this.scheduleSpeakerTurn(meeting, random);
   }
 
@@ -384,16 +428,24 @@ export class World {
     const workload = this.scenario.workload;
     const random = client.random;
     if (random.chance(workload.earlyLeaveProbability)) {
-      this.sim.after(random.uniform(0, meetingDuration), 'client.leave', client.entity, () => this.leave(client));
+      this.sim.after(random.uniform(0, meetingDuration), 'client.leave', client.entity, () =>
+        this.leave(client),
+      );
     }
     if (random.chance(workload.reconnectProbability)) {
-      this.sim.after(random.uniform(0, meetingDuration), 'client.drop', client.entity, () => this.dropAndReconnect(client));
+      this.sim.after(random.uniform(0, meetingDuration), 'client.drop', client.entity, () =>
+        this.dropAndReconnect(client),
+      );
     }
     if (random.chance(workload.screenShareProbability)) {
       const start = random.uniform(0, meetingDuration);
       const stop = start + random.exponential(seconds(workload.meanScreenShareSeconds));
-      this.sim.after(start, 'client.share-start', client.entity, () => this.setScreenShare(client, true));
-      this.sim.after(stop, 'client.share-stop', client.entity, () => this.setScreenShare(client, false));
+      this.sim.after(start, 'client.share-start', client.entity, () =>
+        this.setScreenShare(client, true),
+      );
+      this.sim.after(stop, 'client.share-stop', client.entity, () =>
+        this.setScreenShare(client, false),
+      );
     }
     const changeLayout = (): void => {
       if (client.state === 'left') return;
@@ -405,22 +457,40 @@ export class World {
           this.replan(meeting);
         });
       }
-      this.sim.after(random.exponential(seconds(workload.meanLayoutChangeSeconds)), 'client.layout', client.entity, changeLayout);
+      this.sim.after(
+        random.exponential(seconds(workload.meanLayoutChangeSeconds)),
+        'client.layout',
+        client.entity,
+        changeLayout,
+      );
     };
-    this.sim.after(random.exponential(seconds(workload.meanLayoutChangeSeconds)), 'client.layout', client.entity, changeLayout);
+    this.sim.after(
+      random.exponential(seconds(workload.meanLayoutChangeSeconds)),
+      'client.layout',
+      client.entity,
+      changeLayout,
+    );
   }
 
   private scheduleSpeakerTurn(meeting: MeetingState, random: SimRandom): void {
-    this.sim.after(random.exponential(seconds(this.scenario.workload.meanSpeakerTurnSeconds)), 'meeting.speaker', `meeting/${meeting.id}`, () => {
-      if (meeting.ended) return;
-      const speakers = [...meeting.members.values()].filter((m) => m.publishes.includes('audio'));
-      if (speakers.length > 0) {
-        const speaker = random.pick(speakers).id;
-        meeting.activeSpeakers = [speaker, ...meeting.activeSpeakers.filter((p) => p !== speaker)].slice(0, 8);
-        this.replan(meeting);
-      }
-      this.scheduleSpeakerTurn(meeting, random);
-    });
+    this.sim.after(
+      random.exponential(seconds(this.scenario.workload.meanSpeakerTurnSeconds)),
+      'meeting.speaker',
+      `meeting/${meeting.id}`,
+      () => {
+        if (meeting.ended) return;
+        const speakers = [...meeting.members.values()].filter((m) => m.publishes.includes('audio'));
+        if (speakers.length > 0) {
+          const speaker = random.pick(speakers).id;
+          meeting.activeSpeakers = [
+            speaker,
+            ...meeting.activeSpeakers.filter((p) => p !== speaker),
+          ].slice(0, 8);
+          this.replan(meeting);
+        }
+        this.scheduleSpeakerTurn(meeting, random);
+      },
+    );
   }
 
   // ---------------------------------------------------------------- join flow (spec 003 steps 1-8)
@@ -436,7 +506,12 @@ export class World {
   /** Step 2: the client asks its region's Auth Controller for a user token. */
   private requestToken(client: Client, attempt: number): void {
     const region = this.regionOf(client.region);
-    this.rpc(client, region.ac.node, ms(this.scenario.serviceTimes.tokenIssueMs), 'ac.token', attempt,
+    this.rpc(
+      client,
+      region.ac.node,
+      ms(this.scenario.serviceTimes.tokenIssueMs),
+      'ac.token',
+      attempt,
       () => region.ac.issue(client.id),
       (token) => {
         if (token === undefined) return this.failJoin(client, 'no signing key available');
@@ -444,20 +519,30 @@ export class World {
         client.token = token;
         this.lookupMeeting(client, 1);
       },
-      () => this.requestToken(client, attempt + 1));
+      () => this.requestToken(client, attempt + 1),
+    );
   }
 
   /** Step 3: the Global Controller validates the token and names the meeting's controller. */
   private lookupMeeting(client: Client, attempt: number): void {
     const region = this.regionOf(client.region);
-    this.rpc(client, region.gcNode, ms(this.scenario.serviceTimes.meetingLookupMs), 'gc.lookup', attempt,
-      () => (this.verifyToken(region.gcValidator, client, region.gcNode.id) ? this.controllerFor(client.meeting, region) : undefined),
+    this.rpc(
+      client,
+      region.gcNode,
+      ms(this.scenario.serviceTimes.meetingLookupMs),
+      'gc.lookup',
+      attempt,
+      () =>
+        this.verifyToken(region.gcValidator, client, region.gcNode.id)
+          ? this.controllerFor(client.meeting, region)
+          : undefined,
       (controller) => {
         if (controller === undefined) return this.failJoin(client, 'meeting lookup refused');
         client.controller = controller;
         this.joinController(client, 1);
       },
-      () => this.lookupMeeting(client, attempt + 1));
+      () => this.lookupMeeting(client, attempt + 1),
+    );
   }
 
   private controllerFor(meeting: MeetingState, gc: RegionServices): ControllerNode | undefined {
@@ -476,7 +561,12 @@ export class World {
     const controller = client.controller;
     if (controller === undefined) return;
     const sentAt = this.sim.now;
-    this.rpc(client, controller.node, ms(this.scenario.serviceTimes.joinProcessingMs), 'mc.join', attempt,
+    this.rpc(
+      client,
+      controller.node,
+      ms(this.scenario.serviceTimes.joinProcessingMs),
+      'mc.join',
+      attempt,
       () => this.admitToMeeting(client, controller),
       (home) => {
         this.metrics.signaling.record(this.sim.now - sentAt);
@@ -485,7 +575,8 @@ export class World {
         if (epoch !== undefined) client.epochs.add(epoch);
         this.connectHandler(client, home, 1);
       },
-      () => this.joinController(client, attempt + 1));
+      () => this.joinController(client, attempt + 1),
+    );
   }
 
   private admitToMeeting(client: Client, controller: ControllerNode): MediaHandler | undefined {
@@ -516,19 +607,34 @@ export class World {
   }
 
   /** Step 5: the client opens its media session; the handler applies core's admission. */
-  private connectHandler(client: Client, handler: MediaHandler, attempt: number, redirected = false): void {
+  private connectHandler(
+    client: Client,
+    handler: MediaHandler,
+    attempt: number,
+    redirected = false,
+  ): void {
     const generation = client.generation;
     const region = this.regionOf(handler.region);
-    this.rpc(client, handler.node, ms(this.scenario.serviceTimes.mediaConnectMs), 'mh.connect', attempt,
+    this.rpc(
+      client,
+      handler.node,
+      ms(this.scenario.serviceTimes.mediaConnectMs),
+      'mh.connect',
+      attempt,
       () => {
         if (!handler.healthy) return undefined;
         const connectionId = createConnectionId(this.epochMs(), client.random);
         if (!connectionId.ok) return undefined;
-        return admitParticipant(handler.asLocal(), [...region.loadReports.values()], this.epochMs());
+        return admitParticipant(
+          handler.asLocal(),
+          [...region.loadReports.values()],
+          this.epochMs(),
+        );
       },
       (decision) => {
         if (generation !== client.generation || client.state === 'left') return;
-        if (decision === undefined) return this.failJoin(client, `handler ${handler.id} unavailable`);
+        if (decision === undefined)
+          return this.failJoin(client, `handler ${handler.id} unavailable`);
         if (decision.kind === 'accept') return this.sessionEstablished(client, handler);
         if (decision.kind === 'redirect' && !redirected) {
           this.metrics.joins.redirected++;
@@ -538,7 +644,8 @@ export class World {
         this.metrics.joins.rejected++;
         this.failJoin(client, `handler ${handler.id} rejected the participant`);
       },
-      () => this.connectHandler(client, handler, attempt + 1, redirected));
+      () => this.connectHandler(client, handler, attempt + 1, redirected),
+    );
   }
 
   /** Steps 6-8: media flows once the session exists and the handlers forward to it. */
@@ -551,7 +658,10 @@ export class World {
       if (!client.admitted) this.metrics.joins.admitted++;
       client.admitted = true;
       this.connectedParticipants++;
-      this.metrics.peakParticipants = Math.max(this.metrics.peakParticipants, this.connectedParticipants);
+      this.metrics.peakParticipants = Math.max(
+        this.metrics.peakParticipants,
+        this.connectedParticipants,
+      );
       client.awaitingFirstMedia = this.othersPublishing(client);
     }
     const member = client.meeting.members.get(client.id);
@@ -584,14 +694,20 @@ export class World {
     if (controller === undefined) return;
     const sentAt = this.sim.now;
     const generation = client.generation;
-    this.rpc(client, controller.node, ms(this.scenario.serviceTimes.joinProcessingMs / 2), kind, MAX_ATTEMPTS,
+    this.rpc(
+      client,
+      controller.node,
+      ms(this.scenario.serviceTimes.joinProcessingMs / 2),
+      kind,
+      MAX_ATTEMPTS,
       () => {
         if (!controller.healthy || generation !== client.generation) return false;
         handle(client.meeting);
         return true;
       },
       () => this.metrics.signaling.record(this.sim.now - sentAt),
-      () => undefined);
+      () => undefined,
+    );
   }
 
   private setScreenShare(client: Client, sharing: boolean): void {
@@ -621,13 +737,19 @@ export class World {
     if (client.state !== 'connected') return;
     this.disconnect(client, 'idle');
     this.metrics.joins.reconnects++;
-    this.sim.after(client.random.uniform(seconds(1), seconds(5)), 'client.reconnect', client.entity, () => {
-      if (client.meeting.ended || client.state !== 'idle') return;
-      client.state = 'joining';
-      client.joinStartedAt = this.sim.now;
-      if (client.token !== undefined && client.controller !== undefined) this.joinController(client, 1);
-      else this.requestToken(client, 1);
-    });
+    this.sim.after(
+      client.random.uniform(seconds(1), seconds(5)),
+      'client.reconnect',
+      client.entity,
+      () => {
+        if (client.meeting.ended || client.state !== 'idle') return;
+        client.state = 'joining';
+        client.joinStartedAt = this.sim.now;
+        if (client.token !== undefined && client.controller !== undefined)
+          this.joinController(client, 1);
+        else this.requestToken(client, 1);
+      },
+    );
   }
 
   private disconnect(client: Client, next: ClientState): void {
@@ -653,7 +775,8 @@ export class World {
     this.activeMeetings--;
     this.meetings.delete(meeting.id);
     this.controllerOf.delete(meeting.id);
-    for (const [id, client] of this.clients) if (client.meeting === meeting) this.clients.delete(id);
+    for (const [id, client] of this.clients)
+      if (client.meeting === meeting) this.clients.delete(id);
   }
 
   // ---------------------------------------------------------------- the Meeting Controller's planning
@@ -667,7 +790,12 @@ export class World {
     if (meeting.ended) return false;
     const demand = this.assignLayouts(meeting);
     const signature = this.planningSignature(meeting);
-    if (meeting.plan !== null && signature === meeting.planSignature && sameDemand(meeting.demand, demand)) return true;
+    if (
+      meeting.plan !== null &&
+      signature === meeting.planSignature &&
+      sameDemand(meeting.demand, demand)
+    )
+      return true;
     const input = this.routingInput(meeting, demand);
     const planned = planRouting(input);
     if (!planned.ok) {
@@ -680,11 +808,9 @@ export class World {
     this.metrics.reroutes.plans++;
     this.applyPlanLoads(meeting, plan);
     meeting.plan = plan;
-    if (!sameDemand(meeting.demand, demand)) {
-      meeting.demand = demand;
-      meeting.demandChangedAt = this.sim.now;
-      this.scheduleConvergenceCheck(meeting);
-    }
+    meeting.demand = demand;
+    meeting.demandChangedAt = this.sim.now;
+    this.scheduleConvergenceCheck(meeting);
     this.startTransition(meeting);
     this.moveClientsToNewHomes(meeting, plan);
     return true;
@@ -697,11 +823,24 @@ export class World {
    * next transition.
    */
   private startTransition(meeting: MeetingState): void {
-    if (meeting.transitionInFlight || meeting.ended || meeting.plan === null || meeting.plan === meeting.appliedPlan) return;
+    if (
+      meeting.transitionInFlight ||
+      meeting.ended ||
+      meeting.plan === null ||
+      meeting.plan === meeting.appliedPlan
+    )
+      return;
     const from = meeting.appliedPlan;
     const to = meeting.plan;
     const steps = planTransition(from, to);
-    checkTransition(this.violations, `mc/${meeting.id}`, routesOf(from ?? emptyPlan(meeting.id)), steps, meeting.appliedDemand, meeting.demand);
+    checkTransition(
+      this.violations,
+      `mc/${meeting.id}`,
+      routesOf(from ?? emptyPlan(meeting.id)),
+      steps,
+      meeting.appliedDemand,
+      meeting.demand,
+    );
     meeting.appliedPlan = to;
     meeting.appliedDemand = meeting.demand;
     meeting.transitionInFlight = true;
@@ -719,21 +858,32 @@ export class World {
    */
   private planningSignature(meeting: MeetingState): string {
     let signature = '';
-    for (const member of meeting.members.values()) signature += `${member.id}@${member.connectedHandler ?? '-'};`;
-    for (const handler of this.handlersById.values()) if (!handler.healthy) signature += `!${handler.id}`;
+    for (const member of meeting.members.values())
+      signature += `${member.id}@${member.connectedHandler ?? '-'};`;
+    for (const handler of this.handlersById.values())
+      if (!handler.healthy) signature += `!${handler.id}`;
     return signature;
   }
 
   private assignLayouts(meeting: MeetingState): StreamDemand[] {
     const roster = indexRoster({
-      participants: [...meeting.members.values()].map((m) => ({ id: m.id, joinOrder: m.joinOrder, publishes: m.publishes })),
+      participants: [...meeting.members.values()].map((m) => ({
+        id: m.id,
+        joinOrder: m.joinOrder,
+        publishes: m.publishes,
+      })),
       departed: meeting.departed,
       activeSpeakers: meeting.activeSpeakers,
     });
     if (!roster.ok) return [];
     const demand: StreamDemand[] = [];
     for (const member of meeting.members.values()) {
-      const assigned = assignLayout({ roster: roster.value, subscriber: member.id, request: member.layout, previous: member.assignment });
+      const assigned = assignLayout({
+        roster: roster.value,
+        subscriber: member.id,
+        request: member.layout,
+        previous: member.assignment,
+      });
       if (!assigned.ok) continue;
       member.assignment = assigned.value;
       for (const source of layoutDemand(assigned.value)) {
@@ -793,7 +943,11 @@ export class World {
   }
 
   /** Sends additions, waits for every handler's acknowledgement, then sends removals. */
-  private sendTransition(meeting: MeetingState, steps: readonly PlanStep[], done: () => void): void {
+  private sendTransition(
+    meeting: MeetingState,
+    steps: readonly PlanStep[],
+    done: () => void,
+  ): void {
     const adds = steps.filter((s) => s.op === 'add');
     const removes = steps.filter((s) => s.op === 'remove');
     this.sendCommands(meeting, adds, () => this.sendCommands(meeting, removes, done));
@@ -824,27 +978,49 @@ export class World {
    * A route command on the controller's reliable stream to the handler: retransmitted until
    * acknowledged. A failed handler (or an ended meeting) counts as done: its entries are gone.
    */
-  private sendCommand(meeting: MeetingState, owner: HandlerId, steps: readonly PlanStep[], acknowledged: () => void): void {
+  private sendCommand(
+    meeting: MeetingState,
+    owner: HandlerId,
+    steps: readonly PlanStep[],
+    acknowledged: () => void,
+  ): void {
     const handler = this.handlersById.get(owner);
     const controller = this.controllerOf.get(meeting.id);
-    if (handler === undefined || controller === undefined || !handler.healthy || meeting.ended) return acknowledged();
+    if (handler === undefined || controller === undefined || !handler.healthy || meeting.ended)
+      return acknowledged();
     const state = { applied: false, acked: false };
     const retry = (): void => {
       if (state.acked) return;
       state.acked = true;
       this.sendCommand(meeting, owner, state.applied ? [] : steps, acknowledged);
     };
-    const sent = this.deliver(controller.node, handler.node, 'mh.route-command', owner, controller.id, ms(this.scenario.serviceTimes.routeCommandMs), () => {
-      if (!handler.healthy || meeting.ended) return;
-      if (!state.applied) for (const step of steps) this.applyStep(meeting, handler, step);
-      state.applied = true;
-      const back = this.deliver(handler.node, controller.node, 'mc.route-ack', controller.id, owner, 0, () => {
-        if (state.acked) return;
-        state.acked = true;
-        acknowledged();
-      });
-      if (!back) this.sim.after(COMMAND_RETRY, 'mc.command-retry', owner, retry);
-    });
+    const sent = this.deliver(
+      controller.node,
+      handler.node,
+      'mh.route-command',
+      owner,
+      controller.id,
+      ms(this.scenario.serviceTimes.routeCommandMs),
+      () => {
+        if (!handler.healthy || meeting.ended) return;
+        if (!state.applied) for (const step of steps) this.applyStep(meeting, handler, step);
+        state.applied = true;
+        const back = this.deliver(
+          handler.node,
+          controller.node,
+          'mc.route-ack',
+          controller.id,
+          owner,
+          0,
+          () => {
+            if (state.acked) return;
+            state.acked = true;
+            acknowledged();
+          },
+        );
+        if (!back) this.sim.after(COMMAND_RETRY, 'mc.command-retry', owner, retry);
+      },
+    );
     if (!sent) this.sim.after(COMMAND_RETRY, 'mc.command-retry', owner, retry);
   }
 
@@ -865,7 +1041,12 @@ export class World {
   }
 
   /** Flow-level latency of one delivered stream: uplink, handler hops, downlink. */
-  private recordForwarding(meeting: MeetingState, publisher: ParticipantId, subscriber: ParticipantId, last: MediaHandler): void {
+  private recordForwarding(
+    meeting: MeetingState,
+    publisher: ParticipantId,
+    subscriber: ParticipantId,
+    last: MediaHandler,
+  ): void {
     const pub = this.clients.get(publisher);
     const sub = this.clients.get(subscriber);
     const publishedAt = meeting.plan?.publishes.find((p) => p.publisher === publisher)?.handler;
@@ -874,7 +1055,10 @@ export class World {
     const forwardingMs = this.scenario.serviceTimes.forwardingMs;
     const interHandler = first === last ? 0 : this.network.baseLatency(first.node, last.node);
     const handlerPart = ms(forwardingMs) * (first === last ? 1 : 2) + interHandler;
-    const endToEnd = this.network.baseLatency(pub.node, first.node) + handlerPart + this.network.baseLatency(last.node, sub.node);
+    const endToEnd =
+      this.network.baseLatency(pub.node, first.node) +
+      handlerPart +
+      this.network.baseLatency(last.node, sub.node);
     this.metrics.forwarding.record(handlerPart);
     this.metrics.mediaPath.record(endToEnd);
   }
@@ -883,7 +1067,12 @@ export class World {
   private moveClientsToNewHomes(meeting: MeetingState, plan: RoutingPlan): void {
     for (const home of plan.homes) {
       const client = this.clients.get(home.participant);
-      if (client === undefined || client.state !== 'connected' || client.handler?.id === home.handler) continue;
+      if (
+        client === undefined ||
+        client.state !== 'connected' ||
+        client.handler?.id === home.handler
+      )
+        continue;
       const handler = this.handlersById.get(home.handler);
       if (handler === undefined) continue;
       client.handler?.sessions.delete(client.id);
@@ -896,31 +1085,46 @@ export class World {
   private checkFirstMedia(meeting: MeetingState): void {
     for (const member of meeting.members.values()) {
       const client = this.clients.get(member.id);
-      if (client === undefined || !client.awaitingFirstMedia || client.handler === undefined) continue;
-      const stream = meeting.demand.find((d) => d.subscriber === client.id && isDelivered(meeting.installed, d));
+      if (client === undefined || !client.awaitingFirstMedia || client.handler === undefined)
+        continue;
+      const stream = meeting.demand.find(
+        (d) => d.subscriber === client.id && isDelivered(meeting.installed, d),
+      );
       if (stream === undefined) continue;
       client.awaitingFirstMedia = false;
       const generation = client.generation;
       const frameWait = client.random.uniform(0, ms(this.scenario.serviceTimes.firstFrameMs));
-      const path = this.network.baseLatency(client.handler.node, client.node) + ms(this.scenario.serviceTimes.forwardingMs);
+      const path =
+        this.network.baseLatency(client.handler.node, client.node) +
+        ms(this.scenario.serviceTimes.forwardingMs);
       this.sim.after(frameWait + path, 'client.first-frame', client.entity, () => {
-        if (generation === client.generation) this.metrics.joinToMedia.record(this.sim.now - client.joinStartedAt);
+        if (generation === client.generation)
+          this.metrics.joinToMedia.record(this.sim.now - client.joinStartedAt);
       });
     }
   }
 
   /**
-   * Checks convergence `bound` after the demand changed, or after the last fault or heal if
-   * that came later: the bound is a promise about a stable network.
+   * Checks convergence `bound` after the routing last changed (new demand or new plan), or after
+   * the last fault or heal plus the failure-detection delay if that came later: the bound is a
+   * promise about a stable network.
    */
   private scheduleConvergenceCheck(meeting: MeetingState, at?: Micros): void {
     const bound = seconds(this.scenario.invariants.convergenceSeconds);
     const changedAt = meeting.demandChangedAt;
     this.sim.at(at ?? changedAt + bound, 'check.convergence', `meeting/${meeting.id}`, () => {
       if (meeting.ended || meeting.demandChangedAt !== changedAt) return;
-      const settledFrom = Math.max(changedAt, this.lastTopologyChange);
-      if (this.sim.now < settledFrom + bound) return this.scheduleConvergenceCheck(meeting, settledFrom + bound);
-      checkConvergence(this.violations, meeting.installed, meeting.demand, (d) => this.canBeDelivered(d), changedAt, bound);
+      const settledFrom = Math.max(changedAt, this.lastTopologyChange + FAILURE_DETECTION);
+      if (this.sim.now < settledFrom + bound)
+        return this.scheduleConvergenceCheck(meeting, settledFrom + bound);
+      checkConvergence(
+        this.violations,
+        meeting.installed,
+        meeting.demand,
+        (d) => this.canBeDelivered(d),
+        changedAt,
+        bound,
+      );
     });
   }
 
@@ -939,7 +1143,8 @@ export class World {
       if (handler === undefined || !handler.healthy) return false;
       regions.add(handler.region);
     }
-    for (const a of regions) for (const b of regions) if (this.network.isBlocked(a, b)) return false;
+    for (const a of regions)
+      for (const b of regions) if (this.network.isBlocked(a, b)) return false;
     return true;
   }
 
@@ -949,13 +1154,20 @@ export class World {
   private mediaKeyEvent(meeting: MeetingState, event: MediaKeyEvent): void {
     if (meeting.ended) return;
     for (const effect of meeting.keys.handle(event, this.epochMs())) {
-      if (effect.type === 'distribute_epoch') this.distributeEpoch(meeting, effect.epoch, effect.recipients);
-      else for (const holder of effect.holders) this.clients.get(holder)?.epochs.delete(effect.epoch);
+      if (effect.type === 'distribute_epoch')
+        this.distributeEpoch(meeting, effect.epoch, effect.recipients);
+      else
+        for (const holder of effect.holders) this.clients.get(holder)?.epochs.delete(effect.epoch);
     }
     const deadline = meeting.keys.nextDeadline();
     if (deadline === undefined) return;
     const at = this.sim.now + Math.max(0, deadline - this.epochMs()) * 1000;
-    if (meeting.keyTickAt !== undefined && meeting.keyTickAt <= at && meeting.keyTickAt >= this.sim.now) return;
+    if (
+      meeting.keyTickAt !== undefined &&
+      meeting.keyTickAt <= at &&
+      meeting.keyTickAt >= this.sim.now
+    )
+      return;
     meeting.keyTickAt = at;
     this.sim.at(at, 'mc.media-key-tick', `meeting/${meeting.id}`, () => {
       if (meeting.keyTickAt !== at) return;
@@ -965,7 +1177,11 @@ export class World {
   }
 
   /** Sends an epoch's key to each recipient over its signaling stream, then checks the settle. */
-  private distributeEpoch(meeting: MeetingState, epoch: number, recipients: readonly ParticipantId[]): void {
+  private distributeEpoch(
+    meeting: MeetingState,
+    epoch: number,
+    recipients: readonly ParticipantId[],
+  ): void {
     this.metrics.rotations.mediaKeys++;
     const controller = this.controllerOf.get(meeting.id);
     for (const recipient of recipients) {
@@ -978,33 +1194,64 @@ export class World {
       if (meeting.ended || meeting.keys.currentEpoch() !== epoch) return;
       const members = [...meeting.members.keys()]
         .map((id) => this.clients.get(id))
-        .filter((c): c is Client => c !== undefined && c.state === 'connected' && c.pendingKeys === 0 && this.keyReachable(c));
+        .filter(
+          (c): c is Client =>
+            c !== undefined &&
+            c.state === 'connected' &&
+            c.pendingKeys === 0 &&
+            this.keyReachable(c),
+        );
       const removed = [...meeting.removed].flatMap(([participant, lastAllowedEpoch]) => {
         const gone = this.clients.get(participant);
         return gone === undefined ? [] : [{ participant, held: gone.epochs, lastAllowedEpoch }];
       });
-      checkEpochs(this.violations, meeting.id, epoch, members.map((c) => ({ participant: c.id, held: c.epochs })), removed);
+      checkEpochs(
+        this.violations,
+        meeting.id,
+        epoch,
+        members.map((c) => ({ participant: c.id, held: c.epochs })),
+        removed,
+      );
     });
   }
 
-  private sendKey(controller: ControllerNode, client: Client, epoch: number, attempt: number): void {
+  private sendKey(
+    controller: ControllerNode,
+    client: Client,
+    epoch: number,
+    attempt: number,
+  ): void {
     if (!controller.healthy || client.state === 'left') return;
     client.pendingKeys++;
-    const delivered = this.deliver(controller.node, client.node, 'client.media-key', client.entity, controller.id, 0, () => {
-      client.pendingKeys--;
-      if (client.state !== 'idle' && client.meeting.members.has(client.id)) client.epochs.add(epoch);
-    });
+    const delivered = this.deliver(
+      controller.node,
+      client.node,
+      'client.media-key',
+      client.entity,
+      controller.id,
+      0,
+      () => {
+        client.pendingKeys--;
+        if (client.state !== 'idle' && client.meeting.members.has(client.id))
+          client.epochs.add(epoch);
+      },
+    );
     if (delivered) return;
     this.sim.after(REQUEST_TIMEOUT, 'mc.media-key-retry', client.entity, () => {
       client.pendingKeys--;
-      if (attempt < MAX_ATTEMPTS && client.meeting.keys.currentEpoch() === epoch) this.sendKey(controller, client, epoch, attempt + 1);
+      if (attempt < MAX_ATTEMPTS && client.meeting.keys.currentEpoch() === epoch)
+        this.sendKey(controller, client, epoch, attempt + 1);
     });
   }
 
   /** A member the controller cannot currently reach is exempt from the settle check. */
   private keyReachable(client: Client): boolean {
     const controller = client.controller;
-    return controller !== undefined && controller.healthy && !this.network.isBlocked(controller.region, client.region);
+    return (
+      controller !== undefined &&
+      controller.healthy &&
+      !this.network.isBlocked(controller.region, client.region)
+    );
   }
 
   // ---------------------------------------------------------------- tokens
@@ -1043,11 +1290,16 @@ export class World {
         if (handler === undefined) continue;
         this.sim.at(at, 'fault.handler-crash', handler.id, () => this.crashHandler(handler));
         if (fault.durationSeconds !== undefined) {
-          this.sim.at(at + seconds(fault.durationSeconds), 'fault.handler-restore', handler.id, () => {
-            this.lastTopologyChange = this.sim.now;
-            handler.healthy = true;
-            this.network.restore(handler.id);
-          });
+          this.sim.at(
+            at + seconds(fault.durationSeconds),
+            'fault.handler-restore',
+            handler.id,
+            () => {
+              this.lastTopologyChange = this.sim.now;
+              handler.healthy = true;
+              this.network.restore(handler.id);
+            },
+          );
         }
       } else {
         const controller = this.regionOf(regionId(fault.region)).controllers[fault.index];
@@ -1058,11 +1310,16 @@ export class World {
           this.network.fail(controller.node.id);
         });
         if (fault.durationSeconds !== undefined) {
-          this.sim.at(at + seconds(fault.durationSeconds), 'fault.controller-restore', controller.id, () => {
-            this.lastTopologyChange = this.sim.now;
-            controller.healthy = true;
-            this.network.restore(controller.node.id);
-          });
+          this.sim.at(
+            at + seconds(fault.durationSeconds),
+            'fault.controller-restore',
+            controller.id,
+            () => {
+              this.lastTopologyChange = this.sim.now;
+              controller.healthy = true;
+              this.network.restore(controller.node.id);
+            },
+          );
         }
       }
     }
@@ -1082,7 +1339,7 @@ export class World {
         }
       }
     }
-    this.sim.after(LOAD_REPORT_INTERVAL * 2, 'mc.handler-down', handler.id, () => {
+    this.sim.after(FAILURE_DETECTION, 'mc.handler-down', handler.id, () => {
       for (const id of handler.meetings) {
         const meeting = this.meetings.get(id);
         if (meeting !== undefined) this.replan(meeting);
@@ -1094,8 +1351,22 @@ export class World {
   // ---------------------------------------------------------------- messaging
 
   /** Sends one message; runs `handle` at the receiver after `processing`, unless it is lost. */
-  private deliver(from: NetworkNode, to: NetworkNode, kind: string, entity: string, randomName: string, processing: Micros, handle: () => void): boolean {
-    const transit = this.network.send(from, to, REQUEST_BYTES, true, this.sim.random.stream(`net/${randomName}`));
+  private deliver(
+    from: NetworkNode,
+    to: NetworkNode,
+    kind: string,
+    entity: string,
+    randomName: string,
+    processing: Micros,
+    handle: () => void,
+  ): boolean {
+    const transit = this.network.send(
+      from,
+      to,
+      REQUEST_BYTES,
+      true,
+      this.sim.random.stream(`net/${randomName}`),
+    );
     if (!transit.delivered) return false;
     this.sim.after(transit.delay + processing, kind, entity, handle);
     return true;
@@ -1106,7 +1377,16 @@ export class World {
    * `respond` runs at the client when the response arrives. A lost message is retried after a
    * timeout, up to MAX_ATTEMPTS, then the join fails.
    */
-  private rpc<T>(client: Client, server: NetworkNode, processing: Micros, kind: string, attempt: number, serve: () => T, respond: (value: T) => void, retry: () => void): void {
+  private rpc<T>(
+    client: Client,
+    server: NetworkNode,
+    processing: Micros,
+    kind: string,
+    attempt: number,
+    serve: () => T,
+    respond: (value: T) => void,
+    retry: () => void,
+  ): void {
     const generation = client.generation;
     const lost = (): void => {
       this.sim.after(REQUEST_TIMEOUT, `${kind}.timeout`, client.entity, () => {
@@ -1115,13 +1395,29 @@ export class World {
         else retry();
       });
     };
-    const sent = this.deliver(client.node, server, kind, server.id, client.entity, processing, () => {
-      const value = serve();
-      const back = this.deliver(server, client.node, `${kind}.reply`, client.entity, client.entity, 0, () => {
-        if (generation === client.generation) respond(value);
-      });
-      if (!back) lost();
-    });
+    const sent = this.deliver(
+      client.node,
+      server,
+      kind,
+      server.id,
+      client.entity,
+      processing,
+      () => {
+        const value = serve();
+        const back = this.deliver(
+          server,
+          client.node,
+          `${kind}.reply`,
+          client.entity,
+          client.entity,
+          0,
+          () => {
+            if (generation === client.generation) respond(value);
+          },
+        );
+        if (!back) lost();
+      },
+    );
     if (!sent) lost();
   }
 
@@ -1150,7 +1446,8 @@ function sameDemand(a: readonly StreamDemand[], b: readonly StreamDemand[]): boo
   for (let i = 0; i < a.length; i++) {
     const x = a[i] as StreamDemand;
     const y = b[i] as StreamDemand;
-    if (x.subscriber !== y.subscriber || x.publisher !== y.publisher || x.kind !== y.kind) return false;
+    if (x.subscriber !== y.subscriber || x.publisher !== y.publisher || x.kind !== y.kind)
+      return false;
   }
   return true;
 }
@@ -1161,10 +1458,18 @@ export function layoutRequestNamed(name: string): LayoutRequest {
   const match = /^grid(\d+)x(\d+)$/.exec(name);
   const rows = match === null ? 3 : Number(match[1]);
   const columns = match === null ? 3 : Number(match[2]);
-  return { type: 'grid', rows, columns, streamIds: Array.from({ length: rows * columns }, (_, i) => i + 1) };
+  return {
+    type: 'grid',
+    rows,
+    columns,
+    streamIds: Array.from({ length: rows * columns }, (_, i) => i + 1),
+  };
 }
 
-function drawMeetingSize(random: SimRandom, participants: { mean: number; min: number; max: number }): number {
+function drawMeetingSize(
+  random: SimRandom,
+  participants: { mean: number; min: number; max: number },
+): number {
   const extra = random.exponential(participants.mean - participants.min);
   return Math.min(participants.max, participants.min + Math.round(extra));
 }
@@ -1177,7 +1482,9 @@ function oneWayTable(scenario: Scenario): LatencyTable {
       row[b.name] =
         a.name === b.name
           ? scenario.network.intraRegionMs
-          : (scenario.network.rttMs[a.name]?.[b.name] ?? scenario.network.rttMs[b.name]?.[a.name] ?? 0) / 2;
+          : (scenario.network.rttMs[a.name]?.[b.name] ??
+              scenario.network.rttMs[b.name]?.[a.name] ??
+              0) / 2;
     }
     table[a.name] = row;
   }
