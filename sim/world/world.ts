@@ -32,7 +32,7 @@ import {
   type RoutingPlan,
   type StreamDemand,
 } from '../../core/routing/index.ts';
-import { hopsToHandlers } from '../../core/routing/graph.ts';
+import { hopsToHandlers, type StreamPaths } from '../../core/routing/graph.ts';
 import type { Simulation } from '../engine/simulation.ts';
 import type { SimRandom } from '../engine/random.ts';
 import { ms, seconds, type Micros } from '../engine/time.ts';
@@ -65,6 +65,7 @@ const COMMAND_RETRY = ms(250);
 const FAILURE_DETECTION = 2 * LOAD_REPORT_INTERVAL;
 const REQUEST_BYTES = 600;
 const MEDIA_KEY_GRACE_MS = 30_000;
+const PACKET_BYTES = 1200;
 
 interface ControllerNode {
   readonly id: ControllerId;
@@ -366,6 +367,65 @@ export class World {
       this.endMeeting(meeting),
     );
     this.scheduleSpeakerTurn(meeting, random);
+    if (meeting.packetSampled) this.schedulePacketRound(meeting);
+  }
+
+  // ---------------------------------------------------------------- per-packet sample
+
+  /**
+   * A sampled meeting sends one packet per published stream every 1/packetsPerSecond seconds.
+   * Each copy a subscriber should get crosses the legs the handlers have installed (uplink,
+   * handler-to-handler, downlink), each leg a datagram through the simulated network with its
+   * own jitter and loss: the report's packet loss and per-packet latencies come from here.
+   */
+  private schedulePacketRound(meeting: MeetingState): void {
+    const interval = seconds(1 / this.scenario.media.packetsPerSecond);
+    const random = this.sim.random.stream(`packets/${meeting.id}`);
+    const round = (): void => {
+      if (meeting.ended) return;
+      for (const paths of meeting.installed.allPaths()) this.sendSampledPacket(paths, random);
+      this.sim.after(interval, 'packet.round', `meeting/${meeting.id}`, round);
+    };
+    this.sim.after(interval, 'packet.round', `meeting/${meeting.id}`, round);
+  }
+
+  private sendSampledPacket(paths: StreamPaths, random: SimRandom): void {
+    const publisher = this.clients.get(paths.stream.publisher);
+    const firstId = paths.publishedAt.values().next().value;
+    const first = firstId === undefined ? undefined : this.handlersById.get(firstId);
+    if (publisher?.state !== 'connected' || first === undefined || !first.healthy) return;
+    const hops = hopsToHandlers(paths);
+    const forwarding = ms(this.scenario.serviceTimes.forwardingMs);
+    for (const [subscriberId, handlers] of paths.deliveries) {
+      const subscriber = this.clients.get(subscriberId);
+      const lastId = handlers.values().next().value;
+      const last = lastId === undefined ? undefined : this.handlersById.get(lastId);
+      if (subscriber?.state !== 'connected' || last === undefined) continue;
+      this.metrics.packets.sent++;
+      const legs: [NetworkNode, NetworkNode][] = [[publisher.node, first.node]];
+      const cascadeHops = hops.get(last.id) ?? 0;
+      for (let hop = 0; hop < cascadeHops; hop++) legs.push([first.node, last.node]);
+      legs.push([last.node, subscriber.node]);
+      let total = 0;
+      let lost = false;
+      for (const [from, to] of legs) {
+        const transit = this.network.send(from, to, PACKET_BYTES, false, random);
+        if (!transit.delivered) {
+          lost = true;
+          break;
+        }
+        total += transit.delay;
+      }
+      if (lost) {
+        this.metrics.packets.lost++;
+        continue;
+      }
+      const handlerPart =
+        forwarding * (cascadeHops + 1) +
+        (cascadeHops > 0 ? this.network.baseLatency(first.node, last.node) * cascadeHops : 0);
+      this.metrics.forwarding.record(handlerPart);
+      this.metrics.mediaPath.record(total + forwarding * (cascadeHops + 1));
+    }
   }
 
   private pickRegion(random: SimRandom): RegionId {
