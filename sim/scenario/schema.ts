@@ -54,7 +54,7 @@ const workloadSchema = z.strictObject({
   /** Relative weights of the layouts participants pick. */
   layouts: z.record(z.string(), nonNegative).default({ grid: 3, speaker: 1 }),
   meanSpeakerTurnSeconds: positive.default(8),
-  meanLayoutChangeSeconds: positive.default(120),
+  meanLayoutChangeSeconds: positive.default(600),
   screenShareProbability: probability.default(0.2),
   meanScreenShareSeconds: positive.default(90),
   /** Probability that a participant drops and reconnects once during the meeting. */

@@ -913,13 +913,19 @@ export class World {
 
   /**
    * What the plan depends on besides the demand and other meetings' load: who is in the meeting,
-   * where each is connected, and which handlers are down. The controller replans only when this
-   * or the demand changes.
+   * whether each is connected where the plan put it, and which handlers are down. The controller
+   * replans only when this or the demand changes.
    */
   private planningSignature(meeting: MeetingState): string {
+    const homes = new Map((meeting.plan?.homes ?? []).map((h) => [h.participant, h.handler]));
     let signature = '';
-    for (const member of meeting.members.values())
-      signature += `${member.id}@${member.connectedHandler ?? '-'};`;
+    for (const member of meeting.members.values()) {
+      const where =
+        member.connectedHandler === homes.get(member.id)
+          ? 'home'
+          : (member.connectedHandler ?? '-');
+      signature += `${member.id}@${where};`;
+    }
     for (const handler of this.handlersById.values())
       if (!handler.healthy) signature += `!${handler.id}`;
     return signature;
