@@ -3,6 +3,7 @@ import type { ValidationPolicy, VerifiedClaims } from '../../core/auth/claims.ts
 import { formatScopeList } from '../../core/auth/scopes.ts';
 import { verifyToken, type PublicKeyLookup, type TokenRejection } from '../jwt/tokens.ts';
 import { HttpError } from './errors.ts';
+import type { VerifiedSignatureCache } from '../jwt/verified-cache.ts';
 
 /** Reads the token of an `Authorization: Bearer <token>` header (RFC 6750). */
 export function bearerToken(header: string | undefined): string | undefined {
@@ -15,6 +16,8 @@ export interface BearerCheck {
   readonly keys: PublicKeyLookup;
   readonly policy: Omit<ValidationPolicy, 'requiredScopes'>;
   readonly onRejected: (reason: string) => void;
+  /** Skips re-verifying signatures of recently seen tokens. */
+  readonly signatures?: VerifiedSignatureCache;
 }
 
 function rejection(reason: string, status: 401 | 403, message: string): HttpError {
@@ -58,6 +61,7 @@ export async function requireBearer(
     check.keys,
     { ...check.policy, requiredScopes: scopes },
     now,
+    check.signatures,
   );
   if (verified.ok) return verified.value;
   check.onRejected(verified.error.kind);

@@ -8,6 +8,7 @@ import {
   type VerifiedClaims,
 } from '../../core/auth/claims.ts';
 import { err, ok, type Result } from '../../core/result.ts';
+import type { VerifiedSignatureCache } from './verified-cache.ts';
 
 /** The only algorithm Dark Tower signs and accepts. */
 export const SIGNING_ALGORITHM = 'EdDSA';
@@ -73,13 +74,15 @@ function readHeader(token: string): Result<{ kid: string; issuer: string }, Toke
  * Verifies a compact JWT at `now` (ms since the epoch): the header must name EdDSA and a
  * known `kid`, the Ed25519 signature must hold, and the payload must pass core's claim
  * rules (`validateClaims`) under `policy`. jose checks only the signature; every time
- * claim is judged by core against the caller's clock.
+ * claim is judged by core against the caller's clock. With `signatures`, a token whose
+ * signature verified recently under the same key is not verified again.
  */
 export async function verifyToken(
   token: string,
   keys: PublicKeyLookup,
   policy: ValidationPolicy,
   now: number,
+  signatures?: VerifiedSignatureCache,
 ): Promise<Result<VerifiedClaims, TokenRejection>> {
   const header = readHeader(token);
   if (!header.ok) return header;
@@ -87,9 +90,9 @@ export async function verifyToken(
   if (!publicKey.ok) return publicKey;
   let payloadBytes: Uint8Array;
   try {
-    ({ payload: payloadBytes } = await compactVerify(token, publicKey.value, {
-      algorithms: [SIGNING_ALGORITHM],
-    }));
+    payloadBytes = signatures
+      ? await signatures.payloadOf(token, publicKey.value, SIGNING_ALGORITHM, now)
+      : (await compactVerify(token, publicKey.value, { algorithms: [SIGNING_ALGORITHM] })).payload;
   } catch {
     return err({ kind: 'bad_signature' });
   }

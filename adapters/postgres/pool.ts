@@ -3,9 +3,23 @@ import pg from 'pg';
 export type Pool = pg.Pool;
 export type PoolClient = pg.PoolClient;
 
-/** A connection pool to DATABASE_URL; `max` bounds connections per process. */
-export function createPool(connectionString: string, max = 10): Pool {
-  const pool = new pg.Pool({ connectionString, max, idleTimeoutMillis: 30_000 });
+/**
+ * A connection pool to DATABASE_URL; `max` bounds connections per process. With
+ * `asynchronousCommit`, commits return before the WAL reaches disk (PostgreSQL's
+ * `synchronous_commit = off`): a crash can lose the last fraction of a second of writes but
+ * never corrupts; meant for append-only records such as the audit log.
+ */
+export function createPool(
+  connectionString: string,
+  max = 10,
+  options: { asynchronousCommit?: boolean } = {},
+): Pool {
+  const pool = new pg.Pool({
+    connectionString,
+    max,
+    idleTimeoutMillis: 30_000,
+    ...(options.asynchronousCommit ? { options: '-c synchronous_commit=off' } : {}),
+  });
   // An idle client losing its connection must not crash the process; the next query retries.
   pool.on('error', () => undefined);
   return pool;

@@ -8,7 +8,8 @@ export type { Redis };
  * so several deployments (or test files) can share one Redis without touching each other.
  */
 export function createRedis(url: string, keyPrefix: string): Redis {
-  return new Redis(url, { keyPrefix, maxRetriesPerRequest: 2, lazyConnect: false });
+  // Auto-pipelining sends the commands of concurrent requests in one write.
+  return new Redis(url, { keyPrefix, maxRetriesPerRequest: 2, enableAutoPipelining: true });
 }
 
 /** True when Redis answers PING. */

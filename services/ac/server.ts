@@ -44,7 +44,8 @@ export async function startAc(
   const logger = options.logger ?? createLogger('ac-service', env.LOG_LEVEL);
   const pool = createPool(env.DATABASE_URL);
   const redisConnections = [0, 1, 2].map(() => createRedis(env.REDIS_URL, env.AC_REDIS_KEY_PREFIX));
-  const audit = new PgAuditLog(pool);
+  const auditPool = createPool(env.DATABASE_URL, 4, { asynchronousCommit: true });
+  const audit = new PgAuditLog(auditPool);
   const keys = await SigningKeyService.start({
     store: new PgSigningKeyStore(pool),
     masterKeys: masterKeysOf(env),
@@ -103,6 +104,7 @@ export async function startAc(
             close: async () => void (await Promise.all(redisConnections.map((r) => r.quit()))),
           },
           { name: 'postgres', close: () => pool.end() },
+          { name: 'postgres (audit)', close: () => auditPool.end() },
         ],
         logger,
       ),
