@@ -78,3 +78,12 @@ describe('scenario validation', () => {
     expect(baseline?.workload.participants.mean).toBe(10);
   });
 });
+
+describe('example scenario file', () => {
+  it('loads and validates the documented example', () => {
+    const loaded = loadScenario('sim/scenario/examples/two-regions.yaml');
+    expect(loaded.ok).toBe(true);
+    if (loaded.ok)
+      expect(loaded.value.faults.map((f) => f.kind)).toEqual(['partition', 'handler-crash']);
+  });
+});
