@@ -476,6 +476,33 @@ describe('AC signing keys', () => {
     expect((await verifyWithJwks(ac.url, token, clock.now())).ok).toBe(true);
   });
 
+  it('re-wraps its keys under a new master key and then needs only that key', async () => {
+    const token = await serviceToken(ac.url);
+    await ac.close();
+    const rotated = {
+      ...env,
+      AC_MASTER_KEY: testMasterKey(),
+      AC_MASTER_KEY_VERSION: 2,
+      AC_PREVIOUS_MASTER_KEYS: new Map([[1, Buffer.from(env.AC_MASTER_KEY, 'base64')]]),
+    };
+    ac = await startAc(rotated, { clock, logger: quietLogger, scheduleRotation: false });
+    const versions = await pool.query<{ v: number }>(
+      'SELECT DISTINCT master_key_version AS v FROM ac.signing_keys',
+    );
+    expect(versions.rows.map((row) => row.v)).toEqual([2]);
+    await ac.close();
+    env = { ...rotated, AC_MASTER_KEY_VERSION: 2, AC_PREVIOUS_MASTER_KEYS: new Map() };
+    ac = await start();
+    expect((await verifyWithJwks(ac.url, token, clock.now())).ok).toBe(true);
+  });
+
+  it('refuses to start when a key is sealed under a master key it does not hold', async () => {
+    const stranger = { ...env, AC_MASTER_KEY: testMasterKey(), AC_MASTER_KEY_VERSION: 3 };
+    await expect(
+      startAc(stranger, { clock, logger: quietLogger, scheduleRotation: false }),
+    ).rejects.toThrow(/not loaded/);
+  });
+
   it('rotates weekly under traffic without rejecting any valid token', async () => {
     const issued: { token: string; expiresAt: number }[] = [];
     const kids = new Set<string>();

@@ -46,6 +46,10 @@ export async function startAc(
   const redisConnections = [0, 1, 2].map(() => createRedis(env.REDIS_URL, env.AC_REDIS_KEY_PREFIX));
   const auditPool = createPool(env.DATABASE_URL, 4, { asynchronousCommit: true });
   const audit = new PgAuditLog(auditPool);
+  const closeClients = async () => {
+    await Promise.all(redisConnections.map((redis) => redis.quit()));
+    await Promise.all([pool.end(), auditPool.end()]);
+  };
   const keys = await SigningKeyService.start({
     store: new PgSigningKeyStore(pool),
     masterKeys: masterKeysOf(env),
@@ -56,6 +60,9 @@ export async function startAc(
     clock,
     audit,
     logger,
+  }).catch(async (error: unknown) => {
+    await closeClients();
+    throw error;
   });
   const metrics = createHttpMetrics('ac');
   new Gauge({
@@ -99,12 +106,7 @@ export async function startAc(
         [
           { name: 'http', close: () => app.close() },
           { name: 'key rotation', close: async () => keys.stop() },
-          {
-            name: 'redis',
-            close: async () => void (await Promise.all(redisConnections.map((r) => r.quit()))),
-          },
-          { name: 'postgres', close: () => pool.end() },
-          { name: 'postgres (audit)', close: () => auditPool.end() },
+          { name: 'redis and postgres', close: closeClients },
         ],
         logger,
       ),

@@ -4,6 +4,7 @@ import {
   generateKeyPairSync,
   type KeyObject,
 } from 'node:crypto';
+import { planRewrap } from '../../core/keys/master-key.ts';
 import {
   SigningKeyRing,
   type KeySchedule,
@@ -69,6 +70,43 @@ function generateKey(schedule: KeySchedule, masterKeys: MasterKeys, now: number)
   };
 }
 
+/**
+ * Moves every stored key to the current master-key version, under the rotation lock so
+ * replicas starting together do it once; steps follow core's ordered, idempotent plan. Keys
+ * under a master key that is not loaded stop the start with a message naming them.
+ */
+async function rewrapUnderCurrentMasterKey(options: SigningKeyServiceOptions): Promise<void> {
+  const { masterKeys } = options;
+  await options.store.withRotationLock(async (keys) => {
+    const stored = await keys.list();
+    const plan = planRewrap(
+      stored.map((key) => ({ id: key.kid, masterKeyVersion: key.masterKeyVersion })),
+      { current: masterKeys.currentVersion, loaded: new Set(masterKeys.keys.keys()) },
+    );
+    if (!plan.ok) throw new Error(`master keys are misconfigured: ${plan.error.kind}`);
+    if (plan.value.unreadable.length > 0) {
+      const names = plan.value.unreadable.map((r) => `${r.id} (v${r.masterKeyVersion})`).join(', ');
+      throw new Error(`signing keys sealed under master keys that are not loaded: ${names}`);
+    }
+    for (const step of plan.value.steps) {
+      const key = stored.find((candidate) => candidate.kid === step.id);
+      if (!key || key.masterKeyVersion !== step.fromVersion) continue;
+      const opened = open(
+        masterKeys,
+        { sealed: key.privateKeySealed, masterKeyVersion: step.fromVersion },
+        key.kid,
+      );
+      if (!opened.ok) throw new Error(`cannot open signing key ${key.kid}: ${opened.error.kind}`);
+      const resealed = seal(masterKeys, opened.value, key.kid);
+      await keys.reseal(key.kid, resealed.sealed, resealed.masterKeyVersion);
+      options.logger.info(
+        { kid: key.kid, from: step.fromVersion, to: step.toVersion },
+        'signing key re-wrapped',
+      );
+    }
+  });
+}
+
 export interface SigningKeyServiceOptions {
   readonly store: SigningKeyStore;
   readonly masterKeys: MasterKeys;
@@ -97,9 +135,13 @@ export class SigningKeyService {
     this.ring = new SigningKeyRing(options.policy);
   }
 
-  /** Loads the stored keys and brings the ring up to date (creating a key if none signs). */
+  /**
+   * Re-wraps stored keys under the current master key (core's re-wrap plan), loads them and
+   * brings the ring up to date (creating a key if none signs).
+   */
   static async start(options: SigningKeyServiceOptions): Promise<SigningKeyService> {
     const service = new SigningKeyService(options);
+    await rewrapUnderCurrentMasterKey(options);
     const stored = await options.store.list();
     service.ring = new SigningKeyRing(
       options.policy,
