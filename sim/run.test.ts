@@ -30,6 +30,7 @@ describe('built-in scenarios (short runs)', () => {
     ['partition', 32],
     ['handler-failure', 26],
     ['large-meetings', 20],
+    ['scale-out', 60],
     ['baseline', 3],
   ];
   it.each(cases)('%s keeps every invariant for %ds', (name, durationSeconds) => {
@@ -45,6 +46,17 @@ describe('built-in scenarios (short runs)', () => {
     expect(report.rotations.mediaKeys).toBeGreaterThan(0);
     expect(report.tokens.verified).toBeGreaterThan(report.tokens.issued);
     expect(report.invariants.byInvariant['token-verification']).toBe(0);
+  });
+
+  it('adds media handlers through core autoscaling when the load outgrows them', () => {
+    const { report } = runScenario({
+      scenario: scenario('scale-out'),
+      seed: 3,
+      durationSeconds: 60,
+    });
+    expect(report.scaleOuts).toBeGreaterThan(0);
+    expect(report.utilisation.handlers.length).toBeGreaterThan(6);
+    expect(report.invariants.total).toBe(0);
   });
 
   it('reroutes around a failed handler', () => {

@@ -89,6 +89,7 @@ function buildReport(
     rotations: { signingKeys: world.signingRotations(), mediaKeys: metrics.rotations.mediaKeys },
     tokens: { ...metrics.tokens },
     utilisation: summariseUtilisation(metrics, 0.7, 0.8),
+    scaleOuts: metrics.scaleOuts,
     cost: estimateCost(scenario, metrics),
     invariants: {
       total: world.violations.total,

@@ -72,6 +72,8 @@ export class Metrics {
   peakMeetings = 0;
   peakStreams = 0;
   meetingsStarted = 0;
+  /** Media handlers the autoscaler added. */
+  scaleOuts = 0;
 
   recordCascade(hops: number): void {
     this.cascades.links++;

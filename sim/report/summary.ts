@@ -75,6 +75,8 @@ export interface RunReport {
   readonly rotations: { readonly signingKeys: number; readonly mediaKeys: number };
   readonly tokens: { readonly issued: number; readonly verified: number };
   readonly utilisation: UtilisationSummary;
+  /** Media handlers added by the autoscaler. */
+  readonly scaleOuts: number;
   readonly cost: CostSummary | null;
   readonly invariants: {
     readonly total: number;

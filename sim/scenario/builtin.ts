@@ -77,6 +77,22 @@ const BUILTIN: Record<string, ScenarioInput> = {
     },
     faults: [{ kind: 'handler-crash', atSeconds: 20, region: 'us-west-1', index: 0 }],
   },
+  'scale-out': {
+    name: 'scale-out',
+    description:
+      'Handlers too small for the load: admission redirects and rejects, the autoscaler adds handlers.',
+    durationSeconds: 90,
+    regions: regions(1, 2),
+    network: { rttMs: DEFAULT_RTT_MS },
+    workload: {
+      concurrentMeetings: 30,
+      meanMeetingSeconds: 600,
+      participants: { mean: 6, min: 2, max: 12 },
+      joinSpreadSeconds: 40,
+    },
+    media: { handlerCapacityMbps: 250 },
+    autoscaling: { intervalSeconds: 15, provisionSeconds: 20 },
+  },
   'large-meetings': {
     name: 'large-meetings',
     description:

@@ -113,6 +113,17 @@ const faultSchema = z.discriminatedUnion('kind', [
   }),
 ]);
 
+const autoscalingSchema = z.strictObject({
+  /** Run core's autoscaler for the media handlers of each region. */
+  enabled: z.boolean().default(true),
+  /** How often the autoscaler evaluates (the HPA's sync period). */
+  intervalSeconds: positive.default(15),
+  /** Time from a scale-out decision to the new handler taking traffic. */
+  provisionSeconds: nonNegative.default(20),
+  /** Upper bound on handlers per region, as a multiple of the initial count. */
+  maxFactor: positive.default(4),
+});
+
 const invariantsSchema = z.strictObject({
   /** How long a subscriber may wait for the streams its layout demands. */
   convergenceSeconds: positive.default(2),
@@ -133,6 +144,7 @@ export const scenarioSchema = z
     media: mediaSchema.default(mediaSchema.parse({})),
     keys: keysSchema.default(keysSchema.parse({})),
     faults: z.array(faultSchema).default([]),
+    autoscaling: autoscalingSchema.default(autoscalingSchema.parse({})),
     invariants: invariantsSchema.default(invariantsSchema.parse({})),
   })
   .superRefine((scenario, ctx) => {

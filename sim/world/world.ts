@@ -39,6 +39,7 @@ import { ms, seconds, type Micros } from '../engine/time.ts';
 import { Network, type NetworkNode } from '../net/network.ts';
 import type { Scenario } from '../scenario/schema.ts';
 import { Metrics } from '../report/metrics.ts';
+import { DEFAULT_AUTOSCALER_BOUNDS, desiredReplicas } from '../../core/ops/autoscaler.ts';
 import { ViolationLog } from '../invariants/violations.ts';
 import { checkNewPlan, checkTransition } from '../invariants/plan.ts';
 import { checkConvergence, isDelivered } from '../invariants/convergence.ts';
@@ -85,6 +86,9 @@ interface RegionServices {
   readonly handlers: MediaHandler[];
   /** The regional store of handler load reports that admission reads. */
   readonly loadReports: Map<HandlerId, HandlerLoadReport>;
+  /** Handlers ordered by the autoscaler and not yet taking traffic. */
+  provisioning: number;
+  lastScaledAtMs: number | null;
 }
 
 type ClientState = 'idle' | 'joining' | 'connected' | 'left';
@@ -185,12 +189,90 @@ export class World {
     this.sim.after(0, 'world.sample', 'world', () => this.sampleUtilisation());
     this.scheduleWorkload();
     this.scheduleFaults();
+    if (this.scenario.autoscaling.enabled) {
+      this.sim.after(
+        seconds(this.scenario.autoscaling.intervalSeconds),
+        'world.autoscale',
+        'world',
+        () => this.autoscale(),
+      );
+    }
+  }
+
+  /**
+   * Core's autoscaler decides each region's media-handler count from the streams and network
+   * load its handlers carry (the spec's 8,000 streams / 8 Gbps per instance) and from their
+   * bandwidth utilisation standing in for CPU (a forwarding-only handler's CPU follows its
+   * throughput; memory is not modelled). Scale-out adds handlers after the provisioning delay;
+   * scale-in is not simulated.
+   */
+  private autoscale(): void {
+    const config = this.scenario.autoscaling;
+    for (const region of this.regions.values()) {
+      const healthy = region.handlers.filter((h) => h.healthy);
+      const loadBps = healthy.reduce((sum, h) => sum + h.loadBps, 0);
+      const initial = this.scenario.regions.find((r) => r.name === region.name)?.mediaHandlers ?? 1;
+      const decision = desiredReplicas(
+        {
+          service: 'mh',
+          currentReplicas: healthy.length + region.provisioning,
+          metrics: {
+            cpu:
+              healthy.length === 0
+                ? 0
+                : loadBps / healthy.reduce((sum, h) => sum + h.capacityBps, 0),
+            memory: 0,
+            streams: loadBps / this.streamBps,
+            networkGbps: loadBps / 1e9,
+          },
+          lastScaledAt: region.lastScaledAtMs,
+        },
+        this.epochMs(),
+        {
+          ...DEFAULT_AUTOSCALER_BOUNDS,
+          minReplicas: initial,
+          maxReplicas: Math.ceil(initial * config.maxFactor),
+        },
+      );
+      if (!decision.ok) continue;
+      const missing = decision.value.desiredReplicas - healthy.length - region.provisioning;
+      if (missing <= 0) continue;
+      this.metrics.scaleOuts += missing;
+      region.lastScaledAtMs = this.epochMs();
+      region.provisioning += missing;
+      this.sim.note(`scale-out ${region.name} +${missing} (${decision.value.reason.kind})`);
+      this.sim.after(
+        seconds(config.provisionSeconds),
+        'mh.provisioned',
+        `region/${region.name}`,
+        () => {
+          region.provisioning -= missing;
+          for (let i = 0; i < missing; i++) this.addHandler(region);
+        },
+      );
+    }
+    this.sim.after(seconds(config.intervalSeconds), 'world.autoscale', 'world', () =>
+      this.autoscale(),
+    );
+  }
+
+  private addHandler(region: RegionServices): MediaHandler {
+    const index = region.handlers.length;
+    const handler = new MediaHandler(
+      handlerId(`mh/${region.name}/${index}`),
+      region.name,
+      `${region.name}-dc${(index % 2) + 1}`,
+      this.scenario.media.handlerCapacityMbps * 1_000_000,
+    );
+    region.handlers.push(handler);
+    this.handlersById.set(handler.id, handler);
+    this.metrics.handlerNames = [...this.handlersById.keys()];
+    return handler;
   }
 
   // ---------------------------------------------------------------- construction
 
   private buildRegions(): void {
-    const capacity = this.scenario.media.handlerCapacityMbps * 1_000_000;
     const allAcs = this.scenario.regions.map(
       (spec) =>
         new AuthController(
@@ -207,16 +289,6 @@ export class World {
     for (const [index, spec] of this.scenario.regions.entries()) {
       const name = regionId(spec.name);
       const ac = allAcs[index] as AuthController;
-      const handlers = Array.from({ length: spec.mediaHandlers }, (_, i) => {
-        const handler = new MediaHandler(
-          handlerId(`mh/${name}/${i}`),
-          name,
-          `${name}-dc${(i % 2) + 1}`,
-          capacity,
-        );
-        this.handlersById.set(handler.id, handler);
-        return handler;
-      });
       this.regions.set(name, {
         name,
         ac,
@@ -230,11 +302,14 @@ export class World {
           validator: new TokenValidator(allAcs, 'dark-tower', USER_SCOPES, () => this.epochMs()),
           healthy: true,
         })),
-        handlers,
+        handlers: [],
         loadReports: new Map(),
+        provisioning: 0,
+        lastScaledAtMs: null,
       });
+      const region = this.regionOf(name);
+      for (let i = 0; i < spec.mediaHandlers; i++) this.addHandler(region);
     }
-    this.metrics.handlerNames = [...this.handlersById.keys()];
   }
 
   private registerController(controller: ControllerNode): void {
@@ -630,6 +705,8 @@ export class World {
       () => this.admitToMeeting(client, controller),
       (home) => {
         this.metrics.signaling.record(this.sim.now - sentAt);
+        if (home === 'rejected')
+          return this.failJoin(client, 'no room in the routing plan', 'rejected');
         if (home === undefined) return this.failJoin(client, 'meeting controller refused the join');
         const epoch = client.meeting.keys.currentEpoch();
         if (epoch !== undefined) client.epochs.add(epoch);
@@ -639,7 +716,11 @@ export class World {
     );
   }
 
-  private admitToMeeting(client: Client, controller: ControllerNode): MediaHandler | undefined {
+  /** The member's home handler; 'rejected' when the planner finds no room for it. */
+  private admitToMeeting(
+    client: Client,
+    controller: ControllerNode,
+  ): MediaHandler | 'rejected' | undefined {
     const meeting = client.meeting;
     if (!controller.healthy || meeting.ended || client.token === undefined) return undefined;
     if (!this.verifyToken(controller.validator, client, controller.node.id)) return undefined;
@@ -655,8 +736,7 @@ export class World {
       });
       if (!this.replan(meeting)) {
         meeting.members.delete(client.id);
-        this.metrics.joins.rejected++;
-        return undefined;
+        return 'rejected';
       }
       this.mediaKeyEvent(meeting, { type: 'join', participant: client.id });
     } else if (!this.replan(meeting)) {
@@ -701,8 +781,7 @@ export class World {
           const target = this.handlersById.get(decision.to);
           if (target !== undefined) return this.connectHandler(client, target, 1, true);
         }
-        this.metrics.joins.rejected++;
-        this.failJoin(client, `handler ${handler.id} rejected the participant`);
+        this.failJoin(client, `handler ${handler.id} rejected the participant`, 'rejected');
       },
       () => this.connectHandler(client, handler, attempt + 1, redirected),
     );
@@ -739,9 +818,13 @@ export class World {
     return false;
   }
 
-  private failJoin(client: Client, reason: string): void {
+  private failJoin(
+    client: Client,
+    reason: string,
+    outcome: 'failed' | 'rejected' = 'failed',
+  ): void {
     if (client.state !== 'joining') return;
-    this.metrics.joins.failed++;
+    this.metrics.joins[outcome]++;
     this.sim.note(`join-failed ${client.id} ${reason}`);
     this.disconnect(client, 'left');
   }
