@@ -52,7 +52,7 @@ describe('built-in scenarios (short runs)', () => {
     const { report } = runScenario({
       scenario: scenario('scale-out'),
       seed: 3,
-      durationSeconds: 60,
+      durationSeconds: 85,
     });
     expect(report.scaleOuts).toBeGreaterThan(0);
     expect(report.utilisation.handlers.length).toBeGreaterThan(6);
