@@ -44,6 +44,9 @@ export function createHttpServer(options: HttpServerOptions) {
     }),
     bodyLimit: options.bodyLimit,
     genReqId: (request) => traceIdFor(request.headers.traceparent),
+    // One child logger per request, carrying both its trace and its own span.
+    childLoggerFactory: (logger, bindings, options) =>
+      logger.child({ ...bindings, span_id: randomBytes(8).toString('hex') }, options),
     forceCloseConnections: 'idle',
     return503OnClosing: true,
     frameworkErrors: (error, _request, reply) => {
@@ -52,10 +55,6 @@ export function createHttpServer(options: HttpServerOptions) {
     },
   });
   app.removeContentTypeParser('text/plain');
-
-  app.addHook('onRequest', async (request) => {
-    request.log = request.log.child({ span_id: randomBytes(8).toString('hex') });
-  });
 
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';

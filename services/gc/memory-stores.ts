@@ -1,5 +1,6 @@
 import { err, ok, type Result } from '../../core/result.ts';
 import type {
+  MeetingCache,
   McAvailability,
   McRecord,
   MeetingAssignments,
@@ -108,5 +109,18 @@ export class MemoryMeetingAssignments implements MeetingAssignments {
 
   async set(meetingId: string, mcId: string) {
     this.assignments.set(meetingId, mcId);
+  }
+}
+
+/** In-memory meeting cache (no expiry: the in-memory store never changes behind it). */
+export class MemoryMeetingCache implements MeetingCache {
+  private readonly meetings = new Map<string, MeetingRecord>();
+
+  async get(meetingId: string) {
+    return this.meetings.get(meetingId);
+  }
+
+  async put(meeting: MeetingRecord) {
+    this.meetings.set(meeting.meetingId, meeting);
   }
 }

@@ -73,3 +73,9 @@ export interface MeetingAssignments {
   get(meetingId: string): Promise<string | undefined>;
   set(meetingId: string, mcId: string): Promise<void>;
 }
+
+/** Meeting metadata cached regionally (Redis), shared by every GC replica. */
+export interface MeetingCache {
+  get(meetingId: string): Promise<MeetingRecord | undefined>;
+  put(meeting: MeetingRecord): Promise<void>;
+}

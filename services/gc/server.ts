@@ -11,9 +11,11 @@ import {
   RedisMcAvailability,
   RedisMeetingAssignments,
 } from '../../adapters/redis/mc-availability.ts';
+import { RedisMeetingCache } from '../../adapters/redis/meeting-cache.ts';
 import { RedisTenantConfigCache } from '../../adapters/redis/tenant-cache.ts';
 import { systemClock, type Clock } from '../shared/clock.ts';
 import { buildGcApp } from './app.ts';
+import { CachedMeetingStore } from './cached-meetings.ts';
 import type { GcEnvironment } from './config.ts';
 import { gcGrpcService, startGrpcServer, stopGrpcServer } from './grpc.ts';
 import { MeetingPlacement } from './placement.ts';
@@ -65,7 +67,7 @@ export async function startGc(
     env.GC_REGION,
   );
   const app = buildGcApp({
-    meetings: store,
+    meetings: new CachedMeetingStore(store, new RedisMeetingCache(redis)),
     tenants: store,
     tenantCache: new RedisTenantConfigCache(redis, TENANT_CACHE_TTL_MS),
     placement,

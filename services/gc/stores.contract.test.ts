@@ -9,7 +9,9 @@ import {
   testKeyPrefix,
   type Redis,
 } from '../../adapters/redis/client.ts';
+import { RedisMeetingCache } from '../../adapters/redis/meeting-cache.ts';
 import { RedisTenantConfigCache } from '../../adapters/redis/tenant-cache.ts';
+import { CachedMeetingStore } from './cached-meetings.ts';
 import { migrateSchemas } from '../shared/schema.ts';
 import {
   RedisMcAvailability,
@@ -17,11 +19,13 @@ import {
 } from '../../adapters/redis/mc-availability.ts';
 import {
   MemoryMcAvailability,
+  MemoryMeetingCache,
   MemoryMeetingAssignments,
   MemoryMeetingStore,
   MemoryTenantConfigCache,
 } from './memory-stores.ts';
 import type {
+  MeetingCache,
   McAvailability,
   MeetingAssignments,
   MeetingRecord,
@@ -69,6 +73,22 @@ const aMeeting = (overrides: Partial<MeetingRecord> = {}): MeetingRecord => ({
 describe.each<[string, () => MeetingStore & TenantStore]>([
   ['in-memory', () => new MemoryMeetingStore([defaultTenant])],
   ['PostgreSQL', () => new PgMeetingStore(pool)],
+  [
+    'PostgreSQL behind the Redis meeting cache',
+    () => {
+      const store = new PgMeetingStore(pool);
+      const cached = new CachedMeetingStore(store, new RedisMeetingCache(redis));
+      return Object.assign(cached, { getTenant: (orgId: string) => store.getTenant(orgId) });
+    },
+  ],
+  [
+    'in-memory behind the in-memory meeting cache',
+    () => {
+      const store = new MemoryMeetingStore([defaultTenant]);
+      const cached = new CachedMeetingStore(store, new MemoryMeetingCache());
+      return Object.assign(cached, { getTenant: (orgId: string) => store.getTenant(orgId) });
+    },
+  ],
 ])('GC meeting store contract: %s', (_name, make) => {
   it('creates a meeting once and reads it back unchanged', async () => {
     const store = make();
@@ -185,5 +205,21 @@ describe.each<[string, () => McAvailability & { assignments: MeetingAssignments 
     await assignments.set(meeting, 'mc-a');
     await assignments.set(meeting, 'mc-b');
     expect(await assignments.get(meeting)).toBe('mc-b');
+  });
+});
+
+describe.each<[string, () => MeetingCache]>([
+  ['in-memory', () => new MemoryMeetingCache()],
+  ['Redis', () => new RedisMeetingCache(redis)],
+])('meeting cache contract: %s', (_name, make) => {
+  it('returns the record last put, with or without an end time', async () => {
+    const cache = make();
+    const meeting = aMeeting();
+    expect(await cache.get(meeting.meetingId)).toBeUndefined();
+    await cache.put(meeting);
+    expect(await cache.get(meeting.meetingId)).toEqual(meeting);
+    const ended = { ...meeting, status: 'ended' as const, endedAtMs: meeting.createdAtMs + 1 };
+    await cache.put(ended);
+    expect(await cache.get(meeting.meetingId)).toEqual(ended);
   });
 });
