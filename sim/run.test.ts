@@ -31,6 +31,7 @@ describe('built-in scenarios (short runs)', () => {
     ['handler-failure', 26],
     ['large-meetings', 20],
     ['scale-out', 60],
+    ['controller-failure', 35],
     ['baseline', 3],
   ];
   it.each(cases)('%s keeps every invariant for %ds', (name, durationSeconds) => {
@@ -56,6 +57,16 @@ describe('built-in scenarios (short runs)', () => {
     });
     expect(report.scaleOuts).toBeGreaterThan(0);
     expect(report.utilisation.handlers.length).toBeGreaterThan(6);
+    expect(report.invariants.total).toBe(0);
+  });
+
+  it('moves the clients of a failed controller to another one', () => {
+    const { report } = runScenario({
+      scenario: scenario('controller-failure'),
+      seed: 4,
+      durationSeconds: 40,
+    });
+    expect(report.joins.reconnects).toBeGreaterThan(0);
     expect(report.invariants.total).toBe(0);
   });
 

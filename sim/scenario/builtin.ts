@@ -77,6 +77,20 @@ const BUILTIN: Record<string, ScenarioInput> = {
     },
     faults: [{ kind: 'handler-crash', atSeconds: 20, region: 'us-west-1', index: 0 }],
   },
+  'controller-failure': {
+    name: 'controller-failure',
+    description:
+      'A meeting controller in us-west-1 fails at t=20s; its clients rejoin through the GC on another one.',
+    durationSeconds: 60,
+    regions: regions(2, 3),
+    network: { rttMs: DEFAULT_RTT_MS },
+    workload: {
+      concurrentMeetings: 24,
+      meanMeetingSeconds: 300,
+      participants: { mean: 6, min: 2, max: 16 },
+    },
+    faults: [{ kind: 'controller-crash', atSeconds: 20, region: 'us-west-1', index: 0 }],
+  },
   'scale-out': {
     name: 'scale-out',
     description:

@@ -62,6 +62,8 @@ const HEARTBEAT_INTERVAL = seconds(1);
 const LOAD_REPORT_INTERVAL = seconds(1);
 const UTILISATION_SAMPLE_INTERVAL = seconds(1);
 const COMMAND_RETRY = ms(250);
+/** A client notices a dead signaling connection after this long without keep-alives. */
+const SIGNALING_KEEPALIVE_TIMEOUT = seconds(6);
 /** Controllers notice a failed handler after two missed load reports. */
 const FAILURE_DETECTION = 2 * LOAD_REPORT_INTERVAL;
 const REQUEST_BYTES = 600;
@@ -682,7 +684,8 @@ export class World {
 
   private controllerFor(meeting: MeetingState, gc: RegionServices): ControllerNode | undefined {
     const current = this.controllerOf.get(meeting.id);
-    if (current !== undefined && current.healthy) return current;
+    if (current !== undefined && gc.registry.controllers.get(current.id)?.healthy === true)
+      return current;
     const chosen = chooseController(gc.registry, meeting.id, meeting.region);
     if (!chosen.ok) return undefined;
     this.updateRegistry(gc, { type: 'meeting-assigned', id: chosen.value.id });
@@ -1453,11 +1456,9 @@ export class World {
       } else {
         const controller = this.regionOf(regionId(fault.region)).controllers[fault.index];
         if (controller === undefined) continue;
-        this.sim.at(at, 'fault.controller-crash', controller.id, () => {
-          this.lastTopologyChange = this.sim.now;
-          controller.healthy = false;
-          this.network.fail(controller.node.id);
-        });
+        this.sim.at(at, 'fault.controller-crash', controller.id, () =>
+          this.crashController(controller),
+        );
         if (fault.durationSeconds !== undefined) {
           this.sim.at(
             at + seconds(fault.durationSeconds),
@@ -1471,6 +1472,26 @@ export class World {
           );
         }
       }
+    }
+  }
+
+  /**
+   * A controller dies. Meeting state survives it (the spec keeps it in Redis); its clients
+   * notice the lost signaling connection after the keep-alive timeout and rejoin through the
+   * Global Controller, whose registry has stopped choosing the dead controller by then.
+   */
+  private crashController(controller: ControllerNode): void {
+    this.lastTopologyChange = this.sim.now;
+    controller.healthy = false;
+    this.network.fail(controller.node.id);
+    for (const client of this.clients.values()) {
+      if (client.controller !== controller || client.state !== 'connected') continue;
+      const delay = SIGNALING_KEEPALIVE_TIMEOUT + client.random.uniform(0, seconds(1));
+      this.sim.after(delay, 'client.controller-lost', client.entity, () => {
+        if (client.state !== 'connected' || client.controller?.healthy !== false) return;
+        this.metrics.joins.reconnects++;
+        this.lookupMeeting(client, 1);
+      });
     }
   }
 
