@@ -1,14 +1,29 @@
-import { deliveredHops, hopsToHandlers, type RouteGraph } from '../../core/routing/graph.ts';
+import type { HandlerId } from '../../core/ids.ts';
+import {
+  deliveredHops,
+  hopsToHandlers,
+  type RouteGraph,
+  type StreamPaths,
+} from '../../core/routing/graph.ts';
 import { MAX_CASCADE_HOPS, type StreamDemand } from '../../core/routing/types.ts';
 import { formatTime, type Micros } from '../engine/time.ts';
 import type { ViolationLog } from './violations.ts';
 
 /** Whether the installed forwarding entries carry a demanded stream to its subscriber. */
-export function isDelivered(installed: RouteGraph, demand: StreamDemand): boolean {
+export function isDelivered(
+  installed: RouteGraph,
+  demand: StreamDemand,
+  hopsCache?: Map<StreamPaths, ReadonlyMap<HandlerId, number>>,
+): boolean {
   const paths = installed.paths(demand);
   if (paths === undefined) return false;
-  const hops = deliveredHops(paths, demand.subscriber, hopsToHandlers(paths));
-  return hops !== undefined && hops <= MAX_CASCADE_HOPS;
+  let hops = hopsCache?.get(paths);
+  if (hops === undefined) {
+    hops = hopsToHandlers(paths);
+    hopsCache?.set(paths, hops);
+  }
+  const delivered = deliveredHops(paths, demand.subscriber, hops);
+  return delivered !== undefined && delivered <= MAX_CASCADE_HOPS;
 }
 
 /**
@@ -24,8 +39,9 @@ export function checkConvergence(
   changedAt: Micros,
   bound: Micros,
 ): void {
+  const hopsByStream = new Map<StreamPaths, ReadonlyMap<HandlerId, number>>();
   for (const pair of demand) {
-    if (!canBeDelivered(pair) || isDelivered(installed, pair)) continue;
+    if (!canBeDelivered(pair) || isDelivered(installed, pair, hopsByStream)) continue;
     log.report(
       'convergence',
       `client/${pair.subscriber}`,
