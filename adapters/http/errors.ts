@@ -24,7 +24,6 @@ export class HttpError extends Error {
 }
 
 export const badRequest = (message: string) => new HttpError(400, 'invalid_request', message);
-export const unauthorized = (code: string, message: string) => new HttpError(401, code, message);
 export const notFound = (message: string) => new HttpError(404, 'not_found', message);
 
 /** Fastify's own error codes mapped to our stable codes and statuses. */

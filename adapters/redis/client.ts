@@ -12,15 +12,6 @@ export function createRedis(url: string, keyPrefix: string): Redis {
   return new Redis(url, { keyPrefix, maxRetriesPerRequest: 2, enableAutoPipelining: true });
 }
 
-/** True when Redis answers PING. */
-export async function redisIsReachable(redis: Redis): Promise<boolean> {
-  try {
-    return (await redis.ping()) === 'PONG';
-  } catch {
-    return false;
-  }
-}
-
 /** A fresh key prefix for one test file. */
 export function testKeyPrefix(): string {
   return `dt_test_${randomBytes(6).toString('hex')}:`;

@@ -1,0 +1,72 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_HEARTBEAT_TIMEOUT_MS } from '../../core/placement/index.ts';
+import { controllerId } from '../../core/ids.ts';
+import { MemoryMcAvailability, MemoryMeetingAssignments } from './memory-stores.ts';
+import { MeetingPlacement, registryFrom } from './placement.ts';
+import type { McRecord } from './ports.ts';
+
+const record = fc.record({
+  id: fc.stringMatching(/^mc-[a-z0-9]{1,6}$/),
+  region: fc.constantFrom('us-west-1', 'eu-west-1'),
+  endpoint: fc.constant('https://mc.example'),
+  healthy: fc.boolean(),
+  meetingCount: fc.integer({ min: 0, max: 1_000 }),
+  lastHeartbeatMs: fc.integer({ min: 0, max: 100_000 }),
+});
+
+describe('registryFrom', () => {
+  it('holds every controller, healthy exactly when it reported healthy and is not silent', () => {
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(record, { selector: (r: McRecord) => r.id, maxLength: 8 }),
+        fc.integer({ min: 0, max: 200_000 }),
+        (records, offset) => {
+          const now = Math.max(0, ...records.map((r) => r.lastHeartbeatMs)) + offset;
+          const registry = registryFrom(records, now);
+          expect(registry.controllers.size).toBe(records.length);
+          for (const r of records) {
+            const controller = registry.controllers.get(controllerId(r.id));
+            const silent = now >= r.lastHeartbeatMs + DEFAULT_HEARTBEAT_TIMEOUT_MS;
+            expect(controller?.healthy).toBe(r.healthy && !silent);
+            expect(controller?.meetingCount).toBe(r.meetingCount);
+          }
+        },
+      ),
+    );
+  });
+});
+
+describe('MeetingPlacement', () => {
+  it('keeps a meeting on its controller while healthy and moves it when it goes silent', async () => {
+    const availability = new MemoryMcAvailability();
+    const placement = new MeetingPlacement(
+      availability,
+      new MemoryMeetingAssignments(),
+      'us-west-1',
+    );
+    await availability.register({ id: 'mc-a', region: 'us-west-1', endpoint: 'https://a' }, 0);
+    await availability.register({ id: 'mc-b', region: 'us-west-1', endpoint: 'https://b' }, 0);
+    const first = await placement.controllerFor('meeting-1', 1_000);
+    if (!first.ok) throw new Error('no controller');
+    expect((await availability.list()).find((r) => r.id === first.value.id)?.meetingCount).toBe(1);
+    const other = first.value.id === 'mc-a' ? 'mc-b' : 'mc-a';
+    await availability.heartbeat(other, 0, true, 9_000);
+    await availability.heartbeat(first.value.id, 1, true, 9_000);
+    const kept = await placement.controllerFor('meeting-1', 10_000);
+    expect(kept.ok && kept.value.id).toBe(first.value.id);
+    await availability.heartbeat(other, 0, true, 16_000);
+    const moved = await placement.controllerFor('meeting-1', 16_500);
+    expect(moved.ok && moved.value.id).toBe(other);
+  });
+
+  it('reports no eligible controller when none is registered', async () => {
+    const placement = new MeetingPlacement(
+      new MemoryMcAvailability(),
+      new MemoryMeetingAssignments(),
+      'local',
+    );
+    const placed = await placement.controllerFor('meeting-1', 0);
+    expect(placed.ok ? undefined : placed.error.kind).toBe('no-eligible-controller');
+  });
+});
