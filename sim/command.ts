@@ -8,6 +8,7 @@ import type { Scenario } from './scenario/schema.ts';
 import { runScenario } from './run.ts';
 import { checkDeterminism } from './determinism.ts';
 import { runSwarm } from './swarm.ts';
+import { sameInvariantsFail, shrinkScenario } from './shrink.ts';
 import { renderTerminal } from './report/terminal.ts';
 import { renderHtml } from './report/html.ts';
 import type { RunReport } from './report/summary.ts';
@@ -204,8 +205,20 @@ function swarm(options: CliOptions, count: number): number {
         `  ${violation.invariant} at ${violation.entity}: ${violation.message}\n`,
       );
     }
+    if (failure.report !== null) reportShrunk(failure.scenario, failure.seed, failure.report);
   }
   return failures.length === 0 ? 0 : EXIT_FAILED;
+}
+
+/** Shrinks a failing swarm case and writes the smallest failing scenario for replay. */
+function reportShrunk(scenario: Scenario, seed: number, report: RunReport): void {
+  const shrunk = shrinkScenario(scenario, seed, sameInvariantsFail(report));
+  const file = `reports/swarm/seed-${seed}.min.json`;
+  writeFile(file, `${JSON.stringify(shrunk.scenario, null, 2)}\n`);
+  const s = shrunk.scenario;
+  process.stdout.write(
+    `  shrunk in ${shrunk.runs} runs to ${s.faults.length} faults, ${s.workload.concurrentMeetings} meetings, ${s.durationSeconds}s: npm run sim -- --scenario ${file} --seed ${seed}\n`,
+  );
 }
 
 function writeOutputs(options: CliOptions, report: RunReport): void {
