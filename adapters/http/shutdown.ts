@@ -39,3 +39,25 @@ export function onTerminationSignal(shutdown: () => Promise<void>, logger: Logge
   process.once('SIGTERM', handle);
   process.once('SIGINT', handle);
 }
+
+/** The parts of a fastify instance a drain needs. */
+interface DrainableServer {
+  close(): PromiseLike<unknown>;
+  readonly server: { closeIdleConnections(): void; closeAllConnections(): void };
+}
+
+/**
+ * Stops accepting connections and waits for in-flight requests: keep-alive connections are
+ * closed as soon as their request completes, and any still open after `graceMs` are cut.
+ */
+export async function drainHttp(app: DrainableServer, graceMs = 10_000): Promise<void> {
+  const closing = app.close();
+  const sweep = setInterval(() => app.server.closeIdleConnections(), 50);
+  const deadline = setTimeout(() => app.server.closeAllConnections(), graceMs);
+  try {
+    await closing;
+  } finally {
+    clearInterval(sweep);
+    clearTimeout(deadline);
+  }
+}

@@ -1,6 +1,6 @@
 import { Gauge } from 'prom-client';
 import { DEFAULT_SIGNING_KEY_POLICY, type SigningKeyPolicy } from '../../core/keys/signing-ring.ts';
-import { closeAll } from '../../adapters/http/shutdown.ts';
+import { closeAll, drainHttp } from '../../adapters/http/shutdown.ts';
 import { createLogger, type Logger } from '../../adapters/logging/logger.ts';
 import { createHttpMetrics } from '../../adapters/metrics/registry.ts';
 import {
@@ -89,7 +89,7 @@ export async function startAc(
       perUser: { capacity: env.AC_LOGIN_BURST, refillIntervalMs: env.AC_LOGIN_REFILL_MS },
       perAddress: {
         capacity: env.AC_LOGIN_BURST * 10,
-        refillIntervalMs: env.AC_LOGIN_REFILL_MS / 10,
+        refillIntervalMs: Math.max(1, Math.floor(env.AC_LOGIN_REFILL_MS / 10)),
       },
     },
     databaseReachable: () => databaseIsReachable(pool),
@@ -104,7 +104,7 @@ export async function startAc(
     close: () =>
       closeAll(
         [
-          { name: 'http', close: () => app.close() },
+          { name: 'http', close: () => drainHttp(app) },
           { name: 'key rotation', close: async () => keys.stop() },
           { name: 'redis and postgres', close: closeClients },
         ],

@@ -1,5 +1,5 @@
 import { jwksCachePolicy } from '../../core/keys/jwks-cache.ts';
-import { closeAll } from '../../adapters/http/shutdown.ts';
+import { closeAll, drainHttp } from '../../adapters/http/shutdown.ts';
 import { JwksClient } from '../../adapters/jwt/jwks-client.ts';
 import { VerifiedSignatureCache } from '../../adapters/jwt/verified-cache.ts';
 import { createLogger, type Logger } from '../../adapters/logging/logger.ts';
@@ -101,7 +101,7 @@ export async function startGc(
     close: () =>
       closeAll(
         [
-          { name: 'http', close: () => app.close() },
+          { name: 'http', close: () => drainHttp(app) },
           { name: 'grpc', close: () => stopGrpcServer(grpc.server) },
           { name: 'redis', close: async () => void (await redis.quit()) },
           { name: 'postgres', close: () => pool.end() },
