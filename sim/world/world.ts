@@ -117,6 +117,8 @@ interface Client {
   readonly epochs: Set<number>;
   /** Key deliveries sent to the client and not yet received. */
   pendingKeys: number;
+  /** The client's controller failed and the client has not rejoined another yet. */
+  signalingLost: boolean;
 }
 
 /**
@@ -541,6 +543,7 @@ export class World {
       admitted: false,
       epochs: new Set(),
       pendingKeys: 0,
+      signalingLost: false,
     };
     this.clients.set(id, client);
     return client;
@@ -711,6 +714,7 @@ export class World {
         if (home === 'rejected')
           return this.failJoin(client, 'no room in the routing plan', 'rejected');
         if (home === undefined) return this.failJoin(client, 'meeting controller refused the join');
+        client.signalingLost = false;
         const epoch = client.meeting.keys.currentEpoch();
         if (epoch !== undefined) client.epochs.add(epoch);
         this.connectHandler(client, home, 1);
@@ -1402,6 +1406,7 @@ export class World {
     return (
       controller !== undefined &&
       controller.healthy &&
+      !client.signalingLost &&
       !this.network.isBlocked(controller.region, client.region)
     );
   }
@@ -1486,6 +1491,7 @@ export class World {
     this.network.fail(controller.node.id);
     for (const client of this.clients.values()) {
       if (client.controller !== controller || client.state !== 'connected') continue;
+      client.signalingLost = true;
       const delay = SIGNALING_KEEPALIVE_TIMEOUT + client.random.uniform(0, seconds(1));
       this.sim.after(delay, 'client.controller-lost', client.entity, () => {
         if (client.state !== 'connected' || client.controller?.healthy !== false) return;
