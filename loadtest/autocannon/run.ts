@@ -206,6 +206,19 @@ try {
     url: `${gcUrl}/v1/meetings/${meeting.meeting_id}`,
     headers: { authorization: `Bearer ${userToken}` },
   });
+  // The same requests one at a time: service time without queueing behind other clients.
+  const serviceTokenAlone = await measure('AC service token, one connection', {
+    connections: 1,
+    url: `${acUrl}/v1/auth/service/token`,
+    method: 'POST',
+    body: serviceBody,
+    headers: json,
+  });
+  const meetingReadAlone = await measure('GC GET /v1/meetings/{id}, one connection', {
+    connections: 1,
+    url: `${gcUrl}/v1/meetings/${meeting.meeting_id}`,
+    headers: { authorization: `Bearer ${userToken}` },
+  });
   clearInterval(heartbeat);
   mc.close();
   await pool.end();
@@ -219,14 +232,23 @@ try {
     generated_at: new Date().toISOString(),
     machine: { cpus: cpus().length, node: process.version },
     settings: { duration_s: DURATION_S, connections: CONNECTIONS, loopback: true },
-    results: [baseline, serviceTokens, userTokens, meetingReads],
+    results: [
+      baseline,
+      serviceTokens,
+      userTokens,
+      meetingReads,
+      serviceTokenAlone,
+      meetingReadAlone,
+    ],
     ratios: [serviceTokens, userTokens, meetingReads].map(ratio),
     targets: {
       service_token_p99_under_50ms: serviceTokens.p99_ms < 50,
       service_token_p99_under_5ms_goal: serviceTokens.p99_ms < 5,
+      service_token_p99_under_5ms_goal_one_connection: serviceTokenAlone.p99_ms < 5,
       user_token_p99_under_50ms: userTokens.p99_ms < 50,
       gc_get_at_least_5000_rps: meetingReads.req_per_s >= 5_000,
       gc_get_p99_under_10ms: meetingReads.p99_ms < 10,
+      gc_get_p99_under_10ms_one_connection: meetingReadAlone.p99_ms < 10,
     },
   };
   await mkdir(`${root}reports`, { recursive: true });
