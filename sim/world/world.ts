@@ -61,7 +61,8 @@ const MAX_ATTEMPTS = 3;
 const HEARTBEAT_INTERVAL = seconds(1);
 const LOAD_REPORT_INTERVAL = seconds(1);
 const UTILISATION_SAMPLE_INTERVAL = seconds(1);
-const COMMAND_RETRY = ms(250);
+/** Retransmission timeout of a route command: above the largest cross-region round trip. */
+const COMMAND_RETRY = ms(400);
 /** A client notices a dead signaling connection after this long without keep-alives. */
 const SIGNALING_KEEPALIVE_TIMEOUT = seconds(6);
 /** Controllers notice a failed handler after two missed load reports. */
@@ -1131,8 +1132,9 @@ export class World {
   }
 
   /**
-   * A route command on the controller's reliable stream to the handler: retransmitted until
-   * acknowledged. A failed handler (or an ended meeting) counts as done: its entries are gone.
+   * A route command on the controller's reliable stream to the handler: retransmitted every
+   * COMMAND_RETRY until acknowledged, applied at most once however many copies arrive. A failed
+   * handler (or an ended meeting) counts as done: its entries are gone.
    */
   private sendCommand(
     meeting: MeetingState,
@@ -1141,43 +1143,44 @@ export class World {
     acknowledged: () => void,
   ): void {
     const handler = this.handlersById.get(owner);
-    const controller = this.controllerOf.get(meeting.id);
-    if (handler === undefined || controller === undefined || !handler.healthy || meeting.ended)
-      return acknowledged();
     const state = { applied: false, acked: false };
-    const retry = (): void => {
+    const finish = (): void => {
       if (state.acked) return;
       state.acked = true;
-      this.sendCommand(meeting, owner, state.applied ? [] : steps, acknowledged);
+      acknowledged();
     };
-    const sent = this.deliver(
-      controller.node,
-      handler.node,
-      'mh.route-command',
-      owner,
-      controller.id,
-      ms(this.scenario.serviceTimes.routeCommandMs),
-      () => {
-        if (!handler.healthy || meeting.ended) return;
-        if (!state.applied) for (const step of steps) this.applyStep(meeting, handler, step);
-        state.applied = true;
-        const back = this.deliver(
-          handler.node,
-          controller.node,
-          'mc.route-ack',
-          controller.id,
-          owner,
-          0,
-          () => {
-            if (state.acked) return;
-            state.acked = true;
-            acknowledged();
-          },
-        );
-        if (!back) this.sim.after(COMMAND_RETRY, 'mc.command-retry', owner, retry);
-      },
-    );
-    if (!sent) this.sim.after(COMMAND_RETRY, 'mc.command-retry', owner, retry);
+    const transmit = (): void => {
+      const controller = this.controllerOf.get(meeting.id);
+      if (handler === undefined || controller === undefined || !handler.healthy || meeting.ended) {
+        return finish();
+      }
+      this.deliver(
+        controller.node,
+        handler.node,
+        'mh.route-command',
+        owner,
+        controller.id,
+        ms(this.scenario.serviceTimes.routeCommandMs),
+        () => {
+          if (!handler.healthy || meeting.ended) return;
+          if (!state.applied) for (const step of steps) this.applyStep(meeting, handler, step);
+          state.applied = true;
+          this.deliver(
+            handler.node,
+            controller.node,
+            'mc.route-ack',
+            controller.id,
+            owner,
+            0,
+            finish,
+          );
+        },
+      );
+      this.sim.after(COMMAND_RETRY, 'mc.command-retry', owner, () => {
+        if (!state.acked) transmit();
+      });
+    };
+    transmit();
   }
 
   private applyStep(meeting: MeetingState, handler: MediaHandler, step: PlanStep): void {
