@@ -166,16 +166,13 @@ export function buildAcApp(deps: AcAppDependencies): HttpServer {
     }
     const scopes = parseScopeList(user.scopes.join(' '));
     if (!scopes.ok) throw oauthError(400, 'invalid_scope', 'the user has no valid scopes');
-    // Signing and the audit insert run together; the token is only sent once both are done.
-    const [token] = await Promise.all([
-      issue(user.userId, 'user', scopes.value),
-      deps.audit.record({
-        type: 'user_token_issued',
-        outcome: 'success',
-        subject: user.userId,
-        sourceIp,
-      }),
-    ]);
+    const token = await issue(user.userId, 'user', scopes.value);
+    await deps.audit.record({
+      type: 'user_token_issued',
+      outcome: 'success',
+      subject: user.userId,
+      sourceIp,
+    });
     return reply.header('cache-control', 'no-store').send(token);
   });
 
@@ -222,15 +219,13 @@ export function buildAcApp(deps: AcAppDependencies): HttpServer {
         });
       }
       const granted = grantedScopes(service.scopes, body.scope);
-      const [token] = await Promise.all([
-        issue(service.clientId, 'service', granted),
-        deps.audit.record({
-          type: 'service_token_issued',
-          outcome: 'success',
-          subject: service.clientId,
-          sourceIp: request.ip,
-        }),
-      ]);
+      const token = await issue(service.clientId, 'service', granted);
+      await deps.audit.record({
+        type: 'service_token_issued',
+        outcome: 'success',
+        subject: service.clientId,
+        sourceIp: request.ip,
+      });
       return reply.header('cache-control', 'no-store').send(token);
     });
   });
