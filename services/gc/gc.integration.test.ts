@@ -1,3 +1,4 @@
+import { request as httpRequest } from 'node:http';
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseEnvironment } from '../../adapters/config/env.ts';
@@ -111,6 +112,7 @@ beforeAll(async () => {
         ...common,
         GC_GRPC_BIND_ADDRESS: '127.0.0.1:0',
         GC_REGION: 'us-west-1',
+        GC_TENANT_DOMAIN: 'dark-tower.test',
         AC_INTERNAL_URL: ac.url,
         GC_REDIS_KEY_PREFIX: `${backends.redisPrefix}gc:`,
       }),
@@ -207,6 +209,54 @@ describe('GC meetings', () => {
     const ttl = await redis.pttl('tenant:default');
     expect(ttl).toBeGreaterThan(0);
     expect(ttl).toBeLessThanOrEqual(300_000);
+  });
+});
+
+/** A request with its own Host header (fetch does not let a caller set it). */
+function requestWithHost(method: string, path: string, host: string, body?: object) {
+  const target = new URL(path, gc.url);
+  return new Promise<{ status: number; body: Record<string, unknown> }>((resolve, reject) => {
+    const outgoing = httpRequest(
+      {
+        method,
+        hostname: target.hostname,
+        port: target.port,
+        path: target.pathname,
+        headers: { host, 'content-type': 'application/json', ...bearer(userToken) },
+      },
+      (response) => {
+        let text = '';
+        response.on('data', (chunk: Buffer) => (text += chunk.toString('utf8')));
+        response.on('end', () =>
+          resolve({
+            status: response.statusCode ?? 0,
+            body: JSON.parse(text) as Record<string, unknown>,
+          }),
+        );
+      },
+    );
+    outgoing.on('error', reject);
+    outgoing.end(body === undefined ? undefined : JSON.stringify(body));
+  });
+}
+
+describe('GC tenants', () => {
+  it('routes <org>.<tenant domain> to that tenant and keeps tenants apart', async () => {
+    await pool.query(
+      "INSERT INTO gc.orgs (org_id, display_name, max_participants) VALUES ('acme', 'Acme', 10)",
+    );
+    const created = await requestWithHost('POST', '/v1/meetings', 'acme.dark-tower.test', {
+      title: 'Acme sync',
+    });
+    expect(created).toMatchObject({ status: 201, body: { org_id: 'acme', max_participants: 10 } });
+    const id = created.body.meeting_id as string;
+    expect(
+      (await requestWithHost('GET', `/v1/meetings/${id}`, 'acme.dark-tower.test')).status,
+    ).toBe(200);
+    expect((await getMeeting(id)).status).toBe(404);
+    expect(
+      await requestWithHost('POST', '/v1/meetings', 'nobody.dark-tower.test', { title: 'x' }),
+    ).toMatchObject({ status: 404, body: { error: 'not_found' } });
   });
 });
 
