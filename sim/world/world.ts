@@ -926,8 +926,13 @@ export class World {
     this.activeMeetings--;
     this.meetings.delete(meeting.id);
     this.controllerOf.delete(meeting.id);
-    for (const [id, client] of this.clients)
-      if (client.meeting === meeting) this.clients.delete(id);
+    for (const [id, client] of this.clients) {
+      if (client.meeting !== meeting) continue;
+      this.clients.delete(id);
+      this.sim.random.release(client.entity);
+      this.sim.random.release(`net/${client.entity}`);
+    }
+    this.sim.random.release(`packets/${meeting.id}`);
   }
 
   // ---------------------------------------------------------------- the Meeting Controller's planning
