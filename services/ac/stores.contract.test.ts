@@ -188,4 +188,17 @@ describe.each(implementations)('AC stores contract: %s', (_name, make) => {
       },
     ]);
   });
+
+  it('keeps every one of many concurrent audit events, in the order they were recorded', async () => {
+    const { audit } = make();
+    const subject = `burst-${randomUUID()}`;
+    const reasons = Array.from({ length: 30 }, (_, i) => `r${i}`);
+    await Promise.all(
+      reasons.map((reason) =>
+        audit.record({ type: 'service_auth_failed', outcome: 'failure', subject, reason }),
+      ),
+    );
+    const recent = await audit.recent(30);
+    expect(recent.map((event) => event.reason).reverse()).toEqual(reasons);
+  });
 });
