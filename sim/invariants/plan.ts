@@ -40,6 +40,8 @@ export function checkTransition(
   demandBefore: readonly StreamDemand[],
   demandAfter: readonly StreamDemand[],
 ): void {
+  // Only a removal can leave a pair undelivered; a transition without one cannot break anything.
+  if (!steps.some((step) => step.op === 'remove')) return;
   for (const gap of findTransitionGaps(
     routesBefore,
     steps,
