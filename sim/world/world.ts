@@ -26,7 +26,6 @@ import {
   routesOf,
   type LatencyTable,
   type PlanStep,
-  type Route,
   type RoutingHandler,
   type RoutingInput,
   type RoutingPlan,
@@ -55,6 +54,8 @@ import {
 } from './auth.ts';
 import { MediaHandler } from './media-handler.ts';
 import { MeetingState, type Member } from './meeting.ts';
+import { emptyPlan, oneWayTable, ownerOf, sameDemand } from './plans.ts';
+import { drawMeetingSize, layoutRequestNamed } from './workload.ts';
 
 const REQUEST_TIMEOUT = seconds(2);
 const MAX_ATTEMPTS = 3;
@@ -1614,63 +1615,4 @@ export class World {
   private allControllers(): ControllerNode[] {
     return [...this.regions.values()].flatMap((r) => r.controllers);
   }
-}
-
-/** The handler that executes a route: where it is published, forwarded from, or delivered. */
-function ownerOf(route: Route): HandlerId {
-  return route.type === 'cascade' ? route.from : route.handler;
-}
-
-function emptyPlan(meeting: MeetingId): RoutingPlan {
-  return { meeting, hub: null, homes: [], publishes: [], cascades: [], deliveries: [], loads: [] };
-}
-
-function sameDemand(a: readonly StreamDemand[], b: readonly StreamDemand[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) {
-    const x = a[i] as StreamDemand;
-    const y = b[i] as StreamDemand;
-    if (x.subscriber !== y.subscriber || x.publisher !== y.publisher || x.kind !== y.kind)
-      return false;
-  }
-  return true;
-}
-
-/** The layout a participant asks for, by the scenario's layout name. */
-export function layoutRequestNamed(name: string): LayoutRequest {
-  if (name === 'speaker') return { type: 'speaker', thumbnails: 4, streamIds: [1, 2, 3, 4, 5] };
-  const match = /^grid(\d+)x(\d+)$/.exec(name);
-  const rows = match === null ? 3 : Number(match[1]);
-  const columns = match === null ? 3 : Number(match[2]);
-  return {
-    type: 'grid',
-    rows,
-    columns,
-    streamIds: Array.from({ length: rows * columns }, (_, i) => i + 1),
-  };
-}
-
-function drawMeetingSize(
-  random: SimRandom,
-  participants: { mean: number; min: number; max: number },
-): number {
-  const extra = random.exponential(participants.mean - participants.min);
-  return Math.min(participants.max, participants.min + Math.round(extra));
-}
-
-function oneWayTable(scenario: Scenario): LatencyTable {
-  const table: Record<string, Record<string, number>> = {};
-  for (const a of scenario.regions) {
-    const row: Record<string, number> = {};
-    for (const b of scenario.regions) {
-      row[b.name] =
-        a.name === b.name
-          ? scenario.network.intraRegionMs
-          : (scenario.network.rttMs[a.name]?.[b.name] ??
-              scenario.network.rttMs[b.name]?.[a.name] ??
-              0) / 2;
-    }
-    table[a.name] = row;
-  }
-  return table as LatencyTable;
 }

@@ -1,0 +1,43 @@
+import type { HandlerId, MeetingId } from '../../core/ids.ts';
+import type { LatencyTable, Route, RoutingPlan, StreamDemand } from '../../core/routing/types.ts';
+import type { Scenario } from '../scenario/schema.ts';
+
+/** The handler that executes a route: where it is published, forwarded from, or delivered. */
+export function ownerOf(route: Route): HandlerId {
+  return route.type === 'cascade' ? route.from : route.handler;
+}
+
+/** A plan with nothing routed: the starting point of a meeting's first transition. */
+export function emptyPlan(meeting: MeetingId): RoutingPlan {
+  return { meeting, hub: null, homes: [], publishes: [], cascades: [], deliveries: [], loads: [] };
+}
+
+/** Whether two demand lists name the same pairs in the same order. */
+export function sameDemand(a: readonly StreamDemand[], b: readonly StreamDemand[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i] as StreamDemand;
+    const y = b[i] as StreamDemand;
+    if (x.subscriber !== y.subscriber || x.publisher !== y.publisher || x.kind !== y.kind)
+      return false;
+  }
+  return true;
+}
+
+/** One-way latencies between the scenario's regions, in ms, in the form core's planner reads. */
+export function oneWayTable(scenario: Scenario): LatencyTable {
+  const table: Record<string, Record<string, number>> = {};
+  for (const a of scenario.regions) {
+    const row: Record<string, number> = {};
+    for (const b of scenario.regions) {
+      row[b.name] =
+        a.name === b.name
+          ? scenario.network.intraRegionMs
+          : (scenario.network.rttMs[a.name]?.[b.name] ??
+              scenario.network.rttMs[b.name]?.[a.name] ??
+              0) / 2;
+    }
+    table[a.name] = row;
+  }
+  return table as LatencyTable;
+}
