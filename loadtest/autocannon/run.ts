@@ -14,7 +14,7 @@ import { McHealth } from '../../services/generated/darktower/gc/v1/gc.ts';
 import { connectGc } from '../../services/gc/grpc-client.ts';
 import { isolatedBackends, testMasterKey, TEST_REDIS_URL } from '../../services/shared/testing.ts';
 
-const DURATION_S = Number(process.env.LOAD_DURATION_S ?? 5);
+const DURATION_S = Number(process.env.LOAD_DURATION_S ?? 3);
 const CONNECTIONS = Number(process.env.LOAD_CONNECTIONS ?? 16);
 /** bcrypt (cost 12, ~0.25 s of CPU) bounds user logins to a few per second per core. */
 const LOGIN_CONNECTIONS = 4;
@@ -61,19 +61,39 @@ interface Measurement {
   readonly requests: number;
   readonly non_2xx: number;
   readonly errors: number;
+  readonly rounds: readonly { req_per_s: number; p50_ms: number; p99_ms: number }[];
 }
 
+const ROUNDS = Number(process.env.LOAD_ROUNDS ?? 3);
+
+const median = (values: readonly number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? 0;
+};
+
+/**
+ * Runs one target `ROUNDS` times (the machine is shared, so single runs swing) and reports
+ * the median req/s, p50 and p99 of the rounds, plus every round's figures.
+ */
 async function measure(target: string, options: autocannon.Options): Promise<Measurement> {
-  const result = await autocannon({ duration: DURATION_S, connections: CONNECTIONS, ...options });
+  const rounds: autocannon.Result[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    rounds.push(await autocannon({ duration: DURATION_S, connections: CONNECTIONS, ...options }));
+  }
   const measurement = {
     target,
     connections: options.connections ?? CONNECTIONS,
-    req_per_s: Math.round(result.requests.average),
-    p50_ms: result.latency.p50,
-    p99_ms: result.latency.p99,
-    requests: result.requests.total,
-    non_2xx: result.non2xx,
-    errors: result.errors + result.timeouts,
+    req_per_s: Math.round(median(rounds.map((r) => r.requests.average))),
+    p50_ms: median(rounds.map((r) => r.latency.p50)),
+    p99_ms: median(rounds.map((r) => r.latency.p99)),
+    requests: rounds.reduce((sum, r) => sum + r.requests.total, 0),
+    non_2xx: rounds.reduce((sum, r) => sum + r.non2xx, 0),
+    errors: rounds.reduce((sum, r) => sum + r.errors + r.timeouts, 0),
+    rounds: rounds.map((r) => ({
+      req_per_s: Math.round(r.requests.average),
+      p50_ms: r.latency.p50,
+      p99_ms: r.latency.p99,
+    })),
   };
   console.log(JSON.stringify(measurement));
   return measurement;
@@ -231,7 +251,7 @@ try {
   const report = {
     generated_at: new Date().toISOString(),
     machine: { cpus: cpus().length, node: process.version },
-    settings: { duration_s: DURATION_S, connections: CONNECTIONS, loopback: true },
+    settings: { duration_s: DURATION_S, rounds: ROUNDS, connections: CONNECTIONS, loopback: true },
     results: [
       baseline,
       serviceTokens,
