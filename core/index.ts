@@ -1,4 +1,13 @@
-// The public API of core. Each module re-exports its own public surface here.
+// The public API of core: every decision the platform makes, sans-I/O.
+// Each module's own index.ts lists its public surface; docs/architecture.md maps them.
 export * from './result.ts';
 export * from './ids.ts';
 export * from './random.ts';
+export * from './layout/index.ts';
+export * from './routing/index.ts';
+export * from './placement/index.ts';
+export * from './protocol/index.ts';
+export * from './keys/index.ts';
+export * from './auth/index.ts';
+export * from './backpressure/index.ts';
+export * from './ops/index.ts';
