@@ -1,6 +1,6 @@
 /**
  * Randomness is injected into core: the simulator passes a seeded PRNG, services pass a
- * cryptographic source. Core never calls Math.random.
+ * cryptographic source. Core never draws randomness of its own.
  */
 export interface RandomSource {
   /** A uniformly distributed float in [0, 1). */
