@@ -41,7 +41,8 @@ export function checkConvergence(
 ): void {
   const hopsByStream = new Map<StreamPaths, ReadonlyMap<HandlerId, number>>();
   for (const pair of demand) {
-    if (!canBeDelivered(pair) || isDelivered(installed, pair, hopsByStream)) continue;
+    // Delivery is the cheap question and almost always yes; reachability is asked only when not.
+    if (isDelivered(installed, pair, hopsByStream) || !canBeDelivered(pair)) continue;
     log.report(
       'convergence',
       `client/${pair.subscriber}`,
