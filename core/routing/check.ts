@@ -131,17 +131,16 @@ function demandViolations(demand: readonly StreamDemand[], graph: RouteGraph): P
     const key = demandKey(d);
     if (seen.has(key)) continue;
     seen.add(key);
-    const stream = { publisher: d.publisher, kind: d.kind };
-    const name = describeStream(stream);
-    const paths = graph.paths(stream);
-    const from = [...(paths?.deliveries.get(d.subscriber) ?? [])];
-    if (from.length > 1) {
+    const paths = graph.paths(d);
+    const delivering = paths?.deliveries.get(d.subscriber);
+    if (delivering !== undefined && delivering.size > 1) {
+      const from = [...delivering];
       violations.push({
         kind: 'delivered-twice',
         subscriber: d.subscriber,
-        stream,
+        stream: streamOf(d),
         handlers: from,
-        message: `subscriber ${d.subscriber} receives ${name} from ${from.join(', ')}`,
+        message: `subscriber ${d.subscriber} receives ${describeStream(d)} from ${from.join(', ')}`,
       });
     }
     const hops = paths === undefined ? undefined : deliveredHops(paths, d.subscriber, reach(paths));
@@ -149,20 +148,24 @@ function demandViolations(demand: readonly StreamDemand[], graph: RouteGraph): P
       violations.push({
         kind: 'undelivered',
         subscriber: d.subscriber,
-        stream,
-        message: `subscriber ${d.subscriber} does not receive ${name}`,
+        stream: streamOf(d),
+        message: `subscriber ${d.subscriber} does not receive ${describeStream(d)}`,
       });
     } else if (hops > MAX_CASCADE_HOPS) {
       violations.push({
         kind: 'too-many-hops',
         subscriber: d.subscriber,
-        stream,
+        stream: streamOf(d),
         hops,
-        message: `subscriber ${d.subscriber} receives ${name} after ${hops} handler-to-handler hops`,
+        message: `subscriber ${d.subscriber} receives ${describeStream(d)} after ${hops} handler-to-handler hops`,
       });
     }
   }
   return violations;
+}
+
+function streamOf(d: StreamDemand): StreamRef {
+  return { publisher: d.publisher, kind: d.kind };
 }
 
 function streamViolations(graph: RouteGraph): PlanViolation[] {

@@ -18,10 +18,13 @@ export interface StreamPaths {
   readonly deliveries: Map<ParticipantId, Set<HandlerId>>;
 }
 
-/** Routes indexed by stream; add and remove keep the index current. */
+/**
+ * Routes indexed by stream; add and remove keep the index current. A route's presence is read
+ * from its stream's legs (publish handlers, cascades by key, delivery handlers per subscriber),
+ * so no route key is built for publishes and deliveries.
+ */
 export class RouteGraph {
   private readonly byStream = new Map<string, StreamPaths>();
-  private readonly present = new Set<string>();
 
   constructor(routes: Iterable<Route> = []) {
     for (const route of routes) this.add(route);
@@ -29,32 +32,32 @@ export class RouteGraph {
 
   /** Adds a route; returns false when it was already there. */
   add(route: Route): boolean {
-    const key = routeKey(route);
-    if (this.present.has(key)) return false;
-    this.present.add(key);
     const paths = this.pathsFor(route);
-    if (route.type === 'publish') paths.publishedAt.add(route.handler);
-    else if (route.type === 'cascade') paths.cascades.set(key, route);
-    else {
-      const from = paths.deliveries.get(route.subscriber) ?? new Set<HandlerId>();
-      from.add(route.handler);
-      paths.deliveries.set(route.subscriber, from);
+    if (route.type === 'publish') {
+      if (paths.publishedAt.has(route.handler)) return false;
+      paths.publishedAt.add(route.handler);
+    } else if (route.type === 'cascade') {
+      const key = routeKey(route);
+      if (paths.cascades.has(key)) return false;
+      paths.cascades.set(key, route);
+    } else {
+      const from = paths.deliveries.get(route.subscriber);
+      if (from === undefined) paths.deliveries.set(route.subscriber, new Set([route.handler]));
+      else if (from.has(route.handler)) return false;
+      else from.add(route.handler);
     }
     return true;
   }
 
   /** Removes a route; returns false when it was not there. */
   remove(route: Route): boolean {
-    const key = routeKey(route);
-    if (!this.present.delete(key)) return false;
-    const paths = this.pathsFor(route);
-    if (route.type === 'publish') paths.publishedAt.delete(route.handler);
-    else if (route.type === 'cascade') paths.cascades.delete(key);
-    else {
-      const from = paths.deliveries.get(route.subscriber);
-      from?.delete(route.handler);
-      if (from?.size === 0) paths.deliveries.delete(route.subscriber);
-    }
+    const paths = this.byStream.get(streamKey(route));
+    if (paths === undefined) return false;
+    if (route.type === 'publish') return paths.publishedAt.delete(route.handler);
+    if (route.type === 'cascade') return paths.cascades.delete(routeKey(route));
+    const from = paths.deliveries.get(route.subscriber);
+    if (from === undefined || !from.delete(route.handler)) return false;
+    if (from.size === 0) paths.deliveries.delete(route.subscriber);
     return true;
   }
 
@@ -152,7 +155,9 @@ export function findCascadeLoop(paths: StreamPaths): HandlerId | undefined {
 function adjacency(paths: StreamPaths): Map<HandlerId, HandlerId[]> {
   const next = new Map<HandlerId, HandlerId[]>();
   for (const { from, to } of paths.cascades.values()) {
-    next.set(from, [...(next.get(from) ?? []), to]);
+    const targets = next.get(from);
+    if (targets === undefined) next.set(from, [to]);
+    else targets.push(to);
   }
   return next;
 }

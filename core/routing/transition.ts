@@ -5,8 +5,7 @@
  */
 import type { ParticipantId } from '../ids.ts';
 import { RouteGraph, deliveredHops, hopsToHandlers } from './graph.ts';
-import { demandKey, describeStream, routeKey, sortByKey, streamKey } from './keys.ts';
-import { routesOf } from './loads.ts';
+import { compareText, demandKey, describeStream, routeKey, sortByKey, streamKey } from './keys.ts';
 import {
   MAX_CASCADE_HOPS,
   type Route,
@@ -39,23 +38,44 @@ const REMOVE_ORDER: readonly Route['type'][] = ['deliver', 'cascade', 'publish']
  * may briefly receive a stream twice, never zero times.
  */
 export function planTransition(from: RoutingPlan | null, to: RoutingPlan): PlanStep[] {
-  const before = new Map((from === null ? [] : routesOf(from)).map((r) => [routeKey(r), r]));
-  const after = new Map(routesOf(to).map((r) => [routeKey(r), r]));
-  const added = [...after].filter(([key]) => !before.has(key)).map(([, r]) => r);
-  const removed = [...before].filter(([key]) => !after.has(key)).map(([, r]) => r);
-  return [
-    ...inTypeOrder(added, ADD_ORDER).map((route) => ({ op: 'add' as const, route })),
-    ...inTypeOrder(removed, REMOVE_ORDER).map((route) => ({ op: 'remove' as const, route })),
-  ];
+  const before = from === null ? new Map<string, Route>() : keyedRoutes(from);
+  const after = keyedRoutes(to);
+  const added: KeyedRoute[] = [];
+  for (const [key, route] of after) if (!before.has(key)) added.push({ key, route });
+  const removed: KeyedRoute[] = [];
+  for (const [key, route] of before) if (!after.has(key)) removed.push({ key, route });
+  const steps: PlanStep[] = [];
+  appendInTypeOrder(steps, 'add', added, ADD_ORDER);
+  appendInTypeOrder(steps, 'remove', removed, REMOVE_ORDER);
+  return steps;
 }
 
-function inTypeOrder(routes: readonly Route[], order: readonly Route['type'][]): Route[] {
-  return order.flatMap((type) =>
-    sortByKey(
-      routes.filter((r) => r.type === type),
-      routeKey,
-    ),
-  );
+interface KeyedRoute {
+  readonly key: string;
+  readonly route: Route;
+}
+
+/** A plan's routes by route key (a repeated key keeps its last route, as a Map built from them). */
+function keyedRoutes(plan: RoutingPlan): Map<string, Route> {
+  const keyed = new Map<string, Route>();
+  for (const route of plan.publishes) keyed.set(routeKey(route), route);
+  for (const route of plan.cascades) keyed.set(routeKey(route), route);
+  for (const route of plan.deliveries) keyed.set(routeKey(route), route);
+  return keyed;
+}
+
+/** Appends `op` steps for `routes`, type by type in `order`, each type sorted by route key. */
+function appendInTypeOrder(
+  steps: PlanStep[],
+  op: PlanStep['op'],
+  routes: readonly KeyedRoute[],
+  order: readonly Route['type'][],
+): void {
+  for (const type of order) {
+    const ofType = routes.filter((r) => r.route.type === type);
+    ofType.sort((a, b) => compareText(a.key, b.key));
+    for (const { route } of ofType) steps.push({ op, route });
+  }
 }
 
 /** The routes in force after applying `steps` in order, sorted canonically. */
