@@ -11,7 +11,6 @@ import {
   type RegionId,
 } from '../../core/ids.ts';
 import { admitParticipant, type HandlerLoadReport } from '../../core/backpressure/admission.ts';
-import { assignLayout, layoutDemand, indexRoster } from '../../core/layout/index.ts';
 import type { LayoutRequest } from '../../core/layout/types.ts';
 import {
   chooseController,
@@ -54,6 +53,7 @@ import {
 } from './auth.ts';
 import { MediaHandler } from './media-handler.ts';
 import { MeetingState, type Member } from './meeting.ts';
+import { meetingDemand } from './layouts.ts';
 import { emptyPlan, oneWayTable, ownerOf, sameDemand } from './plans.ts';
 import { drawMeetingSize, layoutRequestNamed } from './workload.ts';
 
@@ -945,7 +945,7 @@ export class World {
    */
   private replan(meeting: MeetingState): boolean {
     if (meeting.ended) return false;
-    const demand = this.assignLayouts(meeting);
+    const demand = meetingDemand(meeting);
     const signature = this.planningSignature(meeting);
     if (
       meeting.plan !== null &&
@@ -1026,34 +1026,6 @@ export class World {
     for (const handler of this.handlersById.values())
       if (!handler.healthy) signature += `!${handler.id}`;
     return signature;
-  }
-
-  private assignLayouts(meeting: MeetingState): StreamDemand[] {
-    const roster = indexRoster({
-      participants: [...meeting.members.values()].map((m) => ({
-        id: m.id,
-        joinOrder: m.joinOrder,
-        publishes: m.publishes,
-      })),
-      departed: meeting.departed,
-      activeSpeakers: meeting.activeSpeakers,
-    });
-    if (!roster.ok) return [];
-    const demand: StreamDemand[] = [];
-    for (const member of meeting.members.values()) {
-      const assigned = assignLayout({
-        roster: roster.value,
-        subscriber: member.id,
-        request: member.layout,
-        previous: member.assignment,
-      });
-      if (!assigned.ok) continue;
-      member.assignment = assigned.value;
-      for (const source of layoutDemand(assigned.value)) {
-        demand.push({ subscriber: member.id, publisher: source.participant, kind: source.kind });
-      }
-    }
-    return demand;
   }
 
   private routingInput(meeting: MeetingState, demand: StreamDemand[]): RoutingInput {
