@@ -1,0 +1,131 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { meetingId, participantId, type MediaKind, type ParticipantId } from '../../core/ids.ts';
+import { assignLayout, layoutDemand, type LayoutRequest } from '../../core/layout/index.ts';
+import { unwrap } from '../../core/result.ts';
+import type { StreamDemand } from '../../core/routing/types.ts';
+import { regionId } from '../../core/ids.ts';
+import { meetingDemand } from './layouts.ts';
+import { MeetingState } from './meeting.ts';
+import { layoutRequestNamed } from './workload.ts';
+
+const pool = Array.from({ length: 14 }, (_, index) => participantId(`p${index}`));
+const layouts = ['grid', 'grid2x2', 'grid1x3', 'speaker'];
+
+/** One change to a meeting's roster or to a member's layout request. */
+type Change =
+  | { readonly type: 'join'; readonly who: number }
+  | { readonly type: 'leave'; readonly who: number }
+  | { readonly type: 'speak'; readonly who: number }
+  | { readonly type: 'share'; readonly who: number; readonly sharing: boolean }
+  | { readonly type: 'layout'; readonly who: number; readonly layout: string }
+  | { readonly type: 'replan' };
+
+const who = fc.integer({ min: 0, max: pool.length - 1 });
+const changeArb: fc.Arbitrary<Change> = fc.oneof(
+  fc.record({ type: fc.constant('join' as const), who }),
+  fc.record({ type: fc.constant('leave' as const), who }),
+  fc.record({ type: fc.constant('speak' as const), who }),
+  fc.record({ type: fc.constant('share' as const), who, sharing: fc.boolean() }),
+  fc.record({ type: fc.constant('layout' as const), who, layout: fc.constantFrom(...layouts) }),
+  fc.constant({ type: 'replan' as const }),
+);
+
+function apply(meeting: MeetingState, change: Change): void {
+  if (change.type === 'replan') return;
+  const id = pool[change.who] as ParticipantId;
+  const member = meeting.members.get(id);
+  switch (change.type) {
+    case 'join':
+      if (member !== undefined) return;
+      meeting.members.set(id, {
+        id,
+        region: regionId('r1'),
+        joinOrder: meeting.nextJoinOrder++,
+        publishes: ['camera', 'audio'],
+        layout: layoutRequestNamed(layouts[change.who % layouts.length] ?? 'grid'),
+        assignment: undefined,
+        connectedHandler: undefined,
+      });
+      return;
+    case 'leave':
+      if (meeting.members.delete(id)) meeting.departed.push(id);
+      return;
+    case 'speak':
+      meeting.activeSpeakers = [id, ...meeting.activeSpeakers.filter((p) => p !== id)].slice(0, 8);
+      return;
+    case 'share': {
+      if (member === undefined) return;
+      const others: MediaKind[] = member.publishes.filter((k) => k !== 'screen');
+      member.publishes = change.sharing ? ['screen', ...others] : others;
+      return;
+    }
+    case 'layout':
+      if (member !== undefined) member.layout = layoutRequestNamed(change.layout);
+  }
+}
+
+/** The demand core's layout engine gives when every member is assigned afresh from `previous`. */
+function referenceDemand(meeting: MeetingState): StreamDemand[] {
+  const roster = {
+    participants: [...meeting.members.values()].map((m) => ({
+      id: m.id,
+      joinOrder: m.joinOrder,
+      publishes: m.publishes,
+    })),
+    departed: meeting.departed,
+    activeSpeakers: meeting.activeSpeakers,
+  };
+  return [...meeting.members.values()].flatMap((m) =>
+    layoutDemand(
+      unwrap(assignLayout({ roster, subscriber: m.id, request: m.layout, previous: m.assignment })),
+    ).map((source) => ({ subscriber: m.id, publisher: source.participant, kind: source.kind })),
+  );
+}
+
+describe('meeting layouts', () => {
+  it('equal what core assigns every member afresh, through any sequence of changes', () => {
+    fc.assert(
+      fc.property(fc.array(changeArb, { maxLength: 60 }), (changes) => {
+        const meeting = new MeetingState(meetingId('m1'), regionId('r1'), false, {
+          rotationIntervalMs: 3_600_000,
+          deletionGraceMs: 30_000,
+        });
+        for (const change of changes) {
+          apply(meeting, change);
+          const expected = referenceDemand(meeting);
+          expect(meetingDemand(meeting)).toEqual(expected);
+        }
+      }),
+    );
+  });
+
+  it('rely on assignLayout returning its own output unchanged for the same roster and request', () => {
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(fc.constantFrom(...pool), { minLength: 1 }),
+        fc.array(fc.constantFrom(...pool), { maxLength: 10 }),
+        fc.constantFrom(...layouts),
+        fc.array(fc.boolean(), { minLength: pool.length, maxLength: pool.length }),
+        (present, activeSpeakers, layout, sharing) => {
+          const roster = {
+            participants: present.map((id, joinOrder) => ({
+              id,
+              joinOrder,
+              publishes: (sharing[joinOrder] === true
+                ? ['screen', 'audio']
+                : ['camera', 'audio']) as MediaKind[],
+            })),
+            departed: [],
+            activeSpeakers,
+          };
+          const subscriber = present[0] as ParticipantId;
+          const request: LayoutRequest = layoutRequestNamed(layout);
+          const first = unwrap(assignLayout({ roster, subscriber, request }));
+          const again = unwrap(assignLayout({ roster, subscriber, request, previous: first }));
+          expect(again).toEqual(first);
+        },
+      ),
+    );
+  });
+});
