@@ -23,7 +23,7 @@ td:first-child,th:first-child{text-align:left}.bad{color:#b00020;font-weight:600
 code{background:#f4f4f4;padding:1px 4px}svg text{font:11px system-ui,sans-serif;fill:#444}
 </style></head><body>
 <h1>Dark Tower simulation</h1>
-<p>Scenario <b>${esc(report.scenario)}</b>, seed <b>${report.seed}</b>: ${report.simulatedSeconds}s simulated in ${report.wallSeconds}s (${report.speedup}x real time), ${report.events} events.<br>
+<p>Scenario <b>${esc(report.scenario)}</b>, seed <b>${report.seed}</b>: ${report.simulatedSeconds}s simulated in ${report.wallSeconds}s (${report.speedup.toFixed(1)}x real time), ${report.events} events.<br>
 Trace hash <code>${report.traceHash}</code>. Replay: <code>npm run sim -- --scenario ${esc(report.scenario)} --seed ${report.seed} --duration ${report.simulatedSeconds}</code></p>
 <h2>Service levels</h2>
 <table><tr><th>latency (ms)</th><th>count</th><th>p50</th><th>p95</th><th>p99</th><th>max</th><th>target (p99)</th></tr>
@@ -34,7 +34,7 @@ ${distributionChart('join-to-media', l.joinToMedia)}
 ${distributionChart('signaling', l.signaling)}
 <h2>Handler utilisation over time</h2>
 ${utilisationChart(report)}
-<p>Mean ${report.utilisation.meanPercent}%, p95 ${report.utilisation.p95Percent}%, max ${report.utilisation.maxPercent}% over ${report.utilisation.handlers.length} handlers.</p>
+<p>Mean ${report.utilisation.meanPercent.toFixed(1)}%, p95 ${report.utilisation.p95Percent.toFixed(1)}%, max ${report.utilisation.maxPercent.toFixed(1)}% over ${report.utilisation.handlers.length} handlers.</p>
 <h2>Load and outcomes</h2>
 <table>
 <tr><td>meetings started / peak concurrent</td><td>${report.load.meetingsStarted} / ${report.load.peakMeetings}</td></tr>
@@ -61,7 +61,7 @@ ${
 function latencyRow(name: string, s: LatencySummary): string {
   const verdict =
     s.met === null ? '' : s.met ? '<span class="ok">met</span>' : '<span class="bad">missed</span>';
-  return `<tr><td>${name}</td><td>${s.count}</td><td>${s.p50Ms}</td><td>${s.p95Ms}</td><td>${s.p99Ms}</td><td>${s.maxMs}</td><td>${s.targetMs === null ? '' : `${s.targetMs} ${verdict}`}</td></tr>`;
+  return `<tr><td>${name}</td><td>${s.count}</td><td>${ms(s.p50Ms)}</td><td>${ms(s.p95Ms)}</td><td>${ms(s.p99Ms)}</td><td>${ms(s.maxMs)}</td><td>${s.targetMs === null ? '' : `${s.targetMs} ${verdict}`}</td></tr>`;
 }
 
 function distributionChart(title: string, s: LatencySummary): string {
@@ -74,14 +74,15 @@ function distributionChart(title: string, s: LatencySummary): string {
     .map((b, i) => {
       const h = (b.count / max) * plotH;
       const x = MARGIN.left + i * barW;
-      const label = b.upToMs === null ? '>' : `≤${b.upToMs}`;
+      const label =
+        b.upToMs === null ? '>' : `≤${b.upToMs >= 1000 ? `${b.upToMs / 1000}k` : b.upToMs}`;
       return `<rect x="${x + 1}" y="${MARGIN.top + plotH - h}" width="${barW - 2}" height="${h}" fill="#4a78c2"><title>${label} ms: ${b.count}</title></rect><text x="${x + barW / 2}" y="${HEIGHT - MARGIN.bottom + 14}" text-anchor="middle">${label}</text>`;
     })
     .join('');
   const target =
     s.targetMs === null
       ? ''
-      : `<text x="${WIDTH - MARGIN.right}" y="${MARGIN.top + 10}" text-anchor="end">target p99 ${s.targetMs} ms; p99 ${s.p99Ms} ms</text>`;
+      : `<text x="${WIDTH - MARGIN.right}" y="${MARGIN.top + 10}" text-anchor="end">target p99 ${s.targetMs} ms; p99 ${ms(s.p99Ms)} ms</text>`;
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${HEIGHT}" role="img" aria-label="${title} distribution">
 <text x="${MARGIN.left}" y="${MARGIN.top + 10}">${title} (count per bucket, ms)</text>${target}
 <line x1="${MARGIN.left}" y1="${MARGIN.top + plotH}" x2="${WIDTH - MARGIN.right}" y2="${MARGIN.top + plotH}" stroke="#888"/>${bars}</svg>`;
@@ -118,4 +119,8 @@ function esc(text: string): string {
     .replace(/</g, '&lt;')
     .replace(/>/g, '&gt;')
     .replace(/"/g, '&quot;');
+}
+
+function ms(value: number): string {
+  return value.toFixed(1);
 }

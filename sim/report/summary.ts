@@ -95,7 +95,9 @@ export function summariseLatency(
 ): LatencySummary {
   const histogram = recorder.histogram;
   const count = histogram.totalCount;
-  const at = (p: number) => (count === 0 ? 0 : round(histogram.getValueAtPercentile(p) / 1000));
+  // hdr-histogram answers with the top of a bucket, which can exceed the largest value seen.
+  const at = (p: number) =>
+    count === 0 ? 0 : round(Math.min(histogram.getValueAtPercentile(p), histogram.maxValue) / 1000);
   const p99Ms = at(99);
   return {
     count,

@@ -7,7 +7,7 @@ export function renderTerminal(report: RunReport): string {
   const l = report.latency;
   lines.push(
     `Dark Tower simulation: scenario ${report.scenario}, seed ${report.seed}`,
-    `  ${report.simulatedSeconds}s simulated in ${report.wallSeconds}s (${report.speedup}x real time), ${report.events} events`,
+    `  ${report.simulatedSeconds}s simulated in ${report.wallSeconds}s (${report.speedup.toFixed(1)}x real time), ${report.events} events`,
     `  load: ${report.load.meetingsStarted} meetings started, peak ${report.load.peakMeetings} concurrent, ${report.load.peakParticipants} participants, ${report.load.peakStreams} streams`,
     '',
     'Service levels (ms)            count      p50      p95      p99  target',
@@ -19,7 +19,7 @@ export function renderTerminal(report: RunReport): string {
     `Joins: ${report.joins.attempted} attempted, ${report.joins.admitted} admitted, ${report.joins.redirected} redirected, ${report.joins.rejected} rejected, ${report.joins.failed} failed, ${report.joins.reconnects} reconnects`,
     `Packet loss (sampled meetings): ${report.packetLoss.ratio === null ? 'no packet sample (use --packet-sample)' : `${(100 * report.packetLoss.ratio).toFixed(3)}% of ${report.packetLoss.sent}`}`,
     `Cascades: ${report.cascades.links} handler-to-handler links, max ${report.cascades.maxHops} hops; ${report.reroutes.plans} plans, ${report.reroutes.commands} route commands`,
-    `Handler utilisation: mean ${report.utilisation.meanPercent}%, p95 ${report.utilisation.p95Percent}%, max ${report.utilisation.maxPercent}%; samples over 70%: ${report.utilisation.samplesOverWarningPercent}%, over 80%: ${report.utilisation.samplesOverHardLimitPercent}%; ${report.scaleOuts} handlers added by the autoscaler`,
+    `Handler utilisation: mean ${percent(report.utilisation.meanPercent)}, p95 ${percent(report.utilisation.p95Percent)}, max ${percent(report.utilisation.maxPercent)}; samples over 70%: ${report.utilisation.samplesOverWarningPercent}%, over 80%: ${report.utilisation.samplesOverHardLimitPercent}%; ${report.scaleOuts} handlers added by the autoscaler`,
     `Keys: ${report.rotations.signingKeys} signing-key rotations, ${report.rotations.mediaKeys} media-key rotations; ${report.tokens.issued} tokens issued, ${report.tokens.verified} verifications`,
     report.cost === null
       ? 'Cost: no load to estimate'
@@ -52,4 +52,8 @@ function latencyLine(name: string, s: LatencySummary): string {
 
 function fmt(value: number): string {
   return value.toFixed(1).padStart(8);
+}
+
+function percent(value: number): string {
+  return `${value.toFixed(1)}%`;
 }
