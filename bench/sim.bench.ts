@@ -12,7 +12,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { configureHeapForSimulation } from '../sim/engine/heap.ts';
 import { Simulation } from '../sim/engine/simulation.ts';
 import { seconds } from '../sim/engine/time.ts';
 import { builtinScenario } from '../sim/scenario/builtin.ts';
@@ -111,7 +110,6 @@ function round(value: number): number {
   return Math.round(value * 100) / 100;
 }
 
-configureHeapForSimulation();
 const startedAt = performance.now();
 const queue = rawQueue();
 
