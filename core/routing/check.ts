@@ -70,12 +70,13 @@ export function checkPlan(input: RoutingInput, plan: RoutingPlan): PlanViolation
   const handlers = new Map(input.handlers.map((h) => [h.id, h]));
   const routes = routesOf(plan);
   const graph = new RouteGraph(routes);
+  const demandKeys = input.demand.map(demandKey);
   return [
     ...handlerViolations(routes, handlers),
     ...missingHomes(input, plan),
-    ...demandViolations(input.demand, graph),
+    ...demandViolations(input.demand, demandKeys, graph),
     ...streamViolations(graph),
-    ...undemandedDeliveries(input.demand, plan),
+    ...undemandedDeliveries(new Set(demandKeys), plan),
     ...capacityViolations(routes, handlers, input.streamBitrateBps ?? DEFAULT_STREAM_BITRATE_BPS),
   ];
 }
@@ -84,9 +85,15 @@ function handlerViolations(
   routes: readonly Route[],
   handlers: ReadonlyMap<HandlerId, RoutingHandler>,
 ): PlanViolation[] {
-  const used = new Set(
-    routes.flatMap((r) => (r.type === 'cascade' ? [r.from, r.to] : [r.handler])),
-  );
+  const used = new Set<HandlerId>();
+  for (const r of routes) {
+    if (r.type === 'cascade') {
+      used.add(r.from);
+      used.add(r.to);
+    } else {
+      used.add(r.handler);
+    }
+  }
   const violations: PlanViolation[] = [];
   for (const handler of used) {
     const info = handlers.get(handler);
@@ -118,7 +125,12 @@ function missingHomes(input: RoutingInput, plan: RoutingPlan): PlanViolation[] {
     }));
 }
 
-function demandViolations(demand: readonly StreamDemand[], graph: RouteGraph): PlanViolation[] {
+/** `keys[i]` is `demandKey(demand[i])`. */
+function demandViolations(
+  demand: readonly StreamDemand[],
+  keys: readonly string[],
+  graph: RouteGraph,
+): PlanViolation[] {
   const violations: PlanViolation[] = [];
   const seen = new Set<string>();
   const hopsByStream = new Map<StreamPaths, Map<HandlerId, number>>();
@@ -127,8 +139,9 @@ function demandViolations(demand: readonly StreamDemand[], graph: RouteGraph): P
     hopsByStream.set(paths, known);
     return known;
   };
-  for (const d of demand) {
-    const key = demandKey(d);
+  for (let index = 0; index < demand.length; index++) {
+    const d = demand[index] as StreamDemand;
+    const key = keys[index] as string;
     if (seen.has(key)) continue;
     seen.add(key);
     const paths = graph.paths(d);
@@ -198,8 +211,7 @@ function streamViolations(graph: RouteGraph): PlanViolation[] {
   return violations;
 }
 
-function undemandedDeliveries(demand: readonly StreamDemand[], plan: RoutingPlan): PlanViolation[] {
-  const wanted = new Set(demand.map(demandKey));
+function undemandedDeliveries(wanted: ReadonlySet<string>, plan: RoutingPlan): PlanViolation[] {
   return plan.deliveries
     .filter((d) => !wanted.has(demandKey(d)))
     .map((d) => ({

@@ -38,7 +38,7 @@ const REMOVE_ORDER: readonly Route['type'][] = ['deliver', 'cascade', 'publish']
  * may briefly receive a stream twice, never zero times.
  */
 export function planTransition(from: RoutingPlan | null, to: RoutingPlan): PlanStep[] {
-  const before = from === null ? new Map<string, Route>() : keyedRoutes(from);
+  const before: ReadonlyMap<string, Route> = from === null ? new Map() : keyedRoutes(from);
   const after = keyedRoutes(to);
   const added: KeyedRoute[] = [];
   for (const [key, route] of after) if (!before.has(key)) added.push({ key, route });
@@ -55,12 +55,22 @@ interface KeyedRoute {
   readonly route: Route;
 }
 
+/**
+ * Keyed routes of plans seen recently. Plans are immutable values and a plan is usually the
+ * target of one transition and the origin of the next, so its keys are built once. Weak keys:
+ * the cache never keeps a plan alive.
+ */
+const keyedRoutesOfPlan = new WeakMap<RoutingPlan, ReadonlyMap<string, Route>>();
+
 /** A plan's routes by route key (a repeated key keeps its last route, as a Map built from them). */
-function keyedRoutes(plan: RoutingPlan): Map<string, Route> {
+function keyedRoutes(plan: RoutingPlan): ReadonlyMap<string, Route> {
+  const known = keyedRoutesOfPlan.get(plan);
+  if (known !== undefined) return known;
   const keyed = new Map<string, Route>();
   for (const route of plan.publishes) keyed.set(routeKey(route), route);
   for (const route of plan.cascades) keyed.set(routeKey(route), route);
   for (const route of plan.deliveries) keyed.set(routeKey(route), route);
+  keyedRoutesOfPlan.set(plan, keyed);
   return keyed;
 }
 
