@@ -118,17 +118,28 @@ export function findTransitionGaps(
   steps: readonly PlanStep[],
   pairs: readonly StreamDemand[],
 ): TransitionGap[] {
-  const graph = new RouteGraph(routes);
-  const tracked = trackDeliveredPairs(graph, pairs);
+  // A step only changes the legs of its own stream, and a pair is only examined after a
+  // removal on its stream; so streams without a removal can never show a gap, and the replay
+  // tracks only the streams some step removes a leg of.
+  const affected = streamsWithRemovals(steps);
+  if (affected.size === 0) return [];
+  const graph = new RouteGraph(routes.filter((route) => affected.has(streamKey(route))));
+  const tracked = trackDeliveredPairs(
+    graph,
+    pairs.filter((pair) => affected.has(streamKey(pair))),
+  );
   const gaps: TransitionGap[] = [];
-  steps.forEach(({ op, route }, index) => {
+  for (let index = 0; index < steps.length; index++) {
+    const { op, route } = steps[index] as PlanStep;
+    const key = streamKey(route);
+    if (!affected.has(key)) continue;
     if (op === 'add') {
       graph.add(route);
-      return;
+      continue;
     }
-    if (!graph.remove(route)) return;
-    const streamPairs = tracked.get(streamKey(route));
-    if (streamPairs === undefined) return;
+    if (!graph.remove(route)) continue;
+    const streamPairs = tracked.get(key);
+    if (streamPairs === undefined) continue;
     const paths = graph.paths(route);
     const hops = paths === undefined ? new Map() : hopsToHandlers(paths);
     const candidates =
@@ -146,8 +157,15 @@ export function findTransitionGaps(
         message: `subscriber ${pair.subscriber} loses ${describeStream(pair)} after step ${index} (${route.type} removed)`,
       });
     }
-  });
+  }
   return gaps;
+}
+
+/** Keys of the streams that `steps` remove a leg of. */
+function streamsWithRemovals(steps: readonly PlanStep[]): Set<string> {
+  const keys = new Set<string>();
+  for (const step of steps) if (step.op === 'remove') keys.add(streamKey(step.route));
+  return keys;
 }
 
 /** Pairs delivered at the start, by stream key, then by subscriber. */

@@ -1,4 +1,5 @@
 import { checkPlan, type PlanViolation } from '../../core/routing/check.ts';
+import { streamKey } from '../../core/routing/keys.ts';
 import { findTransitionGaps, keptDemand, type PlanStep } from '../../core/routing/transition.ts';
 import type { Route, RoutingInput, RoutingPlan, StreamDemand } from '../../core/routing/types.ts';
 import type { InvariantName, ViolationLog } from './violations.ts';
@@ -40,12 +41,17 @@ export function checkTransition(
   demandBefore: readonly StreamDemand[],
   demandAfter: readonly StreamDemand[],
 ): void {
-  // Only a removal can leave a pair undelivered; a transition without one cannot break anything.
-  if (!steps.some((step) => step.op === 'remove')) return;
+  // Only a removal can leave a pair undelivered, and only a pair of the stream it removes a leg
+  // of: a transition without removals cannot break anything, and the kept pairs worth replaying
+  // are those of streams with a removal (core's checker would pass over the others).
+  const removedStreams = new Set<string>();
+  for (const step of steps) if (step.op === 'remove') removedStreams.add(streamKey(step.route));
+  if (removedStreams.size === 0) return;
+  const ofRemovedStream = (pair: StreamDemand): boolean => removedStreams.has(streamKey(pair));
   for (const gap of findTransitionGaps(
     routesBefore,
     steps,
-    keptDemand(demandBefore, demandAfter),
+    keptDemand(demandBefore.filter(ofRemovedStream), demandAfter.filter(ofRemovedStream)),
   )) {
     log.report('make-before-break', entity, gap.message);
   }
