@@ -1010,17 +1010,19 @@ export class World {
 
   /**
    * What the plan depends on besides the demand and other meetings' load: who is in the meeting,
-   * whether each is connected where the plan put it, and which handlers are down. The controller
-   * replans only when this or the demand changes.
+   * whether each is connected somewhere other than where the plan put it, and which handlers are
+   * down. The controller replans only when this or the demand changes. Not connected and
+   * connected at home are the same to the planner: it treats a participant's current handler
+   * and its home in the previous plan alike (either earns the existing-connection preference),
+   * so a client reaching its home, or dropping from it, changes nothing it reads.
    */
   private planningSignature(meeting: MeetingState): string {
     const homes = new Map((meeting.plan?.homes ?? []).map((h) => [h.participant, h.handler]));
     let signature = '';
     for (const member of meeting.members.values()) {
+      const connected = member.connectedHandler;
       const where =
-        member.connectedHandler === homes.get(member.id)
-          ? 'home'
-          : (member.connectedHandler ?? '-');
+        connected === undefined || connected === homes.get(member.id) ? 'home' : connected;
       signature += `${member.id}@${where};`;
     }
     for (const handler of this.handlersById.values())
