@@ -4,7 +4,7 @@
  */
 import type { HandlerId, ParticipantId } from '../ids.ts';
 import { err, ok, type Result } from '../result.ts';
-import { compareText, sortByKey, streamKey } from './keys.ts';
+import { compareText, streamKey } from './keys.ts';
 import {
   DEFAULT_STREAM_BITRATE_BPS,
   type LatencyTable,
@@ -107,15 +107,18 @@ function groupByStream(demand: readonly StreamDemand[]): DemandedStream[] {
   const byStream = new Map<string, { stream: StreamRef; subscribers: Set<ParticipantId> }>();
   for (const d of demand) {
     const key = streamKey(d);
-    const entry = byStream.get(key) ?? {
-      stream: { publisher: d.publisher, kind: d.kind },
-      subscribers: new Set<ParticipantId>(),
-    };
-    entry.subscribers.add(d.subscriber);
-    byStream.set(key, entry);
+    const entry = byStream.get(key);
+    if (entry === undefined) {
+      byStream.set(key, {
+        stream: { publisher: d.publisher, kind: d.kind },
+        subscribers: new Set([d.subscriber]),
+      });
+    } else {
+      entry.subscribers.add(d.subscriber);
+    }
   }
-  return sortByKey([...byStream.values()], (s) => streamKey(s.stream)).map((s) => ({
-    stream: s.stream,
-    subscribers: [...s.subscribers].sort(compareText),
-  }));
+  // Sorted by stream key (each key once, so the order is total).
+  return [...byStream]
+    .sort(([a], [b]) => compareText(a, b))
+    .map(([, s]) => ({ stream: s.stream, subscribers: [...s.subscribers].sort(compareText) }));
 }

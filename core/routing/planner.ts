@@ -299,13 +299,15 @@ function buildPlan(
     const shownOn = new Set(subscribers.map(homeOf));
     const alsoToHub = hub !== null && origin !== hub && [...shownOn].some((h) => h !== origin);
     const targets = alsoToHub && hub !== null ? [origin, hub].sort(compareText) : [origin];
-    for (const handler of targets) publishes.push({ type: 'publish', ...stream, handler });
+    const { publisher, kind } = stream;
+    for (const handler of targets) publishes.push({ type: 'publish', publisher, kind, handler });
     const fedByHub = [...shownOn].filter((h) => h !== origin && h !== hub).sort(compareText);
     for (const to of fedByHub) {
-      if (hub !== null) cascades.push({ type: 'cascade', ...stream, from: hub, to });
+      if (hub !== null) cascades.push({ type: 'cascade', publisher, kind, from: hub, to });
     }
     for (const subscriber of subscribers) {
-      deliveries.push({ type: 'deliver', ...stream, handler: homeOf(subscriber), subscriber });
+      const handler = homeOf(subscriber);
+      deliveries.push({ type: 'deliver', publisher, kind, handler, subscriber });
     }
   }
   const routes = [...publishes, ...cascades, ...deliveries];
