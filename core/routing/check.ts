@@ -184,6 +184,9 @@ function streamOf(d: StreamDemand): StreamRef {
 function streamViolations(graph: RouteGraph): PlanViolation[] {
   const violations: PlanViolation[] = [];
   for (const paths of graph.allPaths()) {
+    // Without cascades a stream cannot loop, and its only sources are its distinct publish
+    // handlers, each counted once.
+    if (paths.cascades.size === 0) continue;
     const name = describeStream(paths.stream);
     const loopAt = findCascadeLoop(paths);
     if (loopAt !== undefined) {

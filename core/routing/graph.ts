@@ -93,8 +93,9 @@ export class RouteGraph {
  */
 export function hopsToHandlers(paths: StreamPaths): Map<HandlerId, number> {
   const hops = new Map<HandlerId, number>();
+  for (const handler of paths.publishedAt) hops.set(handler, 0);
+  if (paths.cascades.size === 0) return hops;
   let frontier = [...paths.publishedAt];
-  for (const handler of frontier) hops.set(handler, 0);
   const next = adjacency(paths);
   for (let depth = 1; frontier.length > 0; depth++) {
     const reached: HandlerId[] = [];
