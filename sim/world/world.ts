@@ -139,6 +139,8 @@ export class World {
   private readonly meetings = new Map<MeetingId, MeetingState>();
   private readonly controllerOf = new Map<MeetingId, ControllerNode>();
   private readonly clients = new Map<ParticipantId, Client>();
+  /** Each message sender's network random stream, by sender name. */
+  private readonly networkStreams = new Map<string, SimRandom>();
   private readonly latency: LatencyTable;
   private readonly startEpochMs: number;
   private readonly streamBps: number;
@@ -932,6 +934,7 @@ export class World {
       this.clients.delete(id);
       this.sim.random.release(client.entity);
       this.sim.random.release(`net/${client.entity}`);
+      this.networkStreams.delete(client.entity);
     }
     this.sim.random.release(`packets/${meeting.id}`);
   }
@@ -1524,7 +1527,7 @@ export class World {
       to,
       REQUEST_BYTES,
       true,
-      this.sim.random.stream(`net/${randomName}`),
+      this.networkRandom(randomName),
     );
     if (!transit.delivered) return false;
     this.sim.after(transit.delay + processing, kind, entity, handle);
@@ -1578,6 +1581,19 @@ export class World {
       },
     );
     if (!sent) lost();
+  }
+
+  /**
+   * The random stream `net/<sender>` of a message sender, looked up by the sender's name alone
+   * (the name's hash is kept with the string, a composed name would be hashed on every message).
+   */
+  private networkRandom(sender: string): SimRandom {
+    let stream = this.networkStreams.get(sender);
+    if (stream === undefined) {
+      stream = this.sim.random.stream(`net/${sender}`);
+      this.networkStreams.set(sender, stream);
+    }
+    return stream;
   }
 
   private regionOf(name: RegionId | string): RegionServices {
