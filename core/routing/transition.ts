@@ -118,9 +118,12 @@ export function findTransitionGaps(
   steps: readonly PlanStep[],
   pairs: readonly StreamDemand[],
 ): TransitionGap[] {
-  // A step only changes the legs of its own stream, and a pair is only examined after a
-  // removal on its stream; so streams without a removal can never show a gap, and the replay
-  // tracks only the streams some step removes a leg of.
+  // Why only streams with a removal can show a gap: a step changes the legs of its own stream
+  // alone, and an addition only inserts a leg (a publish handler, a cascade edge or a delivery
+  // handler), so after it every handler keeps a path from a publish handler at most as long as
+  // before (shortest paths over a superset of edges) and every subscriber keeps each delivery
+  // it had: no pair's delivered hop count can rise or become undefined. An add-only step list
+  // therefore returns no gap, and the replay tracks only the streams some step removes from.
   const affected = streamsWithRemovals(steps);
   if (affected.size === 0) return [];
   const graph = new RouteGraph(routes.filter((route) => affected.has(streamKey(route))));
