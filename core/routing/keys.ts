@@ -23,18 +23,19 @@ export function streamKey(stream: StreamRef): string {
 
 /** A demanded (subscriber, stream) pair's key. */
 export function demandKey(demand: StreamDemand): string {
-  return `${demand.subscriber}\u0000${streamKey(demand)}`;
+  return `${demand.subscriber}\u0000${demand.publisher}\u0000${demand.kind}`;
 }
 
 /** A route's key: two routes with the same key are the same leg. */
 export function routeKey(route: Route): string {
   switch (route.type) {
+    // One template each (the stream key spelled out), so each key is built in one go.
     case 'publish':
-      return `publish\u0000${streamKey(route)}\u0000${route.handler}`;
+      return `publish\u0000${route.publisher}\u0000${route.kind}\u0000${route.handler}`;
     case 'cascade':
-      return `cascade\u0000${streamKey(route)}\u0000${route.from}\u0000${route.to}`;
+      return `cascade\u0000${route.publisher}\u0000${route.kind}\u0000${route.from}\u0000${route.to}`;
     case 'deliver':
-      return `deliver\u0000${streamKey(route)}\u0000${route.handler}\u0000${route.subscriber}`;
+      return `deliver\u0000${route.publisher}\u0000${route.kind}\u0000${route.handler}\u0000${route.subscriber}`;
   }
 }
 
