@@ -3,7 +3,7 @@
  * next, ordered so that no subscriber loses a stream it shows in both plans, plus the tools to
  * replay steps and to find the pairs a step list would drop.
  */
-import type { ParticipantId } from '../ids.ts';
+import type { MediaKind, ParticipantId } from '../ids.ts';
 import { RouteGraph, deliveredHops, hopsToHandlers } from './graph.ts';
 import { compareText, demandKey, describeStream, routeKey, sortByKey, streamKey } from './keys.ts';
 import {
@@ -126,22 +126,20 @@ export function findTransitionGaps(
   // therefore returns no gap, and the replay tracks only the streams some step removes from.
   const affected = streamsWithRemovals(steps);
   if (affected.size === 0) return [];
-  const graph = new RouteGraph(routes.filter((route) => affected.has(streamKey(route))));
-  const tracked = trackDeliveredPairs(
-    graph,
-    pairs.filter((pair) => affected.has(streamKey(pair))),
-  );
+  const isAffected = (stream: StreamRef): boolean =>
+    affected.get(stream.publisher)?.has(stream.kind) === true;
+  const graph = new RouteGraph(routes.filter(isAffected));
+  const tracked = trackDeliveredPairs(graph, pairs.filter(isAffected));
   const gaps: TransitionGap[] = [];
   for (let index = 0; index < steps.length; index++) {
     const { op, route } = steps[index] as PlanStep;
-    const key = streamKey(route);
-    if (!affected.has(key)) continue;
+    if (!isAffected(route)) continue;
     if (op === 'add') {
       graph.add(route);
       continue;
     }
     if (!graph.remove(route)) continue;
-    const streamPairs = tracked.get(key);
+    const streamPairs = tracked.get(streamKey(route));
     if (streamPairs === undefined) continue;
     const paths = graph.paths(route);
     const hops = paths === undefined ? new Map() : hopsToHandlers(paths);
@@ -164,11 +162,16 @@ export function findTransitionGaps(
   return gaps;
 }
 
-/** Keys of the streams that `steps` remove a leg of. */
-function streamsWithRemovals(steps: readonly PlanStep[]): Set<string> {
-  const keys = new Set<string>();
-  for (const step of steps) if (step.op === 'remove') keys.add(streamKey(step.route));
-  return keys;
+/** The streams that `steps` remove a leg of: the kinds of each publisher. */
+function streamsWithRemovals(steps: readonly PlanStep[]): Map<ParticipantId, Set<MediaKind>> {
+  const streams = new Map<ParticipantId, Set<MediaKind>>();
+  for (const { op, route } of steps) {
+    if (op !== 'remove') continue;
+    const kinds = streams.get(route.publisher);
+    if (kinds === undefined) streams.set(route.publisher, new Set([route.kind]));
+    else kinds.add(route.kind);
+  }
+  return streams;
 }
 
 /** Pairs delivered at the start, by stream key, then by subscriber. */
