@@ -89,7 +89,8 @@ function checkStreamIds(
     return err({ kind: 'stream-id-count-mismatch', expected: slotCount, actual: streamIds.length });
   }
   const firstIndex = new Map<StreamId, number>();
-  for (const [index, value] of streamIds.entries()) {
+  for (let index = 0; index < streamIds.length; index++) {
+    const value = streamIds[index] as StreamId;
     if (!Number.isSafeInteger(value) || value < 0) {
       return err({ kind: 'invalid-stream-id', index, value });
     }
