@@ -3,6 +3,7 @@
 // child processes against a throw-away PostgreSQL database and Redis key prefix.
 // Writes reports/load-http.json.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -61,6 +62,8 @@ interface Measurement {
   readonly requests: number;
   readonly non_2xx: number;
   readonly errors: number;
+  /** CPU time the server process spent per completed request (user + system), all rounds. */
+  readonly server_cpu_us_per_request: number | null;
   readonly rounds: readonly { req_per_s: number; p50_ms: number; p99_ms: number }[];
 }
 
@@ -71,22 +74,53 @@ const median = (values: readonly number[]) => {
   return sorted[Math.floor(sorted.length / 2)] ?? 0;
 };
 
+/** Clock ticks per second of /proc/<pid>/stat's CPU times (USER_HZ, 100 on Linux). */
+const USER_HZ = 100;
+
+/**
+ * CPU seconds (user + system) a process has used so far, from /proc; undefined where there is
+ * no /proc. Unlike req/s, CPU per request barely moves when other work shares the cores.
+ */
+function cpuSecondsOf(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / USER_HZ;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Runs one target `ROUNDS` times (the machine is shared, so single runs swing) and reports
- * the median req/s, p50 and p99 of the rounds, plus every round's figures.
+ * the median req/s, p50 and p99 of the rounds, plus every round's figures, and the server
+ * process's CPU time per request over all rounds.
  */
-async function measure(target: string, options: autocannon.Options): Promise<Measurement> {
+async function measure(
+  target: string,
+  server: ChildProcess,
+  options: autocannon.Options,
+): Promise<Measurement> {
   const rounds: autocannon.Result[] = [];
+  const cpuBefore = cpuSecondsOf(server.pid);
   for (let round = 0; round < ROUNDS; round++) {
     rounds.push(await autocannon({ duration: DURATION_S, connections: CONNECTIONS, ...options }));
   }
+  const cpuAfter = cpuSecondsOf(server.pid);
+  const requests = rounds.reduce((sum, r) => sum + r.requests.total, 0);
   const measurement = {
     target,
     connections: options.connections ?? CONNECTIONS,
     req_per_s: Math.round(median(rounds.map((r) => r.requests.average))),
     p50_ms: median(rounds.map((r) => r.latency.p50)),
     p99_ms: median(rounds.map((r) => r.latency.p99)),
-    requests: rounds.reduce((sum, r) => sum + r.requests.total, 0),
+    requests,
+    server_cpu_us_per_request:
+      cpuBefore === undefined || cpuAfter === undefined || requests === 0
+        ? null
+        : Math.round(((cpuAfter - cpuBefore) / requests) * 1e6),
     non_2xx: rounds.reduce((sum, r) => sum + r.non2xx, 0),
     errors: rounds.reduce((sum, r) => sum + r.errors + r.timeouts, 0),
     rounds: rounds.map((r) => ({
@@ -120,42 +154,39 @@ try {
   const baselineUrl = `http://127.0.0.1:${ports.baseline}`;
   const acUrl = `http://127.0.0.1:${ports.ac}`;
   const gcUrl = `http://127.0.0.1:${ports.gc}`;
-  children.push(
-    await startProcess(
-      'loadtest/autocannon/baseline-server.ts',
-      { PORT: String(ports.baseline) },
-      baselineUrl,
-    ),
+  const baselineServer = await startProcess(
+    'loadtest/autocannon/baseline-server.ts',
+    { PORT: String(ports.baseline) },
+    baselineUrl,
   );
-  children.push(
-    await startProcess(
-      'services/ac/main.ts',
-      {
-        ...common,
-        BIND_ADDRESS: `127.0.0.1:${ports.ac}`,
-        AC_MASTER_KEY: testMasterKey(),
-        AC_REDIS_KEY_PREFIX: `${backends.redisPrefix}ac:`,
-        // The load run measures issuance, not the login limiter: lift it.
-        AC_LOGIN_BURST: '1000000000',
-        AC_LOGIN_REFILL_MS: '1',
-      },
-      `${acUrl}/ready`,
-    ),
+  children.push(baselineServer);
+  const acServer = await startProcess(
+    'services/ac/main.ts',
+    {
+      ...common,
+      BIND_ADDRESS: `127.0.0.1:${ports.ac}`,
+      AC_MASTER_KEY: testMasterKey(),
+      AC_REDIS_KEY_PREFIX: `${backends.redisPrefix}ac:`,
+      // The load run measures issuance, not the login limiter: lift it.
+      AC_LOGIN_BURST: '1000000000',
+      AC_LOGIN_REFILL_MS: '1',
+    },
+    `${acUrl}/ready`,
   );
-  children.push(
-    await startProcess(
-      'services/gc/main.ts',
-      {
-        ...common,
-        BIND_ADDRESS: `127.0.0.1:${ports.gc}`,
-        GC_GRPC_BIND_ADDRESS: `127.0.0.1:${ports.gcGrpc}`,
-        GC_REGION: 'local',
-        AC_INTERNAL_URL: acUrl,
-        GC_REDIS_KEY_PREFIX: `${backends.redisPrefix}gc:`,
-      },
-      `${gcUrl}/ready`,
-    ),
+  children.push(acServer);
+  const gcServer = await startProcess(
+    'services/gc/main.ts',
+    {
+      ...common,
+      BIND_ADDRESS: `127.0.0.1:${ports.gc}`,
+      GC_GRPC_BIND_ADDRESS: `127.0.0.1:${ports.gcGrpc}`,
+      GC_REGION: 'local',
+      AC_INTERNAL_URL: acUrl,
+      GC_REDIS_KEY_PREFIX: `${backends.redisPrefix}gc:`,
+    },
+    `${gcUrl}/ready`,
   );
+  children.push(gcServer);
 
   const serviceBody = JSON.stringify({
     grant_type: 'client_credentials',
@@ -207,14 +238,14 @@ try {
   ).json()) as { meeting_id: string; meeting_controller: unknown };
   if (!meeting.meeting_controller) throw new Error('the meeting got no controller');
 
-  const baseline = await measure('node:http baseline', { url: baselineUrl });
-  const serviceTokens = await measure('AC service token (client credentials)', {
+  const baseline = await measure('node:http baseline', baselineServer, { url: baselineUrl });
+  const serviceTokens = await measure('AC service token (client credentials)', acServer, {
     url: `${acUrl}/v1/auth/service/token`,
     method: 'POST',
     body: serviceBody,
     headers: json,
   });
-  const userTokens = await measure('AC user token (bcrypt cost 12)', {
+  const userTokens = await measure('AC user token (bcrypt cost 12)', acServer, {
     connections: LOGIN_CONNECTIONS,
     duration: DURATION_S * 2,
     url: `${acUrl}/v1/auth/user/token`,
@@ -222,19 +253,19 @@ try {
     body: userBody,
     headers: json,
   });
-  const meetingReads = await measure('GC GET /v1/meetings/{id}', {
+  const meetingReads = await measure('GC GET /v1/meetings/{id}', gcServer, {
     url: `${gcUrl}/v1/meetings/${meeting.meeting_id}`,
     headers: { authorization: `Bearer ${userToken}` },
   });
   // The same requests one at a time: service time without queueing behind other clients.
-  const serviceTokenAlone = await measure('AC service token, one connection', {
+  const serviceTokenAlone = await measure('AC service token, one connection', acServer, {
     connections: 1,
     url: `${acUrl}/v1/auth/service/token`,
     method: 'POST',
     body: serviceBody,
     headers: json,
   });
-  const meetingReadAlone = await measure('GC GET /v1/meetings/{id}, one connection', {
+  const meetingReadAlone = await measure('GC GET /v1/meetings/{id}, one connection', gcServer, {
     connections: 1,
     url: `${gcUrl}/v1/meetings/${meeting.meeting_id}`,
     headers: { authorization: `Bearer ${userToken}` },
@@ -247,6 +278,10 @@ try {
     target: m.target,
     throughput_vs_baseline: Number((m.req_per_s / baseline.req_per_s).toFixed(3)),
     p99_vs_baseline: Number((m.p99_ms / Math.max(baseline.p99_ms, 1)).toFixed(1)),
+    server_cpu_per_request_vs_baseline:
+      m.server_cpu_us_per_request === null || !baseline.server_cpu_us_per_request
+        ? null
+        : Number((m.server_cpu_us_per_request / baseline.server_cpu_us_per_request).toFixed(1)),
   });
   const report = {
     generated_at: new Date().toISOString(),
