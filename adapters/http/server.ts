@@ -1,8 +1,8 @@
-import { randomBytes } from 'node:crypto';
 import Fastify, { LogController, type FastifyReply } from 'fastify';
 import type { Logger } from '../logging/logger.ts';
 import type { HttpMetrics } from '../metrics/registry.ts';
 import { toErrorResponse } from './errors.ts';
+import { TraceIdSource } from './trace-ids.ts';
 
 /** One dependency's state in a `/ready` answer. */
 export type ComponentStatus = string;
@@ -24,9 +24,9 @@ export interface HttpServerOptions {
 const TRACEPARENT = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/;
 
 /** Takes the trace id from a W3C `traceparent` header, or starts a new trace. */
-function traceIdFor(traceparent: string | string[] | undefined): string {
+function traceIdFor(traceparent: string | string[] | undefined, ids: TraceIdSource): string {
   const match = typeof traceparent === 'string' ? TRACEPARENT.exec(traceparent) : null;
-  return match?.[1] ?? randomBytes(16).toString('hex');
+  return match?.[1] ?? ids.traceId();
 }
 
 /**
@@ -36,6 +36,7 @@ function traceIdFor(traceparent: string | string[] | undefined): string {
  */
 export function createHttpServer(options: HttpServerOptions) {
   const { metrics } = options;
+  const ids = new TraceIdSource();
   const app = Fastify({
     loggerInstance: options.logger,
     logController: new LogController({
@@ -43,10 +44,10 @@ export function createHttpServer(options: HttpServerOptions) {
       requestIdLogLabel: 'trace_id',
     }),
     bodyLimit: options.bodyLimit,
-    genReqId: (request) => traceIdFor(request.headers.traceparent),
+    genReqId: (request) => traceIdFor(request.headers.traceparent, ids),
     // One child logger per request, carrying both its trace and its own span.
     childLoggerFactory: (logger, bindings, options) =>
-      logger.child({ ...bindings, span_id: randomBytes(8).toString('hex') }, options),
+      logger.child({ ...bindings, span_id: ids.spanId() }, options),
     forceCloseConnections: 'idle',
     return503OnClosing: true,
     frameworkErrors: (error, _request, reply) => {
