@@ -3,7 +3,7 @@ import type { ValidationPolicy, VerifiedClaims } from '../../core/auth/claims.ts
 import { formatScopeList } from '../../core/auth/scopes.ts';
 import { verifyToken, type PublicKeyLookup, type TokenRejection } from '../jwt/tokens.ts';
 import { HttpError } from './errors.ts';
-import type { VerifiedSignatureCache } from '../jwt/verified-cache.ts';
+import type { VerifiedTokenCache } from '../jwt/verified-cache.ts';
 
 /** Reads the token of an `Authorization: Bearer <token>` header (RFC 6750). */
 export function bearerToken(header: string | undefined): string | undefined {
@@ -16,8 +16,8 @@ export interface BearerCheck {
   readonly keys: PublicKeyLookup;
   readonly policy: Omit<ValidationPolicy, 'requiredScopes'>;
   readonly onRejected: (reason: string) => void;
-  /** Skips re-verifying signatures of recently seen tokens. */
-  readonly signatures?: VerifiedSignatureCache;
+  /** Skips decoding and re-verifying recently verified tokens (claims are still checked). */
+  readonly verifiedTokens?: VerifiedTokenCache;
 }
 
 function rejection(reason: string, status: 401 | 403, message: string): HttpError {
@@ -61,7 +61,7 @@ export async function requireBearer(
     check.keys,
     { ...check.policy, requiredScopes: scopes },
     now,
-    check.signatures,
+    check.verifiedTokens,
   );
   if (verified.ok) return verified.value;
   check.onRejected(verified.error.kind);

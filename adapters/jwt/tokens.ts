@@ -8,7 +8,7 @@ import {
   type VerifiedClaims,
 } from '../../core/auth/claims.ts';
 import { err, ok, type Result } from '../../core/result.ts';
-import type { VerifiedSignatureCache } from './verified-cache.ts';
+import type { VerifiedTokenCache } from './verified-cache.ts';
 
 /** The only algorithm Dark Tower signs and accepts. */
 export const SIGNING_ALGORITHM = 'EdDSA';
@@ -74,25 +74,34 @@ function readHeader(token: string): Result<{ kid: string; issuer: string }, Toke
  * Verifies a compact JWT at `now` (ms since the epoch): the header must name EdDSA and a
  * known `kid`, the Ed25519 signature must hold, and the payload must pass core's claim
  * rules (`validateClaims`) under `policy`. jose checks only the signature; every time
- * claim is judged by core against the caller's clock. With `signatures`, a token whose
- * signature verified recently under the same key is not verified again.
+ * claim is judged by core against the caller's clock. With `verified`, a token that verified
+ * recently under the key its issuer and kid still resolve to is neither decoded nor verified
+ * again; its claims are.
  */
 export async function verifyToken(
   token: string,
   keys: PublicKeyLookup,
   policy: ValidationPolicy,
   now: number,
-  signatures?: VerifiedSignatureCache,
+  verified?: VerifiedTokenCache,
 ): Promise<Result<VerifiedClaims, TokenRejection>> {
+  const remembered = verified?.recall(token, now);
+  if (remembered !== undefined) {
+    const key = await keys.find(remembered.issuer, remembered.kid, now);
+    if (key.ok && key.value === remembered.key) {
+      return validateClaims(remembered.payload, policy, now);
+    }
+  }
   const header = readHeader(token);
   if (!header.ok) return header;
-  const publicKey = await keys.find(header.value.issuer, header.value.kid, now);
+  const { issuer, kid } = header.value;
+  const publicKey = await keys.find(issuer, kid, now);
   if (!publicKey.ok) return publicKey;
   let payloadBytes: Uint8Array;
   try {
-    payloadBytes = signatures
-      ? await signatures.payloadOf(token, publicKey.value, SIGNING_ALGORITHM, now)
-      : (await compactVerify(token, publicKey.value, { algorithms: [SIGNING_ALGORITHM] })).payload;
+    ({ payload: payloadBytes } = await compactVerify(token, publicKey.value, {
+      algorithms: [SIGNING_ALGORITHM],
+    }));
   } catch {
     return err({ kind: 'bad_signature' });
   }
@@ -102,5 +111,6 @@ export async function verifyToken(
   } catch {
     return err({ kind: 'malformed_token' });
   }
+  verified?.remember(token, { issuer, kid, key: publicKey.value, payload }, now);
   return validateClaims(payload, policy, now);
 }

@@ -1,47 +1,118 @@
-import { generateKeyPairSync } from 'node:crypto';
-import { CompactSign } from 'jose';
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { VerifiedSignatureCache } from './verified-cache.ts';
+import { buildTokenClaims, type ValidationPolicy } from '../../core/auth/claims.ts';
+import { parseScope } from '../../core/auth/scopes.ts';
+import { err, ok, unwrap } from '../../core/result.ts';
+import { signClaims, verifyToken, type PublicKeyLookup } from './tokens.ts';
+import { VerifiedTokenCache, type VerifiedToken } from './verified-cache.ts';
+
+const ISSUER = 'https://ac.test';
+const T0 = 1_800_000_000_000;
+const HOUR_MS = 3_600_000;
+const readGc = unwrap(parseScope('user.read.gc'));
+const policy: ValidationPolicy = {
+  trustedIssuers: new Set([ISSUER]),
+  audience: 'dark-tower',
+  requiredScopes: [readGc],
+};
 
 const pair = () => generateKeyPairSync('ed25519');
-const sign = (payload: string, privateKey: ReturnType<typeof pair>['privateKey']) =>
-  new CompactSign(new TextEncoder().encode(payload))
-    .setProtectedHeader({ alg: 'EdDSA' })
-    .sign(privateKey);
 
-describe('verified-signature cache', () => {
-  it('returns the payload of a token it verified, and still rejects it under another key', async () => {
-    const signer = pair();
-    const other = pair();
-    const cache = new VerifiedSignatureCache(10, 60_000);
-    const token = await sign('{"sub":"a"}', signer.privateKey);
-    const payload = await cache.payloadOf(token, signer.publicKey, 'EdDSA', 0);
-    expect(new TextDecoder().decode(payload)).toBe('{"sub":"a"}');
-    expect(await cache.payloadOf(token, signer.publicKey, 'EdDSA', 1_000)).toBe(payload);
-    await expect(cache.payloadOf(token, other.publicKey, 'EdDSA', 1_000)).rejects.toThrow();
+/** A key lookup whose kid -> key table the test can change, counting lookups. */
+function keyTable(entries: Record<string, KeyObject>): PublicKeyLookup & { table: typeof entries } {
+  const table = { ...entries };
+  return {
+    table,
+    find: async (_issuer, kid) => {
+      const key = table[kid];
+      return key === undefined ? err({ kind: 'unknown_kid', kid }) : ok(key);
+    },
+  };
+}
+
+const tokenSignedBy = (privateKey: KeyObject, kid: string, subject = 'alice') =>
+  signClaims(
+    unwrap(
+      buildTokenClaims({
+        subject,
+        kind: 'user',
+        scopes: [readGc],
+        issuer: ISSUER,
+        audience: 'dark-tower',
+        now: T0,
+        jti: `jti-${subject}`,
+      }),
+    ),
+    { kid, privateKey },
+  );
+
+const entry = (key: KeyObject, subject: string): VerifiedToken => ({
+  issuer: ISSUER,
+  kid: 'k1',
+  key,
+  payload: { sub: subject },
+});
+
+describe('VerifiedTokenCache', () => {
+  it('recalls a remembered token until it ages out', () => {
+    const cache = new VerifiedTokenCache(10, 1_000);
+    const remembered = entry(pair().publicKey, 'a');
+    cache.remember('t', remembered, 0);
+    expect(cache.recall('t', 999)).toBe(remembered);
+    expect(cache.recall('t', 1_000)).toBeUndefined();
+    expect(cache.recall('t', 0)).toBeUndefined();
   });
 
-  it('verifies again after the entry ages out, and never caches a failure', async () => {
+  it('keeps at most its capacity, evicting the oldest', () => {
+    const cache = new VerifiedTokenCache(2, 60_000);
+    const key = pair().publicKey;
+    for (const name of ['1', '2', '3']) cache.remember(name, entry(key, name), 0);
+    expect(cache.recall('1', 0)).toBeUndefined();
+    expect(cache.recall('2', 0)?.payload).toEqual({ sub: '2' });
+    expect(cache.recall('3', 0)?.payload).toEqual({ sub: '3' });
+  });
+});
+
+describe('verifyToken with a verified-token cache', () => {
+  it('accepts a token again from the cache, and still judges its claims every time', async () => {
     const signer = pair();
-    const cache = new VerifiedSignatureCache(10, 1_000);
-    const token = await sign('{}', signer.privateKey);
-    const first = await cache.payloadOf(token, signer.publicKey, 'EdDSA', 0);
-    expect(await cache.payloadOf(token, signer.publicKey, 'EdDSA', 2_000)).not.toBe(first);
+    const keys = keyTable({ k1: signer.publicKey });
+    const cache = new VerifiedTokenCache();
+    const token = await tokenSignedBy(signer.privateKey, 'k1');
+    expect((await verifyToken(token, keys, policy, T0, cache)).ok).toBe(true);
+    expect(cache.recall(token, T0)?.payload).toMatchObject({ sub: 'alice' });
+    expect((await verifyToken(token, keys, policy, T0 + 1_000, cache)).ok).toBe(true);
+    const expired = await verifyToken(token, keys, policy, T0 + 2 * HOUR_MS, cache);
+    expect(expired).toMatchObject({ ok: false, error: { kind: 'expired' } });
+  });
+
+  it('verifies again when the kid now resolves to another key, and rejects a forgery', async () => {
+    const signer = pair();
+    const impostor = pair();
+    const keys = keyTable({ k1: signer.publicKey });
+    const cache = new VerifiedTokenCache();
+    const token = await tokenSignedBy(signer.privateKey, 'k1');
+    expect((await verifyToken(token, keys, policy, T0, cache)).ok).toBe(true);
+    keys.table.k1 = impostor.publicKey;
+    const replaced = await verifyToken(token, keys, policy, T0, cache);
+    expect(replaced).toMatchObject({ ok: false, error: { kind: 'bad_signature' } });
+    delete keys.table.k1;
+    const dropped = await verifyToken(token, keys, policy, T0, cache);
+    expect(dropped).toMatchObject({ ok: false, error: { kind: 'unknown_kid' } });
+  });
+
+  it('never remembers a token whose signature failed', async () => {
+    const signer = pair();
+    const keys = keyTable({ k1: signer.publicKey });
+    const cache = new VerifiedTokenCache();
+    const token = await tokenSignedBy(signer.privateKey, 'k1');
     // Change the signature's first character: all six of its bits are signature bits.
     const [header, payload, signature = ''] = token.split('.');
     const forged = `${header}.${payload}.${signature.startsWith('A') ? 'B' : 'A'}${signature.slice(1)}`;
-    await expect(cache.payloadOf(forged, signer.publicKey, 'EdDSA', 0)).rejects.toThrow();
-    await expect(cache.payloadOf(forged, signer.publicKey, 'EdDSA', 0)).rejects.toThrow();
-  });
-
-  it('keeps at most its capacity, evicting the oldest', async () => {
-    const signer = pair();
-    const cache = new VerifiedSignatureCache(2, 60_000);
-    const tokens = await Promise.all(['1', '2', '3'].map((n) => sign(n, signer.privateKey)));
-    const payloads = [];
-    for (const token of tokens)
-      payloads.push(await cache.payloadOf(token, signer.publicKey, 'EdDSA', 0));
-    expect(await cache.payloadOf(tokens[2]!, signer.publicKey, 'EdDSA', 0)).toBe(payloads[2]);
-    expect(await cache.payloadOf(tokens[0]!, signer.publicKey, 'EdDSA', 0)).not.toBe(payloads[0]);
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const result = await verifyToken(forged, keys, policy, T0, cache);
+      expect(result).toMatchObject({ ok: false, error: { kind: 'bad_signature' } });
+    }
+    expect(cache.recall(forged, T0)).toBeUndefined();
   });
 });

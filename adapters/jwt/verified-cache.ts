@@ -1,47 +1,46 @@
 import type { KeyObject } from 'node:crypto';
-import { compactVerify } from 'jose';
+
+/** A token whose signature verified: what was read from it, and the key it verified under. */
+export interface VerifiedToken {
+  readonly issuer: string;
+  readonly kid: string;
+  readonly key: KeyObject;
+  /** The parsed payload, not yet judged: claims are checked on every use. */
+  readonly payload: unknown;
+}
 
 /**
- * Remembers compact JWTs whose signature already verified, so a token presented again skips
- * the Ed25519 verification (the dominant cost of an authenticated read). An entry counts only
- * while the same key object still resolves for its kid (a key dropped from the JWKS, or
- * replaced, invalidates it) and lives at most `maxAgeMs`. Claims are still checked on every
- * request by the caller. Bounded: the oldest entries go first.
+ * Remembers compact JWTs whose signature already verified, with their decoded header and
+ * payload, so a token presented again skips the Ed25519 verification (the dominant cost of an
+ * authenticated read) and the decoding. An entry counts only while the same key object still
+ * resolves for its issuer and kid (a key dropped from the JWKS, or replaced, invalidates it;
+ * the caller checks) and lives at most `maxAgeMs`. Claims are still checked on every request
+ * by the caller. Bounded: the oldest entries go first.
  */
-export class VerifiedSignatureCache {
-  private readonly entries = new Map<
-    string,
-    { key: KeyObject; payload: Uint8Array; storedAt: number }
-  >();
+export class VerifiedTokenCache {
+  private readonly entries = new Map<string, { token: VerifiedToken; storedAt: number }>();
 
   constructor(
     private readonly capacity = 10_000,
     private readonly maxAgeMs = 60_000,
   ) {}
 
-  /** The verified payload bytes of `token` under `key`, verifying (and remembering) if needed. */
-  async payloadOf(
-    token: string,
-    key: KeyObject,
-    algorithm: string,
-    now: number,
-  ): Promise<Uint8Array> {
-    const cached = this.entries.get(token);
-    if (
-      cached &&
-      cached.key === key &&
-      now - cached.storedAt < this.maxAgeMs &&
-      now >= cached.storedAt
-    ) {
-      return cached.payload;
-    }
-    const { payload } = await compactVerify(token, key, { algorithms: [algorithm] });
+  /** What was remembered of `token` at `now` (ms), unless it aged out or was never stored. */
+  recall(token: string, now: number): VerifiedToken | undefined {
+    const entry = this.entries.get(token);
+    if (entry === undefined) return undefined;
+    if (now - entry.storedAt < this.maxAgeMs && now >= entry.storedAt) return entry.token;
+    this.entries.delete(token);
+    return undefined;
+  }
+
+  /** Remembers a token whose signature has just verified under `verified.key`. */
+  remember(token: string, verified: VerifiedToken, now: number): void {
     this.entries.delete(token);
     if (this.entries.size >= this.capacity) {
       const oldest = this.entries.keys().next();
       if (!oldest.done) this.entries.delete(oldest.value);
     }
-    this.entries.set(token, { key, payload, storedAt: now });
-    return payload;
+    this.entries.set(token, { token: verified, storedAt: now });
   }
 }

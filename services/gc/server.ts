@@ -1,7 +1,7 @@
 import { jwksCachePolicy } from '../../core/keys/jwks-cache.ts';
 import { closeAll, drainHttp } from '../../adapters/http/shutdown.ts';
 import { JwksClient } from '../../adapters/jwt/jwks-client.ts';
-import { VerifiedSignatureCache } from '../../adapters/jwt/verified-cache.ts';
+import { VerifiedTokenCache } from '../../adapters/jwt/verified-cache.ts';
 import { createLogger, type Logger } from '../../adapters/logging/logger.ts';
 import { createHttpMetrics } from '../../adapters/metrics/registry.ts';
 import { PgMeetingStore } from '../../adapters/postgres/gc-stores.ts';
@@ -58,7 +58,7 @@ export async function startGc(
   const metrics = createHttpMetrics('gc');
   const bearer = {
     keys: jwks,
-    signatures: new VerifiedSignatureCache(),
+    verifiedTokens: new VerifiedTokenCache(),
     policy: { trustedIssuers: new Set([env.GC_TRUSTED_ISSUER]), audience: env.GC_TOKEN_AUDIENCE },
   };
   const placement = new MeetingPlacement(
