@@ -39,6 +39,22 @@ export function routeKey(route: Route): string {
   }
 }
 
+/**
+ * Orders two routes of the same type as their route keys order (ids never hold the keys'
+ * separator, U+0000, so comparing the keys' parts one by one is comparing the keys), without
+ * building the keys.
+ */
+export function compareSameTypeRoutes(a: Route, b: Route): number {
+  const byStream = compareText(a.publisher, b.publisher) || compareText(a.kind, b.kind);
+  if (byStream !== 0) return byStream;
+  if (a.type === 'cascade' && b.type === 'cascade')
+    return compareText(a.from, b.from) || compareText(a.to, b.to);
+  if (a.type === 'deliver' && b.type === 'deliver')
+    return compareText(a.handler, b.handler) || compareText(a.subscriber, b.subscriber);
+  if (a.type === 'publish' && b.type === 'publish') return compareText(a.handler, b.handler);
+  return compareText(a.type, b.type);
+}
+
 /** Human-readable stream name for messages, e.g. `alice/camera`. */
 export function describeStream(stream: StreamRef): string {
   return `${stream.publisher}/${stream.kind}`;

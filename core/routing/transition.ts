@@ -4,8 +4,21 @@
  * replay steps and to find the pairs a step list would drop.
  */
 import type { MediaKind, ParticipantId } from '../ids.ts';
-import { RouteGraph, deliveredHops, hopsToHandlers } from './graph.ts';
-import { compareText, demandKey, describeStream, routeKey, sortByKey, streamKey } from './keys.ts';
+import {
+  RouteGraph,
+  deliveredHops,
+  hopsToHandlers,
+  planGraph,
+  type ReadonlyRouteGraph,
+} from './graph.ts';
+import {
+  compareSameTypeRoutes,
+  demandKey,
+  describeStream,
+  routeKey,
+  sortByKey,
+  streamKey,
+} from './keys.ts';
 import {
   MAX_CASCADE_HOPS,
   type Route,
@@ -28,63 +41,60 @@ export interface TransitionGap {
   readonly message: string;
 }
 
-const ADD_ORDER: readonly Route['type'][] = ['publish', 'cascade', 'deliver'];
-const REMOVE_ORDER: readonly Route['type'][] = ['deliver', 'cascade', 'publish'];
-
 /**
  * The steps that turn `from` (null: nothing routed yet) into `to`, make-before-break: every
  * new leg is added before any old leg is removed, additions upstream first (publishes, then
- * cascades, then deliveries) and removals downstream first. While the steps run a subscriber
- * may briefly receive a stream twice, never zero times.
+ * cascades, then deliveries) and removals downstream first, each type in route-key order. While
+ * the steps run a subscriber may briefly receive a stream twice, never zero times.
  */
 export function planTransition(from: RoutingPlan | null, to: RoutingPlan): PlanStep[] {
-  const before: ReadonlyMap<string, Route> = from === null ? new Map() : keyedRoutes(from);
-  const after = keyedRoutes(to);
-  const added: KeyedRoute[] = [];
-  for (const [key, route] of after) if (!before.has(key)) added.push({ key, route });
-  const removed: KeyedRoute[] = [];
-  for (const [key, route] of before) if (!after.has(key)) removed.push({ key, route });
   const steps: PlanStep[] = [];
-  appendInTypeOrder(steps, 'add', added, ADD_ORDER);
-  appendInTypeOrder(steps, 'remove', removed, REMOVE_ORDER);
+  const added = routesMissingFrom(to, from === null ? undefined : planGraph(from));
+  appendSorted(steps, 'add', added.publishes);
+  appendSorted(steps, 'add', added.cascades);
+  appendSorted(steps, 'add', added.deliveries);
+  if (from === null) return steps;
+  const removed = routesMissingFrom(from, planGraph(to));
+  appendSorted(steps, 'remove', removed.deliveries);
+  appendSorted(steps, 'remove', removed.cascades);
+  appendSorted(steps, 'remove', removed.publishes);
   return steps;
 }
 
-interface KeyedRoute {
-  readonly key: string;
-  readonly route: Route;
+interface RoutesByType {
+  readonly publishes: Route[];
+  readonly cascades: Route[];
+  readonly deliveries: Route[];
+}
+
+/** The legs of `plan` that `other` lacks (all of them without `other`), by route type. */
+function routesMissingFrom(plan: RoutingPlan, other: ReadonlyRouteGraph | undefined): RoutesByType {
+  const missing: RoutesByType = { publishes: [], cascades: [], deliveries: [] };
+  const collect = (routes: readonly Route[]): void => {
+    for (const route of routes) {
+      if (other?.has(route) === true) continue;
+      if (route.type === 'publish') missing.publishes.push(route);
+      else if (route.type === 'cascade') missing.cascades.push(route);
+      else missing.deliveries.push(route);
+    }
+  };
+  collect(plan.publishes);
+  collect(plan.cascades);
+  collect(plan.deliveries);
+  return missing;
 }
 
 /**
- * Keyed routes of plans seen recently. Plans are immutable values and a plan is usually the
- * target of one transition and the origin of the next, so its keys are built once. Weak keys:
- * the cache never keeps a plan alive.
+ * Appends `op` steps for routes of one type in route-key order, each key once (a repeated
+ * route keeps its last copy, as a map keyed by route key would).
  */
-const keyedRoutesOfPlan = new WeakMap<RoutingPlan, ReadonlyMap<string, Route>>();
-
-/** A plan's routes by route key (a repeated key keeps its last route, as a Map built from them). */
-function keyedRoutes(plan: RoutingPlan): ReadonlyMap<string, Route> {
-  const known = keyedRoutesOfPlan.get(plan);
-  if (known !== undefined) return known;
-  const keyed = new Map<string, Route>();
-  for (const route of plan.publishes) keyed.set(routeKey(route), route);
-  for (const route of plan.cascades) keyed.set(routeKey(route), route);
-  for (const route of plan.deliveries) keyed.set(routeKey(route), route);
-  keyedRoutesOfPlan.set(plan, keyed);
-  return keyed;
-}
-
-/** Appends `op` steps for `routes`, type by type in `order`, each type sorted by route key. */
-function appendInTypeOrder(
-  steps: PlanStep[],
-  op: PlanStep['op'],
-  routes: readonly KeyedRoute[],
-  order: readonly Route['type'][],
-): void {
-  for (const type of order) {
-    const ofType = routes.filter((r) => r.route.type === type);
-    ofType.sort((a, b) => compareText(a.key, b.key));
-    for (const { route } of ofType) steps.push({ op, route });
+function appendSorted(steps: PlanStep[], op: PlanStep['op'], routes: Route[]): void {
+  routes.sort(compareSameTypeRoutes);
+  for (let index = 0; index < routes.length; index++) {
+    const route = routes[index] as Route;
+    const next = routes[index + 1];
+    if (next !== undefined && compareSameTypeRoutes(route, next) === 0) continue;
+    steps.push({ op, route });
   }
 }
 
