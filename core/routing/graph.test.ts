@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { handlerId, meetingId, participantId, MEDIA_KINDS } from '../ids.ts';
 import { RouteGraph, planGraph } from './graph.ts';
-import { compareSameTypeRoutes, compareText, routeKey } from './keys.ts';
+import { compareSameTypeRoutes, compareStreams, compareText, routeKey, streamKey } from './keys.ts';
 import { planTransition, type PlanStep } from './transition.ts';
 import type { CascadeRoute, DeliverRoute, PublishRoute, Route, RoutingPlan } from './types.ts';
 
@@ -130,6 +130,18 @@ describe('compareSameTypeRoutes', () => {
         fc.pre(a.type === b.type);
         expect(Math.sign(compareSameTypeRoutes(a, b))).toBe(
           Math.sign(compareText(routeKey(a), routeKey(b))),
+        );
+      }),
+    );
+  });
+});
+
+describe('compareStreams', () => {
+  it('orders streams as their stream keys', () => {
+    fc.assert(
+      fc.property(route, route, (a, b) => {
+        expect(Math.sign(compareStreams(a, b))).toBe(
+          Math.sign(compareText(streamKey(a), streamKey(b))),
         );
       }),
     );

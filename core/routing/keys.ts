@@ -21,6 +21,14 @@ export function streamKey(stream: StreamRef): string {
   return `${stream.publisher}\u0000${stream.kind}`;
 }
 
+/**
+ * Orders streams as their stream keys order (publisher, then kind; ids never hold the keys'
+ * separator, U+0000), without building the keys.
+ */
+export function compareStreams(a: StreamRef, b: StreamRef): number {
+  return compareText(a.publisher, b.publisher) || compareText(a.kind, b.kind);
+}
+
 /** A demanded (subscriber, stream) pair's key. */
 export function demandKey(demand: StreamDemand): string {
   return `${demand.subscriber}\u0000${demand.publisher}\u0000${demand.kind}`;
@@ -45,7 +53,7 @@ export function routeKey(route: Route): string {
  * building the keys.
  */
 export function compareSameTypeRoutes(a: Route, b: Route): number {
-  const byStream = compareText(a.publisher, b.publisher) || compareText(a.kind, b.kind);
+  const byStream = compareStreams(a, b);
   if (byStream !== 0) return byStream;
   if (a.type === 'cascade' && b.type === 'cascade')
     return compareText(a.from, b.from) || compareText(a.to, b.to);
