@@ -10,15 +10,9 @@ import {
   hopsToHandlers,
   planGraph,
   type ReadonlyRouteGraph,
+  type StreamPaths,
 } from './graph.ts';
-import {
-  compareSameTypeRoutes,
-  demandKey,
-  describeStream,
-  routeKey,
-  sortByKey,
-  streamKey,
-} from './keys.ts';
+import { compareSameTypeRoutes, demandKey, describeStream, routeKey, sortByKey } from './keys.ts';
 import {
   MAX_CASCADE_HOPS,
   type Route,
@@ -149,14 +143,18 @@ export function findTransitionGaps(
       continue;
     }
     if (!graph.remove(route)) continue;
-    const streamPairs = tracked.get(streamKey(route));
-    if (streamPairs === undefined) continue;
+    // The stream keeps its (possibly emptied) legs in the graph, so it is still found.
     const paths = graph.paths(route);
-    const hops = paths === undefined ? new Map() : hopsToHandlers(paths);
-    const candidates =
-      route.type === 'deliver'
-        ? [streamPairs.get(route.subscriber)].filter((p) => p !== undefined)
-        : [...streamPairs.values()];
+    const streamPairs = paths === undefined ? undefined : tracked.get(paths);
+    if (paths === undefined || streamPairs === undefined) continue;
+    const candidates: StreamDemand[] = [];
+    if (route.type !== 'deliver') candidates.push(...streamPairs.values());
+    else {
+      const pair = streamPairs.get(route.subscriber);
+      if (pair !== undefined) candidates.push(pair);
+    }
+    if (candidates.length === 0) continue;
+    const hops = hopsToHandlers(paths);
     for (const pair of candidates) {
       const h = deliveredHops(paths, pair.subscriber, hops);
       if (h !== undefined && h <= MAX_CASCADE_HOPS) continue;
@@ -184,27 +182,26 @@ function streamsWithRemovals(steps: readonly PlanStep[]): Map<ParticipantId, Set
   return streams;
 }
 
-/** Pairs delivered at the start, by stream key, then by subscriber. */
+/** Pairs delivered at the start, by their stream's legs in `graph`, then by subscriber. */
 function trackDeliveredPairs(
   graph: RouteGraph,
   pairs: readonly StreamDemand[],
-): Map<string, Map<ParticipantId, StreamDemand>> {
-  const tracked = new Map<string, Map<ParticipantId, StreamDemand>>();
-  const hopsByStream = new Map<string, ReturnType<typeof hopsToHandlers>>();
+): Map<StreamPaths, Map<ParticipantId, StreamDemand>> {
+  const tracked = new Map<StreamPaths, Map<ParticipantId, StreamDemand>>();
+  const hopsByStream = new Map<StreamPaths, ReturnType<typeof hopsToHandlers>>();
   for (const pair of pairs) {
-    const key = streamKey(pair);
     const paths = graph.paths(pair);
     if (paths === undefined) continue;
-    let hops = hopsByStream.get(key);
+    let hops = hopsByStream.get(paths);
     if (hops === undefined) {
       hops = hopsToHandlers(paths);
-      hopsByStream.set(key, hops);
+      hopsByStream.set(paths, hops);
     }
     const h = deliveredHops(paths, pair.subscriber, hops);
     if (h === undefined || h > MAX_CASCADE_HOPS) continue;
-    const byStream = tracked.get(key) ?? new Map<ParticipantId, StreamDemand>();
+    const byStream = tracked.get(paths) ?? new Map<ParticipantId, StreamDemand>();
     byStream.set(pair.subscriber, pair);
-    tracked.set(key, byStream);
+    tracked.set(paths, byStream);
   }
   return tracked;
 }
