@@ -2,8 +2,15 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { handlerId, meetingId, participantId, MEDIA_KINDS } from '../ids.ts';
 import { RouteGraph, planGraph } from './graph.ts';
-import { compareSameTypeRoutes, compareStreams, compareText, routeKey, streamKey } from './keys.ts';
-import { planTransition, type PlanStep } from './transition.ts';
+import {
+  compareSameTypeRoutes,
+  compareStreams,
+  compareText,
+  demandKey,
+  routeKey,
+  streamKey,
+} from './keys.ts';
+import { keptDemand, planTransition, type PlanStep } from './transition.ts';
 import type { CascadeRoute, DeliverRoute, PublishRoute, Route, RoutingPlan } from './types.ts';
 
 // Ids where one is a prefix of another, so orderings that split keys into parts are exercised.
@@ -156,6 +163,18 @@ describe('planTransition on arbitrary plans', () => {
         const fromPlan = from === null ? null : planOf(from);
         const toPlan = planOf(to);
         expect(planTransition(fromPlan, toPlan)).toEqual(stepsByKeys(fromPlan, toPlan));
+      }),
+    );
+  });
+});
+
+describe('keptDemand', () => {
+  it('keeps the later pairs whose key the earlier list holds, in order', () => {
+    const pair = fc.record({ subscriber: participant, publisher: participant, kind });
+    fc.assert(
+      fc.property(fc.array(pair, { maxLength: 20 }), fc.array(pair, { maxLength: 20 }), (a, b) => {
+        const earlier = new Set(a.map(demandKey));
+        expect(keptDemand(a, b)).toEqual(b.filter((d) => earlier.has(demandKey(d))));
       }),
     );
   });

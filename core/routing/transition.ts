@@ -12,7 +12,7 @@ import {
   type ReadonlyRouteGraph,
   type StreamPaths,
 } from './graph.ts';
-import { compareSameTypeRoutes, demandKey, describeStream, routeKey, sortByKey } from './keys.ts';
+import { compareSameTypeRoutes, describeStream, routeKey, sortByKey } from './keys.ts';
 import {
   MAX_CASCADE_HOPS,
   type Route,
@@ -102,13 +102,26 @@ export function applySteps(routes: readonly Route[], steps: readonly PlanStep[])
   return sortByKey([...state.values()], routeKey);
 }
 
-/** The pairs demanded both before and after a change: those a reroute must not drop. */
+/**
+ * The pairs demanded both before and after a change: those a reroute must not drop. Pairs are
+ * matched by publisher, kind and subscriber, without building keys.
+ */
 export function keptDemand(
   before: readonly StreamDemand[],
   after: readonly StreamDemand[],
 ): StreamDemand[] {
-  const earlier = new Set(before.map(demandKey));
-  return after.filter((d) => earlier.has(demandKey(d)));
+  const earlier = new Map<ParticipantId, Map<MediaKind, Set<ParticipantId>>>();
+  for (const d of before) {
+    let kinds = earlier.get(d.publisher);
+    if (kinds === undefined) {
+      kinds = new Map();
+      earlier.set(d.publisher, kinds);
+    }
+    const subscribers = kinds.get(d.kind);
+    if (subscribers === undefined) kinds.set(d.kind, new Set([d.subscriber]));
+    else subscribers.add(d.subscriber);
+  }
+  return after.filter((d) => earlier.get(d.publisher)?.get(d.kind)?.has(d.subscriber) === true);
 }
 
 /**
