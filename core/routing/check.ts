@@ -4,10 +4,9 @@
  */
 import type { HandlerId, ParticipantId } from '../ids.ts';
 import {
-  deliveredHops,
   findCascadeLoop,
-  hopsToHandlers,
   planGraph,
+  subscriberHops,
   type ReadonlyRouteGraph,
   type StreamPaths,
 } from './graph.ts';
@@ -168,12 +167,7 @@ function demandViolations(
   graph: ReadonlyRouteGraph,
 ): PlanViolation[] {
   const violations: PlanViolation[] = [];
-  const hopsByStream = new Map<StreamPaths, Map<HandlerId, number>>();
-  const reach = (paths: StreamPaths) => {
-    const known = hopsByStream.get(paths) ?? hopsToHandlers(paths);
-    hopsByStream.set(paths, known);
-    return known;
-  };
+  const hopsByStream = new Map<StreamPaths, ReadonlyMap<HandlerId, number>>();
   for (const d of demand) {
     const paths = graph.paths(d);
     if (!demanded.add(d, paths)) continue;
@@ -188,7 +182,8 @@ function demandViolations(
         message: `subscriber ${d.subscriber} receives ${describeStream(d)} from ${from.join(', ')}`,
       });
     }
-    const hops = paths === undefined ? undefined : deliveredHops(paths, d.subscriber, reach(paths));
+    const hops =
+      paths === undefined ? undefined : subscriberHops(paths, d.subscriber, hopsByStream);
     if (hops === undefined) {
       violations.push({
         kind: 'undelivered',

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { handlerId, meetingId, participantId, MEDIA_KINDS } from '../ids.ts';
-import { RouteGraph, planGraph } from './graph.ts';
+import { RouteGraph, deliveredHops, hopsToHandlers, planGraph, subscriberHops } from './graph.ts';
 import {
   compareSameTypeRoutes,
   compareStreams,
@@ -125,6 +125,22 @@ describe('RouteGraph', () => {
         const graph = planGraph(plan);
         expect(planGraph(plan)).toBe(graph);
         for (const r of routes) expect(graph.has(r)).toBe(true);
+      }),
+    );
+  });
+});
+
+describe('subscriberHops', () => {
+  it("equals the delivered hops read from the stream's full hop counts", () => {
+    fc.assert(
+      fc.property(fc.array(route, { maxLength: 30 }), participant, (routes, subscriber) => {
+        const graph = new RouteGraph(routes);
+        const cache = new Map();
+        for (const paths of graph.allPaths()) {
+          const expected = deliveredHops(paths, subscriber, hopsToHandlers(paths));
+          expect(subscriberHops(paths, subscriber, cache)).toBe(expected);
+          expect(subscriberHops(paths, subscriber, cache)).toBe(expected);
+        }
       }),
     );
   });

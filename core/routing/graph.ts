@@ -175,6 +175,30 @@ export function deliveredHops(
   return best;
 }
 
+/**
+ * {@link deliveredHops} for a subscriber of the stream, with the stream's hop counts taken from
+ * (or added to) `hopsByStream`. A stream without cascades needs no hop counts: its handlers all
+ * hold it after zero hops, so a delivery is fed exactly when it leaves a publish handler.
+ */
+export function subscriberHops(
+  paths: StreamPaths,
+  subscriber: ParticipantId,
+  hopsByStream: Map<StreamPaths, ReadonlyMap<HandlerId, number>>,
+): number | undefined {
+  if (paths.cascades.size === 0) {
+    for (const handler of paths.deliveries.get(subscriber) ?? []) {
+      if (paths.publishedAt.has(handler)) return 0;
+    }
+    return undefined;
+  }
+  let hops = hopsByStream.get(paths);
+  if (hops === undefined) {
+    hops = hopsToHandlers(paths);
+    hopsByStream.set(paths, hops);
+  }
+  return deliveredHops(paths, subscriber, hops);
+}
+
 /** A handler on a cascade cycle of the stream, if there is one. */
 export function findCascadeLoop(paths: StreamPaths): HandlerId | undefined {
   const next = adjacency(paths);

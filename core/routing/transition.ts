@@ -3,12 +3,13 @@
  * next, ordered so that no subscriber loses a stream it shows in both plans, plus the tools to
  * replay steps and to find the pairs a step list would drop.
  */
-import type { MediaKind, ParticipantId } from '../ids.ts';
+import type { HandlerId, MediaKind, ParticipantId } from '../ids.ts';
 import {
   RouteGraph,
   deliveredHops,
   hopsToHandlers,
   planGraph,
+  subscriberHops,
   type ReadonlyRouteGraph,
   type StreamPaths,
 } from './graph.ts';
@@ -201,16 +202,11 @@ function trackDeliveredPairs(
   pairs: readonly StreamDemand[],
 ): Map<StreamPaths, Map<ParticipantId, StreamDemand>> {
   const tracked = new Map<StreamPaths, Map<ParticipantId, StreamDemand>>();
-  const hopsByStream = new Map<StreamPaths, ReturnType<typeof hopsToHandlers>>();
+  const hopsByStream = new Map<StreamPaths, ReadonlyMap<HandlerId, number>>();
   for (const pair of pairs) {
     const paths = graph.paths(pair);
     if (paths === undefined) continue;
-    let hops = hopsByStream.get(paths);
-    if (hops === undefined) {
-      hops = hopsToHandlers(paths);
-      hopsByStream.set(paths, hops);
-    }
-    const h = deliveredHops(paths, pair.subscriber, hops);
+    const h = subscriberHops(paths, pair.subscriber, hopsByStream);
     if (h === undefined || h > MAX_CASCADE_HOPS) continue;
     const byStream = tracked.get(paths) ?? new Map<ParticipantId, StreamDemand>();
     byStream.set(pair.subscriber, pair);
