@@ -145,3 +145,36 @@ describe('roster errors', () => {
     });
   });
 });
+
+describe('one request object asked about again', () => {
+  it('hides the subscriber it is checked for, whoever it was checked for before', () => {
+    const request: GridRequest = { type: 'grid', rows: 1, columns: 3, streamIds: [1, 2, 3] };
+    const forMe = assignLayout({ roster, subscriber: me, request });
+    const forAnn = assignLayout({ roster, subscriber: participantId('Ann'), request });
+    const shown = (result: typeof forMe) =>
+      result.ok ? result.value.slots.map((s) => s.shows?.participant ?? null) : [];
+    expect(shown(forMe)).toEqual(['Ann', 'Ben', null]);
+    expect(shown(forAnn)).toEqual(['Ben', 'Me', null]);
+    expect(shown(assignLayout({ roster, subscriber: me, request }))).toEqual(['Ann', 'Ben', null]);
+  });
+
+  it('keeps refusing a bad request and still checks pinned users against each roster', () => {
+    const errorOf = (request: GridRequest, on: Roster = roster) => {
+      const result = assignLayout({ roster: on, subscriber: me, request });
+      return result.ok ? null : result.error.kind;
+    };
+    const bad: GridRequest = { type: 'grid', rows: 1, columns: 2, streamIds: [1, 1] };
+    expect(errorOf(bad)).toBe('duplicate-stream-id');
+    expect(errorOf(bad)).toBe('duplicate-stream-id');
+    const pinning: GridRequest = {
+      type: 'grid',
+      rows: 1,
+      columns: 2,
+      streamIds: [1, 2],
+      pinnedUsers: [participantId('Ben')],
+    };
+    expect(errorOf(pinning)).toBeNull();
+    const withoutBen = rosterOf([member('Ann', 0), member('Me', 2)], [], []);
+    expect(errorOf(pinning, withoutBen)).toBe('unknown-pinned-user');
+  });
+});

@@ -41,6 +41,30 @@ export function checkRequest(
   subscriber: ParticipantId,
   roster: RosterIndex,
 ): Result<CheckedRequest, RequestError> {
+  // Only pinned users are checked against the roster: without them the verdict depends on the
+  // request and the subscriber alone, and is kept with the (immutable) request.
+  if ((request.pinnedUsers ?? []).length > 0) return checkAgainst(request, subscriber, roster);
+  const known = checkedWithoutPins.get(request);
+  if (known?.subscriber === subscriber) return known.checked;
+  const checked = checkAgainst(request, subscriber, roster);
+  checkedWithoutPins.set(request, { subscriber, checked });
+  return checked;
+}
+
+/**
+ * Verdicts on requests without pinned users, by request, for the subscriber last asked about.
+ * Weak keys: the cache never keeps a request alive.
+ */
+const checkedWithoutPins = new WeakMap<
+  LayoutRequest,
+  { readonly subscriber: ParticipantId; readonly checked: Result<CheckedRequest, RequestError> }
+>();
+
+function checkAgainst(
+  request: LayoutRequest,
+  subscriber: ParticipantId,
+  roster: RosterIndex,
+): Result<CheckedRequest, RequestError> {
   const slotCount = countSlots(request);
   if (!slotCount.ok) return slotCount;
   const streamIds = checkStreamIds(request, slotCount.value);

@@ -4,10 +4,10 @@
  */
 import type { HandlerId, ParticipantId } from '../ids.ts';
 import {
-  RouteGraph,
-  deliveredHops,
   findCascadeLoop,
-  hopsToHandlers,
+  planGraph,
+  subscriberHops,
+  type ReadonlyRouteGraph,
   type StreamPaths,
 } from './graph.ts';
 import { demandKey, describeStream } from './keys.ts';
@@ -16,6 +16,7 @@ import { hardLimitBps } from './rank.ts';
 import {
   DEFAULT_STREAM_BITRATE_BPS,
   MAX_CASCADE_HOPS,
+  type DeliverRoute,
   type Route,
   type RoutingHandler,
   type RoutingInput,
@@ -69,16 +70,50 @@ export type PlanViolation = { readonly message: string } & (
 export function checkPlan(input: RoutingInput, plan: RoutingPlan): PlanViolation[] {
   const handlers = new Map(input.handlers.map((h) => [h.id, h]));
   const routes = routesOf(plan);
-  const graph = new RouteGraph(routes);
-  const demandKeys = input.demand.map(demandKey);
+  const graph = planGraph(plan);
+  const demanded = new DemandedPairs(graph);
+  const unserved = demandViolations(input.demand, demanded, graph);
   return [
     ...handlerViolations(routes, handlers),
     ...missingHomes(input, plan),
-    ...demandViolations(input.demand, demandKeys, graph),
+    ...unserved,
     ...streamViolations(graph),
-    ...undemandedDeliveries(new Set(demandKeys), plan),
+    ...undemandedDeliveries(demanded, plan),
     ...capacityViolations(routes, handlers, input.streamBitrateBps ?? DEFAULT_STREAM_BITRATE_BPS),
   ];
+}
+
+/**
+ * The demanded (subscriber, stream) pairs, recorded one by one. Pairs of streams the plan
+ * routes are kept by the stream's legs in the plan's graph, so no key is built for them;
+ * pairs of streams the plan does not route at all are keyed.
+ */
+class DemandedPairs {
+  private readonly routed = new Map<StreamPaths, Set<ParticipantId>>();
+  private readonly unrouted = new Set<string>();
+
+  constructor(private readonly graph: ReadonlyRouteGraph) {}
+
+  /** Records the pair (its stream's legs given); false when it was recorded already. */
+  add(pair: StreamDemand, paths: StreamPaths | undefined): boolean {
+    if (paths === undefined) {
+      const key = demandKey(pair);
+      if (this.unrouted.has(key)) return false;
+      this.unrouted.add(key);
+      return true;
+    }
+    const subscribers = this.routed.get(paths);
+    if (subscribers === undefined) this.routed.set(paths, new Set([pair.subscriber]));
+    else if (subscribers.has(pair.subscriber)) return false;
+    else subscribers.add(pair.subscriber);
+    return true;
+  }
+
+  /** Whether a delivery of the plan goes to a subscriber that demanded its stream. */
+  demands(delivery: DeliverRoute): boolean {
+    const paths = this.graph.paths(delivery);
+    return paths !== undefined && this.routed.get(paths)?.has(delivery.subscriber) === true;
+  }
 }
 
 function handlerViolations(
@@ -125,26 +160,17 @@ function missingHomes(input: RoutingInput, plan: RoutingPlan): PlanViolation[] {
     }));
 }
 
-/** `keys[i]` is `demandKey(demand[i])`. */
+/** Records every demanded pair in `demanded` and reports those the plan does not serve. */
 function demandViolations(
   demand: readonly StreamDemand[],
-  keys: readonly string[],
-  graph: RouteGraph,
+  demanded: DemandedPairs,
+  graph: ReadonlyRouteGraph,
 ): PlanViolation[] {
   const violations: PlanViolation[] = [];
-  const seen = new Set<string>();
-  const hopsByStream = new Map<StreamPaths, Map<HandlerId, number>>();
-  const reach = (paths: StreamPaths) => {
-    const known = hopsByStream.get(paths) ?? hopsToHandlers(paths);
-    hopsByStream.set(paths, known);
-    return known;
-  };
-  for (let index = 0; index < demand.length; index++) {
-    const d = demand[index] as StreamDemand;
-    const key = keys[index] as string;
-    if (seen.has(key)) continue;
-    seen.add(key);
+  const hopsByStream = new Map<StreamPaths, ReadonlyMap<HandlerId, number>>();
+  for (const d of demand) {
     const paths = graph.paths(d);
+    if (!demanded.add(d, paths)) continue;
     const delivering = paths?.deliveries.get(d.subscriber);
     if (delivering !== undefined && delivering.size > 1) {
       const from = [...delivering];
@@ -156,7 +182,8 @@ function demandViolations(
         message: `subscriber ${d.subscriber} receives ${describeStream(d)} from ${from.join(', ')}`,
       });
     }
-    const hops = paths === undefined ? undefined : deliveredHops(paths, d.subscriber, reach(paths));
+    const hops =
+      paths === undefined ? undefined : subscriberHops(paths, d.subscriber, hopsByStream);
     if (hops === undefined) {
       violations.push({
         kind: 'undelivered',
@@ -181,7 +208,7 @@ function streamOf(d: StreamDemand): StreamRef {
   return { publisher: d.publisher, kind: d.kind };
 }
 
-function streamViolations(graph: RouteGraph): PlanViolation[] {
+function streamViolations(graph: ReadonlyRouteGraph): PlanViolation[] {
   const violations: PlanViolation[] = [];
   for (const paths of graph.allPaths()) {
     // Without cascades a stream cannot loop, and its only sources are its distinct publish
@@ -214,9 +241,9 @@ function streamViolations(graph: RouteGraph): PlanViolation[] {
   return violations;
 }
 
-function undemandedDeliveries(wanted: ReadonlySet<string>, plan: RoutingPlan): PlanViolation[] {
+function undemandedDeliveries(demanded: DemandedPairs, plan: RoutingPlan): PlanViolation[] {
   return plan.deliveries
-    .filter((d) => !wanted.has(demandKey(d)))
+    .filter((d) => !demanded.demands(d))
     .map((d) => ({
       kind: 'undemanded-delivery' as const,
       subscriber: d.subscriber,

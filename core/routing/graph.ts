@@ -4,27 +4,30 @@
  * handler-to-handler hops, whether a subscriber gets it, whether the cascades loop.
  */
 import type { HandlerId, ParticipantId } from '../ids.ts';
-import { routeKey, streamKey } from './keys.ts';
-import type { CascadeRoute, Route, StreamRef } from './types.ts';
+import type { CascadeRoute, Route, RoutingPlan, StreamRef } from './types.ts';
 
 /** All legs of one stream. */
 export interface StreamPaths {
   readonly stream: StreamRef;
   /** Handlers the publisher sends the stream to. */
   readonly publishedAt: Set<HandlerId>;
-  /** Handler-to-handler legs, by route key. */
+  /** Handler-to-handler legs, by their two handlers. */
   readonly cascades: Map<string, CascadeRoute>;
   /** Handlers each subscriber receives the stream from. */
   readonly deliveries: Map<ParticipantId, Set<HandlerId>>;
 }
 
 /**
- * Routes indexed by stream; add and remove keep the index current. A route's presence is read
- * from its stream's legs (publish handlers, cascades by key, delivery handlers per subscriber),
- * so no route key is built for publishes and deliveries.
+ * Routes indexed by stream; add and remove keep the index current. Streams are found by
+ * publisher, then kind (a publisher has at most three streams), so no string key is built to
+ * find one. A route's presence is read from its stream's legs (publish handlers, cascades by
+ * handler pair, delivery handlers per subscriber).
  */
 export class RouteGraph {
-  private readonly byStream = new Map<string, StreamPaths>();
+  /** Each publisher's streams, one per kind. */
+  private readonly byPublisher = new Map<ParticipantId, StreamPaths[]>();
+  /** Every stream, in the order its first leg was added. */
+  private readonly streams: StreamPaths[] = [];
 
   constructor(routes: Iterable<Route> = []) {
     for (const route of routes) this.add(route);
@@ -37,7 +40,7 @@ export class RouteGraph {
       if (paths.publishedAt.has(route.handler)) return false;
       paths.publishedAt.add(route.handler);
     } else if (route.type === 'cascade') {
-      const key = routeKey(route);
+      const key = cascadeKey(route);
       if (paths.cascades.has(key)) return false;
       paths.cascades.set(key, route);
     } else {
@@ -49,12 +52,21 @@ export class RouteGraph {
     return true;
   }
 
+  /** Whether the route is there. */
+  has(route: Route): boolean {
+    const paths = this.paths(route);
+    if (paths === undefined) return false;
+    if (route.type === 'publish') return paths.publishedAt.has(route.handler);
+    if (route.type === 'cascade') return paths.cascades.has(cascadeKey(route));
+    return paths.deliveries.get(route.subscriber)?.has(route.handler) === true;
+  }
+
   /** Removes a route; returns false when it was not there. */
   remove(route: Route): boolean {
-    const paths = this.byStream.get(streamKey(route));
+    const paths = this.paths(route);
     if (paths === undefined) return false;
     if (route.type === 'publish') return paths.publishedAt.delete(route.handler);
-    if (route.type === 'cascade') return paths.cascades.delete(routeKey(route));
+    if (route.type === 'cascade') return paths.cascades.delete(cascadeKey(route));
     const from = paths.deliveries.get(route.subscriber);
     if (from === undefined || !from.delete(route.handler)) return false;
     if (from.size === 0) paths.deliveries.delete(route.subscriber);
@@ -63,28 +75,63 @@ export class RouteGraph {
 
   /** The legs of one stream, if it has any. */
   paths(stream: StreamRef): StreamPaths | undefined {
-    return this.byStream.get(streamKey(stream));
+    const ofPublisher = this.byPublisher.get(stream.publisher);
+    if (ofPublisher === undefined) return undefined;
+    for (const paths of ofPublisher) if (paths.stream.kind === stream.kind) return paths;
+    return undefined;
   }
 
-  /** Every stream with at least one leg ever added. */
+  /** Every stream with at least one leg ever added, in the order the first was added. */
   allPaths(): Iterable<StreamPaths> {
-    return this.byStream.values();
+    return this.streams;
   }
 
   private pathsFor(stream: StreamRef): StreamPaths {
-    const key = streamKey(stream);
-    let paths = this.byStream.get(key);
-    if (paths === undefined) {
-      paths = {
-        stream: { publisher: stream.publisher, kind: stream.kind },
-        publishedAt: new Set(),
-        cascades: new Map(),
-        deliveries: new Map(),
-      };
-      this.byStream.set(key, paths);
+    let ofPublisher = this.byPublisher.get(stream.publisher);
+    if (ofPublisher === undefined) {
+      ofPublisher = [];
+      this.byPublisher.set(stream.publisher, ofPublisher);
     }
+    for (const paths of ofPublisher) if (paths.stream.kind === stream.kind) return paths;
+    const paths: StreamPaths = {
+      stream: { publisher: stream.publisher, kind: stream.kind },
+      publishedAt: new Set(),
+      cascades: new Map(),
+      deliveries: new Map(),
+    };
+    ofPublisher.push(paths);
+    this.streams.push(paths);
     return paths;
   }
+}
+
+/** The questions a graph answers without changing it. */
+export type ReadonlyRouteGraph = Pick<RouteGraph, 'has' | 'paths' | 'allPaths'>;
+
+/**
+ * Graphs of plans seen recently. Plans are immutable values, and a new plan is both checked
+ * (`checkPlan`) and diffed against the plan in force (`planTransition`), then diffed again as
+ * the origin of the next transition, so its graph is built once. Weak keys: the cache never
+ * keeps a plan alive.
+ */
+const graphOfPlan = new WeakMap<RoutingPlan, RouteGraph>();
+
+/** The graph of every leg of a plan (publishes, then cascades, then deliveries). */
+export function planGraph(plan: RoutingPlan): ReadonlyRouteGraph {
+  let graph = graphOfPlan.get(plan);
+  if (graph === undefined) {
+    graph = new RouteGraph();
+    for (const route of plan.publishes) graph.add(route);
+    for (const route of plan.cascades) graph.add(route);
+    for (const route of plan.deliveries) graph.add(route);
+    graphOfPlan.set(plan, graph);
+  }
+  return graph;
+}
+
+/** A cascade's key within its stream: its two handlers. */
+function cascadeKey(route: CascadeRoute): string {
+  return `${route.from}\u0000${route.to}`;
 }
 
 /**
@@ -126,6 +173,30 @@ export function deliveredHops(
     if (h !== undefined && (best === undefined || h < best)) best = h;
   }
   return best;
+}
+
+/**
+ * {@link deliveredHops} for a subscriber of the stream, with the stream's hop counts taken from
+ * (or added to) `hopsByStream`. A stream without cascades needs no hop counts: its handlers all
+ * hold it after zero hops, so a delivery is fed exactly when it leaves a publish handler.
+ */
+export function subscriberHops(
+  paths: StreamPaths,
+  subscriber: ParticipantId,
+  hopsByStream: Map<StreamPaths, ReadonlyMap<HandlerId, number>>,
+): number | undefined {
+  if (paths.cascades.size === 0) {
+    for (const handler of paths.deliveries.get(subscriber) ?? []) {
+      if (paths.publishedAt.has(handler)) return 0;
+    }
+    return undefined;
+  }
+  let hops = hopsByStream.get(paths);
+  if (hops === undefined) {
+    hops = hopsToHandlers(paths);
+    hopsByStream.set(paths, hops);
+  }
+  return deliveredHops(paths, subscriber, hops);
 }
 
 /** A handler on a cascade cycle of the stream, if there is one. */

@@ -4,7 +4,7 @@
  */
 import type { HandlerId, ParticipantId } from '../ids.ts';
 import { err, ok, type Result } from '../result.ts';
-import { compareText, streamKey } from './keys.ts';
+import { compareStreams, compareText } from './keys.ts';
 import {
   DEFAULT_STREAM_BITRATE_BPS,
   type LatencyTable,
@@ -94,31 +94,48 @@ function checkDemand(
   known: ReadonlySet<ParticipantId>,
 ): RoutingError | undefined {
   for (const d of demand) {
-    for (const participant of [d.subscriber, d.publisher]) {
-      if (!known.has(participant)) return { kind: 'unknown-participant', participant };
-    }
+    if (!known.has(d.subscriber)) return { kind: 'unknown-participant', participant: d.subscriber };
+    if (!known.has(d.publisher)) return { kind: 'unknown-participant', participant: d.publisher };
     if (d.subscriber === d.publisher)
       return { kind: 'self-subscription', participant: d.subscriber };
   }
   return undefined;
 }
 
+interface StreamSubscribers {
+  readonly stream: StreamRef;
+  readonly subscribers: Set<ParticipantId>;
+}
+
+/**
+ * The demanded streams sorted by stream key (publisher, then kind: each stream once, so the
+ * order is total), each with its subscribers sorted. Streams are grouped by publisher, then
+ * kind (at most three per publisher), so no key string is built.
+ */
 function groupByStream(demand: readonly StreamDemand[]): DemandedStream[] {
-  const byStream = new Map<string, { stream: StreamRef; subscribers: Set<ParticipantId> }>();
+  const byPublisher = new Map<ParticipantId, StreamSubscribers[]>();
+  const streams: StreamSubscribers[] = [];
   for (const d of demand) {
-    const key = streamKey(d);
-    const entry = byStream.get(key);
-    if (entry === undefined) {
-      byStream.set(key, {
-        stream: { publisher: d.publisher, kind: d.kind },
-        subscribers: new Set([d.subscriber]),
-      });
-    } else {
-      entry.subscribers.add(d.subscriber);
+    let ofPublisher = byPublisher.get(d.publisher);
+    if (ofPublisher === undefined) {
+      ofPublisher = [];
+      byPublisher.set(d.publisher, ofPublisher);
     }
+    const entry = ofPublisher.find((s) => s.stream.kind === d.kind);
+    if (entry !== undefined) {
+      entry.subscribers.add(d.subscriber);
+      continue;
+    }
+    const added = {
+      stream: { publisher: d.publisher, kind: d.kind },
+      subscribers: new Set([d.subscriber]),
+    };
+    ofPublisher.push(added);
+    streams.push(added);
   }
-  // Sorted by stream key (each key once, so the order is total).
-  return [...byStream]
-    .sort(([a], [b]) => compareText(a, b))
-    .map(([, s]) => ({ stream: s.stream, subscribers: [...s.subscribers].sort(compareText) }));
+  streams.sort((a, b) => compareStreams(a.stream, b.stream));
+  return streams.map((s) => ({
+    stream: s.stream,
+    subscribers: [...s.subscribers].sort(compareText),
+  }));
 }

@@ -21,6 +21,14 @@ export function streamKey(stream: StreamRef): string {
   return `${stream.publisher}\u0000${stream.kind}`;
 }
 
+/**
+ * Orders streams as their stream keys order (publisher, then kind; ids never hold the keys'
+ * separator, U+0000), without building the keys.
+ */
+export function compareStreams(a: StreamRef, b: StreamRef): number {
+  return compareText(a.publisher, b.publisher) || compareText(a.kind, b.kind);
+}
+
 /** A demanded (subscriber, stream) pair's key. */
 export function demandKey(demand: StreamDemand): string {
   return `${demand.subscriber}\u0000${demand.publisher}\u0000${demand.kind}`;
@@ -37,6 +45,22 @@ export function routeKey(route: Route): string {
     case 'deliver':
       return `deliver\u0000${route.publisher}\u0000${route.kind}\u0000${route.handler}\u0000${route.subscriber}`;
   }
+}
+
+/**
+ * Orders two routes of the same type as their route keys order (ids never hold the keys'
+ * separator, U+0000, so comparing the keys' parts one by one is comparing the keys), without
+ * building the keys.
+ */
+export function compareSameTypeRoutes(a: Route, b: Route): number {
+  const byStream = compareStreams(a, b);
+  if (byStream !== 0) return byStream;
+  if (a.type === 'cascade' && b.type === 'cascade')
+    return compareText(a.from, b.from) || compareText(a.to, b.to);
+  if (a.type === 'deliver' && b.type === 'deliver')
+    return compareText(a.handler, b.handler) || compareText(a.subscriber, b.subscriber);
+  if (a.type === 'publish' && b.type === 'publish') return compareText(a.handler, b.handler);
+  return compareText(a.type, b.type);
 }
 
 /** Human-readable stream name for messages, e.g. `alice/camera`. */

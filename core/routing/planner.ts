@@ -160,10 +160,17 @@ function selectMeetingHandlers(
   const picked = new Set<HandlerId>();
   const sites = new Set<string>();
   while (picked.size < count) {
-    const latencyIfPicked = (s: MeetingSummary) =>
-      s.latencies.reduce((sum, ms, i) => sum + Math.min(ms, nearest[i] ?? ms), 0);
+    // Each candidate's total latency if picked, computed once per pick.
+    const latencyIfPicked = new Map<MeetingSummary, number>();
+    for (const s of summaries) {
+      latencyIfPicked.set(
+        s,
+        s.latencies.reduce((sum, ms, i) => sum + Math.min(ms, nearest[i] ?? ms), 0),
+      );
+    }
+    const totalLatency = (s: MeetingSummary) => latencyIfPicked.get(s) ?? 0;
     const order = lexicographic<MeetingSummary>([
-      (a, b) => compareNumbers(latencyIfPicked(a), latencyIfPicked(b)),
+      (a, b) => compareNumbers(totalLatency(a), totalLatency(b)),
       (a, b) => a.tier - b.tier,
       (a, b) => Number(sites.has(a.handler.site)) - Number(sites.has(b.handler.site)),
       (a, b) => b.users - a.users,
@@ -201,7 +208,9 @@ function summariseForMeeting(
   let missing = 0;
   for (const p of ctx.participants) {
     if (p.currentHandler === handler.id || ctx.previousHomes.get(p.id) === handler.id) users++;
-    missing += (p.wants ?? []).filter((c) => !handler.capabilities.includes(c)).length;
+    for (const capability of p.wants ?? []) {
+      if (!handler.capabilities.includes(capability)) missing++;
+    }
   }
   return {
     handler,
@@ -296,14 +305,19 @@ function buildPlan(
   // canonical order (by stream, then handler or subscriber) without a global sort.
   for (const { stream, subscribers } of ctx.streams) {
     const origin = homeOf(stream.publisher);
-    const shownOn = new Set(subscribers.map(homeOf));
-    const alsoToHub = hub !== null && origin !== hub && [...shownOn].some((h) => h !== origin);
-    const targets = alsoToHub && hub !== null ? [origin, hub].sort(compareText) : [origin];
     const { publisher, kind } = stream;
-    for (const handler of targets) publishes.push({ type: 'publish', publisher, kind, handler });
-    const fedByHub = [...shownOn].filter((h) => h !== origin && h !== hub).sort(compareText);
-    for (const to of fedByHub) {
-      if (hub !== null) cascades.push({ type: 'cascade', publisher, kind, from: hub, to });
+    if (subscribers.every((subscriber) => homeOf(subscriber) === origin)) {
+      // Shown only where it is published: no hub publish, no cascade.
+      publishes.push({ type: 'publish', publisher, kind, handler: origin });
+    } else {
+      const shownOn = new Set(subscribers.map(homeOf));
+      const alsoToHub = hub !== null && origin !== hub;
+      const targets = alsoToHub && hub !== null ? [origin, hub].sort(compareText) : [origin];
+      for (const handler of targets) publishes.push({ type: 'publish', publisher, kind, handler });
+      const fedByHub = [...shownOn].filter((h) => h !== origin && h !== hub).sort(compareText);
+      for (const to of fedByHub) {
+        if (hub !== null) cascades.push({ type: 'cascade', publisher, kind, from: hub, to });
+      }
     }
     for (const subscriber of subscribers) {
       const handler = homeOf(subscriber);

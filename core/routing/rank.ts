@@ -83,7 +83,10 @@ export function scoreHandler(request: RankRequest, handler: RoutingHandler): Han
   const projectedBps =
     handler.loadBps + (request.plannedBps?.get(handler.id) ?? 0) + request.costBps;
   const tier = loadTier(projectedBps, handler);
-  const wants = participant.wants ?? [];
+  let missingCapabilities = 0;
+  for (const capability of participant.wants ?? []) {
+    if (!handler.capabilities.includes(capability)) missingCapabilities++;
+  }
   return {
     handler,
     latencyMs: latencyBetween(request.latencyMs, participant.region, handler.region),
@@ -93,7 +96,7 @@ export function scoreHandler(request: RankRequest, handler: RoutingHandler): Han
     existingConnection:
       participant.currentHandler === handler.id ||
       (request.previousHandlers ?? []).includes(handler.id),
-    missingCapabilities: wants.filter((c) => !handler.capabilities.includes(c)).length,
+    missingCapabilities,
   };
 }
 

@@ -3,9 +3,17 @@
  * next, ordered so that no subscriber loses a stream it shows in both plans, plus the tools to
  * replay steps and to find the pairs a step list would drop.
  */
-import type { MediaKind, ParticipantId } from '../ids.ts';
-import { RouteGraph, deliveredHops, hopsToHandlers } from './graph.ts';
-import { compareText, demandKey, describeStream, routeKey, sortByKey, streamKey } from './keys.ts';
+import type { HandlerId, MediaKind, ParticipantId } from '../ids.ts';
+import {
+  RouteGraph,
+  deliveredHops,
+  hopsToHandlers,
+  planGraph,
+  subscriberHops,
+  type ReadonlyRouteGraph,
+  type StreamPaths,
+} from './graph.ts';
+import { compareSameTypeRoutes, describeStream, routeKey, sortByKey } from './keys.ts';
 import {
   MAX_CASCADE_HOPS,
   type Route,
@@ -28,63 +36,60 @@ export interface TransitionGap {
   readonly message: string;
 }
 
-const ADD_ORDER: readonly Route['type'][] = ['publish', 'cascade', 'deliver'];
-const REMOVE_ORDER: readonly Route['type'][] = ['deliver', 'cascade', 'publish'];
-
 /**
  * The steps that turn `from` (null: nothing routed yet) into `to`, make-before-break: every
  * new leg is added before any old leg is removed, additions upstream first (publishes, then
- * cascades, then deliveries) and removals downstream first. While the steps run a subscriber
- * may briefly receive a stream twice, never zero times.
+ * cascades, then deliveries) and removals downstream first, each type in route-key order. While
+ * the steps run a subscriber may briefly receive a stream twice, never zero times.
  */
 export function planTransition(from: RoutingPlan | null, to: RoutingPlan): PlanStep[] {
-  const before: ReadonlyMap<string, Route> = from === null ? new Map() : keyedRoutes(from);
-  const after = keyedRoutes(to);
-  const added: KeyedRoute[] = [];
-  for (const [key, route] of after) if (!before.has(key)) added.push({ key, route });
-  const removed: KeyedRoute[] = [];
-  for (const [key, route] of before) if (!after.has(key)) removed.push({ key, route });
   const steps: PlanStep[] = [];
-  appendInTypeOrder(steps, 'add', added, ADD_ORDER);
-  appendInTypeOrder(steps, 'remove', removed, REMOVE_ORDER);
+  const added = routesMissingFrom(to, from === null ? undefined : planGraph(from));
+  appendSorted(steps, 'add', added.publishes);
+  appendSorted(steps, 'add', added.cascades);
+  appendSorted(steps, 'add', added.deliveries);
+  if (from === null) return steps;
+  const removed = routesMissingFrom(from, planGraph(to));
+  appendSorted(steps, 'remove', removed.deliveries);
+  appendSorted(steps, 'remove', removed.cascades);
+  appendSorted(steps, 'remove', removed.publishes);
   return steps;
 }
 
-interface KeyedRoute {
-  readonly key: string;
-  readonly route: Route;
+interface RoutesByType {
+  readonly publishes: Route[];
+  readonly cascades: Route[];
+  readonly deliveries: Route[];
+}
+
+/** The legs of `plan` that `other` lacks (all of them without `other`), by route type. */
+function routesMissingFrom(plan: RoutingPlan, other: ReadonlyRouteGraph | undefined): RoutesByType {
+  const missing: RoutesByType = { publishes: [], cascades: [], deliveries: [] };
+  const collect = (routes: readonly Route[]): void => {
+    for (const route of routes) {
+      if (other?.has(route) === true) continue;
+      if (route.type === 'publish') missing.publishes.push(route);
+      else if (route.type === 'cascade') missing.cascades.push(route);
+      else missing.deliveries.push(route);
+    }
+  };
+  collect(plan.publishes);
+  collect(plan.cascades);
+  collect(plan.deliveries);
+  return missing;
 }
 
 /**
- * Keyed routes of plans seen recently. Plans are immutable values and a plan is usually the
- * target of one transition and the origin of the next, so its keys are built once. Weak keys:
- * the cache never keeps a plan alive.
+ * Appends `op` steps for routes of one type in route-key order, each key once (a repeated
+ * route keeps its last copy, as a map keyed by route key would).
  */
-const keyedRoutesOfPlan = new WeakMap<RoutingPlan, ReadonlyMap<string, Route>>();
-
-/** A plan's routes by route key (a repeated key keeps its last route, as a Map built from them). */
-function keyedRoutes(plan: RoutingPlan): ReadonlyMap<string, Route> {
-  const known = keyedRoutesOfPlan.get(plan);
-  if (known !== undefined) return known;
-  const keyed = new Map<string, Route>();
-  for (const route of plan.publishes) keyed.set(routeKey(route), route);
-  for (const route of plan.cascades) keyed.set(routeKey(route), route);
-  for (const route of plan.deliveries) keyed.set(routeKey(route), route);
-  keyedRoutesOfPlan.set(plan, keyed);
-  return keyed;
-}
-
-/** Appends `op` steps for `routes`, type by type in `order`, each type sorted by route key. */
-function appendInTypeOrder(
-  steps: PlanStep[],
-  op: PlanStep['op'],
-  routes: readonly KeyedRoute[],
-  order: readonly Route['type'][],
-): void {
-  for (const type of order) {
-    const ofType = routes.filter((r) => r.route.type === type);
-    ofType.sort((a, b) => compareText(a.key, b.key));
-    for (const { route } of ofType) steps.push({ op, route });
+function appendSorted(steps: PlanStep[], op: PlanStep['op'], routes: Route[]): void {
+  routes.sort(compareSameTypeRoutes);
+  for (let index = 0; index < routes.length; index++) {
+    const route = routes[index] as Route;
+    const next = routes[index + 1];
+    if (next !== undefined && compareSameTypeRoutes(route, next) === 0) continue;
+    steps.push({ op, route });
   }
 }
 
@@ -98,13 +103,26 @@ export function applySteps(routes: readonly Route[], steps: readonly PlanStep[])
   return sortByKey([...state.values()], routeKey);
 }
 
-/** The pairs demanded both before and after a change: those a reroute must not drop. */
+/**
+ * The pairs demanded both before and after a change: those a reroute must not drop. Pairs are
+ * matched by publisher, kind and subscriber, without building keys.
+ */
 export function keptDemand(
   before: readonly StreamDemand[],
   after: readonly StreamDemand[],
 ): StreamDemand[] {
-  const earlier = new Set(before.map(demandKey));
-  return after.filter((d) => earlier.has(demandKey(d)));
+  const earlier = new Map<ParticipantId, Map<MediaKind, Set<ParticipantId>>>();
+  for (const d of before) {
+    let kinds = earlier.get(d.publisher);
+    if (kinds === undefined) {
+      kinds = new Map();
+      earlier.set(d.publisher, kinds);
+    }
+    const subscribers = kinds.get(d.kind);
+    if (subscribers === undefined) kinds.set(d.kind, new Set([d.subscriber]));
+    else subscribers.add(d.subscriber);
+  }
+  return after.filter((d) => earlier.get(d.publisher)?.get(d.kind)?.has(d.subscriber) === true);
 }
 
 /**
@@ -139,14 +157,18 @@ export function findTransitionGaps(
       continue;
     }
     if (!graph.remove(route)) continue;
-    const streamPairs = tracked.get(streamKey(route));
-    if (streamPairs === undefined) continue;
+    // The stream keeps its (possibly emptied) legs in the graph, so it is still found.
     const paths = graph.paths(route);
-    const hops = paths === undefined ? new Map() : hopsToHandlers(paths);
-    const candidates =
-      route.type === 'deliver'
-        ? [streamPairs.get(route.subscriber)].filter((p) => p !== undefined)
-        : [...streamPairs.values()];
+    const streamPairs = paths === undefined ? undefined : tracked.get(paths);
+    if (paths === undefined || streamPairs === undefined) continue;
+    const candidates: StreamDemand[] = [];
+    if (route.type !== 'deliver') candidates.push(...streamPairs.values());
+    else {
+      const pair = streamPairs.get(route.subscriber);
+      if (pair !== undefined) candidates.push(pair);
+    }
+    if (candidates.length === 0) continue;
+    const hops = hopsToHandlers(paths);
     for (const pair of candidates) {
       const h = deliveredHops(paths, pair.subscriber, hops);
       if (h !== undefined && h <= MAX_CASCADE_HOPS) continue;
@@ -174,27 +196,21 @@ function streamsWithRemovals(steps: readonly PlanStep[]): Map<ParticipantId, Set
   return streams;
 }
 
-/** Pairs delivered at the start, by stream key, then by subscriber. */
+/** Pairs delivered at the start, by their stream's legs in `graph`, then by subscriber. */
 function trackDeliveredPairs(
   graph: RouteGraph,
   pairs: readonly StreamDemand[],
-): Map<string, Map<ParticipantId, StreamDemand>> {
-  const tracked = new Map<string, Map<ParticipantId, StreamDemand>>();
-  const hopsByStream = new Map<string, ReturnType<typeof hopsToHandlers>>();
+): Map<StreamPaths, Map<ParticipantId, StreamDemand>> {
+  const tracked = new Map<StreamPaths, Map<ParticipantId, StreamDemand>>();
+  const hopsByStream = new Map<StreamPaths, ReadonlyMap<HandlerId, number>>();
   for (const pair of pairs) {
-    const key = streamKey(pair);
     const paths = graph.paths(pair);
     if (paths === undefined) continue;
-    let hops = hopsByStream.get(key);
-    if (hops === undefined) {
-      hops = hopsToHandlers(paths);
-      hopsByStream.set(key, hops);
-    }
-    const h = deliveredHops(paths, pair.subscriber, hops);
+    const h = subscriberHops(paths, pair.subscriber, hopsByStream);
     if (h === undefined || h > MAX_CASCADE_HOPS) continue;
-    const byStream = tracked.get(key) ?? new Map<ParticipantId, StreamDemand>();
+    const byStream = tracked.get(paths) ?? new Map<ParticipantId, StreamDemand>();
     byStream.set(pair.subscriber, pair);
-    tracked.set(key, byStream);
+    tracked.set(paths, byStream);
   }
   return tracked;
 }

@@ -1,10 +1,5 @@
 import type { HandlerId } from '../../core/ids.ts';
-import {
-  deliveredHops,
-  hopsToHandlers,
-  type RouteGraph,
-  type StreamPaths,
-} from '../../core/routing/graph.ts';
+import { subscriberHops, type RouteGraph, type StreamPaths } from '../../core/routing/graph.ts';
 import { MAX_CASCADE_HOPS, type StreamDemand } from '../../core/routing/types.ts';
 import { formatTime, type Micros } from '../engine/time.ts';
 import type { ViolationLog } from './violations.ts';
@@ -17,12 +12,7 @@ export function isDelivered(
 ): boolean {
   const paths = installed.paths(demand);
   if (paths === undefined) return false;
-  let hops = hopsCache?.get(paths);
-  if (hops === undefined) {
-    hops = hopsToHandlers(paths);
-    hopsCache?.set(paths, hops);
-  }
-  const delivered = deliveredHops(paths, demand.subscriber, hops);
+  const delivered = subscriberHops(paths, demand.subscriber, hopsCache ?? new Map());
   return delivered !== undefined && delivered <= MAX_CASCADE_HOPS;
 }
 

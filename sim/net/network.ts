@@ -47,27 +47,30 @@ const MAX_RETRANSMISSIONS = 8;
  * draws of another.
  */
 export class Network {
-  private readonly oneWay = new Map<string, Micros>();
-  private readonly blocked = new Map<string, number>();
+  /** One-way latency by sending region, then receiving region. */
+  private readonly oneWay = new Map<string, Map<string, Micros>>();
+  /** How many partitions cut each link, by sending region, then receiving region. */
+  private readonly blocked = new Map<string, Map<string, number>>();
   private readonly downNodes = new Set<string>();
   private readonly clientBytesPerMicro: number;
+  private readonly accessLatency: Micros;
 
   constructor(readonly config: NetworkConfig) {
     for (const a of config.regions) {
+      const row = new Map<string, Micros>();
       for (const b of config.regions) {
-        this.oneWay.set(
-          linkKey(a, b),
-          ms(a === b ? config.intraRegionMs : rttBetween(config, a, b) / 2),
-        );
+        row.set(b, ms(a === b ? config.intraRegionMs : rttBetween(config, a, b) / 2));
       }
+      this.oneWay.set(a, row);
     }
     this.clientBytesPerMicro = (config.clientBandwidthMbps * 1_000_000) / 8 / 1_000_000;
+    this.accessLatency = ms(config.clientAccessMs);
   }
 
   /** The base one-way latency between two nodes, without jitter or loss. */
   baseLatency(from: NetworkNode, to: NetworkNode): Micros {
-    const core = this.oneWay.get(linkKey(from.region, to.region)) ?? 0;
-    const access = ms(this.config.clientAccessMs);
+    const core = this.oneWay.get(from.region)?.get(to.region) ?? 0;
+    const access = this.accessLatency;
     return core + (from.isClient ? access : 0) + (to.isClient ? access : 0);
   }
 
@@ -100,19 +103,26 @@ export class Network {
 
   /** True while messages from region `from` to region `to` are cut. */
   isBlocked(from: string, to: string): boolean {
-    return (this.blocked.get(linkKey(from, to)) ?? 0) > 0;
+    return (this.blocked.get(from)?.get(to) ?? 0) > 0;
   }
 
   /** Starts a partition; overlapping partitions stack and each must be healed. */
   partition(partition: Partition): void {
-    this.forEachLink(partition, (key) => this.blocked.set(key, (this.blocked.get(key) ?? 0) + 1));
+    this.forEachLink(partition, (from, to) => this.addCuts(from, to, 1));
   }
 
   /** Heals a partition started with the same description. */
   heal(partition: Partition): void {
-    this.forEachLink(partition, (key) =>
-      this.blocked.set(key, Math.max(0, (this.blocked.get(key) ?? 0) - 1)),
-    );
+    this.forEachLink(partition, (from, to) => this.addCuts(from, to, -1));
+  }
+
+  private addCuts(from: string, to: string, change: number): void {
+    let row = this.blocked.get(from);
+    if (row === undefined) {
+      row = new Map();
+      this.blocked.set(from, row);
+    }
+    row.set(to, Math.max(0, (row.get(to) ?? 0) + change));
   }
 
   /** Marks a node failed: nothing reaches it or leaves it until `restore`. */
@@ -128,19 +138,15 @@ export class Network {
     return this.downNodes.has(nodeId);
   }
 
-  private forEachLink(partition: Partition, visit: (key: string) => void): void {
+  private forEachLink(partition: Partition, visit: (from: string, to: string) => void): void {
     for (const a of partition.from) {
       for (const b of partition.to) {
         if (a === b) continue;
-        visit(linkKey(a, b));
-        if (partition.symmetric) visit(linkKey(b, a));
+        visit(a, b);
+        if (partition.symmetric) visit(b, a);
       }
     }
   }
-}
-
-function linkKey(a: string, b: string): string {
-  return `${a}>${b}`;
 }
 
 function rttBetween(config: NetworkConfig, a: string, b: string): number {

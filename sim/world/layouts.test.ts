@@ -100,6 +100,32 @@ describe('meeting layouts', () => {
     );
   });
 
+  it('keep the roster index while the roster is equal, rebuild it when it changes', () => {
+    const meeting = new MeetingState(meetingId('m1'), regionId('r1'), false, {
+      rotationIntervalMs: 3_600_000,
+      deletionGraceMs: 30_000,
+    });
+    for (const who of [0, 1, 2]) apply(meeting, { type: 'join', who });
+    apply(meeting, { type: 'speak', who: 1 });
+    meetingDemand(meeting);
+    const first = meeting.roster;
+    apply(meeting, { type: 'speak', who: 1 });
+    apply(meeting, { type: 'layout', who: 0, layout: 'speaker' });
+    meetingDemand(meeting);
+    expect(meeting.roster).toBe(first);
+    for (const change of [
+      { type: 'speak', who: 2 },
+      { type: 'share', who: 0, sharing: true },
+      { type: 'leave', who: 1 },
+      { type: 'join', who: 1 },
+    ] as const) {
+      const before = meeting.roster;
+      apply(meeting, change);
+      meetingDemand(meeting);
+      expect(meeting.roster).not.toBe(before);
+    }
+  });
+
   it('rely on assignLayout returning its own output unchanged for the same roster and request', () => {
     fc.assert(
       fc.property(

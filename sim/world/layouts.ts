@@ -6,34 +6,64 @@ import {
   type LayoutRequest,
   type RosterIndex,
 } from '../../core/layout/index.ts';
+import type { MediaKind, ParticipantId } from '../../core/ids.ts';
 import type { StreamDemand } from '../../core/routing/types.ts';
 import type { MeetingState } from './meeting.ts';
 
 /** The inputs a member's assignment was computed from, and the demand it implies. */
 export interface LayoutMemo {
-  readonly rosterKey: string;
+  /** The roster the assignment was computed against (a new object whenever the roster changes). */
+  readonly roster: IndexedRoster;
   readonly request: LayoutRequest;
   readonly assignment: LayoutAssignment;
   readonly demand: readonly StreamDemand[];
 }
 
-/** A meeting's roster index and the roster key it was built for. */
-export interface IndexedRoster {
-  readonly key: string;
-  readonly index: RosterIndex;
+/** One present member as the roster index saw it. */
+interface RosterEntry {
+  readonly id: ParticipantId;
+  readonly joinOrder: number;
+  readonly publishes: readonly MediaKind[];
 }
 
 /**
- * Everything core's layout engine reads from the meeting besides each member's request: who is
- * present (with join order and what they publish), how many have departed (the list only
- * grows) and the active-speaker history. Equal keys mean equal rosters.
+ * A meeting's roster index and what it was built from: everything core's layout engine reads
+ * from the meeting besides each member's request. Who is present (with join order and what they
+ * publish, copied), how many have departed (the list only grows) and the active-speaker history
+ * (copied). A meeting keeps the same object while these stay equal.
  */
-export function rosterKey(meeting: MeetingState): string {
-  let key = '';
+export interface IndexedRoster {
+  readonly members: readonly RosterEntry[];
+  readonly departedCount: number;
+  readonly activeSpeakers: readonly ParticipantId[];
+  readonly index: RosterIndex;
+}
+
+/** Whether the meeting's roster is still the one `roster` was built from. */
+export function sameRoster(meeting: MeetingState, roster: IndexedRoster): boolean {
+  if (
+    roster.departedCount !== meeting.departed.length ||
+    roster.members.length !== meeting.members.size ||
+    !sameList(roster.activeSpeakers, meeting.activeSpeakers)
+  )
+    return false;
+  let index = 0;
   for (const member of meeting.members.values()) {
-    key += `${member.id}:${member.joinOrder}:${member.publishes.join(',')};`;
+    const entry = roster.members[index++] as RosterEntry;
+    if (
+      entry.id !== member.id ||
+      entry.joinOrder !== member.joinOrder ||
+      !sameList(entry.publishes, member.publishes)
+    )
+      return false;
   }
-  return `${key}|${meeting.departed.length}|${meeting.activeSpeakers.join(',')}`;
+  return true;
+}
+
+function sameList<T>(a: readonly T[], b: readonly T[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /**
@@ -48,15 +78,14 @@ export function rosterKey(meeting: MeetingState): string {
  * request alone, and its participant is kept out of the strip).
  */
 export function meetingDemand(meeting: MeetingState): StreamDemand[] {
-  const key = rosterKey(meeting);
-  const roster = indexedRoster(meeting, key);
+  const roster = indexedRoster(meeting);
   if (roster === undefined) return [];
   const demand: StreamDemand[] = [];
   for (const member of meeting.members.values()) {
     const memo = member.layoutMemo;
     if (
       memo !== undefined &&
-      memo.rosterKey === key &&
+      memo.roster === roster &&
       memo.request === member.layout &&
       memo.assignment === member.assignment
     ) {
@@ -64,7 +93,7 @@ export function meetingDemand(meeting: MeetingState): StreamDemand[] {
       continue;
     }
     const assigned = assignLayout({
-      roster,
+      roster: roster.index,
       subscriber: member.id,
       request: member.layout,
       previous: member.assignment,
@@ -76,7 +105,7 @@ export function meetingDemand(meeting: MeetingState): StreamDemand[] {
     }
     member.assignment = assigned.value;
     member.layoutMemo = {
-      rosterKey: key,
+      roster,
       request: member.layout,
       assignment: assigned.value,
       demand: own,
@@ -86,18 +115,22 @@ export function meetingDemand(meeting: MeetingState): StreamDemand[] {
   return demand;
 }
 
-function indexedRoster(meeting: MeetingState, key: string): RosterIndex | undefined {
-  if (meeting.roster?.key === key) return meeting.roster.index;
-  const roster = indexRoster({
-    participants: [...meeting.members.values()].map((m) => ({
-      id: m.id,
-      joinOrder: m.joinOrder,
-      publishes: m.publishes,
-    })),
-    departed: meeting.departed,
-    activeSpeakers: meeting.activeSpeakers,
-  });
-  if (!roster.ok) return undefined;
-  meeting.roster = { key, index: roster.value };
-  return roster.value;
+/** The meeting's roster index, rebuilt only when the roster changed. */
+function indexedRoster(meeting: MeetingState): IndexedRoster | undefined {
+  if (meeting.roster !== undefined && sameRoster(meeting, meeting.roster)) return meeting.roster;
+  const members = [...meeting.members.values()].map((m) => ({
+    id: m.id,
+    joinOrder: m.joinOrder,
+    publishes: [...m.publishes],
+  }));
+  const activeSpeakers = [...meeting.activeSpeakers];
+  const index = indexRoster({ participants: members, departed: meeting.departed, activeSpeakers });
+  if (!index.ok) return undefined;
+  meeting.roster = {
+    members,
+    departedCount: meeting.departed.length,
+    activeSpeakers,
+    index: index.value,
+  };
+  return meeting.roster;
 }

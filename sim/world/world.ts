@@ -1225,12 +1225,15 @@ export class World {
   // ---------------------------------------------------------------- first media and convergence
 
   private checkFirstMedia(meeting: MeetingState): void {
+    let hopsByStream: Map<StreamPaths, ReadonlyMap<HandlerId, number>> | undefined;
     for (const member of meeting.members.values()) {
       const client = this.clients.get(member.id);
       if (client === undefined || !client.awaitingFirstMedia || client.handler === undefined)
         continue;
+      hopsByStream ??= new Map();
+      const hops = hopsByStream;
       const stream = meeting.demand.find(
-        (d) => d.subscriber === client.id && isDelivered(meeting.installed, d),
+        (d) => d.subscriber === client.id && isDelivered(meeting.installed, d, hops),
       );
       if (stream === undefined) continue;
       client.awaitingFirstMedia = false;
