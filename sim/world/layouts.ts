@@ -5,6 +5,7 @@ import {
   type LayoutAssignment,
   type LayoutRequest,
   type RosterIndex,
+  type SourceRef,
 } from '../../core/layout/index.ts';
 import type { MediaKind, ParticipantId } from '../../core/ids.ts';
 import type { StreamDemand } from '../../core/routing/types.ts';
@@ -99,10 +100,7 @@ export function meetingDemand(meeting: MeetingState): StreamDemand[] {
       previous: member.assignment,
     });
     if (!assigned.ok) continue;
-    const own: StreamDemand[] = [];
-    for (const source of layoutDemand(assigned.value)) {
-      own.push({ subscriber: member.id, publisher: source.participant, kind: source.kind });
-    }
+    const own = memberDemand(member.id, layoutDemand(assigned.value), memo?.demand);
     member.assignment = assigned.value;
     member.layoutMemo = {
       roster,
@@ -113,6 +111,33 @@ export function meetingDemand(meeting: MeetingState): StreamDemand[] {
     for (const pair of own) demand.push(pair);
   }
   return demand;
+}
+
+/**
+ * The pairs a member's sources demand, in order: `earlier` itself (the member's previous pairs)
+ * when it names the same sources in the same order, so an unchanged demand is not rebuilt.
+ */
+function memberDemand(
+  subscriber: ParticipantId,
+  sources: readonly SourceRef[],
+  earlier: readonly StreamDemand[] | undefined,
+): readonly StreamDemand[] {
+  if (earlier !== undefined && sameSources(sources, earlier)) return earlier;
+  return sources.map((source) => ({
+    subscriber,
+    publisher: source.participant,
+    kind: source.kind,
+  }));
+}
+
+function sameSources(sources: readonly SourceRef[], pairs: readonly StreamDemand[]): boolean {
+  if (sources.length !== pairs.length) return false;
+  for (let i = 0; i < sources.length; i++) {
+    const source = sources[i] as SourceRef;
+    const pair = pairs[i] as StreamDemand;
+    if (source.participant !== pair.publisher || source.kind !== pair.kind) return false;
+  }
+  return true;
 }
 
 /** The meeting's roster index, rebuilt only when the roster changed. */
