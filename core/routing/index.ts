@@ -17,6 +17,7 @@ export {
   applySteps,
   findTransitionGaps,
   keptDemand,
+  streamsWithRemovals,
   type PlanStep,
   type TransitionGap,
 } from './transition.ts';

@@ -185,7 +185,9 @@ export function findTransitionGaps(
 }
 
 /** The streams that `steps` remove a leg of: the kinds of each publisher. */
-function streamsWithRemovals(steps: readonly PlanStep[]): Map<ParticipantId, Set<MediaKind>> {
+export function streamsWithRemovals(
+  steps: readonly PlanStep[],
+): Map<ParticipantId, Set<MediaKind>> {
   const streams = new Map<ParticipantId, Set<MediaKind>>();
   for (const { op, route } of steps) {
     if (op !== 'remove') continue;

@@ -1,6 +1,10 @@
 import { checkPlan, type PlanViolation } from '../../core/routing/check.ts';
-import type { MediaKind, ParticipantId } from '../../core/ids.ts';
-import { findTransitionGaps, keptDemand, type PlanStep } from '../../core/routing/transition.ts';
+import {
+  findTransitionGaps,
+  keptDemand,
+  streamsWithRemovals,
+  type PlanStep,
+} from '../../core/routing/transition.ts';
 import type { Route, RoutingInput, RoutingPlan, StreamDemand } from '../../core/routing/types.ts';
 import type { InvariantName, ViolationLog } from './violations.ts';
 
@@ -44,13 +48,7 @@ export function checkTransition(
   // Only a removal can leave a pair undelivered, and only a pair of the stream it removes a leg
   // of: a transition without removals cannot break anything, and the kept pairs worth replaying
   // are those of streams with a removal (core's checker would pass over the others).
-  const removedKinds = new Map<ParticipantId, Set<MediaKind>>();
-  for (const { op, route } of steps) {
-    if (op !== 'remove') continue;
-    const kinds = removedKinds.get(route.publisher);
-    if (kinds === undefined) removedKinds.set(route.publisher, new Set([route.kind]));
-    else kinds.add(route.kind);
-  }
+  const removedKinds = streamsWithRemovals(steps);
   if (removedKinds.size === 0) return;
   const ofRemovedStream = (pair: StreamDemand): boolean =>
     removedKinds.get(pair.publisher)?.has(pair.kind) === true;
