@@ -60,6 +60,23 @@ describe('MeetingPlacement', () => {
     expect(moved.ok && moved.value.id).toBe(other);
   });
 
+  it('looks up the current controller without placing the meeting', async () => {
+    const availability = new MemoryMcAvailability();
+    const assignments = new MemoryMeetingAssignments();
+    const placement = new MeetingPlacement(availability, assignments, 'us-west-1');
+    await availability.register({ id: 'mc-a', region: 'us-west-1', endpoint: 'https://a' }, 0);
+    expect(await placement.currentController('meeting-1', 1_000)).toBeUndefined();
+    expect(await assignments.get('meeting-1')).toBeUndefined();
+    expect((await availability.list())[0]?.meetingCount).toBe(0);
+    const placed = await placement.controllerFor('meeting-1', 1_000);
+    expect(placed.ok && placed.value.id).toBe('mc-a');
+    expect((await placement.currentController('meeting-1', 2_000))?.id).toBe('mc-a');
+    // Silent past the heartbeat timeout: no longer a current controller.
+    placement.invalidate();
+    const late = DEFAULT_HEARTBEAT_TIMEOUT_MS + 1_000;
+    expect(await placement.currentController('meeting-1', late)).toBeUndefined();
+  });
+
   it('reports no eligible controller when none is registered', async () => {
     const placement = new MeetingPlacement(
       new MemoryMcAvailability(),

@@ -56,17 +56,32 @@ export class MeetingPlacement {
     meeting: string,
     now: number,
   ): Promise<Result<ControllerRegistration, PlacementError>> {
+    const current = await this.currentController(meeting, now);
+    if (current !== undefined) return ok(current);
     const registry = await this.registry(now);
-    const assigned = await this.assignments.get(meeting);
-    const current =
-      assigned === undefined ? undefined : registry.controllers.get(controllerId(assigned));
-    if (current?.healthy) return ok(current);
     const chosen = chooseController(registry, meetingId(meeting), regionId(this.region));
     if (!chosen.ok) return err(chosen.error);
     await this.availability.countAssignment(chosen.value.id);
     await this.assignments.set(meeting, chosen.value.id);
     this.view = undefined;
     return chosen;
+  }
+
+  /**
+   * The healthy controller `meeting` is already assigned to at `now` (ms), if any. Reads only:
+   * it places nothing, so it may run before the meeting itself is known to exist.
+   */
+  async currentController(
+    meeting: string,
+    now: number,
+  ): Promise<ControllerRegistration | undefined> {
+    const [registry, assigned] = await Promise.all([
+      this.registry(now),
+      this.assignments.get(meeting),
+    ]);
+    const current =
+      assigned === undefined ? undefined : registry.controllers.get(controllerId(assigned));
+    return current?.healthy ? current : undefined;
   }
 
   /** Forgets the cached view, so the next placement reads availability afresh. */
