@@ -4,32 +4,21 @@
  */
 import type { HandlerId, ParticipantId } from '../ids.ts';
 import { err, ok, type Result } from '../result.ts';
-import { compareNumbers, compareText } from './keys.ts';
 import { preparePlanning, type PlanningContext } from './input.ts';
-import { handlerLoads } from './loads.ts';
-import {
-  byCapabilities,
-  byExistingConnection,
-  byFeasibility,
-  byLoadTier,
-  byProximity,
-  byQuality,
-  latencyBetween,
-  lexicographic,
-  loadTier,
-  scoreHandler,
-  tierRank,
-  type ScoreCriterion,
-} from './rank.ts';
+import { hardLimitBps, loadTier, tierRank } from './rank.ts';
 import type {
   CascadeRoute,
   DeliverRoute,
+  HandlerLoad,
   HandlerOverload,
+  HomeAssignment,
   PublishRoute,
   RoutingError,
   RoutingHandler,
   RoutingInput,
+  RoutingParticipant,
   RoutingPlan,
+  StreamRef,
 } from './types.ts';
 
 /**
@@ -84,7 +73,9 @@ export function targetHandlerCount(participants: number): number {
  * handlers that stayed over. The search is greedy, so a tight fit that an exhaustive packing
  * would find may be reported as no room.
  *
- * Cost is linear in the demand plus participants times handlers, per placement round.
+ * Cost is linear in the demand plus participants times handlers, per placement round. The
+ * inner loops work on participant and handler indexes (see {@link PlanningContext}) with
+ * latencies computed once, and allocate nothing per handler scored.
  */
 export function planRouting(input: RoutingInput): Result<RoutingPlan, RoutingError> {
   const prepared = preparePlanning(input);
@@ -92,7 +83,7 @@ export function planRouting(input: RoutingInput): Result<RoutingPlan, RoutingErr
   const ctx = prepared.value;
   const costs = participantCosts(ctx);
   const meetingSet = selectMeetingHandlers(ctx, costs);
-  const reserved = new Map<HandlerId, number>();
+  const reserved = new Float64Array(ctx.healthy.length);
   let overloaded: HandlerOverload[] = [];
   for (let round = 0; round <= ctx.healthy.length; round++) {
     const homes = placeParticipants(ctx, costs, meetingSet, reserved);
@@ -102,10 +93,13 @@ export function planRouting(input: RoutingInput): Result<RoutingPlan, RoutingErr
       .filter((l) => l.totalBps > l.hardLimitBps)
       .map((l) => ({ handler: l.handler, plannedBps: l.totalBps, hardLimitBps: l.hardLimitBps }));
     if (overloaded.length === 0) return ok(plan);
-    reserveUnforeseenLoad(plan, homes.value, costs, overloaded, reserved);
+    reserveUnforeseenLoad(ctx, plan, homes.value, costs, overloaded, reserved);
   }
   return err({ kind: 'insufficient-capacity', unplaced: [], overloaded });
 }
+
+/** Each participant's home, as a handler index, by participant index. */
+type Homes = Int32Array;
 
 /**
  * For each overloaded handler, reserves the load the plan put on it beyond its participants'
@@ -113,227 +107,362 @@ export function planRouting(input: RoutingInput): Result<RoutingPlan, RoutingErr
  * every round asks strictly less of the handlers that stayed over.
  */
 function reserveUnforeseenLoad(
+  ctx: PlanningContext,
   plan: RoutingPlan,
-  homes: ReadonlyMap<ParticipantId, HandlerId>,
-  costs: ReadonlyMap<ParticipantId, number>,
+  homes: Homes,
+  costs: Float64Array,
   overloaded: readonly HandlerOverload[],
-  reserved: Map<HandlerId, number>,
+  reserved: Float64Array,
 ): void {
-  const homedCost = new Map<HandlerId, number>();
-  for (const [participant, handler] of homes) {
-    homedCost.set(handler, (homedCost.get(handler) ?? 0) + (costs.get(participant) ?? 0));
-  }
+  const homedCost = new Float64Array(ctx.healthy.length);
+  homes.forEach((handler, participant) => add(homedCost, handler, costs[participant] as number));
   for (const o of overloaded) {
+    const handler = ctx.healthy.findIndex((h) => h.id === o.handler);
     const meetingBps = plan.loads.find((l) => l.handler === o.handler)?.meetingBps ?? 0;
-    const unforeseen = meetingBps - (homedCost.get(o.handler) ?? 0);
-    const escalated = (reserved.get(o.handler) ?? 0) + o.plannedBps - o.hardLimitBps;
-    reserved.set(o.handler, Math.max(unforeseen, escalated));
+    const unforeseen = meetingBps - (homedCost[handler] as number);
+    const escalated = (reserved[handler] as number) + o.plannedBps - o.hardLimitBps;
+    reserved[handler] = Math.max(unforeseen, escalated);
   }
-}
-
-/** Bandwidth each participant adds to its home handler. */
-function participantCosts(ctx: PlanningContext): Map<ParticipantId, number> {
-  const streams = new Map<ParticipantId, number>();
-  const bump = (p: ParticipantId) => streams.set(p, (streams.get(p) ?? 0) + 1);
-  for (const { stream, subscribers } of ctx.streams) {
-    bump(stream.publisher);
-    subscribers.forEach(bump);
-  }
-  return new Map(ctx.participants.map((p) => [p.id, (streams.get(p.id) ?? 0) * ctx.bitrateBps]));
 }
 
 /**
- * The handlers the meeting is meant to spread over, picked one at a time. Each pick is the
- * handler that most lowers the participants' total latency to their nearest picked handler
- * (so a multi-region meeting gets a handler per region first); ties go to the load band with
- * an even share of the meeting on it, a site not picked yet, the handler more participants
- * already use, quality, the capabilities the participants want, and the handler id.
+ * Bandwidth each participant adds to its home handler, by participant index: one stream per
+ * stream it publishes that someone shows, plus one per stream it receives.
  */
-function selectMeetingHandlers(
-  ctx: PlanningContext,
-  costs: ReadonlyMap<ParticipantId, number>,
-): Set<HandlerId> {
-  const count = Math.min(targetHandlerCount(ctx.participants.length), ctx.healthy.length);
-  const share = [...costs.values()].reduce((a, b) => a + b, 0) / Math.max(count, 1);
-  const summaries = ctx.healthy.map((h) => summariseForMeeting(ctx, h, share));
-  const nearest = ctx.participants.map(() => Number.POSITIVE_INFINITY);
-  const picked = new Set<HandlerId>();
+function participantCosts(ctx: PlanningContext): Float64Array {
+  const streams = new Float64Array(ctx.participants.length);
+  for (const { publisherIndex, subscriberIndexes } of ctx.streams) {
+    add(streams, publisherIndex, 1);
+    for (const subscriber of subscriberIndexes) add(streams, subscriber, 1);
+  }
+  return streams.map((count) => count * ctx.bitrateBps);
+}
+
+/**
+ * The handlers the meeting is meant to spread over, picked one at a time, as a membership
+ * flag by handler index. Each pick is the handler that most lowers the participants' total
+ * latency to their nearest picked handler (so a multi-region meeting gets a handler per region
+ * first); ties go to the load band with an even share of the meeting on it, a site not picked
+ * yet, the handler more participants already use, quality, the capabilities the participants
+ * want, and the handler id.
+ */
+function selectMeetingHandlers(ctx: PlanningContext, costs: Float64Array): Uint8Array {
+  const { healthy, participants, latency } = ctx;
+  const handlerCount = healthy.length;
+  const count = Math.min(targetHandlerCount(participants.length), handlerCount);
+  let totalCost = 0;
+  for (const cost of costs) totalCost += cost;
+  const summary = summariseForMeeting(ctx, totalCost / Math.max(count, 1));
+  const nearest = new Float64Array(participants.length).fill(Number.POSITIVE_INFINITY);
+  const totalLatency = new Float64Array(handlerCount);
+  const picked = new Uint8Array(handlerCount);
   const sites = new Set<string>();
-  while (picked.size < count) {
+  const siteTaken = (h: number) => Number(sites.has((healthy[h] as RoutingHandler).site));
+  /** Whether handler `a` is a better next pick than handler `b` (the lower id on a full tie). */
+  const better = (a: number, b: number): boolean => {
+    const byLatency = totalLatency[a] as number;
+    const other = totalLatency[b] as number;
+    if (byLatency !== other) return byLatency < other;
+    if (summary.tier[a] !== summary.tier[b])
+      return (summary.tier[a] as number) < (summary.tier[b] as number);
+    if (siteTaken(a) !== siteTaken(b)) return siteTaken(a) < siteTaken(b);
+    if (summary.users[a] !== summary.users[b])
+      return (summary.users[a] as number) > (summary.users[b] as number);
+    const qualityA = (healthy[a] as RoutingHandler).quality;
+    const qualityB = (healthy[b] as RoutingHandler).quality;
+    if (qualityA !== qualityB) return qualityA > qualityB;
+    if (summary.missing[a] !== summary.missing[b])
+      return (summary.missing[a] as number) < (summary.missing[b] as number);
+    return a < b;
+  };
+  for (let picks = 0; picks < count; picks++) {
     // Each candidate's total latency if picked, computed once per pick.
-    const latencyIfPicked = new Map<MeetingSummary, number>();
-    for (const s of summaries) {
-      latencyIfPicked.set(
-        s,
-        s.latencies.reduce((sum, ms, i) => sum + Math.min(ms, nearest[i] ?? ms), 0),
-      );
+    let best = -1;
+    for (let h = 0; h < handlerCount; h++) {
+      if (picked[h] === 1) continue;
+      let sum = 0;
+      for (let p = 0; p < participants.length; p++) {
+        sum += Math.min(latency[p * handlerCount + h] as number, nearest[p] as number);
+      }
+      totalLatency[h] = sum;
+      if (best === -1 || better(h, best)) best = h;
     }
-    const totalLatency = (s: MeetingSummary) => latencyIfPicked.get(s) ?? 0;
-    const order = lexicographic<MeetingSummary>([
-      (a, b) => compareNumbers(totalLatency(a), totalLatency(b)),
-      (a, b) => a.tier - b.tier,
-      (a, b) => Number(sites.has(a.handler.site)) - Number(sites.has(b.handler.site)),
-      (a, b) => b.users - a.users,
-      (a, b) => b.handler.quality - a.handler.quality,
-      (a, b) => a.missing - b.missing,
-      (a, b) => compareText(a.handler.id, b.handler.id),
-    ]);
-    const best = bestOf(
-      summaries.filter((s) => !picked.has(s.handler.id)),
-      order,
-    );
-    if (best === undefined) break;
-    picked.add(best.handler.id);
-    sites.add(best.handler.site);
-    best.latencies.forEach((ms, i) => (nearest[i] = Math.min(ms, nearest[i] ?? ms)));
+    if (best === -1) break;
+    picked[best] = 1;
+    sites.add((healthy[best] as RoutingHandler).site);
+    for (let p = 0; p < participants.length; p++) {
+      nearest[p] = Math.min(latency[p * handlerCount + best] as number, nearest[p] as number);
+    }
   }
   return picked;
 }
 
+/** Per handler index: its load band with the meeting's even share on it, users, missing capabilities. */
 interface MeetingSummary {
-  readonly handler: RoutingHandler;
-  /** Latency from each participant (in join order) to the handler. */
-  readonly latencies: readonly number[];
-  readonly tier: number;
-  readonly users: number;
-  readonly missing: number;
+  readonly tier: Uint8Array;
+  /** Participants connected to the handler or homed on it in the previous plan. */
+  readonly users: Int32Array;
+  /** Capabilities the participants want that the handler lacks, summed over them. */
+  readonly missing: Int32Array;
 }
 
-function summariseForMeeting(
-  ctx: PlanningContext,
-  handler: RoutingHandler,
-  shareBps: number,
-): MeetingSummary {
-  let users = 0;
-  let missing = 0;
-  for (const p of ctx.participants) {
-    if (p.currentHandler === handler.id || ctx.previousHomes.get(p.id) === handler.id) users++;
-    for (const capability of p.wants ?? []) {
-      if (!handler.capabilities.includes(capability)) missing++;
-    }
-  }
-  return {
-    handler,
-    latencies: ctx.participants.map((p) => latencyBetween(ctx.latencyMs, p.region, handler.region)),
-    tier: tierRank(loadTier(handler.loadBps + shareBps, handler)),
-    users,
-    missing,
+function summariseForMeeting(ctx: PlanningContext, shareBps: number): MeetingSummary {
+  const { healthy, participants } = ctx;
+  const summary: MeetingSummary = {
+    tier: new Uint8Array(healthy.length),
+    users: new Int32Array(healthy.length),
+    missing: new Int32Array(healthy.length),
   };
+  healthy.forEach((handler, h) => {
+    summary.tier[h] = tierRank(loadTier(handler.loadBps + shareBps, handler));
+    for (const p of participants) {
+      if (p.currentHandler === handler.id || ctx.previousHomes.get(p.id) === handler.id)
+        add(summary.users, h, 1);
+      add(summary.missing, h, missingCapabilities(p.wants, handler));
+    }
+  });
+  return summary;
 }
 
-/** Places every participant, in join order; fails when one fits on no healthy handler. */
+function missingCapabilities(
+  wants: RoutingParticipant['wants'],
+  handler: RoutingHandler,
+): number {
+  let missing = 0;
+  for (const capability of wants ?? []) if (!handler.capabilities.includes(capability)) missing++;
+  return missing;
+}
+
+/**
+ * How one handler scores for the participant being placed, by handler index: the spec's
+ * criteria (rank.ts's {@link scoreHandler}) in arrays reused from one participant to the next.
+ */
+interface PlacementScores {
+  readonly fits: Uint8Array;
+  readonly tier: Uint8Array;
+  readonly existing: Uint8Array;
+  readonly missing: Int32Array;
+}
+
+/**
+ * Places every participant, in join order, each on the best healthy handler by the spec's
+ * order (fits within the hard limit, proximity, load band, existing connection) extended with
+ * the meeting's criteria (in the meeting set, below an even share of the participants), then
+ * quality, capabilities, more of the meeting already there, and the handler id. Fails when a
+ * participant fits on no healthy handler.
+ */
 function placeParticipants(
   ctx: PlanningContext,
-  costs: ReadonlyMap<ParticipantId, number>,
-  meetingSet: ReadonlySet<HandlerId>,
-  reserved: ReadonlyMap<HandlerId, number>,
-): Result<Map<ParticipantId, HandlerId>, RoutingError> {
-  const planned = new Map(reserved);
-  const headcount = new Map<HandlerId, number>();
-  const evenShare = Math.ceil(ctx.participants.length / Math.max(meetingSet.size, 1));
-  const inMeetingSet: ScoreCriterion = (a, b) =>
-    Number(meetingSet.has(b.handler.id)) - Number(meetingSet.has(a.handler.id));
-  const belowEvenShare: ScoreCriterion = (a, b) =>
-    Number((headcount.get(a.handler.id) ?? 0) >= evenShare) -
-    Number((headcount.get(b.handler.id) ?? 0) >= evenShare);
-  const moreOfTheMeeting: ScoreCriterion = (a, b) =>
-    (headcount.get(b.handler.id) ?? 0) - (headcount.get(a.handler.id) ?? 0) ||
-    compareText(a.handler.id, b.handler.id);
-  const order = lexicographic([
-    byFeasibility,
-    byProximity,
-    byLoadTier,
-    byExistingConnection,
-    inMeetingSet,
-    belowEvenShare,
-    byQuality,
-    byCapabilities,
-    moreOfTheMeeting,
-  ]);
-  const homes = new Map<ParticipantId, HandlerId>();
+  costs: Float64Array,
+  meetingSet: Uint8Array,
+  reserved: Float64Array,
+): Result<Homes, RoutingError> {
+  const { healthy, participants, latency } = ctx;
+  const handlerCount = healthy.length;
+  const planned = Float64Array.from(reserved);
+  const headcount = new Int32Array(handlerCount);
+  const evenShare = Math.ceil(participants.length / Math.max(countOf(meetingSet), 1));
+  const score: PlacementScores = {
+    fits: new Uint8Array(handlerCount),
+    tier: new Uint8Array(handlerCount),
+    existing: new Uint8Array(handlerCount),
+    missing: new Int32Array(handlerCount),
+  };
+  let row = 0;
+  const atShare = (h: number) => Number((headcount[h] as number) >= evenShare);
+  /** Whether handler `a` is a better home than handler `b` for the participant scored. */
+  const better = (a: number, b: number): boolean => {
+    if (score.fits[a] !== score.fits[b]) return score.fits[a] === 1;
+    const latencyA = latency[row + a] as number;
+    const latencyB = latency[row + b] as number;
+    if (latencyA !== latencyB) return latencyA < latencyB;
+    if (score.tier[a] !== score.tier[b])
+      return (score.tier[a] as number) < (score.tier[b] as number);
+    if (score.existing[a] !== score.existing[b]) return score.existing[a] === 1;
+    if (meetingSet[a] !== meetingSet[b]) return meetingSet[a] === 1;
+    if (atShare(a) !== atShare(b)) return atShare(a) < atShare(b);
+    const qualityA = (healthy[a] as RoutingHandler).quality;
+    const qualityB = (healthy[b] as RoutingHandler).quality;
+    if (qualityA !== qualityB) return qualityA > qualityB;
+    if (score.missing[a] !== score.missing[b])
+      return (score.missing[a] as number) < (score.missing[b] as number);
+    if (headcount[a] !== headcount[b]) return (headcount[a] as number) > (headcount[b] as number);
+    return a < b;
+  };
+  const homes: Homes = new Int32Array(participants.length);
   const unplaced: ParticipantId[] = [];
-  for (const participant of ctx.participants) {
-    const costBps = costs.get(participant.id) ?? 0;
+  participants.forEach((participant, p) => {
+    const costBps = costs[p] as number;
     const previous = ctx.previousHomes.get(participant.id);
-    const request = {
-      participant,
-      costBps,
-      latencyMs: ctx.latencyMs,
-      previousHandlers: previous === undefined ? [] : [previous],
-      plannedBps: planned,
-    };
-    const best = bestOf(
-      ctx.healthy.map((h) => scoreHandler(request, h)),
-      order,
-    );
-    if (best === undefined || !best.fits) {
-      unplaced.push(participant.id);
-      continue;
+    row = p * handlerCount;
+    let best = -1;
+    for (let h = 0; h < handlerCount; h++) {
+      const handler = healthy[h] as RoutingHandler;
+      const tier = loadTier(handler.loadBps + (planned[h] as number) + costBps, handler);
+      score.tier[h] = tierRank(tier);
+      score.fits[h] = Number(tier !== 'over-hard-limit');
+      score.existing[h] = Number(
+        participant.currentHandler === handler.id || previous === handler.id,
+      );
+      score.missing[h] = missingCapabilities(participant.wants, handler);
+      if (best === -1 || better(h, best)) best = h;
     }
-    const id = best.handler.id;
-    homes.set(participant.id, id);
-    planned.set(id, (planned.get(id) ?? 0) + costBps);
-    headcount.set(id, (headcount.get(id) ?? 0) + 1);
-  }
+    if (best === -1 || score.fits[best] === 0) {
+      unplaced.push(participant.id);
+      return;
+    }
+    homes[p] = best;
+    add(planned, best, costBps);
+    add(headcount, best, 1);
+  });
   if (unplaced.length > 0) {
     return err({ kind: 'insufficient-capacity', unplaced, overloaded: [] });
   }
   return ok(homes);
 }
 
-/** The first of `items` under `order`, in one pass. */
-function bestOf<T>(items: readonly T[], order: (a: T, b: T) => number): T | undefined {
-  let best: T | undefined;
-  for (const item of items) {
-    if (best === undefined || order(item, best) < 0) best = item;
-  }
-  return best;
+function countOf(flags: Uint8Array): number {
+  let count = 0;
+  for (const flag of flags) count += flag;
+  return count;
 }
 
 /** Lays out every leg of the plan for the given homes (see {@link planRouting}). */
-function buildPlan(
-  ctx: PlanningContext,
-  homes: ReadonlyMap<ParticipantId, HandlerId>,
-): RoutingPlan {
-  const first = ctx.participants[0];
-  const hub = first === undefined ? null : (homes.get(first.id) ?? null);
-  const publishes: PublishRoute[] = [];
-  const cascades: CascadeRoute[] = [];
-  const deliveries: DeliverRoute[] = [];
-  const homeOf = (p: ParticipantId): HandlerId => homes.get(p) as HandlerId;
-  // Streams come sorted and subscribers sorted within each, so every list is built in its
-  // canonical order (by stream, then handler or subscriber) without a global sort.
-  for (const { stream, subscribers } of ctx.streams) {
-    const origin = homeOf(stream.publisher);
-    const { publisher, kind } = stream;
-    if (subscribers.every((subscriber) => homeOf(subscriber) === origin)) {
+function buildPlan(ctx: PlanningContext, homes: Homes): RoutingPlan {
+  const { healthy } = ctx;
+  const hubIndex = ctx.participants.length === 0 ? -1 : (homes[0] as number);
+  const legs = new PlanLegs(healthy);
+  // Streams come sorted and subscribers sorted within each, and handler indexes order as
+  // handler ids, so every list is built in its canonical order (by stream, then handler or
+  // subscriber) without a sort.
+  for (const demanded of ctx.streams) {
+    const { stream, subscriberIndexes } = demanded;
+    const origin = homes[demanded.publisherIndex] as number;
+    if (!shownAwayFrom(subscriberIndexes, homes, origin)) {
       // Shown only where it is published: no hub publish, no cascade.
-      publishes.push({ type: 'publish', publisher, kind, handler: origin });
+      legs.publish(stream, origin);
     } else {
-      const shownOn = new Set(subscribers.map(homeOf));
-      const alsoToHub = hub !== null && origin !== hub;
-      const targets = alsoToHub && hub !== null ? [origin, hub].sort(compareText) : [origin];
-      for (const handler of targets) publishes.push({ type: 'publish', publisher, kind, handler });
-      const fedByHub = [...shownOn].filter((h) => h !== origin && h !== hub).sort(compareText);
-      for (const to of fedByHub) {
-        if (hub !== null) cascades.push({ type: 'cascade', publisher, kind, from: hub, to });
+      if (hubIndex !== -1 && origin !== hubIndex) {
+        legs.publish(stream, Math.min(origin, hubIndex));
+        legs.publish(stream, Math.max(origin, hubIndex));
+      } else {
+        legs.publish(stream, origin);
+      }
+      for (const to of otherHandlersShowing(subscriberIndexes, homes, origin, hubIndex)) {
+        legs.cascade(stream, hubIndex, to);
       }
     }
-    for (const subscriber of subscribers) {
-      const handler = homeOf(subscriber);
-      deliveries.push({ type: 'deliver', publisher, kind, handler, subscriber });
+    for (let i = 0; i < subscriberIndexes.length; i++) {
+      const home = homes[subscriberIndexes[i] as number] as number;
+      legs.deliver(stream, home, demanded.subscribers[i] as ParticipantId);
     }
   }
-  const routes = [...publishes, ...cascades, ...deliveries];
+  const homeList: HomeAssignment[] = [];
+  for (const p of ctx.participantsById) {
+    const participant = ctx.participants[p] as RoutingParticipant;
+    homeList.push({ participant: participant.id, handler: legs.idOf(homes[p] as number) });
+  }
   return {
     meeting: ctx.input.meeting,
-    hub,
-    homes: [...homes]
-      .map(([participant, handler]) => ({ participant, handler }))
-      .sort((a, b) => compareText(a.participant, b.participant)),
-    publishes,
-    cascades,
-    deliveries,
-    loads: handlerLoads(routes, ctx.handlersById, ctx.bitrateBps),
+    hub: hubIndex === -1 ? null : legs.idOf(hubIndex),
+    homes: homeList,
+    publishes: legs.publishes,
+    cascades: legs.cascades,
+    deliveries: legs.deliveries,
+    loads: legs.loads(ctx.bitrateBps),
   };
+}
+
+/**
+ * The legs of a plan being built, with the streams each handler receives plus sends (a
+ * handler carries every stream in and out at the stream bitrate).
+ */
+class PlanLegs {
+  readonly publishes: PublishRoute[] = [];
+  readonly cascades: CascadeRoute[] = [];
+  readonly deliveries: DeliverRoute[] = [];
+  private readonly streamsCarried: Int32Array;
+
+  constructor(private readonly healthy: readonly RoutingHandler[]) {
+    this.streamsCarried = new Int32Array(healthy.length);
+  }
+
+  idOf(handler: number): HandlerId {
+    return (this.healthy[handler] as RoutingHandler).id;
+  }
+
+  publish({ publisher, kind }: StreamRef, handler: number): void {
+    this.publishes.push({ type: 'publish', publisher, kind, handler: this.idOf(handler) });
+    add(this.streamsCarried, handler, 1);
+  }
+
+  cascade({ publisher, kind }: StreamRef, from: number, to: number): void {
+    this.cascades.push({
+      type: 'cascade',
+      publisher,
+      kind,
+      from: this.idOf(from),
+      to: this.idOf(to),
+    });
+    add(this.streamsCarried, from, 1);
+    add(this.streamsCarried, to, 1);
+  }
+
+  deliver({ publisher, kind }: StreamRef, handler: number, subscriber: ParticipantId): void {
+    this.deliveries.push({
+      type: 'deliver',
+      publisher,
+      kind,
+      handler: this.idOf(handler),
+      subscriber,
+    });
+    add(this.streamsCarried, handler, 1);
+  }
+
+  /** The load on every handler the legs use, by handler id (handler index order). */
+  loads(bitrateBps: number): HandlerLoad[] {
+    const loads: HandlerLoad[] = [];
+    for (let h = 0; h < this.healthy.length; h++) {
+      const count = this.streamsCarried[h] as number;
+      if (count === 0) continue;
+      const handler = this.healthy[h] as RoutingHandler;
+      const meetingBps = count * bitrateBps;
+      loads.push({
+        handler: handler.id,
+        meetingBps,
+        totalBps: meetingBps + handler.loadBps,
+        hardLimitBps: hardLimitBps(handler),
+      });
+    }
+    return loads;
+  }
+}
+
+/** Whether some subscriber of a stream is homed away from the publisher's home. */
+function shownAwayFrom(subscribers: readonly number[], homes: Homes, origin: number): boolean {
+  for (const subscriber of subscribers) if (homes[subscriber] !== origin) return true;
+  return false;
+}
+
+/**
+ * The handlers, other than the stream's origin and the hub, where subscribers of the stream
+ * are homed: the hub cascades the stream to each. Sorted by handler index, each once.
+ */
+function otherHandlersShowing(
+  subscribers: readonly number[],
+  homes: Homes,
+  origin: number,
+  hub: number,
+): number[] {
+  const handlers: number[] = [];
+  for (const subscriber of subscribers) {
+    const h = homes[subscriber] as number;
+    if (h !== origin && h !== hub && !handlers.includes(h)) handlers.push(h);
+  }
+  return handlers.sort((a, b) => a - b);
+}
+
+/** Adds `amount` to one entry of a numeric array. */
+function add(values: Float64Array | Int32Array, index: number, amount: number): void {
+  values[index] = (values[index] as number) + amount;
 }

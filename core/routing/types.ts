@@ -145,6 +145,12 @@ export type RoutingError =
   | { readonly kind: 'invalid-bitrate'; readonly bitrateBps: number }
   | { readonly kind: 'unknown-participant'; readonly participant: ParticipantId }
   | { readonly kind: 'self-subscription'; readonly participant: ParticipantId }
+  | {
+      /** A demanded stream whose kind is not camera, screen or audio. */
+      readonly kind: 'unknown-media-kind';
+      readonly participant: ParticipantId;
+      readonly mediaKind: string;
+    }
   | { readonly kind: 'no-healthy-handler' }
   | {
       /** No healthy handler has room: `unplaced` found no handler, `overloaded` stayed over. */
