@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { handlerId, meetingId, participantId, regionId } from '../ids.ts';
+import { handlerId, meetingId, participantId, regionId, type MediaKind } from '../ids.ts';
 import { unwrap } from '../result.ts';
 import { checkPlan } from './check.ts';
 import { planRouting, targetHandlerCount } from './planner.ts';
@@ -278,6 +278,14 @@ describe('planRouting: errors', () => {
     expect(result).toEqual({
       ok: false,
       error: { kind: 'unknown-participant', participant: 'ghost' },
+    });
+  });
+
+  it('rejects a demanded stream of an unknown kind', () => {
+    const video = { ...wants('p1', 'p0', 'camera'), kind: 'video' as MediaKind };
+    expect(planRouting({ ...base, demand: [video] })).toEqual({
+      ok: false,
+      error: { kind: 'unknown-media-kind', participant: 'p0', mediaKind: 'video' },
     });
   });
 

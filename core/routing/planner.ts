@@ -224,10 +224,7 @@ function summariseForMeeting(ctx: PlanningContext, shareBps: number): MeetingSum
   return summary;
 }
 
-function missingCapabilities(
-  wants: RoutingParticipant['wants'],
-  handler: RoutingHandler,
-): number {
+function missingCapabilities(wants: RoutingParticipant['wants'], handler: RoutingHandler): number {
   let missing = 0;
   for (const capability of wants ?? []) if (!handler.capabilities.includes(capability)) missing++;
   return missing;
