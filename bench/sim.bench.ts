@@ -64,7 +64,9 @@ function phase(simulatedSeconds: number, from: Clock, to: Clock): Phase {
 function rawQueue(): { eventsPerWallSecond: number } {
   const sim = new Simulation(1);
   for (let i = 0; i < 64; i++) {
-    const tick = (): void => sim.after(1 + (i % 7), 'noop', 'bench', tick);
+    const tick = (): void => {
+      sim.after(1 + (i % 7), 'noop', 'bench', tick);
+    };
     sim.after(i, 'noop', 'bench', tick);
   }
   const start = performance.now();

@@ -10,6 +10,7 @@ const event = (time: number, seq: number): ScheduledEvent => ({
   kind: 'k',
   entity: 'e',
   action: () => undefined,
+  cancelled: false,
 });
 
 describe('EventQueue', () => {
@@ -62,6 +63,37 @@ describe('Simulation', () => {
     expect(fired).toEqual(['a1', 'a2', 'c', 'b']);
     expect(sim.now).toBe(50);
     expect(sim.pending).toBe(1);
+  });
+
+  it('never fires a cancelled event, leaves it out of the trace, and keeps the order of the rest', () => {
+    const sim = new Simulation(1);
+    const fired: string[] = [];
+    const retry = sim.at(10, 'retry', 'x', () => fired.push('retry'));
+    sim.at(5, 'ack', 'x', () => {
+      fired.push('ack');
+      sim.cancel(retry);
+    });
+    sim.at(10, 'other', 'x', () => fired.push('other'));
+    sim.run(50);
+    expect(fired).toEqual(['ack', 'other']);
+    expect(sim.fired).toBe(2);
+
+    const same = new Simulation(1);
+    same.at(5, 'ack', 'x', () => undefined);
+    same.at(10, 'other', 'x', () => undefined);
+    same.run(50);
+    expect(sim.trace.digest()).toBe(same.trace.digest());
+  });
+
+  it('ignores cancelling an event that already fired', () => {
+    const sim = new Simulation(1);
+    const fired: string[] = [];
+    const once = sim.at(1, 'once', 'x', () => fired.push('once'));
+    sim.run(5);
+    sim.cancel(once);
+    sim.at(6, 'next', 'x', () => fired.push('next'));
+    sim.run(10);
+    expect(fired).toEqual(['once', 'next']);
   });
 
   it('hashes the event log: the same events give the same hash, another order another hash', () => {

@@ -9,6 +9,8 @@ export interface ScheduledEvent {
   /** The entity the event belongs to, e.g. `client/m42/p7`. */
   readonly entity: string;
   readonly action: () => void;
+  /** Set by `Simulation.cancel`: the event stays queued but never fires. */
+  cancelled: boolean;
 }
 
 /**

@@ -1,7 +1,10 @@
-import { EventQueue } from './queue.ts';
+import { EventQueue, type ScheduledEvent } from './queue.ts';
 import { RandomStreams } from './random.ts';
 import { TraceHasher, type HashCheckpoint } from './trace.ts';
 import type { Micros } from './time.ts';
+
+/** A scheduled event, as `at` and `after` return it: pass it to `cancel` to call it off. */
+export type Timer = Pick<ScheduledEvent, 'time' | 'kind' | 'entity'>;
 
 /** Options for the hash log that `--check-determinism` compares. */
 export interface HashLogOptions {
@@ -35,7 +38,7 @@ export class Simulation {
     return this.clock;
   }
 
-  /** Events still waiting in the queue. */
+  /** Events still waiting in the queue (cancelled ones included until their time comes). */
   get pending(): number {
     return this.queue.size;
   }
@@ -46,14 +49,25 @@ export class Simulation {
   }
 
   /** Schedules `action` after `delay` microseconds (rounded to an integer, never negative). */
-  after(delay: Micros, kind: string, entity: string, action: () => void): void {
-    this.at(this.clock + Math.max(0, Math.round(delay)), kind, entity, action);
+  after(delay: Micros, kind: string, entity: string, action: () => void): Timer {
+    return this.at(this.clock + Math.max(0, Math.round(delay)), kind, entity, action);
   }
 
   /** Schedules `action` at an absolute virtual time (never earlier than now). */
-  at(time: Micros, kind: string, entity: string, action: () => void): void {
+  at(time: Micros, kind: string, entity: string, action: () => void): Timer {
     const when = Math.max(this.clock, Math.round(time));
-    this.queue.push({ time: when, seq: this.sequence++, kind, entity, action });
+    const event = { time: when, seq: this.sequence++, kind, entity, action, cancelled: false };
+    this.queue.push(event);
+    return event;
+  }
+
+  /**
+   * Calls off a scheduled event: it will not fire and leaves no line in the trace (a timer
+   * that would only find its work done, such as a retransmission after the acknowledgement).
+   * Cancelling an event that already fired, or twice, does nothing.
+   */
+  cancel(timer: Timer): void {
+    (timer as ScheduledEvent).cancelled = true;
   }
 
   /** Adds a detail line to the trace, e.g. a decision whose inputs are not visible in events. */
@@ -79,6 +93,7 @@ export class Simulation {
       const next = queue.peek();
       if (next === undefined || next.time > until) break;
       queue.pop();
+      if (next.cancelled) continue;
       this.clock = next.time;
       this.trace.record(`${next.time} ${next.kind} ${next.entity}`);
       next.action();

@@ -4,6 +4,7 @@ import type { RoutingPlan, StreamDemand } from '../../core/routing/types.ts';
 import { RouteGraph } from '../../core/routing/graph.ts';
 import { MediaKeyEpochs, type MediaKeyPolicy } from '../../core/keys/media-epochs.ts';
 import type { Micros } from '../engine/time.ts';
+import type { Timer } from '../engine/simulation.ts';
 import type { IndexedRoster, LayoutMemo } from './layouts.ts';
 
 /** One member of a meeting as its Meeting Controller holds it. */
@@ -21,6 +22,17 @@ export interface Member {
 }
 
 /**
+ * What a meeting's plan was made from besides its demand: the members in order, where each was
+ * connected if not at its home in the plan then in force, and the handlers that were down.
+ */
+export interface PlanningInputs {
+  readonly members: readonly ParticipantId[];
+  readonly awayAt: readonly (HandlerId | undefined)[];
+  /** Ids of the handlers that were down, space-separated. */
+  readonly unhealthyHandlers: string;
+}
+
+/**
  * A meeting's live state: the controller's view (members, speakers, layouts, the plan in
  * force) and the data plane (the forwarding entries the handlers have actually installed).
  */
@@ -32,7 +44,7 @@ export class MeetingState {
   roster: IndexedRoster | undefined;
   plan: RoutingPlan | null = null;
   /** The planning inputs (besides demand) the current plan was made from. */
-  planSignature = '';
+  plannedFrom: PlanningInputs | undefined;
   demand: StreamDemand[] = [];
   /** When the demand or the plan last changed; the convergence bound counts from here. */
   demandChangedAt: Micros = 0;
@@ -52,6 +64,12 @@ export class MeetingState {
   readonly removed = new Map<ParticipantId, number>();
   /** The instant (virtual) of the media-key tick already scheduled, if any. */
   keyTickAt: Micros | undefined;
+  /** The media-key tick already scheduled, if any. */
+  keyTick: Timer | undefined;
+  /** The pending convergence check of the latest routing change, if any. */
+  convergenceCheck: Timer | undefined;
+  /** The pending settle check of the latest media-key epoch, if any. */
+  keySettleCheck: Timer | undefined;
 
   constructor(
     readonly id: MeetingId,

@@ -1,4 +1,4 @@
-import type { HandlerId, MeetingId } from '../../core/ids.ts';
+import type { HandlerId, MeetingId, ParticipantId } from '../../core/ids.ts';
 import type { LatencyTable, Route, RoutingPlan, StreamDemand } from '../../core/routing/types.ts';
 import type { Scenario } from '../scenario/schema.ts';
 
@@ -10,6 +10,16 @@ export function ownerOf(route: Route): HandlerId {
 /** A plan with nothing routed: the starting point of a meeting's first transition. */
 export function emptyPlan(meeting: MeetingId): RoutingPlan {
   return { meeting, hub: null, homes: [], publishes: [], cascades: [], deliveries: [], loads: [] };
+}
+
+/** A participant's home handler in `plan`, if the plan homes it. */
+export function homeIn(
+  plan: RoutingPlan | null,
+  participant: ParticipantId,
+): HandlerId | undefined {
+  if (plan === null) return undefined;
+  for (const home of plan.homes) if (home.participant === participant) return home.handler;
+  return undefined;
 }
 
 /** Whether two demand lists name the same pairs in the same order. */

@@ -31,7 +31,7 @@ import {
   type StreamDemand,
 } from '../../core/routing/index.ts';
 import { hopsToHandlers, type StreamPaths } from '../../core/routing/graph.ts';
-import type { Simulation } from '../engine/simulation.ts';
+import type { Simulation, Timer } from '../engine/simulation.ts';
 import type { SimRandom } from '../engine/random.ts';
 import { ms, seconds, type Micros } from '../engine/time.ts';
 import { Network, type NetworkNode } from '../net/network.ts';
@@ -52,9 +52,9 @@ import {
   type SimToken,
 } from './auth.ts';
 import { MediaHandler } from './media-handler.ts';
-import { MeetingState, type Member } from './meeting.ts';
+import { MeetingState, type Member, type PlanningInputs } from './meeting.ts';
 import { meetingDemand } from './layouts.ts';
-import { emptyPlan, oneWayTable, ownerOf, sameDemand } from './plans.ts';
+import { emptyPlan, homeIn, oneWayTable, ownerOf, sameDemand } from './plans.ts';
 import { drawMeetingSize, layoutRequestNamed } from './workload.ts';
 
 const REQUEST_TIMEOUT = seconds(2);
@@ -150,6 +150,8 @@ export class World {
   /** When a partition, heal, failure or recovery last changed the topology. */
   private lastTopologyChange: Micros = 0;
   private connectedParticipants = 0;
+  /** The ids of the media handlers that are down, space-separated (usually none). */
+  private unhealthyHandlers = '';
 
   constructor(
     readonly sim: Simulation,
@@ -949,13 +951,9 @@ export class World {
   private replan(meeting: MeetingState): boolean {
     if (meeting.ended) return false;
     const demand = meetingDemand(meeting);
-    const signature = this.planningSignature(meeting);
-    if (
-      meeting.plan !== null &&
-      signature === meeting.planSignature &&
-      sameDemand(meeting.demand, demand)
-    )
-      return true;
+    const unchanged = meeting.plan !== null && this.planInputsUnchanged(meeting);
+    if (unchanged && sameDemand(meeting.demand, demand)) return true;
+    const inputs = unchanged ? meeting.plannedFrom : this.planningInputs(meeting);
     const input = this.routingInput(meeting, demand);
     const planned = planRouting(input);
     if (!planned.ok) {
@@ -963,7 +961,7 @@ export class World {
       return false;
     }
     const plan = planned.value;
-    meeting.planSignature = signature;
+    meeting.plannedFrom = inputs;
     checkNewPlan(this.violations, `mc/${meeting.id}`, input, plan);
     this.metrics.reroutes.plans++;
     this.applyPlanLoads(meeting, plan);
@@ -1013,24 +1011,49 @@ export class World {
 
   /**
    * What the plan depends on besides the demand and other meetings' load: who is in the meeting,
-   * whether each is connected somewhere other than where the plan put it, and which handlers are
+   * where each is connected if not at its home in the plan in force, and which handlers are
    * down. The controller replans only when this or the demand changes. Not connected and
    * connected at home are the same to the planner: it treats a participant's current handler
    * and its home in the previous plan alike (either earns the existing-connection preference),
    * so a client reaching its home, or dropping from it, changes nothing it reads.
    */
-  private planningSignature(meeting: MeetingState): string {
-    const homes = new Map((meeting.plan?.homes ?? []).map((h) => [h.participant, h.handler]));
-    let signature = '';
+  private planningInputs(meeting: MeetingState): PlanningInputs {
+    const members: ParticipantId[] = [];
+    const awayAt: (HandlerId | undefined)[] = [];
     for (const member of meeting.members.values()) {
-      const connected = member.connectedHandler;
-      const where =
-        connected === undefined || connected === homes.get(member.id) ? 'home' : connected;
-      signature += `${member.id}@${where};`;
+      members.push(member.id);
+      awayAt.push(this.awayFromHome(meeting, member));
     }
-    for (const handler of this.handlersById.values())
-      if (!handler.healthy) signature += `!${handler.id}`;
-    return signature;
+    return { members, awayAt, unhealthyHandlers: this.unhealthyHandlers };
+  }
+
+  /** Whether the meeting's planning inputs are still those its plan was made from. */
+  private planInputsUnchanged(meeting: MeetingState): boolean {
+    const planned = meeting.plannedFrom;
+    if (planned === undefined || planned.unhealthyHandlers !== this.unhealthyHandlers) return false;
+    if (planned.members.length !== meeting.members.size) return false;
+    let index = 0;
+    for (const member of meeting.members.values()) {
+      if (planned.members[index] !== member.id) return false;
+      if (planned.awayAt[index] !== this.awayFromHome(meeting, member)) return false;
+      index++;
+    }
+    return true;
+  }
+
+  /** The handler a member is connected to when that is not its home in the plan in force. */
+  private awayFromHome(meeting: MeetingState, member: Member): HandlerId | undefined {
+    const connected = member.connectedHandler;
+    return connected === undefined || connected === homeIn(meeting.plan, member.id)
+      ? undefined
+      : connected;
+  }
+
+  /** Refreshes {@link unhealthyHandlers} after a handler failed or recovered. */
+  private handlerHealthChanged(): void {
+    const down: string[] = [];
+    for (const handler of this.handlersById.values()) if (!handler.healthy) down.push(handler.id);
+    this.unhealthyHandlers = down.join(' ');
   }
 
   private routingInput(meeting: MeetingState, demand: StreamDemand[]): RoutingInput {
@@ -1126,10 +1149,15 @@ export class World {
     acknowledged: () => void,
   ): void {
     const handler = this.handlersById.get(owner);
-    const state = { applied: false, acked: false };
+    const state: { applied: boolean; acked: boolean; retry: Timer | undefined } = {
+      applied: false,
+      acked: false,
+      retry: undefined,
+    };
     const finish = (): void => {
       if (state.acked) return;
       state.acked = true;
+      if (state.retry !== undefined) this.sim.cancel(state.retry);
       acknowledged();
     };
     const transmit = (): void => {
@@ -1159,7 +1187,7 @@ export class World {
           );
         },
       );
-      this.sim.after(COMMAND_RETRY, 'mc.command-retry', owner, () => {
+      state.retry = this.sim.after(COMMAND_RETRY, 'mc.command-retry', owner, () => {
         if (!state.acked) transmit();
       });
     };
@@ -1257,7 +1285,10 @@ export class World {
   private scheduleConvergenceCheck(meeting: MeetingState, at?: Micros): void {
     const bound = seconds(this.scenario.invariants.convergenceSeconds);
     const changedAt = meeting.demandChangedAt;
-    this.sim.at(at ?? changedAt + bound, 'check.convergence', `meeting/${meeting.id}`, () => {
+    // A later change supersedes the pending check (it would find the demand changed and stop).
+    if (meeting.convergenceCheck !== undefined) this.sim.cancel(meeting.convergenceCheck);
+    const check = (): void => {
+      meeting.convergenceCheck = undefined;
       if (meeting.ended || meeting.demandChangedAt !== changedAt) return;
       const settledFrom = Math.max(changedAt, this.lastTopologyChange + FAILURE_DETECTION);
       if (this.sim.now < settledFrom + bound)
@@ -1270,7 +1301,13 @@ export class World {
         changedAt,
         bound,
       );
-    });
+    };
+    meeting.convergenceCheck = this.sim.at(
+      at ?? changedAt + bound,
+      'check.convergence',
+      `meeting/${meeting.id}`,
+      check,
+    );
   }
 
   /** Demands whose subscriber and publisher are connected and reachable are due. */
@@ -1313,10 +1350,11 @@ export class World {
       meeting.keyTickAt >= this.sim.now
     )
       return;
+    if (meeting.keyTick !== undefined) this.sim.cancel(meeting.keyTick);
     meeting.keyTickAt = at;
-    this.sim.at(at, 'mc.media-key-tick', `meeting/${meeting.id}`, () => {
-      if (meeting.keyTickAt !== at) return;
+    meeting.keyTick = this.sim.at(at, 'mc.media-key-tick', `meeting/${meeting.id}`, () => {
       meeting.keyTickAt = undefined;
+      meeting.keyTick = undefined;
       this.mediaKeyEvent(meeting, { type: 'tick' });
     });
   }
@@ -1335,29 +1373,37 @@ export class World {
       this.sendKey(controller, client, epoch, 1);
     }
     const settle = seconds(this.scenario.invariants.keySettleSeconds);
-    this.sim.after(settle, 'check.media-keys', `meeting/${meeting.id}`, () => {
-      if (meeting.ended || meeting.keys.currentEpoch() !== epoch) return;
-      const members = [...meeting.members.keys()]
-        .map((id) => this.clients.get(id))
-        .filter(
-          (c): c is Client =>
-            c !== undefined &&
-            c.state === 'connected' &&
-            c.pendingKeys === 0 &&
-            this.keyReachable(c),
+    // A newer epoch supersedes the pending check of the previous one (it would stop at once).
+    if (meeting.keySettleCheck !== undefined) this.sim.cancel(meeting.keySettleCheck);
+    meeting.keySettleCheck = this.sim.after(
+      settle,
+      'check.media-keys',
+      `meeting/${meeting.id}`,
+      () => {
+        meeting.keySettleCheck = undefined;
+        if (meeting.ended || meeting.keys.currentEpoch() !== epoch) return;
+        const members = [...meeting.members.keys()]
+          .map((id) => this.clients.get(id))
+          .filter(
+            (c): c is Client =>
+              c !== undefined &&
+              c.state === 'connected' &&
+              c.pendingKeys === 0 &&
+              this.keyReachable(c),
+          );
+        const removed = [...meeting.removed].flatMap(([participant, lastAllowedEpoch]) => {
+          const gone = this.clients.get(participant);
+          return gone === undefined ? [] : [{ participant, held: gone.epochs, lastAllowedEpoch }];
+        });
+        checkEpochs(
+          this.violations,
+          meeting.id,
+          epoch,
+          members.map((c) => ({ participant: c.id, held: c.epochs })),
+          removed,
         );
-      const removed = [...meeting.removed].flatMap(([participant, lastAllowedEpoch]) => {
-        const gone = this.clients.get(participant);
-        return gone === undefined ? [] : [{ participant, held: gone.epochs, lastAllowedEpoch }];
-      });
-      checkEpochs(
-        this.violations,
-        meeting.id,
-        epoch,
-        members.map((c) => ({ participant: c.id, held: c.epochs })),
-        removed,
-      );
-    });
+      },
+    );
   }
 
   private sendKey(
@@ -1443,6 +1489,7 @@ export class World {
             () => {
               this.lastTopologyChange = this.sim.now;
               handler.healthy = true;
+              this.handlerHealthChanged();
               this.network.restore(handler.id);
             },
           );
@@ -1494,6 +1541,7 @@ export class World {
   private crashHandler(handler: MediaHandler): void {
     this.lastTopologyChange = this.sim.now;
     handler.crash();
+    this.handlerHealthChanged();
     this.network.fail(handler.id);
     for (const id of handler.meetings) {
       const meeting = this.meetings.get(id);
