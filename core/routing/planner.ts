@@ -5,20 +5,21 @@
 import type { HandlerId, ParticipantId } from '../ids.ts';
 import { err, ok, type Result } from '../result.ts';
 import { preparePlanning, type PlanningContext } from './input.ts';
-import { hardLimitBps, loadTier, tierRank } from './rank.ts';
-import type {
-  CascadeRoute,
-  DeliverRoute,
-  HandlerLoad,
-  HandlerOverload,
-  HomeAssignment,
-  PublishRoute,
-  RoutingError,
-  RoutingHandler,
-  RoutingInput,
-  RoutingParticipant,
-  RoutingPlan,
-  StreamRef,
+import { hardLimitBps } from './rank.ts';
+import {
+  BANDWIDTH_WARNING_RATIO,
+  type CascadeRoute,
+  type DeliverRoute,
+  type HandlerLoad,
+  type HandlerOverload,
+  type HomeAssignment,
+  type PublishRoute,
+  type RoutingError,
+  type RoutingHandler,
+  type RoutingInput,
+  type RoutingParticipant,
+  type RoutingPlan,
+  type StreamRef,
 } from './types.ts';
 
 /**
@@ -82,11 +83,12 @@ export function planRouting(input: RoutingInput): Result<RoutingPlan, RoutingErr
   if (!prepared.ok) return prepared;
   const ctx = prepared.value;
   const costs = participantCosts(ctx);
-  const meetingSet = selectMeetingHandlers(ctx, costs);
+  const limits = bandLimits(ctx.healthy);
+  const meetingSet = selectMeetingHandlers(ctx, costs, limits);
   const reserved = new Float64Array(ctx.healthy.length);
   let overloaded: HandlerOverload[] = [];
   for (let round = 0; round <= ctx.healthy.length; round++) {
-    const homes = placeParticipants(ctx, costs, meetingSet, reserved);
+    const homes = placeParticipants(ctx, costs, meetingSet, reserved, limits);
     if (!homes.ok) return homes;
     const plan = buildPlan(ctx, homes.value);
     overloaded = plan.loads
@@ -100,6 +102,33 @@ export function planRouting(input: RoutingInput): Result<RoutingPlan, RoutingErr
 
 /** Each participant's home, as a handler index, by participant index. */
 type Homes = Int32Array;
+
+/**
+ * Where each healthy handler's load bands start, by handler index, so that the band of a load
+ * is two comparisons: {@link bandOf} equals `tierRank(loadTier(totalBps, handler))`.
+ */
+interface BandLimits {
+  readonly hardLimitBps: Float64Array;
+  readonly warningFromBps: Float64Array;
+}
+
+function bandLimits(healthy: readonly RoutingHandler[]): BandLimits {
+  const limits = {
+    hardLimitBps: new Float64Array(healthy.length),
+    warningFromBps: new Float64Array(healthy.length),
+  };
+  healthy.forEach((handler, h) => {
+    limits.hardLimitBps[h] = hardLimitBps(handler);
+    limits.warningFromBps[h] = handler.capacityBps * BANDWIDTH_WARNING_RATIO;
+  });
+  return limits;
+}
+
+/** 0 below the warning band, 1 in it, 2 past the hard limit (rank.ts's `tierRank`). */
+function bandOf(limits: BandLimits, handler: number, totalBps: number): number {
+  if (totalBps > (limits.hardLimitBps[handler] as number)) return 2;
+  return totalBps >= (limits.warningFromBps[handler] as number) ? 1 : 0;
+}
 
 /**
  * For each overloaded handler, reserves the load the plan put on it beyond its participants'
@@ -146,13 +175,17 @@ function participantCosts(ctx: PlanningContext): Float64Array {
  * yet, the handler more participants already use, quality, the capabilities the participants
  * want, and the handler id.
  */
-function selectMeetingHandlers(ctx: PlanningContext, costs: Float64Array): Uint8Array {
+function selectMeetingHandlers(
+  ctx: PlanningContext,
+  costs: Float64Array,
+  limits: BandLimits,
+): Uint8Array {
   const { healthy, participants, latency } = ctx;
   const handlerCount = healthy.length;
   const count = Math.min(targetHandlerCount(participants.length), handlerCount);
   let totalCost = 0;
   for (const cost of costs) totalCost += cost;
-  const summary = summariseForMeeting(ctx, totalCost / Math.max(count, 1));
+  const summary = summariseForMeeting(ctx, totalCost / Math.max(count, 1), limits);
   const nearest = new Float64Array(participants.length).fill(Number.POSITIVE_INFINITY);
   const totalLatency = new Float64Array(handlerCount);
   const picked = new Uint8Array(handlerCount);
@@ -206,7 +239,11 @@ interface MeetingSummary {
   readonly missing: Int32Array;
 }
 
-function summariseForMeeting(ctx: PlanningContext, shareBps: number): MeetingSummary {
+function summariseForMeeting(
+  ctx: PlanningContext,
+  shareBps: number,
+  limits: BandLimits,
+): MeetingSummary {
   const { healthy, participants } = ctx;
   const summary: MeetingSummary = {
     tier: new Uint8Array(healthy.length),
@@ -214,7 +251,7 @@ function summariseForMeeting(ctx: PlanningContext, shareBps: number): MeetingSum
     missing: new Int32Array(healthy.length),
   };
   healthy.forEach((handler, h) => {
-    summary.tier[h] = tierRank(loadTier(handler.loadBps + shareBps, handler));
+    summary.tier[h] = bandOf(limits, h, handler.loadBps + shareBps);
     for (const p of participants) {
       if (p.currentHandler === handler.id || ctx.previousHomes.get(p.id) === handler.id)
         add(summary.users, h, 1);
@@ -253,6 +290,7 @@ function placeParticipants(
   costs: Float64Array,
   meetingSet: Uint8Array,
   reserved: Float64Array,
+  limits: BandLimits,
 ): Result<Homes, RoutingError> {
   const { healthy, participants, latency } = ctx;
   const handlerCount = healthy.length;
@@ -292,16 +330,17 @@ function placeParticipants(
     const costBps = costs[p] as number;
     const previous = ctx.previousHomes.get(participant.id);
     row = p * handlerCount;
+    const wants = participant.wants;
     let best = -1;
     for (let h = 0; h < handlerCount; h++) {
       const handler = healthy[h] as RoutingHandler;
-      const tier = loadTier(handler.loadBps + (planned[h] as number) + costBps, handler);
-      score.tier[h] = tierRank(tier);
-      score.fits[h] = Number(tier !== 'over-hard-limit');
+      const band = bandOf(limits, h, handler.loadBps + (planned[h] as number) + costBps);
+      score.tier[h] = band;
+      score.fits[h] = Number(band !== 2);
       score.existing[h] = Number(
         participant.currentHandler === handler.id || previous === handler.id,
       );
-      score.missing[h] = missingCapabilities(participant.wants, handler);
+      score.missing[h] = wants === undefined ? 0 : missingCapabilities(wants, handler);
       if (best === -1 || better(h, best)) best = h;
     }
     if (best === -1 || score.fits[best] === 0) {
