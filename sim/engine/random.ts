@@ -41,21 +41,43 @@ export class RandomStreams {
 }
 
 function createStream(seed: string): SimRandom {
-  const prng = seedrandom.alea(seed);
-  const next = (): number => prng.double();
-  return {
-    next,
-    bytes(length) {
-      const out = new Uint8Array(length);
-      for (let i = 0; i < length; i++) out[i] = Math.floor(next() * 256);
-      return out;
-    },
-    int: (bound) => Math.floor(next() * bound),
-    uniform: (low, high) => low + next() * (high - low),
-    exponential: (mean) => -mean * Math.log(1 - next()),
-    chance: (p) => next() < p,
-    pick<T>(items: readonly T[]): T {
-      return items[Math.floor(next() * items.length)] as T;
-    },
-  };
+  return new AleaStream(seedrandom.alea(seed));
+}
+
+/**
+ * One stream over an alea generator. A class, so that the tens of thousands of streams a large
+ * run creates (two per client) share their methods instead of each holding its own closures.
+ */
+class AleaStream implements SimRandom {
+  constructor(private readonly prng: seedrandom.PRNG) {}
+
+  next(): number {
+    return this.prng.double();
+  }
+
+  bytes(length: number): Uint8Array {
+    const out = new Uint8Array(length);
+    for (let i = 0; i < length; i++) out[i] = Math.floor(this.next() * 256);
+    return out;
+  }
+
+  int(bound: number): number {
+    return Math.floor(this.next() * bound);
+  }
+
+  uniform(low: number, high: number): number {
+    return low + this.next() * (high - low);
+  }
+
+  exponential(mean: number): number {
+    return -mean * Math.log(1 - this.next());
+  }
+
+  chance(p: number): boolean {
+    return this.next() < p;
+  }
+
+  pick<T>(items: readonly T[]): T {
+    return items[Math.floor(this.next() * items.length)] as T;
+  }
 }
