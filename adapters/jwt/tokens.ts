@@ -1,7 +1,8 @@
 import type { KeyObject } from 'node:crypto';
 import { compactVerify, decodeJwt, decodeProtectedHeader, SignJWT } from 'jose';
 import {
-  validateClaims,
+  checkClaims,
+  readTokenClaims,
   type ClaimRejection,
   type TokenClaims,
   type ValidationPolicy,
@@ -89,7 +90,7 @@ export async function verifyToken(
   if (remembered !== undefined) {
     const key = await keys.find(remembered.issuer, remembered.kid, now);
     if (key.ok && key.value === remembered.key) {
-      return validateClaims(remembered.payload, policy, now);
+      return checkClaims(remembered.claims, policy, now);
     }
   }
   const header = readHeader(token);
@@ -111,6 +112,7 @@ export async function verifyToken(
   } catch {
     return err({ kind: 'malformed_token' });
   }
-  verified?.remember(token, { issuer, kid, key: publicKey.value, payload }, now);
-  return validateClaims(payload, policy, now);
+  const claims = readTokenClaims(payload);
+  verified?.remember(token, { issuer, kid, key: publicKey.value, claims }, now);
+  return checkClaims(claims, policy, now);
 }

@@ -1,6 +1,10 @@
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { buildTokenClaims, type ValidationPolicy } from '../../core/auth/claims.ts';
+import {
+  buildTokenClaims,
+  readTokenClaims,
+  type ValidationPolicy,
+} from '../../core/auth/claims.ts';
 import { parseScope } from '../../core/auth/scopes.ts';
 import { err, ok, unwrap } from '../../core/result.ts';
 import { signClaims, verifyToken, type PublicKeyLookup } from './tokens.ts';
@@ -30,27 +34,31 @@ function keyTable(entries: Record<string, KeyObject>): PublicKeyLookup & { table
   };
 }
 
-const tokenSignedBy = (privateKey: KeyObject, kid: string, subject = 'alice') =>
-  signClaims(
-    unwrap(
-      buildTokenClaims({
-        subject,
-        kind: 'user',
-        scopes: [readGc],
-        issuer: ISSUER,
-        audience: 'dark-tower',
-        now: T0,
-        jti: `jti-${subject}`,
-      }),
-    ),
-    { kid, privateKey },
+const claimsOf = (subject: string) =>
+  unwrap(
+    buildTokenClaims({
+      subject,
+      kind: 'user',
+      scopes: [readGc],
+      issuer: ISSUER,
+      audience: 'dark-tower',
+      now: T0,
+      jti: `jti-${subject}`,
+    }),
   );
+
+const tokenSignedBy = (privateKey: KeyObject, kid: string, subject = 'alice') =>
+  signClaims(claimsOf(subject), { kid, privateKey });
+
+/** The subject a remembered token's claims were read with. */
+const subjectOf = (token: VerifiedToken | undefined) =>
+  token?.claims.ok ? token.claims.accepted.value.subject : undefined;
 
 const entry = (key: KeyObject, subject: string): VerifiedToken => ({
   issuer: ISSUER,
   kid: 'k1',
   key,
-  payload: { sub: subject },
+  claims: readTokenClaims(claimsOf(subject)),
 });
 
 describe('VerifiedTokenCache', () => {
@@ -68,8 +76,8 @@ describe('VerifiedTokenCache', () => {
     const key = pair().publicKey;
     for (const name of ['1', '2', '3']) cache.remember(name, entry(key, name), 0);
     expect(cache.recall('1', 0)).toBeUndefined();
-    expect(cache.recall('2', 0)?.payload).toEqual({ sub: '2' });
-    expect(cache.recall('3', 0)?.payload).toEqual({ sub: '3' });
+    expect(subjectOf(cache.recall('2', 0))).toBe('2');
+    expect(subjectOf(cache.recall('3', 0))).toBe('3');
   });
 });
 
@@ -80,10 +88,16 @@ describe('verifyToken with a verified-token cache', () => {
     const cache = new VerifiedTokenCache();
     const token = await tokenSignedBy(signer.privateKey, 'k1');
     expect((await verifyToken(token, keys, policy, T0, cache)).ok).toBe(true);
-    expect(cache.recall(token, T0)?.payload).toMatchObject({ sub: 'alice' });
+    expect(subjectOf(cache.recall(token, T0))).toBe('alice');
     expect((await verifyToken(token, keys, policy, T0 + 1_000, cache)).ok).toBe(true);
     const expired = await verifyToken(token, keys, policy, T0 + 2 * HOUR_MS, cache);
     expect(expired).toMatchObject({ ok: false, error: { kind: 'expired' } });
+    const writer = { ...policy, requiredScopes: [unwrap(parseScope('user.write.gc'))] };
+    const unscoped = await verifyToken(token, keys, writer, T0 + 1_000, cache);
+    expect(unscoped).toMatchObject({ ok: false, error: { kind: 'missing_scope' } });
+    const elsewhere = { ...policy, audience: 'another-service' };
+    const misaddressed = await verifyToken(token, keys, elsewhere, T0 + 1_000, cache);
+    expect(misaddressed).toMatchObject({ ok: false, error: { kind: 'wrong_audience' } });
   });
 
   it('verifies again when the kid now resolves to another key, and rejects a forgery', async () => {

@@ -1,18 +1,19 @@
 import type { KeyObject } from 'node:crypto';
+import type { ReadClaims } from '../../core/auth/claims.ts';
 
 /** A token whose signature verified: what was read from it, and the key it verified under. */
 export interface VerifiedToken {
   readonly issuer: string;
   readonly kid: string;
   readonly key: KeyObject;
-  /** The parsed payload, not yet judged: claims are checked on every use. */
-  readonly payload: unknown;
+  /** The payload's claims as read, not yet judged: they are checked on every use. */
+  readonly claims: ReadClaims;
 }
 
 /**
  * Remembers compact JWTs whose signature already verified, with their decoded header and
- * payload, so a token presented again skips the Ed25519 verification (the dominant cost of an
- * authenticated read) and the decoding. An entry counts only while the same key object still
+ * claims, so a token presented again skips the Ed25519 verification (the dominant cost of an
+ * authenticated read), the decoding and the reading of its claims. An entry counts only while the same key object still
  * resolves for its issuer and kid (a key dropped from the JWKS, or replaced, invalidates it;
  * the caller checks) and lives at most `maxAgeMs`. Claims are still checked on every request
  * by the caller. Bounded: the oldest entries go first.
