@@ -71,6 +71,15 @@ describe('VerifiedTokenCache', () => {
     expect(cache.recall('t', 0)).toBeUndefined();
   });
 
+  it('recalls only the very token remembered, not another with the same signature', () => {
+    const cache = new VerifiedTokenCache(10, 1_000);
+    cache.remember('header.payload.signature', entry(pair().publicKey, 'a'), 0);
+    expect(subjectOf(cache.recall('header.payload.signature', 0))).toBe('a');
+    expect(cache.recall('header.other-payload.signature', 0)).toBeUndefined();
+    expect(cache.recall('signature', 0)).toBeUndefined();
+    expect(subjectOf(cache.recall('header.payload.signature', 0))).toBe('a');
+  });
+
   it('keeps at most its capacity, evicting the oldest', () => {
     const cache = new VerifiedTokenCache(2, 60_000);
     const key = pair().publicKey;
@@ -113,6 +122,23 @@ describe('verifyToken with a verified-token cache', () => {
     delete keys.table.k1;
     const dropped = await verifyToken(token, keys, policy, T0, cache);
     expect(dropped).toMatchObject({ ok: false, error: { kind: 'unknown_kid' } });
+  });
+
+  it('rejects a tampered payload under a remembered signature, and still accepts the token', async () => {
+    const signer = pair();
+    const keys = keyTable({ k1: signer.publicKey });
+    const cache = new VerifiedTokenCache();
+    const token = await tokenSignedBy(signer.privateKey, 'k1');
+    expect((await verifyToken(token, keys, policy, T0, cache)).ok).toBe(true);
+    const [header, , signature] = token.split('.');
+    const other = (await tokenSignedBy(signer.privateKey, 'k1', 'mallory')).split('.')[1];
+    const tampered = `${header}.${other}.${signature}`;
+    const result = await verifyToken(tampered, keys, policy, T0, cache);
+    expect(result).toMatchObject({ ok: false, error: { kind: 'bad_signature' } });
+    expect(await verifyToken(token, keys, policy, T0, cache)).toMatchObject({
+      ok: true,
+      value: { subject: 'alice' },
+    });
   });
 
   it('never remembers a token whose signature failed', async () => {
