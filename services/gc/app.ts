@@ -76,6 +76,27 @@ function meetingView(meeting: MeetingRecord, controller: ControllerRegistration 
   };
 }
 
+const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
+
+/**
+ * The JSON of each meeting record's view, with the controller it was made for. Records and
+ * controllers read from the in-process caches are the same objects from one read to the
+ * next, so a repeated read of a meeting sends the JSON made the first time instead of
+ * building and serialising its view again. Weakly held: it goes with the record.
+ */
+const viewJson = new WeakMap<
+  MeetingRecord,
+  { readonly controller: ControllerRegistration | undefined; readonly json: string }
+>();
+
+function meetingJson(meeting: MeetingRecord, controller: ControllerRegistration | undefined) {
+  const known = viewJson.get(meeting);
+  if (known !== undefined && known.controller === controller) return known.json;
+  const json = JSON.stringify(meetingView(meeting, controller));
+  viewJson.set(meeting, { controller, json });
+  return json;
+}
+
 /** Builds the Global Controller's HTTP API. */
 export function buildGcApp(deps: GcAppDependencies): HttpServer {
   const app = createHttpServer({
@@ -166,13 +187,13 @@ export function buildGcApp(deps: GcAppDependencies): HttpServer {
     return reply.code(201).send(meetingView(meeting, await controllerFor(meeting)));
   });
 
-  app.get<{ Params: { id: string } }>('/v1/meetings/:id', async (request) => {
+  app.get<{ Params: { id: string } }>('/v1/meetings/:id', async (request, reply) => {
     await authorize(request.headers.authorization, READ);
     const [meeting, controller] = await findMeetingAndController(
       request.params.id,
       request.headers.host,
     );
-    return meetingView(meeting, controller);
+    return reply.type(JSON_CONTENT_TYPE).send(meetingJson(meeting, controller));
   });
 
   app.delete<{ Params: { id: string } }>('/v1/meetings/:id', async (request) => {
