@@ -40,6 +40,23 @@ function describe(reason: TokenRejection): string {
   }
 }
 
+/** The validation policy of each check and scope list, made once rather than per request. */
+const policies = new WeakMap<BearerCheck, WeakMap<readonly Scope[], ValidationPolicy>>();
+
+function policyFor(check: BearerCheck, scopes: readonly Scope[]): ValidationPolicy {
+  let byScopes = policies.get(check);
+  if (byScopes === undefined) {
+    byScopes = new WeakMap();
+    policies.set(check, byScopes);
+  }
+  let policy = byScopes.get(scopes);
+  if (policy === undefined) {
+    policy = { ...check.policy, requiredScopes: scopes };
+    byScopes.set(scopes, policy);
+  }
+  return policy;
+}
+
 /**
  * Verifies the request's bearer token at `now` (ms) and requires `scopes`. Throws a 401
  * (`invalid_token`, with a WWW-Authenticate header) for a missing or invalid token, or a
@@ -59,7 +76,7 @@ export async function requireBearer(
   const verified = await verifyToken(
     token,
     check.keys,
-    { ...check.policy, requiredScopes: scopes },
+    policyFor(check, scopes),
     now,
     check.verifiedTokens,
   );

@@ -39,8 +39,8 @@ export interface GcAppDependencies {
 }
 
 const BODY_LIMIT_BYTES = 8 * 1024;
-const READ: Scope = { principal: 'user', operation: 'read', component: 'gc' };
-const WRITE: Scope = { principal: 'user', operation: 'write', component: 'gc' };
+const READ: readonly Scope[] = [{ principal: 'user', operation: 'read', component: 'gc' }];
+const WRITE: readonly Scope[] = [{ principal: 'user', operation: 'write', component: 'gc' }];
 
 const newMeeting = z
   .object({
@@ -109,8 +109,8 @@ export function buildGcApp(deps: GcAppDependencies): HttpServer {
     ...deps.bearer,
     onRejected: (reason) => deps.metrics.authFailures.inc({ reason }),
   };
-  const authorize = (authorization: string | undefined, scope: Scope) =>
-    requireBearer(authorization, bearer, [scope], deps.clock.now());
+  const authorize = (authorization: string | undefined, scopes: readonly Scope[]) =>
+    requireBearer(authorization, bearer, scopes, deps.clock.now());
 
   /** The tenant of a request: the subdomain under the tenant domain, else the default org. */
   async function tenantOf(host: string | undefined): Promise<TenantConfig> {
