@@ -73,11 +73,14 @@ describe('VerifiedTokenCache', () => {
 
   it('recalls only the very token remembered, not another with the same signature', () => {
     const cache = new VerifiedTokenCache(10, 1_000);
-    cache.remember('header.payload.signature', entry(pair().publicKey, 'a'), 0);
-    expect(subjectOf(cache.recall('header.payload.signature', 0))).toBe('a');
-    expect(cache.recall('header.other-payload.signature', 0)).toBeUndefined();
-    expect(cache.recall('signature', 0)).toBeUndefined();
-    expect(subjectOf(cache.recall('header.payload.signature', 0))).toBe('a');
+    const signature = 's'.repeat(86);
+    cache.remember(`header.payload.${signature}`, entry(pair().publicKey, 'a'), 0);
+    expect(subjectOf(cache.recall(`header.payload.${signature}`, 0))).toBe('a');
+    expect(cache.recall(`header.other-payload.${signature}`, 0)).toBeUndefined();
+    expect(cache.recall(signature, 0)).toBeUndefined();
+    cache.remember('short.token', entry(pair().publicKey, 'b'), 0);
+    expect(subjectOf(cache.recall('short.token', 0))).toBe('b');
+    expect(subjectOf(cache.recall(`header.payload.${signature}`, 0))).toBe('a');
   });
 
   it('keeps at most its capacity, evicting the oldest', () => {
