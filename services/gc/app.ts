@@ -112,14 +112,20 @@ export function buildGcApp(deps: GcAppDependencies): HttpServer {
   const authorize = (authorization: string | undefined, scopes: readonly Scope[]) =>
     requireBearer(authorization, bearer, scopes, deps.clock.now());
 
+  const tenantSuffix = deps.tenantDomain === undefined ? undefined : `.${deps.tenantDomain}`;
+
+  /** The organisation of a request: the subdomain under the tenant domain, else the default. */
+  function orgIdOf(host: string | undefined): string {
+    if (tenantSuffix === undefined) return deps.defaultOrg;
+    const hostname = (host ?? '').replace(/:\d+$/, '').toLowerCase();
+    return hostname.endsWith(tenantSuffix)
+      ? hostname.slice(0, -tenantSuffix.length)
+      : deps.defaultOrg;
+  }
+
   /** The tenant of a request: the subdomain under the tenant domain, else the default org. */
   async function tenantOf(host: string | undefined): Promise<TenantConfig> {
-    const hostname = (host ?? '').replace(/:\d+$/, '').toLowerCase();
-    const suffix = deps.tenantDomain === undefined ? undefined : `.${deps.tenantDomain}`;
-    const orgId =
-      suffix !== undefined && hostname.endsWith(suffix)
-        ? hostname.slice(0, -suffix.length)
-        : deps.defaultOrg;
+    const orgId = orgIdOf(host);
     const cached = await deps.tenantCache.get(orgId);
     if (cached) return cached;
     const tenant = await deps.tenants.getTenant(orgId);
@@ -151,6 +157,26 @@ export function buildGcApp(deps: GcAppDependencies): HttpServer {
     ]);
     if (meeting.status !== 'active') return [meeting, undefined];
     return [meeting, current ?? (await controllerFor(meeting))];
+  }
+
+  /**
+   * What {@link findMeetingAndController} answers, when this replica holds everything it needs
+   * in memory (the tenant, the meeting, and for an active meeting a healthy controller it is
+   * placed on); otherwise undefined, and the caller asks {@link findMeetingAndController}.
+   * Saves a cached read the promises of the general path.
+   */
+  function peekMeetingAndController(
+    id: string,
+    host: string | undefined,
+  ): [MeetingRecord, ControllerRegistration | undefined] | undefined {
+    const meeting = deps.meetings.peek?.(id);
+    const tenant = meeting === undefined ? undefined : deps.tenantCache.peek?.(orgIdOf(host));
+    if (meeting === undefined || tenant === undefined || meeting.orgId !== tenant.orgId) {
+      return undefined;
+    }
+    if (meeting.status !== 'active') return [meeting, undefined];
+    const current = deps.placement.peekCurrentController(id, deps.clock.now());
+    return current === undefined ? undefined : [meeting, current];
   }
 
   async function controllerFor(
@@ -189,10 +215,10 @@ export function buildGcApp(deps: GcAppDependencies): HttpServer {
 
   app.get<{ Params: { id: string } }>('/v1/meetings/:id', async (request, reply) => {
     await authorize(request.headers.authorization, READ);
-    const [meeting, controller] = await findMeetingAndController(
-      request.params.id,
-      request.headers.host,
-    );
+    const { id } = request.params;
+    const { host } = request.headers;
+    const [meeting, controller] =
+      peekMeetingAndController(id, host) ?? (await findMeetingAndController(id, host));
     return reply.type(JSON_CONTENT_TYPE).send(meetingJson(meeting, controller));
   });
 

@@ -37,6 +37,10 @@ export class LocallyCachedMeetings implements MeetingStore {
     return this.cache.read(meetingId, () => this.store.get(meetingId));
   }
 
+  peek(meetingId: string): MeetingRecord | undefined {
+    return this.cache.peek(meetingId);
+  }
+
   async end(meetingId: string, endedAtMs: number): Promise<MeetingRecord | undefined> {
     const ended = await this.store.end(meetingId, endedAtMs);
     if (ended) {
@@ -63,6 +67,10 @@ export class LocallyCachedAssignments implements MeetingAssignments {
     return this.cache.read(meetingId, () => this.assignments.get(meetingId));
   }
 
+  peek(meetingId: string): string | undefined {
+    return this.cache.peek(meetingId);
+  }
+
   async set(meetingId: string, mcId: string): Promise<void> {
     await this.assignments.set(meetingId, mcId);
     this.cache.store(meetingId, mcId);
@@ -83,6 +91,10 @@ export class LocallyCachedTenants implements TenantConfigCache {
 
   get(orgId: string): Promise<TenantConfig | undefined> {
     return this.cache.read(orgId, () => this.shared.get(orgId));
+  }
+
+  peek(orgId: string): TenantConfig | undefined {
+    return this.cache.peek(orgId);
   }
 
   async put(config: TenantConfig): Promise<void> {
