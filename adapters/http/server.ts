@@ -53,9 +53,10 @@ export function createHttpServer(options: HttpServerOptions) {
     }),
     bodyLimit: options.bodyLimit,
     genReqId: (request) => traceIdFor(request.headers.traceparent, ids),
-    // One child logger per request that logs, carrying both its trace and its own span.
-    childLoggerFactory: (_logger, bindings, childOptions) =>
-      new RequestLogger(options.logger, bindings, childOptions, () => ids.spanId()),
+    // One child logger per request that logs, carrying both its trace and its own span. The
+    // parent is the pino logger given above (or a pino child fastify made of it).
+    childLoggerFactory: (parent, bindings, childOptions) =>
+      new RequestLogger(parent as Logger, bindings, childOptions, () => ids.spanId()),
     forceCloseConnections: 'idle',
     return503OnClosing: true,
     frameworkErrors: (error, _request, reply) => {
