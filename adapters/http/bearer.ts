@@ -1,7 +1,12 @@
 import type { Scope } from '../../core/auth/scopes.ts';
 import type { ValidationPolicy, VerifiedClaims } from '../../core/auth/claims.ts';
 import { formatScopeList } from '../../core/auth/scopes.ts';
-import { verifyToken, type PublicKeyLookup, type TokenRejection } from '../jwt/tokens.ts';
+import {
+  verifyRememberedToken,
+  verifyToken,
+  type PublicKeyLookup,
+  type TokenRejection,
+} from '../jwt/tokens.ts';
 import { HttpError } from './errors.ts';
 import type { VerifiedTokenCache } from '../jwt/verified-cache.ts';
 
@@ -73,13 +78,10 @@ export async function requireBearer(
     check.onRejected('missing_token');
     throw rejection('missing_token', 401, 'a Bearer token is required');
   }
-  const verified = await verifyToken(
-    token,
-    check.keys,
-    policyFor(check, scopes),
-    now,
-    check.verifiedTokens,
-  );
+  const policy = policyFor(check, scopes);
+  const verified =
+    verifyRememberedToken(token, check.keys, policy, now, check.verifiedTokens) ??
+    (await verifyToken(token, check.keys, policy, now, check.verifiedTokens));
   if (verified.ok) return verified.value;
   check.onRejected(verified.error.kind);
   const status = verified.error.kind === 'missing_scope' ? 403 : 401;

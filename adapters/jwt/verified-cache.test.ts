@@ -7,7 +7,7 @@ import {
 } from '../../core/auth/claims.ts';
 import { parseScope } from '../../core/auth/scopes.ts';
 import { err, ok, unwrap } from '../../core/result.ts';
-import { signClaims, verifyToken, type PublicKeyLookup } from './tokens.ts';
+import { signClaims, verifyRememberedToken, verifyToken, type PublicKeyLookup } from './tokens.ts';
 import { VerifiedTokenCache, type VerifiedToken } from './verified-cache.ts';
 
 const ISSUER = 'https://ac.test';
@@ -142,6 +142,35 @@ describe('verifyToken with a verified-token cache', () => {
       ok: true,
       value: { subject: 'alice' },
     });
+  });
+
+  it('answers a remembered token at once only while its key resolves without waiting', async () => {
+    const signer = pair();
+    const table = keyTable({ k1: signer.publicKey });
+    let cachedKey: KeyObject | undefined = signer.publicKey;
+    const keys: PublicKeyLookup = { find: table.find, findNow: () => cachedKey };
+    const cache = new VerifiedTokenCache();
+    const token = await tokenSignedBy(signer.privateKey, 'k1');
+    expect(verifyRememberedToken(token, keys, policy, T0, cache)).toBeUndefined();
+    expect((await verifyToken(token, keys, policy, T0, cache)).ok).toBe(true);
+    expect(verifyRememberedToken(token, keys, policy, T0 + 1_000, cache)).toMatchObject({
+      ok: true,
+      value: { subject: 'alice' },
+    });
+    const elsewhere = { ...policy, audience: 'another-service' };
+    expect(verifyRememberedToken(token, keys, elsewhere, T0 + 1_000, cache)).toMatchObject({
+      ok: false,
+      error: { kind: 'wrong_audience' },
+    });
+    // Remembered for a minute at most.
+    expect(verifyRememberedToken(token, keys, policy, T0 + 60_000, cache)).toBeUndefined();
+    expect((await verifyToken(token, keys, policy, T0, cache)).ok).toBe(true);
+    cachedKey = pair().publicKey;
+    expect(verifyRememberedToken(token, keys, policy, T0, cache)).toBeUndefined();
+    cachedKey = undefined;
+    expect(verifyRememberedToken(token, keys, policy, T0, cache)).toBeUndefined();
+    expect((await verifyToken(token, keys, policy, T0, cache)).ok).toBe(true);
+    expect(verifyRememberedToken(token, table, policy, T0, cache)).toBeUndefined();
   });
 
   it('never remembers a token whose signature failed', async () => {
