@@ -1,7 +1,12 @@
 import type { Scope } from '../../core/auth/scopes.ts';
 import type { ValidationPolicy, VerifiedClaims } from '../../core/auth/claims.ts';
 import { formatScopeList } from '../../core/auth/scopes.ts';
-import { verifyToken, type PublicKeyLookup, type TokenRejection } from '../jwt/tokens.ts';
+import {
+  verifyRememberedToken,
+  verifyToken,
+  type PublicKeyLookup,
+  type TokenRejection,
+} from '../jwt/tokens.ts';
 import { HttpError } from './errors.ts';
 import type { VerifiedTokenCache } from '../jwt/verified-cache.ts';
 
@@ -40,6 +45,23 @@ function describe(reason: TokenRejection): string {
   }
 }
 
+/** The validation policy of each check and scope list, made once rather than per request. */
+const policies = new WeakMap<BearerCheck, WeakMap<readonly Scope[], ValidationPolicy>>();
+
+function policyFor(check: BearerCheck, scopes: readonly Scope[]): ValidationPolicy {
+  let byScopes = policies.get(check);
+  if (byScopes === undefined) {
+    byScopes = new WeakMap();
+    policies.set(check, byScopes);
+  }
+  let policy = byScopes.get(scopes);
+  if (policy === undefined) {
+    policy = { ...check.policy, requiredScopes: scopes };
+    byScopes.set(scopes, policy);
+  }
+  return policy;
+}
+
 /**
  * Verifies the request's bearer token at `now` (ms) and requires `scopes`. Throws a 401
  * (`invalid_token`, with a WWW-Authenticate header) for a missing or invalid token, or a
@@ -56,13 +78,10 @@ export async function requireBearer(
     check.onRejected('missing_token');
     throw rejection('missing_token', 401, 'a Bearer token is required');
   }
-  const verified = await verifyToken(
-    token,
-    check.keys,
-    { ...check.policy, requiredScopes: scopes },
-    now,
-    check.verifiedTokens,
-  );
+  const policy = policyFor(check, scopes);
+  const verified =
+    verifyRememberedToken(token, check.keys, policy, now, check.verifiedTokens) ??
+    (await verifyToken(token, check.keys, policy, now, check.verifiedTokens));
   if (verified.ok) return verified.value;
   check.onRejected(verified.error.kind);
   const status = verified.error.kind === 'missing_scope' ? 403 : 401;

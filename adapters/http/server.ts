@@ -1,7 +1,13 @@
-import Fastify, { LogController, type FastifyReply } from 'fastify';
+import Fastify, {
+  LogController,
+  type FastifyBaseLogger,
+  type FastifyReply,
+  type FastifyRequest,
+} from 'fastify';
 import type { Logger } from '../logging/logger.ts';
 import type { HttpMetrics } from '../metrics/registry.ts';
 import { toErrorResponse } from './errors.ts';
+import { RequestLogger } from './request-logger.ts';
 import { TraceIdSource } from './trace-ids.ts';
 
 /** One dependency's state in a `/ready` answer. */
@@ -37,17 +43,20 @@ function traceIdFor(traceparent: string | string[] | undefined, ids: TraceIdSour
 export function createHttpServer(options: HttpServerOptions) {
   const { metrics } = options;
   const ids = new TraceIdSource();
+  // Typed as fastify's logger interface: request loggers are built lazily (RequestLogger).
+  const logger: FastifyBaseLogger = options.logger;
   const app = Fastify({
-    loggerInstance: options.logger,
+    loggerInstance: logger,
     logController: new LogController({
       disableRequestLogging: true,
       requestIdLogLabel: 'trace_id',
     }),
     bodyLimit: options.bodyLimit,
     genReqId: (request) => traceIdFor(request.headers.traceparent, ids),
-    // One child logger per request, carrying both its trace and its own span.
-    childLoggerFactory: (logger, bindings, options) =>
-      logger.child({ ...bindings, span_id: ids.spanId() }, options),
+    // One child logger per request that logs, carrying both its trace and its own span. The
+    // parent is the pino logger given above (or a pino child fastify made of it).
+    childLoggerFactory: (parent, bindings, childOptions) =>
+      new RequestLogger(parent as Logger, bindings, childOptions, () => ids.spanId()),
     forceCloseConnections: 'idle',
     return503OnClosing: true,
     frameworkErrors: (error, _request, reply) => {
@@ -57,17 +66,30 @@ export function createHttpServer(options: HttpServerOptions) {
   });
   app.removeContentTypeParser('text/plain');
 
-  app.addHook('onResponse', async (request, reply) => {
-    const route = request.routeOptions.url ?? 'unmatched';
-    const seconds = reply.elapsedTime / 1000;
-    metrics.requestDuration.observe(
-      { method: request.method, route, status_code: String(reply.statusCode) },
-      seconds,
-    );
-    request.log.debug(
-      { route, status_code: reply.statusCode, duration_ms: reply.elapsedTime },
-      'request completed',
-    );
+  /** Records a finished request under its route template (callback hook: no promise). */
+  const recordUnder =
+    (route: string) => (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
+      const status = reply.statusCode;
+      metrics.requestDuration.observe(
+        { method: request.method, route, status_code: String(status) },
+        reply.elapsedTime / 1000,
+      );
+      request.log.debug(
+        { route, status_code: status, duration_ms: reply.elapsedTime },
+        'request completed',
+      );
+      done();
+    };
+  // Each route records under its own template, known when it is added, so no request has
+  // to look its route up; requests that matched no route record under `unmatched`.
+  app.addHook('onRoute', (route) => {
+    const existing = route.onResponse === undefined ? [] : [route.onResponse].flat();
+    route.onResponse = [...existing, recordUnder(route.url)];
+  });
+  const recordUnmatched = recordUnder('unmatched');
+  app.addHook('onResponse', (request, reply, done) => {
+    if (request.is404) recordUnmatched(request, reply, done);
+    else done();
   });
 
   app.setErrorHandler(async (error, request, reply) => {

@@ -86,6 +86,20 @@ export class JwksClient implements PublicKeyLookup {
     return err({ kind: 'unknown_kid', kid });
   }
 
+  /**
+   * The key {@link find} would answer at once: the cached key when core's policy lets it be
+   * used now (starting a background refresh if one is due). Undefined when an answer needs a
+   * fetch, or is a rejection; {@link find} then gives it.
+   */
+  findNow(issuer: string, kid: string, now: number): KeyObject | undefined {
+    const resolution = resolveKey(this.state, this.options.policy, issuer, kid, now);
+    const decision = resolution.decision;
+    if (decision.kind !== 'use_key') return undefined;
+    this.state = resolution.state;
+    if (decision.refreshInBackground) void this.fetchKeys(issuer);
+    return decision.key;
+  }
+
   /** Fetches every key set that is missing or stale and allowed (start-up warm-up). */
   async refreshDue(): Promise<void> {
     const due = startDueRefreshes(this.state, this.options.policy, this.options.now());

@@ -1,7 +1,8 @@
 import type { KeyObject } from 'node:crypto';
 import { compactVerify, decodeJwt, decodeProtectedHeader, SignJWT } from 'jose';
 import {
-  validateClaims,
+  checkClaims,
+  readTokenClaims,
   type ClaimRejection,
   type TokenClaims,
   type ValidationPolicy,
@@ -35,6 +36,8 @@ export type KeyLookupRejection =
 /** Finds the public key for an issuer's `kid`, refreshing key sets as its cache policy allows. */
 export interface PublicKeyLookup {
   find(issuer: string, kid: string, now: number): Promise<Result<KeyObject, KeyLookupRejection>>;
+  /** The key {@link find} would answer, when it can without waiting (no fetch); else undefined. */
+  findNow?(issuer: string, kid: string, now: number): KeyObject | undefined;
 }
 
 /** Why a token was rejected before or instead of its claims being checked. */
@@ -71,6 +74,24 @@ function readHeader(token: string): Result<{ kid: string; issuer: string }, Toke
 }
 
 /**
+ * The verdict of {@link verifyToken} on a token `verified` remembers, when it can be given at
+ * once: the issuer and kid still resolve, without a fetch, to the key it verified under. Its
+ * claims are judged at `now` as always. Undefined otherwise: call {@link verifyToken}.
+ */
+export function verifyRememberedToken(
+  token: string,
+  keys: PublicKeyLookup,
+  policy: ValidationPolicy,
+  now: number,
+  verified?: VerifiedTokenCache,
+): Result<VerifiedClaims, TokenRejection> | undefined {
+  const remembered = verified?.recall(token, now);
+  if (remembered === undefined || keys.findNow === undefined) return undefined;
+  const key = keys.findNow(remembered.issuer, remembered.kid, now);
+  return key === remembered.key ? checkClaims(remembered.claims, policy, now) : undefined;
+}
+
+/**
  * Verifies a compact JWT at `now` (ms since the epoch): the header must name EdDSA and a
  * known `kid`, the Ed25519 signature must hold, and the payload must pass core's claim
  * rules (`validateClaims`) under `policy`. jose checks only the signature; every time
@@ -85,11 +106,13 @@ export async function verifyToken(
   now: number,
   verified?: VerifiedTokenCache,
 ): Promise<Result<VerifiedClaims, TokenRejection>> {
+  const quick = verifyRememberedToken(token, keys, policy, now, verified);
+  if (quick !== undefined) return quick;
   const remembered = verified?.recall(token, now);
   if (remembered !== undefined) {
     const key = await keys.find(remembered.issuer, remembered.kid, now);
     if (key.ok && key.value === remembered.key) {
-      return validateClaims(remembered.payload, policy, now);
+      return checkClaims(remembered.claims, policy, now);
     }
   }
   const header = readHeader(token);
@@ -111,6 +134,7 @@ export async function verifyToken(
   } catch {
     return err({ kind: 'malformed_token' });
   }
-  verified?.remember(token, { issuer, kid, key: publicKey.value, payload }, now);
-  return validateClaims(payload, policy, now);
+  const claims = readTokenClaims(payload);
+  verified?.remember(token, { issuer, kid, key: publicKey.value, claims }, now);
+  return checkClaims(claims, policy, now);
 }

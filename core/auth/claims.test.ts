@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { buildTokenClaims, validateClaims } from './claims.ts';
+import { buildTokenClaims, checkClaims, readTokenClaims, validateClaims } from './claims.ts';
 import type { NewTokenRequest, TokenClaims, ValidationPolicy } from './claims.ts';
 import { parseScope } from './scopes.ts';
 import type { Scope } from './scopes.ts';
@@ -206,6 +206,31 @@ describe('validateClaims', () => {
       fc.property(fc.anything(), (payload) => {
         expect(validateClaims(payload, policy, T0).ok).toBe(false);
       }),
+    );
+  });
+});
+
+describe('readTokenClaims and checkClaims', () => {
+  it('judge claims read once afresh against every policy and time, as validateClaims does', () => {
+    const read = readTokenClaims(userClaims);
+    const fresh = checkClaims(read, policy, T0 + 1000);
+    expect(fresh).toEqual(validateClaims(userClaims, policy, T0 + 1000));
+    expect(checkClaims(read, policy, T0 + 2000)).toBe(fresh);
+    const expired = T0 + HOUR_MS + LEEWAY_MS;
+    expect(checkClaims(read, policy, expired)).toEqual(validateClaims(userClaims, policy, expired));
+    const writer = { ...policy, requiredScopes: [scope('user.write.gc')] };
+    expect(checkClaims(read, writer, T0)).toMatchObject({
+      ok: false,
+      error: { kind: 'missing_scope' },
+    });
+    const other = { ...policy, trustedIssuers: new Set(['https://ac.elsewhere']) };
+    expect(checkClaims(read, other, T0)).toMatchObject({
+      ok: false,
+      error: { kind: 'wrong_issuer' },
+    });
+    const malformed = readTokenClaims({ ...userClaims, scope: 42 });
+    expect(checkClaims(malformed, policy, T0)).toEqual(
+      validateClaims({ ...userClaims, scope: 42 }, policy, T0),
     );
   });
 });

@@ -11,7 +11,7 @@
  * payload.
  */
 import { err, ok } from '../result.ts';
-import type { Result } from '../result.ts';
+import type { Ok, Result } from '../result.ts';
 import { formatScope, formatScopeList, missingScopes, parseScopeList } from './scopes.ts';
 import type { Principal, Scope } from './scopes.ts';
 
@@ -250,19 +250,41 @@ function checkTimes(
 }
 
 /**
- * Validates a token payload (already signature-verified) at `now` (ms since the epoch).
+ * A payload's claims as read once: either why its shape is wrong, or the claims (as
+ * validation answers them) and the audience. {@link checkClaims} judges it against a policy at
+ * a time; a validator that sees the same token again can keep this and skip reading it again.
+ */
+export type ReadClaims =
+  | { readonly ok: false; readonly error: ClaimRejection }
+  | {
+      readonly ok: true;
+      readonly audience: readonly string[];
+      /** The answer of a successful check, the same object every time. */
+      readonly accepted: Ok<VerifiedClaims>;
+    };
+
+/** Reads the shape of a payload (already signature-verified), without judging it. */
+export function readTokenClaims(payload: unknown): ReadClaims {
+  const read = readClaims(payload);
+  if (!read.ok) return read;
+  const { audience, ...claims } = read.value;
+  return { ok: true, audience, accepted: ok(claims) };
+}
+
+/**
+ * Checks claims read by {@link readTokenClaims} at `now` (ms since the epoch) under `policy`.
  * Checks run in this order and the first failure is returned: shape (`malformed_claims`),
  * issuer, audience, times (`expired`, `not_yet_valid`, `issued_in_future`,
  * `lifetime_too_long`), then required scopes (`missing_scope`).
  */
-export function validateClaims(
-  payload: unknown,
+export function checkClaims(
+  read: ReadClaims,
   policy: ValidationPolicy,
   now: number,
 ): Result<VerifiedClaims, ClaimRejection> {
-  const read = readClaims(payload);
   if (!read.ok) return read;
-  const { audience, ...claims } = read.value;
+  const { audience, accepted } = read;
+  const claims = accepted.value;
   if (!policy.trustedIssuers.has(claims.issuer)) {
     return err({ kind: 'wrong_issuer', issuer: claims.issuer });
   }
@@ -271,5 +293,17 @@ export function validateClaims(
   if (!times.ok) return times;
   const missing = missingScopes(claims.scopes, policy.requiredScopes);
   if (missing.length > 0) return err({ kind: 'missing_scope', missing });
-  return ok(claims);
+  return accepted;
+}
+
+/**
+ * Validates a token payload (already signature-verified) at `now` (ms since the epoch):
+ * {@link readTokenClaims}, then {@link checkClaims}.
+ */
+export function validateClaims(
+  payload: unknown,
+  policy: ValidationPolicy,
+  now: number,
+): Result<VerifiedClaims, ClaimRejection> {
+  return checkClaims(readTokenClaims(payload), policy, now);
 }

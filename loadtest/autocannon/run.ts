@@ -8,6 +8,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
+import { createRedis } from '../../adapters/redis/client.ts';
 import { createPool } from '../../adapters/postgres/pool.ts';
 import { PgAuditLog, PgServiceStore, PgUserStore } from '../../adapters/postgres/ac-stores.ts';
 import { createUser, registerService } from '../../services/ac/accounts.ts';
@@ -64,7 +65,18 @@ interface Measurement {
   readonly errors: number;
   /** CPU time the server process spent per completed request (user + system), all rounds. */
   readonly server_cpu_us_per_request: number | null;
-  readonly rounds: readonly { req_per_s: number; p50_ms: number; p99_ms: number }[];
+  /**
+   * CPU time the Redis server spent per completed request, all rounds. Redis is shared with
+   * whatever else runs on the machine, so this is an upper bound on the target's share.
+   */
+  readonly redis_cpu_us_per_request: number | null;
+  readonly rounds: readonly {
+    req_per_s: number;
+    p50_ms: number;
+    p99_ms: number;
+    server_cpu_us_per_request: number | null;
+    redis_cpu_us_per_request: number | null;
+  }[];
 }
 
 const ROUNDS = Number(process.env.LOAD_ROUNDS ?? 3);
@@ -93,40 +105,82 @@ function cpuSecondsOf(pid: number | undefined): number | undefined {
   }
 }
 
+/** Microseconds of CPU per request between two readings, or null without both readings. */
+function cpuPerRequest(
+  before: number | undefined,
+  after: number | undefined,
+  requests: number,
+): number | null {
+  if (before === undefined || after === undefined || requests === 0) return null;
+  return Math.round(((after - before) / requests) * 1e6);
+}
+
+/** The process id of the Redis server the services use, from its INFO (for its CPU time). */
+async function redisServerPid(): Promise<number | undefined> {
+  const redis = createRedis(TEST_REDIS_URL, 'dt_load_probe:');
+  try {
+    const match = /^process_id:(\d+)/m.exec(await redis.info('server'));
+    return match ? Number(match[1]) : undefined;
+  } finally {
+    await redis.quit();
+  }
+}
+
 /**
  * Runs one target `ROUNDS` times (the machine is shared, so single runs swing) and reports
  * the median req/s, p50 and p99 of the rounds, plus every round's figures, and the server
- * process's CPU time per request over all rounds.
+ * process's (and Redis's) CPU time per request over all rounds and per round.
  */
 async function measure(
   target: string,
   server: ChildProcess,
   options: autocannon.Options,
 ): Promise<Measurement> {
-  const rounds: autocannon.Result[] = [];
+  const rounds: {
+    result: autocannon.Result;
+    server_cpu_us_per_request: number | null;
+    redis_cpu_us_per_request: number | null;
+  }[] = [];
   const cpuBefore = cpuSecondsOf(server.pid);
+  const redisBefore = cpuSecondsOf(redisPid);
   for (let round = 0; round < ROUNDS; round++) {
-    rounds.push(await autocannon({ duration: DURATION_S, connections: CONNECTIONS, ...options }));
+    const serverStart = cpuSecondsOf(server.pid);
+    const redisStart = cpuSecondsOf(redisPid);
+    const result = await autocannon({ duration: DURATION_S, connections: CONNECTIONS, ...options });
+    rounds.push({
+      result,
+      server_cpu_us_per_request: cpuPerRequest(
+        serverStart,
+        cpuSecondsOf(server.pid),
+        result.requests.total,
+      ),
+      redis_cpu_us_per_request: cpuPerRequest(
+        redisStart,
+        cpuSecondsOf(redisPid),
+        result.requests.total,
+      ),
+    });
   }
   const cpuAfter = cpuSecondsOf(server.pid);
-  const requests = rounds.reduce((sum, r) => sum + r.requests.total, 0);
+  const redisAfter = cpuSecondsOf(redisPid);
+  const results = rounds.map((round) => round.result);
+  const requests = results.reduce((sum, r) => sum + r.requests.total, 0);
   const measurement = {
     target,
     connections: options.connections ?? CONNECTIONS,
-    req_per_s: Math.round(median(rounds.map((r) => r.requests.average))),
-    p50_ms: median(rounds.map((r) => r.latency.p50)),
-    p99_ms: median(rounds.map((r) => r.latency.p99)),
+    req_per_s: Math.round(median(results.map((r) => r.requests.average))),
+    p50_ms: median(results.map((r) => r.latency.p50)),
+    p99_ms: median(results.map((r) => r.latency.p99)),
     requests,
-    server_cpu_us_per_request:
-      cpuBefore === undefined || cpuAfter === undefined || requests === 0
-        ? null
-        : Math.round(((cpuAfter - cpuBefore) / requests) * 1e6),
-    non_2xx: rounds.reduce((sum, r) => sum + r.non2xx, 0),
-    errors: rounds.reduce((sum, r) => sum + r.errors + r.timeouts, 0),
-    rounds: rounds.map((r) => ({
-      req_per_s: Math.round(r.requests.average),
-      p50_ms: r.latency.p50,
-      p99_ms: r.latency.p99,
+    server_cpu_us_per_request: cpuPerRequest(cpuBefore, cpuAfter, requests),
+    redis_cpu_us_per_request: cpuPerRequest(redisBefore, redisAfter, requests),
+    non_2xx: results.reduce((sum, r) => sum + r.non2xx, 0),
+    errors: results.reduce((sum, r) => sum + r.errors + r.timeouts, 0),
+    rounds: rounds.map(({ result, ...cpu }) => ({
+      req_per_s: Math.round(result.requests.average),
+      p50_ms: result.latency.p50,
+      p99_ms: result.latency.p99,
+      ...cpu,
     })),
   };
   console.log(JSON.stringify(measurement));
@@ -134,6 +188,7 @@ async function measure(
 }
 
 const ports = { baseline: 18990, ac: 18982, gc: 18980, gcGrpc: 18951 };
+const redisPid = await redisServerPid();
 const backends = await isolatedBackends();
 const children: ChildProcess[] = [];
 try {

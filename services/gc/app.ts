@@ -39,8 +39,8 @@ export interface GcAppDependencies {
 }
 
 const BODY_LIMIT_BYTES = 8 * 1024;
-const READ: Scope = { principal: 'user', operation: 'read', component: 'gc' };
-const WRITE: Scope = { principal: 'user', operation: 'write', component: 'gc' };
+const READ: readonly Scope[] = [{ principal: 'user', operation: 'read', component: 'gc' }];
+const WRITE: readonly Scope[] = [{ principal: 'user', operation: 'write', component: 'gc' }];
 
 const newMeeting = z
   .object({
@@ -76,6 +76,27 @@ function meetingView(meeting: MeetingRecord, controller: ControllerRegistration 
   };
 }
 
+const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
+
+/**
+ * The JSON of each meeting record's view, with the controller it was made for. Records and
+ * controllers read from the in-process caches are the same objects from one read to the
+ * next, so a repeated read of a meeting sends the JSON made the first time instead of
+ * building and serialising its view again. Weakly held: it goes with the record.
+ */
+const viewJson = new WeakMap<
+  MeetingRecord,
+  { readonly controller: ControllerRegistration | undefined; readonly json: string }
+>();
+
+function meetingJson(meeting: MeetingRecord, controller: ControllerRegistration | undefined) {
+  const known = viewJson.get(meeting);
+  if (known !== undefined && known.controller === controller) return known.json;
+  const json = JSON.stringify(meetingView(meeting, controller));
+  viewJson.set(meeting, { controller, json });
+  return json;
+}
+
 /** Builds the Global Controller's HTTP API. */
 export function buildGcApp(deps: GcAppDependencies): HttpServer {
   const app = createHttpServer({
@@ -88,17 +109,23 @@ export function buildGcApp(deps: GcAppDependencies): HttpServer {
     ...deps.bearer,
     onRejected: (reason) => deps.metrics.authFailures.inc({ reason }),
   };
-  const authorize = (authorization: string | undefined, scope: Scope) =>
-    requireBearer(authorization, bearer, [scope], deps.clock.now());
+  const authorize = (authorization: string | undefined, scopes: readonly Scope[]) =>
+    requireBearer(authorization, bearer, scopes, deps.clock.now());
+
+  const tenantSuffix = deps.tenantDomain === undefined ? undefined : `.${deps.tenantDomain}`;
+
+  /** The organisation of a request: the subdomain under the tenant domain, else the default. */
+  function orgIdOf(host: string | undefined): string {
+    if (tenantSuffix === undefined) return deps.defaultOrg;
+    const hostname = (host ?? '').replace(/:\d+$/, '').toLowerCase();
+    return hostname.endsWith(tenantSuffix)
+      ? hostname.slice(0, -tenantSuffix.length)
+      : deps.defaultOrg;
+  }
 
   /** The tenant of a request: the subdomain under the tenant domain, else the default org. */
   async function tenantOf(host: string | undefined): Promise<TenantConfig> {
-    const hostname = (host ?? '').replace(/:\d+$/, '').toLowerCase();
-    const suffix = deps.tenantDomain === undefined ? undefined : `.${deps.tenantDomain}`;
-    const orgId =
-      suffix !== undefined && hostname.endsWith(suffix)
-        ? hostname.slice(0, -suffix.length)
-        : deps.defaultOrg;
+    const orgId = orgIdOf(host);
     const cached = await deps.tenantCache.get(orgId);
     if (cached) return cached;
     const tenant = await deps.tenants.getTenant(orgId);
@@ -130,6 +157,26 @@ export function buildGcApp(deps: GcAppDependencies): HttpServer {
     ]);
     if (meeting.status !== 'active') return [meeting, undefined];
     return [meeting, current ?? (await controllerFor(meeting))];
+  }
+
+  /**
+   * What {@link findMeetingAndController} answers, when this replica holds everything it needs
+   * in memory (the tenant, the meeting, and for an active meeting a healthy controller it is
+   * placed on); otherwise undefined, and the caller asks {@link findMeetingAndController}.
+   * Saves a cached read the promises of the general path.
+   */
+  function peekMeetingAndController(
+    id: string,
+    host: string | undefined,
+  ): [MeetingRecord, ControllerRegistration | undefined] | undefined {
+    const meeting = deps.meetings.peek?.(id);
+    const tenant = meeting === undefined ? undefined : deps.tenantCache.peek?.(orgIdOf(host));
+    if (meeting === undefined || tenant === undefined || meeting.orgId !== tenant.orgId) {
+      return undefined;
+    }
+    if (meeting.status !== 'active') return [meeting, undefined];
+    const current = deps.placement.peekCurrentController(id, deps.clock.now());
+    return current === undefined ? undefined : [meeting, current];
   }
 
   async function controllerFor(
@@ -166,13 +213,13 @@ export function buildGcApp(deps: GcAppDependencies): HttpServer {
     return reply.code(201).send(meetingView(meeting, await controllerFor(meeting)));
   });
 
-  app.get<{ Params: { id: string } }>('/v1/meetings/:id', async (request) => {
+  app.get<{ Params: { id: string } }>('/v1/meetings/:id', async (request, reply) => {
     await authorize(request.headers.authorization, READ);
-    const [meeting, controller] = await findMeetingAndController(
-      request.params.id,
-      request.headers.host,
-    );
-    return meetingView(meeting, controller);
+    const { id } = request.params;
+    const { host } = request.headers;
+    const [meeting, controller] =
+      peekMeetingAndController(id, host) ?? (await findMeetingAndController(id, host));
+    return reply.type(JSON_CONTENT_TYPE).send(meetingJson(meeting, controller));
   });
 
   app.delete<{ Params: { id: string } }>('/v1/meetings/:id', async (request) => {

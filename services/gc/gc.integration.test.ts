@@ -166,10 +166,10 @@ describe('GC meetings', () => {
       ended_at: null,
     });
     const id = created.body.meeting_id as string;
-    expect(await getMeeting(id)).toMatchObject({
-      status: 200,
-      body: { meeting_id: id, status: 'active' },
-    });
+    const read = await getMeeting(id);
+    expect(read).toMatchObject({ status: 200, body: { meeting_id: id, status: 'active' } });
+    expect(read.headers.get('content-type')).toBe('application/json; charset=utf-8');
+    expect((await getMeeting(id)).body).toEqual(read.body);
     const ended = await http(`${gc.url}/v1/meetings/${id}`, {
       method: 'DELETE',
       headers: bearer(userToken),

@@ -2,6 +2,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_HEARTBEAT_TIMEOUT_MS } from '../../core/placement/index.ts';
 import { controllerId } from '../../core/ids.ts';
+import { CacheCoherence, LocalCache } from '../../adapters/cache/local-cache.ts';
+import { LocallyCachedAssignments } from './local-stores.ts';
 import { MemoryMcAvailability, MemoryMeetingAssignments } from './memory-stores.ts';
 import { MeetingPlacement, registryFrom } from './placement.ts';
 import type { McRecord } from './ports.ts';
@@ -75,6 +77,36 @@ describe('MeetingPlacement', () => {
     placement.invalidate();
     const late = DEFAULT_HEARTBEAT_TIMEOUT_MS + 1_000;
     expect(await placement.currentController('meeting-1', late)).toBeUndefined();
+  });
+
+  it('answers the current controller from memory only when its view and the placement are held', async () => {
+    let now = 1_000;
+    const availability = new MemoryMcAvailability();
+    const shared = new MemoryMeetingAssignments();
+    const assignments = new LocallyCachedAssignments(
+      shared,
+      new LocalCache(new CacheCoherence(true), { capacity: 10, ttlMs: 60_000, now: () => now }),
+      { publish: async () => undefined },
+    );
+    const placement = new MeetingPlacement(availability, assignments, 'us-west-1');
+    await availability.register({ id: 'mc-a', region: 'us-west-1', endpoint: 'https://a' }, 0);
+    expect(placement.peekCurrentController('meeting-1', now)).toBeUndefined();
+    await shared.set('meeting-1', 'mc-a');
+    // Neither the view nor the placement is held yet.
+    expect(placement.peekCurrentController('meeting-1', now)).toBeUndefined();
+    expect((await placement.currentController('meeting-1', now))?.id).toBe('mc-a');
+    expect(placement.peekCurrentController('meeting-1', now)?.id).toBe('mc-a');
+    // A view older than a second is not answered from.
+    now += 1_000;
+    expect(placement.peekCurrentController('meeting-1', now)).toBeUndefined();
+    // Nor is an unhealthy controller: the caller places the meeting again.
+    now = DEFAULT_HEARTBEAT_TIMEOUT_MS + 1_000;
+    expect(await placement.currentController('meeting-1', now)).toBeUndefined();
+    expect(placement.peekCurrentController('meeting-1', now)).toBeUndefined();
+    // Without an in-memory layer there is nothing to peek at.
+    const plain = new MeetingPlacement(availability, shared, 'us-west-1');
+    await plain.currentController('meeting-1', 1_000);
+    expect(plain.peekCurrentController('meeting-1', 1_000)).toBeUndefined();
   });
 
   it('reports no eligible controller when none is registered', async () => {

@@ -84,15 +84,35 @@ export class MeetingPlacement {
     return current?.healthy ? current : undefined;
   }
 
+  /**
+   * What {@link currentController} would answer at `now`, when this replica can tell without
+   * I/O (its view of the controllers is fresh and it holds the meeting's placement in memory)
+   * and the answer is a healthy controller; otherwise undefined, and the caller asks
+   * {@link currentController} (or places the meeting).
+   */
+  peekCurrentController(meeting: string, now: number): ControllerRegistration | undefined {
+    const registry = this.freshView(now);
+    const assigned = registry === undefined ? undefined : this.assignments.peek?.(meeting);
+    if (registry === undefined || assigned === undefined) return undefined;
+    const current = registry.controllers.get(controllerId(assigned));
+    return current?.healthy ? current : undefined;
+  }
+
   /** Forgets the cached view, so the next placement reads availability afresh. */
   invalidate(): void {
     this.view = undefined;
   }
 
+  private freshView(now: number): ControllerRegistry | undefined {
+    const view = this.view;
+    return view && now - view.readAt < VIEW_REFRESH_MS && now >= view.readAt
+      ? view.registry
+      : undefined;
+  }
+
   private async registry(now: number): Promise<ControllerRegistry> {
-    if (this.view && now - this.view.readAt < VIEW_REFRESH_MS && now >= this.view.readAt) {
-      return this.view.registry;
-    }
+    const fresh = this.freshView(now);
+    if (fresh !== undefined) return fresh;
     const registry = registryFrom(await this.availability.list(), now);
     this.view = { registry, readAt: now };
     return registry;

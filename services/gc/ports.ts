@@ -31,6 +31,8 @@ export type MeetingStoreError =
 export interface MeetingStore {
   create(meeting: MeetingRecord): Promise<Result<void, MeetingStoreError>>;
   get(meetingId: string): Promise<MeetingRecord | undefined>;
+  /** What {@link get} would answer, if this replica holds it in memory (no I/O); else undefined. */
+  peek?(meetingId: string): MeetingRecord | undefined;
   /** Marks a meeting ended; returns the record after the change, or undefined if unknown. */
   end(meetingId: string, endedAtMs: number): Promise<MeetingRecord | undefined>;
 }
@@ -42,6 +44,8 @@ export interface TenantStore {
 /** A time-bounded cache of tenant configuration (Redis, 5-minute TTL). */
 export interface TenantConfigCache {
   get(orgId: string): Promise<TenantConfig | undefined>;
+  /** What {@link get} would answer, if this replica holds it in memory (no I/O); else undefined. */
+  peek?(orgId: string): TenantConfig | undefined;
   put(config: TenantConfig): Promise<void>;
 }
 
@@ -71,6 +75,8 @@ export interface McAvailability {
 /** Which controller a meeting was placed on (regional cache, shared by GC replicas). */
 export interface MeetingAssignments {
   get(meetingId: string): Promise<string | undefined>;
+  /** What {@link get} would answer, if this replica holds it in memory (no I/O); else undefined. */
+  peek?(meetingId: string): string | undefined;
   set(meetingId: string, mcId: string): Promise<void>;
 }
 

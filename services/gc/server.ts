@@ -1,4 +1,5 @@
 import { jwksCachePolicy } from '../../core/keys/jwks-cache.ts';
+import { CacheCoherence, LocalCache } from '../../adapters/cache/local-cache.ts';
 import { closeAll, drainHttp } from '../../adapters/http/shutdown.ts';
 import { JwksClient } from '../../adapters/jwt/jwks-client.ts';
 import { VerifiedTokenCache } from '../../adapters/jwt/verified-cache.ts';
@@ -11,6 +12,7 @@ import {
   RedisMcAvailability,
   RedisMeetingAssignments,
 } from '../../adapters/redis/mc-availability.ts';
+import { RedisInvalidations } from '../../adapters/redis/invalidations.ts';
 import { RedisMeetingCache } from '../../adapters/redis/meeting-cache.ts';
 import { RedisTenantConfigCache } from '../../adapters/redis/tenant-cache.ts';
 import { systemClock, type Clock } from '../shared/clock.ts';
@@ -18,10 +20,28 @@ import { buildGcApp } from './app.ts';
 import { CachedMeetingStore } from './cached-meetings.ts';
 import type { GcEnvironment } from './config.ts';
 import { gcGrpcService, startGrpcServer, stopGrpcServer } from './grpc.ts';
+import {
+  LocallyCachedAssignments,
+  LocallyCachedMeetings,
+  LocallyCachedTenants,
+} from './local-stores.ts';
 import { MeetingPlacement } from './placement.ts';
 
 /** Tenant configuration is cached in Redis for 5 minutes (spec 003). */
 const TENANT_CACHE_TTL_MS = 5 * 60_000;
+
+/**
+ * In-process caches in front of Redis. Meetings and placements are invalidated between
+ * replicas over pub/sub; the time to live only bounds an entry should an invalidation be lost
+ * without the subscription noticing. Tenants have no invalidation (GC never changes one).
+ */
+export const LOCAL_CACHE = {
+  meetings: { capacity: 10_000, ttlMs: 5_000 },
+  assignments: { capacity: 10_000, ttlMs: 5_000 },
+  tenants: { capacity: 1_000, ttlMs: 30_000 },
+  /** How long start-up waits for the invalidation subscription before serving without caches. */
+  subscribeTimeoutMs: 2_000,
+} as const;
 
 /** A running Global Controller. */
 export interface RunningGc {
@@ -61,15 +81,34 @@ export async function startGc(
     verifiedTokens: new VerifiedTokenCache(),
     policy: { trustedIssuers: new Set([env.GC_TRUSTED_ISSUER]), audience: env.GC_TOKEN_AUDIENCE },
   };
+  const coherence = new CacheCoherence();
+  const invalidations = new RedisInvalidations(
+    redis,
+    `${env.GC_REDIS_KEY_PREFIX}cache-invalidations`,
+    coherence,
+    logger,
+  );
+  const now = () => clock.now();
   const placement = new MeetingPlacement(
     availability,
-    new RedisMeetingAssignments(redis),
+    new LocallyCachedAssignments(
+      new RedisMeetingAssignments(redis),
+      new LocalCache(coherence, { ...LOCAL_CACHE.assignments, now }),
+      invalidations,
+    ),
     env.GC_REGION,
   );
   const app = buildGcApp({
-    meetings: new CachedMeetingStore(store, new RedisMeetingCache(redis)),
+    meetings: new LocallyCachedMeetings(
+      new CachedMeetingStore(store, new RedisMeetingCache(redis)),
+      new LocalCache(coherence, { ...LOCAL_CACHE.meetings, now }),
+      invalidations,
+    ),
     tenants: store,
-    tenantCache: new RedisTenantConfigCache(redis, TENANT_CACHE_TTL_MS),
+    tenantCache: new LocallyCachedTenants(
+      new RedisTenantConfigCache(redis, TENANT_CACHE_TTL_MS),
+      new LocalCache(new CacheCoherence(true), { ...LOCAL_CACHE.tenants, now }),
+    ),
     placement,
     bearer,
     clock,
@@ -91,6 +130,9 @@ export async function startGc(
     }),
     env.GC_GRPC_BIND_ADDRESS,
   );
+  if (!(await invalidations.subscribedWithin(LOCAL_CACHE.subscribeTimeoutMs))) {
+    logger.warn('cache invalidations not subscribed yet: serving from Redis until they are');
+  }
   const url = await app.listen({ host: env.BIND_ADDRESS.host, port: env.BIND_ADDRESS.port });
   const grpcAddress = `${env.GC_GRPC_BIND_ADDRESS.host}:${grpc.port}`;
   logger.info({ url, grpc: grpcAddress }, 'gc-service listening');
@@ -103,6 +145,7 @@ export async function startGc(
         [
           { name: 'http', close: () => drainHttp(app) },
           { name: 'grpc', close: () => stopGrpcServer(grpc.server) },
+          { name: 'cache invalidations', close: () => invalidations.close() },
           { name: 'redis', close: async () => void (await redis.quit()) },
           { name: 'postgres', close: () => pool.end() },
         ],

@@ -1,0 +1,199 @@
+// Two GC replicas sharing PostgreSQL and Redis: what one writes, the other reads, although
+// each keeps meetings and placements in process. The clock never moves past the in-process
+// time to live, so whatever the second replica sees change was told to it, not timed out.
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { parseEnvironment } from '../../adapters/config/env.ts';
+import { createLogger } from '../../adapters/logging/logger.ts';
+import { PgAuditLog, PgServiceStore, PgUserStore } from '../../adapters/postgres/ac-stores.ts';
+import { createPool, type Pool } from '../../adapters/postgres/pool.ts';
+import { createRedis } from '../../adapters/redis/client.ts';
+import { createUser, registerService } from '../ac/accounts.ts';
+import { acEnvironment } from '../ac/config.ts';
+import { startAc, type RunningAc } from '../ac/server.ts';
+import { McHealth } from '../generated/darktower/gc/v1/gc.ts';
+import { ManualClock } from '../shared/clock.ts';
+import {
+  http,
+  isolatedBackends,
+  json,
+  testMasterKey,
+  TEST_REDIS_URL,
+  type IsolatedBackends,
+} from '../shared/testing.ts';
+import { gcEnvironment } from './config.ts';
+import { connectGc, type GcClient } from './grpc-client.ts';
+import { LOCAL_CACHE, startGc, type RunningGc } from './server.ts';
+
+let backends: IsolatedBackends;
+let pool: Pool;
+let clock: ManualClock;
+let ac: RunningAc;
+let first: RunningGc;
+let second: RunningGc;
+let token: string;
+let mcClient: GcClient;
+const logger = createLogger('test', 'silent');
+
+function parsed<T>(
+  result: { ok: true; value: T } | { ok: false; error: { problems: string[] } },
+): T {
+  if (!result.ok) throw new Error(result.error.problems.join('\n'));
+  return result.value;
+}
+
+async function tokenFor(body: object, path: string) {
+  const response = await http(`${ac.url}${path}`, json(body));
+  if (response.status !== 200) throw new Error(JSON.stringify(response.body));
+  return response.body.access_token as string;
+}
+
+const bearer = () => ({ authorization: `Bearer ${token}` });
+const getMeeting = (gc: RunningGc, id: string) =>
+  http(`${gc.url}/v1/meetings/${id}`, { headers: bearer() });
+
+beforeAll(async () => {
+  backends = await isolatedBackends();
+  pool = createPool(backends.databaseUrl, 2);
+  clock = new ManualClock(Date.parse('2026-11-22T04:00:00Z'));
+  const stores = {
+    users: new PgUserStore(pool),
+    services: new PgServiceStore(pool),
+    audit: new PgAuditLog(pool),
+  };
+  await createUser(
+    { ...stores, bcryptCost: 12 },
+    { username: 'bob', password: 'bob-password', scopes: ['user.read.gc', 'user.write.gc'] },
+  );
+  const mcService = await registerService(stores, {
+    name: 'meeting-controller',
+    scopes: ['service.write.gc'],
+  });
+  if (!mcService.ok) throw new Error('registration failed');
+  const common = {
+    DATABASE_URL: backends.databaseUrl,
+    REDIS_URL: TEST_REDIS_URL,
+    BIND_ADDRESS: '127.0.0.1:0',
+  };
+  ac = await startAc(
+    parsed(
+      parseEnvironment(acEnvironment, {
+        ...common,
+        AC_MASTER_KEY: testMasterKey(),
+        AC_REDIS_KEY_PREFIX: `${backends.redisPrefix}ac:`,
+      }),
+    ),
+    { clock, logger, scheduleRotation: false },
+  );
+  const gcEnv = parsed(
+    parseEnvironment(gcEnvironment, {
+      ...common,
+      GC_GRPC_BIND_ADDRESS: '127.0.0.1:0',
+      GC_REGION: 'us-west-1',
+      AC_INTERNAL_URL: ac.url,
+      GC_REDIS_KEY_PREFIX: `${backends.redisPrefix}gc:`,
+    }),
+  );
+  first = await startGc(gcEnv, { clock, logger });
+  second = await startGc(gcEnv, { clock, logger });
+  token = await tokenFor({ username: 'bob', password: 'bob-password' }, '/v1/auth/user/token');
+  const serviceToken = await tokenFor(
+    {
+      grant_type: 'client_credentials',
+      client_id: mcService.value.clientId,
+      client_secret: mcService.value.clientSecret,
+    },
+    '/v1/auth/service/token',
+  );
+  mcClient = connectGc(first.grpcAddress, serviceToken);
+});
+
+afterAll(async () => {
+  mcClient.close();
+  await first.close();
+  await second.close();
+  await ac.close();
+  await pool.end();
+  await backends.cleanUp();
+});
+
+const registration = (mcId: string) => ({
+  mcId,
+  region: 'us-west-1',
+  publicUrl: `https://${mcId}.example:4433`,
+  grpcUrl: `http://${mcId}.example:50052`,
+  maxMeetings: 800,
+  maxParticipants: 10_000,
+});
+
+describe('GC replicas with in-process caches', () => {
+  it('reads a meeting created on one replica on the other at once', async () => {
+    const created = await http(`${first.url}/v1/meetings`, json({ title: 'Sync' }, bearer()));
+    expect(created.status).toBe(201);
+    const id = created.body.meeting_id as string;
+    expect(await getMeeting(second, id)).toMatchObject({
+      status: 200,
+      body: { meeting_id: id, status: 'active' },
+    });
+    expect((await getMeeting(first, 'abcdefghjkmn')).status).toBe(404);
+  });
+
+  it('reads a meeting ended on one replica as ended on the other, which had it cached', async () => {
+    const id = (await http(`${first.url}/v1/meetings`, json({ title: 'Retro' }, bearer()))).body
+      .meeting_id as string;
+    for (let i = 0; i < 3; i++) {
+      expect((await getMeeting(second, id)).body.status).toBe('active');
+    }
+    clock.advance(1_000);
+    const ended = await http(`${first.url}/v1/meetings/${id}`, {
+      method: 'DELETE',
+      headers: bearer(),
+    });
+    expect(ended).toMatchObject({ status: 200, body: { status: 'ended' } });
+    expect((await getMeeting(first, id)).body.status).toBe('ended');
+    // Well inside the time to live: only the invalidation can have reached the second replica.
+    expect(1_000).toBeLessThan(LOCAL_CACHE.meetings.ttlMs);
+    await vi.waitFor(
+      async () =>
+        expect((await getMeeting(second, id)).body).toMatchObject({
+          status: 'ended',
+          ended_at: new Date(clock.now()).toISOString(),
+          meeting_controller: null,
+        }),
+      { timeout: 1_000, interval: 5 },
+    );
+  });
+
+  it('follows a meeting placed again by the other replica', async () => {
+    await mcClient.registerMc(registration('mc-a'));
+    await mcClient.registerMc(registration('mc-b'));
+    // Each replica reuses its view of the controllers for a second: let both see them.
+    clock.advance(1_000);
+    const id = (await http(`${first.url}/v1/meetings`, json({ title: 'Plan' }, bearer()))).body
+      .meeting_id as string;
+    const placed = (await getMeeting(first, id)).body.meeting_controller as { id: string };
+    expect((await getMeeting(second, id)).body.meeting_controller).toEqual(placed);
+    const survivor = placed.id === 'mc-a' ? 'mc-b' : 'mc-a';
+    await mcClient.mcHeartbeat({
+      mcId: placed.id,
+      currentMeetings: 1,
+      currentParticipants: 0,
+      health: McHealth.MC_HEALTH_DRAINING,
+    });
+    // Past each replica's one-second view of the controllers, inside the cache's time to live.
+    clock.advance(1_500);
+    expect(1_500).toBeLessThan(LOCAL_CACHE.assignments.ttlMs);
+    expect(((await getMeeting(first, id)).body.meeting_controller as { id: string }).id).toBe(
+      survivor,
+    );
+    expect(((await getMeeting(second, id)).body.meeting_controller as { id: string }).id).toBe(
+      survivor,
+    );
+    // Placed again once, by the first replica: the second was told, so it did not place too.
+    const redis = createRedis(TEST_REDIS_URL, `${backends.redisPrefix}gc:`);
+    try {
+      expect(await redis.hget(`mc:controller:${survivor}`, 'meetingCount')).toBe('1');
+    } finally {
+      await redis.quit();
+    }
+  });
+});
