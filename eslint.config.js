@@ -33,6 +33,7 @@ export default tseslint.config(
       'node_modules/**',
       'reports/**',
       'dist/**',
+      '.build/**',
       'client/dist/**',
       '**/*.gen.ts',
       '**/generated/**',
