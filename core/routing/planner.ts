@@ -2,9 +2,9 @@
  * The media routing planner (spec 003, "Media Routing Strategy"): places a meeting's
  * participants on Media Handlers and decides every publish, cascade and delivery leg.
  */
-import type { HandlerId, ParticipantId } from '../ids.ts';
+import type { HandlerId, MediaKind, ParticipantId } from '../ids.ts';
 import { err, ok, type Result } from '../result.ts';
-import { preparePlanning, type PlanningContext } from './input.ts';
+import { preparePlanning, type DemandedStream, type PlanningContext } from './input.ts';
 import { hardLimitBps } from './rank.ts';
 import {
   BANDWIDTH_WARNING_RATIO,
@@ -368,12 +368,14 @@ function buildPlan(ctx: PlanningContext, homes: Homes): RoutingPlan {
   const { healthy } = ctx;
   const hubIndex = ctx.participants.length === 0 ? -1 : (homes[0] as number);
   const legs = new PlanLegs(healthy);
+  const earlier = EarlierLegs.of(ctx, homes, hubIndex);
   // Streams come sorted and subscribers sorted within each, and handler indexes order as
   // handler ids, so every list is built in its canonical order (by stream, then handler or
   // subscriber) without a sort.
   for (const demanded of ctx.streams) {
     const { stream, subscriberIndexes } = demanded;
     const origin = homes[demanded.publisherIndex] as number;
+    legs.beginStream(demanded, earlier?.unchanged(demanded));
     if (!shownAwayFrom(subscriberIndexes, homes, origin)) {
       // Shown only where it is published: no hub publish, no cascade.
       legs.publish(stream, origin);
@@ -393,31 +395,128 @@ function buildPlan(ctx: PlanningContext, homes: Homes): RoutingPlan {
       legs.deliver(stream, home, demanded.subscribers[i] as ParticipantId);
     }
   }
-  const homeList: HomeAssignment[] = [];
-  for (const p of ctx.participantsById) {
-    const participant = ctx.participants[p] as RoutingParticipant;
-    homeList.push({ participant: participant.id, handler: legs.idOf(homes[p] as number) });
-  }
-  return {
+  const plan: RoutingPlan = {
     meeting: ctx.input.meeting,
     hub: hubIndex === -1 ? null : legs.idOf(hubIndex),
-    homes: homeList,
-    publishes: legs.publishes,
-    cascades: legs.cascades,
-    deliveries: legs.deliveries,
+    homes: homeList(ctx, homes, legs),
+    publishes: legs.routes.publishes,
+    cascades: legs.routes.cascades,
+    deliveries: legs.routes.deliveries,
     loads: legs.loads(ctx.bitrateBps),
   };
+  legsOfPlan.set(plan, legs.byPublisher);
+  return plan;
+}
+
+/** The plan's homes sorted by participant id: the previous plan's list when none moved. */
+function homeList(ctx: PlanningContext, homes: Homes, legs: PlanLegs): readonly HomeAssignment[] {
+  const list: HomeAssignment[] = [];
+  for (const p of ctx.participantsById) {
+    const participant = ctx.participants[p] as RoutingParticipant;
+    list.push({ participant: participant.id, handler: legs.idOf(homes[p] as number) });
+  }
+  const before = ctx.input.previous?.homes;
+  return before !== undefined && sameHomes(before, list) ? before : list;
+}
+
+function sameHomes(a: readonly HomeAssignment[], b: readonly HomeAssignment[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i] as HomeAssignment;
+    const y = b[i] as HomeAssignment;
+    if (x.participant !== y.participant || x.handler !== y.handler) return false;
+  }
+  return true;
+}
+
+/** A plan's lists of legs. */
+interface RouteLists {
+  readonly publishes: PublishRoute[];
+  readonly cascades: CascadeRoute[];
+  readonly deliveries: DeliverRoute[];
+}
+
+/**
+ * Where one stream's legs sit in the lists of the plan that laid them out, and the
+ * subscribers they were laid out for.
+ */
+interface StreamLegs {
+  readonly routes: RouteLists;
+  readonly kind: MediaKind;
+  readonly subscribers: readonly ParticipantId[];
+  readonly firstPublish: number;
+  readonly firstCascade: number;
+  readonly firstDelivery: number;
+}
+
+/**
+ * Each plan's streams by publisher, as its planner laid them out. Plans are immutable values,
+ * so a stream of the next plan whose legs are provably those of the previous plan's (see
+ * {@link EarlierLegs}) shares the previous plan's route objects instead of making equal ones:
+ * a reroute after a layout or speaker change reuses almost every leg. Weak keys: the index
+ * never keeps a plan alive.
+ */
+const legsOfPlan = new WeakMap<RoutingPlan, ReadonlyMap<ParticipantId, readonly StreamLegs[]>>();
+
+/**
+ * The previous plan's legs, and which participants kept their home. A stream's legs are a
+ * function of its publisher's home, its subscribers (in order) and their homes, and the hub
+ * (see {@link buildPlan}); when all of them are those of a stream of the previous plan, its
+ * legs are that stream's legs, field for field.
+ */
+class EarlierLegs {
+  private constructor(
+    private readonly streams: ReadonlyMap<ParticipantId, readonly StreamLegs[]>,
+    /** By participant index: whether the participant has the same home as before. */
+    private readonly kept: Uint8Array,
+  ) {}
+
+  /** The previous plan's legs, if the planner laid them out and the hub did not move. */
+  static of(ctx: PlanningContext, homes: Homes, hubIndex: number): EarlierLegs | undefined {
+    const previous = ctx.input.previous;
+    const streams = previous === undefined ? undefined : legsOfPlan.get(previous);
+    if (previous === undefined || streams === undefined) return undefined;
+    const hub = hubIndex === -1 ? null : (ctx.healthy[hubIndex] as RoutingHandler).id;
+    if (hub !== previous.hub) return undefined;
+    const kept = new Uint8Array(ctx.participants.length);
+    ctx.participants.forEach((participant, p) => {
+      const home = (ctx.healthy[homes[p] as number] as RoutingHandler).id;
+      kept[p] = Number(ctx.previousHomes.get(participant.id) === home);
+    });
+    return new EarlierLegs(streams, kept);
+  }
+
+  /** The previous plan's legs of this stream, when they are provably its legs now. */
+  unchanged(demanded: DemandedStream): StreamLegs | undefined {
+    if (this.kept[demanded.publisherIndex] === 0) return undefined;
+    const ofPublisher = this.streams.get(demanded.stream.publisher);
+    const earlier = ofPublisher?.find((legs) => legs.kind === demanded.stream.kind);
+    if (earlier === undefined || earlier.subscribers.length !== demanded.subscribers.length) {
+      return undefined;
+    }
+    for (let i = 0; i < earlier.subscribers.length; i++) {
+      if (earlier.subscribers[i] !== demanded.subscribers[i]) return undefined;
+      if (this.kept[demanded.subscriberIndexes[i] as number] === 0) return undefined;
+    }
+    return earlier;
+  }
 }
 
 /**
  * The legs of a plan being built, with the streams each handler receives plus sends (a
- * handler carries every stream in and out at the stream bitrate).
+ * handler carries every stream in and out at the stream bitrate). A stream begun with the
+ * previous plan's legs takes those route objects, in order, instead of making new ones.
  */
 class PlanLegs {
-  readonly publishes: PublishRoute[] = [];
-  readonly cascades: CascadeRoute[] = [];
-  readonly deliveries: DeliverRoute[] = [];
+  readonly routes: RouteLists = { publishes: [], cascades: [], deliveries: [] };
+  readonly byPublisher = new Map<ParticipantId, StreamLegs[]>();
   private readonly streamsCarried: Int32Array;
+  /** The previous plan's legs of the stream being laid out, if it reuses them. */
+  private source: RouteLists | undefined;
+  /** Where the reused stream's next publish, cascade and delivery are in `source`. */
+  private nextPublish = 0;
+  private nextCascade = 0;
+  private nextDelivery = 0;
 
   constructor(private readonly healthy: readonly RoutingHandler[]) {
     this.streamsCarried = new Int32Array(healthy.length);
@@ -427,31 +526,63 @@ class PlanLegs {
     return (this.healthy[handler] as RoutingHandler).id;
   }
 
+  /** Starts the legs of a stream, reusing `earlier`'s route objects if given. */
+  beginStream(demanded: DemandedStream, earlier: StreamLegs | undefined): void {
+    this.source = earlier?.routes;
+    if (earlier !== undefined) {
+      this.nextPublish = earlier.firstPublish;
+      this.nextCascade = earlier.firstCascade;
+      this.nextDelivery = earlier.firstDelivery;
+    }
+    const legs: StreamLegs = {
+      routes: this.routes,
+      kind: demanded.stream.kind,
+      subscribers: demanded.subscribers,
+      firstPublish: this.routes.publishes.length,
+      firstCascade: this.routes.cascades.length,
+      firstDelivery: this.routes.deliveries.length,
+    };
+    const ofPublisher = this.byPublisher.get(demanded.stream.publisher);
+    if (ofPublisher === undefined) this.byPublisher.set(demanded.stream.publisher, [legs]);
+    else ofPublisher.push(legs);
+  }
+
   publish({ publisher, kind }: StreamRef, handler: number): void {
-    this.publishes.push({ type: 'publish', publisher, kind, handler: this.idOf(handler) });
+    this.routes.publishes.push(
+      this.source?.publishes[this.nextPublish++] ?? {
+        type: 'publish',
+        publisher,
+        kind,
+        handler: this.idOf(handler),
+      },
+    );
     add(this.streamsCarried, handler, 1);
   }
 
   cascade({ publisher, kind }: StreamRef, from: number, to: number): void {
-    this.cascades.push({
-      type: 'cascade',
-      publisher,
-      kind,
-      from: this.idOf(from),
-      to: this.idOf(to),
-    });
+    this.routes.cascades.push(
+      this.source?.cascades[this.nextCascade++] ?? {
+        type: 'cascade',
+        publisher,
+        kind,
+        from: this.idOf(from),
+        to: this.idOf(to),
+      },
+    );
     add(this.streamsCarried, from, 1);
     add(this.streamsCarried, to, 1);
   }
 
   deliver({ publisher, kind }: StreamRef, handler: number, subscriber: ParticipantId): void {
-    this.deliveries.push({
-      type: 'deliver',
-      publisher,
-      kind,
-      handler: this.idOf(handler),
-      subscriber,
-    });
+    this.routes.deliveries.push(
+      this.source?.deliveries[this.nextDelivery++] ?? {
+        type: 'deliver',
+        publisher,
+        kind,
+        handler: this.idOf(handler),
+        subscriber,
+      },
+    );
     add(this.streamsCarried, handler, 1);
   }
 

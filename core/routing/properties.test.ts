@@ -187,3 +187,44 @@ describe('make-before-break properties', () => {
     );
   });
 });
+
+describe('planRouting reusing the previous plan', () => {
+  it("lays out the same plan whether or not it may reuse the previous plan's legs", () => {
+    fc.assert(
+      fc.property(fc.oneof(ample, constrained), change, (input, c) => {
+        const first = planRouting(input);
+        if (!first.ok) return;
+        const next = applyChange(input, c);
+        // A structured clone is an equal plan the planner did not lay out: nothing to reuse.
+        const reusing = planRouting({ ...next, previous: first.value });
+        const afresh = planRouting({ ...next, previous: structuredClone(first.value) });
+        expect(reusing).toEqual(afresh);
+      }),
+      RUNS,
+    );
+  });
+
+  it('shares the route objects of every stream a layout change leaves alone', () => {
+    fc.assert(
+      fc.property(ample, (input) => {
+        const first = planRouting(input);
+        if (!first.ok || input.demand.length === 0) return;
+        const dropped = input.demand[0] as StreamDemand;
+        const second = planRouting({
+          ...input,
+          demand: input.demand.filter((d) => d !== dropped),
+          previous: first.value,
+        });
+        if (!second.ok) return;
+        const before = new Set(routesOf(first.value));
+        const touched = (r: { publisher: string; kind: string }) =>
+          r.publisher === dropped.publisher && r.kind === dropped.kind;
+        if (second.value.homes !== first.value.homes) return; // someone moved: legs may differ
+        for (const route of routesOf(second.value)) {
+          if (!touched(route)) expect(before.has(route)).toBe(true);
+        }
+      }),
+      RUNS,
+    );
+  });
+});
