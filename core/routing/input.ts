@@ -212,9 +212,17 @@ function latencyMatrix(
   healthy: readonly RoutingHandler[],
 ): Float64Array {
   const latency = new Float64Array(participants.length * healthy.length);
-  let entry = 0;
-  for (const p of participants) {
-    for (const h of healthy) latency[entry++] = latencyBetween(table, p.region, h.region);
-  }
+  // Participants share a handful of regions: each region's row is looked up once.
+  const rowOf = new Map<string, number>();
+  participants.forEach((p, i) => {
+    const row = i * healthy.length;
+    const same = rowOf.get(p.region);
+    if (same !== undefined) {
+      latency.copyWithin(row, same, same + healthy.length);
+      return;
+    }
+    rowOf.set(p.region, row);
+    healthy.forEach((h, j) => (latency[row + j] = latencyBetween(table, p.region, h.region)));
+  });
   return latency;
 }

@@ -252,12 +252,14 @@ function summariseForMeeting(
   };
   healthy.forEach((handler, h) => {
     summary.tier[h] = bandOf(limits, h, handler.loadBps + shareBps);
-    for (const p of participants) {
-      if (p.currentHandler === handler.id || ctx.previousHomes.get(p.id) === handler.id)
-        add(summary.users, h, 1);
-      add(summary.missing, h, missingCapabilities(p.wants, handler));
-    }
   });
+  for (const p of participants) {
+    const previous = ctx.previousHomes.get(p.id);
+    healthy.forEach((handler, h) => {
+      if (p.currentHandler === handler.id || previous === handler.id) add(summary.users, h, 1);
+      if (p.wants !== undefined) add(summary.missing, h, missingCapabilities(p.wants, handler));
+    });
+  }
   return summary;
 }
 
