@@ -22,6 +22,22 @@ export function homeIn(
   return undefined;
 }
 
+/** Each plan's first publish handler by publisher, built on first use. */
+const firstPublishes = new WeakMap<RoutingPlan, Map<ParticipantId, HandlerId>>();
+
+/** The handler of the publisher's first publish leg in `plan` (any kind), if it has one. */
+export function firstPublishOf(plan: RoutingPlan, publisher: ParticipantId): HandlerId | undefined {
+  let first = firstPublishes.get(plan);
+  if (first === undefined) {
+    first = new Map();
+    for (const route of plan.publishes) {
+      if (!first.has(route.publisher)) first.set(route.publisher, route.handler);
+    }
+    firstPublishes.set(plan, first);
+  }
+  return first.get(publisher);
+}
+
 /** Whether two demand lists name the same pairs in the same order. */
 export function sameDemand(a: readonly StreamDemand[], b: readonly StreamDemand[]): boolean {
   if (a.length !== b.length) return false;

@@ -54,7 +54,7 @@ import {
 import { MediaHandler } from './media-handler.ts';
 import { MeetingState, type Member, type PlanningInputs } from './meeting.ts';
 import { meetingDemand } from './layouts.ts';
-import { emptyPlan, homeIn, oneWayTable, ownerOf, sameDemand } from './plans.ts';
+import { emptyPlan, firstPublishOf, homeIn, oneWayTable, ownerOf, sameDemand } from './plans.ts';
 import { drawMeetingSize, layoutRequestNamed } from './workload.ts';
 
 const REQUEST_TIMEOUT = seconds(2);
@@ -1219,7 +1219,7 @@ export class World {
   ): void {
     const pub = this.clients.get(publisher);
     const sub = this.clients.get(subscriber);
-    const publishedAt = meeting.plan?.publishes.find((p) => p.publisher === publisher)?.handler;
+    const publishedAt = meeting.plan === null ? undefined : firstPublishOf(meeting.plan, publisher);
     const first = publishedAt === undefined ? undefined : this.handlersById.get(publishedAt);
     if (pub === undefined || sub === undefined || first === undefined) return;
     const forwardingMs = this.scenario.serviceTimes.forwardingMs;
