@@ -193,11 +193,15 @@ describe('signing-key ring', () => {
           tokens.push({ kid: signer.kid, exp });
         });
 
-        // Keys after the boot key were published at least one JWKS cache period (1 h) before
-        // they first signed, so validators had them cached.
-        const [, ...rotated] = [...firstSigned.entries()].sort((a, b) => a[1] - b[1]);
-        for (const [kid, signedAt] of rotated) {
-          expect(firstPublished.get(kid)).toBeLessThanOrEqual(signedAt - HOUR_MS);
+        // Keys published after boot were published at least one JWKS cache period (1 h) before
+        // they first signed, so validators had them cached. Keys in the first JWKS are exempt:
+        // no validator can hold a key set older than it (a ring booted less than an hour
+        // before a rotation publishes the current and the next key at once).
+        for (const [kid, signedAt] of firstSigned) {
+          const publishedAt = firstPublished.get(kid);
+          expect(publishedAt).toBeDefined();
+          if (publishedAt === start) continue;
+          expect(publishedAt).toBeLessThanOrEqual(signedAt - HOUR_MS);
         }
       }),
       { numRuns: 60 },
