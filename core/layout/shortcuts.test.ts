@@ -1,0 +1,95 @@
+// The layout engine's shortcuts give what the general computation gives.
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { participantId, type MediaKind, type ParticipantId } from '../ids.ts';
+import { unwrap } from '../result.ts';
+import { indexParticipants, indexRoster, indexSpeakers, tileKind, type Roster } from './index.ts';
+
+const pool = Array.from({ length: 12 }, (_, index) => participantId(`p${index}`));
+const kinds: MediaKind[] = ['camera', 'screen', 'audio'];
+
+const historyArb = fc.array(fc.constantFrom(...pool), { maxLength: 24 });
+
+/** Some of the pool present (with arbitrary media, some publishing nothing); the rest departed. */
+const rosterArb: fc.Arbitrary<Roster> = fc
+  .record({
+    present: fc.uniqueArray(fc.constantFrom(...pool), { maxLength: pool.length }),
+    joinOrders: fc.array(fc.integer({ min: 0, max: 5 }), {
+      minLength: pool.length,
+      maxLength: pool.length,
+    }),
+    media: fc.array(fc.subarray(kinds), { minLength: pool.length, maxLength: pool.length }),
+    activeSpeakers: historyArb,
+  })
+  .map(({ present, joinOrders, media, activeSpeakers }) => ({
+    participants: present.map((id) => {
+      const index = pool.indexOf(id);
+      return { id, joinOrder: joinOrders[index] ?? 0, publishes: media[index] ?? [] };
+    }),
+    departed: pool.filter((id) => !present.includes(id)),
+    activeSpeakers,
+  }));
+
+/**
+ * The priority orders written plainly, as lists filtered and joined: screen shares (join order),
+ * speakers (recency), everyone else (join order); video first moves the audio-only ones last.
+ */
+function referenceOrders(roster: Roster) {
+  const byJoin = [...roster.participants].sort(
+    (a, b) => a.joinOrder - b.joinOrder || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0),
+  );
+  const tile = (id: ParticipantId) =>
+    tileKind(roster.participants.find((p) => p.id === id)?.publishes ?? []);
+  const speakers = [...new Set(roster.activeSpeakers)]
+    .filter((id) => tile(id) !== null)
+    .map((id) => ({ participant: id, kind: tile(id), reason: 'active-speaker' }));
+  const spoke = new Set(speakers.map((speaker) => speaker.participant));
+  const tiled = byJoin.filter((p) => tileKind(p.publishes) !== null);
+  const screens = tiled
+    .filter((p) => tileKind(p.publishes) === 'screen')
+    .map((p) => ({ participant: p.id, kind: 'screen', reason: 'screen-share' }));
+  const others = tiled
+    .filter((p) => tileKind(p.publishes) !== 'screen' && !spoke.has(p.id))
+    .map((p) => ({ participant: p.id, kind: tileKind(p.publishes), reason: 'join-order' }));
+  const talkers = speakers.filter((speaker) => speaker.kind !== 'screen');
+  const video = (c: { kind: MediaKind | null }) => c.kind !== 'audio';
+  const audio = (c: { kind: MediaKind | null }) => c.kind === 'audio';
+  return {
+    speakers,
+    mixedOrder: [...screens, ...talkers, ...others],
+    videoFirstOrder: [
+      ...screens,
+      ...talkers.filter(video),
+      ...others.filter(video),
+      ...talkers.filter(audio),
+      ...others.filter(audio),
+    ],
+  };
+}
+
+describe('speaker-only indexes', () => {
+  it('rank as the orders written plainly', () => {
+    fc.assert(
+      fc.property(rosterArb, (roster) => {
+        const index = unwrap(indexRoster(roster));
+        const reference = referenceOrders(roster);
+        expect(index.speakers).toEqual(reference.speakers);
+        expect(index.mixedOrder).toEqual(reference.mixedOrder);
+        expect(index.videoFirstOrder).toEqual(reference.videoFirstOrder);
+      }),
+    );
+  });
+
+  it('equal the index of the whole roster, for every history over one participant index', () => {
+    fc.assert(
+      fc.property(rosterArb, fc.array(historyArb, { maxLength: 4 }), (roster, histories) => {
+        const participants = unwrap(indexParticipants(roster));
+        for (const activeSpeakers of histories) {
+          expect(indexSpeakers(participants, activeSpeakers)).toEqual(
+            unwrap(indexRoster({ ...roster, activeSpeakers })),
+          );
+        }
+      }),
+    );
+  });
+});
