@@ -37,29 +37,29 @@ export interface AssignLayoutInput {
  * order. Cost: O(slots + pinned + excluded) on an indexed roster, plus `indexRoster` otherwise.
  */
 export function assignLayout(input: AssignLayoutInput): Result<LayoutAssignment, LayoutError> {
-  const roster = isIndexed(input.roster) ? ok(input.roster) : indexRoster(input.roster);
-  if (!roster.ok) return roster;
-  const request = checkRequest(input.request, input.subscriber, roster.value);
-  if (!request.ok) return request;
+  if (isIndexed(input.roster)) return assignIndexed(input.roster, input);
+  const roster = indexRoster(input.roster);
+  return roster.ok ? assignIndexed(roster.value, input) : roster;
+}
+
+function assignIndexed(
+  roster: RosterIndex,
+  input: AssignLayoutInput,
+): Result<LayoutAssignment, LayoutError> {
+  const checked = checkRequest(input.request, input.subscriber, roster);
+  if (!checked.ok) return checked;
+  const request = checked.value;
   const previous = readPrevious(input.previous);
-  const { slots } = request.value;
-  if (slots.type === 'grid') {
-    const visible = rankEntries(roster.value, request.value, slots.streamIds.length, null);
-    return ok({ type: 'grid', slots: placeStably(slots.streamIds, visible, previous) });
+  const limit = request.placedStreamIds.length;
+  if (request.mainStreamId === null) {
+    const visible = rankEntries(roster, request, limit, null);
+    return ok({ type: 'grid', slots: placeStably(request, visible, previous) });
   }
-  const main = currentSpeaker(roster.value, request.value);
-  const thumbnails = rankEntries(
-    roster.value,
-    request.value,
-    slots.thumbnailStreamIds.length,
-    main?.participant ?? null,
-  );
+  const main = currentSpeaker(roster, request);
+  const thumbnails = rankEntries(roster, request, limit, main?.participant ?? null);
   return ok({
     type: 'speaker',
-    slots: [
-      toSlot(slots.mainStreamId, main),
-      ...placeStably(slots.thumbnailStreamIds, thumbnails, previous),
-    ],
+    slots: [toSlot(request.mainStreamId, main), ...placeStably(request, thumbnails, previous)],
   });
 }
 
@@ -81,14 +81,11 @@ function rankEntries(
     if (kind === undefined || kind === null || participant === skip) continue;
     ranked.push({ participant, kind, reason: 'pinned' });
   }
-  const pinned = new Set(request.pinned);
   const order = request.preferVideoOverAudio ? roster.videoFirstOrder : roster.mixedOrder;
   for (const candidate of order) {
     if (ranked.length >= limit) return ranked;
     const { participant } = candidate;
-    if (pinned.has(participant) || request.hidden.has(participant) || participant === skip) {
-      continue;
-    }
+    if (request.hiddenOrPinned.has(participant) || participant === skip) continue;
     ranked.push(candidate);
   }
   return ranked;
@@ -96,6 +93,8 @@ function rankEntries(
 
 /** Speaker view's main entry: the latest speaker who may be shown, else the top of the grid. */
 function currentSpeaker(roster: RosterIndex, request: CheckedRequest): Entry | null {
-  const speaker = roster.speakers.find((candidate) => !request.hidden.has(candidate.participant));
-  return speaker ?? rankEntries(roster, request, 1, null)[0] ?? null;
+  for (const speaker of roster.speakers) {
+    if (!request.hidden.has(speaker.participant)) return speaker;
+  }
+  return rankEntries(roster, request, 1, null)[0] ?? null;
 }

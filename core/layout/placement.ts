@@ -3,6 +3,7 @@
  * already visible keeps their stream id, and newcomers take the fewest slots possible.
  */
 import type { ParticipantId } from '../ids.ts';
+import { positionOf, type CheckedRequest } from './request.ts';
 import type { LayoutAssignment, Slot, SlotReason, SourceRef, StreamId } from './types.ts';
 
 /** Something to show, and why. */
@@ -31,26 +32,27 @@ export function readPrevious(previous: LayoutAssignment | undefined): PreviousPl
 }
 
 /**
- * Places `entries` (at most one per slot, in priority order) into the slots named by
- * `streamIds`. An entry whose participant previously had one of these stream ids keeps it, even
- * if the kind shown changes (a camera tile becoming a screen share). The others, in priority
- * order, take first the slots vacated since the previous assignment, then the slots that were
- * empty, each group in slot order. So, for unchanged stream ids, the number of slots whose
- * content changes is the larger of the number of entries (participant, kind) that entered and
- * the number that left: the number that entered whenever the visible set does not shrink.
+ * Places `entries` (at most one per slot, in priority order) into the request's placed slots
+ * (the grid, or the thumbnail strip). An entry whose participant previously had one of these
+ * stream ids keeps it, even if the kind shown changes (a camera tile becoming a screen share).
+ * The others, in priority order, take first the slots vacated since the previous assignment, then
+ * the slots that were empty, each group in slot order. So, for unchanged stream ids, the number
+ * of slots whose content changes is the larger of the number of entries (participant, kind) that
+ * entered and the number that left: the number that entered whenever the visible set does not
+ * shrink.
  */
 export function placeStably(
-  streamIds: readonly StreamId[],
+  request: CheckedRequest,
   entries: readonly Entry[],
   previous: PreviousPlacement,
 ): Slot[] {
-  const slotOf = new Map<StreamId, number>(streamIds.map((streamId, index) => [streamId, index]));
+  const streamIds = request.placedStreamIds;
   const placed: (Entry | null)[] = streamIds.map(() => null);
   const newcomers: Entry[] = [];
   for (const entry of entries) {
     const previousStreamId = previous.streamIdOf.get(entry.participant);
-    const slot = previousStreamId === undefined ? undefined : slotOf.get(previousStreamId);
-    if (slot !== undefined && placed[slot] === null) placed[slot] = entry;
+    const slot = previousStreamId === undefined ? -1 : positionOf(request, previousStreamId);
+    if (slot >= 0 && placed[slot] === null) placed[slot] = entry;
     else newcomers.push(entry);
   }
   const free = freeSlots(streamIds, placed, previous.occupied);

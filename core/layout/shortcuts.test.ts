@@ -3,7 +3,15 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { participantId, type MediaKind, type ParticipantId } from '../ids.ts';
 import { unwrap } from '../result.ts';
-import { indexParticipants, indexRoster, indexSpeakers, tileKind, type Roster } from './index.ts';
+import {
+  assignLayout,
+  indexParticipants,
+  indexRoster,
+  indexSpeakers,
+  tileKind,
+  type LayoutRequest,
+  type Roster,
+} from './index.ts';
 
 const pool = Array.from({ length: 12 }, (_, index) => participantId(`p${index}`));
 const kinds: MediaKind[] = ['camera', 'screen', 'audio'];
@@ -29,6 +37,35 @@ const rosterArb: fc.Arbitrary<Roster> = fc
     departed: pool.filter((id) => !present.includes(id)),
     activeSpeakers,
   }));
+
+/** Grids up to 7 x 7 (past the size at which previous assignments are indexed) and speaker views. */
+const requestArb: fc.Arbitrary<LayoutRequest> = fc
+  .record({
+    type: fc.constantFrom('grid' as const, 'speaker' as const),
+    rows: fc.integer({ min: 1, max: 7 }),
+    columns: fc.integer({ min: 1, max: 7 }),
+    thumbnails: fc.integer({ min: 0, max: 6 }),
+    firstStreamId: fc.integer({ min: 0, max: 3 }),
+    pinned: fc.uniqueArray(fc.constantFrom(...pool), { maxLength: 3 }),
+    excluded: fc.uniqueArray(fc.constantFrom(...pool), { maxLength: 3 }),
+    includeSelf: fc.boolean(),
+    preferVideoOverAudio: fc.boolean(),
+  })
+  .map((r) => {
+    const slots = r.type === 'grid' ? r.rows * r.columns : 1 + r.thumbnails;
+    const options = {
+      streamIds: Array.from({ length: slots }, (_, index) => r.firstStreamId + index),
+      pinnedUsers: r.pinned.filter((id) => id !== pool[0] || r.includeSelf),
+      excludedUsers: r.excluded.filter((id) => !r.pinned.includes(id)),
+      includeSelf: r.includeSelf,
+      preferVideoOverAudio: r.preferVideoOverAudio,
+    };
+    return r.type === 'grid'
+      ? { type: 'grid', rows: r.rows, columns: r.columns, ...options }
+      : { type: 'speaker', thumbnails: r.thumbnails, ...options };
+  });
+
+const subscriber = pool[0] as ParticipantId;
 
 /**
  * The priority orders written plainly, as lists filtered and joined: screen shares (join order),
@@ -90,6 +127,52 @@ describe('speaker-only indexes', () => {
           );
         }
       }),
+    );
+  });
+});
+
+describe('request checks', () => {
+  it('kept with the request give the verdict a fresh check gives, whatever the roster', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.tuple(rosterArb, fc.uniqueArray(fc.constantFrom(...pool))).map(
+            // Some of those absent never were in the meeting: pinning them is an error.
+            ([roster, strangers]) => ({
+              ...roster,
+              departed: roster.departed.filter((id) => !strangers.includes(id)),
+            }),
+          ),
+          { minLength: 1, maxLength: 4 },
+        ),
+        requestArb,
+        fc.array(fc.constantFrom(...pool, participantId('stranger')), { maxLength: 3 }),
+        historyArb,
+        (rosters, request, morePinned, activeSpeakers) => {
+          // Pins of anyone, present, departed or a stranger, make the verdict depend on the roster.
+          const pinned: LayoutRequest = {
+            ...request,
+            pinnedUsers: [...(request.pinnedUsers ?? []), ...morePinned],
+          };
+          for (const roster of rosters) {
+            const participants = unwrap(indexParticipants(roster));
+            // Two indexes sharing their participant collections, then a fresh one.
+            for (const index of [
+              indexSpeakers(participants, roster.activeSpeakers),
+              indexSpeakers(participants, activeSpeakers),
+              unwrap(indexRoster(roster)),
+            ]) {
+              for (const asked of [request, pinned]) {
+                for (const who of [subscriber, pool[1] as ParticipantId]) {
+                  expect(assignLayout({ roster: index, subscriber: who, request: asked })).toEqual(
+                    assignLayout({ roster: index, subscriber: who, request: { ...asked } }),
+                  );
+                }
+              }
+            }
+          }
+        },
+      ),
     );
   });
 });
