@@ -4,7 +4,7 @@
  */
 import type { ParticipantId } from '../ids.ts';
 import { ok, type Result } from '../result.ts';
-import { placeStably, readPrevious, toSlot, type Entry } from './placement.ts';
+import { placeStably, readPrevious, toAssignment, type Entry } from './placement.ts';
 import { checkRequest, type CheckedRequest } from './request.ts';
 import { indexRoster, type RosterIndex } from './roster.ts';
 import type { LayoutAssignment, LayoutError, LayoutRequest, Roster } from './types.ts';
@@ -49,46 +49,59 @@ function assignIndexed(
   const checked = checkRequest(input.request, input.subscriber, roster);
   if (!checked.ok) return checked;
   const request = checked.value;
-  const previous = readPrevious(input.previous);
-  const limit = request.placedStreamIds.length;
-  if (request.mainStreamId === null) {
-    const visible = rankEntries(roster, request, limit, null);
-    return ok({ type: 'grid', slots: placeStably(request, visible, previous) });
+  const { previous } = input;
+  const main = request.mainStreamId === null ? null : currentSpeaker(roster, request);
+  const count = rankEntries(roster, request, main?.participant ?? null);
+  try {
+    placeStably(request, ranked, count, readPrevious(previous), placed);
+    return ok(toAssignment(request, main, placed));
+  } finally {
+    ranked.fill(null, 0, count);
+    placed.fill(null, 0, request.placedStreamIds.length);
   }
-  const main = currentSpeaker(roster, request);
-  const thumbnails = rankEntries(roster, request, limit, main?.participant ?? null);
-  return ok({
-    type: 'speaker',
-    slots: [toSlot(request.mainStreamId, main), ...placeStably(request, thumbnails, previous)],
-  });
 }
 
 function isIndexed(roster: Roster | RosterIndex): roster is RosterIndex {
   return 'type' in roster && roster.type === 'roster-index';
 }
 
-/** The first `limit` eligible entries in priority order, leaving out `skip`. */
+/**
+ * Working lists of the assignment in progress: the entries it ranks, in priority order, and what
+ * stable placement puts in each slot. They are reused from one call to the next, which spares two
+ * allocations per call: no assignment runs inside another, and each empties them before it
+ * returns, so they hold nothing between calls.
+ */
+const ranked: (Entry | null)[] = [];
+const placed: (Entry | null)[] = [];
+
+/**
+ * Ranks the eligible entries for the request's placed slots (the grid, or the thumbnail strip)
+ * into `ranked`, in priority order and leaving out `skip`; returns how many.
+ */
 function rankEntries(
   roster: RosterIndex,
   request: CheckedRequest,
-  limit: number,
   skip: ParticipantId | null,
-): Entry[] {
-  const ranked: Entry[] = [];
+): number {
+  const limit = request.placedStreamIds.length;
+  let count = 0;
   for (const participant of request.pinned) {
-    if (ranked.length >= limit) return ranked;
+    if (count >= limit) return count;
     const kind = roster.tiles.get(participant);
     if (kind === undefined || kind === null || participant === skip) continue;
-    ranked.push({ participant, kind, reason: 'pinned' });
+    ranked[count++] = { participant, kind, reason: 'pinned' };
   }
-  const order = request.preferVideoOverAudio ? roster.videoFirstOrder : roster.mixedOrder;
-  for (const candidate of order) {
-    if (ranked.length >= limit) return ranked;
+  for (const candidate of nonPinnedOrder(roster, request)) {
+    if (count >= limit) return count;
     const { participant } = candidate;
     if (request.hiddenOrPinned.has(participant) || participant === skip) continue;
-    ranked.push(candidate);
+    ranked[count++] = candidate;
   }
-  return ranked;
+  return count;
+}
+
+function nonPinnedOrder(roster: RosterIndex, request: CheckedRequest): readonly Entry[] {
+  return request.preferVideoOverAudio ? roster.videoFirstOrder : roster.mixedOrder;
 }
 
 /** Speaker view's main entry: the latest speaker who may be shown, else the top of the grid. */
@@ -96,5 +109,17 @@ function currentSpeaker(roster: RosterIndex, request: CheckedRequest): Entry | n
   for (const speaker of roster.speakers) {
     if (!request.hidden.has(speaker.participant)) return speaker;
   }
-  return rankEntries(roster, request, 1, null)[0] ?? null;
+  return firstRanked(roster, request);
+}
+
+/** The first entry in priority order, as a one-slot grid would show it. */
+function firstRanked(roster: RosterIndex, request: CheckedRequest): Entry | null {
+  for (const participant of request.pinned) {
+    const kind = roster.tiles.get(participant);
+    if (kind !== undefined && kind !== null) return { participant, kind, reason: 'pinned' };
+  }
+  for (const candidate of nonPinnedOrder(roster, request)) {
+    if (!request.hiddenOrPinned.has(candidate.participant)) return candidate;
+  }
+  return null;
 }

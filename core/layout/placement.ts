@@ -13,69 +13,182 @@ export interface Entry extends SourceRef {
 
 /** Where the previous assignment showed whom. */
 export interface PreviousPlacement {
-  readonly streamIdOf: ReadonlyMap<ParticipantId, StreamId>;
-  readonly occupied: ReadonlySet<StreamId>;
-}
-
-/** Reads a previous assignment; the first slot wins if it shows someone twice. */
-export function readPrevious(previous: LayoutAssignment | undefined): PreviousPlacement {
-  const streamIdOf = new Map<ParticipantId, StreamId>();
-  const occupied = new Set<StreamId>();
-  for (const slot of previous?.slots ?? []) {
-    if (slot.shows === null) continue;
-    occupied.add(slot.streamId);
-    if (!streamIdOf.has(slot.shows.participant)) {
-      streamIdOf.set(slot.shows.participant, slot.streamId);
-    }
-  }
-  return { streamIdOf, occupied };
+  /** The stream id of the first previous slot that showed `participant`, if one did. */
+  streamIdOf(participant: ParticipantId): StreamId | undefined;
+  /** Whether a previous slot with this stream id showed someone. */
+  wasOccupied(streamId: StreamId): boolean;
 }
 
 /**
- * Places `entries` (at most one per slot, in priority order) into the request's placed slots
- * (the grid, or the thumbnail strip). An entry whose participant previously had one of these
- * stream ids keeps it, even if the kind shown changes (a camera tile becoming a screen share).
- * The others, in priority order, take first the slots vacated since the previous assignment, then
- * the slots that were empty, each group in slot order. So, for unchanged stream ids, the number
- * of slots whose content changes is the larger of the number of entries (participant, kind) that
+ * Previous assignments up to this many slots are read by scanning their slots, which for a few
+ * dozen slots costs less than building a map (and reads less memory); larger ones are indexed
+ * once (`indexPrevious`), so that every answer costs O(1) whatever the size.
+ */
+const SCAN_LIMIT = 16;
+
+/** Reads a previous assignment; the first slot wins if it shows someone twice. */
+export function readPrevious(previous: LayoutAssignment | undefined): PreviousPlacement {
+  if (previous === undefined || previous.slots.length === 0) return NOTHING_PREVIOUS;
+  if (previous.slots.length <= SCAN_LIMIT) return new ScannedPrevious(previous.slots);
+  return indexPrevious(previous.slots);
+}
+
+/** No previous assignment: nobody was shown anywhere. */
+class NothingPrevious implements PreviousPlacement {
+  streamIdOf(): StreamId | undefined {
+    return undefined;
+  }
+
+  wasOccupied(): boolean {
+    return false;
+  }
+}
+
+const NOTHING_PREVIOUS = new NothingPrevious();
+
+/** A previous assignment answered by scanning its slots, in slot order. */
+export class ScannedPrevious implements PreviousPlacement {
+  constructor(private readonly slots: readonly Slot[]) {}
+
+  streamIdOf(participant: ParticipantId): StreamId | undefined {
+    for (const slot of this.slots) {
+      if (slot.shows !== null && slot.shows.participant === participant) return slot.streamId;
+    }
+    return undefined;
+  }
+
+  wasOccupied(streamId: StreamId): boolean {
+    for (const slot of this.slots)
+      if (slot.streamId === streamId && slot.shows !== null) return true;
+    return false;
+  }
+}
+
+/** A previous assignment indexed by participant and stream id: O(1) answers, for any size. */
+export function indexPrevious(slots: readonly Slot[]): PreviousPlacement {
+  return new IndexedPrevious(slots);
+}
+
+class IndexedPrevious implements PreviousPlacement {
+  readonly #streamIdOf = new Map<ParticipantId, StreamId>();
+  readonly #occupied = new Set<StreamId>();
+
+  constructor(slots: readonly Slot[]) {
+    for (const slot of slots) {
+      if (slot.shows === null) continue;
+      this.#occupied.add(slot.streamId);
+      if (!this.#streamIdOf.has(slot.shows.participant)) {
+        this.#streamIdOf.set(slot.shows.participant, slot.streamId);
+      }
+    }
+  }
+
+  streamIdOf(participant: ParticipantId): StreamId | undefined {
+    return this.#streamIdOf.get(participant);
+  }
+
+  wasOccupied(streamId: StreamId): boolean {
+    return this.#occupied.has(streamId);
+  }
+}
+
+/**
+ * Places `entries[0..count)` (at most one per slot, in priority order, each participant once)
+ * into `placed[0..n)`, for the request's n placed slots (the grid, or the thumbnail strip): what
+ * each slot shows, in slot order. An entry whose participant previously had one of these stream
+ * ids keeps it, even if the kind shown changes (a camera tile becoming a screen share). The
+ * others, in priority order, take first the slots vacated since the previous assignment, then the
+ * slots that were empty, each group in slot order. So, for unchanged stream ids, the number of
+ * slots whose content changes is the larger of the number of entries (participant, kind) that
  * entered and the number that left: the number that entered whenever the visible set does not
- * shrink.
+ * shrink. Entries that keep their slot are taken out of `entries` (set to null) on the way.
  */
 export function placeStably(
   request: CheckedRequest,
-  entries: readonly Entry[],
+  entries: (Entry | null)[],
+  count: number,
   previous: PreviousPlacement,
-): Slot[] {
+  placed: (Entry | null)[],
+): void {
   const streamIds = request.placedStreamIds;
-  const placed: (Entry | null)[] = streamIds.map(() => null);
-  const newcomers: Entry[] = [];
-  for (const entry of entries) {
-    const previousStreamId = previous.streamIdOf.get(entry.participant);
+  for (let slot = 0; slot < streamIds.length; slot++) placed[slot] = null;
+  let newcomers = 0;
+  for (let index = 0; index < count; index++) {
+    const entry = entries[index] as Entry;
+    const previousStreamId = previous.streamIdOf(entry.participant);
     const slot = previousStreamId === undefined ? -1 : positionOf(request, previousStreamId);
-    if (slot >= 0 && placed[slot] === null) placed[slot] = entry;
-    else newcomers.push(entry);
+    if (slot >= 0 && placed[slot] === null) {
+      placed[slot] = entry;
+      entries[index] = null;
+    } else {
+      newcomers++;
+    }
   }
-  const free = freeSlots(streamIds, placed, previous.occupied);
-  for (const [position, entry] of newcomers.entries()) {
-    const slot = free[position];
-    if (slot !== undefined) placed[slot] = entry;
-  }
-  return streamIds.map((streamId, index) => toSlot(streamId, placed[index] ?? null));
+  if (newcomers > 0) placeNewcomers(streamIds, placed, entries, count, previous);
 }
 
-function freeSlots(
+/**
+ * Gives each newcomer (the entries left in `entries[0..count)`), in order, the next free slot:
+ * first the free slots whose stream id showed someone before (vacated), then those that were
+ * empty, each group in slot order. The free slots are those no kept entry took; a newcomer only
+ * ever takes a slot a cursor has passed.
+ */
+function placeNewcomers(
+  streamIds: readonly StreamId[],
+  placed: (Entry | null)[],
+  entries: readonly (Entry | null)[],
+  count: number,
+  previous: PreviousPlacement,
+): void {
+  let vacated = 0;
+  let empty = 0;
+  for (let index = 0; index < count; index++) {
+    const entry = entries[index];
+    if (entry === null || entry === undefined) continue;
+    vacated = nextFree(streamIds, placed, previous, vacated, true);
+    if (vacated < streamIds.length) {
+      placed[vacated++] = entry;
+      continue;
+    }
+    empty = nextFree(streamIds, placed, previous, empty, false);
+    if (empty >= streamIds.length) return;
+    placed[empty++] = entry;
+  }
+}
+
+/** The first slot from `from` on that is unfilled and was (or was not) occupied before. */
+function nextFree(
   streamIds: readonly StreamId[],
   placed: readonly (Entry | null)[],
-  previouslyOccupied: ReadonlySet<StreamId>,
-): number[] {
-  const vacated: number[] = [];
-  const empty: number[] = [];
-  for (const [index, streamId] of streamIds.entries()) {
-    if (placed[index] !== null) continue;
-    if (previouslyOccupied.has(streamId)) vacated.push(index);
-    else empty.push(index);
+  previous: PreviousPlacement,
+  from: number,
+  occupiedBefore: boolean,
+): number {
+  let index = from;
+  while (
+    index < streamIds.length &&
+    (placed[index] !== null ||
+      previous.wasOccupied(streamIds[index] as StreamId) !== occupiedBefore)
+  ) {
+    index++;
   }
-  return [...vacated, ...empty];
+  return index;
+}
+
+/** The assignment showing `placed` in the request's placed slots, after speaker view's `main`. */
+export function toAssignment(
+  request: CheckedRequest,
+  main: Entry | null,
+  placed: readonly (Entry | null)[],
+): LayoutAssignment {
+  const streamIds = request.placedStreamIds;
+  const offset = request.mainStreamId === null ? 0 : 1;
+  const slots = new Array<Slot>(offset + streamIds.length);
+  if (request.mainStreamId !== null) slots[0] = toSlot(request.mainStreamId, main);
+  for (let index = 0; index < streamIds.length; index++) {
+    slots[offset + index] = toSlot(streamIds[index] as StreamId, placed[index] ?? null);
+  }
+  return { type: request.type, slots };
 }
 
 /** A slot showing `entry`, or an empty slot. */

@@ -11,10 +11,15 @@ import {
   tileKind,
   type LayoutRequest,
   type Roster,
+  type Slot,
+  type SlotReason,
 } from './index.ts';
+import { indexPrevious, ScannedPrevious } from './placement.ts';
 
 const pool = Array.from({ length: 12 }, (_, index) => participantId(`p${index}`));
 const kinds: MediaKind[] = ['camera', 'screen', 'audio'];
+const reasons: SlotReason[] = ['pinned', 'screen-share', 'active-speaker', 'join-order'];
+const streamIdPool = Array.from({ length: 50 }, (_, index) => index);
 
 const historyArb = fc.array(fc.constantFrom(...pool), { maxLength: 24 });
 
@@ -66,6 +71,22 @@ const requestArb: fc.Arbitrary<LayoutRequest> = fc
   });
 
 const subscriber = pool[0] as ParticipantId;
+
+/** Arbitrary slots: stream ids and participants may repeat, as no assignment of core's would. */
+const slotsArb: fc.Arbitrary<Slot[]> = fc.array(
+  fc.oneof(
+    fc.record({ streamId: fc.constantFrom(...streamIdPool), shows: fc.constant(null) }),
+    fc.record({
+      streamId: fc.constantFrom(...streamIdPool),
+      shows: fc.record({
+        participant: fc.constantFrom(...pool),
+        kind: fc.constantFrom(...kinds),
+      }),
+      reason: fc.constantFrom(...reasons),
+    }),
+  ),
+  { maxLength: 60 },
+) as fc.Arbitrary<Slot[]>;
 
 /**
  * The priority orders written plainly, as lists filtered and joined: screen shares (join order),
@@ -173,6 +194,23 @@ describe('request checks', () => {
           }
         },
       ),
+    );
+  });
+});
+
+describe('reading a previous assignment', () => {
+  it('by scanning answers as the index of it does', () => {
+    fc.assert(
+      fc.property(slotsArb, (slots) => {
+        const scanned = new ScannedPrevious(slots);
+        const indexed = indexPrevious(slots);
+        for (const participant of pool) {
+          expect(scanned.streamIdOf(participant)).toBe(indexed.streamIdOf(participant));
+        }
+        for (const streamId of streamIdPool) {
+          expect(scanned.wasOccupied(streamId)).toBe(indexed.wasOccupied(streamId));
+        }
+      }),
     );
   });
 });
