@@ -4,7 +4,14 @@
  */
 import type { ParticipantId } from '../ids.ts';
 import { ok, type Result } from '../result.ts';
-import { placeStably, readPrevious, toAssignment, type Entry } from './placement.ts';
+import {
+  placeInPlace,
+  placeStably,
+  readPrevious,
+  showsExactly,
+  toAssignment,
+  type Entry,
+} from './placement.ts';
 import { checkRequest, type CheckedRequest } from './request.ts';
 import { indexRoster, type RosterIndex } from './roster.ts';
 import type { LayoutAssignment, LayoutError, LayoutRequest, Roster } from './types.ts';
@@ -34,7 +41,10 @@ export interface AssignLayoutInput {
  * slot follows the speaker) and the next ones in the thumbnail strip.
  *
  * Where they appear depends on `previous`: see `placeStably`. Without it, slots fill in priority
- * order. Cost: O(slots + pinned + excluded) on an indexed roster, plus `indexRoster` otherwise.
+ * order. Slots equal to `previous`'s (stream id, source and reason) are `previous`'s own slot
+ * objects, and an assignment equal to `previous` is `previous` itself, so a caller can tell an
+ * unchanged assignment by identity. Cost: O(slots + pinned + excluded) on an indexed roster, plus
+ * `indexRoster` otherwise.
  */
 export function assignLayout(input: AssignLayoutInput): Result<LayoutAssignment, LayoutError> {
   if (isIndexed(input.roster)) return assignIndexed(input.roster, input);
@@ -53,8 +63,13 @@ function assignIndexed(
   const main = request.mainStreamId === null ? null : currentSpeaker(roster, request);
   const count = rankEntries(roster, request, main?.participant ?? null);
   try {
-    placeStably(request, ranked, count, readPrevious(previous), placed);
-    return ok(toAssignment(request, main, placed));
+    if (previous === undefined || !placeInPlace(request, ranked, count, previous, placed)) {
+      placeStably(request, ranked, count, readPrevious(previous), placed);
+    }
+    if (previous !== undefined && showsExactly(request, main, placed, previous)) {
+      return ok(previous);
+    }
+    return ok(toAssignment(request, main, placed, previous));
   } finally {
     ranked.fill(null, 0, count);
     placed.fill(null, 0, request.placedStreamIds.length);

@@ -175,20 +175,123 @@ function nextFree(
   return index;
 }
 
-/** The assignment showing `placed` in the request's placed slots, after speaker view's `main`. */
+/**
+ * Stable placement in the common case where it moves nobody: when `previous` has the request's
+ * placed slots at their positions (after the main slot in speaker view) and the first slot that
+ * showed each entry's participant is one of them, every entry keeps that slot (its stream id sits
+ * at the same position in the request) and none is a newcomer. Then this fills `placed` as
+ * `placeStably` would, without building a reader of `previous`, and returns true; else it
+ * returns false (and `placed` is to be filled by `placeStably`). It scans `previous` once per
+ * entry, so it only takes previous assignments small enough to scan.
+ */
+export function placeInPlace(
+  request: CheckedRequest,
+  entries: readonly (Entry | null)[],
+  count: number,
+  previous: LayoutAssignment,
+  placed: (Entry | null)[],
+): boolean {
+  const streamIds = request.placedStreamIds;
+  const offset = request.mainStreamId === null ? 0 : 1;
+  const { slots } = previous;
+  if (slots.length > SCAN_LIMIT || slots.length !== offset + streamIds.length) return false;
+  for (let index = 0; index < streamIds.length; index++) {
+    if ((slots[offset + index] as Slot).streamId !== streamIds[index]) return false;
+  }
+  for (let slot = 0; slot < streamIds.length; slot++) placed[slot] = null;
+  for (let index = 0; index < count; index++) {
+    const entry = entries[index] as Entry;
+    const at = firstSlotShowing(slots, entry.participant);
+    if (at < offset) return false;
+    placed[at - offset] = entry;
+  }
+  return true;
+}
+
+/**
+ * Whether `previous` is exactly the assignment showing `placed` in the request's placed slots,
+ * after speaker view's `main`: same type, stream ids, sources and reasons.
+ */
+export function showsExactly(
+  request: CheckedRequest,
+  main: Entry | null,
+  placed: readonly (Entry | null)[],
+  previous: LayoutAssignment,
+): boolean {
+  const streamIds = request.placedStreamIds;
+  const offset = request.mainStreamId === null ? 0 : 1;
+  const { slots } = previous;
+  if (previous.type !== request.type || slots.length !== offset + streamIds.length) return false;
+  if (request.mainStreamId !== null && !slotShows(slots[0], request.mainStreamId, main)) {
+    return false;
+  }
+  for (let index = 0; index < streamIds.length; index++) {
+    const streamId = streamIds[index] as StreamId;
+    if (!slotShows(slots[offset + index], streamId, placed[index] ?? null)) return false;
+  }
+  return true;
+}
+
+/** The index of the first slot showing `participant`, or -1. */
+function firstSlotShowing(slots: readonly Slot[], participant: ParticipantId): number {
+  for (let index = 0; index < slots.length; index++) {
+    const { shows } = slots[index] as Slot;
+    if (shows !== null && shows.participant === participant) return index;
+  }
+  return -1;
+}
+
+/**
+ * The assignment showing `placed` in the request's placed slots, after speaker view's `main`.
+ * Slots that `previous` (of the same type) already has, with the same stream id, source and
+ * reason, are `previous`'s own slot objects.
+ */
 export function toAssignment(
   request: CheckedRequest,
   main: Entry | null,
   placed: readonly (Entry | null)[],
+  previous: LayoutAssignment | undefined,
 ): LayoutAssignment {
+  const before = previous?.type === request.type ? previous.slots : [];
   const streamIds = request.placedStreamIds;
   const offset = request.mainStreamId === null ? 0 : 1;
   const slots = new Array<Slot>(offset + streamIds.length);
-  if (request.mainStreamId !== null) slots[0] = toSlot(request.mainStreamId, main);
+  if (request.mainStreamId !== null) slots[0] = reuseOrSlot(before[0], request.mainStreamId, main);
   for (let index = 0; index < streamIds.length; index++) {
-    slots[offset + index] = toSlot(streamIds[index] as StreamId, placed[index] ?? null);
+    const at = offset + index;
+    slots[at] = reuseOrSlot(before[at], streamIds[index] as StreamId, placed[index] ?? null);
   }
   return { type: request.type, slots };
+}
+
+/**
+ * `previous` when it is already the slot showing `entry`, else a new slot (sharing `previous`'s
+ * source object when only the reason changed).
+ */
+function reuseOrSlot(previous: Slot | undefined, streamId: StreamId, entry: Entry | null): Slot {
+  if (previous === undefined || previous.streamId !== streamId) return toSlot(streamId, entry);
+  if (previous.shows === null || entry === null) {
+    return previous.shows === entry ? previous : toSlot(streamId, entry);
+  }
+  if (!sameSource(previous.shows, entry)) return toSlot(streamId, entry);
+  if (previous.reason === entry.reason) return previous;
+  return { streamId, shows: previous.shows, reason: entry.reason };
+}
+
+/** Whether `slot` has this stream id and shows `entry`: the same source, for the same reason. */
+function slotShows(slot: Slot | undefined, streamId: StreamId, entry: Entry | null): boolean {
+  if (slot === undefined || slot.streamId !== streamId) return false;
+  if (slot.shows === null || entry === null) return slot.shows === entry;
+  return showsEntry(slot, entry);
+}
+
+/** Whether `slot` shows `entry`'s source for `entry`'s reason. */
+function showsEntry(slot: Slot, entry: Entry): boolean {
+  return slot.shows !== null && sameSource(slot.shows, entry) && slot.reason === entry.reason;
+}
+
+function sameSource(a: SourceRef, b: SourceRef): boolean {
+  return a.participant === b.participant && a.kind === b.kind;
 }
 
 /** A slot showing `entry`, or an empty slot. */

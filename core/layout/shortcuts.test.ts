@@ -1,4 +1,6 @@
-// The layout engine's shortcuts give what the general computation gives.
+// The layout engine's shortcuts give what the general computation gives: speaker-only indexes,
+// request checks kept with the request, previous assignments read by scanning, placement in
+// place, and previous assignments returned as they are.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { participantId, type MediaKind, type ParticipantId } from '../ids.ts';
@@ -9,12 +11,21 @@ import {
   indexRoster,
   indexSpeakers,
   tileKind,
+  type LayoutAssignment,
   type LayoutRequest,
   type Roster,
   type Slot,
   type SlotReason,
 } from './index.ts';
-import { indexPrevious, ScannedPrevious } from './placement.ts';
+import {
+  indexPrevious,
+  placeInPlace,
+  placeStably,
+  readPrevious,
+  ScannedPrevious,
+  type Entry,
+} from './placement.ts';
+import { checkRequest } from './request.ts';
 
 const pool = Array.from({ length: 12 }, (_, index) => participantId(`p${index}`));
 const kinds: MediaKind[] = ['camera', 'screen', 'audio'];
@@ -87,6 +98,20 @@ const slotsArb: fc.Arbitrary<Slot[]> = fc.array(
   ),
   { maxLength: 60 },
 ) as fc.Arbitrary<Slot[]>;
+
+const entriesArb: fc.Arbitrary<Entry[]> = fc
+  .uniqueArray(fc.constantFrom(...pool), { maxLength: pool.length })
+  .chain((participants) =>
+    fc.tuple(
+      ...participants.map((participant) =>
+        fc.record({
+          participant: fc.constant(participant),
+          kind: fc.constantFrom(...kinds),
+          reason: fc.constantFrom(...reasons),
+        }),
+      ),
+    ),
+  );
 
 /**
  * The priority orders written plainly, as lists filtered and joined: screen shares (join order),
@@ -211,6 +236,88 @@ describe('reading a previous assignment', () => {
           expect(scanned.wasOccupied(streamId)).toBe(indexed.wasOccupied(streamId));
         }
       }),
+    );
+  });
+});
+
+describe('placement in place', () => {
+  it('whenever it applies, places every entry where stable placement does', () => {
+    let applied = 0;
+    fc.assert(
+      fc.property(
+        rosterArb,
+        requestArb,
+        entriesArb,
+        slotsArb,
+        fc.nat(),
+        fc.constantFrom('aligned', 'aligned with entries', 'rotated', 'arbitrary'),
+        (roster, request, entries, slots, shift, shape) => {
+          const checked = unwrap(checkRequest(request, subscriber, unwrap(indexRoster(roster))));
+          const streamIds = checked.placedStreamIds;
+          const count = Math.min(entries.length, streamIds.length);
+          // The request's stream ids in its order (or rotated by one), showing arbitrary slots'
+          // content or, rotated by `shift`, the entries themselves (with arbitrary kinds and
+          // reasons); or anything.
+          const shown = (index: number) => {
+            const slot = slots[index] ?? { shows: null };
+            if (shape === 'aligned' || index >= entries.length) return slot;
+            const entry = entries[(index + shift) % entries.length] as Entry;
+            const kind = slot.shows?.kind ?? entry.kind;
+            const reason = slot.shows === null ? entry.reason : slot.reason;
+            return { shows: { participant: entry.participant, kind }, reason };
+          };
+          const ids = request.streamIds;
+          const streamIdAt = (index: number) =>
+            shape === 'rotated'
+              ? (ids[(index + 1) % ids.length] as number)
+              : (ids[index] as number);
+          const previousSlots =
+            shape === 'arbitrary'
+              ? slots
+              : ids.map((_, index) => ({ ...shown(index), streamId: streamIdAt(index) }));
+          const previous = { type: request.type, slots: previousSlots } as LayoutAssignment;
+          const inPlace: (Entry | null)[] = [];
+          const general: (Entry | null)[] = [];
+          const applies = placeInPlace(checked, entries, count, previous, inPlace);
+          placeStably(checked, [...entries], count, readPrevious(previous), general);
+          if (applies) {
+            applied++;
+            expect(inPlace.slice(0, streamIds.length)).toEqual(general.slice(0, streamIds.length));
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
+    expect(applied).toBeGreaterThan(10);
+  });
+});
+
+describe('assignments against a previous one', () => {
+  it('are the previous one itself when unchanged, else as built against a copy of it', () => {
+    fc.assert(
+      fc.property(
+        fc.array(rosterArb, { minLength: 1, maxLength: 4 }),
+        requestArb,
+        (rosters, request) => {
+          let previous: LayoutAssignment | undefined;
+          for (const roster of rosters) {
+            const index = unwrap(indexRoster(roster));
+            const result = assignLayout({ roster: index, subscriber, request, previous });
+            const copy = previous === undefined ? undefined : structuredClone(previous);
+            const afresh = assignLayout({ roster: index, subscriber, request, previous: copy });
+            expect(result).toEqual(afresh);
+            if (!result.ok) return;
+            const again = assignLayout({
+              roster: index,
+              subscriber,
+              request,
+              previous: result.value,
+            });
+            expect(again.ok && again.value).toBe(result.value);
+            previous = result.value;
+          }
+        },
+      ),
     );
   });
 });
