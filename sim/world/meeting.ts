@@ -4,7 +4,7 @@ import type { RoutingPlan, StreamDemand } from '../../core/routing/types.ts';
 import { RouteGraph } from '../../core/routing/graph.ts';
 import { MediaKeyEpochs, type MediaKeyPolicy } from '../../core/keys/media-epochs.ts';
 import type { Micros } from '../engine/time.ts';
-import type { IndexedRoster, LayoutMemo } from './layouts.ts';
+import type { MeetingLayouts } from './layouts.ts';
 
 /** One member of a meeting as its Meeting Controller holds it. */
 export interface Member {
@@ -14,8 +14,6 @@ export interface Member {
   publishes: MediaKind[];
   layout: LayoutRequest;
   assignment: LayoutAssignment | undefined;
-  /** What `assignment` was last computed from (see `meetingDemand`). */
-  layoutMemo?: LayoutMemo;
   /** The handler the client is connected to, once it is. */
   connectedHandler: HandlerId | undefined;
 }
@@ -28,8 +26,8 @@ export class MeetingState {
   readonly members = new Map<ParticipantId, Member>();
   readonly departed: ParticipantId[] = [];
   activeSpeakers: ParticipantId[] = [];
-  /** The roster index of the last layout computation. */
-  roster: IndexedRoster | undefined;
+  /** The roster index of the last layout computation, and what each member's came from. */
+  roster: MeetingLayouts | undefined;
   plan: RoutingPlan | null = null;
   /** The planning inputs (besides demand) the current plan was made from. */
   planSignature = '';
