@@ -11,7 +11,7 @@ import { unwrap } from '../../core/result.ts';
 import type { StreamDemand } from '../../core/routing/types.ts';
 import { regionId } from '../../core/ids.ts';
 import { meetingDemand } from './layouts.ts';
-import { MeetingState } from './meeting.ts';
+import { MeetingState, type Member } from './meeting.ts';
 import { layoutRequestNamed } from './workload.ts';
 
 const pool = Array.from({ length: 14 }, (_, index) => participantId(`p${index}`));
@@ -223,6 +223,28 @@ describe('meeting layouts', () => {
         }
       }),
     );
+  });
+});
+
+describe('a grid one tile short of everyone it may show', () => {
+  it('follows a reordered speaker history', () => {
+    const meeting = new MeetingState(meetingId('m1'), regionId('r1'), false, {
+      rotationIntervalMs: 3_600_000,
+      deletionGraceMs: 30_000,
+    });
+    // Seven members; the first shows itself among six tiles, so one member is always left out.
+    for (let who = 0; who < 7; who++) apply(meeting, { type: 'join', who });
+    const first = meeting.members.get(pool[0] as ParticipantId) as Member;
+    first.layout = { type: 'grid', rows: 2, columns: 3, streamIds: range(6), includeSelf: true };
+    for (let who = 0; who < 7; who++) apply(meeting, { type: 'speak', who });
+    meetingDemand(meeting);
+    const shown = () =>
+      layoutDemand(first.assignment as LayoutAssignment).map((s) => s.participant);
+    expect(shown()).not.toContain(pool[0]);
+    // The least recent speaker speaks again: the same speakers, and now the first is shown.
+    applyAny(meeting, { type: 'reorder', nth: 6 }, []);
+    meetingDemand(meeting);
+    expect(shown()).toContain(pool[0]);
   });
 });
 

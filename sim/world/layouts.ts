@@ -53,7 +53,8 @@ export interface MeetingLayouts {
  * previous assignment (every entry was placed, since there are never more entries than slots),
  * so stable placement keeps each in that slot and fills no other, which reproduces the previous
  * assignment exactly (speaker view's main slot likewise depends on roster and request alone, and
- * its participant is kept out of the strip).
+ * its participant is kept out of the strip). When the speaker history was only reordered, a
+ * member whose grid shows everyone it may show keeps its assignment too (`showsEveryone`).
  */
 export function meetingDemand(meeting: MeetingState): StreamDemand[] {
   const known = meeting.roster;
@@ -61,16 +62,52 @@ export function meetingDemand(meeting: MeetingState): StreamDemand[] {
   if (layouts === undefined) return [];
   // Nothing was computed against new layouts yet.
   const fresh = layouts !== known;
+  const reordered = fresh && known !== undefined && onlyReordered(known, layouts);
+  const memberCount = meeting.members.size;
   let input: MemberInput | undefined;
   let position = 0;
   for (const member of meeting.members.values()) {
-    if (fresh || !isCurrent(layouts, position, member)) {
+    const current = isCurrent(layouts, position, member);
+    const kept = fresh
+      ? reordered && current && showsEveryone(member.layout, memberCount)
+      : current;
+    if (!kept) {
       input = inputFor(input, layouts.index, member);
       recompute(layouts, position, member, input);
     }
     position++;
   }
   return ([] as StreamDemand[]).concat(...layouts.demands);
+}
+
+/**
+ * Whether `layouts`, built for a new speaker history over `known`'s participants, only reorders
+ * who has spoken: the same present participants (with a tile) are active speakers in both.
+ */
+function onlyReordered(known: MeetingLayouts, layouts: MeetingLayouts): boolean {
+  if (layouts.participants !== known.participants) return false;
+  const before = known.index.speakers;
+  const after = layouts.index.speakers;
+  if (before.length !== after.length) return false;
+  const spoke = new Set(before.map((speaker) => speaker.participant));
+  return after.every((speaker) => spoke.has(speaker.participant));
+}
+
+/**
+ * Whether `request` is a grid with room for every member it may show (all of them, itself
+ * included only with `includeSelf`). When the speaker history is only reordered
+ * (`onlyReordered`), a member whose last computation, against the previous index, was from this
+ * request and gave its current assignment keeps that assignment: who may be shown does not depend
+ * on the history, and all of them fit, so the grid shows every one of them again, each with the
+ * same tile and for the same reason (pinned, screen share, active speaker or join order: of these
+ * the history decides only whether one has spoken, which is unchanged). The last assignment shows
+ * exactly them, each once, so stable placement keeps each in its slot and fills no other, which
+ * reproduces it.
+ */
+function showsEveryone(request: LayoutRequest, memberCount: number): boolean {
+  if (request.type !== 'grid') return false;
+  const showable = request.includeSelf === true ? memberCount : memberCount - 1;
+  return request.rows * request.columns >= showable;
 }
 
 /** Whether the member's last computation was from its current request and assignment. */
