@@ -14,8 +14,11 @@ import { controllerId, handlerId, meetingId, participantId, regionId } from '../
 import type { ParticipantId, RegionId } from '../core/ids.ts';
 import {
   assignLayout,
+  indexParticipants,
   indexRoster,
+  indexSpeakers,
   layoutDemand,
+  type LayoutAssignment,
   type LayoutRequest,
   type Roster,
   type RosterIndex,
@@ -266,6 +269,52 @@ const layoutSpeaker = versus(
 );
 const rosterIndexing = measure(() => indexRoster(bigRoster), SLOW);
 
+// Layout: a meeting of 10 (three grids of 3x3 to one speaker view of 1 + 4, as in the ADR
+// baseline) after a speaker change: the speaker part of the index is rebuilt, then every member
+// is assigned against its previous assignment. And the same meeting when nothing changed.
+const MEETING_SIZE = 10;
+const meetingRoster = rosterOf(MEETING_SIZE);
+const meetingMembers = meetingRoster.participants.map((p, i) => ({
+  subscriber: p.id,
+  request:
+    i % 4 === 3
+      ? ({ type: 'speaker', thumbnails: 4, streamIds: [1, 2, 3, 4, 5] } as LayoutRequest)
+      : gridRequest(3, 3),
+}));
+const meetingParticipants = unwrap(indexParticipants(meetingRoster));
+/** Speaker histories of up to 8, each one turn after the last (most recent first). */
+const meetingHistories = Array.from({ length: 64 }, (_, turn) =>
+  Array.from(
+    { length: Math.min(8, turn + 1) },
+    (_, back) => meetingRoster.participants[(turn * 7 + back * 3) % MEETING_SIZE]!.id,
+  ),
+);
+const meetingPrevious: (LayoutAssignment | undefined)[] = meetingMembers.map(() => undefined);
+const meetingIndex = indexSpeakers(meetingParticipants, meetingHistories[0]!);
+const meetingUnchanged = meetingMembers.map(({ subscriber, request }) =>
+  unwrap(assignLayout({ roster: meetingIndex, subscriber, request })),
+);
+const meetingLayouts = {
+  meetingOf10AfterSpeakerChange: versus((i) => {
+    const index = indexSpeakers(
+      meetingParticipants,
+      meetingHistories[i % meetingHistories.length]!,
+    );
+    meetingMembers.forEach(({ subscriber, request }, m) => {
+      const previous = meetingPrevious[m];
+      const assigned = assignLayout({ roster: index, subscriber, request, previous });
+      if (assigned.ok) meetingPrevious[m] = assigned.value;
+    });
+  }, jsonStringifyAssignment),
+  meetingOf10Unchanged: versus(
+    () =>
+      meetingMembers.forEach(({ subscriber, request }, m) =>
+        assignLayout({ roster: meetingIndex, subscriber, request, previous: meetingUnchanged[m] }),
+      ),
+    jsonStringifyAssignment,
+  ),
+};
+
 // ---------------------------------------------------------------------------------------------
 // Routing: plan time for meetings of 10, 100 and 1,000 participants over 2..8 handlers
 
@@ -403,6 +452,7 @@ const report = {
     assignGrid5x5: layoutGrid,
     assignGrid5x5WithPrevious: layoutGridWithPrevious,
     assignSpeaker1Plus8: layoutSpeaker,
+    ...meetingLayouts,
   },
   routing: {
     setup:

@@ -4,7 +4,14 @@
  */
 import type { ParticipantId } from '../ids.ts';
 import { ok, type Result } from '../result.ts';
-import { placeStably, readPrevious, toSlot, type Entry } from './placement.ts';
+import {
+  placeInPlace,
+  placeStably,
+  readPrevious,
+  showsExactly,
+  toAssignment,
+  type Entry,
+} from './placement.ts';
 import { checkRequest, type CheckedRequest } from './request.ts';
 import { indexRoster, type RosterIndex } from './roster.ts';
 import type { LayoutAssignment, LayoutError, LayoutRequest, Roster } from './types.ts';
@@ -34,68 +41,100 @@ export interface AssignLayoutInput {
  * slot follows the speaker) and the next ones in the thumbnail strip.
  *
  * Where they appear depends on `previous`: see `placeStably`. Without it, slots fill in priority
- * order. Cost: O(slots + pinned + excluded) on an indexed roster, plus `indexRoster` otherwise.
+ * order. Slots equal to `previous`'s (stream id, source and reason) are `previous`'s own slot
+ * objects, and an assignment equal to `previous` is `previous` itself, so a caller can tell an
+ * unchanged assignment by identity. Cost: O(slots + pinned + excluded) on an indexed roster, plus
+ * `indexRoster` otherwise.
  */
 export function assignLayout(input: AssignLayoutInput): Result<LayoutAssignment, LayoutError> {
-  const roster = isIndexed(input.roster) ? ok(input.roster) : indexRoster(input.roster);
-  if (!roster.ok) return roster;
-  const request = checkRequest(input.request, input.subscriber, roster.value);
-  if (!request.ok) return request;
-  const previous = readPrevious(input.previous);
-  const { slots } = request.value;
-  if (slots.type === 'grid') {
-    const visible = rankEntries(roster.value, request.value, slots.streamIds.length, null);
-    return ok({ type: 'grid', slots: placeStably(slots.streamIds, visible, previous) });
+  if (isIndexed(input.roster)) return assignIndexed(input.roster, input);
+  const roster = indexRoster(input.roster);
+  return roster.ok ? assignIndexed(roster.value, input) : roster;
+}
+
+function assignIndexed(
+  roster: RosterIndex,
+  input: AssignLayoutInput,
+): Result<LayoutAssignment, LayoutError> {
+  const checked = checkRequest(input.request, input.subscriber, roster);
+  if (!checked.ok) return checked;
+  const request = checked.value;
+  const { previous } = input;
+  const main = request.mainStreamId === null ? null : currentSpeaker(roster, request);
+  const count = rankEntries(roster, request, main?.participant ?? null);
+  try {
+    if (previous === undefined || !placeInPlace(request, ranked, count, previous, placed)) {
+      placeStably(request, ranked, count, readPrevious(previous), placed);
+    }
+    if (previous !== undefined && showsExactly(request, main, placed, previous)) {
+      return ok(previous);
+    }
+    return ok(toAssignment(request, main, placed, previous));
+  } finally {
+    ranked.fill(null, 0, count);
+    placed.fill(null, 0, request.placedStreamIds.length);
   }
-  const main = currentSpeaker(roster.value, request.value);
-  const thumbnails = rankEntries(
-    roster.value,
-    request.value,
-    slots.thumbnailStreamIds.length,
-    main?.participant ?? null,
-  );
-  return ok({
-    type: 'speaker',
-    slots: [
-      toSlot(slots.mainStreamId, main),
-      ...placeStably(slots.thumbnailStreamIds, thumbnails, previous),
-    ],
-  });
 }
 
 function isIndexed(roster: Roster | RosterIndex): roster is RosterIndex {
   return 'type' in roster && roster.type === 'roster-index';
 }
 
-/** The first `limit` eligible entries in priority order, leaving out `skip`. */
+/**
+ * Working lists of the assignment in progress: the entries it ranks, in priority order, and what
+ * stable placement puts in each slot. They are reused from one call to the next, which spares two
+ * allocations per call: no assignment runs inside another, and each empties them before it
+ * returns, so they hold nothing between calls.
+ */
+const ranked: (Entry | null)[] = [];
+const placed: (Entry | null)[] = [];
+
+/**
+ * Ranks the eligible entries for the request's placed slots (the grid, or the thumbnail strip)
+ * into `ranked`, in priority order and leaving out `skip`; returns how many.
+ */
 function rankEntries(
   roster: RosterIndex,
   request: CheckedRequest,
-  limit: number,
   skip: ParticipantId | null,
-): Entry[] {
-  const ranked: Entry[] = [];
+): number {
+  const limit = request.placedStreamIds.length;
+  let count = 0;
   for (const participant of request.pinned) {
-    if (ranked.length >= limit) return ranked;
+    if (count >= limit) return count;
     const kind = roster.tiles.get(participant);
     if (kind === undefined || kind === null || participant === skip) continue;
-    ranked.push({ participant, kind, reason: 'pinned' });
+    ranked[count++] = { participant, kind, reason: 'pinned' };
   }
-  const pinned = new Set(request.pinned);
-  const order = request.preferVideoOverAudio ? roster.videoFirstOrder : roster.mixedOrder;
-  for (const candidate of order) {
-    if (ranked.length >= limit) return ranked;
+  for (const candidate of nonPinnedOrder(roster, request)) {
+    if (count >= limit) return count;
     const { participant } = candidate;
-    if (pinned.has(participant) || request.hidden.has(participant) || participant === skip) {
-      continue;
-    }
-    ranked.push(candidate);
+    if (request.hiddenOrPinned.has(participant) || participant === skip) continue;
+    ranked[count++] = candidate;
   }
-  return ranked;
+  return count;
+}
+
+function nonPinnedOrder(roster: RosterIndex, request: CheckedRequest): readonly Entry[] {
+  return request.preferVideoOverAudio ? roster.videoFirstOrder : roster.mixedOrder;
 }
 
 /** Speaker view's main entry: the latest speaker who may be shown, else the top of the grid. */
 function currentSpeaker(roster: RosterIndex, request: CheckedRequest): Entry | null {
-  const speaker = roster.speakers.find((candidate) => !request.hidden.has(candidate.participant));
-  return speaker ?? rankEntries(roster, request, 1, null)[0] ?? null;
+  for (const speaker of roster.speakers) {
+    if (!request.hidden.has(speaker.participant)) return speaker;
+  }
+  return firstRanked(roster, request);
+}
+
+/** The first entry in priority order, as a one-slot grid would show it. */
+function firstRanked(roster: RosterIndex, request: CheckedRequest): Entry | null {
+  for (const participant of request.pinned) {
+    const kind = roster.tiles.get(participant);
+    if (kind !== undefined && kind !== null) return { participant, kind, reason: 'pinned' };
+  }
+  for (const candidate of nonPinnedOrder(roster, request)) {
+    if (!request.hiddenOrPinned.has(candidate.participant)) return candidate;
+  }
+  return null;
 }

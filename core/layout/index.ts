@@ -1,7 +1,15 @@
 // The public API of the layout engine.
 export { assignLayout, type AssignLayoutInput } from './assign.ts';
 export { changedSlots, layoutDemand } from './demand.ts';
-export { indexRoster, tileKind, type RosterIndex, type Candidate } from './roster.ts';
+export {
+  indexParticipants,
+  indexRoster,
+  indexSpeakers,
+  tileKind,
+  type Candidate,
+  type ParticipantIndex,
+  type RosterIndex,
+} from './roster.ts';
 export {
   MAX_GRID_DIMENSION,
   MAX_SPEAKER_THUMBNAILS,

@@ -1,6 +1,6 @@
 /**
  * Validation of a subscriber's layout request against the roster, producing the request in the
- * form the engine works with (defaults applied, lists turned into sets).
+ * form the engine works with (defaults applied, lists turned into sets and maps).
  */
 import type { ParticipantId } from '../ids.ts';
 import { err, ok, type Result } from '../result.ts';
@@ -13,22 +13,52 @@ import {
   type StreamId,
 } from './types.ts';
 
-/** The slots of a request that passed validation. */
-export type CheckedSlots =
-  | { readonly type: 'grid'; readonly streamIds: readonly StreamId[] }
-  | {
-      readonly type: 'speaker';
-      readonly mainStreamId: StreamId;
-      readonly thumbnailStreamIds: readonly StreamId[];
-    };
-
-/** A request that passed validation. */
+/** A request that passed validation, in the form the engine reads. */
 export interface CheckedRequest {
-  readonly slots: CheckedSlots;
+  readonly type: LayoutRequest['type'];
+  /** Speaker view's main slot; null for a grid. */
+  readonly mainStreamId: StreamId | null;
+  /** The slots stable placement fills: the grid's, or speaker view's thumbnail strip. */
+  readonly placedStreamIds: readonly StreamId[];
+  /** Each of `placedStreamIds` to its index, when there are too many to scan (`positionOf`). */
+  readonly positions: ReadonlyMap<StreamId, number> | null;
   readonly pinned: readonly ParticipantId[];
   /** Who may not be shown: the excluded users, plus the subscriber unless self is included. */
-  readonly hidden: ReadonlySet<ParticipantId>;
+  readonly hidden: Membership;
+  /** The hidden and the pinned users: those the non-pinned priority order leaves out. */
+  readonly hiddenOrPinned: Membership;
   readonly preferVideoOverAudio: boolean;
+}
+
+/**
+ * Collections of up to this many stream ids or participants are scanned rather than hashed: a
+ * scan of a handful of entries costs less than a hash lookup, and reads less memory.
+ */
+const SCAN_LIMIT = 16;
+
+/** The index of `streamId` among the request's placed stream ids, or -1 if it is not one. */
+export function positionOf(request: CheckedRequest, streamId: StreamId): number {
+  if (request.positions === null) return request.placedStreamIds.indexOf(streamId);
+  return request.positions.get(streamId) ?? -1;
+}
+
+/** Whether a participant belongs to a set of them. */
+export interface Membership {
+  has(participant: ParticipantId): boolean;
+}
+
+/** A few participants, found by scanning. */
+class ParticipantList implements Membership {
+  constructor(private readonly participants: readonly ParticipantId[]) {}
+
+  has(participant: ParticipantId): boolean {
+    return this.participants.includes(participant);
+  }
+}
+
+function membershipOf(participants: Iterable<ParticipantId>): Membership {
+  const distinct = new Set(participants);
+  return distinct.size <= SCAN_LIMIT ? new ParticipantList([...distinct]) : distinct;
 }
 
 /**
@@ -41,23 +71,38 @@ export function checkRequest(
   subscriber: ParticipantId,
   roster: RosterIndex,
 ): Result<CheckedRequest, RequestError> {
-  // Only pinned users are checked against the roster: without them the verdict depends on the
-  // request and the subscriber alone, and is kept with the (immutable) request.
-  if ((request.pinnedUsers ?? []).length > 0) return checkAgainst(request, subscriber, roster);
-  const known = checkedWithoutPins.get(request);
-  if (known?.subscriber === subscriber) return known.checked;
-  const checked = checkAgainst(request, subscriber, roster);
-  checkedWithoutPins.set(request, { subscriber, checked });
-  return checked;
+  // The verdict is kept with the (immutable) request. It depends on the request, the subscriber
+  // and, only when users are pinned, on whether each pinned user is in `roster.tiles` or
+  // `roster.departed`: those two (immutable) collections are compared by identity.
+  const known = checked.get(request);
+  if (
+    known !== undefined &&
+    known.subscriber === subscriber &&
+    (!hasPins(request) || (known.tiles === roster.tiles && known.departed === roster.departed))
+  ) {
+    return known.verdict;
+  }
+  const verdict = checkAgainst(request, subscriber, roster);
+  checked.set(request, { subscriber, tiles: roster.tiles, departed: roster.departed, verdict });
+  return verdict;
+}
+
+function hasPins(request: LayoutRequest): boolean {
+  return request.pinnedUsers !== undefined && request.pinnedUsers.length > 0;
 }
 
 /**
- * Verdicts on requests without pinned users, by request, for the subscriber last asked about.
- * Weak keys: the cache never keeps a request alive.
+ * Verdicts by request, for the subscriber and roster collections last asked about. Weak keys:
+ * the cache never keeps a request alive.
  */
-const checkedWithoutPins = new WeakMap<
+const checked = new WeakMap<
   LayoutRequest,
-  { readonly subscriber: ParticipantId; readonly checked: Result<CheckedRequest, RequestError> }
+  {
+    readonly subscriber: ParticipantId;
+    readonly tiles: RosterIndex['tiles'];
+    readonly departed: RosterIndex['departed'];
+    readonly verdict: Result<CheckedRequest, RequestError>;
+  }
 >();
 
 function checkAgainst(
@@ -67,18 +112,29 @@ function checkAgainst(
 ): Result<CheckedRequest, RequestError> {
   const slotCount = countSlots(request);
   if (!slotCount.ok) return slotCount;
-  const streamIds = checkStreamIds(request, slotCount.value);
-  if (!streamIds.ok) return streamIds;
+  const streamIdIndex = indexStreamIds(request.streamIds, slotCount.value);
+  if (!streamIdIndex.ok) return streamIdIndex;
   const includeSelf = request.includeSelf ?? false;
   const excluded = new Set(request.excludedUsers ?? []);
   const pinned = request.pinnedUsers ?? [];
   const pinnedError = findPinnedError(pinned, excluded, subscriber, includeSelf, roster);
   if (pinnedError !== null) return err(pinnedError);
-  const hidden = includeSelf ? excluded : new Set([...excluded, subscriber]);
+  const hidden = includeSelf ? [...excluded] : [...excluded, subscriber];
+  const isGrid = request.type === 'grid';
+  const placedStreamIds = isGrid ? request.streamIds : request.streamIds.slice(1);
   return ok({
-    slots: streamIds.value,
+    type: request.type,
+    mainStreamId: isGrid ? null : (request.streamIds[0] as StreamId),
+    placedStreamIds,
+    positions:
+      placedStreamIds.length <= SCAN_LIMIT
+        ? null
+        : isGrid
+          ? streamIdIndex.value
+          : new Map(placedStreamIds.map((streamId, index) => [streamId, index])),
     pinned,
-    hidden,
+    hidden: membershipOf(hidden),
+    hiddenOrPinned: membershipOf([...hidden, ...pinned]),
     preferVideoOverAudio: request.preferVideoOverAudio ?? true,
   });
 }
@@ -104,11 +160,14 @@ function checkDimension(
   return err({ kind: 'invalid-dimension', field, value, min, max });
 }
 
-function checkStreamIds(
-  request: LayoutRequest,
+/**
+ * Each stream id to its index, or the first problem with them: a count other than the slots',
+ * an invalid one or a repeat.
+ */
+function indexStreamIds(
+  streamIds: readonly StreamId[],
   slotCount: number,
-): Result<CheckedSlots, RequestError> {
-  const { streamIds } = request;
+): Result<Map<StreamId, number>, RequestError> {
   if (streamIds.length !== slotCount) {
     return err({ kind: 'stream-id-count-mismatch', expected: slotCount, actual: streamIds.length });
   }
@@ -124,12 +183,7 @@ function checkStreamIds(
     }
     firstIndex.set(value, index);
   }
-  if (request.type === 'grid') return ok({ type: 'grid', streamIds });
-  const [mainStreamId, ...thumbnailStreamIds] = streamIds;
-  if (mainStreamId === undefined) {
-    return err({ kind: 'stream-id-count-mismatch', expected: slotCount, actual: 0 });
-  }
-  return ok({ type: 'speaker', mainStreamId, thumbnailStreamIds });
+  return ok(firstIndex);
 }
 
 function findPinnedError(

@@ -39,12 +39,41 @@ export function tileKind(publishes: readonly MediaKind[]): MediaKind | null {
 }
 
 /**
+ * The part of a roster index that does not depend on the active-speaker history: who is present
+ * with which tile, in join order, and who departed. Build it with `indexParticipants`; turn it
+ * into a roster index with `indexSpeakers`, as often as the speaker history changes (the indexes
+ * share its collections and candidates).
+ */
+export interface ParticipantIndex {
+  readonly type: 'participant-index';
+  readonly tiles: ReadonlyMap<ParticipantId, MediaKind | null>;
+  readonly departed: ReadonlySet<ParticipantId>;
+  /**
+   * Present participants with a tile, in join order, each as it ranks when it is no active
+   * speaker: by join order, or as a screen share (which ranks by join order either way).
+   */
+  readonly byJoin: readonly Candidate[];
+}
+
+/**
  * Validates a roster and precomputes its priority orders. Non-pinned priority is: screen shares
  * (in join order), then active speakers (most recent first), then everyone else in join order;
  * the video-first order moves audio-only participants after all video ones, keeping that order
  * among them. Cost: O(P log P) for P participants plus the speaker history length.
  */
 export function indexRoster(roster: Roster): Result<RosterIndex, RosterError> {
+  const participants = indexParticipants(roster);
+  if (!participants.ok) return participants;
+  return ok(indexSpeakers(participants.value, roster.activeSpeakers));
+}
+
+/**
+ * Validates a roster's participants and indexes everything `indexSpeakers` needs besides the
+ * speaker history. Cost: O(P log P) for P participants.
+ */
+export function indexParticipants(
+  roster: Pick<Roster, 'participants' | 'departed'>,
+): Result<ParticipantIndex, RosterError> {
   const tiles = new Map<ParticipantId, MediaKind | null>();
   for (const participant of roster.participants) {
     if (tiles.has(participant.id)) {
@@ -59,20 +88,32 @@ export function indexRoster(roster: Roster): Result<RosterIndex, RosterError> {
     }
     tiles.set(participant.id, tileKind(participant.publishes));
   }
-  const speakers = speakerCandidates(roster.activeSpeakers, tiles);
-  const { videoFirstOrder, mixedOrder } = priorityOrders(
-    joinOrdered(roster.participants),
-    tiles,
-    speakers,
-  );
-  return ok({
+  const byJoin: Candidate[] = [];
+  for (const { id: participant } of joinOrdered(roster.participants)) {
+    const kind = tiles.get(participant);
+    if (kind === undefined || kind === null) continue;
+    byJoin.push({ participant, kind, reason: kind === 'screen' ? 'screen-share' : 'join-order' });
+  }
+  return ok({ type: 'participant-index', tiles, departed: new Set(roster.departed), byJoin });
+}
+
+/**
+ * The roster index of the indexed participants with `activeSpeakers` as the speaker history
+ * (most recent first): equal to `indexRoster` of the whole roster, sharing `participants`'
+ * collections. Cost: O(P) plus the history length.
+ */
+export function indexSpeakers(
+  participants: ParticipantIndex,
+  activeSpeakers: readonly ParticipantId[],
+): RosterIndex {
+  const speakers = speakerCandidates(activeSpeakers, participants.tiles);
+  return {
     type: 'roster-index',
-    tiles,
-    departed: new Set(roster.departed),
+    tiles: participants.tiles,
+    departed: participants.departed,
     speakers,
-    videoFirstOrder,
-    mixedOrder,
-  });
+    ...priorityOrders(participants.byJoin, speakers),
+  };
 }
 
 function joinOrdered(participants: readonly RosterParticipant[]): RosterParticipant[] {
@@ -81,46 +122,60 @@ function joinOrdered(participants: readonly RosterParticipant[]): RosterParticip
   );
 }
 
+/** Speaker lists up to this long are searched by scanning; longer ones through a set. */
+const SCAN_LIMIT = 16;
+
+/** Present participants with a tile in the history, most recent first, each once. */
 function speakerCandidates(
   history: readonly ParticipantId[],
   tiles: ReadonlyMap<ParticipantId, MediaKind | null>,
 ): Candidate[] {
-  const seen = new Set<ParticipantId>();
   const speakers: Candidate[] = [];
+  const seen = history.length > SCAN_LIMIT ? new Set<ParticipantId>() : null;
   for (const participant of history) {
     const kind = tiles.get(participant);
-    if (seen.has(participant) || kind === undefined || kind === null) continue;
-    seen.add(participant);
+    if (kind === undefined || kind === null) continue;
+    if (seen === null ? isAmong(speakers, participant) : seen.has(participant)) continue;
+    seen?.add(participant);
     speakers.push({ participant, kind, reason: 'active-speaker' });
   }
   return speakers;
 }
 
+function isAmong(candidates: readonly Candidate[], participant: ParticipantId): boolean {
+  for (const candidate of candidates) if (candidate.participant === participant) return true;
+  return false;
+}
+
+/**
+ * The two non-pinned priority orders, each listing every participant of `byJoin` once. Mixed:
+ * screen shares (join order), then the other speakers (recency), then everyone else (join
+ * order). Video first: the mixed order with the audio-only participants moved after all the
+ * others (screen shares are never audio-only), keeping the order within each group.
+ */
 function priorityOrders(
-  byJoin: readonly RosterParticipant[],
-  tiles: ReadonlyMap<ParticipantId, MediaKind | null>,
+  byJoin: readonly Candidate[],
   speakers: readonly Candidate[],
 ): { videoFirstOrder: Candidate[]; mixedOrder: Candidate[] } {
-  const spoke = new Set(speakers.map((speaker) => speaker.participant));
-  const screens: Candidate[] = [];
-  const others: Candidate[] = [];
-  for (const { id } of byJoin) {
-    const kind = tiles.get(id);
-    if (kind === undefined || kind === null) continue;
-    if (kind === 'screen') screens.push({ participant: id, kind, reason: 'screen-share' });
-    else if (!spoke.has(id)) others.push({ participant: id, kind, reason: 'join-order' });
+  const spoke =
+    speakers.length > SCAN_LIMIT ? new Set(speakers.map((speaker) => speaker.participant)) : null;
+  const mixedOrder = new Array<Candidate>(byJoin.length);
+  let next = 0;
+  for (const entry of byJoin) if (entry.kind === 'screen') mixedOrder[next++] = entry;
+  for (const speaker of speakers) if (speaker.kind !== 'screen') mixedOrder[next++] = speaker;
+  for (const entry of byJoin) {
+    if (entry.kind === 'screen') continue;
+    const spoken =
+      spoke === null ? isAmong(speakers, entry.participant) : spoke.has(entry.participant);
+    if (!spoken) mixedOrder[next++] = entry;
   }
-  const talkers = speakers.filter((speaker) => speaker.kind !== 'screen');
-  const isVideo = (candidate: Candidate) => candidate.kind !== 'audio';
-  const isAudio = (candidate: Candidate) => candidate.kind === 'audio';
-  return {
-    mixedOrder: [...screens, ...talkers, ...others],
-    videoFirstOrder: [
-      ...screens,
-      ...talkers.filter(isVideo),
-      ...others.filter(isVideo),
-      ...talkers.filter(isAudio),
-      ...others.filter(isAudio),
-    ],
-  };
+  const videoFirstOrder = new Array<Candidate>(byJoin.length);
+  next = 0;
+  for (const candidate of mixedOrder) {
+    if (candidate.kind !== 'audio') videoFirstOrder[next++] = candidate;
+  }
+  for (const candidate of mixedOrder) {
+    if (candidate.kind === 'audio') videoFirstOrder[next++] = candidate;
+  }
+  return { videoFirstOrder, mixedOrder };
 }

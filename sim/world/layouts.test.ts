@@ -1,12 +1,17 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { meetingId, participantId, type MediaKind, type ParticipantId } from '../../core/ids.ts';
-import { assignLayout, layoutDemand, type LayoutRequest } from '../../core/layout/index.ts';
+import {
+  assignLayout,
+  layoutDemand,
+  type LayoutAssignment,
+  type LayoutRequest,
+} from '../../core/layout/index.ts';
 import { unwrap } from '../../core/result.ts';
 import type { StreamDemand } from '../../core/routing/types.ts';
 import { regionId } from '../../core/ids.ts';
 import { meetingDemand } from './layouts.ts';
-import { MeetingState } from './meeting.ts';
+import { MeetingState, type Member } from './meeting.ts';
 import { layoutRequestNamed } from './workload.ts';
 
 const pool = Array.from({ length: 14 }, (_, index) => participantId(`p${index}`));
@@ -154,4 +159,155 @@ describe('meeting layouts', () => {
       ),
     );
   });
+
+  it('equal what core assigns afresh, assignments included, for any requests and changes', () => {
+    const requests: LayoutRequest[] = [
+      ...layouts.map(layoutRequestNamed),
+      { type: 'grid', rows: 4, columns: 4, streamIds: range(16), includeSelf: true },
+      { type: 'grid', rows: 2, columns: 3, streamIds: range(6), includeSelf: true },
+      { type: 'grid', rows: 2, columns: 2, streamIds: range(4), pinnedUsers: [pool[1]!] },
+      { type: 'grid', rows: 3, columns: 5, streamIds: range(15), excludedUsers: [pool[2]!] },
+      { type: 'speaker', thumbnails: 2, streamIds: range(3), preferVideoOverAudio: false },
+      { type: 'grid', rows: 1, columns: 2, streamIds: range(2), pinnedUsers: [stranger] },
+    ];
+    // Mostly joins and speaker turns, many of them only reordering the history.
+    const anyChange: fc.Arbitrary<Change | ExtraChange> = fc.oneof(
+      { arbitrary: fc.record({ type: fc.constant('join' as const), who }), weight: 3 },
+      { arbitrary: fc.record({ type: fc.constant('speak' as const), who }), weight: 3 },
+      { arbitrary: fc.record({ type: fc.constant('reorder' as const), nth: fc.nat() }), weight: 4 },
+      { arbitrary: changeArb, weight: 2 },
+      { arbitrary: fc.record({ type: fc.constant('silence' as const), who }), weight: 1 },
+      {
+        arbitrary: fc.record({
+          type: fc.constant('request' as const),
+          who,
+          request: fc.nat(requests.length - 1),
+        }),
+        weight: 2,
+      },
+    );
+    // A meeting to start from: members with their requests and a speaker history.
+    const startArb = fc.record({
+      members: fc.array(fc.tuple(who, fc.nat(requests.length - 1)), { maxLength: pool.length }),
+      speakers: fc.array(who, { maxLength: 10 }),
+    });
+    fc.assert(
+      fc.property(startArb, fc.array(anyChange, { maxLength: 60 }), (start, changes) => {
+        const meeting = new MeetingState(meetingId('m1'), regionId('r1'), false, {
+          rotationIntervalMs: 3_600_000,
+          deletionGraceMs: 30_000,
+        });
+        const opening: (Change | ExtraChange)[] = [
+          ...start.members.flatMap(([member, request]) => [
+            { type: 'join' as const, who: member },
+            { type: 'request' as const, who: member, request },
+          ]),
+          ...start.speakers.map((speaker) => ({ type: 'speak' as const, who: speaker })),
+        ];
+        for (const change of opening) applyAny(meeting, change, requests);
+        for (const change of [{ type: 'replan' as const }, ...changes]) {
+          applyAny(meeting, change, requests);
+          const expected = referenceAssignments(meeting);
+          expect(meetingDemand(meeting)).toEqual(
+            [...expected].flatMap(([id, assignment]) =>
+              layoutDemand(assignment).map((source) => ({
+                subscriber: id,
+                publisher: source.participant,
+                kind: source.kind,
+              })),
+            ),
+          );
+          for (const [id, assignment] of expected) {
+            expect(meeting.members.get(id)?.assignment).toEqual(assignment);
+          }
+        }
+      }),
+    );
+  });
 });
+
+describe('a grid one tile short of everyone it may show', () => {
+  it('follows a reordered speaker history', () => {
+    const meeting = new MeetingState(meetingId('m1'), regionId('r1'), false, {
+      rotationIntervalMs: 3_600_000,
+      deletionGraceMs: 30_000,
+    });
+    // Seven members; the first shows itself among six tiles, so one member is always left out.
+    for (let who = 0; who < 7; who++) apply(meeting, { type: 'join', who });
+    const first = meeting.members.get(pool[0] as ParticipantId) as Member;
+    first.layout = { type: 'grid', rows: 2, columns: 3, streamIds: range(6), includeSelf: true };
+    for (let who = 0; who < 7; who++) apply(meeting, { type: 'speak', who });
+    meetingDemand(meeting);
+    const shown = () =>
+      layoutDemand(first.assignment as LayoutAssignment).map((s) => s.participant);
+    expect(shown()).not.toContain(pool[0]);
+    // The least recent speaker speaks again: the same speakers, and now the first is shown.
+    applyAny(meeting, { type: 'reorder', nth: 6 }, []);
+    meetingDemand(meeting);
+    expect(shown()).toContain(pool[0]);
+  });
+});
+
+const stranger = participantId('stranger');
+
+function range(length: number): number[] {
+  return Array.from({ length }, (_, index) => index + 1);
+}
+
+/** Changes the first property does not make. */
+type ExtraChange =
+  | { readonly type: 'reorder'; readonly nth: number }
+  | { readonly type: 'silence'; readonly who: number }
+  | { readonly type: 'request'; readonly who: number; readonly request: number };
+
+function applyAny(
+  meeting: MeetingState,
+  change: Change | ExtraChange,
+  requests: readonly LayoutRequest[],
+): void {
+  switch (change.type) {
+    case 'reorder': {
+      // Someone already in the history speaks again: the same speakers, in another order.
+      const again = meeting.activeSpeakers[change.nth % Math.max(1, meeting.activeSpeakers.length)];
+      if (again === undefined) return;
+      meeting.activeSpeakers = [again, ...meeting.activeSpeakers.filter((p) => p !== again)];
+      return;
+    }
+    case 'silence': {
+      const member = meeting.members.get(pool[change.who] as ParticipantId);
+      if (member !== undefined) member.publishes = [];
+      return;
+    }
+    case 'request': {
+      const member = meeting.members.get(pool[change.who] as ParticipantId);
+      const request = requests[change.request];
+      if (member !== undefined && request !== undefined) member.layout = request;
+      return;
+    }
+    default:
+      apply(meeting, change);
+  }
+}
+
+/**
+ * What core assigns each member afresh from the raw roster and the member's previous assignment,
+ * for the members whose request core accepts, in member order.
+ */
+function referenceAssignments(meeting: MeetingState): Map<ParticipantId, LayoutAssignment> {
+  const roster = {
+    participants: [...meeting.members.values()].map((m) => ({
+      id: m.id,
+      joinOrder: m.joinOrder,
+      publishes: m.publishes,
+    })),
+    departed: meeting.departed,
+    activeSpeakers: meeting.activeSpeakers,
+  };
+  const assignments = new Map<ParticipantId, LayoutAssignment>();
+  for (const m of meeting.members.values()) {
+    const request = { ...m.layout };
+    const assigned = assignLayout({ roster, subscriber: m.id, request, previous: m.assignment });
+    if (assigned.ok) assignments.set(m.id, structuredClone(assigned.value));
+  }
+  return assignments;
+}

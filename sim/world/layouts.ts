@@ -1,62 +1,294 @@
 import {
   assignLayout,
-  indexRoster,
-  layoutDemand,
+  indexParticipants,
+  indexSpeakers,
+  tileKind,
+  type AssignLayoutInput,
   type LayoutAssignment,
   type LayoutRequest,
+  type ParticipantIndex,
   type RosterIndex,
+  type Slot,
   type SourceRef,
 } from '../../core/layout/index.ts';
 import type { MediaKind, ParticipantId } from '../../core/ids.ts';
 import type { StreamDemand } from '../../core/routing/types.ts';
-import type { MeetingState } from './meeting.ts';
+import type { Member, MeetingState } from './meeting.ts';
 
-/** The inputs a member's assignment was computed from, and the demand it implies. */
-export interface LayoutMemo {
-  /** The roster the assignment was computed against (a new object whenever the roster changes). */
-  readonly roster: IndexedRoster;
-  readonly request: LayoutRequest;
-  readonly assignment: LayoutAssignment;
-  readonly demand: readonly StreamDemand[];
-}
-
-/** One present member as the roster index saw it. */
-interface RosterEntry {
-  readonly id: ParticipantId;
-  readonly joinOrder: number;
-  readonly publishes: readonly MediaKind[];
+/**
+ * A meeting's layouts as last computed: the roster index and what it was built from, and what
+ * each member's demand was computed from. Core's layout engine reads from the meeting the members
+ * (their ids and join orders, which are readonly, and their tiles: it reads what a participant
+ * publishes only through `tileKind`), how many have departed (the list only grows) and the
+ * active-speaker history (copied). A meeting keeps the same object while these stay the same.
+ */
+export interface MeetingLayouts {
+  /** The members the index was built from, in order. */
+  readonly members: readonly Member[];
+  /** The tile of each, from what it published. */
+  readonly tiles: readonly (MediaKind | null)[];
+  readonly departedCount: number;
+  readonly activeSpeakers: readonly ParticipantId[];
+  /** The index of the members and the departed, which the speaker history does not change. */
+  readonly participants: ParticipantIndex;
+  readonly index: RosterIndex;
+  /**
+   * By member position, its last computation: the request it was made from and the assignment
+   * it gave (both undefined before the first and after core refused the request), and the
+   * member's demand, the pairs for the sources that assignment shows in slot order (none if
+   * refused). A new index takes over the last computations as earlier ones, to be redone.
+   */
+  readonly requests: (LayoutRequest | undefined)[];
+  readonly assignments: (LayoutAssignment | undefined)[];
+  readonly demands: (readonly StreamDemand[])[];
 }
 
 /**
- * A meeting's roster index and what it was built from: everything core's layout engine reads
- * from the meeting besides each member's request. Who is present (with join order and what they
- * publish, copied), how many have departed (the list only grows) and the active-speaker history
- * (copied). A meeting keeps the same object while these stay equal.
+ * Every member's layout (core's `assignLayout` against the previous assignment) and the demand
+ * they add up to, in member order. The roster is indexed once per roster change (only its
+ * speaker part when only the speaker history changed), and a member whose roster, request and
+ * assignment are those of its last computation keeps that assignment without recomputing it:
+ * `assignLayout` is idempotent on its own output. Who is visible depends only on roster and
+ * request, so the same entries are ranked again; each already holds a slot of its own in the
+ * previous assignment (every entry was placed, since there are never more entries than slots),
+ * so stable placement keeps each in that slot and fills no other, which reproduces the previous
+ * assignment exactly (speaker view's main slot likewise depends on roster and request alone, and
+ * its participant is kept out of the strip). When the speaker history was only reordered, a
+ * member whose grid shows everyone it may show keeps its assignment too (`showsEveryone`).
  */
-export interface IndexedRoster {
-  readonly members: readonly RosterEntry[];
-  readonly departedCount: number;
-  readonly activeSpeakers: readonly ParticipantId[];
-  readonly index: RosterIndex;
+export function meetingDemand(meeting: MeetingState): StreamDemand[] {
+  const known = meeting.roster;
+  const layouts = currentLayouts(meeting, known);
+  if (layouts === undefined) return [];
+  // Nothing was computed against new layouts yet.
+  const fresh = layouts !== known;
+  const reordered = fresh && known !== undefined && onlyReordered(known, layouts);
+  const memberCount = meeting.members.size;
+  let input: MemberInput | undefined;
+  let position = 0;
+  for (const member of meeting.members.values()) {
+    const current = isCurrent(layouts, position, member);
+    const kept = fresh
+      ? reordered && current && showsEveryone(member.layout, memberCount)
+      : current;
+    if (!kept) {
+      input = inputFor(input, layouts.index, member);
+      recompute(layouts, position, member, input);
+    }
+    position++;
+  }
+  return ([] as StreamDemand[]).concat(...layouts.demands);
 }
 
-/** Whether the meeting's roster is still the one `roster` was built from. */
-export function sameRoster(meeting: MeetingState, roster: IndexedRoster): boolean {
+/**
+ * Whether `layouts`, built for a new speaker history over `known`'s participants, only reorders
+ * who has spoken: the same present participants (with a tile) are active speakers in both.
+ */
+function onlyReordered(known: MeetingLayouts, layouts: MeetingLayouts): boolean {
+  if (layouts.participants !== known.participants) return false;
+  const before = known.index.speakers;
+  const after = layouts.index.speakers;
+  if (before.length !== after.length) return false;
+  const spoke = new Set(before.map((speaker) => speaker.participant));
+  return after.every((speaker) => spoke.has(speaker.participant));
+}
+
+/**
+ * Whether `request` is a grid with room for every member it may show (all of them, itself
+ * included only with `includeSelf`). When the speaker history is only reordered
+ * (`onlyReordered`), a member whose last computation, against the previous index, was from this
+ * request and gave its current assignment keeps that assignment: who may be shown does not depend
+ * on the history, and all of them fit, so the grid shows every one of them again, each with the
+ * same tile and for the same reason (pinned, screen share, active speaker or join order: of these
+ * the history decides only whether one has spoken, which is unchanged). The last assignment shows
+ * exactly them, each once, so stable placement keeps each in its slot and fills no other, which
+ * reproduces it.
+ */
+function showsEveryone(request: LayoutRequest, memberCount: number): boolean {
+  if (request.type !== 'grid') return false;
+  const showable = request.includeSelf === true ? memberCount : memberCount - 1;
+  return request.rows * request.columns >= showable;
+}
+
+/** Whether the member's last computation was from its current request and assignment. */
+function isCurrent(layouts: MeetingLayouts, position: number, member: Member): boolean {
+  return (
+    layouts.requests[position] === member.layout &&
+    layouts.assignments[position] === member.assignment
+  );
+}
+
+type MemberInput = { -readonly [K in keyof AssignLayoutInput]: AssignLayoutInput[K] };
+
+/**
+ * The input for `member`'s assignment: `reused` itself when there is one (`assignLayout` reads
+ * its input and keeps nothing of it, so one object serves every member of a call).
+ */
+function inputFor(
+  reused: MemberInput | undefined,
+  roster: RosterIndex,
+  member: Member,
+): MemberInput {
+  const input = reused ?? { roster, subscriber: member.id, request: member.layout };
+  input.subscriber = member.id;
+  input.request = member.layout;
+  input.previous = member.assignment;
+  return input;
+}
+
+/** Assigns the member's layout and records the computation at its position. */
+function recompute(
+  layouts: MeetingLayouts,
+  position: number,
+  member: Member,
+  input: MemberInput,
+): void {
+  const assigned = assignLayout(input);
+  if (!assigned.ok) {
+    layouts.requests[position] = undefined;
+    layouts.assignments[position] = undefined;
+    layouts.demands[position] = [];
+    return;
+  }
+  const assignment = assigned.value;
+  const demand = memberDemand(
+    member.id,
+    assignment,
+    layouts.assignments[position],
+    layouts.demands[position],
+  );
+  member.assignment = assignment;
+  layouts.requests[position] = member.layout;
+  layouts.assignments[position] = assignment;
+  layouts.demands[position] = demand;
+}
+
+/**
+ * The pairs for the sources `assignment` shows, in slot order. `earlierDemand` lists, in order,
+ * the sources `earlier` shows (the subscriber's own pairs): where the k-th source shown is the
+ * same in both assignments, the k-th pair is `earlierDemand`'s, and when every one is the same
+ * the list is `earlierDemand` itself, so an unchanged demand is neither rebuilt nor read.
+ */
+function memberDemand(
+  subscriber: ParticipantId,
+  assignment: LayoutAssignment,
+  earlier: LayoutAssignment | undefined,
+  earlierDemand: readonly StreamDemand[] | undefined,
+): readonly StreamDemand[] {
+  const before = earlier === undefined || earlierDemand === undefined ? [] : earlier.slots;
+  if (before.length > 0 && sameShownSources(before, assignment.slots)) {
+    return earlierDemand as readonly StreamDemand[];
+  }
+  const pairs = new Array<StreamDemand>(shownCount(assignment.slots));
+  let next = 0;
+  let cursor = nextShown(before, 0);
+  for (const slot of assignment.slots) {
+    if (slot.shows === null) continue;
+    const old = before[cursor]?.shows;
+    pairs[next] =
+      old != null && sameSource(old, slot.shows)
+        ? (earlierDemand?.[next] as StreamDemand)
+        : { subscriber, publisher: slot.shows.participant, kind: slot.shows.kind };
+    next++;
+    cursor = nextShown(before, cursor + 1);
+  }
+  return pairs;
+}
+
+/** Whether two slot lists show the same sources in the same order, empty slots aside. */
+function sameShownSources(a: readonly Slot[], b: readonly Slot[]): boolean {
+  let i = nextShown(a, 0);
+  let j = nextShown(b, 0);
+  while (i < a.length && j < b.length) {
+    const x = (a[i] as Slot).shows as SourceRef;
+    const y = (b[j] as Slot).shows as SourceRef;
+    if (!sameSource(x, y)) return false;
+    i = nextShown(a, i + 1);
+    j = nextShown(b, j + 1);
+  }
+  return i >= a.length && j >= b.length;
+}
+
+function shownCount(slots: readonly Slot[]): number {
+  let count = 0;
+  for (const slot of slots) if (slot.shows !== null) count++;
+  return count;
+}
+
+/** The first slot from `from` on that shows something, or `slots.length`. */
+function nextShown(slots: readonly Slot[], from: number): number {
+  let index = from;
+  while (index < slots.length && (slots[index] as Slot).shows === null) index++;
+  return index;
+}
+
+function sameSource(a: SourceRef, b: SourceRef): boolean {
+  return a.participant === b.participant && a.kind === b.kind;
+}
+
+/**
+ * The meeting's layouts: `known` while the roster is the one it was built from; else new ones,
+ * with only the speaker part of the index rebuilt when the members and the departed are those
+ * `known` was built from. The members' last computations carry over, as the earlier ones.
+ */
+function currentLayouts(
+  meeting: MeetingState,
+  known: MeetingLayouts | undefined,
+): MeetingLayouts | undefined {
+  if (known !== undefined && sameParticipants(meeting, known)) {
+    if (sameList(known.activeSpeakers, meeting.activeSpeakers)) return known;
+    const activeSpeakers = [...meeting.activeSpeakers];
+    // The new layouts take over `known`'s per-member lists: nothing refers to `known` afterwards.
+    meeting.roster = {
+      ...known,
+      activeSpeakers,
+      index: indexSpeakers(known.participants, activeSpeakers),
+    };
+    return meeting.roster;
+  }
+  const members = [...meeting.members.values()];
+  const participants = indexParticipants({
+    participants: members.map(({ id, joinOrder, publishes }) => ({ id, joinOrder, publishes })),
+    departed: meeting.departed,
+  });
+  if (!participants.ok) return undefined;
+  const activeSpeakers = [...meeting.activeSpeakers];
+  const earlier = earlierPositions(members, known);
+  meeting.roster = {
+    members,
+    tiles: members.map((member) => tileKind(member.publishes)),
+    departedCount: meeting.departed.length,
+    activeSpeakers,
+    participants: participants.value,
+    index: indexSpeakers(participants.value, activeSpeakers),
+    requests: members.map(() => undefined),
+    assignments: earlier.map((at) => (at === undefined ? undefined : known?.assignments[at])),
+    demands: earlier.map((at) => (at === undefined ? [] : (known?.demands[at] ?? []))),
+  };
+  return meeting.roster;
+}
+
+/** Where each of `members` was among `known`'s members, if it was. */
+function earlierPositions(
+  members: readonly Member[],
+  known: MeetingLayouts | undefined,
+): (number | undefined)[] {
+  const position = new Map(known?.members.map((member, index) => [member, index]));
+  return members.map((member) => position.get(member));
+}
+
+/** Whether the meeting's members and departed are still those `layouts` was built from. */
+function sameParticipants(meeting: MeetingState, layouts: MeetingLayouts): boolean {
   if (
-    roster.departedCount !== meeting.departed.length ||
-    roster.members.length !== meeting.members.size ||
-    !sameList(roster.activeSpeakers, meeting.activeSpeakers)
+    layouts.departedCount !== meeting.departed.length ||
+    layouts.members.length !== meeting.members.size
   )
     return false;
-  let index = 0;
+  let position = 0;
   for (const member of meeting.members.values()) {
-    const entry = roster.members[index++] as RosterEntry;
-    if (
-      entry.id !== member.id ||
-      entry.joinOrder !== member.joinOrder ||
-      !sameList(entry.publishes, member.publishes)
-    )
-      return false;
+    if (member !== layouts.members[position]) return false;
+    if (tileKind(member.publishes) !== layouts.tiles[position]) return false;
+    position++;
   }
   return true;
 }
@@ -65,97 +297,4 @@ function sameList<T>(a: readonly T[], b: readonly T[]): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
-}
-
-/**
- * Every member's layout (core's `assignLayout` against the previous assignment) and the demand
- * they add up to, in member order. The roster is indexed once per roster change, and a member
- * whose roster, request and assignment are those of its last computation keeps that assignment
- * without recomputing it: `assignLayout` is idempotent on its own output. Who is visible depends
- * only on roster and request, so the same entries are ranked again; each already holds a slot of
- * its own in the previous assignment (every entry was placed, since there are never more entries
- * than slots), so stable placement keeps each in that slot and fills no other, which reproduces
- * the previous assignment exactly (speaker view's main slot likewise depends on roster and
- * request alone, and its participant is kept out of the strip).
- */
-export function meetingDemand(meeting: MeetingState): StreamDemand[] {
-  const roster = indexedRoster(meeting);
-  if (roster === undefined) return [];
-  const demand: StreamDemand[] = [];
-  for (const member of meeting.members.values()) {
-    const memo = member.layoutMemo;
-    if (
-      memo !== undefined &&
-      memo.roster === roster &&
-      memo.request === member.layout &&
-      memo.assignment === member.assignment
-    ) {
-      for (const pair of memo.demand) demand.push(pair);
-      continue;
-    }
-    const assigned = assignLayout({
-      roster: roster.index,
-      subscriber: member.id,
-      request: member.layout,
-      previous: member.assignment,
-    });
-    if (!assigned.ok) continue;
-    const own = memberDemand(member.id, layoutDemand(assigned.value), memo?.demand);
-    member.assignment = assigned.value;
-    member.layoutMemo = {
-      roster,
-      request: member.layout,
-      assignment: assigned.value,
-      demand: own,
-    };
-    for (const pair of own) demand.push(pair);
-  }
-  return demand;
-}
-
-/**
- * The pairs a member's sources demand, in order: `earlier` itself (the member's previous pairs)
- * when it names the same sources in the same order, so an unchanged demand is not rebuilt.
- */
-function memberDemand(
-  subscriber: ParticipantId,
-  sources: readonly SourceRef[],
-  earlier: readonly StreamDemand[] | undefined,
-): readonly StreamDemand[] {
-  if (earlier !== undefined && sameSources(sources, earlier)) return earlier;
-  return sources.map((source) => ({
-    subscriber,
-    publisher: source.participant,
-    kind: source.kind,
-  }));
-}
-
-function sameSources(sources: readonly SourceRef[], pairs: readonly StreamDemand[]): boolean {
-  if (sources.length !== pairs.length) return false;
-  for (let i = 0; i < sources.length; i++) {
-    const source = sources[i] as SourceRef;
-    const pair = pairs[i] as StreamDemand;
-    if (source.participant !== pair.publisher || source.kind !== pair.kind) return false;
-  }
-  return true;
-}
-
-/** The meeting's roster index, rebuilt only when the roster changed. */
-function indexedRoster(meeting: MeetingState): IndexedRoster | undefined {
-  if (meeting.roster !== undefined && sameRoster(meeting, meeting.roster)) return meeting.roster;
-  const members = [...meeting.members.values()].map((m) => ({
-    id: m.id,
-    joinOrder: m.joinOrder,
-    publishes: [...m.publishes],
-  }));
-  const activeSpeakers = [...meeting.activeSpeakers];
-  const index = indexRoster({ participants: members, departed: meeting.departed, activeSpeakers });
-  if (!index.ok) return undefined;
-  meeting.roster = {
-    members,
-    departedCount: meeting.departed.length,
-    activeSpeakers,
-    index: index.value,
-  };
-  return meeting.roster;
 }

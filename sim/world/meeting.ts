@@ -5,7 +5,7 @@ import { RouteGraph } from '../../core/routing/graph.ts';
 import { MediaKeyEpochs, type MediaKeyPolicy } from '../../core/keys/media-epochs.ts';
 import type { Micros } from '../engine/time.ts';
 import type { Timer } from '../engine/simulation.ts';
-import type { IndexedRoster, LayoutMemo } from './layouts.ts';
+import type { MeetingLayouts } from './layouts.ts';
 
 /** One member of a meeting as its Meeting Controller holds it. */
 export interface Member {
@@ -15,8 +15,6 @@ export interface Member {
   publishes: MediaKind[];
   layout: LayoutRequest;
   assignment: LayoutAssignment | undefined;
-  /** What `assignment` was last computed from (see `meetingDemand`). */
-  layoutMemo?: LayoutMemo;
   /** The handler the client is connected to, once it is. */
   connectedHandler: HandlerId | undefined;
 }
@@ -40,8 +38,8 @@ export class MeetingState {
   readonly members = new Map<ParticipantId, Member>();
   readonly departed: ParticipantId[] = [];
   activeSpeakers: ParticipantId[] = [];
-  /** The roster index of the last layout computation. */
-  roster: IndexedRoster | undefined;
+  /** The roster index of the last layout computation, and what each member's came from. */
+  roster: MeetingLayouts | undefined;
   plan: RoutingPlan | null = null;
   /** The planning inputs (besides demand) the current plan was made from. */
   plannedFrom: PlanningInputs | undefined;
