@@ -184,6 +184,32 @@ describe('planTransition on arbitrary plans', () => {
   });
 });
 
+/** A plan in the canonical order planner plans keep: each leg once, deliveries by subscriber. */
+function canonicalPlanOf(routes: readonly Route[]): RoutingPlan {
+  const unique = [...new Map(routes.map((r) => [routeKey(r), r])).values()];
+  const planOrder = (a: Route, b: Route): number =>
+    a.type === 'deliver' && b.type === 'deliver'
+      ? compareStreams(a, b) ||
+        compareText(a.subscriber, b.subscriber) ||
+        compareText(a.handler, b.handler)
+      : compareSameTypeRoutes(a, b);
+  return planOf([...unique].sort(planOrder));
+}
+
+describe('planTransition on plans in canonical order', () => {
+  it('gives the steps defined by route keys, whether shared legs are one object or equal copies', () => {
+    const routes = fc.array(route, { maxLength: 30 });
+    fc.assert(
+      fc.property(routes, routes, routes, fc.boolean(), (shared, before, after, copy) => {
+        const common = copy ? shared.map((r) => ({ ...r })) : shared;
+        const fromPlan = canonicalPlanOf([...shared, ...before]);
+        const toPlan = canonicalPlanOf([...common, ...after]);
+        expect(planTransition(fromPlan, toPlan)).toEqual(stepsByKeys(fromPlan, toPlan));
+      }),
+    );
+  });
+});
+
 describe('keptDemand', () => {
   it('keeps the later pairs whose key the earlier list holds, in order', () => {
     const pair = fc.record({ subscriber: participant, publisher: participant, kind });

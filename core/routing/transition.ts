@@ -13,7 +13,14 @@ import {
   type ReadonlyRouteGraph,
   type StreamPaths,
 } from './graph.ts';
-import { compareSameTypeRoutes, describeStream, routeKey, sortByKey } from './keys.ts';
+import {
+  compareSameTypeRoutes,
+  compareStreams,
+  compareText,
+  describeStream,
+  routeKey,
+  sortByKey,
+} from './keys.ts';
 import {
   MAX_CASCADE_HOPS,
   type Route,
@@ -44,12 +51,17 @@ export interface TransitionGap {
  */
 export function planTransition(from: RoutingPlan | null, to: RoutingPlan): PlanStep[] {
   const steps: PlanStep[] = [];
-  const added = routesMissingFrom(to, from === null ? undefined : planGraph(from));
+  const { added, removed } =
+    from !== null && inPlanOrder(from) && inPlanOrder(to)
+      ? mergeDiff(from, to)
+      : {
+          added: routesMissingFrom(to, from === null ? undefined : planGraph(from)),
+          removed: from === null ? undefined : routesMissingFrom(from, planGraph(to)),
+        };
   appendSorted(steps, 'add', added.publishes);
   appendSorted(steps, 'add', added.cascades);
   appendSorted(steps, 'add', added.deliveries);
-  if (from === null) return steps;
-  const removed = routesMissingFrom(from, planGraph(to));
+  if (removed === undefined) return steps;
   appendSorted(steps, 'remove', removed.deliveries);
   appendSorted(steps, 'remove', removed.cascades);
   appendSorted(steps, 'remove', removed.publishes);
@@ -60,6 +72,82 @@ interface RoutesByType {
   readonly publishes: Route[];
   readonly cascades: Route[];
   readonly deliveries: Route[];
+}
+
+/**
+ * Orders two routes of one type as a canonical plan lists them ({@link RoutingPlan}): by
+ * stream, then handler (publishes), source then target (cascades), or subscriber then handler
+ * (deliveries).
+ */
+function compareInPlanOrder(a: Route, b: Route): number {
+  if (a.type === 'deliver' && b.type === 'deliver') {
+    return (
+      compareStreams(a, b) ||
+      compareText(a.subscriber, b.subscriber) ||
+      compareText(a.handler, b.handler)
+    );
+  }
+  return compareSameTypeRoutes(a, b);
+}
+
+/** Whether each plan's lists are strictly in plan order, worked out once per plan. */
+const planOrdered = new WeakMap<RoutingPlan, boolean>();
+
+function inPlanOrder(plan: RoutingPlan): boolean {
+  let ordered = planOrdered.get(plan);
+  if (ordered === undefined) {
+    ordered =
+      strictlyOrdered(plan.publishes) &&
+      strictlyOrdered(plan.cascades) &&
+      strictlyOrdered(plan.deliveries);
+    planOrdered.set(plan, ordered);
+  }
+  return ordered;
+}
+
+function strictlyOrdered(routes: readonly Route[]): boolean {
+  for (let i = 1; i < routes.length; i++) {
+    if (compareInPlanOrder(routes[i - 1] as Route, routes[i] as Route) >= 0) return false;
+  }
+  return true;
+}
+
+/**
+ * The legs only `to` has and those only `from` has, by one merge of each pair of lists (both
+ * strictly in plan order). A leg the two plans share as one object is passed over without a
+ * comparison: the planner reuses the route objects of every stream a reroute leaves alone.
+ */
+function mergeDiff(
+  from: RoutingPlan,
+  to: RoutingPlan,
+): { added: RoutesByType; removed: RoutesByType } {
+  const added: RoutesByType = { publishes: [], cascades: [], deliveries: [] };
+  const removed: RoutesByType = { publishes: [], cascades: [], deliveries: [] };
+  mergeLists(from.publishes, to.publishes, added.publishes, removed.publishes);
+  mergeLists(from.cascades, to.cascades, added.cascades, removed.cascades);
+  mergeLists(from.deliveries, to.deliveries, added.deliveries, removed.deliveries);
+  return { added, removed };
+}
+
+function mergeLists(
+  from: readonly Route[],
+  to: readonly Route[],
+  added: Route[],
+  removed: Route[],
+): void {
+  let i = 0;
+  let j = 0;
+  while (i < from.length && j < to.length) {
+    const before = from[i] as Route;
+    const after = to[j] as Route;
+    const order = before === after ? 0 : compareInPlanOrder(before, after);
+    if (order <= 0) i++;
+    if (order >= 0) j++;
+    if (order < 0) removed.push(before);
+    else if (order > 0) added.push(after);
+  }
+  for (; i < from.length; i++) removed.push(from[i] as Route);
+  for (; j < to.length; j++) added.push(to[j] as Route);
 }
 
 /** The legs of `plan` that `other` lacks (all of them without `other`), by route type. */
