@@ -172,7 +172,7 @@ function demandViolations(
     const paths = graph.paths(d);
     if (!demanded.add(d, paths)) continue;
     const delivering = paths?.deliveries.get(d.subscriber);
-    if (delivering !== undefined && delivering.size > 1) {
+    if (delivering !== undefined && delivering.length > 1) {
       const from = [...delivering];
       violations.push({
         kind: 'delivered-twice',

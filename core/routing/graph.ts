@@ -9,12 +9,15 @@ import type { CascadeRoute, Route, RoutingPlan, StreamRef } from './types.ts';
 /** All legs of one stream. */
 export interface StreamPaths {
   readonly stream: StreamRef;
-  /** Handlers the publisher sends the stream to. */
-  readonly publishedAt: Set<HandlerId>;
+  /**
+   * Handlers the publisher sends the stream to, in the order they were added (arrays, not
+   * sets: a stream has one or two, and a graph is built for every plan).
+   */
+  readonly publishedAt: HandlerId[];
   /** Handler-to-handler legs, by their two handlers. */
   readonly cascades: Map<string, CascadeRoute>;
-  /** Handlers each subscriber receives the stream from. */
-  readonly deliveries: Map<ParticipantId, Set<HandlerId>>;
+  /** Handlers each subscriber receives the stream from (usually one), in the order added. */
+  readonly deliveries: Map<ParticipantId, HandlerId[]>;
 }
 
 /**
@@ -37,17 +40,17 @@ export class RouteGraph {
   add(route: Route): boolean {
     const paths = this.pathsFor(route);
     if (route.type === 'publish') {
-      if (paths.publishedAt.has(route.handler)) return false;
-      paths.publishedAt.add(route.handler);
+      if (paths.publishedAt.includes(route.handler)) return false;
+      paths.publishedAt.push(route.handler);
     } else if (route.type === 'cascade') {
       const key = cascadeKey(route);
       if (paths.cascades.has(key)) return false;
       paths.cascades.set(key, route);
     } else {
       const from = paths.deliveries.get(route.subscriber);
-      if (from === undefined) paths.deliveries.set(route.subscriber, new Set([route.handler]));
-      else if (from.has(route.handler)) return false;
-      else from.add(route.handler);
+      if (from === undefined) paths.deliveries.set(route.subscriber, [route.handler]);
+      else if (from.includes(route.handler)) return false;
+      else from.push(route.handler);
     }
     return true;
   }
@@ -56,20 +59,20 @@ export class RouteGraph {
   has(route: Route): boolean {
     const paths = this.paths(route);
     if (paths === undefined) return false;
-    if (route.type === 'publish') return paths.publishedAt.has(route.handler);
+    if (route.type === 'publish') return paths.publishedAt.includes(route.handler);
     if (route.type === 'cascade') return paths.cascades.has(cascadeKey(route));
-    return paths.deliveries.get(route.subscriber)?.has(route.handler) === true;
+    return paths.deliveries.get(route.subscriber)?.includes(route.handler) === true;
   }
 
   /** Removes a route; returns false when it was not there. */
   remove(route: Route): boolean {
     const paths = this.paths(route);
     if (paths === undefined) return false;
-    if (route.type === 'publish') return paths.publishedAt.delete(route.handler);
+    if (route.type === 'publish') return removeFrom(paths.publishedAt, route.handler);
     if (route.type === 'cascade') return paths.cascades.delete(cascadeKey(route));
     const from = paths.deliveries.get(route.subscriber);
-    if (from === undefined || !from.delete(route.handler)) return false;
-    if (from.size === 0) paths.deliveries.delete(route.subscriber);
+    if (from === undefined || !removeFrom(from, route.handler)) return false;
+    if (from.length === 0) paths.deliveries.delete(route.subscriber);
     return true;
   }
 
@@ -95,7 +98,7 @@ export class RouteGraph {
     for (const paths of ofPublisher) if (paths.stream.kind === stream.kind) return paths;
     const paths: StreamPaths = {
       stream: { publisher: stream.publisher, kind: stream.kind },
-      publishedAt: new Set(),
+      publishedAt: [],
       cascades: new Map(),
       deliveries: new Map(),
     };
@@ -187,7 +190,7 @@ export function subscriberHops(
 ): number | undefined {
   if (paths.cascades.size === 0) {
     for (const handler of paths.deliveries.get(subscriber) ?? []) {
-      if (paths.publishedAt.has(handler)) return 0;
+      if (paths.publishedAt.includes(handler)) return 0;
     }
     return undefined;
   }
@@ -232,4 +235,12 @@ function adjacency(paths: StreamPaths): Map<HandlerId, HandlerId[]> {
     else targets.push(to);
   }
   return next;
+}
+
+/** Removes one occurrence of `handler`, keeping the others in order; false when absent. */
+function removeFrom(handlers: HandlerId[], handler: HandlerId): boolean {
+  const at = handlers.indexOf(handler);
+  if (at === -1) return false;
+  handlers.splice(at, 1);
+  return true;
 }

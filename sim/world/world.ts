@@ -476,14 +476,14 @@ export class World {
 
   private sendSampledPacket(paths: StreamPaths, random: SimRandom): void {
     const publisher = this.clients.get(paths.stream.publisher);
-    const firstId = paths.publishedAt.values().next().value;
+    const firstId = paths.publishedAt[0];
     const first = firstId === undefined ? undefined : this.handlersById.get(firstId);
     if (publisher?.state !== 'connected' || first === undefined || !first.healthy) return;
     const hops = hopsToHandlers(paths);
     const forwarding = ms(this.scenario.serviceTimes.forwardingMs);
     for (const [subscriberId, handlers] of paths.deliveries) {
       const subscriber = this.clients.get(subscriberId);
-      const lastId = handlers.values().next().value;
+      const lastId = handlers[0];
       const last = lastId === undefined ? undefined : this.handlersById.get(lastId);
       if (subscriber?.state !== 'connected' || last === undefined) continue;
       this.metrics.packets.sent++;
