@@ -11,13 +11,12 @@ import {
   type StreamPaths,
 } from './graph.ts';
 import { demandKey, describeStream } from './keys.ts';
-import { handlerLoads, routesOf } from './loads.ts';
+import { loadsOfCounts, streamCounts } from './loads.ts';
 import { hardLimitBps } from './rank.ts';
 import {
   DEFAULT_STREAM_BITRATE_BPS,
   MAX_CASCADE_HOPS,
   type DeliverRoute,
-  type Route,
   type RoutingHandler,
   type RoutingInput,
   type RoutingPlan,
@@ -69,17 +68,18 @@ export type PlanViolation = { readonly message: string } & (
  */
 export function checkPlan(input: RoutingInput, plan: RoutingPlan): PlanViolation[] {
   const handlers = new Map(input.handlers.map((h) => [h.id, h]));
-  const routes = routesOf(plan);
+  // Every handler a leg uses, with the streams it carries.
+  const counts = streamCounts(plan.publishes, plan.cascades, plan.deliveries);
   const graph = planGraph(plan);
   const demanded = new DemandedPairs(graph);
   const unserved = demandViolations(input.demand, demanded, graph);
   return [
-    ...handlerViolations(routes, handlers),
+    ...handlerViolations(counts.keys(), handlers),
     ...missingHomes(input, plan),
     ...unserved,
     ...streamViolations(graph),
     ...undemandedDeliveries(demanded, plan),
-    ...capacityViolations(routes, handlers, input.streamBitrateBps ?? DEFAULT_STREAM_BITRATE_BPS),
+    ...capacityViolations(counts, handlers, input.streamBitrateBps ?? DEFAULT_STREAM_BITRATE_BPS),
   ];
 }
 
@@ -117,18 +117,9 @@ class DemandedPairs {
 }
 
 function handlerViolations(
-  routes: readonly Route[],
+  used: Iterable<HandlerId>,
   handlers: ReadonlyMap<HandlerId, RoutingHandler>,
 ): PlanViolation[] {
-  const used = new Set<HandlerId>();
-  for (const r of routes) {
-    if (r.type === 'cascade') {
-      used.add(r.from);
-      used.add(r.to);
-    } else {
-      used.add(r.handler);
-    }
-  }
   const violations: PlanViolation[] = [];
   for (const handler of used) {
     const info = handlers.get(handler);
@@ -253,11 +244,11 @@ function undemandedDeliveries(demanded: DemandedPairs, plan: RoutingPlan): PlanV
 }
 
 function capacityViolations(
-  routes: readonly Route[],
+  counts: ReadonlyMap<HandlerId, number>,
   handlers: ReadonlyMap<HandlerId, RoutingHandler>,
   bitrateBps: number,
 ): PlanViolation[] {
-  const loads = handlerLoads(routes, handlers, bitrateBps);
+  const loads = loadsOfCounts(counts, handlers, bitrateBps);
   const totals = new Map(loads.map((l) => [l.handler, l.totalBps]));
   const withRoom = [...handlers.values()]
     .filter((h) => h.healthy)

@@ -31,6 +31,8 @@ export class RouteGraph {
   private readonly byPublisher = new Map<ParticipantId, StreamPaths[]>();
   /** Every stream, in the order its first leg was added. */
   private readonly streams: StreamPaths[] = [];
+  /** The stream last found or added (streams are never dropped, so it stays valid). */
+  private lastFound: StreamPaths | undefined;
 
   constructor(routes: Iterable<Route> = []) {
     for (const route of routes) this.add(route);
@@ -78,9 +80,17 @@ export class RouteGraph {
 
   /** The legs of one stream, if it has any. */
   paths(stream: StreamRef): StreamPaths | undefined {
+    const last = this.lastFound;
+    if (last?.stream.publisher === stream.publisher && last.stream.kind === stream.kind) {
+      return last;
+    }
     const ofPublisher = this.byPublisher.get(stream.publisher);
     if (ofPublisher === undefined) return undefined;
-    for (const paths of ofPublisher) if (paths.stream.kind === stream.kind) return paths;
+    for (const paths of ofPublisher) {
+      if (paths.stream.kind !== stream.kind) continue;
+      this.lastFound = paths;
+      return paths;
+    }
     return undefined;
   }
 
@@ -90,6 +100,17 @@ export class RouteGraph {
   }
 
   private pathsFor(stream: StreamRef): StreamPaths {
+    // Plans list each stream's legs together: consecutive routes are mostly of one stream.
+    const last = this.lastFound;
+    if (last?.stream.publisher === stream.publisher && last.stream.kind === stream.kind) {
+      return last;
+    }
+    const paths = this.findOrAdd(stream);
+    this.lastFound = paths;
+    return paths;
+  }
+
+  private findOrAdd(stream: StreamRef): StreamPaths {
     let ofPublisher = this.byPublisher.get(stream.publisher);
     if (ofPublisher === undefined) {
       ofPublisher = [];

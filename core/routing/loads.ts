@@ -12,16 +12,18 @@ export function routesOf(plan: RoutingPlan): Route[] {
   return [...plan.publishes, ...plan.cascades, ...plan.deliveries];
 }
 
-/** How many streams each handler receives plus sends under these routes. */
-export function streamCounts(routes: Iterable<Route>): Map<HandlerId, number> {
+/** How many streams each handler receives plus sends under the routes of these lists. */
+export function streamCounts(...lists: readonly Iterable<Route>[]): Map<HandlerId, number> {
   const counts = new Map<HandlerId, number>();
   const bump = (handler: HandlerId) => counts.set(handler, (counts.get(handler) ?? 0) + 1);
-  for (const route of routes) {
-    if (route.type === 'cascade') {
-      bump(route.from);
-      bump(route.to);
-    } else {
-      bump(route.handler);
+  for (const routes of lists) {
+    for (const route of routes) {
+      if (route.type === 'cascade') {
+        bump(route.from);
+        bump(route.to);
+      } else {
+        bump(route.handler);
+      }
     }
   }
   return counts;
@@ -36,7 +38,16 @@ export function handlerLoads(
   handlers: ReadonlyMap<HandlerId, RoutingHandler>,
   bitrateBps: number,
 ): HandlerLoad[] {
-  return [...streamCounts(routes)]
+  return loadsOfCounts(streamCounts(routes), handlers, bitrateBps);
+}
+
+/** {@link handlerLoads} from the stream counts ({@link streamCounts}) of the routes. */
+export function loadsOfCounts(
+  counts: ReadonlyMap<HandlerId, number>,
+  handlers: ReadonlyMap<HandlerId, RoutingHandler>,
+  bitrateBps: number,
+): HandlerLoad[] {
+  return [...counts]
     .sort(([a], [b]) => compareText(a, b))
     .map(([handler, count]) => {
       const info = handlers.get(handler);

@@ -86,7 +86,7 @@ describe('make-before-break (core transition checker)', () => {
 
   it('holds for core planTransition steps', () => {
     const log = newLog();
-    checkTransition(log, 'mc/m1', routesOf(from), planTransition(from, to), demand, demand);
+    checkTransition(log, 'mc/m1', from, planTransition(from, to), demand, demand);
     expect(log.total).toBe(0);
   });
 
@@ -97,7 +97,7 @@ describe('make-before-break (core transition checker)', () => {
       ...steps.filter((s) => s.op === 'add'),
     ];
     const log = newLog();
-    checkTransition(log, 'mc/m1', routesOf(from), breakBeforeMake, demand, demand);
+    checkTransition(log, 'mc/m1', from, breakBeforeMake, demand, demand);
     expectReported(log, 'make-before-break', /^mc\/m1$/, /./);
   });
 });

@@ -5,7 +5,8 @@ import {
   streamsWithRemovals,
   type PlanStep,
 } from '../../core/routing/transition.ts';
-import type { Route, RoutingInput, RoutingPlan, StreamDemand } from '../../core/routing/types.ts';
+import { routesOf } from '../../core/routing/loads.ts';
+import type { RoutingInput, RoutingPlan, StreamDemand } from '../../core/routing/types.ts';
 import type { InvariantName, ViolationLog } from './violations.ts';
 
 /** Which simulator invariant a violation of core's plan checker belongs to. */
@@ -34,13 +35,13 @@ export function checkNewPlan(
 }
 
 /**
- * Runs core's transition checker: replaying `steps` over the routes in force must never leave a
- * pair that stays demanded undelivered (make-before-break).
+ * Runs core's transition checker: replaying `steps` over the routes of the plan in force (null:
+ * none) must never leave a pair that stays demanded undelivered (make-before-break).
  */
 export function checkTransition(
   log: ViolationLog,
   entity: string,
-  routesBefore: readonly Route[],
+  planBefore: RoutingPlan | null,
   steps: readonly PlanStep[],
   demandBefore: readonly StreamDemand[],
   demandAfter: readonly StreamDemand[],
@@ -53,7 +54,7 @@ export function checkTransition(
   const ofRemovedStream = (pair: StreamDemand): boolean =>
     removedKinds.get(pair.publisher)?.has(pair.kind) === true;
   for (const gap of findTransitionGaps(
-    routesBefore,
+    planBefore === null ? [] : routesOf(planBefore),
     steps,
     keptDemand(demandBefore.filter(ofRemovedStream), demandAfter.filter(ofRemovedStream)),
   )) {

@@ -994,7 +994,7 @@ export class World {
     checkTransition(
       this.violations,
       `mc/${meeting.id}`,
-      routesOf(from ?? emptyPlan(meeting.id)),
+      from,
       steps,
       meeting.appliedDemand,
       meeting.demand,
