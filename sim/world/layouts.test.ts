@@ -131,6 +131,22 @@ describe('meeting layouts', () => {
     }
   });
 
+  it('give the same demand list while no member shows anything new, a new one when one does', () => {
+    const meeting = new MeetingState(meetingId('m1'), regionId('r1'), false, {
+      rotationIntervalMs: 3_600_000,
+      deletionGraceMs: 30_000,
+    });
+    for (const who of [0, 1, 2]) apply(meeting, { type: 'join', who });
+    const first = meetingDemand(meeting);
+    // Grids that show everyone: a new speaker changes what nobody is shown.
+    apply(meeting, { type: 'speak', who: 1 });
+    expect(meetingDemand(meeting)).toBe(first);
+    apply(meeting, { type: 'share', who: 0, sharing: true });
+    const sharing = meetingDemand(meeting);
+    expect(sharing).not.toBe(first);
+    expect(sharing).not.toEqual(first);
+  });
+
   it('rely on assignLayout returning its own output unchanged for the same roster and request', () => {
     fc.assert(
       fc.property(

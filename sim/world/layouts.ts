@@ -56,7 +56,7 @@ export interface MeetingLayouts {
  * its participant is kept out of the strip). When the speaker history was only reordered, a
  * member whose grid shows everyone it may show keeps its assignment too (`showsEveryone`).
  */
-export function meetingDemand(meeting: MeetingState): StreamDemand[] {
+export function meetingDemand(meeting: MeetingState): readonly StreamDemand[] {
   const known = meeting.roster;
   const layouts = currentLayouts(meeting, known);
   if (layouts === undefined) return [];
@@ -77,7 +77,29 @@ export function meetingDemand(meeting: MeetingState): StreamDemand[] {
     }
     position++;
   }
-  return ([] as StreamDemand[]).concat(...layouts.demands);
+  return combinedDemand(meeting, layouts.demands);
+}
+
+/** Each meeting's last demand and the members' demand lists it was put together from. */
+const lastCombined = new WeakMap<
+  MeetingState,
+  { readonly parts: readonly (readonly StreamDemand[])[]; readonly demand: readonly StreamDemand[] }
+>();
+
+/**
+ * The members' demands in member order, as one list: the meeting's last such list when every
+ * member's list is the one it was made from (a speaker change that moves nobody's tiles, say),
+ * so the controller's "did the demand change" question is answered without reading it.
+ */
+function combinedDemand(
+  meeting: MeetingState,
+  parts: readonly (readonly StreamDemand[])[],
+): readonly StreamDemand[] {
+  const last = lastCombined.get(meeting);
+  if (last !== undefined && sameList(last.parts, parts)) return last.demand;
+  const demand = ([] as StreamDemand[]).concat(...parts);
+  lastCombined.set(meeting, { parts: [...parts], demand });
+  return demand;
 }
 
 /**

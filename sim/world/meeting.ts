@@ -43,7 +43,7 @@ export class MeetingState {
   plan: RoutingPlan | null = null;
   /** The planning inputs (besides demand) the current plan was made from. */
   plannedFrom: PlanningInputs | undefined;
-  demand: StreamDemand[] = [];
+  demand: readonly StreamDemand[] = [];
   /** When the demand or the plan last changed; the convergence bound counts from here. */
   demandChangedAt: Micros = 0;
   /** Installed forwarding entries across every handler. */
@@ -51,7 +51,7 @@ export class MeetingState {
   /** The plan the handlers are being moved to (or hold): the last transition's target. */
   appliedPlan: RoutingPlan | null = null;
   /** The demand that `appliedPlan` serves. */
-  appliedDemand: StreamDemand[] = [];
+  appliedDemand: readonly StreamDemand[] = [];
   /** Whether a transition's route commands are still being acknowledged. */
   transitionInFlight = false;
   nextJoinOrder = 0;

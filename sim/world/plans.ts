@@ -40,6 +40,7 @@ export function firstPublishOf(plan: RoutingPlan, publisher: ParticipantId): Han
 
 /** Whether two demand lists name the same pairs in the same order. */
 export function sameDemand(a: readonly StreamDemand[], b: readonly StreamDemand[]): boolean {
+  if (a === b) return true;
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) {
     const x = a[i] as StreamDemand;

@@ -1056,7 +1056,7 @@ export class World {
     this.unhealthyHandlers = down.join(' ');
   }
 
-  private routingInput(meeting: MeetingState, demand: StreamDemand[]): RoutingInput {
+  private routingInput(meeting: MeetingState, demand: readonly StreamDemand[]): RoutingInput {
     const regions = new Set<RegionId>([meeting.region]);
     for (const member of meeting.members.values()) regions.add(member.region);
     const thisMeeting = new Map((meeting.plan?.loads ?? []).map((l) => [l.handler, l.meetingBps]));
