@@ -1254,15 +1254,15 @@ export class World {
 
   private checkFirstMedia(meeting: MeetingState): void {
     let hopsByStream: Map<StreamPaths, ReadonlyMap<HandlerId, number>> | undefined;
+    let demandOf: Map<ParticipantId, StreamDemand[]> | undefined;
     for (const member of meeting.members.values()) {
       const client = this.clients.get(member.id);
       if (client === undefined || !client.awaitingFirstMedia || client.handler === undefined)
         continue;
       hopsByStream ??= new Map();
+      demandOf ??= demandBySubscriber(meeting.demand);
       const hops = hopsByStream;
-      const stream = meeting.demand.find(
-        (d) => d.subscriber === client.id && isDelivered(meeting.installed, d, hops),
-      );
+      const stream = demandOf.get(client.id)?.find((d) => isDelivered(meeting.installed, d, hops));
       if (stream === undefined) continue;
       client.awaitingFirstMedia = false;
       const generation = client.generation;
@@ -1656,4 +1656,15 @@ export class World {
   private allControllers(): ControllerNode[] {
     return [...this.regions.values()].flatMap((r) => r.controllers);
   }
+}
+
+/** Each subscriber's demanded pairs, in demand order. */
+function demandBySubscriber(demand: readonly StreamDemand[]): Map<ParticipantId, StreamDemand[]> {
+  const bySubscriber = new Map<ParticipantId, StreamDemand[]>();
+  for (const pair of demand) {
+    const pairs = bySubscriber.get(pair.subscriber);
+    if (pairs === undefined) bySubscriber.set(pair.subscriber, [pair]);
+    else pairs.push(pair);
+  }
+  return bySubscriber;
 }
