@@ -16,69 +16,92 @@ export interface ScheduledEvent {
 /**
  * A binary min-heap of events ordered by (time, seq). Sequence numbers are unique and grow
  * with every push, so events at the same time fire in the order they were scheduled and the
- * order never depends on heap internals.
+ * order never depends on heap internals. Each slot's time and sequence number are also kept in
+ * typed arrays beside the events, so sifting compares numbers laid out in a row instead of
+ * reading scattered event objects (a large world keeps tens of thousands of events queued).
  */
 export class EventQueue {
-  private readonly heap: ScheduledEvent[] = [];
+  private readonly events: (ScheduledEvent | undefined)[] = [];
+  private times = new Float64Array(1024);
+  private seqs = new Float64Array(1024);
+  private length = 0;
 
   get size(): number {
-    return this.heap.length;
+    return this.length;
   }
 
   /** The earliest event without removing it. */
   peek(): ScheduledEvent | undefined {
-    return this.heap[0];
+    return this.length === 0 ? undefined : this.events[0];
   }
 
   push(event: ScheduledEvent): void {
-    const heap = this.heap;
-    let index = heap.length;
-    heap.push(event);
+    if (this.length === this.times.length) this.grow();
+    const { events, times, seqs } = this;
+    const time = event.time;
+    const seq = event.seq;
+    let index = this.length++;
     while (index > 0) {
-      const parentIndex = (index - 1) >> 1;
-      const parent = heap[parentIndex] as ScheduledEvent;
-      if (!before(event, parent)) break;
-      heap[index] = parent;
-      index = parentIndex;
+      const parent = (index - 1) >> 1;
+      const parentTime = times[parent] as number;
+      if (time > parentTime || (time === parentTime && seq > (seqs[parent] as number))) break;
+      events[index] = events[parent];
+      times[index] = parentTime;
+      seqs[index] = seqs[parent] as number;
+      index = parent;
     }
-    heap[index] = event;
+    events[index] = event;
+    times[index] = time;
+    seqs[index] = seq;
   }
 
   /** Removes and returns the earliest event. */
   pop(): ScheduledEvent | undefined {
-    const heap = this.heap;
-    const top = heap[0];
-    const last = heap.pop();
-    if (top === undefined || last === undefined || heap.length === 0) return top;
-    this.siftDown(last);
+    if (this.length === 0) return undefined;
+    const top = this.events[0];
+    const lastIndex = --this.length;
+    const last = this.events[lastIndex] as ScheduledEvent;
+    this.events[lastIndex] = undefined;
+    if (lastIndex > 0)
+      this.siftDown(last, this.times[lastIndex] as number, this.seqs[lastIndex] as number);
     return top;
   }
 
-  private siftDown(event: ScheduledEvent): void {
-    const heap = this.heap;
-    const length = heap.length;
+  /** Puts `event` (time and sequence number given) at the root and sifts it down. */
+  private siftDown(event: ScheduledEvent, time: number, seq: number): void {
+    const { events, times, seqs, length } = this;
     let index = 0;
     for (;;) {
       const left = 2 * index + 1;
       if (left >= length) break;
       const right = left + 1;
       let child = left;
-      let childEvent = heap[left] as ScheduledEvent;
-      if (right < length) {
-        const rightEvent = heap[right] as ScheduledEvent;
-        if (before(rightEvent, childEvent)) {
-          child = right;
-          childEvent = rightEvent;
-        }
-      }
-      if (!before(childEvent, event)) break;
-      heap[index] = childEvent;
+      if (right < length && earlier(times, seqs, right, left)) child = right;
+      const childTime = times[child] as number;
+      if (childTime > time || (childTime === time && (seqs[child] as number) > seq)) break;
+      events[index] = events[child];
+      times[index] = childTime;
+      seqs[index] = seqs[child] as number;
       index = child;
     }
-    heap[index] = event;
+    events[index] = event;
+    times[index] = time;
+    seqs[index] = seq;
+  }
+
+  private grow(): void {
+    const times = new Float64Array(this.times.length * 2);
+    const seqs = new Float64Array(this.seqs.length * 2);
+    times.set(this.times);
+    seqs.set(this.seqs);
+    this.times = times;
+    this.seqs = seqs;
   }
 }
 
-function before(a: ScheduledEvent, b: ScheduledEvent): boolean {
-  return a.time < b.time || (a.time === b.time && a.seq < b.seq);
+/** Whether slot `a` holds an earlier event than slot `b`. */
+function earlier(times: Float64Array, seqs: Float64Array, a: number, b: number): boolean {
+  const timeA = times[a] as number;
+  const timeB = times[b] as number;
+  return timeA < timeB || (timeA === timeB && (seqs[a] as number) < (seqs[b] as number));
 }
