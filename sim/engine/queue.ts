@@ -37,7 +37,7 @@ export class EventQueue {
 
   push(event: ScheduledEvent): void {
     if (this.length === this.times.length) this.grow();
-    const { events, times, seqs } = this;
+    const { times, seqs } = this;
     const time = event.time;
     const seq = event.seq;
     let index = this.length++;
@@ -45,14 +45,10 @@ export class EventQueue {
       const parent = (index - 1) >> 1;
       const parentTime = times[parent] as number;
       if (time > parentTime || (time === parentTime && seq > (seqs[parent] as number))) break;
-      events[index] = events[parent];
-      times[index] = parentTime;
-      seqs[index] = seqs[parent] as number;
+      this.move(parent, index);
       index = parent;
     }
-    events[index] = event;
-    times[index] = time;
-    seqs[index] = seq;
+    this.place(index, event, time, seq);
   }
 
   /** Removes and returns the earliest event. */
@@ -69,7 +65,7 @@ export class EventQueue {
 
   /** Puts `event` (time and sequence number given) at the root and sifts it down. */
   private siftDown(event: ScheduledEvent, time: number, seq: number): void {
-    const { events, times, seqs, length } = this;
+    const { times, seqs, length } = this;
     let index = 0;
     for (;;) {
       const left = 2 * index + 1;
@@ -79,14 +75,23 @@ export class EventQueue {
       if (right < length && earlier(times, seqs, right, left)) child = right;
       const childTime = times[child] as number;
       if (childTime > time || (childTime === time && (seqs[child] as number) > seq)) break;
-      events[index] = events[child];
-      times[index] = childTime;
-      seqs[index] = seqs[child] as number;
+      this.move(child, index);
       index = child;
     }
-    events[index] = event;
-    times[index] = time;
-    seqs[index] = seq;
+    this.place(index, event, time, seq);
+  }
+
+  /** Copies slot `from` into slot `to`. */
+  private move(from: number, to: number): void {
+    this.events[to] = this.events[from];
+    this.times[to] = this.times[from] as number;
+    this.seqs[to] = this.seqs[from] as number;
+  }
+
+  private place(index: number, event: ScheduledEvent, time: number, seq: number): void {
+    this.events[index] = event;
+    this.times[index] = time;
+    this.seqs[index] = seq;
   }
 
   private grow(): void {
