@@ -10,11 +10,15 @@ import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { createRedis } from '../../adapters/redis/client.ts';
 import { createPool } from '../../adapters/postgres/pool.ts';
-import { PgAuditLog, PgServiceStore, PgUserStore } from '../../adapters/postgres/ac-stores.ts';
 import { createUser, registerService } from '../../services/ac/accounts.ts';
 import { McHealth } from '../../services/generated/darktower/gc/v1/gc.ts';
 import { connectGc } from '../../services/gc/grpc-client.ts';
-import { isolatedBackends, testMasterKey, TEST_REDIS_URL } from '../../services/shared/testing.ts';
+import {
+  isolatedBackends,
+  pgAcStores,
+  testMasterKey,
+  TEST_REDIS_URL,
+} from '../../services/shared/testing.ts';
 
 const DURATION_S = Number(process.env.LOAD_DURATION_S ?? 3);
 const CONNECTIONS = Number(process.env.LOAD_CONNECTIONS ?? 16);
@@ -193,11 +197,7 @@ const backends = await isolatedBackends();
 const children: ChildProcess[] = [];
 try {
   const pool = createPool(backends.databaseUrl, 2);
-  const stores = {
-    users: new PgUserStore(pool),
-    services: new PgServiceStore(pool),
-    audit: new PgAuditLog(pool),
-  };
+  const stores = pgAcStores(pool);
   await createUser(
     { ...stores, bcryptCost: 12 },
     { username: 'load', password: PASSWORD, scopes: ['user.read.gc', 'user.write.gc'] },

@@ -5,7 +5,6 @@ import { err, ok } from '../../core/result.ts';
 import { verifyToken } from '../../adapters/jwt/tokens.ts';
 import { createLogger } from '../../adapters/logging/logger.ts';
 import { createPool, type Pool } from '../../adapters/postgres/pool.ts';
-import { PgAuditLog, PgServiceStore, PgUserStore } from '../../adapters/postgres/ac-stores.ts';
 import { parseEnvironment } from '../../adapters/config/env.ts';
 import { ManualClock } from '../shared/clock.ts';
 import { jwtAttacks } from '../shared/jwt-attacks.ts';
@@ -13,6 +12,8 @@ import {
   http,
   isolatedBackends,
   json,
+  parsedEnvironment,
+  pgAcStores,
   testMasterKey,
   TEST_REDIS_URL,
   type IsolatedBackends,
@@ -40,22 +41,18 @@ const start = (at: ManualClock = clock) =>
 beforeAll(async () => {
   backends = await isolatedBackends();
   pool = createPool(backends.databaseUrl, 2);
-  const parsed = parseEnvironment(acEnvironment, {
-    DATABASE_URL: backends.databaseUrl,
-    REDIS_URL: TEST_REDIS_URL,
-    BIND_ADDRESS: '127.0.0.1:0',
-    AC_MASTER_KEY: testMasterKey(),
-    AC_REDIS_KEY_PREFIX: backends.redisPrefix,
-    AC_LOGIN_BURST: '3',
-    AC_LOGIN_REFILL_MS: '60000',
-  });
-  if (!parsed.ok) throw new Error(parsed.error.problems.join('\n'));
-  env = parsed.value;
-  const stores = {
-    users: new PgUserStore(pool),
-    services: new PgServiceStore(pool),
-    audit: new PgAuditLog(pool),
-  };
+  env = parsedEnvironment(
+    parseEnvironment(acEnvironment, {
+      DATABASE_URL: backends.databaseUrl,
+      REDIS_URL: TEST_REDIS_URL,
+      BIND_ADDRESS: '127.0.0.1:0',
+      AC_MASTER_KEY: testMasterKey(),
+      AC_REDIS_KEY_PREFIX: backends.redisPrefix,
+      AC_LOGIN_BURST: '3',
+      AC_LOGIN_REFILL_MS: '60000',
+    }),
+  );
+  const stores = pgAcStores(pool);
   await createUser(
     { ...stores, bcryptCost: 12 },
     { username: 'alice', password: PASSWORD, scopes: ['user.read.gc', 'user.write.gc'] },

@@ -4,7 +4,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseEnvironment } from '../../adapters/config/env.ts';
 import { signClaims } from '../../adapters/jwt/tokens.ts';
 import { createLogger } from '../../adapters/logging/logger.ts';
-import { PgAuditLog, PgServiceStore, PgUserStore } from '../../adapters/postgres/ac-stores.ts';
 import { createPool, type Pool } from '../../adapters/postgres/pool.ts';
 import { createRedis, type Redis } from '../../adapters/redis/client.ts';
 import { createUser, registerService } from '../ac/accounts.ts';
@@ -16,7 +15,10 @@ import { jwtAttacks, validClaims } from '../shared/jwt-attacks.ts';
 import {
   http,
   isolatedBackends,
+  issuedToken,
   json,
+  parsedEnvironment,
+  pgAcStores,
   testMasterKey,
   TEST_REDIS_URL,
   type IsolatedBackends,
@@ -35,19 +37,6 @@ let gc: RunningGc;
 let userToken: string;
 let mcClient: GcClient;
 const logger = createLogger('test', 'silent');
-
-function parsed<T>(
-  result: { ok: true; value: T } | { ok: false; error: { problems: string[] } },
-): T {
-  if (!result.ok) throw new Error(result.error.problems.join('\n'));
-  return result.value;
-}
-
-async function tokenFor(url: string, body: object, path: string) {
-  const response = await http(`${url}${path}`, json(body));
-  if (response.status !== 200) throw new Error(JSON.stringify(response.body));
-  return response.body.access_token as string;
-}
 
 /** A genuine AC-signed user token for another subject and scope set. */
 async function tokenAs(subject: string, scopes: string) {
@@ -77,11 +66,7 @@ beforeAll(async () => {
   pool = createPool(backends.databaseUrl, 2);
   redis = createRedis(TEST_REDIS_URL, `${backends.redisPrefix}gc:`);
   clock = new ManualClock(Date.parse('2026-11-22T04:00:00Z'));
-  const stores = {
-    users: new PgUserStore(pool),
-    services: new PgServiceStore(pool),
-    audit: new PgAuditLog(pool),
-  };
+  const stores = pgAcStores(pool);
   await createUser(
     { ...stores, bcryptCost: 12 },
     { username: 'alice', password: 'alice-password', scopes: ['user.read.gc', 'user.write.gc'] },
@@ -97,7 +82,7 @@ beforeAll(async () => {
     BIND_ADDRESS: '127.0.0.1:0',
   };
   ac = await startAc(
-    parsed(
+    parsedEnvironment(
       parseEnvironment(acEnvironment, {
         ...common,
         AC_MASTER_KEY: testMasterKey(),
@@ -107,7 +92,7 @@ beforeAll(async () => {
     { clock, logger, scheduleRotation: false },
   );
   gc = await startGc(
-    parsed(
+    parsedEnvironment(
       parseEnvironment(gcEnvironment, {
         ...common,
         GC_GRPC_BIND_ADDRESS: '127.0.0.1:0',
@@ -119,20 +104,15 @@ beforeAll(async () => {
     ),
     { clock, logger },
   );
-  userToken = await tokenFor(
-    ac.url,
-    { username: 'alice', password: 'alice-password' },
-    '/v1/auth/user/token',
-  );
-  const serviceToken = await tokenFor(
-    ac.url,
-    {
-      grant_type: 'client_credentials',
-      client_id: mcService.value.clientId,
-      client_secret: mcService.value.clientSecret,
-    },
-    '/v1/auth/service/token',
-  );
+  userToken = await issuedToken(ac.url, '/v1/auth/user/token', {
+    username: 'alice',
+    password: 'alice-password',
+  });
+  const serviceToken = await issuedToken(ac.url, '/v1/auth/service/token', {
+    grant_type: 'client_credentials',
+    client_id: mcService.value.clientId,
+    client_secret: mcService.value.clientSecret,
+  });
   mcClient = connectGc(gc.grpcAddress, serviceToken);
 });
 
@@ -369,11 +349,10 @@ describe('GC token validation through the AC JWKS', () => {
     clock.advance(WEEK);
     await ac.keys.tick();
     expect(ac.keys.signingKey()?.kid).not.toBe(kidBefore);
-    const fresh = await tokenFor(
-      ac.url,
-      { username: 'alice', password: 'alice-password' },
-      '/v1/auth/user/token',
-    );
+    const fresh = await issuedToken(ac.url, '/v1/auth/user/token', {
+      username: 'alice',
+      password: 'alice-password',
+    });
     expect((await createMeeting(fresh)).status).toBe(201);
     // A week on, the first token has expired; later tests use this one.
     userToken = fresh;

@@ -4,7 +4,6 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { parseEnvironment } from '../../adapters/config/env.ts';
 import { createLogger } from '../../adapters/logging/logger.ts';
-import { PgAuditLog, PgServiceStore, PgUserStore } from '../../adapters/postgres/ac-stores.ts';
 import { createPool, type Pool } from '../../adapters/postgres/pool.ts';
 import { createRedis } from '../../adapters/redis/client.ts';
 import { createUser, registerService } from '../ac/accounts.ts';
@@ -15,7 +14,10 @@ import { ManualClock } from '../shared/clock.ts';
 import {
   http,
   isolatedBackends,
+  issuedToken,
   json,
+  parsedEnvironment,
+  pgAcStores,
   testMasterKey,
   TEST_REDIS_URL,
   type IsolatedBackends,
@@ -34,19 +36,6 @@ let token: string;
 let mcClient: GcClient;
 const logger = createLogger('test', 'silent');
 
-function parsed<T>(
-  result: { ok: true; value: T } | { ok: false; error: { problems: string[] } },
-): T {
-  if (!result.ok) throw new Error(result.error.problems.join('\n'));
-  return result.value;
-}
-
-async function tokenFor(body: object, path: string) {
-  const response = await http(`${ac.url}${path}`, json(body));
-  if (response.status !== 200) throw new Error(JSON.stringify(response.body));
-  return response.body.access_token as string;
-}
-
 const bearer = () => ({ authorization: `Bearer ${token}` });
 const getMeeting = (gc: RunningGc, id: string) =>
   http(`${gc.url}/v1/meetings/${id}`, { headers: bearer() });
@@ -55,11 +44,7 @@ beforeAll(async () => {
   backends = await isolatedBackends();
   pool = createPool(backends.databaseUrl, 2);
   clock = new ManualClock(Date.parse('2026-11-22T04:00:00Z'));
-  const stores = {
-    users: new PgUserStore(pool),
-    services: new PgServiceStore(pool),
-    audit: new PgAuditLog(pool),
-  };
+  const stores = pgAcStores(pool);
   await createUser(
     { ...stores, bcryptCost: 12 },
     { username: 'bob', password: 'bob-password', scopes: ['user.read.gc', 'user.write.gc'] },
@@ -75,7 +60,7 @@ beforeAll(async () => {
     BIND_ADDRESS: '127.0.0.1:0',
   };
   ac = await startAc(
-    parsed(
+    parsedEnvironment(
       parseEnvironment(acEnvironment, {
         ...common,
         AC_MASTER_KEY: testMasterKey(),
@@ -84,7 +69,7 @@ beforeAll(async () => {
     ),
     { clock, logger, scheduleRotation: false },
   );
-  const gcEnv = parsed(
+  const gcEnv = parsedEnvironment(
     parseEnvironment(gcEnvironment, {
       ...common,
       GC_GRPC_BIND_ADDRESS: '127.0.0.1:0',
@@ -95,15 +80,15 @@ beforeAll(async () => {
   );
   first = await startGc(gcEnv, { clock, logger });
   second = await startGc(gcEnv, { clock, logger });
-  token = await tokenFor({ username: 'bob', password: 'bob-password' }, '/v1/auth/user/token');
-  const serviceToken = await tokenFor(
-    {
-      grant_type: 'client_credentials',
-      client_id: mcService.value.clientId,
-      client_secret: mcService.value.clientSecret,
-    },
-    '/v1/auth/service/token',
-  );
+  token = await issuedToken(ac.url, '/v1/auth/user/token', {
+    username: 'bob',
+    password: 'bob-password',
+  });
+  const serviceToken = await issuedToken(ac.url, '/v1/auth/service/token', {
+    grant_type: 'client_credentials',
+    client_id: mcService.value.clientId,
+    client_secret: mcService.value.clientSecret,
+  });
   mcClient = connectGc(first.grpcAddress, serviceToken);
 });
 

@@ -1,7 +1,8 @@
 // Test support for the service integration tests: isolated PostgreSQL databases and Redis
 // key prefixes, so test files can run in parallel and leave nothing behind.
 import { randomBytes } from 'node:crypto';
-import { createPool } from '../../adapters/postgres/pool.ts';
+import { PgAuditLog, PgServiceStore, PgUserStore } from '../../adapters/postgres/ac-stores.ts';
+import { createPool, type Pool } from '../../adapters/postgres/pool.ts';
 import { createTestDatabase, type TestDatabase } from '../../adapters/postgres/test-database.ts';
 import { createRedis, deleteOwnKeys, testKeyPrefix } from '../../adapters/redis/client.ts';
 import { migrateSchemas } from './schema.ts';
@@ -61,3 +62,27 @@ export const json = (body: unknown, headers: Record<string, string> = {}) => ({
   body: JSON.stringify(body),
   headers: { 'content-type': 'application/json', ...headers },
 });
+
+/** The configuration a parsed environment holds; throws listing the problems otherwise. */
+export function parsedEnvironment<T>(
+  result: { ok: true; value: T } | { ok: false; error: { problems: string[] } },
+): T {
+  if (!result.ok) throw new Error(result.error.problems.join('\n'));
+  return result.value;
+}
+
+/** AC's PostgreSQL stores over one pool: users, services and the audit log. */
+export function pgAcStores(pool: Pool) {
+  return {
+    users: new PgUserStore(pool),
+    services: new PgServiceStore(pool),
+    audit: new PgAuditLog(pool),
+  };
+}
+
+/** The access token AC's token endpoint `path` issues for `body`; throws unless 200. */
+export async function issuedToken(acUrl: string, path: string, body: object): Promise<string> {
+  const response = await http(`${acUrl}${path}`, json(body));
+  if (response.status !== 200) throw new Error(JSON.stringify(response.body));
+  return response.body.access_token as string;
+}
