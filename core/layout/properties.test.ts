@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { participantId, type MediaKind, type ParticipantId } from '../ids.ts';
+import { participantId, type ParticipantId } from '../ids.ts';
 import { unwrap } from '../result.ts';
 import {
   assignLayout,
@@ -14,31 +14,18 @@ import {
   type Roster,
   type RosterIndex,
 } from './index.ts';
+import { rosterOverPool } from './testing.ts';
 
 const pool = Array.from({ length: 16 }, (_, index) => participantId(`p${index}`));
-const kinds: MediaKind[] = ['camera', 'screen', 'audio'];
 
 const someOfPool = fc.uniqueArray(fc.constantFrom(...pool), { maxLength: pool.length });
 
 /** A roster over the pool; those absent count as departed, so any pool member may be pinned. */
-const rosterArb: fc.Arbitrary<Roster> = fc
-  .record({
-    present: someOfPool,
-    joinOrders: fc.array(fc.integer({ min: 0, max: 20 }), {
-      minLength: pool.length,
-      maxLength: pool.length,
-    }),
-    media: fc.array(fc.subarray(kinds), { minLength: pool.length, maxLength: pool.length }),
-    activeSpeakers: fc.array(fc.constantFrom(...pool), { maxLength: 20 }),
-  })
-  .map(({ present, joinOrders, media, activeSpeakers }) => ({
-    participants: present.map((id) => {
-      const index = pool.indexOf(id);
-      return { id, joinOrder: joinOrders[index] ?? 0, publishes: media[index] ?? [] };
-    }),
-    departed: pool.filter((id) => !present.includes(id)),
-    activeSpeakers,
-  }));
+const rosterArb: fc.Arbitrary<Roster> = rosterOverPool(
+  pool,
+  20,
+  fc.array(fc.constantFrom(...pool), { maxLength: 20 }),
+);
 
 interface Scenario {
   readonly subscriber: ParticipantId;

@@ -17,6 +17,7 @@ import {
   type Slot,
   type SlotReason,
 } from './index.ts';
+import { rosterOverPool } from './testing.ts';
 import {
   indexPrevious,
   placeInPlace,
@@ -35,24 +36,7 @@ const streamIdPool = Array.from({ length: 50 }, (_, index) => index);
 const historyArb = fc.array(fc.constantFrom(...pool), { maxLength: 24 });
 
 /** Some of the pool present (with arbitrary media, some publishing nothing); the rest departed. */
-const rosterArb: fc.Arbitrary<Roster> = fc
-  .record({
-    present: fc.uniqueArray(fc.constantFrom(...pool), { maxLength: pool.length }),
-    joinOrders: fc.array(fc.integer({ min: 0, max: 5 }), {
-      minLength: pool.length,
-      maxLength: pool.length,
-    }),
-    media: fc.array(fc.subarray(kinds), { minLength: pool.length, maxLength: pool.length }),
-    activeSpeakers: historyArb,
-  })
-  .map(({ present, joinOrders, media, activeSpeakers }) => ({
-    participants: present.map((id) => {
-      const index = pool.indexOf(id);
-      return { id, joinOrder: joinOrders[index] ?? 0, publishes: media[index] ?? [] };
-    }),
-    departed: pool.filter((id) => !present.includes(id)),
-    activeSpeakers,
-  }));
+const rosterArb: fc.Arbitrary<Roster> = rosterOverPool(pool, 5, historyArb);
 
 /** Grids up to 7 x 7 (past the size at which previous assignments are indexed) and speaker views. */
 const requestArb: fc.Arbitrary<LayoutRequest> = fc
