@@ -70,9 +70,9 @@ function apply(meeting: MeetingState, change: Change): void {
   }
 }
 
-/** The demand core's layout engine gives when every member is assigned afresh from `previous`. */
-function referenceDemand(meeting: MeetingState): StreamDemand[] {
-  const roster = {
+/** The meeting's roster as core's layout engine reads it, unindexed. */
+function rosterOfMeeting(meeting: MeetingState) {
+  return {
     participants: [...meeting.members.values()].map((m) => ({
       id: m.id,
       joinOrder: m.joinOrder,
@@ -81,6 +81,11 @@ function referenceDemand(meeting: MeetingState): StreamDemand[] {
     departed: meeting.departed,
     activeSpeakers: meeting.activeSpeakers,
   };
+}
+
+/** The demand core's layout engine gives when every member is assigned afresh from `previous`. */
+function referenceDemand(meeting: MeetingState): StreamDemand[] {
+  const roster = rosterOfMeeting(meeting);
   return [...meeting.members.values()].flatMap((m) =>
     layoutDemand(
       unwrap(assignLayout({ roster, subscriber: m.id, request: m.layout, previous: m.assignment })),
@@ -310,15 +315,7 @@ function applyAny(
  * for the members whose request core accepts, in member order.
  */
 function referenceAssignments(meeting: MeetingState): Map<ParticipantId, LayoutAssignment> {
-  const roster = {
-    participants: [...meeting.members.values()].map((m) => ({
-      id: m.id,
-      joinOrder: m.joinOrder,
-      publishes: m.publishes,
-    })),
-    departed: meeting.departed,
-    activeSpeakers: meeting.activeSpeakers,
-  };
+  const roster = rosterOfMeeting(meeting);
   const assignments = new Map<ParticipantId, LayoutAssignment>();
   for (const m of meeting.members.values()) {
     const request = { ...m.layout };
