@@ -80,13 +80,12 @@ export class RouteGraph {
 
   /** The legs of one stream, if it has any. */
   paths(stream: StreamRef): StreamPaths | undefined {
+    // Plans list each stream's legs together: consecutive routes are mostly of one stream.
     const last = this.lastFound;
     if (last?.stream.publisher === stream.publisher && last.stream.kind === stream.kind) {
       return last;
     }
-    const ofPublisher = this.byPublisher.get(stream.publisher);
-    if (ofPublisher === undefined) return undefined;
-    for (const paths of ofPublisher) {
+    for (const paths of this.byPublisher.get(stream.publisher) ?? []) {
       if (paths.stream.kind !== stream.kind) continue;
       this.lastFound = paths;
       return paths;
@@ -99,32 +98,23 @@ export class RouteGraph {
     return this.streams;
   }
 
+  /** The legs of one stream, made empty if it has none yet. */
   private pathsFor(stream: StreamRef): StreamPaths {
-    // Plans list each stream's legs together: consecutive routes are mostly of one stream.
-    const last = this.lastFound;
-    if (last?.stream.publisher === stream.publisher && last.stream.kind === stream.kind) {
-      return last;
-    }
-    const paths = this.findOrAdd(stream);
-    this.lastFound = paths;
-    return paths;
+    return this.paths(stream) ?? this.addStream(stream);
   }
 
-  private findOrAdd(stream: StreamRef): StreamPaths {
-    let ofPublisher = this.byPublisher.get(stream.publisher);
-    if (ofPublisher === undefined) {
-      ofPublisher = [];
-      this.byPublisher.set(stream.publisher, ofPublisher);
-    }
-    for (const paths of ofPublisher) if (paths.stream.kind === stream.kind) return paths;
+  private addStream(stream: StreamRef): StreamPaths {
     const paths: StreamPaths = {
       stream: { publisher: stream.publisher, kind: stream.kind },
       publishedAt: [],
       cascades: new Map(),
       deliveries: new Map(),
     };
-    ofPublisher.push(paths);
+    const ofPublisher = this.byPublisher.get(stream.publisher);
+    if (ofPublisher === undefined) this.byPublisher.set(stream.publisher, [paths]);
+    else ofPublisher.push(paths);
     this.streams.push(paths);
+    this.lastFound = paths;
     return paths;
   }
 }
