@@ -1,14 +1,11 @@
 import { request as httpRequest } from 'node:http';
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseEnvironment } from '../../adapters/config/env.ts';
 import { signClaims } from '../../adapters/jwt/tokens.ts';
 import { createLogger } from '../../adapters/logging/logger.ts';
 import { createPool, type Pool } from '../../adapters/postgres/pool.ts';
 import { createRedis, type Redis } from '../../adapters/redis/client.ts';
-import { createUser, registerService } from '../ac/accounts.ts';
-import { acEnvironment } from '../ac/config.ts';
-import { startAc, type RunningAc } from '../ac/server.ts';
+import type { RunningAc } from '../ac/server.ts';
 import { McHealth } from '../generated/darktower/gc/v1/gc.ts';
 import { ManualClock } from '../shared/clock.ts';
 import { jwtAttacks, validClaims } from '../shared/jwt-attacks.ts';
@@ -17,15 +14,12 @@ import {
   isolatedBackends,
   issuedToken,
   json,
-  parsedEnvironment,
-  pgAcStores,
-  testMasterKey,
   TEST_REDIS_URL,
   type IsolatedBackends,
 } from '../shared/testing.ts';
-import { gcEnvironment } from './config.ts';
 import { connectGc, type GcClient } from './grpc-client.ts';
 import { startGc, type RunningGc } from './server.ts';
+import { startAcForGc } from './testing.ts';
 
 const WEEK = 7 * 24 * 3_600_000;
 let backends: IsolatedBackends;
@@ -66,54 +60,18 @@ beforeAll(async () => {
   pool = createPool(backends.databaseUrl, 2);
   redis = createRedis(TEST_REDIS_URL, `${backends.redisPrefix}gc:`);
   clock = new ManualClock(Date.parse('2026-11-22T04:00:00Z'));
-  const stores = pgAcStores(pool);
-  await createUser(
-    { ...stores, bcryptCost: 12 },
-    { username: 'alice', password: 'alice-password', scopes: ['user.read.gc', 'user.write.gc'] },
-  );
-  const mcService = await registerService(stores, {
-    name: 'meeting-controller',
-    scopes: ['service.write.gc'],
+  const started = await startAcForGc({
+    backends,
+    pool,
+    clock,
+    logger,
+    user: { username: 'alice', password: 'alice-password' },
+    gcSettings: { GC_TENANT_DOMAIN: 'dark-tower.test' },
   });
-  if (!mcService.ok) throw new Error('registration failed');
-  const common = {
-    DATABASE_URL: backends.databaseUrl,
-    REDIS_URL: TEST_REDIS_URL,
-    BIND_ADDRESS: '127.0.0.1:0',
-  };
-  ac = await startAc(
-    parsedEnvironment(
-      parseEnvironment(acEnvironment, {
-        ...common,
-        AC_MASTER_KEY: testMasterKey(),
-        AC_REDIS_KEY_PREFIX: `${backends.redisPrefix}ac:`,
-      }),
-    ),
-    { clock, logger, scheduleRotation: false },
-  );
-  gc = await startGc(
-    parsedEnvironment(
-      parseEnvironment(gcEnvironment, {
-        ...common,
-        GC_GRPC_BIND_ADDRESS: '127.0.0.1:0',
-        GC_REGION: 'us-west-1',
-        GC_TENANT_DOMAIN: 'dark-tower.test',
-        AC_INTERNAL_URL: ac.url,
-        GC_REDIS_KEY_PREFIX: `${backends.redisPrefix}gc:`,
-      }),
-    ),
-    { clock, logger },
-  );
-  userToken = await issuedToken(ac.url, '/v1/auth/user/token', {
-    username: 'alice',
-    password: 'alice-password',
-  });
-  const serviceToken = await issuedToken(ac.url, '/v1/auth/service/token', {
-    grant_type: 'client_credentials',
-    client_id: mcService.value.clientId,
-    client_secret: mcService.value.clientSecret,
-  });
-  mcClient = connectGc(gc.grpcAddress, serviceToken);
+  ac = started.ac;
+  userToken = started.userToken;
+  gc = await startGc(started.gcEnv, { clock, logger });
+  mcClient = connectGc(gc.grpcAddress, started.mcToken);
 });
 
 afterAll(async () => {

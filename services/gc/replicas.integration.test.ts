@@ -2,29 +2,22 @@
 // each keeps meetings and placements in process. The clock never moves past the in-process
 // time to live, so whatever the second replica sees change was told to it, not timed out.
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { parseEnvironment } from '../../adapters/config/env.ts';
 import { createLogger } from '../../adapters/logging/logger.ts';
 import { createPool, type Pool } from '../../adapters/postgres/pool.ts';
 import { createRedis } from '../../adapters/redis/client.ts';
-import { createUser, registerService } from '../ac/accounts.ts';
-import { acEnvironment } from '../ac/config.ts';
-import { startAc, type RunningAc } from '../ac/server.ts';
+import type { RunningAc } from '../ac/server.ts';
 import { McHealth } from '../generated/darktower/gc/v1/gc.ts';
 import { ManualClock } from '../shared/clock.ts';
 import {
   http,
   isolatedBackends,
-  issuedToken,
   json,
-  parsedEnvironment,
-  pgAcStores,
-  testMasterKey,
   TEST_REDIS_URL,
   type IsolatedBackends,
 } from '../shared/testing.ts';
-import { gcEnvironment } from './config.ts';
 import { connectGc, type GcClient } from './grpc-client.ts';
 import { LOCAL_CACHE, startGc, type RunningGc } from './server.ts';
+import { startAcForGc } from './testing.ts';
 
 let backends: IsolatedBackends;
 let pool: Pool;
@@ -44,52 +37,18 @@ beforeAll(async () => {
   backends = await isolatedBackends();
   pool = createPool(backends.databaseUrl, 2);
   clock = new ManualClock(Date.parse('2026-11-22T04:00:00Z'));
-  const stores = pgAcStores(pool);
-  await createUser(
-    { ...stores, bcryptCost: 12 },
-    { username: 'bob', password: 'bob-password', scopes: ['user.read.gc', 'user.write.gc'] },
-  );
-  const mcService = await registerService(stores, {
-    name: 'meeting-controller',
-    scopes: ['service.write.gc'],
+  const started = await startAcForGc({
+    backends,
+    pool,
+    clock,
+    logger,
+    user: { username: 'bob', password: 'bob-password' },
   });
-  if (!mcService.ok) throw new Error('registration failed');
-  const common = {
-    DATABASE_URL: backends.databaseUrl,
-    REDIS_URL: TEST_REDIS_URL,
-    BIND_ADDRESS: '127.0.0.1:0',
-  };
-  ac = await startAc(
-    parsedEnvironment(
-      parseEnvironment(acEnvironment, {
-        ...common,
-        AC_MASTER_KEY: testMasterKey(),
-        AC_REDIS_KEY_PREFIX: `${backends.redisPrefix}ac:`,
-      }),
-    ),
-    { clock, logger, scheduleRotation: false },
-  );
-  const gcEnv = parsedEnvironment(
-    parseEnvironment(gcEnvironment, {
-      ...common,
-      GC_GRPC_BIND_ADDRESS: '127.0.0.1:0',
-      GC_REGION: 'us-west-1',
-      AC_INTERNAL_URL: ac.url,
-      GC_REDIS_KEY_PREFIX: `${backends.redisPrefix}gc:`,
-    }),
-  );
-  first = await startGc(gcEnv, { clock, logger });
-  second = await startGc(gcEnv, { clock, logger });
-  token = await issuedToken(ac.url, '/v1/auth/user/token', {
-    username: 'bob',
-    password: 'bob-password',
-  });
-  const serviceToken = await issuedToken(ac.url, '/v1/auth/service/token', {
-    grant_type: 'client_credentials',
-    client_id: mcService.value.clientId,
-    client_secret: mcService.value.clientSecret,
-  });
-  mcClient = connectGc(first.grpcAddress, serviceToken);
+  ac = started.ac;
+  token = started.userToken;
+  first = await startGc(started.gcEnv, { clock, logger });
+  second = await startGc(started.gcEnv, { clock, logger });
+  mcClient = connectGc(first.grpcAddress, started.mcToken);
 });
 
 afterAll(async () => {
