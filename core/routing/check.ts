@@ -158,7 +158,6 @@ function demandViolations(
   graph: ReadonlyRouteGraph,
 ): PlanViolation[] {
   const violations: PlanViolation[] = [];
-  const hopsByStream = new Map<StreamPaths, ReadonlyMap<HandlerId, number>>();
   for (const d of demand) {
     const paths = graph.paths(d);
     if (!demanded.add(d, paths)) continue;
@@ -173,8 +172,7 @@ function demandViolations(
         message: `subscriber ${d.subscriber} receives ${describeStream(d)} from ${from.join(', ')}`,
       });
     }
-    const hops =
-      paths === undefined ? undefined : subscriberHops(paths, d.subscriber, hopsByStream);
+    const hops = paths === undefined ? undefined : subscriberHops(paths, d.subscriber);
     if (hops === undefined) {
       violations.push({
         kind: 'undelivered',

@@ -6,18 +6,92 @@
 import type { HandlerId, ParticipantId } from '../ids.ts';
 import type { CascadeRoute, Route, RoutingPlan, StreamRef } from './types.ts';
 
-/** All legs of one stream. */
-export interface StreamPaths {
-  readonly stream: StreamRef;
+/**
+ * All legs of one stream, and the hop counts they give. Only {@link RouteGraph} changes the
+ * legs, through the methods below, so the hop counts are computed once per change of the
+ * stream's sources (publishes and cascades) however often they are read: a plan's checks and
+ * a meeting's convergence checks read them for every subscriber.
+ */
+export class StreamPaths {
   /**
-   * Handlers the publisher sends the stream to, in the order they were added (arrays, not
-   * sets: a stream has one or two, and a graph is built for every plan).
+   * Handlers the publisher sends the stream to, in the order they were added (an array, not a
+   * set: a stream has one or two, and a graph is built for every plan).
    */
-  readonly publishedAt: HandlerId[];
+  readonly #publishedAt: HandlerId[] = [];
   /** Handler-to-handler legs, by their two handlers. */
-  readonly cascades: Map<string, CascadeRoute>;
+  readonly #cascades = new Map<string, CascadeRoute>();
   /** Handlers each subscriber receives the stream from (usually one), in the order added. */
-  readonly deliveries: Map<ParticipantId, HandlerId[]>;
+  readonly #deliveries = new Map<ParticipantId, HandlerId[]>();
+  /** The hop counts of the current sources, computed on first read after a change. */
+  #hops: ReadonlyMap<HandlerId, number> | undefined;
+
+  constructor(readonly stream: StreamRef) {}
+
+  get publishedAt(): readonly HandlerId[] {
+    return this.#publishedAt;
+  }
+
+  get cascades(): ReadonlyMap<string, CascadeRoute> {
+    return this.#cascades;
+  }
+
+  get deliveries(): ReadonlyMap<ParticipantId, readonly HandlerId[]> {
+    return this.#deliveries;
+  }
+
+  /**
+   * The fewest handler-to-handler hops after which each handler holds the stream: 0 where the
+   * publisher sends it, 1 one cascade further, and so on. Handlers that never get it are absent.
+   */
+  hops(): ReadonlyMap<HandlerId, number> {
+    this.#hops ??= countHops(this.#publishedAt, this.#cascades);
+    return this.#hops;
+  }
+
+  /** Adds a leg of this stream; false when it was there already. */
+  add(route: Route): boolean {
+    if (route.type === 'publish') {
+      if (this.#publishedAt.includes(route.handler)) return false;
+      this.#publishedAt.push(route.handler);
+      this.#hops = undefined;
+    } else if (route.type === 'cascade') {
+      const key = cascadeKey(route);
+      if (this.#cascades.has(key)) return false;
+      this.#cascades.set(key, route);
+      this.#hops = undefined;
+    } else {
+      const from = this.#deliveries.get(route.subscriber);
+      if (from === undefined) this.#deliveries.set(route.subscriber, [route.handler]);
+      else if (from.includes(route.handler)) return false;
+      else from.push(route.handler);
+    }
+    return true;
+  }
+
+  /** Whether this stream has the leg. */
+  has(route: Route): boolean {
+    if (route.type === 'publish') return this.#publishedAt.includes(route.handler);
+    if (route.type === 'cascade') return this.#cascades.has(cascadeKey(route));
+    return this.#deliveries.get(route.subscriber)?.includes(route.handler) === true;
+  }
+
+  /** Removes a leg of this stream; false when it was not there. */
+  remove(route: Route): boolean {
+    if (route.type === 'publish') {
+      if (!removeFrom(this.#publishedAt, route.handler)) return false;
+      this.#hops = undefined;
+      return true;
+    }
+    if (route.type === 'cascade') {
+      if (!this.#cascades.delete(cascadeKey(route))) return false;
+      this.#hops = undefined;
+      return true;
+    }
+    const from = this.#deliveries.get(route.subscriber);
+    if (from === undefined || !removeFrom(from, route.handler)) return false;
+    if (from.length === 0) this.#deliveries.delete(route.subscriber);
+    return true;
+  }
 }
 
 /**
@@ -40,42 +114,17 @@ export class RouteGraph {
 
   /** Adds a route; returns false when it was already there. */
   add(route: Route): boolean {
-    const paths = this.pathsFor(route);
-    if (route.type === 'publish') {
-      if (paths.publishedAt.includes(route.handler)) return false;
-      paths.publishedAt.push(route.handler);
-    } else if (route.type === 'cascade') {
-      const key = cascadeKey(route);
-      if (paths.cascades.has(key)) return false;
-      paths.cascades.set(key, route);
-    } else {
-      const from = paths.deliveries.get(route.subscriber);
-      if (from === undefined) paths.deliveries.set(route.subscriber, [route.handler]);
-      else if (from.includes(route.handler)) return false;
-      else from.push(route.handler);
-    }
-    return true;
+    return this.pathsFor(route).add(route);
   }
 
   /** Whether the route is there. */
   has(route: Route): boolean {
-    const paths = this.paths(route);
-    if (paths === undefined) return false;
-    if (route.type === 'publish') return paths.publishedAt.includes(route.handler);
-    if (route.type === 'cascade') return paths.cascades.has(cascadeKey(route));
-    return paths.deliveries.get(route.subscriber)?.includes(route.handler) === true;
+    return this.paths(route)?.has(route) === true;
   }
 
   /** Removes a route; returns false when it was not there. */
   remove(route: Route): boolean {
-    const paths = this.paths(route);
-    if (paths === undefined) return false;
-    if (route.type === 'publish') return removeFrom(paths.publishedAt, route.handler);
-    if (route.type === 'cascade') return paths.cascades.delete(cascadeKey(route));
-    const from = paths.deliveries.get(route.subscriber);
-    if (from === undefined || !removeFrom(from, route.handler)) return false;
-    if (from.length === 0) paths.deliveries.delete(route.subscriber);
-    return true;
+    return this.paths(route)?.remove(route) === true;
   }
 
   /** The legs of one stream, if it has any. */
@@ -104,12 +153,7 @@ export class RouteGraph {
   }
 
   private addStream(stream: StreamRef): StreamPaths {
-    const paths: StreamPaths = {
-      stream: { publisher: stream.publisher, kind: stream.kind },
-      publishedAt: [],
-      cascades: new Map(),
-      deliveries: new Map(),
-    };
+    const paths = new StreamPaths({ publisher: stream.publisher, kind: stream.kind });
     const ofPublisher = this.byPublisher.get(stream.publisher);
     if (ofPublisher === undefined) this.byPublisher.set(stream.publisher, [paths]);
     else ofPublisher.push(paths);
@@ -148,24 +192,26 @@ function cascadeKey(route: CascadeRoute): string {
   return `${route.from}\u0000${route.to}`;
 }
 
-/**
- * The fewest handler-to-handler hops after which each handler holds the stream: 0 where the
- * publisher sends it, 1 one cascade further, and so on. Handlers that never get it are absent.
- */
-export function hopsToHandlers(paths: StreamPaths): Map<HandlerId, number> {
+/** The stream's hop counts by handler (see {@link StreamPaths.hops}). */
+export function hopsToHandlers(paths: StreamPaths): ReadonlyMap<HandlerId, number> {
+  return paths.hops();
+}
+
+/** Breadth-first hop counts from the publish handlers over the cascades. */
+function countHops(
+  publishedAt: readonly HandlerId[],
+  cascades: ReadonlyMap<string, CascadeRoute>,
+): Map<HandlerId, number> {
   const hops = new Map<HandlerId, number>();
-  for (const handler of paths.publishedAt) hops.set(handler, 0);
-  if (paths.cascades.size === 0) return hops;
-  let frontier = [...paths.publishedAt];
-  const next = adjacency(paths);
+  for (const handler of publishedAt) hops.set(handler, 0);
+  if (cascades.size === 0) return hops;
+  let frontier: HandlerId[] = [...publishedAt];
   for (let depth = 1; frontier.length > 0; depth++) {
     const reached: HandlerId[] = [];
-    for (const handler of frontier) {
-      for (const to of next.get(handler) ?? []) {
-        if (hops.has(to)) continue;
-        hops.set(to, depth);
-        reached.push(to);
-      }
+    for (const { from, to } of cascades.values()) {
+      if (hops.has(to) || !frontier.includes(from)) continue;
+      hops.set(to, depth);
+      reached.push(to);
     }
     frontier = reached;
   }
@@ -190,27 +236,18 @@ export function deliveredHops(
 }
 
 /**
- * {@link deliveredHops} for a subscriber of the stream, with the stream's hop counts taken from
- * (or added to) `hopsByStream`. A stream without cascades needs no hop counts: its handlers all
- * hold it after zero hops, so a delivery is fed exactly when it leaves a publish handler.
+ * {@link deliveredHops} for a subscriber of the stream. A stream without cascades needs no hop
+ * counts: its handlers all hold it after zero hops, so a delivery is fed exactly when it leaves
+ * a publish handler.
  */
-export function subscriberHops(
-  paths: StreamPaths,
-  subscriber: ParticipantId,
-  hopsByStream: Map<StreamPaths, ReadonlyMap<HandlerId, number>>,
-): number | undefined {
+export function subscriberHops(paths: StreamPaths, subscriber: ParticipantId): number | undefined {
   if (paths.cascades.size === 0) {
     for (const handler of paths.deliveries.get(subscriber) ?? []) {
       if (paths.publishedAt.includes(handler)) return 0;
     }
     return undefined;
   }
-  let hops = hopsByStream.get(paths);
-  if (hops === undefined) {
-    hops = hopsToHandlers(paths);
-    hopsByStream.set(paths, hops);
-  }
-  return deliveredHops(paths, subscriber, hops);
+  return deliveredHops(paths, subscriber, paths.hops());
 }
 
 /** A handler on a cascade cycle of the stream, if there is one. */

@@ -3,7 +3,7 @@
  * next, ordered so that no subscriber loses a stream it shows in both plans, plus the tools to
  * replay steps and to find the pairs a step list would drop.
  */
-import type { HandlerId, MediaKind, ParticipantId } from '../ids.ts';
+import type { MediaKind, ParticipantId } from '../ids.ts';
 import {
   RouteGraph,
   deliveredHops,
@@ -292,11 +292,10 @@ function trackDeliveredPairs(
   pairs: readonly StreamDemand[],
 ): Map<StreamPaths, Map<ParticipantId, StreamDemand>> {
   const tracked = new Map<StreamPaths, Map<ParticipantId, StreamDemand>>();
-  const hopsByStream = new Map<StreamPaths, ReadonlyMap<HandlerId, number>>();
   for (const pair of pairs) {
     const paths = graph.paths(pair);
     if (paths === undefined) continue;
-    const h = subscriberHops(paths, pair.subscriber, hopsByStream);
+    const h = subscriberHops(paths, pair.subscriber);
     if (h === undefined || h > MAX_CASCADE_HOPS) continue;
     const byStream = tracked.get(paths) ?? new Map<ParticipantId, StreamDemand>();
     byStream.set(pair.subscriber, pair);

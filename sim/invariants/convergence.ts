@@ -1,18 +1,13 @@
-import type { HandlerId } from '../../core/ids.ts';
-import { subscriberHops, type RouteGraph, type StreamPaths } from '../../core/routing/graph.ts';
+import { subscriberHops, type RouteGraph } from '../../core/routing/graph.ts';
 import { MAX_CASCADE_HOPS, type StreamDemand } from '../../core/routing/types.ts';
 import { formatTime, type Micros } from '../engine/time.ts';
 import type { ViolationLog } from './violations.ts';
 
 /** Whether the installed forwarding entries carry a demanded stream to its subscriber. */
-export function isDelivered(
-  installed: RouteGraph,
-  demand: StreamDemand,
-  hopsCache?: Map<StreamPaths, ReadonlyMap<HandlerId, number>>,
-): boolean {
+export function isDelivered(installed: RouteGraph, demand: StreamDemand): boolean {
   const paths = installed.paths(demand);
   if (paths === undefined) return false;
-  const delivered = subscriberHops(paths, demand.subscriber, hopsCache ?? new Map());
+  const delivered = subscriberHops(paths, demand.subscriber);
   return delivered !== undefined && delivered <= MAX_CASCADE_HOPS;
 }
 
@@ -29,10 +24,9 @@ export function checkConvergence(
   changedAt: Micros,
   bound: Micros,
 ): void {
-  const hopsByStream = new Map<StreamPaths, ReadonlyMap<HandlerId, number>>();
   for (const pair of demand) {
     // Delivery is the cheap question and almost always yes; reachability is asked only when not.
-    if (isDelivered(installed, pair, hopsByStream) || !canBeDelivered(pair)) continue;
+    if (isDelivered(installed, pair) || !canBeDelivered(pair)) continue;
     log.report(
       'convergence',
       `client/${pair.subscriber}`,

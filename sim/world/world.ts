@@ -1253,16 +1253,13 @@ export class World {
   // ---------------------------------------------------------------- first media and convergence
 
   private checkFirstMedia(meeting: MeetingState): void {
-    let hopsByStream: Map<StreamPaths, ReadonlyMap<HandlerId, number>> | undefined;
     let demandOf: Map<ParticipantId, StreamDemand[]> | undefined;
     for (const member of meeting.members.values()) {
       const client = this.clients.get(member.id);
       if (client === undefined || !client.awaitingFirstMedia || client.handler === undefined)
         continue;
-      hopsByStream ??= new Map();
       demandOf ??= demandBySubscriber(meeting.demand);
-      const hops = hopsByStream;
-      const stream = demandOf.get(client.id)?.find((d) => isDelivered(meeting.installed, d, hops));
+      const stream = demandOf.get(client.id)?.find((d) => isDelivered(meeting.installed, d));
       if (stream === undefined) continue;
       client.awaitingFirstMedia = false;
       const generation = client.generation;
