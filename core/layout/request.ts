@@ -71,72 +71,103 @@ export function checkRequest(
   subscriber: ParticipantId,
   roster: RosterIndex,
 ): Result<CheckedRequest, RequestError> {
-  // The verdict is kept with the (immutable) request. It depends on the request, the subscriber
-  // and, only when users are pinned, on whether each pinned user is in `roster.tiles` or
-  // `roster.departed`: those two (immutable) collections are compared by identity.
-  const known = checked.get(request);
-  if (
-    known !== undefined &&
-    known.subscriber === subscriber &&
-    (!hasPins(request) || (known.tiles === roster.tiles && known.departed === roster.departed))
-  ) {
-    return known.verdict;
+  const shape = shapeOf(request);
+  if (!shape.ok) return shape;
+  const { excluded, pinned, includeSelf } = shape.value;
+  if (pinned.length > 0) {
+    const pinnedError = findPinnedError(pinned, excluded.users, subscriber, includeSelf, roster);
+    if (pinnedError !== null) return err(pinnedError);
   }
-  const verdict = checkAgainst(request, subscriber, roster);
-  checked.set(request, { subscriber, tiles: roster.tiles, departed: roster.departed, verdict });
-  return verdict;
-}
-
-function hasPins(request: LayoutRequest): boolean {
-  return request.pinnedUsers !== undefined && request.pinnedUsers.length > 0;
+  const hidden = includeSelf ? excluded.membership : withSubscriber(excluded, subscriber);
+  const { checked } = shape.value;
+  return ok({
+    type: checked.type,
+    mainStreamId: checked.mainStreamId,
+    placedStreamIds: checked.placedStreamIds,
+    positions: checked.positions,
+    pinned,
+    hidden,
+    hiddenOrPinned:
+      pinned.length === 0
+        ? hidden
+        : membershipOf([...excluded.users, ...(includeSelf ? [] : [subscriber]), ...pinned]),
+    preferVideoOverAudio: checked.preferVideoOverAudio,
+  });
 }
 
 /**
- * Verdicts by request, for the subscriber and roster collections last asked about. Weak keys:
- * the cache never keeps a request alive.
+ * What a request's check does not owe to the subscriber or the roster: its slots, its stream
+ * ids and its lists, or the first problem with the slots or stream ids.
  */
-const checked = new WeakMap<
-  LayoutRequest,
-  {
-    readonly subscriber: ParticipantId;
-    readonly tiles: RosterIndex['tiles'];
-    readonly departed: RosterIndex['departed'];
-    readonly verdict: Result<CheckedRequest, RequestError>;
-  }
->();
+interface RequestShape {
+  readonly checked: Omit<CheckedRequest, 'hidden' | 'hiddenOrPinned'>;
+  readonly excluded: {
+    readonly users: ReadonlySet<ParticipantId>;
+    readonly membership: Membership;
+  };
+  readonly pinned: readonly ParticipantId[];
+  readonly includeSelf: boolean;
+}
 
-function checkAgainst(
-  request: LayoutRequest,
-  subscriber: ParticipantId,
-  roster: RosterIndex,
-): Result<CheckedRequest, RequestError> {
+/**
+ * Each request's shape, worked out on first use. Requests are immutable values, and a meeting's
+ * members often share one, so the shape is worked out once for all of them. Weak keys: the
+ * cache never keeps a request alive.
+ */
+const shapes = new WeakMap<LayoutRequest, Result<RequestShape, RequestError>>();
+
+function shapeOf(request: LayoutRequest): Result<RequestShape, RequestError> {
+  let shape = shapes.get(request);
+  if (shape === undefined) {
+    shape = checkShape(request);
+    shapes.set(request, shape);
+  }
+  return shape;
+}
+
+function checkShape(request: LayoutRequest): Result<RequestShape, RequestError> {
   const slotCount = countSlots(request);
   if (!slotCount.ok) return slotCount;
   const streamIdIndex = indexStreamIds(request.streamIds, slotCount.value);
   if (!streamIdIndex.ok) return streamIdIndex;
-  const includeSelf = request.includeSelf ?? false;
   const excluded = new Set(request.excludedUsers ?? []);
-  const pinned = request.pinnedUsers ?? [];
-  const pinnedError = findPinnedError(pinned, excluded, subscriber, includeSelf, roster);
-  if (pinnedError !== null) return err(pinnedError);
-  const hidden = includeSelf ? [...excluded] : [...excluded, subscriber];
   const isGrid = request.type === 'grid';
   const placedStreamIds = isGrid ? request.streamIds : request.streamIds.slice(1);
   return ok({
-    type: request.type,
-    mainStreamId: isGrid ? null : (request.streamIds[0] as StreamId),
-    placedStreamIds,
-    positions:
-      placedStreamIds.length <= SCAN_LIMIT
-        ? null
-        : isGrid
-          ? streamIdIndex.value
-          : new Map(placedStreamIds.map((streamId, index) => [streamId, index])),
-    pinned,
-    hidden: membershipOf(hidden),
-    hiddenOrPinned: membershipOf([...hidden, ...pinned]),
-    preferVideoOverAudio: request.preferVideoOverAudio ?? true,
+    checked: {
+      type: request.type,
+      mainStreamId: isGrid ? null : (request.streamIds[0] as StreamId),
+      placedStreamIds,
+      positions:
+        placedStreamIds.length <= SCAN_LIMIT
+          ? null
+          : isGrid
+            ? streamIdIndex.value
+            : new Map(placedStreamIds.map((streamId, index) => [streamId, index])),
+      pinned: request.pinnedUsers ?? [],
+      preferVideoOverAudio: request.preferVideoOverAudio ?? true,
+    },
+    excluded: { users: excluded, membership: membershipOf(excluded) },
+    pinned: request.pinnedUsers ?? [],
+    includeSelf: request.includeSelf ?? false,
   });
+}
+
+/** The excluded users and the subscriber. */
+function withSubscriber(excluded: RequestShape['excluded'], subscriber: ParticipantId): Membership {
+  if (excluded.users.size === 0) return new OneParticipant(subscriber);
+  return excluded.users.has(subscriber)
+    ? excluded.membership
+    : membershipOf([...excluded.users, subscriber]);
+}
+
+/** One participant. */
+class OneParticipant implements Membership {
+  constructor(private readonly participant: ParticipantId) {}
+
+  has(participant: ParticipantId): boolean {
+    return participant === this.participant;
+  }
 }
 
 function countSlots(request: LayoutRequest): Result<number, RequestError> {
