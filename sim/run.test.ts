@@ -6,6 +6,7 @@ import type { Scenario } from './scenario/schema.ts';
 import { runScenario } from './run.ts';
 import { checkDeterminism, type Runner } from './determinism.ts';
 import { swarmScenario } from './swarm.ts';
+import type { World } from './world/world.ts';
 
 const scenario = (name: string): Scenario => {
   const found = builtinScenario(name);
@@ -78,6 +79,30 @@ describe('built-in scenarios (short runs)', () => {
     });
     expect(report.invariants.total).toBe(0);
     expect(report.reroutes.plans).toBeGreaterThan(0);
+  });
+});
+
+describe('media-key erasure', () => {
+  it('leaves every member holding only epochs its controller has not erased', () => {
+    let world: World | undefined;
+    runScenario({
+      scenario: scenario('default'),
+      seed: 2,
+      durationSeconds: 60,
+      beforeRun: (_, built) => {
+        world = built;
+      },
+    });
+    const meetings = world?.keyHoldings() ?? [];
+    // Joins in the first 20 s supersede epochs that are erased 30 s later, within the run.
+    expect(meetings.filter((m) => m.erased.length > 0).length).toBeGreaterThan(10);
+    for (const meeting of meetings) {
+      const live = new Set(meeting.live);
+      for (const held of meeting.members) {
+        for (const epoch of held) expect(live.has(epoch)).toBe(true);
+        for (const epoch of meeting.erased) expect(held.has(epoch)).toBe(false);
+      }
+    }
   });
 });
 

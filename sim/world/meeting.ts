@@ -58,6 +58,8 @@ export class MeetingState {
   ended = false;
   /** Core's media-key epoch state machine for this meeting. */
   readonly keys: MediaKeyEpochs;
+  /** Epochs the controller ordered its members to erase, in the order it did. */
+  readonly erasedEpochs: number[] = [];
   /** Participants who left, with the last epoch that was current while they were members. */
   readonly removed = new Map<ParticipantId, number>();
   /** The instant (virtual) of the media-key tick already scheduled, if any. */

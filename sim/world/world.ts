@@ -115,8 +115,13 @@ interface Client {
   generation: number;
   /** Whether the client has been admitted once (reconnects are not new admissions). */
   admitted: boolean;
-  /** Media-key epochs the client holds. */
+  /**
+   * Media-key epochs the client received, less the erasures it has applied: read it through
+   * `heldEpochs`, which applies the erasures the controller ordered since.
+   */
   readonly epochs: Set<number>;
+  /** How many of its meeting's `erasedEpochs` the client has applied to `epochs`. */
+  erasuresApplied: number;
   /** Key deliveries sent to the client and not yet received. */
   pendingKeys: number;
   /** The client's controller failed and the client has not rejoined another yet. */
@@ -181,6 +186,25 @@ export class World {
     let total = 0;
     for (const region of this.regions.values()) total += region.ac.rotations;
     return total;
+  }
+
+  /**
+   * Each running meeting's media-key epochs its controller has not erased, the epochs it has
+   * ordered erased, and the epochs each member holds now (its pending erasures applied).
+   */
+  keyHoldings(): {
+    readonly live: readonly number[];
+    readonly erased: readonly number[];
+    readonly members: readonly ReadonlySet<number>[];
+  }[] {
+    return [...this.meetings.values()].map((meeting) => ({
+      live: meeting.keys.liveEpochs(),
+      erased: [...meeting.erasedEpochs],
+      members: [...meeting.members.keys()].flatMap((id) => {
+        const client = this.clients.get(id);
+        return client === undefined ? [] : [new Set(this.heldEpochs(client))];
+      }),
+    }));
   }
 
   /** Epoch milliseconds at the current virtual time: what core's clocks read. */
@@ -548,6 +572,7 @@ export class World {
       generation: 0,
       admitted: false,
       epochs: new Set(),
+      erasuresApplied: 0,
       pendingKeys: 0,
       signalingLost: false,
     };
@@ -738,6 +763,8 @@ export class World {
     if (!controller.healthy || meeting.ended || client.token === undefined) return undefined;
     if (!this.verifyToken(controller.validator, client, controller.node.id)) return undefined;
     if (!meeting.members.has(client.id)) {
+      // Erasures ordered before the client was a member are not its to apply.
+      client.erasuresApplied = meeting.erasedEpochs.length;
       meeting.members.set(client.id, {
         id: client.id,
         region: client.region,
@@ -881,6 +908,8 @@ export class World {
     if (client.state === 'left') return;
     const meeting = client.meeting;
     this.disconnect(client, 'left');
+    // The erasures ordered while it was a member are its last.
+    this.heldEpochs(client);
     if (meeting.members.delete(client.id)) {
       meeting.departed.push(client.id);
       meeting.removed.set(client.id, meeting.keys.currentEpoch() ?? -1);
@@ -1335,8 +1364,8 @@ export class World {
     for (const effect of meeting.keys.handle(event, this.epochMs())) {
       if (effect.type === 'distribute_epoch')
         this.distributeEpoch(meeting, effect.epoch, effect.recipients);
-      else
-        for (const holder of effect.holders) this.clients.get(holder)?.epochs.delete(effect.epoch);
+      // Every member is to erase the epoch: each does when its keys are next read or added.
+      else meeting.erasedEpochs.push(effect.epoch);
     }
     const deadline = meeting.keys.nextDeadline();
     if (deadline === undefined) return;
@@ -1390,13 +1419,15 @@ export class World {
           );
         const removed = [...meeting.removed].flatMap(([participant, lastAllowedEpoch]) => {
           const gone = this.clients.get(participant);
-          return gone === undefined ? [] : [{ participant, held: gone.epochs, lastAllowedEpoch }];
+          return gone === undefined
+            ? []
+            : [{ participant, held: this.heldEpochs(gone), lastAllowedEpoch }];
         });
         checkEpochs(
           this.violations,
           meeting.id,
           epoch,
-          members.map((c) => ({ participant: c.id, held: c.epochs })),
+          members.map((c) => ({ participant: c.id, held: this.heldEpochs(c) })),
           removed,
         );
       },
@@ -1421,7 +1452,7 @@ export class World {
       () => {
         client.pendingKeys--;
         if (client.state !== 'idle' && client.meeting.members.has(client.id))
-          client.epochs.add(epoch);
+          this.heldEpochs(client).add(epoch);
       },
     );
     if (delivered) return;
@@ -1430,6 +1461,22 @@ export class World {
       if (attempt < MAX_ATTEMPTS && client.meeting.keys.currentEpoch() === epoch)
         this.sendKey(controller, client, epoch, attempt + 1);
     });
+  }
+
+  /**
+   * The epochs the client holds: what it received, less every epoch the controller ordered its
+   * members erased while the client was one. The erasures are applied here, in order, when the
+   * keys are read or added (or the client leaves) rather than at every member when ordered: the
+   * same sets at every read, without touching each member's keys at each erasure.
+   */
+  private heldEpochs(client: Client): Set<number> {
+    const erased = client.meeting.erasedEpochs;
+    if (client.meeting.members.has(client.id)) {
+      for (let i = client.erasuresApplied; i < erased.length; i++)
+        client.epochs.delete(erased[i] as number);
+      client.erasuresApplied = erased.length;
+    }
+    return client.epochs;
   }
 
   /** A member the controller cannot currently reach is exempt from the settle check. */
