@@ -18,8 +18,11 @@ export class StreamPaths {
    * set: a stream has one or two, and a graph is built for every plan).
    */
   readonly #publishedAt: HandlerId[] = [];
-  /** Handler-to-handler legs, by their two handlers. */
-  readonly #cascades = new Map<string, CascadeRoute>();
+  /**
+   * Handler-to-handler legs, by their two handlers; made with the first (most streams of a
+   * plan have none, and a graph is built for every plan).
+   */
+  #cascades: Map<string, CascadeRoute> | undefined;
   /** Handlers each subscriber receives the stream from (usually one), in the order added. */
   readonly #deliveries = new Map<ParticipantId, HandlerId[]>();
   /** The hop counts of the current sources, computed on first read after a change. */
@@ -32,7 +35,7 @@ export class StreamPaths {
   }
 
   get cascades(): ReadonlyMap<string, CascadeRoute> {
-    return this.#cascades;
+    return this.#cascades ?? NO_CASCADES;
   }
 
   get deliveries(): ReadonlyMap<ParticipantId, readonly HandlerId[]> {
@@ -44,7 +47,7 @@ export class StreamPaths {
    * publisher sends it, 1 one cascade further, and so on. Handlers that never get it are absent.
    */
   hops(): ReadonlyMap<HandlerId, number> {
-    this.#hops ??= countHops(this.#publishedAt, this.#cascades);
+    this.#hops ??= countHops(this.#publishedAt, this.cascades);
     return this.#hops;
   }
 
@@ -56,6 +59,7 @@ export class StreamPaths {
       this.#hops = undefined;
     } else if (route.type === 'cascade') {
       const key = cascadeKey(route);
+      this.#cascades ??= new Map();
       if (this.#cascades.has(key)) return false;
       this.#cascades.set(key, route);
       this.#hops = undefined;
@@ -71,7 +75,7 @@ export class StreamPaths {
   /** Whether this stream has the leg. */
   has(route: Route): boolean {
     if (route.type === 'publish') return this.#publishedAt.includes(route.handler);
-    if (route.type === 'cascade') return this.#cascades.has(cascadeKey(route));
+    if (route.type === 'cascade') return this.#cascades?.has(cascadeKey(route)) === true;
     return this.#deliveries.get(route.subscriber)?.includes(route.handler) === true;
   }
 
@@ -83,7 +87,7 @@ export class StreamPaths {
       return true;
     }
     if (route.type === 'cascade') {
-      if (!this.#cascades.delete(cascadeKey(route))) return false;
+      if (this.#cascades?.delete(cascadeKey(route)) !== true) return false;
       this.#hops = undefined;
       return true;
     }
@@ -93,6 +97,8 @@ export class StreamPaths {
     return true;
   }
 }
+
+const NO_CASCADES: ReadonlyMap<string, CascadeRoute> = new Map();
 
 /**
  * Routes indexed by stream; add and remove keep the index current. Streams are found by
