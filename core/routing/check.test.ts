@@ -1,6 +1,8 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { handlerId, meetingId, participantId, type HandlerId } from '../ids.ts';
 import { checkPlan } from './check.ts';
+import { demandKey, describeStream } from './keys.ts';
 import { makeHandler, makeParticipant, wants } from './testing.ts';
 import type {
   CascadeRoute,
@@ -147,5 +149,58 @@ describe('checkPlan', () => {
     ]);
     const full = { ...input, handlers: [tight, makeHandler('h2', { capacityBps: 3 * MBPS })] };
     expect(checkPlan(full, planOf([publish('h1'), deliver('h1')]))).toEqual([]);
+  });
+});
+
+describe('checkPlan against pair keys', () => {
+  const participant = fc.constantFrom('ann', 'bo', 'cy').map(participantId);
+  const handler = fc.constantFrom('h1', 'h2').map(handlerId);
+  const kind = fc.constantFrom('camera' as const, 'audio' as const);
+  const delivery: fc.Arbitrary<DeliverRoute> = fc.record({
+    type: fc.constant('deliver' as const),
+    publisher: participant,
+    kind,
+    handler,
+    subscriber: participant,
+  });
+  const pair = fc.record({ subscriber: participant, publisher: participant, kind });
+
+  it('reports the undemanded deliveries and the undelivered pairs that keys name, repeats included', () => {
+    fc.assert(
+      fc.property(
+        fc.array(delivery, { maxLength: 12 }),
+        fc.array(pair, { maxLength: 12 }),
+        (deliveries, demand) => {
+          // Every stream is published wherever it is delivered, so only demand decides.
+          const publishes = deliveries.map((d): PublishRoute => ({
+            type: 'publish',
+            publisher: d.publisher,
+            kind: d.kind,
+            handler: d.handler,
+          }));
+          const plan = { ...planOf([]), publishes, deliveries };
+          const violations = checkPlan({ ...input, demand }, plan);
+          const demanded = new Set(demand.map(demandKey));
+          const delivered = new Set(deliveries.map(demandKey));
+          const undemanded = violations.filter((v) => v.kind === 'undemanded-delivery');
+          expect(undemanded.map((v) => v.message)).toEqual(
+            deliveries
+              .filter((d) => !demanded.has(demandKey(d)))
+              .map(
+                (d) => `subscriber ${d.subscriber} is sent ${describeStream(d)} without showing it`,
+              ),
+          );
+          const undelivered = violations.filter((v) => v.kind === 'undelivered');
+          expect(undelivered.map((v) => v.message)).toEqual(
+            [...new Set(demand.map(demandKey))]
+              .filter((key) => !delivered.has(key))
+              .map((key) => {
+                const d = demand.find((p) => demandKey(p) === key) as (typeof demand)[number];
+                return `subscriber ${d.subscriber} does not receive ${describeStream(d)}`;
+              }),
+          );
+        },
+      ),
+    );
   });
 });

@@ -3,20 +3,13 @@
  * name the participants, streams and handlers involved. The simulator runs it as an invariant.
  */
 import type { HandlerId, ParticipantId } from '../ids.ts';
-import {
-  findCascadeLoop,
-  planGraph,
-  subscriberHops,
-  type ReadonlyRouteGraph,
-  type StreamPaths,
-} from './graph.ts';
+import { findCascadeLoop, planGraph, subscriberHops, type ReadonlyRouteGraph } from './graph.ts';
 import { demandKey, describeStream } from './keys.ts';
 import { loadsOfCounts, streamCounts } from './loads.ts';
 import { hardLimitBps } from './rank.ts';
 import {
   DEFAULT_STREAM_BITRATE_BPS,
   MAX_CASCADE_HOPS,
-  type DeliverRoute,
   type RoutingHandler,
   type RoutingInput,
   type RoutingPlan,
@@ -71,48 +64,49 @@ export function checkPlan(input: RoutingInput, plan: RoutingPlan): PlanViolation
   // Every handler a leg uses, with the streams it carries.
   const counts = streamCounts(plan.publishes, plan.cascades, plan.deliveries);
   const graph = planGraph(plan);
-  const demanded = new DemandedPairs(graph);
+  const demanded = new DemandedPairs();
   const unserved = demandViolations(input.demand, demanded, graph);
   return [
     ...handlerViolations(counts.keys(), handlers),
     ...missingHomes(input, plan),
     ...unserved,
     ...streamViolations(graph),
-    ...undemandedDeliveries(demanded, plan),
+    ...undemandedDeliveries(demanded, plan, graph),
     ...capacityViolations(counts, handlers, input.streamBitrateBps ?? DEFAULT_STREAM_BITRATE_BPS),
   ];
 }
 
 /**
- * The demanded (subscriber, stream) pairs, recorded one by one. Pairs of streams the plan
- * routes are kept by the stream's legs in the plan's graph, so no key is built for them;
- * pairs of streams the plan does not route at all are keyed.
+ * The demanded (subscriber, stream) pairs, recorded one by one. A pair the plan delivers is
+ * known by its delivery's entry in the plan's graph (the subscriber's handler list of the
+ * stream), so no key is built for it; the others (undelivered, which a sound plan has none of)
+ * are keyed.
  */
 class DemandedPairs {
-  private readonly routed = new Map<StreamPaths, Set<ParticipantId>>();
-  private readonly unrouted = new Set<string>();
+  private readonly delivered = new Set<readonly HandlerId[]>();
+  private readonly undelivered = new Set<string>();
 
-  constructor(private readonly graph: ReadonlyRouteGraph) {}
-
-  /** Records the pair (its stream's legs given); false when it was recorded already. */
-  add(pair: StreamDemand, paths: StreamPaths | undefined): boolean {
-    if (paths === undefined) {
+  /** Records the pair, given its delivery entry if it has one; false when recorded already. */
+  add(pair: StreamDemand, delivering: readonly HandlerId[] | undefined): boolean {
+    if (delivering === undefined) {
       const key = demandKey(pair);
-      if (this.unrouted.has(key)) return false;
-      this.unrouted.add(key);
+      if (this.undelivered.has(key)) return false;
+      this.undelivered.add(key);
       return true;
     }
-    const subscribers = this.routed.get(paths);
-    if (subscribers === undefined) this.routed.set(paths, new Set([pair.subscriber]));
-    else if (subscribers.has(pair.subscriber)) return false;
-    else subscribers.add(pair.subscriber);
+    if (this.delivered.has(delivering)) return false;
+    this.delivered.add(delivering);
     return true;
   }
 
-  /** Whether a delivery of the plan goes to a subscriber that demanded its stream. */
-  demands(delivery: DeliverRoute): boolean {
-    const paths = this.graph.paths(delivery);
-    return paths !== undefined && this.routed.get(paths)?.has(delivery.subscriber) === true;
+  /** Whether some demanded pair is delivered through this entry. */
+  demands(delivering: readonly HandlerId[] | undefined): boolean {
+    return delivering !== undefined && this.delivered.has(delivering);
+  }
+
+  /** How many delivered (stream, subscriber) pairs were demanded. */
+  get deliveredCount(): number {
+    return this.delivered.size;
   }
 }
 
@@ -160,8 +154,8 @@ function demandViolations(
   const violations: PlanViolation[] = [];
   for (const d of demand) {
     const paths = graph.paths(d);
-    if (!demanded.add(d, paths)) continue;
     const delivering = paths?.deliveries.get(d.subscriber);
+    if (!demanded.add(d, delivering)) continue;
     if (delivering !== undefined && delivering.length > 1) {
       const from = [...delivering];
       violations.push({
@@ -230,9 +224,21 @@ function streamViolations(graph: ReadonlyRouteGraph): PlanViolation[] {
   return violations;
 }
 
-function undemandedDeliveries(demanded: DemandedPairs, plan: RoutingPlan): PlanViolation[] {
+/**
+ * Deliveries to subscribers that did not demand their stream, in plan order. When the demanded
+ * pairs the plan delivers are as many as the (stream, subscriber) pairs it delivers to, every
+ * delivery is demanded and the deliveries are not read one by one.
+ */
+function undemandedDeliveries(
+  demanded: DemandedPairs,
+  plan: RoutingPlan,
+  graph: ReadonlyRouteGraph,
+): PlanViolation[] {
+  let deliveredPairs = 0;
+  for (const paths of graph.allPaths()) deliveredPairs += paths.deliveries.size;
+  if (deliveredPairs === demanded.deliveredCount) return [];
   return plan.deliveries
-    .filter((d) => !demanded.demands(d))
+    .filter((d) => !demanded.demands(graph.paths(d)?.deliveries.get(d.subscriber)))
     .map((d) => ({
       kind: 'undemanded-delivery' as const,
       subscriber: d.subscriber,
