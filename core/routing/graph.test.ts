@@ -118,12 +118,10 @@ describe('RouteGraph', () => {
     ]);
   });
 
-  it("builds a plan's graph once and holds every leg of the plan", () => {
+  it("builds a plan's graph holding every leg of the plan", () => {
     fc.assert(
       fc.property(fc.array(route, { maxLength: 30 }), (routes) => {
-        const plan = planOf(routes);
-        const graph = planGraph(plan);
-        expect(planGraph(plan)).toBe(graph);
+        const graph = planGraph(planOf(routes));
         for (const r of routes) expect(graph.has(r)).toBe(true);
       }),
     );

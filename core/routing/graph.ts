@@ -173,23 +173,16 @@ export class RouteGraph {
 export type ReadonlyRouteGraph = Pick<RouteGraph, 'has' | 'paths' | 'allPaths'>;
 
 /**
- * Graphs of plans seen recently. Plans are immutable values, and a new plan is both checked
- * (`checkPlan`) and diffed against the plan in force (`planTransition`), then diffed again as
- * the origin of the next transition, so its graph is built once. Weak keys: the cache never
- * keeps a plan alive.
+ * The graph of every leg of a plan (publishes, then cascades, then deliveries), built afresh:
+ * a plan's graph is read by its check and then not again (transitions between plans in
+ * canonical order are a merge of their lists), so keeping it with the plan would only keep it
+ * alive, and copied by the garbage collector, for as long as the plan is in force.
  */
-const graphOfPlan = new WeakMap<RoutingPlan, RouteGraph>();
-
-/** The graph of every leg of a plan (publishes, then cascades, then deliveries). */
 export function planGraph(plan: RoutingPlan): ReadonlyRouteGraph {
-  let graph = graphOfPlan.get(plan);
-  if (graph === undefined) {
-    graph = new RouteGraph();
-    for (const route of plan.publishes) graph.add(route);
-    for (const route of plan.cascades) graph.add(route);
-    for (const route of plan.deliveries) graph.add(route);
-    graphOfPlan.set(plan, graph);
-  }
+  const graph = new RouteGraph();
+  for (const route of plan.publishes) graph.add(route);
+  for (const route of plan.cascades) graph.add(route);
+  for (const route of plan.deliveries) graph.add(route);
   return graph;
 }
 
