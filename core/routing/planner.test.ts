@@ -243,6 +243,27 @@ describe('planRouting: placement criteria', () => {
     expect(unwrap(planRouting(relaid)).homes).toEqual(first.homes);
   });
 
+  it("shares the previous plan's route objects for every stream whose legs stay", () => {
+    const base = meetingOf(12);
+    const everyone = base.participants.map((p) => p.id);
+    const demand = everyone.flatMap((subscriber) =>
+      everyone.filter((p) => p !== subscriber).map((p) => wants(subscriber, p, 'camera')),
+    );
+    const input = { ...base, demand };
+    const first = unwrap(planRouting(input));
+    // One subscriber stops showing one stream: every other stream keeps its legs.
+    const [dropped, ...rest] = demand;
+    const second = unwrap(planRouting({ ...input, demand: rest, previous: first }));
+    expect(second.homes).toBe(first.homes);
+    const earlier = new Set([...first.publishes, ...first.cascades, ...first.deliveries]);
+    const ofDropped = (r: { publisher: string }) => r.publisher === dropped?.publisher;
+    const kept = [...second.publishes, ...second.cascades, ...second.deliveries].filter(
+      (r) => !ofDropped(r),
+    );
+    expect(kept.length).toBeGreaterThan(100);
+    for (const route of kept) expect(earlier.has(route)).toBe(true);
+  });
+
   it('never uses an unhealthy handler, even the current one', () => {
     const input: RoutingInput = {
       meeting: meetingId('m'),

@@ -2,9 +2,10 @@
  * The media routing planner (spec 003, "Media Routing Strategy"): places a meeting's
  * participants on Media Handlers and decides every publish, cascade and delivery leg.
  */
-import type { HandlerId, MediaKind, ParticipantId } from '../ids.ts';
+import type { HandlerId, ParticipantId } from '../ids.ts';
 import { err, ok, type Result } from '../result.ts';
 import { preparePlanning, type DemandedStream, type PlanningContext } from './input.ts';
+import { compareStreams } from './keys.ts';
 import { hardLimitBps } from './rank.ts';
 import {
   BANDWIDTH_WARNING_RATIO,
@@ -14,6 +15,7 @@ import {
   type HandlerOverload,
   type HomeAssignment,
   type PublishRoute,
+  type Route,
   type RoutingError,
   type RoutingHandler,
   type RoutingInput,
@@ -369,15 +371,14 @@ function countOf(flags: Uint8Array): number {
 function buildPlan(ctx: PlanningContext, homes: Homes): RoutingPlan {
   const { healthy } = ctx;
   const hubIndex = ctx.participants.length === 0 ? -1 : (homes[0] as number);
-  const legs = new PlanLegs(healthy);
-  const earlier = EarlierLegs.of(ctx, homes, hubIndex);
+  const legs = new PlanLegs(healthy, EarlierLegs.of(ctx, homes, hubIndex));
   // Streams come sorted and subscribers sorted within each, and handler indexes order as
   // handler ids, so every list is built in its canonical order (by stream, then handler or
   // subscriber) without a sort.
   for (const demanded of ctx.streams) {
     const { stream, subscriberIndexes } = demanded;
     const origin = homes[demanded.publisherIndex] as number;
-    legs.beginStream(demanded, earlier?.unchanged(demanded));
+    legs.beginStream(demanded);
     if (!shownAwayFrom(subscriberIndexes, homes, origin)) {
       // Shown only where it is published: no hub publish, no cascade.
       legs.publish(stream, origin);
@@ -406,7 +407,7 @@ function buildPlan(ctx: PlanningContext, homes: Homes): RoutingPlan {
     deliveries: legs.routes.deliveries,
     loads: legs.loads(ctx.bitrateBps),
   };
-  legsOfPlan.set(plan, legs.byPublisher);
+  plannedHere.add(plan);
   return plan;
 }
 
@@ -433,51 +434,50 @@ function sameHomes(a: readonly HomeAssignment[], b: readonly HomeAssignment[]): 
 
 /** A plan's lists of legs. */
 interface RouteLists {
-  readonly publishes: PublishRoute[];
-  readonly cascades: CascadeRoute[];
-  readonly deliveries: DeliverRoute[];
+  readonly publishes: readonly PublishRoute[];
+  readonly cascades: readonly CascadeRoute[];
+  readonly deliveries: readonly DeliverRoute[];
+}
+
+/** Where one stream's legs start in each list of a plan. */
+interface LegsAt {
+  readonly publish: number;
+  readonly cascade: number;
+  readonly delivery: number;
 }
 
 /**
- * Where one stream's legs sit in the lists of the plan that laid them out, and the
- * subscribers they were laid out for.
+ * The plans this planner laid out: each list in canonical order, one delivery per subscriber of
+ * a stream. Plans are immutable values, so a stream of the next plan whose legs are provably
+ * those of the previous plan's (see {@link EarlierLegs}) shares the previous plan's route
+ * objects instead of making equal ones: a reroute after a layout or speaker change reuses
+ * almost every leg. Weak: the set never keeps a plan alive.
  */
-interface StreamLegs {
-  readonly routes: RouteLists;
-  readonly kind: MediaKind;
-  readonly subscribers: readonly ParticipantId[];
-  readonly firstPublish: number;
-  readonly firstCascade: number;
-  readonly firstDelivery: number;
-}
-
-/**
- * Each plan's streams by publisher, as its planner laid them out. Plans are immutable values,
- * so a stream of the next plan whose legs are provably those of the previous plan's (see
- * {@link EarlierLegs}) shares the previous plan's route objects instead of making equal ones:
- * a reroute after a layout or speaker change reuses almost every leg. Weak keys: the index
- * never keeps a plan alive.
- */
-const legsOfPlan = new WeakMap<RoutingPlan, ReadonlyMap<ParticipantId, readonly StreamLegs[]>>();
+const plannedHere = new WeakSet<RoutingPlan>();
 
 /**
  * The previous plan's legs, and which participants kept their home. A stream's legs are a
  * function of its publisher's home, its subscribers (in order) and their homes, and the hub
  * (see {@link buildPlan}); when all of them are those of a stream of the previous plan, its
- * legs are that stream's legs, field for field.
+ * legs are that stream's legs, field for field. Streams are asked about in canonical order, so
+ * the previous plan's lists (in the same order) are read once, front to back.
  */
 class EarlierLegs {
+  /** How far into each of the previous plan's lists the streams asked about so far reach. */
+  private publish = 0;
+  private cascade = 0;
+  private delivery = 0;
+
   private constructor(
-    private readonly streams: ReadonlyMap<ParticipantId, readonly StreamLegs[]>,
+    private readonly plan: RoutingPlan,
     /** By participant index: whether the participant has the same home as before. */
     private readonly kept: Uint8Array,
   ) {}
 
-  /** The previous plan's legs, if the planner laid them out and the hub did not move. */
+  /** The previous plan's legs, if this planner laid them out and the hub did not move. */
   static of(ctx: PlanningContext, homes: Homes, hubIndex: number): EarlierLegs | undefined {
     const previous = ctx.input.previous;
-    const streams = previous === undefined ? undefined : legsOfPlan.get(previous);
-    if (previous === undefined || streams === undefined) return undefined;
+    if (previous === undefined || !plannedHere.has(previous)) return undefined;
     const hub = hubIndex === -1 ? null : (ctx.healthy[hubIndex] as RoutingHandler).id;
     if (hub !== previous.hub) return undefined;
     const kept = new Uint8Array(ctx.participants.length);
@@ -485,23 +485,43 @@ class EarlierLegs {
       const home = (ctx.healthy[homes[p] as number] as RoutingHandler).id;
       kept[p] = Number(ctx.previousHomes.get(participant.id) === home);
     });
-    return new EarlierLegs(streams, kept);
+    return new EarlierLegs(previous, kept);
   }
 
-  /** The previous plan's legs of this stream, when they are provably its legs now. */
-  unchanged(demanded: DemandedStream): StreamLegs | undefined {
+  /**
+   * Where the previous plan's legs of this stream start, when they are provably its legs now.
+   * Streams must be asked about in canonical order.
+   */
+  unchanged(demanded: DemandedStream): LegsAt | undefined {
+    const { stream, subscribers } = demanded;
+    const { publishes, cascades, deliveries } = this.plan;
+    this.publish = firstNotBefore(publishes, this.publish, stream);
+    this.cascade = firstNotBefore(cascades, this.cascade, stream);
+    this.delivery = firstNotBefore(deliveries, this.delivery, stream);
     if (this.kept[demanded.publisherIndex] === 0) return undefined;
-    const ofPublisher = this.streams.get(demanded.stream.publisher);
-    const earlier = ofPublisher?.find((legs) => legs.kind === demanded.stream.kind);
-    if (earlier === undefined || earlier.subscribers.length !== demanded.subscribers.length) {
-      return undefined;
-    }
-    for (let i = 0; i < earlier.subscribers.length; i++) {
-      if (earlier.subscribers[i] !== demanded.subscribers[i]) return undefined;
+    for (let i = 0; i < subscribers.length; i++) {
+      const earlier = deliveries[this.delivery + i];
+      if (earlier === undefined || compareStreams(earlier, stream) !== 0) return undefined;
+      if (earlier.subscriber !== subscribers[i]) return undefined;
       if (this.kept[demanded.subscriberIndexes[i] as number] === 0) return undefined;
     }
-    return earlier;
+    // The previous plan delivered the stream to no one else.
+    const next = deliveries[this.delivery + subscribers.length];
+    if (next !== undefined && compareStreams(next, stream) === 0) return undefined;
+    return { publish: this.publish, cascade: this.cascade, delivery: this.delivery };
   }
+
+  /** The previous plan's lists. */
+  get lists(): RouteLists {
+    return this.plan;
+  }
+}
+
+/** The first position from `from` on whose route's stream is not before `stream`. */
+function firstNotBefore(routes: readonly Route[], from: number, stream: StreamRef): number {
+  let at = from;
+  while (at < routes.length && compareStreams(routes[at] as Route, stream) < 0) at++;
+  return at;
 }
 
 /**
@@ -510,17 +530,23 @@ class EarlierLegs {
  * previous plan's legs takes those route objects, in order, instead of making new ones.
  */
 class PlanLegs {
-  readonly routes: RouteLists = { publishes: [], cascades: [], deliveries: [] };
-  readonly byPublisher = new Map<ParticipantId, StreamLegs[]>();
+  readonly routes = {
+    publishes: [] as PublishRoute[],
+    cascades: [] as CascadeRoute[],
+    deliveries: [] as DeliverRoute[],
+  };
   private readonly streamsCarried: Int32Array;
-  /** The previous plan's legs of the stream being laid out, if it reuses them. */
+  /** The previous plan's lists, if the stream being laid out reuses its legs. */
   private source: RouteLists | undefined;
   /** Where the reused stream's next publish, cascade and delivery are in `source`. */
   private nextPublish = 0;
   private nextCascade = 0;
   private nextDelivery = 0;
 
-  constructor(private readonly healthy: readonly RoutingHandler[]) {
+  constructor(
+    private readonly healthy: readonly RoutingHandler[],
+    private readonly earlier: EarlierLegs | undefined,
+  ) {
     this.streamsCarried = new Int32Array(healthy.length);
   }
 
@@ -528,25 +554,15 @@ class PlanLegs {
     return (this.healthy[handler] as RoutingHandler).id;
   }
 
-  /** Starts the legs of a stream, reusing `earlier`'s route objects if given. */
-  beginStream(demanded: DemandedStream, earlier: StreamLegs | undefined): void {
-    this.source = earlier?.routes;
-    if (earlier !== undefined) {
-      this.nextPublish = earlier.firstPublish;
-      this.nextCascade = earlier.firstCascade;
-      this.nextDelivery = earlier.firstDelivery;
+  /** Starts the legs of a stream, reusing the previous plan's route objects where they are its. */
+  beginStream(demanded: DemandedStream): void {
+    const at = this.earlier?.unchanged(demanded);
+    this.source = at === undefined ? undefined : this.earlier?.lists;
+    if (at !== undefined) {
+      this.nextPublish = at.publish;
+      this.nextCascade = at.cascade;
+      this.nextDelivery = at.delivery;
     }
-    const legs: StreamLegs = {
-      routes: this.routes,
-      kind: demanded.stream.kind,
-      subscribers: demanded.subscribers,
-      firstPublish: this.routes.publishes.length,
-      firstCascade: this.routes.cascades.length,
-      firstDelivery: this.routes.deliveries.length,
-    };
-    const ofPublisher = this.byPublisher.get(demanded.stream.publisher);
-    if (ofPublisher === undefined) this.byPublisher.set(demanded.stream.publisher, [legs]);
-    else ofPublisher.push(legs);
   }
 
   publish({ publisher, kind }: StreamRef, handler: number): void {
