@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   handlerId,
@@ -17,7 +18,7 @@ import {
   type StreamDemand,
 } from '../../core/routing/index.ts';
 import { unwrap } from '../../core/result.ts';
-import { checkConvergence } from './convergence.ts';
+import { checkConvergence, checkConvergenceOfPlan } from './convergence.ts';
 import { checkEpochs } from './epochs.ts';
 import { checkNewPlan, checkTransition } from './plan.ts';
 import { checkTokenVerdict } from './tokens.ts';
@@ -185,6 +186,62 @@ describe('convergence', () => {
     const log = newLog();
     checkConvergence(log, new RouteGraph(), demand, () => false, 0, 2_000_000);
     expect(log.total).toBe(0);
+  });
+});
+
+describe('convergence of a checked plan', () => {
+  const people = Array.from({ length: 10 }, (_, i) => participantId(`p${i}`));
+  const request = input([handler('mh-a'), handler('mh-b')], people);
+  const plan = unwrap(planRouting(request));
+  const legs = routesOf(plan);
+  const reachable = (d: StreamDemand) => d.subscriber !== people[9];
+
+  it('spans two handlers, so streams cascade', () => {
+    expect(plan.cascades.length).toBeGreaterThan(0);
+  });
+
+  it('reports what the pair-by-pair check reports, whichever legs are installed', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.boolean(), { minLength: legs.length, maxLength: legs.length }),
+        fc.boolean(),
+        (installedLeg, allInstalled) => {
+          const installed = new RouteGraph(
+            legs.filter((_, i) => allInstalled || installedLeg[i] === true),
+          );
+          const ofPlan = newLog();
+          checkConvergenceOfPlan(
+            ofPlan,
+            installed,
+            plan,
+            true,
+            request.demand,
+            reachable,
+            0,
+            2_000_000,
+          );
+          const pairByPair = newLog();
+          checkConvergence(pairByPair, installed, request.demand, reachable, 0, 2_000_000);
+          expect(ofPlan.first).toEqual(pairByPair.first);
+          expect(ofPlan.total).toBe(pairByPair.total);
+        },
+      ),
+    );
+  });
+
+  it('checks pair by pair when the plan was not found to deliver the demand', () => {
+    const ofPlan = newLog();
+    const everything = new RouteGraph(legs);
+    const more = [
+      ...request.demand,
+      {
+        subscriber: people[0] as ParticipantId,
+        publisher: people[1] as ParticipantId,
+        kind: 'screen' as const,
+      },
+    ];
+    checkConvergenceOfPlan(ofPlan, everything, plan, false, more, () => true, 0, 2_000_000);
+    expectReported(ofPlan, 'convergence', /^client\/p0$/, /does not receive p1 screen/);
   });
 });
 

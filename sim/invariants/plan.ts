@@ -22,16 +22,24 @@ export function invariantOfPlanViolation(violation: PlanViolation): InvariantNam
   }
 }
 
-/** Runs core's plan checker on a new plan and reports every broken rule. */
+/**
+ * Runs core's plan checker on a new plan and reports every broken rule. True when the plan
+ * delivers every demanded pair within the hop limit (whatever else it broke).
+ */
 export function checkNewPlan(
   log: ViolationLog,
   entity: string,
   input: RoutingInput,
   plan: RoutingPlan,
-): void {
+): boolean {
+  let deliversDemand = true;
   for (const violation of checkPlan(input, plan)) {
     log.report(invariantOfPlanViolation(violation), entity, violation.message);
+    if (violation.kind === 'undelivered' || violation.kind === 'too-many-hops') {
+      deliversDemand = false;
+    }
   }
+  return deliversDemand;
 }
 
 /**

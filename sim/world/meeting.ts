@@ -41,6 +41,8 @@ export class MeetingState {
   /** The roster index of the last layout computation, and what each member's came from. */
   roster: MeetingLayouts | undefined;
   plan: RoutingPlan | null = null;
+  /** Whether core's plan checker found that `plan` delivers every pair of `demand`. */
+  planDeliversDemand = false;
   /** The planning inputs (besides demand) the current plan was made from. */
   plannedFrom: PlanningInputs | undefined;
   demand: readonly StreamDemand[] = [];

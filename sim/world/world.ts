@@ -40,7 +40,7 @@ import { Metrics } from '../report/metrics.ts';
 import { DEFAULT_AUTOSCALER_BOUNDS, desiredReplicas } from '../../core/ops/autoscaler.ts';
 import { ViolationLog } from '../invariants/violations.ts';
 import { checkNewPlan, checkTransition } from '../invariants/plan.ts';
-import { checkConvergence, isDelivered } from '../invariants/convergence.ts';
+import { checkConvergenceOfPlan, isDelivered } from '../invariants/convergence.ts';
 import { checkTokenVerdict } from '../invariants/tokens.ts';
 import { checkEpochs } from '../invariants/epochs.ts';
 import type { MediaKeyEvent } from '../../core/keys/media-epochs.ts';
@@ -991,7 +991,7 @@ export class World {
     }
     const plan = planned.value;
     meeting.plannedFrom = inputs;
-    checkNewPlan(this.violations, `mc/${meeting.id}`, input, plan);
+    meeting.planDeliversDemand = checkNewPlan(this.violations, `mc/${meeting.id}`, input, plan);
     this.metrics.reroutes.plans++;
     this.applyPlanLoads(meeting, plan);
     meeting.plan = plan;
@@ -1319,9 +1319,11 @@ export class World {
       const settledFrom = Math.max(changedAt, this.lastTopologyChange + FAILURE_DETECTION);
       if (this.sim.now < settledFrom + bound)
         return this.scheduleConvergenceCheck(meeting, settledFrom + bound);
-      checkConvergence(
+      checkConvergenceOfPlan(
         this.violations,
         meeting.installed,
+        meeting.plan ?? emptyPlan(meeting.id),
+        meeting.plan !== null && meeting.planDeliversDemand,
         meeting.demand,
         (d) => this.canBeDelivered(d),
         changedAt,
