@@ -10,7 +10,13 @@ import {
   routeKey,
   streamKey,
 } from './keys.ts';
-import { keptDemand, planTransition, type PlanStep } from './transition.ts';
+import {
+  canonicalPlanHas,
+  diffCanonicalPlans,
+  keptDemand,
+  planTransition,
+  type PlanStep,
+} from './transition.ts';
 import type { CascadeRoute, DeliverRoute, PublishRoute, Route, RoutingPlan } from './types.ts';
 
 // Ids where one is a prefix of another, so orderings that split keys into parts are exercised.
@@ -274,6 +280,54 @@ describe('planTransition on plans in canonical order', () => {
         expect(planTransition(fromPlan, toPlan)).toEqual(stepsByKeys(fromPlan, toPlan));
       }),
     );
+  });
+});
+
+describe('diffs and lookups of plans in canonical order', () => {
+  const keysOf = (routes: readonly Route[]) => routes.map(routeKey).sort(compareText);
+  it('give the legs only one plan has, and membership, as route keys define them', () => {
+    const routes = fc.array(route, { maxLength: 30 });
+    fc.assert(
+      fc.property(routes, routes, routes, route, (shared, before, after, probe) => {
+        const fromPlan = canonicalPlanOf([...shared, ...before]);
+        const toPlan = canonicalPlanOf([...shared.map((r) => ({ ...r })), ...after]);
+        const legs = (plan: RoutingPlan) => [
+          ...plan.publishes,
+          ...plan.cascades,
+          ...plan.deliveries,
+        ];
+        const fromKeys = new Set(legs(fromPlan).map(routeKey));
+        const toKeys = new Set(legs(toPlan).map(routeKey));
+        const diff = diffCanonicalPlans(fromPlan, toPlan);
+        expect(keysOf(diff?.added ?? [])).toEqual(
+          keysOf(legs(toPlan).filter((r) => !fromKeys.has(routeKey(r)))),
+        );
+        expect(keysOf(diff?.removed ?? [])).toEqual(
+          keysOf(legs(fromPlan).filter((r) => !toKeys.has(routeKey(r)))),
+        );
+        for (const r of [probe, ...legs(fromPlan)]) {
+          expect(canonicalPlanHas(toPlan, r)).toBe(toKeys.has(routeKey(r)));
+        }
+      }),
+    );
+  });
+
+  it('are refused for a plan out of canonical order', () => {
+    const a: Route = {
+      type: 'publish',
+      publisher: participantId('b'),
+      kind: 'camera',
+      handler: handlerId('h'),
+    };
+    const b: Route = {
+      type: 'publish',
+      publisher: participantId('a'),
+      kind: 'camera',
+      handler: handlerId('h'),
+    };
+    const unordered = planOf([a, b]);
+    expect(diffCanonicalPlans(unordered, canonicalPlanOf([a]))).toBeUndefined();
+    expect(canonicalPlanHas(unordered, a)).toBeUndefined();
   });
 });
 

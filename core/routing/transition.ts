@@ -150,6 +150,47 @@ function mergeLists(
   for (; j < to.length; j++) added.push(to[j] as Route);
 }
 
+/**
+ * The legs only `to` has and those only `from` has, when both plans are in canonical order
+ * (as the planner makes them): one merge of each pair of lists, passing over shared route
+ * objects without a comparison. Undefined for a plan out of that order.
+ */
+export function diffCanonicalPlans(
+  from: RoutingPlan,
+  to: RoutingPlan,
+): { readonly added: readonly Route[]; readonly removed: readonly Route[] } | undefined {
+  if (!inPlanOrder(from) || !inPlanOrder(to)) return undefined;
+  const { added, removed } = mergeDiff(from, to);
+  return {
+    added: [...added.publishes, ...added.cascades, ...added.deliveries],
+    removed: [...removed.publishes, ...removed.cascades, ...removed.deliveries],
+  };
+}
+
+/**
+ * Whether a plan in canonical order has the leg (by value), by a binary search of the list of
+ * its type. Undefined for a plan out of that order.
+ */
+export function canonicalPlanHas(plan: RoutingPlan, route: Route): boolean | undefined {
+  if (!inPlanOrder(plan)) return undefined;
+  const list: readonly Route[] =
+    route.type === 'publish'
+      ? plan.publishes
+      : route.type === 'cascade'
+        ? plan.cascades
+        : plan.deliveries;
+  let low = 0;
+  let high = list.length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    const order = compareInPlanOrder(list[middle] as Route, route);
+    if (order === 0) return true;
+    if (order < 0) low = middle + 1;
+    else high = middle;
+  }
+  return false;
+}
+
 /** The legs of `plan` that `other` lacks (all of them without `other`), by route type. */
 function routesMissingFrom(plan: RoutingPlan, other: ReadonlyRouteGraph | undefined): RoutesByType {
   const missing: RoutesByType = { publishes: [], cascades: [], deliveries: [] };

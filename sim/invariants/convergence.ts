@@ -1,5 +1,11 @@
 import { subscriberHops, type RouteGraph } from '../../core/routing/graph.ts';
-import { MAX_CASCADE_HOPS, type RoutingPlan, type StreamDemand } from '../../core/routing/types.ts';
+import { canonicalPlanHas, diffCanonicalPlans } from '../../core/routing/transition.ts';
+import {
+  MAX_CASCADE_HOPS,
+  type Route,
+  type RoutingPlan,
+  type StreamDemand,
+} from '../../core/routing/types.ts';
 import { formatTime, type Micros } from '../engine/time.ts';
 import type { ViolationLog } from './violations.ts';
 
@@ -36,27 +42,55 @@ export function checkConvergence(
 }
 
 /**
- * {@link checkConvergence} for a demand that `plan` was checked to deliver (`planDelivers`: every
- * pair within the hop limit). When every leg of the plan is installed, every pair is delivered:
- * the installed legs hold the plan's, and more legs can only shorten a stream's paths and add
- * deliveries. That is one question per leg, each of a stream just asked about, instead of one
- * per pair; otherwise the pairs are checked one by one, with the same reports.
+ * One meeting's convergence checks: {@link checkConvergence}'s reports, asked more cheaply when
+ * the plan in force was checked to deliver the demand (every pair within the hop limit). Then,
+ * when every leg of the plan is installed, every pair is delivered: the installed legs hold the
+ * plan's, and more legs can only shorten a stream's paths and add deliveries. Whether every leg
+ * is installed is answered from the last check when that check found its plan installed: the
+ * legs the new plan adds must be installed, and so must each leg removed since that the new
+ * plan has (a leg of both plans that nothing removed is still there). Otherwise each leg is
+ * looked up, and when one is missing the pairs are checked one by one, with the same reports.
  */
-export function checkConvergenceOfPlan(
-  log: ViolationLog,
-  installed: RouteGraph,
-  plan: RoutingPlan,
-  planDelivers: boolean,
-  demand: readonly StreamDemand[],
-  canBeDelivered: (demand: StreamDemand) => boolean,
-  changedAt: Micros,
-  bound: Micros,
-): void {
-  if (planDelivers && allInstalled(installed, plan)) return;
-  checkConvergence(log, installed, demand, canBeDelivered, changedAt, bound);
+export class ConvergenceChecks {
+  /** The plan the last check found installed, leg for leg; undefined if it did not. */
+  private installedPlan: RoutingPlan | undefined;
+  /** Legs removed from the installed entries since that check. */
+  private removedSince: Route[] = [];
+
+  /** Notes that a leg was removed from the installed entries. */
+  legRemoved(route: Route): void {
+    if (this.installedPlan !== undefined) this.removedSince.push(route);
+  }
+
+  check(
+    log: ViolationLog,
+    installed: RouteGraph,
+    plan: RoutingPlan,
+    planDelivers: boolean,
+    demand: readonly StreamDemand[],
+    canBeDelivered: (demand: StreamDemand) => boolean,
+    changedAt: Micros,
+    bound: Micros,
+  ): void {
+    const planInstalled = planDelivers && this.allInstalled(installed, plan);
+    this.installedPlan = planInstalled ? plan : undefined;
+    this.removedSince = [];
+    if (!planInstalled) checkConvergence(log, installed, demand, canBeDelivered, changedAt, bound);
+  }
+
+  private allInstalled(installed: RouteGraph, plan: RoutingPlan): boolean {
+    const known = this.installedPlan;
+    const diff = known === undefined ? undefined : diffCanonicalPlans(known, plan);
+    if (diff === undefined) return everyLegInstalled(installed, plan);
+    for (const leg of diff.added) if (!installed.has(leg)) return false;
+    for (const leg of this.removedSince) {
+      if (canonicalPlanHas(plan, leg) === true && !installed.has(leg)) return false;
+    }
+    return true;
+  }
 }
 
-function allInstalled(installed: RouteGraph, plan: RoutingPlan): boolean {
+function everyLegInstalled(installed: RouteGraph, plan: RoutingPlan): boolean {
   for (const route of plan.publishes) if (!installed.has(route)) return false;
   for (const route of plan.cascades) if (!installed.has(route)) return false;
   for (const route of plan.deliveries) if (!installed.has(route)) return false;

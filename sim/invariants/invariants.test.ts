@@ -9,16 +9,19 @@ import {
 } from '../../core/ids.ts';
 import { RouteGraph } from '../../core/routing/graph.ts';
 import {
+  checkPlan,
   planRouting,
   planTransition,
   routesOf,
+  type Route,
   type RoutingHandler,
   type RoutingInput,
   type RoutingPlan,
   type StreamDemand,
 } from '../../core/routing/index.ts';
+import { routeKey } from '../../core/routing/keys.ts';
 import { unwrap } from '../../core/result.ts';
-import { checkConvergence, checkConvergenceOfPlan } from './convergence.ts';
+import { checkConvergence, ConvergenceChecks } from './convergence.ts';
 import { checkEpochs } from './epochs.ts';
 import { checkNewPlan, checkTransition } from './plan.ts';
 import { checkTokenVerdict } from './tokens.ts';
@@ -192,46 +195,90 @@ describe('convergence', () => {
 describe('convergence of a checked plan', () => {
   const people = Array.from({ length: 10 }, (_, i) => participantId(`p${i}`));
   const request = input([handler('mh-a'), handler('mh-b')], people);
-  const plan = unwrap(planRouting(request));
-  const legs = routesOf(plan);
+  const first = unwrap(planRouting(request));
+  // A reroute: the same meeting with a third of the pairs no longer shown.
+  const fewer = {
+    ...request,
+    demand: request.demand.filter((_, i) => i % 3 !== 0),
+    previous: first,
+  };
+  const second = unwrap(planRouting(fewer));
+  const plans = [
+    { plan: first, demand: request.demand },
+    { plan: second, demand: fewer.demand },
+  ];
+  const legs = [
+    ...new Map([...routesOf(first), ...routesOf(second)].map((r) => [routeKey(r), r])).values(),
+  ];
   const reachable = (d: StreamDemand) => d.subscriber !== people[9];
 
-  it('spans two handlers, so streams cascade', () => {
-    expect(plan.cascades.length).toBeGreaterThan(0);
+  it('plans that span two handlers and deliver their demand', () => {
+    expect(first.cascades.length).toBeGreaterThan(0);
+    expect(checkPlan(request, first)).toEqual([]);
+    expect(checkPlan(fewer, second)).toEqual([]);
   });
 
-  it('reports what the pair-by-pair check reports, whichever legs are installed', () => {
+  it('report what the pair-by-pair check reports, whatever is installed and removed meanwhile', () => {
+    const step = fc.oneof(
+      fc.record({ op: fc.constantFrom('add' as const, 'remove' as const), pick: fc.nat() }),
+      {
+        arbitrary: fc.record({ op: fc.constant('install' as const), which: fc.constantFrom(0, 1) }),
+        weight: 2,
+      },
+      {
+        arbitrary: fc.record({ op: fc.constant('replan' as const), which: fc.constantFrom(0, 1) }),
+        weight: 2,
+      },
+      { arbitrary: fc.record({ op: fc.constant('check' as const) }), weight: 3 },
+    );
     fc.assert(
-      fc.property(
-        fc.array(fc.boolean(), { minLength: legs.length, maxLength: legs.length }),
-        fc.boolean(),
-        (installedLeg, allInstalled) => {
-          const installed = new RouteGraph(
-            legs.filter((_, i) => allInstalled || installedLeg[i] === true),
-          );
-          const ofPlan = newLog();
-          checkConvergenceOfPlan(
-            ofPlan,
-            installed,
-            plan,
-            true,
-            request.demand,
-            reachable,
-            0,
-            2_000_000,
-          );
-          const pairByPair = newLog();
-          checkConvergence(pairByPair, installed, request.demand, reachable, 0, 2_000_000);
-          expect(ofPlan.first).toEqual(pairByPair.first);
-          expect(ofPlan.total).toBe(pairByPair.total);
-        },
-      ),
+      fc.property(fc.array(step, { maxLength: 30 }), (steps) => {
+        const installed = new RouteGraph();
+        const checks = new ConvergenceChecks();
+        let current = plans[0] as (typeof plans)[number];
+        const remove = (route: Route) => {
+          installed.remove(route);
+          checks.legRemoved(route);
+        };
+        for (const s of steps) {
+          if (s.op === 'add') installed.add(legs[s.pick % legs.length] as Route);
+          else if (s.op === 'remove') remove(legs[s.pick % legs.length] as Route);
+          else if (s.op === 'install') {
+            // A whole plan put in place: its legs added, the others removed.
+            const target = new Set(
+              routesOf((plans[s.which] as (typeof plans)[number]).plan).map(routeKey),
+            );
+            for (const leg of legs) {
+              if (target.has(routeKey(leg))) installed.add(leg);
+              else remove(leg);
+            }
+          } else if (s.op === 'replan') current = plans[s.which] as (typeof plans)[number];
+          else {
+            const cheaply = newLog();
+            checks.check(
+              cheaply,
+              installed,
+              current.plan,
+              true,
+              current.demand,
+              reachable,
+              0,
+              2_000_000,
+            );
+            const pairByPair = newLog();
+            checkConvergence(pairByPair, installed, current.demand, reachable, 0, 2_000_000);
+            expect(cheaply.first).toEqual(pairByPair.first);
+            expect(cheaply.total).toBe(pairByPair.total);
+          }
+        }
+      }),
+      { numRuns: 1000 },
     );
   });
 
   it('checks pair by pair when the plan was not found to deliver the demand', () => {
-    const ofPlan = newLog();
-    const everything = new RouteGraph(legs);
+    const log = newLog();
+    const everything = new RouteGraph(routesOf(first));
     const more = [
       ...request.demand,
       {
@@ -240,8 +287,8 @@ describe('convergence of a checked plan', () => {
         kind: 'screen' as const,
       },
     ];
-    checkConvergenceOfPlan(ofPlan, everything, plan, false, more, () => true, 0, 2_000_000);
-    expectReported(ofPlan, 'convergence', /^client\/p0$/, /does not receive p1 screen/);
+    new ConvergenceChecks().check(log, everything, first, false, more, () => true, 0, 2_000_000);
+    expectReported(log, 'convergence', /^client\/p0$/, /does not receive p1 screen/);
   });
 });
 

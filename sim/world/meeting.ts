@@ -6,6 +6,7 @@ import { MediaKeyEpochs, type MediaKeyPolicy } from '../../core/keys/media-epoch
 import type { Micros } from '../engine/time.ts';
 import type { Timer } from '../engine/simulation.ts';
 import type { MeetingLayouts } from './layouts.ts';
+import { ConvergenceChecks } from '../invariants/convergence.ts';
 
 /** One member of a meeting as its Meeting Controller holds it. */
 export interface Member {
@@ -43,6 +44,8 @@ export class MeetingState {
   plan: RoutingPlan | null = null;
   /** Whether core's plan checker found that `plan` delivers every pair of `demand`. */
   planDeliversDemand = false;
+  /** The convergence checks of this meeting, and what the last one found. */
+  readonly convergence = new ConvergenceChecks();
   /** The planning inputs (besides demand) the current plan was made from. */
   plannedFrom: PlanningInputs | undefined;
   demand: readonly StreamDemand[] = [];

@@ -40,7 +40,7 @@ import { Metrics } from '../report/metrics.ts';
 import { DEFAULT_AUTOSCALER_BOUNDS, desiredReplicas } from '../../core/ops/autoscaler.ts';
 import { ViolationLog } from '../invariants/violations.ts';
 import { checkNewPlan, checkTransition } from '../invariants/plan.ts';
-import { checkConvergenceOfPlan, isDelivered } from '../invariants/convergence.ts';
+import { isDelivered } from '../invariants/convergence.ts';
 import { checkTokenVerdict } from '../invariants/tokens.ts';
 import { checkEpochs } from '../invariants/epochs.ts';
 import type { MediaKeyEvent } from '../../core/keys/media-epochs.ts';
@@ -1226,6 +1226,7 @@ export class World {
   private applyStep(meeting: MeetingState, handler: MediaHandler, step: PlanStep): void {
     if (step.op === 'remove') {
       meeting.installed.remove(step.route);
+      meeting.convergence.legRemoved(step.route);
       return;
     }
     meeting.installed.add(step.route);
@@ -1319,7 +1320,7 @@ export class World {
       const settledFrom = Math.max(changedAt, this.lastTopologyChange + FAILURE_DETECTION);
       if (this.sim.now < settledFrom + bound)
         return this.scheduleConvergenceCheck(meeting, settledFrom + bound);
-      checkConvergenceOfPlan(
+      meeting.convergence.check(
         this.violations,
         meeting.installed,
         meeting.plan ?? emptyPlan(meeting.id),
@@ -1594,7 +1595,9 @@ export class World {
       if (meeting === undefined) continue;
       for (const plan of [meeting.appliedPlan, meeting.plan]) {
         for (const route of routesOf(plan ?? emptyPlan(meeting.id))) {
-          if (ownerOf(route) === handler.id) meeting.installed.remove(route);
+          if (ownerOf(route) !== handler.id) continue;
+          meeting.installed.remove(route);
+          meeting.convergence.legRemoved(route);
         }
       }
     }
