@@ -73,13 +73,13 @@ export function checkRequest(
 ): Result<CheckedRequest, RequestError> {
   const shape = shapeOf(request);
   if (!shape.ok) return shape;
-  const { excluded, pinned, includeSelf } = shape.value;
+  const { checked, excluded, includeSelf } = shape.value;
+  const { pinned } = checked;
   if (pinned.length > 0) {
     const pinnedError = findPinnedError(pinned, excluded.users, subscriber, includeSelf, roster);
     if (pinnedError !== null) return err(pinnedError);
   }
   const hidden = includeSelf ? excluded.membership : withSubscriber(excluded, subscriber);
-  const { checked } = shape.value;
   return ok({
     type: checked.type,
     mainStreamId: checked.mainStreamId,
@@ -105,7 +105,6 @@ interface RequestShape {
     readonly users: ReadonlySet<ParticipantId>;
     readonly membership: Membership;
   };
-  readonly pinned: readonly ParticipantId[];
   readonly includeSelf: boolean;
 }
 
@@ -148,7 +147,6 @@ function checkShape(request: LayoutRequest): Result<RequestShape, RequestError> 
       preferVideoOverAudio: request.preferVideoOverAudio ?? true,
     },
     excluded: { users: excluded, membership: membershipOf(excluded) },
-    pinned: request.pinnedUsers ?? [],
     includeSelf: request.includeSelf ?? false,
   });
 }
