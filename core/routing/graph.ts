@@ -191,11 +191,6 @@ function cascadeKey(route: CascadeRoute): string {
   return `${route.from}\u0000${route.to}`;
 }
 
-/** The stream's hop counts by handler (see {@link StreamPaths.hops}). */
-export function hopsToHandlers(paths: StreamPaths): ReadonlyMap<HandlerId, number> {
-  return paths.hops();
-}
-
 /** Breadth-first hop counts from the publish handlers over the cascades. */
 function countHops(
   publishedAt: readonly HandlerId[],
@@ -221,13 +216,10 @@ function countHops(
  * How many handler-to-handler hops the subscriber's copy of the stream takes (the shortest
  * of its deliveries), or undefined when no delivery is fed.
  */
-export function deliveredHops(
-  paths: StreamPaths | undefined,
-  subscriber: ParticipantId,
-  hops: ReadonlyMap<HandlerId, number>,
-): number | undefined {
+export function deliveredHops(paths: StreamPaths, subscriber: ParticipantId): number | undefined {
   let best: number | undefined;
-  for (const handler of paths?.deliveries.get(subscriber) ?? []) {
+  const hops = paths.hops();
+  for (const handler of paths.deliveries.get(subscriber) ?? []) {
     const h = hops.get(handler);
     if (h !== undefined && (best === undefined || h < best)) best = h;
   }
@@ -246,7 +238,7 @@ export function subscriberHops(paths: StreamPaths, subscriber: ParticipantId): n
     }
     return undefined;
   }
-  return deliveredHops(paths, subscriber, paths.hops());
+  return deliveredHops(paths, subscriber);
 }
 
 /** A handler on a cascade cycle of the stream, if there is one. */

@@ -7,7 +7,6 @@ import type { MediaKind, ParticipantId } from '../ids.ts';
 import {
   RouteGraph,
   deliveredHops,
-  hopsToHandlers,
   planGraph,
   subscriberHops,
   type ReadonlyRouteGraph,
@@ -297,9 +296,8 @@ export function findTransitionGaps(
       if (pair !== undefined) candidates.push(pair);
     }
     if (candidates.length === 0) continue;
-    const hops = hopsToHandlers(paths);
     for (const pair of candidates) {
-      const h = deliveredHops(paths, pair.subscriber, hops);
+      const h = deliveredHops(paths, pair.subscriber);
       if (h !== undefined && h <= MAX_CASCADE_HOPS) continue;
       streamPairs.delete(pair.subscriber);
       gaps.push({

@@ -30,7 +30,7 @@ import {
   type RoutingPlan,
   type StreamDemand,
 } from '../../core/routing/index.ts';
-import { hopsToHandlers, type StreamPaths } from '../../core/routing/graph.ts';
+import type { StreamPaths } from '../../core/routing/graph.ts';
 import type { Simulation, Timer } from '../engine/simulation.ts';
 import type { SimRandom } from '../engine/random.ts';
 import { ms, seconds, type Micros } from '../engine/time.ts';
@@ -503,7 +503,7 @@ export class World {
     const firstId = paths.publishedAt[0];
     const first = firstId === undefined ? undefined : this.handlersById.get(firstId);
     if (publisher?.state !== 'connected' || first === undefined || !first.healthy) return;
-    const hops = hopsToHandlers(paths);
+    const hops = paths.hops();
     const forwarding = ms(this.scenario.serviceTimes.forwardingMs);
     for (const [subscriberId, handlers] of paths.deliveries) {
       const subscriber = this.clients.get(subscriberId);
@@ -1233,7 +1233,7 @@ export class World {
     handler.meetings.add(meeting.id);
     if (step.route.type === 'cascade') {
       const paths = meeting.installed.paths(step.route);
-      const hops = paths === undefined ? 0 : (hopsToHandlers(paths).get(step.route.to) ?? 0);
+      const hops = paths === undefined ? 0 : (paths.hops().get(step.route.to) ?? 0);
       this.metrics.recordCascade(hops);
     } else if (step.route.type === 'deliver') {
       this.recordForwarding(meeting, step.route.publisher, step.route.subscriber, handler);
