@@ -19,7 +19,7 @@ import {
 } from '../shared/testing.ts';
 import { connectGc, type GcClient } from './grpc-client.ts';
 import { startGc, type RunningGc } from './server.ts';
-import { startAcForGc } from './testing.ts';
+import { mcRegistration, startAcForGc } from './testing.ts';
 
 const WEEK = 7 * 24 * 3_600_000;
 let backends: IsolatedBackends;
@@ -81,15 +81,6 @@ afterAll(async () => {
   await redis.quit();
   await pool.end();
   await backends.cleanUp();
-});
-
-const registration = (mcId: string, region: string) => ({
-  mcId,
-  region,
-  publicUrl: `https://${mcId}.example:4433`,
-  grpcUrl: `http://${mcId}.example:50052`,
-  maxMeetings: 800,
-  maxParticipants: 10_000,
 });
 
 describe('GC meetings', () => {
@@ -200,13 +191,13 @@ describe('GC tenants', () => {
 
 describe('GC meeting controller registration and placement', () => {
   it('places meetings on a registered controller of its region and moves them when it goes silent', async () => {
-    expect(await mcClient.registerMc(registration('mc-west-a', 'us-west-1'))).toMatchObject({
+    expect(await mcClient.registerMc(mcRegistration('mc-west-a', 'us-west-1'))).toMatchObject({
       accepted: true,
     });
-    expect(await mcClient.registerMc(registration('mc-west-b', 'us-west-1'))).toMatchObject({
+    expect(await mcClient.registerMc(mcRegistration('mc-west-b', 'us-west-1'))).toMatchObject({
       accepted: true,
     });
-    await mcClient.registerMc(registration('mc-east', 'us-east-1'));
+    await mcClient.registerMc(mcRegistration('mc-east', 'us-east-1'));
     const id = (await createMeeting(userToken)).body.meeting_id as string;
     const first = (await getMeeting(id)).body.meeting_controller as {
       id: string;
@@ -238,10 +229,10 @@ describe('GC meeting controller registration and placement', () => {
       }),
     ).toMatchObject({ acknowledged: false });
     await expect(
-      mcClient.registerMc({ ...registration('bad id!', 'us-west-1') }),
+      mcClient.registerMc({ ...mcRegistration('bad id!', 'us-west-1') }),
     ).rejects.toMatchObject({ code: GrpcStatus.INVALID_ARGUMENT });
     await expect(
-      mcClient.registerMc({ ...registration('mc-x', 'us-west-1'), publicUrl: 'not a url' }),
+      mcClient.registerMc({ ...mcRegistration('mc-x', 'us-west-1'), publicUrl: 'not a url' }),
     ).rejects.toMatchObject({ code: GrpcStatus.INVALID_ARGUMENT });
   });
 
@@ -250,11 +241,13 @@ describe('GC meeting controller registration and placement', () => {
     const asUser = connectGc(gc.grpcAddress, userToken);
     try {
       await expect(
-        anonymous.registerMc(registration('mc-anon', 'us-west-1')),
+        anonymous.registerMc(mcRegistration('mc-anon', 'us-west-1')),
       ).rejects.toMatchObject({ code: GrpcStatus.UNAUTHENTICATED });
-      await expect(asUser.registerMc(registration('mc-user', 'us-west-1'))).rejects.toMatchObject({
-        code: GrpcStatus.PERMISSION_DENIED,
-      });
+      await expect(asUser.registerMc(mcRegistration('mc-user', 'us-west-1'))).rejects.toMatchObject(
+        {
+          code: GrpcStatus.PERMISSION_DENIED,
+        },
+      );
     } finally {
       anonymous.close();
       asUser.close();

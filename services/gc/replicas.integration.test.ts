@@ -17,7 +17,7 @@ import {
 } from '../shared/testing.ts';
 import { connectGc, type GcClient } from './grpc-client.ts';
 import { LOCAL_CACHE, startGc, type RunningGc } from './server.ts';
-import { startAcForGc } from './testing.ts';
+import { mcRegistration, startAcForGc } from './testing.ts';
 
 let backends: IsolatedBackends;
 let pool: Pool;
@@ -60,15 +60,6 @@ afterAll(async () => {
   await backends.cleanUp();
 });
 
-const registration = (mcId: string) => ({
-  mcId,
-  region: 'us-west-1',
-  publicUrl: `https://${mcId}.example:4433`,
-  grpcUrl: `http://${mcId}.example:50052`,
-  maxMeetings: 800,
-  maxParticipants: 10_000,
-});
-
 describe('GC replicas with in-process caches', () => {
   it('reads a meeting created on one replica on the other at once', async () => {
     const created = await http(`${first.url}/v1/meetings`, json({ title: 'Sync' }, bearer()));
@@ -108,8 +99,8 @@ describe('GC replicas with in-process caches', () => {
   });
 
   it('follows a meeting placed again by the other replica', async () => {
-    await mcClient.registerMc(registration('mc-a'));
-    await mcClient.registerMc(registration('mc-b'));
+    await mcClient.registerMc(mcRegistration('mc-a'));
+    await mcClient.registerMc(mcRegistration('mc-b'));
     // Each replica reuses its view of the controllers for a second: let both see them.
     clock.advance(1_000);
     const id = (await http(`${first.url}/v1/meetings`, json({ title: 'Plan' }, bearer()))).body

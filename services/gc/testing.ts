@@ -1,5 +1,6 @@
 // Test support for GC's integration tests: AC running on a test file's isolated backends, with
-// a GC user and a Meeting Controller service account, and GC's environment pointed at it.
+// a GC user and a Meeting Controller service account, and GC's environment pointed at it; and
+// the registration a test Meeting Controller sends.
 import { parseEnvironment } from '../../adapters/config/env.ts';
 import type { Logger } from '../../adapters/logging/logger.ts';
 import type { Pool } from '../../adapters/postgres/pool.ts';
@@ -84,3 +85,13 @@ export async function startAcForGc(options: {
   });
   return { ac, gcEnv, userToken, mcToken };
 }
+
+/** A Meeting Controller's registration with GC, with addresses made from its id. */
+export const mcRegistration = (mcId: string, region = 'us-west-1') => ({
+  mcId,
+  region,
+  publicUrl: `https://${mcId}.example:4433`,
+  grpcUrl: `http://${mcId}.example:50052`,
+  maxMeetings: 800,
+  maxParticipants: 10_000,
+});
