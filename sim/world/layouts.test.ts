@@ -83,14 +83,32 @@ function rosterOfMeeting(meeting: MeetingState) {
   };
 }
 
-/** The demand core's layout engine gives when every member is assigned afresh from `previous`. */
+/**
+ * The demand core's layout engine gives when every member is assigned afresh from `previous`:
+ * in member order, each member's pairs in source order.
+ */
 function referenceDemand(meeting: MeetingState): StreamDemand[] {
   const roster = rosterOfMeeting(meeting);
   return [...meeting.members.values()].flatMap((m) =>
-    layoutDemand(
+    pairsInSourceOrder(
+      m.id,
       unwrap(assignLayout({ roster, subscriber: m.id, request: m.layout, previous: m.assignment })),
-    ).map((source) => ({ subscriber: m.id, publisher: source.participant, kind: source.kind })),
+    ),
   );
+}
+
+/** A subscriber's pairs for what its assignment shows, by publisher id, then kind. */
+function pairsInSourceOrder(
+  subscriber: ParticipantId,
+  assignment: LayoutAssignment,
+): StreamDemand[] {
+  return layoutDemand(assignment)
+    .map((source) => ({ subscriber, publisher: source.participant, kind: source.kind }))
+    .sort((a, b) => compareKey(a.publisher, b.publisher) || compareKey(a.kind, b.kind));
+}
+
+function compareKey(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 describe('meeting layouts', () => {
@@ -150,6 +168,33 @@ describe('meeting layouts', () => {
     const sharing = meetingDemand(meeting);
     expect(sharing).not.toBe(first);
     expect(sharing).not.toEqual(first);
+  });
+
+  it('give the same demand list when a speaker change only moves tiles', () => {
+    const meeting = new MeetingState(meetingId('m1'), regionId('r1'), false, {
+      rotationIntervalMs: 3_600_000,
+      deletionGraceMs: 30_000,
+    });
+    // Speaker view with room for everyone: the main slot and four thumbnails, four others.
+    for (const who of [0, 1, 2, 3, 4]) apply(meeting, { type: 'join', who });
+    const viewer = meeting.members.get(pool[0] as ParticipantId) as Member;
+    viewer.layout = layoutRequestNamed('speaker');
+    apply(meeting, { type: 'speak', who: 1 });
+    const first = meetingDemand(meeting);
+    const mainOf = () => (viewer.assignment as LayoutAssignment).slots[0]?.shows?.participant;
+    expect(mainOf()).toBe(pool[1]);
+    apply(meeting, { type: 'speak', who: 3 });
+    expect(meetingDemand(meeting)).toBe(first);
+    expect(mainOf()).toBe(pool[3]);
+    // A member who was not shown at all is: a new list, keeping the pairs that stay.
+    viewer.layout = { type: 'speaker', thumbnails: 2, streamIds: range(3) };
+    const fewer = meetingDemand(meeting);
+    apply(meeting, { type: 'speak', who: 4 });
+    const changed = meetingDemand(meeting);
+    expect(changed).not.toBe(fewer);
+    expect(changed).toEqual(referenceDemand(meeting));
+    const kept = changed.filter((pair) => fewer.includes(pair));
+    expect(kept.length).toBeGreaterThan(0);
   });
 
   it('rely on assignLayout returning its own output unchanged for the same roster and request', () => {
@@ -230,13 +275,7 @@ describe('meeting layouts', () => {
           applyAny(meeting, change, requests);
           const expected = referenceAssignments(meeting);
           expect(meetingDemand(meeting)).toEqual(
-            [...expected].flatMap(([id, assignment]) =>
-              layoutDemand(assignment).map((source) => ({
-                subscriber: id,
-                publisher: source.participant,
-                kind: source.kind,
-              })),
-            ),
+            [...expected].flatMap(([id, assignment]) => pairsInSourceOrder(id, assignment)),
           );
           for (const [id, assignment] of expected) {
             expect(meeting.members.get(id)?.assignment).toEqual(assignment);

@@ -12,6 +12,7 @@ import {
   type SourceRef,
 } from '../../core/layout/index.ts';
 import type { MediaKind, ParticipantId } from '../../core/ids.ts';
+import { compareText } from '../../core/routing/keys.ts';
 import type { StreamDemand } from '../../core/routing/types.ts';
 import type { Member, MeetingState } from './meeting.ts';
 
@@ -173,12 +174,7 @@ function recompute(
     return;
   }
   const assignment = assigned.value;
-  const demand = memberDemand(
-    member.id,
-    assignment,
-    layouts.assignments[position],
-    layouts.demands[position],
-  );
+  const demand = memberDemand(member.id, assignment, layouts.demands[position] ?? []);
   member.assignment = assignment;
   layouts.requests[position] = member.layout;
   layouts.assignments[position] = assignment;
@@ -186,66 +182,72 @@ function recompute(
 }
 
 /**
- * The pairs for the sources `assignment` shows, in slot order. `earlierDemand` lists, in order,
- * the sources `earlier` shows (the subscriber's own pairs): where the k-th source shown is the
- * same in both assignments, the k-th pair is `earlierDemand`'s, and when every one is the same
- * the list is `earlierDemand` itself, so an unchanged demand is neither rebuilt nor read.
+ * The pairs for the sources `assignment` shows, in source order (publisher id, then kind). A
+ * member's demand is a set, which routing reads without regard to order; one order for it makes
+ * equal sets equal lists. `earlierDemand` is the member's last list, in the same order: when the
+ * sources are the ones it lists, the list is `earlierDemand` itself, so a layout change that only
+ * moves tiles (a new speaker taking the main slot of a speaker view whose strip showed them, say)
+ * is neither rebuilt nor read, and gives the controller nothing to replan; otherwise each pair
+ * for a source it lists is its earlier object.
  */
 function memberDemand(
   subscriber: ParticipantId,
   assignment: LayoutAssignment,
-  earlier: LayoutAssignment | undefined,
-  earlierDemand: readonly StreamDemand[] | undefined,
+  earlierDemand: readonly StreamDemand[],
 ): readonly StreamDemand[] {
-  const before = earlier === undefined || earlierDemand === undefined ? [] : earlier.slots;
-  if (before.length > 0 && sameShownSources(before, assignment.slots)) {
-    return earlierDemand as readonly StreamDemand[];
-  }
-  const pairs = new Array<StreamDemand>(shownCount(assignment.slots));
-  let next = 0;
-  let cursor = nextShown(before, 0);
-  for (const slot of assignment.slots) {
-    if (slot.shows === null) continue;
-    const old = before[cursor]?.shows;
-    pairs[next] =
-      old != null && sameSource(old, slot.shows)
-        ? (earlierDemand?.[next] as StreamDemand)
-        : { subscriber, publisher: slot.shows.participant, kind: slot.shows.kind };
-    next++;
-    cursor = nextShown(before, cursor + 1);
+  const sources = shownSources(assignment.slots);
+  if (listsSources(earlierDemand, sources)) return earlierDemand;
+  const pairs = new Array<StreamDemand>(sources.length);
+  let cursor = 0;
+  for (let i = 0; i < sources.length; i++) {
+    const source = sources[i] as SourceRef;
+    while (
+      cursor < earlierDemand.length &&
+      comparePairToSource(earlierDemand[cursor] as StreamDemand, source) < 0
+    )
+      cursor++;
+    const earlier = earlierDemand[cursor];
+    pairs[i] =
+      earlier !== undefined && comparePairToSource(earlier, source) === 0
+        ? earlier
+        : { subscriber, publisher: source.participant, kind: source.kind };
   }
   return pairs;
 }
 
-/** Whether two slot lists show the same sources in the same order, empty slots aside. */
-function sameShownSources(a: readonly Slot[], b: readonly Slot[]): boolean {
-  let i = nextShown(a, 0);
-  let j = nextShown(b, 0);
-  while (i < a.length && j < b.length) {
-    const x = (a[i] as Slot).shows as SourceRef;
-    const y = (b[j] as Slot).shows as SourceRef;
-    if (!sameSource(x, y)) return false;
-    i = nextShown(a, i + 1);
-    j = nextShown(b, j + 1);
+/** The sources the slots show, in source order (an insertion sort: a layout has a few slots). */
+function shownSources(slots: readonly Slot[]): SourceRef[] {
+  const sources: SourceRef[] = [];
+  for (const slot of slots) {
+    const source = slot.shows;
+    if (source === null) continue;
+    let at = sources.length;
+    while (at > 0 && compareSources(sources[at - 1] as SourceRef, source) > 0) {
+      sources[at] = sources[at - 1] as SourceRef;
+      at--;
+    }
+    sources[at] = source;
   }
-  return i >= a.length && j >= b.length;
+  return sources;
 }
 
-function shownCount(slots: readonly Slot[]): number {
-  let count = 0;
-  for (const slot of slots) if (slot.shows !== null) count++;
-  return count;
+/** Whether `pairs` are, in order, the pairs for `sources`. */
+function listsSources(pairs: readonly StreamDemand[], sources: readonly SourceRef[]): boolean {
+  if (pairs.length !== sources.length) return false;
+  for (let i = 0; i < pairs.length; i++) {
+    if (comparePairToSource(pairs[i] as StreamDemand, sources[i] as SourceRef) !== 0) return false;
+  }
+  return true;
 }
 
-/** The first slot from `from` on that shows something, or `slots.length`. */
-function nextShown(slots: readonly Slot[], from: number): number {
-  let index = from;
-  while (index < slots.length && (slots[index] as Slot).shows === null) index++;
-  return index;
+/** How a pair's source compares with `source` in source order. */
+function comparePairToSource(pair: StreamDemand, source: SourceRef): number {
+  return compareText(pair.publisher, source.participant) || compareText(pair.kind, source.kind);
 }
 
-function sameSource(a: SourceRef, b: SourceRef): boolean {
-  return a.participant === b.participant && a.kind === b.kind;
+/** Source order: by participant id, then by kind. */
+function compareSources(a: SourceRef, b: SourceRef): number {
+  return compareText(a.participant, b.participant) || compareText(a.kind, b.kind);
 }
 
 /**
