@@ -174,7 +174,12 @@ function recompute(
     return;
   }
   const assignment = assigned.value;
-  const demand = memberDemand(member.id, assignment, layouts.demands[position] ?? []);
+  const demand = memberDemand(
+    member.id,
+    assignment,
+    layouts.assignments[position],
+    layouts.demands[position] ?? [],
+  );
   member.assignment = assignment;
   layouts.requests[position] = member.layout;
   layouts.assignments[position] = assignment;
@@ -184,17 +189,22 @@ function recompute(
 /**
  * The pairs for the sources `assignment` shows, in source order (publisher id, then kind). A
  * member's demand is a set, which routing reads without regard to order; one order for it makes
- * equal sets equal lists. `earlierDemand` is the member's last list, in the same order: when the
- * sources are the ones it lists, the list is `earlierDemand` itself, so a layout change that only
- * moves tiles (a new speaker taking the main slot of a speaker view whose strip showed them, say)
- * is neither rebuilt nor read, and gives the controller nothing to replan; otherwise each pair
- * for a source it lists is its earlier object.
+ * equal sets equal lists. `earlierDemand` is the member's last list, made from `earlier`: when
+ * the sources are the ones it lists, the list is `earlierDemand` itself, so a layout change that
+ * only moves tiles (a new speaker taking the main slot of a speaker view whose strip showed them,
+ * say) is neither rebuilt nor read, and gives the controller nothing to replan; otherwise each
+ * pair for a source it lists is its earlier object. When every slot shows what it did in
+ * `earlier` (a new reason, or nothing new at all), that is known without sorting.
  */
 function memberDemand(
   subscriber: ParticipantId,
   assignment: LayoutAssignment,
+  earlier: LayoutAssignment | undefined,
   earlierDemand: readonly StreamDemand[],
 ): readonly StreamDemand[] {
+  if (earlier !== undefined && slotsShowTheSame(earlier.slots, assignment.slots)) {
+    return earlierDemand;
+  }
   const sources = shownSources(assignment.slots);
   if (listsSources(earlierDemand, sources)) return earlierDemand;
   const pairs = new Array<StreamDemand>(sources.length);
@@ -213,6 +223,19 @@ function memberDemand(
         : { subscriber, publisher: source.participant, kind: source.kind };
   }
   return pairs;
+}
+
+/** Whether each slot shows the source the same slot shows in `before`, or nothing in both. */
+function slotsShowTheSame(before: readonly Slot[], after: readonly Slot[]): boolean {
+  if (before.length !== after.length) return false;
+  for (let i = 0; i < after.length; i++) {
+    const a = (before[i] as Slot).shows;
+    const b = (after[i] as Slot).shows;
+    if (a === b) continue;
+    if (a === null || b === null || a.participant !== b.participant || a.kind !== b.kind)
+      return false;
+  }
+  return true;
 }
 
 /** The sources the slots show, in source order (an insertion sort: a layout has a few slots). */
