@@ -17,7 +17,7 @@ export {
   applySteps,
   findTransitionGaps,
   keptDemand,
-  streamsWithRemovals,
+  RemovalReach,
   type PlanStep,
   type TransitionGap,
 } from './transition.ts';

@@ -256,30 +256,26 @@ export function keptDemand(
 /**
  * Replays `steps` from `routes` and reports every pair of `pairs` that is delivered (within
  * the hop limit) at the start but undelivered after some step, once, at the first such step.
- * Only removals can drop a pair, so only they are examined; the work is proportional to the
- * steps plus the pairs of the streams whose publish or cascade legs are removed.
+ * Only removals can drop a pair, and only the pairs they reach (see {@link RemovalReach}) are
+ * examined; the work is proportional to the steps plus the pairs reached and the legs of their
+ * streams.
  */
 export function findTransitionGaps(
   routes: readonly Route[],
   steps: readonly PlanStep[],
   pairs: readonly StreamDemand[],
 ): TransitionGap[] {
-  // Why only streams with a removal can show a gap: a step changes the legs of its own stream
-  // alone, and an addition only inserts a leg (a publish handler, a cascade edge or a delivery
-  // handler), so after it every handler keeps a path from a publish handler at most as long as
-  // before (shortest paths over a superset of edges) and every subscriber keeps each delivery
-  // it had: no pair's delivered hop count can rise or become undefined. An add-only step list
-  // therefore returns no gap, and the replay tracks only the streams some step removes from.
-  const affected = streamsWithRemovals(steps);
-  if (affected.size === 0) return [];
-  const isAffected = (stream: StreamRef): boolean =>
-    affected.get(stream.publisher)?.has(stream.kind) === true;
-  const graph = new RouteGraph(routes.filter(isAffected));
-  const tracked = trackDeliveredPairs(graph, pairs.filter(isAffected));
+  const reach = RemovalReach.of(steps);
+  if (reach.empty) return [];
+  const reached = pairs.filter((pair) => reach.reaches(pair));
+  if (reached.length === 0) return [];
+  const touched = (stream: StreamRef): boolean => reach.touches(stream);
+  const graph = new RouteGraph(routes.filter(touched));
+  const tracked = trackDeliveredPairs(graph, reached);
   const gaps: TransitionGap[] = [];
   for (let index = 0; index < steps.length; index++) {
     const { op, route } = steps[index] as PlanStep;
-    if (!isAffected(route)) continue;
+    if (!touched(route)) continue;
     if (op === 'add') {
       graph.add(route);
       continue;
@@ -311,19 +307,63 @@ export function findTransitionGaps(
   return gaps;
 }
 
-/** The streams that `steps` remove a leg of: the kinds of each publisher. */
-export function streamsWithRemovals(
-  steps: readonly PlanStep[],
-): Map<ParticipantId, Set<MediaKind>> {
-  const streams = new Map<ParticipantId, Set<MediaKind>>();
-  for (const { op, route } of steps) {
-    if (op !== 'remove') continue;
-    const kinds = streams.get(route.publisher);
-    if (kinds === undefined) streams.set(route.publisher, new Set([route.kind]));
-    else kinds.add(route.kind);
+/**
+ * The pairs a step list's removals can leave undelivered. A step changes the legs of its own
+ * stream alone, and an addition only inserts a leg (a publish handler, a cascade edge or a
+ * delivery handler), so after it every handler keeps a path from a publish handler at most as
+ * long as before (shortest paths over a superset of edges) and every subscriber keeps each
+ * delivery it had: no pair's delivered hop count can rise or become undefined. A removed publish
+ * or cascade leg may lie on the path of any subscriber of its stream; a removed delivery leg lies
+ * on its own subscriber's path only (a subscriber's hop count reads the stream's sources and that
+ * subscriber's deliveries). So the pairs reached are every pair of a stream that loses a publish
+ * or cascade leg, and the pair of each subscriber that loses a delivery of a stream.
+ */
+export class RemovalReach {
+  /** By publisher and kind: the whole stream, or the subscribers that lose a delivery of it. */
+  private readonly streams = new Map<
+    ParticipantId,
+    Map<MediaKind, WholeStream | Set<ParticipantId>>
+  >();
+
+  private constructor() {}
+
+  static of(steps: readonly PlanStep[]): RemovalReach {
+    const reach = new RemovalReach();
+    for (const { op, route } of steps) if (op === 'remove') reach.add(route);
+    return reach;
   }
-  return streams;
+
+  /** Whether no step removes anything. */
+  get empty(): boolean {
+    return this.streams.size === 0;
+  }
+
+  /** Whether some step removes a leg of the stream. */
+  touches(stream: StreamRef): boolean {
+    return this.streams.get(stream.publisher)?.has(stream.kind) === true;
+  }
+
+  /** Whether some removal can leave the pair undelivered. */
+  reaches(pair: StreamDemand): boolean {
+    const reached = this.streams.get(pair.publisher)?.get(pair.kind);
+    return reached === WHOLE_STREAM || reached?.has(pair.subscriber) === true;
+  }
+
+  private add(route: Route): void {
+    let kinds = this.streams.get(route.publisher);
+    if (kinds === undefined) {
+      kinds = new Map();
+      this.streams.set(route.publisher, kinds);
+    }
+    const reached = kinds.get(route.kind);
+    if (route.type !== 'deliver') kinds.set(route.kind, WHOLE_STREAM);
+    else if (reached === undefined) kinds.set(route.kind, new Set([route.subscriber]));
+    else if (reached !== WHOLE_STREAM) reached.add(route.subscriber);
+  }
 }
+
+const WHOLE_STREAM = 'whole-stream';
+type WholeStream = typeof WHOLE_STREAM;
 
 /** Pairs delivered at the start, by their stream's legs in `graph`, then by subscriber. */
 function trackDeliveredPairs(

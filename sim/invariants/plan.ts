@@ -1,8 +1,8 @@
 import { checkPlan, type PlanViolation } from '../../core/routing/check.ts';
 import {
+  RemovalReach,
   findTransitionGaps,
   keptDemand,
-  streamsWithRemovals,
   type PlanStep,
 } from '../../core/routing/transition.ts';
 import { routesOf } from '../../core/routing/loads.ts';
@@ -54,17 +54,19 @@ export function checkTransition(
   demandBefore: readonly StreamDemand[],
   demandAfter: readonly StreamDemand[],
 ): void {
-  // Only a removal can leave a pair undelivered, and only a pair of the stream it removes a leg
-  // of: a transition without removals cannot break anything, and the kept pairs worth replaying
-  // are those of streams with a removal (core's checker would pass over the others).
-  const removedKinds = streamsWithRemovals(steps);
-  if (removedKinds.size === 0) return;
-  const ofRemovedStream = (pair: StreamDemand): boolean =>
-    removedKinds.get(pair.publisher)?.has(pair.kind) === true;
+  // Only a removal can leave a pair undelivered, and only a pair it reaches (every pair of a
+  // stream losing a publish or cascade leg, the pair of a subscriber losing a delivery): a
+  // transition that reaches no pair demanded both before and after cannot break anything, and
+  // the kept pairs worth replaying are the reached ones (core's checker passes over the others).
+  const reach = RemovalReach.of(steps);
+  if (reach.empty) return;
+  const reached = (pair: StreamDemand): boolean => reach.reaches(pair);
+  const kept = keptDemand(demandBefore.filter(reached), demandAfter.filter(reached));
+  if (kept.length === 0) return;
   for (const gap of findTransitionGaps(
     planBefore === null ? [] : routesOf(planBefore),
     steps,
-    keptDemand(demandBefore.filter(ofRemovedStream), demandAfter.filter(ofRemovedStream)),
+    kept,
   )) {
     log.report('make-before-break', entity, gap.message);
   }
