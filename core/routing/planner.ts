@@ -642,9 +642,15 @@ function otherHandlersShowing(
   const handlers: number[] = [];
   for (const subscriber of subscribers) {
     const h = homes[subscriber] as number;
-    if (h !== origin && h !== hub && !handlers.includes(h)) handlers.push(h);
+    if (h === origin || h === hub) continue;
+    // Kept sorted as it grows (a stream reaches a handful of handlers at most).
+    let at = handlers.length;
+    while (at > 0 && (handlers[at - 1] as number) > h) at--;
+    if (handlers[at - 1] === h) continue;
+    for (let i = handlers.length; i > at; i--) handlers[i] = handlers[i - 1] as number;
+    handlers[at] = h;
   }
-  return handlers.sort((a, b) => a - b);
+  return handlers;
 }
 
 /** Adds `amount` to one entry of a numeric array. */
