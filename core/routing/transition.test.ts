@@ -6,6 +6,7 @@ import { routesOf } from './loads.ts';
 import { planRouting } from './planner.ts';
 import { makeHandler, makeParticipant, wants } from './testing.ts';
 import {
+  RemovalReach,
   applySteps,
   findTransitionGaps,
   keptDemand,
@@ -127,5 +128,40 @@ describe('planTransition', () => {
         subscriber: 'charlie',
       },
     ]);
+  });
+});
+
+describe('RemovalReach', () => {
+  const camera = (publisher: string) => ({
+    publisher: participantId(publisher),
+    kind: 'camera' as const,
+  });
+  const deliver = (publisher: string, subscriber: string, handler: string): PlanStep => ({
+    op: 'remove',
+    route: {
+      type: 'deliver',
+      ...camera(publisher),
+      subscriber: participantId(subscriber),
+      handler: handlerId(handler),
+    },
+  });
+
+  it("reaches only the subscriber's own pair when a delivery is removed", () => {
+    const reach = RemovalReach.of([deliver('alice', 'bob', 'MH1')]);
+    expect(reach.touches(camera('alice'))).toBe(true);
+    expect(reach.reaches(wants('bob', 'alice', 'camera'))).toBe(true);
+    expect(reach.reaches(wants('charlie', 'alice', 'camera'))).toBe(false);
+    expect(reach.touches(camera('bob'))).toBe(false);
+  });
+
+  it('reaches every pair of a stream that loses a cascade or publish leg, and nothing for additions', () => {
+    const cascade: PlanStep = {
+      op: 'remove',
+      route: { type: 'cascade', ...camera('alice'), from: handlerId('MH1'), to: handlerId('MH2') },
+    };
+    const reach = RemovalReach.of([deliver('alice', 'bob', 'MH1'), cascade]);
+    expect(reach.reaches(wants('charlie', 'alice', 'camera'))).toBe(true);
+    expect(reach.reaches(wants('charlie', 'alice', 'screen'))).toBe(false);
+    expect(RemovalReach.of([{ ...cascade, op: 'add' }]).empty).toBe(true);
   });
 });

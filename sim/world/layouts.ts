@@ -36,7 +36,7 @@ export interface MeetingLayouts {
   /**
    * By member position, its last computation: the request it was made from and the assignment
    * it gave (both undefined before the first and after core refused the request), and the
-   * member's demand, the pairs for the sources that assignment shows in slot order (none if
+   * member's demand, the pairs for the sources that assignment shows in source order (none if
    * refused). A new index takes over the last computations as earlier ones, to be redone.
    */
   readonly requests: (LayoutRequest | undefined)[];
@@ -46,7 +46,7 @@ export interface MeetingLayouts {
 
 /**
  * Every member's layout (core's `assignLayout` against the previous assignment) and the demand
- * they add up to, in member order. The roster is indexed once per roster change (only its
+ * they add up to, in member order (each member's pairs in source order: see `memberDemand`). The roster is indexed once per roster change (only its
  * speaker part when only the speaker history changed), and a member whose roster, request and
  * assignment are those of its last computation keeps that assignment without recomputing it:
  * `assignLayout` is idempotent on its own output. Who is visible depends only on roster and
@@ -216,10 +216,10 @@ function memberDemand(
       comparePairToSource(earlierDemand[cursor] as StreamDemand, source) < 0
     )
       cursor++;
-    const earlier = earlierDemand[cursor];
+    const earlierPair = earlierDemand[cursor];
     pairs[i] =
-      earlier !== undefined && comparePairToSource(earlier, source) === 0
-        ? earlier
+      earlierPair !== undefined && comparePairToSource(earlierPair, source) === 0
+        ? earlierPair
         : { subscriber, publisher: source.participant, kind: source.kind };
   }
   return pairs;
