@@ -258,14 +258,14 @@ export function keptDemand(
  * the hop limit) at the start but undelivered after some step, once, at the first such step.
  * Only removals can drop a pair, and only the pairs they reach (see {@link RemovalReach}) are
  * examined; the work is proportional to the steps plus the pairs reached and the legs of their
- * streams.
+ * streams. `reach` is the steps' {@link RemovalReach}, for a caller that worked it out already.
  */
 export function findTransitionGaps(
   routes: readonly Route[],
   steps: readonly PlanStep[],
   pairs: readonly StreamDemand[],
+  reach: RemovalReach = RemovalReach.of(steps),
 ): TransitionGap[] {
-  const reach = RemovalReach.of(steps);
   if (reach.empty) return [];
   const reached = pairs.filter((pair) => reach.reaches(pair));
   if (reached.length === 0) return [];

@@ -67,6 +67,7 @@ export function checkTransition(
     planBefore === null ? [] : routesOf(planBefore),
     steps,
     kept,
+    reach,
   )) {
     log.report('make-before-break', entity, gap.message);
   }

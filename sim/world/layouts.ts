@@ -46,15 +46,16 @@ export interface MeetingLayouts {
 
 /**
  * Every member's layout (core's `assignLayout` against the previous assignment) and the demand
- * they add up to, in member order (each member's pairs in source order: see `memberDemand`). The roster is indexed once per roster change (only its
- * speaker part when only the speaker history changed), and a member whose roster, request and
- * assignment are those of its last computation keeps that assignment without recomputing it:
- * `assignLayout` is idempotent on its own output. Who is visible depends only on roster and
- * request, so the same entries are ranked again; each already holds a slot of its own in the
- * previous assignment (every entry was placed, since there are never more entries than slots),
- * so stable placement keeps each in that slot and fills no other, which reproduces the previous
- * assignment exactly (speaker view's main slot likewise depends on roster and request alone, and
- * its participant is kept out of the strip). When the speaker history was only reordered, a
+ * they add up to, in member order (each member's pairs in source order: see `memberDemand`).
+ * The roster is indexed once per roster change (only its speaker part when only the speaker
+ * history changed), and a member whose roster, request and assignment are those of its last
+ * computation keeps that assignment without recomputing it: `assignLayout` is idempotent on its
+ * own output. Who is visible depends only on roster and request, so the same entries are ranked
+ * again; each already holds a slot of its own in the previous assignment (every entry was
+ * placed, since there are never more entries than slots), so stable placement keeps each in
+ * that slot and fills no other, which reproduces the previous assignment exactly (speaker view's
+ * main slot likewise depends on roster and request alone, and its participant is kept out of
+ * the strip). When the speaker history was only reordered, a
  * member whose grid shows everyone it may show keeps its assignment too (`showsEveryone`).
  */
 export function meetingDemand(meeting: MeetingState): readonly StreamDemand[] {
@@ -265,12 +266,16 @@ function listsSources(pairs: readonly StreamDemand[], sources: readonly SourceRe
 
 /** How a pair's source compares with `source` in source order. */
 function comparePairToSource(pair: StreamDemand, source: SourceRef): number {
-  return compareText(pair.publisher, source.participant) || compareText(pair.kind, source.kind);
+  return compareSourceOf(pair.publisher, pair.kind, source);
+}
+
+function compareSources(a: SourceRef, b: SourceRef): number {
+  return compareSourceOf(a.participant, a.kind, b);
 }
 
 /** Source order: by participant id, then by kind. */
-function compareSources(a: SourceRef, b: SourceRef): number {
-  return compareText(a.participant, b.participant) || compareText(a.kind, b.kind);
+function compareSourceOf(participant: ParticipantId, kind: MediaKind, source: SourceRef): number {
+  return compareText(participant, source.participant) || compareText(kind, source.kind);
 }
 
 /**
