@@ -1,7 +1,7 @@
 import { Simulation, type HashLogOptions } from './engine/simulation.ts';
 import { seconds, type Micros } from './engine/time.ts';
 import type { Scenario } from './scenario/schema.ts';
-import { World } from './world/world.ts';
+import { World, type WorldMutations } from './world/world.ts';
 import {
   summariseLatency,
   summariseUtilisation,
@@ -21,6 +21,8 @@ export interface RunOptions {
   readonly onProgress?: (now: Micros, end: Micros) => void;
   /** Called once the world is built and started, before the first event: extra scheduling. */
   readonly beforeRun?: (simulation: Simulation, world: World) => void;
+  /** Deliberate breakages of core's machines (tests that the invariants notice them). */
+  readonly mutations?: WorldMutations;
 }
 
 /** A finished run: the report and the engine (for the hash log). */
@@ -36,7 +38,7 @@ export function runScenario(options: RunOptions): RunOutcome {
       ? options.scenario
       : { ...options.scenario, durationSeconds: options.durationSeconds };
   const simulation = new Simulation(options.seed, options.hashLog);
-  const world = new World(simulation, scenario);
+  const world = new World(simulation, scenario, options.mutations);
   const end = seconds(scenario.durationSeconds);
   const wallStart = performance.now();
   world.start();

@@ -1,41 +1,17 @@
-import {
-  chooseController,
-  createRegistry,
-  handleRegistryEvent,
-  type ControllerRegistration,
-  type ControllerRegistry,
-  type PlacementError,
+import type {
+  ControllerRegistration,
+  ControllerRegistry,
+  PlacementError,
 } from '../../core/placement/index.ts';
+import { currentController, placeMeeting, registryFrom } from '../../core/gc/placement.ts';
 import { controllerId, meetingId, regionId } from '../../core/ids.ts';
 import { err, ok, type Result } from '../../core/result.ts';
-import type { McAvailability, McRecord, MeetingAssignments } from './ports.ts';
+import type { McAvailability, MeetingAssignments } from './ports.ts';
+
+export { registryFrom };
 
 /** How long a registry view read from Redis is reused before reading it again (ms). */
 const VIEW_REFRESH_MS = 1_000;
-
-/**
- * Rebuilds core's placement registry from the shared availability records at `now` (ms):
- * each controller registers and reports its last heartbeat at the time it was recorded, then
- * a tick at `now` marks the silent ones unhealthy, exactly as core's registry would have.
- */
-export function registryFrom(records: readonly McRecord[], now: number): ControllerRegistry {
-  let registry = createRegistry();
-  for (const record of [...records].sort((a, b) => a.lastHeartbeatMs - b.lastHeartbeatMs)) {
-    const id = controllerId(record.id);
-    const at = record.lastHeartbeatMs;
-    registry = handleRegistryEvent(
-      registry,
-      { type: 'register', id, region: regionId(record.region), endpoint: record.endpoint },
-      at,
-    ).registry;
-    registry = handleRegistryEvent(
-      registry,
-      { type: 'heartbeat', id, meetingCount: record.meetingCount, healthy: record.healthy },
-      at,
-    ).registry;
-  }
-  return handleRegistryEvent(registry, { type: 'tick' }, now).registry;
-}
 
 /**
  * Places meetings on Meeting Controllers with core's placement (consistent hash ring, own
@@ -56,15 +32,24 @@ export class MeetingPlacement {
     meeting: string,
     now: number,
   ): Promise<Result<ControllerRegistration, PlacementError>> {
-    const current = await this.currentController(meeting, now);
-    if (current !== undefined) return ok(current);
-    const registry = await this.registry(now);
-    const chosen = chooseController(registry, meetingId(meeting), regionId(this.region));
-    if (!chosen.ok) return err(chosen.error);
-    await this.availability.countAssignment(chosen.value.id);
-    await this.assignments.set(meeting, chosen.value.id);
+    const [registry, assigned] = await Promise.all([
+      this.registry(now),
+      this.assignments.get(meeting),
+    ]);
+    const placement = placeMeeting(
+      registry,
+      meetingId(meeting),
+      regionId(this.region),
+      assigned === undefined ? undefined : controllerId(assigned),
+      now,
+    );
+    if (!placement.ok) return err(placement.error);
+    const { controller, placed } = placement.value;
+    if (!placed) return ok(controller);
+    await this.availability.countAssignment(controller.id);
+    await this.assignments.set(meeting, controller.id);
     this.view = undefined;
-    return chosen;
+    return ok(controller);
   }
 
   /**
@@ -79,9 +64,10 @@ export class MeetingPlacement {
       this.registry(now),
       this.assignments.get(meeting),
     ]);
-    const current =
-      assigned === undefined ? undefined : registry.controllers.get(controllerId(assigned));
-    return current?.healthy ? current : undefined;
+    return currentController(
+      registry,
+      assigned === undefined ? undefined : controllerId(assigned),
+    );
   }
 
   /**
@@ -94,8 +80,7 @@ export class MeetingPlacement {
     const registry = this.freshView(now);
     const assigned = registry === undefined ? undefined : this.assignments.peek?.(meeting);
     if (registry === undefined || assigned === undefined) return undefined;
-    const current = registry.controllers.get(controllerId(assigned));
-    return current?.healthy ? current : undefined;
+    return currentController(registry, controllerId(assigned));
   }
 
   /** Forgets the cached view, so the next placement reads availability afresh. */

@@ -50,6 +50,7 @@ export interface TenantConfigCache {
 }
 
 /** A Meeting Controller as GC last heard of it. */
+/** A controller's availability record (core/gc's ControllerRecord). */
 export interface McRecord {
   readonly id: string;
   readonly region: string;

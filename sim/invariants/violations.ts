@@ -9,6 +9,7 @@ export const INVARIANTS = [
   'cascade',
   'media-key-epoch',
   'token-verification',
+  'failover',
 ] as const;
 export type InvariantName = (typeof INVARIANTS)[number];
 

@@ -74,6 +74,10 @@ export class Metrics {
   meetingsStarted = 0;
   /** Media handlers the autoscaler added. */
   scaleOuts = 0;
+  /** Meetings a controller took over from a failed one. */
+  failovers = 0;
+  /** Route commands a controller sent again (no acknowledgement in time, or a take-over). */
+  commandResends = 0;
 
   recordCascade(hops: number): void {
     this.cascades.links++;

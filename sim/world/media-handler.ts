@@ -15,6 +15,8 @@ export class MediaHandler {
   readonly node: NetworkNode;
   /** Meetings this handler holds forwarding entries for. */
   readonly meetings = new Set<MeetingId>();
+  /** By meeting, the id of the last route command applied (each is applied at most once). */
+  readonly appliedCommands = new Map<MeetingId, number>();
   /** When each connected participant's session was established. */
   readonly sessions = new Map<ParticipantId, Micros>();
   /** Bits per second carried, summed over the meetings that use this handler. */
@@ -55,5 +57,6 @@ export class MediaHandler {
   crash(): void {
     this.healthy = false;
     this.sessions.clear();
+    this.appliedCommands.clear();
   }
 }

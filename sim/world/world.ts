@@ -13,27 +13,32 @@ import {
 import { admitParticipant, type HandlerLoadReport } from '../../core/backpressure/admission.ts';
 import type { LayoutRequest } from '../../core/layout/types.ts';
 import {
-  chooseController,
   createRegistry,
   handleRegistryEvent,
   type ControllerRegistry,
 } from '../../core/placement/index.ts';
+import { placeMeeting, type PlacementOptions } from '../../core/gc/placement.ts';
+import { ControllerEndpoint, type ControllerInput } from '../../core/mc/endpoint.ts';
+import { DEFAULT_HANDLER_VIEW_POLICY, type HandlerReport } from '../../core/mc/handlers.ts';
+import {
+  DEFAULT_MEETING_TIMING,
+  ownerOf,
+  type MeetingInput,
+  type MeetingMutations,
+  type MeetingOutput,
+} from '../../core/mc/meeting.ts';
 import { createConnectionId } from '../../core/protocol/connection-id.ts';
 import {
-  planRouting,
-  planTransition,
   routesOf,
   type LatencyTable,
   type PlanStep,
-  type RoutingHandler,
-  type RoutingInput,
-  type RoutingPlan,
+  type Route,
   type StreamDemand,
 } from '../../core/routing/index.ts';
 import type { StreamPaths } from '../../core/routing/graph.ts';
 import type { Simulation, Timer } from '../engine/simulation.ts';
 import type { SimRandom } from '../engine/random.ts';
-import { ms, seconds, type Micros } from '../engine/time.ts';
+import { formatTime, ms, seconds, type Micros } from '../engine/time.ts';
 import { Network, type NetworkNode } from '../net/network.ts';
 import type { Scenario } from '../scenario/schema.ts';
 import { Metrics } from '../report/metrics.ts';
@@ -43,7 +48,6 @@ import { checkNewPlan, checkTransition } from '../invariants/plan.ts';
 import { isDelivered } from '../invariants/convergence.ts';
 import { checkTokenVerdict } from '../invariants/tokens.ts';
 import { checkEpochs } from '../invariants/epochs.ts';
-import type { MediaKeyEvent } from '../../core/keys/media-epochs.ts';
 import {
   AuthController,
   TokenValidator,
@@ -52,9 +56,8 @@ import {
   type SimToken,
 } from './auth.ts';
 import { MediaHandler } from './media-handler.ts';
-import { MeetingState, type Member, type PlanningInputs } from './meeting.ts';
-import { meetingDemand } from './layouts.ts';
-import { emptyPlan, firstPublishOf, homeIn, oneWayTable, ownerOf, sameDemand } from './plans.ts';
+import { MeetingState } from './meeting.ts';
+import { emptyPlan, firstPublishOf, oneWayTable } from './plans.ts';
 import { drawMeetingSize, layoutRequestNamed } from './workload.ts';
 
 const REQUEST_TIMEOUT = seconds(2);
@@ -62,12 +65,12 @@ const MAX_ATTEMPTS = 3;
 const HEARTBEAT_INTERVAL = seconds(1);
 const LOAD_REPORT_INTERVAL = seconds(1);
 const UTILISATION_SAMPLE_INTERVAL = seconds(1);
-/** Retransmission timeout of a route command: above the largest cross-region round trip. */
-const COMMAND_RETRY = ms(400);
 /** A client notices a dead signaling connection after this long without keep-alives. */
 const SIGNALING_KEEPALIVE_TIMEOUT = seconds(6);
-/** Controllers notice a failed handler after two missed load reports. */
-const FAILURE_DETECTION = 2 * LOAD_REPORT_INTERVAL;
+/** Controllers notice a failed handler when its load reports stop (core/mc's handler view). */
+const FAILURE_DETECTION = ms(DEFAULT_HANDLER_VIEW_POLICY.detectionMs);
+/** A client whose controller failed is back on a live controller within this (keep-alive, rejoin). */
+const FAILOVER_BOUND = SIGNALING_KEEPALIVE_TIMEOUT + seconds(4);
 const REQUEST_BYTES = 600;
 const MEDIA_KEY_GRACE_MS = 30_000;
 const PACKET_BYTES = 1200;
@@ -77,7 +80,18 @@ interface ControllerNode {
   readonly region: RegionId;
   readonly node: NetworkNode;
   readonly validator: TokenValidator;
+  /** The controller's machine (core/mc), driven by the world while the controller is up. */
+  readonly endpoint: ControllerEndpoint;
+  /** The timer armed for the endpoint's deadline, and when it fires. */
+  timer: Timer | undefined;
+  timerAt: Micros;
   healthy: boolean;
+}
+
+/** Deliberate breakages of core's machines, for tests that the simulator notices each. */
+export interface WorldMutations {
+  readonly meeting?: MeetingMutations;
+  readonly placement?: PlacementOptions;
 }
 
 interface RegionServices {
@@ -126,6 +140,12 @@ interface Client {
   pendingKeys: number;
   /** The client's controller failed and the client has not rejoined another yet. */
   signalingLost: boolean;
+  /** The client's last join attempt failed (it did not leave of its own accord). */
+  gaveUp: boolean;
+  /** The handler the client last told its controller it is connected to. */
+  reportedHandler: HandlerId | undefined;
+  /** This join already went back to the Global Controller after its controller did not answer. */
+  lookedUpAgain: boolean;
 }
 
 /**
@@ -142,7 +162,9 @@ export class World {
   private readonly regions = new Map<RegionId, RegionServices>();
   private readonly handlersById = new Map<HandlerId, MediaHandler>();
   private readonly meetings = new Map<MeetingId, MeetingState>();
+  /** The Global Controllers' assignment of meetings to controllers (shared, as in Redis). */
   private readonly controllerOf = new Map<MeetingId, ControllerNode>();
+  private readonly controllersById = new Map<ControllerId, ControllerNode>();
   private readonly clients = new Map<ParticipantId, Client>();
   /** Each message sender's network random stream, by sender name. */
   private readonly networkStreams = new Map<string, SimRandom>();
@@ -155,12 +177,15 @@ export class World {
   /** When a partition, heal, failure or recovery last changed the topology. */
   private lastTopologyChange: Micros = 0;
   private connectedParticipants = 0;
-  /** The ids of the media handlers that are down, space-separated (usually none). */
-  private unhealthyHandlers = '';
+  /** Streams the handlers carry now, in and out, over every handler. */
+  private streamsCarried = 0;
+  /** The join reply the controller gave during the join being served, if any. */
+  private joinReply: MeetingOutput | undefined;
 
   constructor(
     readonly sim: Simulation,
     readonly scenario: Scenario,
+    private readonly mutations: WorldMutations = {},
   ) {
     this.violations = new ViolationLog(sim.seed, () => sim.now);
     this.network = new Network({
@@ -198,9 +223,9 @@ export class World {
     readonly members: readonly ReadonlySet<number>[];
   }[] {
     return [...this.meetings.values()].map((meeting) => ({
-      live: meeting.keys.liveEpochs(),
+      live: meeting.machine?.liveEpochs() ?? [],
       erased: [...meeting.erasedEpochs],
-      members: [...meeting.members.keys()].flatMap((id) => {
+      members: [...meeting.memberIds()].flatMap((id) => {
         const client = this.clients.get(id);
         return client === undefined ? [] : [new Set(this.heldEpochs(client))];
       }),
@@ -216,9 +241,12 @@ export class World {
   start(): void {
     for (const region of this.regions.values()) {
       region.ac.start();
-      for (const controller of region.controllers) this.registerController(controller);
+      for (const controller of region.controllers) {
+        this.registerController(controller);
+        this.drive(controller);
+      }
     }
-    this.sim.after(0, 'world.heartbeats', 'world', () => this.heartbeats());
+    this.sim.after(0, 'gc.tick', 'world', () => this.registryTicks());
     this.sim.after(0, 'world.load-reports', 'world', () => this.loadReports());
     this.sim.after(0, 'world.sample', 'world', () => this.sampleUtilisation());
     this.scheduleWorkload();
@@ -329,13 +357,9 @@ export class World {
         gcNode: { id: `gc/${name}`, region: name, isClient: false },
         gcValidator: new TokenValidator(allAcs, 'dark-tower', USER_SCOPES, () => this.epochMs()),
         registry: createRegistry(),
-        controllers: Array.from({ length: spec.meetingControllers }, (_, i) => ({
-          id: controllerId(`mc/${name}/${i}`),
-          region: name,
-          node: { id: `mc/${name}/${i}`, region: name, isClient: false },
-          validator: new TokenValidator(allAcs, 'dark-tower', USER_SCOPES, () => this.epochMs()),
-          healthy: true,
-        })),
+        controllers: Array.from({ length: spec.meetingControllers }, (_, i) =>
+          this.newController(controllerId(`mc/${name}/${i}`), name, allAcs),
+        ),
         handlers: [],
         loadReports: new Map(),
         provisioning: 0,
@@ -344,6 +368,42 @@ export class World {
       const region = this.regionOf(name);
       for (let i = 0; i < spec.mediaHandlers; i++) this.addHandler(region);
     }
+  }
+
+  private newController(
+    id: ControllerId,
+    region: RegionId,
+    acs: readonly AuthController[],
+  ): ControllerNode {
+    const controller: ControllerNode = {
+      id,
+      region,
+      node: { id, region, isClient: false },
+      validator: new TokenValidator(acs, 'dark-tower', USER_SCOPES, () => this.epochMs()),
+      endpoint: new ControllerEndpoint(
+        {
+          controller: id,
+          region,
+          heartbeatIntervalMs: HEARTBEAT_INTERVAL / 1000,
+          meetings: {
+            ...DEFAULT_MEETING_TIMING,
+            latencyMs: this.latency,
+            streamBitrateBps: this.streamBps,
+            keyPolicy: {
+              rotationIntervalMs: this.scenario.keys.mediaKeyRotationSeconds * 1000,
+              deletionGraceMs: MEDIA_KEY_GRACE_MS,
+            },
+            ...(this.mutations.meeting === undefined ? {} : { mutations: this.mutations.meeting }),
+          },
+        },
+        this.epochMs(),
+      ),
+      timer: undefined,
+      timerAt: 0,
+      healthy: true,
+    };
+    this.controllersById.set(id, controller);
+    return controller;
   }
 
   private registerController(controller: ControllerNode): void {
@@ -366,43 +426,59 @@ export class World {
 
   // ---------------------------------------------------------------- periodic work
 
-  /** Meeting Controllers report their meeting counts to every Global Controller. */
-  private heartbeats(): void {
-    const meetingCounts = new Map<ControllerId, number>();
-    for (const controller of this.controllerOf.values()) {
-      meetingCounts.set(controller.id, (meetingCounts.get(controller.id) ?? 0) + 1);
-    }
-    for (const region of this.regions.values()) {
-      for (const controller of this.allControllers()) {
-        if (!controller.healthy || this.network.isBlocked(controller.region, region.name)) continue;
-        const meetingCount = meetingCounts.get(controller.id) ?? 0;
-        this.updateRegistry(region, {
-          type: 'heartbeat',
-          id: controller.id,
-          meetingCount,
-          healthy: true,
-        });
-      }
-      this.updateRegistry(region, { type: 'tick' });
-    }
-    this.sim.after(HEARTBEAT_INTERVAL, 'world.heartbeats', 'world', () => this.heartbeats());
+  /** Each Global Controller's registry marks controllers silent past the timeout unhealthy. */
+  private registryTicks(): void {
+    for (const region of this.regions.values()) this.updateRegistry(region, { type: 'tick' });
+    this.sim.after(HEARTBEAT_INTERVAL, 'gc.tick', 'world', () => this.registryTicks());
   }
 
-  /** Media Handlers refresh their bandwidth state and publish load reports to their region. */
+  /** A controller's heartbeat reaches every Global Controller its region can reach. */
+  private heartbeat(controller: ControllerNode, meetingCount: number): void {
+    for (const region of this.regions.values()) {
+      if (this.network.isBlocked(controller.region, region.name)) continue;
+      this.updateRegistry(region, {
+        type: 'heartbeat',
+        id: controller.id,
+        meetingCount,
+        healthy: true,
+      });
+    }
+  }
+
+  /**
+   * Media Handlers refresh their bandwidth state and publish load reports to their region's
+   * store; every controller reads the reports of the regions it can reach. A controller knows
+   * handlers only from these reports and their silence.
+   */
   private loadReports(): void {
     const now = this.epochMs();
+    const fresh = new Map<RegionId, HandlerReport[]>();
     for (const region of this.regions.values()) {
+      const reports: HandlerReport[] = [];
       for (const handler of region.handlers) {
         if (!handler.healthy) continue;
         const state = handler.updateBandwidthState();
-        region.loadReports.set(handler.id, {
+        const report: HandlerReport = {
           handlerId: handler.id,
           region: region.name,
+          site: handler.site,
+          capacityBps: handler.capacityBps,
           utilisation: handler.utilisation,
           state,
           reportedAt: now,
-        });
+        };
+        region.loadReports.set(handler.id, report);
+        reports.push(report);
       }
+      fresh.set(region.name, reports);
+    }
+    for (const controller of this.controllersById.values()) {
+      if (!controller.healthy) continue;
+      const reports: HandlerReport[] = [];
+      for (const [region, list] of fresh) {
+        if (!this.network.isBlocked(region, controller.region)) reports.push(...list);
+      }
+      this.toController(controller, { type: 'load-reports', reports });
     }
     this.sim.after(LOAD_REPORT_INTERVAL, 'world.load-reports', 'world', () => this.loadReports());
   }
@@ -451,10 +527,6 @@ export class World {
       meetingId(`m${index}`),
       region,
       random.chance(this.scenario.media.packetSample),
-      {
-        rotationIntervalMs: this.scenario.keys.mediaKeyRotationSeconds * 1000,
-        deletionGraceMs: MEDIA_KEY_GRACE_MS,
-      },
     );
     this.meetings.set(meeting.id, meeting);
     this.activeMeetings++;
@@ -575,6 +647,9 @@ export class World {
       erasuresApplied: 0,
       pendingKeys: 0,
       signalingLost: false,
+      gaveUp: false,
+      reportedHandler: undefined,
+      lookedUpAgain: false,
     };
     this.clients.set(id, client);
     return client;
@@ -622,10 +697,10 @@ export class World {
       if (client.state === 'left') return;
       if (client.state === 'connected') {
         client.layout = this.drawLayout(random);
-        this.signal(client, 'mc.layout', (meeting) => {
-          const member = meeting.members.get(client.id);
-          if (member !== undefined) member.layout = client.layout;
-          this.replan(meeting);
+        this.signal(client, 'mc.layout', {
+          type: 'layout',
+          participant: client.id,
+          layout: client.layout,
         });
       }
       this.sim.after(
@@ -650,14 +725,15 @@ export class World {
       `meeting/${meeting.id}`,
       () => {
         if (meeting.ended) return;
-        const speakers = [...meeting.members.values()].filter((m) => m.publishes.includes('audio'));
+        // Voice activity: a connected member who publishes audio starts speaking; its client
+        // tells the controller.
+        const speakers = [...(meeting.machine?.roster.members.values() ?? [])].filter(
+          (m) => m.publishes.includes('audio') && this.clients.get(m.id)?.state === 'connected',
+        );
         if (speakers.length > 0) {
-          const speaker = random.pick(speakers).id;
-          meeting.activeSpeakers = [
-            speaker,
-            ...meeting.activeSpeakers.filter((p) => p !== speaker),
-          ].slice(0, 8);
-          this.replan(meeting);
+          const speaker = this.clients.get(random.pick(speakers).id);
+          if (speaker !== undefined)
+            this.signal(speaker, 'mc.speaker', { type: 'speaker', participant: speaker.id });
         }
         this.scheduleSpeakerTurn(meeting, random);
       },
@@ -716,15 +792,21 @@ export class World {
     );
   }
 
+  /** The Global Controller's choice (core/gc): the meeting's controller, placed if need be. */
   private controllerFor(meeting: MeetingState, gc: RegionServices): ControllerNode | undefined {
-    const current = this.controllerOf.get(meeting.id);
-    if (current !== undefined && gc.registry.controllers.get(current.id)?.healthy === true)
-      return current;
-    const chosen = chooseController(gc.registry, meeting.id, meeting.region);
-    if (!chosen.ok) return undefined;
-    this.updateRegistry(gc, { type: 'meeting-assigned', id: chosen.value.id });
-    const controller = this.allControllers().find((c) => c.id === chosen.value.id);
-    if (controller !== undefined) this.controllerOf.set(meeting.id, controller);
+    const placement = placeMeeting(
+      gc.registry,
+      meeting.id,
+      meeting.region,
+      this.controllerOf.get(meeting.id)?.id,
+      this.epochMs(),
+      this.mutations.placement,
+    );
+    if (!placement.ok) return undefined;
+    gc.registry = placement.value.registry;
+    const controller = this.controllersById.get(placement.value.controller.id);
+    if (controller !== undefined && placement.value.placed)
+      this.controllerOf.set(meeting.id, controller);
     return controller;
   }
 
@@ -746,44 +828,83 @@ export class World {
           return this.failJoin(client, 'no room in the routing plan', 'rejected');
         if (home === undefined) return this.failJoin(client, 'meeting controller refused the join');
         client.signalingLost = false;
-        const epoch = client.meeting.keys.currentEpoch();
-        if (epoch !== undefined) client.epochs.add(epoch);
-        this.connectHandler(client, home, 1);
+        client.gaveUp = false;
+        client.lookedUpAgain = false;
+        if (home.epoch !== undefined) client.epochs.add(home.epoch);
+        this.connectHandler(client, home.handler, 1);
       },
-      () => this.joinController(client, attempt + 1),
+      () => {
+        // Before its last attempt the client asks the Global Controller again: the controller
+        // it remembers may have failed while it was away.
+        if (attempt + 1 < MAX_ATTEMPTS || client.lookedUpAgain)
+          return this.joinController(client, attempt + 1);
+        client.lookedUpAgain = true;
+        this.lookupMeeting(client, 1);
+      },
     );
   }
 
-  /** The member's home handler; 'rejected' when the planner finds no room for it. */
+  /**
+   * The controller's answer to a join: the member's home handler, 'rejected' when the planner
+   * finds no room, undefined when the controller refuses (down, token refused, meeting over).
+   */
   private admitToMeeting(
     client: Client,
     controller: ControllerNode,
-  ): MediaHandler | 'rejected' | undefined {
+  ): { readonly handler: MediaHandler; readonly epoch: number | undefined } | 'rejected' | undefined {
     const meeting = client.meeting;
     if (!controller.healthy || meeting.ended || client.token === undefined) return undefined;
     if (!this.verifyToken(controller.validator, client, controller.node.id)) return undefined;
-    if (!meeting.members.has(client.id)) {
+    this.takeOver(meeting, controller);
+    const newMember = !meeting.isMember(client.id);
+    const epochBefore = meeting.machine?.currentEpoch();
+    this.joinReply = undefined;
+    this.toController(controller, {
+      type: 'meeting',
+      meeting: meeting.id,
+      meetingRegion: meeting.region,
+      input: { type: 'join', participant: client.id, region: client.region, layout: client.layout },
+    });
+    meeting.machine ??= controller.endpoint.meeting(meeting.id);
+    meeting.owner ??= controller.id;
+    const reply = this.joinReply as MeetingOutput | undefined;
+    this.joinReply = undefined;
+    if (reply?.type === 'join-rejected') return reply.reason === 'no-capacity' ? 'rejected' : undefined;
+    if (reply?.type !== 'join-accepted') return undefined;
+    if (reply.epoch === undefined) {
+      this.violations.report(
+        'media-key-epoch',
+        `client/${client.id}`,
+        `admitted to ${meeting.id} without a media key`,
+      );
+    }
+    if (newMember) {
       // Erasures ordered before the client was a member are not its to apply.
       client.erasuresApplied = meeting.erasedEpochs.length;
-      meeting.members.set(client.id, {
-        id: client.id,
-        region: client.region,
-        joinOrder: meeting.nextJoinOrder++,
-        publishes: ['camera', 'audio'],
-        layout: client.layout,
-        assignment: undefined,
-        connectedHandler: undefined,
-      });
-      if (!this.replan(meeting)) {
-        meeting.members.delete(client.id);
-        return 'rejected';
+      if (epochBefore !== undefined && reply.epoch === epochBefore) {
+        this.violations.report(
+          'media-key-epoch',
+          `client/${client.id}`,
+          `joined ${meeting.id} and was given epoch ${epochBefore}, which began before it joined`,
+        );
       }
-      this.mediaKeyEvent(meeting, { type: 'join', participant: client.id });
-    } else if (!this.replan(meeting)) {
-      return undefined;
     }
-    const home = meeting.plan?.homes.find((h) => h.participant === client.id)?.handler;
-    return home === undefined ? undefined : this.handlersById.get(home);
+    const handler = this.handlersById.get(reply.handler);
+    return handler === undefined ? undefined : { handler, epoch: reply.epoch };
+  }
+
+  /**
+   * A controller serving a meeting that another controller ran reads the meeting's state from
+   * the shared store and takes it over; the other stops running it.
+   */
+  private takeOver(meeting: MeetingState, controller: ControllerNode): void {
+    const machine = meeting.machine;
+    if (machine === undefined || meeting.owner === controller.id) return;
+    const previous = meeting.owner === undefined ? undefined : this.controllersById.get(meeting.owner);
+    if (previous !== undefined) previous.endpoint.handle({ type: 'release', meeting: meeting.id }, this.epochMs());
+    meeting.owner = controller.id;
+    this.metrics.failovers++;
+    this.toController(controller, { type: 'adopt', machine });
   }
 
   /** Step 5: the client opens its media session; the handler applies core's admission. */
@@ -843,17 +964,20 @@ export class World {
       );
       client.awaitingFirstMedia = this.othersPublishing(client);
     }
-    const member = client.meeting.members.get(client.id);
-    if (member !== undefined && member.connectedHandler !== handler.id) {
-      member.connectedHandler = handler.id;
-      this.signal(client, 'mc.connected', (meeting) => this.replan(meeting));
+    if (client.reportedHandler !== handler.id) {
+      client.reportedHandler = handler.id;
+      this.signal(client, 'mc.connected', {
+        type: 'connected',
+        participant: client.id,
+        handler: handler.id,
+      });
     }
     this.checkFirstMedia(client.meeting);
   }
 
   private othersPublishing(client: Client): boolean {
-    for (const other of client.meeting.members.values()) {
-      if (other.id !== client.id && this.clients.get(other.id)?.state === 'connected') return true;
+    for (const other of client.meeting.memberIds()) {
+      if (other !== client.id && this.clients.get(other)?.state === 'connected') return true;
     }
     return false;
   }
@@ -865,6 +989,7 @@ export class World {
   ): void {
     if (client.state !== 'joining') return;
     this.metrics.joins[outcome]++;
+    client.gaveUp = true;
     this.sim.note(`join-failed ${client.id} ${reason}`);
     this.disconnect(client, 'left');
   }
@@ -872,7 +997,7 @@ export class World {
   // ---------------------------------------------------------------- signaling after join
 
   /** A client-to-controller request (layout change, connection report) measured as signaling. */
-  private signal(client: Client, kind: string, handle: (meeting: MeetingState) => void): void {
+  private signal(client: Client, kind: string, input: MeetingInput): void {
     const controller = client.controller;
     if (controller === undefined) return;
     const sentAt = this.sim.now;
@@ -885,7 +1010,7 @@ export class World {
       MAX_ATTEMPTS,
       () => {
         if (!controller.healthy || generation !== client.generation) return false;
-        handle(client.meeting);
+        this.toController(controller, { type: 'meeting', meeting: client.meeting.id, input });
         return true;
       },
       () => this.metrics.signaling.record(this.sim.now - sentAt),
@@ -895,27 +1020,41 @@ export class World {
 
   private setScreenShare(client: Client, sharing: boolean): void {
     if (client.state !== 'connected') return;
-    this.signal(client, sharing ? 'mc.share-start' : 'mc.share-stop', (meeting) => {
-      const member = meeting.members.get(client.id);
-      if (member === undefined) return;
-      const others = member.publishes.filter((k) => k !== 'screen');
-      member.publishes = sharing ? ['screen', ...others] : others;
-      this.replan(meeting);
+    this.signal(client, sharing ? 'mc.share-start' : 'mc.share-stop', {
+      type: 'screen-share',
+      participant: client.id,
+      sharing,
     });
   }
 
+  /** The client leaves: it tells its controller (reliably) and hangs up. */
   private leave(client: Client): void {
     if (client.state === 'left') return;
     const meeting = client.meeting;
+    const controller = client.controller;
     this.disconnect(client, 'left');
+    client.gaveUp = false;
     // The erasures ordered while it was a member are its last.
     this.heldEpochs(client);
-    if (meeting.members.delete(client.id)) {
-      meeting.departed.push(client.id);
-      meeting.removed.set(client.id, meeting.keys.currentEpoch() ?? -1);
-      this.mediaKeyEvent(meeting, { type: 'leave', participant: client.id });
-      this.replan(meeting);
-    }
+    if (!meeting.isMember(client.id)) return;
+    meeting.removed.set(client.id, meeting.machine?.currentEpoch() ?? -1);
+    if (controller === undefined) return;
+    this.deliver(
+      client.node,
+      controller.node,
+      'mc.leave',
+      controller.id,
+      client.entity,
+      ms(this.scenario.serviceTimes.joinProcessingMs / 2),
+      () => {
+        if (controller.healthy)
+          this.toController(controller, {
+            type: 'meeting',
+            meeting: meeting.id,
+            input: { type: 'leave', participant: client.id },
+          });
+      },
+    );
   }
 
   private dropAndReconnect(client: Client): void {
@@ -944,19 +1083,25 @@ export class World {
     client.awaitingFirstMedia = false;
     client.generation++;
     client.state = next;
-    const member = client.meeting.members.get(client.id);
-    if (member !== undefined) member.connectedHandler = undefined;
+    client.reportedHandler = undefined;
   }
 
   private endMeeting(meeting: MeetingState): void {
     meeting.ended = true;
-    for (const member of meeting.members.keys()) {
+    for (const member of meeting.memberIds()) {
       const client = this.clients.get(member);
       if (client !== undefined) this.disconnect(client, 'left');
     }
-    meeting.members.clear();
-    this.applyPlanLoads(meeting, null);
-    meeting.plan = null;
+    // The Global Controller ends the meeting at its controller; the handlers drop its entries.
+    const owner = meeting.owner === undefined ? undefined : this.controllersById.get(meeting.owner);
+    if (owner !== undefined) this.toController(owner, { type: 'end-meeting', meeting: meeting.id });
+    meeting.machine?.end();
+    for (const [handlerId, bps] of meeting.handlerLoads) {
+      const handler = this.handlersById.get(handlerId);
+      if (handler !== undefined) handler.loadBps = Math.max(0, handler.loadBps - bps);
+      handler?.meetings.delete(meeting.id);
+    }
+    meeting.handlerLoads.clear();
     this.activeMeetings--;
     this.meetings.delete(meeting.id);
     this.controllerOf.delete(meeting.id);
@@ -970,273 +1115,209 @@ export class World {
     this.sim.random.release(`packets/${meeting.id}`);
   }
 
-  // ---------------------------------------------------------------- the Meeting Controller's planning
+  // ---------------------------------------------------------------- driving the controllers
 
-  /**
-   * Recomputes every member's layout and the meeting's routing plan, checks both with core's
-   * checkers, and sends the make-before-break transition to the handlers. False when the
-   * planner found no room.
-   */
-  private replan(meeting: MeetingState): boolean {
-    if (meeting.ended) return false;
-    const demand = meetingDemand(meeting);
-    const unchanged = meeting.plan !== null && this.planInputsUnchanged(meeting);
-    if (unchanged && sameDemand(meeting.demand, demand)) return true;
-    const inputs = unchanged ? meeting.plannedFrom : this.planningInputs(meeting);
-    const input = this.routingInput(meeting, demand);
-    const planned = planRouting(input);
-    if (!planned.ok) {
-      this.sim.note(`plan-failed ${meeting.id} ${planned.error.kind}`);
-      return false;
-    }
-    const plan = planned.value;
-    meeting.plannedFrom = inputs;
-    meeting.planDeliversDemand = checkNewPlan(this.violations, `mc/${meeting.id}`, input, plan);
-    this.metrics.reroutes.plans++;
-    this.applyPlanLoads(meeting, plan);
-    meeting.plan = plan;
-    meeting.demand = demand;
-    meeting.demandChangedAt = this.sim.now;
-    this.scheduleConvergenceCheck(meeting);
-    this.startTransition(meeting);
-    this.moveClientsToNewHomes(meeting, plan);
-    return true;
+  /** Hands an input to a controller's machine and carries out what it asks. */
+  private toController(controller: ControllerNode, input: ControllerInput): void {
+    if (!controller.healthy) return;
+    controller.endpoint.handle(input, this.epochMs());
+    this.drive(controller);
   }
 
-  /**
-   * Moves the handlers from the plan they hold to the latest plan, one transition at a time:
-   * core's make-before-break steps, checked by core's transition checker, additions first and
-   * removals once every addition is acknowledged. Plans made meanwhile are coalesced into the
-   * next transition.
-   */
-  private startTransition(meeting: MeetingState): void {
-    if (
-      meeting.transitionInFlight ||
-      meeting.ended ||
-      meeting.plan === null ||
-      meeting.plan === meeting.appliedPlan
-    )
+  /** Sends what the controller's machine asks for and arms its timer for its next deadline. */
+  private drive(controller: ControllerNode): void {
+    const endpoint = controller.endpoint;
+    for (let out = endpoint.pollOutput(); out !== null; out = endpoint.pollOutput()) {
+      if (out.type === 'meeting') {
+        const meeting = this.meetings.get(out.meeting.id);
+        if (meeting !== undefined) this.meetingOutput(controller, meeting, out.output);
+      } else if (out.type === 'heartbeat') {
+        this.heartbeat(controller, out.meetingCount);
+      } else if (out.type === 'handler-lost') {
+        this.sim.note(`handler-lost ${controller.id} ${out.handler}`);
+      } else {
+        this.sim.note(`unknown-meeting ${controller.id} ${out.meeting}`);
+      }
+    }
+    const deadline = endpoint.pollTimeout();
+    if (deadline === null || !controller.healthy) return;
+    const at = this.sim.now + Math.max(0, deadline - this.epochMs()) * 1000;
+    if (controller.timer !== undefined && controller.timerAt <= at && controller.timerAt >= this.sim.now)
       return;
-    const from = meeting.appliedPlan;
-    const to = meeting.plan;
-    const steps = planTransition(from, to);
-    checkTransition(
-      this.violations,
-      `mc/${meeting.id}`,
-      from,
-      steps,
-      meeting.appliedDemand,
-      meeting.demand,
-    );
-    meeting.appliedPlan = to;
-    meeting.appliedDemand = meeting.demand;
-    meeting.transitionInFlight = true;
-    this.sendTransition(meeting, steps, () => {
-      meeting.transitionInFlight = false;
-      this.checkFirstMedia(meeting);
-      this.startTransition(meeting);
+    if (controller.timer !== undefined) this.sim.cancel(controller.timer);
+    controller.timerAt = at;
+    controller.timer = this.sim.at(at, 'mc.timeout', controller.id, () => {
+      controller.timer = undefined;
+      if (!controller.healthy) return;
+      endpoint.handleTimeout(this.epochMs());
+      this.drive(controller);
     });
   }
 
-  /**
-   * What the plan depends on besides the demand and other meetings' load: who is in the meeting,
-   * where each is connected if not at its home in the plan in force, and which handlers are
-   * down. The controller replans only when this or the demand changes. Not connected and
-   * connected at home are the same to the planner: it treats a participant's current handler
-   * and its home in the previous plan alike (either earns the existing-connection preference),
-   * so a client reaching its home, or dropping from it, changes nothing it reads.
-   */
-  private planningInputs(meeting: MeetingState): PlanningInputs {
-    const members: ParticipantId[] = [];
-    const awayAt: (HandlerId | undefined)[] = [];
-    for (const member of meeting.members.values()) {
-      members.push(member.id);
-      awayAt.push(this.awayFromHome(meeting, member));
-    }
-    return { members, awayAt, unhealthyHandlers: this.unhealthyHandlers };
-  }
-
-  /** Whether the meeting's planning inputs are still those its plan was made from. */
-  private planInputsUnchanged(meeting: MeetingState): boolean {
-    const planned = meeting.plannedFrom;
-    if (planned === undefined || planned.unhealthyHandlers !== this.unhealthyHandlers) return false;
-    if (planned.members.length !== meeting.members.size) return false;
-    let index = 0;
-    for (const member of meeting.members.values()) {
-      if (planned.members[index] !== member.id) return false;
-      if (planned.awayAt[index] !== this.awayFromHome(meeting, member)) return false;
-      index++;
-    }
-    return true;
-  }
-
-  /** The handler a member is connected to when that is not its home in the plan in force. */
-  private awayFromHome(meeting: MeetingState, member: Member): HandlerId | undefined {
-    const connected = member.connectedHandler;
-    return connected === undefined || connected === homeIn(meeting.plan, member.id)
-      ? undefined
-      : connected;
-  }
-
-  /** Refreshes {@link unhealthyHandlers} after a handler failed or recovered. */
-  private handlerHealthChanged(): void {
-    const down: string[] = [];
-    for (const handler of this.handlersById.values()) if (!handler.healthy) down.push(handler.id);
-    this.unhealthyHandlers = down.join(' ');
-  }
-
-  private routingInput(meeting: MeetingState, demand: readonly StreamDemand[]): RoutingInput {
-    const regions = new Set<RegionId>([meeting.region]);
-    for (const member of meeting.members.values()) regions.add(member.region);
-    const thisMeeting = new Map((meeting.plan?.loads ?? []).map((l) => [l.handler, l.meetingBps]));
-    const handlers: RoutingHandler[] = [];
-    for (const region of regions) {
-      for (const handler of this.regionOf(region).handlers) {
-        handlers.push({
-          id: handler.id,
-          region: handler.region,
-          site: handler.site,
-          capacityBps: handler.capacityBps,
-          loadBps: Math.max(0, handler.loadBps - (thisMeeting.get(handler.id) ?? 0)),
-          healthy: handler.healthy,
-          quality: 1,
-          capabilities: [],
-        });
+  private meetingOutput(controller: ControllerNode, meeting: MeetingState, out: MeetingOutput): void {
+    switch (out.type) {
+      case 'join-accepted':
+      case 'join-rejected':
+        this.joinReply = out;
+        return;
+      case 'route-command':
+        if (out.resend) this.metrics.commandResends++;
+        else this.metrics.reroutes.commands++;
+        return this.sendRouteCommand(controller, meeting, out.id, out.handler, out.steps);
+      case 'move': {
+        const client = this.clients.get(out.participant);
+        const handler = this.handlersById.get(out.handler);
+        if (client?.state !== 'connected' || handler === undefined || client.handler === handler)
+          return;
+        client.handler?.sessions.delete(client.id);
+        return this.connectHandler(client, handler, 1, true);
       }
-    }
-    return {
-      meeting: meeting.id,
-      participants: [...meeting.members.values()].map((m: Member) => ({
-        id: m.id,
-        region: m.region,
-        joinOrder: m.joinOrder,
-        ...(m.connectedHandler === undefined ? {} : { currentHandler: m.connectedHandler }),
-      })),
-      handlers,
-      demand,
-      latencyMs: this.latency,
-      streamBitrateBps: this.streamBps,
-      ...(meeting.plan === null ? {} : { previous: meeting.plan }),
-    };
-  }
-
-  private applyPlanLoads(meeting: MeetingState, next: RoutingPlan | null): void {
-    for (const load of meeting.plan?.loads ?? []) {
-      const handler = this.handlersById.get(load.handler);
-      if (handler !== undefined) handler.loadBps = Math.max(0, handler.loadBps - load.meetingBps);
-    }
-    for (const load of next?.loads ?? []) {
-      const handler = this.handlersById.get(load.handler);
-      if (handler !== undefined) handler.loadBps += load.meetingBps;
-    }
-    let streams = 0;
-    for (const handler of this.handlersById.values()) streams += handler.loadBps / this.streamBps;
-    this.metrics.peakStreams = Math.max(this.metrics.peakStreams, Math.round(streams));
-  }
-
-  /** Sends additions, waits for every handler's acknowledgement, then sends removals. */
-  private sendTransition(
-    meeting: MeetingState,
-    steps: readonly PlanStep[],
-    done: () => void,
-  ): void {
-    const adds = steps.filter((s) => s.op === 'add');
-    const removes = steps.filter((s) => s.op === 'remove');
-    this.sendCommands(meeting, adds, () => this.sendCommands(meeting, removes, done));
-  }
-
-  /** One route command per handler; calls `done` once every handler has acknowledged. */
-  private sendCommands(meeting: MeetingState, steps: readonly PlanStep[], done: () => void): void {
-    const byHandler = new Map<HandlerId, PlanStep[]>();
-    for (const step of steps) {
-      const owner = ownerOf(step.route);
-      const list = byHandler.get(owner) ?? [];
-      list.push(step);
-      byHandler.set(owner, list);
-    }
-    let outstanding = byHandler.size;
-    if (outstanding === 0) return done();
-    const acknowledged = (): void => {
-      outstanding--;
-      if (outstanding === 0) done();
-    };
-    for (const [owner, list] of byHandler) {
-      this.metrics.reroutes.commands++;
-      this.sendCommand(meeting, owner, list, acknowledged);
+      case 'key':
+        return this.distributeEpoch(controller, meeting, out.epoch, out.recipients, out.resend);
+      case 'erase-epoch':
+        // Every member is to erase the epoch: each does when its keys are next read or added.
+        meeting.erasedEpochs.push(out.epoch);
+        return;
+      case 'planned':
+        meeting.planDeliversDemand = checkNewPlan(
+          this.violations,
+          `mc/${meeting.id}`,
+          out.input,
+          out.plan,
+        );
+        this.metrics.reroutes.plans++;
+        meeting.demandChangedAt = this.sim.now;
+        return this.scheduleConvergenceCheck(meeting);
+      case 'plan-failed':
+        return this.sim.note(`plan-failed ${meeting.id} ${out.error.kind}`);
+      case 'transition':
+        return checkTransition(
+          this.violations,
+          `mc/${meeting.id}`,
+          out.from,
+          out.steps,
+          out.demandBefore,
+          out.demandAfter,
+        );
+      case 'transition-done':
+        return this.checkFirstMedia(meeting);
+      case 'member-expired':
+        return this.sim.note(`session-expired ${meeting.id} ${out.participant}`);
+      case 'session-write':
+      case 'session-delete':
+        // The shared store holds the machine itself: its writes are in it already.
+        return;
     }
   }
 
   /**
-   * A route command on the controller's reliable stream to the handler: retransmitted every
-   * COMMAND_RETRY until acknowledged, applied at most once however many copies arrive. A failed
-   * handler (or an ended meeting) counts as done: its entries are gone.
+   * A route command on the controller's reliable stream to the handler. The handler applies a
+   * meeting's commands at most once, in id order (a controller sends a handler a meeting's next
+   * command only after the previous one is acknowledged), and acknowledges every copy.
    */
-  private sendCommand(
+  private sendRouteCommand(
+    controller: ControllerNode,
     meeting: MeetingState,
+    id: number,
     owner: HandlerId,
     steps: readonly PlanStep[],
-    acknowledged: () => void,
   ): void {
     const handler = this.handlersById.get(owner);
-    const state: { applied: boolean; acked: boolean; retry: Timer | undefined } = {
-      applied: false,
-      acked: false,
-      retry: undefined,
-    };
-    const finish = (): void => {
-      if (state.acked) return;
-      state.acked = true;
-      if (state.retry !== undefined) this.sim.cancel(state.retry);
-      acknowledged();
-    };
-    const transmit = (): void => {
-      const controller = this.controllerOf.get(meeting.id);
-      if (handler === undefined || controller === undefined || !handler.healthy || meeting.ended) {
-        return finish();
-      }
-      this.deliver(
-        controller.node,
-        handler.node,
-        'mh.route-command',
-        owner,
-        controller.id,
-        ms(this.scenario.serviceTimes.routeCommandMs),
-        () => {
-          if (!handler.healthy || meeting.ended) return;
-          if (!state.applied) for (const step of steps) this.applyStep(meeting, handler, step);
-          state.applied = true;
-          this.deliver(
-            handler.node,
-            controller.node,
-            'mc.route-ack',
-            controller.id,
-            owner,
-            0,
-            finish,
-          );
-        },
-      );
-      state.retry = this.sim.after(COMMAND_RETRY, 'mc.command-retry', owner, () => {
-        if (!state.acked) transmit();
-      });
-    };
-    transmit();
+    if (handler === undefined) return;
+    this.deliver(
+      controller.node,
+      handler.node,
+      'mh.route-command',
+      owner,
+      controller.id,
+      ms(this.scenario.serviceTimes.routeCommandMs),
+      () => {
+        if (!handler.healthy || meeting.ended) return;
+        const applied = handler.appliedCommands.get(meeting.id) ?? 0;
+        if (id > applied) {
+          handler.appliedCommands.set(meeting.id, id);
+          for (const step of steps) this.applyStep(meeting, handler, step);
+        }
+        this.deliver(handler.node, controller.node, 'mc.route-ack', controller.id, owner, 0, () =>
+          this.toController(controller, {
+            type: 'meeting',
+            meeting: meeting.id,
+            input: { type: 'route-ack', command: id },
+          }),
+        );
+      },
+    );
   }
 
+  /** A handler installs or removes one leg; the legs it carries set its flow-level load. */
   private applyStep(meeting: MeetingState, handler: MediaHandler, step: PlanStep): void {
+    const route = step.route;
     if (step.op === 'remove') {
-      meeting.installed.remove(step.route);
-      meeting.convergence.legRemoved(step.route);
+      this.checkRemoval(meeting, route);
+      if (!meeting.installed.remove(route)) return;
+      meeting.convergence.legRemoved(route);
+      this.carry(meeting, route, -this.streamBps);
       return;
     }
-    meeting.installed.add(step.route);
+    if (!meeting.installed.add(route)) return;
+    this.carry(meeting, route, this.streamBps);
     handler.meetings.add(meeting.id);
-    if (step.route.type === 'cascade') {
-      const paths = meeting.installed.paths(step.route);
-      const hops = paths === undefined ? 0 : (paths.hops().get(step.route.to) ?? 0);
+    if (route.type === 'cascade') {
+      const paths = meeting.installed.paths(route);
+      const hops = paths === undefined ? 0 : (paths.hops().get(route.to) ?? 0);
       this.metrics.recordCascade(hops);
-    } else if (step.route.type === 'deliver') {
-      this.recordForwarding(meeting, step.route.publisher, step.route.subscriber, handler);
+    } else if (route.type === 'deliver') {
+      this.recordForwarding(meeting, route.publisher, route.subscriber, handler);
+    }
+  }
+
+  /**
+   * Make-before-break, checked on the installed entries as each removal is applied: a pair the
+   * controller's transition keeps demanding and the handlers deliver must stay delivered.
+   */
+  private checkRemoval(meeting: MeetingState, route: Route): void {
+    const machine = meeting.machine;
+    if (machine === undefined || !meeting.installed.has(route)) return;
+    const kept = machine.appliedDemand;
+    const reached: StreamDemand[] = [];
+    for (const pair of kept) {
+      if (pair.publisher !== route.publisher || pair.kind !== route.kind) continue;
+      if (route.type === 'deliver' && pair.subscriber !== route.subscriber) continue;
+      if (isDelivered(meeting.installed, pair)) reached.push(pair);
+    }
+    if (reached.length === 0) return;
+    meeting.installed.remove(route);
+    for (const pair of reached) {
+      if (isDelivered(meeting.installed, pair)) continue;
+      this.violations.report(
+        'make-before-break',
+        `mc/${meeting.id}`,
+        `removing ${route.type} of ${route.publisher} ${route.kind} at ${ownerOf(route)} cut ${pair.subscriber} off a stream it still shows`,
+      );
+    }
+    meeting.installed.add(route);
+  }
+
+  /** Adds `bps` to every handler a leg runs through (a cascade loads both ends). */
+  private carry(meeting: MeetingState, route: Route, bps: number): void {
+    if (route.type === 'cascade') {
+      this.carryAt(meeting, route.from, bps);
+      this.carryAt(meeting, route.to, bps);
+    } else {
+      this.carryAt(meeting, route.handler, bps);
+    }
+  }
+
+  private carryAt(meeting: MeetingState, id: HandlerId, bps: number): void {
+    const handler = this.handlersById.get(id);
+    if (handler === undefined) return;
+    handler.loadBps = Math.max(0, handler.loadBps + bps);
+    meeting.handlerLoads.set(id, (meeting.handlerLoads.get(id) ?? 0) + bps);
+    if (bps > 0) {
+      this.streamsCarried++;
+      this.metrics.peakStreams = Math.max(this.metrics.peakStreams, this.streamsCarried);
+    } else {
+      this.streamsCarried--;
     }
   }
 
@@ -1249,7 +1330,8 @@ export class World {
   ): void {
     const pub = this.clients.get(publisher);
     const sub = this.clients.get(subscriber);
-    const publishedAt = meeting.plan === null ? undefined : firstPublishOf(meeting.plan, publisher);
+    const plan = meeting.machine?.plan ?? null;
+    const publishedAt = plan === null ? undefined : firstPublishOf(plan, publisher);
     const first = publishedAt === undefined ? undefined : this.handlersById.get(publishedAt);
     if (pub === undefined || sub === undefined || first === undefined) return;
     const forwardingMs = this.scenario.serviceTimes.forwardingMs;
@@ -1263,32 +1345,15 @@ export class World {
     this.metrics.mediaPath.record(endToEnd);
   }
 
-  /** Clients whose home handler changed (e.g. after a handler failure) connect to the new one. */
-  private moveClientsToNewHomes(meeting: MeetingState, plan: RoutingPlan): void {
-    for (const home of plan.homes) {
-      const client = this.clients.get(home.participant);
-      if (
-        client === undefined ||
-        client.state !== 'connected' ||
-        client.handler?.id === home.handler
-      )
-        continue;
-      const handler = this.handlersById.get(home.handler);
-      if (handler === undefined) continue;
-      client.handler?.sessions.delete(client.id);
-      this.connectHandler(client, handler, 1, true);
-    }
-  }
-
   // ---------------------------------------------------------------- first media and convergence
 
   private checkFirstMedia(meeting: MeetingState): void {
     let demandOf: Map<ParticipantId, StreamDemand[]> | undefined;
-    for (const member of meeting.members.values()) {
-      const client = this.clients.get(member.id);
+    for (const member of meeting.memberIds()) {
+      const client = this.clients.get(member);
       if (client === undefined || !client.awaitingFirstMedia || client.handler === undefined)
         continue;
-      demandOf ??= demandBySubscriber(meeting.demand);
+      demandOf ??= demandBySubscriber(meeting.machine?.demand ?? []);
       const stream = demandOf.get(client.id)?.find((d) => isDelivered(meeting.installed, d));
       if (stream === undefined) continue;
       client.awaitingFirstMedia = false;
@@ -1320,12 +1385,13 @@ export class World {
       const settledFrom = Math.max(changedAt, this.lastTopologyChange + FAILURE_DETECTION);
       if (this.sim.now < settledFrom + bound)
         return this.scheduleConvergenceCheck(meeting, settledFrom + bound);
+      const plan = meeting.machine?.plan ?? null;
       meeting.convergence.check(
         this.violations,
         meeting.installed,
-        meeting.plan ?? emptyPlan(meeting.id),
-        meeting.plan !== null && meeting.planDeliversDemand,
-        meeting.demand,
+        plan ?? emptyPlan(meeting.id),
+        plan !== null && meeting.planDeliversDemand,
+        meeting.machine?.demand ?? [],
         (d) => this.canBeDelivered(d),
         changedAt,
         bound,
@@ -1339,20 +1405,24 @@ export class World {
     );
   }
 
-  /** Demands whose subscriber and publisher are connected and reachable are due. */
+  /**
+   * Demands whose subscriber and publisher are connected and reachable, in a meeting whose
+   * controller is up, are due. A failed handler exempts nothing: once the controllers have had
+   * the detection time, no plan may route through it.
+   */
   private canBeDelivered(demand: StreamDemand): boolean {
     const sub = this.clients.get(demand.subscriber);
     const pub = this.clients.get(demand.publisher);
     if (sub?.state !== 'connected' || pub?.state !== 'connected') return false;
     if (sub.handler === undefined || pub.handler === undefined) return false;
-    const regions = new Set<string>([sub.region, pub.region, sub.meeting.region]);
-    const controller = this.controllerOf.get(sub.meeting.id);
-    if (controller === undefined || !controller.healthy) return false;
-    regions.add(controller.region);
-    for (const load of sub.meeting.plan?.loads ?? []) {
+    const meeting = sub.meeting;
+    const regions = new Set<string>([sub.region, pub.region, meeting.region]);
+    const owner = meeting.owner === undefined ? undefined : this.controllersById.get(meeting.owner);
+    if (owner === undefined || !owner.healthy) return false;
+    regions.add(owner.region);
+    for (const load of meeting.machine?.plan?.loads ?? []) {
       const handler = this.handlersById.get(load.handler);
-      if (handler === undefined || !handler.healthy) return false;
-      regions.add(handler.region);
+      if (handler !== undefined) regions.add(handler.region);
     }
     for (const a of regions)
       for (const b of regions) if (this.network.isBlocked(a, b)) return false;
@@ -1361,46 +1431,23 @@ export class World {
 
   // ---------------------------------------------------------------- media keys
 
-  /** Feeds core's media-key state machine and carries out its effects. */
-  private mediaKeyEvent(meeting: MeetingState, event: MediaKeyEvent): void {
-    if (meeting.ended) return;
-    for (const effect of meeting.keys.handle(event, this.epochMs())) {
-      if (effect.type === 'distribute_epoch')
-        this.distributeEpoch(meeting, effect.epoch, effect.recipients);
-      // Every member is to erase the epoch: each does when its keys are next read or added.
-      else meeting.erasedEpochs.push(effect.epoch);
-    }
-    const deadline = meeting.keys.nextDeadline();
-    if (deadline === undefined) return;
-    const at = this.sim.now + Math.max(0, deadline - this.epochMs()) * 1000;
-    if (
-      meeting.keyTickAt !== undefined &&
-      meeting.keyTickAt <= at &&
-      meeting.keyTickAt >= this.sim.now
-    )
-      return;
-    if (meeting.keyTick !== undefined) this.sim.cancel(meeting.keyTick);
-    meeting.keyTickAt = at;
-    meeting.keyTick = this.sim.at(at, 'mc.media-key-tick', `meeting/${meeting.id}`, () => {
-      meeting.keyTickAt = undefined;
-      meeting.keyTick = undefined;
-      this.mediaKeyEvent(meeting, { type: 'tick' });
-    });
-  }
-
-  /** Sends an epoch's key to each recipient over its signaling stream, then checks the settle. */
+  /**
+   * Sends an epoch's key to each recipient over its signaling stream (the controller resends
+   * until the client acknowledges); a fresh epoch's settle is checked later.
+   */
   private distributeEpoch(
+    controller: ControllerNode,
     meeting: MeetingState,
     epoch: number,
     recipients: readonly ParticipantId[],
+    resend: boolean,
   ): void {
-    this.metrics.rotations.mediaKeys++;
-    const controller = this.controllerOf.get(meeting.id);
     for (const recipient of recipients) {
       const client = this.clients.get(recipient);
-      if (client === undefined || controller === undefined) continue;
-      this.sendKey(controller, client, epoch, 1);
+      if (client !== undefined) this.sendKey(controller, meeting, client, epoch);
     }
+    if (resend) return;
+    this.metrics.rotations.mediaKeys++;
     const settle = seconds(this.scenario.invariants.keySettleSeconds);
     // A newer epoch supersedes the pending check of the previous one (it would stop at once).
     if (meeting.keySettleCheck !== undefined) this.sim.cancel(meeting.keySettleCheck);
@@ -1410,8 +1457,8 @@ export class World {
       `meeting/${meeting.id}`,
       () => {
         meeting.keySettleCheck = undefined;
-        if (meeting.ended || meeting.keys.currentEpoch() !== epoch) return;
-        const members = [...meeting.members.keys()]
+        if (meeting.ended || meeting.machine?.currentEpoch() !== epoch) return;
+        const members = [...meeting.memberIds()]
           .map((id) => this.clients.get(id))
           .filter(
             (c): c is Client =>
@@ -1437,13 +1484,14 @@ export class World {
     );
   }
 
+  /** One key message to a client, which acknowledges it to the controller. */
   private sendKey(
     controller: ControllerNode,
+    meeting: MeetingState,
     client: Client,
     epoch: number,
-    attempt: number,
   ): void {
-    if (!controller.healthy || client.state === 'left') return;
+    if (client.state === 'left') return;
     client.pendingKeys++;
     const delivered = this.deliver(
       controller.node,
@@ -1454,16 +1502,26 @@ export class World {
       0,
       () => {
         client.pendingKeys--;
-        if (client.state !== 'idle' && client.meeting.members.has(client.id))
-          this.heldEpochs(client).add(epoch);
+        if (client.state === 'idle' || !meeting.isMember(client.id)) return;
+        this.heldEpochs(client).add(epoch);
+        // The key travels on the client's reliable signaling stream, whose acknowledgement
+        // the controller's transport reports; the simulator hands it over on delivery rather
+        // than simulate the stream's acknowledgement as a message of its own.
+        this.toController(controller, {
+          type: 'meeting',
+          meeting: meeting.id,
+          input: { type: 'key-ack', participant: client.id, epoch },
+        });
       },
     );
     if (delivered) return;
-    this.sim.after(REQUEST_TIMEOUT, 'mc.media-key-retry', client.entity, () => {
-      client.pendingKeys--;
-      if (attempt < MAX_ATTEMPTS && client.meeting.keys.currentEpoch() === epoch)
-        this.sendKey(controller, client, epoch, attempt + 1);
-    });
+    // Lost: the controller sends it again when the acknowledgement does not come.
+    this.sim.after(
+      ms(DEFAULT_MEETING_TIMING.keyRetryMs),
+      'client.media-key-lost',
+      client.entity,
+      () => client.pendingKeys--,
+    );
   }
 
   /**
@@ -1474,7 +1532,7 @@ export class World {
    */
   private heldEpochs(client: Client): Set<number> {
     const erased = client.meeting.erasedEpochs;
-    if (client.meeting.members.has(client.id)) {
+    if (client.meeting.isMember(client.id)) {
       for (let i = client.erasuresApplied; i < erased.length; i++)
         client.epochs.delete(erased[i] as number);
       client.erasuresApplied = erased.length;
@@ -1536,7 +1594,6 @@ export class World {
             () => {
               this.lastTopologyChange = this.sim.now;
               handler.healthy = true;
-              this.handlerHealthChanged();
               this.network.restore(handler.id);
             },
           );
@@ -1556,6 +1613,7 @@ export class World {
               this.lastTopologyChange = this.sim.now;
               controller.healthy = true;
               this.network.restore(controller.node.id);
+              this.drive(controller);
             },
           );
         }
@@ -1564,16 +1622,22 @@ export class World {
   }
 
   /**
-   * A controller dies. Meeting state survives it (the spec keeps it in Redis); its clients
-   * notice the lost signaling connection after the keep-alive timeout and rejoin through the
-   * Global Controller, whose registry has stopped choosing the dead controller by then.
+   * A controller dies. Meeting state survives it (in the shared store, as the spec keeps it in
+   * Redis); its clients notice the lost signaling connection after the keep-alive timeout and
+   * rejoin through the Global Controller, whose registry has stopped choosing the dead
+   * controller by then, and the controller they reach takes the meeting over. Within
+   * FAILOVER_BOUND every such client must be back on a live controller.
    */
   private crashController(controller: ControllerNode): void {
     this.lastTopologyChange = this.sim.now;
     controller.healthy = false;
+    if (controller.timer !== undefined) this.sim.cancel(controller.timer);
+    controller.timer = undefined;
     this.network.fail(controller.node.id);
+    const affected: Client[] = [];
     for (const client of this.clients.values()) {
       if (client.controller !== controller || client.state !== 'connected') continue;
+      affected.push(client);
       client.signalingLost = true;
       const delay = SIGNALING_KEEPALIVE_TIMEOUT + client.random.uniform(0, seconds(1));
       this.sim.after(delay, 'client.controller-lost', client.entity, () => {
@@ -1582,32 +1646,43 @@ export class World {
         this.lookupMeeting(client, 1);
       });
     }
+    this.sim.after(FAILOVER_BOUND, 'check.failover', controller.id, () => {
+      for (const client of affected) {
+        if (client.meeting.ended || client.state === 'idle') continue;
+        if (client.state === 'left' && !client.gaveUp) continue;
+        if (client.state === 'connected' && client.controller?.healthy === true) continue;
+        this.violations.report(
+          'failover',
+          client.entity,
+          `not back on a live controller ${formatTime(FAILOVER_BOUND)} after ${controller.id} failed (${client.state})`,
+        );
+      }
+    });
   }
 
-  /** A handler dies: its entries vanish; the controllers notice at the next load report and replan. */
+  /**
+   * A handler dies: its entries vanish. The controllers notice when its load reports stop and
+   * replan; every pair of the meetings it carried must be delivered again once they have had
+   * the detection time and the convergence bound.
+   */
   private crashHandler(handler: MediaHandler): void {
     this.lastTopologyChange = this.sim.now;
     handler.crash();
-    this.handlerHealthChanged();
     this.network.fail(handler.id);
     for (const id of handler.meetings) {
       const meeting = this.meetings.get(id);
       if (meeting === undefined) continue;
-      for (const plan of [meeting.appliedPlan, meeting.plan]) {
+      const machine = meeting.machine;
+      for (const plan of [machine?.appliedPlan ?? null, machine?.plan ?? null]) {
         for (const route of routesOf(plan ?? emptyPlan(meeting.id))) {
-          if (ownerOf(route) !== handler.id) continue;
-          meeting.installed.remove(route);
+          if (ownerOf(route) !== handler.id || !meeting.installed.remove(route)) continue;
           meeting.convergence.legRemoved(route);
+          this.carry(meeting, route, -this.streamBps);
         }
       }
+      this.scheduleConvergenceCheck(meeting);
     }
-    this.sim.after(FAILURE_DETECTION, 'mc.handler-down', handler.id, () => {
-      for (const id of handler.meetings) {
-        const meeting = this.meetings.get(id);
-        if (meeting !== undefined) this.replan(meeting);
-      }
-      handler.meetings.clear();
-    });
+    handler.meetings.clear();
   }
 
   // ---------------------------------------------------------------- messaging

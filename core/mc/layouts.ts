@@ -10,11 +10,11 @@ import {
   type RosterIndex,
   type Slot,
   type SourceRef,
-} from '../../core/layout/index.ts';
-import type { MediaKind, ParticipantId } from '../../core/ids.ts';
-import { compareText } from '../../core/routing/keys.ts';
-import type { StreamDemand } from '../../core/routing/types.ts';
-import type { Member, MeetingState } from './meeting.ts';
+} from '../layout/index.ts';
+import type { MediaKind, ParticipantId } from '../ids.ts';
+import { compareText } from '../routing/keys.ts';
+import type { StreamDemand } from '../routing/types.ts';
+import type { Member, MeetingRoster } from './roster.ts';
 
 /**
  * A meeting's layouts as last computed: the roster index and what it was built from, and what
@@ -58,7 +58,7 @@ export interface MeetingLayouts {
  * the strip). When the speaker history was only reordered, a
  * member whose grid shows everyone it may show keeps its assignment too (`showsEveryone`).
  */
-export function meetingDemand(meeting: MeetingState): readonly StreamDemand[] {
+export function meetingDemand(meeting: MeetingRoster): readonly StreamDemand[] {
   const known = meeting.roster;
   const layouts = currentLayouts(meeting, known);
   if (layouts === undefined) return [];
@@ -84,7 +84,7 @@ export function meetingDemand(meeting: MeetingState): readonly StreamDemand[] {
 
 /** Each meeting's last demand and the members' demand lists it was put together from. */
 const lastCombined = new WeakMap<
-  MeetingState,
+  MeetingRoster,
   { readonly parts: readonly (readonly StreamDemand[])[]; readonly demand: readonly StreamDemand[] }
 >();
 
@@ -94,7 +94,7 @@ const lastCombined = new WeakMap<
  * so the controller's "did the demand change" question is answered without reading it.
  */
 function combinedDemand(
-  meeting: MeetingState,
+  meeting: MeetingRoster,
   parts: readonly (readonly StreamDemand[])[],
 ): readonly StreamDemand[] {
   const last = lastCombined.get(meeting);
@@ -284,7 +284,7 @@ function compareSourceOf(participant: ParticipantId, kind: MediaKind, source: So
  * `known` was built from. The members' last computations carry over, as the earlier ones.
  */
 function currentLayouts(
-  meeting: MeetingState,
+  meeting: MeetingRoster,
   known: MeetingLayouts | undefined,
 ): MeetingLayouts | undefined {
   if (known !== undefined && sameParticipants(meeting, known)) {
@@ -330,7 +330,7 @@ function earlierPositions(
 }
 
 /** Whether the meeting's members and departed are still those `layouts` was built from. */
-function sameParticipants(meeting: MeetingState, layouts: MeetingLayouts): boolean {
+function sameParticipants(meeting: MeetingRoster, layouts: MeetingLayouts): boolean {
   if (
     layouts.departedCount !== meeting.departed.length ||
     layouts.members.length !== meeting.members.size

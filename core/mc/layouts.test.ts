@@ -1,18 +1,22 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { meetingId, participantId, type MediaKind, type ParticipantId } from '../../core/ids.ts';
+import { participantId, regionId, type MediaKind, type ParticipantId } from '../ids.ts';
 import {
   assignLayout,
   layoutDemand,
   type LayoutAssignment,
   type LayoutRequest,
-} from '../../core/layout/index.ts';
-import { unwrap } from '../../core/result.ts';
-import type { StreamDemand } from '../../core/routing/types.ts';
-import { regionId } from '../../core/ids.ts';
+} from '../layout/index.ts';
+import { unwrap } from '../result.ts';
+import type { StreamDemand } from '../routing/types.ts';
 import { meetingDemand } from './layouts.ts';
-import { MeetingState, type Member } from './meeting.ts';
-import { layoutRequestNamed } from './workload.ts';
+import { layoutRequestNamed } from '../layout/named.ts';
+import { emptyRoster, type MeetingRoster, type Member } from './roster.ts';
+
+/** A roster with the join counter the tests' joins draw from. */
+type TestMeeting = MeetingRoster & { nextJoinOrder: number };
+
+const newMeeting = (): TestMeeting => ({ ...emptyRoster(), nextJoinOrder: 0 });
 
 const pool = Array.from({ length: 14 }, (_, index) => participantId(`p${index}`));
 const layouts = ['grid', 'grid2x2', 'grid1x3', 'speaker'];
@@ -36,7 +40,7 @@ const changeArb: fc.Arbitrary<Change> = fc.oneof(
   fc.constant({ type: 'replan' as const }),
 );
 
-function apply(meeting: MeetingState, change: Change): void {
+function apply(meeting: TestMeeting, change: Change): void {
   if (change.type === 'replan') return;
   const id = pool[change.who] as ParticipantId;
   const member = meeting.members.get(id);
@@ -51,6 +55,7 @@ function apply(meeting: MeetingState, change: Change): void {
         layout: layoutRequestNamed(layouts[change.who % layouts.length] ?? 'grid'),
         assignment: undefined,
         connectedHandler: undefined,
+        movingTo: undefined,
       });
       return;
     case 'leave':
@@ -71,7 +76,7 @@ function apply(meeting: MeetingState, change: Change): void {
 }
 
 /** The meeting's roster as core's layout engine reads it, unindexed. */
-function rosterOfMeeting(meeting: MeetingState) {
+function rosterOfMeeting(meeting: TestMeeting) {
   return {
     participants: [...meeting.members.values()].map((m) => ({
       id: m.id,
@@ -87,7 +92,7 @@ function rosterOfMeeting(meeting: MeetingState) {
  * The demand core's layout engine gives when every member is assigned afresh from `previous`:
  * in member order, each member's pairs in source order.
  */
-function referenceDemand(meeting: MeetingState): StreamDemand[] {
+function referenceDemand(meeting: TestMeeting): StreamDemand[] {
   const roster = rosterOfMeeting(meeting);
   return [...meeting.members.values()].flatMap((m) =>
     pairsInSourceOrder(
@@ -115,10 +120,7 @@ describe('meeting layouts', () => {
   it('equal what core assigns every member afresh, through any sequence of changes', () => {
     fc.assert(
       fc.property(fc.array(changeArb, { maxLength: 60 }), (changes) => {
-        const meeting = new MeetingState(meetingId('m1'), regionId('r1'), false, {
-          rotationIntervalMs: 3_600_000,
-          deletionGraceMs: 30_000,
-        });
+        const meeting = newMeeting();
         for (const change of changes) {
           apply(meeting, change);
           const expected = referenceDemand(meeting);
@@ -129,10 +131,7 @@ describe('meeting layouts', () => {
   });
 
   it('keep the roster index while the roster is equal, rebuild it when it changes', () => {
-    const meeting = new MeetingState(meetingId('m1'), regionId('r1'), false, {
-      rotationIntervalMs: 3_600_000,
-      deletionGraceMs: 30_000,
-    });
+    const meeting = newMeeting();
     for (const who of [0, 1, 2]) apply(meeting, { type: 'join', who });
     apply(meeting, { type: 'speak', who: 1 });
     meetingDemand(meeting);
@@ -155,10 +154,7 @@ describe('meeting layouts', () => {
   });
 
   it('give the same demand list while no member shows anything new, a new one when one does', () => {
-    const meeting = new MeetingState(meetingId('m1'), regionId('r1'), false, {
-      rotationIntervalMs: 3_600_000,
-      deletionGraceMs: 30_000,
-    });
+    const meeting = newMeeting();
     for (const who of [0, 1, 2]) apply(meeting, { type: 'join', who });
     const first = meetingDemand(meeting);
     // Grids that show everyone: a new speaker changes what nobody is shown.
@@ -171,10 +167,7 @@ describe('meeting layouts', () => {
   });
 
   it('give the same demand list when a speaker change only moves tiles', () => {
-    const meeting = new MeetingState(meetingId('m1'), regionId('r1'), false, {
-      rotationIntervalMs: 3_600_000,
-      deletionGraceMs: 30_000,
-    });
+    const meeting = newMeeting();
     // Speaker view with room for everyone: the main slot and four thumbnails, four others.
     for (const who of [0, 1, 2, 3, 4]) apply(meeting, { type: 'join', who });
     const viewer = meeting.members.get(pool[0] as ParticipantId) as Member;
@@ -259,10 +252,7 @@ describe('meeting layouts', () => {
     });
     fc.assert(
       fc.property(startArb, fc.array(anyChange, { maxLength: 60 }), (start, changes) => {
-        const meeting = new MeetingState(meetingId('m1'), regionId('r1'), false, {
-          rotationIntervalMs: 3_600_000,
-          deletionGraceMs: 30_000,
-        });
+        const meeting = newMeeting();
         const opening: (Change | ExtraChange)[] = [
           ...start.members.flatMap(([member, request]) => [
             { type: 'join' as const, who: member },
@@ -288,10 +278,7 @@ describe('meeting layouts', () => {
 
 describe('a grid one tile short of everyone it may show', () => {
   it('follows a reordered speaker history', () => {
-    const meeting = new MeetingState(meetingId('m1'), regionId('r1'), false, {
-      rotationIntervalMs: 3_600_000,
-      deletionGraceMs: 30_000,
-    });
+    const meeting = newMeeting();
     // Seven members; the first shows itself among six tiles, so one member is always left out.
     for (let who = 0; who < 7; who++) apply(meeting, { type: 'join', who });
     const first = meeting.members.get(pool[0] as ParticipantId) as Member;
@@ -321,7 +308,7 @@ type ExtraChange =
   | { readonly type: 'request'; readonly who: number; readonly request: number };
 
 function applyAny(
-  meeting: MeetingState,
+  meeting: TestMeeting,
   change: Change | ExtraChange,
   requests: readonly LayoutRequest[],
 ): void {
@@ -353,7 +340,7 @@ function applyAny(
  * What core assigns each member afresh from the raw roster and the member's previous assignment,
  * for the members whose request core accepts, in member order.
  */
-function referenceAssignments(meeting: MeetingState): Map<ParticipantId, LayoutAssignment> {
+function referenceAssignments(meeting: TestMeeting): Map<ParticipantId, LayoutAssignment> {
   const roster = rosterOfMeeting(meeting);
   const assignments = new Map<ParticipantId, LayoutAssignment>();
   for (const m of meeting.members.values()) {

@@ -1,0 +1,294 @@
+/**
+ * A Meeting Controller instance as a sans-I/O machine: the meetings it runs (one
+ * `MeetingMachine` each), what it knows of the Media Handlers (`HandlerView`, from their load
+ * reports and their silence) and its heartbeats to the Global Controller. A driver decodes
+ * what arrives, calls `handle`, sends what `pollOutput` gives and arms one timer for
+ * `pollTimeout`. Times are milliseconds.
+ */
+import type { ControllerId, HandlerId, MeetingId, RegionId } from '../ids.ts';
+import { DEFAULT_HANDLER_VIEW_POLICY, HandlerView, type HandlerReport } from './handlers.ts';
+import type { HandlerViewPolicy } from './handlers.ts';
+import {
+  MeetingMachine,
+  type MeetingConfig,
+  type MeetingInput,
+  type MeetingOutput,
+} from './meeting.ts';
+
+export interface ControllerConfig {
+  readonly controller: ControllerId;
+  readonly region: RegionId;
+  /** How often the controller tells the Global Controller it is alive (ms). */
+  readonly heartbeatIntervalMs: number;
+  readonly handlerView?: HandlerViewPolicy;
+  /** Settings of every meeting it runs, less the meeting's id and region. */
+  readonly meetings: Omit<MeetingConfig, 'meeting' | 'region'>;
+}
+
+export type ControllerInput =
+  /** An event of one meeting; `meetingRegion` creates the meeting if the controller lacks it. */
+  | {
+      readonly type: 'meeting';
+      readonly meeting: MeetingId;
+      readonly meetingRegion?: RegionId;
+      readonly input: MeetingInput;
+    }
+  /** Load reports read from the regional stores. */
+  | { readonly type: 'load-reports'; readonly reports: readonly HandlerReport[] }
+  /** A handler's connection closed: lost without waiting for its silence. */
+  | { readonly type: 'handler-lost'; readonly handler: HandlerId }
+  | { readonly type: 'end-meeting'; readonly meeting: MeetingId }
+  /** Another controller took the meeting over: stop running it, without ending it. */
+  | { readonly type: 'release'; readonly meeting: MeetingId }
+  /**
+   * Take over a meeting another controller ran (its state is read from the shared store after
+   * that controller failed): commands it left unacknowledged are resent now.
+   */
+  | { readonly type: 'adopt'; readonly machine: MeetingMachine };
+
+export type ControllerOutput =
+  | { readonly type: 'meeting'; readonly meeting: MeetingMachine; readonly output: MeetingOutput }
+  | {
+      readonly type: 'heartbeat';
+      readonly controller: ControllerId;
+      readonly meetingCount: number;
+    }
+  /** An event for a meeting the controller does not run and could not create. */
+  | { readonly type: 'unknown-meeting'; readonly meeting: MeetingId }
+  | { readonly type: 'handler-lost'; readonly handler: HandlerId };
+
+export class ControllerEndpoint {
+  readonly handlers: HandlerView;
+  private readonly meetings = new Map<MeetingId, MeetingMachine>();
+  private readonly own: ControllerOutput[] = [];
+  private ownHead = 0;
+  /** Meetings that may have outputs waiting, in the order they got them. */
+  private readonly dirty: MeetingMachine[] = [];
+  private readonly dirtySet = new Set<MeetingMachine>();
+  private readonly deadlines = new DeadlineHeap();
+  private nextHeartbeat: number;
+
+  constructor(
+    readonly config: ControllerConfig,
+    now: number,
+  ) {
+    this.handlers = new HandlerView(config.handlerView ?? DEFAULT_HANDLER_VIEW_POLICY);
+    this.nextHeartbeat = now;
+  }
+
+  get id(): ControllerId {
+    return this.config.controller;
+  }
+
+  meeting(id: MeetingId): MeetingMachine | undefined {
+    return this.meetings.get(id);
+  }
+
+  get meetingCount(): number {
+    return this.meetings.size;
+  }
+
+  handle(input: ControllerInput, now: number): void {
+    switch (input.type) {
+      case 'meeting': {
+        let machine = this.meetings.get(input.meeting);
+        if (machine === undefined) {
+          if (input.meetingRegion === undefined) {
+            this.own.push({ type: 'unknown-meeting', meeting: input.meeting });
+            return;
+          }
+          machine = new MeetingMachine(
+            { ...this.config.meetings, meeting: input.meeting, region: input.meetingRegion },
+            this.handlers,
+          );
+          this.meetings.set(input.meeting, machine);
+        }
+        machine.handle(input.input, now);
+        this.touched(machine);
+        return;
+      }
+      case 'load-reports':
+        for (const report of input.reports) this.handlers.report(report, now);
+        return;
+      case 'handler-lost':
+        if (this.handlers.lose(input.handler)) this.handlerLost(input.handler, now);
+        return;
+      case 'end-meeting': {
+        const machine = this.meetings.get(input.meeting);
+        if (machine === undefined) return;
+        machine.end();
+        this.meetings.delete(input.meeting);
+        this.deadlines.forget(machine);
+        return;
+      }
+      case 'release': {
+        const machine = this.meetings.get(input.meeting);
+        if (machine === undefined) return;
+        this.meetings.delete(input.meeting);
+        this.deadlines.forget(machine);
+        return;
+      }
+      case 'adopt': {
+        const machine = input.machine;
+        machine.adoptedBy(this.handlers, now);
+        this.meetings.set(machine.id, machine);
+        this.touched(machine);
+        return;
+      }
+    }
+  }
+
+  handleTimeout(now: number): void {
+    if (now >= this.nextHeartbeat) {
+      this.own.push({
+        type: 'heartbeat',
+        controller: this.config.controller,
+        meetingCount: this.meetings.size,
+      });
+      this.nextHeartbeat = now + this.config.heartbeatIntervalMs;
+    }
+    const expiry = this.handlers.nextExpiry();
+    if (expiry !== null && expiry <= now) {
+      for (const handler of this.handlers.expire(now)) this.handlerLost(handler, now);
+    }
+    for (;;) {
+      const machine = this.deadlines.popDue(now);
+      if (machine === undefined) break;
+      machine.handleTimeout(now);
+      this.touched(machine);
+    }
+  }
+
+  pollOutput(): ControllerOutput | null {
+    if (this.ownHead < this.own.length) return this.own[this.ownHead++] ?? null;
+    if (this.ownHead > 0) {
+      this.own.length = 0;
+      this.ownHead = 0;
+    }
+    while (this.dirty.length > 0) {
+      const machine = this.dirty[0] as MeetingMachine;
+      const output = machine.pollOutput();
+      if (output !== null) return { type: 'meeting', meeting: machine, output };
+      this.dirty.shift();
+      this.dirtySet.delete(machine);
+    }
+    return null;
+  }
+
+  pollTimeout(): number | null {
+    let next: number | null = this.nextHeartbeat;
+    const expiry = this.handlers.nextExpiry();
+    if (expiry !== null && expiry < next) next = expiry;
+    const meeting = this.deadlines.peek();
+    if (meeting !== null && meeting < next) next = meeting;
+    return next;
+  }
+
+  private handlerLost(handler: HandlerId, now: number): void {
+    this.own.push({ type: 'handler-lost', handler });
+    for (const machine of this.meetings.values()) {
+      if (!machine.uses(handler)) continue;
+      machine.handle({ type: 'handler-lost', handler }, now);
+      this.touched(machine);
+    }
+  }
+
+  /** Queues the machine's outputs and files its next deadline. */
+  private touched(machine: MeetingMachine): void {
+    if (!this.dirtySet.has(machine)) {
+      this.dirtySet.add(machine);
+      this.dirty.push(machine);
+    }
+    this.deadlines.set(machine, machine.pollTimeout());
+  }
+}
+
+/**
+ * Each meeting's next deadline, earliest first: a binary heap with lazy deletion (an entry
+ * whose time is no longer its machine's deadline is skipped when it surfaces).
+ */
+class DeadlineHeap {
+  private readonly heap: { at: number; seq: number; machine: MeetingMachine }[] = [];
+  private readonly current = new Map<MeetingMachine, number>();
+  private seq = 0;
+
+  set(machine: MeetingMachine, at: number | null): void {
+    if (at === null) {
+      this.current.delete(machine);
+      return;
+    }
+    if (this.current.get(machine) === at) return;
+    this.current.set(machine, at);
+    this.heap.push({ at, seq: this.seq++, machine });
+    this.up(this.heap.length - 1);
+  }
+
+  forget(machine: MeetingMachine): void {
+    this.current.delete(machine);
+  }
+
+  peek(): number | null {
+    this.dropStale();
+    return this.heap[0]?.at ?? null;
+  }
+
+  popDue(now: number): MeetingMachine | undefined {
+    this.dropStale();
+    const top = this.heap[0];
+    if (top === undefined || top.at > now) return undefined;
+    this.pop();
+    this.current.delete(top.machine);
+    return top.machine;
+  }
+
+  private dropStale(): void {
+    for (;;) {
+      const top = this.heap[0];
+      if (top === undefined || this.current.get(top.machine) === top.at) return;
+      this.pop();
+    }
+  }
+
+  private pop(): void {
+    const last = this.heap.pop();
+    if (last === undefined || this.heap.length === 0) return;
+    this.heap[0] = last;
+    this.down(0);
+  }
+
+  private less(a: number, b: number): boolean {
+    const x = this.heap[a] as { at: number; seq: number };
+    const y = this.heap[b] as { at: number; seq: number };
+    return x.at < y.at || (x.at === y.at && x.seq < y.seq);
+  }
+
+  private up(index: number): void {
+    let i = index;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (!this.less(i, parent)) return;
+      this.swap(i, parent);
+      i = parent;
+    }
+  }
+
+  private down(index: number): void {
+    let i = index;
+    for (;;) {
+      const left = 2 * i + 1;
+      const right = left + 1;
+      let smallest = i;
+      if (left < this.heap.length && this.less(left, smallest)) smallest = left;
+      if (right < this.heap.length && this.less(right, smallest)) smallest = right;
+      if (smallest === i) return;
+      this.swap(i, smallest);
+      i = smallest;
+    }
+  }
+
+  private swap(a: number, b: number): void {
+    const x = this.heap[a] as (typeof this.heap)[number];
+    this.heap[a] = this.heap[b] as (typeof this.heap)[number];
+    this.heap[b] = x;
+  }
+}

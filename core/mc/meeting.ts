@@ -1,0 +1,762 @@
+/**
+ * One meeting as its Meeting Controller runs it (spec 003 "Meeting Controller", "Join Meeting
+ * Flow", "Media Routing Strategy", "Dynamic Rerouting", "Security Architecture"), as a
+ * sans-I/O machine: `handle(input, now)` and `handleTimeout(now)` take events, `pollOutput()`
+ * gives what to send, `pollTimeout()` the next deadline. Times are milliseconds.
+ *
+ * What it decides:
+ * - join admission: a new member is added and the meeting replanned; when the planner finds no
+ *   room the member is taken out again and the join rejected (nothing else changes). A member
+ *   already in the meeting joining again is a reconnect: same participant, same join order,
+ *   no new key epoch.
+ * - when to replan: only when the demand (every member's layout, core/mc/layouts) or what the
+ *   plan was made from (members, where each is connected when that is not its home, handler
+ *   health) changed.
+ * - moving handlers between plans: one make-before-break transition at a time (core/routing
+ *   `planTransition`), additions to every handler first, removals once every addition is
+ *   acknowledged; plans made meanwhile are merged into the next transition. One route command
+ *   per handler and phase, each with an id (increasing per meeting), retransmitted every
+ *   `commandRetryMs` until acknowledged. A lost handler's commands count as done: its entries
+ *   are gone.
+ * - moving clients: a member connected to a handler that is not its home in a new plan is told
+ *   to move.
+ * - media keys: core's epoch machine (a new epoch on join, leave and hourly); each epoch's key
+ *   goes to exactly its recipients and is resent every `keyRetryMs` until acknowledged (at
+ *   most `keyAttempts` sends) while the epoch is current; superseded epochs are erased.
+ * - sessions: a member's session is written with a TTL on join and refreshed by its heartbeats
+ *   and messages; a member silent for the TTL has left.
+ */
+import type { HandlerId, MediaKind, MeetingId, ParticipantId, RegionId } from '../ids.ts';
+import type { LayoutRequest } from '../layout/types.ts';
+import { MediaKeyEpochs, type MediaKeyEvent, type MediaKeyPolicy } from '../keys/media-epochs.ts';
+import { planRouting } from '../routing/planner.ts';
+import { planTransition, type PlanStep } from '../routing/transition.ts';
+import type {
+  LatencyTable,
+  Route,
+  RoutingError,
+  RoutingHandler,
+  RoutingInput,
+  RoutingPlan,
+  StreamDemand,
+} from '../routing/types.ts';
+import type { HandlerView } from './handlers.ts';
+import { meetingDemand } from './layouts.ts';
+import { emptyRoster, type MeetingRoster, type Member } from './roster.ts';
+
+/**
+ * Deliberate breakages, for tests that show the simulator notices each one. Never set outside
+ * tests.
+ */
+export interface MeetingMutations {
+  /** Send a transition's removals before its additions. */
+  readonly removeBeforeAdd?: boolean;
+  /** Do not replan when a handler the meeting uses is lost. */
+  readonly noReplanOnHandlerLoss?: boolean;
+  /** Send each route command once. */
+  readonly noRetransmit?: boolean;
+  /** Do not start a new key epoch when a member joins. */
+  readonly noKeyRotationOnJoin?: boolean;
+}
+
+export interface MeetingConfig {
+  readonly meeting: MeetingId;
+  /** The region the meeting belongs to: always among the regions its handlers come from. */
+  readonly region: RegionId;
+  readonly latencyMs: LatencyTable;
+  readonly streamBitrateBps: number;
+  readonly keyPolicy: MediaKeyPolicy;
+  /** Retransmission timeout of a route command (ms): above the largest round trip. */
+  readonly commandRetryMs: number;
+  /** Resend interval of an unacknowledged key (ms) and how many sends at most. */
+  readonly keyRetryMs: number;
+  readonly keyAttempts: number;
+  /** A member's session lives this long (ms) without a heartbeat (spec: 5 minutes). */
+  readonly sessionTtlMs: number;
+  /** What a joining member publishes until it says otherwise. */
+  readonly defaultPublishes: readonly MediaKind[];
+  readonly mutations?: MeetingMutations;
+}
+
+export const DEFAULT_MEETING_TIMING = {
+  commandRetryMs: 400,
+  keyRetryMs: 2_000,
+  keyAttempts: 3,
+  sessionTtlMs: 300_000,
+  defaultPublishes: ['camera', 'audio'] as readonly MediaKind[],
+};
+
+/** Something a client, a handler or the controller's endpoint tells the meeting. */
+export type MeetingInput =
+  /** A member joins (or reconnects) with claims its driver has verified. */
+  | {
+      readonly type: 'join';
+      readonly participant: ParticipantId;
+      readonly region: RegionId;
+      readonly layout: LayoutRequest;
+    }
+  | { readonly type: 'leave'; readonly participant: ParticipantId }
+  | { readonly type: 'layout'; readonly participant: ParticipantId; readonly layout: LayoutRequest }
+  | { readonly type: 'publish'; readonly participant: ParticipantId; readonly kind: MediaKind }
+  | { readonly type: 'unpublish'; readonly participant: ParticipantId; readonly kind: MediaKind }
+  | { readonly type: 'screen-share'; readonly participant: ParticipantId; readonly sharing: boolean }
+  | { readonly type: 'speaker'; readonly participant: ParticipantId }
+  /** The client reports its media session (the handler it reached), or its loss (undefined). */
+  | {
+      readonly type: 'connected';
+      readonly participant: ParticipantId;
+      readonly handler: HandlerId | undefined;
+    }
+  | { readonly type: 'heartbeat'; readonly participant: ParticipantId }
+  | { readonly type: 'route-ack'; readonly command: number }
+  | { readonly type: 'key-ack'; readonly participant: ParticipantId; readonly epoch: number }
+  /** The endpoint lost a handler (silence or a closed connection). */
+  | { readonly type: 'handler-lost'; readonly handler: HandlerId };
+
+/** What the meeting asks its driver to do (or, for `planned` and `transition`, to record). */
+export type MeetingOutput =
+  | {
+      readonly type: 'join-accepted';
+      readonly participant: ParticipantId;
+      /** The handler the member connects its media session to. */
+      readonly handler: HandlerId;
+      /** The key epoch in force, which the member is sent. */
+      readonly epoch: number | undefined;
+      readonly reconnect: boolean;
+    }
+  | {
+      readonly type: 'join-rejected';
+      readonly participant: ParticipantId;
+      readonly reason: 'no-capacity' | 'meeting-ended';
+      readonly detail: RoutingError | undefined;
+    }
+  /** Tell a connected member to move its media session to another handler. */
+  | { readonly type: 'move'; readonly participant: ParticipantId; readonly handler: HandlerId }
+  /** Send a key epoch's key to each recipient (created fresh by the driver, or resent). */
+  | {
+      readonly type: 'key';
+      readonly epoch: number;
+      readonly recipients: readonly ParticipantId[];
+      readonly resend: boolean;
+    }
+  /** Every member, and the controller, erases the epoch's key. */
+  | { readonly type: 'erase-epoch'; readonly epoch: number }
+  /** A route command to one handler; resent with the same id until acknowledged. */
+  | {
+      readonly type: 'route-command';
+      readonly id: number;
+      readonly meeting: MeetingId;
+      readonly handler: HandlerId;
+      readonly steps: readonly PlanStep[];
+      readonly resend: boolean;
+    }
+  | { readonly type: 'session-write'; readonly participant: ParticipantId; readonly ttlMs: number }
+  | { readonly type: 'session-delete'; readonly participant: ParticipantId }
+  /** A member's session expired: it has left. */
+  | { readonly type: 'member-expired'; readonly participant: ParticipantId }
+  /** A new plan is in force (for invariant checks and logs). */
+  | { readonly type: 'planned'; readonly input: RoutingInput; readonly plan: RoutingPlan }
+  | { readonly type: 'plan-failed'; readonly error: RoutingError }
+  /** A transition from `from` to the plan in force started (for invariant checks and logs). */
+  | {
+      readonly type: 'transition';
+      readonly from: RoutingPlan | null;
+      readonly steps: readonly PlanStep[];
+      readonly demandBefore: readonly StreamDemand[];
+      readonly demandAfter: readonly StreamDemand[];
+    }
+  /** Every handler acknowledged the last transition. */
+  | { readonly type: 'transition-done' };
+
+/** What a plan was made from besides its demand (see `planInputsUnchanged`). */
+interface PlanningInputs {
+  readonly members: readonly ParticipantId[];
+  readonly awayAt: readonly (HandlerId | undefined)[];
+  readonly healthVersion: number;
+}
+
+interface PendingCommand {
+  readonly id: number;
+  readonly handler: HandlerId;
+  readonly steps: readonly PlanStep[];
+  retryAt: number;
+}
+
+interface PendingKey {
+  readonly epoch: number;
+  sends: number;
+  retryAt: number;
+}
+
+/** One meeting's machine. */
+export class MeetingMachine {
+  readonly roster: MeetingRoster = emptyRoster();
+  private nextJoinOrder = 0;
+  private readonly keys: MediaKeyEpochs;
+  private readonly outputs: MeetingOutput[] = [];
+  private outputHead = 0;
+
+  /** The plan in force (the latest made), and the demand it serves. */
+  plan: RoutingPlan | null = null;
+  demand: readonly StreamDemand[] = [];
+  private plannedFrom: PlanningInputs | undefined;
+  /** The plan the handlers are being moved to (or hold): the last transition's target. */
+  appliedPlan: RoutingPlan | null = null;
+  appliedDemand: readonly StreamDemand[] = [];
+  /** The phase the transition in flight is in; commands of that phase not yet acknowledged. */
+  private phase: 'idle' | 'first' | 'second' = 'idle';
+  private secondPhase: PlanStep[] = [];
+  private readonly pending = new Map<number, PendingCommand>();
+  private nextCommandId = 1;
+  private readonly pendingKeys = new Map<ParticipantId, PendingKey>();
+  private readonly lastSeen = new Map<ParticipantId, number>();
+  /**
+   * No retransmission (command or key) is due before this, nor a session expiry before
+   * `nextExpiryAt`. Both may be early (an acknowledgement or a heartbeat only makes the true
+   * time later): an early wake-up recomputes them.
+   */
+  private nextRetryAt: number | null = null;
+  private nextExpiryAt: number | null = null;
+  private ended = false;
+
+  constructor(
+    readonly config: MeetingConfig,
+    private handlers: HandlerView,
+  ) {
+    this.keys = new MediaKeyEpochs(config.keyPolicy);
+  }
+
+  get id(): MeetingId {
+    return this.config.meeting;
+  }
+
+  get memberCount(): number {
+    return this.roster.members.size;
+  }
+
+  /** Whether a transition's route commands are still being acknowledged. */
+  get transitionInFlight(): boolean {
+    return this.phase !== 'idle';
+  }
+
+  /** The key epoch in force, if any. */
+  currentEpoch(): number | undefined {
+    return this.keys.currentEpoch();
+  }
+
+  /** Epochs whose keys the controller has not erased yet. */
+  liveEpochs(): number[] {
+    return this.keys.liveEpochs();
+  }
+
+  /** Whether the meeting's plan in force uses `handler`. */
+  uses(handler: HandlerId): boolean {
+    for (const plan of [this.plan, this.appliedPlan]) {
+      for (const load of plan?.loads ?? []) if (load.handler === handler) return true;
+    }
+    return false;
+  }
+
+  handle(input: MeetingInput, now: number): void {
+    if (this.ended) {
+      if (input.type === 'join') this.reject(input.participant, 'meeting-ended', undefined);
+      return;
+    }
+    switch (input.type) {
+      case 'join':
+        return this.join(input.participant, input.region, input.layout, now);
+      case 'leave':
+        return this.leave(input.participant, now);
+      case 'layout':
+        return this.changeMember(input.participant, now, (m) => {
+          m.layout = input.layout;
+        });
+      case 'publish':
+        return this.changeMember(input.participant, now, (m) => {
+          if (!m.publishes.includes(input.kind)) m.publishes = [...m.publishes, input.kind];
+        });
+      case 'unpublish':
+        return this.changeMember(input.participant, now, (m) => {
+          m.publishes = m.publishes.filter((k) => k !== input.kind);
+        });
+      case 'screen-share':
+        return this.changeMember(input.participant, now, (m) => {
+          const others = m.publishes.filter((k) => k !== 'screen');
+          m.publishes = input.sharing ? ['screen', ...others] : others;
+        });
+      case 'speaker': {
+        if (!this.roster.members.has(input.participant)) return;
+        this.roster.activeSpeakers = [
+          input.participant,
+          ...this.roster.activeSpeakers.filter((p) => p !== input.participant),
+        ].slice(0, 8);
+        this.replan(now);
+        return;
+      }
+      case 'connected': {
+        const member = this.roster.members.get(input.participant);
+        if (member === undefined || member.connectedHandler === input.handler) return;
+        member.connectedHandler = input.handler;
+        if (member.movingTo === input.handler) member.movingTo = undefined;
+        this.seen(input.participant, now);
+        this.replan(now);
+        return;
+      }
+      case 'heartbeat':
+        if (this.roster.members.has(input.participant)) this.seen(input.participant, now);
+        return;
+      case 'route-ack':
+        return this.acknowledged(input.command, now);
+      case 'key-ack': {
+        const pending = this.pendingKeys.get(input.participant);
+        if (pending !== undefined && pending.epoch === input.epoch)
+          this.pendingKeys.delete(input.participant);
+        if (this.pendingKeys.size === 0 && this.pending.size === 0) this.nextRetryAt = null;
+        return;
+      }
+      case 'handler-lost':
+        return this.handlerLost(input.handler, now);
+    }
+  }
+
+  handleTimeout(now: number): void {
+    if (this.ended) return;
+    const keyDeadline = this.keys.nextDeadline();
+    if (keyDeadline !== undefined && keyDeadline <= now) this.keyEvent({ type: 'tick' }, now);
+    if (this.nextRetryAt !== null && this.nextRetryAt <= now) this.retransmit(now);
+    if (this.nextExpiryAt !== null && this.nextExpiryAt <= now) this.expireSessions(now);
+  }
+
+  /** Resends the commands and keys whose acknowledgement is overdue. */
+  private retransmit(now: number): void {
+    let next: number | null = null;
+    for (const command of this.pending.values()) {
+      if (command.retryAt <= now) {
+        command.retryAt = now + this.config.commandRetryMs;
+        this.emitCommand(command, true);
+      }
+      if (next === null || command.retryAt < next) next = command.retryAt;
+    }
+    for (const [participant, key] of this.pendingKeys) {
+      if (key.retryAt <= now) {
+        if (key.sends >= this.config.keyAttempts || this.keys.currentEpoch() !== key.epoch) {
+          this.pendingKeys.delete(participant);
+          continue;
+        }
+        key.sends++;
+        key.retryAt = now + this.config.keyRetryMs;
+        this.outputs.push({
+          type: 'key',
+          epoch: key.epoch,
+          recipients: [participant],
+          resend: true,
+        });
+      }
+      if (next === null || key.retryAt < next) next = key.retryAt;
+    }
+    this.nextRetryAt = next;
+  }
+
+  /** Members silent for the session TTL have left. */
+  private expireSessions(now: number): void {
+    const expired: ParticipantId[] = [];
+    let next: number | null = null;
+    for (const [participant, at] of this.lastSeen) {
+      const expiry = at + this.config.sessionTtlMs;
+      if (expiry <= now) expired.push(participant);
+      else if (next === null || expiry < next) next = expiry;
+    }
+    this.nextExpiryAt = next;
+    for (const participant of expired) {
+      this.outputs.push({ type: 'member-expired', participant });
+      this.leave(participant, now);
+    }
+  }
+
+  /** Files a retransmission due at `at`. */
+  private retryBy(at: number): void {
+    if (this.nextRetryAt === null || at < this.nextRetryAt) this.nextRetryAt = at;
+  }
+
+  pollOutput(): MeetingOutput | null {
+    if (this.outputHead >= this.outputs.length) {
+      if (this.outputHead > 0) {
+        this.outputs.length = 0;
+        this.outputHead = 0;
+      }
+      return null;
+    }
+    return this.outputs[this.outputHead++] ?? null;
+  }
+
+  pollTimeout(): number | null {
+    if (this.ended) return null;
+    let next = this.keys.nextDeadline() ?? null;
+    if (this.nextRetryAt !== null && (next === null || this.nextRetryAt < next))
+      next = this.nextRetryAt;
+    if (this.nextExpiryAt !== null && (next === null || this.nextExpiryAt < next))
+      next = this.nextExpiryAt;
+    return next;
+  }
+
+  /**
+   * Another controller takes the meeting over (its state came from the shared store after its
+   * controller failed): the plan in force now counts on the new controller's view of the
+   * handlers, outputs the failed controller never sent are dropped, and every command and key
+   * it left unacknowledged is resent at once (handlers apply a command id at most once).
+   */
+  adoptedBy(handlers: HandlerView, now: number): void {
+    this.handlers = handlers;
+    handlers.plannedChanged([], this.plan?.loads ?? []);
+    this.plannedFrom = undefined;
+    this.outputs.length = 0;
+    this.outputHead = 0;
+    for (const command of this.pending.values()) command.retryAt = now;
+    for (const key of this.pendingKeys.values()) key.retryAt = now;
+    if (this.pending.size > 0 || this.pendingKeys.size > 0) this.nextRetryAt = now;
+  }
+
+  /** The meeting ends: nothing more is planned or sent; the handlers drop it on their own. */
+  end(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.handlers.plannedChanged(this.plan?.loads ?? [], []);
+    this.plan = null;
+    this.pending.clear();
+    this.pendingKeys.clear();
+    this.lastSeen.clear();
+    this.nextRetryAt = null;
+    this.nextExpiryAt = null;
+  }
+
+  // ---------------------------------------------------------------- members
+
+  private join(participant: ParticipantId, region: RegionId, layout: LayoutRequest, now: number) {
+    const members = this.roster.members;
+    const existing = members.get(participant);
+    if (existing === undefined) {
+      members.set(participant, {
+        id: participant,
+        region,
+        joinOrder: this.nextJoinOrder++,
+        publishes: [...this.config.defaultPublishes],
+        layout,
+        assignment: undefined,
+        connectedHandler: undefined,
+        movingTo: undefined,
+      });
+      const failure = this.replan(now);
+      if (failure !== undefined) {
+        members.delete(participant);
+        this.nextJoinOrder--;
+        return this.reject(participant, 'no-capacity', failure);
+      }
+      if (this.config.mutations?.noKeyRotationOnJoin !== true)
+        this.keyEvent({ type: 'join', participant }, now);
+    } else {
+      existing.layout = layout;
+      const failure = this.replan(now);
+      if (failure !== undefined) return this.reject(participant, 'no-capacity', failure);
+    }
+    const home = homeIn(this.plan, participant);
+    if (home === undefined) return this.reject(participant, 'no-capacity', undefined);
+    this.seen(participant, now);
+    this.outputs.push({
+      type: 'join-accepted',
+      participant,
+      handler: home,
+      epoch: this.keys.currentEpoch(),
+      reconnect: existing !== undefined,
+    });
+  }
+
+  private reject(
+    participant: ParticipantId,
+    reason: 'no-capacity' | 'meeting-ended',
+    detail: RoutingError | undefined,
+  ): void {
+    this.outputs.push({ type: 'join-rejected', participant, reason, detail });
+  }
+
+  private leave(participant: ParticipantId, now: number): void {
+    if (!this.roster.members.delete(participant)) return;
+    this.roster.departed.push(participant);
+    this.lastSeen.delete(participant);
+    this.pendingKeys.delete(participant);
+    this.outputs.push({ type: 'session-delete', participant });
+    this.keyEvent({ type: 'leave', participant }, now);
+    this.replan(now);
+  }
+
+  private changeMember(participant: ParticipantId, now: number, change: (m: Member) => void) {
+    const member = this.roster.members.get(participant);
+    if (member === undefined) return;
+    change(member);
+    this.seen(participant, now);
+    this.replan(now);
+  }
+
+  private seen(participant: ParticipantId, now: number): void {
+    const before = this.lastSeen.get(participant);
+    this.lastSeen.set(participant, now);
+    const expiry = now + this.config.sessionTtlMs;
+    if (this.nextExpiryAt === null || expiry < this.nextExpiryAt) this.nextExpiryAt = expiry;
+    // Redis takes a refresh at most every tenth of the TTL.
+    if (before === undefined || now - before >= this.config.sessionTtlMs / 10)
+      this.outputs.push({ type: 'session-write', participant, ttlMs: this.config.sessionTtlMs });
+  }
+
+  // ---------------------------------------------------------------- planning
+
+  /**
+   * Recomputes the members' layouts and, when the demand or what the plan was made from
+   * changed, the routing plan; starts moving the handlers to it. Returns the planner's error
+   * when it found no room (the plan in force stays).
+   */
+  private replan(now: number): RoutingError | undefined {
+    const demand = meetingDemand(this.roster);
+    const unchanged = this.plan !== null && this.planInputsUnchanged();
+    if (unchanged && sameDemand(this.demand, demand)) return undefined;
+    const inputs = unchanged ? this.plannedFrom : this.planningInputs();
+    const input = this.routingInput(demand);
+    const planned = planRouting(input);
+    if (!planned.ok) {
+      this.outputs.push({ type: 'plan-failed', error: planned.error });
+      return planned.error;
+    }
+    const plan = planned.value;
+    this.plannedFrom = inputs;
+    this.handlers.plannedChanged(this.plan?.loads ?? [], plan.loads);
+    this.plan = plan;
+    this.demand = demand;
+    this.outputs.push({ type: 'planned', input, plan });
+    this.startTransition(now);
+    this.moveClients(plan);
+    return undefined;
+  }
+
+  private planningInputs(): PlanningInputs {
+    const members: ParticipantId[] = [];
+    const awayAt: (HandlerId | undefined)[] = [];
+    for (const member of this.roster.members.values()) {
+      members.push(member.id);
+      awayAt.push(this.awayFromHome(member));
+    }
+    return { members, awayAt, healthVersion: this.handlers.healthVersion };
+  }
+
+  /**
+   * Whether the members, where each is connected when that is not its home, and the handlers'
+   * health are what the plan in force was made from. Not connected and connected at home are
+   * the same to the planner (either earns the existing-connection preference).
+   */
+  private planInputsUnchanged(): boolean {
+    const planned = this.plannedFrom;
+    if (planned === undefined || planned.healthVersion !== this.handlers.healthVersion)
+      return false;
+    if (planned.members.length !== this.roster.members.size) return false;
+    let index = 0;
+    for (const member of this.roster.members.values()) {
+      if (planned.members[index] !== member.id) return false;
+      if (planned.awayAt[index] !== this.awayFromHome(member)) return false;
+      index++;
+    }
+    return true;
+  }
+
+  private awayFromHome(member: Member): HandlerId | undefined {
+    const connected = member.connectedHandler;
+    return connected === undefined || connected === homeIn(this.plan, member.id)
+      ? undefined
+      : connected;
+  }
+
+  private routingInput(demand: readonly StreamDemand[]): RoutingInput {
+    const regions = new Set<RegionId>([this.config.region]);
+    for (const member of this.roster.members.values()) regions.add(member.region);
+    const thisMeeting = new Map<HandlerId, number>();
+    for (const load of this.plan?.loads ?? []) thisMeeting.set(load.handler, load.meetingBps);
+    const handlers: RoutingHandler[] = [];
+    for (const region of regions) this.handlers.routingHandlers(region, thisMeeting, handlers);
+    return {
+      meeting: this.config.meeting,
+      participants: [...this.roster.members.values()].map((m) => ({
+        id: m.id,
+        region: m.region,
+        joinOrder: m.joinOrder,
+        ...(m.connectedHandler === undefined ? {} : { currentHandler: m.connectedHandler }),
+      })),
+      handlers,
+      demand,
+      latencyMs: this.config.latencyMs,
+      streamBitrateBps: this.config.streamBitrateBps,
+      ...(this.plan === null ? {} : { previous: this.plan }),
+    };
+  }
+
+  /**
+   * Members connected away from their home in `plan` are told to move, once per new home (a
+   * member already told to move there is not told again while it moves).
+   */
+  private moveClients(plan: RoutingPlan): void {
+    for (const home of plan.homes) {
+      const member = this.roster.members.get(home.participant);
+      if (member === undefined) continue;
+      const connected = member.connectedHandler;
+      if (connected === undefined || connected === home.handler) {
+        member.movingTo = undefined;
+        continue;
+      }
+      if (member.movingTo === home.handler) continue;
+      member.movingTo = home.handler;
+      this.outputs.push({ type: 'move', participant: home.participant, handler: home.handler });
+    }
+  }
+
+  // ---------------------------------------------------------------- transitions
+
+  private startTransition(now: number): void {
+    if (this.phase !== 'idle' || this.plan === null || this.plan === this.appliedPlan) return;
+    const from = this.appliedPlan;
+    const to = this.plan;
+    const steps = planTransition(from, to);
+    this.outputs.push({
+      type: 'transition',
+      from,
+      steps,
+      demandBefore: this.appliedDemand,
+      demandAfter: this.demand,
+    });
+    this.appliedPlan = to;
+    this.appliedDemand = this.demand;
+    const adds: PlanStep[] = [];
+    const removes: PlanStep[] = [];
+    for (const step of steps) (step.op === 'add' ? adds : removes).push(step);
+    const [first, second] =
+      this.config.mutations?.removeBeforeAdd === true ? [removes, adds] : [adds, removes];
+    this.secondPhase = second;
+    this.phase = 'first';
+    this.sendPhase(first, now);
+  }
+
+  /** One command per handler for `steps`; moves on at once when no handler is left to ask. */
+  private sendPhase(steps: readonly PlanStep[], now: number): void {
+    const byHandler = new Map<HandlerId, PlanStep[]>();
+    for (const step of steps) {
+      const owner = ownerOf(step.route);
+      if (!this.handlers.isHealthy(owner)) continue;
+      const list = byHandler.get(owner);
+      if (list === undefined) byHandler.set(owner, [step]);
+      else list.push(step);
+    }
+    for (const [handler, list] of byHandler) {
+      const command: PendingCommand = {
+        id: this.nextCommandId++,
+        handler,
+        steps: list,
+        retryAt: now + this.config.commandRetryMs,
+      };
+      if (this.config.mutations?.noRetransmit !== true) {
+        this.pending.set(command.id, command);
+        this.retryBy(command.retryAt);
+      }
+      this.emitCommand(command, false);
+    }
+    if (this.pending.size === 0) this.phaseDone(now);
+  }
+
+  private emitCommand(command: PendingCommand, resend: boolean): void {
+    this.outputs.push({
+      type: 'route-command',
+      id: command.id,
+      meeting: this.config.meeting,
+      handler: command.handler,
+      steps: command.steps,
+      resend,
+    });
+  }
+
+  private acknowledged(command: number, now: number): void {
+    if (!this.pending.delete(command)) return;
+    if (this.pending.size > 0) return;
+    if (this.pendingKeys.size === 0) this.nextRetryAt = null;
+    this.phaseDone(now);
+  }
+
+  private phaseDone(now: number): void {
+    if (this.phase === 'first') {
+      this.phase = 'second';
+      const second = this.secondPhase;
+      this.secondPhase = [];
+      return this.sendPhase(second, now);
+    }
+    if (this.phase !== 'second') return;
+    this.phase = 'idle';
+    this.outputs.push({ type: 'transition-done' });
+    this.startTransition(now);
+  }
+
+  private handlerLost(handler: HandlerId, now: number): void {
+    let dropped = false;
+    for (const command of this.pending.values()) {
+      if (command.handler !== handler) continue;
+      this.pending.delete(command.id);
+      dropped = true;
+    }
+    if (dropped && this.pending.size === 0) this.phaseDone(now);
+    if (this.config.mutations?.noReplanOnHandlerLoss !== true) this.replan(now);
+  }
+
+  // ---------------------------------------------------------------- keys
+
+  private keyEvent(event: MediaKeyEvent, now: number): void {
+    for (const effect of this.keys.handle(event, now)) {
+      if (effect.type === 'delete_epoch') {
+        this.outputs.push({ type: 'erase-epoch', epoch: effect.epoch });
+        continue;
+      }
+      for (const recipient of effect.recipients) {
+        this.pendingKeys.set(recipient, {
+          epoch: effect.epoch,
+          sends: 1,
+          retryAt: now + this.config.keyRetryMs,
+        });
+      }
+      if (effect.recipients.length > 0) this.retryBy(now + this.config.keyRetryMs);
+      this.outputs.push({
+        type: 'key',
+        epoch: effect.epoch,
+        recipients: effect.recipients,
+        resend: false,
+      });
+    }
+  }
+}
+
+/** The handler that executes a route: where it is published, forwarded from, or delivered. */
+export function ownerOf(route: Route): HandlerId {
+  return route.type === 'cascade' ? route.from : route.handler;
+}
+
+/** A participant's home handler in `plan`, if the plan homes it. */
+export function homeIn(
+  plan: RoutingPlan | null,
+  participant: ParticipantId,
+): HandlerId | undefined {
+  if (plan === null) return undefined;
+  for (const home of plan.homes) if (home.participant === participant) return home.handler;
+  return undefined;
+}
+
+/** Whether two demand lists name the same pairs in the same order. */
+export function sameDemand(a: readonly StreamDemand[], b: readonly StreamDemand[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i] as StreamDemand;
+    const y = b[i] as StreamDemand;
+    if (x.subscriber !== y.subscriber || x.publisher !== y.publisher || x.kind !== y.kind)
+      return false;
+  }
+  return true;
+}
