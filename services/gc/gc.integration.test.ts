@@ -33,7 +33,7 @@ let mcClient: GcClient;
 const logger = createLogger('test', 'silent');
 
 /** A genuine AC-signed user token for another subject and scope set. */
-async function tokenAs(subject: string, scopes: string) {
+async function tokenAs(subject: string, scopes: string, org = 'default') {
   const key = ac.keys.signingKey();
   if (!key) throw new Error('no signing key');
   const context = {
@@ -43,6 +43,7 @@ async function tokenAs(subject: string, scopes: string) {
     audience: 'dark-tower',
     now: clock.now(),
     scopes,
+    org,
   };
   return signClaims({ ...validClaims(context), sub: subject }, key);
 }
@@ -142,7 +143,13 @@ describe('GC meetings', () => {
 });
 
 /** A request with its own Host header (fetch does not let a caller set it). */
-function requestWithHost(method: string, path: string, host: string, body?: object) {
+function requestWithHost(
+  method: string,
+  path: string,
+  host: string,
+  body?: object,
+  token = userToken,
+) {
   const target = new URL(path, gc.url);
   return new Promise<{ status: number; body: Record<string, unknown> }>((resolve, reject) => {
     const outgoing = httpRequest(
@@ -151,7 +158,7 @@ function requestWithHost(method: string, path: string, host: string, body?: obje
         hostname: target.hostname,
         port: target.port,
         path: target.pathname,
-        headers: { host, 'content-type': 'application/json', ...bearer(userToken) },
+        headers: { host, 'content-type': 'application/json', ...bearer(token) },
       },
       (response) => {
         let text = '';
@@ -174,17 +181,27 @@ describe('GC tenants', () => {
     await pool.query(
       "INSERT INTO gc.orgs (org_id, display_name, max_participants) VALUES ('acme', 'Acme', 10)",
     );
-    const created = await requestWithHost('POST', '/v1/meetings', 'acme.dark-tower.test', {
-      title: 'Acme sync',
-    });
+    const acmeUser = await tokenAs('acme-user', 'user.read.gc user.write.gc', 'acme');
+    const atAcme = (method: string, path: string, body?: object, token = acmeUser) =>
+      requestWithHost(method, path, 'acme.dark-tower.test', body, token);
+    const created = await atAcme('POST', '/v1/meetings', { title: 'Acme sync' });
     expect(created).toMatchObject({ status: 201, body: { org_id: 'acme', max_participants: 10 } });
     const id = created.body.meeting_id as string;
-    expect(
-      (await requestWithHost('GET', `/v1/meetings/${id}`, 'acme.dark-tower.test')).status,
-    ).toBe(200);
+    expect((await atAcme('GET', `/v1/meetings/${id}`)).status).toBe(200);
+    // The default organisation's user, at its own address or at Acme's, finds nothing.
     expect((await getMeeting(id)).status).toBe(404);
+    expect((await atAcme('GET', `/v1/meetings/${id}`, undefined, userToken)).status).toBe(404);
+    // Acme's user at the default organisation's address finds nothing either.
+    expect((await getMeeting(id, acmeUser)).status).toBe(404);
+    const nobody = await tokenAs('nobody-user', 'user.write.gc', 'nobody');
     expect(
-      await requestWithHost('POST', '/v1/meetings', 'nobody.dark-tower.test', { title: 'x' }),
+      await requestWithHost(
+        'POST',
+        '/v1/meetings',
+        'nobody.dark-tower.test',
+        { title: 'x' },
+        nobody,
+      ),
     ).toMatchObject({ status: 404, body: { error: 'not_found' } });
   });
 });
