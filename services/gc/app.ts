@@ -248,7 +248,35 @@ export function buildGcApp(deps: GcAppDependencies): HttpServer {
     return meetingView(ended, undefined);
   });
 
+  refuseOtherMethods(app, '/v1/meetings', ['GET', 'PUT', 'PATCH', 'DELETE'], 'POST');
+  refuseOtherMethods(app, '/v1/meetings/:id', ['PUT', 'PATCH', 'POST'], 'GET, HEAD, DELETE');
+
   return app;
+}
+
+/**
+ * Answers `methods` on `url` with 405 and `Allow: allowed` (RFC 9110 section 15.5.6), before
+ * the body is read or the token checked: the method is wrong whatever the request carries.
+ */
+function refuseOtherMethods(
+  app: HttpServer,
+  url: string,
+  methods: ('GET' | 'PUT' | 'PATCH' | 'POST' | 'DELETE')[],
+  allowed: string,
+): void {
+  app.route({
+    method: methods,
+    url,
+    onRequest: async (request) => {
+      throw new HttpError(
+        405,
+        'method_not_allowed',
+        `${request.method} is not supported here; use ${allowed}`,
+        { allow: allowed },
+      );
+    },
+    handler: async () => undefined,
+  });
 }
 
 async function readiness(deps: GcAppDependencies): Promise<ReadinessReport> {
