@@ -40,6 +40,7 @@ const claimsOf = (subject: string) =>
       subject,
       kind: 'user',
       scopes: [readGc],
+      org: 'default',
       issuer: ISSUER,
       audience: 'dark-tower',
       now: T0,

@@ -25,8 +25,9 @@ export class PgUserStore implements UserStore {
   async create(user: UserRecord): Promise<Result<void, DuplicateError>> {
     try {
       await this.pool.query(
-        'INSERT INTO ac.users (user_id, username, password_hash, scopes) VALUES ($1, $2, $3, $4)',
-        [user.userId, user.username, user.passwordHash, user.scopes],
+        `INSERT INTO ac.users (user_id, username, password_hash, scopes, org_id)
+         VALUES ($1, $2, $3, $4, $5)`,
+        [user.userId, user.username, user.passwordHash, user.scopes, user.orgId],
       );
       return ok(undefined);
     } catch (error) {
@@ -41,9 +42,11 @@ export class PgUserStore implements UserStore {
       username: string;
       password_hash: string;
       scopes: string[];
-    }>('SELECT user_id, username, password_hash, scopes FROM ac.users WHERE username = $1', [
-      username,
-    ]);
+      org_id: string;
+    }>(
+      'SELECT user_id, username, password_hash, scopes, org_id FROM ac.users WHERE username = $1',
+      [username],
+    );
     const row = result.rows[0];
     return row
       ? {
@@ -51,8 +54,17 @@ export class PgUserStore implements UserStore {
           username: row.username,
           passwordHash: row.password_hash,
           scopes: row.scopes,
+          orgId: row.org_id,
         }
       : undefined;
+  }
+
+  async assignOrg(username: string, orgId: string): Promise<boolean> {
+    const result = await this.pool.query('UPDATE ac.users SET org_id = $2 WHERE username = $1', [
+      username,
+      orgId,
+    ]);
+    return (result.rowCount ?? 0) > 0;
   }
 }
 
@@ -63,8 +75,9 @@ export class PgServiceStore implements ServiceStore {
   async register(service: ServiceRecord): Promise<Result<void, DuplicateError>> {
     try {
       await this.pool.query(
-        'INSERT INTO ac.services (client_id, name, secret_hash, scopes) VALUES ($1, $2, $3, $4)',
-        [service.clientId, service.name, service.secretHash, service.scopes],
+        `INSERT INTO ac.services (client_id, name, secret_hash, scopes, org_id)
+         VALUES ($1, $2, $3, $4, $5)`,
+        [service.clientId, service.name, service.secretHash, service.scopes, service.orgId],
       );
       return ok(undefined);
     } catch (error) {
@@ -79,13 +92,29 @@ export class PgServiceStore implements ServiceStore {
       name: string;
       secret_hash: Buffer;
       scopes: string[];
-    }>('SELECT client_id, name, secret_hash, scopes FROM ac.services WHERE client_id = $1', [
-      clientId,
-    ]);
+      org_id: string;
+    }>(
+      'SELECT client_id, name, secret_hash, scopes, org_id FROM ac.services WHERE client_id = $1',
+      [clientId],
+    );
     const row = result.rows[0];
     return row
-      ? { clientId: row.client_id, name: row.name, secretHash: row.secret_hash, scopes: row.scopes }
+      ? {
+          clientId: row.client_id,
+          name: row.name,
+          secretHash: row.secret_hash,
+          scopes: row.scopes,
+          orgId: row.org_id,
+        }
       : undefined;
+  }
+
+  async assignOrg(clientId: string, orgId: string): Promise<boolean> {
+    const result = await this.pool.query(
+      'UPDATE ac.services SET org_id = $2 WHERE client_id = $1',
+      [clientId, orgId],
+    );
+    return (result.rowCount ?? 0) > 0;
   }
 
   async count(): Promise<number> {

@@ -1,4 +1,12 @@
-import type { McAvailability, McRecord, MeetingAssignments } from '../../services/gc/ports.ts';
+import { err, ok, type Result } from '../../core/result.ts';
+import type {
+  HeartbeatOutcome,
+  McAvailability,
+  McOwnershipError,
+  McRecord,
+  McRegistration,
+  MeetingAssignments,
+} from '../../services/gc/ports.ts';
 import type { Redis } from './client.ts';
 
 const CONTROLLERS = 'mc:ids';
@@ -7,17 +15,28 @@ const controllerKey = (id: string) => `mc:controller:${id}`;
 /** A controller silent this long is forgotten entirely (well past core's 5 s health timeout). */
 const FORGET_AFTER_MS = 10 * 60_000;
 
-/** Registers a controller, keeping the meeting count of an earlier registration. */
+/**
+ * Registers a controller for its owner (the registering service), keeping the meeting count
+ * of an earlier registration; 0 when another owner holds the id. A record without an owner
+ * (written before owners were kept) is claimed by the first registration.
+ */
 const REGISTER = `
-redis.call('HSET', KEYS[1], 'id', ARGV[1], 'region', ARGV[2], 'endpoint', ARGV[3], 'healthy', '1', 'lastHeartbeatMs', ARGV[4])
+local owner = redis.call('HGET', KEYS[1], 'owner')
+if owner and owner ~= ARGV[6] then return 0 end
+redis.call('HSET', KEYS[1], 'id', ARGV[1], 'region', ARGV[2], 'endpoint', ARGV[3], 'healthy', '1', 'lastHeartbeatMs', ARGV[4], 'owner', ARGV[6])
 redis.call('HSETNX', KEYS[1], 'meetingCount', '0')
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 redis.call('SADD', KEYS[2], ARGV[1])
 return 1`;
 
-/** Records a heartbeat only for a known controller. */
+/**
+ * Records a heartbeat of a known controller's owner: 1 recorded, 0 unknown (or without an
+ * owner: it must register again), -1 another service's controller.
+ */
 const HEARTBEAT = `
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local owner = redis.call('HGET', KEYS[1], 'owner')
+if not owner then return 0 end
+if owner ~= ARGV[5] then return -1 end
 redis.call('HSET', KEYS[1], 'meetingCount', ARGV[1], 'healthy', ARGV[2], 'lastHeartbeatMs', ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 return 1`;
@@ -30,8 +49,8 @@ return 1`;
 export class RedisMcAvailability implements McAvailability {
   constructor(private readonly redis: Redis) {}
 
-  async register(mc: { id: string; region: string; endpoint: string }, now: number) {
-    await this.redis.eval(
+  async register(mc: McRegistration, now: number): Promise<Result<void, McOwnershipError>> {
+    const registered = await this.redis.eval(
       REGISTER,
       2,
       controllerKey(mc.id),
@@ -41,11 +60,19 @@ export class RedisMcAvailability implements McAvailability {
       mc.endpoint,
       String(now),
       String(FORGET_AFTER_MS),
+      mc.owner,
     );
+    return registered === 1 ? ok(undefined) : err({ kind: 'owned_by_other' });
   }
 
-  async heartbeat(id: string, meetingCount: number, healthy: boolean, now: number) {
-    const known = await this.redis.eval(
+  async heartbeat(
+    id: string,
+    owner: string,
+    meetingCount: number,
+    healthy: boolean,
+    now: number,
+  ): Promise<HeartbeatOutcome> {
+    const outcome = await this.redis.eval(
       HEARTBEAT,
       1,
       controllerKey(id),
@@ -53,8 +80,10 @@ export class RedisMcAvailability implements McAvailability {
       healthy ? '1' : '0',
       String(now),
       String(FORGET_AFTER_MS),
+      owner,
     );
-    return known === 1;
+    if (outcome === 1) return 'recorded';
+    return outcome === -1 ? 'owned_by_other' : 'unknown';
   }
 
   async countAssignment(id: string) {

@@ -15,6 +15,7 @@ const userRequest: NewTokenRequest = {
   subject: 'alice',
   kind: 'user',
   scopes: [scope('user.read.gc'), scope('user.write.mc')],
+  org: 'acme',
   issuer: 'https://ac.us-west-1',
   audience: 'dark-tower',
   now: T0,
@@ -64,6 +65,17 @@ describe('buildTokenClaims', () => {
       error: { kind: 'scope_principal_mismatch', tokenKind: 'user', scope: 'service.read.gc' },
     });
   });
+
+  it('carries the organisation in claim org and refuses a malformed one', () => {
+    expect(userClaims.org).toBe('acme');
+    for (const org of ['', 'Acme', '-acme', 'acme-', 'a.b', 'a'.repeat(64), 'acme\u0000']) {
+      expect(buildTokenClaims({ ...userRequest, org })).toEqual({
+        ok: false,
+        error: { kind: 'malformed_org', org },
+      });
+    }
+    expect(unwrap(buildTokenClaims({ ...userRequest, org: 'a'.repeat(63) })).org).toHaveLength(63);
+  });
 });
 
 describe('validateClaims', () => {
@@ -72,6 +84,7 @@ describe('validateClaims', () => {
     expect(result.subject).toBe('alice');
     expect(result.kind).toBe('user');
     expect(result.scopes).toEqual(userRequest.scopes);
+    expect(result.org).toBe('acme');
   });
 
   it('accepts a token built at any instant for its whole lifetime and rejects it after', () => {
@@ -195,6 +208,11 @@ describe('validateClaims', () => {
       [{ ...userClaims, scope: 'service.read.gc' }, 'scope'],
       [{ ...userClaims, scope: ['user.read.gc'] }, 'scope'],
       [{ ...userClaims, jti: 5 }, 'jti'],
+      [{ ...userClaims, org: undefined }, 'org'],
+      [{ ...userClaims, org: '' }, 'org'],
+      [{ ...userClaims, org: 'ACME' }, 'org'],
+      [{ ...userClaims, org: ['acme'] }, 'org'],
+      [{ ...userClaims, org: 'acme.evil' }, 'org'],
     ];
     for (const [payload, field] of cases) {
       expect(rejection(payload, T0)).toMatchObject({ kind: 'malformed_claims', field });

@@ -39,13 +39,26 @@ export interface TokenClaims {
   /** Space-separated scopes (RFC 6749 section 3.3). */
   readonly scope: string;
   readonly token_type: TokenKind;
+  /**
+   * The organisation (tenant) the subject belongs to; a token acts only inside it. A lower-case
+   * DNS label ({@link ORG_ID}), the same as the tenant's subdomain.
+   */
+  readonly org: string;
 }
+
+/** An organisation id: a lower-case DNS label (1-63 letters, digits, inner dashes). */
+export const ORG_ID = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+
+/** Whether `value` is a well-formed organisation id ({@link ORG_ID}). */
+export const isOrgId = (value: string): boolean => ORG_ID.test(value);
 
 /** What to build a new token from. */
 export interface NewTokenRequest {
   readonly subject: string;
   readonly kind: TokenKind;
   readonly scopes: readonly Scope[];
+  /** The subject's organisation ({@link ORG_ID}). */
+  readonly org: string;
   readonly issuer: string;
   readonly audience: string;
   /** Milliseconds since the epoch. */
@@ -57,6 +70,7 @@ export interface NewTokenRequest {
 export type TokenRequestError =
   | { readonly kind: 'empty_field'; readonly field: 'subject' | 'issuer' | 'audience' | 'jti' }
   | { readonly kind: 'no_scopes' }
+  | { readonly kind: 'malformed_org'; readonly org: string }
   | {
       readonly kind: 'scope_principal_mismatch';
       readonly tokenKind: TokenKind;
@@ -72,6 +86,7 @@ export function buildTokenClaims(request: NewTokenRequest): Result<TokenClaims, 
     if (request[field] === '') return err({ kind: 'empty_field', field });
   }
   if (request.scopes.length === 0) return err({ kind: 'no_scopes' });
+  if (!isOrgId(request.org)) return err({ kind: 'malformed_org', org: request.org });
   const foreign = request.scopes.find((scope) => scope.principal !== request.kind);
   if (foreign) {
     return err({
@@ -91,6 +106,7 @@ export function buildTokenClaims(request: NewTokenRequest): Result<TokenClaims, 
     jti: request.jti,
     scope: formatScopeList(request.scopes),
     token_type: request.kind,
+    org: request.org,
   });
 }
 
@@ -112,6 +128,8 @@ export interface VerifiedClaims {
   readonly subject: string;
   readonly kind: TokenKind;
   readonly scopes: readonly Scope[];
+  /** The organisation the token acts in (claim `org`). */
+  readonly org: string;
   readonly jti: string | undefined;
   readonly issuedAt: number;
   readonly notBefore: number;
@@ -178,6 +196,12 @@ function readScopes(payload: Payload, kind: TokenKind): Result<readonly Scope[],
   return ok(parsed.value);
 }
 
+function readOrg(payload: Payload): Result<string, ClaimRejection> {
+  const value = payload['org'];
+  if (typeof value === 'string' && isOrgId(value)) return ok(value);
+  return err(malformed('org', 'must be an organisation id (a lower-case DNS label)'));
+}
+
 function readJti(payload: Payload): Result<string | undefined, ClaimRejection> {
   const value = payload['jti'];
   if (value === undefined) return ok(undefined);
@@ -210,6 +234,8 @@ function readClaims(
   if (!kind.ok) return kind;
   const scopes = readScopes(claims, kind.value);
   if (!scopes.ok) return scopes;
+  const org = readOrg(claims);
+  if (!org.ok) return org;
   const jti = readJti(claims);
   if (!jti.ok) return jti;
   return ok({
@@ -218,6 +244,7 @@ function readClaims(
     audience: audience.value,
     kind: kind.value,
     scopes: scopes.value,
+    org: org.value,
     jti: jti.value,
     issuedAt: issuedAt.value,
     notBefore: notBefore.value,

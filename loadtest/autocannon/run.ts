@@ -200,9 +200,13 @@ try {
   const stores = pgAcStores(pool);
   await createUser(
     { ...stores, bcryptCost: 12 },
-    { username: 'load', password: PASSWORD, scopes: ['user.read.gc', 'user.write.gc'] },
+    { username: 'load', password: PASSWORD, scopes: ['user.read.gc', 'user.write.gc'], org: 'default' },
   );
-  const client = await registerService(stores, { name: 'load-mc', scopes: ['service.write.gc'] });
+  const client = await registerService(stores, {
+    name: 'load-mc',
+    scopes: ['service.write.gc'],
+    org: 'default',
+  });
   if (!client.ok) throw new Error('could not register the load-test client');
   const common = { DATABASE_URL: backends.databaseUrl, REDIS_URL: TEST_REDIS_URL };
 

@@ -18,7 +18,7 @@ import {
   TEST_REDIS_URL,
   type IsolatedBackends,
 } from '../shared/testing.ts';
-import { createUser, registerService } from './accounts.ts';
+import { assignOrg, createUser, registerService } from './accounts.ts';
 import { acEnvironment, type AcEnvironment } from './config.ts';
 import { startAc, type RunningAc } from './server.ts';
 
@@ -55,13 +55,21 @@ beforeAll(async () => {
   const stores = pgAcStores(pool);
   await createUser(
     { ...stores, bcryptCost: 12 },
-    { username: 'alice', password: PASSWORD, scopes: ['user.read.gc', 'user.write.gc'] },
+    {
+      username: 'alice',
+      password: PASSWORD,
+      scopes: ['user.read.gc', 'user.write.gc'],
+      org: 'acme',
+    },
   );
-  admin = unwrapOk(await registerService(stores, { name: 'admin', scopes: ['service.admin.ac'] }));
+  admin = unwrapOk(
+    await registerService(stores, { name: 'admin', scopes: ['service.admin.ac'], org: 'default' }),
+  );
   worker = unwrapOk(
     await registerService(stores, {
       name: 'worker',
       scopes: ['service.write.gc', 'service.read.mh'],
+      org: 'globex',
     }),
   );
   clock = new ManualClock(Date.parse('2026-11-22T04:00:00Z'));
@@ -137,6 +145,7 @@ describe('AC user tokens', () => {
       clock.now(),
     );
     expect(verified.ok && verified.value.kind).toBe('user');
+    expect(verified.ok && verified.value.org).toBe('acme');
     expect(verified.ok && verified.value.expiresAt - verified.value.issuedAt).toBe(3600);
   });
 
@@ -205,6 +214,42 @@ describe('AC service tokens (OAuth 2.0 client credentials)', () => {
     }
     const verified = await verifyWithJwks(ac.url, await serviceToken(ac.url), clock.now());
     expect(verified.ok && verified.value.subject).toBe(worker.clientId);
+    expect(verified.ok && verified.value.org).toBe('globex');
+  });
+
+  it('puts the organisation of the account in claim org, and follows a reassignment', async () => {
+    const moved = await registerService(pgAcStores(pool), {
+      name: 'mover',
+      scopes: ['service.read.gc'],
+      org: 'globex',
+    });
+    if (!moved.ok) throw new Error('registration failed');
+    const orgOf = async () => {
+      const verified = await verifyWithJwks(
+        ac.url,
+        await serviceToken(ac.url, moved.value),
+        clock.now(),
+      );
+      return verified.ok ? verified.value.org : verified.error.kind;
+    };
+    expect(await orgOf()).toBe('globex');
+    expect(
+      await assignOrg(pgAcStores(pool), {
+        account: { clientId: moved.value.clientId },
+        org: 'initech',
+      }),
+    ).toEqual({ ok: true, value: undefined });
+    expect(await orgOf()).toBe('initech');
+    expect(
+      await assignOrg(pgAcStores(pool), {
+        account: { clientId: moved.value.clientId },
+        org: 'Bad Org',
+      }),
+    ).toEqual({ ok: false, error: { kind: 'invalid_org', org: 'Bad Org' } });
+    expect(
+      await assignOrg(pgAcStores(pool), { account: { username: 'nobody' }, org: 'initech' }),
+    ).toEqual({ ok: false, error: { kind: 'unknown_account', key: 'nobody' } });
+    expect(await orgOf()).toBe('initech');
   });
 
   it('narrows scopes on request and refuses scopes the client does not hold', async () => {
@@ -270,6 +315,7 @@ describe('AC service registration', () => {
       ),
     );
     expect(response.status).toBe(201);
+    expect(response.body.org).toBe('default');
     expect(await count('ac.services')).toBe(before + 1);
     const stored = await pool.query<{ secret_hash: Buffer }>(
       'SELECT secret_hash FROM ac.services WHERE client_id = $1',
@@ -304,6 +350,12 @@ describe('AC service registration', () => {
       await http(
         `${ac.url}/v1/admin/services/register`,
         json({ name: 'x', scopes: ['user.admin.gc'] }, { authorization: `Bearer ${adminToken}` }),
+      ),
+    ).toMatchObject({ status: 400, body: { error: 'invalid_request' } });
+    expect(
+      await http(
+        `${ac.url}/v1/admin/services/register`,
+        json({ ...body, org: 'Not An Org' }, { authorization: `Bearer ${adminToken}` }),
       ),
     ).toMatchObject({ status: 400, body: { error: 'invalid_request' } });
     expect(await count('ac.services')).toBe(before);

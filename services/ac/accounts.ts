@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { isOrgId } from '../../core/auth/claims.ts';
 import { parseScope } from '../../core/auth/scopes.ts';
 import type { Principal } from '../../core/auth/scopes.ts';
 import { err, ok, type Result } from '../../core/result.ts';
@@ -11,7 +12,18 @@ export type InvalidScope = {
   readonly detail: string;
 };
 
-export type AccountError = InvalidScope | { readonly kind: 'duplicate'; readonly key: string };
+export type InvalidOrg = { readonly kind: 'invalid_org'; readonly org: string };
+
+export type AccountError =
+  | InvalidScope
+  | InvalidOrg
+  | { readonly kind: 'duplicate'; readonly key: string }
+  | { readonly kind: 'unknown_account'; readonly key: string };
+
+/** Checks that an organisation id is well formed (a lower-case DNS label, as in claim `org`). */
+export function checkOrg(org: string): Result<string, InvalidOrg> {
+  return isOrgId(org) ? ok(org) : err({ kind: 'invalid_org', org });
+}
 
 /** Checks that every scope is well formed and belongs to `principal`. */
 export function checkScopes(
@@ -31,10 +43,12 @@ export function checkScopes(
 /** Creates a user with a bcrypt-hashed password. */
 export async function createUser(
   deps: { users: UserStore; audit: AuditLog; bcryptCost: number },
-  input: { username: string; password: string; scopes: readonly string[] },
+  input: { username: string; password: string; scopes: readonly string[]; org: string },
 ): Promise<Result<{ userId: string }, AccountError>> {
   const scopes = checkScopes(input.scopes, 'user');
   if (!scopes.ok) return scopes;
+  const org = checkOrg(input.org);
+  if (!org.ok) return org;
   const userId = randomUUID();
   const passwordHash = await hashPassword(input.password, deps.bcryptCost);
   const created = await deps.users.create({
@@ -42,6 +56,7 @@ export async function createUser(
     username: input.username,
     passwordHash,
     scopes: scopes.value,
+    orgId: org.value,
   });
   if (!created.ok) return created;
   await deps.audit.record({ type: 'user_created', outcome: 'success', subject: userId });
@@ -51,10 +66,12 @@ export async function createUser(
 /** Registers a service and returns its client id and its one-time client secret. */
 export async function registerService(
   deps: { services: ServiceStore; audit: AuditLog },
-  input: { name: string; scopes: readonly string[] },
+  input: { name: string; scopes: readonly string[]; org: string },
 ): Promise<Result<{ clientId: string; clientSecret: string }, AccountError>> {
   const scopes = checkScopes(input.scopes, 'service');
   if (!scopes.ok) return scopes;
+  const org = checkOrg(input.org);
+  if (!org.ok) return org;
   const clientId = newClientId(input.name);
   const { secret, hash } = newClientSecret();
   const registered = await deps.services.register({
@@ -62,8 +79,31 @@ export async function registerService(
     name: input.name,
     secretHash: hash,
     scopes: scopes.value,
+    orgId: org.value,
   });
   if (!registered.ok) return registered;
   await deps.audit.record({ type: 'service_registered', outcome: 'success', subject: clientId });
   return ok({ clientId, clientSecret: secret });
+}
+
+/** Moves a user (by username) or a service (by client id) to another organisation. */
+export async function assignOrg(
+  deps: { users: UserStore; services: ServiceStore; audit: AuditLog },
+  input: { account: { username: string } | { clientId: string }; org: string },
+): Promise<Result<void, AccountError>> {
+  const org = checkOrg(input.org);
+  if (!org.ok) return org;
+  const { account } = input;
+  const [key, assigned] =
+    'username' in account
+      ? [account.username, await deps.users.assignOrg(account.username, org.value)]
+      : [account.clientId, await deps.services.assignOrg(account.clientId, org.value)];
+  if (!assigned) return err({ kind: 'unknown_account', key });
+  await deps.audit.record({
+    type: 'org_assigned',
+    outcome: 'success',
+    subject: key,
+    reason: `org ${org.value}`,
+  });
+  return ok(undefined);
 }

@@ -62,6 +62,8 @@ const serviceRegistration = z
   .object({
     name: z.string().min(1).max(128),
     scopes: z.array(z.string().max(64)).min(1).max(32),
+    /** The new service's organisation; the registering admin's own when absent. */
+    org: z.string().max(64).optional(),
   })
   .strict();
 
@@ -108,13 +110,14 @@ export function buildAcApp(deps: AcAppDependencies): HttpServer {
   });
   const authFailure = (reason: string) => deps.metrics.authFailures.inc({ reason });
 
-  async function issue(subject: string, kind: TokenKind, scopes: readonly Scope[]) {
+  async function issue(subject: string, kind: TokenKind, scopes: readonly Scope[], org: string) {
     const key = deps.keys.signingKey();
     if (!key) throw new HttpError(503, 'temporarily_unavailable', 'no signing key is active');
     const claims = buildTokenClaims({
       subject,
       kind,
       scopes,
+      org,
       issuer: deps.issuer,
       audience: deps.audience,
       now: deps.clock.now(),
@@ -166,7 +169,7 @@ export function buildAcApp(deps: AcAppDependencies): HttpServer {
     }
     const scopes = parseScopeList(user.scopes.join(' '));
     if (!scopes.ok) throw oauthError(400, 'invalid_scope', 'the user has no valid scopes');
-    const token = await issue(user.userId, 'user', scopes.value);
+    const token = await issue(user.userId, 'user', scopes.value, user.orgId);
     await deps.audit.record({
       type: 'user_token_issued',
       outcome: 'success',
@@ -219,7 +222,7 @@ export function buildAcApp(deps: AcAppDependencies): HttpServer {
         });
       }
       const granted = grantedScopes(service.scopes, body.scope);
-      const token = await issue(service.clientId, 'service', granted);
+      const token = await issue(service.clientId, 'service', granted, service.orgId);
       await deps.audit.record({
         type: 'service_token_issued',
         outcome: 'success',
@@ -231,7 +234,7 @@ export function buildAcApp(deps: AcAppDependencies): HttpServer {
   });
 
   app.post('/v1/admin/services/register', async (request, reply) => {
-    await requireBearer(
+    const admin = await requireBearer(
       request.headers.authorization,
       {
         keys: { find: async (issuer, kid) => ownKey(deps, issuer, kid) },
@@ -244,12 +247,17 @@ export function buildAcApp(deps: AcAppDependencies): HttpServer {
     const body = parseBody(serviceRegistration, request.body);
     const scopes = checkScopes(body.scopes, 'service');
     if (!scopes.ok) throw badRequest(`scope ${scopes.error.scope}: ${scopes.error.detail}`);
-    const registered = await registerService(deps, { name: body.name, scopes: scopes.value });
+    const org = body.org ?? admin.org;
+    const registered = await registerService(deps, { name: body.name, scopes: scopes.value, org });
+    if (!registered.ok && registered.error.kind === 'invalid_org') {
+      throw badRequest('org: expected a lower-case DNS label');
+    }
     if (!registered.ok) throw new HttpError(409, 'conflict', 'client id collision; retry');
     return reply.code(201).header('cache-control', 'no-store').send({
       client_id: registered.value.clientId,
       client_secret: registered.value.clientSecret,
       scopes: scopes.value,
+      org,
     });
   });
 

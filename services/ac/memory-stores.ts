@@ -1,3 +1,4 @@
+import { isOrgId } from '../../core/auth/claims.ts';
 import { takeFromAll, type TokenBucketState } from '../../core/auth/token-bucket.ts';
 import { err, ok, type Result } from '../../core/result.ts';
 import type {
@@ -15,11 +16,17 @@ import type {
   UserStore,
 } from './ports.ts';
 
+/** Refuses a malformed organisation id, as the database's CHECK constraint does. */
+function requireOrgId(orgId: string): void {
+  if (!isOrgId(orgId)) throw new Error(`malformed organisation id ${JSON.stringify(orgId)}`);
+}
+
 /** In-memory users, for the simulator and tests. */
 export class MemoryUserStore implements UserStore {
   private readonly byUsername = new Map<string, UserRecord>();
 
   async create(user: UserRecord): Promise<Result<void, DuplicateError>> {
+    requireOrgId(user.orgId);
     if (this.byUsername.has(user.username)) return err({ kind: 'duplicate', key: user.username });
     this.byUsername.set(user.username, user);
     return ok(undefined);
@@ -28,6 +35,14 @@ export class MemoryUserStore implements UserStore {
   async findByUsername(username: string): Promise<UserRecord | undefined> {
     return this.byUsername.get(username);
   }
+
+  async assignOrg(username: string, orgId: string): Promise<boolean> {
+    requireOrgId(orgId);
+    const user = this.byUsername.get(username);
+    if (!user) return false;
+    this.byUsername.set(username, { ...user, orgId });
+    return true;
+  }
 }
 
 /** In-memory services, for the simulator and tests. */
@@ -35,6 +50,7 @@ export class MemoryServiceStore implements ServiceStore {
   private readonly byClientId = new Map<string, ServiceRecord>();
 
   async register(service: ServiceRecord): Promise<Result<void, DuplicateError>> {
+    requireOrgId(service.orgId);
     if (this.byClientId.has(service.clientId)) {
       return err({ kind: 'duplicate', key: service.clientId });
     }
@@ -44,6 +60,14 @@ export class MemoryServiceStore implements ServiceStore {
 
   async findByClientId(clientId: string): Promise<ServiceRecord | undefined> {
     return this.byClientId.get(clientId);
+  }
+
+  async assignOrg(clientId: string, orgId: string): Promise<boolean> {
+    requireOrgId(orgId);
+    const service = this.byClientId.get(clientId);
+    if (!service) return false;
+    this.byClientId.set(clientId, { ...service, orgId });
+    return true;
   }
 
   async count(): Promise<number> {

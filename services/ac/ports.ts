@@ -8,6 +8,8 @@ export interface UserRecord {
   /** bcrypt hash (cost 12 or more). */
   readonly passwordHash: string;
   readonly scopes: readonly string[];
+  /** The organisation the user belongs to (claim `org` of its tokens). */
+  readonly orgId: string;
 }
 
 /** A service that authenticates with OAuth 2.0 client credentials. */
@@ -17,6 +19,8 @@ export interface ServiceRecord {
   /** SHA-256 of the random 256-bit client secret. */
   readonly secretHash: Buffer;
   readonly scopes: readonly string[];
+  /** The organisation the service belongs to (claim `org` of its tokens). */
+  readonly orgId: string;
 }
 
 /** A signing key as persisted: public JWK in the clear, private key sealed. */
@@ -37,12 +41,16 @@ export interface UserStore {
   /** Stores a new user; fails when the username is taken. */
   create(user: UserRecord): Promise<Result<void, DuplicateError>>;
   findByUsername(username: string): Promise<UserRecord | undefined>;
+  /** Moves a user to another organisation; false when the username is unknown. */
+  assignOrg(username: string, orgId: string): Promise<boolean>;
 }
 
 export interface ServiceStore {
   /** Stores a new service; fails when the client id is taken. */
   register(service: ServiceRecord): Promise<Result<void, DuplicateError>>;
   findByClientId(clientId: string): Promise<ServiceRecord | undefined>;
+  /** Moves a service to another organisation; false when the client id is unknown. */
+  assignOrg(clientId: string, orgId: string): Promise<boolean>;
   /** Number of registered services (used to decide whether to seed a first admin). */
   count(): Promise<number>;
 }
@@ -73,6 +81,7 @@ export type AuditEventType =
   | 'service_auth_failed'
   | 'service_registered'
   | 'user_created'
+  | 'org_assigned'
   | 'signing_key_rotated'
   | 'login_rate_limited';
 

@@ -84,6 +84,7 @@ describe.each(implementations)('AC stores contract: %s', (_name, make) => {
       username,
       passwordHash: '$2b$12$x',
       scopes: ['user.read.gc'],
+      orgId: 'acme',
     };
     expect((await users.create(user)).ok).toBe(true);
     expect(await users.findByUsername(username)).toEqual(user);
@@ -103,12 +104,53 @@ describe.each(implementations)('AC stores contract: %s', (_name, make) => {
       name: 'meeting-controller',
       secretHash: randomBytes(32),
       scopes: ['service.write.gc'],
+      orgId: 'acme',
     };
     expect((await services.register(service)).ok).toBe(true);
     expect(await services.findByClientId(service.clientId)).toEqual(service);
     expect((await services.register(service)).ok).toBe(false);
     expect(await services.count()).toBe(before + 1);
     expect(await services.findByClientId('nobody')).toBeUndefined();
+  });
+
+  it('keeps each account in one organisation, moves it on assignment, refuses malformed ones', async () => {
+    const { users, services } = make();
+    const username = `bob-${randomUUID()}`;
+    const user = {
+      userId: randomUUID(),
+      username,
+      passwordHash: '$2b$12$x',
+      scopes: ['user.read.gc'],
+      orgId: 'acme',
+    };
+    await users.create(user);
+    expect(await users.assignOrg(username, 'globex')).toBe(true);
+    expect(await users.findByUsername(username)).toEqual({ ...user, orgId: 'globex' });
+    expect(await users.assignOrg(`nobody-${randomUUID()}`, 'globex')).toBe(false);
+    await expect(users.assignOrg(username, 'Not.An.Org')).rejects.toThrow();
+    await expect(
+      users.create({ ...user, userId: randomUUID(), username: `${username}-2`, orgId: '' }),
+    ).rejects.toThrow();
+    expect((await users.findByUsername(username))?.orgId).toBe('globex');
+
+    const service = {
+      clientId: `svc-${randomUUID()}`,
+      name: 'meeting-controller',
+      secretHash: randomBytes(32),
+      scopes: ['service.write.gc'],
+      orgId: 'acme',
+    };
+    await services.register(service);
+    expect(await services.assignOrg(service.clientId, 'globex')).toBe(true);
+    expect(await services.findByClientId(service.clientId)).toEqual({
+      ...service,
+      orgId: 'globex',
+    });
+    expect(await services.assignOrg('nobody', 'globex')).toBe(false);
+    await expect(services.assignOrg(service.clientId, 'UPPER')).rejects.toThrow();
+    await expect(
+      services.register({ ...service, clientId: `svc-${randomUUID()}`, orgId: 'a_b' }),
+    ).rejects.toThrow();
   });
 
   it('keeps signing keys in activation order and applies changes made under the lock', async () => {

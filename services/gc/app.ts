@@ -1,5 +1,6 @@
 import { randomInt } from 'node:crypto';
 import { z } from 'zod';
+import type { VerifiedClaims } from '../../core/auth/claims.ts';
 import type { Scope } from '../../core/auth/scopes.ts';
 import type { ControllerRegistration } from '../../core/placement/index.ts';
 import { requireBearer, type BearerCheck } from '../../adapters/http/bearer.ts';
@@ -114,18 +115,24 @@ export function buildGcApp(deps: GcAppDependencies): HttpServer {
 
   const tenantSuffix = deps.tenantDomain === undefined ? undefined : `.${deps.tenantDomain}`;
 
-  /** The organisation of a request: the subdomain under the tenant domain, else the default. */
-  function orgIdOf(host: string | undefined): string {
-    if (tenantSuffix === undefined) return deps.defaultOrg;
+  /**
+   * The organisation a request acts in: the token's (claim `org`). When GC serves tenant
+   * subdomains, the Host names an organisation too (`<org>.<tenant domain>`, else the default
+   * org) and it must be the token's: a request of one organisation sent to another's address
+   * is answered as if nothing were there (404), so it learns nothing of the other tenant.
+   */
+  function requestOrg(claims: VerifiedClaims, host: string | undefined, missing: string): string {
+    if (tenantSuffix === undefined) return claims.org;
     const hostname = (host ?? '').replace(/:\d+$/, '').toLowerCase();
-    return hostname.endsWith(tenantSuffix)
+    const hostOrg = hostname.endsWith(tenantSuffix)
       ? hostname.slice(0, -tenantSuffix.length)
       : deps.defaultOrg;
+    if (hostOrg !== claims.org) throw notFound(missing);
+    return claims.org;
   }
 
-  /** The tenant of a request: the subdomain under the tenant domain, else the default org. */
-  async function tenantOf(host: string | undefined): Promise<TenantConfig> {
-    const orgId = orgIdOf(host);
+  /** The configuration of tenant `orgId`, or a 404. */
+  async function tenantOf(orgId: string): Promise<TenantConfig> {
     const cached = await deps.tenantCache.get(orgId);
     if (cached) return cached;
     const tenant = await deps.tenants.getTenant(orgId);
@@ -134,11 +141,14 @@ export function buildGcApp(deps: GcAppDependencies): HttpServer {
     return tenant;
   }
 
-  /** The meeting with this code in the request's tenant, or a 404. */
-  async function findMeeting(id: string, host: string | undefined): Promise<MeetingRecord> {
+  /**
+   * The meeting with this code in organisation `orgId`, or a 404: a meeting of another
+   * organisation is answered exactly as one that does not exist.
+   */
+  async function findMeeting(id: string, orgId: string): Promise<MeetingRecord> {
     if (!MEETING_CODE.test(id)) throw notFound('no such meeting');
-    const [meeting, tenant] = await Promise.all([deps.meetings.get(id), tenantOf(host)]);
-    if (!meeting || meeting.orgId !== tenant.orgId) throw notFound('no such meeting');
+    const meeting = await deps.meetings.get(id);
+    if (!meeting || meeting.orgId !== orgId) throw notFound('no such meeting');
     return meeting;
   }
 
@@ -148,11 +158,11 @@ export function buildGcApp(deps: GcAppDependencies): HttpServer {
    */
   async function findMeetingAndController(
     id: string,
-    host: string | undefined,
+    orgId: string,
   ): Promise<[MeetingRecord, ControllerRegistration | undefined]> {
     if (!MEETING_CODE.test(id)) throw notFound('no such meeting');
     const [meeting, current] = await Promise.all([
-      findMeeting(id, host),
+      findMeeting(id, orgId),
       deps.placement.currentController(id, deps.clock.now()),
     ]);
     if (meeting.status !== 'active') return [meeting, undefined];
@@ -161,19 +171,17 @@ export function buildGcApp(deps: GcAppDependencies): HttpServer {
 
   /**
    * What {@link findMeetingAndController} answers, when this replica holds everything it needs
-   * in memory (the tenant, the meeting, and for an active meeting a healthy controller it is
-   * placed on); otherwise undefined, and the caller asks {@link findMeetingAndController}.
-   * Saves a cached read the promises of the general path.
+   * in memory (the meeting, and for an active meeting a healthy controller it is placed on);
+   * otherwise undefined, and the caller asks {@link findMeetingAndController}. Saves a cached
+   * read the promises of the general path. A meeting of another organisation is left to the
+   * general path, which answers 404.
    */
   function peekMeetingAndController(
     id: string,
-    host: string | undefined,
+    orgId: string,
   ): [MeetingRecord, ControllerRegistration | undefined] | undefined {
     const meeting = deps.meetings.peek?.(id);
-    const tenant = meeting === undefined ? undefined : deps.tenantCache.peek?.(orgIdOf(host));
-    if (meeting === undefined || tenant === undefined || meeting.orgId !== tenant.orgId) {
-      return undefined;
-    }
+    if (meeting === undefined || meeting.orgId !== orgId) return undefined;
     if (meeting.status !== 'active') return [meeting, undefined];
     const current = deps.placement.peekCurrentController(id, deps.clock.now());
     return current === undefined ? undefined : [meeting, current];
@@ -192,7 +200,7 @@ export function buildGcApp(deps: GcAppDependencies): HttpServer {
   app.post('/v1/meetings', async (request, reply) => {
     const claims = await authorize(request.headers.authorization, WRITE);
     const body = parseBody(newMeeting, request.body);
-    const tenant = await tenantOf(request.headers.host);
+    const tenant = await tenantOf(requestOrg(claims, request.headers.host, 'unknown tenant'));
     const maxParticipants = body.max_participants ?? tenant.maxParticipants;
     if (maxParticipants > tenant.maxParticipants) {
       throw badRequest(`max_participants: at most ${tenant.maxParticipants} in this organisation`);
@@ -214,17 +222,20 @@ export function buildGcApp(deps: GcAppDependencies): HttpServer {
   });
 
   app.get<{ Params: { id: string } }>('/v1/meetings/:id', async (request, reply) => {
-    await authorize(request.headers.authorization, READ);
+    const claims = await authorize(request.headers.authorization, READ);
     const { id } = request.params;
-    const { host } = request.headers;
+    const org = requestOrg(claims, request.headers.host, 'no such meeting');
     const [meeting, controller] =
-      peekMeetingAndController(id, host) ?? (await findMeetingAndController(id, host));
+      peekMeetingAndController(id, org) ?? (await findMeetingAndController(id, org));
     return reply.type(JSON_CONTENT_TYPE).send(meetingJson(meeting, controller));
   });
 
   app.delete<{ Params: { id: string } }>('/v1/meetings/:id', async (request) => {
     const claims = await authorize(request.headers.authorization, WRITE);
-    const meeting = await findMeeting(request.params.id, request.headers.host);
+    const org = requestOrg(claims, request.headers.host, 'no such meeting');
+    // A GC admin's rights reach only the meetings of the token's organisation: any other
+    // organisation's meeting is a 404 here, before the admin scope is looked at.
+    const meeting = await findMeeting(request.params.id, org);
     const isAdmin = claims.scopes.some(
       (scope) => scope.component === 'gc' && scope.operation === 'admin',
     );
@@ -237,7 +248,35 @@ export function buildGcApp(deps: GcAppDependencies): HttpServer {
     return meetingView(ended, undefined);
   });
 
+  refuseOtherMethods(app, '/v1/meetings', ['GET', 'PUT', 'PATCH', 'DELETE'], 'POST');
+  refuseOtherMethods(app, '/v1/meetings/:id', ['PUT', 'PATCH', 'POST'], 'GET, HEAD, DELETE');
+
   return app;
+}
+
+/**
+ * Answers `methods` on `url` with 405 and `Allow: allowed` (RFC 9110 section 15.5.6), before
+ * the body is read or the token checked: the method is wrong whatever the request carries.
+ */
+function refuseOtherMethods(
+  app: HttpServer,
+  url: string,
+  methods: ('GET' | 'PUT' | 'PATCH' | 'POST' | 'DELETE')[],
+  allowed: string,
+): void {
+  app.route({
+    method: methods,
+    url,
+    onRequest: async (request) => {
+      throw new HttpError(
+        405,
+        'method_not_allowed',
+        `${request.method} is not supported here; use ${allowed}`,
+        { allow: allowed },
+      );
+    },
+    handler: async () => undefined,
+  });
 }
 
 async function readiness(deps: GcAppDependencies): Promise<ReadinessReport> {

@@ -41,4 +41,21 @@ describe('GC configuration', () => {
       'AC_JWKS_URL: set AC_JWKS_URL or AC_INTERNAL_URL (the JWKS is then AC_INTERNAL_URL/.well-known/jwks.json)',
     ]);
   });
+
+  it('accepts plain loopback MC URLs only when GC_ALLOW_PLAIN_LOOPBACK_MC_URLS is true', () => {
+    const parse = (value?: string) =>
+      parseEnvironment(gcEnvironment, {
+        ...base,
+        AC_INTERNAL_URL: 'http://ac:8082',
+        ...(value === undefined ? {} : { GC_ALLOW_PLAIN_LOOPBACK_MC_URLS: value }),
+      });
+    const flag = (value?: string) => {
+      const env = parse(value);
+      return env.ok ? env.value.GC_ALLOW_PLAIN_LOOPBACK_MC_URLS : env.error.problems;
+    };
+    expect(flag()).toBe(false);
+    expect(flag('false')).toBe(false);
+    expect(flag('true')).toBe(true);
+    expect(flag('yes')).toEqual(['GC_ALLOW_PLAIN_LOOPBACK_MC_URLS: expected true or false']);
+  });
 });

@@ -20,6 +20,11 @@ export const gcEnvironment = z
     GC_TENANT_DOMAIN: z.string().min(1).optional(),
     GC_HEARTBEAT_INTERVAL_MS: z.coerce.number().int().min(100).max(5_000).default(2_000),
     GC_REDIS_KEY_PREFIX: z.string().default('dt:gc:'),
+    /** Development only: accept plain http/ws MC public URLs on loopback hosts. */
+    GC_ALLOW_PLAIN_LOOPBACK_MC_URLS: z
+      .enum(['true', 'false'], { message: 'expected true or false' })
+      .default('false')
+      .transform((value) => value === 'true'),
     LOG_LEVEL: logLevel,
   })
   .refine((env) => env.AC_JWKS_URL !== undefined || env.AC_INTERNAL_URL !== undefined, {

@@ -1,4 +1,5 @@
 import { request as httpRequest } from 'node:http';
+import * as grpc from '@grpc/grpc-js';
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signClaims } from '../../adapters/jwt/tokens.ts';
@@ -6,7 +7,7 @@ import { createLogger } from '../../adapters/logging/logger.ts';
 import { createPool, type Pool } from '../../adapters/postgres/pool.ts';
 import { createRedis, type Redis } from '../../adapters/redis/client.ts';
 import type { RunningAc } from '../ac/server.ts';
-import { McHealth } from '../generated/darktower/gc/v1/gc.ts';
+import { McHealth, RegisterMcRequest } from '../generated/darktower/gc/v1/gc.ts';
 import { ManualClock } from '../shared/clock.ts';
 import { jwtAttacks, validClaims } from '../shared/jwt-attacks.ts';
 import {
@@ -19,7 +20,7 @@ import {
 } from '../shared/testing.ts';
 import { connectGc, type GcClient } from './grpc-client.ts';
 import { startGc, type RunningGc } from './server.ts';
-import { mcRegistration, startAcForGc } from './testing.ts';
+import { mcRegistration, serviceTokenFor, startAcForGc } from './testing.ts';
 
 const WEEK = 7 * 24 * 3_600_000;
 let backends: IsolatedBackends;
@@ -30,10 +31,11 @@ let ac: RunningAc;
 let gc: RunningGc;
 let userToken: string;
 let mcClient: GcClient;
+let mcToken: string;
 const logger = createLogger('test', 'silent');
 
 /** A genuine AC-signed user token for another subject and scope set. */
-async function tokenAs(subject: string, scopes: string) {
+async function tokenAs(subject: string, scopes: string, org = 'default') {
   const key = ac.keys.signingKey();
   if (!key) throw new Error('no signing key');
   const context = {
@@ -43,6 +45,7 @@ async function tokenAs(subject: string, scopes: string) {
     audience: 'dark-tower',
     now: clock.now(),
     scopes,
+    org,
   };
   return signClaims({ ...validClaims(context), sub: subject }, key);
 }
@@ -71,6 +74,7 @@ beforeAll(async () => {
   ac = started.ac;
   userToken = started.userToken;
   gc = await startGc(started.gcEnv, { clock, logger });
+  mcToken = started.mcToken;
   mcClient = connectGc(gc.grpcAddress, started.mcToken);
 });
 
@@ -142,7 +146,13 @@ describe('GC meetings', () => {
 });
 
 /** A request with its own Host header (fetch does not let a caller set it). */
-function requestWithHost(method: string, path: string, host: string, body?: object) {
+function requestWithHost(
+  method: string,
+  path: string,
+  host: string,
+  body?: object,
+  token = userToken,
+) {
   const target = new URL(path, gc.url);
   return new Promise<{ status: number; body: Record<string, unknown> }>((resolve, reject) => {
     const outgoing = httpRequest(
@@ -151,7 +161,7 @@ function requestWithHost(method: string, path: string, host: string, body?: obje
         hostname: target.hostname,
         port: target.port,
         path: target.pathname,
-        headers: { host, 'content-type': 'application/json', ...bearer(userToken) },
+        headers: { host, 'content-type': 'application/json', ...bearer(token) },
       },
       (response) => {
         let text = '';
@@ -174,17 +184,27 @@ describe('GC tenants', () => {
     await pool.query(
       "INSERT INTO gc.orgs (org_id, display_name, max_participants) VALUES ('acme', 'Acme', 10)",
     );
-    const created = await requestWithHost('POST', '/v1/meetings', 'acme.dark-tower.test', {
-      title: 'Acme sync',
-    });
+    const acmeUser = await tokenAs('acme-user', 'user.read.gc user.write.gc', 'acme');
+    const atAcme = (method: string, path: string, body?: object, token = acmeUser) =>
+      requestWithHost(method, path, 'acme.dark-tower.test', body, token);
+    const created = await atAcme('POST', '/v1/meetings', { title: 'Acme sync' });
     expect(created).toMatchObject({ status: 201, body: { org_id: 'acme', max_participants: 10 } });
     const id = created.body.meeting_id as string;
-    expect(
-      (await requestWithHost('GET', `/v1/meetings/${id}`, 'acme.dark-tower.test')).status,
-    ).toBe(200);
+    expect((await atAcme('GET', `/v1/meetings/${id}`)).status).toBe(200);
+    // The default organisation's user, at its own address or at Acme's, finds nothing.
     expect((await getMeeting(id)).status).toBe(404);
+    expect((await atAcme('GET', `/v1/meetings/${id}`, undefined, userToken)).status).toBe(404);
+    // Acme's user at the default organisation's address finds nothing either.
+    expect((await getMeeting(id, acmeUser)).status).toBe(404);
+    const nobody = await tokenAs('nobody-user', 'user.write.gc', 'nobody');
     expect(
-      await requestWithHost('POST', '/v1/meetings', 'nobody.dark-tower.test', { title: 'x' }),
+      await requestWithHost(
+        'POST',
+        '/v1/meetings',
+        'nobody.dark-tower.test',
+        { title: 'x' },
+        nobody,
+      ),
     ).toMatchObject({ status: 404, body: { error: 'not_found' } });
   });
 });
@@ -252,6 +272,139 @@ describe('GC meeting controller registration and placement', () => {
       anonymous.close();
       asUser.close();
     }
+  });
+});
+
+describe('GC meeting controller registration security', () => {
+  const heartbeat = (mcId: string) => ({
+    mcId,
+    currentMeetings: 0,
+    currentParticipants: 0,
+    health: McHealth.MC_HEALTH_DRAINING,
+  });
+
+  it('refuses another service re-registering or heartbeating a registered mc_id (hijack)', async () => {
+    const mine = mcRegistration('mc-owned', 'eu-central-1');
+    expect(await mcClient.registerMc(mine)).toMatchObject({ accepted: true });
+    const intruder = await serviceTokenFor(ac, pool, {
+      name: 'intruder',
+      scopes: ['service.write.gc'],
+    });
+    const attacker = connectGc(gc.grpcAddress, intruder.token);
+    try {
+      await expect(
+        attacker.registerMc({ ...mine, publicUrl: 'https://attacker.example:4433' }),
+      ).rejects.toMatchObject({ code: GrpcStatus.PERMISSION_DENIED });
+      await expect(attacker.mcHeartbeat(heartbeat('mc-owned'))).rejects.toMatchObject({
+        code: GrpcStatus.PERMISSION_DENIED,
+      });
+      // The owner's registration is untouched: still healthy, still at its own URL.
+      const stored = await redis.hgetall('mc:controller:mc-owned');
+      expect(stored).toMatchObject({ endpoint: mine.publicUrl, healthy: '1' });
+      // The attacker may register a controller id of its own.
+      expect(
+        await attacker.registerMc(mcRegistration('mc-intruder', 'eu-central-1')),
+      ).toMatchObject({ accepted: true });
+    } finally {
+      attacker.close();
+    }
+    // The owner re-registers and heartbeats as before.
+    expect(await mcClient.registerMc(mine)).toMatchObject({ accepted: true });
+    expect(await mcClient.mcHeartbeat(heartbeat('mc-owned'))).toMatchObject({
+      acknowledged: true,
+    });
+  });
+
+  it.each([
+    ['javascript:', 'javascript:alert(document.cookie)'],
+    ['data:', 'data:text/html,<script>alert(1)</script>'],
+    ['plain http on a public host', 'http://mc.example:4433'],
+    ['plain ws on a public host', 'ws://mc.example:4433'],
+    ['plain http on loopback outside development', 'http://127.0.0.1:4433'],
+    ['credentials in the URL', 'https://user:secret@mc.example:4433'],
+    ['a relative URL', '/mc'],
+  ])('refuses a public_url with %s', async (_name, publicUrl) => {
+    await expect(
+      mcClient.registerMc({ ...mcRegistration('mc-url-check', 'us-west-1'), publicUrl }),
+    ).rejects.toMatchObject({ code: GrpcStatus.INVALID_ARGUMENT });
+    expect(await redis.exists('mc:controller:mc-url-check')).toBe(0);
+  });
+
+  it('accepts https and wss public URLs', async () => {
+    for (const publicUrl of ['https://mc-s.example:4433', 'wss://mc-s.example/ws']) {
+      expect(
+        await mcClient.registerMc({ ...mcRegistration('mc-secure', 'us-west-1'), publicUrl }),
+      ).toMatchObject({ accepted: true });
+      expect(await redis.hget('mc:controller:mc-secure', 'endpoint')).toBe(publicUrl);
+    }
+  });
+});
+
+describe('GC malformed gRPC messages', () => {
+  /** Sends `bytes` as the request of `method`, bypassing protobuf encoding. */
+  function rawCall(method: string, bytes: Buffer, token: string | undefined) {
+    const client = new grpc.Client(gc.grpcAddress, grpc.credentials.createInsecure());
+    const metadata = new grpc.Metadata();
+    if (token !== undefined) metadata.set('authorization', `Bearer ${token}`);
+    return new Promise<{ code: number; details: string }>((resolve) => {
+      client.makeUnaryRequest(
+        `/darktower.gc.v1.GlobalControllerService/${method}`,
+        (value: Buffer) => value,
+        (value: Buffer) => value,
+        bytes,
+        metadata,
+        (error) => {
+          client.close();
+          resolve({ code: error?.code ?? GrpcStatus.OK, details: error?.details ?? '' });
+        },
+      );
+    });
+  }
+
+  it.each([
+    ['a truncated length-delimited field', Buffer.from([0x0a, 0x05, 0x61])],
+    ['an invalid wire type', Buffer.from([0x0f, 0x01])],
+    [
+      'a varint that never ends',
+      Buffer.from([0x28, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]),
+    ],
+  ])('answers %s with INVALID_ARGUMENT, not INTERNAL', async (_name, bytes) => {
+    for (const method of ['RegisterMc', 'McHeartbeat']) {
+      expect(await rawCall(method, bytes, mcToken)).toEqual({
+        code: GrpcStatus.INVALID_ARGUMENT,
+        details: 'malformed request message',
+      });
+    }
+  });
+
+  it('still answers well-formed raw bytes normally', async () => {
+    const bytes = Buffer.from(
+      RegisterMcRequest.encode(mcRegistration('mc-raw', 'us-west-1')).finish(),
+    );
+    expect((await rawCall('RegisterMc', bytes, mcToken)).code).toBe(GrpcStatus.OK);
+  });
+});
+
+describe('GC unsupported methods', () => {
+  it.each([
+    ['PUT', '/v1/meetings/abcdefghjkmn', 'GET, HEAD, DELETE'],
+    ['PATCH', '/v1/meetings/abcdefghjkmn', 'GET, HEAD, DELETE'],
+    ['POST', '/v1/meetings/abcdefghjkmn', 'GET, HEAD, DELETE'],
+    ['GET', '/v1/meetings', 'POST'],
+    ['PUT', '/v1/meetings', 'POST'],
+    ['DELETE', '/v1/meetings', 'POST'],
+  ])('%s %s is 405 with Allow and the JSON error body', async (method, path, allow) => {
+    const response = await http(`${gc.url}${path}`, {
+      method,
+      body: method === 'GET' || method === 'DELETE' ? undefined : 'not json at all',
+      headers: { 'content-type': 'text/plain', ...bearer(userToken) },
+    });
+    expect(response.status).toBe(405);
+    expect(response.headers.get('allow')).toBe(allow);
+    expect(response.body).toEqual({
+      error: 'method_not_allowed',
+      error_description: `${method} is not supported here; use ${allow}`,
+    });
   });
 });
 

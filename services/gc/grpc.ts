@@ -12,6 +12,7 @@ import {
 } from '../generated/darktower/gc/v1/gc.ts';
 import type { Clock } from '../shared/clock.ts';
 import type { MeetingPlacement } from './placement.ts';
+import type { VerifiedClaims } from '../../core/auth/claims.ts';
 import type { McAvailability } from './ports.ts';
 
 const REGISTER_SCOPE: Scope = { principal: 'service', operation: 'write', component: 'gc' };
@@ -26,6 +27,11 @@ export interface GcGrpcDependencies {
   readonly clock: Clock;
   readonly logger: Logger;
   readonly heartbeatIntervalMs: number;
+  /**
+   * Development only: accept plain `http`/`ws` public URLs whose host is a loopback address
+   * (`localhost`, 127.0.0.0/8, `::1`). Otherwise only `https` and `wss` are accepted.
+   */
+  readonly allowPlainLoopbackUrls: boolean;
 }
 
 /** A gRPC error with a status code, as grpc-js hands it to the caller. */
@@ -34,14 +40,76 @@ const grpcError = (code: grpc.status, details: string): Partial<grpc.StatusObjec
   details,
 });
 
+const MAX_URL_LENGTH = 2_048;
+const SECURE_SCHEMES = new Set(['https:', 'wss:']);
+const PLAIN_SCHEMES = new Set(['http:', 'ws:']);
+
+/** Whether a URL's hostname names this machine: `localhost`, 127.0.0.0/8 or `[::1]`. */
+function isLoopbackHost(hostname: string): boolean {
+  return (
+    hostname === 'localhost' ||
+    hostname === '[::1]' ||
+    /^127(?:\.(?:25[0-5]|2[0-4]\d|1?\d?\d)){3}$/.test(hostname)
+  );
+}
+
+/**
+ * Why a public URL is unacceptable, or undefined: an absolute `https` or `wss` URL without
+ * credentials; plain `http`/`ws` only for a loopback host, and only when allowed (development).
+ */
+export function publicUrlProblem(value: string, allowPlainLoopback: boolean): string | undefined {
+  if (value.length > MAX_URL_LENGTH || !URL.canParse(value)) {
+    return 'public_url: expected an absolute URL';
+  }
+  const url = new URL(value);
+  if (url.username !== '' || url.password !== '') return 'public_url: must not carry credentials';
+  if (SECURE_SCHEMES.has(url.protocol)) return undefined;
+  if (PLAIN_SCHEMES.has(url.protocol) && allowPlainLoopback && isLoopbackHost(url.hostname)) {
+    return undefined;
+  }
+  return PLAIN_SCHEMES.has(url.protocol) && isLoopbackHost(url.hostname)
+    ? 'public_url: plain http/ws is accepted only in development (GC_ALLOW_PLAIN_LOOPBACK_MC_URLS)'
+    : 'public_url: expected an https or wss URL';
+}
+
 /** Why a registration is malformed, or undefined when it is acceptable. */
-function registrationProblem(request: RegisterMcRequest): string | undefined {
+function registrationProblem(
+  request: RegisterMcRequest,
+  allowPlainLoopback: boolean,
+): string | undefined {
   if (!MC_ID.test(request.mcId)) return 'mc_id: 1-128 letters, digits, dot, dash or underscore';
   if (!REGION.test(request.region)) return 'region: 1-32 lowercase letters, digits or dashes';
-  if (!URL.canParse(request.publicUrl)) return 'public_url: expected an absolute URL';
+  const urlProblem = publicUrlProblem(request.publicUrl, allowPlainLoopback);
+  if (urlProblem) return urlProblem;
   if (request.maxMeetings === 0) return 'max_meetings: must be positive';
   return undefined;
 }
+
+/** A request message that did not decode; the handler answers it INVALID_ARGUMENT. */
+class MalformedMessage {
+  constructor(readonly detail: string) {}
+}
+
+/**
+ * The service definition with request decoding that never throws: grpc-js answers a message
+ * its deserializer throws on with INTERNAL, but a malformed message is the caller's fault, so
+ * it is handed to the handler as a {@link MalformedMessage} and answered INVALID_ARGUMENT.
+ */
+export const tolerantServiceDefinition: grpc.ServiceDefinition = Object.fromEntries(
+  Object.entries(GlobalControllerServiceService).map(([name, method]) => [
+    name,
+    {
+      ...method,
+      requestDeserialize: (bytes: Buffer): unknown => {
+        try {
+          return method.requestDeserialize(bytes);
+        } catch (error) {
+          return new MalformedMessage(error instanceof Error ? error.message : 'undecodable');
+        }
+      },
+    },
+  ]),
+);
 
 /**
  * Runs a handler after checking the caller's service token (`authorization: Bearer` metadata,
@@ -49,9 +117,14 @@ function registrationProblem(request: RegisterMcRequest): string | undefined {
  */
 function authenticated<Req, Res>(
   deps: GcGrpcDependencies,
-  handle: (request: Req) => Promise<Res>,
+  handle: (request: Req, caller: VerifiedClaims) => Promise<Res>,
 ): grpc.handleUnaryCall<Req, Res> {
   return (call, callback) => {
+    const request: unknown = call.request;
+    if (request instanceof MalformedMessage) {
+      callback(grpcError(grpc.status.INVALID_ARGUMENT, 'malformed request message'));
+      return;
+    }
     const header = call.metadata.get('authorization')[0];
     requireBearer(
       typeof header === 'string' ? header : undefined,
@@ -59,7 +132,7 @@ function authenticated<Req, Res>(
       [REGISTER_SCOPE],
       deps.clock.now(),
     )
-      .then(() => handle(call.request))
+      .then((caller) => handle(call.request, caller))
       .then(
         (response) => callback(null, response),
         (error: unknown) => {
@@ -71,6 +144,8 @@ function authenticated<Req, Res>(
             callback(grpcError(code, error.message));
           } else if (error instanceof InvalidArgument) {
             callback(grpcError(grpc.status.INVALID_ARGUMENT, error.message));
+          } else if (error instanceof PermissionDenied) {
+            callback(grpcError(grpc.status.PERMISSION_DENIED, error.message));
           } else {
             deps.logger.error({ err: error }, 'gRPC handler failed');
             callback(grpcError(grpc.status.INTERNAL, 'internal error'));
@@ -81,17 +156,33 @@ function authenticated<Req, Res>(
 }
 
 class InvalidArgument extends Error {}
+class PermissionDenied extends Error {}
+
+const NOT_OWNER =
+  'mc_id is registered by another service; only the service that registered it may use it';
 
 /** The GlobalControllerService implementation: MC registration and heartbeats. */
 export function gcGrpcService(deps: GcGrpcDependencies): GlobalControllerServiceServer {
   return {
-    registerMc: authenticated(deps, async (request: RegisterMcRequest) => {
-      const problem = registrationProblem(request);
+    registerMc: authenticated(deps, async (request: RegisterMcRequest, caller) => {
+      const problem = registrationProblem(request, deps.allowPlainLoopbackUrls);
       if (problem) throw new InvalidArgument(problem);
-      await deps.availability.register(
-        { id: request.mcId, region: request.region, endpoint: request.publicUrl },
+      const registered = await deps.availability.register(
+        {
+          id: request.mcId,
+          region: request.region,
+          endpoint: request.publicUrl,
+          owner: caller.subject,
+        },
         deps.clock.now(),
       );
+      if (!registered.ok) {
+        deps.logger.warn(
+          { mc_id: request.mcId, service: caller.subject },
+          'meeting controller registration refused: registered by another service',
+        );
+        throw new PermissionDenied(NOT_OWNER);
+      }
       deps.placement.invalidate();
       deps.logger.info(
         { mc_id: request.mcId, region: request.region },
@@ -99,16 +190,21 @@ export function gcGrpcService(deps: GcGrpcDependencies): GlobalControllerService
       );
       return { accepted: true, heartbeatIntervalMs: deps.heartbeatIntervalMs, reason: '' };
     }),
-    mcHeartbeat: authenticated(deps, async (request: McHeartbeatRequest) => {
+    mcHeartbeat: authenticated(deps, async (request: McHeartbeatRequest, caller) => {
       if (!MC_ID.test(request.mcId)) throw new InvalidArgument('mc_id: malformed');
       const healthy = request.health === McHealth.MC_HEALTH_HEALTHY;
-      const known = await deps.availability.heartbeat(
+      const outcome = await deps.availability.heartbeat(
         request.mcId,
+        caller.subject,
         request.currentMeetings,
         healthy,
         deps.clock.now(),
       );
-      return { acknowledged: known, heartbeatIntervalMs: deps.heartbeatIntervalMs };
+      if (outcome === 'owned_by_other') throw new PermissionDenied(NOT_OWNER);
+      return {
+        acknowledged: outcome === 'recorded',
+        heartbeatIntervalMs: deps.heartbeatIntervalMs,
+      };
     }),
   };
 }
@@ -119,7 +215,7 @@ export async function startGrpcServer(
   address: { host: string; port: number },
 ): Promise<{ server: grpc.Server; port: number }> {
   const server = new grpc.Server();
-  server.addService(GlobalControllerServiceService, service);
+  server.addService(tolerantServiceDefinition, service);
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(
       `${address.host}:${address.port}`,

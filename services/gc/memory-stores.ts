@@ -1,5 +1,8 @@
 import { err, ok, type Result } from '../../core/result.ts';
 import type {
+  HeartbeatOutcome,
+  McOwnershipError,
+  McRegistration,
   MeetingCache,
   McAvailability,
   McRecord,
@@ -69,23 +72,32 @@ export class MemoryTenantConfigCache implements TenantConfigCache {
 
 /** In-memory controller availability. */
 export class MemoryMcAvailability implements McAvailability {
-  private readonly controllers = new Map<string, McRecord>();
+  private readonly controllers = new Map<string, McRecord & { readonly owner: string }>();
 
-  async register(mc: { id: string; region: string; endpoint: string }, now: number) {
+  async register(mc: McRegistration, now: number): Promise<Result<void, McOwnershipError>> {
     const previous = this.controllers.get(mc.id);
+    if (previous && previous.owner !== mc.owner) return err({ kind: 'owned_by_other' });
     this.controllers.set(mc.id, {
       ...mc,
       healthy: true,
       meetingCount: previous?.meetingCount ?? 0,
       lastHeartbeatMs: now,
     });
+    return ok(undefined);
   }
 
-  async heartbeat(id: string, meetingCount: number, healthy: boolean, now: number) {
+  async heartbeat(
+    id: string,
+    owner: string,
+    meetingCount: number,
+    healthy: boolean,
+    now: number,
+  ): Promise<HeartbeatOutcome> {
     const previous = this.controllers.get(id);
-    if (!previous) return false;
+    if (!previous) return 'unknown';
+    if (previous.owner !== owner) return 'owned_by_other';
     this.controllers.set(id, { ...previous, meetingCount, healthy, lastHeartbeatMs: now });
-    return true;
+    return 'recorded';
   }
 
   async countAssignment(id: string) {
@@ -94,8 +106,10 @@ export class MemoryMcAvailability implements McAvailability {
       this.controllers.set(id, { ...previous, meetingCount: previous.meetingCount + 1 });
   }
 
-  async list() {
-    return [...this.controllers.values()].sort((a, b) => (a.id < b.id ? -1 : 1));
+  async list(): Promise<McRecord[]> {
+    return [...this.controllers.values()]
+      .map(({ owner: _owner, ...record }) => record)
+      .sort((a, b) => (a.id < b.id ? -1 : 1));
   }
 }
 

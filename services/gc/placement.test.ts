@@ -47,17 +47,23 @@ describe('MeetingPlacement', () => {
       new MemoryMeetingAssignments(),
       'us-west-1',
     );
-    await availability.register({ id: 'mc-a', region: 'us-west-1', endpoint: 'https://a' }, 0);
-    await availability.register({ id: 'mc-b', region: 'us-west-1', endpoint: 'https://b' }, 0);
+    await availability.register(
+      { id: 'mc-a', region: 'us-west-1', endpoint: 'https://a', owner: 'mc-svc' },
+      0,
+    );
+    await availability.register(
+      { id: 'mc-b', region: 'us-west-1', endpoint: 'https://b', owner: 'mc-svc' },
+      0,
+    );
     const first = await placement.controllerFor('meeting-1', 1_000);
     if (!first.ok) throw new Error('no controller');
     expect((await availability.list()).find((r) => r.id === first.value.id)?.meetingCount).toBe(1);
     const other = first.value.id === 'mc-a' ? 'mc-b' : 'mc-a';
-    await availability.heartbeat(other, 0, true, 9_000);
-    await availability.heartbeat(first.value.id, 1, true, 9_000);
+    await availability.heartbeat(other, 'mc-svc', 0, true, 9_000);
+    await availability.heartbeat(first.value.id, 'mc-svc', 1, true, 9_000);
     const kept = await placement.controllerFor('meeting-1', 10_000);
     expect(kept.ok && kept.value.id).toBe(first.value.id);
-    await availability.heartbeat(other, 0, true, 16_000);
+    await availability.heartbeat(other, 'mc-svc', 0, true, 16_000);
     const moved = await placement.controllerFor('meeting-1', 16_500);
     expect(moved.ok && moved.value.id).toBe(other);
   });
@@ -66,7 +72,10 @@ describe('MeetingPlacement', () => {
     const availability = new MemoryMcAvailability();
     const assignments = new MemoryMeetingAssignments();
     const placement = new MeetingPlacement(availability, assignments, 'us-west-1');
-    await availability.register({ id: 'mc-a', region: 'us-west-1', endpoint: 'https://a' }, 0);
+    await availability.register(
+      { id: 'mc-a', region: 'us-west-1', endpoint: 'https://a', owner: 'mc-svc' },
+      0,
+    );
     expect(await placement.currentController('meeting-1', 1_000)).toBeUndefined();
     expect(await assignments.get('meeting-1')).toBeUndefined();
     expect((await availability.list())[0]?.meetingCount).toBe(0);
@@ -89,7 +98,10 @@ describe('MeetingPlacement', () => {
       { publish: async () => undefined },
     );
     const placement = new MeetingPlacement(availability, assignments, 'us-west-1');
-    await availability.register({ id: 'mc-a', region: 'us-west-1', endpoint: 'https://a' }, 0);
+    await availability.register(
+      { id: 'mc-a', region: 'us-west-1', endpoint: 'https://a', owner: 'mc-svc' },
+      0,
+    );
     expect(placement.peekCurrentController('meeting-1', now)).toBeUndefined();
     await shared.set('meeting-1', 'mc-a');
     // Neither the view nor the placement is held yet.

@@ -62,12 +62,40 @@ export interface McRecord {
   readonly lastHeartbeatMs: number;
 }
 
+/** A controller registration, bound to the service (token `sub`) that made it. */
+export interface McRegistration {
+  readonly id: string;
+  readonly region: string;
+  readonly endpoint: string;
+  /** The registering service: only it may register this id again or heartbeat for it. */
+  readonly owner: string;
+}
+
+/** Why a registration or heartbeat was refused: the id is another service's. */
+export type McOwnershipError = { readonly kind: 'owned_by_other' };
+
+/** What became of a heartbeat. */
+export type HeartbeatOutcome =
+  | 'recorded'
+  /** The controller is unknown (or was registered before owners were kept): register again. */
+  | 'unknown'
+  | 'owned_by_other';
+
 /** Meeting Controller availability shared by every GC replica (Redis). */
 export interface McAvailability {
-  /** Records a registration (idempotent: keeps the meeting count of an earlier one). */
-  register(mc: { id: string; region: string; endpoint: string }, now: number): Promise<void>;
-  /** Records a heartbeat; false when the controller is unknown and must register again. */
-  heartbeat(id: string, meetingCount: number, healthy: boolean, now: number): Promise<boolean>;
+  /**
+   * Records a registration (idempotent: keeps the meeting count of an earlier one). Refused
+   * when the id is registered by another service, until that registration is forgotten.
+   */
+  register(mc: McRegistration, now: number): Promise<Result<void, McOwnershipError>>;
+  /** Records a heartbeat of the controller's owner; anything else changes nothing. */
+  heartbeat(
+    id: string,
+    owner: string,
+    meetingCount: number,
+    healthy: boolean,
+    now: number,
+  ): Promise<HeartbeatOutcome>;
   /** Counts a meeting GC placed on the controller, until its next heartbeat. */
   countAssignment(id: string): Promise<void>;
   list(): Promise<McRecord[]>;

@@ -127,6 +127,7 @@ export async function startGc(
       clock,
       logger,
       heartbeatIntervalMs: env.GC_HEARTBEAT_INTERVAL_MS,
+      allowPlainLoopbackUrls: env.GC_ALLOW_PLAIN_LOOPBACK_MC_URLS,
     }),
     env.GC_GRPC_BIND_ADDRESS,
   );

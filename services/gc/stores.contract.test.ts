@@ -169,10 +169,19 @@ describe.each<[string, () => McAvailability & { assignments: MeetingAssignments 
   it('registers, counts assignments, and keeps the count across re-registration', async () => {
     const availability = make();
     const id = `mc-${randomUUID()}`;
-    await availability.register({ id, region: 'us-west-1', endpoint: 'https://mc-1:4433' }, 1_000);
+    const owner = 'mc-service';
+    await availability.register(
+      { id, region: 'us-west-1', endpoint: 'https://mc-1:4433', owner },
+      1_000,
+    );
     await availability.countAssignment(id);
     await availability.countAssignment(id);
-    await availability.register({ id, region: 'us-west-1', endpoint: 'https://mc-1b:4433' }, 2_000);
+    expect(
+      await availability.register(
+        { id, region: 'us-west-1', endpoint: 'https://mc-1b:4433', owner },
+        2_000,
+      ),
+    ).toEqual({ ok: true, value: undefined });
     const mine = (await availability.list()).find((record) => record.id === id);
     expect(mine).toEqual({
       id,
@@ -187,15 +196,41 @@ describe.each<[string, () => McAvailability & { assignments: MeetingAssignments 
   it('applies heartbeats of known controllers only', async () => {
     const availability = make();
     const id = `mc-${randomUUID()}`;
-    expect(await availability.heartbeat(id, 3, true, 1_000)).toBe(false);
+    expect(await availability.heartbeat(id, 'svc', 3, true, 1_000)).toBe('unknown');
     expect((await availability.list()).some((record) => record.id === id)).toBe(false);
-    await availability.register({ id, region: 'eu-west-1', endpoint: 'https://mc-2:4433' }, 1_000);
-    expect(await availability.heartbeat(id, 7, false, 3_000)).toBe(true);
+    await availability.register(
+      { id, region: 'eu-west-1', endpoint: 'https://mc-2:4433', owner: 'svc' },
+      1_000,
+    );
+    expect(await availability.heartbeat(id, 'svc', 7, false, 3_000)).toBe('recorded');
     expect((await availability.list()).find((record) => record.id === id)).toMatchObject({
       healthy: false,
       meetingCount: 7,
       lastHeartbeatMs: 3_000,
     });
+  });
+
+  it('binds a controller id to the service that registered it', async () => {
+    const availability = make();
+    const id = `mc-${randomUUID()}`;
+    const mine = { id, region: 'us-west-1', endpoint: 'https://mc-1:4433', owner: 'svc-a' };
+    expect((await availability.register(mine, 1_000)).ok).toBe(true);
+    expect(
+      await availability.register(
+        { ...mine, endpoint: 'https://attacker.example', owner: 'svc-b' },
+        2_000,
+      ),
+    ).toEqual({ ok: false, error: { kind: 'owned_by_other' } });
+    expect(await availability.heartbeat(id, 'svc-b', 0, false, 3_000)).toBe('owned_by_other');
+    expect((await availability.list()).find((record) => record.id === id)).toEqual({
+      id,
+      region: 'us-west-1',
+      endpoint: 'https://mc-1:4433',
+      healthy: true,
+      meetingCount: 0,
+      lastHeartbeatMs: 1_000,
+    });
+    expect(await availability.heartbeat(id, 'svc-a', 1, true, 4_000)).toBe('recorded');
   });
 
   it('remembers meeting assignments', async () => {
@@ -205,6 +240,32 @@ describe.each<[string, () => McAvailability & { assignments: MeetingAssignments 
     await assignments.set(meeting, 'mc-a');
     await assignments.set(meeting, 'mc-b');
     expect(await assignments.get(meeting)).toBe('mc-b');
+  });
+});
+
+describe('Redis MC availability written before owners were kept', () => {
+  it('asks such a controller to register again, and binds it to the service that does', async () => {
+    const availability = new RedisMcAvailability(redis);
+    const id = `mc-${randomUUID()}`;
+    await redis.hset(`mc:controller:${id}`, {
+      id,
+      region: 'us-west-1',
+      endpoint: 'https://old:4433',
+      healthy: '1',
+      meetingCount: '4',
+      lastHeartbeatMs: '1000',
+    });
+    await redis.sadd('mc:ids', id);
+    expect(await availability.heartbeat(id, 'svc-a', 4, true, 2_000)).toBe('unknown');
+    const registration = { id, region: 'us-west-1', endpoint: 'https://new:4433' };
+    expect((await availability.register({ ...registration, owner: 'svc-a' }, 3_000)).ok).toBe(true);
+    expect((await availability.register({ ...registration, owner: 'svc-b' }, 3_000)).ok).toBe(
+      false,
+    );
+    expect((await availability.list()).find((record) => record.id === id)).toMatchObject({
+      endpoint: 'https://new:4433',
+      meetingCount: 4,
+    });
   });
 });
 

@@ -38,18 +38,20 @@ export async function startAcForGc(options: {
   readonly pool: Pool;
   readonly clock: ManualClock;
   readonly logger: Logger;
-  readonly user: { readonly username: string; readonly password: string };
+  /** The user; in organisation `default` unless `org` says otherwise. */
+  readonly user: { readonly username: string; readonly password: string; readonly org?: string };
   readonly gcSettings?: Readonly<Record<string, string>>;
 }): Promise<AcForGc> {
   const { backends, clock, logger, user } = options;
   const stores = pgAcStores(options.pool);
   await createUser(
     { ...stores, bcryptCost: 12 },
-    { ...user, scopes: ['user.read.gc', 'user.write.gc'] },
+    { ...user, org: user.org ?? 'default', scopes: ['user.read.gc', 'user.write.gc'] },
   );
   const mcService = await registerService(stores, {
     name: 'meeting-controller',
     scopes: ['service.write.gc'],
+    org: 'default',
   });
   if (!mcService.ok) throw new Error('registration failed');
   const common = {
@@ -77,13 +79,46 @@ export async function startAcForGc(options: {
       GC_REDIS_KEY_PREFIX: `${backends.redisPrefix}gc:`,
     }),
   );
-  const userToken = await issuedToken(ac.url, '/v1/auth/user/token', user);
+  const userToken = await issuedToken(ac.url, '/v1/auth/user/token', {
+    username: user.username,
+    password: user.password,
+  });
   const mcToken = await issuedToken(ac.url, '/v1/auth/service/token', {
     grant_type: 'client_credentials',
     client_id: mcService.value.clientId,
     client_secret: mcService.value.clientSecret,
   });
   return { ac, gcEnv, userToken, mcToken };
+}
+
+/** Creates a user in organisation `org` with `scopes` and returns a token AC issued it. */
+export async function userTokenIn(
+  ac: RunningAc,
+  pool: Pool,
+  user: { username: string; password: string; org: string; scopes: readonly string[] },
+): Promise<string> {
+  const created = await createUser({ ...pgAcStores(pool), bcryptCost: 12 }, user);
+  if (!created.ok) throw new Error(`cannot create ${user.username}: ${created.error.kind}`);
+  return issuedToken(ac.url, '/v1/auth/user/token', {
+    username: user.username,
+    password: user.password,
+  });
+}
+
+/** Registers a service in organisation `default` and returns a token AC issued it. */
+export async function serviceTokenFor(
+  ac: RunningAc,
+  pool: Pool,
+  service: { name: string; scopes: readonly string[] },
+): Promise<{ clientId: string; token: string }> {
+  const registered = await registerService(pgAcStores(pool), { ...service, org: 'default' });
+  if (!registered.ok) throw new Error(`cannot register ${service.name}`);
+  const token = await issuedToken(ac.url, '/v1/auth/service/token', {
+    grant_type: 'client_credentials',
+    client_id: registered.value.clientId,
+    client_secret: registered.value.clientSecret,
+  });
+  return { clientId: registered.value.clientId, token };
 }
 
 /** A Meeting Controller's registration with GC, with addresses made from its id. */

@@ -18,6 +18,8 @@ export interface AttackContext {
   readonly now: number;
   /** Scopes a valid token carries, e.g. "user.read.gc user.write.gc". */
   readonly scopes: string;
+  /** The organisation a valid token acts in; 'default' when not given. */
+  readonly org?: string;
 }
 
 /** The expected rejection of an attack: HTTP status and error code. */
@@ -38,6 +40,7 @@ export function validClaims(
       subject: 'attacker',
       kind: scopes[0]?.principal ?? 'user',
       scopes,
+      org: context.org ?? 'default',
       issuer: context.issuer,
       audience: context.audience,
       now: context.now,
@@ -112,6 +115,8 @@ export async function jwtAttacks(
       await sign({ ...valid, exp: valid.iat + 30 * 24 * 3_600 }),
     ),
     invalid('not a JWT', 'not-a-token'),
+    invalid('no organisation claim', await sign({ ...valid, org: undefined as never })),
+    invalid('malformed organisation claim', await sign({ ...valid, org: 'Other.Org' })),
     {
       name: 'missing scope',
       token: await sign(validClaims({ ...context, scopes: insufficientScopes })),

@@ -10,6 +10,8 @@ export interface SeedResult {
 
 export const ADMIN_SERVICE_SCOPES = ['service.admin.ac', 'service.write.gc'];
 export const DEMO_USER_SCOPES = ['user.read.gc', 'user.write.gc', 'user.write.mc'];
+/** The organisation seeded accounts belong to: GC's default tenant (created by its schema). */
+export const SEED_ORG = 'default';
 
 /**
  * Seeds an empty database: an admin service (when no service exists yet) and a demo user
@@ -27,7 +29,7 @@ export async function seedFirstAccounts(
   if ((await services.count()) === 0) {
     const registered = await registerService(
       { services, audit },
-      { name: 'stack-admin', scopes: ADMIN_SERVICE_SCOPES },
+      { name: 'stack-admin', scopes: ADMIN_SERVICE_SCOPES, org: SEED_ORG },
     );
     if (registered.ok) admin = registered.value;
   }
@@ -35,7 +37,7 @@ export async function seedFirstAccounts(
   if (!(await users.findByUsername(demoUser.username))) {
     const created = await createUser(
       { users, audit, bcryptCost },
-      { ...demoUser, scopes: DEMO_USER_SCOPES },
+      { ...demoUser, scopes: DEMO_USER_SCOPES, org: SEED_ORG },
     );
     userCreated = created.ok;
   }

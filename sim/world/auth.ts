@@ -72,6 +72,7 @@ export class AuthController {
       subject,
       kind: 'user',
       scopes: USER_SCOPES,
+      org: 'default',
       issuer: this.issuer,
       audience: 'dark-tower',
       now,
