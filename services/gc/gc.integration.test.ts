@@ -383,11 +383,11 @@ describe('GC bad input', () => {
 });
 
 describe('GC operations', () => {
-  it('serves /health, /ready (database and JWKS) and /metrics by route template', async () => {
+  it('serves /health, /ready (database, Redis, cached JWKS) and /metrics by route template', async () => {
     expect(await (await fetch(`${gc.url}/health`)).text()).toBe('OK');
     expect(await http(`${gc.url}/ready`)).toMatchObject({
       status: 200,
-      body: { status: 'ready', database: 'healthy', ac_jwks: 'reachable' },
+      body: { status: 'ready', database: 'healthy', redis: 'healthy', ac_jwks: 'cached' },
     });
     const metrics = await (await fetch(`${gc.url}/metrics`)).text();
     expect(metrics).toMatch(

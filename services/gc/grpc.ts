@@ -3,6 +3,7 @@ import type { Scope } from '../../core/auth/scopes.ts';
 import { requireBearer, type BearerCheck } from '../../adapters/http/bearer.ts';
 import { HttpError } from '../../adapters/http/errors.ts';
 import type { Logger } from '../../adapters/logging/logger.ts';
+import { isDependencyUnavailable } from '../../adapters/resilience/dependency-errors.ts';
 import {
   GlobalControllerServiceService,
   McHealth,
@@ -26,6 +27,8 @@ export interface GcGrpcDependencies {
   readonly clock: Clock;
   readonly logger: Logger;
   readonly heartbeatIntervalMs: number;
+  /** Called after each registration (GC places its backlog of unplaced meetings). */
+  readonly onRegistered?: () => void;
 }
 
 /** A gRPC error with a status code, as grpc-js hands it to the caller. */
@@ -71,6 +74,11 @@ function authenticated<Req, Res>(
             callback(grpcError(code, error.message));
           } else if (error instanceof InvalidArgument) {
             callback(grpcError(grpc.status.INVALID_ARGUMENT, error.message));
+          } else if (isDependencyUnavailable(error)) {
+            // Redis unreachable: the controller retries (after registering again if GC
+            // answers its next heartbeat as unknown).
+            deps.logger.warn({ err: error }, 'gRPC call failed: dependency unavailable');
+            callback(grpcError(grpc.status.UNAVAILABLE, 'temporarily unavailable; retry'));
           } else {
             deps.logger.error({ err: error }, 'gRPC handler failed');
             callback(grpcError(grpc.status.INTERNAL, 'internal error'));
@@ -93,6 +101,7 @@ export function gcGrpcService(deps: GcGrpcDependencies): GlobalControllerService
         deps.clock.now(),
       );
       deps.placement.invalidate();
+      deps.onRegistered?.();
       deps.logger.info(
         { mc_id: request.mcId, region: request.region },
         'meeting controller registered',
