@@ -57,8 +57,13 @@ export class MemoryMeetingStore implements MeetingStore, TenantStore, PlacementB
 
   async pendingPlacements(limit: number): Promise<string[]> {
     return [...this.pending]
-      .filter((id) => this.meetings.get(id)?.status === 'active')
-      .slice(0, limit);
+      .flatMap((id) => {
+        const meeting = this.meetings.get(id);
+        return meeting?.status === 'active' ? [meeting] : [];
+      })
+      .sort((a, b) => a.createdAtMs - b.createdAtMs)
+      .slice(0, limit)
+      .map((meeting) => meeting.meetingId);
   }
 
   async removePendingPlacement(meetingId: string): Promise<void> {
