@@ -469,8 +469,9 @@ describe.skipIf(!binariesPresent)('AC and GC under dependency faults', () => {
     );
     figures.gc_ready_after_ac_listens_ms = readyAfterAcMs;
     figures.ac_start_ms = Math.round(acListeningMs);
-    // Keys are retried with a backoff capped at a second, not the 30 s JWKS refresh limit.
-    expect(readyAfterAcMs).toBeLessThan(2_500);
+    // Keys are retried with a backoff capped at a second, not the 30 s JWKS refresh limit
+    // (5 s leaves room for a loaded machine).
+    expect(readyAfterAcMs).toBeLessThan(5_000);
     userToken = await issuedToken(acUrl, '/v1/auth/user/token', {
       username: 'load-user',
       password: 'load-password',
