@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { jwksCachePolicy } from '../../core/keys/jwks-cache.ts';
 import { CacheCoherence, LocalCache } from '../../adapters/cache/local-cache.ts';
 import { closeAll, drainHttp } from '../../adapters/http/shutdown.ts';
@@ -156,10 +157,7 @@ export async function startGc(
   const [subscribed, connected] = await Promise.all([
     invalidations.subscribedWithin(LOCAL_CACHE.subscribeTimeoutMs),
     connectedWithin(redis, LOCAL_CACHE.startupWaitMs),
-    Promise.race([
-      keysFetched,
-      new Promise((resolve) => setTimeout(resolve, LOCAL_CACHE.startupWaitMs)),
-    ]),
+    Promise.race([keysFetched, sleep(LOCAL_CACHE.startupWaitMs, undefined, { ref: false })]),
   ]);
   if (!subscribed) {
     logger.warn('cache invalidations not subscribed yet: serving from Redis until they are');
