@@ -509,6 +509,16 @@ describe.skipIf(!binariesPresent)('AC and GC under dependency faults', () => {
       status: 503,
       body: { status: 'not_ready', redis: 'unreachable' },
     });
+    // A login needs the rate limits in Redis: 503 with Retry-After, within the bound.
+    const login = await timed(
+      'token',
+      `${acUrl}/v1/auth/user/token`,
+      json({ username: 'load-user', password: 'load-password' }),
+    );
+    expect(login).toMatchObject({ status: 503, error: 'temporarily_unavailable' });
+    expect(Number(login.retryAfter)).toBeGreaterThan(0);
+    expect(login.ms).toBeLessThan(HANG_BOUND_MS);
+    figures.login_while_redis_down_ms = Math.round(login.ms);
     const heartbeatCodesBefore = heartbeats?.codes.length ?? 0;
     await sleep(1_500);
     const duringOutage = await load.stop();
