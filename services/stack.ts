@@ -1,7 +1,7 @@
 // `npm run stack`: migrates, seeds a first admin service and demo user, then runs AC and GC
 // in one process against local PostgreSQL and Redis. See docs/services.md.
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { access, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -15,6 +15,7 @@ import { gcEnvironment } from './gc/config.ts';
 import { startGc } from './gc/server.ts';
 import { migrateSchemas } from './shared/schema.ts';
 import { seedFirstAccounts } from './shared/seed.ts';
+import { lostStateProblem } from './shared/stack-state.ts';
 
 const stateDir = process.env.STACK_STATE_DIR ?? join(homedir(), '.dark-tower');
 const databaseUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/dark_tower';
@@ -23,6 +24,8 @@ const demoUser = {
   password: process.env.STACK_DEMO_PASSWORD ?? 'demo-password',
 };
 const logger = createLogger('stack', process.env.LOG_LEVEL ?? 'info');
+const reset = process.argv.includes('--reset');
+const databaseName = new URL(databaseUrl).pathname.slice(1);
 
 /** Creates the database named in the URL if it does not exist (local development only). */
 async function ensureDatabase(url: string): Promise<void> {
@@ -55,10 +58,47 @@ async function masterKey(): Promise<string> {
   }
 }
 
+/** `--reset`: drops the stack's database and empties its state directory. */
+async function resetStack(url: string): Promise<void> {
+  if (!/^[a-z_][a-z0-9_]*$/.test(databaseName)) {
+    throw new Error(`unsupported database name ${databaseName}`);
+  }
+  const admin = new URL(url);
+  admin.pathname = '/postgres';
+  const client = new pg.Client({ connectionString: admin.toString() });
+  await client.connect();
+  try {
+    await client.query(`DROP DATABASE IF EXISTS ${databaseName} WITH (FORCE)`);
+  } finally {
+    await client.end();
+  }
+  for (const file of ['ac-master-key', 'admin-client.json']) {
+    await rm(join(stateDir, file), { force: true });
+  }
+  logger.warn({ database: databaseName, state_dir: stateDir }, 'stack reset');
+}
+
+if (reset) await resetStack(databaseUrl);
 await ensureDatabase(databaseUrl);
 const pool = createPool(databaseUrl, 2);
 const applied = await migrateSchemas(pool);
 logger.info({ applied }, 'migrations applied');
+const lost = await lostStateProblem({
+  pool,
+  stateDir,
+  databaseName,
+  masterKeyKept:
+    Boolean(process.env.AC_MASTER_KEY) ||
+    (await access(join(stateDir, 'ac-master-key')).then(
+      () => true,
+      () => false,
+    )),
+});
+if (lost !== undefined) {
+  console.error(lost);
+  await pool.end();
+  process.exit(2);
+}
 
 const shared = {
   DATABASE_URL: databaseUrl,

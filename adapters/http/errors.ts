@@ -1,3 +1,5 @@
+import { isDependencyUnavailable, RETRY_AFTER_SECONDS } from '../resilience/dependency-errors.ts';
+
 /**
  * The JSON error body every endpoint returns, in the shape RFC 6749 section 5.2 uses for
  * OAuth errors, so OAuth clients and plain API clients read the same fields.
@@ -25,6 +27,12 @@ export class HttpError extends Error {
 
 export const badRequest = (message: string) => new HttpError(400, 'invalid_request', message);
 export const notFound = (message: string) => new HttpError(404, 'not_found', message);
+
+/** 503 `temporarily_unavailable` with `Retry-After`: a dependency is down; retry later. */
+export const temporarilyUnavailable = (message: string) =>
+  new HttpError(503, 'temporarily_unavailable', message, {
+    'retry-after': String(RETRY_AFTER_SECONDS),
+  });
 
 /** Fastify's own error codes mapped to our stable codes and statuses. */
 const FRAMEWORK_ERRORS: Record<string, { status: number; code: string; message: string }> = {
@@ -90,6 +98,11 @@ export function toErrorResponse(error: unknown): {
       status: candidate.statusCode,
       body: { error: 'invalid_request', error_description: 'the request could not be processed' },
     };
+  }
+  if (isDependencyUnavailable(error)) {
+    return toErrorResponse(
+      temporarilyUnavailable('a service this request needs is unavailable; retry later'),
+    );
   }
   return {
     status: 500,

@@ -16,6 +16,8 @@ export type ComponentStatus = string;
 /** What a service's readiness check reports: per-component status and the overall verdict. */
 export interface ReadinessReport {
   readonly ready: boolean;
+  /** Ready, but serving in a documented reduced mode (answered 200 `degraded`). */
+  readonly degraded?: boolean;
   readonly components: Record<string, ComponentStatus>;
 }
 
@@ -94,7 +96,8 @@ export function createHttpServer(options: HttpServerOptions) {
 
   app.setErrorHandler(async (error, request, reply) => {
     const { status, body, headers } = toErrorResponse(error);
-    if (status >= 500) request.log.error({ err: error }, 'request failed');
+    if (status === 503) request.log.warn({ err: error }, 'request failed: dependency unavailable');
+    else if (status >= 500) request.log.error({ err: error }, 'request failed');
     return reply
       .code(status)
       .headers(headers ?? {})
@@ -109,9 +112,10 @@ export function createHttpServer(options: HttpServerOptions) {
 
   app.get('/ready', async (_request, reply) => {
     const report = await options.readiness();
-    return reply
-      .code(report.ready ? 200 : 503)
-      .send({ status: report.ready ? 'ready' : 'not_ready', ...report.components });
+    return reply.code(report.ready ? 200 : 503).send({
+      status: !report.ready ? 'not_ready' : report.degraded ? 'degraded' : 'ready',
+      ...report.components,
+    });
   });
 
   app.get('/metrics', async (_request, reply) =>

@@ -42,3 +42,59 @@ describe('JwksClient.findNow', () => {
     expect(fetches()).toBe(2);
   });
 });
+
+describe('JwksClient start-up and readiness', () => {
+  it('fetches keys as soon as the issuer answers, not after the 30 s refresh limit', async () => {
+    let now = 1_000_000;
+    let answering = false;
+    let fetches = 0;
+    const jwk = {
+      ...generateKeyPairSync('ed25519').publicKey.export({ format: 'jwk' }),
+      kid: 'k1',
+    };
+    const jwks = new JwksClient({
+      policy: jwksCachePolicy([ISSUER]),
+      jwksUrls: new Map([[ISSUER, 'http://ac.test/.well-known/jwks.json']]),
+      now: () => now,
+      logger: createLogger('test', 'silent'),
+      fetch: (async () => {
+        fetches++;
+        if (!answering) throw new TypeError('fetch failed');
+        return new Response(JSON.stringify({ keys: [jwk] }));
+      }) as typeof fetch,
+    });
+    // A request's lookup while the issuer is down starts the policy's 30 s limit.
+    expect(await jwks.find(ISSUER, 'k1', now)).toMatchObject({ ok: false });
+    expect(jwks.holdsUsableKeys(now)).toBe(false);
+    const abort = new AbortController();
+    const held = jwks.fetchUntilHeld(abort.signal, 20);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(fetches).toBeGreaterThan(2);
+    answering = true;
+    expect(await held).toBe(true);
+    expect(jwks.holdsUsableKeys(now)).toBe(true);
+    expect((await jwks.find(ISSUER, 'k1', now)).ok).toBe(true);
+    // Held keys stay usable while the issuer is down, for the TTL plus the stale grace.
+    answering = false;
+    now += 2 * HOUR_MS - 1;
+    expect(jwks.holdsUsableKeys(now)).toBe(true);
+    now += 1;
+    expect(jwks.holdsUsableKeys(now)).toBe(false);
+  });
+
+  it('stops retrying when aborted', async () => {
+    const jwks = new JwksClient({
+      policy: jwksCachePolicy([ISSUER]),
+      jwksUrls: new Map([[ISSUER, 'http://ac.test/.well-known/jwks.json']]),
+      now: () => 0,
+      logger: createLogger('test', 'silent'),
+      fetch: (async () => {
+        throw new TypeError('fetch failed');
+      }) as typeof fetch,
+    });
+    const abort = new AbortController();
+    const held = jwks.fetchUntilHeld(abort.signal, 20);
+    abort.abort();
+    expect(await held).toBe(false);
+  });
+});

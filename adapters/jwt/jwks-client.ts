@@ -1,4 +1,5 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import {
   emptyJwksCache,
@@ -105,6 +106,50 @@ export class JwksClient implements PublicKeyLookup {
     const due = startDueRefreshes(this.state, this.options.policy, this.options.now());
     this.state = due.state;
     await Promise.all(due.fetch.map((issuer) => this.fetchKeys(issuer)));
+  }
+
+  /**
+   * Whether this client holds, for every trusted issuer, a key set core's policy still lets be
+   * used at `now` (fresh, or stale within the grace). A validator is ready while it does,
+   * whether or not the issuer answers at this moment.
+   */
+  holdsUsableKeys(now: number): boolean {
+    return [...this.options.policy.trustedIssuers].every((issuer) => this.holdsKeysOf(issuer, now));
+  }
+
+  /**
+   * Start-up: fetches every trusted issuer's key set not yet held, retrying with a short
+   * backoff (100 ms doubling to `maxDelayMs`) outside the policy's refresh limit, until all are
+   * held (true) or `signal` aborts (false). A validator started before its issuer thus has keys
+   * as soon as the issuer answers, instead of after the policy's 30 s between fetches.
+   */
+  async fetchUntilHeld(signal: AbortSignal, maxDelayMs = 1_000): Promise<boolean> {
+    let delayMs = Math.min(100, maxDelayMs);
+    for (;;) {
+      const missing = [...this.options.policy.trustedIssuers].filter(
+        (issuer) => !this.holdsKeysOf(issuer, this.options.now()),
+      );
+      if (missing.length === 0) return true;
+      if (signal.aborted) return false;
+      await Promise.all(missing.map((issuer) => this.fetchKeys(issuer)));
+      if (this.holdsUsableKeys(this.options.now())) return true;
+      try {
+        await sleep(delayMs, undefined, { signal });
+      } catch {
+        return false;
+      }
+      delayMs = Math.min(delayMs * 2, maxDelayMs);
+    }
+  }
+
+  private holdsKeysOf(issuer: string, now: number): boolean {
+    const { ttlMs, staleGraceMs } = this.options.policy;
+    const entry = this.state[issuer];
+    return (
+      entry?.fetchedAt !== undefined &&
+      Object.keys(entry.keys).length > 0 &&
+      now < entry.fetchedAt + ttlMs + staleGraceMs
+    );
   }
 
   /** Whether every trusted issuer's JWKS endpoint answers now (readiness), without caching. */

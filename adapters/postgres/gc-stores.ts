@@ -1,9 +1,11 @@
 import { err, ok, type Result } from '../../core/result.ts';
 import type {
+  IdempotencyTag,
   MeetingRecord,
   MeetingStatus,
   MeetingStore,
   MeetingStoreError,
+  PlacementBacklog,
   TenantConfig,
   TenantStore,
 } from '../../services/gc/ports.ts';
@@ -35,14 +37,21 @@ const MEETING_COLUMNS =
   'meeting_id, org_id, title, created_by, max_participants, status, created_at, ended_at';
 
 /** Meetings in `gc.meetings` and tenants in `gc.orgs`. */
-export class PgMeetingStore implements MeetingStore, TenantStore {
+export class PgMeetingStore implements MeetingStore, TenantStore, PlacementBacklog {
   constructor(private readonly pool: Pool) {}
 
-  async create(meeting: MeetingRecord): Promise<Result<void, MeetingStoreError>> {
+  async create(
+    meeting: MeetingRecord,
+    idempotency?: IdempotencyTag,
+  ): Promise<Result<void, MeetingStoreError>> {
     try {
-      await this.pool.query(
-        `INSERT INTO gc.meetings (${MEETING_COLUMNS})
-         VALUES ($1, $2, $3, $4, $5, $6, to_timestamp($7 / 1000.0), to_timestamp($8 / 1000.0))`,
+      // A key already used by this creator leaves the earlier meeting as it is (no row).
+      const inserted = await this.pool.query(
+        `INSERT INTO gc.meetings (${MEETING_COLUMNS}, idempotency_key, request_fingerprint)
+         VALUES ($1, $2, $3, $4, $5, $6, to_timestamp($7 / 1000.0), to_timestamp($8 / 1000.0),
+                 $9, $10)
+         ON CONFLICT (org_id, created_by, idempotency_key) WHERE idempotency_key IS NOT NULL
+         DO NOTHING`,
         [
           meeting.meetingId,
           meeting.orgId,
@@ -52,8 +61,13 @@ export class PgMeetingStore implements MeetingStore, TenantStore {
           meeting.status,
           meeting.createdAtMs,
           meeting.endedAtMs ?? null,
+          idempotency?.key ?? null,
+          idempotency?.fingerprint ?? null,
         ],
       );
+      if (inserted.rowCount === 0 && idempotency !== undefined) {
+        return err(await this.earlierCreate(meeting, idempotency.key));
+      }
       return ok(undefined);
     } catch (error) {
       const code = (error as { code?: string }).code;
@@ -61,6 +75,43 @@ export class PgMeetingStore implements MeetingStore, TenantStore {
       if (code === '23503') return err({ kind: 'unknown_org', orgId: meeting.orgId });
       throw error;
     }
+  }
+
+  private async earlierCreate(meeting: MeetingRecord, key: string): Promise<MeetingStoreError> {
+    const result = await this.pool.query<MeetingRow & { request_fingerprint: string }>(
+      `SELECT ${MEETING_COLUMNS}, request_fingerprint FROM gc.meetings
+       WHERE org_id = $1 AND created_by = $2 AND idempotency_key = $3`,
+      [meeting.orgId, meeting.createdBy, key],
+    );
+    const row = result.rows[0];
+    if (row === undefined) throw new Error('idempotency key conflict without a meeting');
+    return {
+      kind: 'idempotency_key_used',
+      existing: toMeeting(row),
+      fingerprint: row.request_fingerprint,
+    };
+  }
+
+  async addPendingPlacement(meetingId: string): Promise<void> {
+    await this.pool.query('UPDATE gc.meetings SET placement_pending = true WHERE meeting_id = $1', [
+      meetingId,
+    ]);
+  }
+
+  async pendingPlacements(limit: number): Promise<string[]> {
+    const result = await this.pool.query<{ meeting_id: string }>(
+      `SELECT meeting_id FROM gc.meetings WHERE placement_pending AND status = 'active'
+       ORDER BY created_at LIMIT $1`,
+      [limit],
+    );
+    return result.rows.map((row) => row.meeting_id);
+  }
+
+  async removePendingPlacement(meetingId: string): Promise<void> {
+    await this.pool.query(
+      'UPDATE gc.meetings SET placement_pending = false WHERE meeting_id = $1',
+      [meetingId],
+    );
   }
 
   async get(meetingId: string): Promise<MeetingRecord | undefined> {

@@ -500,7 +500,7 @@ describe('AC operations', () => {
     expect(await health.text()).toBe('OK');
     expect(await http(`${ac.url}/ready`)).toMatchObject({
       status: 200,
-      body: { status: 'ready', database: 'healthy', signing_key: 'available' },
+      body: { status: 'ready', database: 'healthy', redis: 'healthy', signing_key: 'available' },
     });
     const metrics = await (await fetch(`${ac.url}/metrics`)).text();
     expect(metrics).toMatch(

@@ -38,6 +38,8 @@ export interface AcAppDependencies {
     readonly perAddress: TokenBucketConfig;
   };
   readonly databaseReachable: () => Promise<boolean>;
+  /** Redis holds the rate limits: without it AC cannot issue tokens safely. */
+  readonly redisReachable: () => Promise<boolean>;
 }
 
 const BODY_LIMIT_BYTES = 16 * 1024;
@@ -296,12 +298,13 @@ function ownKey(deps: AcAppDependencies, issuer: string, kid: string) {
 }
 
 async function readiness(deps: AcAppDependencies): Promise<ReadinessReport> {
-  const database = await deps.databaseReachable();
+  const [database, redis] = await Promise.all([deps.databaseReachable(), deps.redisReachable()]);
   const signingKey = deps.keys.signingKey() !== undefined;
   return {
-    ready: database && signingKey,
+    ready: database && redis && signingKey,
     components: {
       database: database ? 'healthy' : 'unreachable',
+      redis: redis ? 'healthy' : 'unreachable',
       signing_key: signingKey ? 'available' : 'missing',
     },
   };

@@ -10,7 +10,7 @@ import {
   PgUserStore,
 } from '../../adapters/postgres/ac-stores.ts';
 import { createPool, databaseIsReachable } from '../../adapters/postgres/pool.ts';
-import { createRedis } from '../../adapters/redis/client.ts';
+import { createRedis, redisIsReachable } from '../../adapters/redis/client.ts';
 import { RedisTokenBuckets } from '../../adapters/redis/token-buckets.ts';
 import { systemClock, type Clock } from '../shared/clock.ts';
 import { buildAcApp } from './app.ts';
@@ -43,7 +43,9 @@ export async function startAc(
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? createLogger('ac-service', env.LOG_LEVEL);
   const pool = createPool(env.DATABASE_URL);
-  const redisConnections = [0, 1, 2].map(() => createRedis(env.REDIS_URL, env.AC_REDIS_KEY_PREFIX));
+  const redisConnections = [0, 1, 2].map(() =>
+    createRedis(env.REDIS_URL, env.AC_REDIS_KEY_PREFIX, { logger }),
+  );
   const auditPool = createPool(env.DATABASE_URL, 4, { asynchronousCommit: true });
   const audit = new PgAuditLog(auditPool);
   const closeClients = async () => {
@@ -93,6 +95,8 @@ export async function startAc(
       },
     },
     databaseReachable: () => databaseIsReachable(pool),
+    redisReachable: async () =>
+      (await Promise.all(redisConnections.map(redisIsReachable))).every(Boolean),
   });
   const url = await app.listen({ host: env.BIND_ADDRESS.host, port: env.BIND_ADDRESS.port });
   if (options.scheduleRotation ?? true) keys.schedule();

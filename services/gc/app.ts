@@ -1,4 +1,4 @@
-import { randomInt } from 'node:crypto';
+import { createHash, randomInt } from 'node:crypto';
 import { z } from 'zod';
 import type { VerifiedClaims } from '../../core/auth/claims.ts';
 import type { Scope } from '../../core/auth/scopes.ts';
@@ -14,10 +14,13 @@ import { parseBody } from '../../adapters/http/validation.ts';
 import type { Logger } from '../../adapters/logging/logger.ts';
 import type { HttpMetrics } from '../../adapters/metrics/registry.ts';
 import type { Clock } from '../shared/clock.ts';
+import { ThrottledWarning } from './fail-soft.ts';
 import type { MeetingPlacement } from './placement.ts';
 import type {
+  IdempotencyTag,
   MeetingRecord,
   MeetingStore,
+  PlacementBacklog,
   TenantConfig,
   TenantConfigCache,
   TenantStore,
@@ -35,8 +38,12 @@ export interface GcAppDependencies {
   readonly defaultOrg: string;
   /** Requests to `<org>.<tenantDomain>` belong to tenant `<org>`. */
   readonly tenantDomain: string | undefined;
+  /** Meetings to place once a controller registers (their placement failed at creation). */
+  readonly backlog: PlacementBacklog;
   readonly databaseReachable: () => Promise<boolean>;
-  readonly jwksReachable: () => Promise<boolean>;
+  readonly redisReachable: () => Promise<boolean>;
+  /** Whether GC holds usable AC signing keys (fetched, and within the cache's grace). */
+  readonly keysHeld: () => boolean;
 }
 
 const BODY_LIMIT_BYTES = 8 * 1024;
@@ -53,6 +60,24 @@ const newMeeting = z
 /** Meeting codes: 12 characters from an alphabet without look-alikes. */
 const MEETING_CODE_ALPHABET = 'abcdefghjkmnpqrstuvwxyz23456789';
 const MEETING_CODE = /^[a-hj-km-np-z2-9]{12}$/;
+
+/** `Idempotency-Key`: 1-128 visible ASCII characters (a UUID is typical). */
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,128}$/;
+
+/** The key a create was sent with, and a digest of what it asked for; undefined without one. */
+function idempotencyOf(
+  header: string | string[] | undefined,
+  body: { title: string; max_participants?: number | undefined },
+): IdempotencyTag | undefined {
+  if (header === undefined) return undefined;
+  if (typeof header !== 'string' || !IDEMPOTENCY_KEY.test(header)) {
+    throw badRequest('Idempotency-Key: 1-128 visible ASCII characters');
+  }
+  const fingerprint = createHash('sha256')
+    .update(JSON.stringify([body.title, body.max_participants ?? null]))
+    .digest('base64url');
+  return { key: header, fingerprint };
+}
 
 function newMeetingCode(): string {
   let code = '';
@@ -113,6 +138,7 @@ export function buildGcApp(deps: GcAppDependencies): HttpServer {
   const authorize = (authorization: string | undefined, scopes: readonly Scope[]) =>
     requireBearer(authorization, bearer, scopes, deps.clock.now());
 
+  const placementFailure = new ThrottledWarning(deps.logger, 'meeting placement unavailable');
   const tenantSuffix = deps.tenantDomain === undefined ? undefined : `.${deps.tenantDomain}`;
 
   /**
@@ -163,7 +189,10 @@ export function buildGcApp(deps: GcAppDependencies): HttpServer {
     if (!MEETING_CODE.test(id)) throw notFound('no such meeting');
     const [meeting, current] = await Promise.all([
       findMeeting(id, orgId),
-      deps.placement.currentController(id, deps.clock.now()),
+      deps.placement.currentController(id, deps.clock.now()).catch((error: unknown) => {
+        placementFailure.report(error);
+        return undefined;
+      }),
     ]);
     if (meeting.status !== 'active') return [meeting, undefined];
     return [meeting, current ?? (await controllerFor(meeting))];
@@ -187,19 +216,39 @@ export function buildGcApp(deps: GcAppDependencies): HttpServer {
     return current === undefined ? undefined : [meeting, current];
   }
 
+  /**
+   * The controller serving an active meeting, placing it if needed; undefined when it cannot
+   * be placed now (no controller available, or Redis unreachable): the meeting is then
+   * answered without a controller, never failed, and a new one is left in the backlog to be
+   * placed when a controller registers.
+   */
   async function controllerFor(
     meeting: MeetingRecord,
+    options: { readonly backlogIfUnplaced?: boolean } = {},
   ): Promise<ControllerRegistration | undefined> {
     if (meeting.status !== 'active') return undefined;
-    const placed = await deps.placement.controllerFor(meeting.meetingId, deps.clock.now());
-    if (!placed.ok)
+    const placed = await deps.placement
+      .controllerFor(meeting.meetingId, deps.clock.now())
+      .catch((error: unknown) => {
+        placementFailure.report(error);
+        return undefined;
+      });
+    if (placed?.ok) return placed.value;
+    if (placed !== undefined) {
       deps.logger.warn({ meeting_id: meeting.meetingId, ...placed.error }, 'no meeting controller');
-    return placed.ok ? placed.value : undefined;
+    }
+    if (options.backlogIfUnplaced) {
+      await deps.backlog.addPendingPlacement(meeting.meetingId).catch((error: unknown) => {
+        deps.logger.warn({ err: error, meeting_id: meeting.meetingId }, 'placement backlog failed');
+      });
+    }
+    return undefined;
   }
 
   app.post('/v1/meetings', async (request, reply) => {
     const claims = await authorize(request.headers.authorization, WRITE);
     const body = parseBody(newMeeting, request.body);
+    const idempotency = idempotencyOf(request.headers['idempotency-key'], body);
     const tenant = await tenantOf(requestOrg(claims, request.headers.host, 'unknown tenant'));
     const maxParticipants = body.max_participants ?? tenant.maxParticipants;
     if (maxParticipants > tenant.maxParticipants) {
@@ -215,10 +264,27 @@ export function buildGcApp(deps: GcAppDependencies): HttpServer {
       createdAtMs: deps.clock.now(),
       endedAtMs: undefined,
     };
-    const created = await deps.meetings.create(meeting);
+    const created = await deps.meetings.create(meeting, idempotency);
+    if (!created.ok && created.error.kind === 'idempotency_key_used') {
+      const { existing, fingerprint } = created.error;
+      if (fingerprint !== idempotency?.fingerprint) {
+        throw new HttpError(
+          422,
+          'idempotency_key_reused',
+          'this Idempotency-Key was used for a different request',
+        );
+      }
+      // A retry of a create that was committed: the original meeting, as first answered.
+      return reply
+        .code(201)
+        .header('idempotent-replayed', 'true')
+        .send(meetingView(existing, await controllerFor(existing)));
+    }
     if (!created.ok) throw new HttpError(409, 'conflict', 'meeting code collision; retry');
     request.log.info({ meeting_id: meeting.meetingId }, 'meeting created');
-    return reply.code(201).send(meetingView(meeting, await controllerFor(meeting)));
+    // Committed: nothing after this may fail the request.
+    const controller = await controllerFor(meeting, { backlogIfUnplaced: true });
+    return reply.code(201).send(meetingView(meeting, controller));
   });
 
   app.get<{ Params: { id: string } }>('/v1/meetings/:id', async (request, reply) => {
@@ -279,13 +345,22 @@ function refuseOtherMethods(
   });
 }
 
+/**
+ * Ready when PostgreSQL answers and GC holds usable AC signing keys (an AC restart does not
+ * make GC unready while the cached keys last). Redis unreachable is `degraded`, still 200:
+ * meetings are read and created from PostgreSQL, new ones are placed on a controller once
+ * controllers register again.
+ */
 async function readiness(deps: GcAppDependencies): Promise<ReadinessReport> {
-  const [database, jwks] = await Promise.all([deps.databaseReachable(), deps.jwksReachable()]);
+  const [database, redis] = await Promise.all([deps.databaseReachable(), deps.redisReachable()]);
+  const keys = deps.keysHeld();
   return {
-    ready: database && jwks,
+    ready: database && keys,
+    degraded: !redis,
     components: {
       database: database ? 'healthy' : 'unreachable',
-      ac_jwks: jwks ? 'reachable' : 'unreachable',
+      redis: redis ? 'healthy' : 'unreachable',
+      ac_jwks: keys ? 'cached' : 'missing',
     },
   };
 }

@@ -1,5 +1,11 @@
 import type { Result } from '../../core/result.ts';
-import type { MeetingCache, MeetingRecord, MeetingStore, MeetingStoreError } from './ports.ts';
+import type {
+  IdempotencyTag,
+  MeetingCache,
+  MeetingRecord,
+  MeetingStore,
+  MeetingStoreError,
+} from './ports.ts';
 
 /**
  * Meeting reads through a shared regional cache: a read tries the cache, then the store, and
@@ -12,8 +18,11 @@ export class CachedMeetingStore implements MeetingStore {
     private readonly cache: MeetingCache,
   ) {}
 
-  async create(meeting: MeetingRecord): Promise<Result<void, MeetingStoreError>> {
-    const created = await this.store.create(meeting);
+  async create(
+    meeting: MeetingRecord,
+    idempotency?: IdempotencyTag,
+  ): Promise<Result<void, MeetingStoreError>> {
+    const created = await this.store.create(meeting, idempotency);
     if (created.ok) await this.cache.put(meeting);
     return created;
   }

@@ -536,16 +536,50 @@ describe('GC bad input', () => {
 });
 
 describe('GC operations', () => {
-  it('serves /health, /ready (database and JWKS) and /metrics by route template', async () => {
+  it('serves /health, /ready (database, Redis, cached JWKS) and /metrics by route template', async () => {
     expect(await (await fetch(`${gc.url}/health`)).text()).toBe('OK');
     expect(await http(`${gc.url}/ready`)).toMatchObject({
       status: 200,
-      body: { status: 'ready', database: 'healthy', ac_jwks: 'reachable' },
+      body: { status: 'ready', database: 'healthy', redis: 'healthy', ac_jwks: 'cached' },
     });
     const metrics = await (await fetch(`${gc.url}/metrics`)).text();
     expect(metrics).toMatch(
       /gc_http_request_duration_seconds_count\{method="GET",route="\/v1\/meetings\/:id",status_code="200"\} [1-9]/,
     );
     expect(metrics).not.toMatch(/route="\/v1\/meetings\/[a-z0-9]{12}"/);
+  });
+});
+
+describe('GC idempotent meeting creation', () => {
+  const withKey = (key: string, token = userToken, body: object = { title: 'Standup' }) =>
+    http(`${gc.url}/v1/meetings`, json(body, { ...bearer(token), 'idempotency-key': key }));
+
+  it('answers a retry with the same Idempotency-Key and body with the original meeting', async () => {
+    const key = `retry-${crypto.randomUUID()}`;
+    const first = await withKey(key);
+    expect(first.status).toBe(201);
+    expect(first.headers.get('idempotent-replayed')).toBeNull();
+    const retry = await withKey(key);
+    expect(retry.status).toBe(201);
+    expect(retry.headers.get('idempotent-replayed')).toBe('true');
+    expect(retry.body.meeting_id).toBe(first.body.meeting_id);
+    expect(retry.body.created_at).toBe(first.body.created_at);
+    const rows = await pool.query('SELECT 1 FROM gc.meetings WHERE idempotency_key = $1', [key]);
+    expect(rows.rowCount).toBe(1);
+  });
+
+  it('refuses the same key for a different body (422), keeps keys per creator, checks the key', async () => {
+    const key = `reuse-${crypto.randomUUID()}`;
+    const first = await withKey(key);
+    expect(await withKey(key, userToken, { title: 'Something else' })).toMatchObject({
+      status: 422,
+      body: { error: 'idempotency_key_reused' },
+    });
+    const other = await withKey(key, await tokenAs('another-user', 'user.write.gc'));
+    expect(other.status).toBe(201);
+    expect(other.body.meeting_id).not.toBe(first.body.meeting_id);
+    for (const bad of ['', 'x'.repeat(129), 'has space']) {
+      expect(await withKey(bad)).toMatchObject({ status: 400, body: { error: 'invalid_request' } });
+    }
   });
 });

@@ -3,6 +3,7 @@ import type { Scope } from '../../core/auth/scopes.ts';
 import { requireBearer, type BearerCheck } from '../../adapters/http/bearer.ts';
 import { HttpError } from '../../adapters/http/errors.ts';
 import type { Logger } from '../../adapters/logging/logger.ts';
+import { isDependencyUnavailable } from '../../adapters/resilience/dependency-errors.ts';
 import {
   GlobalControllerServiceService,
   McHealth,
@@ -32,6 +33,8 @@ export interface GcGrpcDependencies {
    * (`localhost`, 127.0.0.0/8, `::1`). Otherwise only `https` and `wss` are accepted.
    */
   readonly allowPlainLoopbackUrls: boolean;
+  /** Called after each registration (GC places its backlog of unplaced meetings). */
+  readonly onRegistered?: () => void;
 }
 
 /** A gRPC error with a status code, as grpc-js hands it to the caller. */
@@ -146,6 +149,11 @@ function authenticated<Req, Res>(
             callback(grpcError(grpc.status.INVALID_ARGUMENT, error.message));
           } else if (error instanceof PermissionDenied) {
             callback(grpcError(grpc.status.PERMISSION_DENIED, error.message));
+          } else if (isDependencyUnavailable(error)) {
+            // Redis unreachable: the controller retries (after registering again if GC
+            // answers its next heartbeat as unknown).
+            deps.logger.warn({ err: error }, 'gRPC call failed: dependency unavailable');
+            callback(grpcError(grpc.status.UNAVAILABLE, 'temporarily unavailable; retry'));
           } else {
             deps.logger.error({ err: error }, 'gRPC handler failed');
             callback(grpcError(grpc.status.INTERNAL, 'internal error'));
@@ -184,6 +192,7 @@ export function gcGrpcService(deps: GcGrpcDependencies): GlobalControllerService
         throw new PermissionDenied(NOT_OWNER);
       }
       deps.placement.invalidate();
+      deps.onRegistered?.();
       deps.logger.info(
         { mc_id: request.mcId, region: request.region },
         'meeting controller registered',

@@ -1,6 +1,7 @@
 import type { LocalCache } from '../../adapters/cache/local-cache.ts';
 import type { Result } from '../../core/result.ts';
 import type {
+  IdempotencyTag,
   MeetingAssignments,
   MeetingRecord,
   MeetingStore,
@@ -27,8 +28,11 @@ export class LocallyCachedMeetings implements MeetingStore {
     private readonly invalidations: InvalidationPublisher,
   ) {}
 
-  async create(meeting: MeetingRecord): Promise<Result<void, MeetingStoreError>> {
-    const created = await this.store.create(meeting);
+  async create(
+    meeting: MeetingRecord,
+    idempotency?: IdempotencyTag,
+  ): Promise<Result<void, MeetingStoreError>> {
+    const created = await this.store.create(meeting, idempotency);
     if (created.ok) this.cache.store(meeting.meetingId, meeting);
     return created;
   }

@@ -3,6 +3,7 @@ import type {
   HeartbeatOutcome,
   McOwnershipError,
   McRegistration,
+  IdempotencyTag,
   MeetingCache,
   McAvailability,
   McRecord,
@@ -10,27 +11,66 @@ import type {
   MeetingRecord,
   MeetingStore,
   MeetingStoreError,
+  PlacementBacklog,
   TenantConfig,
   TenantConfigCache,
   TenantStore,
 } from './ports.ts';
 
 /** In-memory meetings and tenants (the tenant set is fixed at construction). */
-export class MemoryMeetingStore implements MeetingStore, TenantStore {
+export class MemoryMeetingStore implements MeetingStore, TenantStore, PlacementBacklog {
   private readonly meetings = new Map<string, MeetingRecord>();
+  /** `org creator key` → the meeting created with it and its request's fingerprint. */
+  private readonly idempotency = new Map<string, { meetingId: string; fingerprint: string }>();
+  private readonly pending = new Set<string>();
   private readonly tenants: ReadonlyMap<string, TenantConfig>;
 
   constructor(tenants: readonly TenantConfig[]) {
     this.tenants = new Map(tenants.map((tenant) => [tenant.orgId, tenant]));
   }
 
-  async create(meeting: MeetingRecord): Promise<Result<void, MeetingStoreError>> {
+  async create(
+    meeting: MeetingRecord,
+    idempotency?: IdempotencyTag,
+  ): Promise<Result<void, MeetingStoreError>> {
     if (!this.tenants.has(meeting.orgId)) return err({ kind: 'unknown_org', orgId: meeting.orgId });
+    const tagKey =
+      idempotency && JSON.stringify([meeting.orgId, meeting.createdBy, idempotency.key]);
+    const earlier = tagKey === undefined ? undefined : this.idempotency.get(tagKey);
+    const existing = earlier && this.meetings.get(earlier.meetingId);
+    if (earlier && existing) {
+      return err({ kind: 'idempotency_key_used', existing, fingerprint: earlier.fingerprint });
+    }
     if (this.meetings.has(meeting.meetingId)) {
       return err({ kind: 'duplicate', meetingId: meeting.meetingId });
     }
     this.meetings.set(meeting.meetingId, meeting);
+    if (tagKey !== undefined && idempotency) {
+      this.idempotency.set(tagKey, {
+        meetingId: meeting.meetingId,
+        fingerprint: idempotency.fingerprint,
+      });
+    }
     return ok(undefined);
+  }
+
+  async addPendingPlacement(meetingId: string): Promise<void> {
+    if (this.meetings.has(meetingId)) this.pending.add(meetingId);
+  }
+
+  async pendingPlacements(limit: number): Promise<string[]> {
+    return [...this.pending]
+      .flatMap((id) => {
+        const meeting = this.meetings.get(id);
+        return meeting?.status === 'active' ? [meeting] : [];
+      })
+      .sort((a, b) => a.createdAtMs - b.createdAtMs)
+      .slice(0, limit)
+      .map((meeting) => meeting.meetingId);
+  }
+
+  async removePendingPlacement(meetingId: string): Promise<void> {
+    this.pending.delete(meetingId);
   }
 
   async get(meetingId: string): Promise<MeetingRecord | undefined> {

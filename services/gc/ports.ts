@@ -24,17 +24,48 @@ export interface MeetingRecord {
   readonly endedAtMs: number | undefined;
 }
 
+/**
+ * The `Idempotency-Key` a create was sent with, and a digest of its request. A key is unique
+ * per organisation and creator, and is kept with the meeting.
+ */
+export interface IdempotencyTag {
+  readonly key: string;
+  readonly fingerprint: string;
+}
+
 export type MeetingStoreError =
   | { readonly kind: 'duplicate'; readonly meetingId: string }
-  | { readonly kind: 'unknown_org'; readonly orgId: string };
+  | { readonly kind: 'unknown_org'; readonly orgId: string }
+  /** The creator already created `existing` with this key, from a request of `fingerprint`. */
+  | {
+      readonly kind: 'idempotency_key_used';
+      readonly existing: MeetingRecord;
+      readonly fingerprint: string;
+    };
 
 export interface MeetingStore {
-  create(meeting: MeetingRecord): Promise<Result<void, MeetingStoreError>>;
+  /** Creates a meeting; with a tag, once per (org, creator, key). */
+  create(
+    meeting: MeetingRecord,
+    idempotency?: IdempotencyTag,
+  ): Promise<Result<void, MeetingStoreError>>;
   get(meetingId: string): Promise<MeetingRecord | undefined>;
   /** What {@link get} would answer, if this replica holds it in memory (no I/O); else undefined. */
   peek?(meetingId: string): MeetingRecord | undefined;
   /** Marks a meeting ended; returns the record after the change, or undefined if unknown. */
   end(meetingId: string, endedAtMs: number): Promise<MeetingRecord | undefined>;
+}
+
+/**
+ * Active meetings whose placement on a Meeting Controller is still to be done (it failed
+ * when they were created: Redis unreachable, or no controller available), kept in the store
+ * of record so they survive a Redis that comes back empty.
+ */
+export interface PlacementBacklog {
+  addPendingPlacement(meetingId: string): Promise<void>;
+  /** Up to `limit` pending meetings, oldest first. */
+  pendingPlacements(limit: number): Promise<string[]>;
+  removePendingPlacement(meetingId: string): Promise<void>;
 }
 
 export interface TenantStore {

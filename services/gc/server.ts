@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { jwksCachePolicy } from '../../core/keys/jwks-cache.ts';
 import { CacheCoherence, LocalCache } from '../../adapters/cache/local-cache.ts';
 import { closeAll, drainHttp } from '../../adapters/http/shutdown.ts';
@@ -7,7 +8,7 @@ import { createLogger, type Logger } from '../../adapters/logging/logger.ts';
 import { createHttpMetrics } from '../../adapters/metrics/registry.ts';
 import { PgMeetingStore } from '../../adapters/postgres/gc-stores.ts';
 import { createPool, databaseIsReachable } from '../../adapters/postgres/pool.ts';
-import { createRedis } from '../../adapters/redis/client.ts';
+import { connectedWithin, createRedis, redisIsReachable } from '../../adapters/redis/client.ts';
 import {
   RedisMcAvailability,
   RedisMeetingAssignments,
@@ -17,8 +18,15 @@ import { RedisMeetingCache } from '../../adapters/redis/meeting-cache.ts';
 import { RedisTenantConfigCache } from '../../adapters/redis/tenant-cache.ts';
 import { systemClock, type Clock } from '../shared/clock.ts';
 import { buildGcApp } from './app.ts';
+import { PlacementSweeper } from './backlog.ts';
 import { CachedMeetingStore } from './cached-meetings.ts';
 import type { GcEnvironment } from './config.ts';
+import {
+  failSoftMeetingCache,
+  failSoftPublisher,
+  failSoftTenantCache,
+  ThrottledWarning,
+} from './fail-soft.ts';
 import { gcGrpcService, startGrpcServer, stopGrpcServer } from './grpc.ts';
 import {
   LocallyCachedAssignments,
@@ -41,6 +49,8 @@ export const LOCAL_CACHE = {
   tenants: { capacity: 1_000, ttlMs: 30_000 },
   /** How long start-up waits for the invalidation subscription before serving without caches. */
   subscribeTimeoutMs: 2_000,
+  /** How long start-up waits for Redis and for AC's keys before listening anyway (not ready). */
+  startupWaitMs: 2_000,
 } as const;
 
 /** A running Global Controller. */
@@ -65,7 +75,8 @@ export async function startGc(
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? createLogger('gc-service', env.LOG_LEVEL);
   const pool = createPool(env.DATABASE_URL);
-  const redis = createRedis(env.REDIS_URL, env.GC_REDIS_KEY_PREFIX);
+  // Redis is a cache for GC: commands fail at once while it is unreachable.
+  const redis = createRedis(env.REDIS_URL, env.GC_REDIS_KEY_PREFIX, { logger, cache: true });
   const store = new PgMeetingStore(pool);
   const availability = new RedisMcAvailability(redis);
   const jwks = new JwksClient({
@@ -74,7 +85,12 @@ export async function startGc(
     now: () => clock.now(),
     logger,
   });
-  await jwks.refreshDue();
+  // Keys are fetched until held, retrying quickly while AC does not answer; GC is not ready
+  // until it holds them.
+  const stopKeyFetch = new AbortController();
+  const keysFetched = jwks.fetchUntilHeld(stopKeyFetch.signal).then((held) => {
+    if (held) logger.info('AC signing keys fetched');
+  });
   const metrics = createHttpMetrics('gc');
   const bearer = {
     keys: jwks,
@@ -82,6 +98,7 @@ export async function startGc(
     policy: { trustedIssuers: new Set([env.GC_TRUSTED_ISSUER]), audience: env.GC_TOKEN_AUDIENCE },
   };
   const coherence = new CacheCoherence();
+  const cacheFailure = new ThrottledWarning(logger, 'redis cache unavailable; using PostgreSQL');
   const invalidations = new RedisInvalidations(
     redis,
     `${env.GC_REDIS_KEY_PREFIX}cache-invalidations`,
@@ -94,19 +111,22 @@ export async function startGc(
     new LocallyCachedAssignments(
       new RedisMeetingAssignments(redis),
       new LocalCache(coherence, { ...LOCAL_CACHE.assignments, now }),
-      invalidations,
+      failSoftPublisher(invalidations, cacheFailure),
     ),
     env.GC_REGION,
   );
   const app = buildGcApp({
     meetings: new LocallyCachedMeetings(
-      new CachedMeetingStore(store, new RedisMeetingCache(redis)),
+      new CachedMeetingStore(
+        store,
+        failSoftMeetingCache(new RedisMeetingCache(redis), cacheFailure),
+      ),
       new LocalCache(coherence, { ...LOCAL_CACHE.meetings, now }),
-      invalidations,
+      failSoftPublisher(invalidations, cacheFailure),
     ),
     tenants: store,
     tenantCache: new LocallyCachedTenants(
-      new RedisTenantConfigCache(redis, TENANT_CACHE_TTL_MS),
+      failSoftTenantCache(new RedisTenantConfigCache(redis, TENANT_CACHE_TTL_MS), cacheFailure),
       new LocalCache(new CacheCoherence(true), { ...LOCAL_CACHE.tenants, now }),
     ),
     placement,
@@ -116,9 +136,12 @@ export async function startGc(
     metrics,
     defaultOrg: env.GC_DEFAULT_ORG,
     tenantDomain: env.GC_TENANT_DOMAIN,
+    backlog: store,
     databaseReachable: () => databaseIsReachable(pool),
-    jwksReachable: () => jwks.reachable(),
+    redisReachable: () => redisIsReachable(redis),
+    keysHeld: () => jwks.holdsUsableKeys(clock.now()),
   });
+  const sweeper = new PlacementSweeper(store, placement, clock, logger);
   const grpc = await startGrpcServer(
     gcGrpcService({
       availability,
@@ -128,12 +151,19 @@ export async function startGc(
       logger,
       heartbeatIntervalMs: env.GC_HEARTBEAT_INTERVAL_MS,
       allowPlainLoopbackUrls: env.GC_ALLOW_PLAIN_LOOPBACK_MC_URLS,
+      onRegistered: () => void sweeper.sweep(),
     }),
     env.GC_GRPC_BIND_ADDRESS,
   );
-  if (!(await invalidations.subscribedWithin(LOCAL_CACHE.subscribeTimeoutMs))) {
+  const [subscribed, connected] = await Promise.all([
+    invalidations.subscribedWithin(LOCAL_CACHE.subscribeTimeoutMs),
+    connectedWithin(redis, LOCAL_CACHE.startupWaitMs),
+    Promise.race([keysFetched, sleep(LOCAL_CACHE.startupWaitMs, undefined, { ref: false })]),
+  ]);
+  if (!subscribed) {
     logger.warn('cache invalidations not subscribed yet: serving from Redis until they are');
   }
+  if (!connected) logger.warn('redis unreachable: serving from PostgreSQL (degraded)');
   const url = await app.listen({ host: env.BIND_ADDRESS.host, port: env.BIND_ADDRESS.port });
   const grpcAddress = `${env.GC_GRPC_BIND_ADDRESS.host}:${grpc.port}`;
   logger.info({ url, grpc: grpcAddress }, 'gc-service listening');
@@ -144,6 +174,7 @@ export async function startGc(
     close: () =>
       closeAll(
         [
+          { name: 'AC key fetch', close: async () => stopKeyFetch.abort() },
           { name: 'http', close: () => drainHttp(app) },
           { name: 'grpc', close: () => stopGrpcServer(grpc.server) },
           { name: 'cache invalidations', close: () => invalidations.close() },

@@ -30,6 +30,7 @@ import type {
   MeetingAssignments,
   MeetingRecord,
   MeetingStore,
+  PlacementBacklog,
   TenantConfigCache,
   TenantStore,
 } from './ports.ts';
@@ -121,10 +122,54 @@ describe.each<[string, () => MeetingStore & TenantStore]>([
     expect(await store.end('unknown', 0)).toBeUndefined();
   });
 
+  it('creates once per (org, creator, Idempotency-Key), answering the earlier meeting after', async () => {
+    const store = make();
+    const key = `key-${randomUUID()}`;
+    const first = aMeeting();
+    expect(await store.create(first, { key, fingerprint: 'f1' })).toEqual({
+      ok: true,
+      value: undefined,
+    });
+    const retry = aMeeting();
+    expect(await store.create(retry, { key, fingerprint: 'f2' })).toEqual({
+      ok: false,
+      error: { kind: 'idempotency_key_used', existing: first, fingerprint: 'f1' },
+    });
+    expect(await store.get(retry.meetingId)).toBeUndefined();
+    // Another creator's key, or no key, is independent.
+    const other = aMeeting({ createdBy: 'user-2' });
+    expect((await store.create(other, { key, fingerprint: 'f1' })).ok).toBe(true);
+    expect((await store.create(aMeeting())).ok).toBe(true);
+  });
+
   it('reads tenant configuration', async () => {
     const store = make();
     expect(await store.getTenant('default')).toEqual(defaultTenant);
     expect(await store.getTenant("' OR 1=1 --")).toBeUndefined();
+  });
+});
+
+describe.each<[string, () => MeetingStore & PlacementBacklog]>([
+  ['in-memory', () => new MemoryMeetingStore([defaultTenant])],
+  ['PostgreSQL', () => new PgMeetingStore(pool)],
+])('GC placement backlog contract: %s', (_name, make) => {
+  it('lists active meetings added, oldest first, until removed or ended', async () => {
+    const store = make();
+    const older = aMeeting({ createdAtMs: 1_000 });
+    const newer = aMeeting({ createdAtMs: 2_000 });
+    const ended = aMeeting({ createdAtMs: 1_500 });
+    for (const meeting of [newer, older, ended]) {
+      await store.create(meeting);
+      await store.addPendingPlacement(meeting.meetingId);
+    }
+    await store.end(ended.meetingId, 3_000);
+    const mine = (await store.pendingPlacements(10_000)).filter((id) =>
+      [older, newer, ended].some((meeting) => meeting.meetingId === id),
+    );
+    expect(mine).toEqual([older.meetingId, newer.meetingId]);
+    await store.removePendingPlacement(older.meetingId);
+    expect(await store.pendingPlacements(10_000)).not.toContain(older.meetingId);
+    expect(await store.pendingPlacements(10_000)).toContain(newer.meetingId);
   });
 });
 
