@@ -68,6 +68,7 @@ describe('built-in scenarios (short runs)', () => {
       durationSeconds: 40,
     });
     expect(report.joins.reconnects).toBeGreaterThan(0);
+    expect(report.reroutes.failovers).toBeGreaterThan(0);
     expect(report.invariants.total).toBe(0);
   });
 

@@ -63,7 +63,7 @@ export class Metrics {
   };
   readonly packets = { sent: 0, lost: 0 };
   readonly cascades = { links: 0, maxHops: 0 };
-  readonly reroutes = { plans: 0, commands: 0 };
+  readonly reroutes = { plans: 0, commands: 0, resends: 0, failovers: 0 };
   readonly rotations = { signingKeys: 0, mediaKeys: 0 };
   readonly tokens = { issued: 0, verified: 0 };
   readonly utilisation: UtilisationSample[] = [];
@@ -74,10 +74,6 @@ export class Metrics {
   meetingsStarted = 0;
   /** Media handlers the autoscaler added. */
   scaleOuts = 0;
-  /** Meetings a controller took over from a failed one. */
-  failovers = 0;
-  /** Route commands a controller sent again (no acknowledgement in time, or a take-over). */
-  commandResends = 0;
 
   recordCascade(hops: number): void {
     this.cascades.links++;

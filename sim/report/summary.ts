@@ -71,7 +71,14 @@ export interface RunReport {
     readonly ratio: number | null;
   };
   readonly cascades: { readonly links: number; readonly maxHops: number };
-  readonly reroutes: { readonly plans: number; readonly commands: number };
+  readonly reroutes: {
+    readonly plans: number;
+    readonly commands: number;
+    /** Route commands sent again: no acknowledgement in time, or a controller's take-over. */
+    readonly resends: number;
+    /** Meetings a controller took over from a failed one. */
+    readonly failovers: number;
+  };
   readonly rotations: { readonly signingKeys: number; readonly mediaKeys: number };
   readonly tokens: { readonly issued: number; readonly verified: number };
   readonly utilisation: UtilisationSummary;

@@ -903,7 +903,7 @@ export class World {
     const previous = meeting.owner === undefined ? undefined : this.controllersById.get(meeting.owner);
     if (previous !== undefined) previous.endpoint.handle({ type: 'release', meeting: meeting.id }, this.epochMs());
     meeting.owner = controller.id;
-    this.metrics.failovers++;
+    this.metrics.reroutes.failovers++;
     this.toController(controller, { type: 'adopt', machine });
   }
 
@@ -1161,7 +1161,7 @@ export class World {
         this.joinReply = out;
         return;
       case 'route-command':
-        if (out.resend) this.metrics.commandResends++;
+        if (out.resend) this.metrics.reroutes.resends++;
         else this.metrics.reroutes.commands++;
         return this.sendRouteCommand(controller, meeting, out.id, out.handler, out.steps);
       case 'move': {
