@@ -1,0 +1,138 @@
+import { type ParticipantId } from '../../core/ids.ts';
+import { type StreamDemand } from '../../core/routing/index.ts';
+import { ms, seconds, type Micros } from '../engine/time.ts';
+import { isDelivered } from '../invariants/convergence.ts';
+import type { MediaHandler } from './media-handler.ts';
+import type { MeetingState } from './meeting.ts';
+import { emptyPlan, firstPublishOf } from './plans.ts';
+import type { World } from './world.ts';
+import { FAILURE_DETECTION, type Client } from './nodes.ts';
+
+/**
+ * The world's checks of what clients and handlers actually get: first media, convergence of the
+ * installed entries on the controller's demand, and flow-level latency samples of new deliveries.
+ */
+
+export function othersPublishing(w: World, client: Client): boolean {
+  for (const other of client.meeting.memberIds()) {
+    if (other !== client.id && w.clients.get(other)?.state === 'connected') return true;
+  }
+  return false;
+}
+
+/** Flow-level latency of one delivered stream: uplink, handler hops, downlink. */
+export function recordForwarding(
+  w: World,
+  meeting: MeetingState,
+  publisher: ParticipantId,
+  subscriber: ParticipantId,
+  last: MediaHandler,
+): void {
+  const pub = w.clients.get(publisher);
+  const sub = w.clients.get(subscriber);
+  const plan = meeting.machine?.plan ?? null;
+  const publishedAt = plan === null ? undefined : firstPublishOf(plan, publisher);
+  const first = publishedAt === undefined ? undefined : w.handlersById.get(publishedAt);
+  if (pub === undefined || sub === undefined || first === undefined) return;
+  const forwardingMs = w.scenario.serviceTimes.forwardingMs;
+  const interHandler = first === last ? 0 : w.network.baseLatency(first.node, last.node);
+  const handlerPart = ms(forwardingMs) * (first === last ? 1 : 2) + interHandler;
+  const endToEnd =
+    w.network.baseLatency(pub.node, first.node) +
+    handlerPart +
+    w.network.baseLatency(last.node, sub.node);
+  w.metrics.forwarding.record(handlerPart);
+  w.metrics.mediaPath.record(endToEnd);
+}
+
+export function checkFirstMedia(w: World, meeting: MeetingState): void {
+  let demandOf: Map<ParticipantId, StreamDemand[]> | undefined;
+  for (const member of meeting.memberIds()) {
+    const client = w.clients.get(member);
+    if (client === undefined || !client.awaitingFirstMedia || client.handler === undefined)
+      continue;
+    demandOf ??= demandBySubscriber(meeting.machine?.demand ?? []);
+    const stream = demandOf.get(client.id)?.find((d) => isDelivered(meeting.installed, d));
+    if (stream === undefined) continue;
+    client.awaitingFirstMedia = false;
+    const generation = client.generation;
+    const frameWait = client.random.uniform(0, ms(w.scenario.serviceTimes.firstFrameMs));
+    const path =
+      w.network.baseLatency(client.handler.node, client.node) +
+      ms(w.scenario.serviceTimes.forwardingMs);
+    w.sim.after(frameWait + path, 'client.first-frame', client.entity, () => {
+      if (generation === client.generation)
+        w.metrics.joinToMedia.record(w.sim.now - client.joinStartedAt);
+    });
+  }
+}
+
+/**
+ * Checks convergence `bound` after the routing last changed (new demand or new plan), or after
+ * the last fault or heal plus the failure-detection delay if that came later: the bound is a
+ * promise about a stable network.
+ */
+export function scheduleConvergenceCheck(w: World, meeting: MeetingState, at?: Micros): void {
+  const bound = seconds(w.scenario.invariants.convergenceSeconds);
+  const changedAt = meeting.demandChangedAt;
+  // A later change supersedes the pending check (it would find the demand changed and stop).
+  if (meeting.convergenceCheck !== undefined) w.sim.cancel(meeting.convergenceCheck);
+  const check = (): void => {
+    meeting.convergenceCheck = undefined;
+    if (meeting.ended || meeting.demandChangedAt !== changedAt) return;
+    const settledFrom = Math.max(changedAt, w.lastTopologyChange + FAILURE_DETECTION);
+    if (w.sim.now < settledFrom + bound)
+      return scheduleConvergenceCheck(w, meeting, settledFrom + bound);
+    const plan = meeting.machine?.plan ?? null;
+    meeting.convergence.check(
+      w.violations,
+      meeting.installed,
+      plan ?? emptyPlan(meeting.id),
+      plan !== null && meeting.planDeliversDemand,
+      meeting.machine?.demand ?? [],
+      (d) => canBeDelivered(w, d),
+      changedAt,
+      bound,
+    );
+  };
+  meeting.convergenceCheck = w.sim.at(
+    at ?? changedAt + bound,
+    'check.convergence',
+    `meeting/${meeting.id}`,
+    check,
+  );
+}
+
+/**
+ * Demands whose subscriber and publisher are connected and reachable, in a meeting whose
+ * controller is up, are due. A failed handler exempts nothing: once the controllers have had
+ * the detection time, no plan may route through it.
+ */
+export function canBeDelivered(w: World, demand: StreamDemand): boolean {
+  const sub = w.clients.get(demand.subscriber);
+  const pub = w.clients.get(demand.publisher);
+  if (sub?.state !== 'connected' || pub?.state !== 'connected') return false;
+  if (sub.handler === undefined || pub.handler === undefined) return false;
+  const meeting = sub.meeting;
+  const regions = new Set<string>([sub.region, pub.region, meeting.region]);
+  const owner = meeting.owner === undefined ? undefined : w.controllersById.get(meeting.owner);
+  if (owner === undefined || !owner.healthy) return false;
+  regions.add(owner.region);
+  for (const load of meeting.machine?.plan?.loads ?? []) {
+    const handler = w.handlersById.get(load.handler);
+    if (handler !== undefined) regions.add(handler.region);
+  }
+  for (const a of regions) for (const b of regions) if (w.network.isBlocked(a, b)) return false;
+  return true;
+}
+
+/** Each subscriber's demanded pairs, in demand order. */
+function demandBySubscriber(demand: readonly StreamDemand[]): Map<ParticipantId, StreamDemand[]> {
+  const bySubscriber = new Map<ParticipantId, StreamDemand[]>();
+  for (const pair of demand) {
+    const pairs = bySubscriber.get(pair.subscriber);
+    if (pairs === undefined) bySubscriber.set(pair.subscriber, [pair]);
+    else pairs.push(pair);
+  }
+  return bySubscriber;
+}

@@ -1,0 +1,316 @@
+import { type HandlerId } from '../../core/ids.ts';
+import { handleRegistryEvent } from '../../core/placement/index.ts';
+import { placeMeeting } from '../../core/gc/placement.ts';
+import { type ControllerInput } from '../../core/mc/endpoint.ts';
+import { ownerOf, type MeetingOutput } from '../../core/mc/meeting.ts';
+import { type PlanStep, type Route, type StreamDemand } from '../../core/routing/index.ts';
+import { ms } from '../engine/time.ts';
+import { checkNewPlan, checkTransition } from '../invariants/plan.ts';
+import { isDelivered } from '../invariants/convergence.ts';
+import type { MediaHandler } from './media-handler.ts';
+import type { MeetingState } from './meeting.ts';
+import type { World } from './world.ts';
+import { HEARTBEAT_INTERVAL, type ControllerNode, type RegionServices } from './nodes.ts';
+import { distributeEpoch } from './keys.ts';
+import { recordForwarding, checkFirstMedia, scheduleConvergenceCheck } from './checks.ts';
+import { deliver } from './messaging.ts';
+import { connectHandler } from './join.ts';
+
+/**
+ * Drives the Meeting Controllers' machines (core/mc `ControllerEndpoint`): inputs in, outputs
+ * sent over the simulated network, one timer at the machine's next deadline. Also the Global
+ * Controllers' registries (core/placement, core/gc) and the handlers applying route commands.
+ */
+
+export function registerController(w: World, controller: ControllerNode): void {
+  for (const region of w.regions.values()) {
+    updateRegistry(w, region, {
+      type: 'register',
+      id: controller.id,
+      region: controller.region,
+      endpoint: controller.node.id,
+    });
+  }
+}
+
+export function updateRegistry(
+  w: World,
+  region: RegionServices,
+  event: Parameters<typeof handleRegistryEvent>[1],
+): void {
+  region.registry = handleRegistryEvent(region.registry, event, w.epochMs()).registry;
+}
+
+/** Each Global Controller's registry marks controllers silent past the timeout unhealthy. */
+export function registryTicks(w: World): void {
+  for (const region of w.regions.values()) updateRegistry(w, region, { type: 'tick' });
+  w.sim.after(HEARTBEAT_INTERVAL, 'gc.tick', 'world', () => registryTicks(w));
+}
+
+/** A controller's heartbeat reaches every Global Controller its region can reach. */
+export function heartbeat(w: World, controller: ControllerNode, meetingCount: number): void {
+  for (const region of w.regions.values()) {
+    if (w.network.isBlocked(controller.region, region.name)) continue;
+    updateRegistry(w, region, {
+      type: 'heartbeat',
+      id: controller.id,
+      meetingCount,
+      healthy: true,
+    });
+  }
+}
+
+/** The Global Controller's choice (core/gc): the meeting's controller, placed if need be. */
+export function controllerFor(
+  w: World,
+  meeting: MeetingState,
+  gc: RegionServices,
+): ControllerNode | undefined {
+  const placement = placeMeeting(
+    gc.registry,
+    meeting.id,
+    meeting.region,
+    w.controllerOf.get(meeting.id)?.id,
+    w.epochMs(),
+    w.mutations.placement,
+  );
+  if (!placement.ok) return undefined;
+  gc.registry = placement.value.registry;
+  const controller = w.controllersById.get(placement.value.controller.id);
+  if (controller !== undefined && placement.value.placed)
+    w.controllerOf.set(meeting.id, controller);
+  return controller;
+}
+
+/**
+ * A controller serving a meeting that another controller ran reads the meeting's state from
+ * the shared store and takes it over; the other stops running it.
+ */
+export function takeOver(w: World, meeting: MeetingState, controller: ControllerNode): void {
+  const machine = meeting.machine;
+  if (machine === undefined || meeting.owner === controller.id) return;
+  const previous = meeting.owner === undefined ? undefined : w.controllersById.get(meeting.owner);
+  if (previous !== undefined)
+    previous.endpoint.handle({ type: 'release', meeting: meeting.id }, w.epochMs());
+  meeting.owner = controller.id;
+  w.metrics.reroutes.failovers++;
+  toController(w, controller, { type: 'adopt', machine });
+}
+
+// ---------------------------------------------------------------- driving the controllers
+
+/** Hands an input to a controller's machine and carries out what it asks. */
+export function toController(w: World, controller: ControllerNode, input: ControllerInput): void {
+  if (!controller.healthy) return;
+  controller.endpoint.handle(input, w.epochMs());
+  drive(w, controller);
+}
+
+/** Sends what the controller's machine asks for and arms its timer for its next deadline. */
+export function drive(w: World, controller: ControllerNode): void {
+  const endpoint = controller.endpoint;
+  for (let out = endpoint.pollOutput(); out !== null; out = endpoint.pollOutput()) {
+    if (out.type === 'meeting') {
+      const meeting = w.meetings.get(out.meeting.id);
+      if (meeting !== undefined) meetingOutput(w, controller, meeting, out.output);
+    } else if (out.type === 'heartbeat') {
+      heartbeat(w, controller, out.meetingCount);
+    } else if (out.type === 'handler-lost') {
+      w.sim.note(`handler-lost ${controller.id} ${out.handler}`);
+    } else {
+      w.sim.note(`unknown-meeting ${controller.id} ${out.meeting}`);
+    }
+  }
+  const deadline = endpoint.pollTimeout();
+  if (deadline === null || !controller.healthy) return;
+  const at = w.sim.now + Math.max(0, deadline - w.epochMs()) * 1000;
+  if (controller.timer !== undefined && controller.timerAt <= at && controller.timerAt >= w.sim.now)
+    return;
+  if (controller.timer !== undefined) w.sim.cancel(controller.timer);
+  controller.timerAt = at;
+  controller.timer = w.sim.at(at, 'mc.timeout', controller.id, () => {
+    controller.timer = undefined;
+    if (!controller.healthy) return;
+    endpoint.handleTimeout(w.epochMs());
+    drive(w, controller);
+  });
+}
+
+export function meetingOutput(
+  w: World,
+  controller: ControllerNode,
+  meeting: MeetingState,
+  out: MeetingOutput,
+): void {
+  switch (out.type) {
+    case 'join-accepted':
+    case 'join-rejected':
+      w.joinReply = out;
+      return;
+    case 'route-command':
+      if (out.resend) w.metrics.reroutes.resends++;
+      else w.metrics.reroutes.commands++;
+      return sendRouteCommand(w, controller, meeting, out.id, out.handler, out.steps);
+    case 'move': {
+      const client = w.clients.get(out.participant);
+      const handler = w.handlersById.get(out.handler);
+      if (client?.state !== 'connected' || handler === undefined || client.handler === handler)
+        return;
+      client.handler?.sessions.delete(client.id);
+      return connectHandler(w, client, handler, 1, true);
+    }
+    case 'key':
+      return distributeEpoch(w, controller, meeting, out.epoch, out.recipients, out.resend);
+    case 'erase-epoch':
+      // Every member is to erase the epoch: each does when its keys are next read or added.
+      meeting.erasedEpochs.push(out.epoch);
+      return;
+    case 'planned':
+      meeting.planDeliversDemand = checkNewPlan(
+        w.violations,
+        `mc/${meeting.id}`,
+        out.input,
+        out.plan,
+      );
+      w.metrics.reroutes.plans++;
+      meeting.demandChangedAt = w.sim.now;
+      return scheduleConvergenceCheck(w, meeting);
+    case 'plan-failed':
+      return w.sim.note(`plan-failed ${meeting.id} ${out.error.kind}`);
+    case 'transition':
+      return checkTransition(
+        w.violations,
+        `mc/${meeting.id}`,
+        out.from,
+        out.steps,
+        out.demandBefore,
+        out.demandAfter,
+      );
+    case 'transition-done':
+      return checkFirstMedia(w, meeting);
+    case 'member-expired':
+      return w.sim.note(`session-expired ${meeting.id} ${out.participant}`);
+    case 'session-write':
+    case 'session-delete':
+      // The shared store holds the machine itself: its writes are in it already.
+      return;
+  }
+}
+
+/**
+ * A route command on the controller's reliable stream to the handler. The handler applies a
+ * meeting's commands at most once, in id order (a controller sends a handler a meeting's next
+ * command only after the previous one is acknowledged), and acknowledges every copy.
+ */
+export function sendRouteCommand(
+  w: World,
+  controller: ControllerNode,
+  meeting: MeetingState,
+  id: number,
+  owner: HandlerId,
+  steps: readonly PlanStep[],
+): void {
+  const handler = w.handlersById.get(owner);
+  if (handler === undefined) return;
+  deliver(
+    w,
+    controller.node,
+    handler.node,
+    'mh.route-command',
+    owner,
+    controller.id,
+    ms(w.scenario.serviceTimes.routeCommandMs),
+    () => {
+      if (!handler.healthy || meeting.ended) return;
+      const applied = handler.appliedCommands.get(meeting.id) ?? 0;
+      if (id > applied) {
+        handler.appliedCommands.set(meeting.id, id);
+        for (const step of steps) applyStep(w, meeting, handler, step);
+      }
+      deliver(w, handler.node, controller.node, 'mc.route-ack', controller.id, owner, 0, () =>
+        toController(w, controller, {
+          type: 'meeting',
+          meeting: meeting.id,
+          input: { type: 'route-ack', command: id },
+        }),
+      );
+    },
+  );
+}
+
+/** A handler installs or removes one leg; the legs it carries set its flow-level load. */
+export function applyStep(
+  w: World,
+  meeting: MeetingState,
+  handler: MediaHandler,
+  step: PlanStep,
+): void {
+  const route = step.route;
+  if (step.op === 'remove') {
+    checkRemoval(w, meeting, route);
+    if (!meeting.installed.remove(route)) return;
+    meeting.convergence.legRemoved(route);
+    carry(w, meeting, route, -w.streamBps);
+    return;
+  }
+  if (!meeting.installed.add(route)) return;
+  carry(w, meeting, route, w.streamBps);
+  handler.meetings.add(meeting.id);
+  if (route.type === 'cascade') {
+    const paths = meeting.installed.paths(route);
+    const hops = paths === undefined ? 0 : (paths.hops().get(route.to) ?? 0);
+    w.metrics.recordCascade(hops);
+  } else if (route.type === 'deliver') {
+    recordForwarding(w, meeting, route.publisher, route.subscriber, handler);
+  }
+}
+
+/**
+ * Make-before-break, checked on the installed entries as each removal is applied: a pair the
+ * controller's transition keeps demanding and the handlers deliver must stay delivered.
+ */
+export function checkRemoval(w: World, meeting: MeetingState, route: Route): void {
+  const machine = meeting.machine;
+  if (machine === undefined || !meeting.installed.has(route)) return;
+  const kept = machine.appliedDemand;
+  const reached: StreamDemand[] = [];
+  for (const pair of kept) {
+    if (pair.publisher !== route.publisher || pair.kind !== route.kind) continue;
+    if (route.type === 'deliver' && pair.subscriber !== route.subscriber) continue;
+    if (isDelivered(meeting.installed, pair)) reached.push(pair);
+  }
+  if (reached.length === 0) return;
+  meeting.installed.remove(route);
+  for (const pair of reached) {
+    if (isDelivered(meeting.installed, pair)) continue;
+    w.violations.report(
+      'make-before-break',
+      `mc/${meeting.id}`,
+      `removing ${route.type} of ${route.publisher} ${route.kind} at ${ownerOf(route)} cut ${pair.subscriber} off a stream it still shows`,
+    );
+  }
+  meeting.installed.add(route);
+}
+
+/** Adds `bps` to every handler a leg runs through (a cascade loads both ends). */
+export function carry(w: World, meeting: MeetingState, route: Route, bps: number): void {
+  if (route.type === 'cascade') {
+    carryAt(w, meeting, route.from, bps);
+    carryAt(w, meeting, route.to, bps);
+  } else {
+    carryAt(w, meeting, route.handler, bps);
+  }
+}
+
+export function carryAt(w: World, meeting: MeetingState, id: HandlerId, bps: number): void {
+  const handler = w.handlersById.get(id);
+  if (handler === undefined) return;
+  handler.loadBps = Math.max(0, handler.loadBps + bps);
+  meeting.handlerLoads.set(id, (meeting.handlerLoads.get(id) ?? 0) + bps);
+  if (bps > 0) {
+    w.streamsCarried++;
+    w.metrics.peakStreams = Math.max(w.metrics.peakStreams, w.streamsCarried);
+  } else {
+    w.streamsCarried--;
+  }
+}

@@ -1,0 +1,130 @@
+import { regionId } from '../../core/ids.ts';
+import { ownerOf } from '../../core/mc/meeting.ts';
+import { routesOf } from '../../core/routing/index.ts';
+import { formatTime, seconds } from '../engine/time.ts';
+import type { MediaHandler } from './media-handler.ts';
+import { emptyPlan } from './plans.ts';
+import type { World } from './world.ts';
+import {
+  SIGNALING_KEEPALIVE_TIMEOUT,
+  FAILOVER_BOUND,
+  type ControllerNode,
+  type Client,
+} from './nodes.ts';
+import { drive, carry } from './controllers.ts';
+import { scheduleConvergenceCheck } from './checks.ts';
+import { lookupMeeting } from './join.ts';
+
+/**
+ * The scenario's faults: partitions, handler and controller crashes and their recoveries, and
+ * the checks that the platform recovers from them.
+ */
+
+export function scheduleFaults(w: World): void {
+  for (const fault of w.scenario.faults) {
+    const at = seconds(fault.atSeconds);
+    if (fault.kind === 'partition') {
+      const partition = { from: fault.from, to: fault.to, symmetric: fault.symmetric };
+      w.sim.at(at, 'fault.partition', fault.from.join('+'), () => {
+        w.lastTopologyChange = w.sim.now;
+        w.network.partition(partition);
+      });
+      w.sim.at(at + seconds(fault.durationSeconds), 'fault.heal', fault.from.join('+'), () => {
+        w.lastTopologyChange = w.sim.now;
+        w.network.heal(partition);
+      });
+    } else if (fault.kind === 'handler-crash') {
+      const handler = w.regionOf(regionId(fault.region)).handlers[fault.index];
+      if (handler === undefined) continue;
+      w.sim.at(at, 'fault.handler-crash', handler.id, () => crashHandler(w, handler));
+      if (fault.durationSeconds !== undefined) {
+        w.sim.at(at + seconds(fault.durationSeconds), 'fault.handler-restore', handler.id, () => {
+          w.lastTopologyChange = w.sim.now;
+          handler.healthy = true;
+          w.network.restore(handler.id);
+        });
+      }
+    } else {
+      const controller = w.regionOf(regionId(fault.region)).controllers[fault.index];
+      if (controller === undefined) continue;
+      w.sim.at(at, 'fault.controller-crash', controller.id, () => crashController(w, controller));
+      if (fault.durationSeconds !== undefined) {
+        w.sim.at(
+          at + seconds(fault.durationSeconds),
+          'fault.controller-restore',
+          controller.id,
+          () => {
+            w.lastTopologyChange = w.sim.now;
+            controller.healthy = true;
+            w.network.restore(controller.node.id);
+            drive(w, controller);
+          },
+        );
+      }
+    }
+  }
+}
+
+/**
+ * A controller dies. Meeting state survives it (in the shared store, as the spec keeps it in
+ * Redis); its clients notice the lost signaling connection after the keep-alive timeout and
+ * rejoin through the Global Controller, whose registry has stopped choosing the dead
+ * controller by then, and the controller they reach takes the meeting over. Within
+ * FAILOVER_BOUND every such client must be back on a live controller.
+ */
+export function crashController(w: World, controller: ControllerNode): void {
+  w.lastTopologyChange = w.sim.now;
+  controller.healthy = false;
+  if (controller.timer !== undefined) w.sim.cancel(controller.timer);
+  controller.timer = undefined;
+  w.network.fail(controller.node.id);
+  const affected: Client[] = [];
+  for (const client of w.clients.values()) {
+    if (client.controller !== controller || client.state !== 'connected') continue;
+    affected.push(client);
+    client.signalingLost = true;
+    const delay = SIGNALING_KEEPALIVE_TIMEOUT + client.random.uniform(0, seconds(1));
+    w.sim.after(delay, 'client.controller-lost', client.entity, () => {
+      if (client.state !== 'connected' || client.controller?.healthy !== false) return;
+      w.metrics.joins.reconnects++;
+      lookupMeeting(w, client, 1);
+    });
+  }
+  w.sim.after(FAILOVER_BOUND, 'check.failover', controller.id, () => {
+    for (const client of affected) {
+      if (client.meeting.ended || client.state === 'idle') continue;
+      if (client.state === 'left' && !client.gaveUp) continue;
+      if (client.state === 'connected' && client.controller?.healthy === true) continue;
+      w.violations.report(
+        'failover',
+        client.entity,
+        `not back on a live controller ${formatTime(FAILOVER_BOUND)} after ${controller.id} failed (${client.state})`,
+      );
+    }
+  });
+}
+
+/**
+ * A handler dies: its entries vanish. The controllers notice when its load reports stop and
+ * replan; every pair of the meetings it carried must be delivered again once they have had
+ * the detection time and the convergence bound.
+ */
+export function crashHandler(w: World, handler: MediaHandler): void {
+  w.lastTopologyChange = w.sim.now;
+  handler.crash();
+  w.network.fail(handler.id);
+  for (const id of handler.meetings) {
+    const meeting = w.meetings.get(id);
+    if (meeting === undefined) continue;
+    const machine = meeting.machine;
+    for (const plan of [machine?.appliedPlan ?? null, machine?.plan ?? null]) {
+      for (const route of routesOf(plan ?? emptyPlan(meeting.id))) {
+        if (ownerOf(route) !== handler.id || !meeting.installed.remove(route)) continue;
+        meeting.convergence.legRemoved(route);
+        carry(w, meeting, route, -w.streamBps);
+      }
+    }
+    scheduleConvergenceCheck(w, meeting);
+  }
+  handler.meetings.clear();
+}

@@ -1,0 +1,323 @@
+import { admitParticipant } from '../../core/backpressure/admission.ts';
+import { type MeetingInput, type MeetingOutput } from '../../core/mc/meeting.ts';
+import { createConnectionId } from '../../core/protocol/connection-id.ts';
+import { ms, seconds } from '../engine/time.ts';
+import type { MediaHandler } from './media-handler.ts';
+import type { World } from './world.ts';
+import { MAX_ATTEMPTS, type ControllerNode, type ClientState, type Client } from './nodes.ts';
+import { toController, controllerFor, takeOver } from './controllers.ts';
+import { heldEpochs, verifyToken } from './keys.ts';
+import { checkFirstMedia, othersPublishing } from './checks.ts';
+import { deliver, rpc } from './messaging.ts';
+
+/**
+ * Clients walking the spec's join flow (003 steps 1-8) and their signaling afterwards: token,
+ * meeting lookup, join, media connect, layout and screen-share requests, leaving, reconnecting.
+ */
+
+export function beginJoin(w: World, client: Client): void {
+  if (client.meeting.ended || client.state !== 'idle') return;
+  client.state = 'joining';
+  client.joinStartedAt = w.sim.now;
+  w.metrics.joins.attempted++;
+  requestToken(w, client, 1);
+}
+
+/** Step 2: the client asks its region's Auth Controller for a user token. */
+export function requestToken(w: World, client: Client, attempt: number): void {
+  const region = w.regionOf(client.region);
+  rpc(
+    w,
+    client,
+    region.ac.node,
+    ms(w.scenario.serviceTimes.tokenIssueMs),
+    'ac.token',
+    attempt,
+    () => region.ac.issue(client.id),
+    (token) => {
+      if (token === undefined) return failJoin(w, client, 'no signing key available');
+      w.metrics.tokens.issued++;
+      client.token = token;
+      lookupMeeting(w, client, 1);
+    },
+    () => requestToken(w, client, attempt + 1),
+  );
+}
+
+/** Step 3: the Global Controller validates the token and names the meeting's controller. */
+export function lookupMeeting(w: World, client: Client, attempt: number): void {
+  const region = w.regionOf(client.region);
+  rpc(
+    w,
+    client,
+    region.gcNode,
+    ms(w.scenario.serviceTimes.meetingLookupMs),
+    'gc.lookup',
+    attempt,
+    () =>
+      verifyToken(w, region.gcValidator, client, region.gcNode.id)
+        ? controllerFor(w, client.meeting, region)
+        : undefined,
+    (controller) => {
+      if (controller === undefined) return failJoin(w, client, 'meeting lookup refused');
+      client.controller = controller;
+      joinController(w, client, 1);
+    },
+    () => lookupMeeting(w, client, attempt + 1),
+  );
+}
+
+/** Step 4: the Meeting Controller validates the token, adds the member and plans routes. */
+export function joinController(w: World, client: Client, attempt: number): void {
+  const controller = client.controller;
+  if (controller === undefined) return;
+  const sentAt = w.sim.now;
+  rpc(
+    w,
+    client,
+    controller.node,
+    ms(w.scenario.serviceTimes.joinProcessingMs),
+    'mc.join',
+    attempt,
+    () => admitToMeeting(w, client, controller),
+    (home) => {
+      w.metrics.signaling.record(w.sim.now - sentAt);
+      if (home === 'rejected')
+        return failJoin(w, client, 'no room in the routing plan', 'rejected');
+      if (home === undefined) return failJoin(w, client, 'meeting controller refused the join');
+      client.signalingLost = false;
+      client.gaveUp = false;
+      client.lookedUpAgain = false;
+      if (home.epoch !== undefined) client.epochs.add(home.epoch);
+      connectHandler(w, client, home.handler, 1);
+    },
+    () => {
+      // Before its last attempt the client asks the Global Controller again: the controller
+      // it remembers may have failed while it was away.
+      if (attempt + 1 < MAX_ATTEMPTS || client.lookedUpAgain)
+        return joinController(w, client, attempt + 1);
+      client.lookedUpAgain = true;
+      lookupMeeting(w, client, 1);
+    },
+  );
+}
+
+/**
+ * The controller's answer to a join: the member's home handler, 'rejected' when the planner
+ * finds no room, undefined when the controller refuses (down, token refused, meeting over).
+ */
+export function admitToMeeting(
+  w: World,
+  client: Client,
+  controller: ControllerNode,
+): { readonly handler: MediaHandler; readonly epoch: number | undefined } | 'rejected' | undefined {
+  const meeting = client.meeting;
+  if (!controller.healthy || meeting.ended || client.token === undefined) return undefined;
+  if (!verifyToken(w, controller.validator, client, controller.node.id)) return undefined;
+  takeOver(w, meeting, controller);
+  const newMember = !meeting.isMember(client.id);
+  const epochBefore = meeting.machine?.currentEpoch();
+  w.joinReply = undefined;
+  toController(w, controller, {
+    type: 'meeting',
+    meeting: meeting.id,
+    meetingRegion: meeting.region,
+    input: { type: 'join', participant: client.id, region: client.region, layout: client.layout },
+  });
+  meeting.machine ??= controller.endpoint.meeting(meeting.id);
+  meeting.owner ??= controller.id;
+  const reply = w.joinReply as MeetingOutput | undefined;
+  w.joinReply = undefined;
+  if (reply?.type === 'join-rejected')
+    return reply.reason === 'no-capacity' ? 'rejected' : undefined;
+  if (reply?.type !== 'join-accepted') return undefined;
+  if (reply.epoch === undefined) {
+    w.violations.report(
+      'media-key-epoch',
+      `client/${client.id}`,
+      `admitted to ${meeting.id} without a media key`,
+    );
+  }
+  if (newMember) {
+    // Erasures ordered before the client was a member are not its to apply.
+    client.erasuresApplied = meeting.erasedEpochs.length;
+    if (epochBefore !== undefined && reply.epoch === epochBefore) {
+      w.violations.report(
+        'media-key-epoch',
+        `client/${client.id}`,
+        `joined ${meeting.id} and was given epoch ${epochBefore}, which began before it joined`,
+      );
+    }
+  }
+  const handler = w.handlersById.get(reply.handler);
+  return handler === undefined ? undefined : { handler, epoch: reply.epoch };
+}
+
+/** Step 5: the client opens its media session; the handler applies core's admission. */
+export function connectHandler(
+  w: World,
+  client: Client,
+  handler: MediaHandler,
+  attempt: number,
+  redirected = false,
+): void {
+  const generation = client.generation;
+  const region = w.regionOf(handler.region);
+  rpc(
+    w,
+    client,
+    handler.node,
+    ms(w.scenario.serviceTimes.mediaConnectMs),
+    'mh.connect',
+    attempt,
+    () => {
+      if (!handler.healthy) return undefined;
+      const connectionId = createConnectionId(w.epochMs(), client.random);
+      if (!connectionId.ok) return undefined;
+      return admitParticipant(handler.asLocal(), [...region.loadReports.values()], w.epochMs());
+    },
+    (decision) => {
+      if (generation !== client.generation || client.state === 'left') return;
+      if (decision === undefined) return failJoin(w, client, `handler ${handler.id} unavailable`);
+      if (decision.kind === 'accept') return sessionEstablished(w, client, handler);
+      if (decision.kind === 'redirect' && !redirected) {
+        w.metrics.joins.redirected++;
+        const target = w.handlersById.get(decision.to);
+        if (target !== undefined) return connectHandler(w, client, target, 1, true);
+      }
+      failJoin(w, client, `handler ${handler.id} rejected the participant`, 'rejected');
+    },
+    () => connectHandler(w, client, handler, attempt + 1, redirected),
+  );
+}
+
+/** Steps 6-8: media flows once the session exists and the handlers forward to it. */
+export function sessionEstablished(w: World, client: Client, handler: MediaHandler): void {
+  const joining = client.state === 'joining';
+  client.state = 'connected';
+  client.handler = handler;
+  handler.sessions.set(client.id, w.sim.now);
+  if (joining) {
+    if (!client.admitted) w.metrics.joins.admitted++;
+    client.admitted = true;
+    w.connectedParticipants++;
+    w.metrics.peakParticipants = Math.max(w.metrics.peakParticipants, w.connectedParticipants);
+    client.awaitingFirstMedia = othersPublishing(w, client);
+  }
+  if (client.reportedHandler !== handler.id) {
+    client.reportedHandler = handler.id;
+    signal(w, client, 'mc.connected', {
+      type: 'connected',
+      participant: client.id,
+      handler: handler.id,
+    });
+  }
+  checkFirstMedia(w, client.meeting);
+}
+
+export function failJoin(
+  w: World,
+  client: Client,
+  reason: string,
+  outcome: 'failed' | 'rejected' = 'failed',
+): void {
+  if (client.state !== 'joining') return;
+  w.metrics.joins[outcome]++;
+  client.gaveUp = true;
+  w.sim.note(`join-failed ${client.id} ${reason}`);
+  disconnect(w, client, 'left');
+}
+
+// ---------------------------------------------------------------- signaling after join
+
+/** A client-to-controller request (layout change, connection report) measured as signaling. */
+export function signal(w: World, client: Client, kind: string, input: MeetingInput): void {
+  const controller = client.controller;
+  if (controller === undefined) return;
+  const sentAt = w.sim.now;
+  const generation = client.generation;
+  rpc(
+    w,
+    client,
+    controller.node,
+    ms(w.scenario.serviceTimes.joinProcessingMs / 2),
+    kind,
+    MAX_ATTEMPTS,
+    () => {
+      if (!controller.healthy || generation !== client.generation) return false;
+      toController(w, controller, { type: 'meeting', meeting: client.meeting.id, input });
+      return true;
+    },
+    () => w.metrics.signaling.record(w.sim.now - sentAt),
+    () => undefined,
+  );
+}
+
+export function setScreenShare(w: World, client: Client, sharing: boolean): void {
+  if (client.state !== 'connected') return;
+  signal(w, client, sharing ? 'mc.share-start' : 'mc.share-stop', {
+    type: 'screen-share',
+    participant: client.id,
+    sharing,
+  });
+}
+
+/** The client leaves: it tells its controller (reliably) and hangs up. */
+export function leave(w: World, client: Client): void {
+  if (client.state === 'left') return;
+  const meeting = client.meeting;
+  const controller = client.controller;
+  disconnect(w, client, 'left');
+  client.gaveUp = false;
+  // The erasures ordered while it was a member are its last.
+  heldEpochs(w, client);
+  if (!meeting.isMember(client.id)) return;
+  meeting.removed.set(client.id, meeting.machine?.currentEpoch() ?? -1);
+  if (controller === undefined) return;
+  deliver(
+    w,
+    client.node,
+    controller.node,
+    'mc.leave',
+    controller.id,
+    client.entity,
+    ms(w.scenario.serviceTimes.joinProcessingMs / 2),
+    () => {
+      if (controller.healthy)
+        toController(w, controller, {
+          type: 'meeting',
+          meeting: meeting.id,
+          input: { type: 'leave', participant: client.id },
+        });
+    },
+  );
+}
+
+export function dropAndReconnect(w: World, client: Client): void {
+  if (client.state !== 'connected') return;
+  disconnect(w, client, 'idle');
+  w.metrics.joins.reconnects++;
+  w.sim.after(
+    client.random.uniform(seconds(1), seconds(5)),
+    'client.reconnect',
+    client.entity,
+    () => {
+      if (client.meeting.ended || client.state !== 'idle') return;
+      client.state = 'joining';
+      client.joinStartedAt = w.sim.now;
+      if (client.token !== undefined && client.controller !== undefined)
+        joinController(w, client, 1);
+      else requestToken(w, client, 1);
+    },
+  );
+}
+
+export function disconnect(w: World, client: Client, next: ClientState): void {
+  if (client.state === 'connected') w.connectedParticipants--;
+  client.handler?.sessions.delete(client.id);
+  client.handler = undefined;
+  client.awaitingFirstMedia = false;
+  client.generation++;
+  client.state = next;
+  client.reportedHandler = undefined;
+}
