@@ -1,4 +1,4 @@
-import { type HandlerId } from '../../core/ids.ts';
+import type { HandlerId, ParticipantId } from '../../core/ids.ts';
 import { handleRegistryEvent } from '../../core/placement/index.ts';
 import { placeMeeting } from '../../core/gc/placement.ts';
 import { type ControllerInput } from '../../core/mc/endpoint.ts';
@@ -247,8 +247,9 @@ export function applyStep(
 ): void {
   const route = step.route;
   if (step.op === 'remove') {
-    checkRemoval(w, meeting, route);
+    const reached = keptPairsReached(meeting, route);
     if (!meeting.installed.remove(route)) return;
+    if (reached !== undefined) checkRemoval(w, meeting, route, reached);
     meeting.convergence.legRemoved(route);
     carry(w, meeting, route, -w.streamBps);
     return;
@@ -266,21 +267,52 @@ export function applyStep(
 }
 
 /**
- * Make-before-break, checked on the installed entries as each removal is applied: a pair the
- * controller's transition keeps demanding and the handlers deliver must stay delivered.
+ * The pairs the controller's transition keeps demanding that the installed entries deliver and
+ * that removing `route` could cut (every pair of its stream; a delivery's own pair only), if any.
  */
-export function checkRemoval(w: World, meeting: MeetingState, route: Route): void {
+function keptPairsReached(meeting: MeetingState, route: Route): StreamDemand[] | undefined {
   const machine = meeting.machine;
-  if (machine === undefined || !meeting.installed.has(route)) return;
-  const kept = machine.appliedDemand;
-  const reached: StreamDemand[] = [];
-  for (const pair of kept) {
-    if (pair.publisher !== route.publisher || pair.kind !== route.kind) continue;
+  if (machine === undefined) return undefined;
+  let reached: StreamDemand[] | undefined;
+  for (const pair of pairsOf(machine.appliedDemand, route.publisher)) {
+    if (pair.kind !== route.kind) continue;
     if (route.type === 'deliver' && pair.subscriber !== route.subscriber) continue;
-    if (isDelivered(meeting.installed, pair)) reached.push(pair);
+    if (isDelivered(meeting.installed, pair)) (reached ??= []).push(pair);
   }
-  if (reached.length === 0) return;
-  meeting.installed.remove(route);
+  return reached;
+}
+
+/** Each demand list's pairs by publisher, built on first use. */
+const pairsByPublisher = new WeakMap<readonly StreamDemand[], Map<ParticipantId, StreamDemand[]>>();
+
+function pairsOf(
+  demand: readonly StreamDemand[],
+  publisher: ParticipantId,
+): readonly StreamDemand[] {
+  let index = pairsByPublisher.get(demand);
+  if (index === undefined) {
+    index = new Map();
+    for (const pair of demand) {
+      const list = index.get(pair.publisher);
+      if (list === undefined) index.set(pair.publisher, [pair]);
+      else list.push(pair);
+    }
+    pairsByPublisher.set(demand, index);
+  }
+  return index.get(publisher) ?? [];
+}
+
+/**
+ * Make-before-break, checked on the installed entries as each removal is applied: a pair the
+ * controller's transition keeps demanding and the handlers delivered before the removal must
+ * still be delivered after it.
+ */
+function checkRemoval(
+  w: World,
+  meeting: MeetingState,
+  route: Route,
+  reached: readonly StreamDemand[],
+): void {
   for (const pair of reached) {
     if (isDelivered(meeting.installed, pair)) continue;
     w.violations.report(
@@ -289,7 +321,6 @@ export function checkRemoval(w: World, meeting: MeetingState, route: Route): voi
       `removing ${route.type} of ${route.publisher} ${route.kind} at ${ownerOf(route)} cut ${pair.subscriber} off a stream it still shows`,
     );
   }
-  meeting.installed.add(route);
 }
 
 /** Adds `bps` to every handler a leg runs through (a cascade loads both ends). */
