@@ -249,8 +249,12 @@ export class MeetingMachine {
     return this.keys.liveEpochs();
   }
 
-  /** Whether the meeting's plan in force uses `handler`. */
+  /**
+   * Whether the meeting's plan in force uses `handler`, or a route command to it awaits its
+   * acknowledgement (the removals of a handler the new plan left).
+   */
   uses(handler: HandlerId): boolean {
+    for (const command of this.pending.values()) if (command.handler === handler) return true;
     for (const plan of [this.plan, this.appliedPlan]) {
       for (const load of plan?.loads ?? []) if (load.handler === handler) return true;
     }
