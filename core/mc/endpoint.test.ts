@@ -52,9 +52,10 @@ function settle(endpoint: ControllerEndpoint, out: readonly ControllerOutput[], 
   for (let i = 0; i < 50; i++) {
     const sent = commands(batch);
     if (sent.length === 0) return;
-    batch = [];
+    const next: ControllerOutput[] = [];
     for (const c of sent)
-      batch.push(...toMeeting(endpoint, c.meeting, { type: 'route-ack', command: c.id }, now));
+      next.push(...toMeeting(endpoint, c.meeting, { type: 'route-ack', command: c.id }, now));
+    batch = next;
   }
   throw new Error('never settled');
 }
