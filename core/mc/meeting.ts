@@ -439,6 +439,8 @@ export class MeetingMachine {
     const members = this.roster.members;
     const existing = members.get(participant);
     if (existing === undefined) {
+      // The layouts computed for the new member are undone if the join is rejected.
+      const assignments = [...members.values()].map((m) => [m, m.assignment] as const);
       members.set(participant, {
         id: participant,
         region,
@@ -453,6 +455,7 @@ export class MeetingMachine {
       if (failure !== undefined) {
         members.delete(participant);
         this.nextJoinOrder--;
+        for (const [member, assignment] of assignments) member.assignment = assignment;
         return this.reject(participant, 'no-capacity', failure);
       }
       if (this.config.mutations?.noKeyRotationOnJoin !== true)
