@@ -32,6 +32,7 @@ export default tseslint.config(
     ignores: [
       'node_modules/**',
       'reports/**',
+      '.stryker-tmp/**',
       'dist/**',
       '.build/**',
       'client/dist/**',

@@ -249,8 +249,12 @@ export class MeetingMachine {
     return this.keys.liveEpochs();
   }
 
-  /** Whether the meeting's plan in force uses `handler`. */
+  /**
+   * Whether the meeting's plan in force uses `handler`, or a route command to it awaits its
+   * acknowledgement (the removals of a handler the new plan left).
+   */
   uses(handler: HandlerId): boolean {
+    for (const command of this.pending.values()) if (command.handler === handler) return true;
     for (const plan of [this.plan, this.appliedPlan]) {
       for (const load of plan?.loads ?? []) if (load.handler === handler) return true;
     }
@@ -435,6 +439,8 @@ export class MeetingMachine {
     const members = this.roster.members;
     const existing = members.get(participant);
     if (existing === undefined) {
+      // The layouts computed for the new member are undone if the join is rejected.
+      const assignments = [...members.values()].map((m) => [m, m.assignment] as const);
       members.set(participant, {
         id: participant,
         region,
@@ -449,6 +455,7 @@ export class MeetingMachine {
       if (failure !== undefined) {
         members.delete(participant);
         this.nextJoinOrder--;
+        for (const [member, assignment] of assignments) member.assignment = assignment;
         return this.reject(participant, 'no-capacity', failure);
       }
       if (this.config.mutations?.noKeyRotationOnJoin !== true)

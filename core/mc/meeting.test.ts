@@ -1,0 +1,356 @@
+import { describe, expect, it } from 'vitest';
+import { type MeetingOutput } from './meeting.ts';
+import {
+  MBPS,
+  ackUntilIdle,
+  drain,
+  h,
+  joinInput,
+  joinSettled,
+  newMeeting,
+  ofType,
+  p,
+  speakerMeeting,
+  TEST_TIMING,
+  viewOf,
+} from './testing.ts';
+
+const ops = (o: Extract<MeetingOutput, { type: 'route-command' }>) => o.steps.map((s) => s.op);
+
+describe('MeetingMachine join', () => {
+  it('accepts a join: home handler, a new epoch for everyone, a session write', () => {
+    const { machine } = newMeeting(['h1']);
+    joinSettled(machine, ['a'], 0);
+    machine.handle(joinInput('b'), 5);
+    const out = drain(machine);
+    expect(ofType(out, 'join-accepted')).toEqual([
+      { type: 'join-accepted', participant: p('b'), handler: h('h1'), epoch: 1, reconnect: false },
+    ]);
+    expect(ofType(out, 'key')).toEqual([
+      { type: 'key', epoch: 1, recipients: [p('a'), p('b')], resend: false },
+    ]);
+    expect(ofType(out, 'session-write')).toEqual([
+      { type: 'session-write', participant: p('b'), ttlMs: TEST_TIMING.sessionTtlMs },
+    ]);
+    expect(machine.currentEpoch()).toBe(1);
+    expect(machine.memberCount).toBe(2);
+  });
+
+  it('rolls a join without capacity back: roster, join order, plan and epochs unchanged', () => {
+    // 10 Mbps (8 Mbps usable) holds two members' grids at 1 Mbps a stream, not three.
+    const view = viewOf(['h1'], 0, { capacityBps: 10 * MBPS });
+    const { machine } = newMeeting([], {}, view);
+    joinSettled(machine, ['a', 'b'], 0);
+    const members = [...machine.roster.members.values()].map((m) => [m.id, m.joinOrder]);
+    const plan = machine.plan;
+    const epochs = machine.liveEpochs();
+    const estimate = view.estimatedBps(h('h1'));
+
+    machine.handle(joinInput('c'), 10);
+    const out = drain(machine);
+    expect(ofType(out, 'join-rejected')).toMatchObject([
+      { participant: p('c'), reason: 'no-capacity', detail: { kind: 'insufficient-capacity' } },
+    ]);
+    expect(out.map((o) => o.type)).toEqual(['plan-failed', 'join-rejected']);
+    expect([...machine.roster.members.values()].map((m) => [m.id, m.joinOrder])).toEqual(members);
+    expect(machine.plan).toBe(plan);
+    expect(machine.liveEpochs()).toEqual(epochs);
+    expect(machine.currentEpoch()).toBe(1);
+    expect(view.estimatedBps(h('h1'))).toBe(estimate);
+
+    // The rejected join took no join order: the next member gets the one it would have had.
+    machine.handle({ type: 'leave', participant: p('b') }, 20);
+    ackUntilIdle(machine, drain(machine), 20);
+    machine.handle(joinInput('d'), 30);
+    expect(ofType(drain(machine), 'join-accepted')).toHaveLength(1);
+    expect(machine.roster.members.get(p('d'))?.joinOrder).toBe(2);
+  });
+
+  it('takes a member joining again as a reconnect: same join order, no new epoch', () => {
+    const { machine } = newMeeting(['h1']);
+    joinSettled(machine, ['a', 'b'], 0);
+    machine.handle(joinInput('a'), 50);
+    const out = drain(machine);
+    expect(ofType(out, 'join-accepted')).toEqual([
+      { type: 'join-accepted', participant: p('a'), handler: h('h1'), epoch: 1, reconnect: true },
+    ]);
+    expect(ofType(out, 'key')).toEqual([]);
+    expect(machine.roster.members.get(p('a'))?.joinOrder).toBe(0);
+    expect(machine.memberCount).toBe(2);
+    expect(machine.liveEpochs()).toEqual([0, 1]);
+  });
+
+  it('rejects joins once the meeting ended', () => {
+    const { machine } = newMeeting(['h1']);
+    joinSettled(machine, ['a'], 0);
+    machine.end();
+    machine.handle(joinInput('b'), 1);
+    expect(drain(machine)).toMatchObject([{ type: 'join-rejected', reason: 'meeting-ended' }]);
+    expect(machine.pollTimeout()).toBeNull();
+  });
+});
+
+describe('MeetingMachine transitions', () => {
+  it('sends removals only once every addition of the transition is acknowledged', () => {
+    const { machine } = speakerMeeting();
+    machine.handle({ type: 'speaker', participant: p('b') }, 10);
+    const first = ofType(drain(machine), 'route-command');
+    expect(first.length).toBe(2);
+    expect(first.flatMap(ops).every((op) => op === 'add')).toBe(true);
+    expect(machine.transitionInFlight).toBe(true);
+
+    machine.handle({ type: 'route-ack', command: (first[0] as (typeof first)[0]).id }, 11);
+    expect(drain(machine)).toEqual([]);
+    machine.handle({ type: 'route-ack', command: (first[1] as (typeof first)[0]).id }, 12);
+    const second = ofType(drain(machine), 'route-command');
+    expect(second.length).toBeGreaterThan(0);
+    expect(second.flatMap(ops).every((op) => op === 'remove')).toBe(true);
+
+    for (const c of second) machine.handle({ type: 'route-ack', command: c.id }, 13);
+    expect(drain(machine)).toEqual([{ type: 'transition-done' }]);
+    expect(machine.transitionInFlight).toBe(false);
+  });
+
+  it('runs one transition at a time and merges plans made meanwhile into the next', () => {
+    const { machine } = speakerMeeting();
+    machine.handle({ type: 'speaker', participant: p('b') }, 10);
+    const out1 = drain(machine);
+    const target = ofType(out1, 'planned')[0]?.plan;
+    expect(ofType(out1, 'transition')).toHaveLength(1);
+
+    machine.handle({ type: 'speaker', participant: p('c') }, 11);
+    machine.handle({ type: 'speaker', participant: p('a') }, 12);
+    machine.handle({ type: 'speaker', participant: p('c') }, 13);
+    const meanwhile = drain(machine);
+    expect(ofType(meanwhile, 'planned')).toHaveLength(3);
+    expect(ofType(meanwhile, 'transition')).toEqual([]);
+    expect(ofType(meanwhile, 'route-command')).toEqual([]);
+
+    const rest = ackUntilIdle(machine, out1, 20);
+    const transitions = ofType(rest, 'transition');
+    expect(transitions).toHaveLength(1);
+    expect(transitions[0]?.from).toBe(target);
+    expect(machine.appliedPlan).toBe(machine.plan);
+    expect(ofType(rest, 'transition-done')).toHaveLength(2);
+    const ids = [...ofType(out1, 'route-command'), ...ofType(rest, 'route-command')].map(
+      (c) => c.id,
+    );
+    for (let i = 1; i < ids.length; i++) expect(ids[i]).toBeGreaterThan(ids[i - 1] as number);
+  });
+
+  it('retransmits an unacknowledged command every commandRetryMs with the same id', () => {
+    const { machine } = speakerMeeting();
+    machine.handle({ type: 'speaker', participant: p('b') }, 1_000);
+    const sent = ofType(drain(machine), 'route-command');
+    const [one, two] = sent as [(typeof sent)[0], (typeof sent)[0]];
+    machine.handle({ type: 'route-ack', command: one.id }, 1_100);
+    expect(machine.pollTimeout()).toBe(1_000 + TEST_TIMING.commandRetryMs);
+
+    machine.handleTimeout(1_000 + TEST_TIMING.commandRetryMs - 1);
+    expect(ofType(drain(machine), 'route-command')).toEqual([]);
+    machine.handleTimeout(1_000 + TEST_TIMING.commandRetryMs);
+    expect(ofType(drain(machine), 'route-command')).toEqual([{ ...two, resend: true }]);
+    expect(machine.pollTimeout()).toBe(1_000 + 2 * TEST_TIMING.commandRetryMs);
+    machine.handleTimeout(1_000 + 2 * TEST_TIMING.commandRetryMs);
+    expect(ofType(drain(machine), 'route-command')).toEqual([{ ...two, resend: true }]);
+
+    machine.handle({ type: 'route-ack', command: two.id }, 1_900);
+    const removals = ofType(drain(machine), 'route-command');
+    for (const c of removals) machine.handle({ type: 'route-ack', command: c.id }, 1_900);
+    drain(machine);
+    machine.handleTimeout(10_000);
+    expect(ofType(drain(machine), 'route-command')).toEqual([]);
+  });
+
+  it('ignores a duplicate or unknown acknowledgement', () => {
+    const { machine } = speakerMeeting();
+    machine.handle({ type: 'speaker', participant: p('b') }, 10);
+    const [one] = ofType(drain(machine), 'route-command');
+    machine.handle({ type: 'route-ack', command: one?.id as number }, 11);
+    const timeout = machine.pollTimeout();
+    machine.handle({ type: 'route-ack', command: one?.id as number }, 12);
+    machine.handle({ type: 'route-ack', command: 9_999 }, 12);
+    expect(drain(machine)).toEqual([]);
+    expect(machine.transitionInFlight).toBe(true);
+    expect(machine.pollTimeout()).toBe(timeout);
+  });
+});
+
+describe('MeetingMachine handler loss', () => {
+  it('counts a lost handler’s commands as done, replans without it and moves its members', () => {
+    const { machine, view } = speakerMeeting();
+    machine.handle({ type: 'connected', participant: p('c'), handler: h('h3') }, 5);
+    drain(machine);
+    machine.handle({ type: 'speaker', participant: p('b') }, 10);
+    const sent = ofType(drain(machine), 'route-command');
+    const onH1 = sent.find((c) => c.handler === h('h1'));
+    machine.handle({ type: 'route-ack', command: onH1?.id as number }, 11);
+    expect(drain(machine)).toEqual([]);
+
+    view.lose(h('h3'));
+    machine.handle({ type: 'handler-lost', handler: h('h3') }, 12);
+    const out = drain(machine);
+    // The h3 command counts as acknowledged: the removals went out.
+    const removals = ofType(out, 'route-command');
+    expect(removals.length).toBeGreaterThan(0);
+    expect(removals.every((c) => c.handler !== h('h3'))).toBe(true);
+    const plan = ofType(out, 'planned').at(-1)?.plan;
+    expect(plan?.loads.map((l) => l.handler)).toEqual([h('h1')]);
+    expect(ofType(out, 'move')).toEqual([{ type: 'move', participant: p('c'), handler: h('h1') }]);
+
+    // Told once per new home: another replan while it moves does not repeat it.
+    machine.handle({ type: 'speaker', participant: p('a') }, 13);
+    const again = drain(machine);
+    expect(ofType(again, 'planned')).toHaveLength(1);
+    expect(ofType(again, 'move')).toEqual([]);
+    const rest = ackUntilIdle(machine, [...out, ...again], 14);
+    expect(ofType(rest, 'route-command').every((c) => c.handler === h('h1'))).toBe(true);
+    expect(machine.transitionInFlight).toBe(false);
+    expect(machine.uses(h('h3'))).toBe(false);
+  });
+});
+
+describe('MeetingMachine keys', () => {
+  it('resends a key every keyRetryMs until acknowledged, at most keyAttempts sends', () => {
+    const { machine } = newMeeting(['h1']);
+    joinSettled(machine, ['a'], 0);
+    machine.handle({ type: 'key-ack', participant: p('a'), epoch: 0 }, 0);
+    machine.handle(joinInput('b'), 100);
+    ackUntilIdle(machine, drain(machine), 100);
+    machine.handle({ type: 'key-ack', participant: p('b'), epoch: 1 }, 150);
+    const resends: MeetingOutput[] = [];
+    for (let t = 100; t <= 100 + 10 * TEST_TIMING.keyRetryMs; t += 100) {
+      machine.handleTimeout(t);
+      for (const o of ofType(drain(machine), 'key')) resends.push({ ...o, at: t } as MeetingOutput);
+    }
+    expect(resends).toEqual(
+      [1, 2].slice(0, TEST_TIMING.keyAttempts - 1).map((n) => ({
+        type: 'key',
+        epoch: 1,
+        recipients: [p('a')],
+        resend: true,
+        at: 100 + n * TEST_TIMING.keyRetryMs,
+      })),
+    );
+  });
+
+  it('stops resending once the key is acknowledged', () => {
+    const { machine } = newMeeting(['h1']);
+    joinSettled(machine, ['a'], 0);
+    machine.handleTimeout(TEST_TIMING.keyRetryMs);
+    expect(ofType(drain(machine), 'key')).toHaveLength(1);
+    machine.handle({ type: 'key-ack', participant: p('a'), epoch: 0 }, TEST_TIMING.keyRetryMs);
+    machine.handleTimeout(10 * TEST_TIMING.keyRetryMs);
+    expect(ofType(drain(machine), 'key')).toEqual([]);
+  });
+
+  it('takes a key-ack only for the epoch pending: a late ack of an older epoch does not stop resends', () => {
+    const { machine } = newMeeting(['h1']);
+    joinSettled(machine, ['a', 'b'], 0);
+    machine.handle({ type: 'key-ack', participant: p('b'), epoch: 1 }, 10);
+    machine.handle({ type: 'key-ack', participant: p('a'), epoch: 0 }, 10);
+    machine.handleTimeout(TEST_TIMING.keyRetryMs);
+    expect(ofType(drain(machine), 'key')).toEqual([
+      { type: 'key', epoch: 1, recipients: [p('a')], resend: true },
+    ]);
+  });
+
+  it('does not resend a superseded epoch; a leave starts one without the leaver; erases after the grace', () => {
+    const { machine } = newMeeting(['h1']);
+    joinSettled(machine, ['a', 'b', 'c'], 0);
+    // a acknowledged epoch 0 only: epoch 2 is what is pending for everyone.
+    machine.handle({ type: 'leave', participant: p('c') }, 500);
+    const out = drain(machine);
+    expect(ofType(out, 'key')).toEqual([
+      { type: 'key', epoch: 3, recipients: [p('a'), p('b')], resend: false },
+    ]);
+    expect(ofType(out, 'session-delete')).toEqual([
+      { type: 'session-delete', participant: p('c') },
+    ]);
+    ackUntilIdle(machine, out, 500);
+    const keys: MeetingOutput[] = [];
+    const erased: MeetingOutput[] = [];
+    for (let t = 500; t <= 40_000; t += 100) {
+      machine.handleTimeout(t);
+      const o = drain(machine);
+      keys.push(...ofType(o, 'key'));
+      erased.push(...ofType(o, 'erase-epoch').map((e) => ({ ...e, at: t }) as MeetingOutput));
+    }
+    expect(keys.every((k) => k.type === 'key' && k.epoch === 3)).toBe(true);
+    expect(keys.length).toBe(2 * (TEST_TIMING.keyAttempts - 1));
+    expect(erased).toContainEqual({
+      type: 'erase-epoch',
+      epoch: 2,
+      at: 500 + TEST_TIMING.deletionGraceMs,
+    });
+    expect(machine.liveEpochs()).toEqual([3]);
+  });
+});
+
+describe('MeetingMachine sessions', () => {
+  it('expires a member silent for the session TTL, and a heartbeat defers it', () => {
+    const { machine } = newMeeting(['h1']);
+    joinSettled(machine, ['a', 'b'], 0);
+    const ttl = TEST_TIMING.sessionTtlMs;
+    machine.handle({ type: 'heartbeat', participant: p('b') }, ttl / 2);
+    expect(ofType(drain(machine), 'session-write')).toHaveLength(1);
+    // A heartbeat sooner than a tenth of the TTL refreshes silently.
+    machine.handle({ type: 'heartbeat', participant: p('b') }, ttl / 2 + 1);
+    expect(drain(machine)).toEqual([]);
+
+    machine.handleTimeout(ttl - 1);
+    expect(ofType(drain(machine), 'member-expired')).toEqual([]);
+    machine.handleTimeout(ttl);
+    const out = drain(machine);
+    expect(out.slice(0, 2)).toEqual([
+      { type: 'member-expired', participant: p('a') },
+      { type: 'session-delete', participant: p('a') },
+    ]);
+    expect(ofType(out, 'key')[0]?.recipients).toEqual([p('b')]);
+    expect([...machine.roster.members.keys()]).toEqual([p('b')]);
+    expect(machine.pollTimeout()).toBeLessThanOrEqual(ttl / 2 + 1 + ttl);
+
+    ackUntilIdle(machine, out, ttl);
+    machine.handleTimeout(ttl / 2 + ttl);
+    expect(ofType(drain(machine), 'member-expired')).toEqual([]);
+    machine.handleTimeout(ttl / 2 + 1 + ttl);
+    expect(ofType(drain(machine), 'member-expired')).toEqual([
+      { type: 'member-expired', participant: p('b') },
+    ]);
+  });
+});
+
+describe('MeetingMachine mutations', () => {
+  it('removeBeforeAdd sends the removals first', () => {
+    const { machine } = speakerMeeting({ mutations: { removeBeforeAdd: true } });
+    machine.handle({ type: 'speaker', participant: p('b') }, 10);
+    const first = ofType(drain(machine), 'route-command');
+    expect(first.flatMap(ops).every((op) => op === 'remove')).toBe(true);
+  });
+
+  it('noReplanOnHandlerLoss keeps the plan on a lost handler', () => {
+    for (const noReplan of [false, true]) {
+      const { machine, view } = speakerMeeting({ mutations: { noReplanOnHandlerLoss: noReplan } });
+      view.lose(h('h3'));
+      machine.handle({ type: 'handler-lost', handler: h('h3') }, 10);
+      expect(ofType(drain(machine), 'planned')).toHaveLength(noReplan ? 0 : 1);
+      expect(machine.uses(h('h3'))).toBe(noReplan);
+    }
+  });
+
+  it('noRetransmit sends each command once', () => {
+    for (const noRetransmit of [false, true]) {
+      const { machine } = speakerMeeting({ mutations: { noRetransmit } });
+      machine.handle({ type: 'speaker', participant: p('b') }, 10);
+      drain(machine);
+      machine.handleTimeout(10 + TEST_TIMING.commandRetryMs);
+      expect(ofType(drain(machine), 'route-command').length > 0).toBe(!noRetransmit);
+    }
+  });
+
+  it('noKeyRotationOnJoin starts no epoch on a join', () => {
+    const { machine } = newMeeting(['h1'], { mutations: { noKeyRotationOnJoin: true } });
+    joinSettled(machine, ['a', 'b'], 0);
+    expect(machine.currentEpoch()).toBeUndefined();
+  });
+});
