@@ -204,8 +204,10 @@ export class ControllerEndpoint {
 }
 
 /**
- * Each meeting's next deadline, earliest first: a binary heap with lazy deletion (an entry
- * whose time is no longer its machine's deadline is skipped when it surfaces).
+ * Each meeting's next deadline, earliest first: a binary heap with lazy updates. A deadline
+ * that moves earlier gets a new entry; one that moves later (most do: an acknowledgement, a
+ * heartbeat) only changes the machine's recorded deadline, and its entry is moved when it
+ * reaches the top. An entry whose machine's deadline is earlier than it, or gone, is dropped.
  */
 class DeadlineHeap {
   private readonly heap: { at: number; seq: number; machine: MeetingMachine }[] = [];
@@ -217,10 +219,10 @@ class DeadlineHeap {
       this.current.delete(machine);
       return;
     }
-    if (this.current.get(machine) === at) return;
+    const filed = this.current.get(machine);
+    if (filed === at) return;
     this.current.set(machine, at);
-    this.heap.push({ at, seq: this.seq++, machine });
-    this.up(this.heap.length - 1);
+    if (filed === undefined || at < filed) this.push(at, machine);
   }
 
   forget(machine: MeetingMachine): void {
@@ -228,12 +230,12 @@ class DeadlineHeap {
   }
 
   peek(): number | null {
-    this.dropStale();
+    this.settleTop();
     return this.heap[0]?.at ?? null;
   }
 
   popDue(now: number): MeetingMachine | undefined {
-    this.dropStale();
+    this.settleTop();
     const top = this.heap[0];
     if (top === undefined || top.at > now) return undefined;
     this.pop();
@@ -241,12 +243,21 @@ class DeadlineHeap {
     return top.machine;
   }
 
-  private dropStale(): void {
+  /** Until the top entry is its machine's deadline: drops stale entries, moves late ones. */
+  private settleTop(): void {
     for (;;) {
       const top = this.heap[0];
-      if (top === undefined || this.current.get(top.machine) === top.at) return;
+      if (top === undefined) return;
+      const at = this.current.get(top.machine);
+      if (at === top.at) return;
       this.pop();
+      if (at !== undefined && at > top.at) this.push(at, top.machine);
     }
+  }
+
+  private push(at: number, machine: MeetingMachine): void {
+    this.heap.push({ at, seq: this.seq++, machine });
+    this.up(this.heap.length - 1);
   }
 
   private pop(): void {

@@ -216,6 +216,8 @@ export class MeetingMachine {
    * time later): an early wake-up recomputes them.
    */
   private nextRetryAt: number | null = null;
+  /** The key epochs' next deadline (rotation or erasure), read after each key event. */
+  private keyDeadline: number | null = null;
   private nextExpiryAt: number | null = null;
   private ended = false;
 
@@ -325,8 +327,7 @@ export class MeetingMachine {
 
   handleTimeout(now: number): void {
     if (this.ended) return;
-    const keyDeadline = this.keys.nextDeadline();
-    if (keyDeadline !== undefined && keyDeadline <= now) this.keyEvent({ type: 'tick' }, now);
+    if (this.keyDeadline !== null && this.keyDeadline <= now) this.keyEvent({ type: 'tick' }, now);
     if (this.nextRetryAt !== null && this.nextRetryAt <= now) this.retransmit(now);
     if (this.nextExpiryAt !== null && this.nextExpiryAt <= now) this.expireSessions(now);
   }
@@ -395,7 +396,7 @@ export class MeetingMachine {
 
   pollTimeout(): number | null {
     if (this.ended) return null;
-    let next = this.keys.nextDeadline() ?? null;
+    let next = this.keyDeadline;
     if (this.nextRetryAt !== null && (next === null || this.nextRetryAt < next))
       next = this.nextRetryAt;
     if (this.nextExpiryAt !== null && (next === null || this.nextExpiryAt < next))
@@ -717,7 +718,9 @@ export class MeetingMachine {
   // ---------------------------------------------------------------- keys
 
   private keyEvent(event: MediaKeyEvent, now: number): void {
-    for (const effect of this.keys.handle(event, now)) {
+    const effects = this.keys.handle(event, now);
+    this.keyDeadline = this.keys.nextDeadline() ?? null;
+    for (const effect of effects) {
       if (effect.type === 'delete_epoch') {
         this.outputs.push({ type: 'erase-epoch', epoch: effect.epoch });
         continue;
