@@ -63,31 +63,37 @@ async function gcCountDuring(run: () => void): Promise<number> {
   return starts.filter((t) => t >= from && t <= to).length;
 }
 
+/** Stryker's instrumented code allocates on every call: the guarantee is for the real code. */
+const mutating = process.env['STRYKER_MUTATOR_WORKER'] !== undefined;
+
 describe('forward allocation', () => {
-  it('forwards a million datagrams with a flat heap and no garbage collection', async () => {
-    const { f, packets, senders } = setUp();
-    const out = new Int32Array(16);
-    const loop = (n: number) => {
+  it.skipIf(mutating)(
+    'forwards a million datagrams with a flat heap and no garbage collection',
+    async () => {
+      const { f, packets, senders } = setUp();
+      const out = new Int32Array(16);
+      const loop = (n: number) => {
+        let total = 0;
+        for (let i = 0; i < n; i++) {
+          const k = i % packets.length;
+          total += f.forward(senders[k]!, packets[k]!, out);
+        }
+        return total;
+      };
+      loop(DATAGRAMS); // resolve every stream's connections and let the JIT settle
       let total = 0;
-      for (let i = 0; i < n; i++) {
-        const k = i % packets.length;
-        total += f.forward(senders[k]!, packets[k]!, out);
-      }
-      return total;
-    };
-    loop(DATAGRAMS); // resolve every stream's connections and let the JIT settle
-    let total = 0;
-    let growth = 0;
-    const collections = await gcCountDuring(() => {
-      const before = process.memoryUsage().heapUsed;
-      total = loop(DATAGRAMS);
-      growth = process.memoryUsage().heapUsed - before;
-    });
-    expect(total).not.toBe(0);
-    expect(f.counters.datagramsIn).toBe(2 * DATAGRAMS);
-    // One allocated byte per datagram would be 1 MB; a small object each would be 16+ MB and
-    // set off scavenges.
-    expect(growth).toBeLessThan(64 * 1024);
-    expect(collections).toBe(0);
-  });
+      let growth = 0;
+      const collections = await gcCountDuring(() => {
+        const before = process.memoryUsage().heapUsed;
+        total = loop(DATAGRAMS);
+        growth = process.memoryUsage().heapUsed - before;
+      });
+      expect(total).not.toBe(0);
+      expect(f.counters.datagramsIn).toBe(2 * DATAGRAMS);
+      // One allocated byte per datagram would be 1 MB; a small object each would be 16+ MB and
+      // set off scavenges.
+      expect(growth).toBeLessThan(64 * 1024);
+      expect(collections).toBe(0);
+    },
+  );
 });
