@@ -4,7 +4,8 @@
 export default {
   mutate: ['core/mh/**/*.ts', '!core/mh/**/*.test.ts', '!core/mh/testing.ts'],
   testRunner: 'vitest',
-  vitest: { configFile: 'vitest.config.ts', dir: 'core/mh' },
+  // Only the tests that import core/mh run (vitest's related files).
+  vitest: { configFile: 'vitest.config.ts', related: true },
   checkers: ['typescript'],
   tsconfigFile: 'tsconfig.json',
   coverageAnalysis: 'perTest',

@@ -17,6 +17,10 @@ import {
   peerReport,
 } from './testing.ts';
 
+/** Under Stryker every mutant reruns these; a tenth of the runs keeps mutation testing short. */
+const mutating = process.env['STRYKER_MUTATOR_WORKER'] !== undefined;
+const runs = (n: number) => ({ numRuns: mutating ? Math.ceil(n / 10) : n });
+
 const PEOPLE = ['p0', 'p1', 'p2', 'p3'].map(participantId);
 const HANDLERS = [ME, handlerId('h1'), handlerId('h2')];
 const KINDS: MediaKind[] = ['camera', 'audio'];
@@ -90,7 +94,7 @@ describe('route commands (property)', () => {
           expect(noisy.routes()).toEqual(once.routes());
         },
       ),
-      { numRuns: 300 },
+      runs(300),
     );
   });
 });
@@ -181,7 +185,7 @@ describe('forward (property)', () => {
           }
         },
       ),
-      { numRuns: 500 },
+      runs(500),
     );
   });
 });
@@ -250,7 +254,7 @@ describe('admission (property)', () => {
         // Every join passes the claims check: admission alone decides.
         expect(refusedByClaims).toBe(0);
       }),
-      { numRuns: 300 },
+      runs(300),
     );
   });
 });
@@ -286,7 +290,7 @@ describe('load-report bands (property)', () => {
           }
         },
       ),
-      { numRuns: 200 },
+      runs(200),
     );
   });
 
@@ -318,7 +322,7 @@ describe('load-report bands (property)', () => {
           expect(changes).toBeLessThanOrEqual(series.length);
         },
       ),
-      { numRuns: 300 },
+      runs(300),
     );
   });
 });
