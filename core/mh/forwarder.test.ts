@@ -106,6 +106,13 @@ describe('route commands', () => {
     expect(f.streamCount).toBe(2);
   });
 
+  it('ignores legs of an unknown type', () => {
+    const f = forwarder();
+    const bad = { ...publish(ALICE), type: 'mirror' } as unknown as ReturnType<typeof publish>;
+    expect(command(f, [bad])[0]).toMatchObject({ changed: 0, ignored: 1 });
+    expect(f.streamCount).toBe(0);
+  });
+
   it('ignores legs of an unknown media kind', () => {
     const f = forwarder();
     const bad = { ...publish(ALICE), kind: 'hologram' } as unknown as ReturnType<typeof publish>;
@@ -366,6 +373,27 @@ describe('session-open', () => {
     for (let t = 0; t < 11_000; t += 1000) loadTo(f, 0.85, t);
     f.handle({ type: 'peer-load-report', report: peerReport('mh-c', 0.5, 11_000) }, 11_000);
     expect(open(f, 1, ALICE, 11_000)[0]).toMatchObject({ to: 'mh-c' });
+  });
+});
+
+describe('memory', () => {
+  it('forgets spent nonces after expiry plus skew, stale peer reports and old route ids', () => {
+    const f = forwarder({ routeIdWindow: 1, routeIdRetentionMs: 1_000 });
+    open(f, 1, ALICE, 0, { expiresAtMs: 2_000 }); // remembered until 7_000
+    open(f, 2, BOB, 0, { expiresAtMs: 3_000 }); // until 8_000
+    f.handle({ type: 'peer-load-report', report: peerReport('mh-b', 0.1, 0) }, 0);
+    f.handle({ type: 'peer-load-report', report: peerReport('mh-c', 0.1, 1_000) }, 0);
+    command(f, [], [], 0, 'a');
+    command(f, [], [], 0, 'b'); // 'a' is outside the window but younger than the retention
+    expect(f.remembered).toEqual({ nonces: 2, peerReports: 2, routeIds: 2 });
+    for (let t = 1_000; t <= 7_000; t += 1_000) f.handleTimeout(t);
+    drain(f);
+    expect(f.remembered).toEqual({ nonces: 1, peerReports: 2, routeIds: 1 });
+    for (let t = 8_000; t <= 11_000; t += 1_000) f.handleTimeout(t);
+    drain(f);
+    expect(f.remembered).toEqual({ nonces: 0, peerReports: 1, routeIds: 1 });
+    f.handleTimeout(12_000);
+    expect(f.remembered).toEqual({ nonces: 0, peerReports: 0, routeIds: 1 });
   });
 });
 

@@ -349,6 +349,13 @@ export class Forwarder {
     return this.#table.size;
   }
 
+  /** How much the forwarder remembers: spent nonces, peer reports, applied route-command ids. */
+  get remembered(): { nonces: number; peerReports: number; routeIds: number } {
+    let routeIds = 0;
+    for (const ids of this.#appliedIds.values()) routeIds += ids.size;
+    return { nonces: this.#nonces.size, peerReports: this.#peerReports.size, routeIds };
+  }
+
   /** Streams not indexed because their id collided with an installed stream's. */
   get streamIdCollisions(): number {
     return this.#table.collisions;
