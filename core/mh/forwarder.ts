@@ -28,8 +28,11 @@
  * Identities on the datagram path. The header's stream id and publisher id are pure functions
  * of (meeting, participant[, kind]) (core/mh/stream-id.ts), so the table indexes each stream by
  * its stream id. A session-open binds (meeting, participant) to its connection key; a
- * peer-connected input binds a peer handler to its connection key. Destinations are those
- * bindings resolved for the stream's legs; a leg whose party has no connection yet is skipped.
+ * peer-connected input binds a peer handler to its connection key (a key that is invalid or
+ * held by a session or another peer is ignored; a peer reconnecting replaces its old key).
+ * Destinations are those bindings resolved for the stream's legs; a leg whose party has no
+ * connection yet is skipped. `remembered` tells how many nonces, peer reports and route ids
+ * are kept, all pruned at each load report.
  *
  * The datagram decision. `forward(from, datagram, out)` reads the 42-byte header in place and
  * returns the number of destination connection keys written to `out`, or a negative DROP_*
