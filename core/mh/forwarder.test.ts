@@ -7,6 +7,7 @@ import {
   DROP_MALFORMED,
   DROP_NOT_PUBLISHER,
   DROP_OUT_TOO_SMALL,
+  DROP_REASONS,
   DROP_UNKNOWN_CONNECTION,
   DROP_UNKNOWN_STREAM,
   Forwarder,
@@ -60,6 +61,11 @@ describe('configuration', () => {
     });
     expect(Forwarder.create({ ...base, routeIdWindow: 1.5 }).ok).toBe(false);
     expect(Forwarder.create({ ...base, routeIdRetentionMs: -1 }).ok).toBe(false);
+    expect(Forwarder.create({ ...base, handler: 5 as never })).toEqual({
+      ok: false,
+      error: { kind: 'empty-handler' },
+    });
+    expect(Forwarder.create({ ...base, routeIdWindow: 1, routeIdRetentionMs: 0 }).ok).toBe(true);
     expect(Forwarder.create(base).ok).toBe(true);
     expect(() => new Forwarder({ ...base, capacityBps: -5 })).toThrow(ForwarderConfigException);
     expect(() => new Forwarder({ ...base, capacityBps: -5 })).toThrow(/non-positive-capacity/);
@@ -342,6 +348,15 @@ describe('session-open', () => {
       },
     ]);
     expect(f.sessionCount).toBe(0);
+  });
+
+  it('lets a report replace one of the same time', () => {
+    const f = forwarder();
+    loadTo(f, 0.85, 0);
+    f.handle({ type: 'peer-load-report', report: peerReport('mh-b', 0.1, 900) }, 1000);
+    f.handle({ type: 'peer-load-report', report: peerReport('mh-c', 0.3, 900) }, 1000);
+    f.handle({ type: 'peer-load-report', report: peerReport('mh-b', 0.5, 900) }, 1000);
+    expect(open(f, 1, ALICE, 1000)[0]).toMatchObject({ to: 'mh-c' });
   });
 
   it('keeps the newest report of each peer', () => {
@@ -736,6 +751,20 @@ describe('forward', () => {
       expect(destinations(f, i, datagram(participantId(`p${i}`)))).toEqual([]);
     }
     expect(f.streamIdCollisions).toBe(0);
+  });
+});
+
+describe('drop codes', () => {
+  it('are named by DROP_REASONS', () => {
+    expect(DROP_REASONS[-DROP_MALFORMED]).toBe('malformed');
+    expect(DROP_REASONS[-DROP_HOP_EXCEEDED]).toBe('hop-exceeded');
+    expect(DROP_REASONS[-DROP_BAD_HOP]).toBe('bad-hop');
+    expect(DROP_REASONS[-DROP_UNKNOWN_CONNECTION]).toBe('unknown-connection');
+    expect(DROP_REASONS[-DROP_UNKNOWN_STREAM]).toBe('unknown-stream');
+    expect(DROP_REASONS[-DROP_NOT_PUBLISHER]).toBe('not-publisher');
+    expect(DROP_REASONS[-DROP_OUT_TOO_SMALL]).toBe('out-too-small');
+    expect(DROP_REASONS).toHaveLength(8);
+    expect(forwarder().counters.drops).toHaveLength(8);
   });
 });
 
