@@ -11,3 +11,4 @@ export * from './keys/index.ts';
 export * from './auth/index.ts';
 export * from './backpressure/index.ts';
 export * from './ops/index.ts';
+export * from './mh/index.ts';

@@ -1,0 +1,266 @@
+/**
+ * One Media Handler's forwarding table: the route legs that concern it, grouped by stream,
+ * with an open-addressing index from the datagram header's stream id (two 32-bit words) to the
+ * stream, so the datagram path finds a stream without allocating.
+ *
+ * A leg concerns handler `me` when it is a publish leg to `me`, a cascade leg from or to `me`,
+ * or a delivery leg at `me`; every other leg is ignored (counted by `apply`). Legs form a set:
+ * adding a leg already present or removing one that is absent changes nothing.
+ */
+import type { HandlerId, MediaKind, MeetingId, ParticipantId } from '../ids.ts';
+import { MEDIA_KINDS } from '../ids.ts';
+import { routeKey, sortByKey } from '../routing/keys.ts';
+import type { CascadeRoute, DeliverRoute, Route } from '../routing/types.ts';
+import { publisherIdWords, streamIdWords } from './stream-id.ts';
+
+/** One stream this handler holds legs for. Mutable only inside core/mh. */
+export interface StreamEntry {
+  readonly key: string;
+  readonly meeting: MeetingId;
+  readonly publisher: ParticipantId;
+  readonly kind: MediaKind;
+  /** Stream id header words. */
+  readonly high: number;
+  readonly low: number;
+  /** Publisher id header words. */
+  readonly publisherHigh: number;
+  readonly publisherLow: number;
+  /** A publish leg publisher -> this handler is installed. */
+  published: boolean;
+  /** Handlers cascading the stream to this handler. */
+  readonly sources: Set<HandlerId>;
+  /** Handlers this handler cascades the stream to. */
+  readonly targets: Set<HandlerId>;
+  /** Subscribers this handler delivers the stream to. */
+  readonly subscribers: Set<ParticipantId>;
+  /** Connection keys resolved from the sets above; valid while `epoch` is the forwarder's. */
+  epoch: number;
+  publisherConnection: number;
+  sourceConnections: Int32Array;
+  sourceCount: number;
+  subscriberConnections: Int32Array;
+  subscriberCount: number;
+  targetConnections: Int32Array;
+  targetCount: number;
+}
+
+/** Counts of what one `apply` did. */
+export interface ApplyCounts {
+  /** Legs that changed the table. */
+  changed: number;
+  /** Legs that do not concern this handler or are invalid (unknown kind, self cascade). */
+  ignored: number;
+}
+
+/** An installed leg and the meeting it belongs to. */
+export interface InstalledRoute {
+  readonly meeting: MeetingId;
+  readonly route: Route;
+}
+
+type Role = 'publish' | 'cascade-out' | 'cascade-in' | 'deliver';
+
+/** What part `me` plays in `route`, or null when the leg does not concern it (or is a loop). */
+function roleOf(route: Route, me: HandlerId): Role | null {
+  switch (route.type) {
+    case 'publish':
+      return route.handler === me ? 'publish' : null;
+    case 'cascade':
+      if (route.from === route.to) return null;
+      if (route.from === me) return 'cascade-out';
+      return route.to === me ? 'cascade-in' : null;
+    case 'deliver':
+      return route.handler === me ? 'deliver' : null;
+    default:
+      return null;
+  }
+}
+
+const EMPTY = new Int32Array(0);
+const KINDS: ReadonlySet<string> = new Set(MEDIA_KINDS);
+
+/** The slot a stream id's words hash to, for a table of 2^bits slots. */
+export function slotOf(high: number, low: number, bits: number): number {
+  return Math.imul(high ^ Math.imul(low, 0x9e3779b1), 0x85ebca6b) >>> (32 - bits);
+}
+
+export class ForwardingTable {
+  readonly #me: HandlerId;
+  readonly #entries = new Map<string, StreamEntry>();
+  #slots: (StreamEntry | null)[] = [null, null];
+  #bits = 1;
+  #indexDirty = false;
+  /** Streams whose id collided with another installed stream's id; they are not indexed. */
+  collisions = 0;
+
+  constructor(me: HandlerId) {
+    this.#me = me;
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  entries(): IterableIterator<StreamEntry> {
+    return this.#entries.values();
+  }
+
+  /** Adds `add`, then removes `remove`; returns what changed. Rebuilds the index if needed. */
+  apply(meeting: MeetingId, add: readonly Route[], remove: readonly Route[]): ApplyCounts {
+    const counts: ApplyCounts = { changed: 0, ignored: 0 };
+    for (const route of add) this.#leg(meeting, route, true, counts);
+    for (const route of remove) this.#leg(meeting, route, false, counts);
+    if (this.#indexDirty) this.#rebuildIndex();
+    return counts;
+  }
+
+  /** The stream with these header words, or null. Allocation-free. */
+  lookup(high: number, low: number): StreamEntry | null {
+    const slots = this.#slots;
+    const mask = slots.length - 1;
+    let slot = slotOf(high, low, this.#bits);
+    for (;;) {
+      const entry = slots[slot];
+      if (entry === null || entry === undefined) return null;
+      if (entry.high === high && entry.low === low) return entry;
+      slot = (slot + 1) & mask;
+    }
+  }
+
+  /** Every installed leg with its meeting, in (meeting, route key) order (for tests and logs). */
+  routes(): InstalledRoute[] {
+    const keyed: { key: string; installed: InstalledRoute }[] = [];
+    const me = this.#me;
+    for (const e of this.#entries.values()) {
+      const push = (route: Route) =>
+        keyed.push({
+          key: `${e.meeting}\u0000${routeKey(route)}`,
+          installed: { meeting: e.meeting, route },
+        });
+      const stream = { publisher: e.publisher, kind: e.kind };
+      if (e.published) push({ type: 'publish', ...stream, handler: me });
+      for (const from of e.sources) push({ type: 'cascade', ...stream, from, to: me });
+      for (const to of e.targets) push({ type: 'cascade', ...stream, from: me, to });
+      for (const subscriber of e.subscribers) {
+        push({ type: 'deliver', ...stream, handler: me, subscriber });
+      }
+    }
+    return sortByKey(keyed, (k) => k.key).map((k) => k.installed);
+  }
+
+  #leg(meeting: MeetingId, route: Route, adding: boolean, counts: ApplyCounts): void {
+    const me = this.#me;
+    const role = roleOf(route, me);
+    if (role === null || !KINDS.has(route.kind)) {
+      counts.ignored++;
+      return;
+    }
+    const entry = this.#entry(meeting, route.publisher, route.kind, adding);
+    if (entry === null) return;
+    let changed: boolean;
+    switch (role) {
+      case 'publish':
+        changed = entry.published !== adding;
+        entry.published = adding;
+        break;
+      case 'cascade-out':
+        changed = toggle(entry.targets, (route as CascadeRoute).to, adding);
+        break;
+      case 'cascade-in':
+        changed = toggle(entry.sources, (route as CascadeRoute).from, adding);
+        break;
+      case 'deliver':
+        changed = toggle(entry.subscribers, (route as DeliverRoute).subscriber, adding);
+        break;
+    }
+    if (changed) {
+      counts.changed++;
+      entry.epoch = -1;
+    }
+    if (isEmpty(entry)) {
+      this.#entries.delete(entry.key);
+      this.#indexDirty = true;
+    }
+  }
+
+  #entry(
+    meeting: MeetingId,
+    publisher: ParticipantId,
+    kind: MediaKind,
+    create: boolean,
+  ): StreamEntry | null {
+    const key = `${meeting}\u0000${publisher}\u0000${kind}`;
+    const found = this.#entries.get(key);
+    if (found !== undefined || !create) return found ?? null;
+    const id = streamIdWords(meeting, publisher, kind);
+    const pub = publisherIdWords(meeting, publisher);
+    const entry: StreamEntry = {
+      key,
+      meeting,
+      publisher,
+      kind,
+      high: id.high,
+      low: id.low,
+      publisherHigh: pub.high,
+      publisherLow: pub.low,
+      published: false,
+      sources: new Set(),
+      targets: new Set(),
+      subscribers: new Set(),
+      epoch: -1,
+      publisherConnection: -1,
+      sourceConnections: EMPTY,
+      sourceCount: 0,
+      subscriberConnections: EMPTY,
+      subscriberCount: 0,
+      targetConnections: EMPTY,
+      targetCount: 0,
+    };
+    this.#entries.set(key, entry);
+    this.#indexDirty = true;
+    return entry;
+  }
+
+  #rebuildIndex(): void {
+    this.#indexDirty = false;
+    let bits = 1;
+    while (1 << bits < this.#entries.size * 2) bits++;
+    const slots: (StreamEntry | null)[] = new Array<StreamEntry | null>(1 << bits).fill(null);
+    const mask = slots.length - 1;
+    let collisions = 0;
+    for (const entry of this.#entries.values()) {
+      let slot = slotOf(entry.high, entry.low, bits);
+      for (;;) {
+        const there = slots[slot];
+        if (there === null || there === undefined) {
+          slots[slot] = entry;
+          break;
+        }
+        if (there.high === entry.high && there.low === entry.low) {
+          collisions++;
+          break;
+        }
+        slot = (slot + 1) & mask;
+      }
+    }
+    this.#slots = slots;
+    this.#bits = bits;
+    this.collisions = collisions;
+  }
+}
+
+function toggle<T>(set: Set<T>, value: T, adding: boolean): boolean {
+  if (set.has(value) === adding) return false;
+  if (adding) set.add(value);
+  else set.delete(value);
+  return true;
+}
+
+function isEmpty(entry: StreamEntry): boolean {
+  return (
+    !entry.published &&
+    entry.sources.size === 0 &&
+    entry.targets.size === 0 &&
+    entry.subscribers.size === 0
+  );
+}
