@@ -4,7 +4,7 @@
 export default {
   mutate: ['core/routing/planner.ts', 'core/routing/rank.ts'],
   testRunner: 'vitest',
-  vitest: { configFile: 'vitest.config.ts', dir: 'core/routing' },
+  vitest: { configFile: 'stryker.vitest.config.ts', related: false },
   checkers: ['typescript'],
   tsconfigFile: 'tsconfig.json',
   coverageAnalysis: 'perTest',
