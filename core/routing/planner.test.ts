@@ -396,4 +396,50 @@ describe('planRouting: spilling to handlers with room', () => {
     expect(plan.homes.map((h) => h.handler)).toEqual(Array(8).fill('mh5'));
     expect(plan).toEqual(alone);
   });
+  it('keeps a meeting routable when an idle handler is added that the spread cannot use', () => {
+    const euWest = regionId('eu-west-1');
+    const table = {
+      [usWest]: { [usWest]: 0, [usEast]: 1, [euWest]: 178 },
+      [usEast]: { [usWest]: 1, [usEast]: 0, [euWest]: 102 },
+      [euWest]: { [usWest]: 178, [usEast]: 102, [euWest]: 0 },
+    };
+    const busy: RoutingInput = {
+      meeting: meetingId('m'),
+      participants: [
+        makeParticipant('p0', 862, { region: euWest, wants: ['transcoding', 'audio-mixing'] }),
+        makeParticipant('p1', 650, {
+          region: euWest,
+          wants: ['transcoding'],
+          currentHandler: handlerId('mh0'),
+        }),
+        makeParticipant('p2', 26, {
+          wants: ['transcoding', 'audio-mixing'],
+          currentHandler: handlerId('mh1'),
+        }),
+        makeParticipant('p3', 981, { region: euWest, currentHandler: handlerId('mh0') }),
+      ],
+      handlers: [
+        makeHandler('mh0', {
+          region: usEast,
+          capacityBps: 19.3125 * MBPS,
+          loadBps: 4.635 * MBPS,
+          quality: 0.98,
+          capabilities: ['transcoding', 'audio-mixing'],
+        }),
+        makeHandler('mh1', { capacityBps: 22.3125 * MBPS, loadBps: 5.355 * MBPS, quality: 0.77 }),
+      ],
+      demand: [
+        wants('p2', 'p1', 'audio'),
+        wants('p2', 'p1', 'camera'),
+        wants('p0', 'p3', 'screen'),
+      ],
+      latencyMs: table,
+    };
+    expect(planRouting(busy).ok).toBe(true);
+    const idle = makeHandler('mh3a', { region: usEast, site: 'dc3', capacityBps: 8 * MBPS });
+    const more = { ...busy, handlers: [...busy.handlers, idle] };
+    const plan = unwrap(planRouting(more));
+    expect(checkPlan(more, plan)).toEqual([]);
+    expect(plan.loads.map((l) => l.handler)).not.toContain('mh3a');
+  });
 });
