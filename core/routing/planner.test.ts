@@ -396,6 +396,18 @@ describe('planRouting: spilling to handlers with room', () => {
     expect(plan.homes.map((h) => h.handler)).toEqual(Array(8).fill('mh5'));
     expect(plan).toEqual(alone);
   });
+  it('refuses with what stayed over on all handlers when neither carries the meeting', () => {
+    const small = makeHandler('mh5', { region: usEast, site: 'dc2', capacityBps: 70 * MBPS });
+    expect(planRouting(input([mh3, small]))).toEqual({
+      ok: false,
+      error: {
+        kind: 'insufficient-capacity',
+        unplaced: [],
+        overloaded: [{ handler: 'mh3', plannedBps: 57.5 * MBPS, hardLimitBps: 56 * MBPS }],
+      },
+    });
+  });
+
   it('keeps a meeting routable when an idle handler is added that the spread cannot use', () => {
     const euWest = regionId('eu-west-1');
     const table = {
