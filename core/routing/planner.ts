@@ -102,33 +102,32 @@ export function planRouting(input: RoutingInput): Result<RoutingPlan, RoutingErr
   const ctx = prepared.value;
   const costs = participantCosts(ctx);
   const limits = bandLimits(ctx.healthy);
-  const search = new SpillSearch(ctx, costs, limits);
-  const spread = search.plan(new Uint8Array(ctx.healthy.length));
+  const everyHandler = new Uint8Array(ctx.healthy.length);
+  const first = placeWithinLimits(ctx, costs, limits, everyHandler);
+  if (first.ok) return first;
+  const spread = new SpillSearch(ctx, costs, limits).spill(everyHandler, first.error.worst);
   if (spread !== undefined) return ok(spread);
   const whole = planOnOneHandler(ctx, costs, limits);
-  if (whole !== undefined) return ok(whole);
-  return err(search.refusal ?? { kind: 'insufficient-capacity', unplaced: [], overloaded: [] });
+  return whole === undefined ? err(first.error.error) : ok(whole);
 }
 
 /** Most placement passes one call of {@link planRouting} makes while spilling. */
 const PASS_BUDGET = 256;
 
 /**
- * The placement passes of one meeting, over sets of healthy handlers, each set given by the
- * handlers it leaves out. A pass that fails spills: the meeting is placed again without the
+ * The placement passes after the first fails, over sets of healthy handlers, each set given by
+ * the handlers it leaves out. A failed pass spills: the meeting is placed again without the
  * handler that went furthest over its hard limit, then, failing that, without each idle handler
  * (no load from other meetings) in turn, depth first. The handlers a pass tries next depend
  * only on its own set, so a meeting planned on some handlers is still planned when an idle
  * handler is added: leaving that handler out is among the sets tried (within the pass budget).
- * A set is tried once; after the first pass, a set whose room under the hard limits, summed, is
- * below the meeting's least possible load (every demanded stream in once and every pair out
- * once) is not tried, nor are its subsets.
+ * A set is tried once; a set whose room under the hard limits, summed, is below the meeting's
+ * least possible load (every demanded stream in once and every pair out once) is not tried, nor
+ * are its subsets.
  */
 class SpillSearch {
-  /** The first pass's error: the meeting on every healthy handler. */
-  refusal: RoutingError | undefined;
   private readonly tried = new Set<string>();
-  private passes = 0;
+  private passes = 1;
   private readonly leastLoadBps: number;
 
   constructor(
@@ -142,17 +141,22 @@ class SpillSearch {
   }
 
   /** A plan on the handlers not `excluded` or on fewer of them; undefined when none is found. */
-  plan(excluded: Uint8Array): RoutingPlan | undefined {
+  private plan(excluded: Uint8Array): RoutingPlan | undefined {
     const key = excluded.join('');
     if (this.tried.has(key) || this.passes >= PASS_BUDGET) return undefined;
     this.tried.add(key);
-    if (this.passes > 0 && this.roomBps(excluded) < this.leastLoadBps) return undefined;
+    if (this.roomBps(excluded) < this.leastLoadBps) return undefined;
     this.passes++;
     const attempt = placeWithinLimits(this.ctx, this.costs, this.limits, excluded);
-    if (attempt.ok) return attempt.value;
-    this.refusal ??= attempt.error.error;
+    return attempt.ok ? attempt.value : this.spill(excluded, attempt.error.worst);
+  }
+
+  /**
+   * After a failed pass on the handlers not `excluded`, in which handler `worst` went furthest
+   * over (-1: none), a plan on fewer of them; undefined when none is found.
+   */
+  spill(excluded: Uint8Array, worst: number): RoutingPlan | undefined {
     const { healthy } = this.ctx;
-    const worst = attempt.error.worst;
     if (worst !== -1) {
       const spilled = this.plan(without(excluded, worst));
       if (spilled !== undefined) return spilled;
