@@ -35,6 +35,7 @@ export default tseslint.config(
       '.stryker-tmp/**',
       'dist/**',
       '.build/**',
+      '.stryker-tmp*/**',
       'client/dist/**',
       '**/*.gen.ts',
       '**/generated/**',

@@ -347,3 +347,111 @@ describe('planRouting: errors', () => {
     expect(plan).toMatchObject({ hub: null, homes: [], publishes: [], deliveries: [], loads: [] });
   });
 });
+
+describe('planRouting: spilling to handlers with room', () => {
+  const usWest = regionId('us-west-1');
+  const usEast = regionId('us-east-1');
+  const latencyMs = { [usWest]: { [usEast]: 70 }, [usEast]: { [usWest]: 70 } };
+  // Ten streams shown in thirteen pairs: on one handler, 10 publishes in and 13 deliveries out,
+  // 23 streams at 2.5 Mbps = 57.5 Mbps.
+  const demand = [
+    wants('w1', 'w0', 'camera'),
+    wants('w2', 'w0', 'camera'),
+    wants('e0', 'w0', 'camera'),
+    wants('w0', 'w1', 'camera'),
+    wants('w2', 'w1', 'camera'),
+    wants('w0', 'w2', 'camera'),
+    wants('w4', 'w3', 'camera'),
+    wants('w3', 'w4', 'camera'),
+    wants('w6', 'w5', 'camera'),
+    wants('w5', 'w6', 'camera'),
+    wants('w0', 'e0', 'camera'),
+    wants('w1', 'w0', 'screen'),
+    wants('w5', 'w3', 'audio'),
+  ];
+  const participants = [
+    ...['w0', 'w1', 'w2', 'w3', 'w4', 'w5', 'w6'].map((id, i) => makeParticipant(id, i)),
+    makeParticipant('e0', 7, { region: usEast }),
+  ];
+  // mh3: 70 Mbps, hard limit 56 Mbps; mh5: 81 Mbps, hard limit 64.8 Mbps.
+  const mh3 = makeHandler('mh3', { capacityBps: 70 * MBPS });
+  const mh5 = makeHandler('mh5', { region: usEast, site: 'dc2', capacityBps: 81 * MBPS });
+  const input = (handlers: RoutingInput['handlers']): RoutingInput => ({
+    meeting: meetingId('m'),
+    participants,
+    handlers,
+    demand,
+    latencyMs,
+  });
+
+  it('routes the meeting on the one handler that carries it whole', () => {
+    const alone = unwrap(planRouting(input([mh5])));
+    expect(alone.loads).toEqual([
+      { handler: 'mh5', meetingBps: 57.5 * MBPS, totalBps: 57.5 * MBPS, hardLimitBps: 64.8 * MBPS },
+    ]);
+    const both = input([mh3, mh5]);
+    const plan = unwrap(planRouting(both));
+    expect(checkPlan(both, plan)).toEqual([]);
+    for (const load of plan.loads) expect(load.totalBps).toBeLessThanOrEqual(load.hardLimitBps);
+    expect(plan.homes.map((h) => h.handler)).toEqual(Array(8).fill('mh5'));
+    expect(plan).toEqual(alone);
+  });
+  it('refuses with what stayed over on all handlers when neither carries the meeting', () => {
+    const small = makeHandler('mh5', { region: usEast, site: 'dc2', capacityBps: 70 * MBPS });
+    expect(planRouting(input([mh3, small]))).toEqual({
+      ok: false,
+      error: {
+        kind: 'insufficient-capacity',
+        unplaced: [],
+        overloaded: [{ handler: 'mh3', plannedBps: 57.5 * MBPS, hardLimitBps: 56 * MBPS }],
+      },
+    });
+  });
+
+  it('keeps a meeting routable when an idle handler is added that the spread cannot use', () => {
+    const euWest = regionId('eu-west-1');
+    const table = {
+      [usWest]: { [usWest]: 0, [usEast]: 1, [euWest]: 178 },
+      [usEast]: { [usWest]: 1, [usEast]: 0, [euWest]: 102 },
+      [euWest]: { [usWest]: 178, [usEast]: 102, [euWest]: 0 },
+    };
+    const busy: RoutingInput = {
+      meeting: meetingId('m'),
+      participants: [
+        makeParticipant('p0', 862, { region: euWest, wants: ['transcoding', 'audio-mixing'] }),
+        makeParticipant('p1', 650, {
+          region: euWest,
+          wants: ['transcoding'],
+          currentHandler: handlerId('mh0'),
+        }),
+        makeParticipant('p2', 26, {
+          wants: ['transcoding', 'audio-mixing'],
+          currentHandler: handlerId('mh1'),
+        }),
+        makeParticipant('p3', 981, { region: euWest, currentHandler: handlerId('mh0') }),
+      ],
+      handlers: [
+        makeHandler('mh0', {
+          region: usEast,
+          capacityBps: 19.3125 * MBPS,
+          loadBps: 4.635 * MBPS,
+          quality: 0.98,
+          capabilities: ['transcoding', 'audio-mixing'],
+        }),
+        makeHandler('mh1', { capacityBps: 22.3125 * MBPS, loadBps: 5.355 * MBPS, quality: 0.77 }),
+      ],
+      demand: [
+        wants('p2', 'p1', 'audio'),
+        wants('p2', 'p1', 'camera'),
+        wants('p0', 'p3', 'screen'),
+      ],
+      latencyMs: table,
+    };
+    expect(planRouting(busy).ok).toBe(true);
+    const idle = makeHandler('mh3a', { region: usEast, site: 'dc3', capacityBps: 8 * MBPS });
+    const more = { ...busy, handlers: [...busy.handlers, idle] };
+    const plan = unwrap(planRouting(more));
+    expect(checkPlan(more, plan)).toEqual([]);
+    expect(plan.loads.map((l) => l.handler)).not.toContain('mh3a');
+  });
+});

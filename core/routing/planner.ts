@@ -6,9 +6,17 @@ import type { HandlerId, ParticipantId } from '../ids.ts';
 import { err, ok, type Result } from '../result.ts';
 import { preparePlanning, type DemandedStream, type PlanningContext } from './input.ts';
 import { compareStreams } from './keys.ts';
-import { hardLimitBps } from './rank.ts';
 import {
-  BANDWIDTH_WARNING_RATIO,
+  bandOf,
+  candidateScores,
+  hardLimitBps,
+  isBetterCandidate,
+  missingCapabilities,
+  sortCandidates,
+  warningFromBps,
+  type CandidateScores,
+} from './rank.ts';
+import {
   type CascadeRoute,
   type DeliverRoute,
   type HandlerLoad,
@@ -40,17 +48,18 @@ export function targetHandlerCount(participants: number): number {
  *
  * Placement. Participants are placed one at a time in join order; given the previous plan,
  * earlier joiners keep their handlers unless health or the load bands force a move. Each
- * takes the best healthy handler by {@link rankHandlers}'s order (fits within the 80% hard
- * limit, proximity, load band, existing connection) extended with two meeting criteria
- * before network quality and capabilities: a handler of the meeting's set (the
- * {@link targetHandlerCount} best handlers for the whole meeting, preferring distinct sites),
- * then a handler holding fewer than its even share of the participants; the last tie-break
- * is the handler already holding more of the meeting (co-location). A participant's cost on
- * its home handler is one stream per stream it publishes that someone shows plus one per
- * stream it receives. Proximity comes first, so a participant lands in its own region when
- * a handler there has room, and a multi-region meeting spans a handler per region. Within a
- * region a meeting stays co-located until its handler would cross the 70% warning band while
- * an equally near one would not; then the next participant goes to the other handler.
+ * takes the best healthy handler by rank.ts's {@link isBetterCandidate}, the one handler order
+ * {@link rankHandlers} also uses: fits within the 80% hard limit, proximity, load band,
+ * existing connection, then two meeting criteria before network quality and capabilities (a
+ * handler of the meeting's set: the {@link targetHandlerCount} best handlers for the whole
+ * meeting, preferring distinct sites; then a handler holding fewer than its even share of the
+ * participants); the last tie-breaks are the handler already holding more of the meeting
+ * (co-location), then the handler id. A participant's cost on its home handler is one stream
+ * per stream it publishes that someone shows plus one per stream it receives. Proximity comes
+ * first, so a participant lands in its own region when a handler there has room, and a
+ * multi-region meeting spans a handler per region. Within a region a meeting stays co-located
+ * until its handler would cross the 70% warning band while an equally near one would not; then
+ * the next participant goes to the other handler.
  *
  * Routes. The home handler of the earliest joiner is the meeting's hub. Each subscriber
  * receives every stream from its home handler. Every shown stream is published to its
@@ -71,14 +80,21 @@ export function targetHandlerCount(participants: number): number {
  * Capacity. Cascades and hub publishes add load the per-participant cost does not foresee;
  * a handler the finished plan takes past its hard limit gets that load reserved (growing by
  * at least the excess each round) and the meeting is placed again, at most once per healthy
- * handler. No returned plan takes any handler past its hard limit; when no room is found the
- * result is an `insufficient-capacity` error naming the participants that fit nowhere or the
- * handlers that stayed over. The search is greedy, so a tight fit that an exhaustive packing
- * would find may be reported as no room.
+ * handler. Moving participants off an overloaded hub does not unload it (the hub carries every
+ * stream that crosses handlers), so when handlers stay over, the meeting spills: it is placed
+ * again, from scratch, on the handlers that did not stay over, and so on while handlers are
+ * left. Before refusing, the whole meeting goes on the best single handler that carries it
+ * within its hard limit (by {@link isBetterCandidate}, for the meeting as a whole), so a
+ * meeting one healthy handler can carry is always planned. No returned plan takes any handler
+ * past its hard limit; when no room is found the result is the first pass's
+ * `insufficient-capacity` error, naming the participants that fit nowhere or the handlers that
+ * stayed over. The search is greedy, so a tight fit across several handlers that an
+ * exhaustive packing would find may be reported as no room.
  *
- * Cost is linear in the demand plus participants times handlers, per placement round. The
- * inner loops work on participant and handler indexes (see {@link PlanningContext}) with
- * latencies computed once, and allocate nothing per handler scored.
+ * Cost is linear in the demand plus participants times handlers, per placement round (a
+ * refused meeting takes up to one pass of rounds per handler). The inner loops work on
+ * participant and handler indexes (see {@link PlanningContext}) with latencies computed once,
+ * and allocate nothing per handler scored.
  */
 export function planRouting(input: RoutingInput): Result<RoutingPlan, RoutingError> {
   const prepared = preparePlanning(input);
@@ -86,29 +102,176 @@ export function planRouting(input: RoutingInput): Result<RoutingPlan, RoutingErr
   const ctx = prepared.value;
   const costs = participantCosts(ctx);
   const limits = bandLimits(ctx.healthy);
-  const meetingSet = selectMeetingHandlers(ctx, costs, limits);
+  const everyHandler = new Uint8Array(ctx.healthy.length);
+  const first = placeWithinLimits(ctx, costs, limits, everyHandler);
+  if (first.ok) return first;
+  const spread = new SpillSearch(ctx, costs, limits).spill(everyHandler, first.error.worst);
+  if (spread !== undefined) return ok(spread);
+  const whole = planOnOneHandler(ctx, costs, limits);
+  return whole === undefined ? err(first.error.error) : ok(whole);
+}
+
+/** Most placement passes one call of {@link planRouting} makes while spilling. */
+const PASS_BUDGET = 256;
+
+/**
+ * The placement passes after the first fails, over sets of healthy handlers, each set given by
+ * the handlers it leaves out. A failed pass spills: the meeting is placed again without the
+ * handler that went furthest over its hard limit, then, failing that, without each idle handler
+ * (no load from other meetings) in turn, depth first. The handlers a pass tries next depend
+ * only on its own set, so a meeting planned on some handlers is still planned when an idle
+ * handler is added: leaving that handler out is among the sets tried (within the pass budget).
+ * A set is tried once; a set whose room under the hard limits, summed, is below the meeting's
+ * least possible load (every demanded stream in once and every pair out once) is not tried, nor
+ * are its subsets.
+ */
+class SpillSearch {
+  private readonly tried = new Set<string>();
+  private passes = 1;
+  private readonly leastLoadBps: number;
+
+  constructor(
+    private readonly ctx: PlanningContext,
+    private readonly costs: Float64Array,
+    private readonly limits: BandLimits,
+  ) {
+    let least = 0;
+    for (const cost of costs) least += cost;
+    this.leastLoadBps = least;
+  }
+
+  /** A plan on the handlers not `excluded` or on fewer of them; undefined when none is found. */
+  private plan(excluded: Uint8Array): RoutingPlan | undefined {
+    const key = excluded.join('');
+    if (this.tried.has(key) || this.passes >= PASS_BUDGET) return undefined;
+    this.tried.add(key);
+    if (this.roomBps(excluded) < this.leastLoadBps) return undefined;
+    this.passes++;
+    const attempt = placeWithinLimits(this.ctx, this.costs, this.limits, excluded);
+    return attempt.ok ? attempt.value : this.spill(excluded, attempt.error.worst);
+  }
+
+  /**
+   * After a failed pass on the handlers not `excluded`, in which handler `worst` went furthest
+   * over (-1: none), a plan on fewer of them; undefined when none is found.
+   */
+  spill(excluded: Uint8Array, worst: number): RoutingPlan | undefined {
+    const { healthy } = this.ctx;
+    if (worst !== -1) {
+      const spilled = this.plan(without(excluded, worst));
+      if (spilled !== undefined) return spilled;
+    }
+    for (let h = 0; h < healthy.length; h++) {
+      if (excluded[h] === 1 || h === worst || (healthy[h] as RoutingHandler).loadBps !== 0)
+        continue;
+      const spilled = this.plan(without(excluded, h));
+      if (spilled !== undefined) return spilled;
+    }
+    return undefined;
+  }
+
+  /** Room under the hard limits, summed over the handlers not `excluded`. */
+  private roomBps(excluded: Uint8Array): number {
+    let room = 0;
+    this.ctx.healthy.forEach((handler, h) => {
+      if (excluded[h] === 0) {
+        room += Math.max((this.limits.hardLimitBps[h] as number) - handler.loadBps, 0);
+      }
+    });
+    return room;
+  }
+}
+
+/** A copy of the flags with handler `h` left out too. */
+function without(excluded: Uint8Array, h: number): Uint8Array {
+  const copy = Uint8Array.from(excluded);
+  copy[h] = 1;
+  return copy;
+}
+
+/**
+ * Why a placement pass failed, and the handler (by index) that went furthest over its hard
+ * limit, relative to the limit, in any of its rounds; -1 when none did.
+ */
+interface Refusal {
+  readonly error: RoutingError;
+  readonly worst: number;
+}
+
+/**
+ * Places the meeting on the healthy handlers not `excluded`, reserving load on the handlers a
+ * plan takes past the hard limit and placing again, at most once per healthy handler.
+ */
+function placeWithinLimits(
+  ctx: PlanningContext,
+  costs: Float64Array,
+  limits: BandLimits,
+  excluded: Uint8Array,
+): Result<RoutingPlan, Refusal> {
+  const meetingSet = selectMeetingHandlers(ctx, costs, limits, excluded);
   const reserved = new Float64Array(ctx.healthy.length);
   let overloaded: HandlerOverload[] = [];
+  let worst = -1;
+  let worstRatio = 1;
   for (let round = 0; round <= ctx.healthy.length; round++) {
-    const homes = placeParticipants(ctx, costs, meetingSet, reserved, limits);
-    if (!homes.ok) return homes;
+    const homes = placeParticipants(ctx, costs, meetingSet, reserved, limits, excluded);
+    if (!homes.ok) return err({ error: homes.error, worst });
     const plan = buildPlan(ctx, homes.value);
     overloaded = plan.loads
       .filter((l) => l.totalBps > l.hardLimitBps)
       .map((l) => ({ handler: l.handler, plannedBps: l.totalBps, hardLimitBps: l.hardLimitBps }));
     if (overloaded.length === 0) return ok(plan);
+    for (const o of overloaded) {
+      const ratio = o.plannedBps / o.hardLimitBps;
+      if (ratio > worstRatio) {
+        worstRatio = ratio;
+        worst = handlerIndex(ctx, o.handler);
+      }
+    }
     reserveUnforeseenLoad(ctx, plan, homes.value, costs, overloaded, reserved);
   }
-  return err({ kind: 'insufficient-capacity', unplaced: [], overloaded });
+  return err({ error: { kind: 'insufficient-capacity', unplaced: [], overloaded }, worst });
+}
+
+/** A healthy handler's index. */
+function handlerIndex(ctx: PlanningContext, id: HandlerId): number {
+  return ctx.healthy.findIndex((h) => h.id === id);
+}
+
+/**
+ * The whole meeting on one handler: the best by {@link isBetterCandidate} (for the meeting as
+ * a whole: total latency, load band, connections to reuse, quality, capabilities, handler id)
+ * of the healthy handlers that carry it within the hard limit; undefined when none does.
+ */
+function planOnOneHandler(
+  ctx: PlanningContext,
+  costs: Float64Array,
+  limits: BandLimits,
+): RoutingPlan | undefined {
+  const { healthy, participants, latency } = ctx;
+  const handlerCount = healthy.length;
+  let totalCost = 0;
+  for (const cost of costs) totalCost += cost;
+  const summary = summariseForMeeting(ctx, totalCost, limits);
+  const scores = summary.scores;
+  for (let h = 0; h < handlerCount; h++) {
+    let sum = 0;
+    for (let p = 0; p < participants.length; p++) sum += latency[p * handlerCount + h] as number;
+    scores.latency[h] = sum;
+    scores.fits[h] = Number(scores.band[h] !== 2);
+  }
+  const fitting = healthy.map((_, h) => h).filter((h) => scores.fits[h] === 1);
+  for (const h of sortCandidates(scores, fitting)) {
+    const plan = buildPlan(ctx, new Int32Array(participants.length).fill(h));
+    if (plan.loads.every((l) => l.totalBps <= l.hardLimitBps)) return plan;
+  }
+  return undefined;
 }
 
 /** Each participant's home, as a handler index, by participant index. */
 type Homes = Int32Array;
 
-/**
- * Where each healthy handler's load bands start, by handler index, so that the band of a load
- * is two comparisons: {@link bandOf} equals `tierRank(loadTier(totalBps, handler))`.
- */
+/** Where each healthy handler's load bands start, by handler index (see {@link bandOf}). */
 interface BandLimits {
   readonly hardLimitBps: Float64Array;
   readonly warningFromBps: Float64Array;
@@ -121,15 +284,18 @@ function bandLimits(healthy: readonly RoutingHandler[]): BandLimits {
   };
   healthy.forEach((handler, h) => {
     limits.hardLimitBps[h] = hardLimitBps(handler);
-    limits.warningFromBps[h] = handler.capacityBps * BANDWIDTH_WARNING_RATIO;
+    limits.warningFromBps[h] = warningFromBps(handler);
   });
   return limits;
 }
 
-/** 0 below the warning band, 1 in it, 2 past the hard limit (rank.ts's `tierRank`). */
-function bandOf(limits: BandLimits, handler: number, totalBps: number): number {
-  if (totalBps > (limits.hardLimitBps[handler] as number)) return 2;
-  return totalBps >= (limits.warningFromBps[handler] as number) ? 1 : 0;
+/** The load band of `totalBps` on a healthy handler, by index. */
+function bandAt(limits: BandLimits, handler: number, totalBps: number): number {
+  return bandOf(
+    totalBps,
+    limits.hardLimitBps[handler] as number,
+    limits.warningFromBps[handler] as number,
+  );
 }
 
 /**
@@ -148,7 +314,7 @@ function reserveUnforeseenLoad(
   const homedCost = new Float64Array(ctx.healthy.length);
   homes.forEach((handler, participant) => add(homedCost, handler, costs[participant] as number));
   for (const o of overloaded) {
-    const handler = ctx.healthy.findIndex((h) => h.id === o.handler);
+    const handler = handlerIndex(ctx, o.handler);
     const meetingBps = plan.loads.find((l) => l.handler === o.handler)?.meetingBps ?? 0;
     const unforeseen = meetingBps - (homedCost[handler] as number);
     const escalated = (reserved[handler] as number) + o.plannedBps - o.hardLimitBps;
@@ -170,61 +336,46 @@ function participantCosts(ctx: PlanningContext): Float64Array {
 }
 
 /**
- * The handlers the meeting is meant to spread over, picked one at a time, as a membership
- * flag by handler index. Each pick is the handler that most lowers the participants' total
- * latency to their nearest picked handler (so a multi-region meeting gets a handler per region
- * first); ties go to the load band with an even share of the meeting on it, a site not picked
- * yet, the handler more participants already use, quality, the capabilities the participants
- * want, and the handler id.
+ * The handlers the meeting is meant to spread over, picked one at a time from those not
+ * `excluded`, as a membership flag by handler index. Each pick is the best by
+ * {@link isBetterCandidate} with the participants' total latency to their nearest picked
+ * handler as proximity (so a multi-region meeting gets a handler per region first), then the
+ * load band with an even share of the meeting on it, a site not picked yet, the handler more
+ * participants already use, quality, the capabilities the participants want, and the handler
+ * id.
  */
 function selectMeetingHandlers(
   ctx: PlanningContext,
   costs: Float64Array,
   limits: BandLimits,
+  excluded: Uint8Array,
 ): Uint8Array {
   const { healthy, participants, latency } = ctx;
   const handlerCount = healthy.length;
-  const count = Math.min(targetHandlerCount(participants.length), handlerCount);
+  const available = handlerCount - countOf(excluded);
+  const count = Math.min(targetHandlerCount(participants.length), available);
   let totalCost = 0;
   for (const cost of costs) totalCost += cost;
-  const summary = summariseForMeeting(ctx, totalCost / Math.max(count, 1), limits);
+  const { scores } = summariseForMeeting(ctx, totalCost / Math.max(count, 1), limits);
   const nearest = new Float64Array(participants.length).fill(Number.POSITIVE_INFINITY);
-  const totalLatency = new Float64Array(handlerCount);
   const picked = new Uint8Array(handlerCount);
-  const sites = new Set<string>();
-  const siteTaken = (h: number) => Number(sites.has((healthy[h] as RoutingHandler).site));
-  /** Whether handler `a` is a better next pick than handler `b` (the lower id on a full tie). */
-  const better = (a: number, b: number): boolean => {
-    const byLatency = totalLatency[a] as number;
-    const other = totalLatency[b] as number;
-    if (byLatency !== other) return byLatency < other;
-    if (summary.tier[a] !== summary.tier[b])
-      return (summary.tier[a] as number) < (summary.tier[b] as number);
-    if (siteTaken(a) !== siteTaken(b)) return siteTaken(a) < siteTaken(b);
-    if (summary.users[a] !== summary.users[b])
-      return (summary.users[a] as number) > (summary.users[b] as number);
-    const qualityA = (healthy[a] as RoutingHandler).quality;
-    const qualityB = (healthy[b] as RoutingHandler).quality;
-    if (qualityA !== qualityB) return qualityA > qualityB;
-    if (summary.missing[a] !== summary.missing[b])
-      return (summary.missing[a] as number) < (summary.missing[b] as number);
-    return a < b;
-  };
   for (let picks = 0; picks < count; picks++) {
     // Each candidate's total latency if picked, computed once per pick.
     let best = -1;
     for (let h = 0; h < handlerCount; h++) {
-      if (picked[h] === 1) continue;
+      if (picked[h] === 1 || excluded[h] === 1) continue;
       let sum = 0;
       for (let p = 0; p < participants.length; p++) {
         sum += Math.min(latency[p * handlerCount + h] as number, nearest[p] as number);
       }
-      totalLatency[h] = sum;
-      if (best === -1 || better(h, best)) best = h;
+      scores.latency[h] = sum;
+      if (best === -1 || isBetterCandidate(scores, h, best)) best = h;
     }
-    if (best === -1) break;
     picked[best] = 1;
-    sites.add((healthy[best] as RoutingHandler).site);
+    const site = (healthy[best] as RoutingHandler).site;
+    healthy.forEach((handler, h) => {
+      if (handler.site === site) scores.siteTaken[h] = 1;
+    });
     for (let p = 0; p < participants.length; p++) {
       nearest[p] = Math.min(latency[p * handlerCount + best] as number, nearest[p] as number);
     }
@@ -232,62 +383,40 @@ function selectMeetingHandlers(
   return picked;
 }
 
-/** Per handler index: its load band with the meeting's even share on it, users, missing capabilities. */
-interface MeetingSummary {
-  readonly tier: Uint8Array;
-  /** Participants connected to the handler or homed on it in the previous plan. */
-  readonly users: Int32Array;
-  /** Capabilities the participants want that the handler lacks, summed over them. */
-  readonly missing: Int32Array;
-}
-
+/**
+ * Each healthy handler's scores for the meeting as a whole, by handler index: its load band
+ * with `shareBps` of the meeting on it, the participants connected to it or homed on it in the
+ * previous plan, quality, the capabilities the participants want that it lacks (summed over
+ * them). Latency and fit are left to the caller.
+ */
 function summariseForMeeting(
   ctx: PlanningContext,
   shareBps: number,
   limits: BandLimits,
-): MeetingSummary {
+): { readonly scores: CandidateScores } {
   const { healthy, participants } = ctx;
-  const summary: MeetingSummary = {
-    tier: new Uint8Array(healthy.length),
-    users: new Int32Array(healthy.length),
-    missing: new Int32Array(healthy.length),
-  };
+  const scores = candidateScores(healthy.length);
   healthy.forEach((handler, h) => {
-    summary.tier[h] = bandOf(limits, h, handler.loadBps + shareBps);
+    const totalBps = handler.loadBps + shareBps;
+    scores.band[h] = bandAt(limits, h, totalBps);
+    scores.quality[h] = handler.quality;
   });
   for (const p of participants) {
     const previous = ctx.previousHomes.get(p.id);
     healthy.forEach((handler, h) => {
-      if (p.currentHandler === handler.id || previous === handler.id) add(summary.users, h, 1);
-      if (p.wants !== undefined) add(summary.missing, h, missingCapabilities(p.wants, handler));
+      if (p.currentHandler === handler.id || previous === handler.id) add(scores.existing, h, 1);
+      if (p.wants !== undefined) add(scores.missing, h, missingCapabilities(p.wants, handler));
     });
   }
-  return summary;
-}
-
-function missingCapabilities(wants: RoutingParticipant['wants'], handler: RoutingHandler): number {
-  let missing = 0;
-  for (const capability of wants ?? []) if (!handler.capabilities.includes(capability)) missing++;
-  return missing;
+  return { scores };
 }
 
 /**
- * How one handler scores for the participant being placed, by handler index: the spec's
- * criteria (rank.ts's {@link scoreHandler}) in arrays reused from one participant to the next.
- */
-interface PlacementScores {
-  readonly fits: Uint8Array;
-  readonly tier: Uint8Array;
-  readonly existing: Uint8Array;
-  readonly missing: Int32Array;
-}
-
-/**
- * Places every participant, in join order, each on the best healthy handler by the spec's
- * order (fits within the hard limit, proximity, load band, existing connection) extended with
- * the meeting's criteria (in the meeting set, below an even share of the participants), then
- * quality, capabilities, more of the meeting already there, and the handler id. Fails when a
- * participant fits on no healthy handler.
+ * Places every participant, in join order, each on the best healthy handler not `excluded` by
+ * {@link isBetterCandidate}: fits within the hard limit, proximity, load band, existing
+ * connection, in the meeting set, below an even share of the participants, quality,
+ * capabilities, more of the meeting already there, and the handler id. Fails when
+ * a participant fits on no such handler.
  */
 function placeParticipants(
   ctx: PlanningContext,
@@ -295,57 +424,38 @@ function placeParticipants(
   meetingSet: Uint8Array,
   reserved: Float64Array,
   limits: BandLimits,
+  excluded: Uint8Array,
 ): Result<Homes, RoutingError> {
   const { healthy, participants, latency } = ctx;
   const handlerCount = healthy.length;
   const planned = Float64Array.from(reserved);
-  const headcount = new Int32Array(handlerCount);
   const evenShare = Math.ceil(participants.length / Math.max(countOf(meetingSet), 1));
-  const score: PlacementScores = {
-    fits: new Uint8Array(handlerCount),
-    tier: new Uint8Array(handlerCount),
-    existing: new Uint8Array(handlerCount),
-    missing: new Int32Array(handlerCount),
-  };
-  let row = 0;
-  const atShare = (h: number) => Number((headcount[h] as number) >= evenShare);
-  /** Whether handler `a` is a better home than handler `b` for the participant scored. */
-  const better = (a: number, b: number): boolean => {
-    if (score.fits[a] !== score.fits[b]) return score.fits[a] === 1;
-    const latencyA = latency[row + a] as number;
-    const latencyB = latency[row + b] as number;
-    if (latencyA !== latencyB) return latencyA < latencyB;
-    if (score.tier[a] !== score.tier[b])
-      return (score.tier[a] as number) < (score.tier[b] as number);
-    if (score.existing[a] !== score.existing[b]) return score.existing[a] === 1;
-    if (meetingSet[a] !== meetingSet[b]) return meetingSet[a] === 1;
-    if (atShare(a) !== atShare(b)) return atShare(a) < atShare(b);
-    const qualityA = (healthy[a] as RoutingHandler).quality;
-    const qualityB = (healthy[b] as RoutingHandler).quality;
-    if (qualityA !== qualityB) return qualityA > qualityB;
-    if (score.missing[a] !== score.missing[b])
-      return (score.missing[a] as number) < (score.missing[b] as number);
-    if (headcount[a] !== headcount[b]) return (headcount[a] as number) > (headcount[b] as number);
-    return a < b;
-  };
+  const score = candidateScores(handlerCount);
+  score.latency = latency;
+  healthy.forEach((handler, h) => {
+    score.inMeeting[h] = meetingSet[h] as number;
+    score.quality[h] = handler.quality;
+    score.atShare[h] = Number(evenShare <= 0);
+  });
   const homes: Homes = new Int32Array(participants.length);
   const unplaced: ParticipantId[] = [];
   participants.forEach((participant, p) => {
     const costBps = costs[p] as number;
     const previous = ctx.previousHomes.get(participant.id);
-    row = p * handlerCount;
+    score.latencyAt = p * handlerCount;
     const wants = participant.wants;
     let best = -1;
     for (let h = 0; h < handlerCount; h++) {
       const handler = healthy[h] as RoutingHandler;
-      const band = bandOf(limits, h, handler.loadBps + (planned[h] as number) + costBps);
-      score.tier[h] = band;
-      score.fits[h] = Number(band !== 2);
+      const totalBps = handler.loadBps + (planned[h] as number) + costBps;
+      const band = bandAt(limits, h, totalBps);
+      score.band[h] = band;
+      score.fits[h] = Number(band !== 2 && excluded[h] === 0);
       score.existing[h] = Number(
         participant.currentHandler === handler.id || previous === handler.id,
       );
       score.missing[h] = wants === undefined ? 0 : missingCapabilities(wants, handler);
-      if (best === -1 || better(h, best)) best = h;
+      if (best === -1 || isBetterCandidate(score, h, best)) best = h;
     }
     if (best === -1 || score.fits[best] === 0) {
       unplaced.push(participant.id);
@@ -353,7 +463,8 @@ function placeParticipants(
     }
     homes[p] = best;
     add(planned, best, costBps);
-    add(headcount, best, 1);
+    add(score.headcount, best, 1);
+    score.atShare[best] = Number((score.headcount[best] as number) >= evenShare);
   });
   if (unplaced.length > 0) {
     return err({ kind: 'insufficient-capacity', unplaced, overloaded: [] });

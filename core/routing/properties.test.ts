@@ -5,9 +5,19 @@ import { RouteGraph, deliveredHops } from './graph.ts';
 import { demandKey, routeKey, sortByKey } from './keys.ts';
 import { routesOf } from './loads.ts';
 import { planRouting } from './planner.ts';
-import { arbitraryRoutingInput, reorderInput } from './testing.ts';
+import { rankHandlers } from './rank.ts';
+import { arbitraryRoutingInput, makeHandler, reorderInput } from './testing.ts';
 import { applySteps, findTransitionGaps, keptDemand, planTransition } from './transition.ts';
-import { MAX_CASCADE_HOPS, type Route, type RoutingInput, type StreamDemand } from './types.ts';
+import {
+  BANDWIDTH_HARD_LIMIT_RATIO,
+  DEFAULT_STREAM_BITRATE_BPS,
+  MAX_CASCADE_HOPS,
+  type Route,
+  type RoutingHandler,
+  type RoutingInput,
+  type StreamDemand,
+} from './types.ts';
+import { regionId } from '../ids.ts';
 
 const RUNS = { numRuns: 150 };
 const ample = arbitraryRoutingInput({ maxParticipants: 30, maxHandlers: 8, ampleCapacity: true });
@@ -104,6 +114,111 @@ describe('planRouting properties', () => {
         for (const { participant, handler } of earlier.value.homes) {
           expect(homesAfter.get(participant)).toBe(handler);
         }
+      }),
+      RUNS,
+    );
+  });
+});
+
+/** An idle healthy handler with a random region, site, capacity, quality and capabilities. */
+const idleHandler: fc.Arbitrary<RoutingHandler> = fc
+  .record({
+    id: fc.constantFrom('mh-a', 'mh3a', 'mhz'),
+    region: fc.constantFrom('us-west-1', 'us-east-1', 'eu-west-1'),
+    site: fc.constantFrom('dc1', 'dc2', 'dc3'),
+    capacityMbps: fc.integer({ min: 1, max: 2_000 }),
+    quality: fc.integer({ min: 0, max: 100 }),
+    capabilities: fc.subarray(['transcoding', 'audio-mixing'] as const),
+  })
+  .map((h) =>
+    makeHandler(h.id, {
+      region: regionId(h.region),
+      site: h.site,
+      capacityBps: h.capacityMbps * 1_000_000,
+      quality: h.quality / 100,
+      capabilities: h.capabilities,
+    }),
+  );
+
+/**
+ * Random meetings whose handlers are sized around the meeting: each handler's hard limit is
+ * between 0.6 and 1.6 times what the whole meeting puts on one handler (every distinct
+ * stream in once, every distinct pair out once), part of it taken by other meetings.
+ */
+const tight: fc.Arbitrary<RoutingInput> = constrained.chain((input) => {
+  const pairs = distinctPairs(input.demand);
+  const streams = new Set([...pairs].map((key) => key.slice(key.indexOf('\u0000') + 1)));
+  const wholeBps = Math.max(pairs.size + streams.size, 1) * DEFAULT_STREAM_BITRATE_BPS;
+  return fc
+    .array(fc.tuple(fc.integer({ min: 60, max: 160 }), fc.integer({ min: 0, max: 30 })), {
+      minLength: input.handlers.length,
+      maxLength: input.handlers.length,
+    })
+    .map((sizes) => ({
+      ...input,
+      handlers: input.handlers.map((h, i) => {
+        const [limitShare, loadShare] = sizes[i] ?? [100, 0];
+        const hardLimit = (wholeBps * limitShare) / 100;
+        return {
+          ...h,
+          capacityBps: hardLimit / BANDWIDTH_HARD_LIMIT_RATIO,
+          loadBps: (hardLimit * loadShare) / 100,
+        };
+      }),
+    }));
+});
+
+/** The input with its handlers cut down to one (which may then carry the whole meeting). */
+const onlyHandler = (input: RoutingInput, handler: RoutingHandler): RoutingInput => ({
+  ...input,
+  handlers: [handler],
+});
+
+describe('planRouting capacity: spilling before refusing', () => {
+  it('plans any meeting that some single healthy handler carries whole within its hard limit', () => {
+    fc.assert(
+      fc.property(fc.oneof(tight, constrained), (input) => {
+        const carrier = input.handlers.find(
+          (h) => h.healthy && planRouting(onlyHandler(input, h)).ok,
+        );
+        if (carrier === undefined) return;
+        const result = planRouting(input);
+        expect(result.ok ? 'planned' : result.error).toBe('planned');
+        if (result.ok) expect(checkPlan(input, result.value)).toEqual([]);
+      }),
+      { numRuns: 400 },
+    );
+  });
+
+  it('keeps a meeting routable when a healthy idle handler is added', () => {
+    fc.assert(
+      fc.property(tight, idleHandler, (input, extra) => {
+        if (input.handlers.some((h) => h.id === extra.id) || !planRouting(input).ok) return;
+        const more = { ...input, handlers: [...input.handlers, extra] };
+        const result = planRouting(more);
+        expect(result.ok ? 'planned' : result.error).toBe('planned');
+        if (result.ok) expect(checkPlan(more, result.value)).toEqual([]);
+      }),
+      { numRuns: 400 },
+    );
+  });
+
+  it('homes a lone participant on the handler rankHandlers ranks first', () => {
+    fc.assert(
+      fc.property(constrained, (input) => {
+        const [alone] = input.participants;
+        if (alone === undefined) return;
+        const solo = { ...input, participants: [alone], demand: [] };
+        const [best] = rankHandlers(
+          { participant: alone, costBps: 0, latencyMs: input.latencyMs },
+          input.handlers,
+        );
+        const result = planRouting(solo);
+        if (best === undefined || !best.fits) {
+          expect(result.ok).toBe(false);
+          return;
+        }
+        expect(result.ok && result.value.homes[0]?.handler).toBe(best.handler.id);
       }),
       RUNS,
     );

@@ -56,11 +56,11 @@ describe('rankHandlers: the spec order', () => {
     expect(ranked([plain, mixing], req)).toEqual(['b-mixing', 'a-plain']);
   });
 
-  it('breaks full ties by utilisation, then by id', () => {
+  it('breaks full ties by handler id, whatever the load below the warning band', () => {
     const fuller = makeHandler('a', { loadBps: 50 * MBPS });
     const emptier = makeHandler('b');
     const twin = makeHandler('c');
-    expect(ranked([twin, fuller, emptier])).toEqual(['b', 'c', 'a']);
+    expect(ranked([twin, emptier, fuller])).toEqual(['a', 'b', 'c']);
   });
 
   it('ranks handlers the participant would overload last, and leaves unhealthy ones out', () => {

@@ -1,10 +1,13 @@
 /**
- * Handler ranking for one participant, in the spec's priority order (003, "Handler Selection
- * Criteria"): geographic proximity, current load, existing connections, network quality,
- * capabilities. The planner and the placement code share it.
+ * Handler ranking, in the spec's priority order (003, "Handler Selection Criteria"): geographic
+ * proximity, current load, existing connections, network quality, capabilities. This is the one
+ * ordering rule for handlers: {@link rankHandlers} ranks them for one participant, and the
+ * planner orders candidates with the same {@link isBetterCandidate} when it picks the meeting's
+ * handlers, homes each participant and, failing a spread, picks the handler for the whole
+ * meeting.
  */
 import type { HandlerId } from '../ids.ts';
-import { compareNumbers, compareText } from './keys.ts';
+import { compareText } from './keys.ts';
 import {
   BANDWIDTH_HARD_LIMIT_RATIO,
   BANDWIDTH_WARNING_RATIO,
@@ -32,9 +35,6 @@ export interface HandlerScore {
   readonly missingCapabilities: number;
 }
 
-/** Orders two scores; negative when `a` is the better handler. */
-export type ScoreCriterion = (a: HandlerScore, b: HandlerScore) => number;
-
 /** What {@link rankHandlers} needs to know about the participant being placed. */
 export interface RankRequest {
   readonly participant: RoutingParticipant;
@@ -59,22 +59,40 @@ export function hardLimitBps(handler: RoutingHandler): number {
   return handler.capacityBps * BANDWIDTH_HARD_LIMIT_RATIO;
 }
 
-/** The band a handler's total bandwidth falls in. */
-export function loadTier(totalBps: number, handler: RoutingHandler): LoadTier {
-  if (totalBps > hardLimitBps(handler)) return 'over-hard-limit';
-  if (totalBps >= handler.capacityBps * BANDWIDTH_WARNING_RATIO) return 'below-hard-limit';
-  return 'below-warning';
+/**
+ * The load band of a total bandwidth against a hard limit and the start of the warning band:
+ * 0 below the warning band, 1 in it (up to and including the hard limit), 2 past the hard limit.
+ */
+export function bandOf(totalBps: number, hardLimit: number, warningFrom: number): number {
+  if (totalBps > hardLimit) return 2;
+  return totalBps >= warningFrom ? 1 : 0;
 }
 
-const TIER_ORDER: Record<LoadTier, number> = {
-  'below-warning': 0,
-  'below-hard-limit': 1,
-  'over-hard-limit': 2,
-};
+/** The start of the handler's warning band, in bits per second. */
+export function warningFromBps(handler: RoutingHandler): number {
+  return handler.capacityBps * BANDWIDTH_WARNING_RATIO;
+}
+
+const TIERS: readonly LoadTier[] = ['below-warning', 'below-hard-limit', 'over-hard-limit'];
+
+/** The band a handler's total bandwidth falls in. */
+export function loadTier(totalBps: number, handler: RoutingHandler): LoadTier {
+  return TIERS[bandOf(totalBps, hardLimitBps(handler), warningFromBps(handler))] as LoadTier;
+}
 
 /** 0, 1 or 2: how far up the bands a tier is. */
 export function tierRank(tier: LoadTier): number {
-  return TIER_ORDER[tier];
+  return TIERS.indexOf(tier);
+}
+
+/** How many of the wanted capabilities the handler lacks. */
+export function missingCapabilities(
+  wants: RoutingParticipant['wants'],
+  handler: RoutingHandler,
+): number {
+  let missing = 0;
+  for (const capability of wants ?? []) if (!handler.capabilities.includes(capability)) missing++;
+  return missing;
 }
 
 /** Scores one handler for the participant in `request`. */
@@ -83,10 +101,6 @@ export function scoreHandler(request: RankRequest, handler: RoutingHandler): Han
   const projectedBps =
     handler.loadBps + (request.plannedBps?.get(handler.id) ?? 0) + request.costBps;
   const tier = loadTier(projectedBps, handler);
-  let missingCapabilities = 0;
-  for (const capability of participant.wants ?? []) {
-    if (!handler.capabilities.includes(capability)) missingCapabilities++;
-  }
   return {
     handler,
     latencyMs: latencyBetween(request.latencyMs, participant.region, handler.region),
@@ -96,65 +110,113 @@ export function scoreHandler(request: RankRequest, handler: RoutingHandler): Han
     existingConnection:
       participant.currentHandler === handler.id ||
       (request.previousHandlers ?? []).includes(handler.id),
-    missingCapabilities,
+    missingCapabilities: missingCapabilities(participant.wants, handler),
   };
 }
-
-/** Handlers the participant fits on come before those it would overload. */
-export const byFeasibility: ScoreCriterion = (a, b) => Number(b.fits) - Number(a.fits);
-/** 1. Geographic proximity: lower latency first. */
-export const byProximity: ScoreCriterion = (a, b) => compareNumbers(a.latencyMs, b.latencyMs);
-/** 2. Current load: below the warning band, then below the hard limit. */
-export const byLoadTier: ScoreCriterion = (a, b) => TIER_ORDER[a.loadTier] - TIER_ORDER[b.loadTier];
-/** 3. Existing connections: reuse first. */
-export const byExistingConnection: ScoreCriterion = (a, b) =>
-  Number(b.existingConnection) - Number(a.existingConnection);
-/** 4. Network quality: higher first. */
-export const byQuality: ScoreCriterion = (a, b) => b.handler.quality - a.handler.quality;
-/** 5. Capabilities: fewer missing first. */
-export const byCapabilities: ScoreCriterion = (a, b) =>
-  a.missingCapabilities - b.missingCapabilities;
-/** Tie-break: the lower utilisation after placement, then the handler id. */
-export const byUtilisationThenId: ScoreCriterion = (a, b) =>
-  a.projectedBps / a.handler.capacityBps - b.projectedBps / b.handler.capacityBps ||
-  compareText(a.handler.id, b.handler.id);
-
-/** Combines orderings lexicographically: the first that tells two items apart decides. */
-export function lexicographic<T>(
-  criteria: readonly ((a: T, b: T) => number)[],
-): (a: T, b: T) => number {
-  return (a, b) => {
-    for (const criterion of criteria) {
-      const order = criterion(a, b);
-      if (order !== 0) return order;
-    }
-    return 0;
-  };
-}
-
-/** The spec's order, after feasibility, with a deterministic tie-break. */
-export const SPEC_ORDER: readonly ScoreCriterion[] = [
-  byFeasibility,
-  byProximity,
-  byLoadTier,
-  byExistingConnection,
-  byQuality,
-  byCapabilities,
-  byUtilisationThenId,
-];
 
 /**
- * Ranks the healthy handlers for one participant, best first: handlers it fits on (within the
- * 80% hard limit) first, then by proximity, load band, existing connection, network quality
- * and capabilities; ties go to the lower utilisation, then the lower handler id. Unhealthy
+ * How each candidate handler scores for one placement (a participant, or a handler picked for
+ * the meeting), by handler index; callers fill the arrays and may reuse them from one placement
+ * to the next. Criteria a caller does not use stay 0 and never decide.
+ */
+export interface CandidateScores {
+  /** 1 when the placement keeps the handler within its hard limit. */
+  readonly fits: Uint8Array;
+  /** Latency in ms, the candidate `h`'s at `latency[latencyAt + h]`. */
+  latency: Float64Array;
+  latencyAt: number;
+  /** Load band after the placement ({@link bandOf}). */
+  readonly band: Uint8Array;
+  /** 1 when the handler's site already has a handler of the meeting (meeting picks only). */
+  readonly siteTaken: Uint8Array;
+  /** Connections to reuse: participants connected to or previously placed on the handler. */
+  readonly existing: Int32Array;
+  /** 1 when the handler is one of the meeting's handlers. */
+  readonly inMeeting: Uint8Array;
+  /** 1 when the handler already holds its even share of the meeting's participants. */
+  readonly atShare: Uint8Array;
+  readonly quality: Float64Array;
+  /** Wanted capabilities the handler lacks. */
+  readonly missing: Int32Array;
+  /** Participants of the meeting already homed on the handler. */
+  readonly headcount: Int32Array;
+}
+
+/** Score arrays for `count` candidates, all criteria 0. */
+export function candidateScores(count: number): CandidateScores {
+  return {
+    fits: new Uint8Array(count),
+    latency: new Float64Array(count),
+    latencyAt: 0,
+    band: new Uint8Array(count),
+    siteTaken: new Uint8Array(count),
+    existing: new Int32Array(count),
+    inMeeting: new Uint8Array(count),
+    atShare: new Uint8Array(count),
+    quality: new Float64Array(count),
+    missing: new Int32Array(count),
+    headcount: new Int32Array(count),
+  };
+}
+
+/**
+ * Whether candidate `a` is a better handler than candidate `b`: one it fits on first, then the
+ * spec's order (proximity, load band, existing connections, network quality, capabilities)
+ * with the meeting's criteria where they belong: a site the meeting has no handler in yet after
+ * the load band; after existing connections, a handler of the meeting, then one below its even
+ * share; after capabilities, the handler holding more of the meeting (co-location); the lower
+ * index (handler id) breaks a full tie.
+ */
+export function isBetterCandidate(s: CandidateScores, a: number, b: number): boolean {
+  if (s.fits[a] !== s.fits[b]) return s.fits[a] === 1;
+  const latencyA = s.latency[s.latencyAt + a] as number;
+  const latencyB = s.latency[s.latencyAt + b] as number;
+  if (latencyA !== latencyB) return latencyA < latencyB;
+  if (s.band[a] !== s.band[b]) return (s.band[a] as number) < (s.band[b] as number);
+  if (s.siteTaken[a] !== s.siteTaken[b]) return s.siteTaken[a] === 0;
+  if (s.existing[a] !== s.existing[b]) return (s.existing[a] as number) > (s.existing[b] as number);
+  if (s.inMeeting[a] !== s.inMeeting[b]) return s.inMeeting[a] === 1;
+  if (s.atShare[a] !== s.atShare[b]) return s.atShare[a] === 0;
+  if (s.quality[a] !== s.quality[b]) return (s.quality[a] as number) > (s.quality[b] as number);
+  if (s.missing[a] !== s.missing[b]) return (s.missing[a] as number) < (s.missing[b] as number);
+  if (s.headcount[a] !== s.headcount[b])
+    return (s.headcount[a] as number) > (s.headcount[b] as number);
+  return a < b;
+}
+
+/** Sorts candidate indexes in place, best first by {@link isBetterCandidate}; returns them. */
+export function sortCandidates(scores: CandidateScores, candidates: number[]): number[] {
+  return candidates.sort((a, b) => {
+    if (a === b) return 0;
+    return isBetterCandidate(scores, a, b) ? -1 : 1;
+  });
+}
+
+/**
+ * Ranks the healthy handlers for one participant, best first, by {@link isBetterCandidate}:
+ * handlers it fits on (within the 80% hard limit) first, then by proximity, load band, existing
+ * connection, network quality and capabilities; ties go to the lower handler id. Unhealthy
  * handlers are left out.
  */
 export function rankHandlers(
   request: RankRequest,
   handlers: readonly RoutingHandler[],
 ): HandlerScore[] {
-  return handlers
+  const scores = handlers
     .filter((h) => h.healthy)
-    .map((h) => scoreHandler(request, h))
-    .sort(lexicographic(SPEC_ORDER));
+    .sort((a, b) => compareText(a.id, b.id))
+    .map((h) => scoreHandler(request, h));
+  const table = candidateScores(scores.length);
+  scores.forEach((score, h) => {
+    table.fits[h] = Number(score.fits);
+    table.latency[h] = score.latencyMs;
+    table.band[h] = tierRank(score.loadTier);
+    table.existing[h] = Number(score.existingConnection);
+    table.quality[h] = score.handler.quality;
+    table.missing[h] = score.missingCapabilities;
+  });
+  return sortCandidates(
+    table,
+    scores.map((_, h) => h),
+  ).map((h) => scores[h] as HandlerScore);
 }

@@ -1,0 +1,13 @@
+// The tests Stryker runs against mutants of core/routing's planner and ranking (see
+// stryker.config.mjs): the planner, ranking and checker tests and the planner's properties,
+// without the make-before-break properties, which plan only to test transitions.
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['core/routing/{planner,rank,check,properties}.test.ts'],
+    testNamePattern: /^(?!.*(make-before-break|findTransitionGaps|reusing the previous plan)).*$/,
+    testTimeout: 30_000,
+    pool: 'forks',
+  },
+});
