@@ -25,6 +25,12 @@ export interface HttpServerOptions {
   readonly readiness: () => Promise<ReadinessReport>;
   /** Largest accepted request body, in bytes. */
   readonly bodyLimit: number;
+  /**
+   * Proxies (addresses or CIDRs) whose `X-Forwarded-For` is believed: the client address is
+   * the nearest address in the header that is not one of them. Empty or absent: the header
+   * is ignored and the client address is the connection's peer.
+   */
+  readonly trustedProxies?: readonly string[];
 }
 
 const TRACEPARENT = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/;
@@ -52,6 +58,7 @@ export function createHttpServer(options: HttpServerOptions) {
       requestIdLogLabel: 'trace_id',
     }),
     bodyLimit: options.bodyLimit,
+    trustProxy: options.trustedProxies?.length ? [...options.trustedProxies] : false,
     genReqId: (request) => traceIdFor(request.headers.traceparent, ids),
     // One child logger per request that logs, carrying both its trace and its own span. The
     // parent is the pino logger given above (or a pino child fastify made of it).

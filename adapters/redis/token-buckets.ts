@@ -48,7 +48,11 @@ export class RedisTokenBuckets implements TokenBuckets {
     await connection.watch(...keys);
     const raw = await connection.mget(...keys);
     const decision = takeFromAll(
-      buckets.map((bucket, i) => ({ state: parseState(raw[i] ?? null), config: bucket.config })),
+      buckets.map((bucket, i) => ({
+        state: parseState(raw[i] ?? null),
+        config: bucket.config,
+        take: bucket.take,
+      })),
       now,
     );
     if (!decision.allowed) {

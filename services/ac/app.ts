@@ -3,7 +3,13 @@ import { z } from 'zod';
 import { err, ok } from '../../core/result.ts';
 import { buildTokenClaims, TOKEN_LIFETIME_MS, type TokenKind } from '../../core/auth/claims.ts';
 import { parseScope, parseScopeList, type Scope } from '../../core/auth/scopes.ts';
-import type { TokenBucketConfig } from '../../core/auth/token-bucket.ts';
+import {
+  loginAttemptCharges,
+  loginFailureCharges,
+  tokenIssuanceCharges,
+  type AcRateLimits,
+  type RateLimitCharge,
+} from '../../core/auth/rate-limits.ts';
 import { requireBearer } from '../../adapters/http/bearer.ts';
 import { badRequest, HttpError } from '../../adapters/http/errors.ts';
 import {
@@ -32,11 +38,10 @@ export interface AcAppDependencies {
   readonly metrics: HttpMetrics;
   readonly issuer: string;
   readonly audience: string;
-  /** Login limits: one bucket per username, one per client address. */
-  readonly loginLimits: {
-    readonly perUser: TokenBucketConfig;
-    readonly perAddress: TokenBucketConfig;
-  };
+  /** Login and token-issuance limits (core's rule, scaled by configuration). */
+  readonly rateLimits: AcRateLimits;
+  /** Proxies whose X-Forwarded-For is believed (addresses or CIDRs); empty: none. */
+  readonly trustedProxies?: readonly string[];
   readonly databaseReachable: () => Promise<boolean>;
 }
 
@@ -105,8 +110,21 @@ export function buildAcApp(deps: AcAppDependencies): HttpServer {
     metrics: deps.metrics,
     bodyLimit: BODY_LIMIT_BYTES,
     readiness: () => readiness(deps),
+    trustedProxies: deps.trustedProxies,
   });
   const authFailure = (reason: string) => deps.metrics.authFailures.inc({ reason });
+
+  /** Charges core's rate-limit buckets (shared in Redis under one hash tag). */
+  const charge = (charges: readonly RateLimitCharge[]) =>
+    deps.buckets.takeFromAll(
+      charges.map((c) => ({ ...c, key: `{rl}:${c.key}` })),
+      deps.clock.now(),
+    );
+  const rateLimited = (retryAfterMs: number, message: string) =>
+    new HttpError(429, 'rate_limited', message, {
+      'retry-after': String(Math.max(1, Math.ceil(retryAfterMs / 1000))),
+      'cache-control': 'no-store',
+    });
 
   async function issue(subject: string, kind: TokenKind, scopes: readonly Scope[]) {
     const key = deps.keys.signingKey();
@@ -133,12 +151,9 @@ export function buildAcApp(deps: AcAppDependencies): HttpServer {
   app.post('/v1/auth/user/token', async (request, reply) => {
     const body = parseBody(userTokenRequest, request.body);
     const sourceIp = request.ip;
-    const limit = await deps.buckets.takeFromAll(
-      [
-        { key: `{rl}:login:user:${fingerprint(body.username)}`, config: deps.loginLimits.perUser },
-        { key: `{rl}:login:addr:${fingerprint(sourceIp)}`, config: deps.loginLimits.perAddress },
-      ],
-      deps.clock.now(),
+    const userLabel = fingerprint(body.username);
+    const limit = await charge(
+      loginAttemptCharges(deps.rateLimits, userLabel, fingerprint(sourceIp)),
     );
     if (!limit.allowed) {
       authFailure('rate_limited');
@@ -148,14 +163,12 @@ export function buildAcApp(deps: AcAppDependencies): HttpServer {
         reason: 'rate_limited',
         sourceIp,
       });
-      const seconds = Math.max(1, Math.ceil(limit.retryAfterMs / 1000));
-      throw new HttpError(429, 'rate_limited', 'too many login attempts; retry later', {
-        'retry-after': String(seconds),
-      });
+      throw rateLimited(limit.retryAfterMs, 'too many login attempts; retry later');
     }
     const user = await deps.users.findByUsername(body.username);
     if (!(await verifyPassword(body.password, user?.passwordHash)) || !user) {
       authFailure('invalid_credentials');
+      await charge(loginFailureCharges(deps.rateLimits, userLabel));
       await deps.audit.record({
         type: 'user_login_failed',
         outcome: 'failure',
@@ -217,6 +230,11 @@ export function buildAcApp(deps: AcAppDependencies): HttpServer {
           'cache-control': 'no-store',
           'www-authenticate': 'Basic realm="dark-tower"',
         });
+      }
+      const limit = await charge(tokenIssuanceCharges(deps.rateLimits, service.clientId));
+      if (!limit.allowed) {
+        authFailure('rate_limited');
+        throw rateLimited(limit.retryAfterMs, 'too many token requests; reuse issued tokens');
       }
       const granted = grantedScopes(service.scopes, body.scope);
       const token = await issue(service.clientId, 'service', granted);

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { bindAddress, logLevel, urlWithScheme } from '../../adapters/config/env.ts';
+import { DEFAULT_LOGIN_LIMIT, DEFAULT_TOKEN_ISSUANCE_LIMIT } from '../../core/auth/rate-limits.ts';
+import { bindAddress, logLevel, trustedProxies, urlWithScheme } from '../../adapters/config/env.ts';
 import type { MasterKeys } from '../../adapters/crypto/envelope.ts';
 
 const base64Key = z
@@ -52,8 +53,11 @@ export const acEnvironment = z.object({
     .min(12, 'bcrypt cost must be 12 or more')
     .max(16)
     .default(12),
-  AC_LOGIN_BURST: positiveInt.default(10),
-  AC_LOGIN_REFILL_MS: positiveInt.default(6_000),
+  AC_LOGIN_BURST: positiveInt.default(DEFAULT_LOGIN_LIMIT.capacity),
+  AC_LOGIN_REFILL_MS: positiveInt.default(DEFAULT_LOGIN_LIMIT.refillIntervalMs),
+  AC_SERVICE_TOKEN_BURST: positiveInt.default(DEFAULT_TOKEN_ISSUANCE_LIMIT.capacity),
+  AC_SERVICE_TOKEN_REFILL_MS: positiveInt.default(DEFAULT_TOKEN_ISSUANCE_LIMIT.refillIntervalMs),
+  AC_TRUSTED_PROXIES: trustedProxies,
   AC_REDIS_KEY_PREFIX: z.string().default('dt:ac:'),
   LOG_LEVEL: logLevel,
 });

@@ -56,10 +56,12 @@ beforeAll(async () => {
     }),
   );
   const stores = pgAcStores(pool);
-  await createUser(
-    { ...stores, bcryptCost: 12 },
-    { username: 'alice', password: PASSWORD, scopes: ['user.read.gc'] },
-  );
+  for (const username of ['alice', 'bob', 'carol']) {
+    await createUser(
+      { ...stores, bcryptCost: 12 },
+      { username, password: PASSWORD, scopes: ['user.read.gc'] },
+    );
+  }
   admin = unwrapOk(await registerService(stores, { name: 'admin', scopes: ['service.admin.ac'] }));
   clock = new ManualClock(Date.parse('2026-11-22T04:00:00Z'));
   ac = await start();
@@ -176,5 +178,92 @@ describe('AC signing-key integrity', () => {
     } finally {
       await replica.close();
     }
+  });
+});
+
+describe('AC rate limits', () => {
+  let limited: RunningAc;
+  const login = (username: string, password: string, from?: string) =>
+    http(
+      `${limited.url}/v1/auth/user/token`,
+      json({ username, password }, from === undefined ? {} : { 'x-forwarded-for': from }),
+    );
+
+  beforeAll(async () => {
+    limited = await start({
+      AC_TRUSTED_PROXIES: ['127.0.0.1'],
+      AC_LOGIN_BURST: 2,
+      AC_LOGIN_REFILL_MS: 60_000,
+      AC_SERVICE_TOKEN_BURST: 3,
+      AC_SERVICE_TOKEN_REFILL_MS: 60_000,
+    });
+  });
+
+  afterAll(async () => {
+    await limited.close();
+  });
+
+  it('a lock-out attempt from one address does not lock the user out from another', async () => {
+    const attacker = '203.0.113.7';
+    const statuses: number[] = [];
+    for (let i = 0; i < 6; i++) statuses.push((await login('bob', `guess-${i}`, attacker)).status);
+    expect(statuses).toEqual([401, 401, 429, 429, 429, 429]);
+    const limitedAnswer = await login('bob', PASSWORD, attacker);
+    expect(limitedAnswer).toMatchObject({ status: 429, body: { error: 'rate_limited' } });
+    expect(Number(limitedAnswer.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    expect(typeof limitedAnswer.body.error_description).toBe('string');
+    expect((await login('bob', PASSWORD, '198.51.100.9')).status).toBe(200);
+  });
+
+  it('locks a user out after failures from many addresses; successes are never counted', async () => {
+    // Per-user failures: 4x the per-(user, address) burst of 2.
+    for (let i = 0; i < 3; i++)
+      expect((await login('carol', PASSWORD, `10.1.0.${i}`)).status).toBe(200);
+    for (let i = 0; i < 8; i++)
+      expect((await login('carol', 'wrong', `10.2.0.${i}`)).status).toBe(401);
+    const locked = await login('carol', PASSWORD, '10.3.0.1');
+    expect(locked).toMatchObject({ status: 429, body: { error: 'rate_limited' } });
+    clock.advance(30_000);
+    expect((await login('carol', PASSWORD, '10.3.0.1')).status).toBe(200);
+  });
+
+  it('ignores X-Forwarded-For unless the peer is a trusted proxy', async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < 12; i++) {
+      const response = await http(
+        `${ac.url}/v1/auth/user/token`,
+        json({ username: 'nobody', password: 'x' }, { 'x-forwarded-for': `192.0.2.${i}` }),
+      );
+      statuses.push(response.status);
+    }
+    // AC_LOGIN_BURST defaults to 5 per (user, address): every request came from 127.0.0.1.
+    expect(statuses.filter((status) => status === 401)).toHaveLength(5);
+    expect(statuses.slice(5).every((status) => status === 429)).toBe(true);
+  });
+
+  it('limits service-token issuance per client with 429 and Retry-After', async () => {
+    const request = () =>
+      http(
+        `${limited.url}/v1/auth/service/token`,
+        json({
+          grant_type: 'client_credentials',
+          client_id: admin.clientId,
+          client_secret: admin.clientSecret,
+        }),
+      );
+    const statuses: number[] = [];
+    for (let i = 0; i < 3; i++) statuses.push((await request()).status);
+    const refused = await request();
+    expect(statuses).toEqual([200, 200, 200]);
+    expect(refused).toMatchObject({ status: 429, body: { error: 'rate_limited' } });
+    expect(refused.headers.get('retry-after')).toBe('60');
+    // A wrong secret is not charged to the client's bucket and still answers 401.
+    const wrong = await http(
+      `${limited.url}/v1/auth/service/token`,
+      json({ grant_type: 'client_credentials', client_id: admin.clientId, client_secret: 'x' }),
+    );
+    expect(wrong.status).toBe(401);
+    clock.advance(60_000);
+    expect((await request()).status).toBe(200);
   });
 });

@@ -1,4 +1,5 @@
 import { Gauge } from 'prom-client';
+import { acRateLimits } from '../../core/auth/rate-limits.ts';
 import { DEFAULT_SIGNING_KEY_POLICY, type SigningKeyPolicy } from '../../core/keys/signing-ring.ts';
 import { closeAll, drainHttp } from '../../adapters/http/shutdown.ts';
 import { createLogger, type Logger } from '../../adapters/logging/logger.ts';
@@ -85,13 +86,11 @@ export async function startAc(
     metrics,
     issuer: env.AC_ISSUER,
     audience: env.AC_TOKEN_AUDIENCE,
-    loginLimits: {
-      perUser: { capacity: env.AC_LOGIN_BURST, refillIntervalMs: env.AC_LOGIN_REFILL_MS },
-      perAddress: {
-        capacity: env.AC_LOGIN_BURST * 10,
-        refillIntervalMs: Math.max(1, Math.floor(env.AC_LOGIN_REFILL_MS / 10)),
-      },
-    },
+    rateLimits: acRateLimits(
+      { capacity: env.AC_LOGIN_BURST, refillIntervalMs: env.AC_LOGIN_REFILL_MS },
+      { capacity: env.AC_SERVICE_TOKEN_BURST, refillIntervalMs: env.AC_SERVICE_TOKEN_REFILL_MS },
+    ),
+    trustedProxies: env.AC_TRUSTED_PROXIES,
     databaseReachable: () => databaseIsReachable(pool),
   });
   const url = await app.listen({ host: env.BIND_ADDRESS.host, port: env.BIND_ADDRESS.port });
