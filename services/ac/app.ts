@@ -23,7 +23,7 @@ import type { Logger } from '../../adapters/logging/logger.ts';
 import type { HttpMetrics } from '../../adapters/metrics/registry.ts';
 import type { Clock } from '../shared/clock.ts';
 import { checkScopes, registerService } from './accounts.ts';
-import { clientSecretMatches, verifyPassword } from './credentials.ts';
+import { clientSecretMatches, type PasswordVerifier } from './credentials.ts';
 import type { AuditLog, ServiceStore, TokenBuckets, UserStore } from './ports.ts';
 import type { SigningKeyService } from './signing-keys.ts';
 
@@ -33,6 +33,8 @@ export interface AcAppDependencies {
   readonly audit: AuditLog;
   readonly buckets: TokenBuckets;
   readonly keys: SigningKeyService;
+  /** Password checks, with a decoy hash of the configured bcrypt cost for unknown users. */
+  readonly passwords: PasswordVerifier;
   readonly clock: Clock;
   readonly logger: Logger;
   readonly metrics: HttpMetrics;
@@ -166,7 +168,7 @@ export function buildAcApp(deps: AcAppDependencies): HttpServer {
       throw rateLimited(limit.retryAfterMs, 'too many login attempts; retry later');
     }
     const user = await deps.users.findByUsername(body.username);
-    if (!(await verifyPassword(body.password, user?.passwordHash)) || !user) {
+    if (!(await deps.passwords.verify(body.password, user?.passwordHash)) || !user) {
       authFailure('invalid_credentials');
       await charge(loginFailureCharges(deps.rateLimits, userLabel));
       await deps.audit.record({

@@ -1,6 +1,7 @@
 // Attacks on a running AC against real PostgreSQL and Redis: a forged public key row, login
 // lock-out, token-issuance floods, hostile input, and the headers every answer carries.
 import { createPublicKey, generateKeyPairSync } from 'node:crypto';
+import bcrypt from 'bcrypt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_SIGNING_KEY_POLICY } from '../../core/keys/signing-ring.ts';
 import { err, ok } from '../../core/result.ts';
@@ -265,5 +266,22 @@ describe('AC rate limits', () => {
     expect(wrong.status).toBe(401);
     clock.advance(60_000);
     expect((await request()).status).toBe(200);
+  });
+});
+
+describe('AC password checks', () => {
+  it('compares unknown users against a decoy hash of the configured bcrypt cost', async () => {
+    expect(bcrypt.getRounds(ac.passwords.decoyHash)).toBe(12);
+    const costly = await start({ AC_BCRYPT_COST: 13 });
+    try {
+      expect(bcrypt.getRounds(costly.passwords.decoyHash)).toBe(13);
+      const unknown = await http(
+        `${costly.url}/v1/auth/user/token`,
+        json({ username: 'nobody-at-all', password: 'x' }),
+      );
+      expect(unknown).toMatchObject({ status: 401, body: { error: 'invalid_grant' } });
+    } finally {
+      await costly.close();
+    }
   });
 });

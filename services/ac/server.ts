@@ -15,6 +15,7 @@ import { createRedis } from '../../adapters/redis/client.ts';
 import { RedisTokenBuckets } from '../../adapters/redis/token-buckets.ts';
 import { systemClock, type Clock } from '../shared/clock.ts';
 import { buildAcApp } from './app.ts';
+import { PasswordVerifier } from './credentials.ts';
 import { masterKeysOf, type AcEnvironment } from './config.ts';
 import { SigningKeyService } from './signing-keys.ts';
 
@@ -23,6 +24,7 @@ export interface RunningAc {
   /** Base URL the HTTP API listens on. */
   readonly url: string;
   readonly keys: SigningKeyService;
+  readonly passwords: PasswordVerifier;
   readonly logger: Logger;
   /** Graceful stop: stop accepting, drain requests, stop rotation, close pools. */
   close(): Promise<void>;
@@ -43,6 +45,7 @@ export async function startAc(
 ): Promise<RunningAc> {
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? createLogger('ac-service', env.LOG_LEVEL);
+  const passwords = await PasswordVerifier.withCost(env.AC_BCRYPT_COST);
   const pool = createPool(env.DATABASE_URL);
   const redisConnections = [0, 1, 2].map(() => createRedis(env.REDIS_URL, env.AC_REDIS_KEY_PREFIX));
   const auditPool = createPool(env.DATABASE_URL, 4, { asynchronousCommit: true });
@@ -81,6 +84,7 @@ export async function startAc(
     audit,
     buckets: new RedisTokenBuckets(redisConnections),
     keys,
+    passwords,
     clock,
     logger,
     metrics,
@@ -99,6 +103,7 @@ export async function startAc(
   return {
     url,
     keys,
+    passwords,
     logger,
     close: () =>
       closeAll(
