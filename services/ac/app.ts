@@ -78,17 +78,46 @@ const ADMIN_SCOPE: Scope = { principal: 'service', operation: 'admin', component
 const oauthError = (status: number, code: string, message: string) =>
   new HttpError(status, code, message, { 'cache-control': 'no-store' });
 
-/** Reads `Authorization: Basic` client credentials (RFC 6749 section 2.3.1). */
-function basicCredentials(header: string | undefined): { id: string; secret: string } | undefined {
-  const match = header === undefined ? null : /^Basic ([A-Za-z0-9+/]+=*)$/.exec(header);
-  if (!match?.[1]) return undefined;
+/** RFC 6749 section 5.2: a client that failed to authenticate. */
+const invalidClient = (message: string) =>
+  new HttpError(401, 'invalid_client', message, {
+    'cache-control': 'no-store',
+    'www-authenticate': 'Basic realm="dark-tower"',
+  });
+
+/** Client credentials of an `Authorization: Basic` header, or why they are unusable. */
+type BasicCredentials =
+  | { readonly kind: 'absent' }
+  | { readonly kind: 'malformed' }
+  | { readonly kind: 'present'; readonly id: string; readonly secret: string };
+
+/** `decodeURIComponent` that answers undefined for a bad `%` escape. */
+function percentDecoded(value: string): string | undefined {
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Reads `Authorization: Basic` client credentials (RFC 6749 section 2.3.1: each part
+ * form-urlencoded). A Basic header that does not decode (no `:`, a bad `%` escape, a NUL
+ * character) is malformed: the client failed to authenticate.
+ */
+function basicCredentials(header: string | undefined): BasicCredentials {
+  if (header === undefined || !/^basic /i.test(header)) return { kind: 'absent' };
+  const match = /^basic ([A-Za-z0-9+/]+=*)$/i.exec(header);
+  if (!match?.[1]) return { kind: 'malformed' };
   const decoded = Buffer.from(match[1], 'base64').toString('utf8');
   const separator = decoded.indexOf(':');
-  if (separator < 0) return undefined;
-  return {
-    id: decodeURIComponent(decoded.slice(0, separator)),
-    secret: decodeURIComponent(decoded.slice(separator + 1)),
-  };
+  if (separator < 0) return { kind: 'malformed' };
+  const id = percentDecoded(decoded.slice(0, separator));
+  const secret = percentDecoded(decoded.slice(separator + 1));
+  if (id === undefined || secret === undefined || `${id}${secret}`.includes('\0')) {
+    return { kind: 'malformed' };
+  }
+  return { kind: 'present', id, secret };
 }
 
 /** Parses `application/x-www-form-urlencoded` into an object; repeated fields are invalid. */
@@ -210,11 +239,16 @@ export function buildAcApp(deps: AcAppDependencies): HttpServer {
         throw oauthError(400, 'unsupported_grant_type', 'only client_credentials is supported');
       }
       const basic = basicCredentials(request.headers.authorization);
-      if (basic && (body.client_id !== undefined || body.client_secret !== undefined)) {
+      if (basic.kind === 'malformed') {
+        authFailure('invalid_client');
+        throw invalidClient('the Basic credentials are malformed');
+      }
+      const fromBasic = basic.kind === 'present' ? basic : undefined;
+      if (fromBasic && (body.client_id !== undefined || body.client_secret !== undefined)) {
         throw oauthError(400, 'invalid_request', 'client credentials were sent twice');
       }
-      const clientId = basic?.id ?? body.client_id;
-      const secret = basic?.secret ?? body.client_secret;
+      const clientId = fromBasic?.id ?? body.client_id;
+      const secret = fromBasic?.secret ?? body.client_secret;
       if (clientId === undefined || secret === undefined) {
         throw oauthError(400, 'invalid_request', 'client_id and client_secret are required');
       }
@@ -228,10 +262,7 @@ export function buildAcApp(deps: AcAppDependencies): HttpServer {
           reason: service ? 'wrong_secret' : 'unknown_client',
           sourceIp: request.ip,
         });
-        throw new HttpError(401, 'invalid_client', 'client authentication failed', {
-          'cache-control': 'no-store',
-          'www-authenticate': 'Basic realm="dark-tower"',
-        });
+        throw invalidClient('client authentication failed');
       }
       const limit = await charge(tokenIssuanceCharges(deps.rateLimits, service.clientId));
       if (!limit.allowed) {

@@ -1,6 +1,8 @@
 // Attacks on a running AC against real PostgreSQL and Redis: a forged public key row, login
 // lock-out, token-issuance floods, hostile input, and the headers every answer carries.
 import { createPublicKey, generateKeyPairSync } from 'node:crypto';
+import { connect } from 'node:net';
+import { Writable } from 'node:stream';
 import bcrypt from 'bcrypt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_SIGNING_KEY_POLICY } from '../../core/keys/signing-ring.ts';
@@ -33,6 +35,7 @@ let env: AcEnvironment;
 let clock: ManualClock;
 let ac: RunningAc;
 let admin: { clientId: string; clientSecret: string };
+let worker: { clientId: string; clientSecret: string };
 const quietLogger = createLogger('ac-service', 'silent');
 
 const start = (overrides: Partial<AcEnvironment> = {}, logger = quietLogger) =>
@@ -64,6 +67,7 @@ beforeAll(async () => {
     );
   }
   admin = unwrapOk(await registerService(stores, { name: 'admin', scopes: ['service.admin.ac'] }));
+  worker = unwrapOk(await registerService(stores, { name: 'worker', scopes: ['service.read.gc'] }));
   clock = new ManualClock(Date.parse('2026-11-22T04:00:00Z'));
   ac = await start();
 });
@@ -248,8 +252,8 @@ describe('AC rate limits', () => {
         `${limited.url}/v1/auth/service/token`,
         json({
           grant_type: 'client_credentials',
-          client_id: admin.clientId,
-          client_secret: admin.clientSecret,
+          client_id: worker.clientId,
+          client_secret: worker.clientSecret,
         }),
       );
     const statuses: number[] = [];
@@ -261,7 +265,7 @@ describe('AC rate limits', () => {
     // A wrong secret is not charged to the client's bucket and still answers 401.
     const wrong = await http(
       `${limited.url}/v1/auth/service/token`,
-      json({ grant_type: 'client_credentials', client_id: admin.clientId, client_secret: 'x' }),
+      json({ grant_type: 'client_credentials', client_id: worker.clientId, client_secret: 'x' }),
     );
     expect(wrong.status).toBe(401);
     clock.advance(60_000);
@@ -283,5 +287,233 @@ describe('AC password checks', () => {
     } finally {
       await costly.close();
     }
+  });
+});
+
+/** Sends raw bytes to `url`'s host and port; resolves with everything read until it closes. */
+function rawExchange(url: string, chunks: readonly (string | (() => Promise<void>))[]) {
+  const { hostname, port } = new URL(url);
+  return new Promise<string>((resolve, reject) => {
+    const socket = connect(Number(port), hostname);
+    let received = '';
+    socket.on('data', (data: Buffer) => (received += data.toString('latin1')));
+    socket.on('close', () => resolve(received));
+    socket.on('error', reject);
+    socket.once('connect', async () => {
+      for (const chunk of chunks) {
+        if (typeof chunk === 'string') socket.write(chunk);
+        else await chunk();
+      }
+    });
+  });
+}
+
+/** The JSON body of a raw HTTP/1.1 answer (one answer, Content-Length framed). */
+function answersIn(raw: string): { status: number; headers: string; body: unknown }[] {
+  const answers = [];
+  let rest = raw;
+  while (rest.startsWith('HTTP/1.1 ')) {
+    const headerEnd = rest.indexOf('\r\n\r\n');
+    const headers = rest.slice(0, headerEnd).toLowerCase();
+    const length = Number(/content-length: (\d+)/.exec(headers)?.[1] ?? 0);
+    const body = rest.slice(headerEnd + 4, headerEnd + 4 + length);
+    answers.push({ status: Number(rest.slice(9, 12)), headers, body: JSON.parse(body) });
+    rest = rest.slice(headerEnd + 4 + length);
+  }
+  return answers;
+}
+
+/** A logger at trace level that keeps every line it writes. */
+function capturingLogger() {
+  const lines: string[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      lines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
+      done();
+    },
+  });
+  return { logger: createLogger('ac-service', 'trace', sink), lines };
+}
+
+/** Everything a log line says, with Buffers (serialised as byte arrays) turned back into text. */
+function readable(line: string): string {
+  return JSON.stringify(JSON.parse(line), (_key, value: unknown) => {
+    const buffer = value as { type?: string; data?: number[] };
+    return buffer?.type === 'Buffer' && Array.isArray(buffer.data)
+      ? Buffer.from(buffer.data).toString('latin1')
+      : value;
+  });
+}
+
+describe('AC hostile input', () => {
+  const basic = (credentials: string) => ({
+    method: 'POST',
+    body: 'grant_type=client_credentials',
+    headers: {
+      'content-type': 'application/x-www-form-urlencoded',
+      authorization: `Basic ${Buffer.from(credentials, 'latin1').toString('base64')}`,
+    },
+  });
+
+  it('answers a NUL byte in a username or client id with 400 in the error shape', async () => {
+    const cases = [
+      http(`${ac.url}/v1/auth/user/token`, json({ username: 'ali\u0000ce', password: 'x' })),
+      http(
+        `${ac.url}/v1/auth/service/token`,
+        json({ grant_type: 'client_credentials', client_id: 'a\u0000b', client_secret: 'x' }),
+      ),
+      http(`${ac.url}/v1/auth/service/token`, {
+        method: 'POST',
+        body: 'grant_type=client_credentials&client_id=a%00b&client_secret=x',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      }),
+    ];
+    for (const response of await Promise.all(cases)) {
+      expect(response).toMatchObject({ status: 400, body: { error: 'invalid_request' } });
+      expect(response.body.error_description).toMatch(/must not contain a NUL character/);
+    }
+  });
+
+  it('answers a bad % escape or a NUL in Basic credentials with 401 invalid_client', async () => {
+    for (const credentials of [
+      `%zz:${admin.clientSecret}`,
+      `${admin.clientId}:%E0%A4%A`,
+      `${admin.clientId}%00:${admin.clientSecret}`,
+      'no-separator',
+    ]) {
+      const response = await http(`${ac.url}/v1/auth/service/token`, basic(credentials));
+      expect(response, credentials).toMatchObject({
+        status: 401,
+        body: { error: 'invalid_client' },
+      });
+      expect(typeof response.body.error_description).toBe('string');
+      expect(response.headers.get('www-authenticate')).toBe('Basic realm="dark-tower"');
+    }
+    const good = await http(
+      `${ac.url}/v1/auth/service/token`,
+      basic(`${admin.clientId}:${admin.clientSecret}`),
+    );
+    expect(good.status).toBe(200);
+  });
+
+  it('logs a malformed request at trace level without its raw bytes', async () => {
+    const { logger, lines } = capturingLogger();
+    const traced = await start({}, logger);
+    try {
+      const body = '{"username":"alice","password":"hunter2-secret-password"}';
+      const raw = await rawExchange(traced.url, [
+        'POST /v1/auth/user/token HTTP/1.1\r\nHost: ac\r\n' +
+          'Authorization: Bearer eyJ-secret-bearer-token\r\n' +
+          `Content-Type: application/json\r\nContent-Length: ${body.length}\r\n` +
+          `Bad Header Line\r\n\r\n${body}`,
+      ]);
+      const [answer] = answersIn(raw);
+      expect(answer).toMatchObject({
+        status: 400,
+        body: { error: 'invalid_request', error_description: 'the HTTP request is malformed' },
+      });
+      expect(answer?.headers).toContain('x-content-type-options: nosniff');
+      const clientErrors = lines.filter((line) => line.includes('client error'));
+      expect(clientErrors).toHaveLength(1);
+      const logged = lines.map(readable).join('\n');
+      expect(logged).not.toContain('hunter2-secret-password');
+      expect(logged).not.toContain('eyJ-secret-bearer-token');
+      expect(logged).not.toContain('rawPacket');
+    } finally {
+      await traced.close();
+    }
+  });
+
+  it("answers Node's 431 for oversized headers in the error shape", async () => {
+    const raw = await rawExchange(ac.url, [
+      `GET /health HTTP/1.1\r\nHost: ac\r\nX-Padding: ${'a'.repeat(20_000)}\r\n\r\n`,
+    ]);
+    const [answer] = answersIn(raw);
+    expect(answer).toMatchObject({
+      status: 431,
+      body: { error: 'request_header_fields_too_large' },
+    });
+    expect(answer?.headers).toContain("content-security-policy: default-src 'none'");
+  });
+});
+
+describe('HTTP layer', () => {
+  it('sends nosniff and a restrictive CSP on every answer, HSTS only over TLS', async () => {
+    const answers = await Promise.all([
+      http(`${ac.url}/health`),
+      http(`${ac.url}/ready`),
+      http(`${ac.url}/.well-known/jwks.json`),
+      http(`${ac.url}/v1/auth/user/token`, json({ username: 'alice' })),
+      http(`${ac.url}/nowhere`),
+    ]);
+    expect(answers.map((answer) => answer.status)).toEqual([200, 200, 200, 400, 404]);
+    for (const answer of answers) {
+      expect(answer.headers.get('x-content-type-options')).toBe('nosniff');
+      expect(answer.headers.get('content-security-policy')).toBe(
+        "default-src 'none'; frame-ancestors 'none'",
+      );
+      expect(answer.headers.get('strict-transport-security')).toBeNull();
+    }
+    // Behind a trusted TLS-terminating proxy the request was served over TLS: HSTS.
+    const viaProxy = await start({ AC_TRUSTED_PROXIES: ['127.0.0.1'] });
+    try {
+      const tls = await http(`${viaProxy.url}/health`, {
+        headers: { 'x-forwarded-proto': 'https' },
+      });
+      expect(tls.headers.get('strict-transport-security')).toBe(
+        'max-age=31536000; includeSubDomains',
+      );
+    } finally {
+      await viaProxy.close();
+    }
+    // An untrusted peer cannot claim TLS.
+    const spoofed = await http(`${ac.url}/health`, { headers: { 'x-forwarded-proto': 'https' } });
+    expect(spoofed.headers.get('strict-transport-security')).toBeNull();
+  });
+
+  it('accepts a lower-case bearer scheme (RFC 9110 section 11.1)', async () => {
+    const token = (
+      await http(
+        `${ac.url}/v1/auth/service/token`,
+        json({
+          grant_type: 'client_credentials',
+          client_id: admin.clientId,
+          client_secret: admin.clientSecret,
+        }),
+      )
+    ).body.access_token as string;
+    for (const scheme of ['bearer', 'BEARER']) {
+      const response = await http(
+        `${ac.url}/v1/admin/services/register`,
+        json(
+          { name: `svc-${scheme}`, scopes: ['service.read.gc'] },
+          { authorization: `${scheme} ${token}` },
+        ),
+      );
+      expect(response.status).toBe(201);
+    }
+  });
+
+  it('answers requests that arrive while draining with 503 in the error shape', async () => {
+    const draining = await start();
+    let closed: Promise<void> | undefined;
+    const login = JSON.stringify({ username: 'nobody', password: 'slow-bcrypt' });
+    const raw = await rawExchange(draining.url, [
+      'POST /v1/auth/user/token HTTP/1.1\r\nHost: ac\r\nContent-Type: application/json\r\n' +
+        `Content-Length: ${login.length}\r\n\r\n${login}`,
+      async () => {
+        await new Promise((resolve) => setTimeout(resolve, 60));
+        closed = draining.close();
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      },
+      'GET /health HTTP/1.1\r\nHost: ac\r\n\r\n',
+    ]);
+    await closed;
+    const answers = answersIn(raw);
+    expect(answers.map((answer) => answer.status)).toEqual([401, 503]);
+    expect(answers[1]).toMatchObject({
+      body: { error: 'temporarily_unavailable', error_description: 'the server is shutting down' },
+    });
+    expect(answers[1]?.headers).toContain('retry-after: 1');
   });
 });
