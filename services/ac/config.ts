@@ -1,14 +1,15 @@
 import { z } from 'zod';
+import { describeMasterKeyError, parseMasterKey } from '../../core/keys/master-key.ts';
 import { DEFAULT_LOGIN_LIMIT, DEFAULT_TOKEN_ISSUANCE_LIMIT } from '../../core/auth/rate-limits.ts';
 import { bindAddress, logLevel, trustedProxies, urlWithScheme } from '../../adapters/config/env.ts';
 import type { MasterKeys } from '../../adapters/crypto/envelope.ts';
 
-const base64Key = z
-  .string()
-  .refine(
-    (value) => Buffer.from(value, 'base64').length === 32,
-    'must be 32 bytes, base64-encoded',
-  );
+/** A master key: 32 random bytes as canonical base64 (core's parser; all-zero is refused). */
+const base64Key = z.string().superRefine((value, context) => {
+  const parsed = parseMasterKey(value);
+  if (!parsed.ok)
+    context.addIssue({ code: 'custom', message: describeMasterKeyError(parsed.error) });
+});
 
 /** `version:base64key` pairs separated by commas: master keys of earlier versions. */
 const previousMasterKeys = z
@@ -17,16 +18,17 @@ const previousMasterKeys = z
   .transform((value, context) => {
     const keys = new Map<number, Buffer>();
     for (const entry of value.split(',').filter((part) => part.trim() !== '')) {
-      const [version, key] = entry.trim().split(':');
-      const bytes = Buffer.from(key ?? '', 'base64');
-      if (!/^\d+$/.test(version ?? '') || bytes.length !== 32) {
+      const [version, key, ...rest] = entry.trim().split(':');
+      const parsed = parseMasterKey(key ?? '');
+      if (!/^[1-9]\d*$/.test(version ?? '') || rest.length > 0 || !parsed.ok) {
+        const detail = parsed.ok ? '' : ` (key ${describeMasterKeyError(parsed.error)})`;
         context.addIssue({
           code: 'custom',
-          message: 'expected version:base64key pairs (32-byte keys) separated by commas',
+          message: `expected version:base64key pairs (32-byte keys) separated by commas${detail}`,
         });
         return z.NEVER;
       }
-      keys.set(Number(version), bytes);
+      keys.set(Number(version), Buffer.from(parsed.value));
     }
     return keys;
   });
