@@ -103,8 +103,8 @@ function traceIdFor(traceparent: string | string[] | undefined, ids: TraceIdSour
 }
 
 /**
- * A fastify server with the standard operational endpoints (`/health`, `/ready`,
- * `/metrics`), request metrics by route template, per-request `trace_id`/`span_id` log
+ * A fastify server with the standard operational endpoints `/health` and `/ready`
+ * (`/metrics` has a listener of its own: metrics-listener.ts), request metrics by route template, per-request `trace_id`/`span_id` log
  * bindings, JSON-only bodies (plus whatever a route scope adds) and JSON errors.
  */
 export function createHttpServer(options: HttpServerOptions) {
@@ -202,10 +202,6 @@ export function createHttpServer(options: HttpServerOptions) {
       .code(report.ready ? 200 : 503)
       .send({ status: report.ready ? 'ready' : 'not_ready', ...report.components });
   });
-
-  app.get('/metrics', async (_request, reply) =>
-    reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
-  );
 
   return app;
 }

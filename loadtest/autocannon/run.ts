@@ -220,6 +220,7 @@ try {
     {
       ...common,
       BIND_ADDRESS: `127.0.0.1:${ports.ac}`,
+      METRICS_BIND_ADDRESS: '127.0.0.1:0',
       AC_MASTER_KEY: testMasterKey(),
       AC_REDIS_KEY_PREFIX: `${backends.redisPrefix}ac:`,
       // The load run measures issuance, not the rate limiters: lift them.
@@ -236,6 +237,7 @@ try {
     {
       ...common,
       BIND_ADDRESS: `127.0.0.1:${ports.gc}`,
+      METRICS_BIND_ADDRESS: '127.0.0.1:0',
       GC_GRPC_BIND_ADDRESS: `127.0.0.1:${ports.gcGrpc}`,
       GC_REGION: 'local',
       AC_INTERNAL_URL: acUrl,

@@ -40,6 +40,7 @@ export const acEnvironment = z.object({
   DATABASE_URL: urlWithScheme('postgres', 'postgresql'),
   REDIS_URL: urlWithScheme('redis', 'rediss'),
   BIND_ADDRESS: bindAddress.default({ host: '0.0.0.0', port: 8082 }),
+  METRICS_BIND_ADDRESS: bindAddress.default({ host: '127.0.0.1', port: 9082 }),
   AC_MASTER_KEY: base64Key,
   AC_MASTER_KEY_VERSION: positiveInt.default(1),
   AC_PREVIOUS_MASTER_KEYS: previousMasterKeys,

@@ -78,6 +78,14 @@ afterAll(async () => {
   await backends.cleanUp();
 });
 
+/** The variables AC requires, nothing else (to read the defaults). */
+const minimalEnv = () => ({
+  DATABASE_URL: env.DATABASE_URL,
+  REDIS_URL: env.REDIS_URL,
+  AC_MASTER_KEY: env.AC_MASTER_KEY,
+  METRICS_BIND_ADDRESS: undefined,
+});
+
 const publishedKeys = async (url: string) =>
   (await http(`${url}/.well-known/jwks.json`)).body.keys as Record<string, string>[];
 
@@ -469,6 +477,23 @@ describe('HTTP layer', () => {
     // An untrusted peer cannot claim TLS.
     const spoofed = await http(`${ac.url}/health`, { headers: { 'x-forwarded-proto': 'https' } });
     expect(spoofed.headers.get('strict-transport-security')).toBeNull();
+  });
+
+  it('serves /metrics only on its internal listener, loopback by default', async () => {
+    expect(await http(`${ac.url}/metrics`)).toMatchObject({
+      status: 404,
+      body: { error: 'not_found' },
+    });
+    expect(ac.metricsUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    const metrics = await fetch(`${ac.metricsUrl}/metrics`);
+    expect(metrics.status).toBe(200);
+    expect(metrics.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(await metrics.text()).toMatch(/ac_http_request_duration_seconds_count\{/);
+    expect(await http(`${ac.metricsUrl}/v1/auth/user/token`)).toMatchObject({ status: 404 });
+    expect(
+      parsedEnvironment(parseEnvironment(acEnvironment, { ...process.env, ...minimalEnv() }))
+        .METRICS_BIND_ADDRESS,
+    ).toEqual({ host: '127.0.0.1', port: 9082 });
   });
 
   it('accepts a lower-case bearer scheme (RFC 9110 section 11.1)', async () => {

@@ -1,6 +1,7 @@
 import { Gauge } from 'prom-client';
 import { acRateLimits } from '../../core/auth/rate-limits.ts';
 import { DEFAULT_SIGNING_KEY_POLICY, type SigningKeyPolicy } from '../../core/keys/signing-ring.ts';
+import { listenMetrics } from '../../adapters/http/metrics-listener.ts';
 import { closeAll, drainHttp } from '../../adapters/http/shutdown.ts';
 import { createLogger, type Logger } from '../../adapters/logging/logger.ts';
 import { createHttpMetrics } from '../../adapters/metrics/registry.ts';
@@ -23,6 +24,8 @@ import { SigningKeyService } from './signing-keys.ts';
 export interface RunningAc {
   /** Base URL the HTTP API listens on. */
   readonly url: string;
+  /** Base URL of the internal `/metrics` listener. */
+  readonly metricsUrl: string;
   readonly keys: SigningKeyService;
   readonly passwords: PasswordVerifier;
   readonly logger: Logger;
@@ -98,10 +101,19 @@ export async function startAc(
     databaseReachable: () => databaseIsReachable(pool),
   });
   const url = await app.listen({ host: env.BIND_ADDRESS.host, port: env.BIND_ADDRESS.port });
+  const metricsListener = await listenMetrics(metrics.registry, env.METRICS_BIND_ADDRESS).catch(
+    async (error: unknown) => {
+      await app.close();
+      keys.stop();
+      await closeClients();
+      throw error;
+    },
+  );
   if (options.scheduleRotation ?? true) keys.schedule();
-  logger.info({ url }, 'ac-service listening');
+  logger.info({ url, metrics_url: metricsListener.url }, 'ac-service listening');
   return {
     url,
+    metricsUrl: metricsListener.url,
     keys,
     passwords,
     logger,
@@ -109,6 +121,7 @@ export async function startAc(
       closeAll(
         [
           { name: 'http', close: () => drainHttp(app) },
+          { name: 'metrics', close: () => metricsListener.close() },
           { name: 'key rotation', close: async () => keys.stop() },
           { name: 'redis and postgres', close: closeClients },
         ],
