@@ -34,6 +34,7 @@ export default tseslint.config(
       'reports/**',
       'dist/**',
       '.build/**',
+      '.stryker-tmp/**',
       'client/dist/**',
       '**/*.gen.ts',
       '**/generated/**',

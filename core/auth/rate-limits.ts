@@ -129,9 +129,6 @@ export function decide(
     now,
   );
   const next = new Map(states);
-  charges.forEach((c, i) => {
-    const state = decision.states[i];
-    if (state) next.set(c.key, state);
-  });
+  charges.forEach((c, i) => next.set(c.key, decision.states[i] as TokenBucketState));
   return { allowed: decision.allowed, retryAfterMs: decision.retryAfterMs, states: next };
 }

@@ -156,7 +156,8 @@ export function parseMasterKey(text: string): Result<Uint8Array, MasterKeyParseE
   let bits = 0;
   let written = 0;
   for (const c of digits) {
-    buffer = ((buffer << 6) | BASE64_ALPHABET.indexOf(c)) & 0xffff;
+    // Only the low 14 bits are ever read: older bits may overflow harmlessly.
+    buffer = (buffer << 6) | BASE64_ALPHABET.indexOf(c);
     bits += 6;
     if (bits >= 8) {
       bits -= 8;
