@@ -128,10 +128,14 @@ export type MasterKeyParseError =
 
 const BASE64_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
 
-/** The index of the first character that cannot appear at its place in padded base64. */
-function firstInvalidCharacter(text: string): number | undefined {
+/** Where the trailing `=` padding starts (the first `=`), or the length if there is none. */
+function padStartOf(text: string): number {
   const firstPad = text.indexOf('=');
-  const padStart = firstPad < 0 ? text.length : firstPad;
+  return firstPad === -1 ? text.length : firstPad;
+}
+
+/** The index of the first character that cannot appear at its place in padded base64. */
+function firstInvalidCharacter(text: string, padStart: number): number | undefined {
   for (let i = 0; i < text.length; i++) {
     const c = text.charAt(i);
     const valid = i < padStart ? BASE64_ALPHABET.includes(c) : c === '=';
@@ -147,10 +151,11 @@ function firstInvalidCharacter(text: string): number | undefined {
  * is a key of another length or of all-zero bytes.
  */
 export function parseMasterKey(text: string): Result<Uint8Array, MasterKeyParseError> {
-  const invalid = firstInvalidCharacter(text);
+  const padStart = padStartOf(text);
+  const invalid = firstInvalidCharacter(text, padStart);
   if (invalid !== undefined) return err({ kind: 'invalid_character', index: invalid });
   if (text.length % 4 !== 0) return err({ kind: 'invalid_padding' });
-  const digits = text.replace(/=+$/, '');
+  const digits = text.slice(0, padStart);
   const bytes = new Uint8Array(Math.floor((digits.length * 6) / 8));
   let buffer = 0;
   let bits = 0;
