@@ -425,6 +425,7 @@ describe.skipIf(!binariesPresent)('AC and GC under dependency faults', () => {
       DATABASE_URL: cluster.url,
       REDIS_URL: redisServerProcess.url,
       BIND_ADDRESS: `127.0.0.1:${acPort}`,
+      METRICS_BIND_ADDRESS: '127.0.0.1:0',
       AC_MASTER_KEY: testMasterKey(),
     };
     gcEnv = parsedEnvironment(
@@ -432,6 +433,7 @@ describe.skipIf(!binariesPresent)('AC and GC under dependency faults', () => {
         DATABASE_URL: cluster.url,
         REDIS_URL: redisServerProcess.url,
         BIND_ADDRESS: `127.0.0.1:${gcPort}`,
+        METRICS_BIND_ADDRESS: '127.0.0.1:0',
         GC_GRPC_BIND_ADDRESS: `127.0.0.1:${grpcPort}`,
         GC_REGION: 'us-west-1',
         AC_INTERNAL_URL: acUrl,

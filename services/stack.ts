@@ -109,6 +109,7 @@ const acEnv = parseEnvironment(acEnvironment, {
   ...shared,
   AC_MASTER_KEY: await masterKey(),
   BIND_ADDRESS: process.env.AC_BIND_ADDRESS ?? '127.0.0.1:8082',
+  METRICS_BIND_ADDRESS: process.env.AC_METRICS_BIND_ADDRESS ?? '127.0.0.1:9082',
 });
 if (!acEnv.ok) {
   console.error(describeConfigError('ac-service', acEnv.error));
@@ -119,6 +120,7 @@ const gcEnv = parseEnvironment(gcEnvironment, {
   ...process.env,
   ...shared,
   BIND_ADDRESS: process.env.GC_BIND_ADDRESS ?? '127.0.0.1:8080',
+  METRICS_BIND_ADDRESS: process.env.GC_METRICS_BIND_ADDRESS ?? '127.0.0.1:9080',
   GC_GRPC_BIND_ADDRESS: process.env.GC_GRPC_BIND_ADDRESS ?? '127.0.0.1:50051',
   AC_INTERNAL_URL: acUrl,
 });

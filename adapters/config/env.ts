@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { err, ok, type Result } from '../../core/result.ts';
 
@@ -55,3 +56,30 @@ export const urlWithScheme = (...schemes: string[]) =>
 export const logLevel = z
   .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
   .default('info');
+
+/** An IP address, or a CIDR block `address/prefix`. */
+function isAddressOrCidr(value: string): boolean {
+  const [address = '', prefix, ...rest] = value.split('/');
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  if (prefix === undefined) return true;
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
+}
+
+/**
+ * Trusted proxies: addresses or CIDR blocks separated by commas (`10.0.0.0/8,127.0.0.1`).
+ * Empty (the default) trusts none: X-Forwarded-For is ignored.
+ */
+export const trustedProxies = z
+  .string()
+  .default('')
+  .transform((value) =>
+    value
+      .split(',')
+      .map((part) => part.trim())
+      .filter((part) => part !== ''),
+  )
+  .refine(
+    (entries) => entries.every(isAddressOrCidr),
+    'expected IP addresses or CIDR blocks separated by commas, e.g. 10.0.0.0/8,127.0.0.1',
+  );

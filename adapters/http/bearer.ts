@@ -10,9 +10,12 @@ import {
 import { HttpError } from './errors.ts';
 import type { VerifiedTokenCache } from '../jwt/verified-cache.ts';
 
-/** Reads the token of an `Authorization: Bearer <token>` header (RFC 6750). */
+/**
+ * Reads the token of an `Authorization: Bearer <token>` header (RFC 6750). The scheme name
+ * is case-insensitive (RFC 9110 section 11.1): `bearer` works too.
+ */
 export function bearerToken(header: string | undefined): string | undefined {
-  const match = header === undefined ? null : /^Bearer ([A-Za-z0-9._~+/-]+=*)$/.exec(header);
+  const match = header === undefined ? null : /^Bearer ([A-Za-z0-9._~+/-]+=*)$/i.exec(header);
   return match?.[1];
 }
 

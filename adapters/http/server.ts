@@ -1,3 +1,5 @@
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import Fastify, {
   LogController,
   type FastifyBaseLogger,
@@ -27,6 +29,71 @@ export interface HttpServerOptions {
   readonly readiness: () => Promise<ReadinessReport>;
   /** Largest accepted request body, in bytes. */
   readonly bodyLimit: number;
+  /**
+   * Proxies (addresses or CIDRs) whose `X-Forwarded-For` is believed: the client address is
+   * the nearest address in the header that is not one of them. Empty or absent: the header
+   * is ignored and the client address is the connection's peer.
+   */
+  readonly trustedProxies?: readonly string[];
+}
+
+/**
+ * Headers on every answer: no MIME sniffing, and a CSP that lets a JSON (or text) answer
+ * load, run or frame nothing should a browser render it.
+ */
+export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
+  'x-content-type-options': 'nosniff',
+  'content-security-policy': "default-src 'none'; frame-ancestors 'none'",
+};
+
+/** Strict-Transport-Security, sent on answers served over TLS (RFC 6797: never over http). */
+export const HSTS = 'max-age=31536000; includeSubDomains';
+
+/** Node's own answers to requests it could not parse, in the API's error shape. */
+const CLIENT_ERRORS: Record<string, { status: number; code: string; message: string }> = {
+  HPE_HEADER_OVERFLOW: {
+    status: 431,
+    code: 'request_header_fields_too_large',
+    message: 'request headers are too large',
+  },
+  ERR_HTTP_REQUEST_TIMEOUT: {
+    status: 408,
+    code: 'request_timeout',
+    message: 'the request took too long to arrive',
+  },
+};
+
+/**
+ * Answers a request Node's parser rejected (malformed, headers too large, too slow) with the
+ * API's JSON error shape, and logs it without the error's raw request bytes (`rawPacket`
+ * holds the request as received: passwords and bearer tokens included).
+ */
+function answerClientError(
+  logger: FastifyBaseLogger,
+  error: Error & { code?: string },
+  socket: Socket,
+): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const known = (error.code && CLIENT_ERRORS[error.code]) || {
+    status: 400,
+    code: 'invalid_request',
+    message: 'the HTTP request is malformed',
+  };
+  logger.trace({ err: { code: error.code, message: error.message } }, 'client error');
+  if (socket.writable) {
+    const body = JSON.stringify({ error: known.code, error_description: known.message });
+    const headers = {
+      ...SECURITY_HEADERS,
+      'content-type': 'application/json; charset=utf-8',
+      'content-length': String(Buffer.byteLength(body)),
+      connection: 'close',
+    };
+    const lines = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`);
+    socket.write(
+      `HTTP/1.1 ${known.status} ${STATUS_CODES[known.status]}\r\n${lines.join('')}\r\n${body}`,
+    );
+  }
+  socket.destroy();
 }
 
 const TRACEPARENT = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/;
@@ -38,8 +105,8 @@ function traceIdFor(traceparent: string | string[] | undefined, ids: TraceIdSour
 }
 
 /**
- * A fastify server with the standard operational endpoints (`/health`, `/ready`,
- * `/metrics`), request metrics by route template, per-request `trace_id`/`span_id` log
+ * A fastify server with the standard operational endpoints `/health` and `/ready`
+ * (`/metrics` has a listener of its own: metrics-listener.ts), request metrics by route template, per-request `trace_id`/`span_id` log
  * bindings, JSON-only bodies (plus whatever a route scope adds) and JSON errors.
  */
 export function createHttpServer(options: HttpServerOptions) {
@@ -54,19 +121,41 @@ export function createHttpServer(options: HttpServerOptions) {
       requestIdLogLabel: 'trace_id',
     }),
     bodyLimit: options.bodyLimit,
+    trustProxy: options.trustedProxies?.length ? [...options.trustedProxies] : false,
     genReqId: (request) => traceIdFor(request.headers.traceparent, ids),
     // One child logger per request that logs, carrying both its trace and its own span. The
     // parent is the pino logger given above (or a pino child fastify made of it).
     childLoggerFactory: (parent, bindings, childOptions) =>
       new RequestLogger(parent as Logger, bindings, childOptions, () => ids.spanId()),
     forceCloseConnections: 'idle',
-    return503OnClosing: true,
+    // Requests arriving while the server drains get the API's 503 (below), not fastify's.
+    return503OnClosing: false,
+    clientErrorHandler(error, socket) {
+      answerClientError(logger, error, socket);
+    },
     frameworkErrors: (error, _request, reply) => {
       const { status, body } = toErrorResponse(error);
       void (reply as unknown as FastifyReply).code(status).send(body);
     },
   });
   app.removeContentTypeParser('text/plain');
+
+  let closing = false;
+  app.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
+  // Security headers on every answer (errors and 404s included), HSTS over TLS; while the
+  // server drains, new requests are answered 503 so a load balancer retries elsewhere.
+  app.addHook('onRequest', (request, reply, done) => {
+    reply.headers(SECURITY_HEADERS);
+    if (request.protocol === 'https') reply.header('strict-transport-security', HSTS);
+    if (!closing) return done();
+    void reply
+      .code(503)
+      .headers({ connection: 'close', 'retry-after': '1' })
+      .send({ error: 'temporarily_unavailable', error_description: 'the server is shutting down' });
+  });
 
   /** Records a finished request under its route template (callback hook: no promise). */
   const recordUnder =
@@ -117,10 +206,6 @@ export function createHttpServer(options: HttpServerOptions) {
       ...report.components,
     });
   });
-
-  app.get('/metrics', async (_request, reply) =>
-    reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
-  );
 
   return app;
 }

@@ -1,6 +1,7 @@
 import { msUntilFull, takeFromAll, type TokenBucketState } from '../../core/auth/token-bucket.ts';
 import type { BucketCharge, TokenBuckets } from '../../services/ac/ports.ts';
 import type { Redis } from './client.ts';
+import { DependencyUnavailableError } from '../resilience/dependency-errors.ts';
 
 const MAX_ATTEMPTS = 20;
 
@@ -25,12 +26,16 @@ export class RedisTokenBuckets implements TokenBuckets {
   private readonly idle: Redis[];
   private readonly waiting: ((connection: Redis) => void)[] = [];
 
-  constructor(connections: readonly Redis[]) {
+  constructor(private readonly connections: readonly Redis[]) {
     if (connections.length === 0) throw new Error('RedisTokenBuckets needs a connection');
     this.idle = [...connections];
   }
 
   async takeFromAll(buckets: readonly BucketCharge[], now: number) {
+    // Fail at once while Redis is away: a request waiting out command timeouts (and a queue of
+    // requests behind it for the connections) would hang for seconds before its 503.
+    if (this.connections.every((connection) => connection.status !== 'ready'))
+      throw new DependencyUnavailableError('redis');
     const connection = await this.lease();
     try {
       for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
@@ -48,7 +53,11 @@ export class RedisTokenBuckets implements TokenBuckets {
     await connection.watch(...keys);
     const raw = await connection.mget(...keys);
     const decision = takeFromAll(
-      buckets.map((bucket, i) => ({ state: parseState(raw[i] ?? null), config: bucket.config })),
+      buckets.map((bucket, i) => ({
+        state: parseState(raw[i] ?? null),
+        config: bucket.config,
+        take: bucket.take,
+      })),
       now,
     );
     if (!decision.allowed) {

@@ -4,7 +4,16 @@
  * 503 `temporarily_unavailable` with `Retry-After` (gRPC: UNAVAILABLE), never 500.
  */
 export function isDependencyUnavailable(error: unknown): boolean {
+  if (error instanceof DependencyUnavailableError) return true;
   return causes(error).some(isUnavailableCause);
+}
+
+/** Thrown by an adapter that knows, without asking, that its dependency is not connected. */
+export class DependencyUnavailableError extends Error {
+  constructor(readonly dependency: string) {
+    super(`${dependency} is not connected`);
+    this.name = 'DependencyUnavailableError';
+  }
 }
 
 /** SQLSTATEs of a lost or refused PostgreSQL connection (class 08, shutdown, overload). */

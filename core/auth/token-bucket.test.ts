@@ -2,12 +2,6 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { fullBucket, msUntilFull, takeFromAll, takeTokens } from './token-bucket.ts';
 import type { TokenBucketConfig, TokenBucketState } from './token-bucket.ts';
-import {
-  AC_RATE_LIMITS,
-  checkLoginAttempt,
-  checkTokenIssuance,
-  rateLimitKey,
-} from './rate-limits.ts';
 
 const config: TokenBucketConfig = { capacity: 3, refillIntervalMs: 1000 };
 
@@ -132,50 +126,34 @@ describe('takeFromAll', () => {
     expect(allowed.allowed).toBe(true);
     expect(allowed.states.map((s) => s.tokens)).toEqual([2, 2]);
   });
-});
 
-describe('AC rate-limit policies', () => {
-  it('locks one user out after the burst but not other users on the same address', () => {
-    let alice: TokenBucketState | undefined;
-    let address: TokenBucketState | undefined;
-    const burst = AC_RATE_LIMITS.loginPerUser.capacity;
-    for (let i = 0; i < burst; i++) {
-      const d = checkLoginAttempt(alice, address, 0);
-      expect(d.allowed).toBe(true);
-      alice = d.userState;
-      address = d.addressState;
-    }
-    const refused = checkLoginAttempt(alice, address, 0);
-    expect(refused.allowed).toBe(false);
-    expect(refused.retryAfterMs).toBe(AC_RATE_LIMITS.loginPerUser.refillIntervalMs);
-    // The refusal did not charge the address bucket.
-    expect(refused.addressState.tokens).toBe(AC_RATE_LIMITS.loginPerAddress.capacity - burst);
-    expect(checkLoginAttempt(undefined, refused.addressState, 0).allowed).toBe(true);
-  });
-
-  it('limits one address spraying many accounts', () => {
-    let address: TokenBucketState | undefined;
-    let allowed = 0;
-    for (let user = 0; user < 100; user++) {
-      const d = checkLoginAttempt(undefined, address, 0);
-      address = d.addressState;
-      if (d.allowed) allowed++;
-    }
-    expect(allowed).toBe(AC_RATE_LIMITS.loginPerAddress.capacity);
-  });
-
-  it('limits token issuance per client', () => {
-    let state: TokenBucketState | undefined;
-    let allowed = 0;
-    for (let i = 0; i < 50; i++) {
-      const d = checkTokenIssuance(state, 0);
-      state = d.state;
-      if (d.allowed) allowed++;
-    }
-    expect(allowed).toBe(AC_RATE_LIMITS.tokenIssuancePerClient.capacity);
-  });
-
-  it('names store keys by policy and subject', () => {
-    expect(rateLimitKey('loginPerUser', 'alice')).toBe('ratelimit:loginPerUser:alice');
+  it('requires a token of a bucket with take: false but does not charge it', () => {
+    const one = { tokens: 1, refilledAt: 0 };
+    const checked = takeFromAll(
+      [
+        { state: undefined, config },
+        { state: one, config, take: false },
+      ],
+      100,
+    );
+    expect(checked).toEqual({
+      allowed: true,
+      retryAfterMs: 0,
+      states: [
+        { tokens: 2, refilledAt: 100 },
+        { tokens: 1, refilledAt: 0 },
+      ],
+    });
+    const fresh = takeFromAll([{ state: undefined, config, take: false }], 100);
+    expect(fresh.states).toEqual([{ tokens: 3, refilledAt: 100 }]);
+    const refused = takeFromAll(
+      [
+        { state: undefined, config },
+        { state: { tokens: 0, refilledAt: 0 }, config, take: false },
+      ],
+      100,
+    );
+    expect(refused).toMatchObject({ allowed: false, retryAfterMs: 900 });
+    expect(refused.states[0]?.tokens).toBe(3);
   });
 });

@@ -93,12 +93,15 @@ export function msUntilFull(
 /**
  * Takes one token from each of several buckets atomically: allowed only when every bucket
  * allows, and then all are charged; when any refuses, none is charged and `retryAfterMs` is
- * the longest wait among the refusals. States are returned in the input order.
+ * the longest wait among the refusals. A bucket with `take: false` must hold a token but is
+ * not charged (a limit that something else, e.g. only failures, charges). States are
+ * returned in the input order.
  */
 export function takeFromAll(
   buckets: readonly {
     readonly state: TokenBucketState | undefined;
     readonly config: TokenBucketConfig;
+    readonly take?: boolean;
   }[],
   now: number,
 ): {
@@ -109,7 +112,13 @@ export function takeFromAll(
   const decisions = buckets.map((bucket) => takeTokens(bucket.state, bucket.config, now));
   const refusals = decisions.flatMap((d) => (d.allowed ? [] : [d.retryAfterMs]));
   if (refusals.length === 0) {
-    return { allowed: true, retryAfterMs: 0, states: decisions.map((d) => d.state) };
+    const states = decisions.map((d, i) => {
+      const bucket = buckets[i];
+      return bucket?.take === false
+        ? refill(bucket.state ?? fullBucket(bucket.config, now), bucket.config, now)
+        : d.state;
+    });
+    return { allowed: true, retryAfterMs: 0, states };
   }
   const untouched = buckets.map((bucket) =>
     refill(bucket.state ?? fullBucket(bucket.config, now), bucket.config, now),

@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { applyRewrapStep, planRewrap, retirableMasterVersions } from './master-key.ts';
+import {
+  applyRewrapStep,
+  describeMasterKeyError,
+  parseMasterKey,
+  planRewrap,
+  retirableMasterVersions,
+} from './master-key.ts';
 import type { MasterKeyVersions, RewrapStep, WrappedRecord } from './master-key.ts';
 import { unwrap } from '../result.ts';
 
@@ -102,6 +108,143 @@ describe('master-key re-wrap plan', () => {
           expect(finished.some((r) => r.masterKeyVersion === version)).toBe(false);
         }
       }),
+    );
+  });
+});
+
+describe('master-key parser', () => {
+  const key32 = fc.uint8Array({ minLength: 32, maxLength: 32 }).filter((b) => b.some((x) => x));
+  const base64 = (bytes: Uint8Array) => Buffer.from(bytes).toString('base64');
+  const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+
+  it('reads any non-zero 32-byte key written as base64', () => {
+    fc.assert(
+      fc.property(key32, (bytes) => {
+        expect(parseMasterKey(base64(bytes))).toEqual({ ok: true, value: bytes });
+      }),
+    );
+  });
+
+  it('refuses a character outside base64 anywhere, naming the first one', () => {
+    const junk = fc
+      .integer({ min: 0, max: 0xffff })
+      .map((code) => String.fromCharCode(code))
+      .filter((c) => !ALPHABET.includes(c) && c !== '=');
+    fc.assert(
+      fc.property(key32, junk, fc.nat(43), (bytes, c, at) => {
+        const text = base64(bytes);
+        const replaced = `${text.slice(0, at)}${c}${text.slice(at + 1)}`;
+        const inserted = `${text.slice(0, at)}${c}${text.slice(at)}`;
+        for (const candidate of [replaced, inserted]) {
+          expect(parseMasterKey(candidate)).toEqual({
+            ok: false,
+            error: { kind: 'invalid_character', index: at },
+          });
+        }
+      }),
+    );
+    for (const text of [' ', '\n', '-', '_', '\u0000', 'é'].map((c) => `${'A'.repeat(43)}${c}`)) {
+      expect(parseMasterKey(text)).toMatchObject({
+        ok: false,
+        error: { kind: 'invalid_character' },
+      });
+    }
+    expect(parseMasterKey(`${base64(new Uint8Array(32).fill(7))}\n`)).toEqual({
+      ok: false,
+      error: { kind: 'invalid_character', index: 44 },
+    });
+  });
+
+  it('refuses padding before the end and more than two pad characters', () => {
+    expect(parseMasterKey('AA=A')).toEqual({
+      ok: false,
+      error: { kind: 'invalid_character', index: 3 },
+    });
+    expect(parseMasterKey('A===')).toEqual({
+      ok: false,
+      error: { kind: 'invalid_character', index: 1 },
+    });
+    expect(parseMasterKey('====')).toEqual({
+      ok: false,
+      error: { kind: 'invalid_character', index: 0 },
+    });
+  });
+
+  it('refuses missing padding and stray bits after the last byte', () => {
+    fc.assert(
+      fc.property(key32, fc.integer({ min: 1, max: 15 }), (bytes, stray) => {
+        const text = base64(bytes);
+        expect(parseMasterKey(text.slice(0, -1))).toEqual({
+          ok: false,
+          error: { kind: 'invalid_padding' },
+        });
+        // 32 bytes leave two unused bits in the last digit (before the one '=').
+        const last = ALPHABET.indexOf(text.charAt(42));
+        const altered = ALPHABET.charAt((last & ~3) | (stray & 3 || 1));
+        expect(parseMasterKey(`${text.slice(0, 42)}${altered}=`)).toEqual({
+          ok: false,
+          error: { kind: 'invalid_padding' },
+        });
+      }),
+    );
+    expect(parseMasterKey('AB==')).toEqual({ ok: false, error: { kind: 'invalid_padding' } });
+    expect(parseMasterKey('AAB=')).toEqual({ ok: false, error: { kind: 'invalid_padding' } });
+  });
+
+  it('refuses keys of any other length', () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: 0, maxLength: 80 }).filter((b) => b.length !== 32),
+        (bytes) => {
+          expect(parseMasterKey(base64(bytes))).toEqual({
+            ok: false,
+            error: { kind: 'wrong_length', bytes: bytes.length },
+          });
+        },
+      ),
+    );
+  });
+
+  it('refuses the all-zero key', () => {
+    expect(parseMasterKey(base64(new Uint8Array(32)))).toEqual({
+      ok: false,
+      error: { kind: 'all_zero' },
+    });
+    const oneBit = new Uint8Array(32);
+    oneBit[31] = 1;
+    expect(parseMasterKey(base64(oneBit)).ok).toBe(true);
+  });
+
+  it('agrees with a lenient decoder on everything it accepts', () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.string({ minLength: 40, maxLength: 48, unit: fc.constantFrom(...`${ALPHABET}=`) }),
+          key32.map(base64),
+        ),
+        (text) => {
+          const parsed = parseMasterKey(text);
+          if (parsed.ok) {
+            expect(Buffer.from(parsed.value).toString('base64')).toBe(text);
+            expect(parsed.value).toEqual(new Uint8Array(Buffer.from(text, 'base64')));
+          }
+        },
+      ),
+    );
+  });
+
+  it('describes each error for a configuration message', () => {
+    expect(describeMasterKeyError({ kind: 'invalid_character', index: 3 })).toBe(
+      'must be 32 bytes, base64-encoded: character 4 is not base64',
+    );
+    expect(describeMasterKeyError({ kind: 'invalid_padding' })).toBe(
+      'must be 32 bytes, base64-encoded: the padding is wrong',
+    );
+    expect(describeMasterKeyError({ kind: 'wrong_length', bytes: 16 })).toBe(
+      'must be 32 bytes, base64-encoded: it decodes to 16 bytes',
+    );
+    expect(describeMasterKeyError({ kind: 'all_zero' })).toBe(
+      'must be a random key, not all zeros (openssl rand -base64 32)',
     );
   });
 });

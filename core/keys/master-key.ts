@@ -113,3 +113,78 @@ export function retirableMasterVersions(
     .filter((v) => v < versions.current && !inUse.has(v))
     .sort((a, b) => a - b);
 }
+
+/** Length of a master key: AES-256 takes 32 bytes. */
+export const MASTER_KEY_BYTES = 32;
+
+export type MasterKeyParseError =
+  /** A character outside the base64 alphabet (or `=` before the end); `index` from 0. */
+  | { readonly kind: 'invalid_character'; readonly index: number }
+  /** Not canonical base64: length not a multiple of 4, or bits set past the last byte. */
+  | { readonly kind: 'invalid_padding' }
+  | { readonly kind: 'wrong_length'; readonly bytes: number }
+  /** Every byte zero: a placeholder, not a key. */
+  | { readonly kind: 'all_zero' };
+
+const BASE64_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+
+/** Where the trailing `=` padding starts (the first `=`), or the length if there is none. */
+function padStartOf(text: string): number {
+  const firstPad = text.indexOf('=');
+  return firstPad === -1 ? text.length : firstPad;
+}
+
+/** The index of the first character that cannot appear at its place in padded base64. */
+function firstInvalidCharacter(text: string, padStart: number): number | undefined {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charAt(i);
+    const valid = i < padStart ? BASE64_ALPHABET.includes(c) : c === '=';
+    if (!valid) return i;
+  }
+  return text.length - padStart > 2 ? padStart : undefined;
+}
+
+/**
+ * Parses a master key written as standard, padded, canonical base64 (RFC 4648 section 4), as
+ * `openssl rand -base64 32` prints it: 44 characters for 32 bytes. Whitespace, the URL-safe
+ * alphabet, missing padding, stray bits and anything else is refused rather than skipped, as
+ * is a key of another length or of all-zero bytes.
+ */
+export function parseMasterKey(text: string): Result<Uint8Array, MasterKeyParseError> {
+  const padStart = padStartOf(text);
+  const invalid = firstInvalidCharacter(text, padStart);
+  if (invalid !== undefined) return err({ kind: 'invalid_character', index: invalid });
+  if (text.length % 4 !== 0) return err({ kind: 'invalid_padding' });
+  const digits = text.slice(0, padStart);
+  const bytes = new Uint8Array(Math.floor((digits.length * 6) / 8));
+  let buffer = 0;
+  let bits = 0;
+  let written = 0;
+  for (const c of digits) {
+    // Only the low 14 bits are ever read: older bits may overflow harmlessly.
+    buffer = (buffer << 6) | BASE64_ALPHABET.indexOf(c);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      bytes[written++] = (buffer >> bits) & 0xff;
+    }
+  }
+  if ((buffer & ((1 << bits) - 1)) !== 0) return err({ kind: 'invalid_padding' });
+  if (bytes.length !== MASTER_KEY_BYTES) return err({ kind: 'wrong_length', bytes: bytes.length });
+  if (bytes.every((byte) => byte === 0)) return err({ kind: 'all_zero' });
+  return ok(bytes);
+}
+
+/** A parse error as a sentence for a configuration message. */
+export function describeMasterKeyError(error: MasterKeyParseError): string {
+  switch (error.kind) {
+    case 'invalid_character':
+      return `must be 32 bytes, base64-encoded: character ${error.index + 1} is not base64`;
+    case 'invalid_padding':
+      return 'must be 32 bytes, base64-encoded: the padding is wrong';
+    case 'wrong_length':
+      return `must be 32 bytes, base64-encoded: it decodes to ${error.bytes} bytes`;
+    case 'all_zero':
+      return 'must be a random key, not all zeros (openssl rand -base64 32)';
+  }
+}

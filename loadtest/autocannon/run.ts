@@ -224,11 +224,14 @@ try {
     {
       ...common,
       BIND_ADDRESS: `127.0.0.1:${ports.ac}`,
+      METRICS_BIND_ADDRESS: '127.0.0.1:0',
       AC_MASTER_KEY: testMasterKey(),
       AC_REDIS_KEY_PREFIX: `${backends.redisPrefix}ac:`,
-      // The load run measures issuance, not the login limiter: lift it.
+      // The load run measures issuance, not the rate limiters: lift them.
       AC_LOGIN_BURST: '1000000000',
       AC_LOGIN_REFILL_MS: '1',
+      AC_SERVICE_TOKEN_BURST: '1000000000',
+      AC_SERVICE_TOKEN_REFILL_MS: '1',
     },
     `${acUrl}/ready`,
   );
@@ -238,6 +241,7 @@ try {
     {
       ...common,
       BIND_ADDRESS: `127.0.0.1:${ports.gc}`,
+      METRICS_BIND_ADDRESS: '127.0.0.1:0',
       GC_GRPC_BIND_ADDRESS: `127.0.0.1:${ports.gcGrpc}`,
       GC_REGION: 'local',
       AC_INTERNAL_URL: acUrl,

@@ -46,6 +46,7 @@ beforeAll(async () => {
       DATABASE_URL: backends.databaseUrl,
       REDIS_URL: TEST_REDIS_URL,
       BIND_ADDRESS: '127.0.0.1:0',
+      METRICS_BIND_ADDRESS: '127.0.0.1:0',
       AC_MASTER_KEY: testMasterKey(),
       AC_REDIS_KEY_PREFIX: backends.redisPrefix,
       AC_LOGIN_BURST: '3',
@@ -502,7 +503,7 @@ describe('AC operations', () => {
       status: 200,
       body: { status: 'ready', database: 'healthy', redis: 'healthy', signing_key: 'available' },
     });
-    const metrics = await (await fetch(`${ac.url}/metrics`)).text();
+    const metrics = await (await fetch(`${ac.metricsUrl}/metrics`)).text();
     expect(metrics).toMatch(
       /ac_http_request_duration_seconds_count\{method="POST",route="\/v1\/auth\/user\/token",status_code="401"\}/,
     );

@@ -3,7 +3,13 @@ import { z } from 'zod';
 import { err, ok } from '../../core/result.ts';
 import { buildTokenClaims, TOKEN_LIFETIME_MS, type TokenKind } from '../../core/auth/claims.ts';
 import { parseScope, parseScopeList, type Scope } from '../../core/auth/scopes.ts';
-import type { TokenBucketConfig } from '../../core/auth/token-bucket.ts';
+import {
+  loginAttemptCharges,
+  loginFailureCharges,
+  tokenIssuanceCharges,
+  type AcRateLimits,
+  type RateLimitCharge,
+} from '../../core/auth/rate-limits.ts';
 import { requireBearer } from '../../adapters/http/bearer.ts';
 import { badRequest, HttpError } from '../../adapters/http/errors.ts';
 import {
@@ -17,7 +23,7 @@ import type { Logger } from '../../adapters/logging/logger.ts';
 import type { HttpMetrics } from '../../adapters/metrics/registry.ts';
 import type { Clock } from '../shared/clock.ts';
 import { checkScopes, registerService } from './accounts.ts';
-import { clientSecretMatches, verifyPassword } from './credentials.ts';
+import { clientSecretMatches, type PasswordVerifier } from './credentials.ts';
 import type { AuditLog, ServiceStore, TokenBuckets, UserStore } from './ports.ts';
 import type { SigningKeyService } from './signing-keys.ts';
 
@@ -27,16 +33,17 @@ export interface AcAppDependencies {
   readonly audit: AuditLog;
   readonly buckets: TokenBuckets;
   readonly keys: SigningKeyService;
+  /** Password checks, with a decoy hash of the configured bcrypt cost for unknown users. */
+  readonly passwords: PasswordVerifier;
   readonly clock: Clock;
   readonly logger: Logger;
   readonly metrics: HttpMetrics;
   readonly issuer: string;
   readonly audience: string;
-  /** Login limits: one bucket per username, one per client address. */
-  readonly loginLimits: {
-    readonly perUser: TokenBucketConfig;
-    readonly perAddress: TokenBucketConfig;
-  };
+  /** Login and token-issuance limits (core's rule, scaled by configuration). */
+  readonly rateLimits: AcRateLimits;
+  /** Proxies whose X-Forwarded-For is believed (addresses or CIDRs); empty: none. */
+  readonly trustedProxies?: readonly string[];
   readonly databaseReachable: () => Promise<boolean>;
   /** Redis holds the rate limits: without it AC cannot issue tokens safely. */
   readonly redisReachable: () => Promise<boolean>;
@@ -75,17 +82,46 @@ const ADMIN_SCOPE: Scope = { principal: 'service', operation: 'admin', component
 const oauthError = (status: number, code: string, message: string) =>
   new HttpError(status, code, message, { 'cache-control': 'no-store' });
 
-/** Reads `Authorization: Basic` client credentials (RFC 6749 section 2.3.1). */
-function basicCredentials(header: string | undefined): { id: string; secret: string } | undefined {
-  const match = header === undefined ? null : /^Basic ([A-Za-z0-9+/]+=*)$/.exec(header);
-  if (!match?.[1]) return undefined;
+/** RFC 6749 section 5.2: a client that failed to authenticate. */
+const invalidClient = (message: string) =>
+  new HttpError(401, 'invalid_client', message, {
+    'cache-control': 'no-store',
+    'www-authenticate': 'Basic realm="dark-tower"',
+  });
+
+/** Client credentials of an `Authorization: Basic` header, or why they are unusable. */
+type BasicCredentials =
+  | { readonly kind: 'absent' }
+  | { readonly kind: 'malformed' }
+  | { readonly kind: 'present'; readonly id: string; readonly secret: string };
+
+/** `decodeURIComponent` that answers undefined for a bad `%` escape. */
+function percentDecoded(value: string): string | undefined {
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Reads `Authorization: Basic` client credentials (RFC 6749 section 2.3.1: each part
+ * form-urlencoded). A Basic header that does not decode (no `:`, a bad `%` escape, a NUL
+ * character) is malformed: the client failed to authenticate.
+ */
+function basicCredentials(header: string | undefined): BasicCredentials {
+  if (header === undefined || !/^basic /i.test(header)) return { kind: 'absent' };
+  const match = /^basic ([A-Za-z0-9+/]+=*)$/i.exec(header);
+  if (!match?.[1]) return { kind: 'malformed' };
   const decoded = Buffer.from(match[1], 'base64').toString('utf8');
   const separator = decoded.indexOf(':');
-  if (separator < 0) return undefined;
-  return {
-    id: decodeURIComponent(decoded.slice(0, separator)),
-    secret: decodeURIComponent(decoded.slice(separator + 1)),
-  };
+  if (separator < 0) return { kind: 'malformed' };
+  const id = percentDecoded(decoded.slice(0, separator));
+  const secret = percentDecoded(decoded.slice(separator + 1));
+  if (id === undefined || secret === undefined || `${id}${secret}`.includes('\0')) {
+    return { kind: 'malformed' };
+  }
+  return { kind: 'present', id, secret };
 }
 
 /** Parses `application/x-www-form-urlencoded` into an object; repeated fields are invalid. */
@@ -109,8 +145,21 @@ export function buildAcApp(deps: AcAppDependencies): HttpServer {
     metrics: deps.metrics,
     bodyLimit: BODY_LIMIT_BYTES,
     readiness: () => readiness(deps),
+    trustedProxies: deps.trustedProxies,
   });
   const authFailure = (reason: string) => deps.metrics.authFailures.inc({ reason });
+
+  /** Charges core's rate-limit buckets (shared in Redis under one hash tag). */
+  const charge = (charges: readonly RateLimitCharge[]) =>
+    deps.buckets.takeFromAll(
+      charges.map((c) => ({ ...c, key: `{rl}:${c.key}` })),
+      deps.clock.now(),
+    );
+  const rateLimited = (retryAfterMs: number, message: string) =>
+    new HttpError(429, 'rate_limited', message, {
+      'retry-after': String(Math.max(1, Math.ceil(retryAfterMs / 1000))),
+      'cache-control': 'no-store',
+    });
 
   async function issue(subject: string, kind: TokenKind, scopes: readonly Scope[], org: string) {
     const key = deps.keys.signingKey();
@@ -138,12 +187,9 @@ export function buildAcApp(deps: AcAppDependencies): HttpServer {
   app.post('/v1/auth/user/token', async (request, reply) => {
     const body = parseBody(userTokenRequest, request.body);
     const sourceIp = request.ip;
-    const limit = await deps.buckets.takeFromAll(
-      [
-        { key: `{rl}:login:user:${fingerprint(body.username)}`, config: deps.loginLimits.perUser },
-        { key: `{rl}:login:addr:${fingerprint(sourceIp)}`, config: deps.loginLimits.perAddress },
-      ],
-      deps.clock.now(),
+    const userLabel = fingerprint(body.username);
+    const limit = await charge(
+      loginAttemptCharges(deps.rateLimits, userLabel, fingerprint(sourceIp)),
     );
     if (!limit.allowed) {
       authFailure('rate_limited');
@@ -153,14 +199,12 @@ export function buildAcApp(deps: AcAppDependencies): HttpServer {
         reason: 'rate_limited',
         sourceIp,
       });
-      const seconds = Math.max(1, Math.ceil(limit.retryAfterMs / 1000));
-      throw new HttpError(429, 'rate_limited', 'too many login attempts; retry later', {
-        'retry-after': String(seconds),
-      });
+      throw rateLimited(limit.retryAfterMs, 'too many login attempts; retry later');
     }
     const user = await deps.users.findByUsername(body.username);
-    if (!(await verifyPassword(body.password, user?.passwordHash)) || !user) {
+    if (!(await deps.passwords.verify(body.password, user?.passwordHash)) || !user) {
       authFailure('invalid_credentials');
+      await charge(loginFailureCharges(deps.rateLimits, userLabel));
       await deps.audit.record({
         type: 'user_login_failed',
         outcome: 'failure',
@@ -200,11 +244,16 @@ export function buildAcApp(deps: AcAppDependencies): HttpServer {
         throw oauthError(400, 'unsupported_grant_type', 'only client_credentials is supported');
       }
       const basic = basicCredentials(request.headers.authorization);
-      if (basic && (body.client_id !== undefined || body.client_secret !== undefined)) {
+      if (basic.kind === 'malformed') {
+        authFailure('invalid_client');
+        throw invalidClient('the Basic credentials are malformed');
+      }
+      const fromBasic = basic.kind === 'present' ? basic : undefined;
+      if (fromBasic && (body.client_id !== undefined || body.client_secret !== undefined)) {
         throw oauthError(400, 'invalid_request', 'client credentials were sent twice');
       }
-      const clientId = basic?.id ?? body.client_id;
-      const secret = basic?.secret ?? body.client_secret;
+      const clientId = fromBasic?.id ?? body.client_id;
+      const secret = fromBasic?.secret ?? body.client_secret;
       if (clientId === undefined || secret === undefined) {
         throw oauthError(400, 'invalid_request', 'client_id and client_secret are required');
       }
@@ -218,10 +267,12 @@ export function buildAcApp(deps: AcAppDependencies): HttpServer {
           reason: service ? 'wrong_secret' : 'unknown_client',
           sourceIp: request.ip,
         });
-        throw new HttpError(401, 'invalid_client', 'client authentication failed', {
-          'cache-control': 'no-store',
-          'www-authenticate': 'Basic realm="dark-tower"',
-        });
+        throw invalidClient('client authentication failed');
+      }
+      const limit = await charge(tokenIssuanceCharges(deps.rateLimits, service.clientId));
+      if (!limit.allowed) {
+        authFailure('rate_limited');
+        throw rateLimited(limit.retryAfterMs, 'too many token requests; reuse issued tokens');
       }
       const granted = grantedScopes(service.scopes, body.scope);
       const token = await issue(service.clientId, 'service', granted, service.orgId);

@@ -51,4 +51,22 @@ describe('AC configuration', () => {
       false,
     );
   });
+
+  it("refuses junk characters and an all-zero master key with core's reason", () => {
+    const problems = (value: string, variable = 'AC_MASTER_KEY') => {
+      const env = parseEnvironment(acEnvironment, { ...valid, [variable]: value });
+      return env.ok ? [] : env.error.problems;
+    };
+    expect(problems(`${key(1).slice(0, 43)}!`)).toEqual([
+      'AC_MASTER_KEY: must be 32 bytes, base64-encoded: character 44 is not base64',
+    ]);
+    expect(problems(` ${key(1)}`)).toHaveLength(1);
+    expect(problems(key(0))).toEqual([
+      'AC_MASTER_KEY: must be a random key, not all zeros (openssl rand -base64 32)',
+    ]);
+    expect(problems(`1:${key(0)}`, 'AC_PREVIOUS_MASTER_KEYS')).toEqual([
+      'AC_PREVIOUS_MASTER_KEYS: expected version:base64key pairs (32-byte keys) separated by commas (key must be a random key, not all zeros (openssl rand -base64 32))',
+    ]);
+    expect(problems(`1:${key(2)}#`, 'AC_PREVIOUS_MASTER_KEYS')).toHaveLength(1);
+  });
 });

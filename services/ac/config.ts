@@ -1,13 +1,15 @@
 import { z } from 'zod';
-import { bindAddress, logLevel, urlWithScheme } from '../../adapters/config/env.ts';
+import { describeMasterKeyError, parseMasterKey } from '../../core/keys/master-key.ts';
+import { DEFAULT_LOGIN_LIMIT, DEFAULT_TOKEN_ISSUANCE_LIMIT } from '../../core/auth/rate-limits.ts';
+import { bindAddress, logLevel, trustedProxies, urlWithScheme } from '../../adapters/config/env.ts';
 import type { MasterKeys } from '../../adapters/crypto/envelope.ts';
 
-const base64Key = z
-  .string()
-  .refine(
-    (value) => Buffer.from(value, 'base64').length === 32,
-    'must be 32 bytes, base64-encoded',
-  );
+/** A master key: 32 random bytes as canonical base64 (core's parser; all-zero is refused). */
+const base64Key = z.string().superRefine((value, context) => {
+  const parsed = parseMasterKey(value);
+  if (!parsed.ok)
+    context.addIssue({ code: 'custom', message: describeMasterKeyError(parsed.error) });
+});
 
 /** `version:base64key` pairs separated by commas: master keys of earlier versions. */
 const previousMasterKeys = z
@@ -16,16 +18,17 @@ const previousMasterKeys = z
   .transform((value, context) => {
     const keys = new Map<number, Buffer>();
     for (const entry of value.split(',').filter((part) => part.trim() !== '')) {
-      const [version, key] = entry.trim().split(':');
-      const bytes = Buffer.from(key ?? '', 'base64');
-      if (!/^\d+$/.test(version ?? '') || bytes.length !== 32) {
+      const [version, key, ...rest] = entry.trim().split(':');
+      const parsed = parseMasterKey(key ?? '');
+      if (!/^[1-9]\d*$/.test(version ?? '') || rest.length > 0 || !parsed.ok) {
+        const detail = parsed.ok ? '' : ` (key ${describeMasterKeyError(parsed.error)})`;
         context.addIssue({
           code: 'custom',
-          message: 'expected version:base64key pairs (32-byte keys) separated by commas',
+          message: `expected version:base64key pairs (32-byte keys) separated by commas${detail}`,
         });
         return z.NEVER;
       }
-      keys.set(Number(version), bytes);
+      keys.set(Number(version), Buffer.from(parsed.value));
     }
     return keys;
   });
@@ -37,6 +40,7 @@ export const acEnvironment = z.object({
   DATABASE_URL: urlWithScheme('postgres', 'postgresql'),
   REDIS_URL: urlWithScheme('redis', 'rediss'),
   BIND_ADDRESS: bindAddress.default({ host: '0.0.0.0', port: 8082 }),
+  METRICS_BIND_ADDRESS: bindAddress.default({ host: '127.0.0.1', port: 9082 }),
   AC_MASTER_KEY: base64Key,
   AC_MASTER_KEY_VERSION: positiveInt.default(1),
   AC_PREVIOUS_MASTER_KEYS: previousMasterKeys,
@@ -52,8 +56,11 @@ export const acEnvironment = z.object({
     .min(12, 'bcrypt cost must be 12 or more')
     .max(16)
     .default(12),
-  AC_LOGIN_BURST: positiveInt.default(10),
-  AC_LOGIN_REFILL_MS: positiveInt.default(6_000),
+  AC_LOGIN_BURST: positiveInt.default(DEFAULT_LOGIN_LIMIT.capacity),
+  AC_LOGIN_REFILL_MS: positiveInt.default(DEFAULT_LOGIN_LIMIT.refillIntervalMs),
+  AC_SERVICE_TOKEN_BURST: positiveInt.default(DEFAULT_TOKEN_ISSUANCE_LIMIT.capacity),
+  AC_SERVICE_TOKEN_REFILL_MS: positiveInt.default(DEFAULT_TOKEN_ISSUANCE_LIMIT.refillIntervalMs),
+  AC_TRUSTED_PROXIES: trustedProxies,
   AC_REDIS_KEY_PREFIX: z.string().default('dt:ac:'),
   LOG_LEVEL: logLevel,
 });

@@ -11,15 +11,23 @@ export function hashPassword(password: string, cost: number): Promise<string> {
 }
 
 /**
- * A valid bcrypt hash (cost 12) of a random string, compared against when the username is
- * unknown, so a failed login costs the same time whether or not the user exists.
+ * Checks passwords against stored bcrypt hashes. An unknown user is compared against a decoy
+ * hash of the configured cost (the cost new passwords get), so a failed login costs the same
+ * time whether or not the user exists.
  */
-const DECOY_HASH = bcrypt.hashSync(randomBytes(16).toString('hex'), MIN_BCRYPT_COST);
+export class PasswordVerifier {
+  private constructor(readonly decoyHash: string) {}
 
-/** Checks a password against a stored hash; with no hash, spends the same time and fails. */
-export async function verifyPassword(password: string, hash: string | undefined): Promise<boolean> {
-  const matches = await bcrypt.compare(password, hash ?? DECOY_HASH);
-  return hash !== undefined && matches;
+  /** A verifier whose decoy hash has `cost` (at least 12); takes one bcrypt hash to build. */
+  static async withCost(cost: number): Promise<PasswordVerifier> {
+    return new PasswordVerifier(await hashPassword(randomBytes(16).toString('hex'), cost));
+  }
+
+  /** Checks a password against a stored hash; with no hash, spends the same time and fails. */
+  async verify(password: string, hash: string | undefined): Promise<boolean> {
+    const matches = await bcrypt.compare(password, hash ?? this.decoyHash);
+    return hash !== undefined && matches;
+  }
 }
 
 /**

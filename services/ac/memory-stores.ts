@@ -138,7 +138,11 @@ export class MemoryTokenBuckets implements TokenBuckets {
 
   async takeFromAll(buckets: readonly BucketCharge[], now: number) {
     const decision = takeFromAll(
-      buckets.map((bucket) => ({ state: this.states.get(bucket.key), config: bucket.config })),
+      buckets.map((bucket) => ({
+        state: this.states.get(bucket.key),
+        config: bucket.config,
+        take: bucket.take,
+      })),
       now,
     );
     if (decision.allowed) {

@@ -104,9 +104,11 @@ export interface AuditLog {
 export interface BucketCharge {
   readonly key: string;
   readonly config: TokenBucketConfig;
+  /** False: the bucket must hold a token but is not charged (default true). */
+  readonly take?: boolean;
 }
 
-/** Shared token buckets: charges one token from every bucket atomically, or none. */
+/** Shared token buckets: charges one token from every bucket atomically, or none (core's `takeFromAll`). */
 export interface TokenBuckets {
   takeFromAll(
     buckets: readonly BucketCharge[],

@@ -1,5 +1,7 @@
 import { Gauge } from 'prom-client';
+import { acRateLimits } from '../../core/auth/rate-limits.ts';
 import { DEFAULT_SIGNING_KEY_POLICY, type SigningKeyPolicy } from '../../core/keys/signing-ring.ts';
+import { listenMetrics } from '../../adapters/http/metrics-listener.ts';
 import { closeAll, drainHttp } from '../../adapters/http/shutdown.ts';
 import { createLogger, type Logger } from '../../adapters/logging/logger.ts';
 import { createHttpMetrics } from '../../adapters/metrics/registry.ts';
@@ -14,6 +16,7 @@ import { createRedis, redisIsReachable } from '../../adapters/redis/client.ts';
 import { RedisTokenBuckets } from '../../adapters/redis/token-buckets.ts';
 import { systemClock, type Clock } from '../shared/clock.ts';
 import { buildAcApp } from './app.ts';
+import { PasswordVerifier } from './credentials.ts';
 import { masterKeysOf, type AcEnvironment } from './config.ts';
 import { SigningKeyService } from './signing-keys.ts';
 
@@ -21,7 +24,10 @@ import { SigningKeyService } from './signing-keys.ts';
 export interface RunningAc {
   /** Base URL the HTTP API listens on. */
   readonly url: string;
+  /** Base URL of the internal `/metrics` listener. */
+  readonly metricsUrl: string;
   readonly keys: SigningKeyService;
+  readonly passwords: PasswordVerifier;
   readonly logger: Logger;
   /** Graceful stop: stop accepting, drain requests, stop rotation, close pools. */
   close(): Promise<void>;
@@ -42,6 +48,7 @@ export async function startAc(
 ): Promise<RunningAc> {
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? createLogger('ac-service', env.LOG_LEVEL);
+  const passwords = await PasswordVerifier.withCost(env.AC_BCRYPT_COST);
   const pool = createPool(env.DATABASE_URL);
   const redisConnections = [0, 1, 2].map(() =>
     createRedis(env.REDIS_URL, env.AC_REDIS_KEY_PREFIX, { logger }),
@@ -82,33 +89,43 @@ export async function startAc(
     audit,
     buckets: new RedisTokenBuckets(redisConnections),
     keys,
+    passwords,
     clock,
     logger,
     metrics,
     issuer: env.AC_ISSUER,
     audience: env.AC_TOKEN_AUDIENCE,
-    loginLimits: {
-      perUser: { capacity: env.AC_LOGIN_BURST, refillIntervalMs: env.AC_LOGIN_REFILL_MS },
-      perAddress: {
-        capacity: env.AC_LOGIN_BURST * 10,
-        refillIntervalMs: Math.max(1, Math.floor(env.AC_LOGIN_REFILL_MS / 10)),
-      },
-    },
+    rateLimits: acRateLimits(
+      { capacity: env.AC_LOGIN_BURST, refillIntervalMs: env.AC_LOGIN_REFILL_MS },
+      { capacity: env.AC_SERVICE_TOKEN_BURST, refillIntervalMs: env.AC_SERVICE_TOKEN_REFILL_MS },
+    ),
+    trustedProxies: env.AC_TRUSTED_PROXIES,
     databaseReachable: () => databaseIsReachable(pool),
     redisReachable: async () =>
       (await Promise.all(redisConnections.map(redisIsReachable))).every(Boolean),
   });
   const url = await app.listen({ host: env.BIND_ADDRESS.host, port: env.BIND_ADDRESS.port });
+  const metricsListener = await listenMetrics(metrics.registry, env.METRICS_BIND_ADDRESS).catch(
+    async (error: unknown) => {
+      await app.close();
+      keys.stop();
+      await closeClients();
+      throw error;
+    },
+  );
   if (options.scheduleRotation ?? true) keys.schedule();
-  logger.info({ url }, 'ac-service listening');
+  logger.info({ url, metrics_url: metricsListener.url }, 'ac-service listening');
   return {
     url,
+    metricsUrl: metricsListener.url,
     keys,
+    passwords,
     logger,
     close: () =>
       closeAll(
         [
           { name: 'http', close: () => drainHttp(app) },
+          { name: 'metrics', close: () => metricsListener.close() },
           { name: 'key rotation', close: async () => keys.stop() },
           { name: 'redis and postgres', close: closeClients },
         ],

@@ -57,6 +57,7 @@ describe('AC process', () => {
         DATABASE_URL: backends.databaseUrl,
         REDIS_URL: TEST_REDIS_URL,
         BIND_ADDRESS: `127.0.0.1:${port}`,
+        METRICS_BIND_ADDRESS: '127.0.0.1:0',
         AC_MASTER_KEY: testMasterKey(),
         AC_REDIS_KEY_PREFIX: backends.redisPrefix,
         LOG_LEVEL: 'silent',

@@ -32,6 +32,31 @@ function publicJwkOf(kid: string, privateKey: KeyObject): Record<string, string>
   return { kty: 'OKP', crv: 'Ed25519', x: jwk.x ?? '', kid, alg: 'EdDSA', use: 'sig' };
 }
 
+/** The JWK fields a published key must have; anything else in a stored JWK is ignored. */
+const JWK_FIELDS = ['kty', 'crv', 'x', 'kid', 'alg', 'use'] as const;
+
+/**
+ * The public JWK to publish for a stored key: derived from its decrypted private key, never
+ * taken from the row. The row's `public_jwk` is not covered by the private key's encryption,
+ * so a row whose stored JWK differs from the derived one has been altered (or corrupted):
+ * that stops the service rather than publish, or quietly repair, it.
+ */
+export function checkedPublicJwk(
+  stored: Pick<StoredSigningKey, 'kid' | 'publicJwk'>,
+  privateKey: KeyObject,
+): Record<string, string> {
+  const derived = publicJwkOf(stored.kid, privateKey);
+  const differing = JWK_FIELDS.filter((field) => stored.publicJwk[field] !== derived[field]);
+  if (differing.length > 0) {
+    throw new Error(
+      `signing key ${stored.kid}: the stored public key does not match its private key ` +
+        `(${differing.join(', ')} differ); the row in ac.signing_keys was altered, so AC refuses ` +
+        'to publish it. Delete the row (AC creates a new key) or restore it from a backup.',
+    );
+  }
+  return derived;
+}
+
 /** Opens a stored key with the master keys; a key that will not open stops the service. */
 function unsealKey(stored: StoredSigningKey, masterKeys: MasterKeys): SigningKey<KeyMaterial> {
   const opened = open(
@@ -50,7 +75,11 @@ function unsealKey(stored: StoredSigningKey, masterKeys: MasterKeys): SigningKey
     createdAt: stored.createdAtMs,
     activeFrom: stored.activeFromMs,
     expiresAt: stored.expiresAtMs,
-    material: { privateKey, publicKey: createPublicKey(privateKey), publicJwk: stored.publicJwk },
+    material: {
+      privateKey,
+      publicKey: createPublicKey(privateKey),
+      publicJwk: checkedPublicJwk(stored, privateKey),
+    },
   };
 }
 
@@ -151,10 +180,14 @@ export class SigningKeyService {
     return service;
   }
 
-  /** Runs the ring at the clock's current time and carries out its effects. */
+  /**
+   * Runs the ring at the clock's current time and carries out its effects. A failed tick
+   * rejects its caller only; the next tick runs (the ring retries what did not arrive).
+   */
   tick(): Promise<void> {
-    this.ticking = this.ticking.then(() => this.runTick());
-    return this.ticking;
+    const run = this.ticking.then(() => this.runTick());
+    this.ticking = run.catch(() => undefined);
+    return run;
   }
 
   /** Ticks on the ring's own deadlines (at least once a minute) until `stop`. */

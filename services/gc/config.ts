@@ -7,6 +7,7 @@ export const gcEnvironment = z
     DATABASE_URL: urlWithScheme('postgres', 'postgresql'),
     REDIS_URL: urlWithScheme('redis', 'rediss'),
     BIND_ADDRESS: bindAddress.default({ host: '0.0.0.0', port: 8080 }),
+    METRICS_BIND_ADDRESS: bindAddress.default({ host: '127.0.0.1', port: 9080 }),
     GC_GRPC_BIND_ADDRESS: bindAddress.default({ host: '0.0.0.0', port: 50051 }),
     GC_REGION: z
       .string()

@@ -433,7 +433,7 @@ describe('GC token validation through the AC JWKS', () => {
         error: attack.error,
       });
     }
-    const metrics = await (await fetch(`${gc.url}/metrics`)).text();
+    const metrics = await (await fetch(`${gc.metricsUrl}/metrics`)).text();
     for (const reason of [
       'unsupported_algorithm',
       'expired',
@@ -542,7 +542,7 @@ describe('GC operations', () => {
       status: 200,
       body: { status: 'ready', database: 'healthy', redis: 'healthy', ac_jwks: 'cached' },
     });
-    const metrics = await (await fetch(`${gc.url}/metrics`)).text();
+    const metrics = await (await fetch(`${gc.metricsUrl}/metrics`)).text();
     expect(metrics).toMatch(
       /gc_http_request_duration_seconds_count\{method="GET",route="\/v1\/meetings\/:id",status_code="200"\} [1-9]/,
     );

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { jwksCachePolicy } from '../../core/keys/jwks-cache.ts';
 import { CacheCoherence, LocalCache } from '../../adapters/cache/local-cache.ts';
+import { listenMetrics } from '../../adapters/http/metrics-listener.ts';
 import { closeAll, drainHttp } from '../../adapters/http/shutdown.ts';
 import { JwksClient } from '../../adapters/jwt/jwks-client.ts';
 import { VerifiedTokenCache } from '../../adapters/jwt/verified-cache.ts';
@@ -56,6 +57,8 @@ export const LOCAL_CACHE = {
 /** A running Global Controller. */
 export interface RunningGc {
   readonly url: string;
+  /** Base URL of the internal `/metrics` listener. */
+  readonly metricsUrl: string;
   /** `host:port` of the gRPC endpoint. */
   readonly grpcAddress: string;
   readonly logger: Logger;
@@ -166,9 +169,11 @@ export async function startGc(
   if (!connected) logger.warn('redis unreachable: serving from PostgreSQL (degraded)');
   const url = await app.listen({ host: env.BIND_ADDRESS.host, port: env.BIND_ADDRESS.port });
   const grpcAddress = `${env.GC_GRPC_BIND_ADDRESS.host}:${grpc.port}`;
-  logger.info({ url, grpc: grpcAddress }, 'gc-service listening');
+  const metricsListener = await listenMetrics(metrics.registry, env.METRICS_BIND_ADDRESS);
+  logger.info({ url, grpc: grpcAddress, metrics_url: metricsListener.url }, 'gc-service listening');
   return {
     url,
+    metricsUrl: metricsListener.url,
     grpcAddress,
     logger,
     close: () =>
@@ -176,6 +181,7 @@ export async function startGc(
         [
           { name: 'AC key fetch', close: async () => stopKeyFetch.abort() },
           { name: 'http', close: () => drainHttp(app) },
+          { name: 'metrics', close: () => metricsListener.close() },
           { name: 'grpc', close: () => stopGrpcServer(grpc.server) },
           { name: 'cache invalidations', close: () => invalidations.close() },
           { name: 'redis', close: async () => void (await redis.quit()) },

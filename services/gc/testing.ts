@@ -58,6 +58,7 @@ export async function startAcForGc(options: {
     DATABASE_URL: backends.databaseUrl,
     REDIS_URL: TEST_REDIS_URL,
     BIND_ADDRESS: '127.0.0.1:0',
+    METRICS_BIND_ADDRESS: '127.0.0.1:0',
   };
   const ac = await startAc(
     parsedEnvironment(
