@@ -340,3 +340,12 @@ describe('ControllerEndpoint deadlines', () => {
     expect(endpoint.meetingCount).toBe(0);
   });
 });
+
+describe('ControllerEndpoint defaults', () => {
+  it('takes the default handler view policy when given none', () => {
+    const { handlerView: _unused, ...config } = controllerConfig();
+    const endpoint = new ControllerEndpoint(config, 0);
+    endpoint.handle({ type: 'load-reports', reports: [report('h1', 0)] }, 0);
+    expect(endpoint.handlers.nextExpiry()).toBe(2_500);
+  });
+});

@@ -149,3 +149,19 @@ describe('HandlerView reports', () => {
     expect(out).toHaveLength(2);
   });
 });
+
+describe('HandlerView defaults', () => {
+  it('ignores planned load on a handler it never heard of', () => {
+    const view = new HandlerView();
+    view.plannedChanged([load('hx', MBPS)], [load('hy', MBPS)]);
+    expect(view.known()).toEqual([]);
+    expect(view.estimatedBps(h('hy'))).toBe(0);
+  });
+
+  it('loses a handler after 2.5 s of silence by default', () => {
+    const view = new HandlerView();
+    view.report(report('h1', 0), 0);
+    expect(view.expire(2_499)).toEqual([]);
+    expect(view.expire(2_500)).toEqual([h('h1')]);
+  });
+});
