@@ -285,3 +285,67 @@ describe('ControllerEndpoint', () => {
     expect(later.length).toBeGreaterThan(0);
   });
 });
+
+describe('ControllerEndpoint deadlines', () => {
+  it('fires many meetings’ deadlines in time order, whatever order they were filed in', () => {
+    const endpoint = new ControllerEndpoint(
+      controllerConfig({
+        heartbeatIntervalMs: 1_000_000,
+        handlerView: { reportIntervalMs: 1_000, detectionMs: 1_000_000 },
+      }),
+      0,
+    );
+    endpoint.handle({ type: 'load-reports', reports: [report('h1', 0)] }, 0);
+    endpoint.handleTimeout(0);
+    const joins = [300, 100, 400, 0, 200, 150, 350];
+    joins.forEach((at, i) => toMeeting(endpoint, meetingId(`m${i}`), joinInput('a'), at));
+    const fired: [number, string][] = [];
+    for (let round = 0; round < joins.length; round++) {
+      const deadline = endpoint.pollTimeout();
+      if (deadline === null) break;
+      endpoint.handleTimeout(deadline);
+      for (const o of drainEndpoint(endpoint))
+        if (o.type === 'meeting' && o.output.type === 'key') fired.push([deadline, o.meeting.id]);
+    }
+    const expected = joins
+      .map((at, i) => [at + TEST_TIMING.keyRetryMs, `m${i}`] as [number, string])
+      .sort((x, y) => x[0] - y[0]);
+    expect(fired).toEqual(expected);
+  });
+
+  it('reports the earliest of heartbeat, handler silence and meeting deadlines', () => {
+    const endpoint = new ControllerEndpoint(controllerConfig({ heartbeatIntervalMs: 60_000 }), 0);
+    expect(endpoint.pollTimeout()).toBe(0);
+    endpoint.handleTimeout(0);
+    expect(drainEndpoint(endpoint)).toEqual([
+      { type: 'heartbeat', controller: 'mc-1', meetingCount: 0 },
+    ]);
+    expect(endpoint.pollTimeout()).toBe(60_000);
+    endpoint.handle({ type: 'load-reports', reports: [report('h1', 100)] }, 100);
+    expect(endpoint.pollTimeout()).toBe(100 + TEST_VIEW_POLICY.detectionMs);
+    toMeeting(endpoint, m1, joinInput('a'), 200);
+    endpoint.handle({ type: 'load-reports', reports: [report('h1', 50_000)] }, 50_000);
+    expect(endpoint.pollTimeout()).toBe(200 + TEST_TIMING.keyRetryMs);
+    endpoint.handleTimeout(60_000);
+    expect(drainEndpoint(endpoint).filter((o) => o.type === 'heartbeat')).toEqual([
+      { type: 'heartbeat', controller: 'mc-1', meetingCount: 1 },
+    ]);
+  });
+
+  it('ignores ending or releasing a meeting it does not run', () => {
+    const endpoint = endpointWith(0);
+    endpoint.handle({ type: 'end-meeting', meeting: m2 }, 1);
+    endpoint.handle({ type: 'release', meeting: m2 }, 1);
+    expect(drainEndpoint(endpoint)).toEqual([]);
+    expect(endpoint.meetingCount).toBe(0);
+  });
+});
+
+describe('ControllerEndpoint defaults', () => {
+  it('takes the default handler view policy when given none', () => {
+    const { handlerView: _unused, ...config } = controllerConfig();
+    const endpoint = new ControllerEndpoint(config, 0);
+    endpoint.handle({ type: 'load-reports', reports: [report('h1', 0)] }, 0);
+    expect(endpoint.handlers.nextExpiry()).toBe(2_500);
+  });
+});

@@ -116,3 +116,52 @@ describe('HandlerView', () => {
     expect(view.expire(10_000)).toEqual([]);
   });
 });
+
+describe('HandlerView reports', () => {
+  it('takes a later report’s site, capacity and load, and moves the expiry on', () => {
+    const view = new HandlerView(TEST_VIEW_POLICY);
+    view.report(report('h1', 0, { capacityBps: 100 * MBPS, utilisation: 0.5 }), 0);
+    expect(view.nextExpiry()).toBe(TEST_VIEW_POLICY.detectionMs);
+    view.report(
+      report('h1', 1_000, { site: 'dc7', capacityBps: 200 * MBPS, utilisation: -0.2 }),
+      1_000,
+    );
+    expect(view.nextExpiry()).toBe(1_000 + TEST_VIEW_POLICY.detectionMs);
+    const out: RoutingHandler[] = [];
+    view.routingHandlers(REGION, new Map(), out);
+    expect(out).toMatchObject([{ site: 'dc7', capacityBps: 200 * MBPS, loadBps: 0 }]);
+  });
+
+  it('leaves a lost handler out of the next expiry, and reports it unhealthy to the planner', () => {
+    const view = new HandlerView(TEST_VIEW_POLICY);
+    view.report(report('h1', 0), 0);
+    view.report(report('h2', 1_000), 1_000);
+    expect(view.nextExpiry()).toBe(TEST_VIEW_POLICY.detectionMs);
+    view.lose(h('h1'));
+    expect(view.nextExpiry()).toBe(1_000 + TEST_VIEW_POLICY.detectionMs);
+    const out: RoutingHandler[] = [];
+    view.routingHandlers(REGION, new Map(), out);
+    expect(out.map((x) => [x.id, x.healthy])).toEqual([
+      [h('h1'), false],
+      [h('h2'), true],
+    ]);
+    view.routingHandlers(OTHER_REGION, new Map(), out);
+    expect(out).toHaveLength(2);
+  });
+});
+
+describe('HandlerView defaults', () => {
+  it('ignores planned load on a handler it never heard of', () => {
+    const view = new HandlerView();
+    view.plannedChanged([load('hx', MBPS)], [load('hy', MBPS)]);
+    expect(view.known()).toEqual([]);
+    expect(view.estimatedBps(h('hy'))).toBe(0);
+  });
+
+  it('loses a handler after 2.5 s of silence by default', () => {
+    const view = new HandlerView();
+    view.report(report('h1', 0), 0);
+    expect(view.expire(2_499)).toEqual([]);
+    expect(view.expire(2_500)).toEqual([h('h1')]);
+  });
+});
