@@ -85,7 +85,10 @@ export interface ControllerRecord {
  * controller registers and reports its last heartbeat at the time it was recorded, then a tick
  * at `now` marks the silent ones unhealthy, exactly as a registry fed live would have.
  */
-export function registryFrom(records: readonly ControllerRecord[], now: number): ControllerRegistry {
+export function registryFrom(
+  records: readonly ControllerRecord[],
+  now: number,
+): ControllerRegistry {
   let registry = createRegistry();
   for (const record of [...records].sort((a, b) => a.lastHeartbeatMs - b.lastHeartbeatMs)) {
     const id = controllerId(record.id);

@@ -29,4 +29,3 @@ function buildRequest(name: string): LayoutRequest {
     streamIds: Array.from({ length: rows * columns }, (_, i) => i + 1),
   };
 }
-

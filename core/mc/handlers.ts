@@ -150,9 +150,7 @@ export class HandlerView {
   /** Estimated load of a handler in bits per second: last report plus own plans since. */
   estimatedBps(handler: HandlerId): number {
     const known = this.handlers.get(handler);
-    return known === undefined
-      ? 0
-      : Math.max(0, known.reportedBps + known.own - known.ownAtReport);
+    return known === undefined ? 0 : Math.max(0, known.reportedBps + known.own - known.ownAtReport);
   }
 
   /**

@@ -99,7 +99,11 @@ export type MeetingInput =
   | { readonly type: 'layout'; readonly participant: ParticipantId; readonly layout: LayoutRequest }
   | { readonly type: 'publish'; readonly participant: ParticipantId; readonly kind: MediaKind }
   | { readonly type: 'unpublish'; readonly participant: ParticipantId; readonly kind: MediaKind }
-  | { readonly type: 'screen-share'; readonly participant: ParticipantId; readonly sharing: boolean }
+  | {
+      readonly type: 'screen-share';
+      readonly participant: ParticipantId;
+      readonly sharing: boolean;
+    }
   | { readonly type: 'speaker'; readonly participant: ParticipantId }
   /** The client reports its media session (the handler it reached), or its loss (undefined). */
   | {

@@ -200,7 +200,12 @@ try {
   const stores = pgAcStores(pool);
   await createUser(
     { ...stores, bcryptCost: 12 },
-    { username: 'load', password: PASSWORD, scopes: ['user.read.gc', 'user.write.gc'], org: 'default' },
+    {
+      username: 'load',
+      password: PASSWORD,
+      scopes: ['user.read.gc', 'user.write.gc'],
+      org: 'default',
+    },
   );
   const client = await registerService(stores, {
     name: 'load-mc',

@@ -64,10 +64,7 @@ export class MeetingPlacement {
       this.registry(now),
       this.assignments.get(meeting),
     ]);
-    return currentController(
-      registry,
-      assigned === undefined ? undefined : controllerId(assigned),
-    );
+    return currentController(registry, assigned === undefined ? undefined : controllerId(assigned));
   }
 
   /**
