@@ -3,6 +3,9 @@ import type { BucketCharge, TokenBuckets } from '../../services/ac/ports.ts';
 import type { Redis } from './client.ts';
 import { DependencyUnavailableError } from '../resilience/dependency-errors.ts';
 
+/** ioredis states of a connection that was lost (not one still being set up). */
+const DOWN = new Set(['reconnecting', 'close', 'end']);
+
 const MAX_ATTEMPTS = 20;
 
 function parseState(raw: string | null): TokenBucketState | undefined {
@@ -34,7 +37,7 @@ export class RedisTokenBuckets implements TokenBuckets {
   async takeFromAll(buckets: readonly BucketCharge[], now: number) {
     // Fail at once while Redis is away: a request waiting out command timeouts (and a queue of
     // requests behind it for the connections) would hang for seconds before its 503.
-    if (this.connections.every((connection) => connection.status !== 'ready'))
+    if (this.connections.every((connection) => DOWN.has(connection.status)))
       throw new DependencyUnavailableError('redis');
     const connection = await this.lease();
     try {

@@ -91,8 +91,9 @@ describe('forward allocation', () => {
       expect(total).not.toBe(0);
       expect(f.counters.datagramsIn).toBe(2 * DATAGRAMS);
       // One allocated byte per datagram would be 1 MB; a small object each would be 16+ MB and
-      // set off scavenges.
-      expect(growth).toBeLessThan(64 * 1024);
+      // set off scavenges. The test runner's own work in the same process (its messages and
+      // timers) has been seen to add up to about 80 KB while the loop runs.
+      expect(growth).toBeLessThan(256 * 1024);
       expect(collections).toBe(0);
     },
   );
