@@ -223,7 +223,8 @@ export function failJoin(
 ): void {
   if (client.state !== 'joining') return;
   w.metrics.joins[outcome]++;
-  client.gaveUp = true;
+  // A refusal for capacity is the platform working as designed, not a failed join.
+  client.gaveUp = outcome === 'failed';
   w.sim.note(`join-failed ${client.id} ${reason}`);
   disconnect(w, client, 'left');
 }

@@ -105,7 +105,7 @@ export interface Client {
   pendingKeys: number;
   /** The client's controller failed and the client has not rejoined another yet. */
   signalingLost: boolean;
-  /** The client's last join attempt failed (it did not leave of its own accord). */
+  /** The client's last join attempt failed (not refused for capacity, nor left of its own accord). */
   gaveUp: boolean;
   /** The handler the client last told its controller it is connected to. */
   reportedHandler: HandlerId | undefined;
