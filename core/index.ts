@@ -12,3 +12,5 @@ export * from './auth/index.ts';
 export * from './backpressure/index.ts';
 export * from './ops/index.ts';
 export * from './mh/index.ts';
+export * from './mc/index.ts';
+export * from './gc/index.ts';
