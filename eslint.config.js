@@ -74,6 +74,66 @@ export default tseslint.config(
       '@typescript-eslint/consistent-type-imports': 'error',
     },
   },
+  // Every layer's imports (docs/architecture.md, "Layers"): ports hold interfaces and plain
+  // data types from core; adapters implement ports and never import services or the simulator;
+  // the simulator drives core and never imports adapters or services.
+  {
+    files: ['ports/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['node:*', '**/adapters/**', '**/services/**', '**/sim/**', '**/client/**'],
+              message: 'ports/ hold interfaces and plain data types from core only.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['adapters/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/services/**', '**/sim/**', '**/chaos/**', '**/client/**'],
+              message: 'adapters implement ports; they never import services or the simulator.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['sim/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: [
+                '**/adapters/**',
+                '**/services/**',
+                'pg',
+                'ioredis',
+                'fastify',
+                'jose',
+                'pino',
+              ],
+              message:
+                'the simulator drives core with in-memory ports; it never imports adapters or services.',
+            },
+          ],
+        },
+      ],
+    },
+  },
   {
     files: ['core/**/*.ts'],
     ignores: ['core/**/*.test.ts', 'core/demo.ts'],

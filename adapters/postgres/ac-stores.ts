@@ -11,7 +11,7 @@ import type {
   StoredSigningKey,
   UserRecord,
   UserStore,
-} from '../../services/ac/ports.ts';
+} from '../../ports/ac.ts';
 import { inTransaction, type Pool, type PoolClient } from './pool.ts';
 
 const UNIQUE_VIOLATION = '23505';

@@ -8,7 +8,7 @@ import type {
   PlacementBacklog,
   TenantConfig,
   TenantStore,
-} from '../../services/gc/ports.ts';
+} from '../../ports/gc.ts';
 import type { Pool } from './pool.ts';
 
 type MeetingRow = {

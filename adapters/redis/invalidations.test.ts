@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { TEST_REDIS_URL } from '../../services/shared/testing.ts';
+import { TEST_REDIS_URL } from './testing.ts';
 import { CacheCoherence, LocalCache } from '../cache/local-cache.ts';
 import { createLogger } from '../logging/logger.ts';
 import { createRedis, deleteOwnKeys, testKeyPrefix, type Redis } from './client.ts';

@@ -6,7 +6,7 @@ import type {
   McRecord,
   McRegistration,
   MeetingAssignments,
-} from '../../services/gc/ports.ts';
+} from '../../ports/gc.ts';
 import type { Redis } from './client.ts';
 
 const CONTROLLERS = 'mc:ids';

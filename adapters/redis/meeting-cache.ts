@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { MeetingCache, MeetingRecord } from '../../services/gc/ports.ts';
+import type { MeetingCache, MeetingRecord } from '../../ports/gc.ts';
 import type { Redis } from './client.ts';
 
 const cachedMeeting = z.object({

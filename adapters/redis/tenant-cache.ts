@@ -1,4 +1,4 @@
-import type { TenantConfig, TenantConfigCache } from '../../services/gc/ports.ts';
+import type { TenantConfig, TenantConfigCache } from '../../ports/gc.ts';
 import type { Redis } from './client.ts';
 
 /** Tenant configuration cached in Redis under `tenant:<org>` for `ttlMs` (5 minutes in GC). */

@@ -1,5 +1,5 @@
 import { msUntilFull, takeFromAll, type TokenBucketState } from '../../core/auth/token-bucket.ts';
-import type { BucketCharge, TokenBuckets } from '../../services/ac/ports.ts';
+import type { BucketCharge, TokenBuckets } from '../../ports/ac.ts';
 import type { Redis } from './client.ts';
 import { DependencyUnavailableError } from '../resilience/dependency-errors.ts';
 

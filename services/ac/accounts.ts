@@ -4,7 +4,7 @@ import { parseScope } from '../../core/auth/scopes.ts';
 import type { Principal } from '../../core/auth/scopes.ts';
 import { err, ok, type Result } from '../../core/result.ts';
 import { hashPassword, newClientId, newClientSecret } from './credentials.ts';
-import type { AuditLog, ServiceStore, UserStore } from './ports.ts';
+import type { AuditLog, ServiceStore, UserStore } from '../../ports/ac.ts';
 
 export type InvalidScope = {
   readonly kind: 'invalid_scope';

@@ -24,7 +24,7 @@ import type { HttpMetrics } from '../../adapters/metrics/registry.ts';
 import type { Clock } from '../shared/clock.ts';
 import { checkScopes, registerService } from './accounts.ts';
 import { clientSecretMatches, type PasswordVerifier } from './credentials.ts';
-import type { AuditLog, ServiceStore, TokenBuckets, UserStore } from './ports.ts';
+import type { AuditLog, ServiceStore, TokenBuckets, UserStore } from '../../ports/ac.ts';
 import type { SigningKeyService } from './signing-keys.ts';
 
 export interface AcAppDependencies {

@@ -14,7 +14,7 @@ import type {
   TokenBuckets,
   UserRecord,
   UserStore,
-} from './ports.ts';
+} from '../../ports/ac.ts';
 
 /** Refuses a malformed organisation id, as the database's CHECK constraint does. */
 function requireOrgId(orgId: string): void {

@@ -17,7 +17,7 @@ import { open, seal, type MasterKeys } from '../../adapters/crypto/envelope.ts';
 import type { SigningKeyMaterial } from '../../adapters/jwt/tokens.ts';
 import type { Logger } from '../../adapters/logging/logger.ts';
 import type { Clock } from '../shared/clock.ts';
-import type { AuditLog, SigningKeyStore, StoredSigningKey } from './ports.ts';
+import type { AuditLog, SigningKeyStore, StoredSigningKey } from '../../ports/ac.ts';
 
 /** A key's usable halves: the private key signs, the JWK is published. */
 export interface KeyMaterial {

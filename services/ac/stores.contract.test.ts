@@ -21,7 +21,7 @@ import type {
   SigningKeyStore,
   StoredSigningKey,
   UserStore,
-} from './ports.ts';
+} from '../../ports/ac.ts';
 
 interface Stores {
   users: UserStore;

@@ -8,7 +8,7 @@ import {
 } from '../../adapters/redis/client.ts';
 import { RedisTokenBuckets } from '../../adapters/redis/token-buckets.ts';
 import { MemoryTokenBuckets } from './memory-stores.ts';
-import type { TokenBuckets } from './ports.ts';
+import type { TokenBuckets } from '../../ports/ac.ts';
 
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const prefix = testKeyPrefix();

@@ -24,7 +24,7 @@ import type {
   TenantConfig,
   TenantConfigCache,
   TenantStore,
-} from './ports.ts';
+} from '../../ports/gc.ts';
 
 export interface GcAppDependencies {
   readonly meetings: MeetingStore;

@@ -1,7 +1,7 @@
 import type { Logger } from '../../adapters/logging/logger.ts';
 import type { Clock } from '../shared/clock.ts';
 import type { MeetingPlacement } from './placement.ts';
-import type { PlacementBacklog } from './ports.ts';
+import type { PlacementBacklog } from '../../ports/gc.ts';
 
 /** Meetings placed per backlog read, and backlog reads per sweep. */
 const BATCH = 200;

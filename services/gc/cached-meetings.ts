@@ -5,7 +5,7 @@ import type {
   MeetingRecord,
   MeetingStore,
   MeetingStoreError,
-} from './ports.ts';
+} from '../../ports/gc.ts';
 
 /**
  * Meeting reads through a shared regional cache: a read tries the cache, then the store, and

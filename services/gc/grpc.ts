@@ -14,7 +14,7 @@ import {
 import type { Clock } from '../shared/clock.ts';
 import type { MeetingPlacement } from './placement.ts';
 import type { VerifiedClaims } from '../../core/auth/claims.ts';
-import type { McAvailability } from './ports.ts';
+import type { McAvailability } from '../../ports/gc.ts';
 
 const REGISTER_SCOPE: Scope = { principal: 'service', operation: 'write', component: 'gc' };
 const MC_ID = /^[A-Za-z0-9._-]{1,128}$/;

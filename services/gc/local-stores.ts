@@ -8,7 +8,7 @@ import type {
   MeetingStoreError,
   TenantConfig,
   TenantConfigCache,
-} from './ports.ts';
+} from '../../ports/gc.ts';
 
 /** Tells every replica to drop a key from its in-process caches. */
 export interface InvalidationPublisher {

@@ -15,7 +15,7 @@ import type {
   TenantConfig,
   TenantConfigCache,
   TenantStore,
-} from './ports.ts';
+} from '../../ports/gc.ts';
 
 /** In-memory meetings and tenants (the tenant set is fixed at construction). */
 export class MemoryMeetingStore implements MeetingStore, TenantStore, PlacementBacklog {

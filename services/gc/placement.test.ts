@@ -6,7 +6,7 @@ import { CacheCoherence, LocalCache } from '../../adapters/cache/local-cache.ts'
 import { LocallyCachedAssignments } from './local-stores.ts';
 import { MemoryMcAvailability, MemoryMeetingAssignments } from './memory-stores.ts';
 import { MeetingPlacement, registryFrom } from './placement.ts';
-import type { McRecord } from './ports.ts';
+import type { McRecord } from '../../ports/gc.ts';
 
 const record = fc.record({
   id: fc.stringMatching(/^mc-[a-z0-9]{1,6}$/),

@@ -6,7 +6,7 @@ import type {
 import { currentController, placeMeeting, registryFrom } from '../../core/gc/placement.ts';
 import { controllerId, meetingId, regionId } from '../../core/ids.ts';
 import { err, ok, type Result } from '../../core/result.ts';
-import type { McAvailability, MeetingAssignments } from './ports.ts';
+import type { McAvailability, MeetingAssignments } from '../../ports/gc.ts';
 
 export { registryFrom };
 

@@ -33,7 +33,7 @@ import type {
   PlacementBacklog,
   TenantConfigCache,
   TenantStore,
-} from './ports.ts';
+} from '../../ports/gc.ts';
 
 let database: TestDatabase;
 let pool: Pool;

@@ -7,7 +7,9 @@ import { createTestDatabase, type TestDatabase } from '../../adapters/postgres/t
 import { createRedis, deleteOwnKeys, testKeyPrefix } from '../../adapters/redis/client.ts';
 import { migrateSchemas } from './schema.ts';
 
-export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+import { TEST_REDIS_URL } from '../../adapters/redis/testing.ts';
+
+export { TEST_REDIS_URL };
 
 /** A migrated database and a Redis key prefix of one test file's own. */
 export interface IsolatedBackends {

@@ -1,4 +1,4 @@
-import type { Result } from '../../core/result.ts';
+import type { Result } from '../core/result.ts';
 
 /** A tenant's settings, as GC reads them on every meeting request (cached 5 minutes). */
 export interface TenantConfig {

@@ -1,5 +1,5 @@
-import type { Result } from '../../core/result.ts';
-import type { TokenBucketConfig } from '../../core/auth/token-bucket.ts';
+import type { Result } from '../core/result.ts';
+import type { TokenBucketConfig } from '../core/auth/token-bucket.ts';
 
 /** A user who logs in with a username and password. */
 export interface UserRecord {
