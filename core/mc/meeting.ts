@@ -30,7 +30,8 @@ import type { HandlerId, MediaKind, MeetingId, ParticipantId, RegionId } from '.
 import type { LayoutRequest } from '../layout/types.ts';
 import { MediaKeyEpochs, type MediaKeyEvent, type MediaKeyPolicy } from '../keys/media-epochs.ts';
 import { planRouting } from '../routing/planner.ts';
-import { planTransition, type PlanStep } from '../routing/transition.ts';
+import { canonicalPlanHas, planTransition, type PlanStep } from '../routing/transition.ts';
+import { routeKey } from '../routing/keys.ts';
 import type {
   LatencyTable,
   Route,
@@ -210,6 +211,14 @@ export class MeetingMachine {
   /** The phase the transition in flight is in; commands of that phase not yet acknowledged. */
   private phase: 'idle' | 'first' | 'second' = 'idle';
   private secondPhase: PlanStep[] = [];
+  /** An addition of the transition in flight went to a handler that was lost unacknowledged. */
+  private additionLost = false;
+  /**
+   * Removals of a transition whose additions did not all reach their handlers: kept off the
+   * handlers then (removing the old legs would cut pairs the lost additions were to carry) and
+   * sent with the next transition, less the legs its plan keeps.
+   */
+  private deferredRemovals: PlanStep[] = [];
   private readonly pending = new Map<number, PendingCommand>();
   private nextCommandId = 1;
   private readonly pendingKeys = new Map<ParticipantId, PendingKey>();
@@ -632,6 +641,16 @@ export class MeetingMachine {
     const from = this.appliedPlan;
     const to = this.plan;
     const steps = planTransition(from, to);
+    if (this.deferredRemovals.length > 0) {
+      const removed = new Set(steps.filter((s) => s.op === 'remove').map((s) => routeKey(s.route)));
+      for (const step of this.deferredRemovals) {
+        const key = routeKey(step.route);
+        if (removed.has(key) || canonicalPlanHas(to, step.route) === true) continue;
+        removed.add(key);
+        steps.push(step);
+      }
+      this.deferredRemovals = [];
+    }
     this.outputs.push({
       type: 'transition',
       from,
@@ -656,7 +675,11 @@ export class MeetingMachine {
     const byHandler = new Map<HandlerId, PlanStep[]>();
     for (const step of steps) {
       const owner = ownerOf(step.route);
-      if (!this.handlers.isHealthy(owner)) continue;
+      if (!this.handlers.isHealthy(owner)) {
+        // A lost handler's legs are gone; an addition it cannot take leaves the old legs needed.
+        if (this.phase === 'first' && step.op === 'add') this.additionLost = true;
+        continue;
+      }
       const list = byHandler.get(owner);
       if (list === undefined) byHandler.set(owner, [step]);
       else list.push(step);
@@ -698,8 +721,15 @@ export class MeetingMachine {
   private phaseDone(now: number): void {
     if (this.phase === 'first') {
       this.phase = 'second';
-      const second = this.secondPhase;
+      let second = this.secondPhase;
       this.secondPhase = [];
+      // The removals wait while the plan being moved to cannot be whole: an addition went to a
+      // lost handler, or the plan still routes through one (its legs there are gone).
+      if (this.additionLost || this.routesThroughLostHandler(this.appliedPlan)) {
+        this.deferredRemovals.push(...second);
+        second = [];
+      }
+      this.additionLost = false;
       return this.sendPhase(second, now);
     }
     if (this.phase !== 'second') return;
@@ -708,15 +738,24 @@ export class MeetingMachine {
     this.startTransition(now);
   }
 
+  private routesThroughLostHandler(plan: RoutingPlan | null): boolean {
+    for (const load of plan?.loads ?? []) if (!this.handlers.isHealthy(load.handler)) return true;
+    return false;
+  }
+
   private handlerLost(handler: HandlerId, now: number): void {
     let dropped = false;
     for (const command of this.pending.values()) {
       if (command.handler !== handler) continue;
       this.pending.delete(command.id);
       dropped = true;
+      if (this.phase === 'first' && command.steps.some((step) => step.op === 'add'))
+        this.additionLost = true;
     }
-    if (dropped && this.pending.size === 0) this.phaseDone(now);
+    // Replan first, so that the transition this loss completes is followed by one to a plan
+    // without the lost handler rather than to the plan made before the loss.
     if (this.config.mutations?.noReplanOnHandlerLoss !== true) this.replan(now);
+    if (dropped && this.pending.size === 0) this.phaseDone(now);
   }
 
   // ---------------------------------------------------------------- keys

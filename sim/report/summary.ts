@@ -78,6 +78,8 @@ export interface RunReport {
     readonly resends: number;
     /** Meetings a controller took over from a failed one. */
     readonly failovers: number;
+    /** Meetings left on a failed handler because no other handler had room for them. */
+    readonly stranded: number;
   };
   readonly rotations: { readonly signingKeys: number; readonly mediaKeys: number };
   readonly tokens: { readonly issued: number; readonly verified: number };

@@ -18,7 +18,7 @@ export function renderTerminal(report: RunReport): string {
     '',
     `Joins: ${report.joins.attempted} attempted, ${report.joins.admitted} admitted, ${report.joins.redirected} redirected, ${report.joins.rejected} rejected, ${report.joins.failed} failed, ${report.joins.reconnects} reconnects`,
     `Packet loss (sampled meetings): ${report.packetLoss.ratio === null ? 'no packet sample (use --packet-sample)' : `${(100 * report.packetLoss.ratio).toFixed(3)}% of ${report.packetLoss.sent}`}`,
-    `Cascades: ${report.cascades.links} handler-to-handler links, max ${report.cascades.maxHops} hops; ${report.reroutes.plans} plans, ${report.reroutes.commands} route commands (${report.reroutes.resends} resent), ${report.reroutes.failovers} meetings taken over from a failed controller`,
+    `Cascades: ${report.cascades.links} handler-to-handler links, max ${report.cascades.maxHops} hops; ${report.reroutes.plans} plans, ${report.reroutes.commands} route commands (${report.reroutes.resends} resent), ${report.reroutes.failovers} meetings taken over from a failed controller, ${report.reroutes.stranded} stranded on a failed handler for want of room`,
     `Handler utilisation: mean ${percent(report.utilisation.meanPercent)}, p95 ${percent(report.utilisation.p95Percent)}, max ${percent(report.utilisation.maxPercent)}; samples over 70%: ${report.utilisation.samplesOverWarningPercent}%, over 80%: ${report.utilisation.samplesOverHardLimitPercent}%; ${report.scaleOuts} handlers added by the autoscaler`,
     `Keys: ${report.rotations.signingKeys} signing-key rotations, ${report.rotations.mediaKeys} media-key rotations; ${report.tokens.issued} tokens issued, ${report.tokens.verified} verifications`,
     report.cost === null

@@ -116,7 +116,7 @@ export function canBeDelivered(w: World, demand: StreamDemand): boolean {
   const meeting = sub.meeting;
   const regions = new Set<string>([sub.region, pub.region, meeting.region]);
   const owner = meeting.owner === undefined ? undefined : w.controllersById.get(meeting.owner);
-  if (owner === undefined || !owner.healthy) return false;
+  if (owner === undefined || !owner.healthy || meeting.strandedSince !== undefined) return false;
   regions.add(owner.region);
   for (const load of meeting.machine?.plan?.loads ?? []) {
     const handler = w.handlersById.get(load.handler);

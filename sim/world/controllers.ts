@@ -166,6 +166,7 @@ export function meetingOutput(
       meeting.erasedEpochs.push(out.epoch);
       return;
     case 'planned':
+      meeting.strandedSince = undefined;
       meeting.planDeliversDemand = checkNewPlan(
         w.violations,
         `mc/${meeting.id}`,
@@ -175,8 +176,19 @@ export function meetingOutput(
       w.metrics.reroutes.plans++;
       meeting.demandChangedAt = w.sim.now;
       return scheduleConvergenceCheck(w, meeting);
-    case 'plan-failed':
+    case 'plan-failed': {
+      // A replan that found no room while the plan in force still routes through a failed
+      // handler leaves the meeting without capacity: its pairs cannot be delivered until
+      // room appears (the controller keeps no partial plan).
+      const stranded = (meeting.machine?.plan?.loads ?? []).some(
+        (load) => w.handlersById.get(load.handler)?.healthy === false,
+      );
+      if (stranded && meeting.strandedSince === undefined) {
+        meeting.strandedSince = w.sim.now;
+        w.metrics.reroutes.stranded++;
+      }
       return w.sim.note(`plan-failed ${meeting.id} ${out.error.kind}`);
+    }
     case 'transition':
       return checkTransition(
         w.violations,

@@ -28,6 +28,11 @@ export class MeetingState {
   planDeliversDemand = false;
   /** The convergence checks of this meeting, and what the last one found. */
   readonly convergence = new ConvergenceChecks();
+  /**
+   * Since when the meeting has been stranded: its plan routes through a failed handler and the
+   * controller's replan found no room elsewhere. Its pairs are not due while it is.
+   */
+  strandedSince: Micros | undefined;
   /** When the plan last changed; the convergence bound counts from here. */
   demandChangedAt: Micros = 0;
   /** Installed forwarding entries across every handler. */
