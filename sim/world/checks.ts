@@ -4,7 +4,7 @@ import { ms, seconds, type Micros } from '../engine/time.ts';
 import { isDelivered } from '../invariants/convergence.ts';
 import type { MediaHandler } from './media-handler.ts';
 import type { MeetingState } from './meeting.ts';
-import { emptyPlan, firstPublishOf } from './plans.ts';
+import { emptyPlan, firstPublishOf, pairsBy } from './plans.ts';
 import type { World } from './world.ts';
 import { FAILURE_DETECTION, type Client } from './nodes.ts';
 
@@ -51,7 +51,7 @@ export function checkFirstMedia(w: World, meeting: MeetingState): void {
     const client = w.clients.get(member);
     if (client === undefined || !client.awaitingFirstMedia || client.handler === undefined)
       continue;
-    demandOf ??= demandBySubscriber(meeting.machine?.demand ?? []);
+    demandOf ??= pairsBy(meeting.machine?.demand ?? [], 'subscriber');
     const stream = demandOf.get(client.id)?.find((d) => isDelivered(meeting.installed, d));
     if (stream === undefined) continue;
     client.awaitingFirstMedia = false;
@@ -124,15 +124,4 @@ export function canBeDelivered(w: World, demand: StreamDemand): boolean {
   }
   for (const a of regions) for (const b of regions) if (w.network.isBlocked(a, b)) return false;
   return true;
-}
-
-/** Each subscriber's demanded pairs, in demand order. */
-function demandBySubscriber(demand: readonly StreamDemand[]): Map<ParticipantId, StreamDemand[]> {
-  const bySubscriber = new Map<ParticipantId, StreamDemand[]>();
-  for (const pair of demand) {
-    const pairs = bySubscriber.get(pair.subscriber);
-    if (pairs === undefined) bySubscriber.set(pair.subscriber, [pair]);
-    else pairs.push(pair);
-  }
-  return bySubscriber;
 }

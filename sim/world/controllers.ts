@@ -14,6 +14,7 @@ import { HEARTBEAT_INTERVAL, type ControllerNode, type RegionServices } from './
 import { distributeEpoch } from './keys.ts';
 import { recordForwarding, checkFirstMedia, scheduleConvergenceCheck } from './checks.ts';
 import { deliver } from './messaging.ts';
+import { pairsBy } from './plans.ts';
 import { connectHandler } from './join.ts';
 
 /**
@@ -303,12 +304,7 @@ function pairsOf(
 ): readonly StreamDemand[] {
   let index = pairsByPublisher.get(demand);
   if (index === undefined) {
-    index = new Map();
-    for (const pair of demand) {
-      const list = index.get(pair.publisher);
-      if (list === undefined) index.set(pair.publisher, [pair]);
-      else list.push(pair);
-    }
+    index = pairsBy(demand, 'publisher');
     pairsByPublisher.set(demand, index);
   }
   return index.get(publisher) ?? [];

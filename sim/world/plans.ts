@@ -1,5 +1,5 @@
 import type { HandlerId, MeetingId, ParticipantId } from '../../core/ids.ts';
-import type { LatencyTable, RoutingPlan } from '../../core/routing/types.ts';
+import type { LatencyTable, RoutingPlan, StreamDemand } from '../../core/routing/types.ts';
 import type { Scenario } from '../scenario/schema.ts';
 
 /** A plan with nothing routed: the starting point of a meeting's first transition. */
@@ -39,4 +39,18 @@ export function oneWayTable(scenario: Scenario): LatencyTable {
     table[a.name] = row;
   }
   return table as LatencyTable;
+}
+
+/** A demand list's pairs grouped by subscriber or by publisher, each group in list order. */
+export function pairsBy(
+  demand: readonly StreamDemand[],
+  key: 'subscriber' | 'publisher',
+): Map<ParticipantId, StreamDemand[]> {
+  const groups = new Map<ParticipantId, StreamDemand[]>();
+  for (const pair of demand) {
+    const group = groups.get(pair[key]);
+    if (group === undefined) groups.set(pair[key], [pair]);
+    else group.push(pair);
+  }
+  return groups;
 }
