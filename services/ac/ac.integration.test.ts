@@ -5,21 +5,19 @@ import { err, ok } from '../../core/result.ts';
 import { verifyToken } from '../../adapters/jwt/tokens.ts';
 import { createLogger } from '../../adapters/logging/logger.ts';
 import { createPool, type Pool } from '../../adapters/postgres/pool.ts';
-import { parseEnvironment } from '../../adapters/config/env.ts';
 import { ManualClock } from '../shared/clock.ts';
 import { jwtAttacks } from '../shared/jwt-attacks.ts';
 import {
   http,
   isolatedBackends,
   json,
-  parsedEnvironment,
   pgAcStores,
   testMasterKey,
-  TEST_REDIS_URL,
   type IsolatedBackends,
+  acTestEnvironment,
 } from '../shared/testing.ts';
 import { assignOrg, createUser, registerService } from './accounts.ts';
-import { acEnvironment, type AcEnvironment } from './config.ts';
+import { type AcEnvironment } from './config.ts';
 import { startAc, type RunningAc } from './server.ts';
 
 const HOUR = 3_600_000;
@@ -41,18 +39,7 @@ const start = (at: ManualClock = clock) =>
 beforeAll(async () => {
   backends = await isolatedBackends();
   pool = createPool(backends.databaseUrl, 2);
-  env = parsedEnvironment(
-    parseEnvironment(acEnvironment, {
-      DATABASE_URL: backends.databaseUrl,
-      REDIS_URL: TEST_REDIS_URL,
-      BIND_ADDRESS: '127.0.0.1:0',
-      METRICS_BIND_ADDRESS: '127.0.0.1:0',
-      AC_MASTER_KEY: testMasterKey(),
-      AC_REDIS_KEY_PREFIX: backends.redisPrefix,
-      AC_LOGIN_BURST: '3',
-      AC_LOGIN_REFILL_MS: '60000',
-    }),
-  );
+  env = acTestEnvironment(backends, { AC_LOGIN_BURST: '3', AC_LOGIN_REFILL_MS: '60000' });
   const stores = pgAcStores(pool);
   await createUser(
     { ...stores, bcryptCost: 12 },

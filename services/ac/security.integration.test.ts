@@ -19,9 +19,8 @@ import {
   json,
   parsedEnvironment,
   pgAcStores,
-  testMasterKey,
-  TEST_REDIS_URL,
   type IsolatedBackends,
+  acTestEnvironment,
 } from '../shared/testing.ts';
 import { createUser, registerService } from './accounts.ts';
 import { acEnvironment, type AcEnvironment } from './config.ts';
@@ -49,16 +48,7 @@ function unwrapOk<T>(result: { ok: true; value: T } | { ok: false; error: unknow
 beforeAll(async () => {
   backends = await isolatedBackends();
   pool = createPool(backends.databaseUrl, 2);
-  env = parsedEnvironment(
-    parseEnvironment(acEnvironment, {
-      DATABASE_URL: backends.databaseUrl,
-      REDIS_URL: TEST_REDIS_URL,
-      BIND_ADDRESS: '127.0.0.1:0',
-      METRICS_BIND_ADDRESS: '127.0.0.1:0',
-      AC_MASTER_KEY: testMasterKey(),
-      AC_REDIS_KEY_PREFIX: backends.redisPrefix,
-    }),
-  );
+  env = acTestEnvironment(backends);
   const stores = pgAcStores(pool);
   for (const username of ['alice', 'bob', 'carol']) {
     await createUser(

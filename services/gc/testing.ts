@@ -5,16 +5,15 @@ import { parseEnvironment } from '../../adapters/config/env.ts';
 import type { Logger } from '../../adapters/logging/logger.ts';
 import type { Pool } from '../../adapters/postgres/pool.ts';
 import { createUser, registerService } from '../ac/accounts.ts';
-import { acEnvironment } from '../ac/config.ts';
 import { startAc, type RunningAc } from '../ac/server.ts';
 import type { ManualClock } from '../shared/clock.ts';
 import {
   issuedToken,
   parsedEnvironment,
   pgAcStores,
-  testMasterKey,
   TEST_REDIS_URL,
   type IsolatedBackends,
+  acTestEnvironment,
 } from '../shared/testing.ts';
 import { gcEnvironment, type GcEnvironment } from './config.ts';
 
@@ -61,13 +60,7 @@ export async function startAcForGc(options: {
     METRICS_BIND_ADDRESS: '127.0.0.1:0',
   };
   const ac = await startAc(
-    parsedEnvironment(
-      parseEnvironment(acEnvironment, {
-        ...common,
-        AC_MASTER_KEY: testMasterKey(),
-        AC_REDIS_KEY_PREFIX: `${backends.redisPrefix}ac:`,
-      }),
-    ),
+    acTestEnvironment(backends, { AC_REDIS_KEY_PREFIX: `${backends.redisPrefix}ac:` }),
     { clock, logger, scheduleRotation: false },
   );
   const gcEnv = parsedEnvironment(

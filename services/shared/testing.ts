@@ -6,6 +6,8 @@ import { createPool, type Pool } from '../../adapters/postgres/pool.ts';
 import { createTestDatabase, type TestDatabase } from '../../adapters/postgres/test-database.ts';
 import { createRedis, deleteOwnKeys, testKeyPrefix } from '../../adapters/redis/client.ts';
 import { migrateSchemas } from './schema.ts';
+import { parseEnvironment } from '../../adapters/config/env.ts';
+import { acEnvironment, type AcEnvironment } from '../ac/config.ts';
 
 import { TEST_REDIS_URL } from '../../adapters/redis/testing.ts';
 
@@ -71,6 +73,27 @@ export function parsedEnvironment<T>(
 ): T {
   if (!result.ok) throw new Error(result.error.problems.join('\n'));
   return result.value;
+}
+
+/**
+ * AC's configuration for a test over isolated backends: loopback API and metrics ports, a
+ * fresh master key, the backends' Redis prefix (`extra` adds or overrides variables).
+ */
+export function acTestEnvironment(
+  backends: IsolatedBackends,
+  extra: Record<string, string> = {},
+): AcEnvironment {
+  return parsedEnvironment(
+    parseEnvironment(acEnvironment, {
+      DATABASE_URL: backends.databaseUrl,
+      REDIS_URL: TEST_REDIS_URL,
+      BIND_ADDRESS: '127.0.0.1:0',
+      METRICS_BIND_ADDRESS: '127.0.0.1:0',
+      AC_MASTER_KEY: testMasterKey(),
+      AC_REDIS_KEY_PREFIX: backends.redisPrefix,
+      ...extra,
+    }),
+  );
 }
 
 /** AC's PostgreSQL stores over one pool: users, services and the audit log. */
