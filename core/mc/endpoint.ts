@@ -119,6 +119,8 @@ export class ControllerEndpoint {
         machine.end();
         this.meetings.delete(input.meeting);
         this.deadlines.forget(machine);
+        // Its last output, the handlers to tell, is still to be polled.
+        this.markDirty(machine);
         return;
       }
       case 'release': {
@@ -195,11 +197,15 @@ export class ControllerEndpoint {
 
   /** Queues the machine's outputs and files its next deadline. */
   private touched(machine: MeetingMachine): void {
+    this.markDirty(machine);
+    this.deadlines.set(machine, machine.pollTimeout());
+  }
+
+  private markDirty(machine: MeetingMachine): void {
     if (!this.dirtySet.has(machine)) {
       this.dirtySet.add(machine);
       this.dirty.push(machine);
     }
-    this.deadlines.set(machine, machine.pollTimeout());
   }
 }
 

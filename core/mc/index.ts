@@ -16,6 +16,8 @@ export {
   MeetingMachine,
   homeIn,
   ownerOf,
+  holds,
+  handlersOf,
   sameDemand,
   type MeetingConfig,
   type MeetingInput,

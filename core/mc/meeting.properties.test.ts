@@ -7,7 +7,7 @@ import { RouteGraph } from '../routing/graph.ts';
 import { routesOf } from '../routing/loads.ts';
 import type { PlanStep } from '../routing/transition.ts';
 import type { Route } from '../routing/types.ts';
-import { ownerOf, type MeetingMachine, type MeetingOutput } from './meeting.ts';
+import { holds, type MeetingMachine, type MeetingOutput } from './meeting.ts';
 import {
   MBPS,
   OTHER_REGION,
@@ -212,7 +212,7 @@ class Harness {
       for (const [subscriber, hs] of paths.deliveries)
         for (const at of hs)
           routes.push({ type: 'deliver', publisher, kind, handler: at, subscriber });
-      for (const route of routes) if (ownerOf(route) === handler) this.installed.remove(route);
+      for (const route of routes) if (holds(handler, route)) this.installed.remove(route);
     }
     if (this.machine.uses(handler)) {
       for (const [id, command] of this.outstanding)
@@ -285,7 +285,7 @@ class Harness {
         expect(this.inFlight).toBe(true);
         const kinds = new Set(out.steps.map((s) => s.op));
         expect(kinds.size).toBe(1);
-        expect(out.steps.every((s) => ownerOf(s.route) === out.handler)).toBe(true);
+        expect(out.steps.every((s) => holds(out.handler, s.route))).toBe(true);
         if (out.resend) {
           const known = this.outstanding.get(out.id);
           expect(known, `resent command ${out.id} was acknowledged`).toBeDefined();

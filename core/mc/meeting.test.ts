@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { type MeetingOutput } from './meeting.ts';
+import { meetingId } from '../ids.ts';
+import { DEFAULT_MEETING_TIMING, type MeetingOutput } from './meeting.ts';
 import {
   MBPS,
   ackUntilIdle,
@@ -15,6 +16,15 @@ import {
   viewOf,
 } from './testing.ts';
 
+/** The connection-token claims (less the nonce) granted to `who` for `handler` at `at`. */
+const grantOf = (who: string, handler: string, at: number) => ({
+  meeting: meetingId('m1'),
+  participant: p(who),
+  handler: h(handler),
+  issuedAtMs: at,
+  expiresAtMs: at + DEFAULT_MEETING_TIMING.connectionTokenTtlMs,
+});
+
 const ops = (o: Extract<MeetingOutput, { type: 'route-command' }>) => o.steps.map((s) => s.op);
 
 describe('MeetingMachine join', () => {
@@ -24,7 +34,14 @@ describe('MeetingMachine join', () => {
     machine.handle(joinInput('b'), 5);
     const out = drain(machine);
     expect(ofType(out, 'join-accepted')).toEqual([
-      { type: 'join-accepted', participant: p('b'), handler: h('h1'), epoch: 1, reconnect: false },
+      {
+        type: 'join-accepted',
+        participant: p('b'),
+        handler: h('h1'),
+        token: grantOf('b', 'h1', 5),
+        epoch: 1,
+        reconnect: false,
+      },
     ]);
     expect(ofType(out, 'key')).toEqual([
       { type: 'key', epoch: 1, recipients: [p('a'), p('b')], resend: false },
@@ -72,7 +89,14 @@ describe('MeetingMachine join', () => {
     machine.handle(joinInput('a'), 50);
     const out = drain(machine);
     expect(ofType(out, 'join-accepted')).toEqual([
-      { type: 'join-accepted', participant: p('a'), handler: h('h1'), epoch: 1, reconnect: true },
+      {
+        type: 'join-accepted',
+        participant: p('a'),
+        handler: h('h1'),
+        token: grantOf('a', 'h1', 50),
+        epoch: 1,
+        reconnect: true,
+      },
     ]);
     expect(ofType(out, 'key')).toEqual([]);
     expect(machine.roster.members.get(p('a'))?.joinOrder).toBe(0);
@@ -80,10 +104,15 @@ describe('MeetingMachine join', () => {
     expect(machine.liveEpochs()).toEqual([0, 1]);
   });
 
-  it('rejects joins once the meeting ended', () => {
+  it('tells the handlers it used to drop it when it ends, then rejects joins', () => {
     const { machine } = newMeeting(['h1']);
-    joinSettled(machine, ['a'], 0);
+    joinSettled(machine, ['a', 'b'], 0);
     machine.end();
+    expect(drain(machine)).toEqual([
+      { type: 'meeting-ended', meeting: machine.id, handlers: [h('h1')] },
+    ]);
+    machine.end();
+    expect(drain(machine)).toEqual([]);
     machine.handle(joinInput('b'), 1);
     expect(drain(machine)).toMatchObject([{ type: 'join-rejected', reason: 'meeting-ended' }]);
     expect(machine.pollTimeout()).toBeNull();
@@ -196,7 +225,9 @@ describe('MeetingMachine handler loss', () => {
     expect(removals.every((c) => c.handler !== h('h3'))).toBe(true);
     const plan = ofType(out, 'planned').at(-1)?.plan;
     expect(plan?.loads.map((l) => l.handler)).toEqual([h('h1')]);
-    expect(ofType(out, 'move')).toEqual([{ type: 'move', participant: p('c'), handler: h('h1') }]);
+    expect(ofType(out, 'move')).toEqual([
+      { type: 'move', participant: p('c'), handler: h('h1'), token: grantOf('c', 'h1', 12) },
+    ]);
 
     // Told once per new home: another replan while it moves does not repeat it.
     machine.handle({ type: 'speaker', participant: p('a') }, 13);

@@ -41,6 +41,7 @@ import type {
   RoutingPlan,
   StreamDemand,
 } from '../routing/types.ts';
+import type { ConnectionGrant } from '../mh/claims.ts';
 import type { HandlerView } from './handlers.ts';
 import { meetingDemand } from './layouts.ts';
 import { emptyRoster, type MeetingRoster, type Member } from './roster.ts';
@@ -54,7 +55,7 @@ export interface MeetingMutations {
   readonly removeBeforeAdd?: boolean;
   /** Do not replan when a handler the meeting uses is lost. */
   readonly noReplanOnHandlerLoss?: boolean;
-  /** Send each route command once. */
+  /** Send each route command once (and so wait for no acknowledgement). */
   readonly noRetransmit?: boolean;
   /** Do not start a new key epoch when a member joins. */
   readonly noKeyRotationOnJoin?: boolean;
@@ -74,6 +75,8 @@ export interface MeetingConfig {
   readonly keyAttempts: number;
   /** A member's session lives this long (ms) without a heartbeat (spec: 5 minutes). */
   readonly sessionTtlMs: number;
+  /** Lifetime (ms) of a connection token the controller grants for a handler. */
+  readonly connectionTokenTtlMs: number;
   /** What a joining member publishes until it says otherwise. */
   readonly defaultPublishes: readonly MediaKind[];
   readonly mutations?: MeetingMutations;
@@ -84,6 +87,7 @@ export const DEFAULT_MEETING_TIMING = {
   keyRetryMs: 2_000,
   keyAttempts: 3,
   sessionTtlMs: 300_000,
+  connectionTokenTtlMs: 60_000,
   defaultPublishes: ['camera', 'audio'] as readonly MediaKind[],
 };
 
@@ -113,6 +117,12 @@ export type MeetingInput =
       readonly handler: HandlerId | undefined;
     }
   | { readonly type: 'heartbeat'; readonly participant: ParticipantId }
+  /** A member asks for a token for another handler (the one it was redirected to). */
+  | {
+      readonly type: 'token-request';
+      readonly participant: ParticipantId;
+      readonly handler: HandlerId;
+    }
   | { readonly type: 'route-ack'; readonly command: number }
   | { readonly type: 'key-ack'; readonly participant: ParticipantId; readonly epoch: number }
   /** The endpoint lost a handler (silence or a closed connection). */
@@ -125,6 +135,8 @@ export type MeetingOutput =
       readonly participant: ParticipantId;
       /** The handler the member connects its media session to. */
       readonly handler: HandlerId;
+      /** The connection token's claims for that handler. */
+      readonly token: ConnectionGrant;
       /** The key epoch in force, which the member is sent. */
       readonly epoch: number | undefined;
       readonly reconnect: boolean;
@@ -136,7 +148,20 @@ export type MeetingOutput =
       readonly detail: RoutingError | undefined;
     }
   /** Tell a connected member to move its media session to another handler. */
-  | { readonly type: 'move'; readonly participant: ParticipantId; readonly handler: HandlerId }
+  | {
+      readonly type: 'move';
+      readonly participant: ParticipantId;
+      readonly handler: HandlerId;
+      readonly token: ConnectionGrant;
+    }
+  /** The answer to a token request: a token for the handler asked for, or why not. */
+  | { readonly type: 'connection-token'; readonly token: ConnectionGrant }
+  | {
+      readonly type: 'token-refused';
+      readonly participant: ParticipantId;
+      readonly handler: HandlerId;
+      readonly reason: 'not-a-member' | 'handler-unavailable';
+    }
   /** Send a key epoch's key to each recipient (created fresh by the driver, or resent). */
   | {
       readonly type: 'key';
@@ -171,7 +196,13 @@ export type MeetingOutput =
       readonly demandAfter: readonly StreamDemand[];
     }
   /** Every handler acknowledged the last transition. */
-  | { readonly type: 'transition-done' };
+  | { readonly type: 'transition-done' }
+  /** The meeting ended: tell each of these handlers to drop its legs and sessions. */
+  | {
+      readonly type: 'meeting-ended';
+      readonly meeting: MeetingId;
+      readonly handlers: readonly HandlerId[];
+    };
 
 /** What a plan was made from besides its demand (see `planInputsUnchanged`). */
 interface PlanningInputs {
@@ -324,6 +355,8 @@ export class MeetingMachine {
       case 'heartbeat':
         if (this.roster.members.has(input.participant)) this.seen(input.participant, now);
         return;
+      case 'token-request':
+        return this.tokenRequest(input.participant, input.handler, now);
       case 'route-ack':
         return this.acknowledged(input.command, now);
       case 'key-ack': {
@@ -434,10 +467,24 @@ export class MeetingMachine {
     if (this.pending.size > 0 || this.pendingKeys.size > 0) this.nextRetryAt = now;
   }
 
-  /** The meeting ends: nothing more is planned or sent; the handlers drop it on their own. */
+  /**
+   * The meeting ends: every handler it used or was commanding is told to drop it, and nothing
+   * more is planned or sent.
+   */
   end(): void {
     if (this.ended) return;
     this.ended = true;
+    const handlers = new Set<HandlerId>();
+    for (const plan of [this.plan, this.appliedPlan])
+      for (const load of plan?.loads ?? []) handlers.add(load.handler);
+    for (const command of this.pending.values()) handlers.add(command.handler);
+    for (const step of this.deferredRemovals)
+      for (const handler of handlersOf(step.route)) handlers.add(handler);
+    this.outputs.push({
+      type: 'meeting-ended',
+      meeting: this.config.meeting,
+      handlers: [...handlers].filter((h) => this.handlers.isHealthy(h)).sort(),
+    });
     this.handlers.plannedChanged(this.plan?.loads ?? [], []);
     this.plan = null;
     this.pending.clear();
@@ -486,9 +533,43 @@ export class MeetingMachine {
       type: 'join-accepted',
       participant,
       handler: home,
+      token: this.grant(participant, home, now),
       epoch: this.keys.currentEpoch(),
       reconnect: existing !== undefined,
     });
+  }
+
+  /** A connection token's claims for `participant` on `handler`, valid from `now`. */
+  private grant(participant: ParticipantId, handler: HandlerId, now: number): ConnectionGrant {
+    return {
+      meeting: this.config.meeting,
+      participant,
+      handler,
+      issuedAtMs: now,
+      expiresAtMs: now + this.config.connectionTokenTtlMs,
+    };
+  }
+
+  /**
+   * A member redirected by a handler asks for a token for the handler it was sent to: granted
+   * while the controller believes that handler healthy (the plan follows where it connects).
+   */
+  private tokenRequest(participant: ParticipantId, handler: HandlerId, now: number): void {
+    if (!this.roster.members.has(participant)) {
+      this.outputs.push({ type: 'token-refused', participant, handler, reason: 'not-a-member' });
+      return;
+    }
+    this.seen(participant, now);
+    if (!this.handlers.isHealthy(handler)) {
+      this.outputs.push({
+        type: 'token-refused',
+        participant,
+        handler,
+        reason: 'handler-unavailable',
+      });
+      return;
+    }
+    this.outputs.push({ type: 'connection-token', token: this.grant(participant, handler, now) });
   }
 
   private reject(
@@ -552,7 +633,7 @@ export class MeetingMachine {
     this.demand = demand;
     this.outputs.push({ type: 'planned', input, plan });
     this.startTransition(now);
-    this.moveClients(plan);
+    this.moveClients(plan, now);
     return undefined;
   }
 
@@ -619,7 +700,7 @@ export class MeetingMachine {
    * Members connected away from their home in `plan` are told to move, once per new home (a
    * member already told to move there is not told again while it moves).
    */
-  private moveClients(plan: RoutingPlan): void {
+  private moveClients(plan: RoutingPlan, now: number): void {
     for (const home of plan.homes) {
       const member = this.roster.members.get(home.participant);
       if (member === undefined) continue;
@@ -630,7 +711,12 @@ export class MeetingMachine {
       }
       if (member.movingTo === home.handler) continue;
       member.movingTo = home.handler;
-      this.outputs.push({ type: 'move', participant: home.participant, handler: home.handler });
+      this.outputs.push({
+        type: 'move',
+        participant: home.participant,
+        handler: home.handler,
+        token: this.grant(home.participant, home.handler, now),
+      });
     }
   }
 
@@ -674,15 +760,9 @@ export class MeetingMachine {
   private sendPhase(steps: readonly PlanStep[], now: number): void {
     const byHandler = new Map<HandlerId, PlanStep[]>();
     for (const step of steps) {
-      const owner = ownerOf(step.route);
-      if (!this.handlers.isHealthy(owner)) {
-        // A lost handler's legs are gone; an addition it cannot take leaves the old legs needed.
-        if (this.phase === 'first' && step.op === 'add') this.additionLost = true;
-        continue;
-      }
-      const list = byHandler.get(owner);
-      if (list === undefined) byHandler.set(owner, [step]);
-      else list.push(step);
+      const route = step.route;
+      // A cascade is installed at both ends: the sender forwards, the receiver accepts.
+      for (const handler of handlersOf(route)) this.stepTo(byHandler, handler, step);
     }
     for (const [handler, list] of byHandler) {
       const command: PendingCommand = {
@@ -698,6 +778,17 @@ export class MeetingMachine {
       this.emitCommand(command, false);
     }
     if (this.pending.size === 0) this.phaseDone(now);
+  }
+
+  private stepTo(byHandler: Map<HandlerId, PlanStep[]>, handler: HandlerId, step: PlanStep) {
+    if (!this.handlers.isHealthy(handler)) {
+      // A lost handler's legs are gone; an addition it cannot take leaves the old legs needed.
+      if (this.phase === 'first' && step.op === 'add') this.additionLost = true;
+      return;
+    }
+    const list = byHandler.get(handler);
+    if (list === undefined) byHandler.set(handler, [step]);
+    else list.push(step);
   }
 
   private emitCommand(command: PendingCommand, resend: boolean): void {
@@ -789,6 +880,18 @@ export class MeetingMachine {
 /** The handler that executes a route: where it is published, forwarded from, or delivered. */
 export function ownerOf(route: Route): HandlerId {
   return route.type === 'cascade' ? route.from : route.handler;
+}
+
+/** The handlers that hold `route`: both ends of a cascade, the one handler of any other leg. */
+export function handlersOf(route: Route): readonly HandlerId[] {
+  return route.type === 'cascade' ? [route.from, route.to] : [route.handler];
+}
+
+/** Whether `handler` holds `route` (a cascade is held by both its ends). */
+export function holds(handler: HandlerId, route: Route): boolean {
+  return route.type === 'cascade'
+    ? route.from === handler || route.to === handler
+    : route.handler === handler;
 }
 
 /** A participant's home handler in `plan`, if the plan homes it. */

@@ -19,6 +19,12 @@ export interface ConnectionTokenClaims {
   readonly nonce: string;
 }
 
+/**
+ * What a Meeting Controller grants a member for one handler: a connection token's claims less
+ * the nonce, which the driver that signs the token adds.
+ */
+export type ConnectionGrant = Omit<ConnectionTokenClaims, 'nonce'>;
+
 export interface ClaimsPolicy {
   /** Clock difference (ms) tolerated between the issuing controller and the handler. */
   readonly clockSkewMs: number;

@@ -83,7 +83,7 @@ import {
   type QualitySample,
   type QualityState,
 } from '../backpressure/quality.ts';
-import type { HandlerId, MeetingId, ParticipantId, RegionId } from '../ids.ts';
+import type { ControllerId, HandlerId, MeetingId, ParticipantId, RegionId } from '../ids.ts';
 import { DATAGRAM_HEADER_LENGTH, DATAGRAM_VERSION, MAX_HOP_COUNT } from '../protocol/datagram.ts';
 import { err, ok, type Result } from '../result.ts';
 import {
@@ -257,6 +257,9 @@ export class Forwarder {
     switch (input.type) {
       case 'route-command':
         this.#routeCommand(input, nowMs);
+        break;
+      case 'meeting-ended':
+        this.#meetingEnded(input.meeting, input.controller);
         break;
       case 'session-open':
         this.#sessionOpen(input.connection, input.claims, nowMs);
@@ -555,6 +558,22 @@ export class Forwarder {
       applied.delete(id);
     }
     if (applied.size === 0) this.#appliedIds.delete(key);
+  }
+
+  #meetingEnded(meeting: MeetingId, controller: ControllerId): void {
+    this.#table.dropMeeting(meeting);
+    this.#appliedIds.delete(`${controller}\u0000${meeting}`);
+    for (const session of [...this.#sessions.values()]) {
+      if (session.meeting !== meeting) continue;
+      this.#unbindSession(session);
+      this.#emit({
+        type: 'session-closed',
+        connection: session.connection,
+        meeting,
+        participant: session.participant,
+        reason: 'meeting-ended',
+      });
+    }
   }
 
   #sessionOpen(connection: number, claims: ConnectionTokenClaims, nowMs: number): void {

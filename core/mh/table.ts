@@ -114,6 +114,18 @@ export class ForwardingTable {
     return counts;
   }
 
+  /** Removes every leg of `meeting`; returns how many streams went. */
+  dropMeeting(meeting: MeetingId): number {
+    let dropped = 0;
+    for (const [key, entry] of this.#entries) {
+      if (entry.meeting !== meeting) continue;
+      this.#entries.delete(key);
+      dropped++;
+    }
+    if (dropped > 0) this.#rebuildIndex();
+    return dropped;
+  }
+
   /** The stream with these header words, or null. Allocation-free. */
   lookup(high: number, low: number): StreamEntry | null {
     const slots = this.#slots;

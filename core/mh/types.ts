@@ -25,6 +25,12 @@ export interface RouteCommand {
 export type MhInput =
   | ({ readonly type: 'route-command' } & RouteCommand)
   | {
+      /** The meeting ended: its legs and its sessions here go. */
+      readonly type: 'meeting-ended';
+      readonly meeting: MeetingId;
+      readonly controller: ControllerId;
+    }
+  | {
       /** A client presents its connection token (signature already verified by the driver). */
       readonly type: 'session-open';
       readonly connection: number;
@@ -101,7 +107,7 @@ export type MhOutput =
       readonly connection: number;
       readonly meeting: MeetingId;
       readonly participant: ParticipantId;
-      readonly reason: 'replaced';
+      readonly reason: 'replaced' | 'meeting-ended';
     }
   | {
       readonly type: 'load-report';

@@ -2,7 +2,7 @@ import type { HandlerId, ParticipantId } from '../../core/ids.ts';
 import { handleRegistryEvent } from '../../core/placement/index.ts';
 import { placeMeeting } from '../../core/gc/placement.ts';
 import { type ControllerInput } from '../../core/mc/endpoint.ts';
-import { ownerOf, type MeetingOutput } from '../../core/mc/meeting.ts';
+import { type MeetingOutput } from '../../core/mc/meeting.ts';
 import { type PlanStep, type Route, type StreamDemand } from '../../core/routing/index.ts';
 import { ms } from '../engine/time.ts';
 import { checkNewPlan, checkTransition } from '../invariants/plan.ts';
@@ -148,6 +148,23 @@ export function meetingOutput(
     case 'join-rejected':
       w.joinReply = out;
       return;
+    case 'connection-token':
+    case 'token-refused':
+      w.tokenReply = out;
+      return;
+    case 'meeting-ended':
+      for (const id of out.handlers) {
+        const handler = w.handlersById.get(id);
+        if (handler === undefined) continue;
+        deliver(w, controller.node, handler.node, 'mh.end-meeting', id, controller.id, 0, () => {
+          if (handler.healthy)
+            handler.handle(
+              { type: 'meeting-ended', meeting: out.meeting, controller: controller.id },
+              w.epochMs(),
+            );
+        });
+      }
+      return;
     case 'route-command':
       if (out.resend) w.metrics.reroutes.resends++;
       else w.metrics.reroutes.commands++;
@@ -157,8 +174,8 @@ export function meetingOutput(
       const handler = w.handlersById.get(out.handler);
       if (client?.state !== 'connected' || handler === undefined || client.handler === handler)
         return;
-      client.handler?.sessions.delete(client.id);
-      return connectHandler(w, client, handler, 1, true);
+      client.handler?.closeSession(client.id, w.epochMs());
+      return connectHandler(w, client, handler, out.token, 1, true);
     }
     case 'key':
       return distributeEpoch(w, controller, meeting, out.epoch, out.recipients, out.resend);
@@ -211,65 +228,69 @@ export function meetingOutput(
 }
 
 /**
- * A route command on the controller's reliable stream to the handler. The handler applies a
- * meeting's commands at most once, in id order (a controller sends a handler a meeting's next
- * command only after the previous one is acknowledged), and acknowledges every copy.
+ * A route command on the controller's reliable stream to the handler, whose forwarder (core/mh)
+ * applies each command id once and acknowledges every copy. What a first application changed
+ * is mirrored into the meeting's data-plane graph, which the invariant checks read.
  */
 export function sendRouteCommand(
   w: World,
   controller: ControllerNode,
   meeting: MeetingState,
   id: number,
-  owner: HandlerId,
+  target: HandlerId,
   steps: readonly PlanStep[],
 ): void {
-  const handler = w.handlersById.get(owner);
+  const handler = w.handlersById.get(target);
   if (handler === undefined) return;
   deliver(
     w,
     controller.node,
     handler.node,
     'mh.route-command',
-    owner,
+    target,
     controller.id,
     ms(w.scenario.serviceTimes.routeCommandMs),
     () => {
       if (!handler.healthy || meeting.ended) return;
-      const applied = handler.appliedCommands.get(meeting.id) ?? 0;
-      if (id > applied) {
-        handler.appliedCommands.set(meeting.id, id);
-        for (const step of steps) applyStep(w, meeting, handler, step);
+      const add: Route[] = [];
+      const remove: Route[] = [];
+      for (const step of steps) (step.op === 'add' ? add : remove).push(step.route);
+      const command = {
+        type: 'route-command',
+        id: String(id),
+        meeting: meeting.id,
+        controller: controller.id,
+        add,
+        remove,
+      } as const;
+      for (const out of handler.handle(command, w.epochMs())) {
+        if (out.type !== 'route-ack') continue;
+        if (!out.duplicate) {
+          handler.meetings.add(meeting.id);
+          for (const route of add) installed(w, meeting, handler, route);
+          for (const route of remove) removed(w, meeting, handler, route);
+        }
+        deliver(w, handler.node, controller.node, 'mc.route-ack', controller.id, target, 0, () =>
+          toController(w, controller, {
+            type: 'meeting',
+            meeting: meeting.id,
+            input: { type: 'route-ack', command: id },
+          }),
+        );
       }
-      deliver(w, handler.node, controller.node, 'mc.route-ack', controller.id, owner, 0, () =>
-        toController(w, controller, {
-          type: 'meeting',
-          meeting: meeting.id,
-          input: { type: 'route-ack', command: id },
-        }),
-      );
     },
   );
 }
 
-/** A handler installs or removes one leg; the legs it carries set its flow-level load. */
-export function applyStep(
-  w: World,
-  meeting: MeetingState,
-  handler: MediaHandler,
-  step: PlanStep,
-): void {
-  const route = step.route;
-  if (step.op === 'remove') {
-    const reached = keptPairsReached(meeting, route);
-    if (!meeting.installed.remove(route)) return;
-    if (reached !== undefined) checkRemoval(w, meeting, route, reached);
-    meeting.convergence.legRemoved(route);
-    carry(w, meeting, route, -w.streamBps);
-    return;
-  }
+/**
+ * A handler installed a leg. A cascade carries media once both its ends hold it (the sender
+ * forwards, the receiver accepts); any other leg at once. The legs carried set the handlers'
+ * flow-level load.
+ */
+function installed(w: World, meeting: MeetingState, handler: MediaHandler, route: Route): void {
+  if (route.type === 'cascade' && !meeting.holdCascade(route, handler.id)) return;
   if (!meeting.installed.add(route)) return;
   carry(w, meeting, route, w.streamBps);
-  handler.meetings.add(meeting.id);
   if (route.type === 'cascade') {
     const paths = meeting.installed.paths(route);
     const hops = paths === undefined ? 0 : (paths.hops().get(route.to) ?? 0);
@@ -277,6 +298,16 @@ export function applyStep(
   } else if (route.type === 'deliver') {
     recordForwarding(w, meeting, route.publisher, route.subscriber, handler);
   }
+}
+
+/** A handler removed a leg (a cascade stops carrying when either end drops it). */
+export function removed(w: World, meeting: MeetingState, handler: MediaHandler, route: Route) {
+  if (route.type === 'cascade') meeting.releaseCascade(route, handler.id);
+  const reached = keptPairsReached(meeting, route);
+  if (!meeting.installed.remove(route)) return;
+  if (reached !== undefined) checkRemoval(w, meeting, route, reached);
+  meeting.convergence.legRemoved(route);
+  carry(w, meeting, route, -w.streamBps);
 }
 
 /**
@@ -326,7 +357,7 @@ function checkRemoval(
     w.violations.report(
       'make-before-break',
       `mc/${meeting.id}`,
-      `removing ${route.type} of ${route.publisher} ${route.kind} at ${ownerOf(route)} cut ${pair.subscriber} off a stream it still shows`,
+      `removing ${route.type} of ${route.publisher} ${route.kind} at ${route.type === 'cascade' ? `${route.from}->${route.to}` : route.handler} cut ${pair.subscriber} off a stream it still shows`,
     );
   }
 }
@@ -344,7 +375,7 @@ export function carry(w: World, meeting: MeetingState, route: Route, bps: number
 export function carryAt(w: World, meeting: MeetingState, id: HandlerId, bps: number): void {
   const handler = w.handlersById.get(id);
   if (handler === undefined) return;
-  handler.loadBps = Math.max(0, handler.loadBps + bps);
+  handler.carry(bps, w.sim.now, w.epochMs());
   meeting.handlerLoads.set(id, (meeting.handlerLoads.get(id) ?? 0) + bps);
   if (bps > 0) {
     w.streamsCarried++;

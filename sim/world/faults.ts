@@ -1,5 +1,5 @@
 import { regionId } from '../../core/ids.ts';
-import { ownerOf } from '../../core/mc/meeting.ts';
+import { holds } from '../../core/mc/meeting.ts';
 import { routesOf } from '../../core/routing/index.ts';
 import { formatTime, seconds } from '../engine/time.ts';
 import type { MediaHandler } from './media-handler.ts';
@@ -40,7 +40,7 @@ export function scheduleFaults(w: World): void {
       if (fault.durationSeconds !== undefined) {
         w.sim.at(at + seconds(fault.durationSeconds), 'fault.handler-restore', handler.id, () => {
           w.lastTopologyChange = w.sim.now;
-          handler.healthy = true;
+          handler.restart(w.loadTickMs, w.sim.now);
           w.network.restore(handler.id);
         });
       }
@@ -119,11 +119,12 @@ export function crashHandler(w: World, handler: MediaHandler): void {
     const machine = meeting.machine;
     for (const plan of [machine?.appliedPlan ?? null, machine?.plan ?? null]) {
       for (const route of routesOf(plan ?? emptyPlan(meeting.id))) {
-        if (ownerOf(route) !== handler.id || !meeting.installed.remove(route)) continue;
+        if (!holds(handler.id, route) || !meeting.installed.remove(route)) continue;
         meeting.convergence.legRemoved(route);
         carry(w, meeting, route, -w.streamBps);
       }
     }
+    meeting.releaseCascadesOf(handler.id);
     scheduleConvergenceCheck(w, meeting);
   }
   handler.meetings.clear();

@@ -1,5 +1,6 @@
-import { admitParticipant } from '../../core/backpressure/admission.ts';
 import { type MeetingInput, type MeetingOutput } from '../../core/mc/meeting.ts';
+import type { ConnectionGrant } from '../../core/mh/claims.ts';
+import type { MhOutput } from '../../core/mh/types.ts';
 import { createConnectionId } from '../../core/protocol/connection-id.ts';
 import { ms, seconds } from '../engine/time.ts';
 import type { MediaHandler } from './media-handler.ts';
@@ -89,7 +90,7 @@ export function joinController(w: World, client: Client, attempt: number): void 
       client.gaveUp = false;
       client.lookedUpAgain = false;
       if (home.epoch !== undefined) client.epochs.add(home.epoch);
-      connectHandler(w, client, home.handler, 1);
+      connectHandler(w, client, home.handler, home.token, 1);
     },
     () => {
       // Before its last attempt the client asks the Global Controller again: the controller
@@ -110,7 +111,14 @@ export function admitToMeeting(
   w: World,
   client: Client,
   controller: ControllerNode,
-): { readonly handler: MediaHandler; readonly epoch: number | undefined } | 'rejected' | undefined {
+):
+  | {
+      readonly handler: MediaHandler;
+      readonly epoch: number | undefined;
+      readonly token: ConnectionGrant;
+    }
+  | 'rejected'
+  | undefined {
   const meeting = client.meeting;
   if (!controller.healthy || meeting.ended || client.token === undefined) return undefined;
   if (!verifyToken(w, controller.validator, client, controller.node.id)) return undefined;
@@ -150,19 +158,26 @@ export function admitToMeeting(
     }
   }
   const handler = w.handlersById.get(reply.handler);
-  return handler === undefined ? undefined : { handler, epoch: reply.epoch };
+  return handler === undefined ? undefined : { handler, epoch: reply.epoch, token: reply.token };
 }
 
-/** Step 5: the client opens its media session; the handler applies core's admission. */
+/**
+ * Step 5: the client opens its media session with the connection token its controller granted;
+ * the handler's forwarder (core/mh) checks the claims and admits, redirects or refuses. A
+ * retry after a lost reply repeats the same connection (as a transport retransmits its
+ * handshake), so a session the handler already accepted on it stands.
+ */
 export function connectHandler(
   w: World,
   client: Client,
   handler: MediaHandler,
+  grant: ConnectionGrant,
   attempt: number,
   redirected = false,
+  connection = w.nextConnection++,
+  nonce = `n${w.nextNonce++}`,
 ): void {
   const generation = client.generation;
-  const region = w.regionOf(handler.region);
   rpc(
     w,
     client,
@@ -174,20 +189,76 @@ export function connectHandler(
       if (!handler.healthy) return undefined;
       const connectionId = createConnectionId(w.epochMs(), client.random);
       if (!connectionId.ok) return undefined;
-      return admitParticipant(handler.asLocal(), [...region.loadReports.values()], w.epochMs());
-    },
-    (decision) => {
-      if (generation !== client.generation || client.state === 'left') return;
-      if (decision === undefined) return failJoin(w, client, `handler ${handler.id} unavailable`);
-      if (decision.kind === 'accept') return sessionEstablished(w, client, handler);
-      if (decision.kind === 'redirect' && !redirected) {
-        w.metrics.joins.redirected++;
-        const target = w.handlersById.get(decision.to);
-        if (target !== undefined) return connectHandler(w, client, target, 1, true);
+      if (handler.connections.get(client.id) === connection) return ACCEPTED;
+      const claims = { ...grant, nonce };
+      let answer: SessionAnswer | undefined;
+      for (const out of handler.handle({ type: 'session-open', connection, claims }, w.epochMs())) {
+        if (out.type === 'session-accepted') {
+          handler.connections.set(client.id, connection);
+          answer = ACCEPTED;
+        } else if (out.type === 'session-redirected' || out.type === 'session-rejected') {
+          answer = out;
+        }
       }
-      failJoin(w, client, `handler ${handler.id} rejected the participant`, 'rejected');
+      return answer;
     },
-    () => connectHandler(w, client, handler, attempt + 1, redirected),
+    (answer) => {
+      if (generation !== client.generation || client.state === 'left') return;
+      if (answer === undefined) return failJoin(w, client, `handler ${handler.id} unavailable`);
+      if (answer.type === 'session-accepted') return sessionEstablished(w, client, handler);
+      if (answer.type === 'session-redirected' && !redirected) {
+        w.metrics.joins.redirected++;
+        const target = w.handlersById.get(answer.to);
+        if (target !== undefined) return requestHandlerToken(w, client, target, 1);
+      }
+      const reason = answer.type === 'session-rejected' ? answer.reason : 'a second redirect';
+      failJoin(w, client, `handler ${handler.id} refused the session (${reason})`, 'rejected');
+    },
+    () => connectHandler(w, client, handler, grant, attempt + 1, redirected, connection, nonce),
+  );
+}
+
+type SessionAnswer =
+  typeof ACCEPTED | Extract<MhOutput, { type: 'session-redirected' | 'session-rejected' }>;
+const ACCEPTED = { type: 'session-accepted' } as const;
+
+/**
+ * A handler redirected the client: it asks its controller for a token for the handler it was
+ * sent to (the controller decides whether to grant one) and connects there.
+ */
+function requestHandlerToken(
+  w: World,
+  client: Client,
+  target: MediaHandler,
+  attempt: number,
+): void {
+  const controller = client.controller;
+  if (controller === undefined) return failJoin(w, client, 'no controller to ask for a token');
+  rpc(
+    w,
+    client,
+    controller.node,
+    ms(w.scenario.serviceTimes.joinProcessingMs / 2),
+    'mc.token',
+    attempt,
+    () => {
+      if (!controller.healthy) return undefined;
+      w.tokenReply = undefined;
+      toController(w, controller, {
+        type: 'meeting',
+        meeting: client.meeting.id,
+        input: { type: 'token-request', participant: client.id, handler: target.id },
+      });
+      const reply = w.tokenReply as MeetingOutput | undefined;
+      w.tokenReply = undefined;
+      return reply;
+    },
+    (reply) => {
+      if (reply?.type === 'connection-token')
+        return connectHandler(w, client, target, reply.token, 1, true);
+      failJoin(w, client, `no token for ${target.id}`, 'rejected');
+    },
+    () => requestHandlerToken(w, client, target, attempt + 1),
   );
 }
 
@@ -196,7 +267,6 @@ export function sessionEstablished(w: World, client: Client, handler: MediaHandl
   const joining = client.state === 'joining';
   client.state = 'connected';
   client.handler = handler;
-  handler.sessions.set(client.id, w.sim.now);
   if (joining) {
     if (!client.admitted) w.metrics.joins.admitted++;
     client.admitted = true;
@@ -315,7 +385,7 @@ export function dropAndReconnect(w: World, client: Client): void {
 
 export function disconnect(w: World, client: Client, next: ClientState): void {
   if (client.state === 'connected') w.connectedParticipants--;
-  client.handler?.sessions.delete(client.id);
+  client.handler?.closeSession(client.id, w.epochMs());
   client.handler = undefined;
   client.awaitingFirstMedia = false;
   client.generation++;

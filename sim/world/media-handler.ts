@@ -1,27 +1,27 @@
-import type { HandlerId, ParticipantId, RegionId } from '../../core/ids.ts';
-import { nextBandwidthState, type BandwidthState } from '../../core/backpressure/bandwidth.ts';
-import type { LocalHandler } from '../../core/backpressure/admission.ts';
-import type { MeetingId } from '../../core/ids.ts';
+import type { HandlerId, MeetingId, ParticipantId, RegionId } from '../../core/ids.ts';
+import { Forwarder } from '../../core/mh/forwarder.ts';
+import type { MhInput, MhOutput } from '../../core/mh/types.ts';
 import type { NetworkNode } from '../net/network.ts';
 import type { Micros } from '../engine/time.ts';
 
 /**
- * A simulated Media Handler: its client sessions, the meetings it holds forwarding entries for
- * (the entries themselves live in each meeting's data-plane graph) and its bandwidth state
- * (core/backpressure, with hysteresis). Media is flow-level: the handler carries the bandwidth
- * the routing plans put on it.
+ * A simulated Media Handler: the driver of one core/mh `Forwarder`, which decides everything a
+ * handler decides (session admission from connection-token claims, redirects, route commands
+ * applied once per id, the forwarding table, bandwidth bands and load reports). Media is
+ * flow-level: the world meters the bits per second the installed legs carry and feeds them to
+ * the forwarder as traffic.
  */
 export class MediaHandler {
   readonly node: NetworkNode;
-  /** Meetings this handler holds forwarding entries for. */
+  /** Meetings this handler has been sent legs for (to find them when it crashes). */
   readonly meetings = new Set<MeetingId>();
-  /** By meeting, the id of the last route command applied (each is applied at most once). */
-  readonly appliedCommands = new Map<MeetingId, number>();
-  /** When each connected participant's session was established. */
-  readonly sessions = new Map<ParticipantId, Micros>();
-  /** Bits per second carried, summed over the meetings that use this handler. */
+  forwarder: Forwarder;
+  /** The connection key of each participant's session here. */
+  readonly connections = new Map<ParticipantId, number>();
+  /** Bits per second the installed legs carry through this handler (the world's truth). */
   loadBps = 0;
-  bandwidthState: BandwidthState = 'ok';
+  /** Up to when the load has been fed to the forwarder as traffic. */
+  private meteredAt: Micros;
   healthy = true;
 
   constructor(
@@ -29,34 +29,81 @@ export class MediaHandler {
     readonly region: RegionId,
     readonly site: string,
     readonly capacityBps: number,
+    private readonly reportIntervalMs: number,
+    startMs: number,
+    now: Micros,
   ) {
     this.node = { id, region, isClient: false };
+    this.forwarder = this.newForwarder(startMs);
+    this.meteredAt = now;
   }
 
+  /** The true share of capacity in use now (what the forwarder measures over an interval). */
   get utilisation(): number {
     return this.loadBps / this.capacityBps;
   }
 
-  /** Refreshes the bandwidth state from the current load (called at each load report). */
-  updateBandwidthState(): BandwidthState {
-    this.bandwidthState = nextBandwidthState(this.bandwidthState, this.utilisation);
-    return this.bandwidthState;
+  /** Hands the forwarder one input and returns what it asks for. */
+  handle(input: MhInput, nowMs: number): MhOutput[] {
+    this.forwarder.handle(input, nowMs);
+    return this.drain();
   }
 
-  /** The handler as core's admission sees itself. */
-  asLocal(): LocalHandler {
-    return {
-      handlerId: this.id,
-      region: this.region,
-      utilisation: this.utilisation,
-      state: this.bandwidthState,
-    };
+  /** Feeds the traffic carried since the last call, then the forwarder's timer at `nowMs`. */
+  tick(now: Micros, nowMs: number): MhOutput[] {
+    this.meter(now, nowMs);
+    this.forwarder.handleTimeout(nowMs);
+    return this.drain();
   }
 
-  /** Forgets its sessions and stops taking traffic: the handler failed. */
+  /** The load changes by `bps` at `now`: what flowed until now is metered first. */
+  carry(bps: number, now: Micros, nowMs: number): void {
+    this.meter(now, nowMs);
+    this.loadBps = Math.max(0, this.loadBps + bps);
+  }
+
+  /** A participant's session here ended (it left, moved or lost its connection). */
+  closeSession(participant: ParticipantId, nowMs: number): void {
+    const connection = this.connections.get(participant);
+    if (connection === undefined) return;
+    this.connections.delete(participant);
+    if (this.healthy) this.handle({ type: 'session-closed', connection }, nowMs);
+  }
+
+  /** Forgets everything and stops taking traffic: the handler failed. */
   crash(): void {
     this.healthy = false;
-    this.sessions.clear();
-    this.appliedCommands.clear();
+    this.connections.clear();
+  }
+
+  /** Back after a failure, with a fresh forwarder (nothing survives a crash). */
+  restart(startMs: number, now: Micros): void {
+    this.healthy = true;
+    this.forwarder = this.newForwarder(startMs);
+    this.meteredAt = now;
+  }
+
+  private meter(now: Micros, nowMs: number): void {
+    if (now <= this.meteredAt) return;
+    const bytes = (this.loadBps * (now - this.meteredAt)) / 8_000_000;
+    this.meteredAt = now;
+    if (bytes > 0 && this.healthy) this.forwarder.handle({ type: 'traffic', bytes }, nowMs);
+  }
+
+  private drain(): MhOutput[] {
+    const out: MhOutput[] = [];
+    for (let o = this.forwarder.pollOutput(); o !== null; o = this.forwarder.pollOutput())
+      out.push(o);
+    return out;
+  }
+
+  private newForwarder(startMs: number): Forwarder {
+    return new Forwarder({
+      handler: this.id,
+      region: this.region,
+      capacityBps: this.capacityBps,
+      loadReportIntervalMs: this.reportIntervalMs,
+      startMs,
+    });
   }
 }

@@ -7,6 +7,8 @@ import type {
 } from '../../core/ids.ts';
 import type { MeetingMachine } from '../../core/mc/meeting.ts';
 import { RouteGraph } from '../../core/routing/graph.ts';
+import { routeKey } from '../../core/routing/keys.ts';
+import type { Route } from '../../core/routing/types.ts';
 import type { Micros } from '../engine/time.ts';
 import type { Timer } from '../engine/simulation.ts';
 import { ConvergenceChecks } from '../invariants/convergence.ts';
@@ -37,6 +39,8 @@ export class MeetingState {
   demandChangedAt: Micros = 0;
   /** Installed forwarding entries across every handler. */
   readonly installed = new RouteGraph();
+  /** The handlers holding each cascade leg, by route key (it carries once both ends do). */
+  private readonly cascadeHolders = new Map<string, { route: Route; ends: Set<HandlerId> }>();
   /** Bits per second the installed entries put on each handler (flow-level media). */
   readonly handlerLoads = new Map<HandlerId, number>();
   ended = false;
@@ -58,6 +62,37 @@ export class MeetingState {
   /** The members as the controller holds them (none before the first join). */
   memberIds(): IterableIterator<ParticipantId> {
     return (this.machine?.roster.members ?? new Map<ParticipantId, never>()).keys();
+  }
+
+  /** `handler` holds cascade leg `route`; whether both its ends now do. */
+  holdCascade(route: Route, handler: HandlerId): boolean {
+    const key = routeKey(route);
+    let held = this.cascadeHolders.get(key);
+    if (held === undefined) {
+      held = { route, ends: new Set() };
+      this.cascadeHolders.set(key, held);
+    }
+    held.ends.add(handler);
+    return held.ends.size >= 2;
+  }
+
+  /** `handler` no longer holds cascade leg `route`. */
+  releaseCascade(route: Route, handler: HandlerId): void {
+    const key = routeKey(route);
+    const held = this.cascadeHolders.get(key);
+    if (held?.ends.delete(handler) === true && held.ends.size === 0)
+      this.cascadeHolders.delete(key);
+  }
+
+  /** A failed handler holds no cascade leg any more. */
+  releaseCascadesOf(handler: HandlerId): void {
+    for (const [key, held] of this.cascadeHolders)
+      if (held.ends.delete(handler) && held.ends.size === 0) this.cascadeHolders.delete(key);
+  }
+
+  /** The cascade legs `handler` holds, whether or not the other end does yet. */
+  *cascadesHeldBy(handler: HandlerId): IterableIterator<Route> {
+    for (const held of this.cascadeHolders.values()) if (held.ends.has(handler)) yield held.route;
   }
 
   isMember(participant: ParticipantId): boolean {

@@ -4,7 +4,6 @@ import {
   type ParticipantId,
   type RegionId,
 } from '../../core/ids.ts';
-import { type HandlerLoadReport } from '../../core/backpressure/admission.ts';
 import type { LayoutRequest } from '../../core/layout/types.ts';
 import { type ControllerRegistry } from '../../core/placement/index.ts';
 import { type PlacementOptions } from '../../core/gc/placement.ts';
@@ -67,8 +66,6 @@ export interface RegionServices {
   registry: ControllerRegistry;
   readonly controllers: ControllerNode[];
   readonly handlers: MediaHandler[];
-  /** The regional store of handler load reports that admission reads. */
-  readonly loadReports: Map<HandlerId, HandlerLoadReport>;
   /** Handlers ordered by the autoscaler and not yet taking traffic. */
   provisioning: number;
   lastScaledAtMs: number | null;

@@ -80,6 +80,14 @@ export class World {
   streamsCarried = 0;
   /** The join reply the controller gave during the join being served, if any. */
   joinReply: MeetingOutput | undefined;
+  /** The controller's answer to the token request being served, if any. */
+  tokenReply: MeetingOutput | undefined;
+  /** When the handlers' current load-report interval began (epoch ms). */
+  loadTickMs: number;
+  /** Connection keys of client sessions, unique in the world. */
+  nextConnection = 1;
+  /** Connection-token nonces, unique in the world. */
+  nextNonce = 1;
 
   constructor(
     readonly sim: Simulation,
@@ -98,6 +106,7 @@ export class World {
         scenario.keys.signingRotationSeconds *
         1000 -
       scenario.keys.startSecondsBeforeRotation * 1000;
+    this.loadTickMs = this.startEpochMs;
     this.layoutNames = Object.keys(scenario.workload.layouts).filter(
       (n) => (scenario.workload.layouts[n] ?? 0) > 0,
     );
@@ -224,6 +233,9 @@ export class World {
       region.name,
       `${region.name}-dc${(index % 2) + 1}`,
       this.scenario.media.handlerCapacityMbps * 1_000_000,
+      LOAD_REPORT_INTERVAL / 1000,
+      this.loadTickMs,
+      this.sim.now,
     );
     region.handlers.push(handler);
     this.handlersById.set(handler.id, handler);
@@ -260,7 +272,6 @@ export class World {
           this.newController(controllerId(`mc/${name}/${i}`), name, allAcs),
         ),
         handlers: [],
-        loadReports: new Map(),
         provisioning: 0,
         lastScaledAtMs: null,
       });
@@ -306,29 +317,38 @@ export class World {
   }
 
   /**
-   * Media Handlers refresh their bandwidth state and publish load reports to their region's
-   * store; every controller reads the reports of the regions it can reach. A controller knows
-   * handlers only from these reports and their silence.
+   * Each Media Handler's forwarder closes its reporting interval (the traffic it carried over
+   * it, its bandwidth band with hysteresis) and publishes a load report to its region's store;
+   * the handlers of a region read each other's reports (for redirects) and every controller
+   * reads the reports of the regions it can reach. A controller knows handlers only from
+   * these reports and their silence.
    */
   loadReports(): void {
     const now = this.epochMs();
+    this.loadTickMs = now;
     const fresh = new Map<RegionId, HandlerReport[]>();
     for (const region of this.regions.values()) {
       const reports: HandlerReport[] = [];
       for (const handler of region.handlers) {
         if (!handler.healthy) continue;
-        const state = handler.updateBandwidthState();
-        const report: HandlerReport = {
-          handlerId: handler.id,
-          region: region.name,
-          site: handler.site,
-          capacityBps: handler.capacityBps,
-          utilisation: handler.utilisation,
-          state,
-          reportedAt: now,
-        };
-        region.loadReports.set(handler.id, report);
-        reports.push(report);
+        for (const out of handler.tick(this.sim.now, now)) {
+          if (out.type === 'band-changed') {
+            this.sim.note(`band ${handler.id} ${out.from}->${out.to}`);
+          } else if (out.type === 'load-report') {
+            const report: HandlerReport = {
+              ...out.report,
+              site: handler.site,
+              capacityBps: handler.capacityBps,
+            };
+            reports.push(report);
+          }
+        }
+      }
+      for (const handler of region.handlers) {
+        if (!handler.healthy) continue;
+        for (const report of reports)
+          if (report.handlerId !== handler.id)
+            handler.forwarder.handle({ type: 'peer-load-report', report }, now);
       }
       fresh.set(region.name, reports);
     }
@@ -555,7 +575,7 @@ export class World {
     meeting.machine?.end();
     for (const [handlerId, bps] of meeting.handlerLoads) {
       const handler = this.handlersById.get(handlerId);
-      if (handler !== undefined) handler.loadBps = Math.max(0, handler.loadBps - bps);
+      handler?.carry(-bps, this.sim.now, this.epochMs());
       handler?.meetings.delete(meeting.id);
     }
     meeting.handlerLoads.clear();
