@@ -242,27 +242,52 @@ describe('MeetingMachine handler loss', () => {
 });
 
 describe('MeetingMachine keys', () => {
-  it('resends a key every keyRetryMs until acknowledged, at most keyAttempts sends', () => {
+  it('resends an unacknowledged key after keyRetryMs, doubling the wait up to keyRetryCapMs', () => {
     const { machine } = newMeeting(['h1']);
     joinSettled(machine, ['a'], 0);
     machine.handle({ type: 'key-ack', participant: p('a'), epoch: 0 }, 0);
     machine.handle(joinInput('b'), 100);
     ackUntilIdle(machine, drain(machine), 100);
     machine.handle({ type: 'key-ack', participant: p('b'), epoch: 1 }, 150);
-    const resends: MeetingOutput[] = [];
-    for (let t = 100; t <= 100 + 10 * TEST_TIMING.keyRetryMs; t += 100) {
+    const resentAt: number[] = [];
+    for (let t = 100; t <= 40_000; t += 100) {
       machine.handleTimeout(t);
-      for (const o of ofType(drain(machine), 'key')) resends.push({ ...o, at: t } as MeetingOutput);
+      for (const o of ofType(drain(machine), 'key')) {
+        expect(o).toEqual({ type: 'key', epoch: 1, recipients: [p('a')], resend: true });
+        resentAt.push(t);
+      }
     }
-    expect(resends).toEqual(
-      [1, 2].slice(0, TEST_TIMING.keyAttempts - 1).map((n) => ({
-        type: 'key',
-        epoch: 1,
-        recipients: [p('a')],
-        resend: true,
-        at: 100 + n * TEST_TIMING.keyRetryMs,
-      })),
-    );
+    // 2 s, then 4 s, then 8 s (the cap) between sends.
+    const r = TEST_TIMING.keyRetryMs;
+    expect(resentAt.slice(0, 5)).toEqual([
+      100 + r,
+      100 + 3 * r,
+      100 + 7 * r,
+      100 + 11 * r,
+      100 + 15 * r,
+    ]);
+    expect(TEST_TIMING.keyRetryCapMs).toBe(4 * r);
+    // The deadline the machine reports is the next resend.
+    expect(machine.pollTimeout()).toBe(resentAt.at(-1)! + TEST_TIMING.keyRetryCapMs);
+  });
+
+  it('gives a member cut off for longer than every early resend its key once the path returns', () => {
+    const { machine } = newMeeting(['h1']);
+    joinSettled(machine, ['a'], 0);
+    machine.handle({ type: 'key-ack', participant: p('a'), epoch: 0 }, 0);
+    machine.handle(joinInput('b'), 0);
+    ackUntilIdle(machine, drain(machine), 0);
+    machine.handle({ type: 'key-ack', participant: p('b'), epoch: 1 }, 0);
+    // a hears nothing for 30 s; it still gets epoch 1 after that.
+    let last = 0;
+    for (let t = 0; t <= 30_000; t += 100) {
+      machine.handleTimeout(t);
+      if (ofType(drain(machine), 'key').length > 0) last = t;
+    }
+    expect(last).toBeGreaterThan(30_000 - TEST_TIMING.keyRetryCapMs);
+    machine.handle({ type: 'key-ack', participant: p('a'), epoch: 1 }, 30_000);
+    machine.handleTimeout(60_000);
+    expect(ofType(drain(machine), 'key')).toEqual([]);
   });
 
   it('stops resending once the key is acknowledged', () => {
@@ -308,7 +333,8 @@ describe('MeetingMachine keys', () => {
       erased.push(...ofType(o, 'erase-epoch').map((e) => ({ ...e, at: t }) as MeetingOutput));
     }
     expect(keys.every((k) => k.type === 'key' && k.epoch === 3)).toBe(true);
-    expect(keys.length).toBe(2 * (TEST_TIMING.keyAttempts - 1));
+    // Resent to a and b at 2, 6, 14, 22, 30 and 38 s after the leave.
+    expect(keys.length).toBe(2 * 6);
     expect(erased).toContainEqual({
       type: 'erase-epoch',
       epoch: 2,

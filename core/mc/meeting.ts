@@ -21,13 +21,15 @@
  * - moving clients: a member connected to a handler that is not its home in a new plan is told
  *   to move.
  * - media keys: core's epoch machine (a new epoch on join, leave and hourly); each epoch's key
- *   goes to exactly its recipients and is resent every `keyRetryMs` until acknowledged (at
- *   most `keyAttempts` sends) while the epoch is current; superseded epochs are erased.
+ *   goes to exactly its recipients and is resent until acknowledged while the epoch is current
+ *   and the recipient a member, after `keyRetryMs`, then twice as long each time up to
+ *   `keyRetryCapMs` (core/backpressure/backoff); superseded epochs are erased.
  * - sessions: a member's session is written with a TTL on join and refreshed by its heartbeats
  *   and messages; a member silent for the TTL has left.
  */
 import type { HandlerId, MediaKind, MeetingId, ParticipantId, RegionId } from '../ids.ts';
 import type { LayoutRequest } from '../layout/types.ts';
+import { backoffCeiling } from '../backpressure/backoff.ts';
 import { MediaKeyEpochs, type MediaKeyEvent, type MediaKeyPolicy } from '../keys/media-epochs.ts';
 import { planRouting } from '../routing/planner.ts';
 import { canonicalPlanHas, planTransition, type PlanStep } from '../routing/transition.ts';
@@ -70,9 +72,13 @@ export interface MeetingConfig {
   readonly keyPolicy: MediaKeyPolicy;
   /** Retransmission timeout of a route command (ms): above the largest round trip. */
   readonly commandRetryMs: number;
-  /** Resend interval of an unacknowledged key (ms) and how many sends at most. */
+  /**
+   * First resend interval of an unacknowledged key (ms), doubled after each resend up to
+   * `keyRetryCapMs`. A member cut off for a while (a partition) gets the key within the cap
+   * of the path returning.
+   */
   readonly keyRetryMs: number;
-  readonly keyAttempts: number;
+  readonly keyRetryCapMs: number;
   /** A member's session lives this long (ms) without a heartbeat (spec: 5 minutes). */
   readonly sessionTtlMs: number;
   /** Lifetime (ms) of a connection token the controller grants for a handler. */
@@ -85,7 +91,7 @@ export interface MeetingConfig {
 export const DEFAULT_MEETING_TIMING = {
   commandRetryMs: 400,
   keyRetryMs: 2_000,
-  keyAttempts: 3,
+  keyRetryCapMs: 16_000,
   sessionTtlMs: 300_000,
   connectionTokenTtlMs: 60_000,
   defaultPublishes: ['camera', 'audio'] as readonly MediaKind[],
@@ -390,12 +396,12 @@ export class MeetingMachine {
     }
     for (const [participant, key] of this.pendingKeys) {
       if (key.retryAt <= now) {
-        if (key.sends >= this.config.keyAttempts || this.keys.currentEpoch() !== key.epoch) {
+        if (this.keys.currentEpoch() !== key.epoch) {
           this.pendingKeys.delete(participant);
           continue;
         }
         key.sends++;
-        key.retryAt = now + this.config.keyRetryMs;
+        key.retryAt = now + this.keyRetryAfter(key.sends);
         this.outputs.push({
           type: 'key',
           epoch: key.epoch,
@@ -406,6 +412,16 @@ export class MeetingMachine {
       if (next === null || key.retryAt < next) next = key.retryAt;
     }
     this.nextRetryAt = next;
+  }
+
+  /** How long after its `sends`-th send an unacknowledged key is sent again. */
+  private keyRetryAfter(sends: number): number {
+    return backoffCeiling(sends, {
+      baseMs: this.config.keyRetryMs,
+      factor: 2,
+      capMs: this.config.keyRetryCapMs,
+      deadlineMs: this.config.sessionTtlMs,
+    });
   }
 
   /** Members silent for the session TTL have left. */

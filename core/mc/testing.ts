@@ -32,7 +32,7 @@ export const STREAM_BPS = MBPS;
 export const TEST_TIMING = {
   commandRetryMs: 400,
   keyRetryMs: 2_000,
-  keyAttempts: 3,
+  keyRetryCapMs: 8_000,
   sessionTtlMs: 300_000,
   deletionGraceMs: 30_000,
 } as const;
@@ -80,7 +80,7 @@ export function meetingSettings(
     ...DEFAULT_MEETING_TIMING,
     commandRetryMs: TEST_TIMING.commandRetryMs,
     keyRetryMs: TEST_TIMING.keyRetryMs,
-    keyAttempts: TEST_TIMING.keyAttempts,
+    keyRetryCapMs: TEST_TIMING.keyRetryCapMs,
     sessionTtlMs: TEST_TIMING.sessionTtlMs,
     latencyMs: {
       [REGION]: { [REGION]: 2, [OTHER_REGION]: 80 },

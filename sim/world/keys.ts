@@ -1,6 +1,6 @@
 import { type ParticipantId } from '../../core/ids.ts';
 import { DEFAULT_MEETING_TIMING } from '../../core/mc/meeting.ts';
-import { ms, seconds } from '../engine/time.ts';
+import { ms, seconds, type Micros } from '../engine/time.ts';
 import { checkTokenVerdict } from '../invariants/tokens.ts';
 import { checkEpochs } from '../invariants/epochs.ts';
 import type { TokenValidator } from './auth.ts';
@@ -32,32 +32,57 @@ export function distributeEpoch(
   }
   if (resend) return;
   w.metrics.rotations.mediaKeys++;
+  scheduleKeySettleCheck(w, meeting, epoch, w.sim.now);
+}
+
+/**
+ * Checks an epoch's keys `keySettleSeconds` after it began, or, when a partition, heal,
+ * failure or recovery came later, once the controller has had its longest resend interval
+ * after it as well: a member cut off when the key went out gets it with a resend.
+ */
+function scheduleKeySettleCheck(
+  w: World,
+  meeting: MeetingState,
+  epoch: number,
+  startedAt: Micros,
+  at?: Micros,
+): void {
   const settle = seconds(w.scenario.invariants.keySettleSeconds);
   // A newer epoch supersedes the pending check of the previous one (it would stop at once).
   if (meeting.keySettleCheck !== undefined) w.sim.cancel(meeting.keySettleCheck);
-  meeting.keySettleCheck = w.sim.after(settle, 'check.media-keys', `meeting/${meeting.id}`, () => {
-    meeting.keySettleCheck = undefined;
-    if (meeting.ended || meeting.machine?.currentEpoch() !== epoch) return;
-    const members = [...meeting.memberIds()]
-      .map((id) => w.clients.get(id))
-      .filter(
-        (c): c is Client =>
-          c !== undefined && c.state === 'connected' && c.pendingKeys === 0 && keyReachable(w, c),
+  meeting.keySettleCheck = w.sim.at(
+    at ?? startedAt + settle,
+    'check.media-keys',
+    `meeting/${meeting.id}`,
+    () => {
+      meeting.keySettleCheck = undefined;
+      if (meeting.ended || meeting.machine?.currentEpoch() !== epoch) return;
+      const changedAt = w.lastTopologyChange;
+      const settledFrom =
+        changedAt > startedAt ? changedAt + ms(DEFAULT_MEETING_TIMING.keyRetryCapMs) : startedAt;
+      if (w.sim.now < settledFrom + settle)
+        return scheduleKeySettleCheck(w, meeting, epoch, startedAt, settledFrom + settle);
+      const members = [...meeting.memberIds()]
+        .map((id) => w.clients.get(id))
+        .filter(
+          (c): c is Client =>
+            c !== undefined && c.state === 'connected' && c.pendingKeys === 0 && keyReachable(w, c),
+        );
+      const removed = [...meeting.removed].flatMap(([participant, lastAllowedEpoch]) => {
+        const gone = w.clients.get(participant);
+        return gone === undefined
+          ? []
+          : [{ participant, held: heldEpochs(w, gone), lastAllowedEpoch }];
+      });
+      checkEpochs(
+        w.violations,
+        meeting.id,
+        epoch,
+        members.map((c) => ({ participant: c.id, held: heldEpochs(w, c) })),
+        removed,
       );
-    const removed = [...meeting.removed].flatMap(([participant, lastAllowedEpoch]) => {
-      const gone = w.clients.get(participant);
-      return gone === undefined
-        ? []
-        : [{ participant, held: heldEpochs(w, gone), lastAllowedEpoch }];
-    });
-    checkEpochs(
-      w.violations,
-      meeting.id,
-      epoch,
-      members.map((c) => ({ participant: c.id, held: heldEpochs(w, c) })),
-      removed,
-    );
-  });
+    },
+  );
 }
 
 /** One key message to a client, which acknowledges it to the controller. */
