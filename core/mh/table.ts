@@ -25,6 +25,8 @@ export interface StreamEntry {
   /** Publisher id header words. */
   readonly publisherHigh: number;
   readonly publisherLow: number;
+  /** The index finds this entry (false only for an id that collided with another's). */
+  indexed: boolean;
   /** A publish leg publisher -> this handler is installed. */
   published: boolean;
   /** Handlers cascading the stream to this handler. */
@@ -89,7 +91,8 @@ export class ForwardingTable {
   readonly #entries = new Map<string, StreamEntry>();
   #slots: (StreamEntry | null)[] = [null, null];
   #bits = 1;
-  #indexDirty = false;
+  /** Entries in the index. */
+  #indexed = 0;
   /** Streams whose id collided with another installed stream's id; they are not indexed. */
   collisions = 0;
 
@@ -105,12 +108,11 @@ export class ForwardingTable {
     return this.#entries.values();
   }
 
-  /** Adds `add`, then removes `remove`; returns what changed. Rebuilds the index if needed. */
+  /** Adds `add`, then removes `remove`; returns what changed. Keeps the index up to date. */
   apply(meeting: MeetingId, add: readonly Route[], remove: readonly Route[]): ApplyCounts {
     const counts: ApplyCounts = { changed: 0, ignored: 0 };
     for (const route of add) this.#leg(meeting, route, true, counts);
     for (const route of remove) this.#leg(meeting, route, false, counts);
-    if (this.#indexDirty) this.#rebuildIndex();
     return counts;
   }
 
@@ -120,9 +122,9 @@ export class ForwardingTable {
     for (const [key, entry] of this.#entries) {
       if (entry.meeting !== meeting) continue;
       this.#entries.delete(key);
+      this.#unindex(entry);
       dropped++;
     }
-    if (dropped > 0) this.#rebuildIndex();
     return dropped;
   }
 
@@ -191,7 +193,7 @@ export class ForwardingTable {
     }
     if (isEmpty(entry)) {
       this.#entries.delete(entry.key);
-      this.#indexDirty = true;
+      this.#unindex(entry);
     }
   }
 
@@ -215,6 +217,7 @@ export class ForwardingTable {
       low: id.low,
       publisherHigh: pub.high,
       publisherLow: pub.low,
+      indexed: false,
       published: false,
       sources: new Set(),
       targets: new Set(),
@@ -229,35 +232,78 @@ export class ForwardingTable {
       targetCount: 0,
     };
     this.#entries.set(key, entry);
-    this.#indexDirty = true;
+    if ((this.#indexed + 1) * 2 > this.#slots.length) this.#rebuildIndex(this.#entries.size);
+    else this.#insert(entry);
     return entry;
   }
 
-  #rebuildIndex(): void {
-    this.#indexDirty = false;
-    let bits = 1;
-    while (1 << bits < this.#entries.size * 2) bits++;
-    const slots: (StreamEntry | null)[] = new Array<StreamEntry | null>(1 << bits).fill(null);
+  /** Puts `entry` in the index, unless another entry holds its id (a collision). */
+  #insert(entry: StreamEntry): void {
+    const slots = this.#slots;
     const mask = slots.length - 1;
-    let collisions = 0;
-    for (const entry of this.#entries.values()) {
-      let slot = slotOf(entry.high, entry.low, bits);
-      for (;;) {
-        const there = slots[slot];
-        if (there === null || there === undefined) {
-          slots[slot] = entry;
-          break;
-        }
-        if (there.high === entry.high && there.low === entry.low) {
-          collisions++;
-          break;
-        }
-        slot = (slot + 1) & mask;
+    let slot = slotOf(entry.high, entry.low, this.#bits);
+    for (;;) {
+      const there = slots[slot];
+      if (there === null || there === undefined) {
+        slots[slot] = entry;
+        entry.indexed = true;
+        this.#indexed++;
+        return;
       }
+      if (there.high === entry.high && there.low === entry.low) {
+        entry.indexed = false;
+        this.collisions++;
+        return;
+      }
+      slot = (slot + 1) & mask;
     }
-    this.#slots = slots;
+  }
+
+  /**
+   * Takes a removed entry out of the index: backward-shift deletion keeps every probe chain
+   * unbroken without tombstones. An entry whose id another entry shares is re-indexed by a
+   * rebuild (ids are 64-bit hashes: this does not happen in practice).
+   */
+  #unindex(entry: StreamEntry): void {
+    if (!entry.indexed) {
+      this.collisions--;
+      return;
+    }
+    if (this.collisions > 0) {
+      entry.indexed = false;
+      this.#rebuildIndex(this.#entries.size);
+      return;
+    }
+    const slots = this.#slots;
+    const mask = slots.length - 1;
+    const bits = this.#bits;
+    let hole = slotOf(entry.high, entry.low, bits);
+    while (slots[hole] !== entry) hole = (hole + 1) & mask;
+    slots[hole] = null;
+    entry.indexed = false;
+    this.#indexed--;
+    for (let next = (hole + 1) & mask; ; next = (next + 1) & mask) {
+      const moving = slots[next];
+      if (moving === null || moving === undefined) return;
+      const home = slotOf(moving.high, moving.low, bits);
+      // `moving` may fill the hole unless its home lies cyclically in (hole, next].
+      const stays = hole <= next ? home > hole && home <= next : home > hole || home <= next;
+      if (stays) continue;
+      slots[hole] = moving;
+      slots[next] = null;
+      hole = next;
+    }
+  }
+
+  /** A fresh index sized for `count` entries (at most half full). */
+  #rebuildIndex(count: number): void {
+    let bits = 1;
+    while (1 << bits < count * 2) bits++;
+    this.#slots = new Array<StreamEntry | null>(1 << bits).fill(null);
     this.#bits = bits;
-    this.collisions = collisions;
+    this.#indexed = 0;
+    this.collisions = 0;
+    for (const entry of this.#entries.values()) this.#insert(entry);
   }
 }
 
