@@ -83,9 +83,11 @@ export async function startGc(
   // Redis is a cache for GC: commands fail at once while it is unreachable.
   const redis = createRedis(env.REDIS_URL, env.GC_REDIS_KEY_PREFIX, { logger, cache: true });
   const store = new PgMeetingStore(pool);
-  // Every command GC sends to Redis goes through one breaker: while it is open, the caches
-  // are skipped (PostgreSQL answers), placement fails soft and heartbeats are UNAVAILABLE,
-  // each at once instead of after a command timeout.
+  // GC's Redis calls (caches, placement, controller availability, invalidation publishing) go
+  // through one breaker: while it is open, the caches are skipped (PostgreSQL answers),
+  // placement fails soft and MC registrations and heartbeats are UNAVAILABLE, each at once
+  // instead of after a command timeout. Readiness's PING and the invalidation subscription
+  // do not go through it.
   const redisBreaker = new CircuitBreaker('redis', REDIS_BREAKER_POLICY);
   const availability = guarded(new RedisMcAvailability(redis), redisBreaker, [
     'register',
