@@ -1,11 +1,10 @@
 // Fault suite: AC and GC under steady load while their own Redis and PostgreSQL (started here on
 // spare ports, never the shared ones) are killed and brought back. Writes its figures to
 // reports/faults.json.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import { chown, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -23,6 +22,7 @@ import { connectGc, type GcClient } from './gc/grpc-client.ts';
 import { startGc, type RunningGc } from './gc/server.ts';
 import { mcRegistration } from './gc/testing.ts';
 import { McHealth } from './generated/darktower/gc/v1/gc.ts';
+import { PrivateRedis, REDIS_SERVER_BINARY, sparePort } from './shared/private-redis.ts';
 import { migrateSchemas } from './shared/schema.ts';
 import {
   http,
@@ -50,28 +50,13 @@ function postgresBin(): string | undefined {
     .sort((a, b) => Number(b) - Number(a));
   return versions[0] === undefined ? undefined : join(root, versions[0], 'bin');
 }
-function redisServer(): string | undefined {
-  return ['/usr/bin/redis-server', '/usr/local/bin/redis-server'].find((path) => existsSync(path));
-}
 const PG_BIN = postgresBin();
-const REDIS_SERVER = redisServer();
-const binariesPresent = PG_BIN !== undefined && REDIS_SERVER !== undefined;
+const binariesPresent = PG_BIN !== undefined && REDIS_SERVER_BINARY !== undefined;
 if (!binariesPresent) {
   console.warn(
     'fault suite skipped: PostgreSQL binaries (/usr/lib/postgresql/*/bin) or redis-server are ' +
       'absent; `bash scripts/services-up.sh` installs them',
   );
-}
-
-async function sparePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -147,41 +132,6 @@ class PrivateCluster {
   async destroy(): Promise<void> {
     await this.kill().catch(() => undefined);
     await rm(this.dir, { recursive: true, force: true });
-  }
-}
-
-/** A private, empty, non-persistent Redis. */
-class PrivateRedis {
-  private process: ChildProcess | undefined;
-  constructor(readonly port: number) {}
-
-  get url(): string {
-    return `redis://127.0.0.1:${this.port}`;
-  }
-
-  async start(): Promise<void> {
-    this.process = spawn(
-      REDIS_SERVER ?? 'redis-server',
-      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-      { stdio: 'ignore' },
-    );
-    const probe = createRedis(this.url, 'probe:');
-    try {
-      await vi.waitFor(async () => expect(await probe.ping()).toBe('PONG'), {
-        timeout: 10_000,
-        interval: 50,
-      });
-    } finally {
-      probe.disconnect();
-    }
-  }
-
-  async kill(): Promise<void> {
-    const child = this.process;
-    if (child === undefined || child.exitCode !== null) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGKILL');
-    await exited;
   }
 }
 

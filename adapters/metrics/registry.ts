@@ -1,4 +1,5 @@
-import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { breakerGaugeValue, type CircuitBreaker } from '../resilience/breaker.ts';
 
 /** Metrics every HTTP service registers. Labels are bounded: no ids, no personal data. */
 export interface HttpMetrics {
@@ -27,4 +28,26 @@ export function createHttpMetrics(prefix: string): HttpMetrics {
     registers: [registry],
   });
   return { registry, requestDuration, authFailures };
+}
+
+/**
+ * `<prefix>_circuit_breaker_state{dependency}`: each breaker's state when scraped, 0 closed,
+ * 1 half-open (an open breaker whose open time is over counts as half-open), 2 open.
+ */
+export function registerBreakerGauge(
+  registry: Registry,
+  prefix: string,
+  breakers: readonly CircuitBreaker[],
+): void {
+  new Gauge({
+    name: `${prefix}_circuit_breaker_state`,
+    help: 'Circuit breaker state by dependency: 0 closed, 1 half-open, 2 open',
+    labelNames: ['dependency'] as const,
+    registers: [registry],
+    collect() {
+      for (const breaker of breakers) {
+        this.set({ dependency: breaker.dependency }, breakerGaugeValue(breaker.current()));
+      }
+    },
+  });
 }

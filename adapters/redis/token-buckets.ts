@@ -1,6 +1,7 @@
 import { msUntilFull, takeFromAll, type TokenBucketState } from '../../core/auth/token-bucket.ts';
 import type { BucketCharge, TokenBuckets } from '../../ports/ac.ts';
 import type { Redis } from './client.ts';
+import { BreakerOpenError, type CircuitBreaker } from '../resilience/breaker.ts';
 import { DependencyUnavailableError } from '../resilience/dependency-errors.ts';
 
 /** ioredis states of a connection that was lost (not one still being set up). */
@@ -24,23 +25,38 @@ function parseState(raw: string | null): TokenBucketState | undefined {
  *
  * WATCH state belongs to a connection, so each charge leases one of a few dedicated
  * connections. Bucket keys should share a hash tag so this also works on Redis Cluster.
+ *
+ * With a `breaker`, each charge is one call through it: while it is open a charge fails at
+ * once with `BreakerOpenError` (a dependency failure), before and after waiting for a
+ * connection, so requests queued behind silent connections do not each wait out a timeout.
  */
 export class RedisTokenBuckets implements TokenBuckets {
   private readonly idle: Redis[];
   private readonly waiting: ((connection: Redis) => void)[] = [];
 
-  constructor(private readonly connections: readonly Redis[]) {
+  constructor(
+    private readonly connections: readonly Redis[],
+    private readonly breaker?: CircuitBreaker,
+  ) {
     if (connections.length === 0) throw new Error('RedisTokenBuckets needs a connection');
     this.idle = [...connections];
   }
 
   async takeFromAll(buckets: readonly BucketCharge[], now: number) {
+    const breaker = this.breaker;
+    if (breaker === undefined) return this.charge(buckets, now);
+    if (breaker.refusing()) throw new BreakerOpenError(breaker.dependency);
+    return breaker.call(() => this.charge(buckets, now));
+  }
+
+  private async charge(buckets: readonly BucketCharge[], now: number) {
     // Fail at once while Redis is away: a request waiting out command timeouts (and a queue of
     // requests behind it for the connections) would hang for seconds before its 503.
-    if (this.connections.every((connection) => DOWN.has(connection.status)))
-      throw new DependencyUnavailableError('redis');
+    this.failIfUnavailable();
     const connection = await this.lease();
     try {
+      // The breaker may have opened, or the connections gone, while this charge waited.
+      this.failIfUnavailable();
       for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
         const outcome = await this.attempt(connection, buckets, now);
         if (outcome) return outcome;
@@ -49,6 +65,12 @@ export class RedisTokenBuckets implements TokenBuckets {
     } finally {
       this.release(connection);
     }
+  }
+
+  private failIfUnavailable(): void {
+    if (this.breaker?.refusing()) throw new BreakerOpenError(this.breaker.dependency);
+    if (this.connections.every((connection) => DOWN.has(connection.status)))
+      throw new DependencyUnavailableError('redis');
   }
 
   private async attempt(connection: Redis, buckets: readonly BucketCharge[], now: number) {

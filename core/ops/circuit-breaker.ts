@@ -8,6 +8,9 @@
  *   succeeded the circuit closes, and any failure opens it again for a full duration.
  *
  * Defaults: 5 failures, 30 s open, 3 probes. Times are milliseconds.
+ *
+ * The caller owns the clock and the calls: it asks with a `request` event before each call
+ * (skipping the dependency when refused) and reports the call's `success` or `failure`.
  */
 
 export interface BreakerPolicy {
@@ -20,6 +23,20 @@ export const DEFAULT_BREAKER_POLICY: BreakerPolicy = {
   failureThreshold: 5,
   openDurationMs: 30_000,
   halfOpenProbes: 3,
+};
+
+/**
+ * The breaker in front of a regional Redis (AC's rate limits; GC's caches, placements and
+ * controller availability). Redis must be used again within 10 s of coming back (spec:
+ * Redis recovery < 10 s), so it stays open 2 s, not 30; while Redis is still silent, a probe
+ * waits out one command timeout every 2 s. One answered probe closes it: a Redis that answers
+ * is back, and further probes would refuse the work that follows a recovery (a controller's
+ * registration, then the placement backlog it sweeps) while they were counted.
+ */
+export const REDIS_BREAKER_POLICY: BreakerPolicy = {
+  failureThreshold: 5,
+  openDurationMs: 2_000,
+  halfOpenProbes: 1,
 };
 
 export type BreakerState =
@@ -62,6 +79,18 @@ export function breakerDeadline(
   policy: BreakerPolicy = DEFAULT_BREAKER_POLICY,
 ): number | null {
   return state.kind === 'open' ? state.openedAt + policy.openDurationMs : null;
+}
+
+/**
+ * The state as of `now` without an event: an open breaker whose open duration has passed is
+ * half-open (its next request is a probe). For reports (metrics, readiness); it takes no probe.
+ */
+export function breakerStateAt(
+  state: BreakerState,
+  now: number,
+  policy: BreakerPolicy = DEFAULT_BREAKER_POLICY,
+): BreakerState {
+  return expireOpen(state, now, policy);
 }
 
 function expireOpen(state: BreakerState, now: number, policy: BreakerPolicy): BreakerState {

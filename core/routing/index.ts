@@ -22,10 +22,3 @@ export {
   type TransitionGap,
 } from './transition.ts';
 export { routesOf, handlerLoads } from './loads.ts';
-export {
-  forwardingTables,
-  clientConnections,
-  type ForwardingEntry,
-  type HandlerForwarding,
-  type ClientConnections,
-} from './views.ts';

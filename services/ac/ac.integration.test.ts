@@ -488,9 +488,16 @@ describe('AC operations', () => {
     expect(await health.text()).toBe('OK');
     expect(await http(`${ac.url}/ready`)).toMatchObject({
       status: 200,
-      body: { status: 'ready', database: 'healthy', redis: 'healthy', signing_key: 'available' },
+      body: {
+        status: 'ready',
+        database: 'healthy',
+        redis: 'healthy',
+        redis_breaker: 'closed',
+        signing_key: 'available',
+      },
     });
     const metrics = await (await fetch(`${ac.metricsUrl}/metrics`)).text();
+    expect(metrics).toMatch(/^ac_circuit_breaker_state\{dependency="redis"\} 0$/m);
     expect(metrics).toMatch(
       /ac_http_request_duration_seconds_count\{method="POST",route="\/v1\/auth\/user\/token",status_code="401"\}/,
     );

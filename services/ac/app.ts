@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { err, ok } from '../../core/result.ts';
 import { buildTokenClaims, TOKEN_LIFETIME_MS, type TokenKind } from '../../core/auth/claims.ts';
 import { parseScope, parseScopeList, type Scope } from '../../core/auth/scopes.ts';
+import type { BreakerState } from '../../core/ops/circuit-breaker.ts';
 import {
   loginAttemptCharges,
   loginFailureCharges,
@@ -47,6 +48,8 @@ export interface AcAppDependencies {
   readonly databaseReachable: () => Promise<boolean>;
   /** Redis holds the rate limits: without it AC cannot issue tokens safely. */
   readonly redisReachable: () => Promise<boolean>;
+  /** The state of the circuit breaker in front of the rate limits' Redis. */
+  readonly redisBreaker: () => BreakerState['kind'];
 }
 
 const BODY_LIMIT_BYTES = 16 * 1024;
@@ -348,14 +351,22 @@ function ownKey(deps: AcAppDependencies, issuer: string, kid: string) {
   return key ? ok(key) : err({ kind: 'unknown_kid' as const, kid });
 }
 
+/**
+ * Ready when PostgreSQL and Redis answer, a signing key is active and the breaker in front of
+ * Redis is not open: every token request is charged to the rate limits in Redis, and while
+ * that breaker is open it is answered 503. Once its open time is over the breaker reads
+ * half-open and AC ready again, so traffic returns and its probes can close the breaker.
+ */
 async function readiness(deps: AcAppDependencies): Promise<ReadinessReport> {
   const [database, redis] = await Promise.all([deps.databaseReachable(), deps.redisReachable()]);
   const signingKey = deps.keys.signingKey() !== undefined;
+  const breaker = deps.redisBreaker();
   return {
-    ready: database && redis && signingKey,
+    ready: database && redis && signingKey && breaker !== 'open',
     components: {
       database: database ? 'healthy' : 'unreachable',
       redis: redis ? 'healthy' : 'unreachable',
+      redis_breaker: breaker,
       signing_key: signingKey ? 'available' : 'missing',
     },
   };

@@ -4,7 +4,7 @@ import { DEFAULT_SIGNING_KEY_POLICY, type SigningKeyPolicy } from '../../core/ke
 import { listenMetrics } from '../../adapters/http/metrics-listener.ts';
 import { closeAll, drainHttp } from '../../adapters/http/shutdown.ts';
 import { createLogger, type Logger } from '../../adapters/logging/logger.ts';
-import { createHttpMetrics } from '../../adapters/metrics/registry.ts';
+import { createHttpMetrics, registerBreakerGauge } from '../../adapters/metrics/registry.ts';
 import {
   PgAuditLog,
   PgServiceStore,
@@ -14,6 +14,8 @@ import {
 import { createPool, databaseIsReachable } from '../../adapters/postgres/pool.ts';
 import { createRedis, redisIsReachable } from '../../adapters/redis/client.ts';
 import { RedisTokenBuckets } from '../../adapters/redis/token-buckets.ts';
+import { CircuitBreaker } from '../../adapters/resilience/breaker.ts';
+import { REDIS_BREAKER_POLICY } from '../../core/ops/circuit-breaker.ts';
 import { systemClock, type Clock } from '../shared/clock.ts';
 import { buildAcApp } from './app.ts';
 import { PasswordVerifier } from './credentials.ts';
@@ -74,6 +76,9 @@ export async function startAc(
     throw error;
   });
   const metrics = createHttpMetrics('ac');
+  // The rate limits' Redis: while its breaker is open, token requests are answered 503 at once.
+  const redisBreaker = new CircuitBreaker('redis', REDIS_BREAKER_POLICY);
+  registerBreakerGauge(metrics.registry, 'ac', [redisBreaker]);
   new Gauge({
     name: 'ac_signing_key_age_seconds',
     help: 'Seconds since the current signing key became active',
@@ -87,7 +92,7 @@ export async function startAc(
     users: new PgUserStore(pool),
     services: new PgServiceStore(pool),
     audit,
-    buckets: new RedisTokenBuckets(redisConnections),
+    buckets: new RedisTokenBuckets(redisConnections, redisBreaker),
     keys,
     passwords,
     clock,
@@ -103,6 +108,7 @@ export async function startAc(
     databaseReachable: () => databaseIsReachable(pool),
     redisReachable: async () =>
       (await Promise.all(redisConnections.map(redisIsReachable))).every(Boolean),
+    redisBreaker: () => redisBreaker.current().kind,
   });
   const url = await app.listen({ host: env.BIND_ADDRESS.host, port: env.BIND_ADDRESS.port });
   const metricsListener = await listenMetrics(metrics.registry, env.METRICS_BIND_ADDRESS).catch(

@@ -2,6 +2,7 @@ import { createHash, randomInt } from 'node:crypto';
 import { z } from 'zod';
 import type { VerifiedClaims } from '../../core/auth/claims.ts';
 import type { Scope } from '../../core/auth/scopes.ts';
+import type { BreakerState } from '../../core/ops/circuit-breaker.ts';
 import type { ControllerRegistration } from '../../core/placement/index.ts';
 import { requireBearer, type BearerCheck } from '../../adapters/http/bearer.ts';
 import { badRequest, HttpError, notFound } from '../../adapters/http/errors.ts';
@@ -42,6 +43,8 @@ export interface GcAppDependencies {
   readonly backlog: PlacementBacklog;
   readonly databaseReachable: () => Promise<boolean>;
   readonly redisReachable: () => Promise<boolean>;
+  /** The state of the circuit breaker in front of Redis. */
+  readonly redisBreaker: () => BreakerState['kind'];
   /** Whether GC holds usable AC signing keys (fetched, and within the cache's grace). */
   readonly keysHeld: () => boolean;
 }
@@ -347,19 +350,22 @@ function refuseOtherMethods(
 
 /**
  * Ready when PostgreSQL answers and GC holds usable AC signing keys (an AC restart does not
- * make GC unready while the cached keys last). Redis unreachable is `degraded`, still 200:
- * meetings are read and created from PostgreSQL, new ones are placed on a controller once
- * controllers register again.
+ * make GC unready while the cached keys last). Redis unreachable, or its breaker open, is
+ * `degraded`, still 200: meetings are read and created from PostgreSQL, new ones are placed
+ * on a controller once controllers register again. A breaker whose open time is over reads
+ * half-open (the next calls are probes) and is not counted as degraded.
  */
 async function readiness(deps: GcAppDependencies): Promise<ReadinessReport> {
   const [database, redis] = await Promise.all([deps.databaseReachable(), deps.redisReachable()]);
   const keys = deps.keysHeld();
+  const breaker = deps.redisBreaker();
   return {
     ready: database && keys,
-    degraded: !redis,
+    degraded: !redis || breaker === 'open',
     components: {
       database: database ? 'healthy' : 'unreachable',
       redis: redis ? 'healthy' : 'unreachable',
+      redis_breaker: breaker,
       ac_jwks: keys ? 'cached' : 'missing',
     },
   };

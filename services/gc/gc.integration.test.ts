@@ -540,9 +540,16 @@ describe('GC operations', () => {
     expect(await (await fetch(`${gc.url}/health`)).text()).toBe('OK');
     expect(await http(`${gc.url}/ready`)).toMatchObject({
       status: 200,
-      body: { status: 'ready', database: 'healthy', redis: 'healthy', ac_jwks: 'cached' },
+      body: {
+        status: 'ready',
+        database: 'healthy',
+        redis: 'healthy',
+        redis_breaker: 'closed',
+        ac_jwks: 'cached',
+      },
     });
     const metrics = await (await fetch(`${gc.metricsUrl}/metrics`)).text();
+    expect(metrics).toMatch(/^gc_circuit_breaker_state\{dependency="redis"\} 0$/m);
     expect(metrics).toMatch(
       /gc_http_request_duration_seconds_count\{method="GET",route="\/v1\/meetings\/:id",status_code="200"\} [1-9]/,
     );

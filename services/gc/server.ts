@@ -6,7 +6,7 @@ import { closeAll, drainHttp } from '../../adapters/http/shutdown.ts';
 import { JwksClient } from '../../adapters/jwt/jwks-client.ts';
 import { VerifiedTokenCache } from '../../adapters/jwt/verified-cache.ts';
 import { createLogger, type Logger } from '../../adapters/logging/logger.ts';
-import { createHttpMetrics } from '../../adapters/metrics/registry.ts';
+import { createHttpMetrics, registerBreakerGauge } from '../../adapters/metrics/registry.ts';
 import { PgMeetingStore } from '../../adapters/postgres/gc-stores.ts';
 import { createPool, databaseIsReachable } from '../../adapters/postgres/pool.ts';
 import { connectedWithin, createRedis, redisIsReachable } from '../../adapters/redis/client.ts';
@@ -17,6 +17,8 @@ import {
 import { RedisInvalidations } from '../../adapters/redis/invalidations.ts';
 import { RedisMeetingCache } from '../../adapters/redis/meeting-cache.ts';
 import { RedisTenantConfigCache } from '../../adapters/redis/tenant-cache.ts';
+import { CircuitBreaker, guarded } from '../../adapters/resilience/breaker.ts';
+import { REDIS_BREAKER_POLICY } from '../../core/ops/circuit-breaker.ts';
 import { systemClock, type Clock } from '../shared/clock.ts';
 import { buildGcApp } from './app.ts';
 import { PlacementSweeper } from './backlog.ts';
@@ -81,7 +83,18 @@ export async function startGc(
   // Redis is a cache for GC: commands fail at once while it is unreachable.
   const redis = createRedis(env.REDIS_URL, env.GC_REDIS_KEY_PREFIX, { logger, cache: true });
   const store = new PgMeetingStore(pool);
-  const availability = new RedisMcAvailability(redis);
+  // GC's Redis calls (caches, placement, controller availability, invalidation publishing) go
+  // through one breaker: while it is open, the caches are skipped (PostgreSQL answers),
+  // placement fails soft and MC registrations and heartbeats are UNAVAILABLE, each at once
+  // instead of after a command timeout. Readiness's PING and the invalidation subscription
+  // do not go through it.
+  const redisBreaker = new CircuitBreaker('redis', REDIS_BREAKER_POLICY);
+  const availability = guarded(new RedisMcAvailability(redis), redisBreaker, [
+    'register',
+    'heartbeat',
+    'countAssignment',
+    'list',
+  ]);
   const jwks = new JwksClient({
     policy: jwksCachePolicy([env.GC_TRUSTED_ISSUER]),
     jwksUrls: new Map([[env.GC_TRUSTED_ISSUER, env.jwksUrl]]),
@@ -95,6 +108,7 @@ export async function startGc(
     if (held) logger.info('AC signing keys fetched');
   });
   const metrics = createHttpMetrics('gc');
+  registerBreakerGauge(metrics.registry, 'gc', [redisBreaker]);
   const bearer = {
     keys: jwks,
     verifiedTokens: new VerifiedTokenCache(),
@@ -108,13 +122,17 @@ export async function startGc(
     coherence,
     logger,
   );
+  const publisher = failSoftPublisher(
+    guarded(invalidations, redisBreaker, ['publish']),
+    cacheFailure,
+  );
   const now = () => clock.now();
   const placement = new MeetingPlacement(
     availability,
     new LocallyCachedAssignments(
-      new RedisMeetingAssignments(redis),
+      guarded(new RedisMeetingAssignments(redis), redisBreaker, ['get', 'set']),
       new LocalCache(coherence, { ...LOCAL_CACHE.assignments, now }),
-      failSoftPublisher(invalidations, cacheFailure),
+      publisher,
     ),
     env.GC_REGION,
   );
@@ -122,14 +140,23 @@ export async function startGc(
     meetings: new LocallyCachedMeetings(
       new CachedMeetingStore(
         store,
-        failSoftMeetingCache(new RedisMeetingCache(redis), cacheFailure),
+        failSoftMeetingCache(
+          guarded(new RedisMeetingCache(redis), redisBreaker, ['get', 'put']),
+          cacheFailure,
+        ),
       ),
       new LocalCache(coherence, { ...LOCAL_CACHE.meetings, now }),
-      failSoftPublisher(invalidations, cacheFailure),
+      publisher,
     ),
     tenants: store,
     tenantCache: new LocallyCachedTenants(
-      failSoftTenantCache(new RedisTenantConfigCache(redis, TENANT_CACHE_TTL_MS), cacheFailure),
+      failSoftTenantCache(
+        guarded(new RedisTenantConfigCache(redis, TENANT_CACHE_TTL_MS), redisBreaker, [
+          'get',
+          'put',
+        ]),
+        cacheFailure,
+      ),
       new LocalCache(new CacheCoherence(true), { ...LOCAL_CACHE.tenants, now }),
     ),
     placement,
@@ -142,6 +169,7 @@ export async function startGc(
     backlog: store,
     databaseReachable: () => databaseIsReachable(pool),
     redisReachable: () => redisIsReachable(redis),
+    redisBreaker: () => redisBreaker.current().kind,
     keysHeld: () => jwks.holdsUsableKeys(clock.now()),
   });
   const sweeper = new PlacementSweeper(store, placement, clock, logger);
