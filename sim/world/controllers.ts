@@ -375,7 +375,7 @@ export function carry(w: World, meeting: MeetingState, route: Route, bps: number
 export function carryAt(w: World, meeting: MeetingState, id: HandlerId, bps: number): void {
   const handler = w.handlersById.get(id);
   if (handler === undefined) return;
-  handler.carry(bps, w.sim.now, w.epochMs());
+  handler.carry(bps, w.sim.now);
   meeting.handlerLoads.set(id, (meeting.handlerLoads.get(id) ?? 0) + bps);
   if (bps > 0) {
     w.streamsCarried++;

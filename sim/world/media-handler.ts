@@ -20,8 +20,11 @@ export class MediaHandler {
   readonly connections = new Map<ParticipantId, number>();
   /** Bits per second the installed legs carry through this handler (the world's truth). */
   loadBps = 0;
-  /** Up to when the load has been fed to the forwarder as traffic. */
+  /** Up to when the load has been metered, and the bytes metered since the last tick. */
   private meteredAt: Micros;
+  private meteredBytes = 0;
+  /** The outputs of the last input (reused: read them before the next input). */
+  private readonly outputs: MhOutput[] = [];
   healthy = true;
 
   constructor(
@@ -43,22 +46,31 @@ export class MediaHandler {
     return this.loadBps / this.capacityBps;
   }
 
-  /** Hands the forwarder one input and returns what it asks for. */
-  handle(input: MhInput, nowMs: number): MhOutput[] {
+  /**
+   * Hands the forwarder one input and returns what it asks for (valid until the next input:
+   * the list is reused).
+   */
+  handle(input: MhInput, nowMs: number): readonly MhOutput[] {
     this.forwarder.handle(input, nowMs);
     return this.drain();
   }
 
-  /** Feeds the traffic carried since the last call, then the forwarder's timer at `nowMs`. */
-  tick(now: Micros, nowMs: number): MhOutput[] {
-    this.meter(now, nowMs);
+  /**
+   * Feeds the traffic carried since the last tick, then the forwarder's timer at `nowMs`.
+   * Traffic only counts at a report, so one input per tick carries it all.
+   */
+  tick(now: Micros, nowMs: number): readonly MhOutput[] {
+    this.meter(now);
+    if (this.meteredBytes > 0 && this.healthy)
+      this.forwarder.handle({ type: 'traffic', bytes: this.meteredBytes }, nowMs);
+    this.meteredBytes = 0;
     this.forwarder.handleTimeout(nowMs);
     return this.drain();
   }
 
   /** The load changes by `bps` at `now`: what flowed until now is metered first. */
-  carry(bps: number, now: Micros, nowMs: number): void {
-    this.meter(now, nowMs);
+  carry(bps: number, now: Micros): void {
+    this.meter(now);
     this.loadBps = Math.max(0, this.loadBps + bps);
   }
 
@@ -81,17 +93,18 @@ export class MediaHandler {
     this.healthy = true;
     this.forwarder = this.newForwarder(startMs);
     this.meteredAt = now;
+    this.meteredBytes = 0;
   }
 
-  private meter(now: Micros, nowMs: number): void {
+  private meter(now: Micros): void {
     if (now <= this.meteredAt) return;
-    const bytes = (this.loadBps * (now - this.meteredAt)) / 8_000_000;
+    this.meteredBytes += (this.loadBps * (now - this.meteredAt)) / 8_000_000;
     this.meteredAt = now;
-    if (bytes > 0 && this.healthy) this.forwarder.handle({ type: 'traffic', bytes }, nowMs);
   }
 
-  private drain(): MhOutput[] {
-    const out: MhOutput[] = [];
+  private drain(): readonly MhOutput[] {
+    const out = this.outputs;
+    out.length = 0;
     for (let o = this.forwarder.pollOutput(); o !== null; o = this.forwarder.pollOutput())
       out.push(o);
     return out;

@@ -575,7 +575,7 @@ export class World {
     meeting.machine?.end();
     for (const [handlerId, bps] of meeting.handlerLoads) {
       const handler = this.handlersById.get(handlerId);
-      handler?.carry(-bps, this.sim.now, this.epochMs());
+      handler?.carry(-bps, this.sim.now);
       handler?.meetings.delete(meeting.id);
     }
     meeting.handlerLoads.clear();
