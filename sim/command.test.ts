@@ -148,6 +148,9 @@ describe('npm run sim command line', () => {
     const page = readFileSync(html, 'utf8');
     expect(page).toContain('<svg');
     expect(page).toContain(report.traceHash);
+    expect(page).toContain(
+      `Replay: <code>npm run sim -- --scenario default --seed 4 --duration 8</code>`,
+    );
     expect(page).not.toMatch(/<(script|link|img)[^>]+(src|href)=/);
   });
 
@@ -157,11 +160,13 @@ describe('npm run sim command line', () => {
       file,
       'name: tiny\ndurationSeconds: 4\nregions: [{name: a}]\nworkload: {concurrentMeetings: 2, participants: {mean: 3, min: 2, max: 4}}\n',
     );
-    expect(main(['--scenario', file, '--seed', '6', '--packet-sample', '0.5'], machine)).toBe(0);
-    const text = stdout.join('');
-    expect(text).toContain(
-      `Replay: npm run sim -- --scenario ${file} --seed 6 --duration 4 --packet-sample 0.5`,
-    );
+    const html = join(temporary(), 'tiny.html');
+    expect(
+      main(['--scenario', file, '--seed', '6', '--packet-sample', '0.5', '--html', html], machine),
+    ).toBe(0);
+    const replay = `npm run sim -- --scenario ${file} --seed 6 --duration 4 --packet-sample 0.5`;
+    expect(stdout.join('')).toContain(`Replay: ${replay}`);
+    expect(readFileSync(html, 'utf8')).toContain(`Replay: <code>${replay}</code>`);
     expect(replayCommand({ scenario: "my file's.yaml", seed: 1, duration: 2 })).toBe(
       `npm run sim -- --scenario 'my file'\\''s.yaml' --seed 1 --duration 2`,
     );

@@ -420,14 +420,14 @@ function execute(options: CliOptions, plan: Plan): number {
     ...(options.duration === undefined ? {} : { durationSeconds: options.duration }),
     ...progress(options, scenario),
   });
-  writeOutputs(options, report);
+  const replay = replayCommand({
+    scenario: options.scenario,
+    seed: options.seed,
+    duration: report.simulatedSeconds,
+    packetSample: options.packetSample,
+  });
+  writeOutputs(options, report, replay);
   if (options.json !== true) {
-    const replay = replayCommand({
-      scenario: options.scenario,
-      seed: options.seed,
-      duration: report.simulatedSeconds,
-      packetSample: options.packetSample,
-    });
     process.stdout.write(
       options.quiet ? `trace hash ${report.traceHash}\n` : `${renderTerminal(report, replay)}\n`,
     );
@@ -520,11 +520,11 @@ function reportShrunk(scenario: Scenario, seed: number, report: RunReport): void
   );
 }
 
-function writeOutputs(options: CliOptions, report: RunReport): void {
+function writeOutputs(options: CliOptions, report: RunReport, replay: string): void {
   const json = `${JSON.stringify(report, null, 2)}\n`;
   if (options.json === true) process.stdout.write(json);
   else if (typeof options.json === 'string') writeOutput(options.json, json);
-  if (options.html !== undefined) writeOutput(options.html, renderHtml(report));
+  if (options.html !== undefined) writeOutput(options.html, renderHtml(report, replay));
 }
 
 /**
