@@ -91,16 +91,36 @@ export function swarmScenario(seed: number, durationSeconds: number): Scenario {
   return scenarioSchema.parse(input);
 }
 
-/** Runs `count` seeds from `firstSeed`, each with its own randomised configuration. */
+/** Simulated seconds of each swarm run unless a duration is given. */
+export const SWARM_DURATION_SECONDS = 30;
+
+/** The seed of a swarm configuration's scenario name (`swarm-<seed>`), or null for other names. */
+export function swarmSeedOf(name: string): bigint | null {
+  const match = /^swarm-(\d+)$/.exec(name);
+  return match === null ? null : BigInt(match[1] as string);
+}
+
+/** What a swarm leaves: how many seeds passed and the failing cases. */
+export interface SwarmOutcome {
+  readonly passed: number;
+  readonly failures: readonly SwarmCase[];
+}
+
+/**
+ * Runs `count` seeds from `firstSeed`, each with its own randomised configuration (changed by
+ * `adjust` when given, e.g. a packet sample). Passing cases are handed to `onCase` and dropped.
+ */
 export function runSwarm(
   count: number,
   firstSeed: number,
   durationSeconds: number,
   onCase?: (c: SwarmCase) => void,
-): SwarmCase[] {
-  const cases: SwarmCase[] = [];
+  adjust: (scenario: Scenario) => Scenario = (scenario) => scenario,
+): SwarmOutcome {
+  const failures: SwarmCase[] = [];
+  let passed = 0;
   for (let seed = firstSeed; seed < firstSeed + count; seed++) {
-    const scenario = swarmScenario(seed, durationSeconds);
+    const scenario = adjust(swarmScenario(seed, durationSeconds));
     let result: SwarmCase;
     try {
       const { report } = runScenario({ scenario, seed });
@@ -115,8 +135,9 @@ export function runSwarm(
         failure: `crashed: ${(error as Error).stack ?? String(error)}`,
       };
     }
-    cases.push(result);
+    if (result.failure === null) passed++;
+    else failures.push(result);
     onCase?.(result);
   }
-  return cases;
+  return { passed, failures };
 }

@@ -6,7 +6,7 @@ const HEIGHT = 220;
 const MARGIN = { left: 48, right: 12, top: 12, bottom: 40 };
 
 /** A self-contained HTML report: tables and inline SVG charts, no external assets. */
-export function renderHtml(report: RunReport): string {
+export function renderHtml(report: RunReport, replay?: string): string {
   const l = report.latency;
   const rows = [
     ['join-to-media', l.joinToMedia],
@@ -24,7 +24,7 @@ code{background:#f4f4f4;padding:1px 4px}svg text{font:11px system-ui,sans-serif;
 </style></head><body>
 <h1>Dark Tower simulation</h1>
 <p>Scenario <b>${esc(report.scenario)}</b>, seed <b>${report.seed}</b>: ${report.simulatedSeconds}s simulated in ${report.wallSeconds}s (${report.speedup.toFixed(1)}x real time), ${report.events} events.<br>
-Trace hash <code>${report.traceHash}</code>. Replay: <code>npm run sim -- --scenario ${esc(report.scenario)} --seed ${report.seed} --duration ${report.simulatedSeconds}</code></p>
+Trace hash <code>${report.traceHash}</code>. Replay: <code>${esc(replay ?? `npm run sim -- --scenario ${report.scenario} --seed ${report.seed} --duration ${report.simulatedSeconds}`)}</code></p>
 <h2>Service levels</h2>
 <table><tr><th>latency (ms)</th><th>count</th><th>p50</th><th>p95</th><th>p99</th><th>max</th><th>target (p99)</th></tr>
 ${rows.map(([name, s]) => latencyRow(name, s)).join('\n')}

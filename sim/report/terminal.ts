@@ -1,8 +1,11 @@
 import { formatViolation } from '../invariants/violations.ts';
 import type { LatencySummary, RunReport } from './summary.ts';
 
-/** The run summary printed on the terminal. */
-export function renderTerminal(report: RunReport): string {
+/**
+ * The run summary printed on the terminal. `replay` is the command that replays the run; by
+ * default it is built from the report (a built-in scenario's name, the seed and the duration).
+ */
+export function renderTerminal(report: RunReport, replay?: string): string {
   const lines: string[] = [];
   const l = report.latency;
   lines.push(
@@ -39,7 +42,7 @@ export function renderTerminal(report: RunReport): string {
   }
   lines.push(`Trace hash: ${report.traceHash}`);
   lines.push(
-    `Replay: npm run sim -- --scenario ${report.scenario} --seed ${report.seed} --duration ${report.simulatedSeconds}`,
+    `Replay: ${replay ?? `npm run sim -- --scenario ${report.scenario} --seed ${report.seed} --duration ${report.simulatedSeconds}`}`,
   );
   return lines.join('\n');
 }

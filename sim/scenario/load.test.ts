@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { BOUNDS, MIN_PERIOD_SECONDS } from './bounds.ts';
 import { builtinScenario, builtinScenarioNames } from './builtin.ts';
 import {
   describeScenarioError,
@@ -85,5 +87,152 @@ describe('example scenario file', () => {
     expect(loaded.ok).toBe(true);
     if (loaded.ok)
       expect(loaded.value.faults.map((f) => f.kind)).toEqual(['partition', 'handler-crash']);
+  });
+});
+
+describe('scenario bounds', () => {
+  const issuesOf = (input: unknown) => {
+    const result = validateScenario(input);
+    return result.ok || result.error.kind !== 'invalid' ? [] : result.error.issues;
+  };
+  const withWorkload = (workload: object) => ({
+    ...minimal,
+    workload: { ...minimal.workload, ...workload },
+  });
+  const cases: [string, number, (value: number) => unknown][] = [
+    ['durationSeconds', BOUNDS.durationSeconds, (v) => ({ ...minimal, durationSeconds: v })],
+    [
+      'workload.concurrentMeetings',
+      BOUNDS.concurrentMeetings,
+      (v) => withWorkload({ concurrentMeetings: v }),
+    ],
+    [
+      'workload.participants.max',
+      BOUNDS.participantsPerMeeting,
+      (v) => withWorkload({ participants: { mean: 3, min: 2, max: v } }),
+    ],
+    [
+      'regions.0.mediaHandlers',
+      BOUNDS.mediaHandlersPerRegion,
+      (v) => ({ ...minimal, regions: [{ name: 'a', mediaHandlers: v }, { name: 'b' }] }),
+    ],
+    [
+      'regions.1.meetingControllers',
+      BOUNDS.meetingControllersPerRegion,
+      (v) => ({ ...minimal, regions: [{ name: 'a' }, { name: 'b', meetingControllers: v }] }),
+    ],
+    [
+      'autoscaling.maxFactor',
+      BOUNDS.autoscalingMaxFactor,
+      (v) => ({ ...minimal, autoscaling: { maxFactor: v } }),
+    ],
+    [
+      'media.packetsPerSecond',
+      BOUNDS.packetsPerSecond,
+      (v) => ({ ...minimal, media: { packetsPerSecond: v } }),
+    ],
+    [
+      'network.rttMs.a.b',
+      BOUNDS.latencyMs,
+      (v) => ({ ...minimal, network: { rttMs: { a: { b: v } } } }),
+    ],
+    [
+      'faults.0.atSeconds',
+      BOUNDS.durationSeconds,
+      (v) => ({
+        ...minimal,
+        faults: [{ kind: 'handler-crash', atSeconds: v, region: 'a', index: 0 }],
+      }),
+    ],
+  ];
+
+  it.each(cases)(
+    '%s: accepted at its bound %d, refused above it naming value and bound',
+    (path, bound, build) => {
+      expect(issuesOf(build(bound))).toEqual([]);
+      const over = bound + (Number.isInteger(bound) ? 1 : 0.5);
+      const issues = issuesOf(build(over));
+      expect(issues).toEqual([{ path, message: `${over} is above the bound ${bound}` }]);
+    },
+  );
+
+  it('refuses 10 million meetings with a message naming the field, the value and the bound', () => {
+    const result = validateScenario(withWorkload({ concurrentMeetings: 10_000_000 }), 'huge.yaml');
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(describeScenarioError(result.error)).toBe(
+      'invalid scenario huge.yaml: workload.concurrentMeetings: 10000000 is above the bound 100000',
+    );
+  });
+
+  it('bounds the count of regions and faults', () => {
+    const names = Array.from({ length: BOUNDS.regions + 1 }, (_, i) => `r${i}`);
+    const issues = issuesOf({ ...minimal, regions: names.map((name) => ({ name })) });
+    expect(issues).toContainEqual({
+      path: 'regions',
+      message: `${BOUNDS.regions + 1} items is above the bound ${BOUNDS.regions}`,
+    });
+    const fault = { kind: 'handler-crash', atSeconds: 1, region: 'a', index: 0 };
+    expect(
+      issuesOf({ ...minimal, faults: Array.from({ length: BOUNDS.faults + 1 }, () => fault) }),
+    ).toEqual([
+      { path: 'faults', message: `${BOUNDS.faults + 1} items is above the bound ${BOUNDS.faults}` },
+    ]);
+  });
+
+  it('keeps recurring periods from shrinking to nothing', () => {
+    const floors: [string, number, unknown][] = [
+      [
+        'workload.meanMeetingSeconds',
+        MIN_PERIOD_SECONDS.meanMeetingSeconds,
+        withWorkload({ meanMeetingSeconds: 1e-9 }),
+      ],
+      [
+        'workload.meanSpeakerTurnSeconds',
+        MIN_PERIOD_SECONDS.meanSpeakerTurnSeconds,
+        withWorkload({ meanSpeakerTurnSeconds: 1e-9 }),
+      ],
+      [
+        'autoscaling.intervalSeconds',
+        MIN_PERIOD_SECONDS.autoscalingIntervalSeconds,
+        { ...minimal, autoscaling: { intervalSeconds: 1e-9 } },
+      ],
+      [
+        'keys.mediaKeyRotationSeconds',
+        MIN_PERIOD_SECONDS.mediaKeyRotationSeconds,
+        { ...minimal, keys: { mediaKeyRotationSeconds: 1e-9 } },
+      ],
+    ];
+    for (const [path, floor, input] of floors)
+      expect(issuesOf(input)).toEqual([{ path, message: `1e-9 is below the bound ${floor}` }]);
+  });
+
+  it('bounds grid layouts to core rows and columns', () => {
+    expect(issuesOf(withWorkload({ layouts: { grid16x16: 1 } }))).toEqual([]);
+    const issues = issuesOf(
+      withWorkload({ layouts: { grid0x3: 1, [`grid2x${BOUNDS.gridDimension + 1}`]: 1 } }),
+    );
+    expect(issues.map((i) => i.message)).toEqual([
+      `rows and columns must be 1 to ${BOUNDS.gridDimension}: 0 is below the bound 1`,
+      `rows and columns must be 1 to ${BOUNDS.gridDimension}: ${BOUNDS.gridDimension + 1} is above the bound ${BOUNDS.gridDimension}`,
+    ]);
+  });
+
+  it('property: a meeting count is valid exactly when it is a whole number from 1 to the bound', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: -10, max: 3 * BOUNDS.concurrentMeetings }), (meetings) => {
+        const valid = validateScenario(withWorkload({ concurrentMeetings: meetings })).ok;
+        expect(valid).toBe(meetings >= 1 && meetings <= BOUNDS.concurrentMeetings);
+      }),
+    );
+  });
+
+  it('describes every problem on one line', () => {
+    const result = validateScenario({ ...minimal, durationSeconds: -1, regions: [] });
+    expect(result.ok).toBe(false);
+    if (!result.ok) expect(describeScenarioError(result.error)).not.toContain('\n');
+    const syntax = parseScenarioText('name: [unclosed\n', 'broken.yaml');
+    expect(syntax.ok).toBe(false);
+    if (!syntax.ok) expect(describeScenarioError(syntax.error)).not.toContain('\n');
   });
 });

@@ -62,19 +62,20 @@ export function loadScenario(nameOrFile: string): Result<Scenario, ScenarioError
   return parseScenarioText(text, nameOrFile);
 }
 
-/** A scenario error as the lines a person reads on the terminal. */
+/** A scenario error as one line for the terminal: every problem with its path. */
 export function describeScenarioError(error: ScenarioError): string {
   switch (error.kind) {
     case 'unknown-scenario':
-      return `unknown scenario "${error.name}"; built-in scenarios: ${error.known.join(', ')} (or give a .yaml/.json file)`;
+      return `unknown scenario "${error.name}"; built-in scenarios: ${error.known.join(', ')}, swarm-<seed> (or give a .yaml/.json file)`;
     case 'unreadable':
-      return `cannot read scenario file ${error.file}: ${error.message}`;
+      return `cannot read scenario file ${error.file}: ${firstLine(error.message)}`;
     case 'syntax':
-      return `scenario file ${error.file} does not parse: ${error.message}`;
+      return `scenario file ${error.file} does not parse: ${firstLine(error.message)}`;
     case 'invalid':
-      return [
-        `invalid scenario ${error.source}:`,
-        ...error.issues.map((i) => `  ${i.path}: ${i.message}`),
-      ].join('\n');
+      return `invalid scenario ${error.source}: ${error.issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`;
   }
+}
+
+function firstLine(text: string): string {
+  return (text.split('\n')[0] ?? '').trim().replace(/:$/, '');
 }

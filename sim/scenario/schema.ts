@@ -1,62 +1,86 @@
 import { z } from 'zod';
+import { aboveBound, BOUNDS, belowBound, MIN_PERIOD_SECONDS } from './bounds.ts';
 
 const positive = z.number().positive();
 const nonNegative = z.number().nonnegative();
 const probability = z.number().min(0).max(1);
 
+/** A number at most `bound`; the error names the value and the bound. */
+const atMost = <T extends z.ZodNumber>(schema: T, bound: number) =>
+  schema.max(bound, { error: (issue) => aboveBound(issue.input, bound) });
+/** A count: an integer from `min` to `bound`. */
+const count = (min: number, bound: number) => atMost(z.number().int().min(min), bound);
+/** A mean period in seconds, no shorter than `floor`. */
+const period = (floor: number) =>
+  z.number().min(floor, { error: (issue) => belowBound(issue.input, floor) });
+/** A time in milliseconds. */
+const milliseconds = atMost(nonNegative, BOUNDS.latencyMs);
+/** A time in seconds within one run. */
+const runSeconds = atMost(nonNegative, BOUNDS.durationSeconds);
+const runPositiveSeconds = atMost(positive, BOUNDS.durationSeconds);
+/** A list of at most `bound` items; the error names the length and the bound. */
+const atMostItems = <T extends z.ZodType>(item: T, bound: number) =>
+  z.array(item).max(bound, {
+    error: (issue) => aboveBound(`${(issue.input as unknown[]).length} items`, bound),
+  });
+
 const regionSchema = z.strictObject({
   name: z.string().min(1),
   /** Meeting controllers in the region. */
-  meetingControllers: z.number().int().min(1).default(2),
+  meetingControllers: count(1, BOUNDS.meetingControllersPerRegion).default(2),
   /** Media handlers in the region. */
-  mediaHandlers: z.number().int().min(1).default(4),
+  mediaHandlers: count(1, BOUNDS.mediaHandlersPerRegion).default(4),
   /** Relative share of users whose home is this region. */
   userWeight: nonNegative.default(1),
 });
 
 const networkSchema = z.strictObject({
   /** Round-trip times between regions in ms; each unordered pair once is enough. */
-  rttMs: z.record(z.string(), z.record(z.string(), nonNegative)).default({}),
-  intraRegionMs: nonNegative.default(0.5),
-  clientAccessMs: nonNegative.default(12),
-  jitterMs: nonNegative.default(2),
+  rttMs: z.record(z.string(), z.record(z.string(), milliseconds)).default({}),
+  intraRegionMs: milliseconds.default(0.5),
+  clientAccessMs: milliseconds.default(12),
+  jitterMs: milliseconds.default(2),
   loss: probability.default(0.001),
   clientBandwidthMbps: positive.default(50),
 });
 
 const serviceTimesSchema = z.strictObject({
   /** Processing time of each step, in ms (the network adds its own latency). */
-  tokenIssueMs: nonNegative.default(4),
-  meetingLookupMs: nonNegative.default(3),
-  joinProcessingMs: nonNegative.default(8),
-  mediaConnectMs: nonNegative.default(5),
-  routeCommandMs: nonNegative.default(1),
-  forwardingMs: nonNegative.default(0.3),
+  tokenIssueMs: milliseconds.default(4),
+  meetingLookupMs: milliseconds.default(3),
+  joinProcessingMs: milliseconds.default(8),
+  mediaConnectMs: milliseconds.default(5),
+  routeCommandMs: milliseconds.default(1),
+  forwardingMs: milliseconds.default(0.3),
   /** Time from capture to the first encoded frame on the wire. */
-  firstFrameMs: nonNegative.default(15),
+  firstFrameMs: milliseconds.default(15),
 });
 
 const workloadSchema = z.strictObject({
   /** Steady-state number of concurrent meetings (arrivals follow Little's law). */
-  concurrentMeetings: z.number().int().min(1),
+  concurrentMeetings: count(1, BOUNDS.concurrentMeetings),
   /** Start with the steady state already in progress instead of an empty system. */
   warmStart: z.boolean().default(true),
-  meanMeetingSeconds: positive.default(1800),
+  meanMeetingSeconds: period(MIN_PERIOD_SECONDS.meanMeetingSeconds).default(1800),
   participants: z
-    .strictObject({ mean: positive, min: z.number().int().min(1), max: z.number().int().min(1) })
+    .strictObject({
+      mean: positive,
+      min: count(1, BOUNDS.participantsPerMeeting),
+      max: count(1, BOUNDS.participantsPerMeeting),
+    })
     .refine((p) => p.min <= p.mean && p.mean <= p.max, {
       message: 'participants must satisfy min <= mean <= max',
     }),
   /** Seconds over which the members of one meeting arrive. */
-  joinSpreadSeconds: nonNegative.default(20),
+  joinSpreadSeconds: runSeconds.default(20),
   /** Probability that a participant lives outside the meeting's region. */
   crossRegionFraction: probability.default(0.1),
   /** Relative weights of the layouts participants pick. */
   layouts: z.record(z.string(), nonNegative).default({ grid: 3, speaker: 1 }),
-  meanSpeakerTurnSeconds: positive.default(8),
-  meanLayoutChangeSeconds: positive.default(600),
+  meanSpeakerTurnSeconds: period(MIN_PERIOD_SECONDS.meanSpeakerTurnSeconds).default(8),
+  meanLayoutChangeSeconds: period(MIN_PERIOD_SECONDS.meanLayoutChangeSeconds).default(600),
   screenShareProbability: probability.default(0.2),
-  meanScreenShareSeconds: positive.default(90),
+  meanScreenShareSeconds: period(MIN_PERIOD_SECONDS.meanScreenShareSeconds).default(90),
   /** Probability that a participant drops and reconnects once during the meeting. */
   reconnectProbability: probability.default(0.05),
   /** Probability that a participant leaves before the meeting ends. */
@@ -70,46 +94,46 @@ const mediaSchema = z.strictObject({
   handlerCapacityMbps: positive.default(10_000),
   /** Fraction of meetings simulated packet by packet (the rest are flow-level). */
   packetSample: probability.default(0),
-  packetsPerSecond: positive.default(50),
+  packetsPerSecond: atMost(positive, BOUNDS.packetsPerSecond).default(50),
 });
 
 const keysSchema = z.strictObject({
   /** Signing-key rotation period (the spec's weekly rotation). */
-  signingRotationSeconds: positive.default(7 * 24 * 3600),
+  signingRotationSeconds: period(MIN_PERIOD_SECONDS.signingRotationSeconds).default(7 * 24 * 3600),
   /** How long a retired signing key still verifies tokens (the spec's one-week overlap). */
   signingOverlapSeconds: positive.default(7 * 24 * 3600),
   /**
    * The run starts this long before a signing-key rotation boundary, so short runs cross a
    * rotation under the real policy and tokens signed by the old key must keep verifying.
    */
-  startSecondsBeforeRotation: nonNegative.default(30),
+  startSecondsBeforeRotation: runSeconds.default(30),
   /** Time-based media-key rotation (the spec's hourly rotation). */
-  mediaKeyRotationSeconds: positive.default(3600),
+  mediaKeyRotationSeconds: period(MIN_PERIOD_SECONDS.mediaKeyRotationSeconds).default(3600),
 });
 
 const faultSchema = z.discriminatedUnion('kind', [
   z.strictObject({
     kind: z.literal('partition'),
-    atSeconds: nonNegative,
-    durationSeconds: positive,
+    atSeconds: runSeconds,
+    durationSeconds: runPositiveSeconds,
     from: z.array(z.string()).min(1),
     to: z.array(z.string()).min(1),
     symmetric: z.boolean().default(true),
   }),
   z.strictObject({
     kind: z.literal('handler-crash'),
-    atSeconds: nonNegative,
+    atSeconds: runSeconds,
     region: z.string(),
-    index: z.number().int().min(0),
+    index: count(0, BOUNDS.mediaHandlersPerRegion * BOUNDS.autoscalingMaxFactor),
     /** Omit to keep the handler down for the rest of the run. */
-    durationSeconds: positive.optional(),
+    durationSeconds: runPositiveSeconds.optional(),
   }),
   z.strictObject({
     kind: z.literal('controller-crash'),
-    atSeconds: nonNegative,
+    atSeconds: runSeconds,
     region: z.string(),
-    index: z.number().int().min(0),
-    durationSeconds: positive.optional(),
+    index: count(0, BOUNDS.mediaHandlersPerRegion * BOUNDS.autoscalingMaxFactor),
+    durationSeconds: runPositiveSeconds.optional(),
   }),
 ]);
 
@@ -117,11 +141,11 @@ const autoscalingSchema = z.strictObject({
   /** Run core's autoscaler for the media handlers of each region. */
   enabled: z.boolean().default(true),
   /** How often the autoscaler evaluates (the HPA's sync period). */
-  intervalSeconds: positive.default(15),
+  intervalSeconds: period(MIN_PERIOD_SECONDS.autoscalingIntervalSeconds).default(15),
   /** Time from a scale-out decision to the new handler taking traffic. */
-  provisionSeconds: nonNegative.default(20),
+  provisionSeconds: runSeconds.default(20),
   /** Upper bound on handlers per region, as a multiple of the initial count. */
-  maxFactor: positive.default(4),
+  maxFactor: atMost(positive, BOUNDS.autoscalingMaxFactor).default(4),
 });
 
 const invariantsSchema = z.strictObject({
@@ -136,14 +160,14 @@ export const scenarioSchema = z
   .strictObject({
     name: z.string().min(1),
     description: z.string().default(''),
-    durationSeconds: positive,
-    regions: z.array(regionSchema).min(1),
+    durationSeconds: runPositiveSeconds,
+    regions: atMostItems(regionSchema, BOUNDS.regions).min(1),
     network: networkSchema.default(networkSchema.parse({})),
     serviceTimes: serviceTimesSchema.default(serviceTimesSchema.parse({})),
     workload: workloadSchema,
     media: mediaSchema.default(mediaSchema.parse({})),
     keys: keysSchema.default(keysSchema.parse({})),
-    faults: z.array(faultSchema).default([]),
+    faults: atMostItems(faultSchema, BOUNDS.faults).default([]),
     autoscaling: autoscalingSchema.default(autoscalingSchema.parse({})),
     invariants: invariantsSchema.default(invariantsSchema.parse({})),
   })
@@ -204,6 +228,19 @@ export const scenarioSchema = z
           path: ['workload', 'layouts', layout],
           message: `unknown layout "${layout}" (use grid, gridRxC or speaker)`,
         });
+      }
+      const grid = /^grid(\d+)x(\d+)$/.exec(layout);
+      for (const dimension of grid === null ? [] : [grid[1], grid[2]]) {
+        const value = Number(dimension);
+        if (value < 1 || value > BOUNDS.gridDimension) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['workload', 'layouts', layout],
+            message: `rows and columns must be 1 to ${BOUNDS.gridDimension}: ${
+              value < 1 ? belowBound(value, 1) : aboveBound(value, BOUNDS.gridDimension)
+            }`,
+          });
+        }
       }
     }
     if (Object.values(scenario.workload.layouts).every((weight) => weight === 0)) {
