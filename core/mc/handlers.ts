@@ -2,12 +2,10 @@
  * What a Meeting Controller knows of the Media Handlers: only their load reports and their
  * silence (spec 003 "Media Handler", "Failure Scenarios" 3; ADR-0012 round 4). A handler is
  * known from its first report, is lost when no report has been heard for `detectionMs`, and is
- * back with its next report. A report gives the load measured over the interval before it, so
- * it reflects only the plans made before that interval began; the handler's load is taken as
- * the reported load plus what this controller's own plans have put on it since the interval
- * began (other controllers' plans reach it with later reports). A join storm between two
- * reports thus does not plan every meeting onto the same idle-looking handler, and a load
- * that rose during the interval is not half-counted.
+ * back with its next report. Its load is the reported load plus what this controller's own
+ * plans have put on it since that report (other controllers' plans reach it with the next
+ * report), so a join storm between two reports does not plan every meeting onto the same
+ * idle-looking handler.
  */
 import type { HandlerLoadReport } from '../backpressure/admission.ts';
 import type { HandlerId, RegionId } from '../ids.ts';
@@ -40,13 +38,8 @@ interface KnownHandler {
   site: string;
   capacityBps: number;
   reportedBps: number;
-  /**
-   * This controller's planned load on the handler when the last report's interval began (at
-   * the report before it, which reports come once an interval apart).
-   */
-  ownAtReport: number;
   /** This controller's planned load on the handler when the last report was heard. */
-  ownAtLastReport: number;
+  ownAtReport: number;
   /** This controller's planned load on the handler now. */
   own: number;
   heardAt: number;
@@ -80,7 +73,6 @@ export class HandlerView {
         capacityBps: report.capacityBps,
         reportedBps: 0,
         ownAtReport: 0,
-        ownAtLastReport: 0,
         own: 0,
         heardAt: at,
         healthy: true,
@@ -95,8 +87,7 @@ export class HandlerView {
     known.site = report.site;
     known.capacityBps = report.capacityBps;
     known.reportedBps = Math.max(0, report.utilisation) * report.capacityBps;
-    known.ownAtReport = known.ownAtLastReport;
-    known.ownAtLastReport = known.own;
+    known.ownAtReport = known.own;
     known.heardAt = at;
     this.nextExpiryAt = null;
     if (known.healthy) return false;
@@ -156,10 +147,7 @@ export class HandlerView {
     }
   }
 
-  /**
-   * Estimated load of a handler in bits per second: last report plus own plans since its
-   * interval began.
-   */
+  /** Estimated load of a handler in bits per second: last report plus own plans since. */
   estimatedBps(handler: HandlerId): number {
     const known = this.handlers.get(handler);
     return known === undefined ? 0 : Math.max(0, known.reportedBps + known.own - known.ownAtReport);
