@@ -497,7 +497,7 @@ export class Forwarder {
     entry.targetCount = entry.targetConnections.length;
   }
 
-  #peerConnections(handlers: ReadonlySet<HandlerId>): Int32Array {
+  #peerConnections(handlers: readonly HandlerId[]): Int32Array {
     const connections: number[] = [];
     for (const h of handlers) {
       const link = this.#peers.get(h);

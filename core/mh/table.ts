@@ -15,7 +15,6 @@ import { publisherIdWords, streamIdWords } from './stream-id.ts';
 
 /** One stream this handler holds legs for. Mutable only inside core/mh. */
 export interface StreamEntry {
-  readonly key: string;
   readonly meeting: MeetingId;
   readonly publisher: ParticipantId;
   readonly kind: MediaKind;
@@ -29,12 +28,16 @@ export interface StreamEntry {
   indexed: boolean;
   /** A publish leg publisher -> this handler is installed. */
   published: boolean;
-  /** Handlers cascading the stream to this handler. */
-  readonly sources: Set<HandlerId>;
-  /** Handlers this handler cascades the stream to. */
-  readonly targets: Set<HandlerId>;
-  /** Subscribers this handler delivers the stream to. */
-  readonly subscribers: Set<ParticipantId>;
+  /** Handlers cascading the stream to this handler (a set, in the order added). */
+  readonly sources: HandlerId[];
+  /** Handlers this handler cascades the stream to (likewise). */
+  readonly targets: HandlerId[];
+  /**
+   * Subscribers this handler delivers the stream to (likewise). Arrays, not sets: a handler
+   * holds thousands of streams of a few legs each, and small arrays take a fraction of a
+   * set's memory.
+   */
+  readonly subscribers: ParticipantId[];
   /** Connection keys resolved from the sets above; valid while `epoch` is the forwarder's. */
   epoch: number;
   publisherConnection: number;
@@ -88,7 +91,12 @@ export function slotOf(high: number, low: number, bits: number): number {
 
 export class ForwardingTable {
   readonly #me: HandlerId;
-  readonly #entries = new Map<string, StreamEntry>();
+  /**
+   * Streams by meeting, then publisher, then kind: a leg finds its stream without building a
+   * key (route commands are the table's hot path in the simulator).
+   */
+  readonly #byMeeting = new Map<MeetingId, Map<ParticipantId, PublisherStreams>>();
+  #size = 0;
   #slots: (StreamEntry | null)[] = [null, null];
   #bits = 1;
   /** Entries in the index. */
@@ -101,11 +109,16 @@ export class ForwardingTable {
   }
 
   get size(): number {
-    return this.#entries.size;
+    return this.#size;
   }
 
-  entries(): IterableIterator<StreamEntry> {
-    return this.#entries.values();
+  *entries(): IterableIterator<StreamEntry> {
+    for (const publishers of this.#byMeeting.values())
+      for (const streams of publishers.values())
+        for (const kind of MEDIA_KINDS) {
+          const entry = streams[kind];
+          if (entry !== undefined) yield entry;
+        }
   }
 
   /** Adds `add`, then removes `remove`; returns what changed. Keeps the index up to date. */
@@ -118,12 +131,18 @@ export class ForwardingTable {
 
   /** Removes every leg of `meeting`; returns how many streams went. */
   dropMeeting(meeting: MeetingId): number {
+    const publishers = this.#byMeeting.get(meeting);
+    if (publishers === undefined) return 0;
+    this.#byMeeting.delete(meeting);
     let dropped = 0;
-    for (const [key, entry] of this.#entries) {
-      if (entry.meeting !== meeting) continue;
-      this.#entries.delete(key);
-      this.#unindex(entry);
-      dropped++;
+    for (const streams of publishers.values()) {
+      for (const kind of MEDIA_KINDS) {
+        const entry = streams[kind];
+        if (entry === undefined) continue;
+        this.#size--;
+        this.#unindex(entry);
+        dropped++;
+      }
     }
     return dropped;
   }
@@ -145,7 +164,7 @@ export class ForwardingTable {
   routes(): InstalledRoute[] {
     const keyed: { key: string; installed: InstalledRoute }[] = [];
     const me = this.#me;
-    for (const e of this.#entries.values()) {
+    for (const e of this.entries()) {
       const push = (route: Route) =>
         keyed.push({
           key: `${e.meeting}\u0000${routeKey(route)}`,
@@ -192,9 +211,22 @@ export class ForwardingTable {
       entry.epoch = -1;
     }
     if (isEmpty(entry)) {
-      this.#entries.delete(entry.key);
+      this.#delete(entry);
       this.#unindex(entry);
     }
+  }
+
+  /** Takes an emptied stream out of the table (the index is the caller's). */
+  #delete(entry: StreamEntry): void {
+    const publishers = this.#byMeeting.get(entry.meeting);
+    const streams = publishers?.get(entry.publisher);
+    if (publishers === undefined || streams === undefined) return;
+    streams[entry.kind] = undefined;
+    this.#size--;
+    if (streams.camera !== undefined || streams.screen !== undefined || streams.audio !== undefined)
+      return;
+    publishers.delete(entry.publisher);
+    if (publishers.size === 0) this.#byMeeting.delete(entry.meeting);
   }
 
   #entry(
@@ -203,13 +235,13 @@ export class ForwardingTable {
     kind: MediaKind,
     create: boolean,
   ): StreamEntry | null {
-    const key = `${meeting}\u0000${publisher}\u0000${kind}`;
-    const found = this.#entries.get(key);
+    let publishers = this.#byMeeting.get(meeting);
+    let streams = publishers?.get(publisher);
+    const found = streams?.[kind];
     if (found !== undefined || !create) return found ?? null;
     const id = streamIdWords(meeting, publisher, kind);
     const pub = publisherIdWords(meeting, publisher);
     const entry: StreamEntry = {
-      key,
       meeting,
       publisher,
       kind,
@@ -219,9 +251,9 @@ export class ForwardingTable {
       publisherLow: pub.low,
       indexed: false,
       published: false,
-      sources: new Set(),
-      targets: new Set(),
-      subscribers: new Set(),
+      sources: [],
+      targets: [],
+      subscribers: [],
       epoch: -1,
       publisherConnection: -1,
       sourceConnections: EMPTY,
@@ -231,8 +263,17 @@ export class ForwardingTable {
       targetConnections: EMPTY,
       targetCount: 0,
     };
-    this.#entries.set(key, entry);
-    if ((this.#indexed + 1) * 2 > this.#slots.length) this.#rebuildIndex(this.#entries.size);
+    if (publishers === undefined) {
+      publishers = new Map();
+      this.#byMeeting.set(meeting, publishers);
+    }
+    if (streams === undefined) {
+      streams = { camera: undefined, screen: undefined, audio: undefined };
+      publishers.set(publisher, streams);
+    }
+    streams[kind] = entry;
+    this.#size++;
+    if ((this.#indexed + 1) * 2 > this.#slots.length) this.#rebuildIndex(this.#size);
     else this.#insert(entry);
     return entry;
   }
@@ -271,7 +312,7 @@ export class ForwardingTable {
     }
     if (this.collisions > 0) {
       entry.indexed = false;
-      this.#rebuildIndex(this.#entries.size);
+      this.#rebuildIndex(this.#size);
       return;
     }
     const slots = this.#slots;
@@ -303,22 +344,27 @@ export class ForwardingTable {
     this.#bits = bits;
     this.#indexed = 0;
     this.collisions = 0;
-    for (const entry of this.#entries.values()) this.#insert(entry);
+    for (const entry of this.entries()) this.#insert(entry);
   }
 }
 
-function toggle<T>(set: Set<T>, value: T, adding: boolean): boolean {
-  if (set.has(value) === adding) return false;
-  if (adding) set.add(value);
-  else set.delete(value);
+/** Adds `value` to (or removes it from) the set held in `list`; whether that changed it. */
+/** One publisher's streams in a meeting, by media kind. */
+type PublisherStreams = { [K in MediaKind]: StreamEntry | undefined };
+
+function toggle<T>(list: T[], value: T, adding: boolean): boolean {
+  const at = list.indexOf(value);
+  if (at >= 0 === adding) return false;
+  if (adding) list.push(value);
+  else list.splice(at, 1);
   return true;
 }
 
 function isEmpty(entry: StreamEntry): boolean {
   return (
     !entry.published &&
-    entry.sources.size === 0 &&
-    entry.targets.size === 0 &&
-    entry.subscribers.size === 0
+    entry.sources.length === 0 &&
+    entry.targets.length === 0 &&
+    entry.subscribers.length === 0
   );
 }
