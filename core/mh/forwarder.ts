@@ -708,7 +708,12 @@ export class Forwarder {
 
   /** Drops what no longer matters: spent nonces past expiry, stale peer reports, old ids. */
   #forget(nowMs: number): void {
-    for (const [nonce, until] of this.#nonces) if (until <= nowMs) this.#nonces.delete(nonce);
+    // Nonces are kept in the order spent, so nearly in expiry order: stop at the first still
+    // live (one that outlives its successors delays their forgetting by at most its lifetime).
+    for (const [nonce, until] of this.#nonces) {
+      if (until > nowMs) break;
+      this.#nonces.delete(nonce);
+    }
     for (const [handler, report] of this.#peerReports) {
       if (nowMs - report.reportedAt > this.#admissionPolicy.maxReportAgeMs) {
         this.#peerReports.delete(handler);

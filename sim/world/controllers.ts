@@ -303,6 +303,7 @@ function installed(w: World, meeting: MeetingState, handler: MediaHandler, route
 /** A handler removed a leg (a cascade stops carrying when either end drops it). */
 export function removed(w: World, meeting: MeetingState, handler: MediaHandler, route: Route) {
   if (route.type === 'cascade') meeting.releaseCascade(route, handler.id);
+  if (!meeting.installed.has(route)) return;
   const reached = keptPairsReached(meeting, route);
   if (!meeting.installed.remove(route)) return;
   if (reached !== undefined) checkRemoval(w, meeting, route, reached);
