@@ -215,6 +215,8 @@ export class Forwarder {
   readonly #nonces = new Map<string, number>();
   /** Applied route-command ids per (controller, meeting), oldest first, with apply times. */
   readonly #appliedIds = new Map<string, Map<string, number>>();
+  /** When the next report sweeps every (controller, meeting)'s ids. */
+  #nextRouteIdSweep = 0;
   /** Bumped whenever a binding changes: stream entries re-resolve their connections. */
   #epoch = 0;
   readonly #outputs: MhOutput[] = [];
@@ -719,7 +721,12 @@ export class Forwarder {
         this.#peerReports.delete(handler);
       }
     }
-    for (const [key, applied] of this.#appliedIds) this.#forgetRouteIds(key, applied, nowMs);
+    // A (controller, meeting) that gets commands forgets its old ids as they come; the sweep
+    // for the idle ones runs a few times per retention period, not at every report.
+    if (nowMs >= this.#nextRouteIdSweep) {
+      this.#nextRouteIdSweep = nowMs + this.#routeIdRetentionMs / 4;
+      for (const [key, applied] of this.#appliedIds) this.#forgetRouteIds(key, applied, nowMs);
+    }
   }
 }
 
