@@ -241,14 +241,20 @@ describe('MeetingMachine handler loss', () => {
   });
 });
 
+/** a and b in a meeting; b joined at `at` (epoch 1) and acknowledged it, a did not. */
+function bJoinedAndOnlyAMissesItsEpoch(at: number) {
+  const { machine } = newMeeting(['h1']);
+  joinSettled(machine, ['a'], 0);
+  machine.handle({ type: 'key-ack', participant: p('a'), epoch: 0 }, 0);
+  machine.handle(joinInput('b'), at);
+  ackUntilIdle(machine, drain(machine), at);
+  machine.handle({ type: 'key-ack', participant: p('b'), epoch: 1 }, at);
+  return machine;
+}
+
 describe('MeetingMachine keys', () => {
   it('resends an unacknowledged key after keyRetryMs, doubling the wait up to keyRetryCapMs', () => {
-    const { machine } = newMeeting(['h1']);
-    joinSettled(machine, ['a'], 0);
-    machine.handle({ type: 'key-ack', participant: p('a'), epoch: 0 }, 0);
-    machine.handle(joinInput('b'), 100);
-    ackUntilIdle(machine, drain(machine), 100);
-    machine.handle({ type: 'key-ack', participant: p('b'), epoch: 1 }, 150);
+    const machine = bJoinedAndOnlyAMissesItsEpoch(100);
     const resentAt: number[] = [];
     for (let t = 100; t <= 40_000; t += 100) {
       machine.handleTimeout(t);
@@ -272,12 +278,7 @@ describe('MeetingMachine keys', () => {
   });
 
   it('gives a member cut off for longer than every early resend its key once the path returns', () => {
-    const { machine } = newMeeting(['h1']);
-    joinSettled(machine, ['a'], 0);
-    machine.handle({ type: 'key-ack', participant: p('a'), epoch: 0 }, 0);
-    machine.handle(joinInput('b'), 0);
-    ackUntilIdle(machine, drain(machine), 0);
-    machine.handle({ type: 'key-ack', participant: p('b'), epoch: 1 }, 0);
+    const machine = bJoinedAndOnlyAMissesItsEpoch(0);
     // a hears nothing for 30 s; it still gets epoch 1 after that.
     let last = 0;
     for (let t = 0; t <= 30_000; t += 100) {

@@ -722,18 +722,7 @@ describe('forward', () => {
     f.handle({ type: 'session-open', connection: 3, claims: claims(ALICE, { meeting: m2 }) }, 0);
     f.handle({ type: 'session-open', connection: 4, claims: claims(BOB, { meeting: m2 }) }, 0);
     command(f, [publish(ALICE), deliver(ALICE, BOB)]);
-    f.handle(
-      {
-        type: 'route-command',
-        id: 'z',
-        meeting: m2,
-        controller: CONTROLLER,
-        add: [publish(ALICE)],
-        remove: [],
-      },
-      0,
-    );
-    drain(f);
+    command(f, [publish(ALICE)], [], 0, 'z', m2);
     expect(destinations(f, 1, datagram(ALICE))).toEqual([2]);
     expect(destinations(f, 3, datagram(ALICE, 'camera', {}, 100, m2))).toEqual([]);
     expect(destinations(f, 1, datagram(ALICE, 'camera', {}, 100, m2))).toBe(DROP_NOT_PUBLISHER);

@@ -23,18 +23,7 @@ describe('Forwarder meeting end', () => {
     open(f, 2, BOB);
     command(f, [publish(ALICE), deliver(ALICE, BOB)]);
     const other = meetingId('m-2');
-    f.handle(
-      {
-        type: 'route-command',
-        id: 'x',
-        meeting: other,
-        controller: CONTROLLER,
-        add: [publish(ALICE)],
-        remove: [],
-      },
-      0,
-    );
-    drain(f);
+    command(f, [publish(ALICE)], [], 0, 'x', other);
     expect(destinations(f, 1, datagram(ALICE))).toEqual([2]);
 
     f.handle({ type: 'meeting-ended', meeting: MEETING, controller: CONTROLLER }, 10);

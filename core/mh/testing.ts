@@ -87,11 +87,9 @@ export function command(
   remove: readonly Route[] = [],
   now = 0,
   id = `c-${++commandCounter}`,
+  meeting: MeetingId = MEETING,
 ): MhOutput[] {
-  f.handle(
-    { type: 'route-command', id, meeting: MEETING, controller: CONTROLLER, add, remove },
-    now,
-  );
+  f.handle({ type: 'route-command', id, meeting, controller: CONTROLLER, add, remove }, now);
   return drain(f);
 }
 
