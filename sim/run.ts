@@ -92,6 +92,7 @@ function buildReport(
     tokens: { ...metrics.tokens },
     utilisation: summariseUtilisation(metrics, 0.7, 0.8),
     scaleOuts: metrics.scaleOuts,
+    qualityEscalations: metrics.qualityEscalations,
     cost: estimateCost(scenario, metrics),
     invariants: {
       total: world.violations.total,

@@ -41,6 +41,7 @@ ${utilisationChart(report)}
 <tr><td>peak participants / streams</td><td>${report.load.peakParticipants} / ${report.load.peakStreams}</td></tr>
 <tr><td>joins attempted / admitted / redirected / rejected / failed</td><td>${report.joins.attempted} / ${report.joins.admitted} / ${report.joins.redirected} / ${report.joins.rejected} / ${report.joins.failed}</td></tr>
 <tr><td>handlers added by the autoscaler</td><td>${report.scaleOuts}</td></tr>
+<tr><td>quality-stage escalations (loss past capacity)</td><td>${report.qualityEscalations}</td></tr>
 <tr><td>reconnects</td><td>${report.joins.reconnects}</td></tr>
 <tr><td>cascade links / max hops</td><td>${report.cascades.links} / ${report.cascades.maxHops}</td></tr>
 <tr><td>packet loss (sampled)</td><td>${report.packetLoss.ratio === null ? 'no sample' : `${(100 * report.packetLoss.ratio).toFixed(3)}%`}</td></tr>

@@ -74,6 +74,8 @@ export class Metrics {
   meetingsStarted = 0;
   /** Media handlers the autoscaler added. */
   scaleOuts = 0;
+  /** Steps a handler's quality stage took towards critical (core/backpressure/quality). */
+  qualityEscalations = 0;
 
   recordCascade(hops: number): void {
     this.cascades.links++;

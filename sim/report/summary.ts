@@ -86,6 +86,8 @@ export interface RunReport {
   readonly utilisation: UtilisationSummary;
   /** Media handlers added by the autoscaler. */
   readonly scaleOuts: number;
+  /** Steps handlers' quality stages took towards critical (loss from carrying past capacity). */
+  readonly qualityEscalations: number;
   readonly cost: CostSummary | null;
   readonly invariants: {
     readonly total: number;

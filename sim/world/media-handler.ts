@@ -23,6 +23,8 @@ export class MediaHandler {
   /** Up to when the load has been metered, and the bytes metered since the last tick. */
   private meteredAt: Micros;
   private meteredBytes = 0;
+  /** When the last tick was. */
+  private tickedAt: Micros;
   /** The outputs of the last input (reused: read them before the next input). */
   private readonly outputs: MhOutput[] = [];
   healthy = true;
@@ -39,6 +41,7 @@ export class MediaHandler {
     this.node = { id, region, isClient: false };
     this.forwarder = this.newForwarder(startMs);
     this.meteredAt = now;
+    this.tickedAt = now;
   }
 
   /** The true share of capacity in use now (what the forwarder measures over an interval). */
@@ -56,13 +59,24 @@ export class MediaHandler {
   }
 
   /**
-   * Feeds the traffic carried since the last tick, then the forwarder's timer at `nowMs`.
-   * Traffic only counts at a report, so one input per tick carries it all.
+   * Feeds the traffic carried since the last tick and the quality it was forwarded at, then
+   * the forwarder's timer at `nowMs`. Traffic only counts at a report, so one input per tick
+   * carries it all. Flow-level media has no queues: a handler forwards in `forwardingMs` and
+   * loses what it was asked to carry beyond its capacity.
    */
-  tick(now: Micros, nowMs: number): readonly MhOutput[] {
+  tick(now: Micros, nowMs: number, forwardingMs: number): readonly MhOutput[] {
     this.meter(now);
-    if (this.meteredBytes > 0 && this.healthy)
+    const elapsed = now - this.tickedAt;
+    this.tickedAt = now;
+    if (this.meteredBytes > 0 && this.healthy) {
       this.forwarder.handle({ type: 'traffic', bytes: this.meteredBytes }, nowMs);
+      const carriedBps = (this.meteredBytes * 8_000_000) / elapsed;
+      const lossRatio = Math.max(0, 1 - this.capacityBps / carriedBps);
+      this.forwarder.handle(
+        { type: 'quality-sample', sample: { p99LatencyMs: forwardingMs, lossRatio } },
+        nowMs,
+      );
+    }
     this.meteredBytes = 0;
     this.forwarder.handleTimeout(nowMs);
     return this.drain();
@@ -93,6 +107,7 @@ export class MediaHandler {
     this.healthy = true;
     this.forwarder = this.newForwarder(startMs);
     this.meteredAt = now;
+    this.tickedAt = now;
     this.meteredBytes = 0;
   }
 

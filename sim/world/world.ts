@@ -26,6 +26,7 @@ import { DEFAULT_AUTOSCALER_BOUNDS, desiredReplicas } from '../../core/ops/autos
 import { ViolationLog } from '../invariants/violations.ts';
 import { AuthController, TokenValidator, USER_SCOPES, signingPolicy } from './auth.ts';
 import { MediaHandler } from './media-handler.ts';
+import { QUALITY_STAGES } from '../../core/backpressure/quality.ts';
 import { MeetingState } from './meeting.ts';
 import { oneWayTable } from './plans.ts';
 import { drawMeetingSize, layoutRequestNamed } from './workload.ts';
@@ -331,9 +332,17 @@ export class World {
       const reports: HandlerReport[] = [];
       for (const handler of region.handlers) {
         if (!handler.healthy) continue;
-        for (const out of handler.tick(this.sim.now, now)) {
+        for (const out of handler.tick(
+          this.sim.now,
+          now,
+          this.scenario.serviceTimes.forwardingMs,
+        )) {
           if (out.type === 'band-changed') {
             this.sim.note(`band ${handler.id} ${out.from}->${out.to}`);
+          } else if (out.type === 'quality-changed') {
+            this.sim.note(`quality ${handler.id} ${out.from}->${out.to}`);
+            if (QUALITY_STAGES.indexOf(out.to) > QUALITY_STAGES.indexOf(out.from))
+              this.metrics.qualityEscalations++;
           } else if (out.type === 'load-report') {
             const report: HandlerReport = {
               ...out.report,
