@@ -79,6 +79,7 @@ function buildReport(
       signaling: summariseLatency(metrics.signaling, TARGETS_MS.signaling),
       forwarding: summariseLatency(metrics.forwarding, TARGETS_MS.forwarding),
       mediaPath: summariseLatency(metrics.mediaPath, null),
+      betweenHandlers: summariseLatency(metrics.betweenHandlers, null),
     },
     joins: { ...metrics.joins },
     packetLoss: {

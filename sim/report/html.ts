@@ -11,7 +11,8 @@ export function renderHtml(report: RunReport, replay?: string): string {
   const rows = [
     ['join-to-media', l.joinToMedia],
     ['signaling', l.signaling],
-    ['forwarding (handlers)', l.forwarding],
+    ['forwarding (in handlers)', l.forwarding],
+    ['between handlers (network)', l.betweenHandlers],
     ['media path (end to end)', l.mediaPath],
   ] as const;
   return `<!doctype html>

@@ -53,6 +53,8 @@ export class Metrics {
   readonly signaling = new LatencyRecorder();
   readonly forwarding = new LatencyRecorder();
   readonly mediaPath = new LatencyRecorder();
+  /** The network between a stream's first and last handler, for cascaded deliveries. */
+  readonly betweenHandlers = new LatencyRecorder();
   readonly joins: JoinCounters = {
     attempted: 0,
     admitted: 0,

@@ -63,6 +63,8 @@ export interface RunReport {
     readonly signaling: LatencySummary;
     readonly forwarding: LatencySummary;
     readonly mediaPath: LatencySummary;
+    /** The network hop between handlers of cascaded deliveries (not part of forwarding). */
+    readonly betweenHandlers: LatencySummary;
   };
   readonly joins: JoinCounters;
   readonly packetLoss: {

@@ -20,7 +20,11 @@ export function othersPublishing(w: World, client: Client): boolean {
   return false;
 }
 
-/** Flow-level latency of one delivered stream: uplink, handler hops, downlink. */
+/**
+ * Flow-level latency of one delivered stream: uplink, time inside each handler it crosses,
+ * the network between handlers when it is cascaded, downlink. "Forwarding" is the time inside
+ * the handlers (spec: arrival to send); the hop between handlers is a network segment.
+ */
 export function recordForwarding(
   w: World,
   meeting: MeetingState,
@@ -35,13 +39,15 @@ export function recordForwarding(
   const first = publishedAt === undefined ? undefined : w.handlersById.get(publishedAt);
   if (pub === undefined || sub === undefined || first === undefined) return;
   const forwardingMs = w.scenario.serviceTimes.forwardingMs;
-  const interHandler = first === last ? 0 : w.network.baseLatency(first.node, last.node);
-  const handlerPart = ms(forwardingMs) * (first === last ? 1 : 2) + interHandler;
+  const inside = ms(forwardingMs) * (first === last ? 1 : 2);
   const endToEnd =
     w.network.baseLatency(pub.node, first.node) +
-    handlerPart +
+    inside +
+    (first === last ? 0 : w.network.baseLatency(first.node, last.node)) +
     w.network.baseLatency(last.node, sub.node);
-  w.metrics.forwarding.record(handlerPart);
+  w.metrics.forwarding.record(inside);
+  if (first !== last)
+    w.metrics.betweenHandlers.record(w.network.baseLatency(first.node, last.node));
   w.metrics.mediaPath.record(endToEnd);
 }
 
