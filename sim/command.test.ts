@@ -84,7 +84,7 @@ describe('npm run sim command line', () => {
     ],
     [
       ['--check-determinism', '--html', 'r.html'],
-      /^--check-determinism writes no report: it does not go with --html$/,
+      /^--check-determinism judges only the trace: it does not go with --html$/,
     ],
     [
       ['--json', 'same.json', '--html', 'same.json'],
@@ -133,6 +133,15 @@ describe('npm run sim command line', () => {
     expect(stdout.join('')).toMatch(/^default\s/m);
     expect(stdout.join('')).toMatch(/^baseline\s/m);
     expect(stdout.join('')).toMatch(/^swarm-<n>\s/m);
+  });
+
+  it('exits 0 on a missed service level, and 3 with --fail-on-miss', () => {
+    // The default scenario misses join-to-media and signaling at 60 s (printed as MISSED).
+    expect(main(['--duration', '20', '--quiet'], machine)).toBe(0);
+    expect(main(['--duration', '20', '--quiet', '--fail-on-miss'], machine)).toBe(3);
+    // A run whose every level is met, or has no samples, exits 0 with the flag too.
+    expect(main(['--duration', '1', '--quiet', '--fail-on-miss'], machine)).toBe(0);
+    expect(problem(['--swarm', '2', '--fail-on-miss'])).toMatch(/does not go with --fail-on-miss$/);
   });
 
   it('writes a JSON report and a self-contained HTML report', () => {

@@ -33,9 +33,13 @@ import {
   type Verdict,
 } from './estimate.ts';
 
-/** Exit codes: 0 all good, 1 a check failed (invariant, determinism, swarm), 2 bad usage. */
+/**
+ * Exit codes: 0 all good, 1 a check failed (invariant, determinism, swarm), 2 bad usage, 3 a
+ * service level missed its target (with --fail-on-miss only).
+ */
 const EXIT_FAILED = 1;
 const EXIT_USAGE = 2;
+const EXIT_MISSED = 3;
 
 /** The flag that runs a scenario the estimate finds too large for the machine. */
 export const ALLOW_LARGE_FLAG = '--allow-large';
@@ -53,6 +57,7 @@ export interface CliOptions {
   packetSample?: number;
   quiet?: boolean;
   allowLarge?: boolean;
+  failOnMiss?: boolean;
 }
 
 /** A parsed command line: the options and whether `--scenario` was given. */
@@ -151,6 +156,10 @@ function buildProgram(): Command {
     )
     .option(ALLOW_LARGE_FLAG, 'run even when the estimate says the run does not fit this machine')
     .option('-q, --quiet', 'print only the trace hash (and failures)')
+    .option(
+      '--fail-on-miss',
+      'exit 3 when a service level misses its target (the invariants held); without it a miss exits 0',
+    )
     .exitOverride()
     .configureOutput({ outputError: () => undefined });
 }
@@ -262,7 +271,11 @@ function refuseTooLarge(options: CliOptions, what: string, verdict: Verdict): Ve
 function checkCombinations(command: ParsedCommand): void {
   const { options } = command;
   const given = (flag: string, value: unknown) => (value === undefined ? [] : [flag]);
-  const reports = [...given('--json', options.json), ...given('--html', options.html)];
+  const reports = [
+    ...given('--json', options.json),
+    ...given('--html', options.html),
+    ...given('--fail-on-miss', options.failOnMiss),
+  ];
   if (options.swarm !== undefined) {
     const ignored = [
       ...(command.scenarioGiven ? ['--scenario'] : []),
@@ -271,12 +284,12 @@ function checkCombinations(command: ParsedCommand): void {
     ];
     if (ignored.length > 0)
       throw new UsageError(
-        `--swarm draws its own configurations and writes no report: it does not go with ${ignored.join(', ')}`,
+        `--swarm draws its own configurations and judges no service level: it does not go with ${ignored.join(', ')}`,
       );
   }
   if (options.checkDeterminism && reports.length > 0)
     throw new UsageError(
-      `--check-determinism writes no report: it does not go with ${reports.join(', ')}`,
+      `--check-determinism judges only the trace: it does not go with ${reports.join(', ')}`,
     );
 }
 
@@ -432,7 +445,9 @@ function execute(options: CliOptions, plan: Plan): number {
       options.quiet ? `trace hash ${report.traceHash}\n` : `${renderTerminal(report, replay)}\n`,
     );
   }
-  return report.invariants.total === 0 ? 0 : EXIT_FAILED;
+  if (report.invariants.total > 0) return EXIT_FAILED;
+  const missed = Object.values(report.latency).some((level) => level.met === false);
+  return options.failOnMiss === true && missed ? EXIT_MISSED : 0;
 }
 
 function determinism(options: CliOptions, scenario: Scenario): number {
