@@ -3,6 +3,7 @@ import { seconds, type Micros } from './engine/time.ts';
 import type { Scenario } from './scenario/schema.ts';
 import { World, type WorldMutations } from './world/world.ts';
 import {
+  summariseByLocality,
   summariseLatency,
   summariseUtilisation,
   TARGETS_MS,
@@ -80,6 +81,18 @@ function buildReport(
       forwarding: summariseLatency(metrics.forwarding, TARGETS_MS.forwarding),
       mediaPath: summariseLatency(metrics.mediaPath, null),
       betweenHandlers: summariseLatency(metrics.betweenHandlers, null),
+    },
+    locality: {
+      joinToMedia: summariseByLocality(
+        'join-to-media',
+        metrics.joinToMediaByLocality,
+        TARGETS_MS.joinToMedia,
+      ),
+      signaling: summariseByLocality(
+        'signaling',
+        metrics.signalingByLocality,
+        TARGETS_MS.signaling,
+      ),
     },
     joins: { ...metrics.joins },
     packetLoss: {

@@ -36,6 +36,13 @@ ${distributionChart('signaling', l.signaling)}
 <h2>Handler utilisation over time</h2>
 ${utilisationChart(report)}
 <p>Mean ${report.utilisation.meanPercent.toFixed(1)}%, p95 ${report.utilisation.p95Percent.toFixed(1)}%, max ${report.utilisation.maxPercent.toFixed(1)}% over ${report.utilisation.handlers.length} handlers.</p>
+<h2>Service levels by locality</h2>
+<table><tr><th>level</th><th>locality</th><th>count</th><th>p50 (ms)</th><th>p99 (ms)</th><th>network floor p99 (ms)</th></tr>
+${localityRows(report)}
+</table>
+${[report.locality.joinToMedia, report.locality.signaling]
+  .flatMap((level) => (level.explanation === null ? [] : [`<p>${esc(level.explanation)}</p>`]))
+  .join('\n')}
 <h2>Load and outcomes</h2>
 <table>
 <tr><td>meetings started / peak concurrent</td><td>${report.load.meetingsStarted} / ${report.load.peakMeetings}</td></tr>
@@ -125,4 +132,22 @@ function esc(text: string): string {
 
 function ms(value: number): string {
   return value.toFixed(1);
+}
+
+function localityRows(report: RunReport): string {
+  const rows: string[] = [];
+  for (const [name, level] of [
+    ['join-to-media', report.locality.joinToMedia],
+    ['signaling', report.locality.signaling],
+  ] as const) {
+    for (const [where, l] of [
+      ['same region', level.sameRegion],
+      ['cross region', level.crossRegion],
+    ] as const) {
+      rows.push(
+        `<tr><td>${name}</td><td>${where}</td><td>${l.count}</td><td>${ms(l.p50Ms)}</td><td>${ms(l.p99Ms)}</td><td>${ms(l.floorP99Ms)}</td></tr>`,
+      );
+    }
+  }
+  return rows.join('\n');
 }

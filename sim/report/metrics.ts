@@ -28,6 +28,23 @@ export class LatencyRecorder {
   }
 }
 
+/**
+ * One service level split by locality (the client and the service it talks to in the same
+ * region or not), each with the floor the network imposes on every sample: the round trips of
+ * that flow at base latency, without service times, jitter or queueing.
+ */
+export class LocalityLatency {
+  readonly sameRegion = new LatencyRecorder();
+  readonly crossRegion = new LatencyRecorder();
+  readonly sameRegionFloor = new LatencyRecorder();
+  readonly crossRegionFloor = new LatencyRecorder();
+
+  record(latency: Micros, floor: Micros, crossRegion: boolean): void {
+    (crossRegion ? this.crossRegion : this.sameRegion).record(latency);
+    (crossRegion ? this.crossRegionFloor : this.sameRegionFloor).record(floor);
+  }
+}
+
 /** One handler-utilisation sample: the time and each handler's load as a fraction of capacity. */
 export interface UtilisationSample {
   readonly time: Micros;
@@ -53,6 +70,8 @@ export class Metrics {
   readonly signaling = new LatencyRecorder();
   readonly forwarding = new LatencyRecorder();
   readonly mediaPath = new LatencyRecorder();
+  readonly joinToMediaByLocality = new LocalityLatency();
+  readonly signalingByLocality = new LocalityLatency();
   /** The network between a stream's first and last handler, for cascaded deliveries. */
   readonly betweenHandlers = new LatencyRecorder();
   readonly joins: JoinCounters = {

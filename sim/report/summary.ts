@@ -3,6 +3,7 @@ import {
   CHART_BUCKETS_MS,
   type JoinCounters,
   type LatencyRecorder,
+  type LocalityLatency,
   type Metrics,
 } from './metrics.ts';
 
@@ -18,6 +19,23 @@ export interface LatencySummary {
   readonly met: boolean | null;
   /** Counts per chart bucket: upper bound in ms (null for the overflow bucket) and count. */
   readonly distribution: readonly { readonly upToMs: number | null; readonly count: number }[];
+}
+
+/** One locality's samples of a service level and the network floor under them. */
+export interface LocalitySummary {
+  readonly count: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  /** p99 of each sample's network floor (its flow's round trips at base latency). */
+  readonly floorP99Ms: number;
+}
+
+/** A service level by locality, and one line on what explains a miss. */
+export interface LevelByLocality {
+  readonly sameRegion: LocalitySummary;
+  readonly crossRegion: LocalitySummary;
+  /** Null when the level met its target (or had no samples). */
+  readonly explanation: string | null;
 }
 
 export interface UtilisationSummary {
@@ -65,6 +83,11 @@ export interface RunReport {
     readonly mediaPath: LatencySummary;
     /** The network hop between handlers of cascaded deliveries (not part of forwarding). */
     readonly betweenHandlers: LatencySummary;
+  };
+  /** Join-to-media and signaling by locality, with the network's floor and what explains a miss. */
+  readonly locality: {
+    readonly joinToMedia: LevelByLocality;
+    readonly signaling: LevelByLocality;
   };
   readonly joins: JoinCounters;
   readonly packetLoss: {
@@ -126,6 +149,45 @@ export function summariseLatency(
     })),
   };
 }
+
+/** Summarises a service level by locality and explains a miss against `targetMs`. */
+export function summariseByLocality(
+  name: string,
+  recorder: LocalityLatency,
+  targetMs: number,
+): LevelByLocality {
+  const one = (samples: LatencyRecorder, floors: LatencyRecorder): LocalitySummary => {
+    const s = summariseLatency(samples, null);
+    return {
+      count: s.count,
+      p50Ms: s.p50Ms,
+      p99Ms: s.p99Ms,
+      floorP99Ms: summariseLatency(floors, null).p99Ms,
+    };
+  };
+  const sameRegion = one(recorder.sameRegion, recorder.sameRegionFloor);
+  const crossRegion = one(recorder.crossRegion, recorder.crossRegionFloor);
+  const reasons: string[] = [];
+  for (const [where, level] of [
+    ['same-region', sameRegion],
+    ['cross-region', crossRegion],
+  ] as const) {
+    if (level.count === 0 || level.p99Ms <= targetMs) continue;
+    reasons.push(
+      level.floorP99Ms > targetMs
+        ? `${where} p99 ${ms1(level.p99Ms)} ms: the network's floor alone is ${ms1(level.floorP99Ms)} ms (physics)`
+        : `${where} p99 ${ms1(level.p99Ms)} ms against a network floor of ${ms1(level.floorP99Ms)} ms (design: ${ms1(level.p99Ms - level.floorP99Ms)} ms above it)`,
+    );
+  }
+  return {
+    sameRegion,
+    crossRegion,
+    explanation:
+      reasons.length === 0 ? null : `${name} misses p99 < ${targetMs} ms: ${reasons.join('; ')}`,
+  };
+}
+
+const ms1 = (value: number): string => value.toFixed(1);
 
 /** Summarises handler utilisation over the run. */
 export function summariseUtilisation(

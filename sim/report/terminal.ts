@@ -1,5 +1,5 @@
 import { formatViolation } from '../invariants/violations.ts';
-import type { LatencySummary, RunReport } from './summary.ts';
+import type { LatencySummary, LevelByLocality, RunReport } from './summary.ts';
 
 /**
  * The run summary printed on the terminal. `replay` is the command that replays the run; by
@@ -19,6 +19,13 @@ export function renderTerminal(report: RunReport, replay?: string): string {
     latencyLine('forwarding (in handlers)', l.forwarding),
     latencyLine('between handlers (network)', l.betweenHandlers),
     latencyLine('media path (end to end)', l.mediaPath),
+    '',
+    'By locality (ms)               count      p50      p99  network floor p99',
+    ...localityLines('join-to-media', report.locality.joinToMedia),
+    ...localityLines('signaling', report.locality.signaling),
+    ...[report.locality.joinToMedia, report.locality.signaling].flatMap((level) =>
+      level.explanation === null ? [] : [`  ${level.explanation}`],
+    ),
     '',
     `Joins: ${report.joins.attempted} attempted, ${report.joins.admitted} admitted, ${report.joins.redirected} redirected, ${report.joins.rejected} rejected, ${report.joins.failed} failed, ${report.joins.reconnects} reconnects`,
     `Packet loss (sampled meetings): ${report.packetLoss.ratio === null ? 'no packet sample (use --packet-sample)' : `${(100 * report.packetLoss.ratio).toFixed(3)}% of ${report.packetLoss.sent}`}`,
@@ -60,4 +67,16 @@ function fmt(value: number): string {
 
 function percent(value: number): string {
   return `${value.toFixed(1)}%`;
+}
+
+function localityLines(name: string, level: LevelByLocality): string[] {
+  return (
+    [
+      ['same region', level.sameRegion],
+      ['cross region', level.crossRegion],
+    ] as const
+  ).map(
+    ([where, l]) =>
+      `  ${`${name}, ${where}`.padEnd(28)}${String(l.count).padStart(6)}${l.p50Ms.toFixed(1).padStart(9)}${l.p99Ms.toFixed(1).padStart(9)}${l.floorP99Ms.toFixed(1).padStart(19)}`,
+  );
 }

@@ -3,6 +3,7 @@ import { type StreamDemand } from '../../core/routing/index.ts';
 import { ms, seconds, type Micros } from '../engine/time.ts';
 import { isDelivered } from '../invariants/convergence.ts';
 import type { MediaHandler } from './media-handler.ts';
+import type { NetworkNode } from '../net/network.ts';
 import type { MeetingState } from './meeting.ts';
 import { emptyPlan, firstPublishOf, pairsBy } from './plans.ts';
 import type { World } from './world.ts';
@@ -66,11 +67,34 @@ export function checkFirstMedia(w: World, meeting: MeetingState): void {
     const path =
       w.network.baseLatency(client.handler.node, client.node) +
       ms(w.scenario.serviceTimes.forwardingMs);
+    const floor = joinFloor(w, client, client.handler);
+    const crossRegion =
+      client.controller?.region !== client.region || client.handler.region !== client.region;
     w.sim.after(frameWait + path, 'client.first-frame', client.entity, () => {
-      if (generation === client.generation)
-        w.metrics.joinToMedia.record(w.sim.now - client.joinStartedAt);
+      if (generation !== client.generation) return;
+      const took = w.sim.now - client.joinStartedAt;
+      w.metrics.joinToMedia.record(took);
+      w.metrics.joinToMediaByLocality.record(took, floor, crossRegion);
     });
   }
+}
+
+/**
+ * The least a join can take on this network: the round trips of its four requests (token at
+ * the AC, lookup at the GC, join at the MC, session at the MH) and the first frame's last hop,
+ * at base latency. Service times, route installation and the wait for a frame are not in it.
+ */
+function joinFloor(w: World, client: Client, handler: MediaHandler): Micros {
+  const region = w.regionOf(client.region);
+  const rtt = (node: NetworkNode) => 2 * w.network.baseLatency(client.node, node);
+  const controller = client.controller;
+  return (
+    rtt(region.ac.node) +
+    rtt(region.gcNode) +
+    (controller === undefined ? 0 : rtt(controller.node)) +
+    rtt(handler.node) +
+    w.network.baseLatency(handler.node, client.node)
+  );
 }
 
 /**

@@ -2,7 +2,7 @@ import { type MeetingInput, type MeetingOutput } from '../../core/mc/meeting.ts'
 import type { ConnectionGrant } from '../../core/mh/claims.ts';
 import type { MhOutput } from '../../core/mh/types.ts';
 import { createConnectionId } from '../../core/protocol/connection-id.ts';
-import { ms, seconds } from '../engine/time.ts';
+import { ms, seconds, type Micros } from '../engine/time.ts';
 import type { MediaHandler } from './media-handler.ts';
 import type { World } from './world.ts';
 import { MAX_ATTEMPTS, type ControllerNode, type ClientState, type Client } from './nodes.ts';
@@ -82,7 +82,7 @@ export function joinController(w: World, client: Client, attempt: number): void 
     attempt,
     () => admitToMeeting(w, client, controller),
     (home) => {
-      w.metrics.signaling.record(w.sim.now - sentAt);
+      recordSignaling(w, client, controller, sentAt);
       if (home === 'rejected')
         return failJoin(w, client, 'no room in the routing plan', 'rejected');
       if (home === undefined) return failJoin(w, client, 'meeting controller refused the join');
@@ -319,8 +319,19 @@ export function signal(w: World, client: Client, kind: string, input: MeetingInp
       toController(w, controller, { type: 'meeting', meeting: client.meeting.id, input });
       return true;
     },
-    () => w.metrics.signaling.record(w.sim.now - sentAt),
+    () => recordSignaling(w, client, controller, sentAt),
     () => undefined,
+  );
+}
+
+/** A signaling round trip, with its locality and the round trip's network floor. */
+function recordSignaling(w: World, client: Client, controller: ControllerNode, sentAt: Micros) {
+  const took = w.sim.now - sentAt;
+  w.metrics.signaling.record(took);
+  w.metrics.signalingByLocality.record(
+    took,
+    2 * w.network.baseLatency(client.node, controller.node),
+    client.region !== controller.region,
   );
 }
 
