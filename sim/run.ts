@@ -10,6 +10,7 @@ import {
   type RunReport,
 } from './report/summary.ts';
 import { estimateCost } from './report/cost.ts';
+import { JOIN_STAGES, type LatencyRecorder } from './report/metrics.ts';
 
 /** How to run one simulation. */
 export interface RunOptions {
@@ -82,6 +83,10 @@ function buildReport(
       mediaPath: summariseLatency(metrics.mediaPath, null),
       betweenHandlers: summariseLatency(metrics.betweenHandlers, null),
     },
+    joinStages: JOIN_STAGES.map((stage, i) => ({
+      stage,
+      latency: summariseLatency(metrics.joinStages[i] as LatencyRecorder, null),
+    })),
     locality: {
       joinToMedia: summariseByLocality(
         'join-to-media',

@@ -36,6 +36,15 @@ ${distributionChart('signaling', l.signaling)}
 <h2>Handler utilisation over time</h2>
 ${utilisationChart(report)}
 <p>Mean ${report.utilisation.meanPercent.toFixed(1)}%, p95 ${report.utilisation.p95Percent.toFixed(1)}%, max ${report.utilisation.maxPercent.toFixed(1)}% over ${report.utilisation.handlers.length} handlers.</p>
+<h2>Join-to-media by stage</h2>
+<table><tr><th>stage</th><th>count</th><th>p50 (ms)</th><th>p95 (ms)</th><th>p99 (ms)</th></tr>
+${report.joinStages
+  .map(
+    ({ stage, latency }) =>
+      `<tr><td>${stage}</td><td>${latency.count}</td><td>${ms(latency.p50Ms)}</td><td>${ms(latency.p95Ms)}</td><td>${ms(latency.p99Ms)}</td></tr>`,
+  )
+  .join('\n')}
+</table>
 <h2>Service levels by locality</h2>
 <table><tr><th>level</th><th>locality</th><th>count</th><th>p50 (ms)</th><th>p99 (ms)</th><th>network floor p99 (ms)</th></tr>
 ${localityRows(report)}

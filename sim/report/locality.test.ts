@@ -32,6 +32,29 @@ describe('service levels by locality', () => {
     );
   });
 
+  it('breaks every join-to-media sample into its stages', () => {
+    const scenario = builtinScenario('default');
+    if (scenario === undefined) throw new Error('no default scenario');
+    const { report } = runScenario({ scenario, seed: 1, durationSeconds: 30 });
+    const stages = Object.fromEntries(report.joinStages.map((s) => [s.stage, s.latency]));
+    const joins = report.latency.joinToMedia.count;
+    expect(Object.keys(stages)).toEqual([
+      'token',
+      'meeting info',
+      'join at controller',
+      'media session',
+      'first frame',
+    ]);
+    expect(joins).toBeGreaterThan(0);
+    for (const stage of ['join at controller', 'media session', 'first frame'])
+      expect(stages[stage]?.count).toBe(joins);
+    // A reconnect keeps its token and controller: those stages can have fewer samples.
+    expect(stages['token']?.count).toBeLessThanOrEqual(joins);
+    // No stage takes longer than the whole join.
+    for (const s of report.joinStages)
+      expect(s.latency.maxMs).toBeLessThanOrEqual(report.latency.joinToMedia.maxMs);
+  });
+
   it('calls a miss physics when the floor alone is over the target, design otherwise', () => {
     const level = new LocalityLatency();
     for (let i = 0; i < 100; i++) {

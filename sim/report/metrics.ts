@@ -45,6 +45,15 @@ export class LocalityLatency {
   }
 }
 
+/** The stages of a join to its first frame (spec 003 "Distributed Tracing"), in order. */
+export const JOIN_STAGES = [
+  'token',
+  'meeting info',
+  'join at controller',
+  'media session',
+  'first frame',
+] as const;
+
 /** One handler-utilisation sample: the time and each handler's load as a fraction of capacity. */
 export interface UtilisationSample {
   readonly time: Micros;
@@ -71,6 +80,8 @@ export class Metrics {
   readonly forwarding = new LatencyRecorder();
   readonly mediaPath = new LatencyRecorder();
   readonly joinToMediaByLocality = new LocalityLatency();
+  /** Join-to-media by stage, as `JOIN_STAGES` (a reconnect skips the stages it keeps). */
+  readonly joinStages = JOIN_STAGES.map(() => new LatencyRecorder());
   readonly signalingByLocality = new LocalityLatency();
   /** The network between a stream's first and last handler, for cascaded deliveries. */
   readonly betweenHandlers = new LatencyRecorder();

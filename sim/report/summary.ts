@@ -84,6 +84,8 @@ export interface RunReport {
     /** The network hop between handlers of cascaded deliveries (not part of forwarding). */
     readonly betweenHandlers: LatencySummary;
   };
+  /** Join-to-media by stage (`JOIN_STAGES`), each from the end of the stage before. */
+  readonly joinStages: readonly { readonly stage: string; readonly latency: LatencySummary }[];
   /** Join-to-media and signaling by locality, with the network's floor and what explains a miss. */
   readonly locality: {
     readonly joinToMedia: LevelByLocality;

@@ -2,6 +2,7 @@ import { type ParticipantId } from '../../core/ids.ts';
 import { type StreamDemand } from '../../core/routing/index.ts';
 import { ms, seconds, type Micros } from '../engine/time.ts';
 import { isDelivered } from '../invariants/convergence.ts';
+import { JOIN_STAGES } from '../report/metrics.ts';
 import type { MediaHandler } from './media-handler.ts';
 import type { NetworkNode } from '../net/network.ts';
 import type { MeetingState } from './meeting.ts';
@@ -74,6 +75,14 @@ export function checkFirstMedia(w: World, meeting: MeetingState): void {
       if (generation !== client.generation) return;
       const took = w.sim.now - client.joinStartedAt;
       w.metrics.joinToMedia.record(took);
+      // Each stage the join went through, from the end of the one before it.
+      let from = client.joinStartedAt;
+      for (let stage = 0; stage < JOIN_STAGES.length; stage++) {
+        const at = stage < client.joinStages.length ? client.joinStages[stage] : w.sim.now;
+        if (at === undefined) continue;
+        w.metrics.joinStages[stage]?.record(at - from);
+        from = at;
+      }
       w.metrics.joinToMediaByLocality.record(took, floor, crossRegion);
     });
   }

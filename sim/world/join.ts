@@ -18,11 +18,22 @@ import { deliver, rpc } from './messaging.ts';
 
 export function beginJoin(w: World, client: Client): void {
   if (client.meeting.ended || client.state !== 'idle') return;
-  client.state = 'joining';
-  client.joinStartedAt = w.sim.now;
+  startJoin(w, client);
   w.metrics.joins.attempted++;
   requestToken(w, client, 1);
 }
+
+function startJoin(w: World, client: Client): void {
+  client.state = 'joining';
+  client.joinStartedAt = w.sim.now;
+  client.joinStages.length = 0;
+}
+
+/** The join stages of `JOIN_STAGES` up to the media session, in order. */
+const TOKEN = 0;
+const MEETING_INFO = 1;
+const CONTROLLER = 2;
+const MEDIA_SESSION = 3;
 
 /** Step 2: the client asks its region's Auth Controller for a user token. */
 export function requestToken(w: World, client: Client, attempt: number): void {
@@ -39,6 +50,7 @@ export function requestToken(w: World, client: Client, attempt: number): void {
       if (token === undefined) return failJoin(w, client, 'no signing key available');
       w.metrics.tokens.issued++;
       client.token = token;
+      client.joinStages[TOKEN] = w.sim.now;
       lookupMeeting(w, client, 1);
     },
     () => requestToken(w, client, attempt + 1),
@@ -62,6 +74,7 @@ export function lookupMeeting(w: World, client: Client, attempt: number): void {
     (controller) => {
       if (controller === undefined) return failJoin(w, client, 'meeting lookup refused');
       client.controller = controller;
+      client.joinStages[MEETING_INFO] = w.sim.now;
       joinController(w, client, 1);
     },
     () => lookupMeeting(w, client, attempt + 1),
@@ -90,6 +103,7 @@ export function joinController(w: World, client: Client, attempt: number): void 
       client.gaveUp = false;
       client.lookedUpAgain = false;
       if (home.epoch !== undefined) client.epochs.add(home.epoch);
+      client.joinStages[CONTROLLER] = w.sim.now;
       connectHandler(w, client, home.handler, home.token, 1);
     },
     () => {
@@ -268,6 +282,7 @@ export function sessionEstablished(w: World, client: Client, handler: MediaHandl
   client.state = 'connected';
   client.handler = handler;
   if (joining) {
+    client.joinStages[MEDIA_SESSION] = w.sim.now;
     if (!client.admitted) w.metrics.joins.admitted++;
     client.admitted = true;
     w.connectedParticipants++;
@@ -385,8 +400,7 @@ export function dropAndReconnect(w: World, client: Client): void {
     client.entity,
     () => {
       if (client.meeting.ended || client.state !== 'idle') return;
-      client.state = 'joining';
-      client.joinStartedAt = w.sim.now;
+      startJoin(w, client);
       if (client.token !== undefined && client.controller !== undefined)
         joinController(w, client, 1);
       else requestToken(w, client, 1);

@@ -86,6 +86,12 @@ export interface Client {
   controller: ControllerNode | undefined;
   handler: MediaHandler | undefined;
   joinStartedAt: Micros;
+  /**
+   * When the current join finished each stage before the first frame (spec 003 "Distributed
+   * Tracing"): token, meeting info, join at the controller, media session; undefined for a
+   * stage it has not finished or skipped (a reconnect keeps its token and controller).
+   */
+  readonly joinStages: (Micros | undefined)[];
   awaitingFirstMedia: boolean;
   /** Bumped on every disconnect so stale callbacks of an earlier attempt do nothing. */
   generation: number;

@@ -471,6 +471,7 @@ export class World {
       controller: undefined,
       handler: undefined,
       joinStartedAt: 0,
+      joinStages: [],
       awaitingFirstMedia: false,
       generation: 0,
       admitted: false,
