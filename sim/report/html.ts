@@ -1,5 +1,6 @@
 import { formatViolation } from '../invariants/violations.ts';
 import type { LatencySummary, RunReport } from './summary.ts';
+import { costVersusAdr } from './terminal.ts';
 
 const WIDTH = 640;
 const HEIGHT = 220;
@@ -65,7 +66,8 @@ ${[report.locality.joinToMedia, report.locality.signaling]
 <tr><td>signing-key / media-key rotations</td><td>${report.rotations.signingKeys} / ${report.rotations.mediaKeys}</td></tr>
 <tr><td>monthly cost estimate</td><td>${report.cost === null ? 'n/a' : `$${report.cost.monthlyUsd.toLocaleString('en-US')}`}</td></tr>
 </table>
-${report.cost === null ? '' : `<p>Cost basis: ${esc(report.cost.basis)}.</p>`}
+${report.cost === null ? '' : `<p>Cost basis: ${esc(report.cost.basis)}. Compute $${report.cost.breakdown['compute']}, database $${report.cost.breakdown['database']}, bandwidth $${report.cost.breakdown['bandwidth']} a month.</p>`}
+${costVersusAdr(report).length === 0 ? '' : `<pre>${esc(costVersusAdr(report).join('\n'))}</pre>`}
 <h2>Invariants</h2>
 ${
   report.invariants.total === 0

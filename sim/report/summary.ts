@@ -55,10 +55,30 @@ export interface UtilisationSummary {
 }
 
 /** The cost model's estimate for the simulated load. */
+/** One workload assumption where the run differs from the ADR's baseline, and its effect. */
+export interface CostDifference {
+  readonly assumption: string;
+  readonly adr: number;
+  readonly run: number;
+  readonly why: string;
+  /** What changing it (after the ones listed before it) did to the monthly total, USD. */
+  readonly effectUsd: number;
+}
+
 export interface CostSummary {
   readonly monthlyUsd: number;
   readonly breakdown: Readonly<Record<string, number>>;
   readonly basis: string;
+  /**
+   * The ADR's baseline ($16,995), the model's figure for the ADR's workload, and each
+   * assumption of this run that differs, with its effect; the effects add up to the
+   * difference between the model's ADR figure and this run's estimate.
+   */
+  readonly versusAdr: {
+    readonly adrMonthlyUsd: number;
+    readonly modelMonthlyUsd: number;
+    readonly differences: readonly CostDifference[];
+  } | null;
 }
 
 /** Everything a run reports; serialised as-is by `--json`. */

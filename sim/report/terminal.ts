@@ -38,6 +38,7 @@ export function renderTerminal(report: RunReport, replay?: string): string {
     report.cost === null
       ? 'Cost: no load to estimate'
       : `Cost estimate: $${report.cost.monthlyUsd.toLocaleString('en-US')}/month (compute $${report.cost.breakdown['compute']}, database $${report.cost.breakdown['database']}, bandwidth $${report.cost.breakdown['bandwidth']}) for ${report.cost.basis}`,
+    ...costVersusAdr(report),
     '',
   );
   if (report.invariants.total === 0) {
@@ -83,3 +84,20 @@ function localityLines(name: string, level: LevelByLocality): string[] {
       `  ${`${name}, ${where}`.padEnd(28)}${String(l.count).padStart(6)}${l.p50Ms.toFixed(1).padStart(9)}${l.p99Ms.toFixed(1).padStart(9)}${l.floorP99Ms.toFixed(1).padStart(19)}`,
   );
 }
+
+/** How the run's estimate comes from the ADR's baseline, one assumption at a time. */
+export function costVersusAdr(report: RunReport): string[] {
+  const versus = report.cost?.versusAdr;
+  if (versus === null || versus === undefined) return [];
+  const usd = (n: number) => `$${Math.round(n).toLocaleString('en-US')}`;
+  const signed = (n: number) => `${n < 0 ? '-' : '+'}${usd(Math.abs(n))}`;
+  return [
+    `  vs the ADR baseline ${usd(versus.adrMonthlyUsd)} (the model gives ${usd(versus.modelMonthlyUsd)} for its workload):`,
+    ...versus.differences.map(
+      (d) =>
+        `    ${d.assumption} ${round2(d.adr)} -> ${round2(d.run)} (${d.why}): ${signed(d.effectUsd)}`,
+    ),
+  ];
+}
+
+const round2 = (n: number): string => String(Math.round(n * 100) / 100);
