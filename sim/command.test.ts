@@ -144,6 +144,36 @@ describe('npm run sim command line', () => {
     expect(problem(['--swarm', '2', '--fail-on-miss'])).toMatch(/does not go with --fail-on-miss$/);
   });
 
+  it('compares two scenarios side by side with one seed and duration', () => {
+    expect(
+      main(
+        [
+          '--scenario',
+          'cross-region-cascade',
+          '--compare',
+          'cross-region-single',
+          '--duration',
+          '20',
+        ],
+        machine,
+      ),
+    ).toBe(0);
+    const out = stdout.join('');
+    expect(out).toContain('Comparison, seed 1, 20s simulated each');
+    expect(out).toMatch(/cross-region-cascade +cross-region-single +difference/);
+    // Every member on the meeting region's handlers: fewer cascades, farther sessions.
+    const row = (name: string) =>
+      new RegExp(`${name} +(\\S+)(?: \\S+)? +(\\S+)`).exec(out)?.slice(1).map(parseFloat) ?? [];
+    const [cascadeLinks, singleLinks] = row('cascade links');
+    expect(singleLinks).toBeLessThan(cascadeLinks as number);
+    const [cascadeFloor, singleFloor] = row('  cross region floor p99');
+    expect(singleFloor).toBeGreaterThan(cascadeFloor as number);
+    expect(problem(['--compare', 'default', '--json', 'r.json'])).toMatch(
+      /^--compare prints two runs side by side: it does not go with --json$/,
+    );
+    expect(problem(['--compare', 'nope'])).toMatch(/nope/);
+  });
+
   it('writes a JSON report and a self-contained HTML report', () => {
     const dir = temporary();
     const json = join(dir, 'report.json');

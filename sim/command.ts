@@ -1,3 +1,4 @@
+import { renderComparison } from './report/compare.ts';
 import { accessSync, constants, mkdirSync, statSync, writeFileSync, type Stats } from 'node:fs';
 import os from 'node:os';
 import v8 from 'node:v8';
@@ -51,6 +52,7 @@ export interface CliOptions {
   json?: string | true;
   html?: string;
   checkDeterminism?: boolean;
+  compare?: string;
   hashEvery: number;
   swarm?: number;
   listScenarios?: boolean;
@@ -134,6 +136,10 @@ function buildProgram(): Command {
     .option('--json [file]', 'write the report as JSON to a file, or to stdout without one')
     .option('--html <file>', 'write a self-contained HTML report')
     .option(
+      '--compare <name|file>',
+      'run --scenario and this scenario with the same seed and duration and print them side by side',
+    )
+    .option(
       '--check-determinism',
       'run twice and compare trace hashes; name the first divergent event',
     )
@@ -196,6 +202,13 @@ export type Plan =
       readonly verdict: Verdict;
     }
   | {
+      readonly kind: 'compare';
+      readonly scenario: Scenario;
+      readonly other: Scenario;
+      readonly estimate: RunEstimate;
+      readonly verdict: Verdict;
+    }
+  | {
       readonly kind: 'swarm';
       readonly count: number;
       readonly duration: number;
@@ -248,6 +261,21 @@ export function planCommand(
   }
   const scenario = resolveScenario(options);
   const single = estimateRun(scenario, options.duration ?? scenario.durationSeconds);
+  if (options.compare !== undefined) {
+    const other = resolveScenario({ ...options, scenario: options.compare });
+    const estimate = inSequence([
+      single,
+      estimateRun(other, options.duration ?? scenario.durationSeconds),
+    ]);
+    const verdict = judgeRun(estimate, machine);
+    return {
+      kind: 'compare',
+      scenario,
+      other,
+      estimate,
+      verdict: refuseTooLarge(options, `--compare ${other.name}`, verdict),
+    };
+  }
   const estimate = options.checkDeterminism ? determinismCheck(single, options.hashEvery) : single;
   const verdict = judgeRun(estimate, machine);
   return {
@@ -276,6 +304,17 @@ function checkCombinations(command: ParsedCommand): void {
     ...given('--html', options.html),
     ...given('--fail-on-miss', options.failOnMiss),
   ];
+  if (options.compare !== undefined) {
+    const ignored = [
+      ...reports,
+      ...given('--check-determinism', options.checkDeterminism),
+      ...given('--swarm', options.swarm),
+    ];
+    if (ignored.length > 0)
+      throw new UsageError(
+        `--compare prints two runs side by side: it does not go with ${ignored.join(', ')}`,
+      );
+  }
   if (options.swarm !== undefined) {
     const ignored = [
       ...(command.scenarioGiven ? ['--scenario'] : []),
@@ -425,6 +464,7 @@ function execute(options: CliOptions, plan: Plan): number {
   }
   announce(options, plan);
   if (plan.kind === 'swarm') return swarm(options, plan.count, plan.duration);
+  if (plan.kind === 'compare') return compare(options, plan.scenario, plan.other);
   const scenario = plan.scenario;
   if (plan.kind === 'determinism') return determinism(options, scenario);
   const { report } = runScenario({
@@ -579,4 +619,15 @@ function progress(
       if (now >= end) bar.stop();
     },
   };
+}
+
+/** Runs two scenarios with the same seed and duration and prints them side by side. */
+function compare(options: CliOptions, scenario: Scenario, other: Scenario): number {
+  const duration = options.duration ?? scenario.durationSeconds;
+  const run = (s: Scenario) =>
+    runScenario({ scenario: s, seed: options.seed, durationSeconds: duration }).report;
+  const first = run(scenario);
+  const second = run(other);
+  process.stdout.write(`${renderComparison(first, second)}\n`);
+  return first.invariants.total + second.invariants.total === 0 ? 0 : EXIT_FAILED;
 }

@@ -85,8 +85,17 @@ export interface MeetingConfig {
   readonly connectionTokenTtlMs: number;
   /** What a joining member publishes until it says otherwise. */
   readonly defaultPublishes: readonly MediaKind[];
+  /**
+   * Spec 003 "Cross-Region Meetings": `cascade` (default) plans with the handlers of every
+   * member's region, so each region's members connect near them and the handlers cascade
+   * between regions; `single-region` plans with the meeting region's handlers only, and every
+   * member connects there.
+   */
+  readonly crossRegion?: CrossRegionStrategy;
   readonly mutations?: MeetingMutations;
 }
+
+export type CrossRegionStrategy = 'cascade' | 'single-region';
 
 export const DEFAULT_MEETING_TIMING = {
   commandRetryMs: 400,
@@ -691,7 +700,8 @@ export class MeetingMachine {
 
   private routingInput(demand: readonly StreamDemand[]): RoutingInput {
     const regions = new Set<RegionId>([this.config.region]);
-    for (const member of this.roster.members.values()) regions.add(member.region);
+    if (this.config.crossRegion !== 'single-region')
+      for (const member of this.roster.members.values()) regions.add(member.region);
     const thisMeeting = new Map<HandlerId, number>();
     for (const load of this.plan?.loads ?? []) thisMeeting.set(load.handler, load.meetingBps);
     const handlers: RoutingHandler[] = [];

@@ -95,6 +95,12 @@ const mediaSchema = z.strictObject({
   /** Fraction of meetings simulated packet by packet (the rest are flow-level). */
   packetSample: probability.default(0),
   packetsPerSecond: atMost(positive, BOUNDS.packetsPerSecond).default(50),
+  /**
+   * How a meeting with members in several regions is served (spec 003 "Cross-Region
+   * Meetings"): handlers in each member's region cascading to each other, or every member on
+   * a handler of the meeting's region.
+   */
+  crossRegion: z.enum(['cascade', 'single-region']).default('cascade'),
 });
 
 const keysSchema = z.strictObject({

@@ -298,6 +298,7 @@ export class World {
           heartbeatIntervalMs: HEARTBEAT_INTERVAL / 1000,
           meetings: {
             ...DEFAULT_MEETING_TIMING,
+            crossRegion: this.scenario.media.crossRegion,
             latencyMs: this.latency,
             streamBitrateBps: this.streamBps,
             keyPolicy: {
