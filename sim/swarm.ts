@@ -85,7 +85,11 @@ export function swarmScenario(seed: number, durationSeconds: number): Scenario {
       reconnectProbability: random.uniform(0, 0.3),
       earlyLeaveProbability: random.uniform(0, 0.3),
     },
-    media: { handlerCapacityMbps: random.pick([200, 1000, 10_000]) },
+    media: {
+      handlerCapacityMbps: random.pick([200, 1000, 10_000]),
+      // Drawn last, so every earlier draw of a seed is what it was before this one existed.
+      crossRegion: random.chance(0.25) ? 'single-region' : 'cascade',
+    },
     faults,
   };
   return scenarioSchema.parse(input);
