@@ -1,0 +1,326 @@
+import { describe, expect, it } from 'vitest';
+import type { HandlerId, MediaKind } from '../ids.ts';
+import { routeKey } from '../routing/keys.ts';
+import { routesOf } from '../routing/loads.ts';
+import type { RoutingPlan, StreamDemand } from '../routing/types.ts';
+import { ownerOf, sameDemand, type MeetingMachine, type MeetingOutput } from './meeting.ts';
+import {
+  MBPS,
+  OTHER_REGION,
+  SOLO,
+  TEST_TIMING,
+  ackUntilIdle,
+  drain,
+  grid,
+  h,
+  joinInput,
+  joinSettled,
+  newMeeting,
+  ofType,
+  p,
+  report,
+  speakerMeeting,
+  viewOf,
+} from './testing.ts';
+
+type Command = Extract<MeetingOutput, { type: 'route-command' }>;
+
+/** The legs each handler holds, as the route commands sent to it leave them. */
+class Installed {
+  private readonly legs = new Map<HandlerId, Set<string>>();
+
+  constructor(plan: RoutingPlan | null) {
+    for (const route of plan === null ? [] : routesOf(plan))
+      this.on(ownerOf(route)).add(routeKey(route));
+  }
+
+  apply(outputs: readonly MeetingOutput[]): void {
+    for (const command of ofType(outputs, 'route-command'))
+      for (const step of command.steps) {
+        const legs = this.on(command.handler);
+        if (step.op === 'add') legs.add(routeKey(step.route));
+        else legs.delete(routeKey(step.route));
+      }
+  }
+
+  at(handler: HandlerId): string[] {
+    return [...this.on(handler)].sort();
+  }
+
+  private on(handler: HandlerId): Set<string> {
+    let legs = this.legs.get(handler);
+    if (legs === undefined) this.legs.set(handler, (legs = new Set()));
+    return legs;
+  }
+}
+
+function planLegsAt(plan: RoutingPlan | null, handler: HandlerId): string[] {
+  return (plan === null ? [] : routesOf(plan))
+    .filter((r) => ownerOf(r) === handler)
+    .map(routeKey)
+    .sort();
+}
+
+const ops = (commands: readonly Command[]) => commands.flatMap((c) => c.steps.map((s) => s.op));
+
+function ack(machine: MeetingMachine, command: Command | undefined, now: number): MeetingOutput[] {
+  machine.handle({ type: 'route-ack', command: command?.id as number }, now);
+  return drain(machine);
+}
+
+describe('MeetingMachine removals after a handler loss', () => {
+  it('keeps removals off the handlers while an addition of the transition went to a lost handler, then sends them with the next transition', () => {
+    const { machine, view } = speakerMeeting();
+    const installed = new Installed(machine.plan);
+    machine.handle({ type: 'speaker', participant: p('b') }, 10);
+    const sent = drain(machine);
+    installed.apply(sent);
+    const commands = ofType(sent, 'route-command');
+    installed.apply(
+      ack(
+        machine,
+        commands.find((c) => c.handler === h('h1')),
+        11,
+      ),
+    );
+
+    view.lose(h('h3'));
+    machine.handle({ type: 'handler-lost', handler: h('h3') }, 12);
+    const out = drain(machine);
+    installed.apply(out);
+    // The next transition's additions go out; no removal before they are acknowledged.
+    expect(ofType(out, 'transition-done')).toHaveLength(1);
+    expect(ofType(out, 'transition')).toHaveLength(1);
+    expect(ops(ofType(out, 'route-command'))).not.toContain('remove');
+
+    installed.apply(ackUntilIdle(machine, out, 13));
+    expect(machine.transitionInFlight).toBe(false);
+    // h1 ends up holding exactly the plan's legs: the deferred removals were sent.
+    expect(installed.at(h('h1'))).toEqual(planLegsAt(machine.plan, h('h1')));
+    expect(machine.uses(h('h3'))).toBe(false);
+  });
+
+  it('keeps removals off the handlers while the plan moved to routes through a lost handler', () => {
+    const { machine, view } = speakerMeeting();
+    const installed = new Installed(machine.plan);
+    machine.handle({ type: 'speaker', participant: p('b') }, 10);
+    const sent = drain(machine);
+    installed.apply(sent);
+    const commands = ofType(sent, 'route-command');
+    installed.apply(
+      ack(
+        machine,
+        commands.find((c) => c.handler === h('h3')),
+        11,
+      ),
+    );
+
+    view.lose(h('h3'));
+    machine.handle({ type: 'handler-lost', handler: h('h3') }, 12);
+    installed.apply(drain(machine));
+    expect(machine.transitionInFlight).toBe(true);
+
+    const out = ack(
+      machine,
+      commands.find((c) => c.handler === h('h1')),
+      13,
+    );
+    installed.apply(out);
+    expect(ofType(out, 'transition')).toHaveLength(1);
+    expect(ops(ofType(out, 'route-command'))).not.toContain('remove');
+
+    installed.apply(ackUntilIdle(machine, out, 14));
+    expect(installed.at(h('h1'))).toEqual(planLegsAt(machine.plan, h('h1')));
+  });
+
+  it('does not send a deferred removal of a leg the next plan keeps', () => {
+    const { machine, view } = speakerMeeting();
+    // d, on h1 too, sees the speaker: a speaker change moves a delivery on h1.
+    machine.handle(joinInput('d', SOLO), 5);
+    ackUntilIdle(machine, drain(machine), 5);
+    const installed = new Installed(machine.plan);
+    machine.handle({ type: 'speaker', participant: p('b') }, 10);
+    const sent = drain(machine);
+    installed.apply(sent);
+    // Back to a before the transition is done: the next plan keeps legs this one removes.
+    machine.handle({ type: 'speaker', participant: p('a') }, 10);
+    installed.apply(drain(machine));
+    const commands = ofType(sent, 'route-command');
+    installed.apply(
+      ack(
+        machine,
+        commands.find((c) => c.handler === h('h1')),
+        11,
+      ),
+    );
+
+    view.lose(h('h3'));
+    machine.handle({ type: 'handler-lost', handler: h('h3') }, 12);
+    const out = drain(machine);
+    installed.apply(out);
+    const rest = ackUntilIdle(machine, out, 13);
+    installed.apply(rest);
+    expect(installed.at(h('h1'))).toEqual(planLegsAt(machine.plan, h('h1')));
+  });
+
+  it('keeps removals off the handlers when an addition went to a handler lost meanwhile, even once it is back', () => {
+    const { machine, view } = speakerMeeting();
+    machine.handle({ type: 'speaker', participant: p('b') }, 10);
+    const commands = ofType(drain(machine), 'route-command');
+    view.lose(h('h3'));
+    machine.handle({ type: 'handler-lost', handler: h('h3') }, 11);
+    drain(machine);
+    // h3 reports again before h1 acknowledges: the plan moved to no longer routes through a
+    // lost handler, but h3 never took its additions.
+    view.report(report('h3', 12, { region: OTHER_REGION }), 12);
+    const out = ack(
+      machine,
+      commands.find((c) => c.handler === h('h1')),
+      13,
+    );
+    expect(ofType(out, 'transition')).toHaveLength(1);
+    expect(ops(ofType(out, 'route-command'))).not.toContain('remove');
+  });
+});
+
+describe('MeetingMachine members', () => {
+  it('ignores everything but joins once the meeting ended', () => {
+    const { machine } = newMeeting(['h1']);
+    joinSettled(machine, ['a'], 0);
+    machine.end();
+    machine.handle({ type: 'heartbeat', participant: p('a') }, 1);
+    machine.handle({ type: 'leave', participant: p('a') }, 1);
+    machine.handle({ type: 'speaker', participant: p('a') }, 1);
+    machine.handleTimeout(TEST_TIMING.sessionTtlMs * 2);
+    expect(drain(machine)).toEqual([]);
+  });
+
+  it('keeps no session for a heartbeat from someone not in the meeting', () => {
+    const { machine } = newMeeting(['h1']);
+    joinSettled(machine, ['a'], 0);
+    machine.handle({ type: 'heartbeat', participant: p('stranger') }, 10);
+    expect(drain(machine)).toEqual([]);
+    machine.handleTimeout(10 + TEST_TIMING.sessionTtlMs);
+    expect(ofType(drain(machine), 'member-expired').map((o) => o.participant)).toEqual([p('a')]);
+  });
+
+  it('ignores a leave from someone not in the meeting', () => {
+    const { machine } = newMeeting(['h1']);
+    joinSettled(machine, ['a'], 0);
+    machine.handle({ type: 'leave', participant: p('stranger') }, 10);
+    expect(drain(machine)).toEqual([]);
+    expect(machine.roster.departed).toEqual([]);
+  });
+
+  it('does not expire the session of a member who left', () => {
+    const { machine } = newMeeting(['h1']);
+    joinSettled(machine, ['a', 'b'], 0);
+    machine.handle({ type: 'leave', participant: p('b') }, 10);
+    expect(machine.roster.departed).toEqual([p('b')]);
+    ackUntilIdle(machine, drain(machine), 10);
+    machine.handle({ type: 'heartbeat', participant: p('a') }, TEST_TIMING.sessionTtlMs / 2);
+    machine.handleTimeout(TEST_TIMING.sessionTtlMs);
+    expect(ofType(drain(machine), 'member-expired')).toEqual([]);
+  });
+});
+
+describe('MeetingMachine planning', () => {
+  it('homes a member who joins a meeting where nobody publishes, and unhomes one who leaves it', () => {
+    const { machine } = newMeeting(['h1'], { defaultPublishes: [] });
+    joinSettled(machine, ['a'], 0);
+    machine.handle(joinInput('b'), 1);
+    expect(ofType(drain(machine), 'join-accepted')).toMatchObject([
+      { participant: p('b'), handler: h('h1') },
+    ]);
+    machine.handle({ type: 'leave', participant: p('b') }, 2);
+    drain(machine);
+    expect(machine.plan?.homes).toEqual([{ participant: p('a'), handler: h('h1') }]);
+  });
+
+  it('replans on the next change after a handler’s health changed, even with the same demand', () => {
+    const { machine, view } = newMeeting(['h1', 'h2']);
+    joinSettled(machine, ['a', 'b'], 0);
+    // A speaker change in a grid only moves tiles: the demand stays.
+    machine.handle({ type: 'speaker', participant: p('b') }, 1);
+    expect(ofType(drain(machine), 'planned')).toEqual([]);
+    view.lose(h('h2'));
+    machine.handle({ type: 'speaker', participant: p('a') }, 2);
+    const planned = ofType(drain(machine), 'planned');
+    expect(planned).toHaveLength(1);
+    expect(planned[0]?.input.handlers.find((x) => x.id === h('h2'))?.healthy).toBe(false);
+  });
+
+  it('replans when a member connects away from its home, and tells it to move home', () => {
+    const { machine } = newMeeting(['h1', 'h2']);
+    joinSettled(machine, ['a', 'b'], 0);
+    machine.handle({ type: 'connected', participant: p('a'), handler: h('h2') }, 5);
+    const out = drain(machine);
+    expect(ofType(out, 'planned')).toHaveLength(1);
+    expect(ofType(out, 'planned')[0]?.input.participants[0]).toMatchObject({
+      id: p('a'),
+      currentHandler: h('h2'),
+    });
+    expect(ofType(out, 'move')).toEqual([{ type: 'move', participant: p('a'), handler: h('h1') }]);
+  });
+
+  it('offers the planner the handlers of the meeting’s own region, not only its members’', () => {
+    // Members from a region without handlers: the meeting's region (h1) takes them.
+    const { machine } = newMeeting(['h1']);
+    machine.handle(joinInput('x', grid(), OTHER_REGION), 0);
+    expect(ofType(drain(machine), 'join-accepted')).toMatchObject([
+      { participant: p('x'), handler: h('h1') },
+    ]);
+  });
+
+  it('restores the other members’ layouts when a join is rejected', () => {
+    // 10 Mbps (8 usable) holds two members' grids at 1 Mbps a stream, not three.
+    const view = viewOf(['h1'], 0, { capacityBps: 10 * MBPS });
+    const { machine } = newMeeting([], {}, view);
+    joinSettled(machine, ['a', 'b'], 0);
+    const before = [...machine.roster.members.values()].map((m) => m.assignment);
+    machine.handle(joinInput('c'), 10);
+    expect(ofType(drain(machine), 'join-rejected')).toHaveLength(1);
+    expect([...machine.roster.members.values()].map((m) => m.assignment)).toEqual(before);
+  });
+
+  it('takes a reconnecting member’s new layout', () => {
+    const { machine } = newMeeting(['h1']);
+    joinSettled(machine, ['a', 'b', 'c'], 0);
+    const demand = machine.demand.length;
+    machine.handle(joinInput('a', SOLO), 10);
+    const out = drain(machine);
+    expect(ofType(out, 'join-accepted')).toMatchObject([{ participant: p('a'), reconnect: true }]);
+    expect(machine.roster.members.get(p('a'))?.layout).toEqual(SOLO);
+    expect(machine.demand.length).toBeLessThan(demand);
+  });
+});
+
+describe('MeetingMachine sessions refresh', () => {
+  it('writes the session again on a heartbeat a tenth of the TTL after the last write', () => {
+    const { machine } = newMeeting(['h1']);
+    joinSettled(machine, ['a'], 0);
+    const tenth = TEST_TIMING.sessionTtlMs / 10;
+    machine.handle({ type: 'heartbeat', participant: p('a') }, tenth - 1);
+    expect(drain(machine)).toEqual([]);
+    machine.handle({ type: 'heartbeat', participant: p('a') }, 2 * tenth - 1);
+    expect(ofType(drain(machine), 'session-write')).toHaveLength(1);
+  });
+});
+
+describe('sameDemand', () => {
+  const d = (subscriber: string, publisher: string, kind: MediaKind): StreamDemand => ({
+    subscriber: p(subscriber),
+    publisher: p(publisher),
+    kind,
+  });
+
+  it('compares demand lists pair by pair', () => {
+    const list = [d('a', 'b', 'camera'), d('b', 'a', 'audio')];
+    expect(sameDemand(list, list)).toBe(true);
+    expect(sameDemand(list, [...list])).toBe(true);
+    expect(sameDemand(list, list.slice(0, 1))).toBe(false);
+    expect(sameDemand(list, [d('a', 'b', 'camera'), d('c', 'a', 'audio')])).toBe(false);
+    expect(sameDemand(list, [d('a', 'b', 'camera'), d('b', 'c', 'audio')])).toBe(false);
+    expect(sameDemand(list, [d('a', 'b', 'camera'), d('b', 'a', 'camera')])).toBe(false);
+  });
+});
