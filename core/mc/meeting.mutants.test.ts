@@ -324,3 +324,83 @@ describe('sameDemand', () => {
     expect(sameDemand(list, [d('a', 'b', 'camera'), d('b', 'a', 'camera')])).toBe(false);
   });
 });
+
+describe('MeetingMachine speakers', () => {
+  it('keeps the eight most recent speakers who are members, most recent first', () => {
+    const people = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j'];
+    const { machine } = newMeeting(['h1'], { defaultPublishes: [] });
+    joinSettled(machine, people, 0);
+    for (const who of people) machine.handle({ type: 'speaker', participant: p(who) }, 1);
+    machine.handle({ type: 'speaker', participant: p('stranger') }, 2);
+    expect(machine.roster.activeSpeakers).toEqual(['j', 'i', 'h', 'g', 'f', 'e', 'd', 'c'].map(p));
+  });
+});
+
+describe('MeetingMachine retransmission timing', () => {
+  it('resends a command every commandRetryMs while a key resend is due later', () => {
+    const { machine } = newMeeting(['h1']);
+    joinSettled(machine, ['a'], 0);
+    machine.handle({ type: 'key-ack', participant: p('a'), epoch: 0 }, 0);
+    machine.handle(joinInput('b'), 0);
+    expect(ofType(drain(machine), 'route-command').length).toBeGreaterThan(0);
+    const retry = TEST_TIMING.commandRetryMs;
+    machine.handleTimeout(retry);
+    expect(ofType(drain(machine), 'route-command').every((c) => c.resend)).toBe(true);
+    expect(machine.pollTimeout()).toBe(2 * retry);
+    machine.handleTimeout(2 * retry);
+    expect(ofType(drain(machine), 'route-command').length).toBeGreaterThan(0);
+  });
+
+  it('expires the next silent member on time after an earlier one expired', () => {
+    const { machine } = newMeeting(['h1']);
+    joinSettled(machine, ['a', 'b', 'c'], 0);
+    machine.handle({ type: 'heartbeat', participant: p('b') }, 1_000);
+    machine.handle({ type: 'heartbeat', participant: p('c') }, 2_000);
+    const ttl = TEST_TIMING.sessionTtlMs;
+    machine.handleTimeout(ttl);
+    const out = drain(machine);
+    expect(ofType(out, 'member-expired').map((o) => o.participant)).toEqual([p('a')]);
+    ackUntilIdle(machine, out, ttl);
+    machine.handleTimeout(ttl + 1_000);
+    expect(ofType(drain(machine), 'member-expired').map((o) => o.participant)).toEqual([p('b')]);
+  });
+});
+
+describe('MeetingMachine adoption', () => {
+  it('drops what the failed controller never sent and sends what the new one has to say', () => {
+    const { machine } = newMeeting(['h1']);
+    joinSettled(machine, ['a'], 0);
+    machine.handle(joinInput('b'), 10);
+    // The failed controller sent one output of the join and no more.
+    expect(machine.pollOutput()).not.toBeNull();
+    machine.adoptedBy(viewOf(['h1'], 20), 20);
+    machine.handleTimeout(20);
+    const out = drain(machine);
+    expect(ofType(out, 'join-accepted')).toEqual([]);
+    // The one handler's command of the join, resent, then the keys.
+    expect(out.map((o) => o.type)).toEqual(['route-command', 'key', 'key']);
+    expect(ofType(out, 'key')).toEqual([
+      { type: 'key', epoch: 1, recipients: [p('a')], resend: true },
+      { type: 'key', epoch: 1, recipients: [p('b')], resend: true },
+    ]);
+  });
+
+  it('resends unacknowledged keys at once, with no command pending', () => {
+    const { machine } = newMeeting(['h1']);
+    joinSettled(machine, ['a'], 0);
+    machine.adoptedBy(viewOf(['h1'], 100), 100);
+    expect(machine.pollTimeout()).toBe(100);
+    machine.handleTimeout(100);
+    expect(ofType(drain(machine), 'key')).toEqual([
+      { type: 'key', epoch: 0, recipients: [p('a')], resend: true },
+    ]);
+  });
+
+  it('replans on the new controller’s view at the next change, even with the same demand', () => {
+    const { machine } = newMeeting(['h1', 'h2']);
+    joinSettled(machine, ['a', 'b'], 0);
+    machine.adoptedBy(viewOf(['h1', 'h2'], 100), 100);
+    machine.handle({ type: 'speaker', participant: p('b') }, 101);
+    expect(ofType(drain(machine), 'planned')).toHaveLength(1);
+  });
+});
