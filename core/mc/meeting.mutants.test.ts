@@ -404,3 +404,35 @@ describe('MeetingMachine adoption', () => {
     expect(ofType(drain(machine), 'planned')).toHaveLength(1);
   });
 });
+
+describe('MeetingMachine transitions after a handler loss', () => {
+  /** Acknowledges the additions of the transition `outputs` starts; returns what follows. */
+  function ackAdditions(machine: MeetingMachine, outputs: readonly MeetingOutput[], now: number) {
+    const adds = ofType(outputs, 'route-command');
+    expect(adds.length).toBeGreaterThan(0);
+    expect(ops(adds).every((op) => op === 'add')).toBe(true);
+    for (const c of adds) machine.handle({ type: 'route-ack', command: c.id }, now);
+    return drain(machine);
+  }
+
+  it('sends the next transition’s removals after its additions once the meeting moved off a lost handler', () => {
+    const { machine, view } = speakerMeeting();
+    view.lose(h('h3'));
+    machine.handle({ type: 'handler-lost', handler: h('h3') }, 10);
+    // Moving off h3: its removals there are skipped.
+    ackUntilIdle(machine, drain(machine), 11);
+    expect(machine.uses(h('h3'))).toBe(false);
+
+    machine.handle({ type: 'speaker', participant: p('b') }, 20);
+    const after = ackAdditions(machine, drain(machine), 21);
+    expect(ops(ofType(after, 'route-command'))).toContain('remove');
+  });
+
+  it('wakes a settled meeting only at its next key event once everything is acknowledged', () => {
+    const { machine } = speakerMeeting();
+    machine.handle({ type: 'speaker', participant: p('b') }, 10);
+    ackUntilIdle(machine, drain(machine), 11);
+    // Epochs 0 and 1 were superseded at 0: they are erased after the grace.
+    expect(machine.pollTimeout()).toBe(TEST_TIMING.deletionGraceMs);
+  });
+});
