@@ -191,7 +191,8 @@ describe('MeetingMachine members', () => {
     machine.handle({ type: 'heartbeat', participant: p('a') }, 1);
     machine.handle({ type: 'leave', participant: p('a') }, 1);
     machine.handle({ type: 'speaker', participant: p('a') }, 1);
-    machine.handleTimeout(TEST_TIMING.sessionTtlMs * 2);
+    // Past the session expiry and the hourly key rotation.
+    machine.handleTimeout(10 * 3_600_000);
     expect(drain(machine)).toEqual([]);
   });
 
@@ -333,6 +334,8 @@ describe('MeetingMachine speakers', () => {
     for (const who of people) machine.handle({ type: 'speaker', participant: p(who) }, 1);
     machine.handle({ type: 'speaker', participant: p('stranger') }, 2);
     expect(machine.roster.activeSpeakers).toEqual(['j', 'i', 'h', 'g', 'f', 'e', 'd', 'c'].map(p));
+    machine.handle({ type: 'speaker', participant: p('e') }, 3);
+    expect(machine.roster.activeSpeakers).toEqual(['e', 'j', 'i', 'h', 'g', 'f', 'd', 'c'].map(p));
   });
 });
 
@@ -434,5 +437,105 @@ describe('MeetingMachine transitions after a handler loss', () => {
     ackUntilIdle(machine, drain(machine), 11);
     // Epochs 0 and 1 were superseded at 0: they are erased after the grace.
     expect(machine.pollTimeout()).toBe(TEST_TIMING.deletionGraceMs);
+  });
+});
+
+describe('MeetingMachine member changes', () => {
+  const demanded = (machine: MeetingMachine, publisher: string) =>
+    machine.demand
+      .filter((d) => d.publisher === p(publisher))
+      .map((d) => `${d.kind}>${d.subscriber}`);
+
+  it('takes a member’s new layout and replans', () => {
+    const { machine } = newMeeting(['h1']);
+    joinSettled(machine, ['a', 'b', 'c'], 0);
+    machine.handle({ type: 'layout', participant: p('a'), layout: SOLO }, 10);
+    expect(ofType(drain(machine), 'planned')).toHaveLength(1);
+    expect(machine.roster.members.get(p('a'))?.layout).toEqual(SOLO);
+    expect(machine.demand.filter((d) => d.subscriber === p('a')).length).toBeLessThan(
+      machine.demand.filter((d) => d.subscriber === p('b')).length,
+    );
+  });
+
+  it('adds a published kind once, and removes only the kind unpublished', () => {
+    const { machine } = newMeeting(['h1']);
+    joinSettled(machine, ['a', 'b'], 0);
+    machine.handle({ type: 'unpublish', participant: p('a'), kind: 'camera' }, 10);
+    expect(machine.roster.members.get(p('a'))?.publishes).toEqual(['audio']);
+    expect(demanded(machine, 'a')).toEqual(['audio>b']);
+    machine.handle({ type: 'publish', participant: p('a'), kind: 'camera' }, 11);
+    machine.handle({ type: 'publish', participant: p('a'), kind: 'camera' }, 12);
+    expect(machine.roster.members.get(p('a'))?.publishes).toEqual(['audio', 'camera']);
+    // A tile shows one kind: the camera over the audio.
+    expect(demanded(machine, 'a')).toEqual(['camera>b']);
+  });
+
+  it('puts a shared screen first among what a member publishes, and takes it away when sharing stops', () => {
+    const { machine } = newMeeting(['h1']);
+    joinSettled(machine, ['a', 'b'], 0);
+    machine.handle({ type: 'screen-share', participant: p('a'), sharing: true }, 10);
+    expect(machine.roster.members.get(p('a'))?.publishes).toEqual(['screen', 'camera', 'audio']);
+    expect(demanded(machine, 'a')).toContain('screen>b');
+    machine.handle({ type: 'screen-share', participant: p('a'), sharing: true }, 11);
+    expect(machine.roster.members.get(p('a'))?.publishes).toEqual(['screen', 'camera', 'audio']);
+    machine.handle({ type: 'screen-share', participant: p('a'), sharing: false }, 12);
+    expect(machine.roster.members.get(p('a'))?.publishes).toEqual(['camera', 'audio']);
+    expect(demanded(machine, 'a')).not.toContain('screen>b');
+  });
+});
+
+describe('MeetingMachine moves', () => {
+  it('does not tell a member to move again while it is still on its way', () => {
+    const { machine } = newMeeting(['h1', 'h2', 'h3']);
+    joinSettled(machine, ['a', 'b'], 0);
+    machine.handle({ type: 'connected', participant: p('a'), handler: h('h2') }, 5);
+    const first = drain(machine);
+    expect(ofType(first, 'move')).toEqual([
+      { type: 'move', participant: p('a'), handler: h('h1') },
+    ]);
+    ackUntilIdle(machine, first, 5);
+    machine.handle({ type: 'connected', participant: p('a'), handler: h('h3') }, 6);
+    expect(ofType(drain(machine), 'move')).toEqual([]);
+  });
+});
+
+describe('MeetingMachine retransmission with keys pending', () => {
+  it('keeps retransmitting commands after every key is acknowledged', () => {
+    const { machine } = newMeeting(['h1']);
+    joinSettled(machine, ['a'], 0);
+    machine.handle(joinInput('b'), 0);
+    expect(ofType(drain(machine), 'route-command').length).toBeGreaterThan(0);
+    for (const who of ['a', 'b'])
+      machine.handle({ type: 'key-ack', participant: p(who), epoch: 1 }, 1);
+    machine.handleTimeout(TEST_TIMING.commandRetryMs);
+    expect(ofType(drain(machine), 'route-command').length).toBeGreaterThan(0);
+  });
+
+  it('resends keys and commands each at their own times', () => {
+    const { machine } = newMeeting(['h1']);
+    joinSettled(machine, ['a', 'b', 'c'], 0);
+    // At 1 900 a's smaller layout sends removals (retried from 2 300); the keys sent at 0 are
+    // due at 2 000 and 4 000.
+    machine.handle({ type: 'layout', participant: p('a'), layout: SOLO }, 1_900);
+    expect(ofType(drain(machine), 'route-command').length).toBeGreaterThan(0);
+    const keys: number[] = [];
+    const commands: number[] = [];
+    for (let t = machine.pollTimeout(); t !== null && t <= 5_000; t = machine.pollTimeout()) {
+      machine.handleTimeout(t);
+      const out = drain(machine);
+      if (ofType(out, 'key').length > 0) keys.push(t);
+      if (ofType(out, 'route-command').length > 0) commands.push(t);
+    }
+    const retry = TEST_TIMING.commandRetryMs;
+    expect(keys).toEqual([TEST_TIMING.keyRetryMs, 2 * TEST_TIMING.keyRetryMs]);
+    expect(commands).toEqual([1, 2, 3, 4, 5, 6, 7].map((n) => 1_900 + n * retry));
+  });
+
+  it('wakes for a key erasure due before a command retransmission', () => {
+    const { machine } = speakerMeeting();
+    const erasure = TEST_TIMING.deletionGraceMs;
+    machine.handle({ type: 'speaker', participant: p('b') }, erasure - 100);
+    expect(ofType(drain(machine), 'route-command').length).toBeGreaterThan(0);
+    expect(machine.pollTimeout()).toBe(erasure);
   });
 });
