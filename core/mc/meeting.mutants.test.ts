@@ -485,6 +485,18 @@ describe('MeetingMachine member changes', () => {
 });
 
 describe('MeetingMachine moves', () => {
+  it('takes a repeated connection report as nothing new: no replan, no session write', () => {
+    const { machine } = newMeeting(['h1']);
+    joinSettled(machine, ['a', 'b'], 0);
+    machine.handle({ type: 'connected', participant: p('a'), handler: h('h1') }, 0);
+    drain(machine);
+    machine.handle(
+      { type: 'connected', participant: p('a'), handler: h('h1') },
+      TEST_TIMING.sessionTtlMs / 10,
+    );
+    expect(drain(machine)).toEqual([]);
+  });
+
   it('does not tell a member to move again while it is still on its way', () => {
     const { machine } = newMeeting(['h1', 'h2', 'h3']);
     joinSettled(machine, ['a', 'b'], 0);
