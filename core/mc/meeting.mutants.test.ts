@@ -488,8 +488,9 @@ describe('MeetingMachine moves', () => {
   it('takes a repeated connection report as nothing new: no replan, no session write', () => {
     const { machine } = newMeeting(['h1']);
     joinSettled(machine, ['a', 'b'], 0);
+    // Connected at its home: the same to the planner as not connected.
     machine.handle({ type: 'connected', participant: p('a'), handler: h('h1') }, 0);
-    drain(machine);
+    expect(ofType(drain(machine), 'planned')).toEqual([]);
     machine.handle(
       { type: 'connected', participant: p('a'), handler: h('h1') },
       TEST_TIMING.sessionTtlMs / 10,
@@ -549,5 +550,64 @@ describe('MeetingMachine retransmission with keys pending', () => {
     machine.handle({ type: 'speaker', participant: p('b') }, erasure - 100);
     expect(ofType(drain(machine), 'route-command').length).toBeGreaterThan(0);
     expect(machine.pollTimeout()).toBe(erasure);
+  });
+});
+
+describe('MeetingMachine homes and commands', () => {
+  it('tells each joining member its own home', () => {
+    const { machine } = speakerMeeting();
+    machine.handle(joinInput('d', SOLO, OTHER_REGION), 10);
+    const out = drain(machine);
+    expect(ofType(out, 'join-accepted')).toMatchObject([{ participant: p('d'), handler: h('h3') }]);
+    machine.handle(joinInput('e', SOLO), 10);
+    expect(ofType(drain(machine), 'join-accepted')).toMatchObject([
+      { participant: p('e'), handler: h('h1') },
+    ]);
+  });
+
+  it('marks only retransmitted commands as resends', () => {
+    const { machine } = speakerMeeting();
+    machine.handle({ type: 'speaker', participant: p('b') }, 10);
+    const sent = ofType(drain(machine), 'route-command');
+    expect(sent.length).toBeGreaterThan(0);
+    expect(sent.every((c) => !c.resend)).toBe(true);
+  });
+
+  it('rejects a reconnect whose new layout finds no room, keeping the member', () => {
+    // 10 Mbps (8 usable) at 1 Mbps a stream.
+    const view = viewOf(['h1'], 0, { capacityBps: 10 * MBPS });
+    const { machine } = newMeeting([], {}, view);
+    for (const who of ['a', 'b', 'c']) {
+      machine.handle(joinInput(who, SOLO), 0);
+      ackUntilIdle(machine, drain(machine), 0);
+    }
+    const rejected: string[] = [];
+    for (const who of ['a', 'b', 'c']) {
+      machine.handle(joinInput(who, grid()), 1);
+      const out = drain(machine);
+      ackUntilIdle(machine, out, 1);
+      for (const r of ofType(out, 'join-rejected')) rejected.push(r.participant);
+      expect(ofType(out, 'join-accepted').length + ofType(out, 'join-rejected').length).toBe(1);
+    }
+    expect(rejected.length).toBeGreaterThan(0);
+    expect(machine.memberCount).toBe(3);
+  });
+});
+
+describe('MeetingMachine adoption deadlines', () => {
+  it('resends unacknowledged commands at once, with every key acknowledged', () => {
+    const { machine } = speakerMeeting();
+    machine.handle({ type: 'speaker', participant: p('b') }, 10);
+    const sent = ofType(drain(machine), 'route-command');
+    machine.adoptedBy(speakerMeeting().view, 20);
+    expect(machine.pollTimeout()).toBe(20);
+    machine.handleTimeout(20);
+    expect(ofType(drain(machine), 'route-command').map((c) => c.id)).toEqual(sent.map((c) => c.id));
+  });
+
+  it('does not wake an adopted meeting with nothing unacknowledged before its next deadline', () => {
+    const { machine } = speakerMeeting();
+    machine.adoptedBy(speakerMeeting().view, 20);
+    expect(machine.pollTimeout()).toBe(TEST_TIMING.deletionGraceMs);
   });
 });
