@@ -7,6 +7,7 @@ import { ownerOf, sameDemand, type MeetingMachine, type MeetingOutput } from './
 import {
   MBPS,
   OTHER_REGION,
+  REGION,
   SOLO,
   TEST_TIMING,
   ackUntilIdle,
@@ -609,5 +610,70 @@ describe('MeetingMachine adoption deadlines', () => {
     const { machine } = speakerMeeting();
     machine.adoptedBy(speakerMeeting().view, 20);
     expect(machine.pollTimeout()).toBe(TEST_TIMING.deletionGraceMs);
+  });
+});
+
+describe('MeetingMachine stranded after a handler loss', () => {
+  /** h1 at 7 Mbps cannot take c as well: a replan after losing h3 finds no room. */
+  function strandable() {
+    const view = viewOf(['h1'], 0, { capacityBps: 7 * MBPS });
+    view.report(report('h3', 0, { region: OTHER_REGION }), 0);
+    const { machine } = newMeeting([], {}, view);
+    for (const [who, region] of [
+      ['a', REGION],
+      ['b', REGION],
+      ['c', OTHER_REGION],
+      ['d', REGION],
+    ] as const) {
+      machine.handle(joinInput(who, SOLO, region), 0);
+      ackUntilIdle(machine, drain(machine), 0);
+    }
+    return { machine, view };
+  }
+
+  it('sends a later transition’s removals once a handler lost with only removals pending is back', () => {
+    const { machine, view } = strandable();
+    machine.handle({ type: 'speaker', participant: p('b') }, 10);
+    for (const c of ofType(drain(machine), 'route-command'))
+      machine.handle({ type: 'route-ack', command: c.id }, 11);
+    const removals = ofType(drain(machine), 'route-command');
+    expect(removals.some((c) => c.handler === h('h3'))).toBe(true);
+    view.lose(h('h3'));
+    machine.handle({ type: 'handler-lost', handler: h('h3') }, 12);
+    expect(ofType(drain(machine), 'plan-failed')).toHaveLength(1);
+    for (const c of removals)
+      if (c.handler !== h('h3')) machine.handle({ type: 'route-ack', command: c.id }, 13);
+    drain(machine);
+    expect(machine.transitionInFlight).toBe(false);
+
+    view.report(report('h3', 20, { region: OTHER_REGION }), 20);
+    machine.handle({ type: 'speaker', participant: p('a') }, 21);
+    const adds = ofType(drain(machine), 'route-command');
+    expect(ops(adds).every((op) => op === 'add')).toBe(true);
+    for (const c of adds) machine.handle({ type: 'route-ack', command: c.id }, 22);
+    expect(ops(ofType(drain(machine), 'route-command'))).toContain('remove');
+  });
+
+  it('keeps removals off the handlers when a transition’s additions could not be sent to a lost handler, even once it is back', () => {
+    const { machine, view } = strandable();
+    machine.handle({ type: 'speaker', participant: p('b') }, 10);
+    for (const c of ofType(drain(machine), 'route-command'))
+      machine.handle({ type: 'route-ack', command: c.id }, 11);
+    const removals = ofType(drain(machine), 'route-command');
+    // A plan through h3 is made while the transition is in flight; then h3 is lost.
+    machine.handle({ type: 'speaker', participant: p('a') }, 12);
+    drain(machine);
+    view.lose(h('h3'));
+    machine.handle({ type: 'handler-lost', handler: h('h3') }, 13);
+    expect(ofType(drain(machine), 'plan-failed')).toHaveLength(1);
+    for (const c of removals)
+      if (c.handler !== h('h3')) machine.handle({ type: 'route-ack', command: c.id }, 14);
+    // The next transition's additions to h3 are not sent; h3 reports again meanwhile.
+    const next = drain(machine);
+    const adds = ofType(next, 'route-command');
+    expect(adds.map((c) => c.handler)).toEqual([h('h1')]);
+    view.report(report('h3', 15, { region: OTHER_REGION }), 15);
+    for (const c of adds) machine.handle({ type: 'route-ack', command: c.id }, 16);
+    expect(ops(ofType(drain(machine), 'route-command'))).not.toContain('remove');
   });
 });
