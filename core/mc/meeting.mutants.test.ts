@@ -357,16 +357,17 @@ describe('MeetingMachine retransmission timing', () => {
 
   it('expires the next silent member on time after an earlier one expired', () => {
     const { machine } = newMeeting(['h1']);
-    joinSettled(machine, ['a', 'b', 'c'], 0);
-    machine.handle({ type: 'heartbeat', participant: p('b') }, 1_000);
-    machine.handle({ type: 'heartbeat', participant: p('c') }, 2_000);
+    joinSettled(machine, ['a', 'b', 'c', 'd'], 0);
+    machine.handle({ type: 'heartbeat', participant: p('b') }, 2_000);
+    machine.handle({ type: 'heartbeat', participant: p('c') }, 1_000);
+    machine.handle({ type: 'heartbeat', participant: p('d') }, 3_000);
     const ttl = TEST_TIMING.sessionTtlMs;
     machine.handleTimeout(ttl);
     const out = drain(machine);
     expect(ofType(out, 'member-expired').map((o) => o.participant)).toEqual([p('a')]);
     ackUntilIdle(machine, out, ttl);
     machine.handleTimeout(ttl + 1_000);
-    expect(ofType(drain(machine), 'member-expired').map((o) => o.participant)).toEqual([p('b')]);
+    expect(ofType(drain(machine), 'member-expired').map((o) => o.participant)).toEqual([p('c')]);
   });
 });
 
@@ -510,6 +511,16 @@ describe('MeetingMachine moves', () => {
     ackUntilIdle(machine, first, 5);
     machine.handle({ type: 'connected', participant: p('a'), handler: h('h3') }, 6);
     expect(ofType(drain(machine), 'move')).toEqual([]);
+  });
+
+  it('does not tell a member connected at its home to move', () => {
+    const { machine } = newMeeting(['h1']);
+    joinSettled(machine, ['a', 'b', 'c'], 0);
+    machine.handle({ type: 'connected', participant: p('a'), handler: h('h1') }, 5);
+    machine.handle({ type: 'layout', participant: p('a'), layout: SOLO }, 6);
+    const out = drain(machine);
+    expect(ofType(out, 'planned')).toHaveLength(1);
+    expect(ofType(out, 'move')).toEqual([]);
   });
 });
 
