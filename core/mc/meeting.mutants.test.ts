@@ -651,7 +651,11 @@ describe('MeetingMachine stranded after a handler loss', () => {
     expect(removals.some((c) => c.handler === h('h3'))).toBe(true);
     view.lose(h('h3'));
     machine.handle({ type: 'handler-lost', handler: h('h3') }, 12);
-    expect(ofType(drain(machine), 'plan-failed')).toHaveLength(1);
+    const lost = drain(machine);
+    expect(ofType(lost, 'plan-failed')).toHaveLength(1);
+    // h1's removal is still unacknowledged: the transition is not done.
+    expect(ofType(lost, 'transition-done')).toEqual([]);
+    expect(machine.transitionInFlight).toBe(true);
     for (const c of removals)
       if (c.handler !== h('h3')) machine.handle({ type: 'route-ack', command: c.id }, 13);
     drain(machine);
