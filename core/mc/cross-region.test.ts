@@ -1,39 +1,18 @@
 import { describe, expect, it } from 'vitest';
-import {
-  OTHER_REGION,
-  REGION,
-  ackUntilIdle,
-  drain,
-  grid,
-  h,
-  joinInput,
-  newMeeting,
-  ofType,
-  report,
-  viewOf,
-} from './testing.ts';
+import { h, ofType, twoRegionMeeting } from './testing.ts';
 
-/** A meeting of REGION with a member there and one in OTHER_REGION, each region with a handler. */
-function twoRegionMeeting(crossRegion: 'cascade' | 'single-region' | undefined) {
-  const view = viewOf(['h1']);
-  view.report(report('h3', 0, { region: OTHER_REGION }), 0);
-  const { machine } = newMeeting([], crossRegion === undefined ? {} : { crossRegion }, view);
-  const homes = new Map<string, string>();
-  for (const [who, region] of [
-    ['a', REGION],
-    ['c', OTHER_REGION],
-  ] as const) {
-    machine.handle(joinInput(who, grid(), region), 0);
-    const out = drain(machine);
-    for (const accepted of ofType(out, 'join-accepted')) homes.set(who, accepted.handler);
-    ackUntilIdle(machine, out, 0);
-  }
+/** Each member's home as its join was accepted. */
+function homesIn(crossRegion: 'cascade' | 'single-region' | undefined) {
+  const { machine, outputs } = twoRegionMeeting(crossRegion === undefined ? {} : { crossRegion });
+  const homes = new Map(
+    ofType(outputs, 'join-accepted').map((a) => [String(a.participant), a.handler]),
+  );
   return { machine, homes };
 }
 
 describe('MeetingMachine cross-region meetings', () => {
   it('cascades by default: each member on a handler of its own region', () => {
-    const { machine, homes } = twoRegionMeeting(undefined);
+    const { machine, homes } = homesIn(undefined);
     expect(homes).toEqual(
       new Map([
         ['a', h('h1')],
@@ -44,7 +23,7 @@ describe('MeetingMachine cross-region meetings', () => {
   });
 
   it('single-region: every member on the meeting region’s handlers, no cascade abroad', () => {
-    const { machine, homes } = twoRegionMeeting('single-region');
+    const { machine, homes } = homesIn('single-region');
     expect(homes).toEqual(
       new Map([
         ['a', h('h1')],

@@ -4,7 +4,6 @@ import { Forwarder } from '../mh/forwarder.ts';
 import type { MhOutput } from '../mh/types.ts';
 import { DEFAULT_MEETING_TIMING, holds } from './meeting.ts';
 import {
-  ackUntilIdle,
   drain,
   h,
   joinInput,
@@ -12,11 +11,8 @@ import {
   newMeeting,
   ofType,
   p,
-  grid,
-  OTHER_REGION,
   REGION,
-  report,
-  viewOf,
+  twoRegionMeeting,
 } from './testing.ts';
 
 function outputsOf(forwarder: Forwarder): MhOutput[] {
@@ -87,18 +83,7 @@ describe('MeetingMachine connection grants', () => {
   });
 
   it('sends a cascade leg to both of its ends, and every other leg to its one handler', () => {
-    const view = viewOf(['h1']);
-    view.report(report('h3', 0, { region: OTHER_REGION }), 0);
-    const { machine } = newMeeting([], {}, view);
-    const all = [];
-    for (const [who, region] of [
-      ['a', REGION],
-      ['c', OTHER_REGION],
-    ] as const) {
-      machine.handle(joinInput(who, grid(), region), 0);
-      const out = drain(machine);
-      all.push(...out, ...ackUntilIdle(machine, out, 0));
-    }
+    const { outputs: all } = twoRegionMeeting();
     const commands = ofType(all, 'route-command');
     const cascades = commands.flatMap((c) =>
       c.steps.filter((s) => s.route.type === 'cascade').map((s) => ({ c, s })),

@@ -204,3 +204,25 @@ export function speakerMeeting(
     machine.handle({ type: 'key-ack', participant: who, epoch: machine.currentEpoch() ?? -1 }, 0);
   return { machine, view };
 }
+
+/**
+ * A meeting of `REGION` on h1 (in `REGION`) and h3 (in `OTHER_REGION`) that a (in `REGION`)
+ * and c (in `OTHER_REGION`) joined at 0, every command acknowledged; with every output.
+ */
+export function twoRegionMeeting(
+  overrides: Partial<Omit<MeetingConfig, 'meeting' | 'region'>> = {},
+): { machine: MeetingMachine; outputs: MeetingOutput[] } {
+  const view = viewOf(['h1']);
+  view.report(report('h3', 0, { region: OTHER_REGION }), 0);
+  const { machine } = newMeeting([], overrides, view);
+  const outputs: MeetingOutput[] = [];
+  for (const [who, region] of [
+    ['a', REGION],
+    ['c', OTHER_REGION],
+  ] as const) {
+    machine.handle(joinInput(who, grid(), region), 0);
+    const out = drain(machine);
+    outputs.push(...out, ...ackUntilIdle(machine, out, 0));
+  }
+  return { machine, outputs };
+}

@@ -11,18 +11,10 @@ const DEFAULT_RTT_MS = {
 const regions = (meetingControllers: number, mediaHandlers: number) =>
   DEFAULT_REGIONS.map((name) => ({ name, meetingControllers, mediaHandlers }));
 
-/**
- * Spec 003 "Cross-Region Meetings", one option each: meetings with half their members in
- * other regions, served by handlers in every member's region cascading to each other, or by
- * handlers of the meeting's region only; `npm run sim -- --scenario cross-region-cascade
- * --compare cross-region-single` runs both side by side.
- */
-const CROSS_REGION = (strategy: 'cascade' | 'single-region'): ScenarioInput => ({
-  name: strategy === 'cascade' ? 'cross-region-cascade' : 'cross-region-single',
+const DEFAULT = {
+  name: 'default',
   description:
-    strategy === 'cascade'
-      ? 'Meetings with half their members abroad; handlers in each member region cascade to each other.'
-      : 'The same meetings; every member connects to a handler in the meeting region.',
+    'Small three-region run that finishes in seconds: 24 concurrent meetings; a signing-key rotation at t=30s.',
   durationSeconds: 60,
   regions: regions(2, 3),
   network: { rttMs: DEFAULT_RTT_MS },
@@ -30,27 +22,29 @@ const CROSS_REGION = (strategy: 'cascade' | 'single-region'): ScenarioInput => (
     concurrentMeetings: 24,
     meanMeetingSeconds: 300,
     participants: { mean: 6, min: 2, max: 16 },
-    crossRegionFraction: 0.5,
     layouts: { grid: 3, speaker: 1 },
   },
+} satisfies ScenarioInput;
+
+/**
+ * Spec 003 "Cross-Region Meetings", one option each: meetings with half their members in
+ * other regions, served by handlers in every member's region cascading to each other, or by
+ * handlers of the meeting's region only; `npm run sim -- --scenario cross-region-cascade
+ * --compare cross-region-single` runs both side by side.
+ */
+const CROSS_REGION = (strategy: 'cascade' | 'single-region'): ScenarioInput => ({
+  ...DEFAULT,
+  name: strategy === 'cascade' ? 'cross-region-cascade' : 'cross-region-single',
+  description:
+    strategy === 'cascade'
+      ? 'Meetings with half their members abroad; handlers in each member region cascade to each other.'
+      : 'The same meetings; every member connects to a handler in the meeting region.',
+  workload: { ...DEFAULT.workload, crossRegionFraction: 0.5 },
   media: { crossRegion: strategy },
 });
 
 const BUILTIN: Record<string, ScenarioInput> = {
-  default: {
-    name: 'default',
-    description:
-      'Small three-region run that finishes in seconds: 24 concurrent meetings; a signing-key rotation at t=30s.',
-    durationSeconds: 60,
-    regions: regions(2, 3),
-    network: { rttMs: DEFAULT_RTT_MS },
-    workload: {
-      concurrentMeetings: 24,
-      meanMeetingSeconds: 300,
-      participants: { mean: 6, min: 2, max: 16 },
-      layouts: { grid: 3, speaker: 1 },
-    },
-  },
+  default: DEFAULT,
   baseline: {
     name: 'baseline',
     description:
