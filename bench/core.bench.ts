@@ -9,7 +9,6 @@
  */
 import { randomFillSync } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
 import { controllerId, handlerId, meetingId, participantId, regionId } from '../core/ids.ts';
 import type { ParticipantId, RegionId } from '../core/ids.ts';
 import {
@@ -50,13 +49,20 @@ import {
   type RoutingInput,
   type StreamDemand,
 } from '../core/routing/index.ts';
-import { compare, measure, warmUp, type Figure, type MeasureOptions } from './measure.ts';
+import {
+  benchEnvironment,
+  benchStart,
+  compare,
+  measure,
+  warmUp,
+  type Figure,
+  type MeasureOptions,
+} from './measure.ts';
 
 const FAST = { roundMs: 150, rounds: 3 } as const;
 const SLOW = { roundMs: 120, rounds: 3, minIterations: 3 } as const;
 const REGIONS: readonly RegionId[] = ['us-west-1', 'us-east-1', 'eu-west-1'].map(regionId);
-const started = performance.now();
-const loadAtStart = os.loadavg().map((load) => Math.round(load * 100) / 100);
+const start = benchStart();
 
 /** A reference operation that speed figures are divided by. */
 interface Baseline {
@@ -414,14 +420,7 @@ const baselines = [
 ];
 
 const report = {
-  benchmark: 'core',
-  date: new Date().toISOString(),
-  node: process.version,
-  platform: `${os.platform()} ${os.arch()}`,
-  cpus: os.cpus().length,
-  cpuModel: os.cpus()[0]?.model ?? 'unknown',
-  loadAverageAtStart: loadAtStart,
-  durationSeconds: Math.round((performance.now() - started) / 100) / 10,
+  ...benchEnvironment('core', start),
   method:
     'A round repeats an operation until its time budget is spent; `iterationsPerRound` lists ' +
     'the operations timed in each round and `perSecond` is the median round. A `ratio` is the ' +

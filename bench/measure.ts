@@ -5,6 +5,7 @@
  * operation (baseline round, operation round, and so on), because absolute figures on a
  * shared machine drift from one second to the next.
  */
+import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 
 export interface Figure {
@@ -111,4 +112,31 @@ function median(values: readonly number[]): number {
 
 function round3(value: number): number {
   return Math.round(value * 1000) / 1000;
+}
+
+/** A benchmark run's clock and the machine's load when it began. */
+export interface BenchStart {
+  readonly startedAt: number;
+  readonly loadAverage: readonly number[];
+}
+
+export function benchStart(): BenchStart {
+  return {
+    startedAt: performance.now(),
+    loadAverage: os.loadavg().map((load) => Math.round(load * 100) / 100),
+  };
+}
+
+/** The header every benchmark report starts with: what ran where, and for how long. */
+export function benchEnvironment(name: string, start: BenchStart) {
+  return {
+    benchmark: name,
+    date: new Date().toISOString(),
+    node: process.version,
+    platform: `${os.platform()} ${os.arch()}`,
+    cpus: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model ?? 'unknown',
+    loadAverageAtStart: start.loadAverage,
+    durationSeconds: Math.round((performance.now() - start.startedAt) / 100) / 10,
+  };
 }

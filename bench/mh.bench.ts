@@ -10,20 +10,19 @@
  * Run: npm run bench:mh
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
 import { handlerId, meetingId, participantId, regionId } from '../core/ids.ts';
 import type { MeetingId, ParticipantId } from '../core/ids.ts';
-import { Forwarder, mediaPublisherId, mediaStreamId } from '../core/mh/index.ts';
+import { Forwarder } from '../core/mh/index.ts';
+import { header } from '../core/mh/testing.ts';
 import { encodeDatagram } from '../core/protocol/index.ts';
 import { unwrap } from '../core/result.ts';
 import type { Route } from '../core/routing/types.ts';
-import { compare } from './measure.ts';
+import { benchEnvironment, benchStart, compare } from './measure.ts';
 
 const OPTIONS = { roundMs: 200, rounds: 5 } as const;
 const ME = handlerId('mh-1');
 const PEER = handlerId('mh-2');
-const started = performance.now();
-const loadAtStart = os.loadavg().map((load) => Math.round(load * 100) / 100);
+const start = benchStart();
 /** Payload of a typical datagram: 1,150 bytes, under the 1,199-byte browser limit. */
 const PAYLOAD = new Uint8Array(1_150).fill(7);
 
@@ -115,26 +114,7 @@ function build(s: Scenario): Built {
         destinations.push(connections[j] as number);
       }
       if (s.cascade) destinations.push(1_000_000);
-      const packet = unwrap(
-        encodeDatagram(
-          {
-            keyframe: false,
-            endOfFrame: true,
-            discardable: false,
-            hopCount: 0,
-            spatialLayer: 0,
-            temporalLayer: 0,
-            streamId: mediaStreamId(meeting, publisher, 'camera'),
-            publisherId: mediaPublisherId(meeting, publisher),
-            sequence: 1,
-            frameId: 1,
-            fragmentIndex: 0,
-            fragmentCount: 1,
-            captureTimeUs: 1_000,
-          },
-          PAYLOAD,
-        ),
-      );
+      const packet = unwrap(encodeDatagram(header(meeting, publisher, 'camera'), PAYLOAD));
       packets.push(packet);
       senders.push(connections[i] as number);
       baselineTable.set(streamWord(packet), Int32Array.from(destinations));
@@ -221,14 +201,7 @@ function run(s: Scenario) {
 const scenarios = Object.fromEntries(SCENARIOS.map((s) => [s.name, run(s)]));
 
 const report = {
-  benchmark: 'mh',
-  date: new Date().toISOString(),
-  node: process.version,
-  platform: `${os.platform()} ${os.arch()}`,
-  cpus: os.cpus().length,
-  cpuModel: os.cpus()[0]?.model ?? 'unknown',
-  loadAverageAtStart: loadAtStart,
-  durationSeconds: Math.round((performance.now() - started) / 100) / 10,
+  ...benchEnvironment('mh', start),
   method:
     'A round repeats an operation until its time budget is spent; `perSecond` (datagrams per ' +
     'second) is the median round. `ratio` is the median over rounds of operation/baseline ' +
