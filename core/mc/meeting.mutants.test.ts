@@ -3,7 +3,13 @@ import type { HandlerId, MediaKind } from '../ids.ts';
 import { routeKey } from '../routing/keys.ts';
 import { routesOf } from '../routing/loads.ts';
 import type { RoutingPlan, StreamDemand } from '../routing/types.ts';
-import { ownerOf, sameDemand, type MeetingMachine, type MeetingOutput } from './meeting.ts';
+import {
+  handlersOf,
+  holds,
+  sameDemand,
+  type MeetingMachine,
+  type MeetingOutput,
+} from './meeting.ts';
 import {
   MBPS,
   OTHER_REGION,
@@ -26,13 +32,13 @@ import {
 
 type Command = Extract<MeetingOutput, { type: 'route-command' }>;
 
-/** The legs each handler holds, as the route commands sent to it leave them. */
+/** The legs each handler holds (a cascade both its ends), as the commands sent to it leave them. */
 class Installed {
   private readonly legs = new Map<HandlerId, Set<string>>();
 
   constructor(plan: RoutingPlan | null) {
     for (const route of plan === null ? [] : routesOf(plan))
-      this.on(ownerOf(route)).add(routeKey(route));
+      for (const handler of handlersOf(route)) this.on(handler).add(routeKey(route));
   }
 
   apply(outputs: readonly MeetingOutput[]): void {
@@ -57,9 +63,30 @@ class Installed {
 
 function planLegsAt(plan: RoutingPlan | null, handler: HandlerId): string[] {
   return (plan === null ? [] : routesOf(plan))
-    .filter((r) => ownerOf(r) === handler)
+    .filter((r) => holds(handler, r))
     .map(routeKey)
     .sort();
+}
+
+/**
+ * A settled speaker meeting (h1 and h3) whose speaker changes to b at 10, with only `handler`'s
+ * command of the transition's first phase acknowledged (at 11); with that phase's commands.
+ */
+function speakerChangeAckedBy(handler: HandlerId) {
+  const { machine, view } = speakerMeeting();
+  const installed = new Installed(machine.plan);
+  machine.handle({ type: 'speaker', participant: p('b') }, 10);
+  const sent = drain(machine);
+  installed.apply(sent);
+  const commands = ofType(sent, 'route-command');
+  installed.apply(
+    ack(
+      machine,
+      commands.find((c) => c.handler === handler),
+      11,
+    ),
+  );
+  return { machine, view, installed, commands };
 }
 
 const ops = (commands: readonly Command[]) => commands.flatMap((c) => c.steps.map((s) => s.op));
@@ -71,19 +98,7 @@ function ack(machine: MeetingMachine, command: Command | undefined, now: number)
 
 describe('MeetingMachine removals after a handler loss', () => {
   it('keeps removals off the handlers while an addition of the transition went to a lost handler, then sends them with the next transition', () => {
-    const { machine, view } = speakerMeeting();
-    const installed = new Installed(machine.plan);
-    machine.handle({ type: 'speaker', participant: p('b') }, 10);
-    const sent = drain(machine);
-    installed.apply(sent);
-    const commands = ofType(sent, 'route-command');
-    installed.apply(
-      ack(
-        machine,
-        commands.find((c) => c.handler === h('h1')),
-        11,
-      ),
-    );
+    const { machine, view, installed } = speakerChangeAckedBy(h('h1'));
 
     view.lose(h('h3'));
     machine.handle({ type: 'handler-lost', handler: h('h3') }, 12);
@@ -102,19 +117,7 @@ describe('MeetingMachine removals after a handler loss', () => {
   });
 
   it('keeps removals off the handlers while the plan moved to routes through a lost handler', () => {
-    const { machine, view } = speakerMeeting();
-    const installed = new Installed(machine.plan);
-    machine.handle({ type: 'speaker', participant: p('b') }, 10);
-    const sent = drain(machine);
-    installed.apply(sent);
-    const commands = ofType(sent, 'route-command');
-    installed.apply(
-      ack(
-        machine,
-        commands.find((c) => c.handler === h('h3')),
-        11,
-      ),
-    );
+    const { machine, view, installed, commands } = speakerChangeAckedBy(h('h3'));
 
     view.lose(h('h3'));
     machine.handle({ type: 'handler-lost', handler: h('h3') }, 12);
