@@ -15,7 +15,6 @@ export {
   DEFAULT_MEETING_TIMING,
   MeetingMachine,
   homeIn,
-  ownerOf,
   holds,
   handlersOf,
   sameDemand,

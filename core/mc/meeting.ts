@@ -903,11 +903,6 @@ export class MeetingMachine {
   }
 }
 
-/** The handler that executes a route: where it is published, forwarded from, or delivered. */
-export function ownerOf(route: Route): HandlerId {
-  return route.type === 'cascade' ? route.from : route.handler;
-}
-
 /** The handlers that hold `route`: both ends of a cascade, the one handler of any other leg. */
 export function handlersOf(route: Route): readonly HandlerId[] {
   return route.type === 'cascade' ? [route.from, route.to] : [route.handler];

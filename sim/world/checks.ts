@@ -42,14 +42,14 @@ export function recordForwarding(
   if (pub === undefined || sub === undefined || first === undefined) return;
   const forwardingMs = w.scenario.serviceTimes.forwardingMs;
   const inside = ms(forwardingMs) * (first === last ? 1 : 2);
+  const between = first === last ? 0 : w.network.baseLatency(first.node, last.node);
   const endToEnd =
     w.network.baseLatency(pub.node, first.node) +
     inside +
-    (first === last ? 0 : w.network.baseLatency(first.node, last.node)) +
+    between +
     w.network.baseLatency(last.node, sub.node);
   w.metrics.forwarding.record(inside);
-  if (first !== last)
-    w.metrics.betweenHandlers.record(w.network.baseLatency(first.node, last.node));
+  if (first !== last) w.metrics.betweenHandlers.record(between);
   w.metrics.mediaPath.record(endToEnd);
 }
 

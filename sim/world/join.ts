@@ -203,14 +203,13 @@ export function connectHandler(
       if (!handler.healthy) return undefined;
       const connectionId = createConnectionId(w.epochMs(), client.random);
       if (!connectionId.ok) return undefined;
-      if (handler.connections.get(client.id) === connection) return ACCEPTED;
+      if (handler.forwarder.connectionOf(client.meeting.id, client.id) === connection)
+        return ACCEPTED;
       const claims = { ...grant, nonce };
       let answer: SessionAnswer | undefined;
       for (const out of handler.handle({ type: 'session-open', connection, claims }, w.epochMs())) {
-        if (out.type === 'session-accepted') {
-          handler.connections.set(client.id, connection);
-          answer = ACCEPTED;
-        } else if (out.type === 'session-redirected' || out.type === 'session-rejected') {
+        if (out.type === 'session-accepted') answer = ACCEPTED;
+        else if (out.type === 'session-redirected' || out.type === 'session-rejected') {
           answer = out;
         }
       }
@@ -410,7 +409,7 @@ export function dropAndReconnect(w: World, client: Client): void {
 
 export function disconnect(w: World, client: Client, next: ClientState): void {
   if (client.state === 'connected') w.connectedParticipants--;
-  client.handler?.closeSession(client.id, w.epochMs());
+  client.handler?.closeSession(client.meeting.id, client.id, w.epochMs());
   client.handler = undefined;
   client.awaitingFirstMedia = false;
   client.generation++;

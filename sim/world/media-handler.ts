@@ -16,8 +16,6 @@ export class MediaHandler {
   /** Meetings this handler has been sent legs for (to find them when it crashes). */
   readonly meetings = new Set<MeetingId>();
   forwarder: Forwarder;
-  /** The connection key of each participant's session here. */
-  readonly connections = new Map<ParticipantId, number>();
   /** Bits per second the installed legs carry through this handler (the world's truth). */
   loadBps = 0;
   /** Up to when the load has been metered, and the bytes metered since the last tick. */
@@ -89,17 +87,15 @@ export class MediaHandler {
   }
 
   /** A participant's session here ended (it left, moved or lost its connection). */
-  closeSession(participant: ParticipantId, nowMs: number): void {
-    const connection = this.connections.get(participant);
-    if (connection === undefined) return;
-    this.connections.delete(participant);
-    if (this.healthy) this.handle({ type: 'session-closed', connection }, nowMs);
+  closeSession(meeting: MeetingId, participant: ParticipantId, nowMs: number): void {
+    if (!this.healthy) return;
+    const connection = this.forwarder.connectionOf(meeting, participant);
+    if (connection !== undefined) this.handle({ type: 'session-closed', connection }, nowMs);
   }
 
   /** Forgets everything and stops taking traffic: the handler failed. */
   crash(): void {
     this.healthy = false;
-    this.connections.clear();
   }
 
   /** Back after a failure, with a fresh forwarder (nothing survives a crash). */
