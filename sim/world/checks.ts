@@ -78,7 +78,7 @@ export function checkFirstMedia(w: World, meeting: MeetingState): void {
       // Each stage the join went through, from the end of the one before it.
       let from = client.joinStartedAt;
       for (let stage = 0; stage < JOIN_STAGES.length; stage++) {
-        const at = stage < client.joinStages.length ? client.joinStages[stage] : w.sim.now;
+        const at = stage === JOIN_STAGES.length - 1 ? w.sim.now : client.joinStages[stage];
         if (at === undefined) continue;
         w.metrics.joinStages[stage]?.record(at - from);
         from = at;
