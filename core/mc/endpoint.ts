@@ -64,6 +64,7 @@ export class ControllerEndpoint {
   private ownHead = 0;
   /** Meetings that may have outputs waiting, in the order they got them. */
   private readonly dirty: MeetingMachine[] = [];
+  private dirtyHead = 0;
   private readonly dirtySet = new Set<MeetingMachine>();
   private readonly deadlines = new DeadlineHeap();
   private nextHeartbeat: number;
@@ -167,13 +168,15 @@ export class ControllerEndpoint {
       this.own.length = 0;
       this.ownHead = 0;
     }
-    while (this.dirty.length > 0) {
-      const machine = this.dirty[0] as MeetingMachine;
+    while (this.dirtyHead < this.dirty.length) {
+      const machine = this.dirty[this.dirtyHead] as MeetingMachine;
       const output = machine.pollOutput();
       if (output !== null) return { type: 'meeting', meeting: machine, output };
-      this.dirty.shift();
+      this.dirtyHead++;
       this.dirtySet.delete(machine);
     }
+    this.dirty.length = 0;
+    this.dirtyHead = 0;
     return null;
   }
 
@@ -210,102 +213,109 @@ export class ControllerEndpoint {
 }
 
 /**
- * Each meeting's next deadline, earliest first: a binary heap with lazy updates. A deadline
- * that moves earlier gets a new entry; one that moves later (most do: an acknowledgement, a
- * heartbeat) only changes the machine's recorded deadline, and its entry is moved when it
- * reaches the top. An entry whose machine's deadline is earlier than it, or gone, is dropped.
+ * Each meeting's next deadline, earliest first: a binary heap that knows where each meeting's
+ * entry is, so a deadline that moves (most do, at every command sent and acknowledged) is
+ * moved in place. Equal deadlines come out in the order they were last set.
  */
-class DeadlineHeap {
-  private readonly heap: { at: number; seq: number; machine: MeetingMachine }[] = [];
-  private readonly current = new Map<MeetingMachine, number>();
+export class DeadlineHeap {
+  private readonly heap: DeadlineEntry[] = [];
+  private readonly entries = new Map<MeetingMachine, DeadlineEntry>();
   private seq = 0;
 
   set(machine: MeetingMachine, at: number | null): void {
+    const entry = this.entries.get(machine);
     if (at === null) {
-      this.current.delete(machine);
+      if (entry !== undefined) this.remove(entry);
       return;
     }
-    const filed = this.current.get(machine);
-    if (filed === at) return;
-    this.current.set(machine, at);
-    if (filed === undefined || at < filed) this.push(at, machine);
+    if (entry === undefined) {
+      const added = { at, seq: this.seq++, machine, index: this.heap.length };
+      this.entries.set(machine, added);
+      this.heap.push(added);
+      this.up(added.index);
+      return;
+    }
+    if (entry.at === at) return;
+    const earlier = at < entry.at;
+    entry.at = at;
+    entry.seq = this.seq++;
+    if (earlier) this.up(entry.index);
+    else this.down(entry.index);
   }
 
   forget(machine: MeetingMachine): void {
-    this.current.delete(machine);
+    const entry = this.entries.get(machine);
+    if (entry !== undefined) this.remove(entry);
   }
 
   peek(): number | null {
-    this.settleTop();
     return this.heap[0]?.at ?? null;
   }
 
   popDue(now: number): MeetingMachine | undefined {
-    this.settleTop();
     const top = this.heap[0];
     if (top === undefined || top.at > now) return undefined;
-    this.pop();
-    this.current.delete(top.machine);
+    this.remove(top);
     return top.machine;
   }
 
-  /** Until the top entry is its machine's deadline: drops stale entries, moves late ones. */
-  private settleTop(): void {
-    for (;;) {
-      const top = this.heap[0];
-      if (top === undefined) return;
-      const at = this.current.get(top.machine);
-      if (at === top.at) return;
-      this.pop();
-      if (at !== undefined && at > top.at) this.push(at, top.machine);
-    }
+  private remove(entry: DeadlineEntry): void {
+    this.entries.delete(entry.machine);
+    const last = this.heap.pop() as DeadlineEntry;
+    if (last === entry) return;
+    this.heap[entry.index] = last;
+    last.index = entry.index;
+    if (this.less(last, entry)) this.up(last.index);
+    else this.down(last.index);
   }
 
-  private push(at: number, machine: MeetingMachine): void {
-    this.heap.push({ at, seq: this.seq++, machine });
-    this.up(this.heap.length - 1);
-  }
-
-  private pop(): void {
-    const last = this.heap.pop();
-    if (last === undefined || this.heap.length === 0) return;
-    this.heap[0] = last;
-    this.down(0);
-  }
-
-  private less(a: number, b: number): boolean {
-    const x = this.heap[a] as { at: number; seq: number };
-    const y = this.heap[b] as { at: number; seq: number };
+  private less(x: DeadlineEntry, y: DeadlineEntry): boolean {
     return x.at < y.at || (x.at === y.at && x.seq < y.seq);
   }
 
   private up(index: number): void {
+    const heap = this.heap;
+    const entry = heap[index] as DeadlineEntry;
     let i = index;
     while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (!this.less(i, parent)) return;
-      this.swap(i, parent);
-      i = parent;
+      const parentIndex = (i - 1) >> 1;
+      const parent = heap[parentIndex] as DeadlineEntry;
+      if (!this.less(entry, parent)) break;
+      heap[i] = parent;
+      parent.index = i;
+      i = parentIndex;
     }
+    heap[i] = entry;
+    entry.index = i;
   }
 
   private down(index: number): void {
+    const heap = this.heap;
+    const entry = heap[index] as DeadlineEntry;
     let i = index;
     for (;;) {
       const left = 2 * i + 1;
+      if (left >= heap.length) break;
+      let child = left;
+      let smallest = heap[left] as DeadlineEntry;
       const right = left + 1;
-      let smallest = i;
-      if (left < this.heap.length && this.less(left, smallest)) smallest = left;
-      if (right < this.heap.length && this.less(right, smallest)) smallest = right;
-      if (smallest === i) return;
-      this.swap(i, smallest);
-      i = smallest;
+      if (right < heap.length && this.less(heap[right] as DeadlineEntry, smallest)) {
+        child = right;
+        smallest = heap[right] as DeadlineEntry;
+      }
+      if (!this.less(smallest, entry)) break;
+      heap[i] = smallest;
+      smallest.index = i;
+      i = child;
     }
+    heap[i] = entry;
+    entry.index = i;
   }
+}
 
-  private swap(a: number, b: number): void {
-    const x = this.heap[a] as (typeof this.heap)[number];
-    this.heap[a] = this.heap[b] as (typeof this.heap)[number];
-    this.heap[b] = x;
-  }
+interface DeadlineEntry {
+  at: number;
+  seq: number;
+  readonly machine: MeetingMachine;
+  index: number;
 }

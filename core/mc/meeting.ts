@@ -351,6 +351,8 @@ export class MeetingMachine {
         });
       case 'speaker': {
         if (!this.roster.members.has(input.participant)) return;
+        // Already the latest speaker: the history, and so every layout, stays as it is.
+        if (this.roster.activeSpeakers[0] === input.participant) return;
         this.roster.activeSpeakers = [
           input.participant,
           ...this.roster.activeSpeakers.filter((p) => p !== input.participant),
@@ -685,7 +687,10 @@ export class MeetingMachine {
     let index = 0;
     for (const member of this.roster.members.values()) {
       if (planned.members[index] !== member.id) return false;
-      if (planned.awayAt[index] !== this.awayFromHome(member)) return false;
+      const away = this.awayFromHome(member);
+      // A member that arrived at the home the plan gave it confirms the plan.
+      const arrived = away === undefined && member.connectedHandler !== undefined;
+      if (planned.awayAt[index] !== away && !arrived) return false;
       index++;
     }
     return true;

@@ -66,6 +66,8 @@ export class World {
   readonly controllerOf = new Map<MeetingId, ControllerNode>();
   readonly controllersById = new Map<ControllerId, ControllerNode>();
   readonly clients = new Map<ParticipantId, Client>();
+  /** Scratch list for choosing who speaks next (reused: one turn at a time). */
+  private readonly speakerCandidates: Client[] = [];
   /** Each message sender's network random stream, by sender name. */
   readonly networkStreams = new Map<string, SimRandom>();
   readonly latency: LatencyTable;
@@ -560,13 +562,16 @@ export class World {
         if (meeting.ended) return;
         // Voice activity: a connected member who publishes audio starts speaking; its client
         // tells the controller.
-        const speakers = [...(meeting.machine?.roster.members.values() ?? [])].filter(
-          (m) => m.publishes.includes('audio') && this.clients.get(m.id)?.state === 'connected',
-        );
+        const speakers = this.speakerCandidates;
+        speakers.length = 0;
+        for (const member of meeting.machine?.roster.members.values() ?? []) {
+          if (!member.publishes.includes('audio')) continue;
+          const client = this.clients.get(member.id);
+          if (client?.state === 'connected') speakers.push(client);
+        }
         if (speakers.length > 0) {
-          const speaker = this.clients.get(random.pick(speakers).id);
-          if (speaker !== undefined)
-            signal(this, speaker, 'mc.speaker', { type: 'speaker', participant: speaker.id });
+          const speaker = random.pick(speakers);
+          signal(this, speaker, 'mc.speaker', { type: 'speaker', participant: speaker.id });
         }
         this.scheduleSpeakerTurn(meeting, random);
       },
