@@ -241,6 +241,25 @@ describe('MeetingMachine handler loss', () => {
   });
 });
 
+describe('MeetingMachine moves', () => {
+  it('does not replan when a moved member arrives at the home the plan gave it', () => {
+    const { machine, view } = speakerMeeting();
+    machine.handle({ type: 'connected', participant: p('c'), handler: h('h3') }, 5);
+    drain(machine);
+    view.lose(h('h3'));
+    machine.handle({ type: 'handler-lost', handler: h('h3') }, 12);
+    const out = drain(machine);
+    expect(ofType(out, 'move')).toMatchObject([{ participant: p('c'), handler: h('h1') }]);
+    ackUntilIdle(machine, out, 13);
+
+    machine.handle({ type: 'connected', participant: p('c'), handler: h('h1') }, 20);
+    expect(ofType(drain(machine), 'planned')).toEqual([]);
+    // Arriving somewhere else than its home is news to the planner.
+    machine.handle({ type: 'connected', participant: p('c'), handler: h('h2') }, 21);
+    expect(ofType(drain(machine), 'planned')).toHaveLength(1);
+  });
+});
+
 /** a and b in a meeting; b joined at `at` (epoch 1) and acknowledged it, a did not. */
 function bJoinedAndOnlyAMissesItsEpoch(at: number) {
   const { machine } = newMeeting(['h1']);

@@ -646,7 +646,6 @@ export class MeetingMachine {
     const demand = meetingDemand(this.roster);
     const unchanged = this.plan !== null && this.planInputsUnchanged();
     if (unchanged && sameDemand(this.demand, demand)) return undefined;
-    const inputs = unchanged ? this.plannedFrom : this.planningInputs();
     const input = this.routingInput(demand);
     const planned = planRouting(input);
     if (!planned.ok) {
@@ -654,9 +653,10 @@ export class MeetingMachine {
       return planned.error;
     }
     const plan = planned.value;
-    this.plannedFrom = inputs;
     this.handlers.plannedChanged(this.plan?.loads ?? [], plan.loads);
     this.plan = plan;
+    // Where members are away from the homes this plan gives them.
+    this.plannedFrom = this.planningInputs();
     this.demand = demand;
     this.outputs.push({ type: 'planned', input, plan });
     this.startTransition(now);
