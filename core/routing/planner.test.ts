@@ -93,6 +93,33 @@ describe('planRouting: the spec example', () => {
   });
 });
 
+describe('planRouting: stable homes', () => {
+  // Alice and Bob on MH1 (plan in force); then other meetings' load on MH1 rises. Their own
+  // eight streams are 20 Mbps of MH1's 100.
+  const { first } = specExample(100 * MBPS);
+  const inForce = unwrap(planRouting(first));
+  const withMh1Load = (loadBps: number): RoutingInput => ({
+    ...first,
+    handlers: [
+      makeHandler('MH1', { site: 'us-west-dc1', capacityBps: 100 * MBPS, loadBps }),
+      makeHandler('MH2', { site: 'us-west-dc2', capacityBps: 100 * MBPS }),
+    ],
+    previous: inForce,
+  });
+
+  it('keeps participants on a handler that entered the warning band', () => {
+    expect(inForce.homes.map((h) => h.handler)).toEqual([MH1, MH1]);
+    const plan = unwrap(planRouting(withMh1Load(55 * MBPS)));
+    expect(plan.loads.find((l) => l.handler === MH1)?.totalBps).toBeGreaterThan(70 * MBPS);
+    expect(plan.homes.map((h) => h.handler)).toEqual([MH1, MH1]);
+  });
+
+  it('moves them when the handler would pass its hard limit', () => {
+    const plan = unwrap(planRouting(withMh1Load(65 * MBPS)));
+    expect(plan.homes.map((h) => h.handler)).toContain(MH2);
+  });
+});
+
 function meetingOf(size: number, handlers = 4): RoutingInput {
   const participants = Array.from({ length: size }, (_, i) => makeParticipant(`p${i}`, i));
   return {

@@ -12,6 +12,7 @@ import {
   hardLimitBps,
   isBetterCandidate,
   missingCapabilities,
+  rankedBand,
   sortCandidates,
   warningFromBps,
   type CandidateScores,
@@ -47,7 +48,8 @@ export function targetHandlerCount(participants: number): number {
  * Plans the routing of one meeting.
  *
  * Placement. Participants are placed one at a time in join order; given the previous plan,
- * earlier joiners keep their handlers unless health or the load bands force a move. Each
+ * earlier joiners keep their handlers unless health or the hard limit forces a move (the
+ * warning band steers new placements only: rank.ts's {@link rankedBand}). Each
  * takes the best healthy handler by rank.ts's {@link isBetterCandidate}, the one handler order
  * {@link rankHandlers} also uses: fits within the 80% hard limit, proximity, load band,
  * existing connection, then two meeting criteria before network quality and capabilities (a
@@ -449,11 +451,10 @@ function placeParticipants(
       const handler = healthy[h] as RoutingHandler;
       const totalBps = handler.loadBps + (planned[h] as number) + costBps;
       const band = bandAt(limits, h, totalBps);
-      score.band[h] = band;
+      const existing = participant.currentHandler === handler.id || previous === handler.id;
+      score.band[h] = rankedBand(band, existing);
       score.fits[h] = Number(band !== 2 && excluded[h] === 0);
-      score.existing[h] = Number(
-        participant.currentHandler === handler.id || previous === handler.id,
-      );
+      score.existing[h] = Number(existing);
       score.missing[h] = wants === undefined ? 0 : missingCapabilities(wants, handler);
       if (best === -1 || isBetterCandidate(score, h, best)) best = h;
     }

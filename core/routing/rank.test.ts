@@ -28,11 +28,24 @@ describe('rankHandlers: the spec order', () => {
     expect(ranked([idleFar, busyNear])).toEqual(['busy-near', 'idle-far']);
   });
 
-  it('puts load before existing connections', () => {
-    const current = makeHandler('current', { capacityBps: 100 * MBPS, loadBps: 65 * MBPS });
+  it('puts load before existing connections: past the hard limit, a connection is left', () => {
+    const current = makeHandler('current', { capacityBps: 100 * MBPS, loadBps: 79.5 * MBPS });
     const idle = makeHandler('idle');
     const req = request({ participant: makeParticipant('ann', 0, { currentHandler: current.id }) });
     expect(ranked([current, idle], req)).toEqual(['idle', 'current']);
+  });
+
+  it('keeps an existing connection in the warning band (it steers new placements only)', () => {
+    const current = makeHandler('current', { capacityBps: 100 * MBPS, loadBps: 65 * MBPS });
+    const idle = makeHandler('idle');
+    const connected = request({
+      participant: makeParticipant('ann', 0, { currentHandler: current.id }),
+    });
+    expect(ranked([current, idle], connected)).toEqual(['current', 'idle']);
+    const placedBefore = request({ previousHandlers: [current.id] });
+    expect(ranked([current, idle], placedBefore)).toEqual(['current', 'idle']);
+    // A participant new to both goes below the warning band.
+    expect(ranked([current, idle], request({}))).toEqual(['idle', 'current']);
   });
 
   it('puts existing connections before quality', () => {

@@ -1,6 +1,7 @@
 /**
  * Handler ranking, in the spec's priority order (003, "Handler Selection Criteria"): geographic
- * proximity, current load, existing connections, network quality, capabilities. This is the one
+ * proximity, current load, existing connections, network quality, capabilities; on a handler the
+ * participant already uses, only the hard limit counts as load ({@link rankedBand}). This is the one
  * ordering rule for handlers: {@link rankHandlers} ranks them for one participant, and the
  * planner orders candidates with the same {@link isBetterCandidate} when it picks the meeting's
  * handlers, homes each participant and, failing a spread, picks the handler for the whole
@@ -66,6 +67,17 @@ export function hardLimitBps(handler: RoutingHandler): number {
 export function bandOf(totalBps: number, hardLimit: number, warningFrom: number): number {
   if (totalBps > hardLimit) return 2;
   return totalBps >= warningFrom ? 1 : 0;
+}
+
+/**
+ * The band a candidate is ranked by: its load band, except that the warning band counts as
+ * below it on a handler the participant is already connected to or placed on. Only the hard
+ * limit (or health) moves an existing connection; the warning band steers new placements. A
+ * participant that left a handler for entering the warning band would be chased back and forth
+ * by meetings reading each other's load a report later, each move a reconnect for the client.
+ */
+export function rankedBand(band: number, existing: boolean): number {
+  return existing && band === 1 ? 0 : band;
 }
 
 /** The start of the handler's warning band, in bits per second. */
@@ -194,9 +206,9 @@ export function sortCandidates(scores: CandidateScores, candidates: number[]): n
 
 /**
  * Ranks the healthy handlers for one participant, best first, by {@link isBetterCandidate}:
- * handlers it fits on (within the 80% hard limit) first, then by proximity, load band, existing
- * connection, network quality and capabilities; ties go to the lower handler id. Unhealthy
- * handlers are left out.
+ * handlers it fits on (within the 80% hard limit) first, then by proximity, load band (as
+ * {@link rankedBand} counts it), existing connection, network quality and capabilities; ties go
+ * to the lower handler id. Unhealthy handlers are left out.
  */
 export function rankHandlers(
   request: RankRequest,
@@ -210,7 +222,7 @@ export function rankHandlers(
   scores.forEach((score, h) => {
     table.fits[h] = Number(score.fits);
     table.latency[h] = score.latencyMs;
-    table.band[h] = tierRank(score.loadTier);
+    table.band[h] = rankedBand(tierRank(score.loadTier), score.existingConnection);
     table.existing[h] = Number(score.existingConnection);
     table.quality[h] = score.handler.quality;
     table.missing[h] = score.missingCapabilities;
