@@ -80,6 +80,10 @@ describe('built-in scenarios (short runs)', () => {
     });
     expect(report.invariants.total).toBe(0);
     expect(report.reroutes.plans).toBeGreaterThan(0);
+    // The failed handler's clients are told to move, and only those moves happen.
+    expect(report.reroutes.moves).toBeGreaterThan(0);
+    const healthy = runScenario({ scenario: scenario('default'), seed: 2, durationSeconds: 30 });
+    expect(healthy.report.reroutes.moves).toBe(0);
   });
 });
 

@@ -18,6 +18,7 @@ export function renderComparison(a: RunReport, b: RunReport): string {
     ['  between handlers p99', (r) => r.latency.betweenHandlers.p99Ms, 'ms'],
     ['cascade links', (r) => r.cascades.links, ''],
     ['route commands', (r) => r.reroutes.commands, ''],
+    ['client moves', (r) => r.reroutes.moves, ''],
     ['handler utilisation max', (r) => r.utilisation.maxPercent, '%'],
     ['monthly cost', (r) => r.cost?.monthlyUsd ?? null, '$'],
     ['invariant violations', (r) => r.invariants.total, ''],

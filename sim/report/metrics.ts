@@ -95,7 +95,7 @@ export class Metrics {
   };
   readonly packets = { sent: 0, lost: 0 };
   readonly cascades = { links: 0, maxHops: 0 };
-  readonly reroutes = { plans: 0, commands: 0, resends: 0, failovers: 0, stranded: 0 };
+  readonly reroutes = { plans: 0, moves: 0, commands: 0, resends: 0, failovers: 0, stranded: 0 };
   readonly rotations = { signingKeys: 0, mediaKeys: 0 };
   readonly tokens = { issued: 0, verified: 0 };
   readonly utilisation: UtilisationSample[] = [];

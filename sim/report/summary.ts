@@ -120,6 +120,8 @@ export interface RunReport {
   readonly cascades: { readonly links: number; readonly maxHops: number };
   readonly reroutes: {
     readonly plans: number;
+    /** Clients told to connect to another handler (each a reconnect for the user). */
+    readonly moves: number;
     readonly commands: number;
     /** Route commands sent again: no acknowledgement in time, or a controller's take-over. */
     readonly resends: number;

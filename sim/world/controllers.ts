@@ -174,6 +174,7 @@ export function meetingOutput(
       const handler = w.handlersById.get(out.handler);
       if (client?.state !== 'connected' || handler === undefined || client.handler === handler)
         return;
+      w.metrics.reroutes.moves++;
       client.handler?.closeSession(client.meeting.id, client.id, w.epochMs());
       return connectHandler(w, client, handler, out.token, 1, true);
     }
