@@ -10,6 +10,7 @@
  *
  * Run: npm run bench:sim (writes reports/bench-sim.json)
  */
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
@@ -18,6 +19,7 @@ import { seconds } from '../sim/engine/time.ts';
 import { builtinScenario } from '../sim/scenario/builtin.ts';
 import type { Scenario } from '../sim/scenario/schema.ts';
 import { runScenario } from '../sim/run.ts';
+import type { ScalePoint } from './sim-scale.ts';
 
 const TARGET_SPEEDUP = 60;
 const BASELINE_WARMUP_SECONDS = 40;
@@ -146,6 +148,75 @@ const warmup = phase(BASELINE_WARMUP_SECONDS, b0, bWarm);
 const steady = phase(BASELINE_STEADY_SECONDS, bWarm, bEnd);
 const overall = phase(BASELINE_WARMUP_SECONDS + BASELINE_STEADY_SECONDS, b0, bEnd);
 
+/**
+ * The scaling table: the baseline scaled to each size (controllers and handlers in proportion),
+ * each in a process of its own (bench/sim-scale.ts) for its peak RSS, for the join storm and a
+ * few seconds after it. `SIM_BENCH_SCALING=off` leaves it out; a comma list picks the sizes.
+ */
+const SCALING_SIZES = [250, 500, 1000, 2000, 4000];
+const SCALING_SECONDS = 45;
+
+function scalingTable() {
+  const setting = process.env.SIM_BENCH_SCALING;
+  if (setting === 'off') return undefined;
+  const sizes = setting === undefined ? SCALING_SIZES : setting.split(',').map(Number);
+  const points: ScalePoint[] = [];
+  for (const meetings of sizes) {
+    const line = execFileSync(
+      process.execPath,
+      [
+        '--expose-gc',
+        '--max-semi-space-size=128',
+        new URL('./sim-scale.mjs', import.meta.url).pathname,
+        String(meetings),
+        String(SCALING_SECONDS),
+      ],
+      { encoding: 'utf8', maxBuffer: 1 << 20 },
+    );
+    points.push(JSON.parse(line) as ScalePoint);
+  }
+  const rows = points.map((point) => ({
+    ...point,
+    cpuMsPerMeeting: round((point.cpuSeconds * 1000) / point.meetings),
+    eventsPerMeeting: Math.round(point.events / point.meetings),
+  }));
+  const first = rows[0];
+  const last = rows.at(-1);
+  return {
+    simulatedSeconds: SCALING_SECONDS,
+    rows,
+    /** CPU per meeting at the largest size over the smallest: 1 when cost is linear in meetings. */
+    cpuPerMeetingGrowth:
+      first === undefined || last === undefined
+        ? null
+        : significant(last.cpuMsPerMeeting / first.cpuMsPerMeeting),
+    eventsPerMeetingGrowth:
+      first === undefined || last === undefined
+        ? null
+        : significant(last.eventsPerMeeting / first.eventsPerMeeting),
+    /** Least-squares fit of memory against meetings: MiB per meeting beyond a fixed base. */
+    liveHeap: fit(points, (point) => point.heapUsedMiB),
+    peakRss: fit(points, (point) => point.maxRssMiB),
+  };
+}
+
+function fit(points: readonly ScalePoint[], value: (point: ScalePoint) => number) {
+  const n = points.length;
+  if (n < 2) return null;
+  const meanX = points.reduce((sum, p) => sum + p.meetings, 0) / n;
+  const meanY = points.reduce((sum, p) => sum + value(p), 0) / n;
+  let sxy = 0;
+  let sxx = 0;
+  for (const p of points) {
+    sxy += (p.meetings - meanX) * (value(p) - meanY);
+    sxx += (p.meetings - meanX) ** 2;
+  }
+  const slope = sxy / sxx;
+  return { miBPerMeeting: significant(slope), baseMiB: round(meanY - slope * meanX) };
+}
+
+const scaling = scalingTable();
+
 const result = {
   benchmark: 'sim',
   machine: { cpus: os.cpus().length, loadAverage: os.loadavg().map(round), node: process.version },
@@ -172,6 +243,7 @@ const result = {
     maxRssMiB: round(process.resourceUsage().maxRSS / 1024),
     heapUsedMiB: round(process.memoryUsage().heapUsed / 1048576),
   },
+  scaling: scaling ?? 'skipped (SIM_BENCH_SCALING=off)',
   benchWallSeconds: round((performance.now() - startedAt) / 1000),
 };
 
