@@ -137,6 +137,8 @@ const textDecoder = new TextDecoder('utf-8', { fatal: false });
 const textEncoder = new TextEncoder();
 
 export class QuicLink {
+  /** UDP packets handed to this connection. */
+  packetsIn = 0;
   /** Set by FlushQueue only. */
   flushPending = false;
   private readonly sendBuffer = Buffer.allocUnsafe(SEND_BUFFER_BYTES);
@@ -176,6 +178,18 @@ export class QuicLink {
     return this.localClose !== null || this.closeReported || this.conn.isDraining();
   }
 
+  /**
+   * Packets handed in that quiche discarded without an error (they did not decrypt, or were
+   * duplicates): read from its statistics when asked, so the packet path pays nothing.
+   */
+  discardedPackets(): number {
+    try {
+      return Math.max(0, this.packetsIn - this.conn.stats().recv);
+    } catch {
+      return 0;
+    }
+  }
+
   get maxDatagramBytes(): number {
     return this.maxDatagram;
   }
@@ -185,6 +199,7 @@ export class QuicLink {
    * quiche rejected the packet with an error (it then closes the connection itself).
    */
   receive(packet: Buffer, fromHost: string, fromPort: number): boolean {
+    this.packetsIn++;
     const info = this.recvInfo;
     if (fromPort !== info.from.port || fromHost !== info.from.host) {
       info.from = { host: fromHost, port: fromPort };

@@ -71,7 +71,9 @@ export type QuicDropReason =
   | 'stopping'
   | 'accept-failed'
   | 'rejected-initial'
-  | 'rejected-by-connection';
+  | 'rejected-by-connection'
+  /** Reached a connection, which discarded it (did not decrypt, or a duplicate). */
+  | 'discarded-by-connection';
 
 export interface QuicTransportCounters {
   /** UDP packets received on the port. */
@@ -104,6 +106,7 @@ const DROP_REASONS: readonly QuicDropReason[] = [
   'accept-failed',
   'rejected-initial',
   'rejected-by-connection',
+  'discarded-by-connection',
 ];
 
 /** RFC 9000 section 7.2: a client's first destination connection id has at least 8 bytes. */
@@ -180,7 +183,12 @@ export class QuicMediaTransport implements MediaTransport {
     return {
       packetsReceived: this.packetsReceived,
       packetsSent: this.packetsSent,
-      dropped: { ...this.drops },
+      dropped: {
+        ...this.drops,
+        'discarded-by-connection':
+          this.drops['discarded-by-connection'] +
+          [...this.connections].reduce((sum, c) => sum + c.discardedPackets(), 0),
+      },
       streamsRefused: this.streamsRefused,
       handlerErrors: this.handlerErrors,
       connectionsOpened: this.connectionsOpened,
@@ -299,6 +307,7 @@ export class QuicMediaTransport implements MediaTransport {
 
   private forget(connection: ServerConnection, code: number, reason: string): void {
     if (!this.connections.delete(connection)) return;
+    this.drops['discarded-by-connection'] += connection.discardedPackets();
     for (const key of connection.keys) {
       if (this.byConnectionId.get(key) === connection) this.byConnectionId.delete(key);
     }
