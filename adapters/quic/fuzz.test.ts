@@ -73,7 +73,8 @@ function mutate(packet: Buffer, random: RandomSource, liveDcid: Uint8Array): Buf
       }
       return out;
     }
-    case 4: { // the live id with random bytes after it
+    case 4: {
+      // the live id with random bytes after it
       const junk = Buffer.from(random.bytes(21 + Math.floor(random.next() * 1300)));
       junk[0] = 0x40 | (junk[0]! & 0x3f);
       junk.set(liveDcid, 1);
