@@ -23,7 +23,7 @@ import type { MediaConnection } from '../ports/media-transport.ts';
 import { benchEnvironment, benchStart } from './measure.ts';
 
 const ROUND_MS = Number(process.env.ROUND_MS ?? 3_000);
-const ROUNDS = Number(process.env.ROUNDS ?? 3);
+const ROUNDS = Number(process.env.ROUNDS ?? 5);
 const DATAGRAM_BYTES = 1_200;
 const WINDOW = 64;
 
@@ -34,7 +34,10 @@ interface RunRequest {
 }
 interface RunResult {
   readonly sent: number;
+  /** Delivered while A was sending (the rate's numerator). */
   readonly delivered: number;
+  /** Delivered once the last datagrams in flight had time to land (for loss). */
+  readonly deliveredAfterSettle: number;
   readonly elapsedMs: number;
 }
 
@@ -63,6 +66,7 @@ async function runClients(request: RunRequest): Promise<RunResult> {
   let base = 0;
   let lastProgress = performance.now();
   let lastDelivered = 0;
+  process.send?.({ phase: 'sending' });
   const start = performance.now();
   while (performance.now() - start < request.durationMs) {
     const now = performance.now();
@@ -81,7 +85,11 @@ async function runClients(request: RunRequest): Promise<RunResult> {
     await new Promise((resolve) => setImmediate(resolve));
   }
   const elapsedMs = performance.now() - start;
-  const result = { sent, delivered, elapsedMs };
+  const deliveredInTime = delivered;
+  process.send?.({ phase: 'stopped' });
+  // Datagrams still in flight when sending stopped are not lost: let them land, then count.
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  const result = { sent, delivered: deliveredInTime, deliveredAfterSettle: delivered, elapsedMs };
   a.close(0, 'done');
   b.close(0, 'done');
   await Promise.all([a.closed, b.closed]);
@@ -226,12 +234,31 @@ async function startTransportRelay(
   const { port } = await transport.start({
     opened: (connection) => open.push(connection),
     datagram: (from, bytes) => {
-      for (const other of open) if (other !== from) other.sendDatagram(bytes);
+      for (const other of open) {
+        if (other === from) continue;
+        const failure = other.sendDatagram(bytes);
+        if (failure !== null) relayFailures[failure]++;
+      }
     },
     control: () => {},
     closed: (connection) => open.splice(open.indexOf(connection), 1),
   });
   return { transport, port };
+}
+
+/** Datagrams the transport relay could not pass on, by reason. */
+const relayFailures = { 'too-large': 0, 'queue-full': 0, closed: 0 };
+
+/** The kernel's count of UDP datagrams dropped for a full receive buffer (Linux). */
+function udpReceiveBufferErrors(): number | null {
+  try {
+    const lines = fs.readFileSync('/proc/net/snmp', 'utf8').split('\n');
+    const [names, values] = lines.filter((line) => line.startsWith('Udp:'));
+    const index = names?.split(/\s+/).indexOf('RcvbufErrors') ?? -1;
+    return index < 0 ? null : Number(values?.split(/\s+/)[index]);
+  } catch {
+    return null;
+  }
 }
 
 // ---- parent: alternate rounds and report ----
@@ -242,26 +269,53 @@ interface Round {
   readonly sent: number;
   readonly delivered: number;
   readonly lossPercent: number;
+  /** Datagrams the kernel dropped for full receive buffers during the round (whole machine). */
+  readonly udpReceiveBufferErrors: number | null;
 }
 
-function request(child: ChildProcess, body: RunRequest): Promise<RunResult> {
+/**
+ * Runs one round in the child; the server's CPU time is taken over the sending period only
+ * (the child says when it starts and stops), not over handshakes and closes.
+ */
+function request(
+  child: ChildProcess,
+  body: RunRequest,
+): Promise<{ result: RunResult; cpuSeconds: number }> {
   return new Promise((resolve) => {
-    child.once('message', (message) => resolve(message as RunResult));
+    let cpuBefore: NodeJS.CpuUsage | null = null;
+    let cpuSeconds = 0;
+    const onMessage = (message: { phase?: string } & Partial<RunResult>): void => {
+      if (message.phase === 'sending') {
+        cpuBefore = process.cpuUsage();
+      } else if (message.phase === 'stopped') {
+        const cpu = process.cpuUsage(cpuBefore ?? undefined);
+        cpuSeconds = (cpu.user + cpu.system) / 1e6;
+      } else {
+        child.off('message', onMessage);
+        resolve({ result: message as RunResult, cpuSeconds });
+      }
+    };
+    child.on('message', onMessage);
     child.send(body);
   });
 }
 
 async function round(child: ChildProcess, port: number, hash: Uint8Array): Promise<Round> {
-  const cpuBefore = process.cpuUsage();
-  const result = await request(child, { port, hash: [...hash], durationMs: ROUND_MS });
-  const cpu = process.cpuUsage(cpuBefore);
-  const cpuSeconds = (cpu.user + cpu.system) / 1e6;
+  const bufferErrorsBefore = udpReceiveBufferErrors();
+  const { result, cpuSeconds } = await request(child, {
+    port,
+    hash: [...hash],
+    durationMs: ROUND_MS,
+  });
   return {
     datagramsPerSecond: Math.round(result.delivered / (result.elapsedMs / 1000)),
     datagramsPerCpuSecond: Math.round(result.delivered / cpuSeconds),
     sent: result.sent,
     delivered: result.delivered,
-    lossPercent: Math.round((1 - result.delivered / Math.max(1, result.sent)) * 10_000) / 100,
+    lossPercent:
+      Math.round((1 - result.deliveredAfterSettle / Math.max(1, result.sent)) * 10_000) / 100,
+    udpReceiveBufferErrors:
+      bufferErrorsBefore === null ? null : (udpReceiveBufferErrors() ?? 0) - bufferErrorsBefore,
   };
 }
 
@@ -294,8 +348,8 @@ async function main(): Promise<void> {
     ratios.push(o.datagramsPerSecond / b.datagramsPerSecond);
     cpuRatios.push(o.datagramsPerCpuSecond / b.datagramsPerCpuSecond);
     console.log(
-      `round ${i + 1}: bare ${b.datagramsPerSecond}/s (${b.datagramsPerCpuSecond}/CPU-s, loss ${b.lossPercent}%), ` +
-        `transport ${o.datagramsPerSecond}/s (${o.datagramsPerCpuSecond}/CPU-s, loss ${o.lossPercent}%)`,
+      `round ${i + 1}: bare ${b.datagramsPerSecond}/s (${b.datagramsPerCpuSecond}/CPU-s, loss ${b.lossPercent}%, rcvbuf drops ${b.udpReceiveBufferErrors}), ` +
+        `transport ${o.datagramsPerSecond}/s (${o.datagramsPerCpuSecond}/CPU-s, loss ${o.lossPercent}%, rcvbuf drops ${o.udpReceiveBufferErrors})`,
     );
   }
   child.kill();
@@ -309,7 +363,7 @@ async function main(): Promise<void> {
       window: WINDOW,
       roundMs: ROUND_MS,
       rounds: ROUNDS,
-      cpu: 'server process only (user + system)',
+      cpu: 'server process only (user + system), over the sending period',
     },
     transport: {
       datagramsPerSecond: median(oursRounds.map((r) => r.datagramsPerSecond)),
@@ -325,7 +379,8 @@ async function main(): Promise<void> {
       datagramsPerSecond: round3(median(ratios)),
       datagramsPerCpuSecond: round3(median(cpuRatios)),
     },
-    counters: ours.transport.counters(),
+    transportCounters: ours.transport.counters(),
+    transportRelayFailures: relayFailures,
   };
   fs.mkdirSync('reports', { recursive: true });
   fs.writeFileSync('reports/bench-quic.json', `${JSON.stringify(report, null, 2)}\n`);

@@ -1,5 +1,6 @@
 import { X509Certificate } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
+import { parseConnectionId } from '../../core/protocol/connection-id.ts';
 import { certificateSha256, selfSignedCertificate } from './cert.ts';
 import { connectQuic, QuicConnectError, type QuicClientConnection } from './client.ts';
 import { MAX_CONTROL_MESSAGE_BYTES } from './framing.ts';
@@ -64,8 +65,16 @@ async function echoDatagrams(
 describe('QUIC media transport', () => {
   it('opens a connection with a small id, the quic transport and the native datagram size', async () => {
     const { transport, port, record } = await server();
+    const before = Date.now();
     const connection = await client(transport, port);
     await waitFor(() => record.opened.length === 1, 'opened');
+    // The server's connection id, as the client addresses it: the spec's 20-byte id.
+    const parts = parseConnectionId(connection.conn.destinationId());
+    expect(parts.ok).toBe(true);
+    if (parts.ok) {
+      expect(parts.value.timestampMs).toBeGreaterThanOrEqual(before);
+      expect(parts.value.timestampMs).toBeLessThanOrEqual(Date.now());
+    }
     const opened = record.opened[0]!;
     expect(opened.id).toBe(0);
     expect(opened.transport).toBe('quic');
@@ -90,8 +99,10 @@ describe('QUIC media transport', () => {
     for (const message of sent) connection.sendControl(message);
     // The server echoes each control message, so order and content are checked both ways.
     await waitFor(() => received.length === sent.length, 'echoed control messages');
-    expect(record.controls.map((c) => Buffer.from(c.message))).toEqual(sent);
-    expect(received.map((m) => Buffer.from(m))).toEqual(sent);
+    // Compared as hex: deep equality over 64 KiB buffers element by element is slow.
+    const hex = (m: Uint8Array): string => Buffer.from(m).toString('hex');
+    expect(record.controls.map((c) => hex(c.message))).toEqual(sent.map(hex));
+    expect(received.map(hex)).toEqual(sent.map(hex));
   });
 
   it('closes only the connection that sends a control message over 64 KiB', async () => {
@@ -249,7 +260,11 @@ describe('QUIC media transport', () => {
     await expect(attempt).rejects.toMatchObject({ kind: 'certificate-mismatch' });
     // The client refuses before its handshake's last flight: the server never opens the
     // connection and drops the handshake at its idle timeout.
-    await waitFor(() => transport.counters().handshakesFailed === 1, 'server drops the handshake');
+    await waitFor(
+      () => transport.counters().handshakesFailed === 1,
+      'server drops the handshake',
+      10_000,
+    );
     expect(record.opened).toHaveLength(0);
     expect(transport.connectionCount).toBe(0);
   });
