@@ -41,6 +41,11 @@ export interface QuicConnectOptions {
   /** DATAGRAM queue length each way; default 1,024. */
   readonly datagramQueueLength?: number;
   readonly events?: QuicClientEvents;
+  /**
+   * Exceptions thrown by event callbacks, caught so that the packet being handled is finished;
+   * default: thrown again on their own right after.
+   */
+  readonly onError?: (error: unknown) => void;
 }
 
 export class QuicConnectError extends Error {
@@ -54,6 +59,13 @@ export class QuicConnectError extends Error {
 }
 
 let nextClientId = 0;
+
+/** By default an event callback's exception is thrown again on its own, after the packet. */
+function rethrowLater(error: unknown): void {
+  queueMicrotask(() => {
+    throw error;
+  });
+}
 
 const cryptoRandom = {
   next: () => randomBytes(4).readUInt32BE(0) / 0x1_0000_0000,
@@ -145,6 +157,14 @@ export async function connectQuic(
     };
   });
 
+  const onError = options.onError ?? rethrowLater;
+  const guarded = (callback: () => void): void => {
+    try {
+      callback();
+    } catch (error) {
+      onError(error);
+    }
+  };
   let awaitingConfirmation = false;
   const hooks: LinkHooks = {
     established: (link) => {
@@ -164,10 +184,10 @@ export async function connectQuic(
       awaitingConfirmation = true;
     },
     datagram: (_link, bytes) => {
-      connection.events.datagram?.(bytes);
+      guarded(() => connection.events.datagram?.(bytes));
     },
     control: (_link, message) => {
-      connection.events.control?.(message);
+      guarded(() => connection.events.control?.(message));
     },
     closed: (_link, code, reason) => teardown(code, reason),
     streamRefused: () => {},
@@ -181,7 +201,7 @@ export async function connectQuic(
     socket.close();
     settleHandshake?.(new QuicConnectError('closed', `closed during handshake: ${reason}`));
     connection.settleClosed(code, reason);
-    connection.events.closed?.(code, reason);
+    guarded(() => connection.events.closed?.(code, reason));
   };
   const flushes = new FlushQueue(() => {});
   const sink = (packet: Buffer): void => {

@@ -400,7 +400,9 @@ export class QuicMediaTransport implements MediaTransport {
       this.local,
     );
     if (!connection.receive(packet, host, port) || conn.isClosed()) {
-      // Not a usable Initial (it did not decrypt): nothing is kept.
+      // Not a usable Initial (it did not decrypt, or the handshake failed at once, for want
+      // of a common ALPN say): whatever close quiche has for the peer goes out, nothing is kept.
+      connection.flush();
       connection.dispose();
       return this.drop('rejected-initial');
     }

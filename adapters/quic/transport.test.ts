@@ -175,6 +175,43 @@ describe('QUIC media transport', () => {
     expect(seenByB).toHaveLength(0);
   });
 
+  it("finishes a packet's datagrams when a client callback throws, and reports the error", async () => {
+    const { transport, port } = await server();
+    const errors: unknown[] = [];
+    const connection = await client(transport, port, { onError: (e) => errors.push(e) });
+    const seen: number[] = [];
+    connection.events.datagram = (bytes) => {
+      const index = Buffer.from(bytes).readUInt32BE(0);
+      seen.push(index);
+      if (index % 10 === 0) throw new Error(`callback failed on ${index}`);
+    };
+    for (let i = 0; i < 30; i++) connection.sendDatagram(patternedDatagram(i, 200));
+    await waitFor(() => seen.length === 30, 'every echo');
+    expect(errors).toHaveLength(3);
+    expect(connection.closing).toBe(false);
+  });
+
+  it('counts a service handler that throws and goes on with the packet', async () => {
+    const reported: unknown[] = [];
+    const { transport, port } = await server(
+      { onError: (error) => reported.push(error) },
+      {
+        datagram: (connection, bytes) => {
+          if (Buffer.from(bytes).readUInt32BE(0) % 10 === 0) throw new Error('handler failed');
+          connection.sendDatagram(bytes);
+        },
+      },
+    );
+    const connection = await client(transport, port);
+    const echoed = new Set<number>();
+    connection.events.datagram = (bytes) => echoed.add(Buffer.from(bytes).readUInt32BE(0));
+    for (let i = 0; i < 30; i++) connection.sendDatagram(patternedDatagram(i, 200));
+    await waitFor(() => echoed.size === 27, 'the other echoes');
+    await waitFor(() => transport.counters().handlerErrors === 3, 'errors counted');
+    expect(reported).toHaveLength(3);
+    expect(transport.connectionCount).toBe(1);
+  });
+
   it('reports a dropped datagram: too large, queue full, closed', async () => {
     const { transport, port } = await server({}, { datagram: () => {} });
     const connection = await client(transport, port, { datagramQueueLength: 64 });

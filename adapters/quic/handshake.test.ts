@@ -1,0 +1,105 @@
+/**
+ * Handshakes a Node client of this transport would never make, driven on quiche directly: a
+ * client offering another ALPN, and one that opens unidirectional streams in the same flight
+ * as its handshake's end (as Chromium's HTTP/3 stack does), before the server has opened the
+ * connection.
+ */
+import { randomBytes } from 'node:crypto';
+import dgram from 'node:dgram';
+import { buildQuicheConfig, clientDefault } from '@matrixai/quic/config.js';
+import type { Connection } from '@matrixai/quic/native/types.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { frameControlMessage } from './framing.ts';
+import { MEDIA_ALPN, quiche } from './link.ts';
+import { startRecordingServer, waitFor } from './testing.ts';
+
+const cleanups: Array<() => Promise<unknown> | void> = [];
+afterEach(async () => {
+  while (cleanups.length > 0) await cleanups.pop()?.();
+});
+
+/** A bare quiche client: no timers (loopback, no loss), flushes after every packet. */
+async function rawClient(
+  port: number,
+  alpn: string,
+  onEstablished: (conn: Connection) => void = () => {},
+): Promise<{ conn: Connection; flush: () => void }> {
+  const socket = dgram.createSocket('udp4');
+  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => socket.connect(port, '127.0.0.1', resolve));
+  cleanups.push(() => new Promise<void>((resolve) => socket.close(() => resolve())));
+  const local = { host: '127.0.0.1', port: socket.address().port };
+  const config = buildQuicheConfig({
+    ...clientDefault,
+    applicationProtos: [alpn],
+    enableDgram: [true, 64, 64],
+    verifyPeer: false,
+    maxIdleTimeout: 5_000,
+  });
+  const conn = quiche.Connection.connect(
+    'localhost',
+    randomBytes(20),
+    local,
+    { host: '127.0.0.1', port },
+    config,
+  );
+  const out = Buffer.allocUnsafe(65_535);
+  const flush = (): void => {
+    for (;;) {
+      const written = conn.send(out);
+      if (written === null) return;
+      socket.send(Buffer.from(out.subarray(0, written[0])));
+    }
+  };
+  let established = false;
+  socket.on('message', (packet, rinfo) => {
+    try {
+      conn.recv(packet, { from: { host: rinfo.address, port: rinfo.port }, to: local });
+    } catch {
+      // A refused handshake: peerError() says why.
+    }
+    if (!established && conn.isEstablished()) {
+      established = true;
+      onEstablished(conn);
+    }
+    flush();
+  });
+  flush();
+  return { conn, flush };
+}
+
+describe('QUIC handshakes driven on quiche directly', () => {
+  it('refuses a client that does not offer the media ALPN, telling it why', async () => {
+    const { transport, port, record } = await startRecordingServer();
+    cleanups.push(() => transport.stop());
+    const { conn } = await rawClient(port, 'h3');
+    await waitFor(() => conn.peerError() !== null, 'the refusal');
+    // TLS alert no_application_protocol (120), as a QUIC crypto error.
+    expect(conn.peerError()).toMatchObject({ isApp: false, errorCode: 0x100 + 120 });
+    expect(record.opened).toHaveLength(0);
+    expect(transport.counters().dropped['rejected-initial']).toBe(1);
+    expect(transport.connectionCount).toBe(0);
+  });
+
+  it('survives unidirectional streams sent with the handshake, then serves control', async () => {
+    const { transport, port, record } = await startRecordingServer();
+    cleanups.push(() => transport.stop());
+    const { conn, flush } = await rawClient(port, MEDIA_ALPN, (c) => {
+      // In the same flight as the client's Finished: the server is not established yet.
+      c.streamSend(2, Buffer.from([0x00, 0x04, 0x00]), false);
+      c.streamSend(6, Buffer.from([0x02]), false);
+      c.streamSend(10, Buffer.from([0x03]), true);
+    });
+    await waitFor(() => record.opened.length === 1, 'opened');
+    await waitFor(() => transport.counters().streamsRefused === 3, 'streams refused');
+    conn.streamSend(0, frameControlMessage(Buffer.from('hello')), false);
+    flush();
+    await waitFor(() => conn.streamReadable(0), 'control echo');
+    const buffer = Buffer.alloc(64);
+    const read = conn.streamRecv(0, buffer);
+    expect(read?.[0]).toBe(9);
+    expect(buffer.subarray(4, 9).toString()).toBe('hello');
+    expect(record.closed).toHaveLength(0);
+    expect(transport.counters().handlerErrors).toBe(0);
+  });
+});
