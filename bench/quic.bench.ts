@@ -206,15 +206,19 @@ async function startBareRelay(certPem: string, keyPem: string): Promise<{ port: 
     const conn = peer.conn;
     conn.recv(packet, { from: { host: rinfo.address, port: rinfo.port }, to: local });
     if (conn.isEstablished()) {
-      for (const stream of conn.readable()) {
-        while (conn.streamRecv(stream, scratch) !== null);
-      }
       for (;;) {
         const bytes = conn.dgramRecvVec();
         if (bytes === null) break;
         for (const other of peers) {
           if (other === peer || !other.conn.isEstablished()) continue;
           if (other.conn.dgramSend(bytes) !== null) markDirty(other);
+        }
+      }
+      // With the datagrams drained, isReadable() is about streams only; the stream iterator
+      // is costly, so it is made only when a stream has data.
+      if (conn.isReadable()) {
+        for (const stream of conn.readable()) {
+          while (conn.streamRecv(stream, scratch) !== null);
         }
       }
     }

@@ -216,8 +216,10 @@ export class QuicLink {
       this.hooks.established(this);
     }
     if (this.isEstablished && !this.closeReported) {
-      this.readStreams();
+      // Datagrams first: quiche's isReadable() also counts queued datagrams, so once they are
+      // drained it answers for streams alone, and the stream iterator is made only when needed.
       this.readDatagrams();
+      if (this.localClose === null) this.readStreams();
     }
     this.flushes.add(this);
     return accepted;
