@@ -9,8 +9,9 @@ import dgram from 'node:dgram';
 import { buildQuicheConfig, clientDefault } from '@matrixai/quic/config.js';
 import type { Connection } from '@matrixai/quic/native/types.js';
 import { afterEach, describe, expect, it } from 'vitest';
+import { connectQuic } from './client.ts';
 import { frameControlMessage } from './framing.ts';
-import { MEDIA_ALPN, quiche } from './link.ts';
+import { MEDIA_ALPN, QuicCloseCode, quiche } from './link.ts';
 import { startRecordingServer, waitFor } from './testing.ts';
 
 const cleanups: Array<() => Promise<unknown> | void> = [];
@@ -101,5 +102,48 @@ describe('QUIC handshakes driven on quiche directly', () => {
     expect(buffer.subarray(4, 9).toString()).toBe('hello');
     expect(record.closed).toHaveLength(0);
     expect(transport.counters().handlerErrors).toBe(0);
+  });
+
+  it('closes a connection whose peer leaves its control messages unread past the backlog', async () => {
+    // Each request is answered with 10 messages of 64 KiB (640 KiB, under the backlog limit).
+    const { transport, port, record } = await startRecordingServer(
+      {},
+      {
+        control: (connection) => {
+          for (let i = 0; i < 10; i++) connection.sendControl(new Uint8Array(65_536));
+        },
+      },
+    );
+    cleanups.push(() => transport.stop());
+    const request = frameControlMessage(Buffer.from('more'));
+
+    // A peer that reads gets all 40 answers to its 4 requests.
+    const reader = await connectQuic('127.0.0.1', port, {
+      serverCertificateHash: transport.certificateSha256,
+    });
+    cleanups.push(() => reader.close(0, 'done'));
+    let answers = 0;
+    reader.events.control = () => answers++;
+    for (let i = 0; i < 4; i++) {
+      reader.writeControlStream(request);
+      await waitFor(() => answers === 10 * (i + 1), `answers to request ${i + 1}`);
+    }
+    expect(record.closed).toHaveLength(0);
+
+    // One that never reads stream 0 fills its stream window (1 MiB), then the backlog.
+    const { conn, flush } = await rawClient(port, MEDIA_ALPN);
+    await waitFor(() => conn.isEstablished(), 'established');
+    for (let i = 0; i < 4 && conn.peerError() === null; i++) {
+      conn.streamSend(0, request, false);
+      flush();
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    await waitFor(() => conn.peerError() !== null, 'the close');
+    expect(conn.peerError()).toMatchObject({
+      isApp: true,
+      errorCode: QuicCloseCode.controlBacklog,
+    });
+    await waitFor(() => record.closed.length === 1, 'server close report');
+    expect(record.closed[0]!.code).toBe(QuicCloseCode.controlBacklog);
   });
 });

@@ -19,8 +19,8 @@ export const MEDIA_ALPN = 'darktower-media/1';
 export const CONTROL_STREAM_ID = 0;
 
 /**
- * Close codes reported through `closed`. The first five travel on the wire as QUIC
- * application error codes; the last two are only reported locally.
+ * Close codes reported through `closed`. All but the last two travel on the wire as QUIC
+ * application error codes; those two are only reported locally.
  */
 export const QuicCloseCode = {
   /** A normal close. */
@@ -33,6 +33,8 @@ export const QuicCloseCode = {
   stopping: 0x103,
   /** The client did not accept the server's certificate hash. */
   certificateMismatch: 0x104,
+  /** Control messages waiting for the peer to read passed the backlog limit. */
+  controlBacklog: 0x105,
   /** No packet for the idle timeout (or the handshake did not finish in time). */
   idleTimeout: 0x1f0,
   /** Closed by a QUIC transport error (local or the peer's); the reason names it. */
@@ -41,6 +43,12 @@ export const QuicCloseCode = {
 
 /** Error code of STOP_SENDING / RESET_STREAM for streams other than the control stream. */
 export const STREAM_REFUSED_CODE = 0x110;
+
+/**
+ * Control bytes a connection may hold unsent (the peer not reading its control stream) before
+ * it is closed: the service's notices must not pile up without bound.
+ */
+export const MAX_CONTROL_BACKLOG_BYTES = 1024 * 1024;
 
 /** Longest close reason put on the wire, in bytes. */
 const MAX_REASON_BYTES = 256;
@@ -145,6 +153,7 @@ export class QuicLink {
   private readonly readBuffer = Buffer.allocUnsafe(READ_CHUNK_BYTES);
   private readonly decoder = new ControlDecoder();
   private readonly controlQueue: Buffer[] = [];
+  private controlQueuedBytes = 0;
   /** Server: true once the client has opened the control stream. Client: always true. */
   private controlOpen: boolean;
   private isEstablished = false;
@@ -255,7 +264,12 @@ export class QuicLink {
   /** Queues raw bytes on the control stream, unframed (protocol tests use it for bad frames). */
   writeControlStream(bytes: Uint8Array): void {
     if (this.localClose !== null || this.closeReported) return;
+    if (this.controlQueuedBytes + bytes.length > MAX_CONTROL_BACKLOG_BYTES) {
+      this.close(QuicCloseCode.controlBacklog, 'control backlog too large');
+      return;
+    }
     this.controlQueue.push(Buffer.from(bytes));
+    this.controlQueuedBytes += bytes.length;
     this.flushes.add(this);
   }
 
@@ -463,10 +477,12 @@ export class QuicLink {
       } catch {
         // The stream is unusable (the peer stopped it): the connection is ending.
         queue.length = 0;
+        this.controlQueuedBytes = 0;
         if (!this.closing) this.close(QuicCloseCode.controlStreamEnded, 'control stream stopped');
         return;
       }
       if (written === null) return;
+      this.controlQueuedBytes -= written;
       if (written < head.length) {
         queue[0] = head.subarray(written);
         return;
