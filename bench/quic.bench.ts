@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { native } from '@matrixai/quic';
+import { quiche } from '@matrixai/quic/native/index.js';
 import { buildQuicheConfig, serverDefault } from '@matrixai/quic/config.js';
 import type { Connection } from '@matrixai/quic/native/types.js';
 import { certificateSha256, selfSignedCertificate } from '../adapters/quic/cert.ts';
@@ -99,7 +99,6 @@ async function runClients(request: RunRequest): Promise<RunResult> {
 // ---- the bare relay: native quiche, nothing else ----
 
 async function startBareRelay(certPem: string, keyPem: string): Promise<{ port: number }> {
-  const { quiche } = native;
   const config = buildQuicheConfig({
     ...serverDefault,
     key: keyPem,

@@ -4,13 +4,14 @@
  * stream (docs/protocol.md, "QUIC media transport"). The server and the client share it; each
  * owns the UDP socket and hands packets in through `receive`.
  */
-import { native } from '@matrixai/quic';
+// The native binding alone: the library's JS wrapper (QUICServer and the rest) is not loaded.
+import { quiche as nativeQuiche } from '@matrixai/quic/native/index.js';
 import { buildQuicheConfig, clientDefault, serverDefault } from '@matrixai/quic/config.js';
 import type { Config, Connection, RecvInfo } from '@matrixai/quic/native/types.js';
 import type { DatagramSendFailure } from '../../ports/media-transport.ts';
 import { ControlDecoder, frameControlMessage, MAX_CONTROL_MESSAGE_BYTES } from './framing.ts';
 
-export const quiche = native.quiche;
+export const quiche = nativeQuiche;
 
 /** The ALPN protocol id of a media connection. */
 export const MEDIA_ALPN = 'darktower-media/1';
