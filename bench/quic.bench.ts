@@ -1,0 +1,395 @@
+/**
+ * QUIC datagram relay: client A -> server -> client B, 1,200-byte datagrams, through the
+ * media transport (adapters/quic/server.ts) and through a bare relay written directly on the
+ * same native quiche API (the library's ceiling here: no events, no bookkeeping), in
+ * alternating rounds. Both clients run in a child process, so this process's CPU time is the
+ * relay's alone: datagrams per CPU-second is delivered datagrams over the server's CPU time.
+ *
+ * Writes reports/bench-quic.json. `npm run bench:quic`.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import dgram from 'node:dgram';
+import fs from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { quiche } from '@matrixai/quic/native/index.js';
+import { buildQuicheConfig, serverDefault } from '@matrixai/quic/config.js';
+import type { Connection } from '@matrixai/quic/native/types.js';
+import { certificateSha256, selfSignedCertificate } from '../adapters/quic/cert.ts';
+import { connectQuic } from '../adapters/quic/client.ts';
+import { MEDIA_ALPN } from '../adapters/quic/link.ts';
+import { QuicMediaTransport } from '../adapters/quic/server.ts';
+import type { MediaConnection } from '../ports/media-transport.ts';
+import { benchEnvironment, benchStart } from './measure.ts';
+
+const ROUND_MS = Number(process.env.ROUND_MS ?? 3_000);
+const ROUNDS = Number(process.env.ROUNDS ?? 5);
+const DATAGRAM_BYTES = 1_200;
+const WINDOW = 64;
+
+interface RunRequest {
+  readonly port: number;
+  readonly hash: number[];
+  readonly durationMs: number;
+}
+interface RunResult {
+  readonly sent: number;
+  /** Delivered while A was sending (the rate's numerator). */
+  readonly delivered: number;
+  /** Delivered once the last datagrams in flight had time to land (for loss). */
+  readonly deliveredAfterSettle: number;
+  readonly elapsedMs: number;
+}
+
+// ---- child: clients A and B ----
+
+async function clientRole(): Promise<void> {
+  process.on('message', (request: RunRequest) => {
+    void runClients(request).then((result) => process.send?.(result));
+  });
+}
+
+async function runClients(request: RunRequest): Promise<RunResult> {
+  const options = { serverCertificateHash: new Uint8Array(request.hash) };
+  const b = await connectQuic('127.0.0.1', request.port, options);
+  let delivered = 0;
+  b.events.datagram = () => {
+    delivered++;
+  };
+  const a = await connectQuic('127.0.0.1', request.port, options);
+  // Both connections are open at the server before A sends.
+  a.sendControl(Buffer.from('a'));
+  b.sendControl(Buffer.from('b'));
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  const payload = Buffer.alloc(DATAGRAM_BYTES, 0x5a);
+  let sent = 0;
+  let base = 0;
+  let lastProgress = performance.now();
+  let lastDelivered = 0;
+  process.send?.({ phase: 'sending' });
+  const start = performance.now();
+  while (performance.now() - start < request.durationMs) {
+    const now = performance.now();
+    if (delivered !== lastDelivered) {
+      lastDelivered = delivered;
+      lastProgress = now;
+    } else if (now - lastProgress > 50) {
+      // Lost datagrams never come back: stop counting them against the window.
+      base = sent - delivered;
+      lastProgress = now;
+    }
+    while (sent - delivered - base < WINDOW) {
+      if (a.sendDatagram(payload) !== null) break;
+      sent++;
+    }
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  const elapsedMs = performance.now() - start;
+  const deliveredInTime = delivered;
+  process.send?.({ phase: 'stopped' });
+  // Datagrams still in flight when sending stopped are not lost: let them land, then count.
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  const result = { sent, delivered: deliveredInTime, deliveredAfterSettle: delivered, elapsedMs };
+  a.close(0, 'done');
+  b.close(0, 'done');
+  await Promise.all([a.closed, b.closed]);
+  return result;
+}
+
+// ---- the bare relay: native quiche, nothing else ----
+
+async function startBareRelay(certPem: string, keyPem: string): Promise<{ port: number }> {
+  const config = buildQuicheConfig({
+    ...serverDefault,
+    key: keyPem,
+    cert: certPem,
+    verifyPeer: false,
+    applicationProtos: [MEDIA_ALPN],
+    enableDgram: [true, 1024, 1024],
+    enableEarlyData: false,
+    maxIdleTimeout: 30_000,
+    initialMaxStreamsBidi: 4,
+    initialMaxStreamsUni: 8,
+  });
+  const socket = dgram.createSocket('udp4');
+  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+  socket.setRecvBufferSize(4 * 1024 * 1024);
+  socket.setSendBufferSize(4 * 1024 * 1024);
+  const local = { host: '127.0.0.1', port: socket.address().port };
+  interface Peer {
+    conn: Connection;
+    host: string;
+    port: number;
+    dirty: boolean;
+    timer: NodeJS.Timeout | null;
+    deadline: number;
+  }
+  const byId = new Map<string, Peer>();
+  const peers: Peer[] = [];
+  const out = Buffer.allocUnsafe(65_535);
+  const scratch = Buffer.allocUnsafe(16 * 1024);
+  let dirty: Peer[] = [];
+  const flush = (peer: Peer): void => {
+    for (;;) {
+      const written = peer.conn.send(out);
+      if (written === null) break;
+      socket.send(Buffer.from(out.subarray(0, written[0])), peer.port, peer.host);
+    }
+    // Same timer economy as the transport: keep an earlier timer, quiche ignores early ones.
+    const timeout = peer.conn.timeout();
+    const deadline = timeout === null ? Infinity : performance.now() + timeout;
+    if (peer.timer === null || deadline < peer.deadline) {
+      if (peer.timer) clearTimeout(peer.timer);
+      peer.deadline = deadline;
+      peer.timer =
+        timeout === null
+          ? null
+          : setTimeout(() => {
+              peer.timer = null;
+              peer.conn.onTimeout();
+              flush(peer);
+            }, timeout);
+    }
+    if (peer.conn.isClosed()) {
+      if (peer.timer) clearTimeout(peer.timer);
+      peers.splice(peers.indexOf(peer), 1);
+    }
+  };
+  const markDirty = (peer: Peer): void => {
+    if (peer.dirty) return;
+    peer.dirty = true;
+    if (dirty.length === 0) {
+      setImmediate(() => {
+        const batch = dirty;
+        dirty = [];
+        for (const p of batch) {
+          p.dirty = false;
+          flush(p);
+        }
+      });
+    }
+    dirty.push(peer);
+  };
+  socket.on('message', (packet, rinfo) => {
+    // Short header: the 20-byte id follows the first byte; no header parse needed.
+    let peer = (packet[0]! & 0x80) === 0 ? byId.get(packet.toString('latin1', 1, 21)) : undefined;
+    if (peer === undefined) {
+      const header = quiche.Header.fromSlice(packet, quiche.MAX_CONN_ID_LEN);
+      const key = Buffer.from(header.dcid).toString('latin1');
+      peer = byId.get(key);
+    }
+    if (peer === undefined) {
+      const header = quiche.Header.fromSlice(packet, quiche.MAX_CONN_ID_LEN);
+      const key = Buffer.from(header.dcid).toString('latin1');
+      if (header.ty !== quiche.Type.Initial) return;
+      const scid = randomBytes(quiche.MAX_CONN_ID_LEN);
+      const conn = quiche.Connection.accept(
+        scid,
+        null,
+        local,
+        { host: rinfo.address, port: rinfo.port },
+        config,
+      );
+      peer = {
+        conn,
+        host: rinfo.address,
+        port: rinfo.port,
+        dirty: false,
+        timer: null,
+        deadline: Infinity,
+      };
+      byId.set(key, peer);
+      byId.set(scid.toString('latin1'), peer);
+      peers.push(peer);
+    }
+    const conn = peer.conn;
+    conn.recv(packet, { from: { host: rinfo.address, port: rinfo.port }, to: local });
+    if (conn.isEstablished()) {
+      for (;;) {
+        const bytes = conn.dgramRecvVec();
+        if (bytes === null) break;
+        for (const other of peers) {
+          if (other === peer || !other.conn.isEstablished()) continue;
+          if (other.conn.dgramSend(bytes) !== null) markDirty(other);
+        }
+      }
+      // With the datagrams drained, isReadable() is about streams only; the stream iterator
+      // is costly, so it is made only when a stream has data.
+      if (conn.isReadable()) {
+        for (const stream of conn.readable()) {
+          while (conn.streamRecv(stream, scratch) !== null);
+        }
+      }
+    }
+    markDirty(peer);
+  });
+  return { port: local.port };
+}
+
+// ---- the transport under test, relaying the same way ----
+
+async function startTransportRelay(
+  certPem: string,
+  keyPem: string,
+): Promise<{ transport: QuicMediaTransport; port: number }> {
+  const transport = new QuicMediaTransport({ certPem, keyPem });
+  const open: MediaConnection[] = [];
+  const { port } = await transport.start({
+    opened: (connection) => open.push(connection),
+    datagram: (from, bytes) => {
+      for (const other of open) {
+        if (other === from) continue;
+        const failure = other.sendDatagram(bytes);
+        if (failure !== null) relayFailures[failure]++;
+      }
+    },
+    control: () => {},
+    closed: (connection) => open.splice(open.indexOf(connection), 1),
+  });
+  return { transport, port };
+}
+
+/** Datagrams the transport relay could not pass on, by reason. */
+const relayFailures = { 'too-large': 0, 'queue-full': 0, closed: 0 };
+
+/** The kernel's count of UDP datagrams dropped for a full receive buffer (Linux). */
+function udpReceiveBufferErrors(): number | null {
+  try {
+    const lines = fs.readFileSync('/proc/net/snmp', 'utf8').split('\n');
+    const [names, values] = lines.filter((line) => line.startsWith('Udp:'));
+    const index = names?.split(/\s+/).indexOf('RcvbufErrors') ?? -1;
+    return index < 0 ? null : Number(values?.split(/\s+/)[index]);
+  } catch {
+    return null;
+  }
+}
+
+// ---- parent: alternate rounds and report ----
+
+interface Round {
+  readonly datagramsPerSecond: number;
+  readonly datagramsPerCpuSecond: number;
+  readonly sent: number;
+  readonly delivered: number;
+  readonly lossPercent: number;
+  /** Datagrams the kernel dropped for full receive buffers during the round (whole machine). */
+  readonly udpReceiveBufferErrors: number | null;
+}
+
+/**
+ * Runs one round in the child; the server's CPU time is taken over the sending period only
+ * (the child says when it starts and stops), not over handshakes and closes.
+ */
+function request(
+  child: ChildProcess,
+  body: RunRequest,
+): Promise<{ result: RunResult; cpuSeconds: number }> {
+  return new Promise((resolve) => {
+    let cpuBefore: NodeJS.CpuUsage | null = null;
+    let cpuSeconds = 0;
+    const onMessage = (message: { phase?: string } & Partial<RunResult>): void => {
+      if (message.phase === 'sending') {
+        cpuBefore = process.cpuUsage();
+      } else if (message.phase === 'stopped') {
+        const cpu = process.cpuUsage(cpuBefore ?? undefined);
+        cpuSeconds = (cpu.user + cpu.system) / 1e6;
+      } else {
+        child.off('message', onMessage);
+        resolve({ result: message as RunResult, cpuSeconds });
+      }
+    };
+    child.on('message', onMessage);
+    child.send(body);
+  });
+}
+
+async function round(child: ChildProcess, port: number, hash: Uint8Array): Promise<Round> {
+  const bufferErrorsBefore = udpReceiveBufferErrors();
+  const { result, cpuSeconds } = await request(child, {
+    port,
+    hash: [...hash],
+    durationMs: ROUND_MS,
+  });
+  return {
+    datagramsPerSecond: Math.round(result.delivered / (result.elapsedMs / 1000)),
+    datagramsPerCpuSecond: Math.round(result.delivered / cpuSeconds),
+    sent: result.sent,
+    delivered: result.delivered,
+    lossPercent:
+      Math.round((1 - result.deliveredAfterSettle / Math.max(1, result.sent)) * 10_000) / 100,
+    udpReceiveBufferErrors:
+      bufferErrorsBefore === null ? null : (udpReceiveBufferErrors() ?? 0) - bufferErrorsBefore,
+  };
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((x, y) => x - y);
+  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
+}
+
+async function main(): Promise<void> {
+  const start = benchStart();
+  const pair = await selfSignedCertificate();
+  const hash = certificateSha256(pair.certPem);
+  const bare = await startBareRelay(pair.certPem, pair.keyPem);
+  const ours = await startTransportRelay(pair.certPem, pair.keyPem);
+  const child = fork(fileURLToPath(import.meta.url), ['--clients'], {
+    execArgv: process.execArgv,
+  });
+  const bareRounds: Round[] = [];
+  const oursRounds: Round[] = [];
+  const ratios: number[] = [];
+  const cpuRatios: number[] = [];
+  // One untimed warm-up round each.
+  await round(child, bare.port, hash);
+  await round(child, ours.port, hash);
+  for (let i = 0; i < ROUNDS; i++) {
+    const b = await round(child, bare.port, hash);
+    const o = await round(child, ours.port, hash);
+    bareRounds.push(b);
+    oursRounds.push(o);
+    ratios.push(o.datagramsPerSecond / b.datagramsPerSecond);
+    cpuRatios.push(o.datagramsPerCpuSecond / b.datagramsPerCpuSecond);
+    console.log(
+      `round ${i + 1}: bare ${b.datagramsPerSecond}/s (${b.datagramsPerCpuSecond}/CPU-s, loss ${b.lossPercent}%, rcvbuf drops ${b.udpReceiveBufferErrors}), ` +
+        `transport ${o.datagramsPerSecond}/s (${o.datagramsPerCpuSecond}/CPU-s, loss ${o.lossPercent}%, rcvbuf drops ${o.udpReceiveBufferErrors})`,
+    );
+  }
+  child.kill();
+  await ours.transport.stop();
+  const round3 = (x: number): number => Math.round(x * 1000) / 1000;
+  const report = {
+    ...benchEnvironment('quic', start),
+    setup: {
+      path: 'client A -> server -> client B (loopback), clients in a child process',
+      datagramBytes: DATAGRAM_BYTES,
+      window: WINDOW,
+      roundMs: ROUND_MS,
+      rounds: ROUNDS,
+      cpu: 'server process only (user + system), over the sending period',
+    },
+    transport: {
+      datagramsPerSecond: median(oursRounds.map((r) => r.datagramsPerSecond)),
+      datagramsPerCpuSecond: median(oursRounds.map((r) => r.datagramsPerCpuSecond)),
+      rounds: oursRounds,
+    },
+    bareRelay: {
+      datagramsPerSecond: median(bareRounds.map((r) => r.datagramsPerSecond)),
+      datagramsPerCpuSecond: median(bareRounds.map((r) => r.datagramsPerCpuSecond)),
+      rounds: bareRounds,
+    },
+    ratio: {
+      datagramsPerSecond: round3(median(ratios)),
+      datagramsPerCpuSecond: round3(median(cpuRatios)),
+    },
+    transportCounters: ours.transport.counters(),
+    transportRelayFailures: relayFailures,
+  };
+  fs.mkdirSync('reports', { recursive: true });
+  fs.writeFileSync('reports/bench-quic.json', `${JSON.stringify(report, null, 2)}\n`);
+  console.log(JSON.stringify({ ratio: report.ratio }, null, 2));
+  process.exit(0);
+}
+
+if (process.argv.includes('--clients')) await clientRole();
+else await main();
