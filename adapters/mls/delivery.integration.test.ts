@@ -125,6 +125,18 @@ describe('MLS group keys with the controller as delivery service', () => {
     await agreed(m);
   }, 30_000);
 
+  it('rotates every hour: a new epoch and key, same members', async () => {
+    const m = new InProcessMeeting('meeting-4');
+    for (const name of ['a', 'b', 'c']) await m.join(name);
+    const before = await agreed(m);
+    await m.advance(3_600_000 - 1);
+    expect(m.ds.epoch).toBe(2);
+    await m.advance(3_600_000);
+    expect(m.ds.epoch).toBe(3);
+    expect(m.epochs.at(-1)?.members).toEqual(['a', 'b', 'c']);
+    expect(await agreed(m)).not.toBe(before);
+  }, 30_000);
+
   it('grows to 20 members one join at a time', async () => {
     const m = new InProcessMeeting('meeting-3');
     for (let i = 0; i < 20; i++) await m.join(`q${i}`);
