@@ -58,6 +58,37 @@ describe('MLS client over ts-mls', () => {
     expect(alice.epoch).toBeUndefined();
   });
 
+  it('refuses a commit that is not what the controller announced, and stays where it was', async () => {
+    const [alice, bob, carol, dave] = await Promise.all(
+      ['alice', 'bob', 'carol', 'dave'].map((n) => MlsClient.create(n)),
+    );
+    if (!alice || !bob || !carol || !dave) throw new Error();
+    unwrap(await alice.createGroup(groupId));
+    const add = unwrap(
+      await alice.commit({ adds: [bob.keyPackage, carol.keyPackage], removes: [] }),
+    );
+    unwrap(await alice.processCommit(add.commit));
+    for (const c of [bob, carol]) unwrap(await c.joinFromWelcome(add.welcome ?? new Uint8Array()));
+    const key = unwrap(await bob.sframeBaseKey());
+    // Alice was asked to add Dave; she also removes Carol.
+    const rogue = unwrap(await alice.commit({ adds: [dave.keyPackage], removes: ['carol'] }));
+    const announced = { from: 'alice', adds: ['dave'], removes: [] };
+    expect(await bob.processCommit(rogue.commit, announced)).toEqual({
+      ok: false,
+      error: { kind: 'unexpected-changes', detail: 'removes carol' },
+    });
+    expect(bob.epoch).toBe(1);
+    expect(unwrap(await bob.sframeBaseKey())).toEqual(key);
+    // Announced as Carol's commit, it is refused too.
+    expect(
+      await bob.processCommit(rogue.commit, { from: 'carol', adds: ['dave'], removes: ['carol'] }),
+    ).toEqual({ ok: false, error: { kind: 'unexpected-changes', detail: 'committed by alice' } });
+    // As announced, it applies.
+    expect(
+      unwrap(await bob.processCommit(rogue.commit, { ...announced, removes: ['carol'] })),
+    ).toEqual({ epoch: 2 });
+  });
+
   it('refuses malformed bytes and out-of-place calls with typed errors', async () => {
     const alice = await MlsClient.create('alice');
     const junk = Uint8Array.of(1, 2, 3);

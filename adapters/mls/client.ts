@@ -36,7 +36,9 @@ import {
   type KeyPackage,
   type MLSMessage,
   type PrivateKeyPackage,
+  type IncomingMessageCallback,
   type Proposal,
+  type ProposalWithSender,
 } from 'ts-mls';
 import { defaultClientConfig } from 'ts-mls/clientConfig.js';
 import { err, ok, type Result } from '../../core/result.ts';
@@ -62,6 +64,8 @@ export type MlsClientError =
   | { readonly kind: 'wrong-epoch'; readonly epoch: number; readonly current: number }
   /** The commit removes this client: it cannot reach the new epoch, and drops the group. */
   | { readonly kind: 'removed' }
+  /** The commit's committer, additions or removals are not those the controller announced. */
+  | { readonly kind: 'unexpected-changes'; readonly detail: string }
   /** MLS refused the message (signature, confirmation tag, tree, ...). */
   | { readonly kind: 'rejected'; readonly detail: string };
 
@@ -108,6 +112,13 @@ export function commitEpoch(bytes: Uint8Array): Result<number, MlsClientError> {
   if (message?.wireformat === 'mls_public_message')
     return ok(Number(message.publicMessage.content.epoch));
   return err({ kind: 'malformed', expected: 'commit' });
+}
+
+/** What the controller says an accepted commit does (its broadcast's `from`, adds, removes). */
+export interface ExpectedChanges {
+  readonly from: string;
+  readonly adds: readonly string[];
+  readonly removes: readonly string[];
 }
 
 /** What a commit made here produced, before the controller accepted it. */
@@ -241,10 +252,15 @@ export class MlsClient {
 
   /**
    * Applies a commit the controller accepted: this client's own pending one (adopted as made)
-   * or another member's (checked and applied by MLS). Any pending commit of this client is
-   * void afterwards. The previous epoch's exporter secret is erased.
+   * or another member's (checked and applied by MLS). With `expected`, a commit by another
+   * committer, or adding or removing other members than announced, is refused and changes
+   * nothing. Any pending commit of this client is void afterwards. The previous epoch's
+   * exporter secret is erased.
    */
-  async processCommit(bytes: Uint8Array): Promise<Result<{ epoch: number }, MlsClientError>> {
+  async processCommit(
+    bytes: Uint8Array,
+    expected?: ExpectedChanges,
+  ): Promise<Result<{ epoch: number }, MlsClientError>> {
     const state = this.state;
     if (state === undefined) return err({ kind: 'no-group' });
     const pending = this.pending;
@@ -270,9 +286,20 @@ export class MlsClient {
         epoch: Number(epochOf),
         current: Number(state.groupContext.epoch),
       });
+    let mismatch: string | undefined;
+    const check: IncomingMessageCallback =
+      expected === undefined
+        ? acceptAll
+        : (incoming) => {
+            if (incoming.kind !== 'commit') return 'reject';
+            mismatch = this.mismatch(state, incoming.senderLeafIndex, incoming.proposals, expected);
+            return mismatch === undefined ? 'accept' : 'reject';
+          };
     try {
-      const result = await processMessage(message, state, emptyPskIndex, acceptAll, this.cs);
-      if (result.kind !== 'newState') return err({ kind: 'malformed', expected: 'commit' });
+      const result = await processMessage(message, state, emptyPskIndex, check, this.cs);
+      if (mismatch !== undefined) return err({ kind: 'unexpected-changes', detail: mismatch });
+      if (result.kind !== 'newState' || result.actionTaken !== 'accept')
+        return err({ kind: 'malformed', expected: 'commit' });
       if (result.newState.groupActiveState.kind === 'removedFromGroup') {
         this.forget();
         return err({ kind: 'removed' });
@@ -338,6 +365,42 @@ export class MlsClient {
     this.state = next;
     if (previous !== undefined && previous.keySchedule !== next.keySchedule)
       zeroOutUint8Array(previous.keySchedule.exporterSecret);
+  }
+
+  /** How a commit differs from what the controller announced, or undefined. */
+  private mismatch(
+    state: ClientState,
+    committer: number | undefined,
+    proposals: readonly ProposalWithSender[],
+    expected: ExpectedChanges,
+  ): string | undefined {
+    const from = committer === undefined ? undefined : this.identityAt(state, committer);
+    if (from !== expected.from) return `committed by ${from ?? 'a non-member'}`;
+    const adds: string[] = [];
+    const removes: string[] = [];
+    for (const { proposal } of proposals) {
+      if (proposal.proposalType === 'add') {
+        const credential = proposal.add.keyPackage.leafNode.credential;
+        if (credential.credentialType !== 'basic') return 'adds a non-basic credential';
+        adds.push(decoder.decode(credential.identity));
+      } else if (proposal.proposalType === 'remove') {
+        removes.push(this.identityAt(state, proposal.remove.removed) ?? '?');
+      } else {
+        return `carries a ${proposal.proposalType} proposal`;
+      }
+    }
+    const same = (a: readonly string[], b: readonly string[]) =>
+      a.length === b.length && [...a].sort().every((x, i) => x === [...b].sort()[i]);
+    if (!same(adds, expected.adds)) return `adds ${adds.join(',')}`;
+    if (!same(removes, expected.removes)) return `removes ${removes.join(',')}`;
+    return undefined;
+  }
+
+  private identityAt(state: ClientState, leaf: number): string | undefined {
+    const node = state.ratchetTree[leaf * 2];
+    if (node?.nodeType !== 'leaf') return undefined;
+    const credential = node.leaf.credential;
+    return credential.credentialType === 'basic' ? decoder.decode(credential.identity) : undefined;
   }
 
   private leafOf(state: ClientState, identity: string): number | undefined {

@@ -148,7 +148,13 @@ export class InProcessMeeting {
         this.lastCommit = o.commit;
         for (const p of o.to) {
           const client = this.client(p);
-          const { epoch } = unwrap(await client.processCommit(o.commit));
+          const { epoch } = unwrap(
+            await client.processCommit(o.commit, {
+              from: o.from,
+              adds: o.adds,
+              removes: o.removes,
+            }),
+          );
           if (epoch !== o.epoch) throw new Error(`${p} reached ${epoch}, expected ${o.epoch}`);
           this.pendingRequest.delete(p);
           this.ds.handle({ type: 'processed', participant: p, epoch }, this.now);

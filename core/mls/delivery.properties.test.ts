@@ -78,6 +78,7 @@ class World {
   /** Epochs started, per group, with their time and members. */
   readonly epochs = new Map<number, { epoch: number; at: number; members: ParticipantId[] }[]>();
   accepted = 0;
+  private lastBroadcast: Extract<MlsDeliveryOutput, { type: 'broadcast-commit' }> | undefined;
 
   client(p: ParticipantId) {
     let c = this.clients.get(p);
@@ -227,6 +228,7 @@ class World {
         break;
       }
       case 'broadcast-commit':
+        this.lastBroadcast = o;
         for (const p of o.to) {
           const c = this.client(p);
           // Only present members in the group receive it, and each gets every epoch in turn.
@@ -258,7 +260,16 @@ class World {
         // Exactly one commit accepted per epoch: the epochs of a group go 0, 1, 2, ...
         expect(o.epoch).toBe(list.length);
         list.push({ epoch: o.epoch, at: this.now, members: [...o.members] });
-        if (o.epoch > 0) this.accepted++;
+        if (o.epoch > 0) {
+          this.accepted++;
+          // The commit did what the broadcast says it did, and the broadcast went to the rest.
+          const before = list[list.length - 2]?.members ?? [];
+          const b = this.lastBroadcast;
+          expect(b?.epoch).toBe(o.epoch);
+          const stayed = before.filter((p) => !(b?.removes ?? []).includes(p));
+          expect(o.members).toEqual([...stayed, ...(b?.adds ?? [])]);
+          expect(b?.to).toEqual(stayed);
+        }
         // Every member of an epoch is present: a leaver is in no epoch after its leave, and a
         // joiner's first epoch began at or after its (last) join.
         for (const p of o.members) {

@@ -65,7 +65,15 @@ describe('MLS delivery service', () => {
     ]);
     const { outputs } = answer(ds, asked, 20);
     expect(outputs).toEqual([
-      { type: 'broadcast-commit', to: [alice], from: alice, epoch: 1, commit: bytes('commit:1') },
+      {
+        type: 'broadcast-commit',
+        to: [alice],
+        from: alice,
+        epoch: 1,
+        commit: bytes('commit:1'),
+        adds: [bob],
+        removes: [],
+      },
       { type: 'deliver-welcome', to: bob, epoch: 1, welcome: bytes('welcome:1') },
       { type: 'epoch-started', group: 0, epoch: 1, members: [alice, bob], reasons: ['join'] },
     ]);
@@ -103,6 +111,8 @@ describe('MLS delivery service', () => {
         from: bob,
         epoch: 3,
         commit: expect.any(Uint8Array),
+        adds: [],
+        removes: [alice],
       },
       { type: 'epoch-started', group: 0, epoch: 3, members: [bob, carol], reasons: ['leave'] },
     ]);

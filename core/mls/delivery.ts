@@ -98,13 +98,19 @@ export type MlsDeliveryOutput =
       readonly adds: readonly MemberToAdd[];
       readonly removes: readonly ParticipantId[];
     }
-  /** The accepted commit that starts `epoch`, for the members who process it. */
+  /**
+   * The accepted commit that starts `epoch`, for the members who process it, with what the
+   * controller asked it to do: each member checks the commit against `from`, `adds` and
+   * `removes` and refuses one that does something else.
+   */
   | {
       readonly type: 'broadcast-commit';
       readonly to: readonly ParticipantId[];
       readonly from: ParticipantId;
       readonly epoch: number;
       readonly commit: Uint8Array;
+      readonly adds: readonly ParticipantId[];
+      readonly removes: readonly ParticipantId[];
     }
   /** The welcome into `epoch`, for one member the accepted commit added. */
   | {
@@ -337,6 +343,8 @@ export class MlsDelivery {
       from: request.to,
       epoch: this.epochNumber,
       commit,
+      adds: added,
+      removes: request.removes,
     });
     if (welcome !== undefined && welcome.length > 0) {
       for (const p of added)
