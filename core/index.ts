@@ -14,3 +14,4 @@ export * from './ops/index.ts';
 export * from './mh/index.ts';
 export * from './mc/index.ts';
 export * from './gc/index.ts';
+export * from './mls/index.ts';
