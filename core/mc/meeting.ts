@@ -687,10 +687,10 @@ export class MeetingMachine {
     let index = 0;
     for (const member of this.roster.members.values()) {
       if (planned.members[index] !== member.id) return false;
+      // A member now at its home confirms the plan, wherever it was when the plan was made (a
+      // member once connected stays connected somewhere: only `connected` sets the handler).
       const away = this.awayFromHome(member);
-      // A member that arrived at the home the plan gave it confirms the plan.
-      const arrived = away === undefined && member.connectedHandler !== undefined;
-      if (planned.awayAt[index] !== away && !arrived) return false;
+      if (away !== undefined && planned.awayAt[index] !== away) return false;
       index++;
     }
     return true;

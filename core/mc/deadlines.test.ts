@@ -56,7 +56,7 @@ describe('the endpoint deadline heap', () => {
           expect(heap.peek()).toBe(earliest()?.[1].at ?? null);
         }
       }),
-      { numRuns: 300 },
+      { numRuns: 150 },
     );
   });
 });
