@@ -41,6 +41,9 @@ import {
 
 export type SFrameKeyUsage = 'send' | 'receive';
 
+export type SFrameContextError =
+  SFrameSuiteError | { readonly kind: 'invalid-replay-window'; readonly size: number };
+
 export type SFrameKeyError =
   | { readonly kind: 'kid-out-of-range'; readonly kid: bigint }
   | { readonly kind: 'kid-in-use'; readonly kid: bigint; readonly usage: SFrameKeyUsage }
@@ -108,10 +111,13 @@ export class SFrameContext {
     this.#replayWindow = replayWindow;
   }
 
-  static create(options: SFrameContextOptions): Result<SFrameContext, SFrameSuiteError> {
+  static create(options: SFrameContextOptions): Result<SFrameContext, SFrameContextError> {
     const suite = sframeCipherSuite(options.cipherSuite);
     if (!suite.ok) return suite;
     const window = options.replayWindow ?? DEFAULT_SFRAME_REPLAY_WINDOW;
+    if (window !== false && !(Number.isInteger(window) && window >= 1)) {
+      return err({ kind: 'invalid-replay-window', size: window });
+    }
     return ok(new SFrameContext(suite.value, options.subtle ?? defaultSubtle(), window));
   }
 
