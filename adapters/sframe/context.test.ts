@@ -251,11 +251,18 @@ describe('SFrameContext keys and counters', () => {
     expect(unwrap(parseSFrameHeader(next)).header.ctr).toBe(8n);
   });
 
-  it('continues a restored counter', async () => {
+  it('reports the next CTR, and continues a restored counter', async () => {
     const sender = unwrap(SFrameContext.create({ cipherSuite: SFRAME_AES_128_GCM_SHA256_128 }));
     unwrap(sender.addSendKey(1n, baseKey, { nextCtr: 1000n }));
+    unwrap(sender.addReceiveKey(2n, baseKey));
+    expect(sender.nextCtr(1n)).toBe(1000n);
     const frame = unwrap(await sender.encrypt(1n, text('a')));
     expect(unwrap(parseSFrameHeader(frame)).header.ctr).toBe(1000n);
+    expect([sender.nextCtr(1n), sender.nextCtr(2n), sender.nextCtr(3n)]).toEqual([
+      1001n,
+      undefined,
+      undefined,
+    ]);
   });
 
   it('forgets a removed key', async () => {

@@ -144,6 +144,16 @@ export class SFrameContext {
     return this.#keys.delete(kid);
   }
 
+  /**
+   * The CTR the next `encrypt` under sending key `kid` will use by default (2^64 once all are
+   * used); undefined for a KID without a sending key. An application that keeps SFrame state
+   * across restarts stores a value above it before encrypting with it (RFC 9605, section 9.1)
+   * and passes it back as `nextCtr`.
+   */
+  nextCtr(kid: bigint): bigint | undefined {
+    return this.#keys.get(kid)?.counter?.next;
+  }
+
   /** The usage of the key held for `kid`, if any. */
   keyUsage(kid: bigint): SFrameKeyUsage | undefined {
     return this.#keys.get(kid)?.usage;
