@@ -213,11 +213,13 @@ export class WebSocketMediaTransport implements MediaTransport {
       events.control(connection, message);
     });
     ws.on('error', (error: Error & { code?: string }) => {
-      // ws closes the connection itself (1002, 1007 or 1009) after a frame error.
+      // ws closes the connection itself (1002, 1007 or 1009) after a frame error, then waits
+      // up to 30 s for the peer's close frame; a misbehaving peer gets one second.
       this.options.onDrop?.('malformed-frame', {
         kind: 'malformed-frame',
         code: error.code ?? 'unknown',
       });
+      setTimeout(() => ws.terminate(), 1_000).unref();
     });
     ws.on('close', (code: number, reason: Buffer) => {
       this.sockets.delete(ws);
