@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { jwksCachePolicy } from '../../core/keys/jwks-cache.ts';
 import { Forwarder } from '../../core/mh/forwarder.ts';
 import { handlerId, regionId } from '../../core/ids.ts';
@@ -10,7 +11,7 @@ import { JwksClient } from '../../adapters/jwt/jwks-client.ts';
 import { VerifiedTokenCache } from '../../adapters/jwt/verified-cache.ts';
 import { createLogger, type Logger } from '../../adapters/logging/logger.ts';
 import { createHttpMetrics } from '../../adapters/metrics/registry.ts';
-import { createRedis, redisIsReachable } from '../../adapters/redis/client.ts';
+import { connectedWithin, createRedis, redisIsReachable } from '../../adapters/redis/client.ts';
 import { RedisHandlerLoadStore } from '../../adapters/redis/mh-load-reports.ts';
 import { UdpMediaTransport } from '../../adapters/udp/udp-transport.ts';
 import {
@@ -26,6 +27,8 @@ import { registerMhMetrics } from './metrics.ts';
 
 /** Peer reports older than this are not read (admission ignores them after 10 s anyway). */
 const PEER_REPORT_MAX_AGE_MS = 10_000;
+/** How long start-up waits for Redis and the issuers' keys before serving anyway. */
+const STARTUP_WAIT_MS = 2_000;
 
 /** A running Media Handler. */
 export interface RunningMh {
@@ -83,9 +86,12 @@ export async function startMh(
     now,
     logger,
   });
+  // Keys are fetched until held, retrying quickly while an issuer does not answer.
   const stopKeyFetch = new AbortController();
-  void controllerKeys.fetchUntilHeld(stopKeyFetch.signal);
-  void acKeys.fetchUntilHeld(stopKeyFetch.signal);
+  const keysFetched = Promise.all([
+    controllerKeys.fetchUntilHeld(stopKeyFetch.signal),
+    acKeys.fetchUntilHeld(stopKeyFetch.signal),
+  ]);
 
   const forwarder = new Forwarder({
     handler: handlerId(env.MH_ID),
@@ -131,6 +137,13 @@ export async function startMh(
   }
   let listening = true;
   driver.start();
+
+  // Start-up waits a little for Redis and the keys, then serves anyway (degraded until held).
+  const [connected] = await Promise.all([
+    connectedWithin(redis, STARTUP_WAIT_MS),
+    Promise.race([keysFetched, sleep(STARTUP_WAIT_MS, undefined, { ref: false })]),
+  ]);
+  if (!connected) logger.warn('redis unreachable: load reports are not published (degraded)');
 
   const metrics = createHttpMetrics('mh');
   registerMhMetrics(metrics.registry, driver, () => transportDrops);
