@@ -43,6 +43,8 @@ export interface UdpTransportOptions {
   /** Packets from new addresses beyond this many connections are dropped (default 10,000). */
   readonly maxConnections?: number;
   readonly onDrop?: (reason: UdpTransportDrop) => void;
+  /** Kernel send and receive buffer sizes asked for (default 4 MiB; the kernel may cap them). */
+  readonly socketBufferBytes?: number;
 }
 
 class UdpConnection implements MediaConnection {
@@ -112,6 +114,9 @@ export class UdpMediaTransport implements MediaTransport {
         resolve();
       });
     });
+    const buffer = this.options.socketBufferBytes ?? 4 << 20;
+    socket.setRecvBufferSize(buffer);
+    socket.setSendBufferSize(buffer);
     this.sweep = setInterval(() => this.closeIdle(), Math.min(this.idleTimeoutMs, 5_000));
     this.sweep.unref();
     return { host: this.options.host, port: socket.address().port };

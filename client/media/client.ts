@@ -97,6 +97,12 @@ export function sframePayload(kid: bigint, ctr: bigint, ciphertext: Uint8Array):
   return payload;
 }
 
+/** Where a publisher's datagrams go: a `MediaClient`, or any other datagram transport. */
+export interface DatagramSink {
+  readonly maxDatagramBytes: number;
+  sendDatagram(datagram: Uint8Array): boolean;
+}
+
 /** One published stream: numbers its datagrams and frames, splits frames into fragments. */
 export class StreamPublisher {
   private sequence = 0;
@@ -105,7 +111,7 @@ export class StreamPublisher {
   readonly publisherId: bigint;
 
   constructor(
-    private readonly client: MediaClient,
+    private readonly client: DatagramSink,
     meeting: string,
     participant: string,
     readonly kind: MediaKind,

@@ -8,6 +8,7 @@ export {
   sframePayload,
   type ConnectOptions,
   type ConnectOutcome,
+  type DatagramSink,
   type WebSocketConstructor,
   type WebSocketLike,
 } from './client.ts';
