@@ -6,6 +6,8 @@ import type { MediaClient } from '../../client/media/index.ts';
 import type { DatagramHeader } from '../../core/protocol/datagram.ts';
 import { MediaKind, type Leg } from '../generated/darktower/mh/v1/route.ts';
 import { TEST_REDIS_URL } from '../shared/testing.ts';
+import { controlKind, datagramBytes, helloBytes } from '../../loadtest/k6/mh-wire.js';
+import { headerTemplate } from '../../loadtest/k6/templates.ts';
 import { connectMh, type MhClient } from './grpc-client.ts';
 import { startMh, type RunningMh } from './server.ts';
 import {
@@ -211,6 +213,39 @@ describe('MH media forwarding', () => {
       redis: 'ok',
       connection_token_keys: 'ok',
     });
+  });
+});
+
+describe('MH and the k6 wire code', () => {
+  it('accepts a client speaking only loadtest/k6/mh-wire.js and forwards its datagrams', async () => {
+    const meeting = 'meeting-k6';
+    const bob = await acceptedClient(
+      mh.wsUrl,
+      await tokenFrom(controller, grant(meeting, 'bob', MH)),
+    );
+    const got = record(bob);
+    await command([camera('p-1'), deliver('p-1', 'bob')], [], meeting);
+    const { WebSocket } = await import('ws');
+    const socket = new WebSocket(mh.wsUrl);
+    await new Promise((resolve) => socket.once('open', resolve));
+    const kinds: string[] = [];
+    const answered = new Promise<void>((resolve) =>
+      socket.on('message', (data: Buffer, binary: boolean) => {
+        if (binary) return;
+        kinds.push(controlKind(new Uint8Array(Buffer.from(data.toString(), 'base64'))));
+        resolve();
+      }),
+    );
+    const token = await tokenFrom(controller, grant(meeting, 'p-1', MH));
+    socket.send(Buffer.from(helloBytes(token)).toString('base64'));
+    await answered;
+    expect(kinds).toEqual(['accepted']);
+    const template = headerTemplate(meeting, 'p-1', 'camera').hex;
+    for (let i = 0; i < 10; i++) socket.send(new Uint8Array(datagramBytes(template, i, i, 1_000)));
+    await eventually(() => got.length === 10, 3_000, 'the k6 datagrams');
+    expect(got.map((d) => d.header.sequence)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    socket.close();
+    await bob.close();
   });
 });
 
