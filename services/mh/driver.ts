@@ -498,8 +498,8 @@ export class MediaHandlerDriver {
   }
 
   /** Publishes this handler's record now, outside the report cadence (drain start). */
-  publishNow(): void {
-    this.publish({
+  publishNow(): Promise<void> {
+    return this.publish({
       handlerId: this.forwarder.handlerId,
       region: this.forwarder.region,
       utilisation: this.forwarder.utilisation,
@@ -515,10 +515,14 @@ export class MediaHandlerDriver {
     });
   }
 
-  private publish(record: HandlerLoadRecord): void {
-    this.options.publishLoad(record).then(
-      () => this.counters.loadReportsPublished++,
-      () => this.counters.loadReportFailures++,
+  /** Publishes a record; never rejects (a failure is counted and logged). */
+  private publish(record: HandlerLoadRecord): Promise<void> {
+    return this.options.publishLoad(record).then(
+      () => void this.counters.loadReportsPublished++,
+      (error: unknown) => {
+        this.counters.loadReportFailures++;
+        this.options.logger.debug({ err: error }, 'load report not published');
+      },
     );
   }
 
@@ -574,11 +578,13 @@ export class MediaHandlerDriver {
    * Stops admitting (the forwarder's `drain`), lets sessions run until `graceMs` from now,
    * and resolves once none is left (the forwarder closes the rest at the deadline).
    */
-  drain(graceMs: number): Promise<void> {
-    return new Promise((resolve) => {
+  async drain(graceMs: number): Promise<void> {
+    let announced: Promise<void> = Promise.resolve();
+    await new Promise<void>((resolve) => {
       this.drainDone = resolve;
       this.forwarder.handle({ type: 'drain', deadlineMs: this.now() + graceMs }, this.now());
-      this.publishNow();
+      // Controllers and other handlers learn at once that this one takes no one.
+      announced = this.publishNow();
       this.pump();
       // Should a session outlive the deadline's outputs (it cannot), never wait past it.
       this.drainDeadlineTimer = setTimeout(() => {
@@ -586,6 +592,8 @@ export class MediaHandlerDriver {
         resolve();
       }, graceMs + 1_000);
     });
+    clearTimeout(this.drainDeadlineTimer);
+    await announced;
   }
 
   /** Stops the timer and the transports (closing every connection). */

@@ -212,3 +212,69 @@ describe('MH drain', () => {
     expect(output).not.toMatch(/eyJ[A-Za-z0-9_-]{10,}\./); // no token in any log line
   }, 40_000);
 });
+
+describe('MH redirects', () => {
+  it('sends a client to the least-loaded handler of the region, with its address, when full or draining', async () => {
+    const prefix = `${acm.backends.redisPrefix}mh-pair:`;
+    const start = (id: string, extra: Record<string, string> = {}) =>
+      startMh(
+        mhTestEnvironment({
+          id,
+          acUrl: acm.ac.url,
+          controllers: [controller],
+          redisPrefix: prefix,
+          extra,
+        }),
+        { logger },
+      );
+    // A handler of 2 kbit/s is over its hard limit with a few datagrams a second.
+    const full = await start('mh-full', { MH_CAPACITY_BPS: '2000' });
+    const roomy = await start('mh-roomy');
+    try {
+      const { alice, bob, received, send } = await pair(full, 'meeting-full');
+      for (let i = 0; i < 10; i++) send();
+      await eventually(() => received.length === 10, 3_000, 'media on the small handler');
+      // Traffic throughout, or the next quiet second takes the band back down.
+      const traffic = setInterval(send, 50);
+      await eventually(
+        () => full.driver.forwarder.band === 'hard-limit',
+        5_000,
+        'the small handler at its hard limit',
+      );
+      const hello = async (mh: RunningMh, participant: string) =>
+        (
+          await connectClient(
+            mh.wsUrl,
+            await tokenFrom(controller, grant('meeting-full', participant, mh.id)),
+          )
+        ).outcome;
+      await eventually(
+        async () => (await hello(full, `carol-${Math.random()}`)).kind === 'redirected',
+        5_000,
+        "a redirect (once the other handler's report is read)",
+      );
+      expect(await hello(full, 'dave')).toEqual({
+        kind: 'redirected',
+        handler: 'mh-roomy',
+        address: roomy.wsUrl,
+      });
+      // A draining handler is never a target: its draining report is written before it closes.
+      await roomy.drainAndClose();
+      await eventually(
+        async () => (await hello(full, `erin-${Math.random()}`)).kind === 'rejected',
+        5_000,
+        'no target once the other handler drains',
+      );
+      expect(await hello(full, 'frank')).toEqual({
+        kind: 'rejected',
+        reason: 'capacity',
+        retryAfterMs: 5_000,
+      });
+      clearInterval(traffic);
+      await Promise.all([alice.close(), bob.close()]);
+    } finally {
+      await full.close();
+      await roomy.close();
+    }
+  }, 40_000);
+});
