@@ -43,7 +43,9 @@ export type WebSocketTransportDrop =
   /** A frame ws refused (bad opcode, unmasked, bad UTF-8, over `maxPayload`...): closed. */
   | 'malformed-frame'
   /** An upgrade refused: wrong path, or the connection limit reached. */
-  | 'refused-upgrade';
+  | 'refused-upgrade'
+  /** A connection cut because it answered no ping. */
+  | 'keepalive-timeout';
 
 /** A WebSocket-level error, typed from ws's error codes. */
 export interface WebSocketFrameError {
@@ -63,6 +65,11 @@ export interface WebSocketTransportOptions {
   readonly maxQueuedBytes?: number;
   /** Upgrades beyond this many open connections are refused 503 (default 10,000). */
   readonly maxConnections?: number;
+  /**
+   * Every this many ms each connection is pinged; one that has not answered the previous ping
+   * is cut (a peer gone without a close). Default 15 s.
+   */
+  readonly keepaliveMs?: number;
   /** Told of every drop or refusal the transport makes on its own. */
   readonly onDrop?: (reason: WebSocketTransportDrop, error?: WebSocketFrameError) => void;
 }
@@ -121,6 +128,9 @@ export class WebSocketMediaTransport implements MediaTransport {
   private wss: WebSocketServer | undefined;
   private readonly ids = new IdAllocator();
   private readonly sockets = new Set<WebSocket>();
+  /** Sockets that answered (pong) or sent something since the last ping. */
+  private readonly alive = new WeakSet<WebSocket>();
+  private keepalive: NodeJS.Timeout | undefined;
   private readonly maxDatagramBytes: number;
   private readonly maxControlBytes: number;
   private readonly maxQueuedBytes: number;
@@ -173,8 +183,22 @@ export class WebSocketMediaTransport implements MediaTransport {
         resolve();
       });
     });
+    this.keepalive = setInterval(() => this.ping(), this.options.keepaliveMs ?? 15_000);
+    this.keepalive.unref();
     const { port } = server.address() as AddressInfo;
     return { host: this.options.host, port };
+  }
+
+  private ping(): void {
+    for (const ws of this.sockets) {
+      if (!this.alive.has(ws)) {
+        this.options.onDrop?.('keepalive-timeout');
+        ws.terminate();
+        continue;
+      }
+      this.alive.delete(ws);
+      ws.ping();
+    }
   }
 
   private accept(ws: WebSocket, request: IncomingMessage, events: MediaTransportEvents): void {
@@ -188,6 +212,8 @@ export class WebSocketMediaTransport implements MediaTransport {
       this.maxQueuedBytes,
     );
     this.sockets.add(ws);
+    this.alive.add(ws);
+    ws.on('pong', () => this.alive.add(ws));
     ws.binaryType = 'nodebuffer';
     ws.on('message', (data: Buffer, isBinary: boolean) => {
       if (isBinary) {
@@ -233,6 +259,7 @@ export class WebSocketMediaTransport implements MediaTransport {
     const server = this.server;
     if (server === undefined) return;
     this.server = undefined;
+    clearInterval(this.keepalive);
     const closed = [...this.sockets].map(
       (ws) =>
         new Promise<void>((resolve) => {
