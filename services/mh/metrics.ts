@@ -10,6 +10,9 @@ import { DriverCounters, type MediaHandlerDriver } from './driver.ts';
 
 const BANDS = { ok: 0, warning: 1, 'hard-limit': 2 } as const;
 
+/** Transport drops that are datagrams; the others are connections refused or cut. */
+const DATAGRAM_TRANSPORT_DROPS = new Set(['oversized-datagram', 'malformed-packet', 'send-failed']);
+
 /** A counter whose value is read from a source at scrape time. */
 function readCounter(registry: Registry, name: string, help: string, read: () => number): void {
   new Counter({
@@ -59,7 +62,22 @@ export function registerMhMetrics(
         this.inc({ reason: `send-${failure}` }, count);
       }
       for (const [reason, count] of transportDrops()) {
-        this.inc({ reason: `transport-${reason}` }, count);
+        if (DATAGRAM_TRANSPORT_DROPS.has(reason))
+          this.inc({ reason: `transport-${reason}` }, count);
+      }
+    },
+  });
+  new Counter({
+    name: 'mh_transport_refusals_total',
+    help:
+      'Connections a transport refused or cut on its own, by reason (malformed-frame, ' +
+      'malformed-control, refused-upgrade, keepalive-timeout, connection-limit)',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [reason, count] of transportDrops()) {
+        if (!DATAGRAM_TRANSPORT_DROPS.has(reason)) this.inc({ reason }, count);
       }
     },
   });
