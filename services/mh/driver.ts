@@ -15,7 +15,6 @@
 import type { ConnectionTokenClaims } from '../../core/mh/claims.ts';
 import type { Forwarder } from '../../core/mh/forwarder.ts';
 import type { MhOutput, RouteCommand } from '../../core/mh/types.ts';
-import type { HandlerId } from '../../core/ids.ts';
 import type { Logger } from '../../adapters/logging/logger.ts';
 import type {
   DatagramSendFailure,
@@ -51,18 +50,6 @@ const MAX_TRANSPORTS = 4;
 /** Destinations of one datagram, at most (the forwarder drops it as `out-too-small` beyond). */
 const MAX_DESTINATIONS = 4_096;
 
-/** Why the driver refused a hello before the forwarder saw it (a bounded label set). */
-export type HelloRefusal =
-  | 'malformed_token'
-  | 'wrong_token_type'
-  | 'unsupported_algorithm'
-  | 'missing_kid'
-  | 'bad_signature'
-  | 'malformed_claims'
-  | 'untrusted_issuer'
-  | 'unknown_kid'
-  | 'keys_unavailable';
-
 /** Verifies a connection token's signature and issuer (adapters/jwt/connection-tokens.ts). */
 export type TokenVerifier = (
   token: string,
@@ -81,8 +68,6 @@ export class DriverCounters {
     'queue-full': 0,
     closed: 0,
   };
-  /** Drops transports made on their own, by reason. */
-  readonly transportDrops = new Map<string, number>();
   /** Hello outcomes: accepted, redirected, or the refusal reason. */
   readonly hellos = new Map<string, number>();
   /** Control messages that did not decode or came out of place. */
@@ -349,7 +334,7 @@ export class MediaHandlerDriver {
     tracked.connection.close(code, reason);
   }
 
-  /** Hands a route command to the forwarder; resolves with its ack. */
+  /** Hands a route command to the forwarder; returns its ack (the forwarder acks at once). */
   applyRouteCommand(command: RouteCommand): Extract<MhOutput, { type: 'route-ack' }> {
     let ack: Extract<MhOutput, { type: 'route-ack' }> | undefined;
     const key = `${command.controller}\u0000${command.meeting}\u0000${command.id}`;
@@ -602,10 +587,5 @@ export class MediaHandlerDriver {
     clearTimeout(this.timer);
     clearTimeout(this.drainDeadlineTimer);
     await Promise.all(this.transports.map((transport) => transport.stop()));
-  }
-
-  /** The handler id (for logs). */
-  get handlerId(): HandlerId {
-    return this.forwarder.handlerId;
   }
 }
