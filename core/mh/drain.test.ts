@@ -11,6 +11,7 @@ import {
   destinations,
   drain,
   forwarder,
+  loadTo,
   open,
   peerReport,
   publish,
@@ -47,6 +48,34 @@ describe('Forwarder drain', () => {
     });
     expect(f.sessionCount).toBe(1);
     expect(f.connectionOf(MEETING, ALICE)).toBe(1);
+  });
+
+  it('says so in its load reports, and never redirects to a peer that says so', () => {
+    const f = forwarder();
+    f.handle({ type: 'drain', deadlineMs: 60_000 }, 0);
+    f.handleTimeout(1_000);
+    expect(drain(f).find((o) => o.type === 'load-report')).toMatchObject({
+      report: { draining: true },
+    });
+    const full = forwarder();
+    loadTo(full, 0.9, 0);
+    full.handle(
+      { type: 'peer-load-report', report: peerReport('mh-b', 0.1, 900, { draining: true }) },
+      1_000,
+    );
+    full.handle({ type: 'peer-load-report', report: peerReport('mh-c', 0.6, 900) }, 1_000);
+    expect(open(full, 1, ALICE, 1_000)[0]).toMatchObject({
+      type: 'session-redirected',
+      to: handlerId('mh-c'),
+    });
+    full.handle(
+      { type: 'peer-load-report', report: peerReport('mh-c', 0.6, 950, { draining: true }) },
+      1_000,
+    );
+    expect(open(full, 2, BOB, 1_000)[0]).toMatchObject({
+      type: 'session-rejected',
+      reason: 'capacity',
+    });
   });
 
   it('keeps open sessions forwarding until the deadline, then closes each', () => {

@@ -61,7 +61,9 @@
  * as arriving at a handler at its hard limit: redirected to the least-loaded eligible handler
  * of the region, else rejected `draining` with the admission policy's retry-after (a reconnect
  * too: the handler is leaving). Sessions already open keep forwarding until the drain
- * deadline, when each still open is closed (`session-closed`, reason `draining`).
+ * deadline, when each still open is closed (`session-closed`, reason `draining`). Its load
+ * reports say `draining: true`, and a peer's report that says so makes that peer no redirect
+ * target.
  *
  * Bandwidth. Every `loadReportIntervalMs` the bytes counted by `forward` (received once, plus
  * one copy per destination) and by `traffic` inputs give bits per second; utilisation is that
@@ -742,6 +744,7 @@ export class Forwarder {
         utilisation,
         state: this.#band,
         reportedAt: nowMs,
+        ...(this.#draining ? { draining: true } : {}),
       },
       quality: this.#quality.stage,
       bitsPerSecond,

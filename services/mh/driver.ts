@@ -545,11 +545,7 @@ export class MediaHandlerDriver {
         for (const record of records) {
           if (record.handlerId === this.forwarder.handlerId) continue;
           this.peerAddresses.set(record.handlerId, record.address);
-          // A draining handler takes no one: it is not offered as a redirect target.
-          const report = record.draining
-            ? { ...record, state: 'hard-limit' as const, utilisation: Infinity }
-            : record;
-          this.forwarder.handle({ type: 'peer-load-report', report }, now);
+          this.forwarder.handle({ type: 'peer-load-report', report: record }, now);
         }
         this.pump();
       },
