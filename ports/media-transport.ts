@@ -20,8 +20,11 @@ export interface MediaConnection {
   /** Largest datagram this connection carries (1,199 bytes to a browser over WebTransport). */
   readonly maxDatagramBytes: number;
   /**
-   * Sends one datagram now (the bytes may be reused by the caller once this returns).
-   * Returns `null` when sent, or why it was dropped.
+   * Sends one datagram now. Returns `null` when sent (or queued), or why it was dropped.
+   * The transport may keep a reference to `bytes` until they are written (node:dgram and ws
+   * queue the caller's buffer rather than copy it), so the caller must not change them
+   * afterwards; the Media Handler never does (a datagram goes out as it came, and the copy
+   * with a raised hop count for peer handlers is made once per datagram, not per send).
    */
   sendDatagram(bytes: Uint8Array): DatagramSendFailure | null;
   /** Sends one whole control message, reliably and in order. */

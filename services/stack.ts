@@ -1,5 +1,5 @@
-// `npm run stack`: migrates, seeds a first admin service and demo user, then runs AC and GC
-// in one process against local PostgreSQL and Redis. See docs/services.md.
+// `npm run stack`: migrates, seeds a first admin service and demo user, then runs AC, GC and
+// two Media Handlers in one process against local PostgreSQL and Redis. See docs/services.md.
 import { randomBytes } from 'node:crypto';
 import { access, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
@@ -13,6 +13,13 @@ import { acEnvironment } from './ac/config.ts';
 import { startAc } from './ac/server.ts';
 import { gcEnvironment } from './gc/config.ts';
 import { startGc } from './gc/server.ts';
+import { mhEnvironment } from './mh/config.ts';
+import {
+  DEV_CONTROLLER_ISSUER,
+  devControllerKey,
+  serveDevControllerJwks,
+} from './mh/dev-controller.ts';
+import { startMh, type RunningMh } from './mh/server.ts';
 import { migrateSchemas } from './shared/schema.ts';
 import { seedFirstAccounts } from './shared/seed.ts';
 import { lostStateProblem } from './shared/stack-state.ts';
@@ -72,7 +79,7 @@ async function resetStack(url: string): Promise<void> {
   } finally {
     await client.end();
   }
-  for (const file of ['ac-master-key', 'admin-client.json']) {
+  for (const file of ['ac-master-key', 'admin-client.json', 'dev-controller-key.pem']) {
     await rm(join(stateDir, file), { force: true });
   }
   logger.warn({ database: databaseName, state_dir: stateDir }, 'stack reset');
@@ -152,11 +159,53 @@ await pool.end();
 
 const ac = await startAc(acEnv.value);
 const gc = await startGc(gcEnv.value);
-logger.info({ ac: ac.url, gc: gc.url, gc_grpc: gc.grpcAddress }, 'stack running; Ctrl-C stops it');
+
+// Two Media Handlers. Until the Meeting Controller service exists, their connection tokens come
+// from a development controller key in the state directory (services/mh/dev-token.ts).
+const devJwks = await serveDevControllerJwks(await devControllerKey(stateDir), {
+  host: '127.0.0.1',
+  port: Number(process.env.STACK_DEV_CONTROLLER_PORT ?? 8089),
+});
+const handlers: RunningMh[] = [];
+for (const [index, id] of ['mh-1', 'mh-2'].entries()) {
+  const offset = index * 10;
+  const mhEnv = parseEnvironment(mhEnvironment, {
+    ...process.env,
+    REDIS_URL: shared.REDIS_URL,
+    MH_ID: id,
+    MH_REGION: process.env.MH_REGION ?? 'local',
+    MH_WS_BIND_ADDRESS: `127.0.0.1:${4434 + offset}`,
+    BIND_ADDRESS: `127.0.0.1:${8084 + offset}`,
+    METRICS_BIND_ADDRESS: `127.0.0.1:${9084 + offset}`,
+    MH_GRPC_BIND_ADDRESS: `127.0.0.1:${50053 + offset}`,
+    MH_TRUSTED_ISSUERS: `${DEV_CONTROLLER_ISSUER}=${devJwks.url}`,
+    AC_INTERNAL_URL: acUrl,
+    MH_DRAIN_GRACE_MS: process.env.MH_DRAIN_GRACE_MS ?? '5000',
+  });
+  if (!mhEnv.ok) {
+    console.error(describeConfigError('mh-service', mhEnv.error));
+    process.exit(2);
+  }
+  handlers.push(await startMh(mhEnv.value));
+}
+logger.info(
+  {
+    ac: ac.url,
+    gc: gc.url,
+    gc_grpc: gc.grpcAddress,
+    mh: handlers.map((mh) => ({ id: mh.id, ws: mh.wsUrl, grpc: mh.grpcAddress })),
+  },
+  'stack running; Ctrl-C stops it',
+);
 onTerminationSignal(
   () =>
     closeAll(
       [
+        {
+          name: 'media handlers',
+          close: async () => void (await Promise.all(handlers.map((mh) => mh.drainAndClose()))),
+        },
+        { name: 'dev controller jwks', close: () => devJwks.close() },
         { name: 'gc', close: () => gc.close() },
         { name: 'ac', close: () => ac.close() },
       ],

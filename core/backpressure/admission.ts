@@ -21,6 +21,8 @@ export interface HandlerLoadReport {
   readonly state: BandwidthState;
   /** When (ms) the handler produced the report. */
   readonly reportedAt: number;
+  /** The handler is draining: it takes no new participant, whatever its load. */
+  readonly draining?: boolean;
 }
 
 export interface AdmissionPolicy {
@@ -70,8 +72,8 @@ export function canAccept(
 }
 
 /**
- * Reports a redirect may target: same region, another handler, fresh at `now`, and able to
- * accept. A report stamped in the future (clock skew between hosts) counts as fresh.
+ * Reports a redirect may target: same region, another handler, fresh at `now`, not draining,
+ * and able to accept. A report stamped in the future (clock skew between hosts) counts as fresh.
  */
 export function eligibleHandlers(
   local: LocalHandler,
@@ -84,6 +86,7 @@ export function eligibleHandlers(
       report.region === local.region &&
       report.handlerId !== local.handlerId &&
       now - report.reportedAt <= policy.maxReportAgeMs &&
+      report.draining !== true &&
       canAccept(report.utilisation, report.state, policy),
   );
 }

@@ -9,11 +9,11 @@
  *   const f = new Forwarder({ handler, region, capacityBps, loadReportIntervalMs?, ... });
  *   f.handle(input: MhInput, nowMs)   route-command, session-open, session-closed,
  *                                     peer-connected, peer-disconnected, peer-load-report,
- *                                     traffic, quality-sample
+ *                                     traffic, quality-sample, drain
  *   f.handleTimeout(nowMs)            the deadline from pollTimeout has come
  *   f.pollOutput(): MhOutput | null   route-ack, session-accepted / -redirected / -rejected,
  *                                     session-closed, load-report, band-changed, quality-changed
- *   f.pollTimeout(): number | null    next load report or quality recovery deadline (ms)
+ *   f.pollTimeout(): number | null    next load report, quality recovery or drain deadline (ms)
  *   f.forward(from, datagram, out)    the datagram decision (below)
  *   f.dispatch(from, datagram, out, send)  forward, then send with the hop count raised for peers
  *
@@ -56,6 +56,14 @@
  * the last load report's utilisation and band and the stored peer reports. The nonce is spent
  * only when a session is accepted (a client refused for capacity may retry with its token) and
  * remembered until the token's expiry plus the skew.
+ *
+ * Draining. After a `drain` input every session-open that passes the claims check is treated
+ * as arriving at a handler at its hard limit: redirected to the least-loaded eligible handler
+ * of the region, else rejected `draining` with the admission policy's retry-after (a reconnect
+ * too: the handler is leaving). Sessions already open keep forwarding until the drain
+ * deadline, when each still open is closed (`session-closed`, reason `draining`). Its load
+ * reports say `draining: true`, and a peer's report that says so makes that peer no redirect
+ * target.
  *
  * Bandwidth. Every `loadReportIntervalMs` the bytes counted by `forward` (received once, plus
  * one copy per destination) and by `traffic` inputs give bits per second; utilisation is that
@@ -228,6 +236,10 @@ export class Forwarder {
   #utilisation = 0;
   #quality: QualityState = INITIAL_QUALITY_STATE;
   #lastSample: QualitySample | null = null;
+  /** Set by `drain`: no admission from then on. */
+  #draining = false;
+  /** When the sessions still open are closed; null once done or when not draining. */
+  #drainDeadline: number | null = null;
 
   constructor(config: ForwarderConfig) {
     const invalid = validate(config);
@@ -299,6 +311,16 @@ export class Forwarder {
         this.#lastSample = input.sample;
         this.#foldQuality(input.sample, nowMs);
         break;
+      case 'drain':
+        if (!Number.isFinite(input.deadlineMs)) break;
+        if (!this.#draining) {
+          this.#draining = true;
+          this.#drainDeadline = input.deadlineMs;
+        } else if (this.#drainDeadline !== null && input.deadlineMs < this.#drainDeadline) {
+          this.#drainDeadline = input.deadlineMs;
+        }
+        if (this.#drainDeadline !== null && nowMs >= this.#drainDeadline) this.#closeDrained();
+        break;
     }
   }
 
@@ -310,6 +332,7 @@ export class Forwarder {
     if (dwell !== null && nowMs >= dwell && this.#lastSample !== null) {
       this.#foldQuality(this.#lastSample, nowMs);
     }
+    if (this.#drainDeadline !== null && nowMs >= this.#drainDeadline) this.#closeDrained();
   }
 
   pollOutput(): MhOutput | null {
@@ -330,7 +353,8 @@ export class Forwarder {
     const report = this.#intervalStart + this.#interval;
     const dwell =
       this.#lastSample === null ? null : qualityDeadline(this.#quality, this.#qualityPolicy);
-    return dwell === null ? report : Math.min(report, dwell);
+    const next = dwell === null ? report : Math.min(report, dwell);
+    return this.#drainDeadline === null ? next : Math.min(next, this.#drainDeadline);
   }
 
   // ---- read-only views -------------------------------------------------------------------
@@ -347,6 +371,11 @@ export class Forwarder {
 
   get qualityStage(): QualityState['stage'] {
     return this.#quality.stage;
+  }
+
+  /** Whether a `drain` came: no session is admitted any more. */
+  get draining(): boolean {
+    return this.#draining;
   }
 
   get sessionCount(): number {
@@ -603,13 +632,14 @@ export class Forwarder {
     const { meeting, participant } = claims;
     const key = sessionKey(meeting, participant);
     const previous = this.#sessions.get(key);
-    if (previous === undefined) {
+    if (previous === undefined || this.#draining) {
       const decision = admitParticipant(
         {
           handlerId: this.handlerId,
           region: this.region,
-          utilisation: this.#utilisation,
-          state: this.#band,
+          // A draining handler admits no one: it decides as if at its hard limit.
+          utilisation: this.#draining ? Infinity : this.#utilisation,
+          state: this.#draining ? 'hard-limit' : this.#band,
         },
         [...this.#peerReports.values()],
         nowMs,
@@ -626,7 +656,7 @@ export class Forwarder {
         return;
       }
       if (decision.kind === 'reject') {
-        reject('capacity', decision.retryAfterMs);
+        reject(this.#draining ? 'draining' : 'capacity', decision.retryAfterMs);
         return;
       }
     } else {
@@ -651,6 +681,21 @@ export class Forwarder {
       participant,
       reconnect: previous !== undefined,
     });
+  }
+
+  /** The drain deadline has come: every session still open is closed. */
+  #closeDrained(): void {
+    this.#drainDeadline = null;
+    for (const session of [...this.#sessions.values()]) {
+      this.#unbindSession(session);
+      this.#emit({
+        type: 'session-closed',
+        connection: session.connection,
+        meeting: session.meeting,
+        participant: session.participant,
+        reason: 'draining',
+      });
+    }
   }
 
   #unbindSession(session: ClientSession): void {
@@ -699,6 +744,7 @@ export class Forwarder {
         utilisation,
         state: this.#band,
         reportedAt: nowMs,
+        ...(this.#draining ? { draining: true } : {}),
       },
       quality: this.#quality.stage,
       bitsPerSecond,

@@ -54,6 +54,17 @@ export type MhInput =
       /** The driver's measurement of p99 forwarding latency and loss, for the quality stage. */
       readonly type: 'quality-sample';
       readonly sample: QualitySample;
+    }
+  | {
+      /**
+       * The handler is going away (its process was told to stop): from now on no session is
+       * admitted (each is redirected to the least-loaded eligible handler of the region, or
+       * rejected `draining` with a retry-after), and the sessions still open at `deadlineMs`
+       * are closed (`session-closed`, reason `draining`). A later drain keeps the earlier
+       * deadline.
+       */
+      readonly type: 'drain';
+      readonly deadlineMs: number;
     };
 
 /** Why a session-open was refused. */
@@ -64,7 +75,9 @@ export type SessionRefusal =
   /** The connection key already names an open session or peer link. */
   | 'connection-in-use'
   /** At the hard limit with no other handler of the region able to take the participant. */
-  | 'capacity';
+  | 'capacity'
+  /** The handler is draining and no other handler of the region can take the participant. */
+  | 'draining';
 
 export type MhOutput =
   | {
@@ -98,7 +111,7 @@ export type MhOutput =
       readonly type: 'session-rejected';
       readonly connection: number;
       readonly reason: SessionRefusal;
-      /** When to try again (capacity only); null: the token will not be accepted. */
+      /** When to try again (capacity and draining); null: the token will not be accepted. */
       readonly retryAfterMs: number | null;
     }
   | {
@@ -107,7 +120,7 @@ export type MhOutput =
       readonly connection: number;
       readonly meeting: MeetingId;
       readonly participant: ParticipantId;
-      readonly reason: 'replaced' | 'meeting-ended';
+      readonly reason: 'replaced' | 'meeting-ended' | 'draining';
     }
   | {
       readonly type: 'load-report';

@@ -1,9 +1,7 @@
-import * as grpc from '@grpc/grpc-js';
+import type * as grpc from '@grpc/grpc-js';
 import type { Scope } from '../../core/auth/scopes.ts';
-import { requireBearer, type BearerCheck } from '../../adapters/http/bearer.ts';
-import { HttpError } from '../../adapters/http/errors.ts';
+import type { BearerCheck } from '../../adapters/http/bearer.ts';
 import type { Logger } from '../../adapters/logging/logger.ts';
-import { isDependencyUnavailable } from '../../adapters/resilience/dependency-errors.ts';
 import {
   GlobalControllerServiceService,
   McHealth,
@@ -12,6 +10,12 @@ import {
   type RegisterMcRequest,
 } from '../generated/darktower/gc/v1/gc.ts';
 import type { Clock } from '../shared/clock.ts';
+import {
+  authenticatedUnary,
+  InvalidArgument,
+  PermissionDenied,
+  startGrpcServer as startServer,
+} from '../shared/grpc.ts';
 import type { MeetingPlacement } from './placement.ts';
 import type { VerifiedClaims } from '../../core/auth/claims.ts';
 import type { McAvailability } from '../../ports/gc.ts';
@@ -36,12 +40,6 @@ export interface GcGrpcDependencies {
   /** Called after each registration (GC places its backlog of unplaced meetings). */
   readonly onRegistered?: () => void;
 }
-
-/** A gRPC error with a status code, as grpc-js hands it to the caller. */
-const grpcError = (code: grpc.status, details: string): Partial<grpc.StatusObject> => ({
-  code,
-  details,
-});
 
 const MAX_URL_LENGTH = 2_048;
 const SECURE_SCHEMES = new Set(['https:', 'wss:']);
@@ -88,83 +86,13 @@ function registrationProblem(
   return undefined;
 }
 
-/** A request message that did not decode; the handler answers it INVALID_ARGUMENT. */
-class MalformedMessage {
-  constructor(readonly detail: string) {}
-}
-
-/**
- * The service definition with request decoding that never throws: grpc-js answers a message
- * its deserializer throws on with INTERNAL, but a malformed message is the caller's fault, so
- * it is handed to the handler as a {@link MalformedMessage} and answered INVALID_ARGUMENT.
- */
-export const tolerantServiceDefinition: grpc.ServiceDefinition = Object.fromEntries(
-  Object.entries(GlobalControllerServiceService).map(([name, method]) => [
-    name,
-    {
-      ...method,
-      requestDeserialize: (bytes: Buffer): unknown => {
-        try {
-          return method.requestDeserialize(bytes);
-        } catch (error) {
-          return new MalformedMessage(error instanceof Error ? error.message : 'undecodable');
-        }
-      },
-    },
-  ]),
-);
-
-/**
- * Runs a handler after checking the caller's service token (`authorization: Bearer` metadata,
- * scope service.write.gc); maps a rejected token to UNAUTHENTICATED or PERMISSION_DENIED.
- */
+/** Runs a handler after checking the caller's service token (scope service.write.gc). */
 function authenticated<Req, Res>(
   deps: GcGrpcDependencies,
   handle: (request: Req, caller: VerifiedClaims) => Promise<Res>,
 ): grpc.handleUnaryCall<Req, Res> {
-  return (call, callback) => {
-    const request: unknown = call.request;
-    if (request instanceof MalformedMessage) {
-      callback(grpcError(grpc.status.INVALID_ARGUMENT, 'malformed request message'));
-      return;
-    }
-    const header = call.metadata.get('authorization')[0];
-    requireBearer(
-      typeof header === 'string' ? header : undefined,
-      deps.bearer,
-      [REGISTER_SCOPE],
-      deps.clock.now(),
-    )
-      .then((caller) => handle(call.request, caller))
-      .then(
-        (response) => callback(null, response),
-        (error: unknown) => {
-          if (error instanceof HttpError) {
-            const code =
-              error.statusCode === 403
-                ? grpc.status.PERMISSION_DENIED
-                : grpc.status.UNAUTHENTICATED;
-            callback(grpcError(code, error.message));
-          } else if (error instanceof InvalidArgument) {
-            callback(grpcError(grpc.status.INVALID_ARGUMENT, error.message));
-          } else if (error instanceof PermissionDenied) {
-            callback(grpcError(grpc.status.PERMISSION_DENIED, error.message));
-          } else if (isDependencyUnavailable(error)) {
-            // Redis unreachable: the controller retries (after registering again if GC
-            // answers its next heartbeat as unknown).
-            deps.logger.warn({ err: error }, 'gRPC call failed: dependency unavailable');
-            callback(grpcError(grpc.status.UNAVAILABLE, 'temporarily unavailable; retry'));
-          } else {
-            deps.logger.error({ err: error }, 'gRPC handler failed');
-            callback(grpcError(grpc.status.INTERNAL, 'internal error'));
-          }
-        },
-      );
-  };
+  return authenticatedUnary({ ...deps, scopes: [REGISTER_SCOPE] }, handle);
 }
-
-class InvalidArgument extends Error {}
-class PermissionDenied extends Error {}
 
 const NOT_OWNER =
   'mc_id is registered by another service; only the service that registered it may use it';
@@ -219,32 +147,11 @@ export function gcGrpcService(deps: GcGrpcDependencies): GlobalControllerService
 }
 
 /** Starts the gRPC server on `host:port`; resolves with the bound port. */
-export async function startGrpcServer(
+export function startGrpcServer(
   service: GlobalControllerServiceServer,
   address: { host: string; port: number },
 ): Promise<{ server: grpc.Server; port: number }> {
-  const server = new grpc.Server();
-  server.addService(tolerantServiceDefinition, service);
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(
-      `${address.host}:${address.port}`,
-      grpc.ServerCredentials.createInsecure(),
-      (error, bound) => (error ? reject(error) : resolve(bound)),
-    ),
-  );
-  return { server, port };
+  return startServer(GlobalControllerServiceService, service, address);
 }
 
-/** Stops accepting calls and waits for running ones (forcing after `graceMs`). */
-export function stopGrpcServer(server: grpc.Server, graceMs = 5_000): Promise<void> {
-  return new Promise((resolve) => {
-    const force = setTimeout(() => {
-      server.forceShutdown();
-      resolve();
-    }, graceMs);
-    server.tryShutdown(() => {
-      clearTimeout(force);
-      resolve();
-    });
-  });
-}
+export { stopGrpcServer } from '../shared/grpc.ts';

@@ -1,0 +1,80 @@
+// Prepares a k6 run against a handler of `npm run stack` (loadtest/k6/mh-websocket.js): a
+// meeting of N participants, each publishing its camera to the next `--fanout` participants;
+// installs the routes over the handler's route API and prints, as JSON, the ingress URL and
+// each participant's connection token (signed by the stack's development controller, valid
+// 9 minutes) and header template.
+//
+//   MH_ROUTE_TOKEN=<AC service token with service.write.mh> \
+//     npx tsx loadtest/k6/prepare.ts --participants 10 --fanout 2 > /tmp/mh-k6.json
+import { randomUUID } from 'node:crypto';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { Command } from 'commander';
+import { signConnectionToken } from '../../adapters/jwt/connection-tokens.ts';
+import { handlerId, meetingId, participantId } from '../../core/ids.ts';
+import { MediaKind, type Leg } from '../../services/generated/darktower/mh/v1/route.ts';
+import { DEV_CONTROLLER_ISSUER, devControllerKey } from '../../services/mh/dev-controller.ts';
+import { connectMh } from '../../services/mh/grpc-client.ts';
+import { headerTemplate } from './templates.ts';
+
+const options = new Command()
+  .option('--handler <id>', 'handler id', 'mh-1')
+  .option('--grpc <host:port>', 'its route API', '127.0.0.1:50053')
+  .option('--url <ws-url>', 'its WebSocket ingress', 'ws://127.0.0.1:4434/v1/media')
+  .option('--participants <n>', 'participants (k6 VUs)', '10')
+  .option('--fanout <n>', 'subscribers of each camera', '2')
+  .parse()
+  .opts<{ handler: string; grpc: string; url: string; participants: string; fanout: string }>();
+
+const routeToken = process.env.MH_ROUTE_TOKEN;
+if (!routeToken) {
+  console.error('set MH_ROUTE_TOKEN to an AC service token with scope service.write.mh');
+  process.exit(2);
+}
+const count = Number(options.participants);
+const fanout = Math.min(Number(options.fanout), count - 1);
+const meeting = `k6-${randomUUID().slice(0, 8)}`;
+const names = Array.from({ length: count }, (_, i) => `p-${i + 1}`);
+const kind = MediaKind.MEDIA_KIND_CAMERA;
+const legs: Leg[] = names.flatMap((publisher, i) => [
+  { publish: { publisher, kind, handler: options.handler } },
+  ...Array.from({ length: fanout }, (_, k) => ({
+    deliver: {
+      publisher,
+      kind,
+      handler: options.handler,
+      subscriber: names[(i + k + 1) % count] as string,
+    },
+  })),
+]);
+const route = connectMh(options.grpc, routeToken);
+const ack = await route.applyRouteCommand({
+  id: `${meeting}-routes`,
+  meeting,
+  controller: DEV_CONTROLLER_ISSUER,
+  add: legs,
+  remove: [],
+});
+route.close();
+console.error(`routes installed: ${ack.changed} legs changed, ${ack.ignored} ignored`);
+
+const key = await devControllerKey(process.env.STACK_STATE_DIR ?? join(homedir(), '.dark-tower'));
+const now = Date.now();
+const participants = await Promise.all(
+  names.map(async (participant) => ({
+    participant,
+    token: await signConnectionToken(
+      {
+        meeting: meetingId(meeting),
+        participant: participantId(participant),
+        handler: handlerId(options.handler),
+        issuedAtMs: now,
+        expiresAtMs: now + 9 * 60_000,
+      },
+      DEV_CONTROLLER_ISSUER,
+      key,
+    ),
+    template: headerTemplate(meeting, participant, 'camera').hex,
+  })),
+);
+console.log(JSON.stringify({ url: options.url, meeting, participants }, null, 2));

@@ -1,0 +1,66 @@
+// Development only: a stand-in Meeting Controller identity for `npm run stack`, until the MC
+// service exists. Its Ed25519 key lives in the stack's state directory; the stack publishes
+// its JWKS on loopback, the handlers trust it, and `services/mh/dev-token.ts` signs connection
+// tokens with it.
+import {
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  type KeyObject,
+} from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { calculateJwkThumbprint, type JWK } from 'jose';
+import type { SigningKeyMaterial } from '../../adapters/jwt/tokens.ts';
+
+/** The issuer name of the development controller. */
+export const DEV_CONTROLLER_ISSUER = 'stack-dev-controller';
+const KEY_FILE = 'dev-controller-key.pem';
+
+/** The development controller's key, created in `stateDir` on first use (mode 0600). */
+export async function devControllerKey(stateDir: string): Promise<SigningKeyMaterial> {
+  const file = join(stateDir, KEY_FILE);
+  let privateKey: KeyObject;
+  try {
+    privateKey = createPrivateKey(await readFile(file, 'utf8'));
+  } catch {
+    privateKey = generateKeyPairSync('ed25519').privateKey;
+    await mkdir(stateDir, { recursive: true, mode: 0o700 });
+    await writeFile(file, privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600 });
+  }
+  const jwk = createPublicKey(privateKey).export({ format: 'jwk' }) as JWK;
+  return { kid: `dev-${await calculateJwkThumbprint(jwk)}`, privateKey };
+}
+
+/** Serves the key's JWKS at `http://host:port/.well-known/jwks.json`. */
+export async function serveDevControllerJwks(
+  key: SigningKeyMaterial,
+  address: { host: string; port: number },
+): Promise<{ url: string; close(): Promise<void> }> {
+  const jwk = {
+    ...createPublicKey(key.privateKey).export({ format: 'jwk' }),
+    kid: key.kid,
+    alg: 'EdDSA',
+    use: 'sig',
+  };
+  const body = JSON.stringify({ keys: [jwk] });
+  const server = createServer((request, response) => {
+    if (request.url !== '/.well-known/jwks.json') return void response.writeHead(404).end();
+    response.writeHead(200, { 'content-type': 'application/json' }).end(body);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(address.port, address.host, () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://${address.host}:${port}/.well-known/jwks.json`,
+    close: () =>
+      new Promise((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
