@@ -251,6 +251,9 @@ describe('MeetingMachine moves', () => {
     const out = drain(machine);
     expect(ofType(out, 'move')).toMatchObject([{ participant: p('c'), handler: h('h1') }]);
     ackUntilIdle(machine, out, 13);
+    // While it moves, a change that leaves the demand as it was replans nothing.
+    machine.handle({ type: 'publish', participant: p('a'), kind: 'camera' }, 15);
+    expect(ofType(drain(machine), 'planned')).toEqual([]);
 
     machine.handle({ type: 'connected', participant: p('c'), handler: h('h1') }, 20);
     expect(ofType(drain(machine), 'planned')).toEqual([]);
