@@ -7,6 +7,7 @@ import { runScenario } from './run.ts';
 import { checkDeterminism, type Runner } from './determinism.ts';
 import { swarmScenario } from './swarm.ts';
 import type { World } from './world/world.ts';
+import { regionId } from '../core/ids.ts';
 
 const scenario = (name: string): Scenario => {
   const found = builtinScenario(name);
@@ -70,6 +71,28 @@ describe('built-in scenarios (short runs)', () => {
     expect(report.joins.reconnects).toBeGreaterThan(0);
     expect(report.reroutes.failovers).toBeGreaterThan(0);
     expect(report.invariants.total).toBe(0);
+  });
+
+  it('crashes the busiest handler of the region when the fault says busiest', () => {
+    let sessionsBefore: [string, number][] = [];
+    let world: World | undefined;
+    runScenario({
+      scenario: scenario('handler-failure'),
+      seed: 2,
+      durationSeconds: 21,
+      beforeRun: (simulation, built) => {
+        world = built;
+        simulation.at(seconds(19.9), 'test.look', 'test', () => {
+          sessionsBefore = built
+            .regionOf(regionId('us-west-1'))
+            .handlers.map((h) => [h.id, h.forwarder.sessionCount]);
+        });
+      },
+    });
+    const most = Math.max(...sessionsBefore.map(([, n]) => n));
+    expect(most).toBeGreaterThan(0);
+    const down = world?.regionOf(regionId('us-west-1')).handlers.filter((h) => !h.healthy);
+    expect(down?.map((h) => h.id)).toEqual([sessionsBefore.find(([, n]) => n === most)?.[0]]);
   });
 
   it('reroutes around a failed handler', () => {

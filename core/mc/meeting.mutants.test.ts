@@ -5,6 +5,7 @@ import { routesOf } from '../routing/loads.ts';
 import type { RoutingPlan, StreamDemand } from '../routing/types.ts';
 import {
   handlersOf,
+  homeIn,
   holds,
   sameDemand,
   type MeetingMachine,
@@ -509,13 +510,15 @@ describe('MeetingMachine moves', () => {
   it('does not tell a member to move again while it is still on its way', () => {
     const { machine } = newMeeting(['h1', 'h2', 'h3']);
     joinSettled(machine, ['a', 'b'], 0);
-    machine.handle({ type: 'connected', participant: p('a'), handler: h('h2') }, 5);
+    const home = homeIn(machine.plan, p('a'));
+    const [elsewhere, third] = [h('h1'), h('h2'), h('h3')].filter((x) => x !== home);
+    machine.handle({ type: 'connected', participant: p('a'), handler: elsewhere as HandlerId }, 5);
     const first = drain(machine);
     expect(ofType(first, 'move')).toMatchObject([
-      { type: 'move', participant: p('a'), handler: h('h1') },
+      { type: 'move', participant: p('a'), handler: home },
     ]);
     ackUntilIdle(machine, first, 5);
-    machine.handle({ type: 'connected', participant: p('a'), handler: h('h3') }, 6);
+    machine.handle({ type: 'connected', participant: p('a'), handler: third as HandlerId }, 6);
     expect(ofType(drain(machine), 'move')).toEqual([]);
   });
 

@@ -7,7 +7,7 @@
 import type { HandlerId, MediaKind, ParticipantId } from '../ids.ts';
 import { err, ok, type Result } from '../result.ts';
 import { compareText } from './keys.ts';
-import { latencyBetween } from './rank.ts';
+import { latencyBetween, spreadRanks } from './rank.ts';
 import {
   DEFAULT_STREAM_BITRATE_BPS,
   type LatencyTable,
@@ -54,6 +54,8 @@ export interface PlanningContext {
    * participant `p` and handler `h` is at `p * healthy.length + h`.
    */
   readonly latency: Float64Array;
+  /** Each healthy handler's tie-break rank for this meeting (rank.ts's {@link spreadRanks}). */
+  readonly spread: Uint32Array;
 }
 
 /**
@@ -108,6 +110,7 @@ export function preparePlanning(input: RoutingInput): Result<PlanningContext, Ro
     latencyMs: input.latencyMs,
     previousHomes,
     latency: latencyMatrix(input.latencyMs, participants, healthy),
+    spread: spreadRanks(input.meeting, healthy),
   });
 }
 

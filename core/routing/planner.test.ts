@@ -3,7 +3,7 @@ import { handlerId, meetingId, participantId, regionId, type MediaKind } from '.
 import { unwrap } from '../result.ts';
 import { checkPlan } from './check.ts';
 import { planRouting, targetHandlerCount } from './planner.ts';
-import { makeHandler, makeParticipant, wants } from './testing.ts';
+import { makeHandler, makeParticipant, meetingFavouring, wants } from './testing.ts';
 import type { RoutingInput, RoutingPlan } from './types.ts';
 
 const MBPS = 1_000_000;
@@ -27,7 +27,8 @@ function specExample(mh1CapacityBps: number): { first: RoutingInput; second: Rou
     wants('bob', 'alice', 'screen'),
   ];
   const first: RoutingInput = {
-    meeting: meetingId('spec-example'),
+    // Alice and Bob, alone, take MH1 of two equal handlers.
+    meeting: meetingFavouring('spec-example', 'MH1', ['MH2']),
     participants: [alice, bob],
     handlers: [
       makeHandler('MH1', { site: 'us-west-dc1', capacityBps: mh1CapacityBps }),
@@ -90,6 +91,28 @@ describe('planRouting: the spec example', () => {
     expect(new Set(roomy.homes.map((h) => h.handler))).toEqual(new Set([MH1]));
     expect(roomy.cascades).toHaveLength(0);
     expect(roomy.publishes).toHaveLength(5);
+  });
+});
+
+describe('planRouting: ties spread over handlers', () => {
+  it('places meetings equal on every criterion on different handlers, each always the same', () => {
+    const handlers = ['mh0', 'mh1', 'mh2', 'mh3'].map((id) => makeHandler(id));
+    const homeOfMeeting = (i: number) => {
+      const input: RoutingInput = {
+        meeting: meetingId(`m-${i}`),
+        participants: [makeParticipant('solo', 0)],
+        handlers,
+        demand: [],
+        latencyMs: {},
+      };
+      return homeOf(unwrap(planRouting(input)), 'solo');
+    };
+    const counts = new Map<string | undefined, number>();
+    for (let i = 0; i < 200; i++)
+      counts.set(homeOfMeeting(i), (counts.get(homeOfMeeting(i)) ?? 0) + 1);
+    expect(counts.size).toBe(4);
+    for (const count of counts.values()) expect(count).toBeGreaterThan(25);
+    expect(homeOfMeeting(7)).toBe(homeOfMeeting(7));
   });
 });
 

@@ -56,7 +56,9 @@ export function targetHandlerCount(participants: number): number {
  * handler of the meeting's set: the {@link targetHandlerCount} best handlers for the whole
  * meeting, preferring distinct sites; then a handler holding fewer than its even share of the
  * participants); the last tie-breaks are the handler already holding more of the meeting
- * (co-location), then the handler id. A participant's cost on its home handler is one stream
+ * (co-location), then a per-meeting hash of the handler id (rank.ts's {@link spreadRanks}:
+ * meetings equal on everything else spread over the handlers instead of all taking the lowest
+ * id between two load reports), then the handler id. A participant's cost on its home handler is one stream
  * per stream it publishes that someone shows plus one per stream it receives. Proximity comes
  * first, so a participant lands in its own region when a handler there has room, and a
  * multi-region meeting spans a handler per region. Within a region a meeting stays co-located
@@ -398,6 +400,7 @@ function summariseForMeeting(
 ): { readonly scores: CandidateScores } {
   const { healthy, participants } = ctx;
   const scores = candidateScores(healthy.length);
+  scores.spread = ctx.spread;
   healthy.forEach((handler, h) => {
     const totalBps = handler.loadBps + shareBps;
     scores.band[h] = bandAt(limits, h, totalBps);
@@ -434,6 +437,7 @@ function placeParticipants(
   const evenShare = Math.ceil(participants.length / Math.max(countOf(meetingSet), 1));
   const score = candidateScores(handlerCount);
   score.latency = latency;
+  score.spread = ctx.spread;
   healthy.forEach((handler, h) => {
     score.inMeeting[h] = meetingSet[h] as number;
     score.quality[h] = handler.quality;

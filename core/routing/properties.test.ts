@@ -210,7 +210,7 @@ describe('planRouting capacity: spilling before refusing', () => {
         if (alone === undefined) return;
         const solo = { ...input, participants: [alone], demand: [] };
         const [best] = rankHandlers(
-          { participant: alone, costBps: 0, latencyMs: input.latencyMs },
+          { participant: alone, costBps: 0, latencyMs: input.latencyMs, spreadKey: input.meeting },
           input.handlers,
         );
         const result = planRouting(solo);

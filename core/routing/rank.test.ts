@@ -48,6 +48,14 @@ describe('rankHandlers: the spec order', () => {
     expect(ranked([current, idle], request({}))).toEqual(['idle', 'current']);
   });
 
+  it('breaks full ties by the spread key, not always towards the lowest id', () => {
+    const handlers = ['a', 'b', 'c', 'd'].map((id) => makeHandler(id));
+    const firsts = new Set<string | undefined>();
+    for (let i = 0; i < 40; i++) firsts.add(ranked(handlers, request({ spreadKey: `m-${i}` }))[0]);
+    expect(firsts.size).toBe(4);
+    expect(ranked(handlers, request({}))[0]).toBe('a');
+  });
+
   it('puts existing connections before quality', () => {
     const previous = makeHandler('previous', { quality: 0.2 });
     const better = makeHandler('better', { quality: 0.9 });

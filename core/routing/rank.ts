@@ -8,6 +8,7 @@
  * meeting.
  */
 import type { HandlerId } from '../ids.ts';
+import { murmur3 } from '../placement/hash.ts';
 import { compareText } from './keys.ts';
 import {
   BANDWIDTH_HARD_LIMIT_RATIO,
@@ -46,6 +47,8 @@ export interface RankRequest {
   readonly previousHandlers?: readonly HandlerId[];
   /** Bandwidth already planned on each handler for this meeting, beyond `loadBps`. */
   readonly plannedBps?: ReadonlyMap<HandlerId, number>;
+  /** The key whose {@link spreadRanks} break full ties (the planner uses the meeting id). */
+  readonly spreadKey?: string;
 }
 
 /** Latency in ms from one region to another: 0 within a region unless given, else `Infinity`. */
@@ -79,6 +82,23 @@ export function bandOf(totalBps: number, hardLimit: number, warningFrom: number)
 export function rankedBand(band: number, existing: boolean): number {
   return existing && band === 1 ? 0 : band;
 }
+
+/**
+ * Each handler's tie-break rank for `key` (a meeting id): a hash of the key and the handler id
+ * (rendezvous hashing). Candidates equal on every criterion go to the lower rank, so meetings
+ * that see the same handlers alike spread over them instead of all taking the one with the
+ * lowest id: controllers placing meetings between two load reports would otherwise pile them
+ * onto one handler, and the next reports would move them all off again.
+ */
+export function spreadRanks(key: string, handlers: readonly RoutingHandler[]): Uint32Array {
+  const ranks = new Uint32Array(handlers.length);
+  handlers.forEach((handler, h) => {
+    ranks[h] = murmur3(`${key}\u0000${handler.id}`, SPREAD_SEED);
+  });
+  return ranks;
+}
+
+const SPREAD_SEED = 0x6d630001;
 
 /** The start of the handler's warning band, in bits per second. */
 export function warningFromBps(handler: RoutingHandler): number {
@@ -152,6 +172,8 @@ export interface CandidateScores {
   readonly missing: Int32Array;
   /** Participants of the meeting already homed on the handler. */
   readonly headcount: Int32Array;
+  /** Tie-break ranks ({@link spreadRanks}); all 0 leaves full ties to the handler id. */
+  spread: Uint32Array;
 }
 
 /** Score arrays for `count` candidates, all criteria 0. */
@@ -168,6 +190,7 @@ export function candidateScores(count: number): CandidateScores {
     quality: new Float64Array(count),
     missing: new Int32Array(count),
     headcount: new Int32Array(count),
+    spread: new Uint32Array(count),
   };
 }
 
@@ -176,8 +199,8 @@ export function candidateScores(count: number): CandidateScores {
  * spec's order (proximity, load band, existing connections, network quality, capabilities)
  * with the meeting's criteria where they belong: a site the meeting has no handler in yet after
  * the load band; after existing connections, a handler of the meeting, then one below its even
- * share; after capabilities, the handler holding more of the meeting (co-location); the lower
- * index (handler id) breaks a full tie.
+ * share; after capabilities, the handler holding more of the meeting (co-location); then the
+ * lower {@link spreadRanks} rank, and the lower index (handler id) breaks a full tie.
  */
 export function isBetterCandidate(s: CandidateScores, a: number, b: number): boolean {
   if (s.fits[a] !== s.fits[b]) return s.fits[a] === 1;
@@ -193,6 +216,7 @@ export function isBetterCandidate(s: CandidateScores, a: number, b: number): boo
   if (s.missing[a] !== s.missing[b]) return (s.missing[a] as number) < (s.missing[b] as number);
   if (s.headcount[a] !== s.headcount[b])
     return (s.headcount[a] as number) > (s.headcount[b] as number);
+  if (s.spread[a] !== s.spread[b]) return (s.spread[a] as number) < (s.spread[b] as number);
   return a < b;
 }
 
@@ -219,6 +243,12 @@ export function rankHandlers(
     .sort((a, b) => compareText(a.id, b.id))
     .map((h) => scoreHandler(request, h));
   const table = candidateScores(scores.length);
+  if (request.spreadKey !== undefined) {
+    table.spread = spreadRanks(
+      request.spreadKey,
+      scores.map((score) => score.handler),
+    );
+  }
   scores.forEach((score, h) => {
     table.fits[h] = Number(score.fits);
     table.latency[h] = score.latencyMs;

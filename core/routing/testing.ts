@@ -12,6 +12,7 @@ import {
   type MediaKind,
   type RegionId,
 } from '../ids.ts';
+import { spreadRanks } from './rank.ts';
 import type {
   HandlerCapability,
   LatencyTable,
@@ -180,4 +181,18 @@ export function reorderInput(input: RoutingInput, seed: number): RoutingInput {
     demand: shuffle(input.demand),
     latencyMs: latencyMs as LatencyTable,
   };
+}
+
+/**
+ * A meeting id starting with `prefix` whose tie-break ranks (`spreadRanks`) put the handler
+ * `first` before each of `others`, so a test can say which of equally good handlers the
+ * meeting takes.
+ */
+export function meetingFavouring(prefix: string, first: string, others: readonly string[]) {
+  const handlers = [first, ...others].map((id) => makeHandler(id));
+  for (let i = 0; ; i++) {
+    const id = `${prefix}-${i}`;
+    const ranks = spreadRanks(id, handlers);
+    if (ranks.every((rank, h) => h === 0 || (ranks[0] as number) < rank)) return meetingId(id);
+  }
 }

@@ -85,7 +85,7 @@ const BUILTIN: Record<string, ScenarioInput> = {
   'handler-failure': {
     name: 'handler-failure',
     description:
-      'A media handler in us-west-1 fails at t=20s; its streams are rerouted to the others.',
+      'The busiest media handler in us-west-1 fails at t=20s; its streams are rerouted to the others.',
     durationSeconds: 60,
     regions: regions(2, 3),
     network: { rttMs: DEFAULT_RTT_MS },
@@ -94,7 +94,7 @@ const BUILTIN: Record<string, ScenarioInput> = {
       meanMeetingSeconds: 300,
       participants: { mean: 6, min: 2, max: 16 },
     },
-    faults: [{ kind: 'handler-crash', atSeconds: 20, region: 'us-west-1', index: 0 }],
+    faults: [{ kind: 'handler-crash', atSeconds: 20, region: 'us-west-1', index: 'busiest' }],
   },
   'controller-failure': {
     name: 'controller-failure',

@@ -130,7 +130,11 @@ const faultSchema = z.discriminatedUnion('kind', [
     kind: z.literal('handler-crash'),
     atSeconds: runSeconds,
     region: z.string(),
-    index: count(0, BOUNDS.mediaHandlersPerRegion * BOUNDS.autoscalingMaxFactor),
+    /** The handler's position in its region, or the one holding the most sessions then. */
+    index: z.union([
+      count(0, BOUNDS.mediaHandlersPerRegion * BOUNDS.autoscalingMaxFactor),
+      z.literal('busiest'),
+    ]),
     /** Omit to keep the handler down for the rest of the run. */
     durationSeconds: runPositiveSeconds.optional(),
   }),

@@ -34,16 +34,22 @@ export function scheduleFaults(w: World): void {
         w.network.heal(partition);
       });
     } else if (fault.kind === 'handler-crash') {
-      const handler = w.regionOf(regionId(fault.region)).handlers[fault.index];
-      if (handler === undefined) continue;
-      w.sim.at(at, 'fault.handler-crash', handler.id, () => crashHandler(w, handler));
-      if (fault.durationSeconds !== undefined) {
-        w.sim.at(at + seconds(fault.durationSeconds), 'fault.handler-restore', handler.id, () => {
+      const handlers = w.regionOf(regionId(fault.region)).handlers;
+      const index = fault.index;
+      const named = index === 'busiest' ? undefined : handlers[index];
+      if (index !== 'busiest' && named === undefined) continue;
+      const entity = named?.id ?? `mh/${fault.region}/busiest`;
+      w.sim.at(at, 'fault.handler-crash', entity, () => {
+        const handler = named ?? busiest(handlers);
+        if (handler === undefined) return;
+        crashHandler(w, handler);
+        if (fault.durationSeconds === undefined) return;
+        w.sim.after(seconds(fault.durationSeconds), 'fault.handler-restore', handler.id, () => {
           w.lastTopologyChange = w.sim.now;
           handler.restart(w.loadTickMs, w.sim.now);
           w.network.restore(handler.id);
         });
-      }
+      });
     } else {
       const controller = w.regionOf(regionId(fault.region)).controllers[fault.index];
       if (controller === undefined) continue;
@@ -128,4 +134,15 @@ export function crashHandler(w: World, handler: MediaHandler): void {
     scheduleConvergenceCheck(w, meeting);
   }
   handler.meetings.clear();
+}
+
+/** The healthy handler with the most sessions (the first such in region order). */
+function busiest(handlers: readonly MediaHandler[]): MediaHandler | undefined {
+  let best: MediaHandler | undefined;
+  for (const handler of handlers) {
+    if (!handler.healthy) continue;
+    if (best === undefined || handler.forwarder.sessionCount > best.forwarder.sessionCount)
+      best = handler;
+  }
+  return best;
 }
