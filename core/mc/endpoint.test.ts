@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { meetingId, type MeetingId } from '../ids.ts';
+import { meetingId, type HandlerId, type MeetingId } from '../ids.ts';
 import { ControllerEndpoint, type ControllerOutput } from './endpoint.ts';
-import type { MeetingInput, MeetingOutput } from './meeting.ts';
+import { homeIn, type MeetingInput, type MeetingOutput } from './meeting.ts';
 import {
   OTHER_REGION,
   REGION,
@@ -158,6 +158,38 @@ describe('ControllerEndpoint', () => {
     );
     expect(endpoint.handlers.isHealthy(h('h3'))).toBe(true);
     expect(endpoint.handlers.healthVersion).toBe(version + 1);
+  });
+
+  it('moves the meetings on a handler that reports draining off it, without losing it', () => {
+    const endpoint = endpointWith(0);
+    endpoint.handle({ type: 'load-reports', reports: [report('h2', 0)] }, 0);
+    speakerMeetingOn(endpoint, m1, 0);
+    const before = endpoint.meeting(m1)?.plan?.loads.map((l) => l.handler) ?? [];
+    const inRegion = before.find((x) => x === h('h1') || x === h('h2'));
+    expect(inRegion).toBeDefined();
+    const other = inRegion === h('h1') ? 'h2' : 'h1';
+    for (const who of ['a', 'b', 'c']) {
+      const home = homeIn(endpoint.meeting(m1)?.plan ?? null, p(who)) as HandlerId;
+      toMeeting(endpoint, m1, { type: 'connected', participant: p(who), handler: home }, 500);
+    }
+    endpoint.handle(
+      {
+        type: 'load-reports',
+        reports: [report(inRegion as string, 1_000, { draining: true }), report(other, 1_000)],
+      },
+      1_000,
+    );
+    const out = drainEndpoint(endpoint);
+    expect(out.filter((o) => o.type === 'handler-lost')).toEqual([]);
+    const plan = endpoint.meeting(m1)?.plan;
+    expect(plan?.loads.map((l) => l.handler)).not.toContain(inRegion);
+    const moves = meetingOutputs(out, m1).filter((o) => o.type === 'move');
+    expect(moves.map((o) => (o.type === 'move' ? o.handler : undefined))).toContain(h(other));
+    expect(endpoint.handlers.isHealthy(inRegion as HandlerId)).toBe(true);
+    // The removals on the draining handler follow the additions and are acknowledged by it.
+    settle(endpoint, out, 1_000);
+    expect(endpoint.meeting(m1)?.transitionInFlight).toBe(false);
+    expect(endpoint.meeting(m1)?.uses(inRegion as HandlerId)).toBe(false);
   });
 
   it('loses a handler whose connection closed at once, once', () => {

@@ -109,7 +109,12 @@ export class ControllerEndpoint {
         return;
       }
       case 'load-reports':
-        for (const report of input.reports) this.handlers.report(report, now);
+        for (const report of input.reports) {
+          const wasDraining = this.handlers.isDraining(report.handlerId);
+          this.handlers.report(report, now);
+          if (!wasDraining && this.handlers.isDraining(report.handlerId))
+            this.handlerDraining(report.handlerId, now);
+        }
         return;
       case 'handler-lost':
         if (this.handlers.lose(input.handler)) this.handlerLost(input.handler, now);
@@ -187,6 +192,15 @@ export class ControllerEndpoint {
     const meeting = this.deadlines.peek();
     if (meeting !== null && meeting < next) next = meeting;
     return next;
+  }
+
+  /** Meetings that use a handler now draining move off it (core's planner leaves it out). */
+  private handlerDraining(handler: HandlerId, now: number): void {
+    for (const machine of this.meetings.values()) {
+      if (!machine.uses(handler)) continue;
+      machine.handle({ type: 'handler-draining', handler }, now);
+      this.touched(machine);
+    }
   }
 
   private handlerLost(handler: HandlerId, now: number): void {

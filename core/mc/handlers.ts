@@ -5,7 +5,9 @@
  * back with its next report. Its load is the reported load plus what this controller's own
  * plans have put on it since that report (other controllers' plans reach it with the next
  * report), so a join storm between two reports does not plan every meeting onto the same
- * idle-looking handler.
+ * idle-looking handler. A handler whose report says it is draining stays alive (it still
+ * acknowledges commands) but the planner sees it as unavailable, so plans move its members off
+ * and place no one on it.
  */
 import type { HandlerLoadReport } from '../backpressure/admission.ts';
 import type { HandlerId, RegionId } from '../ids.ts';
@@ -44,6 +46,8 @@ interface KnownHandler {
   own: number;
   heardAt: number;
   healthy: boolean;
+  /** Its latest report says it is draining: it is going away and takes no one. */
+  draining: boolean;
 }
 
 /** The handlers one controller has heard of, by region, with their estimated load and health. */
@@ -76,6 +80,7 @@ export class HandlerView {
         own: 0,
         heardAt: at,
         healthy: true,
+        draining: false,
       };
       this.handlers.set(known.id, known);
       const list = this.byRegion.get(known.region);
@@ -90,6 +95,12 @@ export class HandlerView {
     known.ownAtReport = known.own;
     known.heardAt = at;
     this.nextExpiryAt = null;
+    const draining = report.draining === true;
+    if (draining !== known.draining) {
+      // Plans made before may place someone on it, or keep members there: redo them.
+      known.draining = draining;
+      this.healthVersion++;
+    }
     if (known.healthy) return false;
     known.healthy = true;
     this.healthVersion++;
@@ -131,6 +142,11 @@ export class HandlerView {
     return next;
   }
 
+  /** Whether the handler's latest report says it is draining. */
+  isDraining(handler: HandlerId): boolean {
+    return this.handlers.get(handler)?.draining === true;
+  }
+
   isHealthy(handler: HandlerId): boolean {
     return this.handlers.get(handler)?.healthy === true;
   }
@@ -169,7 +185,8 @@ export class HandlerView {
         site: known.site,
         capacityBps: known.capacityBps,
         loadBps: Math.max(0, this.estimatedBps(known.id) - (meetingLoads.get(known.id) ?? 0)),
-        healthy: known.healthy,
+        // A draining handler is alive (it still acknowledges commands) but plans leave it.
+        healthy: known.healthy && !known.draining,
         quality: 1,
         capabilities: [],
       });

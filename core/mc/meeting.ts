@@ -141,7 +141,9 @@ export type MeetingInput =
   | { readonly type: 'route-ack'; readonly command: number }
   | { readonly type: 'key-ack'; readonly participant: ParticipantId; readonly epoch: number }
   /** The endpoint lost a handler (silence or a closed connection). */
-  | { readonly type: 'handler-lost'; readonly handler: HandlerId };
+  | { readonly type: 'handler-lost'; readonly handler: HandlerId }
+  /** A handler the meeting uses is draining: replan without it (it still acknowledges). */
+  | { readonly type: 'handler-draining'; readonly handler: HandlerId };
 
 /** What the meeting asks its driver to do (or, for `planned` and `transition`, to record). */
 export type MeetingOutput =
@@ -385,6 +387,9 @@ export class MeetingMachine {
       }
       case 'handler-lost':
         return this.handlerLost(input.handler, now);
+      case 'handler-draining':
+        this.replan(now);
+        return;
     }
   }
 
