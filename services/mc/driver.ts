@@ -103,6 +103,10 @@ export function routeCommandRequest(
   return { id: String(command.id), meeting: command.meeting, controller, add, remove };
 }
 
+const isJoinAnswer = (output: ControllerOutput) =>
+  output.type === 'meeting' &&
+  (output.output.type === 'join-accepted' || output.output.type === 'join-rejected');
+
 const peerKey = (meeting: MeetingId, participant: ParticipantId) =>
   `${meeting}\u0000${participant}`;
 
@@ -194,10 +198,15 @@ export class ControllerDriver {
   /** Carries out every output, then arms the one timer at the endpoint's next deadline. */
   private flush(): void {
     const touched = new Set<MeetingId>();
+    const outputs: ControllerOutput[] = [];
     for (let output = this.endpoint.pollOutput(); output !== null;) {
-      this.carryOut(output, touched);
+      outputs.push(output);
       output = this.endpoint.pollOutput();
     }
+    // A joining client hears its join answer before anything else sent to it in the same turn
+    // (its first key, the member list); otherwise outputs are carried out in core's order.
+    for (const output of outputs) if (isJoinAnswer(output)) this.carryOut(output, touched);
+    for (const output of outputs) if (!isJoinAnswer(output)) this.carryOut(output, touched);
     for (const meeting of touched) this.announceRoster(meeting);
     this.arm();
   }

@@ -199,7 +199,20 @@ class Connection implements SignalingPeer {
         CLOSE.badMessage,
       );
     }
-    const admitted = await this.options.admit(join);
+    let admitted: Result<AdmittedJoin, SignalingError>;
+    try {
+      admitted = await this.options.admit(join);
+    } catch (error) {
+      this.options.logger.error({ err: error }, 'join admission failed');
+      admitted = {
+        ok: false,
+        error: {
+          kind: ErrorKind.ERROR_KIND_UNAVAILABLE,
+          message: 'try again',
+          retryAfterMs: 1_000,
+        },
+      };
+    }
     if (this.isClosed()) return;
     if (!admitted.ok) return this.refuse(admitted.error, CLOSE.refused);
     clearTimeout(this.joinTimer);
