@@ -12,8 +12,9 @@ import { createRedis, type Redis } from '../../adapters/redis/client.ts';
 import { MediaClient, type WebSocketConstructor } from '../../client/media/index.ts';
 import { startAc, type RunningAc } from '../ac/server.ts';
 import { gcEnvironment } from '../gc/config.ts';
+import { connectGc } from '../gc/grpc-client.ts';
 import { startGc, type RunningGc } from '../gc/server.ts';
-import { serviceTokenFor, userTokenIn } from '../gc/testing.ts';
+import { mcRegistration, serviceTokenFor, userTokenIn } from '../gc/testing.ts';
 import {
   ErrorKind,
   type JoinResponse,
@@ -45,6 +46,7 @@ let redis: Redis;
 let ac: RunningAc;
 let gc: RunningGc;
 let mc: RunningMc;
+let serviceToken: string;
 const mhs: RunningMh[] = [];
 const routeAddresses = new Map<string, string>();
 
@@ -60,6 +62,7 @@ beforeAll(async () => {
     name: 'meeting-controller',
     scopes: ['service.write.gc', 'service.write.mh'],
   });
+  serviceToken = service.token;
   gc = await startGc(
     parsedEnvironment(
       parseEnvironment(gcEnvironment, {
@@ -355,5 +358,38 @@ describe('MC join over WebSocket signaling', () => {
       await joined.next((m) => (m.error?.kind === ErrorKind.ERROR_KIND_MALFORMED ? m : undefined)),
     ).toBeDefined();
     expect((await joined.closed).code).toBe(4400);
+  });
+
+  it('refuses a join for a meeting GC placed on another controller, naming it', async () => {
+    // Another controller registers: GC spreads new meetings over both.
+    const other = connectGc(gc.grpcAddress, serviceToken);
+    try {
+      const registration = mcRegistration('mc-elsewhere');
+      expect((await other.registerMc(registration)).accepted).toBe(true);
+      const grace = await userTokenIn(ac, pool, {
+        username: 'grace',
+        password: 'grace-password-1',
+        org: 'default',
+        scopes: JOIN_SCOPES,
+      });
+      let elsewhere: string | undefined;
+      for (let attempt = 0; attempt < 40 && elsewhere === undefined; attempt++) {
+        const created = await http(
+          `${gc.url}/v1/meetings`,
+          json({ title: 'Elsewhere' }, bearer(grace)),
+        );
+        const controller = created.body.meeting_controller as { id: string } | null;
+        if (controller?.id === 'mc-elsewhere') elsewhere = created.body.meeting_id as string;
+      }
+      if (elsewhere === undefined) throw new Error('GC placed no meeting on the other controller');
+      const { client, answer } = await join(mc.signalingUrl, grace, elsewhere);
+      expect(answer).toMatchObject({
+        kind: ErrorKind.ERROR_KIND_WRONG_CONTROLLER,
+        message: expect.stringContaining(registration.publicUrl) as string,
+      });
+      expect((await client.closed).code).toBe(4401);
+    } finally {
+      other.close();
+    }
   });
 });
