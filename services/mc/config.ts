@@ -1,0 +1,85 @@
+import { z } from 'zod';
+import { bindAddress, logLevel, urlWithScheme } from '../../adapters/config/env.ts';
+
+const ID = /^[A-Za-z0-9._-]{1,128}$/;
+const HOST_PORT = /^[^\s:]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/;
+
+/** `handler=host:port` pairs separated by commas: each handler's route API (gRPC). */
+const routeAddresses = z
+  .string()
+  .default('')
+  .transform((value, context) => {
+    const addresses = new Map<string, string>();
+    for (const part of value.split(',').map((entry) => entry.trim())) {
+      if (part === '') continue;
+      const separator = part.indexOf('=');
+      const handler = part.slice(0, separator);
+      const address = part.slice(separator + 1);
+      if (separator <= 0 || !ID.test(handler) || !HOST_PORT.test(address)) {
+        context.addIssue({ code: 'custom', message: `"${part}": expected handler=host:port` });
+        return z.NEVER;
+      }
+      addresses.set(handler, address);
+    }
+    return addresses;
+  });
+
+/** The Meeting Controller's environment (docs/services.md, "Meeting Controller"). */
+export const mcEnvironment = z
+  .object({
+    /** Stable id of this controller (GC tracks it, handlers trust it as an issuer). */
+    MC_ID: z.string().regex(ID, '1-128 letters, digits, dot, dash or underscore'),
+    MC_REGION: z
+      .string()
+      .regex(/^[a-z0-9-]{1,32}$/, 'lowercase letters, digits and dashes')
+      .default('local'),
+    /** WebSocket signaling (`ws://host:port/v1/signaling`). */
+    MC_SIGNALING_BIND_ADDRESS: bindAddress.default({ host: '0.0.0.0', port: 4433 }),
+    /** The signaling URL clients are sent by GC; default made from the bound address. */
+    MC_PUBLIC_URL: urlWithScheme('ws', 'wss').optional(),
+    /** `/health`, `/ready` and the controller's JWKS (`/.well-known/jwks.json`). */
+    BIND_ADDRESS: bindAddress.default({ host: '0.0.0.0', port: 8081 }),
+    METRICS_BIND_ADDRESS: bindAddress.default({ host: '127.0.0.1', port: 9081 }),
+    /** The JWKS URL handlers are given; default made from the bound address. */
+    MC_PUBLIC_JWKS_URL: urlWithScheme('http', 'https').optional(),
+    /** GC's gRPC API (registration and heartbeats), `host:port`. */
+    GC_GRPC_ADDRESS: z.string().regex(HOST_PORT, 'expected host:port'),
+    /** GC's HTTP API: the meeting a join names is looked up there with the user's token. */
+    GC_URL: urlWithScheme('http', 'https'),
+    /** A service token with scopes service.write.gc and service.write.mh (spec 004). */
+    MC_SERVICE_TOKEN: z.string().min(1),
+    AC_INTERNAL_URL: urlWithScheme('http', 'https').optional(),
+    AC_JWKS_URL: urlWithScheme('http', 'https').optional(),
+    MC_TRUSTED_ISSUER: z.string().min(1).default('dark-tower-ac'),
+    MC_TOKEN_AUDIENCE: z.string().min(1).default('dark-tower'),
+    REDIS_URL: urlWithScheme('redis', 'rediss'),
+    /** Prefix of this controller's own keys (participant sessions). */
+    MC_REDIS_KEY_PREFIX: z.string().default('dt:mc:'),
+    /** Prefix under which the handlers publish their load reports (their MH_REDIS_KEY_PREFIX). */
+    MC_MH_REDIS_KEY_PREFIX: z.string().default('dt:mh:'),
+    /** Route API addresses of handlers, `mh-1=host:port,...`; others use MC_MH_ROUTE_PORT. */
+    MC_MH_ROUTE_ADDRESSES: routeAddresses,
+    /** A handler not listed is reached at its WebSocket URL's host on this port. */
+    MC_MH_ROUTE_PORT: z.coerce.number().int().min(1).max(65_535).default(50053),
+    MC_MAX_MEETINGS: z.coerce.number().int().min(1).max(100_000).default(800),
+    MC_MAX_PARTICIPANTS: z.coerce.number().int().min(1).max(1_000_000).default(10_000),
+    /** Per-stream bitrate the planner budgets (bits per second). */
+    MC_STREAM_BITRATE_BPS: z.coerce.number().positive().finite().default(1_500_000),
+    /** Largest signaling message accepted (bytes). */
+    MC_MAX_MESSAGE_BYTES: z.coerce.number().int().min(256).max(1_048_576).default(16_384),
+    /** How long a connection may stay without a join. */
+    MC_JOIN_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(10_000),
+    LOG_LEVEL: logLevel,
+  })
+  .refine((env) => env.AC_JWKS_URL !== undefined || env.AC_INTERNAL_URL !== undefined, {
+    message:
+      'set AC_JWKS_URL or AC_INTERNAL_URL (the JWKS is then AC_INTERNAL_URL/.well-known/jwks.json)',
+    path: ['AC_JWKS_URL'],
+  })
+  .transform((env) => ({
+    ...env,
+    acJwksUrl:
+      env.AC_JWKS_URL ?? `${env.AC_INTERNAL_URL?.replace(/\/$/, '')}/.well-known/jwks.json`,
+  }));
+
+export type McEnvironment = z.infer<typeof mcEnvironment>;

@@ -1,0 +1,133 @@
+// The driver with core's real controller endpoint and wall-clock timers: what it does with
+// each output. The effects record what they are asked and answer as a handler or Redis would.
+import { afterEach, describe, expect, it } from 'vitest';
+import { handlerId, meetingId, participantId, type HandlerId } from '../../core/ids.ts';
+import { layoutRequestNamed } from '../../core/layout/named.ts';
+import { ControllerEndpoint } from '../../core/mc/endpoint.ts';
+import { controllerConfig, report } from '../../core/mc/testing.ts';
+import { createLogger } from '../../adapters/logging/logger.ts';
+import type { ApplyRouteCommandRequest } from '../generated/darktower/mh/v1/route.ts';
+import type { ServerMessage } from '../generated/darktower/mc/v1/signaling.ts';
+import { systemClock } from '../shared/clock.ts';
+import { ControllerDriver, type DriverEffects, type SignalingPeer } from './driver.ts';
+
+const M = meetingId('m-1');
+const logger = createLogger('test', 'silent');
+let driver: ControllerDriver | undefined;
+afterEach(() => driver?.stop());
+
+class Peer implements SignalingPeer {
+  readonly messages: ServerMessage[] = [];
+  closedWith: number | undefined;
+  private queue = Promise.resolve();
+  /** In order, as the signaling connection sends them. */
+  send(message: ServerMessage | Promise<ServerMessage>): void {
+    this.queue = this.queue.then(async () => void this.messages.push(await message));
+  }
+  close(code: number): void {
+    this.closedWith = code;
+  }
+}
+
+/** Effects whose route API fails the first `failures` calls to each command id. */
+function effects(failures: number) {
+  const calls: { handler: HandlerId; request: ApplyRouteCommandRequest }[] = [];
+  const sessions = new Map<string, number>();
+  const heartbeats: number[] = [];
+  const failed = new Map<string, number>();
+  const recorded: DriverEffects = {
+    signGrant: async (grant) => `token-for-${grant.participant}@${grant.handler}`,
+    handlerAddress: (handler) => ({
+      id: handler,
+      websocketUrl: `ws://${handler}/v1/media`,
+      quicAddress: '',
+      certHash: Buffer.alloc(0),
+    }),
+    applyRouteCommand: async (handler, request) => {
+      calls.push({ handler, request });
+      const seen = failed.get(request.id) ?? 0;
+      if (seen < failures) {
+        failed.set(request.id, seen + 1);
+        throw new Error('unavailable');
+      }
+    },
+    endMeeting: async () => {},
+    writeSession: async (meeting, participant, ttlMs) => void sessions.set(participant, ttlMs),
+    deleteSession: async (meeting, participant) => void sessions.delete(participant),
+    heartbeat: async (meetings) => void heartbeats.push(meetings),
+  };
+  return { recorded, calls, sessions, heartbeats };
+}
+
+function start(failures: number) {
+  const world = effects(failures);
+  const config = controllerConfig();
+  const endpoint = new ControllerEndpoint(config, systemClock.now());
+  driver = new ControllerDriver(endpoint, config.region, world.recorded, systemClock, logger);
+  driver.loadReports([report('h1', systemClock.now())]);
+  driver.start();
+  return { ...world, driver, config };
+}
+
+const until = async (check: () => boolean, timeoutMs = 3_000) => {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+};
+
+describe('ControllerDriver', () => {
+  it('answers a join with a signed token for the handler core chose, and installs its routes', async () => {
+    const { driver, calls, sessions, heartbeats, config } = start(0);
+    const alice = new Peer();
+    driver.join(M, participantId('alice'), config.region, layoutRequestNamed('grid'), alice);
+    await until(() => alice.messages.length >= 3);
+    // The join answer first, then the first key epoch and the member list.
+    expect(alice.messages[0]?.joinResponse).toMatchObject({
+      participantId: 'alice',
+      participants: ['alice'],
+      mediaHandler: { id: 'h1', websocketUrl: 'ws://h1/v1/media' },
+      connectionToken: 'token-for-alice@h1',
+    });
+    expect(alice.messages.slice(1)).toEqual(
+      expect.arrayContaining([
+        { keyMaterial: { epoch: 0 } },
+        { participants: { participants: ['alice'] } },
+      ]),
+    );
+    expect(sessions.get('alice')).toBe(config.meetings.sessionTtlMs);
+    expect(heartbeats.length).toBeGreaterThan(0);
+    // Alone, alice needs no legs; with bob, the legs between them go to h1's route API.
+    expect(calls).toHaveLength(0);
+    const bob = new Peer();
+    driver.join(M, participantId('bob'), config.region, layoutRequestNamed('grid'), bob);
+    await until(() => calls.length > 0);
+    expect(calls[0]).toMatchObject({
+      handler: handlerId('h1'),
+      request: { meeting: 'm-1', controller: config.controller, remove: [] },
+    });
+    const add = calls[0]?.request.add ?? [];
+    expect(add.some((leg) => leg.publish?.publisher === 'alice')).toBe(true);
+    expect(
+      add.some((leg) => leg.deliver?.publisher === 'bob' && leg.deliver.subscriber === 'alice'),
+    ).toBe(true);
+    // Both are told of both.
+    await until(() =>
+      [alice, bob].every((p) => p.messages.some((m) => m.participants?.participants.length === 2)),
+    );
+  });
+
+  it('resends a route command the handler did not acknowledge, on core’s timer, until it does', async () => {
+    const { driver, calls, config } = start(2);
+    driver.join(M, participantId('alice'), config.region, layoutRequestNamed('grid'), new Peer());
+    driver.join(M, participantId('bob'), config.region, layoutRequestNamed('grid'), new Peer());
+    // Two failures, then the ack: three calls with the same id, then no more.
+    await until(() => calls.length >= 3, 3_000);
+    const id = calls[0]?.request.id;
+    expect(calls.slice(0, 3).map((c) => c.request.id)).toEqual([id, id, id]);
+    await new Promise((resolve) => setTimeout(resolve, config.meetings.commandRetryMs * 2));
+    expect(calls.filter((c) => c.request.id === id)).toHaveLength(3);
+    expect(driver.routeCalls).toMatchObject({ failed: 2, acked: 1 });
+  });
+});
