@@ -38,3 +38,10 @@ export {
   type IdWords,
 } from './stream-id.ts';
 export type { InstalledRoute } from './table.ts';
+export {
+  dialsPeer,
+  PEER_DIAL_BACKOFF,
+  PeerDialer,
+  type PeerDialState,
+  type PeerRequest,
+} from './peering.ts';
