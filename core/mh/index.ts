@@ -42,6 +42,7 @@ export {
   dialsPeer,
   PEER_DIAL_BACKOFF,
   PeerDialer,
+  subjectNamesHandler,
   type PeerDialState,
   type PeerRequest,
 } from './peering.ts';

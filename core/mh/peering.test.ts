@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { handlerId } from '../ids.ts';
-import { dialsPeer, PEER_DIAL_BACKOFF } from './peering.ts';
+import { dialsPeer, PEER_DIAL_BACKOFF, subjectNamesHandler } from './peering.ts';
 import {
   ALICE,
   BOB,
@@ -141,5 +141,17 @@ describe('peer links wanted by cascade legs', () => {
       { type: 'peer-unneeded', handler: PEER },
       { type: 'peer-unneeded', handler: PEER2 },
     ]);
+  });
+});
+
+describe('the service account of a dialing handler', () => {
+  it('is an AC client id whose stem is the handler id', () => {
+    expect(subjectNamesHandler('mh-1-0123456789abcdef', 'mh-1')).toBe(true);
+    expect(subjectNamesHandler('mh-1-0123456789abcdef', 'MH-1')).toBe(true);
+    expect(subjectNamesHandler('mh-1-0123456789abcdef', 'mh-2')).toBe(false);
+    expect(subjectNamesHandler('mh-10-0123456789abcdef', 'mh-1')).toBe(false);
+    expect(subjectNamesHandler('mh-1', 'mh-1')).toBe(false);
+    expect(subjectNamesHandler('meeting-controller-0123456789abcdef', 'mh-1')).toBe(false);
+    expect(subjectNamesHandler('-0123456789abcdef', '...')).toBe(false);
   });
 });

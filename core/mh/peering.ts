@@ -125,3 +125,20 @@ export class PeerDialer {
     return this.#dials.get(peer)?.state;
   }
 }
+
+/**
+ * Whether a service token's subject (an AC client id, `<stem>-<16 hex digits>` where the stem
+ * is the registered name lowercased, runs of other characters than a-z, 0-9 and `-` made one
+ * `-`, cut to 32 characters and trimmed of dashes) is the account of handler `handler`: a
+ * handler dialing a peer proves its id by a token of a service registered under that id.
+ */
+export function subjectNamesHandler(subject: string, handler: string): boolean {
+  const match = /^(.+)-[0-9a-f]{16}$/.exec(subject);
+  if (match === null) return false;
+  const stem = handler
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, '-')
+    .slice(0, 32)
+    .replace(/^-+|-+$/g, '');
+  return stem !== '' && match[1] === stem;
+}
