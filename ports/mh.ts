@@ -15,6 +15,10 @@ export interface HandlerLoadRecord extends HandlerLoadReport {
   readonly streams: number;
   /** Where clients connect (the WebSocket URL); empty when unknown. */
   readonly address: string;
+  /** Where clients and peer handlers reach the QUIC transport (`host:port`); empty when off. */
+  readonly quicAddress: string;
+  /** SHA-256 of the QUIC certificate's DER bytes, lowercase hex; empty when QUIC is off. */
+  readonly quicCertificateSha256: string;
   /** The handler is draining: no new sessions. */
   readonly draining: boolean;
 }

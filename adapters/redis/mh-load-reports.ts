@@ -43,6 +43,8 @@ export class RedisHandlerLoadStore implements HandlerLoadStore {
       streams: String(record.streams),
       reportedAt: String(record.reportedAt),
       address: record.address,
+      quicAddress: record.quicAddress,
+      quicCertificateSha256: record.quicCertificateSha256,
       draining: record.draining ? '1' : '0',
     };
     await this.redis.eval(
@@ -96,6 +98,10 @@ function readRecord(hash: Record<string, string>): HandlerLoadRecord | undefined
     streams: number('streams') || 0,
     reportedAt: number('reportedAt'),
     address: hash.address ?? '',
+    quicAddress: hash.quicAddress ?? '',
+    quicCertificateSha256: /^[0-9a-f]{64}$/.test(hash.quicCertificateSha256 ?? '')
+      ? (hash.quicCertificateSha256 as string)
+      : '',
     draining: hash.draining === '1',
   };
 }

@@ -8,6 +8,12 @@
  *   camera.publish(sframeCiphertext, { keyframe: true, captureTimeUs });
  *   client.onDatagram = (header, payload) => { ... };
  *   client.close();
+ *
+ * Over QUIC (or any datagram link with a control channel), the connection is injected: a
+ * browser passes a WebTransport-backed link, Node passes adapters/quic's `connectQuic`
+ * connection (this module stays free of `node:*`):
+ *
+ *   const { client, outcome } = await MediaClient.connectLink({ link, token });
  */
 import type { MediaKind } from '../../core/ids.ts';
 import { mediaPublisherId, mediaStreamId } from '../../core/mh/stream-id.ts';
@@ -68,6 +74,33 @@ export interface ConnectOptions {
 }
 
 const OPEN = 1;
+
+/**
+ * A connected datagram link with a reliable control channel (docs/protocol.md, "QUIC media
+ * transport"): what `connectLink` needs. adapters/quic's client connection has this shape.
+ */
+export interface DatagramLink {
+  readonly maxDatagramBytes: number;
+  /** Sends one datagram; returns null (or true) when sent, anything else when dropped. */
+  sendDatagram(bytes: Uint8Array): unknown;
+  sendControl(message: Uint8Array): void;
+  close(code: number, reason: string): void;
+  /** Replaced by the client with its own callbacks. */
+  events: {
+    datagram?(bytes: Uint8Array): void;
+    control?(message: Uint8Array): void;
+    closed?(code: number, reason: string): void;
+  };
+}
+
+/** What a client sends through, whatever carries it. */
+interface Channel {
+  isOpen(): boolean;
+  sendDatagram(bytes: Uint8Array): boolean;
+  sendText(text: string): void;
+  bufferedAmount(): number;
+  close(code: number, reason: string): void;
+}
 
 function toBase64(bytes: Uint8Array): string {
   let binary = '';
@@ -180,7 +213,7 @@ export class MediaClient {
   readonly closed: Promise<{ code: number; reason: string }>;
 
   private constructor(
-    private readonly socket: WebSocketLike,
+    private readonly channel: Channel,
     readonly maxDatagramBytes: number,
     closed: Promise<{ code: number; reason: string }>,
   ) {
@@ -203,7 +236,17 @@ export class MediaClient {
     );
     let resolveClosed: (value: { code: number; reason: string }) => void;
     const closed = new Promise<{ code: number; reason: string }>((r) => (resolveClosed = r));
-    const client = new MediaClient(socket, options.maxDatagramBytes ?? 1_200, closed);
+    const channel: Channel = {
+      isOpen: () => socket.readyState === OPEN,
+      sendDatagram: (bytes) => {
+        socket.send(bytes);
+        return true;
+      },
+      sendText: (text) => socket.send(text),
+      bufferedAmount: () => socket.bufferedAmount,
+      close: (code, reason) => socket.close(code, reason),
+    };
+    const client = new MediaClient(channel, options.maxDatagramBytes ?? 1_200, closed);
     let answeredYet = false;
     const timer = setTimeout(() => {
       if (answeredYet) return;
@@ -234,36 +277,108 @@ export class MediaClient {
         else client.onMalformed?.(raw);
         return;
       }
-      let message: HandlerControl;
+      let bytes: Uint8Array;
       try {
-        message = HandlerControl.decode(fromBase64(data));
+        bytes = fromBase64(data);
       } catch {
         return;
       }
-      const answer = message.helloAnswer;
-      if (answer !== undefined && !answeredYet) {
+      if (!answeredYet) {
+        const outcome = client.handleControl(bytes);
+        if (outcome === undefined) return;
         answeredYet = true;
         clearTimeout(timer);
-        if (answer.accepted !== undefined) {
-          settle({ client, outcome: { kind: 'accepted', ...answer.accepted } });
-        } else if (answer.redirected !== undefined) {
-          settle({ client: undefined, outcome: { kind: 'redirected', ...answer.redirected } });
-        } else {
-          settle({
-            client: undefined,
-            outcome: {
-              kind: 'rejected',
-              reason: answer.rejected?.reason ?? 'unknown',
-              retryAfterMs: answer.rejected?.retryAfterMs ?? 0,
-            },
-          });
-        }
-      }
-      if (message.sessionClosed !== undefined) {
-        client.onSessionClosed?.(message.sessionClosed.reason);
+        settle({ client: outcome.kind === 'accepted' ? client : undefined, outcome });
+      } else {
+        client.handleControl(bytes);
       }
     };
     return answered;
+  }
+
+  /**
+   * Sends the hello over a connected datagram link (QUIC) and waits for the answer. The link
+   * is closed when the hello is not accepted.
+   */
+  static connectLink(options: {
+    readonly link: DatagramLink;
+    readonly token: string;
+    readonly timeoutMs?: number;
+  }): Promise<{ client: MediaClient | undefined; outcome: ConnectOutcome }> {
+    const { link } = options;
+    let open = true;
+    let resolveClosed: (value: { code: number; reason: string }) => void;
+    const closed = new Promise<{ code: number; reason: string }>((r) => (resolveClosed = r));
+    const channel: Channel = {
+      isOpen: () => open,
+      sendDatagram: (bytes) => {
+        const result = link.sendDatagram(bytes);
+        return result === null || result === true;
+      },
+      sendText: () => undefined,
+      bufferedAmount: () => 0,
+      close: (code, reason) => link.close(code, reason),
+    };
+    const client = new MediaClient(channel, link.maxDatagramBytes, closed);
+    return new Promise((settle) => {
+      let answeredYet = false;
+      const finish = (outcome: ConnectOutcome) => {
+        if (answeredYet) return;
+        answeredYet = true;
+        clearTimeout(timer);
+        if (outcome.kind !== 'accepted' && open) link.close(1000, 'not accepted');
+        settle({ client: outcome.kind === 'accepted' ? client : undefined, outcome });
+      };
+      const timer = setTimeout(
+        () => finish({ kind: 'closed', code: 0, reason: 'timeout' }),
+        options.timeoutMs ?? 10_000,
+      );
+      link.events = {
+        datagram: (raw) => {
+          const decoded = decodeDatagram(raw);
+          if (decoded.ok) client.onDatagram?.(decoded.value.header, decoded.value.payload, raw);
+          else client.onMalformed?.(raw);
+        },
+        control: (message) => {
+          const outcome = client.handleControl(message);
+          if (outcome !== undefined) finish(outcome);
+        },
+        closed: (code, reason) => {
+          open = false;
+          resolveClosed({ code, reason });
+          client.onClose?.(code, reason);
+          finish({ kind: 'closed', code, reason });
+        },
+      };
+      link.sendControl(
+        ClientControl.encode({
+          hello: { connectionToken: options.token },
+          peerHello: undefined,
+        }).finish(),
+      );
+    });
+  }
+
+  /** Handles one control message; returns the hello's outcome when it is the answer. */
+  private handleControl(bytes: Uint8Array): ConnectOutcome | undefined {
+    let message: HandlerControl;
+    try {
+      message = HandlerControl.decode(bytes);
+    } catch {
+      return undefined;
+    }
+    if (message.sessionClosed !== undefined) {
+      this.onSessionClosed?.(message.sessionClosed.reason);
+    }
+    const answer = message.helloAnswer;
+    if (answer === undefined) return undefined;
+    if (answer.accepted !== undefined) return { kind: 'accepted', ...answer.accepted };
+    if (answer.redirected !== undefined) return { kind: 'redirected', ...answer.redirected };
+    return {
+      kind: 'rejected',
+      reason: answer.rejected?.reason ?? 'unknown',
+      retryAfterMs: answer.rejected?.retryAfterMs ?? 0,
+    };
   }
 
   /** A publisher of one of this participant's streams. */
@@ -273,23 +388,22 @@ export class MediaClient {
 
   /** Sends one datagram as is (false when the connection is not open). */
   sendDatagram(datagram: Uint8Array): boolean {
-    if (this.socket.readyState !== OPEN) return false;
-    this.socket.send(datagram);
-    return true;
+    if (!this.channel.isOpen()) return false;
+    return this.channel.sendDatagram(datagram);
   }
 
   /** Sends raw text (a control message the caller encoded: tests of malformed input). */
   sendText(text: string): void {
-    if (this.socket.readyState === OPEN) this.socket.send(text);
+    if (this.channel.isOpen()) this.channel.sendText(text);
   }
 
   /** Bytes queued in the socket, not yet sent. */
   get bufferedAmount(): number {
-    return this.socket.bufferedAmount;
+    return this.channel.bufferedAmount();
   }
 
   close(code = 1000, reason = 'bye'): Promise<{ code: number; reason: string }> {
-    this.socket.close(code, reason);
+    this.channel.close(code, reason);
     return this.closed;
   }
 }

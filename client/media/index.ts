@@ -8,6 +8,7 @@ export {
   sframePayload,
   type ConnectOptions,
   type ConnectOutcome,
+  type DatagramLink,
   type DatagramSink,
   type WebSocketConstructor,
   type WebSocketLike,

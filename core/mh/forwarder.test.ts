@@ -101,6 +101,8 @@ describe('route commands', () => {
         changed: 4,
         ignored: 4,
       },
+      // Both cascade legs here name PEER, whose link this handler (the smaller id) dials.
+      { type: 'peer-wanted', handler: PEER, attempt: 1 },
     ]);
     expect(f.routes().map((r) => r.route)).toEqual([
       cascade(ALICE, ME, PEER),

@@ -8,12 +8,14 @@
  *
  *   const f = new Forwarder({ handler, region, capacityBps, loadReportIntervalMs?, ... });
  *   f.handle(input: MhInput, nowMs)   route-command, session-open, session-closed,
- *                                     peer-connected, peer-disconnected, peer-load-report,
- *                                     traffic, quality-sample, drain
+ *                                     peer-connected, peer-disconnected, peer-dial-failed,
+ *                                     peer-load-report, traffic, quality-sample, drain
  *   f.handleTimeout(nowMs)            the deadline from pollTimeout has come
  *   f.pollOutput(): MhOutput | null   route-ack, session-accepted / -redirected / -rejected,
- *                                     session-closed, load-report, band-changed, quality-changed
- *   f.pollTimeout(): number | null    next load report, quality recovery or drain deadline (ms)
+ *                                     session-closed, load-report, band-changed, quality-changed,
+ *                                     peer-wanted, peer-unneeded
+ *   f.pollTimeout(): number | null    next load report, quality recovery, drain deadline or
+ *                                     peer redial (ms)
  *   f.forward(from, datagram, out)    the datagram decision (below)
  *   f.dispatch(from, datagram, out, send)  forward, then send with the hop count raised for peers
  *
@@ -47,6 +49,12 @@
  * then raises byte 2 in place, then sends the peers' copies; `send` must copy or transmit the
  * bytes before it returns (QUIC DATAGRAM and WebSocket sends do). A driver calling `forward`
  * itself does the same with `incrementHopCount` (core/protocol/datagram.ts).
+ *
+ * Peer links. Which peer handlers this handler links to, which end of a pair dials, when a
+ * dial is retried and when a link is let go are decided here (core/mh/peering.ts): after every
+ * route command that changes the table and every meeting end, the peers named by cascade legs
+ * are reconciled into `peer-wanted` / `peer-unneeded` outputs; `peer-dial-failed` and a
+ * `peer-disconnected` of a still-needed link schedule a `peer-wanted` again after a backoff.
  *
  * Admission. A session-open is refused before admission when its connection key is invalid or
  * in use, or its claims fail `checkConnectionClaims` (wrong handler, expired or not yet valid
@@ -100,6 +108,7 @@ import {
   type ClaimsPolicy,
   type ConnectionTokenClaims,
 } from './claims.ts';
+import { PeerDialer, type PeerDialState } from './peering.ts';
 import { ForwardingTable, type InstalledRoute, type StreamEntry } from './table.ts';
 import type {
   ForwarderConfig,
@@ -214,6 +223,7 @@ export class Forwarder {
   readonly #routeIdRetentionMs: number;
 
   readonly #table: ForwardingTable;
+  readonly #dialer: PeerDialer;
   /** Connection key -> client session or peer link. */
   readonly #connections = new Map<number, ClientSession | PeerLink>();
   readonly #sessions = new Map<string, ClientSession>();
@@ -255,6 +265,7 @@ export class Forwarder {
     this.#routeIdWindow = config.routeIdWindow ?? 64;
     this.#routeIdRetentionMs = config.routeIdRetentionMs ?? 120_000;
     this.#table = new ForwardingTable(config.handler);
+    this.#dialer = new PeerDialer(config.handler, config.peerDialBackoff);
     if (config.startMs !== undefined) this.#intervalStart = config.startMs;
   }
 
@@ -292,9 +303,15 @@ export class Forwarder {
           this.#connections.delete(link.connection);
           this.#peers.delete(link.handler);
           this.#epoch++;
+          this.#dialer.failed(link.handler, nowMs);
         }
         break;
       }
+      case 'peer-dial-failed':
+        if (this.#dialer.stateOf(input.handler) === 'dialing') {
+          this.#dialer.failed(input.handler, nowMs);
+        }
+        break;
       case 'peer-load-report': {
         const { report } = input;
         if (report.handlerId === this.handlerId) break;
@@ -333,6 +350,7 @@ export class Forwarder {
       this.#foldQuality(this.#lastSample, nowMs);
     }
     if (this.#drainDeadline !== null && nowMs >= this.#drainDeadline) this.#closeDrained();
+    for (const request of this.#dialer.due(nowMs)) this.#emit(request);
   }
 
   pollOutput(): MhOutput | null {
@@ -353,8 +371,10 @@ export class Forwarder {
     const report = this.#intervalStart + this.#interval;
     const dwell =
       this.#lastSample === null ? null : qualityDeadline(this.#quality, this.#qualityPolicy);
-    const next = dwell === null ? report : Math.min(report, dwell);
-    return this.#drainDeadline === null ? next : Math.min(next, this.#drainDeadline);
+    let next = dwell === null ? report : Math.min(report, dwell);
+    if (this.#drainDeadline !== null) next = Math.min(next, this.#drainDeadline);
+    const redial = this.#dialer.nextDeadline();
+    return redial === null ? next : Math.min(next, redial);
   }
 
   // ---- read-only views -------------------------------------------------------------------
@@ -406,6 +426,11 @@ export class Forwarder {
   /** The connection key of the link to a peer handler, if any. */
   peerConnectionOf(handler: HandlerId): number | undefined {
     return this.#peers.get(handler)?.connection;
+  }
+
+  /** The state of the link to `handler` as this handler dials it; undefined when it does not. */
+  peerDialStateOf(handler: HandlerId): PeerDialState | undefined {
+    return this.#dialer.stateOf(handler);
   }
 
   /** Installed legs in (meeting, route key) order. */
@@ -580,6 +605,7 @@ export class Forwarder {
       changed: counts.changed,
       ignored: counts.ignored,
     });
+    if (counts.changed > 0) this.#reconcilePeers();
   }
 
   /** Forgets the oldest ids of one (controller, meeting) beyond the window and retention. */
@@ -591,8 +617,14 @@ export class Forwarder {
     if (applied.size === 0) this.#appliedIds.delete(key);
   }
 
+  /** Asks for the peer links the table's cascade legs need and lets go of the others. */
+  #reconcilePeers(): void {
+    const requests = this.#dialer.reconcile(this.#table.peerLegs, (peer) => this.#peers.has(peer));
+    for (const request of requests) this.#emit(request);
+  }
+
   #meetingEnded(meeting: MeetingId, controller: ControllerId): void {
-    this.#table.dropMeeting(meeting);
+    if (this.#table.dropMeeting(meeting) > 0) this.#reconcilePeers();
     this.#appliedIds.delete(`${controller}\u0000${meeting}`);
     for (const session of [...this.#sessions.values()]) {
       if (session.meeting !== meeting) continue;
@@ -714,6 +746,7 @@ export class Forwarder {
     this.#peers.set(handler, link);
     this.#connections.set(connection, link);
     this.#epoch++;
+    this.#dialer.connected(handler);
   }
 
   #foldQuality(sample: QualitySample, nowMs: number): void {

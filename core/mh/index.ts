@@ -38,3 +38,11 @@ export {
   type IdWords,
 } from './stream-id.ts';
 export type { InstalledRoute } from './table.ts';
+export {
+  dialsPeer,
+  PEER_DIAL_BACKOFF,
+  PeerDialer,
+  subjectNamesHandler,
+  type PeerDialState,
+  type PeerRequest,
+} from './peering.ts';

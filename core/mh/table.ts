@@ -103,6 +103,8 @@ export class ForwardingTable {
   #indexed = 0;
   /** Streams whose id collided with another installed stream's id; they are not indexed. */
   collisions = 0;
+  /** Installed cascade legs (in and out) naming each peer handler. */
+  readonly #peerLegs = new Map<HandlerId, number>();
 
   constructor(me: HandlerId) {
     this.#me = me;
@@ -129,6 +131,17 @@ export class ForwardingTable {
     return counts;
   }
 
+  /** Peer handlers named by at least one installed cascade leg, with how many legs each. */
+  get peerLegs(): ReadonlyMap<HandlerId, number> {
+    return this.#peerLegs;
+  }
+
+  #countPeer(handler: HandlerId, delta: number): void {
+    const count = (this.#peerLegs.get(handler) ?? 0) + delta;
+    if (count > 0) this.#peerLegs.set(handler, count);
+    else this.#peerLegs.delete(handler);
+  }
+
   /** Removes every leg of `meeting`; returns how many streams went. */
   dropMeeting(meeting: MeetingId): number {
     const publishers = this.#byMeeting.get(meeting);
@@ -139,6 +152,8 @@ export class ForwardingTable {
       for (const kind of MEDIA_KINDS) {
         const entry = streams[kind];
         if (entry === undefined) continue;
+        for (const from of entry.sources) this.#countPeer(from, -1);
+        for (const to of entry.targets) this.#countPeer(to, -1);
         this.#size--;
         this.#unindex(entry);
         dropped++;
@@ -196,12 +211,18 @@ export class ForwardingTable {
         changed = entry.published !== adding;
         entry.published = adding;
         break;
-      case 'cascade-out':
-        changed = toggle(entry.targets, (route as CascadeRoute).to, adding);
+      case 'cascade-out': {
+        const to = (route as CascadeRoute).to;
+        changed = toggle(entry.targets, to, adding);
+        if (changed) this.#countPeer(to, adding ? 1 : -1);
         break;
-      case 'cascade-in':
-        changed = toggle(entry.sources, (route as CascadeRoute).from, adding);
+      }
+      case 'cascade-in': {
+        const from = (route as CascadeRoute).from;
+        changed = toggle(entry.sources, from, adding);
+        if (changed) this.#countPeer(from, adding ? 1 : -1);
         break;
+      }
       case 'deliver':
         changed = toggle(entry.subscribers, (route as DeliverRoute).subscriber, adding);
         break;

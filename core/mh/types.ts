@@ -4,6 +4,7 @@
  * (a client session or a link to a peer handler).
  */
 import type { AdmissionPolicy, HandlerLoadReport } from '../backpressure/admission.ts';
+import type { BackoffPolicy } from '../backpressure/backoff.ts';
 import type { BandwidthPolicy, BandwidthState } from '../backpressure/bandwidth.ts';
 import type { QualityPolicy, QualitySample, QualityStage } from '../backpressure/quality.ts';
 import type { ControllerId, HandlerId, MeetingId, ParticipantId, RegionId } from '../ids.ts';
@@ -44,6 +45,11 @@ export type MhInput =
       readonly connection: number;
     }
   | { readonly type: 'peer-disconnected'; readonly connection: number }
+  | {
+      /** The driver's dial of a `peer-wanted` handler failed (unreachable, refused, no address). */
+      readonly type: 'peer-dial-failed';
+      readonly handler: HandlerId;
+    }
   | { readonly type: 'peer-load-report'; readonly report: HandlerLoadReport }
   | {
       /** Bytes carried outside `forward()` (the simulator's flow-level media). */
@@ -137,7 +143,21 @@ export type MhOutput =
       readonly to: BandwidthState;
       readonly utilisation: number;
     }
-  | { readonly type: 'quality-changed'; readonly from: QualityStage; readonly to: QualityStage };
+  | { readonly type: 'quality-changed'; readonly from: QualityStage; readonly to: QualityStage }
+  | {
+      /**
+       * Open a link to `handler` (this end dials it: core/mh/peering.ts), then feed
+       * `peer-connected` or `peer-dial-failed`. `attempt` counts from 1 since the last link up.
+       */
+      readonly type: 'peer-wanted';
+      readonly handler: HandlerId;
+      readonly attempt: number;
+    }
+  | {
+      /** No cascade leg names `handler` any more: close the link this end dialed, if any. */
+      readonly type: 'peer-unneeded';
+      readonly handler: HandlerId;
+    };
 
 export interface ForwarderConfig {
   readonly handler: HandlerId;
@@ -155,6 +175,8 @@ export interface ForwarderConfig {
   readonly admissionPolicy?: AdmissionPolicy;
   readonly qualityPolicy?: QualityPolicy;
   readonly claimsPolicy?: ClaimsPolicy;
+  /** Redial backoff for peer links this handler dials; default PEER_DIAL_BACKOFF. */
+  readonly peerDialBackoff?: BackoffPolicy;
   /** Route-command ids always remembered per (controller, meeting); default 64. */
   readonly routeIdWindow?: number;
   /** Route-command ids are also remembered this long (ms) after being applied; default 120 s. */

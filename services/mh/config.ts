@@ -42,6 +42,22 @@ export const mhEnvironment = z
     MH_WS_BIND_ADDRESS: bindAddress.default({ host: '0.0.0.0', port: 4434 }),
     /** The WebSocket URL clients are redirected to; default made from the bound address. */
     MH_PUBLIC_WS_URL: urlWithScheme('ws', 'wss').optional(),
+    /** QUIC media ingress (DATAGRAM frames; clients and peer handlers); off unless set. */
+    MH_QUIC_BIND_ADDRESS: bindAddress.optional(),
+    /** The QUIC `host:port` put in load reports; default made from the bound address. */
+    MH_PUBLIC_QUIC_ADDRESS: z
+      .string()
+      .regex(/^[^:\s[\]]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/, 'expected host:port')
+      .optional(),
+    /** QUIC certificate chain and key (PEM files), both or neither; default self-signed. */
+    MH_QUIC_CERT_FILE: z.string().min(1).optional(),
+    MH_QUIC_KEY_FILE: z.string().min(1).optional(),
+    /**
+     * This handler's AC service account (client credentials, scope service.write.mh, registered
+     * under the handler's id) for the tokens of the peer links it dials; both or neither.
+     */
+    MH_AC_CLIENT_ID: z.string().min(1).optional(),
+    MH_AC_CLIENT_SECRET: z.string().min(1).optional(),
     /** Plain UDP ingress, benchmark mode only; off unless set. */
     MH_UDP_BIND_ADDRESS: bindAddress.optional(),
     /** `/health` and `/ready`. */
@@ -68,6 +84,21 @@ export const mhEnvironment = z
     message:
       'set AC_JWKS_URL or AC_INTERNAL_URL (the JWKS is then AC_INTERNAL_URL/.well-known/jwks.json)',
     path: ['AC_JWKS_URL'],
+  })
+  .refine((env) => (env.MH_QUIC_CERT_FILE === undefined) === (env.MH_QUIC_KEY_FILE === undefined), {
+    message: 'set both MH_QUIC_CERT_FILE and MH_QUIC_KEY_FILE, or neither (self-signed)',
+    path: ['MH_QUIC_KEY_FILE'],
+  })
+  .refine(
+    (env) => (env.MH_AC_CLIENT_ID === undefined) === (env.MH_AC_CLIENT_SECRET === undefined),
+    {
+      message: 'set both MH_AC_CLIENT_ID and MH_AC_CLIENT_SECRET, or neither',
+      path: ['MH_AC_CLIENT_SECRET'],
+    },
+  )
+  .refine((env) => env.MH_AC_CLIENT_ID === undefined || env.AC_INTERNAL_URL !== undefined, {
+    message: 'MH_AC_CLIENT_ID needs AC_INTERNAL_URL (where service tokens are issued)',
+    path: ['AC_INTERNAL_URL'],
   })
   .transform((env) => ({
     ...env,

@@ -9,11 +9,20 @@
  *   waiting route-API call, load reports to the shared store;
  * - one timer, armed at the forwarder's `pollTimeout`.
  *
- * Forwarder connection keys are `transport connection id * 4 + transport index`, so several
- * transports (WebSocket, UDP; QUIC and peer links later) share one key space.
+ * - peer links: a `peer-wanted` output is dialed (the peer's QUIC address and certificate hash
+ *   from its load report), a peer hello with this handler's service token is sent, and the
+ *   accepted link is fed as `peer-connected`; a failure as `peer-dial-failed`. A peer hello
+ *   arriving on an accepted connection is verified (AC's signature and scope, an adapter's
+ *   job; the subject naming the handler, core's rule) and fed as `peer-connected` too.
+ *   `peer-unneeded` closes the dialed link. Which links, which end and when: core decides.
+ *
+ * Forwarder connection keys are `transport connection id * 8 + transport index`, so several
+ * transports (WebSocket, UDP, QUIC) and the links this handler dials (index 7) share one key
+ * space.
  */
 import type { ConnectionTokenClaims } from '../../core/mh/claims.ts';
 import type { Forwarder } from '../../core/mh/forwarder.ts';
+import type { HandlerId } from '../../core/ids.ts';
 import type { MhOutput, RouteCommand } from '../../core/mh/types.ts';
 import type { Logger } from '../../adapters/logging/logger.ts';
 import type {
@@ -44,9 +53,15 @@ export const CLOSE = {
   helloTimeout: 4408,
   /** No room (capacity, draining): retry later. */
   unavailable: 4503,
+  /** A peer link no cascade leg needs any more. */
+  peerUnneeded: 4001,
 } as const;
 
-const MAX_TRANSPORTS = 4;
+const MAX_TRANSPORTS = 8;
+/** The key-space index of the links this handler dials. */
+const OUTBOUND = MAX_TRANSPORTS - 1;
+/** How long a dialed peer may take to answer the peer hello. */
+const PEER_HELLO_TIMEOUT_MS = 5_000;
 /** Destinations of one datagram, at most (the forwarder drops it as `out-too-small` beyond). */
 const MAX_DESTINATIONS = 4_096;
 
@@ -57,6 +72,48 @@ export type TokenVerifier = (
 ) => Promise<
   { ok: true; value: { claims: ConnectionTokenClaims } } | { ok: false; error: { kind: string } }
 >;
+
+/** Verifies a dialing peer's service token and that it names `handler` (adapters and core). */
+export type PeerVerifier = (
+  token: string,
+  handler: string,
+  now: number,
+) => Promise<{ ok: true } | { ok: false; reason: string }>;
+
+/** Where a peer handler's QUIC transport is, from its load report. */
+export interface PeerTarget {
+  readonly handler: string;
+  readonly host: string;
+  readonly port: number;
+  readonly certificateSha256: Uint8Array;
+}
+
+/** A link this handler dialed (adapters/quic/client.ts's connection, as the driver sees it). */
+export interface DialedLink {
+  readonly connection: MediaConnection;
+  setEvents(events: {
+    datagram(bytes: Uint8Array): void;
+    control(message: Uint8Array): void;
+    closed(code: number, reason: string): void;
+  }): void;
+}
+
+export interface PeeringOptions {
+  /** Opens a QUIC connection to a peer handler. */
+  dial(target: PeerTarget): Promise<DialedLink>;
+  /** A current service token of this handler, from AC. */
+  token(): Promise<string>;
+  verify: PeerVerifier;
+}
+
+/** `host:port` or `[v6]:port` split; undefined when malformed. */
+export function parseHostPort(address: string): { host: string; port: number } | undefined {
+  const match = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(address);
+  if (match === null) return undefined;
+  const port = Number(match[3]);
+  if (port < 1 || port > 65_535) return undefined;
+  return { host: (match[1] ?? match[2]) as string, port };
+}
 
 /** Counters the driver keeps on the datagram path (read at scrape time). */
 export class DriverCounters {
@@ -70,6 +127,10 @@ export class DriverCounters {
   };
   /** Hello outcomes: accepted, redirected, or the refusal reason. */
   readonly hellos = new Map<string, number>();
+  /** Peer hellos received: accepted, or the refusal reason. */
+  readonly peerHellos = new Map<string, number>();
+  /** Peer dials: connected, or why not. */
+  readonly peerDials = new Map<string, number>();
   /** Control messages that did not decode or came out of place. */
   malformedControl = 0;
   loadReportsPublished = 0;
@@ -126,7 +187,7 @@ export class DriverCounters {
   }
 }
 
-type ConnectionState = 'awaiting-hello' | 'verifying' | 'session' | 'closing';
+type ConnectionState = 'awaiting-hello' | 'verifying' | 'session' | 'peer' | 'closing';
 
 interface Tracked {
   readonly connection: MediaConnection;
@@ -136,6 +197,8 @@ interface Tracked {
   helloDeadline: number;
   meeting?: string;
   participant?: string;
+  /** For a peer link: the peer handler. */
+  peer?: string;
 }
 
 export interface DriverOptions {
@@ -150,6 +213,10 @@ export interface DriverOptions {
   readonly readPeers: () => Promise<HandlerLoadRecord[]>;
   /** This handler's client address, put in its load reports. */
   readonly address: () => string;
+  /** This handler's QUIC address and certificate hash (hex), when QUIC is on. */
+  readonly quic?: () => { address: string; certificateSha256: string } | undefined;
+  /** Peer links for cascades; without them no link is dialed and peer hellos are refused. */
+  readonly peering?: PeeringOptions;
 }
 
 export class MediaHandlerDriver {
@@ -162,6 +229,9 @@ export class MediaHandlerDriver {
     (ack: Extract<MhOutput, { type: 'route-ack' }>) => void
   >();
   private readonly peerAddresses = new Map<string, string>();
+  private readonly peerTargets = new Map<string, PeerTarget>();
+  /** Dials under way, by peer; `cancelled` once the peer is no longer wanted. */
+  private readonly dials = new Map<string, { cancelled: boolean }>();
   private readonly transports: MediaTransport[] = [];
   private timer: NodeJS.Timeout | undefined;
   private armedFor: number | null = null;
@@ -176,6 +246,7 @@ export class MediaHandlerDriver {
   /** Open connections by transport (for the connections gauge). */
   connectionCounts(): Record<MediaConnection['transport'], number> {
     const counts = { quic: 0, webtransport: 0, websocket: 0, udp: 0 };
+    // Links this handler dialed count as QUIC connections too.
     for (const tracked of this.connections.values()) counts[tracked.connection.transport]++;
     return counts;
   }
@@ -183,7 +254,7 @@ export class MediaHandlerDriver {
   /** Starts a transport whose events this driver handles; resolves with its address. */
   async attach(transport: MediaTransport): Promise<{ host: string; port: number }> {
     const index = this.transports.length;
-    if (index >= MAX_TRANSPORTS) throw new Error('too many transports');
+    if (index >= OUTBOUND) throw new Error('too many transports');
     this.transports.push(transport);
     return transport.start(this.eventsFor(index));
   }
@@ -215,6 +286,9 @@ export class MediaHandlerDriver {
         this.connections.delete(key);
         if (tracked.state === 'session') {
           this.forwarder.handle({ type: 'session-closed', connection: key }, this.now());
+          this.pump();
+        } else if (tracked.state === 'peer') {
+          this.forwarder.handle({ type: 'peer-disconnected', connection: key }, this.now());
           this.pump();
         }
       },
@@ -271,6 +345,10 @@ export class MediaHandlerDriver {
     } catch {
       decoded = { hello: undefined };
     }
+    if (decoded.peerHello !== undefined && tracked.state === 'awaiting-hello') {
+      this.peerHello(tracked, decoded.peerHello.handler, decoded.peerHello.serviceToken);
+      return;
+    }
     const hello = decoded.hello;
     if (hello === undefined || tracked.state !== 'awaiting-hello') {
       this.counters.malformedControl++;
@@ -320,6 +398,160 @@ export class MediaHandlerDriver {
     );
   }
 
+  /** A peer handler's hello on an accepted connection: verify, then bind it as a peer link. */
+  private peerHello(tracked: Tracked, handler: string, token: string): void {
+    tracked.state = 'verifying';
+    const refuse = (reason: string) => {
+      this.counters.bump(this.counters.peerHellos, reason);
+      this.options.logger.warn({ remote: tracked.connection.remote, reason }, 'peer refused');
+      this.answer(tracked, { rejected: { reason, retryAfterMs: 0 } });
+      this.closeConnection(tracked, CLOSE.refused, 'peer refused');
+    };
+    const peering = this.options.peering;
+    if (peering === undefined) {
+      refuse('peering-disabled');
+      return;
+    }
+    if (handler === '' || handler === this.forwarder.handlerId) {
+      refuse('bad-handler');
+      return;
+    }
+    peering.verify(token, handler, this.now()).then(
+      (verified) => {
+        if (this.connections.get(tracked.key) !== tracked || tracked.state !== 'verifying') return;
+        if (!verified.ok) {
+          refuse(verified.reason);
+          return;
+        }
+        this.counters.bump(this.counters.peerHellos, 'accepted');
+        tracked.state = 'peer';
+        tracked.peer = handler;
+        this.answer(tracked, { peerAccepted: { handler: this.forwarder.handlerId } });
+        this.options.logger.info({ peer: handler }, 'peer link accepted');
+        this.forwarder.handle(
+          { type: 'peer-connected', handler: handler as HandlerId, connection: tracked.key },
+          this.now(),
+        );
+        this.pump();
+      },
+      (error: unknown) => {
+        this.options.logger.error({ err: error }, 'peer verification failed');
+        if (this.connections.get(tracked.key) === tracked) refuse('verification-failed');
+      },
+    );
+  }
+
+  /** Dials a peer the forwarder wants; feeds `peer-connected` or `peer-dial-failed`. */
+  private async dialPeer(handler: HandlerId): Promise<void> {
+    if (this.dials.has(handler)) return;
+    const attempt = { cancelled: false };
+    this.dials.set(handler, attempt);
+    let link: DialedLink | undefined;
+    try {
+      const peering = this.options.peering;
+      if (peering === undefined) throw new PeerDialError('peering-disabled');
+      let target = this.peerTargets.get(handler);
+      if (target === undefined) {
+        await this.readPeerRecords();
+        target = this.peerTargets.get(handler);
+      }
+      if (target === undefined) throw new PeerDialError('no-address');
+      const token = await peering.token();
+      link = await peering.dial(target);
+      const dialed = link;
+      const answer = await new Promise<HelloAnswer>((resolve, reject) => {
+        const timer = setTimeout(
+          () => reject(new PeerDialError('hello-timeout')),
+          PEER_HELLO_TIMEOUT_MS,
+        );
+        dialed.setEvents({
+          datagram: () => undefined,
+          control: (message) => {
+            clearTimeout(timer);
+            try {
+              const answered = HandlerControl.decode(message).helloAnswer;
+              if (answered === undefined) reject(new PeerDialError('malformed-answer'));
+              else resolve(answered);
+            } catch {
+              reject(new PeerDialError('malformed-answer'));
+            }
+          },
+          closed: () => {
+            clearTimeout(timer);
+            reject(new PeerDialError('closed'));
+          },
+        });
+        dialed.connection.sendControl(
+          ClientControl.encode({
+            hello: undefined,
+            peerHello: { handler: this.forwarder.handlerId, serviceToken: token },
+          }).finish(),
+        );
+      });
+      if (answer.peerAccepted === undefined) {
+        throw new PeerDialError(`refused:${answer.rejected?.reason ?? 'unknown'}`);
+      }
+      if (answer.peerAccepted.handler !== handler) throw new PeerDialError('wrong-handler');
+      if (attempt.cancelled || this.stopped) {
+        dialed.connection.close(CLOSE.peerUnneeded, 'peer link unneeded');
+        return;
+      }
+      const key = dialed.connection.id * MAX_TRANSPORTS + OUTBOUND;
+      const tracked: Tracked = {
+        connection: dialed.connection,
+        key,
+        state: 'peer',
+        helloDeadline: Number.POSITIVE_INFINITY,
+        peer: handler,
+      };
+      this.connections.set(key, tracked);
+      dialed.setEvents({
+        datagram: (bytes) => this.datagram(key, bytes),
+        control: () => void this.counters.malformedControl++,
+        closed: () => {
+          if (this.connections.get(key) !== tracked) return;
+          this.connections.delete(key);
+          if (tracked.state !== 'peer') return;
+          this.forwarder.handle({ type: 'peer-disconnected', connection: key }, this.now());
+          this.pump();
+        },
+      });
+      this.counters.bump(this.counters.peerDials, 'connected');
+      this.options.logger.info({ peer: handler }, 'peer link dialed');
+      this.forwarder.handle({ type: 'peer-connected', handler, connection: key }, this.now());
+      this.pump();
+    } catch (error) {
+      const reason = error instanceof PeerDialError ? error.reason : 'connect-failed';
+      link?.connection.close(CLOSE.malformed, 'peer dial failed');
+      this.counters.bump(
+        this.counters.peerDials,
+        reason.startsWith('refused:') ? 'refused' : reason,
+      );
+      this.options.logger.warn({ peer: handler, reason }, 'peer dial failed');
+      if (!this.stopped) {
+        this.forwarder.handle({ type: 'peer-dial-failed', handler }, this.now());
+        this.pump();
+      }
+    } finally {
+      if (this.dials.get(handler) === attempt) this.dials.delete(handler);
+    }
+  }
+
+  /** Closes the link this handler dialed to `handler`, and cancels a dial under way. */
+  private dropPeer(handler: string): void {
+    const attempt = this.dials.get(handler);
+    if (attempt !== undefined) attempt.cancelled = true;
+    for (const tracked of [...this.connections.values()]) {
+      if (tracked.state !== 'peer' || tracked.peer !== handler) continue;
+      if (tracked.key % MAX_TRANSPORTS !== OUTBOUND) continue;
+      this.connections.delete(tracked.key);
+      tracked.state = 'closing';
+      this.forwarder.handle({ type: 'peer-disconnected', connection: tracked.key }, this.now());
+      tracked.connection.close(CLOSE.peerUnneeded, 'peer link unneeded');
+      this.options.logger.info({ peer: handler }, 'peer link closed: unneeded');
+    }
+  }
+
   private answer(tracked: Tracked, answer: HelloAnswer): void {
     tracked.connection.sendControl(
       HandlerControl.encode({ helloAnswer: answer, sessionClosed: undefined }).finish(),
@@ -329,6 +561,8 @@ export class MediaHandlerDriver {
   private closeConnection(tracked: Tracked, code: number, reason: string): void {
     if (tracked.state === 'session') {
       this.forwarder.handle({ type: 'session-closed', connection: tracked.key }, this.now());
+    } else if (tracked.state === 'peer') {
+      this.forwarder.handle({ type: 'peer-disconnected', connection: tracked.key }, this.now());
     }
     tracked.state = 'closing';
     tracked.connection.close(code, reason);
@@ -465,6 +699,7 @@ export class MediaHandlerDriver {
           sessions: output.sessions,
           streams: output.streams,
           address: this.options.address(),
+          ...this.quicFields(),
           draining: this.forwarder.draining,
         };
         this.publish(record);
@@ -478,6 +713,12 @@ export class MediaHandlerDriver {
         break;
       case 'quality-changed':
         logger.warn({ from: output.from, to: output.to }, 'quality stage changed');
+        break;
+      case 'peer-wanted':
+        void this.dialPeer(output.handler);
+        break;
+      case 'peer-unneeded':
+        this.dropPeer(output.handler);
         break;
     }
   }
@@ -496,8 +737,17 @@ export class MediaHandlerDriver {
       sessions: this.forwarder.sessionCount,
       streams: this.forwarder.streamCount,
       address: this.options.address(),
+      ...this.quicFields(),
       draining: this.forwarder.draining,
     });
+  }
+
+  private quicFields(): { quicAddress: string; quicCertificateSha256: string } {
+    const quic = this.options.quic?.();
+    return {
+      quicAddress: quic?.address ?? '',
+      quicCertificateSha256: quic?.certificateSha256 ?? '',
+    };
   }
 
   /** Publishes a record; never rejects (a failure is counted and logged). */
@@ -538,19 +788,30 @@ export class MediaHandlerDriver {
 
   /** Reads the region's other handlers' reports and hands them to the forwarder. */
   private refreshPeers(): void {
-    this.options.readPeers().then(
-      (records) => {
-        if (this.stopped) return;
-        const now = this.now();
-        for (const record of records) {
-          if (record.handlerId === this.forwarder.handlerId) continue;
-          this.peerAddresses.set(record.handlerId, record.address);
-          this.forwarder.handle({ type: 'peer-load-report', report: record }, now);
-        }
-        this.pump();
-      },
+    this.readPeerRecords().then(
+      () => undefined,
       () => undefined,
     );
+  }
+
+  private async readPeerRecords(): Promise<void> {
+    const records = await this.options.readPeers();
+    if (this.stopped) return;
+    const now = this.now();
+    for (const record of records) {
+      if (record.handlerId === this.forwarder.handlerId) continue;
+      this.peerAddresses.set(record.handlerId, record.address);
+      const quic = parseHostPort(record.quicAddress);
+      if (quic !== undefined && /^[0-9a-f]{64}$/.test(record.quicCertificateSha256)) {
+        this.peerTargets.set(record.handlerId, {
+          handler: record.handlerId,
+          ...quic,
+          certificateSha256: Uint8Array.from(Buffer.from(record.quicCertificateSha256, 'hex')),
+        });
+      }
+      this.forwarder.handle({ type: 'peer-load-report', report: record }, now);
+    }
+    this.pump();
   }
 
   // ---- drain and stop -------------------------------------------------------------------
@@ -582,6 +843,20 @@ export class MediaHandlerDriver {
     this.stopped = true;
     clearTimeout(this.timer);
     clearTimeout(this.drainDeadlineTimer);
+    for (const attempt of this.dials.values()) attempt.cancelled = true;
+    for (const tracked of [...this.connections.values()]) {
+      if (tracked.key % MAX_TRANSPORTS !== OUTBOUND) continue;
+      this.connections.delete(tracked.key);
+      tracked.state = 'closing';
+      tracked.connection.close(CLOSE.sessionEnded, 'handler stopping');
+    }
     await Promise.all(this.transports.map((transport) => transport.stop()));
+  }
+}
+
+class PeerDialError extends Error {
+  override readonly name = 'PeerDialError';
+  constructor(readonly reason: string) {
+    super(reason);
   }
 }

@@ -143,6 +143,25 @@ export function registerMhMetrics(
       }
     },
   });
+  for (const [name, help, map] of [
+    [
+      'mh_peer_hellos_total',
+      'Peer hellos received, by outcome (accepted or why refused)',
+      d.peerHellos,
+    ],
+    ['mh_peer_dials_total', 'Peer links dialed, by outcome (connected or why not)', d.peerDials],
+  ] as const) {
+    new Counter({
+      name,
+      help,
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [outcome, count] of map) this.inc({ outcome }, count);
+      },
+    });
+  }
   registerLatencyHistogram(registry, d);
 }
 

@@ -1,13 +1,18 @@
+import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { jwksCachePolicy } from '../../core/keys/jwks-cache.ts';
 import { Forwarder } from '../../core/mh/forwarder.ts';
+import { subjectNamesHandler } from '../../core/mh/peering.ts';
 import { handlerId, regionId } from '../../core/ids.ts';
 import { listenMetrics } from '../../adapters/http/metrics-listener.ts';
 import { createHttpServer, type ReadinessReport } from '../../adapters/http/server.ts';
 import { closeAll, drainHttp } from '../../adapters/http/shutdown.ts';
 import { verifyConnectionToken } from '../../adapters/jwt/connection-tokens.ts';
 import { JwksClient } from '../../adapters/jwt/jwks-client.ts';
+import { verifyToken } from '../../adapters/jwt/tokens.ts';
+import { connectQuic } from '../../adapters/quic/client.ts';
+import { QuicMediaTransport } from '../../adapters/quic/server.ts';
 import { VerifiedTokenCache } from '../../adapters/jwt/verified-cache.ts';
 import { createLogger, type Logger } from '../../adapters/logging/logger.ts';
 import { createHttpMetrics } from '../../adapters/metrics/registry.ts';
@@ -21,8 +26,9 @@ import {
 import { systemClock, type Clock } from '../shared/clock.ts';
 import { stopGrpcServer } from '../shared/grpc.ts';
 import type { MhEnvironment } from './config.ts';
-import { MediaHandlerDriver } from './driver.ts';
-import { mhGrpcService, startMhGrpcServer } from './grpc.ts';
+import { MediaHandlerDriver, type PeeringOptions } from './driver.ts';
+import { mhGrpcService, ROUTE_SCOPE, startMhGrpcServer } from './grpc.ts';
+import { ServiceTokenSource } from './service-token.ts';
 import { registerMhMetrics } from './metrics.ts';
 
 /** Peer reports older than this are not read (admission ignores them after 10 s anyway). */
@@ -35,6 +41,9 @@ export interface RunningMh {
   readonly id: string;
   /** `ws://host:port/v1/media`: the WebSocket media ingress as bound. */
   readonly wsUrl: string;
+  /** `host:port` of the QUIC ingress, when enabled, and its certificate's SHA-256. */
+  readonly quicAddress: string | undefined;
+  readonly quicCertificateSha256: Uint8Array | undefined;
   /** `host:port` of the UDP benchmark ingress, when enabled. */
   readonly udpAddress: string | undefined;
   /** `host:port` of the route API (gRPC). */
@@ -71,6 +80,7 @@ export async function startMh(
   // Redis carries load reports only: commands fail at once while it is unreachable.
   const redis = createRedis(env.REDIS_URL, env.MH_REDIS_KEY_PREFIX, { logger, cache: true });
   const loads = new RedisHandlerLoadStore(redis);
+  const metrics = createHttpMetrics('mh');
 
   // Connection tokens: signed by Meeting Controllers, keys from each trusted one's JWKS.
   const controllerKeys = new JwksClient({
@@ -100,6 +110,53 @@ export async function startMh(
     startMs: clock.now(),
   });
   let publicWsUrl = env.MH_PUBLIC_WS_URL ?? '';
+  let quicRecord: { address: string; certificateSha256: string } | undefined;
+  // Peer links: a dialing handler proves its id with an AC service token of scope
+  // service.write.mh whose subject is its service account (core's rule names the account).
+  const peerPolicy = {
+    trustedIssuers: new Set([env.MH_SERVICE_TOKEN_ISSUER]),
+    audience: env.MH_TOKEN_AUDIENCE,
+    requiredScopes: [ROUTE_SCOPE],
+  };
+  const tokens =
+    env.MH_AC_CLIENT_ID !== undefined && env.MH_AC_CLIENT_SECRET !== undefined
+      ? new ServiceTokenSource({
+          url: `${(env.AC_INTERNAL_URL as string).replace(/\/$/, '')}/v1/auth/service/token`,
+          clientId: env.MH_AC_CLIENT_ID,
+          clientSecret: env.MH_AC_CLIENT_SECRET,
+          clock,
+        })
+      : undefined;
+  const peering: PeeringOptions = {
+    token: () =>
+      tokens === undefined
+        ? Promise.reject(new Error('no service account (MH_AC_CLIENT_ID) to dial peers'))
+        : tokens.token(),
+    dial: async (target) => {
+      const connection = await connectQuic(target.host, target.port, {
+        serverCertificateHash: target.certificateSha256,
+        onError: (error) => logger.error({ err: error }, 'peer link event handler failed'),
+      });
+      return {
+        connection,
+        setEvents: (events) => {
+          connection.events = events;
+        },
+      };
+    },
+    verify: async (token, handler, at) => {
+      const verified = await verifyToken(token, acKeys, peerPolicy, at);
+      if (!verified.ok) {
+        metrics.authFailures.inc({ reason: verified.error.kind });
+        return { ok: false, reason: verified.error.kind };
+      }
+      if (!subjectNamesHandler(verified.value.subject, handler)) {
+        metrics.authFailures.inc({ reason: 'peer_not_named' });
+        return { ok: false, reason: 'peer_not_named' };
+      }
+      return { ok: true };
+    },
+  };
   const driver = new MediaHandlerDriver({
     forwarder,
     verify: (token, at) => verifyConnectionToken(token, controllerKeys, at),
@@ -109,6 +166,8 @@ export async function startMh(
     publishLoad: (record) => loads.publish(record),
     readPeers: () => loads.list(env.MH_REGION, now(), PEER_REPORT_MAX_AGE_MS),
     address: () => publicWsUrl,
+    quic: () => quicRecord,
+    peering,
   });
 
   const transportDrops = new Map<string, number>();
@@ -123,6 +182,30 @@ export async function startMh(
   const wsBound = await driver.attach(ws);
   const wsUrl = `ws://${urlHost(wsBound.host)}:${wsBound.port}${MEDIA_PATH}`;
   if (publicWsUrl === '') publicWsUrl = wsUrl;
+  let quicAddress: string | undefined;
+  let quicCertificateSha256: Uint8Array | undefined;
+  if (env.MH_QUIC_BIND_ADDRESS !== undefined) {
+    const pair =
+      env.MH_QUIC_CERT_FILE !== undefined && env.MH_QUIC_KEY_FILE !== undefined
+        ? {
+            certPem: await readFile(env.MH_QUIC_CERT_FILE, 'utf8'),
+            keyPem: await readFile(env.MH_QUIC_KEY_FILE, 'utf8'),
+          }
+        : {};
+    const quic = new QuicMediaTransport({
+      host: env.MH_QUIC_BIND_ADDRESS.host,
+      port: env.MH_QUIC_BIND_ADDRESS.port,
+      ...pair,
+      onError: (error) => logger.error({ err: error }, 'QUIC event handler failed'),
+    });
+    const bound = await driver.attach(quic);
+    quicAddress = `${urlHost(bound.host)}:${bound.port}`;
+    quicCertificateSha256 = quic.certificateSha256;
+    quicRecord = {
+      address: env.MH_PUBLIC_QUIC_ADDRESS ?? quicAddress,
+      certificateSha256: Buffer.from(quicCertificateSha256).toString('hex'),
+    };
+  }
   let udpAddress: string | undefined;
   if (env.MH_UDP_BIND_ADDRESS !== undefined) {
     const udp = new UdpMediaTransport({
@@ -145,7 +228,6 @@ export async function startMh(
   ]);
   if (!connected) logger.warn('redis unreachable: load reports are not published (degraded)');
 
-  const metrics = createHttpMetrics('mh');
   registerMhMetrics(metrics.registry, driver, () => transportDrops);
   const readiness = async (): Promise<ReadinessReport> => {
     const redisUp = await redisIsReachable(redis);
@@ -191,6 +273,7 @@ export async function startMh(
       mh_id: env.MH_ID,
       region: env.MH_REGION,
       ws: wsUrl,
+      quic: quicAddress,
       udp: udpAddress,
       grpc: grpcAddress,
       url,
@@ -221,6 +304,8 @@ export async function startMh(
   return {
     id: env.MH_ID,
     wsUrl,
+    quicAddress,
+    quicCertificateSha256,
     udpAddress,
     grpcAddress,
     url,

@@ -12,6 +12,8 @@ import { signConnectionToken } from '../../adapters/jwt/connection-tokens.ts';
 import type { SigningKeyMaterial } from '../../adapters/jwt/tokens.ts';
 import type { Logger } from '../../adapters/logging/logger.ts';
 import { createPool } from '../../adapters/postgres/pool.ts';
+import { connectQuic } from '../../adapters/quic/client.ts';
+import { registerService } from '../ac/accounts.ts';
 import {
   MediaClient,
   type ConnectOutcome,
@@ -23,6 +25,7 @@ import {
   acTestEnvironment,
   isolatedBackends,
   parsedEnvironment,
+  pgAcStores,
   TEST_REDIS_URL,
   type IsolatedBackends,
 } from '../shared/testing.ts';
@@ -67,6 +70,11 @@ export interface AcForMh {
   readonly routeToken: string;
   /** Scope service.write.gc only: refused by the route API. */
   readonly otherToken: string;
+  /** Registers a service account (client credentials) under `name` with `scopes`. */
+  registerService(
+    name: string,
+    scopes: readonly string[],
+  ): Promise<{ clientId: string; clientSecret: string }>;
   close(): Promise<void>;
 }
 
@@ -87,6 +95,11 @@ export async function startAcForMh(logger: Logger): Promise<AcForMh> {
     ac,
     routeToken: route.token,
     otherToken: other.token,
+    async registerService(name, scopes) {
+      const registered = await registerService(pgAcStores(pool), { name, scopes, org: 'default' });
+      if (!registered.ok) throw new Error(`cannot register ${name}`);
+      return registered.value;
+    },
     async close() {
       await ac.close();
       await pool.end();
@@ -193,4 +206,20 @@ export async function eventually(
     if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
+}
+
+/** A media client over QUIC (adapters/quic's Node connection) whose hello was accepted. */
+export async function acceptedQuicClient(
+  mh: { quicAddress: string | undefined; quicCertificateSha256: Uint8Array | undefined },
+  token: string,
+): Promise<MediaClient> {
+  const [host, port] = (mh.quicAddress as string).split(':') as [string, string];
+  const link = await connectQuic(host, Number(port), {
+    serverCertificateHash: mh.quicCertificateSha256 as Uint8Array,
+  });
+  const { client, outcome } = await MediaClient.connectLink({ link, token });
+  if (client === undefined || outcome.kind !== 'accepted') {
+    throw new Error(`not accepted over QUIC: ${JSON.stringify(outcome)}`);
+  }
+  return client;
 }

@@ -14,12 +14,27 @@ export const protobufFileName = "darktower/mh/v1/control.proto";
 /** What a client sends. */
 export interface ClientControl {
   hello?: Hello | undefined;
+  peerHello?: PeerHello | undefined;
 }
 
 /** The first control message of a connection: the connection token its controller issued. */
 export interface Hello {
   /** Compact JWS (EdDSA) whose claims name the meeting, participant and this handler. */
   connectionToken: string;
+}
+
+/**
+ * The first control message of a link a Media Handler dials to a peer handler for cascades
+ * (docs/protocol.md, "Peer links").
+ */
+export interface PeerHello {
+  /** The dialing handler's id. */
+  handler: string;
+  /**
+   * A service token from AC with scope service.write.mh whose subject is the dialing
+   * handler's service account (client id `<handler id>-<16 hex digits>`).
+   */
+  serviceToken: string;
 }
 
 /** What a handler sends. */
@@ -33,6 +48,13 @@ export interface HelloAnswer {
   accepted?: Accepted | undefined;
   redirected?: Redirected | undefined;
   rejected?: Rejected | undefined;
+  peerAccepted?: PeerAccepted | undefined;
+}
+
+/** A peer hello was accepted: cascaded media may flow both ways on this link. */
+export interface PeerAccepted {
+  /** The accepting handler's id. */
+  handler: string;
 }
 
 /** The session is open: media may flow. */
@@ -63,13 +85,16 @@ export interface SessionClosed {
 }
 
 function createBaseClientControl(): ClientControl {
-  return { hello: undefined };
+  return { hello: undefined, peerHello: undefined };
 }
 
 export const ClientControl: MessageFns<ClientControl> = {
   encode(message: ClientControl, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.hello !== undefined) {
       Hello.encode(message.hello, writer.uint32(10).fork()).join();
+    }
+    if (message.peerHello !== undefined) {
+      PeerHello.encode(message.peerHello, writer.uint32(18).fork()).join();
     }
     return writer;
   },
@@ -95,6 +120,14 @@ export const ClientControl: MessageFns<ClientControl> = {
             message.hello = Hello.decode(reader, reader.uint32());
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.peerHello = PeerHello.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -108,13 +141,23 @@ export const ClientControl: MessageFns<ClientControl> = {
   },
 
   fromJSON(object: any): ClientControl {
-    return { hello: isSet(object.hello) ? Hello.fromJSON(object.hello) : undefined };
+    return {
+      hello: isSet(object.hello) ? Hello.fromJSON(object.hello) : undefined,
+      peerHello: isSet(object.peerHello)
+        ? PeerHello.fromJSON(object.peerHello)
+        : isSet(object.peer_hello)
+        ? PeerHello.fromJSON(object.peer_hello)
+        : undefined,
+    };
   },
 
   toJSON(message: ClientControl): unknown {
     const obj: any = {};
     if (message.hello !== undefined) {
       obj.hello = Hello.toJSON(message.hello);
+    }
+    if (message.peerHello !== undefined) {
+      obj.peerHello = PeerHello.toJSON(message.peerHello);
     }
     return obj;
   },
@@ -125,6 +168,9 @@ export const ClientControl: MessageFns<ClientControl> = {
   fromPartial<I extends Exact<DeepPartial<ClientControl>, I>>(object: I): ClientControl {
     const message = createBaseClientControl();
     message.hello = (object.hello !== undefined && object.hello !== null) ? Hello.fromPartial(object.hello) : undefined;
+    message.peerHello = (object.peerHello !== undefined && object.peerHello !== null)
+      ? PeerHello.fromPartial(object.peerHello)
+      : undefined;
     return message;
   },
 };
@@ -198,6 +244,95 @@ export const Hello: MessageFns<Hello> = {
   fromPartial<I extends Exact<DeepPartial<Hello>, I>>(object: I): Hello {
     const message = createBaseHello();
     message.connectionToken = object.connectionToken ?? "";
+    return message;
+  },
+};
+
+function createBasePeerHello(): PeerHello {
+  return { handler: "", serviceToken: "" };
+}
+
+export const PeerHello: MessageFns<PeerHello> = {
+  encode(message: PeerHello, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.handler !== "") {
+      writer.uint32(10).string(message.handler);
+    }
+    if (message.serviceToken !== "") {
+      writer.uint32(18).string(message.serviceToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PeerHello {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePeerHello();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.handler = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.serviceToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PeerHello {
+    return {
+      handler: isSet(object.handler) ? globalThis.String(object.handler) : "",
+      serviceToken: isSet(object.serviceToken)
+        ? globalThis.String(object.serviceToken)
+        : isSet(object.service_token)
+        ? globalThis.String(object.service_token)
+        : "",
+    };
+  },
+
+  toJSON(message: PeerHello): unknown {
+    const obj: any = {};
+    if (message.handler !== "") {
+      obj.handler = message.handler;
+    }
+    if (message.serviceToken !== "") {
+      obj.serviceToken = message.serviceToken;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PeerHello>, I>>(base?: I): PeerHello {
+    return PeerHello.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PeerHello>, I>>(object: I): PeerHello {
+    const message = createBasePeerHello();
+    message.handler = object.handler ?? "";
+    message.serviceToken = object.serviceToken ?? "";
     return message;
   },
 };
@@ -300,7 +435,7 @@ export const HandlerControl: MessageFns<HandlerControl> = {
 };
 
 function createBaseHelloAnswer(): HelloAnswer {
-  return { accepted: undefined, redirected: undefined, rejected: undefined };
+  return { accepted: undefined, redirected: undefined, rejected: undefined, peerAccepted: undefined };
 }
 
 export const HelloAnswer: MessageFns<HelloAnswer> = {
@@ -313,6 +448,9 @@ export const HelloAnswer: MessageFns<HelloAnswer> = {
     }
     if (message.rejected !== undefined) {
       Rejected.encode(message.rejected, writer.uint32(26).fork()).join();
+    }
+    if (message.peerAccepted !== undefined) {
+      PeerAccepted.encode(message.peerAccepted, writer.uint32(34).fork()).join();
     }
     return writer;
   },
@@ -354,6 +492,14 @@ export const HelloAnswer: MessageFns<HelloAnswer> = {
             message.rejected = Rejected.decode(reader, reader.uint32());
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.peerAccepted = PeerAccepted.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -371,6 +517,11 @@ export const HelloAnswer: MessageFns<HelloAnswer> = {
       accepted: isSet(object.accepted) ? Accepted.fromJSON(object.accepted) : undefined,
       redirected: isSet(object.redirected) ? Redirected.fromJSON(object.redirected) : undefined,
       rejected: isSet(object.rejected) ? Rejected.fromJSON(object.rejected) : undefined,
+      peerAccepted: isSet(object.peerAccepted)
+        ? PeerAccepted.fromJSON(object.peerAccepted)
+        : isSet(object.peer_accepted)
+        ? PeerAccepted.fromJSON(object.peer_accepted)
+        : undefined,
     };
   },
 
@@ -384,6 +535,9 @@ export const HelloAnswer: MessageFns<HelloAnswer> = {
     }
     if (message.rejected !== undefined) {
       obj.rejected = Rejected.toJSON(message.rejected);
+    }
+    if (message.peerAccepted !== undefined) {
+      obj.peerAccepted = PeerAccepted.toJSON(message.peerAccepted);
     }
     return obj;
   },
@@ -402,6 +556,76 @@ export const HelloAnswer: MessageFns<HelloAnswer> = {
     message.rejected = (object.rejected !== undefined && object.rejected !== null)
       ? Rejected.fromPartial(object.rejected)
       : undefined;
+    message.peerAccepted = (object.peerAccepted !== undefined && object.peerAccepted !== null)
+      ? PeerAccepted.fromPartial(object.peerAccepted)
+      : undefined;
+    return message;
+  },
+};
+
+function createBasePeerAccepted(): PeerAccepted {
+  return { handler: "" };
+}
+
+export const PeerAccepted: MessageFns<PeerAccepted> = {
+  encode(message: PeerAccepted, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.handler !== "") {
+      writer.uint32(10).string(message.handler);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PeerAccepted {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePeerAccepted();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.handler = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PeerAccepted {
+    return { handler: isSet(object.handler) ? globalThis.String(object.handler) : "" };
+  },
+
+  toJSON(message: PeerAccepted): unknown {
+    const obj: any = {};
+    if (message.handler !== "") {
+      obj.handler = message.handler;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PeerAccepted>, I>>(base?: I): PeerAccepted {
+    return PeerAccepted.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PeerAccepted>, I>>(object: I): PeerAccepted {
+    const message = createBasePeerAccepted();
+    message.handler = object.handler ?? "";
     return message;
   },
 };
