@@ -61,7 +61,7 @@ import {
   type StandInController,
 } from '../services/mh/testing.ts';
 import { systemClock } from '../services/shared/clock.ts';
-import { benchEnvironment, benchStart } from './measure.ts';
+import { benchEnvironment, benchStart, udpReceiveBufferErrors } from './measure.ts';
 import { forwarderDecisionFigures } from './mh-forwarder.ts';
 import { startBareQuicRelay, startDgramRelay, type Relay } from './relays.ts';
 
@@ -641,14 +641,29 @@ async function latency(
   const bitsPerDatagramIn = DATAGRAM_BYTES * 8 * (1 + fanOut);
   const results = [];
   const run = async (id: string, ratePerSecond: number) => {
+    const dropsBefore = udpReceiveBufferErrors();
     const { value } = await ask<RunResult>(publisherProcess, {
       op: 'run',
       id,
       durationMs: LATENCY_ROUND_MS,
       ratePerSecond,
     });
-    return Math.round(value.sent / (value.elapsedMs / 1000));
+    const dropsAfter = udpReceiveBufferErrors();
+    return {
+      sent: value.sent,
+      seconds: value.elapsedMs / 1000,
+      publisherSentPerSecond: Math.round(value.sent / (value.elapsedMs / 1000)),
+      udpReceiveBufferErrors:
+        dropsBefore === null || dropsAfter === null ? null : dropsAfter - dropsBefore,
+    };
   };
+  /** What reached the forwarder, as a fraction of capacity, and whether it was what was sent. */
+  const reached = (timed: number, round: Awaited<ReturnType<typeof run>>) => ({
+    publisherSentPerSecond: round.publisherSentPerSecond,
+    udpReceiveBufferErrorsMachineWide: round.udpReceiveBufferErrors,
+    achievedFractionOfCapacity: round3(((timed / round.seconds) * bitsPerDatagramIn) / capacityBps),
+    offeredLoadReached: timed >= 0.9 * round.sent,
+  });
   for (const fraction of LATENCY_FRACTIONS) {
     const loadAverageAtStart = loadAverage();
     const ratePerSecond = Math.round((capacityBps * fraction) / bitsPerDatagramIn);
@@ -656,15 +671,13 @@ async function latency(
     handler.udp.histogram = ours;
     const reportsBefore = handler.loadRecords.length;
     const sentBefore = handler.driver.counters.datagramsSent;
-    const began = performance.now();
-    const handlerSentPerSecond = await run('latency-handler', ratePerSecond);
-    const seconds = (performance.now() - began) / 1000;
+    const handlerRound = await run('latency-handler', ratePerSecond);
     handler.udp.histogram = null;
     const handlerOut = handler.driver.counters.datagramsSent - sentBefore;
     const utilisation = handler.loadRecords.slice(reportsBefore).map((r) => r.utilisation);
     const theirs = newHistogram();
     relay.timing = (ns) => theirs.recordValue(ns);
-    const relaySentPerSecond = await run('latency-relay', ratePerSecond);
+    const relayRound = await run('latency-relay', ratePerSecond);
     relay.timing = null;
     const handlerFigures = percentiles(ours);
     const baselineFigures = percentiles(theirs);
@@ -674,11 +687,11 @@ async function latency(
       offeredDatagramsInPerSecond: ratePerSecond,
       handler: {
         ...handlerFigures,
-        publisherSentPerSecond: handlerSentPerSecond,
-        datagramsOutPerSecond: Math.round(handlerOut / seconds),
+        ...reached(handlerFigures.datagramsTimed, handlerRound),
+        datagramsOutPerSecond: Math.round(handlerOut / handlerRound.seconds),
         utilisationReportedByForwarder: utilisation.map(round3),
       },
-      baseline: { ...baselineFigures, publisherSentPerSecond: relaySentPerSecond },
+      baseline: { ...baselineFigures, ...reached(baselineFigures.datagramsTimed, relayRound) },
       ratio: {
         p50: round3(handlerFigures.p50Us / baselineFigures.p50Us),
         p99: round3(handlerFigures.p99Us / baselineFigures.p99Us),
@@ -691,7 +704,7 @@ async function latency(
     console.log(
       `  latency at ${fraction * 100} % (${ratePerSecond} in/s offered, x${fanOut}): handler p50 ` +
         `${handlerFigures.p50Us} µs, p99 ${handlerFigures.p99Us} µs, max ${handlerFigures.maxUs} µs ` +
-        `(${handlerFigures.datagramsTimed} datagrams, utilisation reported ` +
+        `(${handlerFigures.datagramsTimed} datagrams, ${result.handler.achievedFractionOfCapacity} of capacity reached it, utilisation reported ` +
         `${result.handler.utilisationReportedByForwarder.join(', ')}); relay p50 ` +
         `${baselineFigures.p50Us} µs, p99 ${baselineFigures.p99Us} µs ` +
         `(${baselineFigures.datagramsTimed} datagrams)  [load ${loadAverageAtStart.join(' ')}]`,

@@ -14,7 +14,7 @@ import { certificateSha256, selfSignedCertificate } from '../adapters/quic/cert.
 import { connectQuic } from '../adapters/quic/client.ts';
 import { QuicMediaTransport } from '../adapters/quic/server.ts';
 import type { MediaConnection } from '../ports/media-transport.ts';
-import { benchEnvironment, benchStart } from './measure.ts';
+import { benchEnvironment, benchStart, udpReceiveBufferErrors } from './measure.ts';
 import { startBareQuicRelay } from './relays.ts';
 
 const ROUND_MS = Number(process.env.ROUND_MS ?? 3_000);
@@ -116,18 +116,6 @@ async function startTransportRelay(
 
 /** Datagrams the transport relay could not pass on, by reason. */
 const relayFailures = { 'too-large': 0, 'queue-full': 0, closed: 0 };
-
-/** The kernel's count of UDP datagrams dropped for a full receive buffer (Linux). */
-function udpReceiveBufferErrors(): number | null {
-  try {
-    const lines = fs.readFileSync('/proc/net/snmp', 'utf8').split('\n');
-    const [names, values] = lines.filter((line) => line.startsWith('Udp:'));
-    const index = names?.split(/\s+/).indexOf('RcvbufErrors') ?? -1;
-    return index < 0 ? null : Number(values?.split(/\s+/)[index]);
-  } catch {
-    return null;
-  }
-}
 
 // ---- parent: alternate rounds and report ----
 
