@@ -77,6 +77,7 @@ const MEMORY_MEETINGS = 2_000;
 const MEMORY_PARTICIPANTS = 5;
 const HELLOS = 600;
 const HELLO_CONCURRENCY = 32;
+const ASK_TIMEOUT_MS = 30_000;
 const MH = 'mh-bench';
 const CONTROLLER = 'bench-mc';
 const LOOPBACK = '127.0.0.1';
@@ -325,6 +326,8 @@ async function runHellos(request: HelloRequest): Promise<HelloResult> {
 }
 
 function loadProcess(): void {
+  // Bounded: the load process ends with the benchmark, however that ends.
+  process.on('disconnect', () => process.exit(0));
   const setups = new Map<string, Clients>();
   process.on('message', (request: Request) => {
     const reply = (value: unknown) => process.send?.({ reply: value });
@@ -355,6 +358,11 @@ function ask<T>(child: ChildProcess, request: Request): Promise<{ value: T; cpuS
   return new Promise((resolve, reject) => {
     let before: NodeJS.CpuUsage | undefined;
     let cpuSeconds = 0;
+    // Every request is bounded: a lost hello or a stuck connection fails the run.
+    const timer = setTimeout(() => {
+      child.off('message', onMessage);
+      reject(new Error(`no answer to ${request.op} within ${ASK_TIMEOUT_MS} ms`));
+    }, ASK_TIMEOUT_MS);
     const onMessage = (message: { phase?: string; reply?: T; error?: string }) => {
       if (message.phase === 'sending') {
         before = process.cpuUsage();
@@ -362,6 +370,7 @@ function ask<T>(child: ChildProcess, request: Request): Promise<{ value: T; cpuS
         const used = process.cpuUsage(before);
         cpuSeconds = (used.user + used.system) / 1e6;
       } else {
+        clearTimeout(timer);
         child.off('message', onMessage);
         if (message.error !== undefined) reject(new Error(message.error));
         else resolve({ value: message.reply as T, cpuSeconds });
