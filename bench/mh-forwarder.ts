@@ -1,8 +1,8 @@
 /**
- * The Media Handler's core forwarder decision (a section of `npm run bench:mh`): datagrams per second through `Forwarder.forward` (the
- * per-datagram decision: header checks, stream lookup, source check, destinations written to a
- * caller-owned buffer) and `dispatch` (the same plus a no-op send per destination and the hop
- * count raised for peers). Each figure comes with a ratio against a baseline timed in
+ * The Media Handler's core forwarder decision (a section of `npm run bench:mh`): datagrams per
+ * second through `Forwarder.forward` (the per-datagram decision: header checks, stream lookup,
+ * source check, destinations written to a caller-owned buffer) and `dispatch` (the same plus a
+ * no-op send per destination and the hop count raised for peers). Each figure comes with a ratio against a baseline timed in
  * alternating rounds: a plain loop that reads the stream id word from the header, looks it up
  * in a `Map<number, Int32Array>` and copies the same destination list into the same buffer,
  * i.e. the least a forwarder could do.

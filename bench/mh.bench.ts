@@ -713,7 +713,8 @@ async function latency(
     console.log(
       `  latency at ${fraction * 100} % (${ratePerSecond} in/s offered, x${fanOut}): handler p50 ` +
         `${handlerFigures.p50Us} µs, p99 ${handlerFigures.p99Us} µs, max ${handlerFigures.maxUs} µs ` +
-        `(${handlerFigures.datagramsTimed} datagrams, ${result.handler.achievedFractionOfCapacity} of capacity reached it, utilisation reported ` +
+        `(${handlerFigures.datagramsTimed} datagrams, ` +
+        `${result.handler.achievedFractionOfCapacity} of capacity reached it, utilisation reported ` +
         `${result.handler.utilisationReportedByForwarder.join(', ')}); relay p50 ` +
         `${baselineFigures.p50Us} µs, p99 ${baselineFigures.p99Us} µs ` +
         `(${baselineFigures.datagramsTimed} datagrams)  [load ${loadAverageAtStart.join(' ')}]`,
