@@ -5,6 +5,7 @@
  * operation (baseline round, operation round, and so on), because absolute figures on a
  * shared machine drift from one second to the next.
  */
+import fs from 'node:fs';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 
@@ -139,4 +140,16 @@ export function benchEnvironment(name: string, start: BenchStart) {
     loadAverageAtStart: start.loadAverage,
     durationSeconds: Math.round((performance.now() - start.startedAt) / 100) / 10,
   };
+}
+
+/** The kernel's count of UDP datagrams dropped for a full receive buffer (Linux). */
+export function udpReceiveBufferErrors(): number | null {
+  try {
+    const lines = fs.readFileSync('/proc/net/snmp', 'utf8').split('\n');
+    const [names, values] = lines.filter((line) => line.startsWith('Udp:'));
+    const index = names?.split(/\s+/).indexOf('RcvbufErrors') ?? -1;
+    return index < 0 ? null : Number(values?.split(/\s+/)[index]);
+  } catch {
+    return null;
+  }
 }

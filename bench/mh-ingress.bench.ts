@@ -373,24 +373,12 @@ async function handlerOverUdp(burst: number): Promise<Target> {
   };
 }
 
-const UDP_RELAY = `
-import { createSocket } from 'node:dgram';
-const socket = createSocket('udp4');
-const peers = new Map();
-socket.on('message', (packet, from) => {
-  const key = from.address + ':' + from.port;
-  if (!peers.has(key)) peers.set(key, from);
-  for (const [other, to] of peers) if (other !== key) socket.send(packet, to.port, to.address);
-});
-socket.bind(0, '127.0.0.1', () => {
-  socket.setRecvBufferSize(4 << 20);
-  socket.setSendBufferSize(4 << 20);
-  console.log('relay ' + socket.address().port);
-});
-`;
-
 async function relayOverUdp(burst: number): Promise<Target> {
-  const relay = await spawnUntil(['--input-type=module', '-e', UDP_RELAY], process.env, 'relay ');
+  const relay = await spawnUntil(
+    ['--import', 'tsx', 'bench/relays.ts', 'udp'],
+    process.env,
+    'relay ',
+  );
   const port = Number(relay.line.trim().split(' ')[1]);
   const [alice, bob, carol] = await Promise.all([udpSocket(), udpSocket(), udpSocket()]);
   // Subscribers make themselves known to the relay first.

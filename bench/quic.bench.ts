@@ -8,19 +8,14 @@
  * Writes reports/bench-quic.json. `npm run bench:quic`.
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import dgram from 'node:dgram';
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { quiche } from '@matrixai/quic/native/index.js';
-import { buildQuicheConfig, serverDefault } from '@matrixai/quic/config.js';
-import type { Connection } from '@matrixai/quic/native/types.js';
 import { certificateSha256, selfSignedCertificate } from '../adapters/quic/cert.ts';
 import { connectQuic } from '../adapters/quic/client.ts';
-import { MEDIA_ALPN } from '../adapters/quic/link.ts';
 import { QuicMediaTransport } from '../adapters/quic/server.ts';
 import type { MediaConnection } from '../ports/media-transport.ts';
-import { benchEnvironment, benchStart } from './measure.ts';
+import { benchEnvironment, benchStart, udpReceiveBufferErrors } from './measure.ts';
+import { startBareQuicRelay } from './relays.ts';
 
 const ROUND_MS = Number(process.env.ROUND_MS ?? 3_000);
 const ROUNDS = Number(process.env.ROUNDS ?? 5);
@@ -96,136 +91,6 @@ async function runClients(request: RunRequest): Promise<RunResult> {
   return result;
 }
 
-// ---- the bare relay: native quiche, nothing else ----
-
-async function startBareRelay(certPem: string, keyPem: string): Promise<{ port: number }> {
-  const config = buildQuicheConfig({
-    ...serverDefault,
-    key: keyPem,
-    cert: certPem,
-    verifyPeer: false,
-    applicationProtos: [MEDIA_ALPN],
-    enableDgram: [true, 1024, 1024],
-    enableEarlyData: false,
-    maxIdleTimeout: 30_000,
-    initialMaxStreamsBidi: 4,
-    initialMaxStreamsUni: 8,
-  });
-  const socket = dgram.createSocket('udp4');
-  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
-  socket.setRecvBufferSize(4 * 1024 * 1024);
-  socket.setSendBufferSize(4 * 1024 * 1024);
-  const local = { host: '127.0.0.1', port: socket.address().port };
-  interface Peer {
-    conn: Connection;
-    host: string;
-    port: number;
-    dirty: boolean;
-    timer: NodeJS.Timeout | null;
-    deadline: number;
-  }
-  const byId = new Map<string, Peer>();
-  const peers: Peer[] = [];
-  const out = Buffer.allocUnsafe(65_535);
-  const scratch = Buffer.allocUnsafe(16 * 1024);
-  let dirty: Peer[] = [];
-  const flush = (peer: Peer): void => {
-    for (;;) {
-      const written = peer.conn.send(out);
-      if (written === null) break;
-      socket.send(Buffer.from(out.subarray(0, written[0])), peer.port, peer.host);
-    }
-    // Same timer economy as the transport: keep an earlier timer, quiche ignores early ones.
-    const timeout = peer.conn.timeout();
-    const deadline = timeout === null ? Infinity : performance.now() + timeout;
-    if (peer.timer === null || deadline < peer.deadline) {
-      if (peer.timer) clearTimeout(peer.timer);
-      peer.deadline = deadline;
-      peer.timer =
-        timeout === null
-          ? null
-          : setTimeout(() => {
-              peer.timer = null;
-              peer.conn.onTimeout();
-              flush(peer);
-            }, timeout);
-    }
-    if (peer.conn.isClosed()) {
-      if (peer.timer) clearTimeout(peer.timer);
-      peers.splice(peers.indexOf(peer), 1);
-    }
-  };
-  const markDirty = (peer: Peer): void => {
-    if (peer.dirty) return;
-    peer.dirty = true;
-    if (dirty.length === 0) {
-      setImmediate(() => {
-        const batch = dirty;
-        dirty = [];
-        for (const p of batch) {
-          p.dirty = false;
-          flush(p);
-        }
-      });
-    }
-    dirty.push(peer);
-  };
-  socket.on('message', (packet, rinfo) => {
-    // Short header: the 20-byte id follows the first byte; no header parse needed.
-    let peer = (packet[0]! & 0x80) === 0 ? byId.get(packet.toString('latin1', 1, 21)) : undefined;
-    if (peer === undefined) {
-      const header = quiche.Header.fromSlice(packet, quiche.MAX_CONN_ID_LEN);
-      const key = Buffer.from(header.dcid).toString('latin1');
-      peer = byId.get(key);
-    }
-    if (peer === undefined) {
-      const header = quiche.Header.fromSlice(packet, quiche.MAX_CONN_ID_LEN);
-      const key = Buffer.from(header.dcid).toString('latin1');
-      if (header.ty !== quiche.Type.Initial) return;
-      const scid = randomBytes(quiche.MAX_CONN_ID_LEN);
-      const conn = quiche.Connection.accept(
-        scid,
-        null,
-        local,
-        { host: rinfo.address, port: rinfo.port },
-        config,
-      );
-      peer = {
-        conn,
-        host: rinfo.address,
-        port: rinfo.port,
-        dirty: false,
-        timer: null,
-        deadline: Infinity,
-      };
-      byId.set(key, peer);
-      byId.set(scid.toString('latin1'), peer);
-      peers.push(peer);
-    }
-    const conn = peer.conn;
-    conn.recv(packet, { from: { host: rinfo.address, port: rinfo.port }, to: local });
-    if (conn.isEstablished()) {
-      for (;;) {
-        const bytes = conn.dgramRecvVec();
-        if (bytes === null) break;
-        for (const other of peers) {
-          if (other === peer || !other.conn.isEstablished()) continue;
-          if (other.conn.dgramSend(bytes) !== null) markDirty(other);
-        }
-      }
-      // With the datagrams drained, isReadable() is about streams only; the stream iterator
-      // is costly, so it is made only when a stream has data.
-      if (conn.isReadable()) {
-        for (const stream of conn.readable()) {
-          while (conn.streamRecv(stream, scratch) !== null);
-        }
-      }
-    }
-    markDirty(peer);
-  });
-  return { port: local.port };
-}
-
 // ---- the transport under test, relaying the same way ----
 
 async function startTransportRelay(
@@ -251,18 +116,6 @@ async function startTransportRelay(
 
 /** Datagrams the transport relay could not pass on, by reason. */
 const relayFailures = { 'too-large': 0, 'queue-full': 0, closed: 0 };
-
-/** The kernel's count of UDP datagrams dropped for a full receive buffer (Linux). */
-function udpReceiveBufferErrors(): number | null {
-  try {
-    const lines = fs.readFileSync('/proc/net/snmp', 'utf8').split('\n');
-    const [names, values] = lines.filter((line) => line.startsWith('Udp:'));
-    const index = names?.split(/\s+/).indexOf('RcvbufErrors') ?? -1;
-    return index < 0 ? null : Number(values?.split(/\s+/)[index]);
-  } catch {
-    return null;
-  }
-}
 
 // ---- parent: alternate rounds and report ----
 
@@ -331,7 +184,7 @@ async function main(): Promise<void> {
   const start = benchStart();
   const pair = await selfSignedCertificate();
   const hash = certificateSha256(pair.certPem);
-  const bare = await startBareRelay(pair.certPem, pair.keyPem);
+  const bare = await startBareQuicRelay(pair.certPem, pair.keyPem);
   const ours = await startTransportRelay(pair.certPem, pair.keyPem);
   const child = fork(fileURLToPath(import.meta.url), ['--clients'], {
     execArgv: process.execArgv,
