@@ -1,6 +1,11 @@
 import type { Logger } from '../../adapters/logging/logger.ts';
 import type { InvalidationPublisher } from './local-stores.ts';
-import type { MeetingCache, MeetingRecord, TenantConfig, TenantConfigCache } from '../../ports/gc.ts';
+import type {
+  MeetingCache,
+  MeetingRecord,
+  TenantConfig,
+  TenantConfigCache,
+} from '../../ports/gc.ts';
 
 /** One warning per `intervalMs` for a failure that repeats on every request. */
 export class ThrottledWarning {
