@@ -174,6 +174,16 @@ export class MlsClient {
     return this.state === undefined ? undefined : Number(this.state.groupContext.epoch);
   }
 
+  /** This member's leaf index in the group's tree (its SFrame sender index), or undefined. */
+  get leafIndex(): number | undefined {
+    return this.state?.privatePath.leafIndex;
+  }
+
+  /** How many leaves the group's tree has (SFrame's group size), or 0 outside a group. */
+  get leafCount(): number {
+    return this.state === undefined ? 0 : Math.ceil(this.state.ratchetTree.length / 2);
+  }
+
   /** The identities of the group's members, in leaf order. */
   members(): string[] {
     if (this.state === undefined) return [];
