@@ -160,7 +160,7 @@ await pool.end();
 const ac = await startAc(acEnv.value);
 const gc = await startGc(gcEnv.value);
 
-// Two Media Handlers. Until the Meeting Controller service exists, their connection tokens come
+// Two Media Handlers. The stack starts no Meeting Controller yet, so their connection tokens come
 // from a development controller key in the state directory (services/mh/dev-token.ts).
 const devJwks = await serveDevControllerJwks(await devControllerKey(stateDir), {
   host: '127.0.0.1',
