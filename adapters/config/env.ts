@@ -83,3 +83,23 @@ export const trustedProxies = z
     (entries) => entries.every(isAddressOrCidr),
     'expected IP addresses or CIDR blocks separated by commas, e.g. 10.0.0.0/8,127.0.0.1',
   );
+
+/** Where a service finds AC's keys: `AC_JWKS_URL`, or else AC_INTERNAL_URL's well-known path. */
+interface AcKeySource {
+  readonly AC_JWKS_URL?: string | undefined;
+  readonly AC_INTERNAL_URL?: string | undefined;
+}
+
+/** For a schema's `.refine`: one of `AC_JWKS_URL` and `AC_INTERNAL_URL` is set. */
+export const hasAcKeySource = (env: AcKeySource): boolean =>
+  env.AC_JWKS_URL !== undefined || env.AC_INTERNAL_URL !== undefined;
+
+export const AC_KEY_SOURCE_MISSING = {
+  message:
+    'set AC_JWKS_URL or AC_INTERNAL_URL (the JWKS is then AC_INTERNAL_URL/.well-known/jwks.json)',
+  path: ['AC_JWKS_URL'],
+};
+
+/** AC's JWKS URL from a checked environment (see {@link hasAcKeySource}). */
+export const acJwksUrl = (env: AcKeySource): string =>
+  env.AC_JWKS_URL ?? `${env.AC_INTERNAL_URL?.replace(/\/$/, '')}/.well-known/jwks.json`;

@@ -1,5 +1,12 @@
 import { z } from 'zod';
-import { bindAddress, logLevel, urlWithScheme } from '../../adapters/config/env.ts';
+import {
+  bindAddress,
+  logLevel,
+  urlWithScheme,
+  AC_KEY_SOURCE_MISSING,
+  acJwksUrl,
+  hasAcKeySource,
+} from '../../adapters/config/env.ts';
 
 /** GC's environment (spec 004 names, plus the GC settings documented in docs/services.md). */
 export const gcEnvironment = z
@@ -28,14 +35,10 @@ export const gcEnvironment = z
       .transform((value) => value === 'true'),
     LOG_LEVEL: logLevel,
   })
-  .refine((env) => env.AC_JWKS_URL !== undefined || env.AC_INTERNAL_URL !== undefined, {
-    message:
-      'set AC_JWKS_URL or AC_INTERNAL_URL (the JWKS is then AC_INTERNAL_URL/.well-known/jwks.json)',
-    path: ['AC_JWKS_URL'],
-  })
+  .refine(hasAcKeySource, AC_KEY_SOURCE_MISSING)
   .transform((env) => ({
     ...env,
-    jwksUrl: env.AC_JWKS_URL ?? `${env.AC_INTERNAL_URL?.replace(/\/$/, '')}/.well-known/jwks.json`,
+    jwksUrl: acJwksUrl(env),
   }));
 
 export type GcEnvironment = z.infer<typeof gcEnvironment>;

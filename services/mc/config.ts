@@ -1,5 +1,12 @@
 import { z } from 'zod';
-import { bindAddress, logLevel, urlWithScheme } from '../../adapters/config/env.ts';
+import {
+  bindAddress,
+  logLevel,
+  urlWithScheme,
+  AC_KEY_SOURCE_MISSING,
+  acJwksUrl,
+  hasAcKeySource,
+} from '../../adapters/config/env.ts';
 
 const ID = /^[A-Za-z0-9._-]{1,128}$/;
 const HOST_PORT = /^[^\s:]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/;
@@ -71,15 +78,10 @@ export const mcEnvironment = z
     MC_JOIN_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(10_000),
     LOG_LEVEL: logLevel,
   })
-  .refine((env) => env.AC_JWKS_URL !== undefined || env.AC_INTERNAL_URL !== undefined, {
-    message:
-      'set AC_JWKS_URL or AC_INTERNAL_URL (the JWKS is then AC_INTERNAL_URL/.well-known/jwks.json)',
-    path: ['AC_JWKS_URL'],
-  })
+  .refine(hasAcKeySource, AC_KEY_SOURCE_MISSING)
   .transform((env) => ({
     ...env,
-    acJwksUrl:
-      env.AC_JWKS_URL ?? `${env.AC_INTERNAL_URL?.replace(/\/$/, '')}/.well-known/jwks.json`,
+    acJwksUrl: acJwksUrl(env),
   }));
 
 export type McEnvironment = z.infer<typeof mcEnvironment>;

@@ -1,5 +1,12 @@
 import { z } from 'zod';
-import { bindAddress, logLevel, urlWithScheme } from '../../adapters/config/env.ts';
+import {
+  bindAddress,
+  logLevel,
+  urlWithScheme,
+  AC_KEY_SOURCE_MISSING,
+  acJwksUrl,
+  hasAcKeySource,
+} from '../../adapters/config/env.ts';
 
 const ID = /^[A-Za-z0-9._-]{1,128}$/;
 
@@ -80,11 +87,7 @@ export const mhEnvironment = z
     MH_HELLO_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(10_000),
     LOG_LEVEL: logLevel,
   })
-  .refine((env) => env.AC_JWKS_URL !== undefined || env.AC_INTERNAL_URL !== undefined, {
-    message:
-      'set AC_JWKS_URL or AC_INTERNAL_URL (the JWKS is then AC_INTERNAL_URL/.well-known/jwks.json)',
-    path: ['AC_JWKS_URL'],
-  })
+  .refine(hasAcKeySource, AC_KEY_SOURCE_MISSING)
   .refine((env) => (env.MH_QUIC_CERT_FILE === undefined) === (env.MH_QUIC_KEY_FILE === undefined), {
     message: 'set both MH_QUIC_CERT_FILE and MH_QUIC_KEY_FILE, or neither (self-signed)',
     path: ['MH_QUIC_KEY_FILE'],
@@ -102,8 +105,7 @@ export const mhEnvironment = z
   })
   .transform((env) => ({
     ...env,
-    acJwksUrl:
-      env.AC_JWKS_URL ?? `${env.AC_INTERNAL_URL?.replace(/\/$/, '')}/.well-known/jwks.json`,
+    acJwksUrl: acJwksUrl(env),
   }));
 
 export type MhEnvironment = z.infer<typeof mhEnvironment>;
