@@ -47,6 +47,7 @@ import type { ConnectionGrant } from '../mh/claims.ts';
 import type { HandlerView } from './handlers.ts';
 import { meetingDemand } from './layouts.ts';
 import { emptyRoster, type MeetingRoster, type Member } from './roster.ts';
+import { OutputQueue } from '../output-queue.ts';
 
 /**
  * Deliberate breakages, for tests that show the simulator notices each one. Never set outside
@@ -246,8 +247,7 @@ export class MeetingMachine {
   readonly roster: MeetingRoster = emptyRoster();
   private nextJoinOrder = 0;
   private readonly keys: MediaKeyEpochs;
-  private readonly outputs: MeetingOutput[] = [];
-  private outputHead = 0;
+  private readonly outputs = new OutputQueue<MeetingOutput>();
 
   /** The plan in force (the latest made), and the demand it serves. */
   plan: RoutingPlan | null = null;
@@ -462,14 +462,7 @@ export class MeetingMachine {
   }
 
   pollOutput(): MeetingOutput | null {
-    if (this.outputHead >= this.outputs.length) {
-      if (this.outputHead > 0) {
-        this.outputs.length = 0;
-        this.outputHead = 0;
-      }
-      return null;
-    }
-    return this.outputs[this.outputHead++] ?? null;
+    return this.outputs.poll();
   }
 
   pollTimeout(): number | null {
@@ -492,8 +485,7 @@ export class MeetingMachine {
     this.handlers = handlers;
     handlers.plannedChanged([], this.plan?.loads ?? []);
     this.plannedFrom = undefined;
-    this.outputs.length = 0;
-    this.outputHead = 0;
+    this.outputs.clear();
     for (const command of this.pending.values()) command.retryAt = now;
     for (const key of this.pendingKeys.values()) key.retryAt = now;
     if (this.pending.size > 0 || this.pendingKeys.size > 0) this.nextRetryAt = now;

@@ -110,6 +110,7 @@ import {
 } from './claims.ts';
 import { PeerDialer, type PeerDialState } from './peering.ts';
 import { ForwardingTable, type InstalledRoute, type StreamEntry } from './table.ts';
+import { OutputQueue } from '../output-queue.ts';
 import type {
   ForwarderConfig,
   ForwarderConfigError,
@@ -237,8 +238,7 @@ export class Forwarder {
   #nextRouteIdSweep = 0;
   /** Bumped whenever a binding changes: stream entries re-resolve their connections. */
   #epoch = 0;
-  readonly #outputs: MhOutput[] = [];
-  #outputHead = 0;
+  readonly #outputs = new OutputQueue<MhOutput>();
 
   #intervalStart: number | null = null;
   #intervalBytes = 0;
@@ -354,16 +354,7 @@ export class Forwarder {
   }
 
   pollOutput(): MhOutput | null {
-    if (this.#outputHead >= this.#outputs.length) {
-      if (this.#outputHead > 0) {
-        this.#outputs.length = 0;
-        this.#outputHead = 0;
-      }
-      return null;
-    }
-    const output = this.#outputs[this.#outputHead] as MhOutput;
-    this.#outputHead++;
-    return output;
+    return this.#outputs.poll();
   }
 
   pollTimeout(): number | null {

@@ -29,6 +29,7 @@
  * does no cryptography; the members check every commit themselves.
  */
 import type { ParticipantId } from '../ids.ts';
+import { OutputQueue } from '../output-queue.ts';
 
 export interface MlsDeliveryConfig {
   /** How long a committer has to answer a request before the next candidate is asked (ms). */
@@ -171,8 +172,7 @@ export class MlsDelivery {
   /** Committers that timed out on the current epoch, in order. */
   private readonly silent = new Set<ParticipantId>();
   private nextRequestId = 1;
-  private readonly outputs: MlsDeliveryOutput[] = [];
-  private outputHead = 0;
+  private readonly outputs = new OutputQueue<MlsDeliveryOutput>();
 
   constructor(readonly config: MlsDeliveryConfig = DEFAULT_MLS_DELIVERY_CONFIG) {}
 
@@ -230,14 +230,7 @@ export class MlsDelivery {
   }
 
   pollOutput(): MlsDeliveryOutput | null {
-    if (this.outputHead >= this.outputs.length) {
-      if (this.outputHead > 0) {
-        this.outputs.length = 0;
-        this.outputHead = 0;
-      }
-      return null;
-    }
-    return this.outputs[this.outputHead++] ?? null;
+    return this.outputs.poll();
   }
 
   pollTimeout(): number | null {
