@@ -51,3 +51,20 @@ export function registerBreakerGauge(
     },
   });
 }
+
+/** A gauge whose value `read` gives when `/metrics` is scraped. */
+export function registerScrapedGauge(
+  registry: Registry,
+  name: string,
+  help: string,
+  read: () => number,
+): void {
+  new Gauge({
+    name,
+    help,
+    registers: [registry],
+    collect() {
+      this.set(read());
+    },
+  });
+}

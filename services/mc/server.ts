@@ -1,7 +1,7 @@
 import { createPublicKey, generateKeyPairSync, randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { Counter, type Registry } from 'prom-client';
 import type { Scope } from '../../core/auth/scopes.ts';
 import { controllerId, regionId, type HandlerId } from '../../core/ids.ts';
 import { jwksCachePolicy } from '../../core/keys/jwks-cache.ts';
@@ -17,7 +17,7 @@ import { JwksClient } from '../../adapters/jwt/jwks-client.ts';
 import { verifyToken, type SigningKeyMaterial } from '../../adapters/jwt/tokens.ts';
 import { VerifiedTokenCache } from '../../adapters/jwt/verified-cache.ts';
 import { createLogger, type Logger } from '../../adapters/logging/logger.ts';
-import { createHttpMetrics } from '../../adapters/metrics/registry.ts';
+import { createHttpMetrics, registerScrapedGauge } from '../../adapters/metrics/registry.ts';
 import { connectedWithin, createRedis, redisIsReachable } from '../../adapters/redis/client.ts';
 import { RedisHandlerLoadStore } from '../../adapters/redis/mh-load-reports.ts';
 import type { HandlerLoadRecord } from '../../ports/mh.ts';
@@ -457,14 +457,7 @@ function registerMcMetrics(
   handlers: () => number,
 ): void {
   const gauge = (name: string, help: string, read: () => number) =>
-    new Gauge({
-      name,
-      help,
-      registers: [registry],
-      collect() {
-        this.set(read());
-      },
-    });
+    registerScrapedGauge(registry, name, help, read);
   gauge('mc_meetings', 'Meetings this controller runs', () => driver.endpoint.meetingCount);
   gauge(
     'mc_participants',

@@ -4,6 +4,7 @@
  * collectors read them when `/metrics` is scraped. Labels are bounded sets; no ids.
  */
 import { Counter, Gauge, type Metric, type Registry } from 'prom-client';
+import { registerScrapedGauge } from '../../adapters/metrics/registry.ts';
 import { QUALITY_STAGES } from '../../core/backpressure/quality.ts';
 import { DROP_REASONS, type Forwarder } from '../../core/mh/forwarder.ts';
 import { DriverCounters, type MediaHandlerDriver } from './driver.ts';
@@ -110,14 +111,7 @@ export function registerMhMetrics(
     () => d.loadReportFailures,
   );
   const gauge = (name: string, help: string, read: () => number) =>
-    new Gauge({
-      name,
-      help,
-      registers: [registry],
-      collect() {
-        this.set(read());
-      },
-    });
+    registerScrapedGauge(registry, name, help, read);
   gauge('mh_sessions', 'Open client sessions', () => forwarder.sessionCount);
   gauge('mh_streams', 'Streams in the forwarding table', () => forwarder.streamCount);
   gauge('mh_utilisation', 'Bandwidth over capacity at the last load report', () =>
