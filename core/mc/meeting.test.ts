@@ -288,6 +288,15 @@ describe('MeetingMachine speaker changes', () => {
     expect(planned).toHaveLength(1);
     expect(planned[0]?.plan.homes.map((home) => home.handler)).toEqual([h('h1'), h('h1'), h('h1')]);
     expect(ofType(out, 'move')).toEqual([]);
+    // A leave is news to placement: it is searched again, and c goes to the handler near it.
+    machine.handle({ type: 'leave', participant: p('a') }, 3);
+    const replanned = ofType(drain(machine), 'planned');
+    expect(replanned.map((x) => x.plan.homes)).toEqual([
+      [
+        { participant: p('b'), handler: h('h1') },
+        { participant: p('c'), handler: h('h3') },
+      ],
+    ]);
   });
 });
 

@@ -124,6 +124,7 @@ describe('planKeepingHomes: replanning a change that moves nobody', () => {
     const first = planRouting(base);
     if (!first.ok) throw new Error('no first plan');
     expect(planKeepingHomes(base)).toBeUndefined();
+    expect(planKeepingHomes({ ...base, participants: [], demand: [] })).toBeUndefined();
     const joined = {
       ...base,
       participants: [...participants, makeParticipant('p3', 3)],
@@ -167,5 +168,14 @@ describe('planKeepingHomes: replanning a change that moves nobody', () => {
     expect(fits?.ok).toBe(true);
     const loaded = { ...heavy, handlers: [small(capacityBps / 2)] };
     expect(planKeepingHomes(loaded)).toBeUndefined();
+    // Exactly at the hard limit is within it (as for planRouting).
+    const exactCapacity = heavyBps / BANDWIDTH_HARD_LIMIT_RATIO;
+    expect(exactCapacity * BANDWIDTH_HARD_LIMIT_RATIO).toBe(heavyBps);
+    const atLimit = {
+      ...heavy,
+      handlers: [makeHandler('mh-a', { capacityBps: exactCapacity, loadBps: 0 })],
+    };
+    const kept = planKeepingHomes(atLimit);
+    expect(kept?.ok && kept.value.loads[0]?.totalBps).toBe(heavyBps);
   });
 });
