@@ -39,8 +39,14 @@ describe('service token refresh', () => {
     wake(machine, 0);
     machine.handle({ type: 'issued', token: 't', lifetimeMs: 20_000 }, 10);
     expect(machine.pollTimeout()).toBe(10_000);
-    expect(machine.token(14_999)).toBe('t');
-    expect(machine.token(15_000)).toBeUndefined();
+    // A tenth of its lifetime (2 s) is shorter than the 5 s margin.
+    expect(machine.token(17_999)).toBe('t');
+    expect(machine.token(18_000)).toBeUndefined();
+    // A long token stops 5 s before expiry.
+    wake(machine, 10_000);
+    machine.handle({ type: 'issued', token: 'long', lifetimeMs: HOUR }, 10_000);
+    expect(machine.token(10_000 + HOUR - 5_001)).toBe('long');
+    expect(machine.token(10_000 + HOUR - 5_000)).toBeUndefined();
   });
 
   it('refreshes a long token no later than the lead before its expiry', () => {
@@ -139,6 +145,10 @@ describe('service token refresh', () => {
                 // The refresh is due after the fetch started and before the token expires.
                 expect(machine.pollTimeout()).toBeGreaterThan(startedAt);
                 expect(machine.pollTimeout()).toBeLessThan(Math.max(expiresAt, now + 1));
+                // A prompt answer: the token is still handed out when its refresh falls due.
+                if (answer.latencyMs < answer.lifetimeMs * 0.4) {
+                  expect(machine.token(machine.pollTimeout() ?? NaN)).toBe('t');
+                }
               }
             } else {
               machine.handle({ type: 'failed', retryAfterMs: answer.retryAfterMs }, now);

@@ -14,8 +14,9 @@
  *   500 ms doubling to a 30 s cap) and never given up; a `Retry-After` AC sent is honoured when
  *   it is longer than the backoff's delay;
  * - a fetch that has not reported back within `fetchTimeoutMs` counts as failed;
- * - the held token stays usable until `expiryMarginMs` before its expiry, whatever the fetches do;
- *   after that the machine holds none until a fetch succeeds.
+ * - the held token stays usable until a margin before its expiry (`expiryMarginMs`, or a tenth of
+ *   its lifetime when that is shorter, so a short token is still handed out when its refresh is
+ *   due), whatever the fetches do; after that the machine holds none until a fetch succeeds.
  */
 import {
   onAttemptFailed,
@@ -30,7 +31,7 @@ export interface TokenRefreshPolicy {
   readonly refreshFraction: number;
   /** A refresh is due at least this long before expiry. */
   readonly minLeadMs: number;
-  /** A token is no longer handed out this long before its expiry. */
+  /** A token is no longer handed out this long before its expiry (at most a tenth of its life). */
   readonly expiryMarginMs: number;
   /** A fetch without an answer after this long is failed. */
   readonly fetchTimeoutMs: number;
@@ -63,6 +64,8 @@ export type TokenRefreshOutput =
 interface HeldToken {
   readonly token: string;
   readonly expiresAt: number;
+  /** From when it is no longer handed out. */
+  readonly usableUntil: number;
 }
 
 export class TokenRefresh {
@@ -85,7 +88,7 @@ export class TokenRefresh {
   /** The token to send at `now`, if one is held and not about to expire. */
   token(now: number): string | undefined {
     if (this.held === undefined) return undefined;
-    if (now >= this.held.expiresAt - this.policy.expiryMarginMs) return undefined;
+    if (now >= this.held.usableUntil) return undefined;
     return this.held.token;
   }
 
@@ -100,7 +103,8 @@ export class TokenRefresh {
     this.fetchStartedAt = null;
     if (input.type === 'issued' && input.lifetimeMs > 0 && input.token !== '') {
       const expiresAt = started + input.lifetimeMs;
-      this.held = { token: input.token, expiresAt };
+      const margin = Math.min(this.policy.expiryMarginMs, input.lifetimeMs / 10);
+      this.held = { token: input.token, expiresAt, usableUntil: expiresAt - margin };
       this.backoff = undefined;
       // The lead applies only to a token that lives longer than it; a shorter one is refreshed
       // at the fraction alone (never at once, which would ask AC in a loop).
