@@ -13,7 +13,7 @@ import type { Logger } from '../../adapters/logging/logger.ts';
 import type { Clock } from './clock.ts';
 
 const systemRandom: RandomSource = {
-  next: () => randomInt(2 ** 48) / 2 ** 48,
+  next: () => randomInt(2 ** 47) / 2 ** 47,
   bytes: (length) => new Uint8Array(randomBytes(length)),
 };
 
