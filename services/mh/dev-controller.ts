@@ -1,7 +1,7 @@
-// Development only: a stand-in Meeting Controller identity for `npm run stack`, until the MC
-// service exists. Its Ed25519 key lives in the stack's state directory; the stack publishes
-// its JWKS on loopback, the handlers trust it, and `services/mh/dev-token.ts` signs connection
-// tokens with it.
+// Development only: a stand-in Meeting Controller identity for `STACK_MEETING_CONTROLLERS=0
+// npm run stack` (handlers without controllers, for clients that connect to them directly). Its
+// Ed25519 key lives in the stack's state directory; the stack publishes its JWKS on loopback,
+// the handlers trust it, and `services/mh/dev-token.ts` signs connection tokens with it.
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
