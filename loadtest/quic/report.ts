@@ -63,7 +63,7 @@ export function renderLoadHtml(r: LoadResult): string {
   const rows = r.handlers
     .map(
       (h) =>
-        `<tr><td>${escape(h.id)}</td><td>${h.meetings}</td><td>${h.datagramsIn}</td><td>${h.datagramsOut}</td><td>${ms(h.forwardingLatencyUs.p50)}</td><td>${ms(h.forwardingLatencyUs.p99)}</td><td>${h.utilisation.meanPercent}</td><td>${h.utilisation.maxPercent}</td><td>${escape(h.bandCrossings.map((c) => `${c.atSeconds} s ${c.from}&rarr;${c.to}`).join(', ') || 'none')}</td><td>${escape(h.finalQuality)} (${h.qualityChanges.length})</td><td>${escape(JSON.stringify(h.drops))}</td><td>${h.cpuMicrosPerDatagram ?? '-'}</td></tr>`,
+        `<tr><td>${escape(h.id)}</td><td>${h.meetings}</td><td>${h.datagramsIn}</td><td>${h.datagramsOut}</td><td>${ms(h.forwardingLatencyUs.p50)}</td><td>${ms(h.forwardingLatencyUs.p99)}</td><td>${h.utilisation.meanPercent}</td><td>${h.utilisation.maxPercent}</td><td>${escape(h.bandCrossings.map((c) => `${c.atSeconds} s ${c.from}→${c.to}`).join(', ') || 'none')}</td><td>${escape(h.finalQuality)} (${h.qualityChanges.length})</td><td>${escape(JSON.stringify(h.drops))}</td><td>${h.cpuMicrosPerDatagram ?? '-'}</td></tr>`,
     )
     .join('\n');
   return `<!doctype html>
@@ -78,6 +78,11 @@ ${utilisationChart(r)}
 <h2>Handlers</h2>
 <table><tr><th>handler</th><th>meetings</th><th>in</th><th>out</th><th>forwarding p50 ms</th><th>p99 ms</th><th>util mean %</th><th>max %</th><th>band crossings</th><th>quality (changes)</th><th>drops</th><th>CPU µs/datagram</th></tr>
 ${rows}</table>
+<h2>Admission</h2>
+<table><tr><th></th><th>accepted</th><th>redirected</th><th>refused</th></tr>
+<tr><td>every hello</td><td>${r.sessions.accepted}</td><td>${r.sessions.redirectsFollowed + r.sessions.redirectedMidMeeting}</td><td>${Object.values(r.sessions.refused).reduce((a, b) => a + b, 0)}</td></tr>
+<tr><td>at the asked handler's hard limit</td><td>${r.atHardLimit.accepted}</td><td>${r.atHardLimit.redirected}</td><td>${r.atHardLimit.refused}</td></tr></table>
+<p>Datagrams: ${r.datagrams.received} received of ${r.datagrams.expected} expected, ${r.datagrams.handlerDrops} dropped by handlers and counted, ${r.datagrams.unaccounted} unaccounted.</p>
 <h2>Summary</h2>
 <pre>${escape(renderLoadSummary(r))}</pre>
 </body></html>
