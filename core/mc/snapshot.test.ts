@@ -24,6 +24,7 @@ import {
   ofType,
   p,
   report,
+  speakerMeeting,
   viewOf,
 } from './testing.ts';
 
@@ -138,6 +139,23 @@ describe('meeting snapshots', () => {
     );
     expect(removed).toContain(routeKey(stale));
     for (const route of routesOf(plan)) expect(removed).not.toContain(routeKey(route));
+  });
+
+  it('carries the legs of a transition in flight: old legs not yet removed and additions not yet acknowledged', () => {
+    const { machine } = speakerMeeting();
+    const before = machine.plan;
+    if (before === null) throw new Error('no plan');
+    machine.handle({ type: 'speaker', participant: p('c') }, 10);
+    const out = drain(machine);
+    const steps = ofType(out, 'route-command').flatMap((c) => c.steps);
+    expect(steps.length).toBeGreaterThan(0);
+    // First phase out, nothing acknowledged: the old plan's legs are all still installed.
+    const legs = new Set(snapshotMeeting(machine, 11).legs.map(routeKey));
+    for (const route of routesOf(before)) expect(legs.has(routeKey(route))).toBe(true);
+    for (const step of steps) expect(legs.has(routeKey(step.route))).toBe(true);
+    // After the additions are acknowledged, the removals in flight are still carried.
+    const second = ackUntilIdle(machine, out, 12).length;
+    expect(second).toBeGreaterThan(0);
   });
 
   it('starts a new key epoch numbered after the old one for the restored members', () => {
