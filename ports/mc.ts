@@ -3,7 +3,7 @@
  * meeting's lease and snapshot, and the coordination channel between controller replicas.
  */
 import type { ControllerId, MeetingId } from '../core/ids.ts';
-import type { MeetingSnapshot } from '../core/mc/snapshot.ts';
+import type { LiveSession, MeetingSnapshot } from '../core/mc/snapshot.ts';
 import type { Result } from '../core/result.ts';
 
 /** A stored meeting record that cannot be read as a snapshot. */
@@ -22,8 +22,17 @@ export interface MeetingStateStore {
   renew(meeting: MeetingId, controller: ControllerId, leaseMs: number): Promise<ControllerId>;
   /** Deletes the lease if `controller` holds it. */
   release(meeting: MeetingId, controller: ControllerId): Promise<void>;
-  /** Writes the snapshot while `controller` holds the lease; false when it does not. */
-  write(snapshot: MeetingSnapshot, controller: ControllerId): Promise<boolean>;
+  /**
+   * Writes the snapshot, and the members' session keys with the time each has left, while
+   * `controller` holds the lease (taking it again for `leaseMs` if it lapsed and nobody took
+   * it); false when another controller holds it.
+   */
+  write(
+    snapshot: MeetingSnapshot,
+    controller: ControllerId,
+    sessions: readonly LiveSession[],
+    leaseMs: number,
+  ): Promise<boolean>;
   /** The stored snapshot, undefined when there is none, or why it is unreadable. */
   read(meeting: MeetingId): Promise<Result<MeetingSnapshot | undefined, UndecodableRecord>>;
 }

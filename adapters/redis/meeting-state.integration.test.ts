@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { controllerId, meetingId } from '../../core/ids.ts';
 import { newMeeting, joinSettled, meetingConfig, viewOf } from '../../core/mc/testing.ts';
-import { restoreMeeting, snapshotMeeting } from '../../core/mc/snapshot.ts';
+import { liveSessions, restoreMeeting, snapshotMeeting } from '../../core/mc/snapshot.ts';
 import type { CoordinationMessage } from '../../ports/mc.ts';
 import { createRedis, deleteOwnKeys, testKeyPrefix, type Redis } from './client.ts';
 import {
@@ -11,6 +11,7 @@ import {
   RedisMeetingStateStore,
   decodeSnapshot,
   ownerKey,
+  sessionKey,
   stateKey,
 } from './meeting-state.ts';
 import { TEST_REDIS_URL } from './testing.ts';
@@ -68,11 +69,13 @@ describe('meeting state in Redis', () => {
 
   it('writes a snapshot only under the writer’s lease, and reads it back equal', async () => {
     const snapshot = snapshotOf('state-1');
-    expect(await store.write(snapshot, a)).toBe(false);
+    await store.acquire(snapshot.meeting, b, 5_000);
+    expect(await store.write(snapshot, a, [], 5_000)).toBe(false);
     expect(await store.read(snapshot.meeting)).toEqual({ ok: true, value: undefined });
+    await store.release(snapshot.meeting, b);
     await store.acquire(snapshot.meeting, a, 5_000);
-    expect(await store.write(snapshot, b)).toBe(false);
-    expect(await store.write(snapshot, a)).toBe(true);
+    expect(await store.write(snapshot, b, [], 5_000)).toBe(false);
+    expect(await store.write(snapshot, a, [], 5_000)).toBe(true);
     const read = await store.read(snapshot.meeting);
     expect(read).toEqual({ ok: true, value: JSON.parse(JSON.stringify(snapshot)) });
     expect(await redis.pttl(stateKey(snapshot.meeting))).toBeGreaterThan(60_000);
@@ -82,6 +85,39 @@ describe('meeting state in Redis', () => {
     expect(await redis.pttl(stateKey(snapshot.meeting))).toBeLessThanOrEqual(1_000);
     await store.renew(snapshot.meeting, a, 5_000);
     expect(await redis.pttl(stateKey(snapshot.meeting))).toBeGreaterThan(60_000);
+  });
+
+  it('writes the live sessions with the snapshot, each with the time it has left', async () => {
+    const snapshot = snapshotOf('state-4');
+    const m = snapshot.meeting;
+    const sessions = liveSessions(snapshot, 300_000, 60_010);
+    expect(sessions.map((s) => s.ttlMs)).toEqual([239_990, 239_990]);
+    await store.acquire(m, a, 5_000);
+    expect(await store.write(snapshot, b, sessions, 5_000)).toBe(false);
+    expect(await redis.exists(sessionKey(m, 'alice'))).toBe(0);
+    expect(await store.write(snapshot, a, sessions, 5_000)).toBe(true);
+    for (const who of ['alice', 'bob']) {
+      const ttl = await redis.pttl(sessionKey(m, who));
+      expect(ttl).toBeGreaterThan(230_000);
+      expect(ttl).toBeLessThanOrEqual(239_990);
+      expect(JSON.parse((await redis.get(sessionKey(m, who))) ?? '{}')).toEqual({
+        controller: 'mc-a',
+        meeting: m,
+        participant: who,
+        at: 0,
+      });
+    }
+    // A session already over is not written.
+    expect(liveSessions(snapshot, 300_000, 300_000)).toEqual([]);
+  });
+
+  it('a write after the lease lapsed with nobody taking it (a store failover) takes it again', async () => {
+    const snapshot = snapshotOf('state-5');
+    await store.acquire(snapshot.meeting, a, 5_000);
+    await redis.del(ownerKey(snapshot.meeting));
+    expect(await store.write(snapshot, a, [], 5_000)).toBe(true);
+    expect(await redis.get(ownerKey(snapshot.meeting))).toBe('mc-a');
+    expect(await redis.pttl(ownerKey(snapshot.meeting))).toBeGreaterThan(4_000);
   });
 
   it('refuses tampered records with a typed error', async () => {

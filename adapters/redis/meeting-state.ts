@@ -8,7 +8,7 @@
  */
 import { z } from 'zod';
 import { controllerId, type ControllerId, type MeetingId } from '../../core/ids.ts';
-import type { MeetingSnapshot } from '../../core/mc/snapshot.ts';
+import type { LiveSession, MeetingSnapshot } from '../../core/mc/snapshot.ts';
 import { MEETING_SNAPSHOT_VERSION } from '../../core/mc/snapshot.ts';
 import { err, ok, type Result } from '../../core/result.ts';
 import type {
@@ -21,6 +21,19 @@ import { Cluster, type StateConnection } from './cluster.ts';
 
 export const ownerKey = (meeting: string) => `meeting:{${meeting}}:owner`;
 export const stateKey = (meeting: string) => `meeting:{${meeting}}:state`;
+/** A participant's session (written by the controller on join and heartbeat, and with snapshots). */
+export const sessionKey = (meeting: string, participant: string) =>
+  `session:{${meeting}}:${participant}`;
+
+/** A session key's value: who runs the meeting, whose session, when last heard (ms). */
+export function sessionValue(
+  controller: string,
+  meeting: string,
+  participant: string,
+  at: number,
+): string {
+  return JSON.stringify({ controller, meeting, participant, at });
+}
 export const COORDINATION_CHANNEL = 'mc:coordination';
 
 /** A snapshot outlives its sessions: kept this long after its last write or lease renewal. */
@@ -50,10 +63,22 @@ end
 if holder == ARGV[1] then redis.call('PEXPIRE', KEYS[2], ARGV[3]) end
 return holder`;
 
-/** Writes the snapshot only under the caller's lease (a controller that lost it writes nothing). */
+/**
+ * Writes the snapshot only under the caller's lease (a controller that lost it writes nothing;
+ * a lease that lapsed with nobody taking it, as after a failover, is taken again, like RENEW),
+ * and each live session (KEYS[3..], values and PX TTLs from ARGV[5..] in pairs).
+ */
 const WRITE = `
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+local holder = redis.call('GET', KEYS[1])
+if not holder then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[4])
+elseif holder ~= ARGV[1] then
+  return 0
+end
 redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+for i = 3, #KEYS do
+  redis.call('SET', KEYS[i], ARGV[2 * i - 1], 'PX', ARGV[2 * i])
+end
 return 1`;
 
 const RELEASE = `
@@ -177,15 +202,27 @@ export class RedisMeetingStateStore implements MeetingStateStore {
     await this.redis.eval(RELEASE, 1, ownerKey(meeting), controller);
   }
 
-  async write(snapshot: MeetingSnapshot, controller: ControllerId): Promise<boolean> {
+  async write(
+    snapshot: MeetingSnapshot,
+    controller: ControllerId,
+    sessions: readonly LiveSession[],
+    leaseMs: number,
+  ): Promise<boolean> {
+    const meeting = snapshot.meeting;
     const written = await this.redis.eval(
       WRITE,
-      2,
-      ownerKey(snapshot.meeting),
-      stateKey(snapshot.meeting),
+      2 + sessions.length,
+      ownerKey(meeting),
+      stateKey(meeting),
+      ...sessions.map((session) => sessionKey(meeting, session.participant)),
       controller,
       encodeSnapshot(snapshot),
       this.stateTtlMs,
+      leaseMs,
+      ...sessions.flatMap((session) => [
+        sessionValue(controller, meeting, session.participant, session.lastSeenAt),
+        Math.ceil(session.ttlMs),
+      ]),
     );
     return written === 1;
   }

@@ -184,3 +184,28 @@ export function restoreMeeting(
   );
   return ok(machine);
 }
+
+/** A member's session as the snapshot holds it: it lives `ttlMs` more (ms). */
+export interface LiveSession {
+  readonly participant: ParticipantId;
+  readonly lastSeenAt: number;
+  readonly ttlMs: number;
+}
+
+/**
+ * The sessions of the snapshot's members still alive at `now`, each with the time it has left:
+ * written with the snapshot, so a session key whose own write was lost (a store failover) is
+ * there again with the next snapshot, expiring when the member's session does.
+ */
+export function liveSessions(
+  snapshot: MeetingSnapshot,
+  sessionTtlMs: number,
+  now: number,
+): LiveSession[] {
+  const sessions: LiveSession[] = [];
+  for (const member of snapshot.members) {
+    const ttlMs = member.lastSeenAt + sessionTtlMs - now;
+    if (ttlMs > 0) sessions.push({ participant: member.id, lastSeenAt: member.lastSeenAt, ttlMs });
+  }
+  return sessions;
+}

@@ -139,7 +139,13 @@ const REDIS_CLI = '/usr/bin/redis-cli';
 export async function startCluster(nodeTimeoutMs = 2_000): Promise<TestCluster> {
   const dir = mkdtempSync(join(tmpdir(), 'dt-redis-cluster-'));
   const nodes: { host: string; port: number; process: ChildProcess }[] = [];
+  // Should the test process end without its clean-up running, the nodes go with it.
+  const killAll = () => {
+    for (const node of nodes) if (node.process.exitCode === null) node.process.kill('SIGKILL');
+  };
+  process.once('exit', killAll);
   const stop = async () => {
+    process.off('exit', killAll);
     await Promise.all(
       nodes.map(
         (node) =>
@@ -307,7 +313,12 @@ export async function startFailoverPlatform(options: {
   const logger = createLogger('test', 'silent');
   const started: { close: () => Promise<unknown> }[] = [];
   const mcs = new Map<string, ChildMc>();
+  const killAll = () => {
+    for (const mc of mcs.values()) mc.kill('SIGKILL');
+  };
+  process.once('exit', killAll);
   const stop = async () => {
+    process.off('exit', killAll);
     for (const mc of mcs.values()) await stopMc(mc);
     for (const thing of started.reverse()) await thing.close().catch(() => undefined);
   };

@@ -9,7 +9,12 @@
 import type { ControllerId, MeetingId, RegionId } from '../../core/ids.ts';
 import type { ControllerEndpoint } from '../../core/mc/endpoint.ts';
 import type { MeetingOwnership, OwnershipOutput } from '../../core/mc/ownership.ts';
-import { restoreMeeting, snapshotMeeting, type MeetingSnapshot } from '../../core/mc/snapshot.ts';
+import {
+  liveSessions,
+  restoreMeeting,
+  snapshotMeeting,
+  type MeetingSnapshot,
+} from '../../core/mc/snapshot.ts';
 import type { Logger } from '../../adapters/logging/logger.ts';
 import type { MeetingCoordination, MeetingStateStore } from '../../ports/mc.ts';
 import type { Clock } from '../shared/clock.ts';
@@ -280,8 +285,15 @@ export class MeetingStateKeeper implements MeetingGate {
     const machine = this.endpoint.meeting(meeting);
     // The last state is written before the lease goes, so the next controller reads it.
     if (reason === 'claimed' && machine !== undefined) {
+      const now = this.clock.now();
+      const snapshot = snapshotMeeting(machine, now);
       await this.store
-        .write(snapshotMeeting(machine, this.clock.now()), this.controller)
+        .write(
+          snapshot,
+          this.controller,
+          this.sessionsOf(snapshot, now),
+          this.ownership.policy.leaseMs,
+        )
         .catch((error: unknown) => this.logger.warn({ err: error }, 'last snapshot not written'));
     }
     this.ready.delete(meeting);
@@ -299,6 +311,10 @@ export class MeetingStateKeeper implements MeetingGate {
     }
   }
 
+  private sessionsOf(snapshot: MeetingSnapshot, now: number) {
+    return liveSessions(snapshot, this.endpoint.config.meetings.sessionTtlMs, now);
+  }
+
   private writeDirty(): void {
     for (const meeting of [...this.dirty]) {
       if (this.writing.has(meeting)) continue;
@@ -307,31 +323,39 @@ export class MeetingStateKeeper implements MeetingGate {
         this.dirty.delete(meeting);
         continue;
       }
-      const snapshot = snapshotMeeting(machine, this.clock.now());
+      const now = this.clock.now();
+      const snapshot = snapshotMeeting(machine, now);
       const signature = JSON.stringify({ ...snapshot, takenAt: 0 });
       this.dirty.delete(meeting);
       if (this.written.get(meeting) === signature) continue;
       this.writing.add(meeting);
-      this.store.write(snapshot, this.controller).then(
-        (held) => {
-          this.writing.delete(meeting);
-          if (!held) {
-            this.ownership.handle({ type: 'renewed', meeting, held: false }, this.clock.now());
-            this.pump();
-            return;
-          }
-          this.counts.writes++;
-          this.written.set(meeting, signature);
-          if (this.dirty.has(meeting)) this.writeDirty();
-        },
-        (error: unknown) => {
-          this.writing.delete(meeting);
-          this.counts.writeFailures++;
-          // Kept dirty: written again with the next renewal.
-          this.dirty.add(meeting);
-          this.logger.warn({ err: error, meeting_id: meeting }, 'meeting snapshot not written');
-        },
-      );
+      this.store
+        .write(
+          snapshot,
+          this.controller,
+          this.sessionsOf(snapshot, now),
+          this.ownership.policy.leaseMs,
+        )
+        .then(
+          (held) => {
+            this.writing.delete(meeting);
+            if (!held) {
+              this.ownership.handle({ type: 'renewed', meeting, held: false }, this.clock.now());
+              this.pump();
+              return;
+            }
+            this.counts.writes++;
+            this.written.set(meeting, signature);
+            if (this.dirty.has(meeting)) this.writeDirty();
+          },
+          (error: unknown) => {
+            this.writing.delete(meeting);
+            this.counts.writeFailures++;
+            // Kept dirty: written again with the next renewal.
+            this.dirty.add(meeting);
+            this.logger.warn({ err: error, meeting_id: meeting }, 'meeting snapshot not written');
+          },
+        );
     }
   }
 }

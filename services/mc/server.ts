@@ -29,6 +29,8 @@ import { createStateConnection } from '../../adapters/redis/cluster.ts';
 import {
   RedisMeetingCoordination,
   RedisMeetingStateStore,
+  sessionKey,
+  sessionValue,
 } from '../../adapters/redis/meeting-state.ts';
 import { DEFAULT_OWNERSHIP_POLICY, MeetingOwnership } from '../../core/mc/ownership.ts';
 import type { McFailoverEnvironment } from './failover-config.ts';
@@ -349,8 +351,6 @@ export async function startMc(
   ]);
   if (!redisConnected) logger.warn('redis unreachable: sessions and load reports unavailable');
 
-  const sessionKey = (meeting: string, participant: string) =>
-    `session:{${meeting}}:${participant}`;
   const endpoint = endpointOf();
   const keeper = new MeetingStateKeeper(
     new MeetingOwnership(controllerId(env.MC_ID), cryptoRandom, {
@@ -384,7 +384,7 @@ export async function startMc(
         await mhClient(handler).endMeeting({ meeting, controller: env.MC_ID });
       },
       writeSession: async (meeting, participant, ttlMs) => {
-        const value = JSON.stringify({ controller: env.MC_ID, meeting, participant, at: now() });
+        const value = sessionValue(env.MC_ID, meeting, participant, now());
         await redis.set(sessionKey(meeting, participant), value, 'PX', ttlMs);
       },
       deleteSession: async (meeting, participant) => {
