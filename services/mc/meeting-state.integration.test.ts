@@ -6,7 +6,11 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { controllerId, meetingId, participantId, regionId } from '../../core/ids.ts';
 import { layoutRequestNamed } from '../../core/layout/named.ts';
 import { ControllerEndpoint } from '../../core/mc/endpoint.ts';
-import { DEFAULT_OWNERSHIP_POLICY, MeetingOwnership } from '../../core/mc/ownership.ts';
+import {
+  DEFAULT_OWNERSHIP_POLICY,
+  MeetingOwnership,
+  type OwnershipPolicy,
+} from '../../core/mc/ownership.ts';
 import { controllerConfig, report } from '../../core/mc/testing.ts';
 import { deterministicRandom } from '../../core/random.ts';
 import { createLogger } from '../../adapters/logging/logger.ts';
@@ -73,15 +77,11 @@ const effects: DriverEffects = {
   heartbeat: async () => {},
 };
 
-async function controller(id: string) {
+async function controller(id: string, policy: OwnershipPolicy = DEFAULT_OWNERSHIP_POLICY) {
   const config = controllerConfig({ controller: controllerId(id) });
   const endpoint = new ControllerEndpoint(config, systemClock.now());
   const keeper = new MeetingStateKeeper(
-    new MeetingOwnership(
-      controllerId(id),
-      deterministicRandom(id.length),
-      DEFAULT_OWNERSHIP_POLICY,
-    ),
+    new MeetingOwnership(controllerId(id), deterministicRandom(id.length), policy),
     new RedisMeetingStateStore(redis),
     new RedisMeetingCoordination(redis),
     endpoint,
@@ -149,16 +149,20 @@ describe('meeting hand-over between live controllers', () => {
   });
 
   it('a join for a meeting whose holder never lets go is refused with a retry hint at the backoff deadline', async () => {
-    const b = await controller('mc-live-c');
+    // The backoff's deadline shortened from 10 s to 1.5 s to keep the test short.
+    const b = await controller('mc-live-c', {
+      ...DEFAULT_OWNERSHIP_POLICY,
+      backoff: { ...DEFAULT_OWNERSHIP_POLICY.backoff, deadlineMs: 1_500 },
+    });
     const m = meetingId('held-elsewhere');
     // Another controller holds the lease and keeps renewing it (it does not listen).
     await redis.set(ownerKey(m), 'mc-elsewhere', 'PX', 60_000);
     const peer = new Peer();
     const region = regionId(controllerConfig().region);
     b.driver.join(m, participantId('carol'), region, layoutRequestNamed('grid'), peer);
-    await until(() => joinAnswer(peer) !== undefined, 15_000);
+    await until(() => joinAnswer(peer) !== undefined, 5_000);
     expect(joinAnswer(peer)?.error).toMatchObject({ retryAfterMs: 3_200 });
     expect(peer.closedWith).toBe(4401);
     expect(b.endpoint.meeting(m)).toBeUndefined();
-  }, 20_000);
+  });
 });
