@@ -129,6 +129,26 @@ export class MediaKeyEpochs {
     return live;
   }
 
+  /**
+   * The epoch number the next epoch will take: above every epoch this meeting has used, so a
+   * controller that takes the meeting over can go on numbering (see `resume`).
+   */
+  nextEpoch(): number {
+    return this.nextEpochNumber;
+  }
+
+  /**
+   * A fresh machine takes over a meeting that another machine ran: `members` are its members,
+   * `nextEpoch` is at least the other machine's `nextEpoch()`. A new epoch starts at once for
+   * exactly those members (the other machine's keys are not carried over), numbered so that no
+   * SFrame KID is reused. Returns its effect, or nothing for an empty meeting.
+   */
+  resume(members: readonly ParticipantId[], nextEpoch: number, now: number): MediaKeyEffect[] {
+    this.nextEpochNumber = Math.max(this.nextEpochNumber, nextEpoch);
+    for (const member of members) this.memberSet.add(member);
+    return this.memberSet.size === 0 ? [] : [this.startEpoch('manual', now)];
+  }
+
   /** The current members, in order of joining. */
   members(): ParticipantId[] {
     return [...this.memberSet];

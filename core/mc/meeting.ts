@@ -30,10 +30,16 @@
 import type { HandlerId, MediaKind, MeetingId, ParticipantId, RegionId } from '../ids.ts';
 import type { LayoutRequest } from '../layout/types.ts';
 import { backoffCeiling } from '../backpressure/backoff.ts';
-import { MediaKeyEpochs, type MediaKeyEvent, type MediaKeyPolicy } from '../keys/media-epochs.ts';
+import {
+  MediaKeyEpochs,
+  type MediaKeyEffect,
+  type MediaKeyEvent,
+  type MediaKeyPolicy,
+} from '../keys/media-epochs.ts';
 import { planKeepingHomes, planRouting } from '../routing/planner.ts';
 import { canonicalPlanHas, planTransition, type PlanStep } from '../routing/transition.ts';
 import { routeKey } from '../routing/keys.ts';
+import { routesOf as routesOfPlan } from '../routing/loads.ts';
 import type {
   LatencyTable,
   Route,
@@ -240,6 +246,18 @@ interface PendingKey {
   readonly epoch: number;
   sends: number;
   retryAt: number;
+}
+
+/** The machine's own state that a snapshot carries (see `durableState`). */
+export interface DurableMeetingState {
+  readonly nextJoinOrder: number;
+  readonly nextCommandId: number;
+  /** When each member was last heard (ms), in roster order. */
+  readonly lastSeen: readonly (readonly [ParticipantId, number])[];
+  /** Every leg the handlers may hold for the meeting. */
+  readonly legs: readonly Route[];
+  /** The number the next media-key epoch takes (above every epoch used). */
+  readonly nextKeyEpoch: number;
 }
 
 /** One meeting's machine. */
@@ -489,6 +507,56 @@ export class MeetingMachine {
     for (const command of this.pending.values()) command.retryAt = now;
     for (const key of this.pendingKeys.values()) key.retryAt = now;
     if (this.pending.size > 0 || this.pendingKeys.size > 0) this.nextRetryAt = now;
+  }
+
+  // ---------------------------------------------------------------- persistence
+
+  /**
+   * What `core/mc/snapshot.ts` persists of the machine beyond its roster: the counters, when
+   * each member was last heard, and every leg the handlers may hold for the meeting (the plans
+   * in force and being moved to, removals not yet acknowledged or deferred, and the steps of
+   * commands awaiting acknowledgement).
+   */
+  durableState(): DurableMeetingState {
+    const legs = new Map<string, Route>();
+    const keep = (route: Route) => legs.set(routeKey(route), route);
+    for (const plan of [this.appliedPlan, this.plan])
+      if (plan !== null) for (const route of routesOfPlan(plan)) keep(route);
+    for (const step of this.secondPhase) keep(step.route);
+    for (const step of this.deferredRemovals) keep(step.route);
+    for (const command of this.pending.values()) for (const step of command.steps) keep(step.route);
+    return {
+      nextJoinOrder: this.nextJoinOrder,
+      nextCommandId: this.nextCommandId,
+      lastSeen: [...this.lastSeen],
+      legs: [...legs.values()],
+      nextKeyEpoch: this.keys.nextEpoch(),
+    };
+  }
+
+  /**
+   * Takes restored state into a machine that has handled nothing yet (`core/mc/snapshot.ts`
+   * checked it): its members must already be in the roster. Nothing is planned here; the next
+   * plan is made with the adopting controller's view of the handlers, and its transition adds
+   * every leg it needs (handlers ignore legs they hold) before removing each restored leg it
+   * does not keep, make-before-break as ever.
+   */
+  restoreDurableState(state: DurableMeetingState, now: number): void {
+    this.nextJoinOrder = state.nextJoinOrder;
+    this.nextCommandId = state.nextCommandId;
+    this.lastSeen.clear();
+    let expiry: number | null = null;
+    for (const [participant, at] of state.lastSeen) {
+      this.lastSeen.set(participant, at);
+      const due = at + this.config.sessionTtlMs;
+      if (expiry === null || due < expiry) expiry = due;
+    }
+    this.nextExpiryAt = expiry;
+    this.deferredRemovals = state.legs.map((route) => ({ op: 'remove', route }));
+    // A new key epoch for the restored members, numbered after the meeting's last; its key is
+    // sent as soon as the adopting controller runs the meeting (`adoptedBy` resends it).
+    const members = [...this.roster.members.keys()];
+    this.keyEvents(this.keys.resume(members, state.nextKeyEpoch, now), now);
   }
 
   /**
@@ -883,7 +951,10 @@ export class MeetingMachine {
   // ---------------------------------------------------------------- keys
 
   private keyEvent(event: MediaKeyEvent, now: number): void {
-    const effects = this.keys.handle(event, now);
+    this.keyEvents(this.keys.handle(event, now), now);
+  }
+
+  private keyEvents(effects: readonly MediaKeyEffect[], now: number): void {
     this.keyDeadline = this.keys.nextDeadline() ?? null;
     for (const effect of effects) {
       if (effect.type === 'delete_epoch') {

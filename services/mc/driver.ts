@@ -9,7 +9,7 @@
  */
 import type { ControllerEndpoint, ControllerOutput } from '../../core/mc/endpoint.ts';
 import type { HandlerReport } from '../../core/mc/handlers.ts';
-import type { MeetingInput, MeetingOutput } from '../../core/mc/meeting.ts';
+import type { MeetingInput, MeetingMachine, MeetingOutput } from '../../core/mc/meeting.ts';
 import type { ConnectionGrant } from '../../core/mh/claims.ts';
 import type { PlanStep } from '../../core/routing/transition.ts';
 import type { Route } from '../../core/routing/types.ts';
@@ -53,6 +53,25 @@ export interface DriverEffects {
   writeSession(meeting: MeetingId, participant: ParticipantId, ttlMs: number): Promise<void>;
   deleteSession(meeting: MeetingId, participant: ParticipantId): Promise<void>;
   heartbeat(meetings: number, participants: number): Promise<void>;
+}
+
+/**
+ * Which meetings this process runs, when controller replicas share a store
+ * (`services/mc/meeting-state.ts` over core's `MeetingOwnership`): inputs for a meeting not run
+ * here wait until it is (restored from the store), or are refused.
+ */
+export interface MeetingGate {
+  /** Whether the meeting runs here (its lease held and its state loaded). */
+  runs(meeting: MeetingId): boolean;
+  /** Asks for the meeting; `then` is called once: run here now, or refused with a retry hint. */
+  want(
+    meeting: MeetingId,
+    then: (
+      outcome: { readonly ok: true } | { readonly ok: false; readonly retryAfterMs: number },
+    ) => void,
+  ): void;
+  /** The meeting's state may have changed (it is written to the store). */
+  changed(meeting: MeetingId): void;
 }
 
 /** A hint for a client refused for capacity: the next handler load reports are a second away. */
@@ -127,6 +146,7 @@ export class ControllerDriver {
     private readonly effects: DriverEffects,
     private readonly clock: Clock,
     private readonly logger: Logger,
+    private readonly gate?: MeetingGate,
   ) {}
 
   private now(): number {
@@ -187,7 +207,38 @@ export class ControllerDriver {
     this.peers.clear();
   }
 
+  /** Runs a meeting restored from the store (core's `adopt`). */
+  adopt(machine: MeetingMachine): void {
+    this.endpoint.handle({ type: 'adopt', machine }, this.now());
+    this.flush();
+  }
+
+  /**
+   * Stops running a meeting another controller now runs: its members' signaling connections
+   * are closed (code 4409), so their clients look the meeting up again and reconnect there.
+   */
+  releaseMeeting(meeting: MeetingId): void {
+    this.endpoint.handle({ type: 'release', meeting }, this.now());
+    this.rosters.delete(meeting);
+    const prefix = peerKey(meeting, '' as ParticipantId);
+    for (const [key, peer] of this.peers) {
+      if (!key.startsWith(prefix)) continue;
+      peer.close(4409, 'meeting moved to another controller');
+      this.peers.delete(key);
+    }
+    this.arm();
+  }
+
   private feed(meeting: MeetingId, input: MeetingInput): void {
+    if (this.gate !== undefined && !this.gate.runs(meeting)) {
+      this.gate.want(meeting, (outcome) => {
+        if (this.stopped) return;
+        if (outcome.ok) return this.feed(meeting, input);
+        if (input.type === 'join')
+          this.refuseJoin(meeting, input.participant, outcome.retryAfterMs);
+      });
+      return;
+    }
     this.endpoint.handle(
       { type: 'meeting', meeting, meetingRegion: this.region, input },
       this.now(),
@@ -208,7 +259,24 @@ export class ControllerDriver {
     for (const output of outputs) if (isJoinAnswer(output)) this.carryOut(output, touched);
     for (const output of outputs) if (!isJoinAnswer(output)) this.carryOut(output, touched);
     for (const meeting of touched) this.announceRoster(meeting);
+    if (this.gate !== undefined) for (const meeting of touched) this.gate.changed(meeting);
     this.arm();
+  }
+
+  /** A join that waited for a meeting this controller could not take: refused, retry later. */
+  private refuseJoin(meeting: MeetingId, participant: ParticipantId, retryAfterMs: number): void {
+    const key = peerKey(meeting, participant);
+    const peer = this.peers.get(key);
+    if (peer === undefined) return;
+    peer.send({
+      error: {
+        kind: ErrorKind.ERROR_KIND_UNAVAILABLE,
+        message: 'meeting unavailable on this controller',
+        retryAfterMs,
+      },
+    });
+    peer.close(4401, 'meeting unavailable');
+    this.peers.delete(key);
   }
 
   private arm(): void {

@@ -1,4 +1,4 @@
-import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import { generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Counter, type Registry } from 'prom-client';
@@ -9,6 +9,7 @@ import { ControllerEndpoint } from '../../core/mc/endpoint.ts';
 import type { HandlerReport } from '../../core/mc/handlers.ts';
 import { DEFAULT_MEETING_TIMING } from '../../core/mc/meeting.ts';
 import { err, ok, type Result } from '../../core/result.ts';
+import type { RandomSource } from '../../core/random.ts';
 import { listenMetrics } from '../../adapters/http/metrics-listener.ts';
 import { createHttpServer, type ReadinessReport } from '../../adapters/http/server.ts';
 import { closeAll, drainHttp } from '../../adapters/http/shutdown.ts';
@@ -20,7 +21,22 @@ import { verifyToken, type SigningKeyMaterial } from '../../adapters/jwt/tokens.
 import { VerifiedTokenCache } from '../../adapters/jwt/verified-cache.ts';
 import { createLogger, type Logger } from '../../adapters/logging/logger.ts';
 import { createHttpMetrics, registerScrapedGauge } from '../../adapters/metrics/registry.ts';
-import { connectedWithin, createRedis, redisIsReachable } from '../../adapters/redis/client.ts';
+import {
+  connectedWithin,
+  createRedis,
+  redisIsReachable,
+  type Redis,
+} from '../../adapters/redis/client.ts';
+import { createStateConnection } from '../../adapters/redis/cluster.ts';
+import {
+  RedisMeetingCoordination,
+  RedisMeetingStateStore,
+  sessionKey,
+  sessionValue,
+} from '../../adapters/redis/meeting-state.ts';
+import { DEFAULT_OWNERSHIP_POLICY, MeetingOwnership } from '../../core/mc/ownership.ts';
+import type { McFailoverEnvironment } from './failover-config.ts';
+import { MeetingStateKeeper } from './meeting-state.ts';
 import { RedisHandlerLoadStore } from '../../adapters/redis/mh-load-reports.ts';
 import type { HandlerLoadRecord } from '../../ports/mh.ts';
 import { McHealth } from '../generated/darktower/gc/v1/gc.ts';
@@ -73,6 +89,8 @@ export interface McStartOptions {
   readonly logger?: Logger;
   /** A handler's route API address, before the configured ones (tests on ephemeral ports). */
   readonly routeAddress?: (handler: HandlerId) => string | undefined;
+  /** Shared meeting state: a Redis Cluster and the lease (defaults: REDIS_URL, 3 s lease). */
+  readonly failover?: Partial<McFailoverEnvironment>;
 }
 
 const urlHost = (host: string) => {
@@ -95,6 +113,12 @@ function handlerReport(record: HandlerLoadRecord): HandlerReport {
   };
 }
 
+/** node:crypto as the random source of the lease backoff's jitter. */
+const cryptoRandom: RandomSource = {
+  next: () => randomBytes(4).readUInt32BE(0) / 0x1_0000_0000,
+  bytes: (length) => new Uint8Array(randomBytes(length)),
+};
+
 /** Starts a Meeting Controller: signaling, its JWKS, health, metrics, GC registration. */
 export async function startMc(
   env: McEnvironment,
@@ -105,7 +129,14 @@ export async function startMc(
   const now = () => clock.now();
   const region = regionId(env.MC_REGION);
 
-  const redis = createRedis(env.REDIS_URL, env.MC_REDIS_KEY_PREFIX, { logger, cache: true });
+  // Meeting state and sessions: REDIS_URL, or a Redis Cluster when its nodes are given.
+  const stateRedis = createStateConnection(
+    env.REDIS_URL,
+    options.failover?.MC_REDIS_CLUSTER_NODES,
+    env.MC_REDIS_KEY_PREFIX,
+    { logger },
+  );
+  const redis = stateRedis as Redis;
   const mhRedis = createRedis(env.REDIS_URL, env.MC_MH_REDIS_KEY_PREFIX, { logger, cache: true });
   const loads = new RedisHandlerLoadStore(mhRedis);
 
@@ -345,10 +376,23 @@ export async function startMc(
   ]);
   if (!redisConnected) logger.warn('redis unreachable: sessions and load reports unavailable');
 
-  const sessionKey = (meeting: string, participant: string) =>
-    `session:{${meeting}}:${participant}`;
+  const endpoint = endpointOf();
+  const keeper = new MeetingStateKeeper(
+    new MeetingOwnership(controllerId(env.MC_ID), cryptoRandom, {
+      ...DEFAULT_OWNERSHIP_POLICY,
+      leaseMs: options.failover?.MC_MEETING_LEASE_MS ?? DEFAULT_OWNERSHIP_POLICY.leaseMs,
+      renewEveryMs:
+        options.failover?.MC_MEETING_LEASE_RENEW_MS ?? DEFAULT_OWNERSHIP_POLICY.renewEveryMs,
+    }),
+    new RedisMeetingStateStore(stateRedis),
+    new RedisMeetingCoordination(stateRedis),
+    endpoint,
+    region,
+    clock,
+    logger,
+  );
   const running = new ControllerDriver(
-    endpointOf(),
+    endpoint,
     region,
     {
       signGrant: (grant) => signConnectionToken(grant, env.MC_ID, signingKey),
@@ -365,7 +409,7 @@ export async function startMc(
         await mhClient(handler).endMeeting({ meeting, controller: env.MC_ID });
       },
       writeSession: async (meeting, participant, ttlMs) => {
-        const value = JSON.stringify({ controller: env.MC_ID, meeting, participant, at: now() });
+        const value = sessionValue(env.MC_ID, meeting, participant, now());
         await redis.set(sessionKey(meeting, participant), value, 'PX', ttlMs);
       },
       deleteSession: async (meeting, participant) => {
@@ -384,7 +428,11 @@ export async function startMc(
     },
     clock,
     logger,
+    keeper,
   );
+  await keeper
+    .start(running)
+    .catch((error: unknown) => logger.warn({ err: error }, 'coordination channel unavailable'));
   started.driver = running;
 
   // Load reports: read every second and fed to core as they are.
@@ -407,6 +455,7 @@ export async function startMc(
   const loadTimer = setInterval(() => void readLoads(), LOAD_READ_INTERVAL_MS);
 
   registerMcMetrics(metrics.registry, running, signaling.connections, () => records.size);
+  registerMeetingStateMetrics(metrics.registry, keeper);
   const readiness = async (): Promise<ReadinessReport> => {
     const redisUp = await redisIsReachable(redis);
     const keys = acKeys.holdsUsableKeys(now());
@@ -448,6 +497,7 @@ export async function startMc(
       [
         { name: 'load reports', close: async () => clearInterval(loadTimer) },
         { name: 'controller', close: async () => running.stop() },
+        { name: 'meeting state', close: () => keeper.stop() },
         { name: 'signaling', close: () => signaling.close() },
         { name: 'http', close: () => drainHttp(app) },
         { name: 'metrics', close: () => metricsListener.close() },
@@ -513,5 +563,32 @@ function registerMcMetrics(
     sent: () => driver.routeCalls.sent,
     acked: () => driver.routeCalls.acked,
     failed: () => driver.routeCalls.failed,
+  });
+}
+
+/** The meeting-state counters: restores, fresh starts, refused records, writes, hand-overs. */
+function registerMeetingStateMetrics(registry: Registry, keeper: MeetingStateKeeper): void {
+  registerScrapedGauge(
+    registry,
+    'mc_meetings_owned',
+    'Meetings whose lease this controller holds',
+    () => keeper.runningCount,
+  );
+  new Counter({
+    name: 'mc_meeting_state_total',
+    help: 'Meeting state in the shared store, by event',
+    labelNames: ['event'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const counts = keeper.counts;
+      this.inc({ event: 'restored' }, counts.restored);
+      this.inc({ event: 'started' }, counts.started);
+      this.inc({ event: 'written' }, counts.writes);
+      this.inc({ event: 'write_failed' }, counts.writeFailures);
+      this.inc({ event: 'released' }, counts.released);
+      for (const [kind, count] of Object.entries(counts.refused))
+        this.inc({ event: `refused_${kind.replaceAll('-', '_')}` }, count);
+    },
   });
 }

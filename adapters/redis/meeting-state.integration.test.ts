@@ -1,0 +1,195 @@
+// The meeting-state adapter on the real Redis: leases, fenced snapshot writes, records read
+// back (tampered and foreign ones refused, typed), and the coordination channel.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { controllerId, meetingId } from '../../core/ids.ts';
+import { newMeeting, joinSettled, meetingConfig, viewOf } from '../../core/mc/testing.ts';
+import { liveSessions, restoreMeeting, snapshotMeeting } from '../../core/mc/snapshot.ts';
+import type { CoordinationMessage } from '../../ports/mc.ts';
+import { createRedis, deleteOwnKeys, testKeyPrefix, type Redis } from './client.ts';
+import {
+  RedisMeetingCoordination,
+  RedisMeetingStateStore,
+  decodeSnapshot,
+  ownerKey,
+  sessionKey,
+  stateKey,
+} from './meeting-state.ts';
+import { TEST_REDIS_URL } from './testing.ts';
+
+const a = controllerId('mc-a');
+const b = controllerId('mc-b');
+let redis: Redis;
+let store: RedisMeetingStateStore;
+
+beforeAll(() => {
+  redis = createRedis(TEST_REDIS_URL, testKeyPrefix());
+  store = new RedisMeetingStateStore(redis);
+});
+
+afterAll(async () => {
+  await deleteOwnKeys(redis);
+  await redis.quit();
+});
+
+const snapshotOf = (meeting: string) => {
+  const { machine } = newMeeting(['h1', 'h2'], {}, viewOf(['h1', 'h2']));
+  joinSettled(machine, ['alice', 'bob'], 0);
+  return { ...snapshotMeeting(machine, 10), meeting: meetingId(meeting) };
+};
+
+describe('meeting state in Redis', () => {
+  it('one controller holds a lease; the other sees the holder until it lapses', async () => {
+    const m = meetingId('lease-1');
+    expect(await store.acquire(m, a, 300)).toBe(a);
+    expect(await store.acquire(m, b, 300)).toBe(a);
+    expect(await store.renew(m, a, 300)).toBe(a);
+    expect(await store.renew(m, b, 300)).toBe(a);
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    expect(await store.acquire(m, b, 300)).toBe(b);
+    // The lapsed holder's renewal finds the other controller's lease.
+    expect(await store.renew(m, a, 300)).toBe(b);
+  });
+
+  it('a renewal takes a lapsed lease again when nobody took it', async () => {
+    const m = meetingId('lease-2');
+    expect(await store.acquire(m, a, 200)).toBe(a);
+    await redis.del(ownerKey(m));
+    expect(await store.renew(m, a, 200)).toBe(a);
+    expect(await redis.get(ownerKey(m))).toBe('mc-a');
+  });
+
+  it('release deletes only the caller’s own lease', async () => {
+    const m = meetingId('lease-3');
+    await store.acquire(m, a, 5_000);
+    await store.release(m, b);
+    expect(await redis.get(ownerKey(m))).toBe('mc-a');
+    await store.release(m, a);
+    expect(await redis.get(ownerKey(m))).toBeNull();
+  });
+
+  it('writes a snapshot only under the writer’s lease, and reads it back equal', async () => {
+    const snapshot = snapshotOf('state-1');
+    await store.acquire(snapshot.meeting, b, 5_000);
+    expect(await store.write(snapshot, a, [], 5_000)).toBe(false);
+    expect(await store.read(snapshot.meeting)).toEqual({ ok: true, value: undefined });
+    await store.release(snapshot.meeting, b);
+    await store.acquire(snapshot.meeting, a, 5_000);
+    expect(await store.write(snapshot, b, [], 5_000)).toBe(false);
+    expect(await store.write(snapshot, a, [], 5_000)).toBe(true);
+    const read = await store.read(snapshot.meeting);
+    expect(read).toEqual({ ok: true, value: JSON.parse(JSON.stringify(snapshot)) });
+    expect(await redis.pttl(stateKey(snapshot.meeting))).toBeGreaterThan(60_000);
+    // The holder's renewals keep the snapshot as long as the lease is held.
+    await redis.pexpire(stateKey(snapshot.meeting), 1_000);
+    await store.renew(snapshot.meeting, b, 5_000);
+    expect(await redis.pttl(stateKey(snapshot.meeting))).toBeLessThanOrEqual(1_000);
+    await store.renew(snapshot.meeting, a, 5_000);
+    expect(await redis.pttl(stateKey(snapshot.meeting))).toBeGreaterThan(60_000);
+  });
+
+  it('writes the live sessions with the snapshot, each with the time it has left', async () => {
+    const snapshot = snapshotOf('state-4');
+    const m = snapshot.meeting;
+    const sessions = liveSessions(snapshot, 300_000, 60_010);
+    expect(sessions.map((s) => s.ttlMs)).toEqual([239_990, 239_990]);
+    await store.acquire(m, a, 5_000);
+    expect(await store.write(snapshot, b, sessions, 5_000)).toBe(false);
+    expect(await redis.exists(sessionKey(m, 'alice'))).toBe(0);
+    expect(await store.write(snapshot, a, sessions, 5_000)).toBe(true);
+    for (const who of ['alice', 'bob']) {
+      const ttl = await redis.pttl(sessionKey(m, who));
+      expect(ttl).toBeGreaterThan(230_000);
+      expect(ttl).toBeLessThanOrEqual(239_990);
+      expect(JSON.parse((await redis.get(sessionKey(m, who))) ?? '{}')).toEqual({
+        controller: 'mc-a',
+        meeting: m,
+        participant: who,
+        at: 0,
+      });
+    }
+    // A session already over is not written.
+    expect(liveSessions(snapshot, 300_000, 300_000)).toEqual([]);
+  });
+
+  it('a write after the lease lapsed with nobody taking it (a store failover) takes it again', async () => {
+    const snapshot = snapshotOf('state-5');
+    await store.acquire(snapshot.meeting, a, 5_000);
+    await redis.del(ownerKey(snapshot.meeting));
+    expect(await store.write(snapshot, a, [], 5_000)).toBe(true);
+    expect(await redis.get(ownerKey(snapshot.meeting))).toBe('mc-a');
+    expect(await redis.pttl(ownerKey(snapshot.meeting))).toBeGreaterThan(4_000);
+  });
+
+  it('refuses tampered records with a typed error', async () => {
+    const m = meetingId('state-2');
+    const good = JSON.stringify(snapshotOf('state-2'));
+    const tampered = [
+      'not json {',
+      '[]',
+      '{"version":1}',
+      good.replace('"version":1', '"version":"1"'),
+      good.replace('"camera"', '"hologram"'),
+      good.replace('"type":"deliver"', '"type":"teleport"'),
+      good.replace('"nextCommandId":', '"extra":1,"nextCommandId":'),
+      'x'.repeat(5 * 1024 * 1024),
+    ];
+    for (const record of tampered) {
+      await redis.set(stateKey(m), record);
+      const read = await store.read(m);
+      expect(read.ok, record.slice(0, 40)).toBe(false);
+      if (!read.ok) expect(read.error.kind).toBe('bad-encoding');
+    }
+  });
+
+  it('a well-formed record of another meeting decodes but is not restored (foreign)', async () => {
+    const m = meetingId('state-3');
+    await redis.set(stateKey(m), JSON.stringify(snapshotOf('someone-else')));
+    const read = await store.read(m);
+    if (!read.ok || read.value === undefined) throw new Error('not decoded');
+    const restored = restoreMeeting(
+      read.value,
+      { ...meetingConfig(), meeting: m },
+      viewOf(['h1']),
+      20,
+    );
+    expect(restored).toMatchObject({ ok: false, error: { kind: 'foreign-meeting' } });
+  });
+
+  it('decodes what it encodes for any roster (property of the schema over core’s type)', () => {
+    for (const people of [[], ['a'], ['a', 'b', 'c', 'd', 'e']]) {
+      const { machine } = newMeeting(['h1', 'h2']);
+      joinSettled(machine, people, 0);
+      const snapshot = snapshotMeeting(machine, 5);
+      expect(decodeSnapshot(JSON.stringify(snapshot))).toEqual({
+        ok: true,
+        value: JSON.parse(JSON.stringify(snapshot)),
+      });
+    }
+  });
+
+  it('carries coordination messages between controllers; malformed ones are reported', async () => {
+    const listener = new RedisMeetingCoordination(redis);
+    const speaker = new RedisMeetingCoordination(redis);
+    const heard: CoordinationMessage[] = [];
+    const malformed: string[] = [];
+    await listener.subscribe(
+      (message) => heard.push(message),
+      (detail) => malformed.push(detail),
+    );
+    try {
+      const message = { type: 'claim', meeting: meetingId('m'), by: b } as const;
+      await speaker.publish(message);
+      const channel = `${String(redis.options.keyPrefix)}mc:coordination`;
+      await redis.publish(channel, '{"type":"explode"}');
+      await redis.publish(channel, 'nonsense');
+      const deadline = Date.now() + 5_000;
+      while ((heard.length < 1 || malformed.length < 2) && Date.now() < deadline)
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(heard).toEqual([message]);
+      expect(malformed).toEqual(['not a coordination message', 'not JSON']);
+    } finally {
+      await listener.close();
+      await speaker.close();
+    }
+  });
+});
