@@ -16,7 +16,9 @@ import {
   quiche,
   type LinkHooks,
 } from '../quic/link.ts';
-import { H3_ALPN, H3Connection, type WebTransportSession } from './h3.ts';
+import type { DatagramSendFailure } from '../../ports/media-transport.ts';
+import { ControlDecoder, frameControlMessage } from '../quic/framing.ts';
+import { H3_ALPN, H3Connection, type WebTransportSession, type WebTransportStream } from './h3.ts';
 
 export interface WebTransportConnectOptions {
   /** SHA-256 of the server certificate's DER bytes. */
@@ -204,5 +206,56 @@ export async function connectWebTransport(
     throw error;
   } finally {
     clearTimeout(timer);
+  }
+}
+
+/**
+ * A client session as a media link (the shape `client/media`'s `MediaClient.connectLink`
+ * takes): datagrams are the session's, control messages ride the first stream this client
+ * opens, length-prefixed as the server expects (docs/protocol.md, "WebTransport").
+ */
+export class WebTransportClientLink {
+  readonly transport = 'webtransport' as const;
+  events: {
+    datagram?(bytes: Uint8Array): void;
+    control?(message: Uint8Array): void;
+    closed?(code: number, reason: string): void;
+  } = {};
+  private readonly control: WebTransportStream;
+  private readonly decoder = new ControlDecoder();
+
+  constructor(readonly client: WebTransportClient) {
+    const session = client.session;
+    this.control = session.openStream();
+    session.events = {
+      datagram: (payload) => this.events.datagram?.(payload),
+      closed: (code, reason) => this.events.closed?.(code, reason),
+    };
+    this.control.listen({
+      data: (chunk) => {
+        const messages = this.decoder.push(chunk);
+        if (!Array.isArray(messages)) {
+          session.close(QuicCloseCode.controlMessageTooLarge, 'control message too large');
+          return;
+        }
+        for (const message of messages) this.events.control?.(message);
+      },
+    });
+  }
+
+  get maxDatagramBytes(): number {
+    return this.client.session.maxDatagramBytes;
+  }
+
+  sendDatagram(bytes: Uint8Array): DatagramSendFailure | null {
+    return this.client.session.sendDatagram(bytes);
+  }
+
+  sendControl(message: Uint8Array): void {
+    this.control.write(frameControlMessage(message));
+  }
+
+  close(code: number, reason: string): void {
+    void this.client.close(code, reason);
   }
 }

@@ -226,8 +226,8 @@ export class WebTransportSession {
       CAPSULE.closeWebTransportSession,
       encodeCloseSession(code, textEncoder.encode(reason)),
     );
+    this.h3.sessionEnded(this, code, reason, true);
     this.h3.queue(this.id, encodeFrame(H3_FRAME.data, capsule), true);
-    this.h3.sessionEnded(this, code, reason);
   }
 
   /** @internal */
@@ -450,16 +450,31 @@ export class H3Connection implements LinkApplication {
   // ---- sessions ----
 
   /** @internal A session ended on our side or the peer's. */
-  sessionEnded(session: WebTransportSession, code: number, reason: string): void {
+  sessionEnded(session: WebTransportSession, code: number, reason: string, local = false): void {
     if (!this.sessions.delete(session.id)) {
       this.guard(() => session.end(code, reason));
       return;
     }
     this.guard(() => session.end(code, reason));
-    // Its streams go with it.
+    // Its streams go with it: closed by us, what they hold still goes out first (an answer
+    // before the close), then FIN; closed by the peer, they are reset.
     for (const [streamId, state] of [...this.bidi]) {
       if (state.kind === 'stream' && state.stream.session === session) {
-        this.shutdown(streamId, H3Error.webTransportSessionGone);
+        if (local) {
+          this.bidi.delete(streamId);
+          this.queue(streamId, EMPTY, true);
+          try {
+            this.link.conn.streamShutdown(
+              streamId,
+              quiche.Shutdown.Read,
+              H3Error.webTransportSessionGone,
+            );
+          } catch {
+            // Already finished by the peer.
+          }
+        } else {
+          this.shutdown(streamId, H3Error.webTransportSessionGone);
+        }
         this.guard(() => state.stream.events.reset?.(H3Error.webTransportSessionGone));
       }
     }

@@ -12,9 +12,12 @@ describe('Huffman strings (RFC 7541 appendix B)', () => {
 
   it('round-trips any byte string, long ones included', () => {
     fc.assert(
-      fc.property(fc.uint8Array({ maxLength: 300 }).map((bytes) => Buffer.from(bytes).toString('latin1')), (text) => {
-        expect(huffmanDecode(huffmanEncode(text))).toBe(text);
-      }),
+      fc.property(
+        fc.uint8Array({ maxLength: 300 }).map((bytes) => Buffer.from(bytes).toString('latin1')),
+        (text) => {
+          expect(huffmanDecode(huffmanEncode(text))).toBe(text);
+        },
+      ),
       { numRuns: 200 },
     );
   });
