@@ -22,12 +22,18 @@ import { connectedWithin, createRedis, redisIsReachable } from '../../adapters/r
 import { RedisHandlerLoadStore } from '../../adapters/redis/mh-load-reports.ts';
 import type { HandlerLoadRecord } from '../../ports/mh.ts';
 import { McHealth } from '../generated/darktower/gc/v1/gc.ts';
-import { ErrorKind, type JoinRequest } from '../generated/darktower/mc/v1/signaling.ts';
+import { MEDIA_PATH } from '../../adapters/websocket/websocket-transport.ts';
+import {
+  ErrorKind,
+  type JoinRequest,
+  type MediaHandler,
+} from '../generated/darktower/mc/v1/signaling.ts';
 import { connectGc } from '../gc/grpc-client.ts';
 import { connectMh, type MhClient } from '../mh/grpc-client.ts';
 import { systemClock, type Clock } from '../shared/clock.ts';
 import type { McEnvironment } from './config.ts';
 import { ControllerDriver } from './driver.ts';
+import { startWebTransportSignaling } from './webtransport-signaling.ts';
 import {
   participantOf,
   SIGNALING_PATH,
@@ -52,6 +58,9 @@ export interface RunningMc {
   readonly id: string;
   /** `ws://host:port/v1/signaling` as bound. */
   readonly signalingUrl: string;
+  /** `https://host:port/v1/signaling` (WebTransport) and its certificate hash, when enabled. */
+  readonly webTransportUrl: string | undefined;
+  readonly webTransportCertificateSha256: Uint8Array | undefined;
   /** Base URL of `/health`, `/ready` and `/.well-known/jwks.json`. */
   readonly url: string;
   readonly jwksUrl: string;
@@ -72,6 +81,26 @@ const urlHost = (host: string) => {
   const named = host === '0.0.0.0' || host === '::' ? hostname() : host;
   return named.includes(':') ? `[${named}]` : named;
 };
+
+/**
+ * Where clients reach a handler, from its load record: the WebSocket URL, and when it runs a
+ * QUIC port, that address, its certificate's hash and the WebTransport URL on it.
+ */
+export function mediaHandlerAddress(
+  handler: string,
+  record: HandlerLoadRecord | undefined,
+): MediaHandler {
+  const quicAddress = record?.quicAddress ?? '';
+  const hash = record?.quicCertificateSha256 ?? '';
+  const usable = quicAddress !== '' && /^[0-9a-f]{64}$/.test(hash);
+  return {
+    id: handler,
+    websocketUrl: record?.address ?? '',
+    quicAddress: usable ? quicAddress : '',
+    certHash: usable ? Buffer.from(hash, 'hex') : Buffer.alloc(0),
+    webtransportUrl: usable ? `https://${quicAddress}${MEDIA_PATH}` : '',
+  };
+}
 
 /** A load record as core's controller reads it. */
 function handlerReport(record: HandlerLoadRecord): HandlerReport {
@@ -310,6 +339,26 @@ export async function startMc(
   });
   const signalingUrl = `ws://${urlHost(signaling.host)}:${signaling.port}${SIGNALING_PATH}`;
   if (publicUrl === '') publicUrl = signalingUrl;
+  const webTransport =
+    env.MC_WEBTRANSPORT_BIND_ADDRESS === undefined
+      ? undefined
+      : await startWebTransportSignaling({
+          host: env.MC_WEBTRANSPORT_BIND_ADDRESS.host,
+          port: env.MC_WEBTRANSPORT_BIND_ADDRESS.port,
+          maxMessageBytes: env.MC_MAX_MESSAGE_BYTES,
+          joinTimeoutMs: env.MC_JOIN_TIMEOUT_MS,
+          region,
+          admit,
+          get driver() {
+            return driverRef();
+          },
+          logger,
+          onRefused: (kind) => refusals.inc({ kind: ErrorKind[kind] ?? 'unknown' }),
+        });
+  const webTransportUrl =
+    webTransport === undefined
+      ? undefined
+      : `https://${urlHost(webTransport.host)}:${webTransport.port}${SIGNALING_PATH}`;
 
   const [, redisConnected] = await Promise.all([
     register().catch((error: unknown) =>
@@ -327,12 +376,7 @@ export async function startMc(
     region,
     {
       signGrant: (grant) => signConnectionToken(grant, env.MC_ID, signingKey),
-      handlerAddress: (handler) => ({
-        id: handler,
-        websocketUrl: records.get(handler)?.address ?? '',
-        quicAddress: '',
-        certHash: Buffer.alloc(0),
-      }),
+      handlerAddress: (handler) => mediaHandlerAddress(handler, records.get(handler)),
       applyRouteCommand: async (handler, request) => {
         await mhClient(handler).applyRouteCommand(request);
       },
@@ -381,7 +425,12 @@ export async function startMc(
   running.start();
   const loadTimer = setInterval(() => void readLoads(), LOAD_READ_INTERVAL_MS);
 
-  registerMcMetrics(metrics.registry, running, signaling.connections, () => records.size);
+  registerMcMetrics(
+    metrics.registry,
+    running,
+    () => signaling.connections() + (webTransport?.connections() ?? 0),
+    () => records.size,
+  );
   const readiness = async (): Promise<ReadinessReport> => {
     const redisUp = await redisIsReachable(redis);
     const keys = acKeys.holdsUsableKeys(now());
@@ -408,6 +457,7 @@ export async function startMc(
       mc_id: env.MC_ID,
       region: env.MC_REGION,
       signaling: signalingUrl,
+      webtransport: webTransportUrl,
       url,
       jwks: jwksUrl,
       metrics_url: metricsListener.url,
@@ -422,6 +472,7 @@ export async function startMc(
         { name: 'load reports', close: async () => clearInterval(loadTimer) },
         { name: 'controller', close: async () => running.stop() },
         { name: 'signaling', close: () => signaling.close() },
+        { name: 'webtransport signaling', close: async () => webTransport?.close() },
         { name: 'http', close: () => drainHttp(app) },
         { name: 'metrics', close: () => metricsListener.close() },
         { name: 'key fetch', close: async () => stopKeyFetch.abort() },
@@ -440,6 +491,8 @@ export async function startMc(
   return {
     id: env.MC_ID,
     signalingUrl,
+    webTransportUrl,
+    webTransportCertificateSha256: webTransport?.certificateSha256,
     url,
     jwksUrl,
     metricsUrl: metricsListener.url,
