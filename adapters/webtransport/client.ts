@@ -82,6 +82,8 @@ export async function connectWebTransport(
       });
     });
   });
+  socket.setRecvBufferSize(1024 * 1024);
+  socket.setSendBufferSize(1024 * 1024);
   socket.on('error', () => {});
   const address = socket.address();
   const local = { host: address.address, port: address.port };

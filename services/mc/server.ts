@@ -458,6 +458,10 @@ export async function startMc(
       region: env.MC_REGION,
       signaling: signalingUrl,
       webtransport: webTransportUrl,
+      webtransport_cert_sha256:
+        webTransport === undefined
+          ? undefined
+          : Buffer.from(webTransport.certificateSha256).toString('hex'),
       url,
       jwks: jwksUrl,
       metrics_url: metricsListener.url,
