@@ -23,6 +23,8 @@ import { RedisHandlerLoadStore } from '../../adapters/redis/mh-load-reports.ts';
 import type { HandlerLoadRecord } from '../../ports/mh.ts';
 import { McHealth } from '../generated/darktower/gc/v1/gc.ts';
 import { MEDIA_PATH } from '../../adapters/websocket/websocket-transport.ts';
+import { certificateSha256, selfSignedCertificate } from '../../adapters/quic/cert.ts';
+import { QuicMediaTransport } from '../../adapters/quic/server.ts';
 import {
   ErrorKind,
   type JoinRequest,
@@ -33,12 +35,13 @@ import { connectMh, type MhClient } from '../mh/grpc-client.ts';
 import { systemClock, type Clock } from '../shared/clock.ts';
 import type { McEnvironment } from './config.ts';
 import { ControllerDriver } from './driver.ts';
-import { startWebTransportSignaling } from './webtransport-signaling.ts';
+import { startSignalingOver } from './webtransport-signaling.ts';
 import {
   participantOf,
   SIGNALING_PATH,
   startSignaling,
   type AdmittedJoin,
+  type ConnectionOptions,
   type SignalingError,
 } from './signaling.ts';
 
@@ -58,8 +61,12 @@ export interface RunningMc {
   readonly id: string;
   /** `ws://host:port/v1/signaling` as bound. */
   readonly signalingUrl: string;
-  /** `https://host:port/v1/signaling` (WebTransport) and its certificate hash, when enabled. */
+  /**
+   * `https://host:port/v1/signaling` over WebTransport: HTTP/3 (UDP) and HTTP/2 (TCP), when
+   * enabled, and the certificate hash both present.
+   */
   readonly webTransportUrl: string | undefined;
+  readonly webTransportH2Url: string | undefined;
   readonly webTransportCertificateSha256: Uint8Array | undefined;
   /** Base URL of `/health`, `/ready` and `/.well-known/jwks.json`. */
   readonly url: string;
@@ -339,26 +346,66 @@ export async function startMc(
   });
   const signalingUrl = `ws://${urlHost(signaling.host)}:${signaling.port}${SIGNALING_PATH}`;
   if (publicUrl === '') publicUrl = signalingUrl;
+  // WebTransport signaling, over HTTP/3 (UDP) and HTTP/2 (TCP) when enabled: one self-signed
+  // certificate (13 days, so browsers can pin its hash) for both.
+  const wtPair =
+    env.MC_WEBTRANSPORT_BIND_ADDRESS !== undefined ||
+    env.MC_WEBTRANSPORT_H2_BIND_ADDRESS !== undefined
+      ? await selfSignedCertificate()
+      : undefined;
+  const connectionOptions: ConnectionOptions = {
+    maxMessageBytes: env.MC_MAX_MESSAGE_BYTES,
+    joinTimeoutMs: env.MC_JOIN_TIMEOUT_MS,
+    region,
+    admit,
+    get driver() {
+      return driverRef();
+    },
+    logger,
+    onRefused: (kind) => refusals.inc({ kind: ErrorKind[kind] ?? 'unknown' }),
+  };
   const webTransport =
-    env.MC_WEBTRANSPORT_BIND_ADDRESS === undefined
+    env.MC_WEBTRANSPORT_BIND_ADDRESS === undefined || wtPair === undefined
       ? undefined
-      : await startWebTransportSignaling({
-          host: env.MC_WEBTRANSPORT_BIND_ADDRESS.host,
-          port: env.MC_WEBTRANSPORT_BIND_ADDRESS.port,
-          maxMessageBytes: env.MC_MAX_MESSAGE_BYTES,
-          joinTimeoutMs: env.MC_JOIN_TIMEOUT_MS,
-          region,
-          admit,
-          get driver() {
-            return driverRef();
-          },
-          logger,
-          onRefused: (kind) => refusals.inc({ kind: ErrorKind[kind] ?? 'unknown' }),
-        });
+      : await startSignalingOver(
+          new QuicMediaTransport({
+            host: env.MC_WEBTRANSPORT_BIND_ADDRESS.host,
+            port: env.MC_WEBTRANSPORT_BIND_ADDRESS.port,
+            ...wtPair,
+            media: false,
+            webTransport: { paths: [SIGNALING_PATH] },
+            stopGraceMs: 500,
+            onError: (error) => logger.error({ err: error }, 'WebTransport signaling failed'),
+          }),
+          connectionOptions,
+        );
+  // The HTTP/2 library is loaded only when used (it reports its missing HTTP/3 part at load).
+  const webTransportH2 =
+    env.MC_WEBTRANSPORT_H2_BIND_ADDRESS === undefined || wtPair === undefined
+      ? undefined
+      : await startSignalingOver(
+          new (
+            await import('../../adapters/webtransport/h2-transport.ts')
+          ).Http2WebTransportTransport({
+            host: env.MC_WEBTRANSPORT_H2_BIND_ADDRESS.host,
+            port: env.MC_WEBTRANSPORT_H2_BIND_ADDRESS.port,
+            paths: [SIGNALING_PATH],
+            ...wtPair,
+            onError: (error) =>
+              logger.error({ err: error }, 'WebTransport (HTTP/2) signaling failed'),
+          }),
+          connectionOptions,
+        );
+  const webTransportCertificateSha256 =
+    wtPair === undefined ? undefined : certificateSha256(wtPair.certPem);
   const webTransportUrl =
     webTransport === undefined
       ? undefined
       : `https://${urlHost(webTransport.host)}:${webTransport.port}${SIGNALING_PATH}`;
+  const webTransportH2Url =
+    webTransportH2 === undefined
+      ? undefined
+      : `https://${urlHost(webTransportH2.host)}:${webTransportH2.port}${SIGNALING_PATH}`;
 
   const [, redisConnected] = await Promise.all([
     register().catch((error: unknown) =>
@@ -428,7 +475,10 @@ export async function startMc(
   registerMcMetrics(
     metrics.registry,
     running,
-    () => signaling.connections() + (webTransport?.connections() ?? 0),
+    () =>
+      signaling.connections() +
+      (webTransport?.connections() ?? 0) +
+      (webTransportH2?.connections() ?? 0),
     () => records.size,
   );
   const readiness = async (): Promise<ReadinessReport> => {
@@ -458,10 +508,11 @@ export async function startMc(
       region: env.MC_REGION,
       signaling: signalingUrl,
       webtransport: webTransportUrl,
+      webtransport_h2: webTransportH2Url,
       webtransport_cert_sha256:
-        webTransport === undefined
+        webTransportCertificateSha256 === undefined
           ? undefined
-          : Buffer.from(webTransport.certificateSha256).toString('hex'),
+          : Buffer.from(webTransportCertificateSha256).toString('hex'),
       url,
       jwks: jwksUrl,
       metrics_url: metricsListener.url,
@@ -477,6 +528,7 @@ export async function startMc(
         { name: 'controller', close: async () => running.stop() },
         { name: 'signaling', close: () => signaling.close() },
         { name: 'webtransport signaling', close: async () => webTransport?.close() },
+        { name: 'webtransport h2 signaling', close: async () => webTransportH2?.close() },
         { name: 'http', close: () => drainHttp(app) },
         { name: 'metrics', close: () => metricsListener.close() },
         { name: 'key fetch', close: async () => stopKeyFetch.abort() },
@@ -496,7 +548,8 @@ export async function startMc(
     id: env.MC_ID,
     signalingUrl,
     webTransportUrl,
-    webTransportCertificateSha256: webTransport?.certificateSha256,
+    webTransportH2Url,
+    webTransportCertificateSha256,
     url,
     jwksUrl,
     metricsUrl: metricsListener.url,

@@ -1,46 +1,28 @@
 /**
  * Signaling over WebTransport (docs/protocol.md, "Meeting Controller signaling"): a session at
- * `https://<controller>:<port>/v1/signaling` (HTTP/3, UDP), whose first bidirectional stream
- * carries the same protobuf messages as the WebSocket path, each with a 4-byte big-endian
- * length in front. Handled by the same `SignalingConnection`; a close code travels in the
- * session's CLOSE_WEBTRANSPORT_SESSION capsule.
+ * `https://<controller>:<port>/v1/signaling` whose first bidirectional stream carries the same
+ * protobuf messages as the WebSocket path, each with a 4-byte big-endian length in front.
+ * Handled by the same `SignalingConnection`; a close code travels in the session's close.
+ *
+ * Two carriers, one handling: HTTP/3 (UDP, adapters/quic's transport with its WebTransport
+ * layer) and HTTP/2 (TCP, `@fails-components/webtransport`, for browsers without HTTP/3 and
+ * for Node clients). Each hands sessions over as `MediaConnection`s.
  */
-import type { MediaConnection } from '../../ports/media-transport.ts';
-import { QuicMediaTransport } from '../../adapters/quic/server.ts';
-import { CLOSE, SIGNALING_PATH, SignalingConnection, type ConnectionOptions } from './signaling.ts';
+import type { MediaConnection, MediaTransport } from '../../ports/media-transport.ts';
+import { CLOSE, SignalingConnection, type ConnectionOptions } from './signaling.ts';
 
-export interface WebTransportSignalingOptions extends ConnectionOptions {
+export interface RunningTransportSignaling {
   readonly host: string;
   readonly port: number;
-  /** Certificate and key (PEM), both or neither; default self-signed (13 days). */
-  readonly certPem?: string;
-  readonly keyPem?: string;
-}
-
-export interface RunningWebTransportSignaling {
-  readonly host: string;
-  readonly port: number;
-  /** SHA-256 of the certificate, for browsers' `serverCertificateHashes`. */
-  readonly certificateSha256: Uint8Array;
   readonly connections: () => number;
   close(): Promise<void>;
 }
 
-/** Starts the WebTransport signaling listener (UDP). */
-export async function startWebTransportSignaling(
-  options: WebTransportSignalingOptions,
-): Promise<RunningWebTransportSignaling> {
-  const transport = new QuicMediaTransport({
-    host: options.host,
-    port: options.port,
-    ...(options.certPem !== undefined && options.keyPem !== undefined
-      ? { certPem: options.certPem, keyPem: options.keyPem }
-      : {}),
-    media: false,
-    webTransport: { paths: [SIGNALING_PATH] },
-    stopGraceMs: 500,
-    onError: (error) => options.logger.error({ err: error }, 'WebTransport signaling failed'),
-  });
+/** Serves signaling on every session `transport` opens. */
+export async function startSignalingOver(
+  transport: MediaTransport,
+  options: ConnectionOptions,
+): Promise<RunningTransportSignaling> {
   const connections = new Map<MediaConnection, SignalingConnection>();
   const bound = await transport.start({
     opened: (session) => {
@@ -72,7 +54,6 @@ export async function startWebTransportSignaling(
   return {
     host: bound.host,
     port: bound.port,
-    certificateSha256: transport.certificateSha256,
     connections: () => connections.size,
     close: () => transport.stop(),
   };

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseEnvironment } from '../../adapters/config/env.ts';
 import { createLogger } from '../../adapters/logging/logger.ts';
 import { createPool, type Pool } from '../../adapters/postgres/pool.ts';
-import { frameControlMessage } from '../../adapters/quic/framing.ts';
+import { ControlDecoder, frameControlMessage } from '../../adapters/quic/framing.ts';
 import { startAc, type RunningAc } from '../ac/server.ts';
 import { gcEnvironment } from '../gc/config.ts';
 import { startGc, type RunningGc } from '../gc/server.ts';
@@ -80,6 +80,7 @@ beforeAll(async () => {
         MC_REGION: 'us-west-1',
         MC_SIGNALING_BIND_ADDRESS: '127.0.0.1:0',
         MC_WEBTRANSPORT_BIND_ADDRESS: '127.0.0.1:0',
+        MC_WEBTRANSPORT_H2_BIND_ADDRESS: '127.0.0.1:0',
         BIND_ADDRESS: '127.0.0.1:0',
         METRICS_BIND_ADDRESS: '127.0.0.1:0',
         GC_GRPC_ADDRESS: gc.grpcAddress,
@@ -179,6 +180,58 @@ describe('MC signaling over WebTransport (Node client)', () => {
     client.send({ join: { accessToken: '', meetingId: 'm-1', layout: 'grid', region: '' } });
     expect((await client.next((m) => m.error)).kind).toBe(ErrorKind.ERROR_KIND_INVALID_TOKEN);
     expect((await client.closed).code).toBe(4401);
+  });
+});
+
+describe('MC signaling over WebTransport on HTTP/2 (@fails-components/webtransport)', () => {
+  it('joins with the same messages and framing, and refuses the same way', async () => {
+    const { WebTransport } = await import('@fails-components/webtransport');
+    expect(mc.webTransportH2Url).toMatch(/^https:\/\/127\.0\.0\.1:\d+\/v1\/signaling$/);
+    const open = async () => {
+      const wt = new WebTransport(
+        mc.webTransportH2Url as string,
+        {
+          forceReliable: true,
+          serverCertificateHashes: [
+            { algorithm: 'sha-256', value: mc.webTransportCertificateSha256 as Uint8Array },
+          ],
+        } as unknown as ConstructorParameters<typeof WebTransport>[1],
+      );
+      await wt.ready;
+      const stream = await wt.createBidirectionalStream();
+      const writer = stream.writable.getWriter();
+      const reader = stream.readable.getReader();
+      const decoder = new ControlDecoder();
+      const pending: Uint8Array[] = [];
+      return {
+        wt,
+        send: (message: ClientMessage) =>
+          writer.write(frameControlMessage(ClientMessage.encode(message).finish())),
+        next: async (): Promise<ServerMessage> => {
+          while (pending.length === 0) {
+            const { value, done } = await reader.read();
+            if (done) throw new Error('stream ended');
+            const messages = decoder.push(value as Uint8Array);
+            if (Array.isArray(messages)) pending.push(...messages);
+          }
+          return ServerMessage.decode(pending.shift()!);
+        },
+      };
+    };
+    const { token, meeting } = await userAndMeeting('wt-h2-alice');
+    const client = await open();
+    await client.send({
+      join: { accessToken: token, meetingId: meeting, layout: 'grid', region: '' },
+    });
+    const response = (await client.next()).joinResponse;
+    expect(response?.mediaHandler?.webtransportUrl).toBe(mh.webTransportUrl);
+    client.wt.close();
+
+    const refused = await open();
+    await refused.send({ join: { accessToken: '', meetingId: 'm-1', layout: 'grid', region: '' } });
+    expect((await refused.next()).error?.kind).toBe(ErrorKind.ERROR_KIND_INVALID_TOKEN);
+    const info = (await refused.wt.closed) as { closeCode?: number };
+    expect(info.closeCode).toBe(4401);
   });
 });
 
