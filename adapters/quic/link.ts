@@ -70,6 +70,8 @@ export interface QuicConfigOptions {
   readonly keyPem?: string;
   /** Client: CA PEM to verify the server against (verification on); absent: verification off. */
   readonly caPem?: string;
+  /** ALPN protocol ids, in preference order; default the media ALPN alone. */
+  readonly applicationProtos?: readonly string[];
 }
 
 /** Builds a quiche config with DATAGRAM frames on and the media ALPN. */
@@ -77,7 +79,7 @@ export function buildConfig(options: QuicConfigOptions): Config {
   const base = options.role === 'server' ? serverDefault : clientDefault;
   return buildQuicheConfig({
     ...base,
-    applicationProtos: [MEDIA_ALPN],
+    applicationProtos: [...(options.applicationProtos ?? [MEDIA_ALPN])],
     enableDgram: [true, options.datagramQueueLength, options.datagramQueueLength],
     enableEarlyData: false,
     maxIdleTimeout: options.idleTimeoutMs,
@@ -91,6 +93,20 @@ export function buildConfig(options: QuicConfigOptions): Config {
       ? { key: options.keyPem, cert: options.certPem, verifyPeer: false }
       : { ca: options.caPem, verifyPeer: options.caPem !== undefined }),
   });
+}
+
+/**
+ * An application protocol that takes over a link's datagrams and streams (HTTP/3 with
+ * WebTransport: adapters/webtransport/). Without one, a link speaks the media protocol: DATAGRAM
+ * frames and the control stream.
+ */
+export interface LinkApplication {
+  /** Reads what the connection completed: datagrams and readable streams. */
+  receive(): void;
+  /** Writes what is queued on streams, just before packets are made. */
+  pump(): void;
+  /** The connection has closed (called once, before the link's `closed` hook). */
+  closed(code: number, reason: string): void;
 }
 
 /** Where a link's outgoing packets go (the owner's UDP socket). */
@@ -164,6 +180,8 @@ export class QuicLink {
   private timerDeadline = 0;
   private maxDatagram = 0;
   private readonly recvInfo: { from: { host: string; port: number }; to: RecvInfo['to'] };
+  /** Set (by the owner's `established` hook) when the negotiated ALPN is not the media one. */
+  application: LinkApplication | null = null;
 
   constructor(
     readonly conn: Connection,
@@ -204,6 +222,16 @@ export class QuicLink {
     return this.maxDatagram;
   }
 
+  /** The ALPN protocol id negotiated in the handshake ('' before). */
+  get alpn(): string {
+    return Buffer.from(this.conn.applicationProto()).toString('latin1');
+  }
+
+  /** Asks for a flush in this event-loop turn (an application queued stream data). */
+  requestFlush(): void {
+    this.flushes.add(this);
+  }
+
   /**
    * Feeds one UDP packet to the connection and dispatches what it completed. Returns false when
    * quiche rejected the packet with an error (it then closes the connection itself).
@@ -225,7 +253,9 @@ export class QuicLink {
       this.maxDatagram = this.conn.dgramMaxWritableLen() ?? 0;
       this.hooks.established(this);
     }
-    if (this.isEstablished && !this.closeReported) {
+    if (this.isEstablished && !this.closeReported && this.application !== null) {
+      if (this.localClose === null) this.application.receive();
+    } else if (this.isEstablished && !this.closeReported) {
       // Datagrams first: quiche's isReadable() also counts queued datagrams, so once they are
       // drained it answers for streams alone, and the stream iterator is made only when needed.
       this.readDatagrams();
@@ -299,7 +329,9 @@ export class QuicLink {
   /** Sends every packet quiche has ready, then re-arms the timer and reports a close. */
   flush(): void {
     if (this.closeReported) return;
-    if (this.controlQueue.length > 0) this.pumpControl();
+    if (this.application !== null) {
+      if (this.localClose === null) this.application.pump();
+    } else if (this.controlQueue.length > 0) this.pumpControl();
     const conn = this.conn;
     const buffer = this.sendBuffer;
     for (;;) {
@@ -361,6 +393,7 @@ export class QuicLink {
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
     const { code, reason } = this.closeCause();
+    this.application?.closed(code, reason);
     this.hooks.closed(this, code, reason);
   }
 

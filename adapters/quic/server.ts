@@ -21,10 +21,13 @@ import type {
   MediaTransport,
   MediaTransportEvents,
 } from '../../ports/media-transport.ts';
+import { H3_ALPN, H3Connection, type H3Drop } from '../webtransport/h3.ts';
+import { WebTransportMediaConnection } from '../webtransport/media-connection.ts';
 import { certificateSha256, selfSignedCertificate } from './cert.ts';
 import {
   buildConfig,
   FlushQueue,
+  MEDIA_ALPN,
   QuicCloseCode,
   QuicLink,
   quiche,
@@ -55,6 +58,17 @@ export interface QuicMediaTransportOptions {
   readonly nowMs?: () => number;
   /** Errors thrown by event handlers (counted as `handler-error` too). */
   readonly onError?: (error: unknown) => void;
+  /** Accept the media ALPN (`darktower-media/1`); default true. */
+  readonly media?: boolean;
+  /**
+   * WebTransport over HTTP/3 (ALPN h3) on the same port: sessions at these paths become
+   * connections of transport `webtransport` (adapters/webtransport/media-connection.ts).
+   */
+  readonly webTransport?: {
+    readonly paths: readonly string[];
+    /** Largest datagram to a WebTransport peer; default 1,199 (a browser's). */
+    readonly maxDatagramBytes?: number;
+  };
 }
 
 /** Why a UDP packet was dropped before reaching a connection (or by one). */
@@ -90,6 +104,9 @@ export interface QuicTransportCounters {
   readonly connectionsClosed: number;
   /** Connections accepted whose handshake did not finish. */
   readonly handshakesFailed: number;
+  /** WebTransport sessions opened, and what the HTTP/3 layer refused or dropped, by reason. */
+  readonly webTransportSessions: number;
+  readonly webTransportDrops: Readonly<Partial<Record<H3Drop, number>>>;
 }
 
 const DROP_REASONS: readonly QuicDropReason[] = [
@@ -126,6 +143,8 @@ class ServerConnection extends QuicLink implements MediaConnection {
   /** Connection-id keys (latin1 strings) under which the server finds this connection. */
   readonly keys: string[] = [];
   opened = false;
+  /** Set when the connection speaks HTTP/3: its session, not the link, is the media connection. */
+  h3: H3Connection | null = null;
 
   constructor(...args: ConstructorParameters<typeof QuicLink>) {
     super(...args);
@@ -155,6 +174,8 @@ export class QuicMediaTransport implements MediaTransport {
   private connectionsOpened = 0;
   private connectionsClosed = 0;
   private handshakesFailed = 0;
+  private webTransportSessions = 0;
+  private readonly webTransportDrops: Partial<Record<H3Drop, number>> = {};
 
   constructor(options: QuicMediaTransportOptions = {}) {
     if ((options.certPem === undefined) !== (options.keyPem === undefined)) {
@@ -194,6 +215,8 @@ export class QuicMediaTransport implements MediaTransport {
       connectionsOpened: this.connectionsOpened,
       connectionsClosed: this.connectionsClosed,
       handshakesFailed: this.handshakesFailed,
+      webTransportSessions: this.webTransportSessions,
+      webTransportDrops: { ...this.webTransportDrops },
     };
   }
 
@@ -214,6 +237,10 @@ export class QuicMediaTransport implements MediaTransport {
       datagramQueueLength: this.options.datagramQueueLength ?? 1024,
       certPem: pair.certPem,
       keyPem: pair.keyPem,
+      applicationProtos: [
+        ...(this.options.media === false ? [] : [MEDIA_ALPN]),
+        ...(this.options.webTransport === undefined ? [] : [H3_ALPN]),
+      ],
     });
     this.events = events;
     const host = this.options.host ?? '127.0.0.1';
@@ -277,6 +304,10 @@ export class QuicMediaTransport implements MediaTransport {
       connection.id = this.freeIds.pop() ?? this.nextId++;
       connection.opened = true;
       this.connectionsOpened++;
+      if (connection.alpn === H3_ALPN) {
+        this.attachWebTransport(connection);
+        return;
+      }
       try {
         this.events?.opened(connection);
       } catch (error) {
@@ -305,6 +336,65 @@ export class QuicMediaTransport implements MediaTransport {
     },
   };
 
+  /** An HTTP/3 connection: each session at a served path is a connection of its own. */
+  private attachWebTransport(connection: ServerConnection): void {
+    const options = this.options.webTransport;
+    const events = {
+      datagram: (media: WebTransportMediaConnection, bytes: Uint8Array) => {
+        try {
+          this.events?.datagram(media, bytes);
+        } catch (error) {
+          this.handlerError(error);
+        }
+      },
+      control: (media: WebTransportMediaConnection, message: Uint8Array) => {
+        try {
+          this.events?.control(media, message);
+        } catch (error) {
+          this.handlerError(error);
+        }
+      },
+      closed: (media: WebTransportMediaConnection, code: number, reason: string) => {
+        try {
+          this.events?.closed(media, code, reason);
+        } catch (error) {
+          this.handlerError(error);
+        }
+      },
+      streamRefused: () => {
+        this.streamsRefused++;
+      },
+    };
+    const h3 = new H3Connection(connection, {
+      role: 'server',
+      paths: new Set(options?.paths ?? []),
+      ...(options?.maxDatagramBytes === undefined
+        ? {}
+        : { maxDatagramBytes: options.maxDatagramBytes }),
+      session: (session) => {
+        this.webTransportSessions++;
+        // One session per connection: it takes the connection's id.
+        const media = new WebTransportMediaConnection(
+          connection.id,
+          session,
+          connection.remote,
+          events,
+        );
+        try {
+          this.events?.opened(media);
+        } catch (error) {
+          this.handlerError(error);
+        }
+      },
+      onDrop: (reason) => {
+        this.webTransportDrops[reason] = (this.webTransportDrops[reason] ?? 0) + 1;
+      },
+      onError: (error) => this.handlerError(error),
+    });
+    connection.h3 = h3;
+    connection.application = h3;
+  }
+
   private forget(connection: ServerConnection, code: number, reason: string): void {
     if (!this.connections.delete(connection)) return;
     this.drops['discarded-by-connection'] += connection.discardedPackets();
@@ -314,10 +404,13 @@ export class QuicMediaTransport implements MediaTransport {
     if (connection.opened) {
       this.connectionsClosed++;
       this.freeIds.push(connection.id);
-      try {
-        this.events?.closed(connection, code, reason);
-      } catch (error) {
-        this.handlerError(error);
+      // An HTTP/3 connection's session reported its own close (H3Connection.closed).
+      if (connection.h3 === null) {
+        try {
+          this.events?.closed(connection, code, reason);
+        } catch (error) {
+          this.handlerError(error);
+        }
       }
     } else {
       this.handshakesFailed++;

@@ -69,3 +69,27 @@ export {
   parseConnectionId,
 } from './connection-id.ts';
 export type { ConnectionId, ConnectionIdError, ConnectionIdParts } from './connection-id.ts';
+export {
+  CAPSULE,
+  H3_FRAME,
+  H3_SETTING,
+  H3_STREAM_TYPE,
+  WEBTRANSPORT_BIDI_SIGNAL,
+  datagramPrefix,
+  decodeCloseSession,
+  decodeSettings,
+  encodeCloseSession,
+  encodeFrame,
+  encodeSettings,
+  encodeVarint,
+  readFrame,
+  readHttpDatagram,
+  readVarint,
+  varintLength,
+  writeVarint,
+} from './h3.ts';
+export type { Frame, H3WireError } from './h3.ts';
+export { QPACK_STATIC_TABLE, decodeFieldSection, encodeFieldSection } from './qpack.ts';
+export type { Field, FieldSectionLimits, HuffmanDecoder, QpackError } from './qpack.ts';
+export { checkWebTransportRequest, refusalStatus } from './webtransport.ts';
+export type { WebTransportRequest, WebTransportRequestRefusal } from './webtransport.ts';

@@ -42,6 +42,10 @@ export const mcEnvironment = z
       .default('local'),
     /** WebSocket signaling (`ws://host:port/v1/signaling`). */
     MC_SIGNALING_BIND_ADDRESS: bindAddress.default({ host: '0.0.0.0', port: 4433 }),
+    /** WebTransport signaling (`https://host:port/v1/signaling`, HTTP/3 over UDP); off unless set. */
+    MC_WEBTRANSPORT_BIND_ADDRESS: bindAddress.optional(),
+    /** WebTransport signaling over HTTP/2 (TCP, same path), for browsers without HTTP/3. */
+    MC_WEBTRANSPORT_H2_BIND_ADDRESS: bindAddress.optional(),
     /** The signaling URL clients are sent by GC; default made from the bound address. */
     MC_PUBLIC_URL: urlWithScheme('ws', 'wss').optional(),
     /** `/health`, `/ready` and the controller's JWKS (`/.well-known/jwks.json`). */

@@ -42,6 +42,7 @@ function effects(failures: number) {
       websocketUrl: `ws://${handler}/v1/media`,
       quicAddress: '',
       certHash: Buffer.alloc(0),
+      webtransportUrl: '',
     }),
     applyRouteCommand: async (handler, request) => {
       calls.push({ handler, request });

@@ -68,6 +68,7 @@ const effects: DriverEffects = {
     id: handler,
     websocketUrl: `ws://${handler}/v1/media`,
     quicAddress: '',
+    webtransportUrl: '',
     certHash: Buffer.alloc(0),
   }),
   applyRouteCommand: async () => {},

@@ -40,7 +40,14 @@ import { MeetingStateKeeper } from './meeting-state.ts';
 import { RedisHandlerLoadStore } from '../../adapters/redis/mh-load-reports.ts';
 import type { HandlerLoadRecord } from '../../ports/mh.ts';
 import { McHealth } from '../generated/darktower/gc/v1/gc.ts';
-import { ErrorKind, type JoinRequest } from '../generated/darktower/mc/v1/signaling.ts';
+import { MEDIA_PATH } from '../../adapters/websocket/websocket-transport.ts';
+import { certificateSha256, selfSignedCertificate } from '../../adapters/quic/cert.ts';
+import { QuicMediaTransport } from '../../adapters/quic/server.ts';
+import {
+  ErrorKind,
+  type JoinRequest,
+  type MediaHandler,
+} from '../generated/darktower/mc/v1/signaling.ts';
 import { connectGc } from '../gc/grpc-client.ts';
 import { connectMh, type MhClient } from '../mh/grpc-client.ts';
 import { systemClock, type Clock } from '../shared/clock.ts';
@@ -51,11 +58,13 @@ import {
 } from '../shared/refreshing-token.ts';
 import type { McEnvironment } from './config.ts';
 import { ControllerDriver } from './driver.ts';
+import { startSignalingOver } from './webtransport-signaling.ts';
 import {
   participantOf,
   SIGNALING_PATH,
   startSignaling,
   type AdmittedJoin,
+  type ConnectionOptions,
   type SignalingError,
 } from './signaling.ts';
 
@@ -75,6 +84,13 @@ export interface RunningMc {
   readonly id: string;
   /** `ws://host:port/v1/signaling` as bound. */
   readonly signalingUrl: string;
+  /**
+   * `https://host:port/v1/signaling` over WebTransport: HTTP/3 (UDP) and HTTP/2 (TCP), when
+   * enabled, and the certificate hash both present.
+   */
+  readonly webTransportUrl: string | undefined;
+  readonly webTransportH2Url: string | undefined;
+  readonly webTransportCertificateSha256: Uint8Array | undefined;
   /** Base URL of `/health`, `/ready` and `/.well-known/jwks.json`. */
   readonly url: string;
   readonly jwksUrl: string;
@@ -97,6 +113,26 @@ const urlHost = (host: string) => {
   const named = host === '0.0.0.0' || host === '::' ? hostname() : host;
   return named.includes(':') ? `[${named}]` : named;
 };
+
+/**
+ * Where clients reach a handler, from its load record: the WebSocket URL, and when it runs a
+ * QUIC port, that address, its certificate's hash and the WebTransport URL on it.
+ */
+export function mediaHandlerAddress(
+  handler: string,
+  record: HandlerLoadRecord | undefined,
+): MediaHandler {
+  const quicAddress = record?.quicAddress ?? '';
+  const hash = record?.quicCertificateSha256 ?? '';
+  const usable = quicAddress !== '' && /^[0-9a-f]{64}$/.test(hash);
+  return {
+    id: handler,
+    websocketUrl: record?.address ?? '',
+    quicAddress: usable ? quicAddress : '',
+    certHash: usable ? Buffer.from(hash, 'hex') : Buffer.alloc(0),
+    webtransportUrl: usable ? `https://${quicAddress}${MEDIA_PATH}` : '',
+  };
+}
 
 /** A load record as core's controller reads it. */
 function handlerReport(record: HandlerLoadRecord): HandlerReport {
@@ -363,6 +399,66 @@ export async function startMc(
   });
   const signalingUrl = `ws://${urlHost(signaling.host)}:${signaling.port}${SIGNALING_PATH}`;
   if (publicUrl === '') publicUrl = signalingUrl;
+  // WebTransport signaling, over HTTP/3 (UDP) and HTTP/2 (TCP) when enabled: one self-signed
+  // certificate (13 days, so browsers can pin its hash) for both.
+  const wtPair =
+    env.MC_WEBTRANSPORT_BIND_ADDRESS !== undefined ||
+    env.MC_WEBTRANSPORT_H2_BIND_ADDRESS !== undefined
+      ? await selfSignedCertificate()
+      : undefined;
+  const connectionOptions: ConnectionOptions = {
+    maxMessageBytes: env.MC_MAX_MESSAGE_BYTES,
+    joinTimeoutMs: env.MC_JOIN_TIMEOUT_MS,
+    region,
+    admit,
+    get driver() {
+      return driverRef();
+    },
+    logger,
+    onRefused: (kind) => refusals.inc({ kind: ErrorKind[kind] ?? 'unknown' }),
+  };
+  const webTransport =
+    env.MC_WEBTRANSPORT_BIND_ADDRESS === undefined || wtPair === undefined
+      ? undefined
+      : await startSignalingOver(
+          new QuicMediaTransport({
+            host: env.MC_WEBTRANSPORT_BIND_ADDRESS.host,
+            port: env.MC_WEBTRANSPORT_BIND_ADDRESS.port,
+            ...wtPair,
+            media: false,
+            webTransport: { paths: [SIGNALING_PATH] },
+            stopGraceMs: 500,
+            onError: (error) => logger.error({ err: error }, 'WebTransport signaling failed'),
+          }),
+          connectionOptions,
+        );
+  // The HTTP/2 library is loaded only when used (it reports its missing HTTP/3 part at load).
+  const webTransportH2 =
+    env.MC_WEBTRANSPORT_H2_BIND_ADDRESS === undefined || wtPair === undefined
+      ? undefined
+      : await startSignalingOver(
+          new (
+            await import('../../adapters/webtransport/h2-transport.ts')
+          ).Http2WebTransportTransport({
+            host: env.MC_WEBTRANSPORT_H2_BIND_ADDRESS.host,
+            port: env.MC_WEBTRANSPORT_H2_BIND_ADDRESS.port,
+            paths: [SIGNALING_PATH],
+            ...wtPair,
+            onError: (error) =>
+              logger.error({ err: error }, 'WebTransport (HTTP/2) signaling failed'),
+          }),
+          connectionOptions,
+        );
+  const webTransportCertificateSha256 =
+    wtPair === undefined ? undefined : certificateSha256(wtPair.certPem);
+  const webTransportUrl =
+    webTransport === undefined
+      ? undefined
+      : `https://${urlHost(webTransport.host)}:${webTransport.port}${SIGNALING_PATH}`;
+  const webTransportH2Url =
+    webTransportH2 === undefined
+      ? undefined
+      : `https://${urlHost(webTransportH2.host)}:${webTransportH2.port}${SIGNALING_PATH}`;
 
   const [, redisConnected] = await Promise.all([
     serviceToken
@@ -396,12 +492,7 @@ export async function startMc(
     region,
     {
       signGrant: (grant) => signConnectionToken(grant, env.MC_ID, signingKey),
-      handlerAddress: (handler) => ({
-        id: handler,
-        websocketUrl: records.get(handler)?.address ?? '',
-        quicAddress: '',
-        certHash: Buffer.alloc(0),
-      }),
+      handlerAddress: (handler) => mediaHandlerAddress(handler, records.get(handler)),
       applyRouteCommand: async (handler, request) => {
         await mhClient(handler).applyRouteCommand(request);
       },
@@ -454,7 +545,15 @@ export async function startMc(
   running.start();
   const loadTimer = setInterval(() => void readLoads(), LOAD_READ_INTERVAL_MS);
 
-  registerMcMetrics(metrics.registry, running, signaling.connections, () => records.size);
+  registerMcMetrics(
+    metrics.registry,
+    running,
+    () =>
+      signaling.connections() +
+      (webTransport?.connections() ?? 0) +
+      (webTransportH2?.connections() ?? 0),
+    () => records.size,
+  );
   registerMeetingStateMetrics(metrics.registry, keeper);
   const readiness = async (): Promise<ReadinessReport> => {
     const redisUp = await redisIsReachable(redis);
@@ -484,6 +583,12 @@ export async function startMc(
       mc_id: env.MC_ID,
       region: env.MC_REGION,
       signaling: signalingUrl,
+      webtransport: webTransportUrl,
+      webtransport_h2: webTransportH2Url,
+      webtransport_cert_sha256:
+        webTransportCertificateSha256 === undefined
+          ? undefined
+          : Buffer.from(webTransportCertificateSha256).toString('hex'),
       url,
       jwks: jwksUrl,
       metrics_url: metricsListener.url,
@@ -499,6 +604,8 @@ export async function startMc(
         { name: 'controller', close: async () => running.stop() },
         { name: 'meeting state', close: () => keeper.stop() },
         { name: 'signaling', close: () => signaling.close() },
+        { name: 'webtransport signaling', close: async () => webTransport?.close() },
+        { name: 'webtransport h2 signaling', close: async () => webTransportH2?.close() },
         { name: 'http', close: () => drainHttp(app) },
         { name: 'metrics', close: () => metricsListener.close() },
         { name: 'key fetch', close: async () => stopKeyFetch.abort() },
@@ -518,6 +625,9 @@ export async function startMc(
   return {
     id: env.MC_ID,
     signalingUrl,
+    webTransportUrl,
+    webTransportH2Url,
+    webTransportCertificateSha256,
     url,
     jwksUrl,
     metricsUrl: metricsListener.url,

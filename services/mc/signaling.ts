@@ -1,9 +1,13 @@
 /**
- * WebSocket signaling (docs/protocol.md, "Meeting Controller signaling"): one connection per
- * participant at `/v1/signaling`, binary messages only, each one protobuf `ClientMessage` or
- * `ServerMessage`. The first message must be a join; it is admitted (token, meeting) before the
- * meeting hears of it. A malformed, text or oversized message is answered with a typed error and
- * closes that connection only.
+ * Signaling (docs/protocol.md, "Meeting Controller signaling"): one connection per participant
+ * at `/v1/signaling`, each message one protobuf `ClientMessage` or `ServerMessage`. The first
+ * message must be a join; it is admitted (token, meeting) before the meeting hears of it. A
+ * malformed, text or oversized message is answered with a typed error and closes that
+ * connection only.
+ *
+ * The handling is the same whatever carries the messages: `SignalingConnection` takes them from
+ * a `SignalingChannel`. The WebSocket listener is here; WebTransport's is
+ * `services/mc/webtransport-signaling.ts`.
  */
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -49,9 +53,8 @@ export interface AdmittedJoin {
   readonly participant: ParticipantId;
 }
 
-export interface SignalingOptions {
-  readonly host: string;
-  readonly port: number;
+/** How each connection is handled, whatever carries it. */
+export interface ConnectionOptions {
   readonly maxMessageBytes: number;
   readonly joinTimeoutMs: number;
   /** The controller's region: a join naming another is refused for now. */
@@ -61,6 +64,11 @@ export interface SignalingOptions {
   readonly driver: ControllerDriver;
   readonly logger: Logger;
   readonly onRefused?: (kind: ErrorKind) => void;
+}
+
+export interface SignalingOptions extends ConnectionOptions {
+  readonly host: string;
+  readonly port: number;
 }
 
 export interface RunningSignaling {
@@ -74,16 +82,27 @@ const errorMessage = (error: SignalingError): ServerMessage => ({
   error: { kind: error.kind, message: error.message, retryAfterMs: error.retryAfterMs ?? 0 },
 });
 
-/** One client's connection: awaiting its join, admitting it, or joined. */
-class Connection implements SignalingPeer {
+/** What carries one client's messages: a WebSocket, or a WebTransport session's stream. */
+export interface SignalingChannel {
+  /** Sends one whole message. */
+  send(bytes: Uint8Array): void;
+  /** Closes with a code and a short reason (after what was sent). */
+  close(code: number, reason: string): void;
+}
+
+/**
+ * One client's connection: awaiting its join, admitting it, or joined. The channel's owner
+ * hands it each message (`received`) and its end (`closed`).
+ */
+export class SignalingConnection implements SignalingPeer {
   private state: 'awaiting-join' | 'admitting' | 'joined' | 'closed' = 'awaiting-join';
   private joined: AdmittedJoin | undefined;
   private queue: Promise<void> = Promise.resolve();
   private readonly joinTimer: NodeJS.Timeout;
 
   constructor(
-    private readonly socket: WebSocket,
-    private readonly options: SignalingOptions,
+    private readonly channel: SignalingChannel,
+    private readonly options: ConnectionOptions,
   ) {
     this.joinTimer = setTimeout(
       () =>
@@ -93,9 +112,6 @@ class Connection implements SignalingPeer {
         ),
       options.joinTimeoutMs,
     );
-    socket.on('message', (data, isBinary) => this.received(data, isBinary));
-    socket.on('close', () => this.closed());
-    socket.on('error', () => this.closed());
   }
 
   send(message: ServerMessage | Promise<ServerMessage>): void {
@@ -108,14 +124,14 @@ class Connection implements SignalingPeer {
         return;
       }
       if (this.state === 'closed') return;
-      this.socket.send(ServerMessage.encode(resolved).finish());
+      this.channel.send(ServerMessage.encode(resolved).finish());
     });
   }
 
   close(code: number, reason: string): void {
     // After what is queued has gone out.
     this.queue = this.queue.then(() => {
-      if (this.state !== 'closed') this.socket.close(code, reason);
+      if (this.state !== 'closed') this.channel.close(code, reason);
       this.closed();
     });
   }
@@ -130,7 +146,8 @@ class Connection implements SignalingPeer {
     this.close(code, error.message.slice(0, 100));
   }
 
-  private closed(): void {
+  /** The channel ended (either side). */
+  closed(): void {
     if (this.state === 'closed') return;
     const joined = this.joined;
     this.state = 'closed';
@@ -139,9 +156,9 @@ class Connection implements SignalingPeer {
       this.options.driver.disconnected(joined.meeting, joined.participant, this);
   }
 
-  private received(data: RawData, isBinary: boolean): void {
+  /** One whole message from the client; `isBinary` false for a WebSocket text message. */
+  received(bytes: Uint8Array, isBinary: boolean): void {
     if (this.state === 'closed') return;
-    const bytes = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as Buffer);
     if (bytes.length > this.options.maxMessageBytes) {
       return this.refuse(
         {
@@ -277,7 +294,21 @@ export async function startSignaling(options: SignalingOptions): Promise<Running
   wss.on('connection', (socket: WebSocket, _request: IncomingMessage) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
-    new Connection(socket, options);
+    const connection = new SignalingConnection(
+      {
+        send: (bytes) => socket.send(bytes),
+        close: (code, reason) => socket.close(code, reason),
+      },
+      options,
+    );
+    socket.on('message', (data: RawData, isBinary: boolean) =>
+      connection.received(
+        Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as Buffer),
+        isBinary,
+      ),
+    );
+    socket.on('close', () => connection.closed());
+    socket.on('error', () => connection.closed());
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

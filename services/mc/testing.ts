@@ -1,6 +1,12 @@
-// Test support for the Meeting Controller: a signaling client over the `ws` package that
-// collects the controller's messages in order.
+// Test support for the Meeting Controller: signaling clients (over the `ws` package, and over
+// WebTransport) that collect the controller's messages in order.
 import { WebSocket } from 'ws';
+import { ControlDecoder, frameControlMessage } from '../../adapters/quic/framing.ts';
+import {
+  connectWebTransport,
+  type WebTransportClient,
+} from '../../adapters/webtransport/client.ts';
+import type { WebTransportStream } from '../../adapters/webtransport/h3.ts';
 import { ClientMessage, ServerMessage } from '../generated/darktower/mc/v1/signaling.ts';
 import { SIGNALING_SUBPROTOCOL } from './signaling.ts';
 
@@ -58,6 +64,85 @@ export class SignalingClient {
   close(): Promise<{ code: number; reason: string }> {
     this.socket.close(1000, 'bye');
     return this.closed;
+  }
+
+  private wake(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const wake of waiters) wake();
+  }
+}
+
+/** The same client over WebTransport (HTTP/3): messages length-prefixed on the first stream. */
+export class WebTransportSignalingClient {
+  readonly received: ServerMessage[] = [];
+  readonly closed: Promise<{ code: number; reason: string }>;
+  private waiters: (() => void)[] = [];
+  private readonly stream: WebTransportStream;
+
+  private constructor(readonly client: WebTransportClient) {
+    const decoder = new ControlDecoder();
+    this.stream = client.session.openStream();
+    this.stream.listen({
+      data: (chunk) => {
+        const messages = decoder.push(chunk);
+        if (!Array.isArray(messages)) return;
+        for (const message of messages) this.received.push(ServerMessage.decode(message));
+        this.wake();
+      },
+    });
+    this.closed = new Promise((resolve) => {
+      client.session.events.closed = (code, reason) => {
+        resolve({ code, reason });
+        this.wake();
+      };
+    });
+  }
+
+  static async open(
+    url: string,
+    serverCertificateHash: Uint8Array,
+  ): Promise<WebTransportSignalingClient> {
+    const parsed = new URL(url);
+    const client = await connectWebTransport(
+      parsed.hostname.replace(/^\[|\]$/g, ''),
+      Number(parsed.port),
+      parsed.pathname,
+      { serverCertificateHash },
+    );
+    return new WebTransportSignalingClient(client);
+  }
+
+  send(message: ClientMessage): void {
+    this.sendRaw(ClientMessage.encode(message).finish());
+  }
+
+  /** Sends bytes as one framed message, whatever they are. */
+  sendRaw(bytes: Uint8Array): void {
+    this.stream.write(frameControlMessage(bytes));
+  }
+
+  async next<T>(pick: (message: ServerMessage) => T | undefined, timeoutMs = 5_000): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      for (const message of this.received) {
+        const picked = pick(message);
+        if (picked !== undefined) return picked;
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`no such message; got ${JSON.stringify(this.received)}`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.client.close(0, 'bye');
   }
 
   private wake(): void {

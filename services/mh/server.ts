@@ -43,6 +43,8 @@ export interface RunningMh {
   readonly wsUrl: string;
   /** `host:port` of the QUIC ingress, when enabled, and its certificate's SHA-256. */
   readonly quicAddress: string | undefined;
+  /** `https://host:port/v1/media`: WebTransport (HTTP/3) on the QUIC port, when enabled. */
+  readonly webTransportUrl: string | undefined;
   readonly quicCertificateSha256: Uint8Array | undefined;
   /** `host:port` of the UDP benchmark ingress, when enabled. */
   readonly udpAddress: string | undefined;
@@ -190,6 +192,7 @@ export async function startMh(
   const wsUrl = `ws://${urlHost(wsBound.host)}:${wsBound.port}${MEDIA_PATH}`;
   if (publicWsUrl === '') publicWsUrl = wsUrl;
   let quicAddress: string | undefined;
+  let webTransportUrl: string | undefined;
   let quicCertificateSha256: Uint8Array | undefined;
   if (env.MH_QUIC_BIND_ADDRESS !== undefined) {
     const pair =
@@ -203,10 +206,13 @@ export async function startMh(
       host: env.MH_QUIC_BIND_ADDRESS.host,
       port: env.MH_QUIC_BIND_ADDRESS.port,
       ...pair,
+      // Browsers reach the same port with WebTransport over HTTP/3 (ALPN h3).
+      webTransport: { paths: [MEDIA_PATH] },
       onError: (error) => logger.error({ err: error }, 'QUIC event handler failed'),
     });
     const bound = await driver.attach(quic);
     quicAddress = `${urlHost(bound.host)}:${bound.port}`;
+    webTransportUrl = `https://${quicAddress}${MEDIA_PATH}`;
     quicCertificateSha256 = quic.certificateSha256;
     quicRecord = {
       address: env.MH_PUBLIC_QUIC_ADDRESS ?? quicAddress,
@@ -281,6 +287,7 @@ export async function startMh(
       region: env.MH_REGION,
       ws: wsUrl,
       quic: quicAddress,
+      webtransport: webTransportUrl,
       udp: udpAddress,
       grpc: grpcAddress,
       url,
@@ -313,6 +320,7 @@ export async function startMh(
     id: env.MH_ID,
     wsUrl,
     quicAddress,
+    webTransportUrl,
     quicCertificateSha256,
     udpAddress,
     grpcAddress,

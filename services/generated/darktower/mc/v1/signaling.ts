@@ -218,6 +218,11 @@ export interface MediaHandler {
   /** The handler's QUIC address (host:port) and certificate hash, when its record has them. */
   quicAddress: string;
   certHash: Buffer;
+  /**
+   * WebTransport (HTTP/3) on the handler's QUIC port: https://<quic_address>/v1/media; the
+   * browser pins cert_hash (SHA-256 of the certificate) with serverCertificateHashes.
+   */
+  webtransportUrl: string;
 }
 
 /** The join was accepted. */
@@ -1260,7 +1265,7 @@ export const ServerMessage: MessageFns<ServerMessage> = {
 };
 
 function createBaseMediaHandler(): MediaHandler {
-  return { id: "", websocketUrl: "", quicAddress: "", certHash: Buffer.alloc(0) };
+  return { id: "", websocketUrl: "", quicAddress: "", certHash: Buffer.alloc(0), webtransportUrl: "" };
 }
 
 export const MediaHandler: MessageFns<MediaHandler> = {
@@ -1276,6 +1281,9 @@ export const MediaHandler: MessageFns<MediaHandler> = {
     }
     if (message.certHash.length !== 0) {
       writer.uint32(34).bytes(message.certHash);
+    }
+    if (message.webtransportUrl !== "") {
+      writer.uint32(42).string(message.webtransportUrl);
     }
     return writer;
   },
@@ -1325,6 +1333,14 @@ export const MediaHandler: MessageFns<MediaHandler> = {
             message.certHash = Buffer.from(reader.bytes());
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.webtransportUrl = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1355,6 +1371,11 @@ export const MediaHandler: MessageFns<MediaHandler> = {
         : isSet(object.cert_hash)
         ? Buffer.from(bytesFromBase64(object.cert_hash))
         : Buffer.alloc(0),
+      webtransportUrl: isSet(object.webtransportUrl)
+        ? globalThis.String(object.webtransportUrl)
+        : isSet(object.webtransport_url)
+        ? globalThis.String(object.webtransport_url)
+        : "",
     };
   },
 
@@ -1372,6 +1393,9 @@ export const MediaHandler: MessageFns<MediaHandler> = {
     if (message.certHash.length !== 0) {
       obj.certHash = base64FromBytes(message.certHash);
     }
+    if (message.webtransportUrl !== "") {
+      obj.webtransportUrl = message.webtransportUrl;
+    }
     return obj;
   },
 
@@ -1384,6 +1408,7 @@ export const MediaHandler: MessageFns<MediaHandler> = {
     message.websocketUrl = object.websocketUrl ?? "";
     message.quicAddress = object.quicAddress ?? "";
     message.certHash = object.certHash ?? Buffer.alloc(0);
+    message.webtransportUrl = object.webtransportUrl ?? "";
     return message;
   },
 };
