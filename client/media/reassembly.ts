@@ -46,6 +46,11 @@ export interface FrameAssemblerOptions {
   readonly maxPartialFrames?: number;
   /** Largest frame to assemble, in bytes (default 1 MiB). */
   readonly maxFrameBytes?: number;
+  /**
+   * A frame id more than this many frames behind the last completed one means the publisher
+   * restarted its numbering (default 64); nearer ones are late and dropped.
+   */
+  readonly restartDistance?: number;
 }
 
 /** Is `a` before `b` in 32-bit wrapping order (within half the space)? */
@@ -58,6 +63,9 @@ export class FrameAssembler {
   private readonly streams = new Map<bigint, StreamState>();
   private readonly maxPartial: number;
   private readonly maxBytes: number;
+  private readonly restartDistance: number;
+  /** Streams started afresh because their publisher numbered frames from the start again. */
+  restarts = 0;
   /** Counts of drops by reason, for status displays and tests. */
   readonly drops: Record<AssemblyDrop, number> = {
     'inconsistent-fragment-count': 0,
@@ -70,6 +78,7 @@ export class FrameAssembler {
   constructor(options: FrameAssemblerOptions = {}) {
     this.maxPartial = options.maxPartialFrames ?? 8;
     this.maxBytes = options.maxFrameBytes ?? 1 << 20;
+    this.restartDistance = options.restartDistance ?? 64;
   }
 
   /**
@@ -86,8 +95,15 @@ export class FrameAssembler {
       stream.lastCompleted !== undefined &&
       !frameIdBefore(stream.lastCompleted, header.frameId)
     ) {
-      this.drops.late++;
-      return undefined;
+      const behind = (stream.lastCompleted - header.frameId) >>> 0;
+      if (behind <= this.restartDistance) {
+        this.drops.late++;
+        return undefined;
+      }
+      // Far behind: the publisher numbers its frames afresh (a new media session).
+      stream.partials.clear();
+      stream.lastCompleted = undefined;
+      this.restarts++;
     }
     let partial = stream.partials.get(header.frameId);
     if (partial === undefined) {

@@ -207,6 +207,8 @@ const hook = {
         joinToFirstFrameMs: j.firstFrameAt === undefined ? null : j.firstFrameAt - j.startedAt,
       })),
       sentFrames: s.sentFrames,
+      datagramsReceived: s.datagramsReceived,
+      assemblyDrops: { ...s.assembler.drops },
       decryptFailures: s.decryptFailures,
       reconnects: s.reconnects,
     };

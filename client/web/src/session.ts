@@ -20,7 +20,7 @@ import type { DatagramHeader } from '../../../core/protocol/datagram.ts';
 import type { MediaClient, StreamPublisher } from '../../media/client.ts';
 import { FrameCrypto } from '../../media/frame-crypto.ts';
 import { DevelopmentKeySource } from '../../media/keys.ts';
-import { FrameAssembler, frameIdBefore } from '../../media/reassembly.ts';
+import { FrameAssembler } from '../../media/reassembly.ts';
 import {
   ErrorKind,
   RejectReason,
@@ -84,6 +84,7 @@ export class MeetingSession {
   keys: DevelopmentKeySource | undefined;
   camera: SyntheticCamera | undefined;
   sentFrames = 0;
+  datagramsReceived = 0;
   decryptFailures = 0;
   onChange: (() => void) | null = null;
 
@@ -92,7 +93,7 @@ export class MeetingSession {
   private media: MediaClient | undefined;
   private publisher: StreamPublisher | undefined;
   private crypto: FrameCrypto | undefined;
-  private readonly assembler = new FrameAssembler();
+  readonly assembler = new FrameAssembler();
   private readonly byPublisher = new Map<bigint, string>();
   private sendChain: Promise<void> = Promise.resolve();
   private heartbeat: ReturnType<typeof setInterval> | undefined;
@@ -385,6 +386,7 @@ export class MeetingSession {
 
   /** Step 8: reassemble, decrypt and decode a remote publisher's frames. */
   private received(header: DatagramHeader, payload: Uint8Array): void {
+    this.datagramsReceived++;
     const frame = this.assembler.push(header, payload);
     if (frame === undefined) return;
     const participant = this.byPublisher.get(frame.publisherId);
@@ -406,12 +408,8 @@ export class MeetingSession {
         target.video.resync();
         return;
       }
-      if (
-        target.lastFrameId !== undefined &&
-        frame.frameId !== (target.lastFrameId + 1) >>> 0 &&
-        frameIdBefore(target.lastFrameId, frame.frameId)
-      ) {
-        // A frame was lost: decoding resumes at the next keyframe.
+      if (target.lastFrameId !== undefined && frame.frameId !== (target.lastFrameId + 1) >>> 0) {
+        // A frame was lost (or the publisher started again): decoding resumes at a keyframe.
         target.video.resync();
       }
       target.lastFrameId = frame.frameId;
