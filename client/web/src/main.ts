@@ -202,10 +202,19 @@ const hook = {
           },
         ]),
       ),
-      joins: s.joins.map((j) => ({
-        reconnect: j.reconnect,
-        joinToFirstFrameMs: j.firstFrameAt === undefined ? null : j.firstFrameAt - j.startedAt,
-      })),
+      joins: s.joins.map((j) => {
+        const since = (at: number | undefined) =>
+          at === undefined ? null : Math.round((at - j.startedAt) * 10) / 10;
+        return {
+          reconnect: j.reconnect,
+          alone: j.alone ?? false,
+          loggedInMs: since(j.loggedInAt),
+          meetingMs: since(j.meetingAt),
+          joinedMs: since(j.joinedAt),
+          mediaMs: since(j.mediaAt),
+          joinToFirstFrameMs: since(j.firstFrameAt),
+        };
+      }),
       sentFrames: s.sentFrames,
       datagramsReceived: s.datagramsReceived,
       assemblyDrops: { ...s.assembler.drops },

@@ -44,10 +44,24 @@ export type SessionState =
   | 'left'
   | 'failed';
 
-/** One join, timed: from the start of the flow (or of a reconnect) to the first decoded frame. */
+/**
+ * One join, timed (`performance.now()` ms): from the start of the flow (or the loss that
+ * began a reconnect) through each step to the first remote frame decoded from the new media
+ * session.
+ */
 export interface JoinTiming {
   readonly reconnect: boolean;
   readonly startedAt: number;
+  /** AC answered the login (first join only). */
+  loggedInAt?: number;
+  /** GC answered the lookup or creation (first join only). */
+  meetingAt?: number;
+  /** The controller's join answer arrived. */
+  joinedAt?: number;
+  /** The handler accepted the media session. */
+  mediaAt?: number;
+  /** Nobody else was in the meeting at the join answer: the first frame waits for a second member. */
+  alone?: boolean;
   firstFrameAt: number | undefined;
 }
 
@@ -59,6 +73,7 @@ export interface SessionOptions {
 
 const HEARTBEAT_MS = 60_000;
 const RECONNECT_DELAYS_MS = [250, 500, 1_000, 2_000, 4_000];
+const KEYFRAME_REPEATS_MS = [300, 800, 1_600];
 
 const low32 = (id: bigint) => Number(id & 0xffffffffn);
 
@@ -104,6 +119,21 @@ export class MeetingSession {
 
   constructor(private readonly options: SessionOptions) {}
 
+  /** The media session whose frames were last handed to a decoder. */
+  private decodingGeneration = -1;
+
+  private currentJoin(): JoinTiming {
+    return this.joins[this.joins.length - 1] as JoinTiming;
+  }
+
+  /** A loss starts a rejoin, timed; losing both connections at once is one rejoin, not two. */
+  private beginRejoin(): void {
+    this.reconnects++;
+    const last = this.currentJoin();
+    if (last.reconnect && last.firstFrameAt === undefined) return;
+    this.joins.push({ reconnect: true, startedAt: performance.now(), firstFrameAt: undefined });
+  }
+
   private changed(): void {
     this.onChange?.();
   }
@@ -127,12 +157,14 @@ export class MeetingSession {
       this.state = 'logging-in';
       this.changed();
       this.accessToken = await login(this.options.endpoints, input.username, input.password);
+      this.currentJoin().loggedInAt = performance.now();
       this.state = 'looking-up';
       this.changed();
       const meeting =
         input.meeting !== undefined && input.meeting !== ''
           ? await lookUpMeeting(this.options.endpoints, this.accessToken, input.meeting)
           : await createMeeting(this.options.endpoints, this.accessToken, input.title ?? 'Meeting');
+      this.currentJoin().meetingAt = performance.now();
       if (meeting.controller === null) {
         return this.fail('no meeting controller runs this meeting yet: try again shortly');
       }
@@ -169,6 +201,8 @@ export class MeetingSession {
   private onSignal(message: ServerMessage): void {
     if (message.joinResponse !== undefined) {
       const answer = message.joinResponse;
+      this.currentJoin().joinedAt ??= performance.now();
+      this.currentJoin().alone ??= answer.participants.length <= 1;
       this.attempt = 0;
       this.participantId = answer.participantId;
       if (this.layout === undefined) {
@@ -244,7 +278,7 @@ export class MeetingSession {
       }
     }
     // A new member has no decoder state yet: it needs a keyframe.
-    if (added) this.camera?.requestKeyframe();
+    if (added) this.keyframeBurst();
   }
 
   private startHeartbeat(): void {
@@ -285,6 +319,7 @@ export class MeetingSession {
       return;
     }
     this.media = client;
+    this.currentJoin().mediaAt ??= performance.now();
     this.publisher = client.publisher(
       this.meetingId as string,
       this.participantId as string,
@@ -300,7 +335,7 @@ export class MeetingSession {
     this.error = undefined;
     this.state = 'connected';
     this.startCamera(low32(ownPublisher));
-    this.camera?.requestKeyframe();
+    this.keyframeBurst();
     this.changed();
   }
 
@@ -316,8 +351,7 @@ export class MeetingSession {
     this.publisher = undefined;
     if (this.leaving) return;
     this.state = 'reconnecting';
-    this.reconnects++;
-    this.joins.push({ reconnect: true, startedAt: performance.now(), firstFrameAt: undefined });
+    this.beginRejoin();
     this.signaling?.send({ mediaConnected: { handler: '' } });
     this.signaling?.send({ tokenRequest: { handler: handler.id } });
     this.changed();
@@ -340,17 +374,30 @@ export class MeetingSession {
       return;
     }
     // Lost: join again after a short delay; the controller answers as a reconnect.
-    this.reconnects++;
     this.mediaGeneration++;
     this.dropMedia();
     this.state = 'reconnecting';
     this.error = `signaling closed (${code}${reason === '' ? '' : ` ${reason}`})`;
-    this.joins.push({ reconnect: true, startedAt: performance.now(), firstFrameAt: undefined });
+    this.beginRejoin();
     this.changed();
     const delay = RECONNECT_DELAYS_MS[Math.min(this.attempt++, RECONNECT_DELAYS_MS.length - 1)];
     setTimeout(() => {
       this.openSignaling().catch(() => this.signalingClosed(undefined, 1006, 'unreachable'));
     }, delay);
+  }
+
+  /**
+   * Keyframes now and a few times over the next 1.6 s. A receiver decodes nothing until a
+   * keyframe, and nothing says when a new member's media path is up: the member list reaches
+   * publishers before the joiner's session and the controller's routes exist. A keyframe request
+   * from the receiver (not in the protocols yet) would replace these repeats; the periodic
+   * keyframe (every 2 s) covers anything they miss.
+   */
+  private keyframeBurst(): void {
+    this.camera?.requestKeyframe();
+    for (const delay of KEYFRAME_REPEATS_MS) {
+      setTimeout(() => this.camera?.requestKeyframe(), delay);
+    }
   }
 
   private startCamera(code: number): void {
@@ -401,6 +448,7 @@ export class MeetingSession {
       this.changed();
     }
     const target = remote;
+    const generation = this.mediaGeneration;
     target.chain = target.chain.then(async () => {
       const opened = await crypto.decrypt(frame.bytes, frame.streamId, frame.publisherId);
       if (!opened.ok) {
@@ -413,13 +461,18 @@ export class MeetingSession {
         target.video.resync();
       }
       target.lastFrameId = frame.frameId;
-      target.video.decode(opened.value.plaintext, frame.keyframe, frame.captureTimeUs);
+      if (target.video.decode(opened.value.plaintext, frame.keyframe, frame.captureTimeUs)) {
+        this.decodingGeneration = generation;
+      }
     });
   }
 
   private decoded(video: RemoteVideo): void {
     const now = performance.now();
-    for (const join of this.joins) join.firstFrameAt ??= now;
+    // Only a frame sent through the current media session ends a join.
+    if (this.decodingGeneration === this.mediaGeneration) {
+      for (const join of this.joins) join.firstFrameAt ??= now;
+    }
     if (video.decodedFrames === 1) this.changed();
     this.onDecoded?.(video);
   }
