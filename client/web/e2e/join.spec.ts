@@ -326,3 +326,19 @@ test('a page that loses its connections rejoins as the same participant', async 
     expect((await snapshot(viewer.page)).members.sort()).toEqual(people.map((p) => p.id).sort());
   }
 });
+
+test('a participant who leaves and joins again is seen again by the others', async () => {
+  const [alice, bob, carol] = people as [Participant, Participant, Participant];
+  for (let round = 0; round < 3; round++) {
+    await bob.page.click('#leave');
+    for (const viewer of [alice, carol]) {
+      await expect
+        .poll(async () => (await snapshot(viewer.page)).members.includes(bob.id))
+        .toBe(false);
+      await expect(viewer.page.locator(`.tile[data-participant="${bob.id}"]`)).toHaveCount(0);
+    }
+    await join(bob, meeting);
+    for (const viewer of [alice, carol]) await expectDecodesAdvancing(viewer, bob);
+    for (const shown of [alice, carol]) await expectDecodesAdvancing(bob, shown);
+  }
+});

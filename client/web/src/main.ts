@@ -9,7 +9,7 @@ import type { MeetingId, ParticipantId } from '../../../core/ids.ts';
 import type { Endpoints } from './api.ts';
 import type { LayoutName } from './layout.ts';
 import { webSocketMedia } from './media-transport.ts';
-import { MeetingSession } from './session.ts';
+import { MeetingSession, type JoinTiming } from './session.ts';
 import { webSocketSignaling } from './signaling.ts';
 import type { RemoteVideo } from './video.ts';
 
@@ -36,6 +36,8 @@ for (const name of ['username', 'password', 'meeting'] as const) {
 }
 
 let session: MeetingSession | undefined;
+/** The join timings of this page's earlier sessions (a participant who left and joined again). */
+const earlierJoins: JoinTiming[] = [];
 
 function statusText(s: MeetingSession): string {
   const key = s.keys?.current();
@@ -151,6 +153,7 @@ form.addEventListener('submit', (event) => {
   const submitter = (event as SubmitEvent).submitter as HTMLButtonElement | null;
   const data = new FormData(form);
   session?.leave();
+  if (session !== undefined) earlierJoins.push(...session.joins);
   session = new MeetingSession({ endpoints, signaling: webSocketSignaling, media: webSocketMedia });
   session.onChange = render;
   session.onDecoded = onDecoded;
@@ -202,7 +205,7 @@ const hook = {
           },
         ]),
       ),
-      joins: s.joins.map((j) => {
+      joins: [...earlierJoins, ...s.joins].map((j) => {
         const since = (at: number | undefined) =>
           at === undefined ? null : Math.round((at - j.startedAt) * 10) / 10;
         return {
