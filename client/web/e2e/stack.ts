@@ -4,7 +4,8 @@
  * ephemeral ports, over a private PostgreSQL database and Redis key prefix, plus users and the
  * web server. The Playwright suite starts it (global setup); `npm run web:local` runs it for a
  * person with a browser. It prints one line `DARK_TOWER_WEB_STACK {json}` when ready and stops
- * (dropping its database and keys) on SIGTERM, SIGINT or when its standard input closes.
+ * (dropping its database and keys) on SIGTERM or SIGINT, and when its standard input closes if
+ * WEB_STACK_STOP_ON_STDIN_END=1 (the suite's global setup sets it).
  *
  *   WEB_STACK_USERS   users to create (default alice,bob,carol,dave), password `<name>-password-1`
  *   WEB_BIND_ADDRESS  the web server's host:port (default 127.0.0.1:0; web:local uses :5173)
@@ -179,8 +180,8 @@ async function main(): Promise<void> {
 
 process.once('SIGTERM', () => void stop(0));
 process.once('SIGINT', () => void stop(0));
-// A parent that dies takes the stack with it.
-if (!process.stdin.isTTY) {
+// A parent that dies takes the stack with it (the suite's global setup asks for this).
+if (process.env.WEB_STACK_STOP_ON_STDIN_END === '1') {
   process.stdin.on('end', () => void stop(0));
   process.stdin.resume();
 }
