@@ -56,7 +56,7 @@ describe('FrameCrypto', () => {
       error: { kind: 'decrypt-failed', reason: 'replayed' },
     });
     const tampered = Uint8Array.from(sealed.value);
-    tampered[tampered.length - 1] ^= 1;
+    tampered[tampered.length - 1] = (tampered[tampered.length - 1] as number) ^ 1;
     expect((await bob.decrypt(tampered, STREAM, ALICE)).ok).toBe(false);
   });
 
