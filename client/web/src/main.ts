@@ -97,7 +97,8 @@ function render(): void {
       const item = document.createElement('li');
       item.dataset.participant = member;
       const name = document.createElement('span');
-      name.textContent = member === s.participantId ? `${member} (you)` : member;
+      name.textContent = member === s.participantId ? `(you) ${member}` : member;
+      name.title = member;
       item.append(name);
       if (member !== s.participantId) {
         const pin = document.createElement('button');
