@@ -122,7 +122,7 @@ function render(): void {
     tile.dataset.main = String(isMain);
     tile.dataset.reason = reason;
     (tile.querySelector('.label') as HTMLElement).textContent =
-      `${participant}${reason === 'pinned' ? ' 📌' : ''}`;
+      `${participant}${reason === 'pinned' ? ' · pinned' : ''}`;
     updateTileMeta(tile, video);
     return tile;
   };
