@@ -52,7 +52,9 @@ export async function startWebServer(options: WebServerOptions): Promise<Running
     const upstream = upstreams.find(([prefix]) => url.pathname.startsWith(prefix));
     if (upstream !== undefined) {
       const [prefix, base] = upstream;
-      const target = new URL(url.pathname.slice(prefix.length - 1) + url.search, base);
+      // The upstream's own base path, if it has one, then the path after the prefix.
+      const basePath = base.pathname.replace(/\/$/, '');
+      const target = new URL(basePath + url.pathname.slice(prefix.length - 1) + url.search, base);
       const headers = { ...req.headers, host: target.host };
       delete headers.origin;
       delete headers.referer;
@@ -67,6 +69,7 @@ export async function startWebServer(options: WebServerOptions): Promise<Running
       );
       forward.on('timeout', () => forward.destroy(new Error('upstream timeout')));
       forward.on('error', () => {
+        if (res.writableEnded) return;
         if (!res.headersSent) {
           res.writeHead(502, { 'content-type': 'application/json', 'retry-after': '1' });
         }
@@ -76,14 +79,15 @@ export async function startWebServer(options: WebServerOptions): Promise<Running
       });
       req.on('data', (chunk: Buffer) => {
         size += chunk.length;
-        if (size > MAX_BODY_BYTES) {
-          forward.destroy();
-          if (!res.headersSent) res.writeHead(413, { 'content-type': 'application/json' });
-          res.end(
-            JSON.stringify({ error: 'payload_too_large', error_description: 'body too large' }),
-          );
-          req.destroy();
-        }
+        if (size <= MAX_BODY_BYTES || res.writableEnded) return;
+        // Too large: answer now, stop forwarding and read the rest to nowhere.
+        req.unpipe(forward);
+        forward.destroy();
+        if (!res.headersSent) res.writeHead(413, { 'content-type': 'application/json' });
+        res.end(
+          JSON.stringify({ error: 'payload_too_large', error_description: 'body too large' }),
+        );
+        req.resume();
       });
       req.pipe(forward);
       return;
@@ -117,6 +121,8 @@ async function serveFile(root: string, pathname: string, res: ServerResponse) {
     res.writeHead(400).end();
     return;
   }
+  // The path was absolute before normalising, so it cannot climb above the root; this check is a
+  // second guard only.
   let file = join(root, relative === '' ? 'index.html' : relative);
   if (file !== root && !file.startsWith(root + sep)) {
     res.writeHead(404).end();
