@@ -1,11 +1,12 @@
 // The tests Stryker runs against mutants of core/routing's planner and ranking (see
-// stryker.config.mjs): the planner, ranking and checker tests and the planner's properties,
+// stryker.config.mjs): the planner, ranking and checker tests, the planner's properties and the
+// incremental planner's,
 // without the make-before-break properties, which plan only to test transitions.
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['core/routing/{planner,rank,check,properties}.test.ts'],
+    include: ['core/routing/{planner,rank,check,properties,incremental}.test.ts'],
     testNamePattern: /^(?!.*(make-before-break|findTransitionGaps|reusing the previous plan)).*$/,
     testTimeout: 30_000,
     pool: 'forks',

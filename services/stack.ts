@@ -1,11 +1,14 @@
-// `npm run stack`: migrates, seeds a first admin service and demo user, then runs AC, GC and
-// two Media Handlers in one process against local PostgreSQL and Redis. See docs/services.md.
+// `npm run stack`: migrates, seeds a first admin service, the demo user and the Meeting
+// Controllers' service account, then runs AC, GC, two Meeting Controllers and two Media Handlers
+// in one process against local PostgreSQL and Redis. See docs/services.md ("Run the stack
+// locally"); ports and the variables that move them are in `stackAddresses` below.
 import { randomBytes } from 'node:crypto';
 import { access, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { describeConfigError, parseEnvironment } from '../adapters/config/env.ts';
+import type { Result } from '../core/result.ts';
+import { describeConfigError, parseEnvironment, type ConfigError } from '../adapters/config/env.ts';
 import { closeAll, onTerminationSignal } from '../adapters/http/shutdown.ts';
 import { createLogger } from '../adapters/logging/logger.ts';
 import { createPool } from '../adapters/postgres/pool.ts';
@@ -13,6 +16,8 @@ import { acEnvironment } from './ac/config.ts';
 import { startAc } from './ac/server.ts';
 import { gcEnvironment } from './gc/config.ts';
 import { startGc } from './gc/server.ts';
+import { mcEnvironment } from './mc/config.ts';
+import { startMc, type RunningMc } from './mc/server.ts';
 import { mhEnvironment } from './mh/config.ts';
 import {
   DEV_CONTROLLER_ISSUER,
@@ -21,7 +26,12 @@ import {
 } from './mh/dev-controller.ts';
 import { startMh, type RunningMh } from './mh/server.ts';
 import { migrateSchemas } from './shared/schema.ts';
-import { seedFirstAccounts } from './shared/seed.ts';
+import {
+  seedDemoUser,
+  seedFirstAccounts,
+  seedMeetingControllerAccount,
+  type ServiceCredentials,
+} from './shared/seed.ts';
 import { lostStateProblem } from './shared/stack-state.ts';
 
 const stateDir = process.env.STACK_STATE_DIR ?? join(homedir(), '.dark-tower');
@@ -31,6 +41,51 @@ const demoUser = {
   password: process.env.STACK_DEMO_PASSWORD ?? 'demo-password',
 };
 const logger = createLogger('stack', process.env.LOG_LEVEL ?? 'info');
+/** The region every service of the stack is in (the MCs place media on handlers of theirs). */
+const region = process.env.STACK_REGION ?? process.env.MH_REGION ?? 'local';
+/** `STACK_MEETING_CONTROLLERS=0`: no MCs; the handlers trust the development controller key. */
+const withControllers = process.env.STACK_MEETING_CONTROLLERS !== '0';
+/** `STACK_EPHEMERAL_PORTS=true`: every listener on a free port (tests; the log names them). */
+const ephemeral = process.env.STACK_EPHEMERAL_PORTS === 'true';
+const redisPrefix = process.env.STACK_REDIS_KEY_PREFIX ?? 'dt:';
+const CONTROLLERS = ['mc-1', 'mc-2'] as const;
+const HANDLERS = ['mh-1', 'mh-2'] as const;
+
+/** A listener's address: its variable, else the fixed default (or port 0 when ephemeral). */
+const address = (variable: string, fallback: string): string =>
+  process.env[variable] ?? (ephemeral ? '127.0.0.1:0' : fallback);
+
+/** The fixed defaults (docs/services.md, "Run the stack locally"); the n-th MC or MH adds 10(n-1). */
+const stackAddresses = {
+  ac: {
+    http: address('AC_BIND_ADDRESS', '127.0.0.1:8082'),
+    metrics: address('AC_METRICS_BIND_ADDRESS', '127.0.0.1:9082'),
+  },
+  gc: {
+    http: address('GC_BIND_ADDRESS', '127.0.0.1:8080'),
+    metrics: address('GC_METRICS_BIND_ADDRESS', '127.0.0.1:9080'),
+    grpc: address('GC_GRPC_BIND_ADDRESS', '127.0.0.1:50051'),
+  },
+  mc: CONTROLLERS.map((_, index) => {
+    const n = index + 1;
+    const offset = index * 10;
+    return {
+      signaling: address(`MC_${n}_SIGNALING_BIND_ADDRESS`, `127.0.0.1:${4433 + offset}`),
+      http: address(`MC_${n}_BIND_ADDRESS`, `127.0.0.1:${8081 + offset}`),
+      metrics: address(`MC_${n}_METRICS_BIND_ADDRESS`, `127.0.0.1:${9081 + offset}`),
+    };
+  }),
+  mh: HANDLERS.map((_, index) => {
+    const n = index + 1;
+    const offset = index * 10;
+    return {
+      ws: address(`MH_${n}_WS_BIND_ADDRESS`, `127.0.0.1:${4434 + offset}`),
+      http: address(`MH_${n}_BIND_ADDRESS`, `127.0.0.1:${8084 + offset}`),
+      metrics: address(`MH_${n}_METRICS_BIND_ADDRESS`, `127.0.0.1:${9084 + offset}`),
+      grpc: address(`MH_${n}_GRPC_BIND_ADDRESS`, `127.0.0.1:${50053 + offset}`),
+    };
+  }),
+};
 const reset = process.argv.includes('--reset');
 const databaseName = new URL(databaseUrl).pathname.slice(1);
 
@@ -79,10 +134,36 @@ async function resetStack(url: string): Promise<void> {
   } finally {
     await client.end();
   }
-  for (const file of ['ac-master-key', 'admin-client.json', 'dev-controller-key.pem']) {
+  const files = [
+    'ac-master-key',
+    'admin-client.json',
+    'dev-controller-key.pem',
+    MC_CLIENT_FILE,
+    ...CONTROLLERS.map(signingKeyFile),
+  ];
+  for (const file of files) {
     await rm(join(stateDir, file), { force: true });
   }
   logger.warn({ database: databaseName, state_dir: stateDir }, 'stack reset');
+}
+
+/** The MCs' service account (client credentials) kept in the state directory, if any. */
+const MC_CLIENT_FILE = 'mc-client.json';
+function signingKeyFile(controller: string): string {
+  return `${controller}-signing-key.pem`;
+}
+
+async function keptMcCredentials(): Promise<ServiceCredentials | undefined> {
+  try {
+    const kept = JSON.parse(await readFile(join(stateDir, MC_CLIENT_FILE), 'utf8')) as {
+      client_id?: unknown;
+      client_secret?: unknown;
+    };
+    if (typeof kept.client_id !== 'string' || typeof kept.client_secret !== 'string') return;
+    return { clientId: kept.client_id, clientSecret: kept.client_secret };
+  } catch {
+    return undefined;
+  }
 }
 
 if (reset) await resetStack(databaseUrl);
@@ -115,24 +196,12 @@ const acEnv = parseEnvironment(acEnvironment, {
   ...process.env,
   ...shared,
   AC_MASTER_KEY: await masterKey(),
-  BIND_ADDRESS: process.env.AC_BIND_ADDRESS ?? '127.0.0.1:8082',
-  METRICS_BIND_ADDRESS: process.env.AC_METRICS_BIND_ADDRESS ?? '127.0.0.1:9082',
+  AC_REDIS_KEY_PREFIX: `${redisPrefix}ac:`,
+  BIND_ADDRESS: stackAddresses.ac.http,
+  METRICS_BIND_ADDRESS: stackAddresses.ac.metrics,
 });
 if (!acEnv.ok) {
   console.error(describeConfigError('ac-service', acEnv.error));
-  process.exit(2);
-}
-const acUrl = `http://${acEnv.value.BIND_ADDRESS.host}:${acEnv.value.BIND_ADDRESS.port}`;
-const gcEnv = parseEnvironment(gcEnvironment, {
-  ...process.env,
-  ...shared,
-  BIND_ADDRESS: process.env.GC_BIND_ADDRESS ?? '127.0.0.1:8080',
-  METRICS_BIND_ADDRESS: process.env.GC_METRICS_BIND_ADDRESS ?? '127.0.0.1:9080',
-  GC_GRPC_BIND_ADDRESS: process.env.GC_GRPC_BIND_ADDRESS ?? '127.0.0.1:50051',
-  AC_INTERNAL_URL: acUrl,
-});
-if (!gcEnv.ok) {
-  console.error(describeConfigError('gc-service', gcEnv.error));
   process.exit(2);
 }
 
@@ -155,57 +224,177 @@ if (seeded.admin) {
   );
 }
 if (seeded.userCreated) logger.info({ username: demoUser.username }, 'demo user created');
+// A second demo user with the same password, so two people (or terminals) can meet.
+const secondUser = { ...demoUser, username: `${demoUser.username}2` };
+if (await seedDemoUser(pool, secondUser, acEnv.value.AC_BCRYPT_COST)) {
+  logger.info({ username: secondUser.username }, 'demo user created');
+}
+let mcCredentials: ServiceCredentials | undefined;
+if (withControllers) {
+  const account = await seedMeetingControllerAccount(pool, await keptMcCredentials());
+  mcCredentials = account.credentials;
+  if (account.created) {
+    const file = join(stateDir, MC_CLIENT_FILE);
+    await mkdir(stateDir, { recursive: true, mode: 0o700 });
+    await writeFile(
+      file,
+      JSON.stringify(
+        { client_id: mcCredentials.clientId, client_secret: mcCredentials.clientSecret },
+        null,
+        2,
+      ),
+      { mode: 0o600 },
+    );
+    logger.info(
+      { file, client_id: mcCredentials.clientId },
+      'meeting controller service account created; its secret is in the file',
+    );
+  }
+}
 await pool.end();
 
-const ac = await startAc(acEnv.value);
-const gc = await startGc(gcEnv.value);
-
-// Two Media Handlers. The stack starts no Meeting Controller yet, so their connection tokens come
-// from a development controller key in the state directory (services/mh/dev-token.ts).
-const devJwks = await serveDevControllerJwks(await devControllerKey(stateDir), {
-  host: '127.0.0.1',
-  port: Number(process.env.STACK_DEV_CONTROLLER_PORT ?? 8089),
-});
-const handlers: RunningMh[] = [];
-for (const [index, id] of ['mh-1', 'mh-2'].entries()) {
-  const offset = index * 10;
-  const mhEnv = parseEnvironment(mhEnvironment, {
-    ...process.env,
-    REDIS_URL: shared.REDIS_URL,
-    MH_ID: id,
-    MH_REGION: process.env.MH_REGION ?? 'local',
-    MH_WS_BIND_ADDRESS: `127.0.0.1:${4434 + offset}`,
-    BIND_ADDRESS: `127.0.0.1:${8084 + offset}`,
-    METRICS_BIND_ADDRESS: `127.0.0.1:${9084 + offset}`,
-    MH_GRPC_BIND_ADDRESS: `127.0.0.1:${50053 + offset}`,
-    MH_TRUSTED_ISSUERS: `${DEV_CONTROLLER_ISSUER}=${devJwks.url}`,
-    AC_INTERNAL_URL: acUrl,
-    MH_DRAIN_GRACE_MS: process.env.MH_DRAIN_GRACE_MS ?? '5000',
-  });
-  if (!mhEnv.ok) {
-    console.error(describeConfigError('mh-service', mhEnv.error));
-    process.exit(2);
-  }
-  handlers.push(await startMh(mhEnv.value));
+/** Parses a service's environment, or stops the stack naming what is wrong. */
+function parsed<T>(service: string, result: Result<T, ConfigError>): T {
+  if (result.ok) return result.value;
+  console.error(describeConfigError(service, result.error));
+  process.exit(2);
 }
-logger.info(
-  {
-    ac: ac.url,
-    gc: gc.url,
-    gc_grpc: gc.grpcAddress,
-    mh: handlers.map((mh) => ({ id: mh.id, ws: mh.wsUrl, grpc: mh.grpcAddress })),
-  },
-  'stack running; Ctrl-C stops it',
+
+const ac = await startAc(acEnv.value);
+const gc = await startGc(
+  parsed(
+    'gc-service',
+    parseEnvironment(gcEnvironment, {
+      ...process.env,
+      ...shared,
+      BIND_ADDRESS: stackAddresses.gc.http,
+      METRICS_BIND_ADDRESS: stackAddresses.gc.metrics,
+      GC_GRPC_BIND_ADDRESS: stackAddresses.gc.grpc,
+      GC_REGION: region,
+      GC_REDIS_KEY_PREFIX: `${redisPrefix}gc:`,
+      // The MCs serve plain ws:// signaling on loopback.
+      GC_ALLOW_PLAIN_LOOPBACK_MC_URLS: 'true',
+      AC_INTERNAL_URL: ac.url,
+    }),
+  ),
 );
+
+// Two Meeting Controllers, with the service account seeded above (their tokens are fetched from
+// AC and refreshed) and signing keys kept in the state directory, so connection tokens stay
+// valid across a restart. They reach the handlers' route API at the addresses the handlers
+// bound (filled in as the handlers start).
+const routeAddresses = new Map<string, string>();
+const controllers: RunningMc[] = [];
+for (const [index, id] of (withControllers ? CONTROLLERS : []).entries()) {
+  const n = index + 1;
+  const addresses = stackAddresses.mc[index];
+  if (addresses === undefined || mcCredentials === undefined) break;
+  const mcEnv = parsed(
+    'mc-service',
+    parseEnvironment(mcEnvironment, {
+      ...process.env,
+      REDIS_URL: shared.REDIS_URL,
+      MC_ID: id,
+      MC_REGION: region,
+      MC_SIGNALING_BIND_ADDRESS: addresses.signaling,
+      BIND_ADDRESS: addresses.http,
+      METRICS_BIND_ADDRESS: addresses.metrics,
+      GC_GRPC_ADDRESS: gc.grpcAddress,
+      GC_URL: gc.url,
+      AC_INTERNAL_URL: ac.url,
+      MC_AC_CLIENT_ID: mcCredentials.clientId,
+      MC_AC_CLIENT_SECRET: mcCredentials.clientSecret,
+      MC_SERVICE_TOKEN: undefined,
+      MC_SIGNING_KEY_FILE:
+        process.env[`MC_${n}_SIGNING_KEY_FILE`] ?? join(stateDir, signingKeyFile(id)),
+      MC_REDIS_KEY_PREFIX: `${redisPrefix}mc:`,
+      MC_MH_REDIS_KEY_PREFIX: `${redisPrefix}mh:`,
+      MC_PUBLIC_URL: undefined,
+      MC_PUBLIC_JWKS_URL: undefined,
+    }),
+  );
+  controllers.push(
+    await startMc(mcEnv, { routeAddress: (handler) => routeAddresses.get(handler) }),
+  );
+}
+
+// Without controllers, the handlers' connection tokens come from a development controller key
+// in the state directory (services/mh/dev-token.ts).
+const devJwks = withControllers
+  ? undefined
+  : await serveDevControllerJwks(await devControllerKey(stateDir), {
+      host: '127.0.0.1',
+      port: Number(process.env.STACK_DEV_CONTROLLER_PORT ?? (ephemeral ? 0 : 8089)),
+    });
+const trustedIssuers =
+  devJwks !== undefined
+    ? `${DEV_CONTROLLER_ISSUER}=${devJwks.url}`
+    : controllers.map((mc) => `${mc.id}=${mc.jwksUrl}`).join(',');
+
+const handlers: RunningMh[] = [];
+for (const [index, id] of HANDLERS.entries()) {
+  const addresses = stackAddresses.mh[index];
+  if (addresses === undefined) break;
+  const mhEnv = parsed(
+    'mh-service',
+    parseEnvironment(mhEnvironment, {
+      ...process.env,
+      REDIS_URL: shared.REDIS_URL,
+      MH_ID: id,
+      MH_REGION: region,
+      MH_WS_BIND_ADDRESS: addresses.ws,
+      BIND_ADDRESS: addresses.http,
+      METRICS_BIND_ADDRESS: addresses.metrics,
+      MH_GRPC_BIND_ADDRESS: addresses.grpc,
+      MH_TRUSTED_ISSUERS: trustedIssuers,
+      MH_REDIS_KEY_PREFIX: `${redisPrefix}mh:`,
+      AC_INTERNAL_URL: ac.url,
+      MH_DRAIN_GRACE_MS: process.env.MH_DRAIN_GRACE_MS ?? '5000',
+    }),
+  );
+  const mh = await startMh(mhEnv);
+  routeAddresses.set(mh.id, mh.grpcAddress);
+  handlers.push(mh);
+}
+
+const running = {
+  ac: ac.url,
+  gc: gc.url,
+  gc_grpc: gc.grpcAddress,
+  region,
+  mc: controllers.map((mc) => ({
+    id: mc.id,
+    signaling: mc.signalingUrl,
+    url: mc.url,
+    jwks: mc.jwksUrl,
+  })),
+  mh: handlers.map((mh) => ({ id: mh.id, ws: mh.wsUrl, url: mh.url, grpc: mh.grpcAddress })),
+  ...(devJwks !== undefined ? { dev_controller_jwks: devJwks.url } : {}),
+};
+logger.info(running, 'stack running; Ctrl-C stops it');
+if (process.stdout.isTTY) {
+  const lines = [
+    `AC  ${ac.url}    GC  ${gc.url}`,
+    ...controllers.map((mc) => `${mc.id}  signaling ${mc.signalingUrl}  keys ${mc.jwksUrl}`),
+    ...handlers.map((mh) => `${mh.id}  media ${mh.wsUrl}  route API ${mh.grpcAddress}`),
+    `Join a meeting: npm run client -- join --meeting create --publish` +
+      ` (users ${demoUser.username} and ${secondUser.username}; --ac ${ac.url} --gc ${gc.url})`,
+  ];
+  console.log(lines.join('\n'));
+}
 onTerminationSignal(
   () =>
     closeAll(
       [
         {
+          name: 'meeting controllers',
+          close: async () => void (await Promise.all(controllers.map((mc) => mc.close()))),
+        },
+        {
           name: 'media handlers',
           close: async () => void (await Promise.all(handlers.map((mh) => mh.drainAndClose()))),
         },
-        { name: 'dev controller jwks', close: () => devJwks.close() },
+        { name: 'dev controller jwks', close: async () => devJwks?.close() },
         { name: 'gc', close: () => gc.close() },
         { name: 'ac', close: () => ac.close() },
       ],

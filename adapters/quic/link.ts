@@ -279,6 +279,14 @@ export class QuicLink {
     if (this.localClose !== null || this.closeReported) return;
     // Already draining: the peer closed first, and its code is the one to report.
     if (this.conn.isDraining() || this.conn.isClosed()) return;
+    // On an accepted connection whose peer opened the control stream, what was queued before
+    // the close goes out first (a hello answer before a redirect's or a refusal's close):
+    // quiche discards stream data it has not sent once the connection closes. Not during a
+    // client's handshake (a certificate refused must not finish it).
+    if (this.role === 'server' && this.controlOpen) {
+      this.flush();
+      if (this.closeReported || this.conn.isClosed()) return;
+    }
     this.localClose = { code, reason };
     try {
       this.conn.close(true, code, textEncoder.encode(reason).subarray(0, MAX_REASON_BYTES));

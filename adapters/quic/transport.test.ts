@@ -245,6 +245,23 @@ describe('QUIC media transport', () => {
     expect(transport.connectionCount).toBe(0);
   });
 
+  it('delivers a control message sent just before the close (a hello answer, then 4302)', async () => {
+    const { transport, port, record } = await server();
+    const connection = await client(transport, port);
+    await waitFor(() => record.opened.length === 1, 'opened');
+    const got: string[] = [];
+    connection.events.control = (message) => got.push(Buffer.from(message).toString());
+    connection.events.closed = () => got.push('closed');
+    // The client opens the control stream (its hello), as a media client does.
+    connection.sendControl(Buffer.from('hello'));
+    await waitFor(() => got.length === 1, 'hello echoed');
+    const server0 = record.opened[0]!;
+    server0.sendControl(Buffer.from('redirected to mh-2'));
+    server0.close(4302, 'redirected');
+    expect(await connection.closed).toEqual({ code: 4302, reason: 'redirected' });
+    expect(got).toEqual(['hello', 'redirected to mh-2', 'closed']);
+  });
+
   it('reports an idle timeout on both sides', async () => {
     const { transport, port, record } = await server({ idleTimeoutMs: 300 });
     const connection = await client(transport, port, { idleTimeoutMs: 300 });

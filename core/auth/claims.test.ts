@@ -46,6 +46,21 @@ describe('buildTokenClaims', () => {
     expect(service.token_type).toBe('service');
   });
 
+  it('gives a shorter lifetime when asked, in whole seconds up to the kind’s', () => {
+    const short = unwrap(buildTokenClaims({ ...userRequest, lifetimeMs: 5_000 }));
+    expect(short.exp - short.iat).toBe(5);
+    expect(validateClaims(short, policy, T0 + 4_000).ok).toBe(true);
+    for (const lifetimeMs of [0, 999, 1_500, HOUR_MS + 1_000, -1_000, Number.NaN]) {
+      expect(buildTokenClaims({ ...userRequest, lifetimeMs })).toEqual({
+        ok: false,
+        error: { kind: 'bad_lifetime', lifetimeMs, maxMs: HOUR_MS },
+      });
+    }
+    expect(unwrap(buildTokenClaims({ ...userRequest, lifetimeMs: HOUR_MS })).exp).toBe(
+      userClaims.exp,
+    );
+  });
+
   it('rounds the issue time down to the second', () => {
     const claims = unwrap(buildTokenClaims({ ...userRequest, now: T0 + 999 }));
     expect(claims.iat).toBe(T0 / 1000);

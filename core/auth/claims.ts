@@ -65,12 +65,18 @@ export interface NewTokenRequest {
   readonly now: number;
   /** A unique token id chosen by the caller. */
   readonly jti: string;
+  /**
+   * A lifetime shorter than the kind's (whole seconds, from 1 s up to {@link TOKEN_LIFETIME_MS});
+   * the kind's lifetime when absent.
+   */
+  readonly lifetimeMs?: number;
 }
 
 export type TokenRequestError =
   | { readonly kind: 'empty_field'; readonly field: 'subject' | 'issuer' | 'audience' | 'jti' }
   | { readonly kind: 'no_scopes' }
   | { readonly kind: 'malformed_org'; readonly org: string }
+  | { readonly kind: 'bad_lifetime'; readonly lifetimeMs: number; readonly maxMs: number }
   | {
       readonly kind: 'scope_principal_mismatch';
       readonly tokenKind: TokenKind;
@@ -79,7 +85,7 @@ export type TokenRequestError =
 
 /**
  * Builds the claims of a new token: issued and valid from `now` (rounded down to the second),
- * expiring after the lifetime of its kind. Every scope must belong to the token's principal.
+ * expiring after the lifetime of its kind (or the shorter one asked for). Every scope must belong to the token's principal.
  */
 export function buildTokenClaims(request: NewTokenRequest): Result<TokenClaims, TokenRequestError> {
   for (const field of ['subject', 'issuer', 'audience', 'jti'] as const) {
@@ -95,6 +101,11 @@ export function buildTokenClaims(request: NewTokenRequest): Result<TokenClaims, 
       scope: formatScope(foreign),
     });
   }
+  const maxMs = TOKEN_LIFETIME_MS[request.kind];
+  const lifetimeMs = request.lifetimeMs ?? maxMs;
+  if (!Number.isInteger(lifetimeMs / 1000) || lifetimeMs < 1000 || lifetimeMs > maxMs) {
+    return err({ kind: 'bad_lifetime', lifetimeMs, maxMs });
+  }
   const issuedAt = Math.floor(request.now / 1000);
   return ok({
     iss: request.issuer,
@@ -102,7 +113,7 @@ export function buildTokenClaims(request: NewTokenRequest): Result<TokenClaims, 
     aud: request.audience,
     iat: issuedAt,
     nbf: issuedAt,
-    exp: issuedAt + TOKEN_LIFETIME_MS[request.kind] / 1000,
+    exp: issuedAt + lifetimeMs / 1000,
     jti: request.jti,
     scope: formatScopeList(request.scopes),
     token_type: request.kind,

@@ -3,6 +3,10 @@ import { meetingId } from '../ids.ts';
 import { DEFAULT_MEETING_TIMING, type MeetingOutput } from './meeting.ts';
 import {
   MBPS,
+  OTHER_REGION,
+  REGION,
+  SOLO,
+  report,
   ackUntilIdle,
   drain,
   h,
@@ -260,6 +264,39 @@ describe('MeetingMachine moves', () => {
     // Arriving somewhere else than its home is news to the planner.
     machine.handle({ type: 'connected', participant: p('c'), handler: h('h2') }, 21);
     expect(ofType(drain(machine), 'planned')).toHaveLength(1);
+  });
+});
+
+describe('MeetingMachine speaker changes', () => {
+  it('keeps every member on its home when only the speaker changes, even where a fresh plan would move one', () => {
+    const view = viewOf(['h1']);
+    const { machine } = newMeeting([], {}, view);
+    for (const [who, region] of [
+      ['a', REGION],
+      ['b', REGION],
+      ['c', OTHER_REGION],
+    ] as const) {
+      machine.handle(joinInput(who, SOLO, region), 0);
+      ackUntilIdle(machine, drain(machine), 0);
+    }
+    drain(machine);
+    // A handler near c appears: placement from scratch would take c there (proximity first).
+    view.report(report('h3', 1, { region: OTHER_REGION }), 1);
+    machine.handle({ type: 'speaker', participant: p('b') }, 2);
+    const out = drain(machine);
+    const planned = ofType(out, 'planned');
+    expect(planned).toHaveLength(1);
+    expect(planned[0]?.plan.homes.map((home) => home.handler)).toEqual([h('h1'), h('h1'), h('h1')]);
+    expect(ofType(out, 'move')).toEqual([]);
+    // A leave is news to placement: it is searched again, and c goes to the handler near it.
+    machine.handle({ type: 'leave', participant: p('a') }, 3);
+    const replanned = ofType(drain(machine), 'planned');
+    expect(replanned.map((x) => x.plan.homes)).toEqual([
+      [
+        { participant: p('b'), handler: h('h1') },
+        { participant: p('c'), handler: h('h3') },
+      ],
+    ]);
   });
 });
 

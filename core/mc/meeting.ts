@@ -31,7 +31,7 @@ import type { HandlerId, MediaKind, MeetingId, ParticipantId, RegionId } from '.
 import type { LayoutRequest } from '../layout/types.ts';
 import { backoffCeiling } from '../backpressure/backoff.ts';
 import { MediaKeyEpochs, type MediaKeyEvent, type MediaKeyPolicy } from '../keys/media-epochs.ts';
-import { planRouting } from '../routing/planner.ts';
+import { planKeepingHomes, planRouting } from '../routing/planner.ts';
 import { canonicalPlanHas, planTransition, type PlanStep } from '../routing/transition.ts';
 import { routeKey } from '../routing/keys.ts';
 import type {
@@ -644,7 +644,10 @@ export class MeetingMachine {
     const unchanged = this.plan !== null && this.planInputsUnchanged();
     if (unchanged && sameDemand(this.demand, demand)) return undefined;
     const input = this.routingInput(demand);
-    const planned = planRouting(input);
+    // Nobody joined, left, moved or lost a handler: only what is shown where changed, and the
+    // members stay on their homes while those hold the new legs (no client moves on a new
+    // speaker or layout).
+    const planned = (unchanged ? planKeepingHomes(input) : undefined) ?? planRouting(input);
     if (!planned.ok) {
       this.outputs.push({ type: 'plan-failed', error: planned.error });
       return planned.error;

@@ -115,6 +115,44 @@ export function planRouting(input: RoutingInput): Result<RoutingPlan, RoutingErr
   return whole === undefined ? err(first.error.error) : ok(whole);
 }
 
+/**
+ * Plans the meeting again with every participant kept on its home in `input.previous`: the
+ * legs are laid out afresh for the demand (as {@link planRouting} lays them out for those
+ * homes), the placement is not searched again. This is the plan for a change that moves
+ * nobody: a new speaker or layout changes only which streams are shown where. Undefined when
+ * the homes cannot all be kept: no previous plan, a participant without a home in it, a home
+ * no longer healthy, or a handler the new legs take past its hard limit; the caller then plans
+ * afresh with {@link planRouting}.
+ *
+ * Kept homes give the plan {@link planRouting} returns whenever its placement keeps them too
+ * (the legs depend on the homes alone); when it would not (a nearer handler found room since
+ * the homes were chosen, say), the plan is still one {@link checkPlan} accepts and within every
+ * hard limit, and the participants stay where they are until the next join, leave or health
+ * change: a change of speaker never moves a client. Cost: linear in the demand, with no
+ * per-handler scoring.
+ */
+export function planKeepingHomes(
+  input: RoutingInput,
+): Result<RoutingPlan, RoutingError> | undefined {
+  const previous = input.previous;
+  if (previous === undefined) return undefined;
+  const prepared = preparePlanning(input);
+  if (!prepared.ok) return prepared;
+  const ctx = prepared.value;
+  const indexOf = new Map<HandlerId, number>();
+  ctx.healthy.forEach((handler, h) => indexOf.set(handler.id, h));
+  const homes: Homes = new Int32Array(ctx.participants.length);
+  for (let p = 0; p < ctx.participants.length; p++) {
+    const home = ctx.previousHomes.get((ctx.participants[p] as RoutingParticipant).id);
+    const h = home === undefined ? undefined : indexOf.get(home);
+    if (h === undefined) return undefined;
+    homes[p] = h;
+  }
+  const plan = buildPlan(ctx, homes);
+  for (const load of plan.loads) if (load.totalBps > load.hardLimitBps) return undefined;
+  return ok(plan);
+}
+
 /** Most placement passes one call of {@link planRouting} makes while spilling. */
 const PASS_BUDGET = 256;
 

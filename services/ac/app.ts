@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { err, ok } from '../../core/result.ts';
-import { buildTokenClaims, TOKEN_LIFETIME_MS, type TokenKind } from '../../core/auth/claims.ts';
+import { buildTokenClaims, type TokenKind } from '../../core/auth/claims.ts';
 import { parseScope, parseScopeList, type Scope } from '../../core/auth/scopes.ts';
 import type { BreakerState } from '../../core/ops/circuit-breaker.ts';
 import {
@@ -41,6 +41,8 @@ export interface AcAppDependencies {
   readonly metrics: HttpMetrics;
   readonly issuer: string;
   readonly audience: string;
+  /** Lifetime of service tokens (ms); core's 2 hours when absent. */
+  readonly serviceTokenLifetimeMs?: number;
   /** Login and token-issuance limits (core's rule, scaled by configuration). */
   readonly rateLimits: AcRateLimits;
   /** Proxies whose X-Forwarded-For is believed (addresses or CIDRs); empty: none. */
@@ -176,13 +178,16 @@ export function buildAcApp(deps: AcAppDependencies): HttpServer {
       audience: deps.audience,
       now: deps.clock.now(),
       jti: randomUUID(),
+      ...(kind === 'service' && deps.serviceTokenLifetimeMs !== undefined
+        ? { lifetimeMs: deps.serviceTokenLifetimeMs }
+        : {}),
     });
     if (!claims.ok)
       throw oauthError(400, 'invalid_scope', `cannot issue token: ${claims.error.kind}`);
     return {
       access_token: await signClaims(claims.value, key),
       token_type: 'Bearer',
-      expires_in: TOKEN_LIFETIME_MS[kind] / 1000,
+      expires_in: claims.value.exp - claims.value.iat,
       scope: claims.value.scope,
     };
   }

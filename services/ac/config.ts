@@ -60,6 +60,8 @@ export const acEnvironment = z.object({
   AC_LOGIN_REFILL_MS: positiveInt.default(DEFAULT_LOGIN_LIMIT.refillIntervalMs),
   AC_SERVICE_TOKEN_BURST: positiveInt.default(DEFAULT_TOKEN_ISSUANCE_LIMIT.capacity),
   AC_SERVICE_TOKEN_REFILL_MS: positiveInt.default(DEFAULT_TOKEN_ISSUANCE_LIMIT.refillIntervalMs),
+  /** Lifetime of service tokens in seconds (spec 003: 2 hours); shorter for tests. */
+  AC_SERVICE_TOKEN_LIFETIME_SECONDS: z.coerce.number().int().min(1).max(7_200).default(7_200),
   AC_TRUSTED_PROXIES: trustedProxies,
   AC_REDIS_KEY_PREFIX: z.string().default('dt:ac:'),
   LOG_LEVEL: logLevel,

@@ -104,6 +104,7 @@ export async function startAc(
       { capacity: env.AC_LOGIN_BURST, refillIntervalMs: env.AC_LOGIN_REFILL_MS },
       { capacity: env.AC_SERVICE_TOKEN_BURST, refillIntervalMs: env.AC_SERVICE_TOKEN_REFILL_MS },
     ),
+    serviceTokenLifetimeMs: env.AC_SERVICE_TOKEN_LIFETIME_SECONDS * 1000,
     trustedProxies: env.AC_TRUSTED_PROXIES,
     databaseReachable: () => databaseIsReachable(pool),
     redisReachable: async () =>

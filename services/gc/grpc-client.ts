@@ -14,12 +14,16 @@ export interface GcClient {
   close(): void;
 }
 
-/** Connects to GC at `host:port` (plaintext), sending `token` as a Bearer service token. */
-export function connectGc(address: string, token: string | undefined): GcClient {
+/** Connects to GC at `host:port` (plaintext), sending `token` (or what it returns at each call) as a Bearer service token. */
+export function connectGc(
+  address: string,
+  token: string | undefined | (() => string | undefined),
+): GcClient {
   const client = new GlobalControllerServiceClient(address, grpc.credentials.createInsecure());
   const metadata = () => {
     const md = new grpc.Metadata();
-    if (token !== undefined) md.set('authorization', `Bearer ${token}`);
+    const bearer = typeof token === 'function' ? token() : token;
+    if (bearer !== undefined) md.set('authorization', `Bearer ${bearer}`);
     return md;
   };
   return {

@@ -50,4 +50,27 @@ describe('MC configuration', () => {
     const { AC_INTERNAL_URL: _unused, ...withoutAc } = base;
     expect(parseEnvironment(mcEnvironment, withoutAc).ok).toBe(false);
   });
+
+  it('takes client credentials or a fixed token, exactly one of the two', () => {
+    const { MC_SERVICE_TOKEN: _token, ...withoutToken } = base;
+    const credentials = { MC_AC_CLIENT_ID: 'mc-client', MC_AC_CLIENT_SECRET: 'secret-value' };
+    const problems = (env: Record<string, string | undefined>) => {
+      const parsed = parseEnvironment(mcEnvironment, env);
+      return parsed.ok ? '' : parsed.error.problems.join('\n');
+    };
+    expect(problems({ ...withoutToken, ...credentials })).toBe('');
+    expect(problems(withoutToken)).toContain('MC_SERVICE_TOKEN');
+    expect(problems({ ...base, ...credentials })).toContain('one of the two');
+    expect(problems({ ...withoutToken, MC_AC_CLIENT_ID: 'mc-client' })).toContain(
+      'MC_AC_CLIENT_SECRET',
+    );
+    const { AC_INTERNAL_URL: _ac, ...withoutAc } = withoutToken;
+    const noIssuer = problems({
+      ...withoutAc,
+      ...credentials,
+      AC_JWKS_URL: 'http://ac:8082/.well-known/jwks.json',
+    });
+    expect(noIssuer).toContain('AC_INTERNAL_URL');
+    expect(noIssuer).not.toContain('secret-value');
+  });
 });

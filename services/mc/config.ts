@@ -53,8 +53,20 @@ export const mcEnvironment = z
     GC_GRPC_ADDRESS: z.string().regex(HOST_PORT, 'expected host:port'),
     /** GC's HTTP API: the meeting a join names is looked up there with the user's token. */
     GC_URL: urlWithScheme('http', 'https'),
-    /** A service token with scopes service.write.gc and service.write.mh (spec 004). */
-    MC_SERVICE_TOKEN: z.string().min(1),
+    /**
+     * This controller's AC service account (client credentials, scopes service.write.gc and
+     * service.write.mh): its token is fetched from AC_INTERNAL_URL and refreshed before expiry.
+     * Both or neither.
+     */
+    MC_AC_CLIENT_ID: z.string().min(1).optional(),
+    MC_AC_CLIENT_SECRET: z.string().min(1).optional(),
+    /** Instead of the account: a fixed service token with those scopes (used until it expires). */
+    MC_SERVICE_TOKEN: z.string().min(1).optional(),
+    /**
+     * The Ed25519 key connection tokens are signed with (PEM, PKCS #8), created there on first
+     * start; unset: a new key each start (tokens from before a restart stop verifying).
+     */
+    MC_SIGNING_KEY_FILE: z.string().min(1).optional(),
     AC_INTERNAL_URL: urlWithScheme('http', 'https').optional(),
     AC_JWKS_URL: urlWithScheme('http', 'https').optional(),
     MC_TRUSTED_ISSUER: z.string().min(1).default('dark-tower-ac'),
@@ -79,6 +91,21 @@ export const mcEnvironment = z
     LOG_LEVEL: logLevel,
   })
   .refine(hasAcKeySource, AC_KEY_SOURCE_MISSING)
+  .refine(
+    (env) => (env.MC_AC_CLIENT_ID === undefined) === (env.MC_AC_CLIENT_SECRET === undefined),
+    {
+      message: 'set both MC_AC_CLIENT_ID and MC_AC_CLIENT_SECRET, or neither',
+      path: ['MC_AC_CLIENT_SECRET'],
+    },
+  )
+  .refine((env) => (env.MC_AC_CLIENT_ID === undefined) !== (env.MC_SERVICE_TOKEN === undefined), {
+    message: 'set MC_AC_CLIENT_ID and MC_AC_CLIENT_SECRET, or MC_SERVICE_TOKEN (one of the two)',
+    path: ['MC_SERVICE_TOKEN'],
+  })
+  .refine((env) => env.MC_AC_CLIENT_ID === undefined || env.AC_INTERNAL_URL !== undefined, {
+    message: 'MC_AC_CLIENT_ID needs AC_INTERNAL_URL (where service tokens are issued)',
+    path: ['AC_INTERNAL_URL'],
+  })
   .transform((env) => ({
     ...env,
     acJwksUrl: acJwksUrl(env),

@@ -10,6 +10,13 @@ import { createLogger } from '../../adapters/logging/logger.ts';
 import { createPool, type Pool } from '../../adapters/postgres/pool.ts';
 import { createRedis, type Redis } from '../../adapters/redis/client.ts';
 import { MediaClient, type WebSocketConstructor } from '../../client/media/index.ts';
+import {
+  ClientError,
+  createMeeting as createMeetingAt,
+  JoinError,
+  login,
+  MeetingSession,
+} from '../../client/meeting/index.ts';
 import { startAc, type RunningAc } from '../ac/server.ts';
 import { gcEnvironment } from '../gc/config.ts';
 import { connectGc } from '../gc/grpc-client.ts';
@@ -391,5 +398,61 @@ describe('MC join over WebSocket signaling', () => {
     } finally {
       other.close();
     }
+  });
+
+  it('joins through the client library: two sessions exchange frames; refusals are typed', async () => {
+    const scopes = { org: 'default', scopes: JOIN_SCOPES };
+    await userTokenIn(ac, pool, { username: 'heidi', password: 'heidi-password-1', ...scopes });
+    await userTokenIn(ac, pool, { username: 'ivan', password: 'ivan-password-1', ...scopes });
+    const heidi = await login(ac.url, { username: 'heidi', password: 'heidi-password-1' });
+    const ivan = await login(ac.url, { username: 'ivan', password: 'ivan-password-1' });
+    expect(heidi.scopes).toEqual(expect.arrayContaining(JOIN_SCOPES));
+    const meeting = await createMeetingAt(gc.url, heidi.accessToken, 'Library');
+    expect(meeting.controller?.id).toBe(MC_ID);
+
+    const options = { gcUrl: gc.url, meetingId: meeting.meetingId, WebSocket: WebSocket as never };
+    const a = await MeetingSession.join({ ...options, token: heidi.accessToken });
+    const b = await MeetingSession.join({ ...options, token: ivan.accessToken });
+    const got = { a: [] as string[], b: [] as string[] };
+    a.onFrame = (publisher) => publisher !== undefined && got.a.push(publisher);
+    b.onFrame = (publisher) => publisher !== undefined && got.b.push(publisher);
+    const cameras = [a.publisher('camera'), b.publisher('camera')];
+    const sender = setInterval(() => {
+      for (const camera of cameras) camera.publish(new Uint8Array(100));
+    }, 20);
+    try {
+      await eventually(() => got.a.length >= 5 && got.b.length >= 5, 10_000, 'frames');
+    } finally {
+      clearInterval(sender);
+    }
+    // Each knows the other by participant id, from the member list.
+    expect(new Set(got.a)).toEqual(new Set([b.participantId]));
+    expect(new Set(got.b)).toEqual(new Set([a.participantId]));
+    expect(a.participants).toEqual(expect.arrayContaining([a.participantId, b.participantId]));
+    await Promise.all([a.leave(), b.leave()]);
+
+    // A wrong password, an unscoped token and an unknown meeting: typed errors.
+    await expect(
+      login(ac.url, { username: 'heidi', password: 'wrong-password' }),
+    ).rejects.toMatchObject({ kind: 'unauthorized' });
+    const judy = await userTokenIn(ac, pool, {
+      username: 'judy',
+      password: 'judy-password-1',
+      org: 'default',
+      scopes: ['user.read.gc'],
+    });
+    const refused = await MeetingSession.join({ ...options, token: judy }).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(JoinError);
+    expect(refused).toMatchObject({
+      kind: 'refused',
+      signalingError: ErrorKind.ERROR_KIND_INSUFFICIENT_SCOPE,
+    });
+    const unknown = await MeetingSession.join({
+      ...options,
+      token: heidi.accessToken,
+      meetingId: 'no-such-meeting',
+    }).catch((e: unknown) => e);
+    expect(unknown).toBeInstanceOf(ClientError);
+    expect(unknown).toMatchObject({ kind: 'not_found' });
   });
 });

@@ -1,4 +1,4 @@
-import { createPublicKey, generateKeyPairSync, randomUUID } from 'node:crypto';
+import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Counter, type Registry } from 'prom-client';
@@ -13,6 +13,8 @@ import { listenMetrics } from '../../adapters/http/metrics-listener.ts';
 import { createHttpServer, type ReadinessReport } from '../../adapters/http/server.ts';
 import { closeAll, drainHttp } from '../../adapters/http/shutdown.ts';
 import { signConnectionToken } from '../../adapters/jwt/connection-tokens.ts';
+import { serviceTokenUrl } from '../../adapters/http/service-token.ts';
+import { loadOrCreateSigningKey, publicJwks } from '../../adapters/jwt/key-file.ts';
 import { JwksClient } from '../../adapters/jwt/jwks-client.ts';
 import { verifyToken, type SigningKeyMaterial } from '../../adapters/jwt/tokens.ts';
 import { VerifiedTokenCache } from '../../adapters/jwt/verified-cache.ts';
@@ -26,6 +28,11 @@ import { ErrorKind, type JoinRequest } from '../generated/darktower/mc/v1/signal
 import { connectGc } from '../gc/grpc-client.ts';
 import { connectMh, type MhClient } from '../mh/grpc-client.ts';
 import { systemClock, type Clock } from '../shared/clock.ts';
+import {
+  fixedServiceToken,
+  RefreshingServiceToken,
+  type ServiceTokenProvider,
+} from '../shared/refreshing-token.ts';
 import type { McEnvironment } from './config.ts';
 import { ControllerDriver } from './driver.ts';
 import {
@@ -118,19 +125,34 @@ export async function startMc(
     requiredScopes: [JOIN_SCOPE],
   };
 
-  // Connection tokens: this process's own Ed25519 key, published at /.well-known/jwks.json.
-  const { privateKey } = generateKeyPairSync('ed25519');
-  const signingKey: SigningKeyMaterial = { kid: `${env.MC_ID}-${randomUUID()}`, privateKey };
-  const jwks = JSON.stringify({
-    keys: [
-      {
-        ...createPublicKey(privateKey).export({ format: 'jwk' }),
-        kid: signingKey.kid,
-        alg: 'EdDSA',
-        use: 'sig',
-      },
-    ],
-  });
+  // Connection tokens: this controller's Ed25519 key (kept in MC_SIGNING_KEY_FILE, else new
+  // each start), published at /.well-known/jwks.json.
+  const signingKey: SigningKeyMaterial =
+    env.MC_SIGNING_KEY_FILE !== undefined
+      ? await loadOrCreateSigningKey(env.MC_SIGNING_KEY_FILE, env.MC_ID)
+      : {
+          kid: `${env.MC_ID}-${randomUUID()}`,
+          privateKey: generateKeyPairSync('ed25519').privateKey,
+        };
+  const jwks = JSON.stringify(publicJwks([signingKey]));
+
+  // This controller's service token (GC registration, handlers' route API): fixed, or fetched
+  // from AC with its client credentials and refreshed before it expires.
+  const serviceToken: ServiceTokenProvider =
+    env.MC_AC_CLIENT_ID !== undefined &&
+    env.MC_AC_CLIENT_SECRET !== undefined &&
+    env.AC_INTERNAL_URL !== undefined
+      ? new RefreshingServiceToken({
+          credentials: {
+            url: serviceTokenUrl(env.AC_INTERNAL_URL),
+            clientId: env.MC_AC_CLIENT_ID,
+            clientSecret: env.MC_AC_CLIENT_SECRET,
+          },
+          clock,
+          logger,
+        }).start()
+      : fixedServiceToken(env.MC_SERVICE_TOKEN ?? '');
+  const currentServiceToken = () => serviceToken.current();
 
   // Handlers: their latest records, and one route-API client per address.
   const records = new Map<string, HandlerLoadRecord>();
@@ -147,14 +169,14 @@ export async function startMc(
     if (address === undefined) throw new Error(`no route API address for ${handler}`);
     let client = mhClients.get(address);
     if (client === undefined) {
-      client = connectMh(address, env.MC_SERVICE_TOKEN);
+      client = connectMh(address, currentServiceToken);
       mhClients.set(address, client);
     }
     return client;
   };
 
   // GC: registration, then heartbeats at the interval it asks for.
-  const gc = connectGc(env.GC_GRPC_ADDRESS, env.MC_SERVICE_TOKEN);
+  const gc = connectGc(env.GC_GRPC_ADDRESS, currentServiceToken);
   let registered = false;
   let heartbeatIntervalMs = 2_000;
   let publicUrl = env.MC_PUBLIC_URL ?? '';
@@ -312,9 +334,12 @@ export async function startMc(
   if (publicUrl === '') publicUrl = signalingUrl;
 
   const [, redisConnected] = await Promise.all([
-    register().catch((error: unknown) =>
-      logger.warn({ err: error }, 'GC registration failed; retried with the heartbeats'),
-    ),
+    serviceToken
+      .ready(STARTUP_WAIT_MS)
+      .then(register)
+      .catch((error: unknown) =>
+        logger.warn({ err: error }, 'GC registration failed; retried with the heartbeats'),
+      ),
     connectedWithin(redis, STARTUP_WAIT_MS),
     Promise.race([keysFetched, sleep(STARTUP_WAIT_MS, undefined, { ref: false })]),
   ]);
@@ -385,11 +410,13 @@ export async function startMc(
   const readiness = async (): Promise<ReadinessReport> => {
     const redisUp = await redisIsReachable(redis);
     const keys = acKeys.holdsUsableKeys(now());
+    const token = serviceToken.current() !== undefined;
     return {
-      ready: registered && keys,
+      ready: registered && keys && token,
       degraded: !redisUp || records.size === 0,
       components: {
         gc_registration: registered ? 'ok' : 'unregistered',
+        service_token: token ? 'ok' : 'missing',
         user_token_keys: keys ? 'ok' : 'missing',
         redis: redisUp ? 'ok' : 'unreachable',
         media_handlers: String(records.size),
@@ -425,6 +452,7 @@ export async function startMc(
         { name: 'http', close: () => drainHttp(app) },
         { name: 'metrics', close: () => metricsListener.close() },
         { name: 'key fetch', close: async () => stopKeyFetch.abort() },
+        { name: 'service token', close: async () => serviceToken.stop() },
         {
           name: 'grpc clients',
           close: async () => {

@@ -1,18 +1,11 @@
-// Development only: a stand-in Meeting Controller identity for `npm run stack`, until the MC
-// service exists. Its Ed25519 key lives in the stack's state directory; the stack publishes
-// its JWKS on loopback, the handlers trust it, and `services/mh/dev-token.ts` signs connection
-// tokens with it.
-import {
-  createPrivateKey,
-  createPublicKey,
-  generateKeyPairSync,
-  type KeyObject,
-} from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+// Development only: a stand-in Meeting Controller identity for `STACK_MEETING_CONTROLLERS=0
+// npm run stack` (handlers without controllers, for clients that connect to them directly). Its
+// Ed25519 key lives in the stack's state directory; the stack publishes its JWKS on loopback,
+// the handlers trust it, and `services/mh/dev-token.ts` signs connection tokens with it.
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { calculateJwkThumbprint, type JWK } from 'jose';
+import { loadOrCreateSigningKey, publicJwks } from '../../adapters/jwt/key-file.ts';
 import type { SigningKeyMaterial } from '../../adapters/jwt/tokens.ts';
 
 /** The issuer name of the development controller. */
@@ -20,18 +13,8 @@ export const DEV_CONTROLLER_ISSUER = 'stack-dev-controller';
 const KEY_FILE = 'dev-controller-key.pem';
 
 /** The development controller's key, created in `stateDir` on first use (mode 0600). */
-export async function devControllerKey(stateDir: string): Promise<SigningKeyMaterial> {
-  const file = join(stateDir, KEY_FILE);
-  let privateKey: KeyObject;
-  try {
-    privateKey = createPrivateKey(await readFile(file, 'utf8'));
-  } catch {
-    privateKey = generateKeyPairSync('ed25519').privateKey;
-    await mkdir(stateDir, { recursive: true, mode: 0o700 });
-    await writeFile(file, privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600 });
-  }
-  const jwk = createPublicKey(privateKey).export({ format: 'jwk' }) as JWK;
-  return { kid: `dev-${await calculateJwkThumbprint(jwk)}`, privateKey };
+export function devControllerKey(stateDir: string): Promise<SigningKeyMaterial> {
+  return loadOrCreateSigningKey(join(stateDir, KEY_FILE), 'dev');
 }
 
 /** Serves the key's JWKS at `http://host:port/.well-known/jwks.json`. */
@@ -39,13 +22,7 @@ export async function serveDevControllerJwks(
   key: SigningKeyMaterial,
   address: { host: string; port: number },
 ): Promise<{ url: string; close(): Promise<void> }> {
-  const jwk = {
-    ...createPublicKey(key.privateKey).export({ format: 'jwk' }),
-    kid: key.kid,
-    alg: 'EdDSA',
-    use: 'sig',
-  };
-  const body = JSON.stringify({ keys: [jwk] });
+  const body = JSON.stringify(publicJwks([key]));
   const server = createServer((request, response) => {
     if (request.url !== '/.well-known/jwks.json') return void response.writeHead(404).end();
     response.writeHead(200, { 'content-type': 'application/json' }).end(body);

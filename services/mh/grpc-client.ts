@@ -14,12 +14,17 @@ export interface MhClient {
   close(): void;
 }
 
-/** Connects to a handler's route API at `host:port` (plaintext) with a Bearer service token. */
-export function connectMh(address: string, token: string | undefined): MhClient {
+/** Connects to a handler's route API at `host:port` (plaintext) with a Bearer service token (a fixed one, or
+ * what `token` returns at each call). */
+export function connectMh(
+  address: string,
+  token: string | undefined | (() => string | undefined),
+): MhClient {
   const client = new MediaHandlerServiceClient(address, grpc.credentials.createInsecure());
   const metadata = () => {
     const md = new grpc.Metadata();
-    if (token !== undefined) md.set('authorization', `Bearer ${token}`);
+    const bearer = typeof token === 'function' ? token() : token;
+    if (bearer !== undefined) md.set('authorization', `Bearer ${bearer}`);
     return md;
   };
   return {

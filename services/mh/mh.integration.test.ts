@@ -6,7 +6,12 @@ import type { MediaClient } from '../../client/media/index.ts';
 import type { DatagramHeader } from '../../core/protocol/datagram.ts';
 import { MediaKind, type Leg } from '../generated/darktower/mh/v1/route.ts';
 import { TEST_REDIS_URL } from '../shared/testing.ts';
-import { controlKind, datagramBytes, helloBytes } from '../../loadtest/k6/mh-wire.js';
+import {
+  controlKind,
+  helloBytes,
+  mediaDatagram,
+  templateBytes,
+} from '../../loadtest/k6/lib/mh-wire.ts';
 import { headerTemplate } from '../../loadtest/k6/templates.ts';
 import { connectMh, type MhClient } from './grpc-client.ts';
 import { startMh, type RunningMh } from './server.ts';
@@ -217,7 +222,7 @@ describe('MH media forwarding', () => {
 });
 
 describe('MH and the k6 wire code', () => {
-  it('accepts a client speaking only loadtest/k6/mh-wire.js and forwards its datagrams', async () => {
+  it('accepts a client speaking only loadtest/k6/lib/mh-wire.ts and forwards its datagrams', async () => {
     const meeting = 'meeting-k6';
     const bob = await acceptedClient(
       mh.wsUrl,
@@ -240,10 +245,15 @@ describe('MH and the k6 wire code', () => {
     socket.send(Buffer.from(helloBytes(token)).toString('base64'));
     await answered;
     expect(kinds).toEqual(['accepted']);
-    const template = headerTemplate(meeting, 'p-1', 'camera').hex;
-    for (let i = 0; i < 10; i++) socket.send(new Uint8Array(datagramBytes(template, i, i, 1_000)));
+    const template = templateBytes(headerTemplate(meeting, 'p-1', 'camera').hex);
+    for (let i = 0; i < 10; i++) {
+      socket.send(new Uint8Array(mediaDatagram(template, i, 1_700_000_000_000_000 + i, 1_000)));
+    }
     await eventually(() => got.length === 10, 3_000, 'the k6 datagrams');
     expect(got.map((d) => d.header.sequence)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(got.map((d) => d.header.captureTimeUs - 1_700_000_000_000_000)).toEqual([
+      0, 1, 2, 3, 4, 5, 6, 7, 8, 9,
+    ]);
     socket.close();
     await bob.close();
   });

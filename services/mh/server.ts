@@ -28,7 +28,7 @@ import { stopGrpcServer } from '../shared/grpc.ts';
 import type { MhEnvironment } from './config.ts';
 import { MediaHandlerDriver, type PeeringOptions } from './driver.ts';
 import { mhGrpcService, ROUTE_SCOPE, startMhGrpcServer } from './grpc.ts';
-import { ServiceTokenSource } from './service-token.ts';
+import { RefreshingServiceToken } from '../shared/refreshing-token.ts';
 import { registerMhMetrics } from './metrics.ts';
 
 /** Peer reports older than this are not read (admission ignores them after 10 s anyway). */
@@ -118,20 +118,27 @@ export async function startMh(
     audience: env.MH_TOKEN_AUDIENCE,
     requiredScopes: [ROUTE_SCOPE],
   };
+  // The handler's own service token for the links it dials, refreshed by core's policy.
   const tokens =
     env.MH_AC_CLIENT_ID !== undefined && env.MH_AC_CLIENT_SECRET !== undefined
-      ? new ServiceTokenSource({
-          url: `${(env.AC_INTERNAL_URL as string).replace(/\/$/, '')}/v1/auth/service/token`,
-          clientId: env.MH_AC_CLIENT_ID,
-          clientSecret: env.MH_AC_CLIENT_SECRET,
+      ? new RefreshingServiceToken({
+          credentials: {
+            url: `${(env.AC_INTERNAL_URL as string).replace(/\/$/, '')}/v1/auth/service/token`,
+            clientId: env.MH_AC_CLIENT_ID,
+            clientSecret: env.MH_AC_CLIENT_SECRET,
+          },
           clock,
-        })
+          logger,
+        }).start()
       : undefined;
   const peering: PeeringOptions = {
-    token: () =>
-      tokens === undefined
-        ? Promise.reject(new Error('no service account (MH_AC_CLIENT_ID) to dial peers'))
-        : tokens.token(),
+    token: async () => {
+      if (tokens === undefined)
+        throw new Error('no service account (MH_AC_CLIENT_ID) to dial peers');
+      const token = (await tokens.ready(5_000)) ? tokens.current() : undefined;
+      if (token === undefined) throw new Error('no service token from AC yet');
+      return token;
+    },
     dial: async (target) => {
       const connection = await connectQuic(target.host, target.port, {
         serverCertificateHash: target.certificateSha256,
@@ -297,6 +304,7 @@ export async function startMh(
         { name: 'http', close: () => drainHttp(app) },
         { name: 'metrics', close: () => metricsListener.close() },
         { name: 'key fetch', close: async () => stopKeyFetch.abort() },
+        { name: 'service token', close: async () => tokens?.stop() },
         { name: 'redis', close: async () => void (await redis.quit()) },
       ],
       logger,

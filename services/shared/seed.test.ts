@@ -5,7 +5,7 @@ import { createTestDatabase, type TestDatabase } from '../../adapters/postgres/t
 import { fileURLToPath } from 'node:url';
 import { applyMigrations, loadMigrations } from '../../adapters/postgres/migrations.ts';
 import { migrateSchemas } from './schema.ts';
-import { seedFirstAccounts } from './seed.ts';
+import { MC_SERVICE_SCOPES, seedFirstAccounts, seedMeetingControllerAccount } from './seed.ts';
 
 let database: TestDatabase;
 let pool: Pool;
@@ -31,6 +31,23 @@ describe('stack seed', () => {
     expect(admin?.orgId).toBe('default');
     const tenant = await pool.query('SELECT 1 FROM gc.orgs WHERE org_id = $1', [user?.orgId]);
     expect(tenant.rowCount).toBe(1);
+  });
+});
+
+describe('Meeting Controller account', () => {
+  it('creates one with the MC scopes, keeps it while its secret matches, replaces it otherwise', async () => {
+    const first = await seedMeetingControllerAccount(pool, undefined);
+    expect(first.created).toBe(true);
+    const record = await new PgServiceStore(pool).findByClientId(first.credentials.clientId);
+    expect(record).toMatchObject({ orgId: 'default', scopes: MC_SERVICE_SCOPES });
+    const again = await seedMeetingControllerAccount(pool, first.credentials);
+    expect(again).toEqual({ credentials: first.credentials, created: false });
+    const wrong = await seedMeetingControllerAccount(pool, {
+      clientId: first.credentials.clientId,
+      clientSecret: 'not-the-secret',
+    });
+    expect(wrong.created).toBe(true);
+    expect(wrong.credentials.clientId).not.toBe(first.credentials.clientId);
   });
 });
 

@@ -1,0 +1,15 @@
+// The client library for joining meetings (browser and Node): login and meeting calls
+// (http.ts), Meeting Controller signaling (signaling.ts) and the whole join (session.ts). The
+// command-line client (client/cli.ts), tests and load clients build on it.
+export {
+  ClientError,
+  createMeeting,
+  login,
+  lookupMeeting,
+  type ClientErrorKind,
+  type HttpOptions,
+  type Meeting,
+  type UserToken,
+} from './http.ts';
+export { SIGNALING_SUBPROTOCOL, SignalingConnection, SignalingTimeout } from './signaling.ts';
+export { JoinError, MeetingSession, type JoinErrorKind, type JoinOptions } from './session.ts';
