@@ -1,0 +1,344 @@
+// Three browsers (three isolated browser contexts of Debian's Chromium) join one meeting with
+// the web client against real AC, GC, MC and MH services (global-setup.ts). Each test reads
+// what the pages decoded: the frame counter and publisher code that every synthetic frame
+// carries as pixels (client/web/src/tag.ts), read back from the decoded picture.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { expect, test, type Browser, type BrowserContext, type Page } from '@playwright/test';
+
+interface StackInfo {
+  readonly webUrl: string;
+  readonly users: readonly { username: string; password: string }[];
+}
+
+interface Snapshot {
+  state: string;
+  error: string | null;
+  participantId: string | null;
+  meetingId: string | null;
+  handler: string | null;
+  ownCode: number | null;
+  keyEpoch: number | null;
+  keyDescription: string | null;
+  endToEnd: boolean;
+  members: string[];
+  layout: { name: string; tiles: { participant: string; reason: string; main: boolean }[] } | null;
+  remotes: Record<string, { decodedFrames: number; counter: number | null; code: number | null }>;
+  joins: JoinSample[];
+  reconnects: number;
+}
+
+const REPORTS = fileURLToPath(new URL('../../../reports/', import.meta.url));
+const stack = (): StackInfo => JSON.parse(process.env.DARK_TOWER_WEB_STACK ?? '{}') as StackInfo;
+
+/** One join as the page timed it: ms from its start to each step (null: not reached). */
+interface JoinSample {
+  reconnect: boolean;
+  /** The first member: its first frame waited for someone else to join. */
+  alone: boolean;
+  loggedInMs: number | null;
+  meetingMs: number | null;
+  joinedMs: number | null;
+  mediaMs: number | null;
+  joinToFirstFrameMs: number | null;
+}
+
+interface Participant {
+  readonly name: string;
+  readonly context: BrowserContext;
+  readonly page: Page;
+  id: string;
+  code: number;
+}
+
+const snapshot = (page: Page) =>
+  page.evaluate(() =>
+    (globalThis as unknown as PageHook).__darkTower.snapshot(),
+  ) as Promise<Snapshot>;
+
+/** What the page exposes to tests (client/web/src/main.ts). */
+interface PageHook {
+  readonly __darkTower: { snapshot(): unknown; dropConnections(): void };
+}
+
+const people: Participant[] = [];
+let meeting = '';
+const joinTimes: (JoinSample & { participant: string })[] = [];
+
+async function open(browser: Browser, name: string): Promise<Participant> {
+  const context = await browser.newContext({ viewport: { width: 1366, height: 768 } });
+  const page = await context.newPage();
+  await page.goto(`${stack().webUrl}/`);
+  return { name, context, page, id: '', code: 0 };
+}
+
+/** Fills the join form (an empty meeting code creates the meeting) and waits for media. */
+async function join(p: Participant, meetingCode: string | undefined): Promise<void> {
+  const user = stack().users.find((u) => u.username === p.name);
+  if (user === undefined) throw new Error(`no user ${p.name}`);
+  await p.page.fill('input[name=username]', user.username);
+  await p.page.fill('input[name=password]', user.password);
+  if (meetingCode === undefined) {
+    await p.page.click('button[value=create]');
+  } else {
+    await p.page.fill('input[name=meeting]', meetingCode);
+    await p.page.click('button[value=join]');
+  }
+  await expect
+    .poll(async () => (await snapshot(p.page)).state, { timeout: 20_000 })
+    .toBe('connected');
+  const s = await snapshot(p.page);
+  p.id = s.participantId as string;
+  p.code = s.ownCode as number;
+}
+
+/** What `viewer` decodes of `shown`: frames, and the tag's counter and code. */
+async function decodedOf(viewer: Participant, shown: Participant) {
+  return (await snapshot(viewer.page)).remotes[shown.id];
+}
+
+/** Waits until `viewer` decodes frames whose pixels name `shown`, then until their counter advances. */
+async function expectDecodesAdvancing(viewer: Participant, shown: Participant): Promise<void> {
+  await expect
+    .poll(async () => (await decodedOf(viewer, shown))?.code, {
+      message: `${viewer.name} decodes ${shown.name}`,
+      timeout: 20_000,
+    })
+    .toBe(shown.code);
+  const first = (await decodedOf(viewer, shown))?.counter ?? 0;
+  await expect
+    .poll(async () => (await decodedOf(viewer, shown))?.counter ?? 0, {
+      message: `${shown.name}'s frame counter advances at ${viewer.name}`,
+    })
+    .toBeGreaterThan(first + 5);
+}
+
+function overlaps(
+  a: { x: number; y: number; width: number; height: number },
+  b: typeof a,
+): boolean {
+  return (
+    a.x < b.x + b.width - 0.5 &&
+    b.x < a.x + a.width - 0.5 &&
+    a.y < b.y + b.height - 0.5 &&
+    b.y < a.y + a.height - 0.5
+  );
+}
+
+/** Every visible region of the page lies inside 1366x768 and none overlaps another. */
+async function expectNoOverlap(page: Page): Promise<void> {
+  const boxes: { name: string; box: { x: number; y: number; width: number; height: number } }[] =
+    [];
+  const selectors = [
+    'header',
+    '#stage .tile',
+    '#self-view',
+    '#sidebar .row',
+    '#sidebar h2',
+    '#participants li',
+    '#leave',
+  ];
+  for (const selector of selectors) {
+    for (const [i, element] of (await page.locator(selector).all()).entries()) {
+      const box = await element.boundingBox();
+      if (box !== null && box.width > 0 && box.height > 0)
+        boxes.push({ name: `${selector}[${i}]`, box });
+    }
+  }
+  expect(boxes.length).toBeGreaterThan(6);
+  for (const { name, box } of boxes) {
+    expect({
+      name,
+      inside:
+        box.x >= 0 && box.y >= 0 && box.x + box.width <= 1366.5 && box.y + box.height <= 768.5,
+    }).toEqual({ name, inside: true });
+  }
+  for (let i = 0; i < boxes.length; i++) {
+    for (let j = i + 1; j < boxes.length; j++) {
+      const a = boxes[i] as (typeof boxes)[number];
+      const b = boxes[j] as (typeof boxes)[number];
+      expect({ pair: `${a.name} / ${b.name}`, overlap: overlaps(a.box, b.box) }).toEqual({
+        pair: `${a.name} / ${b.name}`,
+        overlap: false,
+      });
+    }
+  }
+}
+
+async function recordJoins(p: Participant): Promise<void> {
+  for (const j of (await snapshot(p.page)).joins) joinTimes.push({ participant: p.name, ...j });
+}
+
+/** The q-quantile (nearest rank) of the values present. */
+function quantile(values: readonly (number | null)[], q: number): number | null {
+  const sorted = values.filter((v): v is number => v !== null).sort((a, b) => a - b);
+  if (sorted.length === 0) return null;
+  return Math.round(
+    sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] as number,
+  );
+}
+
+function summary(samples: readonly JoinSample[]) {
+  const first = samples.map((j) => j.joinToFirstFrameMs);
+  return {
+    samples: samples.length,
+    reached_first_frame: first.filter((v) => v !== null).length,
+    p50_ms: quantile(first, 0.5),
+    p99_ms: quantile(first, 0.99),
+    median_step_ms: {
+      logged_in: quantile(
+        samples.map((j) => j.loggedInMs),
+        0.5,
+      ),
+      meeting_found: quantile(
+        samples.map((j) => j.meetingMs),
+        0.5,
+      ),
+      join_answered: quantile(
+        samples.map((j) => j.joinedMs),
+        0.5,
+      ),
+      media_accepted: quantile(
+        samples.map((j) => j.mediaMs),
+        0.5,
+      ),
+      first_frame: quantile(first, 0.5),
+    },
+  };
+}
+
+test.describe.configure({ mode: 'serial' });
+
+test.afterEach(async ({ browserName: _browser }, testInfo) => {
+  if (testInfo.status === testInfo.expectedStatus) return;
+  // Every page's screenshot of a failed test (Playwright keeps the traces: trace retain-on-failure).
+  for (const p of people) {
+    await p.page.screenshot({ path: testInfo.outputPath(`${p.name}.png`) }).catch(() => undefined);
+    const state = await snapshot(p.page).catch((error: unknown) => String(error));
+    writeFileSync(testInfo.outputPath(`${p.name}-state.json`), JSON.stringify(state, null, 2));
+  }
+});
+
+test.afterAll(async () => {
+  for (const p of people) {
+    await recordJoins(p).catch(() => undefined);
+    await p.context.close().catch(() => undefined);
+  }
+  if (joinTimes.length === 0) return;
+  mkdirSync(REPORTS, { recursive: true });
+  const report = {
+    what:
+      'browser join to the first remote frame decoded, in ms from the join form submitted ' +
+      '(AC login, GC lookup or creation, MC join, MH hello, first VP8 frame decoded from the new ' +
+      'media session); reconnects from the connection loss. The first member of a meeting is ' +
+      'left out (its first frame waits for a second member). Three pages of one Chromium on ' +
+      'the same 2-core machine as every service.',
+    chromium: '/usr/bin/chromium',
+    joins: summary(joinTimes.filter((j) => !j.reconnect && !j.alone)),
+    reconnects: summary(joinTimes.filter((j) => j.reconnect)),
+    first_member_excluded: joinTimes.filter((j) => j.alone).length,
+    samples: joinTimes,
+  };
+  writeFileSync(`${REPORTS}browser-join.json`, `${JSON.stringify(report, null, 2)}\n`);
+});
+
+test('three browsers join one meeting and each decodes the other two', async ({ browser }) => {
+  for (const name of ['alice', 'bob', 'carol']) people.push(await open(browser, name));
+  const [alice, bob, carol] = people as [Participant, Participant, Participant];
+  await join(alice, undefined);
+  meeting = (await snapshot(alice.page)).meetingId as string;
+  expect(meeting).toMatch(/^[A-Za-z0-9_-]+$/);
+  await join(bob, meeting);
+  await join(carol, meeting);
+  expect(new Set(people.map((p) => p.id)).size).toBe(3);
+
+  for (const viewer of people) {
+    for (const shown of people) if (shown !== viewer) await expectDecodesAdvancing(viewer, shown);
+  }
+  for (const viewer of people) {
+    const s = await snapshot(viewer.page);
+    expect(s.members.sort()).toEqual(people.map((p) => p.id).sort());
+    // The key status says what the keys are: not end-to-end until MLS keys arrive.
+    expect(s.endToEnd).toBe(false);
+    await expect(viewer.page.locator('#status')).toContainText('not end-to-end');
+    await expect(viewer.page.locator('#status')).toContainText(`key epoch ${s.keyEpoch}`);
+    // The tiles carry what was decoded, read off the pixels.
+    for (const shown of people.filter((p) => p !== viewer)) {
+      await expect(viewer.page.locator(`.tile[data-participant="${shown.id}"]`)).toHaveAttribute(
+        'data-tag-code',
+        String(shown.code),
+      );
+    }
+    await expect(viewer.page.locator('#participants li')).toHaveCount(3);
+  }
+  await expectNoOverlap(alice.page);
+  mkdirSync(`${REPORTS}browser`, { recursive: true });
+  await alice.page.screenshot({ path: `${REPORTS}browser/three-participants.png` });
+});
+
+test('a layout change promotes the right participant to the main tile', async () => {
+  const [alice, bob, carol] = people as [Participant, Participant, Participant];
+  await alice.page.selectOption('#layout', 'speaker');
+  // Nobody pinned, nobody spoke: the main tile shows the first in join order (bob).
+  const main = alice.page.locator('.tile[data-main="true"]');
+  await expect(main).toHaveAttribute('data-participant', bob.id);
+  await expect(main).toHaveAttribute('data-tag-code', String(bob.code));
+  await expect(alice.page.locator('.thumbnails .tile')).toHaveCount(1);
+  await expect(alice.page.locator('.thumbnails .tile')).toHaveAttribute(
+    'data-participant',
+    carol.id,
+  );
+
+  await alice.page.locator(`#participants li[data-participant="${carol.id}"] button.pin`).click();
+  await expect(main).toHaveAttribute('data-participant', carol.id);
+  await expect(main).toHaveAttribute('data-reason', 'pinned');
+  // The main tile's pixels are carol's frames, and they keep coming.
+  await expect(main).toHaveAttribute('data-tag-code', String(carol.code));
+  const before = Number(await main.getAttribute('data-tag-counter'));
+  await expect
+    .poll(async () => Number(await main.getAttribute('data-tag-counter')))
+    .toBeGreaterThan(before + 5);
+  await expect(alice.page.locator('.thumbnails .tile')).toHaveAttribute('data-participant', bob.id);
+  await expectNoOverlap(alice.page);
+  await alice.page.screenshot({ path: `${REPORTS}browser/speaker-view-pinned.png` });
+});
+
+test('a page that loses its connections rejoins as the same participant', async () => {
+  const [alice, bob, carol] = people as [Participant, Participant, Participant];
+  const id = carol.id;
+  const before = (await snapshot(carol.page)).reconnects;
+  // The page loses both connections without a leave. (Playwright's setOffline does not close
+  // open WebSockets to loopback in Chromium, so the page closes them itself, as a network
+  // failure would: the controller and the handler see them end with no Leave.)
+  await carol.page.evaluate(() =>
+    (globalThis as unknown as PageHook).__darkTower.dropConnections(),
+  );
+  await expect.poll(async () => (await snapshot(carol.page)).reconnects).toBeGreaterThan(before);
+  await expect
+    .poll(async () => (await snapshot(carol.page)).state, { timeout: 20_000 })
+    .toBe('connected');
+  const after = await snapshot(carol.page);
+  expect(after.participantId).toBe(id);
+  // Media flows both ways again.
+  for (const viewer of [alice, bob]) await expectDecodesAdvancing(viewer, carol);
+  for (const shown of [alice, bob]) await expectDecodesAdvancing(carol, shown);
+  for (const viewer of people) {
+    expect((await snapshot(viewer.page)).members.sort()).toEqual(people.map((p) => p.id).sort());
+  }
+});
+
+test('a participant who leaves and joins again is seen again by the others', async () => {
+  const [alice, bob, carol] = people as [Participant, Participant, Participant];
+  for (let round = 0; round < 3; round++) {
+    await bob.page.click('#leave');
+    for (const viewer of [alice, carol]) {
+      await expect
+        .poll(async () => (await snapshot(viewer.page)).members.includes(bob.id))
+        .toBe(false);
+      await expect(viewer.page.locator(`.tile[data-participant="${bob.id}"]`)).toHaveCount(0);
+    }
+    await join(bob, meeting);
+    for (const viewer of [alice, carol]) await expectDecodesAdvancing(viewer, bob);
+    for (const shown of [alice, carol]) await expectDecodesAdvancing(bob, shown);
+  }
+});

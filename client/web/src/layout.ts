@@ -1,0 +1,94 @@
+/**
+ * Which participant each tile shows. The Meeting Controller decides every member's layout
+ * (core/mc/layouts.ts over core/layout) and routes media by it, but its signaling does not send
+ * the assignment yet (`Layout` is reserved, docs/protocol.md). Until it does, `LocalLayout`
+ * runs the same engine, `assignLayout` from core/layout, on what the client knows: the member
+ * list in join order from `Participants`, the named layout it asked the controller for, and its
+ * own pins (a subscriber-side option the controller's named layouts do not carry). A
+ * controller-sent assignment plugs in behind `LayoutSource`.
+ */
+import { participantId, type ParticipantId } from '../../../core/ids.ts';
+import { assignLayout } from '../../../core/layout/assign.ts';
+import { layoutRequestNamed } from '../../../core/layout/named.ts';
+import type { LayoutAssignment, LayoutRequest, SlotReason } from '../../../core/layout/types.ts';
+
+export type LayoutName = 'grid' | 'speaker';
+
+export interface Tile {
+  readonly participant: string;
+  readonly reason: SlotReason;
+  /** Speaker view's main tile. */
+  readonly main: boolean;
+}
+
+export interface LayoutView {
+  readonly name: LayoutName;
+  readonly tiles: readonly Tile[];
+}
+
+export interface LayoutSource {
+  view(): LayoutView;
+}
+
+export class LocalLayout implements LayoutSource {
+  private members: readonly string[] = [];
+  private pins: string[] = [];
+  private previous: LayoutAssignment | undefined;
+  name: LayoutName = 'grid';
+
+  constructor(private readonly self: string) {}
+
+  setMembers(members: readonly string[]): void {
+    this.members = members;
+    this.pins = this.pins.filter((p) => members.includes(p));
+  }
+
+  setName(name: LayoutName): void {
+    if (name !== this.name) this.previous = undefined;
+    this.name = name;
+  }
+
+  togglePin(participant: string): void {
+    this.pins = this.pins.includes(participant)
+      ? this.pins.filter((p) => p !== participant)
+      : [participant, ...this.pins];
+  }
+
+  pinned(): readonly string[] {
+    return this.pins;
+  }
+
+  view(): LayoutView {
+    const base = layoutRequestNamed(this.name);
+    const request: LayoutRequest = {
+      ...base,
+      pinnedUsers: this.pins.map((p) => participantId(p)),
+    };
+    const result = assignLayout({
+      roster: {
+        participants: this.members.map((id, joinOrder) => ({
+          id: participantId(id),
+          joinOrder,
+          publishes: ['camera', 'audio'],
+        })),
+        departed: [],
+        activeSpeakers: [],
+      },
+      subscriber: participantId(this.self) as ParticipantId,
+      request,
+      ...(this.previous === undefined ? {} : { previous: this.previous }),
+    });
+    if (!result.ok) return { name: this.name, tiles: [] };
+    this.previous = result.value;
+    const tiles: Tile[] = [];
+    result.value.slots.forEach((slot, index) => {
+      if (slot.shows === null) return;
+      tiles.push({
+        participant: slot.shows.participant,
+        reason: slot.reason,
+        main: this.name === 'speaker' && index === 0,
+      });
+    });
+    return { name: this.name, tiles };
+  }
+}

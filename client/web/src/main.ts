@@ -1,0 +1,231 @@
+/**
+ * The page: a join form, the stage (tiles as the layout says), a side bar (self view, layout,
+ * participants with pins, leave) and a status bar (connection, handler, key epoch and what the
+ * keys are). Tests read `window.__darkTower.snapshot()` and the tiles' data attributes.
+ */
+import './buffer-global.ts';
+import { mediaPublisherId } from '../../../core/mh/stream-id.ts';
+import type { MeetingId, ParticipantId } from '../../../core/ids.ts';
+import type { Endpoints } from './api.ts';
+import type { LayoutName } from './layout.ts';
+import { webSocketMedia } from './media-transport.ts';
+import { MeetingSession, type JoinTiming } from './session.ts';
+import { webSocketSignaling } from './signaling.ts';
+import type { RemoteVideo } from './video.ts';
+
+const params = new URLSearchParams(location.search);
+const endpoints: Endpoints = {
+  ac: params.get('ac') ?? `${location.origin}/ac`,
+  gc: params.get('gc') ?? `${location.origin}/gc`,
+};
+
+const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+const form = $<HTMLFormElement>('join-form');
+const stage = $<HTMLElement>('stage');
+const statusBar = $<HTMLElement>('status');
+const participantsList = $<HTMLUListElement>('participants');
+const selfView = $<HTMLElement>('self-view');
+const layoutSelect = $<HTMLSelectElement>('layout');
+const meetingCode = $<HTMLElement>('meeting-code');
+const leaveButton = $<HTMLButtonElement>('leave');
+const speakButton = $<HTMLButtonElement>('speak');
+
+for (const name of ['username', 'password', 'meeting'] as const) {
+  const value = params.get(name);
+  if (value !== null) (form.elements.namedItem(name) as HTMLInputElement).value = value;
+}
+
+let session: MeetingSession | undefined;
+/** The join timings of this page's earlier sessions (a participant who left and joined again). */
+const earlierJoins: JoinTiming[] = [];
+
+function statusText(s: MeetingSession): string {
+  const key = s.keys?.current();
+  const parts = [
+    `state: ${s.state}`,
+    s.participantId === undefined ? '' : `you: ${s.participantId}`,
+    s.handler === undefined ? '' : `handler: ${s.handler.id} (${webSocketMedia.name})`,
+    key === undefined ? 'key: none' : `key epoch ${key.epoch}: ${s.keys?.description ?? ''}`,
+    s.reconnects > 0 ? `reconnects: ${s.reconnects}` : '',
+    s.error === undefined ? '' : `⚠ ${s.error}`,
+  ];
+  return parts.filter((p) => p !== '').join(' · ');
+}
+
+function tileFor(video: RemoteVideo | undefined, participant: string): HTMLElement {
+  const tile = document.createElement('div');
+  tile.className = 'tile';
+  tile.dataset.participant = participant;
+  if (video !== undefined) tile.append(video.canvas);
+  else {
+    const waiting = document.createElement('div');
+    waiting.className = 'waiting';
+    waiting.textContent = 'waiting for video…';
+    tile.append(waiting);
+  }
+  const label = document.createElement('span');
+  label.className = 'label';
+  tile.append(label);
+  return tile;
+}
+
+function updateTileMeta(tile: HTMLElement, video: RemoteVideo | undefined): void {
+  if (video === undefined) return;
+  tile.dataset.decodedFrames = String(video.decodedFrames);
+  if (video.lastTag !== undefined) {
+    tile.dataset.tagCounter = String(video.lastTag.counter);
+    tile.dataset.tagCode = String(video.lastTag.code);
+  }
+}
+
+function render(): void {
+  const s = session;
+  if (s === undefined) return;
+  statusBar.textContent = statusText(s);
+  statusBar.dataset.state = s.state;
+  document.body.dataset.state = s.state;
+  form.hidden = s.state !== 'failed' && s.state !== 'idle' && s.state !== 'left';
+  stage.hidden = !form.hidden;
+  meetingCode.textContent = s.meetingId ?? '';
+  if (s.camera !== undefined && selfView.firstChild !== s.camera.canvas) {
+    selfView.replaceChildren(s.camera.canvas);
+  }
+  // Participants, with pin buttons.
+  const pinned = s.layout?.pinned() ?? [];
+  participantsList.replaceChildren(
+    ...s.members.map((member) => {
+      const item = document.createElement('li');
+      item.dataset.participant = member;
+      const name = document.createElement('span');
+      name.textContent = member === s.participantId ? `(you) ${member}` : member;
+      name.title = member;
+      item.append(name);
+      if (member !== s.participantId) {
+        const pin = document.createElement('button');
+        pin.type = 'button';
+        pin.className = 'pin';
+        pin.textContent = pinned.includes(member) ? 'Unpin' : 'Pin';
+        pin.onclick = () => s.togglePin(member);
+        item.append(pin);
+      }
+      return item;
+    }),
+  );
+  // Tiles as the layout says.
+  const view = s.layout?.view();
+  stage.dataset.layout = view?.name ?? 'grid';
+  const main = view?.tiles.find((t) => t.main);
+  const rest = view?.tiles.filter((t) => !t.main) ?? [];
+  const make = (participant: string, reason: string, isMain: boolean) => {
+    const video = s.remotes.get(participant)?.video;
+    const tile = tileFor(video, participant);
+    tile.dataset.main = String(isMain);
+    tile.dataset.reason = reason;
+    (tile.querySelector('.label') as HTMLElement).textContent =
+      `${participant}${reason === 'pinned' ? ' · pinned' : ''}`;
+    updateTileMeta(tile, video);
+    return tile;
+  };
+  const tiles: HTMLElement[] = [];
+  if (main !== undefined) {
+    const mainArea = document.createElement('div');
+    mainArea.className = 'main-area';
+    mainArea.append(make(main.participant, main.reason, true));
+    tiles.push(mainArea);
+  }
+  const strip = document.createElement('div');
+  strip.className = main !== undefined ? 'thumbnails' : 'grid';
+  strip.dataset.count = String(rest.length);
+  strip.append(...rest.map((t) => make(t.participant, t.reason, false)));
+  tiles.push(strip);
+  stage.replaceChildren(...tiles);
+}
+
+function onDecoded(video: RemoteVideo): void {
+  const tile = stage.querySelector<HTMLElement>(
+    `.tile[data-participant="${CSS.escape(video.participant)}"]`,
+  );
+  if (tile === null || tile.querySelector('canvas') !== video.canvas) return render();
+  updateTileMeta(tile, video);
+}
+
+form.addEventListener('submit', (event) => {
+  event.preventDefault();
+  const submitter = (event as SubmitEvent).submitter as HTMLButtonElement | null;
+  const data = new FormData(form);
+  session?.leave();
+  if (session !== undefined) earlierJoins.push(...session.joins);
+  session = new MeetingSession({ endpoints, signaling: webSocketSignaling, media: webSocketMedia });
+  session.onChange = render;
+  session.onDecoded = onDecoded;
+  const create = submitter?.value === 'create';
+  void session.start({
+    username: String(data.get('username')),
+    password: String(data.get('password')),
+    ...(create ? { title: 'Meeting' } : { meeting: String(data.get('meeting')).trim() }),
+    layout: layoutSelect.value as LayoutName,
+  });
+});
+
+layoutSelect.addEventListener('change', () => session?.setLayout(layoutSelect.value as LayoutName));
+leaveButton.addEventListener('click', () => session?.leave());
+speakButton.addEventListener('click', () => session?.speak());
+
+/** What tests (and a curious engineer at the console) read. */
+const hook = {
+  snapshot() {
+    const s = session;
+    if (s === undefined) return { state: 'idle' };
+    const view = s.layout?.view();
+    const key = s.keys?.current();
+    return {
+      state: s.state,
+      error: s.error ?? null,
+      participantId: s.participantId ?? null,
+      meetingId: s.meetingId ?? null,
+      handler: s.handler?.id ?? null,
+      ownCode:
+        s.participantId === undefined || s.meetingId === undefined
+          ? null
+          : Number(
+              mediaPublisherId(s.meetingId as MeetingId, s.participantId as ParticipantId) &
+                0xffffffffn,
+            ),
+      keyEpoch: key?.epoch ?? null,
+      keyDescription: s.keys?.description ?? null,
+      endToEnd: s.keys?.endToEnd ?? false,
+      members: [...s.members],
+      layout: view === undefined ? null : { name: view.name, tiles: view.tiles },
+      remotes: Object.fromEntries(
+        [...s.remotes].map(([p, r]) => [
+          p,
+          {
+            decodedFrames: r.video.decodedFrames,
+            counter: r.video.lastTag?.counter ?? null,
+            code: r.video.lastTag?.code ?? null,
+          },
+        ]),
+      ),
+      joins: [...earlierJoins, ...s.joins].map((j) => {
+        const since = (at: number | undefined) =>
+          at === undefined ? null : Math.round((at - j.startedAt) * 10) / 10;
+        return {
+          reconnect: j.reconnect,
+          alone: j.alone ?? false,
+          loggedInMs: since(j.loggedInAt),
+          meetingMs: since(j.meetingAt),
+          joinedMs: since(j.joinedAt),
+          mediaMs: since(j.mediaAt),
+          joinToFirstFrameMs: since(j.firstFrameAt),
+        };
+      }),
+      sentFrames: s.sentFrames,
+      datagramsReceived: s.datagramsReceived,
+      assemblyDrops: { ...s.assembler.drops },
+      decryptFailures: s.decryptFailures,
+      reconnects: s.reconnects,
+    };
+  },
+  dropConnections: () => session?.dropConnections(),
+};
+(window as unknown as { __darkTower: typeof hook }).__darkTower = hook;

@@ -1,0 +1,190 @@
+/**
+ * Video with WebCodecs: a synthetic camera (a canvas that draws the participant's id, a frame
+ * counter and the machine-readable tag of tag.ts) encoded to VP8, and a decoder per remote
+ * publisher that draws what it decodes and reads the tag back from the pixels.
+ */
+import { readTag, tagCells, tagGeometry, TAG_BITS, type FrameTag } from './tag.ts';
+
+export const VIDEO_WIDTH = 320;
+export const VIDEO_HEIGHT = 240;
+export const FRAME_RATE = 15;
+/** A keyframe at least this often, so a receiver that lost one recovers. */
+const KEYFRAME_INTERVAL = FRAME_RATE * 2;
+const CODEC = 'vp8';
+
+export interface EncodedFrame {
+  readonly bytes: Uint8Array;
+  readonly keyframe: boolean;
+  readonly counter: number;
+  readonly captureTimeUs: number;
+}
+
+/** The hue a participant's frames are painted in (from its code, so each differs). */
+const hueOf = (code: number) => code % 360;
+
+/** Paints one synthetic frame. */
+export function paintFrame(
+  ctx: CanvasRenderingContext2D,
+  participant: string,
+  code: number,
+  counter: number,
+): void {
+  const { cell, top } = tagGeometry(VIDEO_WIDTH, VIDEO_HEIGHT);
+  ctx.fillStyle = `hsl(${hueOf(code)} 45% 32%)`;
+  ctx.fillRect(0, 0, VIDEO_WIDTH, VIDEO_HEIGHT);
+  // A moving bar, so the picture changes between frames as a camera's would.
+  ctx.fillStyle = `hsl(${hueOf(code)} 60% 55%)`;
+  ctx.fillRect((counter * 6) % VIDEO_WIDTH, 0, 24, top);
+  ctx.fillStyle = '#fff';
+  ctx.textAlign = 'center';
+  ctx.font = 'bold 30px sans-serif';
+  ctx.fillText(participant.slice(0, 16), VIDEO_WIDTH / 2, 90);
+  ctx.font = '26px monospace';
+  ctx.fillText(`frame ${counter}`, VIDEO_WIDTH / 2, 140);
+  tagCells({ counter, code }).forEach((white, i) => {
+    ctx.fillStyle = white ? '#fff' : '#000';
+    ctx.fillRect((i % TAG_BITS) * cell, top + Math.floor(i / TAG_BITS) * cell, cell, cell);
+  });
+}
+
+/** A canvas source encoded to VP8 at FRAME_RATE. */
+export class SyntheticCamera {
+  readonly canvas: HTMLCanvasElement;
+  private readonly ctx: CanvasRenderingContext2D;
+  private readonly encoder: VideoEncoder;
+  private timer: ReturnType<typeof setInterval> | undefined;
+  private counter = 0;
+  private keyframeWanted = true;
+  onFrame: ((frame: EncodedFrame) => void) | null = null;
+  onError: ((error: Error) => void) | null = null;
+
+  constructor(
+    private readonly participant: string,
+    private readonly code: number,
+  ) {
+    this.canvas = document.createElement('canvas');
+    this.canvas.width = VIDEO_WIDTH;
+    this.canvas.height = VIDEO_HEIGHT;
+    this.ctx = this.canvas.getContext('2d') as CanvasRenderingContext2D;
+    this.encoder = new VideoEncoder({
+      output: (chunk) => {
+        const bytes = new Uint8Array(chunk.byteLength);
+        chunk.copyTo(bytes);
+        this.onFrame?.({
+          bytes,
+          keyframe: chunk.type === 'key',
+          counter: Math.round(chunk.timestamp / (1e6 / FRAME_RATE)),
+          captureTimeUs: Math.floor((performance.timeOrigin + performance.now()) * 1000),
+        });
+      },
+      error: (error) => this.onError?.(error),
+    });
+    this.encoder.configure({
+      codec: CODEC,
+      width: VIDEO_WIDTH,
+      height: VIDEO_HEIGHT,
+      bitrate: 400_000,
+      framerate: FRAME_RATE,
+      latencyMode: 'realtime',
+    });
+  }
+
+  start(): void {
+    if (this.timer !== undefined) return;
+    this.timer = setInterval(() => this.tick(), 1000 / FRAME_RATE);
+    this.tick();
+  }
+
+  /** The next frame is a keyframe (a new receiver, or one that lost its decoder state). */
+  requestKeyframe(): void {
+    this.keyframeWanted = true;
+  }
+
+  private tick(): void {
+    if (this.encoder.state !== 'configured' || this.encoder.encodeQueueSize > 2) return;
+    const counter = this.counter++;
+    paintFrame(this.ctx, this.participant, this.code, counter);
+    const frame = new VideoFrame(this.canvas, { timestamp: counter * (1e6 / FRAME_RATE) });
+    const keyFrame = this.keyframeWanted || counter % KEYFRAME_INTERVAL === 0;
+    this.keyframeWanted = false;
+    this.encoder.encode(frame, { keyFrame });
+    frame.close();
+  }
+
+  stop(): void {
+    if (this.timer !== undefined) clearInterval(this.timer);
+    this.timer = undefined;
+    if (this.encoder.state !== 'closed') this.encoder.close();
+  }
+}
+
+/** One remote publisher's decoder, its canvas and what it last showed. */
+export class RemoteVideo {
+  readonly canvas: HTMLCanvasElement;
+  private readonly ctx: CanvasRenderingContext2D;
+  private decoder: VideoDecoder;
+  private waitingForKeyframe = true;
+  decodedFrames = 0;
+  lastTag: FrameTag | undefined;
+  firstFrameAt: number | undefined;
+  onDecoded: ((video: RemoteVideo) => void) | null = null;
+
+  constructor(readonly participant: string) {
+    this.canvas = document.createElement('canvas');
+    this.canvas.width = VIDEO_WIDTH;
+    this.canvas.height = VIDEO_HEIGHT;
+    this.ctx = this.canvas.getContext('2d', {
+      willReadFrequently: true,
+    }) as CanvasRenderingContext2D;
+    this.decoder = this.newDecoder();
+  }
+
+  private newDecoder(): VideoDecoder {
+    const decoder = new VideoDecoder({
+      output: (frame) => {
+        this.ctx.drawImage(frame, 0, 0, VIDEO_WIDTH, VIDEO_HEIGHT);
+        frame.close();
+        const pixels = this.ctx.getImageData(0, 0, VIDEO_WIDTH, VIDEO_HEIGHT).data;
+        this.lastTag = readTag(pixels, VIDEO_WIDTH, VIDEO_HEIGHT) ?? this.lastTag;
+        this.decodedFrames++;
+        this.firstFrameAt ??= performance.now();
+        this.onDecoded?.(this);
+      },
+      error: () => {
+        // A broken stream: start again at the next keyframe.
+        this.waitingForKeyframe = true;
+        this.decoder = this.newDecoder();
+      },
+    });
+    decoder.configure({ codec: CODEC, optimizeForLatency: true });
+    return decoder;
+  }
+
+  /** Decodes one frame; returns false when it had to be skipped (waiting for a keyframe). */
+  decode(bytes: Uint8Array, keyframe: boolean, timestampUs: number): boolean {
+    if (this.waitingForKeyframe && !keyframe) return false;
+    if (this.decoder.state !== 'configured') return false;
+    this.waitingForKeyframe = false;
+    this.decoder.decode(
+      new EncodedVideoChunk({
+        type: keyframe ? 'key' : 'delta',
+        timestamp: timestampUs,
+        data: bytes,
+      }),
+    );
+    return true;
+  }
+
+  /** Decoding needs a keyframe again (frames were lost). */
+  resync(): void {
+    this.waitingForKeyframe = true;
+  }
+
+  get wantsKeyframe(): boolean {
+    return this.waitingForKeyframe;
+  }
+
+  close(): void {
+    if (this.decoder.state !== 'closed') this.decoder.close();
+  }
+}
