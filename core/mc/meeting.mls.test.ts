@@ -281,6 +281,24 @@ describe('MeetingMachine with MLS keys', () => {
   });
 });
 
+describe('MeetingMachine without MLS (controller-made key epochs)', () => {
+  it('starts a new epoch on a member’s rotation request, not a stranger’s', () => {
+    const { machine } = newMeeting(['h1']);
+    machine.handle(joinInput('a'), 0);
+    drain(machine);
+    machine.handle({ type: 'rotate-keys', participant: p('z') }, 1);
+    expect(drain(machine)).toEqual([]);
+    machine.handle({ type: 'rotate-keys', participant: p('a') }, 1);
+    const out = drain(machine);
+    expect(ofType(out, 'key')).toEqual([
+      { type: 'key', epoch: 1, recipients: [p('a')], resend: false },
+    ]);
+    expect(ofType(out, 'mls')).toEqual([]);
+    expect(machine.currentEpoch()).toBe(1);
+    expect(machine.mlsMembers()).toEqual([]);
+  });
+});
+
 describe('MeetingMachine with MLS keys: properties', () => {
   type Step =
     | { readonly op: 'join'; readonly who: number; readonly withKey: boolean }
