@@ -74,6 +74,8 @@ export interface MeetingMutations {
   readonly noRetransmit?: boolean;
   /** Do not start a new key epoch when a member joins. */
   readonly noKeyRotationOnJoin?: boolean;
+  /** With MLS: do not remove a member who left from the group. */
+  readonly keepLeaversInMlsGroup?: boolean;
 }
 
 export interface MeetingConfig {
@@ -705,7 +707,8 @@ export class MeetingMachine {
     this.pendingKeys.delete(participant);
     this.outputs.push({ type: 'session-delete', participant });
     if (this.mls === undefined) this.keyEvent({ type: 'leave', participant }, now);
-    else this.toMls(participant, now, { type: 'leave', participant });
+    else if (this.config.mutations?.keepLeaversInMlsGroup !== true)
+      this.toMls(participant, now, { type: 'leave', participant });
     this.replan(now);
   }
 
