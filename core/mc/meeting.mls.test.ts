@@ -191,6 +191,8 @@ describe('MeetingMachine with MLS keys', () => {
     machine.handle(joinWith('c'), 10);
     const asked = drain(machine);
     expect(mlsOf(asked, 'request-commit')).toMatchObject([{ to: p('a') }]);
+    // The joins' route commands, unacknowledged, are retried before the commit times out.
+    expect(machine.pollTimeout()).toBe(TEST_TIMING.commandRetryMs);
     // Every route command acknowledged: the commit timeout is the next deadline.
     ackUntilIdle(machine, [...out, ...asked], 10);
     expect(machine.pollTimeout()).toBe(10 + MLS.commitTimeoutMs);

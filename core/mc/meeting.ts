@@ -356,9 +356,9 @@ export class MeetingMachine {
     return this.mls === undefined ? this.keys.currentEpoch() : this.mls.epoch;
   }
 
-  /** Epochs whose keys the controller has not erased yet (with `mls` it holds none). */
+  /** Epochs whose keys the controller has not erased yet (with `mls` it makes and holds none). */
   liveEpochs(): number[] {
-    return this.mls === undefined ? this.keys.liveEpochs() : [];
+    return this.keys.liveEpochs();
   }
 
   /** The MLS group's members in its current epoch, in order of joining (with `mls`). */
@@ -473,9 +473,9 @@ export class MeetingMachine {
 
   handleTimeout(now: number): void {
     if (this.ended) return;
-    const mlsDue = this.mls?.pollTimeout() ?? null;
-    if (mlsDue !== null && mlsDue <= now) {
-      this.mls?.handleTimeout(now);
+    // The delivery machine acts only on its own deadlines, so it may be woken early.
+    if (this.mls !== undefined) {
+      this.mls.handleTimeout(now);
       this.drainMls();
     }
     if (this.keyDeadline !== null && this.keyDeadline <= now) this.keyEvent({ type: 'tick' }, now);
@@ -655,7 +655,7 @@ export class MeetingMachine {
     // After the answer: the member hears it was admitted before it is asked to create the group.
     // A key package on a reconnect means the member's MLS state was lost: its old leaf goes,
     // the new one comes in, in one commit.
-    if (this.mls !== undefined && keyPackage !== undefined)
+    if (keyPackage !== undefined)
       this.toMls(participant, now, { type: 'join', participant, keyPackage });
   }
 
