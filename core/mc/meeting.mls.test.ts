@@ -283,6 +283,22 @@ describe('MeetingMachine with MLS keys', () => {
   });
 });
 
+describe('MeetingMachine MLS mutation', () => {
+  it('keepLeaversInMlsGroup leaves a member who left in the group (the simulator must notice)', () => {
+    const { machine } = newMeeting(['h1'], {
+      mls: MLS,
+      mutations: { keepLeaversInMlsGroup: true },
+    });
+    machine.handle(joinWith('a'), 0);
+    machine.handle(joinWith('b'), 0);
+    answer(machine, mlsOf(drain(machine), 'request-commit')[0] as MlsOf<'request-commit'>, 0);
+    drain(machine);
+    machine.handle({ type: 'leave', participant: p('b') }, 1);
+    expect(mlsOf(drain(machine), 'request-commit')).toEqual([]);
+    expect(machine.mlsMembers()).toEqual([p('a'), p('b')]);
+  });
+});
+
 describe('MeetingMachine without MLS (controller-made key epochs)', () => {
   it('starts a new epoch on a member’s rotation request, not a stranger’s', () => {
     const { machine } = newMeeting(['h1']);
