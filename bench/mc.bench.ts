@@ -320,6 +320,7 @@ async function main(): Promise<void> {
             meetingId: (meetings[meeting] as { id: string }).id,
             layout: i % 2 === 0 ? 'grid' : 'speaker',
             region: '',
+            keyPackage: Buffer.alloc(0),
           },
         });
         const answer = await signaling.next(
@@ -355,6 +356,7 @@ async function main(): Promise<void> {
         meetingId: meeting.id,
         layout: 'grid',
         region: '',
+        keyPackage: Buffer.alloc(0),
       },
     });
     await signaling.next((m) => m.joinResponse ?? m.joinRejected ?? m.error, 30_000);

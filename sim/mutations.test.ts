@@ -52,6 +52,13 @@ const cases: readonly {
     mutations: { meeting: { noKeyRotationOnJoin: true } },
     invariant: 'media-key-epoch',
   },
+  {
+    name: 'MLS: leavers kept in the group',
+    scenario: 'mls',
+    seconds: 30,
+    mutations: { meeting: { keepLeaversInMlsGroup: true } },
+    invariant: 'media-key-epoch',
+  },
 ];
 
 describe('the simulator notices a broken controller', () => {

@@ -114,6 +114,16 @@ export function commitEpoch(bytes: Uint8Array): Result<number, MlsClientError> {
   return err({ kind: 'malformed', expected: 'commit' });
 }
 
+/** Whether `bytes` is one whole MLS message carrying a key package (what a join brings). */
+export function isKeyPackageMessage(bytes: Uint8Array): boolean {
+  return decode(bytes)?.wireformat === 'mls_key_package';
+}
+
+/** Whether `bytes` is one whole MLS message carrying a welcome. */
+export function isWelcomeMessage(bytes: Uint8Array): boolean {
+  return decode(bytes)?.wireformat === 'mls_welcome';
+}
+
 /** What the controller says an accepted commit does (its broadcast's `from`, adds, removes). */
 export interface ExpectedChanges {
   readonly from: string;

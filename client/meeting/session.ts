@@ -173,6 +173,7 @@ export class MeetingSession implements DatagramSink {
           meetingId: meeting.meetingId,
           layout: options.layout ?? 'grid',
           region: '',
+          keyPackage: Buffer.alloc(0),
         },
       });
       const answer = await signaling

@@ -20,7 +20,7 @@ describe('media-key epochs', () => {
   it('starts a new epoch for everyone on each join, the joiner included', () => {
     const epochs = new MediaKeyEpochs();
     expect(epochs.handle({ type: 'join', participant: alice }, 0)).toEqual([
-      { type: 'distribute_epoch', epoch: 0, sframeKid: 0, recipients: [alice], reason: 'join' },
+      { type: 'distribute_epoch', epoch: 0, recipients: [alice], reason: 'join' },
     ]);
     const [second] = distributions(epochs.handle({ type: 'join', participant: bob }, 10));
     expect(second).toMatchObject({ epoch: 1, recipients: [alice, bob] });

@@ -8,9 +8,15 @@
  * listed recipients; a `delete_epoch` effect tells the caller and the members to erase an
  * epoch's key.
  *
+ * This is the key model of a meeting run without MLS (the simulator's): the services run the
+ * meeting's MLS group instead (core/mls/delivery through core/mc/meeting), whose epochs are MLS
+ * epochs and whose keys the controller never holds.
+ *
  * Rules:
- * - epochs are numbered 0, 1, 2, ... per meeting and the SFrame KID is the epoch number, so it
- *   stays small (KIDs below 8 fit in the SFrame header byte itself, RFC 9605 section 4.3);
+ * - epochs are numbered 0, 1, 2, ... per meeting. An epoch number is not a KID: a member's
+ *   SFrame KID carries the epoch's low E bits and the member's own sender index above them
+ *   (RFC 9605 section 5.2, core/protocol/sframe-mls), so every member sends under its own key
+ *   and salt and no two members share a nonce sequence;
  * - an epoch goes to the members at the instant it starts and to nobody else: a joiner never
  *   receives an earlier epoch, a participant who left never receives a later one;
  * - a superseded epoch is deleted `deletionGraceMs` (30 s) after it was superseded. The grace
@@ -50,7 +56,6 @@ export type MediaKeyEffect =
   | {
       readonly type: 'distribute_epoch';
       readonly epoch: number;
-      readonly sframeKid: number;
       readonly recipients: readonly ParticipantId[];
       readonly reason: RotationReason;
     }
@@ -58,12 +63,8 @@ export type MediaKeyEffect =
   | {
       readonly type: 'delete_epoch';
       readonly epoch: number;
-      readonly sframeKid: number;
       readonly holders: readonly ParticipantId[];
     };
-
-/** The SFrame KID of an epoch: the epoch number itself. */
-export const sframeKidForEpoch = (epoch: number): number => epoch;
 
 interface RetiringEpoch {
   readonly epoch: number;
@@ -161,7 +162,6 @@ export class MediaKeyEpochs {
     return {
       type: 'distribute_epoch',
       epoch,
-      sframeKid: sframeKidForEpoch(epoch),
       recipients: this.members(),
       reason,
     };
@@ -180,7 +180,6 @@ export class MediaKeyEpochs {
     return due.map((r) => ({
       type: 'delete_epoch',
       epoch: r.epoch,
-      sframeKid: sframeKidForEpoch(r.epoch),
       holders,
     }));
   }

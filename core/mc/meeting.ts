@@ -20,7 +20,13 @@
  *   are gone.
  * - moving clients: a member connected to a handler that is not its home in a new plan is told
  *   to move.
- * - media keys: core's epoch machine (a new epoch on join, leave and hourly); each epoch's key
+ * - media keys, one of two ways. With `mls` configured (the services), the meeting's MLS group
+ *   (RFC 9420) with the controller as delivery service (core/mls/delivery): a member joining
+ *   with a KeyPackage is added, a member leaving (or expiring) removed, a manual request and
+ *   the hourly timer rotate; each change is one commit that the delivery machine asks one member
+ *   for, orders and fans out. The controller holds no key: each member derives the epoch's
+ *   SFrame keys from the MLS exporter (RFC 9605 section 5.2). Without `mls` (the simulator's
+ *   key model): core's epoch machine (a new epoch on join, leave and hourly); each epoch's key
  *   goes to exactly its recipients and is resent until acknowledged while the epoch is current
  *   and the recipient a member, after `keyRetryMs`, then twice as long each time up to
  *   `keyRetryCapMs` (core/backpressure/backoff); superseded epochs are erased.
@@ -36,6 +42,12 @@ import {
   type MediaKeyEvent,
   type MediaKeyPolicy,
 } from '../keys/media-epochs.ts';
+import {
+  MlsDelivery,
+  type MlsDeliveryConfig,
+  type MlsDeliveryError,
+  type MlsDeliveryOutput,
+} from '../mls/delivery.ts';
 import { planKeepingHomes, planRouting } from '../routing/planner.ts';
 import { canonicalPlanHas, planTransition, type PlanStep } from '../routing/transition.ts';
 import { routeKey } from '../routing/keys.ts';
@@ -68,6 +80,8 @@ export interface MeetingMutations {
   readonly noRetransmit?: boolean;
   /** Do not start a new key epoch when a member joins. */
   readonly noKeyRotationOnJoin?: boolean;
+  /** With MLS: do not remove a member who left from the group. */
+  readonly keepLeaversInMlsGroup?: boolean;
 }
 
 export interface MeetingConfig {
@@ -99,6 +113,12 @@ export interface MeetingConfig {
    * member connects there.
    */
   readonly crossRegion?: CrossRegionStrategy;
+  /**
+   * End-to-end keys through MLS with the controller as delivery service; `keyPolicy` then only
+   * names the rotation interval the services configure here too. Absent: controller-made key
+   * epochs (the simulator's key model).
+   */
+  readonly mls?: MlsDeliveryConfig;
   readonly mutations?: MeetingMutations;
 }
 
@@ -121,6 +141,8 @@ export type MeetingInput =
       readonly participant: ParticipantId;
       readonly region: RegionId;
       readonly layout: LayoutRequest;
+      /** The member's MLS KeyPackage (with `mls`): it is added to the group. */
+      readonly keyPackage?: Uint8Array;
     }
   | { readonly type: 'leave'; readonly participant: ParticipantId }
   | { readonly type: 'layout'; readonly participant: ParticipantId; readonly layout: LayoutRequest }
@@ -147,6 +169,22 @@ export type MeetingInput =
     }
   | { readonly type: 'route-ack'; readonly command: number }
   | { readonly type: 'key-ack'; readonly participant: ParticipantId; readonly epoch: number }
+  /**
+   * A member's answer to an MLS commit request (with `mls`): `epoch` is the one the commit was
+   * made in, as the driver read it from the message's cleartext header.
+   */
+  | {
+      readonly type: 'mls-commit';
+      readonly participant: ParticipantId;
+      readonly request: number;
+      readonly epoch: number;
+      readonly commit: Uint8Array;
+      readonly welcome: Uint8Array | undefined;
+    }
+  /** A member reached an MLS epoch (with `mls`). */
+  | { readonly type: 'mls-processed'; readonly participant: ParticipantId; readonly epoch: number }
+  /** A member asks for fresh keys (manual rotation). */
+  | { readonly type: 'rotate-keys'; readonly participant: ParticipantId }
   /** The endpoint lost a handler (silence or a closed connection). */
   | { readonly type: 'handler-lost'; readonly handler: HandlerId }
   /** A handler the meeting uses is draining: replan without it (it still acknowledges). */
@@ -195,6 +233,14 @@ export type MeetingOutput =
     }
   /** Every member, and the controller, erases the epoch's key. */
   | { readonly type: 'erase-epoch'; readonly epoch: number }
+  /** What the MLS delivery service has to send (with `mls`): core/mls/delivery's outputs. */
+  | { readonly type: 'mls'; readonly output: MlsDeliveryOutput }
+  /** A member's MLS input was refused (an empty key package or commit): nothing changed. */
+  | {
+      readonly type: 'mls-refused';
+      readonly participant: ParticipantId;
+      readonly error: MlsDeliveryError;
+    }
   /** A route command to one handler; resent with the same id until acknowledged. */
   | {
       readonly type: 'route-command';
@@ -265,6 +311,8 @@ export class MeetingMachine {
   readonly roster: MeetingRoster = emptyRoster();
   private nextJoinOrder = 0;
   private readonly keys: MediaKeyEpochs;
+  /** The MLS group's delivery service, with `mls`. */
+  private readonly mls: MlsDelivery | undefined;
   private readonly outputs = new OutputQueue<MeetingOutput>();
 
   /** The plan in force (the latest made), and the demand it serves. */
@@ -305,6 +353,7 @@ export class MeetingMachine {
     private handlers: HandlerView,
   ) {
     this.keys = new MediaKeyEpochs(config.keyPolicy);
+    this.mls = config.mls === undefined ? undefined : new MlsDelivery(config.mls);
   }
 
   get id(): MeetingId {
@@ -320,14 +369,19 @@ export class MeetingMachine {
     return this.phase !== 'idle';
   }
 
-  /** The key epoch in force, if any. */
+  /** The key epoch in force, if any (with `mls`: the MLS group's epoch). */
   currentEpoch(): number | undefined {
-    return this.keys.currentEpoch();
+    return this.mls === undefined ? this.keys.currentEpoch() : this.mls.epoch;
   }
 
-  /** Epochs whose keys the controller has not erased yet. */
+  /** Epochs whose keys the controller has not erased yet (with `mls` it makes and holds none). */
   liveEpochs(): number[] {
     return this.keys.liveEpochs();
+  }
+
+  /** The MLS group's members in its current epoch, in order of joining (with `mls`). */
+  mlsMembers(): ParticipantId[] {
+    return this.mls?.groupMembers() ?? [];
   }
 
   /**
@@ -349,7 +403,7 @@ export class MeetingMachine {
     }
     switch (input.type) {
       case 'join':
-        return this.join(input.participant, input.region, input.layout, now);
+        return this.join(input.participant, input.region, input.layout, now, input.keyPackage);
       case 'leave':
         return this.leave(input.participant, now);
       case 'layout':
@@ -403,6 +457,30 @@ export class MeetingMachine {
         if (this.pendingKeys.size === 0 && this.pending.size === 0) this.nextRetryAt = null;
         return;
       }
+      case 'mls-commit':
+        if (!this.roster.members.has(input.participant)) return;
+        this.seen(input.participant, now);
+        return this.toMls(input.participant, now, {
+          type: 'commit',
+          from: input.participant,
+          request: input.request,
+          epoch: input.epoch,
+          commit: input.commit,
+          welcome: input.welcome,
+        });
+      case 'mls-processed':
+        if (!this.roster.members.has(input.participant)) return;
+        this.seen(input.participant, now);
+        return this.toMls(input.participant, now, {
+          type: 'processed',
+          participant: input.participant,
+          epoch: input.epoch,
+        });
+      case 'rotate-keys':
+        if (!this.roster.members.has(input.participant)) return;
+        this.seen(input.participant, now);
+        if (this.mls === undefined) return this.keyEvent({ type: 'rotate' }, now);
+        return this.toMls(input.participant, now, { type: 'rotate' });
       case 'handler-lost':
         return this.handlerLost(input.handler, now);
       case 'handler-draining':
@@ -413,6 +491,11 @@ export class MeetingMachine {
 
   handleTimeout(now: number): void {
     if (this.ended) return;
+    // The delivery machine acts only on its own deadlines, so it may be woken early.
+    if (this.mls !== undefined) {
+      this.mls.handleTimeout(now);
+      this.drainMls();
+    }
     if (this.keyDeadline !== null && this.keyDeadline <= now) this.keyEvent({ type: 'tick' }, now);
     if (this.nextRetryAt !== null && this.nextRetryAt <= now) this.retransmit(now);
     if (this.nextExpiryAt !== null && this.nextExpiryAt <= now) this.expireSessions(now);
@@ -490,6 +573,8 @@ export class MeetingMachine {
       next = this.nextRetryAt;
     if (this.nextExpiryAt !== null && (next === null || this.nextExpiryAt < next))
       next = this.nextExpiryAt;
+    const mls = this.mls?.pollTimeout() ?? null;
+    if (mls !== null && (next === null || mls < next)) next = mls;
     return next;
   }
 
@@ -588,7 +673,13 @@ export class MeetingMachine {
 
   // ---------------------------------------------------------------- members
 
-  private join(participant: ParticipantId, region: RegionId, layout: LayoutRequest, now: number) {
+  private join(
+    participant: ParticipantId,
+    region: RegionId,
+    layout: LayoutRequest,
+    now: number,
+    keyPackage: Uint8Array | undefined,
+  ) {
     const members = this.roster.members;
     const existing = members.get(participant);
     if (existing === undefined) {
@@ -611,7 +702,7 @@ export class MeetingMachine {
         for (const [member, assignment] of assignments) member.assignment = assignment;
         return this.reject(participant, 'no-capacity', failure);
       }
-      if (this.config.mutations?.noKeyRotationOnJoin !== true)
+      if (this.config.mutations?.noKeyRotationOnJoin !== true && this.mls === undefined)
         this.keyEvent({ type: 'join', participant }, now);
     } else {
       existing.layout = layout;
@@ -626,9 +717,14 @@ export class MeetingMachine {
       participant,
       handler: home,
       token: this.grant(participant, home, now),
-      epoch: this.keys.currentEpoch(),
+      epoch: this.currentEpoch(),
       reconnect: existing !== undefined,
     });
+    // After the answer: the member hears it was admitted before it is asked to create the group.
+    // A key package on a reconnect means the member's MLS state was lost: its old leaf goes,
+    // the new one comes in, in one commit.
+    if (keyPackage !== undefined)
+      this.toMls(participant, now, { type: 'join', participant, keyPackage });
   }
 
   /** A connection token's claims for `participant` on `handler`, valid from `now`. */
@@ -678,7 +774,9 @@ export class MeetingMachine {
     this.lastSeen.delete(participant);
     this.pendingKeys.delete(participant);
     this.outputs.push({ type: 'session-delete', participant });
-    this.keyEvent({ type: 'leave', participant }, now);
+    if (this.mls === undefined) this.keyEvent({ type: 'leave', participant }, now);
+    else if (this.config.mutations?.keepLeaversInMlsGroup !== true)
+      this.toMls(participant, now, { type: 'leave', participant });
     this.replan(now);
   }
 
@@ -949,6 +1047,26 @@ export class MeetingMachine {
   }
 
   // ---------------------------------------------------------------- keys
+
+  /** Hands an input to the MLS delivery service and queues what it says. */
+  private toMls(
+    participant: ParticipantId,
+    now: number,
+    input: Parameters<MlsDelivery['handle']>[0],
+  ): void {
+    const mls = this.mls;
+    if (mls === undefined) return;
+    const error = mls.handle(input, now);
+    if (error !== undefined) this.outputs.push({ type: 'mls-refused', participant, error });
+    this.drainMls();
+  }
+
+  private drainMls(): void {
+    const mls = this.mls;
+    if (mls === undefined) return;
+    for (let output = mls.pollOutput(); output !== null; output = mls.pollOutput())
+      this.outputs.push({ type: 'mls', output });
+  }
 
   private keyEvent(event: MediaKeyEvent, now: number): void {
     this.keyEvents(this.keys.handle(event, now), now);

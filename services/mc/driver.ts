@@ -29,10 +29,12 @@ import {
 } from '../generated/darktower/mh/v1/route.ts';
 import {
   ErrorKind,
+  MlsRejectReason,
   RejectReason,
   type MediaHandler,
   type ServerMessage,
 } from '../generated/darktower/mc/v1/signaling.ts';
+import type { CommitRejection, MlsDeliveryOutput } from '../../core/mls/delivery.ts';
 import type { Clock } from '../shared/clock.ts';
 
 /** A client's signaling connection as the driver sees it. */
@@ -81,6 +83,15 @@ const KINDS: Record<CoreMediaKind, MediaKind> = {
   camera: MediaKind.MEDIA_KIND_CAMERA,
   screen: MediaKind.MEDIA_KIND_SCREEN,
   audio: MediaKind.MEDIA_KIND_AUDIO,
+};
+
+const MLS_REJECTIONS: Record<CommitRejection, MlsRejectReason> = {
+  superseded: MlsRejectReason.MLS_REJECT_REASON_SUPERSEDED,
+  'stale-epoch': MlsRejectReason.MLS_REJECT_REASON_STALE_EPOCH,
+  'future-epoch': MlsRejectReason.MLS_REJECT_REASON_FUTURE_EPOCH,
+  'not-requested': MlsRejectReason.MLS_REJECT_REASON_NOT_REQUESTED,
+  'missing-welcome': MlsRejectReason.MLS_REJECT_REASON_MISSING_WELCOME,
+  'not-a-member': MlsRejectReason.MLS_REJECT_REASON_NOT_A_MEMBER,
 };
 
 /** Core's route as a route-API leg. */
@@ -139,6 +150,8 @@ export class ControllerDriver {
   /** Route commands sent and not yet answered, by handler: for metrics. */
   routeCalls = { sent: 0, acked: 0, failed: 0 };
   joins = { accepted: 0, rejected: 0 };
+  /** MLS epochs started (every meeting): for metrics. */
+  mlsEpochs = 0;
 
   constructor(
     readonly endpoint: ControllerEndpoint,
@@ -164,12 +177,19 @@ export class ControllerDriver {
     region: RegionId,
     layout: LayoutRequest,
     peer: SignalingPeer,
+    keyPackage?: Uint8Array,
   ): void {
     const key = peerKey(meeting, participant);
     const previous = this.peers.get(key);
     if (previous !== undefined && previous !== peer) previous.close(4001, 'replaced');
     this.peers.set(key, peer);
-    this.feed(meeting, { type: 'join', participant, region, layout });
+    this.feed(meeting, {
+      type: 'join',
+      participant,
+      region,
+      layout,
+      ...(keyPackage === undefined ? {} : { keyPackage }),
+    });
   }
 
   /** A signaling message of a joined participant. */
@@ -396,6 +416,20 @@ export class ControllerDriver {
         return;
       case 'erase-epoch':
         return;
+      case 'mls':
+        return this.mlsOutput(meeting, output.output);
+      case 'mls-refused': {
+        const peer = this.peer(meeting, output.participant);
+        peer?.send({
+          error: {
+            kind: ErrorKind.ERROR_KIND_MALFORMED_MLS,
+            message: output.error.kind,
+            retryAfterMs: 0,
+          },
+        });
+        peer?.close(4400, output.error.kind);
+        return;
+      }
       case 'route-command': {
         const request = routeCommandRequest(this.endpoint.id, output);
         this.routeCalls.sent++;
@@ -450,6 +484,66 @@ export class ControllerDriver {
       case 'transition':
       case 'transition-done':
         this.logger.debug({ meeting_id: meeting, output: output.type }, 'meeting event');
+        return;
+    }
+  }
+
+  /** Carries an MLS delivery output to the members it names, as it is (opaque bytes). */
+  private mlsOutput(meeting: MeetingId, output: MlsDeliveryOutput): void {
+    const send = (to: ParticipantId, message: ServerMessage) =>
+      this.peer(meeting, to)?.send(message);
+    switch (output.type) {
+      case 'create-group':
+        return send(output.to, { mlsCreateGroup: { group: output.group } });
+      case 'request-commit':
+        return send(output.to, {
+          mlsCommitRequest: {
+            request: output.request,
+            epoch: output.epoch,
+            adds: output.adds.map((a) => ({
+              participant: a.participant,
+              keyPackage: Buffer.from(a.keyPackage),
+            })),
+            removes: [...output.removes],
+          },
+        });
+      case 'broadcast-commit': {
+        const message: ServerMessage = {
+          mlsCommit: {
+            from: output.from,
+            epoch: output.epoch,
+            commit: Buffer.from(output.commit),
+            adds: [...output.adds],
+            removes: [...output.removes],
+          },
+        };
+        for (const to of output.to) send(to, message);
+        return;
+      }
+      case 'deliver-welcome':
+        return send(output.to, {
+          mlsWelcome: { epoch: output.epoch, welcome: Buffer.from(output.welcome) },
+        });
+      case 'commit-rejected':
+        return send(output.to, {
+          mlsCommitRejected: {
+            request: output.request,
+            epoch: output.epoch,
+            reason: MLS_REJECTIONS[output.reason],
+          },
+        });
+      case 'epoch-started':
+        this.mlsEpochs++;
+        this.logger.info(
+          {
+            meeting_id: meeting,
+            group: output.group,
+            epoch: output.epoch,
+            members: output.members.length,
+            reasons: output.reasons,
+          },
+          'MLS epoch started',
+        );
         return;
     }
   }

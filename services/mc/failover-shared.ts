@@ -76,7 +76,13 @@ export class Member {
       try {
         client = await SignalingClient.open(controller.url);
         client.send({
-          join: { accessToken: this.token, meetingId: this.meeting, layout: 'grid', region: '' },
+          join: {
+            accessToken: this.token,
+            meetingId: this.meeting,
+            layout: 'grid',
+            region: '',
+            keyPackage: Buffer.alloc(0),
+          },
         });
         const answer = await client.next(
           (m: ServerMessage) => m.joinResponse ?? m.error ?? m.joinRejected,

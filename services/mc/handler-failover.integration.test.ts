@@ -193,7 +193,15 @@ async function join(name: string, meeting: string): Promise<Member> {
   const lookup = await http(`${gc.url}/v1/meetings/${meeting}`, { headers: bearer(token) });
   const controller = lookup.body.meeting_controller as { url: string };
   const signaling = await SignalingClient.open(controller.url);
-  signaling.send({ join: { accessToken: token, meetingId: meeting, layout: 'grid', region: '' } });
+  signaling.send({
+    join: {
+      accessToken: token,
+      meetingId: meeting,
+      layout: 'grid',
+      region: '',
+      keyPackage: Buffer.alloc(0),
+    },
+  });
   const response = await signaling.next((m: ServerMessage) => m.joinResponse);
   const member: Member = {
     name,

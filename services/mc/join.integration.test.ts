@@ -154,7 +154,15 @@ const errorOf = (m: ServerMessage) => m.error;
 /** Opens signaling at `url` and sends a join; the client and the first answer to it. */
 async function join(url: string, token: string, meeting: string) {
   const client = await SignalingClient.open(url);
-  client.send({ join: { accessToken: token, meetingId: meeting, layout: 'grid', region: '' } });
+  client.send({
+    join: {
+      accessToken: token,
+      meetingId: meeting,
+      layout: 'grid',
+      region: '',
+      keyPackage: Buffer.alloc(0),
+    },
+  });
   const answer = await client.next((m) => m.joinResponse ?? m.error ?? m.joinRejected);
   return { client, answer };
 }
@@ -177,7 +185,15 @@ async function joinMeeting(name: string, token: string, meeting: string): Promis
   expect(controller.id).toBe(MC_ID);
   const startedAt = performance.now();
   const signaling = await SignalingClient.open(controller.url);
-  signaling.send({ join: { accessToken: token, meetingId: meeting, layout: 'grid', region: '' } });
+  signaling.send({
+    join: {
+      accessToken: token,
+      meetingId: meeting,
+      layout: 'grid',
+      region: '',
+      keyPackage: Buffer.alloc(0),
+    },
+  });
   const response = await signaling.next(joinResponse);
   const handler = response.mediaHandler;
   expect(handler?.websocketUrl).toMatch(/^ws:\/\/127\.0\.0\.1:\d+\/v1\/media$/);

@@ -8,6 +8,7 @@ import { jwksCachePolicy } from '../../core/keys/jwks-cache.ts';
 import { ControllerEndpoint } from '../../core/mc/endpoint.ts';
 import type { HandlerReport } from '../../core/mc/handlers.ts';
 import { DEFAULT_MEETING_TIMING } from '../../core/mc/meeting.ts';
+import { DEFAULT_MLS_DELIVERY_CONFIG } from '../../core/mls/delivery.ts';
 import { err, ok, type Result } from '../../core/result.ts';
 import type { RandomSource } from '../../core/random.ts';
 import { listenMetrics } from '../../adapters/http/metrics-listener.ts';
@@ -272,6 +273,8 @@ export async function startMc(
           latencyMs: { [region]: { [region]: 1 } },
           streamBitrateBps: env.MC_STREAM_BITRATE_BPS,
           keyPolicy: { rotationIntervalMs: 3_600_000, deletionGraceMs: 30_000 },
+          // End-to-end keys through MLS: the controller is the group's delivery service.
+          mls: DEFAULT_MLS_DELIVERY_CONFIG,
         },
       },
       now(),
@@ -673,6 +676,9 @@ function registerMcMetrics(
     sent: () => driver.routeCalls.sent,
     acked: () => driver.routeCalls.acked,
     failed: () => driver.routeCalls.failed,
+  });
+  counter('mc_mls_epochs_total', 'MLS epochs started in the meetings (commits accepted)', {
+    started: () => driver.mlsEpochs,
   });
 }
 

@@ -23,6 +23,7 @@ import { layoutRequestNamed } from '../../core/layout/named.ts';
 import type { MeetingInput } from '../../core/mc/meeting.ts';
 import type { Result } from '../../core/result.ts';
 import type { Logger } from '../../adapters/logging/logger.ts';
+import { commitEpoch, isKeyPackageMessage, isWelcomeMessage } from '../../adapters/mls/client.ts';
 import {
   ClientMessage,
   ErrorKind,
@@ -200,6 +201,7 @@ export class SignalingConnection implements SignalingPeer {
         CLOSE.badMessage,
       );
     }
+    if (!('type' in input)) return this.refuse(input, CLOSE.badMessage);
     this.options.driver.message(this.joined.meeting, input);
     if (input.type === 'leave') this.close(1000, 'left');
   }
@@ -207,6 +209,15 @@ export class SignalingConnection implements SignalingPeer {
   private async admit(join: JoinRequest): Promise<void> {
     this.state = 'admitting';
     const layout = join.layout === '' ? 'grid' : join.layout;
+    if (join.keyPackage.length > 0 && !isKeyPackageMessage(join.keyPackage)) {
+      return this.refuse(
+        {
+          kind: ErrorKind.ERROR_KIND_MALFORMED_MLS,
+          message: 'key_package is not an MLS key package',
+        },
+        CLOSE.badMessage,
+      );
+    }
     if (!LAYOUT.test(layout) || (join.region !== '' && join.region !== this.options.region)) {
       return this.refuse(
         {
@@ -241,10 +252,22 @@ export class SignalingConnection implements SignalingPeer {
       this.options.region,
       layoutRequestNamed(layout),
       this,
+      join.keyPackage.length > 0 ? Uint8Array.from(join.keyPackage) : undefined,
     );
   }
 
-  private inputOf(message: ClientMessage, participant: ParticipantId): MeetingInput | undefined {
+  /** The meeting input a message stands for; a typed error for a malformed MLS message. */
+  private inputOf(
+    message: ClientMessage,
+    participant: ParticipantId,
+  ): MeetingInput | SignalingError | undefined {
+    if (message.mlsCommit !== undefined) return mlsCommitInput(message.mlsCommit, participant);
+    if (message.mlsProcessed !== undefined) {
+      const epoch = message.mlsProcessed.epoch;
+      if (!Number.isSafeInteger(epoch) || epoch < 0) return malformedMls('epoch out of range');
+      return { type: 'mls-processed', participant, epoch };
+    }
+    if (message.rotateKeys !== undefined) return { type: 'rotate-keys', participant };
     if (message.layout !== undefined) {
       if (!LAYOUT.test(message.layout.layout)) return undefined;
       return { type: 'layout', participant, layout: layoutRequestNamed(message.layout.layout) };
@@ -274,6 +297,36 @@ export class SignalingConnection implements SignalingPeer {
     }
     return undefined;
   }
+}
+
+const malformedMls = (message: string): SignalingError => ({
+  kind: ErrorKind.ERROR_KIND_MALFORMED_MLS,
+  message,
+});
+
+/**
+ * A commit answer as core's input: the commit must be an MLS message whose cleartext header
+ * names the epoch it was made in (that epoch is read here, not taken from the client), the
+ * welcome, when present, an MLS welcome.
+ */
+function mlsCommitInput(
+  commit: { readonly request: number; readonly commit: Uint8Array; readonly welcome: Uint8Array },
+  participant: ParticipantId,
+): MeetingInput | SignalingError {
+  if (!Number.isSafeInteger(commit.request) || commit.request < 1)
+    return malformedMls('no request id');
+  const epoch = commit.commit.length === 0 ? undefined : commitEpoch(commit.commit);
+  if (epoch === undefined || !epoch.ok) return malformedMls('commit is not an MLS commit');
+  if (commit.welcome.length > 0 && !isWelcomeMessage(commit.welcome))
+    return malformedMls('welcome is not an MLS welcome');
+  return {
+    type: 'mls-commit',
+    participant,
+    request: commit.request,
+    epoch: epoch.value,
+    commit: Uint8Array.from(commit.commit),
+    welcome: commit.welcome.length === 0 ? undefined : Uint8Array.from(commit.welcome),
+  };
 }
 
 /** Starts the signaling listener. */

@@ -13,11 +13,15 @@ import { SIGNALING_SUBPROTOCOL } from './signaling.ts';
 export class SignalingClient {
   readonly received: ServerMessage[] = [];
   readonly closed: Promise<{ code: number; reason: string }>;
+  /** Called with each message as it arrives (after it is recorded). */
+  onMessage: ((message: ServerMessage) => void) | null = null;
   private waiters: (() => void)[] = [];
 
   private constructor(readonly socket: WebSocket) {
     socket.on('message', (data: Buffer) => {
-      this.received.push(ServerMessage.decode(new Uint8Array(data)));
+      const message = ServerMessage.decode(new Uint8Array(data));
+      this.received.push(message);
+      this.onMessage?.(message);
       this.wake();
     });
     this.closed = new Promise((resolve) =>

@@ -145,7 +145,15 @@ describe('MC signaling over WebTransport (Node client)', () => {
       mc.webTransportUrl as string,
       mc.webTransportCertificateSha256 as Uint8Array,
     );
-    client.send({ join: { accessToken: token, meetingId: meeting, layout: 'grid', region: '' } });
+    client.send({
+      join: {
+        accessToken: token,
+        meetingId: meeting,
+        layout: 'grid',
+        region: '',
+        keyPackage: Buffer.alloc(0),
+      },
+    });
     const response = await client.next((m) => m.joinResponse);
     expect(response.participantId).not.toBe('');
     expect(response.mediaHandler).toMatchObject({
@@ -177,7 +185,15 @@ describe('MC signaling over WebTransport (Node client)', () => {
       mc.webTransportUrl as string,
       mc.webTransportCertificateSha256 as Uint8Array,
     );
-    client.send({ join: { accessToken: '', meetingId: 'm-1', layout: 'grid', region: '' } });
+    client.send({
+      join: {
+        accessToken: '',
+        meetingId: 'm-1',
+        layout: 'grid',
+        region: '',
+        keyPackage: Buffer.alloc(0),
+      },
+    });
     expect((await client.next((m) => m.error)).kind).toBe(ErrorKind.ERROR_KIND_INVALID_TOKEN);
     expect((await client.closed).code).toBe(4401);
   });
@@ -221,14 +237,28 @@ describe('MC signaling over WebTransport on HTTP/2 (@fails-components/webtranspo
     const { token, meeting } = await userAndMeeting('wt-h2-alice');
     const client = await open();
     await client.send({
-      join: { accessToken: token, meetingId: meeting, layout: 'grid', region: '' },
+      join: {
+        accessToken: token,
+        meetingId: meeting,
+        layout: 'grid',
+        region: '',
+        keyPackage: Buffer.alloc(0),
+      },
     });
     const response = (await client.next()).joinResponse;
     expect(response?.mediaHandler?.webtransportUrl).toBe(mh.webTransportUrl);
     client.wt.close();
 
     const refused = await open();
-    await refused.send({ join: { accessToken: '', meetingId: 'm-1', layout: 'grid', region: '' } });
+    await refused.send({
+      join: {
+        accessToken: '',
+        meetingId: 'm-1',
+        layout: 'grid',
+        region: '',
+        keyPackage: Buffer.alloc(0),
+      },
+    });
     expect((await refused.next()).error?.kind).toBe(ErrorKind.ERROR_KIND_INVALID_TOKEN);
     const info = (await refused.wt.closed) as { closeCode?: number };
     expect(info.closeCode).toBe(4401);
@@ -312,7 +342,13 @@ describe.skipIf(!existsSync(CHROMIUM))('MC signaling over WebTransport (native C
     await page.goto(`http://127.0.0.1:${(web.address() as AddressInfo).port}/`);
     const { token, meeting } = await userAndMeeting('wt-browser');
     const join = ClientMessage.encode({
-      join: { accessToken: token, meetingId: meeting, layout: 'grid', region: '' },
+      join: {
+        accessToken: token,
+        meetingId: meeting,
+        layout: 'grid',
+        region: '',
+        keyPackage: Buffer.alloc(0),
+      },
     }).finish();
     const answer = ServerMessage.decode(
       await exchange(

@@ -82,6 +82,16 @@ const BUILTIN: Record<string, ScenarioInput> = {
       },
     ],
   },
+  mls: {
+    ...DEFAULT,
+    name: 'mls',
+    description:
+      "Default load, shorter meetings, media keys through each meeting's MLS group with the controller as its delivery service (the services' key model), rotated every 20 s.",
+    // Short meetings (members leave) and a 20 s rotation period, so leaves, timed rotations
+    // and groups dissolving and starting again all happen within a minute.
+    workload: { ...DEFAULT.workload, meanMeetingSeconds: 40 },
+    keys: { mls: true, mediaKeyRotationSeconds: 20 },
+  },
   'handler-failure': {
     name: 'handler-failure',
     description:

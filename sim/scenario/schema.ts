@@ -115,6 +115,12 @@ const keysSchema = z.strictObject({
   startSecondsBeforeRotation: runSeconds.default(30),
   /** Time-based media-key rotation (the spec's hourly rotation). */
   mediaKeyRotationSeconds: period(MIN_PERIOD_SECONDS.mediaKeyRotationSeconds).default(3600),
+  /**
+   * Media keys through the meeting's MLS group, the controller as delivery service (the
+   * services' model: core/mls/delivery through core/mc/meeting), instead of controller-made
+   * key epochs. Simulated clients answer commit requests with opaque commits.
+   */
+  mls: z.boolean().default(false),
 });
 
 const faultSchema = z.discriminatedUnion('kind', [

@@ -11,7 +11,7 @@ import type { MediaHandler } from './media-handler.ts';
 import type { MeetingState } from './meeting.ts';
 import type { World } from './world.ts';
 import { HEARTBEAT_INTERVAL, type ControllerNode, type RegionServices } from './nodes.ts';
-import { distributeEpoch } from './keys.ts';
+import { distributeEpoch, mlsOutput } from './keys.ts';
 import { recordForwarding, checkFirstMedia, scheduleConvergenceCheck } from './checks.ts';
 import { deliver } from './messaging.ts';
 import { pairsBy } from './plans.ts';
@@ -180,6 +180,15 @@ export function meetingOutput(
     }
     case 'key':
       return distributeEpoch(w, controller, meeting, out.epoch, out.recipients, out.resend);
+    case 'mls':
+      return mlsOutput(w, controller, meeting, out.output);
+    case 'mls-refused':
+      w.violations.report(
+        'media-key-epoch',
+        `client/${out.participant}`,
+        `the controller refused MLS input of ${meeting.id}: ${out.error.kind}`,
+      );
+      return;
     case 'erase-epoch':
       // Every member is to erase the epoch: each does when its keys are next read or added.
       meeting.erasedEpochs.push(out.epoch);

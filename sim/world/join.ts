@@ -7,7 +7,7 @@ import type { MediaHandler } from './media-handler.ts';
 import type { World } from './world.ts';
 import { MAX_ATTEMPTS, type ControllerNode, type ClientState, type Client } from './nodes.ts';
 import { toController, controllerFor, takeOver } from './controllers.ts';
-import { heldEpochs, verifyToken } from './keys.ts';
+import { heldEpochs, mlsKeyPackage, verifyToken } from './keys.ts';
 import { checkFirstMedia, othersPublishing } from './checks.ts';
 import { deliver, rpc } from './messaging.ts';
 
@@ -144,7 +144,15 @@ export function admitToMeeting(
     type: 'meeting',
     meeting: meeting.id,
     meetingRegion: meeting.region,
-    input: { type: 'join', participant: client.id, region: client.region, layout: client.layout },
+    input: {
+      type: 'join',
+      participant: client.id,
+      region: client.region,
+      layout: client.layout,
+      // With MLS every join brings a fresh key package (the client's earlier state, if any,
+      // is dropped: it is added again).
+      ...(w.scenario.keys.mls ? { keyPackage: mlsKeyPackage(client, w.sim.now) } : {}),
+    },
   });
   meeting.machine ??= controller.endpoint.meeting(meeting.id);
   meeting.owner ??= controller.id;
@@ -153,6 +161,11 @@ export function admitToMeeting(
   if (reply?.type === 'join-rejected')
     return reply.reason === 'no-capacity' ? 'rejected' : undefined;
   if (reply?.type !== 'join-accepted') return undefined;
+  if (w.scenario.keys.mls) {
+    // Its keys come from the group (a welcome into an epoch after its join): none from here.
+    const handler = w.handlersById.get(reply.handler);
+    return handler === undefined ? undefined : { handler, epoch: undefined, token: reply.token };
+  }
   if (reply.epoch === undefined) {
     w.violations.report(
       'media-key-epoch',

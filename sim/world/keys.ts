@@ -1,4 +1,5 @@
 import { type ParticipantId } from '../../core/ids.ts';
+import type { MlsDeliveryOutput } from '../../core/mls/delivery.ts';
 import { DEFAULT_MEETING_TIMING } from '../../core/mc/meeting.ts';
 import { ms, seconds, type Micros } from '../engine/time.ts';
 import { checkTokenVerdict } from '../invariants/tokens.ts';
@@ -40,7 +41,7 @@ export function distributeEpoch(
  * failure or recovery came later, once the controller has had its longest resend interval
  * after it as well: a member cut off when the key went out gets it with a resend.
  */
-function scheduleKeySettleCheck(
+export function scheduleKeySettleCheck(
   w: World,
   meeting: MeetingState,
   epoch: number,
@@ -62,7 +63,11 @@ function scheduleKeySettleCheck(
         changedAt > startedAt ? changedAt + ms(DEFAULT_MEETING_TIMING.keyRetryCapMs) : startedAt;
       if (w.sim.now < settledFrom + settle)
         return scheduleKeySettleCheck(w, meeting, epoch, startedAt, settledFrom + settle);
-      const members = [...meeting.memberIds()]
+      // With MLS the members to check are the group's in this epoch (a joiner not yet added
+      // holds no epoch until its welcome).
+      const members = [
+        ...(w.scenario.keys.mls ? (meeting.machine?.mlsMembers() ?? []) : meeting.memberIds()),
+      ]
         .map((id) => w.clients.get(id))
         .filter(
           (c): c is Client =>
@@ -152,6 +157,153 @@ export function keyReachable(w: World, client: Client): boolean {
     !client.signalingLost &&
     !w.network.isBlocked(controller.region, client.region)
   );
+}
+
+// ---------------------------------------------------------------- MLS
+
+const encoder = new TextEncoder();
+
+/** A simulated client's key package: opaque bytes, fresh per join. */
+export function mlsKeyPackage(client: Client, now: Micros): Uint8Array {
+  client.mlsEpoch = undefined;
+  client.mlsAhead.clear();
+  return encoder.encode(`kp/${client.id}/${now}`);
+}
+
+/**
+ * Carries the controller's MLS delivery output to the clients over their signaling streams
+ * (reliable: a lost message is sent again while the client is a member), and has the clients
+ * answer as real ones do: the asked member commits (opaque bytes) and every member reports the
+ * epoch it reached. Members apply commits in epoch order.
+ */
+export function mlsOutput(
+  w: World,
+  controller: ControllerNode,
+  meeting: MeetingState,
+  output: MlsDeliveryOutput,
+): void {
+  switch (output.type) {
+    case 'create-group':
+      return toClient(w, controller, meeting, output.to, 'client.mls-create', (client) =>
+        enterEpoch(w, controller, meeting, client, 0),
+      );
+    case 'request-commit':
+      return toClient(w, controller, meeting, output.to, 'client.mls-request', (client) => {
+        if (client.mlsEpoch !== output.epoch) return;
+        const answer = () =>
+          toController(w, controller, {
+            type: 'meeting',
+            meeting: meeting.id,
+            input: {
+              type: 'mls-commit',
+              participant: client.id,
+              request: output.request,
+              epoch: output.epoch,
+              commit: encoder.encode(`commit/${output.request}`),
+              welcome:
+                output.adds.length > 0 ? encoder.encode(`welcome/${output.request}`) : undefined,
+            },
+          });
+        // A lost commit is the committer's silence: the controller asks the next member.
+        deliver(
+          w,
+          client.node,
+          controller.node,
+          'mc.mls-commit',
+          controller.id,
+          client.entity,
+          0,
+          answer,
+        );
+      });
+    case 'broadcast-commit':
+      for (const to of output.to) {
+        toClient(w, controller, meeting, to, 'client.mls-commit', (client) => {
+          if (client.mlsEpoch === undefined || output.epoch <= client.mlsEpoch) return;
+          client.mlsAhead.add(output.epoch);
+          for (let next = client.mlsEpoch + 1; client.mlsAhead.delete(next); next++)
+            enterEpoch(w, controller, meeting, client, next);
+        });
+      }
+      return;
+    case 'deliver-welcome':
+      return toClient(w, controller, meeting, output.to, 'client.mls-welcome', (client) => {
+        if (client.mlsEpoch !== undefined) return;
+        enterEpoch(w, controller, meeting, client, output.epoch);
+        for (let next = output.epoch + 1; client.mlsAhead.delete(next); next++)
+          enterEpoch(w, controller, meeting, client, next);
+      });
+    case 'commit-rejected':
+      return;
+    case 'epoch-started': {
+      w.metrics.rotations.mediaKeys++;
+      // No epoch holds a participant the meeting does not have.
+      for (const member of output.members) {
+        if (controller.endpoint.meeting(meeting.id)?.roster.members.has(member) !== true)
+          w.violations.report(
+            'media-key-epoch',
+            `client/${member}`,
+            `MLS epoch ${output.epoch} of ${meeting.id} holds a participant that is not a member`,
+          );
+      }
+      return scheduleKeySettleCheck(w, meeting, output.epoch, w.sim.now);
+    }
+  }
+}
+
+/** A client reaches an MLS epoch: holds its keys (and the one before), tells the controller. */
+function enterEpoch(
+  w: World,
+  controller: ControllerNode,
+  meeting: MeetingState,
+  client: Client,
+  epoch: number,
+): void {
+  client.mlsEpoch = epoch;
+  client.epochs.add(epoch);
+  for (const held of client.epochs) if (held < epoch - 1) client.epochs.delete(held);
+  toController(w, controller, {
+    type: 'meeting',
+    meeting: meeting.id,
+    input: { type: 'mls-processed', participant: client.id, epoch },
+  });
+}
+
+/** Whether the client is a member of the meeting as its controller runs it. */
+const member = (controller: ControllerNode, meeting: MeetingState, client: Client): boolean =>
+  controller.endpoint.meeting(meeting.id)?.roster.members.has(client.id) === true;
+
+/** One MLS message over a client's signaling stream, sent again after a loss. */
+function toClient(
+  w: World,
+  controller: ControllerNode,
+  meeting: MeetingState,
+  to: ParticipantId,
+  kind: string,
+  arrive: (client: Client) => void,
+): void {
+  const client = w.clients.get(to);
+  if (client === undefined || client.state === 'left' || client.meeting !== meeting) return;
+  const send = (): void => {
+    if (client.state === 'left' || !controller.healthy || !member(controller, meeting, client))
+      return;
+    const delivered = deliver(
+      w,
+      controller.node,
+      client.node,
+      kind,
+      client.entity,
+      controller.id,
+      0,
+      () => {
+        if (client.state === 'left' || !member(controller, meeting, client)) return;
+        arrive(client);
+      },
+    );
+    if (!delivered)
+      w.sim.after(ms(DEFAULT_MEETING_TIMING.keyRetryMs), `${kind}-lost`, client.entity, send);
+  };
+  send();
 }
 
 // ---------------------------------------------------------------- tokens

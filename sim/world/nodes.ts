@@ -37,6 +37,8 @@ export const FAILURE_DETECTION = ms(DEFAULT_HANDLER_VIEW_POLICY.detectionMs);
 export const FAILOVER_BOUND = SIGNALING_KEEPALIVE_TIMEOUT + seconds(4);
 export const REQUEST_BYTES = 600;
 export const MEDIA_KEY_GRACE_MS = 30_000;
+/** With MLS: how long a committer has to answer before the controller asks the next (ms). */
+export const MLS_COMMIT_TIMEOUT_MS = 5_000;
 export const PACKET_BYTES = 1200;
 
 export interface ControllerNode {
@@ -106,6 +108,10 @@ export interface Client {
   erasuresApplied: number;
   /** Key deliveries sent to the client and not yet received. */
   pendingKeys: number;
+  /** With MLS: the group epoch the client's state is in (undefined outside the group). */
+  mlsEpoch: number | undefined;
+  /** With MLS: commits received ahead of the client's epoch, by the epoch they start. */
+  readonly mlsAhead: Set<number>;
   /** The client's controller failed and the client has not rejoined another yet. */
   signalingLost: boolean;
   /** The client's last join attempt failed (not refused for capacity, nor left of its own accord). */

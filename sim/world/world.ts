@@ -35,6 +35,7 @@ import {
   LOAD_REPORT_INTERVAL,
   UTILISATION_SAMPLE_INTERVAL,
   MEDIA_KEY_GRACE_MS,
+  MLS_COMMIT_TIMEOUT_MS,
   type ControllerNode,
   type WorldMutations,
   type RegionServices,
@@ -307,6 +308,14 @@ export class World {
               rotationIntervalMs: this.scenario.keys.mediaKeyRotationSeconds * 1000,
               deletionGraceMs: MEDIA_KEY_GRACE_MS,
             },
+            ...(this.scenario.keys.mls
+              ? {
+                  mls: {
+                    commitTimeoutMs: MLS_COMMIT_TIMEOUT_MS,
+                    rotationIntervalMs: this.scenario.keys.mediaKeyRotationSeconds * 1000,
+                  },
+                }
+              : {}),
             ...(this.mutations.meeting === undefined ? {} : { mutations: this.mutations.meeting }),
           },
         },
@@ -481,6 +490,8 @@ export class World {
       epochs: new Set(),
       erasuresApplied: 0,
       pendingKeys: 0,
+      mlsEpoch: undefined,
+      mlsAhead: new Set(),
       signalingLost: false,
       gaveUp: false,
       reportedHandler: undefined,

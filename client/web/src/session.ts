@@ -194,6 +194,8 @@ export class MeetingSession {
         meetingId: this.meetingId as string,
         layout: this.layout?.name ?? this.pendingLayout,
         region: '',
+        // No MLS yet: the page's keys come from its key source.
+        keyPackage: Buffer.alloc(0),
       },
     });
   }

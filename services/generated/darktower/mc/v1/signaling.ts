@@ -52,6 +52,70 @@ export function rejectReasonToJSON(object: RejectReason): string {
   }
 }
 
+export enum MlsRejectReason {
+  MLS_REJECT_REASON_UNSPECIFIED = 0,
+  /** MLS_REJECT_REASON_SUPERSEDED - Another commit for the epoch was accepted, or the request was cancelled. */
+  MLS_REJECT_REASON_SUPERSEDED = 1,
+  MLS_REJECT_REASON_STALE_EPOCH = 2,
+  MLS_REJECT_REASON_FUTURE_EPOCH = 3,
+  MLS_REJECT_REASON_NOT_REQUESTED = 4,
+  MLS_REJECT_REASON_MISSING_WELCOME = 5,
+  MLS_REJECT_REASON_NOT_A_MEMBER = 6,
+  UNRECOGNIZED = -1,
+}
+
+export function mlsRejectReasonFromJSON(object: any): MlsRejectReason {
+  switch (object) {
+    case 0:
+    case "MLS_REJECT_REASON_UNSPECIFIED":
+      return MlsRejectReason.MLS_REJECT_REASON_UNSPECIFIED;
+    case 1:
+    case "MLS_REJECT_REASON_SUPERSEDED":
+      return MlsRejectReason.MLS_REJECT_REASON_SUPERSEDED;
+    case 2:
+    case "MLS_REJECT_REASON_STALE_EPOCH":
+      return MlsRejectReason.MLS_REJECT_REASON_STALE_EPOCH;
+    case 3:
+    case "MLS_REJECT_REASON_FUTURE_EPOCH":
+      return MlsRejectReason.MLS_REJECT_REASON_FUTURE_EPOCH;
+    case 4:
+    case "MLS_REJECT_REASON_NOT_REQUESTED":
+      return MlsRejectReason.MLS_REJECT_REASON_NOT_REQUESTED;
+    case 5:
+    case "MLS_REJECT_REASON_MISSING_WELCOME":
+      return MlsRejectReason.MLS_REJECT_REASON_MISSING_WELCOME;
+    case 6:
+    case "MLS_REJECT_REASON_NOT_A_MEMBER":
+      return MlsRejectReason.MLS_REJECT_REASON_NOT_A_MEMBER;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return MlsRejectReason.UNRECOGNIZED;
+  }
+}
+
+export function mlsRejectReasonToJSON(object: MlsRejectReason): string {
+  switch (object) {
+    case MlsRejectReason.MLS_REJECT_REASON_UNSPECIFIED:
+      return "MLS_REJECT_REASON_UNSPECIFIED";
+    case MlsRejectReason.MLS_REJECT_REASON_SUPERSEDED:
+      return "MLS_REJECT_REASON_SUPERSEDED";
+    case MlsRejectReason.MLS_REJECT_REASON_STALE_EPOCH:
+      return "MLS_REJECT_REASON_STALE_EPOCH";
+    case MlsRejectReason.MLS_REJECT_REASON_FUTURE_EPOCH:
+      return "MLS_REJECT_REASON_FUTURE_EPOCH";
+    case MlsRejectReason.MLS_REJECT_REASON_NOT_REQUESTED:
+      return "MLS_REJECT_REASON_NOT_REQUESTED";
+    case MlsRejectReason.MLS_REJECT_REASON_MISSING_WELCOME:
+      return "MLS_REJECT_REASON_MISSING_WELCOME";
+    case MlsRejectReason.MLS_REJECT_REASON_NOT_A_MEMBER:
+      return "MLS_REJECT_REASON_NOT_A_MEMBER";
+    case MlsRejectReason.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 export enum ErrorKind {
   ERROR_KIND_UNSPECIFIED = 0,
   /** ERROR_KIND_MALFORMED - A message that does not decode, a text message or a message out of order. */
@@ -72,6 +136,11 @@ export enum ErrorKind {
   ERROR_KIND_JOIN_TIMEOUT = 8,
   /** ERROR_KIND_TOKEN_REFUSED - A token request refused: not a member, or the handler is unavailable. */
   ERROR_KIND_TOKEN_REFUSED = 9,
+  /**
+   * ERROR_KIND_MALFORMED_MLS - An MLS message that is not what its field says (a key package, commit or welcome that
+   * does not parse, a commit without an epoch, an empty one): closes that connection only.
+   */
+  ERROR_KIND_MALFORMED_MLS = 10,
   UNRECOGNIZED = -1,
 }
 
@@ -107,6 +176,9 @@ export function errorKindFromJSON(object: any): ErrorKind {
     case 9:
     case "ERROR_KIND_TOKEN_REFUSED":
       return ErrorKind.ERROR_KIND_TOKEN_REFUSED;
+    case 10:
+    case "ERROR_KIND_MALFORMED_MLS":
+      return ErrorKind.ERROR_KIND_MALFORMED_MLS;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -136,6 +208,8 @@ export function errorKindToJSON(object: ErrorKind): string {
       return "ERROR_KIND_JOIN_TIMEOUT";
     case ErrorKind.ERROR_KIND_TOKEN_REFUSED:
       return "ERROR_KIND_TOKEN_REFUSED";
+    case ErrorKind.ERROR_KIND_MALFORMED_MLS:
+      return "ERROR_KIND_MALFORMED_MLS";
     case ErrorKind.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -152,6 +226,9 @@ export interface ClientMessage {
   tokenRequest?: TokenRequest | undefined;
   keyAck?: KeyAck | undefined;
   mediaConnected?: MediaConnected | undefined;
+  mlsCommit?: MlsCommit | undefined;
+  mlsProcessed?: MlsProcessed | undefined;
+  rotateKeys?: RotateKeys | undefined;
 }
 
 /** The first message of a connection: who the user is (AC's JWT) and the meeting. */
@@ -164,6 +241,11 @@ export interface JoinRequest {
   layout: string;
   /** The region the client is in; empty means the controller's region. */
   region: string;
+  /**
+   * The client's MLS KeyPackage (an MLSMessage of wire format mls_key_package), fresh on every
+   * join; empty: the participant takes no part in the meeting's MLS group.
+   */
+  keyPackage: Buffer;
 }
 
 /** Another layout for this participant. */
@@ -188,7 +270,7 @@ export interface TokenRequest {
   handler: string;
 }
 
-/** The client holds the key of this epoch. */
+/** The client holds the key of this epoch (controller-made key epochs; with MLS, MlsProcessed). */
 export interface KeyAck {
   epoch: number;
 }
@@ -196,6 +278,29 @@ export interface KeyAck {
 /** The client's media session is up on this handler (empty: the media session was lost). */
 export interface MediaConnected {
   handler: string;
+}
+
+/**
+ * The answer to an MlsCommitRequest: the commit made in the request's epoch, and the welcome
+ * (an MLSMessage of wire format mls_welcome) exactly when the request adds members.
+ */
+export interface MlsCommit {
+  request: number;
+  /** An MLSMessage carrying a commit; the controller reads its epoch from the cleartext header. */
+  commit: Buffer;
+  welcome: Buffer;
+}
+
+/**
+ * The client reached this MLS epoch: created the group, processed a commit or joined from a
+ * welcome.
+ */
+export interface MlsProcessed {
+  epoch: number;
+}
+
+/** Ask for a fresh MLS epoch (manual key rotation). */
+export interface RotateKeys {
 }
 
 /** What the controller sends. */
@@ -208,6 +313,11 @@ export interface ServerMessage {
   keyMaterial?: KeyMaterial | undefined;
   error?: Error | undefined;
   connectionToken?: ConnectionToken | undefined;
+  mlsCreateGroup?: MlsCreateGroup | undefined;
+  mlsCommitRequest?: MlsCommitRequest | undefined;
+  mlsCommit?: MlsCommitBroadcast | undefined;
+  mlsWelcome?: MlsWelcome | undefined;
+  mlsCommitRejected?: MlsCommitRejected | undefined;
 }
 
 /** Where a client connects its media, and with what. */
@@ -269,9 +379,63 @@ export interface ConnectionToken {
   connectionToken: string;
 }
 
-/** A media key epoch. Placeholder: key material is delivered over MLS, not yet wired. */
+/**
+ * A controller-made media key epoch (the simulator's key model). A controller running MLS
+ * never sends it: keys come from the MLS exporter at each member (the Mls* messages).
+ */
 export interface KeyMaterial {
   epoch: number;
+}
+
+/**
+ * Create the meeting's MLS group (epoch 0) as its only member; the group id is the UTF-8 of
+ * "<meeting id>/<group>".
+ */
+export interface MlsCreateGroup {
+  group: number;
+}
+
+/** A member to add: its participant id and its KeyPackage (as it sent it). */
+export interface MlsAdd {
+  participant: string;
+  keyPackage: Buffer;
+}
+
+/**
+ * Commit, in `epoch`, these additions and removals (both empty: a plain rotation); answer
+ * with an MlsCommit naming `request`.
+ */
+export interface MlsCommitRequest {
+  request: number;
+  epoch: number;
+  adds: MlsAdd[];
+  removes: string[];
+}
+
+/**
+ * The accepted commit that starts `epoch`, to every member that stays (its committer
+ * included: it applies its own commit only now, so this is also the committer's ack). Each
+ * member refuses it unless MLS says `from` committed it, adding and removing exactly these.
+ */
+export interface MlsCommitBroadcast {
+  from: string;
+  epoch: number;
+  commit: Buffer;
+  adds: string[];
+  removes: string[];
+}
+
+/** The welcome into `epoch`, for a member the accepted commit added. */
+export interface MlsWelcome {
+  epoch: number;
+  welcome: Buffer;
+}
+
+/** The controller did not take this client's commit: drop it and process the accepted one. */
+export interface MlsCommitRejected {
+  request: number;
+  epoch: number;
+  reason: MlsRejectReason;
 }
 
 /** Something the controller refused. Errors before or during a join close the connection. */
@@ -291,6 +455,9 @@ function createBaseClientMessage(): ClientMessage {
     tokenRequest: undefined,
     keyAck: undefined,
     mediaConnected: undefined,
+    mlsCommit: undefined,
+    mlsProcessed: undefined,
+    rotateKeys: undefined,
   };
 }
 
@@ -319,6 +486,15 @@ export const ClientMessage: MessageFns<ClientMessage> = {
     }
     if (message.mediaConnected !== undefined) {
       MediaConnected.encode(message.mediaConnected, writer.uint32(66).fork()).join();
+    }
+    if (message.mlsCommit !== undefined) {
+      MlsCommit.encode(message.mlsCommit, writer.uint32(74).fork()).join();
+    }
+    if (message.mlsProcessed !== undefined) {
+      MlsProcessed.encode(message.mlsProcessed, writer.uint32(82).fork()).join();
+    }
+    if (message.rotateKeys !== undefined) {
+      RotateKeys.encode(message.rotateKeys, writer.uint32(90).fork()).join();
     }
     return writer;
   },
@@ -400,6 +576,30 @@ export const ClientMessage: MessageFns<ClientMessage> = {
             message.mediaConnected = MediaConnected.decode(reader, reader.uint32());
             continue;
           }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.mlsCommit = MlsCommit.decode(reader, reader.uint32());
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.mlsProcessed = MlsProcessed.decode(reader, reader.uint32());
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.rotateKeys = RotateKeys.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -434,6 +634,21 @@ export const ClientMessage: MessageFns<ClientMessage> = {
         : isSet(object.media_connected)
         ? MediaConnected.fromJSON(object.media_connected)
         : undefined,
+      mlsCommit: isSet(object.mlsCommit)
+        ? MlsCommit.fromJSON(object.mlsCommit)
+        : isSet(object.mls_commit)
+        ? MlsCommit.fromJSON(object.mls_commit)
+        : undefined,
+      mlsProcessed: isSet(object.mlsProcessed)
+        ? MlsProcessed.fromJSON(object.mlsProcessed)
+        : isSet(object.mls_processed)
+        ? MlsProcessed.fromJSON(object.mls_processed)
+        : undefined,
+      rotateKeys: isSet(object.rotateKeys)
+        ? RotateKeys.fromJSON(object.rotateKeys)
+        : isSet(object.rotate_keys)
+        ? RotateKeys.fromJSON(object.rotate_keys)
+        : undefined,
     };
   },
 
@@ -462,6 +677,15 @@ export const ClientMessage: MessageFns<ClientMessage> = {
     }
     if (message.mediaConnected !== undefined) {
       obj.mediaConnected = MediaConnected.toJSON(message.mediaConnected);
+    }
+    if (message.mlsCommit !== undefined) {
+      obj.mlsCommit = MlsCommit.toJSON(message.mlsCommit);
+    }
+    if (message.mlsProcessed !== undefined) {
+      obj.mlsProcessed = MlsProcessed.toJSON(message.mlsProcessed);
+    }
+    if (message.rotateKeys !== undefined) {
+      obj.rotateKeys = RotateKeys.toJSON(message.rotateKeys);
     }
     return obj;
   },
@@ -493,12 +717,21 @@ export const ClientMessage: MessageFns<ClientMessage> = {
     message.mediaConnected = (object.mediaConnected !== undefined && object.mediaConnected !== null)
       ? MediaConnected.fromPartial(object.mediaConnected)
       : undefined;
+    message.mlsCommit = (object.mlsCommit !== undefined && object.mlsCommit !== null)
+      ? MlsCommit.fromPartial(object.mlsCommit)
+      : undefined;
+    message.mlsProcessed = (object.mlsProcessed !== undefined && object.mlsProcessed !== null)
+      ? MlsProcessed.fromPartial(object.mlsProcessed)
+      : undefined;
+    message.rotateKeys = (object.rotateKeys !== undefined && object.rotateKeys !== null)
+      ? RotateKeys.fromPartial(object.rotateKeys)
+      : undefined;
     return message;
   },
 };
 
 function createBaseJoinRequest(): JoinRequest {
-  return { accessToken: "", meetingId: "", layout: "", region: "" };
+  return { accessToken: "", meetingId: "", layout: "", region: "", keyPackage: Buffer.alloc(0) };
 }
 
 export const JoinRequest: MessageFns<JoinRequest> = {
@@ -514,6 +747,9 @@ export const JoinRequest: MessageFns<JoinRequest> = {
     }
     if (message.region !== "") {
       writer.uint32(34).string(message.region);
+    }
+    if (message.keyPackage.length !== 0) {
+      writer.uint32(42).bytes(message.keyPackage);
     }
     return writer;
   },
@@ -563,6 +799,14 @@ export const JoinRequest: MessageFns<JoinRequest> = {
             message.region = reader.string();
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.keyPackage = Buffer.from(reader.bytes());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -589,6 +833,11 @@ export const JoinRequest: MessageFns<JoinRequest> = {
         : "",
       layout: isSet(object.layout) ? globalThis.String(object.layout) : "",
       region: isSet(object.region) ? globalThis.String(object.region) : "",
+      keyPackage: isSet(object.keyPackage)
+        ? Buffer.from(bytesFromBase64(object.keyPackage))
+        : isSet(object.key_package)
+        ? Buffer.from(bytesFromBase64(object.key_package))
+        : Buffer.alloc(0),
     };
   },
 
@@ -606,6 +855,9 @@ export const JoinRequest: MessageFns<JoinRequest> = {
     if (message.region !== "") {
       obj.region = message.region;
     }
+    if (message.keyPackage.length !== 0) {
+      obj.keyPackage = base64FromBytes(message.keyPackage);
+    }
     return obj;
   },
 
@@ -618,6 +870,7 @@ export const JoinRequest: MessageFns<JoinRequest> = {
     message.meetingId = object.meetingId ?? "";
     message.layout = object.layout ?? "";
     message.region = object.region ?? "";
+    message.keyPackage = object.keyPackage ?? Buffer.alloc(0);
     return message;
   },
 };
@@ -1046,6 +1299,226 @@ export const MediaConnected: MessageFns<MediaConnected> = {
   },
 };
 
+function createBaseMlsCommit(): MlsCommit {
+  return { request: 0, commit: Buffer.alloc(0), welcome: Buffer.alloc(0) };
+}
+
+export const MlsCommit: MessageFns<MlsCommit> = {
+  encode(message: MlsCommit, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.request !== 0) {
+      writer.uint32(8).uint32(message.request);
+    }
+    if (message.commit.length !== 0) {
+      writer.uint32(18).bytes(message.commit);
+    }
+    if (message.welcome.length !== 0) {
+      writer.uint32(26).bytes(message.welcome);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MlsCommit {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMlsCommit();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.request = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.commit = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.welcome = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): MlsCommit {
+    return {
+      request: isSet(object.request) ? globalThis.Number(object.request) : 0,
+      commit: isSet(object.commit) ? Buffer.from(bytesFromBase64(object.commit)) : Buffer.alloc(0),
+      welcome: isSet(object.welcome) ? Buffer.from(bytesFromBase64(object.welcome)) : Buffer.alloc(0),
+    };
+  },
+
+  toJSON(message: MlsCommit): unknown {
+    const obj: any = {};
+    if (message.request !== 0) {
+      obj.request = Math.round(message.request);
+    }
+    if (message.commit.length !== 0) {
+      obj.commit = base64FromBytes(message.commit);
+    }
+    if (message.welcome.length !== 0) {
+      obj.welcome = base64FromBytes(message.welcome);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<MlsCommit>, I>>(base?: I): MlsCommit {
+    return MlsCommit.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<MlsCommit>, I>>(object: I): MlsCommit {
+    const message = createBaseMlsCommit();
+    message.request = object.request ?? 0;
+    message.commit = object.commit ?? Buffer.alloc(0);
+    message.welcome = object.welcome ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
+function createBaseMlsProcessed(): MlsProcessed {
+  return { epoch: 0 };
+}
+
+export const MlsProcessed: MessageFns<MlsProcessed> = {
+  encode(message: MlsProcessed, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.epoch !== 0) {
+      writer.uint32(8).uint64(message.epoch);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MlsProcessed {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMlsProcessed();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.epoch = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): MlsProcessed {
+    return { epoch: isSet(object.epoch) ? globalThis.Number(object.epoch) : 0 };
+  },
+
+  toJSON(message: MlsProcessed): unknown {
+    const obj: any = {};
+    if (message.epoch !== 0) {
+      obj.epoch = Math.round(message.epoch);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<MlsProcessed>, I>>(base?: I): MlsProcessed {
+    return MlsProcessed.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<MlsProcessed>, I>>(object: I): MlsProcessed {
+    const message = createBaseMlsProcessed();
+    message.epoch = object.epoch ?? 0;
+    return message;
+  },
+};
+
+function createBaseRotateKeys(): RotateKeys {
+  return {};
+}
+
+export const RotateKeys: MessageFns<RotateKeys> = {
+  encode(_: RotateKeys, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RotateKeys {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRotateKeys();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): RotateKeys {
+    return {};
+  },
+
+  toJSON(_: RotateKeys): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RotateKeys>, I>>(base?: I): RotateKeys {
+    return RotateKeys.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RotateKeys>, I>>(_: I): RotateKeys {
+    const message = createBaseRotateKeys();
+    return message;
+  },
+};
+
 function createBaseServerMessage(): ServerMessage {
   return {
     joinResponse: undefined,
@@ -1056,6 +1529,11 @@ function createBaseServerMessage(): ServerMessage {
     keyMaterial: undefined,
     error: undefined,
     connectionToken: undefined,
+    mlsCreateGroup: undefined,
+    mlsCommitRequest: undefined,
+    mlsCommit: undefined,
+    mlsWelcome: undefined,
+    mlsCommitRejected: undefined,
   };
 }
 
@@ -1084,6 +1562,21 @@ export const ServerMessage: MessageFns<ServerMessage> = {
     }
     if (message.connectionToken !== undefined) {
       ConnectionToken.encode(message.connectionToken, writer.uint32(66).fork()).join();
+    }
+    if (message.mlsCreateGroup !== undefined) {
+      MlsCreateGroup.encode(message.mlsCreateGroup, writer.uint32(74).fork()).join();
+    }
+    if (message.mlsCommitRequest !== undefined) {
+      MlsCommitRequest.encode(message.mlsCommitRequest, writer.uint32(82).fork()).join();
+    }
+    if (message.mlsCommit !== undefined) {
+      MlsCommitBroadcast.encode(message.mlsCommit, writer.uint32(90).fork()).join();
+    }
+    if (message.mlsWelcome !== undefined) {
+      MlsWelcome.encode(message.mlsWelcome, writer.uint32(98).fork()).join();
+    }
+    if (message.mlsCommitRejected !== undefined) {
+      MlsCommitRejected.encode(message.mlsCommitRejected, writer.uint32(106).fork()).join();
     }
     return writer;
   },
@@ -1165,6 +1658,46 @@ export const ServerMessage: MessageFns<ServerMessage> = {
             message.connectionToken = ConnectionToken.decode(reader, reader.uint32());
             continue;
           }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.mlsCreateGroup = MlsCreateGroup.decode(reader, reader.uint32());
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.mlsCommitRequest = MlsCommitRequest.decode(reader, reader.uint32());
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.mlsCommit = MlsCommitBroadcast.decode(reader, reader.uint32());
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.mlsWelcome = MlsWelcome.decode(reader, reader.uint32());
+            continue;
+          }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.mlsCommitRejected = MlsCommitRejected.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1203,6 +1736,31 @@ export const ServerMessage: MessageFns<ServerMessage> = {
         : isSet(object.connection_token)
         ? ConnectionToken.fromJSON(object.connection_token)
         : undefined,
+      mlsCreateGroup: isSet(object.mlsCreateGroup)
+        ? MlsCreateGroup.fromJSON(object.mlsCreateGroup)
+        : isSet(object.mls_create_group)
+        ? MlsCreateGroup.fromJSON(object.mls_create_group)
+        : undefined,
+      mlsCommitRequest: isSet(object.mlsCommitRequest)
+        ? MlsCommitRequest.fromJSON(object.mlsCommitRequest)
+        : isSet(object.mls_commit_request)
+        ? MlsCommitRequest.fromJSON(object.mls_commit_request)
+        : undefined,
+      mlsCommit: isSet(object.mlsCommit)
+        ? MlsCommitBroadcast.fromJSON(object.mlsCommit)
+        : isSet(object.mls_commit)
+        ? MlsCommitBroadcast.fromJSON(object.mls_commit)
+        : undefined,
+      mlsWelcome: isSet(object.mlsWelcome)
+        ? MlsWelcome.fromJSON(object.mlsWelcome)
+        : isSet(object.mls_welcome)
+        ? MlsWelcome.fromJSON(object.mls_welcome)
+        : undefined,
+      mlsCommitRejected: isSet(object.mlsCommitRejected)
+        ? MlsCommitRejected.fromJSON(object.mlsCommitRejected)
+        : isSet(object.mls_commit_rejected)
+        ? MlsCommitRejected.fromJSON(object.mls_commit_rejected)
+        : undefined,
     };
   },
 
@@ -1232,6 +1790,21 @@ export const ServerMessage: MessageFns<ServerMessage> = {
     if (message.connectionToken !== undefined) {
       obj.connectionToken = ConnectionToken.toJSON(message.connectionToken);
     }
+    if (message.mlsCreateGroup !== undefined) {
+      obj.mlsCreateGroup = MlsCreateGroup.toJSON(message.mlsCreateGroup);
+    }
+    if (message.mlsCommitRequest !== undefined) {
+      obj.mlsCommitRequest = MlsCommitRequest.toJSON(message.mlsCommitRequest);
+    }
+    if (message.mlsCommit !== undefined) {
+      obj.mlsCommit = MlsCommitBroadcast.toJSON(message.mlsCommit);
+    }
+    if (message.mlsWelcome !== undefined) {
+      obj.mlsWelcome = MlsWelcome.toJSON(message.mlsWelcome);
+    }
+    if (message.mlsCommitRejected !== undefined) {
+      obj.mlsCommitRejected = MlsCommitRejected.toJSON(message.mlsCommitRejected);
+    }
     return obj;
   },
 
@@ -1259,6 +1832,21 @@ export const ServerMessage: MessageFns<ServerMessage> = {
     message.error = (object.error !== undefined && object.error !== null) ? Error.fromPartial(object.error) : undefined;
     message.connectionToken = (object.connectionToken !== undefined && object.connectionToken !== null)
       ? ConnectionToken.fromPartial(object.connectionToken)
+      : undefined;
+    message.mlsCreateGroup = (object.mlsCreateGroup !== undefined && object.mlsCreateGroup !== null)
+      ? MlsCreateGroup.fromPartial(object.mlsCreateGroup)
+      : undefined;
+    message.mlsCommitRequest = (object.mlsCommitRequest !== undefined && object.mlsCommitRequest !== null)
+      ? MlsCommitRequest.fromPartial(object.mlsCommitRequest)
+      : undefined;
+    message.mlsCommit = (object.mlsCommit !== undefined && object.mlsCommit !== null)
+      ? MlsCommitBroadcast.fromPartial(object.mlsCommit)
+      : undefined;
+    message.mlsWelcome = (object.mlsWelcome !== undefined && object.mlsWelcome !== null)
+      ? MlsWelcome.fromPartial(object.mlsWelcome)
+      : undefined;
+    message.mlsCommitRejected = (object.mlsCommitRejected !== undefined && object.mlsCommitRejected !== null)
+      ? MlsCommitRejected.fromPartial(object.mlsCommitRejected)
       : undefined;
     return message;
   },
@@ -2073,6 +2661,598 @@ export const KeyMaterial: MessageFns<KeyMaterial> = {
   },
 };
 
+function createBaseMlsCreateGroup(): MlsCreateGroup {
+  return { group: 0 };
+}
+
+export const MlsCreateGroup: MessageFns<MlsCreateGroup> = {
+  encode(message: MlsCreateGroup, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.group !== 0) {
+      writer.uint32(8).uint32(message.group);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MlsCreateGroup {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMlsCreateGroup();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.group = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): MlsCreateGroup {
+    return { group: isSet(object.group) ? globalThis.Number(object.group) : 0 };
+  },
+
+  toJSON(message: MlsCreateGroup): unknown {
+    const obj: any = {};
+    if (message.group !== 0) {
+      obj.group = Math.round(message.group);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<MlsCreateGroup>, I>>(base?: I): MlsCreateGroup {
+    return MlsCreateGroup.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<MlsCreateGroup>, I>>(object: I): MlsCreateGroup {
+    const message = createBaseMlsCreateGroup();
+    message.group = object.group ?? 0;
+    return message;
+  },
+};
+
+function createBaseMlsAdd(): MlsAdd {
+  return { participant: "", keyPackage: Buffer.alloc(0) };
+}
+
+export const MlsAdd: MessageFns<MlsAdd> = {
+  encode(message: MlsAdd, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.participant !== "") {
+      writer.uint32(10).string(message.participant);
+    }
+    if (message.keyPackage.length !== 0) {
+      writer.uint32(18).bytes(message.keyPackage);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MlsAdd {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMlsAdd();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.participant = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.keyPackage = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): MlsAdd {
+    return {
+      participant: isSet(object.participant) ? globalThis.String(object.participant) : "",
+      keyPackage: isSet(object.keyPackage)
+        ? Buffer.from(bytesFromBase64(object.keyPackage))
+        : isSet(object.key_package)
+        ? Buffer.from(bytesFromBase64(object.key_package))
+        : Buffer.alloc(0),
+    };
+  },
+
+  toJSON(message: MlsAdd): unknown {
+    const obj: any = {};
+    if (message.participant !== "") {
+      obj.participant = message.participant;
+    }
+    if (message.keyPackage.length !== 0) {
+      obj.keyPackage = base64FromBytes(message.keyPackage);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<MlsAdd>, I>>(base?: I): MlsAdd {
+    return MlsAdd.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<MlsAdd>, I>>(object: I): MlsAdd {
+    const message = createBaseMlsAdd();
+    message.participant = object.participant ?? "";
+    message.keyPackage = object.keyPackage ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
+function createBaseMlsCommitRequest(): MlsCommitRequest {
+  return { request: 0, epoch: 0, adds: [], removes: [] };
+}
+
+export const MlsCommitRequest: MessageFns<MlsCommitRequest> = {
+  encode(message: MlsCommitRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.request !== 0) {
+      writer.uint32(8).uint32(message.request);
+    }
+    if (message.epoch !== 0) {
+      writer.uint32(16).uint64(message.epoch);
+    }
+    for (const v of message.adds) {
+      MlsAdd.encode(v!, writer.uint32(26).fork()).join();
+    }
+    for (const v of message.removes) {
+      writer.uint32(34).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MlsCommitRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMlsCommitRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.request = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.epoch = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.adds.push(MlsAdd.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.removes.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): MlsCommitRequest {
+    return {
+      request: isSet(object.request) ? globalThis.Number(object.request) : 0,
+      epoch: isSet(object.epoch) ? globalThis.Number(object.epoch) : 0,
+      adds: globalThis.Array.isArray(object?.adds) ? object.adds.map((e: any) => MlsAdd.fromJSON(e)) : [],
+      removes: globalThis.Array.isArray(object?.removes) ? object.removes.map((e: any) => globalThis.String(e)) : [],
+    };
+  },
+
+  toJSON(message: MlsCommitRequest): unknown {
+    const obj: any = {};
+    if (message.request !== 0) {
+      obj.request = Math.round(message.request);
+    }
+    if (message.epoch !== 0) {
+      obj.epoch = Math.round(message.epoch);
+    }
+    if (message.adds?.length) {
+      obj.adds = message.adds.map((e) => MlsAdd.toJSON(e));
+    }
+    if (message.removes?.length) {
+      obj.removes = message.removes;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<MlsCommitRequest>, I>>(base?: I): MlsCommitRequest {
+    return MlsCommitRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<MlsCommitRequest>, I>>(object: I): MlsCommitRequest {
+    const message = createBaseMlsCommitRequest();
+    message.request = object.request ?? 0;
+    message.epoch = object.epoch ?? 0;
+    message.adds = object.adds?.map((e) => MlsAdd.fromPartial(e)) || [];
+    message.removes = object.removes?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseMlsCommitBroadcast(): MlsCommitBroadcast {
+  return { from: "", epoch: 0, commit: Buffer.alloc(0), adds: [], removes: [] };
+}
+
+export const MlsCommitBroadcast: MessageFns<MlsCommitBroadcast> = {
+  encode(message: MlsCommitBroadcast, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.from !== "") {
+      writer.uint32(10).string(message.from);
+    }
+    if (message.epoch !== 0) {
+      writer.uint32(16).uint64(message.epoch);
+    }
+    if (message.commit.length !== 0) {
+      writer.uint32(26).bytes(message.commit);
+    }
+    for (const v of message.adds) {
+      writer.uint32(34).string(v!);
+    }
+    for (const v of message.removes) {
+      writer.uint32(42).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MlsCommitBroadcast {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMlsCommitBroadcast();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.from = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.epoch = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.commit = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.adds.push(reader.string());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.removes.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): MlsCommitBroadcast {
+    return {
+      from: isSet(object.from) ? globalThis.String(object.from) : "",
+      epoch: isSet(object.epoch) ? globalThis.Number(object.epoch) : 0,
+      commit: isSet(object.commit) ? Buffer.from(bytesFromBase64(object.commit)) : Buffer.alloc(0),
+      adds: globalThis.Array.isArray(object?.adds) ? object.adds.map((e: any) => globalThis.String(e)) : [],
+      removes: globalThis.Array.isArray(object?.removes) ? object.removes.map((e: any) => globalThis.String(e)) : [],
+    };
+  },
+
+  toJSON(message: MlsCommitBroadcast): unknown {
+    const obj: any = {};
+    if (message.from !== "") {
+      obj.from = message.from;
+    }
+    if (message.epoch !== 0) {
+      obj.epoch = Math.round(message.epoch);
+    }
+    if (message.commit.length !== 0) {
+      obj.commit = base64FromBytes(message.commit);
+    }
+    if (message.adds?.length) {
+      obj.adds = message.adds;
+    }
+    if (message.removes?.length) {
+      obj.removes = message.removes;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<MlsCommitBroadcast>, I>>(base?: I): MlsCommitBroadcast {
+    return MlsCommitBroadcast.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<MlsCommitBroadcast>, I>>(object: I): MlsCommitBroadcast {
+    const message = createBaseMlsCommitBroadcast();
+    message.from = object.from ?? "";
+    message.epoch = object.epoch ?? 0;
+    message.commit = object.commit ?? Buffer.alloc(0);
+    message.adds = object.adds?.map((e) => e) || [];
+    message.removes = object.removes?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseMlsWelcome(): MlsWelcome {
+  return { epoch: 0, welcome: Buffer.alloc(0) };
+}
+
+export const MlsWelcome: MessageFns<MlsWelcome> = {
+  encode(message: MlsWelcome, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.epoch !== 0) {
+      writer.uint32(8).uint64(message.epoch);
+    }
+    if (message.welcome.length !== 0) {
+      writer.uint32(18).bytes(message.welcome);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MlsWelcome {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMlsWelcome();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.epoch = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.welcome = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): MlsWelcome {
+    return {
+      epoch: isSet(object.epoch) ? globalThis.Number(object.epoch) : 0,
+      welcome: isSet(object.welcome) ? Buffer.from(bytesFromBase64(object.welcome)) : Buffer.alloc(0),
+    };
+  },
+
+  toJSON(message: MlsWelcome): unknown {
+    const obj: any = {};
+    if (message.epoch !== 0) {
+      obj.epoch = Math.round(message.epoch);
+    }
+    if (message.welcome.length !== 0) {
+      obj.welcome = base64FromBytes(message.welcome);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<MlsWelcome>, I>>(base?: I): MlsWelcome {
+    return MlsWelcome.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<MlsWelcome>, I>>(object: I): MlsWelcome {
+    const message = createBaseMlsWelcome();
+    message.epoch = object.epoch ?? 0;
+    message.welcome = object.welcome ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
+function createBaseMlsCommitRejected(): MlsCommitRejected {
+  return { request: 0, epoch: 0, reason: 0 };
+}
+
+export const MlsCommitRejected: MessageFns<MlsCommitRejected> = {
+  encode(message: MlsCommitRejected, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.request !== 0) {
+      writer.uint32(8).uint32(message.request);
+    }
+    if (message.epoch !== 0) {
+      writer.uint32(16).uint64(message.epoch);
+    }
+    if (message.reason !== 0) {
+      writer.uint32(24).int32(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MlsCommitRejected {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMlsCommitRejected();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.request = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.epoch = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.reason = reader.int32() as any;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): MlsCommitRejected {
+    return {
+      request: isSet(object.request) ? globalThis.Number(object.request) : 0,
+      epoch: isSet(object.epoch) ? globalThis.Number(object.epoch) : 0,
+      reason: isSet(object.reason) ? mlsRejectReasonFromJSON(object.reason) : 0,
+    };
+  },
+
+  toJSON(message: MlsCommitRejected): unknown {
+    const obj: any = {};
+    if (message.request !== 0) {
+      obj.request = Math.round(message.request);
+    }
+    if (message.epoch !== 0) {
+      obj.epoch = Math.round(message.epoch);
+    }
+    if (message.reason !== 0) {
+      obj.reason = mlsRejectReasonToJSON(message.reason);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<MlsCommitRejected>, I>>(base?: I): MlsCommitRejected {
+    return MlsCommitRejected.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<MlsCommitRejected>, I>>(object: I): MlsCommitRejected {
+    const message = createBaseMlsCommitRejected();
+    message.request = object.request ?? 0;
+    message.epoch = object.epoch ?? 0;
+    message.reason = object.reason ?? 0;
+    return message;
+  },
+};
+
 function createBaseError(): Error {
   return { kind: 0, message: "", retryAfterMs: 0 };
 }
@@ -2197,6 +3377,17 @@ export type DeepPartial<T> = T extends Builtin ? T
 type KeysOfUnion<T> = T extends T ? keyof T : never;
 export type Exact<P, I extends P> = P extends Builtin ? P
   : P & { [K in keyof P]: Exact<P[K], I[K]> } & { [K in Exclude<keyof I, KeysOfUnion<P>>]: never };
+
+function longToNumber(int64: { toString(): string }): number {
+  const num = globalThis.Number(int64.toString());
+  if (num > globalThis.Number.MAX_SAFE_INTEGER) {
+    throw new globalThis.Error("Value is larger than Number.MAX_SAFE_INTEGER");
+  }
+  if (num < globalThis.Number.MIN_SAFE_INTEGER) {
+    throw new globalThis.Error("Value is smaller than Number.MIN_SAFE_INTEGER");
+  }
+  return num;
+}
 
 function isSet(value: any): boolean {
   return value !== null && value !== undefined;
