@@ -134,6 +134,8 @@ async function main(): Promise<void> {
   cleanups.push(() => redisServer.kill('SIGKILL'));
   const redisUrl = `redis://127.0.0.1:${redisPort}`;
   const stats = new IORedis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 2 });
+  // Refused connections while the server starts are expected; `eventually` retries them.
+  stats.on('error', () => undefined);
   await eventually(
     async () =>
       await stats.connect().then(
