@@ -29,25 +29,14 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as hdr from 'hdr-histogram-js';
 import { Redis as IORedis } from 'ioredis';
-import { parseEnvironment } from '../adapters/config/env.ts';
 import { signClaims } from '../adapters/jwt/tokens.ts';
 import { createLogger } from '../adapters/logging/logger.ts';
-import { createPool } from '../adapters/postgres/pool.ts';
-import { startAc } from '../services/ac/server.ts';
-import { gcEnvironment } from '../services/gc/config.ts';
-import { startGc } from '../services/gc/server.ts';
-import { serviceTokenFor } from '../services/gc/testing.ts';
 import { startMh, type RunningMh } from '../services/mh/server.ts';
 import { eventually, mhTestEnvironment, type StandInController } from '../services/mh/testing.ts';
+import { mcRawEnvironment, startControlPlane } from '../services/mc/control-plane-testing.ts';
 import { SignalingClient } from '../services/mc/testing.ts';
 import { validClaims } from '../services/shared/jwt-attacks.ts';
-import {
-  acTestEnvironment,
-  http,
-  isolatedBackends,
-  json,
-  parsedEnvironment,
-} from '../services/shared/testing.ts';
+import { http, json } from '../services/shared/testing.ts';
 import { builtinScenario } from '../sim/scenario/builtin.ts';
 
 const setting = (name: string, fallback: number, max: number): number => {
@@ -147,57 +136,24 @@ async function main(): Promise<void> {
   );
   cleanups.push(() => stats.quit());
 
-  const backends = await isolatedBackends();
-  cleanups.push(() => backends.cleanUp());
-  const pool = createPool(backends.databaseUrl, 2);
-  cleanups.push(() => pool.end());
-  const ac = await startAc(
-    acTestEnvironment(backends, { AC_REDIS_KEY_PREFIX: `${backends.redisPrefix}ac:` }),
-    { logger, scheduleRotation: false },
-  );
-  cleanups.push(() => ac.close());
-  const service = await serviceTokenFor(ac, pool, {
-    name: 'meeting-controller',
-    scopes: ['service.write.gc', 'service.write.mh'],
-  });
-  const gc = await startGc(
-    parsedEnvironment(
-      parseEnvironment(gcEnvironment, {
-        DATABASE_URL: backends.databaseUrl,
-        REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
-        BIND_ADDRESS: '127.0.0.1:0',
-        METRICS_BIND_ADDRESS: '127.0.0.1:0',
-        GC_GRPC_BIND_ADDRESS: '127.0.0.1:0',
-        GC_REGION: 'us-west-1',
-        GC_ALLOW_PLAIN_LOOPBACK_MC_URLS: 'true',
-        AC_INTERNAL_URL: ac.url,
-        GC_REDIS_KEY_PREFIX: `${backends.redisPrefix}gc:`,
-        LOG_LEVEL: 'silent',
-      }),
-    ),
-    { logger },
-  );
-  cleanups.push(() => gc.close());
+  const plane = await startControlPlane(logger);
+  cleanups.push(() => plane.close());
+  const { ac, gc } = plane;
 
   // The controller, as a process of its own.
   const mcBind = await freePort();
   const mc: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'services/mc/main.ts'], {
     env: {
       ...process.env,
-      MC_ID,
-      MC_REGION: 'us-west-1',
-      MC_SIGNALING_BIND_ADDRESS: '127.0.0.1:0',
-      BIND_ADDRESS: `127.0.0.1:${mcBind}`,
-      METRICS_BIND_ADDRESS: '127.0.0.1:0',
-      GC_GRPC_ADDRESS: gc.grpcAddress,
-      GC_URL: gc.url,
-      MC_SERVICE_TOKEN: service.token,
-      AC_INTERNAL_URL: ac.url,
-      REDIS_URL: redisUrl,
-      MC_MH_REDIS_KEY_PREFIX: 'mh:',
-      MC_MAX_MEETINGS: String(MEETINGS + 10),
-      MC_MAX_PARTICIPANTS: String(MEETINGS * SIZE + 100),
-      LOG_LEVEL: 'warn',
+      ...mcRawEnvironment(plane, MC_ID, {
+        BIND_ADDRESS: `127.0.0.1:${mcBind}`,
+        REDIS_URL: redisUrl,
+        MC_REDIS_KEY_PREFIX: 'mc:',
+        MC_MH_REDIS_KEY_PREFIX: 'mh:',
+        MC_MAX_MEETINGS: String(MEETINGS + 10),
+        MC_MAX_PARTICIPANTS: String(MEETINGS * SIZE + 100),
+        LOG_LEVEL: 'warn',
+      }),
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   });

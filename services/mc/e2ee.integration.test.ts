@@ -13,9 +13,8 @@
 // typed error that closes that connection only.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { parseEnvironment } from '../../adapters/config/env.ts';
 import { createLogger } from '../../adapters/logging/logger.ts';
-import { createPool, type Pool } from '../../adapters/postgres/pool.ts';
+import { type Pool } from '../../adapters/postgres/pool.ts';
 import { SFrameMlsContext } from '../../adapters/sframe/mls.ts';
 import { E2eeMember } from '../../client/e2ee/index.ts';
 import {
@@ -27,10 +26,9 @@ import type { MeetingId } from '../../core/ids.ts';
 import { SFRAME_AES_128_GCM_SHA256_128 } from '../../core/protocol/sframe-crypto.ts';
 import { unwrap } from '../../core/result.ts';
 import { registerService } from '../ac/accounts.ts';
-import { startAc, type RunningAc } from '../ac/server.ts';
-import { gcEnvironment } from '../gc/config.ts';
-import { startGc, type RunningGc } from '../gc/server.ts';
-import { serviceTokenFor, userTokenIn } from '../gc/testing.ts';
+import { type RunningAc } from '../ac/server.ts';
+import { type RunningGc } from '../gc/server.ts';
+import { userTokenIn } from '../gc/testing.ts';
 import {
   ErrorKind,
   type JoinResponse,
@@ -39,17 +37,12 @@ import {
 } from '../generated/darktower/mc/v1/signaling.ts';
 import { startMh, type RunningMh } from '../mh/server.ts';
 import { eventually, mhTestEnvironment, type StandInController } from '../mh/testing.ts';
+import { http, json, pgAcStores, type IsolatedBackends } from '../shared/testing.ts';
 import {
-  acTestEnvironment,
-  http,
-  isolatedBackends,
-  json,
-  parsedEnvironment,
-  pgAcStores,
-  TEST_REDIS_URL,
-  type IsolatedBackends,
-} from '../shared/testing.ts';
-import { mcEnvironment } from './config.ts';
+  mcTestEnvironment,
+  startControlPlane,
+  type ControlPlane,
+} from './control-plane-testing.ts';
 import { startMc, type RunningMc } from './server.ts';
 import { SignalingClient } from './testing.ts';
 
@@ -60,6 +53,7 @@ const FRAME_BYTES = 600;
 /** 12 Mbps below the hard limit: two participants' streams fit on a handler, three do not. */
 const HANDLER_CAPACITY_BPS = 15_000_000;
 
+let plane: ControlPlane;
 let backends: IsolatedBackends;
 let pool: Pool;
 let ac: RunningAc;
@@ -70,53 +64,12 @@ const routeAddresses = new Map<string, string>();
 const cleanups: (() => Promise<unknown>)[] = [];
 
 beforeAll(async () => {
-  backends = await isolatedBackends();
-  pool = createPool(backends.databaseUrl, 2);
-  ac = await startAc(
-    acTestEnvironment(backends, { AC_REDIS_KEY_PREFIX: `${backends.redisPrefix}ac:` }),
-    { logger, scheduleRotation: false },
-  );
-  const service = await serviceTokenFor(ac, pool, {
-    name: 'meeting-controller',
-    scopes: ['service.write.gc', 'service.write.mh'],
+  plane = await startControlPlane(logger);
+  ({ backends, pool, ac, gc } = plane);
+  mc = await startMc(mcTestEnvironment(plane, MC_ID), {
+    logger,
+    routeAddress: (handler) => routeAddresses.get(handler),
   });
-  gc = await startGc(
-    parsedEnvironment(
-      parseEnvironment(gcEnvironment, {
-        DATABASE_URL: backends.databaseUrl,
-        REDIS_URL: TEST_REDIS_URL,
-        BIND_ADDRESS: '127.0.0.1:0',
-        METRICS_BIND_ADDRESS: '127.0.0.1:0',
-        GC_GRPC_BIND_ADDRESS: '127.0.0.1:0',
-        GC_REGION: 'us-west-1',
-        GC_ALLOW_PLAIN_LOOPBACK_MC_URLS: 'true',
-        AC_INTERNAL_URL: ac.url,
-        GC_REDIS_KEY_PREFIX: `${backends.redisPrefix}gc:`,
-        LOG_LEVEL: 'silent',
-      }),
-    ),
-    { logger },
-  );
-  mc = await startMc(
-    parsedEnvironment(
-      parseEnvironment(mcEnvironment, {
-        MC_ID,
-        MC_REGION: 'us-west-1',
-        MC_SIGNALING_BIND_ADDRESS: '127.0.0.1:0',
-        BIND_ADDRESS: '127.0.0.1:0',
-        METRICS_BIND_ADDRESS: '127.0.0.1:0',
-        GC_GRPC_ADDRESS: gc.grpcAddress,
-        GC_URL: gc.url,
-        MC_SERVICE_TOKEN: service.token,
-        AC_INTERNAL_URL: ac.url,
-        REDIS_URL: TEST_REDIS_URL,
-        MC_REDIS_KEY_PREFIX: `${backends.redisPrefix}mc:`,
-        MC_MH_REDIS_KEY_PREFIX: `${backends.redisPrefix}mh:`,
-        LOG_LEVEL: 'silent',
-      }),
-    ),
-    { logger, routeAddress: (handler) => routeAddresses.get(handler) },
-  );
   const controller = { issuer: MC_ID, jwksUrl: mc.jwksUrl } as StandInController;
   for (const id of ['mh-1', 'mh-2']) {
     // QUIC peer links for the cascade, dialled with the handler's own AC service account. A
@@ -156,10 +109,7 @@ afterAll(async () => {
   for (const cleanup of cleanups) await cleanup().catch(() => undefined);
   await mc?.close();
   for (const mh of mhs) await mh.close();
-  await gc?.close();
-  await ac?.close();
-  await pool?.end();
-  await backends?.cleanUp();
+  await plane?.close();
 });
 
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });

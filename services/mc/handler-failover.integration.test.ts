@@ -10,26 +10,20 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { parseEnvironment } from '../../adapters/config/env.ts';
 import { createLogger } from '../../adapters/logging/logger.ts';
-import { createPool, type Pool } from '../../adapters/postgres/pool.ts';
+import { type Pool } from '../../adapters/postgres/pool.ts';
 import { MediaClient, type WebSocketConstructor } from '../../client/media/index.ts';
-import { startAc, type RunningAc } from '../ac/server.ts';
-import { gcEnvironment } from '../gc/config.ts';
-import { startGc, type RunningGc } from '../gc/server.ts';
-import { serviceTokenFor, userTokenIn } from '../gc/testing.ts';
+import { type RunningAc } from '../ac/server.ts';
+import { type RunningGc } from '../gc/server.ts';
+import { userTokenIn } from '../gc/testing.ts';
 import type { MediaHandler, ServerMessage } from '../generated/darktower/mc/v1/signaling.ts';
 import { eventually } from '../mh/testing.ts';
+import { http, json, TEST_REDIS_URL, type IsolatedBackends } from '../shared/testing.ts';
 import {
-  acTestEnvironment,
-  http,
-  isolatedBackends,
-  json,
-  parsedEnvironment,
-  TEST_REDIS_URL,
-  type IsolatedBackends,
-} from '../shared/testing.ts';
-import { mcEnvironment } from './config.ts';
+  mcTestEnvironment,
+  startControlPlane,
+  type ControlPlane,
+} from './control-plane-testing.ts';
 import { startMc, type RunningMc } from './server.ts';
 import { SignalingClient } from './testing.ts';
 
@@ -38,6 +32,7 @@ const MC_ID = 'mc-failover-test';
 const JOIN_SCOPES = ['user.read.gc', 'user.write.gc', 'user.write.mc'];
 const HANDLERS = ['mh-f1', 'mh-f2'];
 
+let plane: ControlPlane;
 let backends: IsolatedBackends;
 let pool: Pool;
 let ac: RunningAc;
@@ -86,53 +81,12 @@ async function spawnHandler(id: string): Promise<void> {
 }
 
 beforeAll(async () => {
-  backends = await isolatedBackends();
-  pool = createPool(backends.databaseUrl, 2);
-  ac = await startAc(
-    acTestEnvironment(backends, { AC_REDIS_KEY_PREFIX: `${backends.redisPrefix}ac:` }),
-    { logger, scheduleRotation: false },
-  );
-  const service = await serviceTokenFor(ac, pool, {
-    name: 'meeting-controller',
-    scopes: ['service.write.gc', 'service.write.mh'],
+  plane = await startControlPlane(logger);
+  ({ backends, pool, ac, gc } = plane);
+  mc = await startMc(mcTestEnvironment(plane, MC_ID), {
+    logger,
+    routeAddress: (handler) => routeAddresses.get(handler),
   });
-  gc = await startGc(
-    parsedEnvironment(
-      parseEnvironment(gcEnvironment, {
-        DATABASE_URL: backends.databaseUrl,
-        REDIS_URL: TEST_REDIS_URL,
-        BIND_ADDRESS: '127.0.0.1:0',
-        METRICS_BIND_ADDRESS: '127.0.0.1:0',
-        GC_GRPC_BIND_ADDRESS: '127.0.0.1:0',
-        GC_REGION: 'us-west-1',
-        GC_ALLOW_PLAIN_LOOPBACK_MC_URLS: 'true',
-        AC_INTERNAL_URL: ac.url,
-        GC_REDIS_KEY_PREFIX: `${backends.redisPrefix}gc:`,
-        LOG_LEVEL: 'silent',
-      }),
-    ),
-    { logger },
-  );
-  mc = await startMc(
-    parsedEnvironment(
-      parseEnvironment(mcEnvironment, {
-        MC_ID,
-        MC_REGION: 'us-west-1',
-        MC_SIGNALING_BIND_ADDRESS: '127.0.0.1:0',
-        BIND_ADDRESS: '127.0.0.1:0',
-        METRICS_BIND_ADDRESS: '127.0.0.1:0',
-        GC_GRPC_ADDRESS: gc.grpcAddress,
-        GC_URL: gc.url,
-        MC_SERVICE_TOKEN: service.token,
-        AC_INTERNAL_URL: ac.url,
-        REDIS_URL: TEST_REDIS_URL,
-        MC_REDIS_KEY_PREFIX: `${backends.redisPrefix}mc:`,
-        MC_MH_REDIS_KEY_PREFIX: `${backends.redisPrefix}mh:`,
-        LOG_LEVEL: 'silent',
-      }),
-    ),
-    { logger, routeAddress: (handler) => routeAddresses.get(handler) },
-  );
   await Promise.all(HANDLERS.map(spawnHandler));
   await eventually(
     async () => (await http(`${mc.url}/ready`)).body.media_handlers === '2',
@@ -144,10 +98,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const child of children.values()) if (child.exitCode === null) child.kill('SIGKILL');
   await mc?.close();
-  await gc?.close();
-  await ac?.close();
-  await pool?.end();
-  await backends?.cleanUp();
+  await plane?.close();
 });
 
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });

@@ -5,9 +5,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { signClaims } from '../../adapters/jwt/tokens.ts';
-import { parseEnvironment } from '../../adapters/config/env.ts';
 import { createLogger } from '../../adapters/logging/logger.ts';
-import { createPool, type Pool } from '../../adapters/postgres/pool.ts';
+import { type Pool } from '../../adapters/postgres/pool.ts';
 import { createRedis, type Redis } from '../../adapters/redis/client.ts';
 import { MediaClient, type WebSocketConstructor } from '../../client/media/index.ts';
 import {
@@ -17,11 +16,10 @@ import {
   login,
   MeetingSession,
 } from '../../client/meeting/index.ts';
-import { startAc, type RunningAc } from '../ac/server.ts';
-import { gcEnvironment } from '../gc/config.ts';
+import { type RunningAc } from '../ac/server.ts';
 import { connectGc } from '../gc/grpc-client.ts';
-import { startGc, type RunningGc } from '../gc/server.ts';
-import { mcRegistration, serviceTokenFor, userTokenIn } from '../gc/testing.ts';
+import { type RunningGc } from '../gc/server.ts';
+import { mcRegistration, userTokenIn } from '../gc/testing.ts';
 import {
   ErrorKind,
   type JoinResponse,
@@ -30,16 +28,12 @@ import {
 import { startMh, type RunningMh } from '../mh/server.ts';
 import { eventually, mhTestEnvironment, type StandInController } from '../mh/testing.ts';
 import { validClaims } from '../shared/jwt-attacks.ts';
+import { http, json, TEST_REDIS_URL, type IsolatedBackends } from '../shared/testing.ts';
 import {
-  acTestEnvironment,
-  http,
-  isolatedBackends,
-  json,
-  parsedEnvironment,
-  TEST_REDIS_URL,
-  type IsolatedBackends,
-} from '../shared/testing.ts';
-import { mcEnvironment } from './config.ts';
+  mcTestEnvironment,
+  startControlPlane,
+  type ControlPlane,
+} from './control-plane-testing.ts';
 import { startMc, type RunningMc } from './server.ts';
 import { SignalingClient } from './testing.ts';
 
@@ -47,6 +41,7 @@ const logger = createLogger('test', 'silent');
 const MC_ID = 'mc-join-test';
 const JOIN_SCOPES = ['user.read.gc', 'user.write.gc', 'user.write.mc'];
 
+let plane: ControlPlane;
 let backends: IsolatedBackends;
 let pool: Pool;
 let redis: Redis;
@@ -58,55 +53,14 @@ const mhs: RunningMh[] = [];
 const routeAddresses = new Map<string, string>();
 
 beforeAll(async () => {
-  backends = await isolatedBackends();
-  pool = createPool(backends.databaseUrl, 2);
+  plane = await startControlPlane(logger);
+  ({ backends, pool, ac, gc } = plane);
   redis = createRedis(TEST_REDIS_URL, backends.redisPrefix);
-  ac = await startAc(
-    acTestEnvironment(backends, { AC_REDIS_KEY_PREFIX: `${backends.redisPrefix}ac:` }),
-    { logger, scheduleRotation: false },
-  );
-  const service = await serviceTokenFor(ac, pool, {
-    name: 'meeting-controller',
-    scopes: ['service.write.gc', 'service.write.mh'],
+  serviceToken = plane.mcServiceToken;
+  mc = await startMc(mcTestEnvironment(plane, MC_ID), {
+    logger,
+    routeAddress: (handler) => routeAddresses.get(handler),
   });
-  serviceToken = service.token;
-  gc = await startGc(
-    parsedEnvironment(
-      parseEnvironment(gcEnvironment, {
-        DATABASE_URL: backends.databaseUrl,
-        REDIS_URL: TEST_REDIS_URL,
-        BIND_ADDRESS: '127.0.0.1:0',
-        METRICS_BIND_ADDRESS: '127.0.0.1:0',
-        GC_GRPC_BIND_ADDRESS: '127.0.0.1:0',
-        GC_REGION: 'us-west-1',
-        GC_ALLOW_PLAIN_LOOPBACK_MC_URLS: 'true',
-        AC_INTERNAL_URL: ac.url,
-        GC_REDIS_KEY_PREFIX: `${backends.redisPrefix}gc:`,
-        LOG_LEVEL: 'silent',
-      }),
-    ),
-    { logger },
-  );
-  mc = await startMc(
-    parsedEnvironment(
-      parseEnvironment(mcEnvironment, {
-        MC_ID,
-        MC_REGION: 'us-west-1',
-        MC_SIGNALING_BIND_ADDRESS: '127.0.0.1:0',
-        BIND_ADDRESS: '127.0.0.1:0',
-        METRICS_BIND_ADDRESS: '127.0.0.1:0',
-        GC_GRPC_ADDRESS: gc.grpcAddress,
-        GC_URL: gc.url,
-        MC_SERVICE_TOKEN: service.token,
-        AC_INTERNAL_URL: ac.url,
-        REDIS_URL: TEST_REDIS_URL,
-        MC_REDIS_KEY_PREFIX: `${backends.redisPrefix}mc:`,
-        MC_MH_REDIS_KEY_PREFIX: `${backends.redisPrefix}mh:`,
-        LOG_LEVEL: 'silent',
-      }),
-    ),
-    { logger, routeAddress: (handler) => routeAddresses.get(handler) },
-  );
   // The handlers trust the controller's keys at its JWKS URL.
   const controller = { issuer: MC_ID, jwksUrl: mc.jwksUrl } as StandInController;
   for (const id of ['mh-1', 'mh-2']) {
@@ -133,11 +87,8 @@ beforeAll(async () => {
 afterAll(async () => {
   await mc?.close();
   for (const mh of mhs) await mh.close();
-  await gc?.close();
-  await ac?.close();
   await redis?.quit();
-  await pool?.end();
-  await backends?.cleanUp();
+  await plane?.close();
 });
 
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });

@@ -7,28 +7,22 @@ import nodeHttp from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { chromium, type Browser, type Page } from '@playwright/test';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseEnvironment } from '../../adapters/config/env.ts';
 import { createLogger } from '../../adapters/logging/logger.ts';
-import { createPool, type Pool } from '../../adapters/postgres/pool.ts';
+import { type Pool } from '../../adapters/postgres/pool.ts';
 import { ControlDecoder, frameControlMessage } from '../../adapters/quic/framing.ts';
-import { startAc, type RunningAc } from '../ac/server.ts';
-import { gcEnvironment } from '../gc/config.ts';
-import { startGc, type RunningGc } from '../gc/server.ts';
-import { serviceTokenFor, userTokenIn } from '../gc/testing.ts';
+import { type RunningAc } from '../ac/server.ts';
+import { type RunningGc } from '../gc/server.ts';
+import { userTokenIn } from '../gc/testing.ts';
 import { ClientMessage, ErrorKind, ServerMessage } from '../generated/darktower/mc/v1/signaling.ts';
 import { ClientControl, HandlerControl } from '../generated/darktower/mh/v1/control.ts';
 import { startMh, type RunningMh } from '../mh/server.ts';
 import { eventually, mhTestEnvironment, type StandInController } from '../mh/testing.ts';
+import { http, json, type IsolatedBackends } from '../shared/testing.ts';
 import {
-  acTestEnvironment,
-  http,
-  isolatedBackends,
-  json,
-  parsedEnvironment,
-  TEST_REDIS_URL,
-  type IsolatedBackends,
-} from '../shared/testing.ts';
-import { mcEnvironment } from './config.ts';
+  mcTestEnvironment,
+  startControlPlane,
+  type ControlPlane,
+} from './control-plane-testing.ts';
 import { startMc, type RunningMc } from './server.ts';
 import { WebTransportSignalingClient } from './testing.ts';
 
@@ -37,6 +31,7 @@ const logger = createLogger('test', 'silent');
 const MC_ID = 'mc-wt-test';
 const JOIN_SCOPES = ['user.read.gc', 'user.write.gc', 'user.write.mc'];
 
+let plane: ControlPlane;
 let backends: IsolatedBackends;
 let pool: Pool;
 let ac: RunningAc;
@@ -45,54 +40,14 @@ let mc: RunningMc;
 let mh: RunningMh;
 
 beforeAll(async () => {
-  backends = await isolatedBackends();
-  pool = createPool(backends.databaseUrl, 2);
-  ac = await startAc(
-    acTestEnvironment(backends, { AC_REDIS_KEY_PREFIX: `${backends.redisPrefix}ac:` }),
-    { logger, scheduleRotation: false },
-  );
-  const service = await serviceTokenFor(ac, pool, {
-    name: 'meeting-controller',
-    scopes: ['service.write.gc', 'service.write.mh'],
-  });
-  gc = await startGc(
-    parsedEnvironment(
-      parseEnvironment(gcEnvironment, {
-        DATABASE_URL: backends.databaseUrl,
-        REDIS_URL: TEST_REDIS_URL,
-        BIND_ADDRESS: '127.0.0.1:0',
-        METRICS_BIND_ADDRESS: '127.0.0.1:0',
-        GC_GRPC_BIND_ADDRESS: '127.0.0.1:0',
-        GC_REGION: 'us-west-1',
-        GC_ALLOW_PLAIN_LOOPBACK_MC_URLS: 'true',
-        AC_INTERNAL_URL: ac.url,
-        GC_REDIS_KEY_PREFIX: `${backends.redisPrefix}gc:`,
-        LOG_LEVEL: 'silent',
-      }),
-    ),
-    { logger },
-  );
+  plane = await startControlPlane(logger);
+  ({ backends, pool, ac, gc } = plane);
   const route: { address?: string } = {};
   mc = await startMc(
-    parsedEnvironment(
-      parseEnvironment(mcEnvironment, {
-        MC_ID,
-        MC_REGION: 'us-west-1',
-        MC_SIGNALING_BIND_ADDRESS: '127.0.0.1:0',
-        MC_WEBTRANSPORT_BIND_ADDRESS: '127.0.0.1:0',
-        MC_WEBTRANSPORT_H2_BIND_ADDRESS: '127.0.0.1:0',
-        BIND_ADDRESS: '127.0.0.1:0',
-        METRICS_BIND_ADDRESS: '127.0.0.1:0',
-        GC_GRPC_ADDRESS: gc.grpcAddress,
-        GC_URL: gc.url,
-        MC_SERVICE_TOKEN: service.token,
-        AC_INTERNAL_URL: ac.url,
-        REDIS_URL: TEST_REDIS_URL,
-        MC_REDIS_KEY_PREFIX: `${backends.redisPrefix}mc:`,
-        MC_MH_REDIS_KEY_PREFIX: `${backends.redisPrefix}mh:`,
-        LOG_LEVEL: 'silent',
-      }),
-    ),
+    mcTestEnvironment(plane, MC_ID, {
+      MC_WEBTRANSPORT_BIND_ADDRESS: '127.0.0.1:0',
+      MC_WEBTRANSPORT_H2_BIND_ADDRESS: '127.0.0.1:0',
+    }),
     { logger, routeAddress: () => route.address },
   );
   const controller = { issuer: MC_ID, jwksUrl: mc.jwksUrl } as StandInController;
@@ -117,10 +72,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await mc?.close();
   await mh?.close();
-  await gc?.close();
-  await ac?.close();
-  await pool?.end();
-  await backends?.cleanUp();
+  await plane?.close();
 });
 
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });

@@ -10,15 +10,12 @@
  *   WEB_STACK_USERS   users to create (default alice,bob,carol,dave), password `<name>-password-1`
  *   WEB_BIND_ADDRESS  the web server's host:port (default 127.0.0.1:0; web:local uses :5173)
  */
-import { parseEnvironment } from '../../../adapters/config/env.ts';
 import { createLogger } from '../../../adapters/logging/logger.ts';
-import { createPool } from '../../../adapters/postgres/pool.ts';
 import { createUser } from '../../../services/ac/accounts.ts';
-import { startAc } from '../../../services/ac/server.ts';
-import { gcEnvironment } from '../../../services/gc/config.ts';
-import { serviceTokenFor } from '../../../services/gc/testing.ts';
-import { startGc } from '../../../services/gc/server.ts';
-import { mcEnvironment } from '../../../services/mc/config.ts';
+import {
+  mcTestEnvironment,
+  startControlPlane,
+} from '../../../services/mc/control-plane-testing.ts';
 import { startMc } from '../../../services/mc/server.ts';
 import { startMh, type RunningMh } from '../../../services/mh/server.ts';
 import {
@@ -26,14 +23,7 @@ import {
   mhTestEnvironment,
   type StandInController,
 } from '../../../services/mh/testing.ts';
-import {
-  acTestEnvironment,
-  http,
-  isolatedBackends,
-  parsedEnvironment,
-  pgAcStores,
-  TEST_REDIS_URL,
-} from '../../../services/shared/testing.ts';
+import { http, pgAcStores } from '../../../services/shared/testing.ts';
 import { startWebServer } from '../server.ts';
 
 export const READY_PREFIX = 'DARK_TOWER_WEB_STACK ';
@@ -64,59 +54,14 @@ async function main(): Promise<void> {
     'web-stack',
     process.env.LOG_LEVEL === undefined ? 'silent' : (process.env.LOG_LEVEL as 'info'),
   );
-  const backends = await isolatedBackends();
-  closers.push(() => backends.cleanUp());
-  const pool = createPool(backends.databaseUrl, 2);
-  closers.push(() => pool.end());
-
-  const ac = await startAc(
-    acTestEnvironment(backends, { AC_REDIS_KEY_PREFIX: `${backends.redisPrefix}ac:` }),
-    { logger, scheduleRotation: false },
-  );
-  closers.push(() => ac.close());
-  const service = await serviceTokenFor(ac, pool, {
-    name: 'meeting-controller',
-    scopes: ['service.write.gc', 'service.write.mh'],
-  });
-  const gc = await startGc(
-    parsedEnvironment(
-      parseEnvironment(gcEnvironment, {
-        DATABASE_URL: backends.databaseUrl,
-        REDIS_URL: TEST_REDIS_URL,
-        BIND_ADDRESS: '127.0.0.1:0',
-        METRICS_BIND_ADDRESS: '127.0.0.1:0',
-        GC_GRPC_BIND_ADDRESS: '127.0.0.1:0',
-        GC_REGION: 'us-west-1',
-        GC_ALLOW_PLAIN_LOOPBACK_MC_URLS: 'true',
-        AC_INTERNAL_URL: ac.url,
-        GC_REDIS_KEY_PREFIX: `${backends.redisPrefix}gc:`,
-        LOG_LEVEL: 'silent',
-      }),
-    ),
-    { logger },
-  );
-  closers.push(() => gc.close());
+  const plane = await startControlPlane(logger);
+  closers.push(() => plane.close());
+  const { ac, gc, pool, backends } = plane;
   const routeAddresses = new Map<string, string>();
-  const mc = await startMc(
-    parsedEnvironment(
-      parseEnvironment(mcEnvironment, {
-        MC_ID,
-        MC_REGION: 'us-west-1',
-        MC_SIGNALING_BIND_ADDRESS: '127.0.0.1:0',
-        BIND_ADDRESS: '127.0.0.1:0',
-        METRICS_BIND_ADDRESS: '127.0.0.1:0',
-        GC_GRPC_ADDRESS: gc.grpcAddress,
-        GC_URL: gc.url,
-        MC_SERVICE_TOKEN: service.token,
-        AC_INTERNAL_URL: ac.url,
-        REDIS_URL: TEST_REDIS_URL,
-        MC_REDIS_KEY_PREFIX: `${backends.redisPrefix}mc:`,
-        MC_MH_REDIS_KEY_PREFIX: `${backends.redisPrefix}mh:`,
-        LOG_LEVEL: 'silent',
-      }),
-    ),
-    { logger, routeAddress: (handler) => routeAddresses.get(handler) },
-  );
+  const mc = await startMc(mcTestEnvironment(plane, MC_ID), {
+    logger,
+    routeAddress: (handler) => routeAddresses.get(handler),
+  });
   closers.push(() => mc.close());
   const controller = { issuer: MC_ID, jwksUrl: mc.jwksUrl } as StandInController;
   const mhs: RunningMh[] = [];
