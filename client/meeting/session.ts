@@ -260,6 +260,12 @@ export class MeetingSession implements DatagramSink {
   private attach(media: MediaClient): void {
     media.onDatagram = (header, payload) =>
       this.onFrame?.(this.publishers.get(header.publisherId), header, payload);
+    // The media session lost while in use: the controller hears it at once (with other members'
+    // losses it takes the handler for dead before its load reports stop) and moves us.
+    media.onClose = () => {
+      if (this.media === media && !this.leaving)
+        this.signaling.send({ mediaConnected: { handler: '' } });
+    };
   }
 
   private received(message: ServerMessage): void {

@@ -203,6 +203,54 @@ describe('ControllerEndpoint', () => {
     expect(drainEndpoint(endpoint)).toEqual([]);
   });
 
+  it('loses a handler once two members lost their media sessions to it since its last report', () => {
+    const endpoint = endpointWith(0);
+    endpoint.handle({ type: 'load-reports', reports: [report('h2', 0)] }, 0);
+    speakerMeetingOn(endpoint, m1, 0);
+    const home = homeIn(endpoint.meeting(m1)?.plan ?? null, p('a')) as HandlerId;
+    expect(homeIn(endpoint.meeting(m1)?.plan ?? null, p('b'))).toBe(home);
+    for (const who of ['a', 'b'])
+      toMeeting(endpoint, m1, { type: 'connected', participant: p(who), handler: home }, 100);
+    const lost = (who: string, at: number) =>
+      toMeeting(endpoint, m1, { type: 'connected', participant: p(who), handler: undefined }, at);
+    const handlerLost = (out: ControllerOutput[]) => out.filter((o) => o.type === 'handler-lost');
+
+    // One member's loss may be its own network's.
+    expect(handlerLost(lost('a', 200))).toEqual([]);
+    expect(endpoint.handlers.isHealthy(home)).toBe(true);
+    // The same member again is still one.
+    toMeeting(endpoint, m1, { type: 'connected', participant: p('a'), handler: home }, 250);
+    expect(handlerLost(lost('a', 300))).toEqual([]);
+    // A report from the handler since says it is alive: the count starts again.
+    endpoint.handle({ type: 'load-reports', reports: [report(home, 400)] }, 400);
+    toMeeting(endpoint, m1, { type: 'connected', participant: p('a'), handler: home }, 450);
+    expect(handlerLost(lost('b', 500))).toEqual([]);
+    // A second member since that report: lost now, long before its silence would tell.
+    const out = lost('a', 600);
+    expect(handlerLost(out)).toEqual([{ type: 'handler-lost', handler: home }]);
+    expect(endpoint.handlers.isHealthy(home)).toBe(false);
+    expect(endpoint.meeting(m1)?.plan?.loads.map((l) => l.handler)).not.toContain(home);
+    expect(meetingOutputs(out, m1).some((o) => o.type === 'planned')).toBe(true);
+    // Its next report brings it back.
+    endpoint.handle({ type: 'load-reports', reports: [report(home, 900)] }, 900);
+    expect(endpoint.handlers.isHealthy(home)).toBe(true);
+  });
+
+  it('takes no member loss for a handler with mediaLossReports 0', () => {
+    const endpoint = new ControllerEndpoint(
+      controllerConfig({ handlerView: { ...TEST_VIEW_POLICY, mediaLossReports: 0 } }),
+      0,
+    );
+    endpoint.handle({ type: 'load-reports', reports: [report('h1', 0)] }, 0);
+    settle(endpoint, toMeeting(endpoint, m1, joinInput('a'), 0), 0);
+    settle(endpoint, toMeeting(endpoint, m1, joinInput('b'), 0), 0);
+    for (const who of ['a', 'b'])
+      toMeeting(endpoint, m1, { type: 'connected', participant: p(who), handler: h('h1') }, 10);
+    for (const who of ['a', 'b'])
+      toMeeting(endpoint, m1, { type: 'connected', participant: p(who), handler: undefined }, 20);
+    expect(endpoint.handlers.isHealthy(h('h1'))).toBe(true);
+  });
+
   it('fires meeting deadlines in deadline order and reports the earliest', () => {
     const endpoint = endpointWith(0);
     endpoint.handleTimeout(0);

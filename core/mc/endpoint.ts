@@ -104,8 +104,21 @@ export class ControllerEndpoint {
           );
           this.meetings.set(input.meeting, machine);
         }
-        machine.handle(input.input, now);
+        const meetingInput = input.input;
+        // A member telling of its media session lost: the handler it was on may be gone.
+        const lostFrom =
+          meetingInput.type === 'connected' && meetingInput.handler === undefined
+            ? machine.roster.members.get(meetingInput.participant)?.connectedHandler
+            : undefined;
+        machine.handle(meetingInput, now);
         this.touched(machine);
+        if (
+          lostFrom !== undefined &&
+          meetingInput.type === 'connected' &&
+          this.handlers.mediaLost(lostFrom, meetingInput.participant) &&
+          this.handlers.lose(lostFrom)
+        )
+          this.handlerLost(lostFrom, now);
         return;
       }
       case 'load-reports':

@@ -10,7 +10,7 @@
  * and place no one on it.
  */
 import type { HandlerLoadReport } from '../backpressure/admission.ts';
-import type { HandlerId, RegionId } from '../ids.ts';
+import type { HandlerId, ParticipantId, RegionId } from '../ids.ts';
 import type { HandlerLoad, RoutingHandler } from '../routing/types.ts';
 
 /** A load report as the controller reads it: the handler's load plus what the planner needs. */
@@ -26,7 +26,16 @@ export interface HandlerViewPolicy {
   readonly reportIntervalMs: number;
   /** Silence (ms) after which a handler counts as lost. */
   readonly detectionMs: number;
+  /**
+   * How many members losing their media session to a handler, with no report from it since,
+   * take it for lost before its silence would (default 2; 0: never). One member's loss is its
+   * own network's as likely as the handler's.
+   */
+  readonly mediaLossReports?: number;
 }
+
+/** Members' media losses that take a handler for lost, unless the policy says otherwise. */
+export const DEFAULT_MEDIA_LOSS_REPORTS = 2;
 
 /** Handlers report every second (spec 001); two missed reports and half an interval is loss. */
 export const DEFAULT_HANDLER_VIEW_POLICY: HandlerViewPolicy = {
@@ -48,6 +57,8 @@ interface KnownHandler {
   healthy: boolean;
   /** Its latest report says it is draining: it is going away and takes no one. */
   draining: boolean;
+  /** Members who lost their media session to it since its latest report. */
+  lostBy: Set<ParticipantId> | undefined;
 }
 
 /** The handlers one controller has heard of, by region, with their estimated load and health. */
@@ -81,6 +92,7 @@ export class HandlerView {
         heardAt: at,
         healthy: true,
         draining: false,
+        lostBy: undefined,
       };
       this.handlers.set(known.id, known);
       const list = this.byRegion.get(known.region);
@@ -94,6 +106,8 @@ export class HandlerView {
     known.reportedBps = Math.max(0, report.utilisation) * report.capacityBps;
     known.ownAtReport = known.own;
     known.heardAt = at;
+    // It spoke since: the losses members reported were not its own.
+    known.lostBy = undefined;
     this.nextExpiryAt = null;
     const draining = report.draining === true;
     if (draining !== known.draining) {
@@ -115,6 +129,20 @@ export class HandlerView {
     this.healthVersion++;
     this.nextExpiryAt = null;
     return true;
+  }
+
+  /**
+   * A member lost its media session to `handler`. True when that makes enough members (the
+   * policy's `mediaLossReports`) since the handler's latest report: the caller loses it (closed
+   * connections say it sooner than missed reports). A report forgets the losses before it.
+   */
+  mediaLost(handler: HandlerId, participant: ParticipantId): boolean {
+    const known = this.handlers.get(handler);
+    const needed = this.policy.mediaLossReports ?? DEFAULT_MEDIA_LOSS_REPORTS;
+    if (known === undefined || !known.healthy || needed <= 0) return false;
+    known.lostBy ??= new Set();
+    known.lostBy.add(participant);
+    return known.lostBy.size >= needed;
   }
 
   /** Loses every handler silent for the detection time at `now`; returns the ones lost. */

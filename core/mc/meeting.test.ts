@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { meetingId } from '../ids.ts';
-import { DEFAULT_MEETING_TIMING, type MeetingOutput } from './meeting.ts';
+import { meetingId, type HandlerId } from '../ids.ts';
+import { DEFAULT_MEETING_TIMING, homeIn, type MeetingOutput } from './meeting.ts';
 import {
   MBPS,
   OTHER_REGION,
@@ -264,6 +264,31 @@ describe('MeetingMachine moves', () => {
     // Arriving somewhere else than its home is news to the planner.
     machine.handle({ type: 'connected', participant: p('c'), handler: h('h2') }, 21);
     expect(ofType(drain(machine), 'planned')).toHaveLength(1);
+  });
+});
+
+describe('MeetingMachine lost media sessions', () => {
+  it('sends a member that lost its media session home with a fresh token, and on once its handler is lost', () => {
+    const { machine, view } = newMeeting(['h1', 'h2']);
+    joinSettled(machine, ['a', 'b'], 0);
+    const home = homeIn(machine.plan, p('a')) as HandlerId;
+    expect(homeIn(machine.plan, p('b'))).toBe(home);
+    machine.handle({ type: 'connected', participant: p('a'), handler: home }, 10);
+    drain(machine);
+    // b never connected: a new plan sends it nowhere (its join answer named its home).
+    machine.handle({ type: 'connected', participant: p('a'), handler: undefined }, 20);
+    const back = ofType(drain(machine), 'move');
+    expect(back).toMatchObject([{ participant: p('a'), handler: home }]);
+    expect(back[0]?.token).toMatchObject({ participant: p('a'), handler: home, issuedAtMs: 20 });
+    // Its handler is gone: the plan without it moves a (still not connected) elsewhere.
+    view.lose(home);
+    machine.handle({ type: 'handler-lost', handler: home }, 30);
+    const moves = ofType(drain(machine), 'move');
+    const other = home === h('h1') ? h('h2') : h('h1');
+    expect(moves.map((m) => [m.participant, m.handler])).toEqual([[p('a'), other]]);
+    // Connected there: nothing more to tell it.
+    machine.handle({ type: 'connected', participant: p('a'), handler: other }, 40);
+    expect(ofType(drain(machine), 'move')).toEqual([]);
   });
 });
 

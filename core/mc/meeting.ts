@@ -74,7 +74,10 @@ import { OutputQueue } from '../output-queue.ts';
 export interface MeetingMutations {
   /** Send a transition's removals before its additions. */
   readonly removeBeforeAdd?: boolean;
-  /** Do not replan when a handler the meeting uses is lost. */
+  /**
+   * Do not replan when a handler the meeting uses is lost, nor when a member reports losing
+   * its media session (the two ways a handler's death reaches the meeting).
+   */
   readonly noReplanOnHandlerLoss?: boolean;
   /** Send each route command once (and so wait for no acknowledgement). */
   readonly noRetransmit?: boolean;
@@ -336,6 +339,8 @@ export class MeetingMachine {
   private readonly pending = new Map<number, PendingCommand>();
   private nextCommandId = 1;
   private readonly pendingKeys = new Map<ParticipantId, PendingKey>();
+  /** Members whose media session was lost and who have not connected anywhere since. */
+  private readonly lostMedia = new Set<ParticipantId>();
   private readonly lastSeen = new Map<ParticipantId, number>();
   /**
    * No retransmission (command or key) is due before this, nor a session expiry before
@@ -437,10 +442,19 @@ export class MeetingMachine {
       case 'connected': {
         const member = this.roster.members.get(input.participant);
         if (member === undefined || member.connectedHandler === input.handler) return;
+        // It was connected somewhere (else nothing changed): undefined says it lost that.
+        const lost = input.handler === undefined;
         member.connectedHandler = input.handler;
+        if (lost) this.lostMedia.add(member.id);
+        else this.lostMedia.delete(member.id);
         if (member.movingTo === input.handler) member.movingTo = undefined;
         this.seen(input.participant, now);
+        if (lost && this.config.mutations?.noReplanOnHandlerLoss === true) return;
         this.replan(now);
+        // Told nowhere else by that plan: back to its home with a fresh token (its own network
+        // may have failed, not the handler; if the handler is gone, the plan without it moves
+        // the member again).
+        if (lost && member.movingTo === undefined) this.sendHome(member, now);
         return;
       }
       case 'heartbeat':
@@ -773,6 +787,7 @@ export class MeetingMachine {
     this.roster.departed.push(participant);
     this.lastSeen.delete(participant);
     this.pendingKeys.delete(participant);
+    this.lostMedia.delete(participant);
     this.outputs.push({ type: 'session-delete', participant });
     if (this.mls === undefined) this.keyEvent({ type: 'leave', participant }, now);
     else if (this.config.mutations?.keepLeaversInMlsGroup !== true)
@@ -902,7 +917,11 @@ export class MeetingMachine {
       const member = this.roster.members.get(home.participant);
       if (member === undefined) continue;
       const connected = member.connectedHandler;
-      if (connected === undefined || connected === home.handler) {
+      // Not connected yet: its join answer names its home. Lost its session: it waits for one.
+      if (
+        (connected === undefined && !this.lostMedia.has(member.id)) ||
+        connected === home.handler
+      ) {
         member.movingTo = undefined;
         continue;
       }
@@ -915,6 +934,19 @@ export class MeetingMachine {
         token: this.grant(home.participant, home.handler, now),
       });
     }
+  }
+
+  /** Tells a member that lost its media session to connect to its home in the plan in force. */
+  private sendHome(member: Member, now: number): void {
+    const home = homeIn(this.plan, member.id);
+    if (home === undefined) return;
+    member.movingTo = home;
+    this.outputs.push({
+      type: 'move',
+      participant: member.id,
+      handler: home,
+      token: this.grant(member.id, home, now),
+    });
   }
 
   // ---------------------------------------------------------------- transitions
