@@ -28,7 +28,10 @@ import {
 const logger = createLogger('test', 'silent');
 const MH = 'mh-fuzz';
 const MEETING = 'meeting-fuzz';
-const FUZZ_COUNT = 100_000;
+/** Hostile datagrams sent: 100,000 in the suite; `MH_FUZZ_COUNT=1000000` for the long run. */
+const FUZZ_COUNT = Number(process.env.MH_FUZZ_COUNT ?? 100_000);
+if (!Number.isInteger(FUZZ_COUNT) || FUZZ_COUNT < 1_000 || FUZZ_COUNT > 10_000_000)
+  throw new Error('MH_FUZZ_COUNT must be an integer from 1,000 to 10,000,000');
 let acm: AcForMh;
 let controller: StandInController;
 let mh: RunningMh;
@@ -194,169 +197,179 @@ function closeCode(received: Buffer): number | undefined {
 }
 
 describe('MH under hostile input', () => {
-  it(`survives ${FUZZ_COUNT.toLocaleString('en')} hostile datagrams and malformed frames, counting every drop`, async () => {
-    const token = async (p: string) => tokenFrom(controller, grant(MEETING, p, MH));
-    const alice = await acceptedClient(mh.wsUrl, await token('alice'));
-    const bob = await acceptedClient(mh.wsUrl, await token('bob'));
-    const mallory: MediaClient = await acceptedClient(mh.wsUrl, await token('mallory'));
-    const silent = new WebSocket(mh.wsUrl, 'darktower-media.v1');
-    await new Promise((resolve) => silent.once('open', resolve));
-    await route.applyRouteCommand({
-      id: 'fuzz-1',
-      meeting: MEETING,
-      controller: 'mc-1',
-      add: [
-        { publish: { publisher: 'alice', kind: MediaKind.MEDIA_KIND_CAMERA, handler: MH } },
-        {
-          deliver: {
-            publisher: 'alice',
-            kind: MediaKind.MEDIA_KIND_CAMERA,
-            handler: MH,
-            subscriber: 'bob',
-          },
-        },
-      ],
-      remove: [],
-    });
-    const received: string[] = [];
-    bob.onDatagram = (_h, _p, raw) => received.push(Buffer.from(raw).toString('hex'));
-    const aliceCamera = alice.publisher(MEETING, 'alice', 'camera');
-    const genuine = aliceCamera.datagrams(Buffer.alloc(300, 7))[0] as Uint8Array;
-    const sent: string[] = [];
-    const before = await dropsByReason(mh.metricsUrl);
-    const malformedControlBefore = await metricValue(mh.metricsUrl, 'mh_control_malformed_total');
-    const refusalsBefore = {
-      frames: await metricValue(
-        mh.metricsUrl,
-        'mh_transport_refusals_total{reason="malformed-frame"}',
-      ),
-      control: await metricValue(
-        mh.metricsUrl,
-        'mh_transport_refusals_total{reason="malformed-control"}',
-      ),
-    };
-
-    const random = prng(20_261_205);
-    const started = performance.now();
-    for (let i = 0; i < FUZZ_COUNT; i++) {
-      const bytes = hostileDatagram(random, genuine);
-      if (i % 2 === 0)
-        await sendPaced(
+  it(
+    `survives ${FUZZ_COUNT.toLocaleString('en')} hostile datagrams and malformed frames, counting every drop`,
+    async () => {
+      const token = async (p: string) => tokenFrom(controller, grant(MEETING, p, MH));
+      const alice = await acceptedClient(mh.wsUrl, await token('alice'));
+      const bob = await acceptedClient(mh.wsUrl, await token('bob'));
+      const mallory: MediaClient = await acceptedClient(mh.wsUrl, await token('mallory'));
+      const silent = new WebSocket(mh.wsUrl, 'darktower-media.v1');
+      await new Promise((resolve) => silent.once('open', resolve));
+      await route.applyRouteCommand({
+        id: 'fuzz-1',
+        meeting: MEETING,
+        controller: 'mc-1',
+        add: [
+          { publish: { publisher: 'alice', kind: MediaKind.MEDIA_KIND_CAMERA, handler: MH } },
           {
-            send: (d) => mallory.sendDatagram(d),
-            get bufferedAmount() {
-              return mallory.bufferedAmount;
+            deliver: {
+              publisher: 'alice',
+              kind: MediaKind.MEDIA_KIND_CAMERA,
+              handler: MH,
+              subscriber: 'bob',
             },
           },
-          bytes,
-        );
-      else await sendPaced(silent, bytes);
-      if (i % 500 === 0) {
-        const d = aliceCamera.datagrams(Buffer.from(`genuine ${i}`))[0] as Uint8Array;
-        alice.sendDatagram(d);
-        sent.push(Buffer.from(d).toString('hex'));
+        ],
+        remove: [],
+      });
+      const received: string[] = [];
+      bob.onDatagram = (_h, _p, raw) => received.push(Buffer.from(raw).toString('hex'));
+      const aliceCamera = alice.publisher(MEETING, 'alice', 'camera');
+      const genuine = aliceCamera.datagrams(Buffer.alloc(300, 7))[0] as Uint8Array;
+      const sent: string[] = [];
+      const before = await dropsByReason(mh.metricsUrl);
+      const malformedControlBefore = await metricValue(mh.metricsUrl, 'mh_control_malformed_total');
+      const refusalsBefore = {
+        frames: await metricValue(
+          mh.metricsUrl,
+          'mh_transport_refusals_total{reason="malformed-frame"}',
+        ),
+        control: await metricValue(
+          mh.metricsUrl,
+          'mh_transport_refusals_total{reason="malformed-control"}',
+        ),
+      };
+
+      const random = prng(20_261_205);
+      const started = performance.now();
+      for (let i = 0; i < FUZZ_COUNT; i++) {
+        const bytes = hostileDatagram(random, genuine);
+        if (i % 2 === 0)
+          await sendPaced(
+            {
+              send: (d) => mallory.sendDatagram(d),
+              get bufferedAmount() {
+                return mallory.bufferedAmount;
+              },
+            },
+            bytes,
+          );
+        else await sendPaced(silent, bytes);
+        if (i % 500 === 0) {
+          const d = aliceCamera.datagrams(Buffer.from(`genuine ${i}`))[0] as Uint8Array;
+          alice.sendDatagram(d);
+          sent.push(Buffer.from(d).toString('hex'));
+        }
       }
-    }
-    const sendSeconds = (performance.now() - started) / 1000;
+      const sendSeconds = (performance.now() - started) / 1000;
 
-    // Malformed frames and control messages, each on a connection of its own.
-    const cases: { name: string; bytes: Buffer; code: number }[] = [
-      { name: 'unmasked frame', bytes: frame(2, Buffer.alloc(50), { mask: false }), code: 1002 },
-      { name: 'reserved opcode', bytes: frame(3, Buffer.alloc(10)), code: 1002 },
-      {
-        name: 'RSV1 without extension',
-        bytes: frame(2, Buffer.alloc(10), { rsv1: true }),
-        code: 1002,
-      },
-      { name: 'continuation first', bytes: frame(0, Buffer.alloc(10)), code: 1002 },
-      {
-        name: 'fragmented control frame',
-        bytes: frame(9, Buffer.alloc(4), { fin: false }),
-        code: 1002,
-      },
-      {
-        name: 'message over the limit',
-        bytes: frame(2, Buffer.alloc(0), { claimedLength: 1n << 40n }),
-        code: 1009,
-      },
-      { name: 'invalid UTF-8 text', bytes: frame(1, Buffer.from([0xc3, 0x28])), code: 1007 },
-      { name: 'text that is not base64', bytes: frame(1, Buffer.from('not base64!')), code: 4400 },
-      {
-        name: 'base64 of bytes that are no control message',
-        bytes: frame(1, Buffer.from(Buffer.from([0xff, 0xff, 0xff, 0x0f]).toString('base64'))),
-        code: 4400,
-      },
-      {
-        name: 'a second hello',
-        bytes: Buffer.concat([
-          frame(1, Buffer.from(helloMessage('x'))),
-          frame(1, Buffer.from(helloMessage('y'))),
-        ]),
-        code: 4400,
-      },
-    ];
-    for (const c of cases) {
-      const { socket, closed } = await rawWebSocket();
-      socket.write(c.bytes);
-      const reply = await closed;
-      socket.destroy();
-      expect({ name: c.name, code: closeCode(reply) }).toEqual({ name: c.name, code: c.code });
-    }
-
-    // Every hostile datagram is counted once, by reason; nothing of them was forwarded.
-    const delta = async () => {
-      const after = await dropsByReason(mh.metricsUrl);
-      const change: Record<string, number> = {};
-      for (const [reason, value] of Object.entries(after)) {
-        const d = value - (before[reason] ?? 0);
-        if (d !== 0) change[reason] = d;
+      // Malformed frames and control messages, each on a connection of its own.
+      const cases: { name: string; bytes: Buffer; code: number }[] = [
+        { name: 'unmasked frame', bytes: frame(2, Buffer.alloc(50), { mask: false }), code: 1002 },
+        { name: 'reserved opcode', bytes: frame(3, Buffer.alloc(10)), code: 1002 },
+        {
+          name: 'RSV1 without extension',
+          bytes: frame(2, Buffer.alloc(10), { rsv1: true }),
+          code: 1002,
+        },
+        { name: 'continuation first', bytes: frame(0, Buffer.alloc(10)), code: 1002 },
+        {
+          name: 'fragmented control frame',
+          bytes: frame(9, Buffer.alloc(4), { fin: false }),
+          code: 1002,
+        },
+        {
+          name: 'message over the limit',
+          bytes: frame(2, Buffer.alloc(0), { claimedLength: 1n << 40n }),
+          code: 1009,
+        },
+        { name: 'invalid UTF-8 text', bytes: frame(1, Buffer.from([0xc3, 0x28])), code: 1007 },
+        {
+          name: 'text that is not base64',
+          bytes: frame(1, Buffer.from('not base64!')),
+          code: 4400,
+        },
+        {
+          name: 'base64 of bytes that are no control message',
+          bytes: frame(1, Buffer.from(Buffer.from([0xff, 0xff, 0xff, 0x0f]).toString('base64'))),
+          code: 4400,
+        },
+        {
+          name: 'a second hello',
+          bytes: Buffer.concat([
+            frame(1, Buffer.from(helloMessage('x'))),
+            frame(1, Buffer.from(helloMessage('y'))),
+          ]),
+          code: 4400,
+        },
+      ];
+      for (const c of cases) {
+        const { socket, closed } = await rawWebSocket();
+        socket.write(c.bytes);
+        const reply = await closed;
+        socket.destroy();
+        expect({ name: c.name, code: closeCode(reply) }).toEqual({ name: c.name, code: c.code });
       }
-      return change;
-    };
-    const datagramDrops = (change: Record<string, number>) =>
-      Object.values(change).reduce((sum, value) => sum + value, 0);
-    await eventually(async () => datagramDrops(await delta()) >= FUZZ_COUNT, 30_000, 'all drops');
-    const change = await delta();
-    expect(datagramDrops(change)).toBe(FUZZ_COUNT);
-    for (const reason of [
-      'malformed',
-      'bad-hop',
-      'hop-exceeded',
-      'not-publisher',
-      'unknown-connection',
-      'transport-oversized-datagram',
-    ]) {
-      expect(change[reason], reason).toBeGreaterThan(0);
-    }
-    // ws reports the first five frame errors, the transport the non-base64 text, the driver the
-    // undecodable message and the second hello.
-    expect(
-      (await metricValue(mh.metricsUrl, 'mh_transport_refusals_total{reason="malformed-frame"}')) -
-        refusalsBefore.frames,
-    ).toBe(7);
-    expect(
-      (await metricValue(
-        mh.metricsUrl,
-        'mh_transport_refusals_total{reason="malformed-control"}',
-      )) - refusalsBefore.control,
-    ).toBe(1);
-    expect(
-      (await metricValue(mh.metricsUrl, 'mh_control_malformed_total')) - malformedControlBefore,
-    ).toBe(2);
 
-    // The genuine stream arrived whole, in order, once; the handler is healthy.
-    await eventually(() => received.length >= sent.length, 5_000, 'genuine datagrams');
-    expect(received).toEqual(sent);
-    expect(await (await fetch(`${mh.url}/health`)).text()).toBe('OK');
-    expect(mh.driver.forwarder.sessionCount).toBe(3);
-    console.log(
-      JSON.stringify({
-        fuzz: FUZZ_COUNT,
-        send_seconds: Number(sendSeconds.toFixed(2)),
-        drops: change,
-      }),
-    );
-    silent.close();
-    await Promise.all([alice.close(), bob.close(), mallory.close()]);
-  }, 120_000);
+      // Every hostile datagram is counted once, by reason; nothing of them was forwarded.
+      const delta = async () => {
+        const after = await dropsByReason(mh.metricsUrl);
+        const change: Record<string, number> = {};
+        for (const [reason, value] of Object.entries(after)) {
+          const d = value - (before[reason] ?? 0);
+          if (d !== 0) change[reason] = d;
+        }
+        return change;
+      };
+      const datagramDrops = (change: Record<string, number>) =>
+        Object.values(change).reduce((sum, value) => sum + value, 0);
+      await eventually(async () => datagramDrops(await delta()) >= FUZZ_COUNT, 30_000, 'all drops');
+      const change = await delta();
+      expect(datagramDrops(change)).toBe(FUZZ_COUNT);
+      for (const reason of [
+        'malformed',
+        'bad-hop',
+        'hop-exceeded',
+        'not-publisher',
+        'unknown-connection',
+        'transport-oversized-datagram',
+      ]) {
+        expect(change[reason], reason).toBeGreaterThan(0);
+      }
+      // ws reports the first five frame errors, the transport the non-base64 text, the driver the
+      // undecodable message and the second hello.
+      expect(
+        (await metricValue(
+          mh.metricsUrl,
+          'mh_transport_refusals_total{reason="malformed-frame"}',
+        )) - refusalsBefore.frames,
+      ).toBe(7);
+      expect(
+        (await metricValue(
+          mh.metricsUrl,
+          'mh_transport_refusals_total{reason="malformed-control"}',
+        )) - refusalsBefore.control,
+      ).toBe(1);
+      expect(
+        (await metricValue(mh.metricsUrl, 'mh_control_malformed_total')) - malformedControlBefore,
+      ).toBe(2);
+
+      // The genuine stream arrived whole, in order, once; the handler is healthy.
+      await eventually(() => received.length >= sent.length, 5_000, 'genuine datagrams');
+      expect(received).toEqual(sent);
+      expect(await (await fetch(`${mh.url}/health`)).text()).toBe('OK');
+      expect(mh.driver.forwarder.sessionCount).toBe(3);
+      console.log(
+        JSON.stringify({
+          fuzz: FUZZ_COUNT,
+          send_seconds: Number(sendSeconds.toFixed(2)),
+          drops: change,
+        }),
+      );
+      silent.close();
+      await Promise.all([alice.close(), bob.close(), mallory.close()]);
+    },
+    Math.max(120_000, FUZZ_COUNT / 2),
+  );
 });
