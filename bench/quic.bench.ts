@@ -12,10 +12,14 @@ import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { certificateSha256, selfSignedCertificate } from '../adapters/quic/cert.ts';
 import { connectQuic } from '../adapters/quic/client.ts';
-import { QuicMediaTransport } from '../adapters/quic/server.ts';
-import type { MediaConnection } from '../ports/media-transport.ts';
 import { benchEnvironment, benchStart, udpReceiveBufferErrors } from './measure.ts';
-import { startBareQuicRelay } from './relays.ts';
+import {
+  requestRound,
+  relayFailures,
+  startBareQuicRelay,
+  startTransportRelay,
+  type Round,
+} from './relays.ts';
 
 const ROUND_MS = Number(process.env.ROUND_MS ?? 3_000);
 const ROUNDS = Number(process.env.ROUNDS ?? 5);
@@ -93,72 +97,11 @@ async function runClients(request: RunRequest): Promise<RunResult> {
 
 // ---- the transport under test, relaying the same way ----
 
-async function startTransportRelay(
-  certPem: string,
-  keyPem: string,
-): Promise<{ transport: QuicMediaTransport; port: number }> {
-  const transport = new QuicMediaTransport({ certPem, keyPem });
-  const open: MediaConnection[] = [];
-  const { port } = await transport.start({
-    opened: (connection) => open.push(connection),
-    datagram: (from, bytes) => {
-      for (const other of open) {
-        if (other === from) continue;
-        const failure = other.sendDatagram(bytes);
-        if (failure !== null) relayFailures[failure]++;
-      }
-    },
-    control: () => {},
-    closed: (connection) => open.splice(open.indexOf(connection), 1),
-  });
-  return { transport, port };
-}
-
-/** Datagrams the transport relay could not pass on, by reason. */
-const relayFailures = { 'too-large': 0, 'queue-full': 0, closed: 0 };
-
 // ---- parent: alternate rounds and report ----
-
-interface Round {
-  readonly datagramsPerSecond: number;
-  readonly datagramsPerCpuSecond: number;
-  readonly sent: number;
-  readonly delivered: number;
-  readonly lossPercent: number;
-  /** Datagrams the kernel dropped for full receive buffers during the round (whole machine). */
-  readonly udpReceiveBufferErrors: number | null;
-}
-
-/**
- * Runs one round in the child; the server's CPU time is taken over the sending period only
- * (the child says when it starts and stops), not over handshakes and closes.
- */
-function request(
-  child: ChildProcess,
-  body: RunRequest,
-): Promise<{ result: RunResult; cpuSeconds: number }> {
-  return new Promise((resolve) => {
-    let cpuBefore: NodeJS.CpuUsage | null = null;
-    let cpuSeconds = 0;
-    const onMessage = (message: { phase?: string } & Partial<RunResult>): void => {
-      if (message.phase === 'sending') {
-        cpuBefore = process.cpuUsage();
-      } else if (message.phase === 'stopped') {
-        const cpu = process.cpuUsage(cpuBefore ?? undefined);
-        cpuSeconds = (cpu.user + cpu.system) / 1e6;
-      } else {
-        child.off('message', onMessage);
-        resolve({ result: message as RunResult, cpuSeconds });
-      }
-    };
-    child.on('message', onMessage);
-    child.send(body);
-  });
-}
 
 async function round(child: ChildProcess, port: number, hash: Uint8Array): Promise<Round> {
   const bufferErrorsBefore = udpReceiveBufferErrors();
-  const { result, cpuSeconds } = await request(child, {
+  const { result, cpuSeconds } = await requestRound<RunRequest, RunResult>(child, {
     port,
     hash: [...hash],
     durationMs: ROUND_MS,

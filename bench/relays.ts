@@ -12,7 +12,10 @@ import { pathToFileURL } from 'node:url';
 import { quiche } from '@matrixai/quic/native/index.js';
 import { buildQuicheConfig, serverDefault } from '@matrixai/quic/config.js';
 import type { Connection } from '@matrixai/quic/native/types.js';
+import type { ChildProcess } from 'node:child_process';
 import { MEDIA_ALPN } from '../adapters/quic/link.ts';
+import { QuicMediaTransport, type QuicMediaTransportOptions } from '../adapters/quic/server.ts';
+import type { MediaConnection } from '../ports/media-transport.ts';
 
 export interface Relay {
   readonly port: number;
@@ -193,4 +196,72 @@ export async function startBareQuicRelay(certPem: string, keyPem: string): Promi
 if (process.argv[2] === 'udp' && import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const relay = await startDgramRelay();
   console.log(`relay ${relay.port}`);
+}
+
+/** Datagrams the transport relay could not pass on, by reason. */
+export const relayFailures = { 'too-large': 0, 'queue-full': 0, closed: 0 };
+
+/**
+ * The project's media transport (adapters/quic/server.ts) as a relay: every datagram a
+ * connection sends goes to every other open connection; `options` adds to the certificate.
+ */
+export async function startTransportRelay(
+  certPem: string,
+  keyPem: string,
+  options: Partial<QuicMediaTransportOptions> = {},
+): Promise<{ transport: QuicMediaTransport; port: number }> {
+  const transport = new QuicMediaTransport({ ...options, certPem, keyPem });
+  const open: MediaConnection[] = [];
+  const { port } = await transport.start({
+    opened: (connection) => open.push(connection),
+    datagram: (from, bytes) => {
+      for (const other of open) {
+        if (other === from) continue;
+        const failure = other.sendDatagram(bytes);
+        if (failure !== null) relayFailures[failure]++;
+      }
+    },
+    control: () => {},
+    closed: (connection) => open.splice(open.indexOf(connection), 1),
+  });
+  return { transport, port };
+}
+
+/** One round of a relay benchmark, as its parent reports it. */
+export interface Round {
+  readonly datagramsPerSecond: number;
+  readonly datagramsPerCpuSecond: number;
+  readonly sent: number;
+  readonly delivered: number;
+  readonly lossPercent: number;
+  /** Datagrams the kernel dropped for full receive buffers during the round (whole machine). */
+  readonly udpReceiveBufferErrors: number | null;
+}
+
+/**
+ * Runs one round in the child that holds the clients; this process's CPU time is taken over
+ * the sending period only (the child says when it starts and stops), not over handshakes and
+ * closes.
+ */
+export function requestRound<Request extends object, Result>(
+  child: ChildProcess,
+  body: Request,
+): Promise<{ result: Result; cpuSeconds: number }> {
+  return new Promise((resolve) => {
+    let cpuBefore: NodeJS.CpuUsage | null = null;
+    let cpuSeconds = 0;
+    const onMessage = (message: { phase?: string }): void => {
+      if (message.phase === 'sending') {
+        cpuBefore = process.cpuUsage();
+      } else if (message.phase === 'stopped') {
+        const cpu = process.cpuUsage(cpuBefore ?? undefined);
+        cpuSeconds = (cpu.user + cpu.system) / 1e6;
+      } else {
+        child.off('message', onMessage);
+        resolve({ result: message as Result, cpuSeconds });
+      }
+    };
+    child.on('message', onMessage);
+    child.send(body);
+  });
 }
