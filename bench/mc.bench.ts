@@ -97,7 +97,20 @@ const cleanups: (() => Promise<unknown> | unknown)[] = [];
 async function cleanUp(): Promise<void> {
   for (const step of cleanups.reverse()) await Promise.resolve(step()).catch(() => undefined);
 }
+// Its controller and Redis are processes of their own: stop them however this one ends (a
+// signal, or an error such as EPIPE when its output is cut short).
 process.once('SIGINT', () => void cleanUp().then(() => process.exit(130)));
+process.once('SIGTERM', () => void cleanUp().then(() => process.exit(143)));
+process.once('uncaughtException', (error) => {
+  void cleanUp().then(() => {
+    try {
+      console.error(error);
+    } catch {
+      // Its output is gone (EPIPE): nothing left to tell.
+    }
+    process.exit(1);
+  });
+});
 
 async function main(): Promise<void> {
   // A Redis server of the benchmark's own.
