@@ -106,16 +106,18 @@ export class ControllerEndpoint {
         }
         const meetingInput = input.input;
         // A member telling of its media session lost: the handler it was on may be gone.
-        const lostFrom =
+        const lostBy =
           meetingInput.type === 'connected' && meetingInput.handler === undefined
-            ? machine.roster.members.get(meetingInput.participant)?.connectedHandler
+            ? meetingInput.participant
             : undefined;
+        const lostFrom =
+          lostBy === undefined ? undefined : machine.roster.members.get(lostBy)?.connectedHandler;
         machine.handle(meetingInput, now);
         this.touched(machine);
         if (
+          lostBy !== undefined &&
           lostFrom !== undefined &&
-          meetingInput.type === 'connected' &&
-          this.handlers.mediaLost(lostFrom, meetingInput.participant) &&
+          this.handlers.mediaLost(lostFrom, lostBy) &&
           this.handlers.lose(lostFrom)
         )
           this.handlerLost(lostFrom, now);

@@ -925,27 +925,24 @@ export class MeetingMachine {
         member.movingTo = undefined;
         continue;
       }
-      if (member.movingTo === home.handler) continue;
-      member.movingTo = home.handler;
-      this.outputs.push({
-        type: 'move',
-        participant: home.participant,
-        handler: home.handler,
-        token: this.grant(home.participant, home.handler, now),
-      });
+      if (member.movingTo !== home.handler) this.moveTo(member, home.handler, now);
     }
   }
 
   /** Tells a member that lost its media session to connect to its home in the plan in force. */
   private sendHome(member: Member, now: number): void {
     const home = homeIn(this.plan, member.id);
-    if (home === undefined) return;
-    member.movingTo = home;
+    if (home !== undefined) this.moveTo(member, home, now);
+  }
+
+  /** Tells a member to take its media to `handler`, with a token for it. */
+  private moveTo(member: Member, handler: HandlerId, now: number): void {
+    member.movingTo = handler;
     this.outputs.push({
       type: 'move',
       participant: member.id,
-      handler: home,
-      token: this.grant(member.id, home, now),
+      handler,
+      token: this.grant(member.id, handler, now),
     });
   }
 

@@ -15,11 +15,11 @@ import { createLogger } from '../../adapters/logging/logger.ts';
 import { type Pool } from '../../adapters/postgres/pool.ts';
 import { MediaClient, type WebSocketConstructor } from '../../client/media/index.ts';
 import { type RunningAc } from '../ac/server.ts';
-import { type RunningGc } from '../gc/server.ts';
+import type { RunningGc } from '../gc/server.ts';
 import { userTokenIn } from '../gc/testing.ts';
 import type { MediaHandler, ServerMessage } from '../generated/darktower/mc/v1/signaling.ts';
-import { eventually } from '../mh/testing.ts';
-import { http, json, TEST_REDIS_URL, type IsolatedBackends } from '../shared/testing.ts';
+import { eventually, mhRawEnvironment } from '../mh/testing.ts';
+import { http, json, type IsolatedBackends } from '../shared/testing.ts';
 import {
   mcTestEnvironment,
   startControlPlane,
@@ -47,17 +47,13 @@ async function spawnHandler(id: string): Promise<void> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'services/mh/main.ts'], {
     env: {
       ...process.env,
-      MH_ID: id,
-      MH_REGION: 'us-west-1',
-      MH_WS_BIND_ADDRESS: '127.0.0.1:0',
-      BIND_ADDRESS: '127.0.0.1:0',
-      METRICS_BIND_ADDRESS: '127.0.0.1:0',
-      MH_GRPC_BIND_ADDRESS: '127.0.0.1:0',
-      MH_TRUSTED_ISSUERS: `${MC_ID}=${mc.jwksUrl}`,
-      AC_INTERNAL_URL: ac.url,
-      REDIS_URL: TEST_REDIS_URL,
-      MH_REDIS_KEY_PREFIX: `${backends.redisPrefix}mh:`,
-      LOG_LEVEL: 'info',
+      ...mhRawEnvironment({
+        id,
+        acUrl: ac.url,
+        controllers: [{ issuer: MC_ID, jwksUrl: mc.jwksUrl }],
+        redisPrefix: `${backends.redisPrefix}mh:`,
+        extra: { LOG_LEVEL: 'info' },
+      }),
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   });

@@ -13,6 +13,7 @@ import {
   connectClient,
   eventually,
   grant,
+  mhRawEnvironment,
   mhTestEnvironment,
   startAcForMh,
   startStandInController,
@@ -177,18 +178,13 @@ describe('MH drain', () => {
   it('drains on SIGTERM as a process and exits 0', async () => {
     const env = {
       ...process.env,
-      MH_ID: 'mh-sigterm',
-      MH_REGION: 'us-west-1',
-      MH_WS_BIND_ADDRESS: '127.0.0.1:0',
-      BIND_ADDRESS: '127.0.0.1:0',
-      METRICS_BIND_ADDRESS: '127.0.0.1:0',
-      MH_GRPC_BIND_ADDRESS: '127.0.0.1:0',
-      MH_TRUSTED_ISSUERS: `${controller.issuer}=${controller.jwksUrl}`,
-      AC_INTERNAL_URL: acm.ac.url,
-      REDIS_URL: 'redis://127.0.0.1:6379',
-      MH_REDIS_KEY_PREFIX: `${acm.backends.redisPrefix}mh-sigterm:`,
-      MH_DRAIN_GRACE_MS: '500',
-      LOG_LEVEL: 'info',
+      ...mhRawEnvironment({
+        id: 'mh-sigterm',
+        acUrl: acm.ac.url,
+        controllers: [controller],
+        redisPrefix: `${acm.backends.redisPrefix}mh-sigterm:`,
+        extra: { MH_DRAIN_GRACE_MS: '500', LOG_LEVEL: 'info' },
+      }),
     };
     const child = spawn(process.execPath, ['--import', 'tsx', 'services/mh/main.ts'], { env });
     let output = '';

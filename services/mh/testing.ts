@@ -109,29 +109,39 @@ export async function startAcForMh(logger: Logger): Promise<AcForMh> {
 }
 
 /** A handler's environment on loopback, ephemeral ports (`extra` adds or overrides). */
-export function mhTestEnvironment(options: {
+/** What a test handler is started with. */
+export interface MhTestOptions {
   readonly id: string;
   readonly acUrl: string;
-  readonly controllers: readonly StandInController[];
+  readonly controllers: readonly Pick<StandInController, 'issuer' | 'jwksUrl'>[];
   readonly redisPrefix: string;
   readonly extra?: Readonly<Record<string, string>>;
-}): MhEnvironment {
-  return parsedEnvironment(
-    parseEnvironment(mhEnvironment, {
-      MH_ID: options.id,
-      MH_REGION: 'us-west-1',
-      MH_WS_BIND_ADDRESS: '127.0.0.1:0',
-      BIND_ADDRESS: '127.0.0.1:0',
-      METRICS_BIND_ADDRESS: '127.0.0.1:0',
-      MH_GRPC_BIND_ADDRESS: '127.0.0.1:0',
-      MH_TRUSTED_ISSUERS: options.controllers.map((c) => `${c.issuer}=${c.jwksUrl}`).join(','),
-      AC_INTERNAL_URL: options.acUrl,
-      REDIS_URL: TEST_REDIS_URL,
-      MH_REDIS_KEY_PREFIX: options.redisPrefix,
-      LOG_LEVEL: 'silent',
-      ...options.extra,
-    }),
-  );
+}
+
+/**
+ * The raw environment of a test handler (loopback, ephemeral ports, trusting `controllers`):
+ * for a handler run as a process.
+ */
+export function mhRawEnvironment(options: MhTestOptions): Record<string, string> {
+  return {
+    MH_ID: options.id,
+    MH_REGION: 'us-west-1',
+    MH_WS_BIND_ADDRESS: '127.0.0.1:0',
+    BIND_ADDRESS: '127.0.0.1:0',
+    METRICS_BIND_ADDRESS: '127.0.0.1:0',
+    MH_GRPC_BIND_ADDRESS: '127.0.0.1:0',
+    MH_TRUSTED_ISSUERS: options.controllers.map((c) => `${c.issuer}=${c.jwksUrl}`).join(','),
+    AC_INTERNAL_URL: options.acUrl,
+    REDIS_URL: TEST_REDIS_URL,
+    MH_REDIS_KEY_PREFIX: options.redisPrefix,
+    LOG_LEVEL: 'silent',
+    ...options.extra,
+  };
+}
+
+/** The same, parsed: for a handler started in process with `startMh`. */
+export function mhTestEnvironment(options: MhTestOptions): MhEnvironment {
+  return parsedEnvironment(parseEnvironment(mhEnvironment, mhRawEnvironment(options)));
 }
 
 /** A 60 s grant for `participant` of `meeting` on `handler`, issued at `now`. */
