@@ -8,10 +8,12 @@ import { controllerConfig, report } from '../../core/mc/testing.ts';
 import { createLogger } from '../../adapters/logging/logger.ts';
 import type { ApplyRouteCommandRequest } from '../generated/darktower/mh/v1/route.ts';
 import type { ServerMessage } from '../generated/darktower/mc/v1/signaling.ts';
+import { MediaKind } from '../generated/darktower/mh/v1/route.ts';
 import { systemClock } from '../shared/clock.ts';
 import { ControllerDriver, type DriverEffects, type SignalingPeer } from './driver.ts';
 
 const M = meetingId('m-1');
+const MEDIA_KIND_SCREEN = MediaKind.MEDIA_KIND_SCREEN;
 const logger = createLogger('test', 'silent');
 let driver: ControllerDriver | undefined;
 afterEach(() => driver?.stop());
@@ -94,7 +96,7 @@ describe('ControllerDriver', () => {
     expect(alice.messages.slice(1)).toEqual(
       expect.arrayContaining([
         { keyMaterial: { epoch: 0 } },
-        { participants: { participants: ['alice'] } },
+        { participants: { participants: ['alice'], screenSharing: [] } },
       ]),
     );
     expect(sessions.get('alice')).toBe(config.meetings.sessionTtlMs);
@@ -130,5 +132,29 @@ describe('ControllerDriver', () => {
     await new Promise((resolve) => setTimeout(resolve, config.meetings.commandRetryMs * 2));
     expect(calls.filter((c) => c.request.id === id)).toHaveLength(3);
     expect(driver.routeCalls).toMatchObject({ failed: 2, acked: 1 });
+  });
+
+  it('a screen share reaches core: every member hears who shares, and the screen is routed', async () => {
+    const { driver, calls, config } = start(0);
+    const alice = new Peer();
+    const bob = new Peer();
+    driver.join(M, participantId('alice'), config.region, layoutRequestNamed('speaker'), alice);
+    driver.join(M, participantId('bob'), config.region, layoutRequestNamed('speaker'), bob);
+    await until(() =>
+      [alice, bob].every((p) => p.messages.some((m) => m.participants?.participants.length === 2)),
+    );
+    const screenLegs = () =>
+      calls.flatMap((c) => c.request.add).filter((leg) => leg.deliver?.kind === MEDIA_KIND_SCREEN);
+    expect(screenLegs()).toEqual([]);
+
+    driver.message(M, { type: 'screen-share', participant: participantId('alice'), sharing: true });
+    const sharing = (p: Peer) => p.messages.findLast((m) => m.participants)?.participants;
+    await until(() => [alice, bob].every((p) => sharing(p)?.screenSharing.includes('alice')));
+    // Bob's tile for alice now shows her screen: the handler delivers it to him.
+    await until(() => screenLegs().length > 0);
+    expect(screenLegs()[0]?.deliver).toMatchObject({ publisher: 'alice', subscriber: 'bob' });
+
+    driver.message(M, { type: 'screen-share', participant: participantId('alice'), sharing: false });
+    await until(() => [alice, bob].every((p) => sharing(p)?.screenSharing.length === 0));
   });
 });

@@ -552,15 +552,22 @@ export class ControllerDriver {
     return [...(this.endpoint.meeting(meeting)?.roster.members.keys() ?? [])];
   }
 
-  /** Sends the member list to every member whenever it changed. */
+  /** The members whose publishes (core's roster) include a screen share, in member order. */
+  private screenSharing(meeting: MeetingId): string[] {
+    const members = this.endpoint.meeting(meeting)?.roster.members.values() ?? [];
+    return [...members].filter((m) => m.publishes.includes('screen')).map((m) => m.id);
+  }
+
+  /** Sends the member list (and who shares a screen) to every member whenever it changed. */
   private announceRoster(meeting: MeetingId): void {
     const members = this.members(meeting);
-    const signature = members.join('\u0000');
+    const screenSharing = this.screenSharing(meeting);
+    const signature = `${members.join('\u0000')}\u0001${screenSharing.join('\u0000')}`;
     if (this.rosters.get(meeting) === signature) return;
     this.rosters.set(meeting, signature);
     for (const member of members) {
       this.peer(meeting, member as ParticipantId)?.send({
-        participants: { participants: members },
+        participants: { participants: members, screenSharing },
       });
     }
   }

@@ -273,6 +273,9 @@ export class SignalingConnection implements SignalingPeer {
       return { type: 'layout', participant, layout: layoutRequestNamed(message.layout.layout) };
     }
     if (message.speaker !== undefined) return { type: 'speaker', participant };
+    if (message.screenShare !== undefined) {
+      return { type: 'screen-share', participant, sharing: message.screenShare.sharing };
+    }
     if (message.leave !== undefined) return { type: 'leave', participant };
     if (message.heartbeat !== undefined) return { type: 'heartbeat', participant };
     if (message.tokenRequest !== undefined) {

@@ -228,7 +228,11 @@ export interface ClientMessage {
   mediaConnected?: MediaConnected | undefined;
   mlsCommit?: MlsCommit | undefined;
   mlsProcessed?: MlsProcessed | undefined;
-  rotateKeys?: RotateKeys | undefined;
+  rotateKeys?:
+    | RotateKeys
+    | undefined;
+  /** Field numbers from 21 on: 12 to 20 are left for other additions. */
+  screenShare?: ScreenShare | undefined;
 }
 
 /** The first message of a connection: who the user is (AC's JWT) and the meeting. */
@@ -303,6 +307,15 @@ export interface MlsProcessed {
 export interface RotateKeys {
 }
 
+/**
+ * The participant starts (sharing = true) or stops sharing its screen: it publishes the
+ * `screen` stream beside its camera while sharing. Layouts show a screen share before anyone
+ * else but pinned participants (speaker view: in the main tile unless someone has spoken).
+ */
+export interface ScreenShare {
+  sharing: boolean;
+}
+
 /** What the controller sends. */
 export interface ServerMessage {
   joinResponse?: JoinResponse | undefined;
@@ -360,6 +373,11 @@ export interface JoinRejected {
 /** The meeting's members, sent to every member whenever they change. */
 export interface Participants {
   participants: string[];
+  /**
+   * The members sharing their screen now (a subset of participants, in member order). The
+   * list is sent again whenever it changes.
+   */
+  screenSharing: string[];
 }
 
 /** The layout now in force for this participant. */
@@ -458,6 +476,7 @@ function createBaseClientMessage(): ClientMessage {
     mlsCommit: undefined,
     mlsProcessed: undefined,
     rotateKeys: undefined,
+    screenShare: undefined,
   };
 }
 
@@ -495,6 +514,9 @@ export const ClientMessage: MessageFns<ClientMessage> = {
     }
     if (message.rotateKeys !== undefined) {
       RotateKeys.encode(message.rotateKeys, writer.uint32(90).fork()).join();
+    }
+    if (message.screenShare !== undefined) {
+      ScreenShare.encode(message.screenShare, writer.uint32(170).fork()).join();
     }
     return writer;
   },
@@ -600,6 +622,14 @@ export const ClientMessage: MessageFns<ClientMessage> = {
             message.rotateKeys = RotateKeys.decode(reader, reader.uint32());
             continue;
           }
+          case 21: {
+            if (tag !== 170) {
+              break;
+            }
+
+            message.screenShare = ScreenShare.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -649,6 +679,11 @@ export const ClientMessage: MessageFns<ClientMessage> = {
         : isSet(object.rotate_keys)
         ? RotateKeys.fromJSON(object.rotate_keys)
         : undefined,
+      screenShare: isSet(object.screenShare)
+        ? ScreenShare.fromJSON(object.screenShare)
+        : isSet(object.screen_share)
+        ? ScreenShare.fromJSON(object.screen_share)
+        : undefined,
     };
   },
 
@@ -686,6 +721,9 @@ export const ClientMessage: MessageFns<ClientMessage> = {
     }
     if (message.rotateKeys !== undefined) {
       obj.rotateKeys = RotateKeys.toJSON(message.rotateKeys);
+    }
+    if (message.screenShare !== undefined) {
+      obj.screenShare = ScreenShare.toJSON(message.screenShare);
     }
     return obj;
   },
@@ -725,6 +763,9 @@ export const ClientMessage: MessageFns<ClientMessage> = {
       : undefined;
     message.rotateKeys = (object.rotateKeys !== undefined && object.rotateKeys !== null)
       ? RotateKeys.fromPartial(object.rotateKeys)
+      : undefined;
+    message.screenShare = (object.screenShare !== undefined && object.screenShare !== null)
+      ? ScreenShare.fromPartial(object.screenShare)
       : undefined;
     return message;
   },
@@ -1519,6 +1560,73 @@ export const RotateKeys: MessageFns<RotateKeys> = {
   },
 };
 
+function createBaseScreenShare(): ScreenShare {
+  return { sharing: false };
+}
+
+export const ScreenShare: MessageFns<ScreenShare> = {
+  encode(message: ScreenShare, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.sharing !== false) {
+      writer.uint32(8).bool(message.sharing);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ScreenShare {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseScreenShare();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.sharing = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ScreenShare {
+    return { sharing: isSet(object.sharing) ? globalThis.Boolean(object.sharing) : false };
+  },
+
+  toJSON(message: ScreenShare): unknown {
+    const obj: any = {};
+    if (message.sharing !== false) {
+      obj.sharing = message.sharing;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ScreenShare>, I>>(base?: I): ScreenShare {
+    return ScreenShare.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ScreenShare>, I>>(object: I): ScreenShare {
+    const message = createBaseScreenShare();
+    message.sharing = object.sharing ?? false;
+    return message;
+  },
+};
+
 function createBaseServerMessage(): ServerMessage {
   return {
     joinResponse: undefined,
@@ -2267,13 +2375,16 @@ export const JoinRejected: MessageFns<JoinRejected> = {
 };
 
 function createBaseParticipants(): Participants {
-  return { participants: [] };
+  return { participants: [], screenSharing: [] };
 }
 
 export const Participants: MessageFns<Participants> = {
   encode(message: Participants, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.participants) {
       writer.uint32(10).string(v!);
+    }
+    for (const v of message.screenSharing) {
+      writer.uint32(90).string(v!);
     }
     return writer;
   },
@@ -2299,6 +2410,14 @@ export const Participants: MessageFns<Participants> = {
             message.participants.push(reader.string());
             continue;
           }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.screenSharing.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2316,6 +2435,11 @@ export const Participants: MessageFns<Participants> = {
       participants: globalThis.Array.isArray(object?.participants)
         ? object.participants.map((e: any) => globalThis.String(e))
         : [],
+      screenSharing: globalThis.Array.isArray(object?.screenSharing)
+        ? object.screenSharing.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.screen_sharing)
+        ? object.screen_sharing.map((e: any) => globalThis.String(e))
+        : [],
     };
   },
 
@@ -2323,6 +2447,9 @@ export const Participants: MessageFns<Participants> = {
     const obj: any = {};
     if (message.participants?.length) {
       obj.participants = message.participants;
+    }
+    if (message.screenSharing?.length) {
+      obj.screenSharing = message.screenSharing;
     }
     return obj;
   },
@@ -2333,6 +2460,7 @@ export const Participants: MessageFns<Participants> = {
   fromPartial<I extends Exact<DeepPartial<Participants>, I>>(object: I): Participants {
     const message = createBaseParticipants();
     message.participants = object.participants?.map((e) => e) || [];
+    message.screenSharing = object.screenSharing?.map((e) => e) || [];
     return message;
   },
 };
