@@ -206,6 +206,13 @@ export class MlsClient {
     return out;
   }
 
+  /** Each leaf's identity, by leaf index (undefined: a blank leaf), or [] outside a group. */
+  leafIdentities(): (string | undefined)[] {
+    const state = this.state;
+    if (state === undefined) return [];
+    return Array.from({ length: this.leafCount }, (_, leaf) => this.identityAt(state, leaf));
+  }
+
   /** Creates the group (epoch 0) with this client as its only member. */
   async createGroup(groupId: Uint8Array): Promise<Result<void, MlsClientError>> {
     if (this.state !== undefined) return err({ kind: 'already-in-group' });

@@ -67,6 +67,8 @@ export class E2eeMember {
   private queue: Promise<unknown> = Promise.resolve();
   private current: bigint | undefined;
   private previous: bigint | undefined;
+  /** Each held epoch's members by leaf index (undefined: a blank leaf). */
+  private readonly leaves = new Map<bigint, readonly (string | undefined)[]>();
   /** The request this member's pending commit answers. */
   private pendingRequest: number | undefined;
 
@@ -115,24 +117,34 @@ export class E2eeMember {
     return next;
   }
 
-  /** Encrypts one frame under this member's key in the current epoch. */
+  /**
+   * Encrypts one frame under this member's key in the current epoch; `metadata` (RFC 9605
+   * section 9.4) is authenticated with it, and a receiver must pass the same bytes.
+   */
   async encrypt(
     plaintext: Uint8Array,
+    metadata?: Uint8Array,
   ): Promise<Result<Uint8Array, E2eeError | SFrameEncryptError | SFrameMlsError>> {
     if (this.current === undefined) return err({ kind: 'no-epoch' });
-    return this.sframe.encrypt(this.current, plaintext);
+    return this.sframe.encrypt(this.current, plaintext, metadata === undefined ? {} : { metadata });
+  }
+
+  /** The participant at leaf `index` of a held `epoch` (a frame's sender), if any. */
+  senderOf(epoch: bigint, index: number): string | undefined {
+    return this.leaves.get(epoch)?.[index];
   }
 
   /** Decrypts one frame from another member; a failure is counted and reported. */
   async decrypt(
     frame: Uint8Array,
+    metadata?: Uint8Array,
   ): Promise<
     Result<
       SFrameDecrypted & { readonly senderIndex: number; readonly epoch: bigint },
       SFrameDecryptError
     >
   > {
-    const opened = await this.sframe.decrypt(frame);
+    const opened = await this.sframe.decrypt(frame, metadata);
     if (opened.ok) this.decrypted++;
     else {
       const kind = opened.error.kind;
@@ -155,6 +167,7 @@ export class E2eeMember {
     this.sframe = E2eeMember.context();
     this.current = undefined;
     this.previous = undefined;
+    this.leaves.clear();
   }
 
   private incident(message: string, error: MlsClientError | SFrameMlsError): void {
@@ -246,9 +259,13 @@ export class E2eeMember {
       return [];
     }
     // Keep the epoch before (frames in flight), erase the ones older than that.
-    if (this.previous !== undefined) this.sframe.removeEpoch(this.previous);
+    if (this.previous !== undefined) {
+      this.sframe.removeEpoch(this.previous);
+      this.leaves.delete(this.previous);
+    }
     this.previous = this.current;
     this.current = BigInt(epoch);
+    this.leaves.set(this.current, this.mls.leafIdentities());
     this.onEpoch?.(epoch);
     return [{ mlsProcessed: { epoch } }];
   }

@@ -154,7 +154,11 @@ describe('ControllerDriver', () => {
     await until(() => screenLegs().length > 0);
     expect(screenLegs()[0]?.deliver).toMatchObject({ publisher: 'alice', subscriber: 'bob' });
 
-    driver.message(M, { type: 'screen-share', participant: participantId('alice'), sharing: false });
+    driver.message(M, {
+      type: 'screen-share',
+      participant: participantId('alice'),
+      sharing: false,
+    });
     await until(() => [alice, bob].every((p) => sharing(p)?.screenSharing.length === 0));
   });
 });

@@ -18,15 +18,34 @@ interface Snapshot {
   meetingId: string | null;
   handler: string | null;
   ownCode: number | null;
-  keyEpoch: number | null;
-  keyDescription: string | null;
+  ownScreenCode: number | null;
+  mlsEpoch: number | null;
   endToEnd: boolean;
+  retainedEpochs: number[];
   members: string[];
+  sharing: string[];
   layout: { name: string; tiles: { participant: string; reason: string; main: boolean }[] } | null;
-  remotes: Record<string, { decodedFrames: number; counter: number | null; code: number | null }>;
+  remotes: Record<string, Decoded>;
+  screens: Record<string, Decoded>;
   joins: JoinSample[];
   reconnects: number;
 }
+
+interface Decoded {
+  decodedFrames: number;
+  counter: number | null;
+  code: number | null;
+}
+
+/** A sealed (SFrame) frame as the page hands it out: base64 bytes and its metadata. */
+interface WireFrame {
+  bytes: string;
+  streamId: string;
+  publisherId: string;
+  epoch: number;
+}
+
+type Retained = { ok: true; text: string; epoch: number } | { ok: false; kind: string };
 
 const REPORTS = fileURLToPath(new URL('../../../reports/', import.meta.url));
 const stack = (): StackInfo => JSON.parse(process.env.DARK_TOWER_WEB_STACK ?? '{}') as StackInfo;
@@ -58,8 +77,29 @@ const snapshot = (page: Page) =>
 
 /** What the page exposes to tests (client/web/src/main.ts). */
 interface PageHook {
-  readonly __darkTower: { snapshot(): unknown; dropConnections(): void };
+  readonly __darkTower: {
+    snapshot(): unknown;
+    dropConnections(): void;
+    retainKeysOnLeave(): void;
+    sealedFrame(participant: string): WireFrame | null;
+    sealProbe(text: string): Promise<WireFrame | null>;
+    decryptRetained(frame: WireFrame): Promise<Retained>;
+  };
 }
+
+const hook = (page: Page) => ({
+  retainKeysOnLeave: () =>
+    page.evaluate(() => (globalThis as unknown as PageHook).__darkTower.retainKeysOnLeave()),
+  sealedFrame: (participant: string) =>
+    page.evaluate(
+      (p) => (globalThis as unknown as PageHook).__darkTower.sealedFrame(p),
+      participant,
+    ),
+  sealProbe: (text: string) =>
+    page.evaluate((t) => (globalThis as unknown as PageHook).__darkTower.sealProbe(t), text),
+  decryptRetained: (frame: WireFrame) =>
+    page.evaluate((f) => (globalThis as unknown as PageHook).__darkTower.decryptRetained(f), frame),
+});
 
 const people: Participant[] = [];
 let meeting = '';
@@ -258,10 +298,10 @@ test('three browsers join one meeting and each decodes the other two', async ({ 
   for (const viewer of people) {
     const s = await snapshot(viewer.page);
     expect(s.members.sort()).toEqual(people.map((p) => p.id).sort());
-    // The key status says what the keys are: not end-to-end until MLS keys arrive.
-    expect(s.endToEnd).toBe(false);
-    await expect(viewer.page.locator('#status')).toContainText('not end-to-end');
-    await expect(viewer.page.locator('#status')).toContainText(`key epoch ${s.keyEpoch}`);
+    // Keys are end-to-end: every page is in the meeting's MLS group, in the same epoch.
+    expect(s.endToEnd).toBe(true);
+    expect(s.mlsEpoch).toBe((await snapshot(alice.page)).mlsEpoch);
+    await expect(viewer.page.locator('#status')).toContainText(`MLS epoch ${s.mlsEpoch}`);
     // The tiles carry what was decoded, read off the pixels.
     for (const shown of people.filter((p) => p !== viewer)) {
       await expect(viewer.page.locator(`.tile[data-participant="${shown.id}"]`)).toHaveAttribute(
@@ -328,6 +368,9 @@ test('a page that loses its connections rejoins as the same participant', async 
 });
 
 test('a participant who leaves and joins again is seen again by the others', async () => {
+  // Three rounds, each a whole join (AC login with bcrypt, GC, MC, media) and an MLS epoch
+  // for the leave and one for the join: more than the default on a loaded 2-core machine.
+  test.setTimeout(120_000);
   const [alice, bob, carol] = people as [Participant, Participant, Participant];
   for (let round = 0; round < 3; round++) {
     await bob.page.click('#leave');
@@ -341,4 +384,114 @@ test('a participant who leaves and joins again is seen again by the others', asy
     for (const viewer of [alice, carol]) await expectDecodesAdvancing(viewer, bob);
     for (const shown of [alice, carol]) await expectDecodesAdvancing(bob, shown);
   }
+});
+
+/** The main tile's participant, what it shows and the tag read off its pixels. */
+async function mainTile(page: Page) {
+  const main = page.locator('.tile[data-main="true"]');
+  return {
+    participant: await main.getAttribute('data-participant'),
+    kind: await main.getAttribute('data-kind'),
+    reason: await main.getAttribute('data-reason'),
+    code: Number(await main.getAttribute('data-tag-code')),
+    counter: Number(await main.getAttribute('data-tag-counter')),
+  };
+}
+
+test('a screen share takes the main tile in the other pages, and stopping it returns to the speaker layout', async () => {
+  const [alice, bob, carol] = people as [Participant, Participant, Participant];
+  // Bob, who joined last (above), shares. Alice unpins carol (pinned above): both viewers show
+  // the speaker layout with no pin, and nobody has spoken, so join order fills the main tile.
+  const sharer = bob;
+  await alice.page.locator(`#participants li[data-participant="${carol.id}"] button.pin`).click();
+  await carol.page.selectOption('#layout', 'speaker');
+  const viewers = [alice, carol];
+  const before = new Map<Participant, Awaited<ReturnType<typeof mainTile>>>();
+  for (const viewer of viewers) {
+    await expect(viewer.page.locator('.tile[data-main="true"]')).toHaveAttribute(
+      'data-kind',
+      'camera',
+    );
+    await expect(viewer.page.locator('.tile[data-main="true"]')).not.toHaveAttribute(
+      'data-participant',
+      sharer.id,
+    );
+    before.set(viewer, await mainTile(viewer.page));
+  }
+
+  await sharer.page.click('#share');
+  const screenCode = (await snapshot(sharer.page)).ownScreenCode as number;
+  expect(screenCode).not.toBe(sharer.code);
+  for (const viewer of viewers) {
+    const main = viewer.page.locator('.tile[data-main="true"]');
+    await expect(main).toHaveAttribute('data-participant', sharer.id);
+    await expect(main).toHaveAttribute('data-kind', 'screen');
+    await expect(main).toHaveAttribute('data-reason', 'screen-share');
+    // The main tile's pixels are the sharer's screen (its own tag code), and its frames keep coming.
+    await expect(main).toHaveAttribute('data-tag-code', String(screenCode));
+    const first = Number(await main.getAttribute('data-tag-counter'));
+    await expect
+      .poll(async () => Number(await main.getAttribute('data-tag-counter')))
+      .toBeGreaterThan(first + 5);
+    // The speaker who had the main tile moved to the thumbnails.
+    const previous = before.get(viewer)?.participant as string;
+    await expect(
+      viewer.page.locator(`.thumbnails .tile[data-participant="${previous}"]`),
+    ).toHaveCount(1);
+  }
+  await expectNoOverlap(carol.page);
+  await carol.page.screenshot({ path: `${REPORTS}browser/screen-share.png` });
+
+  await sharer.page.click('#share');
+  for (const viewer of viewers) {
+    const main = viewer.page.locator('.tile[data-main="true"]');
+    const was = before.get(viewer) as Awaited<ReturnType<typeof mainTile>>;
+    await expect(main).toHaveAttribute('data-participant', was.participant as string);
+    await expect(main).toHaveAttribute('data-kind', 'camera');
+    await expect(main).toHaveAttribute('data-tag-code', String(was.code));
+    // The sharer's tile shows its camera again, decoded.
+    const tile = viewer.page.locator(`.tile[data-participant="${sharer.id}"]`);
+    await expect(tile).toHaveAttribute('data-kind', 'camera');
+    await expect(tile).toHaveAttribute('data-tag-code', String(sharer.code), { timeout: 20_000 });
+  }
+});
+
+test('after a leave the others move to a new MLS epoch and keep decoding; the leaver’s kept keys cannot read it', async () => {
+  const [alice, bob, carol] = people as [Participant, Participant, Participant];
+  const epoch = (await snapshot(bob.page)).mlsEpoch as number;
+  for (const p of people) expect((await snapshot(p.page)).mlsEpoch).toBe(epoch);
+  // Alice will keep every key she holds when she leaves (a leaver who does not erase them).
+  await hook(alice.page).retainKeysOnLeave();
+  const oldProbe = (await hook(bob.page).sealProbe('sealed before the leave')) as WireFrame;
+  expect(oldProbe.epoch).toBe(epoch);
+
+  await alice.page.click('#leave');
+  for (const p of [bob, carol]) {
+    await expect.poll(async () => (await snapshot(p.page)).mlsEpoch).toBeGreaterThan(epoch);
+  }
+  const next = (await snapshot(bob.page)).mlsEpoch as number;
+  expect((await snapshot(carol.page)).mlsEpoch).toBe(next);
+  // Bob and carol keep decoding each other, from frames sealed in the new epoch.
+  await expectDecodesAdvancing(bob, carol);
+  await expectDecodesAdvancing(carol, bob);
+  await expect.poll(async () => (await hook(bob.page).sealedFrame(carol.id))?.epoch).toBe(next);
+  const captured = (await hook(bob.page).sealedFrame(carol.id)) as WireFrame;
+  const newProbe = (await hook(bob.page).sealProbe('sealed after the leave')) as WireFrame;
+
+  // Alice kept the keys of the epoch she left: they still open what was sealed in it...
+  expect((await snapshot(alice.page)).retainedEpochs).toContain(epoch);
+  expect(await hook(alice.page).decryptRetained(oldProbe)).toEqual({
+    ok: true,
+    text: 'sealed before the leave',
+    epoch,
+  });
+  // ...and open nothing of the new epoch: neither a frame carol sent nor bob's probe.
+  expect(await hook(alice.page).decryptRetained(captured)).toEqual({
+    ok: false,
+    kind: 'unknown-kid',
+  });
+  expect(await hook(alice.page).decryptRetained(newProbe)).toEqual({
+    ok: false,
+    kind: 'unknown-kid',
+  });
 });

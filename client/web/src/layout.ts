@@ -3,8 +3,9 @@
  * (core/mc/layouts.ts over core/layout) and routes media by it, but its signaling does not send
  * the assignment yet (`Layout` is reserved, docs/protocol.md). Until it does, `LocalLayout`
  * runs the same engine, `assignLayout` from core/layout, on what the client knows: the member
- * list in join order from `Participants`, the named layout it asked the controller for, and its
- * own pins (a subscriber-side option the controller's named layouts do not carry). A
+ * list in join order and who shares a screen from `Participants` (a sharer publishes `screen`,
+ * which the engine ranks first and shows in the sharer's tile, as the controller routes it),
+ * the named layout it asked the controller for, and its own pins (a subscriber-side option the controller's named layouts do not carry). A
  * controller-sent assignment plugs in behind `LayoutSource`.
  */
 import { participantId, type ParticipantId } from '../../../core/ids.ts';
@@ -16,6 +17,8 @@ export type LayoutName = 'grid' | 'speaker';
 
 export interface Tile {
   readonly participant: string;
+  /** What the tile shows of the participant: its camera or its shared screen. */
+  readonly kind: 'camera' | 'screen';
   readonly reason: SlotReason;
   /** Speaker view's main tile. */
   readonly main: boolean;
@@ -32,14 +35,16 @@ export interface LayoutSource {
 
 export class LocalLayout implements LayoutSource {
   private members: readonly string[] = [];
+  private sharing: readonly string[] = [];
   private pins: string[] = [];
   private previous: LayoutAssignment | undefined;
   name: LayoutName = 'grid';
 
   constructor(private readonly self: string) {}
 
-  setMembers(members: readonly string[]): void {
+  setMembers(members: readonly string[], sharing: readonly string[] = []): void {
     this.members = members;
+    this.sharing = sharing;
     this.pins = this.pins.filter((p) => members.includes(p));
   }
 
@@ -69,7 +74,9 @@ export class LocalLayout implements LayoutSource {
         participants: this.members.map((id, joinOrder) => ({
           id: participantId(id),
           joinOrder,
-          publishes: ['camera', 'audio'],
+          publishes: this.sharing.includes(id)
+            ? ['screen', 'camera', 'audio']
+            : ['camera', 'audio'],
         })),
         departed: [],
         activeSpeakers: [],
@@ -85,6 +92,7 @@ export class LocalLayout implements LayoutSource {
       if (slot.shows === null) return;
       tiles.push({
         participant: slot.shows.participant,
+        kind: slot.shows.kind === 'screen' ? 'screen' : 'camera',
         reason: slot.reason,
         main: this.name === 'speaker' && index === 0,
       });

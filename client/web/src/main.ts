@@ -1,15 +1,16 @@
 /**
  * The page: a join form, the stage (tiles as the layout says), a side bar (self view, layout,
- * participants with pins, leave) and a status bar (connection, handler, key epoch and what the
- * keys are). Tests read `window.__darkTower.snapshot()` and the tiles' data attributes.
+ * participants with pins, screen share, leave) and a status bar (connection, handler, MLS
+ * epoch). Tests read `window.__darkTower.snapshot()` and the tiles' data attributes.
  */
 import './buffer-global.ts';
-import { mediaPublisherId } from '../../../core/mh/stream-id.ts';
+import { mediaPublisherId, mediaStreamId } from '../../../core/mh/stream-id.ts';
+import { frameMetadata } from '../../media/frame-crypto.ts';
 import type { MeetingId, ParticipantId } from '../../../core/ids.ts';
 import type { Endpoints } from './api.ts';
 import type { LayoutName } from './layout.ts';
 import { webSocketMedia } from './media-transport.ts';
-import { MeetingSession, type JoinTiming } from './session.ts';
+import { MeetingSession, screenCode, type JoinTiming, type SealedFrame } from './session.ts';
 import { webSocketSignaling } from './signaling.ts';
 import type { RemoteVideo } from './video.ts';
 
@@ -29,6 +30,7 @@ const layoutSelect = $<HTMLSelectElement>('layout');
 const meetingCode = $<HTMLElement>('meeting-code');
 const leaveButton = $<HTMLButtonElement>('leave');
 const speakButton = $<HTMLButtonElement>('speak');
+const shareButton = $<HTMLButtonElement>('share');
 
 for (const name of ['username', 'password', 'meeting'] as const) {
   const value = params.get(name);
@@ -40,12 +42,14 @@ let session: MeetingSession | undefined;
 const earlierJoins: JoinTiming[] = [];
 
 function statusText(s: MeetingSession): string {
-  const key = s.keys?.current();
   const parts = [
     `state: ${s.state}`,
     s.participantId === undefined ? '' : `you: ${s.participantId}`,
     s.handler === undefined ? '' : `handler: ${s.handler.id} (${webSocketMedia.name})`,
-    key === undefined ? 'key: none' : `key epoch ${key.epoch}: ${s.keys?.description ?? ''}`,
+    s.mlsEpoch === undefined
+      ? 'keys: joining the MLS group'
+      : `MLS epoch ${s.mlsEpoch} (end-to-end)`,
+    s.screen === undefined ? '' : 'sharing your screen',
     s.reconnects > 0 ? `reconnects: ${s.reconnects}` : '',
     s.error === undefined ? '' : `⚠ ${s.error}`,
   ];
@@ -116,13 +120,14 @@ function render(): void {
   stage.dataset.layout = view?.name ?? 'grid';
   const main = view?.tiles.find((t) => t.main);
   const rest = view?.tiles.filter((t) => !t.main) ?? [];
-  const make = (participant: string, reason: string, isMain: boolean) => {
-    const video = s.remotes.get(participant)?.video;
+  const make = (participant: string, kind: string, reason: string, isMain: boolean) => {
+    const video = (kind === 'screen' ? s.screens : s.remotes).get(participant)?.video;
     const tile = tileFor(video, participant);
+    tile.dataset.kind = kind;
     tile.dataset.main = String(isMain);
     tile.dataset.reason = reason;
     (tile.querySelector('.label') as HTMLElement).textContent =
-      `${participant}${reason === 'pinned' ? ' · pinned' : ''}`;
+      `${participant}${kind === 'screen' ? ' · screen' : ''}${reason === 'pinned' ? ' · pinned' : ''}`;
     updateTileMeta(tile, video);
     return tile;
   };
@@ -130,21 +135,25 @@ function render(): void {
   if (main !== undefined) {
     const mainArea = document.createElement('div');
     mainArea.className = 'main-area';
-    mainArea.append(make(main.participant, main.reason, true));
+    mainArea.append(make(main.participant, main.kind, main.reason, true));
     tiles.push(mainArea);
   }
   const strip = document.createElement('div');
   strip.className = main !== undefined ? 'thumbnails' : 'grid';
   strip.dataset.count = String(rest.length);
-  strip.append(...rest.map((t) => make(t.participant, t.reason, false)));
+  strip.append(...rest.map((t) => make(t.participant, t.kind, t.reason, false)));
   tiles.push(strip);
   stage.replaceChildren(...tiles);
+  shareButton.textContent = s.screen === undefined ? 'Share screen' : 'Stop sharing';
+  shareButton.setAttribute('aria-pressed', String(s.screen !== undefined));
 }
 
 function onDecoded(video: RemoteVideo): void {
   const tile = stage.querySelector<HTMLElement>(
     `.tile[data-participant="${CSS.escape(video.participant)}"]`,
   );
+  // A camera whose tile shows the screen (frames still in flight) changes nothing.
+  if (tile !== null && tile.dataset.kind !== video.source) return;
   if (tile === null || tile.querySelector('canvas') !== video.canvas) return render();
   updateTileMeta(tile, video);
 }
@@ -170,6 +179,7 @@ form.addEventListener('submit', (event) => {
 layoutSelect.addEventListener('change', () => session?.setLayout(layoutSelect.value as LayoutName));
 leaveButton.addEventListener('click', () => session?.leave());
 speakButton.addEventListener('click', () => session?.speak());
+shareButton.addEventListener('click', () => session?.shareScreen(session.screen === undefined));
 
 /** What tests (and a curious engineer at the console) read. */
 const hook = {
@@ -177,7 +187,6 @@ const hook = {
     const s = session;
     if (s === undefined) return { state: 'idle' };
     const view = s.layout?.view();
-    const key = s.keys?.current();
     return {
       state: s.state,
       error: s.error ?? null,
@@ -191,13 +200,31 @@ const hook = {
               mediaPublisherId(s.meetingId as MeetingId, s.participantId as ParticipantId) &
                 0xffffffffn,
             ),
-      keyEpoch: key?.epoch ?? null,
-      keyDescription: s.keys?.description ?? null,
-      endToEnd: s.keys?.endToEnd ?? false,
+      ownScreenCode:
+        s.participantId === undefined || s.meetingId === undefined
+          ? null
+          : screenCode(s.meetingId, s.participantId),
+      mlsEpoch: s.mlsEpoch ?? null,
+      endToEnd: s.mlsEpoch !== undefined,
+      /** The epochs whose keys this page kept after leaving (retainKeysOnLeave). */
+      retainedEpochs: s.retained?.heldEpochs() ?? [],
       members: [...s.members],
+      sharing: [...s.sharing],
+      sharingScreen: s.screen !== undefined,
+      sentScreenFrames: s.sentScreenFrames,
       layout: view === undefined ? null : { name: view.name, tiles: view.tiles },
       remotes: Object.fromEntries(
         [...s.remotes].map(([p, r]) => [
+          p,
+          {
+            decodedFrames: r.video.decodedFrames,
+            counter: r.video.lastTag?.counter ?? null,
+            code: r.video.lastTag?.code ?? null,
+          },
+        ]),
+      ),
+      screens: Object.fromEntries(
+        [...s.screens].map(([p, r]) => [
           p,
           {
             decodedFrames: r.video.decodedFrames,
@@ -227,5 +254,68 @@ const hook = {
     };
   },
   dropConnections: () => session?.dropConnections(),
+  shareScreen: (sharing: boolean) => session?.shareScreen(sharing),
+  /** The next leave keeps this page's MLS member and its keys (`decryptRetained` uses them). */
+  retainKeysOnLeave: () => {
+    if (session !== undefined) session.retainKeysOnLeave = true;
+  },
+  /** The last frame from `participant` that decrypted here, as it arrived (still sealed). */
+  sealedFrame(participant: string): WireFrame | null {
+    const frame = session?.lastSealed.get(participant);
+    return frame === undefined ? null : wireFrame(frame);
+  },
+  /** Seals `text` as this page's camera would seal a frame now (a probe never sent). */
+  async sealProbe(text: string): Promise<WireFrame | null> {
+    const s = session;
+    const member = s?.member;
+    if (s?.meetingId === undefined || s.participantId === undefined || member === undefined)
+      return null;
+    const meeting = s.meetingId as MeetingId;
+    const participant = s.participantId as ParticipantId;
+    const streamId = mediaStreamId(meeting, participant, 'camera');
+    const publisherId = mediaPublisherId(meeting, participant);
+    const sealed = await member.encrypt(
+      new TextEncoder().encode(text),
+      frameMetadata(streamId, publisherId),
+    );
+    if (!sealed.ok) return null;
+    return wireFrame({ bytes: sealed.value, streamId, publisherId, epoch: member.epoch ?? -1 });
+  },
+  /** Decrypts a frame with the keys this page kept when it left. */
+  async decryptRetained(
+    frame: WireFrame,
+  ): Promise<{ ok: true; text: string; epoch: number } | { ok: false; kind: string }> {
+    const member = session?.retained;
+    if (member === undefined) return { ok: false, kind: 'nothing-retained' };
+    const opened = await member.decrypt(
+      Uint8Array.from(atob(frame.bytes), (c) => c.charCodeAt(0)),
+      frameMetadata(BigInt(frame.streamId), BigInt(frame.publisherId)),
+    );
+    if (!opened.ok) return { ok: false, kind: opened.error.kind };
+    return {
+      ok: true,
+      text: new TextDecoder().decode(opened.value.plaintext),
+      epoch: Number(opened.value.epoch),
+    };
+  },
 };
+
+/** A sealed frame as tests carry it between pages. */
+interface WireFrame {
+  readonly bytes: string;
+  readonly streamId: string;
+  readonly publisherId: string;
+  readonly epoch: number;
+}
+
+function wireFrame(frame: SealedFrame): WireFrame {
+  let binary = '';
+  for (const byte of frame.bytes) binary += String.fromCharCode(byte);
+  return {
+    bytes: btoa(binary),
+    streamId: frame.streamId.toString(),
+    publisherId: frame.publisherId.toString(),
+    epoch: frame.epoch,
+  };
+}
 (window as unknown as { __darkTower: typeof hook }).__darkTower = hook;

@@ -5,8 +5,20 @@
  * token, then send the synthetic camera (VP8, SFrame, datagrams) and decode every remote
  * publisher's frames. It follows the controller: member lists, key epochs, moves, token answers.
  *
- * What carries signaling and media, where the keys come from and which tiles show whom are
- * behind interfaces (SignalingConnector, MediaConnector, KeySource, LayoutSource).
+ * Keys are end-to-end (spec 003 "End-to-End Encryption with SFrame"): each join brings a fresh
+ * MLS member (client/e2ee, the same code as the Node client) whose key package goes with the
+ * join; every controller message passes through it in order (the controller is the MLS delivery
+ * service), and its answers go back. Frames are sealed with SFrame under the member's KID in
+ * the current MLS epoch (base key from the MLS exporter), with the stream id and publisher id
+ * authenticated as metadata; a received frame must come from the member the datagram header
+ * names (the KID's leaf index is checked against the epoch's tree).
+ *
+ * Screen share: `shareScreen(true)` publishes a second stream (kind `screen`, a synthetic
+ * screen) and tells the controller (`ScreenShare`); the controller's `Participants` names who
+ * shares, and the layout (core's engine) shows a sharer's screen in its tile.
+ *
+ * What carries signaling and media and which tiles show whom are behind interfaces
+ * (SignalingConnector, MediaConnector, LayoutSource).
  *
  * Reconnecting: a signaling connection that drops (anything but a leave, a replacement by another
  * connection or a refused join) is opened again and the join sent again with the same token; the
@@ -15,11 +27,11 @@
  * the client asks for (`TokenRequest` for the same handler).
  */
 import { mediaPublisherId, mediaStreamId } from '../../../core/mh/stream-id.ts';
-import type { MeetingId, ParticipantId } from '../../../core/ids.ts';
+import type { MediaKind, MeetingId, ParticipantId } from '../../../core/ids.ts';
 import type { DatagramHeader } from '../../../core/protocol/datagram.ts';
+import { E2eeMember } from '../../e2ee/member.ts';
 import type { MediaClient, StreamPublisher } from '../../media/client.ts';
-import { FrameCrypto } from '../../media/frame-crypto.ts';
-import { DevelopmentKeySource } from '../../media/keys.ts';
+import { frameMetadata } from '../../media/frame-crypto.ts';
 import { FrameAssembler } from '../../media/reassembly.ts';
 import {
   ErrorKind,
@@ -31,7 +43,7 @@ import { createMeeting, login, lookUpMeeting, type Endpoints } from './api.ts';
 import { LocalLayout, type LayoutName } from './layout.ts';
 import type { MediaConnector } from './media-transport.ts';
 import type { SignalingConnector, SignalingTransport } from './signaling.ts';
-import { RemoteVideo, SyntheticCamera, type EncodedFrame } from './video.ts';
+import { RemoteVideo, SyntheticCamera, type EncodedFrame, type VideoSource } from './video.ts';
 
 export type SessionState =
   | 'idle'
@@ -77,6 +89,30 @@ const KEYFRAME_REPEATS_MS = [300, 800, 1_600];
 
 const low32 = (id: bigint) => Number(id & 0xffffffffn);
 
+/** The subject of a compact JWS: the participant id the controller gives this user. */
+export function tokenSubject(token: string): string {
+  const payload = token.split('.')[1] ?? '';
+  const base64 = payload.replace(/-/g, '+').replace(/_/g, '/');
+  const json = new TextDecoder().decode(Uint8Array.from(atob(base64), (c) => c.charCodeAt(0)));
+  const subject = (JSON.parse(json) as { sub?: unknown }).sub;
+  if (typeof subject !== 'string') throw new Error('the access token names no subject');
+  return subject;
+}
+
+/** The tag code a participant's synthetic screen carries (its screen stream id's low bits). */
+export function screenCode(meeting: string, participant: string): number {
+  return low32(mediaStreamId(meeting as MeetingId, participant as ParticipantId, 'screen'));
+}
+
+/** A received frame as it arrived (still SFrame-encrypted), kept for diagnostics and tests. */
+export interface SealedFrame {
+  readonly bytes: Uint8Array;
+  readonly streamId: bigint;
+  readonly publisherId: bigint;
+  /** The MLS epoch it was sealed in (read when it decrypted). */
+  readonly epoch: number;
+}
+
 interface Remote {
   readonly video: RemoteVideo;
   /** Frames decrypt asynchronously; they are decoded in arrival order. */
@@ -94,10 +130,27 @@ export class MeetingSession {
   members: readonly string[] = [];
   reconnects = 0;
   readonly joins: JoinTiming[] = [];
+  /** Remote cameras, and remote screens, by participant. */
   readonly remotes = new Map<string, Remote>();
+  readonly screens = new Map<string, Remote>();
+  /** Members sharing their screen, as the controller last said. */
+  sharing: readonly string[] = [];
   layout: LocalLayout | undefined;
-  keys: DevelopmentKeySource | undefined;
+  /** This join's MLS member (a fresh one per signaling connection). */
+  member: E2eeMember | undefined;
+  /** The MLS epoch this page sends in; undefined until it is in the group. */
+  mlsEpoch: number | undefined;
+  /** Each remote's last frame that decrypted, still sealed (by participant). */
+  readonly lastSealed = new Map<string, SealedFrame>();
+  /**
+   * Keep the MLS member's keys after a leave instead of erasing them (tests: a leaver who kept
+   * everything must still not read the next epoch). The member is kept in `retained`.
+   */
+  retainKeysOnLeave = false;
+  retained: E2eeMember | undefined;
   camera: SyntheticCamera | undefined;
+  screen: SyntheticCamera | undefined;
+  sentScreenFrames = 0;
   sentFrames = 0;
   datagramsReceived = 0;
   decryptFailures = 0;
@@ -107,7 +160,7 @@ export class MeetingSession {
   private signaling: SignalingTransport | undefined;
   private media: MediaClient | undefined;
   private publisher: StreamPublisher | undefined;
-  private crypto: FrameCrypto | undefined;
+  private screenPublisher: StreamPublisher | undefined;
   readonly assembler = new FrameAssembler();
   private readonly byPublisher = new Map<bigint, string>();
   private sendChain: Promise<void> = Promise.resolve();
@@ -170,8 +223,6 @@ export class MeetingSession {
       }
       this.meetingId = meeting.meetingId;
       this.controllerUrl = meeting.controller.url;
-      this.keys = new DevelopmentKeySource(meeting.meetingId);
-      this.keys.onChange = () => this.changed();
       this.pendingLayout = input.layout ?? 'grid';
       await this.openSignaling();
     } catch (error) {
@@ -184,9 +235,31 @@ export class MeetingSession {
   private async openSignaling(): Promise<void> {
     this.state = this.joins.length > 1 ? 'reconnecting' : 'joining';
     this.changed();
-    const signaling = await this.options.signaling(this.controllerUrl as string);
+    // A fresh MLS member per join: the controller replaces the old leaf with the new one.
+    const [member, signaling] = await Promise.all([
+      E2eeMember.create(this.meetingId as string, tokenSubject(this.accessToken)),
+      this.options.signaling(this.controllerUrl as string),
+    ]);
+    this.member?.forget();
+    this.member = member;
+    this.mlsEpoch = undefined;
+    member.onEpoch = (epoch) => {
+      if (this.member !== member) return;
+      this.mlsEpoch = epoch;
+      // Receivers drop what they cannot decrypt: new keys, new keyframes.
+      this.keyframeBurst();
+      this.changed();
+    };
     this.signaling = signaling;
-    signaling.onMessage = (message) => this.onSignal(message);
+    signaling.onMessage = (message) => {
+      // The MLS member sees every controller message, in order; its answers go back on the
+      // same connection.
+      void member.handle(message).then((replies) => {
+        if (this.signaling !== signaling) return;
+        for (const reply of replies) signaling.send(reply);
+      });
+      this.onSignal(message);
+    };
     signaling.onClose = (code, reason) => this.signalingClosed(signaling, code, reason);
     signaling.send({
       join: {
@@ -194,8 +267,7 @@ export class MeetingSession {
         meetingId: this.meetingId as string,
         layout: this.layout?.name ?? this.pendingLayout,
         region: '',
-        // No MLS yet: the page's keys come from its key source.
-        keyPackage: Buffer.alloc(0),
+        keyPackage: member.keyPackage,
       },
     });
   }
@@ -212,7 +284,6 @@ export class MeetingSession {
         this.layout.setName(this.pendingLayout);
       }
       this.setMembers(answer.participants);
-      this.announceEpoch(answer.keyEpoch);
       this.startHeartbeat();
       if (answer.mediaHandler !== undefined) {
         void this.connectMedia(answer.mediaHandler, answer.connectionToken);
@@ -230,12 +301,7 @@ export class MeetingSession {
       );
     }
     if (message.participants !== undefined) {
-      this.setMembers(message.participants.participants);
-      this.changed();
-      return;
-    }
-    if (message.keyMaterial !== undefined) {
-      this.announceEpoch(message.keyMaterial.epoch);
+      this.setMembers(message.participants.participants, message.participants.screenSharing);
       this.changed();
       return;
     }
@@ -257,26 +323,30 @@ export class MeetingSession {
     }
   }
 
-  private announceEpoch(epoch: number): void {
-    this.keys?.announce(epoch);
-    this.signaling?.send({ keyAck: { epoch } });
-  }
-
-  private setMembers(members: readonly string[]): void {
+  private setMembers(members: readonly string[], sharing: readonly string[] = this.sharing): void {
     const meeting = this.meetingId as MeetingId;
     const added = members.some((m) => !this.members.includes(m));
     this.members = [...members];
-    this.layout?.setMembers(members);
+    this.sharing = sharing.filter((m) => members.includes(m));
+    this.layout?.setMembers(members, this.sharing);
     this.byPublisher.clear();
     for (const member of members) {
       if (member === this.participantId) continue;
       this.byPublisher.set(mediaPublisherId(meeting, member as ParticipantId), member);
     }
-    for (const [participant, remote] of this.remotes) {
-      if (!members.includes(participant)) {
+    for (const [kind, remotes] of [
+      ['camera', this.remotes],
+      ['screen', this.screens],
+    ] as const) {
+      for (const [participant, remote] of remotes) {
+        if (
+          members.includes(participant) &&
+          (kind === 'camera' || this.sharing.includes(participant))
+        )
+          continue;
         remote.video.close();
-        this.remotes.delete(participant);
-        this.assembler.forget(mediaStreamId(meeting, participant as ParticipantId, 'camera'));
+        remotes.delete(participant);
+        this.assembler.forget(mediaStreamId(meeting, participant as ParticipantId, kind));
       }
     }
     // A new member has no decoder state yet: it needs a keyframe.
@@ -328,7 +398,7 @@ export class MeetingSession {
       'camera',
     );
     const ownPublisher = this.publisher.publisherId;
-    this.crypto = new FrameCrypto(this.keys as DevelopmentKeySource, ownPublisher);
+    if (this.screen !== undefined) this.screenPublisher = this.screenPublisherOn(client);
     client.onDatagram = (header, payload) => this.received(header, payload);
     client.onClose = () => {
       if (generation === this.mediaGeneration) this.mediaLost(handler);
@@ -345,12 +415,14 @@ export class MeetingSession {
     const media = this.media;
     this.media = undefined;
     this.publisher = undefined;
+    this.screenPublisher = undefined;
     if (media !== undefined) void media.close(1000, 'replaced by the client');
   }
 
   private mediaLost(handler: MediaHandler): void {
     this.media = undefined;
     this.publisher = undefined;
+    this.screenPublisher = undefined;
     if (this.leaving) return;
     this.state = 'reconnecting';
     this.beginRejoin();
@@ -396,16 +468,18 @@ export class MeetingSession {
    * keyframe (every 2 s) covers anything they miss.
    */
   private keyframeBurst(): void {
-    this.camera?.requestKeyframe();
-    for (const delay of KEYFRAME_REPEATS_MS) {
-      setTimeout(() => this.camera?.requestKeyframe(), delay);
-    }
+    const request = () => {
+      this.camera?.requestKeyframe();
+      this.screen?.requestKeyframe();
+    };
+    request();
+    for (const delay of KEYFRAME_REPEATS_MS) setTimeout(request, delay);
   }
 
   private startCamera(code: number): void {
     if (this.camera !== undefined) return;
     const camera = new SyntheticCamera(this.participantId as string, code);
-    camera.onFrame = (frame) => this.send(frame);
+    camera.onFrame = (frame) => this.send(frame, 'camera');
     camera.onError = (error) => {
       this.error = `encoder: ${error.message}`;
       this.changed();
@@ -414,14 +488,47 @@ export class MeetingSession {
     camera.start();
   }
 
+  private screenPublisherOn(client: MediaClient): StreamPublisher {
+    return client.publisher(this.meetingId as string, this.participantId as string, 'screen');
+  }
+
+  /**
+   * Starts (or stops) sharing the screen: a second published stream, kind `screen`, from a
+   * synthetic screen. The controller hears it and every layout follows.
+   */
+  shareScreen(sharing: boolean): void {
+    if (sharing === (this.screen !== undefined) || this.participantId === undefined) return;
+    if (sharing) {
+      const code = screenCode(this.meetingId as string, this.participantId);
+      const screen = new SyntheticCamera(this.participantId, code, 'screen');
+      screen.onFrame = (frame) => this.send(frame, 'screen');
+      screen.onError = (error) => {
+        this.error = `screen encoder: ${error.message}`;
+        this.changed();
+      };
+      this.screen = screen;
+      if (this.media !== undefined) this.screenPublisher = this.screenPublisherOn(this.media);
+      screen.start();
+    } else {
+      this.screen?.stop();
+      this.screen = undefined;
+      this.screenPublisher = undefined;
+    }
+    this.signaling?.send({ screenShare: { sharing } });
+    this.changed();
+  }
+
   /** Step 6: encrypt one encoded frame and send it as datagrams. */
-  private send(frame: EncodedFrame): void {
+  private send(frame: EncodedFrame, source: VideoSource): void {
     this.sendChain = this.sendChain.then(async () => {
-      const publisher = this.publisher;
+      const publisher = source === 'screen' ? this.screenPublisher : this.publisher;
       const media = this.media;
-      const crypto = this.crypto;
-      if (publisher === undefined || media === undefined || crypto === undefined) return;
-      const sealed = await crypto.encrypt(frame.bytes, publisher.streamId);
+      const member = this.member;
+      if (publisher === undefined || media === undefined || member === undefined) return;
+      const sealed = await member.encrypt(
+        frame.bytes,
+        frameMetadata(publisher.streamId, publisher.publisherId),
+      );
       if (!sealed.ok) return;
       for (const datagram of publisher.datagrams(sealed.value, {
         keyframe: frame.keyframe,
@@ -429,7 +536,8 @@ export class MeetingSession {
       })) {
         media.sendDatagram(datagram);
       }
-      this.sentFrames++;
+      if (source === 'screen') this.sentScreenFrames++;
+      else this.sentFrames++;
     });
   }
 
@@ -439,24 +547,45 @@ export class MeetingSession {
     const frame = this.assembler.push(header, payload);
     if (frame === undefined) return;
     const participant = this.byPublisher.get(frame.publisherId);
-    const crypto = this.crypto;
-    if (participant === undefined || crypto === undefined) return;
-    let remote = this.remotes.get(participant);
+    const member = this.member;
+    if (participant === undefined || member === undefined) return;
+    const kind: MediaKind =
+      frame.streamId ===
+      mediaStreamId(this.meetingId as MeetingId, participant as ParticipantId, 'screen')
+        ? 'screen'
+        : 'camera';
+    const remotes = kind === 'screen' ? this.screens : this.remotes;
+    let remote = remotes.get(participant);
     if (remote === undefined) {
-      const video = new RemoteVideo(participant);
+      const video = new RemoteVideo(participant, kind === 'screen' ? 'screen' : 'camera');
       video.onDecoded = () => this.decoded(video);
       remote = { video, chain: Promise.resolve(), lastFrameId: undefined };
-      this.remotes.set(participant, remote);
+      remotes.set(participant, remote);
       this.changed();
     }
     const target = remote;
     const generation = this.mediaGeneration;
     target.chain = target.chain.then(async () => {
-      const opened = await crypto.decrypt(frame.bytes, frame.streamId, frame.publisherId);
-      if (!opened.ok) {
+      const opened = await member.decrypt(
+        frame.bytes,
+        frameMetadata(frame.streamId, frame.publisherId),
+      );
+      // The KID's sender must be the member the header names (a handler cannot relabel frames).
+      if (
+        !opened.ok ||
+        member.senderOf(opened.value.epoch, opened.value.senderIndex) !== participant
+      ) {
         this.decryptFailures++;
         target.video.resync();
         return;
+      }
+      if (kind === 'camera') {
+        this.lastSealed.set(participant, {
+          bytes: frame.bytes.slice(),
+          streamId: frame.streamId,
+          publisherId: frame.publisherId,
+          epoch: Number(opened.value.epoch),
+        });
       }
       if (target.lastFrameId !== undefined && frame.frameId !== (target.lastFrameId + 1) >>> 0) {
         // A frame was lost (or the publisher started again): decoding resumes at a keyframe.
@@ -509,10 +638,13 @@ export class MeetingSession {
     this.dropMedia();
     this.camera?.stop();
     this.camera = undefined;
+    this.screen?.stop();
+    this.screen = undefined;
     if (this.heartbeat !== undefined) clearInterval(this.heartbeat);
     this.heartbeat = undefined;
-    for (const remote of this.remotes.values()) remote.video.close();
+    for (const remote of [...this.remotes.values(), ...this.screens.values()]) remote.video.close();
     this.remotes.clear();
+    this.screens.clear();
   }
 
   /** Leaves the meeting. */
@@ -520,6 +652,11 @@ export class MeetingSession {
     this.leaving = true;
     this.signaling?.send({ leave: {} });
     this.stopMedia();
+    // Leaving erases every MLS secret and SFrame key (unless told to keep them, for tests).
+    if (this.retainKeysOnLeave) this.retained = this.member;
+    else this.member?.forget();
+    this.member = undefined;
+    this.mlsEpoch = undefined;
     this.state = 'left';
     this.changed();
   }

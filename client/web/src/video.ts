@@ -28,15 +28,20 @@ export function paintFrame(
   participant: string,
   code: number,
   counter: number,
+  source: VideoSource = 'camera',
 ): void {
   const { cell, top } = tagGeometry(VIDEO_WIDTH, VIDEO_HEIGHT);
-  ctx.fillStyle = `hsl(${hueOf(code)} 45% 32%)`;
+  ctx.fillStyle = source === 'screen' ? '#20252b' : `hsl(${hueOf(code)} 45% 32%)`;
   ctx.fillRect(0, 0, VIDEO_WIDTH, VIDEO_HEIGHT);
   // A moving bar, so the picture changes between frames as a camera's would.
   ctx.fillStyle = `hsl(${hueOf(code)} 60% 55%)`;
   ctx.fillRect((counter * 6) % VIDEO_WIDTH, 0, 24, top);
   ctx.fillStyle = '#fff';
   ctx.textAlign = 'center';
+  if (source === 'screen') {
+    ctx.font = 'bold 24px sans-serif';
+    ctx.fillText('screen', VIDEO_WIDTH / 2, 50);
+  }
   ctx.font = 'bold 30px sans-serif';
   ctx.fillText(participant.slice(0, 16), VIDEO_WIDTH / 2, 90);
   ctx.font = '26px monospace';
@@ -47,7 +52,13 @@ export function paintFrame(
   });
 }
 
-/** A canvas source encoded to VP8 at FRAME_RATE. */
+/** What a synthetic source stands for: the camera, or a shared screen. */
+export type VideoSource = 'camera' | 'screen';
+
+/**
+ * A canvas source encoded to VP8 at FRAME_RATE: the synthetic camera, or (source `screen`) a
+ * synthetic shared screen that draws "screen", the participant id and its frame counter.
+ */
 export class SyntheticCamera {
   readonly canvas: HTMLCanvasElement;
   private readonly ctx: CanvasRenderingContext2D;
@@ -61,6 +72,7 @@ export class SyntheticCamera {
   constructor(
     private readonly participant: string,
     private readonly code: number,
+    private readonly source: VideoSource = 'camera',
   ) {
     this.canvas = document.createElement('canvas');
     this.canvas.width = VIDEO_WIDTH;
@@ -103,7 +115,7 @@ export class SyntheticCamera {
   private tick(): void {
     if (this.encoder.state !== 'configured' || this.encoder.encodeQueueSize > 2) return;
     const counter = this.counter++;
-    paintFrame(this.ctx, this.participant, this.code, counter);
+    paintFrame(this.ctx, this.participant, this.code, counter, this.source);
     const frame = new VideoFrame(this.canvas, { timestamp: counter * (1e6 / FRAME_RATE) });
     const keyFrame = this.keyframeWanted || counter % KEYFRAME_INTERVAL === 0;
     this.keyframeWanted = false;
@@ -129,7 +141,10 @@ export class RemoteVideo {
   firstFrameAt: number | undefined;
   onDecoded: ((video: RemoteVideo) => void) | null = null;
 
-  constructor(readonly participant: string) {
+  constructor(
+    readonly participant: string,
+    readonly source: VideoSource = 'camera',
+  ) {
     this.canvas = document.createElement('canvas');
     this.canvas.width = VIDEO_WIDTH;
     this.canvas.height = VIDEO_HEIGHT;
