@@ -11,5 +11,17 @@ export {
   type Meeting,
   type UserToken,
 } from './http.ts';
-export { SIGNALING_SUBPROTOCOL, SignalingConnection, SignalingTimeout } from './signaling.ts';
-export { JoinError, MeetingSession, type JoinErrorKind, type JoinOptions } from './session.ts';
+export {
+  SIGNALING_SUBPROTOCOL,
+  SignalingConnection,
+  SignalingTimeout,
+  type SignalingPort,
+} from './signaling.ts';
+export {
+  JoinError,
+  MeetingSession,
+  tokenSubject,
+  type JoinErrorKind,
+  type JoinOptions,
+  type MediaConnect,
+} from './session.ts';

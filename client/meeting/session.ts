@@ -2,7 +2,13 @@
  * One participant in one meeting, the whole join flow (spec 003, "Join Meeting Flow"): look the
  * meeting up at GC, join at the Meeting Controller GC names over signaling, connect media to the
  * Media Handler the controller chose with its connection token, tell the controller media is up,
- * keep the session alive, and follow moves. Browser and Node (pass `ws`'s WebSocket in Node 20).
+ * keep the session alive, and follow moves. Browser and Node (pass `ws`'s WebSocket in Node 20,
+ * or bring other carriers: `signaling` and `media` connectors, as the browser page does).
+ *
+ * With `e2ee`, each join brings a fresh MLS member (client/e2ee) whose key package goes with
+ * the join; every controller message passes through it in order and its answers go back (the
+ * controller is the MLS delivery service); `session.member` seals and opens frames with the
+ * keys of the MLS exporter.
  *
  *   const session = await MeetingSession.join({ gcUrl, token, meetingId, WebSocket });
  *   session.onFrame = (publisher, header, payload) => { ... };
@@ -14,20 +20,23 @@
  * (the controller). The client only follows what it is told and retries what it is told to.
  */
 import type { MediaKind } from '../../core/ids.ts';
+import { E2eeMember } from '../e2ee/member.ts';
 import { mediaPublisherId } from '../../core/mh/stream-id.ts';
 import type { DatagramHeader } from '../../core/protocol/datagram.ts';
 import {
   ErrorKind,
   RejectReason,
+  type JoinResponse,
   type MediaHandler,
   type ServerMessage,
 } from '../../services/generated/darktower/mc/v1/signaling.ts';
 import {
   MediaClient,
   StreamPublisher,
+  type ConnectOutcome,
   type DatagramSink,
   type WebSocketConstructor,
-} from '../media/index.ts';
+} from '../media/client.ts';
 import { lookupMeeting, type HttpOptions, type Meeting } from './http.ts';
 import { SignalingConnection } from './signaling.ts';
 
@@ -59,6 +68,54 @@ export interface JoinOptions extends HttpOptions {
   readonly timeoutMs?: number;
   /** How often the session is kept alive (default 60 s; the controller keeps it 5 minutes). */
   readonly heartbeatIntervalMs?: number;
+  /** Join the meeting's MLS group: end-to-end keys from the MLS exporter (`session.member`). */
+  readonly e2ee?: boolean;
+  /** The meeting as the caller already looked it up (active, with a controller): the first
+   * attempt skips the lookup. */
+  readonly meeting?: Meeting;
+  /** Opens signaling to the controller's URL (default: a WebSocket). */
+  readonly signaling?: (url: string) => Promise<SignalingConnection>;
+  /** Connects a media session to a handler with a connection token (default: its WebSocket). */
+  readonly media?: MediaConnect;
+  /** Each step of the join as it is reached (for timing). */
+  readonly onStep?: (step: 'joined' | 'media', answer: JoinResponse) => void;
+}
+
+/** How a media session reaches a handler. */
+export type MediaConnect = (
+  handler: MediaHandler,
+  token: string,
+) => Promise<{ client: MediaClient | undefined; outcome: ConnectOutcome }>;
+
+/** The subject of a compact JWS: the participant id the controller gives this user. */
+export function tokenSubject(token: string): string {
+  const payload = token.split('.')[1] ?? '';
+  const base64 = payload.replace(/-/g, '+').replace(/_/g, '/');
+  let subject: unknown;
+  try {
+    const json = new TextDecoder().decode(Uint8Array.from(atob(base64), (c) => c.charCodeAt(0)));
+    subject = (JSON.parse(json) as { sub?: unknown }).sub;
+  } catch {
+    subject = undefined;
+  }
+  if (typeof subject !== 'string') throw new JoinError('refused', 'the token names no subject');
+  return subject;
+}
+
+/**
+ * Passes every message `signaling` received, from the first, through `member` in order, and
+ * sends its answers back on the same connection. Call it again whenever a message arrives.
+ */
+function mlsPump(signaling: SignalingConnection, member: E2eeMember): () => void {
+  let handled = 0;
+  return () => {
+    while (handled < signaling.received.length) {
+      const message = signaling.received[handled++] as ServerMessage;
+      void member.handle(message).then((replies) => {
+        for (const reply of replies) signaling.send(reply);
+      });
+    }
+  };
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -102,13 +159,17 @@ function joinAnswerOf(message: ServerMessage): JoinAnswer | undefined {
 export class MeetingSession implements DatagramSink {
   /** Every member, this participant included, as last announced. */
   participants: readonly string[];
+  /** The members sharing their screen, as last announced. */
+  screenSharing: readonly string[] = [];
   /** The layout last announced for this participant, if any. */
   layout: string | undefined;
   /** Each datagram received: its publisher (participant id when known), header and payload. */
   onFrame:
     ((publisher: string | undefined, header: DatagramHeader, payload: Uint8Array) => void) | null =
     null;
-  onParticipants: ((participants: readonly string[]) => void) | null = null;
+  /** The members (and those of them sharing their screen) changed. */
+  onParticipants:
+    ((participants: readonly string[], screenSharing: readonly string[]) => void) | null = null;
   onLayout: ((layout: string) => void) | null = null;
   /** The media session moved to another handler. */
   onMove: ((handler: MediaHandler) => void) | null = null;
@@ -116,6 +177,10 @@ export class MeetingSession implements DatagramSink {
   onKeyEpoch: ((epoch: number) => void) | null = null;
   /** The controller closed signaling (meeting ended, session expired, replaced...). */
   onClosed: ((code: number, reason: string) => void) | null = null;
+  /** The media session was lost; the controller was told and will send a move. */
+  onMediaLost: (() => void) | null = null;
+  /** A controller error after the join (a refused token request...). */
+  onError: ((error: NonNullable<ServerMessage['error']>) => void) | null = null;
 
   private readonly publishers = new Map<bigint, string>();
   private readonly heartbeat: ReturnType<typeof setInterval>;
@@ -130,15 +195,22 @@ export class MeetingSession implements DatagramSink {
     public handler: MediaHandler,
     participants: readonly string[],
     heartbeatIntervalMs: number,
-    private readonly WebSocket: WebSocketConstructor | undefined,
+    private readonly connect: MediaConnect,
+    /** This join's MLS member (with `e2ee`). */
+    readonly member: E2eeMember | undefined,
+    pump: () => void,
   ) {
     this.participants = participants;
     this.learn(participants);
     this.attach(media);
     this.heartbeat = setInterval(() => this.signaling.send({ heartbeat: {} }), heartbeatIntervalMs);
     (this.heartbeat as { unref?: () => void }).unref?.();
-    signaling.onMessage = (message) => this.received(message);
+    signaling.onMessage = (message) => {
+      pump();
+      this.received(message);
+    };
     // Messages that came with the join answer.
+    pump();
     for (const message of signaling.received) this.received(message);
     void signaling.closed.then(({ code, reason }) => {
       clearInterval(this.heartbeat);
@@ -149,12 +221,26 @@ export class MeetingSession implements DatagramSink {
   /** Looks the meeting up, joins at its controller and connects media; retries what it is told to. */
   static async join(options: JoinOptions): Promise<MeetingSession> {
     const deadline = Date.now() + (options.timeoutMs ?? 30_000);
+    const openSignaling =
+      options.signaling ?? ((url: string) => SignalingConnection.open(url, options));
+    const connect: MediaConnect =
+      options.media ??
+      ((handler, token) =>
+        MediaClient.connect({
+          url: handler.websocketUrl,
+          token,
+          ...(options.WebSocket !== undefined ? { WebSocket: options.WebSocket } : {}),
+        }));
+    const participant = options.e2ee === true ? tokenSubject(options.token) : undefined;
+    let known = options.meeting;
     let lastWhy = '';
     for (;;) {
       if (Date.now() > deadline) {
         throw new JoinError('timeout', `no join in time${lastWhy ? ` (last: ${lastWhy})` : ''}`);
       }
-      const meeting = await lookupMeeting(options.gcUrl, options.token, options.meetingId, options);
+      const meeting =
+        known ?? (await lookupMeeting(options.gcUrl, options.token, options.meetingId, options));
+      known = undefined;
       if (meeting.status !== 'active') {
         throw new JoinError(
           'meeting-not-active',
@@ -166,14 +252,18 @@ export class MeetingSession implements DatagramSink {
         await sleep(500);
         continue;
       }
-      const signaling = await SignalingConnection.open(meeting.controller.url, options);
+      // A fresh MLS member per join: the controller replaces an old leaf with the new one.
+      const [member, signaling] = await Promise.all([
+        participant === undefined ? undefined : E2eeMember.create(meeting.meetingId, participant),
+        openSignaling(meeting.controller.url),
+      ]);
       signaling.send({
         join: {
           accessToken: options.token,
           meetingId: meeting.meetingId,
           layout: options.layout ?? 'grid',
           region: '',
-          keyPackage: Buffer.alloc(0),
+          keyPackage: member === undefined ? Buffer.alloc(0) : member.keyPackage,
         },
       });
       const answer = await signaling
@@ -183,6 +273,7 @@ export class MeetingSession implements DatagramSink {
           error: new JoinError('timeout', 'the controller did not answer the join'),
         }));
       if (answer.kind !== 'joined') {
+        member?.forget();
         await signaling.close();
         if (answer.kind === 'failed') throw answer.error;
         lastWhy = answer.why;
@@ -191,17 +282,24 @@ export class MeetingSession implements DatagramSink {
       }
       const response = answer.message.joinResponse;
       if (response === undefined || response.mediaHandler === undefined) {
+        member?.forget();
         await signaling.close();
         throw new JoinError('refused', 'the join answer names no media handler');
       }
+      options.onStep?.('joined', response);
+      // The MLS member starts on the controller's messages now, while media connects.
+      const pump = member === undefined ? () => undefined : mlsPump(signaling, member);
+      signaling.onMessage = pump;
+      pump();
       try {
         const { media, handler } = await connectMedia(
           signaling,
           response.mediaHandler,
           response.connectionToken,
-          options.WebSocket,
+          connect,
         );
         signaling.send({ mediaConnected: { handler: handler.id } });
+        options.onStep?.('media', response);
         return new MeetingSession(
           meeting,
           response.participantId,
@@ -210,9 +308,12 @@ export class MeetingSession implements DatagramSink {
           handler,
           response.participants,
           options.heartbeatIntervalMs ?? 60_000,
-          options.WebSocket,
+          connect,
+          member,
+          pump,
         );
       } catch (error) {
+        member?.forget();
         await signaling.close();
         throw error;
       }
@@ -237,15 +338,61 @@ export class MeetingSession implements DatagramSink {
     return this.publishers.get(publisherId);
   }
 
-  /** Leaves the meeting: tells the controller, closes media and signaling. */
-  async leave(): Promise<void> {
+  /** Starts or stops sharing this participant's screen (publish it with `publisher('screen')`). */
+  shareScreen(sharing: boolean): void {
+    this.signaling.send({ screenShare: { sharing } });
+  }
+
+  /** Asks the controller for another named layout. */
+  setLayout(layout: string): void {
+    this.signaling.send({ layout: { layout } });
+  }
+
+  /** Tells the controller this participant speaks. */
+  speak(): void {
+    this.signaling.send({ speaker: {} });
+  }
+
+  /**
+   * Leaves the meeting: tells the controller, closes media and signaling, and erases the MLS
+   * member's keys (`keepKeys`: leave them, for tests that show a leaver cannot read on).
+   */
+  async leave(options: { readonly keepKeys?: boolean } = {}): Promise<void> {
     this.leaving = true;
     clearInterval(this.heartbeat);
     this.signaling.send({ leave: {} });
+    if (options.keepKeys !== true) this.member?.forget();
     await Promise.all([
       this.media.close(1000, 'left'),
       Promise.race([this.signaling.closed, sleep(2_000).then(() => this.signaling.close())]),
     ]);
+  }
+
+  /**
+   * Ends both connections without a leave, as a lost network would (tests and diagnostics):
+   * the callbacks run as they would then (`onMediaLost`, `onClosed`), and the controller keeps
+   * the participant until it joins again or its session expires.
+   */
+  drop(code = 4999, reason = 'dropped'): void {
+    void this.media.close(code, reason);
+    void this.signaling.close(code, reason);
+  }
+
+  /**
+   * Gives this session up after its signaling was lost (the caller joins again with a new
+   * one): no more callbacks, the media session closes, the MLS member's keys are erased.
+   */
+  abandon(): void {
+    this.leaving = true;
+    clearInterval(this.heartbeat);
+    this.member?.forget();
+    void this.media.close(1000, 'signaling lost');
+    void this.signaling.close(1000, 'signaling lost');
+  }
+
+  /** Drops the media session alone, as a lost media path would (tests and diagnostics). */
+  dropMedia(): void {
+    void this.media.close(4999, 'dropped');
   }
 
   private learn(participants: readonly string[]): void {
@@ -263,16 +410,18 @@ export class MeetingSession implements DatagramSink {
     // The media session lost while in use: the controller hears it at once (with other members'
     // losses it takes the handler for dead before its load reports stop) and moves us.
     media.onClose = () => {
-      if (this.media === media && !this.leaving)
-        this.signaling.send({ mediaConnected: { handler: '' } });
+      if (this.media !== media || this.leaving) return;
+      this.signaling.send({ mediaConnected: { handler: '' } });
+      this.onMediaLost?.();
     };
   }
 
   private received(message: ServerMessage): void {
     if (message.participants !== undefined) {
       this.participants = message.participants.participants;
+      this.screenSharing = message.participants.screenSharing;
       this.learn(this.participants);
-      this.onParticipants?.(this.participants);
+      this.onParticipants?.(this.participants, this.screenSharing);
     } else if (message.layout !== undefined) {
       this.layout = message.layout.layout;
       this.onLayout?.(this.layout);
@@ -280,13 +429,19 @@ export class MeetingSession implements DatagramSink {
       this.onKeyEpoch?.(message.keyMaterial.epoch);
     } else if (message.move?.mediaHandler !== undefined) {
       void this.move(message.move.mediaHandler, message.move.connectionToken);
+    } else if (message.error !== undefined) {
+      this.onError?.(message.error);
     }
   }
 
   /** Moves media to the handler the controller named; the old connection closes after. */
   private async move(handler: MediaHandler, token: string): Promise<void> {
     try {
-      const moved = await connectMedia(this.signaling, handler, token, this.WebSocket);
+      const moved = await connectMedia(this.signaling, handler, token, this.connect);
+      if (this.leaving) {
+        void moved.media.close(1000, 'left');
+        return;
+      }
       const previous = this.media;
       this.media = moved.media;
       this.handler = moved.handler;
@@ -309,16 +464,12 @@ async function connectMedia(
   signaling: SignalingConnection,
   handler: MediaHandler,
   token: string,
-  WebSocket: WebSocketConstructor | undefined,
+  connect: MediaConnect,
 ): Promise<{ media: MediaClient; handler: MediaHandler }> {
   let target = handler;
   let connectionToken = token;
   for (let redirects = 0; redirects < 3; redirects++) {
-    const { client, outcome } = await MediaClient.connect({
-      url: target.websocketUrl,
-      token: connectionToken,
-      ...(WebSocket !== undefined ? { WebSocket } : {}),
-    });
+    const { client, outcome } = await connect(target, connectionToken);
     if (client !== undefined && outcome.kind === 'accepted')
       return { media: client, handler: target };
     if (outcome.kind !== 'redirected') {

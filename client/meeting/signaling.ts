@@ -1,10 +1,11 @@
 /**
  * A client of Meeting Controller signaling (docs/protocol.md, "Meeting Controller signaling"):
- * one WebSocket at `/v1/signaling`, binary protobuf `ClientMessage` out and `ServerMessage` in.
- * Browser and Node (pass the `ws` package's WebSocket in Node 20). It keeps every message it
- * received, in order, so a caller can wait for the first one of a kind.
+ * one WebSocket at `/v1/signaling` (or any carrier of the same messages, `SignalingPort`),
+ * binary protobuf `ClientMessage` out and `ServerMessage` in. Browser and Node (pass the `ws`
+ * package's WebSocket in Node 20). It keeps every message it received, in order, so a caller
+ * can wait for the first one of a kind.
  */
-import type { WebSocketConstructor, WebSocketLike } from '../media/index.ts';
+import type { WebSocketConstructor } from '../media/client.ts';
 import {
   ClientMessage,
   ServerMessage,
@@ -18,22 +19,52 @@ export class SignalingTimeout extends Error {
   override readonly name = 'SignalingTimeout';
 }
 
+/**
+ * What carries signaling: one protobuf message each way per call, and the end of the
+ * connection. `SignalingConnection.open` carries it over a WebSocket; a caller with another
+ * carrier (the browser page's WebTransport stream) hands its own to `SignalingConnection.over`.
+ */
+export interface SignalingPort {
+  send(message: ClientMessage): void;
+  close(code?: number, reason?: string): void;
+  onMessage: ((message: ServerMessage) => void) | null;
+  /** The connection ended (by either side, or failed); called once. */
+  onClose: ((code: number, reason: string) => void) | null;
+}
+
 export class SignalingConnection {
   /** Every message received so far, in order. */
   readonly received: ServerMessage[] = [];
   /** Called for each message as it arrives (after it is appended to `received`). */
   onMessage: ((message: ServerMessage) => void) | null = null;
-  /** A binary message that did not decode. */
+  /** A binary message that did not decode (WebSocket carrier). */
   onMalformed: ((bytes: Uint8Array) => void) | null = null;
   readonly closed: Promise<{ code: number; reason: string }>;
   private waiters: (() => void)[] = [];
   private isClosed = false;
 
   private constructor(
-    private readonly socket: WebSocketLike,
-    closed: Promise<{ code: number; reason: string }>,
+    private readonly port: SignalingPort,
+    private readonly isOpen: () => boolean = () => true,
   ) {
-    this.closed = closed;
+    let resolveClosed: (value: { code: number; reason: string }) => void = () => undefined;
+    this.closed = new Promise((resolve) => (resolveClosed = resolve));
+    port.onMessage = (message) => {
+      this.received.push(message);
+      this.onMessage?.(message);
+      this.wake();
+    };
+    port.onClose = (code, reason) => {
+      if (this.isClosed) return;
+      this.isClosed = true;
+      resolveClosed({ code, reason });
+      this.wake();
+    };
+  }
+
+  /** A connection over a carrier that is already open. */
+  static over(port: SignalingPort): SignalingConnection {
+    return new SignalingConnection(port);
   }
 
   /** Opens a connection to `url` (`ws://host:port/v1/signaling`). */
@@ -47,9 +78,13 @@ export class SignalingConnection {
     if (Socket === undefined) throw new Error('no WebSocket class: pass one (e.g. ws)');
     const socket = new Socket(url, SIGNALING_SUBPROTOCOL);
     socket.binaryType = 'arraybuffer';
-    let resolveClosed: (value: { code: number; reason: string }) => void = () => undefined;
-    const closed = new Promise<{ code: number; reason: string }>((r) => (resolveClosed = r));
-    const connection = new SignalingConnection(socket, closed);
+    const port: SignalingPort = {
+      send: (message) => socket.send(ClientMessage.encode(message).finish()),
+      close: (code, reason) => socket.close(code, reason),
+      onMessage: null,
+      onClose: null,
+    };
+    const connection = new SignalingConnection(port, () => socket.readyState === OPEN);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         socket.close(1000, 'open timeout');
@@ -62,9 +97,7 @@ export class SignalingConnection {
       socket.onerror = () => undefined;
       socket.onclose = (event) => {
         clearTimeout(timer);
-        connection.isClosed = true;
-        resolveClosed({ code: event.code, reason: event.reason });
-        connection.wake();
+        port.onClose?.(event.code, event.reason);
         reject(new Error(`signaling: ${url} closed (${event.code}) before it opened`));
       };
       socket.onmessage = (event) => {
@@ -77,19 +110,17 @@ export class SignalingConnection {
           connection.onMalformed?.(bytes);
           return;
         }
-        connection.received.push(message);
-        connection.onMessage?.(message);
-        connection.wake();
+        port.onMessage?.(message);
       };
     });
   }
 
   get open(): boolean {
-    return !this.isClosed && this.socket.readyState === OPEN;
+    return !this.isClosed && this.isOpen();
   }
 
   send(message: ClientMessage): void {
-    if (this.open) this.socket.send(ClientMessage.encode(message).finish());
+    if (this.open) this.port.send(message);
   }
 
   /**
@@ -117,7 +148,7 @@ export class SignalingConnection {
   }
 
   close(code = 1000, reason = 'bye'): Promise<{ code: number; reason: string }> {
-    if (!this.isClosed) this.socket.close(code, reason);
+    if (!this.isClosed) this.port.close(code, reason);
     return this.closed;
   }
 

@@ -1,17 +1,18 @@
 /**
  * One participant's meeting session in the browser: spec 003's join flow, steps 2 to 8. Log in
- * at AC, look the meeting up (or create it) at GC, join at the controller GC names over
- * signaling, connect the media session to the handler the controller chose with its connection
- * token, then send the synthetic camera (VP8, SFrame, datagrams) and decode every remote
- * publisher's frames. It follows the controller: member lists, key epochs, moves, token answers.
+ * at AC, look the meeting up (or create it) at GC, then the client library (client/meeting, the
+ * same code as the Node client) joins at the controller GC names, connects the media session to
+ * the handler the controller chose, follows moves and redirects, and reports a lost media
+ * session at once (the controller sends the member home or elsewhere). This page sends the
+ * synthetic camera (VP8, SFrame, datagrams) and decodes every remote publisher's frames.
  *
  * Keys are end-to-end (spec 003 "End-to-End Encryption with SFrame"): each join brings a fresh
- * MLS member (client/e2ee, the same code as the Node client) whose key package goes with the
- * join; every controller message passes through it in order (the controller is the MLS delivery
- * service), and its answers go back. Frames are sealed with SFrame under the member's KID in
- * the current MLS epoch (base key from the MLS exporter), with the stream id and publisher id
- * authenticated as metadata; a received frame must come from the member the datagram header
- * names (the KID's leaf index is checked against the epoch's tree).
+ * MLS member (client/e2ee) whose key package goes with the join; the library passes every
+ * controller message through it in order (the controller is the MLS delivery service). Frames
+ * are sealed with SFrame under the member's KID in the current MLS epoch (base key from the MLS
+ * exporter), with the stream id and publisher id authenticated as metadata; a received frame
+ * must come from the member the datagram header names (the KID's leaf index is checked against
+ * the epoch's tree).
  *
  * Screen share: `shareScreen(true)` publishes a second stream (kind `screen`, a synthetic
  * screen) and tells the controller (`ScreenShare`); the controller's `Participants` names who
@@ -21,28 +22,26 @@
  * (SignalingConnector, MediaConnector, LayoutSource).
  *
  * Reconnecting: a signaling connection that drops (anything but a leave, a replacement by another
- * connection or a refused join) is opened again and the join sent again with the same token; the
- * controller knows the participant (its id is the token's subject) and answers with a fresh
- * connection token (`reconnect: true`). A media session that drops alone is reopened with a token
- * the client asks for (`TokenRequest` for the same handler).
+ * connection or a refused join) ends that library session; the page joins again after a short
+ * delay with the same token, and the controller answers as a reconnect (same participant id).
  */
 import { mediaPublisherId, mediaStreamId } from '../../../core/mh/stream-id.ts';
 import type { MediaKind, MeetingId, ParticipantId } from '../../../core/ids.ts';
 import type { DatagramHeader } from '../../../core/protocol/datagram.ts';
-import { E2eeMember } from '../../e2ee/member.ts';
-import type { MediaClient, StreamPublisher } from '../../media/client.ts';
+import type { E2eeMember } from '../../e2ee/member.ts';
+import type { StreamPublisher } from '../../media/client.ts';
 import { frameMetadata } from '../../media/frame-crypto.ts';
 import { FrameAssembler } from '../../media/reassembly.ts';
+import { JoinError, MeetingSession as LibrarySession } from '../../meeting/session.ts';
+import { SignalingConnection } from '../../meeting/signaling.ts';
 import {
   ErrorKind,
-  RejectReason,
   type MediaHandler,
-  type ServerMessage,
 } from '../../../services/generated/darktower/mc/v1/signaling.ts';
-import { createMeeting, login, lookUpMeeting, type Endpoints } from './api.ts';
+import { createMeeting, login, lookUpMeeting, type Endpoints, type MeetingInfo } from './api.ts';
 import { LocalLayout, type LayoutName } from './layout.ts';
 import type { MediaConnector } from './media-transport.ts';
-import type { SignalingConnector, SignalingTransport } from './signaling.ts';
+import type { SignalingConnector } from './signaling.ts';
 import { RemoteVideo, SyntheticCamera, type EncodedFrame, type VideoSource } from './video.ts';
 
 export type SessionState =
@@ -83,21 +82,12 @@ export interface SessionOptions {
   readonly media: MediaConnector;
 }
 
-const HEARTBEAT_MS = 60_000;
 const RECONNECT_DELAYS_MS = [250, 500, 1_000, 2_000, 4_000];
 const KEYFRAME_REPEATS_MS = [300, 800, 1_600];
+/** Close codes after which the page does not join again: replaced, refused. */
+const FINAL_CLOSE_CODES = [4001, 4003];
 
 const low32 = (id: bigint) => Number(id & 0xffffffffn);
-
-/** The subject of a compact JWS: the participant id the controller gives this user. */
-export function tokenSubject(token: string): string {
-  const payload = token.split('.')[1] ?? '';
-  const base64 = payload.replace(/-/g, '+').replace(/_/g, '/');
-  const json = new TextDecoder().decode(Uint8Array.from(atob(base64), (c) => c.charCodeAt(0)));
-  const subject = (JSON.parse(json) as { sub?: unknown }).sub;
-  if (typeof subject !== 'string') throw new Error('the access token names no subject');
-  return subject;
-}
 
 /** The tag code a participant's synthetic screen carries (its screen stream id's low bits). */
 export function screenCode(meeting: string, participant: string): number {
@@ -125,8 +115,6 @@ export class MeetingSession {
   error: string | undefined;
   participantId: string | undefined;
   meetingId: string | undefined;
-  controllerUrl: string | undefined;
-  handler: MediaHandler | undefined;
   members: readonly string[] = [];
   reconnects = 0;
   readonly joins: JoinTiming[] = [];
@@ -136,8 +124,6 @@ export class MeetingSession {
   /** Members sharing their screen, as the controller last said. */
   sharing: readonly string[] = [];
   layout: LocalLayout | undefined;
-  /** This join's MLS member (a fresh one per signaling connection). */
-  member: E2eeMember | undefined;
   /** The MLS epoch this page sends in; undefined until it is in the group. */
   mlsEpoch: number | undefined;
   /** Each remote's last frame that decrypted, still sealed (by participant). */
@@ -150,30 +136,43 @@ export class MeetingSession {
   retained: E2eeMember | undefined;
   camera: SyntheticCamera | undefined;
   screen: SyntheticCamera | undefined;
-  sentScreenFrames = 0;
   sentFrames = 0;
+  sentScreenFrames = 0;
   datagramsReceived = 0;
   decryptFailures = 0;
   onChange: (() => void) | null = null;
+  onDecoded: ((video: RemoteVideo) => void) | null = null;
+  readonly assembler = new FrameAssembler();
 
   private accessToken = '';
-  private signaling: SignalingTransport | undefined;
-  private media: MediaClient | undefined;
+  private meeting: MeetingInfo | undefined;
+  /** The library's session of the current join (undefined between joins). */
+  private session: LibrarySession | undefined;
+  /** The handler named by the join answer, until the library session exists. */
+  private joiningHandler: MediaHandler | undefined;
   private publisher: StreamPublisher | undefined;
   private screenPublisher: StreamPublisher | undefined;
-  readonly assembler = new FrameAssembler();
   private readonly byPublisher = new Map<bigint, string>();
   private sendChain: Promise<void> = Promise.resolve();
-  private heartbeat: ReturnType<typeof setInterval> | undefined;
   private leaving = false;
   private attempt = 0;
-  /** Bumped whenever a media session is replaced: callbacks of older ones are ignored. */
+  private pendingLayout: LayoutName = 'grid';
+  /** Bumped whenever the media session is replaced: only frames of the newest end a join. */
   private mediaGeneration = 0;
+  /** The media session whose frames were last handed to a decoder. */
+  private decodingGeneration = -1;
 
   constructor(private readonly options: SessionOptions) {}
 
-  /** The media session whose frames were last handed to a decoder. */
-  private decodingGeneration = -1;
+  /** The handler the media session is on (or being connected to). */
+  get handler(): MediaHandler | undefined {
+    return this.session?.handler ?? this.joiningHandler;
+  }
+
+  /** This join's MLS member. */
+  get member(): E2eeMember | undefined {
+    return this.session?.member;
+  }
 
   private currentJoin(): JoinTiming {
     return this.joins[this.joins.length - 1] as JoinTiming;
@@ -221,109 +220,133 @@ export class MeetingSession {
       if (meeting.controller === null) {
         return this.fail('no meeting controller runs this meeting yet: try again shortly');
       }
+      this.meeting = meeting;
       this.meetingId = meeting.meetingId;
-      this.controllerUrl = meeting.controller.url;
       this.pendingLayout = input.layout ?? 'grid';
-      await this.openSignaling();
     } catch (error) {
-      this.fail((error as Error).message);
+      return this.fail((error as Error).message);
     }
+    await this.join(true);
   }
 
-  private pendingLayout: LayoutName = 'grid';
-
-  private async openSignaling(): Promise<void> {
-    this.state = this.joins.length > 1 ? 'reconnecting' : 'joining';
+  /** Steps 4 and 5 through the client library; a join that fails for want of a path is retried. */
+  private async join(first: boolean): Promise<void> {
+    this.state = first ? 'joining' : 'reconnecting';
     this.changed();
-    // A fresh MLS member per join: the controller replaces the old leaf with the new one.
-    const [member, signaling] = await Promise.all([
-      E2eeMember.create(this.meetingId as string, tokenSubject(this.accessToken)),
-      this.options.signaling(this.controllerUrl as string),
-    ]);
-    this.member?.forget();
-    this.member = member;
-    this.mlsEpoch = undefined;
+    const timing = this.currentJoin();
+    const meeting = this.meeting as MeetingInfo;
+    let session: LibrarySession;
+    try {
+      session = await LibrarySession.join({
+        gcUrl: this.options.endpoints.gc,
+        token: this.accessToken,
+        meetingId: meeting.meetingId,
+        layout: this.layout?.name ?? this.pendingLayout,
+        e2ee: true,
+        // GC named its controller a moment ago: the first attempt needs no second lookup.
+        ...(first && meeting.controller !== null
+          ? { meeting: { ...meeting, status: 'active' } }
+          : {}),
+        signaling: async (url) => SignalingConnection.over(await this.options.signaling(url)),
+        media: (handler, token) => this.options.media.connect(handler, token),
+        onStep: (step, answer) => {
+          if (step === 'joined') {
+            timing.joinedAt ??= performance.now();
+            timing.alone ??= answer.participants.length <= 1;
+            this.joiningHandler = answer.mediaHandler;
+            this.state = 'connecting-media';
+          } else {
+            timing.mediaAt ??= performance.now();
+          }
+          this.changed();
+        },
+      });
+    } catch (error) {
+      if (this.leaving) return;
+      const final =
+        error instanceof JoinError &&
+        (error.kind === 'rejected' ||
+          error.kind === 'refused' ||
+          error.kind === 'meeting-not-active');
+      if (final || first) return this.fail((error as Error).message);
+      this.error = (error as Error).message;
+      return this.retry();
+    }
+    if (this.leaving) {
+      void session.leave();
+      return;
+    }
+    this.attach(session);
+  }
+
+  /** Joins again after a short delay, longer after each failure in a row. */
+  private retry(): void {
+    const delay = RECONNECT_DELAYS_MS[Math.min(this.attempt++, RECONNECT_DELAYS_MS.length - 1)];
+    this.changed();
+    setTimeout(() => {
+      if (!this.leaving) void this.join(false);
+    }, delay);
+  }
+
+  private attach(session: LibrarySession): void {
+    this.session = session;
+    this.joiningHandler = undefined;
+    this.attempt = 0;
+    this.mediaGeneration++;
+    this.participantId = session.participantId;
+    if (this.layout === undefined) {
+      this.layout = new LocalLayout(session.participantId);
+      this.layout.setName(this.pendingLayout);
+    }
+    const member = session.member as E2eeMember;
+    this.mlsEpoch = member.epoch;
     member.onEpoch = (epoch) => {
-      if (this.member !== member) return;
+      if (this.session !== session) return;
       this.mlsEpoch = epoch;
       // Receivers drop what they cannot decrypt: new keys, new keyframes.
       this.keyframeBurst();
       this.changed();
     };
-    this.signaling = signaling;
-    signaling.onMessage = (message) => {
-      // The MLS member sees every controller message, in order; its answers go back on the
-      // same connection.
-      void member.handle(message).then((replies) => {
-        if (this.signaling !== signaling) return;
-        for (const reply of replies) signaling.send(reply);
-      });
-      this.onSignal(message);
+    this.publisher = session.publisher('camera');
+    if (this.screen !== undefined) {
+      this.screenPublisher = session.publisher('screen');
+      session.shareScreen(true);
+    }
+    session.onFrame = (_publisher, header, payload) => this.received(header, payload);
+    session.onParticipants = (members, sharing) => {
+      this.setMembers(members, sharing);
+      this.changed();
     };
-    signaling.onClose = (code, reason) => this.signalingClosed(signaling, code, reason);
-    signaling.send({
-      join: {
-        accessToken: this.accessToken,
-        meetingId: this.meetingId as string,
-        layout: this.layout?.name ?? this.pendingLayout,
-        region: '',
-        keyPackage: member.keyPackage,
-      },
-    });
+    session.onMediaLost = () => {
+      this.state = 'reconnecting';
+      this.mediaGeneration++;
+      this.beginRejoin();
+      this.changed();
+    };
+    session.onMove = () => {
+      this.mediaGeneration++;
+      this.currentJoin().mediaAt ??= performance.now();
+      this.state = 'connected';
+      this.error = undefined;
+      this.keyframeBurst();
+      this.changed();
+    };
+    session.onError = (error) => {
+      this.error = `${ErrorKind[error.kind] ?? 'error'}: ${error.message}`;
+      this.changed();
+    };
+    session.onClosed = (code, reason) => this.signalingClosed(session, code, reason);
+    this.setMembers(session.participants, session.screenSharing);
+    this.error = undefined;
+    this.state = 'connected';
+    this.startCamera(
+      low32(mediaPublisherId(this.meetingId as MeetingId, session.participantId as ParticipantId)),
+    );
+    this.keyframeBurst();
+    this.changed();
   }
 
-  private onSignal(message: ServerMessage): void {
-    if (message.joinResponse !== undefined) {
-      const answer = message.joinResponse;
-      this.currentJoin().joinedAt ??= performance.now();
-      this.currentJoin().alone ??= answer.participants.length <= 1;
-      this.attempt = 0;
-      this.participantId = answer.participantId;
-      if (this.layout === undefined) {
-        this.layout = new LocalLayout(answer.participantId);
-        this.layout.setName(this.pendingLayout);
-      }
-      this.setMembers(answer.participants);
-      this.startHeartbeat();
-      if (answer.mediaHandler !== undefined) {
-        void this.connectMedia(answer.mediaHandler, answer.connectionToken);
-      }
-      this.changed();
-      return;
-    }
-    if (message.joinRejected !== undefined) {
-      const { reason, retryAfterMs } = message.joinRejected;
-      this.leaving = true;
-      return this.fail(
-        reason === RejectReason.REJECT_REASON_NO_CAPACITY
-          ? `no capacity: try again in ${retryAfterMs} ms`
-          : 'the meeting has ended',
-      );
-    }
-    if (message.participants !== undefined) {
-      this.setMembers(message.participants.participants, message.participants.screenSharing);
-      this.changed();
-      return;
-    }
-    if (message.move !== undefined && message.move.mediaHandler !== undefined) {
-      void this.connectMedia(message.move.mediaHandler, message.move.connectionToken);
-      return;
-    }
-    if (message.connectionToken?.mediaHandler !== undefined) {
-      void this.connectMedia(
-        message.connectionToken.mediaHandler,
-        message.connectionToken.connectionToken,
-      );
-      return;
-    }
-    if (message.error !== undefined) {
-      this.error = `${ErrorKind[message.error.kind] ?? 'error'}: ${message.error.message}`;
-      if (message.error.kind !== ErrorKind.ERROR_KIND_TOKEN_REFUSED) this.leaving = true;
-      this.changed();
-    }
-  }
-
-  private setMembers(members: readonly string[], sharing: readonly string[] = this.sharing): void {
+  private setMembers(members: readonly string[], sharing: readonly string[]): void {
     const meeting = this.meetingId as MeetingId;
     const added = members.some((m) => !this.members.includes(m));
     this.members = [...members];
@@ -353,92 +376,14 @@ export class MeetingSession {
     if (added) this.keyframeBurst();
   }
 
-  private startHeartbeat(): void {
-    if (this.heartbeat !== undefined) return;
-    this.heartbeat = setInterval(() => this.signaling?.send({ heartbeat: {} }), HEARTBEAT_MS);
-  }
-
-  /** Step 5: the media session on `handler` with the controller's token. */
-  private async connectMedia(handler: MediaHandler, token: string): Promise<void> {
-    const generation = ++this.mediaGeneration;
-    this.dropMedia();
-    this.state = 'connecting-media';
-    this.handler = handler;
-    this.changed();
-    let connected: Awaited<ReturnType<MediaConnector['connect']>>;
-    try {
-      connected = await this.options.media.connect(handler, token);
-    } catch (error) {
-      return this.fail(`media: ${(error as Error).message}`);
-    }
-    if (generation !== this.mediaGeneration || this.leaving) {
-      void connected.client?.close(1000, 'superseded');
-      return;
-    }
-    const { client, outcome } = connected;
-    if (outcome.kind === 'redirected') {
-      // Another handler has room: ask the controller for a token for it.
-      this.signaling?.send({ tokenRequest: { handler: outcome.handler } });
-      return;
-    }
-    if (outcome.kind !== 'accepted' || client === undefined) {
-      this.error = `media session refused: ${outcome.kind === 'rejected' ? outcome.reason : outcome.kind}`;
-      this.changed();
-      const retry = outcome.kind === 'rejected' ? outcome.retryAfterMs : 1_000;
-      if (retry > 0) {
-        setTimeout(() => this.signaling?.send({ tokenRequest: { handler: handler.id } }), retry);
-      }
-      return;
-    }
-    this.media = client;
-    this.currentJoin().mediaAt ??= performance.now();
-    this.publisher = client.publisher(
-      this.meetingId as string,
-      this.participantId as string,
-      'camera',
-    );
-    const ownPublisher = this.publisher.publisherId;
-    if (this.screen !== undefined) this.screenPublisher = this.screenPublisherOn(client);
-    client.onDatagram = (header, payload) => this.received(header, payload);
-    client.onClose = () => {
-      if (generation === this.mediaGeneration) this.mediaLost(handler);
-    };
-    this.signaling?.send({ mediaConnected: { handler: handler.id } });
-    this.error = undefined;
-    this.state = 'connected';
-    this.startCamera(low32(ownPublisher));
-    this.keyframeBurst();
-    this.changed();
-  }
-
-  private dropMedia(): void {
-    const media = this.media;
-    this.media = undefined;
+  private signalingClosed(session: LibrarySession, code: number, reason: string): void {
+    if (session !== this.session) return;
+    this.session = undefined;
     this.publisher = undefined;
     this.screenPublisher = undefined;
-    if (media !== undefined) void media.close(1000, 'replaced by the client');
-  }
-
-  private mediaLost(handler: MediaHandler): void {
-    this.media = undefined;
-    this.publisher = undefined;
-    this.screenPublisher = undefined;
-    if (this.leaving) return;
-    this.state = 'reconnecting';
-    this.beginRejoin();
-    this.signaling?.send({ mediaConnected: { handler: '' } });
-    this.signaling?.send({ tokenRequest: { handler: handler.id } });
-    this.changed();
-  }
-
-  private signalingClosed(
-    signaling: SignalingTransport | undefined,
-    code: number,
-    reason: string,
-  ): void {
-    if (signaling !== this.signaling) return;
-    this.signaling = undefined;
-    if (this.leaving || code === 4001 || code === 4003) {
+    this.mlsEpoch = undefined;
+    session.abandon();
+    if (this.leaving || FINAL_CLOSE_CODES.includes(code)) {
       this.stopMedia();
       if (this.state !== 'failed') {
         this.state = code === 4001 ? 'failed' : 'left';
@@ -449,15 +394,9 @@ export class MeetingSession {
     }
     // Lost: join again after a short delay; the controller answers as a reconnect.
     this.mediaGeneration++;
-    this.dropMedia();
-    this.state = 'reconnecting';
     this.error = `signaling closed (${code}${reason === '' ? '' : ` ${reason}`})`;
     this.beginRejoin();
-    this.changed();
-    const delay = RECONNECT_DELAYS_MS[Math.min(this.attempt++, RECONNECT_DELAYS_MS.length - 1)];
-    setTimeout(() => {
-      this.openSignaling().catch(() => this.signalingClosed(undefined, 1006, 'unreachable'));
-    }, delay);
+    this.retry();
   }
 
   /**
@@ -488,10 +427,6 @@ export class MeetingSession {
     camera.start();
   }
 
-  private screenPublisherOn(client: MediaClient): StreamPublisher {
-    return client.publisher(this.meetingId as string, this.participantId as string, 'screen');
-  }
-
   /**
    * Starts (or stops) sharing the screen: a second published stream, kind `screen`, from a
    * synthetic screen. The controller hears it and every layout follows.
@@ -507,14 +442,14 @@ export class MeetingSession {
         this.changed();
       };
       this.screen = screen;
-      if (this.media !== undefined) this.screenPublisher = this.screenPublisherOn(this.media);
+      this.screenPublisher = this.session?.publisher('screen');
       screen.start();
     } else {
       this.screen?.stop();
       this.screen = undefined;
       this.screenPublisher = undefined;
     }
-    this.signaling?.send({ screenShare: { sharing } });
+    this.session?.shareScreen(sharing);
     this.changed();
   }
 
@@ -522,20 +457,17 @@ export class MeetingSession {
   private send(frame: EncodedFrame, source: VideoSource): void {
     this.sendChain = this.sendChain.then(async () => {
       const publisher = source === 'screen' ? this.screenPublisher : this.publisher;
-      const media = this.media;
       const member = this.member;
-      if (publisher === undefined || media === undefined || member === undefined) return;
+      if (publisher === undefined || member === undefined || this.state !== 'connected') return;
       const sealed = await member.encrypt(
         frame.bytes,
         frameMetadata(publisher.streamId, publisher.publisherId),
       );
       if (!sealed.ok) return;
-      for (const datagram of publisher.datagrams(sealed.value, {
+      publisher.publish(sealed.value, {
         keyframe: frame.keyframe,
         captureTimeUs: frame.captureTimeUs,
-      })) {
-        media.sendDatagram(datagram);
-      }
+      });
       if (source === 'screen') this.sentScreenFrames++;
       else this.sentFrames++;
     });
@@ -608,12 +540,10 @@ export class MeetingSession {
     this.onDecoded?.(video);
   }
 
-  onDecoded: ((video: RemoteVideo) => void) | null = null;
-
   /** Asks the controller for another layout and shows it. */
   setLayout(name: LayoutName): void {
     this.layout?.setName(name);
-    this.signaling?.send({ layout: { layout: name } });
+    this.session?.setLayout(name);
     this.changed();
   }
 
@@ -624,38 +554,35 @@ export class MeetingSession {
 
   /** Tells the controller this participant speaks. */
   speak(): void {
-    this.signaling?.send({ speaker: {} });
+    this.session?.speak();
   }
 
   /** Drops both connections without a leave, as a lost network would (tests and diagnostics). */
   dropConnections(): void {
-    this.media?.close(4999, 'dropped');
-    this.signaling?.close(4999, 'dropped');
+    this.session?.drop();
   }
 
   private stopMedia(): void {
     this.mediaGeneration++;
-    this.dropMedia();
     this.camera?.stop();
     this.camera = undefined;
     this.screen?.stop();
     this.screen = undefined;
-    if (this.heartbeat !== undefined) clearInterval(this.heartbeat);
-    this.heartbeat = undefined;
     for (const remote of [...this.remotes.values(), ...this.screens.values()]) remote.video.close();
     this.remotes.clear();
     this.screens.clear();
   }
 
-  /** Leaves the meeting. */
+  /** Leaves the meeting; the MLS member's keys are erased (unless `retainKeysOnLeave`). */
   leave(): void {
     this.leaving = true;
-    this.signaling?.send({ leave: {} });
+    const session = this.session;
+    this.session = undefined;
+    if (session !== undefined) {
+      if (this.retainKeysOnLeave) this.retained = session.member;
+      void session.leave({ keepKeys: this.retainKeysOnLeave });
+    }
     this.stopMedia();
-    // Leaving erases every MLS secret and SFrame key (unless told to keep them, for tests).
-    if (this.retainKeysOnLeave) this.retained = this.member;
-    else this.member?.forget();
-    this.member = undefined;
     this.mlsEpoch = undefined;
     this.state = 'left';
     this.changed();

@@ -1,0 +1,71 @@
+// The member's frame protection beyond the MLS group itself: metadata bound to each frame, the
+// sender read from the KID and checked against the epoch's tree, and what a member keeps and
+// erases. Two real members; the controller's messages are written out in the order it sends
+// them (create the group, ask alice to add bob, broadcast her commit, welcome bob).
+import { describe, expect, it } from 'vitest';
+import type { ClientMessage } from '../../services/generated/darktower/mc/v1/signaling.ts';
+import { E2eeMember } from './member.ts';
+
+const MEETING = 'm-e2ee';
+const text = (s: string) => new TextEncoder().encode(s);
+const meta = (s: string) => new TextEncoder().encode(`meta:${s}`);
+
+async function pair(): Promise<{ alice: E2eeMember; bob: E2eeMember }> {
+  const alice = await E2eeMember.create(MEETING, 'alice');
+  const bob = await E2eeMember.create(MEETING, 'bob');
+  expect(await alice.handle({ mlsCreateGroup: { group: 1 } })).toEqual([
+    { mlsProcessed: { epoch: 0 } },
+  ]);
+  const [answer] = (await alice.handle({
+    mlsCommitRequest: {
+      request: 1,
+      epoch: 0,
+      adds: [{ participant: 'bob', keyPackage: bob.keyPackage }],
+      removes: [],
+    },
+  })) as [ClientMessage];
+  const commit = answer.mlsCommit;
+  if (commit === undefined) throw new Error('no commit');
+  await alice.handle({
+    mlsCommit: { from: 'alice', epoch: 1, commit: commit.commit, adds: ['bob'], removes: [] },
+  });
+  await bob.handle({ mlsWelcome: { epoch: 1, welcome: commit.welcome } });
+  expect([alice.epoch, bob.epoch]).toEqual([1, 1]);
+  return { alice, bob };
+}
+
+describe('E2eeMember', () => {
+  it('authenticates metadata with each frame and names its sender from the epoch’s tree', async () => {
+    const { alice, bob } = await pair();
+    const sealed = await alice.encrypt(text('frame 1'), meta('camera of alice'));
+    if (!sealed.ok) throw new Error(sealed.error.kind);
+
+    const opened = await bob.decrypt(sealed.value, meta('camera of alice'));
+    if (!opened.ok) throw new Error(opened.error.kind);
+    expect(new TextDecoder().decode(opened.value.plaintext)).toBe('frame 1');
+    expect(bob.senderOf(opened.value.epoch, opened.value.senderIndex)).toBe('alice');
+    expect(alice.senderOf(1n, opened.value.senderIndex)).toBe('alice');
+    expect(bob.senderOf(1n, 1 - opened.value.senderIndex)).toBe('bob');
+    expect(bob.senderOf(0n, opened.value.senderIndex)).toBeUndefined();
+
+    // The same frame relabelled (other metadata) or without its metadata does not open.
+    const other = await alice.encrypt(text('frame 2'), meta('camera of alice'));
+    if (!other.ok) throw new Error(other.error.kind);
+    expect(await bob.decrypt(other.value, meta('camera of carol'))).toMatchObject({ ok: false });
+    expect(await bob.decrypt(other.value)).toMatchObject({ ok: false });
+    expect(bob.failureCount).toBe(2);
+  });
+
+  it('forgets every key and every epoch’s tree on leaving', async () => {
+    const { alice, bob } = await pair();
+    const sealed = await alice.encrypt(text('frame'), meta('m'));
+    if (!sealed.ok) throw new Error(sealed.error.kind);
+    bob.forget();
+    expect(bob.heldEpochs()).toEqual([]);
+    expect(bob.senderOf(1n, 0)).toBeUndefined();
+    expect(await bob.decrypt(sealed.value, meta('m'))).toMatchObject({
+      ok: false,
+      error: { kind: 'unknown-kid' },
+    });
+  });
+});
