@@ -16,6 +16,7 @@ import {
   login,
   MeetingSession,
 } from '../../client/meeting/index.ts';
+import type { E2eeMember } from '../../client/e2ee/index.ts';
 import { type RunningAc } from '../ac/server.ts';
 import { connectGc } from '../gc/grpc-client.ts';
 import { type RunningGc } from '../gc/server.ts';
@@ -424,5 +425,49 @@ describe('MC join over WebSocket signaling', () => {
     }).catch((e: unknown) => e);
     expect(unknown).toBeInstanceOf(ClientError);
     expect(unknown).toMatchObject({ kind: 'not_found' });
+  });
+
+  it('joins end to end encrypted through the client library; a lost media session is reported and followed home', async () => {
+    const scopes = { org: 'default', scopes: JOIN_SCOPES };
+    await userTokenIn(ac, pool, { username: 'kim', password: 'kim-password-1', ...scopes });
+    await userTokenIn(ac, pool, { username: 'leo', password: 'leo-password-1', ...scopes });
+    const kim = await login(ac.url, { username: 'kim', password: 'kim-password-1' });
+    const leo = await login(ac.url, { username: 'leo', password: 'leo-password-1' });
+    let meeting = await createMeetingAt(gc.url, kim.accessToken, 'Library E2EE');
+    for (let attempt = 0; attempt < 40 && meeting.controller?.id !== MC_ID; attempt++)
+      meeting = await createMeetingAt(gc.url, kim.accessToken, 'Library E2EE');
+    const options = {
+      gcUrl: gc.url,
+      meetingId: meeting.meetingId,
+      WebSocket: WebSocket as never,
+      e2ee: true,
+    };
+    const a = await MeetingSession.join({ ...options, token: kim.accessToken });
+    const b = await MeetingSession.join({ ...options, token: leo.accessToken });
+    const [ma, mb] = [a.member, b.member] as [E2eeMember, E2eeMember];
+    // Both in one MLS group, in the same epoch (the one that added leo).
+    await eventually(() => ma.epoch !== undefined && ma.epoch === mb.epoch, 10_000, 'one epoch');
+    const sealed = await ma.encrypt(new TextEncoder().encode('from kim'));
+    if (!sealed.ok) throw new Error(sealed.error.kind);
+    const opened = await mb.decrypt(sealed.value);
+    expect(opened.ok && new TextDecoder().decode(opened.value.plaintext)).toBe('from kim');
+    expect(opened.ok && mb.senderOf(opened.value.epoch, opened.value.senderIndex)).toBe(
+      a.participantId,
+    );
+
+    // Kim's media session drops alone: she tells the controller at once and it sends her
+    // home with a fresh token; she reconnects there.
+    const lost = new Promise<void>((resolve) => (a.onMediaLost = resolve));
+    const moved = new Promise<string>((resolve) => (a.onMove = (h) => resolve(h.id)));
+    a.dropMedia();
+    await lost;
+    expect(await moved).toBe(a.handler.id);
+
+    // Leo leaves: kim moves to a new epoch without him.
+    const before = ma.epoch as number;
+    await b.leave();
+    expect(mb.heldEpochs()).toEqual([]);
+    await eventually(() => (ma.epoch ?? 0) > before, 10_000, 'a new epoch after the leave');
+    await a.leave();
   });
 });

@@ -80,6 +80,7 @@ interface PageHook {
   readonly __darkTower: {
     snapshot(): unknown;
     dropConnections(): void;
+    dropMedia(): void;
     retainKeysOnLeave(): void;
     sealedFrame(participant: string): WireFrame | null;
     sealProbe(text: string): Promise<WireFrame | null>;
@@ -365,6 +366,26 @@ test('a page that loses its connections rejoins as the same participant', async 
   for (const viewer of people) {
     expect((await snapshot(viewer.page)).members.sort()).toEqual(people.map((p) => p.id).sort());
   }
+});
+
+test('a page whose media session drops reports it and is moved back by the controller', async () => {
+  const [alice, bob, carol] = people as [Participant, Participant, Participant];
+  const before = await snapshot(bob.page);
+  // Only the media connection ends; signaling stays. The page tells the controller at once
+  // (MediaConnected with no handler) and follows the move the controller sends back.
+  await bob.page.evaluate(() => (globalThis as unknown as PageHook).__darkTower.dropMedia());
+  await expect
+    .poll(async () => (await snapshot(bob.page)).reconnects)
+    .toBeGreaterThan(before.reconnects);
+  await expect
+    .poll(async () => (await snapshot(bob.page)).state, { timeout: 20_000 })
+    .toBe('connected');
+  const after = await snapshot(bob.page);
+  expect(after.participantId).toBe(before.participantId);
+  // The same MLS member: the keys did not change for a media loss.
+  expect(after.mlsEpoch).toBe(before.mlsEpoch);
+  for (const viewer of [alice, carol]) await expectDecodesAdvancing(viewer, bob);
+  for (const shown of [alice, carol]) await expectDecodesAdvancing(bob, shown);
 });
 
 test('a participant who leaves and joins again is seen again by the others', async () => {

@@ -254,6 +254,7 @@ const hook = {
     };
   },
   dropConnections: () => session?.dropConnections(),
+  dropMedia: () => session?.dropMedia(),
   shareScreen: (sharing: boolean) => session?.shareScreen(sharing),
   /** The next leave keeps this page's MLS member and its keys (`decryptRetained` uses them). */
   retainKeysOnLeave: () => {

@@ -557,6 +557,11 @@ export class MeetingSession {
     this.session?.speak();
   }
 
+  /** Drops the media session alone, as a lost media path would (tests and diagnostics). */
+  dropMedia(): void {
+    this.session?.dropMedia();
+  }
+
   /** Drops both connections without a leave, as a lost network would (tests and diagnostics). */
   dropConnections(): void {
     this.session?.drop();
