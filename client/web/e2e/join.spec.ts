@@ -420,6 +420,8 @@ async function mainTile(page: Page) {
 }
 
 test('a screen share takes the main tile in the other pages, and stopping it returns to the speaker layout', async () => {
+  // Two layout changes, each waited for on two pages, with decoders restarting at keyframes.
+  test.setTimeout(120_000);
   const [alice, bob, carol] = people as [Participant, Participant, Participant];
   // Bob, who joined last (above), shares. Alice unpins carol (pinned above): both viewers show
   // the speaker layout with no pin, and nobody has spoken, so join order fills the main tile.

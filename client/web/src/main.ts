@@ -5,7 +5,7 @@
  */
 import './buffer-global.ts';
 import { mediaPublisherId, mediaStreamId } from '../../../core/mh/stream-id.ts';
-import { frameMetadata } from '../../media/frame-crypto.ts';
+import { frameMetadata } from '../../media/frame-metadata.ts';
 import type { MeetingId, ParticipantId } from '../../../core/ids.ts';
 import type { Endpoints } from './api.ts';
 import type { LayoutName } from './layout.ts';

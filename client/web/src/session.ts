@@ -30,7 +30,7 @@ import type { MediaKind, MeetingId, ParticipantId } from '../../../core/ids.ts';
 import type { DatagramHeader } from '../../../core/protocol/datagram.ts';
 import type { E2eeMember } from '../../e2ee/member.ts';
 import type { StreamPublisher } from '../../media/client.ts';
-import { frameMetadata } from '../../media/frame-crypto.ts';
+import { frameMetadata } from '../../media/frame-metadata.ts';
 import { FrameAssembler } from '../../media/reassembly.ts';
 import { JoinError, MeetingSession as LibrarySession } from '../../meeting/session.ts';
 import { SignalingConnection } from '../../meeting/signaling.ts';
