@@ -284,6 +284,8 @@ test.afterAll(async () => {
 });
 
 test('three browsers join one meeting and each decodes the other two', async ({ browser }) => {
+  // Three whole joins (AC login with bcrypt, GC, MC, MLS epochs, media) on a loaded machine.
+  test.setTimeout(120_000);
   for (const name of ['alice', 'bob', 'carol']) people.push(await open(browser, name));
   const [alice, bob, carol] = people as [Participant, Participant, Participant];
   await join(alice, undefined);
