@@ -23,6 +23,7 @@ import {
 import {
   RedisMeetingCoordination,
   RedisMeetingStateStore,
+  leaseKey,
   ownerKey,
 } from '../../adapters/redis/meeting-state.ts';
 import { TEST_REDIS_URL } from '../../adapters/redis/testing.ts';
@@ -82,7 +83,11 @@ async function controller(id: string, policy: OwnershipPolicy = DEFAULT_OWNERSHI
   const config = controllerConfig({ controller: controllerId(id) });
   const endpoint = new ControllerEndpoint(config, systemClock.now());
   const keeper = new MeetingStateKeeper(
-    new MeetingOwnership(controllerId(id), deterministicRandom(id.length), policy),
+    new MeetingOwnership(
+      { controller: controllerId(id), token: `${id}-token` },
+      deterministicRandom(id.length),
+      policy,
+    ),
     new RedisMeetingStateStore(redis),
     new RedisMeetingCoordination(redis),
     endpoint,
@@ -127,7 +132,7 @@ describe('meeting hand-over between live controllers', () => {
     a.driver.join(M, participantId('bob'), region, layoutRequestNamed('grid'), bob);
     await until(() => joinAnswer(alice) !== undefined && joinAnswer(bob) !== undefined);
     expect(a.keeper.runs(M)).toBe(true);
-    expect(await redis.get(ownerKey(M))).toBe('mc-live-a');
+    expect(await redis.get(ownerKey(M))).toBe('mc-live-a/mc-live-a-token');
 
     // GC now names b: alice joins there.
     const claimedAt = Date.now();
@@ -146,7 +151,7 @@ describe('meeting hand-over between live controllers', () => {
     expect(a.endpoint.meeting(M)).toBeUndefined();
     expect(alice.closedWith).toBe(4409);
     expect(bob.closedWith).toBe(4409);
-    expect(await redis.get(ownerKey(M))).toBe('mc-live-b');
+    expect(await redis.get(ownerKey(M))).toBe('mc-live-b/mc-live-b-token');
   });
 
   it('a join for a meeting whose holder never lets go is refused with a retry hint at the backoff deadline', async () => {
@@ -156,8 +161,9 @@ describe('meeting hand-over between live controllers', () => {
       backoff: { ...DEFAULT_OWNERSHIP_POLICY.backoff, deadlineMs: 1_500 },
     });
     const m = meetingId('held-elsewhere');
-    // Another controller holds the lease and keeps renewing it (it does not listen).
-    await redis.set(ownerKey(m), 'mc-elsewhere', 'PX', 60_000);
+    // Another controller runs the meeting and its lease lives (it does not listen).
+    await redis.set(ownerKey(m), 'mc-elsewhere/e1', 'PX', 60_000);
+    await redis.set(leaseKey('mc-elsewhere'), 'e1', 'PX', 60_000);
     const peer = new Peer();
     const region = regionId(controllerConfig().region);
     b.driver.join(m, participantId('carol'), region, layoutRequestNamed('grid'), peer);

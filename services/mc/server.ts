@@ -477,12 +477,16 @@ export async function startMc(
 
   const endpoint = endpointOf();
   const keeper = new MeetingStateKeeper(
-    new MeetingOwnership(controllerId(env.MC_ID), cryptoRandom, {
-      ...DEFAULT_OWNERSHIP_POLICY,
-      leaseMs: options.failover?.MC_MEETING_LEASE_MS ?? DEFAULT_OWNERSHIP_POLICY.leaseMs,
-      renewEveryMs:
-        options.failover?.MC_MEETING_LEASE_RENEW_MS ?? DEFAULT_OWNERSHIP_POLICY.renewEveryMs,
-    }),
+    new MeetingOwnership(
+      { controller: controllerId(env.MC_ID), token: randomUUID() },
+      cryptoRandom,
+      {
+        ...DEFAULT_OWNERSHIP_POLICY,
+        leaseMs: options.failover?.MC_MEETING_LEASE_MS ?? DEFAULT_OWNERSHIP_POLICY.leaseMs,
+        renewEveryMs:
+          options.failover?.MC_MEETING_LEASE_RENEW_MS ?? DEFAULT_OWNERSHIP_POLICY.renewEveryMs,
+      },
+    ),
     new RedisMeetingStateStore(stateRedis),
     new RedisMeetingCoordination(stateRedis),
     endpoint,
