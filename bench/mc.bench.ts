@@ -190,6 +190,9 @@ async function main(): Promise<void> {
 
   // The controller, as a process of its own.
   const mcBind = await freePort();
+  // The handlers' route APIs on ports chosen now, so the controller is told them at its start.
+  const handlerIds = ['mh-b1', 'mh-b2'];
+  const routePorts = [await freePort(), await freePort()];
   const inspectPort = await freePort();
   const profiling = CPU_PROFILE_DIR === undefined ? [] : [`--inspect=127.0.0.1:${inspectPort}`];
   const mc: ChildProcess = spawn(
@@ -203,6 +206,9 @@ async function main(): Promise<void> {
           REDIS_URL: redisUrl,
           MC_REDIS_KEY_PREFIX: 'mc:',
           MC_MH_REDIS_KEY_PREFIX: 'mh:',
+          MC_MH_ROUTE_ADDRESSES: handlerIds
+            .map((id, i) => `${id}=127.0.0.1:${routePorts[i] as number}`)
+            .join(','),
           MC_MAX_MEETINGS: String(MEETINGS + 10),
           MC_MAX_PARTICIPANTS: String(MEETINGS * SIZE + 100),
           LOG_LEVEL: 'warn',
@@ -237,7 +243,7 @@ async function main(): Promise<void> {
   );
 
   const handlers: RunningMh[] = [];
-  for (const id of ['mh-b1', 'mh-b2']) {
+  for (const [i, id] of handlerIds.entries()) {
     const mh = await startMh(
       mhTestEnvironment({
         id,
@@ -246,7 +252,10 @@ async function main(): Promise<void> {
           { issuer: MC_ID, jwksUrl: `${mcUrl}/.well-known/jwks.json` } as StandInController,
         ],
         redisPrefix: 'mh:',
-        extra: { REDIS_URL: redisUrl },
+        extra: {
+          REDIS_URL: redisUrl,
+          MH_GRPC_BIND_ADDRESS: `127.0.0.1:${routePorts[i] as number}`,
+        },
       }),
       { logger },
     );

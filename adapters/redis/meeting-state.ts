@@ -286,6 +286,9 @@ export class RedisMeetingStateStore implements MeetingStateStore {
   }
 }
 
+/** How long subscribing waits for its connection to be ready. */
+const SUBSCRIBE_READY_WAIT_MS = 2_000;
+
 const coordinationMessage = z.strictObject({
   type: z.enum(['claim', 'released']),
   meeting: name,
@@ -329,6 +332,15 @@ export class RedisMeetingCoordination implements MeetingCoordination {
       if (!parsed.success) return onMalformed('not a coordination message');
       onMessage(parsed.data as CoordinationMessage);
     });
+    // A connection without an offline queue refuses commands until it is ready.
+    if (subscriber.status !== 'ready')
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, SUBSCRIBE_READY_WAIT_MS);
+        subscriber.once('ready', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
     await subscriber.subscribe(this.channel);
   }
 

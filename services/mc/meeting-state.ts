@@ -89,6 +89,9 @@ export class MeetingStateKeeper implements MeetingGate {
   /** Starts listening to the other controllers; the driver carries out releases and adoptions. */
   async start(driver: ControllerDriver): Promise<void> {
     this.driver = driver;
+    // The controller lease first: meetings are taken once it is held, channel or not.
+    this.ownership.start(this.clock.now());
+    this.pump();
     await this.coordination.subscribe(
       (message) => {
         if (message.by === this.controller) return;
@@ -104,8 +107,6 @@ export class MeetingStateKeeper implements MeetingGate {
       },
       (detail) => this.refused('coordination-message', detail),
     );
-    this.ownership.start(this.clock.now());
-    this.pump();
   }
 
   async stop(): Promise<void> {
