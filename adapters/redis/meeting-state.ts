@@ -10,7 +10,7 @@
  */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { controllerId, type ControllerId, type MeetingId } from '../../core/ids.ts';
+import { controllerId, type MeetingId } from '../../core/ids.ts';
 import type { Holder } from '../../core/mc/ownership.ts';
 import type { LiveSession, MeetingSnapshot } from '../../core/mc/snapshot.ts';
 import { MEETING_SNAPSHOT_VERSION } from '../../core/mc/snapshot.ts';

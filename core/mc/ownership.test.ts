@@ -97,11 +97,10 @@ describe('meeting ownership', () => {
     machine.start(0);
     machine.handle({ type: 'wanted', meeting: m1 }, 0);
     let outputs: OwnershipOutput[] = [];
-    for (let now = 0, round = 0; round < 100; round++) {
+    for (let round = 0; round < 100; round++) {
       const at = machine.pollTimeout();
       if (at === null) break;
-      now = at;
-      machine.handleTimeout(now);
+      machine.handleTimeout(at);
       outputs = drainOwnership(machine).filter((o) => o.type !== 'renew-lease');
       if (outputs.length > 0) break;
     }

@@ -25,6 +25,8 @@ import {
   RedisMeetingStateStore,
   leaseKey,
   ownerKey,
+  sessionKey,
+  stateKey,
 } from '../../adapters/redis/meeting-state.ts';
 import { TEST_REDIS_URL } from '../../adapters/redis/testing.ts';
 import type { ServerMessage } from '../generated/darktower/mc/v1/signaling.ts';
@@ -79,16 +81,26 @@ const effects: DriverEffects = {
   heartbeat: async () => {},
 };
 
+/** The snapshot writes a store was asked for: how many sessions went with each. */
+class CountingStore extends RedisMeetingStateStore {
+  readonly writes: { meeting: string; sessions: number }[] = [];
+  override write(...args: Parameters<RedisMeetingStateStore['write']>) {
+    this.writes.push({ meeting: args[0].meeting, sessions: args[2].length });
+    return super.write(...args);
+  }
+}
+
 async function controller(id: string, policy: OwnershipPolicy = DEFAULT_OWNERSHIP_POLICY) {
   const config = controllerConfig({ controller: controllerId(id) });
   const endpoint = new ControllerEndpoint(config, systemClock.now());
+  const store = new CountingStore(redis);
   const keeper = new MeetingStateKeeper(
     new MeetingOwnership(
       { controller: controllerId(id), token: `${id}-token` },
       deterministicRandom(id.length),
       policy,
     ),
-    new RedisMeetingStateStore(redis),
+    store,
     new RedisMeetingCoordination(redis),
     endpoint,
     config.region,
@@ -107,7 +119,7 @@ async function controller(id: string, policy: OwnershipPolicy = DEFAULT_OWNERSHI
   driver.start();
   await keeper.start(driver);
   running.push({ driver, keeper });
-  return { driver, keeper, endpoint };
+  return { driver, keeper, endpoint, store };
 }
 
 const until = async (check: () => boolean | Promise<boolean>, timeoutMs = 5_000) => {
@@ -152,6 +164,23 @@ describe('meeting hand-over between live controllers', () => {
     expect(alice.closedWith).toBe(4409);
     expect(bob.closedWith).toBe(4409);
     expect(await redis.get(ownerKey(M))).toBe('mc-live-b/mc-live-b-token');
+  });
+
+  it('writes a change after it, the sessions only when they changed', async () => {
+    const a = await controller('mc-live-d');
+    const m = meetingId('writes-1');
+    const region = regionId(controllerConfig().region);
+    const alice = new Peer();
+    a.driver.join(m, participantId('alice'), region, layoutRequestNamed('grid'), alice);
+    await until(() => joinAnswer(alice) !== undefined);
+    await until(async () => (await redis.exists(sessionKey(m, 'alice'))) === 1);
+    const before = a.store.writes.length;
+    expect(a.store.writes.at(-1)).toEqual({ meeting: m, sessions: 1 });
+    // A change that leaves every session as it was: the snapshot is written, no session.
+    a.driver.message(m, { type: 'speaker', participant: participantId('alice') });
+    await until(() => a.store.writes.length > before);
+    expect(a.store.writes.slice(before)).toEqual([{ meeting: m, sessions: 0 }]);
+    expect(JSON.parse((await redis.get(stateKey(m))) ?? '{}').activeSpeakers).toEqual(['alice']);
   });
 
   it('a join for a meeting whose holder never lets go is refused with a retry hint at the backoff deadline', async () => {
