@@ -228,7 +228,7 @@ async function main(): Promise<void> {
     for (const line of lines) {
       let message = line.slice(0, 80);
       try {
-        message = String((JSON.parse(line) as { msg?: unknown }).msg);
+        message = String((JSON.parse(line) as { message?: unknown }).message);
       } catch {
         // Not a log line: counted as it is.
       }
