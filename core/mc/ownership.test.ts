@@ -63,19 +63,35 @@ describe('meeting ownership', () => {
     }
   });
 
-  it('refreshes each meeting record once a keep period, with a lease renewal', () => {
-    const machine = running(m1, 0);
-    let keeps = 0;
-    for (let now = 1_000; now <= 3 * policy.keepEveryMs; now += 1_000) {
+  it('refreshes each meeting record once a keep period, the first ones spread out', () => {
+    const machine = leased();
+    const meetings = Array.from({ length: 100 }, (_, i) => meetingId(`k${i}`));
+    for (const meeting of meetings) {
+      machine.handle({ type: 'wanted', meeting }, 0);
+      machine.handle({ type: 'acquired', meeting }, 0);
+    }
+    drainOwnership(machine);
+    const keptAt = new Map<MeetingId, number[]>();
+    for (let now = 1_000; now <= 4 * policy.keepEveryMs; now += 1_000) {
       machine.handleTimeout(now);
       for (const out of drainOwnership(machine)) {
         if (out.type !== 'keep') continue;
-        expect(out.meeting).toBe(m1);
-        expect(now % policy.keepEveryMs).toBe(0);
-        keeps++;
+        keptAt.set(out.meeting, [...(keptAt.get(out.meeting) ?? []), now]);
       }
     }
-    expect(keeps).toBe(3);
+    const firsts = meetings.map((m) => keptAt.get(m)?.[0] ?? NaN);
+    for (const meeting of meetings) {
+      const times = keptAt.get(meeting) ?? [];
+      // The first within half a period to a period (and a tick), then every period.
+      expect(times[0]).toBeGreaterThanOrEqual(policy.keepEveryMs / 2);
+      expect(times[0]).toBeLessThanOrEqual(policy.keepEveryMs + policy.renewEveryMs);
+      for (let i = 1; i < times.length; i++)
+        expect((times[i] as number) - (times[i - 1] as number)).toBe(policy.keepEveryMs);
+    }
+    // Spread: no second of the first period refreshes more than a tenth of them.
+    const perSecond = new Map<number, number>();
+    for (const at of firsts) perSecond.set(at, (perSecond.get(at) ?? 0) + 1);
+    expect(Math.max(...perSecond.values())).toBeLessThanOrEqual(10);
   });
 
   it('takes no meeting before its controller lease is established', () => {

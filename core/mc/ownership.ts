@@ -16,9 +16,11 @@
  *   read (free, the caller, or the lapsed holder the caller found), and a snapshot is written
  *   only while the record names the writer. A controller whose meeting was taken writes
  *   nothing more there.
- * - each meeting's record (and its snapshot's TTL) is refreshed every `keepEveryMs` (`keep`),
- *   so the keys of a meeting nobody runs any more expire `holdMs` after the last refresh; a
- *   refresh that finds another holder stops the meeting here (`stop`, `lost`).
+ * - each meeting's record (and its snapshot's TTL) is refreshed every `keepEveryMs` (`keep`;
+ *   the first time after a random half to whole period, so that meetings taken together are
+ *   refreshed spread out), so the keys of a meeting nobody runs any more expire `holdMs` after
+ *   the last refresh; a refresh that finds another holder stops the meeting here (`stop`,
+ *   `lost`).
  * - a controller takes meetings only once its own lease is established (a renewal answered),
  *   so no record of its own is ever found without a live lease behind it.
  * - a controller asked for a meeting it does not run (the Global Controller named it to a
@@ -249,7 +251,10 @@ export class MeetingOwnership {
         const attempt = this.acquiring.get(meeting);
         if (attempt === undefined || attempt.retryAt !== null) return;
         this.acquiring.delete(meeting);
-        this.owned.set(meeting, now + this.policy.keepEveryMs);
+        // The first refresh between half a period and a period away: meetings taken together
+        // (a controller's start, a join storm) are refreshed spread out, not in one burst.
+        const firstKeepMs = this.policy.keepEveryMs * (0.5 + 0.5 * this.random.next());
+        this.owned.set(meeting, now + firstKeepMs);
         this.outputs.push({ type: 'run', meeting });
         if (attempt.takingOver && !attempt.claimed) this.outputs.push({ type: 'claim', meeting });
         return;
