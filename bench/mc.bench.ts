@@ -322,6 +322,7 @@ async function main(): Promise<void> {
     await profiler?.start();
     const usage = await processUsage(pid);
     const commands = await redisCommands(stats);
+    const warned = { ...warnings };
     const started = performance.now();
     const result = await work();
     const seconds = (performance.now() - started) / 1000;
@@ -337,6 +338,11 @@ async function main(): Promise<void> {
       rssBeforeMiB: usage.rssMiB,
       rssAfterMiB: after.rssMiB,
       redisCommands: (await redisCommands(stats)) - commands,
+      warnings: Object.fromEntries(
+        Object.entries(warnings)
+          .map(([message, count]) => [message, count - (warned[message] ?? 0)] as const)
+          .filter(([, count]) => count > 0),
+      ),
     };
   };
 
@@ -518,7 +524,12 @@ async function main(): Promise<void> {
       measuredP50OverModel: round(msAt(quietTimes, 50) / modelJoinMs),
       note: 'the simulator models join processing as a fixed serviceTimes.joinProcessingMs; set it to the measured p50 to match this machine',
     },
-    controllerWarnings: warnings,
+    controllerWarnings: {
+      total: warnings,
+      joinStorm: storm.warnings,
+      held: held.warnings,
+      steady: steady.warnings,
+    },
     targets: { joinProcessingP99Ms: 50, signalingRoundTripP99Ms: 100 },
   };
   await mkdir('reports', { recursive: true });
