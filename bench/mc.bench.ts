@@ -29,6 +29,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as hdr from 'hdr-histogram-js';
 import { Redis as IORedis } from 'ioredis';
+import { WebSocket } from 'ws';
 import { signClaims } from '../adapters/jwt/tokens.ts';
 import { createLogger } from '../adapters/logging/logger.ts';
 import { startMh, type RunningMh } from '../services/mh/server.ts';
@@ -54,6 +55,8 @@ const SIZE = setting('BENCH_MC_SIZE', 10, 50);
 const STEADY_SECONDS = setting('BENCH_MC_STEADY_SECONDS', 20, 300);
 const SPEAKER_RATE = setting('BENCH_MC_SPEAKER_RATE', 200, 5_000);
 const CONCURRENCY = setting('BENCH_MC_JOIN_CONCURRENCY', 64, 1_000);
+/** A directory for V8 CPU profiles of the controller, one per phase (through its inspector). */
+const CPU_PROFILE_DIR = process.env.BENCH_MC_CPU_PROF;
 const MC_ID = 'mc-bench';
 const SCOPES = 'user.read.gc user.write.gc user.write.mc';
 const logger = createLogger('bench', 'silent');
@@ -112,6 +115,38 @@ process.once('uncaughtException', (error) => {
   });
 });
 
+/** The controller's V8 profiler, over its inspector port: one profile per phase. */
+async function connectProfiler(port: number) {
+  const targets = (await (await fetch(`http://127.0.0.1:${port}/json/list`)).json()) as {
+    webSocketDebuggerUrl: string;
+  }[];
+  const socket = new WebSocket(targets[0]?.webSocketDebuggerUrl ?? '');
+  await new Promise((resolve, reject) => {
+    socket.once('open', resolve);
+    socket.once('error', reject);
+  });
+  let nextId = 1;
+  const pending = new Map<number, (result: unknown) => void>();
+  socket.on('message', (data: Buffer) => {
+    const message = JSON.parse(data.toString()) as { id?: number; result?: unknown };
+    if (message.id !== undefined) pending.get(message.id)?.(message.result);
+  });
+  const call = (method: string, params: object = {}) =>
+    new Promise<unknown>((resolve) => {
+      const id = nextId++;
+      pending.set(id, resolve);
+      socket.send(JSON.stringify({ id, method, params }));
+    });
+  await call('Profiler.enable');
+  await call('Profiler.setSamplingInterval', { interval: 500 });
+  cleanups.push(() => socket.close());
+  return {
+    start: async () => void (await call('Profiler.start')),
+    stop: async () =>
+      JSON.stringify(((await call('Profiler.stop')) as { profile: unknown }).profile),
+  };
+}
+
 async function main(): Promise<void> {
   // A Redis server of the benchmark's own.
   const redisPort = await freePort();
@@ -155,22 +190,51 @@ async function main(): Promise<void> {
 
   // The controller, as a process of its own.
   const mcBind = await freePort();
-  const mc: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'services/mc/main.ts'], {
-    env: {
-      ...process.env,
-      ...mcRawEnvironment(plane, MC_ID, {
-        BIND_ADDRESS: `127.0.0.1:${mcBind}`,
-        REDIS_URL: redisUrl,
-        MC_REDIS_KEY_PREFIX: 'mc:',
-        MC_MH_REDIS_KEY_PREFIX: 'mh:',
-        MC_MAX_MEETINGS: String(MEETINGS + 10),
-        MC_MAX_PARTICIPANTS: String(MEETINGS * SIZE + 100),
-        LOG_LEVEL: 'warn',
-      }),
+  // The handlers' route APIs on ports chosen now, so the controller is told them at its start.
+  const handlerIds = ['mh-b1', 'mh-b2'];
+  const routePorts = [await freePort(), await freePort()];
+  const inspectPort = await freePort();
+  const profiling = CPU_PROFILE_DIR === undefined ? [] : [`--inspect=127.0.0.1:${inspectPort}`];
+  const mc: ChildProcess = spawn(
+    process.execPath,
+    [...profiling, '--import', 'tsx', 'services/mc/main.ts'],
+    {
+      env: {
+        ...process.env,
+        ...mcRawEnvironment(plane, MC_ID, {
+          BIND_ADDRESS: `127.0.0.1:${mcBind}`,
+          REDIS_URL: redisUrl,
+          MC_REDIS_KEY_PREFIX: 'mc:',
+          MC_MH_REDIS_KEY_PREFIX: 'mh:',
+          MC_MH_ROUTE_ADDRESSES: handlerIds
+            .map((id, i) => `${id}=127.0.0.1:${routePorts[i] as number}`)
+            .join(','),
+          MC_MAX_MEETINGS: String(MEETINGS + 10),
+          MC_MAX_PARTICIPANTS: String(MEETINGS * SIZE + 100),
+          LOG_LEVEL: 'warn',
+        }),
+      },
+      stdio: ['ignore', 'pipe', 'inherit'],
     },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  );
   cleanups.push(() => mc.kill('SIGKILL'));
+  // Its log (warnings and errors), read as it comes (a pipe left unread blocks its writes) and
+  // counted by message.
+  const warnings: Record<string, number> = {};
+  let partial = '';
+  mc.stdout?.on('data', (chunk: Buffer) => {
+    const lines = (partial + chunk.toString()).split('\n');
+    partial = lines.pop() ?? '';
+    for (const line of lines) {
+      let message = line.slice(0, 80);
+      try {
+        message = String((JSON.parse(line) as { message?: unknown }).message);
+      } catch {
+        // Not a log line: counted as it is.
+      }
+      warnings[message] = (warnings[message] ?? 0) + 1;
+    }
+  });
   const mcUrl = `http://127.0.0.1:${mcBind}`;
   await eventually(
     async () => (await http(`${mcUrl}/health`).catch(() => ({ status: 0 }))).status === 200,
@@ -179,7 +243,7 @@ async function main(): Promise<void> {
   );
 
   const handlers: RunningMh[] = [];
-  for (const id of ['mh-b1', 'mh-b2']) {
+  for (const [i, id] of handlerIds.entries()) {
     const mh = await startMh(
       mhTestEnvironment({
         id,
@@ -188,7 +252,10 @@ async function main(): Promise<void> {
           { issuer: MC_ID, jwksUrl: `${mcUrl}/.well-known/jwks.json` } as StandInController,
         ],
         redisPrefix: 'mh:',
-        extra: { REDIS_URL: redisUrl },
+        extra: {
+          REDIS_URL: redisUrl,
+          MH_GRPC_BIND_ADDRESS: `127.0.0.1:${routePorts[i] as number}`,
+        },
       }),
       { logger },
     );
@@ -250,13 +317,20 @@ async function main(): Promise<void> {
   );
 
   const pid = mc.pid as number;
-  const window = async <T>(work: () => Promise<T>) => {
+  const profiler = CPU_PROFILE_DIR === undefined ? undefined : await connectProfiler(inspectPort);
+  const window = async <T>(work: () => Promise<T>, phase: string) => {
+    await profiler?.start();
     const usage = await processUsage(pid);
     const commands = await redisCommands(stats);
+    const warned = { ...warnings };
     const started = performance.now();
     const result = await work();
     const seconds = (performance.now() - started) / 1000;
     const after = await processUsage(pid);
+    if (profiler !== undefined && CPU_PROFILE_DIR !== undefined) {
+      await mkdir(CPU_PROFILE_DIR, { recursive: true });
+      await writeFile(join(CPU_PROFILE_DIR, `${phase}.cpuprofile`), await profiler.stop());
+    }
     return {
       result,
       seconds,
@@ -264,12 +338,17 @@ async function main(): Promise<void> {
       rssBeforeMiB: usage.rssMiB,
       rssAfterMiB: after.rssMiB,
       redisCommands: (await redisCommands(stats)) - commands,
+      warnings: Object.fromEntries(
+        Object.entries(warnings)
+          .map(([message, count]) => [message, count - (warned[message] ?? 0)] as const)
+          .filter(([, count]) => count > 0),
+      ),
     };
   };
 
   // 1. Idle: background work with no meetings.
   console.log('idle ...');
-  const idle = await window(() => sleep(5_000));
+  const idle = await window(() => sleep(5_000), 'idle');
   const backgroundRedisPerSecond = idle.redisCommands / idle.seconds;
   const backgroundCpuPerSecond = idle.cpuSeconds / idle.seconds;
 
@@ -305,7 +384,7 @@ async function main(): Promise<void> {
       }
     };
     await Promise.all(Array.from({ length: CONCURRENCY }, worker));
-  });
+  }, 'joinStorm');
   cleanups.push(() => Promise.all(members.map((m) => m.signaling.close().catch(() => undefined))));
   // Clients keep only what they are asked for next.
   for (const member of members) member.signaling.received.length = 0;
@@ -313,7 +392,7 @@ async function main(): Promise<void> {
   // 3. Held: the same connections and meetings, nothing happening.
   console.log('held ...');
   await sleep(2_000);
-  const held = await window(() => sleep(5_000));
+  const held = await window(() => sleep(5_000), 'held');
 
   // Joins one at a time, with the meetings held: join processing without queueing.
   const quietTimes = histogram();
@@ -377,7 +456,7 @@ async function main(): Promise<void> {
       else if (speakerChanges % 50 === 0) await sleep(0);
     }
     await Promise.all(probes);
-  });
+  }, 'steady');
 
   const joins = MEETINGS * SIZE;
   const heldCpuPerSecond = held.cpuSeconds / held.seconds;
@@ -423,6 +502,8 @@ async function main(): Promise<void> {
       controllerRssIdleMiB: round(idle.rssAfterMiB, 1),
       memoryPerMeetingMiB: round((held.rssAfterMiB - idle.rssAfterMiB) / MEETINGS, 4),
       controllerCpuPerSecond: round(heldCpuPerSecond, 3),
+      redisOperationsPerSecond: round(held.redisCommands / held.seconds, 0),
+      backgroundRedisOperationsPerSecond: round(backgroundRedisPerSecond, 0),
     },
     steady: {
       speakerChanges,
@@ -442,6 +523,12 @@ async function main(): Promise<void> {
       joinProcessingMs: modelJoinMs,
       measuredP50OverModel: round(msAt(quietTimes, 50) / modelJoinMs),
       note: 'the simulator models join processing as a fixed serviceTimes.joinProcessingMs; set it to the measured p50 to match this machine',
+    },
+    controllerWarnings: {
+      total: warnings,
+      joinStorm: storm.warnings,
+      held: held.warnings,
+      steady: steady.warnings,
     },
     targets: { joinProcessingP99Ms: 50, signalingRoundTripP99Ms: 100 },
   };

@@ -1,8 +1,9 @@
 /**
  * What a Meeting Controller keeps in its shared store (Redis, single node or Cluster): each
- * meeting's lease and snapshot, and the coordination channel between controller replicas.
+ * controller's lease, each meeting's record and snapshot, and the coordination channel between controller replicas.
  */
 import type { ControllerId, MeetingId } from '../core/ids.ts';
+import type { Holder } from '../core/mc/ownership.ts';
 import type { LiveSession, MeetingSnapshot } from '../core/mc/snapshot.ts';
 import type { Result } from '../core/result.ts';
 
@@ -13,28 +14,50 @@ export interface UndecodableRecord {
 }
 
 export interface MeetingStateStore {
-  /** Takes the lease for `controller` unless another holds it; answers the holder. */
-  acquire(meeting: MeetingId, controller: ControllerId, leaseMs: number): Promise<ControllerId>;
   /**
-   * Renews `controller`'s lease (taking it again if it lapsed and nobody took it), and keeps
-   * the snapshot as long; answers the holder.
+   * Sets `holder`'s controller lease to its token for `leaseMs`; answers the token it carried
+   * before (null: none).
    */
-  renew(meeting: MeetingId, controller: ControllerId, leaseMs: number): Promise<ControllerId>;
-  /** Deletes the lease if `controller` holds it. */
-  release(meeting: MeetingId, controller: ControllerId): Promise<void>;
+  renewLease(holder: Holder, leaseMs: number): Promise<string | null>;
+  /** Deletes `holder`'s controller lease if it carries its token. */
+  releaseLease(holder: Holder): Promise<void>;
+  /** Whether `holder`'s controller lease carries its token (its meeting records are valid). */
+  holderAlive(holder: Holder): Promise<boolean>;
   /**
-   * Writes the snapshot, and the members' session keys with the time each has left, while
-   * `controller` holds the lease (taking it again for `leaseMs` if it lapsed and nobody took
-   * it); false when another controller holds it.
+   * Takes the meeting's record for `holder` (for `holdMs`) when it is free, names `holder`, or
+   * names `lapsed`; answers the holder it names.
+   */
+  acquire(meeting: MeetingId, holder: Holder, holdMs: number, lapsed?: Holder): Promise<Holder>;
+  /**
+   * Refreshes `holder`'s record (taking it again if it lapsed and nobody took it), and keeps
+   * the snapshot as long; answers the holder the record names.
+   */
+  keep(meeting: MeetingId, holder: Holder, holdMs: number): Promise<Holder>;
+  /** Deletes the meeting's record if it names `holder`. */
+  release(meeting: MeetingId, holder: Holder): Promise<void>;
+  /** A snapshot in its stored form, and a fingerprint of all of it but the time it was taken. */
+  encode(snapshot: MeetingSnapshot): EncodedSnapshot;
+  /**
+   * Writes the snapshot, and the members' session keys with the time each has left, while the
+   * record names `holder` (taking it again for `holdMs` if it lapsed and nobody took it); false
+   * when it names another holder.
    */
   write(
-    snapshot: MeetingSnapshot,
-    controller: ControllerId,
+    snapshot: EncodedSnapshot,
+    holder: Holder,
     sessions: readonly LiveSession[],
-    leaseMs: number,
+    holdMs: number,
   ): Promise<boolean>;
   /** The stored snapshot, undefined when there is none, or why it is unreadable. */
   read(meeting: MeetingId): Promise<Result<MeetingSnapshot | undefined, UndecodableRecord>>;
+}
+
+/** A snapshot encoded for the store (`MeetingStateStore.encode`). */
+export interface EncodedSnapshot {
+  readonly meeting: MeetingId;
+  readonly stored: string;
+  /** Equal for two snapshots that differ at most in `takenAt`. */
+  readonly fingerprint: string;
 }
 
 /** A message between controller replicas. */

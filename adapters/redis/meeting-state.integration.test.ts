@@ -1,23 +1,31 @@
-// The meeting-state adapter on the real Redis: leases, fenced snapshot writes, records read
+// The meeting-state adapter on the real Redis: controller leases, meeting records taken by
+// compare-and-set, fenced snapshot writes, records read
 // back (tampered and foreign ones refused, typed), and the coordination channel.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { controllerId, meetingId } from '../../core/ids.ts';
+import { controllerId, meetingId, participantId } from '../../core/ids.ts';
 import { newMeeting, joinSettled, meetingConfig, viewOf } from '../../core/mc/testing.ts';
 import { liveSessions, restoreMeeting, snapshotMeeting } from '../../core/mc/snapshot.ts';
 import type { CoordinationMessage } from '../../ports/mc.ts';
 import { createRedis, deleteOwnKeys, testKeyPrefix, type Redis } from './client.ts';
+import type { Holder } from '../../core/mc/ownership.ts';
 import {
   RedisMeetingCoordination,
   RedisMeetingStateStore,
+  decodeHolder,
   decodeSnapshot,
+  encodeHolder,
+  leaseKey,
   ownerKey,
   sessionKey,
   stateKey,
 } from './meeting-state.ts';
 import { TEST_REDIS_URL } from './testing.ts';
 
-const a = controllerId('mc-a');
-const b = controllerId('mc-b');
+const a: Holder = { controller: controllerId('mc-a'), token: 'ta' };
+const b: Holder = { controller: controllerId('mc-b'), token: 'tb' };
+/** mc-a started again: the same id, another token. */
+const a2: Holder = { controller: controllerId('mc-a'), token: 'ta2' };
+const HOLD_MS = 5_000;
 let redis: Redis;
 let store: RedisMeetingStateStore;
 
@@ -38,53 +46,95 @@ const snapshotOf = (meeting: string) => {
 };
 
 describe('meeting state in Redis', () => {
-  it('one controller holds a lease; the other sees the holder until it lapses', async () => {
-    const m = meetingId('lease-1');
-    expect(await store.acquire(m, a, 300)).toBe(a);
-    expect(await store.acquire(m, b, 300)).toBe(a);
-    expect(await store.renew(m, a, 300)).toBe(a);
-    expect(await store.renew(m, b, 300)).toBe(a);
+  it('a controller lease: set to the holder’s token, answering what it carried; lapses', async () => {
+    expect(await store.renewLease(a, 300)).toBeNull();
+    expect(await store.holderAlive(a)).toBe(true);
+    expect(await store.renewLease(a, 300)).toBe('ta');
+    // Another start of the same controller: the earlier token is no longer alive.
+    expect(await store.renewLease(a2, 300)).toBe('ta');
+    expect(await store.holderAlive(a)).toBe(false);
+    expect(await store.holderAlive(a2)).toBe(true);
     await new Promise((resolve) => setTimeout(resolve, 400));
-    expect(await store.acquire(m, b, 300)).toBe(b);
-    // The lapsed holder's renewal finds the other controller's lease.
-    expect(await store.renew(m, a, 300)).toBe(b);
+    expect(await store.holderAlive(a2)).toBe(false);
+    expect(await store.renewLease(a2, 300)).toBeNull();
+    // Released only by its own token.
+    await store.releaseLease(a);
+    expect(await store.holderAlive(a2)).toBe(true);
+    await store.releaseLease(a2);
+    expect(await redis.get(leaseKey('mc-a'))).toBeNull();
   });
 
-  it('a renewal takes a lapsed lease again when nobody took it', async () => {
+  it('a meeting record is taken only when free, the caller’s, or the lapsed holder named', async () => {
+    const m = meetingId('lease-1');
+    expect(await store.acquire(m, a, HOLD_MS)).toEqual(a);
+    expect(await store.acquire(m, b, HOLD_MS)).toEqual(a);
+    expect(await store.keep(m, a, HOLD_MS)).toEqual(a);
+    expect(await store.keep(m, b, HOLD_MS)).toEqual(a);
+    // Naming a lapsed holder other than the one there takes nothing (compare-and-set).
+    expect(await store.acquire(m, b, HOLD_MS, a2)).toEqual(a);
+    expect(await store.acquire(m, b, HOLD_MS, a)).toEqual(b);
+    expect(await redis.get(ownerKey(m))).toBe('mc-b/tb');
+    // The former holder's refresh finds the other controller's record.
+    expect(await store.keep(m, a, HOLD_MS)).toEqual(b);
+  });
+
+  it('a refresh takes a record gone missing again when nobody took it', async () => {
     const m = meetingId('lease-2');
-    expect(await store.acquire(m, a, 200)).toBe(a);
+    expect(await store.acquire(m, a, 200)).toEqual(a);
     await redis.del(ownerKey(m));
-    expect(await store.renew(m, a, 200)).toBe(a);
-    expect(await redis.get(ownerKey(m))).toBe('mc-a');
+    expect(await store.keep(m, a, HOLD_MS)).toEqual(a);
+    expect(await redis.get(ownerKey(m))).toBe('mc-a/ta');
+    expect(await redis.pttl(ownerKey(m))).toBeGreaterThan(HOLD_MS - 1_000);
   });
 
-  it('release deletes only the caller’s own lease', async () => {
+  it('release deletes only the caller’s own record', async () => {
     const m = meetingId('lease-3');
-    await store.acquire(m, a, 5_000);
+    await store.acquire(m, a, HOLD_MS);
     await store.release(m, b);
-    expect(await redis.get(ownerKey(m))).toBe('mc-a');
+    await store.release(m, a2);
+    expect(await redis.get(ownerKey(m))).toBe('mc-a/ta');
     await store.release(m, a);
     expect(await redis.get(ownerKey(m))).toBeNull();
   });
 
-  it('writes a snapshot only under the writer’s lease, and reads it back equal', async () => {
+  it('writes a snapshot only under the writer’s record, and reads it back equal', async () => {
     const snapshot = snapshotOf('state-1');
-    await store.acquire(snapshot.meeting, b, 5_000);
-    expect(await store.write(snapshot, a, [], 5_000)).toBe(false);
+    await store.acquire(snapshot.meeting, b, HOLD_MS);
+    expect(await store.write(store.encode(snapshot), a, [], HOLD_MS)).toBe(false);
     expect(await store.read(snapshot.meeting)).toEqual({ ok: true, value: undefined });
     await store.release(snapshot.meeting, b);
-    await store.acquire(snapshot.meeting, a, 5_000);
-    expect(await store.write(snapshot, b, [], 5_000)).toBe(false);
-    expect(await store.write(snapshot, a, [], 5_000)).toBe(true);
+    await store.acquire(snapshot.meeting, a, HOLD_MS);
+    expect(await store.write(store.encode(snapshot), b, [], HOLD_MS)).toBe(false);
+    // Fenced by token: the same controller's earlier start writes nothing either.
+    expect(await store.write(store.encode(snapshot), a2, [], HOLD_MS)).toBe(false);
+    expect(await store.write(store.encode(snapshot), a, [], HOLD_MS)).toBe(true);
     const read = await store.read(snapshot.meeting);
     expect(read).toEqual({ ok: true, value: JSON.parse(JSON.stringify(snapshot)) });
     expect(await redis.pttl(stateKey(snapshot.meeting))).toBeGreaterThan(60_000);
-    // The holder's renewals keep the snapshot as long as the lease is held.
+    // The holder's refreshes keep the snapshot as long as it runs the meeting.
     await redis.pexpire(stateKey(snapshot.meeting), 1_000);
-    await store.renew(snapshot.meeting, b, 5_000);
+    await store.keep(snapshot.meeting, b, HOLD_MS);
     expect(await redis.pttl(stateKey(snapshot.meeting))).toBeLessThanOrEqual(1_000);
-    await store.renew(snapshot.meeting, a, 5_000);
+    await store.keep(snapshot.meeting, a, HOLD_MS);
     expect(await redis.pttl(stateKey(snapshot.meeting))).toBeGreaterThan(60_000);
+  });
+
+  it('a stale controller whose meeting was taken after its lease lapsed writes nothing', async () => {
+    const snapshot = snapshotOf('state-6');
+    const m = snapshot.meeting;
+    await store.renewLease(a, 200);
+    await store.acquire(m, a, HOLD_MS);
+    expect(await store.write(store.encode(snapshot), a, [], HOLD_MS)).toBe(true);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    // b finds a's lease lapsed and takes the record from a.
+    expect(await store.holderAlive(a)).toBe(false);
+    expect(await store.acquire(m, b, HOLD_MS, a)).toEqual(b);
+    // a comes back (its lease taken again) and tries to write: fenced out.
+    await store.renewLease(a, 5_000);
+    const later = { ...snapshot, takenAt: 99 };
+    expect(await store.write(store.encode(later), a, [], HOLD_MS)).toBe(false);
+    expect(await store.read(m)).toMatchObject({ ok: true, value: { takenAt: snapshot.takenAt } });
+    await store.releaseLease(a);
   });
 
   it('writes the live sessions with the snapshot, each with the time it has left', async () => {
@@ -92,10 +142,10 @@ describe('meeting state in Redis', () => {
     const m = snapshot.meeting;
     const sessions = liveSessions(snapshot, 300_000, 60_010);
     expect(sessions.map((s) => s.ttlMs)).toEqual([239_990, 239_990]);
-    await store.acquire(m, a, 5_000);
-    expect(await store.write(snapshot, b, sessions, 5_000)).toBe(false);
+    await store.acquire(m, a, HOLD_MS);
+    expect(await store.write(store.encode(snapshot), b, sessions, HOLD_MS)).toBe(false);
     expect(await redis.exists(sessionKey(m, 'alice'))).toBe(0);
-    expect(await store.write(snapshot, a, sessions, 5_000)).toBe(true);
+    expect(await store.write(store.encode(snapshot), a, sessions, HOLD_MS)).toBe(true);
     for (const who of ['alice', 'bob']) {
       const ttl = await redis.pttl(sessionKey(m, who));
       expect(ttl).toBeGreaterThan(230_000);
@@ -111,13 +161,31 @@ describe('meeting state in Redis', () => {
     expect(liveSessions(snapshot, 300_000, 300_000)).toEqual([]);
   });
 
-  it('a write after the lease lapsed with nobody taking it (a store failover) takes it again', async () => {
+  it('a write after the record went missing with nobody taking it (a store failover) takes it again', async () => {
     const snapshot = snapshotOf('state-5');
-    await store.acquire(snapshot.meeting, a, 5_000);
+    await store.acquire(snapshot.meeting, a, HOLD_MS);
     await redis.del(ownerKey(snapshot.meeting));
-    expect(await store.write(snapshot, a, [], 5_000)).toBe(true);
-    expect(await redis.get(ownerKey(snapshot.meeting))).toBe('mc-a');
+    expect(await store.write(store.encode(snapshot), a, [], HOLD_MS)).toBe(true);
+    expect(await redis.get(ownerKey(snapshot.meeting))).toBe('mc-a/ta');
     expect(await redis.pttl(ownerKey(snapshot.meeting))).toBeGreaterThan(4_000);
+  });
+
+  it('a snapshot’s fingerprint leaves out only the time it was taken', () => {
+    const snapshot = snapshotOf('state-7');
+    const encoded = store.encode(snapshot);
+    expect(JSON.parse(encoded.stored)).toEqual(JSON.parse(JSON.stringify(snapshot)));
+    expect(store.encode({ ...snapshot, takenAt: 12_345 }).fingerprint).toBe(encoded.fingerprint);
+    expect(store.encode({ ...snapshot, nextCommandId: 99 }).fingerprint).not.toBe(
+      encoded.fingerprint,
+    );
+    expect(
+      store.encode({ ...snapshot, activeSpeakers: [participantId('alice')] }).fingerprint,
+    ).not.toBe(encoded.fingerprint);
+  });
+
+  it('a record written without a token names a holder no lease carries', () => {
+    expect(decodeHolder('mc-x')).toEqual({ controller: 'mc-x', token: '' });
+    expect(decodeHolder(encodeHolder(a))).toEqual(a);
   });
 
   it('refuses tampered records with a typed error', async () => {
@@ -177,7 +245,7 @@ describe('meeting state in Redis', () => {
       (detail) => malformed.push(detail),
     );
     try {
-      const message = { type: 'claim', meeting: meetingId('m'), by: b } as const;
+      const message = { type: 'claim', meeting: meetingId('m'), by: b.controller } as const;
       await speaker.publish(message);
       const channel = `${String(redis.options.keyPrefix)}mc:coordination`;
       await redis.publish(channel, '{"type":"explode"}');

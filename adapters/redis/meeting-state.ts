@@ -1,29 +1,46 @@
 /**
  * A Meeting Controller's meeting state in Redis (docs/protocol.md, "Meeting Controller state in
- * Redis"): per meeting a lease `meeting:{<id>}:owner` (the holding controller's id, with a PX
- * TTL) and a snapshot `meeting:{<id>}:state` (JSON, see `core/mc/snapshot.ts`). The meeting id
- * in braces is the Redis Cluster hash tag, shared with the sessions `session:{<id>}:<participant>`,
- * so one script reads the lease and writes the snapshot atomically on one node or a Cluster.
+ * Redis"): per controller a lease `controller:{<id>}:lease` (the token of the process holding
+ * it, with a PX TTL); per meeting a record `meeting:{<id>}:owner` naming the holder that runs
+ * it (`<controller>/<token>`, valid while that controller's lease carries the token) and a
+ * snapshot `meeting:{<id>}:state` (JSON, see `core/mc/snapshot.ts`). The meeting id in braces
+ * is the Redis Cluster hash tag, shared with the sessions `session:{<id>}:<participant>`, so one
+ * script reads the record and writes the snapshot atomically on one node or a Cluster.
  * Controllers coordinate on one pub/sub channel, `<prefix>mc:coordination`.
  */
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { controllerId, type ControllerId, type MeetingId } from '../../core/ids.ts';
+import { controllerId, type MeetingId } from '../../core/ids.ts';
+import type { Holder } from '../../core/mc/ownership.ts';
 import type { LiveSession, MeetingSnapshot } from '../../core/mc/snapshot.ts';
 import { MEETING_SNAPSHOT_VERSION } from '../../core/mc/snapshot.ts';
 import { err, ok, type Result } from '../../core/result.ts';
 import type {
   CoordinationMessage,
+  EncodedSnapshot,
   MeetingCoordination,
   MeetingStateStore,
   UndecodableRecord,
 } from '../../ports/mc.ts';
 import { Cluster, type StateConnection } from './cluster.ts';
 
+export const leaseKey = (controller: string) => `controller:{${controller}}:lease`;
 export const ownerKey = (meeting: string) => `meeting:{${meeting}}:owner`;
 export const stateKey = (meeting: string) => `meeting:{${meeting}}:state`;
 /** A participant's session (written by the controller on join and heartbeat, and with snapshots). */
 export const sessionKey = (meeting: string, participant: string) =>
   `session:{${meeting}}:${participant}`;
+
+/** A holder as a meeting record names it: `<controller>/<token>` (ids hold no `/`). */
+export const encodeHolder = (holder: Holder): string => `${holder.controller}/${holder.token}`;
+
+/** A meeting record read back (one without a token names a holder no lease carries). */
+export function decodeHolder(value: string): Holder {
+  const separator = value.lastIndexOf('/');
+  return separator < 0
+    ? { controller: controllerId(value), token: '' }
+    : { controller: controllerId(value.slice(0, separator)), token: value.slice(separator + 1) };
+}
 
 /** A session key's value: who runs the meeting, whose session, when last heard (ms). */
 export function sessionValue(
@@ -36,37 +53,37 @@ export function sessionValue(
 }
 export const COORDINATION_CHANNEL = 'mc:coordination';
 
-/** A snapshot outlives its sessions: kept this long after its last write or lease renewal. */
+/** A snapshot outlives its sessions: kept this long after its last write or record refresh. */
 export const STATE_TTL_MS = 10 * 60_000;
 /** A record larger than this is refused unread (a meeting of hundreds of members is far below). */
 export const MAX_RECORD_BYTES = 4 * 1024 * 1024;
 
-/** Takes a free lease, extends one held by the caller; answers the holder. */
+/**
+ * Takes the meeting's record when it is free, names the caller, or names the lapsed holder the
+ * caller found (ARGV[3], or empty); answers the holder.
+ */
 const ACQUIRE = `
 local holder = redis.call('GET', KEYS[1])
-if not holder then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  return ARGV[1]
-end
-if holder == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return holder`;
-
-/** ACQUIRE, and the snapshot kept as long as the caller holds the lease. */
-const RENEW = `
-local holder = redis.call('GET', KEYS[1])
-if not holder then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  holder = ARGV[1]
-elseif holder == ARGV[1] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-end
-if holder == ARGV[1] then redis.call('PEXPIRE', KEYS[2], ARGV[3]) end
-return holder`;
+if holder and holder ~= ARGV[1] and holder ~= ARGV[3] then return holder end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return ARGV[1]`;
 
 /**
- * Writes the snapshot only under the caller's lease (a controller that lost it writes nothing;
- * a lease that lapsed with nobody taking it, as after a failover, is taken again, like RENEW),
- * and each live session (KEYS[3..], values and PX TTLs from ARGV[5..] in pairs).
+ * Refreshes the caller's record (taking it again if it lapsed and nobody took it, as after a
+ * store failover) and the snapshot's TTL; answers the holder.
+ */
+const KEEP = `
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return holder end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+return ARGV[1]`;
+
+/**
+ * Writes the snapshot only while the record names the caller (a controller whose meeting was
+ * taken writes nothing; a record that lapsed with nobody taking it, as after a failover, is
+ * taken again, like KEEP), and each live session (KEYS[3..], values and PX TTLs from ARGV[5..]
+ * in pairs).
  */
 const WRITE = `
 local holder = redis.call('GET', KEYS[1])
@@ -81,6 +98,7 @@ for i = 3, #KEYS do
 end
 return 1`;
 
+/** Deletes the key if it holds ARGV[1] (a meeting's record, or a controller lease). */
 const RELEASE = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 return 1`;
@@ -180,33 +198,67 @@ export class RedisMeetingStateStore implements MeetingStateStore {
     private readonly stateTtlMs = STATE_TTL_MS,
   ) {}
 
-  async acquire(meeting: MeetingId, controller: ControllerId, leaseMs: number) {
-    const holder = await this.redis.eval(ACQUIRE, 1, ownerKey(meeting), controller, leaseMs);
-    return controllerId(String(holder));
+  async renewLease(holder: Holder, leaseMs: number): Promise<string | null> {
+    // One command: SET with GET answers what the lease carried before.
+    return await this.redis.set(leaseKey(holder.controller), holder.token, 'PX', leaseMs, 'GET');
   }
 
-  async renew(meeting: MeetingId, controller: ControllerId, leaseMs: number) {
-    const holder = await this.redis.eval(
-      RENEW,
+  async releaseLease(holder: Holder): Promise<void> {
+    await this.redis.eval(RELEASE, 1, leaseKey(holder.controller), holder.token);
+  }
+
+  async holderAlive(holder: Holder): Promise<boolean> {
+    return (
+      holder.token !== '' && (await this.redis.get(leaseKey(holder.controller))) === holder.token
+    );
+  }
+
+  async acquire(meeting: MeetingId, holder: Holder, holdMs: number, lapsed?: Holder) {
+    const answer = await this.redis.eval(
+      ACQUIRE,
+      1,
+      ownerKey(meeting),
+      encodeHolder(holder),
+      holdMs,
+      lapsed === undefined ? '' : encodeHolder(lapsed),
+    );
+    return decodeHolder(String(answer));
+  }
+
+  async keep(meeting: MeetingId, holder: Holder, holdMs: number) {
+    const answer = await this.redis.eval(
+      KEEP,
       2,
       ownerKey(meeting),
       stateKey(meeting),
-      controller,
-      leaseMs,
+      encodeHolder(holder),
+      holdMs,
       this.stateTtlMs,
     );
-    return controllerId(String(holder));
+    return decodeHolder(String(answer));
   }
 
-  async release(meeting: MeetingId, controller: ControllerId): Promise<void> {
-    await this.redis.eval(RELEASE, 1, ownerKey(meeting), controller);
+  async release(meeting: MeetingId, holder: Holder): Promise<void> {
+    await this.redis.eval(RELEASE, 1, ownerKey(meeting), encodeHolder(holder));
+  }
+
+  encode(snapshot: MeetingSnapshot): EncodedSnapshot {
+    // `takenAt` first, so that everything after it is the snapshot but its time.
+    const { takenAt, ...rest } = snapshot;
+    const stored = encodeSnapshot({ takenAt, ...rest });
+    const untimed = stored.slice(stored.indexOf(','));
+    return {
+      meeting: snapshot.meeting,
+      stored,
+      fingerprint: createHash('sha1').update(untimed).digest('base64'),
+    };
   }
 
   async write(
-    snapshot: MeetingSnapshot,
-    controller: ControllerId,
+    snapshot: EncodedSnapshot,
+    holder: Holder,
     sessions: readonly LiveSession[],
-    leaseMs: number,
+    holdMs: number,
   ): Promise<boolean> {
     const meeting = snapshot.meeting;
     const written = await this.redis.eval(
@@ -215,12 +267,12 @@ export class RedisMeetingStateStore implements MeetingStateStore {
       ownerKey(meeting),
       stateKey(meeting),
       ...sessions.map((session) => sessionKey(meeting, session.participant)),
-      controller,
-      encodeSnapshot(snapshot),
+      encodeHolder(holder),
+      snapshot.stored,
       this.stateTtlMs,
-      leaseMs,
+      holdMs,
       ...sessions.flatMap((session) => [
-        sessionValue(controller, meeting, session.participant, session.lastSeenAt),
+        sessionValue(holder.controller, meeting, session.participant, session.lastSeenAt),
         Math.ceil(session.ttlMs),
       ]),
     );
@@ -233,6 +285,9 @@ export class RedisMeetingStateStore implements MeetingStateStore {
     return decodeSnapshot(raw);
   }
 }
+
+/** How long subscribing waits for its connection to be ready. */
+const SUBSCRIBE_READY_WAIT_MS = 2_000;
 
 const coordinationMessage = z.strictObject({
   type: z.enum(['claim', 'released']),
@@ -277,6 +332,15 @@ export class RedisMeetingCoordination implements MeetingCoordination {
       if (!parsed.success) return onMalformed('not a coordination message');
       onMessage(parsed.data as CoordinationMessage);
     });
+    // A connection without an offline queue refuses commands until it is ready.
+    if (subscriber.status !== 'ready')
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, SUBSCRIBE_READY_WAIT_MS);
+        subscriber.once('ready', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
     await subscriber.subscribe(this.channel);
   }
 

@@ -63,7 +63,7 @@ export interface DriverEffects {
  * here wait until it is (restored from the store), or are refused.
  */
 export interface MeetingGate {
-  /** Whether the meeting runs here (its lease held and its state loaded). */
+  /** Whether the meeting runs here (its record held and its state loaded). */
   runs(meeting: MeetingId): boolean;
   /** Asks for the meeting; `then` is called once: run here now, or refused with a retry hint. */
   want(

@@ -4,7 +4,7 @@ import { parseClusterNodes } from '../../adapters/redis/cluster.ts';
 
 /**
  * The Meeting Controller's shared-state settings (docs/services.md, "Meeting Controller"): where
- * meeting state lives when it is a Redis Cluster, and the meeting lease. Read beside
+ * meeting state lives when it is a Redis Cluster, and the controller's lease. Read beside
  * `mcEnvironment` by `main.ts`.
  */
 export const mcFailoverEnvironment = z
@@ -24,14 +24,14 @@ export const mcFailoverEnvironment = z
           return false;
         }
       }, 'expected host:port,...'),
-    /** How long a meeting lease lives without renewal (ms). */
+    /** How long the controller's lease (and so its meetings') lives without renewal (ms). */
     MC_MEETING_LEASE_MS: z.coerce
       .number()
       .int()
       .min(500)
       .max(60_000)
       .default(DEFAULT_OWNERSHIP_POLICY.leaseMs),
-    /** How often held leases are renewed (ms): at most a third of the lease. */
+    /** How often the lease is renewed (ms): at most a third of the lease. */
     MC_MEETING_LEASE_RENEW_MS: z.coerce
       .number()
       .int()

@@ -23,7 +23,10 @@ import {
 import {
   RedisMeetingCoordination,
   RedisMeetingStateStore,
+  leaseKey,
   ownerKey,
+  sessionKey,
+  stateKey,
 } from '../../adapters/redis/meeting-state.ts';
 import { TEST_REDIS_URL } from '../../adapters/redis/testing.ts';
 import type { ServerMessage } from '../generated/darktower/mc/v1/signaling.ts';
@@ -78,12 +81,26 @@ const effects: DriverEffects = {
   heartbeat: async () => {},
 };
 
+/** The snapshot writes a store was asked for: how many sessions went with each. */
+class CountingStore extends RedisMeetingStateStore {
+  readonly writes: { meeting: string; sessions: number }[] = [];
+  override write(...args: Parameters<RedisMeetingStateStore['write']>) {
+    this.writes.push({ meeting: args[0].meeting, sessions: args[2].length });
+    return super.write(...args);
+  }
+}
+
 async function controller(id: string, policy: OwnershipPolicy = DEFAULT_OWNERSHIP_POLICY) {
   const config = controllerConfig({ controller: controllerId(id) });
   const endpoint = new ControllerEndpoint(config, systemClock.now());
+  const store = new CountingStore(redis);
   const keeper = new MeetingStateKeeper(
-    new MeetingOwnership(controllerId(id), deterministicRandom(id.length), policy),
-    new RedisMeetingStateStore(redis),
+    new MeetingOwnership(
+      { controller: controllerId(id), token: `${id}-token` },
+      deterministicRandom(id.length),
+      policy,
+    ),
+    store,
     new RedisMeetingCoordination(redis),
     endpoint,
     config.region,
@@ -102,7 +119,7 @@ async function controller(id: string, policy: OwnershipPolicy = DEFAULT_OWNERSHI
   driver.start();
   await keeper.start(driver);
   running.push({ driver, keeper });
-  return { driver, keeper, endpoint };
+  return { driver, keeper, endpoint, store };
 }
 
 const until = async (check: () => boolean | Promise<boolean>, timeoutMs = 5_000) => {
@@ -127,7 +144,7 @@ describe('meeting hand-over between live controllers', () => {
     a.driver.join(M, participantId('bob'), region, layoutRequestNamed('grid'), bob);
     await until(() => joinAnswer(alice) !== undefined && joinAnswer(bob) !== undefined);
     expect(a.keeper.runs(M)).toBe(true);
-    expect(await redis.get(ownerKey(M))).toBe('mc-live-a');
+    expect(await redis.get(ownerKey(M))).toBe('mc-live-a/mc-live-a-token');
 
     // GC now names b: alice joins there.
     const claimedAt = Date.now();
@@ -146,7 +163,24 @@ describe('meeting hand-over between live controllers', () => {
     expect(a.endpoint.meeting(M)).toBeUndefined();
     expect(alice.closedWith).toBe(4409);
     expect(bob.closedWith).toBe(4409);
-    expect(await redis.get(ownerKey(M))).toBe('mc-live-b');
+    expect(await redis.get(ownerKey(M))).toBe('mc-live-b/mc-live-b-token');
+  });
+
+  it('writes a change after it, the sessions only when they changed', async () => {
+    const a = await controller('mc-live-d');
+    const m = meetingId('writes-1');
+    const region = regionId(controllerConfig().region);
+    const alice = new Peer();
+    a.driver.join(m, participantId('alice'), region, layoutRequestNamed('grid'), alice);
+    await until(() => joinAnswer(alice) !== undefined);
+    await until(async () => (await redis.exists(sessionKey(m, 'alice'))) === 1);
+    const before = a.store.writes.length;
+    expect(a.store.writes.at(-1)).toEqual({ meeting: m, sessions: 1 });
+    // A change that leaves every session as it was: the snapshot is written, no session.
+    a.driver.message(m, { type: 'speaker', participant: participantId('alice') });
+    await until(() => a.store.writes.length > before);
+    expect(a.store.writes.slice(before)).toEqual([{ meeting: m, sessions: 0 }]);
+    expect(JSON.parse((await redis.get(stateKey(m))) ?? '{}').activeSpeakers).toEqual(['alice']);
   });
 
   it('a join for a meeting whose holder never lets go is refused with a retry hint at the backoff deadline', async () => {
@@ -156,8 +190,9 @@ describe('meeting hand-over between live controllers', () => {
       backoff: { ...DEFAULT_OWNERSHIP_POLICY.backoff, deadlineMs: 1_500 },
     });
     const m = meetingId('held-elsewhere');
-    // Another controller holds the lease and keeps renewing it (it does not listen).
-    await redis.set(ownerKey(m), 'mc-elsewhere', 'PX', 60_000);
+    // Another controller runs the meeting and its lease lives (it does not listen).
+    await redis.set(ownerKey(m), 'mc-elsewhere/e1', 'PX', 60_000);
+    await redis.set(leaseKey('mc-elsewhere'), 'e1', 'PX', 60_000);
     const peer = new Peer();
     const region = regionId(controllerConfig().region);
     b.driver.join(m, participantId('carol'), region, layoutRequestNamed('grid'), peer);

@@ -1,14 +1,21 @@
 /**
  * The driver of core's `MeetingOwnership` and of meeting snapshots (`core/mc/snapshot.ts`):
- * carries out the ownership machine's outputs against the store and the coordination channel,
- * restores a meeting it is told to run from the stored snapshot, and writes each meeting's
- * snapshot after it changed. It decides nothing: when to take, retry, renew, give up or let a
+ * carries out the ownership machine's outputs against the store and the coordination channel
+ * (the controller lease renewed, meeting records taken, checked and refreshed), restores a
+ * meeting it is told to run from the stored snapshot, and writes each meeting's snapshot after
+ * it changed (at most one write in flight per meeting; what changed meanwhile is written next,
+ * latest state only). It decides nothing: when to take, retry, renew, refresh, give up or let a
  * meeting go is the ownership machine's; what a snapshot holds and whether a stored one may be
  * restored is core's snapshot module's.
  */
 import type { ControllerId, MeetingId, RegionId } from '../../core/ids.ts';
 import type { ControllerEndpoint } from '../../core/mc/endpoint.ts';
-import type { MeetingOwnership, OwnershipOutput } from '../../core/mc/ownership.ts';
+import {
+  sameHolder,
+  type Holder,
+  type MeetingOwnership,
+  type OwnershipOutput,
+} from '../../core/mc/ownership.ts';
 import {
   liveSessions,
   restoreMeeting,
@@ -43,8 +50,11 @@ export class MeetingStateKeeper implements MeetingGate {
   private readonly waiting = new Map<MeetingId, ((outcome: Outcome) => void)[]>();
   private readonly dirty = new Set<MeetingId>();
   private readonly writing = new Set<MeetingId>();
-  /** Each meeting's last written snapshot, without its time: unchanged state is not rewritten. */
-  private readonly written = new Map<MeetingId, string>();
+  /**
+   * Each meeting's last written snapshot (its fingerprint: unchanged state is not rewritten) and
+   * the sessions written with it.
+   */
+  private readonly written = new Map<MeetingId, { fingerprint: string; sessions: string }>();
   private writeScheduled = false;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
@@ -72,9 +82,16 @@ export class MeetingStateKeeper implements MeetingGate {
     return this.ownership.controller;
   }
 
+  private get holder(): Holder {
+    return this.ownership.holder;
+  }
+
   /** Starts listening to the other controllers; the driver carries out releases and adoptions. */
   async start(driver: ControllerDriver): Promise<void> {
     this.driver = driver;
+    // The controller lease first: meetings are taken once it is held, channel or not.
+    this.ownership.start(this.clock.now());
+    this.pump();
     await this.coordination.subscribe(
       (message) => {
         if (message.by === this.controller) return;
@@ -100,6 +117,10 @@ export class MeetingStateKeeper implements MeetingGate {
       this.waiting.delete(meeting);
       for (const then of waiters) then({ ok: false, retryAfterMs: STORE_RETRY_MS });
     }
+    // Its meetings are free to take at once, not a lease later.
+    await this.store
+      .releaseLease(this.holder)
+      .catch((error: unknown) => this.logger.warn({ err: error }, 'controller lease not released'));
     await this.coordination.close();
   }
 
@@ -124,6 +145,10 @@ export class MeetingStateKeeper implements MeetingGate {
   changed(meeting: MeetingId): void {
     if (!this.ready.has(meeting)) return;
     this.dirty.add(meeting);
+    this.scheduleWrites();
+  }
+
+  private scheduleWrites(): void {
     if (this.writeScheduled) return;
     this.writeScheduled = true;
     // One write per meeting for everything one turn of the event loop changed.
@@ -166,20 +191,48 @@ export class MeetingStateKeeper implements MeetingGate {
   }
 
   private carryOut(output: OwnershipOutput): void {
-    const meeting = output.meeting;
     const policy = this.ownership.policy;
+    if (output.type === 'renew-lease') {
+      this.store.renewLease(this.holder, policy.leaseMs).then(
+        (previous) => {
+          this.ownership.handleLease({ previous }, this.clock.now());
+          this.pump();
+        },
+        (error: unknown) => this.logger.warn({ err: error }, 'controller lease not renewed'),
+      );
+      // Snapshots whose write failed are written again.
+      if (this.dirty.size > 0) this.scheduleWrites();
+      return;
+    }
+    const meeting = output.meeting;
     switch (output.type) {
       case 'acquire':
-        this.store.acquire(meeting, this.controller, policy.leaseMs).then(
+        this.store.acquire(meeting, this.holder, policy.holdMs, output.lapsed).then(
           (holder) => {
             const now = this.clock.now();
-            if (holder === this.controller)
+            if (sameHolder(holder, this.holder))
               this.ownership.handle({ type: 'acquired', meeting }, now);
             else this.ownership.handle({ type: 'held', meeting, holder }, now);
             this.pump();
           },
           (error: unknown) => {
             this.logger.warn({ err: error, meeting_id: meeting }, 'meeting lease unavailable');
+            this.ownership.handle({ type: 'acquire-failed', meeting }, this.clock.now());
+            this.pump();
+          },
+        );
+        return;
+      case 'check-holder':
+        this.store.holderAlive(output.holder).then(
+          (alive) => {
+            this.ownership.handle(
+              { type: 'holder-checked', meeting, holder: output.holder, alive },
+              this.clock.now(),
+            );
+            this.pump();
+          },
+          (error: unknown) => {
+            this.logger.warn({ err: error, meeting_id: meeting }, 'meeting holder unchecked');
             this.ownership.handle({ type: 'acquire-failed', meeting }, this.clock.now());
             this.pump();
           },
@@ -200,20 +253,18 @@ export class MeetingStateKeeper implements MeetingGate {
         );
         this.answer(meeting, { ok: false, retryAfterMs: output.retryAfterMs });
         return;
-      case 'renew':
-        this.store.renew(meeting, this.controller, policy.leaseMs).then(
+      case 'keep':
+        this.store.keep(meeting, this.holder, policy.holdMs).then(
           (holder) => {
             this.ownership.handle(
-              { type: 'renewed', meeting, held: holder === this.controller },
+              { type: 'kept', meeting, held: sameHolder(holder, this.holder) },
               this.clock.now(),
             );
             this.pump();
           },
           (error: unknown) =>
-            this.logger.warn({ err: error, meeting_id: meeting }, 'meeting lease not renewed'),
+            this.logger.warn({ err: error, meeting_id: meeting }, 'meeting record not refreshed'),
         );
-        // A snapshot whose write failed is written again.
-        if (this.dirty.has(meeting)) this.writeDirty();
         return;
       case 'stop':
         void this.letGo(meeting, output.reason);
@@ -231,7 +282,7 @@ export class MeetingStateKeeper implements MeetingGate {
     } catch (error) {
       this.logger.warn({ err: error, meeting_id: meeting }, 'meeting state unreadable now');
       this.ownership.handle({ type: 'dropped', meeting }, this.clock.now());
-      await this.store.release(meeting, this.controller).catch(() => undefined);
+      await this.store.release(meeting, this.holder).catch(() => undefined);
       this.answer(meeting, { ok: false, retryAfterMs: STORE_RETRY_MS });
       this.pump();
       return;
@@ -289,10 +340,10 @@ export class MeetingStateKeeper implements MeetingGate {
       const snapshot = snapshotMeeting(machine, now);
       await this.store
         .write(
-          snapshot,
-          this.controller,
+          this.store.encode(snapshot),
+          this.holder,
           this.sessionsOf(snapshot, now),
-          this.ownership.policy.leaseMs,
+          this.ownership.policy.holdMs,
         )
         .catch((error: unknown) => this.logger.warn({ err: error }, 'last snapshot not written'));
     }
@@ -304,7 +355,7 @@ export class MeetingStateKeeper implements MeetingGate {
     this.logger.info({ meeting_id: meeting, reason }, 'meeting let go to another controller');
     if (reason !== 'claimed') return;
     try {
-      await this.store.release(meeting, this.controller);
+      await this.store.release(meeting, this.holder);
       await this.coordination.publish({ type: 'released', meeting, by: this.controller });
     } catch (error) {
       this.logger.warn({ err: error, meeting_id: meeting }, 'release not announced');
@@ -315,44 +366,50 @@ export class MeetingStateKeeper implements MeetingGate {
     return liveSessions(snapshot, this.endpoint.config.meetings.sessionTtlMs, now);
   }
 
+  /**
+   * Writes each changed meeting: at most one write in flight per meeting, and what changed
+   * while one was out written after it (the latest state only). Unchanged state is not written
+   * again; the members' sessions go with a snapshot only when they changed since the last one
+   * written (or none was, since this controller took the meeting).
+   */
   private writeDirty(): void {
-    for (const meeting of [...this.dirty]) {
+    for (const meeting of this.dirty) {
       if (this.writing.has(meeting)) continue;
+      this.dirty.delete(meeting);
       const machine = this.endpoint.meeting(meeting);
-      if (machine === undefined || !this.ready.has(meeting)) {
-        this.dirty.delete(meeting);
-        continue;
-      }
+      if (machine === undefined || !this.ready.has(meeting)) continue;
       const now = this.clock.now();
       const snapshot = snapshotMeeting(machine, now);
-      const signature = JSON.stringify({ ...snapshot, takenAt: 0 });
-      this.dirty.delete(meeting);
-      if (this.written.get(meeting) === signature) continue;
+      const encoded = this.store.encode(snapshot);
+      const last = this.written.get(meeting);
+      if (last?.fingerprint === encoded.fingerprint) continue;
+      const sessions = this.sessionsOf(snapshot, now);
+      const sessionsSignature = sessions.map((s) => `${s.participant}@${s.lastSeenAt}`).join(',');
+      const sessionsChanged = last?.sessions !== sessionsSignature;
       this.writing.add(meeting);
       this.store
-        .write(
-          snapshot,
-          this.controller,
-          this.sessionsOf(snapshot, now),
-          this.ownership.policy.leaseMs,
-        )
+        .write(encoded, this.holder, sessionsChanged ? sessions : [], this.ownership.policy.holdMs)
         .then(
           (held) => {
             this.writing.delete(meeting);
             if (!held) {
-              this.ownership.handle({ type: 'renewed', meeting, held: false }, this.clock.now());
+              this.ownership.handle({ type: 'kept', meeting, held: false }, this.clock.now());
               this.pump();
               return;
             }
             this.counts.writes++;
-            this.written.set(meeting, signature);
-            if (this.dirty.has(meeting)) this.writeDirty();
+            if (this.ready.has(meeting))
+              this.written.set(meeting, {
+                fingerprint: encoded.fingerprint,
+                sessions: sessionsSignature,
+              });
+            if (this.dirty.has(meeting)) this.scheduleWrites();
           },
           (error: unknown) => {
             this.writing.delete(meeting);
             this.counts.writeFailures++;
-            // Kept dirty: written again with the next renewal.
-            this.dirty.add(meeting);
+            // Kept dirty: written again with the next lease renewal.
+            if (this.ready.has(meeting)) this.dirty.add(meeting);
             this.logger.warn({ err: error, meeting_id: meeting }, 'meeting snapshot not written');
           },
         );

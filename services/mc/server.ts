@@ -106,7 +106,7 @@ export interface McStartOptions {
   readonly logger?: Logger;
   /** A handler's route API address, before the configured ones (tests on ephemeral ports). */
   readonly routeAddress?: (handler: HandlerId) => string | undefined;
-  /** Shared meeting state: a Redis Cluster and the lease (defaults: REDIS_URL, 3 s lease). */
+  /** Shared meeting state: a Redis Cluster and the controller lease (defaults: REDIS_URL, 3 s lease). */
   readonly failover?: Partial<McFailoverEnvironment>;
 }
 
@@ -477,12 +477,16 @@ export async function startMc(
 
   const endpoint = endpointOf();
   const keeper = new MeetingStateKeeper(
-    new MeetingOwnership(controllerId(env.MC_ID), cryptoRandom, {
-      ...DEFAULT_OWNERSHIP_POLICY,
-      leaseMs: options.failover?.MC_MEETING_LEASE_MS ?? DEFAULT_OWNERSHIP_POLICY.leaseMs,
-      renewEveryMs:
-        options.failover?.MC_MEETING_LEASE_RENEW_MS ?? DEFAULT_OWNERSHIP_POLICY.renewEveryMs,
-    }),
+    new MeetingOwnership(
+      { controller: controllerId(env.MC_ID), token: randomUUID() },
+      cryptoRandom,
+      {
+        ...DEFAULT_OWNERSHIP_POLICY,
+        leaseMs: options.failover?.MC_MEETING_LEASE_MS ?? DEFAULT_OWNERSHIP_POLICY.leaseMs,
+        renewEveryMs:
+          options.failover?.MC_MEETING_LEASE_RENEW_MS ?? DEFAULT_OWNERSHIP_POLICY.renewEveryMs,
+      },
+    ),
     new RedisMeetingStateStore(stateRedis),
     new RedisMeetingCoordination(stateRedis),
     endpoint,
@@ -687,7 +691,7 @@ function registerMeetingStateMetrics(registry: Registry, keeper: MeetingStateKee
   registerScrapedGauge(
     registry,
     'mc_meetings_owned',
-    'Meetings whose lease this controller holds',
+    'Meetings whose record names this controller',
     () => keeper.runningCount,
   );
   new Counter({
