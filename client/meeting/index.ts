@@ -12,4 +12,10 @@ export {
   type UserToken,
 } from './http.ts';
 export { SIGNALING_SUBPROTOCOL, SignalingConnection, SignalingTimeout } from './signaling.ts';
-export { JoinError, MeetingSession, type JoinErrorKind, type JoinOptions } from './session.ts';
+export {
+  JoinError,
+  MeetingSession,
+  type JoinErrorKind,
+  type JoinOptions,
+  type JoinStage,
+} from './session.ts';

@@ -59,7 +59,17 @@ export interface JoinOptions extends HttpOptions {
   readonly timeoutMs?: number;
   /** How often the session is kept alive (default 60 s; the controller keeps it 5 minutes). */
   readonly heartbeatIntervalMs?: number;
+  /**
+   * Told when each step of the join ends (`performance.now()`), for timing a join by stage:
+   * the meeting looked up, signaling open, the join sent, its answer, media accepted. A retry
+   * goes through the steps again.
+   */
+  readonly onStage?: (stage: JoinStage, atMs: number) => void;
 }
+
+/** The steps of a join, in order (see `JoinOptions.onStage`). */
+export type JoinStage =
+  'meeting-info' | 'signaling-open' | 'join-sent' | 'join-answered' | 'media-connected';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -154,7 +164,9 @@ export class MeetingSession implements DatagramSink {
       if (Date.now() > deadline) {
         throw new JoinError('timeout', `no join in time${lastWhy ? ` (last: ${lastWhy})` : ''}`);
       }
+      const stage = (name: JoinStage) => options.onStage?.(name, performance.now());
       const meeting = await lookupMeeting(options.gcUrl, options.token, options.meetingId, options);
+      stage('meeting-info');
       if (meeting.status !== 'active') {
         throw new JoinError(
           'meeting-not-active',
@@ -167,6 +179,7 @@ export class MeetingSession implements DatagramSink {
         continue;
       }
       const signaling = await SignalingConnection.open(meeting.controller.url, options);
+      stage('signaling-open');
       signaling.send({
         join: {
           accessToken: options.token,
@@ -176,12 +189,14 @@ export class MeetingSession implements DatagramSink {
           keyPackage: Buffer.alloc(0),
         },
       });
+      stage('join-sent');
       const answer = await signaling
         .next(joinAnswerOf, Math.max(1, deadline - Date.now()))
         .catch((): JoinAnswer => ({
           kind: 'failed',
           error: new JoinError('timeout', 'the controller did not answer the join'),
         }));
+      stage('join-answered');
       if (answer.kind !== 'joined') {
         await signaling.close();
         if (answer.kind === 'failed') throw answer.error;
@@ -201,6 +216,7 @@ export class MeetingSession implements DatagramSink {
           response.connectionToken,
           options.WebSocket,
         );
+        stage('media-connected');
         signaling.send({ mediaConnected: { handler: handler.id } });
         return new MeetingSession(
           meeting,
