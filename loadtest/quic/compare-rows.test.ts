@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { builtinScenario } from '../../sim/scenario/builtin.ts';
 import { comparisonRows, EXPLAIN_OVER_PERCENT, renderComparisonRows } from './compare-rows.ts';
 import { predict } from './predict.ts';
 import { loadPlanFrom } from './scenario.ts';
@@ -109,5 +110,14 @@ describe('predicted vs measured', () => {
       ]),
     ).toEqual({ bounds: [1, 2], cumulative: [3, 5] });
     expect(mergeBuckets([])).toEqual({ bounds: [], cumulative: [] });
+  });
+});
+
+describe('the loopback model', () => {
+  it("gives basic.yaml the built-in loopback scenario's topology, network and service times", () => {
+    const loopback = builtinScenario('loopback');
+    const { name: _a, description: _b, ...predicted } = prediction.scenario;
+    const { name: _c, description: _d, ...builtin } = loopback as NonNullable<typeof loopback>;
+    expect(predicted).toEqual(builtin);
   });
 });
