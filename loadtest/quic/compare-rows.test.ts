@@ -26,6 +26,7 @@ function measured(factor: number, failoverMs: number | null): StackResult {
     scenario: 'basic',
     startedAt: '',
     wallSeconds: 1,
+    loadAverage: { atStart: 1, atEnd: 1 },
     joins: { attempted: 16, joined: 16, failed: {} },
     stages: {
       meetingInfo: at(stage('meeting info')),

@@ -79,7 +79,7 @@ export function writeComparison(report: ComparisonReport, json: string, html: st
     title: `Dark Tower: simulator vs local stack, ${report.scenario}`,
     about: [
       `Predicted: the simulator, seed ${report.predicted.seed}, loopback model, trace hash ${report.predicted.traceHash}.`,
-      `Measured: AC, GC, a Meeting Controller and ${report.measured.handlers.length} Media Handlers on loopback, started ${report.measured.startedAt}, ${report.measured.wallSeconds} s; ${report.measured.joins.joined} of ${report.measured.joins.attempted} members joined through the controller.`,
+      `Measured: AC, GC, a Meeting Controller and ${report.measured.handlers.length} Media Handlers on loopback, started ${report.measured.startedAt}, ${report.measured.wallSeconds} s; ${report.measured.joins.joined} of ${report.measured.joins.attempted} members joined through the controller; machine load average ${report.measured.loadAverage.atStart} at the first join, ${report.measured.loadAverage.atEnd} at the end.`,
     ],
     tolerancePercent: report.tolerancePercent,
     rows: report.rows,
@@ -119,6 +119,10 @@ async function main(): Promise<number> {
   }
   const report = await compare(read.plan, { onProgress: (line) => console.log(line) });
   console.log(renderComparisonRows(read.plan.name, report.rows));
+  const load = report.measured.loadAverage;
+  console.log(
+    `machine load average (1 min) ${load.atStart} at the first join, ${load.atEnd} at the end`,
+  );
   const json = `reports/load-compare-${read.plan.name}.json`;
   const html = `reports/load-compare-${read.plan.name}.html`;
   writeComparison(report, json, html);

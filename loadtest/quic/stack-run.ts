@@ -28,6 +28,7 @@
 import { type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { createWriteStream, mkdirSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join as joinPath } from 'node:path';
 import { createServer } from 'node:net';
 import * as hdr from 'hdr-histogram-js';
@@ -107,6 +108,8 @@ export interface StackResult {
   readonly scenario: string;
   readonly startedAt: string;
   readonly wallSeconds: number;
+  /** The machine's 1-minute load average at the first join and at the end (2 cores here). */
+  readonly loadAverage: { readonly atStart: number; readonly atEnd: number };
   readonly joins: {
     readonly attempted: number;
     readonly joined: number;
@@ -328,6 +331,7 @@ export async function runAgainstStack(
     let received = 0;
     const failed: Record<string, number> = {};
     const t0 = performance.now();
+    const loadAtStart = loadavg()[0] ?? 0;
     const elapsed = () => (performance.now() - t0) / 1000;
     const publishingIn = (meeting: number, except: Member) =>
       members.some(
@@ -507,6 +511,7 @@ export async function runAgainstStack(
       scenario: plan.name,
       startedAt,
       wallSeconds: round((performance.now() - wallStart) / 1000),
+      loadAverage: { atStart: round(loadAtStart, 2), atEnd: round(loadavg()[0] ?? 0, 2) },
       joins: {
         attempted: members.length,
         joined: members.filter((m) => m.session !== undefined).length,
