@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { builtinScenario } from '../../sim/scenario/builtin.ts';
+import { LOOPBACK_SERVICE_TIMES } from '../../sim/scenario/loopback.ts';
 import { comparisonRows, EXPLAIN_OVER_PERCENT, renderComparisonRows } from './compare-rows.ts';
 import { predict } from './predict.ts';
 import { loadPlanFrom } from './scenario.ts';
@@ -16,6 +17,7 @@ const plan = (() => {
   return read.value;
 })();
 const prediction = predict(plan);
+const { firstFrameMs: _frame, ...LOOPBACK_SERVICE_TIMES_BUT_FIRST_FRAME } = LOOPBACK_SERVICE_TIMES;
 const stage = (name: string) =>
   prediction.report.joinStages.find((s) => s.stage === name)?.latency.p50Ms as number;
 
@@ -36,7 +38,10 @@ function measured(factor: number, failoverMs: number | null): StackResult {
     },
     signalingRoundTrip: at(stage('join at controller')),
     joinToFirstFrame: at(prediction.report.latency.joinToMedia.p50Ms - stage('token')),
-    forwarding: { p50Ms: 0.003 * factor, p99Ms: 0.003 * factor },
+    forwarding: {
+      p50Ms: LOOPBACK_SERVICE_TIMES.forwardingMs * factor,
+      p99Ms: LOOPBACK_SERVICE_TIMES.forwardingMs * factor,
+    },
     utilisation: {
       meanPercent: prediction.report.utilisation.meanPercent,
       maxPercent: prediction.report.utilisation.maxPercent,
@@ -63,7 +68,7 @@ describe('predicted vs measured', () => {
     expect(prediction.failover?.members).toBeGreaterThan(0);
     expect(prediction.failover?.maxMs).toBeGreaterThan(0);
     // The loopback model, not the scenario file's service times.
-    expect(prediction.scenario.serviceTimes.forwardingMs).toBe(0.003);
+    expect(prediction.scenario.serviceTimes).toMatchObject(LOOPBACK_SERVICE_TIMES_BUT_FIRST_FRAME);
     expect(prediction.scenario.serviceTimes.firstFrameMs).toBe(1000 / 50);
   });
 

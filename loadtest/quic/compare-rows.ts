@@ -116,7 +116,7 @@ export function comparisonRows(
       predicted: report.latency.forwarding.count === 0 ? null : times.forwardingMs,
       measured: measured.forwarding.p50Ms,
       off: (_p, x) =>
-        `serviceTimes.forwardingMs (${times.forwardingMs} ms) is bench:mh's arrival to last send on the handler's UDP path; the Node client library's media goes over WebSocket, where each copy out is a framed socket write: ${f(x)} ms here. The model has one forwardingMs for every transport`,
+        `serviceTimes.forwardingMs (${times.forwardingMs} ms, bench:mh-ingress's mean inside a running handler, at saturation, WebSocket and UDP ingress): the handler's histogram says ${f(x)} ms here, with the handler's event loop shared with its WebSocket sessions and other processes on two cores. The model has one forwardingMs for every transport and load`,
     },
     {
       name: 'forwarding latency p99',

@@ -45,10 +45,13 @@ export const LOOPBACK_SERVICE_TIMES = {
   /** Not calibrated (the route API's gRPC round trip); the default stands. */
   routeCommandMs: 1,
   /**
-   * bench:mh (2026-12-05, ROUNDS=3), "latency": arrival to the last send of a datagram inside
-   * the handler, UDP, fan-out 1 to 8, at 50 % and 80 % of capacity: p50 2.96 us and 2.93 us.
+   * bench:mh-ingress (2026-12-05): arrival to the last send inside a running handler process
+   * (`mh_forwarding_latency_seconds`), its WebSocket and UDP ingress, fan-out 1 to 2, mean
+   * 31.5 us. The load clients' media goes over WebSocket to handler processes, which this
+   * benchmark measures; bench:mh's in-process UDP path (p50 2.96 us at 50 % of capacity,
+   * fan-out 1 to 8) leaves out the sends of a WebSocket and the process around the forwarder.
    */
-  forwardingMs: 0.003,
+  forwardingMs: 0.0315,
   /** Replaced per scenario by `loopbackModel`: a load client's next frame (see there). */
   firstFrameMs: 20,
 } as const satisfies Scenario['serviceTimes'];
