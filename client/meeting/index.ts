@@ -24,4 +24,5 @@ export {
   type JoinErrorKind,
   type JoinOptions,
   type MediaConnect,
+  type JoinStage,
 } from './session.ts';

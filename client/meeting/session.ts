@@ -77,8 +77,13 @@ export interface JoinOptions extends HttpOptions {
   readonly signaling?: (url: string) => Promise<SignalingConnection>;
   /** Connects a media session to a handler with a connection token (default: its WebSocket). */
   readonly media?: MediaConnect;
-  /** Each step of the join as it is reached (for timing). */
-  readonly onStep?: (step: 'joined' | 'media', answer: JoinResponse) => void;
+  /**
+   * Told when each step of the join ends (`performance.now()`), for timing a join by stage:
+   * the meeting looked up, signaling open, the join sent, its answer, media accepted. A retry
+   * goes through the steps again. The controller's answer comes with the last two steps when
+   * it let the member in.
+   */
+  readonly onStage?: (stage: JoinStage, atMs: number, answer?: JoinResponse) => void;
 }
 
 /** How a media session reaches a handler. */
@@ -117,6 +122,10 @@ function mlsPump(signaling: SignalingConnection, member: E2eeMember): () => void
     }
   };
 }
+
+/** The steps of a join, in order (see `JoinOptions.onStage`). */
+export type JoinStage =
+  'meeting-info' | 'signaling-open' | 'join-sent' | 'join-answered' | 'media-connected';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -238,9 +247,12 @@ export class MeetingSession implements DatagramSink {
       if (Date.now() > deadline) {
         throw new JoinError('timeout', `no join in time${lastWhy ? ` (last: ${lastWhy})` : ''}`);
       }
+      const stage = (name: JoinStage, answer?: JoinResponse) =>
+        options.onStage?.(name, performance.now(), answer);
       const meeting =
         known ?? (await lookupMeeting(options.gcUrl, options.token, options.meetingId, options));
       known = undefined;
+      stage('meeting-info');
       if (meeting.status !== 'active') {
         throw new JoinError(
           'meeting-not-active',
@@ -257,6 +269,7 @@ export class MeetingSession implements DatagramSink {
         participant === undefined ? undefined : E2eeMember.create(meeting.meetingId, participant),
         openSignaling(meeting.controller.url),
       ]);
+      stage('signaling-open');
       signaling.send({
         join: {
           accessToken: options.token,
@@ -266,13 +279,16 @@ export class MeetingSession implements DatagramSink {
           keyPackage: member === undefined ? Buffer.alloc(0) : member.keyPackage,
         },
       });
+      stage('join-sent');
       const answer = await signaling
         .next(joinAnswerOf, Math.max(1, deadline - Date.now()))
         .catch((): JoinAnswer => ({
           kind: 'failed',
           error: new JoinError('timeout', 'the controller did not answer the join'),
         }));
+      const answeredAt = performance.now();
       if (answer.kind !== 'joined') {
+        options.onStage?.('join-answered', answeredAt);
         member?.forget();
         await signaling.close();
         if (answer.kind === 'failed') throw answer.error;
@@ -282,11 +298,12 @@ export class MeetingSession implements DatagramSink {
       }
       const response = answer.message.joinResponse;
       if (response === undefined || response.mediaHandler === undefined) {
+        options.onStage?.('join-answered', answeredAt);
         member?.forget();
         await signaling.close();
         throw new JoinError('refused', 'the join answer names no media handler');
       }
-      options.onStep?.('joined', response);
+      options.onStage?.('join-answered', answeredAt, response);
       // The MLS member starts on the controller's messages now, while media connects.
       const pump = member === undefined ? () => undefined : mlsPump(signaling, member);
       signaling.onMessage = pump;
@@ -299,7 +316,7 @@ export class MeetingSession implements DatagramSink {
           connect,
         );
         signaling.send({ mediaConnected: { handler: handler.id } });
-        options.onStep?.('media', response);
+        stage('media-connected', response);
         return new MeetingSession(
           meeting,
           response.participantId,

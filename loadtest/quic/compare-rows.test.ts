@@ -1,10 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { runScenario } from '../../sim/run.ts';
-import { comparisonRows, mergeBuckets, renderComparisonRows } from './compare-rows.ts';
-import type { LoadResult } from './load.ts';
+import { builtinScenario } from '../../sim/scenario/builtin.ts';
+import { LOOPBACK_SERVICE_TIMES } from '../../sim/scenario/loopback.ts';
+import { comparisonRows, EXPLAIN_OVER_PERCENT, renderComparisonRows } from './compare-rows.ts';
+import { predict } from './predict.ts';
 import { loadPlanFrom } from './scenario.ts';
+import { measuredLatency, type StackResult } from './stack-run.ts';
+import { mergeBuckets } from './stats.ts';
 
 const plan = (() => {
   const read = loadPlanFrom(
@@ -13,83 +16,114 @@ const plan = (() => {
   if (!read.ok) throw new Error('basic scenario');
   return read.value;
 })();
-const predicted = runScenario({ scenario: plan.scenario, seed: 1 }).report;
+const prediction = predict(plan);
+const { firstFrameMs: _frame, ...LOOPBACK_SERVICE_TIMES_BUT_FIRST_FRAME } = LOOPBACK_SERVICE_TIMES;
+const stage = (name: string) =>
+  prediction.report.joinStages.find((s) => s.stage === name)?.latency.p50Ms as number;
 
-/** The parts of a load result the comparison reads. */
-function measured(options: { forwardingUs: number; utilisation: number; e2eUs: number }) {
-  const bound = options.forwardingUs / 1e6;
+/** A measurement `factor` times the prediction on every latency, utilisation as predicted. */
+function measured(factor: number, failoverMs: number | null): StackResult {
+  const at = (ms: number) => measuredLatency([ms * factor]);
   return {
-    handlers: [
-      {
-        forwardingBuckets: { bounds: [bound, Infinity], cumulative: [100, 100] },
-        utilisation: { meanPercent: options.utilisation, maxPercent: options.utilisation },
-      },
-    ],
-    endToEndLatencyUs: { count: 10, p50: options.e2eUs, p99: options.e2eUs },
-    sessions: {
-      accepted: predicted.joins.admitted,
-      redirectsFollowed: 0,
-      redirectedMidMeeting: 0,
-      refused: {},
+    scenario: 'basic',
+    startedAt: '',
+    wallSeconds: 1,
+    loadAverage: { atStart: 1, atEnd: 1 },
+    joins: { attempted: 16, joined: 16, failed: {} },
+    stages: {
+      meetingInfo: at(stage('meeting info')),
+      joinAtController: at(stage('join at controller')),
+      mediaSession: at(stage('media session')),
+      firstFrame: at(stage('first frame')),
     },
-  } as unknown as LoadResult;
+    signalingRoundTrip: at(stage('join at controller')),
+    joinToFirstFrame: at(prediction.report.latency.joinToMedia.p50Ms - stage('token')),
+    forwarding: {
+      p50Ms: LOOPBACK_SERVICE_TIMES.forwardingMs * factor,
+      p99Ms: LOOPBACK_SERVICE_TIMES.forwardingMs * factor,
+    },
+    utilisation: {
+      meanPercent: prediction.report.utilisation.meanPercent,
+      maxPercent: prediction.report.utilisation.maxPercent,
+    },
+    handlers: [],
+    frames: { sent: 1, received: 1, skipped: 0 },
+    failover:
+      failoverMs === null
+        ? null
+        : {
+            killedHandler: 'load-mh-1',
+            killedAtSeconds: 20,
+            members: 1,
+            killToFirstFrameMs: [failoverMs],
+            maxMs: failoverMs,
+            moves: [],
+            told: [],
+          },
+  };
 }
 
 describe('predicted vs measured', () => {
-  it('explains a difference over 10 % by the model parameter behind it, and not one within', () => {
-    const rows = comparisonRows(
-      plan,
-      predicted,
-      measured({
-        forwardingUs: 5,
-        utilisation: predicted.utilisation.meanPercent * 1.05,
-        e2eUs: predicted.latency.mediaPath.p50Ms * 1000,
-      }),
+  it('predicts a failover for the scenario with a handler crash, and every other row', () => {
+    expect(prediction.failover?.members).toBeGreaterThan(0);
+    expect(prediction.failover?.maxMs).toBeGreaterThan(0);
+    // The loopback model, not the scenario file's service times.
+    expect(prediction.scenario.serviceTimes).toMatchObject(LOOPBACK_SERVICE_TIMES_BUT_FIRST_FRAME);
+    expect(prediction.scenario.serviceTimes.firstFrameMs).toBe(1000 / 50);
+  });
+
+  it('marks rows within 10 % and explains the others by their model parameter', () => {
+    const close = comparisonRows(plan, prediction, measured(1.05, prediction.failover?.maxMs ?? 1));
+    for (const row of close) {
+      expect(row.predicted, row.name).not.toBeNull();
+      expect(row.measured, row.name).not.toBeNull();
+      // The p99 row: one sample in the fake, so p99 is p50 and the prediction's p99 differs.
+      if (row.name.endsWith('p99') && row.name.startsWith('join')) continue;
+      expect(row.within, row.name).toBe(true);
+      expect(row.explanation, row.name).toBeNull();
+    }
+    const far = comparisonRows(plan, prediction, measured(3, 60));
+    const row = (name: string) => far.find((r) => r.name === name);
+    expect(row('signaling round trip: join p50')?.differencePercent).toBeCloseTo(200, 0);
+    expect(row('signaling round trip: join p50')?.within).toBe(false);
+    expect(row('signaling round trip: join p50')?.explanation).toContain(
+      'serviceTimes.joinProcessingMs',
     );
-    const row = (name: string) => rows.find((r) => r.name === name);
-    expect(predicted.latency.forwarding.p50Ms).toBe(plan.scenario.serviceTimes.forwardingMs);
-    expect(row('forwarding latency p50')?.measured).toBeCloseTo(0.0025, 6);
-    expect(row('forwarding latency p50')?.differencePercent).toBeLessThan(-10);
     expect(row('forwarding latency p50')?.explanation).toContain('serviceTimes.forwardingMs');
-    expect(row('handler utilisation mean')?.differencePercent).toBeCloseTo(5, 0);
-    expect(row('handler utilisation mean')?.explanation).toBeNull();
-    expect(row('media path (end to end) p50')?.explanation).toBeNull();
-    expect(row('sessions admitted')?.differencePercent).toBe(0);
-    expect(row('join-to-media p99')).toMatchObject({ measured: null, differencePercent: null });
-    expect(row('join-to-media p99')?.explanation).toContain('Meeting Controller');
-    const text = renderComparisonRows('basic', rows);
-    expect(text).toContain('forwarding latency p50');
-    expect(text).toMatch(/\[1\] serviceTimes\.forwardingMs/);
+    expect(row('failover after a handler kill (last member back)')?.explanation).toContain(
+      'detectionMs',
+    );
+    expect(Math.abs(row('handler utilisation mean')?.differencePercent ?? 99)).toBeLessThanOrEqual(
+      EXPLAIN_OVER_PERCENT,
+    );
+    const text = renderComparisonRows('basic', far);
+    expect(text).toContain('signaling round trip: join p50');
+    expect(text).toMatch(/\[\d+\] serviceTimes\.joinProcessingMs/);
   });
 
-  it('puts a utilisation difference on admission when the two admitted different numbers', () => {
-    const result = measured({
-      forwardingUs: 300,
-      utilisation: predicted.utilisation.meanPercent * 1.3,
-      e2eUs: 500,
-    });
-    const shifted = {
-      ...result,
-      sessions: { ...result.sessions, accepted: predicted.joins.admitted + 2 },
-    } as LoadResult;
-    const rows = comparisonRows(plan, predicted, shifted);
-    expect(rows.find((r) => r.name === 'handler utilisation mean')?.explanation).toMatch(
-      /^admission/,
-    );
-    expect(rows.find((r) => r.name === 'sessions admitted')?.explanation).toContain('load report');
-    const same = comparisonRows(plan, predicted, result);
-    expect(same.find((r) => r.name === 'handler utilisation mean')?.explanation).toMatch(
-      /^placement/,
-    );
+  it('says why a side is missing', () => {
+    const rows = comparisonRows(plan, prediction, measured(1, null));
+    const failover = rows.find((r) => r.name.startsWith('failover'));
+    expect(failover).toMatchObject({ measured: null, differencePercent: null, within: false });
+    expect(failover?.explanation).toContain('not measured');
   });
 
-  it('adds handlers\u2019 histograms bucket by bucket', () => {
+  it('adds handlers’ forwarding buckets', () => {
     expect(
       mergeBuckets([
-        { bounds: [1, Infinity], cumulative: [2, 3] },
-        { bounds: [1, Infinity], cumulative: [5, 5] },
+        { bounds: [1, 2], cumulative: [1, 3] },
+        { bounds: [1, 2], cumulative: [2, 2] },
       ]),
-    ).toEqual({ bounds: [1, Infinity], cumulative: [7, 8] });
+    ).toEqual({ bounds: [1, 2], cumulative: [3, 5] });
     expect(mergeBuckets([])).toEqual({ bounds: [], cumulative: [] });
+  });
+});
+
+describe('the loopback model', () => {
+  it("gives basic.yaml the built-in loopback scenario's topology, network and service times", () => {
+    const loopback = builtinScenario('loopback');
+    const { name: _a, description: _b, ...predicted } = prediction.scenario;
+    const { name: _c, description: _d, ...builtin } = loopback as NonNullable<typeof loopback>;
+    expect(predicted).toEqual(builtin);
   });
 });

@@ -68,7 +68,8 @@ export function assertLoopback(host: string): void {
 
 const LOOPBACK = '127.0.0.1';
 const REPOSITORY = fileURLToPath(new URL('../..', import.meta.url));
-const READY_TIMEOUT_MS = 30_000;
+// Generous: a service compiled by tsx on a busy two-core machine can take half a minute to listen.
+const READY_TIMEOUT_MS = 90_000;
 
 /** Starts `count` handlers of `capacityBps` each, sharing one Redis prefix and region. */
 export async function startHandlers(options: {
@@ -111,7 +112,7 @@ export async function startHandlers(options: {
   try {
     const started = await Promise.all(
       Array.from({ length: options.count }, (_, i) =>
-        spawnHandler(`load-mh-${i + 1}`, {
+        spawnService(`load-mh-${i + 1}`, 'services/mh/main.ts', 'mh-service listening', {
           MH_ID: `load-mh-${i + 1}`,
           MH_REGION: options.region,
           MH_CAPACITY_BPS: String(options.capacityBps),
@@ -134,14 +135,14 @@ export async function startHandlers(options: {
     );
     for (const { child, listening, logged, id } of started) {
       children.push(child);
-      const [host, port] = splitHostPort(listening.quic);
+      const [host, port] = splitHostPort(String(listening.quic));
       handlers.push({
         id,
         quicHost: host,
         quicPort: port,
         certificateSha256: hash,
-        metricsUrl: listening.metrics_url,
-        route: connectMh(listening.grpc, routeToken),
+        metricsUrl: String(listening.metrics_url),
+        route: connectMh(String(listening.grpc), routeToken),
         pid: child.pid,
         logged,
         kill: () => void child.kill('SIGKILL'),
@@ -249,18 +250,20 @@ function splitHostPort(address: string): [string, number] {
   return [host, Number(match[3])];
 }
 
-interface Listening {
-  quic: string;
-  grpc: string;
-  metrics_url: string;
-}
+/** A service's listening log line (its addresses: `url`, `metrics_url`, `grpc`, `quic`...). */
+export type Listening = Readonly<Record<string, unknown>>;
 
-/** Spawns one handler and waits for its listening line; its band changes are collected. */
-async function spawnHandler(
+/**
+ * Spawns a service (`script`, e.g. services/mh/main.ts) and waits for its `ready` log line
+ * (it logs at info at least); a handler's band and quality changes are collected.
+ */
+export async function spawnService(
   id: string,
+  script: string,
+  ready: string,
   env: Record<string, string>,
 ): Promise<{ id: string; child: ChildProcess; listening: Listening; logged: LoggedChange[] }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'services/mh/main.ts'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', script], {
     cwd: REPOSITORY,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -281,9 +284,9 @@ async function spawnHandler(
         return;
       }
       const at = Date.parse(String(entry.timestamp));
-      if (entry.message === 'mh-service listening') {
+      if (entry.message === ready) {
         clearTimeout(timer);
-        resolve(entry as unknown as Listening);
+        resolve(entry);
       } else if (entry.message === 'bandwidth band changed') {
         logged.push({
           at,
@@ -316,7 +319,8 @@ async function spawnHandler(
   return { id, child, listening, logged };
 }
 
-async function stopChild(child: ChildProcess): Promise<void> {
+/** SIGTERM, then SIGKILL after 5 s; resolves when the process has exited. */
+export async function stopChild(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise((resolve) => child.once('exit', resolve));
   child.kill('SIGTERM');

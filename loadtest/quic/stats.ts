@@ -162,3 +162,16 @@ export function differencePercent(
   if (predicted === null || measured === null || predicted === 0) return null;
   return (100 * (measured - predicted)) / predicted;
 }
+
+/** Every handler's forwarding buckets added together (they share bounds). */
+export function mergeBuckets(all: readonly Buckets[]): Buckets {
+  const first = all.find((b) => b.bounds.length > 0);
+  if (first === undefined) return { bounds: [], cumulative: [] };
+  const cumulative = first.bounds.map((_, i) =>
+    all.reduce(
+      (sum, b) => sum + (b.bounds.length === first.bounds.length ? (b.cumulative[i] ?? 0) : 0),
+      0,
+    ),
+  );
+  return { bounds: first.bounds, cumulative };
+}

@@ -1,3 +1,4 @@
+import { LOOPBACK_NETWORK, LOOPBACK_SERVICE_TIMES } from './loopback.ts';
 import { scenarioSchema, type Scenario, type ScenarioInput } from './schema.ts';
 
 const DEFAULT_REGIONS = ['us-west-1', 'us-east-1', 'eu-west-1'] as const;
@@ -150,6 +151,31 @@ const BUILTIN: Record<string, ScenarioInput> = {
       layouts: { grid: 1, speaker: 1 },
     },
     media: { handlerCapacityMbps: 400 },
+  },
+  // The topology `npm run load:compare -- basic` runs for real on this machine, with the
+  // loopback network and the service times calibrated on it (sim/scenario/loopback.ts).
+  loopback: {
+    name: 'loopback',
+    description:
+      'One machine on loopback: four meetings of four on two handlers, 480 kbit/s cameras; the busiest handler killed at t=20s.',
+    durationSeconds: 30,
+    regions: [{ name: 'loopback', meetingControllers: 1, mediaHandlers: 2 }],
+    network: LOOPBACK_NETWORK,
+    serviceTimes: { ...LOOPBACK_SERVICE_TIMES, firstFrameMs: 1000 / 50 },
+    workload: {
+      concurrentMeetings: 4,
+      meanMeetingSeconds: 86_400,
+      participants: { mean: 4, min: 4, max: 4 },
+      joinSpreadSeconds: 4,
+      crossRegionFraction: 0,
+      layouts: { grid: 1 },
+      screenShareProbability: 0,
+      reconnectProbability: 0,
+      earlyLeaveProbability: 0,
+    },
+    media: { streamKbps: 480, packetsPerSecond: 50, handlerCapacityMbps: 50 },
+    autoscaling: { enabled: false },
+    faults: [{ kind: 'handler-crash', atSeconds: 20, region: 'loopback', index: 'busiest' }],
   },
   'cross-region-cascade': CROSS_REGION('cascade'),
   'cross-region-single': CROSS_REGION('single-region'),

@@ -110,7 +110,12 @@ export class World {
         scenario.keys.signingRotationSeconds *
         1000 -
       scenario.keys.startSecondsBeforeRotation * 1000;
-    this.loadTickMs = this.startEpochMs;
+    // A warm start is a platform already running: its handlers have reported before the first
+    // join, so their first report of the run is at its start, not one interval in (the
+    // controllers know a handler only from its reports).
+    this.loadTickMs = scenario.workload.warmStart
+      ? this.startEpochMs - LOAD_REPORT_INTERVAL / 1000
+      : this.startEpochMs;
     this.layoutNames = Object.keys(scenario.workload.layouts).filter(
       (n) => (scenario.workload.layouts[n] ?? 0) > 0,
     );
@@ -282,6 +287,7 @@ export class World {
       const region = this.regionOf(name);
       for (let i = 0; i < spec.mediaHandlers; i++) this.addHandler(region);
     }
+    this.loadTickMs = this.startEpochMs;
   }
 
   newController(

@@ -249,14 +249,15 @@ export class MeetingSession {
           : {}),
         signaling: async (url) => SignalingConnection.over(await this.options.signaling(url)),
         media: (handler, token) => this.options.media.connect(handler, token),
-        onStep: (step, answer) => {
-          if (step === 'joined') {
-            timing.joinedAt ??= performance.now();
+        onStage: (stage, at, answer) => {
+          if (answer === undefined) return;
+          if (stage === 'join-answered') {
+            timing.joinedAt ??= at;
             timing.alone ??= answer.participants.length <= 1;
             this.joiningHandler = answer.mediaHandler;
             this.state = 'connecting-media';
           } else {
-            timing.mediaAt ??= performance.now();
+            timing.mediaAt ??= at;
           }
           this.changed();
         },

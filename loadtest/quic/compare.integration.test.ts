@@ -1,0 +1,51 @@
+// `npm run load:compare` on a tiny scenario (scenarios/compare-smoke.yaml): the simulator on the
+// loopback model and the local stack (AC, GC, a Meeting Controller, two Media Handlers on
+// loopback, started and stopped by the run; PostgreSQL and Redis on 127.0.0.1), a handler
+// killed mid-run. Checks the report's shape and that every row has both a prediction and a
+// measurement; the figures themselves are the run's, not this test's (a shared machine).
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { compare, writeComparison, type ComparisonReport } from './compare.ts';
+import { readLoadScenario } from './run.ts';
+
+describe('load:compare smoke run', () => {
+  it('writes every row with a predicted and a measured value, and the HTML beside it', async () => {
+    const read = readLoadScenario('compare-smoke');
+    if (!read.ok) throw new Error(read.message);
+    const report = await compare(read.plan);
+    const dir = await mkdtemp(join(tmpdir(), 'load-compare-'));
+    try {
+      writeComparison(report, join(dir, 'r.json'), join(dir, 'r.html'));
+      const json = JSON.parse(await readFile(join(dir, 'r.json'), 'utf8')) as ComparisonReport;
+      expect(json.scenario).toBe('compare-smoke');
+      expect(json.tolerancePercent).toBe(10);
+      expect(json.rows.map((r) => r.name)).toEqual(
+        expect.arrayContaining([
+          'join: meeting info (GC lookup) p50',
+          'signaling round trip: join p50',
+          'join to first frame p50',
+          'forwarding latency p50',
+          'handler utilisation mean',
+          'failover after a handler kill (last member back)',
+        ]),
+      );
+      for (const row of json.rows) {
+        expect(typeof row.predicted, row.name).toBe('number');
+        expect(typeof row.measured, row.name).toBe('number');
+        expect(typeof row.within, row.name).toBe('boolean');
+        if (!row.within) expect(row.explanation, row.name).toMatch(/\w/);
+      }
+      expect(json.within).toBe(json.rows.filter((r) => r.within).length);
+      expect(json.measured.joins).toMatchObject({ attempted: 3, joined: 3 });
+      expect(json.measured.failover?.members).toBe(3);
+      expect(json.predicted.serviceTimes.joinProcessingMs).toBeGreaterThan(0);
+      expect(await readFile(join(dir, 'r.html'), 'utf8')).toContain(
+        'failover after a handler kill',
+      );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 180_000);
+});

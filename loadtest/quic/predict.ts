@@ -1,0 +1,101 @@
+/**
+ * The simulator's prediction for a load scenario on loopback: the scenario with the loopback
+ * model (sim/scenario/loopback.ts: network and calibrated service times) run under seed 1, and
+ * for a scenario with a `handler-crash` fault, the failover time the simulator gives: from the
+ * crash to the moment each member that was on the crashed handler is on a live one with every
+ * stream its layout asks for delivered again, plus the last hop (handler to member) and the
+ * handler's forwarding time. It is read by a probe that looks at the world once a millisecond
+ * of virtual time after the crash and changes nothing (its events add lines to the trace, so
+ * the trace hash of a comparison run is not the scenario's own).
+ */
+import type { ParticipantId } from '../../core/ids.ts';
+import { isDelivered } from '../../sim/invariants/convergence.ts';
+import { runScenario } from '../../sim/run.ts';
+import type { RunReport } from '../../sim/report/summary.ts';
+import { loopbackModel } from '../../sim/scenario/loopback.ts';
+import type { Scenario } from '../../sim/scenario/schema.ts';
+import type { World } from '../../sim/world/world.ts';
+import { handlerCrashOf } from './stack-run.ts';
+import type { LoadPlan } from './scenario.ts';
+
+const PROBE_US = 1_000;
+/** How long the probe keeps looking after the crash (virtual time). */
+const PROBE_LIMIT_US = 20_000_000;
+
+export interface PredictedFailover {
+  readonly crashedHandler: string;
+  readonly crashedAtSeconds: number;
+  readonly members: number;
+  /** Crash to each member's first frame on its new handler (ms); null: not within the run. */
+  readonly crashToFirstFrameMs: readonly (number | null)[];
+  readonly maxMs: number | null;
+}
+
+export interface Prediction {
+  readonly scenario: Scenario;
+  readonly report: RunReport;
+  readonly failover: PredictedFailover | null;
+}
+
+/** Runs the scenario of `plan` in the simulator with the loopback model. */
+export function predict(plan: LoadPlan, seed = 1): Prediction {
+  const scenario = loopbackModel(plan.scenario);
+  const crash = handlerCrashOf(plan);
+  let failover: PredictedFailover | null = null;
+  const { report } = runScenario({
+    scenario,
+    seed,
+    beforeRun: (sim, world) => {
+      if (crash === undefined) return;
+      const at = Math.round(crash.atSeconds * 1_000_000);
+      // Scheduled after the world's own fault event at the same time: the crash has happened.
+      sim.at(at, 'compare.failover-probe', 'compare', () => {
+        const crashed = [...world.handlersById.values()].find((h) => !h.healthy);
+        if (crashed === undefined) return;
+        const members = [...world.clients.values()]
+          .filter((c) => c.state === 'connected' && c.handler === crashed)
+          .map((c) => c.id);
+        const back = new Map<ParticipantId, number>();
+        const lastHopUs =
+          scenario.network.clientAccessMs * 1000 + scenario.serviceTimes.forwardingMs * 1000;
+        const probe = () => {
+          for (const id of members) {
+            if (back.has(id)) continue;
+            if (restored(world, id, crashed.id)) back.set(id, sim.now - at + lastHopUs);
+          }
+          failover = {
+            crashedHandler: crashed.id,
+            crashedAtSeconds: crash.atSeconds,
+            members: members.length,
+            crashToFirstFrameMs: members.map((id) => {
+              const us = back.get(id);
+              return us === undefined ? null : Math.round(us) / 1000;
+            }),
+            maxMs:
+              back.size === members.length && members.length > 0
+                ? Math.round(Math.max(...back.values())) / 1000
+                : null,
+          };
+          if (back.size < members.length && sim.now - at < PROBE_LIMIT_US)
+            sim.after(PROBE_US, 'compare.failover-probe', 'compare', probe);
+        };
+        probe();
+      });
+    },
+  });
+  return { scenario, report, failover };
+}
+
+/** The member is on a live handler other than `crashed` and gets every stream it asks for. */
+function restored(world: World, id: ParticipantId, crashed: string): boolean {
+  const client = world.clients.get(id);
+  if (client === undefined || client.state !== 'connected') return false;
+  const handler = client.handler;
+  if (handler === undefined || handler.id === crashed || !handler.healthy) return false;
+  const meeting = world.meetings.get(client.meeting.id);
+  const demand = meeting?.machine?.demand ?? [];
+  const mine = demand.filter((d) => d.subscriber === id);
+  return (
+    meeting !== undefined && mine.length > 0 && mine.every((d) => isDelivered(meeting.installed, d))
+  );
+}
