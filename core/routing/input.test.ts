@@ -5,7 +5,7 @@ import { preparePlanning, type PlanningContext } from './input.ts';
 import { planRouting } from './planner.ts';
 import { spreadRanks } from './rank.ts';
 import { arbitraryRoutingInput, makeHandler, makeParticipant, wants } from './testing.ts';
-import type { RoutingInput, RoutingPlan } from './types.ts';
+import type { LatencyTable, RoutingInput, RoutingPlan } from './types.ts';
 
 function prepared(input: RoutingInput): PlanningContext {
   const ctx = preparePlanning(input);
@@ -38,12 +38,16 @@ const base: RoutingInput = {
     makeHandler('h3', { region: regionId('us-east-1') }),
   ],
   demand: [wants('a', 'b', 'camera'), wants('b', 'a', 'camera'), wants('c', 'a', 'audio')],
-  latencyMs: {
+  latencyMs: table({
     'us-west-1': { 'eu-west-1': 140, 'us-east-1': 60 },
     'eu-west-1': { 'us-west-1': 140, 'us-east-1': 80 },
     'us-east-1': { 'us-west-1': 60, 'eu-west-1': 80 },
-  },
+  }),
 };
+
+function table(rows: Record<string, Record<string, number>>): LatencyTable {
+  return rows as LatencyTable;
+}
 
 describe('the planning context after a previous plan', () => {
   it('takes the latencies and tie-break ranks over when participants and handlers are placed alike', () => {
@@ -99,8 +103,11 @@ describe('the planning context after a previous plan', () => {
 
   it('works both out again for another latency table or another meeting', () => {
     const previous = planned(base);
-    const table = { ...base.latencyMs, 'us-west-1': { 'eu-west-1': 10, 'us-east-1': 20 } };
-    const other = { ...base, latencyMs: table, previous };
+    const latencyMs = table({
+      ...base.latencyMs,
+      'us-west-1': { 'eu-west-1': 10, 'us-east-1': 20 },
+    });
+    const other = { ...base, latencyMs, previous };
     expect([...prepared(other).latency]).toEqual([...afresh(other).latency]);
     const renamed = { ...base, meeting: meetingId('m2'), previous };
     expect([...prepared(renamed).spread]).toEqual([
