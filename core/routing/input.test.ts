@@ -89,7 +89,12 @@ describe('the planning context after a previous plan', () => {
     const changes: RoutingInput['handlers'][] = [
       base.handlers.map((h) => (h.id === 'h3' ? { ...h, region: regionId('eu-west-1') } : h)),
       base.handlers.map((h) => (h.id === 'h3' ? makeHandler('h4') : h)),
+      base.handlers.map((h) =>
+        h.id === 'h3' ? makeHandler('h4', { region: regionId('us-east-1') }) : h,
+      ),
       base.handlers.filter((h) => h.id !== 'h2'),
+      base.handlers.filter((h) => h.id !== 'h3'),
+      [...base.handlers, makeHandler('h5', { region: regionId('eu-west-1') })],
       base.handlers.map((h) => (h.id === 'h2' ? { ...h, healthy: false } : h)),
     ];
     for (const handlers of changes) {
@@ -139,6 +144,16 @@ describe('the planning context after a previous plan', () => {
 });
 
 describe('canonical order', () => {
+  it('numbers only the healthy handlers', () => {
+    const input = {
+      ...base,
+      handlers: base.handlers.map((h) => (h.id === 'h2' ? { ...h, healthy: false } : h)),
+    };
+    const ctx = prepared(input);
+    expect(ctx.healthy.map((h) => h.id)).toEqual(['h1', 'h3']);
+    expect(ctx.handlersById.size).toBe(3);
+  });
+
   it('sorts participants by join order and handlers by id whatever order they come in', () => {
     const shuffled: RoutingInput = {
       ...base,
