@@ -2,7 +2,7 @@
 // Reports go to reports/ (git-ignored).
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
 export default {
-  mutate: ['core/routing/planner.ts', 'core/routing/rank.ts'],
+  mutate: ['core/routing/planner.ts', 'core/routing/rank.ts', 'core/routing/input.ts'],
   testRunner: 'vitest',
   vitest: { configFile: 'stryker.vitest.config.ts', related: false },
   checkers: ['typescript'],

@@ -6,7 +6,7 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['core/routing/{planner,rank,check,properties,incremental}.test.ts'],
+    include: ['core/routing/{planner,rank,check,properties,incremental,input}.test.ts'],
     testNamePattern: /^(?!.*(make-before-break|findTransitionGaps|reusing the previous plan)).*$/,
     testTimeout: 30_000,
     pool: 'forks',

@@ -15,6 +15,7 @@ import {
   type RoutingHandler,
   type RoutingInput,
   type RoutingParticipant,
+  type RoutingPlan,
   type StreamDemand,
   type StreamRef,
 } from './types.ts';
@@ -84,21 +85,22 @@ export function preparePlanning(input: RoutingInput): Result<PlanningContext, Ro
       return err({ kind: 'invalid-handler', handler: h.id, reason: problem });
     handlersById.set(h.id, h);
   }
-  const participants = [...input.participants].sort(
-    (a, b) => a.joinOrder - b.joinOrder || compareText(a.id, b.id),
-  );
+  const participants = sortedCopy(input.participants, compareJoinOrder);
   const participantsById = idOrder(participants);
   const streams = groupByStream(input.demand, participants, participantsById);
   if (!streams.ok) return streams;
-  const healthy = [...handlersById.values()]
-    .filter((h) => h.healthy)
-    .sort((a, b) => compareText(a.id, b.id));
+  const healthy = sortedCopy(
+    [...handlersById.values()].filter((h) => h.healthy),
+    compareHandlerIds,
+  );
   if (healthy.length === 0 && input.participants.length > 0) {
     return err({ kind: 'no-healthy-handler' });
   }
   const previousHomes = new Map<ParticipantId, HandlerId>();
   for (const { participant, handler } of input.previous?.homes ?? [])
     previousHomes.set(participant, handler);
+  const earlier = input.previous === undefined ? undefined : derivedFrom.get(input.previous);
+  const sameHandlers = earlier !== undefined && sameHandlerPlaces(earlier, input, healthy);
   return ok({
     input,
     participants,
@@ -109,9 +111,92 @@ export function preparePlanning(input: RoutingInput): Result<PlanningContext, Ro
     bitrateBps,
     latencyMs: input.latencyMs,
     previousHomes,
-    latency: latencyMatrix(input.latencyMs, participants, healthy),
-    spread: spreadRanks(input.meeting, healthy),
+    latency:
+      sameHandlers && sameRegions(earlier.participants, participants)
+        ? earlier.latency
+        : latencyMatrix(input.latencyMs, participants, healthy),
+    spread:
+      sameHandlers && earlier.meeting === input.meeting
+        ? earlier.spread
+        : spreadRanks(input.meeting, healthy),
   });
+}
+
+/**
+ * What a plan's context worked out from its participants' regions and its healthy handlers
+ * alone: the next planning of the meeting (the plan given as `previous`) takes the latencies
+ * and tie-break ranks over when those are the same, instead of working them out again. Both
+ * arrays are only read. Weak: a plan no longer in force takes its entry with it.
+ */
+interface Derived {
+  readonly meeting: string;
+  readonly latencyMs: LatencyTable;
+  readonly participants: readonly RoutingParticipant[];
+  readonly healthy: readonly RoutingHandler[];
+  readonly latency: Float64Array;
+  readonly spread: Uint32Array;
+}
+
+const derivedFrom = new WeakMap<RoutingPlan, Derived>();
+
+/** Records what `plan`'s context worked out, for the plan made next from it. */
+export function rememberContext(plan: RoutingPlan, ctx: PlanningContext): void {
+  derivedFrom.set(plan, {
+    meeting: ctx.input.meeting,
+    latencyMs: ctx.latencyMs,
+    participants: ctx.participants,
+    healthy: ctx.healthy,
+    latency: ctx.latency,
+    spread: ctx.spread,
+  });
+}
+
+/** Whether the healthy handlers are, in order, those of `earlier`, in the same regions. */
+function sameHandlerPlaces(
+  earlier: Derived,
+  input: RoutingInput,
+  healthy: readonly RoutingHandler[],
+): boolean {
+  if (earlier.latencyMs !== input.latencyMs || earlier.healthy.length !== healthy.length)
+    return false;
+  for (let h = 0; h < healthy.length; h++) {
+    const before = earlier.healthy[h] as RoutingHandler;
+    const now = healthy[h] as RoutingHandler;
+    if (before.id !== now.id || before.region !== now.region) return false;
+  }
+  return true;
+}
+
+/** Whether the participants, in order, are in the regions of `before`'s, one for one. */
+function sameRegions(
+  before: readonly RoutingParticipant[],
+  now: readonly RoutingParticipant[],
+): boolean {
+  if (before.length !== now.length) return false;
+  for (let p = 0; p < now.length; p++) {
+    if ((before[p] as RoutingParticipant).region !== (now[p] as RoutingParticipant).region)
+      return false;
+  }
+  return true;
+}
+
+function compareJoinOrder(a: RoutingParticipant, b: RoutingParticipant): number {
+  return a.joinOrder - b.joinOrder || compareText(a.id, b.id);
+}
+
+function compareHandlerIds(a: RoutingHandler, b: RoutingHandler): number {
+  return compareText(a.id, b.id);
+}
+
+/**
+ * `items` sorted by `compare`, as a new array: a copy without a sort when they are in order
+ * already (callers mostly list participants in join order and handlers by id).
+ */
+function sortedCopy<T>(items: readonly T[], compare: (a: T, b: T) => number): T[] {
+  for (let i = 1; i < items.length; i++) {
+    if (compare(items[i - 1] as T, items[i] as T) > 0) return [...items].sort(compare);
+  }
+  return [...items];
 }
 
 function handlerProblem(h: RoutingHandler): string | undefined {
@@ -145,8 +230,15 @@ function groupByStream(
     rankOf.set((participants[participantsById[rank] as number] as RoutingParticipant).id, rank);
   }
   const buckets: (number[] | undefined)[] = new Array(participants.length * 3);
+  // A demand list mostly holds each subscriber's pairs together: its rank is looked up once.
+  let lastSubscriber: ParticipantId | undefined;
+  let lastRank: number | undefined;
   for (const d of demand) {
-    const subscriberRank = rankOf.get(d.subscriber);
+    if (d.subscriber !== lastSubscriber) {
+      lastSubscriber = d.subscriber;
+      lastRank = rankOf.get(d.subscriber);
+    }
+    const subscriberRank = lastRank;
     if (subscriberRank === undefined)
       return err({ kind: 'unknown-participant', participant: d.subscriber });
     const publisherRank = rankOf.get(d.publisher);

@@ -4,7 +4,12 @@
  */
 import type { HandlerId, ParticipantId } from '../ids.ts';
 import { err, ok, type Result } from '../result.ts';
-import { preparePlanning, type DemandedStream, type PlanningContext } from './input.ts';
+import {
+  preparePlanning,
+  rememberContext,
+  type DemandedStream,
+  type PlanningContext,
+} from './input.ts';
 import { compareStreams } from './keys.ts';
 import {
   bandOf,
@@ -562,6 +567,7 @@ function buildPlan(ctx: PlanningContext, homes: Homes): RoutingPlan {
     loads: legs.loads(ctx.bitrateBps),
   };
   plannedHere.add(plan);
+  rememberContext(plan, ctx);
   return plan;
 }
 
