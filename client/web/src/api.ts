@@ -8,10 +8,28 @@ export interface Endpoints {
   readonly gc: string;
 }
 
+/** One WebTransport signaling endpoint of a controller, as GC names it. */
+export interface WebTransportEndpointInfo {
+  readonly url: string;
+  /** `h3`: HTTP/3 (native WebTransport); `h2`: HTTP/2. */
+  readonly carrier: string;
+  /** The certificate's SHA-256 in hex (empty: a CA-trusted certificate). */
+  readonly certSha256: string;
+}
+
+/** Where the meeting's controller is reached. */
+export interface ControllerInfo {
+  readonly id: string;
+  /** Its WebSocket signaling URL. */
+  readonly url: string;
+  /** Its WebTransport signaling endpoints, best first (none from an older GC). */
+  readonly webTransport: readonly WebTransportEndpointInfo[];
+}
+
 export interface MeetingInfo {
   readonly meetingId: string;
   readonly title: string;
-  readonly controller: { readonly id: string; readonly url: string } | null;
+  readonly controller: ControllerInfo | null;
 }
 
 export class ApiError extends Error {
@@ -57,11 +75,31 @@ export async function login(
 }
 
 function meetingOf(body: Record<string, unknown>): MeetingInfo {
-  const controller = body.meeting_controller as { id: string; url: string } | null;
+  const controller = body.meeting_controller as {
+    id: string;
+    url: string;
+    webtransport?: unknown;
+  } | null;
+  const endpoints = Array.isArray(controller?.webtransport)
+    ? (controller.webtransport as Record<string, unknown>[])
+    : [];
   return {
     meetingId: String(body.meeting_id),
     title: String(body.title ?? ''),
-    controller: controller === null ? null : { id: controller.id, url: controller.url },
+    controller:
+      controller === null
+        ? null
+        : {
+            id: controller.id,
+            url: controller.url,
+            webTransport: endpoints
+              .filter((e) => typeof e?.url === 'string')
+              .map((e) => ({
+                url: String(e.url),
+                carrier: String(e.carrier ?? ''),
+                certSha256: String(e.cert_sha256 ?? ''),
+              })),
+          },
   };
 }
 

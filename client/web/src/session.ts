@@ -27,7 +27,7 @@ import {
   type MediaHandler,
   type ServerMessage,
 } from '../../../services/generated/darktower/mc/v1/signaling.ts';
-import { createMeeting, login, lookUpMeeting, type Endpoints } from './api.ts';
+import { createMeeting, login, lookUpMeeting, type ControllerInfo, type Endpoints } from './api.ts';
 import { LocalLayout, type LayoutName } from './layout.ts';
 import type { MediaConnector } from './media-transport.ts';
 import type { SignalingConnector, SignalingTransport } from './signaling.ts';
@@ -90,6 +90,7 @@ export class MeetingSession {
   participantId: string | undefined;
   meetingId: string | undefined;
   controllerUrl: string | undefined;
+  controller: ControllerInfo | undefined;
   handler: MediaHandler | undefined;
   members: readonly string[] = [];
   reconnects = 0;
@@ -170,6 +171,7 @@ export class MeetingSession {
       }
       this.meetingId = meeting.meetingId;
       this.controllerUrl = meeting.controller.url;
+      this.controller = meeting.controller;
       this.keys = new DevelopmentKeySource(meeting.meetingId);
       this.keys.onChange = () => this.changed();
       this.pendingLayout = input.layout ?? 'grid';
@@ -184,7 +186,7 @@ export class MeetingSession {
   private async openSignaling(): Promise<void> {
     this.state = this.joins.length > 1 ? 'reconnecting' : 'joining';
     this.changed();
-    const signaling = await this.options.signaling(this.controllerUrl as string);
+    const signaling = await this.options.signaling(this.controller as ControllerInfo);
     this.signaling = signaling;
     signaling.onMessage = (message) => this.onSignal(message);
     signaling.onClose = (code, reason) => this.signalingClosed(signaling, code, reason);
