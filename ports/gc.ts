@@ -1,3 +1,4 @@
+import type { WebTransportEndpoint } from '../core/placement/index.ts';
 import type { Result } from '../core/result.ts';
 
 /** A tenant's settings, as GC reads them on every meeting request (cached 5 minutes). */
@@ -87,6 +88,8 @@ export interface McRecord {
   readonly region: string;
   /** Where clients reach the controller. */
   readonly endpoint: string;
+  /** Its WebTransport signaling endpoints, best first (absent: none registered). */
+  readonly webTransport?: readonly WebTransportEndpoint[];
   readonly healthy: boolean;
   readonly meetingCount: number;
   /** Milliseconds since the Unix epoch. */
@@ -98,6 +101,8 @@ export interface McRegistration {
   readonly id: string;
   readonly region: string;
   readonly endpoint: string;
+  /** Its WebTransport signaling endpoints, best first (absent or empty: none). */
+  readonly webTransport?: readonly WebTransportEndpoint[];
   /** The registering service: only it may register this id again or heartbeat for it. */
   readonly owner: string;
 }

@@ -101,8 +101,15 @@ const json = (line: string): Record<string, unknown> | undefined => {
 interface RunningStack {
   readonly ac: string;
   readonly gc: string;
-  readonly mc: { id: string; signaling: string; url: string; jwks: string }[];
-  readonly mh: { id: string; ws: string }[];
+  readonly mc: {
+    id: string;
+    signaling: string;
+    webtransport?: string;
+    webtransport_h2?: string;
+    url: string;
+    jwks: string;
+  }[];
+  readonly mh: { id: string; ws: string; webtransport?: string }[];
 }
 
 let backends: IsolatedBackends;
@@ -174,8 +181,15 @@ describe('npm run stack with Meeting Controllers, joined from the command line',
     const urls = await running;
     expect(urls.mc.map((mc) => mc.id)).toEqual(['mc-1', 'mc-2']);
     expect(urls.mh.map((mh) => mh.id)).toEqual(['mh-1', 'mh-2']);
-    for (const mc of urls.mc)
+    for (const mc of urls.mc) {
       expect(mc.signaling).toMatch(/^ws:\/\/127\.0\.0\.1:\d+\/v1\/signaling$/);
+      // WebTransport signaling for the browser, over HTTP/3 and HTTP/2.
+      expect(mc.webtransport).toMatch(/^https:\/\/127\.0\.0\.1:\d+\/v1\/signaling$/);
+      expect(mc.webtransport_h2).toMatch(/^https:\/\/127\.0\.0\.1:\d+\/v1\/signaling$/);
+    }
+    for (const mh of urls.mh) {
+      expect(mh.webtransport).toMatch(/^https:\/\/127\.0\.0\.1:\d+\/v1\/media$/);
+    }
     firstKids = (await Promise.all(urls.mc.map((mc) => jwksKids(mc.jwks)))).flat();
 
     const alice = client(urls, 'demo', ['--meeting', 'create', '--publish', '--duration', '7s']);

@@ -71,6 +71,9 @@ const stackAddresses = {
     const offset = index * 10;
     return {
       signaling: address(`MC_${n}_SIGNALING_BIND_ADDRESS`, `127.0.0.1:${4433 + offset}`),
+      // WebTransport signaling: HTTP/3 (UDP) and HTTP/2 (TCP).
+      webTransport: address(`MC_${n}_WEBTRANSPORT_BIND_ADDRESS`, `127.0.0.1:${4435 + offset}`),
+      webTransportH2: address(`MC_${n}_WEBTRANSPORT_H2_BIND_ADDRESS`, `127.0.0.1:${4436 + offset}`),
       http: address(`MC_${n}_BIND_ADDRESS`, `127.0.0.1:${8081 + offset}`),
       metrics: address(`MC_${n}_METRICS_BIND_ADDRESS`, `127.0.0.1:${9081 + offset}`),
     };
@@ -80,6 +83,8 @@ const stackAddresses = {
     const offset = index * 10;
     return {
       ws: address(`MH_${n}_WS_BIND_ADDRESS`, `127.0.0.1:${4434 + offset}`),
+      // QUIC media and WebTransport (UDP).
+      quic: address(`MH_${n}_QUIC_BIND_ADDRESS`, `127.0.0.1:${4437 + offset}`),
       http: address(`MH_${n}_BIND_ADDRESS`, `127.0.0.1:${8084 + offset}`),
       metrics: address(`MH_${n}_METRICS_BIND_ADDRESS`, `127.0.0.1:${9084 + offset}`),
       grpc: address(`MH_${n}_GRPC_BIND_ADDRESS`, `127.0.0.1:${50053 + offset}`),
@@ -297,6 +302,8 @@ for (const [index, id] of (withControllers ? CONTROLLERS : []).entries()) {
       MC_ID: id,
       MC_REGION: region,
       MC_SIGNALING_BIND_ADDRESS: addresses.signaling,
+      MC_WEBTRANSPORT_BIND_ADDRESS: addresses.webTransport,
+      MC_WEBTRANSPORT_H2_BIND_ADDRESS: addresses.webTransportH2,
       BIND_ADDRESS: addresses.http,
       METRICS_BIND_ADDRESS: addresses.metrics,
       GC_GRPC_ADDRESS: gc.grpcAddress,
@@ -343,6 +350,7 @@ for (const [index, id] of HANDLERS.entries()) {
       MH_ID: id,
       MH_REGION: region,
       MH_WS_BIND_ADDRESS: addresses.ws,
+      MH_QUIC_BIND_ADDRESS: addresses.quic,
       BIND_ADDRESS: addresses.http,
       METRICS_BIND_ADDRESS: addresses.metrics,
       MH_GRPC_BIND_ADDRESS: addresses.grpc,
@@ -365,18 +373,35 @@ const running = {
   mc: controllers.map((mc) => ({
     id: mc.id,
     signaling: mc.signalingUrl,
+    webtransport: mc.webTransportUrl,
+    webtransport_h2: mc.webTransportH2Url,
     url: mc.url,
     jwks: mc.jwksUrl,
   })),
-  mh: handlers.map((mh) => ({ id: mh.id, ws: mh.wsUrl, url: mh.url, grpc: mh.grpcAddress })),
+  mh: handlers.map((mh) => ({
+    id: mh.id,
+    ws: mh.wsUrl,
+    webtransport: mh.webTransportUrl,
+    url: mh.url,
+    grpc: mh.grpcAddress,
+  })),
   ...(devJwks !== undefined ? { dev_controller_jwks: devJwks.url } : {}),
 };
 logger.info(running, 'stack running; Ctrl-C stops it');
 if (process.stdout.isTTY) {
   const lines = [
     `AC  ${ac.url}    GC  ${gc.url}`,
-    ...controllers.map((mc) => `${mc.id}  signaling ${mc.signalingUrl}  keys ${mc.jwksUrl}`),
-    ...handlers.map((mh) => `${mh.id}  media ${mh.wsUrl}  route API ${mh.grpcAddress}`),
+    ...controllers.map(
+      (mc) =>
+        `${mc.id}  signaling ${mc.signalingUrl}  WebTransport ${mc.webTransportUrl ?? '-'}` +
+        ` (HTTP/2 ${mc.webTransportH2Url ?? '-'})  keys ${mc.jwksUrl}`,
+    ),
+    ...handlers.map(
+      (mh) =>
+        `${mh.id}  media ${mh.wsUrl}  WebTransport ${mh.webTransportUrl ?? '-'}` +
+        `  route API ${mh.grpcAddress}`,
+    ),
+    `Browser client: npm run web, then open http://127.0.0.1:5173/`,
     `Join a meeting: npm run client -- join --meeting create --publish` +
       ` (users ${demoUser.username} and ${secondUser.username}; --ac ${ac.url} --gc ${gc.url})`,
   ];

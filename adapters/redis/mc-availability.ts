@@ -1,3 +1,4 @@
+import type { WebTransportEndpoint } from '../../core/placement/index.ts';
 import { err, ok, type Result } from '../../core/result.ts';
 import type {
   HeartbeatOutcome,
@@ -23,7 +24,7 @@ const FORGET_AFTER_MS = 10 * 60_000;
 const REGISTER = `
 local owner = redis.call('HGET', KEYS[1], 'owner')
 if owner and owner ~= ARGV[6] then return 0 end
-redis.call('HSET', KEYS[1], 'id', ARGV[1], 'region', ARGV[2], 'endpoint', ARGV[3], 'healthy', '1', 'lastHeartbeatMs', ARGV[4], 'owner', ARGV[6])
+redis.call('HSET', KEYS[1], 'id', ARGV[1], 'region', ARGV[2], 'endpoint', ARGV[3], 'healthy', '1', 'lastHeartbeatMs', ARGV[4], 'owner', ARGV[6], 'webtransport', ARGV[7])
 redis.call('HSETNX', KEYS[1], 'meetingCount', '0')
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 redis.call('SADD', KEYS[2], ARGV[1])
@@ -61,6 +62,7 @@ export class RedisMcAvailability implements McAvailability {
       String(now),
       String(FORGET_AFTER_MS),
       mc.owner,
+      JSON.stringify(mc.webTransport ?? []),
     );
     return registered === 1 ? ok(undefined) : err({ kind: 'owned_by_other' });
   }
@@ -108,12 +110,37 @@ export class RedisMcAvailability implements McAvailability {
   }
 }
 
+/**
+ * The WebTransport endpoints stored with a registration (JSON); none when absent (a record
+ * written before they were kept) or unreadable.
+ */
+function webTransportOf(stored: string | undefined): readonly WebTransportEndpoint[] {
+  if (stored === undefined || stored === '') return [];
+  try {
+    const parsed: unknown = JSON.parse(stored);
+    if (!Array.isArray(parsed)) return [];
+    return parsed.filter(
+      (e): e is WebTransportEndpoint =>
+        typeof e === 'object' &&
+        e !== null &&
+        typeof (e as WebTransportEndpoint).url === 'string' &&
+        ((e as WebTransportEndpoint).carrier === 'h3' ||
+          (e as WebTransportEndpoint).carrier === 'h2') &&
+        typeof (e as WebTransportEndpoint).certSha256 === 'string',
+    );
+  } catch {
+    return [];
+  }
+}
+
 function toRecord(fields: Record<string, string>): McRecord | undefined {
   if (!fields.id || !fields.region || !fields.endpoint) return undefined;
+  const webTransport = webTransportOf(fields.webtransport);
   return {
     id: fields.id,
     region: fields.region,
     endpoint: fields.endpoint,
+    ...(webTransport.length === 0 ? {} : { webTransport }),
     healthy: fields.healthy === '1',
     meetingCount: Number(fields.meetingCount ?? 0),
     lastHeartbeatMs: Number(fields.lastHeartbeatMs ?? 0),

@@ -126,11 +126,50 @@ export interface Meeting {
   readonly title: string;
   readonly status: string;
   /** The controller that runs it; null while GC has placed it on none. */
-  readonly controller: { readonly id: string; readonly url: string } | null;
+  readonly controller: MeetingController | null;
+}
+
+/** One WebTransport signaling endpoint of a controller, as GC names it. */
+export interface WebTransportEndpoint {
+  readonly url: string;
+  /** `h3`: HTTP/3 (native WebTransport); `h2`: HTTP/2. */
+  readonly carrier: string;
+  /** The certificate's SHA-256 in hex (empty: a CA-trusted certificate). */
+  readonly certSha256: string;
+}
+
+/** Where a meeting's controller is reached. */
+export interface MeetingController {
+  readonly id: string;
+  /** Its WebSocket signaling URL. */
+  readonly url: string;
+  /** Its WebTransport signaling endpoints, best first (none from an older GC). */
+  readonly webTransport: readonly WebTransportEndpoint[];
+}
+
+/** GC's `meeting_controller`, or null when it names none (or names it without id and url). */
+export function controllerOf(value: unknown): MeetingController | null {
+  const controller = value as { id?: unknown; url?: unknown; webtransport?: unknown } | null;
+  if (!controller || typeof controller.id !== 'string' || typeof controller.url !== 'string') {
+    return null;
+  }
+  const endpoints = Array.isArray(controller.webtransport)
+    ? (controller.webtransport as (Record<string, unknown> | null)[])
+    : [];
+  return {
+    id: controller.id,
+    url: controller.url,
+    webTransport: endpoints
+      .filter((e) => typeof e?.url === 'string')
+      .map((e) => ({
+        url: String(e?.url),
+        carrier: typeof e?.carrier === 'string' ? e.carrier : '',
+        certSha256: typeof e?.cert_sha256 === 'string' ? e.cert_sha256 : '',
+      })),
+  };
 }
 
 function meetingOf(what: string, body: Record<string, unknown>): Meeting {
-  const controller = body.meeting_controller as { id?: unknown; url?: unknown } | null | undefined;
   if (typeof body.meeting_id !== 'string' || typeof body.status !== 'string') {
     throw new ClientError('malformed', `${what}: GC answered without meeting_id or status`);
   }
@@ -138,10 +177,7 @@ function meetingOf(what: string, body: Record<string, unknown>): Meeting {
     meetingId: body.meeting_id,
     title: typeof body.title === 'string' ? body.title : '',
     status: body.status,
-    controller:
-      controller && typeof controller.id === 'string' && typeof controller.url === 'string'
-        ? { id: controller.id, url: controller.url }
-        : null,
+    controller: controllerOf(body.meeting_controller),
   };
 }
 

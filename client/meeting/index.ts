@@ -8,7 +8,10 @@ export {
   lookupMeeting,
   type ClientErrorKind,
   type HttpOptions,
+  controllerOf,
   type Meeting,
+  type MeetingController,
+  type WebTransportEndpoint,
   type UserToken,
 } from './http.ts';
 export {

@@ -37,7 +37,7 @@ import {
   type DatagramSink,
   type WebSocketConstructor,
 } from '../media/client.ts';
-import { lookupMeeting, type HttpOptions, type Meeting } from './http.ts';
+import { lookupMeeting, type HttpOptions, type Meeting, type MeetingController } from './http.ts';
 import { SignalingConnection } from './signaling.ts';
 
 /** Why a join did not succeed. */
@@ -73,8 +73,8 @@ export interface JoinOptions extends HttpOptions {
   /** The meeting as the caller already looked it up (active, with a controller): the first
    * attempt skips the lookup. */
   readonly meeting?: Meeting;
-  /** Opens signaling to the controller's URL (default: a WebSocket). */
-  readonly signaling?: (url: string) => Promise<SignalingConnection>;
+  /** Opens signaling to the controller GC named (default: a WebSocket to its `url`). */
+  readonly signaling?: (controller: MeetingController) => Promise<SignalingConnection>;
   /** Connects a media session to a handler with a connection token (default: its WebSocket). */
   readonly media?: MediaConnect;
   /**
@@ -231,7 +231,8 @@ export class MeetingSession implements DatagramSink {
   static async join(options: JoinOptions): Promise<MeetingSession> {
     const deadline = Date.now() + (options.timeoutMs ?? 30_000);
     const openSignaling =
-      options.signaling ?? ((url: string) => SignalingConnection.open(url, options));
+      options.signaling ??
+      ((controller: MeetingController) => SignalingConnection.open(controller.url, options));
     const connect: MediaConnect =
       options.media ??
       ((handler, token) =>
@@ -267,7 +268,7 @@ export class MeetingSession implements DatagramSink {
       // A fresh MLS member per join: the controller replaces an old leaf with the new one.
       const [member, signaling] = await Promise.all([
         participant === undefined ? undefined : E2eeMember.create(meeting.meetingId, participant),
-        openSignaling(meeting.controller.url),
+        openSignaling(meeting.controller),
       ]);
       stage('signaling-open');
       signaling.send({

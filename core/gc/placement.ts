@@ -14,6 +14,7 @@ import {
   type ControllerRegistration,
   type ControllerRegistry,
   type PlacementError,
+  type WebTransportEndpoint,
 } from '../placement/registry.ts';
 import { err, ok, type Result } from '../result.ts';
 
@@ -75,6 +76,8 @@ export interface ControllerRecord {
   readonly id: string;
   readonly region: string;
   readonly endpoint: string;
+  /** WebTransport signaling endpoints the controller registered, best first. */
+  readonly webTransport?: readonly WebTransportEndpoint[];
   readonly meetingCount: number;
   readonly healthy: boolean;
   readonly lastHeartbeatMs: number;
@@ -95,7 +98,13 @@ export function registryFrom(
     const at = record.lastHeartbeatMs;
     registry = handleRegistryEvent(
       registry,
-      { type: 'register', id, region: regionId(record.region), endpoint: record.endpoint },
+      {
+        type: 'register',
+        id,
+        region: regionId(record.region),
+        endpoint: record.endpoint,
+        ...(record.webTransport === undefined ? {} : { webTransport: record.webTransport }),
+      },
       at,
     ).registry;
     registry = handleRegistryEvent(

@@ -18,4 +18,5 @@ export type {
   RegistryEffect,
   RegistryUpdate,
   PlacementError,
+  WebTransportEndpoint,
 } from './registry.ts';

@@ -14,11 +14,24 @@ export const MAX_MEETINGS_PER_CONTROLLER = 800;
 /** A controller silent this long is unhealthy (spec 000, round 3: 5 s health-check SLA). */
 export const DEFAULT_HEARTBEAT_TIMEOUT_MS = 5_000;
 
+/**
+ * A WebTransport signaling endpoint a controller announces (passed to clients as is): its
+ * `https` URL, what carries it (`h3`: HTTP/3, `h2`: HTTP/2) and the SHA-256 of the certificate
+ * it presents (hex; empty when the certificate chains to a trusted CA).
+ */
+export interface WebTransportEndpoint {
+  readonly url: string;
+  readonly carrier: 'h3' | 'h2';
+  readonly certSha256: string;
+}
+
 export interface ControllerRegistration {
   readonly id: ControllerId;
   readonly region: RegionId;
   /** Where clients reach the controller. */
   readonly endpoint: string;
+  /** Its WebTransport signaling endpoints, best first (absent: none). */
+  readonly webTransport?: readonly WebTransportEndpoint[];
   /** False after a missed heartbeat deadline or when the controller reports itself unhealthy. */
   readonly healthy: boolean;
   /** Last reported meeting count plus meetings assigned since. */
@@ -40,6 +53,7 @@ export type RegistryEvent =
       readonly id: ControllerId;
       readonly region: RegionId;
       readonly endpoint: string;
+      readonly webTransport?: readonly WebTransportEndpoint[];
     }
   /** A controller reports its load and its own view of its health. */
   | {
@@ -170,6 +184,9 @@ function register(
     id: event.id,
     region: event.region,
     endpoint: event.endpoint,
+    ...(event.webTransport === undefined || event.webTransport.length === 0
+      ? {}
+      : { webTransport: event.webTransport }),
     healthy: true,
     meetingCount: previous?.meetingCount ?? 0,
     lastHeartbeatMs: nowMs,

@@ -101,7 +101,16 @@ function meetingView(meeting: MeetingRecord, controller: ControllerRegistration 
     meeting_controller:
       controller === undefined
         ? null
-        : { id: controller.id, url: controller.endpoint, region: controller.region },
+        : {
+            id: controller.id,
+            url: controller.endpoint,
+            region: controller.region,
+            webtransport: (controller.webTransport ?? []).map((e) => ({
+              url: e.url,
+              carrier: e.carrier,
+              cert_sha256: e.certSha256,
+            })),
+          },
   };
 }
 

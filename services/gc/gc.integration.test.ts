@@ -239,6 +239,82 @@ describe('GC meeting controller registration and placement', () => {
     expect(((await getMeeting(id)).body.meeting_controller as { id: string }).id).toBe(survivor);
   });
 
+  it('tells clients the WebTransport endpoints and certificate hashes a controller registered', async () => {
+    const id = (await createMeeting(userToken)).body.meeting_id as string;
+    const placed = (await getMeeting(id)).body.meeting_controller as {
+      id: string;
+      region: string;
+    };
+    const hash = Buffer.alloc(32, 0xab);
+    const endpoints = [
+      { url: `https://${placed.id}.example:4433/v1/signaling`, carrier: 'h3', certSha256: hash },
+      {
+        url: `https://${placed.id}.example:4434/v1/signaling`,
+        carrier: 'h2',
+        certSha256: Buffer.alloc(0),
+      },
+    ];
+    const registration = mcRegistration(placed.id, placed.region);
+    expect(await mcClient.registerMc({ ...registration, webtransport: endpoints })).toMatchObject({
+      accepted: true,
+    });
+    expect((await getMeeting(id)).body.meeting_controller).toEqual({
+      id: placed.id,
+      region: placed.region,
+      url: registration.publicUrl,
+      webtransport: [
+        { url: endpoints[0]?.url, carrier: 'h3', cert_sha256: hash.toString('hex') },
+        { url: endpoints[1]?.url, carrier: 'h2', cert_sha256: '' },
+      ],
+    });
+    // A registration again without them (a controller restarted without WebTransport) drops them.
+    await mcClient.registerMc(registration);
+    expect((await getMeeting(id)).body.meeting_controller).toMatchObject({
+      id: placed.id,
+      webtransport: [],
+    });
+  });
+
+  it.each([
+    ['a plain http URL', { url: 'http://mc.example:4433/v1/signaling' }],
+    ['a URL with credentials', { url: 'https://u:p@mc.example:4433/v1/signaling' }],
+    ['not a URL', { url: 'mc.example' }],
+    ['an unknown carrier', { carrier: 'h1' }],
+    ['a 31-byte hash', { certSha256: Buffer.alloc(31) }],
+  ])(
+    'refuses a WebTransport endpoint with %s (INVALID_ARGUMENT), keeping the registration',
+    async (_name, bad) => {
+      const registration = mcRegistration('mc-wt-bad', 'us-west-1');
+      const good = {
+        url: 'https://mc-wt-bad.example:4433/v1/signaling',
+        carrier: 'h3',
+        certSha256: Buffer.alloc(32, 1),
+      };
+      await mcClient.registerMc({ ...registration, webtransport: [good] });
+      await expect(
+        mcClient.registerMc({ ...registration, webtransport: [{ ...good, ...bad }] }),
+      ).rejects.toMatchObject({ code: GrpcStatus.INVALID_ARGUMENT });
+      const stored = JSON.parse(
+        (await redis.hget('mc:controller:mc-wt-bad', 'webtransport')) ?? '[]',
+      ) as unknown[];
+      expect(stored).toEqual([{ ...good, certSha256: good.certSha256.toString('hex') }]);
+    },
+  );
+
+  it('refuses more than four WebTransport endpoints', async () => {
+    const endpoint = {
+      url: 'https://mc-many.example:4433/v1/signaling',
+      carrier: 'h3',
+      certSha256: Buffer.alloc(0),
+    };
+    await expect(
+      mcClient.registerMc({
+        ...mcRegistration('mc-many', 'us-west-1'),
+        webtransport: Array.from({ length: 5 }, () => endpoint),
+      }),
+    ).rejects.toMatchObject({ code: GrpcStatus.INVALID_ARGUMENT });
+  });
+
   it('asks unknown controllers to register again and rejects malformed registrations', async () => {
     expect(
       await mcClient.mcHeartbeat({
@@ -379,7 +455,9 @@ describe('GC malformed gRPC messages', () => {
 
   it('still answers well-formed raw bytes normally', async () => {
     const bytes = Buffer.from(
-      RegisterMcRequest.encode(mcRegistration('mc-raw', 'us-west-1')).finish(),
+      RegisterMcRequest.encode(
+        RegisterMcRequest.fromPartial(mcRegistration('mc-raw', 'us-west-1')),
+      ).finish(),
     );
     expect((await rawCall('RegisterMc', bytes, mcToken)).code).toBe(GrpcStatus.OK);
   });

@@ -7,9 +7,13 @@ import {
   type RegisterMcResponse,
 } from '../generated/darktower/gc/v1/gc.ts';
 
+/** A registration; `webtransport` may be left out (none). */
+export type RegisterMcInput = Omit<RegisterMcRequest, 'webtransport'> &
+  Partial<Pick<RegisterMcRequest, 'webtransport'>>;
+
 /** A promise-based client of GC's gRPC API, as a Meeting Controller uses it. */
 export interface GcClient {
-  registerMc(request: RegisterMcRequest): Promise<RegisterMcResponse>;
+  registerMc(request: RegisterMcInput): Promise<RegisterMcResponse>;
   mcHeartbeat(request: McHeartbeatRequest): Promise<McHeartbeatResponse>;
   close(): void;
 }
@@ -29,8 +33,10 @@ export function connectGc(
   return {
     registerMc: (request) =>
       new Promise((resolve, reject) =>
-        client.registerMc(request, metadata(), (error, response) =>
-          error ? reject(error) : resolve(response),
+        client.registerMc(
+          { ...request, webtransport: request.webtransport ?? [] },
+          metadata(),
+          (error, response) => (error ? reject(error) : resolve(response)),
         ),
       ),
     mcHeartbeat: (request) =>

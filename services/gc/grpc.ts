@@ -8,7 +8,9 @@ import {
   type GlobalControllerServiceServer,
   type McHeartbeatRequest,
   type RegisterMcRequest,
+  type WebTransportEndpoint as WebTransportEndpointMessage,
 } from '../generated/darktower/gc/v1/gc.ts';
+import type { WebTransportEndpoint } from '../../core/placement/index.ts';
 import type { Clock } from '../shared/clock.ts';
 import {
   authenticatedUnary,
@@ -73,6 +75,51 @@ export function publicUrlProblem(value: string, allowPlainLoopback: boolean): st
     : 'public_url: expected an https or wss URL';
 }
 
+/** At most this many WebTransport endpoints per registration. */
+const MAX_WEBTRANSPORT_ENDPOINTS = 4;
+const CERT_SHA256_BYTES = 32;
+
+/**
+ * Why a registration's WebTransport endpoints are unacceptable, or undefined: at most four,
+ * each an absolute `https` URL without credentials, carrier `h3` or `h2`, and a certificate
+ * hash of 32 bytes or none.
+ */
+export function webTransportProblem(
+  endpoints: readonly WebTransportEndpointMessage[],
+): string | undefined {
+  if (endpoints.length > MAX_WEBTRANSPORT_ENDPOINTS) {
+    return `webtransport: at most ${MAX_WEBTRANSPORT_ENDPOINTS} endpoints`;
+  }
+  for (const [i, endpoint] of endpoints.entries()) {
+    const where = `webtransport[${i}]`;
+    if (endpoint.url.length > MAX_URL_LENGTH || !URL.canParse(endpoint.url)) {
+      return `${where}.url: expected an absolute URL`;
+    }
+    const url = new URL(endpoint.url);
+    if (url.protocol !== 'https:') return `${where}.url: expected an https URL`;
+    if (url.username !== '' || url.password !== '') {
+      return `${where}.url: must not carry credentials`;
+    }
+    if (endpoint.carrier !== 'h3' && endpoint.carrier !== 'h2') {
+      return `${where}.carrier: expected h3 or h2`;
+    }
+    if (endpoint.certSha256.length !== 0 && endpoint.certSha256.length !== CERT_SHA256_BYTES) {
+      return `${where}.cert_sha256: expected ${CERT_SHA256_BYTES} bytes or none`;
+    }
+  }
+  return undefined;
+}
+
+function toWebTransport(
+  endpoints: readonly WebTransportEndpointMessage[],
+): readonly WebTransportEndpoint[] {
+  return endpoints.map((e) => ({
+    url: e.url,
+    carrier: e.carrier as WebTransportEndpoint['carrier'],
+    certSha256: Buffer.from(e.certSha256).toString('hex'),
+  }));
+}
+
 /** Why a registration is malformed, or undefined when it is acceptable. */
 function registrationProblem(
   request: RegisterMcRequest,
@@ -82,6 +129,8 @@ function registrationProblem(
   if (!REGION.test(request.region)) return 'region: 1-32 lowercase letters, digits or dashes';
   const urlProblem = publicUrlProblem(request.publicUrl, allowPlainLoopback);
   if (urlProblem) return urlProblem;
+  const webTransport = webTransportProblem(request.webtransport);
+  if (webTransport) return webTransport;
   if (request.maxMeetings === 0) return 'max_meetings: must be positive';
   return undefined;
 }
@@ -108,6 +157,7 @@ export function gcGrpcService(deps: GcGrpcDependencies): GlobalControllerService
           id: request.mcId,
           region: request.region,
           endpoint: request.publicUrl,
+          webTransport: toWebTransport(request.webtransport),
           owner: caller.subject,
         },
         deps.clock.now(),

@@ -117,8 +117,10 @@ export class MemoryMcAvailability implements McAvailability {
   async register(mc: McRegistration, now: number): Promise<Result<void, McOwnershipError>> {
     const previous = this.controllers.get(mc.id);
     if (previous && previous.owner !== mc.owner) return err({ kind: 'owned_by_other' });
+    const { webTransport, ...registration } = mc;
     this.controllers.set(mc.id, {
-      ...mc,
+      ...registration,
+      ...(webTransport === undefined || webTransport.length === 0 ? {} : { webTransport }),
       healthy: true,
       meetingCount: previous?.meetingCount ?? 0,
       lastHeartbeatMs: now,

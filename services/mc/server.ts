@@ -248,11 +248,14 @@ export async function startMc(
   let registered = false;
   let heartbeatIntervalMs = 2_000;
   let publicUrl = env.MC_PUBLIC_URL ?? '';
+  // The WebTransport signaling endpoints (HTTP/3 first), once bound.
+  let webTransportEndpoints: { url: string; carrier: string; certSha256: Buffer }[] = [];
   const register = async (): Promise<void> => {
     const answer = await gc.registerMc({
       mcId: env.MC_ID,
       region: env.MC_REGION,
       publicUrl,
+      webtransport: webTransportEndpoints,
       grpcUrl: '',
       maxMeetings: env.MC_MAX_MEETINGS,
       maxParticipants: env.MC_MAX_PARTICIPANTS,
@@ -462,6 +465,12 @@ export async function startMc(
     webTransportH2 === undefined
       ? undefined
       : `https://${urlHost(webTransportH2.host)}:${webTransportH2.port}${SIGNALING_PATH}`;
+  if (webTransportCertificateSha256 !== undefined) {
+    webTransportEndpoints = [
+      ...(webTransportUrl === undefined ? [] : [{ url: webTransportUrl, carrier: 'h3' }]),
+      ...(webTransportH2Url === undefined ? [] : [{ url: webTransportH2Url, carrier: 'h2' }]),
+    ].map((e) => ({ ...e, certSha256: Buffer.from(webTransportCertificateSha256) }));
+  }
 
   const [, redisConnected] = await Promise.all([
     serviceToken

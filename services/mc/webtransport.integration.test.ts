@@ -89,6 +89,24 @@ async function userAndMeeting(name: string): Promise<{ token: string; meeting: s
   return { token, meeting: created.body.meeting_id as string };
 }
 
+describe('MC WebTransport endpoints at GC', () => {
+  it('registers both endpoints and its certificate hash, and GC names them in the meeting answer', async () => {
+    const { token, meeting } = await userAndMeeting('wt-lookup');
+    const found = await http(`${gc.url}/v1/meetings/${meeting}`, { headers: bearer(token) });
+    expect(found.status).toBe(200);
+    const hash = Buffer.from(mc.webTransportCertificateSha256 as Uint8Array).toString('hex');
+    expect(found.body.meeting_controller).toEqual({
+      id: MC_ID,
+      region: expect.any(String) as string,
+      url: mc.signalingUrl,
+      webtransport: [
+        { url: mc.webTransportUrl, carrier: 'h3', cert_sha256: hash },
+        { url: mc.webTransportH2Url, carrier: 'h2', cert_sha256: hash },
+      ],
+    });
+  });
+});
+
 describe('MC signaling over WebTransport (Node client)', () => {
   it('joins, and the answer names the handler’s WebTransport URL and certificate hash', async () => {
     expect(mc.webTransportUrl).toMatch(/^https:\/\/127\.0\.0\.1:\d+\/v1\/signaling$/);

@@ -14,7 +14,11 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
     cwd: root,
     // stdin stays open: the stack stops when it closes (if this process dies).
     stdio: ['pipe', 'pipe', 'inherit'],
-    env: { ...process.env, WEB_STACK_USERS: 'alice,bob,carol', WEB_STACK_STOP_ON_STDIN_END: '1' },
+    env: {
+      ...process.env,
+      WEB_STACK_USERS: 'alice,bob,carol,dave',
+      WEB_STACK_STOP_ON_STDIN_END: '1',
+    },
   });
   const info = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(

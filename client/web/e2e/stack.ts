@@ -35,6 +35,7 @@ export interface WebStackInfo {
   readonly acUrl: string;
   readonly gcUrl: string;
   readonly mcSignalingUrl: string;
+  readonly mcWebTransportUrl: string | undefined;
   readonly users: readonly { username: string; password: string }[];
 }
 
@@ -58,10 +59,18 @@ async function main(): Promise<void> {
   closers.push(() => plane.close());
   const { ac, gc, pool, backends } = plane;
   const routeAddresses = new Map<string, string>();
-  const mc = await startMc(mcTestEnvironment(plane, MC_ID), {
-    logger,
-    routeAddress: (handler) => routeAddresses.get(handler),
-  });
+  // WebTransport signaling (HTTP/3 and HTTP/2) beside the WebSocket; the handlers' QUIC ports
+  // carry WebTransport media.
+  const mc = await startMc(
+    mcTestEnvironment(plane, MC_ID, {
+      MC_WEBTRANSPORT_BIND_ADDRESS: '127.0.0.1:0',
+      MC_WEBTRANSPORT_H2_BIND_ADDRESS: '127.0.0.1:0',
+    }),
+    {
+      logger,
+      routeAddress: (handler) => routeAddresses.get(handler),
+    },
+  );
   closers.push(() => mc.close());
   const controller = { issuer: MC_ID, jwksUrl: mc.jwksUrl } as StandInController;
   const mhs: RunningMh[] = [];
@@ -72,6 +81,7 @@ async function main(): Promise<void> {
         acUrl: ac.url,
         controllers: [controller],
         redisPrefix: `${backends.redisPrefix}mh:`,
+        extra: { MH_QUIC_BIND_ADDRESS: '127.0.0.1:0' },
       }),
       { logger },
     );
@@ -112,6 +122,7 @@ async function main(): Promise<void> {
     acUrl: ac.url,
     gcUrl: gc.url,
     mcSignalingUrl: mc.signalingUrl,
+    mcWebTransportUrl: mc.webTransportUrl,
     users,
   };
   process.stdout.write(`${READY_PREFIX}${JSON.stringify(info)}\n`);

@@ -3,15 +3,20 @@
  * its own origin under `/ac` and `/gc` (the web server forwards those), so neither needs CORS;
  * `?ac=` and `?gc=` name other base URLs.
  */
+import { controllerOf, type MeetingController } from '../../meeting/http.ts';
+
 export interface Endpoints {
   readonly ac: string;
   readonly gc: string;
 }
 
+/** Where the meeting's controller is reached (the client library's reading of GC's answer). */
+export type ControllerInfo = MeetingController;
+
 export interface MeetingInfo {
   readonly meetingId: string;
   readonly title: string;
-  readonly controller: { readonly id: string; readonly url: string } | null;
+  readonly controller: ControllerInfo | null;
 }
 
 export class ApiError extends Error {
@@ -57,11 +62,10 @@ export async function login(
 }
 
 function meetingOf(body: Record<string, unknown>): MeetingInfo {
-  const controller = body.meeting_controller as { id: string; url: string } | null;
   return {
     meetingId: String(body.meeting_id),
     title: String(body.title ?? ''),
-    controller: controller === null ? null : { id: controller.id, url: controller.url },
+    controller: controllerOf(body.meeting_controller),
   };
 }
 

@@ -9,9 +9,9 @@ import { frameMetadata } from '../../media/frame-metadata.ts';
 import type { MeetingId, ParticipantId } from '../../../core/ids.ts';
 import type { Endpoints } from './api.ts';
 import type { LayoutName } from './layout.ts';
-import { webSocketMedia } from './media-transport.ts';
+import { FallbackMedia } from './media-transport.ts';
 import { MeetingSession, screenCode, type JoinTiming, type SealedFrame } from './session.ts';
-import { webSocketSignaling } from './signaling.ts';
+import { FallbackSignaling, TRANSPORT_ORDER, type TransportName } from './signaling.ts';
 import type { RemoteVideo } from './video.ts';
 
 const params = new URLSearchParams(location.search);
@@ -19,6 +19,14 @@ const endpoints: Endpoints = {
   ac: params.get('ac') ?? `${location.origin}/ac`,
   gc: params.get('gc') ?? `${location.origin}/gc`,
 };
+
+/** `?transport=websocket` (or `webtransport`) keeps to that one; default: WebTransport first. */
+const onlyTransport = params.get('transport');
+const transportOrder: readonly TransportName[] = TRANSPORT_ORDER.filter(
+  (t) => onlyTransport === null || t === onlyTransport,
+);
+let signalingTransport = new FallbackSignaling(transportOrder);
+let mediaTransport = new FallbackMedia(transportOrder);
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const form = $<HTMLFormElement>('join-form');
@@ -45,7 +53,10 @@ function statusText(s: MeetingSession): string {
   const parts = [
     `state: ${s.state}`,
     s.participantId === undefined ? '' : `you: ${s.participantId}`,
-    s.handler === undefined ? '' : `handler: ${s.handler.id} (${webSocketMedia.name})`,
+    signalingTransport.inUse === undefined ? '' : `signaling: ${signalingTransport.inUse}`,
+    s.handler === undefined
+      ? ''
+      : `handler: ${s.handler.id} (media: ${mediaTransport.inUse ?? 'connecting'})`,
     s.mlsEpoch === undefined
       ? 'keys: joining the MLS group'
       : `MLS epoch ${s.mlsEpoch} (end-to-end)`,
@@ -164,7 +175,13 @@ form.addEventListener('submit', (event) => {
   const data = new FormData(form);
   session?.leave();
   if (session !== undefined) earlierJoins.push(...session.joins);
-  session = new MeetingSession({ endpoints, signaling: webSocketSignaling, media: webSocketMedia });
+  signalingTransport = new FallbackSignaling(transportOrder);
+  mediaTransport = new FallbackMedia(transportOrder);
+  session = new MeetingSession({
+    endpoints,
+    signaling: signalingTransport.connect,
+    media: mediaTransport,
+  });
   session.onChange = render;
   session.onDecoded = onDecoded;
   const create = submitter?.value === 'create';
@@ -193,6 +210,11 @@ const hook = {
       participantId: s.participantId ?? null,
       meetingId: s.meetingId ?? null,
       handler: s.handler?.id ?? null,
+      transport: {
+        signaling: signalingTransport.inUse ?? null,
+        media: mediaTransport.inUse ?? null,
+        failures: [...signalingTransport.failures, ...mediaTransport.failures],
+      },
       ownCode:
         s.participantId === undefined || s.meetingId === undefined
           ? null

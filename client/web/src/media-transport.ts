@@ -1,15 +1,15 @@
 /**
  * How the client reaches its Media Handler. The session asks a `MediaConnector` for a connected
  * `MediaClient` (client/media: hello with the connection token, datagrams both ways); it never
- * sees the carrier. Today that is the handler's WebSocket ingress (one binary message = one
- * datagram). WebTransport plugs in as another connector: it opens
- * `new WebTransport(...)` to the handler's QUIC address with `serverCertificateHashes` from the
- * controller's `MediaHandler.cert_hash`, wraps it as client/media's `DatagramLink` (datagrams
- * as WebTransport datagrams, control messages on the first bidirectional stream) and calls
- * `MediaClient.connectLink`.
+ * sees the carrier. Carriers: native WebTransport to the handler's `webtransport_url`, pinned to
+ * `MediaHandler.cert_hash` (media datagrams as WebTransport datagrams, control messages on the
+ * first bidirectional stream, length-prefixed), and the handler's WebSocket ingress (one binary
+ * message = one datagram). `FallbackMedia` tries them in that order.
  */
-import { MediaClient, type ConnectOutcome } from '../../media/client.ts';
+import { MediaClient, type ConnectOutcome, type DatagramLink } from '../../media/client.ts';
 import type { MediaHandler } from '../../../services/generated/darktower/mc/v1/signaling.ts';
+import { TRANSPORT_ORDER, type TransportName } from './signaling.ts';
+import { hasWebTransport, openMessageSession } from './webtransport.ts';
 
 /** Every datagram the client sends fits browser WebTransport's limit (docs/protocol.md). */
 export const MAX_DATAGRAM_BYTES = 1_199;
@@ -31,3 +31,97 @@ export const webSocketMedia: MediaConnector = {
       maxDatagramBytes: MAX_DATAGRAM_BYTES,
     }),
 };
+
+/** A WebTransport session as client/media's `DatagramLink`. */
+async function webTransportLink(url: string, certHash: Uint8Array): Promise<DatagramLink> {
+  const session = await openMessageSession(url, certHash);
+  const { transport } = session;
+  const datagrams = transport.datagrams.writable.getWriter();
+  datagrams.closed.catch(() => undefined);
+  const link: DatagramLink = {
+    maxDatagramBytes: Math.min(MAX_DATAGRAM_BYTES, transport.datagrams.maxDatagramSize),
+    sendDatagram(bytes) {
+      if (bytes.length > link.maxDatagramBytes) return 'too-large';
+      datagrams.write(bytes as Uint8Array<ArrayBuffer>).catch(() => undefined);
+      return null;
+    },
+    sendControl: (message) => session.send(message),
+    close: (code, reason) => session.close(code, reason),
+    events: {},
+  };
+  session.onMessage = (message) => link.events.control?.(message);
+  session.onClose = (code, reason) => link.events.closed?.(code, reason);
+  void (async () => {
+    const reader = transport.datagrams.readable.getReader();
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) return;
+        link.events.datagram?.(value);
+      }
+    } catch {
+      // The datagrams end with the session.
+    }
+  })();
+  return link;
+}
+
+/** Media over native WebTransport to the handler's `webtransport_url` and `cert_hash`. */
+export const webTransportMedia: MediaConnector = {
+  name: 'webtransport',
+  connect: async (handler, token) => {
+    if (!hasWebTransport()) throw new Error('this browser has no WebTransport');
+    if (handler.webtransportUrl === '') {
+      throw new Error(`handler ${handler.id} has no WebTransport endpoint`);
+    }
+    const link = await webTransportLink(handler.webtransportUrl, handler.certHash);
+    return MediaClient.connectLink({ link, token });
+  },
+};
+
+const MEDIA_CONNECTORS: Record<TransportName, MediaConnector> = {
+  webtransport: webTransportMedia,
+  websocket: webSocketMedia,
+};
+
+/**
+ * Tries each transport of `order` in turn (native WebTransport, then WebSocket) until one
+ * connects; the handler's answer (accepted, redirected, refused) is final, whatever carried it.
+ * `inUse` names the carrier of the latest accepted session.
+ */
+export class FallbackMedia implements MediaConnector {
+  readonly name = 'fallback';
+  inUse: TransportName | undefined;
+  readonly failures: string[] = [];
+
+  constructor(
+    readonly order: readonly TransportName[] = TRANSPORT_ORDER,
+    private readonly connectors: Record<TransportName, MediaConnector> = MEDIA_CONNECTORS,
+  ) {}
+
+  async connect(
+    handler: MediaHandler,
+    token: string,
+  ): Promise<{ client: MediaClient | undefined; outcome: ConnectOutcome }> {
+    let last: Error | undefined;
+    for (const name of this.order) {
+      let connected: { client: MediaClient | undefined; outcome: ConnectOutcome };
+      try {
+        connected = await this.connectors[name].connect(handler, token);
+      } catch (error) {
+        last = error instanceof Error ? error : new Error(String(error));
+        this.failures.push(`${name}: ${last.message}`);
+        continue;
+      }
+      // A session that closed before the handler answered may open on the next carrier (the
+      // token's nonce is spent only by an accepted session).
+      if (connected.outcome.kind === 'closed' && name !== this.order[this.order.length - 1]) {
+        this.failures.push(`${name}: closed before an answer (${connected.outcome.reason})`);
+        continue;
+      }
+      if (connected.outcome.kind === 'accepted') this.inUse = name;
+      return connected;
+    }
+    throw last ?? new Error('no media transport to try');
+  }
+}

@@ -83,7 +83,17 @@ export interface SessionOptions {
 }
 
 const RECONNECT_DELAYS_MS = [250, 500, 1_000, 2_000, 4_000];
-const KEYFRAME_REPEATS_MS = [300, 800, 1_600];
+/**
+ * After a new member: a keyframe at every frame (15/s) for the first half second, when the
+ * joiner's media path comes up (on loopback 50 to 150 ms after the member list), then two more.
+ * With only the 300 ms repeat, a joiner waited about 300 ms after its media session for a frame
+ * it could decode.
+ */
+const KEYFRAME_REPEATS_MS = [
+  ...Array.from({ length: 8 }, (_, i) => Math.round(((i + 1) * 1_000) / 15)),
+  800,
+  1_600,
+];
 /** Close codes after which the page does not join again: replaced, refused. */
 const FINAL_CLOSE_CODES = [4001, 4003];
 
@@ -247,7 +257,8 @@ export class MeetingSession {
         ...(first && meeting.controller !== null
           ? { meeting: { ...meeting, status: 'active' } }
           : {}),
-        signaling: async (url) => SignalingConnection.over(await this.options.signaling(url)),
+        signaling: async (controller) =>
+          SignalingConnection.over(await this.options.signaling(controller)),
         media: (handler, token) => this.options.media.connect(handler, token),
         onStage: (stage, at, answer) => {
           if (answer === undefined) return;
@@ -401,7 +412,8 @@ export class MeetingSession {
   }
 
   /**
-   * Keyframes now and a few times over the next 1.6 s. A receiver decodes nothing until a
+   * Keyframes now, at every frame for half a second, then twice more over the next 1.6 s
+   * (KEYFRAME_REPEATS_MS). A receiver decodes nothing until a
    * keyframe, and nothing says when a new member's media path is up: the member list reaches
    * publishers before the joiner's session and the controller's routes exist. A keyframe request
    * from the receiver (not in the protocols yet) would replace these repeats; the periodic

@@ -81,6 +81,24 @@ export interface RegisterMcRequest {
   maxMeetings: number;
   /** Maximum number of participants across all its meetings. */
   maxParticipants: number;
+  /**
+   * WebTransport signaling endpoints clients may use instead of public_url, best first.
+   * Empty when the controller serves WebSocket signaling only.
+   */
+  webtransport: WebTransportEndpoint[];
+}
+
+/** One WebTransport signaling endpoint of a Meeting Controller. */
+export interface WebTransportEndpoint {
+  /** https URL of the session, for example "https://mc-1.example:4433/v1/signaling". */
+  url: string;
+  /** What carries it: "h3" (HTTP/3, native browser WebTransport) or "h2" (HTTP/2). */
+  carrier: string;
+  /**
+   * SHA-256 of the DER certificate the endpoint presents (32 bytes), for a browser's
+   * serverCertificateHashes; empty when the certificate chains to a trusted CA.
+   */
+  certSha256: Buffer;
 }
 
 export interface RegisterMcResponse {
@@ -106,7 +124,7 @@ export interface McHeartbeatResponse {
 }
 
 function createBaseRegisterMcRequest(): RegisterMcRequest {
-  return { mcId: "", region: "", publicUrl: "", grpcUrl: "", maxMeetings: 0, maxParticipants: 0 };
+  return { mcId: "", region: "", publicUrl: "", grpcUrl: "", maxMeetings: 0, maxParticipants: 0, webtransport: [] };
 }
 
 export const RegisterMcRequest: MessageFns<RegisterMcRequest> = {
@@ -128,6 +146,9 @@ export const RegisterMcRequest: MessageFns<RegisterMcRequest> = {
     }
     if (message.maxParticipants !== 0) {
       writer.uint32(48).uint32(message.maxParticipants);
+    }
+    for (const v of message.webtransport) {
+      WebTransportEndpoint.encode(v!, writer.uint32(58).fork()).join();
     }
     return writer;
   },
@@ -193,6 +214,14 @@ export const RegisterMcRequest: MessageFns<RegisterMcRequest> = {
             message.maxParticipants = reader.uint32();
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.webtransport.push(WebTransportEndpoint.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -233,6 +262,9 @@ export const RegisterMcRequest: MessageFns<RegisterMcRequest> = {
         : isSet(object.max_participants)
         ? globalThis.Number(object.max_participants)
         : 0,
+      webtransport: globalThis.Array.isArray(object?.webtransport)
+        ? object.webtransport.map((e: any) => WebTransportEndpoint.fromJSON(e))
+        : [],
     };
   },
 
@@ -256,6 +288,9 @@ export const RegisterMcRequest: MessageFns<RegisterMcRequest> = {
     if (message.maxParticipants !== 0) {
       obj.maxParticipants = Math.round(message.maxParticipants);
     }
+    if (message.webtransport?.length) {
+      obj.webtransport = message.webtransport.map((e) => WebTransportEndpoint.toJSON(e));
+    }
     return obj;
   },
 
@@ -270,6 +305,112 @@ export const RegisterMcRequest: MessageFns<RegisterMcRequest> = {
     message.grpcUrl = object.grpcUrl ?? "";
     message.maxMeetings = object.maxMeetings ?? 0;
     message.maxParticipants = object.maxParticipants ?? 0;
+    message.webtransport = object.webtransport?.map((e) => WebTransportEndpoint.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseWebTransportEndpoint(): WebTransportEndpoint {
+  return { url: "", carrier: "", certSha256: Buffer.alloc(0) };
+}
+
+export const WebTransportEndpoint: MessageFns<WebTransportEndpoint> = {
+  encode(message: WebTransportEndpoint, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.url !== "") {
+      writer.uint32(10).string(message.url);
+    }
+    if (message.carrier !== "") {
+      writer.uint32(18).string(message.carrier);
+    }
+    if (message.certSha256.length !== 0) {
+      writer.uint32(26).bytes(message.certSha256);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WebTransportEndpoint {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWebTransportEndpoint();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.url = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.carrier = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.certSha256 = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): WebTransportEndpoint {
+    return {
+      url: isSet(object.url) ? globalThis.String(object.url) : "",
+      carrier: isSet(object.carrier) ? globalThis.String(object.carrier) : "",
+      certSha256: isSet(object.certSha256)
+        ? Buffer.from(bytesFromBase64(object.certSha256))
+        : isSet(object.cert_sha256)
+        ? Buffer.from(bytesFromBase64(object.cert_sha256))
+        : Buffer.alloc(0),
+    };
+  },
+
+  toJSON(message: WebTransportEndpoint): unknown {
+    const obj: any = {};
+    if (message.url !== "") {
+      obj.url = message.url;
+    }
+    if (message.carrier !== "") {
+      obj.carrier = message.carrier;
+    }
+    if (message.certSha256.length !== 0) {
+      obj.certSha256 = base64FromBytes(message.certSha256);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<WebTransportEndpoint>, I>>(base?: I): WebTransportEndpoint {
+    return WebTransportEndpoint.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<WebTransportEndpoint>, I>>(object: I): WebTransportEndpoint {
+    const message = createBaseWebTransportEndpoint();
+    message.url = object.url ?? "";
+    message.carrier = object.carrier ?? "";
+    message.certSha256 = object.certSha256 ?? Buffer.alloc(0);
     return message;
   },
 };
@@ -679,6 +820,14 @@ export const GlobalControllerServiceClient = makeGenericClientConstructor(
   service: typeof GlobalControllerServiceService;
   serviceName: string;
 };
+
+function bytesFromBase64(b64: string): Uint8Array {
+  return Uint8Array.from(globalThis.Buffer.from(b64, "base64"));
+}
+
+function base64FromBytes(arr: Uint8Array): string {
+  return globalThis.Buffer.from(arr).toString("base64");
+}
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
 
