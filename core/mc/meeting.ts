@@ -47,6 +47,7 @@ import {
   type MlsDeliveryConfig,
   type MlsDeliveryError,
   type MlsDeliveryOutput,
+  type MlsDeliveryState,
 } from '../mls/delivery.ts';
 import { planKeepingHomes, planRouting } from '../routing/planner.ts';
 import { canonicalPlanHas, planTransition, type PlanStep } from '../routing/transition.ts';
@@ -307,6 +308,8 @@ export interface DurableMeetingState {
   readonly legs: readonly Route[];
   /** The number the next media-key epoch takes (above every epoch used). */
   readonly nextKeyEpoch: number;
+  /** The MLS delivery service's state (with `mls`); null without. */
+  readonly mls: MlsDeliveryState | null;
 }
 
 /** One meeting's machine. */
@@ -630,6 +633,7 @@ export class MeetingMachine {
       lastSeen: [...this.lastSeen],
       legs: [...legs.values()],
       nextKeyEpoch: this.keys.nextEpoch(),
+      mls: this.mls?.durableState() ?? null,
     };
   }
 
@@ -652,10 +656,20 @@ export class MeetingMachine {
     }
     this.nextExpiryAt = expiry;
     this.deferredRemovals = state.legs.map((route) => ({ op: 'remove', route }));
-    // A new key epoch for the restored members, numbered after the meeting's last; its key is
-    // sent as soon as the adopting controller runs the meeting (`adoptedBy` resends it).
-    const members = [...this.roster.members.keys()];
-    this.keyEvents(this.keys.resume(members, state.nextKeyEpoch, now), now);
+    // Controller-made keys (without `mls`): a new key epoch for the restored members, numbered
+    // after the meeting's last; its key is sent as soon as the adopting controller runs the
+    // meeting (`adoptedBy` resends it). With `mls` the controller makes no keys.
+    if (this.mls === undefined) {
+      const members = [...this.roster.members.keys()];
+      this.keyEvents(this.keys.resume(members, state.nextKeyEpoch, now), now);
+    }
+    // The MLS group goes on where the failed controller left it: same group, epoch and members;
+    // group members whose sessions ran out meanwhile are removed by the next commit.
+    if (this.mls !== undefined && state.mls !== null) {
+      const inGroup = [...state.mls.members, ...state.mls.joining.map((a) => a.participant)];
+      const gone = inGroup.filter((participant) => !this.roster.members.has(participant));
+      this.mls.restore(state.mls, gone, now);
+    }
   }
 
   /**
