@@ -271,11 +271,17 @@ export type MeetingOutput =
     }
   /** Every handler acknowledged the last transition. */
   | { readonly type: 'transition-done' }
-  /** The meeting ended: tell each of these handlers to drop its legs and sessions. */
+  /**
+   * The meeting ended: tell each of these handlers to drop its legs and sessions, tell each
+   * member the meeting ended and close its signaling, and erase the meeting's stored state
+   * (its sessions are deleted by the `session-delete` outputs before this one).
+   */
   | {
       readonly type: 'meeting-ended';
       readonly meeting: MeetingId;
       readonly handlers: readonly HandlerId[];
+      /** The members when it ended, in join order. */
+      readonly members: readonly ParticipantId[];
     };
 
 /** What a plan was made from besides its demand (see `planInputsUnchanged`). */
@@ -673,12 +679,15 @@ export class MeetingMachine {
   }
 
   /**
-   * The meeting ends: every handler it used or was commanding is told to drop it, and nothing
-   * more is planned or sent.
+   * The meeting ends: every handler it used or was commanding is told to drop it, every
+   * member's session is deleted and the member told, and nothing more is planned or sent; a
+   * join is rejected (`meeting-ended`).
    */
   end(): void {
     if (this.ended) return;
     this.ended = true;
+    const members = [...this.roster.members.keys()];
+    for (const participant of members) this.outputs.push({ type: 'session-delete', participant });
     const handlers = new Set<HandlerId>();
     for (const plan of [this.plan, this.appliedPlan])
       for (const load of plan?.loads ?? []) handlers.add(load.handler);
@@ -689,6 +698,7 @@ export class MeetingMachine {
       type: 'meeting-ended',
       meeting: this.config.meeting,
       handlers: [...handlers].filter((h) => this.handlers.isHealthy(h)).sort(),
+      members,
     });
     this.handlers.plannedChanged(this.plan?.loads ?? [], []);
     this.plan = null;
