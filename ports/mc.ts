@@ -37,6 +37,15 @@ export interface MeetingStateStore {
   read(meeting: MeetingId): Promise<Result<MeetingSnapshot | undefined, UndecodableRecord>>;
 }
 
+/** Deletes an ended meeting's stored state. */
+export interface MeetingStateEraser {
+  /**
+   * Deletes the meeting's snapshot and lease unless another controller holds the lease (false
+   * then: nothing deleted). Sent on the connection the writes go on, so it follows them.
+   */
+  erase(meeting: MeetingId, controller: ControllerId): Promise<boolean>;
+}
+
 /** A message between controller replicas. */
 export interface CoordinationMessage {
   /** `claim`: the sender was named for the meeting; `released`: the sender let it go. */

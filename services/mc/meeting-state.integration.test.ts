@@ -75,7 +75,7 @@ const effects: DriverEffects = {
   endMeeting: async () => {},
   writeSession: async () => {},
   deleteSession: async () => {},
-  heartbeat: async () => {},
+  heartbeat: async () => [],
 };
 
 async function controller(id: string, policy: OwnershipPolicy = DEFAULT_OWNERSHIP_POLICY) {

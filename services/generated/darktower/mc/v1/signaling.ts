@@ -318,6 +318,14 @@ export interface ServerMessage {
   mlsCommit?: MlsCommitBroadcast | undefined;
   mlsWelcome?: MlsWelcome | undefined;
   mlsCommitRejected?: MlsCommitRejected | undefined;
+  meetingEnded?: MeetingEnded | undefined;
+}
+
+/**
+ * The meeting was ended (at the Global Controller): the controller closes the connection after
+ * this (code 4410), and a join of the meeting is refused from now on.
+ */
+export interface MeetingEnded {
 }
 
 /** Where a client connects its media, and with what. */
@@ -1534,6 +1542,7 @@ function createBaseServerMessage(): ServerMessage {
     mlsCommit: undefined,
     mlsWelcome: undefined,
     mlsCommitRejected: undefined,
+    meetingEnded: undefined,
   };
 }
 
@@ -1577,6 +1586,9 @@ export const ServerMessage: MessageFns<ServerMessage> = {
     }
     if (message.mlsCommitRejected !== undefined) {
       MlsCommitRejected.encode(message.mlsCommitRejected, writer.uint32(106).fork()).join();
+    }
+    if (message.meetingEnded !== undefined) {
+      MeetingEnded.encode(message.meetingEnded, writer.uint32(162).fork()).join();
     }
     return writer;
   },
@@ -1698,6 +1710,14 @@ export const ServerMessage: MessageFns<ServerMessage> = {
             message.mlsCommitRejected = MlsCommitRejected.decode(reader, reader.uint32());
             continue;
           }
+          case 20: {
+            if (tag !== 162) {
+              break;
+            }
+
+            message.meetingEnded = MeetingEnded.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1761,6 +1781,11 @@ export const ServerMessage: MessageFns<ServerMessage> = {
         : isSet(object.mls_commit_rejected)
         ? MlsCommitRejected.fromJSON(object.mls_commit_rejected)
         : undefined,
+      meetingEnded: isSet(object.meetingEnded)
+        ? MeetingEnded.fromJSON(object.meetingEnded)
+        : isSet(object.meeting_ended)
+        ? MeetingEnded.fromJSON(object.meeting_ended)
+        : undefined,
     };
   },
 
@@ -1805,6 +1830,9 @@ export const ServerMessage: MessageFns<ServerMessage> = {
     if (message.mlsCommitRejected !== undefined) {
       obj.mlsCommitRejected = MlsCommitRejected.toJSON(message.mlsCommitRejected);
     }
+    if (message.meetingEnded !== undefined) {
+      obj.meetingEnded = MeetingEnded.toJSON(message.meetingEnded);
+    }
     return obj;
   },
 
@@ -1848,6 +1876,61 @@ export const ServerMessage: MessageFns<ServerMessage> = {
     message.mlsCommitRejected = (object.mlsCommitRejected !== undefined && object.mlsCommitRejected !== null)
       ? MlsCommitRejected.fromPartial(object.mlsCommitRejected)
       : undefined;
+    message.meetingEnded = (object.meetingEnded !== undefined && object.meetingEnded !== null)
+      ? MeetingEnded.fromPartial(object.meetingEnded)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseMeetingEnded(): MeetingEnded {
+  return {};
+}
+
+export const MeetingEnded: MessageFns<MeetingEnded> = {
+  encode(_: MeetingEnded, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MeetingEnded {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMeetingEnded();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): MeetingEnded {
+    return {};
+  },
+
+  toJSON(_: MeetingEnded): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<MeetingEnded>, I>>(base?: I): MeetingEnded {
+    return MeetingEnded.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<MeetingEnded>, I>>(_: I): MeetingEnded {
+    const message = createBaseMeetingEnded();
     return message;
   },
 };
