@@ -117,6 +117,14 @@ export class MeetingSession implements DatagramSink {
   /** The controller closed signaling (meeting ended, session expired, replaced...). */
   onClosed: ((code: number, reason: string) => void) | null = null;
 
+  /**
+   * The second handler this participant publishes to (the meeting's hub), when the controller
+   * named one (`PublishAlso`): each datagram it sends goes there too.
+   */
+  hubHandler: MediaHandler | undefined;
+  private hubMedia: MediaClient | undefined;
+  /** Counts `PublishAlso` messages, so a later one wins over a slower earlier connect. */
+  private hubGeneration = 0;
   private readonly publishers = new Map<bigint, string>();
   private readonly heartbeat: ReturnType<typeof setInterval>;
   private leaving = false;
@@ -224,6 +232,7 @@ export class MeetingSession implements DatagramSink {
   }
 
   sendDatagram(datagram: Uint8Array): boolean {
+    this.hubMedia?.sendDatagram(datagram);
     return this.media.sendDatagram(datagram);
   }
 
@@ -242,8 +251,12 @@ export class MeetingSession implements DatagramSink {
     this.leaving = true;
     clearInterval(this.heartbeat);
     this.signaling.send({ leave: {} });
+    this.hubGeneration++;
+    const hub = this.hubMedia;
+    this.hubMedia = undefined;
     await Promise.all([
       this.media.close(1000, 'left'),
+      hub?.close(1000, 'left'),
       Promise.race([this.signaling.closed, sleep(2_000).then(() => this.signaling.close())]),
     ]);
   }
@@ -280,7 +293,40 @@ export class MeetingSession implements DatagramSink {
       this.onKeyEpoch?.(message.keyMaterial.epoch);
     } else if (message.move?.mediaHandler !== undefined) {
       void this.move(message.move.mediaHandler, message.move.connectionToken);
+    } else if (message.publishAlso !== undefined) {
+      void this.publishAlso(message.publishAlso.mediaHandler, message.publishAlso.connectionToken);
     }
+  }
+
+  /**
+   * Publishes to `handler` too (a second media connection, sending only), or stops when none
+   * is named. A connection that fails is left: the controller's next plan decides again.
+   */
+  private async publishAlso(handler: MediaHandler | undefined, token: string): Promise<void> {
+    const generation = ++this.hubGeneration;
+    const previous = this.hubMedia;
+    this.hubMedia = undefined;
+    this.hubHandler = undefined;
+    if (handler !== undefined && !this.leaving) {
+      try {
+        const { client, outcome } = await MediaClient.connect({
+          url: handler.websocketUrl,
+          token,
+          ...(this.WebSocket !== undefined ? { WebSocket: this.WebSocket } : {}),
+        });
+        if (client !== undefined && outcome.kind === 'accepted') {
+          if (generation !== this.hubGeneration || this.leaving)
+            await client.close(1000, 'replaced');
+          else {
+            this.hubMedia = client;
+            this.hubHandler = handler;
+          }
+        }
+      } catch {
+        // Not reached: publishing goes on to the home handler only.
+      }
+    }
+    await previous?.close(1000, 'hub publish ended');
   }
 
   /** Moves media to the handler the controller named; the old connection closes after. */

@@ -419,6 +419,18 @@ export class ControllerDriver {
           })),
         );
         return;
+      case 'publish-also': {
+        const peer = this.peer(meeting, output.participant);
+        if (output.token === null)
+          peer?.send({ publishAlso: { mediaHandler: undefined, connectionToken: '' } });
+        else
+          peer?.send(
+            this.tokenMessage(output.token).then(({ handler, token }) => ({
+              publishAlso: { mediaHandler: handler, connectionToken: token },
+            })),
+          );
+        return;
+      }
       case 'connection-token':
         this.peer(meeting, output.token.participant)?.send(
           this.tokenMessage(output.token).then(({ handler, token }) => ({

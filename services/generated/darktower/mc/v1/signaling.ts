@@ -319,6 +319,19 @@ export interface ServerMessage {
   mlsWelcome?: MlsWelcome | undefined;
   mlsCommitRejected?: MlsCommitRejected | undefined;
   meetingEnded?: MeetingEnded | undefined;
+  publishAlso?: PublishAlso | undefined;
+}
+
+/**
+ * Publish to this handler too, besides the one the media session is on (the meeting's hub: the
+ * routing plan sends a stream shown on other handlers there, and the hub cascades it on). The
+ * client opens a second media connection with the token and sends each of its datagrams on
+ * both; it receives only on its home connection. Without media_handler: stop (close the second
+ * connection). Sent again after a reconnect.
+ */
+export interface PublishAlso {
+  mediaHandler: MediaHandler | undefined;
+  connectionToken: string;
 }
 
 /**
@@ -1543,6 +1556,7 @@ function createBaseServerMessage(): ServerMessage {
     mlsWelcome: undefined,
     mlsCommitRejected: undefined,
     meetingEnded: undefined,
+    publishAlso: undefined,
   };
 }
 
@@ -1589,6 +1603,9 @@ export const ServerMessage: MessageFns<ServerMessage> = {
     }
     if (message.meetingEnded !== undefined) {
       MeetingEnded.encode(message.meetingEnded, writer.uint32(162).fork()).join();
+    }
+    if (message.publishAlso !== undefined) {
+      PublishAlso.encode(message.publishAlso, writer.uint32(170).fork()).join();
     }
     return writer;
   },
@@ -1718,6 +1735,14 @@ export const ServerMessage: MessageFns<ServerMessage> = {
             message.meetingEnded = MeetingEnded.decode(reader, reader.uint32());
             continue;
           }
+          case 21: {
+            if (tag !== 170) {
+              break;
+            }
+
+            message.publishAlso = PublishAlso.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1786,6 +1811,11 @@ export const ServerMessage: MessageFns<ServerMessage> = {
         : isSet(object.meeting_ended)
         ? MeetingEnded.fromJSON(object.meeting_ended)
         : undefined,
+      publishAlso: isSet(object.publishAlso)
+        ? PublishAlso.fromJSON(object.publishAlso)
+        : isSet(object.publish_also)
+        ? PublishAlso.fromJSON(object.publish_also)
+        : undefined,
     };
   },
 
@@ -1833,6 +1863,9 @@ export const ServerMessage: MessageFns<ServerMessage> = {
     if (message.meetingEnded !== undefined) {
       obj.meetingEnded = MeetingEnded.toJSON(message.meetingEnded);
     }
+    if (message.publishAlso !== undefined) {
+      obj.publishAlso = PublishAlso.toJSON(message.publishAlso);
+    }
     return obj;
   },
 
@@ -1879,6 +1912,104 @@ export const ServerMessage: MessageFns<ServerMessage> = {
     message.meetingEnded = (object.meetingEnded !== undefined && object.meetingEnded !== null)
       ? MeetingEnded.fromPartial(object.meetingEnded)
       : undefined;
+    message.publishAlso = (object.publishAlso !== undefined && object.publishAlso !== null)
+      ? PublishAlso.fromPartial(object.publishAlso)
+      : undefined;
+    return message;
+  },
+};
+
+function createBasePublishAlso(): PublishAlso {
+  return { mediaHandler: undefined, connectionToken: "" };
+}
+
+export const PublishAlso: MessageFns<PublishAlso> = {
+  encode(message: PublishAlso, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.mediaHandler !== undefined) {
+      MediaHandler.encode(message.mediaHandler, writer.uint32(10).fork()).join();
+    }
+    if (message.connectionToken !== "") {
+      writer.uint32(18).string(message.connectionToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PublishAlso {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePublishAlso();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.mediaHandler = MediaHandler.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.connectionToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PublishAlso {
+    return {
+      mediaHandler: isSet(object.mediaHandler)
+        ? MediaHandler.fromJSON(object.mediaHandler)
+        : isSet(object.media_handler)
+        ? MediaHandler.fromJSON(object.media_handler)
+        : undefined,
+      connectionToken: isSet(object.connectionToken)
+        ? globalThis.String(object.connectionToken)
+        : isSet(object.connection_token)
+        ? globalThis.String(object.connection_token)
+        : "",
+    };
+  },
+
+  toJSON(message: PublishAlso): unknown {
+    const obj: any = {};
+    if (message.mediaHandler !== undefined) {
+      obj.mediaHandler = MediaHandler.toJSON(message.mediaHandler);
+    }
+    if (message.connectionToken !== "") {
+      obj.connectionToken = message.connectionToken;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PublishAlso>, I>>(base?: I): PublishAlso {
+    return PublishAlso.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PublishAlso>, I>>(object: I): PublishAlso {
+    const message = createBasePublishAlso();
+    message.mediaHandler = (object.mediaHandler !== undefined && object.mediaHandler !== null)
+      ? MediaHandler.fromPartial(object.mediaHandler)
+      : undefined;
+    message.connectionToken = object.connectionToken ?? "";
     return message;
   },
 };
