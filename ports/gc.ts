@@ -145,6 +145,22 @@ export interface MeetingAssignments {
   set(meetingId: string, mcId: string): Promise<void>;
 }
 
+/**
+ * Meetings ended at GC, by the controller they were placed on, until that controller says it
+ * ended them (its heartbeat): GC's answer to each heartbeat names them. Kept 10 minutes at most
+ * (a controller's stored meeting state is gone by then anyway).
+ */
+export interface EndedMeetings {
+  add(controller: string, meetingId: string, endedAtMs: number): Promise<void>;
+  /** Up to `limit` meetings ended for `controller` and not yet acknowledged, oldest first. */
+  list(controller: string, limit: number, nowMs: number): Promise<string[]>;
+  /** The controller ended these: they are not named again. */
+  remove(controller: string, meetingIds: readonly string[]): Promise<void>;
+}
+
+/** How long a meeting ended at GC is named to its controller at most (ms). */
+export const ENDED_MEETING_NOTICE_MS = 10 * 60_000;
+
 /** Meeting metadata cached regionally (Redis), shared by every GC replica. */
 export interface MeetingCache {
   get(meetingId: string): Promise<MeetingRecord | undefined>;

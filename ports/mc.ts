@@ -60,6 +60,16 @@ export interface EncodedSnapshot {
   readonly fingerprint: string;
 }
 
+/** Deletes an ended meeting's stored state. */
+export interface MeetingStateEraser {
+  /**
+   * Deletes the meeting's snapshot and record unless another holder (another controller, or
+   * this controller's id in another process) holds the record (false then: nothing deleted).
+   * Sent on the connection the writes go on, so it follows them.
+   */
+  erase(meeting: MeetingId, holder: Holder): Promise<boolean>;
+}
+
 /** A message between controller replicas. */
 export interface CoordinationMessage {
   /** `claim`: the sender was named for the meeting; `released`: the sender let it go. */

@@ -3,7 +3,14 @@
 // back (tampered and foreign ones refused, typed), and the coordination channel.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { controllerId, meetingId, participantId } from '../../core/ids.ts';
-import { newMeeting, joinSettled, meetingConfig, viewOf } from '../../core/mc/testing.ts';
+import type { MeetingInput } from '../../core/mc/meeting.ts';
+import {
+  joinInput,
+  joinSettled,
+  meetingConfig,
+  newMeeting,
+  viewOf,
+} from '../../core/mc/testing.ts';
 import { liveSessions, restoreMeeting, snapshotMeeting } from '../../core/mc/snapshot.ts';
 import type { CoordinationMessage } from '../../ports/mc.ts';
 import { createRedis, deleteOwnKeys, testKeyPrefix, type Redis } from './client.ts';
@@ -38,6 +45,34 @@ afterAll(async () => {
   await deleteOwnKeys(redis);
   await redis.quit();
 });
+
+/** A meeting with an MLS group of alice and bob and carol's key package waiting to be added. */
+const mlsSnapshotOf = (meeting: string) => {
+  const mls = { commitTimeoutMs: 5_000, rotationIntervalMs: 3_600_000 };
+  const { machine } = newMeeting(['h1'], { mls }, viewOf(['h1']));
+  const kp = (who: string) => new TextEncoder().encode(`kp:${who}`);
+  const join = (who: string, now: number) =>
+    machine.handle({ ...(joinInput(who) as object), keyPackage: kp(who) } as MeetingInput, now);
+  join('alice', 0);
+  join('bob', 1);
+  for (let o = machine.pollOutput(); o !== null; o = machine.pollOutput()) {
+    if (o.type !== 'mls' || o.output.type !== 'request-commit') continue;
+    const request = o.output;
+    machine.handle(
+      {
+        type: 'mls-commit',
+        participant: request.to,
+        request: request.request,
+        epoch: request.epoch,
+        commit: new Uint8Array([1]),
+        welcome: new Uint8Array([2]),
+      },
+      2,
+    );
+  }
+  join('carol', 3);
+  return { ...snapshotMeeting(machine, 10), meeting: meetingId(meeting) };
+};
 
 const snapshotOf = (meeting: string) => {
   const { machine } = newMeeting(['h1', 'h2'], {}, viewOf(['h1', 'h2']));
@@ -195,7 +230,8 @@ describe('meeting state in Redis', () => {
       'not json {',
       '[]',
       '{"version":1}',
-      good.replace('"version":1', '"version":"1"'),
+      good.replace('"version":2', '"version":"2"'),
+      good.replace('"version":2', '"version":3'),
       good.replace('"camera"', '"hologram"'),
       good.replace('"type":"deliver"', '"type":"teleport"'),
       good.replace('"nextCommandId":', '"extra":1,"nextCommandId":'),
@@ -206,6 +242,34 @@ describe('meeting state in Redis', () => {
       const read = await store.read(m);
       expect(read.ok, record.slice(0, 40)).toBe(false);
       if (!read.ok) expect(read.error.kind).toBe('bad-encoding');
+    }
+  });
+
+  it('keeps the MLS delivery state (key packages as hex) and refuses a tampered one, typed', async () => {
+    const m = meetingId('state-mls');
+    const snapshot = mlsSnapshotOf('state-mls');
+    expect(snapshot.mls).toMatchObject({ epoch: 1, members: ['alice', 'bob'] });
+    expect(snapshot.mls?.joining.map((j) => j.participant)).toEqual(['carol']);
+    await store.acquire(m, a, HOLD_MS);
+    expect(await store.write(store.encode(snapshot), a, [], HOLD_MS)).toBe(true);
+    const read = await store.read(m);
+    expect(read).toEqual({ ok: true, value: JSON.parse(JSON.stringify(snapshot)) });
+    const good = JSON.stringify(snapshot);
+    const hex = snapshot.mls?.joining[0]?.keyPackage ?? '';
+    const tampered = [
+      good.replace(hex, 'not hex'),
+      good.replace(hex, hex.slice(1)),
+      good.replace('"rotation":null', '"rotation":"weekly"'),
+      good.replace('"nextRequest":', '"nextRequest":0,"x":'),
+      good.replace('"group":0', '"group":-2'),
+      good.replace('"epoch":1', '"epoch":1.5'),
+    ];
+    for (const record of tampered) {
+      expect(record).not.toBe(good);
+      await redis.set(stateKey(m), record);
+      const back = await store.read(m);
+      expect(back.ok, record.slice(-200)).toBe(false);
+      if (!back.ok) expect(back.error.kind).toBe('bad-encoding');
     }
   });
 

@@ -139,8 +139,33 @@ const route = z.discriminatedUnion('type', [
     subscriber: name,
   }),
 ]);
+const epochNumber = z.number().int().min(0);
+const mlsSchema = z.strictObject({
+  group: z.number().int().min(-1),
+  epoch: epochNumber,
+  epochStartedAt: z.number().finite(),
+  members: z.array(name).max(100_000),
+  synced: z.array(z.tuple([name, epochNumber])).max(100_000),
+  joining: z
+    .array(
+      z.strictObject({
+        participant: name,
+        // A KeyPackage in lowercase hex (a few hundred bytes; 64 KiB at most).
+        keyPackage: z
+          .string()
+          .min(2)
+          .max(128 * 1024)
+          .regex(/^(?:[0-9a-f]{2})+$/),
+      }),
+    )
+    .max(100_000),
+  leaving: z.array(name).max(100_000),
+  rotation: z.enum(['manual', 'hourly']).nullable(),
+  nextRequest: z.number().int().min(1),
+});
 const snapshotSchema = z.strictObject({
-  version: z.literal(MEETING_SNAPSHOT_VERSION),
+  // Version 1 records (before the MLS state) are still read.
+  version: z.union([z.literal(1), z.literal(MEETING_SNAPSHOT_VERSION)]),
   meeting: name,
   region: name,
   takenAt: z.number().finite(),
@@ -163,6 +188,7 @@ const snapshotSchema = z.strictObject({
   departed: z.array(name).max(256),
   activeSpeakers: z.array(name).max(8),
   legs: z.array(route).max(1_000_000),
+  mls: mlsSchema.nullable().optional(),
 });
 
 /** A snapshot as stored: JSON. */

@@ -191,6 +191,14 @@ export class MeetingSession implements DatagramSink {
   /** A controller error after the join (a refused token request...). */
   onError: ((error: NonNullable<ServerMessage['error']>) => void) | null = null;
 
+  /**
+   * The second handler this participant publishes to (the meeting's hub), when the controller
+   * named one (`PublishAlso`): each datagram it sends goes there too.
+   */
+  hubHandler: MediaHandler | undefined;
+  private hubMedia: MediaClient | undefined;
+  /** Counts `PublishAlso` messages, so a later one wins over a slower earlier connect. */
+  private hubGeneration = 0;
   private readonly publishers = new Map<bigint, string>();
   private readonly heartbeat: ReturnType<typeof setInterval>;
   private leaving = false;
@@ -343,6 +351,7 @@ export class MeetingSession implements DatagramSink {
   }
 
   sendDatagram(datagram: Uint8Array): boolean {
+    this.hubMedia?.sendDatagram(datagram);
     return this.media.sendDatagram(datagram);
   }
 
@@ -380,8 +389,12 @@ export class MeetingSession implements DatagramSink {
     clearInterval(this.heartbeat);
     this.signaling.send({ leave: {} });
     if (options.keepKeys !== true) this.member?.forget();
+    this.hubGeneration++;
+    const hub = this.hubMedia;
+    this.hubMedia = undefined;
     await Promise.all([
       this.media.close(1000, 'left'),
+      hub?.close(1000, 'left'),
       Promise.race([this.signaling.closed, sleep(2_000).then(() => this.signaling.close())]),
     ]);
   }
@@ -449,7 +462,36 @@ export class MeetingSession implements DatagramSink {
       void this.move(message.move.mediaHandler, message.move.connectionToken);
     } else if (message.error !== undefined) {
       this.onError?.(message.error);
+    } else if (message.publishAlso !== undefined) {
+      void this.publishAlso(message.publishAlso.mediaHandler, message.publishAlso.connectionToken);
     }
+  }
+
+  /**
+   * Publishes to `handler` too (a second media connection, sending only), or stops when none
+   * is named. A connection that fails is left: the controller's next plan decides again.
+   */
+  private async publishAlso(handler: MediaHandler | undefined, token: string): Promise<void> {
+    const generation = ++this.hubGeneration;
+    const previous = this.hubMedia;
+    this.hubMedia = undefined;
+    this.hubHandler = undefined;
+    if (handler !== undefined && !this.leaving) {
+      try {
+        const { client, outcome } = await this.connect(handler, token);
+        if (client !== undefined && outcome.kind === 'accepted') {
+          if (generation !== this.hubGeneration || this.leaving)
+            await client.close(1000, 'replaced');
+          else {
+            this.hubMedia = client;
+            this.hubHandler = handler;
+          }
+        }
+      } catch {
+        // Not reached: publishing goes on to the home handler only.
+      }
+    }
+    await previous?.close(1000, 'hub publish ended');
   }
 
   /** Moves media to the handler the controller named; the old connection closes after. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { meetingId, type HandlerId, type MeetingId } from '../ids.ts';
-import { ControllerEndpoint, type ControllerOutput } from './endpoint.ts';
+import { ControllerEndpoint, ENDED_MEETINGS_KEPT, type ControllerOutput } from './endpoint.ts';
 import { homeIn, type MeetingInput, type MeetingOutput } from './meeting.ts';
 import {
   OTHER_REGION,
@@ -112,7 +112,7 @@ describe('ControllerEndpoint', () => {
       endpoint.handleTimeout(t);
       for (const o of drainEndpoint(endpoint)) {
         if (o.type === 'heartbeat') {
-          expect(o).toEqual({ type: 'heartbeat', controller: 'mc-1', meetingCount: 0 });
+          expect(o).toEqual({ type: 'heartbeat', controller: 'mc-1', meetingCount: 0, ended: [] });
           beats.push(t);
         }
       }
@@ -398,7 +398,7 @@ describe('ControllerEndpoint deadlines', () => {
     expect(endpoint.pollTimeout()).toBe(0);
     endpoint.handleTimeout(0);
     expect(drainEndpoint(endpoint)).toEqual([
-      { type: 'heartbeat', controller: 'mc-1', meetingCount: 0 },
+      { type: 'heartbeat', controller: 'mc-1', meetingCount: 0, ended: [] },
     ]);
     expect(endpoint.pollTimeout()).toBe(60_000);
     endpoint.handle({ type: 'load-reports', reports: [report('h1', 100)] }, 100);
@@ -408,16 +408,74 @@ describe('ControllerEndpoint deadlines', () => {
     expect(endpoint.pollTimeout()).toBe(200 + TEST_TIMING.keyRetryMs);
     endpoint.handleTimeout(60_000);
     expect(drainEndpoint(endpoint).filter((o) => o.type === 'heartbeat')).toEqual([
-      { type: 'heartbeat', controller: 'mc-1', meetingCount: 1 },
+      { type: 'heartbeat', controller: 'mc-1', meetingCount: 1, ended: [] },
     ]);
   });
 
-  it('ignores ending or releasing a meeting it does not run', () => {
+  it('ignores releasing a meeting it does not run; one it does not run ended at GC stays ended', () => {
     const endpoint = endpointWith(0);
     endpoint.handle({ type: 'end-meeting', meeting: m2 }, 1);
     endpoint.handle({ type: 'release', meeting: m2 }, 1);
     expect(drainEndpoint(endpoint)).toEqual([]);
     expect(endpoint.meetingCount).toBe(0);
+    expect(endpoint.hasEnded(m2)).toBe(true);
+    endpoint.handle(
+      { type: 'meeting', meeting: m2, meetingRegion: REGION, input: joinInput('a') },
+      2,
+    );
+    expect(drainEndpoint(endpoint)).toMatchObject([
+      {
+        type: 'meeting',
+        output: { type: 'join-rejected', participant: 'a', reason: 'meeting-ended' },
+      },
+    ]);
+    expect(endpoint.meetingCount).toBe(0);
+  });
+
+  it('ends a meeting at GC’s word: sessions deleted, members and handlers told, later joins rejected, acknowledged once in the next heartbeat', () => {
+    const endpoint = endpointWith(0);
+    speakerMeetingOn(endpoint, m1, 0);
+    drainEndpoint(endpoint);
+    endpoint.handle({ type: 'end-meeting', meeting: m1 }, 20);
+    const out = drainEndpoint(endpoint).flatMap((o) => (o.type === 'meeting' ? [o.output] : []));
+    const members = ['a', 'b', 'c'].map(p);
+    expect(out.filter((o) => o.type === 'session-delete').map((o) => o.participant)).toEqual(
+      members,
+    );
+    expect(out.filter((o) => o.type === 'meeting-ended')).toMatchObject([{ meeting: m1, members }]);
+    expect(endpoint.meetingCount).toBe(0);
+    // A join after the end: rejected, and the meeting is not started again.
+    endpoint.handle(
+      { type: 'meeting', meeting: m1, meetingRegion: REGION, input: joinInput('d') },
+      30,
+    );
+    expect(drainEndpoint(endpoint)).toMatchObject([
+      {
+        type: 'meeting',
+        output: { type: 'join-rejected', participant: 'd', reason: 'meeting-ended' },
+      },
+    ]);
+    expect(endpoint.meetingCount).toBe(0);
+    // GC says it again (its answer to a heartbeat crossed the acknowledgement): nothing new.
+    endpoint.handle({ type: 'end-meeting', meeting: m1 }, 40);
+    expect(drainEndpoint(endpoint)).toEqual([]);
+    endpoint.handleTimeout(1_000);
+    expect(drainEndpoint(endpoint).filter((o) => o.type === 'heartbeat')).toEqual([
+      { type: 'heartbeat', controller: 'mc-1', meetingCount: 0, ended: [m1] },
+    ]);
+    endpoint.handleTimeout(2_000);
+    expect(drainEndpoint(endpoint).filter((o) => o.type === 'heartbeat')).toMatchObject([
+      { ended: [] },
+    ]);
+  });
+
+  it('remembers the most recent ended meetings only', () => {
+    const endpoint = endpointWith(0);
+    for (let i = 0; i <= ENDED_MEETINGS_KEPT; i++)
+      endpoint.handle({ type: 'end-meeting', meeting: meetingId(`e${i}`) }, 1);
+    expect(endpoint.hasEnded(meetingId('e0'))).toBe(false);
+    expect(endpoint.hasEnded(meetingId('e1'))).toBe(true);
+    expect(endpoint.hasEnded(meetingId(`e${ENDED_MEETINGS_KEPT}`))).toBe(true);
   });
 });
 

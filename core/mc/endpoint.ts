@@ -37,6 +37,12 @@ export type ControllerInput =
   | { readonly type: 'load-reports'; readonly reports: readonly HandlerReport[] }
   /** A handler's connection closed: lost without waiting for its silence. */
   | { readonly type: 'handler-lost'; readonly handler: HandlerId }
+  /**
+   * The Global Controller ended the meeting: it ends here (members told, sessions and stored
+   * state deleted, handlers told), and any later input for it is answered as for an ended
+   * meeting (a join is rejected `meeting-ended`), without starting it again. Acknowledged in
+   * the next heartbeat (`ended`), whether the controller ran the meeting or not.
+   */
   | { readonly type: 'end-meeting'; readonly meeting: MeetingId }
   /** Another controller took the meeting over: stop running it, without ending it. */
   | { readonly type: 'release'; readonly meeting: MeetingId }
@@ -52,14 +58,24 @@ export type ControllerOutput =
       readonly type: 'heartbeat';
       readonly controller: ControllerId;
       readonly meetingCount: number;
+      /** Meetings ended on the Global Controller's word since the last heartbeat (its ack). */
+      readonly ended: readonly MeetingId[];
     }
   /** An event for a meeting the controller does not run and could not create. */
   | { readonly type: 'unknown-meeting'; readonly meeting: MeetingId }
   | { readonly type: 'handler-lost'; readonly handler: HandlerId };
 
+/** Ended meetings remembered (the most recent): inputs for them are not taken for new ones. */
+export const ENDED_MEETINGS_KEPT = 4_096;
+
 export class ControllerEndpoint {
   readonly handlers: HandlerView;
   private readonly meetings = new Map<MeetingId, MeetingMachine>();
+  /** Meetings ended here, oldest first (at most `ENDED_MEETINGS_KEPT`), each with the machine
+   * answering its inputs once one came. */
+  private readonly endedMeetings = new Map<MeetingId, MeetingMachine | null>();
+  /** Meetings ended since the last heartbeat, to acknowledge in it. */
+  private endedSinceHeartbeat: MeetingId[] = [];
   private readonly own: ControllerOutput[] = [];
   private ownHead = 0;
   /** Meetings that may have outputs waiting, in the order they got them. */
@@ -89,10 +105,26 @@ export class ControllerEndpoint {
     return this.meetings.size;
   }
 
+  /**
+   * Whether the meeting ended here: its inputs are answered by this endpoint as they are (a
+   * join rejected), and the meeting is neither started nor taken over for them.
+   */
+  hasEnded(meeting: MeetingId): boolean {
+    return this.endedMeetings.has(meeting);
+  }
+
   handle(input: ControllerInput, now: number): void {
     switch (input.type) {
       case 'meeting': {
         let machine = this.meetings.get(input.meeting);
+        if (machine === undefined && this.endedMeetings.has(input.meeting)) {
+          // An ended meeting answers (a join is rejected `meeting-ended`) and stays ended.
+          const ended =
+            this.endedMeetings.get(input.meeting) ?? this.endedMachine(input.meeting, input);
+          ended.handle(input.input, now);
+          this.markDirty(ended);
+          return;
+        }
         if (machine === undefined) {
           if (input.meetingRegion === undefined) {
             this.own.push({ type: 'unknown-meeting', meeting: input.meeting });
@@ -135,12 +167,18 @@ export class ControllerEndpoint {
         if (this.handlers.lose(input.handler)) this.handlerLost(input.handler, now);
         return;
       case 'end-meeting': {
+        if (!this.endedSinceHeartbeat.includes(input.meeting))
+          this.endedSinceHeartbeat.push(input.meeting);
         const machine = this.meetings.get(input.meeting);
-        if (machine === undefined) return;
+        if (machine === undefined) {
+          if (!this.endedMeetings.has(input.meeting)) this.rememberEnded(input.meeting);
+          return;
+        }
         machine.end();
         this.meetings.delete(input.meeting);
         this.deadlines.forget(machine);
-        // Its last output, the handlers to tell, is still to be polled.
+        this.rememberEnded(input.meeting);
+        // Its last outputs (sessions, members and handlers to tell) are still to be polled.
         this.markDirty(machine);
         return;
       }
@@ -167,7 +205,9 @@ export class ControllerEndpoint {
         type: 'heartbeat',
         controller: this.config.controller,
         meetingCount: this.meetings.size,
+        ended: this.endedSinceHeartbeat,
       });
+      this.endedSinceHeartbeat = [];
       this.nextHeartbeat = now + this.config.heartbeatIntervalMs;
     }
     const expiry = this.handlers.nextExpiry();
@@ -207,6 +247,34 @@ export class ControllerEndpoint {
     const meeting = this.deadlines.peek();
     if (meeting !== null && meeting < next) next = meeting;
     return next;
+  }
+
+  /**
+   * Keeps the most recent ended meetings. Not their machines (which hold the roster): an input
+   * for one is answered by a small machine ended from the start, made when it comes.
+   */
+  private rememberEnded(meeting: MeetingId): void {
+    this.endedMeetings.delete(meeting);
+    this.endedMeetings.set(meeting, null);
+    if (this.endedMeetings.size > ENDED_MEETINGS_KEPT) {
+      const oldest = this.endedMeetings.keys().next();
+      if (oldest.done !== true) this.endedMeetings.delete(oldest.value);
+    }
+  }
+
+  /** A machine for an ended meeting, ended from the start (it has nothing to tell anyone). */
+  private endedMachine(
+    meeting: MeetingId,
+    input: Extract<ControllerInput, { type: 'meeting' }>,
+  ): MeetingMachine {
+    const machine = new MeetingMachine(
+      { ...this.config.meetings, meeting, region: input.meetingRegion ?? this.config.region },
+      this.handlers,
+    );
+    machine.end();
+    while (machine.pollOutput() !== null);
+    this.endedMeetings.set(meeting, machine);
+    return machine;
   }
 
   /** Meetings that use a handler now draining move off it (core's planner leaves it out). */

@@ -113,7 +113,14 @@ describe('MeetingMachine join', () => {
     joinSettled(machine, ['a', 'b'], 0);
     machine.end();
     expect(drain(machine)).toEqual([
-      { type: 'meeting-ended', meeting: machine.id, handlers: [h('h1')] },
+      { type: 'session-delete', participant: p('a') },
+      { type: 'session-delete', participant: p('b') },
+      {
+        type: 'meeting-ended',
+        meeting: machine.id,
+        handlers: [h('h1')],
+        members: [p('a'), p('b')],
+      },
     ]);
     machine.end();
     expect(drain(machine)).toEqual([]);

@@ -47,6 +47,7 @@ import {
   type MlsDeliveryConfig,
   type MlsDeliveryError,
   type MlsDeliveryOutput,
+  type MlsDeliveryState,
 } from '../mls/delivery.ts';
 import { planKeepingHomes, planRouting } from '../routing/planner.ts';
 import { canonicalPlanHas, planTransition, type PlanStep } from '../routing/transition.ts';
@@ -219,6 +220,17 @@ export type MeetingOutput =
       readonly handler: HandlerId;
       readonly token: ConnectionGrant;
     }
+  /**
+   * The plan has the member publish to a second handler besides its home (the meeting's hub,
+   * which cascades its streams on: core/routing's planner), with a token for it; null: it no
+   * longer does. The member keeps its home connection and sends each datagram to both.
+   */
+  | {
+      readonly type: 'publish-also';
+      readonly participant: ParticipantId;
+      readonly handler: HandlerId | null;
+      readonly token: ConnectionGrant | null;
+    }
   /** The answer to a token request: a token for the handler asked for, or why not. */
   | { readonly type: 'connection-token'; readonly token: ConnectionGrant }
   | {
@@ -270,11 +282,17 @@ export type MeetingOutput =
     }
   /** Every handler acknowledged the last transition. */
   | { readonly type: 'transition-done' }
-  /** The meeting ended: tell each of these handlers to drop its legs and sessions. */
+  /**
+   * The meeting ended: tell each of these handlers to drop its legs and sessions, tell each
+   * member the meeting ended and close its signaling, and erase the meeting's stored state
+   * (its sessions are deleted by the `session-delete` outputs before this one).
+   */
   | {
       readonly type: 'meeting-ended';
       readonly meeting: MeetingId;
       readonly handlers: readonly HandlerId[];
+      /** The members when it ended, in join order. */
+      readonly members: readonly ParticipantId[];
     };
 
 /** What a plan was made from besides its demand (see `planInputsUnchanged`). */
@@ -307,6 +325,8 @@ export interface DurableMeetingState {
   readonly legs: readonly Route[];
   /** The number the next media-key epoch takes (above every epoch used). */
   readonly nextKeyEpoch: number;
+  /** The MLS delivery service's state (with `mls`); null without. */
+  readonly mls: MlsDeliveryState | null;
 }
 
 /** One meeting's machine. */
@@ -342,6 +362,8 @@ export class MeetingMachine {
   /** Members whose media session was lost and who have not connected anywhere since. */
   private readonly lostMedia = new Set<ParticipantId>();
   private readonly lastSeen = new Map<ParticipantId, number>();
+  /** The second handler each member was last told to publish to (see `publish-also`). */
+  private readonly publishingAlso = new Map<ParticipantId, HandlerId>();
   /**
    * No retransmission (command or key) is due before this, nor a session expiry before
    * `nextExpiryAt`. Both may be early (an acknowledgement or a heartbeat only makes the true
@@ -630,6 +652,7 @@ export class MeetingMachine {
       lastSeen: [...this.lastSeen],
       legs: [...legs.values()],
       nextKeyEpoch: this.keys.nextEpoch(),
+      mls: this.mls?.durableState() ?? null,
     };
   }
 
@@ -652,19 +675,32 @@ export class MeetingMachine {
     }
     this.nextExpiryAt = expiry;
     this.deferredRemovals = state.legs.map((route) => ({ op: 'remove', route }));
-    // A new key epoch for the restored members, numbered after the meeting's last; its key is
-    // sent as soon as the adopting controller runs the meeting (`adoptedBy` resends it).
-    const members = [...this.roster.members.keys()];
-    this.keyEvents(this.keys.resume(members, state.nextKeyEpoch, now), now);
+    // Controller-made keys (without `mls`): a new key epoch for the restored members, numbered
+    // after the meeting's last; its key is sent as soon as the adopting controller runs the
+    // meeting (`adoptedBy` resends it). With `mls` the controller makes no keys.
+    if (this.mls === undefined) {
+      const members = [...this.roster.members.keys()];
+      this.keyEvents(this.keys.resume(members, state.nextKeyEpoch, now), now);
+    }
+    // The MLS group goes on where the failed controller left it: same group, epoch and members;
+    // group members whose sessions ran out meanwhile are removed by the next commit.
+    if (this.mls !== undefined && state.mls !== null) {
+      const inGroup = [...state.mls.members, ...state.mls.joining.map((a) => a.participant)];
+      const gone = inGroup.filter((participant) => !this.roster.members.has(participant));
+      this.mls.restore(state.mls, gone, now);
+    }
   }
 
   /**
-   * The meeting ends: every handler it used or was commanding is told to drop it, and nothing
-   * more is planned or sent.
+   * The meeting ends: every handler it used or was commanding is told to drop it, every
+   * member's session is deleted and the member told, and nothing more is planned or sent; a
+   * join is rejected (`meeting-ended`).
    */
   end(): void {
     if (this.ended) return;
     this.ended = true;
+    const members = [...this.roster.members.keys()];
+    for (const participant of members) this.outputs.push({ type: 'session-delete', participant });
     const handlers = new Set<HandlerId>();
     for (const plan of [this.plan, this.appliedPlan])
       for (const load of plan?.loads ?? []) handlers.add(load.handler);
@@ -675,6 +711,7 @@ export class MeetingMachine {
       type: 'meeting-ended',
       meeting: this.config.meeting,
       handlers: [...handlers].filter((h) => this.handlers.isHealthy(h)).sort(),
+      members,
     });
     this.handlers.plannedChanged(this.plan?.loads ?? [], []);
     this.plan = null;
@@ -734,6 +771,9 @@ export class MeetingMachine {
       epoch: this.currentEpoch(),
       reconnect: existing !== undefined,
     });
+    // A member joining again has a new connection: told again where else it publishes.
+    const also = this.publishingAlso.get(participant);
+    if (existing !== undefined && also !== undefined) this.tellPublishAlso(participant, also, now);
     // After the answer: the member hears it was admitted before it is asked to create the group.
     // A key package on a reconnect means the member's MLS state was lost: its old leaf goes,
     // the new one comes in, in one commit.
@@ -788,6 +828,7 @@ export class MeetingMachine {
     this.lastSeen.delete(participant);
     this.pendingKeys.delete(participant);
     this.lostMedia.delete(participant);
+    this.publishingAlso.delete(participant);
     this.outputs.push({ type: 'session-delete', participant });
     if (this.mls === undefined) this.keyEvent({ type: 'leave', participant }, now);
     else if (this.config.mutations?.keepLeaversInMlsGroup !== true)
@@ -842,7 +883,36 @@ export class MeetingMachine {
     this.outputs.push({ type: 'planned', input, plan });
     this.startTransition(now);
     this.moveClients(plan, now);
+    this.secondPublishes(plan, now);
     return undefined;
+  }
+
+  /**
+   * Members the plan has publish to a handler besides their home are told so (with a token),
+   * and those it no longer has are told to stop; each once per change.
+   */
+  private secondPublishes(plan: RoutingPlan, now: number): void {
+    const wanted = secondPublishTargets(plan);
+    for (const [participant, handler] of this.publishingAlso) {
+      if (wanted.get(participant) === handler) continue;
+      this.publishingAlso.delete(participant);
+      if (!wanted.has(participant) && this.roster.members.has(participant))
+        this.outputs.push({ type: 'publish-also', participant, handler: null, token: null });
+    }
+    for (const [participant, handler] of wanted) {
+      if (this.publishingAlso.get(participant) === handler) continue;
+      this.publishingAlso.set(participant, handler);
+      this.tellPublishAlso(participant, handler, now);
+    }
+  }
+
+  private tellPublishAlso(participant: ParticipantId, handler: HandlerId, now: number): void {
+    this.outputs.push({
+      type: 'publish-also',
+      participant,
+      handler,
+      token: this.grant(participant, handler, now),
+    });
   }
 
   private planningInputs(): PlanningInputs {
@@ -1146,6 +1216,25 @@ export function homeIn(
   if (plan === null) return undefined;
   for (const home of plan.homes) if (home.participant === participant) return home.handler;
   return undefined;
+}
+
+/**
+ * Each participant the plan has publish to a handler besides its home: that handler (the
+ * planner sends a publisher's stream to its home and, when it is shown away from there, to the
+ * hub; one such handler per participant).
+ */
+export function secondPublishTargets(plan: RoutingPlan): Map<ParticipantId, HandlerId> {
+  const homes = new Map<ParticipantId, HandlerId>();
+  for (const home of plan.homes) homes.set(home.participant, home.handler);
+  const targets = new Map<ParticipantId, HandlerId>();
+  for (const route of plan.publishes) {
+    const home = homes.get(route.publisher);
+    if (home === undefined || route.handler === home) continue;
+    const known = targets.get(route.publisher);
+    // Ties between handlers (never more than the hub in practice) go to the lowest id.
+    if (known === undefined || route.handler < known) targets.set(route.publisher, route.handler);
+  }
+  return targets;
 }
 
 /** Whether two demand lists name the same pairs in the same order. */

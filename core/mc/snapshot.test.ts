@@ -209,7 +209,7 @@ describe('meeting snapshots', () => {
   it('refuses an unknown version and inconsistent records', () => {
     const snapshot = stored(snapshotMeeting(settledMeeting(), 40));
     const bad: [string, MeetingSnapshot][] = [
-      ['version', { ...snapshot, version: 2 as 1 }],
+      ['version', { ...snapshot, version: 3 as 2 }],
       ['twice', { ...snapshot, members: [...snapshot.members, snapshot.members[0]!] }],
       ['order', { ...snapshot, nextJoinOrder: 0 }],
       ['command', { ...snapshot, nextCommandId: 0 }],

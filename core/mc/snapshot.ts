@@ -5,14 +5,18 @@
  *
  * Persisted: the members (region, join order, what each publishes, its layout, the handler it
  * reported its media session on, when it was last heard), who left, the active speakers, the
- * join-order and route-command counters, the next media-key epoch number and every leg the
- * handlers may hold for the meeting.
+ * join-order and route-command counters, the next media-key epoch number, every leg the
+ * handlers may hold for the meeting, and (version 2) the MLS delivery service's state: the
+ * group's number, epoch and members, who acknowledged which epoch, the key packages of members
+ * still to be added, who is to be removed, a rotation asked for and the request counter. So the
+ * members stay in their MLS group across a take-over, and the next epoch is committed in it.
  *
  * Not persisted, on purpose: the plans themselves (the adopting controller plans again with its
  * own view of the handlers; the restored legs are what its first transition removes when the
  * new plan does not keep them), unacknowledged commands and keys (the first transition re-adds
- * every leg, and a new key epoch starts for the restored members), and the key material (the
- * controller never holds a group secret).
+ * every leg, and a new key epoch starts for the restored members), open MLS commit requests
+ * (asked again, under a higher request id), and the key material (the controller never holds
+ * a group secret).
  *
  * A snapshot read back is checked before anything is restored from it: a record of another
  * meeting, of an unknown version, or not self-consistent is refused with a typed error, and
@@ -22,10 +26,13 @@ import type { HandlerId, MediaKind, MeetingId, ParticipantId, RegionId } from '.
 import type { LayoutRequest } from '../layout/types.ts';
 import { err, ok, type Result } from '../result.ts';
 import type { Route } from '../routing/types.ts';
+import type { MlsDeliveryState } from '../mls/delivery.ts';
 import type { HandlerView } from './handlers.ts';
 import { MeetingMachine, type MeetingConfig } from './meeting.ts';
 
-export const MEETING_SNAPSHOT_VERSION = 1;
+/** Version 2 adds the MLS delivery state (`mls`); version 1 records are still read. */
+export const MEETING_SNAPSHOT_VERSION = 2;
+export type MeetingSnapshotVersion = 1 | 2;
 
 /** Who left, at most this many (the most recent): layouts may keep a departed member pinned. */
 export const MAX_DEPARTED_KEPT = 256;
@@ -41,9 +48,26 @@ export interface MemberSnapshot {
   readonly lastSeenAt: number;
 }
 
+/** The MLS delivery service's state as persisted: core/mls/delivery's, key packages in hex. */
+export interface MlsSnapshot {
+  /** The group's number within the meeting; -1 before the first. */
+  readonly group: number;
+  readonly epoch: number;
+  readonly epochStartedAt: number;
+  /** The group's members in the current epoch, in order of joining. */
+  readonly members: readonly ParticipantId[];
+  /** The epoch each member last reported reaching, in member order. */
+  readonly synced: readonly (readonly [ParticipantId, number])[];
+  /** Members still to be added, in order of joining, with their KeyPackages (lowercase hex). */
+  readonly joining: readonly { readonly participant: ParticipantId; readonly keyPackage: string }[];
+  readonly leaving: readonly ParticipantId[];
+  readonly rotation: 'manual' | 'hourly' | null;
+  readonly nextRequest: number;
+}
+
 /** One meeting's persisted state. */
 export interface MeetingSnapshot {
-  readonly version: typeof MEETING_SNAPSHOT_VERSION;
+  readonly version: MeetingSnapshotVersion;
   readonly meeting: MeetingId;
   readonly region: RegionId;
   /** When it was taken (ms). */
@@ -56,6 +80,11 @@ export interface MeetingSnapshot {
   readonly departed: readonly ParticipantId[];
   readonly activeSpeakers: readonly ParticipantId[];
   readonly legs: readonly Route[];
+  /**
+   * The MLS delivery service's state; null for a meeting without MLS, absent in version 1
+   * records (such a meeting is restored with a fresh delivery service, as before).
+   */
+  readonly mls?: MlsSnapshot | null;
 }
 
 /** Why a snapshot read back is not restored. */
@@ -89,7 +118,114 @@ export function snapshotMeeting(machine: MeetingMachine, now: number): MeetingSn
     departed: roster.departed.slice(-MAX_DEPARTED_KEPT),
     activeSpeakers: [...roster.activeSpeakers],
     legs: durable.legs,
+    mls: durable.mls === null ? null : mlsSnapshot(durable.mls),
   };
+}
+
+function mlsSnapshot(state: MlsDeliveryState): MlsSnapshot {
+  return {
+    group: state.group,
+    epoch: state.epoch,
+    epochStartedAt: state.epochStartedAt,
+    members: state.members,
+    synced: state.synced,
+    joining: state.joining.map((a) => ({
+      participant: a.participant,
+      keyPackage: toHex(a.keyPackage),
+    })),
+    leaving: state.leaving,
+    rotation: state.rotation,
+    nextRequest: state.nextRequest,
+  };
+}
+
+function mlsState(snapshot: MlsSnapshot): MlsDeliveryState {
+  return {
+    group: snapshot.group,
+    epoch: snapshot.epoch,
+    epochStartedAt: snapshot.epochStartedAt,
+    members: snapshot.members,
+    synced: snapshot.synced,
+    joining: snapshot.joining.map((a) => ({
+      participant: a.participant,
+      keyPackage: fromHex(a.keyPackage),
+    })),
+    leaving: snapshot.leaving,
+    rotation: snapshot.rotation,
+    nextRequest: snapshot.nextRequest,
+  };
+}
+
+const HEX = '0123456789abcdef';
+
+function toHex(bytes: Uint8Array): string {
+  let text = '';
+  for (const byte of bytes) text += (HEX[byte >> 4] as string) + (HEX[byte & 15] as string);
+  return text;
+}
+
+/** Bytes of checked hex (`checkSnapshot` refused anything else). */
+function fromHex(text: string): Uint8Array {
+  const bytes = new Uint8Array(text.length / 2);
+  for (let i = 0; i < bytes.length; i++)
+    bytes[i] = Number.parseInt(text.slice(2 * i, 2 * i + 2), 16);
+  return bytes;
+}
+
+/** Why the MLS state of a snapshot does not hold together with itself and the meeting, if so. */
+function mlsProblem(mls: MlsSnapshot, snapshot: MeetingSnapshot): string | undefined {
+  const counter = (value: number) => Number.isSafeInteger(value) && value >= 0;
+  if (!Number.isSafeInteger(mls.group) || mls.group < -1) return 'mls: group below -1';
+  if (!counter(mls.epoch)) return 'mls: epoch must be a non-negative integer';
+  if (!counter(mls.nextRequest) || mls.nextRequest < 1)
+    return 'mls: the request counter starts at 1';
+  if (!Number.isFinite(mls.epochStartedAt) || mls.epochStartedAt > snapshot.takenAt)
+    return 'mls: epoch started after the snapshot';
+  if (mls.rotation !== null && mls.rotation !== 'manual' && mls.rotation !== 'hourly')
+    return 'mls: unknown rotation';
+  const members = new Set<string>(mls.members);
+  if (members.size !== mls.members.length) return 'mls: a group member listed twice';
+  if (mls.group === -1 && (members.size > 0 || mls.epoch !== 0))
+    return 'mls: members or an epoch before any group';
+  if (
+    members.size === 0 &&
+    (mls.leaving.length > 0 || mls.synced.length > 0 || mls.rotation !== null)
+  )
+    return 'mls: leavers, acknowledgements or a rotation without a group';
+  const meetingMembers = new Set<string>(snapshot.members.map((m) => m.id));
+  const leaving = new Set<string>(mls.leaving);
+  if (leaving.size !== mls.leaving.length) return 'mls: a leaver listed twice';
+  for (const participant of mls.leaving)
+    if (!members.has(participant)) return `mls: leaver ${participant} not in the group`;
+  // A member of the group who has not left the group is in the meeting.
+  for (const participant of mls.members)
+    if (!leaving.has(participant) && !meetingMembers.has(participant))
+      return `mls: group member ${participant} not in the meeting`;
+  const synced = new Set<string>();
+  for (const [participant, epoch] of mls.synced) {
+    if (synced.has(participant)) return `mls: ${participant} acknowledged twice`;
+    synced.add(participant);
+    if (!members.has(participant)) return `mls: ${participant} acknowledged but not in the group`;
+    if (!counter(epoch) || epoch > mls.epoch)
+      return `mls: ${participant} acknowledged an epoch beyond the group's`;
+  }
+  const joining = new Set<string>();
+  for (const add of mls.joining) {
+    if (joining.has(add.participant)) return `mls: ${add.participant} to be added twice`;
+    joining.add(add.participant);
+    if (!meetingMembers.has(add.participant))
+      return `mls: ${add.participant} to be added but not in the meeting`;
+    // Joining again: its old leaf is removed in the same commit.
+    if (members.has(add.participant) && !leaving.has(add.participant))
+      return `mls: ${add.participant} to be added but in the group already`;
+    if (
+      add.keyPackage.length === 0 ||
+      add.keyPackage.length % 2 !== 0 ||
+      !/^[0-9a-f]*$/.test(add.keyPackage)
+    )
+      return `mls: ${add.participant}'s key package is not lowercase hex`;
+  }
+  return undefined;
 }
 
 /**
@@ -101,7 +237,7 @@ export function checkSnapshot(
   snapshot: MeetingSnapshot,
   meeting: MeetingId,
 ): Result<MeetingSnapshot, SnapshotError> {
-  if (snapshot.version !== MEETING_SNAPSHOT_VERSION)
+  if (snapshot.version !== MEETING_SNAPSHOT_VERSION && snapshot.version !== 1)
     return err({ kind: 'unsupported-version', version: snapshot.version });
   if (snapshot.meeting !== meeting)
     return err({ kind: 'foreign-meeting', expected: meeting, found: snapshot.meeting });
@@ -133,6 +269,14 @@ export function checkSnapshot(
   if (new Set(snapshot.activeSpeakers).size !== snapshot.activeSpeakers.length)
     return inconsistent('a speaker listed twice');
   if (snapshot.activeSpeakers.length > 8) return inconsistent('at most eight speakers');
+  if (snapshot.version === 1 && snapshot.mls !== undefined)
+    return inconsistent('a version 1 record holds no MLS state');
+  if (snapshot.version === MEETING_SNAPSHOT_VERSION && snapshot.mls === undefined)
+    return inconsistent('mls: missing (null for a meeting without MLS)');
+  if (snapshot.mls !== undefined && snapshot.mls !== null) {
+    const problem = mlsProblem(snapshot.mls, snapshot);
+    if (problem !== undefined) return inconsistent(problem);
+  }
   return ok(snapshot);
 }
 
@@ -179,6 +323,7 @@ export function restoreMeeting(
       nextKeyEpoch: snapshot.nextKeyEpoch,
       lastSeen,
       legs: snapshot.legs,
+      mls: snapshot.mls === undefined || snapshot.mls === null ? null : mlsState(snapshot.mls),
     },
     now,
   );

@@ -141,6 +141,32 @@ export type MlsDeliveryError =
   | { readonly kind: 'empty-key-package'; readonly participant: ParticipantId }
   | { readonly kind: 'empty-commit'; readonly from: ParticipantId };
 
+/**
+ * What of the delivery service survives its controller (written with the meeting's snapshot,
+ * `core/mc/snapshot.ts`): the group, its epoch and members, who has acknowledged which epoch,
+ * the changes still to commit and the request counter. No group secret: the controller holds
+ * none. Open requests are not kept: the controller that takes over asks again, under a request
+ * id above every one asked before, so a late commit for an old request is `superseded`.
+ */
+export interface MlsDeliveryState {
+  /** The current group's number; -1 before the first. */
+  readonly group: number;
+  readonly epoch: number;
+  /** When the current epoch started (ms): the hourly rotation counts from it. */
+  readonly epochStartedAt: number;
+  /** The group's members in the current epoch, in order of joining; empty: no group. */
+  readonly members: readonly ParticipantId[];
+  /** The epoch each member last reported reaching. */
+  readonly synced: readonly (readonly [ParticipantId, number])[];
+  /** Participants waiting to be added, in order of joining, with their key packages. */
+  readonly joining: readonly MemberToAdd[];
+  /** Members who left and are still in the group. */
+  readonly leaving: readonly ParticipantId[];
+  readonly rotation: 'manual' | 'hourly' | null;
+  /** The id the next request takes (above every id asked before). */
+  readonly nextRequest: number;
+}
+
 interface CommitRequest {
   readonly id: number;
   readonly to: ParticipantId;
@@ -172,6 +198,8 @@ export class MlsDelivery {
   /** Committers that timed out on the current epoch, in order. */
   private readonly silent = new Set<ParticipantId>();
   private nextRequestId = 1;
+  /** Restored from a snapshot: the work left is asked for at this deadline. */
+  private resumeAt: number | undefined;
   private readonly outputs = new OutputQueue<MlsDeliveryOutput>();
 
   constructor(readonly config: MlsDeliveryConfig = DEFAULT_MLS_DELIVERY_CONFIG) {}
@@ -188,6 +216,47 @@ export class MlsDelivery {
   /** The group's members in the current epoch, in order of joining. */
   groupMembers(): ParticipantId[] {
     return [...this.members];
+  }
+
+  /** The state a controller taking the meeting over restores (see {@link MlsDeliveryState}). */
+  durableState(): MlsDeliveryState {
+    return {
+      group: this.groupNumber,
+      epoch: this.epochNumber,
+      epochStartedAt: this.epochStartedAt,
+      members: [...this.members],
+      synced: [...this.synced],
+      joining: [...this.joining].map(([participant, keyPackage]) => ({ participant, keyPackage })),
+      leaving: [...this.leaving],
+      rotation: this.rotation ?? null,
+      nextRequest: this.nextRequestId,
+    };
+  }
+
+  /**
+   * Takes over `state` (checked by the caller, `core/mc/snapshot.ts`) in a machine that has
+   * handled nothing. `gone` are group members whose sessions ended while no controller ran the
+   * meeting: they are removed like leavers. Work left (changes to commit, a rotation) is asked
+   * for at the first deadline, at `now`: no request of the failed controller is answered here.
+   */
+  restore(state: MlsDeliveryState, gone: readonly ParticipantId[], now: number): void {
+    this.groupNumber = state.group;
+    this.epochNumber = state.epoch;
+    this.epochStartedAt = state.epochStartedAt;
+    this.members = [...state.members];
+    this.synced.clear();
+    for (const [participant, epoch] of state.synced) this.synced.set(participant, epoch);
+    this.joining.clear();
+    for (const add of state.joining) this.joining.set(add.participant, add.keyPackage);
+    this.leaving.clear();
+    for (const participant of state.leaving) this.leaving.add(participant);
+    this.rotation = state.rotation ?? undefined;
+    this.nextRequestId = state.nextRequest;
+    this.open.clear();
+    this.current = undefined;
+    this.silent.clear();
+    for (const participant of gone) this.leave(participant, now);
+    this.resumeAt = now;
   }
 
   /** Applies `input` at `now`; bad input is refused with a typed error and changes nothing. */
@@ -220,6 +289,7 @@ export class MlsDelivery {
   }
 
   handleTimeout(now: number): void {
+    if (this.resumeAt !== undefined && this.resumeAt <= now) this.resumeAt = undefined;
     if (this.current !== undefined && this.current.deadline <= now) {
       this.silent.add(this.current.request.to);
       this.current = undefined;
@@ -234,8 +304,9 @@ export class MlsDelivery {
   }
 
   pollTimeout(): number | null {
-    let next: number | null = null;
-    if (this.current !== undefined) next = this.current.deadline;
+    let next: number | null = this.resumeAt ?? null;
+    if (this.current !== undefined && (next === null || this.current.deadline < next))
+      next = this.current.deadline;
     if (this.members.length > 0 && this.rotation === undefined) {
       const hourly = this.hourlyDue();
       if (next === null || hourly < next) next = hourly;

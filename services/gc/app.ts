@@ -18,6 +18,7 @@ import type { Clock } from '../shared/clock.ts';
 import { ThrottledWarning } from './fail-soft.ts';
 import type { MeetingPlacement } from './placement.ts';
 import type {
+  EndedMeetings,
   IdempotencyTag,
   MeetingRecord,
   MeetingStore,
@@ -32,6 +33,11 @@ export interface GcAppDependencies {
   readonly tenants: TenantStore;
   readonly tenantCache: TenantConfigCache;
   readonly placement: MeetingPlacement;
+  /**
+   * Meetings ended here, for the controllers they were placed on (named in the answers to
+   * their heartbeats). Absent: a controller hears of no meeting's end.
+   */
+  readonly endedMeetings?: EndedMeetings;
   readonly bearer: Omit<BearerCheck, 'onRejected'>;
   readonly clock: Clock;
   readonly logger: Logger;
@@ -323,6 +329,23 @@ export function buildGcApp(deps: GcAppDependencies): HttpServer {
     const ended = await deps.meetings.end(meeting.meetingId, deps.clock.now());
     if (!ended) throw notFound('no such meeting');
     request.log.info({ meeting_id: meeting.meetingId }, 'meeting ended');
+    // Committed: the controller it was placed on is told with its next heartbeat's answer. If
+    // Redis fails here it is not told: its members stay until they leave (the meeting is ended
+    // for every lookup and join).
+    try {
+      const controller = await deps.placement.assignedController(meeting.meetingId);
+      if (controller !== undefined)
+        await deps.endedMeetings?.add(
+          controller,
+          meeting.meetingId,
+          ended.endedAtMs ?? deps.clock.now(),
+        );
+    } catch (error) {
+      request.log.warn(
+        { err: error, meeting_id: meeting.meetingId },
+        'meeting end not passed on to its controller',
+      );
+    }
     return meetingView(ended, undefined);
   });
 

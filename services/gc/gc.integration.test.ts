@@ -330,6 +330,23 @@ describe('GC meeting controller registration and placement', () => {
     await expect(
       mcClient.registerMc({ ...mcRegistration('mc-x', 'us-west-1'), publicUrl: 'not a url' }),
     ).rejects.toMatchObject({ code: GrpcStatus.INVALID_ARGUMENT });
+    // Meetings a heartbeat says it ended: meeting ids only, a bounded list.
+    const beat = {
+      mcId: 'never-registered',
+      currentMeetings: 0,
+      currentParticipants: 0,
+      health: McHealth.MC_HEALTH_HEALTHY,
+    };
+    await expect(
+      mcClient.mcHeartbeat({ ...beat, endedMeetings: ['not a meeting!'] }),
+    ).rejects.toMatchObject({ code: GrpcStatus.INVALID_ARGUMENT });
+    await expect(
+      mcClient.mcHeartbeat({ ...beat, endedMeetings: Array.from({ length: 4_097 }, () => 'm') }),
+    ).rejects.toMatchObject({ code: GrpcStatus.INVALID_ARGUMENT });
+    expect(await mcClient.mcHeartbeat({ ...beat, endedMeetings: ['m-1'] })).toMatchObject({
+      acknowledged: false,
+      endedMeetings: [],
+    });
   });
 
   it('requires a service token with service.write.gc', async () => {

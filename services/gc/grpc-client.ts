@@ -14,7 +14,10 @@ export type RegisterMcInput = Omit<RegisterMcRequest, 'webtransport'> &
 /** A promise-based client of GC's gRPC API, as a Meeting Controller uses it. */
 export interface GcClient {
   registerMc(request: RegisterMcInput): Promise<RegisterMcResponse>;
-  mcHeartbeat(request: McHeartbeatRequest): Promise<McHeartbeatResponse>;
+  /** `ended_meetings` may be left out (none ended). */
+  mcHeartbeat(
+    request: Omit<McHeartbeatRequest, 'endedMeetings'> & Partial<McHeartbeatRequest>,
+  ): Promise<McHeartbeatResponse>;
   close(): void;
 }
 
@@ -41,7 +44,7 @@ export function connectGc(
       ),
     mcHeartbeat: (request) =>
       new Promise((resolve, reject) =>
-        client.mcHeartbeat(request, metadata(), (error, response) =>
+        client.mcHeartbeat({ endedMeetings: [], ...request }, metadata(), (error, response) =>
           error ? reject(error) : resolve(response),
         ),
       ),

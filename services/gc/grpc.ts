@@ -20,7 +20,7 @@ import {
 } from '../shared/grpc.ts';
 import type { MeetingPlacement } from './placement.ts';
 import type { VerifiedClaims } from '../../core/auth/claims.ts';
-import type { McAvailability } from '../../ports/gc.ts';
+import type { EndedMeetings, McAvailability } from '../../ports/gc.ts';
 
 const REGISTER_SCOPE: Scope = { principal: 'service', operation: 'write', component: 'gc' };
 const MC_ID = /^[A-Za-z0-9._-]{1,128}$/;
@@ -41,7 +41,15 @@ export interface GcGrpcDependencies {
   readonly allowPlainLoopbackUrls: boolean;
   /** Called after each registration (GC places its backlog of unplaced meetings). */
   readonly onRegistered?: () => void;
+  /** Meetings ended at GC, named to their controllers in the heartbeat answers. */
+  readonly endedMeetings?: EndedMeetings;
 }
+
+/** Meetings ended at GC named in one heartbeat answer, at most. */
+export const ENDED_MEETINGS_PER_HEARTBEAT = 256;
+/** Meetings a heartbeat may say it ended, at most. */
+const MAX_ENDED_ACKS = 4_096;
+const MEETING = /^[A-Za-z0-9_-]{1,64}$/;
 
 const MAX_URL_LENGTH = 2_048;
 const SECURE_SCHEMES = new Set(['https:', 'wss:']);
@@ -179,6 +187,11 @@ export function gcGrpcService(deps: GcGrpcDependencies): GlobalControllerService
     }),
     mcHeartbeat: authenticated(deps, async (request: McHeartbeatRequest, caller) => {
       if (!MC_ID.test(request.mcId)) throw new InvalidArgument('mc_id: malformed');
+      if (
+        request.endedMeetings.length > MAX_ENDED_ACKS ||
+        !request.endedMeetings.every((meeting) => MEETING.test(meeting))
+      )
+        throw new InvalidArgument(`ended_meetings: at most ${MAX_ENDED_ACKS} meeting ids`);
       const healthy = request.health === McHealth.MC_HEALTH_HEALTHY;
       const outcome = await deps.availability.heartbeat(
         request.mcId,
@@ -188,9 +201,24 @@ export function gcGrpcService(deps: GcGrpcDependencies): GlobalControllerService
         deps.clock.now(),
       );
       if (outcome === 'owned_by_other') throw new PermissionDenied(NOT_OWNER);
+      // The meetings ended here that were placed on it, less those it says it ended.
+      let endedMeetings: string[] = [];
+      if (outcome === 'recorded' && deps.endedMeetings !== undefined) {
+        try {
+          await deps.endedMeetings.remove(request.mcId, request.endedMeetings);
+          endedMeetings = await deps.endedMeetings.list(
+            request.mcId,
+            ENDED_MEETINGS_PER_HEARTBEAT,
+            deps.clock.now(),
+          );
+        } catch (error) {
+          deps.logger.warn({ err: error, mc_id: request.mcId }, 'ended meetings unavailable');
+        }
+      }
       return {
         acknowledged: outcome === 'recorded',
         heartbeatIntervalMs: deps.heartbeatIntervalMs,
+        endedMeetings,
       };
     }),
   };

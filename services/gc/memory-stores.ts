@@ -1,4 +1,5 @@
 import { err, ok, type Result } from '../../core/result.ts';
+import { ENDED_MEETING_NOTICE_MS } from '../../ports/gc.ts';
 import type {
   HeartbeatOutcome,
   McOwnershipError,
@@ -8,6 +9,7 @@ import type {
   McAvailability,
   McRecord,
   MeetingAssignments,
+  EndedMeetings,
   MeetingRecord,
   MeetingStore,
   MeetingStoreError,
@@ -165,6 +167,30 @@ export class MemoryMeetingAssignments implements MeetingAssignments {
 
   async set(meetingId: string, mcId: string) {
     this.assignments.set(meetingId, mcId);
+  }
+}
+
+/** In-memory meetings ended at GC, by controller (kept as the Redis store keeps them). */
+export class MemoryEndedMeetings implements EndedMeetings {
+  private readonly ended = new Map<string, Map<string, number>>();
+
+  async add(controller: string, meetingId: string, endedAtMs: number) {
+    const meetings = this.ended.get(controller) ?? new Map<string, number>();
+    if (!meetings.has(meetingId)) meetings.set(meetingId, endedAtMs);
+    this.ended.set(controller, meetings);
+  }
+
+  async list(controller: string, limit: number, nowMs: number) {
+    return [...(this.ended.get(controller) ?? new Map<string, number>())]
+      .filter(([, at]) => at > nowMs - ENDED_MEETING_NOTICE_MS)
+      .sort((a, b) => a[1] - b[1] || (a[0] < b[0] ? -1 : 1))
+      .slice(0, limit)
+      .map(([meeting]) => meeting);
+  }
+
+  async remove(controller: string, meetingIds: readonly string[]) {
+    const meetings = this.ended.get(controller);
+    for (const meeting of meetingIds) meetings?.delete(meeting);
   }
 }
 

@@ -27,6 +27,11 @@ export class MeetingPlacement {
     private readonly region: string,
   ) {}
 
+  /** The controller the meeting was last placed on, healthy or not (none: never placed). */
+  async assignedController(meeting: string): Promise<string | undefined> {
+    return this.assignments.get(meeting);
+  }
+
   /** The controller serving `meeting` at `now` (ms), placing the meeting if needed. */
   async controllerFor(
     meeting: string,

@@ -37,6 +37,7 @@ import {
   LocallyCachedTenants,
 } from './local-stores.ts';
 import { MeetingPlacement } from './placement.ts';
+import { RedisEndedMeetings } from '../../adapters/redis/ended-meetings.ts';
 
 /** Tenant configuration is cached in Redis for 5 minutes (spec 003). */
 const TENANT_CACHE_TTL_MS = 5 * 60_000;
@@ -136,7 +137,13 @@ export async function startGc(
     ),
     env.GC_REGION,
   );
+  const endedMeetings = guarded(new RedisEndedMeetings(redis), redisBreaker, [
+    'add',
+    'list',
+    'remove',
+  ]);
   const app = buildGcApp({
+    endedMeetings,
     meetings: new LocallyCachedMeetings(
       new CachedMeetingStore(
         store,
@@ -183,6 +190,7 @@ export async function startGc(
       heartbeatIntervalMs: env.GC_HEARTBEAT_INTERVAL_MS,
       allowPlainLoopbackUrls: env.GC_ALLOW_PLAIN_LOOPBACK_MC_URLS,
       onRegistered: () => void sweeper.sweep(),
+      endedMeetings,
     }),
     env.GC_GRPC_BIND_ADDRESS,
   );

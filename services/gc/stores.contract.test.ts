@@ -17,14 +17,18 @@ import {
   RedisMcAvailability,
   RedisMeetingAssignments,
 } from '../../adapters/redis/mc-availability.ts';
+import { RedisEndedMeetings } from '../../adapters/redis/ended-meetings.ts';
 import {
+  MemoryEndedMeetings,
   MemoryMcAvailability,
   MemoryMeetingCache,
   MemoryMeetingAssignments,
   MemoryMeetingStore,
   MemoryTenantConfigCache,
 } from './memory-stores.ts';
+import { ENDED_MEETING_NOTICE_MS } from '../../ports/gc.ts';
 import type {
+  EndedMeetings,
   MeetingCache,
   McAvailability,
   MeetingAssignments,
@@ -327,5 +331,29 @@ describe.each<[string, () => MeetingCache]>([
     const ended = { ...meeting, status: 'ended' as const, endedAtMs: meeting.createdAtMs + 1 };
     await cache.put(ended);
     expect(await cache.get(meeting.meetingId)).toEqual(ended);
+  });
+});
+
+describe.each<[string, () => EndedMeetings]>([
+  ['in-memory', () => new MemoryEndedMeetings()],
+  ['Redis', () => new RedisEndedMeetings(redis)],
+])('ended meetings contract: %s', (_name, make) => {
+  it('names a controller’s ended meetings oldest first, up to the limit, until removed; not older than the notice', async () => {
+    const ended = make();
+    const mc = `mc-${randomUUID()}`;
+    const now = 1_000_000_000;
+    await ended.add(mc, 'm-b', now - 10);
+    await ended.add(mc, 'm-a', now - 20);
+    await ended.add(mc, 'm-c', now - 5);
+    // Added again (a second DELETE): keeps its place.
+    await ended.add(mc, 'm-a', now - 1);
+    await ended.add(`${mc}-other`, 'm-x', now);
+    expect(await ended.list(mc, 10, now)).toEqual(['m-a', 'm-b', 'm-c']);
+    expect(await ended.list(mc, 2, now)).toEqual(['m-a', 'm-b']);
+    await ended.remove(mc, ['m-a', 'm-c', 'm-unknown']);
+    expect(await ended.list(mc, 10, now)).toEqual(['m-b']);
+    await ended.remove(mc, []);
+    expect(await ended.list(mc, 10, now - 10 + ENDED_MEETING_NOTICE_MS)).toEqual([]);
+    expect(await ended.list(`${mc}-none`, 10, now)).toEqual([]);
   });
 });

@@ -57,7 +57,10 @@ function effects(failures: number) {
     endMeeting: async () => {},
     writeSession: async (meeting, participant, ttlMs) => void sessions.set(participant, ttlMs),
     deleteSession: async (meeting, participant) => void sessions.delete(participant),
-    heartbeat: async (meetings) => void heartbeats.push(meetings),
+    heartbeat: async (meetings) => {
+      heartbeats.push(meetings);
+      return [];
+    },
   };
   return { recorded, calls, sessions, heartbeats };
 }

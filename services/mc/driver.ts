@@ -54,7 +54,15 @@ export interface DriverEffects {
   endMeeting(handler: HandlerId, meeting: MeetingId): Promise<void>;
   writeSession(meeting: MeetingId, participant: ParticipantId, ttlMs: number): Promise<void>;
   deleteSession(meeting: MeetingId, participant: ParticipantId): Promise<void>;
-  heartbeat(meetings: number, participants: number): Promise<void>;
+  /**
+   * Tells GC the controller is alive, with the meetings it ended on GC's word since the last
+   * heartbeat; resolves to the meetings GC's answer names as ended.
+   */
+  heartbeat(
+    meetings: number,
+    participants: number,
+    ended: readonly MeetingId[],
+  ): Promise<readonly MeetingId[]>;
 }
 
 /**
@@ -74,6 +82,8 @@ export interface MeetingGate {
   ): void;
   /** The meeting's state may have changed (it is written to the store). */
   changed(meeting: MeetingId): void;
+  /** The meeting ended: it stops running here and its stored state is deleted. */
+  ended(meeting: MeetingId): void;
 }
 
 /** A hint for a client refused for capacity: the next handler load reports are a second away. */
@@ -249,8 +259,20 @@ export class ControllerDriver {
     this.arm();
   }
 
+  /** GC ended these meetings (its answer to a heartbeat): core ends those it runs. */
+  meetingsEnded(meetings: readonly MeetingId[]): void {
+    if (this.stopped || meetings.length === 0) return;
+    for (const meeting of meetings)
+      this.endpoint.handle({ type: 'end-meeting', meeting }, this.now());
+    this.flush();
+  }
+
   private feed(meeting: MeetingId, input: MeetingInput): void {
-    if (this.gate !== undefined && !this.gate.runs(meeting)) {
+    if (this.endpoint.hasEnded(meeting)) {
+      // Core answers for an ended meeting (a join is rejected); it is not run again here. A
+      // lease taken for it meanwhile goes with its state.
+      if (this.gate?.runs(meeting) === true) this.gate.ended(meeting);
+    } else if (this.gate !== undefined && !this.gate.runs(meeting)) {
       this.gate.want(meeting, (outcome) => {
         if (this.stopped) return;
         if (outcome.ok) return this.feed(meeting, input);
@@ -321,9 +343,14 @@ export class ControllerDriver {
   private carryOut(output: ControllerOutput, touched: Set<MeetingId>): void {
     switch (output.type) {
       case 'heartbeat':
-        this.effects
-          .heartbeat(this.endpoint.meetingCount, this.peers.size)
-          .catch((error: unknown) => this.logger.warn({ err: error }, 'GC heartbeat failed'));
+        this.effects.heartbeat(this.endpoint.meetingCount, this.peers.size, output.ended).then(
+          (ended) => this.meetingsEnded(ended),
+          (error: unknown) => {
+            this.logger.warn({ err: error }, 'GC heartbeat failed');
+            // Not acknowledged: GC names them again, and core acknowledges them again.
+            this.meetingsEnded(output.ended);
+          },
+        );
         return;
       case 'unknown-meeting':
         this.logger.debug({ meeting_id: output.meeting }, 'event for an unknown meeting');
@@ -392,6 +419,18 @@ export class ControllerDriver {
           })),
         );
         return;
+      case 'publish-also': {
+        const peer = this.peer(meeting, output.participant);
+        if (output.token === null)
+          peer?.send({ publishAlso: { mediaHandler: undefined, connectionToken: '' } });
+        else
+          peer?.send(
+            this.tokenMessage(output.token).then(({ handler, token }) => ({
+              publishAlso: { mediaHandler: handler, connectionToken: token },
+            })),
+          );
+        return;
+      }
       case 'connection-token':
         this.peer(meeting, output.token.participant)?.send(
           this.tokenMessage(output.token).then(({ handler, token }) => ({
@@ -471,6 +510,16 @@ export class ControllerDriver {
         return;
       }
       case 'meeting-ended':
+        // Each member is told, and its signaling closed.
+        for (const participant of output.members) {
+          const key = peerKey(meeting, participant);
+          const peer = this.peers.get(key);
+          if (peer === undefined) continue;
+          peer.send({ meetingEnded: {} });
+          peer.close(4410, 'meeting ended');
+          this.peers.delete(key);
+        }
+        this.gate?.ended(meeting);
         for (const handler of output.handlers) {
           this.effects
             .endMeeting(handler, output.meeting)
@@ -560,6 +609,10 @@ export class ControllerDriver {
 
   /** Sends the member list (and who shares a screen) to every member whenever it changed. */
   private announceRoster(meeting: MeetingId): void {
+    if (this.endpoint.meeting(meeting) === undefined) {
+      this.rosters.delete(meeting);
+      return;
+    }
     const members = this.members(meeting);
     const screenSharing = this.screenSharing(meeting);
     const signature = `${members.join('\u0000')}\u0001${screenSharing.join('\u0000')}`;

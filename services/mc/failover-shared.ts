@@ -5,6 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { WebSocket } from 'ws';
 import { MediaClient, type WebSocketConstructor } from '../../client/media/index.ts';
+import type { E2eeMember } from '../../client/e2ee/index.ts';
 import type { JoinResponse, ServerMessage } from '../generated/darktower/mc/v1/signaling.ts';
 import { http, json } from '../shared/testing.ts';
 import type { FailoverPlatform } from './failover-testing.ts';
@@ -34,7 +35,11 @@ export async function controllerOf(
   return controller ?? undefined;
 }
 
-/** One member: its signaling, its media session, the frames it received (sender, time). */
+/**
+ * One member: its signaling, its media session, the frames it received (sender, time), and with
+ * `e2ee` its side of the meeting's MLS group (kept across reconnects: a member already in the
+ * group joins again without a key package, so it stays in it).
+ */
 export class Member {
   signaling: SignalingClient | undefined;
   media: MediaClient | undefined;
@@ -49,6 +54,7 @@ export class Member {
     readonly token: string,
     readonly meeting: string,
     private readonly platform: FailoverPlatform,
+    readonly e2ee?: E2eeMember,
   ) {}
 
   get participant(): string {
@@ -75,13 +81,23 @@ export class Member {
       let client: SignalingClient | undefined;
       try {
         client = await SignalingClient.open(controller.url);
+        const connection = client;
+        const e2ee = this.e2ee;
+        if (e2ee !== undefined) {
+          // Every MLS message of this connection, in order; the replies go back on it.
+          connection.onMessage = (message) =>
+            void e2ee.handle(message).then((replies) => {
+              for (const reply of replies) connection.send(reply);
+            });
+        }
         client.send({
           join: {
             accessToken: this.token,
             meetingId: this.meeting,
             layout: 'grid',
             region: '',
-            keyPackage: Buffer.alloc(0),
+            keyPackage:
+              e2ee !== undefined && e2ee.epoch === undefined ? e2ee.keyPackage : Buffer.alloc(0),
           },
         });
         const answer = await client.next(
@@ -146,6 +162,13 @@ export class Member {
   /** The first frame from `from` received at or after `since` (performance.now()). */
   firstFrom(from: string, since: number): number | undefined {
     return this.received.find((r) => r.from === from && r.at >= since)?.at;
+  }
+
+  /** Leaves the meeting (the controller closes its signaling after this). */
+  leave(): void {
+    if (this.sender !== undefined) clearInterval(this.sender);
+    this.signaling?.send({ leave: {} });
+    this.media?.close();
   }
 
   close(): void {

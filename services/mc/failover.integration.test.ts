@@ -3,9 +3,15 @@
 // The controller running a meeting is killed with SIGKILL mid-meeting; its members reconnect
 // through GC to the other controller, which takes the meeting over from Redis: same participant
 // ids, same streams, every session kept, media flowing. The time from the kill to media
-// flowing again is measured and written to reports/mc-failover.json.
+// flowing again is measured and written to reports/mc-failover.json. The members run MLS: the
+// controller taking over goes on as the group's delivery service where the killed one left it
+// (the snapshot holds the group's epoch, members and counters), so a member joining after the
+// take-over is added to the same group, and a leave after it is committed there: every member
+// left derives the same exporter key, without anyone rejoining the group.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedis, type Redis } from '../../adapters/redis/client.ts';
+import { E2eeMember } from '../../client/e2ee/index.ts';
+import { unwrap } from '../../core/result.ts';
 import { stateKey } from '../../adapters/redis/meeting-state.ts';
 import { TEST_REDIS_URL } from '../shared/testing.ts';
 import { eventually } from '../mh/testing.ts';
@@ -36,7 +42,25 @@ afterAll(async () => {
 const stored = async (meeting: string) =>
   JSON.parse((await redis.get(stateKey(meeting))) ?? 'null') as {
     members: { id: string; joinOrder: number }[];
+    mls?: { group: number; epoch: number; members: string[] } | null;
   } | null;
+
+const subjectOf = (token: string): string =>
+  (
+    JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as {
+      sub: string;
+    }
+  ).sub;
+
+/** Each member's MLS epoch and exporter key (hex): equal at every member of one group. */
+async function keysOf(of: readonly Member[]): Promise<{ epoch?: number; key: string }[]> {
+  return Promise.all(
+    of.map(async (m) => ({
+      ...(m.e2ee?.epoch === undefined ? {} : { epoch: m.e2ee.epoch }),
+      key: Buffer.from(unwrap(await (m.e2ee as E2eeMember).mls.sframeBaseKey())).toString('hex'),
+    })),
+  );
+}
 
 describe('Meeting Controller failover', () => {
   it('a controller killed mid-meeting: its members reconnect to the other, keep their ids and streams, media flows', async () => {
@@ -46,11 +70,19 @@ describe('Meeting Controller failover', () => {
       platform.user('carol'),
     ]);
     const meeting = await createMeeting(platform, aliceToken);
-    const alice = new Member('alice', aliceToken, meeting, platform);
-    const bob = new Member('bob', bobToken, meeting, platform);
+    // The MLS identity is the participant id: the user token's subject.
+    const e2ee = (token: string) => E2eeMember.create(meeting, subjectOf(token));
+    const alice = new Member('alice', aliceToken, meeting, platform, await e2ee(aliceToken));
+    const bob = new Member('bob', bobToken, meeting, platform, await e2ee(bobToken));
     members.push(alice, bob);
     await alice.join(10_000);
+    await eventually(() => alice.e2ee?.epoch === 0, 10_000, 'alice created the MLS group');
     await bob.join(10_000);
+    await eventually(
+      () => alice.e2ee?.epoch === 1 && bob.e2ee?.epoch === 1,
+      10_000,
+      'bob added to the MLS group',
+    );
     const first = alice.controller ?? '';
     expect(bob.controller).toBe(first);
     const ids = { alice: alice.participant, bob: bob.participant };
@@ -68,10 +100,15 @@ describe('Meeting Controller failover', () => {
       'media before the kill',
     );
     await eventually(
-      async () => (await stored(meeting))?.members.length === 2,
+      async () => {
+        const state = await stored(meeting);
+        return state?.members.length === 2 && state.mls?.epoch === 1;
+      },
       5_000,
-      'the meeting in Redis',
+      'the meeting and its MLS epoch in Redis',
     );
+    const [aliceKeyBefore, bobKeyBefore] = await keysOf([alice, bob]);
+    expect(aliceKeyBefore).toEqual(bobKeyBefore);
 
     // The controller running the meeting dies.
     const killed = platform.mcs.get(first);
@@ -106,9 +143,19 @@ describe('Meeting Controller failover', () => {
       alice.firstFrom('bob', rejoinedAt) ?? 0,
       bob.firstFrom('alice', rejoinedAt) ?? 0,
     );
-    const carol = new Member('carol', carolToken, meeting, platform);
+    const carol = new Member('carol', carolToken, meeting, platform, await e2ee(carolToken));
     members.push(carol);
     await carol.join(10_000, first);
+    // Carol is added to the group the killed controller ran, by a commit of a member in it:
+    // epoch 2 of group 0, one exporter key at all three (nobody rejoined the group).
+    await eventually(
+      () => [alice, bob, carol].every((m) => m.e2ee?.epoch === 2),
+      15_000,
+      'carol added to the same MLS group after the take-over',
+    );
+    const afterJoin = await keysOf([alice, bob, carol]);
+    expect(new Set(afterJoin.map((k) => JSON.stringify(k))).size).toBe(1);
+    expect(afterJoin[0]?.key).not.toBe(aliceKeyBefore?.key);
     carol.startPublishing();
     await eventually(
       () =>
@@ -126,6 +173,11 @@ describe('Meeting Controller failover', () => {
     for (const participant of [ids.alice, ids.bob, carol.participant]) {
       expect(await redis.pttl(`session:{${meeting}}:${participant}`)).toBeGreaterThan(200_000);
     }
+    expect((await stored(meeting))?.mls).toMatchObject({
+      group: 0,
+      epoch: 2,
+      members: [ids.alice, ids.bob, carol.participant],
+    });
     const survivor = platform.mcs.get(second);
     expect(
       await metricValue(survivor?.metricsUrl ?? '', 'mc_meeting_state_total{event="restored"}'),
@@ -148,6 +200,18 @@ describe('Meeting Controller failover', () => {
       gcHeartbeatTimeoutMs: 5_000,
     };
     writeReport('mc-failover', figures);
+
+    // A leave after the take-over: committed in the same group; the two left share the new key.
+    carol.leave();
+    await eventually(
+      () => alice.e2ee?.epoch === 3 && bob.e2ee?.epoch === 3,
+      15_000,
+      'carol removed from the MLS group by a commit after the take-over',
+    );
+    const [aliceAfterLeave, bobAfterLeave] = await keysOf([alice, bob]);
+    expect(aliceAfterLeave).toEqual(bobAfterLeave);
+    expect(aliceAfterLeave?.key).not.toBe(afterJoin[0]?.key);
+    expect(alice.e2ee?.failureCount).toBe(0);
   });
 
   it('a tampered or foreign record in Redis is refused, typed; the controller serves the meeting afresh', async () => {

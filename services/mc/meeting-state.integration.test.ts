@@ -78,7 +78,7 @@ const effects: DriverEffects = {
   endMeeting: async () => {},
   writeSession: async () => {},
   deleteSession: async () => {},
-  heartbeat: async () => {},
+  heartbeat: async () => [],
 };
 
 /** The snapshot writes a store was asked for: how many sessions went with each. */

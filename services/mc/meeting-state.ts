@@ -23,7 +23,7 @@ import {
   type MeetingSnapshot,
 } from '../../core/mc/snapshot.ts';
 import type { Logger } from '../../adapters/logging/logger.ts';
-import type { MeetingCoordination, MeetingStateStore } from '../../ports/mc.ts';
+import type { MeetingCoordination, MeetingStateEraser, MeetingStateStore } from '../../ports/mc.ts';
 import type { Clock } from '../shared/clock.ts';
 import type { ControllerDriver, MeetingGate } from './driver.ts';
 
@@ -76,6 +76,8 @@ export class MeetingStateKeeper implements MeetingGate {
     private readonly region: RegionId,
     private readonly clock: Clock,
     private readonly logger: Logger,
+    /** Deletes the stored state of a meeting that ended. */
+    private readonly eraser?: MeetingStateEraser,
   ) {}
 
   private get controller(): ControllerId {
@@ -156,6 +158,28 @@ export class MeetingStateKeeper implements MeetingGate {
       this.writeScheduled = false;
       this.writeDirty();
     });
+  }
+
+  /**
+   * The meeting ended (core said so): it stops running here (no lease renewal, no snapshot
+   * write), and its stored snapshot and record are deleted. Writes already sent go first (one
+   * connection, in order); joins waiting for it are let through to core, which rejects them.
+   */
+  ended(meeting: MeetingId): void {
+    this.ownership.handle({ type: 'dropped', meeting }, this.clock.now());
+    this.ready.delete(meeting);
+    this.dirty.delete(meeting);
+    this.written.delete(meeting);
+    this.answer(meeting, { ok: true });
+    this.pump();
+    this.eraser?.erase(meeting, this.holder).then(
+      (erased) => {
+        if (!erased)
+          this.logger.warn({ meeting_id: meeting }, 'ended meeting held by another controller');
+      },
+      (error: unknown) =>
+        this.logger.warn({ err: error, meeting_id: meeting }, 'ended meeting state not deleted'),
+    );
   }
 
   // ---------------------------------------------------------------- carrying out outputs

@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Counter, type Registry } from 'prom-client';
 import type { Scope } from '../../core/auth/scopes.ts';
-import { controllerId, regionId, type HandlerId } from '../../core/ids.ts';
+import { controllerId, meetingId, regionId, type HandlerId } from '../../core/ids.ts';
 import { jwksCachePolicy } from '../../core/keys/jwks-cache.ts';
 import { ControllerEndpoint } from '../../core/mc/endpoint.ts';
 import type { HandlerReport } from '../../core/mc/handlers.ts';
@@ -38,6 +38,7 @@ import {
 import { DEFAULT_OWNERSHIP_POLICY, MeetingOwnership } from '../../core/mc/ownership.ts';
 import type { McFailoverEnvironment } from './failover-config.ts';
 import { MeetingStateKeeper } from './meeting-state.ts';
+import { RedisMeetingStateEraser } from '../../adapters/redis/meeting-erase.ts';
 import { RedisHandlerLoadStore } from '../../adapters/redis/mh-load-reports.ts';
 import type { HandlerLoadRecord } from '../../ports/mh.ts';
 import { McHealth } from '../generated/darktower/gc/v1/gc.ts';
@@ -502,6 +503,7 @@ export async function startMc(
     region,
     clock,
     logger,
+    new RedisMeetingStateEraser(stateRedis),
   );
   const running = new ControllerDriver(
     endpoint,
@@ -522,15 +524,21 @@ export async function startMc(
       deleteSession: async (meeting, participant) => {
         await redis.del(sessionKey(meeting, participant));
       },
-      heartbeat: async (meetings, participants) => {
-        if (!registered) return register();
+      heartbeat: async (meetings, participants, ended) => {
+        if (!registered) {
+          await register();
+          return [];
+        }
         const answer = await gc.mcHeartbeat({
           mcId: env.MC_ID,
           currentMeetings: meetings,
           currentParticipants: participants,
           health: McHealth.MC_HEALTH_HEALTHY,
+          endedMeetings: [...ended],
         });
         if (!answer.acknowledged) await register();
+        // Meetings ended at GC: well-formed ids only.
+        return answer.endedMeetings.filter((id) => MEETING_ID.test(id)).map(meetingId);
       },
     },
     clock,

@@ -115,12 +115,23 @@ export interface McHeartbeatRequest {
   currentParticipants: number;
   /** Controller health as seen by itself. */
   health: McHealth;
+  /**
+   * Meetings this controller ended since its last heartbeat because an answer named them in
+   * ended_meetings: GC stops naming them.
+   */
+  endedMeetings: string[];
 }
 
 export interface McHeartbeatResponse {
   /** False when GC does not know this controller (it must register again). */
   acknowledged: boolean;
   heartbeatIntervalMs: number;
+  /**
+   * Meetings ended at GC (DELETE /v1/meetings/{id}) that GC had placed on this controller, oldest
+   * first, at most 256: the controller ends each and says so in its next heartbeat. Named again
+   * in every answer until then (for 10 minutes at most).
+   */
+  endedMeetings: string[];
 }
 
 function createBaseRegisterMcRequest(): RegisterMcRequest {
@@ -521,7 +532,7 @@ export const RegisterMcResponse: MessageFns<RegisterMcResponse> = {
 };
 
 function createBaseMcHeartbeatRequest(): McHeartbeatRequest {
-  return { mcId: "", currentMeetings: 0, currentParticipants: 0, health: 0 };
+  return { mcId: "", currentMeetings: 0, currentParticipants: 0, health: 0, endedMeetings: [] };
 }
 
 export const McHeartbeatRequest: MessageFns<McHeartbeatRequest> = {
@@ -537,6 +548,9 @@ export const McHeartbeatRequest: MessageFns<McHeartbeatRequest> = {
     }
     if (message.health !== 0) {
       writer.uint32(32).int32(message.health);
+    }
+    for (const v of message.endedMeetings) {
+      writer.uint32(42).string(v!);
     }
     return writer;
   },
@@ -586,6 +600,14 @@ export const McHeartbeatRequest: MessageFns<McHeartbeatRequest> = {
             message.health = reader.int32() as any;
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.endedMeetings.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -616,6 +638,11 @@ export const McHeartbeatRequest: MessageFns<McHeartbeatRequest> = {
         ? globalThis.Number(object.current_participants)
         : 0,
       health: isSet(object.health) ? mcHealthFromJSON(object.health) : 0,
+      endedMeetings: globalThis.Array.isArray(object?.endedMeetings)
+        ? object.endedMeetings.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.ended_meetings)
+        ? object.ended_meetings.map((e: any) => globalThis.String(e))
+        : [],
     };
   },
 
@@ -633,6 +660,9 @@ export const McHeartbeatRequest: MessageFns<McHeartbeatRequest> = {
     if (message.health !== 0) {
       obj.health = mcHealthToJSON(message.health);
     }
+    if (message.endedMeetings?.length) {
+      obj.endedMeetings = message.endedMeetings;
+    }
     return obj;
   },
 
@@ -645,12 +675,13 @@ export const McHeartbeatRequest: MessageFns<McHeartbeatRequest> = {
     message.currentMeetings = object.currentMeetings ?? 0;
     message.currentParticipants = object.currentParticipants ?? 0;
     message.health = object.health ?? 0;
+    message.endedMeetings = object.endedMeetings?.map((e) => e) || [];
     return message;
   },
 };
 
 function createBaseMcHeartbeatResponse(): McHeartbeatResponse {
-  return { acknowledged: false, heartbeatIntervalMs: 0 };
+  return { acknowledged: false, heartbeatIntervalMs: 0, endedMeetings: [] };
 }
 
 export const McHeartbeatResponse: MessageFns<McHeartbeatResponse> = {
@@ -660,6 +691,9 @@ export const McHeartbeatResponse: MessageFns<McHeartbeatResponse> = {
     }
     if (message.heartbeatIntervalMs !== 0) {
       writer.uint32(16).uint32(message.heartbeatIntervalMs);
+    }
+    for (const v of message.endedMeetings) {
+      writer.uint32(26).string(v!);
     }
     return writer;
   },
@@ -693,6 +727,14 @@ export const McHeartbeatResponse: MessageFns<McHeartbeatResponse> = {
             message.heartbeatIntervalMs = reader.uint32();
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.endedMeetings.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -713,6 +755,11 @@ export const McHeartbeatResponse: MessageFns<McHeartbeatResponse> = {
         : isSet(object.heartbeat_interval_ms)
         ? globalThis.Number(object.heartbeat_interval_ms)
         : 0,
+      endedMeetings: globalThis.Array.isArray(object?.endedMeetings)
+        ? object.endedMeetings.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.ended_meetings)
+        ? object.ended_meetings.map((e: any) => globalThis.String(e))
+        : [],
     };
   },
 
@@ -724,6 +771,9 @@ export const McHeartbeatResponse: MessageFns<McHeartbeatResponse> = {
     if (message.heartbeatIntervalMs !== 0) {
       obj.heartbeatIntervalMs = Math.round(message.heartbeatIntervalMs);
     }
+    if (message.endedMeetings?.length) {
+      obj.endedMeetings = message.endedMeetings;
+    }
     return obj;
   },
 
@@ -734,6 +784,7 @@ export const McHeartbeatResponse: MessageFns<McHeartbeatResponse> = {
     const message = createBaseMcHeartbeatResponse();
     message.acknowledged = object.acknowledged ?? false;
     message.heartbeatIntervalMs = object.heartbeatIntervalMs ?? 0;
+    message.endedMeetings = object.endedMeetings?.map((e) => e) || [];
     return message;
   },
 };

@@ -331,6 +331,27 @@ export interface ServerMessage {
   mlsCommit?: MlsCommitBroadcast | undefined;
   mlsWelcome?: MlsWelcome | undefined;
   mlsCommitRejected?: MlsCommitRejected | undefined;
+  meetingEnded?: MeetingEnded | undefined;
+  publishAlso?: PublishAlso | undefined;
+}
+
+/**
+ * Publish to this handler too, besides the one the media session is on (the meeting's hub: the
+ * routing plan sends a stream shown on other handlers there, and the hub cascades it on). The
+ * client opens a second media connection with the token and sends each of its datagrams on
+ * both; it receives only on its home connection. Without media_handler: stop (close the second
+ * connection). Sent again after a reconnect.
+ */
+export interface PublishAlso {
+  mediaHandler: MediaHandler | undefined;
+  connectionToken: string;
+}
+
+/**
+ * The meeting was ended (at the Global Controller): the controller closes the connection after
+ * this (code 4410), and a join of the meeting is refused from now on.
+ */
+export interface MeetingEnded {
 }
 
 /** Where a client connects its media, and with what. */
@@ -1642,6 +1663,8 @@ function createBaseServerMessage(): ServerMessage {
     mlsCommit: undefined,
     mlsWelcome: undefined,
     mlsCommitRejected: undefined,
+    meetingEnded: undefined,
+    publishAlso: undefined,
   };
 }
 
@@ -1685,6 +1708,12 @@ export const ServerMessage: MessageFns<ServerMessage> = {
     }
     if (message.mlsCommitRejected !== undefined) {
       MlsCommitRejected.encode(message.mlsCommitRejected, writer.uint32(106).fork()).join();
+    }
+    if (message.meetingEnded !== undefined) {
+      MeetingEnded.encode(message.meetingEnded, writer.uint32(162).fork()).join();
+    }
+    if (message.publishAlso !== undefined) {
+      PublishAlso.encode(message.publishAlso, writer.uint32(170).fork()).join();
     }
     return writer;
   },
@@ -1806,6 +1835,22 @@ export const ServerMessage: MessageFns<ServerMessage> = {
             message.mlsCommitRejected = MlsCommitRejected.decode(reader, reader.uint32());
             continue;
           }
+          case 20: {
+            if (tag !== 162) {
+              break;
+            }
+
+            message.meetingEnded = MeetingEnded.decode(reader, reader.uint32());
+            continue;
+          }
+          case 21: {
+            if (tag !== 170) {
+              break;
+            }
+
+            message.publishAlso = PublishAlso.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1869,6 +1914,16 @@ export const ServerMessage: MessageFns<ServerMessage> = {
         : isSet(object.mls_commit_rejected)
         ? MlsCommitRejected.fromJSON(object.mls_commit_rejected)
         : undefined,
+      meetingEnded: isSet(object.meetingEnded)
+        ? MeetingEnded.fromJSON(object.meetingEnded)
+        : isSet(object.meeting_ended)
+        ? MeetingEnded.fromJSON(object.meeting_ended)
+        : undefined,
+      publishAlso: isSet(object.publishAlso)
+        ? PublishAlso.fromJSON(object.publishAlso)
+        : isSet(object.publish_also)
+        ? PublishAlso.fromJSON(object.publish_also)
+        : undefined,
     };
   },
 
@@ -1913,6 +1968,12 @@ export const ServerMessage: MessageFns<ServerMessage> = {
     if (message.mlsCommitRejected !== undefined) {
       obj.mlsCommitRejected = MlsCommitRejected.toJSON(message.mlsCommitRejected);
     }
+    if (message.meetingEnded !== undefined) {
+      obj.meetingEnded = MeetingEnded.toJSON(message.meetingEnded);
+    }
+    if (message.publishAlso !== undefined) {
+      obj.publishAlso = PublishAlso.toJSON(message.publishAlso);
+    }
     return obj;
   },
 
@@ -1956,6 +2017,159 @@ export const ServerMessage: MessageFns<ServerMessage> = {
     message.mlsCommitRejected = (object.mlsCommitRejected !== undefined && object.mlsCommitRejected !== null)
       ? MlsCommitRejected.fromPartial(object.mlsCommitRejected)
       : undefined;
+    message.meetingEnded = (object.meetingEnded !== undefined && object.meetingEnded !== null)
+      ? MeetingEnded.fromPartial(object.meetingEnded)
+      : undefined;
+    message.publishAlso = (object.publishAlso !== undefined && object.publishAlso !== null)
+      ? PublishAlso.fromPartial(object.publishAlso)
+      : undefined;
+    return message;
+  },
+};
+
+function createBasePublishAlso(): PublishAlso {
+  return { mediaHandler: undefined, connectionToken: "" };
+}
+
+export const PublishAlso: MessageFns<PublishAlso> = {
+  encode(message: PublishAlso, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.mediaHandler !== undefined) {
+      MediaHandler.encode(message.mediaHandler, writer.uint32(10).fork()).join();
+    }
+    if (message.connectionToken !== "") {
+      writer.uint32(18).string(message.connectionToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PublishAlso {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePublishAlso();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.mediaHandler = MediaHandler.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.connectionToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PublishAlso {
+    return {
+      mediaHandler: isSet(object.mediaHandler)
+        ? MediaHandler.fromJSON(object.mediaHandler)
+        : isSet(object.media_handler)
+        ? MediaHandler.fromJSON(object.media_handler)
+        : undefined,
+      connectionToken: isSet(object.connectionToken)
+        ? globalThis.String(object.connectionToken)
+        : isSet(object.connection_token)
+        ? globalThis.String(object.connection_token)
+        : "",
+    };
+  },
+
+  toJSON(message: PublishAlso): unknown {
+    const obj: any = {};
+    if (message.mediaHandler !== undefined) {
+      obj.mediaHandler = MediaHandler.toJSON(message.mediaHandler);
+    }
+    if (message.connectionToken !== "") {
+      obj.connectionToken = message.connectionToken;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PublishAlso>, I>>(base?: I): PublishAlso {
+    return PublishAlso.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PublishAlso>, I>>(object: I): PublishAlso {
+    const message = createBasePublishAlso();
+    message.mediaHandler = (object.mediaHandler !== undefined && object.mediaHandler !== null)
+      ? MediaHandler.fromPartial(object.mediaHandler)
+      : undefined;
+    message.connectionToken = object.connectionToken ?? "";
+    return message;
+  },
+};
+
+function createBaseMeetingEnded(): MeetingEnded {
+  return {};
+}
+
+export const MeetingEnded: MessageFns<MeetingEnded> = {
+  encode(_: MeetingEnded, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MeetingEnded {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMeetingEnded();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): MeetingEnded {
+    return {};
+  },
+
+  toJSON(_: MeetingEnded): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<MeetingEnded>, I>>(base?: I): MeetingEnded {
+    return MeetingEnded.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<MeetingEnded>, I>>(_: I): MeetingEnded {
+    const message = createBaseMeetingEnded();
     return message;
   },
 };
