@@ -26,6 +26,7 @@ import {
   sessionKey,
   stateKey,
 } from './meeting-state.ts';
+import { RedisMeetingStateEraser } from './meeting-erase.ts';
 import { TEST_REDIS_URL } from './testing.ts';
 
 const a: Holder = { controller: controllerId('mc-a'), token: 'ta' };
@@ -203,6 +204,21 @@ describe('meeting state in Redis', () => {
     expect(await store.write(store.encode(snapshot), a, [], HOLD_MS)).toBe(true);
     expect(await redis.get(ownerKey(snapshot.meeting))).toBe('mc-a/ta');
     expect(await redis.pttl(ownerKey(snapshot.meeting))).toBeGreaterThan(4_000);
+  });
+
+  it('an ended meeting’s record and snapshot are erased only by their holder', async () => {
+    const eraser = new RedisMeetingStateEraser(redis);
+    const snapshot = snapshotOf('state-ended');
+    const m = snapshot.meeting;
+    await store.acquire(m, a, HOLD_MS);
+    expect(await store.write(store.encode(snapshot), a, [], HOLD_MS)).toBe(true);
+    // Another controller, or the same id started again, erases nothing.
+    expect(await eraser.erase(m, b)).toBe(false);
+    expect(await eraser.erase(m, a2)).toBe(false);
+    expect(await redis.exists(ownerKey(m), stateKey(m))).toBe(2);
+    expect(await eraser.erase(m, a)).toBe(true);
+    expect(await redis.exists(ownerKey(m), stateKey(m))).toBe(0);
+    expect(await store.read(m)).toEqual({ ok: true, value: undefined });
   });
 
   it('a snapshot’s fingerprint leaves out only the time it was taken', () => {
