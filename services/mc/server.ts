@@ -273,6 +273,8 @@ export async function startMc(
         heartbeatIntervalMs,
         meetings: {
           ...DEFAULT_MEETING_TIMING,
+          // Everyone hears everyone: each member's audio goes to every other member.
+          forwardAudio: true,
           latencyMs: { [region]: { [region]: 1 } },
           streamBitrateBps: env.MC_STREAM_BITRATE_BPS,
           keyPolicy: { rotationIntervalMs: 3_600_000, deletionGraceMs: 30_000 },
