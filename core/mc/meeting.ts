@@ -65,6 +65,7 @@ import type {
 import type { ConnectionGrant } from '../mh/claims.ts';
 import type { HandlerView } from './handlers.ts';
 import { meetingDemand } from './layouts.ts';
+import { withAudioDemand } from './audio-demand.ts';
 import { emptyRoster, type MeetingRoster, type Member } from './roster.ts';
 import { OutputQueue } from '../output-queue.ts';
 
@@ -110,6 +111,11 @@ export interface MeetingConfig {
   readonly connectionTokenTtlMs: number;
   /** What a joining member publishes until it says otherwise. */
   readonly defaultPublishes: readonly MediaKind[];
+  /**
+   * Forward every member's audio to every other member (`withAudioDemand`), besides the video
+   * the layouts show. Absent: layouts alone decide what is forwarded (the simulator's model).
+   */
+  readonly forwardAudio?: boolean;
   /**
    * Spec 003 "Cross-Region Meetings": `cascade` (default) plans with the handlers of every
    * member's region, so each region's members connect near them and the handlers cascade
@@ -862,7 +868,11 @@ export class MeetingMachine {
    * when it found no room (the plan in force stays).
    */
   private replan(now: number): RoutingError | undefined {
-    const demand = meetingDemand(this.roster);
+    const layoutDemand = meetingDemand(this.roster);
+    const demand =
+      this.config.forwardAudio === true
+        ? withAudioDemand(this.roster.members, layoutDemand)
+        : layoutDemand;
     const unchanged = this.plan !== null && this.planInputsUnchanged();
     if (unchanged && sameDemand(this.demand, demand)) return undefined;
     const input = this.routingInput(demand);

@@ -274,6 +274,8 @@ export async function startMc(
         heartbeatIntervalMs,
         meetings: {
           ...DEFAULT_MEETING_TIMING,
+          // Everyone hears everyone: each member's audio goes to every other member.
+          forwardAudio: env.MC_FORWARD_AUDIO,
           latencyMs: { [region]: { [region]: 1 } },
           streamBitrateBps: env.MC_STREAM_BITRATE_BPS,
           keyPolicy: { rotationIntervalMs: 3_600_000, deletionGraceMs: 30_000 },

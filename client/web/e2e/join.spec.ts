@@ -30,6 +30,18 @@ interface Snapshot {
   screens: Record<string, Decoded>;
   joins: JoinSample[];
   reconnects: number;
+  audioSupported: boolean;
+  ownToneHz: number | null;
+  sentAudioFrames: number;
+  audio: Record<string, HeardAudio>;
+}
+
+/** What a page decoded of one remote's audio (client/web/src/audio.ts). */
+interface HeardAudio {
+  decodedFrames: number;
+  toneHz: number | null;
+  firstTimestampUs: number | null;
+  lastTimestampUs: number | null;
 }
 
 interface Decoded {
@@ -380,6 +392,51 @@ test('three browsers join one meeting and each decodes the other two', async ({ 
   await expectNoOverlap(alice.page);
   mkdirSync(`${REPORTS}browser`, { recursive: true });
   await alice.page.screenshot({ path: `${REPORTS}browser/three-participants.png` });
+});
+
+test('each page decodes the others’ Opus audio: frames keep coming and carry the sender’s tone', async () => {
+  // Debian's Chromium encodes and decodes Opus through WebCodecs: every page sends audio.
+  const tones = new Map<string, number>();
+  for (const p of people) {
+    const s = await snapshot(p.page);
+    expect(s.audioSupported, `${p.name} has Opus in WebCodecs`).toBe(true);
+    expect(s.ownToneHz).not.toBeNull();
+    tones.set(p.id, s.ownToneHz as number);
+  }
+  const heard = async (viewer: Participant, shown: Participant) =>
+    (await snapshot(viewer.page)).audio[shown.id];
+  for (const viewer of people) {
+    for (const shown of people.filter((p) => p !== viewer)) {
+      // Half a second decoded, then the tone measured over it is the sender's.
+      await expect
+        .poll(async () => (await heard(viewer, shown))?.toneHz ?? null, {
+          message: `${viewer.name} hears ${shown.name}'s tone`,
+          timeout: 20_000,
+        })
+        .not.toBeNull();
+      const first = (await heard(viewer, shown)) as HeardAudio;
+      expect(Math.abs((first.toneHz as number) - (tones.get(shown.id) as number))).toBeLessThan(3);
+      // 20 ms frames keep coming, with later timestamps.
+      await expect
+        .poll(async () => (await heard(viewer, shown))?.decodedFrames ?? 0, {
+          message: `${shown.name}'s audio keeps arriving at ${viewer.name}`,
+        })
+        .toBeGreaterThan(first.decodedFrames + 25);
+      const later = (await heard(viewer, shown)) as HeardAudio;
+      expect(later.lastTimestampUs as number).toBeGreaterThan(
+        (first.lastTimestampUs as number) + 400_000,
+      );
+      expect(Math.abs((later.toneHz as number) - (tones.get(shown.id) as number))).toBeLessThan(3);
+      // The participant list shows it too.
+      const item = viewer.page.locator(`#participants li[data-participant="${shown.id}"]`);
+      await expect(item).toHaveAttribute('data-audio-frames', /^[1-9][0-9]*$/);
+      expect(
+        Math.abs(Number(await item.getAttribute('data-audio-tone-hz')) - tones.get(shown.id)!),
+      ).toBeLessThan(3);
+    }
+    // Nobody hears itself.
+    expect((await snapshot(viewer.page)).audio[viewer.id]).toBeUndefined();
+  }
 });
 
 test('a layout change promotes the right participant to the main tile', async () => {

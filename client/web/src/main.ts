@@ -8,6 +8,7 @@ import { mediaPublisherId, mediaStreamId } from '../../../core/mh/stream-id.ts';
 import { frameMetadata } from '../../media/frame-metadata.ts';
 import type { MeetingId, ParticipantId } from '../../../core/ids.ts';
 import type { Endpoints } from './api.ts';
+import { audioSummary } from './audio.ts';
 import type { LayoutName } from './layout.ts';
 import { FallbackMedia } from './media-transport.ts';
 import { MeetingSession, screenCode, type JoinTiming, type SealedFrame } from './session.ts';
@@ -159,6 +160,20 @@ function render(): void {
   shareButton.setAttribute('aria-pressed', String(s.screen !== undefined));
 }
 
+/** Each participant's entry in the list says how much of its audio arrived and what tone. */
+function updateAudio(): void {
+  const s = session;
+  if (s === undefined) return;
+  for (const item of participantsList.querySelectorAll<HTMLElement>('li[data-participant]')) {
+    const remote = s.audio.remotes.get(item.dataset.participant as string);
+    if (remote === undefined) continue;
+    const summary = audioSummary(remote);
+    item.dataset.audioFrames = String(summary.decodedFrames);
+    if (summary.toneHz !== null) item.dataset.audioToneHz = String(summary.toneHz);
+  }
+}
+setInterval(updateAudio, 250);
+
 function onDecoded(video: RemoteVideo): void {
   const tile = stage.querySelector<HTMLElement>(
     `.tile[data-participant="${CSS.escape(video.participant)}"]`,
@@ -234,6 +249,12 @@ const hook = {
       sharing: [...s.sharing],
       sharingScreen: s.screen !== undefined,
       sentScreenFrames: s.sentScreenFrames,
+      audioSupported: s.audioSupported,
+      /** The tone this page's synthetic microphone sends (Hz), while it sends. */
+      ownToneHz: s.microphone?.toneHz ?? null,
+      sentAudioFrames: s.sentAudioFrames,
+      audio: Object.fromEntries([...s.audio.remotes].map(([p, r]) => [p, audioSummary(r)])),
+      audioDecryptFailures: s.audio.decryptFailures,
       layout: view === undefined ? null : { name: view.name, tiles: view.tiles },
       remotes: Object.fromEntries(
         [...s.remotes].map(([p, r]) => [

@@ -14,6 +14,10 @@
  * must come from the member the datagram header names (the KID's leaf index is checked against
  * the epoch's tree).
  *
+ * Audio: a synthetic microphone (Opus through WebCodecs, where the browser has it) publishes a
+ * stream of kind `audio`, sealed like the video; the controller forwards every member's audio to
+ * every other member, and `audio` (audio.ts) opens and decodes what arrives.
+ *
  * Screen share: `shareScreen(true)` publishes a second stream (kind `screen`, a synthetic
  * screen) and tells the controller (`ScreenShare`); the controller's `Participants` names who
  * shares, and the layout (core's engine) shows a sharer's screen in its tile.
@@ -42,6 +46,7 @@ import { createMeeting, login, lookUpMeeting, type Endpoints, type MeetingInfo }
 import { LocalLayout, type LayoutName } from './layout.ts';
 import type { MediaConnector } from './media-transport.ts';
 import type { SignalingConnector } from './signaling.ts';
+import { AudioReceivers, opusSupported, SyntheticMicrophone } from './audio.ts';
 import { RemoteVideo, SyntheticCamera, type EncodedFrame, type VideoSource } from './video.ts';
 
 export type SessionState =
@@ -148,6 +153,12 @@ export class MeetingSession {
   screen: SyntheticCamera | undefined;
   sentFrames = 0;
   sentScreenFrames = 0;
+  /** The synthetic microphone (undefined where WebCodecs has no Opus) and the remotes' audio. */
+  microphone: SyntheticMicrophone | undefined;
+  readonly audio = new AudioReceivers();
+  sentAudioFrames = 0;
+  /** Whether this browser encodes and decodes Opus through WebCodecs (known before the join). */
+  audioSupported = false;
   datagramsReceived = 0;
   decryptFailures = 0;
   onChange: (() => void) | null = null;
@@ -162,6 +173,7 @@ export class MeetingSession {
   private joiningHandler: MediaHandler | undefined;
   private publisher: StreamPublisher | undefined;
   private screenPublisher: StreamPublisher | undefined;
+  private audioPublisher: StreamPublisher | undefined;
   private readonly byPublisher = new Map<bigint, string>();
   private sendChain: Promise<void> = Promise.resolve();
   private leaving = false;
@@ -218,7 +230,9 @@ export class MeetingSession {
     try {
       this.state = 'logging-in';
       this.changed();
+      const opus = opusSupported();
       this.accessToken = await login(this.options.endpoints, input.username, input.password);
+      this.audioSupported = await opus;
       this.currentJoin().loggedInAt = performance.now();
       this.state = 'looking-up';
       this.changed();
@@ -320,6 +334,7 @@ export class MeetingSession {
       this.changed();
     };
     this.publisher = session.publisher('camera');
+    if (this.audioSupported) this.audioPublisher = session.publisher('audio');
     if (this.screen !== undefined) {
       this.screenPublisher = session.publisher('screen');
       session.shareScreen(true);
@@ -384,6 +399,9 @@ export class MeetingSession {
         this.assembler.forget(mediaStreamId(meeting, participant as ParticipantId, kind));
       }
     }
+    for (const participant of this.audio.retain(members)) {
+      this.assembler.forget(mediaStreamId(meeting, participant as ParticipantId, 'audio'));
+    }
     // A new member has no decoder state yet: it needs a keyframe.
     if (added) this.keyframeBurst();
   }
@@ -393,6 +411,7 @@ export class MeetingSession {
     this.session = undefined;
     this.publisher = undefined;
     this.screenPublisher = undefined;
+    this.audioPublisher = undefined;
     this.mlsEpoch = undefined;
     session.abandon();
     if (this.leaving || FINAL_CLOSE_CODES.includes(code)) {
@@ -438,6 +457,16 @@ export class MeetingSession {
     };
     this.camera = camera;
     camera.start();
+    if (this.audioSupported && this.microphone === undefined) {
+      const microphone = new SyntheticMicrophone(code);
+      microphone.onFrame = (frame) => this.send(frame, 'audio');
+      microphone.onError = (error) => {
+        this.error = `audio encoder: ${error.message}`;
+        this.changed();
+      };
+      this.microphone = microphone;
+      microphone.start();
+    }
   }
 
   /**
@@ -467,9 +496,14 @@ export class MeetingSession {
   }
 
   /** Step 6: encrypt one encoded frame and send it as datagrams. */
-  private send(frame: EncodedFrame, source: VideoSource): void {
+  private send(frame: EncodedFrame, source: VideoSource | 'audio'): void {
     this.sendChain = this.sendChain.then(async () => {
-      const publisher = source === 'screen' ? this.screenPublisher : this.publisher;
+      const publisher =
+        source === 'screen'
+          ? this.screenPublisher
+          : source === 'audio'
+            ? this.audioPublisher
+            : this.publisher;
       const member = this.member;
       if (publisher === undefined || member === undefined || this.state !== 'connected') return;
       const sealed = await member.encrypt(
@@ -482,6 +516,7 @@ export class MeetingSession {
         captureTimeUs: frame.captureTimeUs,
       });
       if (source === 'screen') this.sentScreenFrames++;
+      else if (source === 'audio') this.sentAudioFrames++;
       else this.sentFrames++;
     });
   }
@@ -494,6 +529,12 @@ export class MeetingSession {
     const participant = this.byPublisher.get(frame.publisherId);
     const member = this.member;
     if (participant === undefined || member === undefined) return;
+    if (
+      frame.streamId ===
+      mediaStreamId(this.meetingId as MeetingId, participant as ParticipantId, 'audio')
+    ) {
+      return this.audio.received(participant, frame, member);
+    }
     const kind: MediaKind =
       frame.streamId ===
       mediaStreamId(this.meetingId as MeetingId, participant as ParticipantId, 'screen')
@@ -586,6 +627,9 @@ export class MeetingSession {
     this.camera = undefined;
     this.screen?.stop();
     this.screen = undefined;
+    this.microphone?.stop();
+    this.microphone = undefined;
+    this.audio.close();
     for (const remote of [...this.remotes.values(), ...this.screens.values()]) remote.video.close();
     this.remotes.clear();
     this.screens.clear();
