@@ -304,6 +304,8 @@ for (const [index, id] of (withControllers ? CONTROLLERS : []).entries()) {
       MC_SIGNALING_BIND_ADDRESS: addresses.signaling,
       MC_WEBTRANSPORT_BIND_ADDRESS: addresses.webTransport,
       MC_WEBTRANSPORT_H2_BIND_ADDRESS: addresses.webTransportH2,
+      // The browser client sends Opus beside its camera.
+      MC_FORWARD_AUDIO: process.env.MC_FORWARD_AUDIO ?? 'true',
       BIND_ADDRESS: addresses.http,
       METRICS_BIND_ADDRESS: addresses.metrics,
       GC_GRPC_ADDRESS: gc.grpcAddress,

@@ -88,10 +88,15 @@ export const mcEnvironment = z
     MC_MAX_PARTICIPANTS: z.coerce.number().int().min(1).max(1_000_000).default(10_000),
     /** Per-stream bitrate the planner budgets (bits per second). */
     MC_STREAM_BITRATE_BPS: z.coerce.number().positive().finite().default(1_500_000),
-    /** Forward every member's audio to every other member (core's `forwardAudio`). */
+    /**
+     * Forward every member's audio to every other member (core's `forwardAudio`). Off by
+     * default, as in the simulator: the planner budgets an audio leg like a video stream, so it
+     * costs capacity for members who publish none. `npm run stack` and the browser suite turn
+     * it on (the browser client sends Opus).
+     */
     MC_FORWARD_AUDIO: z
       .enum(['true', 'false'], { message: 'expected true or false' })
-      .default('true')
+      .default('false')
       .transform((value) => value === 'true'),
     /** Largest signaling message accepted (bytes). */
     MC_MAX_MESSAGE_BYTES: z.coerce.number().int().min(256).max(1_048_576).default(16_384),

@@ -66,8 +66,7 @@ const cleanups: (() => Promise<unknown>)[] = [];
 beforeAll(async () => {
   plane = await startControlPlane(logger);
   ({ backends, pool, ac, gc } = plane);
-  // The clients send their camera only, and the handlers are sized for that: no audio legs.
-  mc = await startMc(mcTestEnvironment(plane, MC_ID, { MC_FORWARD_AUDIO: 'false' }), {
+  mc = await startMc(mcTestEnvironment(plane, MC_ID), {
     logger,
     routeAddress: (handler) => routeAddresses.get(handler),
   });

@@ -65,6 +65,8 @@ async function main(): Promise<void> {
     mcTestEnvironment(plane, MC_ID, {
       MC_WEBTRANSPORT_BIND_ADDRESS: '127.0.0.1:0',
       MC_WEBTRANSPORT_H2_BIND_ADDRESS: '127.0.0.1:0',
+      // The page sends Opus beside its camera.
+      MC_FORWARD_AUDIO: 'true',
     }),
     {
       logger,
