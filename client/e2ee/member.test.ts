@@ -56,6 +56,23 @@ describe('E2eeMember', () => {
     expect(bob.failureCount).toBe(2);
   });
 
+  it('opens a frame only as from the member its tree names (a relabelled sender is refused)', async () => {
+    const { alice, bob } = await pair();
+    // A fresh frame for each try: a frame opened (or refused) once is a replay after.
+    const fresh = async () => {
+      const sealed = await alice.encrypt(text('hello'), meta('camera of alice'));
+      if (!sealed.ok) throw new Error(sealed.error.kind);
+      return sealed.value;
+    };
+    // The datagram header names bob (or nobody known) for alice's frame: nothing opens.
+    expect(await bob.openFrom('bob', await fresh(), meta('camera of alice'))).toBeUndefined();
+    expect(await bob.openFrom('mallory', await fresh(), meta('camera of alice'))).toBeUndefined();
+    expect(await bob.openFrom('alice', await fresh(), meta('camera of bob'))).toBeUndefined();
+    const opened = await bob.openFrom('alice', await fresh(), meta('camera of alice'));
+    expect(opened && new TextDecoder().decode(opened.plaintext)).toBe('hello');
+    expect(opened?.epoch).toBe(1n);
+  });
+
   it('forgets every key and every epoch’s tree on leaving', async () => {
     const { alice, bob } = await pair();
     const sealed = await alice.encrypt(text('frame'), meta('m'));

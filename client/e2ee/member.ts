@@ -154,6 +154,24 @@ export class E2eeMember {
     return opened;
   }
 
+  /**
+   * Decrypts a frame the datagram header says `participant` sent: undefined unless it decrypts
+   * and its KID's sender in that epoch is `participant`, so a handler cannot relabel one
+   * member's frames as another's.
+   */
+  async openFrom(
+    participant: string,
+    frame: Uint8Array,
+    metadata?: Uint8Array,
+  ): Promise<{ readonly plaintext: Uint8Array; readonly epoch: bigint } | undefined> {
+    const opened = await this.decrypt(frame, metadata);
+    if (!opened.ok) return undefined;
+    if (this.senderOf(opened.value.epoch, opened.value.senderIndex) !== participant) {
+      return undefined;
+    }
+    return { plaintext: opened.value.plaintext, epoch: opened.value.epoch };
+  }
+
   /** Frames that failed to decrypt, all kinds. */
   get failureCount(): number {
     let total = 0;

@@ -231,19 +231,16 @@ export class AudioReceivers {
     }
     const target = remote;
     const chain = (this.chains.get(participant) ?? Promise.resolve()).then(async () => {
-      const opened = await member.decrypt(
+      const opened = await member.openFrom(
+        participant,
         frame.bytes,
         frameMetadata(frame.streamId, frame.publisherId),
       );
-      // The KID's sender must be the member the header names (a handler cannot relabel frames).
-      if (
-        !opened.ok ||
-        member.senderOf(opened.value.epoch, opened.value.senderIndex) !== participant
-      ) {
+      if (opened === undefined) {
         this.decryptFailures++;
         return;
       }
-      target.decode(opened.value.plaintext, frame.captureTimeUs);
+      target.decode(opened.plaintext, frame.captureTimeUs);
     });
     this.chains.set(participant, chain);
   }

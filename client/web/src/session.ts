@@ -552,15 +552,12 @@ export class MeetingSession {
     const target = remote;
     const generation = this.mediaGeneration;
     target.chain = target.chain.then(async () => {
-      const opened = await member.decrypt(
+      const opened = await member.openFrom(
+        participant,
         frame.bytes,
         frameMetadata(frame.streamId, frame.publisherId),
       );
-      // The KID's sender must be the member the header names (a handler cannot relabel frames).
-      if (
-        !opened.ok ||
-        member.senderOf(opened.value.epoch, opened.value.senderIndex) !== participant
-      ) {
+      if (opened === undefined) {
         this.decryptFailures++;
         target.video.resync();
         return;
@@ -570,7 +567,7 @@ export class MeetingSession {
           bytes: frame.bytes.slice(),
           streamId: frame.streamId,
           publisherId: frame.publisherId,
-          epoch: Number(opened.value.epoch),
+          epoch: Number(opened.epoch),
         });
       }
       if (target.lastFrameId !== undefined && frame.frameId !== (target.lastFrameId + 1) >>> 0) {
@@ -578,7 +575,7 @@ export class MeetingSession {
         target.video.resync();
       }
       target.lastFrameId = frame.frameId;
-      if (target.video.decode(opened.value.plaintext, frame.keyframe, frame.captureTimeUs)) {
+      if (target.video.decode(opened.plaintext, frame.keyframe, frame.captureTimeUs)) {
         this.decodingGeneration = generation;
       }
     });
