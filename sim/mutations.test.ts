@@ -15,6 +15,8 @@ const cases: readonly {
   readonly seconds: number;
   readonly mutations: WorldMutations;
   readonly invariant: InvariantName;
+  /** The seeds run (default seed 1): the mutant must break an invariant in one of them. */
+  readonly seeds?: readonly number[];
 }[] = [
   {
     name: 'route commands that remove before they add',
@@ -29,6 +31,14 @@ const cases: readonly {
     seconds: 30,
     mutations: { meeting: { noReplanOnHandlerLoss: true } },
     invariant: 'convergence',
+    // The members report their lost sessions at once, so the controller takes the handler for
+    // lost well within the bound; without the replan, a meeting is left on the lost handler
+    // until its next join, leave or speaker change replans it, which shows only in a meeting
+    // that stays quiet for the bound after the loss (none of seed 1's does). In seeds 3 and 8
+    // such a meeting is quiet for the bound after its controller learned of the loss but not
+    // after the 2.5 s silence detection: a check that allowed for the silence whatever the
+    // controller learned from its members would miss the breakage there.
+    seeds: [1, 3, 8],
   },
   {
     name: 'no controller failover',
@@ -62,17 +72,18 @@ const cases: readonly {
 ];
 
 describe('the simulator notices a broken controller', () => {
-  it.each(cases)('$name', ({ scenario, seconds, mutations, invariant }) => {
+  it.each(cases)('$name', ({ scenario, seconds, mutations, invariant, seeds = [1] }) => {
     const found = builtinScenario(scenario);
     if (found === undefined) throw new Error(`no scenario ${scenario}`);
-    const run = (withMutations: WorldMutations | undefined) =>
+    const run = (seed: number, withMutations: WorldMutations | undefined) =>
       runScenario({
         scenario: found,
-        seed: 1,
+        seed,
         durationSeconds: seconds,
         ...(withMutations === undefined ? {} : { mutations: withMutations }),
       }).report;
-    expect(run(mutations).invariants.byInvariant[invariant]).toBeGreaterThan(0);
-    expect(run(undefined).invariants.total).toBe(0);
+    const broken = seeds.map((seed) => run(seed, mutations).invariants.byInvariant[invariant] ?? 0);
+    expect(broken.reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
+    for (const seed of seeds) expect(run(seed, undefined).invariants.total).toBe(0);
   });
 });

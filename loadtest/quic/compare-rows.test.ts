@@ -91,7 +91,7 @@ describe('predicted vs measured', () => {
     );
     expect(row('forwarding latency p50')?.explanation).toContain('serviceTimes.forwardingMs');
     expect(row('failover after a handler kill (last member back)')?.explanation).toContain(
-      'detectionMs',
+      'mediaLossReports',
     );
     expect(Math.abs(row('handler utilisation mean')?.differencePercent ?? 99)).toBeLessThanOrEqual(
       EXPLAIN_OVER_PERCENT,

@@ -156,7 +156,7 @@ export function comparisonRows(
       predicted: prediction.failover?.maxMs ?? null,
       measured: measured.failover?.maxMs ?? null,
       off: (p, x) =>
-        `the simulated members do not report a lost media session, so the simulated controller takes the crashed handler for lost only from its silence (core/mc/handlers.ts detectionMs 2,500 ms after its last report: ${f(p)} ms here); the services' members report the loss at once and two reports (mediaLossReports 2) take it for lost, so the moves start within milliseconds (${f(x)} ms)`,
+        `on both sides the members report their lost media sessions and two reports (core/mc mediaLossReports 2) take the handler for lost; a simulated member notices within a packet interval (20 ms) and a round trip of the kill, and the move's signaling, new session, route commands and first frame take their service times with no queueing (${f(p)} ms here); the stack's members notice the closed connection at once, then open a new connection and wait on processes sharing two cores (${f(x)} ms)`,
       ...(handlerCrashFree(plan) ? { missing: 'the scenario has no handler-crash fault' } : {}),
     },
   ];

@@ -108,8 +108,11 @@ function joinFloor(w: World, client: Client, handler: MediaHandler): Micros {
 
 /**
  * Checks convergence `bound` after the routing last changed (new demand or new plan), or after
- * the last fault or heal plus the failure-detection delay if that came later: the bound is a
- * promise about a stable network.
+ * the last fault or heal plus the failure-detection delay if that came later, or after its
+ * controller took a handler the meeting used for lost if that came later: the bound is a
+ * promise about a stable network, and a handler's failure is allowed for from when the
+ * controller learned of it (its members' loss reports or its silence), not from the longest
+ * it could have taken.
  */
 export function scheduleConvergenceCheck(w: World, meeting: MeetingState, at?: Micros): void {
   const bound = seconds(w.scenario.invariants.convergenceSeconds);
@@ -119,7 +122,11 @@ export function scheduleConvergenceCheck(w: World, meeting: MeetingState, at?: M
   const check = (): void => {
     meeting.convergenceCheck = undefined;
     if (meeting.ended || meeting.demandChangedAt !== changedAt) return;
-    const settledFrom = Math.max(changedAt, w.lastTopologyChange + FAILURE_DETECTION);
+    const settledFrom = Math.max(
+      changedAt,
+      w.lastOtherTopologyChange + FAILURE_DETECTION,
+      handlerLossKnown(w, meeting, changedAt),
+    );
     if (w.sim.now < settledFrom + bound)
       return scheduleConvergenceCheck(w, meeting, settledFrom + bound);
     const plan = meeting.machine?.plan ?? null;
@@ -140,6 +147,27 @@ export function scheduleConvergenceCheck(w: World, meeting: MeetingState, at?: M
     `meeting/${meeting.id}`,
     check,
   );
+}
+
+/**
+ * When the meeting's controller took the last of the failed handlers the meeting used for
+ * lost: its `handler-lost` output, or the failure plus the detection time if it has not said
+ * so by then (its handler view loses a silent handler then at the latest). Failures allowed
+ * for before `changedAt` are forgotten (a later plan was made knowing of them).
+ */
+function handlerLossKnown(w: World, meeting: MeetingState, changedAt: Micros): Micros {
+  const owner = meeting.owner === undefined ? undefined : w.controllersById.get(meeting.owner);
+  let known = 0;
+  for (const [handler, failedAt] of meeting.failedHandlers) {
+    const said = owner?.handlersLostAt.get(handler);
+    const at =
+      said !== undefined && said >= failedAt
+        ? Math.min(said, failedAt + FAILURE_DETECTION)
+        : failedAt + FAILURE_DETECTION;
+    if (at <= changedAt) meeting.failedHandlers.delete(handler);
+    else known = Math.max(known, at);
+  }
+  return known;
 }
 
 /**

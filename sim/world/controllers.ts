@@ -118,6 +118,7 @@ export function drive(w: World, controller: ControllerNode): void {
       heartbeat(w, controller, out.meetingCount);
     } else if (out.type === 'handler-lost') {
       w.sim.note(`handler-lost ${controller.id} ${out.handler}`);
+      handlerLostBy(w, controller, out.handler);
     } else {
       w.sim.note(`unknown-meeting ${controller.id} ${out.meeting}`);
     }
@@ -135,6 +136,18 @@ export function drive(w: World, controller: ControllerNode): void {
     endpoint.handleTimeout(w.epochMs());
     drive(w, controller);
   });
+}
+
+/**
+ * The controller took a handler for lost: the convergence bound of its meetings that used the
+ * failed handler now counts from here (the check is moved to the new moment).
+ */
+function handlerLostBy(w: World, controller: ControllerNode, handler: HandlerId): void {
+  controller.handlersLostAt.set(handler, w.sim.now);
+  for (const meeting of w.meetings.values()) {
+    if (meeting.owner !== controller.id || !meeting.failedHandlers.has(handler)) continue;
+    scheduleConvergenceCheck(w, meeting);
+  }
 }
 
 export function meetingOutput(

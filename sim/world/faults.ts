@@ -8,12 +8,13 @@ import type { World } from './world.ts';
 import {
   SIGNALING_KEEPALIVE_TIMEOUT,
   FAILOVER_BOUND,
+  MEDIA_PACKET_INTERVAL,
   type ControllerNode,
   type Client,
 } from './nodes.ts';
 import { drive, carry } from './controllers.ts';
 import { scheduleConvergenceCheck } from './checks.ts';
-import { lookupMeeting } from './join.ts';
+import { lookupMeeting, signal } from './join.ts';
 
 /**
  * The scenario's faults: partitions, handler and controller crashes and their recoveries, and
@@ -26,11 +27,11 @@ export function scheduleFaults(w: World): void {
     if (fault.kind === 'partition') {
       const partition = { from: fault.from, to: fault.to, symmetric: fault.symmetric };
       w.sim.at(at, 'fault.partition', fault.from.join('+'), () => {
-        w.lastTopologyChange = w.sim.now;
+        w.lastTopologyChange = w.lastOtherTopologyChange = w.sim.now;
         w.network.partition(partition);
       });
       w.sim.at(at + seconds(fault.durationSeconds), 'fault.heal', fault.from.join('+'), () => {
-        w.lastTopologyChange = w.sim.now;
+        w.lastTopologyChange = w.lastOtherTopologyChange = w.sim.now;
         w.network.heal(partition);
       });
     } else if (fault.kind === 'handler-crash') {
@@ -45,7 +46,7 @@ export function scheduleFaults(w: World): void {
         crashHandler(w, handler);
         if (fault.durationSeconds === undefined) return;
         w.sim.after(seconds(fault.durationSeconds), 'fault.handler-restore', handler.id, () => {
-          w.lastTopologyChange = w.sim.now;
+          w.lastTopologyChange = w.lastOtherTopologyChange = w.sim.now;
           handler.restart(w.loadTickMs, w.sim.now);
           w.network.restore(handler.id);
         });
@@ -60,7 +61,7 @@ export function scheduleFaults(w: World): void {
           'fault.controller-restore',
           controller.id,
           () => {
-            w.lastTopologyChange = w.sim.now;
+            w.lastTopologyChange = w.lastOtherTopologyChange = w.sim.now;
             controller.healthy = true;
             w.network.restore(controller.node.id);
             drive(w, controller);
@@ -79,7 +80,7 @@ export function scheduleFaults(w: World): void {
  * FAILOVER_BOUND every such client must be back on a live controller.
  */
 export function crashController(w: World, controller: ControllerNode): void {
-  w.lastTopologyChange = w.sim.now;
+  w.lastTopologyChange = w.lastOtherTopologyChange = w.sim.now;
   controller.healthy = false;
   if (controller.timer !== undefined) w.sim.cancel(controller.timer);
   controller.timer = undefined;
@@ -111,29 +112,63 @@ export function crashController(w: World, controller: ControllerNode): void {
 }
 
 /**
- * A handler dies: its entries vanish. The controllers notice when its load reports stop and
- * replan; every pair of the meetings it carried must be delivered again once they have had
- * the detection time and the convergence bound.
+ * A handler dies: its entries vanish. Its clients notice their media sessions close and tell
+ * their controllers (see {@link noticeMediaLost}); the controllers take the handler for lost
+ * when enough of its members have (core/mc's `mediaLossReports`) or when its load reports stop,
+ * whichever comes first, and replan. Every pair of the meetings that used it must be delivered
+ * again within the convergence bound of the moment the meeting's controller took it for lost
+ * (and at the latest of the detection time after the failure).
  */
 export function crashHandler(w: World, handler: MediaHandler): void {
   w.lastTopologyChange = w.sim.now;
   handler.crash();
   w.network.fail(handler.id);
-  for (const id of handler.meetings) {
-    const meeting = w.meetings.get(id);
-    if (meeting === undefined) continue;
+  for (const meeting of w.meetings.values()) {
     const machine = meeting.machine;
-    for (const plan of [machine?.appliedPlan ?? null, machine?.plan ?? null]) {
-      for (const route of routesOf(plan ?? emptyPlan(meeting.id))) {
-        if (!holds(handler.id, route) || !meeting.installed.remove(route)) continue;
-        meeting.convergence.legRemoved(route);
-        carry(w, meeting, route, -w.streamBps);
+    const held = handler.meetings.has(meeting.id);
+    if (!held && machine?.uses(handler.id) !== true) continue;
+    meeting.failedHandlers.set(handler.id, w.sim.now);
+    if (held) {
+      for (const plan of [machine?.appliedPlan ?? null, machine?.plan ?? null]) {
+        for (const route of routesOf(plan ?? emptyPlan(meeting.id))) {
+          if (!holds(handler.id, route) || !meeting.installed.remove(route)) continue;
+          meeting.convergence.legRemoved(route);
+          carry(w, meeting, route, -w.streamBps);
+        }
       }
+      meeting.releaseCascadesOf(handler.id);
     }
-    meeting.releaseCascadesOf(handler.id);
     scheduleConvergenceCheck(w, meeting);
   }
   handler.meetings.clear();
+  for (const client of w.clients.values()) {
+    if (client.state === 'connected' && client.handler === handler)
+      noticeMediaLost(w, client, handler);
+  }
+}
+
+/**
+ * A client whose handler's process died notices its media session close: its next packet
+ * (within {@link MEDIA_PACKET_INTERVAL}) draws the host's reset, back a network round trip
+ * later. It then tells its controller it has no media session (the `connected` input with no
+ * handler, as the services map a `MediaConnected` without one), as the client library does,
+ * and waits for the controller to move it.
+ */
+function noticeMediaLost(w: World, client: Client, handler: MediaHandler): void {
+  const generation = client.generation;
+  const delay =
+    client.random.uniform(0, MEDIA_PACKET_INTERVAL) +
+    2 * w.network.baseLatency(client.node, handler.node);
+  w.sim.after(delay, 'client.media-lost', client.entity, () => {
+    if (generation !== client.generation || client.state !== 'connected') return;
+    if (client.handler !== handler || client.reportedHandler !== handler.id) return;
+    client.reportedHandler = undefined;
+    signal(w, client, 'mc.media-lost', {
+      type: 'connected',
+      participant: client.id,
+      handler: undefined,
+    });
+  });
 }
 
 /** The healthy handler with the most sessions (the first such in region order). */

@@ -35,6 +35,11 @@ export class MeetingState {
    * controller's replan found no room elsewhere. Its pairs are not due while it is.
    */
   strandedSince: Micros | undefined;
+  /**
+   * Handlers this meeting used that failed, with when each failed: its convergence bound counts
+   * from when its controller took each for lost (at the latest the detection time after).
+   */
+  readonly failedHandlers = new Map<HandlerId, Micros>();
   /** When the plan last changed; the convergence bound counts from here. */
   demandChangedAt: Micros = 0;
   /** Installed forwarding entries across every handler. */

@@ -31,8 +31,17 @@ export const LOAD_REPORT_INTERVAL = seconds(1);
 export const UTILISATION_SAMPLE_INTERVAL = seconds(1);
 /** A client notices a dead signaling connection after this long without keep-alives. */
 export const SIGNALING_KEEPALIVE_TIMEOUT = seconds(6);
-/** Controllers notice a failed handler when its load reports stop (core/mc's handler view). */
+/**
+ * Controllers notice a failed handler when its load reports stop (core/mc's handler view), or
+ * sooner when enough of its members report their media sessions lost.
+ */
 export const FAILURE_DETECTION = ms(DEFAULT_HANDLER_VIEW_POLICY.detectionMs);
+/**
+ * A client sends on its media session at least this often (an audio frame, or receiver
+ * feedback when it publishes nothing): after its handler's process dies, the client's next
+ * packet draws the host's reset, and the session closes one round trip after that packet.
+ */
+export const MEDIA_PACKET_INTERVAL = ms(20);
 /** A client whose controller failed is back on a live controller within this (keep-alive, rejoin). */
 export const FAILOVER_BOUND = SIGNALING_KEEPALIVE_TIMEOUT + seconds(4);
 export const REQUEST_BYTES = 600;
@@ -52,6 +61,8 @@ export interface ControllerNode {
   timer: Timer | undefined;
   timerAt: Micros;
   healthy: boolean;
+  /** When the machine last said it lost each handler (its `handler-lost` output), sim time. */
+  readonly handlersLostAt: Map<HandlerId, Micros>;
 }
 
 /** Deliberate breakages of core's machines, for tests that the simulator notices each. */

@@ -79,6 +79,11 @@ export class World {
   activeMeetings = 0;
   /** When a partition, heal, failure or recovery last changed the topology. */
   lastTopologyChange: Micros = 0;
+  /**
+   * The same less handler failures, which the convergence check allows for per meeting (from
+   * when the meeting's controller took the handler for lost: `MeetingState.failedHandlers`).
+   */
+  lastOtherTopologyChange: Micros = 0;
   connectedParticipants = 0;
   /** Streams the handlers carry now, in and out, over every handler. */
   streamsCarried = 0;
@@ -330,6 +335,7 @@ export class World {
       timer: undefined,
       timerAt: 0,
       healthy: true,
+      handlersLostAt: new Map(),
     };
     this.controllersById.set(id, controller);
     return controller;
