@@ -66,6 +66,11 @@ describe('load-run statistics', () => {
     );
   });
 
+  it('a percentile at the top of a bucket is its bound, not past it by rounding', () => {
+    const buckets = { bounds: [0.001, 0.01, 0.1, Infinity], cumulative: [0, 0, 25, 25] };
+    expect(histogramPercentile(buckets, 100)).toBe(0.1);
+  });
+
   it('take the difference of two scrapes bucket by bucket', () => {
     const before = { bounds: [1, Infinity], cumulative: [5, 6] };
     const after = { bounds: [1, Infinity], cumulative: [9, 12] };

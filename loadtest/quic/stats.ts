@@ -75,7 +75,11 @@ export function histogramPercentile(buckets: Buckets, p: number): number | null 
     const count = cumulative[i] as number;
     if (count >= rank && count > lowerCount) {
       if (!Number.isFinite(bound)) return lowerBound;
-      return lowerBound + ((bound - lowerBound) * (rank - lowerCount)) / (count - lowerCount);
+      // Rounding must not carry the value past its bucket's bound (0.01 + 0.09 * 25 / 25 > 0.1).
+      return Math.min(
+        bound,
+        lowerBound + ((bound - lowerBound) * (rank - lowerCount)) / (count - lowerCount),
+      );
     }
     if (Number.isFinite(bound)) lowerBound = bound;
     lowerCount = count;
