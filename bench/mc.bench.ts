@@ -36,6 +36,7 @@ import { startMh, type RunningMh } from '../services/mh/server.ts';
 import { eventually, mhTestEnvironment, type StandInController } from '../services/mh/testing.ts';
 import { mcRawEnvironment, startControlPlane } from '../services/mc/control-plane-testing.ts';
 import { SignalingClient } from '../services/mc/testing.ts';
+import { ErrorKind, RejectReason } from '../services/generated/darktower/mc/v1/signaling.ts';
 import { validClaims } from '../services/shared/jwt-attacks.ts';
 import { http, json } from '../services/shared/testing.ts';
 import { builtinScenario } from '../sim/scenario/builtin.ts';
@@ -357,6 +358,8 @@ async function main(): Promise<void> {
   const joinTimes = histogram();
   const members: { signaling: SignalingClient; meeting: number }[] = [];
   let rejected = 0;
+  /** Refused joins by why: a `JoinRejected` reason or an error kind (none: no answer in time). */
+  const rejectedBy: Record<string, number> = {};
   const storm = await window(async () => {
     let next = 0;
     const worker = async () => {
@@ -378,7 +381,16 @@ async function main(): Promise<void> {
           60_000,
         );
         joinTimes.recordValue(Math.max(1, Math.round((performance.now() - sentAt) * 1000)));
-        if (answer === undefined || !('participantId' in answer)) rejected++;
+        if (answer === undefined || !('participantId' in answer)) {
+          rejected++;
+          const why =
+            answer === undefined
+              ? 'no answer'
+              : 'reason' in answer
+                ? RejectReason[answer.reason]
+                : ErrorKind[answer.kind];
+          rejectedBy[why ?? 'unknown'] = (rejectedBy[why ?? 'unknown'] ?? 0) + 1;
+        }
         signaling.received.length = 0;
         members.push({ signaling, meeting });
       }
@@ -474,6 +486,7 @@ async function main(): Promise<void> {
     joinStorm: {
       joins,
       rejected,
+      rejectedBy,
       seconds: round(storm.seconds),
       joinsPerSecond: round(joins / storm.seconds, 0),
       joinProcessingMs: {
