@@ -378,6 +378,11 @@ export interface Participants {
    * list is sent again whenever it changes.
    */
   screenSharing: string[];
+  /**
+   * The speaker history core holds (latest first, at most eight, members only): the speaker
+   * order the controller's layouts and routing use. Sent again whenever it changes.
+   */
+  activeSpeakers: string[];
 }
 
 /** The layout now in force for this participant. */
@@ -2375,7 +2380,7 @@ export const JoinRejected: MessageFns<JoinRejected> = {
 };
 
 function createBaseParticipants(): Participants {
-  return { participants: [], screenSharing: [] };
+  return { participants: [], screenSharing: [], activeSpeakers: [] };
 }
 
 export const Participants: MessageFns<Participants> = {
@@ -2385,6 +2390,9 @@ export const Participants: MessageFns<Participants> = {
     }
     for (const v of message.screenSharing) {
       writer.uint32(90).string(v!);
+    }
+    for (const v of message.activeSpeakers) {
+      writer.uint32(162).string(v!);
     }
     return writer;
   },
@@ -2418,6 +2426,14 @@ export const Participants: MessageFns<Participants> = {
             message.screenSharing.push(reader.string());
             continue;
           }
+          case 20: {
+            if (tag !== 162) {
+              break;
+            }
+
+            message.activeSpeakers.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2440,6 +2456,11 @@ export const Participants: MessageFns<Participants> = {
         : globalThis.Array.isArray(object?.screen_sharing)
         ? object.screen_sharing.map((e: any) => globalThis.String(e))
         : [],
+      activeSpeakers: globalThis.Array.isArray(object?.activeSpeakers)
+        ? object.activeSpeakers.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.active_speakers)
+        ? object.active_speakers.map((e: any) => globalThis.String(e))
+        : [],
     };
   },
 
@@ -2451,6 +2472,9 @@ export const Participants: MessageFns<Participants> = {
     if (message.screenSharing?.length) {
       obj.screenSharing = message.screenSharing;
     }
+    if (message.activeSpeakers?.length) {
+      obj.activeSpeakers = message.activeSpeakers;
+    }
     return obj;
   },
 
@@ -2461,6 +2485,7 @@ export const Participants: MessageFns<Participants> = {
     const message = createBaseParticipants();
     message.participants = object.participants?.map((e) => e) || [];
     message.screenSharing = object.screenSharing?.map((e) => e) || [];
+    message.activeSpeakers = object.activeSpeakers?.map((e) => e) || [];
     return message;
   },
 };
