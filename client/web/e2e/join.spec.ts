@@ -553,7 +553,8 @@ test('in speaker view the main tile follows the controller’s latest speaker', 
   const layouts = new Map<Participant, string>();
   for (const p of people) layouts.set(p, await p.page.inputValue('#layout'));
   for (const p of people) await p.page.selectOption('#layout', 'speaker');
-  for (const p of people) expect(await p.page.locator('.tile[data-reason="pinned"]').count()).toBe(0);
+  for (const p of people)
+    expect(await p.page.locator('.tile[data-reason="pinned"]').count()).toBe(0);
   // Nobody has spoken: join order fills the main tile (bob joined last), never bob.
   for (const viewer of [alice, carol]) {
     await expect(viewer.page.locator('.tile[data-main="true"]')).not.toHaveAttribute(
