@@ -170,15 +170,25 @@ export class MeetingSession implements DatagramSink {
   participants: readonly string[];
   /** The members sharing their screen, as last announced. */
   screenSharing: readonly string[] = [];
+  /**
+   * The controller's speaker order (latest first), as last announced: the order its layouts
+   * and routing use.
+   */
+  activeSpeakers: readonly string[] = [];
   /** The layout last announced for this participant, if any. */
   layout: string | undefined;
   /** Each datagram received: its publisher (participant id when known), header and payload. */
   onFrame:
     ((publisher: string | undefined, header: DatagramHeader, payload: Uint8Array) => void) | null =
     null;
-  /** The members (and those of them sharing their screen) changed. */
+  /** The members, those of them sharing their screen, or the speaker order changed. */
   onParticipants:
-    ((participants: readonly string[], screenSharing: readonly string[]) => void) | null = null;
+    | ((
+        participants: readonly string[],
+        screenSharing: readonly string[],
+        activeSpeakers: readonly string[],
+      ) => void)
+    | null = null;
   onLayout: ((layout: string) => void) | null = null;
   /** The media session moved to another handler. */
   onMove: ((handler: MediaHandler) => void) | null = null;
@@ -451,8 +461,9 @@ export class MeetingSession implements DatagramSink {
     if (message.participants !== undefined) {
       this.participants = message.participants.participants;
       this.screenSharing = message.participants.screenSharing;
+      this.activeSpeakers = message.participants.activeSpeakers;
       this.learn(this.participants);
-      this.onParticipants?.(this.participants, this.screenSharing);
+      this.onParticipants?.(this.participants, this.screenSharing, this.activeSpeakers);
     } else if (message.layout !== undefined) {
       this.layout = message.layout.layout;
       this.onLayout?.(this.layout);

@@ -20,10 +20,13 @@ afterEach(() => driver?.stop());
 
 class Peer implements SignalingPeer {
   readonly messages: ServerMessage[] = [];
+  /** The messages handed over ready (not awaiting a signature), as they were handed over. */
+  readonly sent: ServerMessage[] = [];
   closedWith: number | undefined;
   private queue = Promise.resolve();
   /** In order, as the signaling connection sends them. */
   send(message: ServerMessage | Promise<ServerMessage>): void {
+    if (!(message instanceof Promise)) this.sent.push(message);
     this.queue = this.queue.then(async () => void this.messages.push(await message));
   }
   close(code: number): void {
@@ -99,7 +102,7 @@ describe('ControllerDriver', () => {
     expect(alice.messages.slice(1)).toEqual(
       expect.arrayContaining([
         { keyMaterial: { epoch: 0 } },
-        { participants: { participants: ['alice'], screenSharing: [] } },
+        { participants: { participants: ['alice'], screenSharing: [], activeSpeakers: [] } },
       ]),
     );
     expect(sessions.get('alice')).toBe(config.meetings.sessionTtlMs);
@@ -163,5 +166,43 @@ describe('ControllerDriver', () => {
       sharing: false,
     });
     await until(() => [alice, bob].every((p) => sharing(p)?.screenSharing.length === 0));
+  });
+
+  it('every member hears the speaker order core holds whenever a speaker change alters it', async () => {
+    const { driver, config } = start(0);
+    const peers = { alice: new Peer(), bob: new Peer(), carol: new Peer() };
+    // Grid views that show everyone: a new speaker changes no route, so core has no output.
+    for (const [name, peer] of Object.entries(peers))
+      driver.join(M, participantId(name), config.region, layoutRequestNamed('grid'), peer);
+    const all = Object.values(peers);
+    const latest = (p: Peer) => p.messages.findLast((m) => m.participants)?.participants;
+    await until(() => all.every((p) => latest(p)?.participants.length === 3));
+    expect(all.map((p) => latest(p)?.activeSpeakers)).toEqual([[], [], []]);
+    const announced = () => all.map((p) => p.messages.filter((m) => m.participants).length);
+
+    const speaks = async (who: string, order: string[]) => {
+      driver.message(M, { type: 'speaker', participant: participantId(who) });
+      // Sent as core takes the input, not at some later output of the meeting.
+      for (const peer of all)
+        expect(peer.sent.findLast((m) => m.participants)?.participants?.activeSpeakers).toEqual(
+          order,
+        );
+      expect(driver.endpoint.meeting(M)?.roster.activeSpeakers).toEqual(order);
+      await until(() => all.every((p) => latest(p)?.activeSpeakers.join() === order.join()));
+    };
+    await speaks('bob', ['bob']);
+    await speaks('carol', ['carol', 'bob']);
+    await speaks('bob', ['bob', 'carol']);
+    expect(latest(peers.alice)).toEqual({
+      participants: ['alice', 'bob', 'carol'],
+      screenSharing: [],
+      activeSpeakers: ['bob', 'carol'],
+    });
+    // The latest speaker again: the order stays, and nothing more is sent.
+    const before = announced();
+    driver.message(M, { type: 'speaker', participant: participantId('bob') });
+    driver.message(M, { type: 'heartbeat', participant: participantId('alice') });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(announced()).toEqual(before);
   });
 });

@@ -285,11 +285,13 @@ export class ControllerDriver {
       { type: 'meeting', meeting, meetingRegion: this.region, input },
       this.now(),
     );
-    this.flush();
+    // A new speaker may change no route (nobody's view differs) and so bring no output: the
+    // meeting's members still hear the speaker order when it changed.
+    this.flush(meeting);
   }
 
   /** Carries out every output, then arms the one timer at the endpoint's next deadline. */
-  private flush(): void {
+  private flush(fed?: MeetingId): void {
     const touched = new Set<MeetingId>();
     const outputs: ControllerOutput[] = [];
     for (let output = this.endpoint.pollOutput(); output !== null;) {
@@ -301,6 +303,7 @@ export class ControllerDriver {
     for (const output of outputs) if (isJoinAnswer(output)) this.carryOut(output, touched);
     for (const output of outputs) if (!isJoinAnswer(output)) this.carryOut(output, touched);
     for (const meeting of touched) this.announceRoster(meeting);
+    if (fed !== undefined && !touched.has(fed)) this.announceRoster(fed);
     if (this.gate !== undefined) for (const meeting of touched) this.gate.changed(meeting);
     this.arm();
   }
@@ -607,7 +610,15 @@ export class ControllerDriver {
     return [...members].filter((m) => m.publishes.includes('screen')).map((m) => m.id);
   }
 
-  /** Sends the member list (and who shares a screen) to every member whenever it changed. */
+  /** Core's speaker history (latest first): the speaker order its layouts use. */
+  private activeSpeakers(meeting: MeetingId): string[] {
+    return [...(this.endpoint.meeting(meeting)?.roster.activeSpeakers ?? [])];
+  }
+
+  /**
+   * Sends the member list, who shares a screen and the speaker order to every member whenever
+   * any of them changed.
+   */
   private announceRoster(meeting: MeetingId): void {
     if (this.endpoint.meeting(meeting) === undefined) {
       this.rosters.delete(meeting);
@@ -615,12 +626,15 @@ export class ControllerDriver {
     }
     const members = this.members(meeting);
     const screenSharing = this.screenSharing(meeting);
-    const signature = `${members.join('\u0000')}\u0001${screenSharing.join('\u0000')}`;
+    const activeSpeakers = this.activeSpeakers(meeting);
+    const signature = [members, screenSharing, activeSpeakers]
+      .map((list) => list.join('\u0000'))
+      .join('\u0001');
     if (this.rosters.get(meeting) === signature) return;
     this.rosters.set(meeting, signature);
     for (const member of members) {
       this.peer(meeting, member as ParticipantId)?.send({
-        participants: { participants: members, screenSharing },
+        participants: { participants: members, screenSharing, activeSpeakers },
       });
     }
   }

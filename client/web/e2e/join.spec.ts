@@ -601,6 +601,55 @@ test('a screen share takes the main tile in the other pages, and stopping it ret
   }
 });
 
+test('in speaker view the main tile follows the controller’s latest speaker', async () => {
+  // After the screen share (above): once someone has spoken, speaker view's main tile follows
+  // the latest speaker, not a screen share, and the meeting keeps its speaker history, so this
+  // runs after the tests that need nobody to have spoken.
+  test.setTimeout(120_000);
+  const [alice, bob, carol] = people as [Participant, Participant, Participant];
+  const layouts = new Map<Participant, string>();
+  for (const p of people) layouts.set(p, await p.page.inputValue('#layout'));
+  for (const p of people) await p.page.selectOption('#layout', 'speaker');
+  for (const p of people)
+    expect(await p.page.locator('.tile[data-reason="pinned"]').count()).toBe(0);
+  // Nobody has spoken: join order fills the main tile (bob joined last), never bob.
+  for (const viewer of [alice, carol]) {
+    await expect(viewer.page.locator('.tile[data-main="true"]')).not.toHaveAttribute(
+      'data-participant',
+      bob.id,
+    );
+  }
+
+  /** `viewer`'s main tile shows `shown`'s camera as its latest speaker, decoded and advancing. */
+  const expectMain = async (viewer: Participant, shown: Participant) => {
+    const main = viewer.page.locator('.tile[data-main="true"]');
+    await expect(main, `${viewer.name}'s main tile`).toHaveAttribute('data-participant', shown.id);
+    await expect(main).toHaveAttribute('data-reason', 'active-speaker');
+    await expect(main).toHaveAttribute('data-kind', 'camera');
+    await expect(main).toHaveAttribute('data-tag-code', String(shown.code), { timeout: 20_000 });
+    const first = Number(await main.getAttribute('data-tag-counter'));
+    await expect
+      .poll(async () => Number(await main.getAttribute('data-tag-counter')))
+      .toBeGreaterThan(first + 5);
+  };
+
+  await bob.page.click('#speak');
+  for (const viewer of [alice, carol]) await expectMain(viewer, bob);
+  await expectNoOverlap(alice.page);
+  await alice.page.screenshot({ path: `${REPORTS}browser/speaker-view-active-speaker.png` });
+
+  await carol.page.click('#speak');
+  for (const viewer of [alice, bob]) await expectMain(viewer, carol);
+  // Carol does not see herself: her main tile keeps the speaker before her.
+  await expectMain(carol, bob);
+  // The one who spoke before moved to the thumbnails.
+  await expect(alice.page.locator(`.thumbnails .tile[data-participant="${bob.id}"]`)).toHaveCount(
+    1,
+  );
+
+  for (const [p, layout] of layouts) await p.page.selectOption('#layout', layout);
+});
+
 test('after a leave the others move to a new MLS epoch and keep decoding; the leaver’s kept keys cannot read it', async () => {
   const [alice, bob, carol] = people as [Participant, Participant, Participant];
   const epoch = (await snapshot(bob.page)).mlsEpoch as number;

@@ -3,9 +3,11 @@
  * (core/mc/layouts.ts over core/layout) and routes media by it, but its signaling does not send
  * the assignment yet (`Layout` is reserved, docs/protocol.md). Until it does, `LocalLayout`
  * runs the same engine, `assignLayout` from core/layout, on what the client knows: the member
- * list in join order and who shares a screen from `Participants` (a sharer publishes `screen`,
- * which the engine ranks first and shows in the sharer's tile, as the controller routes it),
- * the named layout it asked the controller for, and its own pins (a subscriber-side option the controller's named layouts do not carry). A
+ * list in join order, who shares a screen and the controller's speaker order from
+ * `Participants` (a sharer publishes `screen`, which the engine ranks first and shows in the
+ * sharer's tile, as the controller routes it; speaker view's main tile goes to the latest
+ * speaker, as the controller routes it), the named layout it asked the controller for, and its
+ * own pins (a subscriber-side option the controller's named layouts do not carry). A
  * controller-sent assignment plugs in behind `LayoutSource`.
  */
 import { participantId, type ParticipantId } from '../../../core/ids.ts';
@@ -36,15 +38,22 @@ export interface LayoutSource {
 export class LocalLayout implements LayoutSource {
   private members: readonly string[] = [];
   private sharing: readonly string[] = [];
+  private speakers: readonly string[] = [];
   private pins: string[] = [];
   private previous: LayoutAssignment | undefined;
   name: LayoutName = 'grid';
 
   constructor(private readonly self: string) {}
 
-  setMembers(members: readonly string[], sharing: readonly string[] = []): void {
+  /** The members, who shares a screen and the controller's speaker order (latest first). */
+  setMembers(
+    members: readonly string[],
+    sharing: readonly string[] = [],
+    speakers: readonly string[] = [],
+  ): void {
     this.members = members;
     this.sharing = sharing;
+    this.speakers = speakers.filter((p) => members.includes(p));
     this.pins = this.pins.filter((p) => members.includes(p));
   }
 
@@ -79,7 +88,7 @@ export class LocalLayout implements LayoutSource {
             : ['camera', 'audio'],
         })),
         departed: [],
-        activeSpeakers: [],
+        activeSpeakers: this.speakers.map((p) => participantId(p)),
       },
       subscriber: participantId(this.self) as ParticipantId,
       request,

@@ -340,8 +340,8 @@ export class MeetingSession {
       session.shareScreen(true);
     }
     session.onFrame = (_publisher, header, payload) => this.received(header, payload);
-    session.onParticipants = (members, sharing) => {
-      this.setMembers(members, sharing);
+    session.onParticipants = (members, sharing, speakers) => {
+      this.setMembers(members, sharing, speakers);
       this.changed();
     };
     session.onMediaLost = () => {
@@ -363,7 +363,7 @@ export class MeetingSession {
       this.changed();
     };
     session.onClosed = (code, reason) => this.signalingClosed(session, code, reason);
-    this.setMembers(session.participants, session.screenSharing);
+    this.setMembers(session.participants, session.screenSharing, session.activeSpeakers);
     this.error = undefined;
     this.state = 'connected';
     this.startCamera(
@@ -373,12 +373,16 @@ export class MeetingSession {
     this.changed();
   }
 
-  private setMembers(members: readonly string[], sharing: readonly string[]): void {
+  private setMembers(
+    members: readonly string[],
+    sharing: readonly string[],
+    speakers: readonly string[],
+  ): void {
     const meeting = this.meetingId as MeetingId;
     const added = members.some((m) => !this.members.includes(m));
     this.members = [...members];
     this.sharing = sharing.filter((m) => members.includes(m));
-    this.layout?.setMembers(members, this.sharing);
+    this.layout?.setMembers(members, this.sharing, speakers);
     this.byPublisher.clear();
     for (const member of members) {
       if (member === this.participantId) continue;

@@ -399,6 +399,11 @@ export interface Participants {
    * list is sent again whenever it changes.
    */
   screenSharing: string[];
+  /**
+   * The speaker history core holds (latest first, at most eight, members only): the speaker
+   * order the controller's layouts and routing use. Sent again whenever it changes.
+   */
+  activeSpeakers: string[];
 }
 
 /** The layout now in force for this participant. */
@@ -2589,7 +2594,7 @@ export const JoinRejected: MessageFns<JoinRejected> = {
 };
 
 function createBaseParticipants(): Participants {
-  return { participants: [], screenSharing: [] };
+  return { participants: [], screenSharing: [], activeSpeakers: [] };
 }
 
 export const Participants: MessageFns<Participants> = {
@@ -2599,6 +2604,9 @@ export const Participants: MessageFns<Participants> = {
     }
     for (const v of message.screenSharing) {
       writer.uint32(90).string(v!);
+    }
+    for (const v of message.activeSpeakers) {
+      writer.uint32(162).string(v!);
     }
     return writer;
   },
@@ -2632,6 +2640,14 @@ export const Participants: MessageFns<Participants> = {
             message.screenSharing.push(reader.string());
             continue;
           }
+          case 20: {
+            if (tag !== 162) {
+              break;
+            }
+
+            message.activeSpeakers.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2654,6 +2670,11 @@ export const Participants: MessageFns<Participants> = {
         : globalThis.Array.isArray(object?.screen_sharing)
         ? object.screen_sharing.map((e: any) => globalThis.String(e))
         : [],
+      activeSpeakers: globalThis.Array.isArray(object?.activeSpeakers)
+        ? object.activeSpeakers.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.active_speakers)
+        ? object.active_speakers.map((e: any) => globalThis.String(e))
+        : [],
     };
   },
 
@@ -2665,6 +2686,9 @@ export const Participants: MessageFns<Participants> = {
     if (message.screenSharing?.length) {
       obj.screenSharing = message.screenSharing;
     }
+    if (message.activeSpeakers?.length) {
+      obj.activeSpeakers = message.activeSpeakers;
+    }
     return obj;
   },
 
@@ -2675,6 +2699,7 @@ export const Participants: MessageFns<Participants> = {
     const message = createBaseParticipants();
     message.participants = object.participants?.map((e) => e) || [];
     message.screenSharing = object.screenSharing?.map((e) => e) || [];
+    message.activeSpeakers = object.activeSpeakers?.map((e) => e) || [];
     return message;
   },
 };
