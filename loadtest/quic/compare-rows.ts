@@ -4,6 +4,7 @@
  * side is missing, the model parameter that explains it. Pure: the prediction and the
  * measurement in, rows out.
  */
+import type { PredictedMeasuredRow } from '../../sim/report/predicted-measured.ts';
 import type { LatencySummary } from '../../sim/report/summary.ts';
 import type { Prediction } from './predict.ts';
 import type { LoadPlan } from './scenario.ts';
@@ -13,17 +14,9 @@ import { differencePercent } from './stats.ts';
 /** A difference past this (per cent) is explained. */
 export const EXPLAIN_OVER_PERCENT = 10;
 
-export interface ComparisonRow {
-  readonly name: string;
-  readonly unit: string;
-  readonly predicted: number | null;
-  readonly measured: number | null;
-  readonly differencePercent: number | null;
-  /** Whether the two are within `EXPLAIN_OVER_PERCENT` of each other. */
-  readonly within: boolean;
-  /** Why the two differ (set when over 10 %, or when one side is missing). */
-  readonly explanation: string | null;
-}
+/** One row of the comparison: the simulator's prediction, the measurement, and why they differ
+ * (set when over 10 %, or when one side is missing). */
+export type ComparisonRow = PredictedMeasuredRow;
 
 type Row = Pick<ComparisonRow, 'name' | 'unit' | 'predicted' | 'measured'> & {
   /** The model parameter behind this row, for when it is off. */

@@ -30,7 +30,6 @@ import { randomUUID } from 'node:crypto';
 import { createWriteStream, mkdirSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join as joinPath } from 'node:path';
-import { createServer } from 'node:net';
 import * as hdr from 'hdr-histogram-js';
 import { WebSocket } from 'ws';
 import { buildTokenClaims } from '../../core/auth/claims.ts';
@@ -49,6 +48,7 @@ import {
   startControlPlane,
   type ControlPlane,
 } from '../../services/mc/control-plane-testing.ts';
+import { freePort } from '../../services/mc/failover-testing.ts';
 import { mhRawEnvironment } from '../../services/mh/testing.ts';
 import type { Fault } from '../../sim/scenario/schema.ts';
 import { spawnService, stopChild } from './handlers.ts';
@@ -611,18 +611,6 @@ async function until(check: () => Promise<boolean>, timeoutMs: number, what: str
     if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await sleep(100);
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
