@@ -265,3 +265,79 @@ export function requestRound<Request extends object, Result>(
     child.send(body);
   });
 }
+
+/** A client's link as a relay round uses it (QUIC or WebTransport). */
+export interface RoundLink {
+  events: { datagram?(bytes: Uint8Array): void };
+  sendDatagram(bytes: Uint8Array): unknown;
+  sendControl(message: Uint8Array): void;
+  close(code: number, reason: string): void;
+}
+
+/** What the clients of one round report to the parent. */
+export interface ClientRoundResult {
+  readonly sent: number;
+  /** Delivered while A was sending (the rate's numerator). */
+  readonly delivered: number;
+  /** Delivered once the last datagrams in flight had time to land (for loss). */
+  readonly deliveredAfterSettle: number;
+  readonly elapsedMs: number;
+}
+
+/**
+ * The clients' side of a round, in the child: B connects and counts, A connects and sends
+ * `datagramBytes` datagrams for `durationMs` with at most `window` unanswered (lost ones stop
+ * counting after 50 ms without progress); the parent is told when sending starts and stops.
+ */
+export async function runClientRound(
+  connect: () => Promise<{ link: RoundLink; closed: Promise<unknown> }>,
+  settings: {
+    readonly durationMs: number;
+    readonly datagramBytes: number;
+    readonly window: number;
+  },
+): Promise<ClientRoundResult> {
+  const { link: b, closed: bClosed } = await connect();
+  let delivered = 0;
+  b.events.datagram = () => {
+    delivered++;
+  };
+  const { link: a, closed: aClosed } = await connect();
+  // Both connections are open at the server before A sends.
+  a.sendControl(Buffer.from('a'));
+  b.sendControl(Buffer.from('b'));
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  const payload = Buffer.alloc(settings.datagramBytes, 0x5a);
+  let sent = 0;
+  let base = 0;
+  let lastProgress = performance.now();
+  let lastDelivered = 0;
+  process.send?.({ phase: 'sending' });
+  const start = performance.now();
+  while (performance.now() - start < settings.durationMs) {
+    const now = performance.now();
+    if (delivered !== lastDelivered) {
+      lastDelivered = delivered;
+      lastProgress = now;
+    } else if (now - lastProgress > 50) {
+      // Lost datagrams never come back: stop counting them against the window.
+      base = sent - delivered;
+      lastProgress = now;
+    }
+    while (sent - delivered - base < settings.window) {
+      if (a.sendDatagram(payload) !== null) break;
+      sent++;
+    }
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  const elapsedMs = performance.now() - start;
+  const deliveredInTime = delivered;
+  process.send?.({ phase: 'stopped' });
+  // Datagrams still in flight when sending stopped are not lost: let them land, then count.
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  const result = { sent, delivered: deliveredInTime, deliveredAfterSettle: delivered, elapsedMs };
+  a.close(0, 'done');
+  b.close(0, 'done');
+  await Promise.all([aClosed, bClosed]);
+  return result;
+}

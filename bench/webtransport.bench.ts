@@ -18,9 +18,12 @@ import { benchEnvironment, benchStart, udpReceiveBufferErrors } from './measure.
 import {
   requestRound,
   relayFailures,
+  runClientRound,
   startBareQuicRelay,
   startTransportRelay,
+  type ClientRoundResult,
   type Round,
+  type RoundLink,
 } from './relays.ts';
 
 const ROUND_MS = Number(process.env.ROUND_MS ?? 3_000);
@@ -36,14 +39,7 @@ interface RunRequest {
   readonly hash: number[];
   readonly durationMs: number;
 }
-interface RunResult {
-  readonly sent: number;
-  /** Delivered while A was sending (the rate's numerator). */
-  readonly delivered: number;
-  /** Delivered once the last datagrams in flight had time to land (for loss). */
-  readonly deliveredAfterSettle: number;
-  readonly elapsedMs: number;
-}
+type RunResult = ClientRoundResult;
 
 // ---- child: clients A and B ----
 
@@ -53,16 +49,9 @@ async function clientRole(): Promise<void> {
   });
 }
 
-interface BenchLink {
-  events: { datagram?(bytes: Uint8Array): void };
-  sendDatagram(bytes: Uint8Array): unknown;
-  sendControl(message: Uint8Array): void;
-  close(code: number, reason: string): void;
-}
-
 async function connect(
   request: RunRequest,
-): Promise<{ link: BenchLink; closed: Promise<unknown> }> {
+): Promise<{ link: RoundLink; closed: Promise<unknown> }> {
   const options = { serverCertificateHash: new Uint8Array(request.hash) };
   if (request.kind !== 'webtransport') {
     const link = await connectQuic('127.0.0.1', request.port, options);
@@ -73,49 +62,11 @@ async function connect(
 }
 
 async function runClients(request: RunRequest): Promise<RunResult> {
-  const { link: b, closed: bClosed } = await connect(request);
-  let delivered = 0;
-  b.events.datagram = () => {
-    delivered++;
-  };
-  const { link: a, closed: aClosed } = await connect(request);
-  // Both connections are open at the server before A sends.
-  a.sendControl(Buffer.from('a'));
-  b.sendControl(Buffer.from('b'));
-  await new Promise((resolve) => setTimeout(resolve, 100));
-  const payload = Buffer.alloc(DATAGRAM_BYTES, 0x5a);
-  let sent = 0;
-  let base = 0;
-  let lastProgress = performance.now();
-  let lastDelivered = 0;
-  process.send?.({ phase: 'sending' });
-  const start = performance.now();
-  while (performance.now() - start < request.durationMs) {
-    const now = performance.now();
-    if (delivered !== lastDelivered) {
-      lastDelivered = delivered;
-      lastProgress = now;
-    } else if (now - lastProgress > 50) {
-      // Lost datagrams never come back: stop counting them against the window.
-      base = sent - delivered;
-      lastProgress = now;
-    }
-    while (sent - delivered - base < WINDOW) {
-      if (a.sendDatagram(payload) !== null) break;
-      sent++;
-    }
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-  const elapsedMs = performance.now() - start;
-  const deliveredInTime = delivered;
-  process.send?.({ phase: 'stopped' });
-  // Datagrams still in flight when sending stopped are not lost: let them land, then count.
-  await new Promise((resolve) => setTimeout(resolve, 300));
-  const result = { sent, delivered: deliveredInTime, deliveredAfterSettle: delivered, elapsedMs };
-  a.close(0, 'done');
-  b.close(0, 'done');
-  await Promise.all([aClosed, bClosed]);
-  return result;
+  return runClientRound(() => connect(request), {
+    durationMs: request.durationMs,
+    datagramBytes: DATAGRAM_BYTES,
+    window: WINDOW,
+  });
 }
 
 // ---- the transport under test, relaying the same way ----
