@@ -72,6 +72,38 @@ const cryptoRandom = {
   bytes: (length: number) => new Uint8Array(randomBytes(length)),
 };
 
+/**
+ * A client's UDP socket connected to `host:port` (1 MiB buffers, errors left to the
+ * connection's idle timeout), its local address and a fresh source connection id.
+ */
+export async function openClientSocket(
+  host: string,
+  port: number,
+): Promise<{
+  socket: dgram.Socket;
+  local: { host: string; port: number };
+  scid: { value: Uint8Array };
+}> {
+  const socket = dgram.createSocket({ type: isIPv6(host) ? 'udp6' : 'udp4' });
+  await new Promise<void>((resolve, reject) => {
+    socket.once('error', reject);
+    socket.bind(0, isIPv6(host) ? '::' : '0.0.0.0', () => {
+      socket.connect(port, host, () => {
+        socket.off('error', reject);
+        resolve();
+      });
+    });
+  });
+  socket.setRecvBufferSize(1024 * 1024);
+  socket.setSendBufferSize(1024 * 1024);
+  socket.on('error', () => {});
+  const address = socket.address();
+  const local = { host: address.address, port: address.port };
+  const scid = createConnectionId(Date.now(), cryptoRandom);
+  if (!scid.ok) throw new Error(`connection id: ${scid.error.kind}`);
+  return { socket, local, scid };
+}
+
 export class QuicClientConnection extends QuicLink implements MediaConnection {
   readonly id = nextClientId++;
   readonly transport = 'quic' as const;
@@ -130,23 +162,7 @@ export async function connectQuic(
     datagramQueueLength: options.datagramQueueLength ?? 1024,
     ...(options.caPem === undefined ? {} : { caPem: options.caPem }),
   });
-  const socket = dgram.createSocket({ type: isIPv6(host) ? 'udp6' : 'udp4' });
-  await new Promise<void>((resolve, reject) => {
-    socket.once('error', reject);
-    socket.bind(0, isIPv6(host) ? '::' : '0.0.0.0', () => {
-      socket.connect(port, host, () => {
-        socket.off('error', reject);
-        resolve();
-      });
-    });
-  });
-  socket.setRecvBufferSize(1024 * 1024);
-  socket.setSendBufferSize(1024 * 1024);
-  socket.on('error', () => {});
-  const address = socket.address();
-  const local = { host: address.address, port: address.port };
-  const scid = createConnectionId(Date.now(), cryptoRandom);
-  if (!scid.ok) throw new Error(`connection id: ${scid.error.kind}`);
+  const { socket, local, scid } = await openClientSocket(host, port);
 
   let settleHandshake: ((error: QuicConnectError | null) => void) | null = null;
   const handshake = new Promise<void>((resolve, reject) => {

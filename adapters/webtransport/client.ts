@@ -3,11 +3,11 @@
  * `new WebTransport(url, { serverCertificateHashes })` does, for tests, benchmarks and Node
  * clients. The server is authenticated by the SHA-256 of its certificate.
  */
-import { randomBytes, timingSafeEqual } from 'node:crypto';
-import dgram from 'node:dgram';
+import { timingSafeEqual } from 'node:crypto';
+import type dgram from 'node:dgram';
 import { isIPv6 } from 'node:net';
-import { createConnectionId } from '../../core/protocol/connection-id.ts';
 import { sha256 } from '../quic/cert.ts';
+import { openClientSocket } from '../quic/client.ts';
 import {
   buildConfig,
   FlushQueue,
@@ -57,11 +57,6 @@ export interface WebTransportClient {
   close(code?: number, reason?: string): Promise<void>;
 }
 
-const cryptoRandom = {
-  next: () => randomBytes(4).readUInt32BE(0) / 0x1_0000_0000,
-  bytes: (length: number) => new Uint8Array(randomBytes(length)),
-};
-
 /** Opens a WebTransport session at `https://host:port{path}`. */
 export async function connectWebTransport(
   host: string,
@@ -72,23 +67,7 @@ export async function connectWebTransport(
   if (options.serverCertificateHash.length !== 32) {
     throw new WebTransportConnectError('options', 'serverCertificateHash must be 32 bytes');
   }
-  const socket = dgram.createSocket({ type: isIPv6(host) ? 'udp6' : 'udp4' });
-  await new Promise<void>((resolve, reject) => {
-    socket.once('error', reject);
-    socket.bind(0, isIPv6(host) ? '::' : '0.0.0.0', () => {
-      socket.connect(port, host, () => {
-        socket.off('error', reject);
-        resolve();
-      });
-    });
-  });
-  socket.setRecvBufferSize(1024 * 1024);
-  socket.setSendBufferSize(1024 * 1024);
-  socket.on('error', () => {});
-  const address = socket.address();
-  const local = { host: address.address, port: address.port };
-  const scid = createConnectionId(Date.now(), cryptoRandom);
-  if (!scid.ok) throw new Error(`connection id: ${scid.error.kind}`);
+  const { socket, local, scid } = await openClientSocket(host, port);
   const config = buildConfig({
     role: 'client',
     idleTimeoutMs: options.idleTimeoutMs ?? 30_000,
