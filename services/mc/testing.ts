@@ -10,40 +10,10 @@ import type { WebTransportStream } from '../../adapters/webtransport/h3.ts';
 import { ClientMessage, ServerMessage } from '../generated/darktower/mc/v1/signaling.ts';
 import { SIGNALING_SUBPROTOCOL } from './signaling.ts';
 
-export class SignalingClient {
+/** The controller's messages in the order they came, and a wait for the next one wanted. */
+class Inbox {
   readonly received: ServerMessage[] = [];
-  readonly closed: Promise<{ code: number; reason: string }>;
-  /** Called with each message as it arrives (after it is recorded). */
-  onMessage: ((message: ServerMessage) => void) | null = null;
   private waiters: (() => void)[] = [];
-
-  private constructor(readonly socket: WebSocket) {
-    socket.on('message', (data: Buffer) => {
-      const message = ServerMessage.decode(new Uint8Array(data));
-      this.received.push(message);
-      this.onMessage?.(message);
-      this.wake();
-    });
-    this.closed = new Promise((resolve) =>
-      socket.on('close', (code, reason) => {
-        resolve({ code, reason: reason.toString() });
-        this.wake();
-      }),
-    );
-  }
-
-  static async open(url: string): Promise<SignalingClient> {
-    const socket = new WebSocket(url, SIGNALING_SUBPROTOCOL);
-    await new Promise<void>((resolve, reject) => {
-      socket.once('open', () => resolve());
-      socket.once('error', reject);
-    });
-    return new SignalingClient(socket);
-  }
-
-  send(message: ClientMessage): void {
-    this.socket.send(ClientMessage.encode(message).finish());
-  }
 
   /** The first message received that `pick` accepts (waiting up to `timeoutMs`). */
   async next<T>(pick: (message: ServerMessage) => T | undefined, timeoutMs = 5_000): Promise<T> {
@@ -65,40 +35,74 @@ export class SignalingClient {
     }
   }
 
-  close(): Promise<{ code: number; reason: string }> {
-    this.socket.close(1000, 'bye');
-    return this.closed;
-  }
-
-  private wake(): void {
+  /** Records a message (or, with none, only wakes the waiters: the connection closed). */
+  protected arrived(message?: ServerMessage): void {
+    if (message !== undefined) this.received.push(message);
     const waiters = this.waiters;
     this.waiters = [];
     for (const wake of waiters) wake();
   }
 }
 
-/** The same client over WebTransport (HTTP/3): messages length-prefixed on the first stream. */
-export class WebTransportSignalingClient {
-  readonly received: ServerMessage[] = [];
+export class SignalingClient extends Inbox {
   readonly closed: Promise<{ code: number; reason: string }>;
-  private waiters: (() => void)[] = [];
+  /** Called with each message as it arrives (after it is recorded). */
+  onMessage: ((message: ServerMessage) => void) | null = null;
+
+  private constructor(readonly socket: WebSocket) {
+    super();
+    socket.on('message', (data: Buffer) => {
+      const message = ServerMessage.decode(new Uint8Array(data));
+      this.arrived(message);
+      this.onMessage?.(message);
+    });
+    this.closed = new Promise((resolve) =>
+      socket.on('close', (code, reason) => {
+        resolve({ code, reason: reason.toString() });
+        this.arrived();
+      }),
+    );
+  }
+
+  static async open(url: string): Promise<SignalingClient> {
+    const socket = new WebSocket(url, SIGNALING_SUBPROTOCOL);
+    await new Promise<void>((resolve, reject) => {
+      socket.once('open', () => resolve());
+      socket.once('error', reject);
+    });
+    return new SignalingClient(socket);
+  }
+
+  send(message: ClientMessage): void {
+    this.socket.send(ClientMessage.encode(message).finish());
+  }
+
+  close(): Promise<{ code: number; reason: string }> {
+    this.socket.close(1000, 'bye');
+    return this.closed;
+  }
+}
+
+/** The same client over WebTransport (HTTP/3): messages length-prefixed on the first stream. */
+export class WebTransportSignalingClient extends Inbox {
+  readonly closed: Promise<{ code: number; reason: string }>;
   private readonly stream: WebTransportStream;
 
   private constructor(readonly client: WebTransportClient) {
+    super();
     const decoder = new ControlDecoder();
     this.stream = client.session.openStream();
     this.stream.listen({
       data: (chunk) => {
         const messages = decoder.push(chunk);
         if (!Array.isArray(messages)) return;
-        for (const message of messages) this.received.push(ServerMessage.decode(message));
-        this.wake();
+        for (const message of messages) this.arrived(ServerMessage.decode(message));
       },
     });
     this.closed = new Promise((resolve) => {
       client.session.events.closed = (code, reason) => {
         resolve({ code, reason });
-        this.wake();
+        this.arrived();
       };
     });
   }
@@ -126,32 +130,7 @@ export class WebTransportSignalingClient {
     this.stream.write(frameControlMessage(bytes));
   }
 
-  async next<T>(pick: (message: ServerMessage) => T | undefined, timeoutMs = 5_000): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      for (const message of this.received) {
-        const picked = pick(message);
-        if (picked !== undefined) return picked;
-      }
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`no such message; got ${JSON.stringify(this.received)}`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.waiters.push(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-    }
-  }
-
   async close(): Promise<void> {
     await this.client.close(0, 'bye');
-  }
-
-  private wake(): void {
-    const waiters = this.waiters;
-    this.waiters = [];
-    for (const wake of waiters) wake();
   }
 }
