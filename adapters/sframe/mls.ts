@@ -71,6 +71,12 @@ interface EpochState {
   readonly kids: Set<bigint>;
 }
 
+/** A decrypted frame with its sender's leaf index and the epoch its key belongs to. */
+export type SFrameMlsDecrypted = SFrameDecrypted & {
+  readonly senderIndex: number;
+  readonly epoch: bigint;
+};
+
 export class SFrameMlsContext {
   readonly #context: SFrameContext;
   readonly #epochBits: number;
@@ -175,12 +181,7 @@ export class SFrameMlsContext {
   async decrypt(
     frame: Uint8Array,
     metadata?: Uint8Array,
-  ): Promise<
-    Result<
-      SFrameDecrypted & { readonly senderIndex: number; readonly epoch: bigint },
-      SFrameDecryptError
-    >
-  > {
+  ): Promise<Result<SFrameMlsDecrypted, SFrameDecryptError>> {
     const parsed = parseSFrameHeader(frame);
     if (!parsed.ok) return err({ kind: 'malformed-header', cause: parsed.error });
     const kid = parsed.value.header.kid;

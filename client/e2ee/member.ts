@@ -23,12 +23,12 @@
 import { err, type Result } from '../../core/result.ts';
 import { SFRAME_AES_128_GCM_SHA256_128 } from '../../core/protocol/sframe-crypto.ts';
 import { MlsClient, type MlsClientError } from '../../adapters/mls/client.ts';
-import { SFrameMlsContext, type SFrameMlsError } from '../../adapters/sframe/mls.ts';
-import type {
-  SFrameDecrypted,
-  SFrameDecryptError,
-  SFrameEncryptError,
-} from '../../adapters/sframe/context.ts';
+import {
+  SFrameMlsContext,
+  type SFrameMlsDecrypted,
+  type SFrameMlsError,
+} from '../../adapters/sframe/mls.ts';
+import type { SFrameDecryptError, SFrameEncryptError } from '../../adapters/sframe/context.ts';
 import type {
   ClientMessage,
   ServerMessage,
@@ -138,12 +138,7 @@ export class E2eeMember {
   async decrypt(
     frame: Uint8Array,
     metadata?: Uint8Array,
-  ): Promise<
-    Result<
-      SFrameDecrypted & { readonly senderIndex: number; readonly epoch: bigint },
-      SFrameDecryptError
-    >
-  > {
+  ): Promise<Result<SFrameMlsDecrypted, SFrameDecryptError>> {
     const opened = await this.sframe.decrypt(frame, metadata);
     if (opened.ok) this.decrypted++;
     else {
