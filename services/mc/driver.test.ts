@@ -1,7 +1,13 @@
 // The driver with core's real controller endpoint and wall-clock timers: what it does with
 // each output. The effects record what they are asked and answer as a handler or Redis would.
 import { afterEach, describe, expect, it } from 'vitest';
-import { handlerId, meetingId, participantId, type HandlerId } from '../../core/ids.ts';
+import {
+  handlerId,
+  meetingId,
+  participantId,
+  type HandlerId,
+  type MeetingId,
+} from '../../core/ids.ts';
 import { layoutRequestNamed } from '../../core/layout/named.ts';
 import { ControllerEndpoint } from '../../core/mc/endpoint.ts';
 import { controllerConfig, report } from '../../core/mc/testing.ts';
@@ -10,7 +16,12 @@ import type { ApplyRouteCommandRequest } from '../generated/darktower/mh/v1/rout
 import type { ServerMessage } from '../generated/darktower/mc/v1/signaling.ts';
 import { MediaKind } from '../generated/darktower/mh/v1/route.ts';
 import { systemClock } from '../shared/clock.ts';
-import { ControllerDriver, type DriverEffects, type SignalingPeer } from './driver.ts';
+import {
+  ControllerDriver,
+  type DriverEffects,
+  type MeetingGate,
+  type SignalingPeer,
+} from './driver.ts';
 
 const M = meetingId('m-1');
 const MEDIA_KIND_SCREEN = MediaKind.MEDIA_KIND_SCREEN;
@@ -68,11 +79,11 @@ function effects(failures: number) {
   return { recorded, calls, sessions, heartbeats };
 }
 
-function start(failures: number) {
+function start(failures: number, gate?: MeetingGate) {
   const world = effects(failures);
   const config = controllerConfig();
   const endpoint = new ControllerEndpoint(config, systemClock.now());
-  driver = new ControllerDriver(endpoint, config.region, world.recorded, systemClock, logger);
+  driver = new ControllerDriver(endpoint, config.region, world.recorded, systemClock, logger, gate);
   driver.loadReports([report('h1', systemClock.now())]);
   driver.start();
   return { ...world, driver, config };
@@ -204,5 +215,32 @@ describe('ControllerDriver', () => {
     driver.message(M, { type: 'heartbeat', participant: participantId('alice') });
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(announced()).toEqual(before);
+  });
+
+  it('a speaker change that moves no route still marks the meeting for its stored snapshot', async () => {
+    // Every meeting runs here; the gate records which meetings core's inputs changed.
+    const changed: MeetingId[] = [];
+    const gate: MeetingGate = {
+      runs: () => true,
+      want: (_meeting, then) => then({ ok: true }),
+      changed: (meeting) => void changed.push(meeting),
+      ended: () => {},
+    };
+    const { driver, config } = start(0, gate);
+    const peers = [new Peer(), new Peer()];
+    driver.join(M, participantId('alice'), config.region, layoutRequestNamed('grid'), peers[0]!);
+    driver.join(M, participantId('bob'), config.region, layoutRequestNamed('grid'), peers[1]!);
+    await until(() =>
+      peers.every((p) => p.messages.some((m) => m.participants?.participants.length === 2)),
+    );
+    changed.length = 0;
+    // In a grid of two each sees the other whoever speaks: no route moves, core has no output.
+    driver.message(M, { type: 'speaker', participant: participantId('bob') });
+    expect(driver.endpoint.meeting(M)?.roster.activeSpeakers).toEqual(['bob']);
+    expect(changed).toEqual([M]);
+    // A heartbeat changes nothing stored: the meeting is not marked for it.
+    changed.length = 0;
+    driver.message(M, { type: 'heartbeat', participant: participantId('alice') });
+    expect(changed).toEqual([]);
   });
 });

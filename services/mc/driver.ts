@@ -303,7 +303,8 @@ export class ControllerDriver {
     for (const output of outputs) if (isJoinAnswer(output)) this.carryOut(output, touched);
     for (const output of outputs) if (!isJoinAnswer(output)) this.carryOut(output, touched);
     for (const meeting of touched) this.announceRoster(meeting);
-    if (fed !== undefined && !touched.has(fed)) this.announceRoster(fed);
+    // A roster change with no output (a new speaker moving no route) changes stored state too.
+    if (fed !== undefined && !touched.has(fed) && this.announceRoster(fed)) touched.add(fed);
     if (this.gate !== undefined) for (const meeting of touched) this.gate.changed(meeting);
     this.arm();
   }
@@ -617,12 +618,12 @@ export class ControllerDriver {
 
   /**
    * Sends the member list, who shares a screen and the speaker order to every member whenever
-   * any of them changed.
+   * any of them changed; whether it had.
    */
-  private announceRoster(meeting: MeetingId): void {
+  private announceRoster(meeting: MeetingId): boolean {
     if (this.endpoint.meeting(meeting) === undefined) {
       this.rosters.delete(meeting);
-      return;
+      return false;
     }
     const members = this.members(meeting);
     const screenSharing = this.screenSharing(meeting);
@@ -630,12 +631,13 @@ export class ControllerDriver {
     const signature = [members, screenSharing, activeSpeakers]
       .map((list) => list.join('\u0000'))
       .join('\u0001');
-    if (this.rosters.get(meeting) === signature) return;
+    if (this.rosters.get(meeting) === signature) return false;
     this.rosters.set(meeting, signature);
     for (const member of members) {
       this.peer(meeting, member as ParticipantId)?.send({
         participants: { participants: members, screenSharing, activeSpeakers },
       });
     }
+    return true;
   }
 }
