@@ -43,7 +43,7 @@ const MAX_MEMBERS = 4;
  * first round warms the processes up (V8 compiles the join's code paths, pools open their
  * connections) and is not counted, as the scenario's joins come after it.
  */
-const ROUNDS = 3;
+const ROUNDS = 4;
 const WARM_UP_ROUNDS = 1;
 /** Pause between two joins: each join has the machine to itself. */
 const JOIN_GAP_MS = 100;

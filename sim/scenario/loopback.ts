@@ -1,13 +1,14 @@
 /**
  * The simulator's model of one machine's loopback: the whole platform (AC, GC, a Meeting
  * Controller, Media Handlers and the clients) on 127.0.0.1, as `npm run load:compare` runs it
- * for real. One region, no jitter, no loss, 50 us one way, and the services' processing times
- * calibrated on this kind of machine (2 shared cores, Node 20). Each constant says where it was
- * measured; the simulator never reads a measurement at run time.
+ * for real. One region, no jitter, no loss, 50 us one way, and the services' processing times.
  *
- * `loopbackModel(scenario)` puts this network and these service times into any one-region
- * scenario (the load scenarios in loadtest/quic/scenarios); the built-in `loopback` scenario
- * (sim/scenario/builtin.ts) is the comparison's default topology with it.
+ * Those come from a calibration (`LoopbackCalibration`: unit costs measured on this machine by
+ * loadtest/quic/calibrate.ts, apart from the scenario) when one is given: `loopbackModel(scenario,
+ * calibration)` composes them (`calibratedServiceTimes`). Without one, the constants below,
+ * each saying where it was measured (benchmarks on this kind of machine: 2 shared cores, Node
+ * 20), as the built-in `loopback` scenario (sim/scenario/builtin.ts) has them. The simulator
+ * reads no file: a calibration reaches it only inside the scenario it runs.
  */
 import type { Scenario } from './schema.ts';
 
