@@ -3,7 +3,12 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { builtinScenario } from '../../sim/scenario/builtin.ts';
 import { quantileOf } from '../../sim/world/service-times.ts';
-import { LOOPBACK_SERVICE_TIMES, type LoopbackCalibration } from '../../sim/scenario/loopback.ts';
+import {
+  calibratedServiceTimes,
+  LOOPBACK_NETWORK,
+  LOOPBACK_SERVICE_TIMES,
+  type LoopbackCalibration,
+} from '../../sim/scenario/loopback.ts';
 import { distributionOf } from './calibrate.ts';
 import { comparisonRows, EXPLAIN_OVER_PERCENT, renderComparisonRows } from './compare-rows.ts';
 import { predict } from './predict.ts';
@@ -174,6 +179,21 @@ describe('the calibrated loopback model', () => {
     expect(row('signaling round trip: join p50')?.predicted).toBeCloseTo(
       calibration.joinRoundTripMs,
       1,
+    );
+  });
+
+  it('takes out of each measured time the round trips the simulator adds itself', () => {
+    const t = calibratedServiceTimes(calibration);
+    const rtt = 2 * (LOOPBACK_NETWORK.intraRegionMs + LOOPBACK_NETWORK.clientAccessMs);
+    const handshake = t.mediaHandshakeRoundTrips ?? NaN;
+    expect(t.mediaConnectMs + (1 + handshake) * rtt).toBeCloseTo(calibration.mediaSessionMs, 6);
+    expect(t.joinProcessingMs + rtt).toBeCloseTo(calibration.joinRoundTripMs, 6);
+    expect(t.meetingLookupMs + rtt).toBeCloseTo(calibration.meetingLookupMs, 6);
+    expect((t.connectionReportMs ?? NaN) + rtt).toBeCloseTo(calibration.lossReportMs, 6);
+    const connect = t.signalingConnect;
+    expect((connect?.cpuMs ?? NaN) + (connect?.roundTrips ?? NaN) * rtt).toBeCloseTo(
+      calibration.signalingOpenMs,
+      6,
     );
   });
 

@@ -1,5 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { runScenario } from '../run.ts';
+import { builtinScenario } from '../scenario/builtin.ts';
+import type { Scenario } from '../scenario/schema.ts';
 import { queued } from './messaging.ts';
 import { quantileOf } from './service-times.ts';
 import type { World } from './world.ts';
@@ -81,5 +84,41 @@ describe('queueing at a service process', () => {
       expect(queued(w, node, 100, 500)).toBe(500);
       expect(queued(w, node, 100, 500)).toBe(500);
     }
+  });
+});
+
+describe('connection handshakes and loss notice', () => {
+  const base = builtinScenario('loopback') as Scenario;
+  const run = (extra: Partial<Scenario['serviceTimes']>) => {
+    const { report } = runScenario({
+      scenario: { ...base, serviceTimes: { ...base.serviceTimes, ...extra } },
+      seed: 1,
+      durationSeconds: 12,
+    });
+    const p50 = (stage: string) =>
+      report.joinStages.find((s) => s.stage === stage)?.latency.p50Ms ?? NaN;
+    return { report, p50 };
+  };
+  // Loopback: 50 us access + 50 us in the region, a 0.2 ms round trip client to service.
+  const rtt = 2 * (base.network.clientAccessMs + base.network.intraRegionMs);
+  const plain = run({});
+
+  it("adds the signaling connection's round trips and CPU before the join request", () => {
+    const opened = run({ signalingConnect: { roundTrips: 2, cpuMs: 1.5 } });
+    expect(opened.p50('join at controller') - plain.p50('join at controller')).toBeCloseTo(
+      2 * rtt + 1.5,
+      2,
+    );
+    expect(opened.p50('media session')).toBeCloseTo(plain.p50('media session'), 2);
+  });
+
+  it("adds the media transport's handshake round trips before the hello", () => {
+    const shaken = run({ mediaHandshakeRoundTrips: 2 });
+    expect(shaken.p50('media session') - plain.p50('media session')).toBeCloseTo(2 * rtt, 2);
+    expect(shaken.p50('join at controller')).toBeCloseTo(plain.p50('join at controller'), 2);
+  });
+
+  it('runs the same without queueing as with it unset', () => {
+    expect(run({ queueing: false }).report.traceHash).toBe(plain.report.traceHash);
   });
 });
