@@ -50,6 +50,11 @@ const JOIN_GAP_MS = 100;
 /** The media run: warm-up (not counted), then the measured part. */
 const MEDIA_WARM_UP_MS = 1_000;
 const MEDIA_MS = 3_000;
+/**
+ * A scenario shorter than this (a smoke run) gets a short calibration: one counted round of
+ * joins and half the media run.
+ */
+const SHORT_SCENARIO_SECONDS = 15;
 /** After the members leave, before the scenario: the handlers' load reports settle. */
 const SETTLE_MS = 1_500;
 
@@ -118,6 +123,9 @@ export async function calibrateOnStack(
 ): Promise<CalibrationReport> {
   const loadAverage = loadavg()[0] ?? 0;
   const size = Math.max(2, Math.min(MAX_MEMBERS, plan.participantsPerMeeting));
+  const short = plan.durationSeconds < SHORT_SCENARIO_SECONDS;
+  const rounds = short ? WARM_UP_ROUNDS + 1 : ROUNDS;
+  const mediaMs = short ? MEDIA_MS / 2 : MEDIA_MS;
   const meetings = [];
   for (let m = 0; m < MEETINGS; m++)
     meetings.push(await createMeeting(stack.gcUrl, stack.organiser, `calibration ${m + 1}`));
@@ -129,7 +137,7 @@ export async function calibrateOnStack(
   const report: number[] = [];
   const reconnect: number[] = [];
   try {
-    for (let round = 0; round < ROUNDS; round++) {
+    for (let round = 0; round < rounds; round++) {
       const counted = round >= WARM_UP_ROUNDS;
       if (round > 0) {
         // Everyone leaves before the next round: its joins find the meetings empty again.
@@ -213,7 +221,7 @@ export async function calibrateOnStack(
             before = b;
           });
         }
-        if (now - start >= MEDIA_WARM_UP_MS + MEDIA_MS) {
+        if (now - start >= MEDIA_WARM_UP_MS + mediaMs) {
           clearInterval(tick);
           resolve();
         }
@@ -228,13 +236,13 @@ export async function calibrateOnStack(
     if (forwarding.length === 0) throw new Error('calibration: no datagram forwarded');
     const medianSeconds = histogramPercentile(buckets, 50) ?? 0;
     say(
-      `calibration: ${datagrams} datagrams forwarded in ${MEDIA_MS / 1000} s: p50 ${(medianSeconds * 1000).toFixed(4)} ms, p99 ${((histogramPercentile(buckets, 99) ?? 0) * 1000).toFixed(4)} ms`,
+      `calibration: ${datagrams} datagrams forwarded in ${mediaMs / 1000} s: p50 ${(medianSeconds * 1000).toFixed(4)} ms, p99 ${((histogramPercentile(buckets, 99) ?? 0) * 1000).toFixed(4)} ms`,
     );
     return {
       calibration: {
         measuredAt: new Date().toISOString(),
         loadAverage: Math.round(loadAverage * 100) / 100,
-        source: `local stack on loopback, idle: ${lookup.length} joins one at a time (${MEETINGS} meetings of ${size}, no media, after a round to warm up), then ${MEETINGS * size} members publishing ${plan.datagramsPerSecond}/s of ${plan.datagramBytes} B for ${MEDIA_MS / 1000} s (after ${MEDIA_WARM_UP_MS / 1000} s to warm up)`,
+        source: `local stack on loopback, idle: ${lookup.length} joins one at a time (${MEETINGS} meetings of ${size}, no media, after a round to warm up), then ${MEETINGS * size} members publishing ${plan.datagramsPerSecond}/s of ${plan.datagramBytes} B for ${mediaMs / 1000} s (after ${MEDIA_WARM_UP_MS / 1000} s to warm up)`,
         meetingLookupMs: median(lookup),
         signalingOpenMs: median(open),
         joinRoundTripMs: median(roundTrip),
