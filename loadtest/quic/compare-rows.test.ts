@@ -2,7 +2,14 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { builtinScenario } from '../../sim/scenario/builtin.ts';
-import { LOOPBACK_SERVICE_TIMES } from '../../sim/scenario/loopback.ts';
+import { quantileOf } from '../../sim/world/service-times.ts';
+import {
+  calibratedServiceTimes,
+  LOOPBACK_NETWORK,
+  LOOPBACK_SERVICE_TIMES,
+  type LoopbackCalibration,
+} from '../../sim/scenario/loopback.ts';
+import { distributionOf } from './calibrate.ts';
 import { comparisonRows, EXPLAIN_OVER_PERCENT, renderComparisonRows } from './compare-rows.ts';
 import { predict } from './predict.ts';
 import { loadPlanFrom } from './scenario.ts';
@@ -125,5 +132,103 @@ describe('the loopback model', () => {
     const { name: _a, description: _b, ...predicted } = prediction.scenario;
     const { name: _c, description: _d, ...builtin } = loopback as NonNullable<typeof loopback>;
     expect(predicted).toEqual(builtin);
+  });
+});
+
+/** Unit costs as a calibration run would give them (client-side times, round trips included). */
+const calibration: LoopbackCalibration = {
+  measuredAt: '2026-12-05T00:00:00.000Z',
+  loadAverage: 1,
+  source: 'fixture',
+  meetingLookupMs: 4,
+  signalingOpenMs: 2.5,
+  joinRoundTripMs: 6,
+  mediaSessionMs: 3.5,
+  lossReportMs: 2,
+  moveSessionMs: 3.5,
+  forwarding: [
+    { upToMs: 0.025, fraction: 0.1 },
+    { upToMs: 0.05, fraction: 0.6 },
+    { upToMs: 0.1, fraction: 0.85 },
+    { upToMs: 0.25, fraction: 0.97 },
+    { upToMs: 0.5, fraction: 1 },
+  ],
+  forwardingMedianMs: 0.04,
+};
+
+describe('the calibrated loopback model', () => {
+  const calibrated = predict(plan, calibration);
+  const stageOf = (name: string) =>
+    calibrated.report.joinStages.find((s) => s.stage === name)?.latency.p50Ms ?? NaN;
+  const rows = comparisonRows(plan, calibrated, measured(1, 1), calibration);
+  const row = (name: string) => rows.find((r) => r.name === name);
+
+  it('composes the unit costs back into the join stages it predicts', () => {
+    // One join at a time in the calibration; the scenario's joins rarely overlap, so each
+    // stage's median is the unit cost, round trips and handshakes included once.
+    expect(stageOf('meeting info')).toBeCloseTo(calibration.meetingLookupMs, 1);
+    expect(stageOf('join at controller')).toBeCloseTo(
+      calibration.signalingOpenMs + calibration.joinRoundTripMs,
+      1,
+    );
+    // The hello may wait at the handler behind the route commands of the same join (queueing).
+    expect(stageOf('media session')).toBeGreaterThanOrEqual(calibration.mediaSessionMs - 0.05);
+    expect(stageOf('media session')).toBeLessThanOrEqual(
+      calibration.mediaSessionMs + (calibrated.scenario.serviceTimes.routeCommandMs + 0.05),
+    );
+    expect(row('signaling round trip: join p50')?.predicted).toBeCloseTo(
+      calibration.joinRoundTripMs,
+      1,
+    );
+  });
+
+  it('takes out of each measured time the round trips the simulator adds itself', () => {
+    const t = calibratedServiceTimes(calibration);
+    const rtt = 2 * (LOOPBACK_NETWORK.intraRegionMs + LOOPBACK_NETWORK.clientAccessMs);
+    const handshake = t.mediaHandshakeRoundTrips ?? NaN;
+    expect(t.mediaConnectMs + (1 + handshake) * rtt).toBeCloseTo(calibration.mediaSessionMs, 6);
+    expect(t.joinProcessingMs + rtt).toBeCloseTo(calibration.joinRoundTripMs, 6);
+    expect(t.meetingLookupMs + rtt).toBeCloseTo(calibration.meetingLookupMs, 6);
+    expect((t.connectionReportMs ?? NaN) + rtt).toBeCloseTo(calibration.lossReportMs, 6);
+    const connect = t.signalingConnect;
+    expect((connect?.cpuMs ?? NaN) + (connect?.roundTrips ?? NaN) * rtt).toBeCloseTo(
+      calibration.signalingOpenMs,
+      6,
+    );
+  });
+
+  it("draws each datagram's forwarding time from the calibrated distribution", () => {
+    expect(calibrated.report.latency.forwarding.count).toBeGreaterThan(10_000);
+    const p50 = row('forwarding latency p50')?.predicted ?? NaN;
+    const p99 = row('forwarding latency p99')?.predicted ?? NaN;
+    expect(p50 / quantileOf(calibration.forwarding, 0.5)).toBeCloseTo(1, 1);
+    expect(p99 / quantileOf(calibration.forwarding, 0.99)).toBeCloseTo(1, 1);
+  });
+
+  it('models the failover step by step and is deterministic', () => {
+    const failover = calibrated.failover?.maxMs ?? NaN;
+    // At least: the new session (handshake and hello) of each member moved, one at a time.
+    const members = calibrated.failover?.members ?? 0;
+    expect(members).toBeGreaterThan(1);
+    expect(failover).toBeGreaterThan(members * (calibration.mediaSessionMs - 0.6));
+    expect(predict(plan, calibration).report.traceHash).toBe(calibrated.report.traceHash);
+    expect(row('failover after a handler kill (last member back)')).toMatchObject({
+      predicted: failover,
+    });
+  });
+
+  it('turns a handler histogram into the distribution', () => {
+    expect(
+      distributionOf({
+        bounds: [0.000_025, 0.000_05, 0.000_1, 0.000_25, Infinity],
+        cumulative: [0, 30, 90, 99, 100],
+      }),
+    ).toEqual([
+      { upToMs: 0.025, fraction: 0 },
+      { upToMs: 0.05, fraction: 0.3 },
+      { upToMs: 0.1, fraction: 0.9 },
+      { upToMs: 0.25, fraction: 1 },
+    ]);
+    expect(distributionOf({ bounds: [0.001, Infinity], cumulative: [0, 0] })).toEqual([]);
   });
 });

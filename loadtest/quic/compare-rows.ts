@@ -6,6 +6,7 @@
  */
 import type { PredictedMeasuredRow } from '../../sim/report/predicted-measured.ts';
 import type { LatencySummary } from '../../sim/report/summary.ts';
+import type { LoopbackCalibration } from '../../sim/scenario/loopback.ts';
 import type { Prediction } from './predict.ts';
 import type { LoadPlan } from './scenario.ts';
 import type { MeasuredLatency, StackResult } from './stack-run.ts';
@@ -30,10 +31,15 @@ export function comparisonRows(
   plan: LoadPlan,
   prediction: Prediction,
   measured: StackResult,
+  calibration?: LoopbackCalibration,
 ): ComparisonRow[] {
   const { report, scenario } = prediction;
   const times = scenario.serviceTimes;
-  const accessMs = scenario.network.clientAccessMs;
+  const accessMs = scenario.network.clientAccessMs + scenario.network.intraRegionMs;
+  const roundTripMs = 2 * accessMs;
+  const connect = times.signalingConnect;
+  const connectMs = connect === undefined ? 0 : connect.roundTrips * roundTripMs + connect.cpuMs;
+  const handshakeRoundTrips = times.mediaHandshakeRoundTrips ?? 0;
   const stage = (name: string): LatencySummary | undefined =>
     report.joinStages.find((s) => s.stage === name)?.latency;
   const p50 = (summary: LatencySummary | undefined) =>
@@ -43,9 +49,17 @@ export function comparisonRows(
     report.latency.joinToMedia.count === 0 || tokenStage === null
       ? null
       : round(report.latency.joinToMedia[p] - tokenStage);
+  const atController = p50(stage('join at controller'));
   const m = (latency: MeasuredLatency, p: 'p50Ms' | 'p99Ms' = 'p50Ms') =>
     latency.count === 0 ? null : latency[p];
   const f = (v: number) => v.toFixed(3);
+  const load = `machine load average ${measured.loadAverage.atStart}-${measured.loadAverage.atEnd} during the scenario${calibration === undefined ? '' : `, ${calibration.loadAverage} at the calibration`}`;
+  const idle = (what: keyof LoopbackCalibration) =>
+    calibration === undefined ? 'not calibrated' : `${calibration[what] as number} ms idle`;
+  const forwardingFrom =
+    times.forwardingDistribution === undefined
+      ? `one constant, serviceTimes.forwardingMs ${times.forwardingMs} ms`
+      : `serviceTimes.forwardingDistribution, the calibration's media run (median ${times.forwardingMs} ms), one draw per datagram`;
   const rows: Row[] = [
     {
       name: 'join: meeting info (GC lookup) p50',
@@ -53,23 +67,25 @@ export function comparisonRows(
       predicted: p50(stage('meeting info')),
       measured: m(measured.stages.meetingInfo),
       off: (_p, x) =>
-        `serviceTimes.meetingLookupMs (${times.meetingLookupMs} ms, not calibrated: no benchmark of GC's lookup) + two ${accessMs} ms hops; GC answers in ${f(x)} ms here (HTTP, token check, PostgreSQL)`,
+        `serviceTimes.meetingLookupMs (${times.meetingLookupMs} ms: the calibration's lookup, ${idle('meetingLookupMs')}, less a ${roundTripMs} ms round trip); GC answers in ${f(x)} ms in the scenario (HTTP, token check, PostgreSQL; AC and GC share the load run's process), ${load}`,
     },
     {
       name: 'join: at the controller p50',
       unit: 'ms',
-      predicted: p50(stage('join at controller')),
+      predicted: atController,
       measured: m(measured.stages.joinAtController),
       off: (_p, x) =>
-        `serviceTimes.joinProcessingMs (${times.joinProcessingMs} ms, from bench:mc one join at a time) + two hops; the measured ${f(x)} ms also holds the signaling WebSocket's opening, which the model has no step for, and the controller's Redis writes under this run's load`,
+        connect === undefined
+          ? `serviceTimes.joinProcessingMs (${times.joinProcessingMs} ms) + two hops; the measured ${f(x)} ms also holds the signaling WebSocket's opening, which this model has no step for`
+          : `serviceTimes.signalingConnect (${connect.roundTrips} round trips + ${connect.cpuMs} ms CPU: the WebSocket's opening, ${idle('signalingOpenMs')}) + serviceTimes.joinProcessingMs (${times.joinProcessingMs} ms: the JoinRequest's round trip, ${idle('joinRoundTripMs')}), queued at the controller; ${f(x)} ms in the scenario, with media flowing through processes that share the cores (${load}): the model queues requests behind requests, not behind the media the processes also carry`,
     },
     {
       name: 'signaling round trip: join p50',
       unit: 'ms',
-      predicted: p50(stage('join at controller')),
+      predicted: atController === null ? null : round(atController - connectMs),
       measured: m(measured.signalingRoundTrip),
       off: (_p, x) =>
-        `serviceTimes.joinProcessingMs (${times.joinProcessingMs} ms, bench:mc one join at a time on an idle controller): JoinRequest to answer takes ${f(x)} ms in this run, with media flowing and the machine shared`,
+        `serviceTimes.joinProcessingMs (${times.joinProcessingMs} ms: the calibration's JoinRequest round trip, ${idle('joinRoundTripMs')}, one join at a time): ${f(x)} ms in the scenario, the controller's event loop shared with the members' signaling and the machine with the media (${load})`,
     },
     {
       name: 'join: media session p50',
@@ -77,7 +93,9 @@ export function comparisonRows(
       predicted: p50(stage('media session')),
       measured: m(measured.stages.mediaSession),
       off: (_p, x) =>
-        `serviceTimes.mediaConnectMs (${times.mediaConnectMs} ms, bench:mh's CPU per admitted hello) + two hops; the client's connect is a WebSocket upgrade and a hello answered (${f(x)} ms), with the handler's event loop shared with media; the model counts CPU, not the connection's round trips`,
+        handshakeRoundTrips === 0
+          ? `serviceTimes.mediaConnectMs (${times.mediaConnectMs} ms) + two hops: the model has no step for the WebSocket's handshake (${f(x)} ms measured)`
+          : `serviceTimes.mediaHandshakeRoundTrips (${handshakeRoundTrips}: TCP and the WebSocket upgrade, ${roundTripMs} ms each) + serviceTimes.mediaConnectMs (${times.mediaConnectMs} ms: the handler's CPU for the upgrade, the Ed25519 token check and admission, from the calibration's ${idle('mediaSessionMs')}) + the hello's round trip; ${f(x)} ms in the scenario, the handler's event loop busy forwarding the media of the members before (${load})`,
     },
     {
       name: 'join: first frame p50',
@@ -85,7 +103,7 @@ export function comparisonRows(
       predicted: p50(stage('first frame')),
       measured: m(measured.stages.firstFrame),
       off: () =>
-        `serviceTimes.firstFrameMs (${times.firstFrameMs} ms: one frame interval at media.packetsPerSecond ${plan.datagramsPerSecond}/s); the member's first frame waits for the next frame of any publisher already sending, and the sample is small (members joining while another one publishes)`,
+        `serviceTimes.firstFrameMs (${times.firstFrameMs} ms: one frame interval at media.packetsPerSecond ${plan.datagramsPerSecond}/s, a uniform wait in it); the member's first frame waits for the next frame of any publisher already sending (the least of several phases), and the sample is small (members joining while another one publishes)`,
     },
     {
       name: 'join to first frame p50',
@@ -101,23 +119,23 @@ export function comparisonRows(
       predicted: joinToMedia('p99Ms'),
       measured: m(measured.joinToFirstFrame, 'p99Ms'),
       off: () =>
-        'the slowest join of a small sample: the model has no queueing or jitter on loopback (network.jitterMs 0), the machine does',
+        `the slowest join of a small sample: the model queues joins that overlap (serviceTimes.queueing) but has no other jitter on loopback (network.jitterMs 0); ${load}`,
     },
     {
       name: 'forwarding latency p50',
       unit: 'ms',
-      predicted: report.latency.forwarding.count === 0 ? null : times.forwardingMs,
+      predicted: report.latency.forwarding.count === 0 ? null : report.latency.forwarding.p50Ms,
       measured: measured.forwarding.p50Ms,
       off: (_p, x) =>
-        `serviceTimes.forwardingMs (${times.forwardingMs} ms, bench:mh-ingress's mean inside a running handler, at saturation, WebSocket and UDP ingress): the handler's histogram says ${f(x)} ms here, with the handler's event loop shared with its WebSocket sessions and other processes on two cores. The model has one forwardingMs for every transport and load`,
+        `${forwardingFrom}: the handlers' histogram says ${f(x)} ms in the scenario, with more sessions per handler than the calibration's run and the processes sharing two cores (${load})`,
     },
     {
       name: 'forwarding latency p99',
       unit: 'ms',
-      predicted: report.latency.forwarding.count === 0 ? null : times.forwardingMs,
+      predicted: report.latency.forwarding.count === 0 ? null : report.latency.forwarding.p99Ms,
       measured: measured.forwarding.p99Ms,
       off: (_p, x) =>
-        `serviceTimes.forwardingMs is one constant: the model has no tail; the handler's p99 (${f(x)} ms) is garbage collection and the event loop shared with the other processes on two cores`,
+        `${forwardingFrom}: its tail (garbage collection, the event loop shared with other processes) is ${f(x)} ms in the scenario; the histogram's buckets are coarse there (0.1-0.25-0.5 ms), so a few datagrams move the p99 across a whole bucket (${load})`,
     },
     {
       name: 'handler utilisation mean',
@@ -149,7 +167,7 @@ export function comparisonRows(
       predicted: prediction.failover?.maxMs ?? null,
       measured: measured.failover?.maxMs ?? null,
       off: (p, x) =>
-        `on both sides the members report their lost media sessions and two reports (core/mc mediaLossReports 2) take the handler for lost; a simulated member notices within a packet interval (20 ms) and a round trip of the kill, and the move's signaling, new session, route commands and first frame take their service times with no queueing (${f(p)} ms here); the stack's members notice the closed connection at once, then open a new connection and wait on processes sharing two cores (${f(x)} ms)`,
+        `the failover's chain in the model (${f(p)} ms): the kill noticed one hop later (serviceTimes.mediaLossNotice ${times.mediaLossNotice ?? 'next-packet'}), each member's loss report to the controller (serviceTimes.connectionReportMs ${times.connectionReportMs ?? times.joinProcessingMs / 2} ms${calibration === undefined ? '' : `: the calibration's report to move, ${calibration.lossReportMs} ms idle, one at a time`}${times.queueing === true ? ', queued' : ''}), the handler taken for lost at the second report (core/mc mediaLossReports) and the meetings replanned, route commands to the live handler (serviceTimes.routeCommandMs ${times.routeCommandMs} ms, not calibrated: the route API's gRPC), every member's new media session queued at that handler (${handshakeRoundTrips} handshake round trips + mediaConnectMs ${times.mediaConnectMs} ms each${times.queueing === true ? ', one at a time' : ''}${calibration === undefined ? '' : `; a move's new session took ${calibration.moveSessionMs} ms idle`}), then its publishers' next frame (up to ${times.firstFrameMs} ms); measured ${f(x)} ms: the members reconnect at once while the live handler forwards the others' media, on processes sharing two cores (${load})`,
       ...(handlerCrashFree(plan) ? { missing: 'the scenario has no handler-crash fault' } : {}),
     },
   ];

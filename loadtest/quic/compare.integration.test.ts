@@ -1,7 +1,8 @@
 // `npm run load:compare` on a tiny scenario (scenarios/compare-smoke.yaml): the simulator on the
 // loopback model and the local stack (AC, GC, a Meeting Controller, two Media Handlers on
 // loopback, started and stopped by the run; PostgreSQL and Redis on 127.0.0.1), a handler
-// killed mid-run. Checks the report's shape and that every row has both a prediction and a
+// killed mid-run, after a short calibration of the loopback model on the same stack. Checks
+// the report's shape and that every row has both a prediction and a
 // measurement; the figures themselves are the run's, not this test's (a shared machine).
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -41,6 +42,15 @@ describe('load:compare smoke run', () => {
       expect(json.measured.joins).toMatchObject({ attempted: 3, joined: 3 });
       expect(json.measured.failover?.members).toBe(3);
       expect(json.predicted.serviceTimes.joinProcessingMs).toBeGreaterThan(0);
+      // The model came from the calibration run on the stack before the scenario.
+      const calibration = json.calibration.calibration;
+      expect(calibration.forwarding.at(-1)?.fraction).toBe(1);
+      expect(json.predicted.serviceTimes).toMatchObject({
+        queueing: true,
+        mediaHandshakeRoundTrips: 2,
+        forwardingDistribution: calibration.forwarding,
+      });
+      expect('samples' in json.calibration && json.calibration.samples.joins).toBeGreaterThan(0);
       expect(await readFile(join(dir, 'r.html'), 'utf8')).toContain(
         'failover after a handler kill',
       );

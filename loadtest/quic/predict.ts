@@ -3,8 +3,11 @@
  * model (sim/scenario/loopback.ts: network and calibrated service times) run under seed 1, and
  * for a scenario with a `handler-crash` fault, the failover time the simulator gives: from the
  * crash to the moment each member that was on the crashed handler is on a live one with every
- * stream its layout asks for delivered again, plus the last hop (handler to member) and the
- * handler's forwarding time. It is read by a probe that looks at the world once a millisecond
+ * stream its layout asks for delivered again, plus the wait for the next frame of one of its
+ * publishers (each publisher's frames at its own phase: the least of a uniform draw in one
+ * frame interval per publisher, from the probe's own random stream), the handler's forwarding
+ * time and the last hop (handler to member). With a calibration (sim/scenario/loopback.ts) the
+ * model is the calibrated one. It is read by a probe that looks at the world every 100 us
  * of virtual time after the crash and changes nothing (its events add lines to the trace, so
  * the trace hash of a comparison run is not the scenario's own).
  */
@@ -12,13 +15,13 @@ import type { ParticipantId } from '../../core/ids.ts';
 import { isDelivered } from '../../sim/invariants/convergence.ts';
 import { runScenario } from '../../sim/run.ts';
 import type { RunReport } from '../../sim/report/summary.ts';
-import { loopbackModel } from '../../sim/scenario/loopback.ts';
+import { loopbackModel, type LoopbackCalibration } from '../../sim/scenario/loopback.ts';
 import type { Scenario } from '../../sim/scenario/schema.ts';
 import type { World } from '../../sim/world/world.ts';
 import { handlerCrashOf } from './stack-run.ts';
 import type { LoadPlan } from './scenario.ts';
 
-const PROBE_US = 1_000;
+const PROBE_US = 100;
 /** How long the probe keeps looking after the crash (virtual time). */
 const PROBE_LIMIT_US = 20_000_000;
 
@@ -37,9 +40,9 @@ export interface Prediction {
   readonly failover: PredictedFailover | null;
 }
 
-/** Runs the scenario of `plan` in the simulator with the loopback model. */
-export function predict(plan: LoadPlan, seed = 1): Prediction {
-  const scenario = loopbackModel(plan.scenario);
+/** Runs the scenario of `plan` in the simulator with the loopback model (calibrated if given). */
+export function predict(plan: LoadPlan, calibration?: LoopbackCalibration, seed = 1): Prediction {
+  const scenario = loopbackModel(plan.scenario, calibration);
   const crash = handlerCrashOf(plan);
   let failover: PredictedFailover | null = null;
   const { report } = runScenario({
@@ -57,11 +60,18 @@ export function predict(plan: LoadPlan, seed = 1): Prediction {
           .map((c) => c.id);
         const back = new Map<ParticipantId, number>();
         const lastHopUs =
-          scenario.network.clientAccessMs * 1000 + scenario.serviceTimes.forwardingMs * 1000;
+          (scenario.network.clientAccessMs + scenario.network.intraRegionMs) * 1000 +
+          scenario.serviceTimes.forwardingMs * 1000;
+        const frameUs = 1_000_000 / scenario.media.packetsPerSecond;
+        const random = sim.random.stream('compare/failover');
         const probe = () => {
           for (const id of members) {
             if (back.has(id)) continue;
-            if (restored(world, id, crashed.id)) back.set(id, sim.now - at + lastHopUs);
+            const publishers = restored(world, id, crashed.id);
+            if (publishers === 0) continue;
+            let wait = frameUs;
+            for (let p = 0; p < publishers; p++) wait = Math.min(wait, random.uniform(0, frameUs));
+            back.set(id, sim.now - at + wait + lastHopUs);
           }
           failover = {
             crashedHandler: crashed.id,
@@ -86,16 +96,19 @@ export function predict(plan: LoadPlan, seed = 1): Prediction {
   return { scenario, report, failover };
 }
 
-/** The member is on a live handler other than `crashed` and gets every stream it asks for. */
-function restored(world: World, id: ParticipantId, crashed: string): boolean {
+/**
+ * When the member is on a live handler other than `crashed` and gets every stream it asks for:
+ * the number of publishers it receives; 0 until then.
+ */
+function restored(world: World, id: ParticipantId, crashed: string): number {
   const client = world.clients.get(id);
-  if (client === undefined || client.state !== 'connected') return false;
+  if (client === undefined || client.state !== 'connected') return 0;
   const handler = client.handler;
-  if (handler === undefined || handler.id === crashed || !handler.healthy) return false;
+  if (handler === undefined || handler.id === crashed || !handler.healthy) return 0;
   const meeting = world.meetings.get(client.meeting.id);
   const demand = meeting?.machine?.demand ?? [];
   const mine = demand.filter((d) => d.subscriber === id);
-  return (
-    meeting !== undefined && mine.length > 0 && mine.every((d) => isDelivered(meeting.installed, d))
-  );
+  if (meeting === undefined || mine.length === 0) return 0;
+  if (!mine.every((d) => isDelivered(meeting.installed, d))) return 0;
+  return new Set(mine.map((d) => d.publisher)).size;
 }

@@ -191,10 +191,27 @@ export function handlerCrashOf(
   );
 }
 
-/** Runs `plan` against a local stack it starts and stops. */
+/** What a step before the scenario (the calibration) gets of the running stack. */
+export interface StackHandle {
+  readonly gcUrl: string;
+  /** A user token signed with AC's key, for a new user. */
+  readonly tokenFor: (user: string) => Promise<string>;
+  /** A token to create meetings with. */
+  readonly organiser: string;
+  /** Each handler's metrics endpoint (http://host:port). */
+  readonly handlerMetricsUrls: readonly string[];
+}
+
+/**
+ * Runs `plan` against a local stack it starts and stops. `beforeScenario` runs once the stack is
+ * up and before the scenario's clock starts (its work is over before the first join).
+ */
 export async function runAgainstStack(
   plan: LoadPlan,
-  options: { readonly onProgress?: (line: string) => void } = {},
+  options: {
+    readonly onProgress?: (line: string) => void;
+    readonly beforeScenario?: (stack: StackHandle) => Promise<void>;
+  } = {},
 ): Promise<StackResult> {
   const say = options.onProgress ?? (() => undefined);
   const logger = createLogger('load-compare', 'silent');
@@ -325,6 +342,13 @@ export async function runAgainstStack(
         tokens.push(await tokenFor(`load-${randomUUID()}`));
       }
     }
+
+    await options.beforeScenario?.({
+      gcUrl: plane.gc.url,
+      tokenFor,
+      organiser,
+      handlerMetricsUrls: handlers.map((h) => h.metricsUrl),
+    });
 
     const frame = new Uint8Array(Math.max(1, plan.datagramBytes - 42 - 4)).fill(7);
     let skipped = 0;

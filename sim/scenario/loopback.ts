@@ -1,13 +1,14 @@
 /**
  * The simulator's model of one machine's loopback: the whole platform (AC, GC, a Meeting
  * Controller, Media Handlers and the clients) on 127.0.0.1, as `npm run load:compare` runs it
- * for real. One region, no jitter, no loss, 50 us one way, and the services' processing times
- * calibrated on this kind of machine (2 shared cores, Node 20). Each constant says where it was
- * measured; the simulator never reads a measurement at run time.
+ * for real. One region, no jitter, no loss, 50 us one way, and the services' processing times.
  *
- * `loopbackModel(scenario)` puts this network and these service times into any one-region
- * scenario (the load scenarios in loadtest/quic/scenarios); the built-in `loopback` scenario
- * (sim/scenario/builtin.ts) is the comparison's default topology with it.
+ * Those come from a calibration (`LoopbackCalibration`: unit costs measured on this machine by
+ * loadtest/quic/calibrate.ts, apart from the scenario) when one is given: `loopbackModel(scenario,
+ * calibration)` composes them (`calibratedServiceTimes`). Without one, the constants below,
+ * each saying where it was measured (benchmarks on this kind of machine: 2 shared cores, Node
+ * 20), as the built-in `loopback` scenario (sim/scenario/builtin.ts) has them. The simulator
+ * reads no file: a calibration reaches it only inside the scenario it runs.
  */
 import type { Scenario } from './schema.ts';
 
@@ -57,17 +58,106 @@ export const LOOPBACK_SERVICE_TIMES = {
 } as const satisfies Scenario['serviceTimes'];
 
 /**
+ * Unit costs measured on this machine by a calibration run (loadtest/quic/calibrate.ts: single
+ * operations on an idle local stack, then a short media run of its own, before and apart from
+ * the scenario they predict). Times are the client's medians of one operation at a time, round
+ * trips included; `calibratedServiceTimes` takes the model's round trips out.
+ */
+export interface LoopbackCalibration {
+  /** When and how it was measured (ISO time, the machine's load average, what ran). */
+  readonly measuredAt: string;
+  readonly loadAverage: number;
+  readonly source: string;
+  /** Meeting lookup at GC: request to answer (HTTP, token check, PostgreSQL). */
+  readonly meetingLookupMs: number;
+  /** Opening the signaling WebSocket to the controller (TCP and the HTTP upgrade). */
+  readonly signalingOpenMs: number;
+  /** JoinRequest to its answer on an open signaling connection. */
+  readonly joinRoundTripMs: number;
+  /** The media session: the handler's WebSocket opened and the hello accepted. */
+  readonly mediaSessionMs: number;
+  /**
+   * A member's report of its media session lost to the controller's move (one report: the
+   * member is sent home again), with the handler alive.
+   */
+  readonly lossReportMs: number;
+  /** That move to the member's new session up (a media session opened while in the meeting). */
+  readonly moveSessionMs: number;
+  /**
+   * Time per datagram inside a handler (`mh_forwarding_latency_seconds` over the calibration's
+   * media run), cumulative: a `fraction` of datagrams took at most `upToMs`.
+   */
+  readonly forwarding: readonly { readonly upToMs: number; readonly fraction: number }[];
+  /** Its median (ms). */
+  readonly forwardingMedianMs: number;
+}
+
+/**
+ * Round trips of a WebSocket's opening on loopback before the first message: TCP's handshake
+ * and the HTTP upgrade. The load clients' signaling and media both use WebSocket.
+ */
+export const WEBSOCKET_HANDSHAKE_ROUND_TRIPS = 2;
+
+/**
+ * The service times of the calibrated loopback model: each measured time less the network
+ * round trips the simulator adds itself (one client-service round trip per request, plus the
+ * handshake's), never below 0; the forwarding time as the measured distribution; and the parts
+ * of the model a constant has not: queueing at each service process, the connections'
+ * handshakes, and a handler's death noticed by the connection's close (WebSocket over TCP).
+ */
+export function calibratedServiceTimes(
+  calibration: LoopbackCalibration,
+  network: Scenario['network'] = LOOPBACK_NETWORK,
+): Omit<Scenario['serviceTimes'], 'firstFrameMs'> {
+  const roundTrip = 2 * (network.intraRegionMs + network.clientAccessMs);
+  const less = (measured: number, roundTrips: number) =>
+    Math.max(0, round(measured - roundTrips * roundTrip));
+  return {
+    tokenIssueMs: LOOPBACK_SERVICE_TIMES.tokenIssueMs,
+    meetingLookupMs: less(calibration.meetingLookupMs, 1),
+    joinProcessingMs: less(calibration.joinRoundTripMs, 1),
+    mediaConnectMs: less(calibration.mediaSessionMs, 1 + WEBSOCKET_HANDSHAKE_ROUND_TRIPS),
+    routeCommandMs: LOOPBACK_SERVICE_TIMES.routeCommandMs,
+    connectionReportMs: less(calibration.lossReportMs, 1),
+    forwardingMs: calibration.forwardingMedianMs,
+    signalingConnect: {
+      roundTrips: WEBSOCKET_HANDSHAKE_ROUND_TRIPS,
+      cpuMs: less(calibration.signalingOpenMs, WEBSOCKET_HANDSHAKE_ROUND_TRIPS),
+    },
+    mediaHandshakeRoundTrips: WEBSOCKET_HANDSHAKE_ROUND_TRIPS,
+    forwardingDistribution: calibration.forwarding.map((s) => ({ ...s })),
+    queueing: true,
+    mediaLossNotice: 'connection-close',
+  };
+}
+
+/**
  * `scenario` on loopback: its network and service times replaced by the model above. The
  * load clients publish a frame every 1 / `media.packetsPerSecond` seconds, so a new member's
  * first frame is up to one frame interval away: that interval is `firstFrameMs`.
+ *
+ * With a `calibration` the service times are `calibratedServiceTimes` of it, and every meeting
+ * is simulated packet by packet (`media.packetSample` 1), so that the forwarding percentiles are
+ * of datagrams, each with its own draw; without one, the constants above (the built-in
+ * `loopback` scenario).
  */
-export function loopbackModel(scenario: Scenario): Scenario {
+export function loopbackModel(scenario: Scenario, calibration?: LoopbackCalibration): Scenario {
+  const firstFrameMs = 1000 / scenario.media.packetsPerSecond;
+  if (calibration === undefined) {
+    return {
+      ...scenario,
+      network: { ...LOOPBACK_NETWORK },
+      serviceTimes: { ...LOOPBACK_SERVICE_TIMES, firstFrameMs },
+    };
+  }
   return {
     ...scenario,
     network: { ...LOOPBACK_NETWORK },
-    serviceTimes: {
-      ...LOOPBACK_SERVICE_TIMES,
-      firstFrameMs: 1000 / scenario.media.packetsPerSecond,
-    },
+    serviceTimes: { ...calibratedServiceTimes(calibration), firstFrameMs },
+    media: { ...scenario.media, packetSample: 1 },
   };
+}
+
+function round(value: number): number {
+  return Math.round(value * 10_000) / 10_000;
 }

@@ -54,6 +54,58 @@ const serviceTimesSchema = z.strictObject({
   forwardingMs: milliseconds.default(0.3),
   /** Time from capture to the first encoded frame on the wire. */
   firstFrameMs: milliseconds.default(15),
+  /*
+   * The parts below are absent unless a model sets them (the loopback model of
+   * `npm run load:compare`, from a calibration run): without them the world behaves as it
+   * always has.
+   */
+  /**
+   * Opening the signaling connection before the join request: the round trips of its
+   * handshake (a WebSocket: TCP's and the HTTP upgrade's) and the CPU both ends spend on it.
+   */
+  signalingConnect: z.strictObject({ roundTrips: count(0, 8), cpuMs: milliseconds }).optional(),
+  /**
+   * Round trips of the media transport's handshake before the session's hello (a WebSocket:
+   * TCP's and the HTTP upgrade's; QUIC: its 1-RTT handshake); `mediaConnectMs` is then the CPU.
+   */
+  mediaHandshakeRoundTrips: count(0, 8).optional(),
+  /**
+   * The controller's time for a member's media connection report (the `connected` input: a
+   * session up, or lost), from its arrival to its answer (a move, route commands); without it,
+   * half of `joinProcessingMs`, as every other signaling request.
+   */
+  connectionReportMs: milliseconds.optional(),
+  /**
+   * The handler's time per forwarded datagram as a distribution (cumulative: a `fraction` of
+   * datagrams take at most `upToMs`; increasing in both, the last fraction 1); each forwarded
+   * datagram draws from it (linear within a step) instead of taking `forwardingMs`.
+   */
+  forwardingDistribution: z
+    .array(z.strictObject({ upToMs: milliseconds, fraction: probability }))
+    .min(1)
+    .max(64)
+    .refine(
+      (steps) =>
+        steps.every(
+          (s, i) =>
+            i === 0 ||
+            (s.upToMs >= (steps[i - 1]?.upToMs ?? 0) &&
+              s.fraction >= (steps[i - 1]?.fraction ?? 0)),
+        ) && steps[steps.length - 1]?.fraction === 1,
+      { message: 'forwardingDistribution must increase and end at fraction 1' },
+    )
+    .optional(),
+  /**
+   * Each service process (controller, handler, GC, AC) serves one request at a time, in
+   * arrival order: a request that arrives while it is busy waits (a Node process's event loop).
+   */
+  queueing: z.boolean().optional(),
+  /**
+   * How a client learns its handler's process died: 'next-packet' (a datagram transport: the
+   * reset its next packet draws; the default) or 'connection-close' (a stream transport: the
+   * host closes the connection when the process dies, one hop away).
+   */
+  mediaLossNotice: z.enum(['next-packet', 'connection-close']).optional(),
 });
 
 const workloadSchema = z.strictObject({

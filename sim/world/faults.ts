@@ -152,13 +152,17 @@ export function crashHandler(w: World, handler: MediaHandler): void {
  * (within {@link MEDIA_PACKET_INTERVAL}) draws the host's reset, back a network round trip
  * later. It then tells its controller it has no media session (the `connected` input with no
  * handler, as the services map a `MediaConnected` without one), as the client library does,
- * and waits for the controller to move it.
+ * and waits for the controller to move it. On a stream transport
+ * (`serviceTimes.mediaLossNotice` 'connection-close') the dying process's host closes the
+ * connection itself, and the client hears it one hop later.
  */
 function noticeMediaLost(w: World, client: Client, handler: MediaHandler): void {
   const generation = client.generation;
   const delay =
-    client.random.uniform(0, MEDIA_PACKET_INTERVAL) +
-    2 * w.network.baseLatency(client.node, handler.node);
+    w.scenario.serviceTimes.mediaLossNotice === 'connection-close'
+      ? w.network.baseLatency(handler.node, client.node)
+      : client.random.uniform(0, MEDIA_PACKET_INTERVAL) +
+        2 * w.network.baseLatency(client.node, handler.node);
   w.sim.after(delay, 'client.media-lost', client.entity, () => {
     if (generation !== client.generation || client.state !== 'connected') return;
     if (client.handler !== handler || client.reportedHandler !== handler.id) return;

@@ -81,10 +81,31 @@ export function lookupMeeting(w: World, client: Client, attempt: number): void {
   );
 }
 
-/** Step 4: the Meeting Controller validates the token, adds the member and plans routes. */
+/**
+ * Step 4: the Meeting Controller validates the token, adds the member and plans routes. A
+ * first attempt opens the signaling connection first when the scenario models its handshake
+ * (`serviceTimes.signalingConnect`: its round trips and CPU).
+ */
 export function joinController(w: World, client: Client, attempt: number): void {
   const controller = client.controller;
   if (controller === undefined) return;
+  const connect = w.scenario.serviceTimes.signalingConnect;
+  if (attempt === 1 && connect !== undefined) {
+    const generation = client.generation;
+    const opening =
+      connect.roundTrips * 2 * w.network.baseLatency(client.node, controller.node) +
+      ms(connect.cpuMs);
+    w.sim.after(opening, 'client.signaling-open', client.entity, () => {
+      if (generation === client.generation && client.controller === controller)
+        sendJoin(w, client, controller, attempt);
+    });
+    return;
+  }
+  sendJoin(w, client, controller, attempt);
+}
+
+/** The join request on the signaling connection and its answer. */
+function sendJoin(w: World, client: Client, controller: ControllerNode, attempt: number): void {
   const sentAt = w.sim.now;
   rpc(
     w,
@@ -192,7 +213,9 @@ export function admitToMeeting(
  * Step 5: the client opens its media session with the connection token its controller granted;
  * the handler's forwarder (core/mh) checks the claims and admits, redirects or refuses. A
  * retry after a lost reply repeats the same connection (as a transport retransmits its
- * handshake), so a session the handler already accepted on it stands.
+ * handshake), so a session the handler already accepted on it stands. When the scenario
+ * models the transport's handshake (`serviceTimes.mediaHandshakeRoundTrips`), a first attempt
+ * takes those round trips before its hello; `mediaConnectMs` is the handler's CPU for it.
  */
 export function connectHandler(
   w: World,
@@ -203,6 +226,30 @@ export function connectHandler(
   redirected = false,
   connection = w.nextConnection++,
   nonce = `n${w.nextNonce++}`,
+): void {
+  const roundTrips = w.scenario.serviceTimes.mediaHandshakeRoundTrips ?? 0;
+  if (attempt === 1 && roundTrips > 0) {
+    const generation = client.generation;
+    const handshake = roundTrips * 2 * w.network.baseLatency(client.node, handler.node);
+    w.sim.after(handshake, 'client.media-handshake', client.entity, () => {
+      if (generation === client.generation && client.state !== 'left')
+        helloHandler(w, client, handler, grant, attempt, redirected, connection, nonce);
+    });
+    return;
+  }
+  helloHandler(w, client, handler, grant, attempt, redirected, connection, nonce);
+}
+
+/** The session's hello on an open connection, and the handler's answer. */
+function helloHandler(
+  w: World,
+  client: Client,
+  handler: MediaHandler,
+  grant: ConnectionGrant,
+  attempt: number,
+  redirected: boolean,
+  connection: number,
+  nonce: string,
 ): void {
   const generation = client.generation;
   rpc(
@@ -334,11 +381,16 @@ export function signal(w: World, client: Client, kind: string, input: MeetingInp
   if (controller === undefined) return;
   const sentAt = w.sim.now;
   const generation = client.generation;
+  const times = w.scenario.serviceTimes;
+  const processing =
+    input.type === 'connected' && times.connectionReportMs !== undefined
+      ? times.connectionReportMs
+      : times.joinProcessingMs / 2;
   rpc(
     w,
     client,
     controller.node,
-    ms(w.scenario.serviceTimes.joinProcessingMs / 2),
+    ms(processing),
     kind,
     MAX_ATTEMPTS,
     () => {

@@ -23,8 +23,21 @@ export function deliver(
 ): boolean {
   const transit = w.network.send(from, to, REQUEST_BYTES, true, networkRandom(w, randomName));
   if (!transit.delivered) return false;
-  w.sim.after(transit.delay + processing, kind, entity, handle);
+  w.sim.after(transit.delay + queued(w, to, transit.delay, processing), kind, entity, handle);
   return true;
+}
+
+/**
+ * `processing` at `to` for a message arriving `transit` from now, plus the wait behind the
+ * requests it is still serving when the scenario models queueing (`serviceTimes.queueing`);
+ * without it, `processing` alone (every request served at once).
+ */
+export function queued(w: World, to: NetworkNode, transit: Micros, processing: Micros): Micros {
+  if (processing <= 0 || w.scenario.serviceTimes.queueing !== true) return processing;
+  const arrival = w.sim.now + transit;
+  const start = Math.max(arrival, w.busyUntil.get(to.id) ?? 0);
+  w.busyUntil.set(to.id, start + processing);
+  return start + processing - arrival;
 }
 
 /**

@@ -5,6 +5,7 @@ import { type NetworkNode } from '../net/network.ts';
 import type { MeetingState } from './meeting.ts';
 import type { World } from './world.ts';
 import { PACKET_BYTES } from './nodes.ts';
+import { forwardingTime } from './service-times.ts';
 
 /**
  * Sampled meetings sent packet by packet along the installed legs.
@@ -33,7 +34,8 @@ export function sendSampledPacket(w: World, paths: StreamPaths, random: SimRando
   const first = firstId === undefined ? undefined : w.handlersById.get(firstId);
   if (publisher?.state !== 'connected' || first === undefined || !first.healthy) return;
   const hops = paths.hops();
-  const forwarding = ms(w.scenario.serviceTimes.forwardingMs);
+  const drawn = w.scenario.serviceTimes.forwardingDistribution !== undefined;
+  const constant = ms(w.scenario.serviceTimes.forwardingMs);
   for (const [subscriberId, handlers] of paths.deliveries) {
     const subscriber = w.clients.get(subscriberId);
     const lastId = handlers[0];
@@ -57,6 +59,13 @@ export function sendSampledPacket(w: World, paths: StreamPaths, random: SimRando
     if (lost) {
       w.metrics.packets.lost++;
       continue;
+    }
+    // Each handler the datagram crosses takes its own draw when the time is a distribution.
+    let forwarding = constant;
+    if (drawn) {
+      let sum = 0;
+      for (let hop = 0; hop <= cascadeHops; hop++) sum += forwardingTime(w, () => random);
+      forwarding = sum / (cascadeHops + 1);
     }
     const handlerPart =
       forwarding * (cascadeHops + 1) +

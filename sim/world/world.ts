@@ -71,6 +71,11 @@ export class World {
   private readonly speakerCandidates: Client[] = [];
   /** Each message sender's network random stream, by sender name. */
   readonly networkStreams = new Map<string, SimRandom>();
+  /**
+   * With `serviceTimes.queueing`: when each service process (by network node id) is next free;
+   * it serves one request at a time, in arrival order.
+   */
+  readonly busyUntil = new Map<string, Micros>();
   readonly latency: LatencyTable;
   readonly startEpochMs: number;
   readonly streamBps: number;

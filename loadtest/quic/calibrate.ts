@@ -1,0 +1,344 @@
+/**
+ * The loopback model's calibration: unit costs of the platform's operations measured on this
+ * machine, apart from the scenario they will predict. On a local stack with nothing else
+ * running (AC, GC, a Meeting Controller, the scenario's handlers), members join calibration
+ * meetings one at a time (each join alone on the machine, no media flowing) and the client
+ * library times each step: the meeting lookup at GC, the signaling WebSocket's opening, the
+ * JoinRequest's round trip, the media session (WebSocket and hello). Then one calibration
+ * meeting publishes at the scenario's frame rate and size for a few seconds (a fraction of the
+ * scenario's load) and the handlers' `mh_forwarding_latency_seconds` over that run gives the
+ * distribution of a datagram's time inside a handler. Its members leave before the scenario.
+ *
+ * `npm run load:calibrate -- <scenario>` runs it on a stack of its own and writes
+ * reports/loopback-calibration.json; `npm run load:compare` runs it on its stack before the
+ * scenario (or reads a file given with `--calibration`). The simulator's loopback model
+ * (sim/scenario/loopback.ts, `calibratedServiceTimes`) turns it into service times.
+ */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { randomUUID } from 'node:crypto';
+import { WebSocket } from 'ws';
+import { createMeeting, MeetingSession, type JoinStage } from '../../client/meeting/index.ts';
+import { sframePayload, type WebSocketConstructor } from '../../client/media/index.ts';
+import type { LoopbackCalibration } from '../../sim/scenario/loopback.ts';
+import { readLoadScenario } from './run.ts';
+import type { LoadPlan } from './scenario.ts';
+import { measuredLatency, runAgainstStack, type StackHandle } from './stack-run.ts';
+import {
+  bucketDelta,
+  histogramBuckets,
+  histogramPercentile,
+  mergeBuckets,
+  parseMetrics,
+  type Buckets,
+} from './stats.ts';
+
+/** Calibration meetings, each of the scenario's size (at most this many members). */
+const MEETINGS = 2;
+const MAX_MEMBERS = 4;
+/**
+ * Rounds of joins: every calibration member joins (one at a time) and then they all leave. The
+ * first round warms the processes up (V8 compiles the join's code paths, pools open their
+ * connections) and is not counted, as the scenario's joins come after it.
+ */
+const ROUNDS = 4;
+const WARM_UP_ROUNDS = 1;
+/** Pause between two joins: each join has the machine to itself. */
+const JOIN_GAP_MS = 100;
+/** The media run: warm-up (not counted), then the measured part. */
+const MEDIA_WARM_UP_MS = 1_000;
+const MEDIA_MS = 3_000;
+/**
+ * A scenario shorter than this (a smoke run) gets a short calibration: one counted round of
+ * joins and half the media run.
+ */
+const SHORT_SCENARIO_SECONDS = 15;
+/** After the members leave, before the scenario: the handlers' load reports settle. */
+const SETTLE_MS = 1_500;
+
+/** The calibration with the samples it came from. */
+export interface CalibrationReport {
+  readonly calibration: LoopbackCalibration;
+  readonly samples: {
+    readonly joins: number;
+    readonly meetingLookupMs: readonly number[];
+    readonly signalingOpenMs: readonly number[];
+    readonly joinRoundTripMs: readonly number[];
+    readonly mediaSessionMs: readonly number[];
+    readonly lossReportMs: readonly number[];
+    readonly moveSessionMs: readonly number[];
+    readonly forwardingDatagrams: number;
+    readonly forwardingBuckets: Buckets;
+  };
+}
+
+/** The median of `values` (ms); 0 with none. */
+function median(values: readonly number[]): number {
+  return measuredLatency(values).p50Ms ?? 0;
+}
+
+/**
+ * A cumulative histogram (seconds) as the model's distribution (ms): each finite bound with the
+ * fraction of observations at most it; what fell past the last bound is put at it.
+ */
+export function distributionOf(
+  buckets: Buckets,
+): { readonly upToMs: number; readonly fraction: number }[] {
+  const total = buckets.cumulative[buckets.cumulative.length - 1] ?? 0;
+  if (total <= 0) return [];
+  const steps: { upToMs: number; fraction: number }[] = [];
+  buckets.bounds.forEach((bound, i) => {
+    if (!Number.isFinite(bound)) return;
+    const fraction = Math.min(1, (buckets.cumulative[i] ?? 0) / total);
+    steps.push({
+      upToMs: Math.round(bound * 1e9) / 1e6,
+      fraction: Math.round(fraction * 1e6) / 1e6,
+    });
+  });
+  const last = steps[steps.length - 1];
+  if (last !== undefined) last.fraction = 1;
+  // Steps past the first that reaches 1 say nothing more.
+  const full = steps.findIndex((s) => s.fraction >= 1);
+  return steps.slice(0, full + 1);
+}
+
+async function scrapeForwarding(urls: readonly string[]): Promise<Buckets[]> {
+  return Promise.all(
+    urls.map(async (url) => {
+      const text = await (
+        await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(2_000) })
+      ).text();
+      return histogramBuckets(parseMetrics(text), 'mh_forwarding_latency_seconds');
+    }),
+  );
+}
+
+/** Measures the unit costs on a running stack (see the module comment); leaves it idle. */
+export async function calibrateOnStack(
+  stack: StackHandle,
+  plan: LoadPlan,
+  say: (line: string) => void = () => undefined,
+): Promise<CalibrationReport> {
+  const loadAverage = loadavg()[0] ?? 0;
+  const size = Math.max(2, Math.min(MAX_MEMBERS, plan.participantsPerMeeting));
+  const short = plan.durationSeconds < SHORT_SCENARIO_SECONDS;
+  const rounds = short ? WARM_UP_ROUNDS + 1 : ROUNDS;
+  const mediaMs = short ? MEDIA_MS / 2 : MEDIA_MS;
+  const meetings = [];
+  for (let m = 0; m < MEETINGS; m++)
+    meetings.push(await createMeeting(stack.gcUrl, stack.organiser, `calibration ${m + 1}`));
+  const sessions: MeetingSession[][] = meetings.map(() => []);
+  const lookup: number[] = [];
+  const open: number[] = [];
+  const roundTrip: number[] = [];
+  const media: number[] = [];
+  const report: number[] = [];
+  const reconnect: number[] = [];
+  try {
+    for (let round = 0; round < rounds; round++) {
+      const counted = round >= WARM_UP_ROUNDS;
+      if (round > 0) {
+        // Everyone leaves before the next round: its joins find the meetings empty again.
+        await Promise.all(sessions.flat().map((s) => s.leave().catch(() => undefined)));
+        for (const list of sessions) list.length = 0;
+        await sleep(JOIN_GAP_MS);
+      }
+      for (const [m, meeting] of meetings.entries()) {
+        for (let k = 0; k < size; k++) {
+          const stages: Partial<Record<JoinStage, number>> = {};
+          const started = performance.now();
+          const session = await MeetingSession.join({
+            gcUrl: stack.gcUrl,
+            token: await stack.tokenFor(`calibration-${randomUUID()}`),
+            meetingId: meeting.meetingId,
+            WebSocket: WebSocket as unknown as WebSocketConstructor,
+            timeoutMs: 15_000,
+            onStage: (stage, at) => {
+              stages[stage] ??= at;
+            },
+          });
+          sessions[m]?.push(session);
+          const at = (stage: JoinStage) => stages[stage] ?? NaN;
+          for (const [into, value] of [
+            [lookup, at('meeting-info') - started],
+            [open, at('signaling-open') - at('meeting-info')],
+            [roundTrip, at('join-answered') - at('join-sent')],
+            [media, at('media-connected') - at('join-answered')],
+          ] as const) {
+            if (counted && Number.isFinite(value)) into.push(value);
+          }
+          await sleep(JOIN_GAP_MS);
+        }
+      }
+    }
+    // Moves, one at a time: a member reports its media session lost (as after its handler's
+    // death); the controller answers with a move (home again: one report does not take a
+    // handler for lost) and the member opens a new session there.
+    for (const session of sessions.flat()) {
+      const reported = performance.now();
+      let told: number | undefined;
+      const onMessage = session.signaling.onMessage;
+      session.signaling.onMessage = (message) => {
+        if (message.move?.mediaHandler !== undefined) told ??= performance.now();
+        onMessage?.(message);
+      };
+      const moved = new Promise<number>((resolve) => {
+        session.onMove = () => resolve(performance.now());
+      });
+      session.signaling.send({ mediaConnected: { handler: '' } });
+      const done = await Promise.race([moved, sleep(5_000).then(() => undefined)]);
+      session.signaling.onMessage = onMessage;
+      session.onMove = null;
+      if (done !== undefined && told !== undefined) {
+        report.push(told - reported);
+        reconnect.push(done - told);
+      }
+      await sleep(JOIN_GAP_MS);
+    }
+    say(
+      `calibration: ${lookup.length} joins one at a time (after ${WARM_UP_ROUNDS * MEETINGS * size} to warm up): lookup ${median(lookup)} ms, signaling open ${median(open)} ms, join round trip ${median(roundTrip)} ms, media session ${median(media)} ms; ${report.length} moves: report to move ${median(report)} ms, move to new session ${median(reconnect)} ms`,
+    );
+
+    // The media run: every calibration member publishing at the scenario's rate and size.
+    const publishers = sessions.flat().map((s) => s.publisher('camera'));
+    const frame = new Uint8Array(Math.max(1, plan.datagramBytes - 42 - 4)).fill(7);
+    const start = performance.now();
+    let sent = 0;
+    let before: Buckets[] | undefined;
+    let scraping: Promise<void> | undefined;
+    await new Promise<void>((resolve) => {
+      const tick = setInterval(() => {
+        const now = performance.now();
+        const due = Math.floor(((now - start) * plan.datagramsPerSecond) / 1000) + 1;
+        for (; sent < due; sent++) {
+          for (const camera of publishers)
+            camera.publish(sframePayload(1n, BigInt(sent), frame), { keyframe: sent === 0 });
+        }
+        if (scraping === undefined && now - start >= MEDIA_WARM_UP_MS) {
+          scraping = scrapeForwarding(stack.handlerMetricsUrls).then((b) => {
+            before = b;
+          });
+        }
+        if (now - start >= MEDIA_WARM_UP_MS + mediaMs) {
+          clearInterval(tick);
+          resolve();
+        }
+      }, 5);
+    });
+    await scraping;
+    await sleep(200);
+    const after = await scrapeForwarding(stack.handlerMetricsUrls);
+    const buckets = mergeBuckets(after.map((a, i) => bucketDelta(before?.[i], a)));
+    const datagrams = buckets.cumulative[buckets.cumulative.length - 1] ?? 0;
+    const forwarding = distributionOf(buckets);
+    if (forwarding.length === 0) throw new Error('calibration: no datagram forwarded');
+    const medianSeconds = histogramPercentile(buckets, 50) ?? 0;
+    say(
+      `calibration: ${datagrams} datagrams forwarded in ${mediaMs / 1000} s: p50 ${(medianSeconds * 1000).toFixed(4)} ms, p99 ${((histogramPercentile(buckets, 99) ?? 0) * 1000).toFixed(4)} ms`,
+    );
+    return {
+      calibration: {
+        measuredAt: new Date().toISOString(),
+        loadAverage: Math.round(loadAverage * 100) / 100,
+        source: `local stack on loopback, idle: ${lookup.length} joins one at a time (${MEETINGS} meetings of ${size}, no media, after a round to warm up), then ${MEETINGS * size} members publishing ${plan.datagramsPerSecond}/s of ${plan.datagramBytes} B for ${mediaMs / 1000} s (after ${MEDIA_WARM_UP_MS / 1000} s to warm up)`,
+        meetingLookupMs: median(lookup),
+        signalingOpenMs: median(open),
+        joinRoundTripMs: median(roundTrip),
+        mediaSessionMs: median(media),
+        lossReportMs: median(report),
+        moveSessionMs: median(reconnect),
+        forwarding,
+        forwardingMedianMs: Math.round(medianSeconds * 1e7) / 1e4,
+      },
+      samples: {
+        joins: lookup.length,
+        meetingLookupMs: lookup,
+        signalingOpenMs: open,
+        joinRoundTripMs: roundTrip,
+        mediaSessionMs: media,
+        lossReportMs: report,
+        moveSessionMs: reconnect,
+        forwardingDatagrams: datagrams,
+        forwardingBuckets: buckets,
+      },
+    };
+  } finally {
+    await Promise.all(sessions.flat().map((s) => s.leave().catch(() => undefined)));
+    await sleep(SETTLE_MS);
+  }
+}
+
+/** Reads the calibration of a file `writeCalibration` or `npm run load:compare` wrote. */
+export function readCalibration(path: string): LoopbackCalibration {
+  const parsed = JSON.parse(readFileSync(path, 'utf8')) as {
+    readonly calibration?: Partial<CalibrationReport> & Partial<LoopbackCalibration>;
+  };
+  // A calibration report holds { calibration, samples }; a comparison report holds that whole.
+  const inner = parsed.calibration?.calibration ?? parsed.calibration;
+  if (
+    inner === undefined ||
+    !Array.isArray((inner as Partial<LoopbackCalibration>).forwarding) ||
+    typeof (inner as Partial<LoopbackCalibration>).joinRoundTripMs !== 'number'
+  )
+    throw new Error(`${path}: no loopback calibration in it`);
+  return inner as LoopbackCalibration;
+}
+
+export function writeCalibration(report: CalibrationReport, path: string): void {
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, `${JSON.stringify(report, null, 2)}\n`);
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export const CALIBRATION_PATH = 'reports/loopback-calibration.json';
+
+async function main(): Promise<number> {
+  const name = process.argv[2];
+  if (name === undefined || name.startsWith('-')) {
+    console.error(
+      'usage: npm run load:calibrate -- <scenario name in loadtest/quic/scenarios or file>',
+    );
+    return 2;
+  }
+  const read = readLoadScenario(name);
+  if (!read.ok) {
+    console.error(read.message);
+    return 2;
+  }
+  const say = (line: string) => console.log(line);
+  let report: CalibrationReport | undefined;
+  // The stack is started for the calibration alone: a scenario of no duration after it.
+  await runAgainstStack(
+    {
+      ...read.plan,
+      durationSeconds: 0,
+      rampSeconds: 0,
+      meetings: 0,
+      settleSeconds: 0,
+      scenario: { ...read.plan.scenario, faults: [] },
+    },
+    {
+      onProgress: say,
+      beforeScenario: async (stack) => {
+        report = await calibrateOnStack(stack, read.plan, say);
+      },
+    },
+  );
+  if (report === undefined) throw new Error('calibration did not run');
+  writeCalibration(report, CALIBRATION_PATH);
+  console.log(`calibration: ${CALIBRATION_PATH}`);
+  return 0;
+}
+
+if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
+  main().then(
+    (code) => process.exit(code),
+    (error: unknown) => {
+      console.error((error as Error).message);
+      process.exit(1);
+    },
+  );
+}
