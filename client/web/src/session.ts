@@ -72,10 +72,24 @@ export interface JoinTiming {
   loggedInAt?: number;
   /** GC answered the lookup or creation (first join only). */
   meetingAt?: number;
+  /** This join's MLS member made its key package (made while signaling opens). */
+  keyPackageAt?: number;
+  /** The signaling session to the controller is open. */
+  signalingOpenAt?: number;
+  /** The join request went out. */
+  joinSentAt?: number;
   /** The controller's join answer arrived. */
   joinedAt?: number;
   /** The handler accepted the media session. */
   mediaAt?: number;
+  /** The MLS member entered its first epoch (joined from the welcome, or created the group). */
+  keysAt?: number;
+  /** A remote's first video frame came whole through the new media session (still sealed). */
+  firstReceivedAt?: number;
+  /** A remote's first video frame decrypted. */
+  firstDecryptedAt?: number;
+  /** A remote's first decrypted keyframe went to a decoder (what came before it was skipped). */
+  firstKeyframeAt?: number;
   /** Nobody else was in the meeting at the join answer: the first frame waits for a second member. */
   alone?: boolean;
   firstFrameAt: number | undefined;
@@ -275,13 +289,17 @@ export class MeetingSession {
           SignalingConnection.over(await this.options.signaling(controller)),
         media: (handler, token) => this.options.media.connect(handler, token),
         onStage: (stage, at, answer) => {
+          if (stage === 'key-package') timing.keyPackageAt ??= at;
+          else if (stage === 'signaling-open') timing.signalingOpenAt ??= at;
+          else if (stage === 'join-sent') timing.joinSentAt ??= at;
+          else if (stage === 'mls-epoch') timing.keysAt ??= at;
           if (answer === undefined) return;
           if (stage === 'join-answered') {
             timing.joinedAt ??= at;
             timing.alone ??= answer.participants.length <= 1;
             this.joiningHandler = answer.mediaHandler;
             this.state = 'connecting-media';
-          } else {
+          } else if (stage === 'media-connected') {
             timing.mediaAt ??= at;
           }
           this.changed();
@@ -555,6 +573,7 @@ export class MeetingSession {
     }
     const target = remote;
     const generation = this.mediaGeneration;
+    this.reached(generation, 'firstReceivedAt');
     target.chain = target.chain.then(async () => {
       const opened = await member.openFrom(
         participant,
@@ -566,6 +585,7 @@ export class MeetingSession {
         target.video.resync();
         return;
       }
+      this.reached(generation, 'firstDecryptedAt');
       if (kind === 'camera') {
         this.lastSealed.set(participant, {
           bytes: frame.bytes.slice(),
@@ -581,8 +601,18 @@ export class MeetingSession {
       target.lastFrameId = frame.frameId;
       if (target.video.decode(opened.plaintext, frame.keyframe, frame.captureTimeUs)) {
         this.decodingGeneration = generation;
+        this.reached(generation, 'firstKeyframeAt');
       }
     });
+  }
+
+  /** Times a step of receiving, when it happened in the current media session. */
+  private reached(
+    generation: number,
+    step: 'firstReceivedAt' | 'firstDecryptedAt' | 'firstKeyframeAt',
+  ): void {
+    if (generation !== this.mediaGeneration || this.joins.length === 0) return;
+    this.currentJoin()[step] ??= performance.now();
   }
 
   private decoded(video: RemoteVideo): void {
