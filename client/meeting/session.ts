@@ -217,6 +217,11 @@ export class MeetingSession implements DatagramSink {
   onMediaLost: (() => void) | null = null;
   /** A controller error after the join (a refused token request...). */
   onError: ((error: NonNullable<ServerMessage['error']>) => void) | null = null;
+  /**
+   * A receiver asked for a keyframe of these video streams of this participant (`camera`,
+   * `screen`): encode one now.
+   */
+  onKeyframeWanted: ((kinds: readonly string[]) => void) | null = null;
 
   /**
    * The second handler this participant publishes to (the meeting's hub), when the controller
@@ -416,6 +421,15 @@ export class MeetingSession implements DatagramSink {
   }
 
   /**
+   * Asks for a keyframe: of `publisher`'s video (a participant id), or of every publisher whose
+   * video this participant receives. The controller asks each publisher at most once in a
+   * short interval (core/mc), so a request soon after another one's may be dropped.
+   */
+  requestKeyframe(publisher?: string): void {
+    this.signaling.send({ keyframeRequest: { publisher: publisher ?? '' } });
+  }
+
+  /**
    * Leaves the meeting: tells the controller, closes media and signaling, and erases the MLS
    * member's keys (`keepKeys`: leave them, for tests that show a leaver cannot read on).
    */
@@ -496,6 +510,8 @@ export class MeetingSession implements DatagramSink {
       this.onKeyEpoch?.(message.keyMaterial.epoch);
     } else if (message.move?.mediaHandler !== undefined) {
       void this.move(message.move.mediaHandler, message.move.connectionToken);
+    } else if (message.keyframeWanted !== undefined) {
+      this.onKeyframeWanted?.(message.keyframeWanted.kinds);
     } else if (message.error !== undefined) {
       this.onError?.(message.error);
     } else if (message.publishAlso !== undefined) {

@@ -103,16 +103,10 @@ export interface SessionOptions {
 
 const RECONNECT_DELAYS_MS = [250, 500, 1_000, 2_000, 4_000];
 /**
- * After a new member: a keyframe at every frame (15/s) for the first half second, when the
- * joiner's media path comes up (on loopback 50 to 150 ms after the member list), then two more.
- * With only the 300 ms repeat, a joiner waited about 300 ms after its media session for a frame
- * it could decode.
+ * A remote whose frames decrypt while its decoder waits for a keyframe is asked again for one
+ * at most this often (the controller may drop a request that came soon after another one's).
  */
-const KEYFRAME_REPEATS_MS = [
-  ...Array.from({ length: 8 }, (_, i) => Math.round(((i + 1) * 1_000) / 15)),
-  800,
-  1_600,
-];
+const KEYFRAME_ASK_INTERVAL_MS = 200;
 /** Close codes after which the page does not join again: replaced, refused. */
 const FINAL_CLOSE_CODES = [4001, 4003];
 
@@ -137,6 +131,8 @@ interface Remote {
   /** Frames decrypt asynchronously; they are decoded in arrival order. */
   chain: Promise<void>;
   lastFrameId: number | undefined;
+  /** When this page last asked for a keyframe of this remote's stream. */
+  keyframeAskedAt: number | undefined;
 }
 
 export class MeetingSession {
@@ -347,9 +343,13 @@ export class MeetingSession {
     member.onEpoch = (epoch) => {
       if (this.session !== session) return;
       this.mlsEpoch = epoch;
-      // Receivers drop what they cannot decrypt: new keys, new keyframes.
-      this.keyframeBurst();
+      // New keys: what could not be decrypted before decodes from the next keyframe on.
+      session.requestKeyframe();
       this.changed();
+    };
+    session.onKeyframeWanted = (kinds) => {
+      if (kinds.includes('camera')) this.camera?.keyframeNow();
+      if (kinds.includes('screen')) this.screen?.keyframeNow();
     };
     this.publisher = session.publisher('camera');
     if (this.audioSupported) this.audioPublisher = session.publisher('audio');
@@ -373,7 +373,10 @@ export class MeetingSession {
       this.currentJoin().mediaAt ??= performance.now();
       this.state = 'connected';
       this.error = undefined;
-      this.keyframeBurst();
+      // A new path both ways: keyframes from the others, and one of this page's own.
+      session.requestKeyframe();
+      this.camera?.keyframeNow();
+      this.screen?.keyframeNow();
       this.changed();
     };
     session.onError = (error) => {
@@ -384,10 +387,18 @@ export class MeetingSession {
     this.setMembers(session.participants, session.screenSharing, session.activeSpeakers);
     this.error = undefined;
     this.state = 'connected';
-    this.startCamera(
-      low32(mediaPublisherId(this.meetingId as MeetingId, session.participantId as ParticipantId)),
-    );
-    this.keyframeBurst();
+    // A camera's first frame is a keyframe; one that ran before (a rejoin) sends one now.
+    if (this.camera !== undefined) this.camera.keyframeNow();
+    else
+      this.startCamera(
+        low32(
+          mediaPublisherId(this.meetingId as MeetingId, session.participantId as ParticipantId),
+        ),
+      );
+    this.screen?.keyframeNow();
+    // Media is up: with the keys in too, a keyframe of every stream shown here is wanted now
+    // (else when the keys come: onEpoch).
+    if (member.epoch !== undefined) session.requestKeyframe();
     this.changed();
   }
 
@@ -397,7 +408,6 @@ export class MeetingSession {
     speakers: readonly string[],
   ): void {
     const meeting = this.meetingId as MeetingId;
-    const added = members.some((m) => !this.members.includes(m));
     this.members = [...members];
     this.sharing = sharing.filter((m) => members.includes(m));
     this.layout?.setMembers(members, this.sharing, speakers);
@@ -424,8 +434,6 @@ export class MeetingSession {
     for (const participant of this.audio.retain(members)) {
       this.assembler.forget(mediaStreamId(meeting, participant as ParticipantId, 'audio'));
     }
-    // A new member has no decoder state yet: it needs a keyframe.
-    if (added) this.keyframeBurst();
   }
 
   private signalingClosed(session: LibrarySession, code: number, reason: string): void {
@@ -450,23 +458,6 @@ export class MeetingSession {
     this.error = `signaling closed (${code}${reason === '' ? '' : ` ${reason}`})`;
     this.beginRejoin();
     this.retry();
-  }
-
-  /**
-   * Keyframes now, at every frame for half a second, then twice more over the next 1.6 s
-   * (KEYFRAME_REPEATS_MS). A receiver decodes nothing until a
-   * keyframe, and nothing says when a new member's media path is up: the member list reaches
-   * publishers before the joiner's session and the controller's routes exist. A keyframe request
-   * from the receiver (not in the protocols yet) would replace these repeats; the periodic
-   * keyframe (every 2 s) covers anything they miss.
-   */
-  private keyframeBurst(): void {
-    const request = () => {
-      this.camera?.requestKeyframe();
-      this.screen?.requestKeyframe();
-    };
-    request();
-    for (const delay of KEYFRAME_REPEATS_MS) setTimeout(request, delay);
   }
 
   private startCamera(code: number): void {
@@ -567,7 +558,12 @@ export class MeetingSession {
     if (remote === undefined) {
       const video = new RemoteVideo(participant, kind === 'screen' ? 'screen' : 'camera');
       video.onDecoded = () => this.decoded(video);
-      remote = { video, chain: Promise.resolve(), lastFrameId: undefined };
+      remote = {
+        video,
+        chain: Promise.resolve(),
+        lastFrameId: undefined,
+        keyframeAskedAt: undefined,
+      };
       remotes.set(participant, remote);
       this.changed();
     }
@@ -602,6 +598,16 @@ export class MeetingSession {
       if (target.video.decode(opened.plaintext, frame.keyframe, frame.captureTimeUs)) {
         this.decodingGeneration = generation;
         this.reached(generation, 'firstKeyframeAt');
+      } else if (target.video.wantsKeyframe) {
+        // Its frames decrypt but cannot be decoded before a keyframe: ask its publisher.
+        const now = performance.now();
+        if (
+          target.keyframeAskedAt === undefined ||
+          now - target.keyframeAskedAt >= KEYFRAME_ASK_INTERVAL_MS
+        ) {
+          target.keyframeAskedAt = now;
+          this.session?.requestKeyframe(participant);
+        }
       }
     });
   }
