@@ -610,6 +610,9 @@ export class MeetingSession {
         }
       }
     });
+    // A frame the decoder refused (it throws on a chunk it cannot take) must not stop the
+    // frames after it: decoding resumes at a keyframe.
+    target.chain = target.chain.catch(() => target.video.resync());
   }
 
   /** Times a step of receiving, when it happened in the current media session. */
