@@ -79,9 +79,11 @@ export interface JoinOptions extends HttpOptions {
   readonly media?: MediaConnect;
   /**
    * Told when each step of the join ends (`performance.now()`), for timing a join by stage:
-   * the meeting looked up, signaling open, the join sent, its answer, media accepted. A retry
-   * goes through the steps again. The controller's answer comes with the last two steps when
-   * it let the member in.
+   * the meeting looked up, the MLS member's key package made (with `e2ee`; made while signaling
+   * opens), signaling open, the join sent, its answer, media accepted, and (with `e2ee`) the
+   * member's first MLS epoch entered, which may come before or after media. A retry goes
+   * through the steps again. The controller's answer comes with `join-answered` and
+   * `media-connected` when it let the member in.
    */
   readonly onStage?: (stage: JoinStage, atMs: number, answer?: JoinResponse) => void;
 }
@@ -111,13 +113,22 @@ export function tokenSubject(token: string): string {
  * Passes every message `signaling` received, from the first, through `member` in order, and
  * sends its answers back on the same connection. Call it again whenever a message arrives.
  */
-function mlsPump(signaling: SignalingConnection, member: E2eeMember): () => void {
+function mlsPump(
+  signaling: SignalingConnection,
+  member: E2eeMember,
+  onFirstEpoch: () => void,
+): () => void {
   let handled = 0;
+  let inGroup = false;
   return () => {
     while (handled < signaling.received.length) {
       const message = signaling.received[handled++] as ServerMessage;
       void member.handle(message).then((replies) => {
         for (const reply of replies) signaling.send(reply);
+        if (!inGroup && member.epoch !== undefined) {
+          inGroup = true;
+          onFirstEpoch();
+        }
       });
     }
   };
@@ -125,7 +136,13 @@ function mlsPump(signaling: SignalingConnection, member: E2eeMember): () => void
 
 /** The steps of a join, in order (see `JoinOptions.onStage`). */
 export type JoinStage =
-  'meeting-info' | 'signaling-open' | 'join-sent' | 'join-answered' | 'media-connected';
+  | 'meeting-info'
+  | 'key-package'
+  | 'signaling-open'
+  | 'join-sent'
+  | 'join-answered'
+  | 'media-connected'
+  | 'mls-epoch';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -200,6 +217,11 @@ export class MeetingSession implements DatagramSink {
   onMediaLost: (() => void) | null = null;
   /** A controller error after the join (a refused token request...). */
   onError: ((error: NonNullable<ServerMessage['error']>) => void) | null = null;
+  /**
+   * A receiver asked for a keyframe of these video streams of this participant (`camera`,
+   * `screen`): encode one now.
+   */
+  onKeyframeWanted: ((kinds: readonly string[]) => void) | null = null;
 
   /**
    * The second handler this participant publishes to (the meeting's hub), when the controller
@@ -285,7 +307,12 @@ export class MeetingSession implements DatagramSink {
       }
       // A fresh MLS member per join: the controller replaces an old leaf with the new one.
       const [member, signaling] = await Promise.all([
-        participant === undefined ? undefined : E2eeMember.create(meeting.meetingId, participant),
+        participant === undefined
+          ? undefined
+          : E2eeMember.create(meeting.meetingId, participant).then((created) => {
+              stage('key-package');
+              return created;
+            }),
         openSignaling(meeting.controller),
       ]);
       stage('signaling-open');
@@ -324,7 +351,10 @@ export class MeetingSession implements DatagramSink {
       }
       options.onStage?.('join-answered', answeredAt, response);
       // The MLS member starts on the controller's messages now, while media connects.
-      const pump = member === undefined ? () => undefined : mlsPump(signaling, member);
+      const pump =
+        member === undefined
+          ? () => undefined
+          : mlsPump(signaling, member, () => stage('mls-epoch'));
       signaling.onMessage = pump;
       pump();
       try {
@@ -388,6 +418,15 @@ export class MeetingSession implements DatagramSink {
   /** Tells the controller this participant speaks. */
   speak(): void {
     this.signaling.send({ speaker: {} });
+  }
+
+  /**
+   * Asks for a keyframe: of `publisher`'s video (a participant id), or of every publisher whose
+   * video this participant receives. The controller asks each publisher at most once in a
+   * short interval (core/mc), so a request soon after another one's may be dropped.
+   */
+  requestKeyframe(publisher?: string): void {
+    this.signaling.send({ keyframeRequest: { publisher: publisher ?? '' } });
   }
 
   /**
@@ -471,6 +510,8 @@ export class MeetingSession implements DatagramSink {
       this.onKeyEpoch?.(message.keyMaterial.epoch);
     } else if (message.move?.mediaHandler !== undefined) {
       void this.move(message.move.mediaHandler, message.move.connectionToken);
+    } else if (message.keyframeWanted !== undefined) {
+      this.onKeyframeWanted?.(message.keyframeWanted.kinds);
     } else if (message.error !== undefined) {
       this.onError?.(message.error);
     } else if (message.publishAlso !== undefined) {

@@ -13,6 +13,7 @@ export {
 } from './handlers.ts';
 export {
   DEFAULT_MEETING_TIMING,
+  KEYFRAME_REQUEST_INTERVAL_MS,
   MeetingMachine,
   homeIn,
   holds,

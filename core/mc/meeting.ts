@@ -32,6 +32,12 @@
  *   `keyRetryCapMs` (core/backpressure/backoff); superseded epochs are erased.
  * - sessions: a member's session is written with a TTL on join and refreshed by its heartbeats
  *   and messages; a member silent for the TTL has left.
+ * - keyframes: a member whose decoder cannot start (a new stream, keys of a new epoch, lost
+ *   frames) asks for a keyframe; the controller asks each publisher whose video the plan in
+ *   force delivers to that member (or the one it named) to encode one now, each publisher at
+ *   most once per `keyframeRequestIntervalMs`: a request within the interval is held and sent
+ *   when it ends (one for all held), since the keyframe sent before may have gone out before
+ *   the new receiver's path was up.
  */
 import type { HandlerId, MediaKind, MeetingId, ParticipantId, RegionId } from '../ids.ts';
 import type { LayoutRequest } from '../layout/types.ts';
@@ -129,8 +135,16 @@ export interface MeetingConfig {
    * epochs (the simulator's key model).
    */
   readonly mls?: MlsDeliveryConfig;
+  /**
+   * A publisher is asked for a keyframe at most once per this many ms (default
+   * `KEYFRAME_REQUEST_INTERVAL_MS`); requests within it are held until it ends.
+   */
+  readonly keyframeRequestIntervalMs?: number;
   readonly mutations?: MeetingMutations;
 }
+
+/** Default of `MeetingConfig.keyframeRequestIntervalMs`: about one frame at 15 frames/s. */
+export const KEYFRAME_REQUEST_INTERVAL_MS = 60;
 
 export type CrossRegionStrategy = 'cascade' | 'single-region';
 
@@ -195,6 +209,15 @@ export type MeetingInput =
   | { readonly type: 'mls-processed'; readonly participant: ParticipantId; readonly epoch: number }
   /** A member asks for fresh keys (manual rotation). */
   | { readonly type: 'rotate-keys'; readonly participant: ParticipantId }
+  /**
+   * A member cannot decode until a keyframe: of `publisher`'s video, or (undefined) of every
+   * publisher whose video it receives.
+   */
+  | {
+      readonly type: 'keyframe-request';
+      readonly participant: ParticipantId;
+      readonly publisher: ParticipantId | undefined;
+    }
   /** The endpoint lost a handler (silence or a closed connection). */
   | { readonly type: 'handler-lost'; readonly handler: HandlerId }
   /** A handler the meeting uses is draining: replan without it (it still acknowledges). */
@@ -236,6 +259,12 @@ export type MeetingOutput =
       readonly participant: ParticipantId;
       readonly handler: HandlerId | null;
       readonly token: ConnectionGrant | null;
+    }
+  /** Ask a member to encode a keyframe of these video streams of its own now. */
+  | {
+      readonly type: 'keyframe-request';
+      readonly participant: ParticipantId;
+      readonly kinds: readonly MediaKind[];
     }
   /** The answer to a token request: a token for the handler asked for, or why not. */
   | { readonly type: 'connection-token'; readonly token: ConnectionGrant }
@@ -370,6 +399,10 @@ export class MeetingMachine {
   private readonly lastSeen = new Map<ParticipantId, number>();
   /** The second handler each member was last told to publish to (see `publish-also`). */
   private readonly publishingAlso = new Map<ParticipantId, HandlerId>();
+  /** When each member was last asked for a keyframe (see `keyframe-request`). */
+  private readonly keyframeAskedAt = new Map<ParticipantId, number>();
+  /** Keyframe requests held until the publisher's interval ends: the streams asked for. */
+  private readonly keyframeHeld = new Map<ParticipantId, Set<MediaKind>>();
   /**
    * No retransmission (command or key) is due before this, nor a session expiry before
    * `nextExpiryAt`. Both may be early (an acknowledgement or a heartbeat only makes the true
@@ -523,6 +556,8 @@ export class MeetingMachine {
         this.seen(input.participant, now);
         if (this.mls === undefined) return this.keyEvent({ type: 'rotate' }, now);
         return this.toMls(input.participant, now, { type: 'rotate' });
+      case 'keyframe-request':
+        return this.keyframeRequest(input.participant, input.publisher, now);
       case 'handler-lost':
         return this.handlerLost(input.handler, now);
       case 'handler-draining':
@@ -541,6 +576,7 @@ export class MeetingMachine {
     if (this.keyDeadline !== null && this.keyDeadline <= now) this.keyEvent({ type: 'tick' }, now);
     if (this.nextRetryAt !== null && this.nextRetryAt <= now) this.retransmit(now);
     if (this.nextExpiryAt !== null && this.nextExpiryAt <= now) this.expireSessions(now);
+    if (this.keyframeHeld.size > 0) this.askForKeyframes(now);
   }
 
   /** Resends the commands and keys whose acknowledgement is overdue. */
@@ -617,6 +653,8 @@ export class MeetingMachine {
       next = this.nextExpiryAt;
     const mls = this.mls?.pollTimeout() ?? null;
     if (mls !== null && (next === null || mls < next)) next = mls;
+    const keyframe = this.keyframeHeld.size === 0 ? null : this.keyframeDeadline();
+    if (keyframe !== null && (next === null || keyframe < next)) next = keyframe;
     return next;
   }
 
@@ -835,11 +873,67 @@ export class MeetingMachine {
     this.pendingKeys.delete(participant);
     this.lostMedia.delete(participant);
     this.publishingAlso.delete(participant);
+    this.keyframeAskedAt.delete(participant);
+    this.keyframeHeld.delete(participant);
     this.outputs.push({ type: 'session-delete', participant });
     if (this.mls === undefined) this.keyEvent({ type: 'leave', participant }, now);
     else if (this.config.mutations?.keepLeaversInMlsGroup !== true)
       this.toMls(participant, now, { type: 'leave', participant });
     this.replan(now);
+  }
+
+  /**
+   * Asks for a keyframe each publisher whose video (not audio: every audio frame decodes on
+   * its own) the plan in force delivers to `participant`, or only `publisher` when named; a
+   * publisher asked within the interval is not asked again.
+   */
+  private keyframeRequest(
+    participant: ParticipantId,
+    publisher: ParticipantId | undefined,
+    now: number,
+  ): void {
+    if (!this.roster.members.has(participant)) return;
+    this.seen(participant, now);
+    const kinds = new Map<ParticipantId, MediaKind[]>();
+    for (const route of this.plan?.deliveries ?? []) {
+      if (route.subscriber !== participant || route.kind === 'audio') continue;
+      if (publisher !== undefined && route.publisher !== publisher) continue;
+      if (route.publisher === participant || !this.roster.members.has(route.publisher)) continue;
+      const list = kinds.get(route.publisher) ?? [];
+      if (!list.includes(route.kind)) list.push(route.kind);
+      kinds.set(route.publisher, list);
+    }
+    for (const [asked, streams] of kinds) {
+      const held = this.keyframeHeld.get(asked) ?? new Set<MediaKind>();
+      for (const kind of streams) held.add(kind);
+      this.keyframeHeld.set(asked, held);
+    }
+    this.askForKeyframes(now);
+  }
+
+  private get keyframeInterval(): number {
+    return this.config.keyframeRequestIntervalMs ?? KEYFRAME_REQUEST_INTERVAL_MS;
+  }
+
+  /** Sends each held keyframe request whose publisher's interval has ended. */
+  private askForKeyframes(now: number): void {
+    for (const [asked, held] of this.keyframeHeld) {
+      const last = this.keyframeAskedAt.get(asked);
+      if (last !== undefined && now - last < this.keyframeInterval) continue;
+      this.keyframeHeld.delete(asked);
+      this.keyframeAskedAt.set(asked, now);
+      this.outputs.push({ type: 'keyframe-request', participant: asked, kinds: [...held].sort() });
+    }
+  }
+
+  /** When the earliest held keyframe request is due. */
+  private keyframeDeadline(): number | null {
+    let next: number | null = null;
+    for (const asked of this.keyframeHeld.keys()) {
+      const at = (this.keyframeAskedAt.get(asked) ?? 0) + this.keyframeInterval;
+      if (next === null || at < next) next = at;
+    }
+    return next;
   }
 
   private changeMember(participant: ParticipantId, now: number, change: (m: Member) => void) {

@@ -435,6 +435,11 @@ export class ControllerDriver {
           );
         return;
       }
+      case 'keyframe-request':
+        this.peer(meeting, output.participant)?.send({
+          keyframeWanted: { kinds: [...output.kinds] },
+        });
+        return;
       case 'connection-token':
         this.peer(meeting, output.token.participant)?.send(
           this.tokenMessage(output.token).then(({ handler, token }) => ({

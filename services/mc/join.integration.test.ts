@@ -400,6 +400,15 @@ describe('MC join over WebSocket signaling', () => {
     expect(new Set(got.a)).toEqual(new Set([b.participantId]));
     expect(new Set(got.b)).toEqual(new Set([a.participantId]));
     expect(a.participants).toEqual(expect.arrayContaining([a.participantId, b.participantId]));
+    // A keyframe request reaches the publisher whose video the requester receives, through the
+    // controller: b asks for every stream it receives, a names b.
+    const wanted = { a: [] as (readonly string[])[], b: [] as (readonly string[])[] };
+    a.onKeyframeWanted = (kinds) => wanted.a.push(kinds);
+    b.onKeyframeWanted = (kinds) => wanted.b.push(kinds);
+    b.requestKeyframe();
+    a.requestKeyframe(b.participantId);
+    await eventually(() => wanted.a.length === 1 && wanted.b.length === 1, 10_000, 'keyframes');
+    expect(wanted).toEqual({ a: [['camera']], b: [['camera']] });
     await Promise.all([a.leave(), b.leave()]);
 
     // A wrong password, an unscoped token and an unknown meeting: typed errors.

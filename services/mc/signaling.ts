@@ -286,6 +286,15 @@ export class SignalingConnection implements SignalingPeer {
         handler: handlerId(message.tokenRequest.handler),
       };
     }
+    if (message.keyframeRequest !== undefined) {
+      const publisher = message.keyframeRequest.publisher;
+      if (publisher !== '' && !NAME.test(publisher)) return undefined;
+      return {
+        type: 'keyframe-request',
+        participant,
+        publisher: publisher === '' ? undefined : participantId(publisher),
+      };
+    }
     if (message.keyAck !== undefined) {
       return { type: 'key-ack', participant, epoch: message.keyAck.epoch };
     }

@@ -165,6 +165,9 @@ export function meetingOutput(
     case 'token-refused':
       w.tokenReply = out;
       return;
+    case 'keyframe-request':
+      // Simulated clients carry no video (a stream is delivered or not): no keyframe to make.
+      return;
     case 'meeting-ended':
       for (const id of out.handlers) {
         const handler = w.handlersById.get(id);

@@ -72,10 +72,24 @@ export interface JoinTiming {
   loggedInAt?: number;
   /** GC answered the lookup or creation (first join only). */
   meetingAt?: number;
+  /** This join's MLS member made its key package (made while signaling opens). */
+  keyPackageAt?: number;
+  /** The signaling session to the controller is open. */
+  signalingOpenAt?: number;
+  /** The join request went out. */
+  joinSentAt?: number;
   /** The controller's join answer arrived. */
   joinedAt?: number;
   /** The handler accepted the media session. */
   mediaAt?: number;
+  /** The MLS member entered its first epoch (joined from the welcome, or created the group). */
+  keysAt?: number;
+  /** A remote's first video frame came whole through the new media session (still sealed). */
+  firstReceivedAt?: number;
+  /** A remote's first video frame decrypted. */
+  firstDecryptedAt?: number;
+  /** A remote's first decrypted keyframe went to a decoder (what came before it was skipped). */
+  firstKeyframeAt?: number;
   /** Nobody else was in the meeting at the join answer: the first frame waits for a second member. */
   alone?: boolean;
   firstFrameAt: number | undefined;
@@ -89,16 +103,10 @@ export interface SessionOptions {
 
 const RECONNECT_DELAYS_MS = [250, 500, 1_000, 2_000, 4_000];
 /**
- * After a new member: a keyframe at every frame (15/s) for the first half second, when the
- * joiner's media path comes up (on loopback 50 to 150 ms after the member list), then two more.
- * With only the 300 ms repeat, a joiner waited about 300 ms after its media session for a frame
- * it could decode.
+ * A remote whose frames decrypt while its decoder waits for a keyframe is asked again for one
+ * at most this often (the controller may drop a request that came soon after another one's).
  */
-const KEYFRAME_REPEATS_MS = [
-  ...Array.from({ length: 8 }, (_, i) => Math.round(((i + 1) * 1_000) / 15)),
-  800,
-  1_600,
-];
+const KEYFRAME_ASK_INTERVAL_MS = 200;
 /** Close codes after which the page does not join again: replaced, refused. */
 const FINAL_CLOSE_CODES = [4001, 4003];
 
@@ -123,6 +131,8 @@ interface Remote {
   /** Frames decrypt asynchronously; they are decoded in arrival order. */
   chain: Promise<void>;
   lastFrameId: number | undefined;
+  /** When this page last asked for a keyframe of this remote's stream. */
+  keyframeAskedAt: number | undefined;
 }
 
 export class MeetingSession {
@@ -275,13 +285,17 @@ export class MeetingSession {
           SignalingConnection.over(await this.options.signaling(controller)),
         media: (handler, token) => this.options.media.connect(handler, token),
         onStage: (stage, at, answer) => {
+          if (stage === 'key-package') timing.keyPackageAt ??= at;
+          else if (stage === 'signaling-open') timing.signalingOpenAt ??= at;
+          else if (stage === 'join-sent') timing.joinSentAt ??= at;
+          else if (stage === 'mls-epoch') timing.keysAt ??= at;
           if (answer === undefined) return;
           if (stage === 'join-answered') {
             timing.joinedAt ??= at;
             timing.alone ??= answer.participants.length <= 1;
             this.joiningHandler = answer.mediaHandler;
             this.state = 'connecting-media';
-          } else {
+          } else if (stage === 'media-connected') {
             timing.mediaAt ??= at;
           }
           this.changed();
@@ -329,9 +343,13 @@ export class MeetingSession {
     member.onEpoch = (epoch) => {
       if (this.session !== session) return;
       this.mlsEpoch = epoch;
-      // Receivers drop what they cannot decrypt: new keys, new keyframes.
-      this.keyframeBurst();
+      // New keys: what could not be decrypted before decodes from the next keyframe on.
+      session.requestKeyframe();
       this.changed();
+    };
+    session.onKeyframeWanted = (kinds) => {
+      if (kinds.includes('camera')) this.camera?.keyframeNow();
+      if (kinds.includes('screen')) this.screen?.keyframeNow();
     };
     this.publisher = session.publisher('camera');
     if (this.audioSupported) this.audioPublisher = session.publisher('audio');
@@ -355,7 +373,10 @@ export class MeetingSession {
       this.currentJoin().mediaAt ??= performance.now();
       this.state = 'connected';
       this.error = undefined;
-      this.keyframeBurst();
+      // A new path both ways: keyframes from the others, and one of this page's own.
+      session.requestKeyframe();
+      this.camera?.keyframeNow();
+      this.screen?.keyframeNow();
       this.changed();
     };
     session.onError = (error) => {
@@ -366,10 +387,18 @@ export class MeetingSession {
     this.setMembers(session.participants, session.screenSharing, session.activeSpeakers);
     this.error = undefined;
     this.state = 'connected';
-    this.startCamera(
-      low32(mediaPublisherId(this.meetingId as MeetingId, session.participantId as ParticipantId)),
-    );
-    this.keyframeBurst();
+    // A camera's first frame is a keyframe; one that ran before (a rejoin) sends one now.
+    if (this.camera !== undefined) this.camera.keyframeNow();
+    else
+      this.startCamera(
+        low32(
+          mediaPublisherId(this.meetingId as MeetingId, session.participantId as ParticipantId),
+        ),
+      );
+    this.screen?.keyframeNow();
+    // Media is up: with the keys in too, a keyframe of every stream shown here is wanted now
+    // (else when the keys come: onEpoch).
+    if (member.epoch !== undefined) session.requestKeyframe();
     this.changed();
   }
 
@@ -379,7 +408,6 @@ export class MeetingSession {
     speakers: readonly string[],
   ): void {
     const meeting = this.meetingId as MeetingId;
-    const added = members.some((m) => !this.members.includes(m));
     this.members = [...members];
     this.sharing = sharing.filter((m) => members.includes(m));
     this.layout?.setMembers(members, this.sharing, speakers);
@@ -406,8 +434,6 @@ export class MeetingSession {
     for (const participant of this.audio.retain(members)) {
       this.assembler.forget(mediaStreamId(meeting, participant as ParticipantId, 'audio'));
     }
-    // A new member has no decoder state yet: it needs a keyframe.
-    if (added) this.keyframeBurst();
   }
 
   private signalingClosed(session: LibrarySession, code: number, reason: string): void {
@@ -432,23 +458,6 @@ export class MeetingSession {
     this.error = `signaling closed (${code}${reason === '' ? '' : ` ${reason}`})`;
     this.beginRejoin();
     this.retry();
-  }
-
-  /**
-   * Keyframes now, at every frame for half a second, then twice more over the next 1.6 s
-   * (KEYFRAME_REPEATS_MS). A receiver decodes nothing until a
-   * keyframe, and nothing says when a new member's media path is up: the member list reaches
-   * publishers before the joiner's session and the controller's routes exist. A keyframe request
-   * from the receiver (not in the protocols yet) would replace these repeats; the periodic
-   * keyframe (every 2 s) covers anything they miss.
-   */
-  private keyframeBurst(): void {
-    const request = () => {
-      this.camera?.requestKeyframe();
-      this.screen?.requestKeyframe();
-    };
-    request();
-    for (const delay of KEYFRAME_REPEATS_MS) setTimeout(request, delay);
   }
 
   private startCamera(code: number): void {
@@ -549,12 +558,18 @@ export class MeetingSession {
     if (remote === undefined) {
       const video = new RemoteVideo(participant, kind === 'screen' ? 'screen' : 'camera');
       video.onDecoded = () => this.decoded(video);
-      remote = { video, chain: Promise.resolve(), lastFrameId: undefined };
+      remote = {
+        video,
+        chain: Promise.resolve(),
+        lastFrameId: undefined,
+        keyframeAskedAt: undefined,
+      };
       remotes.set(participant, remote);
       this.changed();
     }
     const target = remote;
     const generation = this.mediaGeneration;
+    this.reached(generation, 'firstReceivedAt');
     target.chain = target.chain.then(async () => {
       const opened = await member.openFrom(
         participant,
@@ -566,6 +581,7 @@ export class MeetingSession {
         target.video.resync();
         return;
       }
+      this.reached(generation, 'firstDecryptedAt');
       if (kind === 'camera') {
         this.lastSealed.set(participant, {
           bytes: frame.bytes.slice(),
@@ -581,8 +597,31 @@ export class MeetingSession {
       target.lastFrameId = frame.frameId;
       if (target.video.decode(opened.plaintext, frame.keyframe, frame.captureTimeUs)) {
         this.decodingGeneration = generation;
+        this.reached(generation, 'firstKeyframeAt');
+      } else if (target.video.wantsKeyframe) {
+        // Its frames decrypt but cannot be decoded before a keyframe: ask its publisher.
+        const now = performance.now();
+        if (
+          target.keyframeAskedAt === undefined ||
+          now - target.keyframeAskedAt >= KEYFRAME_ASK_INTERVAL_MS
+        ) {
+          target.keyframeAskedAt = now;
+          this.session?.requestKeyframe(participant);
+        }
       }
     });
+    // A frame the decoder refused (it throws on a chunk it cannot take) must not stop the
+    // frames after it: decoding resumes at a keyframe.
+    target.chain = target.chain.catch(() => target.video.resync());
+  }
+
+  /** Times a step of receiving, when it happened in the current media session. */
+  private reached(
+    generation: number,
+    step: 'firstReceivedAt' | 'firstDecryptedAt' | 'firstKeyframeAt',
+  ): void {
+    if (generation !== this.mediaGeneration || this.joins.length === 0) return;
+    this.currentJoin()[step] ??= performance.now();
   }
 
   private decoded(video: RemoteVideo): void {

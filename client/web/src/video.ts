@@ -112,6 +112,18 @@ export class SyntheticCamera {
     this.keyframeWanted = true;
   }
 
+  /**
+   * A keyframe now (a receiver waits for one): encoded at once, the frame clock restarting
+   * from it, so the frame rate stays as it was.
+   */
+  keyframeNow(): void {
+    this.keyframeWanted = true;
+    if (this.timer === undefined) return;
+    clearInterval(this.timer);
+    this.timer = setInterval(() => this.tick(), 1000 / FRAME_RATE);
+    this.tick();
+  }
+
   private tick(): void {
     if (this.encoder.state !== 'configured' || this.encoder.encodeQueueSize > 2) return;
     const counter = this.counter++;

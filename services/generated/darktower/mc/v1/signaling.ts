@@ -233,6 +233,16 @@ export interface ClientMessage {
     | undefined;
   /** Field numbers from 21 on: 12 to 20 are left for other additions. */
   screenShare?: ScreenShare | undefined;
+  keyframeRequest?: KeyframeRequest | undefined;
+}
+
+/**
+ * The client cannot decode until a keyframe (a new stream, keys of a new MLS epoch, frames
+ * lost): the controller asks the publisher of `publisher` (a participant id), or, empty, every
+ * publisher whose video it delivers to this client, for a keyframe now (KeyframeWanted).
+ */
+export interface KeyframeRequest {
+  publisher: string;
 }
 
 /** The first message of a connection: who the user is (AC's JWT) and the meeting. */
@@ -333,6 +343,15 @@ export interface ServerMessage {
   mlsCommitRejected?: MlsCommitRejected | undefined;
   meetingEnded?: MeetingEnded | undefined;
   publishAlso?: PublishAlso | undefined;
+  keyframeWanted?: KeyframeWanted | undefined;
+}
+
+/**
+ * Encode a keyframe of these video streams of yours now (`camera`, `screen`): a receiver asked
+ * for one (KeyframeRequest).
+ */
+export interface KeyframeWanted {
+  kinds: string[];
 }
 
 /**
@@ -503,6 +522,7 @@ function createBaseClientMessage(): ClientMessage {
     mlsProcessed: undefined,
     rotateKeys: undefined,
     screenShare: undefined,
+    keyframeRequest: undefined,
   };
 }
 
@@ -543,6 +563,9 @@ export const ClientMessage: MessageFns<ClientMessage> = {
     }
     if (message.screenShare !== undefined) {
       ScreenShare.encode(message.screenShare, writer.uint32(170).fork()).join();
+    }
+    if (message.keyframeRequest !== undefined) {
+      KeyframeRequest.encode(message.keyframeRequest, writer.uint32(178).fork()).join();
     }
     return writer;
   },
@@ -656,6 +679,14 @@ export const ClientMessage: MessageFns<ClientMessage> = {
             message.screenShare = ScreenShare.decode(reader, reader.uint32());
             continue;
           }
+          case 22: {
+            if (tag !== 178) {
+              break;
+            }
+
+            message.keyframeRequest = KeyframeRequest.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -710,6 +741,11 @@ export const ClientMessage: MessageFns<ClientMessage> = {
         : isSet(object.screen_share)
         ? ScreenShare.fromJSON(object.screen_share)
         : undefined,
+      keyframeRequest: isSet(object.keyframeRequest)
+        ? KeyframeRequest.fromJSON(object.keyframeRequest)
+        : isSet(object.keyframe_request)
+        ? KeyframeRequest.fromJSON(object.keyframe_request)
+        : undefined,
     };
   },
 
@@ -750,6 +786,9 @@ export const ClientMessage: MessageFns<ClientMessage> = {
     }
     if (message.screenShare !== undefined) {
       obj.screenShare = ScreenShare.toJSON(message.screenShare);
+    }
+    if (message.keyframeRequest !== undefined) {
+      obj.keyframeRequest = KeyframeRequest.toJSON(message.keyframeRequest);
     }
     return obj;
   },
@@ -793,6 +832,76 @@ export const ClientMessage: MessageFns<ClientMessage> = {
     message.screenShare = (object.screenShare !== undefined && object.screenShare !== null)
       ? ScreenShare.fromPartial(object.screenShare)
       : undefined;
+    message.keyframeRequest = (object.keyframeRequest !== undefined && object.keyframeRequest !== null)
+      ? KeyframeRequest.fromPartial(object.keyframeRequest)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseKeyframeRequest(): KeyframeRequest {
+  return { publisher: "" };
+}
+
+export const KeyframeRequest: MessageFns<KeyframeRequest> = {
+  encode(message: KeyframeRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.publisher !== "") {
+      writer.uint32(10).string(message.publisher);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): KeyframeRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseKeyframeRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.publisher = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): KeyframeRequest {
+    return { publisher: isSet(object.publisher) ? globalThis.String(object.publisher) : "" };
+  },
+
+  toJSON(message: KeyframeRequest): unknown {
+    const obj: any = {};
+    if (message.publisher !== "") {
+      obj.publisher = message.publisher;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<KeyframeRequest>, I>>(base?: I): KeyframeRequest {
+    return KeyframeRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<KeyframeRequest>, I>>(object: I): KeyframeRequest {
+    const message = createBaseKeyframeRequest();
+    message.publisher = object.publisher ?? "";
     return message;
   },
 };
@@ -1670,6 +1779,7 @@ function createBaseServerMessage(): ServerMessage {
     mlsCommitRejected: undefined,
     meetingEnded: undefined,
     publishAlso: undefined,
+    keyframeWanted: undefined,
   };
 }
 
@@ -1719,6 +1829,9 @@ export const ServerMessage: MessageFns<ServerMessage> = {
     }
     if (message.publishAlso !== undefined) {
       PublishAlso.encode(message.publishAlso, writer.uint32(170).fork()).join();
+    }
+    if (message.keyframeWanted !== undefined) {
+      KeyframeWanted.encode(message.keyframeWanted, writer.uint32(178).fork()).join();
     }
     return writer;
   },
@@ -1856,6 +1969,14 @@ export const ServerMessage: MessageFns<ServerMessage> = {
             message.publishAlso = PublishAlso.decode(reader, reader.uint32());
             continue;
           }
+          case 22: {
+            if (tag !== 178) {
+              break;
+            }
+
+            message.keyframeWanted = KeyframeWanted.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1929,6 +2050,11 @@ export const ServerMessage: MessageFns<ServerMessage> = {
         : isSet(object.publish_also)
         ? PublishAlso.fromJSON(object.publish_also)
         : undefined,
+      keyframeWanted: isSet(object.keyframeWanted)
+        ? KeyframeWanted.fromJSON(object.keyframeWanted)
+        : isSet(object.keyframe_wanted)
+        ? KeyframeWanted.fromJSON(object.keyframe_wanted)
+        : undefined,
     };
   },
 
@@ -1979,6 +2105,9 @@ export const ServerMessage: MessageFns<ServerMessage> = {
     if (message.publishAlso !== undefined) {
       obj.publishAlso = PublishAlso.toJSON(message.publishAlso);
     }
+    if (message.keyframeWanted !== undefined) {
+      obj.keyframeWanted = KeyframeWanted.toJSON(message.keyframeWanted);
+    }
     return obj;
   },
 
@@ -2028,6 +2157,76 @@ export const ServerMessage: MessageFns<ServerMessage> = {
     message.publishAlso = (object.publishAlso !== undefined && object.publishAlso !== null)
       ? PublishAlso.fromPartial(object.publishAlso)
       : undefined;
+    message.keyframeWanted = (object.keyframeWanted !== undefined && object.keyframeWanted !== null)
+      ? KeyframeWanted.fromPartial(object.keyframeWanted)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseKeyframeWanted(): KeyframeWanted {
+  return { kinds: [] };
+}
+
+export const KeyframeWanted: MessageFns<KeyframeWanted> = {
+  encode(message: KeyframeWanted, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.kinds) {
+      writer.uint32(10).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): KeyframeWanted {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseKeyframeWanted();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.kinds.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): KeyframeWanted {
+    return { kinds: globalThis.Array.isArray(object?.kinds) ? object.kinds.map((e: any) => globalThis.String(e)) : [] };
+  },
+
+  toJSON(message: KeyframeWanted): unknown {
+    const obj: any = {};
+    if (message.kinds?.length) {
+      obj.kinds = message.kinds;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<KeyframeWanted>, I>>(base?: I): KeyframeWanted {
+    return KeyframeWanted.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<KeyframeWanted>, I>>(object: I): KeyframeWanted {
+    const message = createBaseKeyframeWanted();
+    message.kinds = object.kinds?.map((e) => e) || [];
     return message;
   },
 };
