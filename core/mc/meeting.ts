@@ -49,7 +49,7 @@ import {
   type MlsDeliveryOutput,
   type MlsDeliveryState,
 } from '../mls/delivery.ts';
-import { planKeepingHomes, planRouting } from '../routing/planner.ts';
+import { planJoining, planKeepingHomes, planRouting } from '../routing/planner.ts';
 import { canonicalPlanHas, planTransition, type PlanStep } from '../routing/transition.ts';
 import { routeKey } from '../routing/keys.ts';
 import { routesOf as routesOfPlan } from '../routing/loads.ts';
@@ -301,7 +301,7 @@ export type MeetingOutput =
       readonly members: readonly ParticipantId[];
     };
 
-/** What a plan was made from besides its demand (see `planInputsUnchanged`). */
+/** What a plan was made from besides its demand (see `planInputsChange`). */
 interface PlanningInputs {
   readonly members: readonly ParticipantId[];
   readonly awayAt: readonly (HandlerId | undefined)[];
@@ -873,13 +873,19 @@ export class MeetingMachine {
       this.config.forwardAudio === true
         ? withAudioDemand(this.roster.members, layoutDemand)
         : layoutDemand;
-    const unchanged = this.plan !== null && this.planInputsUnchanged();
-    if (unchanged && sameDemand(this.demand, demand)) return undefined;
+    const change = this.plan === null ? 'other' : this.planInputsChange();
+    if (change === 'none' && sameDemand(this.demand, demand)) return undefined;
     const input = this.routingInput(demand);
     // Nobody joined, left, moved or lost a handler: only what is shown where changed, and the
     // members stay on their homes while those hold the new legs (no client moves on a new
-    // speaker or layout).
-    const planned = (unchanged ? planKeepingHomes(input) : undefined) ?? planRouting(input);
+    // speaker or layout). Members only joined: the others stay on their homes and only the
+    // joiners are placed. Either way, a full planning when that finds no plan.
+    const planned =
+      (change === 'none'
+        ? planKeepingHomes(input)
+        : change === 'joined'
+          ? planJoining(input)
+          : undefined) ?? planRouting(input);
     if (!planned.ok) {
       this.outputs.push({ type: 'plan-failed', error: planned.error });
       return planned.error;
@@ -936,25 +942,28 @@ export class MeetingMachine {
   }
 
   /**
-   * Whether the members, where each is connected when that is not its home, and the handlers'
-   * health are what the plan in force was made from. Not connected and connected at home are
-   * the same to the planner (either earns the existing-connection preference).
+   * How the members, where each is connected when that is not its home, and the handlers'
+   * health differ from what the plan in force was made from: `none`; `joined` when members were
+   * only added after the others (the others and the health as they were); else `other`. Not
+   * connected and connected at home are the same to the planner (either earns the
+   * existing-connection preference).
    */
-  private planInputsUnchanged(): boolean {
+  private planInputsChange(): 'none' | 'joined' | 'other' {
     const planned = this.plannedFrom;
     if (planned === undefined || planned.healthVersion !== this.handlers.healthVersion)
-      return false;
-    if (planned.members.length !== this.roster.members.size) return false;
+      return 'other';
+    if (planned.members.length > this.roster.members.size) return 'other';
     let index = 0;
     for (const member of this.roster.members.values()) {
-      if (planned.members[index] !== member.id) return false;
+      if (index === planned.members.length) return 'joined';
+      if (planned.members[index] !== member.id) return 'other';
       // A member now at its home confirms the plan, wherever it was when the plan was made (a
       // member once connected stays connected somewhere: only `connected` sets the handler).
       const away = this.awayFromHome(member);
-      if (away !== undefined && planned.awayAt[index] !== away) return false;
+      if (away !== undefined && planned.awayAt[index] !== away) return 'other';
       index++;
     }
-    return true;
+    return 'none';
   }
 
   private awayFromHome(member: Member): HandlerId | undefined {
