@@ -59,6 +59,7 @@ import type {
   RoutingError,
   RoutingHandler,
   RoutingInput,
+  RoutingParticipant,
   RoutingPlan,
   StreamDemand,
 } from '../routing/types.ts';
@@ -608,6 +609,11 @@ export class MeetingMachine {
     return this.outputs.poll();
   }
 
+  /** Whether `pollOutput` has something to give. */
+  get hasOutput(): boolean {
+    return this.outputs.waiting;
+  }
+
   pollTimeout(): number | null {
     if (this.ended) return null;
     let next = this.keyDeadline;
@@ -981,14 +987,18 @@ export class MeetingMachine {
     for (const load of this.plan?.loads ?? []) thisMeeting.set(load.handler, load.meetingBps);
     const handlers: RoutingHandler[] = [];
     for (const region of regions) this.handlers.routingHandlers(region, thisMeeting, handlers);
+    const participants: RoutingParticipant[] = [];
+    for (const m of this.roster.members.values()) {
+      const { id, region, joinOrder, connectedHandler } = m;
+      participants.push(
+        connectedHandler === undefined
+          ? { id, region, joinOrder }
+          : { id, region, joinOrder, currentHandler: connectedHandler },
+      );
+    }
     return {
       meeting: this.config.meeting,
-      participants: [...this.roster.members.values()].map((m) => ({
-        id: m.id,
-        region: m.region,
-        joinOrder: m.joinOrder,
-        ...(m.connectedHandler === undefined ? {} : { currentHandler: m.connectedHandler }),
-      })),
+      participants,
       handlers,
       demand,
       latencyMs: this.config.latencyMs,
