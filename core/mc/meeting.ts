@@ -11,7 +11,9 @@
  *   no new key epoch.
  * - when to replan: only when the demand (every member's layout, core/mc/layouts) or what the
  *   plan was made from (members, where each is connected when that is not its home, handler
- *   health) changed.
+ *   health) changed. How: with the members kept on their homes when only the demand changed
+ *   (core/routing `planKeepingHomes`) or members were only added (`planJoining`: only the
+ *   joiners placed), else, or when that finds no plan, afresh (`planRouting`).
  * - moving handlers between plans: one make-before-break transition at a time (core/routing
  *   `planTransition`), additions to every handler first, removals once every addition is
  *   acknowledged; plans made meanwhile are merged into the next transition. One route command
