@@ -24,4 +24,20 @@ describe('OutputQueue', () => {
     queue.push('c');
     expect(queue.poll()).toBe('c');
   });
+
+  it('says whether an output waits to be polled', () => {
+    const queue = new OutputQueue<number>();
+    expect(queue.waiting).toBe(false);
+    queue.push(1);
+    queue.push(2);
+    expect(queue.waiting).toBe(true);
+    queue.poll();
+    expect(queue.waiting).toBe(true);
+    queue.poll();
+    expect(queue.waiting).toBe(false);
+    queue.push(3);
+    expect(queue.waiting).toBe(true);
+    queue.clear();
+    expect(queue.waiting).toBe(false);
+  });
 });

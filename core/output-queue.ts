@@ -10,6 +10,11 @@ export class OutputQueue<T> {
     this.items.push(item);
   }
 
+  /** Whether an output is queued that has not been polled. */
+  get waiting(): boolean {
+    return this.head < this.items.length;
+  }
+
   /** Drops every output not yet polled. */
   clear(): void {
     this.items.length = 0;

@@ -295,9 +295,12 @@ export class ControllerEndpoint {
     }
   }
 
-  /** Queues the machine's outputs and files its next deadline. */
+  /**
+   * Queues the machine's outputs (an acknowledgement mostly gives none) and files its next
+   * deadline.
+   */
   private touched(machine: MeetingMachine): void {
-    this.markDirty(machine);
+    if (machine.hasOutput) this.markDirty(machine);
     this.deadlines.set(machine, machine.pollTimeout());
   }
 

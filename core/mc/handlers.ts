@@ -11,7 +11,7 @@
  */
 import type { HandlerLoadReport } from '../backpressure/admission.ts';
 import type { HandlerId, ParticipantId, RegionId } from '../ids.ts';
-import type { HandlerLoad, RoutingHandler } from '../routing/types.ts';
+import type { HandlerCapability, HandlerLoad, RoutingHandler } from '../routing/types.ts';
 
 /** A load report as the controller reads it: the handler's load plus what the planner needs. */
 export interface HandlerReport extends HandlerLoadReport {
@@ -37,6 +37,9 @@ export interface HandlerViewPolicy {
 /** Members' media losses that take a handler for lost, unless the policy says otherwise. */
 export const DEFAULT_MEDIA_LOSS_REPORTS = 2;
 
+/** The capabilities the controller knows of a handler (none: load reports carry none). */
+const NO_CAPABILITIES: readonly HandlerCapability[] = Object.freeze([]);
+
 /** Handlers report every second (spec 001); two missed reports and half an interval is loss. */
 export const DEFAULT_HANDLER_VIEW_POLICY: HandlerViewPolicy = {
   reportIntervalMs: 1_000,
@@ -59,6 +62,11 @@ interface KnownHandler {
   draining: boolean;
   /** Members who lost their media session to it since its latest report. */
   lostBy: Set<ParticipantId> | undefined;
+}
+
+/** A handler's estimated load in bits per second: last report plus own plans since. */
+function estimatedLoad(known: KnownHandler): number {
+  return Math.max(0, known.reportedBps + known.own - known.ownAtReport);
 }
 
 /** The handlers one controller has heard of, by region, with their estimated load and health. */
@@ -194,7 +202,7 @@ export class HandlerView {
   /** Estimated load of a handler in bits per second: last report plus own plans since. */
   estimatedBps(handler: HandlerId): number {
     const known = this.handlers.get(handler);
-    return known === undefined ? 0 : Math.max(0, known.reportedBps + known.own - known.ownAtReport);
+    return known === undefined ? 0 : estimatedLoad(known);
   }
 
   /**
@@ -207,16 +215,17 @@ export class HandlerView {
     out: RoutingHandler[],
   ): void {
     for (const known of this.byRegion.get(region) ?? []) {
+      const estimatedBps = estimatedLoad(known);
       out.push({
         id: known.id,
         region: known.region,
         site: known.site,
         capacityBps: known.capacityBps,
-        loadBps: Math.max(0, this.estimatedBps(known.id) - (meetingLoads.get(known.id) ?? 0)),
+        loadBps: Math.max(0, estimatedBps - (meetingLoads.get(known.id) ?? 0)),
         // A draining handler is alive (it still acknowledges commands) but plans leave it.
         healthy: known.healthy && !known.draining,
         quality: 1,
-        capabilities: [],
+        capabilities: NO_CAPABILITIES,
       });
     }
   }

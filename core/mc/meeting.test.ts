@@ -57,6 +57,46 @@ describe('MeetingMachine join', () => {
     expect(machine.memberCount).toBe(2);
   });
 
+  it('places only the joiner: the members stay on their homes even where a fresh plan would move one', () => {
+    const view = viewOf(['h1']);
+    const { machine } = newMeeting([], {}, view);
+    for (const [who, region] of [
+      ['a', REGION],
+      ['c', OTHER_REGION],
+    ] as const) {
+      machine.handle(joinInput(who, SOLO, region), 0);
+      ackUntilIdle(machine, drain(machine), 0);
+      machine.handle({ type: 'connected', participant: p(who), handler: h('h1') }, 0);
+    }
+    drain(machine);
+    // A handler near c appears: placement from scratch would take c there (proximity first).
+    view.report(report('h3', 1, { region: OTHER_REGION }), 1);
+    machine.handle(joinInput('d', SOLO, OTHER_REGION), 2);
+    const out = drain(machine);
+    const planned = ofType(out, 'planned');
+    expect(planned.map((x) => x.plan.homes)).toEqual([
+      [
+        { participant: p('a'), handler: h('h1') },
+        { participant: p('c'), handler: h('h1') },
+        // The joiner is placed as a fresh plan places it: near it.
+        { participant: p('d'), handler: h('h3') },
+      ],
+    ]);
+    expect(ofType(out, 'move')).toEqual([]);
+    // A leave is news to placement: it is searched again, and c goes to the handler near it.
+    machine.handle({ type: 'leave', participant: p('a') }, 3);
+    const replanned = drain(machine);
+    expect(ofType(replanned, 'planned').map((x) => x.plan.homes)).toEqual([
+      [
+        { participant: p('c'), handler: h('h3') },
+        { participant: p('d'), handler: h('h3') },
+      ],
+    ]);
+    expect(ofType(replanned, 'move').map((m) => [m.participant, m.handler])).toEqual([
+      [p('c'), h('h3')],
+    ]);
+  });
+
   it('rolls a join without capacity back: roster, join order, plan and epochs unchanged', () => {
     // 10 Mbps (8 Mbps usable) holds two members' grids at 1 Mbps a stream, not three.
     const view = viewOf(['h1'], 0, { capacityBps: 10 * MBPS });

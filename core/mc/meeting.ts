@@ -11,7 +11,9 @@
  *   no new key epoch.
  * - when to replan: only when the demand (every member's layout, core/mc/layouts) or what the
  *   plan was made from (members, where each is connected when that is not its home, handler
- *   health) changed.
+ *   health) changed. How: with the members kept on their homes when only the demand changed
+ *   (core/routing `planKeepingHomes`) or members were only added (`planJoining`: only the
+ *   joiners placed), else, or when that finds no plan, afresh (`planRouting`).
  * - moving handlers between plans: one make-before-break transition at a time (core/routing
  *   `planTransition`), additions to every handler first, removals once every addition is
  *   acknowledged; plans made meanwhile are merged into the next transition. One route command
@@ -55,7 +57,7 @@ import {
   type MlsDeliveryOutput,
   type MlsDeliveryState,
 } from '../mls/delivery.ts';
-import { planKeepingHomes, planRouting } from '../routing/planner.ts';
+import { planJoining, planKeepingHomes, planRouting } from '../routing/planner.ts';
 import { canonicalPlanHas, planTransition, type PlanStep } from '../routing/transition.ts';
 import { routeKey } from '../routing/keys.ts';
 import { routesOf as routesOfPlan } from '../routing/loads.ts';
@@ -65,6 +67,7 @@ import type {
   RoutingError,
   RoutingHandler,
   RoutingInput,
+  RoutingParticipant,
   RoutingPlan,
   StreamDemand,
 } from '../routing/types.ts';
@@ -330,7 +333,7 @@ export type MeetingOutput =
       readonly members: readonly ParticipantId[];
     };
 
-/** What a plan was made from besides its demand (see `planInputsUnchanged`). */
+/** What a plan was made from besides its demand (see `planInputsChange`). */
 interface PlanningInputs {
   readonly members: readonly ParticipantId[];
   readonly awayAt: readonly (HandlerId | undefined)[];
@@ -642,6 +645,11 @@ export class MeetingMachine {
 
   pollOutput(): MeetingOutput | null {
     return this.outputs.poll();
+  }
+
+  /** Whether `pollOutput` has something to give. */
+  get hasOutput(): boolean {
+    return this.outputs.waiting;
   }
 
   pollTimeout(): number | null {
@@ -967,13 +975,19 @@ export class MeetingMachine {
       this.config.forwardAudio === true
         ? withAudioDemand(this.roster.members, layoutDemand)
         : layoutDemand;
-    const unchanged = this.plan !== null && this.planInputsUnchanged();
-    if (unchanged && sameDemand(this.demand, demand)) return undefined;
+    const change = this.plan === null ? 'other' : this.planInputsChange();
+    if (change === 'none' && sameDemand(this.demand, demand)) return undefined;
     const input = this.routingInput(demand);
     // Nobody joined, left, moved or lost a handler: only what is shown where changed, and the
     // members stay on their homes while those hold the new legs (no client moves on a new
-    // speaker or layout).
-    const planned = (unchanged ? planKeepingHomes(input) : undefined) ?? planRouting(input);
+    // speaker or layout). Members only joined: the others stay on their homes and only the
+    // joiners are placed. Either way, a full planning when that finds no plan.
+    const planned =
+      (change === 'none'
+        ? planKeepingHomes(input)
+        : change === 'joined'
+          ? planJoining(input)
+          : undefined) ?? planRouting(input);
     if (!planned.ok) {
       this.outputs.push({ type: 'plan-failed', error: planned.error });
       return planned.error;
@@ -1030,25 +1044,28 @@ export class MeetingMachine {
   }
 
   /**
-   * Whether the members, where each is connected when that is not its home, and the handlers'
-   * health are what the plan in force was made from. Not connected and connected at home are
-   * the same to the planner (either earns the existing-connection preference).
+   * How the members, where each is connected when that is not its home, and the handlers'
+   * health differ from what the plan in force was made from: `none`; `joined` when members were
+   * only added after the others (the others and the health as they were); else `other`. Not
+   * connected and connected at home are the same to the planner (either earns the
+   * existing-connection preference).
    */
-  private planInputsUnchanged(): boolean {
+  private planInputsChange(): 'none' | 'joined' | 'other' {
     const planned = this.plannedFrom;
     if (planned === undefined || planned.healthVersion !== this.handlers.healthVersion)
-      return false;
-    if (planned.members.length !== this.roster.members.size) return false;
+      return 'other';
+    if (planned.members.length > this.roster.members.size) return 'other';
     let index = 0;
     for (const member of this.roster.members.values()) {
-      if (planned.members[index] !== member.id) return false;
+      if (index === planned.members.length) return 'joined';
+      if (planned.members[index] !== member.id) return 'other';
       // A member now at its home confirms the plan, wherever it was when the plan was made (a
       // member once connected stays connected somewhere: only `connected` sets the handler).
       const away = this.awayFromHome(member);
-      if (away !== undefined && planned.awayAt[index] !== away) return false;
+      if (away !== undefined && planned.awayAt[index] !== away) return 'other';
       index++;
     }
-    return true;
+    return 'none';
   }
 
   private awayFromHome(member: Member): HandlerId | undefined {
@@ -1066,14 +1083,18 @@ export class MeetingMachine {
     for (const load of this.plan?.loads ?? []) thisMeeting.set(load.handler, load.meetingBps);
     const handlers: RoutingHandler[] = [];
     for (const region of regions) this.handlers.routingHandlers(region, thisMeeting, handlers);
+    const participants: RoutingParticipant[] = [];
+    for (const m of this.roster.members.values()) {
+      const { id, region, joinOrder, connectedHandler } = m;
+      participants.push(
+        connectedHandler === undefined
+          ? { id, region, joinOrder }
+          : { id, region, joinOrder, currentHandler: connectedHandler },
+      );
+    }
     return {
       meeting: this.config.meeting,
-      participants: [...this.roster.members.values()].map((m) => ({
-        id: m.id,
-        region: m.region,
-        joinOrder: m.joinOrder,
-        ...(m.connectedHandler === undefined ? {} : { currentHandler: m.connectedHandler }),
-      })),
+      participants,
       handlers,
       demand,
       latencyMs: this.config.latencyMs,

@@ -4,13 +4,14 @@ import { handlerId, meetingId, participantId, type HandlerId } from '../ids.ts';
 import { checkPlan } from './check.ts';
 import { demandKey, describeStream } from './keys.ts';
 import { makeHandler, makeParticipant, wants } from './testing.ts';
-import type {
-  CascadeRoute,
-  DeliverRoute,
-  PublishRoute,
-  Route,
-  RoutingInput,
-  RoutingPlan,
+import {
+  BANDWIDTH_HARD_LIMIT_RATIO,
+  type CascadeRoute,
+  type DeliverRoute,
+  type PublishRoute,
+  type Route,
+  type RoutingInput,
+  type RoutingPlan,
 } from './types.ts';
 
 const MBPS = 1_000_000;
@@ -149,6 +150,30 @@ describe('checkPlan', () => {
     ]);
     const full = { ...input, handlers: [tight, makeHandler('h2', { capacityBps: 3 * MBPS })] };
     expect(checkPlan(full, planOf([publish('h1'), deliver('h1')]))).toEqual([]);
+  });
+
+  it('counts a load exactly at the hard limit as within it, on the planned and on the other handlers', () => {
+    const plan = planOf([publish('h1'), deliver('h1')]);
+    // Two 2.5 Mbps streams: 5 Mbps against a hard limit of exactly 5 Mbps.
+    const atLimit = makeHandler('h1', { capacityBps: (5 * MBPS) / BANDWIDTH_HARD_LIMIT_RATIO });
+    expect(checkPlan({ ...input, handlers: [atLimit, makeHandler('h2')] }, plan)).toEqual([]);
+    // Room for exactly one more stream is room.
+    const tight = makeHandler('h1', { capacityBps: 5 * MBPS });
+    const oneStream = makeHandler('h2', { capacityBps: (2.5 * MBPS) / BANDWIDTH_HARD_LIMIT_RATIO });
+    expect(checkPlan({ ...input, handlers: [tight, oneStream] }, plan)).toMatchObject([
+      { kind: 'over-hard-limit', handler: 'h1', roomOn: 'h2' },
+    ]);
+  });
+
+  it('names the lowest healthy handler with room, and none that is unhealthy', () => {
+    const plan = planOf([publish('h1'), deliver('h1')]);
+    const tight = makeHandler('h1', { capacityBps: 5 * MBPS });
+    const handlers = [tight, makeHandler('h4'), makeHandler('h3'), makeHandler('h2')];
+    expect(checkPlan({ ...input, handlers }, plan)).toMatchObject([
+      { kind: 'over-hard-limit', roomOn: 'h2' },
+    ]);
+    const onlyUnhealthy = [tight, makeHandler('h2', { healthy: false })];
+    expect(checkPlan({ ...input, handlers: onlyUnhealthy }, plan)).toEqual([]);
   });
 });
 

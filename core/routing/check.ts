@@ -253,26 +253,27 @@ function capacityViolations(
   bitrateBps: number,
 ): PlanViolation[] {
   const loads = loadsOfCounts(counts, handlers, bitrateBps);
+  const over = loads.filter((l) => handlers.has(l.handler) && l.totalBps > l.hardLimitBps);
+  // A sound plan has none over: the handlers with room are only looked for when one is.
+  if (over.length === 0) return [];
   const totals = new Map(loads.map((l) => [l.handler, l.totalBps]));
   const withRoom = [...handlers.values()]
     .filter((h) => h.healthy)
     .filter((h) => (totals.get(h.id) ?? h.loadBps) + bitrateBps <= hardLimitBps(h))
     .map((h) => h.id)
     .sort();
-  return loads
-    .filter((l) => handlers.has(l.handler) && l.totalBps > l.hardLimitBps)
-    .flatMap((l) => {
-      const roomOn = withRoom.find((h) => h !== l.handler);
-      if (roomOn === undefined) return [];
-      return [
-        {
-          kind: 'over-hard-limit' as const,
-          handler: l.handler,
-          plannedBps: l.totalBps,
-          hardLimitBps: l.hardLimitBps,
-          roomOn,
-          message: `handler ${l.handler} would carry ${l.totalBps} bit/s, over its hard limit of ${l.hardLimitBps} bit/s, while ${roomOn} has room`,
-        },
-      ];
-    });
+  return over.flatMap((l) => {
+    const roomOn = withRoom.find((h) => h !== l.handler);
+    if (roomOn === undefined) return [];
+    return [
+      {
+        kind: 'over-hard-limit' as const,
+        handler: l.handler,
+        plannedBps: l.totalBps,
+        hardLimitBps: l.hardLimitBps,
+        roomOn,
+        message: `handler ${l.handler} would carry ${l.totalBps} bit/s, over its hard limit of ${l.hardLimitBps} bit/s, while ${roomOn} has room`,
+      },
+    ];
+  });
 }

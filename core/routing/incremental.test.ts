@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { checkPlan } from './check.ts';
-import { planKeepingHomes, planRouting } from './planner.ts';
+import { planJoining, planKeepingHomes, planRouting } from './planner.ts';
 import { arbitraryRoutingInput, makeHandler, makeParticipant, wants } from './testing.ts';
 import {
   BANDWIDTH_HARD_LIMIT_RATIO,
@@ -10,7 +10,7 @@ import {
   type RoutingPlan,
   type StreamDemand,
 } from './types.ts';
-import { MEDIA_KINDS, handlerId, meetingId, type MediaKind } from '../ids.ts';
+import { MEDIA_KINDS, handlerId, meetingId, regionId, type MediaKind } from '../ids.ts';
 
 const RUNS = { numRuns: 150 };
 const ample = arbitraryRoutingInput({ maxParticipants: 30, maxHandlers: 8, ampleCapacity: true });
@@ -177,5 +177,172 @@ describe('planKeepingHomes: replanning a change that moves nobody', () => {
     };
     const kept = planKeepingHomes(atLimit);
     expect(kept?.ok && kept.value.loads[0]?.totalBps).toBe(heavyBps);
+  });
+});
+
+/**
+ * Members joining: up to three new participants (after everyone in join order, in random
+ * regions), a new demand over old and new members, and new loads from other meetings.
+ */
+const joining = fc.record({
+  joiners: fc.array(fc.constantFrom('us-west-1', 'us-east-1', 'eu-west-1'), {
+    minLength: 1,
+    maxLength: 3,
+  }),
+  change: demandChange,
+});
+
+type Joining = typeof joining extends fc.Arbitrary<infer T> ? T : never;
+
+/** The input after `j`'s members joined, with ids `<prefix><n>`. */
+function applyJoin(
+  input: RoutingInput,
+  previous: RoutingPlan,
+  j: Joining,
+  prefix = 'j',
+): RoutingInput {
+  const last = Math.max(0, ...input.participants.map((p) => p.joinOrder));
+  const joiners = j.joiners.map((region, i) =>
+    makeParticipant(`${prefix}${i}`, last + 1 + i, { region: regionId(region) }),
+  );
+  return applyChange({ ...input, participants: [...input.participants, ...joiners] }, previous, {
+    ...j.change,
+  });
+}
+
+describe('planJoining: replanning for members who joined', () => {
+  it('keeps every earlier home, places every joiner, passes every check and stays within every hard limit, over a sequence of joins', () => {
+    let planned = 0;
+    fc.assert(
+      fc.property(
+        fc.oneof(ample, constrained),
+        fc.array(joining, { minLength: 1, maxLength: 4 }),
+        (start, joins) => {
+          const first = planRouting(start);
+          if (!first.ok) return;
+          let input = start;
+          let plan = first.value;
+          for (const [round, join] of joins.entries()) {
+            input = applyJoin(input, plan, join, `j${round}-`);
+            const joined = planJoining(input);
+            if (joined === undefined) {
+              // A full planning; the next round joins onto its plan.
+              const fresh = planRouting(input);
+              if (!fresh.ok) return;
+              plan = fresh.value;
+              continue;
+            }
+            planned++;
+            expect(joined.ok).toBe(true);
+            if (!joined.ok) return;
+            const after = homesOf(joined.value);
+            for (const [participant, handler] of homesOf(plan))
+              expect(after.get(participant)).toBe(handler);
+            expect([...after.keys()].sort()).toEqual(input.participants.map((p) => p.id).sort());
+            expect(checkPlan(input, joined.value)).toEqual([]);
+            for (const load of joined.value.loads)
+              expect(load.totalBps).toBeLessThanOrEqual(load.hardLimitBps);
+            plan = joined.value;
+          }
+        },
+      ),
+      RUNS,
+    );
+    expect(planned).toBeGreaterThan(RUNS.numRuns / 2);
+  });
+
+  it('gives the fresh plan itself whenever fresh placement keeps the earlier homes too', () => {
+    let compared = 0;
+    fc.assert(
+      fc.property(fc.oneof(ample, constrained), joining, (start, join) => {
+        const first = planRouting(start);
+        if (!first.ok) return;
+        const input = applyJoin(start, first.value, join);
+        const joined = planJoining(input);
+        const fresh = planRouting(input);
+        if (!fresh.ok) return;
+        const before = homesOf(first.value);
+        const freshKeeps = fresh.value.homes.every(
+          (h) => !before.has(h.participant) || before.get(h.participant) === h.handler,
+        );
+        if (!freshKeeps) return;
+        // Fresh placement that keeps the homes in its first pass is this placement: it is
+        // found whenever that pass fits.
+        if (joined === undefined) return;
+        if (!joined.ok) throw new Error('joining failed where fresh planning did not');
+        compared++;
+        expect(joined.value).toEqual(fresh.value);
+      }),
+      RUNS,
+    );
+    expect(compared).toBeGreaterThan(RUNS.numRuns / 3);
+  });
+
+  it('is undefined without a previous plan, for a home that failed, or a joiner before a kept member', () => {
+    const handlers = [makeHandler('mh-a'), makeHandler('mh-b')];
+    const participants = [makeParticipant('p1', 1), makeParticipant('p2', 2)];
+    const base: RoutingInput = {
+      meeting: meetingId('m1'),
+      participants,
+      handlers,
+      demand: [wants('p1', 'p2', 'camera'), wants('p2', 'p1', 'camera')],
+      latencyMs: {},
+    };
+    const first = planRouting(base);
+    if (!first.ok) throw new Error('no first plan');
+    const joined = {
+      ...base,
+      participants: [...participants, makeParticipant('p3', 3)],
+      demand: [...base.demand, wants('p3', 'p1', 'camera')],
+      previous: first.value,
+    };
+    expect(planJoining({ ...joined, previous: undefined })).toBeUndefined();
+    const plan = planJoining(joined);
+    expect(plan).toEqual(planRouting(joined));
+    expect(plan?.ok && plan.value.homes.map((h) => h.participant)).toEqual(['p1', 'p2', 'p3']);
+    const home = first.value.homes[0]?.handler;
+    const failed = {
+      ...joined,
+      handlers: handlers.map((h) => (h.id === home ? { ...h, healthy: false } : h)),
+    };
+    expect(planJoining(failed)).toBeUndefined();
+    const early = { ...joined, participants: [...participants, makeParticipant('p3', 0)] };
+    expect(planJoining(early)).toBeUndefined();
+    // No joiner: the homes are kept, as planKeepingHomes keeps them.
+    expect(planJoining({ ...base, previous: first.value })).toEqual(
+      planKeepingHomes({ ...base, previous: first.value }),
+    );
+  });
+
+  it('is undefined when a joiner fits nowhere or the new legs take a kept home past its hard limit', () => {
+    const capacityBps = (4 * DEFAULT_STREAM_BITRATE_BPS) / BANDWIDTH_HARD_LIMIT_RATIO;
+    const base: RoutingInput = {
+      meeting: meetingId('m1'),
+      participants: [makeParticipant('p1', 1), makeParticipant('p2', 2)],
+      handlers: [makeHandler('mh-a', { capacityBps })],
+      demand: [wants('p1', 'p2', 'camera'), wants('p2', 'p1', 'camera')],
+      latencyMs: {},
+    };
+    const first = planRouting(base);
+    if (!first.ok) throw new Error('no first plan');
+    const withJoiner = (demand: StreamDemand[]): RoutingInput => ({
+      ...base,
+      participants: [...base.participants, makeParticipant('p3', 3)],
+      demand: [...base.demand, ...demand],
+      previous: first.value,
+    });
+    // Exactly at the hard limit: four streams in and out, the joiner's one stream included.
+    expect(planJoining(withJoiner([]))?.ok).toBe(true);
+    // The joiner's own streams do not fit.
+    expect(
+      planJoining(withJoiner([wants('p3', 'p1', 'camera'), wants('p3', 'p2', 'camera')])),
+    ).toBeUndefined();
+    // The joiner costs nothing, but the members' new legs leave no room for it.
+    expect(
+      planJoining({
+        ...withJoiner([]),
+        demand: [...base.demand, wants('p1', 'p2', 'audio'), wants('p2', 'p1', 'audio')],
+      }),
+    ).toBeUndefined();
   });
 });

@@ -1,6 +1,6 @@
 // The public API of core/routing: the media routing planner and its checkers.
 export * from './types.ts';
-export { planKeepingHomes, planRouting, targetHandlerCount } from './planner.ts';
+export { planJoining, planKeepingHomes, planRouting, targetHandlerCount } from './planner.ts';
 export {
   rankHandlers,
   scoreHandler,

@@ -158,6 +158,68 @@ export function planKeepingHomes(
   return ok(plan);
 }
 
+/**
+ * Plans the meeting with every participant homed in `input.previous` kept on that home and only
+ * the others (the joiners) placed, each as {@link planRouting}'s placement places it: after the
+ * kept participants, in join order, by the same ranking against the same meeting set, even
+ * share and loads (the kept participants' costs on their homes). This is the plan for members
+ * joining: nobody else is scored again. Undefined when it does not apply or finds nothing: no
+ * previous plan, a home no longer healthy, a joiner earlier in join order than a kept
+ * participant, a joiner that fits on no handler, or a handler the plan takes past its hard
+ * limit; the caller then plans afresh with {@link planRouting}, which searches further (it
+ * moves participants, reserves load and spills).
+ *
+ * Whenever {@link planRouting}'s first placement keeps every home, it places the joiners where
+ * this does, so the plans are equal; when it would move someone (a nearer handler found room
+ * since the homes were chosen, or a home reached its hard limit), this plan is still one
+ * {@link checkPlan} accepts and within every hard limit, and the kept participants stay where
+ * they are until a replan that is not a join. Cost: the demand, plus handlers times the
+ * joiners rather than times every participant.
+ */
+export function planJoining(input: RoutingInput): Result<RoutingPlan, RoutingError> | undefined {
+  if (input.previous === undefined) return undefined;
+  const prepared = preparePlanning(input);
+  if (!prepared.ok) return prepared;
+  const ctx = prepared.value;
+  const kept = keptHomes(ctx);
+  if (kept === undefined) return undefined;
+  const costs = participantCosts(ctx);
+  const limits = bandLimits(ctx.healthy);
+  const everyHandler = new Uint8Array(ctx.healthy.length);
+  const meetingSet = selectMeetingHandlers(ctx, costs, limits, everyHandler);
+  const noReserve = new Float64Array(ctx.healthy.length);
+  const homes = placeParticipants(ctx, costs, meetingSet, noReserve, limits, everyHandler, kept);
+  if (!homes.ok) return undefined;
+  const plan = buildPlan(ctx, homes.value);
+  for (const load of plan.loads) if (load.totalBps > load.hardLimitBps) return undefined;
+  return ok(plan);
+}
+
+/**
+ * Each participant's previous home as a healthy handler's index, -1 for a participant the
+ * previous plan did not home (a joiner); undefined when a previous home is no longer healthy
+ * or a joiner comes before a kept participant in join order (placement goes in join order, so
+ * the kept ones would be placed after it).
+ */
+function keptHomes(ctx: PlanningContext): Homes | undefined {
+  const indexOf = new Map<HandlerId, number>();
+  ctx.healthy.forEach((handler, h) => indexOf.set(handler.id, h));
+  const kept: Homes = new Int32Array(ctx.participants.length);
+  let joinerSeen = false;
+  for (let p = 0; p < ctx.participants.length; p++) {
+    const home = ctx.previousHomes.get((ctx.participants[p] as RoutingParticipant).id);
+    if (home === undefined) {
+      kept[p] = -1;
+      joinerSeen = true;
+      continue;
+    }
+    const h = indexOf.get(home);
+    if (h === undefined || joinerSeen) return undefined;
+    kept[p] = h;
+  }
+  return kept;
+}
+
 /** Most placement passes one call of {@link planRouting} makes while spilling. */
 const PASS_BUDGET = 256;
 
@@ -464,7 +526,9 @@ function summariseForMeeting(
  * {@link isBetterCandidate}: fits within the hard limit, proximity, load band, existing
  * connection, in the meeting set, below an even share of the participants, quality,
  * capabilities, more of the meeting already there, and the handler id. Fails when
- * a participant fits on no such handler.
+ * a participant fits on no such handler. With `kept`, a participant whose entry there is a
+ * handler index stays on that handler, unscored (its cost and head count still count for
+ * those placed after it); -1 places it as above.
  */
 function placeParticipants(
   ctx: PlanningContext,
@@ -473,6 +537,7 @@ function placeParticipants(
   reserved: Float64Array,
   limits: BandLimits,
   excluded: Uint8Array,
+  kept?: Homes,
 ): Result<Homes, RoutingError> {
   const { healthy, participants, latency } = ctx;
   const handlerCount = healthy.length;
@@ -488,8 +553,20 @@ function placeParticipants(
   });
   const homes: Homes = new Int32Array(participants.length);
   const unplaced: ParticipantId[] = [];
+  /** Participant `p` goes to handler `h`: its cost and head count there. */
+  const settle = (p: number, h: number, costBps: number): void => {
+    homes[p] = h;
+    add(planned, h, costBps);
+    add(score.headcount, h, 1);
+    score.atShare[h] = Number((score.headcount[h] as number) >= evenShare);
+  };
   participants.forEach((participant, p) => {
     const costBps = costs[p] as number;
+    const fixed = kept === undefined ? -1 : (kept[p] as number);
+    if (fixed !== -1) {
+      settle(p, fixed, costBps);
+      return;
+    }
     const previous = ctx.previousHomes.get(participant.id);
     score.latencyAt = p * handlerCount;
     const wants = participant.wants;
@@ -509,10 +586,7 @@ function placeParticipants(
       unplaced.push(participant.id);
       return;
     }
-    homes[p] = best;
-    add(planned, best, costBps);
-    add(score.headcount, best, 1);
-    score.atShare[best] = Number((score.headcount[best] as number) >= evenShare);
+    settle(p, best, costBps);
   });
   if (unplaced.length > 0) {
     return err({ kind: 'insufficient-capacity', unplaced, overloaded: [] });
