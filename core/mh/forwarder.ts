@@ -238,6 +238,8 @@ export class Forwarder {
   #nextRouteIdSweep = 0;
   /** Bumped whenever a binding changes: stream entries re-resolve their connections. */
   #epoch = 0;
+  /** The table's peer set version at the last reconciliation of the peer links. */
+  #reconciledPeerSet = -1;
   readonly #outputs = new OutputQueue<MhOutput>();
 
   #intervalStart: number | null = null;
@@ -608,8 +610,16 @@ export class Forwarder {
     if (applied.size === 0) this.#appliedIds.delete(key);
   }
 
-  /** Asks for the peer links the table's cascade legs need and lets go of the others. */
+  /**
+   * Asks for the peer links the table's cascade legs need and lets go of the others. Nothing
+   * to do while the table names the peers it named at the last reconciliation: the dialer
+   * then holds a dial for each of them it dials and for no other (only reconciliation adds or
+   * drops dials).
+   */
   #reconcilePeers(): void {
+    const version = this.#table.peerSetVersion;
+    if (version === this.#reconciledPeerSet) return;
+    this.#reconciledPeerSet = version;
     const requests = this.#dialer.reconcile(this.#table.peerLegs, (peer) => this.#peers.has(peer));
     for (const request of requests) this.#emit(request);
   }
