@@ -194,7 +194,7 @@ export class HandlerView {
   /** Estimated load of a handler in bits per second: last report plus own plans since. */
   estimatedBps(handler: HandlerId): number {
     const known = this.handlers.get(handler);
-    return known === undefined ? 0 : Math.max(0, known.reportedBps + known.own - known.ownAtReport);
+    return known === undefined ? 0 : estimateOf(known);
   }
 
   /**
@@ -212,7 +212,7 @@ export class HandlerView {
         region: known.region,
         site: known.site,
         capacityBps: known.capacityBps,
-        loadBps: Math.max(0, this.estimatedBps(known.id) - (meetingLoads.get(known.id) ?? 0)),
+        loadBps: Math.max(0, estimateOf(known) - (meetingLoads.get(known.id) ?? 0)),
         // A draining handler is alive (it still acknowledges commands) but plans leave it.
         healthy: known.healthy && !known.draining,
         quality: 1,
@@ -225,4 +225,9 @@ export class HandlerView {
   known(): { readonly id: HandlerId; readonly region: RegionId; readonly healthy: boolean }[] {
     return [...this.handlers.values()].map(({ id, region, healthy }) => ({ id, region, healthy }));
   }
+}
+
+/** A handler's estimated load in bits per second: its last report plus own plans since. */
+function estimateOf(known: KnownHandler): number {
+  return Math.max(0, known.reportedBps + known.own - known.ownAtReport);
 }
