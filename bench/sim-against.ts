@@ -17,7 +17,6 @@ import path from 'node:path';
 import type { SteadyRun } from './sim-steady.ts';
 
 const RUNNER = 'bench/sim-steady.ts';
-const BUNDLE = '.build/bench/sim-steady.mjs';
 const NODE_FLAGS = ['--max-semi-space-size=128'];
 
 interface Run extends SteadyRun {
@@ -32,15 +31,19 @@ function git(args: readonly string[], cwd = checkout): string {
   return execFileSync('git', args, { cwd, encoding: 'utf8' }).trim();
 }
 
-function bundle(tree: string): void {
-  execFileSync(process.execPath, [path.join(checkout, 'scripts/bundle.mjs'), RUNNER], {
+/**
+ * Bundles the runner of `tree` to `out` (outside the checkout's .build, which other work may
+ * rebuild while the rounds run).
+ */
+function bundle(tree: string, out: string): void {
+  execFileSync(process.execPath, [path.join(checkout, 'scripts/bundle.mjs'), RUNNER, out], {
     cwd: tree,
     stdio: 'inherit',
   });
 }
 
-function runOnce(tree: string): SteadyRun {
-  const line = execFileSync(process.execPath, [...NODE_FLAGS, path.join(tree, BUNDLE)], {
+function runOnce(tree: string, bundled: string): SteadyRun {
+  const line = execFileSync(process.execPath, [...NODE_FLAGS, bundled], {
     cwd: tree,
     encoding: 'utf8',
     maxBuffer: 1 << 20,
@@ -75,15 +78,19 @@ function main(): void {
     symlinkSync(path.join(checkout, 'node_modules'), path.join(tree, 'node_modules'), 'dir');
     mkdirSync(path.join(tree, 'bench'), { recursive: true });
     copyFileSync(path.join(checkout, RUNNER), path.join(tree, RUNNER));
-    bundle(checkout);
-    bundle(tree);
+    const bundles = {
+      current: path.join(tree, '.build', 'sim-steady-current.mjs'),
+      revision: path.join(tree, '.build', 'sim-steady-revision.mjs'),
+    };
+    bundle(checkout, bundles.current);
+    bundle(tree, bundles.revision);
     const trees = { current: checkout, revision: tree } as const;
     for (let i = 0; i < rounds; i++) {
       const order: (keyof typeof trees)[] =
         i % 2 === 0 ? ['current', 'revision'] : ['revision', 'current'];
       for (const which of order) {
         const loadAverageBefore = round3(os.loadavg()[0] ?? 0);
-        const run = runOnce(trees[which]);
+        const run = runOnce(trees[which], bundles[which]);
         runs.push({ tree: which, round: i + 1, loadAverageBefore, ...run });
         process.stderr.write(
           `round ${i + 1} ${which}: steady ${run.steadyState.cpuSeconds} CPU-s, ` +

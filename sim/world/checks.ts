@@ -58,7 +58,7 @@ export function recordForwarding(
 export function checkFirstMedia(w: World, meeting: MeetingState): void {
   let demandOf: Map<ParticipantId, StreamDemand[]> | undefined;
   for (const member of meeting.memberIds()) {
-    const client = w.clients.get(member);
+    const client = meeting.clients.get(member);
     if (client === undefined || !client.awaitingFirstMedia || client.handler === undefined)
       continue;
     demandOf ??= pairsBy(meeting.machine?.demand ?? [], 'subscriber');
