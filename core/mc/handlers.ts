@@ -11,7 +11,7 @@
  */
 import type { HandlerLoadReport } from '../backpressure/admission.ts';
 import type { HandlerId, ParticipantId, RegionId } from '../ids.ts';
-import type { HandlerLoad, RoutingHandler } from '../routing/types.ts';
+import type { HandlerCapability, HandlerLoad, RoutingHandler } from '../routing/types.ts';
 
 /** A load report as the controller reads it: the handler's load plus what the planner needs. */
 export interface HandlerReport extends HandlerLoadReport {
@@ -216,7 +216,7 @@ export class HandlerView {
         // A draining handler is alive (it still acknowledges commands) but plans leave it.
         healthy: known.healthy && !known.draining,
         quality: 1,
-        capabilities: [],
+        capabilities: NO_CAPABILITIES,
       });
     }
   }
@@ -226,6 +226,9 @@ export class HandlerView {
     return [...this.handlers.values()].map(({ id, region, healthy }) => ({ id, region, healthy }));
   }
 }
+
+/** What the controller knows of a handler's capabilities: none (one list, only read). */
+const NO_CAPABILITIES: readonly HandlerCapability[] = Object.freeze([]);
 
 /** A handler's estimated load in bits per second: its last report plus own plans since. */
 function estimateOf(known: KnownHandler): number {

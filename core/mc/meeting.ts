@@ -58,6 +58,7 @@ import type {
   Route,
   RoutingError,
   RoutingHandler,
+  RoutingParticipant,
   RoutingInput,
   RoutingPlan,
   StreamDemand,
@@ -974,12 +975,7 @@ export class MeetingMachine {
     for (const region of regions) this.handlers.routingHandlers(region, thisMeeting, handlers);
     return {
       meeting: this.config.meeting,
-      participants: [...this.roster.members.values()].map((m) => ({
-        id: m.id,
-        region: m.region,
-        joinOrder: m.joinOrder,
-        ...(m.connectedHandler === undefined ? {} : { currentHandler: m.connectedHandler }),
-      })),
+      participants: routingParticipants(this.roster.members.values()),
       handlers,
       demand,
       latencyMs: this.config.latencyMs,
@@ -1216,6 +1212,19 @@ export function holds(handler: HandlerId, route: Route): boolean {
   return route.type === 'cascade'
     ? route.from === handler || route.to === handler
     : route.handler === handler;
+}
+
+/** The members as the planner reads them (a connected member names its handler). */
+function routingParticipants(members: Iterable<Member>): RoutingParticipant[] {
+  const participants: RoutingParticipant[] = [];
+  for (const { id, region, joinOrder, connectedHandler } of members) {
+    participants.push(
+      connectedHandler === undefined
+        ? { id, region, joinOrder }
+        : { id, region, joinOrder, currentHandler: connectedHandler },
+    );
+  }
+  return participants;
 }
 
 /** A participant's home handler in `plan`, if the plan homes it. */
