@@ -3,16 +3,17 @@
 // wrapping each closure as it is created, which the simulator, creating a closure or two per
 // event, pays for on every event; a plain bundle has no such wrapper and starts faster.
 // Usage: node scripts/bundle.mjs sim/cli.ts   (writes .build/sim/cli.mjs and its source map)
+//        node scripts/bundle.mjs <entry.ts> <out.mjs>   (writes where told)
 import { build } from 'esbuild';
 
-const entry = process.argv[2];
+const [entry, outfile] = process.argv.slice(2);
 if (entry === undefined || !entry.endsWith('.ts')) {
-  console.error('usage: node scripts/bundle.mjs <entry.ts>');
+  console.error('usage: node scripts/bundle.mjs <entry.ts> [out.mjs]');
   process.exit(2);
 }
 await build({
   entryPoints: [entry],
-  outfile: `.build/${entry.replace(/\.ts$/, '.mjs')}`,
+  outfile: outfile ?? `.build/${entry.replace(/\.ts$/, '.mjs')}`,
   bundle: true,
   platform: 'node',
   format: 'esm',

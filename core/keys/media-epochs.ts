@@ -111,11 +111,10 @@ export class MediaKeyEpochs {
    * deletion. Undefined when nothing is scheduled.
    */
   nextDeadline(): number | undefined {
-    const deadlines = this.retiring.map((r) => r.deleteAt);
-    if (this.current) {
-      deadlines.push(this.current.startedAt + this.policy.rotationIntervalMs);
-    }
-    return deadlines.length === 0 ? undefined : Math.min(...deadlines);
+    let next = this.current ? this.current.startedAt + this.policy.rotationIntervalMs : undefined;
+    for (const { deleteAt } of this.retiring)
+      if (next === undefined || deleteAt < next) next = deleteAt;
+    return next;
   }
 
   /** The epoch senders use now; undefined when the meeting is empty. */
@@ -174,6 +173,8 @@ export class MediaKeyEpochs {
   }
 
   private deleteDue(now: number): MediaKeyEffect[] {
+    // Most events come with nothing due: no lists built for them.
+    if (!this.retiring.some((r) => r.deleteAt <= now)) return [];
     const due = this.retiring.filter((r) => r.deleteAt <= now);
     this.retiring = this.retiring.filter((r) => r.deleteAt > now);
     const holders = this.members();

@@ -9,7 +9,8 @@ const machines = Array.from({ length: 24 }, (_, i) => ({ id: i }) as unknown as 
 type Op =
   | { type: 'set'; machine: number; at: number | null }
   | { type: 'forget'; machine: number }
-  | { type: 'pop'; now: number };
+  | { type: 'pop'; now: number }
+  | { type: 'reset'; now: number; next: number | null };
 
 const op: fc.Arbitrary<Op> = fc.oneof(
   {
@@ -25,10 +26,18 @@ const op: fc.Arbitrary<Op> = fc.oneof(
     arbitrary: fc.record({ type: fc.constant('forget' as const), machine: fc.nat(23) }),
   },
   { weight: 2, arbitrary: fc.record({ type: fc.constant('pop' as const), now: fc.nat(12) }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      type: fc.constant('reset' as const),
+      now: fc.nat(12),
+      next: fc.option(fc.nat(14), { freq: 6 }),
+    }),
+  },
 );
 
 describe('the endpoint deadline heap', () => {
-  it('pops what a sorted list of (deadline, last set) would, and peeks its earliest', () => {
+  it('pops (or hands out and refiles) what a sorted list of (deadline, last set) would, and peeks its earliest', () => {
     fc.assert(
       fc.property(fc.array(op, { minLength: 20, maxLength: 300, size: 'max' }), (ops) => {
         const heap = new DeadlineHeap();
@@ -47,6 +56,18 @@ describe('the endpoint deadline heap', () => {
             const machine = machines[o.machine] as MeetingMachine;
             heap.forget(machine);
             model.delete(machine);
+          } else if (o.type === 'reset') {
+            // The endpoint's timeout: the due machine, handled in place and filed again, as if
+            // popped and set afresh (even at the deadline it had).
+            const first = earliest();
+            const expected = first !== undefined && first[1].at <= o.now ? first[0] : undefined;
+            const due = heap.due(o.now);
+            expect(due).toBe(expected);
+            if (due !== undefined) {
+              heap.reset(due, o.next);
+              if (o.next === null) model.delete(due);
+              else model.set(due, { at: o.next, seq: seq++ });
+            }
           } else {
             const first = earliest();
             const expected = first !== undefined && first[1].at <= o.now ? first[0] : undefined;

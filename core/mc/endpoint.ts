@@ -215,10 +215,11 @@ export class ControllerEndpoint {
       for (const handler of this.handlers.expire(now)) this.handlerLost(handler, now);
     }
     for (;;) {
-      const machine = this.deadlines.popDue(now);
+      const machine = this.deadlines.due(now);
       if (machine === undefined) break;
       machine.handleTimeout(now);
-      this.touched(machine);
+      this.markDirty(machine);
+      this.deadlines.reset(machine, machine.pollTimeout());
     }
   }
 
@@ -357,6 +358,29 @@ export class DeadlineHeap {
     if (top === undefined || top.at > now) return undefined;
     this.remove(top);
     return top.machine;
+  }
+
+  /** The machine with the earliest deadline if that is at or before `now`, left in the heap. */
+  due(now: number): MeetingMachine | undefined {
+    const top = this.heap[0];
+    return top === undefined || top.at > now ? undefined : top.machine;
+  }
+
+  /**
+   * Files `machine`'s deadline as if it had been popped and set afresh (it comes after every
+   * other at the same deadline), moving its entry in place rather than dropping and adding it.
+   */
+  reset(machine: MeetingMachine, at: number | null): void {
+    const entry = this.entries.get(machine);
+    if (entry === undefined || at === null) {
+      this.set(machine, at);
+      return;
+    }
+    const earlier = at < entry.at;
+    entry.at = at;
+    entry.seq = this.seq++;
+    if (earlier) this.up(entry.index);
+    else this.down(entry.index);
   }
 
   private remove(entry: DeadlineEntry): void {

@@ -215,13 +215,12 @@ export class HandlerView {
     out: RoutingHandler[],
   ): void {
     for (const known of this.byRegion.get(region) ?? []) {
-      const estimatedBps = estimatedLoad(known);
       out.push({
         id: known.id,
         region: known.region,
         site: known.site,
         capacityBps: known.capacityBps,
-        loadBps: Math.max(0, estimatedBps - (meetingLoads.get(known.id) ?? 0)),
+        loadBps: Math.max(0, estimatedLoad(known) - (meetingLoads.get(known.id) ?? 0)),
         // A draining handler is alive (it still acknowledges commands) but plans leave it.
         healthy: known.healthy && !known.draining,
         quality: 1,
@@ -235,3 +234,4 @@ export class HandlerView {
     return [...this.handlers.values()].map(({ id, region, healthy }) => ({ id, region, healthy }));
   }
 }
+

@@ -28,6 +28,11 @@ export interface MeetingLayouts {
   readonly members: readonly Member[];
   /** The tile of each, from what it published. */
   readonly tiles: readonly (MediaKind | null)[];
+  /**
+   * The list of what each published, as the tile was read from: the controller replaces a
+   * member's list when it changes, never edits it, so the same list gives the same tile.
+   */
+  readonly publishes: readonly (readonly MediaKind[])[];
   readonly departedCount: number;
   readonly activeSpeakers: readonly ParticipantId[];
   /** The index of the members and the departed, which the speaker history does not change. */
@@ -309,6 +314,7 @@ function currentLayouts(
   meeting.roster = {
     members,
     tiles: members.map((member) => tileKind(member.publishes)),
+    publishes: members.map((member) => member.publishes),
     departedCount: meeting.departed.length,
     activeSpeakers,
     participants: participants.value,
@@ -339,7 +345,12 @@ function sameParticipants(meeting: MeetingRoster, layouts: MeetingLayouts): bool
   let position = 0;
   for (const member of meeting.members.values()) {
     if (member !== layouts.members[position]) return false;
-    if (tileKind(member.publishes) !== layouts.tiles[position]) return false;
+    const publishes = member.publishes;
+    if (
+      publishes !== layouts.publishes[position] &&
+      tileKind(publishes) !== layouts.tiles[position]
+    )
+      return false;
     position++;
   }
   return true;

@@ -1083,18 +1083,9 @@ export class MeetingMachine {
     for (const load of this.plan?.loads ?? []) thisMeeting.set(load.handler, load.meetingBps);
     const handlers: RoutingHandler[] = [];
     for (const region of regions) this.handlers.routingHandlers(region, thisMeeting, handlers);
-    const participants: RoutingParticipant[] = [];
-    for (const m of this.roster.members.values()) {
-      const { id, region, joinOrder, connectedHandler } = m;
-      participants.push(
-        connectedHandler === undefined
-          ? { id, region, joinOrder }
-          : { id, region, joinOrder, currentHandler: connectedHandler },
-      );
-    }
     return {
       meeting: this.config.meeting,
-      participants,
+      participants: routingParticipants(this.roster.members.values()),
       handlers,
       demand,
       latencyMs: this.config.latencyMs,
@@ -1331,6 +1322,19 @@ export function holds(handler: HandlerId, route: Route): boolean {
   return route.type === 'cascade'
     ? route.from === handler || route.to === handler
     : route.handler === handler;
+}
+
+/** The members as the planner reads them (a connected member names its handler). */
+function routingParticipants(members: Iterable<Member>): RoutingParticipant[] {
+  const participants: RoutingParticipant[] = [];
+  for (const { id, region, joinOrder, connectedHandler } of members) {
+    participants.push(
+      connectedHandler === undefined
+        ? { id, region, joinOrder }
+        : { id, region, joinOrder, currentHandler: connectedHandler },
+    );
+  }
+  return participants;
 }
 
 /** A participant's home handler in `plan`, if the plan homes it. */

@@ -232,12 +232,17 @@ export class Forwarder {
   readonly #peerReports = new Map<HandlerId, HandlerLoadReport>();
   /** Spent nonces and when they may be forgotten. */
   readonly #nonces = new Map<string, number>();
-  /** Applied route-command ids per (controller, meeting), oldest first, with apply times. */
-  readonly #appliedIds = new Map<string, Map<string, number>>();
+  /**
+   * Applied route-command ids per controller, then meeting, oldest first, with apply times (by
+   * the two ids in turn: a command finds its list without building a key).
+   */
+  readonly #appliedIds = new Map<ControllerId, Map<MeetingId, Map<string, number>>>();
   /** When the next report sweeps every (controller, meeting)'s ids. */
   #nextRouteIdSweep = 0;
   /** Bumped whenever a binding changes: stream entries re-resolve their connections. */
   #epoch = 0;
+  /** The table's peer set version at the last reconciliation of the peer links. */
+  #reconciledPeerSet = -1;
   readonly #outputs = new OutputQueue<MhOutput>();
 
   #intervalStart: number | null = null;
@@ -400,7 +405,8 @@ export class Forwarder {
   /** How much the forwarder remembers: spent nonces, peer reports, applied route-command ids. */
   get remembered(): { nonces: number; peerReports: number; routeIds: number } {
     let routeIds = 0;
-    for (const ids of this.#appliedIds.values()) routeIds += ids.size;
+    for (const meetings of this.#appliedIds.values())
+      for (const ids of meetings.values()) routeIds += ids.size;
     return { nonces: this.#nonces.size, peerReports: this.#peerReports.size, routeIds };
   }
 
@@ -565,8 +571,8 @@ export class Forwarder {
 
   #routeCommand(command: RouteCommand, nowMs: number): void {
     const { id, meeting, controller } = command;
-    const key = `${controller}\u0000${meeting}`;
-    let applied = this.#appliedIds.get(key);
+    let meetings = this.#appliedIds.get(controller);
+    let applied = meetings?.get(meeting);
     if (applied?.has(id) === true) {
       this.#emit({
         type: 'route-ack',
@@ -581,12 +587,16 @@ export class Forwarder {
     }
     const counts = this.#table.apply(meeting, command.add, command.remove);
     if (counts.changed > 0) this.#epoch++;
+    if (meetings === undefined) {
+      meetings = new Map();
+      this.#appliedIds.set(controller, meetings);
+    }
     if (applied === undefined) {
       applied = new Map();
-      this.#appliedIds.set(key, applied);
+      meetings.set(meeting, applied);
     }
     applied.set(id, nowMs);
-    this.#forgetRouteIds(key, applied, nowMs);
+    this.#forgetRouteIds(controller, meetings, meeting, nowMs);
     this.#emit({
       type: 'route-ack',
       id,
@@ -599,24 +609,46 @@ export class Forwarder {
     if (counts.changed > 0) this.#reconcilePeers();
   }
 
-  /** Forgets the oldest ids of one (controller, meeting) beyond the window and retention. */
-  #forgetRouteIds(key: string, applied: Map<string, number>, nowMs: number): void {
+  /**
+   * Forgets the oldest ids of one (controller, meeting) beyond the window and retention;
+   * `meetings` are the controller's lists.
+   */
+  #forgetRouteIds(
+    controller: ControllerId,
+    meetings: Map<MeetingId, Map<string, number>>,
+    meeting: MeetingId,
+    nowMs: number,
+  ): void {
+    const applied = meetings.get(meeting);
+    if (applied === undefined) return;
     for (const [id, at] of applied) {
       if (applied.size <= this.#routeIdWindow || nowMs - at <= this.#routeIdRetentionMs) break;
       applied.delete(id);
     }
-    if (applied.size === 0) this.#appliedIds.delete(key);
+    if (applied.size > 0) return;
+    meetings.delete(meeting);
+    if (meetings.size === 0) this.#appliedIds.delete(controller);
   }
 
-  /** Asks for the peer links the table's cascade legs need and lets go of the others. */
+  /**
+   * Asks for the peer links the table's cascade legs need and lets go of the others. Nothing
+   * to do while the table names the peers it named at the last reconciliation: the dialer
+   * then holds a dial for each of them it dials and for no other (only reconciliation adds or
+   * drops dials).
+   */
   #reconcilePeers(): void {
+    const version = this.#table.peerSetVersion;
+    if (version === this.#reconciledPeerSet) return;
+    this.#reconciledPeerSet = version;
     const requests = this.#dialer.reconcile(this.#table.peerLegs, (peer) => this.#peers.has(peer));
     for (const request of requests) this.#emit(request);
   }
 
   #meetingEnded(meeting: MeetingId, controller: ControllerId): void {
     if (this.#table.dropMeeting(meeting) > 0) this.#reconcilePeers();
-    this.#appliedIds.delete(`${controller}\u0000${meeting}`);
+    const meetings = this.#appliedIds.get(controller);
+    if (meetings?.delete(meeting) === true && meetings.size === 0)
+      this.#appliedIds.delete(controller);
     for (const session of [...this.#sessions.values()]) {
       if (session.meeting !== meeting) continue;
       this.#unbindSession(session);
@@ -795,7 +827,9 @@ export class Forwarder {
     // for the idle ones runs a few times per retention period, not at every report.
     if (nowMs >= this.#nextRouteIdSweep) {
       this.#nextRouteIdSweep = nowMs + this.#routeIdRetentionMs / 4;
-      for (const [key, applied] of this.#appliedIds) this.#forgetRouteIds(key, applied, nowMs);
+      for (const [controller, meetings] of this.#appliedIds)
+        for (const meeting of meetings.keys())
+          this.#forgetRouteIds(controller, meetings, meeting, nowMs);
     }
   }
 }

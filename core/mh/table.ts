@@ -105,6 +105,8 @@ export class ForwardingTable {
   collisions = 0;
   /** Installed cascade legs (in and out) naming each peer handler. */
   readonly #peerLegs = new Map<HandlerId, number>();
+  /** Counts the changes to which peers `#peerLegs` names (a peer named first, or no more). */
+  #peerSetVersion = 0;
 
   constructor(me: HandlerId) {
     this.#me = me;
@@ -136,10 +138,20 @@ export class ForwardingTable {
     return this.#peerLegs;
   }
 
+  /**
+   * Changes whenever a peer handler comes to be named by a cascade leg or stops being named:
+   * while it stays the same, `peerLegs` names the same peers (their counts may differ).
+   */
+  get peerSetVersion(): number {
+    return this.#peerSetVersion;
+  }
+
   #countPeer(handler: HandlerId, delta: number): void {
-    const count = (this.#peerLegs.get(handler) ?? 0) + delta;
+    const before = this.#peerLegs.get(handler) ?? 0;
+    const count = before + delta;
     if (count > 0) this.#peerLegs.set(handler, count);
     else this.#peerLegs.delete(handler);
+    if (before > 0 !== count > 0) this.#peerSetVersion++;
   }
 
   /** Removes every leg of `meeting`; returns how many streams went. */

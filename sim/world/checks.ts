@@ -35,8 +35,10 @@ export function recordForwarding(
   subscriber: ParticipantId,
   last: MediaHandler,
 ): void {
-  const pub = w.clients.get(publisher);
-  const sub = w.clients.get(subscriber);
+  // The meeting is running (an ended meeting's handlers install nothing): its clients are
+  // the world's.
+  const pub = meeting.clients.get(publisher);
+  const sub = meeting.clients.get(subscriber);
   const plan = meeting.machine?.plan ?? null;
   const publishedAt = plan === null ? undefined : firstPublishOf(plan, publisher);
   const first = publishedAt === undefined ? undefined : w.handlersById.get(publishedAt);
@@ -57,7 +59,7 @@ export function recordForwarding(
 export function checkFirstMedia(w: World, meeting: MeetingState): void {
   let demandOf: Map<ParticipantId, StreamDemand[]> | undefined;
   for (const member of meeting.memberIds()) {
-    const client = w.clients.get(member);
+    const client = meeting.clients.get(member);
     if (client === undefined || !client.awaitingFirstMedia || client.handler === undefined)
       continue;
     demandOf ??= pairsBy(meeting.machine?.demand ?? [], 'subscriber');

@@ -14,7 +14,6 @@ import { HEARTBEAT_INTERVAL, type ControllerNode, type RegionServices } from './
 import { distributeEpoch, mlsOutput } from './keys.ts';
 import { recordForwarding, checkFirstMedia, scheduleConvergenceCheck } from './checks.ts';
 import { deliver } from './messaging.ts';
-import { pairsBy } from './plans.ts';
 import { connectHandler } from './join.ts';
 
 /**
@@ -353,7 +352,11 @@ function keptPairsReached(meeting: MeetingState, route: Route): StreamDemand[] |
   return reached;
 }
 
-/** Each demand list's pairs by publisher, built on first use. */
+/**
+ * Each demand list's pairs of a publisher, in list order, found on first use per publisher (a
+ * transition removes legs of a few publishers' streams: one pass over the list for each of
+ * them costs less than indexing every publisher).
+ */
 const pairsByPublisher = new WeakMap<readonly StreamDemand[], Map<ParticipantId, StreamDemand[]>>();
 
 function pairsOf(
@@ -362,10 +365,16 @@ function pairsOf(
 ): readonly StreamDemand[] {
   let index = pairsByPublisher.get(demand);
   if (index === undefined) {
-    index = pairsBy(demand, 'publisher');
+    index = new Map();
     pairsByPublisher.set(demand, index);
   }
-  return index.get(publisher) ?? [];
+  let pairs = index.get(publisher);
+  if (pairs === undefined) {
+    pairs = [];
+    for (const pair of demand) if (pair.publisher === publisher) pairs.push(pair);
+    index.set(publisher, pairs);
+  }
+  return pairs;
 }
 
 /**

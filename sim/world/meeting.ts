@@ -12,6 +12,7 @@ import type { Route } from '../../core/routing/types.ts';
 import type { Micros } from '../engine/time.ts';
 import type { Timer } from '../engine/simulation.ts';
 import { ConvergenceChecks } from '../invariants/convergence.ts';
+import type { Client } from './nodes.ts';
 
 /**
  * A meeting as the world sees it: the controller's machine (core/mc) as the shared meeting
@@ -53,6 +54,11 @@ export class MeetingState {
   readonly erasedEpochs: number[] = [];
   /** Participants who left, with the last epoch that was current while they were members. */
   readonly removed = new Map<ParticipantId, number>();
+  /**
+   * The world's clients of this meeting by id, in the order they were created (a small map
+   * to look a member's client up in, where the world's holds every client).
+   */
+  readonly clients = new Map<ParticipantId, Client>();
   /** The pending convergence check of the latest routing change, if any. */
   convergenceCheck: Timer | undefined;
   /** The pending settle check of the latest media-key epoch, if any. */

@@ -515,6 +515,7 @@ export class World {
       lookedUpAgain: false,
     };
     this.clients.set(id, client);
+    meeting.clients.set(id, client);
     return client;
   }
 
@@ -594,7 +595,7 @@ export class World {
         speakers.length = 0;
         for (const member of meeting.machine?.roster.members.values() ?? []) {
           if (!member.publishes.includes('audio')) continue;
-          const client = this.clients.get(member.id);
+          const client = meeting.clients.get(member.id);
           if (client?.state === 'connected') speakers.push(client);
         }
         if (speakers.length > 0) {
@@ -626,8 +627,8 @@ export class World {
     this.activeMeetings--;
     this.meetings.delete(meeting.id);
     this.controllerOf.delete(meeting.id);
-    for (const [id, client] of this.clients) {
-      if (client.meeting !== meeting) continue;
+    for (const [id, client] of meeting.clients) {
+      if (this.clients.get(id) !== client) continue;
       this.clients.delete(id);
       this.sim.random.release(client.entity);
       this.sim.random.release(`net/${client.entity}`);
