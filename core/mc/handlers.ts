@@ -234,4 +234,3 @@ export class HandlerView {
     return [...this.handlers.values()].map(({ id, region, healthy }) => ({ id, region, healthy }));
   }
 }
-

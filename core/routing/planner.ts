@@ -167,11 +167,14 @@ export function planKeepingHomes(
  * previous plan, a home no longer healthy, a joiner earlier in join order than a kept
  * participant, a joiner that fits on no handler, or a handler the plan takes past its hard
  * limit; the caller then plans afresh with {@link planRouting}, which searches further (it
- * moves participants, reserves load and spills).
+ * moves participants, reserves load and spills). An input planRouting refuses as invalid (no
+ * healthy handler, a duplicate participant) is refused with the same error.
  *
- * Whenever {@link planRouting}'s first placement keeps every home, it places the joiners where
- * this does, so the plans are equal; when it would move someone (a nearer handler found room
- * since the homes were chosen, or a home reached its hard limit), this plan is still one
+ * Whenever {@link planRouting}'s first placement round ({@link firstPlacement}) keeps every home
+ * within the hard limits, it places the joiners where this does, so the plans are equal; when
+ * it would move someone (a nearer handler found room since the homes were chosen, or a home
+ * reached its hard limit) or planRouting had to search further (its first round overfilled a
+ * handler: it may then put a joiner on a kept home where this puts it nearer), this plan is one
  * {@link checkPlan} accepts and within every hard limit, and the kept participants stay where
  * they are until a replan that is not a join. Cost: the demand, plus handlers times the
  * joiners rather than times every participant.
@@ -180,19 +183,35 @@ export function planJoining(input: RoutingInput): Result<RoutingPlan, RoutingErr
   if (input.previous === undefined) return undefined;
   const prepared = preparePlanning(input);
   if (!prepared.ok) return prepared;
-  const ctx = prepared.value;
-  const kept = keptHomes(ctx);
+  const kept = keptHomes(prepared.value);
   if (kept === undefined) return undefined;
+  const placed = placeOnce(prepared.value, kept);
+  if (!placed.ok) return undefined;
+  for (const load of placed.value.loads) if (load.totalBps > load.hardLimitBps) return undefined;
+  return placed;
+}
+
+/**
+ * {@link planRouting}'s first placement round alone: every participant placed by the ranking,
+ * no load reserved, no spill, no meeting on one handler; the plan even when it takes a handler
+ * past its hard limit (planRouting would search further then). {@link planJoining} gives this
+ * plan whenever this plan keeps every earlier home and stays within every hard limit, and so
+ * does planRouting. For tests and diagnostics.
+ */
+export function firstPlacement(input: RoutingInput): Result<RoutingPlan, RoutingError> {
+  const prepared = preparePlanning(input);
+  return prepared.ok ? placeOnce(prepared.value) : prepared;
+}
+
+/** One placement round on every healthy handler, no load reserved; `kept` as in placeParticipants. */
+function placeOnce(ctx: PlanningContext, kept?: Homes): Result<RoutingPlan, RoutingError> {
   const costs = participantCosts(ctx);
   const limits = bandLimits(ctx.healthy);
   const everyHandler = new Uint8Array(ctx.healthy.length);
   const meetingSet = selectMeetingHandlers(ctx, costs, limits, everyHandler);
   const noReserve = new Float64Array(ctx.healthy.length);
   const homes = placeParticipants(ctx, costs, meetingSet, noReserve, limits, everyHandler, kept);
-  if (!homes.ok) return undefined;
-  const plan = buildPlan(ctx, homes.value);
-  for (const load of plan.loads) if (load.totalBps > load.hardLimitBps) return undefined;
-  return ok(plan);
+  return homes.ok ? ok(buildPlan(ctx, homes.value)) : homes;
 }
 
 /**
