@@ -46,6 +46,14 @@ describe('a calibrated distribution of service times', () => {
     );
   });
 
+  it('never gives a value past the top of a step, rounding included', () => {
+    const steps = [
+      { upToMs: 0.0056210390352431465, fraction: 0 },
+      { upToMs: 0.048019512012960806, fraction: 1 },
+    ];
+    expect(quantileOf(steps, 1)).toBeLessThanOrEqual(0.048019512012960806);
+  });
+
   it('puts each step’s fraction of the values at or below its bound', () => {
     const steps = [
       { upToMs: 0.025, fraction: 0.1 },

@@ -21,7 +21,11 @@ export function quantileOf(steps: Distribution, u: number): number {
     if (u <= step.fraction) {
       const width = step.fraction - lowerFraction;
       if (width <= 0) return step.upToMs;
-      return lowerMs + ((step.upToMs - lowerMs) * (u - lowerFraction)) / width;
+      // Never past the step's bound (rounding can take the interpolation one ulp over it).
+      return Math.min(
+        step.upToMs,
+        lowerMs + ((step.upToMs - lowerMs) * (u - lowerFraction)) / width,
+      );
     }
     lowerMs = step.upToMs;
     lowerFraction = step.fraction;
