@@ -40,7 +40,8 @@ describe('MLS client over ts-mls', () => {
     // Bob and Carol both commit in epoch 1; the controller takes Carol's.
     const fromBob = unwrap(await bob.commit({ adds: [], removes: [] }));
     const fromCarol = unwrap(await carol.commit({ adds: [], removes: ['alice'] }));
-    bob.discardPendingCommit();
+    expect(bob.discardPendingCommit(fromBob.commit)).toBe(true);
+    expect(bob.discardPendingCommit(fromBob.commit)).toBe(false);
     expect(unwrap(await bob.processCommit(fromCarol.commit))).toEqual({ epoch: 2 });
     expect(unwrap(await carol.processCommit(fromCarol.commit))).toEqual({ epoch: 2 });
     expect(unwrap(await bob.sframeBaseKey())).toEqual(unwrap(await carol.sframeBaseKey()));
@@ -56,6 +57,59 @@ describe('MLS client over ts-mls', () => {
       error: { kind: 'removed' },
     });
     expect(alice.epoch).toBeUndefined();
+  });
+
+  it('asked twice in one epoch, keeps both commits: the first one accepted still applies as its own', async () => {
+    const alice = await MlsClient.create('alice');
+    const bob = await MlsClient.create('bob');
+    unwrap(await alice.createGroup(groupId));
+    const add = unwrap(await alice.commit({ adds: [bob.keyPackage], removes: [] }));
+    unwrap(await alice.processCommit(add.commit));
+    unwrap(await bob.joinFromWelcome(add.welcome ?? new Uint8Array()));
+    // The controller cancels its first request and asks again before the first answer is in;
+    // then the first answer wins (the committer cannot process its own commit as a receiver).
+    const first = unwrap(await alice.commit({ adds: [], removes: [] }));
+    const second = unwrap(await alice.commit({ adds: [], removes: [] }));
+    expect(alice.pendingCommits).toBe(2);
+    expect(unwrap(await alice.processCommit(first.commit))).toEqual({ epoch: 2 });
+    expect(unwrap(await bob.processCommit(first.commit))).toEqual({ epoch: 2 });
+    expect(unwrap(await alice.sframeBaseKey())).toEqual(unwrap(await bob.sframeBaseKey()));
+    // The other commit is void with its epoch.
+    expect(alice.pendingCommits).toBe(0);
+    expect(alice.discardPendingCommit(second.commit)).toBe(false);
+    // The same with the second one accepted after the first was rejected.
+    const third = unwrap(await alice.commit({ adds: [], removes: [] }));
+    const fourth = unwrap(await alice.commit({ adds: [], removes: [] }));
+    expect(alice.discardPendingCommit(third.commit)).toBe(true);
+    expect(unwrap(await alice.processCommit(fourth.commit))).toEqual({ epoch: 3 });
+    expect(unwrap(await bob.processCommit(fourth.commit))).toEqual({ epoch: 3 });
+    expect(unwrap(await alice.sframeBaseKey())).toEqual(unwrap(await bob.sframeBaseKey()));
+  });
+
+  it('forgets for good: an operation in flight when it forgets keeps nothing it computed', async () => {
+    const alice = await MlsClient.create('alice');
+    const bob = await MlsClient.create('bob');
+    unwrap(await alice.createGroup(groupId));
+    const add = unwrap(await alice.commit({ adds: [bob.keyPackage], removes: [] }));
+    unwrap(await alice.processCommit(add.commit));
+    unwrap(await bob.joinFromWelcome(add.welcome ?? new Uint8Array()));
+    const rotation = unwrap(await alice.commit({ adds: [], removes: [] }));
+    // Bob leaves while his client is applying the commit: the new epoch never becomes his.
+    const applying = bob.processCommit(rotation.commit);
+    bob.forget();
+    expect(await applying).toEqual({ ok: false, error: { kind: 'no-group' } });
+    expect(bob.epoch).toBeUndefined();
+    expect(await bob.sframeBaseKey()).toEqual({ ok: false, error: { kind: 'no-group' } });
+    // The same for a welcome and for a key export under way.
+    const carol = await MlsClient.create('carol');
+    const join = unwrap(await alice.commit({ adds: [carol.keyPackage], removes: [] }));
+    const joining = carol.joinFromWelcome(join.welcome ?? new Uint8Array());
+    carol.forget();
+    expect(await joining).toEqual({ ok: false, error: { kind: 'no-group' } });
+    expect(carol.epoch).toBeUndefined();
+    const exporting = alice.sframeBaseKey();
+    alice.forget();
+    expect(await exporting).toEqual({ ok: false, error: { kind: 'no-group' } });
   });
 
   it('refuses a commit that is not what the controller announced, and stays where it was', async () => {

@@ -140,16 +140,27 @@ export interface MadeCommit {
   readonly epoch: number;
 }
 
+interface PendingCommit {
+  readonly commit: Uint8Array;
+  readonly state: ClientState;
+  /** Secrets of the current epoch the commit used up: erased once it is applied. */
+  readonly consumed: readonly Uint8Array[];
+}
+
 export class MlsClient {
   private state: ClientState | undefined;
-  private pending:
-    | {
-        readonly commit: Uint8Array;
-        readonly state: ClientState;
-        /** Secrets of the current epoch the commit used up: erased once it is applied. */
-        readonly consumed: readonly Uint8Array[];
-      }
-    | undefined;
+  /**
+   * Commits made in the current epoch that the controller may still accept, oldest first. A
+   * member can be asked again before its first answer is decided (the controller cancels one
+   * request and asks for another, or asks a second time after a timeout), and either commit
+   * may be the one accepted: each is kept until the epoch moves or the controller rejects it.
+   */
+  private pending: PendingCommit[] = [];
+  /**
+   * Set by `forget`: for good. An operation that was awaiting MLS when the client forgot keeps
+   * nothing of what it computed (a leaver's keys never come back).
+   */
+  private forgotten = false;
 
   private constructor(
     readonly identity: string,
@@ -215,8 +226,9 @@ export class MlsClient {
 
   /** Creates the group (epoch 0) with this client as its only member. */
   async createGroup(groupId: Uint8Array): Promise<Result<void, MlsClientError>> {
+    if (this.forgotten) return err({ kind: 'no-group' });
     if (this.state !== undefined) return err({ kind: 'already-in-group' });
-    this.state = await createGroup(
+    const created = await createGroup(
       groupId,
       this.publicPackage,
       this.privatePackage,
@@ -224,6 +236,11 @@ export class MlsClient {
       this.cs,
       CLIENT_CONFIG,
     );
+    if (this.forgotten) {
+      zeroOutUint8Array(created.keySchedule.exporterSecret);
+      return err({ kind: 'no-group' });
+    }
+    this.state = created;
     return ok(undefined);
   }
 
@@ -231,7 +248,8 @@ export class MlsClient {
    * Commits, in the current epoch, the addition of `adds` (key packages as MLS messages) and
    * the removal of the members named in `removes`; with neither, a commit with a fresh update
    * path (a plain rotation). The state does not move until the commit comes back from the
-   * controller (`processCommit`); a second call replaces the pending commit.
+   * controller (`processCommit`); a second call in the same epoch keeps the first commit too,
+   * since the controller may accept either.
    */
   async commit(request: {
     readonly adds: readonly Uint8Array[];
@@ -265,24 +283,38 @@ export class MlsClient {
               wireformat: 'mls_welcome',
               welcome: result.welcome,
             });
-      this.pending = { commit, state: result.newState, consumed: result.consumed };
+      if (this.forgotten) {
+        zeroOutUint8Array(result.newState.keySchedule.exporterSecret);
+        return err({ kind: 'no-group' });
+      }
+      this.pending.push({ commit, state: result.newState, consumed: result.consumed });
       return ok({ commit, welcome, epoch: Number(state.groupContext.epoch) });
     } catch (e) {
       return err({ kind: 'rejected', detail: detail(e) });
     }
   }
 
-  /** The controller rejected this client's pending commit. */
-  discardPendingCommit(): void {
-    this.pending = undefined;
+  /** The controller rejected this pending commit: it is dropped (false if it was not pending). */
+  discardPendingCommit(commit: Uint8Array): boolean {
+    const at = this.pending.findIndex((p) => equalBytes(p.commit, commit));
+    if (at < 0) return false;
+    const [dropped] = this.pending.splice(at, 1);
+    if (dropped !== undefined) this.erasePending(dropped);
+    return true;
+  }
+
+  /** How many commits made here wait for the controller's decision. */
+  get pendingCommits(): number {
+    return this.pending.length;
   }
 
   /**
-   * Applies a commit the controller accepted: this client's own pending one (adopted as made)
-   * or another member's (checked and applied by MLS). With `expected`, a commit by another
-   * committer, or adding or removing other members than announced, is refused and changes
-   * nothing. Any pending commit of this client is void afterwards. The previous epoch's
-   * exporter secret is erased.
+   * Applies a commit the controller accepted: one of this client's pending ones (adopted as
+   * made) or another member's (checked and applied by MLS). With `expected`, a commit by
+   * another committer, or adding or removing other members than announced, is refused and
+   * changes nothing. Every pending commit of this client is void afterwards (the epoch they
+   * were made in is over, or the commit was refused). The previous epoch's exporter secret is
+   * erased.
    */
   async processCommit(
     bytes: Uint8Array,
@@ -290,12 +322,14 @@ export class MlsClient {
   ): Promise<Result<{ epoch: number }, MlsClientError>> {
     const state = this.state;
     if (state === undefined) return err({ kind: 'no-group' });
-    const pending = this.pending;
-    this.pending = undefined;
-    if (pending !== undefined && equalBytes(pending.commit, bytes)) {
-      for (const secret of pending.consumed) zeroOutUint8Array(secret);
-      this.moveTo(pending.state);
-      return ok({ epoch: Number(pending.state.groupContext.epoch) });
+    const pendings = this.pending;
+    this.pending = [];
+    const own = pendings.find((p) => equalBytes(p.commit, bytes));
+    for (const other of pendings) if (other !== own) this.erasePending(other);
+    if (own !== undefined) {
+      for (const secret of own.consumed) zeroOutUint8Array(secret);
+      this.moveTo(own.state);
+      return ok({ epoch: Number(own.state.groupContext.epoch) });
     }
     const message = decode(bytes);
     if (
@@ -324,6 +358,11 @@ export class MlsClient {
           };
     try {
       const result = await processMessage(message, state, emptyPskIndex, check, this.cs);
+      if (this.forgotten) {
+        if (result.kind === 'newState')
+          zeroOutUint8Array(result.newState.keySchedule.exporterSecret);
+        return err({ kind: 'no-group' });
+      }
       if (mismatch !== undefined) return err({ kind: 'unexpected-changes', detail: mismatch });
       if (result.kind !== 'newState' || result.actionTaken !== 'accept')
         return err({ kind: 'malformed', expected: 'commit' });
@@ -348,7 +387,7 @@ export class MlsClient {
     if (message?.wireformat !== 'mls_welcome')
       return err({ kind: 'malformed', expected: 'welcome' });
     try {
-      this.state = await joinGroup(
+      const joined = await joinGroup(
         message.welcome,
         this.publicPackage,
         this.privatePackage,
@@ -358,7 +397,12 @@ export class MlsClient {
         undefined,
         CLIENT_CONFIG,
       );
-      return ok({ epoch: Number(this.state.groupContext.epoch) });
+      if (this.forgotten) {
+        zeroOutUint8Array(joined.keySchedule.exporterSecret);
+        return err({ kind: 'no-group' });
+      }
+      this.state = joined;
+      return ok({ epoch: Number(joined.groupContext.epoch) });
     } catch (e) {
       return err({ kind: 'rejected', detail: detail(e) });
     }
@@ -369,22 +413,32 @@ export class MlsClient {
     length: number = SFRAME_BASE_KEY_BYTES,
   ): Promise<Result<Uint8Array, MlsClientError>> {
     if (this.state === undefined) return err({ kind: 'no-group' });
-    return ok(
-      await mlsExporter(
-        this.state.keySchedule.exporterSecret,
-        SFRAME_EXPORTER_LABEL,
-        new Uint8Array(),
-        length,
-        this.cs,
-      ),
+    const key = await mlsExporter(
+      this.state.keySchedule.exporterSecret,
+      SFRAME_EXPORTER_LABEL,
+      new Uint8Array(),
+      length,
+      this.cs,
     );
+    if (this.forgotten) {
+      key.fill(0);
+      return err({ kind: 'no-group' });
+    }
+    return ok(key);
   }
 
   /** Leaves: every secret of the group this client holds is dropped. */
   forget(): void {
+    this.forgotten = true;
     if (this.state !== undefined) zeroOutUint8Array(this.state.keySchedule.exporterSecret);
     this.state = undefined;
-    this.pending = undefined;
+    for (const pending of this.pending) this.erasePending(pending);
+    this.pending = [];
+  }
+
+  /** A pending commit that will never apply: its next epoch's exporter secret is erased. */
+  private erasePending(pending: PendingCommit): void {
+    zeroOutUint8Array(pending.state.keySchedule.exporterSecret);
   }
 
   private moveTo(next: ClientState): void {

@@ -44,8 +44,8 @@ export class InProcessMeeting {
   /** Requests left unanswered by silent members. */
   readonly ignored: Extract<MlsDeliveryOutput, { type: 'request-commit' }>[] = [];
   private readonly held: { from: ParticipantId; request: number; made: MadeCommit }[] = [];
-  /** The request each member's pending commit answers. */
-  private readonly pendingRequest = new Map<ParticipantId, number>();
+  /** Each member's pending commits, by the request each answers. */
+  private readonly pendingRequest = new Map<ParticipantId, Map<number, Uint8Array>>();
   private lastCommit: Uint8Array | undefined;
 
   constructor(
@@ -139,7 +139,9 @@ export class InProcessMeeting {
             removes: o.removes,
           }),
         );
-        this.pendingRequest.set(o.to, o.request);
+        const pending = this.pendingRequest.get(o.to) ?? new Map<number, Uint8Array>();
+        pending.set(o.request, made.commit);
+        this.pendingRequest.set(o.to, pending);
         if (answer === 'hold') this.held.push({ from: o.to, request: o.request, made });
         else this.send(o.to, o.request, made);
         return;
@@ -168,9 +170,12 @@ export class InProcessMeeting {
       }
       case 'commit-rejected':
         this.rejections.push(o);
-        if (this.pendingRequest.get(o.to) === o.request) {
-          this.client(o.to).discardPendingCommit();
-          this.pendingRequest.delete(o.to);
+        {
+          const rejected = this.pendingRequest.get(o.to)?.get(o.request);
+          if (rejected !== undefined) {
+            this.client(o.to).discardPendingCommit(rejected);
+            this.pendingRequest.get(o.to)?.delete(o.request);
+          }
         }
         return;
       case 'epoch-started':

@@ -3,7 +3,10 @@
 // erases. Two real members; the controller's messages are written out in the order it sends
 // them (create the group, ask alice to add bob, broadcast her commit, welcome bob).
 import { describe, expect, it } from 'vitest';
-import type { ClientMessage } from '../../services/generated/darktower/mc/v1/signaling.ts';
+import {
+  MlsRejectReason,
+  type ClientMessage,
+} from '../../services/generated/darktower/mc/v1/signaling.ts';
 import { E2eeMember } from './member.ts';
 
 const MEETING = 'm-e2ee';
@@ -71,6 +74,36 @@ describe('E2eeMember', () => {
     const opened = await bob.openFrom('alice', await fresh(), meta('camera of alice'));
     expect(opened && new TextDecoder().decode(opened.plaintext)).toBe('hello');
     expect(opened?.epoch).toBe(1n);
+  });
+
+  it('asked to commit twice before its first answer is decided, applies whichever commit the controller accepts', async () => {
+    for (const accepted of [0, 1]) {
+      const { alice, bob } = await pair();
+      const ask = (request: number) =>
+        alice.handle({ mlsCommitRequest: { request, epoch: 1, adds: [], removes: [] } });
+      const commits = [];
+      for (const request of [7, 8]) {
+        const [answer] = (await ask(request)) as [ClientMessage];
+        commits.push(answer.mlsCommit?.commit as Buffer);
+      }
+      // The other one is rejected, then the accepted one comes back to everyone.
+      await alice.handle({
+        mlsCommitRejected: {
+          request: accepted === 0 ? 8 : 7,
+          epoch: 1,
+          reason: MlsRejectReason.MLS_REJECT_REASON_SUPERSEDED,
+        },
+      });
+      const commit = commits[accepted] as Buffer;
+      const broadcast = { from: 'alice', epoch: 2, commit, adds: [], removes: [] };
+      expect(await alice.handle({ mlsCommit: broadcast })).toEqual([
+        { mlsProcessed: { epoch: 2 } },
+      ]);
+      expect(await bob.handle({ mlsCommit: broadcast })).toEqual([{ mlsProcessed: { epoch: 2 } }]);
+      const sealed = await alice.encrypt(text('after'), meta('m'));
+      if (!sealed.ok) throw new Error(sealed.error.kind);
+      expect((await bob.openFrom('alice', sealed.value, meta('m')))?.epoch).toBe(2n);
+    }
   });
 
   it('forgets every key and every epoch’s tree on leaving', async () => {

@@ -60,6 +60,8 @@ export class E2eeMember {
   decrypted = 0;
   /** Each frame that fails to decrypt. */
   onDecryptFailure: ((kind: DecryptFailure) => void) | null = null;
+  /** The last few frames that failed to decrypt: kind and KID (diagnostics). */
+  readonly recentFailures: { readonly kind: DecryptFailure; readonly kid: string | null }[] = [];
   /** A controller message this member could not apply (for logs and tests). */
   onIncident: ((incident: E2eeIncident) => void) | null = null;
   /** Each epoch this member enters. */
@@ -69,8 +71,8 @@ export class E2eeMember {
   private previous: bigint | undefined;
   /** Each held epoch's members by leaf index (undefined: a blank leaf). */
   private readonly leaves = new Map<bigint, readonly (string | undefined)[]>();
-  /** The request this member's pending commit answers. */
-  private pendingRequest: number | undefined;
+  /** The commits this member made in the current epoch, by the request each answers. */
+  private readonly pendingCommits = new Map<number, Uint8Array>();
 
   private constructor(
     readonly meeting: string,
@@ -129,6 +131,22 @@ export class E2eeMember {
     return this.sframe.encrypt(this.current, plaintext, metadata === undefined ? {} : { metadata });
   }
 
+  /** Each held epoch's group as this member sees it (diagnostics): size, own leaf, members. */
+  describeEpochs(): {
+    epoch: number;
+    groupSize: number;
+    ownIndex: number | undefined;
+    leaves: (string | null)[];
+  }[] {
+    return [...this.leaves].map(([epoch, leaves]) => ({
+      epoch: Number(epoch),
+      groupSize: leaves.length,
+      ownIndex:
+        leaves.indexOf(this.participant) >= 0 ? leaves.indexOf(this.participant) : undefined,
+      leaves: leaves.map((l) => l ?? null),
+    }));
+  }
+
   /** The participant at leaf `index` of a held `epoch` (a frame's sender), if any. */
   senderOf(epoch: bigint, index: number): string | undefined {
     return this.leaves.get(epoch)?.[index];
@@ -144,6 +162,11 @@ export class E2eeMember {
     else {
       const kind = opened.error.kind;
       this.failures.set(kind, (this.failures.get(kind) ?? 0) + 1);
+      this.recentFailures.push({
+        kind,
+        kid: 'kid' in opened.error ? opened.error.kid.toString() : null,
+      });
+      if (this.recentFailures.length > 8) this.recentFailures.shift();
       this.onDecryptFailure?.(kind);
     }
     return opened;
@@ -181,6 +204,7 @@ export class E2eeMember {
     this.current = undefined;
     this.previous = undefined;
     this.leaves.clear();
+    this.pendingCommits.clear();
   }
 
   private incident(message: string, error: MlsClientError | SFrameMlsError): void {
@@ -209,7 +233,7 @@ export class E2eeMember {
         this.incident('commit-request', made.error);
         return [];
       }
-      this.pendingRequest = request.request;
+      this.pendingCommits.set(request.request, made.value.commit);
       return [
         {
           mlsCommit: {
@@ -223,7 +247,7 @@ export class E2eeMember {
     }
     if (message.mlsCommit !== undefined) {
       const commit = message.mlsCommit;
-      this.pendingRequest = undefined;
+      this.pendingCommits.clear();
       const processed = await this.mls.processCommit(Uint8Array.from(commit.commit), {
         from: commit.from,
         adds: commit.adds,
@@ -245,9 +269,10 @@ export class E2eeMember {
       return this.entered('welcome');
     }
     if (message.mlsCommitRejected !== undefined) {
-      if (this.pendingRequest === message.mlsCommitRejected.request) {
-        this.mls.discardPendingCommit();
-        this.pendingRequest = undefined;
+      const rejected = this.pendingCommits.get(message.mlsCommitRejected.request);
+      if (rejected !== undefined) {
+        this.mls.discardPendingCommit(rejected);
+        this.pendingCommits.delete(message.mlsCommitRejected.request);
       }
       return [];
     }
