@@ -22,8 +22,8 @@ const BITRATE = 32_000;
 const AMPLITUDE = 0.4;
 /** Frames the microphone catches up at most in one tick (after a stalled timer). */
 const MAX_CATCH_UP = 5;
-/** Samples the tone is measured over: half a second. */
-const MEASURE_SAMPLES = SAMPLE_RATE / 2;
+/** Decoded frames the tone is measured over: half a second of 20 ms frames. */
+const MEASURE_FRAMES = 25;
 
 const TONE_BASE_HZ = 300;
 const TONE_STEP_HZ = 25;
@@ -128,17 +128,21 @@ export class SyntheticMicrophone {
 }
 
 /**
- * The frequency (Hz) of a tone from its upward zero crossings: the crossings between the first
- * and the last, over the samples between them. Undefined for fewer than two crossings.
+ * The frequency (Hz) of a tone from its upward zero crossings, each placed between its two
+ * samples by linear interpolation: the crossings between the first and the last, over the time
+ * between them. Undefined for fewer than two crossings.
  */
 export function toneFrequency(samples: Float32Array, sampleRate: number): number | undefined {
   let first = -1;
   let last = -1;
   let crossings = 0;
   for (let i = 1; i < samples.length; i++) {
-    if ((samples[i - 1] as number) < 0 && (samples[i] as number) >= 0) {
-      if (first < 0) first = i;
-      last = i;
+    const before = samples[i - 1] as number;
+    const after = samples[i] as number;
+    if (before < 0 && after >= 0) {
+      const at = i - 1 + before / (before - after);
+      if (first < 0) first = at;
+      last = at;
       crossings++;
     }
   }
@@ -146,18 +150,47 @@ export function toneFrequency(samples: Float32Array, sampleRate: number): number
   return ((crossings - 1) * sampleRate) / (last - first);
 }
 
+/**
+ * The tone of a stream of decoded frames: each frame's frequency from its own zero crossings,
+ * and the median over the last `frames` frames. A frame the sender skipped or the network lost
+ * puts a phase jump between two frames, which would bend a measure taken across frames; the
+ * median of per-frame measures does not see it.
+ */
+export class ToneMeter {
+  private readonly recent: number[] = [];
+
+  constructor(private readonly frames: number = MEASURE_FRAMES) {}
+
+  /** Adds one decoded frame; returns the tone once `frames` frames with a tone arrived. */
+  push(samples: Float32Array, sampleRate: number): number | undefined {
+    const hz = toneFrequency(samples, sampleRate);
+    if (hz !== undefined) {
+      this.recent.push(hz);
+      if (this.recent.length > this.frames) this.recent.shift();
+    }
+    return this.tone;
+  }
+
+  /** The median of the last frames' tones, once there are `frames` of them. */
+  get tone(): number | undefined {
+    if (this.recent.length < this.frames) return undefined;
+    const sorted = [...this.recent].sort((a, b) => a - b);
+    const mid = sorted.length >> 1;
+    return sorted.length % 2 === 1
+      ? (sorted[mid] as number)
+      : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+  }
+}
+
 /** One remote publisher's Opus decoder: frames decoded, the last timestamp, the tone heard. */
 export class RemoteAudio {
   private decoder: AudioDecoder;
-  /** The last MEASURE_SAMPLES decoded samples, a ring. */
-  private readonly window = new Float32Array(MEASURE_SAMPLES);
-  private filled = 0;
-  private at = 0;
+  private readonly meter = new ToneMeter();
   decodedFrames = 0;
   /** The decoded frames' timestamps (the publisher's capture time, µs): first and last. */
   firstTimestampUs: number | undefined;
   lastTimestampUs: number | undefined;
-  /** The tone measured over the last half second decoded (Hz), once that much arrived. */
+  /** The tone of the last half second decoded (Hz; `ToneMeter`), once that much arrived. */
   toneHz: number | undefined;
 
   constructor(readonly participant: string) {
@@ -183,17 +216,7 @@ export class RemoteAudio {
     this.firstTimestampUs ??= data.timestamp;
     this.lastTimestampUs = data.timestamp;
     data.close();
-    for (const sample of samples) {
-      this.window[this.at] = sample;
-      this.at = (this.at + 1) % MEASURE_SAMPLES;
-    }
-    this.filled = Math.min(MEASURE_SAMPLES, this.filled + samples.length);
-    if (this.filled === MEASURE_SAMPLES) {
-      const ordered = new Float32Array(MEASURE_SAMPLES);
-      ordered.set(this.window.subarray(this.at));
-      ordered.set(this.window.subarray(0, this.at), MEASURE_SAMPLES - this.at);
-      this.toneHz = toneFrequency(ordered, SAMPLE_RATE);
-    }
+    this.toneHz = this.meter.push(samples, SAMPLE_RATE);
   }
 
   decode(bytes: Uint8Array, timestampUs: number): void {
@@ -216,12 +239,22 @@ export interface SealedAudioFrame {
   readonly captureTimeUs: number;
 }
 
-/** Every remote's audio: opened with the MLS member and decoded in arrival order. */
+/** Audio frames of one remote waiting to be decoded beyond which new ones are dropped (0.5 s). */
+const MAX_AUDIO_BACKLOG = 25;
+
+/**
+ * Every remote's audio: each frame decrypts as it arrives (side by side) and is decoded in
+ * arrival order; a remote whose backlog passes MAX_AUDIO_BACKLOG loses the frames that arrive
+ * then (late audio is worth less than a gap).
+ */
 export class AudioReceivers {
   readonly remotes = new Map<string, RemoteAudio>();
   private readonly chains = new Map<string, Promise<void>>();
+  private readonly backlogs = new Map<string, number>();
   /** Frames that did not open, or opened under another member's key. */
   decryptFailures = 0;
+  /** Frames dropped because this page was behind. */
+  behindDrops = 0;
 
   received(participant: string, frame: SealedAudioFrame, member: E2eeMember): void {
     let remote = this.remotes.get(participant);
@@ -230,12 +263,18 @@ export class AudioReceivers {
       this.remotes.set(participant, remote);
     }
     const target = remote;
+    const backlog = this.backlogs.get(participant) ?? 0;
+    if (backlog >= MAX_AUDIO_BACKLOG) {
+      this.behindDrops++;
+      return;
+    }
+    this.backlogs.set(participant, backlog + 1);
+    const opening = member
+      .openFrom(participant, frame.bytes, frameMetadata(frame.streamId, frame.publisherId))
+      .catch(() => undefined);
     const chain = (this.chains.get(participant) ?? Promise.resolve()).then(async () => {
-      const opened = await member.openFrom(
-        participant,
-        frame.bytes,
-        frameMetadata(frame.streamId, frame.publisherId),
-      );
+      const opened = await opening;
+      this.backlogs.set(participant, (this.backlogs.get(participant) ?? 1) - 1);
       if (opened === undefined) {
         this.decryptFailures++;
         return;
@@ -252,6 +291,7 @@ export class AudioReceivers {
       this.remotes.get(participant)?.close();
       this.remotes.delete(participant);
       this.chains.delete(participant);
+      this.backlogs.delete(participant);
     }
     return gone;
   }

@@ -300,6 +300,17 @@ const hook = {
       datagramsReceived: s.datagramsReceived,
       assemblyDrops: { ...s.assembler.drops },
       decryptFailures: s.decryptFailures,
+      behindDrops: { video: s.behindDrops, audio: s.audio.behindDrops },
+      /** The MLS member's view: epochs held, frames opened and refused by kind, incidents. */
+      e2ee: {
+        heldEpochs: s.member?.heldEpochs() ?? [],
+        decrypted: s.member?.decrypted ?? 0,
+        failures: Object.fromEntries(s.member?.failures ?? []),
+        incidents: [...s.e2eeIncidents],
+        recentFailures: [...(s.member?.recentFailures ?? [])],
+        epochs: s.member?.describeEpochs() ?? [],
+        sealedByKid: Object.fromEntries(s.sealedByKid),
+      },
       reconnects: s.reconnects,
     };
   },

@@ -32,6 +32,7 @@
 import { mediaPublisherId, mediaStreamId } from '../../../core/mh/stream-id.ts';
 import type { MediaKind, MeetingId, ParticipantId } from '../../../core/ids.ts';
 import type { DatagramHeader } from '../../../core/protocol/datagram.ts';
+import { parseSFrameHeader } from '../../../core/protocol/sframe.ts';
 import type { E2eeMember } from '../../e2ee/member.ts';
 import type { StreamPublisher } from '../../media/client.ts';
 import { frameMetadata } from '../../media/frame-metadata.ts';
@@ -126,10 +127,27 @@ export interface SealedFrame {
   readonly epoch: number;
 }
 
+/**
+ * Frames of one remote video waiting to be decoded (decrypting, or queued behind a frame that
+ * is) beyond which this page is behind: a keyframe that arrives then skips everything queued
+ * before it, and past `MAX_VIDEO_BACKLOG` new frames are dropped until a keyframe comes. A
+ * real-time view shows the newest picture it can, never a growing queue of old ones.
+ */
+const SKIP_TO_KEYFRAME_BACKLOG = 2;
+const MAX_VIDEO_BACKLOG = 30;
+
 interface Remote {
   readonly video: RemoteVideo;
-  /** Frames decrypt asynchronously; they are decoded in arrival order. */
+  /**
+   * Frames decrypt as they arrive, side by side; they are decoded in arrival order, each
+   * step of the chain waiting for its frame's decryption.
+   */
   chain: Promise<void>;
+  /** Frames received and not yet through the chain. */
+  backlog: number;
+  /** Arrival number of the next frame, and the first one the chain decodes (older: skipped). */
+  nextArrival: number;
+  decodeFrom: number;
   lastFrameId: number | undefined;
   /** When this page last asked for a keyframe of this remote's stream. */
   keyframeAskedAt: number | undefined;
@@ -171,6 +189,12 @@ export class MeetingSession {
   audioSupported = false;
   datagramsReceived = 0;
   decryptFailures = 0;
+  /** Video frames not decoded because this page was behind (`MAX_VIDEO_BACKLOG`). */
+  behindDrops = 0;
+  /** Frames this page sealed, by source and the KID they were sealed under (diagnostics). */
+  readonly sealedByKid = new Map<string, number>();
+  /** The MLS messages from the controller this page's member could not apply (the last 20). */
+  readonly e2eeIncidents: { at: number; message: string; error: string }[] = [];
   onChange: (() => void) | null = null;
   onDecoded: ((video: RemoteVideo) => void) | null = null;
   readonly assembler = new FrameAssembler();
@@ -340,6 +364,15 @@ export class MeetingSession {
     }
     const member = session.member as E2eeMember;
     this.mlsEpoch = member.epoch;
+    member.onIncident = (incident) => {
+      this.e2eeIncidents.push({
+        at: Math.round(performance.now()),
+        message: incident.message,
+        error: JSON.stringify(incident.error),
+      });
+      if (this.e2eeIncidents.length > 20) this.e2eeIncidents.shift();
+      this.changed();
+    };
     member.onEpoch = (epoch) => {
       if (this.session !== session) return;
       this.mlsEpoch = epoch;
@@ -524,6 +557,11 @@ export class MeetingSession {
         frameMetadata(publisher.streamId, publisher.publisherId),
       );
       if (!sealed.ok) return;
+      const header = parseSFrameHeader(sealed.value);
+      if (header.ok) {
+        const key = `${source}:${header.value.header.kid}`;
+        this.sealedByKid.set(key, (this.sealedByKid.get(key) ?? 0) + 1);
+      }
       publisher.publish(sealed.value, {
         keyframe: frame.keyframe,
         captureTimeUs: frame.captureTimeUs,
@@ -561,6 +599,9 @@ export class MeetingSession {
       remote = {
         video,
         chain: Promise.resolve(),
+        backlog: 0,
+        nextArrival: 0,
+        decodeFrom: 0,
         lastFrameId: undefined,
         keyframeAskedAt: undefined,
       };
@@ -570,12 +611,28 @@ export class MeetingSession {
     const target = remote;
     const generation = this.mediaGeneration;
     this.reached(generation, 'firstReceivedAt');
+    const backlog = target.backlog + target.video.decodeQueueSize;
+    if (!frame.keyframe && backlog >= MAX_VIDEO_BACKLOG) {
+      // Far behind: this frame is dropped, and decoding resumes at the next keyframe (the
+      // gap in frame ids resyncs the decoder in order).
+      this.behindDrops++;
+      this.askKeyframe(target, participant);
+      return;
+    }
+    const arrival = target.nextArrival++;
+    // Behind, and a keyframe arrives: what is queued before it need not be decoded.
+    if (frame.keyframe && backlog >= SKIP_TO_KEYFRAME_BACKLOG) target.decodeFrom = arrival;
+    target.backlog++;
+    const opening = member
+      .openFrom(participant, frame.bytes, frameMetadata(frame.streamId, frame.publisherId))
+      .catch(() => undefined);
     target.chain = target.chain.then(async () => {
-      const opened = await member.openFrom(
-        participant,
-        frame.bytes,
-        frameMetadata(frame.streamId, frame.publisherId),
-      );
+      const opened = await opening;
+      target.backlog--;
+      if (arrival < target.decodeFrom) {
+        this.behindDrops++;
+        return;
+      }
       if (opened === undefined) {
         this.decryptFailures++;
         target.video.resync();
@@ -600,19 +657,24 @@ export class MeetingSession {
         this.reached(generation, 'firstKeyframeAt');
       } else if (target.video.wantsKeyframe) {
         // Its frames decrypt but cannot be decoded before a keyframe: ask its publisher.
-        const now = performance.now();
-        if (
-          target.keyframeAskedAt === undefined ||
-          now - target.keyframeAskedAt >= KEYFRAME_ASK_INTERVAL_MS
-        ) {
-          target.keyframeAskedAt = now;
-          this.session?.requestKeyframe(participant);
-        }
+        this.askKeyframe(target, participant);
       }
     });
     // A frame the decoder refused (it throws on a chunk it cannot take) must not stop the
     // frames after it: decoding resumes at a keyframe.
     target.chain = target.chain.catch(() => target.video.resync());
+  }
+
+  /** Asks `participant`'s publisher for a keyframe, at most every KEYFRAME_ASK_INTERVAL_MS. */
+  private askKeyframe(target: Remote, participant: string): void {
+    const now = performance.now();
+    if (
+      target.keyframeAskedAt === undefined ||
+      now - target.keyframeAskedAt >= KEYFRAME_ASK_INTERVAL_MS
+    ) {
+      target.keyframeAskedAt = now;
+      this.session?.requestKeyframe(participant);
+    }
   }
 
   /** Times a step of receiving, when it happened in the current media session. */

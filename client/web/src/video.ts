@@ -202,6 +202,11 @@ export class RemoteVideo {
     return true;
   }
 
+  /** Frames handed to the decoder and not decoded yet. */
+  get decodeQueueSize(): number {
+    return this.decoder.state === 'configured' ? this.decoder.decodeQueueSize : 0;
+  }
+
   /** Decoding needs a keyframe again (frames were lost). */
   resync(): void {
     this.waitingForKeyframe = true;
