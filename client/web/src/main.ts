@@ -10,7 +10,7 @@ import type { MeetingId, ParticipantId } from '../../../core/ids.ts';
 import type { Endpoints } from './api.ts';
 import { audioSummary } from './audio.ts';
 import type { LayoutName } from './layout.ts';
-import { FallbackMedia } from './media-transport.ts';
+import { FallbackMedia, outgoingDrops } from './media-transport.ts';
 import { MeetingSession, screenCode, type JoinTiming, type SealedFrame } from './session.ts';
 import { FallbackSignaling, TRANSPORT_ORDER, type TransportName } from './signaling.ts';
 import type { RemoteVideo } from './video.ts';
@@ -229,6 +229,8 @@ const hook = {
         signaling: signalingTransport.inUse ?? null,
         media: mediaTransport.inUse ?? null,
         failures: [...signalingTransport.failures, ...mediaTransport.failures],
+        /** Media datagrams dropped because the browser's send queue was full. */
+        outgoingQueueFullDrops: outgoingDrops.queueFull,
       },
       ownCode:
         s.participantId === undefined || s.meetingId === undefined

@@ -32,17 +32,48 @@ export const webSocketMedia: MediaConnector = {
     }),
 };
 
+/**
+ * Outgoing media datagrams wait in the browser's queue at most this long, and at most this many
+ * of them: a frame that old is worth less than the next one, and a page that writes faster
+ * than the connection sends (a congested path, a starved CPU) must drop, not build a queue of
+ * seconds. Chromium's defaults are no age limit and a high-water mark of 1, past which writes
+ * wait in the page's own stream queue without limit.
+ */
+const OUTGOING_MAX_AGE_MS = 250;
+const OUTGOING_QUEUE_DATAGRAMS = 128;
+/** Writes the browser has not taken yet (its queue is full) beyond which datagrams are dropped. */
+const MAX_WAITING_WRITES = 32;
+
+/** Media datagrams this page dropped because the browser's queue was full. */
+export const outgoingDrops = { queueFull: 0 };
+
 /** A WebTransport session as client/media's `DatagramLink`. */
 async function webTransportLink(url: string, certHash: Uint8Array): Promise<DatagramLink> {
   const session = await openMessageSession(url, certHash);
   const { transport } = session;
+  try {
+    transport.datagrams.outgoingMaxAge = OUTGOING_MAX_AGE_MS;
+    transport.datagrams.outgoingHighWaterMark = OUTGOING_QUEUE_DATAGRAMS;
+  } catch {
+    // A browser without these settings keeps its defaults; the check below still bounds the queue.
+  }
   const datagrams = transport.datagrams.writable.getWriter();
   datagrams.closed.catch(() => undefined);
+  // A write resolves once the browser queued the datagram (at once below the high-water mark).
+  let waiting = 0;
+  const written = () => {
+    waiting--;
+  };
   const link: DatagramLink = {
     maxDatagramBytes: Math.min(MAX_DATAGRAM_BYTES, transport.datagrams.maxDatagramSize),
     sendDatagram(bytes) {
       if (bytes.length > link.maxDatagramBytes) return 'too-large';
-      datagrams.write(bytes as Uint8Array<ArrayBuffer>).catch(() => undefined);
+      if (waiting >= MAX_WAITING_WRITES) {
+        outgoingDrops.queueFull++;
+        return 'queue-full';
+      }
+      waiting++;
+      datagrams.write(bytes as Uint8Array<ArrayBuffer>).then(written, written);
       return null;
     },
     sendControl: (message) => session.send(message),
