@@ -22,11 +22,9 @@ export default defineConfig({
   globalSetup: './e2e/global-setup.ts',
   fullyParallel: false,
   workers: 1,
-  // One retry of the serial suite (every test again, in fresh pages): a member's frames now and
-  // then stay sealed under a key the others do not hold after an MLS epoch change (seen after a
-  // leave and rejoin, old code and new, more often under load; docs/architecture.md "Browser
-  // client"). Playwright lists such a run as flaky, so it stays visible.
-  retries: 1,
+  // No retries: a failure keeps each page's state (JSON snapshot with its MLS view), screenshots
+  // and the trace under reports/playwright/.
+  retries: 0,
   // Three to four pages encode and decode beside every service on one shared 2-core machine.
   timeout: 120_000,
   expect: { timeout: 15_000 },
