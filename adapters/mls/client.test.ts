@@ -4,6 +4,17 @@ import { commitEpoch, MlsClient } from './client.ts';
 
 const groupId = new TextEncoder().encode('meeting-1/0');
 
+/** Alice's group with Bob in it (epoch 1). */
+async function aliceAndBob(): Promise<{ alice: MlsClient; bob: MlsClient }> {
+  const alice = await MlsClient.create('alice');
+  const bob = await MlsClient.create('bob');
+  unwrap(await alice.createGroup(groupId));
+  const add = unwrap(await alice.commit({ adds: [bob.keyPackage], removes: [] }));
+  unwrap(await alice.processCommit(add.commit));
+  unwrap(await bob.joinFromWelcome(add.welcome ?? new Uint8Array()));
+  return { alice, bob };
+}
+
 describe('MLS client over ts-mls', () => {
   it('adds a member: both export the same SFrame base key, and it changes with the epoch', async () => {
     const alice = await MlsClient.create('alice');
@@ -60,12 +71,7 @@ describe('MLS client over ts-mls', () => {
   });
 
   it('asked twice in one epoch, keeps both commits: the first one accepted still applies as its own', async () => {
-    const alice = await MlsClient.create('alice');
-    const bob = await MlsClient.create('bob');
-    unwrap(await alice.createGroup(groupId));
-    const add = unwrap(await alice.commit({ adds: [bob.keyPackage], removes: [] }));
-    unwrap(await alice.processCommit(add.commit));
-    unwrap(await bob.joinFromWelcome(add.welcome ?? new Uint8Array()));
+    const { alice, bob } = await aliceAndBob();
     // The controller cancels its first request and asks again before the first answer is in;
     // then the first answer wins (the committer cannot process its own commit as a receiver).
     const first = unwrap(await alice.commit({ adds: [], removes: [] }));
@@ -87,12 +93,7 @@ describe('MLS client over ts-mls', () => {
   });
 
   it('forgets for good: an operation in flight when it forgets keeps nothing it computed', async () => {
-    const alice = await MlsClient.create('alice');
-    const bob = await MlsClient.create('bob');
-    unwrap(await alice.createGroup(groupId));
-    const add = unwrap(await alice.commit({ adds: [bob.keyPackage], removes: [] }));
-    unwrap(await alice.processCommit(add.commit));
-    unwrap(await bob.joinFromWelcome(add.welcome ?? new Uint8Array()));
+    const { alice, bob } = await aliceAndBob();
     const rotation = unwrap(await alice.commit({ adds: [], removes: [] }));
     // Bob leaves while his client is applying the commit: the new epoch never becomes his.
     const applying = bob.processCommit(rotation.commit);

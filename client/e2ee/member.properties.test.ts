@@ -6,12 +6,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { participantId } from '../../core/ids.ts';
-import { MlsDelivery, type MlsDeliveryOutput } from '../../core/mls/delivery.ts';
+import { MlsDelivery } from '../../core/mls/delivery.ts';
 import { commitEpoch } from '../../adapters/mls/client.ts';
-import {
-  MlsRejectReason,
-  type ServerMessage,
-} from '../../services/generated/darktower/mc/v1/signaling.ts';
+import { mlsMessage } from '../../services/mc/mls-messages.ts';
 import { E2eeMember } from './member.ts';
 
 const NAMES = ['alice', 'bob', 'carol'] as const;
@@ -34,61 +31,6 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
   fc.record({ kind: fc.constant('rotate' as const), settle: fc.boolean() }),
   fc.record({ kind: fc.constant('timeout' as const) }),
 );
-
-/** The controller's outputs as the signaling messages each member receives. */
-function messagesOf(o: MlsDeliveryOutput): [string, ServerMessage][] {
-  switch (o.type) {
-    case 'create-group':
-      return [[o.to, { mlsCreateGroup: { group: o.group } }]];
-    case 'request-commit':
-      return [
-        [
-          o.to,
-          {
-            mlsCommitRequest: {
-              request: o.request,
-              epoch: o.epoch,
-              adds: o.adds.map((a) => ({
-                participant: a.participant,
-                keyPackage: Buffer.from(a.keyPackage),
-              })),
-              removes: [...o.removes],
-            },
-          },
-        ],
-      ];
-    case 'broadcast-commit':
-      return o.to.map((to) => [
-        to,
-        {
-          mlsCommit: {
-            from: o.from,
-            epoch: o.epoch,
-            commit: Buffer.from(o.commit),
-            adds: [...o.adds],
-            removes: [...o.removes],
-          },
-        },
-      ]);
-    case 'deliver-welcome':
-      return [[o.to, { mlsWelcome: { epoch: o.epoch, welcome: Buffer.from(o.welcome) } }]];
-    case 'commit-rejected':
-      return [
-        [
-          o.to,
-          {
-            mlsCommitRejected: {
-              request: o.request,
-              epoch: o.epoch,
-              reason: MlsRejectReason.MLS_REJECT_REASON_SUPERSEDED,
-            },
-          },
-        ],
-      ];
-    case 'epoch-started':
-      return [];
-  }
-}
 
 /** One meeting: the delivery service, the members, and answers that come back late. */
 class Meeting {
@@ -142,7 +84,10 @@ class Meeting {
 
   private pump(): void {
     for (let o = this.ds.pollOutput(); o !== null; o = this.ds.pollOutput()) {
-      for (const [to, message] of messagesOf(o)) {
+      const carried = mlsMessage(o);
+      if (carried === undefined) continue;
+      const { message } = carried;
+      for (const to of carried.to) {
         const member = this.members.get(to);
         if (member === undefined) continue;
         const delay = this.delays();

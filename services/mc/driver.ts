@@ -29,12 +29,12 @@ import {
 } from '../generated/darktower/mh/v1/route.ts';
 import {
   ErrorKind,
-  MlsRejectReason,
   RejectReason,
   type MediaHandler,
   type ServerMessage,
 } from '../generated/darktower/mc/v1/signaling.ts';
-import type { CommitRejection, MlsDeliveryOutput } from '../../core/mls/delivery.ts';
+import type { MlsDeliveryOutput } from '../../core/mls/delivery.ts';
+import { mlsMessage } from './mls-messages.ts';
 import type { Clock } from '../shared/clock.ts';
 
 /** A client's signaling connection as the driver sees it. */
@@ -93,15 +93,6 @@ const KINDS: Record<CoreMediaKind, MediaKind> = {
   camera: MediaKind.MEDIA_KIND_CAMERA,
   screen: MediaKind.MEDIA_KIND_SCREEN,
   audio: MediaKind.MEDIA_KIND_AUDIO,
-};
-
-const MLS_REJECTIONS: Record<CommitRejection, MlsRejectReason> = {
-  superseded: MlsRejectReason.MLS_REJECT_REASON_SUPERSEDED,
-  'stale-epoch': MlsRejectReason.MLS_REJECT_REASON_STALE_EPOCH,
-  'future-epoch': MlsRejectReason.MLS_REJECT_REASON_FUTURE_EPOCH,
-  'not-requested': MlsRejectReason.MLS_REJECT_REASON_NOT_REQUESTED,
-  'missing-welcome': MlsRejectReason.MLS_REJECT_REASON_MISSING_WELCOME,
-  'not-a-member': MlsRejectReason.MLS_REJECT_REASON_NOT_A_MEMBER,
 };
 
 /** Core's route as a route-API leg. */
@@ -548,48 +539,12 @@ export class ControllerDriver {
 
   /** Carries an MLS delivery output to the members it names, as it is (opaque bytes). */
   private mlsOutput(meeting: MeetingId, output: MlsDeliveryOutput): void {
-    const send = (to: ParticipantId, message: ServerMessage) =>
-      this.peer(meeting, to)?.send(message);
+    const carried = mlsMessage(output);
+    if (carried !== undefined) {
+      for (const to of carried.to) this.peer(meeting, to)?.send(carried.message);
+      return;
+    }
     switch (output.type) {
-      case 'create-group':
-        return send(output.to, { mlsCreateGroup: { group: output.group } });
-      case 'request-commit':
-        return send(output.to, {
-          mlsCommitRequest: {
-            request: output.request,
-            epoch: output.epoch,
-            adds: output.adds.map((a) => ({
-              participant: a.participant,
-              keyPackage: Buffer.from(a.keyPackage),
-            })),
-            removes: [...output.removes],
-          },
-        });
-      case 'broadcast-commit': {
-        const message: ServerMessage = {
-          mlsCommit: {
-            from: output.from,
-            epoch: output.epoch,
-            commit: Buffer.from(output.commit),
-            adds: [...output.adds],
-            removes: [...output.removes],
-          },
-        };
-        for (const to of output.to) send(to, message);
-        return;
-      }
-      case 'deliver-welcome':
-        return send(output.to, {
-          mlsWelcome: { epoch: output.epoch, welcome: Buffer.from(output.welcome) },
-        });
-      case 'commit-rejected':
-        return send(output.to, {
-          mlsCommitRejected: {
-            request: output.request,
-            epoch: output.epoch,
-            reason: MLS_REJECTIONS[output.reason],
-          },
-        });
       case 'epoch-started':
         this.mlsEpochs++;
         this.logger.info(
