@@ -27,6 +27,11 @@ export interface MediaConnection {
    * with a raised hop count for peer handlers is made once per datagram, not per send).
    */
   sendDatagram(bytes: Uint8Array): DatagramSendFailure | null;
+  /**
+   * Bytes of datagrams queued for this connection and not sent yet: what a congested or slow
+   * receiver has waiting (0 where the transport keeps no queue of its own, or does not say).
+   */
+  queuedDatagramBytes(): number;
   /** Sends one whole control message, reliably and in order. */
   sendControl(message: Uint8Array): void;
   /** Closes the connection with an application code and a short reason (no secrets). */

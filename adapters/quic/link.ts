@@ -265,6 +265,16 @@ export class QuicLink {
     return accepted;
   }
 
+  /** Bytes of datagrams quiche holds for this connection (sent when congestion control lets it). */
+  queuedDatagramBytes(): number {
+    if (this.closeReported) return 0;
+    try {
+      return this.conn.dgramSendQueueByteSize();
+    } catch {
+      return 0;
+    }
+  }
+
   /** Queues one datagram; null when queued, else why it was dropped. */
   sendDatagram(bytes: Uint8Array): DatagramSendFailure | null {
     if (this.localClose !== null || this.closeReported) return 'closed';

@@ -225,6 +225,18 @@ describe('QUIC media transport', () => {
     expect(connection.sendDatagram(new Uint8Array(10))).toBe('closed');
   });
 
+  it('says how many bytes of datagrams it holds unsent, and none once they are sent', async () => {
+    const { transport, port } = await server({}, { datagram: () => {} });
+    const connection = await client(transport, port);
+    expect(connection.queuedDatagramBytes()).toBe(0);
+    // Queued in this turn of the event loop; the link flushes them after it.
+    for (let i = 0; i < 10; i++) expect(connection.sendDatagram(new Uint8Array(100))).toBeNull();
+    expect(connection.queuedDatagramBytes()).toBe(1_000);
+    await waitFor(() => connection.queuedDatagramBytes() === 0, 'datagrams sent');
+    connection.close(0, 'done');
+    expect(connection.queuedDatagramBytes()).toBe(0);
+  });
+
   it('reports closes with code and reason on both sides', async () => {
     const { transport, port, record } = await server();
     const byClient = await client(transport, port);

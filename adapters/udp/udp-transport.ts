@@ -71,6 +71,11 @@ class UdpConnection implements MediaConnection {
     return null;
   }
 
+  /** The socket's queue is shared by every peer and not counted per connection. */
+  queuedDatagramBytes(): number {
+    return 0;
+  }
+
   sendControl(message: Uint8Array): void {
     if (this.open) this.owner.send([CONTROL_PREFIX, message], this.port, this.address);
   }

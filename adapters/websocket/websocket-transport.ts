@@ -97,6 +97,11 @@ class WebSocketConnection implements MediaConnection {
     return null;
   }
 
+  /** What the socket has not written yet (datagrams and control messages alike). */
+  queuedDatagramBytes(): number {
+    return this.socket.bufferedAmount;
+  }
+
   sendControl(message: Uint8Array): void {
     if (this.socket.readyState !== WebSocket.OPEN) return;
     this.socket.send(Buffer.from(message).toString('base64'), TEXT);

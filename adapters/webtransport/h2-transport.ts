@@ -55,6 +55,11 @@ class Http2Connection implements MediaConnection {
     return null;
   }
 
+  /** The polyfill's session does not say what it holds. */
+  queuedDatagramBytes(): number {
+    return 0;
+  }
+
   sendControl(message: Uint8Array): void {
     if (message.length > MAX_CONTROL_MESSAGE_BYTES) {
       throw new ControlMessageTooLargeError(message.length);

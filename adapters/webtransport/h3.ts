@@ -195,6 +195,11 @@ export class WebTransportSession {
     return Math.max(0, Math.min(this.h3.maxDatagramBytes, writable - this.prefix.length));
   }
 
+  /** Bytes of datagrams queued on the session's QUIC connection (every session on it). */
+  queuedDatagramBytes(): number {
+    return this.ended ? 0 : this.h3.link.queuedDatagramBytes();
+  }
+
   /** Sends one datagram (one copy: the prefix in front); null when queued, else why not. */
   sendDatagram(payload: Uint8Array): DatagramSendFailure | null {
     if (this.ended || this.h3.link.closing) return 'closed';

@@ -64,6 +64,10 @@ export class WebTransportMediaConnection implements MediaConnection {
     return this.session.sendDatagram(bytes);
   }
 
+  queuedDatagramBytes(): number {
+    return this.session.queuedDatagramBytes();
+  }
+
   sendControl(message: Uint8Array): void {
     if (message.length > MAX_CONTROL_MESSAGE_BYTES) {
       throw new ControlMessageTooLargeError(message.length);

@@ -251,6 +251,16 @@ export class MediaHandlerDriver {
     return counts;
   }
 
+  /** The most bytes of datagrams any one connection has queued and not sent (for a gauge). */
+  largestSendQueueBytes(): number {
+    let largest = 0;
+    for (const tracked of this.connections.values()) {
+      const queued = tracked.connection.queuedDatagramBytes();
+      if (queued > largest) largest = queued;
+    }
+    return largest;
+  }
+
   /** Starts a transport whose events this driver handles; resolves with its address. */
   async attach(transport: MediaTransport): Promise<{ host: string; port: number }> {
     const index = this.transports.length;

@@ -126,6 +126,12 @@ export function registerMhMetrics(
     QUALITY_STAGES.indexOf(forwarder.qualityStage),
   );
   gauge('mh_draining', '1 while the handler drains', () => (forwarder.draining ? 1 : 0));
+  gauge(
+    'mh_send_queue_bytes_max',
+    'The most bytes of datagrams one connection has queued and not sent (a congested or slow ' +
+      'receiver: at its send rate, how far behind its media is)',
+    () => driver.largestSendQueueBytes(),
+  );
   new Gauge({
     name: 'mh_connections',
     help: 'Open transport connections by transport',

@@ -127,6 +127,8 @@ describe('MH over QUIC', () => {
     expect([...got.alice].sort()).toEqual([...sent.bob].sort());
     expect(sent.alice.length).toBeGreaterThan(200);
     expect(await metricValue(mh.metricsUrl, 'mh_connections{transport="quic"}')).toBe(3);
+    // Everything delivered: no connection has datagrams waiting.
+    expect(await metricValue(mh.metricsUrl, 'mh_send_queue_bytes_max')).toBe(0);
 
     // The load report in Redis names the QUIC address and certificate hash.
     const store = new RedisHandlerLoadStore(redis);
