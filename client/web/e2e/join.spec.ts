@@ -385,9 +385,31 @@ test.afterEach(async ({ browserName: _browser }, testInfo) => {
   }
 });
 
+/** What each page lost keeping up (a loaded machine shows here before it fails a test). */
+const pageLosses: {
+  participant: string;
+  decrypt_failures: number;
+  behind_drops: { video: number; audio: number } | null;
+  outgoing_queue_full_drops: number | null;
+}[] = [];
+
 test.afterAll(async () => {
   for (const p of people) {
     await recordJoins(p).catch(() => undefined);
+    const s = (await snapshot(p.page).catch(() => undefined)) as
+      | (Snapshot & {
+          decryptFailures?: number;
+          behindDrops?: { video: number; audio: number };
+          transport: { outgoingQueueFullDrops?: number };
+        })
+      | undefined;
+    if (s !== undefined)
+      pageLosses.push({
+        participant: p.name,
+        decrypt_failures: s.decryptFailures ?? 0,
+        behind_drops: s.behindDrops ?? null,
+        outgoing_queue_full_drops: s.transport?.outgoingQueueFullDrops ?? null,
+      });
     await p.context.close().catch(() => undefined);
   }
   if (joinTimes.length === 0) return;
@@ -418,6 +440,10 @@ test.afterAll(async () => {
     ),
     reconnects: summary(joinTimes.filter((j) => j.reconnect)),
     first_member_excluded: joinTimes.filter((j) => j.alone).length,
+    // Each page at the end, over its last join: frames that did not decrypt (before the keys of
+    // their epoch came, or after) and frames skipped because it was behind; and since the page
+    // opened, media datagrams it dropped because the browser was not taking its writes.
+    page_losses: pageLosses,
     samples: joinTimes,
   };
   writeFileSync(`${REPORTS}browser-join.json`, `${JSON.stringify(report, null, 2)}\n`);
