@@ -60,6 +60,8 @@ export class E2eeMember {
   decrypted = 0;
   /** Each frame that fails to decrypt. */
   onDecryptFailure: ((kind: DecryptFailure) => void) | null = null;
+  /** Frames this member sealed, by the epoch they were sealed in (diagnostics). */
+  readonly sealedByEpoch = new Map<number, number>();
   /** The last few frames that failed to decrypt: kind and KID (diagnostics). */
   readonly recentFailures: { readonly kind: DecryptFailure; readonly kid: string | null }[] = [];
   /** A controller message this member could not apply (for logs and tests). */
@@ -128,6 +130,8 @@ export class E2eeMember {
     metadata?: Uint8Array,
   ): Promise<Result<Uint8Array, E2eeError | SFrameEncryptError | SFrameMlsError>> {
     if (this.current === undefined) return err({ kind: 'no-epoch' });
+    const epoch = Number(this.current);
+    this.sealedByEpoch.set(epoch, (this.sealedByEpoch.get(epoch) ?? 0) + 1);
     return this.sframe.encrypt(this.current, plaintext, metadata === undefined ? {} : { metadata });
   }
 
@@ -138,13 +142,15 @@ export class E2eeMember {
     ownIndex: number | undefined;
     leaves: (string | null)[];
   }[] {
-    return [...this.leaves].map(([epoch, leaves]) => ({
-      epoch: Number(epoch),
-      groupSize: leaves.length,
-      ownIndex:
-        leaves.indexOf(this.participant) >= 0 ? leaves.indexOf(this.participant) : undefined,
-      leaves: leaves.map((l) => l ?? null),
-    }));
+    return [...this.leaves].map(([epoch, leaves]) => {
+      const own = leaves.indexOf(this.participant);
+      return {
+        epoch: Number(epoch),
+        groupSize: leaves.length,
+        ownIndex: own < 0 ? undefined : own,
+        leaves: leaves.map((l) => l ?? null),
+      };
+    });
   }
 
   /** The participant at leaf `index` of a held `epoch` (a frame's sender), if any. */

@@ -64,6 +64,22 @@ function applyChange(input: RoutingInput, previous: RoutingPlan, c: DemandChange
 const homesOf = (plan: RoutingPlan) =>
   new Map(plan.homes.map(({ participant, handler }) => [participant, handler]));
 
+/** Two members on two handlers, each showing the other, and their first plan. */
+function twoMembers() {
+  const handlers = [makeHandler('mh-a'), makeHandler('mh-b')];
+  const participants = [makeParticipant('p1', 1), makeParticipant('p2', 2)];
+  const base: RoutingInput = {
+    meeting: meetingId('m1'),
+    participants,
+    handlers,
+    demand: [wants('p1', 'p2', 'camera'), wants('p2', 'p1', 'camera')],
+    latencyMs: {},
+  };
+  const first = planRouting(base);
+  if (!first.ok) throw new Error('no first plan');
+  return { handlers, participants, base, first };
+}
+
 describe('planKeepingHomes: replanning a change that moves nobody', () => {
   it('keeps every home, passes every check and stays within every hard limit, over a sequence of changes', () => {
     fc.assert(
@@ -119,17 +135,7 @@ describe('planKeepingHomes: replanning a change that moves nobody', () => {
   });
 
   it('is undefined without a previous plan, for a participant with no home, or a home that failed', () => {
-    const handlers = [makeHandler('mh-a'), makeHandler('mh-b')];
-    const participants = [makeParticipant('p1', 1), makeParticipant('p2', 2)];
-    const base: RoutingInput = {
-      meeting: meetingId('m1'),
-      participants,
-      handlers,
-      demand: [wants('p1', 'p2', 'camera'), wants('p2', 'p1', 'camera')],
-      latencyMs: {},
-    };
-    const first = planRouting(base);
-    if (!first.ok) throw new Error('no first plan');
+    const { handlers, participants, base, first } = twoMembers();
     expect(planKeepingHomes(base)).toBeUndefined();
     expect(planKeepingHomes({ ...base, participants: [], demand: [] })).toBeUndefined();
     const joined = {
@@ -340,17 +346,7 @@ describe('planJoining: replanning for members who joined', () => {
   });
 
   it('is undefined without a previous plan, for a home that failed, or a joiner before a kept member', () => {
-    const handlers = [makeHandler('mh-a'), makeHandler('mh-b')];
-    const participants = [makeParticipant('p1', 1), makeParticipant('p2', 2)];
-    const base: RoutingInput = {
-      meeting: meetingId('m1'),
-      participants,
-      handlers,
-      demand: [wants('p1', 'p2', 'camera'), wants('p2', 'p1', 'camera')],
-      latencyMs: {},
-    };
-    const first = planRouting(base);
-    if (!first.ok) throw new Error('no first plan');
+    const { handlers, participants, base, first } = twoMembers();
     const joined = {
       ...base,
       participants: [...participants, makeParticipant('p3', 3)],

@@ -186,6 +186,9 @@ export class ToneMeter {
 export class RemoteAudio {
   private decoder: AudioDecoder;
   private readonly meter = new ToneMeter();
+  /** Frames decrypting or waiting to be decoded, and the chain that decodes them in order. */
+  backlog = 0;
+  chain: Promise<void> = Promise.resolve();
   decodedFrames = 0;
   /** The decoded frames' timestamps (the publisher's capture time, µs): first and last. */
   firstTimestampUs: number | undefined;
@@ -249,8 +252,6 @@ const MAX_AUDIO_BACKLOG = 25;
  */
 export class AudioReceivers {
   readonly remotes = new Map<string, RemoteAudio>();
-  private readonly chains = new Map<string, Promise<void>>();
-  private readonly backlogs = new Map<string, number>();
   /** Frames that did not open, or opened under another member's key. */
   decryptFailures = 0;
   /** Frames dropped because this page was behind. */
@@ -263,25 +264,23 @@ export class AudioReceivers {
       this.remotes.set(participant, remote);
     }
     const target = remote;
-    const backlog = this.backlogs.get(participant) ?? 0;
-    if (backlog >= MAX_AUDIO_BACKLOG) {
+    if (target.backlog >= MAX_AUDIO_BACKLOG) {
       this.behindDrops++;
       return;
     }
-    this.backlogs.set(participant, backlog + 1);
+    target.backlog++;
     const opening = member
       .openFrom(participant, frame.bytes, frameMetadata(frame.streamId, frame.publisherId))
       .catch(() => undefined);
-    const chain = (this.chains.get(participant) ?? Promise.resolve()).then(async () => {
+    target.chain = target.chain.then(async () => {
       const opened = await opening;
-      this.backlogs.set(participant, (this.backlogs.get(participant) ?? 1) - 1);
+      target.backlog--;
       if (opened === undefined) {
         this.decryptFailures++;
         return;
       }
       target.decode(opened.plaintext, frame.captureTimeUs);
     });
-    this.chains.set(participant, chain);
   }
 
   /** Closes the decoders of remotes no longer in `members`; returns who they were. */
@@ -290,8 +289,6 @@ export class AudioReceivers {
     for (const participant of gone) {
       this.remotes.get(participant)?.close();
       this.remotes.delete(participant);
-      this.chains.delete(participant);
-      this.backlogs.delete(participant);
     }
     return gone;
   }

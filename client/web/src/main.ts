@@ -311,7 +311,7 @@ const hook = {
         incidents: [...s.e2eeIncidents],
         recentFailures: [...(s.member?.recentFailures ?? [])],
         epochs: s.member?.describeEpochs() ?? [],
-        sealedByKid: Object.fromEntries(s.sealedByKid),
+        sealedByEpoch: Object.fromEntries(s.member?.sealedByEpoch ?? []),
       },
       reconnects: s.reconnects,
     };

@@ -32,7 +32,6 @@
 import { mediaPublisherId, mediaStreamId } from '../../../core/mh/stream-id.ts';
 import type { MediaKind, MeetingId, ParticipantId } from '../../../core/ids.ts';
 import type { DatagramHeader } from '../../../core/protocol/datagram.ts';
-import { parseSFrameHeader } from '../../../core/protocol/sframe.ts';
 import type { E2eeMember } from '../../e2ee/member.ts';
 import type { StreamPublisher } from '../../media/client.ts';
 import { frameMetadata } from '../../media/frame-metadata.ts';
@@ -191,8 +190,6 @@ export class MeetingSession {
   decryptFailures = 0;
   /** Video frames not decoded because this page was behind (`MAX_VIDEO_BACKLOG`). */
   behindDrops = 0;
-  /** Frames this page sealed, by source and the KID they were sealed under (diagnostics). */
-  readonly sealedByKid = new Map<string, number>();
   /** The MLS messages from the controller this page's member could not apply (the last 20). */
   readonly e2eeIncidents: { at: number; message: string; error: string }[] = [];
   onChange: (() => void) | null = null;
@@ -557,11 +554,6 @@ export class MeetingSession {
         frameMetadata(publisher.streamId, publisher.publisherId),
       );
       if (!sealed.ok) return;
-      const header = parseSFrameHeader(sealed.value);
-      if (header.ok) {
-        const key = `${source}:${header.value.header.kid}`;
-        this.sealedByKid.set(key, (this.sealedByKid.get(key) ?? 0) + 1);
-      }
       publisher.publish(sealed.value, {
         keyframe: frame.keyframe,
         captureTimeUs: frame.captureTimeUs,
