@@ -10,6 +10,7 @@
  * decodes them in arrival order, one decoder per remote.
  */
 import type { E2eeMember } from '../../e2ee/member.ts';
+import { FrameBacklog } from './backlog.ts';
 import { frameMetadata } from '../../media/frame-metadata.ts';
 import type { EncodedFrame } from './video.ts';
 
@@ -24,6 +25,9 @@ const AMPLITUDE = 0.4;
 const MAX_CATCH_UP = 5;
 /** Decoded frames the tone is measured over: half a second of 20 ms frames. */
 const MEASURE_FRAMES = 25;
+
+/** Audio frames of one remote waiting to be decoded beyond which new ones are dropped (0.5 s). */
+const MAX_AUDIO_BACKLOG = 25;
 
 const TONE_BASE_HZ = 300;
 const TONE_STEP_HZ = 25;
@@ -187,7 +191,7 @@ export class RemoteAudio {
   private decoder: AudioDecoder;
   private readonly meter = new ToneMeter();
   /** Frames decrypting or waiting to be decoded, and the chain that decodes them in order. */
-  backlog = 0;
+  readonly backlog = new FrameBacklog(MAX_AUDIO_BACKLOG);
   chain: Promise<void> = Promise.resolve();
   decodedFrames = 0;
   /** The decoded frames' timestamps (the publisher's capture time, µs): first and last. */
@@ -242,9 +246,6 @@ export interface SealedAudioFrame {
   readonly captureTimeUs: number;
 }
 
-/** Audio frames of one remote waiting to be decoded beyond which new ones are dropped (0.5 s). */
-const MAX_AUDIO_BACKLOG = 25;
-
 /**
  * Every remote's audio: each frame decrypts as it arrives (side by side) and is decoded in
  * arrival order; a remote whose backlog passes MAX_AUDIO_BACKLOG loses the frames that arrive
@@ -255,7 +256,11 @@ export class AudioReceivers {
   /** Frames that did not open, or opened under another member's key. */
   decryptFailures = 0;
   /** Frames dropped because this page was behind. */
-  behindDrops = 0;
+  get behindDrops(): number {
+    let dropped = 0;
+    for (const remote of this.remotes.values()) dropped += remote.backlog.dropped;
+    return dropped;
+  }
 
   received(participant: string, frame: SealedAudioFrame, member: E2eeMember): void {
     let remote = this.remotes.get(participant);
@@ -264,17 +269,14 @@ export class AudioReceivers {
       this.remotes.set(participant, remote);
     }
     const target = remote;
-    if (target.backlog >= MAX_AUDIO_BACKLOG) {
-      this.behindDrops++;
-      return;
-    }
-    target.backlog++;
+    const arrival = target.backlog.arrive(false);
+    if (arrival === undefined) return;
     const opening = member
       .openFrom(participant, frame.bytes, frameMetadata(frame.streamId, frame.publisherId))
       .catch(() => undefined);
     target.chain = target.chain.then(async () => {
       const opened = await opening;
-      target.backlog--;
+      target.backlog.take(arrival);
       if (opened === undefined) {
         this.decryptFailures++;
         return;

@@ -8,6 +8,7 @@
  */
 import { MediaClient, type ConnectOutcome, type DatagramLink } from '../../media/client.ts';
 import type { MediaHandler } from '../../../services/generated/darktower/mc/v1/signaling.ts';
+import { WriteGate } from './backlog.ts';
 import { TRANSPORT_ORDER, type TransportName } from './signaling.ts';
 import { hasWebTransport, openMessageSession } from './webtransport.ts';
 
@@ -39,12 +40,13 @@ export const webSocketMedia: MediaConnector = {
  * seconds. Chromium's defaults are no age limit and a high-water mark of 1, past which writes
  * wait in the page's own stream queue without limit.
  */
+
 const OUTGOING_MAX_AGE_MS = 250;
 const OUTGOING_QUEUE_DATAGRAMS = 128;
 /** Writes the browser has not taken yet (its queue is full) beyond which datagrams are dropped. */
 const MAX_WAITING_WRITES = 32;
 
-/** Media datagrams this page dropped because the browser's queue was full. */
+/** Media datagrams this page dropped because the browser was not taking its writes. */
 export const outgoingDrops = { queueFull: 0 };
 
 /** A WebTransport session as client/media's `DatagramLink`. */
@@ -60,21 +62,14 @@ async function webTransportLink(url: string, certHash: Uint8Array): Promise<Data
   const datagrams = transport.datagrams.writable.getWriter();
   datagrams.closed.catch(() => undefined);
   // A write resolves once the browser queued the datagram (at once below the high-water mark).
-  let waiting = 0;
-  const written = () => {
-    waiting--;
-  };
+  const gate = new WriteGate(MAX_WAITING_WRITES);
   const link: DatagramLink = {
     maxDatagramBytes: Math.min(MAX_DATAGRAM_BYTES, transport.datagrams.maxDatagramSize),
     sendDatagram(bytes) {
       if (bytes.length > link.maxDatagramBytes) return 'too-large';
-      if (waiting >= MAX_WAITING_WRITES) {
-        outgoingDrops.queueFull++;
-        return 'queue-full';
-      }
-      waiting++;
-      datagrams.write(bytes as Uint8Array<ArrayBuffer>).then(written, written);
-      return null;
+      if (gate.write(() => datagrams.write(bytes as Uint8Array<ArrayBuffer>))) return null;
+      outgoingDrops.queueFull++;
+      return 'queue-full';
     },
     sendControl: (message) => session.send(message),
     close: (code, reason) => session.close(code, reason),

@@ -43,6 +43,7 @@ import {
   type MediaHandler,
 } from '../../../services/generated/darktower/mc/v1/signaling.ts';
 import { createMeeting, login, lookUpMeeting, type Endpoints, type MeetingInfo } from './api.ts';
+import { FrameBacklog } from './backlog.ts';
 import { LocalLayout, type LayoutName } from './layout.ts';
 import type { MediaConnector } from './media-transport.ts';
 import type { SignalingConnector } from './signaling.ts';
@@ -127,10 +128,11 @@ export interface SealedFrame {
 }
 
 /**
- * Frames of one remote video waiting to be decoded (decrypting, or queued behind a frame that
- * is) beyond which this page is behind: a keyframe that arrives then skips everything queued
- * before it, and past `MAX_VIDEO_BACKLOG` new frames are dropped until a keyframe comes. A
- * real-time view shows the newest picture it can, never a growing queue of old ones.
+ * Frames of one remote video waiting to be decoded (decrypting, queued behind a frame that is,
+ * or in the decoder) beyond which this page is behind: a keyframe that arrives then skips
+ * everything queued before it, and past `MAX_VIDEO_BACKLOG` new frames are dropped until a
+ * keyframe comes (`FrameBacklog`). A real-time view shows the newest picture it can, never a
+ * growing queue of old ones.
  */
 const SKIP_TO_KEYFRAME_BACKLOG = 2;
 const MAX_VIDEO_BACKLOG = 30;
@@ -142,11 +144,7 @@ interface Remote {
    * step of the chain waiting for its frame's decryption.
    */
   chain: Promise<void>;
-  /** Frames received and not yet through the chain. */
-  backlog: number;
-  /** Arrival number of the next frame, and the first one the chain decodes (older: skipped). */
-  nextArrival: number;
-  decodeFrom: number;
+  readonly backlog: FrameBacklog;
   lastFrameId: number | undefined;
   /** When this page last asked for a keyframe of this remote's stream. */
   keyframeAskedAt: number | undefined;
@@ -188,8 +186,13 @@ export class MeetingSession {
   audioSupported = false;
   datagramsReceived = 0;
   decryptFailures = 0;
-  /** Video frames not decoded because this page was behind (`MAX_VIDEO_BACKLOG`). */
-  behindDrops = 0;
+  /** Video frames of the remotes shown now not decoded because this page was behind. */
+  get behindDrops(): number {
+    let dropped = 0;
+    for (const remote of [...this.remotes.values(), ...this.screens.values()])
+      dropped += remote.backlog.dropped;
+    return dropped;
+  }
   /** The MLS messages from the controller this page's member could not apply (the last 20). */
   readonly e2eeIncidents: { at: number; message: string; error: string }[] = [];
   onChange: (() => void) | null = null;
@@ -591,9 +594,7 @@ export class MeetingSession {
       remote = {
         video,
         chain: Promise.resolve(),
-        backlog: 0,
-        nextArrival: 0,
-        decodeFrom: 0,
+        backlog: new FrameBacklog(MAX_VIDEO_BACKLOG, SKIP_TO_KEYFRAME_BACKLOG),
         lastFrameId: undefined,
         keyframeAskedAt: undefined,
       };
@@ -603,28 +604,20 @@ export class MeetingSession {
     const target = remote;
     const generation = this.mediaGeneration;
     this.reached(generation, 'firstReceivedAt');
-    const backlog = target.backlog + target.video.decodeQueueSize;
-    if (!frame.keyframe && backlog >= MAX_VIDEO_BACKLOG) {
+    const arrival = target.backlog.arrive(frame.keyframe, target.video.decodeQueueSize);
+    if (arrival === undefined) {
       // Far behind: this frame is dropped, and decoding resumes at the next keyframe (the
       // gap in frame ids resyncs the decoder in order).
-      this.behindDrops++;
       this.askKeyframe(target, participant);
       return;
     }
-    const arrival = target.nextArrival++;
-    // Behind, and a keyframe arrives: what is queued before it need not be decoded.
-    if (frame.keyframe && backlog >= SKIP_TO_KEYFRAME_BACKLOG) target.decodeFrom = arrival;
-    target.backlog++;
     const opening = member
       .openFrom(participant, frame.bytes, frameMetadata(frame.streamId, frame.publisherId))
       .catch(() => undefined);
     target.chain = target.chain.then(async () => {
       const opened = await opening;
-      target.backlog--;
-      if (arrival < target.decodeFrom) {
-        this.behindDrops++;
-        return;
-      }
+      // Stale: a keyframe that came after it is queued.
+      if (!target.backlog.take(arrival)) return;
       if (opened === undefined) {
         this.decryptFailures++;
         target.video.resync();
