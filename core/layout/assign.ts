@@ -14,7 +14,7 @@ import {
 } from './placement.ts';
 import { checkRequest, type CheckedRequest } from './request.ts';
 import { indexRoster, type RosterIndex } from './roster.ts';
-import type { LayoutAssignment, LayoutError, LayoutRequest, Roster } from './types.ts';
+import type { LayoutAssignment, LayoutError, LayoutRequest, Roster, SourceRef } from './types.ts';
 
 export interface AssignLayoutInput {
   /**
@@ -74,6 +74,65 @@ function assignIndexed(
     ranked.fill(null, 0, count);
     placed.fill(null, 0, request.placedStreamIds.length);
   }
+}
+
+/**
+ * The sources `assignLayout` shows for the same input, in source order (participant id, then
+ * kind), without placing them in slots: speaker view's main entry and the ranked entries for the
+ * placed slots. Placement decides where each goes, never whether it is shown (there are never
+ * more ranked entries than placed slots), so this needs no previous assignment. For a caller that
+ * needs who is visible and not where: the controller's routing demand. Cost: O(slots + pinned +
+ * excluded) on an indexed roster.
+ */
+export function shownSources(
+  input: Omit<AssignLayoutInput, 'previous'>,
+): Result<SourceRef[], LayoutError> {
+  if (isIndexed(input.roster)) return shownIndexed(input.roster, input);
+  const roster = indexRoster(input.roster);
+  return roster.ok ? shownIndexed(roster.value, input) : roster;
+}
+
+function shownIndexed(
+  roster: RosterIndex,
+  input: Omit<AssignLayoutInput, 'previous'>,
+): Result<SourceRef[], LayoutError> {
+  const checked = checkRequest(input.request, input.subscriber, roster);
+  if (!checked.ok) return checked;
+  const request = checked.value;
+  const main = request.mainStreamId === null ? null : currentSpeaker(roster, request);
+  const count = rankEntries(roster, request, main?.participant ?? null);
+  const sources: SourceRef[] = [];
+  try {
+    if (main !== null) sources.push(sourceOf(main));
+    for (let index = 0; index < count; index++) {
+      const entry = ranked[index] as Entry;
+      // Insertion in source order: a layout has a few slots.
+      let at = sources.length;
+      while (at > 0 && compareSources(sources[at - 1] as SourceRef, entry) > 0) {
+        sources[at] = sources[at - 1] as SourceRef;
+        at--;
+      }
+      sources[at] = sourceOf(entry);
+    }
+  } finally {
+    ranked.fill(null, 0, count);
+  }
+  return ok(sources);
+}
+
+/** The source an entry shows, without its reason. */
+function sourceOf(entry: Entry): SourceRef {
+  return { participant: entry.participant, kind: entry.kind };
+}
+
+/** Source order: by participant id, then by kind. */
+function compareSources(a: SourceRef, b: SourceRef): number {
+  return compareIds(a.participant, b.participant) || compareIds(a.kind, b.kind);
+}
+
+function compareIds(a: string, b: string): number {
+  if (a < b) return -1;
+  return a > b ? 1 : 0;
 }
 
 function isIndexed(roster: Roster | RosterIndex): roster is RosterIndex {

@@ -1,5 +1,5 @@
 // The public API of the layout engine.
-export { assignLayout, type AssignLayoutInput } from './assign.ts';
+export { assignLayout, shownSources, type AssignLayoutInput } from './assign.ts';
 export { changedSlots, layoutDemand } from './demand.ts';
 export {
   indexParticipants,

@@ -5,6 +5,7 @@ import { unwrap } from '../result.ts';
 import {
   assignLayout,
   changedSlots,
+  shownSources,
   indexRoster,
   layoutDemand,
   tileKind,
@@ -261,6 +262,65 @@ describe('speaker view properties', () => {
     );
   });
 });
+
+describe('shown sources', () => {
+  /** What an assignment shows, in source order: participant id, then kind. */
+  const inSourceOrder = (assignment: LayoutAssignment) =>
+    layoutDemand(assignment).sort(
+      (a, b) => compareIds(a.participant, b.participant) || compareIds(a.kind, b.kind),
+    );
+
+  it('are what the assignment shows, in source order, whatever the previous assignment', () => {
+    fc.assert(
+      fc.property(
+        rosterArb,
+        rosterArb,
+        scenarioArb,
+        fc.option(fc.integer({ min: 0, max: 5 }), { nil: undefined }),
+        (roster, earlierRoster, scenario, thumbnails) => {
+          const request: LayoutRequest =
+            thumbnails === undefined
+              ? scenario.request
+              : {
+                  ...scenario.request,
+                  type: 'speaker',
+                  thumbnails,
+                  streamIds: Array.from({ length: thumbnails + 1 }, (_, index) => index),
+                };
+          const { subscriber } = scenario;
+          // Placement against an assignment of another roster: where, never whether.
+          const earlier = assignLayout({ roster: earlierRoster, subscriber, request });
+          const previous = earlier.ok ? earlier.value : undefined;
+          const assigned = assignLayout({ roster, subscriber, request, previous });
+          // Indexed or raw, as the caller has it.
+          const indexed = indexRoster(roster);
+          const sources = shownSources({
+            roster: indexed.ok && thumbnails !== 0 ? indexed.value : roster,
+            subscriber,
+            request,
+          });
+          expect(sources.ok).toBe(assigned.ok);
+          if (assigned.ok && sources.ok) {
+            expect(sources.value).toEqual(inSourceOrder(assigned.value));
+          }
+        },
+      ),
+    );
+  });
+
+  it('refuse what assignLayout refuses, with the same error', () => {
+    const roster = { participants: [], departed: [], activeSpeakers: [] };
+    const request: LayoutRequest = { type: 'grid', rows: 0, columns: 2, streamIds: [] };
+    const subscriber = pool[0] as ParticipantId;
+    expect(shownSources({ roster, subscriber, request })).toEqual(
+      assignLayout({ roster, subscriber, request }),
+    );
+  });
+});
+
+function compareIds(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
 
 describe('speaker view stability', () => {
   it('keeps everyone who stays in the thumbnail strip on the same stream id', () => {

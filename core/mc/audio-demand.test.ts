@@ -20,7 +20,6 @@ function member(id: string, publishes: MediaKind[]): Member {
     joinOrder: 0,
     publishes,
     layout: grid(),
-    assignment: undefined,
     connectedHandler: undefined,
     movingTo: undefined,
   };

@@ -1,14 +1,11 @@
 import {
-  assignLayout,
   indexParticipants,
   indexSpeakers,
+  shownSources,
   tileKind,
-  type AssignLayoutInput,
-  type LayoutAssignment,
   type LayoutRequest,
   type ParticipantIndex,
   type RosterIndex,
-  type Slot,
   type SourceRef,
 } from '../layout/index.ts';
 import type { MediaKind, ParticipantId } from '../ids.ts';
@@ -22,6 +19,11 @@ import type { Member, MeetingRoster } from './roster.ts';
  * (their ids and join orders, which are readonly, and their tiles: it reads what a participant
  * publishes only through `tileKind`), how many have departed (the list only grows) and the
  * active-speaker history (copied). A meeting keeps the same object while these stay the same.
+ *
+ * The controller computes who each member's layout shows (core's `shownSources`), which is what
+ * routing needs, and not where each is placed: placement decides where a source goes, never
+ * whether it is shown, and its signaling sends no assignment (`Layout` is reserved); the client
+ * places its tiles with the same engine (client/web/src/layout.ts).
  */
 export interface MeetingLayouts {
   /** The members the index was built from, in order. */
@@ -39,29 +41,28 @@ export interface MeetingLayouts {
   readonly participants: ParticipantIndex;
   readonly index: RosterIndex;
   /**
-   * By member position, its last computation: the request it was made from and the assignment
-   * it gave (both undefined before the first and after core refused the request), and the
-   * member's demand, the pairs for the sources that assignment shows in source order (none if
-   * refused). A new index takes over the last computations as earlier ones, to be redone.
+   * By member position, its last computation: the request it was made from (undefined before
+   * the first and after core refused the request) and the member's demand, the pairs for the
+   * sources that request shows, in source order (none if refused). A new index takes over the
+   * last demands as earlier ones, to be redone.
    */
   readonly requests: (LayoutRequest | undefined)[];
-  readonly assignments: (LayoutAssignment | undefined)[];
   readonly demands: (readonly StreamDemand[])[];
+  /**
+   * The members' demands as one list, while no member's demand changed since it was put
+   * together (new layouts for a new speaker history share the members' lists, and this, with the
+   * layouts they replace).
+   */
+  combined: readonly StreamDemand[] | undefined;
 }
 
 /**
- * Every member's layout (core's `assignLayout` against the previous assignment) and the demand
- * they add up to, in member order (each member's pairs in source order: see `memberDemand`).
- * The roster is indexed once per roster change (only its speaker part when only the speaker
- * history changed), and a member whose roster, request and assignment are those of its last
- * computation keeps that assignment without recomputing it: `assignLayout` is idempotent on its
- * own output. Who is visible depends only on roster and request, so the same entries are ranked
- * again; each already holds a slot of its own in the previous assignment (every entry was
- * placed, since there are never more entries than slots), so stable placement keeps each in
- * that slot and fills no other, which reproduces the previous assignment exactly (speaker view's
- * main slot likewise depends on roster and request alone, and its participant is kept out of
- * the strip). When the speaker history was only reordered, a
- * member whose grid shows everyone it may show keeps its assignment too (`showsEveryone`).
+ * Every member's shown sources (core's `shownSources`) and the demand they add up to, in member
+ * order (each member's pairs in source order: see `memberDemand`). The roster is indexed once
+ * per roster change (only its speaker part when only the speaker history changed), and a member
+ * whose roster and request are those of its last computation keeps its demand without
+ * recomputing it. When the speaker history was only reordered, a member whose grid shows
+ * everyone it may show keeps its demand too (`showsEveryone`).
  */
 export function meetingDemand(meeting: MeetingRoster): readonly StreamDemand[] {
   const known = meeting.roster;
@@ -74,7 +75,7 @@ export function meetingDemand(meeting: MeetingRoster): readonly StreamDemand[] {
   let input: MemberInput | undefined;
   let position = 0;
   for (const member of meeting.members.values()) {
-    const current = isCurrent(layouts, position, member);
+    const current = layouts.requests[position] === member.layout;
     const kept = fresh
       ? reordered && current && showsEveryone(member.layout, memberCount)
       : current;
@@ -84,29 +85,8 @@ export function meetingDemand(meeting: MeetingRoster): readonly StreamDemand[] {
     }
     position++;
   }
-  return combinedDemand(meeting, layouts.demands);
-}
-
-/** Each meeting's last demand and the members' demand lists it was put together from. */
-const lastCombined = new WeakMap<
-  MeetingRoster,
-  { readonly parts: readonly (readonly StreamDemand[])[]; readonly demand: readonly StreamDemand[] }
->();
-
-/**
- * The members' demands in member order, as one list: the meeting's last such list when every
- * member's list is the one it was made from (a speaker change that moves nobody's tiles, say),
- * so the controller's "did the demand change" question is answered without reading it.
- */
-function combinedDemand(
-  meeting: MeetingRoster,
-  parts: readonly (readonly StreamDemand[])[],
-): readonly StreamDemand[] {
-  const last = lastCombined.get(meeting);
-  if (last !== undefined && sameList(last.parts, parts)) return last.demand;
-  const demand = ([] as StreamDemand[]).concat(...parts);
-  lastCombined.set(meeting, { parts: [...parts], demand });
-  return demand;
+  layouts.combined ??= ([] as StreamDemand[]).concat(...layouts.demands);
+  return layouts.combined;
 }
 
 /**
@@ -126,12 +106,8 @@ function onlyReordered(known: MeetingLayouts, layouts: MeetingLayouts): boolean 
  * Whether `request` is a grid with room for every member it may show (all of them, itself
  * included only with `includeSelf`). When the speaker history is only reordered
  * (`onlyReordered`), a member whose last computation, against the previous index, was from this
- * request and gave its current assignment keeps that assignment: who may be shown does not depend
- * on the history, and all of them fit, so the grid shows every one of them again, each with the
- * same tile and for the same reason (pinned, screen share, active speaker or join order: of these
- * the history decides only whether one has spoken, which is unchanged). The last assignment shows
- * exactly them, each once, so stable placement keeps each in its slot and fills no other, which
- * reproduces it.
+ * request keeps its demand: who may be shown does not depend on the history, and all of them
+ * fit, so the grid shows every one of them again.
  */
 function showsEveryone(request: LayoutRequest, memberCount: number): boolean {
   if (request.type !== 'grid') return false;
@@ -139,18 +115,12 @@ function showsEveryone(request: LayoutRequest, memberCount: number): boolean {
   return request.rows * request.columns >= showable;
 }
 
-/** Whether the member's last computation was from its current request and assignment. */
-function isCurrent(layouts: MeetingLayouts, position: number, member: Member): boolean {
-  return (
-    layouts.requests[position] === member.layout &&
-    layouts.assignments[position] === member.assignment
-  );
-}
-
-type MemberInput = { -readonly [K in keyof AssignLayoutInput]: AssignLayoutInput[K] };
+type MemberInput = {
+  -readonly [K in keyof Parameters<typeof shownSources>[0]]: Parameters<typeof shownSources>[0][K];
+};
 
 /**
- * The input for `member`'s assignment: `reused` itself when there is one (`assignLayout` reads
+ * The input for `member`'s sources: `reused` itself when there is one (`shownSources` reads
  * its input and keeps nothing of it, so one object serves every member of a call).
  */
 function inputFor(
@@ -161,57 +131,42 @@ function inputFor(
   const input = reused ?? { roster, subscriber: member.id, request: member.layout };
   input.subscriber = member.id;
   input.request = member.layout;
-  input.previous = member.assignment;
   return input;
 }
 
-/** Assigns the member's layout and records the computation at its position. */
+/** Works out what the member's layout shows and records the computation at its position. */
 function recompute(
   layouts: MeetingLayouts,
   position: number,
   member: Member,
   input: MemberInput,
 ): void {
-  const assigned = assignLayout(input);
-  if (!assigned.ok) {
-    layouts.requests[position] = undefined;
-    layouts.assignments[position] = undefined;
-    layouts.demands[position] = [];
-    return;
-  }
-  const assignment = assigned.value;
-  const demand = memberDemand(
-    member.id,
-    assignment,
-    layouts.assignments[position],
-    layouts.demands[position] ?? [],
-  );
-  member.assignment = assignment;
-  layouts.requests[position] = member.layout;
-  layouts.assignments[position] = assignment;
+  const shown = shownSources(input);
+  const earlier = layouts.demands[position] ?? [];
+  const demand = shown.ok
+    ? memberDemand(member.id, shown.value, earlier)
+    : earlier.length === 0
+      ? earlier
+      : [];
+  layouts.requests[position] = shown.ok ? member.layout : undefined;
+  if (demand === earlier) return;
   layouts.demands[position] = demand;
+  layouts.combined = undefined;
 }
 
 /**
- * The pairs for the sources `assignment` shows, in source order (publisher id, then kind). A
- * member's demand is a set, which routing reads without regard to order; one order for it makes
- * equal sets equal lists. `earlierDemand` is the member's last list, made from `earlier`: when
- * the sources are the ones it lists, the list is `earlierDemand` itself, so a layout change that
- * only moves tiles (a new speaker taking the main slot of a speaker view whose strip showed them,
- * say) is neither rebuilt nor read, and gives the controller nothing to replan; otherwise each
- * pair for a source it lists is its earlier object. When every slot shows what it did in
- * `earlier` (a new reason, or nothing new at all), that is known without sorting.
+ * The pairs for `sources` (in source order: publisher id, then kind). A member's demand is a
+ * set, which routing reads without regard to order; one order for it makes equal sets equal
+ * lists. `earlierDemand` is the member's last list: when the sources are the ones it lists, the
+ * list is `earlierDemand` itself, so a change that shows the same sources (a new speaker taking
+ * the main slot of a speaker view whose strip showed them, say) gives the controller nothing to
+ * replan; otherwise each pair for a source it lists is its earlier object.
  */
 function memberDemand(
   subscriber: ParticipantId,
-  assignment: LayoutAssignment,
-  earlier: LayoutAssignment | undefined,
+  sources: readonly SourceRef[],
   earlierDemand: readonly StreamDemand[],
 ): readonly StreamDemand[] {
-  if (earlier !== undefined && slotsShowTheSame(earlier.slots, assignment.slots)) {
-    return earlierDemand;
-  }
-  const sources = shownSources(assignment.slots);
   if (listsSources(earlierDemand, sources)) return earlierDemand;
   const pairs = new Array<StreamDemand>(sources.length);
   let cursor = 0;
@@ -231,35 +186,6 @@ function memberDemand(
   return pairs;
 }
 
-/** Whether each slot shows the source the same slot shows in `before`, or nothing in both. */
-function slotsShowTheSame(before: readonly Slot[], after: readonly Slot[]): boolean {
-  if (before.length !== after.length) return false;
-  for (let i = 0; i < after.length; i++) {
-    const a = (before[i] as Slot).shows;
-    const b = (after[i] as Slot).shows;
-    if (a === b) continue;
-    if (a === null || b === null || a.participant !== b.participant || a.kind !== b.kind)
-      return false;
-  }
-  return true;
-}
-
-/** The sources the slots show, in source order (an insertion sort: a layout has a few slots). */
-function shownSources(slots: readonly Slot[]): SourceRef[] {
-  const sources: SourceRef[] = [];
-  for (const slot of slots) {
-    const source = slot.shows;
-    if (source === null) continue;
-    let at = sources.length;
-    while (at > 0 && compareSources(sources[at - 1] as SourceRef, source) > 0) {
-      sources[at] = sources[at - 1] as SourceRef;
-      at--;
-    }
-    sources[at] = source;
-  }
-  return sources;
-}
-
 /** Whether `pairs` are, in order, the pairs for `sources`. */
 function listsSources(pairs: readonly StreamDemand[], sources: readonly SourceRef[]): boolean {
   if (pairs.length !== sources.length) return false;
@@ -269,18 +195,9 @@ function listsSources(pairs: readonly StreamDemand[], sources: readonly SourceRe
   return true;
 }
 
-/** How a pair's source compares with `source` in source order. */
+/** How a pair's source compares with `source` in source order (participant id, then kind). */
 function comparePairToSource(pair: StreamDemand, source: SourceRef): number {
-  return compareSourceOf(pair.publisher, pair.kind, source);
-}
-
-function compareSources(a: SourceRef, b: SourceRef): number {
-  return compareSourceOf(a.participant, a.kind, b);
-}
-
-/** Source order: by participant id, then by kind. */
-function compareSourceOf(participant: ParticipantId, kind: MediaKind, source: SourceRef): number {
-  return compareText(participant, source.participant) || compareText(kind, source.kind);
+  return compareText(pair.publisher, source.participant) || compareText(pair.kind, source.kind);
 }
 
 /**
@@ -295,7 +212,8 @@ function currentLayouts(
   if (known !== undefined && sameParticipants(meeting, known)) {
     if (sameList(known.activeSpeakers, meeting.activeSpeakers)) return known;
     const activeSpeakers = [...meeting.activeSpeakers];
-    // The new layouts take over `known`'s per-member lists: nothing refers to `known` afterwards.
+    // The new layouts take over `known`'s per-member lists and their combined list: nothing
+    // refers to `known` afterwards.
     meeting.roster = {
       ...known,
       activeSpeakers,
@@ -320,8 +238,8 @@ function currentLayouts(
     participants: participants.value,
     index: indexSpeakers(participants.value, activeSpeakers),
     requests: members.map(() => undefined),
-    assignments: earlier.map((at) => (at === undefined ? undefined : known?.assignments[at])),
     demands: earlier.map((at) => (at === undefined ? [] : (known?.demands[at] ?? []))),
+    combined: undefined,
   };
   return meeting.roster;
 }

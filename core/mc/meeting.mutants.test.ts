@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { HandlerId, MediaKind } from '../ids.ts';
 import { routeKey } from '../routing/keys.ts';
+import { meetingDemand } from './layouts.ts';
 import { routesOf } from '../routing/loads.ts';
 import type { RoutingPlan, StreamDemand } from '../routing/types.ts';
 import {
@@ -281,15 +282,16 @@ describe('MeetingMachine planning', () => {
     ]);
   });
 
-  it('restores the other members’ layouts when a join is rejected', () => {
+  it('leaves the other members’ layouts as they were when a join is rejected', () => {
     // 10 Mbps (8 usable) holds two members' grids at 1 Mbps a stream, not three.
     const view = viewOf(['h1'], 0, { capacityBps: 10 * MBPS });
     const { machine } = newMeeting([], {}, view);
     joinSettled(machine, ['a', 'b'], 0);
-    const before = [...machine.roster.members.values()].map((m) => m.assignment);
+    const before = machine.demand;
     machine.handle(joinInput('c'), 10);
     expect(ofType(drain(machine), 'join-rejected')).toHaveLength(1);
-    expect([...machine.roster.members.values()].map((m) => m.assignment)).toEqual(before);
+    expect(machine.demand).toBe(before);
+    expect(meetingDemand(machine.roster)).toEqual(before);
   });
 
   it('takes a reconnecting member’s new layout', () => {

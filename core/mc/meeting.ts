@@ -786,15 +786,12 @@ export class MeetingMachine {
     const members = this.roster.members;
     const existing = members.get(participant);
     if (existing === undefined) {
-      // The layouts computed for the new member are undone if the join is rejected.
-      const assignments = [...members.values()].map((m) => [m, m.assignment] as const);
       members.set(participant, {
         id: participant,
         region,
         joinOrder: this.nextJoinOrder++,
         publishes: [...this.config.defaultPublishes],
         layout,
-        assignment: undefined,
         connectedHandler: undefined,
         movingTo: undefined,
       });
@@ -802,7 +799,6 @@ export class MeetingMachine {
       if (failure !== undefined) {
         members.delete(participant);
         this.nextJoinOrder--;
-        for (const [member, assignment] of assignments) member.assignment = assignment;
         return this.reject(participant, 'no-capacity', failure);
       }
       if (this.config.mutations?.noKeyRotationOnJoin !== true && this.mls === undefined)
@@ -1343,9 +1339,22 @@ export function homeIn(
   participant: ParticipantId,
 ): HandlerId | undefined {
   if (plan === null) return undefined;
-  for (const home of plan.homes) if (home.participant === participant) return home.handler;
-  return undefined;
+  let homes = homesByPlan.get(plan);
+  if (homes === undefined) {
+    const made = new Map<ParticipantId, HandlerId>();
+    for (const home of plan.homes)
+      if (!made.has(home.participant)) made.set(home.participant, home.handler);
+    homes = made;
+    homesByPlan.set(plan, made);
+  }
+  return homes.get(participant);
 }
+
+/**
+ * Each plan's homes by participant, made on the first question (a replan asks for every
+ * member's home, which a scan of the list would make quadratic in the meeting's size).
+ */
+const homesByPlan = new WeakMap<RoutingPlan, ReadonlyMap<ParticipantId, HandlerId>>();
 
 /**
  * Each participant the plan has publish to a handler besides its home: that handler (the

@@ -4,7 +4,7 @@
  * engine reads it (`meetingDemand`); the meeting machine changes it.
  */
 import type { HandlerId, MediaKind, ParticipantId, RegionId } from '../ids.ts';
-import type { LayoutAssignment, LayoutRequest } from '../layout/types.ts';
+import type { LayoutRequest } from '../layout/types.ts';
 import type { MeetingLayouts } from './layouts.ts';
 
 /** One member of a meeting as its Meeting Controller holds it. */
@@ -14,7 +14,6 @@ export interface Member {
   readonly joinOrder: number;
   publishes: MediaKind[];
   layout: LayoutRequest;
-  assignment: LayoutAssignment | undefined;
   /** The handler the client reported its media session on, once it has. */
   connectedHandler: HandlerId | undefined;
   /** The handler the member was last told to move to, until it reports being there. */

@@ -308,7 +308,6 @@ export function restoreMeeting(
       joinOrder: member.joinOrder,
       publishes: [...member.publishes],
       layout: member.layout,
-      assignment: undefined,
       connectedHandler: member.connectedHandler ?? undefined,
       movingTo: undefined,
     });
