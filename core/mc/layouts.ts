@@ -190,7 +190,9 @@ function memberDemand(
 function listsSources(pairs: readonly StreamDemand[], sources: readonly SourceRef[]): boolean {
   if (pairs.length !== sources.length) return false;
   for (let i = 0; i < pairs.length; i++) {
-    if (comparePairToSource(pairs[i] as StreamDemand, sources[i] as SourceRef) !== 0) return false;
+    const pair = pairs[i] as StreamDemand;
+    const source = sources[i] as SourceRef;
+    if (pair.publisher !== source.participant || pair.kind !== source.kind) return false;
   }
   return true;
 }

@@ -589,14 +589,12 @@ export class World {
       `meeting/${meeting.id}`,
       () => {
         if (meeting.ended) return;
-        // Voice activity: a connected member who publishes audio starts speaking; its client
-        // tells the controller.
+        // Voice activity: a connected client starts speaking (every simulated client publishes
+        // audio) and tells its controller.
         const speakers = this.speakerCandidates;
         speakers.length = 0;
-        for (const member of meeting.machine?.roster.members.values() ?? []) {
-          if (!member.publishes.includes('audio')) continue;
-          const client = meeting.clients.get(member.id);
-          if (client?.state === 'connected') speakers.push(client);
+        for (const client of meeting.clients.values()) {
+          if (client.state === 'connected') speakers.push(client);
         }
         if (speakers.length > 0) {
           const speaker = random.pick(speakers);
