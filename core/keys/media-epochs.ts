@@ -174,15 +174,18 @@ export class MediaKeyEpochs {
 
   private deleteDue(now: number): MediaKeyEffect[] {
     // Most events come with nothing due: no lists built for them.
-    if (!this.retiring.some((r) => r.deleteAt <= now)) return [];
-    const due = this.retiring.filter((r) => r.deleteAt <= now);
-    this.retiring = this.retiring.filter((r) => r.deleteAt > now);
+    let anyDue = false;
+    for (const { deleteAt } of this.retiring) if (deleteAt <= now) anyDue = true;
+    if (!anyDue) return [];
     const holders = this.members();
-    return due.map((r) => ({
-      type: 'delete_epoch',
-      epoch: r.epoch,
-      holders,
-    }));
+    const effects: MediaKeyEffect[] = [];
+    const kept: RetiringEpoch[] = [];
+    for (const retiring of this.retiring) {
+      if (retiring.deleteAt > now) kept.push(retiring);
+      else effects.push({ type: 'delete_epoch', epoch: retiring.epoch, holders });
+    }
+    this.retiring = kept;
+    return effects;
   }
 
   private rotateIfDue(now: number): MediaKeyEffect[] {

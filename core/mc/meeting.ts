@@ -60,7 +60,7 @@ import {
 import { planJoining, planKeepingHomes, planRouting } from '../routing/planner.ts';
 import { canonicalPlanHas, planTransition, type PlanStep } from '../routing/transition.ts';
 import { routeKey } from '../routing/keys.ts';
-import { routesOf as routesOfPlan } from '../routing/loads.ts';
+import { homesOf, routesOf as routesOfPlan } from '../routing/loads.ts';
 import type {
   LatencyTable,
   Route,
@@ -1323,38 +1323,33 @@ export function holds(handler: HandlerId, route: Route): boolean {
 /** The members as the planner reads them (a connected member names its handler). */
 function routingParticipants(members: Iterable<Member>): RoutingParticipant[] {
   const participants: RoutingParticipant[] = [];
-  for (const { id, region, joinOrder, connectedHandler } of members) {
-    participants.push(
-      connectedHandler === undefined
-        ? { id, region, joinOrder }
-        : { id, region, joinOrder, currentHandler: connectedHandler },
-    );
+  for (const member of members) {
+    const { id, region, joinOrder, connectedHandler } = member;
+    // A member's id, region and join order never change: its last one serves while it is
+    // connected where it was.
+    let participant = asPlanned.get(member);
+    if (participant === undefined || participant.currentHandler !== connectedHandler) {
+      participant =
+        connectedHandler === undefined
+          ? { id, region, joinOrder }
+          : { id, region, joinOrder, currentHandler: connectedHandler };
+      asPlanned.set(member, participant);
+    }
+    participants.push(participant);
   }
   return participants;
 }
+
+/** Each member as the planner last read it. */
+const asPlanned = new WeakMap<Member, RoutingParticipant>();
 
 /** A participant's home handler in `plan`, if the plan homes it. */
 export function homeIn(
   plan: RoutingPlan | null,
   participant: ParticipantId,
 ): HandlerId | undefined {
-  if (plan === null) return undefined;
-  let homes = homesByPlan.get(plan);
-  if (homes === undefined) {
-    const made = new Map<ParticipantId, HandlerId>();
-    for (const home of plan.homes)
-      if (!made.has(home.participant)) made.set(home.participant, home.handler);
-    homes = made;
-    homesByPlan.set(plan, made);
-  }
-  return homes.get(participant);
+  return plan === null ? undefined : homesOf(plan).get(participant);
 }
-
-/**
- * Each plan's homes by participant, made on the first question (a replan asks for every
- * member's home, which a scan of the list would make quadratic in the meeting's size).
- */
-const homesByPlan = new WeakMap<RoutingPlan, ReadonlyMap<ParticipantId, HandlerId>>();
 
 /**
  * Each participant the plan has publish to a handler besides its home: that handler (the

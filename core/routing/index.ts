@@ -21,4 +21,4 @@ export {
   type PlanStep,
   type TransitionGap,
 } from './transition.ts';
-export { routesOf, handlerLoads } from './loads.ts';
+export { homesOf, routesOf, handlerLoads } from './loads.ts';

@@ -7,6 +7,7 @@
 import type { HandlerId, MediaKind, ParticipantId } from '../ids.ts';
 import { err, ok, type Result } from '../result.ts';
 import { compareText } from './keys.ts';
+import { homesOf } from './loads.ts';
 import { latencyBetween, spreadRanks } from './rank.ts';
 import {
   DEFAULT_STREAM_BITRATE_BPS,
@@ -66,6 +67,8 @@ export interface PlanningContext {
 const KIND_RANK: Readonly<Record<MediaKind, number>> = { audio: 0, camera: 1, screen: 2 };
 const KINDS_BY_RANK: readonly MediaKind[] = ['audio', 'camera', 'screen'];
 
+const NO_HOMES: ReadonlyMap<ParticipantId, HandlerId> = new Map();
+
 /** Checks the input and puts it in canonical order. */
 export function preparePlanning(input: RoutingInput): Result<PlanningContext, RoutingError> {
   const bitrateBps = input.streamBitrateBps ?? DEFAULT_STREAM_BITRATE_BPS;
@@ -96,9 +99,7 @@ export function preparePlanning(input: RoutingInput): Result<PlanningContext, Ro
   if (healthy.length === 0 && input.participants.length > 0) {
     return err({ kind: 'no-healthy-handler' });
   }
-  const previousHomes = new Map<ParticipantId, HandlerId>();
-  for (const { participant, handler } of input.previous?.homes ?? [])
-    previousHomes.set(participant, handler);
+  const previousHomes = input.previous === undefined ? NO_HOMES : homesOf(input.previous);
   const earlier = input.previous === undefined ? undefined : derivedFrom.get(input.previous);
   const sameHandlers = earlier !== undefined && sameHandlerPlaces(earlier, input, healthy);
   return ok({

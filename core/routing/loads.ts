@@ -2,7 +2,7 @@
  * Bandwidth accounting: a handler carries every stream it receives and every stream it sends,
  * each at the per-stream bitrate.
  */
-import type { HandlerId } from '../ids.ts';
+import type { HandlerId, ParticipantId } from '../ids.ts';
 import { compareText } from './keys.ts';
 import { hardLimitBps } from './rank.ts';
 import type { HandlerLoad, Route, RoutingHandler, RoutingPlan } from './types.ts';
@@ -11,6 +11,25 @@ import type { HandlerLoad, Route, RoutingHandler, RoutingPlan } from './types.ts
 export function routesOf(plan: RoutingPlan): Route[] {
   return [...plan.publishes, ...plan.cascades, ...plan.deliveries];
 }
+
+/**
+ * A plan's homes by participant (a participant listed twice, which the planner never does, has
+ * its last home). Made on the first question and kept with the plan, which is immutable: a
+ * controller asks for every member's home at each replan, and the next planning reads the same
+ * map as its previous homes.
+ */
+export function homesOf(plan: RoutingPlan): ReadonlyMap<ParticipantId, HandlerId> {
+  let homes = homesByPlan.get(plan);
+  if (homes === undefined) {
+    const made = new Map<ParticipantId, HandlerId>();
+    for (const { participant, handler } of plan.homes) made.set(participant, handler);
+    homes = made;
+    homesByPlan.set(plan, made);
+  }
+  return homes;
+}
+
+const homesByPlan = new WeakMap<RoutingPlan, ReadonlyMap<ParticipantId, HandlerId>>();
 
 /** How many streams each handler receives plus sends under the routes of these lists. */
 export function streamCounts(...lists: readonly Iterable<Route>[]): Map<HandlerId, number> {

@@ -9,7 +9,7 @@ import type { MeetingState } from './meeting.ts';
 import { emptyPlan, firstPublishOf, pairsBy } from './plans.ts';
 import type { World } from './world.ts';
 import { FAILURE_DETECTION, type Client } from './nodes.ts';
-import { forwardingRandom, forwardingTime } from './service-times.ts';
+import { forwardingTime } from './service-times.ts';
 
 /**
  * The world's checks of what clients and handlers actually get: first media, convergence of the
@@ -43,8 +43,11 @@ export function recordForwarding(
   const publishedAt = plan === null ? undefined : firstPublishOf(plan, publisher);
   const first = publishedAt === undefined ? undefined : w.handlersById.get(publishedAt);
   if (pub === undefined || sub === undefined || first === undefined) return;
-  const forwarding = () => forwardingTime(w, () => forwardingRandom(w));
-  const inside = first === last ? forwarding() : forwarding() + forwarding();
+  const random = w.forwardingDraws;
+  const inside =
+    first === last
+      ? forwardingTime(w, random)
+      : forwardingTime(w, random) + forwardingTime(w, random);
   const between = first === last ? 0 : w.network.baseLatency(first.node, last.node);
   const endToEnd =
     w.network.baseLatency(pub.node, first.node) +
@@ -70,7 +73,7 @@ export function checkFirstMedia(w: World, meeting: MeetingState): void {
     const frameWait = client.random.uniform(0, ms(w.scenario.serviceTimes.firstFrameMs));
     const path =
       w.network.baseLatency(client.handler.node, client.node) +
-      forwardingTime(w, () => forwardingRandom(w));
+      forwardingTime(w, w.forwardingDraws);
     const floor = joinFloor(w, client, client.handler);
     const crossRegion =
       client.controller?.region !== client.region || client.handler.region !== client.region;

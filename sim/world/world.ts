@@ -18,6 +18,7 @@ import { DEFAULT_MEETING_TIMING, type MeetingOutput } from '../../core/mc/meetin
 import { type LatencyTable } from '../../core/routing/index.ts';
 import type { Simulation } from '../engine/simulation.ts';
 import type { SimRandom } from '../engine/random.ts';
+import { forwardingRandom } from './service-times.ts';
 import { seconds, type Micros } from '../engine/time.ts';
 import { Network } from '../net/network.ts';
 import type { Scenario } from '../scenario/schema.ts';
@@ -71,6 +72,8 @@ export class World {
   private readonly speakerCandidates: Client[] = [];
   /** Each message sender's network random stream, by sender name. */
   readonly networkStreams = new Map<string, SimRandom>();
+  /** The forwarding draws' random stream, asked for only when a draw needs it. */
+  readonly forwardingDraws = (): SimRandom => forwardingRandom(this);
   /**
    * With `serviceTimes.queueing`: when each service process (by network node id) is next free;
    * it serves one request at a time, in arrival order.
