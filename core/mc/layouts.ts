@@ -61,25 +61,22 @@ export interface MeetingLayouts {
  * order (each member's pairs in source order: see `memberDemand`). The roster is indexed once
  * per roster change (only its speaker part when only the speaker history changed), and a member
  * whose roster and request are those of its last computation keeps its demand without
- * recomputing it. When the speaker history was only reordered, a member whose grid shows
+ * recomputing it. When only the speaker history changed, a member whose grid has room for
  * everyone it may show keeps its demand too (`showsEveryone`).
  */
 export function meetingDemand(meeting: MeetingRoster): readonly StreamDemand[] {
   const known = meeting.roster;
   const layouts = currentLayouts(meeting, known);
   if (layouts === undefined) return [];
-  // Nothing was computed against new layouts yet.
+  // Nothing was computed against new layouts yet: they are for a new speaker history (the
+  // members' last requests carried over) or for new members (none carried over).
   const fresh = layouts !== known;
-  const reordered = fresh && known !== undefined && onlyReordered(known, layouts);
   const memberCount = meeting.members.size;
   let input: MemberInput | undefined;
   let position = 0;
   for (const member of meeting.members.values()) {
     const current = layouts.requests[position] === member.layout;
-    const kept = fresh
-      ? reordered && current && showsEveryone(member.layout, memberCount)
-      : current;
-    if (!kept) {
+    if (!current || (fresh && !showsEveryone(member.layout, memberCount))) {
       input = inputFor(input, layouts.index, member);
       recompute(layouts, position, member, input);
     }
@@ -90,24 +87,9 @@ export function meetingDemand(meeting: MeetingRoster): readonly StreamDemand[] {
 }
 
 /**
- * Whether `layouts`, built for a new speaker history over `known`'s participants, only reorders
- * who has spoken: the same present participants (with a tile) are active speakers in both.
- */
-function onlyReordered(known: MeetingLayouts, layouts: MeetingLayouts): boolean {
-  if (layouts.participants !== known.participants) return false;
-  const before = known.index.speakers;
-  const after = layouts.index.speakers;
-  if (before.length !== after.length) return false;
-  const spoke = new Set(before.map((speaker) => speaker.participant));
-  return after.every((speaker) => spoke.has(speaker.participant));
-}
-
-/**
  * Whether `request` is a grid with room for every member it may show (all of them, itself
- * included only with `includeSelf`). When the speaker history is only reordered
- * (`onlyReordered`), a member whose last computation, against the previous index, was from this
- * request keeps its demand: who may be shown does not depend on the history, and all of them
- * fit, so the grid shows every one of them again.
+ * included only with `includeSelf`): it shows every one of them, whatever the speaker history
+ * (which orders them, and decides none of them).
  */
 function showsEveryone(request: LayoutRequest, memberCount: number): boolean {
   if (request.type !== 'grid') return false;

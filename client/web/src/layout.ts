@@ -1,14 +1,14 @@
 /**
- * Which participant each tile shows. The Meeting Controller decides every member's layout
- * (core/mc/layouts.ts over core/layout) and routes media by it, but its signaling does not send
- * the assignment yet (`Layout` is reserved, docs/protocol.md). Until it does, `LocalLayout`
- * runs the same engine, `assignLayout` from core/layout, on what the client knows: the member
- * list in join order, who shares a screen and the controller's speaker order from
- * `Participants` (a sharer publishes `screen`, which the engine ranks first and shows in the
- * sharer's tile, as the controller routes it; speaker view's main tile goes to the latest
- * speaker, as the controller routes it), the named layout it asked the controller for, and its
- * own pins (a subscriber-side option the controller's named layouts do not carry). A
- * controller-sent assignment plugs in behind `LayoutSource`.
+ * Which participant each tile shows. The Meeting Controller decides who each member's layout shows
+ * (core/mc/layouts.ts over core/layout's ranking) and routes media by it, but places no tiles and
+ * sends no assignment (`Layout` is reserved, docs/protocol.md). Until it does, `LocalLayout` runs
+ * the same engine, `assignLayout` from core/layout, on what the client knows: the member list in
+ * join order, who shares a screen and the controller's speaker order from `Participants` (a sharer
+ * publishes `screen`, which the engine ranks first and shows in the sharer's tile, as the
+ * controller routes it; speaker view's main tile goes to the latest speaker, as the controller
+ * routes it), the named layout it asked the controller for, and its own pins (a subscriber-side
+ * option the controller's named layouts do not carry). A controller-sent assignment plugs in behind
+ * `LayoutSource`.
  */
 import { participantId, type ParticipantId } from '../../../core/ids.ts';
 import { assignLayout } from '../../../core/layout/assign.ts';
