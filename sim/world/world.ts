@@ -1,8 +1,6 @@
 import {
   controllerId,
   handlerId,
-  meetingId,
-  participantId,
   regionId,
   type ControllerId,
   type HandlerId,
@@ -10,7 +8,6 @@ import {
   type ParticipantId,
   type RegionId,
 } from '../../core/ids.ts';
-import type { LayoutRequest } from '../../core/layout/types.ts';
 import { createRegistry } from '../../core/placement/index.ts';
 import { ControllerEndpoint } from '../../core/mc/endpoint.ts';
 import { type HandlerReport } from '../../core/mc/handlers.ts';
@@ -28,9 +25,9 @@ import { ViolationLog } from '../invariants/violations.ts';
 import { AuthController, TokenValidator, USER_SCOPES, signingPolicy } from './auth.ts';
 import { MediaHandler } from './media-handler.ts';
 import { QUALITY_STAGES } from '../../core/backpressure/quality.ts';
-import { MeetingState } from './meeting.ts';
+import type { MeetingState } from './meeting.ts';
 import { oneWayTable } from './plans.ts';
-import { drawMeetingSize, layoutRequestNamed } from './workload.ts';
+import { scheduleWorkload } from './workload.ts';
 import {
   HEARTBEAT_INTERVAL,
   LOAD_REPORT_INTERVAL,
@@ -45,8 +42,6 @@ import {
 import { toController, drive, registryTicks, registerController } from './controllers.ts';
 import { heldEpochs } from './keys.ts';
 import { scheduleFaults } from './faults.ts';
-import { schedulePacketRound } from './packets.ts';
-import { beginJoin, signal, setScreenShare, leave, dropAndReconnect, disconnect } from './join.ts';
 
 export type { WorldMutations } from './nodes.ts';
 
@@ -69,7 +64,7 @@ export class World {
   readonly controllersById = new Map<ControllerId, ControllerNode>();
   readonly clients = new Map<ParticipantId, Client>();
   /** Scratch list for choosing who speaks next (reused: one turn at a time). */
-  private readonly speakerCandidates: Client[] = [];
+  readonly speakerCandidates: Client[] = [];
   /** Each message sender's network random stream, by sender name. */
   readonly networkStreams = new Map<string, SimRandom>();
   /** The forwarding draws' random stream, asked for only when a draw needs it. */
@@ -179,7 +174,7 @@ export class World {
     this.sim.after(0, 'gc.tick', 'world', () => registryTicks(this));
     this.sim.after(0, 'world.load-reports', 'world', () => this.loadReports());
     this.sim.after(0, 'world.sample', 'world', () => this.sampleUtilisation());
-    this.scheduleWorkload();
+    scheduleWorkload(this);
     scheduleFaults(this);
     if (this.scenario.autoscaling.enabled) {
       this.sim.after(
@@ -412,230 +407,6 @@ export class World {
     this.sim.after(UTILISATION_SAMPLE_INTERVAL, 'world.sample', 'world', () =>
       this.sampleUtilisation(),
     );
-  }
-
-  // ---------------------------------------------------------------- workload
-
-  scheduleWorkload(): void {
-    const workload = this.scenario.workload;
-    const random = this.sim.random.stream('workload');
-    const arrivalMean = seconds(workload.meanMeetingSeconds) / workload.concurrentMeetings;
-    let index = 0;
-    if (workload.warmStart) {
-      for (; index < workload.concurrentMeetings; index++) {
-        const start = random.uniform(0, seconds(workload.joinSpreadSeconds));
-        const meetingIndex = index;
-        this.sim.at(start, 'meeting.start', `meeting/m${meetingIndex}`, () =>
-          this.startMeeting(meetingIndex),
-        );
-      }
-    }
-    const arrive = (at: Micros): void => {
-      const meetingIndex = index++;
-      this.sim.at(at, 'meeting.start', `meeting/m${meetingIndex}`, () => {
-        this.startMeeting(meetingIndex);
-        arrive(this.sim.now + random.exponential(arrivalMean));
-      });
-    };
-    arrive(random.exponential(arrivalMean));
-  }
-
-  startMeeting(index: number): void {
-    const workload = this.scenario.workload;
-    const random = this.sim.random.stream(`meeting/m${index}`);
-    const region = this.pickRegion(random);
-    const meeting = new MeetingState(
-      meetingId(`m${index}`),
-      region,
-      random.chance(this.scenario.media.packetSample),
-    );
-    this.meetings.set(meeting.id, meeting);
-    this.activeMeetings++;
-    this.metrics.meetingsStarted++;
-    this.metrics.peakMeetings = Math.max(this.metrics.peakMeetings, this.activeMeetings);
-    const size = drawMeetingSize(random, workload.participants);
-    const duration = random.exponential(seconds(workload.meanMeetingSeconds));
-    for (let p = 0; p < size; p++) {
-      const client = this.createClient(meeting, p, random);
-      this.sim.after(
-        random.uniform(0, seconds(workload.joinSpreadSeconds)),
-        'client.arrive',
-        client.entity,
-        () => beginJoin(this, client),
-      );
-      this.scheduleClientLife(client, duration);
-    }
-    this.sim.after(duration, 'meeting.end', `meeting/${meeting.id}`, () =>
-      this.endMeeting(meeting),
-    );
-    this.scheduleSpeakerTurn(meeting, random);
-    if (meeting.packetSampled) schedulePacketRound(this, meeting);
-  }
-
-  pickRegion(random: SimRandom): RegionId {
-    const specs = this.scenario.regions;
-    const total = specs.reduce((sum, r) => sum + r.userWeight, 0);
-    let draw = random.uniform(0, total);
-    for (const spec of specs) {
-      draw -= spec.userWeight;
-      if (draw < 0) return regionId(spec.name);
-    }
-    return regionId(specs[specs.length - 1]?.name ?? '');
-  }
-
-  createClient(meeting: MeetingState, index: number, meetingRandom: SimRandom): Client {
-    const id = participantId(`${meeting.id}/p${index}`);
-    const entity = `client/${id}`;
-    const random = this.sim.random.stream(entity);
-    const region = meetingRandom.chance(this.scenario.workload.crossRegionFraction)
-      ? this.pickRegion(random)
-      : meeting.region;
-    const client: Client = {
-      id,
-      entity,
-      meeting,
-      region,
-      node: { id: entity, region, isClient: true },
-      random,
-      layout: this.drawLayout(random),
-      state: 'idle',
-      token: undefined,
-      controller: undefined,
-      handler: undefined,
-      joinStartedAt: 0,
-      joinStages: [],
-      awaitingFirstMedia: false,
-      generation: 0,
-      admitted: false,
-      epochs: new Set(),
-      erasuresApplied: 0,
-      pendingKeys: 0,
-      mlsEpoch: undefined,
-      mlsAhead: new Set(),
-      signalingLost: false,
-      gaveUp: false,
-      reportedHandler: undefined,
-      lookedUpAgain: false,
-    };
-    this.clients.set(id, client);
-    meeting.clients.set(id, client);
-    return client;
-  }
-
-  drawLayout(random: SimRandom): LayoutRequest {
-    const total = this.layoutWeights.reduce((a, b) => a + b, 0);
-    let draw = random.uniform(0, total);
-    let name = this.layoutNames[0] ?? 'grid';
-    for (let i = 0; i < this.layoutNames.length; i++) {
-      draw -= this.layoutWeights[i] ?? 0;
-      if (draw < 0) {
-        name = this.layoutNames[i] ?? name;
-        break;
-      }
-    }
-    return layoutRequestNamed(name);
-  }
-
-  /** Leaves, reconnects, layout changes and screen shares of one client. */
-  scheduleClientLife(client: Client, meetingDuration: Micros): void {
-    const workload = this.scenario.workload;
-    const random = client.random;
-    if (random.chance(workload.earlyLeaveProbability)) {
-      this.sim.after(random.uniform(0, meetingDuration), 'client.leave', client.entity, () =>
-        leave(this, client),
-      );
-    }
-    if (random.chance(workload.reconnectProbability)) {
-      this.sim.after(random.uniform(0, meetingDuration), 'client.drop', client.entity, () =>
-        dropAndReconnect(this, client),
-      );
-    }
-    if (random.chance(workload.screenShareProbability)) {
-      const start = random.uniform(0, meetingDuration);
-      const stop = start + random.exponential(seconds(workload.meanScreenShareSeconds));
-      this.sim.after(start, 'client.share-start', client.entity, () =>
-        setScreenShare(this, client, true),
-      );
-      this.sim.after(stop, 'client.share-stop', client.entity, () =>
-        setScreenShare(this, client, false),
-      );
-    }
-    const changeLayout = (): void => {
-      if (client.state === 'left') return;
-      if (client.state === 'connected') {
-        client.layout = this.drawLayout(random);
-        signal(this, client, 'mc.layout', {
-          type: 'layout',
-          participant: client.id,
-          layout: client.layout,
-        });
-      }
-      this.sim.after(
-        random.exponential(seconds(workload.meanLayoutChangeSeconds)),
-        'client.layout',
-        client.entity,
-        changeLayout,
-      );
-    };
-    this.sim.after(
-      random.exponential(seconds(workload.meanLayoutChangeSeconds)),
-      'client.layout',
-      client.entity,
-      changeLayout,
-    );
-  }
-
-  scheduleSpeakerTurn(meeting: MeetingState, random: SimRandom): void {
-    this.sim.after(
-      random.exponential(seconds(this.scenario.workload.meanSpeakerTurnSeconds)),
-      'meeting.speaker',
-      `meeting/${meeting.id}`,
-      () => {
-        if (meeting.ended) return;
-        // Voice activity: a connected client starts speaking (every simulated client publishes
-        // audio) and tells its controller.
-        const speakers = this.speakerCandidates;
-        speakers.length = 0;
-        for (const client of meeting.clients.values()) {
-          if (client.state === 'connected') speakers.push(client);
-        }
-        if (speakers.length > 0) {
-          const speaker = random.pick(speakers);
-          signal(this, speaker, 'mc.speaker', { type: 'speaker', participant: speaker.id });
-        }
-        this.scheduleSpeakerTurn(meeting, random);
-      },
-    );
-  }
-
-  endMeeting(meeting: MeetingState): void {
-    meeting.ended = true;
-    for (const member of meeting.memberIds()) {
-      const client = this.clients.get(member);
-      if (client !== undefined) disconnect(this, client, 'left');
-    }
-    // The Global Controller ends the meeting at its controller; the handlers drop its entries.
-    const owner = meeting.owner === undefined ? undefined : this.controllersById.get(meeting.owner);
-    if (owner !== undefined)
-      toController(this, owner, { type: 'end-meeting', meeting: meeting.id });
-    meeting.machine?.end();
-    for (const [handlerId, bps] of meeting.handlerLoads) {
-      const handler = this.handlersById.get(handlerId);
-      handler?.carry(-bps, this.sim.now);
-      handler?.meetings.delete(meeting.id);
-    }
-    meeting.handlerLoads.clear();
-    this.activeMeetings--;
-    this.meetings.delete(meeting.id);
-    this.controllerOf.delete(meeting.id);
-    for (const [id, client] of meeting.clients) {
-      if (this.clients.get(id) !== client) continue;
-      this.clients.delete(id);
-      this.sim.random.release(client.entity);
-      this.sim.random.release(`net/${client.entity}`);
-      this.networkStreams.delete(client.entity);
-    }
-    this.sim.random.release(`packets/${meeting.id}`);
   }
 
   regionOf(name: RegionId | string): RegionServices {
