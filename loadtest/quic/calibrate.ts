@@ -7,7 +7,9 @@
  * JoinRequest's round trip, the media session (WebSocket and hello). Then one calibration
  * meeting publishes at the scenario's frame rate and size for a few seconds (a fraction of the
  * scenario's load) and the handlers' `mh_forwarding_latency_seconds` over that run gives the
- * distribution of a datagram's time inside a handler. Its members leave before the scenario.
+ * distribution of a datagram's time inside a handler. Last, a throwaway process holding the
+ * handlers' resident memory is killed a few times, to time how long a killed handler's host
+ * takes to close its connections (teardown.ts). Its members leave before the scenario.
  *
  * `npm run load:calibrate -- <scenario>` runs it on a stack of its own and writes
  * reports/loopback-calibration.json; `npm run load:compare` runs it on its stack before the
@@ -26,6 +28,7 @@ import type { LoopbackCalibration } from '../../sim/scenario/loopback.ts';
 import { readLoadScenario } from './run.ts';
 import type { LoadPlan } from './scenario.ts';
 import { measuredLatency, runAgainstStack, type StackHandle } from './stack-run.ts';
+import { measureTeardown } from './teardown.ts';
 import {
   bucketDelta,
   histogramBuckets,
@@ -55,6 +58,8 @@ const MEDIA_MS = 3_000;
  * joins and half the media run.
  */
 const SHORT_SCENARIO_SECONDS = 15;
+/** Kills of a throwaway process holding the handlers' memory (see teardown.ts). */
+const TEARDOWN_ROUNDS = 3;
 /** After the members leave, before the scenario: the handlers' load reports settle. */
 const SETTLE_MS = 1_500;
 
@@ -71,6 +76,9 @@ export interface CalibrationReport {
     readonly moveSessionMs: readonly number[];
     readonly forwardingDatagrams: number;
     readonly forwardingBuckets: Buckets;
+    /** The handlers' most resident memory after the media run, which the teardown held. */
+    readonly handlerResidentBytes: number;
+    readonly processTeardownMs: readonly number[];
   };
 }
 
@@ -102,6 +110,19 @@ export function distributionOf(
   // Steps past the first that reaches 1 say nothing more.
   const full = steps.findIndex((s) => s.fraction >= 1);
   return steps.slice(0, full + 1);
+}
+
+/** The most resident memory (bytes) any of the handlers holds now (its process metrics). */
+async function handlersResidentBytes(urls: readonly string[]): Promise<number> {
+  const each = await Promise.all(
+    urls.map(async (url) => {
+      const text = await (
+        await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(2_000) })
+      ).text();
+      return parseMetrics(text).get('mh_process_resident_memory_bytes') ?? 0;
+    }),
+  );
+  return Math.max(0, ...each);
 }
 
 async function scrapeForwarding(urls: readonly string[]): Promise<Buckets[]> {
@@ -238,6 +259,13 @@ export async function calibrateOnStack(
     say(
       `calibration: ${datagrams} datagrams forwarded in ${mediaMs / 1000} s: p50 ${(medianSeconds * 1000).toFixed(4)} ms, p99 ${((histogramPercentile(buckets, 99) ?? 0) * 1000).toFixed(4)} ms`,
     );
+    // A killed handler is heard dead once its host has freed its memory: a throwaway process
+    // holding what the handlers hold now, killed a few times.
+    const residentBytes = await handlersResidentBytes(stack.handlerMetricsUrls);
+    const teardown = await measureTeardown(residentBytes, TEARDOWN_ROUNDS);
+    say(
+      `calibration: a killed process holding ${(residentBytes / 2 ** 20).toFixed(0)} MiB (the handlers' most) closes its connections ${median(teardown)} ms after the kill`,
+    );
     return {
       calibration: {
         measuredAt: new Date().toISOString(),
@@ -251,6 +279,7 @@ export async function calibrateOnStack(
         moveSessionMs: median(reconnect),
         forwarding,
         forwardingMedianMs: Math.round(medianSeconds * 1e7) / 1e4,
+        processTeardownMs: median(teardown),
       },
       samples: {
         joins: lookup.length,
@@ -262,6 +291,8 @@ export async function calibrateOnStack(
         moveSessionMs: reconnect,
         forwardingDatagrams: datagrams,
         forwardingBuckets: buckets,
+        handlerResidentBytes: residentBytes,
+        processTeardownMs: teardown,
       },
     };
   } finally {

@@ -66,6 +66,7 @@ function measured(factor: number, failoverMs: number | null): StackResult {
             maxMs: failoverMs,
             moves: [],
             told: [],
+            noticedMs: [],
           },
   };
 }
@@ -215,6 +216,25 @@ describe('the calibrated loopback model', () => {
     expect(row('failover after a handler kill (last member back)')).toMatchObject({
       predicted: failover,
     });
+  });
+
+  it('hears a killed handler only once its host has freed it (the calibrated teardown)', () => {
+    const teardownMs = 30;
+    const slow = predict(plan, { ...calibration, processTeardownMs: teardownMs });
+    expect(slow.scenario.serviceTimes.processTeardownMs).toBe(teardownMs);
+    expect(calibrated.scenario.serviceTimes.processTeardownMs).toBe(0);
+    const before = calibrated.failover?.crashToFirstFrameMs ?? [];
+    const after = slow.failover?.crashToFirstFrameMs ?? [];
+    expect(after.length).toBe(before.length);
+    expect(after.length).toBeGreaterThan(1);
+    // Every member is back that much later (its next frame's phase drawn the same way).
+    for (let i = 0; i < after.length; i++) {
+      expect((after[i] ?? NaN) - (before[i] ?? NaN)).toBeCloseTo(teardownMs, 0);
+    }
+    const rows = comparisonRows(plan, slow, measured(1, 80));
+    expect(rows.find((r) => r.name.startsWith('failover'))?.explanation).toContain(
+      `serviceTimes.processTeardownMs ${teardownMs} ms`,
+    );
   });
 
   it('turns a handler histogram into the distribution', () => {

@@ -9,7 +9,7 @@ import type { LatencySummary } from '../../sim/report/summary.ts';
 import type { LoopbackCalibration } from '../../sim/scenario/loopback.ts';
 import type { Prediction } from './predict.ts';
 import type { LoadPlan } from './scenario.ts';
-import type { MeasuredLatency, StackResult } from './stack-run.ts';
+import type { MeasuredLatency, StackFailover, StackResult } from './stack-run.ts';
 import { differencePercent } from './stats.ts';
 
 /** A difference past this (per cent) is explained. */
@@ -167,7 +167,7 @@ export function comparisonRows(
       predicted: prediction.failover?.maxMs ?? null,
       measured: measured.failover?.maxMs ?? null,
       off: (p, x) =>
-        `the failover's chain in the model (${f(p)} ms): the kill noticed one hop later (serviceTimes.mediaLossNotice ${times.mediaLossNotice ?? 'next-packet'}), each member's loss report to the controller (serviceTimes.connectionReportMs ${times.connectionReportMs ?? times.joinProcessingMs / 2} ms${calibration === undefined ? '' : `: the calibration's report to move, ${calibration.lossReportMs} ms idle, one at a time`}${times.queueing === true ? ', queued' : ''}), the handler taken for lost at the second report (core/mc mediaLossReports) and the meetings replanned, route commands to the live handler (serviceTimes.routeCommandMs ${times.routeCommandMs} ms, not calibrated: the route API's gRPC), every member's new media session queued at that handler (${handshakeRoundTrips} handshake round trips + mediaConnectMs ${times.mediaConnectMs} ms each${times.queueing === true ? ', one at a time' : ''}${calibration === undefined ? '' : `; a move's new session took ${calibration.moveSessionMs} ms idle`}), then its publishers' next frame (up to ${times.firstFrameMs} ms); measured ${f(x)} ms: the members reconnect at once while the live handler forwards the others' media, on processes sharing two cores (${load})`,
+        `the failover's chain in the model (${f(p)} ms, ${prediction.failover?.members ?? 0} members on the killed handler): the kill noticed ${times.mediaLossNotice === 'connection-close' ? `once the killed process's host has freed it and closed its connections (serviceTimes.processTeardownMs ${times.processTeardownMs ?? 0} ms${calibration?.processTeardownMs === undefined ? '' : ", a killed process holding the handlers' memory in the calibration"}), one hop later` : 'at the next packet'} (serviceTimes.mediaLossNotice ${times.mediaLossNotice ?? 'next-packet'}), each member's loss report to the controller (serviceTimes.connectionReportMs ${times.connectionReportMs ?? times.joinProcessingMs / 2} ms${calibration === undefined ? '' : `: the calibration's report to move, ${calibration.lossReportMs} ms idle, one at a time`}${times.queueing === true ? ', queued' : ''}), the handler taken for lost at the second report (core/mc mediaLossReports) and the meetings replanned, route commands to the live handler (serviceTimes.routeCommandMs ${times.routeCommandMs} ms, not calibrated: the route API's gRPC), every member's new media session queued at that handler (${handshakeRoundTrips} handshake round trips + mediaConnectMs ${times.mediaConnectMs} ms each${times.queueing === true ? ', one at a time' : ''}${calibration === undefined ? '' : `; a move's new session took ${calibration.moveSessionMs} ms idle`}), then its publishers' next frame (up to ${times.firstFrameMs} ms); measured ${f(x)} ms (${measured.failover?.members ?? 0} members${measuredChain(measured.failover)}): the members reconnect at once while the live handler forwards the others' media, on processes sharing two cores (${load})`,
       ...(handlerCrashFree(plan) ? { missing: 'the scenario has no handler-crash fault' } : {}),
     },
   ];
@@ -233,4 +233,27 @@ export function renderComparisonRows(name: string, rows: readonly ComparisonRow[
   lines.push(`${within} of ${rows.length} rows within ${EXPLAIN_OVER_PERCENT} %`);
   notes.forEach((note, i) => lines.push(`  [${i + 1}] ${note}`));
   return lines.join('\n');
+}
+
+/** The measured failover's chain by stage: medians over its members, ms from the kill. */
+function measuredChain(failover: StackFailover | null | undefined): string {
+  if (failover === null || failover === undefined) return '';
+  const medianOf = (values: readonly (number | null | undefined)[]): number | null => {
+    const known = values.filter((v): v is number => typeof v === 'number').sort((a, b) => a - b);
+    if (known.length === 0) return null;
+    const mid = known.length >> 1;
+    return known.length % 2 === 1
+      ? (known[mid] as number)
+      : ((known[mid - 1] as number) + (known[mid] as number)) / 2;
+  };
+  const stages = [
+    ['noticed the loss', medianOf(failover.noticedMs)],
+    ['told to move', medianOf(failover.told.map((t) => t[0]?.ms))],
+    ['new session up', medianOf(failover.moves.map((m) => m[0]?.ms))],
+    ['first frame there', medianOf(failover.killToFirstFrameMs)],
+  ] as const;
+  const known = stages.filter(([, ms]) => ms !== null);
+  if (known.length === 0) return '';
+  const ms3 = (ms: number | null) => (ms ?? 0).toFixed(3);
+  return `; medians from the kill: ${known.map(([stage, ms]) => `${stage} ${ms3(ms)} ms`).join(', ')}`;
 }

@@ -92,6 +92,8 @@ export interface StackFailover {
   readonly moves: readonly (readonly { readonly ms: number; readonly handler: string }[])[];
   /** Each member's moves the controller sent after the kill (followed or not). */
   readonly told: readonly (readonly { readonly ms: number; readonly handler: string }[])[];
+  /** Kill to each member's media session closing under it (ms; null: not seen). */
+  readonly noticedMs: readonly (number | null)[];
 }
 
 export interface StackHandlerResult {
@@ -154,6 +156,8 @@ interface Member {
   readonly moves: { at: number; handler: string }[];
   /** Moves the controller told it of (followed or not), with when they came. */
   readonly told: { at: number; handler: string }[];
+  /** When its media session closed under it (the client library then tells the controller). */
+  readonly lost: number[];
 }
 
 interface RunningHandler {
@@ -338,6 +342,7 @@ export async function runAgainstStack(
           frames: [],
           moves: [],
           told: [],
+          lost: [],
         });
         tokens.push(await tokenFor(`load-${randomUUID()}`));
       }
@@ -394,6 +399,7 @@ export async function runAgainstStack(
         };
         session.onMove = (handler) =>
           member.moves.push({ at: performance.now(), handler: handler.id });
+        session.onMediaLost = () => member.lost.push(performance.now());
         if (member.publishes) {
           member.camera = session.publisher('camera');
           member.startedMs = performance.now();
@@ -510,6 +516,10 @@ export async function runAgainstStack(
             .filter((move) => move.at > at)
             .map((move) => ({ ms: round(move.at - at), handler: move.handler })),
         ),
+        noticedMs: onVictim.map((m) => {
+          const lost = m.lost.find((t) => t > at);
+          return lost === undefined ? null : round(lost - at);
+        }),
         told: onVictim.map((m) =>
           m.told
             .filter((move) => move.at > at)

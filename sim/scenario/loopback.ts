@@ -90,6 +90,12 @@ export interface LoopbackCalibration {
   readonly forwarding: readonly { readonly upToMs: number; readonly fraction: number }[];
   /** Its median (ms). */
   readonly forwardingMedianMs: number;
+  /**
+   * A killed process holding the handlers' resident memory: SIGKILL to its host closing its
+   * connections (the kernel frees the memory first). Absent from calibrations made before it was
+   * measured (taken as 0).
+   */
+  readonly processTeardownMs?: number;
 }
 
 /**
@@ -103,7 +109,8 @@ export const WEBSOCKET_HANDSHAKE_ROUND_TRIPS = 2;
  * round trips the simulator adds itself (one client-service round trip per request, plus the
  * handshake's), never below 0; the forwarding time as the measured distribution; and the parts
  * of the model a constant has not: queueing at each service process, the connections'
- * handshakes, and a handler's death noticed by the connection's close (WebSocket over TCP).
+ * handshakes, and a handler's death noticed by the connection's close (WebSocket over TCP),
+ * once its host has freed the killed process (`processTeardownMs`).
  */
 export function calibratedServiceTimes(
   calibration: LoopbackCalibration,
@@ -128,6 +135,7 @@ export function calibratedServiceTimes(
     forwardingDistribution: calibration.forwarding.map((s) => ({ ...s })),
     queueing: true,
     mediaLossNotice: 'connection-close',
+    processTeardownMs: calibration.processTeardownMs ?? 0,
   };
 }
 

@@ -106,6 +106,13 @@ const serviceTimesSchema = z.strictObject({
    * host closes the connection when the process dies, one hop away).
    */
   mediaLossNotice: z.enum(['next-packet', 'connection-close']).optional(),
+  /**
+   * With 'connection-close': how long after a process is killed its host closes its
+   * connections. The kernel frees a killed process's memory before its sockets, so a handler
+   * holding hundreds of megabytes is heard dead tens of milliseconds late (the loopback model
+   * calibrates it); without it, at once.
+   */
+  processTeardownMs: milliseconds.optional(),
 });
 
 const workloadSchema = z.strictObject({

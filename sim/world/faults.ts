@@ -1,7 +1,7 @@
 import { regionId } from '../../core/ids.ts';
 import { holds } from '../../core/mc/meeting.ts';
 import { routesOf } from '../../core/routing/index.ts';
-import { formatTime, seconds } from '../engine/time.ts';
+import { formatTime, ms, seconds } from '../engine/time.ts';
 import type { MediaHandler } from './media-handler.ts';
 import { emptyPlan } from './plans.ts';
 import type { World } from './world.ts';
@@ -154,13 +154,15 @@ export function crashHandler(w: World, handler: MediaHandler): void {
  * handler, as the services map a `MediaConnected` without one), as the client library does,
  * and waits for the controller to move it. On a stream transport
  * (`serviceTimes.mediaLossNotice` 'connection-close') the dying process's host closes the
- * connection itself, and the client hears it one hop later.
+ * connection itself once it has freed the process (`serviceTimes.processTeardownMs`), and the
+ * client hears it one hop later.
  */
 function noticeMediaLost(w: World, client: Client, handler: MediaHandler): void {
   const generation = client.generation;
+  const times = w.scenario.serviceTimes;
   const delay =
-    w.scenario.serviceTimes.mediaLossNotice === 'connection-close'
-      ? w.network.baseLatency(handler.node, client.node)
+    times.mediaLossNotice === 'connection-close'
+      ? ms(times.processTeardownMs ?? 0) + w.network.baseLatency(handler.node, client.node)
       : client.random.uniform(0, MEDIA_PACKET_INTERVAL) +
         2 * w.network.baseLatency(client.node, handler.node);
   w.sim.after(delay, 'client.media-lost', client.entity, () => {
