@@ -79,6 +79,8 @@ export interface CalibrationReport {
     /** The handlers' most resident memory after the media run, which the teardown held. */
     readonly handlerResidentBytes: number;
     readonly processTeardownMs: readonly number[];
+    /** The controller's route calls over the counted rounds (`mc_route_command_seconds`). */
+    readonly routeCallBuckets: Buckets;
   };
 }
 
@@ -110,6 +112,14 @@ export function distributionOf(
   // Steps past the first that reaches 1 say nothing more.
   const full = steps.findIndex((s) => s.fraction >= 1);
   return steps.slice(0, full + 1);
+}
+
+/** The controller's route-call histogram now (`mc_route_command_seconds`). */
+async function scrapeRouteCalls(stack: StackHandle): Promise<Buckets> {
+  const text = await (
+    await fetch(`${stack.controllerMetricsUrl}/metrics`, { signal: AbortSignal.timeout(2_000) })
+  ).text();
+  return histogramBuckets(parseMetrics(text), 'mc_route_command_seconds');
 }
 
 /** The most resident memory (bytes) any of the handlers holds now (its process metrics). */
@@ -157,9 +167,12 @@ export async function calibrateOnStack(
   const media: number[] = [];
   const report: number[] = [];
   const reconnect: number[] = [];
+  // The controller's route calls over the counted rounds (each join sends some).
+  let routeCallsBefore: Buckets | undefined;
   try {
     for (let round = 0; round < rounds; round++) {
       const counted = round >= WARM_UP_ROUNDS;
+      if (round === WARM_UP_ROUNDS) routeCallsBefore = await scrapeRouteCalls(stack);
       if (round > 0) {
         // Everyone leaves before the next round: its joins find the meetings empty again.
         await Promise.all(sessions.flat().map((s) => s.leave().catch(() => undefined)));
@@ -194,6 +207,13 @@ export async function calibrateOnStack(
         }
       }
     }
+    const routeCalls = bucketDelta(routeCallsBefore, await scrapeRouteCalls(stack));
+    const routeCallSeconds = histogramPercentile(routeCalls, 50);
+    const routeCallMs =
+      routeCallSeconds === null ? undefined : Math.round(routeCallSeconds * 1e7) / 1e4;
+    say(
+      `calibration: ${routeCalls.cumulative[routeCalls.cumulative.length - 1] ?? 0} route calls from the controller to its handlers: p50 ${routeCallMs ?? 'n/a'} ms`,
+    );
     // Moves, one at a time: a member reports its media session lost (as after its handler's
     // death); the controller answers with a move (home again: one report does not take a
     // handler for lost) and the member opens a new session there.
@@ -280,6 +300,7 @@ export async function calibrateOnStack(
         forwarding,
         forwardingMedianMs: Math.round(medianSeconds * 1e7) / 1e4,
         processTeardownMs: median(teardown),
+        ...(routeCallMs === undefined ? {} : { routeCallMs }),
       },
       samples: {
         joins: lookup.length,
@@ -293,6 +314,7 @@ export async function calibrateOnStack(
         forwardingBuckets: buckets,
         handlerResidentBytes: residentBytes,
         processTeardownMs: teardown,
+        routeCallBuckets: routeCalls,
       },
     };
   } finally {

@@ -218,6 +218,17 @@ describe('the calibrated loopback model', () => {
     });
   });
 
+  it("keeps the handler's route command time: the calibrated route call is the controller's view", () => {
+    const withCall = { ...calibration, routeCallMs: 4 };
+    expect(calibratedServiceTimes(withCall).routeCommandMs).toBe(
+      LOOPBACK_SERVICE_TIMES.routeCommandMs,
+    );
+    const rows = comparisonRows(plan, predict(plan, withCall), measured(1, 80), withCall);
+    expect(rows.find((r) => r.name.startsWith('failover'))?.explanation).toContain(
+      "the calibration's route call took 4 ms idle",
+    );
+  });
+
   it('hears a killed handler only once its host has freed it (the calibrated teardown)', () => {
     const teardownMs = 30;
     const slow = predict(plan, { ...calibration, processTeardownMs: teardownMs });

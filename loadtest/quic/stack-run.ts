@@ -204,6 +204,8 @@ export interface StackHandle {
   readonly organiser: string;
   /** Each handler's metrics endpoint (http://host:port). */
   readonly handlerMetricsUrls: readonly string[];
+  /** The controller's metrics endpoint (http://host:port). */
+  readonly controllerMetricsUrl: string;
 }
 
 /**
@@ -353,6 +355,7 @@ export async function runAgainstStack(
       tokenFor,
       organiser,
       handlerMetricsUrls: handlers.map((h) => h.metricsUrl),
+      controllerMetricsUrl: String(mc.listening.metrics_url),
     });
 
     const frame = new Uint8Array(Math.max(1, plan.datagramBytes - 42 - 4)).fill(7);

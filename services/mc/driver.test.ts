@@ -151,6 +151,21 @@ describe('ControllerDriver', () => {
     expect(driver.routeCalls).toMatchObject({ failed: 2, acked: 1 });
   });
 
+  it('times each acknowledged route call (the calls that failed are not timed)', async () => {
+    const { driver, calls, config } = start(1);
+    const timed: number[] = [];
+    driver.onRouteCallAnswered = (seconds) => timed.push(seconds);
+    driver.join(M, participantId('alice'), config.region, layoutRequestNamed('grid'), new Peer());
+    driver.join(M, participantId('bob'), config.region, layoutRequestNamed('grid'), new Peer());
+    await until(() => driver.routeCalls.acked >= 1, 3_000);
+    expect(calls.length).toBeGreaterThanOrEqual(2);
+    expect(timed).toHaveLength(driver.routeCalls.acked);
+    for (const seconds of timed) {
+      expect(seconds).toBeGreaterThanOrEqual(0);
+      expect(seconds).toBeLessThan(1);
+    }
+  });
+
   it('a screen share reaches core: every member hears who shares, and the screen is routed', async () => {
     const { driver, calls, config } = start(0);
     const alice = new Peer();

@@ -150,6 +150,8 @@ export class ControllerDriver {
   private stopped = false;
   /** Route commands sent and not yet answered, by handler: for metrics. */
   routeCalls = { sent: 0, acked: 0, failed: 0 };
+  /** Each acknowledged route call's time from sending to the handler's answer, in seconds. */
+  onRouteCallAnswered: ((seconds: number) => void) | undefined;
   joins = { accepted: 0, rejected: 0 };
   /** MLS epochs started (every meeting): for metrics. */
   mlsEpochs = 0;
@@ -472,9 +474,11 @@ export class ControllerDriver {
       case 'route-command': {
         const request = routeCommandRequest(this.endpoint.id, output);
         this.routeCalls.sent++;
+        const sentAt = performance.now();
         this.effects.applyRouteCommand(output.handler, request).then(
           () => {
             this.routeCalls.acked++;
+            this.onRouteCallAnswered?.((performance.now() - sentAt) / 1000);
             if (this.stopped) return;
             this.endpoint.handle(
               { type: 'meeting', meeting, input: { type: 'route-ack', command: output.id } },

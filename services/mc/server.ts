@@ -1,7 +1,7 @@
 import { generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Counter, type Registry } from 'prom-client';
+import { Counter, Histogram, type Registry } from 'prom-client';
 import type { Scope } from '../../core/auth/scopes.ts';
 import { controllerId, meetingId, regionId, type HandlerId } from '../../core/ids.ts';
 import { jwksCachePolicy } from '../../core/keys/jwks-cache.ts';
@@ -703,6 +703,16 @@ function registerMcMetrics(
   counter('mc_mls_epochs_total', 'MLS epochs started in the meetings (commits accepted)', {
     started: () => driver.mlsEpochs,
   });
+  const routeCall = new Histogram({
+    name: 'mc_route_command_seconds',
+    help: "A route command's call to its handler, from sending to the handler's answer",
+    buckets: [
+      0.000_1, 0.000_25, 0.000_5, 0.000_75, 0.001, 0.001_5, 0.002, 0.003, 0.005, 0.01, 0.025, 0.05,
+      0.1, 0.25, 1,
+    ],
+    registers: [registry],
+  });
+  driver.onRouteCallAnswered = (seconds) => routeCall.observe(seconds);
 }
 
 /** The meeting-state counters: restores, fresh starts, refused records, writes, hand-overs. */

@@ -96,6 +96,13 @@ export interface LoopbackCalibration {
    * measured (taken as 0).
    */
   readonly processTeardownMs?: number;
+  /**
+   * The controller's route call to a handler, sending to answer, as the controller sees it (its
+   * `mc_route_command_seconds` over the calibration's joins): reported beside the model, not
+   * part of it (the model's `routeCommandMs` is the handler's work). Absent from calibrations
+   * made before it was measured.
+   */
+  readonly routeCallMs?: number;
 }
 
 /**
@@ -124,6 +131,8 @@ export function calibratedServiceTimes(
     meetingLookupMs: less(calibration.meetingLookupMs, 1),
     joinProcessingMs: less(calibration.joinRoundTripMs, 1),
     mediaConnectMs: less(calibration.mediaSessionMs, 1 + WEBSOCKET_HANDSHAKE_ROUND_TRIPS),
+    // The handler's work on a route command; the calibration's route call (`routeCallMs`) is
+    // the controller's view of the whole call, mostly gRPC and the controller's own event loop.
     routeCommandMs: LOOPBACK_SERVICE_TIMES.routeCommandMs,
     connectionReportMs: less(calibration.lossReportMs, 1),
     forwardingMs: calibration.forwardingMedianMs,
