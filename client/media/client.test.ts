@@ -91,4 +91,32 @@ describe('media client', () => {
     expect(sframe.ok && sframe.value.header).toEqual({ kid: 3n, ctr: 1_000n });
     expect(camera.datagrams(new Uint8Array(10))[0]?.length).toBe(52);
   });
+
+  it('drops a datagram, and counts it, while the WebSocket holds too much unsent', async () => {
+    let dropped = 0;
+    const connecting = MediaClient.connect({
+      url: 'ws://test/v1/media',
+      token: 'tok',
+      WebSocket: RecordingSocket,
+      maxBufferedBytes: 1_000,
+      onSendBufferFull: () => dropped++,
+    });
+    const socket = RecordingSocket.last;
+    socket.onopen?.({});
+    const answer = HandlerControl.encode({
+      helloAnswer: { accepted: { participant: 'a', meeting: 'm', reconnect: false } },
+    }).finish();
+    socket.onmessage?.({ data: Buffer.from(answer).toString('base64') });
+    const { client } = await connecting;
+    const datagram = new Uint8Array(100);
+    socket.bufferedAmount = 1_000;
+    expect(client?.sendDatagram(datagram)).toBe(true);
+    socket.bufferedAmount = 1_001;
+    expect(client?.sendDatagram(datagram)).toBe(false);
+    expect(dropped).toBe(1);
+    expect(socket.sent).toHaveLength(2); // the hello and the first datagram
+    socket.bufferedAmount = 0;
+    expect(client?.sendDatagram(datagram)).toBe(true);
+    expect(socket.sent).toHaveLength(3);
+  });
 });

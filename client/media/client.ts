@@ -71,7 +71,18 @@ export interface ConnectOptions {
   readonly maxDatagramBytes?: number;
   /** How long to wait for the answer (default 10 s). */
   readonly timeoutMs?: number;
+  /**
+   * Bytes the WebSocket may hold unsent (`bufferedAmount`) before a datagram is dropped rather
+   * than queued: the ingress carries datagrams, which a full queue drops instead of delaying all
+   * that follow (default 256 KiB).
+   */
+  readonly maxBufferedBytes?: number;
+  /** Called for each datagram dropped because the WebSocket held `maxBufferedBytes` unsent. */
+  readonly onSendBufferFull?: () => void;
 }
+
+/** Default `maxBufferedBytes`: a few seconds of a camera, far above a healthy link's queue. */
+export const DEFAULT_MAX_BUFFERED_BYTES = 256 * 1024;
 
 const OPEN = 1;
 
@@ -236,9 +247,14 @@ export class MediaClient {
     );
     let resolveClosed: (value: { code: number; reason: string }) => void;
     const closed = new Promise<{ code: number; reason: string }>((r) => (resolveClosed = r));
+    const maxBufferedBytes = options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES;
     const channel: Channel = {
       isOpen: () => socket.readyState === OPEN,
       sendDatagram: (bytes) => {
+        if (socket.bufferedAmount > maxBufferedBytes) {
+          options.onSendBufferFull?.();
+          return false;
+        }
         socket.send(bytes);
         return true;
       },

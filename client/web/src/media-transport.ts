@@ -30,8 +30,16 @@ export const webSocketMedia: MediaConnector = {
       url: handler.websocketUrl,
       token,
       maxDatagramBytes: MAX_DATAGRAM_BYTES,
+      maxBufferedBytes: WEBSOCKET_MAX_BUFFERED_BYTES,
+      onSendBufferFull: () => outgoingDrops.queueFull++,
     }),
 };
+
+/**
+ * On the WebSocket fallback, the bytes the socket may hold unsent before a datagram is dropped:
+ * about a third of a second of a 1.5 Mbit/s camera, as the WebTransport path's 250 ms age limit.
+ */
+const WEBSOCKET_MAX_BUFFERED_BYTES = 64 * 1024;
 
 /**
  * Outgoing media datagrams wait in the browser's queue at most this long, and at most this many
@@ -46,7 +54,10 @@ const OUTGOING_QUEUE_DATAGRAMS = 128;
 /** Writes the browser has not taken yet (its queue is full) beyond which datagrams are dropped. */
 const MAX_WAITING_WRITES = 32;
 
-/** Media datagrams this page dropped because the browser was not taking its writes. */
+/**
+ * Media datagrams this page dropped because the browser was not taking its writes (WebTransport)
+ * or its WebSocket held too much unsent (the fallback).
+ */
 export const outgoingDrops = { queueFull: 0 };
 
 /** A WebTransport session as client/media's `DatagramLink`. */
