@@ -119,4 +119,21 @@ describe('media client', () => {
     expect(client?.sendDatagram(datagram)).toBe(true);
     expect(socket.sent).toHaveLength(3);
   });
+
+  it('queues every datagram without a bound, as the tools that flood a handler need', async () => {
+    const connecting = MediaClient.connect({
+      url: 'ws://test/v1/media',
+      token: 'tok',
+      WebSocket: RecordingSocket,
+    });
+    const socket = RecordingSocket.last;
+    socket.onopen?.({});
+    const answer = HandlerControl.encode({
+      helloAnswer: { accepted: { participant: 'a', meeting: 'm', reconnect: false } },
+    }).finish();
+    socket.onmessage?.({ data: Buffer.from(answer).toString('base64') });
+    const { client } = await connecting;
+    socket.bufferedAmount = 1 << 30;
+    expect(client?.sendDatagram(new Uint8Array(100))).toBe(true);
+  });
 });

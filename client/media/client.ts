@@ -73,16 +73,14 @@ export interface ConnectOptions {
   readonly timeoutMs?: number;
   /**
    * Bytes the WebSocket may hold unsent (`bufferedAmount`) before a datagram is dropped rather
-   * than queued: the ingress carries datagrams, which a full queue drops instead of delaying all
-   * that follow (default 256 KiB).
+   * than queued, as a datagram transport drops at a full queue instead of delaying all that
+   * follows. Default: no bound (the Node tools that flood or measure a handler send every
+   * datagram); the page's WebSocket fallback sets one.
    */
   readonly maxBufferedBytes?: number;
   /** Called for each datagram dropped because the WebSocket held `maxBufferedBytes` unsent. */
   readonly onSendBufferFull?: () => void;
 }
-
-/** Default `maxBufferedBytes`: a few seconds of a camera, far above a healthy link's queue. */
-export const DEFAULT_MAX_BUFFERED_BYTES = 256 * 1024;
 
 const OPEN = 1;
 
@@ -247,7 +245,7 @@ export class MediaClient {
     );
     let resolveClosed: (value: { code: number; reason: string }) => void;
     const closed = new Promise<{ code: number; reason: string }>((r) => (resolveClosed = r));
-    const maxBufferedBytes = options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES;
+    const maxBufferedBytes = options.maxBufferedBytes ?? Infinity;
     const channel: Channel = {
       isOpen: () => socket.readyState === OPEN,
       sendDatagram: (bytes) => {
