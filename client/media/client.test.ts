@@ -4,7 +4,13 @@ import { parseSFrameHeader } from '../../core/protocol/sframe.ts';
 import { mediaPublisherId, mediaStreamId } from '../../core/mh/stream-id.ts';
 import { meetingId, participantId } from '../../core/ids.ts';
 import { HandlerControl } from '../../services/generated/darktower/mh/v1/control.ts';
-import { helloMessage, MediaClient, sframePayload, type WebSocketLike } from './client.ts';
+import {
+  helloMessage,
+  MediaClient,
+  sframePayload,
+  type ConnectOptions,
+  type WebSocketLike,
+} from './client.ts';
 
 /** The hello a client without protobuf builds by hand (docs/protocol.md, "WebSocket ingress"). */
 function handMadeHello(token: string): string {
@@ -94,20 +100,10 @@ describe('media client', () => {
 
   it('drops a datagram, and counts it, while the WebSocket holds too much unsent', async () => {
     let dropped = 0;
-    const connecting = MediaClient.connect({
-      url: 'ws://test/v1/media',
-      token: 'tok',
-      WebSocket: RecordingSocket,
+    const { client, socket } = await acceptedOverRecordingSocket({
       maxBufferedBytes: 1_000,
       onSendBufferFull: () => dropped++,
     });
-    const socket = RecordingSocket.last;
-    socket.onopen?.({});
-    const answer = HandlerControl.encode({
-      helloAnswer: { accepted: { participant: 'a', meeting: 'm', reconnect: false } },
-    }).finish();
-    socket.onmessage?.({ data: Buffer.from(answer).toString('base64') });
-    const { client } = await connecting;
     const datagram = new Uint8Array(100);
     socket.bufferedAmount = 1_000;
     expect(client?.sendDatagram(datagram)).toBe(true);
@@ -121,19 +117,28 @@ describe('media client', () => {
   });
 
   it('queues every datagram without a bound, as the tools that flood a handler need', async () => {
-    const connecting = MediaClient.connect({
-      url: 'ws://test/v1/media',
-      token: 'tok',
-      WebSocket: RecordingSocket,
-    });
-    const socket = RecordingSocket.last;
-    socket.onopen?.({});
-    const answer = HandlerControl.encode({
-      helloAnswer: { accepted: { participant: 'a', meeting: 'm', reconnect: false } },
-    }).finish();
-    socket.onmessage?.({ data: Buffer.from(answer).toString('base64') });
-    const { client } = await connecting;
+    const { client, socket } = await acceptedOverRecordingSocket({});
     socket.bufferedAmount = 1 << 30;
     expect(client?.sendDatagram(new Uint8Array(100))).toBe(true);
   });
 });
+
+/** A client over a `RecordingSocket` whose hello the handler accepted. */
+async function acceptedOverRecordingSocket(
+  options: Pick<ConnectOptions, 'maxBufferedBytes' | 'onSendBufferFull'>,
+): Promise<{ client: MediaClient | undefined; socket: RecordingSocket }> {
+  const connecting = MediaClient.connect({
+    url: 'ws://test/v1/media',
+    token: 'tok',
+    WebSocket: RecordingSocket,
+    ...options,
+  });
+  const socket = RecordingSocket.last;
+  socket.onopen?.({});
+  const answer = HandlerControl.encode({
+    helloAnswer: { accepted: { participant: 'a', meeting: 'm', reconnect: false } },
+  }).finish();
+  socket.onmessage?.({ data: Buffer.from(answer).toString('base64') });
+  const { client } = await connecting;
+  return { client, socket };
+}
