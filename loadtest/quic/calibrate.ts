@@ -36,6 +36,7 @@ import {
   mergeBuckets,
   parseMetrics,
   type Buckets,
+  type MetricSeries,
 } from './stats.ts';
 
 /** Calibration meetings, each of the scenario's size (at most this many members). */
@@ -114,35 +115,28 @@ export function distributionOf(
   return steps.slice(0, full + 1);
 }
 
+/** A service's `/metrics` now, parsed. */
+async function scrape(url: string): Promise<MetricSeries> {
+  const response = await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(2_000) });
+  return parseMetrics(await response.text());
+}
+
 /** The controller's route-call histogram now (`mc_route_command_seconds`). */
 async function scrapeRouteCalls(stack: StackHandle): Promise<Buckets> {
-  const text = await (
-    await fetch(`${stack.controllerMetricsUrl}/metrics`, { signal: AbortSignal.timeout(2_000) })
-  ).text();
-  return histogramBuckets(parseMetrics(text), 'mc_route_command_seconds');
+  return histogramBuckets(await scrape(stack.controllerMetricsUrl), 'mc_route_command_seconds');
 }
 
 /** The most resident memory (bytes) any of the handlers holds now (its process metrics). */
 async function handlersResidentBytes(urls: readonly string[]): Promise<number> {
   const each = await Promise.all(
-    urls.map(async (url) => {
-      const text = await (
-        await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(2_000) })
-      ).text();
-      return parseMetrics(text).get('mh_process_resident_memory_bytes') ?? 0;
-    }),
+    urls.map(async (url) => (await scrape(url)).get('mh_process_resident_memory_bytes') ?? 0),
   );
   return Math.max(0, ...each);
 }
 
 async function scrapeForwarding(urls: readonly string[]): Promise<Buckets[]> {
   return Promise.all(
-    urls.map(async (url) => {
-      const text = await (
-        await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(2_000) })
-      ).text();
-      return histogramBuckets(parseMetrics(text), 'mh_forwarding_latency_seconds');
-    }),
+    urls.map(async (url) => histogramBuckets(await scrape(url), 'mh_forwarding_latency_seconds')),
   );
 }
 

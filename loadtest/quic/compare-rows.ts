@@ -9,7 +9,12 @@ import type { LatencySummary } from '../../sim/report/summary.ts';
 import type { LoopbackCalibration } from '../../sim/scenario/loopback.ts';
 import type { Prediction } from './predict.ts';
 import type { LoadPlan } from './scenario.ts';
-import type { MeasuredLatency, StackFailover, StackResult } from './stack-run.ts';
+import {
+  measuredLatency,
+  type MeasuredLatency,
+  type StackFailover,
+  type StackResult,
+} from './stack-run.ts';
 import { differencePercent } from './stats.ts';
 
 /** A difference past this (per cent) is explained. */
@@ -238,14 +243,8 @@ export function renderComparisonRows(name: string, rows: readonly ComparisonRow[
 /** The measured failover's chain by stage: medians over its members, ms from the kill. */
 function measuredChain(failover: StackFailover | null | undefined): string {
   if (failover === null || failover === undefined) return '';
-  const medianOf = (values: readonly (number | null | undefined)[]): number | null => {
-    const known = values.filter((v): v is number => typeof v === 'number').sort((a, b) => a - b);
-    if (known.length === 0) return null;
-    const mid = known.length >> 1;
-    return known.length % 2 === 1
-      ? (known[mid] as number)
-      : ((known[mid - 1] as number) + (known[mid] as number)) / 2;
-  };
+  const medianOf = (values: readonly (number | null | undefined)[]): number | null =>
+    measuredLatency(values.filter((v): v is number => typeof v === 'number')).p50Ms;
   const stages = [
     ['noticed the loss', medianOf(failover.noticedMs)],
     ['told to move', medianOf(failover.told.map((t) => t[0]?.ms))],

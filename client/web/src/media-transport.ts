@@ -36,23 +36,21 @@ export const webSocketMedia: MediaConnector = {
 };
 
 /**
- * On the WebSocket fallback, the bytes the socket may hold unsent before a datagram is dropped:
- * about a third of a second of a 1.5 Mbit/s camera, as the WebTransport path's 250 ms age limit.
- */
-const WEBSOCKET_MAX_BUFFERED_BYTES = 64 * 1024;
-
-/**
  * Outgoing media datagrams wait in the browser's queue at most this long, and at most this many
  * of them: a frame that old is worth less than the next one, and a page that writes faster
  * than the connection sends (a congested path, a starved CPU) must drop, not build a queue of
  * seconds. Chromium's defaults are no age limit and a high-water mark of 1, past which writes
  * wait in the page's own stream queue without limit.
  */
-
 const OUTGOING_MAX_AGE_MS = 250;
 const OUTGOING_QUEUE_DATAGRAMS = 128;
 /** Writes the browser has not taken yet (its queue is full) beyond which datagrams are dropped. */
 const MAX_WAITING_WRITES = 32;
+/**
+ * On the WebSocket fallback, the bytes the socket may hold unsent before a datagram is dropped:
+ * about a third of a second of a 1.5 Mbit/s camera, as the WebTransport path's 250 ms age limit.
+ */
+const WEBSOCKET_MAX_BUFFERED_BYTES = 64 * 1024;
 
 /**
  * Media datagrams this page dropped because the browser was not taking its writes (WebTransport)
