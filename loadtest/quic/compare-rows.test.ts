@@ -109,6 +109,24 @@ describe('predicted vs measured', () => {
     expect(text).toMatch(/\[\d+\] serviceTimes\.joinProcessingMs/);
   });
 
+  it('gives the measured failover by stage when the row is off', () => {
+    const base = measured(1, 80);
+    const failover = {
+      ...(base.failover as NonNullable<StackResult['failover']>),
+      members: 2,
+      killToFirstFrameMs: [60, 80],
+      noticedMs: [20, 22],
+      told: [[{ ms: 30, handler: 'load-mh-2' }], [{ ms: 34, handler: 'load-mh-2' }]],
+      moves: [[{ ms: 50, handler: 'load-mh-2' }], [{ ms: 52, handler: 'load-mh-2' }]],
+    };
+    const rows = comparisonRows(plan, prediction, { ...base, failover });
+    const explanation = rows.find((r) => r.name.startsWith('failover'))?.explanation ?? '';
+    expect(explanation).toContain('measured 80.000 ms (2 members; medians from the kill:');
+    expect(explanation).toMatch(
+      /noticed the loss 2\d\.\d{3} ms, told to move 3\d\.\d{3} ms, new session up 5\d\.\d{3} ms, first frame there [678]\d\.\d{3} ms/,
+    );
+  });
+
   it('says why a side is missing', () => {
     const rows = comparisonRows(plan, prediction, measured(1, null));
     const failover = rows.find((r) => r.name.startsWith('failover'));

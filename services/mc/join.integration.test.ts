@@ -236,6 +236,13 @@ describe('MC join over WebSocket signaling', () => {
     console.log(`join-to-first-frame ${JSON.stringify(figures)}`);
     for (const f of figures) expect(f.join_to_first_frame_ms).toBeGreaterThan(0);
 
+    // Every acknowledged route call is timed on /metrics.
+    const metrics = await (await fetch(`${mc.metricsUrl}/metrics`)).text();
+    const series = (pattern: RegExp) => Number(pattern.exec(metrics)?.[1] ?? NaN);
+    const acked = series(/^mc_route_commands_total\{outcome="acked"\} (\d+)$/m);
+    expect(acked).toBeGreaterThan(0);
+    expect(series(/^mc_route_command_seconds_count (\d+)$/m)).toBe(acked);
+
     // A leave closes that signaling connection.
     a.signaling.send({ leave: {} });
     expect((await a.signaling.closed).code).toBe(1000);
