@@ -204,8 +204,9 @@ describe('property: small random scenarios', () => {
 
 describe('warm start', () => {
   it("gives the controllers every handler's report before the first join", () => {
-    // Meetings of four whose members all arrive within the first report interval: on a
-    // platform already running, none of them is refused for want of a report.
+    // Meetings of four whose members all arrive within the first report interval (the first
+    // 16 ms in): on a platform already running, none of them is refused a token for want of a
+    // signing key, nor a place for want of a report.
     const loopback = scenario('loopback');
     const early: Scenario = {
       ...loopback,

@@ -167,6 +167,8 @@ const BUILTIN: Record<string, ScenarioInput> = {
       meanMeetingSeconds: 86_400,
       participants: { mean: 4, min: 4, max: 4 },
       joinSpreadSeconds: 4,
+      // As the load run's clients join (npm run load:compare -- basic).
+      arrivals: 'even',
       crossRegionFraction: 0,
       layouts: { grid: 1 },
       screenShareProbability: 0,

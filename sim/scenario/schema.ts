@@ -132,6 +132,13 @@ const workloadSchema = z.strictObject({
     }),
   /** Seconds over which the members of one meeting arrive. */
   joinSpreadSeconds: runSeconds.default(20),
+  /**
+   * How the warm start's meetings and every meeting's members arrive: at random times within
+   * the spread (the default), or 'even': meeting i of n starts at spread * i / n and its
+   * members arrive one after another, evenly over its 1/n of the spread (each at the middle of
+   * its slot), as a load run's clients join (loadtest/quic).
+   */
+  arrivals: z.enum(['random', 'even']).default('random'),
   /** Probability that a participant lives outside the meeting's region. */
   crossRegionFraction: probability.default(0.1),
   /** Relative weights of the layouts participants pick. */

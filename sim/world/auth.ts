@@ -56,10 +56,19 @@ export class AuthController {
     this.ring = new SigningKeyRing<string>(policy);
   }
 
-  /** Starts the ring: the first tick requests the current (and maybe next) key. */
-  start(): void {
+  /**
+   * Starts the ring: the first tick requests the current (and maybe next) key. `running`: the
+   * platform was already up before the run (a warm start), so the keys that first tick asks
+   * for exist at once instead of `KEY_GENERATION_MS` later (a client arriving in the first
+   * milliseconds is not refused a token by the simulation's own start).
+   */
+  start(running = false): void {
+    this.generatedAtOnce = running;
     this.tick();
+    this.generatedAtOnce = false;
   }
+
+  private generatedAtOnce = false;
 
   /** Issues a user token for `subject`, or undefined while no key can sign. */
   issue(subject: string): SimToken | undefined {
@@ -94,14 +103,15 @@ export class AuthController {
     for (const effect of effects) {
       if (effect.type === 'generate_key') {
         const kid = effect.schedule.kid;
-        this.sim.after(KEY_GENERATION_MS * 1000, 'ac.key-generated', this.node.id, () =>
+        const generated = () =>
           this.apply(
             this.ring.handle(
               { type: 'key_generated', kid, material: kid, createdAt: this.epochMs() },
               this.epochMs(),
             ),
-          ),
-        );
+          );
+        if (this.generatedAtOnce) generated();
+        else this.sim.after(KEY_GENERATION_MS * 1000, 'ac.key-generated', this.node.id, generated);
       }
     }
     const deadline = this.ring.nextDeadline();

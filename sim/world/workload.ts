@@ -33,7 +33,10 @@ export function scheduleWorkload(w: World): void {
   let index = 0;
   if (workload.warmStart) {
     for (; index < workload.concurrentMeetings; index++) {
-      const start = random.uniform(0, seconds(workload.joinSpreadSeconds));
+      const start =
+        workload.arrivals === 'even'
+          ? (seconds(workload.joinSpreadSeconds) * index) / workload.concurrentMeetings
+          : random.uniform(0, seconds(workload.joinSpreadSeconds));
       const meetingIndex = index;
       w.sim.at(start, 'meeting.start', `meeting/m${meetingIndex}`, () =>
         startMeeting(w, meetingIndex),
@@ -65,10 +68,16 @@ export function startMeeting(w: World, index: number): void {
   w.metrics.peakMeetings = Math.max(w.metrics.peakMeetings, w.activeMeetings);
   const size = drawMeetingSize(random, workload.participants);
   const duration = random.exponential(seconds(workload.meanMeetingSeconds));
+  // Evenly: the meeting's members one after another over its share of the spread, each at the
+  // middle of its slot (so none arrives at the instant the platform starts).
+  const evenGap =
+    seconds(workload.joinSpreadSeconds) / (workload.concurrentMeetings * Math.max(1, size));
   for (let p = 0; p < size; p++) {
     const client = createClient(w, meeting, p, random);
     w.sim.after(
-      random.uniform(0, seconds(workload.joinSpreadSeconds)),
+      workload.arrivals === 'even'
+        ? evenGap * (p + 0.5)
+        : random.uniform(0, seconds(workload.joinSpreadSeconds)),
       'client.arrive',
       client.entity,
       () => beginJoin(w, client),

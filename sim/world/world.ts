@@ -165,7 +165,7 @@ export class World {
   /** Schedules the workload, the faults and the periodic reports. */
   start(): void {
     for (const region of this.regions.values()) {
-      region.ac.start();
+      region.ac.start(this.scenario.workload.warmStart);
       for (const controller of region.controllers) {
         registerController(this, controller);
         drive(this, controller);
