@@ -39,8 +39,12 @@ import {
   type MetricSeries,
 } from './stats.ts';
 
-/** Calibration meetings, each of the scenario's size (at most this many members). */
-const MEETINGS = 2;
+/**
+ * Calibration meetings: as many as the scenario has, at most this many, each of the scenario's
+ * size (at most `MAX_MEMBERS` members). Their media run is then the scenario's media: a
+ * handler's time per datagram depends on how many datagrams it is handed (see the media run).
+ */
+const MAX_MEETINGS = 4;
 const MAX_MEMBERS = 4;
 /**
  * Rounds of joins: every calibration member joins (one at a time) and then they all leave. The
@@ -82,6 +86,8 @@ export interface CalibrationReport {
     readonly processTeardownMs: readonly number[];
     /** The controller's route calls over the counted rounds (`mc_route_command_seconds`). */
     readonly routeCallBuckets: Buckets;
+    /** The handlers' time on those route commands (`mh_route_command_seconds`, merged). */
+    readonly routeCommandBuckets: Buckets;
   };
 }
 
@@ -115,6 +121,26 @@ export function distributionOf(
   return steps.slice(0, full + 1);
 }
 
+/**
+ * The calibration's publishers' phases (ms into the frame interval), spread evenly over one
+ * interval: the scenario's members publish from their own joins, so their datagrams reach a
+ * handler one by one, not in one burst per frame. A handler forwards a burst faster per
+ * datagram (its process stays awake and its caches warm between them), so a calibration whose
+ * publishers all sent at once measured a time per datagram the scenario never sees.
+ */
+export function publisherPhases(publishers: number, frameMs: number): number[] {
+  return Array.from({ length: publishers }, (_, i) => (i * frameMs) / publishers);
+}
+
+/**
+ * Frames a publisher at phase `offsetMs` has due `elapsedMs` after the start: its first at its
+ * phase, then one every frame interval.
+ */
+export function framesDue(elapsedMs: number, offsetMs: number, frameMs: number): number {
+  const since = elapsedMs - offsetMs;
+  return since < 0 ? 0 : Math.floor(since / frameMs) + 1;
+}
+
 /** A service's `/metrics` now, parsed. */
 async function scrape(url: string): Promise<MetricSeries> {
   const response = await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(2_000) });
@@ -124,6 +150,13 @@ async function scrape(url: string): Promise<MetricSeries> {
 /** The controller's route-call histogram now (`mc_route_command_seconds`). */
 async function scrapeRouteCalls(stack: StackHandle): Promise<Buckets> {
   return histogramBuckets(await scrape(stack.controllerMetricsUrl), 'mc_route_command_seconds');
+}
+
+/** The handlers' route-command histograms now (`mh_route_command_seconds`), one per handler. */
+async function scrapeRouteCommands(urls: readonly string[]): Promise<Buckets[]> {
+  return Promise.all(
+    urls.map(async (url) => histogramBuckets(await scrape(url), 'mh_route_command_seconds')),
+  );
 }
 
 /** The most resident memory (bytes) any of the handlers holds now (its process metrics). */
@@ -148,11 +181,12 @@ export async function calibrateOnStack(
 ): Promise<CalibrationReport> {
   const loadAverage = loadavg()[0] ?? 0;
   const size = Math.max(2, Math.min(MAX_MEMBERS, plan.participantsPerMeeting));
+  const meetingCount = Math.max(1, Math.min(MAX_MEETINGS, plan.meetings));
   const short = plan.durationSeconds < SHORT_SCENARIO_SECONDS;
   const rounds = short ? WARM_UP_ROUNDS + 1 : ROUNDS;
   const mediaMs = short ? MEDIA_MS / 2 : MEDIA_MS;
   const meetings = [];
-  for (let m = 0; m < MEETINGS; m++)
+  for (let m = 0; m < meetingCount; m++)
     meetings.push(await createMeeting(stack.gcUrl, stack.organiser, `calibration ${m + 1}`));
   const sessions: MeetingSession[][] = meetings.map(() => []);
   const lookup: number[] = [];
@@ -163,10 +197,14 @@ export async function calibrateOnStack(
   const reconnect: number[] = [];
   // The controller's route calls over the counted rounds (each join sends some).
   let routeCallsBefore: Buckets | undefined;
+  let routeCommandsBefore: Buckets[] | undefined;
   try {
     for (let round = 0; round < rounds; round++) {
       const counted = round >= WARM_UP_ROUNDS;
-      if (round === WARM_UP_ROUNDS) routeCallsBefore = await scrapeRouteCalls(stack);
+      if (round === WARM_UP_ROUNDS) {
+        routeCallsBefore = await scrapeRouteCalls(stack);
+        routeCommandsBefore = await scrapeRouteCommands(stack.handlerMetricsUrls);
+      }
       if (round > 0) {
         // Everyone leaves before the next round: its joins find the meetings empty again.
         await Promise.all(sessions.flat().map((s) => s.leave().catch(() => undefined)));
@@ -202,11 +240,19 @@ export async function calibrateOnStack(
       }
     }
     const routeCalls = bucketDelta(routeCallsBefore, await scrapeRouteCalls(stack));
+    const routeCommands = mergeBuckets(
+      (await scrapeRouteCommands(stack.handlerMetricsUrls)).map((after, i) =>
+        bucketDelta(routeCommandsBefore?.[i], after),
+      ),
+    );
+    const routeCommandSeconds = histogramPercentile(routeCommands, 50);
+    const routeCommandMs =
+      routeCommandSeconds === null ? undefined : Math.round(routeCommandSeconds * 1e7) / 1e4;
     const routeCallSeconds = histogramPercentile(routeCalls, 50);
     const routeCallMs =
       routeCallSeconds === null ? undefined : Math.round(routeCallSeconds * 1e7) / 1e4;
     say(
-      `calibration: ${routeCalls.cumulative[routeCalls.cumulative.length - 1] ?? 0} route calls from the controller to its handlers: p50 ${routeCallMs ?? 'n/a'} ms`,
+      `calibration: ${routeCalls.cumulative[routeCalls.cumulative.length - 1] ?? 0} route calls from the controller to its handlers: p50 ${routeCallMs ?? 'n/a'} ms as the controller sees them, ${routeCommandMs ?? 'n/a'} ms in the handlers`,
     );
     // Moves, one at a time: a member reports its media session lost (as after its handler's
     // death); the controller answers with a move (home again: one report does not take a
@@ -233,23 +279,31 @@ export async function calibrateOnStack(
       await sleep(JOIN_GAP_MS);
     }
     say(
-      `calibration: ${lookup.length} joins one at a time (after ${WARM_UP_ROUNDS * MEETINGS * size} to warm up): lookup ${median(lookup)} ms, signaling open ${median(open)} ms, join round trip ${median(roundTrip)} ms, media session ${median(media)} ms; ${report.length} moves: report to move ${median(report)} ms, move to new session ${median(reconnect)} ms`,
+      `calibration: ${lookup.length} joins one at a time (after ${WARM_UP_ROUNDS * meetingCount * size} to warm up): lookup ${median(lookup)} ms, signaling open ${median(open)} ms, join round trip ${median(roundTrip)} ms, media session ${median(media)} ms; ${report.length} moves: report to move ${median(report)} ms, move to new session ${median(reconnect)} ms`,
     );
 
     // The media run: every calibration member publishing at the scenario's rate and size.
-    const publishers = sessions.flat().map((s) => s.publisher('camera'));
+    // Each publisher at its own phase (`publisherPhases`).
+    const frameMs = 1000 / plan.datagramsPerSecond;
+    const phases = publisherPhases(sessions.flat().length, frameMs);
+    const publishers = sessions.flat().map((s, i) => ({
+      camera: s.publisher('camera'),
+      offsetMs: phases[i] ?? 0,
+      sent: 0,
+    }));
     const frame = new Uint8Array(Math.max(1, plan.datagramBytes - 42 - 4)).fill(7);
     const start = performance.now();
-    let sent = 0;
     let before: Buckets[] | undefined;
     let scraping: Promise<void> | undefined;
     await new Promise<void>((resolve) => {
       const tick = setInterval(() => {
         const now = performance.now();
-        const due = Math.floor(((now - start) * plan.datagramsPerSecond) / 1000) + 1;
-        for (; sent < due; sent++) {
-          for (const camera of publishers)
-            camera.publish(sframePayload(1n, BigInt(sent), frame), { keyframe: sent === 0 });
+        for (const publisher of publishers) {
+          const due = framesDue(now - start, publisher.offsetMs, frameMs);
+          for (; publisher.sent < due; publisher.sent++) {
+            const n = publisher.sent;
+            publisher.camera.publish(sframePayload(1n, BigInt(n), frame), { keyframe: n === 0 });
+          }
         }
         if (scraping === undefined && now - start >= MEDIA_WARM_UP_MS) {
           scraping = scrapeForwarding(stack.handlerMetricsUrls).then((b) => {
@@ -284,7 +338,7 @@ export async function calibrateOnStack(
       calibration: {
         measuredAt: new Date().toISOString(),
         loadAverage: Math.round(loadAverage * 100) / 100,
-        source: `local stack on loopback, idle: ${lookup.length} joins one at a time (${MEETINGS} meetings of ${size}, no media, after a round to warm up), then ${MEETINGS * size} members publishing ${plan.datagramsPerSecond}/s of ${plan.datagramBytes} B for ${mediaMs / 1000} s (after ${MEDIA_WARM_UP_MS / 1000} s to warm up)`,
+        source: `local stack on loopback, idle: ${lookup.length} joins one at a time (${meetingCount} meetings of ${size}, no media, after a round to warm up), then ${meetingCount * size} members publishing, each at its own phase, ${plan.datagramsPerSecond}/s of ${plan.datagramBytes} B for ${mediaMs / 1000} s (after ${MEDIA_WARM_UP_MS / 1000} s to warm up)`,
         meetingLookupMs: median(lookup),
         signalingOpenMs: median(open),
         joinRoundTripMs: median(roundTrip),
@@ -295,6 +349,7 @@ export async function calibrateOnStack(
         forwardingMedianMs: Math.round(medianSeconds * 1e7) / 1e4,
         processTeardownMs: median(teardown),
         ...(routeCallMs === undefined ? {} : { routeCallMs }),
+        ...(routeCommandMs === undefined ? {} : { routeCommandMs }),
       },
       samples: {
         joins: lookup.length,
@@ -309,6 +364,7 @@ export async function calibrateOnStack(
         handlerResidentBytes: residentBytes,
         processTeardownMs: teardown,
         routeCallBuckets: routeCalls,
+        routeCommandBuckets: routeCommands,
       },
     };
   } finally {

@@ -9,7 +9,7 @@ import {
   LOOPBACK_SERVICE_TIMES,
   type LoopbackCalibration,
 } from '../../sim/scenario/loopback.ts';
-import { distributionOf } from './calibrate.ts';
+import { distributionOf, framesDue, publisherPhases } from './calibrate.ts';
 import { comparisonRows, EXPLAIN_OVER_PERCENT, renderComparisonRows } from './compare-rows.ts';
 import { predict } from './predict.ts';
 import { loadPlanFrom } from './scenario.ts';
@@ -67,6 +67,7 @@ function measured(factor: number, failoverMs: number | null): StackResult {
             moves: [],
             told: [],
             noticedMs: [],
+            residentBytes: null,
           },
   };
 }
@@ -78,6 +79,13 @@ describe('predicted vs measured', () => {
     // The loopback model, not the scenario file's service times.
     expect(prediction.scenario.serviceTimes).toMatchObject(LOOPBACK_SERVICE_TIMES_BUT_FIRST_FRAME);
     expect(prediction.scenario.serviceTimes.firstFrameMs).toBe(1000 / 50);
+    // Its members join as the load run's do: one after another, meeting by meeting, over the
+    // ramp (the scenario file's own arrivals are random).
+    expect(plan.scenario.workload.arrivals).toBe('random');
+    expect(prediction.scenario.workload).toMatchObject({
+      arrivals: 'even',
+      joinSpreadSeconds: plan.rampSeconds,
+    });
   });
 
   it('marks rows within 10 % and explains the others by their model parameter', () => {
@@ -118,12 +126,13 @@ describe('predicted vs measured', () => {
       noticedMs: [20, 22],
       told: [[{ ms: 30, handler: 'load-mh-2' }], [{ ms: 34, handler: 'load-mh-2' }]],
       moves: [[{ ms: 50, handler: 'load-mh-2' }], [{ ms: 52, handler: 'load-mh-2' }]],
+      residentBytes: 200 * 2 ** 20,
     };
     const rows = comparisonRows(plan, prediction, { ...base, failover });
     const explanation = rows.find((r) => r.name.startsWith('failover'))?.explanation ?? '';
     expect(explanation).toContain('measured 80.000 ms (2 members; medians from the kill:');
     expect(explanation).toMatch(
-      /noticed the loss 2\d\.\d{3} ms, told to move 3\d\.\d{3} ms, new session up 5\d\.\d{3} ms, first frame there [678]\d\.\d{3} ms/,
+      /noticed the loss 2\d\.\d{3} ms, told to move 3\d\.\d{3} ms, new session up 5\d\.\d{3} ms, first frame there [678]\d\.\d{3} ms; the killed handler held 200 MiB at its last scrape/,
     );
   });
 
@@ -247,6 +256,20 @@ describe('the calibrated loopback model', () => {
     );
   });
 
+  it("takes the handlers' own time on a route command when the calibration has it", () => {
+    const timed = { ...calibration, routeCallMs: 4, routeCommandMs: 0.2 };
+    expect(calibratedServiceTimes(timed).routeCommandMs).toBe(0.2);
+    const rows = comparisonRows(plan, predict(plan, timed), measured(1, 80), timed);
+    expect(rows.find((r) => r.name.startsWith('failover'))?.explanation).toContain(
+      "serviceTimes.routeCommandMs 0.2 ms of the handler's work, the handlers' own time on the calibration's route commands",
+    );
+    // The joins' hellos wait less behind the route commands at the handler.
+    const slower = predict(plan, { ...timed, routeCommandMs: 3 });
+    const mediaSession = (p: typeof slower) =>
+      p.report.joinStages.find((s) => s.stage === 'media session')?.latency.p50Ms ?? NaN;
+    expect(mediaSession(slower)).toBeGreaterThan(mediaSession(predict(plan, timed)));
+  });
+
   it('hears a killed handler only once its host has freed it (the calibrated teardown)', () => {
     const teardownMs = 30;
     const slow = predict(plan, { ...calibration, processTeardownMs: teardownMs });
@@ -279,5 +302,24 @@ describe('the calibrated loopback model', () => {
       { upToMs: 0.25, fraction: 1 },
     ]);
     expect(distributionOf({ bounds: [0.001, Infinity], cumulative: [0, 0] })).toEqual([]);
+  });
+
+  it("spreads the media run's publishers over one frame interval, each sending at its phase", () => {
+    // 16 publishers at 50 frames a second: one every 1.25 ms of the 20 ms interval.
+    const phases = publisherPhases(16, 20);
+    expect(phases).toHaveLength(16);
+    phases.forEach((phase, i) => expect(phase).toBeCloseTo(1.25 * i, 9));
+    // Over any whole interval each sends one frame, and no two send at the same instant.
+    const sentIn = (from: number, to: number) =>
+      phases.map((phase) => framesDue(to, phase, 20) - framesDue(from, phase, 20));
+    expect(sentIn(0, 20)).toEqual(phases.map(() => 1));
+    expect(sentIn(33, 53)).toEqual(phases.map(() => 1));
+    // By 1 ms only the first has sent (its first frame at once).
+    expect(phases.map((phase) => framesDue(1, phase, 20))).toEqual(
+      phases.map((_, i) => (i === 0 ? 1 : 0)),
+    );
+    expect(framesDue(0, 0, 20)).toBe(1);
+    expect(framesDue(4.9, 5, 20)).toBe(0);
+    expect(framesDue(45, 5, 20)).toBe(3);
   });
 });

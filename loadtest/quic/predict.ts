@@ -42,7 +42,13 @@ export interface Prediction {
 
 /** Runs the scenario of `plan` in the simulator with the loopback model (calibrated if given). */
 export function predict(plan: LoadPlan, calibration?: LoopbackCalibration, seed = 1): Prediction {
-  const scenario = loopbackModel(plan.scenario, calibration);
+  // The load run's members join one after another, meeting by meeting, evenly over its ramp
+  // (stack-run.ts), and the simulator's workload does the same.
+  const modelled = loopbackModel(plan.scenario, calibration);
+  const scenario: Scenario = {
+    ...modelled,
+    workload: { ...modelled.workload, arrivals: 'even', joinSpreadSeconds: plan.rampSeconds },
+  };
   const crash = handlerCrashOf(plan);
   let failover: PredictedFailover | null = null;
   const { report } = runScenario({

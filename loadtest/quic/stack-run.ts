@@ -94,6 +94,11 @@ export interface StackFailover {
   readonly told: readonly (readonly { readonly ms: number; readonly handler: string }[])[];
   /** Kill to each member's media session closing under it (ms; null: not seen). */
   readonly noticedMs: readonly (number | null)[];
+  /**
+   * The killed handler's resident memory at its last scrape before the kill (bytes; null: not
+   * scraped): its host frees that before it closes the connections (teardown.ts).
+   */
+  readonly residentBytes: number | null;
 }
 
 export interface StackHandlerResult {
@@ -475,6 +480,7 @@ export async function runAgainstStack(
     let killedAt: number | undefined;
     let victim: RunningHandler | undefined;
     let onVictim: Member[] = [];
+    let victimResident: number | undefined;
     if (crash !== undefined) {
       const wait = t0 + crash.atSeconds * 1000 - performance.now();
       if (wait > 0) await sleep(wait);
@@ -484,6 +490,7 @@ export async function runAgainstStack(
           : handlers[Math.min(crash.index, handlers.length - 1)];
       if (victim !== undefined) {
         onVictim = members.filter((m) => m.session?.handler.id === victim?.id);
+        victimResident = victim.last?.get('mh_process_resident_memory_bytes');
         killedAt = performance.now();
         victim.killedAt = killedAt;
         victim.child.kill('SIGKILL');
@@ -513,6 +520,7 @@ export async function runAgainstStack(
         killedAtSeconds: round((at - t0) / 1000),
         members: onVictim.length,
         killToFirstFrameMs: times,
+        residentBytes: victimResident ?? null,
         maxMs: all && times.length > 0 ? Math.max(...(times as number[])) : null,
         moves: onVictim.map((m) =>
           m.moves

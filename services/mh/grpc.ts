@@ -110,21 +110,37 @@ export interface MhGrpcDependencies {
   readonly bearer: BearerCheck;
   readonly clock: Clock;
   readonly logger: Logger;
+  /**
+   * Told, for each route command answered, the handler's time on it in seconds: from the
+   * decoded call (its bearer token still to check) to the answer handed back to gRPC.
+   */
+  readonly onRouteCommandServed?: (seconds: number) => void;
 }
 
 /** The MediaHandlerService implementation: route commands and meeting ends into the driver. */
 export function mhGrpcService(deps: MhGrpcDependencies): MediaHandlerServiceServer {
   const auth = { ...deps, scopes: [ROUTE_SCOPE] };
+  const applyRouteCommand = authenticatedUnary(auth, async (request: ApplyRouteCommandRequest) => {
+    const ack = deps.target.applyRouteCommand(toRouteCommand(request));
+    return {
+      id: ack.id,
+      duplicate: ack.duplicate,
+      changed: ack.changed,
+      ignored: ack.ignored,
+    };
+  });
+  const served = deps.onRouteCommandServed;
   return {
-    applyRouteCommand: authenticatedUnary(auth, async (request: ApplyRouteCommandRequest) => {
-      const ack = deps.target.applyRouteCommand(toRouteCommand(request));
-      return {
-        id: ack.id,
-        duplicate: ack.duplicate,
-        changed: ack.changed,
-        ignored: ack.ignored,
-      };
-    }),
+    applyRouteCommand:
+      served === undefined
+        ? applyRouteCommand
+        : (call, callback) => {
+            const started = performance.now();
+            applyRouteCommand(call, (error, response) => {
+              if (error === null) served((performance.now() - started) / 1000);
+              callback(error, response);
+            });
+          },
     endMeeting: authenticatedUnary(auth, async (request: EndMeetingRequest) => {
       const closed = deps.target.endMeeting(
         name('meeting', request.meeting),

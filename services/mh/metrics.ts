@@ -3,7 +3,7 @@
  * datagram through prom-client: the forwarder and the driver count in plain fields, and these
  * collectors read them when `/metrics` is scraped. Labels are bounded sets; no ids.
  */
-import { Counter, Gauge, type Metric, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Metric, type Registry } from 'prom-client';
 import { registerScrapedGauge } from '../../adapters/metrics/registry.ts';
 import { QUALITY_STAGES } from '../../core/backpressure/quality.ts';
 import { DROP_REASONS, type Forwarder } from '../../core/mh/forwarder.ts';
@@ -163,6 +163,24 @@ export function registerMhMetrics(
     });
   }
   registerLatencyHistogram(registry, d);
+}
+
+/**
+ * `mh_route_command_seconds`: the handler's time on each route command it answered, from the
+ * decoded call (bearer check included) to the answer handed back. Returns the observer to give
+ * the route API.
+ */
+export function routeCommandTimer(registry: Registry): (seconds: number) => void {
+  const histogram = new Histogram({
+    name: 'mh_route_command_seconds',
+    help: "A route command's time in the handler, from the decoded call to its answer",
+    buckets: [
+      0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025,
+      0.1,
+    ],
+    registers: [registry],
+  });
+  return (seconds) => histogram.observe(seconds);
 }
 
 /** `mh_forwarding_latency_seconds`: arrival to the last send of a datagram, inside the handler. */

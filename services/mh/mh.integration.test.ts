@@ -155,15 +155,21 @@ describe('MH media forwarding', () => {
   });
 
   it('acknowledges a retransmitted command as a duplicate and applies it once', async () => {
+    const served = () => metricValue(mh.metricsUrl, 'mh_route_command_seconds_count');
+    const servedBefore = await served();
     const first = await command([camera('dave')], [], 'meeting-dup', 'same-id');
     const again = await command([camera('dave')], [], 'meeting-dup', 'same-id');
     expect(first).toEqual({ id: 'same-id', duplicate: false, changed: 1, ignored: 0 });
     expect(again).toEqual({ id: 'same-id', duplicate: true, changed: 0, ignored: 0 });
     const foreign = await command([camera('dave', 'mh-elsewhere')], [], 'meeting-dup');
     expect(foreign).toMatchObject({ changed: 0, ignored: 1 });
+    // Each answered command timed once, in the handler (a duplicate too: it was answered).
+    expect(await served()).toBe(servedBefore + 3);
+    expect(await metricValue(mh.metricsUrl, 'mh_route_command_seconds_sum')).toBeGreaterThan(0);
   });
 
   it('refuses route calls without the scope, without a token, or malformed', async () => {
+    const servedBefore = await metricValue(mh.metricsUrl, 'mh_route_command_seconds_count');
     const anonymous = connectMh(mh.grpcAddress, undefined);
     const wrongScope = connectMh(mh.grpcAddress, acm.otherToken);
     const request = { id: 'x', meeting: 'm', controller: 'mc-1', add: [camera('e')], remove: [] };
@@ -187,6 +193,8 @@ describe('MH media forwarding', () => {
     });
     anonymous.close();
     wrongScope.close();
+    // Refused calls are not route commands served.
+    expect(await metricValue(mh.metricsUrl, 'mh_route_command_seconds_count')).toBe(servedBefore);
   });
 
   it('publishes its load report to Redis every second, with a TTL', async () => {

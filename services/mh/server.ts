@@ -29,7 +29,7 @@ import type { MhEnvironment } from './config.ts';
 import { MediaHandlerDriver, type PeeringOptions } from './driver.ts';
 import { mhGrpcService, ROUTE_SCOPE, startMhGrpcServer } from './grpc.ts';
 import { RefreshingServiceToken } from '../shared/refreshing-token.ts';
-import { registerMhMetrics } from './metrics.ts';
+import { registerMhMetrics, routeCommandTimer } from './metrics.ts';
 
 /** Peer reports older than this are not read (admission ignores them after 10 s anyway). */
 const PEER_REPORT_MAX_AGE_MS = 10_000;
@@ -276,6 +276,7 @@ export async function startMh(
       },
       clock,
       logger,
+      onRouteCommandServed: routeCommandTimer(metrics.registry),
     }),
     env.MH_GRPC_BIND_ADDRESS,
   );

@@ -43,7 +43,10 @@ export const LOOPBACK_SERVICE_TIMES = {
    * handler (WebSocket upgrade, Ed25519 token check, the forwarder's admission): 0.86 ms each.
    */
   mediaConnectMs: 0.9,
-  /** Not calibrated (the route API's gRPC round trip); the default stands. */
+  /**
+   * The simulator's default: a calibration measures the handlers' own time on a route command
+   * (`mh_route_command_seconds`) and takes that instead.
+   */
   routeCommandMs: 1,
   /**
    * bench:mh-ingress (2026-12-05): arrival to the last send inside a running handler process
@@ -103,6 +106,12 @@ export interface LoopbackCalibration {
    * made before it was measured.
    */
   readonly routeCallMs?: number;
+  /**
+   * The handlers' time on a route command, from the decoded call to its answer (their
+   * `mh_route_command_seconds` over the calibration's joins): the model's `routeCommandMs`.
+   * Absent from calibrations made before it was measured (the default stands).
+   */
+  readonly routeCommandMs?: number;
 }
 
 /**
@@ -133,7 +142,7 @@ export function calibratedServiceTimes(
     mediaConnectMs: less(calibration.mediaSessionMs, 1 + WEBSOCKET_HANDSHAKE_ROUND_TRIPS),
     // The handler's work on a route command; the calibration's route call (`routeCallMs`) is
     // the controller's view of the whole call, mostly gRPC and the controller's own event loop.
-    routeCommandMs: LOOPBACK_SERVICE_TIMES.routeCommandMs,
+    routeCommandMs: calibration.routeCommandMs ?? LOOPBACK_SERVICE_TIMES.routeCommandMs,
     connectionReportMs: less(calibration.lossReportMs, 1),
     forwardingMs: calibration.forwardingMedianMs,
     signalingConnect: {

@@ -59,9 +59,9 @@ describe('the workload', () => {
   it('has random arrivals by default, within twice the spread and off the even grid', () => {
     expect(scenarioSchema.parse(fourMeetingsOfFour('random')).workload.arrivals).toBe('random');
     const { arrivals: _, ...workload } = fourMeetingsOfFour('random').workload;
-    expect(scenarioSchema.parse({ ...fourMeetingsOfFour('random'), workload }).workload.arrivals).toBe(
-      'random',
-    );
+    expect(
+      scenarioSchema.parse({ ...fourMeetingsOfFour('random'), workload }).workload.arrivals,
+    ).toBe('random');
     const times = [...firedAt(fourMeetingsOfFour('random'), 'client.arrive', 9).values()];
     expect(times).toHaveLength(16);
     // A meeting starts within the spread and its members arrive within it after its start.
