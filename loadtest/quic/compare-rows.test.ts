@@ -10,7 +10,13 @@ import {
   type LoopbackCalibration,
 } from '../../sim/scenario/loopback.ts';
 import { distributionOf, framesDue, publisherPhases } from './calibrate.ts';
-import { comparisonRows, EXPLAIN_OVER_PERCENT, renderComparisonRows } from './compare-rows.ts';
+import {
+  combineRuns,
+  comparisonRows,
+  EXPLAIN_OVER_PERCENT,
+  renderComparisonRows,
+  type ComparisonRow,
+} from './compare-rows.ts';
 import { predict } from './predict.ts';
 import { loadPlanFrom } from './scenario.ts';
 import { measuredLatency, type StackResult } from './stack-run.ts';
@@ -321,5 +327,60 @@ describe('the calibrated loopback model', () => {
     expect(framesDue(0, 0, 20)).toBe(1);
     expect(framesDue(4.9, 5, 20)).toBe(0);
     expect(framesDue(45, 5, 20)).toBe(3);
+  });
+});
+
+describe('repeated runs', () => {
+  const row = (
+    name: string,
+    predicted: number | null,
+    measured: number | null,
+    explanation: string | null = null,
+  ): ComparisonRow => {
+    const difference =
+      predicted === null || measured === null ? null : (100 * (measured - predicted)) / predicted;
+    return {
+      name,
+      unit: 'ms',
+      predicted,
+      measured,
+      differencePercent: difference,
+      within: difference !== null && Math.abs(difference) <= 10,
+      explanation,
+    };
+  };
+
+  it("takes each row's medians over the runs and recomputes the difference", () => {
+    const rows = combineRuns([
+      [row('a', 11, 30, 'a run 1'), row('b', 1, 1)],
+      [row('a', 12, 11, 'a run 2'), row('b', 1, 2, 'b run 2')],
+      [row('a', 10, 14, 'a run 3'), row('b', 1, 1)],
+      [row('a', 11, 9, 'a run 4'), row('b', 1, 1)],
+      [row('a', 11, 40, 'a run 5'), row('b', 1, 1)],
+    ]);
+    // a: predicted 11, 12, 10, 11, 11 -> 11; measured 30, 11, 14, 9, 40 -> 14: +27 %, off.
+    expect(rows[0]).toMatchObject({ name: 'a', predicted: 11, measured: 14, within: false });
+    expect(rows[0]?.differencePercent).toBeCloseTo(27.273, 3);
+    // The explanation of the run measured nearest the median, then each run's difference.
+    expect(rows[0]?.explanation).toBe('a run 3 (runs: +173 %, -8 %, +40 %, -18 %, +264 %)');
+    // b: 1 against 1 in four runs of five: the medians agree, whatever run 2 said.
+    expect(rows[1]).toMatchObject({ predicted: 1, measured: 1, within: true, explanation: null });
+  });
+
+  it('takes the middle two of an even count, and skips the runs without a value', () => {
+    const rows = combineRuns([
+      [row('a', 10, 10)],
+      [row('a', 10, null, 'not measured')],
+      [row('a', 10, 12)],
+      [row('a', 10, 11)],
+    ]);
+    expect(rows[0]).toMatchObject({ predicted: 10, measured: 11, within: true });
+    expect(combineRuns([[row('a', null, null, 'none')]])[0]).toMatchObject({
+      predicted: null,
+      measured: null,
+      within: false,
+      explanation: 'none (runs: n/a)',
+    });
+    expect(combineRuns([])).toEqual([]);
   });
 });

@@ -261,3 +261,62 @@ function measuredChain(failover: StackFailover | null | undefined): string {
   const ms3 = (ms: number | null) => (ms ?? 0).toFixed(3);
   return `; medians from the kill: ${known.map(([stage, ms]) => `${stage} ${ms3(ms)} ms`).join(', ')}${held}`;
 }
+
+/**
+ * The rows of several runs of one comparison as one: each row's predicted and measured values
+ * are the medians of the runs' (the runs that have one), the difference is recomputed from
+ * them, and a row off by more than 10 % keeps the explanation of the run whose measurement is
+ * nearest that median, followed by the difference in each run. One run's medians rest on a
+ * handful of joins and on the machine of that minute; the median of a few runs moves less.
+ */
+export function combineRuns(runs: readonly (readonly ComparisonRow[])[]): ComparisonRow[] {
+  const first = runs[0];
+  if (first === undefined) return [];
+  return first.map((template, index) => {
+    const each = runs.map((rows) => rows[index] as ComparisonRow);
+    const predicted = medianOrNull(each.map((r) => r.predicted));
+    const measured = medianOrNull(each.map((r) => r.measured));
+    const difference = differencePercent(predicted, measured);
+    const within =
+      (difference !== null && Math.abs(difference) <= EXPLAIN_OVER_PERCENT) ||
+      (predicted !== null && predicted === measured);
+    let explanation: string | null = null;
+    if (!within) {
+      const nearest = [...each]
+        .filter((r) => r.explanation !== null)
+        .sort(
+          (a, b) =>
+            Math.abs((a.measured ?? Infinity) - (measured ?? 0)) -
+            Math.abs((b.measured ?? Infinity) - (measured ?? 0)),
+        )[0];
+      const perRun = each
+        .map((r) =>
+          r.differencePercent === null
+            ? 'n/a'
+            : `${r.differencePercent >= 0 ? '+' : ''}${Math.round(r.differencePercent)} %`,
+        )
+        .join(', ');
+      explanation = `${nearest?.explanation ?? 'no run explains it'} (runs: ${perRun})`;
+    }
+    return {
+      name: template.name,
+      unit: template.unit,
+      predicted,
+      measured,
+      differencePercent: difference === null ? null : round(difference),
+      within,
+      explanation,
+    };
+  });
+}
+
+function medianOrNull(values: readonly (number | null)[]): number | null {
+  const known = values.filter((v): v is number => v !== null).sort((a, b) => a - b);
+  if (known.length === 0) return null;
+  const middle = Math.floor(known.length / 2);
+  const value =
+    known.length % 2 === 1
+      ? (known[middle] as number)
+      : ((known[middle - 1] as number) + (known[middle] as number)) / 2;
+  return round(value);
+}

@@ -1,5 +1,5 @@
 /**
- * `npm run load:compare -- <scenario> [--calibration <file>]`: the same scenario in the
+ * `npm run load:compare -- <scenario> [--calibration <file>] [--runs <n>]`: the same scenario in the
  * simulator, on the loopback model (sim/scenario/loopback.ts: one region, 50 us hops, no jitter
  * or loss, service times from a calibration), and against the local stack it starts (AC, GC, a
  * Meeting Controller and the scenario's Media Handlers on loopback; loadtest/quic/stack-run.ts),
@@ -13,6 +13,10 @@
  * reports/load-compare-<name>.json (the rows, the calibration, the model, both runs),
  * reports/load-compare-<name>.html and reports/loopback-calibration.json.
  *
+ * With `--runs n` (2 to 5) the whole comparison (stack, calibration, prediction under seed k,
+ * scenario) runs n times, one after another, and the rows printed and written are the medians of
+ * the runs' (`combineRuns`), each run's own rows kept in the JSON under `runs`.
+ *
  * Exit status: 0 done, 2 bad usage or a scenario too large for the machine (nothing started).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -20,6 +24,7 @@ import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { renderPredictedMeasuredHtml } from '../../sim/report/predicted-measured.ts';
 import {
+  combineRuns,
   comparisonRows,
   EXPLAIN_OVER_PERCENT,
   renderComparisonRows,
@@ -60,6 +65,19 @@ export interface ComparisonReport {
   readonly measured: StackResult;
 }
 
+/** What reports/load-compare-<name>.json holds after `--runs n`: the runs and their medians. */
+export interface RepeatedComparisonReport {
+  readonly scenario: string;
+  readonly tolerancePercent: number;
+  readonly within: number;
+  /** Each row's medians over the runs (`combineRuns`). */
+  readonly rows: readonly ComparisonRow[];
+  readonly runs: readonly ComparisonReport[];
+}
+
+/** Most runs `--runs` takes: each is a whole comparison (about a minute for `basic`). */
+export const MAX_RUNS = 5;
+
 /**
  * Runs both sides of the comparison for `plan`: the calibration on the stack (unless
  * `calibration` is given, read from a file), the simulator's prediction from it, the scenario
@@ -70,6 +88,8 @@ export async function compare(
   options: {
     readonly onProgress?: (line: string) => void;
     readonly calibration?: { readonly calibration: LoopbackCalibration; readonly readFrom: string };
+    /** The simulator's seed (the k-th of repeated runs takes seed k). */
+    readonly seed?: number;
   } = {},
 ): Promise<ComparisonReport> {
   const say = options.onProgress ?? (() => undefined);
@@ -79,9 +99,9 @@ export async function compare(
     onProgress: say,
     beforeScenario: async (stack) => {
       calibration ??= await calibrateOnStack(stack, plan, say);
-      prediction = predict(plan, calibration.calibration);
+      prediction = predict(plan, calibration.calibration, options.seed ?? 1);
       say(
-        `simulated ${plan.durationSeconds} s in ${prediction.report.wallSeconds} s (seed 1, calibrated loopback model); now the scenario on the stack (${plan.durationSeconds} s)...`,
+        `simulated ${plan.durationSeconds} s in ${prediction.report.wallSeconds} s (seed ${options.seed ?? 1}, calibrated loopback model); now the scenario on the stack (${plan.durationSeconds} s)...`,
       );
     },
   });
@@ -129,8 +149,12 @@ export function writeComparison(report: ComparisonReport, json: string, html: st
       value: typeof value === 'number' ? value : JSON.stringify(value),
     })),
   });
+  writeReportFiles(json, `${JSON.stringify(report, null, 2)}\n`, html, page);
+}
+
+function writeReportFiles(json: string, jsonBody: string, html: string, page: string): void {
   for (const [path, body] of [
-    [json, `${JSON.stringify(report, null, 2)}\n`],
+    [json, jsonBody],
     [html, page],
   ] as const) {
     mkdirSync(dirname(path), { recursive: true });
@@ -138,48 +162,113 @@ export function writeComparison(report: ComparisonReport, json: string, html: st
   }
 }
 
+/** Writes the JSON and the HTML of repeated runs (the rows: the runs' medians). */
+export function writeRepeatedComparison(
+  report: RepeatedComparisonReport,
+  json: string,
+  html: string,
+): void {
+  const page = renderPredictedMeasuredHtml({
+    title: `Dark Tower: simulator vs local stack, ${report.scenario}, ${report.runs.length} runs`,
+    about: [
+      `Each row: the median of ${report.runs.length} runs, each a whole comparison (its own stack, calibration, prediction under seed k and scenario), one after another.`,
+      ...report.runs.map(
+        (run, k) =>
+          `Run ${k + 1}: ${run.within} of ${run.rows.length} rows within ${run.tolerancePercent} %; seed ${run.predicted.seed}, trace hash ${run.predicted.traceHash}; machine load average ${run.measured.loadAverage.atStart}-${run.measured.loadAverage.atEnd}; ${run.measured.failover?.members ?? 0} members on the killed handler (${run.predicted.failover?.members ?? 0} in the simulator).`,
+      ),
+    ],
+    tolerancePercent: report.tolerancePercent,
+    rows: report.rows,
+    model: [],
+  });
+  writeReportFiles(json, `${JSON.stringify(report, null, 2)}\n`, html, page);
+}
+
+/** The command line: the scenario, then `--calibration <file>` and `--runs <n>` in any order. */
+export function parseCompareArguments(args: readonly string[]):
+  | {
+      readonly ok: true;
+      readonly name: string;
+      readonly calibration?: string;
+      readonly runs: number;
+    }
+  | { readonly ok: false } {
+  const [name, ...rest] = args;
+  if (name === undefined || name.startsWith('-')) return { ok: false };
+  let calibration: string | undefined;
+  let runs = 1;
+  for (let i = 0; i < rest.length; i += 2) {
+    const flag = rest[i];
+    const value = rest[i + 1];
+    if (value === undefined) return { ok: false };
+    if (flag === '--calibration' && calibration === undefined) calibration = value;
+    else if (flag === '--runs' && /^[1-9]\d*$/.test(value) && Number(value) <= MAX_RUNS)
+      runs = Number(value);
+    else return { ok: false };
+  }
+  return { ok: true, name, runs, ...(calibration === undefined ? {} : { calibration }) };
+}
+
 async function main(): Promise<number> {
-  const [name, ...rest] = process.argv.slice(2);
-  const usage =
-    'usage: npm run load:compare -- <scenario name in loadtest/quic/scenarios or file> [--calibration <file from npm run load:calibrate>]';
-  if (name === undefined || name.startsWith('-')) {
+  const usage = `usage: npm run load:compare -- <scenario name in loadtest/quic/scenarios or file> [--calibration <file from npm run load:calibrate>] [--runs <1-${MAX_RUNS}>]`;
+  const args = parseCompareArguments(process.argv.slice(2));
+  if (!args.ok) {
     console.error(usage);
     return 2;
   }
   let given: { readonly calibration: LoopbackCalibration; readonly readFrom: string } | undefined;
-  if (rest.length > 0) {
-    const file = rest[1];
-    if (rest[0] !== '--calibration' || file === undefined || rest.length > 2) {
-      console.error(usage);
-      return 2;
-    }
+  if (args.calibration !== undefined) {
     try {
-      given = { calibration: readCalibration(file), readFrom: file };
+      given = { calibration: readCalibration(args.calibration), readFrom: args.calibration };
     } catch (error) {
       console.error((error as Error).message);
       return 2;
     }
   }
-  const read = readLoadScenario(name);
+  const read = readLoadScenario(args.name);
   if (!read.ok) {
     console.error(read.message);
     return 2;
   }
-  const report = await compare(read.plan, {
-    onProgress: (line) => console.log(line),
-    ...(given === undefined ? {} : { calibration: given }),
-  });
-  console.log(renderComparisonRows(read.plan.name, report.rows));
-  const load = report.measured.loadAverage;
-  console.log(
-    `machine load average (1 min) ${load.atStart} at the first join, ${load.atEnd} at the end`,
-  );
+  const runs: ComparisonReport[] = [];
+  for (let k = 1; k <= args.runs; k++) {
+    if (args.runs > 1) console.log(`run ${k} of ${args.runs}`);
+    const report = await compare(read.plan, {
+      onProgress: (line) => console.log(line),
+      seed: k,
+      ...(given === undefined ? {} : { calibration: given }),
+    });
+    console.log(renderComparisonRows(read.plan.name, report.rows));
+    const load = report.measured.loadAverage;
+    console.log(
+      `machine load average (1 min) ${load.atStart} at the first join, ${load.atEnd} at the end`,
+    );
+    runs.push(report);
+  }
   const json = `reports/load-compare-${read.plan.name}.json`;
   const html = `reports/load-compare-${read.plan.name}.html`;
-  writeComparison(report, json, html);
-  if ('samples' in report.calibration) writeCalibration(report.calibration, CALIBRATION_PATH);
+  const last = runs[runs.length - 1] as ComparisonReport;
+  if (runs.length === 1) {
+    writeComparison(last, json, html);
+  } else {
+    const rows = combineRuns(runs.map((run) => run.rows));
+    console.log(`the medians of ${runs.length} runs:`);
+    console.log(renderComparisonRows(read.plan.name, rows));
+    writeRepeatedComparison(
+      {
+        scenario: read.plan.name,
+        tolerancePercent: EXPLAIN_OVER_PERCENT,
+        within: rows.filter((r) => r.within).length,
+        rows,
+        runs,
+      },
+      json,
+      html,
+    );
+  }
+  if ('samples' in last.calibration) writeCalibration(last.calibration, CALIBRATION_PATH);
   console.log(
-    `reports: ${json}, ${html}${'samples' in report.calibration ? `, ${CALIBRATION_PATH}` : ''}`,
+    `reports: ${json}, ${html}${'samples' in last.calibration ? `, ${CALIBRATION_PATH}` : ''}`,
   );
   return 0;
 }
