@@ -29,6 +29,7 @@ import { readLoadScenario } from './run.ts';
 import type { LoadPlan } from './scenario.ts';
 import { measuredLatency, runAgainstStack, type StackHandle } from './stack-run.ts';
 import { measureTeardown } from './teardown.ts';
+import { measureMoveTokens } from './token-signing.ts';
 import {
   bucketDelta,
   histogramBuckets,
@@ -84,6 +85,8 @@ export interface CalibrationReport {
     /** The handlers' most resident memory after the media run, which the teardown held. */
     readonly handlerResidentBytes: number;
     readonly processTeardownMs: readonly number[];
+    /** Per token, batches of a failover's moves signed at once (`measureMoveTokens`). */
+    readonly moveTokenMs: readonly number[];
     /** The controller's route calls over the counted rounds (`mc_route_command_seconds`). */
     readonly routeCallBuckets: Buckets;
     /** The handlers' time on those route commands (`mh_route_command_seconds`, merged). */
@@ -334,6 +337,10 @@ export async function calibrateOnStack(
     say(
       `calibration: a killed process holding ${(residentBytes / 2 ** 20).toFixed(0)} MiB (the handlers' most) closes its connections ${median(teardown)} ms after the kill`,
     );
+    // A failover's moves: one token per member of the busiest handler, signed at once.
+    const moved = size * Math.ceil(plan.meetings / Math.max(1, plan.handlers));
+    const moveTokens = await measureMoveTokens(moved);
+    say(`calibration: ${moved} move tokens signed at once, ${median(moveTokens)} ms per token`);
     return {
       calibration: {
         measuredAt: new Date().toISOString(),
@@ -348,6 +355,7 @@ export async function calibrateOnStack(
         forwarding,
         forwardingMedianMs: Math.round(medianSeconds * 1e7) / 1e4,
         processTeardownMs: median(teardown),
+        moveTokenMs: median(moveTokens),
         ...(routeCallMs === undefined ? {} : { routeCallMs }),
         ...(routeCommandMs === undefined ? {} : { routeCommandMs }),
       },
@@ -363,6 +371,7 @@ export async function calibrateOnStack(
         forwardingBuckets: buckets,
         handlerResidentBytes: residentBytes,
         processTeardownMs: teardown,
+        moveTokenMs: moveTokens,
         routeCallBuckets: routeCalls,
         routeCommandBuckets: routeCommands,
       },

@@ -276,6 +276,26 @@ describe('the calibrated loopback model', () => {
     expect(mediaSession(slower)).toBeGreaterThan(mediaSession(predict(plan, timed)));
   });
 
+  it("signs the moves' tokens one after another: the last member moves that many tokens later", () => {
+    const signMs = 5;
+    const signing = predict(plan, { ...calibration, moveTokenMs: signMs });
+    expect(signing.scenario.serviceTimes.moveTokenMs).toBe(signMs);
+    expect(calibrated.scenario.serviceTimes.moveTokenMs).toBeUndefined();
+    const members = calibrated.failover?.members ?? 0;
+    expect(members).toBeGreaterThan(1);
+    expect(signing.failover?.members).toBe(members);
+    // Serial: the last move leaves members x signMs after the replan; the new sessions, no
+    // longer queued behind each other at the live handler, win part of that back.
+    const before = calibrated.failover?.maxMs ?? NaN;
+    const after = signing.failover?.maxMs ?? NaN;
+    expect(after - before).toBeGreaterThanOrEqual(2 * signMs);
+    expect(after - before).toBeLessThanOrEqual(members * signMs + 1);
+    const rows = comparisonRows(plan, signing, measured(1, 80), { ...calibration, moveTokenMs: 5 });
+    expect(rows.find((r) => r.name.startsWith('failover'))?.explanation).toContain(
+      'serviceTimes.moveTokenMs 5 ms, a batch signed at once in the calibration',
+    );
+  });
+
   it('hears a killed handler only once its host has freed it (the calibrated teardown)', () => {
     const teardownMs = 30;
     const slow = predict(plan, { ...calibration, processTeardownMs: teardownMs });

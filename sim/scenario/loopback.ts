@@ -112,6 +112,12 @@ export interface LoopbackCalibration {
    * Absent from calibrations made before it was measured (the default stands).
    */
   readonly routeCommandMs?: number;
+  /**
+   * The controller's signing of a move's connection token, per token, a failover's batch of
+   * moves signed at once (loadtest/quic/token-signing.ts): the model's `moveTokenMs`. Absent from
+   * calibrations made before it was measured (no signing time).
+   */
+  readonly moveTokenMs?: number;
 }
 
 /**
@@ -154,6 +160,7 @@ export function calibratedServiceTimes(
     queueing: true,
     mediaLossNotice: 'connection-close',
     processTeardownMs: calibration.processTeardownMs ?? 0,
+    ...(calibration.moveTokenMs === undefined ? {} : { moveTokenMs: calibration.moveTokenMs }),
   };
 }
 

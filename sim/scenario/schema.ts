@@ -113,6 +113,12 @@ const serviceTimesSchema = z.strictObject({
    * calibrates it); without it, at once.
    */
   processTeardownMs: milliseconds.optional(),
+  /**
+   * The controller's time to sign the connection token of each member it moves, one token
+   * after another: a failover moves every member of the lost handler at once, and the last
+   * move leaves that many tokens after the first. Without it, at once.
+   */
+  moveTokenMs: milliseconds.optional(),
 });
 
 const workloadSchema = z.strictObject({

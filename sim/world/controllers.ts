@@ -10,7 +10,14 @@ import { isDelivered } from '../invariants/convergence.ts';
 import type { MediaHandler } from './media-handler.ts';
 import type { MeetingState } from './meeting.ts';
 import type { World } from './world.ts';
-import { HEARTBEAT_INTERVAL, type ControllerNode, type RegionServices } from './nodes.ts';
+import type { ConnectionGrant } from '../../core/mh/claims.ts';
+import {
+  HEARTBEAT_INTERVAL,
+  SIGNALING_RETRANSMIT,
+  type Client,
+  type ControllerNode,
+  type RegionServices,
+} from './nodes.ts';
 import { distributeEpoch, mlsOutput } from './keys.ts';
 import { recordForwarding, checkFirstMedia, scheduleConvergenceCheck } from './checks.ts';
 import { deliver } from './messaging.ts';
@@ -190,8 +197,17 @@ export function meetingOutput(
       if (client?.state !== 'connected' || handler === undefined || client.handler === handler)
         return;
       w.metrics.reroutes.moves++;
-      client.handler?.closeSession(client.meeting.id, client.id, w.epochMs());
-      return connectHandler(w, client, handler, out.token, 1, true);
+      const signMs = w.scenario.serviceTimes.moveTokenMs;
+      if (signMs === undefined || signMs <= 0)
+        return tellMove(w, controller, client, handler, out.token);
+      // Its token signed after those of the moves before it.
+      controller.signingUntil = Math.max(w.sim.now, controller.signingUntil) + ms(signMs);
+      const generation = client.generation;
+      w.sim.at(controller.signingUntil, 'mc.move-token', controller.id, () => {
+        if (controller.healthy && generation === client.generation)
+          tellMove(w, controller, client, handler, out.token);
+      });
+      return;
     }
     case 'key':
       return distributeEpoch(w, controller, meeting, out.epoch, out.recipients, out.resend);
@@ -419,4 +435,39 @@ export function carryAt(w: World, meeting: MeetingState, id: HandlerId, bps: num
   } else {
     w.streamsCarried--;
   }
+}
+
+/**
+ * The controller's move reaches the client over its signaling stream (one hop; a segment the
+ * network loses arrives after TCP's retransmission timeout), and the client then leaves its
+ * session and connects to the handler it was sent to.
+ */
+function tellMove(
+  w: World,
+  controller: ControllerNode,
+  client: Client,
+  handler: MediaHandler,
+  token: ConnectionGrant,
+): void {
+  const generation = client.generation;
+  const delivered = deliver(
+    w,
+    controller.node,
+    client.node,
+    'client.move',
+    client.entity,
+    controller.id,
+    0,
+    () => {
+      if (generation !== client.generation || client.state !== 'connected') return;
+      if (client.handler === handler) return;
+      client.handler?.closeSession(client.meeting.id, client.id, w.epochMs());
+      connectHandler(w, client, handler, token, 1, true);
+    },
+  );
+  if (!delivered)
+    w.sim.after(SIGNALING_RETRANSMIT, 'client.move-resent', client.entity, () => {
+      if (generation === client.generation && client.state === 'connected')
+        tellMove(w, controller, client, handler, token);
+    });
 }

@@ -25,6 +25,8 @@ import type { MeetingState } from './meeting.ts';
  */
 
 export const REQUEST_TIMEOUT = seconds(2);
+/** A signaling segment the network lost arrives again after TCP's minimum retransmission timeout. */
+export const SIGNALING_RETRANSMIT = ms(200);
 export const MAX_ATTEMPTS = 3;
 export const HEARTBEAT_INTERVAL = seconds(1);
 export const LOAD_REPORT_INTERVAL = seconds(1);
@@ -60,6 +62,11 @@ export interface ControllerNode {
   /** The timer armed for the endpoint's deadline, and when it fires. */
   timer: Timer | undefined;
   timerAt: Micros;
+  /**
+   * With `serviceTimes.moveTokenMs`: until when the controller is signing the connection tokens
+   * of the moves it sent (one after another), sim time.
+   */
+  signingUntil: Micros;
   healthy: boolean;
   /** When the machine last said it lost each handler (its `handler-lost` output), sim time. */
   readonly handlersLostAt: Map<HandlerId, Micros>;

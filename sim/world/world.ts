@@ -337,6 +337,7 @@ export class World {
       ),
       timer: undefined,
       timerAt: 0,
+      signingUntil: 0,
       healthy: true,
       handlersLostAt: new Map(),
     };
