@@ -28,8 +28,34 @@ import {
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
-/** A free TCP port on loopback (closed again before it is returned). */
-export function freePort(): Promise<number> {
+/**
+ * Ports `freePort` picks from: below Linux's ephemeral range (32768-60999 by default,
+ * `net.ipv4.ip_local_port_range`), from which the kernel takes the source port of every outgoing
+ * connection and every `listen(0)`. A port found free there and handed to a process that binds
+ * it a moment later cannot meanwhile become some connection's source port (a port picked with
+ * `listen(0)` could, and a handler then failed to bind its route API: EADDRINUSE).
+ */
+export const PICKED_PORTS = { from: 20_000, to: 32_000 } as const;
+
+/** Whether `port` can be bound on loopback now (it is closed again before this resolves). */
+function canBind(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+/**
+ * A free TCP port on loopback for a process to bind (closed again before it is returned), drawn
+ * at random from `PICKED_PORTS`; from the ephemeral range only if none of 64 draws was free.
+ */
+export async function freePort(): Promise<number> {
+  for (let attempt = 0; attempt < 64; attempt++) {
+    const port =
+      PICKED_PORTS.from + Math.floor(Math.random() * (PICKED_PORTS.to - PICKED_PORTS.from));
+    if (await canBind(port)) return port;
+  }
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);
