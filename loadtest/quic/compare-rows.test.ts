@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { builtinScenario } from '../../sim/scenario/builtin.ts';
 import { quantileOf } from '../../sim/world/service-times.ts';
+import { spreadRanks } from '../../core/routing/rank.ts';
 import {
   calibratedServiceTimes,
   LOOPBACK_NETWORK,
@@ -402,5 +403,41 @@ describe('repeated runs', () => {
       explanation: 'none (runs: n/a)',
     });
     expect(combineRuns([])).toEqual([]);
+  });
+});
+
+describe("the stack's names in the prediction", () => {
+  const handlers = ['load-mh-1', 'load-mh-2'];
+  /** The handler core's tie-break prefers for a meeting (the lower spread rank). */
+  const preferred = (meeting: string) => {
+    const ranks = spreadRanks(
+      meeting,
+      handlers.map((id) => ({ id }) as never),
+    );
+    return (ranks[0] as number) <= (ranks[1] as number) ? 0 : 1;
+  };
+
+  it('names the simulated meetings and handlers as the stack did, so they are placed as there', () => {
+    // Meeting ids whose tie-breaks put three meetings on one handler, and two on each.
+    const ids = Array.from(
+      { length: 64 },
+      (_, i) => `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
+    );
+    const onFirst = ids.filter((id) => preferred(id) === 0);
+    const onSecond = ids.filter((id) => preferred(id) === 1);
+    const threeOnFirst = [onFirst[0], onFirst[1], onFirst[2], onSecond[0]] as string[];
+    const threeOnSecond = [onSecond[1], onFirst[3], onSecond[2], onSecond[3]] as string[];
+    const twoTwo = [onFirst[4], onSecond[4], onFirst[5], onSecond[5]] as string[];
+    for (const [meetings, members, crashed] of [
+      [threeOnFirst, 12, 'load-mh-1'],
+      [threeOnSecond, 12, 'load-mh-2'],
+      [twoTwo, 8, undefined],
+    ] as const) {
+      const named = predict(plan, undefined, 1, { meetings, handlers });
+      expect(named.scenario.workload.meetingIds).toEqual(meetings);
+      expect(named.scenario.regions[0]?.mediaHandlerIds).toEqual(handlers);
+      expect(named.failover?.members).toBe(members);
+      if (crashed !== undefined) expect(named.failover?.crashedHandler).toBe(crashed);
+    }
   });
 });

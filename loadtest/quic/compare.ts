@@ -99,7 +99,7 @@ export async function compare(
     onProgress: say,
     beforeScenario: async (stack) => {
       calibration ??= await calibrateOnStack(stack, plan, say);
-      prediction = predict(plan, calibration.calibration, options.seed ?? 1);
+      prediction = predict(plan, calibration.calibration, options.seed ?? 1, stack.names);
       say(
         `simulated ${plan.durationSeconds} s in ${prediction.report.wallSeconds} s (seed ${options.seed ?? 1}, calibrated loopback model); now the scenario on the stack (${plan.durationSeconds} s)...`,
       );

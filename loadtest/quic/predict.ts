@@ -18,7 +18,7 @@ import type { RunReport } from '../../sim/report/summary.ts';
 import { loopbackModel, type LoopbackCalibration } from '../../sim/scenario/loopback.ts';
 import type { Scenario } from '../../sim/scenario/schema.ts';
 import type { World } from '../../sim/world/world.ts';
-import { handlerCrashOf } from './stack-run.ts';
+import { handlerCrashOf, type StackNames } from './stack-run.ts';
 import type { LoadPlan } from './scenario.ts';
 
 const PROBE_US = 100;
@@ -41,13 +41,32 @@ export interface Prediction {
 }
 
 /** Runs the scenario of `plan` in the simulator with the loopback model (calibrated if given). */
-export function predict(plan: LoadPlan, calibration?: LoopbackCalibration, seed = 1): Prediction {
+export function predict(
+  plan: LoadPlan,
+  calibration?: LoopbackCalibration,
+  seed = 1,
+  names?: StackNames,
+): Prediction {
   // The load run's members join one after another, meeting by meeting, evenly over its ramp
   // (stack-run.ts), and the simulator's workload does the same.
   const modelled = loopbackModel(plan.scenario, calibration);
+  // With the stack's names: its meetings' and handlers' ids, which core's placement hashes to
+  // choose among handlers that tie on load (rank.ts `spreadRanks`), so it places as the stack's
+  // controller does.
   const scenario: Scenario = {
     ...modelled,
-    workload: { ...modelled.workload, arrivals: 'even', joinSpreadSeconds: plan.rampSeconds },
+    regions:
+      names === undefined
+        ? modelled.regions
+        : modelled.regions.map((region, i) =>
+            i === 0 ? { ...region, mediaHandlerIds: [...names.handlers] } : region,
+          ),
+    workload: {
+      ...modelled.workload,
+      arrivals: 'even',
+      joinSpreadSeconds: plan.rampSeconds,
+      ...(names === undefined ? {} : { meetingIds: [...names.meetings] }),
+    },
   };
   const crash = handlerCrashOf(plan);
   let failover: PredictedFailover | null = null;

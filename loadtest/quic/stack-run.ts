@@ -211,6 +211,14 @@ export interface StackHandle {
   readonly handlerMetricsUrls: readonly string[];
   /** The controller's metrics endpoint (http://host:port). */
   readonly controllerMetricsUrl: string;
+  /** The scenario's meetings' ids, in the order their members join, and the handlers' ids. */
+  readonly names: StackNames;
+}
+
+/** The ids the stack gave the scenario's meetings and its handlers, in order. */
+export interface StackNames {
+  readonly meetings: readonly string[];
+  readonly handlers: readonly string[];
 }
 
 /**
@@ -361,6 +369,7 @@ export async function runAgainstStack(
       organiser,
       handlerMetricsUrls: handlers.map((h) => h.metricsUrl),
       controllerMetricsUrl: String(mc.listening.metrics_url),
+      names: { meetings: meetings.map((m) => m.meetingId), handlers: ids },
     });
 
     const frame = new Uint8Array(Math.max(1, plan.datagramBytes - 42 - 4)).fill(7);

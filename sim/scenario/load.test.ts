@@ -40,6 +40,23 @@ describe('scenario validation', () => {
     expect(describeScenarioError(result.error)).toMatch(/unknown region "mars"/);
   });
 
+  it("takes a running stack's meeting and handler ids: distinct, and none of the generated form", () => {
+    const named = (meetingIds: string[], mediaHandlerIds: string[]) =>
+      validateScenario({
+        ...minimal,
+        regions: [{ name: 'a', mediaHandlers: 2, mediaHandlerIds }, { name: 'b' }],
+        workload: { ...minimal.workload, meetingIds },
+      });
+    expect(named(['x', 'y'], ['load-mh-1', 'load-mh-2']).ok).toBe(true);
+    const problems = (result: ReturnType<typeof validateScenario>) =>
+      result.ok || result.error.kind !== 'invalid' ? [] : result.error.issues.map((i) => i.path);
+    expect(problems(named(['x', 'x'], []))).toEqual(['workload.meetingIds']);
+    expect(problems(named(['m3'], []))).toEqual(['workload.meetingIds']);
+    expect(problems(named([], ['h', 'h']))).toEqual(['regions.0.mediaHandlerIds']);
+    expect(problems(named([], ['mh/a/0']))).toEqual(['regions.0.mediaHandlerIds']);
+    expect(problems(named([''], []))).toEqual(['workload.meetingIds.0']);
+  });
+
   it('requires an RTT for every pair of regions', () => {
     const result = validateScenario({ ...minimal, network: { rttMs: {} } });
     expect(result.ok).toBe(false);

@@ -30,6 +30,18 @@ const regionSchema = z.strictObject({
   meetingControllers: count(1, BOUNDS.meetingControllersPerRegion).default(2),
   /** Media handlers in the region. */
   mediaHandlers: count(1, BOUNDS.mediaHandlersPerRegion).default(4),
+  /**
+   * Ids for the region's first handlers, in order (the others are `mh/<region>/<index>`). Core
+   * ranks handlers that tie on load by a hash of the meeting's id and theirs, so a comparison
+   * with a running stack names them as the stack does (npm run load:compare).
+   */
+  mediaHandlerIds: z
+    .array(z.string().min(1).max(128))
+    .max(BOUNDS.mediaHandlersPerRegion)
+    .refine((ids) => new Set(ids).size === ids.length && ids.every((id) => !id.startsWith('mh/')), {
+      message: "mediaHandlerIds must be distinct and not start with 'mh/'",
+    })
+    .optional(),
   /** Relative share of users whose home is this region. */
   userWeight: nonNegative.default(1),
 });
@@ -136,6 +148,18 @@ const workloadSchema = z.strictObject({
     .refine((p) => p.min <= p.mean && p.mean <= p.max, {
       message: 'participants must satisfy min <= mean <= max',
     }),
+  /**
+   * Ids for the first meetings, in order (the others are `m<index>`): core places a meeting on
+   * one of the handlers that tie on load by a hash of its id, so a comparison with a running stack
+   * gives the simulator the stack's meeting ids (npm run load:compare).
+   */
+  meetingIds: z
+    .array(z.string().min(1).max(128))
+    .max(BOUNDS.concurrentMeetings)
+    .refine((ids) => new Set(ids).size === ids.length && ids.every((id) => !/^m\d+$/.test(id)), {
+      message: 'meetingIds must be distinct and none of the form m<number>',
+    })
+    .optional(),
   /** Seconds over which the members of one meeting arrive. */
   joinSpreadSeconds: runSeconds.default(20),
   /**

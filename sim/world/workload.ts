@@ -58,7 +58,7 @@ export function startMeeting(w: World, index: number): void {
   const random = w.sim.random.stream(`meeting/m${index}`);
   const region = pickRegion(w, random);
   const meeting = new MeetingState(
-    meetingId(`m${index}`),
+    meetingId(workload.meetingIds?.[index] ?? `m${index}`),
     region,
     random.chance(w.scenario.media.packetSample),
   );

@@ -243,10 +243,16 @@ export class World {
     );
   }
 
+  /** The id of a region's handler `index`: the scenario's when it names one. */
+  private handlerIdAt(region: RegionId, index: number): string {
+    const named = this.scenario.regions.find((r) => r.name === region)?.mediaHandlerIds;
+    return named?.[index] ?? `mh/${region}/${index}`;
+  }
+
   addHandler(region: RegionServices): MediaHandler {
     const index = region.handlers.length;
     const handler = new MediaHandler(
-      handlerId(`mh/${region.name}/${index}`),
+      handlerId(this.handlerIdAt(region.name, index)),
       region.name,
       `${region.name}-dc${(index % 2) + 1}`,
       this.scenario.media.handlerCapacityMbps * 1_000_000,
