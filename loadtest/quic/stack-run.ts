@@ -419,7 +419,10 @@ export async function runAgainstStack(
         session.onMediaLost = () => member.lost.push(performance.now());
         if (member.publishes) {
           member.camera = session.publisher('camera');
-          member.startedMs = performance.now();
+          // Its camera's clock at a phase of its own within one frame time, as independent
+          // cameras are: the members join on an even schedule (a whole number of half frame
+          // times apart), which would otherwise line their frames up.
+          member.startedMs = performance.now() + Math.random() * (1000 / plan.datagramsPerSecond);
         }
       } catch (error) {
         const kind = (error as { kind?: string }).kind ?? (error as Error).name;

@@ -64,7 +64,10 @@ const serviceTimesSchema = z.strictObject({
   mediaConnectMs: milliseconds.default(5),
   routeCommandMs: milliseconds.default(1),
   forwardingMs: milliseconds.default(0.3),
-  /** Time from capture to the first encoded frame on the wire. */
+  /**
+   * A publisher's time between frames on the wire: a new subscriber's first frame is the next
+   * frame of any publisher it receives, each publisher's at a phase of its own within this.
+   */
   firstFrameMs: milliseconds.default(15),
   /*
    * The parts below are absent unless a model sets them (the loopback model of

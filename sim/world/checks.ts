@@ -66,11 +66,22 @@ export function checkFirstMedia(w: World, meeting: MeetingState): void {
     if (client === undefined || !client.awaitingFirstMedia || client.handler === undefined)
       continue;
     demandOf ??= pairsBy(meeting.machine?.demand ?? [], 'subscriber');
-    const stream = demandOf.get(client.id)?.find((d) => isDelivered(meeting.installed, d));
-    if (stream === undefined) continue;
+    const delivered = demandOf.get(client.id)?.filter((d) => isDelivered(meeting.installed, d));
+    if (delivered === undefined || delivered.length === 0) continue;
     client.awaitingFirstMedia = false;
     const generation = client.generation;
-    const frameWait = client.random.uniform(0, ms(w.scenario.serviceTimes.firstFrameMs));
+    // The next frame of any publisher it now receives: each publisher's frames on a clock of
+    // its own, at a phase independent of the others' (a uniform wait within one frame time).
+    let frameWait = Infinity;
+    const publishers = new Set<ParticipantId>();
+    for (const pair of delivered) {
+      if (publishers.has(pair.publisher)) continue;
+      publishers.add(pair.publisher);
+      frameWait = Math.min(
+        frameWait,
+        client.random.uniform(0, ms(w.scenario.serviceTimes.firstFrameMs)),
+      );
+    }
     const path =
       w.network.baseLatency(client.handler.node, client.node) +
       forwardingTime(w, w.forwardingDraws);
