@@ -5,11 +5,13 @@
 import type { HandlerId, ParticipantId } from '../ids.ts';
 import { findCascadeLoop, planGraph, subscriberHops, type ReadonlyRouteGraph } from './graph.ts';
 import { demandKey, describeStream } from './keys.ts';
+import { diffCanonicalPlans } from './transition.ts';
 import { loadsOfCounts, streamCounts } from './loads.ts';
 import { hardLimitBps } from './rank.ts';
 import {
   DEFAULT_STREAM_BITRATE_BPS,
   MAX_CASCADE_HOPS,
+  type Route,
   type RoutingHandler,
   type RoutingInput,
   type RoutingPlan,
@@ -58,15 +60,28 @@ export type PlanViolation = { readonly message: string } & (
  * twice, no cascade loop, no delivery nobody asked for, only known healthy handlers, every
  * participant with a home, and no handler past its hard limit while another healthy handler
  * has room for a stream. An empty list means the plan is sound.
+ *
+ * When `input.previous` is a plan this checker found sound (against the input it was given
+ * then), a plan that changes a few streams is first checked by its change alone (see
+ * {@link soundAfterChange}); whenever that finds anything, or does not apply, the whole plan is
+ * checked, so the result is always the whole check's. Plans and inputs are immutable values.
  */
 export function checkPlan(input: RoutingInput, plan: RoutingPlan): PlanViolation[] {
-  const handlers = new Map(input.handlers.map((h) => [h.id, h]));
+  const earlier = input.previous === undefined ? undefined : soundPlans.get(input.previous);
+  if (earlier !== undefined) {
+    const counts = soundAfterChange(earlier, input, plan);
+    if (counts !== undefined) {
+      soundPlans.set(plan, { input, counts });
+      return [];
+    }
+  }
+  const handlers = handlersById(input);
   // Every handler a leg uses, with the streams it carries.
   const counts = streamCounts(plan.publishes, plan.cascades, plan.deliveries);
   const graph = planGraph(plan);
   const demanded = new DemandedPairs();
   const unserved = demandViolations(input.demand, demanded, graph);
-  return [
+  const violations = [
     ...handlerViolations(counts.keys(), handlers),
     ...missingHomes(input, plan),
     ...unserved,
@@ -74,6 +89,202 @@ export function checkPlan(input: RoutingInput, plan: RoutingPlan): PlanViolation
     ...undemandedDeliveries(demanded, plan, graph),
     ...capacityViolations(counts, handlers, input.streamBitrateBps ?? DEFAULT_STREAM_BITRATE_BPS),
   ];
+  if (violations.length === 0) soundPlans.set(plan, { input, counts });
+  return violations;
+}
+
+function handlersById(input: RoutingInput): Map<HandlerId, RoutingHandler> {
+  return new Map(input.handlers.map((h) => [h.id, h]));
+}
+
+/** A plan the checker found sound: the input it was checked against, its stream counts. */
+interface SoundPlan {
+  readonly input: RoutingInput;
+  readonly counts: ReadonlyMap<HandlerId, number>;
+}
+
+/** The plans found sound. Weak: a plan no longer referred to takes its entry with it. */
+const soundPlans = new WeakMap<RoutingPlan, SoundPlan>();
+
+/**
+ * Whether `plan` is sound against `input`, checked by what changed since `earlier` (a sound
+ * plan and its input): the stream counts of `plan` when it is, undefined when it may not be or
+ * the change could not be worked out (the caller then checks the whole plan).
+ *
+ * Every rule but the handlers', homes' and capacity's is a rule about one stream: whether each
+ * of its demanded pairs is delivered once within the hop limit, whether it loops or reaches a
+ * handler twice, whether it is delivered to someone who did not demand it, all read from that
+ * stream's legs and the set of its demanded pairs alone. A stream whose legs (by value) and
+ * demanded pairs are those of the earlier plan and input keeps the earlier verdict, sound; so
+ * only the streams with a leg added or removed (a merge of the two plans' lists, both in
+ * canonical order: transition.ts's {@link diffCanonicalPlans}) or a demanded pair added or
+ * removed (see {@link changedDemandStreams}) are checked, on their legs and pairs alone, by the
+ * same rules. The handlers', homes' and capacity rules are checked in full, on the stream
+ * counts (the earlier plan's, plus the added legs, less the removed ones).
+ */
+function soundAfterChange(
+  earlier: SoundPlan,
+  input: RoutingInput,
+  plan: RoutingPlan,
+): ReadonlyMap<HandlerId, number> | undefined {
+  // A join or a leave changes most streams' pairs: the whole check costs less.
+  if (input.participants.length !== earlier.input.participants.length) return undefined;
+  const before = input.previous as RoutingPlan;
+  const diff = diffCanonicalPlans(before, plan);
+  if (diff === undefined) return undefined;
+  const touched = new TouchedStreams();
+  if (!changedDemandStreams(earlier.input.demand, input.demand, touched)) return undefined;
+  for (const route of diff.added) touched.add(route);
+  for (const route of diff.removed) touched.add(route);
+  const counts = new Map(earlier.counts);
+  countLegs(counts, diff.added, 1);
+  countLegs(counts, diff.removed, -1);
+  const handlers = handlersById(input);
+  const bitrateBps = input.streamBitrateBps ?? DEFAULT_STREAM_BITRATE_BPS;
+  if (
+    handlerViolations(counts.keys(), handlers).length > 0 ||
+    missingHomes(input, plan).length > 0 ||
+    capacityViolations(counts, handlers, bitrateBps).length > 0
+  )
+    return undefined;
+  if (touched.empty) return counts;
+  const legs = {
+    publishes: touched.legsIn(plan.publishes),
+    cascades: touched.legsIn(plan.cascades),
+    deliveries: touched.legsIn(plan.deliveries),
+  };
+  const graph = planGraph({ ...plan, ...legs });
+  const demanded = new DemandedPairs();
+  const pairs = input.demand.filter((pair) => touched.has(pair));
+  const sound =
+    demandViolations(pairs, demanded, graph).length === 0 &&
+    streamViolations(graph).length === 0 &&
+    undemandedDeliveries(demanded, legs, graph).length === 0;
+  return sound ? counts : undefined;
+}
+
+/** Adds `step` to the stream count of every handler each leg runs through. */
+function countLegs(counts: Map<HandlerId, number>, routes: readonly Route[], step: number): void {
+  const bump = (handler: HandlerId): void => {
+    const count = (counts.get(handler) ?? 0) + step;
+    if (count === 0) counts.delete(handler);
+    else counts.set(handler, count);
+  };
+  for (const route of routes) {
+    if (route.type === 'cascade') {
+      bump(route.from);
+      bump(route.to);
+    } else {
+      bump(route.handler);
+    }
+  }
+}
+
+/** A few streams, by publisher and kind (a change touches a handful). */
+class TouchedStreams {
+  private readonly publishers: ParticipantId[] = [];
+  private readonly kinds: string[] = [];
+
+  get empty(): boolean {
+    return this.publishers.length === 0;
+  }
+
+  add(stream: StreamRef): void {
+    if (!this.has(stream)) {
+      this.publishers.push(stream.publisher);
+      this.kinds.push(stream.kind);
+    }
+  }
+
+  has(stream: StreamRef): boolean {
+    const { publisher, kind } = stream;
+    for (let i = 0; i < this.publishers.length; i++) {
+      if (this.publishers[i] === publisher && this.kinds[i] === kind) return true;
+    }
+    return false;
+  }
+
+  /** The routes of `list` whose stream is one of these, in list order. */
+  legsIn<T extends Route>(list: readonly T[]): T[] {
+    return list.filter((route) => this.has(route));
+  }
+}
+
+/**
+ * Adds to `touched` the stream of every pair in one demand list and not the other (as
+ * multisets): false when the lists cannot be compared so, because they do not list the same
+ * subscribers in the same runs. A demand list holds each subscriber's pairs together (the
+ * controller lists its members' demands one after the other), and a change of speaker or
+ * layout changes a few members' pairs: the lists are compared run by run (one subscriber's
+ * consecutive pairs), a run whose pairs are the same objects in the same order at once, any
+ * other pair by pair by value.
+ */
+function changedDemandStreams(
+  before: readonly StreamDemand[],
+  after: readonly StreamDemand[],
+  touched: TouchedStreams,
+): boolean {
+  if (before === after) return true;
+  let i = 0;
+  let j = 0;
+  while (i < before.length && j < after.length) {
+    const subscriber = (before[i] as StreamDemand).subscriber;
+    if ((after[j] as StreamDemand).subscriber !== subscriber) return false;
+    const runBefore = runEnd(before, i);
+    const runAfter = runEnd(after, j);
+    if (!sameObjects(before, i, after, j, runBefore - i, runAfter - j)) {
+      touchDifference(before.slice(i, runBefore), after.slice(j, runAfter), touched);
+    }
+    i = runBefore;
+    j = runAfter;
+  }
+  return i === before.length && j === after.length;
+}
+
+/** Where the run of the subscriber of `list[from]` ends. */
+function runEnd(list: readonly StreamDemand[], from: number): number {
+  const subscriber = (list[from] as StreamDemand).subscriber;
+  let end = from + 1;
+  while (end < list.length && (list[end] as StreamDemand).subscriber === subscriber) end++;
+  return end;
+}
+
+function sameObjects(
+  a: readonly StreamDemand[],
+  i: number,
+  b: readonly StreamDemand[],
+  j: number,
+  lengthA: number,
+  lengthB: number,
+): boolean {
+  if (lengthA !== lengthB) return false;
+  for (let k = 0; k < lengthA; k++) if (a[i + k] !== b[j + k]) return false;
+  return true;
+}
+
+/** Touches the stream of each pair of one run not matched by an equal pair of the other. */
+function touchDifference(
+  before: readonly StreamDemand[],
+  after: readonly StreamDemand[],
+  touched: TouchedStreams,
+): void {
+  const matched = new Uint8Array(before.length);
+  for (const pair of after) {
+    let found = -1;
+    for (let k = 0; k < before.length; k++) {
+      if (matched[k] === 1) continue;
+      const other = before[k] as StreamDemand;
+      if (other.publisher === pair.publisher && other.kind === pair.kind) {
+        found = k;
+        break;
+      }
+    }
+    if (found === -1) touched.add(pair);
+    else matched[found] = 1;
+  }
+  before.forEach((pair, k) => {
+    if (matched[k] === 0) touched.add(pair);
+  });
 }
 
 /**
@@ -231,7 +442,7 @@ function streamViolations(graph: ReadonlyRouteGraph): PlanViolation[] {
  */
 function undemandedDeliveries(
   demanded: DemandedPairs,
-  plan: RoutingPlan,
+  plan: Pick<RoutingPlan, 'deliveries'>,
   graph: ReadonlyRouteGraph,
 ): PlanViolation[] {
   let deliveredPairs = 0;

@@ -1,0 +1,320 @@
+/**
+ * The plan checker's check by change (a plan after a plan it found sound): its verdict must be
+ * the whole check's, for sound plans and for plans broken in every way the checker knows.
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { handlerId, MEDIA_KINDS, participantId, type ParticipantId } from '../ids.ts';
+import { checkPlan } from './check.ts';
+import { compareSameTypeRoutes, compareStreams, compareText } from './keys.ts';
+import { planKeepingHomes, planRouting } from './planner.ts';
+import { arbitraryRoutingInput, makeHandler, makeParticipant, wants } from './testing.ts';
+import type {
+  CascadeRoute,
+  DeliverRoute,
+  PublishRoute,
+  Route,
+  RoutingInput,
+  RoutingPlan,
+  StreamDemand,
+} from './types.ts';
+
+/** The whole check: no previous plan, so nothing is taken from an earlier check. */
+const wholeCheck = (input: RoutingInput, plan: RoutingPlan) =>
+  checkPlan({ ...input, previous: undefined }, plan);
+
+/** Demand as the controller lists it: each subscriber's pairs together, subscribers in order. */
+function bySubscriber(demand: readonly StreamDemand[]): StreamDemand[] {
+  return [...demand].sort((a, b) => compareText(a.subscriber, b.subscriber));
+}
+
+/**
+ * One change of the demand: some subscribers' pairs replaced, added or dropped (the others keep
+ * their pair objects, as the controller's layouts do), some pairs remade as equal new objects,
+ * and now and then the runs listed in another order or split.
+ */
+const demandEdit = fc.record({
+  drop: fc.array(fc.nat(), { maxLength: 4 }),
+  add: fc.array(fc.tuple(fc.nat(), fc.nat(), fc.constantFrom(...MEDIA_KINDS)), { maxLength: 4 }),
+  remake: fc.array(fc.nat(), { maxLength: 3 }),
+  order: fc.constantFrom('runs', 'runs', 'runs', 'reversed', 'split'),
+  handOver: fc.option(fc.tuple(fc.nat(), fc.nat()), { nil: undefined }),
+});
+type DemandEdit = typeof demandEdit extends fc.Arbitrary<infer T> ? T : never;
+
+function editDemand(
+  demand: readonly StreamDemand[],
+  ids: readonly ParticipantId[],
+  edit: DemandEdit,
+): StreamDemand[] {
+  let next = [...demand];
+  for (const at of edit.drop) if (next.length > 0) next.splice(at % next.length, 1);
+  for (const at of edit.remake) {
+    if (next.length === 0) continue;
+    const pair = next[at % next.length] as StreamDemand;
+    next[at % next.length] = { ...pair };
+  }
+  if (ids.length >= 2) {
+    for (const [s, p, kind] of edit.add) {
+      const subscriber = ids[s % ids.length] as ParticipantId;
+      const publisher = ids[p % ids.length] as ParticipantId;
+      if (subscriber !== publisher) next.push(wants(subscriber, publisher, kind));
+    }
+  }
+  next = bySubscriber(next);
+  if (edit.order === 'reversed') next.reverse();
+  if (edit.order === 'split' && next.length > 2) next.push(next.shift() as StreamDemand);
+  if (edit.handOver !== undefined && next.length > 0) {
+    // One subscriber's pairs go to another participant, in place (less any of its own
+    // streams): the runs keep their streams, not their subscribers.
+    const from = (next[edit.handOver[0] % next.length] as StreamDemand).subscriber;
+    const to = ids[edit.handOver[1] % ids.length] as ParticipantId;
+    next = next
+      .filter((d) => d.subscriber !== from || d.publisher !== to)
+      .map((d) => (d.subscriber === from ? { ...d, subscriber: to } : d));
+  }
+  return next;
+}
+
+/** Ways to break a plan, each keeping its lists in canonical order. */
+const breakage = fc.record({
+  kind: fc.constantFrom(
+    'none',
+    'none',
+    'drop-leg',
+    'extra-delivery',
+    'extra-publish',
+    'extra-cascade',
+    'lose-home',
+    'unhealthy',
+    'unknown-handler',
+    'overload',
+    'same-plan',
+    'same-plan',
+  ),
+  at: fc.nat(),
+});
+type Breakage = typeof breakage extends fc.Arbitrary<infer T> ? T : never;
+
+function comparePlanOrder(a: Route, b: Route): number {
+  if (a.type === 'deliver' && b.type === 'deliver')
+    return (
+      compareStreams(a, b) ||
+      compareText(a.subscriber, b.subscriber) ||
+      compareText(a.handler, b.handler)
+    );
+  return compareSameTypeRoutes(a, b);
+}
+
+function inserted<T extends Route>(list: readonly T[], route: T): T[] {
+  if (list.some((r) => comparePlanOrder(r, route) === 0)) return [...list];
+  return [...list, route].sort(comparePlanOrder);
+}
+
+function breakPlan(
+  input: RoutingInput,
+  plan: RoutingPlan,
+  previous: RoutingPlan,
+  b: Breakage,
+): { input: RoutingInput; plan: RoutingPlan } {
+  const handlers = input.handlers.map((h) => h.id);
+  const pick = <T>(items: readonly T[]): T | undefined => items[b.at % Math.max(items.length, 1)];
+  const someHandler = pick(handlers) ?? handlerId('mh0');
+  // Now and then a handler the input does not list.
+  const otherHandler =
+    b.at % 5 === 4
+      ? handlerId('mh-unlisted')
+      : (handlers[(b.at + 1) % Math.max(handlers.length, 1)] ?? someHandler);
+  const someDelivery = pick(plan.deliveries);
+  switch (b.kind) {
+    case 'none':
+      return { input, plan };
+    case 'same-plan':
+      // The demand changed and the plan did not.
+      return { input, plan: previous };
+    case 'drop-leg': {
+      const legs: Route[] = [...plan.publishes, ...plan.cascades, ...plan.deliveries];
+      const gone = pick(legs);
+      if (gone === undefined) return { input, plan };
+      const keep = <T extends Route>(list: readonly T[]): T[] => list.filter((r) => r !== gone);
+      return {
+        input,
+        plan: {
+          ...plan,
+          publishes: keep(plan.publishes),
+          cascades: keep(plan.cascades),
+          deliveries: keep(plan.deliveries),
+        },
+      };
+    }
+    case 'extra-delivery': {
+      if (someDelivery === undefined) return { input, plan };
+      const subscriber = pick(input.participants)?.id ?? someDelivery.subscriber;
+      const extra: DeliverRoute = { ...someDelivery, handler: otherHandler, subscriber };
+      return { input, plan: { ...plan, deliveries: inserted(plan.deliveries, extra) } };
+    }
+    case 'extra-publish': {
+      const stream = pick(plan.publishes);
+      if (stream === undefined) return { input, plan };
+      const extra: PublishRoute = { ...stream, handler: otherHandler };
+      return { input, plan: { ...plan, publishes: inserted(plan.publishes, extra) } };
+    }
+    case 'extra-cascade': {
+      const stream = pick(plan.publishes);
+      if (stream === undefined) return { input, plan };
+      const extra: CascadeRoute = {
+        type: 'cascade',
+        publisher: stream.publisher,
+        kind: stream.kind,
+        from: otherHandler,
+        to: stream.handler,
+      };
+      return { input, plan: { ...plan, cascades: inserted(plan.cascades, extra) } };
+    }
+    case 'lose-home': {
+      const gone = pick(plan.homes);
+      return { input, plan: { ...plan, homes: plan.homes.filter((h) => h !== gone) } };
+    }
+    case 'unhealthy':
+      return {
+        input: {
+          ...input,
+          handlers: input.handlers.map((h) =>
+            h.id === someHandler ? { ...h, healthy: false } : h,
+          ),
+        },
+        plan,
+      };
+    case 'unknown-handler':
+      return {
+        input: { ...input, handlers: input.handlers.filter((h) => h.id !== someHandler) },
+        plan,
+      };
+    case 'overload':
+      return {
+        input: {
+          ...input,
+          handlers: input.handlers.map((h) =>
+            h.id === someHandler ? { ...h, loadBps: h.capacityBps } : h,
+          ),
+        },
+        plan,
+      };
+  }
+}
+
+const meetings = fc.oneof(
+  arbitraryRoutingInput({ maxParticipants: 14, maxHandlers: 5, ampleCapacity: true }),
+  arbitraryRoutingInput({ maxParticipants: 14, maxHandlers: 5, ampleCapacity: false }),
+);
+
+describe('checkPlan after a plan it found sound', () => {
+  it('gives the whole check’s verdict over a sequence of demand changes and broken plans', () => {
+    fc.assert(
+      fc.property(
+        meetings,
+        fc.array(fc.tuple(demandEdit, breakage), { minLength: 1, maxLength: 6 }),
+        (start, changes) => {
+          let input: RoutingInput = { ...start, demand: bySubscriber(start.demand) };
+          const first = planRouting(input);
+          if (!first.ok) return;
+          let plan = first.value;
+          expect(checkPlan(input, plan)).toEqual(wholeCheck(input, plan));
+          const ids = input.participants.map((p) => p.id);
+          for (const [edit, b] of changes) {
+            const next: RoutingInput = {
+              ...input,
+              demand: editDemand(input.demand, ids, edit),
+              previous: plan,
+            };
+            const planned = planKeepingHomes(next) ?? planRouting(next);
+            if (!planned.ok) continue;
+            const broken = breakPlan(next, planned.value, plan, b);
+            const verdict = checkPlan(broken.input, broken.plan);
+            expect(verdict).toEqual(wholeCheck(broken.input, broken.plan));
+            input = broken.input;
+            plan = broken.plan;
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+});
+
+describe('checkPlan after a plan it found sound: examples', () => {
+  const ann = participantId('ann');
+  const bo = participantId('bo');
+  const cy = participantId('cy');
+  const base: RoutingInput = {
+    meeting: 'm' as RoutingInput['meeting'],
+    participants: [makeParticipant('ann', 0), makeParticipant('bo', 1), makeParticipant('cy', 2)],
+    handlers: [makeHandler('h1'), makeHandler('h2')],
+    demand: [wants('bo', 'ann', 'camera'), wants('cy', 'ann', 'camera')],
+    latencyMs: {},
+  };
+  const sound = (): RoutingPlan => {
+    const planned = planRouting(base);
+    if (!planned.ok) throw new Error('no plan');
+    expect(checkPlan(base, planned.value)).toEqual([]);
+    return planned.value;
+  };
+
+  it('reports a newly demanded pair the unchanged plan does not deliver', () => {
+    const plan = sound();
+    const demand = [wants('bo', 'ann', 'camera'), wants('bo', 'cy', 'camera'), base.demand[1]];
+    const next = { ...base, demand: demand as StreamDemand[], previous: plan };
+    expect(checkPlan(next, plan)).toMatchObject([
+      { kind: 'undelivered', subscriber: bo, stream: { publisher: cy, kind: 'camera' } },
+    ]);
+  });
+
+  it('reports a delivery the new demand no longer asks for', () => {
+    const plan = sound();
+    const next = { ...base, demand: [base.demand[0] as StreamDemand], previous: plan };
+    expect(checkPlan(next, plan)).toMatchObject([
+      { kind: 'undemanded-delivery', subscriber: cy, stream: { publisher: ann } },
+    ]);
+  });
+
+  it('reports pairs that changed subscriber in place, the lists of streams alike', () => {
+    const participants = [...base.participants, makeParticipant('dee', 3)];
+    const before = { ...base, participants };
+    const planned = planRouting(before);
+    if (!planned.ok) throw new Error('no plan');
+    expect(checkPlan(before, planned.value)).toEqual([]);
+    // cy's run becomes dee's: the runs list the same streams.
+    const demand = [wants('bo', 'ann', 'camera'), wants('dee', 'ann', 'camera')];
+    const next = { ...before, demand, previous: planned.value };
+    expect(checkPlan(next, planned.value).map((v) => v.kind)).toEqual([
+      'undelivered',
+      'undemanded-delivery',
+    ]);
+  });
+
+  it('reports a handler of the unchanged plan that is no longer healthy', () => {
+    const plan = sound();
+    const handlers = base.handlers.map((h) => ({ ...h, healthy: false }));
+    expect(checkPlan({ ...base, handlers, previous: plan }, plan).map((v) => v.kind)).toContain(
+      'unhealthy-handler',
+    );
+  });
+
+  it('reports a new participant without a home', () => {
+    const plan = sound();
+    const participants = [...base.participants, makeParticipant('dee', 3)];
+    expect(checkPlan({ ...base, participants, previous: plan }, plan)).toMatchObject([
+      { kind: 'missing-home', participant: 'dee' },
+    ]);
+  });
+
+  it('reports a delivery moved to a handler the stream does not reach', () => {
+    const plan = sound();
+    const moved = plan.deliveries.map((d) =>
+      d.subscriber === cy ? { ...d, handler: handlerId('h9') } : d,
+    );
+    const next = { ...base, previous: plan };
+    const kinds = checkPlan(next, { ...plan, deliveries: moved }).map((v) => v.kind);
+    expect(kinds).toEqual(['unknown-handler', 'undelivered']);
+  });
+});
