@@ -4,11 +4,19 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { handlerId, MEDIA_KINDS, participantId, type ParticipantId } from '../ids.ts';
+import { handlerId, participantId } from '../ids.ts';
 import { checkPlan } from './check.ts';
 import { compareSameTypeRoutes, compareStreams, compareText } from './keys.ts';
 import { planKeepingHomes, planRouting } from './planner.ts';
-import { arbitraryRoutingInput, makeHandler, makeParticipant, wants } from './testing.ts';
+import {
+  arbitraryRoutingInput,
+  bySubscriber,
+  demandEdit,
+  editDemand,
+  makeHandler,
+  makeParticipant,
+  wants,
+} from './testing.ts';
 import type {
   CascadeRoute,
   DeliverRoute,
@@ -22,59 +30,6 @@ import type {
 /** The whole check: no previous plan, so nothing is taken from an earlier check. */
 const wholeCheck = (input: RoutingInput, plan: RoutingPlan) =>
   checkPlan({ ...input, previous: undefined }, plan);
-
-/** Demand as the controller lists it: each subscriber's pairs together, subscribers in order. */
-function bySubscriber(demand: readonly StreamDemand[]): StreamDemand[] {
-  return [...demand].sort((a, b) => compareText(a.subscriber, b.subscriber));
-}
-
-/**
- * One change of the demand: some subscribers' pairs replaced, added or dropped (the others keep
- * their pair objects, as the controller's layouts do), some pairs remade as equal new objects,
- * and now and then the runs listed in another order or split.
- */
-const demandEdit = fc.record({
-  drop: fc.array(fc.nat(), { maxLength: 4 }),
-  add: fc.array(fc.tuple(fc.nat(), fc.nat(), fc.constantFrom(...MEDIA_KINDS)), { maxLength: 4 }),
-  remake: fc.array(fc.nat(), { maxLength: 3 }),
-  order: fc.constantFrom('runs', 'runs', 'runs', 'reversed', 'split'),
-  handOver: fc.option(fc.tuple(fc.nat(), fc.nat()), { nil: undefined }),
-});
-type DemandEdit = typeof demandEdit extends fc.Arbitrary<infer T> ? T : never;
-
-function editDemand(
-  demand: readonly StreamDemand[],
-  ids: readonly ParticipantId[],
-  edit: DemandEdit,
-): StreamDemand[] {
-  let next = [...demand];
-  for (const at of edit.drop) if (next.length > 0) next.splice(at % next.length, 1);
-  for (const at of edit.remake) {
-    if (next.length === 0) continue;
-    const pair = next[at % next.length] as StreamDemand;
-    next[at % next.length] = { ...pair };
-  }
-  if (ids.length >= 2) {
-    for (const [s, p, kind] of edit.add) {
-      const subscriber = ids[s % ids.length] as ParticipantId;
-      const publisher = ids[p % ids.length] as ParticipantId;
-      if (subscriber !== publisher) next.push(wants(subscriber, publisher, kind));
-    }
-  }
-  next = bySubscriber(next);
-  if (edit.order === 'reversed') next.reverse();
-  if (edit.order === 'split' && next.length > 2) next.push(next.shift() as StreamDemand);
-  if (edit.handOver !== undefined && next.length > 0) {
-    // One subscriber's pairs go to another participant, in place (less any of its own
-    // streams): the runs keep their streams, not their subscribers.
-    const from = (next[edit.handOver[0] % next.length] as StreamDemand).subscriber;
-    const to = ids[edit.handOver[1] % ids.length] as ParticipantId;
-    next = next
-      .filter((d) => d.subscriber !== from || d.publisher !== to)
-      .map((d) => (d.subscriber === from ? { ...d, subscriber: to } : d));
-  }
-  return next;
-}
 
 /** Ways to break a plan, each keeping its lists in canonical order. */
 const breakage = fc.record({
@@ -289,6 +244,20 @@ describe('checkPlan after a plan it found sound: examples', () => {
     expect(checkPlan(next, planned.value).map((v) => v.kind)).toEqual([
       'undelivered',
       'undemanded-delivery',
+    ]);
+  });
+
+  it('reports the deliveries of a stream nobody shows any more', () => {
+    const annShows = [wants('ann', 'bo', 'camera'), wants('ann', 'cy', 'camera')];
+    const withBo = { ...base, demand: [...annShows, ...base.demand] };
+    const planned = planRouting(withBo);
+    if (!planned.ok) throw new Error('no plan');
+    expect(checkPlan(withBo, planned.value)).toEqual([]);
+    // ann's run drops bo's camera, which nobody else shows.
+    const demand = [annShows[1] as StreamDemand, ...base.demand];
+    const next = { ...withBo, demand, previous: planned.value };
+    expect(checkPlan(next, planned.value)).toMatchObject([
+      { kind: 'undemanded-delivery', subscriber: ann, stream: { publisher: bo } },
     ]);
   });
 

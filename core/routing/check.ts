@@ -4,6 +4,7 @@
  */
 import type { HandlerId, ParticipantId } from '../ids.ts';
 import { findCascadeLoop, planGraph, subscriberHops, type ReadonlyRouteGraph } from './graph.ts';
+import { changedDemandStreams, TouchedStreams } from './demand-change.ts';
 import { demandKey, describeStream } from './keys.ts';
 import { diffCanonicalPlans } from './transition.ts';
 import { loadsOfCounts, streamCounts } from './loads.ts';
@@ -71,7 +72,7 @@ export function checkPlan(input: RoutingInput, plan: RoutingPlan): PlanViolation
   if (earlier !== undefined) {
     const counts = soundAfterChange(earlier, input, plan);
     if (counts !== undefined) {
-      soundPlans.set(plan, { input, counts });
+      soundPlans.set(plan, soundPlan(input, counts));
       return [];
     }
   }
@@ -89,17 +90,26 @@ export function checkPlan(input: RoutingInput, plan: RoutingPlan): PlanViolation
     ...undemandedDeliveries(demanded, plan, graph),
     ...capacityViolations(counts, handlers, input.streamBitrateBps ?? DEFAULT_STREAM_BITRATE_BPS),
   ];
-  if (violations.length === 0) soundPlans.set(plan, { input, counts });
+  if (violations.length === 0) soundPlans.set(plan, soundPlan(input, counts));
   return violations;
+}
+
+function soundPlan(input: RoutingInput, counts: ReadonlyMap<HandlerId, number>): SoundPlan {
+  return { demand: input.demand, participantCount: input.participants.length, counts };
 }
 
 function handlersById(input: RoutingInput): Map<HandlerId, RoutingHandler> {
   return new Map(input.handlers.map((h) => [h.id, h]));
 }
 
-/** A plan the checker found sound: the input it was checked against, its stream counts. */
+/**
+ * A plan the checker found sound: what of the input it was checked against the next check
+ * reads (not the input itself, whose previous plan would keep every earlier plan alive), and
+ * its stream counts.
+ */
 interface SoundPlan {
-  readonly input: RoutingInput;
+  readonly demand: readonly StreamDemand[];
+  readonly participantCount: number;
   readonly counts: ReadonlyMap<HandlerId, number>;
 }
 
@@ -128,12 +138,12 @@ function soundAfterChange(
   plan: RoutingPlan,
 ): ReadonlyMap<HandlerId, number> | undefined {
   // A join or a leave changes most streams' pairs: the whole check costs less.
-  if (input.participants.length !== earlier.input.participants.length) return undefined;
+  if (input.participants.length !== earlier.participantCount) return undefined;
   const before = input.previous as RoutingPlan;
   const diff = diffCanonicalPlans(before, plan);
   if (diff === undefined) return undefined;
   const touched = new TouchedStreams();
-  if (!changedDemandStreams(earlier.input.demand, input.demand, touched)) return undefined;
+  if (!changedDemandStreams(earlier.demand, input.demand, touched)) return undefined;
   for (const route of diff.added) touched.add(route);
   for (const route of diff.removed) touched.add(route);
   const counts = new Map(earlier.counts);
@@ -178,113 +188,6 @@ function countLegs(counts: Map<HandlerId, number>, routes: readonly Route[], ste
       bump(route.handler);
     }
   }
-}
-
-/** A few streams, by publisher and kind (a change touches a handful). */
-class TouchedStreams {
-  private readonly publishers: ParticipantId[] = [];
-  private readonly kinds: string[] = [];
-
-  get empty(): boolean {
-    return this.publishers.length === 0;
-  }
-
-  add(stream: StreamRef): void {
-    if (!this.has(stream)) {
-      this.publishers.push(stream.publisher);
-      this.kinds.push(stream.kind);
-    }
-  }
-
-  has(stream: StreamRef): boolean {
-    const { publisher, kind } = stream;
-    for (let i = 0; i < this.publishers.length; i++) {
-      if (this.publishers[i] === publisher && this.kinds[i] === kind) return true;
-    }
-    return false;
-  }
-
-  /** The routes of `list` whose stream is one of these, in list order. */
-  legsIn<T extends Route>(list: readonly T[]): T[] {
-    return list.filter((route) => this.has(route));
-  }
-}
-
-/**
- * Adds to `touched` the stream of every pair in one demand list and not the other (as
- * multisets): false when the lists cannot be compared so, because they do not list the same
- * subscribers in the same runs. A demand list holds each subscriber's pairs together (the
- * controller lists its members' demands one after the other), and a change of speaker or
- * layout changes a few members' pairs: the lists are compared run by run (one subscriber's
- * consecutive pairs), a run whose pairs are the same objects in the same order at once, any
- * other pair by pair by value.
- */
-function changedDemandStreams(
-  before: readonly StreamDemand[],
-  after: readonly StreamDemand[],
-  touched: TouchedStreams,
-): boolean {
-  if (before === after) return true;
-  let i = 0;
-  let j = 0;
-  while (i < before.length && j < after.length) {
-    const subscriber = (before[i] as StreamDemand).subscriber;
-    if ((after[j] as StreamDemand).subscriber !== subscriber) return false;
-    const runBefore = runEnd(before, i);
-    const runAfter = runEnd(after, j);
-    if (!sameObjects(before, i, after, j, runBefore - i, runAfter - j)) {
-      touchDifference(before.slice(i, runBefore), after.slice(j, runAfter), touched);
-    }
-    i = runBefore;
-    j = runAfter;
-  }
-  return i === before.length && j === after.length;
-}
-
-/** Where the run of the subscriber of `list[from]` ends. */
-function runEnd(list: readonly StreamDemand[], from: number): number {
-  const subscriber = (list[from] as StreamDemand).subscriber;
-  let end = from + 1;
-  while (end < list.length && (list[end] as StreamDemand).subscriber === subscriber) end++;
-  return end;
-}
-
-function sameObjects(
-  a: readonly StreamDemand[],
-  i: number,
-  b: readonly StreamDemand[],
-  j: number,
-  lengthA: number,
-  lengthB: number,
-): boolean {
-  if (lengthA !== lengthB) return false;
-  for (let k = 0; k < lengthA; k++) if (a[i + k] !== b[j + k]) return false;
-  return true;
-}
-
-/** Touches the stream of each pair of one run not matched by an equal pair of the other. */
-function touchDifference(
-  before: readonly StreamDemand[],
-  after: readonly StreamDemand[],
-  touched: TouchedStreams,
-): void {
-  const matched = new Uint8Array(before.length);
-  for (const pair of after) {
-    let found = -1;
-    for (let k = 0; k < before.length; k++) {
-      if (matched[k] === 1) continue;
-      const other = before[k] as StreamDemand;
-      if (other.publisher === pair.publisher && other.kind === pair.kind) {
-        found = k;
-        break;
-      }
-    }
-    if (found === -1) touched.add(pair);
-    else matched[found] = 1;
-  }
-  before.forEach((pair, k) => {
-    if (matched[k] === 0) touched.add(pair);
-  });
 }
 
 /**
