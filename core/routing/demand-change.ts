@@ -9,10 +9,6 @@ import type { Route, StreamDemand, StreamRef } from './types.ts';
 /** A few streams, by publisher, then kind (a change touches a handful). */
 export class TouchedStreams {
   private readonly kinds = new Map<ParticipantId, MediaKind[]>();
-  /** The pairs only the later demand list has (see {@link changedDemandStreams}). */
-  readonly added: StreamDemand[] = [];
-  /** The pairs only the earlier demand list has. */
-  readonly removed: StreamDemand[] = [];
 
   get empty(): boolean {
     return this.kinds.size === 0;
@@ -61,7 +57,7 @@ export class TouchedStreams {
 
 /**
  * Adds to `touched` the stream of every pair in one demand list and not the other (as
- * multisets), and the pair to its `added` or `removed`: false when the lists cannot be compared
+ * multisets): false when the lists cannot be compared
  * so, because they do not list the same subscribers in the same runs (one subscriber's
  * consecutive pairs). A demand list holds each subscriber's pairs together (the controller
  * lists its members' demands one after the other), and a change of speaker or layout changes a
@@ -132,15 +128,10 @@ function touchDifference(
         break;
       }
     }
-    if (found === -1) {
-      touched.add(pair);
-      touched.added.push(pair);
-    } else matched[found] = 1;
+    if (found === -1) touched.add(pair);
+    else matched[found] = 1;
   }
   before.forEach((pair, k) => {
-    if (matched[k] === 0) {
-      touched.add(pair);
-      touched.removed.push(pair);
-    }
+    if (matched[k] === 0) touched.add(pair);
   });
 }
