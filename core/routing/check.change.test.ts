@@ -261,6 +261,40 @@ describe('checkPlan after a plan it found sound: examples', () => {
     ]);
   });
 
+  it('reports a new leg to a handler the input does not list, a publish or a cascade', () => {
+    const plan = sound();
+    const next = { ...base, previous: plan };
+    const stream = plan.publishes[0] as PublishRoute;
+    const publish: PublishRoute = { ...stream, handler: handlerId('h9') };
+    const withPublish = { ...plan, publishes: [...plan.publishes, publish] };
+    expect(checkPlan(next, withPublish)).toMatchObject([
+      { kind: 'unknown-handler', handler: 'h9' },
+    ]);
+    const cascade: CascadeRoute = {
+      type: 'cascade',
+      publisher: stream.publisher,
+      kind: stream.kind,
+      from: stream.handler,
+      to: handlerId('h9'),
+    };
+    const withCascade = { ...plan, cascades: [...plan.cascades, cascade] };
+    expect(checkPlan(next, withCascade)).toMatchObject([
+      { kind: 'unknown-handler', handler: 'h9' },
+    ]);
+  });
+
+  it('reports an unchanged plan taking a handler past its hard limit once its load grew', () => {
+    const plan = sound();
+    const used = plan.publishes[0]?.handler;
+    const handlers = base.handlers.map((h) =>
+      h.id === used ? { ...h, loadBps: h.capacityBps } : h,
+    );
+    const demand = [...base.demand];
+    expect(checkPlan({ ...base, handlers, demand, previous: plan }, plan)).toMatchObject([
+      { kind: 'over-hard-limit', handler: used },
+    ]);
+  });
+
   it('reports a handler of the unchanged plan that is no longer healthy', () => {
     const plan = sound();
     const handlers = base.handlers.map((h) => ({ ...h, healthy: false }));
