@@ -4,12 +4,15 @@
  */
 import type { HandlerId, ParticipantId } from '../ids.ts';
 import { findCascadeLoop, planGraph, subscriberHops, type ReadonlyRouteGraph } from './graph.ts';
+import { changedDemandStreams, TouchedStreams } from './demand-change.ts';
 import { demandKey, describeStream } from './keys.ts';
+import { diffCanonicalPlans } from './transition.ts';
 import { loadsOfCounts, streamCounts } from './loads.ts';
 import { hardLimitBps } from './rank.ts';
 import {
   DEFAULT_STREAM_BITRATE_BPS,
   MAX_CASCADE_HOPS,
+  type Route,
   type RoutingHandler,
   type RoutingInput,
   type RoutingPlan,
@@ -58,15 +61,28 @@ export type PlanViolation = { readonly message: string } & (
  * twice, no cascade loop, no delivery nobody asked for, only known healthy handlers, every
  * participant with a home, and no handler past its hard limit while another healthy handler
  * has room for a stream. An empty list means the plan is sound.
+ *
+ * When `input.previous` is a plan this checker found sound (against the input it was given
+ * then), a plan that changes a few streams is first checked by its change alone (see
+ * {@link soundAfterChange}); whenever that finds anything, or does not apply, the whole plan is
+ * checked, so the result is always the whole check's. Plans and inputs are immutable values.
  */
 export function checkPlan(input: RoutingInput, plan: RoutingPlan): PlanViolation[] {
-  const handlers = new Map(input.handlers.map((h) => [h.id, h]));
+  const earlier = input.previous === undefined ? undefined : soundPlans.get(input.previous);
+  if (earlier !== undefined) {
+    const counts = soundAfterChange(earlier, input, plan);
+    if (counts !== undefined) {
+      soundPlans.set(plan, soundPlan(input, counts));
+      return [];
+    }
+  }
+  const handlers = handlersById(input);
   // Every handler a leg uses, with the streams it carries.
   const counts = streamCounts(plan.publishes, plan.cascades, plan.deliveries);
   const graph = planGraph(plan);
   const demanded = new DemandedPairs();
   const unserved = demandViolations(input.demand, demanded, graph);
-  return [
+  const violations = [
     ...handlerViolations(counts.keys(), handlers),
     ...missingHomes(input, plan),
     ...unserved,
@@ -74,6 +90,104 @@ export function checkPlan(input: RoutingInput, plan: RoutingPlan): PlanViolation
     ...undemandedDeliveries(demanded, plan, graph),
     ...capacityViolations(counts, handlers, input.streamBitrateBps ?? DEFAULT_STREAM_BITRATE_BPS),
   ];
+  if (violations.length === 0) soundPlans.set(plan, soundPlan(input, counts));
+  return violations;
+}
+
+function soundPlan(input: RoutingInput, counts: ReadonlyMap<HandlerId, number>): SoundPlan {
+  return { demand: input.demand, participantCount: input.participants.length, counts };
+}
+
+function handlersById(input: RoutingInput): Map<HandlerId, RoutingHandler> {
+  return new Map(input.handlers.map((h) => [h.id, h]));
+}
+
+/**
+ * A plan the checker found sound: what of the input it was checked against the next check
+ * reads (not the input itself, whose previous plan would keep every earlier plan alive), and
+ * its stream counts.
+ */
+interface SoundPlan {
+  readonly demand: readonly StreamDemand[];
+  readonly participantCount: number;
+  readonly counts: ReadonlyMap<HandlerId, number>;
+}
+
+/** The plans found sound. Weak: a plan no longer referred to takes its entry with it. */
+const soundPlans = new WeakMap<RoutingPlan, SoundPlan>();
+
+/**
+ * Whether `plan` is sound against `input`, checked by what changed since `earlier` (a sound
+ * plan and its input): the stream counts of `plan` when it is, undefined when it may not be or
+ * the change could not be worked out (the caller then checks the whole plan).
+ *
+ * Every rule but the handlers', homes' and capacity's is a rule about one stream: whether each
+ * of its demanded pairs is delivered once within the hop limit, whether it loops or reaches a
+ * handler twice, whether it is delivered to someone who did not demand it, all read from that
+ * stream's legs and the set of its demanded pairs alone. A stream whose legs (by value) and
+ * demanded pairs are those of the earlier plan and input keeps the earlier verdict, sound; so
+ * only the streams with a leg added or removed (a merge of the two plans' lists, both in
+ * canonical order: transition.ts's {@link diffCanonicalPlans}) or a demanded pair added or
+ * removed (see {@link changedDemandStreams}) are checked, on their legs and pairs alone, by the
+ * same rules. The handlers', homes' and capacity rules are checked in full, on the stream
+ * counts (the earlier plan's, plus the added legs, less the removed ones).
+ */
+function soundAfterChange(
+  earlier: SoundPlan,
+  input: RoutingInput,
+  plan: RoutingPlan,
+): ReadonlyMap<HandlerId, number> | undefined {
+  // A join or a leave changes most streams' pairs: the whole check costs less.
+  if (input.participants.length !== earlier.participantCount) return undefined;
+  const before = input.previous as RoutingPlan;
+  const diff = diffCanonicalPlans(before, plan);
+  if (diff === undefined) return undefined;
+  const touched = new TouchedStreams();
+  if (!changedDemandStreams(earlier.demand, input.demand, touched)) return undefined;
+  for (const route of diff.added) touched.add(route);
+  for (const route of diff.removed) touched.add(route);
+  const counts = new Map(earlier.counts);
+  countLegs(counts, diff.added, 1);
+  countLegs(counts, diff.removed, -1);
+  const handlers = handlersById(input);
+  const bitrateBps = input.streamBitrateBps ?? DEFAULT_STREAM_BITRATE_BPS;
+  if (
+    handlerViolations(counts.keys(), handlers).length > 0 ||
+    missingHomes(input, plan).length > 0 ||
+    capacityViolations(counts, handlers, bitrateBps).length > 0
+  )
+    return undefined;
+  if (touched.empty) return counts;
+  const legs = {
+    publishes: touched.legsIn(plan.publishes),
+    cascades: touched.legsIn(plan.cascades),
+    deliveries: touched.legsIn(plan.deliveries),
+  };
+  const graph = planGraph({ ...plan, ...legs });
+  const demanded = new DemandedPairs();
+  const pairs = input.demand.filter((pair) => touched.has(pair));
+  const sound =
+    demandViolations(pairs, demanded, graph).length === 0 &&
+    streamViolations(graph).length === 0 &&
+    undemandedDeliveries(demanded, legs, graph).length === 0;
+  return sound ? counts : undefined;
+}
+
+/** Adds `step` to the stream count of every handler each leg runs through. */
+function countLegs(counts: Map<HandlerId, number>, routes: readonly Route[], step: number): void {
+  const bump = (handler: HandlerId): void => {
+    const count = (counts.get(handler) ?? 0) + step;
+    if (count === 0) counts.delete(handler);
+    else counts.set(handler, count);
+  };
+  for (const route of routes) {
+    if (route.type === 'cascade') {
+      bump(route.from);
+      bump(route.to);
+    } else {
+      bump(route.handler);
+    }
+  }
 }
 
 /**
@@ -231,7 +345,7 @@ function streamViolations(graph: ReadonlyRouteGraph): PlanViolation[] {
  */
 function undemandedDeliveries(
   demanded: DemandedPairs,
-  plan: RoutingPlan,
+  plan: Pick<RoutingPlan, 'deliveries'>,
   graph: ReadonlyRouteGraph,
 ): PlanViolation[] {
   let deliveredPairs = 0;

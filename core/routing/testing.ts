@@ -10,8 +10,10 @@ import {
   regionId,
   MEDIA_KINDS,
   type MediaKind,
+  type ParticipantId,
   type RegionId,
 } from '../ids.ts';
+import { compareText } from './keys.ts';
 import { spreadRanks } from './rank.ts';
 import type {
   HandlerCapability,
@@ -195,4 +197,57 @@ export function meetingFavouring(prefix: string, first: string, others: readonly
     const ranks = spreadRanks(id, handlers);
     if (ranks.every((rank, h) => h === 0 || (ranks[0] as number) < rank)) return meetingId(id);
   }
+}
+
+/** Demand as the controller lists it: each subscriber's pairs together, subscribers in order. */
+export function bySubscriber(demand: readonly StreamDemand[]): StreamDemand[] {
+  return [...demand].sort((a, b) => compareText(a.subscriber, b.subscriber));
+}
+
+/**
+ * One change of the demand: some subscribers' pairs replaced, added or dropped (the others keep
+ * their pair objects, as the controller's layouts do), some pairs remade as equal new objects,
+ * and now and then the runs listed in another order or split.
+ */
+export const demandEdit = fc.record({
+  drop: fc.array(fc.nat(), { maxLength: 4 }),
+  add: fc.array(fc.tuple(fc.nat(), fc.nat(), fc.constantFrom(...MEDIA_KINDS)), { maxLength: 4 }),
+  remake: fc.array(fc.nat(), { maxLength: 3 }),
+  order: fc.constantFrom('runs', 'runs', 'runs', 'reversed', 'split'),
+  handOver: fc.option(fc.tuple(fc.nat(), fc.nat()), { nil: undefined }),
+});
+export type DemandEdit = typeof demandEdit extends fc.Arbitrary<infer T> ? T : never;
+
+export function editDemand(
+  demand: readonly StreamDemand[],
+  ids: readonly ParticipantId[],
+  edit: DemandEdit,
+): StreamDemand[] {
+  let next = [...demand];
+  for (const at of edit.drop) if (next.length > 0) next.splice(at % next.length, 1);
+  for (const at of edit.remake) {
+    if (next.length === 0) continue;
+    const pair = next[at % next.length] as StreamDemand;
+    next[at % next.length] = { ...pair };
+  }
+  if (ids.length >= 2) {
+    for (const [s, p, kind] of edit.add) {
+      const subscriber = ids[s % ids.length] as ParticipantId;
+      const publisher = ids[p % ids.length] as ParticipantId;
+      if (subscriber !== publisher) next.push(wants(subscriber, publisher, kind));
+    }
+  }
+  next = bySubscriber(next);
+  if (edit.order === 'reversed') next.reverse();
+  if (edit.order === 'split' && next.length > 2) next.push(next.shift() as StreamDemand);
+  if (edit.handOver !== undefined && next.length > 0) {
+    // One subscriber's pairs go to another participant, in place (less any of its own
+    // streams): the runs keep their streams, not their subscribers.
+    const from = (next[edit.handOver[0] % next.length] as StreamDemand).subscriber;
+    const to = ids[edit.handOver[1] % ids.length] as ParticipantId;
+    next = next
+      .filter((d) => d.subscriber !== from || d.publisher !== to)
+      .map((d) => (d.subscriber === from ? { ...d, subscriber: to } : d));
+  }
+  return next;
 }
