@@ -1,15 +1,20 @@
 /**
  * The loopback model's calibration: unit costs of the platform's operations measured on this
- * machine, apart from the scenario they will predict. On a local stack with nothing else
- * running (AC, GC, a Meeting Controller, the scenario's handlers), members join calibration
- * meetings one at a time (each join alone on the machine, no media flowing) and the client
- * library times each step: the meeting lookup at GC, the signaling WebSocket's opening, the
- * JoinRequest's round trip, the media session (WebSocket and hello). Then one calibration
- * meeting publishes at the scenario's frame rate and size for a few seconds (a fraction of the
- * scenario's load) and the handlers' `mh_forwarding_latency_seconds` over that run gives the
- * distribution of a datagram's time inside a handler. Last, a throwaway process holding the
- * handlers' resident memory is killed a few times, to time how long a killed handler's host
- * takes to close its connections (teardown.ts). Its members leave before the scenario.
+ * machine, apart from the scenario they will predict. On a local stack (AC, GC, a Meeting
+ * Controller, the scenario's handlers), members join calibration meetings (the scenario's
+ * meetings, at most four, of its size) one at a time, each publishing from its join at the
+ * scenario's rate (its camera at a phase of its own), so that every join and move is timed with
+ * the media of the members before it flowing, as in the scenario; the client library times each
+ * step: the meeting lookup at GC, the signaling WebSocket's opening, the JoinRequest's round
+ * trip, the media session (WebSocket and hello). The handlers' own time on the joins' route
+ * commands is read from their `mh_route_command_seconds`. Each member then reports its media
+ * session lost and is moved (report to move, move to the new session). Then every member
+ * publishes, each at its own phase, for a few seconds, and the handlers'
+ * `mh_forwarding_latency_seconds` over that run gives the distribution of a datagram's time
+ * inside a handler. Last, a throwaway process holding the handlers' resident memory is killed a
+ * few times, to time how long a killed handler's host takes to close its connections
+ * (teardown.ts), and a failover's batch of move tokens is signed (token-signing.ts). Its
+ * members leave before the scenario.
  *
  * `npm run load:calibrate -- <scenario>` runs it on a stack of its own and writes
  * reports/loopback-calibration.json; `npm run load:compare` runs it on its stack before the
@@ -91,6 +96,11 @@ export interface CalibrationReport {
     readonly routeCallBuckets: Buckets;
     /** The handlers' time on those route commands (`mh_route_command_seconds`, merged). */
     readonly routeCommandBuckets: Buckets;
+    /**
+     * Datagrams the handlers received over the counted rounds of joins: the earlier members'
+     * media the joins were timed among (`mh_datagrams_in_total`).
+     */
+    readonly datagramsDuringJoins: number;
   };
 }
 
@@ -162,6 +172,14 @@ async function scrapeRouteCommands(urls: readonly string[]): Promise<Buckets[]> 
   );
 }
 
+/** Datagrams every handler has received so far (`mh_datagrams_in_total`, summed). */
+async function datagramsIn(urls: readonly string[]): Promise<number> {
+  const each = await Promise.all(
+    urls.map(async (url) => (await scrape(url)).get('mh_datagrams_in_total') ?? 0),
+  );
+  return each.reduce((sum, n) => sum + n, 0);
+}
+
 /** The most resident memory (bytes) any of the handlers holds now (its process metrics). */
 async function handlersResidentBytes(urls: readonly string[]): Promise<number> {
   const each = await Promise.all(
@@ -201,15 +219,44 @@ export async function calibrateOnStack(
   // The controller's route calls over the counted rounds (each join sends some).
   let routeCallsBefore: Buckets | undefined;
   let routeCommandsBefore: Buckets[] | undefined;
+  let datagramsBefore = 0;
+  // Members publish from their joins, as the scenario's do: each join and move is timed with
+  // the media of the members before it flowing (each camera at a phase of its own).
+  const frameMs = 1000 / plan.datagramsPerSecond;
+  const frame = new Uint8Array(Math.max(1, plan.datagramBytes - 42 - 4)).fill(7);
+  const cameras = new Map<MeetingSession, ReturnType<MeetingSession['publisher']>>();
+  const cameraOf = (session: MeetingSession) => {
+    let camera = cameras.get(session);
+    if (camera === undefined) {
+      camera = session.publisher('camera');
+      cameras.set(session, camera);
+    }
+    return camera;
+  };
+  const live: { camera: ReturnType<MeetingSession['publisher']>; startMs: number; sent: number }[] =
+    [];
+  const liveTicker = setInterval(() => {
+    const now = performance.now();
+    for (const publisher of live) {
+      const due = framesDue(now - publisher.startMs, 0, frameMs);
+      for (; publisher.sent < due; publisher.sent++) {
+        const n = publisher.sent;
+        publisher.camera.publish(sframePayload(1n, BigInt(n), frame), { keyframe: n === 0 });
+      }
+    }
+  }, 5);
   try {
     for (let round = 0; round < rounds; round++) {
       const counted = round >= WARM_UP_ROUNDS;
       if (round === WARM_UP_ROUNDS) {
         routeCallsBefore = await scrapeRouteCalls(stack);
         routeCommandsBefore = await scrapeRouteCommands(stack.handlerMetricsUrls);
+        datagramsBefore = await datagramsIn(stack.handlerMetricsUrls);
       }
       if (round > 0) {
         // Everyone leaves before the next round: its joins find the meetings empty again.
+        live.length = 0;
+        cameras.clear();
         await Promise.all(sessions.flat().map((s) => s.leave().catch(() => undefined)));
         for (const list of sessions) list.length = 0;
         await sleep(JOIN_GAP_MS);
@@ -229,6 +276,11 @@ export async function calibrateOnStack(
             },
           });
           sessions[m]?.push(session);
+          live.push({
+            camera: cameraOf(session),
+            startMs: performance.now() + Math.random() * frameMs,
+            sent: 0,
+          });
           const at = (stage: JoinStage) => stages[stage] ?? NaN;
           for (const [into, value] of [
             [lookup, at('meeting-info') - started],
@@ -242,6 +294,7 @@ export async function calibrateOnStack(
         }
       }
     }
+    const datagramsDuringJoins = (await datagramsIn(stack.handlerMetricsUrls)) - datagramsBefore;
     const routeCalls = bucketDelta(routeCallsBefore, await scrapeRouteCalls(stack));
     const routeCommands = mergeBuckets(
       (await scrapeRouteCommands(stack.handlerMetricsUrls)).map((after, i) =>
@@ -287,14 +340,14 @@ export async function calibrateOnStack(
 
     // The media run: every calibration member publishing at the scenario's rate and size.
     // Each publisher at its own phase (`publisherPhases`).
-    const frameMs = 1000 / plan.datagramsPerSecond;
+    clearInterval(liveTicker);
+    live.length = 0;
     const phases = publisherPhases(sessions.flat().length, frameMs);
     const publishers = sessions.flat().map((s, i) => ({
-      camera: s.publisher('camera'),
+      camera: cameraOf(s),
       offsetMs: phases[i] ?? 0,
-      sent: 0,
+      sent: 1,
     }));
-    const frame = new Uint8Array(Math.max(1, plan.datagramBytes - 42 - 4)).fill(7);
     const start = performance.now();
     let before: Buckets[] | undefined;
     let scraping: Promise<void> | undefined;
@@ -345,7 +398,7 @@ export async function calibrateOnStack(
       calibration: {
         measuredAt: new Date().toISOString(),
         loadAverage: Math.round(loadAverage * 100) / 100,
-        source: `local stack on loopback, idle: ${lookup.length} joins one at a time (${meetingCount} meetings of ${size}, no media, after a round to warm up), then ${meetingCount * size} members publishing, each at its own phase, ${plan.datagramsPerSecond}/s of ${plan.datagramBytes} B for ${mediaMs / 1000} s (after ${MEDIA_WARM_UP_MS / 1000} s to warm up)`,
+        source: `local stack on loopback: ${lookup.length} joins one at a time (${meetingCount} meetings of ${size}, each member publishing from its join, after a round to warm up), then ${meetingCount * size} members publishing, each at its own phase, ${plan.datagramsPerSecond}/s of ${plan.datagramBytes} B for ${mediaMs / 1000} s (after ${MEDIA_WARM_UP_MS / 1000} s to warm up)`,
         meetingLookupMs: median(lookup),
         signalingOpenMs: median(open),
         joinRoundTripMs: median(roundTrip),
@@ -374,9 +427,11 @@ export async function calibrateOnStack(
         moveTokenMs: moveTokens,
         routeCallBuckets: routeCalls,
         routeCommandBuckets: routeCommands,
+        datagramsDuringJoins,
       },
     };
   } finally {
+    clearInterval(liveTicker);
     await Promise.all(sessions.flat().map((s) => s.leave().catch(() => undefined)));
     await sleep(SETTLE_MS);
   }

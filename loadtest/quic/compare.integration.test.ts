@@ -51,6 +51,10 @@ describe('load:compare smoke run', () => {
         forwardingDistribution: calibration.forwarding,
       });
       expect('samples' in json.calibration && json.calibration.samples.joins).toBeGreaterThan(0);
+      // Its joins were timed with the earlier members' media flowing, as the scenario's are.
+      expect(
+        'samples' in json.calibration && json.calibration.samples.datagramsDuringJoins,
+      ).toBeGreaterThan(0);
       expect(await readFile(join(dir, 'r.html'), 'utf8')).toContain(
         'failover after a handler kill',
       );
