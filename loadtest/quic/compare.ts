@@ -137,19 +137,25 @@ export function writeComparison(report: ComparisonReport, json: string, html: st
     ],
     tolerancePercent: report.tolerancePercent,
     rows: report.rows,
-    model: Object.entries({
-      ...Object.fromEntries(
-        Object.entries(report.predicted.network).map(([k, v]) => [`network.${k}`, v]),
-      ),
-      ...Object.fromEntries(
-        Object.entries(report.predicted.serviceTimes).map(([k, v]) => [`serviceTimes.${k}`, v]),
-      ),
-    }).map(([parameter, value]) => ({
-      parameter,
-      value: typeof value === 'number' ? value : JSON.stringify(value),
-    })),
+    model: modelRows(report.predicted),
   });
   writeReportFiles(json, `${JSON.stringify(report, null, 2)}\n`, html, page);
+}
+
+/** The loopback model a prediction ran with, a parameter a row (the last run's, for repeats). */
+function modelRows(
+  predicted: ComparisonReport['predicted'] | undefined,
+): { parameter: string; value: string | number }[] {
+  if (predicted === undefined) return [];
+  return Object.entries({
+    ...Object.fromEntries(Object.entries(predicted.network).map(([k, v]) => [`network.${k}`, v])),
+    ...Object.fromEntries(
+      Object.entries(predicted.serviceTimes).map(([k, v]) => [`serviceTimes.${k}`, v]),
+    ),
+  }).map(([parameter, value]) => ({
+    parameter,
+    value: typeof value === 'number' ? value : JSON.stringify(value),
+  }));
 }
 
 function writeReportFiles(json: string, jsonBody: string, html: string, page: string): void {
@@ -179,7 +185,7 @@ export function writeRepeatedComparison(
     ],
     tolerancePercent: report.tolerancePercent,
     rows: report.rows,
-    model: [],
+    model: modelRows(report.runs[report.runs.length - 1]?.predicted),
   });
   writeReportFiles(json, `${JSON.stringify(report, null, 2)}\n`, html, page);
 }
