@@ -7,12 +7,11 @@ import { findCascadeLoop, planGraph, subscriberHops, type ReadonlyRouteGraph } f
 import { changedDemandStreams, TouchedStreams } from './demand-change.ts';
 import { demandKey, describeStream } from './keys.ts';
 import { diffCanonicalPlans } from './transition.ts';
-import { loadsOfCounts, streamCounts } from './loads.ts';
+import { addStreamCounts, loadsOfCounts, streamCounts } from './loads.ts';
 import { hardLimitBps } from './rank.ts';
 import {
   DEFAULT_STREAM_BITRATE_BPS,
   MAX_CASCADE_HOPS,
-  type Route,
   type RoutingHandler,
   type RoutingInput,
   type RoutingPlan,
@@ -147,8 +146,8 @@ function soundAfterChange(
   for (const route of diff.added) touched.add(route);
   for (const route of diff.removed) touched.add(route);
   const counts = new Map(earlier.counts);
-  countLegs(counts, diff.added, 1);
-  countLegs(counts, diff.removed, -1);
+  addStreamCounts(counts, diff.added, 1);
+  addStreamCounts(counts, diff.removed, -1);
   const handlers = handlersById(input);
   const bitrateBps = input.streamBitrateBps ?? DEFAULT_STREAM_BITRATE_BPS;
   if (
@@ -171,23 +170,6 @@ function soundAfterChange(
     streamViolations(graph).length === 0 &&
     undemandedDeliveries(demanded, legs, graph).length === 0;
   return sound ? counts : undefined;
-}
-
-/** Adds `step` to the stream count of every handler each leg runs through. */
-function countLegs(counts: Map<HandlerId, number>, routes: readonly Route[], step: number): void {
-  const bump = (handler: HandlerId): void => {
-    const count = (counts.get(handler) ?? 0) + step;
-    if (count === 0) counts.delete(handler);
-    else counts.set(handler, count);
-  };
-  for (const route of routes) {
-    if (route.type === 'cascade') {
-      bump(route.from);
-      bump(route.to);
-    } else {
-      bump(route.handler);
-    }
-  }
 }
 
 /**

@@ -34,18 +34,32 @@ const homesByPlan = new WeakMap<RoutingPlan, ReadonlyMap<ParticipantId, HandlerI
 /** How many streams each handler receives plus sends under the routes of these lists. */
 export function streamCounts(...lists: readonly Iterable<Route>[]): Map<HandlerId, number> {
   const counts = new Map<HandlerId, number>();
-  const bump = (handler: HandlerId) => counts.set(handler, (counts.get(handler) ?? 0) + 1);
-  for (const routes of lists) {
-    for (const route of routes) {
-      if (route.type === 'cascade') {
-        bump(route.from);
-        bump(route.to);
-      } else {
-        bump(route.handler);
-      }
+  for (const routes of lists) addStreamCounts(counts, routes, 1);
+  return counts;
+}
+
+/**
+ * Adds `step` to the stream count of every handler each route runs through (a cascade: both
+ * ends); a handler whose count comes to 0 is taken out.
+ */
+export function addStreamCounts(
+  counts: Map<HandlerId, number>,
+  routes: Iterable<Route>,
+  step: number,
+): void {
+  const bump = (handler: HandlerId): void => {
+    const count = (counts.get(handler) ?? 0) + step;
+    if (count === 0) counts.delete(handler);
+    else counts.set(handler, count);
+  };
+  for (const route of routes) {
+    if (route.type === 'cascade') {
+      bump(route.from);
+      bump(route.to);
+    } else {
+      bump(route.handler);
     }
   }
-  return counts;
 }
 
 /**

@@ -63,12 +63,8 @@ export class AuthController {
    * milliseconds is not refused a token by the simulation's own start).
    */
   start(running = false): void {
-    this.generatedAtOnce = running;
-    this.tick();
-    this.generatedAtOnce = false;
+    this.apply(this.ring.handle({ type: 'tick' }, this.epochMs()), running);
   }
-
-  private generatedAtOnce = false;
 
   /** Issues a user token for `subject`, or undefined while no key can sign. */
   issue(subject: string): SimToken | undefined {
@@ -99,7 +95,8 @@ export class AuthController {
     this.apply(this.ring.handle({ type: 'tick' }, this.epochMs()));
   }
 
-  private apply(effects: ReturnType<SigningKeyRing<string>['handle']>): void {
+  /** Carries out the ring's effects; `atOnce`: keys it asks for exist now (see `start`). */
+  private apply(effects: ReturnType<SigningKeyRing<string>['handle']>, atOnce = false): void {
     for (const effect of effects) {
       if (effect.type === 'generate_key') {
         const kid = effect.schedule.kid;
@@ -109,8 +106,9 @@ export class AuthController {
               { type: 'key_generated', kid, material: kid, createdAt: this.epochMs() },
               this.epochMs(),
             ),
+            atOnce,
           );
-        if (this.generatedAtOnce) generated();
+        if (atOnce) generated();
         else this.sim.after(KEY_GENERATION_MS * 1000, 'ac.key-generated', this.node.id, generated);
       }
     }
