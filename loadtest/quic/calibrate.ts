@@ -165,33 +165,14 @@ async function scrapeRouteCalls(stack: StackHandle): Promise<Buckets> {
   return histogramBuckets(await scrape(stack.controllerMetricsUrl), 'mc_route_command_seconds');
 }
 
-/** The handlers' route-command histograms now (`mh_route_command_seconds`), one per handler. */
-async function scrapeRouteCommands(urls: readonly string[]): Promise<Buckets[]> {
-  return Promise.all(
-    urls.map(async (url) => histogramBuckets(await scrape(url), 'mh_route_command_seconds')),
-  );
+/** Histogram `name` of each handler now, one per handler. */
+async function handlerHistograms(urls: readonly string[], name: string): Promise<Buckets[]> {
+  return Promise.all(urls.map(async (url) => histogramBuckets(await scrape(url), name)));
 }
 
-/** Datagrams every handler has received so far (`mh_datagrams_in_total`, summed). */
-async function datagramsIn(urls: readonly string[]): Promise<number> {
-  const each = await Promise.all(
-    urls.map(async (url) => (await scrape(url)).get('mh_datagrams_in_total') ?? 0),
-  );
-  return each.reduce((sum, n) => sum + n, 0);
-}
-
-/** The most resident memory (bytes) any of the handlers holds now (its process metrics). */
-async function handlersResidentBytes(urls: readonly string[]): Promise<number> {
-  const each = await Promise.all(
-    urls.map(async (url) => (await scrape(url)).get('mh_process_resident_memory_bytes') ?? 0),
-  );
-  return Math.max(0, ...each);
-}
-
-async function scrapeForwarding(urls: readonly string[]): Promise<Buckets[]> {
-  return Promise.all(
-    urls.map(async (url) => histogramBuckets(await scrape(url), 'mh_forwarding_latency_seconds')),
-  );
+/** Series `name` of each handler now (0 where it has none), one per handler. */
+async function handlerValues(urls: readonly string[], name: string): Promise<number[]> {
+  return Promise.all(urls.map(async (url) => (await scrape(url)).get(name) ?? 0));
 }
 
 /** Measures the unit costs on a running stack (see the module comment); leaves it idle. */
@@ -201,6 +182,7 @@ export async function calibrateOnStack(
   say: (line: string) => void = () => undefined,
 ): Promise<CalibrationReport> {
   const loadAverage = loadavg()[0] ?? 0;
+  const handlerUrls = stack.handlerMetricsUrls;
   const size = Math.max(2, Math.min(MAX_MEMBERS, plan.participantsPerMeeting));
   const meetingCount = Math.max(1, Math.min(MAX_MEETINGS, plan.meetings));
   const short = plan.durationSeconds < SHORT_SCENARIO_SECONDS;
@@ -250,8 +232,8 @@ export async function calibrateOnStack(
       const counted = round >= WARM_UP_ROUNDS;
       if (round === WARM_UP_ROUNDS) {
         routeCallsBefore = await scrapeRouteCalls(stack);
-        routeCommandsBefore = await scrapeRouteCommands(stack.handlerMetricsUrls);
-        datagramsBefore = await datagramsIn(stack.handlerMetricsUrls);
+        routeCommandsBefore = await handlerHistograms(handlerUrls, 'mh_route_command_seconds');
+        datagramsBefore = sum(await handlerValues(handlerUrls, 'mh_datagrams_in_total'));
       }
       if (round > 0) {
         // Everyone leaves before the next round: its joins find the meetings empty again.
@@ -294,10 +276,11 @@ export async function calibrateOnStack(
         }
       }
     }
-    const datagramsDuringJoins = (await datagramsIn(stack.handlerMetricsUrls)) - datagramsBefore;
+    const datagramsDuringJoins =
+      sum(await handlerValues(handlerUrls, 'mh_datagrams_in_total')) - datagramsBefore;
     const routeCalls = bucketDelta(routeCallsBefore, await scrapeRouteCalls(stack));
     const routeCommands = mergeBuckets(
-      (await scrapeRouteCommands(stack.handlerMetricsUrls)).map((after, i) =>
+      (await handlerHistograms(handlerUrls, 'mh_route_command_seconds')).map((after, i) =>
         bucketDelta(routeCommandsBefore?.[i], after),
       ),
     );
@@ -339,43 +322,25 @@ export async function calibrateOnStack(
     );
 
     // The media run: every calibration member publishing at the scenario's rate and size.
-    // Each publisher at its own phase (`publisherPhases`).
-    clearInterval(liveTicker);
-    live.length = 0;
+    // Each publisher at its own phase (`publisherPhases`), by the joins' publishing ticker.
     const phases = publisherPhases(sessions.flat().length, frameMs);
-    const publishers = sessions.flat().map((s, i) => ({
-      camera: cameraOf(s),
-      offsetMs: phases[i] ?? 0,
-      sent: 1,
-    }));
     const start = performance.now();
-    let before: Buckets[] | undefined;
-    let scraping: Promise<void> | undefined;
-    await new Promise<void>((resolve) => {
-      const tick = setInterval(() => {
-        const now = performance.now();
-        for (const publisher of publishers) {
-          const due = framesDue(now - start, publisher.offsetMs, frameMs);
-          for (; publisher.sent < due; publisher.sent++) {
-            const n = publisher.sent;
-            publisher.camera.publish(sframePayload(1n, BigInt(n), frame), { keyframe: n === 0 });
-          }
-        }
-        if (scraping === undefined && now - start >= MEDIA_WARM_UP_MS) {
-          scraping = scrapeForwarding(stack.handlerMetricsUrls).then((b) => {
-            before = b;
-          });
-        }
-        if (now - start >= MEDIA_WARM_UP_MS + mediaMs) {
-          clearInterval(tick);
-          resolve();
-        }
-      }, 5);
-    });
-    await scraping;
+    live.splice(
+      0,
+      live.length,
+      ...sessions.flat().map((s, i) => ({
+        camera: cameraOf(s),
+        startMs: start + (phases[i] ?? 0),
+        sent: 1,
+      })),
+    );
+    await sleep(MEDIA_WARM_UP_MS);
+    const before = await handlerHistograms(handlerUrls, 'mh_forwarding_latency_seconds');
+    await sleep(mediaMs);
+    clearInterval(liveTicker);
     await sleep(200);
-    const after = await scrapeForwarding(stack.handlerMetricsUrls);
-    const buckets = mergeBuckets(after.map((a, i) => bucketDelta(before?.[i], a)));
+    const after = await handlerHistograms(handlerUrls, 'mh_forwarding_latency_seconds');
+    const buckets = mergeBuckets(after.map((a, i) => bucketDelta(before[i], a)));
     const datagrams = buckets.cumulative[buckets.cumulative.length - 1] ?? 0;
     const forwarding = distributionOf(buckets);
     if (forwarding.length === 0) throw new Error('calibration: no datagram forwarded');
@@ -385,7 +350,10 @@ export async function calibrateOnStack(
     );
     // A killed handler is heard dead once its host has freed its memory: a throwaway process
     // holding what the handlers hold now, killed a few times.
-    const residentBytes = await handlersResidentBytes(stack.handlerMetricsUrls);
+    const residentBytes = Math.max(
+      0,
+      ...(await handlerValues(handlerUrls, 'mh_process_resident_memory_bytes')),
+    );
     const teardown = await measureTeardown(residentBytes, TEARDOWN_ROUNDS);
     say(
       `calibration: a killed process holding ${(residentBytes / 2 ** 20).toFixed(0)} MiB (the handlers' most) closes its connections ${median(teardown)} ms after the kill`,
@@ -457,6 +425,8 @@ export function writeCalibration(report: CalibrationReport, path: string): void 
   mkdirSync(dirname(path), { recursive: true });
   writeFileSync(path, `${JSON.stringify(report, null, 2)}\n`);
 }
+
+const sum = (values: readonly number[]) => values.reduce((total, v) => total + v, 0);
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
