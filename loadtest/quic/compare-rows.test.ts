@@ -75,6 +75,7 @@ function measured(factor: number, failoverMs: number | null): StackResult {
             told: [],
             noticedMs: [],
             residentBytes: null,
+            exitedMs: null,
           },
   };
 }
@@ -93,6 +94,23 @@ describe('predicted vs measured', () => {
       arrivals: 'even',
       joinSpreadSeconds: plan.rampSeconds,
     });
+  });
+
+  it('predicts each row as the median over the seeds it is given', () => {
+    const seeds = [prediction, predict(plan, undefined, 2), predict(plan, undefined, 3)];
+    const x = measured(1, 80);
+    const alone = seeds.map((p) => comparisonRows(plan, p, x));
+    const together = comparisonRows(plan, seeds, x);
+    const median = (values: number[]) => [...values].sort((a, b) => a - b)[1];
+    let differing = 0;
+    together.forEach((row, i) => {
+      const each = alone.map((rows) => rows[i]?.predicted as number);
+      if (new Set(each).size > 1) differing++;
+      expect(row.predicted, row.name).toBe(median(each));
+      expect(row.measured).toBe(alone[0]?.[i]?.measured);
+    });
+    // The seeds draw other phases and service times: some rows differ between them.
+    expect(differing).toBeGreaterThan(2);
   });
 
   it('marks rows within 10 % and explains the others by their model parameter', () => {
@@ -134,12 +152,13 @@ describe('predicted vs measured', () => {
       told: [[{ ms: 30, handler: 'load-mh-2' }], [{ ms: 34, handler: 'load-mh-2' }]],
       moves: [[{ ms: 50, handler: 'load-mh-2' }], [{ ms: 52, handler: 'load-mh-2' }]],
       residentBytes: 200 * 2 ** 20,
+      exitedMs: 19.5,
     };
     const rows = comparisonRows(plan, prediction, { ...base, failover });
     const explanation = rows.find((r) => r.name.startsWith('failover'))?.explanation ?? '';
     expect(explanation).toContain('measured 80.000 ms (2 members; medians from the kill:');
     expect(explanation).toMatch(
-      /noticed the loss 2\d\.\d{3} ms, told to move 3\d\.\d{3} ms, new session up 5\d\.\d{3} ms, first frame there [678]\d\.\d{3} ms; the killed handler held 200 MiB at its last scrape/,
+      /noticed the loss 2\d\.\d{3} ms, told to move 3\d\.\d{3} ms, new session up 5\d\.\d{3} ms, first frame there [678]\d\.\d{3} ms; the killed handler held 200 MiB at its last scrape and its exit reached its parent 19\.500 ms after the kill/,
     );
   });
 

@@ -31,13 +31,61 @@ type Row = Pick<ComparisonRow, 'name' | 'unit' | 'predicted' | 'measured'> & {
   readonly missing?: string;
 };
 
-/** The rows of the comparison. */
+/**
+ * The rows of the comparison. With several predictions (the same model under several seeds),
+ * each row's predicted value is their median: one seed's value is one draw of the model's random
+ * phases and service times over a handful of joins, as one run's measurement is of the stack's,
+ * and the median of a few seeds is the model's own expectation for that row.
+ */
 export function comparisonRows(
+  plan: LoadPlan,
+  prediction: Prediction | readonly Prediction[],
+  measured: StackResult,
+  calibration?: LoopbackCalibration,
+): ComparisonRow[] {
+  const predictions: readonly Prediction[] = Array.isArray(prediction)
+    ? prediction
+    : [prediction as Prediction];
+  const each = predictions.map((p) => rowDefinitions(plan, p, measured, calibration));
+  const rows = (each[0] ?? []).map((row, i) => ({
+    ...row,
+    predicted: medianOrNull(each.map((defs) => defs[i]?.predicted ?? null)),
+  }));
+  return rows.map((row) => {
+    const difference = differencePercent(row.predicted, row.measured);
+    const within = difference !== null && Math.abs(difference) <= EXPLAIN_OVER_PERCENT;
+    let explanation: string | null = null;
+    if (row.predicted === null || row.measured === null) {
+      explanation =
+        row.missing ??
+        `${row.predicted === null ? 'no prediction' : 'not measured'} in this run (too few samples)`;
+    } else if (difference === null) {
+      explanation =
+        row.predicted === row.measured
+          ? null
+          : `the simulator predicts 0: ${row.off(0, row.measured)}`;
+    } else if (!within) {
+      explanation = row.off(row.predicted, row.measured);
+    }
+    return {
+      name: row.name,
+      unit: row.unit,
+      predicted: row.predicted,
+      measured: row.measured,
+      differencePercent: difference === null ? null : round(difference),
+      within: within || (row.predicted !== null && row.predicted === row.measured),
+      explanation,
+    };
+  });
+}
+
+/** Each row of the comparison for one prediction. */
+function rowDefinitions(
   plan: LoadPlan,
   prediction: Prediction,
   measured: StackResult,
   calibration?: LoopbackCalibration,
-): ComparisonRow[] {
+): Row[] {
   const { report, scenario } = prediction;
   const times = scenario.serviceTimes;
   const accessMs = scenario.network.clientAccessMs + scenario.network.intraRegionMs;
@@ -176,32 +224,7 @@ export function comparisonRows(
       ...(handlerCrashFree(plan) ? { missing: 'the scenario has no handler-crash fault' } : {}),
     },
   ];
-  return rows.map((row) => {
-    const difference = differencePercent(row.predicted, row.measured);
-    const within = difference !== null && Math.abs(difference) <= EXPLAIN_OVER_PERCENT;
-    let explanation: string | null = null;
-    if (row.predicted === null || row.measured === null) {
-      explanation =
-        row.missing ??
-        `${row.predicted === null ? 'no prediction' : 'not measured'} in this run (too few samples)`;
-    } else if (difference === null) {
-      explanation =
-        row.predicted === row.measured
-          ? null
-          : `the simulator predicts 0: ${row.off(0, row.measured)}`;
-    } else if (!within) {
-      explanation = row.off(row.predicted, row.measured);
-    }
-    return {
-      name: row.name,
-      unit: row.unit,
-      predicted: row.predicted,
-      measured: row.measured,
-      differencePercent: difference === null ? null : round(difference),
-      within: within || (row.predicted !== null && row.predicted === row.measured),
-      explanation,
-    };
-  });
+  return rows;
 }
 
 function handlerCrashFree(plan: LoadPlan): boolean {
@@ -256,7 +279,7 @@ function measuredChain(failover: StackFailover | null | undefined): string {
   const held =
     failover.residentBytes === null
       ? ''
-      : `; the killed handler held ${(failover.residentBytes / 2 ** 20).toFixed(0)} MiB at its last scrape`;
+      : `; the killed handler held ${(failover.residentBytes / 2 ** 20).toFixed(0)} MiB at its last scrape${failover.exitedMs === null || failover.exitedMs === undefined ? '' : ` and its exit reached its parent ${failover.exitedMs.toFixed(3)} ms after the kill`}`;
   if (known.length === 0) return held;
   const ms3 = (ms: number | null) => (ms ?? 0).toFixed(3);
   return `; medians from the kill: ${known.map(([stage, ms]) => `${stage} ${ms3(ms)} ms`).join(', ')}${held}`;

@@ -13,8 +13,12 @@
  * reports/load-compare-<name>.json (the rows, the calibration, the model, both runs),
  * reports/load-compare-<name>.html and reports/loopback-calibration.json.
  *
- * With `--runs n` (2 to 5) the whole comparison (stack, calibration, prediction under seed k,
- * scenario) runs n times, one after another, and the rows printed and written are the medians of
+ * The simulator predicts under `--seeds n` seeds (default 9, about 0.2 s each) and each row's
+ * predicted value is their median: one seed is one draw of the model's random phases and
+ * service times over the scenario's few joins, as one run is of the stack's.
+ *
+ * With `--runs n` (2 to 5) the whole comparison (stack, calibration, prediction under seeds of
+ * its own, scenario) runs n times, one after another, and the rows printed and written are the medians of
  * the runs' (`combineRuns`), each run's own rows kept in the JSON under `runs`.
  *
  * Exit status: 0 done, 2 bad usage or a scenario too large for the machine (nothing started).
@@ -54,7 +58,10 @@ export interface ComparisonReport {
     CalibrationReport | { readonly calibration: LoopbackCalibration; readonly readFrom: string };
   /** The simulator's side: the loopback model it ran with, its report and its failover. */
   readonly predicted: {
+    /** The first seed's: its trace hash, model, report and failover are the ones kept. */
     readonly seed: number;
+    /** Every seed the rows' predicted values are the median over. */
+    readonly seeds: readonly number[];
     readonly traceHash: string;
     readonly network: Prediction['scenario']['network'];
     readonly serviceTimes: Prediction['scenario']['serviceTimes'];
@@ -77,6 +84,10 @@ export interface RepeatedComparisonReport {
 
 /** Most runs `--runs` takes: each is a whole comparison (about a minute for `basic`). */
 export const MAX_RUNS = 5;
+/** Seeds the simulator predicts each run under unless `--seeds` says (about 0.2 s each). */
+export const PREDICTION_SEEDS = 9;
+/** Most seeds `--seeds` takes. */
+export const MAX_SEEDS = 32;
 
 /**
  * Runs both sides of the comparison for `plan`: the calibration on the stack (unless
@@ -88,26 +99,33 @@ export async function compare(
   options: {
     readonly onProgress?: (line: string) => void;
     readonly calibration?: { readonly calibration: LoopbackCalibration; readonly readFrom: string };
-    /** The simulator's seed (the k-th of repeated runs takes seed k). */
-    readonly seed?: number;
+    /**
+     * The simulator's seeds (default [1]): it predicts under each, and each row's predicted
+     * value is their median (`comparisonRows`).
+     */
+    readonly seeds?: readonly number[];
   } = {},
 ): Promise<ComparisonReport> {
   const say = options.onProgress ?? (() => undefined);
   let calibration: ComparisonReport['calibration'] | undefined = options.calibration;
-  let prediction: Prediction | undefined;
+  let predictions: Prediction[] = [];
+  const seeds = options.seeds === undefined || options.seeds.length === 0 ? [1] : options.seeds;
   const measured = await runAgainstStack(plan, {
     onProgress: say,
     beforeScenario: async (stack) => {
       calibration ??= await calibrateOnStack(stack, plan, say);
-      prediction = predict(plan, calibration.calibration, options.seed ?? 1, stack.names);
+      const model = calibration.calibration;
+      predictions = seeds.map((seed) => predict(plan, model, seed, stack.names));
+      const wall = predictions.reduce((sum, p) => sum + p.report.wallSeconds, 0);
       say(
-        `simulated ${plan.durationSeconds} s in ${prediction.report.wallSeconds} s (seed ${options.seed ?? 1}, calibrated loopback model); now the scenario on the stack (${plan.durationSeconds} s)...`,
+        `simulated ${plan.durationSeconds} s under ${seedsText(seeds)} in ${wall.toFixed(3)} s (calibrated loopback model); now the scenario on the stack (${plan.durationSeconds} s)...`,
       );
     },
   });
+  const prediction = predictions[0];
   if (prediction === undefined || calibration === undefined)
     throw new Error('the stack stopped before the prediction');
-  const rows = comparisonRows(plan, prediction, measured, calibration.calibration);
+  const rows = comparisonRows(plan, predictions, measured, calibration.calibration);
   return {
     scenario: plan.name,
     tolerancePercent: EXPLAIN_OVER_PERCENT,
@@ -116,6 +134,7 @@ export async function compare(
     calibration,
     predicted: {
       seed: prediction.report.seed,
+      seeds: [...seeds],
       traceHash: prediction.report.traceHash,
       network: prediction.scenario.network,
       serviceTimes: prediction.scenario.serviceTimes,
@@ -127,12 +146,18 @@ export async function compare(
   };
 }
 
+function seedsText(seeds: readonly number[]): string {
+  return seeds.length === 1
+    ? `seed ${seeds[0]}`
+    : `${seeds.length} seeds (${seeds[0]}-${seeds[seeds.length - 1]})`;
+}
+
 /** Writes the JSON and the HTML of a comparison; returns their paths. */
 export function writeComparison(report: ComparisonReport, json: string, html: string): void {
   const page = renderPredictedMeasuredHtml({
     title: `Dark Tower: simulator vs local stack, ${report.scenario}`,
     about: [
-      `Predicted: the simulator, seed ${report.predicted.seed}, loopback model calibrated ${report.calibration.calibration.measuredAt} (load average ${report.calibration.calibration.loadAverage}; ${'readFrom' in report.calibration ? `read from ${report.calibration.readFrom}` : report.calibration.calibration.source}), trace hash ${report.predicted.traceHash}.`,
+      `Predicted: the simulator, ${seedsText(report.predicted.seeds)} (each row the median over them; the model, trace hash and report of seed ${report.predicted.seed}), loopback model calibrated ${report.calibration.calibration.measuredAt} (load average ${report.calibration.calibration.loadAverage}; ${'readFrom' in report.calibration ? `read from ${report.calibration.readFrom}` : report.calibration.calibration.source}), trace hash ${report.predicted.traceHash}.`,
       `Measured: AC, GC, a Meeting Controller and ${report.measured.handlers.length} Media Handlers on loopback, started ${report.measured.startedAt}, ${report.measured.wallSeconds} s; ${report.measured.joins.joined} of ${report.measured.joins.attempted} members joined through the controller; machine load average ${report.measured.loadAverage.atStart} at the first join, ${report.measured.loadAverage.atEnd} at the end.`,
     ],
     tolerancePercent: report.tolerancePercent,
@@ -177,10 +202,10 @@ export function writeRepeatedComparison(
   const page = renderPredictedMeasuredHtml({
     title: `Dark Tower: simulator vs local stack, ${report.scenario}, ${report.runs.length} runs`,
     about: [
-      `Each row: the median of ${report.runs.length} runs, each a whole comparison (its own stack, calibration, prediction under seed k and scenario), one after another.`,
+      `Each row: the median of ${report.runs.length} runs, each a whole comparison (its own stack, calibration, prediction under seeds of its own and scenario), one after another.`,
       ...report.runs.map(
         (run, k) =>
-          `Run ${k + 1}: ${run.within} of ${run.rows.length} rows within ${run.tolerancePercent} %; seed ${run.predicted.seed}, trace hash ${run.predicted.traceHash}; machine load average ${run.measured.loadAverage.atStart}-${run.measured.loadAverage.atEnd}; ${run.measured.failover?.members ?? 0} members on the killed handler (${run.predicted.failover?.members ?? 0} in the simulator).`,
+          `Run ${k + 1}: ${run.within} of ${run.rows.length} rows within ${run.tolerancePercent} %; ${seedsText(run.predicted.seeds)}, trace hash ${run.predicted.traceHash} (seed ${run.predicted.seed}); machine load average ${run.measured.loadAverage.atStart}-${run.measured.loadAverage.atEnd}; ${run.measured.failover?.members ?? 0} members on the killed handler (${run.predicted.failover?.members ?? 0} in the simulator).`,
       ),
     ],
     tolerancePercent: report.tolerancePercent,
@@ -197,26 +222,44 @@ export function parseCompareArguments(args: readonly string[]):
       readonly name: string;
       readonly calibration?: string;
       readonly runs: number;
+      readonly seeds: number;
     }
   | { readonly ok: false } {
   const [name, ...rest] = args;
   if (name === undefined || name.startsWith('-')) return { ok: false };
   let calibration: string | undefined;
   let runs = 1;
+  let seeds = PREDICTION_SEEDS;
+  let seedsGiven = false;
+  let runsGiven = false;
   for (let i = 0; i < rest.length; i += 2) {
     const flag = rest[i];
     const value = rest[i + 1];
     if (value === undefined) return { ok: false };
     if (flag === '--calibration' && calibration === undefined) calibration = value;
-    else if (flag === '--runs' && /^[1-9]\d*$/.test(value) && Number(value) <= MAX_RUNS)
+    else if (
+      flag === '--runs' &&
+      !runsGiven &&
+      /^[1-9]\d*$/.test(value) &&
+      Number(value) <= MAX_RUNS
+    ) {
       runs = Number(value);
-    else return { ok: false };
+      runsGiven = true;
+    } else if (
+      flag === '--seeds' &&
+      !seedsGiven &&
+      /^[1-9]\d*$/.test(value) &&
+      Number(value) <= MAX_SEEDS
+    ) {
+      seeds = Number(value);
+      seedsGiven = true;
+    } else return { ok: false };
   }
-  return { ok: true, name, runs, ...(calibration === undefined ? {} : { calibration }) };
+  return { ok: true, name, runs, seeds, ...(calibration === undefined ? {} : { calibration }) };
 }
 
 async function main(): Promise<number> {
-  const usage = `usage: npm run load:compare -- <scenario name in loadtest/quic/scenarios or file> [--calibration <file from npm run load:calibrate>] [--runs <1-${MAX_RUNS}>]`;
+  const usage = `usage: npm run load:compare -- <scenario name in loadtest/quic/scenarios or file> [--calibration <file from npm run load:calibrate>] [--runs <1-${MAX_RUNS}>] [--seeds <1-${MAX_SEEDS}>, default ${PREDICTION_SEEDS}]`;
   const args = parseCompareArguments(process.argv.slice(2));
   if (!args.ok) {
     console.error(usage);
@@ -241,7 +284,8 @@ async function main(): Promise<number> {
     if (args.runs > 1) console.log(`run ${k} of ${args.runs}`);
     const report = await compare(read.plan, {
       onProgress: (line) => console.log(line),
-      seed: k,
+      // Run k predicts under seeds of its own: (k - 1) * n + 1 to k * n.
+      seeds: Array.from({ length: args.seeds }, (_, i) => (k - 1) * args.seeds + i + 1),
       ...(given === undefined ? {} : { calibration: given }),
     });
     console.log(renderComparisonRows(read.plan.name, report.rows));

@@ -99,6 +99,11 @@ export interface StackFailover {
    * scraped): its host frees that before it closes the connections (teardown.ts).
    */
   readonly residentBytes: number | null;
+  /**
+   * Kill to the killed process's exit as the load process (its parent) heard it (ms; null: not
+   * heard within the run): the kernel has freed its memory and closed its sockets by then.
+   */
+  readonly exitedMs: number | null;
 }
 
 export interface StackHandlerResult {
@@ -493,6 +498,7 @@ export async function runAgainstStack(
     let victim: RunningHandler | undefined;
     let onVictim: Member[] = [];
     let victimResident: number | undefined;
+    let victimExitedAt: number | undefined;
     if (crash !== undefined) {
       const wait = t0 + crash.atSeconds * 1000 - performance.now();
       if (wait > 0) await sleep(wait);
@@ -505,6 +511,7 @@ export async function runAgainstStack(
         victimResident = victim.last?.get('mh_process_resident_memory_bytes');
         killedAt = performance.now();
         victim.killedAt = killedAt;
+        victim.child.once('exit', () => (victimExitedAt = performance.now()));
         victim.child.kill('SIGKILL');
         say(`killed ${victim.id} at ${elapsed().toFixed(1)} s (${onVictim.length} members on it)`);
       }
@@ -533,6 +540,7 @@ export async function runAgainstStack(
         members: onVictim.length,
         killToFirstFrameMs: times,
         residentBytes: victimResident ?? null,
+        exitedMs: victimExitedAt === undefined ? null : round(victimExitedAt - at),
         maxMs: all && times.length > 0 ? Math.max(...(times as number[])) : null,
         moves: onVictim.map((m) =>
           m.moves

@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { MAX_TEARDOWN_BYTES, measureTeardown, measureTeardownOnce } from './teardown.ts';
+import {
+  MAX_TEARDOWN_BYTES,
+  measureTeardown,
+  measureTeardownOnce,
+  startHolder,
+} from './teardown.ts';
 
 describe('a killed process’s teardown', () => {
   it('is timed from the kill to its connection closing, once per round', async () => {
@@ -18,6 +23,14 @@ describe('a killed process’s teardown', () => {
     const holding = Math.min(...(await measureTeardown(256 * 2 ** 20, 3)));
     // About 15 ms more for 256 MiB on these machines; a few ms tells it from noise.
     expect(holding - empty).toBeGreaterThan(4);
+  });
+
+  it('holds its memory as V8 heap, as a service does (the kernel frees a heap more slowly)', async () => {
+    const holder = await startHolder(128 * 2 ** 20);
+    holder.child.kill('SIGKILL');
+    // An empty Node process uses a few MiB of heap (buffers live outside it); half of 128 MiB
+    // resident is base and heap committed but not in use.
+    expect(holder.heapBytes).toBeGreaterThan(32 * 2 ** 20);
   });
 
   it('holds at most its bound, and nothing for a negative size', async () => {
