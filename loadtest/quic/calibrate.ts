@@ -29,7 +29,7 @@ import { randomUUID } from 'node:crypto';
 import { WebSocket } from 'ws';
 import { createMeeting, MeetingSession, type JoinStage } from '../../client/meeting/index.ts';
 import { sframePayload, type WebSocketConstructor } from '../../client/media/index.ts';
-import type { LoopbackCalibration } from '../../sim/scenario/loopback.ts';
+import type { ForwardingAtLoad, LoopbackCalibration } from '../../sim/scenario/loopback.ts';
 import { readLoadScenario } from './run.ts';
 import type { LoadPlan } from './scenario.ts';
 import { measuredLatency, runAgainstStack, type StackHandle } from './stack-run.ts';
@@ -163,6 +163,40 @@ async function scrape(url: string): Promise<MetricSeries> {
 /** The controller's route-call histogram now (`mc_route_command_seconds`). */
 async function scrapeRouteCalls(stack: StackHandle): Promise<Buckets> {
   return histogramBuckets(await scrape(stack.controllerMetricsUrl), 'mc_route_command_seconds');
+}
+
+const FORWARDING = 'mh_forwarding_latency_seconds';
+
+/** Fewest datagrams a handler's window needs to give a point of `forwardingByLoad`. */
+export const MIN_POINT_DATAGRAMS = 200;
+
+/**
+ * The forwarding time by handler load from each handler's window of the media run (its
+ * histogram over the window and its utilisation at the end): one point per window with at least
+ * MIN_POINT_DATAGRAMS datagrams, in increasing utilisation (windows at one utilisation, to 0.1 %,
+ * merged).
+ */
+export function forwardingByLoad(
+  windows: readonly { readonly buckets: Buckets; readonly utilisation: number }[],
+): ForwardingAtLoad[] {
+  const byUtilisation = new Map<number, Buckets[]>();
+  for (const w of windows) {
+    const count = w.buckets.cumulative[w.buckets.cumulative.length - 1] ?? 0;
+    if (count < MIN_POINT_DATAGRAMS || !(w.utilisation >= 0)) continue;
+    const at = Math.round(w.utilisation * 1000) / 1000;
+    byUtilisation.set(at, [...(byUtilisation.get(at) ?? []), w.buckets]);
+  }
+  return [...byUtilisation.entries()]
+    .sort(([a], [b]) => a - b)
+    .map(([utilisation, all]) => {
+      const buckets = mergeBuckets(all);
+      return {
+        utilisation,
+        forwarding: distributionOf(buckets),
+        medianMs: Math.round((histogramPercentile(buckets, 50) ?? 0) * 1e7) / 1e4,
+        datagrams: buckets.cumulative[buckets.cumulative.length - 1] ?? 0,
+      };
+    });
 }
 
 /** Histogram `name` of each handler now, one per handler. */
@@ -325,22 +359,35 @@ export async function calibrateOnStack(
     // Each publisher at its own phase (`publisherPhases`), by the joins' publishing ticker.
     const phases = publisherPhases(sessions.flat().length, frameMs);
     const start = performance.now();
-    live.splice(
-      0,
-      live.length,
-      ...sessions.flat().map((s, i) => ({
-        camera: cameraOf(s),
-        startMs: start + (phases[i] ?? 0),
-        sent: 1,
-      })),
-    );
-    await sleep(MEDIA_WARM_UP_MS);
-    const before = await handlerHistograms(handlerUrls, 'mh_forwarding_latency_seconds');
-    await sleep(mediaMs);
+    const everyone = sessions.flat().map((s, i) => ({
+      camera: cameraOf(s),
+      startMs: start + (phases[i] ?? 0),
+      sent: 1,
+    }));
+    live.splice(0, live.length, ...everyone);
+    const window = async () => {
+      await sleep(MEDIA_WARM_UP_MS);
+      const before = await handlerHistograms(handlerUrls, FORWARDING);
+      await sleep(mediaMs);
+      const after = await handlerHistograms(handlerUrls, FORWARDING);
+      const utilisation = await handlerValues(handlerUrls, 'mh_utilisation');
+      return after.map((a, i) => ({
+        buckets: bucketDelta(before[i], a),
+        utilisation: utilisation[i] ?? 0,
+      }));
+    };
+    const full = await window();
+    // Then every other publisher alone: each handler at about half its load, for the forwarding
+    // time's dependence on it (a handler forwarding fewer datagrams a second takes longer on
+    // each).
+    live.splice(0, live.length, ...everyone.filter((_, i) => i % 2 === 0));
+    const half = await window();
     clearInterval(liveTicker);
-    await sleep(200);
-    const after = await handlerHistograms(handlerUrls, 'mh_forwarding_latency_seconds');
-    const buckets = mergeBuckets(after.map((a, i) => bucketDelta(before[i], a)));
+    const buckets = mergeBuckets(full.map((h) => h.buckets));
+    const byLoad = forwardingByLoad([...full, ...half]);
+    say(
+      `calibration: forwarding by handler load: ${byLoad.map((p) => `${(p.utilisation * 100).toFixed(1)} % ${p.medianMs.toFixed(4)} ms (${p.datagrams})`).join(', ')}`,
+    );
     const datagrams = buckets.cumulative[buckets.cumulative.length - 1] ?? 0;
     const forwarding = distributionOf(buckets);
     if (forwarding.length === 0) throw new Error('calibration: no datagram forwarded');
@@ -375,6 +422,7 @@ export async function calibrateOnStack(
         moveSessionMs: median(reconnect),
         forwarding,
         forwardingMedianMs: Math.round(medianSeconds * 1e7) / 1e4,
+        ...(byLoad.length === 0 ? {} : { forwardingByLoad: byLoad }),
         processTeardownMs: median(teardown),
         moveTokenMs: median(moveTokens),
         ...(routeCallMs === undefined ? {} : { routeCallMs }),

@@ -10,7 +10,13 @@ import {
   LOOPBACK_SERVICE_TIMES,
   type LoopbackCalibration,
 } from '../../sim/scenario/loopback.ts';
-import { distributionOf, framesDue, publisherPhases } from './calibrate.ts';
+import {
+  distributionOf,
+  forwardingByLoad,
+  framesDue,
+  MIN_POINT_DATAGRAMS,
+  publisherPhases,
+} from './calibrate.ts';
 import {
   combineRuns,
   comparisonRows,
@@ -259,6 +265,32 @@ describe('the calibrated loopback model', () => {
     expect(p99 / quantileOf(calibration.forwarding, 0.99)).toBeCloseTo(1, 1);
   });
 
+  it("draws each datagram's forwarding time at its handler's load when the calibration has it", () => {
+    // Without the stack's names the basic scenario's handlers carry two meetings each (31 % of
+    // capacity) until the kill, then the survivor all four (61 %): two thirds of the datagrams
+    // at 31 %, a third at 61 %. Made-up points tell the two loads apart: one time up to 40 %,
+    // another from 41 %.
+    const constant = (ms: number) => [
+      { upToMs: ms, fraction: 0 },
+      { upToMs: ms, fraction: 1 },
+    ];
+    const byLoad = (from: number, low: number, high: number) =>
+      predict(plan, {
+        ...calibration,
+        forwardingByLoad: [
+          { utilisation: from, forwarding: constant(low), medianMs: low, datagrams: 900 },
+          { utilisation: from + 0.01, forwarding: constant(high), medianMs: high, datagrams: 900 },
+        ],
+      }).report.latency.forwarding;
+    const split = byLoad(0.4, 0.01, 0.2);
+    expect(split.p50Ms).toBeCloseTo(0.01, 3);
+    expect(split.p99Ms).toBeCloseTo(0.2, 3);
+    // Every handler below the first point, or past the second.
+    expect(byLoad(0.7, 0.2, 0.01).p99Ms).toBeCloseTo(0.2, 3);
+    expect(byLoad(0.7, 0.2, 0.01).p50Ms).toBeCloseTo(0.2, 3);
+    expect(byLoad(0.01, 0.2, 0.01).p99Ms).toBeCloseTo(0.01, 3);
+  });
+
   it('models the failover step by step and is deterministic', () => {
     const failover = calibrated.failover?.maxMs ?? NaN;
     // At least: the new session (handshake and hello) of each member moved, one at a time.
@@ -348,6 +380,38 @@ describe('the calibrated loopback model', () => {
       { upToMs: 0.25, fraction: 1 },
     ]);
     expect(distributionOf({ bounds: [0.001, Infinity], cumulative: [0, 0] })).toEqual([]);
+  });
+
+  it("gives the forwarding time by load from the handlers' windows, enough datagrams each", () => {
+    const bounds = [0.000_025, 0.000_05, 0.000_1, Infinity];
+    const window = (utilisation: number, counts: [number, number, number]) => {
+      const cumulative = [counts[0], counts[0] + counts[1], counts[0] + counts[1] + counts[2]];
+      return {
+        utilisation,
+        buckets: { bounds, cumulative: [...cumulative, cumulative[2] as number] },
+      };
+    };
+    const points = forwardingByLoad([
+      window(0.461, [0, 1800, 0]),
+      window(0.0769, [0, 100, MIN_POINT_DATAGRAMS]),
+      // Too few datagrams to say anything: left out.
+      window(0.03, [0, 0, MIN_POINT_DATAGRAMS - 1]),
+      window(0.1534, [0, 300, 300]),
+      // Two handlers at one load (to 0.1 %): one point of both.
+      window(0.1536, [0, 0, 600]),
+    ]);
+    expect(points.map((p) => p.utilisation)).toEqual([0.077, 0.153, 0.154, 0.461]);
+    expect(points.map((p) => p.datagrams)).toEqual([300, 600, 600, 1800]);
+    const merged = forwardingByLoad([window(0.1534, [0, 300, 300]), window(0.1531, [0, 0, 600])]);
+    expect(merged).toHaveLength(1);
+    expect(merged[0]?.datagrams).toBe(1200);
+    expect(merged[0]?.forwarding).toEqual([
+      { upToMs: 0.025, fraction: 0 },
+      { upToMs: 0.05, fraction: 0.25 },
+      { upToMs: 0.1, fraction: 1 },
+    ]);
+    // Slower at the lower load, as measured.
+    expect(points[0]?.medianMs).toBeGreaterThan(points[3]?.medianMs ?? Infinity);
   });
 
   it("spreads the media run's publishers over one frame interval, each sending at its phase", () => {

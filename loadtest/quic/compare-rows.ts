@@ -109,10 +109,13 @@ function rowDefinitions(
   const load = `machine load average ${measured.loadAverage.atStart}-${measured.loadAverage.atEnd} during the scenario${calibration === undefined ? '' : `, ${calibration.loadAverage} at the calibration`}`;
   const idle = (what: keyof LoopbackCalibration) =>
     calibration === undefined ? 'not calibrated' : `${calibration[what] as number} ms idle`;
+  const byLoad = calibration?.forwardingByLoad;
   const forwardingFrom =
-    times.forwardingDistribution === undefined
-      ? `one constant, serviceTimes.forwardingMs ${times.forwardingMs} ms`
-      : `serviceTimes.forwardingDistribution, the calibration's media run (median ${times.forwardingMs} ms), one draw per datagram`;
+    times.forwardingByLoad !== undefined
+      ? `serviceTimes.forwardingByLoad, the calibration's media run by handler load (${(byLoad ?? []).map((p) => `${f(p.medianMs)} ms at ${(p.utilisation * 100).toFixed(0)} %`).join(', ') || `${times.forwardingByLoad.length} loads`}), one draw per datagram at its handler's load`
+      : times.forwardingDistribution === undefined
+        ? `one constant, serviceTimes.forwardingMs ${times.forwardingMs} ms`
+        : `serviceTimes.forwardingDistribution, the calibration's media run (median ${times.forwardingMs} ms), one draw per datagram`;
   const rows: Row[] = [
     {
       name: 'join: meeting info (GC lookup) p50',

@@ -114,6 +114,15 @@ export interface StackHandlerResult {
   readonly utilisationMeanPercent: number;
   readonly utilisationMaxPercent: number;
   readonly killed: boolean;
+  /**
+   * The forwarding histogram between successive scrapes (about one a second): seconds from the
+   * first join at the scrape, datagrams forwarded since the one before and their median (ms).
+   */
+  readonly forwardingByScrape: readonly {
+    readonly atSeconds: number;
+    readonly datagrams: number;
+    readonly p50Ms: number | null;
+  }[];
 }
 
 export interface StackResult {
@@ -177,6 +186,7 @@ interface RunningHandler {
   first?: MetricSeries;
   last?: MetricSeries;
   readonly utilisation: number[];
+  readonly forwardingByScrape: { atSeconds: number; datagrams: number; p50Ms: number | null }[];
   killedAt?: number;
 }
 
@@ -293,6 +303,7 @@ export async function runAgainstStack(
           child: s.value.child,
           metricsUrl: String(s.value.listening.metrics_url),
           utilisation: [],
+          forwardingByScrape: [],
         });
       }
     }
@@ -466,6 +477,17 @@ export async function runAgainstStack(
           await fetch(`${handler.metricsUrl}/metrics`, { signal: AbortSignal.timeout(900) })
         ).text();
         const series = parseMetrics(text);
+        if (handler.last !== undefined) {
+          const since = bucketDelta(
+            histogramBuckets(handler.last, FORWARDING),
+            histogramBuckets(series, FORWARDING),
+          );
+          handler.forwardingByScrape.push({
+            atSeconds: round(elapsed()),
+            datagrams: since.cumulative[since.cumulative.length - 1] ?? 0,
+            p50Ms: ms(histogramPercentile(since, 50)),
+          });
+        }
         handler.first ??= series;
         handler.last = series;
         if (sample) handler.utilisation.push(series.get('mh_utilisation') ?? 0);
@@ -625,8 +647,10 @@ export async function runAgainstStack(
   }
 }
 
+const FORWARDING = 'mh_forwarding_latency_seconds';
+
 function handlerResult(h: RunningHandler): StackHandlerResult {
-  const name = 'mh_forwarding_latency_seconds';
+  const name = FORWARDING;
   const buckets =
     h.last === undefined
       ? { bounds: [], cumulative: [] }
@@ -643,6 +667,7 @@ function handlerResult(h: RunningHandler): StackHandlerResult {
     utilisationMeanPercent: round((100 * u.reduce((a, b) => a + b, 0)) / Math.max(1, u.length)),
     utilisationMaxPercent: round(100 * Math.max(0, ...u)),
     killed: h.killedAt !== undefined,
+    forwardingByScrape: h.forwardingByScrape,
   };
 }
 

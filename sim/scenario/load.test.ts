@@ -57,6 +57,43 @@ describe('scenario validation', () => {
     expect(problems(named([''], []))).toEqual(['workload.meetingIds.0']);
   });
 
+  it('takes the forwarding time by load in increasing utilisation, each a distribution', () => {
+    const steps = [
+      { upToMs: 0.05, fraction: 0.5 },
+      { upToMs: 0.1, fraction: 1 },
+    ];
+    const byLoad = (points: unknown) =>
+      validateScenario({ ...minimal, serviceTimes: { forwardingByLoad: points } });
+    const problems = (result: ReturnType<typeof validateScenario>) =>
+      result.ok || result.error.kind !== 'invalid' ? [] : result.error.issues.map((i) => i.path);
+    expect(
+      byLoad([
+        { utilisation: 0.1, distribution: steps },
+        { utilisation: 0.5, distribution: steps },
+      ]).ok,
+    ).toBe(true);
+    expect(
+      problems(
+        byLoad([
+          { utilisation: 0.5, distribution: steps },
+          { utilisation: 0.1, distribution: steps },
+        ]),
+      ),
+    ).toEqual(['serviceTimes.forwardingByLoad']);
+    expect(
+      problems(
+        byLoad([
+          { utilisation: 0.5, distribution: steps },
+          { utilisation: 0.5, distribution: steps },
+        ]),
+      ),
+    ).toEqual(['serviceTimes.forwardingByLoad']);
+    expect(problems(byLoad([{ utilisation: 0.1, distribution: steps.slice(0, 1) }]))).toEqual([
+      'serviceTimes.forwardingByLoad.0.distribution',
+    ]);
+    expect(problems(byLoad([]))).toEqual(['serviceTimes.forwardingByLoad']);
+  });
+
   it('requires an RTT for every pair of regions', () => {
     const result = validateScenario({ ...minimal, network: { rttMs: {} } });
     expect(result.ok).toBe(false);

@@ -94,6 +94,12 @@ export interface LoopbackCalibration {
   /** Its median (ms). */
   readonly forwardingMedianMs: number;
   /**
+   * The same by handler load: each handler's histogram over a window of the media run at its
+   * utilisation then (all publishers, then half of them), in increasing utilisation. Absent
+   * from calibrations made before it was measured (the model then draws from `forwarding`).
+   */
+  readonly forwardingByLoad?: readonly ForwardingAtLoad[];
+  /**
    * A killed process holding the handlers' resident memory: SIGKILL to its host closing its
    * connections (the kernel frees the memory first). Absent from calibrations made before it was
    * measured (taken as 0).
@@ -126,10 +132,20 @@ export interface LoopbackCalibration {
  */
 export const WEBSOCKET_HANDSHAKE_ROUND_TRIPS = 2;
 
+/** The forwarding time measured on one handler at one load. */
+export interface ForwardingAtLoad {
+  /** The handler's share of capacity, in and out (`mh_utilisation`). */
+  readonly utilisation: number;
+  readonly forwarding: readonly { readonly upToMs: number; readonly fraction: number }[];
+  readonly medianMs: number;
+  readonly datagrams: number;
+}
+
 /**
  * The service times of the calibrated loopback model: each measured time less the network
  * round trips the simulator adds itself (one client-service round trip per request, plus the
- * handshake's), never below 0; the forwarding time as the measured distribution; and the parts
+ * handshake's), never below 0; the forwarding time as the measured distribution (by handler
+ * load where the calibration has it); and the parts
  * of the model a constant has not: queueing at each service process, the connections'
  * handshakes, and a handler's death noticed by the connection's close (WebSocket over TCP),
  * once its host has freed the killed process (`processTeardownMs`).
@@ -157,6 +173,14 @@ export function calibratedServiceTimes(
     },
     mediaHandshakeRoundTrips: WEBSOCKET_HANDSHAKE_ROUND_TRIPS,
     forwardingDistribution: calibration.forwarding.map((s) => ({ ...s })),
+    ...(calibration.forwardingByLoad === undefined || calibration.forwardingByLoad.length === 0
+      ? {}
+      : {
+          forwardingByLoad: calibration.forwardingByLoad.map((p) => ({
+            utilisation: p.utilisation,
+            distribution: p.forwarding.map((s) => ({ ...s })),
+          })),
+        }),
     queueing: true,
     mediaLossNotice: 'connection-close',
     processTeardownMs: calibration.processTeardownMs ?? 0,

@@ -15,6 +15,23 @@ const period = (floor: number) =>
   z.number().min(floor, { error: (issue) => belowBound(issue.input, floor) });
 /** A time in milliseconds. */
 const milliseconds = atMost(nonNegative, BOUNDS.latencyMs);
+
+/** A distribution of times (cumulative steps, increasing in both, the last at fraction 1). */
+const forwardingSteps = (name: string) =>
+  z
+    .array(z.strictObject({ upToMs: milliseconds, fraction: probability }))
+    .min(1)
+    .max(64)
+    .refine(
+      (steps) =>
+        steps.every(
+          (s, i) =>
+            i === 0 ||
+            (s.upToMs >= (steps[i - 1]?.upToMs ?? 0) &&
+              s.fraction >= (steps[i - 1]?.fraction ?? 0)),
+        ) && steps[steps.length - 1]?.fraction === 1,
+      { message: `${name} must increase and end at fraction 1` },
+    );
 /** A time in seconds within one run. */
 const runSeconds = atMost(nonNegative, BOUNDS.durationSeconds);
 const runPositiveSeconds = atMost(positive, BOUNDS.durationSeconds);
@@ -95,19 +112,29 @@ const serviceTimesSchema = z.strictObject({
    * datagrams take at most `upToMs`; increasing in both, the last fraction 1); each forwarded
    * datagram draws from it (linear within a step) instead of taking `forwardingMs`.
    */
-  forwardingDistribution: z
-    .array(z.strictObject({ upToMs: milliseconds, fraction: probability }))
+  forwardingDistribution: forwardingSteps('forwardingDistribution').optional(),
+  /**
+   * The handler's time per forwarded datagram by the handler's load: distributions as
+   * `forwardingDistribution`'s, each measured at a handler `utilisation` (its share of capacity,
+   * in and out), in increasing order. A handler's datagram draws at its load now, its quantile
+   * linear in utilisation between the two measured loads around it (the nearest below the
+   * lowest or above the highest). A handler that forwards fewer datagrams a second takes longer
+   * on each (its caches and its CPU's state cold between them). Takes precedence over
+   * `forwardingDistribution` where a handler is known.
+   */
+  forwardingByLoad: z
+    .array(
+      z.strictObject({
+        utilisation: z.number().min(0).max(4),
+        distribution: forwardingSteps('forwardingByLoad distribution'),
+      }),
+    )
     .min(1)
-    .max(64)
+    .max(16)
     .refine(
-      (steps) =>
-        steps.every(
-          (s, i) =>
-            i === 0 ||
-            (s.upToMs >= (steps[i - 1]?.upToMs ?? 0) &&
-              s.fraction >= (steps[i - 1]?.fraction ?? 0)),
-        ) && steps[steps.length - 1]?.fraction === 1,
-      { message: 'forwardingDistribution must increase and end at fraction 1' },
+      (points) =>
+        points.every((p, i) => i === 0 || p.utilisation > (points[i - 1]?.utilisation ?? 0)),
+      { message: 'forwardingByLoad must be in increasing utilisation' },
     )
     .optional(),
   /**

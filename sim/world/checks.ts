@@ -46,8 +46,8 @@ export function recordForwarding(
   const random = w.forwardingDraws;
   const inside =
     first === last
-      ? forwardingTime(w, random)
-      : forwardingTime(w, random) + forwardingTime(w, random);
+      ? forwardingTime(w, random, first)
+      : forwardingTime(w, random, first) + forwardingTime(w, random, last);
   const between = first === last ? 0 : w.network.baseLatency(first.node, last.node);
   const endToEnd =
     w.network.baseLatency(pub.node, first.node) +
@@ -84,7 +84,7 @@ export function checkFirstMedia(w: World, meeting: MeetingState): void {
     }
     const path =
       w.network.baseLatency(client.handler.node, client.node) +
-      forwardingTime(w, w.forwardingDraws);
+      forwardingTime(w, w.forwardingDraws, client.handler);
     const floor = joinFloor(w, client, client.handler);
     const crossRegion =
       client.controller?.region !== client.region || client.handler.region !== client.region;

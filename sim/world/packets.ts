@@ -34,7 +34,9 @@ export function sendSampledPacket(w: World, paths: StreamPaths, random: SimRando
   const first = firstId === undefined ? undefined : w.handlersById.get(firstId);
   if (publisher?.state !== 'connected' || first === undefined || !first.healthy) return;
   const hops = paths.hops();
-  const drawn = w.scenario.serviceTimes.forwardingDistribution !== undefined;
+  const drawn =
+    w.scenario.serviceTimes.forwardingDistribution !== undefined ||
+    w.scenario.serviceTimes.forwardingByLoad !== undefined;
   const constant = ms(w.scenario.serviceTimes.forwardingMs);
   for (const [subscriberId, handlers] of paths.deliveries) {
     const subscriber = w.clients.get(subscriberId);
@@ -64,7 +66,9 @@ export function sendSampledPacket(w: World, paths: StreamPaths, random: SimRando
     let forwarding = constant;
     if (drawn) {
       let sum = 0;
-      for (let hop = 0; hop <= cascadeHops; hop++) sum += forwardingTime(w, () => random);
+      // The first handler, then the last for each cascade hop (the hops between are theirs).
+      for (let hop = 0; hop <= cascadeHops; hop++)
+        sum += forwardingTime(w, () => random, hop === 0 ? first : last);
       forwarding = sum / (cascadeHops + 1);
     }
     const handlerPart =

@@ -4,7 +4,7 @@ import { runScenario } from '../run.ts';
 import { builtinScenario } from '../scenario/builtin.ts';
 import type { Scenario } from '../scenario/schema.ts';
 import { queued } from './messaging.ts';
-import { quantileOf } from './service-times.ts';
+import { quantileByLoad, quantileOf } from './service-times.ts';
 import type { World } from './world.ts';
 
 /** A cumulative distribution: increasing bounds and fractions, the last fraction 1. */
@@ -65,6 +65,111 @@ describe('a calibrated distribution of service times', () => {
     expect(quantileOf(steps, 0.5)).toBeCloseTo(0.0375, 9);
     expect(quantileOf(steps, 0.95)).toBeCloseTo(0.15, 9);
     expect(quantileOf(steps, 1)).toBeCloseTo(0.25, 9);
+  });
+});
+
+describe('the forwarding time by handler load', () => {
+  /** Distributions at increasing utilisations. */
+  const points = fc
+    .array(fc.tuple(fc.double({ min: 0, max: 2, noNaN: true }), distribution), {
+      minLength: 1,
+      maxLength: 5,
+    })
+    .map((pairs) => {
+      const sorted = [...pairs].sort((a, b) => a[0] - b[0]);
+      return sorted
+        .filter((p, i) => i === 0 || p[0] > (sorted[i - 1] as (typeof sorted)[number])[0])
+        .map(([utilisation, steps]) => ({ utilisation, distribution: steps }));
+    });
+
+  it('gives each measured load its own distribution, the nearest outside them', () => {
+    fc.assert(
+      fc.property(points, fc.double({ min: 0, max: 1, noNaN: true }), (at, u) => {
+        for (const p of at)
+          expect(quantileByLoad(at, p.utilisation, u)).toBe(quantileOf(p.distribution, u));
+        const first = at[0] as (typeof at)[number];
+        const last = at[at.length - 1] as (typeof at)[number];
+        expect(quantileByLoad(at, first.utilisation - 0.5, u)).toBe(
+          quantileOf(first.distribution, u),
+        );
+        expect(quantileByLoad(at, last.utilisation + 0.5, u)).toBe(
+          quantileOf(last.distribution, u),
+        );
+      }),
+    );
+  });
+
+  it('lies between the two measured loads around it, linear in utilisation', () => {
+    fc.assert(
+      fc.property(
+        points.filter((at) => at.length >= 2),
+        fc.double({ min: 0, max: 1, noNaN: true }),
+        fc.double({ min: 0, max: 1, noNaN: true }),
+        (at, u, share) => {
+          for (let i = 1; i < at.length; i++) {
+            const below = at[i - 1] as (typeof at)[number];
+            const above = at[i] as (typeof at)[number];
+            const utilisation = below.utilisation + share * (above.utilisation - below.utilisation);
+            const from = quantileOf(below.distribution, u);
+            const to = quantileOf(above.distribution, u);
+            expect(quantileByLoad(at, utilisation, u)).toBeCloseTo(from + share * (to - from), 9);
+          }
+        },
+      ),
+    );
+  });
+
+  it('increases with the fraction at any load', () => {
+    fc.assert(
+      fc.property(
+        points,
+        fc.double({ min: 0, max: 2, noNaN: true }),
+        fc.double({ min: 0, max: 1, noNaN: true }),
+        fc.double({ min: 0, max: 1, noNaN: true }),
+        (at, utilisation, a, b) => {
+          const [low, high] = a <= b ? [a, b] : [b, a];
+          expect(quantileByLoad(at, utilisation, low)).toBeLessThanOrEqual(
+            quantileByLoad(at, utilisation, high) + 1e-12,
+          );
+        },
+      ),
+    );
+  });
+
+  it("draws each datagram at its handler's load in a run", () => {
+    // The built-in loopback scenario's two handlers rise to 31 % of capacity each as the
+    // meetings start: a slow distribution measured at 70 % and a fast one at 80 % give every
+    // datagram the slow one (every handler is below both); measured at 1 % and 2 %, the fast
+    // one. (compare-rows.test.ts tells two handlers at different loads apart.)
+    const constant = (ms: number) => [
+      { upToMs: ms, fraction: 0 },
+      { upToMs: ms, fraction: 1 },
+    ];
+    const run = (low: number, high: number) => {
+      const base = builtinScenario('loopback') as Scenario;
+      const scenario: Scenario = {
+        ...base,
+        durationSeconds: 10,
+        media: { ...base.media, packetSample: 1 },
+        serviceTimes: {
+          ...base.serviceTimes,
+          forwardingByLoad: [
+            { utilisation: low, distribution: constant(0.2) },
+            { utilisation: high, distribution: constant(0.01) },
+          ],
+        },
+      };
+      return runScenario({ scenario, seed: 1 }).report.latency.forwarding;
+    };
+    const below = run(0.7, 0.8);
+    const above = run(0.01, 0.02);
+    expect(below.count).toBeGreaterThan(1_000);
+    expect(below.p50Ms).toBeCloseTo(0.2, 2);
+    expect(above.p99Ms).toBeCloseTo(0.01, 2);
+    // Measured at 0 % and 100 %: the handlers' loads (up to 31 %) put the draws in between.
+    const between = run(0, 1);
+    expect(between.p50Ms).toBeGreaterThan(0.06);
+    expect(between.p50Ms).toBeLessThan(0.19);
   });
 });
 

@@ -34,12 +34,46 @@ export function quantileOf(steps: Distribution, u: number): number {
 }
 
 /**
- * One datagram's time inside a handler: a draw from `serviceTimes.forwardingDistribution`
- * (from `random`) when the scenario has one, else `serviceTimes.forwardingMs` (no draw).
+ * The quantile at `u` of the forwarding time at handler utilisation `utilisation`, from
+ * distributions measured at known utilisations (increasing): linear in utilisation between the
+ * quantiles of the two measured around it, the nearest one's below the lowest or above the
+ * highest; in ms.
  */
-export function forwardingTime(w: World, random: () => SimRandom): Micros {
-  const distribution = w.scenario.serviceTimes.forwardingDistribution;
-  if (distribution === undefined) return ms(w.scenario.serviceTimes.forwardingMs);
+export function quantileByLoad(
+  points: readonly { readonly utilisation: number; readonly distribution: Distribution }[],
+  utilisation: number,
+  u: number,
+): number {
+  let below: (typeof points)[number] | undefined;
+  for (const point of points) {
+    if (point.utilisation >= utilisation) {
+      const at = quantileOf(point.distribution, u);
+      if (below === undefined || point.utilisation === utilisation) return at;
+      const from = quantileOf(below.distribution, u);
+      const share = (utilisation - below.utilisation) / (point.utilisation - below.utilisation);
+      return from + (at - from) * share;
+    }
+    below = point;
+  }
+  return below === undefined ? 0 : quantileOf(below.distribution, u);
+}
+
+/**
+ * One datagram's time inside `handler`: a draw (from `random`) at the handler's load now from
+ * `serviceTimes.forwardingByLoad` when the scenario has it, else from
+ * `serviceTimes.forwardingDistribution` when it has that, else `serviceTimes.forwardingMs` (no
+ * draw).
+ */
+export function forwardingTime(
+  w: World,
+  random: () => SimRandom,
+  handler: { readonly utilisation: number },
+): Micros {
+  const times = w.scenario.serviceTimes;
+  if (times.forwardingByLoad !== undefined)
+    return ms(quantileByLoad(times.forwardingByLoad, handler.utilisation, random().next()));
+  const distribution = times.forwardingDistribution;
+  if (distribution === undefined) return ms(times.forwardingMs);
   return ms(quantileOf(distribution, random().next()));
 }
 
