@@ -41,6 +41,12 @@ describe('load:compare smoke run', () => {
       expect(json.within).toBe(json.rows.filter((r) => r.within).length);
       expect(json.measured.joins).toMatchObject({ attempted: 3, joined: 3 });
       expect(json.measured.failover?.members).toBe(3);
+      // The killed handler's exit reached its parent, the load run.
+      expect(json.measured.failover?.exitedMs).toBeGreaterThan(0);
+      // Each handler's forwarding between scrapes: the media flowed through one of them.
+      const scrapes = json.measured.handlers.flatMap((h) => h.forwardingByScrape);
+      expect(scrapes.some((s) => s.datagrams > 0 && (s.p50Ms ?? 0) > 0)).toBe(true);
+      expect(json.predicted.seeds).toEqual([1]);
       expect(json.predicted.serviceTimes.joinProcessingMs).toBeGreaterThan(0);
       // The model came from the calibration run on the stack before the scenario.
       const calibration = json.calibration.calibration;
@@ -50,6 +56,14 @@ describe('load:compare smoke run', () => {
         mediaHandshakeRoundTrips: 2,
         forwardingDistribution: calibration.forwarding,
       });
+      // By load where a handler forwarded enough in a window (this scenario's one meeting of
+      // three at 20 datagrams a second may not).
+      expect(json.predicted.serviceTimes.forwardingByLoad).toEqual(
+        calibration.forwardingByLoad?.map((p) => ({
+          utilisation: p.utilisation,
+          distribution: p.forwarding,
+        })),
+      );
       expect('samples' in json.calibration && json.calibration.samples.joins).toBeGreaterThan(0);
       // Its joins were timed with the earlier members' media flowing, as the scenario's are.
       expect(
