@@ -454,7 +454,7 @@ describe('repeated runs', () => {
     };
   };
 
-  it("takes each row's medians over the runs and recomputes the difference", () => {
+  it('takes for each row the run whose difference is the median, and recomputes it', () => {
     const rows = combineRuns([
       [row('a', 11, 30, 'a run 1'), row('b', 1, 1)],
       [row('a', 12, 11, 'a run 2'), row('b', 1, 2, 'b run 2')],
@@ -462,13 +462,27 @@ describe('repeated runs', () => {
       [row('a', 11, 9, 'a run 4'), row('b', 1, 1)],
       [row('a', 11, 40, 'a run 5'), row('b', 1, 1)],
     ]);
-    // a: predicted 11, 12, 10, 11, 11 -> 11; measured 30, 11, 14, 9, 40 -> 14: +27 %, off.
-    expect(rows[0]).toMatchObject({ name: 'a', predicted: 11, measured: 14, within: false });
-    expect(rows[0]?.differencePercent).toBeCloseTo(27.273, 3);
-    // The explanation of the run measured nearest the median, then each run's difference.
+    // a: +173, -8, +40, -18, +264 % -> run 3's +40 % (10 predicted, 14 measured), off.
+    expect(rows[0]).toMatchObject({ name: 'a', predicted: 10, measured: 14, within: false });
+    expect(rows[0]?.differencePercent).toBeCloseTo(40, 3);
+    // That run's explanation, then each run's difference.
     expect(rows[0]?.explanation).toBe('a run 3 (runs: +173 %, -8 %, +40 %, -18 %, +264 %)');
-    // b: 1 against 1 in four runs of five: the medians agree, whatever run 2 said.
+    // b: 1 against 1 in four runs of five: within, whatever run 2 said.
     expect(rows[1]).toMatchObject({ predicted: 1, measured: 1, within: true, explanation: null });
+  });
+
+  it("pairs each run's prediction with its own measurement", () => {
+    // Each run's calibration moves with the machine, and its measurement with it: every run
+    // within 8 %, and one far off. Medians of the columns apart (4.0 against 3.4) would say -15 %.
+    const rows = combineRuns([
+      [row('a', 4.0, 3.7)],
+      [row('a', 3.4, 3.3)],
+      [row('a', 4.5, 4.2)],
+      [row('a', 3.5, 3.4)],
+      [row('a', 4.4, 3.4, 'run 5')],
+    ]);
+    expect(rows[0]).toMatchObject({ predicted: 4.5, measured: 4.2, within: true });
+    expect(rows[0]?.differencePercent).toBeCloseTo(-6.667, 3);
   });
 
   it('takes the middle two of an even count, and skips the runs without a value', () => {
@@ -479,6 +493,15 @@ describe('repeated runs', () => {
       [row('a', 10, 11)],
     ]);
     expect(rows[0]).toMatchObject({ predicted: 10, measured: 11, within: true });
+    // Four runs with both: the middle two (+10 and +20 %) averaged.
+    const even = combineRuns([
+      [row('a', 10, 13)],
+      [row('a', 10, 10)],
+      [row('a', 10, 12, 'run 3')],
+      [row('a', 10, 11)],
+    ]);
+    expect(even[0]).toMatchObject({ predicted: 10, measured: 11.5, within: false });
+    expect(even[0]?.explanation).toBe('run 3 (runs: +30 %, +0 %, +20 %, +10 %)');
     expect(combineRuns([[row('a', null, null, 'none')]])[0]).toMatchObject({
       predicted: null,
       measured: null,

@@ -289,32 +289,43 @@ function measuredChain(failover: StackFailover | null | undefined): string {
 }
 
 /**
- * The rows of several runs of one comparison as one: each row's predicted and measured values
- * are the medians of the runs' (the runs that have one), the difference is recomputed from
- * them, and a row off by more than 10 % keeps the explanation of the run whose measurement is
- * nearest that median, followed by the difference in each run. One run's medians rest on a
- * handful of joins and on the machine of that minute; the median of a few runs moves less.
+ * The rows of several runs of one comparison as one. Each run's prediction comes from its own
+ * calibration, taken on the machine of that minute, so it pairs with that run's measurement
+ * alone: each row is the run whose difference is the median of the runs' (for an even count,
+ * the two middle runs' predicted and measured values averaged), its difference recomputed, and
+ * a row off by more than 10 % keeps that run's explanation, followed by the difference in each
+ * run. (Medians of the two columns taken apart would set one run's prediction against another
+ * run's measurement.) Runs without both values are left out; a row none of them has keeps the
+ * medians of what they have.
  */
 export function combineRuns(runs: readonly (readonly ComparisonRow[])[]): ComparisonRow[] {
   const first = runs[0];
   if (first === undefined) return [];
   return first.map((template, index) => {
     const each = runs.map((rows) => rows[index] as ComparisonRow);
-    const predicted = medianOrNull(each.map((r) => r.predicted));
-    const measured = medianOrNull(each.map((r) => r.measured));
+    const paired = each
+      .filter((r) => r.predicted !== null && r.measured !== null && r.differencePercent !== null)
+      .sort((a, b) => (a.differencePercent as number) - (b.differencePercent as number));
+    let predicted: number | null;
+    let measured: number | null;
+    let middle: ComparisonRow | undefined;
+    if (paired.length === 0) {
+      predicted = medianOrNull(each.map((r) => r.predicted));
+      measured = medianOrNull(each.map((r) => r.measured));
+      middle = each.find((r) => r.explanation !== null);
+    } else {
+      const low = paired[Math.floor((paired.length - 1) / 2)] as ComparisonRow;
+      const high = paired[Math.floor(paired.length / 2)] as ComparisonRow;
+      predicted = round(((low.predicted as number) + (high.predicted as number)) / 2);
+      measured = round(((low.measured as number) + (high.measured as number)) / 2);
+      middle = high.explanation !== null ? high : low;
+    }
     const difference = differencePercent(predicted, measured);
     const within =
       (difference !== null && Math.abs(difference) <= EXPLAIN_OVER_PERCENT) ||
       (predicted !== null && predicted === measured);
     let explanation: string | null = null;
     if (!within) {
-      const nearest = [...each]
-        .filter((r) => r.explanation !== null)
-        .sort(
-          (a, b) =>
-            Math.abs((a.measured ?? Infinity) - (measured ?? 0)) -
-            Math.abs((b.measured ?? Infinity) - (measured ?? 0)),
-        )[0];
       const perRun = each
         .map((r) =>
           r.differencePercent === null
@@ -322,7 +333,7 @@ export function combineRuns(runs: readonly (readonly ComparisonRow[])[]): Compar
             : `${r.differencePercent >= 0 ? '+' : ''}${Math.round(r.differencePercent)} %`,
         )
         .join(', ');
-      explanation = `${nearest?.explanation ?? 'no run explains it'} (runs: ${perRun})`;
+      explanation = `${middle?.explanation ?? 'no run explains it'} (runs: ${perRun})`;
     }
     return {
       name: template.name,

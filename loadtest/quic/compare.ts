@@ -18,8 +18,9 @@
  * service times over the scenario's few joins, as one run is of the stack's.
  *
  * With `--runs n` (2 to 5) the whole comparison (stack, calibration, prediction under seeds of
- * its own, scenario) runs n times, one after another, and the rows printed and written are the medians of
- * the runs' (`combineRuns`), each run's own rows kept in the JSON under `runs`.
+ * its own, scenario) runs n times, one after another, and each row printed and written is the
+ * run whose difference is the median of the runs' (`combineRuns`: a run's prediction pairs with
+ * its own measurement), each run's own rows kept in the JSON under `runs`.
  *
  * Exit status: 0 done, 2 bad usage or a scenario too large for the machine (nothing started).
  */
@@ -72,12 +73,12 @@ export interface ComparisonReport {
   readonly measured: StackResult;
 }
 
-/** What reports/load-compare-<name>.json holds after `--runs n`: the runs and their medians. */
+/** What reports/load-compare-<name>.json holds after `--runs n`: the runs and their median. */
 export interface RepeatedComparisonReport {
   readonly scenario: string;
   readonly tolerancePercent: number;
   readonly within: number;
-  /** Each row's medians over the runs (`combineRuns`). */
+  /** Each row: the run whose difference is the median (`combineRuns`). */
   readonly rows: readonly ComparisonRow[];
   readonly runs: readonly ComparisonReport[];
 }
@@ -193,7 +194,7 @@ function writeReportFiles(json: string, jsonBody: string, html: string, page: st
   }
 }
 
-/** Writes the JSON and the HTML of repeated runs (the rows: the runs' medians). */
+/** Writes the JSON and the HTML of repeated runs (each row the run of median difference). */
 export function writeRepeatedComparison(
   report: RepeatedComparisonReport,
   json: string,
@@ -202,7 +203,7 @@ export function writeRepeatedComparison(
   const page = renderPredictedMeasuredHtml({
     title: `Dark Tower: simulator vs local stack, ${report.scenario}, ${report.runs.length} runs`,
     about: [
-      `Each row: the median of ${report.runs.length} runs, each a whole comparison (its own stack, calibration, prediction under seeds of its own and scenario), one after another.`,
+      `Each row: of ${report.runs.length} runs, the one whose difference is the median (a run's prediction pairs with its own measurement), each run a whole comparison (its own stack, calibration, prediction under seeds of its own and scenario), one after another.`,
       ...report.runs.map(
         (run, k) =>
           `Run ${k + 1}: ${run.within} of ${run.rows.length} rows within ${run.tolerancePercent} %; ${seedsText(run.predicted.seeds)}, trace hash ${run.predicted.traceHash} (seed ${run.predicted.seed}); machine load average ${run.measured.loadAverage.atStart}-${run.measured.loadAverage.atEnd}; ${run.measured.failover?.members ?? 0} members on the killed handler (${run.predicted.failover?.members ?? 0} in the simulator).`,
@@ -302,7 +303,7 @@ async function main(): Promise<number> {
     writeComparison(last, json, html);
   } else {
     const rows = combineRuns(runs.map((run) => run.rows));
-    console.log(`the medians of ${runs.length} runs:`);
+    console.log(`of ${runs.length} runs, each row's run of median difference:`);
     console.log(renderComparisonRows(read.plan.name, rows));
     writeRepeatedComparison(
       {
