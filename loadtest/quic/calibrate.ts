@@ -101,6 +101,8 @@ export interface CalibrationReport {
      * media the joins were timed among (`mh_datagrams_in_total`).
      */
     readonly datagramsDuringJoins: number;
+    /** When each counted join started, ms from the first (one every `joinEveryMs` or later). */
+    readonly joinStartsMs: readonly number[];
   };
 }
 
@@ -222,6 +224,11 @@ export async function calibrateOnStack(
   const short = plan.durationSeconds < SHORT_SCENARIO_SECONDS;
   const rounds = short ? WARM_UP_ROUNDS + 1 : ROUNDS;
   const mediaMs = short ? MEDIA_MS / 2 : MEDIA_MS;
+  // One join started every `joinEveryMs`, as the scenario's members join over its ramp: a
+  // process's time on a request grows with the quiet before it (its caches cold), so joins
+  // closer together than the scenario's are timed faster than its joins.
+  const scenarioMembers = Math.max(1, plan.meetings * plan.participantsPerMeeting);
+  const joinEveryMs = (plan.rampSeconds * 1000) / scenarioMembers;
   const meetings = [];
   for (let m = 0; m < meetingCount; m++)
     meetings.push(await createMeeting(stack.gcUrl, stack.organiser, `calibration ${m + 1}`));
@@ -232,6 +239,7 @@ export async function calibrateOnStack(
   const media: number[] = [];
   const report: number[] = [];
   const reconnect: number[] = [];
+  const joinStarts: number[] = [];
   // The controller's route calls over the counted rounds (each join sends some).
   let routeCallsBefore: Buckets | undefined;
   let routeCommandsBefore: Buckets[] | undefined;
@@ -306,7 +314,8 @@ export async function calibrateOnStack(
           ] as const) {
             if (counted && Number.isFinite(value)) into.push(value);
           }
-          await sleep(JOIN_GAP_MS);
+          if (counted) joinStarts.push(started);
+          await sleep(Math.max(JOIN_GAP_MS, started + joinEveryMs - performance.now()));
         }
       }
     }
@@ -413,7 +422,7 @@ export async function calibrateOnStack(
       calibration: {
         measuredAt: new Date().toISOString(),
         loadAverage: Math.round(loadAverage * 100) / 100,
-        source: `local stack on loopback: ${lookup.length} joins one at a time (${meetingCount} meetings of ${size}, each member publishing from its join, after a round to warm up), then ${meetingCount * size} members publishing, each at its own phase, ${plan.datagramsPerSecond}/s of ${plan.datagramBytes} B for ${mediaMs / 1000} s (after ${MEDIA_WARM_UP_MS / 1000} s to warm up)`,
+        source: `local stack on loopback: ${lookup.length} joins one at a time, one started every ${Math.max(JOIN_GAP_MS, Math.round(joinEveryMs))} ms or later (${meetingCount} meetings of ${size}, each member publishing from its join, after a round to warm up), then ${meetingCount * size} members publishing, each at its own phase, ${plan.datagramsPerSecond}/s of ${plan.datagramBytes} B for ${mediaMs / 1000} s, then every other one as long (each after ${MEDIA_WARM_UP_MS / 1000} s to warm up)`,
         meetingLookupMs: median(lookup),
         signalingOpenMs: median(open),
         joinRoundTripMs: median(roundTrip),
@@ -444,6 +453,7 @@ export async function calibrateOnStack(
         routeCallBuckets: routeCalls,
         routeCommandBuckets: routeCommands,
         datagramsDuringJoins,
+        joinStartsMs: joinStarts.map((t) => Math.round((t - (joinStarts[0] ?? t)) * 1000) / 1000),
       },
     };
   } finally {

@@ -69,6 +69,12 @@ describe('load:compare smoke run', () => {
       expect(
         'samples' in json.calibration && json.calibration.samples.datagramsDuringJoins,
       ).toBeGreaterThan(0);
+      // One join started every 500 ms or later, as the scenario's three members join over its
+      // 1.5 s ramp.
+      const starts = 'samples' in json.calibration ? json.calibration.samples.joinStartsMs : [];
+      expect(starts.length).toBeGreaterThanOrEqual(2);
+      for (let i = 1; i < starts.length; i++)
+        expect((starts[i] ?? 0) - (starts[i - 1] ?? 0)).toBeGreaterThanOrEqual(499);
       expect(await readFile(join(dir, 'r.html'), 'utf8')).toContain(
         'failover after a handler kill',
       );
