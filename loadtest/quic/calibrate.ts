@@ -167,6 +167,37 @@ async function scrapeRouteCalls(stack: StackHandle): Promise<Buckets> {
   return histogramBuckets(await scrape(stack.controllerMetricsUrl), 'mc_route_command_seconds');
 }
 
+/** Fewest samples the join steps' spread is measured from. */
+export const MIN_SPREAD_SAMPLES = 8;
+
+/**
+ * How the join steps' times vary from one request to the next: each sample over its step's
+ * median, pooled over the steps, as 21 cumulative steps (fractions 0, 0.05, ..., 1; nearest
+ * rank). Empty with fewer than MIN_SPREAD_SAMPLES samples.
+ */
+export function spreadOf(
+  steps: readonly (readonly number[])[],
+): { readonly factor: number; readonly fraction: number }[] {
+  const ratios: number[] = [];
+  for (const samples of steps) {
+    const sorted = samples.filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
+    const half = Math.floor(sorted.length / 2);
+    const middle =
+      sorted.length % 2 === 1
+        ? (sorted[half] as number)
+        : ((sorted[half - 1] ?? NaN) + (sorted[half] ?? NaN)) / 2;
+    if (!(middle > 0)) continue;
+    for (const sample of sorted) ratios.push(sample / middle);
+  }
+  if (ratios.length < MIN_SPREAD_SAMPLES) return [];
+  ratios.sort((a, b) => a - b);
+  return Array.from({ length: 21 }, (_, i) => {
+    const fraction = i / 20;
+    const rank = Math.min(ratios.length - 1, Math.max(0, Math.ceil(fraction * ratios.length) - 1));
+    return { factor: Math.round((ratios[rank] as number) * 1e4) / 1e4, fraction };
+  });
+}
+
 const FORWARDING = 'mh_forwarding_latency_seconds';
 
 /** Fewest datagrams a handler's window needs to give a point of `forwardingByLoad`. */
@@ -319,6 +350,7 @@ export async function calibrateOnStack(
         }
       }
     }
+    const spread = spreadOf([lookup, open, roundTrip, media]);
     const datagramsDuringJoins =
       sum(await handlerValues(handlerUrls, 'mh_datagrams_in_total')) - datagramsBefore;
     const routeCalls = bucketDelta(routeCallsBefore, await scrapeRouteCalls(stack));
@@ -432,6 +464,7 @@ export async function calibrateOnStack(
         forwarding,
         forwardingMedianMs: Math.round(medianSeconds * 1e7) / 1e4,
         ...(byLoad.length === 0 ? {} : { forwardingByLoad: byLoad }),
+        ...(spread.length === 0 ? {} : { serviceTimeSpread: spread }),
         processTeardownMs: median(teardown),
         moveTokenMs: median(moveTokens),
         ...(routeCallMs === undefined ? {} : { routeCallMs }),

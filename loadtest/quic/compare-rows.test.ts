@@ -15,7 +15,9 @@ import {
   forwardingByLoad,
   framesDue,
   MIN_POINT_DATAGRAMS,
+  MIN_SPREAD_SAMPLES,
   publisherPhases,
+  spreadOf,
 } from './calibrate.ts';
 import {
   combineRuns,
@@ -242,6 +244,29 @@ describe('the calibrated loopback model', () => {
     );
   });
 
+  it("carries the calibration's join-step spread and forwarding by load into the model", () => {
+    const spread = [
+      { factor: 0.9, fraction: 0 },
+      { factor: 1, fraction: 0.5 },
+      { factor: 1.6, fraction: 1 },
+    ];
+    const byLoad = [
+      { utilisation: 0.2, forwarding: calibration.forwarding, medianMs: 0.05, datagrams: 600 },
+    ];
+    const t = calibratedServiceTimes({
+      ...calibration,
+      serviceTimeSpread: spread,
+      forwardingByLoad: byLoad,
+    });
+    expect(t.serviceTimeSpread).toEqual(spread);
+    expect(t.forwardingByLoad).toEqual([
+      { utilisation: 0.2, distribution: calibration.forwarding },
+    ]);
+    // A calibration made before either was measured: neither.
+    expect(calibratedServiceTimes(calibration)).not.toHaveProperty('serviceTimeSpread');
+    expect(calibratedServiceTimes(calibration)).not.toHaveProperty('forwardingByLoad');
+  });
+
   it('takes out of each measured time the round trips the simulator adds itself', () => {
     const t = calibratedServiceTimes(calibration);
     const rtt = 2 * (LOOPBACK_NETWORK.intraRegionMs + LOOPBACK_NETWORK.clientAccessMs);
@@ -412,6 +437,24 @@ describe('the calibrated loopback model', () => {
     ]);
     // Slower at the lower load, as measured.
     expect(points[0]?.medianMs).toBeGreaterThan(points[3]?.medianMs ?? Infinity);
+  });
+
+  it("measures the join steps' spread as each sample over its step's median, pooled", () => {
+    // Two steps of different sizes, the same shape: 20 samples each, 0.8 to 2.7 (median 1.75).
+    const shape = Array.from({ length: 20 }, (_, i) => 0.8 + i * 0.1);
+    const spread = spreadOf([shape.map((r) => r * 2), shape.map((r) => r * 10)]);
+    expect(spread).toHaveLength(21);
+    expect(spread[0]).toEqual({ factor: 0.4571, fraction: 0 });
+    expect(spread[20]).toEqual({ factor: 1.5429, fraction: 1 });
+    // Half the pooled ratios are at most the tenth sample's: 1.7 / 1.75.
+    expect(spread[10]).toEqual({ factor: 0.9714, fraction: 0.5 });
+    for (let i = 1; i < spread.length; i++)
+      expect(spread[i]?.factor).toBeGreaterThanOrEqual(spread[i - 1]?.factor ?? Infinity);
+    expect(spreadOf([[1, 2, 3]])).toEqual([]);
+    expect(spreadOf([Array.from({ length: MIN_SPREAD_SAMPLES }, () => 4)])[20]).toEqual({
+      factor: 1,
+      fraction: 1,
+    });
   });
 
   it("spreads the media run's publishers over one frame interval, each sending at its phase", () => {

@@ -94,6 +94,27 @@ describe('scenario validation', () => {
     expect(problems(byLoad([]))).toEqual(['serviceTimes.forwardingByLoad']);
   });
 
+  it("takes the join steps' spread as increasing factors ending at fraction 1", () => {
+    const spread = (steps: unknown) =>
+      validateScenario({ ...minimal, serviceTimes: { serviceTimeSpread: steps } });
+    expect(
+      spread([
+        { factor: 0.8, fraction: 0 },
+        { factor: 1.5, fraction: 1 },
+      ]).ok,
+    ).toBe(true);
+    for (const steps of [
+      [
+        { factor: 1.5, fraction: 0 },
+        { factor: 0.8, fraction: 1 },
+      ],
+      [{ factor: 1, fraction: 0.5 }],
+      [{ factor: -1, fraction: 1 }],
+      [],
+    ])
+      expect(spread(steps).ok, JSON.stringify(steps)).toBe(false);
+  });
+
   it('requires an RTT for every pair of regions', () => {
     const result = validateScenario({ ...minimal, network: { rttMs: {} } });
     expect(result.ok).toBe(false);

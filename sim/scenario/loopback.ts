@@ -100,6 +100,12 @@ export interface LoopbackCalibration {
    */
   readonly forwardingByLoad?: readonly ForwardingAtLoad[];
   /**
+   * How the join steps' times vary: each counted join's lookup, signaling opening, round trip
+   * and media session over its step's median, pooled (cumulative). Absent from calibrations made
+   * before it was measured (the model then takes each step's median every time).
+   */
+  readonly serviceTimeSpread?: readonly { readonly factor: number; readonly fraction: number }[];
+  /**
    * A killed process holding the handlers' resident memory: SIGKILL to its host closing its
    * connections (the kernel frees the memory first). Absent from calibrations made before it was
    * measured (taken as 0).
@@ -181,6 +187,9 @@ export function calibratedServiceTimes(
             distribution: p.forwarding.map((s) => ({ ...s })),
           })),
         }),
+    ...(calibration.serviceTimeSpread === undefined || calibration.serviceTimeSpread.length === 0
+      ? {}
+      : { serviceTimeSpread: calibration.serviceTimeSpread.map((s) => ({ ...s })) }),
     queueing: true,
     mediaLossNotice: 'connection-close',
     processTeardownMs: calibration.processTeardownMs ?? 0,

@@ -114,6 +114,30 @@ const serviceTimesSchema = z.strictObject({
    */
   forwardingDistribution: forwardingSteps('forwardingDistribution').optional(),
   /**
+   * How a join step's service time varies from one request to the next: the distribution of a
+   * request's time over the step's median (cumulative: a `fraction` of requests take at most
+   * `factor` times it; increasing in both, the last fraction 1). Each request of the join's
+   * steps at the services (the meeting lookup, the signaling connection's CPU, the join
+   * processing, the media session's CPU) takes its constant times a draw from it; absent, the
+   * constant. A calibration measures it from its joins (garbage collection, scheduling: the
+   * machine's own variation).
+   */
+  serviceTimeSpread: z
+    .array(z.strictObject({ factor: z.number().min(0).max(100), fraction: probability }))
+    .min(1)
+    .max(64)
+    .refine(
+      (steps) =>
+        steps.every(
+          (s, i) =>
+            i === 0 ||
+            (s.factor >= (steps[i - 1]?.factor ?? 0) &&
+              s.fraction >= (steps[i - 1]?.fraction ?? 0)),
+        ) && steps[steps.length - 1]?.fraction === 1,
+      { message: 'serviceTimeSpread must increase and end at fraction 1' },
+    )
+    .optional(),
+  /**
    * The handler's time per forwarded datagram by the handler's load: distributions as
    * `forwardingDistribution`'s, each measured at a handler `utilisation` (its share of capacity,
    * in and out), in increasing order. A handler's datagram draws at its load now, its quantile

@@ -10,6 +10,7 @@ import { toController, controllerFor, takeOver } from './controllers.ts';
 import { heldEpochs, mlsKeyPackage, verifyToken } from './keys.ts';
 import { checkFirstMedia, othersPublishing } from './checks.ts';
 import { deliver, rpc } from './messaging.ts';
+import { joinStepTime } from './service-times.ts';
 
 /**
  * Clients walking the spec's join flow (003 steps 1-8) and their signaling afterwards: token,
@@ -64,7 +65,7 @@ export function lookupMeeting(w: World, client: Client, attempt: number): void {
     w,
     client,
     region.gcNode,
-    ms(w.scenario.serviceTimes.meetingLookupMs),
+    joinStepTime(w, w.scenario.serviceTimes.meetingLookupMs),
     'gc.lookup',
     attempt,
     () =>
@@ -94,7 +95,7 @@ export function joinController(w: World, client: Client, attempt: number): void 
     const generation = client.generation;
     const opening =
       connect.roundTrips * 2 * w.network.baseLatency(client.node, controller.node) +
-      ms(connect.cpuMs);
+      joinStepTime(w, connect.cpuMs);
     w.sim.after(opening, 'client.signaling-open', client.entity, () => {
       if (generation === client.generation && client.controller === controller)
         sendJoin(w, client, controller, attempt);
@@ -111,7 +112,7 @@ function sendJoin(w: World, client: Client, controller: ControllerNode, attempt:
     w,
     client,
     controller.node,
-    ms(w.scenario.serviceTimes.joinProcessingMs),
+    joinStepTime(w, w.scenario.serviceTimes.joinProcessingMs),
     'mc.join',
     attempt,
     () => admitToMeeting(w, client, controller),
@@ -256,7 +257,7 @@ function helloHandler(
     w,
     client,
     handler.node,
-    ms(w.scenario.serviceTimes.mediaConnectMs),
+    joinStepTime(w, w.scenario.serviceTimes.mediaConnectMs),
     'mh.connect',
     attempt,
     () => {

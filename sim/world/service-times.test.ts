@@ -173,6 +173,52 @@ describe('the forwarding time by handler load', () => {
   });
 });
 
+describe("the join steps' spread", () => {
+  const run = (spread?: Scenario['serviceTimes']['serviceTimeSpread']) => {
+    const base = builtinScenario('loopback') as Scenario;
+    const scenario: Scenario = {
+      ...base,
+      durationSeconds: 10,
+      workload: { ...base.workload, concurrentMeetings: 12 },
+      media: { ...base.media, streamKbps: 50 },
+      serviceTimes: {
+        ...base.serviceTimes,
+        joinProcessingMs: 2,
+        meetingLookupMs: 2,
+        ...(spread === undefined ? {} : { serviceTimeSpread: spread }),
+      },
+    };
+    const report = runScenario({ scenario, seed: 1 }).report;
+    const stage = (name: string) => report.joinStages.find((s) => s.stage === name)?.latency;
+    return { controller: stage('join at controller'), lookup: stage('meeting info') };
+  };
+
+  it('draws each request of a join step as its constant times a factor from the spread', () => {
+    // Nine requests in ten at the constant, one in ten at ten times it.
+    const tenth = [
+      { factor: 1, fraction: 0 },
+      { factor: 1, fraction: 0.9 },
+      { factor: 10, fraction: 0.9 },
+      { factor: 10, fraction: 1 },
+    ];
+    const without = run();
+    const spread = run(tenth);
+    expect(spread.controller?.count).toBeGreaterThan(30);
+    // The median request is the constant's; the slowest tenth take ten times as long.
+    expect(spread.controller?.p50Ms).toBeCloseTo(without.controller?.p50Ms ?? NaN, 1);
+    expect(spread.lookup?.p50Ms).toBeCloseTo(without.lookup?.p50Ms ?? NaN, 1);
+    expect(spread.controller?.p99Ms).toBeGreaterThan(15);
+    expect(spread.lookup?.p99Ms).toBeGreaterThan(15);
+    expect(without.controller?.p99Ms).toBeLessThan(5);
+    // Every request at twice its constant: twice the lookup.
+    const twice = run([
+      { factor: 2, fraction: 0 },
+      { factor: 2, fraction: 1 },
+    ]);
+    expect(twice.lookup?.p50Ms).toBeCloseTo(2 * (without.lookup?.p50Ms ?? NaN) - 0.2, 1);
+  });
+});
+
 describe('queueing at a service process', () => {
   const world = (queueing: boolean | undefined) =>
     ({

@@ -77,6 +77,24 @@ export function forwardingTime(
   return ms(quantileOf(distribution, random().next()));
 }
 
+const spreadSteps = new WeakMap<object, Distribution>();
+
+/**
+ * A join step's service time for one request: `baseMs` times a draw from
+ * `serviceTimes.serviceTimeSpread` (from the world's `service-spread` stream) when the scenario
+ * has it, else `baseMs` (no draw).
+ */
+export function joinStepTime(w: World, baseMs: number): Micros {
+  const spread = w.scenario.serviceTimes.serviceTimeSpread;
+  if (spread === undefined) return ms(baseMs);
+  let steps = spreadSteps.get(spread);
+  if (steps === undefined) {
+    steps = spread.map((s) => ({ upToMs: s.factor, fraction: s.fraction }));
+    spreadSteps.set(spread, steps);
+  }
+  return ms(baseMs * quantileOf(steps, w.sim.random.stream('service-spread').next()));
+}
+
 /** The world's random stream for forwarding draws of flow-level samples. */
 export function forwardingRandom(w: World): SimRandom {
   return w.sim.random.stream('forwarding');
