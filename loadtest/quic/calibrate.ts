@@ -33,6 +33,7 @@ import type { ForwardingAtLoad, LoopbackCalibration } from '../../sim/scenario/l
 import { readLoadScenario } from './run.ts';
 import type { LoadPlan } from './scenario.ts';
 import { measuredLatency, runAgainstStack, type StackHandle } from './stack-run.ts';
+import { watchEventLoopLag, type EventLoopLag } from './lag.ts';
 import { measureTeardown } from './teardown.ts';
 import { measureMoveTokens } from './token-signing.ts';
 import {
@@ -271,6 +272,7 @@ export async function calibrateOnStack(
   const report: number[] = [];
   const reconnect: number[] = [];
   const joinStarts: number[] = [];
+  let stopLag: (() => EventLoopLag) | undefined;
   // The controller's route calls over the counted rounds (each join sends some).
   let routeCallsBefore: Buckets | undefined;
   let routeCommandsBefore: Buckets[] | undefined;
@@ -306,6 +308,7 @@ export async function calibrateOnStack(
       if (round === WARM_UP_ROUNDS) {
         routeCallsBefore = await scrapeRouteCalls(stack);
         routeCommandsBefore = await handlerHistograms(handlerUrls, 'mh_route_command_seconds');
+        stopLag = watchEventLoopLag();
         datagramsBefore = sum(await handlerValues(handlerUrls, 'mh_datagrams_in_total'));
       }
       if (round > 0) {
@@ -350,6 +353,7 @@ export async function calibrateOnStack(
         }
       }
     }
+    const joinsLag = stopLag?.() ?? null;
     const spread = spreadOf([lookup, open, roundTrip, media]);
     const datagramsDuringJoins =
       sum(await handlerValues(handlerUrls, 'mh_datagrams_in_total')) - datagramsBefore;
@@ -465,6 +469,7 @@ export async function calibrateOnStack(
         forwardingMedianMs: Math.round(medianSeconds * 1e7) / 1e4,
         ...(byLoad.length === 0 ? {} : { forwardingByLoad: byLoad }),
         ...(spread.length === 0 ? {} : { serviceTimeSpread: spread }),
+        ...(joinsLag === null ? {} : { joinsEventLoopLag: joinsLag }),
         processTeardownMs: median(teardown),
         moveTokenMs: median(moveTokens),
         ...(routeCallMs === undefined ? {} : { routeCallMs }),

@@ -51,6 +51,7 @@ function measured(factor: number, failoverMs: number | null): StackResult {
     startedAt: '',
     wallSeconds: 1,
     loadAverage: { atStart: 1, atEnd: 1 },
+    joinsEventLoopLag: null,
     joins: { attempted: 16, joined: 16, failed: {} },
     stages: {
       meetingInfo: at(stage('meeting info')),
@@ -148,6 +149,20 @@ describe('predicted vs measured', () => {
     const text = renderComparisonRows('basic', far);
     expect(text).toContain('signaling round trip: join p50');
     expect(text).toMatch(/\[\d+\] serviceTimes\.joinProcessingMs/);
+  });
+
+  it("names the load process's own event-loop delay beside a join row that is off", () => {
+    const slow = {
+      ...measured(1.5, 80),
+      joinsEventLoopLag: { p50Ms: 1.2, p99Ms: 9.5, maxMs: 20 },
+    };
+    const rows = comparisonRows(plan, prediction, slow, {
+      ...calibration,
+      joinsEventLoopLag: { p50Ms: 1.1, p99Ms: 4.25, maxMs: 6 },
+    });
+    expect(rows.find((r) => r.name === 'signaling round trip: join p50')?.explanation).toContain(
+      "the load process's own event-loop delay during the joins p50 1.200 / p99 9.500 ms, p50 1.100 / p99 4.250 ms in the calibration's",
+    );
   });
 
   it('gives the measured failover by stage when the row is off', () => {

@@ -106,7 +106,9 @@ function rowDefinitions(
   const m = (latency: MeasuredLatency, p: 'p50Ms' | 'p99Ms' = 'p50Ms') =>
     latency.count === 0 ? null : latency[p];
   const f = (v: number) => v.toFixed(3);
-  const load = `machine load average ${measured.loadAverage.atStart}-${measured.loadAverage.atEnd} during the scenario${calibration === undefined ? '' : `, ${calibration.loadAverage} at the calibration`}`;
+  const lag = (l: { readonly p50Ms: number; readonly p99Ms: number } | null | undefined) =>
+    l === null || l === undefined ? 'not measured' : `p50 ${f(l.p50Ms)} / p99 ${f(l.p99Ms)} ms`;
+  const load = `machine load average ${measured.loadAverage.atStart}-${measured.loadAverage.atEnd} during the scenario${calibration === undefined ? '' : `, ${calibration.loadAverage} at the calibration`}; the load process's own event-loop delay during the joins ${lag(measured.joinsEventLoopLag)}${calibration === undefined ? '' : `, ${lag(calibration.joinsEventLoopLag)} in the calibration's`}`;
   const idle = (what: keyof LoopbackCalibration) =>
     calibration === undefined ? 'not calibrated' : `${calibration[what] as number} ms idle`;
   const byLoad = calibration?.forwardingByLoad;

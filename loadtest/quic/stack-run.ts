@@ -52,6 +52,7 @@ import { freePort } from '../../services/mc/failover-testing.ts';
 import { mhRawEnvironment } from '../../services/mh/testing.ts';
 import type { Fault } from '../../sim/scenario/schema.ts';
 import { spawnService, stopChild } from './handlers.ts';
+import { watchEventLoopLag, type EventLoopLag } from './lag.ts';
 import type { LoadPlan } from './scenario.ts';
 import {
   bucketDelta,
@@ -131,6 +132,8 @@ export interface StackResult {
   readonly wallSeconds: number;
   /** The machine's 1-minute load average at the first join and at the end (2 cores here). */
   readonly loadAverage: { readonly atStart: number; readonly atEnd: number };
+  /** This process's own event-loop delay while the joins went on (it times them). */
+  readonly joinsEventLoopLag: EventLoopLag | null;
   readonly joins: {
     readonly attempted: number;
     readonly joined: number;
@@ -502,7 +505,10 @@ export async function runAgainstStack(
     );
     cleanups.push(async () => clearInterval(scraper));
 
-    // Joins, one at a time, evenly over the ramp.
+    // Joins, one at a time, evenly over the ramp; this process's own event-loop delay while
+    // they go on (it times them).
+    const stopLag = watchEventLoopLag();
+    let joinsLag: EventLoopLag | undefined;
     const joins: Promise<void>[] = [];
     const spacingMs = members.length <= 1 ? 0 : (plan.rampSeconds * 1000) / members.length;
     const joiner = (async () => {
@@ -511,6 +517,8 @@ export async function runAgainstStack(
         if (wait > 0) await sleep(wait);
         joins.push(join(members[i] as Member, tokens[i] as string));
       }
+      await Promise.all(joins);
+      joinsLag = stopLag();
     })();
 
     // The handler kill, if the scenario has one.
@@ -599,6 +607,7 @@ export async function runAgainstStack(
       startedAt,
       wallSeconds: round((performance.now() - wallStart) / 1000),
       loadAverage: { atStart: round(loadAtStart, 2), atEnd: round(loadavg()[0] ?? 0, 2) },
+      joinsEventLoopLag: joinsLag ?? null,
       joins: {
         attempted: members.length,
         joined: members.filter((m) => m.session !== undefined).length,

@@ -106,6 +106,15 @@ export interface LoopbackCalibration {
    */
   readonly serviceTimeSpread?: readonly { readonly factor: number; readonly fraction: number }[];
   /**
+   * Not a model parameter: the calibrating process's own event-loop delay over its counted
+   * joins (ms), which is in every time it measured, beside the scenario's own.
+   */
+  readonly joinsEventLoopLag?: {
+    readonly p50Ms: number;
+    readonly p99Ms: number;
+    readonly maxMs: number;
+  };
+  /**
    * A killed process holding the handlers' resident memory: SIGKILL to its host closing its
    * connections (the kernel frees the memory first). Absent from calibrations made before it was
    * measured (taken as 0).
