@@ -231,30 +231,17 @@ export function parseCompareArguments(args: readonly string[]):
   let calibration: string | undefined;
   let runs = 1;
   let seeds = PREDICTION_SEEDS;
-  let seedsGiven = false;
-  let runsGiven = false;
+  const given = new Set<string>();
   for (let i = 0; i < rest.length; i += 2) {
-    const flag = rest[i];
+    const flag = rest[i] as string;
     const value = rest[i + 1];
-    if (value === undefined) return { ok: false };
-    if (flag === '--calibration' && calibration === undefined) calibration = value;
-    else if (
-      flag === '--runs' &&
-      !runsGiven &&
-      /^[1-9]\d*$/.test(value) &&
-      Number(value) <= MAX_RUNS
-    ) {
-      runs = Number(value);
-      runsGiven = true;
-    } else if (
-      flag === '--seeds' &&
-      !seedsGiven &&
-      /^[1-9]\d*$/.test(value) &&
-      Number(value) <= MAX_SEEDS
-    ) {
-      seeds = Number(value);
-      seedsGiven = true;
-    } else return { ok: false };
+    if (value === undefined || given.has(flag)) return { ok: false };
+    given.add(flag);
+    const count = /^[1-9]\d*$/.test(value) ? Number(value) : NaN;
+    if (flag === '--calibration') calibration = value;
+    else if (flag === '--runs' && count <= MAX_RUNS) runs = count;
+    else if (flag === '--seeds' && count <= MAX_SEEDS) seeds = count;
+    else return { ok: false };
   }
   return { ok: true, name, runs, seeds, ...(calibration === undefined ? {} : { calibration }) };
 }

@@ -16,22 +16,23 @@ const period = (floor: number) =>
 /** A time in milliseconds. */
 const milliseconds = atMost(nonNegative, BOUNDS.latencyMs);
 
+/** Whether cumulative steps increase in `key` and in fraction, the last at fraction 1. */
+const cumulative =
+  <K extends string>(key: K) =>
+  (steps: readonly (Readonly<Record<K, number>> & { readonly fraction: number })[]): boolean =>
+    steps.every(
+      (s, i) =>
+        i === 0 ||
+        (s[key] >= (steps[i - 1]?.[key] ?? 0) && s.fraction >= (steps[i - 1]?.fraction ?? 0)),
+    ) && steps[steps.length - 1]?.fraction === 1;
+
 /** A distribution of times (cumulative steps, increasing in both, the last at fraction 1). */
 const forwardingSteps = (name: string) =>
   z
     .array(z.strictObject({ upToMs: milliseconds, fraction: probability }))
     .min(1)
     .max(64)
-    .refine(
-      (steps) =>
-        steps.every(
-          (s, i) =>
-            i === 0 ||
-            (s.upToMs >= (steps[i - 1]?.upToMs ?? 0) &&
-              s.fraction >= (steps[i - 1]?.fraction ?? 0)),
-        ) && steps[steps.length - 1]?.fraction === 1,
-      { message: `${name} must increase and end at fraction 1` },
-    );
+    .refine(cumulative('upToMs'), { message: `${name} must increase and end at fraction 1` });
 /** A time in seconds within one run. */
 const runSeconds = atMost(nonNegative, BOUNDS.durationSeconds);
 const runPositiveSeconds = atMost(positive, BOUNDS.durationSeconds);
@@ -126,16 +127,9 @@ const serviceTimesSchema = z.strictObject({
     .array(z.strictObject({ factor: z.number().min(0).max(100), fraction: probability }))
     .min(1)
     .max(64)
-    .refine(
-      (steps) =>
-        steps.every(
-          (s, i) =>
-            i === 0 ||
-            (s.factor >= (steps[i - 1]?.factor ?? 0) &&
-              s.fraction >= (steps[i - 1]?.fraction ?? 0)),
-        ) && steps[steps.length - 1]?.fraction === 1,
-      { message: 'serviceTimeSpread must increase and end at fraction 1' },
-    )
+    .refine(cumulative('factor'), {
+      message: 'serviceTimeSpread must increase and end at fraction 1',
+    })
     .optional(),
   /**
    * The handler's time per forwarded datagram by the handler's load: distributions as
