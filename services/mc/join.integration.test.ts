@@ -242,6 +242,12 @@ describe('MC join over WebSocket signaling', () => {
     const acked = series(/^mc_route_commands_total\{outcome="acked"\} (\d+)$/m);
     expect(acked).toBeGreaterThan(0);
     expect(series(/^mc_route_command_seconds_count (\d+)$/m)).toBe(acked);
+    // Each accepted join is timed in the controller, decoded request to answer sent.
+    expect(series(/^mc_join_seconds_count (\d+)$/m)).toBe(
+      series(/^mc_joins_total\{outcome="accepted"\} (\d+)$/m),
+    );
+    expect(series(/^mc_join_seconds_count (\d+)$/m)).toBeGreaterThanOrEqual(2);
+    expect(series(/^mc_join_seconds_sum ([\d.e-]+)$/m)).toBeGreaterThan(0);
 
     // A leave closes that signaling connection.
     a.signaling.send({ leave: {} });

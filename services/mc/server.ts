@@ -302,6 +302,16 @@ export async function startMc(
     labelNames: ['kind'],
     registers: [metrics.registry],
   });
+  const joinTime = new Histogram({
+    name: 'mc_join_seconds',
+    help: "An accepted join's time in the controller, from the decoded JoinRequest to its answer handed to the connection",
+    buckets: [
+      0.000_5, 0.001, 0.002, 0.003, 0.004, 0.005, 0.006, 0.008, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25,
+      1,
+    ],
+    registers: [metrics.registry],
+  });
+  const onJoinAnswered = (seconds: number) => joinTime.observe(seconds);
 
   const admit = async (join: JoinRequest): Promise<Result<AdmittedJoin, SignalingError>> => {
     const invalid = (message: string): Result<AdmittedJoin, SignalingError> =>
@@ -405,6 +415,7 @@ export async function startMc(
     },
     logger,
     onRefused: (kind) => refusals.inc({ kind: ErrorKind[kind] ?? 'unknown' }),
+    onJoinAnswered,
   });
   const signalingUrl = `ws://${urlHost(signaling.host)}:${signaling.port}${SIGNALING_PATH}`;
   if (publicUrl === '') publicUrl = signalingUrl;
@@ -425,6 +436,7 @@ export async function startMc(
     },
     logger,
     onRefused: (kind) => refusals.inc({ kind: ErrorKind[kind] ?? 'unknown' }),
+    onJoinAnswered,
   };
   const webTransport =
     env.MC_WEBTRANSPORT_BIND_ADDRESS === undefined || wtPair === undefined

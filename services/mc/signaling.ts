@@ -65,6 +65,11 @@ export interface ConnectionOptions {
   readonly driver: ControllerDriver;
   readonly logger: Logger;
   readonly onRefused?: (kind: ErrorKind) => void;
+  /**
+   * An accepted join's time here: from its decoded JoinRequest to the answer handed to the
+   * channel (admission, the meeting's join, the connection token's signature), in seconds.
+   */
+  readonly onJoinAnswered?: (seconds: number) => void;
 }
 
 export interface SignalingOptions extends ConnectionOptions {
@@ -98,6 +103,8 @@ export interface SignalingChannel {
 export class SignalingConnection implements SignalingPeer {
   private state: 'awaiting-join' | 'admitting' | 'joined' | 'closed' = 'awaiting-join';
   private joined: AdmittedJoin | undefined;
+  /** When the JoinRequest was decoded, until its answer goes out. */
+  private joinDecodedAt: number | undefined;
   private queue: Promise<void> = Promise.resolve();
   private readonly joinTimer: NodeJS.Timeout;
 
@@ -126,6 +133,10 @@ export class SignalingConnection implements SignalingPeer {
       }
       if (this.state === 'closed') return;
       this.channel.send(ServerMessage.encode(resolved).finish());
+      if (resolved.joinResponse !== undefined && this.joinDecodedAt !== undefined) {
+        this.options.onJoinAnswered?.((performance.now() - this.joinDecodedAt) / 1000);
+        this.joinDecodedAt = undefined;
+      }
     });
   }
 
@@ -208,6 +219,7 @@ export class SignalingConnection implements SignalingPeer {
 
   private async admit(join: JoinRequest): Promise<void> {
     this.state = 'admitting';
+    this.joinDecodedAt = performance.now();
     const layout = join.layout === '' ? 'grid' : join.layout;
     if (join.keyPackage.length > 0 && !isKeyPackageMessage(join.keyPackage)) {
       return this.refuse(
