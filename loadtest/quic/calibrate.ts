@@ -163,6 +163,11 @@ async function scrape(url: string): Promise<MetricSeries> {
   return parseMetrics(await response.text());
 }
 
+/** The controller's join-time histogram now (`mc_join_seconds`). */
+async function scrapeControllerJoins(stack: StackHandle): Promise<Buckets> {
+  return histogramBuckets(await scrape(stack.controllerMetricsUrl), 'mc_join_seconds');
+}
+
 /** The controller's route-call histogram now (`mc_route_command_seconds`). */
 async function scrapeRouteCalls(stack: StackHandle): Promise<Buckets> {
   return histogramBuckets(await scrape(stack.controllerMetricsUrl), 'mc_route_command_seconds');
@@ -275,6 +280,7 @@ export async function calibrateOnStack(
   let stopLag: (() => EventLoopLag) | undefined;
   // The controller's route calls over the counted rounds (each join sends some).
   let routeCallsBefore: Buckets | undefined;
+  let controllerJoinsBefore: Buckets | undefined;
   let routeCommandsBefore: Buckets[] | undefined;
   let datagramsBefore = 0;
   // Members publish from their joins, as the scenario's do: each join and move is timed with
@@ -307,6 +313,7 @@ export async function calibrateOnStack(
       const counted = round >= WARM_UP_ROUNDS;
       if (round === WARM_UP_ROUNDS) {
         routeCallsBefore = await scrapeRouteCalls(stack);
+        controllerJoinsBefore = await scrapeControllerJoins(stack);
         routeCommandsBefore = await handlerHistograms(handlerUrls, 'mh_route_command_seconds');
         stopLag = watchEventLoopLag();
         datagramsBefore = sum(await handlerValues(handlerUrls, 'mh_datagrams_in_total'));
@@ -368,6 +375,12 @@ export async function calibrateOnStack(
     const datagramsDuringJoins =
       sum(await handlerValues(handlerUrls, 'mh_datagrams_in_total')) - datagramsBefore;
     const routeCalls = bucketDelta(routeCallsBefore, await scrapeRouteCalls(stack));
+    const controllerJoinSeconds = histogramPercentile(
+      bucketDelta(controllerJoinsBefore, await scrapeControllerJoins(stack)),
+      50,
+    );
+    const controllerJoinMs =
+      controllerJoinSeconds === null ? undefined : Math.round(controllerJoinSeconds * 1e7) / 1e4;
     const routeCommands = mergeBuckets(
       (await handlerHistograms(handlerUrls, 'mh_route_command_seconds')).map((after, i) =>
         bucketDelta(routeCommandsBefore?.[i], after),
@@ -483,6 +496,7 @@ export async function calibrateOnStack(
         processTeardownMs: median(teardown),
         moveTokenMs: median(moveTokens),
         ...(routeCallMs === undefined ? {} : { routeCallMs }),
+        ...(controllerJoinMs === undefined ? {} : { controllerJoinMs }),
         ...(routeCommandMs === undefined ? {} : { routeCommandMs }),
       },
       samples: {

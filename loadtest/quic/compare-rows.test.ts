@@ -52,6 +52,7 @@ function measured(factor: number, failoverMs: number | null): StackResult {
     wallSeconds: 1,
     loadAverage: { atStart: 1, atEnd: 1 },
     joinsEventLoopLag: null,
+    controllerJoinMs: null,
     joins: { attempted: 16, joined: 16, failed: {} },
     stages: {
       meetingInfo: at(stage('meeting info')),
@@ -151,15 +152,21 @@ describe('predicted vs measured', () => {
     expect(text).toMatch(/\[\d+\] serviceTimes\.joinProcessingMs/);
   });
 
-  it("names the load process's own event-loop delay beside a join row that is off", () => {
+  it("names the load process's own delay and the controller's time beside a join row that is off", () => {
     const slow = {
       ...measured(1.5, 80),
       joinsEventLoopLag: { p50Ms: 1.2, p99Ms: 9.5, maxMs: 20 },
+      controllerJoinMs: 3.5,
     };
     const rows = comparisonRows(plan, prediction, slow, {
       ...calibration,
       joinsEventLoopLag: { p50Ms: 1.1, p99Ms: 4.25, maxMs: 6 },
+      controllerJoinMs: 2.75,
     });
+    // And the controller's own time on each join, on both sides.
+    expect(rows.find((r) => r.name === 'signaling round trip: join p50')?.explanation).toContain(
+      "the controller's own time on each (mc_join_seconds) 3.500 ms in the scenario, 2.750 ms in the calibration",
+    );
     expect(rows.find((r) => r.name === 'signaling round trip: join p50')?.explanation).toContain(
       "the load process's own event-loop delay during the joins p50 1.200 / p99 9.500 ms, p50 1.100 / p99 4.250 ms in the calibration's",
     );

@@ -41,6 +41,9 @@ describe('load:compare smoke run', () => {
       expect(json.within).toBe(json.rows.filter((r) => r.within).length);
       expect(json.measured.joins).toMatchObject({ attempted: 3, joined: 3 });
       expect(json.measured.failover?.members).toBe(3);
+      // The controller's own time on the joins, in the scenario and in the calibration.
+      expect(json.measured.controllerJoinMs).toBeGreaterThan(0);
+      expect(json.calibration.calibration.controllerJoinMs).toBeGreaterThan(0);
       // The killed handler's exit reached its parent, the load run.
       expect(json.measured.failover?.exitedMs).toBeGreaterThan(0);
       // Each handler's forwarding between scrapes: the media flowed through one of them.

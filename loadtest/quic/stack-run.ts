@@ -134,6 +134,8 @@ export interface StackResult {
   readonly loadAverage: { readonly atStart: number; readonly atEnd: number };
   /** This process's own event-loop delay while the joins went on (it times them). */
   readonly joinsEventLoopLag: EventLoopLag | null;
+  /** The controller's own time on the joins (`mc_join_seconds`): median, ms; null: not read. */
+  readonly controllerJoinMs: number | null;
   readonly joins: {
     readonly attempted: number;
     readonly joined: number;
@@ -509,6 +511,14 @@ export async function runAgainstStack(
     // they go on (it times them).
     const stopLag = watchEventLoopLag();
     let joinsLag: EventLoopLag | undefined;
+    // The controller's own time on them (`mc_join_seconds`), before and after.
+    const controllerMetrics = String(mc.listening.metrics_url);
+    const controllerJoins = () =>
+      fetch(`${controllerMetrics}/metrics`, { signal: AbortSignal.timeout(2_000) })
+        .then(async (r) => histogramBuckets(parseMetrics(await r.text()), 'mc_join_seconds'))
+        .catch(() => undefined);
+    const joinsBefore = await controllerJoins();
+    let joinsInController: Buckets | undefined;
     const joins: Promise<void>[] = [];
     const spacingMs = members.length <= 1 ? 0 : (plan.rampSeconds * 1000) / members.length;
     const joiner = (async () => {
@@ -519,6 +529,8 @@ export async function runAgainstStack(
       }
       await Promise.all(joins);
       joinsLag = stopLag();
+      const after = await controllerJoins();
+      if (after !== undefined) joinsInController = bucketDelta(joinsBefore, after);
     })();
 
     // The handler kill, if the scenario has one.
@@ -608,6 +620,8 @@ export async function runAgainstStack(
       wallSeconds: round((performance.now() - wallStart) / 1000),
       loadAverage: { atStart: round(loadAtStart, 2), atEnd: round(loadavg()[0] ?? 0, 2) },
       joinsEventLoopLag: joinsLag ?? null,
+      controllerJoinMs:
+        joinsInController === undefined ? null : ms(histogramPercentile(joinsInController, 50)),
       joins: {
         attempted: members.length,
         joined: members.filter((m) => m.session !== undefined).length,

@@ -106,6 +106,11 @@ export interface LoopbackCalibration {
    */
   readonly serviceTimeSpread?: readonly { readonly factor: number; readonly fraction: number }[];
   /**
+   * Not a model parameter: the controller's own time on the counted joins (`mc_join_seconds`,
+   * median, ms), its share of `joinRoundTripMs`.
+   */
+  readonly controllerJoinMs?: number;
+  /**
    * Not a model parameter: the calibrating process's own event-loop delay over its counted
    * joins (ms), which is in every time it measured, beside the scenario's own.
    */
