@@ -306,8 +306,8 @@ export async function startMc(
     name: 'mc_join_seconds',
     help: "An accepted join's time in the controller, from the decoded JoinRequest to its answer handed to the connection",
     buckets: [
-      0.000_5, 0.001, 0.002, 0.003, 0.004, 0.005, 0.006, 0.008, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25,
-      1,
+      0.000_5, 0.001, 0.002, 0.003, 0.004, 0.005, 0.006, 0.007, 0.008, 0.009, 0.01, 0.012, 0.015,
+      0.02, 0.025, 0.05, 0.1, 0.25, 1,
     ],
     registers: [metrics.registry],
   });
