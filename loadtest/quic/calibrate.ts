@@ -8,10 +8,14 @@
  * step: the meeting lookup at GC, the signaling WebSocket's opening, the JoinRequest's round
  * trip, the media session (WebSocket and hello). The handlers' own time on the joins' route
  * commands is read from their `mh_route_command_seconds`. Each member then reports its media
- * session lost and is moved (report to move, move to the new session). Then every member
- * publishes, each at its own phase, for a few seconds, and the handlers'
+ * session lost and is moved (report to move, move to the new session). The joins start one
+ * every ramp / members seconds, as the scenario's, each round into meetings created for it;
+ * their samples over their step's medians are the joins' spread, and the controller's own time
+ * on them (`mc_join_seconds`) and this process's event-loop delay are kept beside them. Then
+ * every member publishes, each at its own phase, for a few seconds, and the handlers'
  * `mh_forwarding_latency_seconds` over that run gives the distribution of a datagram's time
- * inside a handler. Last, a throwaway process holding the handlers' resident memory is killed a
+ * inside a handler; then every other member alone as long, and each handler's histogram in
+ * each window, at its `mh_utilisation`, gives the time by handler load. Last, a throwaway process holding the handlers' resident memory is killed a
  * few times, to time how long a killed handler's host takes to close its connections
  * (teardown.ts), and a failover's batch of move tokens is signed (token-signing.ts). Its
  * members leave before the scenario.
@@ -40,6 +44,7 @@ import {
   bucketDelta,
   histogramBuckets,
   histogramPercentile,
+  medianOf,
   mergeBuckets,
   parseMetrics,
   type Buckets,
@@ -186,14 +191,10 @@ export function spreadOf(
 ): { readonly factor: number; readonly fraction: number }[] {
   const ratios: number[] = [];
   for (const samples of steps) {
-    const sorted = samples.filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
-    const half = Math.floor(sorted.length / 2);
-    const middle =
-      sorted.length % 2 === 1
-        ? (sorted[half] as number)
-        : ((sorted[half - 1] ?? NaN) + (sorted[half] ?? NaN)) / 2;
+    const finite = samples.filter((v) => Number.isFinite(v));
+    const middle = medianOf(finite);
     if (!(middle > 0)) continue;
-    for (const sample of sorted) ratios.push(sample / middle);
+    for (const sample of finite) ratios.push(sample / middle);
   }
   if (ratios.length < MIN_SPREAD_SAMPLES) return [];
   ratios.sort((a, b) => a - b);
@@ -205,6 +206,12 @@ export function spreadOf(
 }
 
 const FORWARDING = 'mh_forwarding_latency_seconds';
+
+/** A seconds histogram's median in ms (to 0.1 us); undefined when it holds nothing. */
+function medianMsOf(buckets: Buckets): number | undefined {
+  const seconds = histogramPercentile(buckets, 50);
+  return seconds === null ? undefined : Math.round(seconds * 1e7) / 1e4;
+}
 
 /** Fewest datagrams a handler's window needs to give a point of `forwardingByLoad`. */
 export const MIN_POINT_DATAGRAMS = 200;
@@ -232,7 +239,7 @@ export function forwardingByLoad(
       return {
         utilisation,
         forwarding: distributionOf(buckets),
-        medianMs: Math.round((histogramPercentile(buckets, 50) ?? 0) * 1e7) / 1e4,
+        medianMs: medianMsOf(buckets) ?? 0,
         datagrams: buckets.cumulative[buckets.cumulative.length - 1] ?? 0,
       };
     });
@@ -375,23 +382,16 @@ export async function calibrateOnStack(
     const datagramsDuringJoins =
       sum(await handlerValues(handlerUrls, 'mh_datagrams_in_total')) - datagramsBefore;
     const routeCalls = bucketDelta(routeCallsBefore, await scrapeRouteCalls(stack));
-    const controllerJoinSeconds = histogramPercentile(
+    const controllerJoinMs = medianMsOf(
       bucketDelta(controllerJoinsBefore, await scrapeControllerJoins(stack)),
-      50,
     );
-    const controllerJoinMs =
-      controllerJoinSeconds === null ? undefined : Math.round(controllerJoinSeconds * 1e7) / 1e4;
     const routeCommands = mergeBuckets(
       (await handlerHistograms(handlerUrls, 'mh_route_command_seconds')).map((after, i) =>
         bucketDelta(routeCommandsBefore?.[i], after),
       ),
     );
-    const routeCommandSeconds = histogramPercentile(routeCommands, 50);
-    const routeCommandMs =
-      routeCommandSeconds === null ? undefined : Math.round(routeCommandSeconds * 1e7) / 1e4;
-    const routeCallSeconds = histogramPercentile(routeCalls, 50);
-    const routeCallMs =
-      routeCallSeconds === null ? undefined : Math.round(routeCallSeconds * 1e7) / 1e4;
+    const routeCommandMs = medianMsOf(routeCommands);
+    const routeCallMs = medianMsOf(routeCalls);
     say(
       `calibration: ${routeCalls.cumulative[routeCalls.cumulative.length - 1] ?? 0} route calls from the controller to its handlers: p50 ${routeCallMs ?? 'n/a'} ms as the controller sees them, ${routeCommandMs ?? 'n/a'} ms in the handlers`,
     );
@@ -459,9 +459,9 @@ export async function calibrateOnStack(
     const datagrams = buckets.cumulative[buckets.cumulative.length - 1] ?? 0;
     const forwarding = distributionOf(buckets);
     if (forwarding.length === 0) throw new Error('calibration: no datagram forwarded');
-    const medianSeconds = histogramPercentile(buckets, 50) ?? 0;
+    const forwardingMedianMs = medianMsOf(buckets) ?? 0;
     say(
-      `calibration: ${datagrams} datagrams forwarded in ${mediaMs / 1000} s: p50 ${(medianSeconds * 1000).toFixed(4)} ms, p99 ${((histogramPercentile(buckets, 99) ?? 0) * 1000).toFixed(4)} ms`,
+      `calibration: ${datagrams} datagrams forwarded in ${mediaMs / 1000} s: p50 ${forwardingMedianMs.toFixed(4)} ms, p99 ${((histogramPercentile(buckets, 99) ?? 0) * 1000).toFixed(4)} ms`,
     );
     // A killed handler is heard dead once its host has freed its memory: a throwaway process
     // holding what the handlers hold now, killed a few times.
@@ -489,7 +489,7 @@ export async function calibrateOnStack(
         lossReportMs: median(report),
         moveSessionMs: median(reconnect),
         forwarding,
-        forwardingMedianMs: Math.round(medianSeconds * 1e7) / 1e4,
+        forwardingMedianMs,
         ...(byLoad.length === 0 ? {} : { forwardingByLoad: byLoad }),
         ...(spread.length === 0 ? {} : { serviceTimeSpread: spread }),
         ...(joinsLag === null ? {} : { joinsEventLoopLag: joinsLag }),

@@ -15,7 +15,7 @@ import {
   type StackFailover,
   type StackResult,
 } from './stack-run.ts';
-import { differencePercent } from './stats.ts';
+import { differencePercent, medianOf } from './stats.ts';
 
 /** A difference past this (per cent) is explained. */
 export const EXPLAIN_OVER_PERCENT = 10;
@@ -350,12 +350,6 @@ export function combineRuns(runs: readonly (readonly ComparisonRow[])[]): Compar
 }
 
 function medianOrNull(values: readonly (number | null)[]): number | null {
-  const known = values.filter((v): v is number => v !== null).sort((a, b) => a - b);
-  if (known.length === 0) return null;
-  const middle = Math.floor(known.length / 2);
-  const value =
-    known.length % 2 === 1
-      ? (known[middle] as number)
-      : ((known[middle - 1] as number) + (known[middle] as number)) / 2;
-  return round(value);
+  const known = values.filter((v): v is number => v !== null);
+  return known.length === 0 ? null : round(medianOf(known));
 }

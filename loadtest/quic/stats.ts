@@ -179,3 +179,13 @@ export function mergeBuckets(all: readonly Buckets[]): Buckets {
   );
   return { bounds: first.bounds, cumulative };
 }
+
+/** The median of `values` (the mean of the middle two for an even count); NaN with none. */
+export function medianOf(values: readonly number[]): number {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1
+    ? (sorted[middle] as number)
+    : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
+}
