@@ -71,8 +71,9 @@ const JOIN_GAP_MS = 100;
 const MEDIA_WARM_UP_MS = 1_000;
 const MEDIA_MS = 3_000;
 /**
- * A scenario shorter than this (a smoke run) gets a short calibration: one counted round of
- * joins and half the media run.
+ * A scenario shorter than this (a smoke run) gets a short calibration: the counted rounds of
+ * joins that give each step a spread (one, unless its meetings are small) and half the media
+ * run.
  */
 const SHORT_SCENARIO_SECONDS = 15;
 /** Kills of a throwaway process holding the handlers' memory (see teardown.ts). */
@@ -182,27 +183,59 @@ async function scrapeRouteCalls(stack: StackHandle): Promise<Buckets> {
 export const MIN_SPREAD_SAMPLES = 8;
 
 /**
- * How the join steps' times vary from one request to the next: each sample over its step's
- * median, pooled over the steps, as 21 cumulative steps (fractions 0, 0.05, ..., 1; nearest
- * rank). Empty with fewer than MIN_SPREAD_SAMPLES samples.
+ * The fractions a join step's spread is kept at: every twentieth to 0.9, then every hundredth
+ * and 0.995, so that the tail, where a few pauses of 10-25 ms sit, is not drawn by linear
+ * steps across a twentieth of the requests (one sample at 18 times the median among 192 put
+ * one draw in twenty-five above ten times it).
+ */
+export const SPREAD_FRACTIONS: readonly number[] = [
+  ...Array.from({ length: 19 }, (_, i) => i / 20),
+  ...Array.from({ length: 9 }, (_, i) => (91 + i) / 100),
+  0.995,
+  1,
+];
+
+/**
+ * How one join step's time varies from one request to the next: each sample over the step's
+ * median, cumulative at `SPREAD_FRACTIONS` (nearest rank). Empty with fewer than
+ * MIN_SPREAD_SAMPLES samples.
  */
 export function spreadOf(
-  steps: readonly (readonly number[])[],
+  samples: readonly number[],
 ): { readonly factor: number; readonly fraction: number }[] {
-  const ratios: number[] = [];
-  for (const samples of steps) {
-    const finite = samples.filter((v) => Number.isFinite(v));
-    const middle = medianOf(finite);
-    if (!(middle > 0)) continue;
-    for (const sample of finite) ratios.push(sample / middle);
-  }
-  if (ratios.length < MIN_SPREAD_SAMPLES) return [];
-  ratios.sort((a, b) => a - b);
-  return Array.from({ length: 21 }, (_, i) => {
-    const fraction = i / 20;
+  const finite = samples.filter((v) => Number.isFinite(v));
+  const middle = finite.length === 0 ? 0 : medianOf(finite);
+  if (finite.length < MIN_SPREAD_SAMPLES || !(middle > 0)) return [];
+  const ratios = finite.map((sample) => sample / middle).sort((a, b) => a - b);
+  return SPREAD_FRACTIONS.map((fraction) => {
     const rank = Math.min(ratios.length - 1, Math.max(0, Math.ceil(fraction * ratios.length) - 1));
     return { factor: Math.round((ratios[rank] as number) * 1e4) / 1e4, fraction };
   });
+}
+
+/**
+ * Each join step's spread, by the model's step: the lookups, the signaling openings (the
+ * connection's CPU), the JoinRequest round trips (the join processing) and the media sessions
+ * (the handler's CPU for them); a step with too few samples has none.
+ */
+export function joinStepSpreads(steps: {
+  readonly lookup: readonly number[];
+  readonly open: readonly number[];
+  readonly roundTrip: readonly number[];
+  readonly media: readonly number[];
+}): NonNullable<LoopbackCalibration['serviceTimeSpread']> {
+  return Object.fromEntries(
+    (
+      [
+        ['meetingLookup', steps.lookup],
+        ['signalingConnect', steps.open],
+        ['joinProcessing', steps.roundTrip],
+        ['mediaConnect', steps.media],
+      ] as const
+    )
+      .map(([step, samples]) => [step, spreadOf(samples)] as const)
+      .filter(([, spread]) => spread.length > 0),
+  );
 }
 
 const FORWARDING = 'mh_forwarding_latency_seconds';
@@ -266,7 +299,11 @@ export async function calibrateOnStack(
   const size = Math.max(2, Math.min(MAX_MEMBERS, plan.participantsPerMeeting));
   const meetingCount = Math.max(1, Math.min(MAX_MEETINGS, plan.meetings));
   const short = plan.durationSeconds < SHORT_SCENARIO_SECONDS;
-  const rounds = short ? WARM_UP_ROUNDS + 1 : ROUNDS;
+  // A short calibration counts as few rounds as give each join step enough samples for its
+  // spread (MIN_SPREAD_SAMPLES), at least one.
+  const rounds = short
+    ? Math.min(ROUNDS, WARM_UP_ROUNDS + Math.ceil(MIN_SPREAD_SAMPLES / (size * meetingCount)))
+    : ROUNDS;
   const mediaMs = short ? MEDIA_MS / 2 : MEDIA_MS;
   // One join started every `joinEveryMs`, as the scenario's members join over its ramp: a
   // process's time on a request grows with the quiet before it (its caches cold), so joins
@@ -378,7 +415,7 @@ export async function calibrateOnStack(
       }
     }
     const joinsLag = stopLag?.() ?? null;
-    const spread = spreadOf([lookup, open, roundTrip, media]);
+    const spread = joinStepSpreads({ lookup, open, roundTrip, media });
     const datagramsDuringJoins =
       sum(await handlerValues(handlerUrls, 'mh_datagrams_in_total')) - datagramsBefore;
     const routeCalls = bucketDelta(routeCallsBefore, await scrapeRouteCalls(stack));
@@ -491,7 +528,7 @@ export async function calibrateOnStack(
         forwarding,
         forwardingMedianMs,
         ...(byLoad.length === 0 ? {} : { forwardingByLoad: byLoad }),
-        ...(spread.length === 0 ? {} : { serviceTimeSpread: spread }),
+        ...(Object.keys(spread).length === 0 ? {} : { serviceTimeSpread: spread }),
         ...(joinsLag === null ? {} : { joinsEventLoopLag: joinsLag }),
         processTeardownMs: median(teardown),
         moveTokenMs: median(moveTokens),
@@ -538,6 +575,21 @@ export function readCalibration(path: string): LoopbackCalibration {
     typeof (inner as Partial<LoopbackCalibration>).joinRoundTripMs !== 'number'
   )
     throw new Error(`${path}: no loopback calibration in it`);
+  // A calibration made before the steps had spreads of their own kept one, pooled: every step
+  // takes it, as the model did then.
+  const pooled: unknown = (inner as { serviceTimeSpread?: unknown }).serviceTimeSpread;
+  if (Array.isArray(pooled)) {
+    const spread = pooled as { factor: number; fraction: number }[];
+    return {
+      ...(inner as LoopbackCalibration),
+      serviceTimeSpread: {
+        meetingLookup: spread,
+        signalingConnect: spread,
+        joinProcessing: spread,
+        mediaConnect: spread,
+      },
+    };
+  }
   return inner as LoopbackCalibration;
 }
 

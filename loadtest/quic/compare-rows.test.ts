@@ -1,4 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { builtinScenario } from '../../sim/scenario/builtin.ts';
@@ -17,19 +19,26 @@ import {
   MIN_POINT_DATAGRAMS,
   MIN_SPREAD_SAMPLES,
   publisherPhases,
+  joinStepSpreads,
+  readCalibration,
   spreadOf,
+  SPREAD_FRACTIONS,
 } from './calibrate.ts';
 import {
   combineRuns,
   comparisonRows,
+  mergeRecorders,
+  pooledRows,
   EXPLAIN_OVER_PERCENT,
   renderComparisonRows,
   type ComparisonRow,
 } from './compare-rows.ts';
-import { predict } from './predict.ts';
+import { predict, type Prediction } from './predict.ts';
+import { JOIN_STAGES, LatencyRecorder } from '../../sim/report/metrics.ts';
+import { summariseLatency } from '../../sim/report/summary.ts';
 import { loadPlanFrom } from './scenario.ts';
-import { measuredLatency, type StackResult } from './stack-run.ts';
-import { mergeBuckets } from './stats.ts';
+import { measuredLatency, sampledLatency, type StackResult } from './stack-run.ts';
+import { histogramPercentile, mergeBuckets, secondsToMs } from './stats.ts';
 
 const plan = (() => {
   const read = loadPlanFrom(
@@ -45,7 +54,7 @@ const stage = (name: string) =>
 
 /** A measurement `factor` times the prediction on every latency, utilisation as predicted. */
 function measured(factor: number, failoverMs: number | null): StackResult {
-  const at = (ms: number) => measuredLatency([ms * factor]);
+  const at = (ms: number) => sampledLatency([ms * factor]);
   return {
     scenario: 'basic',
     startedAt: '',
@@ -277,10 +286,10 @@ describe('the calibrated loopback model', () => {
     ];
     const t = calibratedServiceTimes({
       ...calibration,
-      serviceTimeSpread: spread,
+      serviceTimeSpread: { joinProcessing: spread, mediaConnect: spread },
       forwardingByLoad: byLoad,
     });
-    expect(t.serviceTimeSpread).toEqual(spread);
+    expect(t.serviceTimeSpread).toEqual({ joinProcessing: spread, mediaConnect: spread });
     expect(t.forwardingByLoad).toEqual([
       { utilisation: 0.2, distribution: calibration.forwarding },
     ]);
@@ -461,22 +470,84 @@ describe('the calibrated loopback model', () => {
     expect(points[0]?.medianMs).toBeGreaterThan(points[3]?.medianMs ?? Infinity);
   });
 
-  it("measures the join steps' spread as each sample over its step's median, pooled", () => {
-    // Two steps of different sizes, the same shape: 20 samples each, 0.8 to 2.7 (median 1.75).
+  it("measures each join step's spread as its samples over its median", () => {
+    // 20 samples, 0.8 to 2.7 (median 1.75), and ten times as large: the same spread.
     const shape = Array.from({ length: 20 }, (_, i) => 0.8 + i * 0.1);
-    const spread = spreadOf([shape.map((r) => r * 2), shape.map((r) => r * 10)]);
-    expect(spread).toHaveLength(21);
+    const spread = spreadOf(shape);
+    expect(spreadOf(shape.map((v) => v * 10))).toEqual(spread);
+    expect(spread.map((s) => s.fraction)).toEqual(SPREAD_FRACTIONS);
     expect(spread[0]).toEqual({ factor: 0.4571, fraction: 0 });
-    expect(spread[20]).toEqual({ factor: 1.5429, fraction: 1 });
-    // Half the pooled ratios are at most the tenth sample's: 1.7 / 1.75.
+    expect(spread.at(-1)).toEqual({ factor: 1.5429, fraction: 1 });
+    // Half the ratios are at most the tenth sample's: 1.7 / 1.75.
     expect(spread[10]).toEqual({ factor: 0.9714, fraction: 0.5 });
     for (let i = 1; i < spread.length; i++)
       expect(spread[i]?.factor).toBeGreaterThanOrEqual(spread[i - 1]?.factor ?? Infinity);
-    expect(spreadOf([[1, 2, 3]])).toEqual([]);
-    expect(spreadOf([Array.from({ length: MIN_SPREAD_SAMPLES }, () => 4)])[20]).toEqual({
+    expect(spreadOf([1, 2, 3])).toEqual([]);
+    expect(spreadOf(Array.from({ length: MIN_SPREAD_SAMPLES }, () => 4)).at(-1)).toEqual({
       factor: 1,
       fraction: 1,
     });
+  });
+
+  it('keeps the tail of a spread at every hundredth: one pause among many stays one', () => {
+    // 199 samples at 1 to 1.5 and one pause at 18 times the median.
+    const samples = [...Array.from({ length: 199 }, (_, i) => 1 + i / 398), 22];
+    const spread = spreadOf(samples);
+    const at = (fraction: number) => spread.find((s) => s.fraction === fraction)?.factor;
+    expect(at(1)).toBeGreaterThan(17);
+    // The next fraction below 1 is 0.995 (the 199th sample): the pause reaches at most one draw
+    // in two hundred, where steps of a twentieth put one in forty above ten times the median.
+    expect(at(0.995)).toBeLessThan(1.3);
+    expect(at(0.99)).toBeLessThan(1.3);
+  });
+
+  it('reads a calibration file, and gives an older one-for-all spread to every step', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'calibration-'));
+    try {
+      const pooled = [
+        { factor: 0.8, fraction: 0 },
+        { factor: 3, fraction: 1 },
+      ];
+      const file = join(dir, 'c.json');
+      const base = { ...calibration, serviceTimeSpread: pooled };
+      writeFileSync(file, JSON.stringify({ calibration: base, samples: {} }));
+      expect(readCalibration(file).serviceTimeSpread).toEqual({
+        meetingLookup: pooled,
+        signalingConnect: pooled,
+        joinProcessing: pooled,
+        mediaConnect: pooled,
+      });
+      const byStep = { joinProcessing: pooled };
+      writeFileSync(
+        file,
+        JSON.stringify({ calibration: { ...calibration, serviceTimeSpread: byStep } }),
+      );
+      expect(readCalibration(file).serviceTimeSpread).toEqual(byStep);
+      writeFileSync(file, JSON.stringify({ rows: [] }));
+      expect(() => readCalibration(file)).toThrow(/no loopback calibration/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('gives each model step its own spread, and none to a step with too few samples', () => {
+    const many = (scale: number) =>
+      Array.from({ length: 20 }, (_, i) => scale * (1 + (i % 5) / 10));
+    const spreads = joinStepSpreads({
+      lookup: many(3),
+      open: [1, 2],
+      roundTrip: [...many(6).slice(0, 19), 60],
+      media: many(4),
+    });
+    expect(Object.keys(spreads).sort()).toEqual([
+      'joinProcessing',
+      'mediaConnect',
+      'meetingLookup',
+    ]);
+    expect(spreads.meetingLookup).toEqual(spreadOf(many(3)));
+    // The round trip's pause stays the round trip's.
+    expect(spreads.joinProcessing?.at(-1)?.factor).toBeGreaterThan(8);
+    expect(spreads.meetingLookup?.at(-1)?.factor).toBeLessThan(1.5);
   });
 
   it("spreads the media run's publishers over one frame interval, each sending at its phase", () => {
@@ -574,6 +645,120 @@ describe('repeated runs', () => {
       explanation: 'none (runs: n/a)',
     });
     expect(combineRuns([])).toEqual([]);
+  });
+});
+
+describe('runs pooled', () => {
+  /** A recorder holding `ms` (one sample each), as the simulator records a latency. */
+  const recorderOf = (ms: readonly number[]) => {
+    const recorder = new LatencyRecorder();
+    for (const v of ms) recorder.record(v * 1000);
+    return recorder;
+  };
+  const MEDIA = JOIN_STAGES.indexOf('media session');
+  /** The prediction with the media session's samples replaced by `ms`. */
+  const predictedWith = (ms: readonly number[]): Prediction => ({
+    ...prediction,
+    recorders: {
+      ...prediction.recorders,
+      joinStages: prediction.recorders.joinStages.map((r, i) => (i === MEDIA ? recorderOf(ms) : r)),
+    },
+  });
+  /** A handler's forwarding histogram (seconds): 60 datagrams under 40 us, 40 under 100 us. */
+  const forwardingBuckets = { bounds: [0.00004, 0.0001, Infinity], cumulative: [60, 100, 100] };
+  /** A measurement whose meeting lookups took `ms`, its handler forwarding as `buckets`. */
+  const lookups = (
+    ms: readonly number[],
+    failoverMs: number,
+    buckets = forwardingBuckets,
+  ): StackResult => {
+    const base = measured(1, failoverMs);
+    return {
+      ...base,
+      stages: { ...base.stages, meetingInfo: sampledLatency(ms) },
+      forwarding: {
+        p50Ms: secondsToMs(histogramPercentile(buckets, 50)),
+        p99Ms: secondsToMs(histogramPercentile(buckets, 99)),
+      },
+      handlers: [
+        {
+          id: 'load-mh-1',
+          forwardingBuckets: buckets,
+          forwardingP50Ms: null,
+          forwardingP99Ms: null,
+          utilisationMeanPercent: 0,
+          utilisationMaxPercent: 0,
+          killed: false,
+          forwardingByScrape: [],
+        },
+      ],
+    };
+  };
+  const runOf = (predictions: readonly Prediction[], x: StackResult) => ({
+    rows: comparisonRows(plan, predictions, x),
+    predictions,
+    measured: x,
+  });
+  const named = (rows: readonly ComparisonRow[], name: string) =>
+    rows.find((r) => r.name === name) as ComparisonRow;
+
+  it('merges recorders: every sample of each, in the histogram and the chart buckets', () => {
+    const merged = mergeRecorders([recorderOf([1, 2]), undefined, recorderOf([3, 40, 50])]);
+    expect(merged.histogram.totalCount).toBe(5);
+    expect(summariseLatency(merged, null).p50Ms).toBeCloseTo(3, 2);
+    expect(merged.buckets.reduce((a, b) => a + b, 0)).toBe(5);
+    expect(merged.buckets).toEqual(recorderOf([1, 2, 3, 40, 50]).buckets);
+  });
+
+  it("takes a join row's percentiles over every run's samples, on both sides", () => {
+    const failover = prediction.failover?.maxMs ?? 60;
+    // The second run's handler forwarded all its datagrams under 40 us.
+    const fast = { bounds: forwardingBuckets.bounds, cumulative: [100, 100, 100] };
+    const runs = [
+      runOf([predictedWith([3, 3, 3])], lookups([2, 2.1, 2.2], failover)),
+      runOf([predictedWith([5, 5]), predictedWith([5, 5])], lookups([4, 4.1, 4.2], failover, fast)),
+    ];
+    const rows = pooledRows(plan, runs);
+    const lookup = named(rows, 'join: meeting info (GC lookup) p50');
+    // The median of the six lookups, where the run of median difference would average the
+    // two runs' medians (3.1 ms).
+    expect(lookup.measured).toBe(measuredLatency([2, 2.1, 2.2, 4, 4.1, 4.2]).p50Ms);
+    expect(named(combineRuns(runs.map((r) => r.rows)), lookup.name).measured).toBeCloseTo(3.1, 1);
+    // The media session over the seeds of both runs: three at 3 ms and four at 5 ms.
+    const media = named(rows, 'join: media session p50');
+    expect(media.predicted).toBeCloseTo(5, 2);
+    expect(named(pooledRows(plan, [runs[0], runs[0]] as never), media.name).predicted).toBeCloseTo(
+      3,
+      2,
+    );
+    // The forwarding over both runs' handlers' histograms merged.
+    const both = mergeBuckets([forwardingBuckets, fast]);
+    expect(named(rows, 'forwarding latency p99').measured).toBe(
+      secondsToMs(histogramPercentile(both, 99)),
+    );
+    expect(named(rows, 'forwarding latency p99').measured).not.toBe(
+      runs[1]?.measured.forwarding.p99Ms,
+    );
+    // A pooled row off by more than 10 % says so, with each run's difference.
+    expect(lookup.within).toBe(false);
+    expect(lookup.explanation).toMatch(/\(pooled over 2 runs; runs: [-+]\d+ %, [-+]\d+ %\)$/);
+  });
+
+  it('gives a run pooled with itself its own values, and the per-run rows by combineRuns', () => {
+    const run = runOf([prediction], lookups([2, 2.5, 3, 3.5], 70));
+    const alone = run.rows;
+    const twice = pooledRows(plan, [run, run]);
+    twice.forEach((row, i) => {
+      expect(row.predicted, row.name).toBe(alone[i]?.predicted);
+      expect(row.measured, row.name).toBe(alone[i]?.measured);
+    });
+    // The failover (one value a run) is the run of median difference.
+    const other = runOf([prediction], lookups([2, 2.5, 3, 3.5], 90));
+    const third = runOf([prediction], lookups([2, 2.5, 3, 3.5], 200));
+    const failover = 'failover after a handler kill (last member back)';
+    expect(named(pooledRows(plan, [run, other, third]), failover).measured).toBe(90);
+    // One run: its own rows.
+    expect(pooledRows(plan, [run])).toEqual(combineRuns([alone]));
   });
 });
 

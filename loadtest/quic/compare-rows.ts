@@ -4,18 +4,27 @@
  * side is missing, the model parameter that explains it. Pure: the prediction and the
  * measurement in, rows out.
  */
+import { LatencyRecorder } from '../../sim/report/metrics.ts';
 import type { PredictedMeasuredRow } from '../../sim/report/predicted-measured.ts';
-import type { LatencySummary } from '../../sim/report/summary.ts';
+import { summariseLatency, type LatencySummary } from '../../sim/report/summary.ts';
 import type { LoopbackCalibration } from '../../sim/scenario/loopback.ts';
 import type { Prediction } from './predict.ts';
 import type { LoadPlan } from './scenario.ts';
 import {
   measuredLatency,
+  sampledLatency,
   type MeasuredLatency,
+  type SampledLatency,
   type StackFailover,
   type StackResult,
 } from './stack-run.ts';
-import { differencePercent, medianOf } from './stats.ts';
+import {
+  differencePercent,
+  histogramPercentile,
+  medianOf,
+  mergeBuckets,
+  secondsToMs,
+} from './stats.ts';
 
 /** A difference past this (per cent) is explained. */
 export const EXPLAIN_OVER_PERCENT = 10;
@@ -29,6 +38,11 @@ type Row = Pick<ComparisonRow, 'name' | 'unit' | 'predicted' | 'measured'> & {
   readonly off: (predicted: number, measured: number) => string;
   /** Why a side is missing. */
   readonly missing?: string;
+  /**
+   * A percentile of samples (joins, datagrams) on both sides: several runs pool their samples
+   * for it (`pooledRows`). The others have one value per run.
+   */
+  readonly pooled?: true;
 };
 
 /**
@@ -43,6 +57,15 @@ export function comparisonRows(
   measured: StackResult,
   calibration?: LoopbackCalibration,
 ): ComparisonRow[] {
+  return evaluatedRows(plan, prediction, measured, calibration).map(({ pooled: _, ...row }) => row);
+}
+
+function evaluatedRows(
+  plan: LoadPlan,
+  prediction: Prediction | readonly Prediction[],
+  measured: StackResult,
+  calibration?: LoopbackCalibration,
+): (ComparisonRow & { readonly pooled: boolean })[] {
   const predictions: readonly Prediction[] = Array.isArray(prediction)
     ? prediction
     : [prediction as Prediction];
@@ -75,6 +98,7 @@ export function comparisonRows(
       differencePercent: difference === null ? null : round(difference),
       within: within || (row.predicted !== null && row.predicted === row.measured),
       explanation,
+      pooled: row.pooled === true,
     };
   });
 }
@@ -122,6 +146,7 @@ function rowDefinitions(
     {
       name: 'join: meeting info (GC lookup) p50',
       unit: 'ms',
+      pooled: true,
       predicted: p50(stage('meeting info')),
       measured: m(measured.stages.meetingInfo),
       off: (_p, x) =>
@@ -130,6 +155,7 @@ function rowDefinitions(
     {
       name: 'join: at the controller p50',
       unit: 'ms',
+      pooled: true,
       predicted: atController,
       measured: m(measured.stages.joinAtController),
       off: (_p, x) =>
@@ -140,6 +166,7 @@ function rowDefinitions(
     {
       name: 'signaling round trip: join p50',
       unit: 'ms',
+      pooled: true,
       predicted: atController === null ? null : round(atController - connectMs),
       measured: m(measured.signalingRoundTrip),
       off: (_p, x) =>
@@ -148,6 +175,7 @@ function rowDefinitions(
     {
       name: 'join: media session p50',
       unit: 'ms',
+      pooled: true,
       predicted: p50(stage('media session')),
       measured: m(measured.stages.mediaSession),
       off: (_p, x) =>
@@ -158,6 +186,7 @@ function rowDefinitions(
     {
       name: 'join: first frame p50',
       unit: 'ms',
+      pooled: true,
       predicted: p50(stage('first frame')),
       measured: m(measured.stages.firstFrame),
       off: () =>
@@ -166,6 +195,7 @@ function rowDefinitions(
     {
       name: 'join to first frame p50',
       unit: 'ms',
+      pooled: true,
       predicted: joinToMedia('p50Ms'),
       measured: m(measured.joinToFirstFrame),
       off: () =>
@@ -174,6 +204,7 @@ function rowDefinitions(
     {
       name: 'join to first frame p99',
       unit: 'ms',
+      pooled: true,
       predicted: joinToMedia('p99Ms'),
       measured: m(measured.joinToFirstFrame, 'p99Ms'),
       off: () =>
@@ -182,6 +213,7 @@ function rowDefinitions(
     {
       name: 'forwarding latency p50',
       unit: 'ms',
+      pooled: true,
       predicted: report.latency.forwarding.count === 0 ? null : report.latency.forwarding.p50Ms,
       measured: measured.forwarding.p50Ms,
       off: (_p, x) =>
@@ -190,6 +222,7 @@ function rowDefinitions(
     {
       name: 'forwarding latency p99',
       unit: 'ms',
+      pooled: true,
       predicted: report.latency.forwarding.count === 0 ? null : report.latency.forwarding.p99Ms,
       measured: measured.forwarding.p99Ms,
       off: (_p, x) =>
@@ -352,4 +385,103 @@ export function combineRuns(runs: readonly (readonly ComparisonRow[])[]): Compar
 function medianOrNull(values: readonly (number | null)[]): number | null {
   const known = values.filter((v): v is number => v !== null);
   return known.length === 0 ? null : round(medianOf(known));
+}
+
+/** One run of a repeated comparison, as `pooledRows` reads it. */
+export interface ComparisonRun {
+  readonly rows: readonly ComparisonRow[];
+  /** Its predictions, one per seed, with their recorders. */
+  readonly predictions: readonly Prediction[];
+  readonly measured: StackResult;
+  readonly calibration?: LoopbackCalibration;
+}
+
+/**
+ * The rows of several runs of one comparison as one, each by the estimate its values allow. A
+ * row that is a percentile of samples (the joins' stages, the datagrams' forwarding) pools
+ * them: the measured percentile over every run's joins (the handlers' histograms merged), the
+ * predicted one over every run's seeds (the simulator's histograms merged), so that a median
+ * rests on five runs' joins rather than one run's sixteen, whose median moves by about a tenth
+ * from one sixteen to the next on this machine. The other rows (utilisation, members, the
+ * failover: one value per run) are the run of median difference (`combineRuns`). A pooled
+ * row off by more than 10 % says so, with the difference in each run; its explanation names
+ * the last run's calibration.
+ */
+export function pooledRows(plan: LoadPlan, runs: readonly ComparisonRun[]): ComparisonRow[] {
+  const perRun = combineRuns(runs.map((run) => run.rows));
+  const last = runs[runs.length - 1];
+  const predictions = runs.flatMap((run) => run.predictions);
+  const first = predictions[0];
+  if (runs.length < 2 || last === undefined || first === undefined) return perRun;
+  const merged = (pick: (p: Prediction) => LatencyRecorder | undefined) =>
+    summariseLatency(mergeRecorders(predictions.map(pick)), null);
+  const prediction: Prediction = {
+    ...first,
+    report: {
+      ...first.report,
+      joinStages: first.report.joinStages.map((stage, i) => ({
+        stage: stage.stage,
+        latency: merged((p) => p.recorders.joinStages[i]),
+      })),
+      latency: {
+        ...first.report.latency,
+        joinToMedia: merged((p) => p.recorders.joinToMedia),
+        forwarding: merged((p) => p.recorders.forwarding),
+      },
+    },
+  };
+  const results = runs.map((run) => run.measured);
+  const pool = (pick: (m: StackResult) => SampledLatency) =>
+    sampledLatency(results.flatMap((m) => pick(m).samplesMs));
+  const forwarding = mergeBuckets(
+    results.flatMap((m) => m.handlers.map((h) => h.forwardingBuckets)),
+  );
+  const measured: StackResult = {
+    ...last.measured,
+    controllerJoinMs: medianOrNull(results.map((m) => m.controllerJoinMs)),
+    stages: {
+      meetingInfo: pool((m) => m.stages.meetingInfo),
+      joinAtController: pool((m) => m.stages.joinAtController),
+      mediaSession: pool((m) => m.stages.mediaSession),
+      firstFrame: pool((m) => m.stages.firstFrame),
+    },
+    signalingRoundTrip: pool((m) => m.signalingRoundTrip),
+    joinToFirstFrame: pool((m) => m.joinToFirstFrame),
+    forwarding: {
+      p50Ms: secondsToMs(histogramPercentile(forwarding, 50)),
+      p99Ms: secondsToMs(histogramPercentile(forwarding, 99)),
+    },
+  };
+  const pooled = evaluatedRows(plan, prediction, measured, last.calibration);
+  return perRun.map((row, index) => {
+    const evaluated = pooled[index];
+    if (evaluated === undefined || !evaluated.pooled) return row;
+    const { pooled: _, ...rest } = evaluated;
+    if (rest.explanation === null) return rest;
+    const each = runs
+      .map((run) => run.rows[index]?.differencePercent)
+      .map((d) =>
+        d === null || d === undefined ? 'n/a' : `${d >= 0 ? '+' : ''}${Math.round(d)} %`,
+      )
+      .join(', ');
+    return {
+      ...rest,
+      explanation: `${rest.explanation} (pooled over ${runs.length} runs; runs: ${each})`,
+    };
+  });
+}
+
+/** One recorder holding every sample of `recorders` (hdr histograms and chart buckets added). */
+export function mergeRecorders(
+  recorders: readonly (LatencyRecorder | undefined)[],
+): LatencyRecorder {
+  const into = new LatencyRecorder();
+  for (const recorder of recorders) {
+    if (recorder === undefined) continue;
+    into.histogram.add(recorder.histogram);
+    recorder.buckets.forEach((count, i) => {
+      into.buckets[i] = (into.buckets[i] ?? 0) + count;
+    });
+  }
+  return into;
 }

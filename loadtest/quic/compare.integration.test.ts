@@ -9,13 +9,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { compare, writeComparison, type ComparisonReport } from './compare.ts';
+import { pooledRows } from './compare-rows.ts';
 import { readLoadScenario } from './run.ts';
 
 describe('load:compare smoke run', () => {
   it('writes every row with a predicted and a measured value, and the HTML beside it', async () => {
     const read = readLoadScenario('compare-smoke');
     if (!read.ok) throw new Error(read.message);
-    const report = await compare(read.plan);
+    const { report, predictions } = await compare(read.plan);
     const dir = await mkdtemp(join(tmpdir(), 'load-compare-'));
     try {
       writeComparison(report, join(dir, 'r.json'), join(dir, 'r.html'));
@@ -39,6 +40,18 @@ describe('load:compare smoke run', () => {
         if (!row.within) expect(row.explanation, row.name).toMatch(/\w/);
       }
       expect(json.within).toBe(json.rows.filter((r) => r.within).length);
+      // Each join's samples are kept, and the simulator's recorders hold its joins: runs pool
+      // them. Pooled with itself, a run keeps its own values (the handlers' histograms merged
+      // twice give the forwarding the stack run read).
+      expect(json.measured.stages.meetingInfo.samplesMs).toHaveLength(3);
+      expect(predictions[0]?.recorders.joinToMedia.histogram.totalCount).toBe(
+        report.predicted.report.latency.joinToMedia.count,
+      );
+      const run = { rows: report.rows, predictions, measured: report.measured };
+      const twice = pooledRows(read.plan, [run, run]);
+      expect(twice.map((r) => [r.predicted, r.measured])).toEqual(
+        report.rows.map((r) => [r.predicted, r.measured]),
+      );
       expect(json.measured.joins).toMatchObject({ attempted: 3, joined: 3 });
       expect(json.measured.failover?.members).toBe(3);
       // The controller's own time on the joins, in the scenario and in the calibration.
@@ -60,7 +73,7 @@ describe('load:compare smoke run', () => {
         forwardingDistribution: calibration.forwarding,
       });
       // The join steps' spread, from the calibration's counted joins.
-      expect(calibration.serviceTimeSpread?.at(-1)?.fraction).toBe(1);
+      expect(calibration.serviceTimeSpread?.joinProcessing?.at(-1)?.fraction).toBe(1);
       expect(json.predicted.serviceTimes.serviceTimeSpread).toEqual(calibration.serviceTimeSpread);
       // By load where a handler forwarded enough in a window (this scenario's one meeting of
       // three at 20 datagrams a second may not).

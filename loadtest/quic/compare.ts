@@ -18,9 +18,11 @@
  * service times over the scenario's few joins, as one run is of the stack's.
  *
  * With `--runs n` (2 to 5) the whole comparison (stack, calibration, prediction under seeds of
- * its own, scenario) runs n times, one after another, and each row printed and written is the
- * run whose difference is the median of the runs' (`combineRuns`: a run's prediction pairs with
- * its own measurement), each run's own rows kept in the JSON under `runs`.
+ * its own, scenario) runs n times, one after another, and the rows printed and written last
+ * take them together (`pooledRows`): a join or forwarding row is each side's percentile over
+ * every run's samples, any other row the run whose difference is the median of the runs' (a
+ * run's prediction pairs with its own measurement); each run's own rows are kept in the JSON
+ * under `runs`.
  *
  * Exit status: 0 done, 2 bad usage or a scenario too large for the machine (nothing started).
  */
@@ -29,11 +31,12 @@ import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { renderPredictedMeasuredHtml } from '../../sim/report/predicted-measured.ts';
 import {
-  combineRuns,
   comparisonRows,
+  pooledRows,
   EXPLAIN_OVER_PERCENT,
   renderComparisonRows,
   type ComparisonRow,
+  type ComparisonRun,
 } from './compare-rows.ts';
 import {
   calibrateOnStack,
@@ -78,7 +81,10 @@ export interface RepeatedComparisonReport {
   readonly scenario: string;
   readonly tolerancePercent: number;
   readonly within: number;
-  /** Each row: the run whose difference is the median (`combineRuns`). */
+  /**
+   * Each row over the runs (`pooledRows`): the join and forwarding rows pooled over every run's
+   * samples, the others the run whose difference is the median.
+   */
   readonly rows: readonly ComparisonRow[];
   readonly runs: readonly ComparisonReport[];
 }
@@ -106,7 +112,7 @@ export async function compare(
      */
     readonly seeds?: readonly number[];
   } = {},
-): Promise<ComparisonReport> {
+): Promise<{ readonly report: ComparisonReport; readonly predictions: readonly Prediction[] }> {
   const say = options.onProgress ?? (() => undefined);
   let calibration: ComparisonReport['calibration'] | undefined = options.calibration;
   let predictions: Prediction[] = [];
@@ -127,7 +133,7 @@ export async function compare(
   if (prediction === undefined || calibration === undefined)
     throw new Error('the stack stopped before the prediction');
   const rows = comparisonRows(plan, predictions, measured, calibration.calibration);
-  return {
+  const report: ComparisonReport = {
     scenario: plan.name,
     tolerancePercent: EXPLAIN_OVER_PERCENT,
     within: rows.filter((r) => r.within).length,
@@ -145,6 +151,7 @@ export async function compare(
     },
     measured,
   };
+  return { report, predictions };
 }
 
 function seedsText(seeds: readonly number[]): string {
@@ -194,7 +201,7 @@ function writeReportFiles(json: string, jsonBody: string, html: string, page: st
   }
 }
 
-/** Writes the JSON and the HTML of repeated runs (each row the run of median difference). */
+/** Writes the JSON and the HTML of repeated runs (`pooledRows`). */
 export function writeRepeatedComparison(
   report: RepeatedComparisonReport,
   json: string,
@@ -203,7 +210,7 @@ export function writeRepeatedComparison(
   const page = renderPredictedMeasuredHtml({
     title: `Dark Tower: simulator vs local stack, ${report.scenario}, ${report.runs.length} runs`,
     about: [
-      `Each row: of ${report.runs.length} runs, the one whose difference is the median (a run's prediction pairs with its own measurement), each run a whole comparison (its own stack, calibration, prediction under seeds of its own and scenario), one after another.`,
+      `Each run is a whole comparison (its own stack, calibration, prediction under seeds of its own and scenario), one after another. The join and forwarding rows pool the ${report.runs.length} runs: each side's percentile over every run's joins (measured) or every run's seeds (predicted), and the handlers' histograms merged. The other rows (utilisation, members, failover: one value a run) are the run whose difference is the median (a run's prediction pairs with its own measurement).`,
       ...report.runs.map(
         (run, k) =>
           `Run ${k + 1}: ${run.within} of ${run.rows.length} rows within ${run.tolerancePercent} %; ${seedsText(run.predicted.seeds)}, trace hash ${run.predicted.traceHash} (seed ${run.predicted.seed}); machine load average ${run.measured.loadAverage.atStart}-${run.measured.loadAverage.atEnd}; ${run.measured.failover?.members ?? 0} members on the killed handler (${run.predicted.failover?.members ?? 0} in the simulator).`,
@@ -268,9 +275,10 @@ async function main(): Promise<number> {
     return 2;
   }
   const runs: ComparisonReport[] = [];
+  const pooling: ComparisonRun[] = [];
   for (let k = 1; k <= args.runs; k++) {
     if (args.runs > 1) console.log(`run ${k} of ${args.runs}`);
-    const report = await compare(read.plan, {
+    const { report, predictions } = await compare(read.plan, {
       onProgress: (line) => console.log(line),
       // Run k predicts under seeds of its own: (k - 1) * n + 1 to k * n.
       seeds: Array.from({ length: args.seeds }, (_, i) => (k - 1) * args.seeds + i + 1),
@@ -282,6 +290,12 @@ async function main(): Promise<number> {
       `machine load average (1 min) ${load.atStart} at the first join, ${load.atEnd} at the end`,
     );
     runs.push(report);
+    pooling.push({
+      rows: report.rows,
+      predictions,
+      measured: report.measured,
+      calibration: report.calibration.calibration,
+    });
   }
   const json = `reports/load-compare-${read.plan.name}.json`;
   const html = `reports/load-compare-${read.plan.name}.html`;
@@ -289,8 +303,10 @@ async function main(): Promise<number> {
   if (runs.length === 1) {
     writeComparison(last, json, html);
   } else {
-    const rows = combineRuns(runs.map((run) => run.rows));
-    console.log(`of ${runs.length} runs, each row's run of median difference:`);
+    const rows = pooledRows(read.plan, pooling);
+    console.log(
+      `of ${runs.length} runs: the join and forwarding rows pooled, the others the run of median difference:`,
+    );
     console.log(renderComparisonRows(read.plan.name, rows));
     writeRepeatedComparison(
       {

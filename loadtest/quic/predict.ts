@@ -14,6 +14,7 @@
 import type { ParticipantId } from '../../core/ids.ts';
 import { isDelivered } from '../../sim/invariants/convergence.ts';
 import { runScenario } from '../../sim/run.ts';
+import type { LatencyRecorder } from '../../sim/report/metrics.ts';
 import type { RunReport } from '../../sim/report/summary.ts';
 import { loopbackModel, type LoopbackCalibration } from '../../sim/scenario/loopback.ts';
 import type { Scenario } from '../../sim/scenario/schema.ts';
@@ -34,10 +35,22 @@ export interface PredictedFailover {
   readonly maxMs: number | null;
 }
 
+/**
+ * The run's own latency recorders behind its report's join stages, join-to-media and forwarding
+ * (hdr histograms, which merge): several runs of a comparison pool them (compare-rows.ts
+ * `pooledRows`). Not written to the comparison's JSON.
+ */
+export interface PredictionRecorders {
+  readonly joinStages: readonly LatencyRecorder[];
+  readonly joinToMedia: LatencyRecorder;
+  readonly forwarding: LatencyRecorder;
+}
+
 export interface Prediction {
   readonly scenario: Scenario;
   readonly report: RunReport;
   readonly failover: PredictedFailover | null;
+  readonly recorders: PredictionRecorders;
 }
 
 /** Runs the scenario of `plan` in the simulator with the loopback model (calibrated if given). */
@@ -70,10 +83,17 @@ export function predict(
   };
   const crash = handlerCrashOf(plan);
   let failover: PredictedFailover | null = null;
+  let recorders: PredictionRecorders | undefined;
   const { report } = runScenario({
     scenario,
     seed,
     beforeRun: (sim, world) => {
+      const metrics = world.metrics;
+      recorders = {
+        joinStages: metrics.joinStages,
+        joinToMedia: metrics.joinToMedia,
+        forwarding: metrics.forwarding,
+      };
       if (crash === undefined) return;
       const at = Math.round(crash.atSeconds * 1_000_000);
       // Scheduled after the world's own fault event at the same time: the crash has happened.
@@ -118,7 +138,8 @@ export function predict(
       });
     },
   });
-  return { scenario, report, failover };
+  if (recorders === undefined) throw new Error('the simulator ran without its world');
+  return { scenario, report, failover, recorders };
 }
 
 /**

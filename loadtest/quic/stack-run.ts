@@ -60,6 +60,7 @@ import {
   histogramPercentile,
   mergeBuckets,
   parseMetrics,
+  secondsToMs,
   type Buckets,
   type MetricSeries,
 } from './stats.ts';
@@ -78,6 +79,14 @@ export interface MeasuredLatency {
   readonly p50Ms: number | null;
   readonly p99Ms: number | null;
   readonly maxMs: number | null;
+}
+
+/**
+ * A measured latency with the samples it was taken from (ms, one per join): several runs of a
+ * comparison pool their joins' samples (compare-rows.ts `pooledRows`).
+ */
+export interface SampledLatency extends MeasuredLatency {
+  readonly samplesMs: readonly number[];
 }
 
 export interface StackFailover {
@@ -144,15 +153,15 @@ export interface StackResult {
   };
   /** Each stage as the simulator names them (`JOIN_STAGES` less `token`). */
   readonly stages: {
-    readonly meetingInfo: MeasuredLatency;
-    readonly joinAtController: MeasuredLatency;
-    readonly mediaSession: MeasuredLatency;
-    readonly firstFrame: MeasuredLatency;
+    readonly meetingInfo: SampledLatency;
+    readonly joinAtController: SampledLatency;
+    readonly mediaSession: SampledLatency;
+    readonly firstFrame: SampledLatency;
   };
   /** JoinRequest sent to its answer. */
-  readonly signalingRoundTrip: MeasuredLatency;
+  readonly signalingRoundTrip: SampledLatency;
   /** Meeting lookup to the first frame from another member. */
-  readonly joinToFirstFrame: MeasuredLatency;
+  readonly joinToFirstFrame: SampledLatency;
   readonly forwarding: { readonly p50Ms: number | null; readonly p99Ms: number | null };
   readonly utilisation: { readonly meanPercent: number; readonly maxPercent: number };
   readonly handlers: readonly StackHandlerResult[];
@@ -209,6 +218,11 @@ export function measuredLatency(values: readonly number[]): MeasuredLatency {
   for (const v of values) h.recordValue(Math.max(1, Math.round(v * 1000)));
   const at = (p: number) => round(Math.min(h.getValueAtPercentile(p), h.maxValue) / 1000);
   return { count: values.length, p50Ms: at(50), p99Ms: at(99), maxMs: round(h.maxValue / 1000) };
+}
+
+/** `measuredLatency` with the samples kept (ms, to the microsecond). */
+export function sampledLatency(values: readonly number[]): SampledLatency {
+  return { ...measuredLatency(values), samplesMs: values.map((v) => round(v)) };
 }
 
 /** The handler-crash fault of the scenario, if it has one (the first). */
@@ -490,7 +504,7 @@ export async function runAgainstStack(
           handler.forwardingByScrape.push({
             atSeconds: round(elapsed()),
             datagrams: since.cumulative[since.cumulative.length - 1] ?? 0,
-            p50Ms: ms(histogramPercentile(since, 50)),
+            p50Ms: secondsToMs(histogramPercentile(since, 50)),
           });
         }
         handler.first ??= series;
@@ -621,37 +635,39 @@ export async function runAgainstStack(
       loadAverage: { atStart: round(loadAtStart, 2), atEnd: round(loadavg()[0] ?? 0, 2) },
       joinsEventLoopLag: joinsLag ?? null,
       controllerJoinMs:
-        joinsInController === undefined ? null : ms(histogramPercentile(joinsInController, 50)),
+        joinsInController === undefined
+          ? null
+          : secondsToMs(histogramPercentile(joinsInController, 50)),
       joins: {
         attempted: members.length,
         joined: members.filter((m) => m.session !== undefined).length,
         failed,
       },
       stages: {
-        meetingInfo: measuredLatency(
+        meetingInfo: sampledLatency(
           members
             .filter((m) => m.session !== undefined)
             .map((m) => (m.stages['meeting-info'] ?? NaN) - (m.joinStartedAt ?? NaN))
             .filter((v) => Number.isFinite(v)),
         ),
-        joinAtController: measuredLatency(stagesOf('meeting-info', 'join-answered')),
-        mediaSession: measuredLatency(stagesOf('join-answered', 'media-connected')),
-        firstFrame: measuredLatency(
+        joinAtController: sampledLatency(stagesOf('meeting-info', 'join-answered')),
+        mediaSession: sampledLatency(stagesOf('join-answered', 'media-connected')),
+        firstFrame: sampledLatency(
           members
             .filter(firstFrameMembers)
             .map((m) => (m.firstFrameAt as number) - (m.stages['media-connected'] as number)),
         ),
       },
-      signalingRoundTrip: measuredLatency(stagesOf('join-sent', 'join-answered')),
-      joinToFirstFrame: measuredLatency(
+      signalingRoundTrip: sampledLatency(stagesOf('join-sent', 'join-answered')),
+      joinToFirstFrame: sampledLatency(
         members
           .filter(firstFrameMembers)
           .map((m) => (m.firstFrameAt as number) - (m.joinStartedAt ?? NaN))
           .filter((v) => Number.isFinite(v)),
       ),
       forwarding: {
-        p50Ms: ms(histogramPercentile(merged, 50)),
-        p99Ms: ms(histogramPercentile(merged, 99)),
+        p50Ms: secondsToMs(histogramPercentile(merged, 50)),
+        p99Ms: secondsToMs(histogramPercentile(merged, 99)),
       },
       utilisation: {
         meanPercent: round(means.reduce((a, b) => a + b, 0) / Math.max(1, means.length)),
@@ -685,8 +701,8 @@ function handlerResult(h: RunningHandler): StackHandlerResult {
   return {
     id: h.id,
     forwardingBuckets: buckets,
-    forwardingP50Ms: ms(histogramPercentile(buckets, 50)),
-    forwardingP99Ms: ms(histogramPercentile(buckets, 99)),
+    forwardingP50Ms: secondsToMs(histogramPercentile(buckets, 50)),
+    forwardingP99Ms: secondsToMs(histogramPercentile(buckets, 99)),
     utilisationMeanPercent: round((100 * u.reduce((a, b) => a + b, 0)) / Math.max(1, u.length)),
     utilisationMaxPercent: round(100 * Math.max(0, ...u)),
     killed: h.killedAt !== undefined,
@@ -727,7 +743,6 @@ async function until(check: () => Promise<boolean>, timeoutMs: number, what: str
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const ms = (seconds: number | null) => (seconds === null ? null : round(seconds * 1000, 4));
 
 function round(value: number, digits = 3): number {
   const f = 10 ** digits;

@@ -39,6 +39,11 @@ export interface Buckets {
   readonly cumulative: readonly number[];
 }
 
+/** Seconds (a histogram's unit) in milliseconds, to a tenth of a microsecond; null stays null. */
+export function secondsToMs(seconds: number | null): number | null {
+  return seconds === null ? null : Math.round(seconds * 1000 * 10_000) / 10_000;
+}
+
 /** Reads `name_bucket{le="..."}` series into bounds and cumulative counts, in bound order. */
 export function histogramBuckets(series: MetricSeries, name: string): Buckets {
   const pairs: [number, number][] = [];

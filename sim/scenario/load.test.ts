@@ -94,9 +94,23 @@ describe('scenario validation', () => {
     expect(problems(byLoad([]))).toEqual(['serviceTimes.forwardingByLoad']);
   });
 
-  it("takes the join steps' spread as increasing factors ending at fraction 1", () => {
+  it("takes each join step's spread as increasing factors ending at fraction 1", () => {
     const spread = (steps: unknown) =>
-      validateScenario({ ...minimal, serviceTimes: { serviceTimeSpread: steps } });
+      validateScenario({
+        ...minimal,
+        serviceTimes: { serviceTimeSpread: { joinProcessing: steps } },
+      });
+    // By step: one list for every step, or a step the model does not have, is refused.
+    const whole = (value: unknown) =>
+      validateScenario({ ...minimal, serviceTimes: { serviceTimeSpread: value } }).ok;
+    expect(whole({})).toBe(true);
+    expect(
+      whole([
+        { factor: 0.8, fraction: 0 },
+        { factor: 1.5, fraction: 1 },
+      ]),
+    ).toBe(false);
+    expect(whole({ firstFrame: [{ factor: 1, fraction: 1 }] })).toBe(false);
     expect(
       spread([
         { factor: 0.8, fraction: 0 },

@@ -100,11 +100,12 @@ export interface LoopbackCalibration {
    */
   readonly forwardingByLoad?: readonly ForwardingAtLoad[];
   /**
-   * How the join steps' times vary: each counted join's lookup, signaling opening, round trip
-   * and media session over its step's median, pooled (cumulative). Absent from calibrations made
-   * before it was measured (the model then takes each step's median every time).
+   * How each join step's time varies: the counted joins' lookups, signaling openings, round
+   * trips and media sessions, each over its own step's median (cumulative), by the model's step
+   * (`serviceTimes.serviceTimeSpread`). Absent from calibrations made before it was measured
+   * (the model then takes each step's median every time).
    */
-  readonly serviceTimeSpread?: readonly { readonly factor: number; readonly fraction: number }[];
+  readonly serviceTimeSpread?: Scenario['serviceTimes']['serviceTimeSpread'];
   /**
    * Not a model parameter: the controller's own time on the counted joins (`mc_join_seconds`,
    * median, ms), its share of `joinRoundTripMs`.
@@ -201,9 +202,17 @@ export function calibratedServiceTimes(
             distribution: p.forwarding.map((s) => ({ ...s })),
           })),
         }),
-    ...(calibration.serviceTimeSpread === undefined || calibration.serviceTimeSpread.length === 0
+    ...(calibration.serviceTimeSpread === undefined ||
+    Object.keys(calibration.serviceTimeSpread).length === 0
       ? {}
-      : { serviceTimeSpread: calibration.serviceTimeSpread.map((s) => ({ ...s })) }),
+      : {
+          serviceTimeSpread: Object.fromEntries(
+            Object.entries(calibration.serviceTimeSpread).map(([step, spread]) => [
+              step,
+              spread.map((s) => ({ ...s })),
+            ]),
+          ),
+        }),
     queueing: true,
     mediaLossNotice: 'connection-close',
     processTeardownMs: calibration.processTeardownMs ?? 0,

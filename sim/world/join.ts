@@ -65,7 +65,7 @@ export function lookupMeeting(w: World, client: Client, attempt: number): void {
     w,
     client,
     region.gcNode,
-    joinStepTime(w, w.scenario.serviceTimes.meetingLookupMs),
+    joinStepTime(w, 'meetingLookup', w.scenario.serviceTimes.meetingLookupMs),
     'gc.lookup',
     attempt,
     () =>
@@ -95,7 +95,7 @@ export function joinController(w: World, client: Client, attempt: number): void 
     const generation = client.generation;
     const opening =
       connect.roundTrips * 2 * w.network.baseLatency(client.node, controller.node) +
-      joinStepTime(w, connect.cpuMs);
+      joinStepTime(w, 'signalingConnect', connect.cpuMs);
     w.sim.after(opening, 'client.signaling-open', client.entity, () => {
       if (generation === client.generation && client.controller === controller)
         sendJoin(w, client, controller, attempt);
@@ -112,7 +112,7 @@ function sendJoin(w: World, client: Client, controller: ControllerNode, attempt:
     w,
     client,
     controller.node,
-    joinStepTime(w, w.scenario.serviceTimes.joinProcessingMs),
+    joinStepTime(w, 'joinProcessing', w.scenario.serviceTimes.joinProcessingMs),
     'mc.join',
     attempt,
     () => admitToMeeting(w, client, controller),
@@ -257,7 +257,7 @@ function helloHandler(
     w,
     client,
     handler.node,
-    joinStepTime(w, w.scenario.serviceTimes.mediaConnectMs),
+    joinStepTime(w, 'mediaConnect', w.scenario.serviceTimes.mediaConnectMs),
     'mh.connect',
     attempt,
     () => {

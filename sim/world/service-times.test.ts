@@ -193,7 +193,7 @@ describe("the join steps' spread", () => {
     return { controller: stage('join at controller'), lookup: stage('meeting info') };
   };
 
-  it('draws each request of a join step as its constant times a factor from the spread', () => {
+  it("draws each request of a join step as its constant times a factor from the step's spread", () => {
     // Nine requests in ten at the constant, one in ten at ten times it.
     const tenth = [
       { factor: 1, fraction: 0 },
@@ -202,7 +202,7 @@ describe("the join steps' spread", () => {
       { factor: 10, fraction: 1 },
     ];
     const without = run();
-    const spread = run(tenth);
+    const spread = run({ meetingLookup: tenth, joinProcessing: tenth });
     expect(spread.controller?.count).toBeGreaterThan(30);
     // The median request is the constant's; the slowest tenth take ten times as long.
     expect(spread.controller?.p50Ms).toBeCloseTo(without.controller?.p50Ms ?? NaN, 1);
@@ -211,11 +211,15 @@ describe("the join steps' spread", () => {
     expect(spread.lookup?.p99Ms).toBeGreaterThan(15);
     expect(without.controller?.p99Ms).toBeLessThan(5);
     // Every request at twice its constant: twice the lookup.
-    const twice = run([
+    const double = [
       { factor: 2, fraction: 0 },
       { factor: 2, fraction: 1 },
-    ]);
+    ];
+    const twice = run({ meetingLookup: double });
     expect(twice.lookup?.p50Ms).toBeCloseTo(2 * (without.lookup?.p50Ms ?? NaN) - 0.2, 1);
+    // Each step draws from its own: the lookup's spread leaves the join's time alone.
+    expect(twice.controller?.p50Ms).toBeCloseTo(without.controller?.p50Ms ?? NaN, 1);
+    expect(run({ joinProcessing: tenth }).lookup?.p99Ms).toBeLessThan(5);
   });
 });
 

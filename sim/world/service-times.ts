@@ -79,13 +79,16 @@ export function forwardingTime(
 
 const spreadSteps = new WeakMap<object, Distribution>();
 
+/** A join step whose service time `serviceTimes.serviceTimeSpread` can spread. */
+export type JoinStep = 'meetingLookup' | 'signalingConnect' | 'joinProcessing' | 'mediaConnect';
+
 /**
- * A join step's service time for one request: `baseMs` times a draw from
- * `serviceTimes.serviceTimeSpread` (from the world's `service-spread` stream) when the scenario
- * has it, else `baseMs` (no draw).
+ * A join step's service time for one request: `baseMs` times a draw from the step's
+ * distribution in `serviceTimes.serviceTimeSpread` (from the world's `service-spread` stream)
+ * when the scenario has one for it, else `baseMs` (no draw).
  */
-export function joinStepTime(w: World, baseMs: number): Micros {
-  const spread = w.scenario.serviceTimes.serviceTimeSpread;
+export function joinStepTime(w: World, step: JoinStep, baseMs: number): Micros {
+  const spread = w.scenario.serviceTimes.serviceTimeSpread?.[step];
   if (spread === undefined) return ms(baseMs);
   let steps = spreadSteps.get(spread);
   if (steps === undefined) {
