@@ -169,9 +169,18 @@ async function scrape(url: string): Promise<MetricSeries> {
   return parseMetrics(await response.text());
 }
 
-/** The controller's join-time histogram now (`mc_join_seconds`). */
-async function scrapeControllerJoins(stack: StackHandle): Promise<Buckets> {
-  return histogramBuckets(await scrape(stack.controllerMetricsUrl), 'mc_join_seconds');
+/**
+ * The controller's join-time histogram now (`mc_join_seconds`), and its meeting lookups' at GC
+ * in those joins (`mc_meeting_lookup_seconds`).
+ */
+async function scrapeControllerJoins(
+  stack: StackHandle,
+): Promise<{ readonly joins: Buckets; readonly lookups: Buckets }> {
+  const series = await scrape(stack.controllerMetricsUrl);
+  return {
+    joins: histogramBuckets(series, 'mc_join_seconds'),
+    lookups: histogramBuckets(series, 'mc_meeting_lookup_seconds'),
+  };
 }
 
 /** The controller's route-call histogram now (`mc_route_command_seconds`). */
@@ -324,7 +333,7 @@ export async function calibrateOnStack(
   let stopLag: (() => EventLoopLag) | undefined;
   // The controller's route calls over the counted rounds (each join sends some).
   let routeCallsBefore: Buckets | undefined;
-  let controllerJoinsBefore: Buckets | undefined;
+  let controllerJoinsBefore: Awaited<ReturnType<typeof scrapeControllerJoins>> | undefined;
   let routeCommandsBefore: Buckets[] | undefined;
   let datagramsBefore = 0;
   // Members publish from their joins, as the scenario's do: each join and move is timed with
@@ -419,8 +428,12 @@ export async function calibrateOnStack(
     const datagramsDuringJoins =
       sum(await handlerValues(handlerUrls, 'mh_datagrams_in_total')) - datagramsBefore;
     const routeCalls = bucketDelta(routeCallsBefore, await scrapeRouteCalls(stack));
+    const controllerJoinsAfter = await scrapeControllerJoins(stack);
     const controllerJoinMs = medianMsOf(
-      bucketDelta(controllerJoinsBefore, await scrapeControllerJoins(stack)),
+      bucketDelta(controllerJoinsBefore?.joins, controllerJoinsAfter.joins),
+    );
+    const controllerLookupMs = medianMsOf(
+      bucketDelta(controllerJoinsBefore?.lookups, controllerJoinsAfter.lookups),
     );
     const routeCommands = mergeBuckets(
       (await handlerHistograms(handlerUrls, 'mh_route_command_seconds')).map((after, i) =>
@@ -534,6 +547,7 @@ export async function calibrateOnStack(
         moveTokenMs: median(moveTokens),
         ...(routeCallMs === undefined ? {} : { routeCallMs }),
         ...(controllerJoinMs === undefined ? {} : { controllerJoinMs }),
+        ...(controllerLookupMs === undefined ? {} : { controllerLookupMs }),
         ...(routeCommandMs === undefined ? {} : { routeCommandMs }),
       },
       samples: {

@@ -62,6 +62,7 @@ function measured(factor: number, failoverMs: number | null): StackResult {
     loadAverage: { atStart: 1, atEnd: 1 },
     joinsEventLoopLag: null,
     controllerJoinMs: null,
+    controllerLookupMs: null,
     joins: { attempted: 16, joined: 16, failed: {} },
     stages: {
       meetingInfo: at(stage('meeting info')),
@@ -166,15 +167,17 @@ describe('predicted vs measured', () => {
       ...measured(1.5, 80),
       joinsEventLoopLag: { p50Ms: 1.2, p99Ms: 9.5, maxMs: 20 },
       controllerJoinMs: 3.5,
+      controllerLookupMs: 1.25,
     };
     const rows = comparisonRows(plan, prediction, slow, {
       ...calibration,
       joinsEventLoopLag: { p50Ms: 1.1, p99Ms: 4.25, maxMs: 6 },
       controllerJoinMs: 2.75,
+      controllerLookupMs: 1,
     });
     // And the controller's own time on each join, on both sides.
     expect(rows.find((r) => r.name === 'signaling round trip: join p50')?.explanation).toContain(
-      "the controller's own time on each (mc_join_seconds) 3.500 ms in the scenario, 2.750 ms in the calibration",
+      "the controller's own time on each (mc_join_seconds) 3.500 ms in the scenario, 2.750 ms in the calibration, of which its meeting lookup at GC (mc_meeting_lookup_seconds) 1.250 ms in the scenario, 1.000 ms in the calibration",
     );
     expect(rows.find((r) => r.name === 'signaling round trip: join p50')?.explanation).toContain(
       "the load process's own event-loop delay during the joins p50 1.200 / p99 9.500 ms, p50 1.100 / p99 4.250 ms in the calibration's",

@@ -170,7 +170,7 @@ function rowDefinitions(
       predicted: atController === null ? null : round(atController - connectMs),
       measured: m(measured.signalingRoundTrip),
       off: (_p, x) =>
-        `serviceTimes.joinProcessingMs (${times.joinProcessingMs} ms: the calibration's JoinRequest round trip, ${idle('joinRoundTripMs')}, one join at a time): ${f(x)} ms in the scenario; the controller's own time on each (mc_join_seconds) ${measured.controllerJoinMs === null ? 'not read' : `${f(measured.controllerJoinMs)} ms`} in the scenario${calibration?.controllerJoinMs === undefined ? '' : `, ${f(calibration.controllerJoinMs)} ms in the calibration`}, the controller's event loop shared with the members' signaling and the machine with the media (${load})`,
+        `serviceTimes.joinProcessingMs (${times.joinProcessingMs} ms: the calibration's JoinRequest round trip, ${idle('joinRoundTripMs')}, one join at a time): ${f(x)} ms in the scenario; the controller's own time on each (mc_join_seconds) ${measured.controllerJoinMs === null ? 'not read' : `${f(measured.controllerJoinMs)} ms`} in the scenario${calibration?.controllerJoinMs === undefined ? '' : `, ${f(calibration.controllerJoinMs)} ms in the calibration`}, of which its meeting lookup at GC (mc_meeting_lookup_seconds) ${measured.controllerLookupMs === null || measured.controllerLookupMs === undefined ? 'not read' : `${f(measured.controllerLookupMs)} ms`} in the scenario${calibration?.controllerLookupMs === undefined ? '' : `, ${f(calibration.controllerLookupMs)} ms in the calibration`}; the controller's event loop shared with the members' signaling and the machine with the media (${load})`,
     },
     {
       name: 'join: media session p50',
@@ -439,6 +439,7 @@ export function pooledRows(plan: LoadPlan, runs: readonly ComparisonRun[]): Comp
   const measured: StackResult = {
     ...last.measured,
     controllerJoinMs: medianOrNull(results.map((m) => m.controllerJoinMs)),
+    controllerLookupMs: medianOrNull(results.map((m) => m.controllerLookupMs ?? null)),
     stages: {
       meetingInfo: pool((m) => m.stages.meetingInfo),
       joinAtController: pool((m) => m.stages.joinAtController),

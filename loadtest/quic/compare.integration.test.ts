@@ -57,6 +57,10 @@ describe('load:compare smoke run', () => {
       // The controller's own time on the joins, in the scenario and in the calibration.
       expect(json.measured.controllerJoinMs).toBeGreaterThan(0);
       expect(json.calibration.calibration.controllerJoinMs).toBeGreaterThan(0);
+      // Its lookups at GC in them, a part of that time.
+      expect(json.measured.controllerLookupMs).toBeGreaterThan(0);
+      expect(json.measured.controllerLookupMs).toBeLessThan(json.measured.controllerJoinMs ?? 0);
+      expect(json.calibration.calibration.controllerLookupMs).toBeGreaterThan(0);
       // The killed handler's exit reached its parent, the load run.
       expect(json.measured.failover?.exitedMs).toBeGreaterThan(0);
       // Each handler's forwarding between scrapes: the media flowed through one of them.

@@ -145,6 +145,11 @@ export interface StackResult {
   readonly joinsEventLoopLag: EventLoopLag | null;
   /** The controller's own time on the joins (`mc_join_seconds`): median, ms; null: not read. */
   readonly controllerJoinMs: number | null;
+  /**
+   * The controller's meeting lookups at GC in those joins (`mc_meeting_lookup_seconds`): median,
+   * ms; null: not read.
+   */
+  readonly controllerLookupMs: number | null;
   readonly joins: {
     readonly attempted: number;
     readonly joined: number;
@@ -525,14 +530,22 @@ export async function runAgainstStack(
     // they go on (it times them).
     const stopLag = watchEventLoopLag();
     let joinsLag: EventLoopLag | undefined;
-    // The controller's own time on them (`mc_join_seconds`), before and after.
+    // The controller's own time on them (`mc_join_seconds`) and its lookups at GC in them
+    // (`mc_meeting_lookup_seconds`), before and after.
     const controllerMetrics = String(mc.listening.metrics_url);
     const controllerJoins = () =>
       fetch(`${controllerMetrics}/metrics`, { signal: AbortSignal.timeout(2_000) })
-        .then(async (r) => histogramBuckets(parseMetrics(await r.text()), 'mc_join_seconds'))
+        .then(async (r) => {
+          const series = parseMetrics(await r.text());
+          return {
+            joins: histogramBuckets(series, 'mc_join_seconds'),
+            lookups: histogramBuckets(series, 'mc_meeting_lookup_seconds'),
+          };
+        })
         .catch(() => undefined);
     const joinsBefore = await controllerJoins();
     let joinsInController: Buckets | undefined;
+    let lookupsInController: Buckets | undefined;
     const joins: Promise<void>[] = [];
     const spacingMs = members.length <= 1 ? 0 : (plan.rampSeconds * 1000) / members.length;
     const joiner = (async () => {
@@ -544,7 +557,10 @@ export async function runAgainstStack(
       await Promise.all(joins);
       joinsLag = stopLag();
       const after = await controllerJoins();
-      if (after !== undefined) joinsInController = bucketDelta(joinsBefore, after);
+      if (after !== undefined) {
+        joinsInController = bucketDelta(joinsBefore?.joins, after.joins);
+        lookupsInController = bucketDelta(joinsBefore?.lookups, after.lookups);
+      }
     })();
 
     // The handler kill, if the scenario has one.
@@ -638,6 +654,10 @@ export async function runAgainstStack(
         joinsInController === undefined
           ? null
           : secondsToMs(histogramPercentile(joinsInController, 50)),
+      controllerLookupMs:
+        lookupsInController === undefined
+          ? null
+          : secondsToMs(histogramPercentile(lookupsInController, 50)),
       joins: {
         attempted: members.length,
         joined: members.filter((m) => m.session !== undefined).length,

@@ -248,6 +248,14 @@ describe('MC join over WebSocket signaling', () => {
     );
     expect(series(/^mc_join_seconds_count (\d+)$/m)).toBeGreaterThanOrEqual(2);
     expect(series(/^mc_join_seconds_sum ([\d.e-]+)$/m)).toBeGreaterThan(0);
+    // Each one's lookup at GC is timed too, and is part of that time.
+    expect(series(/^mc_meeting_lookup_seconds_count (\d+)$/m)).toBe(
+      series(/^mc_join_seconds_count (\d+)$/m),
+    );
+    expect(series(/^mc_meeting_lookup_seconds_sum ([\d.e-]+)$/m)).toBeGreaterThan(0);
+    expect(series(/^mc_meeting_lookup_seconds_sum ([\d.e-]+)$/m)).toBeLessThan(
+      series(/^mc_join_seconds_sum ([\d.e-]+)$/m),
+    );
 
     // A leave closes that signaling connection.
     a.signaling.send({ leave: {} });

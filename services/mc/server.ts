@@ -312,6 +312,15 @@ export async function startMc(
     registers: [metrics.registry],
   });
   const onJoinAnswered = (seconds: number) => joinTime.observe(seconds);
+  const lookupTime = new Histogram({
+    name: 'mc_meeting_lookup_seconds',
+    help: "A join's meeting lookup at GC during its admission, from the request sent to its body read (answered or not)",
+    buckets: [
+      0.000_5, 0.001, 0.002, 0.003, 0.004, 0.005, 0.006, 0.008, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25,
+      1,
+    ],
+    registers: [metrics.registry],
+  });
 
   const admit = async (join: JoinRequest): Promise<Result<AdmittedJoin, SignalingError>> => {
     const invalid = (message: string): Result<AdmittedJoin, SignalingError> =>
@@ -359,12 +368,15 @@ export async function startMc(
     }
     // The meeting, as GC answers it to this user (its organisation's meetings only).
     let response: Response;
+    const lookupStarted = performance.now();
+    const lookedUp = () => lookupTime.observe((performance.now() - lookupStarted) / 1000);
     try {
       response = await fetch(`${env.GC_URL.replace(/\/$/, '')}/v1/meetings/${join.meetingId}`, {
         headers: { authorization: `Bearer ${join.accessToken}` },
         signal: AbortSignal.timeout(GC_LOOKUP_TIMEOUT_MS),
       });
     } catch {
+      lookedUp();
       return err({
         kind: ErrorKind.ERROR_KIND_UNAVAILABLE,
         message: 'meeting lookup unavailable',
@@ -376,6 +388,7 @@ export async function startMc(
       status?: unknown;
       meeting_controller?: { id?: unknown; url?: unknown } | null;
     };
+    lookedUp();
     if (response.status === 404 || (response.ok && body.status !== 'active')) {
       return err({ kind: ErrorKind.ERROR_KIND_UNKNOWN_MEETING, message: 'no such active meeting' });
     }

@@ -112,6 +112,11 @@ export interface LoopbackCalibration {
    */
   readonly controllerJoinMs?: number;
   /**
+   * Not a model parameter: the controller's meeting lookups at GC in those joins
+   * (`mc_meeting_lookup_seconds`, median, ms), a part of `controllerJoinMs`.
+   */
+  readonly controllerLookupMs?: number;
+  /**
    * Not a model parameter: the calibrating process's own event-loop delay over its counted
    * joins (ms), which is in every time it measured, beside the scenario's own.
    */
