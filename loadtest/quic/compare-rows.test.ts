@@ -744,7 +744,53 @@ describe('runs pooled', () => {
     );
     // A pooled row off by more than 10 % says so, with each run's difference.
     expect(lookup.within).toBe(false);
-    expect(lookup.explanation).toMatch(/\(pooled over 2 runs; runs: [-+]\d+ %, [-+]\d+ %\)$/);
+    expect(lookup.explanation).toMatch(
+      /\(pooled over 2 runs, the constants named the last run's; runs: [-+]\d+ %, [-+]\d+ %\)$/,
+    );
+  });
+
+  it("tells the join's round trip from the pooled controller stage less the runs' median signaling opening", () => {
+    /** The prediction with the signaling connection's CPU at `cpuMs`. */
+    const opening = (cpuMs: number): Prediction => {
+      const times = prediction.scenario.serviceTimes;
+      const connect = times.signalingConnect ?? { roundTrips: 2, cpuMs: 0 };
+      return {
+        ...prediction,
+        scenario: {
+          ...prediction.scenario,
+          serviceTimes: {
+            ...times,
+            signalingConnect: { ...connect, cpuMs },
+            meetingLookupMs: cpuMs + 0.5,
+          },
+        },
+      };
+    };
+    const x = lookups([30], 60);
+    const runs = [1, 9, 2].map((cpu) => runOf([opening(cpu)], x));
+    const rows = pooledRows(plan, runs);
+    const connect = prediction.scenario.serviceTimes.signalingConnect;
+    const network = prediction.scenario.network;
+    const roundTrip = 2 * (network.clientAccessMs + network.intraRegionMs);
+    // The median opening (2 ms), not the last run's (2) by chance: the first run's is 1, the
+    // second's 9.
+    const atController = named(rows, 'join: at the controller p50').predicted as number;
+    expect(named(rows, 'signaling round trip: join p50').predicted).toBeCloseTo(
+      atController - ((connect?.roundTrips ?? 2) * roundTrip + 2),
+      3,
+    );
+    // The constants an explanation names are the last run's model's.
+    expect(named(rows, 'join: meeting info (GC lookup) p50').explanation).toContain(
+      'serviceTimes.meetingLookupMs (2.5 ms',
+    );
+    const reordered = pooledRows(plan, [runs[1], runs[2], runs[0]] as never);
+    expect(named(reordered, 'join: meeting info (GC lookup) p50').explanation).toContain(
+      'serviceTimes.meetingLookupMs (1.5 ms',
+    );
+    expect(named(reordered, 'signaling round trip: join p50').predicted).toBeCloseTo(
+      atController - ((connect?.roundTrips ?? 2) * roundTrip + 2),
+      3,
+    );
   });
 
   it('gives a run pooled with itself its own values, and the per-run rows by combineRuns', () => {

@@ -170,7 +170,7 @@ function rowDefinitions(
       predicted: atController === null ? null : round(atController - connectMs),
       measured: m(measured.signalingRoundTrip),
       off: (_p, x) =>
-        `serviceTimes.joinProcessingMs (${times.joinProcessingMs} ms: the calibration's JoinRequest round trip, ${idle('joinRoundTripMs')}, one join at a time): ${f(x)} ms in the scenario; the controller's own time on each (mc_join_seconds) ${measured.controllerJoinMs === null ? 'not read' : `${f(measured.controllerJoinMs)} ms`} in the scenario${calibration?.controllerJoinMs === undefined ? '' : `, ${f(calibration.controllerJoinMs)} ms in the calibration`}, of which its meeting lookup at GC (mc_meeting_lookup_seconds) ${measured.controllerLookupMs === null || measured.controllerLookupMs === undefined ? 'not read' : `${f(measured.controllerLookupMs)} ms`} in the scenario${calibration?.controllerLookupMs === undefined ? '' : `, ${f(calibration.controllerLookupMs)} ms in the calibration`}; the controller's event loop shared with the members' signaling and the machine with the media (${load})`,
+        `serviceTimes.joinProcessingMs (${times.joinProcessingMs} ms: the calibration's JoinRequest round trip, ${idle('joinRoundTripMs')}, one join at a time): ${f(x)} ms in the scenario; the controller's own time on each (mc_join_seconds) ${measured.controllerJoinMs === null ? 'not read' : `${f(measured.controllerJoinMs)} ms`} in the scenario${calibration?.controllerJoinMs === undefined ? '' : `, ${f(calibration.controllerJoinMs)} ms in the calibration`}, of which its meeting lookup at GC (mc_meeting_lookup_seconds) ${measured.controllerLookupMs === null ? 'not read' : `${f(measured.controllerLookupMs)} ms`} in the scenario${calibration?.controllerLookupMs === undefined ? '' : `, ${f(calibration.controllerLookupMs)} ms in the calibration`}; the controller's event loop shared with the members' signaling and the machine with the media (${load})`,
     },
     {
       name: 'join: media session p50',
@@ -361,13 +361,7 @@ export function combineRuns(runs: readonly (readonly ComparisonRow[])[]): Compar
       (predicted !== null && predicted === measured);
     let explanation: string | null = null;
     if (!within) {
-      const perRun = each
-        .map((r) =>
-          r.differencePercent === null
-            ? 'n/a'
-            : `${r.differencePercent >= 0 ? '+' : ''}${Math.round(r.differencePercent)} %`,
-        )
-        .join(', ');
+      const perRun = runDifferences(each.map((r) => r.differencePercent));
       explanation = `${middle?.explanation ?? 'no run explains it'} (runs: ${perRun})`;
     }
     return {
@@ -380,6 +374,13 @@ export function combineRuns(runs: readonly (readonly ComparisonRow[])[]): Compar
       explanation,
     };
   });
+}
+
+/** Each run's difference, signed and rounded ("n/a" for a run without one), in run order. */
+function runDifferences(differences: readonly (number | null | undefined)[]): string {
+  return differences
+    .map((d) => (d === null || d === undefined ? 'n/a' : `${d >= 0 ? '+' : ''}${Math.round(d)} %`))
+    .join(', ');
 }
 
 function medianOrNull(values: readonly (number | null)[]): number | null {
@@ -405,7 +406,8 @@ export interface ComparisonRun {
  * from one sixteen to the next on this machine. The other rows (utilisation, members, the
  * failover: one value per run) are the run of median difference (`combineRuns`). A pooled
  * row off by more than 10 % says so, with the difference in each run; its explanation names
- * the last run's calibration.
+ * the last run's model and calibration. The join's round trip is told from the controller
+ * stage less the signaling opening, the runs' median of it.
  */
 export function pooledRows(plan: LoadPlan, runs: readonly ComparisonRun[]): ComparisonRow[] {
   const perRun = combineRuns(runs.map((run) => run.rows));
@@ -415,16 +417,35 @@ export function pooledRows(plan: LoadPlan, runs: readonly ComparisonRun[]): Comp
   if (runs.length < 2 || last === undefined || first === undefined) return perRun;
   const merged = (pick: (p: Prediction) => LatencyRecorder | undefined) =>
     summariseLatency(mergeRecorders(predictions.map(pick)), null);
+  // The last run's model names the constants (with its calibration); the signaling opening
+  // that the join's round trip is told from is the runs' median (one run's calibration can be
+  // far from the others', as a busy minute makes it).
+  const template = last.predictions[0] ?? first;
+  const times = template.scenario.serviceTimes;
+  const connects = runs
+    .map((run) => run.predictions[0]?.scenario.serviceTimes.signalingConnect?.cpuMs)
+    .filter((ms): ms is number => ms !== undefined);
+  const scenario =
+    times.signalingConnect === undefined || connects.length === 0
+      ? template.scenario
+      : {
+          ...template.scenario,
+          serviceTimes: {
+            ...times,
+            signalingConnect: { ...times.signalingConnect, cpuMs: round(medianOf(connects)) },
+          },
+        };
   const prediction: Prediction = {
-    ...first,
+    ...template,
+    scenario,
     report: {
-      ...first.report,
-      joinStages: first.report.joinStages.map((stage, i) => ({
+      ...template.report,
+      joinStages: template.report.joinStages.map((stage, i) => ({
         stage: stage.stage,
         latency: merged((p) => p.recorders.joinStages[i]),
       })),
       latency: {
-        ...first.report.latency,
+        ...template.report.latency,
         joinToMedia: merged((p) => p.recorders.joinToMedia),
         forwarding: merged((p) => p.recorders.forwarding),
       },
@@ -439,7 +460,7 @@ export function pooledRows(plan: LoadPlan, runs: readonly ComparisonRun[]): Comp
   const measured: StackResult = {
     ...last.measured,
     controllerJoinMs: medianOrNull(results.map((m) => m.controllerJoinMs)),
-    controllerLookupMs: medianOrNull(results.map((m) => m.controllerLookupMs ?? null)),
+    controllerLookupMs: medianOrNull(results.map((m) => m.controllerLookupMs)),
     stages: {
       meetingInfo: pool((m) => m.stages.meetingInfo),
       joinAtController: pool((m) => m.stages.joinAtController),
@@ -459,15 +480,10 @@ export function pooledRows(plan: LoadPlan, runs: readonly ComparisonRun[]): Comp
     if (evaluated === undefined || !evaluated.pooled) return row;
     const { pooled: _, ...rest } = evaluated;
     if (rest.explanation === null) return rest;
-    const each = runs
-      .map((run) => run.rows[index]?.differencePercent)
-      .map((d) =>
-        d === null || d === undefined ? 'n/a' : `${d >= 0 ? '+' : ''}${Math.round(d)} %`,
-      )
-      .join(', ');
+    const each = runDifferences(runs.map((run) => run.rows[index]?.differencePercent));
     return {
       ...rest,
-      explanation: `${rest.explanation} (pooled over ${runs.length} runs; runs: ${each})`,
+      explanation: `${rest.explanation} (pooled over ${runs.length} runs, the constants named the last run's; runs: ${each})`,
     };
   });
 }
