@@ -74,11 +74,7 @@ export function signConnectionToken(
   key: SigningKeyMaterial,
   nonce: string = newNonce(),
 ): Promise<string> {
-  try {
-    return Promise.resolve(signConnectionTokenNow(grant, issuer, key, nonce));
-  } catch (error) {
-    return Promise.reject(error instanceof Error ? error : new Error(String(error)));
-  }
+  return new Promise((resolve) => resolve(signConnectionTokenNow(grant, issuer, key, nonce)));
 }
 
 /** Why a connection token was refused before its claims reached the forwarder. */

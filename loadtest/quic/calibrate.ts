@@ -36,7 +36,12 @@ import { sframePayload, type WebSocketConstructor } from '../../client/media/ind
 import type { ForwardingAtLoad, LoopbackCalibration } from '../../sim/scenario/loopback.ts';
 import { readLoadScenario } from './run.ts';
 import type { LoadPlan } from './scenario.ts';
-import { measuredLatency, runAgainstStack, type StackHandle } from './stack-run.ts';
+import {
+  measuredLatency,
+  runAgainstStack,
+  scrapeControllerJoins,
+  type StackHandle,
+} from './stack-run.ts';
 import { watchEventLoopLag, type EventLoopLag } from './lag.ts';
 import { measureTeardown } from './teardown.ts';
 import { measureMoveTokens } from './token-signing.ts';
@@ -47,6 +52,7 @@ import {
   medianOf,
   mergeBuckets,
   parseMetrics,
+  secondsToMs,
   type Buckets,
   type MetricSeries,
 } from './stats.ts';
@@ -169,20 +175,6 @@ async function scrape(url: string): Promise<MetricSeries> {
   return parseMetrics(await response.text());
 }
 
-/**
- * The controller's join-time histogram now (`mc_join_seconds`), and its meeting lookups' at GC
- * in those joins (`mc_meeting_lookup_seconds`).
- */
-async function scrapeControllerJoins(
-  stack: StackHandle,
-): Promise<{ readonly joins: Buckets; readonly lookups: Buckets }> {
-  const series = await scrape(stack.controllerMetricsUrl);
-  return {
-    joins: histogramBuckets(series, 'mc_join_seconds'),
-    lookups: histogramBuckets(series, 'mc_meeting_lookup_seconds'),
-  };
-}
-
 /** The controller's route-call histogram now (`mc_route_command_seconds`). */
 async function scrapeRouteCalls(stack: StackHandle): Promise<Buckets> {
   return histogramBuckets(await scrape(stack.controllerMetricsUrl), 'mc_route_command_seconds');
@@ -251,8 +243,7 @@ const FORWARDING = 'mh_forwarding_latency_seconds';
 
 /** A seconds histogram's median in ms (to 0.1 us); undefined when it holds nothing. */
 function medianMsOf(buckets: Buckets): number | undefined {
-  const seconds = histogramPercentile(buckets, 50);
-  return seconds === null ? undefined : Math.round(seconds * 1e7) / 1e4;
+  return secondsToMs(histogramPercentile(buckets, 50)) ?? undefined;
 }
 
 /** Fewest datagrams a handler's window needs to give a point of `forwardingByLoad`. */
@@ -366,7 +357,7 @@ export async function calibrateOnStack(
       const counted = round >= WARM_UP_ROUNDS;
       if (round === WARM_UP_ROUNDS) {
         routeCallsBefore = await scrapeRouteCalls(stack);
-        controllerJoinsBefore = await scrapeControllerJoins(stack);
+        controllerJoinsBefore = await scrapeControllerJoins(stack.controllerMetricsUrl);
         routeCommandsBefore = await handlerHistograms(handlerUrls, 'mh_route_command_seconds');
         stopLag = watchEventLoopLag();
         datagramsBefore = sum(await handlerValues(handlerUrls, 'mh_datagrams_in_total'));
@@ -428,7 +419,7 @@ export async function calibrateOnStack(
     const datagramsDuringJoins =
       sum(await handlerValues(handlerUrls, 'mh_datagrams_in_total')) - datagramsBefore;
     const routeCalls = bucketDelta(routeCallsBefore, await scrapeRouteCalls(stack));
-    const controllerJoinsAfter = await scrapeControllerJoins(stack);
+    const controllerJoinsAfter = await scrapeControllerJoins(stack.controllerMetricsUrl);
     const controllerJoinMs = medianMsOf(
       bucketDelta(controllerJoinsBefore?.joins, controllerJoinsAfter.joins),
     );

@@ -230,6 +230,21 @@ export function sampledLatency(values: readonly number[]): SampledLatency {
   return { ...measuredLatency(values), samplesMs: values.map((v) => round(v)) };
 }
 
+/**
+ * A controller's join-time histogram now (`mc_join_seconds`), and its meeting lookups' at GC in
+ * those joins (`mc_meeting_lookup_seconds`), from its metrics URL.
+ */
+export async function scrapeControllerJoins(
+  metricsUrl: string,
+): Promise<{ readonly joins: Buckets; readonly lookups: Buckets }> {
+  const response = await fetch(`${metricsUrl}/metrics`, { signal: AbortSignal.timeout(2_000) });
+  const series = parseMetrics(await response.text());
+  return {
+    joins: histogramBuckets(series, 'mc_join_seconds'),
+    lookups: histogramBuckets(series, 'mc_meeting_lookup_seconds'),
+  };
+}
+
 /** The handler-crash fault of the scenario, if it has one (the first). */
 export function handlerCrashOf(
   plan: LoadPlan,
@@ -533,16 +548,7 @@ export async function runAgainstStack(
     // The controller's own time on them (`mc_join_seconds`) and its lookups at GC in them
     // (`mc_meeting_lookup_seconds`), before and after.
     const controllerMetrics = String(mc.listening.metrics_url);
-    const controllerJoins = () =>
-      fetch(`${controllerMetrics}/metrics`, { signal: AbortSignal.timeout(2_000) })
-        .then(async (r) => {
-          const series = parseMetrics(await r.text());
-          return {
-            joins: histogramBuckets(series, 'mc_join_seconds'),
-            lookups: histogramBuckets(series, 'mc_meeting_lookup_seconds'),
-          };
-        })
-        .catch(() => undefined);
+    const controllerJoins = () => scrapeControllerJoins(controllerMetrics).catch(() => undefined);
     const joinsBefore = await controllerJoins();
     let joinsInController: Buckets | undefined;
     let lookupsInController: Buckets | undefined;

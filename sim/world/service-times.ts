@@ -1,6 +1,7 @@
 import type { SimRandom } from '../engine/random.ts';
 import { ms, type Micros } from '../engine/time.ts';
 import type { World } from './world.ts';
+import type { Scenario } from '../scenario/schema.ts';
 
 /**
  * Service times the world takes from the scenario beyond its constants: the handler's
@@ -80,7 +81,7 @@ export function forwardingTime(
 const spreadSteps = new WeakMap<object, Distribution>();
 
 /** A join step whose service time `serviceTimes.serviceTimeSpread` can spread. */
-export type JoinStep = 'meetingLookup' | 'signalingConnect' | 'joinProcessing' | 'mediaConnect';
+export type JoinStep = keyof NonNullable<Scenario['serviceTimes']['serviceTimeSpread']>;
 
 /**
  * A join step's service time for one request: `baseMs` times a draw from the step's
