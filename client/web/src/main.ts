@@ -72,7 +72,8 @@ function tileFor(video: RemoteVideo | undefined, participant: string): HTMLEleme
   const tile = document.createElement('div');
   tile.className = 'tile';
   tile.dataset.participant = participant;
-  if (video !== undefined) tile.append(video.canvas);
+  // A decoder made ahead of its first frame shows "waiting" until a frame is decoded.
+  if (video !== undefined && video.decodedFrames > 0) tile.append(video.canvas);
   else {
     const waiting = document.createElement('div');
     waiting.className = 'waiting';

@@ -464,9 +464,31 @@ export class MeetingSession {
         this.assembler.forget(mediaStreamId(meeting, participant as ParticipantId, kind));
       }
     }
+    // Every other member's camera decoder is made now, not when its first frame comes: the
+    // decoder's set-up and the tile's layout are then out of the way of the first frame.
+    for (const member of members)
+      if (member !== this.participantId) this.remoteOf(member, 'camera');
     for (const participant of this.audio.retain(members)) {
       this.assembler.forget(mediaStreamId(meeting, participant as ParticipantId, 'audio'));
     }
+  }
+
+  /** A remote's camera or screen, its decoder made (and configured) on first need. */
+  private remoteOf(participant: string, kind: 'camera' | 'screen'): Remote {
+    const remotes = kind === 'screen' ? this.screens : this.remotes;
+    const known = remotes.get(participant);
+    if (known !== undefined) return known;
+    const video = new RemoteVideo(participant, kind);
+    video.onDecoded = () => this.decoded(video);
+    const remote: Remote = {
+      video,
+      chain: Promise.resolve(),
+      backlog: new FrameBacklog(MAX_VIDEO_BACKLOG, SKIP_TO_KEYFRAME_BACKLOG),
+      lastFrameId: undefined,
+      keyframeAskedAt: undefined,
+    };
+    remotes.set(participant, remote);
+    return remote;
   }
 
   private signalingClosed(session: LibrarySession, code: number, reason: string): void {
@@ -586,22 +608,7 @@ export class MeetingSession {
       mediaStreamId(this.meetingId as MeetingId, participant as ParticipantId, 'screen')
         ? 'screen'
         : 'camera';
-    const remotes = kind === 'screen' ? this.screens : this.remotes;
-    let remote = remotes.get(participant);
-    if (remote === undefined) {
-      const video = new RemoteVideo(participant, kind === 'screen' ? 'screen' : 'camera');
-      video.onDecoded = () => this.decoded(video);
-      remote = {
-        video,
-        chain: Promise.resolve(),
-        backlog: new FrameBacklog(MAX_VIDEO_BACKLOG, SKIP_TO_KEYFRAME_BACKLOG),
-        lastFrameId: undefined,
-        keyframeAskedAt: undefined,
-      };
-      remotes.set(participant, remote);
-      this.changed();
-    }
-    const target = remote;
+    const target = this.remoteOf(participant, kind);
     const generation = this.mediaGeneration;
     this.reached(generation, 'firstReceivedAt');
     const arrival = target.backlog.arrive(frame.keyframe, target.video.decodeQueueSize);

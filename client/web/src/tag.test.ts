@@ -39,6 +39,21 @@ describe('frame tag', () => {
     );
   });
 
+  it("reads the tag from its rows alone (a read-back of the strip from the tag's first row)", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 0xffffffff }),
+        fc.integer({ min: 0, max: 0xffffffff }),
+        (counter, code) => {
+          const { top } = tagGeometry(320, 240);
+          const rows = paint(counter, code, 320, 240, [0]).subarray(top * 320 * 4);
+          expect(readTag(rows, 320, 240, top)).toEqual({ counter, code });
+        },
+      ),
+      { numRuns: 20 },
+    );
+  });
+
   it('refuses a frame whose check word does not match (no tag, or a flipped cell)', () => {
     expect(readTag(new Uint8ClampedArray(320 * 240 * 4).fill(90), 320, 240)).toBeUndefined();
     const rgba = paint(7, 9, 320, 240, [0]);

@@ -36,11 +36,15 @@ export function tagCells(tag: FrameTag): boolean[] {
   return cells;
 }
 
-/** Reads a tag from RGBA pixels; undefined when the check word does not match. */
+/**
+ * Reads a tag from the RGBA pixels of a `width` x `height` frame, or of its rows from
+ * `firstRow` on (the tag's rows read back alone); undefined when the check word does not match.
+ */
 export function readTag(
   rgba: ArrayLike<number>,
   width: number,
   height: number,
+  firstRow = 0,
 ): FrameTag | undefined {
   const { cell, top } = tagGeometry(width, height);
   if (cell < 2 || top < 0) return undefined;
@@ -55,7 +59,7 @@ export function readTag(
       let sum = 0;
       for (let y = y0; y < y0 + span; y++) {
         for (let x = x0; x < x0 + span; x++) {
-          const i = (y * width + x) * 4;
+          const i = ((y - firstRow) * width + x) * 4;
           sum += 0.299 * (rgba[i] ?? 0) + 0.587 * (rgba[i + 1] ?? 0) + 0.114 * (rgba[i + 2] ?? 0);
         }
       }

@@ -148,6 +148,15 @@ export class RemoteVideo {
   private readonly ctx: CanvasRenderingContext2D;
   private decoder: VideoDecoder;
   private waitingForKeyframe = true;
+  /** The last decoded picture as RGBA, painted into the canvas and read for its tag. */
+  private readonly picture = new ImageData(VIDEO_WIDTH, VIDEO_HEIGHT);
+  /**
+   * Pictures are converted one after another, in output order (each conversion is
+   * asynchronous); false once `VideoFrame.copyTo` has refused or ignored an RGBA conversion
+   * (an older browser), after which frames are drawn and their tag strip read back.
+   */
+  private painting: Promise<void> = Promise.resolve();
+  private convertsToRgba = true;
   decodedFrames = 0;
   lastTag: FrameTag | undefined;
   firstFrameAt: number | undefined;
@@ -169,13 +178,7 @@ export class RemoteVideo {
   private newDecoder(): VideoDecoder {
     const decoder = new VideoDecoder({
       output: (frame) => {
-        this.ctx.drawImage(frame, 0, 0, VIDEO_WIDTH, VIDEO_HEIGHT);
-        frame.close();
-        const pixels = this.ctx.getImageData(0, 0, VIDEO_WIDTH, VIDEO_HEIGHT).data;
-        this.lastTag = readTag(pixels, VIDEO_WIDTH, VIDEO_HEIGHT) ?? this.lastTag;
-        this.decodedFrames++;
-        this.firstFrameAt ??= performance.now();
-        this.onDecoded?.(this);
+        this.painting = this.painting.then(() => this.paint(frame));
       },
       error: () => {
         // A broken stream: start again at the next keyframe.
@@ -185,6 +188,44 @@ export class RemoteVideo {
     });
     decoder.configure({ codec: CODEC, optimizeForLatency: true });
     return decoder;
+  }
+
+  /**
+   * Shows a decoded frame and reads its tag. The frame is converted to RGBA by the browser's
+   * colour converter (`copyTo`, about 0.1 ms for 320x240 where drawing the frame into a canvas
+   * and reading it back took 2-3 ms of the page's main thread) and the tag is read from those
+   * pixels. Where the browser cannot convert, the frame is drawn and only the tag's rows are
+   * read back.
+   */
+  private async paint(frame: VideoFrame): Promise<void> {
+    try {
+      if (this.convertsToRgba) {
+        try {
+          // A browser that does not know `format` copies the frame's own planes instead (I420:
+          // three planes) without a word: only a single plane is RGBA.
+          const planes = await frame.copyTo(this.picture.data, { format: 'RGBA' });
+          if (planes.length !== 1) this.convertsToRgba = false;
+        } catch {
+          this.convertsToRgba = false;
+        }
+      }
+      let tag: FrameTag | undefined;
+      if (this.convertsToRgba) {
+        this.ctx.putImageData(this.picture, 0, 0);
+        tag = readTag(this.picture.data, VIDEO_WIDTH, VIDEO_HEIGHT);
+      } else {
+        this.ctx.drawImage(frame, 0, 0, VIDEO_WIDTH, VIDEO_HEIGHT);
+        const { top } = tagGeometry(VIDEO_WIDTH, VIDEO_HEIGHT);
+        const rows = this.ctx.getImageData(0, top, VIDEO_WIDTH, VIDEO_HEIGHT - top).data;
+        tag = readTag(rows, VIDEO_WIDTH, VIDEO_HEIGHT, top);
+      }
+      this.lastTag = tag ?? this.lastTag;
+    } finally {
+      frame.close();
+    }
+    this.decodedFrames++;
+    this.firstFrameAt ??= performance.now();
+    this.onDecoded?.(this);
   }
 
   /** Decodes one frame; returns false when it had to be skipped (waiting for a keyframe). */
