@@ -181,13 +181,15 @@ async function open(
     // VideoFrame.copyTo does not know `format` (it copies the frame's own planes).
     await page.addInitScript(() => {
       delete (globalThis as { WebTransport?: unknown }).WebTransport;
-      const copyTo = VideoFrame.prototype.copyTo;
-      VideoFrame.prototype.copyTo = function (
-        this: VideoFrame,
-        destination: AllowSharedBufferSource,
-        options?: VideoFrameCopyToOptions,
-      ) {
-        const { format: _ignored, ...known } = options ?? {};
+      // (Written without DOM types: this file is also compiled for Node.)
+      const frames = (
+        globalThis as unknown as {
+          VideoFrame: { prototype: { copyTo(destination: unknown, options?: object): unknown } };
+        }
+      ).VideoFrame.prototype;
+      const copyTo = frames.copyTo;
+      frames.copyTo = function (this: unknown, destination: unknown, options?: object) {
+        const { format: _ignored, ...known } = (options ?? {}) as { format?: unknown };
         return copyTo.call(this, destination, known);
       };
     });

@@ -14,6 +14,7 @@ import { FallbackMedia, outgoingDrops } from './media-transport.ts';
 import { MeetingSession, screenCode, type JoinTiming, type SealedFrame } from './session.ts';
 import { FallbackSignaling, TRANSPORT_ORDER, type TransportName } from './signaling.ts';
 import type { RemoteVideo } from './video.ts';
+import { warmUpMls } from './mls-warm-up.ts';
 
 const params = new URLSearchParams(location.search);
 const endpoints: Endpoints = {
@@ -184,6 +185,9 @@ function onDecoded(video: RemoteVideo): void {
   if (tile === null || tile.querySelector('canvas') !== video.canvas) return render();
   updateTileMeta(tile, video);
 }
+
+// The page's MLS code runs once, on a group of its own, while the page waits for its user.
+setTimeout(() => void warmUpMls().catch(() => false), 0);
 
 form.addEventListener('submit', (event) => {
   event.preventDefault();
