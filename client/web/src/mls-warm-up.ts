@@ -1,14 +1,13 @@
 /**
- * The page's MLS code, run once on a group of its own while AC checks the password.
+ * The page's MLS code, run once on a group of its own when the page loads.
  *
- * A join's MLS work (the member's commit that adds the joiner, the joiner's welcome) is the
- * longest stage of a browser join, and most of it is the first run of the library's code in the
- * page: decoders, tree checks and key schedule run unoptimised the first time (in Node, a
- * welcome takes about 27 ms the first time and 9-15 ms after). Login leaves the page idle for
- * the length of a bcrypt check (hundreds of ms), so the page spends it running the same
- * operations on a throwaway group: three fresh clients, two commits that add members, a
- * member's processing of another's commit, two welcomes. Nothing of it leaves the page, and
- * every secret is erased after.
+ * A join's MLS work (a member's commit that adds the joiner, the joiner's welcome) is the
+ * longest stage of a browser join after login, and much of it is the first run of the
+ * library's code in the page: its decoders, tree checks and key schedule run unoptimised the
+ * first time (in Node a welcome takes about 27 ms the first time and 9-15 ms after). A page
+ * waits for its user before any join, so it runs the same operations then on a throwaway
+ * group: three fresh clients, two commits that add members, a member's processing of another's
+ * commit, two welcomes. Nothing of it leaves the page, and every client is erased after.
  */
 import { MlsClient } from '../../../adapters/mls/client.ts';
 

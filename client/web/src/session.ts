@@ -36,11 +36,7 @@ import type { E2eeMember } from '../../e2ee/member.ts';
 import type { StreamPublisher } from '../../media/client.ts';
 import { frameMetadata } from '../../media/frame-metadata.ts';
 import { FrameAssembler } from '../../media/reassembly.ts';
-import {
-  JoinError,
-  MeetingSession as LibrarySession,
-  tokenSubject,
-} from '../../meeting/session.ts';
+import { JoinError, MeetingSession as LibrarySession } from '../../meeting/session.ts';
 import { SignalingConnection } from '../../meeting/signaling.ts';
 import {
   ErrorKind,
@@ -251,7 +247,7 @@ export class MeetingSession {
   }
 
   private fail(message: string): void {
-    // The camera may have started with the join: a failed join keeps nothing running.
+    // A failed session keeps nothing running (a camera from before a failed rejoin).
     this.stopMedia();
     this.state = 'failed';
     this.error = message;
@@ -317,28 +313,14 @@ export class MeetingSession {
         onStage: (stage, at, answer) => {
           if (stage === 'key-package') timing.keyPackageAt ??= at;
           else if (stage === 'signaling-open') timing.signalingOpenAt ??= at;
-          else if (stage === 'join-sent') {
-            timing.joinSentAt ??= at;
-            // The camera and microphone start while the controller works on the join, not when
-            // media is up: their set-up is then out of the way of the first remote frames.
-            // Nothing is sent before the join is answered and media is up (frames before are
-            // dropped; the first after is a keyframe). The controller names the participant by
-            // the token's subject.
-            this.startCamera(tokenSubject(this.accessToken), meeting.meetingId);
-          } else if (stage === 'mls-epoch') timing.keysAt ??= at;
+          else if (stage === 'join-sent') timing.joinSentAt ??= at;
+          else if (stage === 'mls-epoch') timing.keysAt ??= at;
           if (answer === undefined) return;
           if (stage === 'join-answered') {
             timing.joinedAt ??= at;
             timing.alone ??= answer.participants.length <= 1;
             this.joiningHandler = answer.mediaHandler;
             this.state = 'connecting-media';
-            // The members' decoders are made while media connects (in the next task, after the
-            // media session's connection has been asked for).
-            setTimeout(() => {
-              if (this.leaving || this.state === 'failed') return;
-              for (const member of answer.participants)
-                if (member !== answer.participantId) this.remoteOf(member, 'camera');
-            }, 0);
           } else if (stage === 'media-connected') {
             timing.mediaAt ??= at;
           }
@@ -440,9 +422,14 @@ export class MeetingSession {
     this.setMembers(session.participants, session.screenSharing, session.activeSpeakers);
     this.error = undefined;
     this.state = 'connected';
-    // The camera ran before (since the join was sent, or a rejoin): a keyframe now.
-    this.startCamera(session.participantId, session.meeting.meetingId);
-    this.camera?.keyframeNow();
+    // A camera's first frame is a keyframe; one that ran before (a rejoin) sends one now.
+    if (this.camera !== undefined) this.camera.keyframeNow();
+    else
+      this.startCamera(
+        low32(
+          mediaPublisherId(this.meetingId as MeetingId, session.participantId as ParticipantId),
+        ),
+      );
     this.screen?.keyframeNow();
     // Media is up: with the keys in too, a keyframe of every stream shown here is wanted now
     // (else when the keys come: onEpoch).
@@ -530,11 +517,9 @@ export class MeetingSession {
     this.retry();
   }
 
-  /** Starts the synthetic camera and microphone of `participant` in `meeting` (once). */
-  private startCamera(participant: string, meeting: string): void {
+  private startCamera(code: number): void {
     if (this.camera !== undefined) return;
-    const code = low32(mediaPublisherId(meeting as MeetingId, participant as ParticipantId));
-    const camera = new SyntheticCamera(participant, code);
+    const camera = new SyntheticCamera(this.participantId as string, code);
     camera.onFrame = (frame) => this.send(frame, 'camera');
     camera.onError = (error) => {
       this.error = `encoder: ${error.message}`;
