@@ -178,7 +178,8 @@ export class RemoteVideo {
   private newDecoder(): VideoDecoder {
     const decoder = new VideoDecoder({
       output: (frame) => {
-        this.painting = this.painting.then(() => this.paint(frame));
+        // A picture that failed to show (its frame is closed all the same) does not stop the next.
+        this.painting = this.painting.then(() => this.paint(frame)).catch(() => undefined);
       },
       error: () => {
         // A broken stream: start again at the next keyframe.
