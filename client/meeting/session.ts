@@ -81,6 +81,7 @@ export interface JoinOptions extends HttpOptions {
    * Told when each step of the join ends (`performance.now()`), for timing a join by stage:
    * the meeting looked up, the MLS member's key package made (with `e2ee`; made while signaling
    * opens), signaling open, the join sent, its answer, media accepted, and (with `e2ee`) the
+   * welcome that adds the member arrived (none for a member who creates the group) and the
    * member's first MLS epoch entered, which may come before or after media. A retry goes
    * through the steps again. The controller's answer comes with `join-answered` and
    * `media-connected` when it let the member in.
@@ -117,12 +118,14 @@ function mlsPump(
   signaling: SignalingConnection,
   member: E2eeMember,
   onFirstEpoch: () => void,
+  onWelcome: () => void = () => undefined,
 ): () => void {
   let handled = 0;
   let inGroup = false;
   return () => {
     while (handled < signaling.received.length) {
       const message = signaling.received[handled++] as ServerMessage;
+      if (!inGroup && message.mlsWelcome !== undefined) onWelcome();
       void member.handle(message).then((replies) => {
         for (const reply of replies) signaling.send(reply);
         if (!inGroup && member.epoch !== undefined) {
@@ -142,6 +145,7 @@ export type JoinStage =
   | 'join-sent'
   | 'join-answered'
   | 'media-connected'
+  | 'mls-welcome'
   | 'mls-epoch';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -354,7 +358,12 @@ export class MeetingSession implements DatagramSink {
       const pump =
         member === undefined
           ? () => undefined
-          : mlsPump(signaling, member, () => stage('mls-epoch'));
+          : mlsPump(
+              signaling,
+              member,
+              () => stage('mls-epoch'),
+              () => stage('mls-welcome'),
+            );
       signaling.onMessage = pump;
       pump();
       try {

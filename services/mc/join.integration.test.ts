@@ -472,11 +472,29 @@ describe('MC join over WebSocket signaling', () => {
       WebSocket: WebSocket as never,
       e2ee: true,
     };
-    const a = await MeetingSession.join({ ...options, token: kim.accessToken });
-    const b = await MeetingSession.join({ ...options, token: leo.accessToken });
+    const stagesOf = (into: string[]) => ({
+      onStage: (stage: string) => void into.push(stage),
+    });
+    const kimStages: string[] = [];
+    const leoStages: string[] = [];
+    const a = await MeetingSession.join({
+      ...options,
+      token: kim.accessToken,
+      ...stagesOf(kimStages),
+    });
+    const b = await MeetingSession.join({
+      ...options,
+      token: leo.accessToken,
+      ...stagesOf(leoStages),
+    });
     const [ma, mb] = [a.member, b.member] as [E2eeMember, E2eeMember];
     // Both in one MLS group, in the same epoch (the one that added leo).
     await eventually(() => ma.epoch !== undefined && ma.epoch === mb.epoch, 10_000, 'one epoch');
+    // Leo's join is timed through the welcome that added him, then his first epoch; kim created
+    // the group and had no welcome.
+    const mls = (stages: string[]) => stages.filter((s) => s.startsWith('mls-'));
+    expect(mls(leoStages)).toEqual(['mls-welcome', 'mls-epoch']);
+    expect(mls(kimStages)).toEqual(['mls-epoch']);
     const sealed = await ma.encrypt(new TextEncoder().encode('from kim'));
     if (!sealed.ok) throw new Error(sealed.error.kind);
     const opened = await mb.decrypt(sealed.value);

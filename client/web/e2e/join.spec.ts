@@ -75,6 +75,7 @@ interface JoinSample {
   joinSentMs: number | null;
   joinedMs: number | null;
   mediaMs: number | null;
+  welcomeMs: number | null;
   keysMs: number | null;
   firstReceivedMs: number | null;
   firstDecryptedMs: number | null;
@@ -93,6 +94,9 @@ const STAGES: Record<string, (j: JoinSample) => [number | null, number | null]> 
   signaling_connect: (j) => [j.meetingMs, j.signalingOpenMs],
   join_processing: (j) => [j.joinSentMs, j.joinedMs],
   mls_keys_after_answer: (j) => [j.joinedMs, j.keysMs],
+  // Of which: a member's commit and the controller's relay, then the joiner's own MLS work.
+  mls_welcome_after_answer: (j) => [j.joinedMs, j.welcomeMs],
+  mls_welcome_applied: (j) => [j.welcomeMs, j.keysMs],
   media_connect_after_answer: (j) => [j.joinedMs, j.mediaMs],
   first_frame_received_after_media: (j) => [j.mediaMs, j.firstReceivedMs],
   first_decrypted_after_received: (j) => [j.firstReceivedMs, j.firstDecryptedMs],
@@ -111,6 +115,7 @@ const MILESTONES: Record<string, (j: JoinSample) => number | null> = {
   signaling_open: (j) => j.signalingOpenMs,
   join_answered: (j) => j.joinedMs,
   media_accepted: (j) => j.mediaMs,
+  mls_welcome: (j) => j.welcomeMs,
   mls_keys: (j) => j.keysMs,
   first_frame_received: (j) => j.firstReceivedMs,
   first_decrypted: (j) => j.firstDecryptedMs,

@@ -296,6 +296,7 @@ const hook = {
           joinSentMs: since(j.joinSentAt),
           joinedMs: since(j.joinedAt),
           mediaMs: since(j.mediaAt),
+          welcomeMs: since(j.welcomeAt),
           keysMs: since(j.keysAt),
           firstReceivedMs: since(j.firstReceivedAt),
           firstDecryptedMs: since(j.firstDecryptedAt),

@@ -83,6 +83,8 @@ export interface JoinTiming {
   joinedAt?: number;
   /** The handler accepted the media session. */
   mediaAt?: number;
+  /** The welcome that adds this member arrived (none for the member who creates the group). */
+  welcomeAt?: number;
   /** The MLS member entered its first epoch (joined from the welcome, or created the group). */
   keysAt?: number;
   /** A remote's first video frame came whole through the new media session (still sealed). */
@@ -314,6 +316,7 @@ export class MeetingSession {
           if (stage === 'key-package') timing.keyPackageAt ??= at;
           else if (stage === 'signaling-open') timing.signalingOpenAt ??= at;
           else if (stage === 'join-sent') timing.joinSentAt ??= at;
+          else if (stage === 'mls-welcome') timing.welcomeAt ??= at;
           else if (stage === 'mls-epoch') timing.keysAt ??= at;
           if (answer === undefined) return;
           if (stage === 'join-answered') {
