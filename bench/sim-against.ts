@@ -11,10 +11,11 @@
  * Run: npm run bench:sim:against -- <git-rev> [rounds]   (4 rounds unless given)
  */
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { SteadyRun } from './sim-steady.ts';
+import { checkout, commitOf, git, uncommittedChanges, withWorktree } from './worktree.ts';
 
 const RUNNER = 'bench/sim-steady.ts';
 const NODE_FLAGS = ['--max-semi-space-size=128'];
@@ -23,12 +24,6 @@ interface Run extends SteadyRun {
   readonly tree: 'current' | 'revision';
   readonly round: number;
   readonly loadAverageBefore: number;
-}
-
-const checkout = path.resolve(new URL('..', import.meta.url).pathname);
-
-function git(args: readonly string[], cwd = checkout): string {
-  return execFileSync('git', args, { cwd, encoding: 'utf8' }).trim();
 }
 
 /**
@@ -68,14 +63,11 @@ function main(): void {
     process.stderr.write('usage: npm run bench:sim:against -- <git-rev> [rounds]\n');
     process.exit(2);
   }
-  const commit = git(['rev-parse', '--verify', `${revArg}^{commit}`]);
+  const commit = commitOf(revArg);
   const head = git(['rev-parse', 'HEAD']);
-  const dirty = git(['status', '--porcelain', '--untracked-files=no']) !== '';
-  const tree = mkdtempSync(path.join(os.tmpdir(), 'sim-against-'));
+  const dirty = uncommittedChanges();
   const runs: Run[] = [];
-  try {
-    git(['worktree', 'add', '--detach', tree, commit]);
-    symlinkSync(path.join(checkout, 'node_modules'), path.join(tree, 'node_modules'), 'dir');
+  withWorktree('sim-against-', commit, (tree) => {
     mkdirSync(path.join(tree, 'bench'), { recursive: true });
     copyFileSync(path.join(checkout, RUNNER), path.join(tree, RUNNER));
     const bundles = {
@@ -99,14 +91,7 @@ function main(): void {
         );
       }
     }
-  } finally {
-    try {
-      git(['worktree', 'remove', '--force', tree]);
-    } catch {
-      rmSync(tree, { recursive: true, force: true });
-      git(['worktree', 'prune']);
-    }
-  }
+  });
   const of = (which: Run['tree']) => runs.filter((run) => run.tree === which);
   const summary = (list: readonly Run[]) => ({
     steadyCpuSecondsMedian: round3(median(list.map((run) => run.steadyState.cpuSeconds))),

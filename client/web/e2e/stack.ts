@@ -117,6 +117,8 @@ async function main(): Promise<void> {
     port: Number(bind?.[2] ?? 0),
     acUrl: ac.url,
     gcUrl: gc.url,
+    // Another build of the page (bench/browser-join.ts --against: another revision's client).
+    ...(process.env.DARK_TOWER_WEB_ROOT ? { root: process.env.DARK_TOWER_WEB_ROOT } : {}),
   });
   closers.push(() => web.close());
   const info: WebStackInfo = {
