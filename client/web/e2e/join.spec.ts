@@ -312,7 +312,7 @@ test.afterAll(async () => {
       'the same 2-core machine as every service. platform_after_login is steps 3 to 8 (from ' +
       "AC's answer); login is AC's bcrypt check of the password. after_login_ms: each step's " +
       "time from AC's answer (reconnects: from the loss), p50 and p99; stage_ms: each stage " +
-      'from the step that starts it to the one that ends it (STAGES in join.spec.ts; MLS keys ' +
+      'from the step that starts it to the one that ends it (STAGES in join-report.ts; MLS keys ' +
       'and media connect run side by side after the join answer).',
     chromium: '/usr/bin/chromium',
     // The users' passwords are hashed at AC's minimum (and default) cost; AC accepts no lower.
