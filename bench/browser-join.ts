@@ -21,6 +21,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import os from 'node:os';
 import path from 'node:path';
 import { summary, type JoinSample } from '../client/web/e2e/join-report.ts';
+import { benchEnvironment, benchStart, round3 } from './measure.ts';
 import { checkout, commitOf, git, uncommittedChanges, withWorktree } from './worktree.ts';
 
 const TESTS = 'three browsers|leaves and joins again';
@@ -34,6 +35,8 @@ interface Round {
   readonly loadAverageBefore: number;
   readonly wallSeconds: number;
   readonly joins: readonly JoinSample[];
+  /** Its joins' summary (`summary`). */
+  readonly summary: ReturnType<typeof summary>;
 }
 
 function usage(): never {
@@ -45,8 +48,8 @@ function usage(): never {
 
 /** One run of the join tests with the page in `root` (this tree's build when undefined). */
 function runOnce(round: number, page: Page, root: string | undefined): Round {
-  const loadAverageBefore = Math.round((os.loadavg()[0] ?? 0) * 100) / 100;
-  const started = performance.now();
+  const start = benchStart();
+  const loadAverageBefore = start.loadAverage[0] ?? 0;
   const run = spawnSync(
     'npx',
     ['playwright', 'test', '-c', 'client/web/playwright.config.ts', '-g', TESTS],
@@ -66,35 +69,32 @@ function runOnce(round: number, page: Page, root: string | undefined): Round {
     samples: JoinSample[];
   };
   const joins = report.samples.filter((j) => !j.reconnect && !j.alone);
-  const wallSeconds = Math.round(performance.now() - started) / 1000;
+  const wallSeconds = round3((performance.now() - start.startedAt) / 1000);
   const one = summary(joins);
   process.stderr.write(
     `round ${round} ${page}: ${joins.length} joins, p50 ${one.p50_ms} ms, after login p50 ` +
       `${one.platform_after_login_p50_ms} ms (load ${loadAverageBefore}, ${wallSeconds} s)\n`,
   );
-  return { round, page, loadAverageBefore, wallSeconds, joins };
+  return { round, page, loadAverageBefore, wallSeconds, joins, summary: one };
 }
 
 function pooled(rounds: readonly Round[]) {
   return {
-    rounds: rounds.map((r) => {
-      const one = summary(r.joins);
-      return {
-        round: r.round,
-        loadAverageBefore: r.loadAverageBefore,
-        wallSeconds: r.wallSeconds,
-        joins: r.joins.length,
-        p50_ms: one.p50_ms,
-        platform_after_login_p50_ms: one.platform_after_login_p50_ms,
-      };
-    }),
+    rounds: rounds.map((r) => ({
+      round: r.round,
+      loadAverageBefore: r.loadAverageBefore,
+      wallSeconds: r.wallSeconds,
+      joins: r.joins.length,
+      p50_ms: r.summary.p50_ms,
+      platform_after_login_p50_ms: r.summary.platform_after_login_p50_ms,
+    })),
     joins: summary(rounds.flatMap((r) => r.joins)),
     samples: rounds.flatMap((r) => r.joins),
   };
 }
 
 const ratio = (a: number | null, b: number | null) =>
-  a === null || b === null || b === 0 ? null : Math.round((a / b) * 1000) / 1000;
+  a === null || b === null || b === 0 ? null : round3(a / b);
 
 function main(): void {
   const args = process.argv.slice(2);
@@ -109,20 +109,20 @@ function main(): void {
       if (!Number.isInteger(rounds) || rounds < 1 || rounds > 50) usage();
     }
   }
-  const header = {
-    benchmark: 'browser-join',
+  const started = benchStart();
+  const header = () => ({
+    ...benchEnvironment('browser-join', started),
     measured:
       'join to first remote frame decoded (ms) of the join tests, pooled over the rounds; ' +
       'reports/browser-join.json says what each field is',
     commit: git(['rev-parse', 'HEAD']),
     uncommittedChanges: uncommittedChanges(),
-    machine: { cpus: os.cpus().length, node: process.version },
-  };
+  });
   mkdirSync(REPORTS, { recursive: true });
   if (against === undefined) {
     const done = Array.from({ length: rounds }, (_, i) => runOnce(i + 1, 'current', undefined));
     const out = path.join(REPORTS, 'bench-browser-join.json');
-    const result = { ...header, ...pooled(done) };
+    const result = { ...header(), ...pooled(done) };
     writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
     process.stdout.write(`${JSON.stringify({ ...result, samples: undefined }, null, 2)}\n`);
     process.stderr.write(`written to ${out}\n`);
@@ -160,7 +160,7 @@ function main(): void {
   const a = current.joins;
   const b = revision.joins;
   const result = {
-    ...header,
+    ...header(),
     revision: { rev: against, commit },
     /** This tree's page over the revision's: below 1 is faster. */
     ratios: {

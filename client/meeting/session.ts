@@ -118,7 +118,7 @@ function mlsPump(
   signaling: SignalingConnection,
   member: E2eeMember,
   onFirstEpoch: () => void,
-  onWelcome: () => void = () => undefined,
+  onWelcome: () => void,
 ): () => void {
   let handled = 0;
   let inGroup = false;

@@ -12,10 +12,11 @@
 import { MlsClient } from '../../../adapters/mls/client.ts';
 
 export async function warmUpMls(): Promise<boolean> {
-  const [a, b, c] = await Promise.all(
-    ['a', 'b', 'c'].map((name) => MlsClient.create(`warm-up-${name}`)),
-  );
-  if (a === undefined || b === undefined || c === undefined) return false;
+  const [a, b, c] = await Promise.all([
+    MlsClient.create('warm-up-a'),
+    MlsClient.create('warm-up-b'),
+    MlsClient.create('warm-up-c'),
+  ]);
   try {
     if (!(await a.createGroup(new Uint8Array([0]))).ok) return false;
     const first = await a.commit({ adds: [b.keyPackage], removes: [] });
