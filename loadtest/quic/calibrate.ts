@@ -42,6 +42,7 @@ import {
   scrapeControllerJoins,
   type StackHandle,
 } from './stack-run.ts';
+import { scrapeMetrics } from './scrape.ts';
 import { watchEventLoopLag, type EventLoopLag } from './lag.ts';
 import { measureTeardown } from './teardown.ts';
 import { measureMoveTokens } from './token-signing.ts';
@@ -51,10 +52,8 @@ import {
   histogramPercentile,
   medianOf,
   mergeBuckets,
-  parseMetrics,
   secondsToMs,
   type Buckets,
-  type MetricSeries,
 } from './stats.ts';
 
 /**
@@ -169,15 +168,12 @@ export function framesDue(elapsedMs: number, offsetMs: number, frameMs: number):
   return since < 0 ? 0 : Math.floor(since / frameMs) + 1;
 }
 
-/** A service's `/metrics` now, parsed. */
-async function scrape(url: string): Promise<MetricSeries> {
-  const response = await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(2_000) });
-  return parseMetrics(await response.text());
-}
-
 /** The controller's route-call histogram now (`mc_route_command_seconds`). */
 async function scrapeRouteCalls(stack: StackHandle): Promise<Buckets> {
-  return histogramBuckets(await scrape(stack.controllerMetricsUrl), 'mc_route_command_seconds');
+  return histogramBuckets(
+    await scrapeMetrics(stack.controllerMetricsUrl),
+    'mc_route_command_seconds',
+  );
 }
 
 /** Fewest samples the join steps' spread is measured from. */
@@ -280,12 +276,12 @@ export function forwardingByLoad(
 
 /** Histogram `name` of each handler now, one per handler. */
 async function handlerHistograms(urls: readonly string[], name: string): Promise<Buckets[]> {
-  return Promise.all(urls.map(async (url) => histogramBuckets(await scrape(url), name)));
+  return Promise.all(urls.map(async (url) => histogramBuckets(await scrapeMetrics(url), name)));
 }
 
 /** Series `name` of each handler now (0 where it has none), one per handler. */
 async function handlerValues(urls: readonly string[], name: string): Promise<number[]> {
-  return Promise.all(urls.map(async (url) => (await scrape(url)).get(name) ?? 0));
+  return Promise.all(urls.map(async (url) => (await scrapeMetrics(url)).get(name) ?? 0));
 }
 
 /** Measures the unit costs on a running stack (see the module comment); leaves it idle. */

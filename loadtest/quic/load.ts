@@ -24,13 +24,13 @@ import { MediaKind, type Leg } from '../../services/generated/darktower/mh/v1/ro
 import { DEV_CONTROLLER_ISSUER } from '../../services/mh/dev-controller.ts';
 import { processCpuSeconds, type HandlerSet, type LoadHandler } from './handlers.ts';
 import { firstHandlerOf, meetingStartSeconds, type LoadPlan } from './scenario.ts';
+import { scrapeMetrics } from './scrape.ts';
 import {
   bandCrossings,
   bucketDelta,
   byLabel,
   histogramBuckets,
   histogramPercentile,
-  parseMetrics,
   StreamReceiver,
   type BandCrossing,
   type Buckets,
@@ -230,10 +230,7 @@ export async function runLoad(options: LoadRunOptions): Promise<LoadResult> {
 
   const scrape = async (entry: HandlerSamples, final = false) => {
     try {
-      const response = await fetch(`${entry.handler.metricsUrl}/metrics`, {
-        signal: AbortSignal.timeout(2_000),
-      });
-      const series = parseMetrics(await response.text());
+      const series = await scrapeMetrics(entry.handler.metricsUrl);
       entry.first ??= series;
       entry.last = series;
       if (!final) {

@@ -54,12 +54,12 @@ import type { Fault } from '../../sim/scenario/schema.ts';
 import { spawnService, stopChild } from './handlers.ts';
 import { watchEventLoopLag, type EventLoopLag } from './lag.ts';
 import type { LoadPlan } from './scenario.ts';
+import { scrapeMetrics } from './scrape.ts';
 import {
   bucketDelta,
   histogramBuckets,
   histogramPercentile,
   mergeBuckets,
-  parseMetrics,
   secondsToMs,
   type Buckets,
   type MetricSeries,
@@ -237,8 +237,7 @@ export function sampledLatency(values: readonly number[]): SampledLatency {
 export async function scrapeControllerJoins(
   metricsUrl: string,
 ): Promise<{ readonly joins: Buckets; readonly lookups: Buckets }> {
-  const response = await fetch(`${metricsUrl}/metrics`, { signal: AbortSignal.timeout(2_000) });
-  const series = parseMetrics(await response.text());
+  const series = await scrapeMetrics(metricsUrl);
   return {
     joins: histogramBuckets(series, 'mc_join_seconds'),
     lookups: histogramBuckets(series, 'mc_meeting_lookup_seconds'),
@@ -512,10 +511,7 @@ export async function runAgainstStack(
         return;
       }
       try {
-        const text = await (
-          await fetch(`${handler.metricsUrl}/metrics`, { signal: AbortSignal.timeout(900) })
-        ).text();
-        const series = parseMetrics(text);
+        const series = await scrapeMetrics(handler.metricsUrl, 900);
         if (handler.last !== undefined) {
           const since = bucketDelta(
             histogramBuckets(handler.last, FORWARDING),
